@@ -1,0 +1,235 @@
+"""Which DVC stages are stale, and why, read straight from `dvc.yaml`, `dvc.lock` and `params.yaml`.
+
+The fast path beside DVC: no `dvc` import (hooks run on every commit), PyYAML and hashlib only. File md5s
+match DVC 3's (plain md5 of the bytes; a directory is the md5 of its sorted JSON listing plus `.dir`).
+Params are compared strictly by type: `1` and `1.0` differ here, though DVC treats them as equal, because for
+scikit-learn an int and a float fraction mean different things.
+
+Files are read through a `Reader` (path -> bytes, or None when absent), so the same check runs on the
+working tree (`mlops status`) and on the staged index (the `dvc-lock-sync` hook).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+Reader = Callable[[str], bytes | None]
+PARAMS_FILE = "params.yaml"
+_MISSING = object()
+_TEMPLATE = re.compile(r"\$\{\s*([\w.-]+)\s*\}")
+
+
+@dataclass
+class StageState:
+    name: str
+    reasons: list[str] = field(default_factory=list)
+    changed_params: list[str] = field(default_factory=list)
+    type_only_params: list[str] = field(default_factory=list)
+
+    @property
+    def stale(self) -> bool:
+        return bool(self.reasons)
+
+
+def read_worktree(root: str = ".") -> Reader:
+    def read(path: str) -> bytes | None:
+        try:
+            with open(os.path.join(root, path), "rb") as handle:
+                return handle.read()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+
+    return read
+
+
+def file_md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def dir_md5(root: str) -> str | None:
+    """DVC's md5 of a directory in the working tree, or None when it does not exist."""
+    if not os.path.isdir(root):
+        return None
+    entries = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d != ".dvc"]
+        for name in files:
+            path = os.path.join(folder, name)
+            with open(path, "rb") as handle:
+                entries.append({"md5": file_md5(handle.read()),
+                                "relpath": os.path.relpath(path, root).replace(os.sep, "/")})
+    entries.sort(key=lambda entry: entry["relpath"])
+    return file_md5(json.dumps(entries, sort_keys=True).encode("utf-8")) + ".dir"
+
+
+def strictly_equal(a: Any, b: Any) -> bool:
+    """Equal in value and in type, all the way down (`1 != 1.0`, `True != 1`)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(strictly_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(strictly_equal(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def lookup(params: Any, dotted: str) -> Any:
+    node = params
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+def interpolate(text: str, params: Any) -> str:
+    def value(match: re.Match) -> str:
+        found = lookup(params, match.group(1))
+        return match.group(0) if found is _MISSING else str(found)
+
+    return _TEMPLATE.sub(value, text)
+
+
+def _paths(entries: list | None, params: Any) -> list[str]:
+    """The paths of a dvc.yaml deps/outs list (entries are strings or one-key mappings)."""
+    paths = []
+    for entry in entries or []:
+        path = entry if isinstance(entry, str) else next(iter(entry))
+        paths.append(interpolate(path, params))
+    return paths
+
+
+def _param_keys(entries: list | None) -> list[str]:
+    keys = []
+    for entry in entries or []:
+        if isinstance(entry, str):
+            keys.append(entry)
+        elif isinstance(entry, dict):  # {params-file: [keys]}: only params.yaml is used here
+            for file, file_keys in entry.items():
+                if file == PARAMS_FILE:
+                    keys.extend(file_keys or [])
+    return keys
+
+
+def _load_yaml(read: Reader, path: str) -> Any:
+    data = read(path)
+    return None if data is None else yaml.safe_load(data)
+
+
+def stage_outs(dvc_yaml: dict, params: Any) -> dict[str, str]:
+    """Every declared output path -> the stage that writes it."""
+    outs = {}
+    for name, stage in (dvc_yaml.get("stages") or {}).items():
+        for kind in ("outs", "metrics", "plots"):
+            for path in _paths(stage.get(kind), params):
+                outs[path] = name
+    return outs
+
+
+def pipeline_state(read: Reader, hash_outputs: bool = True, tracked: Callable[[str], bool] | None = None,
+                   root: str = ".") -> list[StageState]:
+    """Every stage of dvc.yaml, in order, with the reasons it is stale (none when it is up to date).
+
+    `hash_outputs`: also hash DVC-managed data deps and outputs (the working tree); without it only params
+    and the files for which `tracked(path)` holds (git-tracked code and schemas) are compared, plus the
+    consistency of dvc.lock itself (each stage's recorded input is what the stage before it recorded).
+    """
+    dvc_yaml = _load_yaml(read, "dvc.yaml") or {}
+    lock = (_load_yaml(read, "dvc.lock") or {}).get("stages") or {}
+    params = _load_yaml(read, PARAMS_FILE) or {}
+    outs = stage_outs(dvc_yaml, params)
+    locked_out_md5 = {
+        out["path"]: out.get("md5")
+        for locked in lock.values() for out in locked.get("outs") or []
+    }
+    states = []
+    for name, stage in (dvc_yaml.get("stages") or {}).items():
+        state = StageState(name)
+        states.append(state)
+        locked = lock.get(name)
+        if not locked:
+            state.reasons.append("never run (no entry in dvc.lock)")
+            continue
+        _compare_params(state, _param_keys(stage.get("params")), params,
+                        (locked.get("params") or {}).get(PARAMS_FILE) or {})
+        recorded = {dep["path"]: dep.get("md5") for dep in locked.get("deps") or []}
+        for path in _paths(stage.get("deps"), params):
+            kind = "data" if path in outs or path.startswith("data/") else "code"
+            if path not in recorded:
+                state.reasons.append(f"new dependency: {path}")
+                continue
+            if hash_outputs:
+                actual = _md5(read, path, root)
+            elif path in outs:
+                actual = locked_out_md5.get(path, recorded[path])
+            elif tracked is not None and tracked(path):
+                data = read(path)
+                actual = None if data is None else file_md5(data)
+            else:
+                continue
+            if actual is None:
+                state.reasons.append(f"{kind} missing: {path}")
+            elif actual != recorded[path]:
+                state.reasons.append(f"{kind} changed: {path}")
+        if hash_outputs:
+            for out in locked.get("outs") or []:
+                actual = _md5(read, out["path"], root)
+                if actual is None:
+                    state.reasons.append(f"output missing: {out['path']}")
+                elif actual != out.get("md5"):
+                    state.reasons.append(f"output modified: {out['path']}")
+    return states
+
+
+def _md5(read: Reader, path: str, root: str) -> str | None:
+    full = os.path.join(root, path)
+    if os.path.isdir(full):
+        return dir_md5(full)
+    data = read(path)
+    return None if data is None else file_md5(data)
+
+
+def _compare_params(state: StageState, keys: list[str], params: Any, recorded: dict) -> None:
+    for key in keys:
+        was = recorded.get(key, _MISSING)
+        if not strictly_equal(lookup(params, key), was):
+            state.changed_params.append(key)
+            _explain(state, key, lookup(params, key), was)
+
+
+def _explain(state: StageState, key: str, now: Any, was: Any) -> None:
+    """Name each changed leaf of a params section, so `train` reads as `train.model ('logreg' -> 'hgb')`."""
+    if isinstance(now, dict) and isinstance(was, dict):
+        for sub in sorted(now.keys() | was.keys()):
+            a, b = now.get(sub, _MISSING), was.get(sub, _MISSING)
+            if not strictly_equal(a, b):
+                _explain(state, f"{key}.{sub}", a, b)
+    elif now is not _MISSING and was is not _MISSING and now == was:
+        state.type_only_params.append(key)
+        state.reasons.append(f"param {key} changed type only ({was!r} -> {now!r})")
+    else:
+        shown_was = "unset" if was is _MISSING else _short(repr(was))
+        shown_now = "unset" if now is _MISSING else _short(repr(now))
+        state.reasons.append(f"param {key} changed ({shown_was} -> {shown_now})")
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def recorded_sample_frac(read: Reader) -> Any:
+    """The `data.sample_frac` dvc.lock records (a subset run's lock must never be committed)."""
+    lock = (_load_yaml(read, "dvc.lock") or {}).get("stages") or {}
+    for locked in lock.values():
+        value = ((locked.get("params") or {}).get(PARAMS_FILE) or {}).get("data.sample_frac", _MISSING)
+        if value is not _MISSING:
+            return value
+    return None

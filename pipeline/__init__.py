@@ -1,0 +1,1 @@
+"""Lending-risk pipeline: DVC stages, the params schema and the `mlops` CLI."""

@@ -1,0 +1,153 @@
+"""`mlops repro` and `mlops status`: run the pipeline (full, or a subset as a temporary experiment) and say
+which stages are stale and why."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from pipeline import paths
+from pipeline.errors import UserError
+
+KEY_METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "ks", "expected_cost")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(repro)
+    app.command()(status)
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def validated_params(overrides: dict[str, Any] | None = None):
+    """Check params.yaml (with overrides) against the schema before any stage does work."""
+    from pipeline.params import parse_params, read_params_yaml, with_overrides
+
+    raw = read_params_yaml()
+    return parse_params(with_overrides(raw, overrides or {}) if overrides else raw)
+
+
+def subset_name(fraction: float) -> str:
+    return f"subset-{fraction:g}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+
+
+def repro(
+    subset: Annotated[
+        float | None,
+        typer.Option(help="Train on this fraction of the training split (0 < F <= 1), as a temporary DVC "
+                     "experiment: the workspace, its dvc.lock and its model stay untouched.", min=0.0, max=1.0),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Re-run every stage, even those that are up to date.")] = False,
+) -> None:
+    """Reproduce the pipeline: only the stages whose params, code or data changed run."""
+    from pipeline import dvc_seam
+
+    dvc_seam.require_repo()
+    if subset is not None:
+        if subset <= 0:
+            raise UserError(f"--subset {subset}: must be above 0 and at most 1", hint="e.g. --subset 0.1")
+        _repro_subset(subset)
+        return
+    validated_params()
+    before_lock, before_metrics = dvc_seam.read_lock(), _read_metrics(Path(paths.METRICS).read_bytes()
+                                                                       if Path(paths.METRICS).exists() else None)
+    try:
+        dvc_seam.repro(force=force)
+    except dvc_seam.DvcFailed as failure:
+        raise UserError("the pipeline failed; dvc.lock, models/ and reports/ are as they were before the run",
+                        hint="read the stage's message above, fix it, and run `mlops repro` again") from failure
+    after_lock = dvc_seam.read_lock()
+    console = _console()
+    for name in after_lock:
+        ran = force or before_lock.get(name) != after_lock.get(name)
+        console.print(f"  {name:<9} {'ran' if ran else 'skipped (up to date)'}")
+    _print_metrics(console, _read_metrics(Path(paths.METRICS).read_bytes()), before_metrics)
+
+
+def _repro_subset(fraction: float) -> None:
+    from pipeline import dvc_seam
+
+    validated_params({"data.sample_frac": fraction})
+    name = subset_name(fraction)
+    try:
+        dvc_seam.exp_run_temp(name, {"data.sample_frac": repr(float(fraction))})
+    except dvc_seam.DvcFailed as failure:
+        raise UserError(f"subset experiment {name} failed; the workspace is untouched",
+                        hint="read DVC's message above") from failure
+    ref = dvc_seam.exp_ref(name)
+    console = _console()
+    console.print(f"Experiment {name} (data.sample_frac={fraction:g}); compare with `dvc exp show`.")
+    metrics = _read_metrics(dvc_seam.read_at(ref, paths.METRICS) if ref else None)
+    baseline = _read_metrics(Path(paths.METRICS).read_bytes() if Path(paths.METRICS).exists() else None)
+    _print_metrics(console, metrics, baseline, title=f"Test metrics of {name} (vs the workspace)")
+
+
+def _read_metrics(data: bytes | None) -> dict[str, float]:
+    return json.loads(data) if data else {}
+
+
+def _print_metrics(console, metrics: dict, before: dict, title: str = "Test metrics") -> None:
+    from rich.table import Table
+
+    if not metrics:
+        return
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("change", justify="right")
+    for key in KEY_METRICS:
+        if key not in metrics:
+            continue
+        value = metrics[key]
+        shown = f"{value:.4f}"
+        if key == "roc_auc" and "roc_auc_ci_low" in metrics:
+            shown += f" [{metrics['roc_auc_ci_low']:.3f}, {metrics['roc_auc_ci_high']:.3f}]"
+        delta = f"{value - before[key]:+.4f}" if key in before else ""
+        table.add_row(key, shown, delta)
+    console.print(table)
+
+
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the stages and reasons as JSON.")] = False,
+) -> None:
+    """Say which stages are stale and why (params, code, data), without running DVC."""
+    from hooks.pipeline_state import pipeline_state, read_worktree
+
+    from pipeline.dvc_seam import require_repo
+
+    require_repo()
+    states = pipeline_state(read_worktree())
+    stale_upstream: list[str] = []
+    report = []
+    for state in states:
+        reasons = list(state.reasons)
+        if not reasons and stale_upstream:
+            reasons = [f"runs after {stale_upstream[-1]} if its outputs change"]
+        report.append({"stage": state.name, "stale": state.stale, "reasons": reasons})
+        if state.stale:
+            stale_upstream.append(state.name)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    if not stale_upstream:
+        typer.echo("Pipeline is up to date: `mlops repro` would run nothing.")
+        return
+    for entry in report:
+        if entry["stale"]:
+            typer.echo(f"{entry['stage']}: stale")
+            for reason in entry["reasons"]:
+                typer.echo(f"    {reason}")
+        elif entry["reasons"]:
+            typer.echo(f"{entry['stage']}: {entry['reasons'][0]}")
+        else:
+            typer.echo(f"{entry['stage']}: up to date")
+    typer.echo("Run `mlops repro` to bring it up to date.")

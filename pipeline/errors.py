@@ -1,0 +1,35 @@
+"""The one exception type for user mistakes, and how it reaches the user."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import NoReturn
+
+
+class UserError(Exception):
+    """Something the user can fix: bad params, bad data, bad arguments. Never shown as a traceback."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
+
+
+EXIT_USER_ERROR = 2
+
+
+def report(error: UserError) -> NoReturn:
+    print(f"error: {error}", file=sys.stderr)
+    raise SystemExit(EXIT_USER_ERROR)
+
+
+def run_reporting_user_errors(main: Callable[[], object]) -> None:
+    """Run `main`, turning a UserError into one clear message and exit status 2."""
+    try:
+        main()
+    except UserError as error:
+        report(error)

@@ -1,0 +1,153 @@
+"""The params schema: every stage and command reads `params.yaml` through `load_params`, never as raw YAML.
+
+Strict on purpose: `1` where a float is meant is refused (for scikit-learn an int and a float fraction can mean
+different things), so is an unknown key, and so is a value out of range.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from pipeline.errors import UserError
+
+PARAMS_FILE = "params.yaml"
+
+
+def _no_int_for_float(value: Any) -> Any:
+    if isinstance(value, int):  # bool is an int too
+        raise ValueError(f"a float is needed here (write {float(value)!r}, not {value!r})")
+    return value
+
+
+StrictFloat = Annotated[float, BeforeValidator(_no_int_for_float)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class ModelKind(StrEnum):
+    logreg = "logreg"
+    hgb = "hgb"
+
+
+class DataParams(Strict):
+    source: str = Field(min_length=1)
+    target: str = Field(min_length=1)
+    positive_label: str = Field(min_length=1)
+    drop: list[str] = []
+    schema_path: str = Field(alias="schema", min_length=1)
+    sample_frac: StrictFloat = Field(gt=0.0, le=1.0)
+
+
+class SplitParams(Strict):
+    test_size: StrictFloat = Field(gt=0.0, lt=0.5)
+    validation_size: StrictFloat = Field(gt=0.0, lt=0.5)
+
+
+class DecisionParams(Strict):
+    cost_bad_approved: StrictFloat = Field(ge=0.0)
+    cost_good_rejected: StrictFloat = Field(ge=0.0)
+
+
+class LogregParams(Strict):
+    C: StrictFloat = Field(gt=0.0)
+    max_iter: int = Field(ge=1)
+
+
+class HgbParams(Strict):
+    learning_rate: StrictFloat = Field(gt=0.0, le=1.0)
+    max_iter: int = Field(ge=1)
+    max_leaf_nodes: int = Field(ge=2)
+    min_samples_leaf: int = Field(ge=1)
+    l2_regularization: StrictFloat = Field(ge=0.0)
+
+
+class TrainParams(Strict):
+    model: ModelKind = Field(strict=False)
+    logreg: LogregParams
+    hgb: HgbParams
+
+
+class EvaluateParams(Strict):
+    bootstrap_samples: int = Field(ge=10)
+    importance_rows: int = Field(ge=10)
+    importance_repeats: int = Field(ge=1)
+
+
+class Params(Strict):
+    seed: int = Field(ge=0)
+    data: DataParams
+    split: SplitParams
+    decision: DecisionParams
+    train: TrainParams
+    evaluate: EvaluateParams
+
+    def digest(self) -> str:
+        """A short, stable hash of every param: recorded in the model file."""
+        text = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
+        return hashlib.md5(text.encode()).hexdigest()
+
+
+def _describe(error: dict, raw: Any) -> str:
+    key = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        return f"{key}: unknown key (remove it, or check its spelling)"
+    if error["type"] == "missing":
+        return f"{key}: missing (add it to params.yaml)"
+    value = error.get("input")
+    shown = f"{value!r} ({type(value).__name__})"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "enum":
+        message = "must be one of: " + ", ".join(kind.value for kind in ModelKind)
+    return f"{key} = {shown}: {message}"
+
+
+def parse_params(raw: Any, source: str = PARAMS_FILE) -> Params:
+    if not isinstance(raw, dict):
+        raise UserError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as error:
+        problems = "\n  ".join(_describe(e, raw) for e in error.errors())
+        raise UserError(
+            f"{source} has invalid params:\n  {problems}",
+            hint="fix the value in params.yaml (types are strict: 1.0 is a float, 1 an int); nothing was run",
+        ) from None
+
+
+def read_params_yaml(path: Path | str = PARAMS_FILE) -> Any:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path} not found", hint="run from the project root") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise UserError(f"{path} is not valid YAML{where}: {getattr(error, 'problem', error)}") from None
+
+
+def load_params(path: Path | str = PARAMS_FILE) -> Params:
+    return parse_params(read_params_yaml(path), str(path))
+
+
+def with_overrides(raw: dict, overrides: dict[str, Any]) -> dict:
+    """A copy of raw params with dotted keys set, e.g. {"data.sample_frac": 0.1}."""
+    result = json.loads(json.dumps(raw))
+    for dotted, value in overrides.items():
+        node = result
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return result

@@ -1,0 +1,143 @@
+"""A dataset's declared schema (kept as JSON in `reports/`, reviewed in git) and the pandera schema built from it.
+
+The JSON is inferred once from a dataset (`infer_schema`) and then declared: later data is checked against it,
+so a new batch with an unknown category, a negative amount or a third target label is stopped.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipeline.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+NUMERIC = "numeric"
+CATEGORICAL = "categorical"
+MAX_CATEGORIES = 200
+
+
+def infer_schema(frame: pd.DataFrame, target: str, positive_label: str) -> dict[str, Any]:
+    """Describe `frame`'s columns: numeric ranges, categorical levels, nullability, and the target's two labels."""
+    import pandas as pd
+
+    if target not in frame.columns:
+        raise UserError(
+            f"target column {target!r} is not in the data (columns: {', '.join(map(str, frame.columns))})",
+            hint="name the target column with --target COL",
+        )
+    labels = sorted(map(str, frame[target].dropna().unique()))
+    if len(labels) != 2 or positive_label not in labels:
+        raise UserError(
+            f"target column {target!r} must hold exactly two labels including {positive_label!r}; "
+            f"found {labels[:10]}",
+            hint="name the bad-loan label with --positive LABEL, or fix the target column",
+        )
+    columns: dict[str, Any] = {}
+    for name in frame.columns:
+        if name == target:
+            continue
+        series = frame[name]
+        nullable = bool(series.isna().any())
+        if pd.api.types.is_bool_dtype(series) or not pd.api.types.is_numeric_dtype(series):
+            levels = sorted(map(str, series.dropna().unique()))
+            if len(levels) > MAX_CATEGORIES:
+                raise UserError(
+                    f"column {name!r} has {len(levels)} distinct text values: too many for a category",
+                    hint=f"drop it with --drop {name} (ids and free text are not features)",
+                )
+            columns[name] = {"kind": CATEGORICAL, "categories": levels, "nullable": nullable}
+        else:
+            observed = series.dropna()
+            if observed.empty:
+                raise UserError(f"column {name!r} holds no values", hint=f"drop it with --drop {name}")
+            low = float(observed.min())
+            columns[name] = {
+                "kind": NUMERIC,
+                "integer": bool(pd.api.types.is_integer_dtype(series)),
+                "min": 0.0 if low >= 0 else low,
+                "max": None,
+                "nullable": nullable,
+            }
+    return {
+        "target": {"name": target, "labels": labels, "positive": positive_label},
+        "columns": columns,
+        "allow_duplicate_rows": bool(frame.duplicated().any()),
+    }
+
+
+def write_schema(schema: dict[str, Any], path: Path | str) -> None:
+    Path(path).write_text(json.dumps(schema, indent=2) + "\n", encoding="utf-8")
+
+
+def read_schema(path: Path | str) -> dict[str, Any]:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(
+            f"schema file {path} not found",
+            hint="`mlops data add FILE` writes it, or restore it with `git checkout -- " + str(path) + "`",
+        ) from None
+    except json.JSONDecodeError as error:
+        raise UserError(f"schema file {path} is not valid JSON: {error}") from None
+
+
+def feature_columns(schema: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(numeric, categorical) feature names, in the schema's order."""
+    numeric = [name for name, spec in schema["columns"].items() if spec["kind"] == NUMERIC]
+    categorical = [name for name, spec in schema["columns"].items() if spec["kind"] == CATEGORICAL]
+    return numeric, categorical
+
+
+def pandera_schema(schema: dict[str, Any], with_target: bool = True):
+    """The pandera DataFrameSchema that `schema` declares."""
+    import pandera.pandas as pa
+
+    columns = {}
+    for name, spec in schema["columns"].items():
+        if spec["kind"] == NUMERIC:
+            checks = []
+            if spec.get("min") is not None:
+                checks.append(pa.Check.ge(spec["min"]))
+            if spec.get("max") is not None:
+                checks.append(pa.Check.le(spec["max"]))
+            columns[name] = pa.Column(float, checks=checks, nullable=spec["nullable"], coerce=True)
+        else:
+            columns[name] = pa.Column(
+                None, checks=[pa.Check.isin(spec["categories"])], nullable=spec["nullable"]
+            )
+    if with_target:
+        target = schema["target"]
+        columns[target["name"]] = pa.Column(None, checks=[pa.Check.isin(target["labels"])], nullable=False)
+    unique = None if schema.get("allow_duplicate_rows", True) else list(columns)
+    return pa.DataFrameSchema(columns, strict=True, unique=unique, report_duplicates="all")
+
+
+def describe_failures(failure_cases: pd.DataFrame, examples: int = 3) -> list[str]:
+    """One line per (column, rule): how many rows fail and a few example rows and values."""
+    lines = []
+    cases = failure_cases.fillna({"column": "<table>"})
+    for (column, check), group in cases.groupby(["column", "check"], sort=True, dropna=False):
+        rows = [str(i) for i in group["index"].dropna().astype(int).unique()[:examples]]
+        values = [repr(v) for v in group["failure_case"].unique()[:examples]]
+        where = f"rows {', '.join(rows)}" if rows else "whole column"
+        lines.append(f"column {column!r}, rule {check}: {len(group)} failing ({where}; values {', '.join(values)})")
+    return lines
+
+
+def validate_frame(frame: pd.DataFrame, schema: dict[str, Any], source: str, with_target: bool = True) -> None:
+    """Raise a UserError naming each column, rule and example rows that break `schema`."""
+    import pandera.errors
+
+    try:
+        pandera_schema(schema, with_target).validate(frame, lazy=True)
+    except pandera.errors.SchemaErrors as errors:
+        lines = describe_failures(errors.failure_cases)
+        raise UserError(
+            f"{source} does not match its schema:\n  " + "\n  ".join(lines),
+            hint="fix the data, or if the change is intended, update the schema "
+            "(`mlops data add FILE` infers a new one) and review it in git",
+        ) from None

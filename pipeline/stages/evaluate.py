@@ -1,0 +1,164 @@
+"""evaluate: score the full test split with the trained model; write metrics, plot data and the model card.
+
+Every run, full or subset, is judged here on the same full test split, so their metrics compare.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline import paths
+from pipeline.errors import run_reporting_user_errors
+from pipeline.params import Params, load_params
+
+
+def roc_auc_interval(is_bad: np.ndarray, p_bad: np.ndarray, samples: int, seed: int) -> tuple[float, float]:
+    """A percentile bootstrap 95% interval of the test ROC AUC."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(seed)
+    scores = []
+    for _ in range(samples):
+        rows = rng.integers(0, len(is_bad), len(is_bad))
+        if is_bad[rows].all() or not is_bad[rows].any():
+            continue
+        scores.append(roc_auc_score(is_bad[rows], p_bad[rows]))
+    low, high = np.percentile(scores, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def score_metrics(is_bad: np.ndarray, p_bad: np.ndarray, threshold: float, params: Params) -> dict[str, Any]:
+    from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score, roc_curve
+
+    from pipeline.model import cost_per_loan
+
+    roc_auc = roc_auc_score(is_bad, p_bad)
+    fpr, tpr, _ = roc_curve(is_bad, p_bad)
+    low, high = roc_auc_interval(is_bad, p_bad, params.evaluate.bootstrap_samples, params.seed)
+    decision = params.decision
+    metrics = {
+        "roc_auc": roc_auc,
+        "roc_auc_ci_low": low,
+        "roc_auc_ci_high": high,
+        "pr_auc": average_precision_score(is_bad, p_bad),
+        "brier": brier_score_loss(is_bad, p_bad),
+        "log_loss": log_loss(is_bad, np.clip(p_bad, 1e-15, 1 - 1e-15), labels=[False, True]),
+        "ks": float(np.max(tpr - fpr)),
+        "gini": 2 * roc_auc - 1,
+        "threshold": threshold,
+        "expected_cost": cost_per_loan(is_bad, p_bad, threshold, decision.cost_bad_approved,
+                                       decision.cost_good_rejected),
+        "reject_rate": float(np.mean(p_bad >= threshold)),
+        "test_rows": len(is_bad),
+    }
+    return {key: round(float(value), 6) if isinstance(value, float | np.floating) else value
+            for key, value in metrics.items()}
+
+
+def permutation_importance_table(model, test: pd.DataFrame, features: list[str], is_bad: np.ndarray,
+                                 params: Params) -> list[dict[str, Any]]:
+    """Mean drop in test ROC AUC when each feature is shuffled, on a bounded sample of test rows."""
+    from sklearn.inspection import permutation_importance
+
+    rows = np.random.default_rng(params.seed).permutation(len(test))[: params.evaluate.importance_rows]
+    result = permutation_importance(model, test.iloc[rows][features], is_bad[rows], scoring="roc_auc",
+                                    n_repeats=params.evaluate.importance_repeats, random_state=params.seed)
+    table = [{"feature": name, "importance": round(float(mean), 6)}
+             for name, mean in zip(features, result.importances_mean, strict=True)]
+    return sorted(table, key=lambda row: (-row["importance"], row["feature"]))
+
+
+def plot_data(is_bad: np.ndarray, p_bad: np.ndarray, threshold: float,
+              importance: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Rows of each plot that `dvc.yaml` declares: ROC, precision-recall, calibration, confusion, importance."""
+    from sklearn.calibration import calibration_curve
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    fpr, tpr, _ = roc_curve(is_bad, p_bad)
+    precision, recall, _ = precision_recall_curve(is_bad, p_bad, drop_intermediate=True)
+    prob_true, prob_pred = calibration_curve(is_bad, p_bad, n_bins=10, strategy="quantile")
+    decided = np.where(p_bad >= threshold, "reject", "approve")
+    actual = np.where(is_bad, "bad", "good")
+    return {
+        "roc": [{"fpr": round(float(x), 6), "tpr": round(float(y), 6)} for x, y in zip(fpr, tpr, strict=True)],
+        "precision_recall": [{"recall": round(float(x), 6), "precision": round(float(y), 6)}
+                             for x, y in zip(recall, precision, strict=True)],
+        "calibration": [{"prob_pred": round(float(x), 6), "prob_true": round(float(y), 6)}
+                        for x, y in zip(prob_pred, prob_true, strict=True)],
+        "confusion_matrix": [{"actual": a, "predicted": d} for a, d in zip(actual, decided, strict=True)],
+        "importance": importance,
+    }
+
+
+def write_json(path: str, content: Any) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(content, indent=1) + "\n", encoding="utf-8")
+
+
+def model_card(metadata: dict[str, Any], metrics: dict[str, Any], params: Params) -> str:
+    features = ", ".join(metadata["features"])
+    subset = "" if metadata["sample_frac"] >= 1 else f" (a {metadata['sample_frac']:.0%} subset run)"
+    return f"""# Model card: lending risk ({metadata['model']})
+
+## Intended use
+Scores a loan application with the probability that the loan goes bad (`{metadata['target']}` =
+`{metadata['positive_label']}`), and a decision: reject when the probability is at least the threshold.
+A decision aid for credit analysts, not an automated credit decision; not validated for other loan products,
+markets or periods than its training data.
+
+## Data
+- Source: `{metadata['source']}`
+- Trained on {metadata['train_rows']} loans{subset}; evaluated on {metrics['test_rows']} held-out test loans.
+- Features: {features}
+
+## Decision
+- Threshold {metrics['threshold']:.4f}, chosen on the validation split to minimise the expected cost with
+  a bad loan approved costing {params.decision.cost_bad_approved} and a good loan rejected
+  {params.decision.cost_good_rejected}.
+- Expected cost per loan on the test split: {metrics['expected_cost']:.4f}; reject rate {metrics['reject_rate']:.2%}.
+
+## Test metrics
+| metric | value |
+|---|---|
+| ROC AUC (95% bootstrap interval) | {metrics['roc_auc']:.4f} ({metrics['roc_auc_ci_low']:.4f} to {metrics['roc_auc_ci_high']:.4f}) |
+| PR AUC | {metrics['pr_auc']:.4f} |
+| Brier score | {metrics['brier']:.4f} |
+| log loss | {metrics['log_loss']:.4f} |
+| KS | {metrics['ks']:.4f} |
+| Gini | {metrics['gini']:.4f} |
+
+## Limits
+Historical loans only: the score reflects who was granted a loan before, not every applicant. Monitor drift
+in production, and retrain through the pipeline when it appears. Params hash `{metadata['params_md5']}`.
+"""
+
+
+def main() -> None:
+    from threadpoolctl import threadpool_limits
+
+    from pipeline.model_io import load_model
+
+    params = load_params()
+    model, metadata = load_model(paths.MODEL)
+    test = pd.read_parquet(paths.TEST)
+    features = list(metadata["features"])
+    is_bad = (test[metadata["target"]] == metadata["positive_label"]).to_numpy()
+    with threadpool_limits(limits=1):
+        p_bad = model.predict_proba(test[features])[:, 1]
+        importance = permutation_importance_table(model, test, features, is_bad, params)
+    metrics = score_metrics(is_bad, p_bad, metadata["threshold"], params)
+
+    write_json(paths.METRICS, metrics)
+    for name, points in plot_data(is_bad, p_bad, metadata["threshold"], importance).items():
+        write_json(f"{paths.PLOTS}/{name}.json", {name: points})
+    with open(paths.MODEL_CARD, "w", encoding="utf-8") as out:
+        out.write(model_card(metadata, metrics, params))
+
+
+if __name__ == "__main__":
+    run_reporting_user_errors(main)

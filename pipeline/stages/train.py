@@ -1,0 +1,88 @@
+"""train: fit the model on the training split (a stratified subset when `data.sample_frac` < 1), choose the
+decision threshold on the validation split, and save pipeline plus metadata as one skops file."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline import paths
+from pipeline.errors import UserError, run_reporting_user_errors
+from pipeline.params import Params, load_params
+from pipeline.schema import feature_columns, read_schema
+
+THREADS = 1  # fixed, so that the fitted state (and the model's bytes) are the same on every machine
+
+
+def sample_training_rows(train: pd.DataFrame, target: str, fraction: float, seed: int) -> pd.DataFrame:
+    """A stratified, seeded sample of the training split (all of it at fraction 1.0)."""
+    if fraction >= 1.0:
+        return train
+    sample = train.groupby(target, group_keys=False, sort=True).sample(frac=fraction, random_state=seed)
+    if sample[target].nunique() < 2:
+        raise UserError(
+            f"data.sample_frac = {fraction} leaves a single class in the training sample",
+            hint="use a larger fraction",
+        )
+    return sample.sort_index()
+
+
+def fit(train: pd.DataFrame, validation: pd.DataFrame, params: Params, schema: dict[str, Any]):
+    """(fitted pipeline, metadata) for these splits."""
+    from sklearn.metrics import roc_auc_score
+    from threadpoolctl import threadpool_limits
+
+    from pipeline.model import build_model, choose_threshold, cost_per_loan
+
+    data, decision = params.data, params.decision
+    numeric, categorical = feature_columns(schema)
+    features = categorical + numeric
+    rows = sample_training_rows(train, data.target, data.sample_frac, params.seed)
+    model = build_model(params.train, schema, params.seed)
+    with threadpool_limits(limits=THREADS):
+        model.fit(rows[features], (rows[data.target] == data.positive_label).to_numpy())
+        p_bad = model.predict_proba(validation[features])[:, 1]
+    is_bad = (validation[data.target] == data.positive_label).to_numpy()
+    threshold = choose_threshold(is_bad, p_bad, decision.cost_bad_approved, decision.cost_good_rejected)
+    metadata = {
+        "model": params.train.model.value,
+        "features": {name: schema["columns"][name] for name in features},
+        "target": data.target,
+        "positive_label": data.positive_label,
+        "threshold": threshold,
+        "params_md5": params.digest(),
+        "train_rows": len(rows),
+        "sample_frac": data.sample_frac,
+        "source": data.source,
+        "validation": {
+            "roc_auc": round(float(roc_auc_score(is_bad, p_bad)), 6),
+            "expected_cost": round(cost_per_loan(is_bad, p_bad, threshold, decision.cost_bad_approved,
+                                                 decision.cost_good_rejected), 6),
+        },
+    }
+    return model, metadata
+
+
+def main() -> None:
+    from pipeline.model_io import save_model
+
+    params = load_params()
+    schema = read_schema(params.data.schema_path)
+    model, metadata = fit(pd.read_parquet(paths.TRAIN), pd.read_parquet(paths.VALIDATION), params, schema)
+    save_model(model, metadata, paths.MODEL)
+    summary = {
+        "validation_roc_auc": metadata["validation"]["roc_auc"],
+        "threshold": round(metadata["threshold"], 6),
+        "train_rows": metadata["train_rows"],
+    }
+    with open(paths.TRAIN_METRICS, "w", encoding="utf-8") as out:
+        json.dump(summary, out, indent=2, sort_keys=True)
+        out.write("\n")
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    run_reporting_user_errors(main)
