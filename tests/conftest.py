@@ -1,0 +1,97 @@
+"""Shared fixtures: temporary copies of this repository as real git + DVC repos, and a way to run commands there.
+
+`trained_template` builds one copy per test session and runs the real pipeline in it once; `repo` hands each
+test its own copy of that (a real git repo with its own DVC cache and default remote), so tests are isolated
+and only the first pays for training.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "Test Suite",
+    "GIT_AUTHOR_EMAIL": "tests@example.invalid",
+    "GIT_COMMITTER_NAME": "Test Suite",
+    "GIT_COMMITTER_EMAIL": "tests@example.invalid",
+}
+
+
+def test_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(GIT_IDENTITY)
+    env["DVC_NO_ANALYTICS"] = "1"
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env.pop("PYTHONPATH", None)
+    env.update(extra)
+    return env
+
+
+def run(cmd, cwd: Path, check: bool = True, timeout: int = 900, env: dict | None = None,
+        **kwargs) -> subprocess.CompletedProcess:
+    """Run a command (a list, or a string through the shell) in `cwd`; fail the test with its output on error."""
+    result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                            env=env or test_env(), shell=isinstance(cmd, str), **kwargs)
+    if check and result.returncode != 0:
+        pytest.fail(f"`{cmd}` exited {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}")
+    return result
+
+
+def project_files() -> list[str]:
+    """The files of this checkout as a clone would have them, plus uncommitted work (not ignored files)."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            cwd=ROOT, capture_output=True, check=True).stdout.decode().split("\0")
+    return [name for name in listed if name and (ROOT / name).is_file()]
+
+
+def copy_project(target: Path) -> Path:
+    """A fresh git repo at `target` holding this project's files in one commit (no outputs, no DVC cache)."""
+    for name in project_files():
+        destination = target / name
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, destination)
+    run(["git", "init", "-q", "-b", "main"], target)
+    run(["git", "add", "-A"], target)
+    run(["git", "commit", "-q", "--no-verify", "-m", "project"], target)
+    return target
+
+
+def clone_repo(source: Path, target: Path) -> Path:
+    """A copy of a prepared repo (work tree, .git and DVC cache) at `target`."""
+    shutil.copytree(source, target, symlinks=True)
+    return target
+
+
+@pytest.fixture(scope="session")
+def fresh_template(tmp_path_factory) -> Path:
+    """The project as a fresh clone has it: committed files only, nothing trained, no DVC cache."""
+    return copy_project(tmp_path_factory.mktemp("fresh") / "repo")
+
+
+@pytest.fixture(scope="session")
+def trained_template(tmp_path_factory, fresh_template) -> Path:
+    """The project after the README's `mlops repro`: outputs built, DVC cache filled, git clean."""
+    repo = clone_repo(fresh_template, tmp_path_factory.mktemp("trained") / "repo")
+    run(["mlops", "repro"], repo)
+    return repo
+
+
+@pytest.fixture
+def repo(tmp_path, trained_template) -> Path:
+    """This test's own trained copy of the project."""
+    return clone_repo(trained_template, tmp_path / "repo")
+
+
+@pytest.fixture
+def fresh_repo(tmp_path, fresh_template) -> Path:
+    """This test's own untrained copy of the project."""
+    return clone_repo(fresh_template, tmp_path / "repo")
