@@ -29,7 +29,11 @@ def build_model(train: TrainParams, schema: dict[str, Any], seed: int) -> Pipeli
         encode = ColumnTransformer(
             [
                 ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical),
-                ("numeric", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), numeric),
+                (
+                    "numeric",
+                    Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]),
+                    numeric,
+                ),
             ]
         )
         classifier = LogisticRegression(C=train.logreg.C, max_iter=train.logreg.max_iter)
@@ -41,7 +45,9 @@ def build_model(train: TrainParams, schema: dict[str, Any], seed: int) -> Pipeli
             [
                 (
                     "categorical",
-                    OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan),
+                    OrdinalEncoder(
+                        handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan
+                    ),
                     categorical,
                 ),
                 ("numeric", "passthrough", numeric),
@@ -62,7 +68,11 @@ def build_model(train: TrainParams, schema: dict[str, Any], seed: int) -> Pipeli
 
 
 def cost_per_loan(
-    is_bad: np.ndarray, p_bad: np.ndarray, threshold: float, cost_bad_approved: float, cost_good_rejected: float
+    is_bad: np.ndarray,
+    p_bad: np.ndarray,
+    threshold: float,
+    cost_bad_approved: float,
+    cost_good_rejected: float,
 ) -> float:
     """Expected cost per loan when loans with p_bad >= threshold are rejected."""
     rejected = p_bad >= threshold

@@ -46,8 +46,11 @@ def canonical_bytes(raw: bytes) -> bytes:
     ids: dict[int, int] = {}
     with zipfile.ZipFile(io.BytesIO(raw)) as source:
         schema = _renumber(json.loads(source.read(SCHEMA_MEMBER)), ids)
-        members = {f"{ids[int(name.removesuffix('.npy'))]}.npy": source.read(name) for name in source.namelist()
-                   if name != SCHEMA_MEMBER}
+        members = {
+            f"{ids[int(name.removesuffix('.npy'))]}.npy": source.read(name)
+            for name in source.namelist()
+            if name != SCHEMA_MEMBER
+        }
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as target:
         for name, data in [(SCHEMA_MEMBER, json.dumps(schema, indent=2).encode())] + sorted(members.items()):
@@ -77,8 +80,11 @@ def save_model(pipeline: Any, metadata: dict[str, Any], path: Path | str) -> str
 def untrusted_types(data: bytes) -> list[str]:
     import skops.io
 
-    return [name for name in skops.io.get_untrusted_types(data=data) 
-            if not name.startswith(TRUSTED_PREFIXES) and name not in TRUSTED_NAMES]
+    return [
+        name
+        for name in skops.io.get_untrusted_types(data=data)
+        if not name.startswith(TRUSTED_PREFIXES) and name not in TRUSTED_NAMES
+    ]
 
 
 def load_model_bytes(data: bytes, source: str, expected_md5: str | None = None) -> tuple[Any, dict[str, Any]]:

@@ -32,8 +32,7 @@ def infer_schema(frame: pd.DataFrame, target: str, positive_label: str) -> dict[
     labels = sorted(map(str, frame[target].dropna().unique()))
     if len(labels) != 2 or positive_label not in labels:
         raise UserError(
-            f"target column {target!r} must hold exactly two labels including {positive_label!r}; "
-            f"found {labels[:10]}",
+            f"target column {target!r} must hold exactly two labels including {positive_label!r}; found {labels[:10]}",
             hint="name the bad-loan label with --positive LABEL, or fix the target column",
         )
     columns: dict[str, Any] = {}
@@ -106,9 +105,7 @@ def pandera_schema(schema: dict[str, Any], with_target: bool = True):
                 checks.append(pa.Check.le(spec["max"]))
             columns[name] = pa.Column(float, checks=checks, nullable=spec["nullable"], coerce=True)
         else:
-            columns[name] = pa.Column(
-                None, checks=[pa.Check.isin(spec["categories"])], nullable=spec["nullable"]
-            )
+            columns[name] = pa.Column(None, checks=[pa.Check.isin(spec["categories"])], nullable=spec["nullable"])
     if with_target:
         target = schema["target"]
         columns[target["name"]] = pa.Column(None, checks=[pa.Check.isin(target["labels"])], nullable=False)

@@ -36,11 +36,20 @@ def test_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run(cmd, cwd: Path, check: bool = True, timeout: int = 900, env: dict | None = None,
-        **kwargs) -> subprocess.CompletedProcess:
+def run(
+    cmd, cwd: Path, check: bool = True, timeout: int = 900, env: dict | None = None, **kwargs
+) -> subprocess.CompletedProcess:
     """Run a command (a list, or a string through the shell) in `cwd`; fail the test with its output on error."""
-    result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                            env=env or test_env(), shell=isinstance(cmd, str), **kwargs)
+    result = subprocess.run(
+        cmd,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env or test_env(),
+        shell=isinstance(cmd, str),
+        **kwargs,
+    )
     if check and result.returncode != 0:
         pytest.fail(f"`{cmd}` exited {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}")
     return result
@@ -48,8 +57,16 @@ def run(cmd, cwd: Path, check: bool = True, timeout: int = 900, env: dict | None
 
 def project_files() -> list[str]:
     """The files of this checkout as a clone would have them, plus uncommitted work (not ignored files)."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            cwd=ROOT, capture_output=True, check=True).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     return [name for name in listed if name and (ROOT / name).is_file()]
 
 

@@ -43,8 +43,12 @@ def subset_name(fraction: float) -> str:
 def repro(
     subset: Annotated[
         float | None,
-        typer.Option(help="Train on this fraction of the training split (0 < F <= 1), as a temporary DVC "
-                     "experiment: the workspace, its dvc.lock and its model stay untouched.", min=0.0, max=1.0),
+        typer.Option(
+            help="Train on this fraction of the training split (0 < F <= 1), as a temporary DVC "
+            "experiment: the workspace, its dvc.lock and its model stay untouched.",
+            min=0.0,
+            max=1.0,
+        ),
     ] = None,
     force: Annotated[bool, typer.Option(help="Re-run every stage, even those that are up to date.")] = False,
 ) -> None:
@@ -58,13 +62,17 @@ def repro(
         _repro_subset(subset)
         return
     validated_params()
-    before_lock, before_metrics = dvc_seam.read_lock(), _read_metrics(Path(paths.METRICS).read_bytes()
-                                                                       if Path(paths.METRICS).exists() else None)
+    before_lock, before_metrics = (
+        dvc_seam.read_lock(),
+        _read_metrics(Path(paths.METRICS).read_bytes() if Path(paths.METRICS).exists() else None),
+    )
     try:
         dvc_seam.repro(force=force)
     except dvc_seam.DvcFailed as failure:
-        raise UserError("the pipeline failed; dvc.lock, models/ and reports/ are as they were before the run",
-                        hint="read the stage's message above, fix it, and run `mlops repro` again") from failure
+        raise UserError(
+            "the pipeline failed; dvc.lock, models/ and reports/ are as they were before the run",
+            hint="read the stage's message above, fix it, and run `mlops repro` again",
+        ) from failure
     after_lock = dvc_seam.read_lock()
     console = _console()
     for name in after_lock:
@@ -81,8 +89,9 @@ def _repro_subset(fraction: float) -> None:
     try:
         dvc_seam.exp_run_temp(name, {"data.sample_frac": repr(float(fraction))})
     except dvc_seam.DvcFailed as failure:
-        raise UserError(f"subset experiment {name} failed; the workspace is untouched",
-                        hint="read DVC's message above") from failure
+        raise UserError(
+            f"subset experiment {name} failed; the workspace is untouched", hint="read DVC's message above"
+        ) from failure
     ref = dvc_seam.exp_ref(name)
     console = _console()
     console.print(f"Experiment {name} (data.sample_frac={fraction:g}); compare with `dvc exp show`.")
@@ -121,7 +130,6 @@ def status(
 ) -> None:
     """Say which stages are stale and why (params, code, data), without running DVC."""
     from hooks.pipeline_state import pipeline_state, read_worktree
-
     from pipeline.dvc_seam import require_repo
 
     require_repo()

@@ -51,30 +51,43 @@ def score_metrics(is_bad: np.ndarray, p_bad: np.ndarray, threshold: float, param
         "ks": float(np.max(tpr - fpr)),
         "gini": 2 * roc_auc - 1,
         "threshold": threshold,
-        "expected_cost": cost_per_loan(is_bad, p_bad, threshold, decision.cost_bad_approved,
-                                       decision.cost_good_rejected),
+        "expected_cost": cost_per_loan(
+            is_bad, p_bad, threshold, decision.cost_bad_approved, decision.cost_good_rejected
+        ),
         "reject_rate": float(np.mean(p_bad >= threshold)),
         "test_rows": len(is_bad),
     }
-    return {key: round(float(value), 6) if isinstance(value, float | np.floating) else value
-            for key, value in metrics.items()}
+    return {
+        key: round(float(value), 6) if isinstance(value, float | np.floating) else value
+        for key, value in metrics.items()
+    }
 
 
-def permutation_importance_table(model, test: pd.DataFrame, features: list[str], is_bad: np.ndarray,
-                                 params: Params) -> list[dict[str, Any]]:
+def permutation_importance_table(
+    model, test: pd.DataFrame, features: list[str], is_bad: np.ndarray, params: Params
+) -> list[dict[str, Any]]:
     """Mean drop in test ROC AUC when each feature is shuffled, on a bounded sample of test rows."""
     from sklearn.inspection import permutation_importance
 
     rows = np.random.default_rng(params.seed).permutation(len(test))[: params.evaluate.importance_rows]
-    result = permutation_importance(model, test.iloc[rows][features], is_bad[rows], scoring="roc_auc",
-                                    n_repeats=params.evaluate.importance_repeats, random_state=params.seed)
-    table = [{"feature": name, "importance": round(float(mean), 6)}
-             for name, mean in zip(features, result.importances_mean, strict=True)]
+    result = permutation_importance(
+        model,
+        test.iloc[rows][features],
+        is_bad[rows],
+        scoring="roc_auc",
+        n_repeats=params.evaluate.importance_repeats,
+        random_state=params.seed,
+    )
+    table = [
+        {"feature": name, "importance": round(float(mean), 6)}
+        for name, mean in zip(features, result.importances_mean, strict=True)
+    ]
     return sorted(table, key=lambda row: (-row["importance"], row["feature"]))
 
 
-def plot_data(is_bad: np.ndarray, p_bad: np.ndarray, threshold: float,
-              importance: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+def plot_data(
+    is_bad: np.ndarray, p_bad: np.ndarray, threshold: float, importance: list[dict[str, Any]]
+) -> dict[str, list[dict[str, Any]]]:
     """Rows of each plot that `dvc.yaml` declares: ROC, precision-recall, calibration, confusion, importance."""
     from sklearn.calibration import calibration_curve
     from sklearn.metrics import precision_recall_curve, roc_curve
@@ -86,10 +99,14 @@ def plot_data(is_bad: np.ndarray, p_bad: np.ndarray, threshold: float,
     actual = np.where(is_bad, "bad", "good")
     return {
         "roc": [{"fpr": round(float(x), 6), "tpr": round(float(y), 6)} for x, y in zip(fpr, tpr, strict=True)],
-        "precision_recall": [{"recall": round(float(x), 6), "precision": round(float(y), 6)}
-                             for x, y in zip(recall, precision, strict=True)],
-        "calibration": [{"prob_pred": round(float(x), 6), "prob_true": round(float(y), 6)}
-                        for x, y in zip(prob_pred, prob_true, strict=True)],
+        "precision_recall": [
+            {"recall": round(float(x), 6), "precision": round(float(y), 6)}
+            for x, y in zip(recall, precision, strict=True)
+        ],
+        "calibration": [
+            {"prob_pred": round(float(x), 6), "prob_true": round(float(y), 6)}
+            for x, y in zip(prob_pred, prob_true, strict=True)
+        ],
         "confusion_matrix": [{"actual": a, "predicted": d} for a, d in zip(actual, decided, strict=True)],
         "importance": importance,
     }
@@ -103,38 +120,39 @@ def write_json(path: str, content: Any) -> None:
 def model_card(metadata: dict[str, Any], metrics: dict[str, Any], params: Params) -> str:
     features = ", ".join(metadata["features"])
     subset = "" if metadata["sample_frac"] >= 1 else f" (a {metadata['sample_frac']:.0%} subset run)"
-    return f"""# Model card: lending risk ({metadata['model']})
+    return f"""# Model card: lending risk ({metadata["model"]})
 
 ## Intended use
-Scores a loan application with the probability that the loan goes bad (`{metadata['target']}` =
-`{metadata['positive_label']}`), and a decision: reject when the probability is at least the threshold.
+Scores a loan application with the probability that the loan goes bad (`{metadata["target"]}` =
+`{metadata["positive_label"]}`), and a decision: reject when the probability is at least the threshold.
 A decision aid for credit analysts, not an automated credit decision; not validated for other loan products,
 markets or periods than its training data.
 
 ## Data
-- Source: `{metadata['source']}`
-- Trained on {metadata['train_rows']} loans{subset}; evaluated on {metrics['test_rows']} held-out test loans.
+- Source: `{metadata["source"]}`
+- Trained on {metadata["train_rows"]} loans{subset}; evaluated on {metrics["test_rows"]} held-out test loans.
 - Features: {features}
 
 ## Decision
-- Threshold {metrics['threshold']:.4f}, chosen on the validation split to minimise the expected cost with
+- Threshold {metrics["threshold"]:.4f}, chosen on the validation split to minimise the expected cost with
   a bad loan approved costing {params.decision.cost_bad_approved} and a good loan rejected
   {params.decision.cost_good_rejected}.
-- Expected cost per loan on the test split: {metrics['expected_cost']:.4f}; reject rate {metrics['reject_rate']:.2%}.
+- Expected cost per loan on the test split: {metrics["expected_cost"]:.4f}; reject rate {metrics["reject_rate"]:.2%}.
 
 ## Test metrics
 | metric | value |
 |---|---|
-| ROC AUC (95% bootstrap interval) | {metrics['roc_auc']:.4f} ({metrics['roc_auc_ci_low']:.4f} to {metrics['roc_auc_ci_high']:.4f}) |
-| PR AUC | {metrics['pr_auc']:.4f} |
-| Brier score | {metrics['brier']:.4f} |
-| log loss | {metrics['log_loss']:.4f} |
-| KS | {metrics['ks']:.4f} |
-| Gini | {metrics['gini']:.4f} |
+| ROC AUC | {metrics["roc_auc"]:.4f} |
+| 95% bootstrap interval | {metrics["roc_auc_ci_low"]:.4f} to {metrics["roc_auc_ci_high"]:.4f} |
+| PR AUC | {metrics["pr_auc"]:.4f} |
+| Brier score | {metrics["brier"]:.4f} |
+| log loss | {metrics["log_loss"]:.4f} |
+| KS | {metrics["ks"]:.4f} |
+| Gini | {metrics["gini"]:.4f} |
 
 ## Limits
 Historical loans only: the score reflects who was granted a loan before, not every applicant. Monitor drift
-in production, and retrain through the pipeline when it appears. Params hash `{metadata['params_md5']}`.
+in production, and retrain through the pipeline when it appears. Params hash `{metadata["params_md5"]}`.
 """
 
 

@@ -35,7 +35,9 @@ def read_table(path: Path | str) -> pd.DataFrame:
             hint="re-save the file as UTF-8 CSV",
         ) from None
     except Exception as error:  # pandas and pyarrow raise many types for a damaged file
-        raise UserError(f"{path} cannot be read as a table: {error}", hint="is it a complete CSV or parquet file?")
+        raise UserError(
+            f"{path} cannot be read as a table: {error}", hint="is it a complete CSV or parquet file?"
+        ) from None
     if frame.empty:
         raise UserError(f"{path} has no data rows (header only?)", hint="give a file with at least one loan")
     return frame

@@ -59,8 +59,10 @@ def fit(train: pd.DataFrame, validation: pd.DataFrame, params: Params, schema: d
         "source": data.source,
         "validation": {
             "roc_auc": round(float(roc_auc_score(is_bad, p_bad)), 6),
-            "expected_cost": round(cost_per_loan(is_bad, p_bad, threshold, decision.cost_bad_approved,
-                                                 decision.cost_good_rejected), 6),
+            "expected_cost": round(
+                cost_per_loan(is_bad, p_bad, threshold, decision.cost_bad_approved, decision.cost_good_rejected),
+                6,
+            ),
         },
     }
     return model, metadata

@@ -1,0 +1,55 @@
+import hashlib
+
+import numpy as np
+import pytest
+
+from pipeline.errors import UserError
+from pipeline.model import build_model
+from pipeline.model_io import dump_model, load_model, load_model_bytes, save_model
+from pipeline.params import load_params
+from pipeline.schema import infer_schema
+from tests.conftest import ROOT
+from tests.unit.test_stage_functions import loans
+
+
+@pytest.fixture(params=["logreg", "hgb"])
+def fitted(request):
+    params = load_params(ROOT / "params.yaml")
+    params = params.model_copy(update={"train": params.train.model_copy(update={"model": request.param})})
+    frame = loans()
+    schema = infer_schema(frame, "status", "bad")
+    model = build_model(params.train, schema, seed=0)
+    features = ["amount", "rate", "grade"]
+    model.fit(frame[features], frame["status"].eq("bad"))
+    return model, frame[features]
+
+
+def test_model_file_bytes_are_canonical(fitted):
+    model, _ = fitted
+    first = dump_model(model, {"threshold": 0.2})
+    assert dump_model(model, {"threshold": 0.2}) == first
+
+
+def test_round_trip_predicts_the_same(fitted, tmp_path):
+    model, features = fitted
+    md5 = save_model(model, {"threshold": 0.2}, tmp_path / "model.skops")
+    loaded, metadata = load_model(tmp_path / "model.skops", expected_md5=md5)
+    assert metadata == {"threshold": 0.2}
+    np.testing.assert_array_equal(loaded.predict_proba(features), model.predict_proba(features))
+
+
+def test_md5_mismatch_is_refused(fitted):
+    model, _ = fitted
+    data = dump_model(model, {})
+    with pytest.raises(UserError, match="does not match .* recorded in dvc.lock"):
+        load_model_bytes(data, "models/model.skops", expected_md5=hashlib.md5(b"other").hexdigest())
+
+
+def test_untrusted_types_are_refused():
+    import skops.io
+
+    from pipeline.model_io import canonical_bytes
+
+    data = canonical_bytes(skops.io.dumps({"pipeline": np.eye(2), "metadata": {}, "x": hashlib.md5}))
+    with pytest.raises(UserError, match="holds types this project never saves"):
+        load_model_bytes(data, "evil.skops")

@@ -1,0 +1,66 @@
+import pytest
+import yaml
+
+from pipeline.errors import UserError
+from pipeline.params import load_params, parse_params, read_params_yaml, with_overrides
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+def raw():
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def test_project_params_are_valid(raw):
+    params = parse_params(raw)
+    assert params.data.sample_frac == 1.0
+    assert params.train.model.value in ("logreg", "hgb")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("data.sample_frac", 1, "data.sample_frac = 1 (int)"),
+        ("data.sample_frac", 1.5, "data.sample_frac = 1.5"),
+        ("data.sample_frac", 0.0, "data.sample_frac = 0.0"),
+        ("decision.cost_bad_approved", -1.0, "decision.cost_bad_approved = -1.0"),
+        ("train.model", "forest", "must be one of: logreg, hgb"),
+        ("train.hgb.max_iter", 10.0, "train.hgb.max_iter = 10.0 (float)"),
+        ("train.hgb.learning_rate", True, "train.hgb.learning_rate = True (bool)"),
+        ("seed", "42", "seed = '42' (str)"),
+        ("split.test_size", 1, "split.test_size = 1 (int)"),
+    ],
+)
+def test_wrong_type_or_range_names_key_and_value(raw, key, value, expected):
+    with pytest.raises(UserError) as error:
+        parse_params(with_overrides(raw, {key: value}))
+    assert expected in str(error.value)
+
+
+def test_unknown_key_is_refused(raw):
+    with pytest.raises(UserError, match=r"train.logreg.penalty: unknown key"):
+        parse_params(with_overrides(raw, {"train.logreg.penalty": "l1"}))
+
+
+def test_missing_key_is_refused(raw):
+    del raw["evaluate"]
+    with pytest.raises(UserError, match="evaluate: missing"):
+        parse_params(raw)
+
+
+def test_yaml_syntax_error_names_line(tmp_path):
+    bad = tmp_path / "params.yaml"
+    bad.write_text("seed: 42\ndata: [unclosed\n")
+    with pytest.raises(UserError, match=r"params.yaml is not valid YAML at line"):
+        read_params_yaml(bad)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        load_params(tmp_path / "params.yaml")
+
+
+def test_digest_changes_with_any_param(raw):
+    base = parse_params(raw).digest()
+    assert parse_params(with_overrides(raw, {"train.logreg.C": 0.5})).digest() != base
+    assert parse_params(raw).digest() == base

@@ -1,0 +1,136 @@
+"""The stages' pure functions on small frames built here."""
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.errors import UserError
+from pipeline.model import choose_threshold, cost_per_loan
+from pipeline.schema import infer_schema, validate_frame
+from pipeline.stages.ingest import ingest, read_table
+from pipeline.stages.split import split
+from pipeline.stages.train import sample_training_rows
+
+
+def loans(n: int = 400, bad_every: int = 5, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "amount": rng.integers(1000, 30000, n),
+            "rate": rng.uniform(5, 25, n).round(2),
+            "grade": rng.choice(["A", "B", "C"], n),
+            "status": np.where(np.arange(n) % bad_every == 0, "bad", "good"),
+        }
+    )
+
+
+def test_split_is_stratified_disjoint_and_seeded():
+    frame = loans()
+    train, validation, test = split(frame, "status", 0.2, 0.2, seed=7)
+    assert len(train) + len(validation) + len(test) == len(frame)
+    for part in (train, validation, test):
+        assert part["status"].eq("bad").mean() == pytest.approx(0.2, abs=0.02)
+    again = split(frame, "status", 0.2, 0.2, seed=7)
+    assert all(a.equals(b) for a, b in zip((train, validation, test), again, strict=True))
+    other = split(frame, "status", 0.2, 0.2, seed=8)
+    assert not test.equals(other[2])
+
+
+def test_split_refuses_a_class_too_small():
+    frame = loans(n=20, bad_every=20)
+    with pytest.raises(UserError, match="label 'bad' of 'status' has only 1 rows"):
+        split(frame, "status", 0.2, 0.2, seed=0)
+
+
+def test_subset_sample_is_stratified_and_deterministic():
+    frame = loans(1000)
+    sample = sample_training_rows(frame, "status", 0.1, seed=3)
+    assert len(sample) == 100
+    assert sample["status"].eq("bad").sum() == 20
+    assert sample.equals(sample_training_rows(frame, "status", 0.1, seed=3))
+    assert sample_training_rows(frame, "status", 1.0, seed=3) is frame
+
+
+def test_threshold_minimises_cost_against_brute_force():
+    rng = np.random.default_rng(1)
+    is_bad = rng.random(300) < 0.15
+    p_bad = np.clip(is_bad * 0.2 + rng.random(300) * 0.8, 0, 1).round(2)  # ties on purpose
+    threshold = choose_threshold(is_bad, p_bad, 5.0, 1.0)
+    best = min(cost_per_loan(is_bad, p_bad, t, 5.0, 1.0) for t in itertools.chain(np.unique(p_bad), [1.01]))
+    assert cost_per_loan(is_bad, p_bad, threshold, 5.0, 1.0) == pytest.approx(best)
+
+
+def test_threshold_rejects_nothing_when_rejecting_costs_too_much():
+    is_bad = np.array([False, False, True, False])
+    p_bad = np.array([0.1, 0.2, 0.3, 0.4])
+    threshold = choose_threshold(is_bad, p_bad, cost_bad_approved=1.0, cost_good_rejected=100.0)
+    assert not (p_bad >= threshold).any()
+
+
+def test_schema_inference_and_violations():
+    frame = loans()
+    schema = infer_schema(frame, "status", "bad")
+    assert schema["columns"]["grade"]["categories"] == ["A", "B", "C"]
+    assert schema["columns"]["amount"]["min"] == 0.0
+    assert schema["target"]["labels"] == ["bad", "good"]
+    validate_frame(frame, schema, "loans.csv")
+
+    broken = frame.copy()
+    broken.loc[3, "amount"] = -500
+    broken.loc[5, "grade"] = "Z"
+    broken.loc[7, "status"] = "maybe"
+    with pytest.raises(UserError) as error:
+        validate_frame(broken, schema, "loans.csv")
+    message = str(error.value)
+    assert "column 'amount', rule greater_than_or_equal_to(0.0): 1 failing (rows 3" in message
+    assert "column 'grade', rule isin" in message and "'Z'" in message
+    assert "column 'status'" in message and "'maybe'" in message
+
+
+def test_schema_refuses_text_in_numeric_column():
+    frame = loans()
+    schema = infer_schema(frame, "status", "bad")
+    frame["rate"] = frame["rate"].astype(object)
+    frame.loc[2, "rate"] = "twelve"
+    with pytest.raises(UserError, match="column 'rate'"):
+        validate_frame(frame, schema, "loans.csv")
+
+
+def test_infer_schema_refuses_bad_targets():
+    frame = loans()
+    with pytest.raises(UserError, match="target column 'outcome' is not in the data"):
+        infer_schema(frame, "outcome", "bad")
+    with pytest.raises(UserError, match="exactly two labels"):
+        infer_schema(frame.assign(status="good"), "status", "bad")
+    with pytest.raises(UserError, match="exactly two labels"):
+        infer_schema(frame, "status", "default")
+
+
+def test_read_table_refusals(tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("a,b,status\n")
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes("name,status\nJos\xe9,good\n".encode("latin-1"))
+    truncated = tmp_path / "cut.parquet"
+    loans().to_parquet(truncated)
+    truncated.write_bytes(truncated.read_bytes()[:200])
+    for path, expected in [
+        (empty, "is empty"),
+        (header_only, "no data rows"),
+        (latin1, "not UTF-8"),
+        (truncated, "cannot be read as a table"),
+        (tmp_path / "nope.csv", "no such file"),
+    ]:
+        with pytest.raises(UserError, match=expected):
+            read_table(path)
+
+
+def test_ingest_drops_named_columns_and_refuses_unknown_ones():
+    frame = loans().assign(rownames=range(400))
+    assert "rownames" not in ingest(frame, ["rownames"], "src").columns
+    with pytest.raises(UserError, match=r"data.drop names columns that src does not have: \['id'\]"):
+        ingest(frame, ["id"], "src")
