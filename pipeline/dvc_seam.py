@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -120,8 +121,9 @@ def exp_run_temp(name: str, overrides: dict[str, str]) -> None:
 
 def exp_ref(name: str) -> str | None:
     """The git ref of the experiment called `name`, if any."""
-    refs = subprocess.run(["git", "for-each-ref", "--format=%(refname)", "refs/exps"],
-                          capture_output=True, text=True).stdout.split()
+    refs = subprocess.run(
+        ["git", "for-each-ref", "--format=%(refname)", "refs/exps"], capture_output=True, text=True
+    ).stdout.split()
     return next((ref for ref in refs if ref.rsplit("/", 1)[-1] == name), None)
 
 
@@ -129,3 +131,260 @@ def read_at(rev: str, path: str) -> bytes | None:
     """A git-kept file as it is at `rev` (a commit or an experiment ref)."""
     result = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True)
     return result.stdout if result.returncode == 0 else None
+
+
+# --- Data versions: add, remotes, push/pull, checkout, reading a revision's files (issue 4) --------------------
+
+MODEL_STAGE = "train"
+
+
+def add(path: str) -> None:
+    """`dvc add PATH`, then stage its `.dvc` file and the `.gitignore` beside it in git."""
+    checked("add", "--quiet", path)
+    target = Path(path)
+    git("add", "--", f"{path}.dvc", str(target.parent / ".gitignore"))
+
+
+def git(*args: str) -> str:
+    """Run git; its stdout. A failure is a bug or a broken repo, shown with git's own message."""
+    result = subprocess.run(["git", *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise UserError(f"`git {' '.join(args)}` failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def uncommitted_git_changes() -> list[str]:
+    """Tracked files modified or staged (untracked files do not block a checkout)."""
+    lines = git("status", "--porcelain", "--untracked-files=no").splitlines()
+    return [line[3:] for line in lines if line.strip()]
+
+
+def set_default_remote(name: str, url: str, endpoint_url: str | None) -> None:
+    """Make `url` the default remote called `name`, without contacting it (non-secret settings go to .dvc/config)."""
+    checked("remote", "add", "--force", "--default", name, url)
+    if endpoint_url:
+        checked("remote", "modify", name, "endpointurl", endpoint_url)
+
+
+def default_remote() -> tuple[str, str] | None:
+    """(name, url) of the default remote, or None."""
+    from dvc.repo import Repo
+
+    with Repo() as repo:
+        name = repo.config["core"].get("remote")
+        if not name:
+            return None
+        return name, repo.config["remote"].get(name, {}).get("url", "?")
+
+
+def push() -> None:
+    checked("push")
+
+
+def pull() -> None:
+    checked("pull")
+
+
+def checkout_outputs() -> None:
+    """Make the workspace's DVC outputs those its `dvc.lock` and `.dvc` files name (from the cache)."""
+    checked("checkout", "--force")
+
+
+def data_status(not_in_remote: bool) -> dict:
+    """DVC's data status: committed/uncommitted changes, untracked files, and (optionally) what the remote lacks."""
+    from dvc.repo import Repo
+
+    with Repo() as repo:
+        return dict(
+            repo.data_status(
+                granular=True, untracked_files="all", not_in_remote=not_in_remote, remote_refresh=not_in_remote
+            )
+        )
+
+
+def cache_files_dir() -> Path:
+    """Where DVC keeps file objects by md5 (`<cache>/files/md5`)."""
+    from dvc.repo import Repo
+
+    with Repo() as repo:
+        return Path(repo.cache.local.path)
+
+
+def tracked_objects() -> dict[str, str]:
+    """{workspace path: md5} for every file DVC tracks here: `dvc.lock` outputs and `.dvc` files."""
+    objects = {}
+    uncached = tuple(git_kept_paths())
+    for stage in read_lock().values():
+        for out in stage.get("outs", []):
+            if "md5" in out and not out["path"].startswith(uncached):
+                objects[out["path"]] = out["md5"]
+    for name in git("ls-files", "-z", "--cached", "--others", "--exclude-standard", "*.dvc").split("\0"):
+        pointer = Path(name)
+        if not name or not pointer.is_file():
+            continue
+        for out in (yaml.safe_load(pointer.read_text()) or {}).get("outs", []):
+            if "md5" in out:
+                objects[str(pointer.parent / out["path"])] = out["md5"]
+    return objects
+
+
+def git_kept_paths() -> list[str]:
+    """Outputs and metrics that `dvc.yaml` declares `cache: false` (kept in git, not in DVC's cache)."""
+    stages = (yaml.safe_load(Path("dvc.yaml").read_text()) or {}).get("stages") or {}
+    kept = []
+    for stage in stages.values():
+        for entry in (stage.get("outs") or []) + (stage.get("metrics") or []) + (stage.get("plots") or []):
+            if isinstance(entry, dict):
+                kept += [path for path, options in entry.items() if (options or {}).get("cache") is False]
+    return kept
+
+
+def lock_at(rev: str) -> dict:
+    """The stages of `dvc.lock` at a git revision."""
+    data = read_at(rev, LOCK_FILE)
+    if data is None:
+        raise UserError(
+            f"revision {rev!r} has no dvc.lock (or is not a git revision)",
+            hint="name a commit, tag or branch where the pipeline was run (`git log --oneline`)",
+        )
+    return (yaml.safe_load(data) or {}).get("stages") or {}
+
+
+def output_md5(stages: dict, path: str) -> str | None:
+    for stage in stages.values():
+        for out in stage.get("outs", []):
+            if out.get("path") == path:
+                return out.get("md5")
+    return None
+
+
+def read_output_at(rev: str, path: str) -> tuple[bytes, str]:
+    """(bytes, md5 recorded in that revision's dvc.lock) of a DVC output at `rev`, read through `dvc.api`
+    (from the cache, or the remote when the cache lacks it) without checking anything out."""
+    import dvc.api
+
+    expected = output_md5(lock_at(rev), path)
+    if expected is None:
+        raise UserError(f"revision {rev!r}: dvc.lock records no {path}", hint="was the pipeline run there?")
+    try:
+        data = dvc.api.read(path, repo=".", rev=rev, mode="rb")
+    except Exception as error:  # DVC raises many types for a missing object or an unreachable remote
+        raise UserError(
+            f"cannot read {path} at revision {rev!r}: {error}",
+            hint="is that revision's data in the cache or the remote? try `mlops data pull`",
+        ) from None
+    return data, expected
+
+
+# --- Experiments: listing, concurrent temporary runs, runs at another revision, apply (issue 5) ----------------
+# Experiments are read straight from their git refs (`refs/exps/<baseline[:2]>/<baseline[2:]>/<name>`): one
+# `git for-each-ref` and a `git show` per file, much quicker than `dvc exp show`. Runs are `dvc exp run --temp`
+# (never DVC's queue, whose workers have been seen to outlive the queue and hold the caller's output open).
+
+EXP_LOG_DIR = ".dvc/tmp/mlops-exp-logs"
+
+
+@dataclass(frozen=True)
+class ExperimentRef:
+    name: str
+    ref: str
+    commit: str
+    baseline: str
+
+
+def list_experiments() -> list[ExperimentRef]:
+    """Every named experiment in this repo, oldest first."""
+    listing = subprocess.run(
+        ["git", "for-each-ref", "--sort=committerdate", "--format=%(refname) %(objectname)", "refs/exps"],
+        capture_output=True,
+        text=True,
+    ).stdout.splitlines()
+    experiments = []
+    for line in listing:
+        ref, _, commit = line.partition(" ")
+        parts = ref.split("/")
+        if len(parts) == 5 and len(parts[2]) == 2 and len(parts[3]) == 38:
+            experiments.append(ExperimentRef(parts[4], ref, commit, parts[2] + parts[3]))
+    return experiments
+
+
+def resolve_commit(rev: str) -> str | None:
+    """The full commit id `rev` names, or None."""
+    result = subprocess.run(["git", "rev-parse", "--verify", "-q", f"{rev}^{{commit}}"], capture_output=True, text=True)
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def exp_log_path(name: str) -> Path:
+    return Path(EXP_LOG_DIR) / f"{name}.log"
+
+
+def start_exp_run(name: str, settings: dict[str, str], cwd: str | Path = ".") -> subprocess.Popen:
+    """Start `dvc exp run --temp` in its own process (and session: Ctrl-C reaches it through us), output to its
+    log. The experiment's ref only appears when the run succeeds, so a stopped run leaves nothing behind."""
+    _stage_environment()
+    log = Path(cwd) / exp_log_path(name)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    args = [arg for key, value in settings.items() for arg in ("-S", f"{key}={value}")]
+    with open(log, "wb") as handle:
+        return subprocess.Popen(
+            [sys.executable, "-m", "dvc", "exp", "run", "--temp", "--name", name, *args],
+            cwd=cwd,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+
+def stop_exp_run(process: subprocess.Popen, grace_seconds: float = 20.0) -> None:
+    """Interrupt a run as Ctrl-C would (DVC cleans its temporary copy), then kill it if it lingers."""
+    import signal
+
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(grace_seconds)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def run_exp_at(rev: str, name: str, settings: dict[str, str]) -> int:
+    """A temporary experiment started from commit `rev` instead of the workspace: run in a detached git worktree
+    of `rev` that shares this repo's DVC cache; its ref lands in this repo. The exit status of the run."""
+    cache = _cache_dir()
+    with tempfile.TemporaryDirectory(prefix="mlops-rev-") as tmp:
+        worktree = Path(tmp) / "worktree"
+        subprocess.run(
+            ["git", "worktree", "add", "-q", "--detach", str(worktree), rev], check=True, capture_output=True
+        )
+        try:
+            (worktree / ".dvc" / "config.local").write_text(f"[cache]\n    dir = {cache}\n")
+            process = start_exp_run(name, settings, cwd=worktree)
+            try:
+                status = process.wait()
+            except BaseException:
+                stop_exp_run(process)
+                raise
+            log = worktree / exp_log_path(name)
+            exp_log_path(name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(log, exp_log_path(name))
+            return status
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], capture_output=True)
+            subprocess.run(["git", "worktree", "prune"], capture_output=True)
+
+
+def _cache_dir() -> str:
+    from dvc.repo import Repo
+
+    with Repo() as repo:
+        return str(Path(repo.cache.local.path).resolve().parent.parent)
+
+
+def exp_apply(name: str) -> None:
+    """`dvc exp apply NAME`: the experiment's params, dvc.lock, reports and outputs into the workspace."""
+    checked("exp", "apply", name)

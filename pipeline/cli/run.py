@@ -62,23 +62,28 @@ def repro(
         _repro_subset(subset)
         return
     validated_params()
-    before_lock, before_metrics = (
-        dvc_seam.read_lock(),
-        _read_metrics(Path(paths.METRICS).read_bytes() if Path(paths.METRICS).exists() else None),
-    )
-    try:
-        dvc_seam.repro(force=force)
-    except dvc_seam.DvcFailed as failure:
-        raise UserError(
-            "the pipeline failed; dvc.lock, models/ and reports/ are as they were before the run",
-            hint="read the stage's message above, fix it, and run `mlops repro` again",
-        ) from failure
+    before_lock = dvc_seam.read_lock()
+    before_metrics = _read_metrics(Path(paths.METRICS).read_bytes() if Path(paths.METRICS).exists() else None)
+    if force or not _up_to_date():  # the fast path: when nothing is stale, DVC need not even start
+        try:
+            dvc_seam.repro(force=force)
+        except dvc_seam.DvcFailed as failure:
+            raise UserError(
+                "the pipeline failed; dvc.lock, models/ and reports/ are as they were before the run",
+                hint="read the stage's message above, fix it, and run `mlops repro` again",
+            ) from failure
     after_lock = dvc_seam.read_lock()
     console = _console()
     for name in after_lock:
         ran = force or before_lock.get(name) != after_lock.get(name)
         console.print(f"  {name:<9} {'ran' if ran else 'skipped (up to date)'}")
     _print_metrics(console, _read_metrics(Path(paths.METRICS).read_bytes()), before_metrics)
+
+
+def _up_to_date() -> bool:
+    from hooks.pipeline_state import pipeline_state, read_worktree
+
+    return not any(state.stale for state in pipeline_state(read_worktree()))
 
 
 def _repro_subset(fraction: float) -> None:

@@ -1,0 +1,63 @@
+"""`mlops data status` in words, and `--verify`: re-hash the cached objects in use (DVC does not notice a
+corrupted cache object on checkout). Pure functions over DVC's status dict and the cache folder."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+WORDS = [
+    (("committed", "added"), "new, not yet committed to git"),
+    (("committed", "modified"), "modified, not yet committed to git"),
+    (("committed", "deleted"), "deleted, not yet committed to git"),
+    (("uncommitted", "added"), "new, not yet recorded by DVC (run `mlops repro` or `mlops data add`)"),
+    (("uncommitted", "modified"), "modified since DVC recorded it (run `mlops repro` or `mlops data add`)"),
+    (("uncommitted", "deleted"), "deleted from the workspace (restore with `dvc checkout`)"),
+    (("not_in_cache",), "not in the local cache (fetch with `mlops data pull`)"),
+    (("not_in_remote",), "not yet pushed (run `mlops data push`)"),
+    (("untracked",), "untracked (add it with `mlops data add`, or ignore it)"),
+]
+
+
+def _entries(state: dict, keys: tuple[str, ...]) -> list[str]:
+    node = state
+    for key in keys:
+        node = node.get(key, {}) if isinstance(node, dict) else {}
+    return sorted(node) if node else []
+
+
+def describe_status(state: dict) -> list[str]:
+    """One line per file and state, e.g. `data/external/loans.csv: not yet pushed (...)`."""
+    lines = []
+    for keys, words in WORDS:
+        for path in _entries(state, keys):
+            if path.endswith((".partial",)):
+                continue
+            lines.append(f"{path}: {words}")
+    return lines or ["Everything DVC tracks is recorded, cached and pushed."]
+
+
+def md5_of(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def object_path(cache_files: Path, md5: str) -> Path:
+    return cache_files / md5[:2] / md5[2:]
+
+
+def corrupted_objects(tracked: dict[str, str], cache_files: Path) -> list[str]:
+    """A line per cached object in use whose bytes no longer hash to its name (or that is missing)."""
+    problems = []
+    for workspace_path, md5 in sorted(tracked.items()):
+        if md5.endswith(".dir"):
+            continue  # directory listings: their files are checked through their own entries
+        cached = object_path(cache_files, md5)
+        if not cached.is_file():
+            problems.append(f"{workspace_path}: cache object {cached} is missing (`mlops data pull` fetches it)")
+        elif md5_of(cached) != md5:
+            problems.append(f"{workspace_path}: cache object {cached} is CORRUPTED (its md5 is not {md5})")
+    return problems

@@ -1,0 +1,122 @@
+"""Bringing your own data: checks that decide whether a file can become (or extend) the pipeline's source,
+and the targeted edit of `params.yaml` that makes it the source. Pure functions over frames and text; the
+command in `pipeline/cli/data.py` reads the files, calls these, and writes only when every check passed."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from pipeline.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+DATA_KEYS = ("source", "target", "positive_label", "drop")
+
+
+@dataclass(frozen=True)
+class SourceChoice:
+    target: str
+    positive: str
+    negative: str | None
+    drop: list[str]
+
+
+def check_columns(frame: pd.DataFrame, choice: SourceChoice, source: str) -> None:
+    """Refuse a --drop or --target that the file does not have, or a target that is also dropped."""
+    columns = [str(c) for c in frame.columns]
+    if choice.target not in columns:
+        raise UserError(
+            f"{source}: target column {choice.target!r} is missing (columns: {', '.join(columns)})",
+            hint="name the target column with --target COL",
+        )
+    missing = [name for name in choice.drop if name not in columns]
+    if missing:
+        raise UserError(
+            f"{source}: --drop names columns it does not have: {missing}", hint=f"its columns are: {', '.join(columns)}"
+        )
+    if choice.target in choice.drop:
+        raise UserError(f"--drop {choice.target}: that is the target column", hint="do not drop the target")
+
+
+def check_labels(frame: pd.DataFrame, choice: SourceChoice, source: str) -> None:
+    """The target must hold exactly the two labels the user named (or the positive one and one other)."""
+    labels = sorted(map(str, frame[choice.target].dropna().unique()))
+    expected = sorted({choice.positive, choice.negative}) if choice.negative else None
+    if len(labels) < 2:
+        raise UserError(
+            f"{source}: target column {choice.target!r} holds a single class {labels}",
+            hint="a model needs loans of both outcomes; add data with the other label",
+        )
+    unexpected = [label for label in labels if label not in (expected or labels)]
+    if unexpected or choice.positive not in labels or len(labels) != 2:
+        told = f"{expected}" if expected else f"{choice.positive!r} and one other"
+        raise UserError(
+            f"{source}: target column {choice.target!r} holds labels {labels[:10]}; expected exactly {told}",
+            hint="name the labels with --positive BAD_LABEL [--negative GOOD_LABEL], or fix the target column",
+        )
+    if frame[choice.target].isna().any():
+        rows = frame.index[frame[choice.target].isna()][:3].tolist()
+        raise UserError(
+            f"{source}: target column {choice.target!r} is empty in rows {rows}",
+            hint="every training row needs its outcome",
+        )
+
+
+def infer_source_schema(frame: pd.DataFrame, choice: SourceChoice, source: str) -> dict[str, Any]:
+    """Every check, then the schema of the features left after --drop."""
+    from pipeline.schema import infer_schema
+
+    check_columns(frame, choice, source)
+    check_labels(frame, choice, source)
+    return infer_schema(frame.drop(columns=choice.drop), choice.target, choice.positive)
+
+
+def align_batch(batch: pd.DataFrame, columns: list[str], source: str) -> pd.DataFrame:
+    """The batch with the current dataset's columns in its order; refuse missing or unknown columns."""
+    have = [str(c) for c in batch.columns]
+    missing = [c for c in columns if c not in have]
+    extra = [c for c in have if c not in columns]
+    if missing or extra:
+        parts = ([f"missing {missing}"] if missing else []) + ([f"unknown {extra}"] if extra else [])
+        raise UserError(
+            f"{source} does not have the current dataset's columns: {'; '.join(parts)}",
+            hint="a batch must have the same columns as the data it extends",
+        )
+    return batch[columns]
+
+
+def yaml_scalar(value: Any) -> str:
+    """A value as one line of YAML flow style (quoted when YAML would misread it)."""
+    text = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+    return text.removesuffix("...").strip()
+
+
+def set_data_params(text: str, values: dict[str, Any]) -> str:
+    """`params.yaml` text with keys of its `data:` section set, keeping every comment and the layout."""
+    lines = text.splitlines(keepends=True)
+    in_data, done = False, set()
+    for i, line in enumerate(lines):
+        if line.strip() and not line[0].isspace() and not line.lstrip().startswith("#"):
+            in_data = line.split(":")[0].strip() == "data"
+            continue
+        match = re.match(r"^(\s+)(\w+):(\s*)([^#\n]*?)(\s*#.*)?(\r?\n)?$", line)
+        if in_data and match and match.group(2) in values:
+            indent, key, _, _, comment, newline = match.groups()
+            setting = f"{indent}{key}: {yaml_scalar(values[key])}"
+            if comment:  # keep the comment's column when the new value fits before it
+                column = len(line) - len(comment) - len(newline or "")
+                setting = setting.ljust(column) if len(setting) + 2 <= column else setting + "  "
+            lines[i] = f"{setting}{(comment or '').lstrip()}{newline or ''}"
+            done.add(key)
+    missing = set(values) - done
+    if missing:
+        raise UserError(
+            f"params.yaml has no data.{sorted(missing)[0]} line to set",
+            hint="restore the data: section (see git history)",
+        )
+    return "".join(lines)

@@ -1,0 +1,139 @@
+"""Batch scoring: a CSV or parquet of loans in, `id, p_default, decision, model_md5` out.
+
+Pure scoring (`score_frame`) over one chunk, and a chunked reader and atomic writer around it, so that large
+inputs are scored in bounded memory, a failure leaves no partial output, and the same model gives the same
+bytes however it was reached (workspace or `--rev`). The serving code reuses `check_features` and `score_frame`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipeline.errors import UserError
+from pipeline.schema import CATEGORICAL, validate_frame
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+OUTPUT_COLUMNS = ["id", "p_default", "decision", "model_md5"]
+REJECT, APPROVE = "reject", "approve"
+CHUNK_ROWS = 50_000
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def feature_schema(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The model's feature schema in the shape `pipeline.schema` validates (no target)."""
+    return {"columns": metadata["features"], "allow_duplicate_rows": True}
+
+
+def check_features(frame: pd.DataFrame, metadata: dict[str, Any], source: str) -> pd.DataFrame:
+    """The model's feature columns of `frame`, validated; extra columns are ignored."""
+    features = list(metadata["features"])
+    missing = [name for name in features if name not in frame.columns]
+    if missing:
+        raise UserError(
+            f"{source} lacks columns the model needs: {missing}", hint=f"the model reads: {', '.join(features)}"
+        )
+    selected = frame[features]
+    validate_frame(selected, feature_schema(metadata), source, with_target=False)
+    return selected
+
+
+def score_frame(
+    model: Any, metadata: dict[str, Any], frame: pd.DataFrame, model_md5: str, first_row: int = 0, source: str = "input"
+) -> pd.DataFrame:
+    """Scores for one chunk: `id` from an `id` column, else the row number (counting from `first_row`)."""
+    import numpy as np
+    import pandas as pd
+
+    features = check_features(frame, metadata, source)
+    p_default = model.predict_proba(features)[:, 1]
+    ids = frame["id"].to_numpy() if "id" in frame.columns else np.arange(first_row, first_row + len(frame))
+    return pd.DataFrame(
+        {
+            "id": ids,
+            "p_default": p_default,
+            "decision": np.where(p_default >= metadata["threshold"], REJECT, APPROVE),
+            "model_md5": model_md5,
+        }
+    )
+
+
+def categorical_features(metadata: dict[str, Any]) -> list[str]:
+    return [name for name, spec in metadata["features"].items() if spec["kind"] == CATEGORICAL]
+
+
+def read_chunks(path: Path, metadata: dict[str, Any], rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    """The input in chunks of at most `rows` rows (categorical columns read as text)."""
+    import pandas as pd
+
+    if not path.is_file():
+        raise UserError(f"{path}: no such file", hint="give the path of a CSV or parquet file of loans")
+    try:
+        if path.suffix.lower() in PARQUET_SUFFIXES:
+            import pyarrow.parquet as pq
+
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
+                yield batch.to_pandas()
+        else:
+            text = {name: str for name in categorical_features(metadata)}
+            yield from pd.read_csv(path, chunksize=rows, dtype=text, encoding="utf-8")
+    except UserError:
+        raise
+    except pd.errors.EmptyDataError:
+        raise UserError(f"{path} is empty", hint="give a CSV with a header row and data rows") from None
+    except (UnicodeDecodeError, ValueError, OSError) as error:
+        raise UserError(
+            f"{path} cannot be read as a table: {error}", hint="is it a complete UTF-8 CSV or parquet file?"
+        ) from None
+
+
+def write_scores(chunks: Iterator[pd.DataFrame], out: Path) -> int:
+    """Write the scored chunks to `out` (CSV, or parquet by suffix) atomically; the number of rows."""
+    partial = out.with_name(out.name + ".partial")
+    rows, writer = 0, None
+    try:
+        with open(partial, "wb") as handle:
+            for scores in chunks:
+                if out.suffix.lower() in PARQUET_SUFFIXES:
+                    writer = _write_parquet_chunk(writer, handle, scores)
+                else:
+                    scores.to_csv(handle, header=rows == 0, index=False, lineterminator="\n")
+                rows += len(scores)
+            if writer is not None:
+                writer.close()
+            if rows == 0:
+                raise UserError("the input has no data rows (header only?)", hint="give at least one loan")
+        os.replace(partial, out)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return rows
+
+
+def _write_parquet_chunk(writer, handle, scores: pd.DataFrame):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(scores, preserve_index=False)
+    if writer is None:
+        writer = pq.ParquetWriter(handle, table.schema)
+    writer.write_table(table)
+    return writer
+
+
+def predict_file(
+    model: Any, metadata: dict[str, Any], model_md5: str, source: Path, out: Path, chunk_rows: int = CHUNK_ROWS
+) -> int:
+    """Score every row of `source` into `out`; the number of rows scored."""
+
+    def scored() -> Iterator[pd.DataFrame]:
+        first = 0
+        for chunk in read_chunks(source, metadata, chunk_rows):
+            yield score_frame(model, metadata, chunk, model_md5, first, str(source))
+            first += len(chunk)
+
+    return write_scores(scored(), out)

@@ -1,0 +1,101 @@
+"""`mlops data add`: bring a lending CSV of another schema, train on it, append batches; refusals touch nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pipeline.params import load_params
+from tests.conftest import run
+from tests.e2e.data_helpers import mlops, other_schema_frame, snapshot
+
+
+def write(frame, path):
+    frame.to_csv(path, index=False)
+    return str(path)
+
+
+def test_other_schema_trains_and_batches_append(repo, tmp_path):
+    frame = other_schema_frame()
+    first = write(frame.iloc[:8000], tmp_path / "loans.csv")
+    result = mlops(repo, "data", "add", first, "--target", "status", "--positive", "default", "--drop", "loan_id")
+    assert "Added data/external/loans.csv" in result.stdout
+    staged = run(["git", "diff", "--cached", "--name-only"], repo).stdout.split()
+    assert sorted(staged) == ["data/external/.gitignore", "data/external/loans.csv.dvc"]
+    params = load_params(repo / "params.yaml")
+    assert (params.data.source, params.data.target, params.data.positive_label, params.data.drop) == (
+        "data/external/loans.csv",
+        "status",
+        "default",
+        ["loan_id"],
+    )
+    assert "# the label that means" in (repo / "params.yaml").read_text()  # comments kept
+    schema = json.loads((repo / "reports/schema.json").read_text())
+    assert schema["target"] == {"name": "status", "labels": ["default", "paid"], "positive": "default"}
+    assert "channel" in schema["columns"] and "loan_id" not in schema["columns"]
+
+    mlops(repo, "repro")
+    metrics = json.loads((repo / "reports/metrics.json").read_text())
+    assert metrics["roc_auc"] > 0.6
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "own data", "--no-verify"], repo)
+    version_one = (repo / "data/external/loans.csv.dvc").read_text()
+
+    bad = frame.iloc[8000:8100].copy()
+    bad.loc[bad.index[3], "term"] = "term_99"
+    before = snapshot(repo)
+    refused = mlops(repo, "data", "add", write(bad, tmp_path / "bad.csv"), "--append", check=False)
+    assert refused.returncode == 2 and "'term'" in refused.stderr and "term_99" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert snapshot(repo) == before
+
+    batch = write(frame.iloc[8000:], tmp_path / "batch.csv")
+    result = mlops(repo, "data", "add", batch, "--append")
+    assert "now 9857 rows" in result.stdout
+    assert (repo / "data/external/loans.csv.dvc").read_text() != version_one
+    assert "modified, not yet committed" in mlops(repo, "data", "status").stdout
+    assert "ingest" in mlops(repo, "status").stdout
+
+
+@pytest.mark.parametrize(
+    ("content", "args", "message"),
+    [
+        (b"", [], "is empty"),
+        (b"a,b,Class\n", [], "no data rows"),
+        (b"\xff\xfe\x00garbage\x00", [], "not UTF-8"),
+        (None, ["--target", "outcome"], "target column 'outcome' is missing"),
+        ("single", [], "single class"),
+        ("three", [], "holds labels"),
+        ("two", ["--positive", "bad", "--negative", "ok"], "expected exactly"),
+        (None, ["--drop", "nope"], "--drop names columns"),
+    ],
+)
+def test_refusals_touch_nothing(repo, tmp_path, content, args, message):
+    path = tmp_path / "input.csv"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        from tests.e2e.data_helpers import lending_frame
+
+        frame = lending_frame().head(300)
+        if content == "single":
+            frame["Class"] = "good"
+        elif content == "three":
+            frame.loc[frame.index[:5], "Class"] = "unknown"
+        frame.to_csv(path, index=False)
+    before = snapshot(repo)
+    result = mlops(repo, "data", "add", str(path), *args, check=False)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert snapshot(repo) == before
+    assert not (repo / "data/external/input.csv").exists()
+
+
+def test_append_needs_an_added_source(repo, tmp_path):
+    before = snapshot(repo)
+    path = tmp_path / "batch.csv"
+    path.write_text("a,Class\n1,bad\n")
+    result = mlops(repo, "data", "add", str(path), "--append", check=False)
+    assert result.returncode == 2 and "not a file added with `mlops data add`" in result.stderr
+    assert snapshot(repo) == before

@@ -1,0 +1,65 @@
+"""`mlops predict`: batch scoring with the workspace model or a revision's, validated input, atomic output."""
+
+from __future__ import annotations
+
+import csv
+
+from tests.conftest import run
+from tests.e2e.data_helpers import lending_frame, mlops
+
+
+def sample(tmp_path, rows=200, **changes):
+    frame = lending_frame().drop(columns=["Class", "rownames"]).head(rows)
+    for column, value in changes.items():
+        frame[column] = value
+    path = tmp_path / "loans.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_predict_workspace_and_rev_give_the_same_bytes(repo, tmp_path):
+    loans = sample(tmp_path, extra_column="ignored")
+    mlops(repo, "predict", str(loans), "--out", str(tmp_path / "ws.csv"))
+    with open(tmp_path / "ws.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["id", "p_default", "decision", "model_md5"]
+    assert len(rows) == 200 and rows[0]["id"] == "0" and rows[-1]["id"] == "199"
+    assert {row["decision"] for row in rows} <= {"approve", "reject"}
+    run(["git", "tag", "v1"], repo)
+    (repo / "params.yaml").write_text((repo / "params.yaml").read_text().replace("model: logreg", "model: hgb"))
+    mlops(repo, "repro")
+    mlops(repo, "predict", str(loans), "--out", str(tmp_path / "rev.csv"), "--rev", "v1")
+    mlops(repo, "predict", str(loans), "--out", str(tmp_path / "now.csv"))
+    assert (tmp_path / "rev.csv").read_bytes() == (tmp_path / "ws.csv").read_bytes()
+    assert (tmp_path / "now.csv").read_bytes() != (tmp_path / "ws.csv").read_bytes()
+
+
+def test_predict_parquet_and_id_column(repo, tmp_path):
+    frame = lending_frame().drop(columns=["Class"]).head(50).rename(columns={"rownames": "id"})
+    frame.to_parquet(tmp_path / "loans.parquet")
+    mlops(repo, "predict", str(tmp_path / "loans.parquet"), "--out", str(tmp_path / "scores.parquet"))
+    import pandas as pd
+
+    scores = pd.read_parquet(tmp_path / "scores.parquet")
+    assert list(scores.columns) == ["id", "p_default", "decision", "model_md5"]
+    assert scores["id"].tolist() == frame["id"].tolist()
+
+
+def test_predict_refuses_bad_input_without_output(repo, tmp_path):
+    out = tmp_path / "out.csv"
+    missing = sample(tmp_path).parent / "missing.csv"
+    lending_frame().drop(columns=["Class", "term"]).head(20).to_csv(missing, index=False)
+    result = mlops(repo, "predict", str(missing), "--out", str(out), check=False)
+    assert result.returncode == 2 and "lacks columns the model needs: ['term']" in result.stderr
+    wrong = sample(tmp_path, int_rate="high")
+    result = mlops(repo, "predict", str(wrong), "--out", str(out), check=False)
+    assert result.returncode == 2 and "'int_rate'" in result.stderr and "Traceback" not in result.stderr
+    assert not out.exists() and not list(tmp_path.glob("*.partial"))
+
+
+def test_predict_refuses_a_model_that_does_not_match_dvc_lock(repo, tmp_path):
+    model = repo / "models/model.skops"
+    model.chmod(0o644)
+    model.write_bytes(model.read_bytes() + b"tampered")
+    result = mlops(repo, "predict", str(sample(tmp_path)), "--out", str(tmp_path / "o.csv"), check=False)
+    assert result.returncode == 2 and "does not match" in result.stderr

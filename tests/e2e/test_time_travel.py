@@ -1,0 +1,58 @@
+"""`mlops checkout REV`: two tagged versions (different data and params) travel back and forth byte-identically."""
+
+from __future__ import annotations
+
+from tests.conftest import run
+from tests.e2e.data_helpers import mlops, other_schema_frame, snapshot, tree_hash
+
+
+def commit(repo, message):
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", message, "--no-verify", "--allow-empty"], repo)
+    run(["git", "tag", message], repo)
+
+
+def versions(repo):
+    return {name: tree_hash(repo / name) for name in ("data", "models", "params.yaml", "reports/schema.json")}
+
+
+def test_travel_between_two_versions(repo, tmp_path):
+    commit(repo, "v1")
+    v1 = versions(repo)
+    frame = other_schema_frame().sample(frac=0.6, random_state=1)
+    frame.to_csv(tmp_path / "loans.csv", index=False)
+    mlops(
+        repo,
+        "data",
+        "add",
+        str(tmp_path / "loans.csv"),
+        "--target",
+        "status",
+        "--positive",
+        "default",
+        "--drop",
+        "loan_id",
+    )
+    params = (repo / "params.yaml").read_text().replace("model: logreg", "model: hgb")
+    (repo / "params.yaml").write_text(params)
+    mlops(repo, "repro")
+    commit(repo, "v2")
+    v2 = versions(repo)
+    assert v1["models"] != v2["models"] and v1["data"] != v2["data"]
+
+    mlops(repo, "checkout", "v1")
+    assert versions(repo) == v1
+    mlops(repo, "checkout", "v2")
+    assert versions(repo) == v2
+
+    (repo / "params.yaml").write_text(params + "\n# edited\n")
+    before = snapshot(repo)
+    refused = mlops(repo, "checkout", "v1", check=False)
+    assert refused.returncode == 2 and "uncommitted changes: params.yaml" in refused.stderr
+    assert snapshot(repo) == before
+    assert run(["git", "describe", "--tags"], repo).stdout.strip() == "v2"
+
+
+def test_checkout_refuses_unknown_revision(repo):
+    result = mlops(repo, "checkout", "no-such-tag", check=False)
+    assert result.returncode == 2 and "not a commit, tag or branch" in result.stderr
