@@ -63,6 +63,8 @@ def add(
 
 
 def _add_source(path: Path, target: str | None, positive: str | None, negative: str | None, drop: list[str]) -> None:
+    import yaml
+
     from pipeline import dvc_seam
     from pipeline.datasets import SourceChoice, infer_source_schema, set_data_params
     from pipeline.params import PARAMS_FILE, load_params, parse_params
@@ -81,7 +83,7 @@ def _add_source(path: Path, target: str | None, positive: str | None, negative: 
         "drop": choice.drop,
     }
     params_text = set_data_params(Path(PARAMS_FILE).read_text(encoding="utf-8"), values)
-    new_params = parse_params(__import__("yaml").safe_load(params_text))
+    new_params = parse_params(yaml.safe_load(params_text))
     if any(getattr(new_params.data, key) != value for key, value in values.items()):
         raise UserError(
             "params.yaml's data: section has a layout this command cannot edit",
