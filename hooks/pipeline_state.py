@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when PyYAML has it: several times faster
 Reader = Callable[[str], bytes | None]
 PARAMS_FILE = "params.yaml"
 _MISSING = object()
@@ -64,8 +65,12 @@ def dir_md5(root: str) -> str | None:
         for name in files:
             path = os.path.join(folder, name)
             with open(path, "rb") as handle:
-                entries.append({"md5": file_md5(handle.read()),
-                                "relpath": os.path.relpath(path, root).replace(os.sep, "/")})
+                entries.append(
+                    {
+                        "md5": file_md5(handle.read()),
+                        "relpath": os.path.relpath(path, root).replace(os.sep, "/"),
+                    }
+                )
     entries.sort(key=lambda entry: entry["relpath"])
     return file_md5(json.dumps(entries, sort_keys=True).encode("utf-8")) + ".dir"
 
@@ -121,7 +126,7 @@ def _param_keys(entries: list | None) -> list[str]:
 
 def _load_yaml(read: Reader, path: str) -> Any:
     data = read(path)
-    return None if data is None else yaml.safe_load(data)
+    return None if data is None else yaml.load(data, Loader=_Loader)
 
 
 def stage_outs(dvc_yaml: dict, params: Any) -> dict[str, str]:
@@ -134,8 +139,25 @@ def stage_outs(dvc_yaml: dict, params: Any) -> dict[str, str]:
     return outs
 
 
-def pipeline_state(read: Reader, hash_outputs: bool = True, tracked: Callable[[str], bool] | None = None,
-                   root: str = ".") -> list[StageState]:
+def declared_outputs(dvc_yaml: dict, params: Any) -> dict[str, bool]:
+    """Every declared output path -> whether DVC caches it (False for `cache: false`, kept in git)."""
+    outs = {}
+    for stage in (dvc_yaml.get("stages") or {}).values():
+        for kind in ("outs", "metrics", "plots"):
+            for entry in stage.get(kind) or []:
+                path = entry if isinstance(entry, str) else next(iter(entry))
+                options = {} if isinstance(entry, str) else (entry[path] or {})
+                outs[interpolate(path, params)] = options.get("cache", True) is not False
+    return outs
+
+
+def read_declared_outputs(read: Reader) -> dict[str, bool]:
+    return declared_outputs(_load_yaml(read, "dvc.yaml") or {}, _load_yaml(read, PARAMS_FILE) or {})
+
+
+def pipeline_state(
+    read: Reader, hash_outputs: bool = True, tracked: Callable[[str], bool] | None = None, root: str = "."
+) -> list[StageState]:
     """Every stage of dvc.yaml, in order, with the reasons it is stale (none when it is up to date).
 
     `hash_outputs`: also hash DVC-managed data deps and outputs (the working tree); without it only params
@@ -146,10 +168,7 @@ def pipeline_state(read: Reader, hash_outputs: bool = True, tracked: Callable[[s
     lock = (_load_yaml(read, "dvc.lock") or {}).get("stages") or {}
     params = _load_yaml(read, PARAMS_FILE) or {}
     outs = stage_outs(dvc_yaml, params)
-    locked_out_md5 = {
-        out["path"]: out.get("md5")
-        for locked in lock.values() for out in locked.get("outs") or []
-    }
+    locked_out_md5 = {out["path"]: out.get("md5") for locked in lock.values() for out in locked.get("outs") or []}
     states = []
     for name, stage in (dvc_yaml.get("stages") or {}).items():
         state = StageState(name)
@@ -158,8 +177,12 @@ def pipeline_state(read: Reader, hash_outputs: bool = True, tracked: Callable[[s
         if not locked:
             state.reasons.append("never run (no entry in dvc.lock)")
             continue
-        _compare_params(state, _param_keys(stage.get("params")), params,
-                        (locked.get("params") or {}).get(PARAMS_FILE) or {})
+        _compare_params(
+            state,
+            _param_keys(stage.get("params")),
+            params,
+            (locked.get("params") or {}).get(PARAMS_FILE) or {},
+        )
         recorded = {dep["path"]: dep.get("md5") for dep in locked.get("deps") or []}
         for path in _paths(stage.get("deps"), params):
             kind = "data" if path in outs or path.startswith("data/") else "code"

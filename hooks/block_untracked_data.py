@@ -1,0 +1,166 @@
+"""block-untracked-data: data and models belong to DVC, not to git.
+
+Refuses a staged file that is under `data/` or `models/` (other than DVC pointers, `.gitignore`, `.gitkeep`,
+README), that has a data or model format (unless it is a small fixture in an allowed folder, or an output
+`dvc.yaml` keeps in git with `cache: false`), that is bigger than the size limit, or that DVC already tracks
+with its cache. Sizes come from the index, so the check costs the same whatever the size of the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from collections.abc import Sequence
+
+from hooks import git
+
+HOOK_ID = "block-untracked-data"
+DATA_DIRS = ("data/", "models/")
+OUTPUTS_CACHE = ".git/mlops-hooks-outputs.json"
+POINTER_NAMES = (".gitignore", ".gitkeep", ".dvcignore")
+_EXTENSIONS = (
+    "csv tsv parquet feather arrow orc avro h5 hdf5 hdf npy npz pkl pickle joblib skops onnx pt pth ckpt "
+    "safetensors pb tflite zip gz tgz bz2 xz 7z tar rar zst sqlite sqlite3 db xls xlsx jsonl ndjson"
+)
+DATA_EXTENSIONS = frozenset(_EXTENSIONS.split())
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=HOOK_ID, description=__doc__.splitlines()[0])
+    parser.add_argument("filenames", nargs="*", help="files to check (default: the staged changes)")
+    parser.add_argument("--max-kb", type=int, default=1024, help="size limit for any file (default 1024)")
+    parser.add_argument(
+        "--allow-dir",
+        action="append",
+        dest="allow_dirs",
+        help="folder where small data files may live in git (default tests/fixtures/)",
+    )
+    parser.add_argument(
+        "--allow-max-kb", type=int, default=100, help="size limit for data files in the allowed folders (default 100)"
+    )
+    args = parser.parse_args(argv)
+    args.allow_dirs = [d.rstrip("/") + "/" for d in (args.allow_dirs or ["tests/fixtures/"])]
+    return args
+
+
+def is_pointer_or_doc(path: str) -> bool:
+    name = os.path.basename(path)
+    return name.endswith(".dvc") or name in POINTER_NAMES or name.upper().startswith("README")
+
+
+def has_data_extension(path: str) -> bool:
+    return os.path.splitext(path)[1].lower().lstrip(".") in DATA_EXTENSIONS
+
+
+def under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def ancestors(path: str) -> list[str]:
+    """`a/b/c.csv` -> [`a/b/c.csv`, `a/b`, `a`]."""
+    parts = path.split("/")
+    return ["/".join(parts[:i]) for i in range(len(parts), 0, -1)]
+
+
+def dvc_pointer_for(path: str) -> str | None:
+    """The `.dvc` file that tracks `path` or a folder holding it (`x.csv.dvc`, `folder.dvc`), if any."""
+    return next((f"{p}.dvc" for p in ancestors(path) if os.path.isfile(f"{p}.dvc")), None)
+
+
+def _signature(*paths: str) -> list[list[int]]:
+    return [[st.st_size, st.st_mtime_ns] for st in map(os.stat, paths)]
+
+
+def load_declared_outputs() -> dict[str, bool]:
+    """dvc.yaml's outputs, cached in .git/ by dvc.yaml's and params.yaml's size and mtime: the hook runs with
+    `python -S` (no site-packages, ~30 ms less per commit) and needs PyYAML only when dvc.yaml changed."""
+    if not os.path.isfile("dvc.yaml"):
+        return {}
+    signature = _signature(*(p for p in ("dvc.yaml", "params.yaml") if os.path.isfile(p)))
+    cache = OUTPUTS_CACHE if os.path.isdir(".git") else None
+    try:
+        with open(cache) as handle:
+            cached = json.load(handle)
+        if cached["signature"] == signature:
+            return cached["outputs"]
+    except (TypeError, OSError, ValueError, KeyError):
+        pass
+    if sys.flags.no_site:
+        import site
+
+        site.main()
+    from hooks.pipeline_state import read_declared_outputs, read_worktree
+
+    outputs = read_declared_outputs(read_worktree())
+    if cache:
+        with open(cache, "w") as handle:
+            json.dump({"signature": signature, "outputs": outputs}, handle)
+    return outputs
+
+
+def reasons_for(path: str, size: int, args: argparse.Namespace, outputs: dict[str, bool]) -> list[str]:
+    """Why `path` (staged with `size` bytes) must not be in git; empty when it may."""
+    reasons = []
+    output = next((p for p in ancestors(path) if p in outputs), None)
+    if output is not None and outputs[output]:
+        reasons.append(f"DVC already tracks it with its cache (an output in dvc.yaml: {output}); tracked twice")
+    pointer = dvc_pointer_for(path)
+    if pointer:
+        reasons.append(f"DVC already tracks it ({pointer}); tracked twice")
+    if any(under(path, d) for d in DATA_DIRS) and not is_pointer_or_doc(path):
+        reasons.append("data/ and models/ hold only DVC pointers (.dvc), .gitignore and README in git")
+    elif has_data_extension(path) and output is None:
+        allowed = any(under(path, d) for d in args.allow_dirs)
+        if not allowed:
+            reasons.append(f"a data or model file by its extension (allowed only under {', '.join(args.allow_dirs)})")
+        elif size > args.allow_max_kb * 1024:
+            reasons.append(f"a data file of {size // 1024} KB in an allowed folder (limit {args.allow_max_kb} KB)")
+    if size > args.max_kb * 1024:
+        reasons.append(f"{size / 1024 / 1024:.1f} MB staged, above the {args.max_kb} KB limit for any file in git")
+    return reasons
+
+
+def fix_for(path: str, reasons: list[str]) -> str:
+    quoted = shlex.quote(path)
+    if any("tracked twice" in reason for reason in reasons):
+        return f"git rm --cached {quoted}   (DVC keeps it; `dvc status` shows its state)"
+    return f"git rm --cached {quoted} && mlops data add {quoted}   (or `dvc add {quoted}`)"
+
+
+def staged_sizes(filenames: Sequence[str]) -> dict[str, int]:
+    staged = git.index_entries(filenames) if filenames else {c.path: c.sha for c in git.staged_changes()}
+    sizes = git.blob_sizes(staged.values())
+    return {path: sizes.get(sha, 0) for path, sha in staged.items()}
+
+
+def check(sizes: dict[str, int], args: argparse.Namespace) -> dict[str, list[str]]:
+    """path -> reasons, for every staged path that must not go into git."""
+    outputs = load_declared_outputs()
+    found = {}
+    for path, size in sizes.items():
+        reasons = reasons_for(path, size, args, outputs)
+        if reasons:
+            found[path] = reasons
+    return found
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    found = check(staged_sizes(args.filenames), args)
+    if not found:
+        return 0
+    print(f"{HOOK_ID}: {len(found)} file(s) must not be committed to git:\n")
+    for path, reasons in found.items():
+        print(f"  {path if path.isprintable() else repr(path)}")
+        for reason in reasons:
+            print(f"      - {reason}")
+        print(f"      fix: {fix_for(path, reasons)}")
+    print(f"\nTo commit anyway on purpose: SKIP={HOOK_ID} git commit ...  (or git commit --no-verify)")
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

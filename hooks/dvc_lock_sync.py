@@ -1,0 +1,188 @@
+"""dvc-lock-sync: a commit's `dvc.lock` matches its `params.yaml`, `dvc.yaml` and stage code.
+
+Reads the staged content (the index), compares params strictly by type (`1` and `1.0` differ) and refuses a
+lock recorded by a subset run (`data.sample_frac` < 1). Modes:
+  check  refuse, naming the stale stages and the command that fixes them (CI, long trainings);
+  repro  reproduce the stale stages (full data), `git add` dvc.lock and the git-kept reports, print the metric
+         change against HEAD and stop the commit so that the plain `git commit` run again records them all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+
+from hooks import git
+from hooks.pipeline_state import (
+    Reader,
+    StageState,
+    pipeline_state,
+    read_declared_outputs,
+    read_worktree,
+    recorded_sample_frac,
+)
+
+HOOK_ID = "dvc-lock-sync"
+SKIP_HINT = f"To commit anyway on purpose: SKIP={HOOK_ID} git commit ...  (or git commit --no-verify)"
+METRICS = "reports/metrics.json"
+# Files whose unstaged edits a reproduction would overwrite or train on without the user meaning it.
+REPRO_INPUTS = ("params.yaml", "dvc.yaml", "pipeline", "reports/schema.json")
+REPRO_OUTPUTS = ("dvc.lock", "reports")
+
+
+def staged_reader() -> Reader:
+    cache: dict[str, bytes | None] = {}
+
+    def read(path: str) -> bytes | None:
+        if path not in cache:
+            cache[path] = git.staged_blob(path)
+        return cache[path]
+
+    return read
+
+
+def stale_stages(read: Reader) -> list[StageState]:
+    """Stages whose staged params, dvc.yaml entry or git-tracked code differ from what dvc.lock records."""
+    states = pipeline_state(read, hash_outputs=False, tracked=lambda path: read(path) is not None)
+    return [state for state in states if state.stale]
+
+
+def subset_lock(read: Reader) -> float | None:
+    frac = recorded_sample_frac(read)
+    return frac if isinstance(frac, int | float) and not isinstance(frac, bool) and frac < 1 else None
+
+
+def describe(stale: list[StageState]) -> str:
+    lines = []
+    for state in stale:
+        lines.append(f"  {state.name}:")
+        lines.extend(f"      {reason}" for reason in state.reasons)
+    return "\n".join(lines)
+
+
+def check(read: Reader) -> int:
+    stale, frac = stale_stages(read), subset_lock(read)
+    if not stale and frac is None:
+        return 0
+    print(f"{HOOK_ID}: the staged dvc.lock does not match what it reproduces.\n")
+    if frac is not None:
+        print(
+            f"  dvc.lock records a subset run (data.sample_frac = {frac}): the committed lock must come from "
+            "the full data."
+        )
+    if stale:
+        print("  Stale stages (staged params/dvc.yaml/code vs dvc.lock):\n" + describe(stale))
+    print(
+        "\nFix: set data.sample_frac: 1.0 if needed, run `mlops repro`, then `git add dvc.lock reports` and "
+        "commit again."
+    )
+    print(SKIP_HINT)
+    return 1
+
+
+def pre_commit_stashed_paths() -> set[str]:
+    """Files with unstaged edits that pre-commit stashed away before running this hook (its patch file,
+    named after pre-commit's pid: our parent). Without this, those edits would be invisible here."""
+    home = os.environ.get("PRE_COMMIT_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "pre-commit"
+    )
+    paths = set()
+    for patch in glob.glob(os.path.join(glob.escape(home), f"patch*-{os.getppid()}")):
+        with open(patch, "rb") as handle:
+            for line in handle:
+                if line.startswith(b"diff --git a/"):
+                    paths.add(line[len(b"diff --git a/") :].split(b" b/")[0].decode("utf-8", "replace"))
+    return paths
+
+
+def unstaged_edits(prefixes: Sequence[str]) -> list[str]:
+    stashed = [p for p in pre_commit_stashed_paths() if any(p == x or p.startswith(x + "/") for x in prefixes)]
+    return sorted(set(git.unstaged_changes(prefixes)) | set(stashed))
+
+
+def refuse_unstaged(edited: list[str]) -> int:
+    print(
+        f"{HOOK_ID}: params or pipeline changed, but these files hold unstaged edits of yours that retraining "
+        "would overwrite or train on:\n"
+    )
+    for path in edited:
+        print(f"  {path}")
+    print("\nNothing was retrained. Fix: `git add` them (or `git checkout -- PATH` to drop them), then commit again.")
+    print(SKIP_HINT)
+    return 1
+
+
+def repro_command() -> list[str]:
+    if importlib.util.find_spec("pipeline.dvc_seam") is not None:
+        return [sys.executable, "-m", "pipeline", "hooks", "repro"]  # all or nothing, forces type-only stages
+    dvc = [sys.executable, "-m", "dvc"] if importlib.util.find_spec("dvc") else ["dvc"]
+    return [*dvc, "repro"]
+
+
+def git_kept_outputs() -> list[str]:
+    outputs = read_declared_outputs(read_worktree())
+    return [path for path, cached in outputs.items() if not cached and os.path.exists(path)]
+
+
+def metric_changes(before: bytes | None, after: bytes | None) -> list[str]:
+    old, new = json.loads(before or b"{}"), json.loads(after or b"{}")
+    lines = []
+    for key, value in new.items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            was = old.get(key)
+            change = f"{value - was:+.4f}" if isinstance(was, int | float) else "new"
+            lines.append(f"  {key:<24} {value:>10.4f}  ({change})")
+    return lines
+
+
+def reproduce(read: Reader) -> int:
+    stale, frac = stale_stages(read), subset_lock(read)
+    if not stale and frac is None:
+        return 0
+    edited = unstaged_edits([*REPRO_INPUTS, *REPRO_OUTPUTS])
+    if edited:
+        return refuse_unstaged(edited)
+    names = ", ".join(state.name for state in stale) or "the subset-run stages"
+    print(f"{HOOK_ID}: dvc.lock is stale for: {names}. Reproducing on the full data (this may take a while)...\n")
+    print(describe(stale), flush=True)
+    if subprocess.run(repro_command(), stdout=sys.stdout, stderr=sys.stderr).returncode != 0:
+        print(
+            f"\n{HOOK_ID}: the reproduction failed (see above); dvc.lock, reports/ and the outputs are as they "
+            "were. Fix the cause, then commit again."
+        )
+        print(SKIP_HINT)
+        return 1
+    if stale_stages(read_worktree()) or subset_lock(read_worktree()) is not None:
+        print(
+            f"\n{HOOK_ID}: after the reproduction dvc.lock still does not match params.yaml (is "
+            "data.sample_frac below 1.0 in params.yaml?). Fix params.yaml, then commit again."
+        )
+        print(SKIP_HINT)
+        return 1
+    git.git("add", "-A", "--", "dvc.lock", *git_kept_outputs())
+    print(f"\n{HOOK_ID}: retrained; dvc.lock and the reports are now staged.")
+    changes = metric_changes(git.show("HEAD", METRICS), read_worktree()(METRICS))
+    if changes:
+        print(f"Test metrics ({METRICS}) vs HEAD:")
+        print("\n".join(changes))
+    print("\nRun the same `git commit` again to record params, dvc.lock and reports together.")
+    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=HOOK_ID, description=__doc__.splitlines()[0])
+    parser.add_argument("mode", choices=("check", "repro"), nargs="?", default="check")
+    parser.add_argument("filenames", nargs="*", help="ignored: the staged pipeline is always checked whole")
+    args = parser.parse_args(argv)
+    read = staged_reader()
+    return check(read) if args.mode == "check" else reproduce(read)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""dvc-post-checkout: after a branch or tag switch, `dvc checkout` brings that commit's data and model.
+
+Runs as git's post-checkout hook (through pre-commit, which passes the refs and checkout type in its
+environment). A file checkout (`git checkout -- PATH`) returns at once.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+
+HOOK_ID = "dvc-post-checkout"
+
+
+def dvc_command() -> list[str]:
+    """DVC from the interpreter running this hook when it has DVC (works without an activated venv)."""
+    return [sys.executable, "-m", "dvc"] if importlib.util.find_spec("dvc") else ["dvc"]
+
+
+def is_branch_checkout(argv: Sequence[str]) -> bool:
+    checkout_type = os.environ.get("PRE_COMMIT_CHECKOUT_TYPE") or (argv[2] if len(argv) > 2 else "1")
+    return checkout_type == "1"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not is_branch_checkout(argv) or not os.path.isdir(".dvc"):
+        return 0
+    result = subprocess.run([*dvc_command(), "checkout", "--quiet"])
+    if result.returncode != 0:
+        print(
+            f"{HOOK_ID}: `dvc checkout` failed (see above): the data and model in the workspace may not match "
+            "this commit. Fix: `dvc pull` (the data may be missing from the cache), then `dvc checkout`."
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

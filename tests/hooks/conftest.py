@@ -1,0 +1,51 @@
+"""Helpers for the hook tests: a trained copy of the project with the hooks installed as a user would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run, test_env
+
+MINIMAL_PATH = "/usr/bin:/bin"
+
+
+@pytest.fixture
+def hooked(repo: Path) -> Path:
+    """A trained copy of the project after `mlops hooks install`, git clean (work in progress in the checkout
+    the copy came from can leave dvc.lock changed by the training: commit it first, as its author would)."""
+    run(["git", "commit", "-q", "--no-verify", "-m", "trained", "--allow-empty", "--", "dvc.lock", "reports"], repo)
+    run(["mlops", "hooks", "install"], repo)
+    return repo
+
+
+def write(repo: Path, path: str, content: bytes | str) -> Path:
+    target = repo / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, str):
+        content = content.encode()
+    target.write_bytes(content)
+    return target
+
+
+def commit(repo: Path, *paths: str, force: bool = False, args: tuple[str, ...] = (), env: dict | None = None):
+    """`git add` the paths (if any), then a real `git commit`; the completed process (not checked)."""
+    if paths:
+        run(["git", "add", *(["-f"] if force else []), "--", *paths], repo)
+    return run(["git", "commit", "-m", "change", *args], repo, check=False, env=env)
+
+
+def output(result) -> str:
+    return result.stdout + result.stderr
+
+
+def head_files(repo: Path) -> set[str]:
+    return set(run(["git", "show", "--name-only", "--format=", "-z", "HEAD"], repo).stdout.split("\0")) - {""}
+
+
+def minimal_path_env() -> dict[str, str]:
+    """The environment of a GUI or IDE: the project's venv not on PATH, not activated."""
+    env = test_env(PATH=MINIMAL_PATH)
+    env.pop("VIRTUAL_ENV", None)
+    return env

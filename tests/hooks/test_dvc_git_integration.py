@@ -1,0 +1,46 @@
+"""post-checkout brings the branch's data and model; pre-push pushes the pushed commits' DVC data."""
+
+from __future__ import annotations
+
+import hashlib
+
+import yaml
+
+from tests.conftest import run
+
+
+def model_md5(repo) -> str:
+    return hashlib.md5((repo / "models/model.skops").read_bytes()).hexdigest()
+
+
+def locked_model_md5(repo) -> str:
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    return next(out["md5"] for out in lock["stages"]["train"]["outs"] if out["path"] == "models/model.skops")
+
+
+def test_branch_switch_brings_the_other_branch_model(hooked):
+    main_model = model_md5(hooked)
+    run(["git", "checkout", "-q", "-b", "hgb"], hooked)
+    params = hooked / "params.yaml"
+    params.write_text(params.read_text().replace("model: logreg", "model: hgb", 1))
+    run(["mlops", "repro"], hooked)
+    run(["git", "commit", "-q", "--no-verify", "-am", "hgb"], hooked)
+    hgb_model = model_md5(hooked)
+    assert hgb_model != main_model
+    run(["git", "checkout", "-q", "main"], hooked)
+    assert model_md5(hooked) == main_model == locked_model_md5(hooked)
+    run(["git", "checkout", "-q", "hgb"], hooked)
+    assert model_md5(hooked) == hgb_model == locked_model_md5(hooked)
+    run(["git", "checkout", "-q", "main", "--", "params.yaml"], hooked)  # a file checkout: no dvc checkout
+    assert model_md5(hooked) == hgb_model
+
+
+def test_pre_push_pushes_the_dvc_data(hooked, tmp_path):
+    remote = tmp_path / "dvc-remote"
+    run(["dvc", "remote", "add", "--local", "-d", "pushtest", str(remote)], hooked)
+    run(["git", "init", "-q", "--bare", str(tmp_path / "origin.git")], hooked)
+    run(["git", "remote", "add", "origin", str(tmp_path / "origin.git")], hooked)
+    result = run(["git", "push", "-q", "origin", "main"], hooked)
+    assert "dvc" in result.stdout + result.stderr or remote.exists()
+    assert any(path.is_file() for path in remote.rglob("*"))
+    assert run(["dvc", "status", "--cloud", "--json"], hooked).stdout.strip() in ("{}", "")

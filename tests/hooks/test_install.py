@@ -1,0 +1,43 @@
+"""`mlops hooks install|uninstall|status`: idempotent, keeps a user's hook, works without the venv on PATH."""
+
+from __future__ import annotations
+
+from tests.conftest import run
+from tests.hooks.conftest import commit, minimal_path_env, output, write
+
+USER_HOOK = "#!/bin/sh\necho ran >> user-hook-ran.txt\n"
+
+
+def test_install_twice_and_status(repo):
+    assert run(["mlops", "hooks", "status"], repo, check=False).returncode != 0
+    run(["mlops", "hooks", "install"], repo)
+    run(["mlops", "hooks", "install"], repo)
+    status = run(["mlops", "hooks", "status"], repo).stdout
+    assert status.count(" installed") == 3 and "interpreter" in status
+    assert not (repo / ".git/hooks/pre-commit.legacy").exists()
+
+
+def test_install_keeps_and_runs_an_existing_user_hook(repo):
+    hook = write(repo, ".git/hooks/pre-commit", USER_HOOK)
+    hook.chmod(0o755)
+    run(["mlops", "hooks", "install"], repo)
+    run(["mlops", "hooks", "install"], repo)
+    assert "your own hook" in run(["mlops", "hooks", "status"], repo).stdout
+    write(repo, "docs/note.md", "note\n")
+    assert commit(repo, "docs/note.md").returncode == 0
+    assert (repo / "user-hook-ran.txt").read_text() == "ran\n"
+    write(repo, "data/x.csv", "a\n1\n")
+    assert commit(repo, "data/x.csv", force=True).returncode != 0  # ours still enforce
+    run(["git", "reset", "-q", "--", "data/x.csv"], repo)
+    run(["mlops", "hooks", "uninstall"], repo)
+    assert (repo / ".git/hooks/pre-commit").read_text() == USER_HOOK
+
+
+def test_commit_with_only_the_system_directories_on_path(hooked):
+    env = minimal_path_env()
+    write(hooked, "docs/note.md", "a note\n")
+    made = commit(hooked, "docs/note.md", env=env)
+    assert made.returncode == 0, output(made)
+    write(hooked, "data/x.csv", "a\n1\n")
+    refused = commit(hooked, "data/x.csv", force=True, env=env)
+    assert refused.returncode != 0 and "data/x.csv" in output(refused)
