@@ -105,9 +105,35 @@ def checked(*args: str) -> None:
         raise DvcFailed(" ".join(args), status)
 
 
+REPRO_LOCK = ".dvc/tmp/mlops-repro.lock"
+
+
+@contextlib.contextmanager
+def one_run_at_a_time() -> Iterator[None]:
+    """Hold this repo's run lock: a second `mlops repro` refuses before it snapshots or restores anything (its
+    restore would otherwise put back files under the first run's feet)."""
+    import fcntl
+
+    Path(REPRO_LOCK).parent.mkdir(parents=True, exist_ok=True)
+    with open(REPRO_LOCK, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "pid unknown"
+            raise UserError(
+                f"another `mlops repro` is running in this repository ({holder}); nothing was changed",
+                hint="wait for it to finish, then run `mlops repro` again",
+            ) from None
+        handle.truncate(0)
+        handle.write(f"pid {os.getpid()}\n")
+        handle.flush()
+        yield
+
+
 def repro(*targets: str, force: bool = False) -> None:
     """`dvc repro`, all or nothing: a failed run leaves the workspace as it was."""
-    with preserving_workspace():
+    with one_run_at_a_time(), preserving_workspace():
         checked("repro", *(["--force"] if force else []), *targets)
 
 
@@ -352,6 +378,16 @@ def stop_exp_run(process: subprocess.Popen, grace_seconds: float = 20.0) -> None
         process.wait()
 
 
+def run_exp(name: str, settings: dict[str, str], cwd: str | Path = ".") -> int:
+    """Run one temporary experiment to its end (stopping it on Ctrl-C); its exit status."""
+    process = start_exp_run(name, settings, cwd=cwd)
+    try:
+        return process.wait()
+    except BaseException:
+        stop_exp_run(process)
+        raise
+
+
 def run_exp_at(rev: str, name: str, settings: dict[str, str]) -> int:
     """A temporary experiment started from commit `rev` instead of the workspace: run in a detached git worktree
     of `rev` that shares this repo's DVC cache; its ref lands in this repo. The exit status of the run."""
@@ -363,12 +399,7 @@ def run_exp_at(rev: str, name: str, settings: dict[str, str]) -> int:
         )
         try:
             (worktree / ".dvc" / "config.local").write_text(f"[cache]\n    dir = {cache}\n")
-            process = start_exp_run(name, settings, cwd=worktree)
-            try:
-                status = process.wait()
-            except BaseException:
-                stop_exp_run(process)
-                raise
+            status = run_exp(name, settings, cwd=worktree)
             log = worktree / exp_log_path(name)
             exp_log_path(name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(log, exp_log_path(name))

@@ -117,6 +117,12 @@ def describe_failures(failure_cases: pd.DataFrame, examples: int = 3) -> list[st
     """One line per (column, rule): how many rows fail and a few example rows and values."""
     lines = []
     cases = failure_cases.fillna({"column": "<table>"})
+    duplicates = cases["check"] == "multiple_fields_uniqueness"
+    if duplicates.any():
+        rows = sorted({int(i) for i in cases.loc[duplicates, "index"].dropna()})
+        shown = ", ".join(map(str, rows[:examples]))
+        lines.append(f"duplicate rows: {len(rows)} rows are identical to another row (rows {shown}, ...)")
+        cases = cases[~duplicates]
     for (column, check), group in cases.groupby(["column", "check"], sort=True, dropna=False):
         rows = [str(i) for i in group["index"].dropna().astype(int).unique()[:examples]]
         values = [repr(v) for v in group["failure_case"].unique()[:examples]]

@@ -22,8 +22,21 @@ def validate(frame: pd.DataFrame, schema: dict[str, Any], target: str, positive_
             f"target {declared['name']!r} with labels {declared['labels']}",
             hint="make params.yaml and the schema agree (mlops data add writes both)",
         )
+    undeclared = [str(name) for name in frame.columns if name != target and name not in schema["columns"]]
+    if undeclared:
+        raise UserError(
+            f"{paths.RAW} has {len(undeclared)} column(s) the schema does not declare: {', '.join(undeclared)}",
+            hint="if they are not features, list them under `drop:` in the data section of params.yaml; "
+            "if they are, infer a new schema with `mlops data add FILE` and review it in git",
+        )
     validate_frame(frame, schema, paths.RAW)
     counts = frame[target].value_counts()
+    if len(counts) < len(declared["labels"]):
+        raise UserError(
+            f"target column {target!r} holds only {sorted(map(str, counts.index))}: training needs both labels "
+            f"{declared['labels']}",
+            hint="the data must include loans of each class (is it a filtered extract?)",
+        )
     return {
         "rows": len(frame),
         "columns": len(frame.columns),

@@ -1,0 +1,146 @@
+"""Commit cost with each hook set-up, and `block-untracked-data` against `check-added-large-files`."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from benchmarks import workspaces
+from benchmarks.explain import slowest_imports
+from benchmarks.measure import Case, alternate, run_quiet
+from benchmarks.report import Row, absolute_row, ratio_row, skipped_row
+
+SETUPS: dict[str, Callable[[Path], None]] = {
+    "all": workspaces.install_all_hooks,
+    "dvc": workspaces.install_dvc_hook_only,
+    "none": workspaces.remove_hooks,
+}
+
+
+def missing_hook_pieces() -> list[str]:
+    needed = [".pre-commit-config.yaml", "hooks/venv-python", "hooks/block_untracked_data.py"]
+    missing = [name for name in needed if not (workspaces.ROOT / name).is_file()]
+    if not shutil.which("check-added-large-files"):
+        missing.append("check-added-large-files (pre-commit-hooks)")
+    return missing
+
+
+class BaseRepos:
+    """One filler repo per size, built once and copied for each set-up."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.built: dict[int, Path] = {}
+
+    def get(self, tracked: int) -> Path:
+        if tracked not in self.built:
+            self.built[tracked] = workspaces.filler_repo(self.work / f"base-{tracked}", tracked)
+        return self.built[tracked]
+
+
+def note_stager(repo: Path) -> Callable[[], None]:
+    """Stage one new ordinary file before each measured commit."""
+    counter = iter(range(1_000_000))
+
+    def stage_note() -> None:
+        number = next(counter)
+        note = repo / "notes" / f"note-{number}.md"
+        note.parent.mkdir(exist_ok=True)
+        note.write_text(f"# Note {number}\n\nAn ordinary change.\n")
+        run_quiet(["git", "add", str(note.relative_to(repo))], repo)
+
+    return stage_note
+
+
+def commit_rows(bases: BaseRepos, sizes: tuple[int, ...], repetitions: int) -> list[Row]:
+    rows = []
+    for tracked in sizes:
+        cases = {}
+        for setup, install in SETUPS.items():
+            repo = shutil.copytree(bases.get(tracked), bases.work / f"commit-{tracked}-{setup}", symlinks=True)
+            install(repo)
+            cases[setup] = Case(setup, ["git", "commit", "-q", "-m", "note"], repo, prepare=note_stager(repo))
+        alternate(list(cases.values()), repetitions)
+        all_hooks, dvc_hook, none = cases["all"].seconds, cases["dvc"].seconds, cases["none"].seconds
+        why = (
+            f"pre-commit's framework alone: {slowest_imports('import pre_commit.main')}; "
+            "then each hook that runs is one more Python process"
+        )
+        rows.append(
+            ratio_row(
+                f"commit, all hooks vs pre-commit + `dvc git-hook pre-commit` ({tracked:,} tracked)",
+                all_hooks,
+                dvc_hook,
+                0.5,
+                why,
+            )
+        )
+        rows.append(
+            ratio_row(
+                f"commit, all hooks vs no hooks ({tracked:,} tracked)",
+                all_hooks,
+                none,
+                None,
+                note="what the hooks add to a bare `git commit`",
+            )
+        )
+    return rows
+
+
+def stage_files(repo: Path, count: int) -> list[str]:
+    """`count` small new text files, staged (those of an earlier call are kept: the set grows)."""
+    names = [f"staged/s{i:05d}.txt" for i in range(count)]
+    for name in names:
+        path = repo / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(f"staged {name}\n")
+    run_quiet(["git", "add", "staged"], repo)
+    return names
+
+
+def block_hook_rows(
+    bases: BaseRepos, sizes: tuple[int, ...], staged_counts: tuple[int, ...], repetitions: int
+) -> list[Row]:
+    rows, ours_at = [], {}
+    for tracked in sizes:
+        repo = bases.get(tracked)
+        for staged in staged_counts:
+            names = stage_files(repo, staged)
+            ours = Case("block-untracked-data", ["block-untracked-data", *names], repo)
+            anchor = Case("check-added-large-files", ["check-added-large-files", *names], repo)
+            alternate([ours, anchor], repetitions)
+            ours_at[tracked, staged] = ours.seconds
+            why = slowest_imports("import hooks.block_untracked_data")
+            rows.append(
+                absolute_row(
+                    f"block-untracked-data vs check-added-large-files, {staged:,} staged, {tracked:,} tracked",
+                    ours.seconds,
+                    anchor.seconds,
+                    0.08,
+                    why,
+                )
+            )
+        run_quiet(["git", "reset", "-q"], repo)
+    small, large = min(sizes), max(sizes)
+    if small != large:
+        for staged in staged_counts:
+            rows.append(
+                ratio_row(
+                    f"block-untracked-data at {large:,} vs {small:,} tracked, {staged:,} staged",
+                    ours_at[large, staged],
+                    ours_at[small, staged],
+                    1.3,
+                    "its cost grows with the repo: a git call reads the whole index",
+                )
+            )
+    return rows
+
+
+def all_rows(work: Path, settings) -> list[Row]:
+    missing = missing_hook_pieces()
+    if missing:
+        return [skipped_row("commit cost and block-untracked-data", f"not landed yet: {', '.join(missing)}")]
+    bases = BaseRepos(work)
+    rows = commit_rows(bases, settings.commit_sizes, settings.repetitions)
+    return rows + block_hook_rows(bases, settings.hook_sizes, settings.staged_counts, settings.repetitions)

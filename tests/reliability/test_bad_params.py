@@ -1,0 +1,131 @@
+"""Bad params: every field of the schema with a wrong type and an out-of-range value, unknown keys, and broken
+YAML. `mlops repro` refuses before DVC runs, names the key and the value, and changes nothing.
+
+The full matrix runs `mlops` in this process (quick); a few cases run the real command as a user would."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline import dvc_seam
+from pipeline.cli import main as mlops_main
+from pipeline.params import read_params_yaml, with_overrides
+from tests.conftest import clone_repo, run
+from tests.reliability.helpers import Snapshot, assert_clear_error
+
+# field: (a value of the wrong type, a value out of range or None when the type has no range)
+FIELDS = {
+    "seed": ("42", -1),
+    "data.source": (5, ""),
+    "data.target": (["Class"], ""),
+    "data.positive_label": (1, ""),
+    "data.drop": ("rownames", None),
+    "data.schema": (None, ""),
+    "data.sample_frac": ("half", 1.5),
+    "split.test_size": (1, 0.6),
+    "split.validation_size": ("0.2", 0.0),
+    "decision.cost_bad_approved": (True, -5.0),
+    "decision.cost_good_rejected": ([1.0], -1.0),
+    "train.model": (3, "xgboost"),
+    "train.logreg.C": ("small", 0.0),
+    "train.logreg.max_iter": (2000.0, 0),
+    "train.hgb.learning_rate": ("fast", 2.0),
+    "train.hgb.max_iter": ("300", 0),
+    "train.hgb.max_leaf_nodes": (4.5, 1),
+    "train.hgb.min_samples_leaf": ([100], 0),
+    "train.hgb.l2_regularization": ("none", -1.0),
+    "evaluate.bootstrap_samples": (1000.0, 5),
+    "evaluate.importance_rows": ("all", 9),
+    "evaluate.importance_repeats": (None, 0),
+}
+UNKNOWN_KEYS = {"extra_section": 1, "train.logreg.penalty": "l2", "data.sourse": "typo.csv"}
+CASES = (
+    [(f"{key} wrong type", {key: bad}) for key, (bad, _) in FIELDS.items()]
+    + [(f"{key} out of range", {key: bad}) for key, (_, bad) in FIELDS.items() if bad is not None]
+    + [(f"unknown key {key}", {key: value}) for key, value in UNKNOWN_KEYS.items()]
+)
+
+
+@pytest.fixture(scope="module")
+def params_repo(tmp_path_factory, trained_template) -> Path:
+    """One trained copy for every case here: each case must leave it exactly as it was."""
+    return clone_repo(trained_template, tmp_path_factory.mktemp("params") / "repo")
+
+
+def write_params(repo: Path, overrides: dict) -> None:
+    raw = with_overrides(read_params_yaml(repo / "params.yaml"), overrides)
+    (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+
+
+def mlops_in_process(repo: Path, monkeypatch, capsys, *args: str) -> tuple[int, str]:
+    """Run `mlops ARGS` in this process, in `repo`; (exit status, output). Fails the test if DVC would run."""
+    monkeypatch.chdir(repo)
+    monkeypatch.setattr(sys, "argv", ["mlops", *args])
+    monkeypatch.setattr(dvc_seam, "repro", lambda **_: pytest.fail("DVC ran despite bad params"))
+    with pytest.raises(SystemExit) as exit_info:
+        mlops_main()
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out + captured.err
+
+
+@pytest.mark.parametrize(("case", "overrides"), CASES, ids=[case for case, _ in CASES])
+def test_bad_param_is_refused_before_dvc_runs(params_repo, monkeypatch, capsys, case, overrides):
+    snapshot = Snapshot(params_repo)
+    original = (params_repo / "params.yaml").read_text()
+    write_params(params_repo, overrides)
+    try:
+        status, output = mlops_in_process(params_repo, monkeypatch, capsys, "repro")
+    finally:
+        (params_repo / "params.yaml").write_text(original)
+    ((key, value),) = overrides.items()
+    assert status == 2, output
+    assert "Traceback" not in output
+    assert key in output, f"the message does not name {key}:\n{output}"
+    if "unknown" not in case:
+        assert repr(value) in output, f"the message does not show the value {value!r}:\n{output}"
+    assert "nothing was run" in output
+    snapshot.assert_unchanged()
+
+
+REAL_COMMAND_CASES = {
+    "wrong type": ({"split.test_size": 1}, ("split.test_size", "1")),
+    "out of range": ({"data.sample_frac": 1.5}, ("data.sample_frac", "1.5")),
+    "unknown key": ({"train.logreg.penalty": "l2"}, ("train.logreg.penalty", "unknown key")),
+}
+
+
+@pytest.mark.parametrize("case", list(REAL_COMMAND_CASES))
+def test_real_command_refuses_bad_params(params_repo, case):
+    overrides, words = REAL_COMMAND_CASES[case]
+    snapshot = Snapshot(params_repo)
+    original = (params_repo / "params.yaml").read_text()
+    write_params(params_repo, overrides)
+    try:
+        result = run(["mlops", "repro"], params_repo, check=False)
+    finally:
+        (params_repo / "params.yaml").write_text(original)
+    output = assert_clear_error(result, *words)
+    assert "Running stage" not in output
+    snapshot.assert_unchanged()
+
+
+def test_yaml_syntax_error_names_the_line(params_repo):
+    snapshot = Snapshot(params_repo)
+    original = (params_repo / "params.yaml").read_text()
+    (params_repo / "params.yaml").write_text(original.replace("seed: 42", "seed: [42", 1))
+    try:
+        result = run(["mlops", "repro"], params_repo, check=False)
+    finally:
+        (params_repo / "params.yaml").write_text(original)
+    output = assert_clear_error(result, "params.yaml", "not valid YAML", "line")
+    assert "Running stage" not in output
+    snapshot.assert_unchanged()
+
+
+def test_good_params_run_after_the_bad_ones(params_repo):
+    run(["mlops", "repro"], params_repo)
+    assert "up to date" in run(["dvc", "status"], params_repo).stdout.lower()

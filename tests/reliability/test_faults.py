@@ -1,0 +1,98 @@
+"""Faults: the train stage killed mid-run, and two `mlops repro` at once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run, test_env
+from tests.reliability.helpers import Snapshot, assert_clear_error
+
+
+def start_mlops(repo: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        ["mlops", *args],
+        cwd=repo,
+        env=test_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def stage_process(repo: Path, stage: str) -> int | None:
+    """The pid of `python -m pipeline.stages.<stage>` running in `repo`, if any."""
+    wanted = f"pipeline.stages.{stage}"
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        if wanted in command and Path(cwd) == repo:
+            return int(entry.name)
+    return None
+
+
+def wait_for_stage(repo: Path, stage: str, process: subprocess.Popen, timeout: float = 120) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        pid = stage_process(repo, stage)
+        if pid:
+            return pid
+        time.sleep(0.05)
+    pytest.fail(f"stage {stage} never started:\n{process.communicate()[0] if process.poll() is not None else ''}")
+
+
+def make_train_stale(repo: Path) -> None:
+    params = repo / "params.yaml"
+    params.write_text(params.read_text().replace("C: 0.01", "C: 0.02", 1))
+
+
+def assert_model_whole(repo: Path) -> None:
+    """The model loads, its bytes are those dvc.lock records, and DVC sees nothing to do."""
+    run(["python", "-c", "from pipeline.model_io import load_model; load_model('models/model.skops')"], repo)
+    assert "up to date" in run(["dvc", "status"], repo).stdout.lower()
+
+
+@pytest.mark.slow
+def test_train_killed_mid_run_then_repro_completes(repo):
+    snapshot = Snapshot(repo)
+    make_train_stale(repo)
+    process = start_mlops(repo, "repro")
+    train = wait_for_stage(repo, "train", process)
+    time.sleep(0.5)  # inside the fit's imports or the fit itself
+    os.kill(train, signal.SIGKILL)
+    output, _ = process.communicate(timeout=300)
+
+    assert process.returncode != 0, output
+    assert "Traceback" not in output, output
+    assert "train" in output and "as they were before the run" in output, output
+    snapshot.assert_unchanged()
+
+    run(["mlops", "repro"], repo)
+    assert_model_whole(repo)
+
+
+@pytest.mark.slow
+def test_second_repro_refuses_while_the_first_runs(repo):
+    make_train_stale(repo)
+    first = start_mlops(repo, "repro")
+    wait_for_stage(repo, "train", first)
+    lock_during_run = (repo / "dvc.lock").read_bytes()
+
+    second = run(["mlops", "repro"], repo, check=False)
+
+    assert_clear_error(second, "another", "mlops repro")
+    assert (repo / "dvc.lock").read_bytes() == lock_during_run, "the refused run touched dvc.lock"
+    output, _ = first.communicate(timeout=300)
+    assert first.returncode == 0, output
+    assert_model_whole(repo)
