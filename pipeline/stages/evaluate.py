@@ -18,16 +18,27 @@ from pipeline.params import Params, load_params
 
 
 def roc_auc_interval(is_bad: np.ndarray, p_bad: np.ndarray, samples: int, seed: int) -> tuple[float, float]:
-    """A percentile bootstrap 95% interval of the test ROC AUC."""
-    from sklearn.metrics import roc_auc_score
+    """A percentile bootstrap 95% interval of the test ROC AUC.
 
+    Each resample is a vector of row counts; its AUC is the Mann-Whitney statistic computed over the scores
+    sorted once (ties count half), so a resample costs O(n) instead of a full `roc_auc_score` sort: at a
+    million loans this is the difference between seconds and minutes.
+    """
+    order = np.argsort(p_bad, kind="stable")
+    sorted_scores, sorted_bad = p_bad[order], is_bad[order]
+    tie_group = np.cumsum(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]]) - 1
     rng = np.random.default_rng(seed)
+    n = len(is_bad)
     scores = []
     for _ in range(samples):
-        rows = rng.integers(0, len(is_bad), len(is_bad))
-        if is_bad[rows].all() or not is_bad[rows].any():
+        counts = np.bincount(rng.integers(0, n, n), minlength=n)[order]
+        bad_per_group = np.bincount(tie_group, weights=counts * sorted_bad)
+        good_per_group = np.bincount(tie_group, weights=counts * ~sorted_bad)
+        total_bad, total_good = bad_per_group.sum(), good_per_group.sum()
+        if total_bad == 0 or total_good == 0:
             continue
-        scores.append(roc_auc_score(is_bad[rows], p_bad[rows]))
+        good_below = np.cumsum(good_per_group) - good_per_group
+        scores.append(float(bad_per_group @ (good_below + 0.5 * good_per_group)) / (total_bad * total_good))
     low, high = np.percentile(scores, [2.5, 97.5])
     return float(low), float(high)
 

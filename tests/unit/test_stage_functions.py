@@ -134,3 +134,22 @@ def test_ingest_drops_named_columns_and_refuses_unknown_ones():
     assert "rownames" not in ingest(frame, ["rownames"], "src").columns
     with pytest.raises(UserError, match=r"data.drop names columns that src does not have: \['id'\]"):
         ingest(frame, ["id"], "src")
+
+
+def test_bootstrap_interval_matches_resampled_roc_auc():
+    from sklearn.metrics import roc_auc_score
+
+    from pipeline.stages.evaluate import roc_auc_interval
+
+    rng = np.random.default_rng(5)
+    is_bad = rng.random(500) < 0.2
+    p_bad = np.clip(is_bad * 0.3 + rng.random(500) * 0.7, 0, 1).round(2)  # ties on purpose
+    low, high = roc_auc_interval(is_bad, p_bad, samples=200, seed=11)
+    draws = np.random.default_rng(11)
+    reference = []
+    for _ in range(200):
+        rows = draws.integers(0, 500, 500)
+        reference.append(roc_auc_score(is_bad[rows], p_bad[rows]))
+    expected_low, expected_high = np.percentile(reference, [2.5, 97.5])
+    assert low == pytest.approx(expected_low, abs=1e-12) and high == pytest.approx(expected_high, abs=1e-12)
+    assert low < roc_auc_score(is_bad, p_bad) < high
