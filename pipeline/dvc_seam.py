@@ -409,6 +409,23 @@ def run_exp_at(rev: str, name: str, settings: dict[str, str]) -> int:
             subprocess.run(["git", "worktree", "prune"], capture_output=True)
 
 
+@contextlib.contextmanager
+def worktree_sharing_cache(rev: str, branch: str) -> Iterator[Path]:
+    """A temporary git worktree of commit `rev` on a new branch `branch`, using this repo's DVC cache (so what DVC
+    writes there lands in this repo's cache). The worktree is removed afterwards; the branch stays. Checkout hooks
+    are skipped for the worktree's creation (its DVC files are checked out by the caller, from the shared cache)."""
+    cache = _cache_dir()
+    with tempfile.TemporaryDirectory(prefix="mlops-worktree-") as tmp:
+        worktree = Path(tmp) / "worktree"
+        git("-c", "core.hooksPath=/dev/null", "worktree", "add", "-q", "-b", branch, str(worktree), rev)
+        try:
+            (worktree / ".dvc" / "config.local").write_text(f"[cache]\n    dir = {cache}\n")
+            yield worktree
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], capture_output=True)
+            subprocess.run(["git", "worktree", "prune"], capture_output=True)
+
+
 def _cache_dir() -> str:
     from dvc.repo import Repo
 

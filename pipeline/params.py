@@ -82,6 +82,19 @@ class EvaluateParams(Strict):
     importance_repeats: int = Field(ge=1)
 
 
+class MonitorParams(Strict):
+    """Thresholds of `mlops monitor drift` and `mlops monitor retrain` (no pipeline stage reads them)."""
+
+    psi_threshold: StrictFloat = Field(gt=0.0)
+    min_window: int = Field(ge=1)
+    unseen_category_share: StrictFloat = Field(ge=0.0, le=1.0)
+    auc_drop: StrictFloat = Field(ge=0.0, le=1.0)
+    min_outcomes: int = Field(default=200, ge=1)  # optional: revisions from before retraining have none
+
+
+DEFAULT_MONITOR = MonitorParams(psi_threshold=0.2, min_window=1000, unseen_category_share=0.01, auc_drop=0.05)
+
+
 class Params(Strict):
     seed: int = Field(ge=0)
     data: DataParams
@@ -89,10 +102,12 @@ class Params(Strict):
     decision: DecisionParams
     train: TrainParams
     evaluate: EvaluateParams
+    monitor: MonitorParams = DEFAULT_MONITOR  # optional: revisions from before monitoring have none
 
     def digest(self) -> str:
-        """A short, stable hash of every param: recorded in the model file."""
-        text = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
+        """A short, stable hash of every param the model is trained with: recorded in the model file. The
+        monitor thresholds are left out: changing them does not change the model."""
+        text = json.dumps(self.model_dump(mode="json", by_alias=True, exclude={"monitor"}), sort_keys=True)
         return hashlib.md5(text.encode()).hexdigest()
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from pipeline.cli import data, exp, hooks, run
+from pipeline.cli import data, exp, hooks, monitor, run, serve
 from pipeline.errors import UserError, report
 
 app = typer.Typer(
@@ -18,7 +18,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-for group in (run, data, exp, hooks):
+for group in (run, data, exp, hooks, serve, monitor):
     group.register(app)
 
 

@@ -1,0 +1,88 @@
+"""`mlops serve`: score loans over HTTP with the champion (or a revision's model), with a challenger on a share of
+traffic or a shadow, logging every scoring. FastAPI, uvicorn and the model are imported inside the command."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipeline.errors import UserError
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+
+
+def serve(
+    rev: Annotated[
+        str | None,
+        typer.Option(
+            help="Serve this revision's model. Default: the champion in deploy/champion.json, else the "
+            "workspace's model (and follow promotions while running)."
+        ),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+    challenger: Annotated[
+        str | None, typer.Option(help="A revision whose model scores --share of loans (by a stable hash of the id).")
+    ] = None,
+    share: Annotated[float | None, typer.Option(help="The challenger's share of loans, 0..1 (default 0.1).")] = None,
+    shadow: Annotated[
+        str | None, typer.Option(help="A revision whose model scores every loan and is logged, never returned.")
+    ] = None,
+    log_dir: Annotated[Path, typer.Option(help="Where the prediction log goes.")] = Path("logs"),
+    log_max_mb: Annotated[float, typer.Option(help="Rotate the prediction log above this size.", min=0.001)] = 50.0,
+) -> None:
+    """Serve the model over HTTP: POST /predict, GET /health, /version, /metrics."""
+    from pipeline import dvc_seam
+
+    dvc_seam.require_repo()
+    share = check_rollout(challenger, share, shadow)
+    require_free_port(host, port)
+    app = prepare_app(rev, challenger, share, shadow, log_dir, int(log_max_mb * 1024 * 1024))
+    import uvicorn
+
+    typer.echo(f"Serving on http://{host}:{port} (POST /predict; GET /health, /version, /metrics)")
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+def check_rollout(challenger: str | None, share: float | None, shadow: str | None) -> float:
+    """The challenger's share, after checking the rollout options fit together."""
+    if challenger and shadow:
+        raise UserError("--challenger and --shadow cannot be combined", hint="roll out one new model at a time")
+    if share is not None and not challenger:
+        raise UserError("--share needs --challenger REV", hint="e.g. --challenger my-branch --share 0.1")
+    share = 0.1 if share is None else share
+    if not 0.0 <= share <= 1.0:
+        raise UserError(f"--share {share}: must be between 0 and 1", hint="e.g. --share 0.1 for a tenth of loans")
+    return share
+
+
+def require_free_port(host: str, port: int) -> None:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise UserError(f"cannot listen on {host}:{port}: {error.strerror}", hint="choose another --port") from None
+
+
+def prepare_app(rev, challenger, share, shadow, log_dir: Path, log_max_bytes: int):
+    from pipeline.deploy import CHAMPION_FILE, champion_rev
+    from pipeline.serving import ChampionFollower, Deployment, build_app, load_served_model
+    from pipeline.telemetry import PredictionLog
+
+    follow = rev is None
+    champion = load_served_model(rev if rev is not None else champion_rev())
+    deployment = Deployment(
+        champion=champion,
+        challenger=load_served_model(challenger) if challenger else None,
+        share=share,
+        shadow=load_served_model(shadow) if shadow else None,
+    )
+    typer.echo(f"champion: {champion.version()}" + (" (following deploy/champion.json)" if follow else ""))
+    follower = ChampionFollower(deployment, Path(CHAMPION_FILE)) if follow else None
+    return build_app(deployment, PredictionLog(log_dir, log_max_bytes), follower)

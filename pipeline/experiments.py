@@ -1,0 +1,264 @@
+"""Experiments as data: parsing `key=value` settings and sweep grids, naming runs, and building the comparison
+table (only the params that differ, key metrics, deltas against the baseline, the best per metric). Pure
+functions; reading refs and running DVC is `pipeline.dvc_seam`, printing is `pipeline.cli.exp`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import re
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from pipeline import metric_rules
+from pipeline.errors import UserError
+
+SUBSET_KEY = "data.sample_frac"
+
+
+@dataclass
+class Run:
+    """One row of a comparison: the workspace baseline or an experiment."""
+
+    name: str
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    baseline: str = ""
+    is_workspace: bool = False
+    source: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def subset(self) -> float | None:
+        fraction = self.params.get(SUBSET_KEY, 1.0)
+        return fraction if isinstance(fraction, int | float) and fraction < 1.0 else None
+
+
+def parse_setting(text: str) -> tuple[str, str]:
+    """`key=value` -> (key, value text)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip() or not value.strip():
+        raise UserError(f"`{text}` is not key=value", hint="e.g. -S train.model=hgb or train.logreg.C=0.1")
+    return key.strip(), value.strip()
+
+
+def parse_axis(text: str) -> tuple[str, list[str]]:
+    """`key=v1,v2,v3` -> (key, [v1, v2, v3])."""
+    key, values = parse_setting(text)
+    choices = [value.strip() for value in values.split(",") if value.strip()]
+    if len(set(choices)) != len(choices):
+        raise UserError(f"`{text}` lists a value twice", hint="list each value once")
+    return key, choices
+
+
+def typed(value: str) -> Any:
+    """A setting's value as params.yaml would hold it: `0.1` a float, `300` an int, `hgb` a string."""
+    return yaml.safe_load(value)
+
+
+def expand_grid(axes: list[str]) -> list[dict[str, str]]:
+    """Every combination of the axes' values, as settings (key -> value text), in the order given."""
+    parsed = [parse_axis(axis) for axis in axes]
+    keys = [key for key, _ in parsed]
+    if len(set(keys)) != len(keys):
+        raise UserError("a key appears in two sweep axes", hint="give each key once: key=v1,v2,v3")
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(v for _, v in parsed))]
+
+
+def experiment_name(settings: dict[str, str]) -> str:
+    """A readable, unique, ref-safe name from what the run changes: `hgb-max_iter-50-1a2b`."""
+    words = []
+    for key, value in settings.items():
+        leaf = key.rsplit(".", 1)[-1]
+        if key == SUBSET_KEY:
+            continue
+        if leaf == "model":
+            words.append(value)
+        else:
+            words.append(f"{leaf}-{value}")
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", "-".join(words) or "run").strip(".-")[:48]
+    return f"{stem}-{secrets.token_hex(2)}"
+
+
+def flatten(params: Any, prefix: str = "") -> dict[str, Any]:
+    """{"train": {"model": "hgb"}} -> {"train.model": "hgb"}; lists stay values."""
+    if not isinstance(params, dict):
+        return {prefix.rstrip("."): params} if prefix else {}
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        flat.update(flatten(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
+    return flat
+
+
+def changed_params(runs: list[Run]) -> list[str]:
+    """The params whose values are not the same in every run, in params.yaml order."""
+    keys: list[str] = []
+    for run in runs:
+        keys += [key for key in run.params if key not in keys]
+    return [key for key in keys if len({json.dumps(run.params.get(key)) for run in runs}) > 1]
+
+
+def find_duplicate(params: dict[str, Any], source: dict[str, str], runs: list[Run]) -> Run | None:
+    """An experiment run with exactly these params (types included) and the same code and data."""
+    wanted = json.dumps(params, sort_keys=True)
+    for run in runs:
+        same_source = run.source and all(source.get(path) == md5 for path, md5 in run.source.items())
+        if same_source and json.dumps(run.params, sort_keys=True) == wanted:
+            return run
+    return None
+
+
+# --- The comparison table -----------------------------------------------------------------------------------
+
+
+def sort_runs(runs: list[Run], metric: str) -> list[Run]:
+    """Best first by `metric` (its direction known); runs without it last."""
+    sign = metric_rules.direction(metric)
+    return sorted(runs, key=lambda run: (metric not in run.metrics, -sign * run.metrics.get(metric, 0.0)))
+
+
+def comparison(baseline: Run, experiments: list[Run], sort_by: str = "roc_auc", top: int | None = None) -> dict:
+    """The data behind every format of `mlops exp compare`: baseline first, then experiments best first."""
+    shown = sort_runs(experiments, sort_by)[:top] if top else sort_runs(experiments, sort_by)
+    rows = [baseline, *shown]
+    params = changed_params(rows)
+    best = {metric: best_index(metric, rows) for metric in metric_rules.KEY_METRICS}
+    return {
+        "sort_by": sort_by,
+        "changed_params": params,
+        "metrics": list(metric_rules.KEY_METRICS),
+        "rows": [_row(run, baseline, params, best, i) for i, run in enumerate(rows)],
+        "hidden": len(experiments) - len(shown),
+    }
+
+
+def best_index(metric: str, rows: list[Run]) -> int | None:
+    return metric_rules.best_index(metric, [run.metrics.get(metric) for run in rows])
+
+
+def _row(run: Run, baseline: Run, params: list[str], best: dict, index: int) -> dict:
+    deltas = {
+        metric: round(run.metrics[metric] - baseline.metrics[metric], 6)
+        for metric in metric_rules.KEY_METRICS
+        if metric in run.metrics and metric in baseline.metrics
+    }
+    return {
+        "name": "workspace" if run.is_workspace else run.name,
+        "baseline": run.is_workspace,
+        "subset": run.subset,
+        "params": {key: run.params.get(key) for key in params},
+        "metrics": {metric: run.metrics.get(metric) for metric in metric_rules.KEY_METRICS},
+        "deltas": {} if run.is_workspace else deltas,
+        "best": [metric for metric, at in best.items() if at == index],
+        "roc_auc_beyond_noise": None if run.is_workspace else metric_rules.beyond_noise(run.metrics, baseline.metrics),
+    }
+
+
+def short_param_names(keys: list[str]) -> dict[str, str]:
+    """The shortest unambiguous dotted suffix of each key: `train.hgb.max_iter` -> `max_iter`."""
+    names = {SUBSET_KEY: "subset"} if SUBSET_KEY in keys else {}
+    for key in keys:
+        if key in names:
+            continue
+        parts = key.split(".")
+        for length in range(1, len(parts) + 1):
+            candidate = ".".join(parts[-length:])
+            if sum(1 for other in keys if other == candidate or other.endswith("." + candidate)) == 1:
+                names[key] = candidate
+                break
+    return names
+
+
+def as_text_table(
+    table: dict, metrics: tuple[str, ...] | None = None, delta_columns: tuple[str, ...] = ()
+) -> list[list[str]]:
+    """Header + rows of plain cells: `*` marks the best value per metric, `!` an ROC AUC change beyond noise.
+
+    Without `delta_columns` each metric cell carries its change (`0.7224 -.046`); with them, the metric cells
+    hold values only and each listed metric's change gets a narrow column of its own (to fit 100 columns).
+    """
+    metrics = metrics or tuple(table["metrics"])
+    names = short_param_names(table["changed_params"])
+    header = ["run", *(names[key] for key in table["changed_params"]), *metrics, *(f"Δ{m}" for m in delta_columns)]
+    lines = [header]
+    for row in table["rows"]:
+        cells = [_run_label(row), *(_value(row["params"][key]) for key in table["changed_params"])]
+        cells += [_metric_cell(row, metric, with_delta=not delta_columns) for metric in metrics]
+        cells += [_delta_cell(row, metric) for metric in delta_columns]
+        lines.append(cells)
+    return lines
+
+
+def _run_label(row: dict) -> str:
+    return row["name"]  # subset runs show their fraction in the `subset` column
+
+
+def _value(value: Any) -> str:
+    return "-" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _metric_cell(row: dict, metric: str, with_delta: bool) -> str:
+    value = row["metrics"].get(metric)
+    if value is None:
+        return "-"
+    delta = " " + _delta_cell(row, metric) if with_delta and metric in row["deltas"] else ""
+    return f"{value:.4f}{delta}" + ("*" if metric in row["best"] else "")
+
+
+def _delta_cell(row: dict, metric: str) -> str:
+    if metric not in row["deltas"]:
+        return ""
+    noise = "!" if metric == "roc_auc" and row["roc_auc_beyond_noise"] else ""
+    return _signed(row["deltas"][metric]) + noise
+
+
+def _signed(delta: float) -> str:
+    """A compact change: +.012, -.003 (three decimals: the tables show where; the JSON has it all)."""
+    return f"{delta:+.3f}".replace("0.", ".", 1)
+
+
+def as_markdown(table: dict) -> str:
+    lines = as_text_table(table)
+    out = ["| " + " | ".join(lines[0]) + " |", "|" + "---|" * len(lines[0])]
+    out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in line) + " |" for line in lines[1:]]
+    return "\n".join(out) + "\n\n" + LEGEND + "\n"
+
+
+def as_csv(table: dict) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    metrics = table["metrics"]
+    writer.writerow(
+        [
+            "run",
+            "baseline",
+            "subset",
+            *table["changed_params"],
+            *metrics,
+            *(f"delta_{m}" for m in metrics),
+            "roc_auc_beyond_noise",
+        ]
+    )
+    for row in table["rows"]:
+        writer.writerow(
+            [
+                row["name"],
+                row["baseline"],
+                row["subset"] or "",
+                *(row["params"][key] for key in table["changed_params"]),
+                *(row["metrics"].get(m, "") for m in metrics),
+                *(row["deltas"].get(m, "") for m in metrics),
+                row["roc_auc_beyond_noise"],
+            ]
+        )
+    return buffer.getvalue()
+
+
+LEGEND = (
+    "Values are test metrics with the change against the workspace; * best per metric (higher AUC, lower "
+    "Brier, log loss and cost); ! ROC AUC change beyond the workspace's bootstrap interval."
+)

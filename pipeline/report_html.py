@@ -1,0 +1,324 @@
+"""The HTML report: one self-contained page (inline CSS and SVG drawn here; no script, font, stylesheet or image
+is fetched) comparing two revisions' metrics, plots and model cards. Pure functions over the reports' data."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pipeline import metric_rules
+
+PLOTS = {
+    "roc": ("ROC curve", "fpr", "tpr", "false positive rate", "true positive rate"),
+    "precision_recall": ("Precision-recall", "recall", "precision", "recall", "precision"),
+    "calibration": ("Calibration", "prob_pred", "prob_true", "predicted probability", "observed frequency"),
+}
+COLORS = ("#1f77b4", "#d62728")  # workspace, reference
+WIDTH, HEIGHT, MARGIN = 360, 300, 46
+MAX_POINTS = 400
+
+
+@dataclass
+class Reports:
+    metrics: dict = field(default_factory=dict)
+    plots: dict[str, list[dict]] = field(default_factory=dict)
+    model_card: str = ""
+
+
+def read_reports(read: Callable[[str], bytes | None]) -> Reports:
+    """A revision's reports through `read(path) -> bytes | None` (the working tree or `git show`)."""
+    metrics = read("reports/metrics.json")
+    plots = {}
+    for name in (*PLOTS, "confusion_matrix", "importance"):
+        data = read(f"reports/plots/{name}.json")
+        if data:
+            plots[name] = json.loads(data).get(name, [])
+    card = read("reports/model_card.md")
+    return Reports(json.loads(metrics) if metrics else {}, plots, card.decode() if card else "")
+
+
+def render(current: Reports, reference: Reports, current_label: str, reference_label: str) -> str:
+    labels = (current_label, reference_label)
+    both = (current, reference)
+    charts = [line_chart(name, both, labels) for name in PLOTS]
+    charts.append(confusion_matrices(both, labels))
+    charts.append(importance_chart(both, labels))
+    return PAGE.format(
+        title=html.escape(f"Model report: {current_label} vs {reference_label}"),
+        legend=legend(labels),
+        table=metric_table(current.metrics, reference.metrics, labels),
+        charts="\n".join(f'<figure class="chart">{chart}</figure>' for chart in charts),
+        card_current=markdown_to_html(current.model_card) or "<p>(no model card)</p>",
+        card_reference=markdown_to_html(reference.model_card) or "<p>(no model card)</p>",
+        current=html.escape(current_label),
+        reference=html.escape(reference_label),
+    )
+
+
+def legend(labels: tuple[str, str]) -> str:
+    return " ".join(
+        f'<span class="key" style="border-color:{color}">{html.escape(label)}</span>'
+        for color, label in zip(COLORS, labels, strict=True)
+    )
+
+
+def metric_table(current: dict, reference: dict, labels: tuple[str, str]) -> str:
+    rows = []
+    for metric in (*metric_rules.HIGHER_IS_BETTER, *metric_rules.LOWER_IS_BETTER):
+        if metric not in current:
+            continue
+        now, before = current[metric], reference.get(metric)
+        change = verdict = ""
+        if before is not None:
+            better = metric_rules.improvement(metric, now, before)
+            change = f"{now - before:+.4f}"
+            verdict = "better" if better > 0 else "worse" if better < 0 else "same"
+        shown_before = "-" if before is None else f"{before:.4f}"
+        rows.append(
+            f'<tr class="{verdict}"><td>{metric}</td><td>{now:.4f}</td><td>{shown_before}</td>'
+            f"<td>{change}</td><td>{verdict}</td></tr>"
+        )
+    head = (
+        f"<tr><th>metric</th><th>{html.escape(labels[0])}</th><th>{html.escape(labels[1])}</th>"
+        "<th>change</th><th></th></tr>"
+    )
+    noise = ""
+    if metric_rules.beyond_noise(current, reference) is not None:
+        beyond = metric_rules.beyond_noise(current, reference)
+        noise = (
+            f"<p>The ROC AUC change is {'more' if beyond else 'less'} than half the width of the "
+            f"{html.escape(labels[1])} bootstrap interval "
+            f"[{reference['roc_auc_ci_low']:.3f}, {reference['roc_auc_ci_high']:.3f}].</p>"
+        )
+    return f'<table class="metrics">{head}{"".join(rows)}</table>{noise}'
+
+
+# --- SVG charts ---------------------------------------------------------------------------------------------
+
+
+def _thin(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    step = max(1, len(points) // MAX_POINTS)
+    return points[::step] + ([points[-1]] if points and (len(points) - 1) % step else [])
+
+
+def _scale(value: float, low: float, high: float, size: float) -> float:
+    return (value - low) / ((high - low) or 1.0) * size
+
+
+def _axes(title: str, x_label: str, y_label: str, high: float = 1.0) -> list[str]:
+    inner_w, inner_h = WIDTH - 2 * MARGIN, HEIGHT - 2 * MARGIN
+    parts = [
+        f'<text x="{WIDTH / 2}" y="18" class="title">{html.escape(title)}</text>',
+        f'<rect x="{MARGIN}" y="{MARGIN}" width="{inner_w}" height="{inner_h}" class="frame"/>',
+    ]
+    for i in range(6):
+        fraction = i / 5
+        x = MARGIN + fraction * inner_w
+        y = HEIGHT - MARGIN - fraction * inner_h
+        parts.append(f'<text x="{x:.1f}" y="{HEIGHT - MARGIN + 14}" class="tick">{fraction * high:.2g}</text>')
+        parts.append(f'<text x="{MARGIN - 6}" y="{y + 4:.1f}" class="tick end">{fraction * high:.2g}</text>')
+    parts.append(f'<text x="{WIDTH / 2}" y="{HEIGHT - 8}" class="label">{html.escape(x_label)}</text>')
+    parts.append(
+        f'<text x="12" y="{HEIGHT / 2}" class="label" transform="rotate(-90 12 {HEIGHT / 2})">'
+        f"{html.escape(y_label)}</text>"
+    )
+    return parts
+
+
+def _extent(name: str, series: list[list[tuple[float, float]]]) -> float:
+    """The axes' upper end: 1 for ROC and precision-recall, the data's range (to 0.1) for calibration."""
+    if name != "calibration":
+        return 1.0
+    highest = max((max(x, y) for points in series for x, y in points), default=1.0)
+    return min(1.0, math.ceil(highest * 10 + 1e-9) / 10)
+
+
+def line_chart(name: str, reports: tuple[Reports, Reports], labels: tuple[str, str]) -> str:
+    title, x_key, y_key, x_label, y_label = PLOTS[name]
+    inner_w, inner_h = WIDTH - 2 * MARGIN, HEIGHT - 2 * MARGIN
+    series = [_thin([(float(p[x_key]), float(p[y_key])) for p in report.plots.get(name, [])]) for report in reports]
+    high = _extent(name, series)
+    parts = _axes(title, x_label, y_label, high)
+    if name in ("roc", "calibration"):
+        parts.append(f'<line x1="{MARGIN}" y1="{HEIGHT - MARGIN}" x2="{WIDTH - MARGIN}" y2="{MARGIN}" class="diag"/>')
+    for points, color, label in reversed(list(zip(series, COLORS, labels, strict=True))):
+        if not points:
+            continue
+        if name == "precision_recall":
+            points.sort()
+        coords = " ".join(
+            f"{MARGIN + _scale(x, 0, high, inner_w):.1f},{HEIGHT - MARGIN - _scale(y, 0, high, inner_h):.1f}"
+            for x, y in points
+        )
+        parts.append(
+            f'<polyline points="{coords}" fill="none" stroke="{color}" stroke-width="2">'
+            f"<title>{html.escape(label)}</title></polyline>"
+        )
+    return _svg(parts, title)
+
+
+def confusion_counts(records: list[dict]) -> Counter:
+    return Counter((str(r.get("actual")), str(r.get("predicted"))) for r in records)
+
+
+def confusion_matrices(reports: tuple[Reports, Reports], labels: tuple[str, str]) -> str:
+    parts = [f'<text x="{WIDTH / 2}" y="18" class="title">Confusion matrix at the threshold</text>']
+    for index, (report, color, label) in enumerate(zip(reports, COLORS, labels, strict=True)):
+        counts = confusion_counts(report.plots.get("confusion_matrix", []))
+        actual = sorted({a for a, _ in counts})
+        predicted = sorted({p for _, p in counts})
+        top = 40 + index * 130
+        parts.append(f'<text x="10" y="{top + 4}" class="small" fill="{color}">{html.escape(label)}</text>')
+        for col, p in enumerate(predicted):
+            parts.append(f'<text x="{130 + col * 100}" y="{top + 4}" class="small">{html.escape(p)}</text>')
+        total = max(counts.values(), default=1)
+        for row, a in enumerate(actual):
+            y = top + 12 + row * 50
+            parts.append(f'<text x="10" y="{y + 30}" class="small">actual {html.escape(a)}</text>')
+            for col, p in enumerate(predicted):
+                n = counts.get((a, p), 0)
+                shade = 0.15 + 0.85 * n / total
+                parts.append(
+                    f'<rect x="{110 + col * 100}" y="{y}" width="96" height="46" fill="{color}" '
+                    f'fill-opacity="{shade:.2f}"/>'
+                )
+                parts.append(f'<text x="{158 + col * 100}" y="{y + 29}" class="count">{n}</text>')
+    return _svg(parts, "Confusion matrix", height=300)
+
+
+def importance_chart(reports: tuple[Reports, Reports], labels: tuple[str, str], top: int = 12) -> str:
+    tables = [{r["feature"]: float(r["importance"]) for r in report.plots.get("importance", [])} for report in reports]
+    features = sorted(tables[0] or tables[1], key=lambda f: -(tables[0] or tables[1])[f])[:top]
+    high = max([v for table in tables for f, v in table.items() if f in features] + [1e-9])
+    width, left, row_h = 520, 170, 22
+    height = 50 + row_h * len(features)
+    parts = [f'<text x="{width / 2}" y="18" class="title">Permutation importance (top {len(features)})</text>']
+    for i, feature in enumerate(features):
+        y = 34 + i * row_h
+        parts.append(f'<text x="{left - 6}" y="{y + 13}" class="small end">{html.escape(feature)}</text>')
+        for j, (table, color) in enumerate(zip(tables, COLORS, strict=True)):
+            value = max(table.get(feature, 0.0), 0.0)
+            bar = _scale(value, 0, high, width - left - 20)
+            parts.append(
+                f'<rect x="{left}" y="{y + j * 9}" width="{bar:.1f}" height="8" fill="{color}">'
+                f"<title>{html.escape(labels[j])}: {value:.4f}</title></rect>"
+            )
+    return _svg(parts, "Permutation importance", width=width, height=height)
+
+
+def _svg(parts: list[str], label: str, width: int = WIDTH, height: int = HEIGHT) -> str:
+    return (
+        f'<svg width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(label)}">' + "".join(parts) + "</svg>"
+    )
+
+
+# --- The model card: a small Markdown subset (headings, lists, tables, paragraphs, `code`) --------------------
+
+
+def _inline(text: str) -> str:
+    escaped = html.escape(text)
+    escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
+    return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", escaped)
+
+
+def _continues(line: str) -> bool:
+    """A line that continues the paragraph or list item above it."""
+    stripped = line.strip()
+    return bool(stripped) and not stripped.startswith(("#", "|", "- ", "* "))
+
+
+def markdown_to_html(text: str) -> str:
+    out: list[str] = []
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i].rstrip()
+        if line.startswith("#"):
+            level = min(len(line) - len(line.lstrip("#")) + 2, 6)
+            out.append(f"<h{level}>{_inline(line.lstrip('#').strip())}</h{level}>")
+        elif line.startswith("|"):
+            rows = []
+            while i < len(lines) and lines[i].startswith("|"):
+                cells = [c.strip() for c in lines[i].strip().strip("|").split("|")]
+                if not all(set(c) <= set("-: ") for c in cells):
+                    rows.append("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in cells) + "</tr>")
+                i += 1
+            out.append('<table class="card">' + "".join(rows) + "</table>")
+            continue
+        elif line.lstrip().startswith(("- ", "* ")):
+            items = []
+            while i < len(lines) and lines[i].lstrip().startswith(("- ", "* ")):
+                item = lines[i].lstrip()[2:]
+                i += 1
+                while i < len(lines) and _continues(lines[i]):
+                    item += " " + lines[i].strip()
+                    i += 1
+                items.append(f"<li>{_inline(item)}</li>")
+            out.append("<ul>" + "".join(items) + "</ul>")
+            continue
+        elif line.strip():
+            paragraph = line
+            while i + 1 < len(lines) and _continues(lines[i + 1]):
+                i += 1
+                paragraph += " " + lines[i].strip()
+            out.append(f"<p>{_inline(paragraph)}</p>")
+        i += 1
+    return "\n".join(out)
+
+
+PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
+<title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 24px; color: #222; max-width: 1200px; }}
+h1 {{ font-size: 22px; }}
+.key {{ border-left: 14px solid; padding-left: 6px; margin-right: 16px; }}
+table {{ border-collapse: collapse; margin: 12px 0; }}
+td, th {{ border: 1px solid #ccc; padding: 4px 10px; text-align: right; }}
+td:first-child, th:first-child {{ text-align: left; }}
+tr.better td:last-child {{ color: #1a7f37; font-weight: bold; }}
+tr.worse td:last-child {{ color: #cf222e; font-weight: bold; }}
+.charts {{ display: flex; flex-wrap: wrap; gap: 12px; }}
+.chart {{ margin: 0; border: 1px solid #ddd; padding: 4px; background: #fff; }}
+svg text {{ font-size: 11px; text-anchor: middle; fill: #333; }}
+svg text.title {{ font-size: 13px; font-weight: bold; }}
+svg text.end {{ text-anchor: end; }}
+svg text.small {{ text-anchor: start; }}
+svg text.small.end {{ text-anchor: end; }}
+svg text.count {{ font-size: 14px; font-weight: bold; }}
+svg .frame {{ fill: #fafafa; stroke: #999; }}
+svg .diag {{ stroke: #bbb; stroke-dasharray: 4 4; }}
+.cards {{ display: flex; gap: 24px; flex-wrap: wrap; }}
+.cards section {{ flex: 1 1 480px; border-top: 3px solid #ddd; }}
+</style>
+</head>
+<body>
+<h1>{title}</h1>
+<p>{legend}</p>
+<h2>Test metrics</h2>
+{table}
+<h2>Plots</h2>
+<div class="charts">
+{charts}
+</div>
+<h2>Model cards</h2>
+<div class="cards">
+<section><h3>{current}</h3>
+{card_current}
+</section>
+<section><h3>{reference}</h3>
+{card_reference}
+</section>
+</div>
+</body>
+</html>
+"""

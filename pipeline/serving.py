@@ -1,0 +1,393 @@
+"""The scoring service: a FastAPI app built from loaded models (`build_app`), and the pieces it is made of.
+
+- `load_served_model` reads a revision's model (or the workspace's) and checks its md5 as `mlops predict` does;
+  scoring goes through `pipeline.predict.score_frame`, the same code as batch scoring.
+- `request_model` turns the model's feature schema into a pydantic model, so a bad request is a 422 naming the
+  field before any scoring.
+- `routes_to_challenger` is the gradual rollout: a stable hash of the loan id, so a loan always sees one model.
+- `Deployment` holds the champion (swapped in place when `deploy/champion.json` changes), the challenger and its
+  share, or a shadow; `ServiceMetrics` renders Prometheus text.
+"""
+
+import hashlib
+import json
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pipeline import paths
+from pipeline.errors import UserError
+
+WORKSPACE = "workspace"
+MAX_BATCH = 10_000
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+# --- models -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    model: Any
+    metadata: dict[str, Any]
+    md5: str
+    rev: str  # a full commit id, or "workspace"
+    request: Any = None  # the pydantic model of one loan for this model
+
+    def version(self) -> dict[str, str]:
+        return {"md5": self.md5, "rev": self.rev}
+
+
+def read_model_bytes(rev: str | None) -> tuple[bytes, str, str]:
+    """(bytes, md5 recorded in dvc.lock, revision label) of the model at `rev`, or the workspace's."""
+    from pipeline import dvc_seam
+
+    if rev is None:
+        expected = dvc_seam.output_md5(dvc_seam.read_lock(), paths.MODEL)
+        if expected is None:
+            raise UserError("dvc.lock records no model", hint="train one with `mlops repro`")
+        try:
+            return Path(paths.MODEL).read_bytes(), expected, WORKSPACE
+        except FileNotFoundError:
+            raise UserError(f"{paths.MODEL} not found", hint="`mlops data pull`, or `mlops repro`") from None
+    commit = dvc_seam.resolve_commit(rev)
+    if commit is None:
+        raise UserError(f"{rev!r} is not a commit, tag or branch here", hint="see `git log --oneline`")
+    data, expected = dvc_seam.read_output_at(commit, paths.MODEL)
+    return data, expected, commit
+
+
+def load_served_model(rev: str | None) -> ServedModel:
+    """The model of `rev` (or the workspace), hash-checked against that revision's dvc.lock."""
+    from pipeline.model_io import load_model_bytes
+
+    data, expected, label = read_model_bytes(rev)
+    where = paths.MODEL if rev is None else f"{paths.MODEL} at {rev}"
+    model, metadata = load_model_bytes(data, where, expected)
+    return ServedModel(model, metadata, expected, label, request_model(metadata))
+
+
+# --- the request schema -------------------------------------------------------------------------------------
+
+
+def feature_field(spec: dict[str, Any]) -> tuple[Any, Any]:
+    """(type, field) of one feature: a number within the schema's range, or one of its categories; a nullable
+    feature may be null or left out."""
+    from pydantic import Field
+
+    nullable = bool(spec.get("nullable"))
+    default = None if nullable else ...
+    if spec["kind"] == "numeric":
+        kind, info = float, Field(default, strict=True, ge=spec.get("min"), le=spec.get("max"))
+    else:
+        kind, info = Literal[tuple(spec["categories"])], Field(default)
+    return (kind | None if nullable else kind), info
+
+
+def request_model(metadata: dict[str, Any]):
+    """A pydantic model of one loan, generated from the model's feature schema (unknown fields are ignored)."""
+    from pydantic import ConfigDict, Field, create_model
+
+    fields = {name: feature_field(spec) for name, spec in metadata["features"].items()}
+    fields["id"] = (str | int | None, Field(default=None, union_mode="left_to_right"))
+    return create_model("Loan", __config__=ConfigDict(extra="ignore"), **fields)
+
+
+class RequestInvalid(Exception):
+    """A request the service refuses with 422; `detail` names each field and what is wrong."""
+
+    def __init__(self, detail: list[dict[str, Any]]) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+def parse_loans(body: Any, loan_model) -> tuple[list[dict[str, Any]], bool]:
+    """(validated loans as dicts, whether the body was a batch) from a parsed JSON body."""
+    from pydantic import ValidationError
+
+    batch = isinstance(body, list)
+    items = body if batch else [body]
+    if batch and not items:
+        raise RequestInvalid([{"loc": ["body"], "msg": "the batch is empty", "type": "empty"}])
+    if len(items) > MAX_BATCH:
+        raise RequestInvalid([{"loc": ["body"], "msg": f"at most {MAX_BATCH} loans per request", "type": "too_long"}])
+    loans, problems = [], []
+    for index, item in enumerate(items):
+        where = ["body", index] if batch else ["body"]
+        if not isinstance(item, dict):
+            problems.append({"loc": where, "msg": "a loan is a JSON object of feature columns", "type": "dict_type"})
+            continue
+        try:
+            loans.append(loan_model.model_validate(item).model_dump())
+        except ValidationError as error:
+            problems += [field_problem(where, e) for e in error.errors()]
+    if problems:
+        raise RequestInvalid(problems)
+    for loan in loans:
+        loan["id"] = str(loan["id"]) if loan["id"] is not None else uuid.uuid4().hex
+    return loans, batch
+
+
+def field_problem(where: list, error: dict) -> dict[str, Any]:
+    """One 422 detail entry: where, what is wrong, and the offending value (not the whole loan)."""
+    problem = {"loc": where + list(error["loc"]), "msg": error["msg"], "type": error["type"]}
+    value = error.get("input")
+    if error["type"] != "missing" and isinstance(value, str | int | float | bool | None):
+        problem["input"] = value
+    return problem
+
+
+# --- routing and scoring ------------------------------------------------------------------------------------
+
+
+def routes_to_challenger(loan_id: str, share: float) -> bool:
+    """Whether this loan goes to the challenger: the first 8 bytes of sha256(id) as a fraction of 2**64, below
+    `share`. Stable per id, and uniform over ids."""
+    fraction = int.from_bytes(hashlib.sha256(loan_id.encode()).digest()[:8], "big") / 2**64
+    return fraction < share
+
+
+def score_loans(served: ServedModel, loans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Score loans with `pipeline.predict.score_frame` (the batch scoring code): one result dict per loan."""
+    import pandas as pd
+
+    from pipeline.predict import score_frame
+
+    features = list(served.metadata["features"])
+    frame = pd.DataFrame([{name: loan[name] for name in ["id", *features]} for loan in loans])
+    for name, spec in served.metadata["features"].items():
+        frame[name] = frame[name].astype(object if spec["kind"] == "categorical" else float)
+    scores = score_frame(served.model, served.metadata, frame, served.md5, source="request")
+    return [
+        {"id": str(i), "p_default": float(p), "decision": str(d), "version": served.version()}
+        for i, p, d in zip(scores["id"], scores["p_default"], scores["decision"], strict=True)
+    ]
+
+
+@dataclass
+class Deployment:
+    """Who scores what: the champion (replaceable while serving), and a challenger with a share, or a shadow."""
+
+    champion: ServedModel
+    challenger: ServedModel | None = None
+    share: float = 0.0
+    shadow: ServedModel | None = None
+
+    def assign(self, loans: list[dict[str, Any]]) -> list[tuple[str, ServedModel]]:
+        champion = self.champion  # one read: a promotion during this request does not split it
+        if self.challenger is None:
+            return [("champion", champion)] * len(loans)
+        return [
+            ("challenger", self.challenger) if routes_to_challenger(loan["id"], self.share) else ("champion", champion)
+            for loan in loans
+        ]
+
+    def score(self, loans: list[dict[str, Any]]) -> tuple[list[dict], list[dict]]:
+        """(responses in request order, log records for every scoring including the shadow's)."""
+        assigned = self.assign(loans)
+        responses: list[dict | None] = [None] * len(loans)
+        records = []
+        for role in ("champion", "challenger"):
+            positions = [i for i, (r, _) in enumerate(assigned) if r == role]
+            if not positions:
+                continue
+            served = assigned[positions[0]][1]
+            for i, result in zip(positions, score_loans(served, [loans[i] for i in positions]), strict=True):
+                responses[i] = result
+                records.append(log_record(loans[i], result, role, served=True))
+        if self.shadow is not None:
+            for loan, result in zip(loans, score_loans(self.shadow, loans), strict=True):
+                records.append(log_record(loan, result, "shadow", served=False))
+        return responses, records
+
+
+def log_record(loan: dict[str, Any], result: dict[str, Any], role: str, served: bool) -> dict[str, Any]:
+    from pipeline.telemetry import utc_now
+
+    return {
+        "time": utc_now(),
+        "id": result["id"],
+        "role": role,
+        "served": served,
+        "model_md5": result["version"]["md5"],
+        "rev": result["version"]["rev"],
+        "p_default": result["p_default"],
+        "decision": result["decision"],
+        "features": {name: value for name, value in loan.items() if name != "id"},
+    }
+
+
+# --- metrics ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ServiceMetrics:
+    """Request counts, a latency histogram and decisions by model version, as Prometheus text."""
+
+    requests: Counter = field(default_factory=Counter)
+    latency_buckets: Counter = field(default_factory=Counter)
+    latency_sum: float = 0.0
+    latency_count: int = 0
+    decisions: Counter = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def observe_request(self, path: str, status: int, seconds: float) -> None:
+        with self.lock:
+            self.requests[(path, str(status))] += 1
+            self.latency_sum += seconds
+            self.latency_count += 1
+            for bound in LATENCY_BUCKETS:
+                if seconds <= bound:
+                    self.latency_buckets[bound] += 1
+
+    def count_decisions(self, records: list[dict]) -> None:
+        with self.lock:
+            for r in records:
+                self.decisions[(r["role"], r["model_md5"], r["rev"], r["decision"])] += 1
+
+    def render(self) -> str:
+        with self.lock:
+            lines = [
+                "# HELP mlops_requests_total HTTP requests by path and status.",
+                "# TYPE mlops_requests_total counter",
+            ]
+            lines += [
+                f'mlops_requests_total{{path="{p}",status="{s}"}} {n}' for (p, s), n in sorted(self.requests.items())
+            ]
+            lines += [
+                "# HELP mlops_request_seconds Request latency.",
+                "# TYPE mlops_request_seconds histogram",
+            ]
+            lines += [f'mlops_request_seconds_bucket{{le="{b}"}} {self.latency_buckets[b]}' for b in LATENCY_BUCKETS]
+            lines += [
+                f'mlops_request_seconds_bucket{{le="+Inf"}} {self.latency_count}',
+                f"mlops_request_seconds_sum {self.latency_sum:.6f}",
+                f"mlops_request_seconds_count {self.latency_count}",
+                "# HELP mlops_decisions_total Loans scored, by role, model version and decision.",
+                "# TYPE mlops_decisions_total counter",
+            ]
+            lines += [
+                f'mlops_decisions_total{{role="{role}",model_md5="{md5}",rev="{rev}",decision="{d}"}} {n}'
+                for (role, md5, rev, d), n in sorted(self.decisions.items())
+            ]
+        return "\n".join(lines) + "\n"
+
+
+# --- following the champion file ----------------------------------------------------------------------------
+
+
+def champion_file_state(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+class ChampionFollower:
+    """A thread that reloads the champion when `deploy/champion.json` changes (a promotion or a rollback), so a
+    running server switches without clients noticing. A model that fails to load is reported and not used."""
+
+    def __init__(self, deployment: Deployment, path: Path, interval: float = 1.0) -> None:
+        self.deployment, self.path, self.interval = deployment, path, interval
+        self.state = champion_file_state(path)
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._follow, name="champion-follower", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.thread.join(timeout=5)
+
+    def _follow(self) -> None:
+        while not self.stop_event.wait(self.interval):
+            state = champion_file_state(self.path)
+            if state == self.state:
+                continue
+            self.state = state
+            try:
+                from pipeline.deploy import champion_rev
+
+                self.deployment.champion = load_served_model(champion_rev(self.path))
+                print(f"champion is now {self.deployment.champion.version()}", file=sys.stderr, flush=True)
+            except Exception as error:  # keep serving the current champion
+                print(f"champion change not applied: {error}", file=sys.stderr, flush=True)
+
+
+# --- the app ------------------------------------------------------------------------------------------------
+
+
+def build_app(deployment: Deployment, log, follower: ChampionFollower | None = None):
+    """The FastAPI app: POST /predict, GET /health, /version, /metrics. `log` has `write(records)` and `close()`.
+    (This module has no `from __future__ import annotations`: FastAPI reads the handlers' annotations.)"""
+    import contextlib
+
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse, PlainTextResponse
+    from starlette.concurrency import run_in_threadpool
+
+    metrics = ServiceMetrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        if follower is not None:
+            follower.start()
+        yield
+        if follower is not None:
+            follower.stop()
+        log.close()
+
+    app = FastAPI(title="Lending-risk scoring", lifespan=lifespan)
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next):
+        start = time.perf_counter()
+        response = await call_next(request)
+        metrics.observe_request(request.url.path, response.status_code, time.perf_counter() - start)
+        return response
+
+    @app.post("/predict")
+    async def predict(request: Request):
+        try:
+            body = json.loads(await request.body())
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            return JSONResponse({"detail": [{"loc": ["body"], "msg": f"not JSON: {error}", "type": "json"}]}, 422)
+        champion = deployment.champion
+        try:
+            loans, batch = parse_loans(body, champion.request)
+            responses, records = await run_in_threadpool(deployment.score, loans)
+        except RequestInvalid as invalid:
+            return JSONResponse({"detail": invalid.detail}, 422)
+        except UserError as error:  # the data passed the request schema but not the model's own check
+            return JSONResponse({"detail": [{"loc": ["body"], "msg": str(error), "type": "schema"}]}, 422)
+        log.write(records)
+        metrics.count_decisions(records)
+        return responses if batch else responses[0]
+
+    @app.get("/health")
+    def health():
+        return {"status": "ok"}
+
+    @app.get("/version")
+    def version():
+        return {
+            "champion": deployment.champion.version(),
+            "challenger": deployment.challenger.version() if deployment.challenger else None,
+            "share": deployment.share if deployment.challenger else 0.0,
+            "shadow": deployment.shadow.version() if deployment.shadow else None,
+            "features": list(deployment.champion.metadata["features"]),
+            "threshold": deployment.champion.metadata["threshold"],
+        }
+
+    @app.get("/metrics")
+    def prometheus():
+        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    return app

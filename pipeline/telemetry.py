@@ -1,0 +1,199 @@
+"""Telemetry: the prediction log and the outcomes joined to it.
+
+The log is append-only JSON lines, one per loan scored by one model. Requests only put a line on a queue; a
+single writer thread appends to the file (so lines never interleave and a response never waits for the disk)
+and rotates it by size: `predictions.jsonl` becomes `predictions.<UTC time>.jsonl` and a new file starts.
+Readers read every `predictions*.jsonl` in the folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipeline.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+LOG_DIR = "logs"
+CURRENT = "predictions.jsonl"
+PATTERN = "predictions*.jsonl"
+OUTCOMES = "outcomes.jsonl"
+DEFAULT_MAX_BYTES = 50 * 1024 * 1024
+_STOP = object()
+
+
+def ensure_log_dir(folder: Path) -> Path:
+    """The log folder, created with a `.gitignore` that keeps its contents out of git."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ignore = folder / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# prediction logs, outcomes and drift reports: never committed\n*\n")
+    return folder
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class PredictionLog:
+    """Append JSON lines to `folder/predictions.jsonl` from one writer thread; rotate above `max_bytes`."""
+
+    def __init__(self, folder: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.folder = ensure_log_dir(Path(folder))
+        self.path = self.folder / CURRENT
+        self.max_bytes = max_bytes
+        self.queue: queue.Queue = queue.Queue()
+        self.thread = threading.Thread(target=self._write_forever, name="prediction-log", daemon=True)
+        self.thread.start()
+
+    def write(self, records: Iterable[dict[str, Any]]) -> None:
+        """Queue records for the log (returns at once)."""
+        for record in records:
+            self.queue.put(json.dumps(record, separators=(",", ":"), default=str) + "\n")
+
+    def close(self) -> None:
+        """Write everything queued, then stop the writer."""
+        self.queue.put(_STOP)
+        self.thread.join()
+
+    def _write_forever(self) -> None:
+        handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (kept open by the writer thread)
+        try:
+            while True:
+                item = self.queue.get()
+                if item is _STOP:
+                    return
+                lines = [item, *self._drain()]
+                stop = _STOP in lines
+                for line in (line for line in lines if line is not _STOP):
+                    if handle.tell() + len(line) > self.max_bytes and handle.tell() > 0:
+                        handle = self._rotate(handle)
+                    handle.write(line)
+                handle.flush()
+                if stop:
+                    return
+        finally:
+            handle.close()
+
+    def _drain(self) -> Iterator[Any]:
+        while True:
+            try:
+                yield self.queue.get_nowait()
+            except queue.Empty:
+                return
+
+    def _rotate(self, handle):
+        handle.close()
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        os.replace(self.path, self.folder / f"predictions.{stamp}.jsonl")
+        return open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+
+
+def log_files(folder: Path) -> list[Path]:
+    """The prediction log files, oldest first (rotated files by name, the current one last)."""
+    rotated = sorted(p for p in Path(folder).glob(PATTERN) if p.name != CURRENT)
+    current = Path(folder) / CURRENT
+    return rotated + ([current] if current.exists() else [])
+
+
+def read_records(folder: Path) -> Iterator[dict[str, Any]]:
+    for path in log_files(folder):
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                if not line.endswith("\n"):
+                    continue  # the writer's current, unfinished line
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError:
+                    raise UserError(f"{path}, line {number}: not a JSON line", hint="remove the line") from None
+
+
+def read_log(folder: Path, since: datetime | None = None) -> pd.DataFrame:
+    """Every logged scoring (one row per loan and model) at or after `since`, features as columns."""
+    import pandas as pd
+
+    rows = [
+        {**record.get("features", {}), **{k: v for k, v in record.items() if k != "features"}}
+        for record in read_records(folder)
+        if since is None or record["time"] >= since.isoformat(timespec="milliseconds")
+    ]
+    return pd.DataFrame(rows)
+
+
+def parse_since(text: str | None, now: datetime | None = None) -> datetime | None:
+    """`24h`, `7d`, `30m` ago, or an ISO date/time (UTC when no zone is given)."""
+    from datetime import timedelta
+
+    if text is None:
+        return None
+    now = now or datetime.now(UTC)
+    units = {"m": "minutes", "h": "hours", "d": "days"}
+    if text[-1:] in units and text[:-1].isdigit():
+        return now - timedelta(**{units[text[-1]]: int(text[:-1])})
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UserError(
+            f"--since {text!r}: not a duration or a date", hint="e.g. --since 24h, 7d or 2025-01-31"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# --- outcomes -----------------------------------------------------------------------------------------------
+
+
+def normalize_outcomes(frame: pd.DataFrame, target: str, positive_label: str, source: str) -> pd.DataFrame:
+    """`id, is_bad` from a table with an `id` column and the target column (or `is_bad` as 0/1 or true/false)."""
+    import pandas as pd
+
+    if "id" not in frame.columns:
+        raise UserError(f"{source} has no `id` column", hint="give the id each loan was scored with")
+    if target in frame.columns:
+        labels = frame[target].astype(str)
+        is_bad = labels == positive_label
+    elif "is_bad" in frame.columns:
+        text = frame["is_bad"].astype(str).str.lower()
+        known = text.isin(["1", "0", "true", "false"])
+        if not known.all():
+            raise UserError(f"{source}: is_bad must be 0/1 or true/false", hint=f"found {text[~known].iloc[0]!r}")
+        is_bad = text.isin(["1", "true"])
+    else:
+        raise UserError(
+            f"{source} has neither a {target!r} column nor an `is_bad` column",
+            hint=f"give {target} ({positive_label!r} for a loan that went bad) or is_bad (1/0) per id",
+        )
+    return pd.DataFrame({"id": frame["id"].astype(str), "is_bad": is_bad.astype(bool)})
+
+
+def append_outcomes(folder: Path, outcomes: pd.DataFrame) -> None:
+    ensure_log_dir(Path(folder))
+    stamp = utc_now()
+    with open(Path(folder) / OUTCOMES, "a", encoding="utf-8") as handle:
+        for loan_id, is_bad in zip(outcomes["id"], outcomes["is_bad"], strict=True):
+            handle.write(json.dumps({"id": loan_id, "is_bad": bool(is_bad), "time": stamp}) + "\n")
+
+
+def read_outcomes(folder: Path) -> pd.DataFrame:
+    """The latest known outcome per id."""
+    import pandas as pd
+
+    path = Path(folder) / OUTCOMES
+    if not path.exists():
+        return pd.DataFrame({"id": pd.Series(dtype=str), "is_bad": pd.Series(dtype=bool)})
+    frame = pd.read_json(path, lines=True, dtype={"id": str})
+    return frame.drop_duplicates("id", keep="last")[["id", "is_bad"]]
+
+
+def join_outcomes(log: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
+    """The log's rows with an `is_bad` column (missing where the outcome is not known yet)."""
+    if log.empty:
+        return log.assign(is_bad=None)
+    return log.assign(id=log["id"].astype(str)).merge(outcomes, on="id", how="left")

@@ -1,0 +1,184 @@
+"""Real experiments in temporary copies of the project: sweep, compare, duplicates, promote, gate, report."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import struct
+import subprocess
+import zlib
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run
+from tests.conftest import test_env as env_with
+
+pytestmark = pytest.mark.slow
+
+REMOTE = re.compile(r"<(script|img|iframe|link|object|embed)\b|\b(src|href)\s*=|url\(|@import|https?://", re.IGNORECASE)
+
+
+def exp_refs(repo: Path) -> list[str]:
+    return run(["git", "for-each-ref", "--format=%(refname)", "refs/exps"], repo).stdout.split()
+
+
+def set_model(repo: Path, model: str) -> None:
+    params = repo / "params.yaml"
+    params.write_text(re.sub(r"(?m)^(  model:) \w+", rf"\1 {model}", params.read_text()))
+
+
+def git_status(repo: Path) -> str:
+    return run(["git", "status", "--porcelain"], repo).stdout
+
+
+def test_sweep_compare_duplicates_and_promote(repo):
+    status = git_status(repo)
+    sweep = run(
+        [
+            "mlops",
+            "exp",
+            "sweep",
+            "train.model=hgb",
+            "train.hgb.max_iter=20,40,60,80",
+            "--subset",
+            "0.3",
+            "--jobs",
+            "2",
+        ],
+        repo,
+    )
+    assert "4 of 4 run(s) succeeded" in sweep.stdout
+    assert len(exp_refs(repo)) == 4
+
+    table = json.loads(run(["mlops", "exp", "compare", "--json"], repo).stdout)
+    assert table["changed_params"] == ["data.sample_frac", "train.model", "train.hgb.max_iter"]
+    rows = table["rows"]
+    assert rows[0]["name"] == "workspace" and len(rows) == 5
+    assert {row["params"]["train.hgb.max_iter"] for row in rows[1:]} == {20, 40, 60, 80}
+    assert all(set(row["params"]) == set(table["changed_params"]) for row in rows)
+    assert all(row["subset"] == 0.3 and "roc_auc" in row["deltas"] for row in rows[1:])
+
+    screen = run(["mlops", "exp", "compare"], repo).stdout
+    assert all(len(line) <= 100 for line in screen.splitlines())
+    assert (
+        run(["mlops", "exp", "compare", "--top", "2", "--csv"], repo).stdout.count("\n") == 4
+    )  # header, workspace, best two
+
+    duplicate = run(
+        ["mlops", "exp", "run", "-S", "train.model=hgb", "-S", "train.hgb.max_iter=40", "--subset", "0.3"], repo
+    )
+    assert "Skipped: experiment hgb-max_iter-40-" in duplicate.stdout
+    assert len(exp_refs(repo)) == 4
+
+    subset_name = rows[1]["name"]
+    head = run(["git", "rev-parse", "HEAD"], repo).stdout
+    refused = run(["mlops", "exp", "promote", subset_name], repo, check=False)
+    assert refused.returncode == 2 and "subset run" in refused.stderr
+    assert run(["git", "rev-parse", "HEAD"], repo).stdout == head
+    assert git_status(repo) == status
+
+    run(["mlops", "exp", "run", "-S", "train.logreg.C=0.02", "--name", "wider-c"], repo)
+    run(["mlops", "exp", "promote", "wider-c"], repo)
+    message = run(["git", "log", "-1", "--format=%B"], repo).stdout
+    assert message.startswith("Promote experiment wider-c: roc_auc ")
+    assert "C: 0.02" in (repo / "params.yaml").read_text()
+    promoted = ("params.yaml", "dvc.lock", "reports/")
+    assert not [line for line in git_status(repo).splitlines() if line[3:].startswith(promoted)]
+
+
+def test_gate_fails_a_regression_and_passes_an_improvement(repo):
+    passed = run(["mlops", "gate", "--against", "HEAD"], repo)
+    assert "gate passes" in passed.stdout
+
+    set_model(repo, "hgb")
+    run(["mlops", "repro"], repo)
+    failed = run(["mlops", "gate", "--against", "HEAD"], repo, check=False)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "gate FAILS: roc_auc" in failed.stdout
+
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-q", "--no-verify", "-m", "worse model"], repo)
+    set_model(repo, "logreg")
+    run(["mlops", "repro"], repo)
+    improved = run(["mlops", "gate", "--against", "HEAD", "--tolerance", "0.0"], repo)
+    assert "better" in improved.stdout
+
+
+def test_gate_refuses_stale_metrics(repo):
+    set_model(repo, "hgb")
+    stale = run(["mlops", "gate"], repo, check=False)
+    assert stale.returncode == 2 and "out of date" in stale.stderr
+
+
+def png_is_drawn(png: bytes) -> bool:
+    """Whether a PNG screenshot has real content: many distinct byte values in its pixel data."""
+    pixels, at = b"", 8
+    while at < len(png):
+        length, kind = struct.unpack(">I4s", png[at : at + 8])
+        if kind == b"IDAT":
+            pixels += png[at + 8 : at + 8 + length]
+        at += 12 + length
+    return len(set(zlib.decompress(pixels))) > 64
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
+def test_report_renders_in_a_browser_without_requests(repo, tmp_path):
+    set_model(repo, "hgb")
+    run(["mlops", "repro"], repo)
+    page = tmp_path / "report.html"
+    run(["mlops", "report", "--against", "HEAD", "--out", str(page)], repo)
+    text = page.read_text()
+    assert len(text) > 5000 and text.count("<polyline") >= 6 and "Model card" in text
+
+    browser = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--window-size=1280,1400",
+    ]
+    dom = subprocess.run([*browser, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert "<svg" in dom.stdout and "Test metrics" in dom.stdout
+    assert REMOTE.search(dom.stdout) is None, REMOTE.search(dom.stdout)
+
+    shot = tmp_path / "shot.png"
+    subprocess.run([*browser, f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120)
+    assert png_is_drawn(shot.read_bytes())
+
+
+def test_ci_gate_and_report_steps(repo, tmp_path):
+    """The pull-request script's gate and report: subset runs of the workspace and of the base revision."""
+    out = tmp_path / "ci-out"
+    env_extra = {"BASE": "HEAD", "SUBSET": "0.3", "OUT": str(out)}
+    result = run([str(repo / ".ci" / "pr-checks"), "gate-report"], repo, env=env_with(**env_extra))
+    assert "gate passes" in result.stdout
+    assert "running subset experiment" in result.stdout
+    assert (out / "report.html").stat().st_size > 5000
+    again = run(["mlops", "gate", "--against", "HEAD", "--subset", "0.3"], repo)
+    assert again.stdout.count("using subset experiment") == 2  # both runs found, none repeated
+
+
+def test_a_failed_run_does_not_stop_the_sweep(repo):
+    status = git_status(repo)
+    # 0.0005 of the training rows leaves a single class: the train stage refuses it; the 0.3 run goes on.
+    sweep = run(
+        ["mlops", "exp", "sweep", "train.model=hgb", "train.hgb.max_iter=20", "data.sample_frac=0.0005,0.3"],
+        repo,
+        check=False,
+    )
+    assert sweep.returncode == 1
+    assert "1 of 2 run(s) succeeded" in sweep.stdout
+    log = re.search(r"failed: (\S+) \(log: (\S+)\)", sweep.stdout)
+    assert log and "single class" in (repo / log.group(2)).read_text()
+    assert len(exp_refs(repo)) == 1
+    assert git_status(repo) == status

@@ -1,0 +1,227 @@
+"""`mlops serve` for real: a server on 127.0.0.1 started as a subprocess in a trained copy of the project;
+requests over loopback; the prediction log, drift and deploy commands on what it logged."""
+
+import json
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests import conftest
+from tests.conftest import run
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    def __init__(self, repo: Path, *args: str) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            ["mlops", "serve", "--host", "127.0.0.1", "--port", str(self.port), *args],
+            cwd=repo,
+            env=conftest.test_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"mlops serve exited: {self.process.stdout.read()}")
+            try:
+                self.get("/health")
+                return
+            except OSError:
+                time.sleep(0.2)
+        pytest.fail("mlops serve did not answer /health within 60 s")
+
+    def get(self, path: str) -> dict | str:
+        with urllib.request.urlopen(self.base + path, timeout=5) as response:
+            body = response.read().decode()
+            return json.loads(body) if response.headers["content-type"].startswith("application/json") else body
+
+    def post(self, body) -> tuple[int, object]:
+        request = urllib.request.Request(
+            self.base + "/predict", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    def stop(self) -> None:
+        """Stop as Ctrl-C would: uvicorn shuts down and the log writer flushes everything queued."""
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def served_repo(repo):
+    """The trained copy with its dvc.lock committed, so HEAD names the workspace's model."""
+    run("git add -A && git commit -q --no-verify -m trained --allow-empty", repo)
+    return repo
+
+
+def loans(repo: Path, rows: int | None = None) -> list[dict]:
+    """Held-out loans (validation + test splits) as the JSON objects a client sends: features only."""
+    frame = pd.concat(
+        [pd.read_parquet(repo / "data/split/validation.parquet"), pd.read_parquet(repo / "data/split/test.parquet")]
+    )
+    frame = frame.drop(columns=["Class"]).head(rows)
+    return json.loads(frame.to_json(orient="records"))
+
+
+def log_lines(repo: Path, folder: str = "logs") -> list[dict]:
+    return [
+        json.loads(line)
+        for path in sorted((repo / folder).glob("predictions*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+
+
+def test_single_batch_and_invalid_requests(served_repo):
+    server = Server(served_repo)
+    try:
+        loan = loans(served_repo, 1)[0]
+        status, body = server.post(loan)
+        assert status == 200, body
+        assert set(body) == {"id", "p_default", "decision", "version"}
+        assert body["version"]["rev"] == "workspace" and len(body["version"]["md5"]) == 32
+        assert body["decision"] in ("approve", "reject") and 0 <= body["p_default"] <= 1
+
+        status, body = server.post([dict(loan, id="a"), dict(loan, id="b")])
+        assert status == 200 and [b["id"] for b in body] == ["a", "b"]
+
+        for bad, field in ((dict(loan, annual_inc="lots"), "annual_inc"), (dict(loan, term="term_99"), "term")):
+            status, body = server.post(bad)
+            assert status == 422 and body["detail"][0]["loc"] == ["body", field]
+        status, body = server.post([loan, {k: v for k, v in loan.items() if k != "int_rate"}])
+        assert status == 422 and body["detail"][0]["loc"] == ["body", 1, "int_rate"]
+
+        assert server.get("/version")["champion"]["rev"] == "workspace"
+        metrics = server.get("/metrics")
+        assert "# TYPE mlops_requests_total counter" in metrics
+        assert 'mlops_requests_total{path="/predict",status="422"} 3' in metrics
+        assert 'role="champion"' in metrics
+    finally:
+        server.stop()
+
+
+def test_a_burst_of_concurrent_requests_is_logged_completely(served_repo):
+    server = Server(served_repo, "--log-max-mb", "0.2")
+    loan = loans(served_repo, 1)[0]
+    ids = [f"burst-{i}" for i in range(400)]
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            statuses = list(pool.map(lambda i: server.post(dict(loan, id=i))[0], ids))
+        assert statuses == [200] * len(ids)
+    finally:
+        server.stop()
+    lines = log_lines(served_repo)
+    assert sorted(line["id"] for line in lines) == sorted(ids)
+    assert len(list((served_repo / "logs").glob("predictions*.jsonl"))) > 1  # rotated by size
+
+
+def test_challenger_share_and_shadow(served_repo):
+    batch = [dict(loan, id=f"c-{i}") for i, loan in enumerate(loans(served_repo, 50) * 20)]
+    server = Server(served_repo, "--challenger", "HEAD", "--share", "0.3", "--log-dir", "logs/challenger")
+    try:
+        first = server.post(batch)[1]
+        again = server.post(batch[:100])[1]
+    finally:
+        server.stop()
+    challenged = [r["id"] for r in first if r["version"]["rev"] != "workspace"]
+    assert 0.25 < len(challenged) / len(first) < 0.35
+    assert [r["version"]["rev"] for r in again] == [r["version"]["rev"] for r in first[:100]]  # stable per id
+
+    plain, shadowed = Server(served_repo, "--log-dir", "logs/plain"), None
+    try:
+        expected = plain.post(batch[:200])[1]
+    finally:
+        plain.stop()
+    shadowed = Server(served_repo, "--shadow", "HEAD", "--log-dir", "logs/shadow")
+    try:
+        assert shadowed.post(batch[:200])[1] == expected
+    finally:
+        shadowed.stop()
+    roles = [line["role"] for line in log_lines(served_repo, "logs/shadow")]
+    assert roles.count("shadow") == 200 and roles.count("champion") == 200
+
+
+def test_drift_flags_shifted_traffic_and_not_unshifted(served_repo):
+    traffic = loans(served_repo, 2000)
+    shifted = [dict(loan, int_rate=loan["int_rate"] * 1.6, annual_inc=loan["annual_inc"] * 0.5) for loan in traffic]
+    for folder, batch in (("logs/same", traffic), ("logs/shifted", shifted)):
+        server = Server(served_repo, "--log-dir", folder)
+        try:
+            assert server.post(batch[:1000])[0] == 200 and server.post(batch[1000:])[0] == 200
+        finally:
+            server.stop()
+
+    same = run(["mlops", "monitor", "drift", "--log-dir", "logs/same", "--out", "logs/same"], served_repo, check=False)
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert "no drift" in same.stdout
+
+    moved = run(
+        ["mlops", "monitor", "drift", "--log-dir", "logs/shifted", "--out", "logs/moved"], served_repo, check=False
+    )
+    assert moved.returncode == 1, moved.stdout + moved.stderr
+    report = json.loads((served_repo / "logs/moved/drift.json").read_text())
+    flagged = {f["name"] for f in report["features"] if f["psi"] > report["thresholds"]["psi"]}
+    assert {"int_rate", "annual_inc"} <= flagged
+    assert "<svg" in (served_repo / "logs/moved/drift.html").read_text()
+
+
+def test_drift_refuses_a_window_below_the_minimum(served_repo):
+    server = Server(served_repo, "--log-dir", "logs/small")
+    try:
+        server.post(loans(served_repo, 300))
+    finally:
+        server.stop()
+    result = run(["mlops", "monitor", "drift", "--log-dir", "logs/small"], served_repo, check=False)
+    assert result.returncode == 2 and "at least 1000 are needed" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_promote_and_rollback_commit_and_a_running_server_follows(served_repo):
+    first = run(["git", "rev-parse", "HEAD"], served_repo).stdout.strip()
+    server = Server(served_repo)
+    try:
+        assert server.get("/version")["champion"]["rev"] == "workspace"
+        run(["mlops", "deploy", "promote", "HEAD"], served_repo)
+        assert json.loads((served_repo / "deploy/champion.json").read_text())["rev"] == first
+        deadline = time.monotonic() + 30
+        while server.get("/version")["champion"]["rev"] != first and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert server.get("/version")["champion"]["rev"] == first
+        status, body = server.post(loans(served_repo, 1)[0])
+        assert status == 200 and body["version"]["rev"] == first
+    finally:
+        server.stop()
+
+    second = run(["git", "rev-parse", "HEAD"], served_repo).stdout.strip()  # the promotion's own commit
+    run(["mlops", "deploy", "promote", second], served_repo)
+    assert json.loads((served_repo / "deploy/champion.json").read_text())["rev"] == second
+    run(["mlops", "deploy", "rollback"], served_repo)
+    assert json.loads((served_repo / "deploy/champion.json").read_text())["rev"] == first
+    subjects = run(["git", "log", "--format=%s", "-3"], served_repo).stdout.splitlines()
+    assert subjects[0].startswith("deploy: rollback") and all(s.startswith("deploy: ") for s in subjects)
+    assert "gate passes" in subjects[1]
+    assert run(["git", "status", "--porcelain", "deploy"], served_repo).stdout == ""

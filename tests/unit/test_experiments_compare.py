@@ -1,0 +1,159 @@
+"""Pure parts of the experiments: grids, names, the comparison table, metric directions, the gate's tolerance."""
+
+import json
+
+import pytest
+
+from pipeline import metric_rules
+from pipeline.errors import UserError
+from pipeline.experiments import (
+    Run,
+    as_csv,
+    as_markdown,
+    as_text_table,
+    changed_params,
+    comparison,
+    expand_grid,
+    experiment_name,
+    find_duplicate,
+    flatten,
+    short_param_names,
+)
+from pipeline.report_html import Reports, markdown_to_html, render
+
+CI = {"roc_auc_ci_low": 0.728, "roc_auc_ci_high": 0.808}
+
+
+def run(name, model="logreg", frac=1.0, auc=0.768, brier=0.047, workspace=False):
+    params = {"seed": 42, "data.sample_frac": frac, "train.model": model, "train.logreg.C": 0.01}
+    metrics = {"roc_auc": auc, "pr_auc": 0.14, "brier": brier, "log_loss": 0.18, "expected_cost": 0.25, **CI}
+    return Run(name, params, metrics, is_workspace=workspace)
+
+
+def test_grid_is_every_combination_in_order():
+    grid = expand_grid(["train.model=logreg,hgb", "seed=1,2"])
+    assert grid == [
+        {"train.model": "logreg", "seed": "1"},
+        {"train.model": "logreg", "seed": "2"},
+        {"train.model": "hgb", "seed": "1"},
+        {"train.model": "hgb", "seed": "2"},
+    ]
+
+
+@pytest.mark.parametrize("axis", ["train.model", "=a,b", "train.model=a,a"])
+def test_bad_axes_are_user_errors(axis):
+    with pytest.raises(UserError):
+        expand_grid([axis])
+
+
+def test_names_are_readable_and_ref_safe():
+    name = experiment_name({"train.model": "hgb", "train.hgb.max_iter": "50", "data.sample_frac": "0.3"})
+    assert name.startswith("hgb-max_iter-50-")
+    assert all(c.isalnum() or c in "-_." for c in name)
+
+
+def test_flatten_and_changed_params():
+    assert flatten({"a": {"b": 1, "c": [1, 2]}, "d": "x"}) == {"a.b": 1, "a.c": [1, 2], "d": "x"}
+    runs = [run("w", workspace=True), run("e1", model="hgb"), run("e2", frac=0.3)]
+    assert changed_params(runs) == ["data.sample_frac", "train.model"]
+
+
+def test_types_matter_for_changed_params():
+    a, b = run("a"), run("b")
+    b.params["train.logreg.C"] = 1
+    a.params["train.logreg.C"] = 1.0
+    assert changed_params([a, b]) == ["train.logreg.C"]
+
+
+def test_duplicates_need_same_params_and_same_source():
+    existing = run("old")
+    existing.source = {"pipeline/model.py": "abc"}
+    assert find_duplicate(dict(existing.params), {"pipeline/model.py": "abc"}, [existing]) is existing
+    assert find_duplicate(dict(existing.params), {"pipeline/model.py": "changed"}, [existing]) is None
+    assert find_duplicate({**existing.params, "seed": 1}, {"pipeline/model.py": "abc"}, [existing]) is None
+
+
+def test_comparison_rows_deltas_best_and_noise():
+    table = comparison(
+        run("w", workspace=True),
+        [run("worse", model="hgb", auc=0.70, brier=0.05), run("better", auc=0.78, brier=0.040, frac=0.3)],
+    )
+    assert [row["name"] for row in table["rows"]] == ["workspace", "better", "worse"]
+    assert table["changed_params"] == ["data.sample_frac", "train.model"]
+    better, worse = table["rows"][1], table["rows"][2]
+    assert better["subset"] == 0.3 and worse["subset"] is None
+    assert better["deltas"]["roc_auc"] == pytest.approx(0.012)
+    assert set(better["best"]) >= {"roc_auc", "brier"}
+    assert better["roc_auc_beyond_noise"] is False and worse["roc_auc_beyond_noise"] is True
+    json.dumps(table)
+
+
+def test_sort_by_lower_is_better_metric_and_top():
+    table = comparison(run("w", workspace=True), [run("a", brier=0.05), run("b", brier=0.03)], "brier", top=1)
+    assert [row["name"] for row in table["rows"]] == ["workspace", "b"]
+    assert table["hidden"] == 1
+
+
+def test_text_table_fits_in_100_columns():
+    table = comparison(run("w", workspace=True), [run("hgb-max_iter-50-1a2b", model="hgb", frac=0.3)])
+    wide = as_text_table(table, ("roc_auc", "pr_auc", "brier", "expected_cost"))
+    assert wide[2][:4] == ["hgb-max_iter-50-1a2b", "0.3", "hgb", "0.7680 +.000"]
+    lines = as_text_table(table, ("roc_auc", "pr_auc", "brier", "expected_cost"), ("roc_auc",))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    assert sum(widths) + 2 * len(widths) <= 100
+    assert lines[0][1:3] == ["subset", "model"]
+    assert lines[0][-1] == "Δroc_auc" and lines[2][3] == "0.7680" and lines[2][-1] == "+.000"
+    assert as_markdown(table).startswith("| run |")
+    assert as_csv(table).splitlines()[0].startswith("run,baseline,subset,data.sample_frac,train.model,roc_auc")
+
+
+def test_short_param_names_stay_unambiguous():
+    names = short_param_names(["train.logreg.max_iter", "train.hgb.max_iter", "seed"])
+    assert names == {"train.logreg.max_iter": "logreg.max_iter", "train.hgb.max_iter": "hgb.max_iter", "seed": "seed"}
+
+
+@pytest.mark.parametrize(
+    ("metric", "new", "old", "better"),
+    [
+        ("roc_auc", 0.8, 0.7, True),
+        ("gini", 0.5, 0.6, False),
+        ("brier", 0.04, 0.05, True),
+        ("expected_cost", 0.3, 0.2, False),
+    ],
+)
+def test_metric_directions(metric, new, old, better):
+    assert (metric_rules.improvement(metric, new, old) > 0) is better
+
+
+def test_default_tolerance_comes_from_the_bootstrap_interval():
+    reference = {"roc_auc": 0.768, "brier": 0.05, **CI}
+    assert metric_rules.default_tolerance("roc_auc", reference) == pytest.approx(0.25 * 0.04)
+    assert metric_rules.default_tolerance("gini", reference) == pytest.approx(0.25 * 0.08)
+    assert metric_rules.default_tolerance("brier", reference) == pytest.approx(0.02 * 0.05)
+
+
+def test_gate_verdicts():
+    reference = {"roc_auc": 0.768, "brier": 0.047, **CI}
+    assert metric_rules.judge("roc_auc", {"roc_auc": 0.768}, reference, None).passed
+    assert metric_rules.judge("roc_auc", {"roc_auc": 0.760}, reference, None).passed  # within 0.01
+    assert not metric_rules.judge("roc_auc", {"roc_auc": 0.720}, reference, None).passed
+    assert not metric_rules.judge("roc_auc", {"roc_auc": 0.760}, reference, 0.005).passed
+    assert metric_rules.judge("brier", {"brier": 0.040}, reference, 0.0).passed
+    assert not metric_rules.judge("brier", {"brier": 0.050}, reference, 0.001).passed
+    assert "FAILS" in metric_rules.judge("roc_auc", {"roc_auc": 0.7}, reference, 0.01).sentence()
+
+
+def test_report_page_is_self_contained():
+    reports = Reports(
+        {"roc_auc": 0.77, **CI},
+        {
+            "roc": [{"fpr": 0.0, "tpr": 0.0}, {"fpr": 1.0, "tpr": 1.0}],
+            "confusion_matrix": [{"actual": "bad", "predicted": "reject"}],
+            "importance": [{"feature": "int_rate", "importance": 0.2}],
+        },
+        "# Card\n\nSome `code` text\ncontinued.\n\n| a | b |\n|---|---|\n| 1 | 2 |\n",
+    )
+    page = render(reports, Reports(), "workspace", "HEAD")
+    assert "<polyline" in page and "<svg" in page and "int_rate" in page
+    assert "http://" not in page and "https://" not in page and "<script" not in page
+    assert "<p>Some <code>code</code> text continued.</p>" in markdown_to_html(reports.model_card)

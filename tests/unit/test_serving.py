@@ -1,0 +1,135 @@
+"""Pure pieces of serving, telemetry, drift and deployment: routing, request validation, the log, PSI."""
+
+import json
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline import drift
+from pipeline.deploy import promoted, rolled_back
+from pipeline.errors import UserError
+from pipeline.serving import RequestInvalid, ServiceMetrics, parse_loans, request_model, routes_to_challenger
+from pipeline.telemetry import PredictionLog, join_outcomes, log_files, parse_since, read_log
+
+METADATA = {
+    "features": {
+        "state": {"kind": "categorical", "categories": ["CA", "NY"], "nullable": False},
+        "income": {"kind": "numeric", "integer": False, "min": 0.0, "max": None, "nullable": False},
+        "util": {"kind": "numeric", "integer": False, "min": 0.0, "max": None, "nullable": True},
+    }
+}
+
+
+def test_challenger_share_is_within_tolerance_and_stable_per_id():
+    ids = [f"loan-{i}" for i in range(10_000)]
+    chosen = [routes_to_challenger(i, 0.1) for i in ids]
+    assert abs(sum(chosen) / len(ids) - 0.1) < 0.01
+    assert chosen == [routes_to_challenger(i, 0.1) for i in ids]
+    assert not any(routes_to_challenger(i, 0.0) for i in ids[:1000])
+    assert all(routes_to_challenger(i, 1.0) for i in ids[:1000])
+
+
+def test_valid_loan_gets_an_id_and_a_batch_keeps_given_ids():
+    model = request_model(METADATA)
+    loans, batch = parse_loans({"state": "CA", "income": 50000}, model)
+    assert not batch and len(loans[0]["id"]) == 32 and loans[0]["util"] is None
+    loans, batch = parse_loans([{"state": "NY", "income": 1.5, "id": 7}, {"state": "CA", "income": 2.0}], model)
+    assert batch and loans[0]["id"] == "7" and loans[1]["id"] != "7"
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        ({"state": "CA", "income": "lots"}, ["body", "income"]),
+        ({"state": "TX", "income": 1.0}, ["body", "state"]),
+        ({"income": 1.0}, ["body", "state"]),
+        ({"state": "CA", "income": -1.0}, ["body", "income"]),
+        ([{"state": "CA", "income": 1.0}, {"state": "CA", "income": True}], ["body", 1, "income"]),
+        ([], ["body"]),
+        ("text", ["body"]),
+    ],
+)
+def test_bad_request_names_the_field(body, loc):
+    with pytest.raises(RequestInvalid) as invalid:
+        parse_loans(body, request_model(METADATA))
+    assert invalid.value.detail[0]["loc"] == loc
+
+
+def test_prediction_log_keeps_every_line_under_concurrent_writers_and_rotates(tmp_path):
+    log = PredictionLog(tmp_path, max_bytes=20_000)
+
+    def write(thread: int) -> None:
+        for i in range(200):
+            log.write(
+                [{"time": "2025-01-01T00:00:00.000+00:00", "id": f"{thread}-{i}", "served": True, "pad": "x" * 50}]
+            )
+
+    threads = [threading.Thread(target=write, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    log.close()
+    assert len(log_files(tmp_path)) > 1
+    lines = [line for path in log_files(tmp_path) for line in path.read_text().splitlines()]
+    assert len(lines) == 1600
+    assert {json.loads(line)["id"] for line in lines} == {f"{t}-{i}" for t in range(8) for i in range(200)}
+    assert len(read_log(tmp_path)) == 1600
+
+
+def test_outcomes_join_by_id():
+    log = pd.DataFrame({"id": ["1", "2", "3"], "p_default": [0.1, 0.2, 0.3]})
+    outcomes = pd.DataFrame({"id": ["2", "3", "9"], "is_bad": [True, False, True]})
+    joined = join_outcomes(log, outcomes)
+    assert joined["is_bad"].tolist()[1:] == [True, False] and pd.isna(joined["is_bad"].iloc[0])
+
+
+def test_since_accepts_durations_and_dates():
+    assert parse_since("24h") < parse_since("1h")
+    assert parse_since("2025-01-31").year == 2025
+    with pytest.raises(UserError, match="not a duration or a date"):
+        parse_since("yesterday")
+
+
+def test_psi_is_near_zero_for_the_same_distribution_and_large_for_a_shift():
+    rng = np.random.default_rng(0)
+    train = pd.Series(rng.normal(0, 1, 20_000))
+    assert drift.column_psi(train, pd.Series(rng.normal(0, 1, 5_000)), "numeric") < 0.02
+    assert drift.column_psi(train, pd.Series(rng.normal(1, 1, 5_000)), "numeric") > 0.5
+
+
+def test_unseen_categories_and_missing_values_are_their_own_bins():
+    train = pd.Series(["a", "b"] * 500)
+    live = pd.Series(["a", "c", None, "b"] * 250)
+    row = drift.feature_drift("x", "categorical", train, live, ["a", "b"])
+    assert row.unseen_share == 0.25 and row.missing_live == 0.25
+    findings = drift.drift_findings([row], None, None, None, drift.Thresholds(0.2, 0.01, 0.05))
+    assert any("unseen" in f for f in findings) and any("PSI" in f for f in findings)
+
+
+def test_minimum_window_is_the_smallest_size_below_the_threshold():
+    noise = {200: {"a": [0.5] * 20}, 500: {"a": [0.15] * 20}, 1000: {"a": [0.05] * 20}}
+    assert drift.minimum_window(noise, 0.2) == 500
+    assert drift.minimum_window(noise, 0.1) == 1000
+
+
+def test_promote_keeps_history_and_rollback_restores_the_previous_champion():
+    first = promoted(None, "aaa", "m1", "first")
+    second = promoted(first, "bbb", "m2", "second")
+    assert second["history"] == [{"rev": "aaa", "model_md5": "m1"}]
+    back = rolled_back(second)
+    assert back["rev"] == "aaa" and back["history"] == []
+    with pytest.raises(UserError, match="no earlier champion"):
+        rolled_back(back)
+
+
+def test_metrics_are_prometheus_text():
+    metrics = ServiceMetrics()
+    metrics.observe_request("/predict", 200, 0.02)
+    metrics.count_decisions([{"role": "champion", "model_md5": "m", "rev": "r", "decision": "approve"}])
+    text = metrics.render()
+    assert "# TYPE mlops_request_seconds histogram" in text
+    assert 'mlops_request_seconds_bucket{le="0.025"} 1' in text
+    assert 'decision="approve"} 1' in text
