@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import hook_rows, pipeline_rows
+from benchmarks import hook_rows, pipeline_rows, serve_rows
 from benchmarks.measure import CommandFailed
 from benchmarks.report import Row, markdown_table, skipped_row, write_results
 
@@ -28,6 +28,7 @@ class Settings:
     staged_counts: tuple[int, ...]
     scale_sizes: tuple[int, ...]
     subset_at: int
+    serve_seconds: float
 
 
 FULL = Settings(
@@ -39,6 +40,7 @@ FULL = Settings(
     staged_counts=(1, 1_000),
     scale_sizes=(100_000, 1_000_000),
     subset_at=1_000_000,
+    serve_seconds=10.0,
 )
 QUICK = Settings(
     repetitions=3,
@@ -49,11 +51,13 @@ QUICK = Settings(
     staged_counts=(1, 1_000),
     scale_sizes=(100_000,),
     subset_at=100_000,
+    serve_seconds=3.0,
 )
 SECTIONS = {
     "hooks": hook_rows.all_rows,
     "runs": pipeline_rows.run_rows,
     "scale": pipeline_rows.scale_section,
+    "serve": serve_rows.serve_section,
 }
 
 

@@ -36,6 +36,9 @@ def test_env(**extra: str) -> dict[str, str]:
     return env
 
 
+test_env.__test__ = False  # a helper, though its name starts with test_ (modules import it)
+
+
 def run(
     cmd, cwd: Path, check: bool = True, timeout: int = 900, env: dict | None = None, **kwargs
 ) -> subprocess.CompletedProcess:

@@ -1,0 +1,88 @@
+"""`mlops monitor retrain` end to end in a trained copy whose source is a file: drifted traffic served and logged,
+outcomes recorded, then a dry run (changes nothing), no drift (no retrain), and a retrain that commits on a
+new branch `retrain/<UTC time>` with the gate's comparison in the message, leaving the workspace as it was."""
+
+import json
+
+import pandas as pd
+
+from tests.conftest import run
+from tests.e2e.data_helpers import lending_frame, mlops, snapshot
+from tests.e2e.test_serve import Server
+
+WINDOW = 1000  # monitor.min_window
+
+
+def file_sourced_repo(repo, tmp_path):
+    """The trained copy with the real loans added as a CSV source, trained and committed."""
+    loans_csv = tmp_path / "loans.csv"
+    lending_frame().to_csv(loans_csv, index=False)
+    mlops(repo, "data", "add", str(loans_csv), "--drop", "rownames")
+    mlops(repo, "repro")
+    run("git add -A && git commit -q --no-verify -m 'loans as a file'", repo)
+    return repo
+
+
+def held_out(repo) -> pd.DataFrame:
+    """Held-out loans (validation + test splits) with ids, their outcome in `Class`."""
+    frame = pd.concat([pd.read_parquet(repo / f"data/split/{name}.parquet") for name in ("validation", "test")])
+    frame = frame.head(WINDOW).reset_index(drop=True)
+    return frame.assign(id=[f"loan-{i}" for i in range(len(frame))])
+
+
+def serve_and_record(repo, frame: pd.DataFrame, log_dir: str, tmp_path) -> None:
+    """Send the loans to a real server logging into `log_dir`, then record their outcomes."""
+    body = json.loads(frame.drop(columns=["Class"]).to_json(orient="records"))
+    server = Server(repo, "--log-dir", log_dir)
+    try:
+        assert server.post(body)[0] == 200
+    finally:
+        server.stop()
+    outcomes = tmp_path / f"{log_dir.replace('/', '-')}.csv"
+    frame[["id", "Class"]].to_csv(outcomes, index=False)
+    mlops(repo, "monitor", "outcomes", str(outcomes), "--log-dir", log_dir)
+
+
+def branches(repo) -> list[str]:
+    return run(["git", "branch", "--format=%(refname:short)"], repo).stdout.split()
+
+
+def test_retrain_dry_run_no_drift_and_a_new_branch(repo, tmp_path):
+    repo = file_sourced_repo(repo, tmp_path)
+    loans = held_out(repo)
+    shifted = loans.assign(int_rate=loans["int_rate"] * 1.6, annual_inc=loans["annual_inc"] * 0.5)
+    serve_and_record(repo, loans, "logs/same", tmp_path)
+    serve_and_record(repo, shifted, "logs/shifted", tmp_path)
+    head = run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
+    before = snapshot(repo)
+
+    same = mlops(repo, "monitor", "retrain", "--log-dir", "logs/same")
+    assert "no drift" in same.stdout and "not retraining" in same.stdout
+
+    dry = mlops(repo, "monitor", "retrain", "--dry-run", "--log-dir", "logs/shifted")
+    assert "drift: int_rate" in dry.stdout and "Dry run: would retrain" in dry.stdout
+    assert f"append {WINDOW} logged loans with outcomes" in dry.stdout
+    assert branches(repo) == ["main"] and snapshot(repo) == before
+
+    result = mlops(repo, "monitor", "retrain", "--log-dir", "logs/shifted", "--tolerance", "0.5")
+    assert "gate passes" in result.stdout, result.stdout
+    [branch] = [name for name in branches(repo) if name.startswith("retrain/")]
+    message = run(["git", "log", "-1", "--format=%B", branch], repo).stdout
+    assert message.startswith(f"retrain: {WINDOW} logged loans with outcomes appended to data/external/loans.csv")
+    assert "int_rate: PSI" in message and "roc_auc" in message and "gate passes" in message
+    assert run(["git", "rev-parse", f"{branch}~1"], repo).stdout.strip() == head
+    changed = run(["git", "diff", "--name-only", "main", branch], repo).stdout.split()
+    assert {"dvc.lock", "data/external/loans.csv.dvc", "reports/metrics.json"} <= set(changed)
+    assert "params.yaml" not in changed  # same params, more data
+
+    # the workspace is as it was (same commit, files and index; no worktree left); only the DVC cache grew
+    assert run(["git", "rev-parse", "HEAD"], repo).stdout.strip() == head
+    assert without_cache(snapshot(repo)) == without_cache(before)
+    assert len(run(["git", "worktree", "list"], repo).stdout.splitlines()) == 1
+    # the new model is in this repo's DVC cache: it can be scored (or served) by revision
+    shifted.drop(columns=["Class"]).head(20).to_csv(tmp_path / "some.csv", index=False)
+    mlops(repo, "predict", "--rev", branch, str(tmp_path / "some.csv"), "--out", str(tmp_path / "scores.csv"))
+
+
+def without_cache(state: dict) -> dict:
+    return {name: value for name, value in state.items() if name != ".dvc/cache"}
