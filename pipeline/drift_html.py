@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 
-from pipeline.report_html import COLORS
+from pipeline.report_html import COLORS, page
 
 BAR_WIDTH, CHART_HEIGHT, MAX_BINS = 12, 120, 24
 
@@ -16,8 +16,7 @@ def render(report: dict) -> str:
     charts = "\n".join(f'<figure class="chart">{distribution_chart(row)}</figure>' for row in rows)
     findings = "".join(f"<li>{html.escape(f)}</li>" for f in report["findings"]) or "<li>none</li>"
     title = f"Drift: {report['window']['loans']} live loans vs the training data of {report['model']['rev']}"
-    return PAGE.format(
-        title=html.escape(title),
+    body = BODY.format(
         findings=findings,
         table=psi_table(rows, threshold),
         performance=html.escape(str(report.get("performance") or "no outcomes joined yet")),
@@ -25,11 +24,12 @@ def render(report: dict) -> str:
         train=COLORS[1],
         live=COLORS[0],
     )
+    return page(title, body)
 
 
 def psi_table(rows: list[dict], threshold: float) -> str:
     body = "".join(
-        f'<tr class="{"worse" if row["psi"] > threshold else ""}"><td>{html.escape(row["name"])}</td>'
+        f'<tr class="{"worse all" if row["psi"] > threshold else ""}"><td>{html.escape(row["name"])}</td>'
         f"<td>{row['psi']:.3f}</td><td>{row['missing_train']:.1%}</td><td>{row['missing_live']:.1%}</td>"
         f"<td>{row['unseen_share']:.1%}</td></tr>"
         for row in sorted(rows, key=lambda r: -r["psi"])
@@ -61,29 +61,7 @@ def distribution_chart(row: dict) -> str:
     )
 
 
-PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
-<title>{title}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 24px; color: #222; max-width: 1200px; }}
-h1 {{ font-size: 22px; }}
-table {{ border-collapse: collapse; margin: 12px 0; }}
-td, th {{ border: 1px solid #ccc; padding: 4px 10px; text-align: right; }}
-td:first-child, th:first-child {{ text-align: left; }}
-tr.worse td {{ color: #cf222e; font-weight: bold; }}
-.key {{ border-left: 14px solid; padding-left: 6px; margin-right: 16px; }}
-.charts {{ display: flex; flex-wrap: wrap; gap: 12px; }}
-.chart {{ margin: 0; border: 1px solid #ddd; padding: 4px; background: #fff; }}
-svg text {{ font-size: 11px; text-anchor: middle; fill: #333; }}
-svg text.title {{ font-size: 13px; font-weight: bold; }}
-</style>
-</head>
-<body>
-<h1>{title}</h1>
-<h2>Findings</h2>
+BODY = """<h2>Findings</h2>
 <ul>{findings}</ul>
 <h2>Population stability</h2>
 {table}
@@ -95,6 +73,4 @@ svg text.title {{ font-size: 13px; font-weight: bold; }}
 <div class="charts">
 {charts}
 </div>
-</body>
-</html>
 """

@@ -48,8 +48,7 @@ def render(current: Reports, reference: Reports, current_label: str, reference_l
     charts = [line_chart(name, both, labels) for name in PLOTS]
     charts.append(confusion_matrices(both, labels))
     charts.append(importance_chart(both, labels))
-    return PAGE.format(
-        title=html.escape(f"Model report: {current_label} vs {reference_label}"),
+    body = REPORT_BODY.format(
         legend=legend(labels),
         table=metric_table(current.metrics, reference.metrics, labels),
         charts="\n".join(f'<figure class="chart">{chart}</figure>' for chart in charts),
@@ -58,6 +57,7 @@ def render(current: Reports, reference: Reports, current_label: str, reference_l
         current=html.escape(current_label),
         reference=html.escape(reference_label),
     )
+    return page(f"Model report: {current_label} vs {reference_label}", body)
 
 
 def legend(labels: tuple[str, str]) -> str:
@@ -272,7 +272,7 @@ def markdown_to_html(text: str) -> str:
     return "\n".join(out)
 
 
-PAGE = """<!DOCTYPE html>
+_SHELL = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -287,6 +287,7 @@ td, th {{ border: 1px solid #ccc; padding: 4px 10px; text-align: right; }}
 td:first-child, th:first-child {{ text-align: left; }}
 tr.better td:last-child {{ color: #1a7f37; font-weight: bold; }}
 tr.worse td:last-child {{ color: #cf222e; font-weight: bold; }}
+tr.worse.all td {{ color: #cf222e; font-weight: bold; }}
 .charts {{ display: flex; flex-wrap: wrap; gap: 12px; }}
 .chart {{ margin: 0; border: 1px solid #ddd; padding: 4px; background: #fff; }}
 svg text {{ font-size: 11px; text-anchor: middle; fill: #333; }}
@@ -303,7 +304,12 @@ svg .diag {{ stroke: #bbb; stroke-dasharray: 4 4; }}
 </head>
 <body>
 <h1>{title}</h1>
-<p>{legend}</p>
+{body}
+</body>
+</html>
+"""
+
+REPORT_BODY = """<p>{legend}</p>
 <h2>Test metrics</h2>
 {table}
 <h2>Plots</h2>
@@ -319,6 +325,9 @@ svg .diag {{ stroke: #bbb; stroke-dasharray: 4 4; }}
 {card_reference}
 </section>
 </div>
-</body>
-</html>
 """
+
+
+def page(title: str, body: str) -> str:
+    """One self-contained page in the style of the project's reports (inline CSS; the CSP forbids any fetch)."""
+    return _SHELL.format(title=html.escape(title), body=body)

@@ -39,7 +39,13 @@ def add(
     negative: Annotated[
         str | None, typer.Option(help="The other label; when given, the target must hold exactly these two.")
     ] = None,
-    drop: Annotated[list[str] | None, typer.Option(help="A column that is not a feature (an id); repeatable.")] = None,
+    drop: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A column that is not a feature (an id); repeatable. Default: the current data.drop columns "
+            "that the file has."
+        ),
+    ] = None,
     append: Annotated[
         bool,
         typer.Option(
@@ -59,10 +65,12 @@ def add(
             )
         _append_batch(path)
     else:
-        _add_source(path, target, positive, negative, drop or [])
+        _add_source(path, target, positive, negative, drop)
 
 
-def _add_source(path: Path, target: str | None, positive: str | None, negative: str | None, drop: list[str]) -> None:
+def _add_source(
+    path: Path, target: str | None, positive: str | None, negative: str | None, drop: list[str] | None
+) -> None:
     import yaml
 
     from pipeline import dvc_seam
@@ -72,8 +80,10 @@ def _add_source(path: Path, target: str | None, positive: str | None, negative: 
     from pipeline.stages.ingest import read_table
 
     params = load_params()
-    choice = SourceChoice(target or params.data.target, positive or params.data.positive_label, negative, drop)
     frame = read_table(path)
+    if drop is None:  # ids like `rownames` stay out of the features when the new file has them too
+        drop = [column for column in params.data.drop if column in frame.columns]
+    choice = SourceChoice(target or params.data.target, positive or params.data.positive_label, negative, drop)
     schema = infer_source_schema(frame, choice, str(path))
     destination = Path(paths.EXTERNAL_DIR) / path.name
     values = {

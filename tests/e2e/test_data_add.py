@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.params import load_params
 from tests.conftest import run
-from tests.e2e.data_helpers import mlops, other_schema_frame, snapshot
+from tests.e2e.data_helpers import lending_frame, mlops, other_schema_frame, snapshot
 
 
 def write(frame, path):
@@ -99,3 +99,10 @@ def test_append_needs_an_added_source(repo, tmp_path):
     result = mlops(repo, "data", "add", str(path), "--append", check=False)
     assert result.returncode == 2 and "not a file added with `mlops data add`" in result.stderr
     assert snapshot(repo) == before
+
+
+def test_drop_defaults_to_the_current_id_columns_the_file_has(repo, tmp_path):
+    frame = lending_frame()  # the default data as a file: it has `rownames`, which params already drop
+    mlops(repo, "data", "add", write(frame, tmp_path / "lending.csv"))
+    assert load_params(repo / "params.yaml").data.drop == ["rownames"]
+    assert "rownames" not in json.loads((repo / "reports/schema.json").read_text())["columns"]
