@@ -1,0 +1,40 @@
+"""A corrupted object in the local DVC cache is named by `mlops data status --verify` and refused by
+`mlops predict --rev` (md5 check against dvc.lock) rather than used."""
+
+from __future__ import annotations
+
+import yaml
+
+from tests.conftest import run
+from tests.e2e.data_helpers import lending_frame
+
+
+def model_md5(repo) -> str:
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    return next(out["md5"] for out in lock["stages"]["train"]["outs"] if out["path"] == "models/model.skops")
+
+
+def test_corrupted_cache_object_is_reported_and_refused(repo, tmp_path):
+    clean = run(["mlops", "data", "status", "--verify", "--no-remote"], repo)
+    assert "CORRUPTED" not in clean.stdout
+
+    md5 = model_md5(repo)
+    cached = repo / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+    cached.chmod(0o644)
+    data = bytearray(cached.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte in the middle of the model
+    cached.write_bytes(bytes(data))
+
+    verify = run(["mlops", "data", "status", "--verify", "--no-remote"], repo, check=False)
+    assert verify.returncode != 0
+    assert "models/model.skops" in verify.stdout + verify.stderr and "CORRUPTED" in verify.stdout + verify.stderr
+
+    loans = tmp_path / "loans.csv"
+    lending_frame().drop(columns=["Class"]).head(50).to_csv(loans, index=False)
+    out = tmp_path / "scores.csv"
+    refused = run(["mlops", "predict", str(loans), "--out", str(out), "--rev", "HEAD"], repo, check=False)
+    assert refused.returncode == 2 and "does not match" in refused.stderr and "Traceback" not in refused.stderr
+    assert not out.exists()
+    # The workspace copy is intact: scoring with it still works.
+    run(["mlops", "predict", str(loans), "--out", str(out)], repo)
+    assert out.read_text().startswith("id,p_default,decision,model_md5")
