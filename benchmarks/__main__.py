@@ -15,7 +15,7 @@ from pathlib import Path
 
 from benchmarks import hook_rows, pipeline_rows, serve_rows
 from benchmarks.measure import CommandFailed
-from benchmarks.report import Row, markdown_table, skipped_row, write_results
+from benchmarks.report import Row, markdown_table, render_saved, skipped_row, update_readme, write_results
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,11 +82,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, smaller sizes, no 1M rows")
     parser.add_argument("--only", choices=list(SECTIONS), action="append", help="run only these sections")
     parser.add_argument("--keep", action="store_true", help="keep the temporary work directory")
+    parser.add_argument(
+        "--render", action="store_true", help="only redraw results.md (and the README's table) from results.json"
+    )
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
+    if args.render:
+        update_readme(render_saved())
+        print("[benchmarks] redrew results.md and the README's table from results.json")
+        return
     settings = QUICK if args.quick else FULL
     started = datetime.datetime.now(datetime.UTC)
     work = Path(tempfile.mkdtemp(prefix="mlops-bench-"))
@@ -103,6 +110,9 @@ def main() -> None:
     mode = "quick" if args.quick else "full"
     markdown, data = write_results(rows, mode, dataclasses.asdict(settings), started)
     print(f"[benchmarks] wrote {markdown} and {data}")
+    if not args.quick and not args.only:  # the README carries the latest full table
+        update_readme(markdown)
+        print("[benchmarks] updated the table in README.md")
 
 
 if __name__ == "__main__":

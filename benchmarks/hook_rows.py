@@ -64,8 +64,11 @@ def commit_rows(bases: BaseRepos, sizes: tuple[int, ...], repetitions: int) -> l
         alternate(list(cases.values()), repetitions)
         all_hooks, dvc_hook, none = cases["all"].seconds, cases["dvc"].seconds, cases["none"].seconds
         why = (
-            f"pre-commit's framework alone: {slowest_imports('import pre_commit.main')}; "
-            "then each hook that runs is one more Python process"
+            f"pre-commit's framework alone: {slowest_imports('import pre_commit.main')}; then pre-commit runs "
+            "`git diff` of the whole work tree before the hooks and after each hook that runs (about 0.07 s "
+            "each at 50,000 files), and an ordinary file wakes three of ours (hygiene, block-untracked-data, "
+            "no-secrets) against DVC's one; plan: scan for private keys inside block-untracked-data's pass over "
+            "the staged files, so one process and one diff fewer run per commit"
         )
         rows.append(
             ratio_row(
@@ -111,7 +114,12 @@ def block_hook_rows(
             anchor = Case("check-added-large-files", ["check-added-large-files", *names], repo)
             alternate([ours, anchor], repetitions)
             ours_at[tracked, staged] = ours.seconds
-            why = slowest_imports("import hooks.block_untracked_data")
+            why = (
+                f"{slowest_imports('import hooks.block_untracked_data')}; with 1,000 files named on its command "
+                "line it makes two git calls (index entries, then one `cat-file --batch-check`) and stats each "
+                "path's possible `.dvc` pointers; the target holds for an ordinary commit (1 file); plan: one "
+                "`git ls-files --stage` call for sizes and names instead of two git processes"
+            )
             rows.append(
                 absolute_row(
                     f"block-untracked-data vs check-added-large-files, {staged:,} staged, {tracked:,} tracked",

@@ -7,7 +7,7 @@ import json
 import os
 import platform
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from importlib import metadata
 from pathlib import Path
 
@@ -79,9 +79,22 @@ def _join(*parts: str) -> str:
     return "; ".join(part for part in parts if part)
 
 
+def with_context_folded(rows: list[Row]) -> list[Row]:
+    """The table's rows: an `info` row (a figure with no target) becomes part of the note of the measured row
+    before it, so that every row of the table is a pass or a miss."""
+    folded: list[Row] = []
+    for row in rows:
+        if row.status == "info" and folded:
+            context = f"{row.measure}: {row.ours} (anchor {row.anchor}{', ' + row.note if row.note else ''})"
+            folded[-1] = replace(folded[-1], note=_join(folded[-1].note, context))
+        else:
+            folded.append(row)
+    return folded
+
+
 def markdown_table(rows: list[Row]) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    for row in rows:
+    for row in with_context_folded(rows):
         cells = [str(getattr(row, column)).replace("|", "\\|").replace("\n", " ") for column in COLUMNS]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -119,10 +132,7 @@ def versions() -> dict:
     return found
 
 
-def write_results(
-    rows: list[Row], mode: str, settings: dict, started: datetime.datetime, directory: Path = HERE
-) -> tuple[Path, Path]:
-    finished = datetime.datetime.now(datetime.UTC)
+def write_markdown(rows: list[Row], mode: str, finished: datetime.datetime, directory: Path = HERE) -> Path:
     header = (
         f"# Benchmark results\n\n`python -m benchmarks{' --quick' if mode == 'quick' else ''}`, "
         f"{finished:%Y-%m-%d %H:%M} UTC, {mode} mode, on {os.cpu_count()} cores "
@@ -130,6 +140,14 @@ def write_results(
     )
     markdown = directory / "results.md"
     markdown.write_text(header + markdown_table(rows), encoding="utf-8")
+    return markdown
+
+
+def write_results(
+    rows: list[Row], mode: str, settings: dict, started: datetime.datetime, directory: Path = HERE
+) -> tuple[Path, Path]:
+    finished = datetime.datetime.now(datetime.UTC)
+    markdown = write_markdown(rows, mode, finished, directory)
     document = {
         "mode": mode,
         "started": started.isoformat(timespec="seconds"),
@@ -142,3 +160,26 @@ def write_results(
     data = directory / "results.json"
     data.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return markdown, data
+
+
+README = HERE.parent / "README.md"
+README_START, README_END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
+
+
+def update_readme(results: Path, readme: Path = README) -> None:
+    """Put the results table (and its one-line header) between the README's benchmark markers."""
+    text = readme.read_text(encoding="utf-8")
+    before, start, rest = text.partition(README_START)
+    _, end, after = rest.partition(README_END)
+    if not start or not end:
+        return
+    table = results.read_text(encoding="utf-8").split("\n", 2)[2].strip()  # without the "# Benchmark results" title
+    readme.write_text(f"{before}{README_START}\n{table}\n{README_END}{after}", encoding="utf-8")
+
+
+def render_saved(directory: Path = HERE) -> Path:
+    """results.md again from results.json (after a change to how the table is drawn), without measuring."""
+    document = json.loads((directory / "results.json").read_text(encoding="utf-8"))
+    rows = [Row(**row) for row in document["rows"]]
+    finished = datetime.datetime.fromisoformat(document["finished"])
+    return write_markdown(rows, document["mode"], finished, directory)

@@ -9,6 +9,7 @@ with its cache. Sizes come from the index, so the check costs the same whatever 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shlex
@@ -65,9 +66,15 @@ def ancestors(path: str) -> list[str]:
     return ["/".join(parts[:i]) for i in range(len(parts), 0, -1)]
 
 
+@functools.cache
+def _is_file(path: str) -> bool:
+    return os.path.isfile(path)
+
+
 def dvc_pointer_for(path: str) -> str | None:
-    """The `.dvc` file that tracks `path` or a folder holding it (`x.csv.dvc`, `folder.dvc`), if any."""
-    return next((f"{p}.dvc" for p in ancestors(path) if os.path.isfile(f"{p}.dvc")), None)
+    """The `.dvc` file that tracks `path` or a folder holding it (`x.csv.dvc`, `folder.dvc`), if any.
+    (Folder lookups are memoised: 1,000 staged files in one folder cost 1,001 stats, not 3,000.)"""
+    return next((f"{p}.dvc" for p in ancestors(path) if _is_file(f"{p}.dvc")), None)
 
 
 def _signature(*paths: str) -> list[list[int]]:
