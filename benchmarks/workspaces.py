@@ -50,7 +50,7 @@ def project_files() -> list[str]:
         .stdout.decode()
         .split("\0")
     )
-    return [name for name in listed if name and (ROOT / name).is_file() and not name.startswith("benchmarks/")]
+    return [name for name in listed if name and (ROOT / name).is_file()]
 
 
 def copy_files(names: list[str], target: Path) -> None:

@@ -87,6 +87,8 @@ def _restore(saved: Path) -> None:
     if (saved / paths.REPORTS).is_dir():
         shutil.rmtree(paths.REPORTS, ignore_errors=True)
         shutil.copytree(saved / paths.REPORTS, paths.REPORTS)
+    for partial in Path(paths.MODEL).parent.glob("*.partial"):  # a stage killed mid-write (see model_io)
+        partial.unlink()
     if (saved / LOCK_FILE).exists():
         dvc("checkout", "--force", "--quiet")
 

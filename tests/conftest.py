@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.workspaces import project_files  # this checkout's files, as a clone has them
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
@@ -56,21 +58,6 @@ def run(
     if check and result.returncode != 0:
         pytest.fail(f"`{cmd}` exited {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}")
     return result
-
-
-def project_files() -> list[str]:
-    """The files of this checkout as a clone would have them, plus uncommitted work (not ignored files)."""
-    listed = (
-        subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=ROOT,
-            capture_output=True,
-            check=True,
-        )
-        .stdout.decode()
-        .split("\0")
-    )
-    return [name for name in listed if name and (ROOT / name).is_file()]
 
 
 def copy_project(target: Path) -> Path:

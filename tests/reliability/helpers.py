@@ -37,7 +37,9 @@ class Snapshot:
         self.cache = cache_objects(repo)
 
     def assert_unchanged(self) -> None:
-        assert file_hashes(self.repo) == self.files, "dvc.lock, models/ or reports/ changed"
+        now = file_hashes(self.repo)
+        changed = sorted(name for name in now.keys() | self.files.keys() if now.get(name) != self.files.get(name))
+        assert not changed, f"dvc.lock, models/ or reports/ changed: {changed}"
         cache_now = cache_objects(self.repo)
         # Objects may be added (a stage that succeeded before the failing one is cached); none lost or altered.
         lost = sorted(name for name in self.cache if cache_now.get(name) != self.cache[name])
