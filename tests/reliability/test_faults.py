@@ -27,17 +27,17 @@ def start_mlops(repo: Path, *args: str) -> subprocess.Popen:
 
 
 def stage_process(repo: Path, stage: str) -> int | None:
-    """The pid of `python -m pipeline.stages.<stage>` running in `repo`, if any."""
-    wanted = f"pipeline.stages.{stage}"
+    """The pid of the Python process `python -m pipeline.stages.<stage>` running in `repo`, if any (not the
+    `sh -c` that DVC starts it through: killing that would leave the stage running on, orphaned)."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            args = (entry / "cmdline").read_bytes().decode().split("\0")
             cwd = os.readlink(entry / "cwd")
         except OSError:
             continue
-        if wanted in command and Path(cwd) == repo:
+        if args[1:3] == ["-m", f"pipeline.stages.{stage}"] and Path(cwd) == repo:
             return int(entry.name)
     return None
 
