@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -344,6 +344,25 @@ def delete_branch(branch: str) -> None:
     subprocess.run(["git", "branch", "-D", branch], capture_output=True)
 
 
+def metrics_on_candidate_split(candidate: Any, commit: str, reference_rev: str) -> tuple[dict, dict]:
+    """Both models' test metrics on the candidate revision's test split, as retrain compares them: a retrained
+    revision's split holds new loans, so each revision's recorded metrics would judge different loans."""
+    import io
+
+    import pandas as pd
+    import yaml
+
+    from pipeline import dvc_seam
+    from pipeline.params import parse_params
+    from pipeline.retrain import metrics_on_split
+    from pipeline.serving import load_served_model
+
+    test = pd.read_parquet(io.BytesIO(dvc_seam.read_output_at(commit, paths.TEST)[0]))
+    params = parse_params(yaml.safe_load(dvc_seam.read_at(commit, "params.yaml") or b"{}"), f"params.yaml at {commit}")
+    reference = load_served_model(reference_rev)
+    return metrics_on_split(candidate, test, params), metrics_on_split(reference, test, params)
+
+
 # --- mlops deploy promote / rollback ------------------------------------------------------------------------------
 
 
@@ -354,7 +373,6 @@ def promote(
 ) -> None:
     """Make REV the champion, if its test metrics pass the gate against the current champion; commits the switch."""
     from pipeline import dvc_seam
-    from pipeline.cli.gate import metrics_at
     from pipeline.deploy import commit_champion, promoted, read_champion
     from pipeline.metric_rules import judge
     from pipeline.serving import load_served_model
@@ -367,8 +385,9 @@ def promote(
     if current and current["rev"] == commit:
         raise UserError(f"{rev} ({commit[:12]}) is already the champion", hint="nothing to do")
     served = load_served_model(commit)  # the server must be able to load it: check now
-    reference_rev = current["rev"] if current else "HEAD"
-    verdict = judge("roc_auc", metrics_at(commit, rev), metrics_at(reference_rev, reference_rev[:12]), tolerance)
+    reference_rev = current["rev"] if current else dvc_seam.resolve_commit("HEAD")
+    candidate, reference = metrics_on_candidate_split(served, commit, reference_rev)
+    verdict = judge("roc_auc", candidate, reference, tolerance)
     typer.echo(verdict.sentence())
     if not verdict.passed:
         typer.echo(f"Not promoted: {rev} is worse than the champion {reference_rev[:12]} beyond the tolerance.")

@@ -83,6 +83,14 @@ def test_retrain_dry_run_no_drift_and_a_new_branch(repo, tmp_path):
     shifted.drop(columns=["Class"]).head(20).to_csv(tmp_path / "some.csv", index=False)
     mlops(repo, "predict", "--rev", branch, str(tmp_path / "some.csv"), "--out", str(tmp_path / "scores.csv"))
 
+    # promoting it judges both models on the retrained test split, as retrain did, and makes it the champion
+    promoted = mlops(repo, "deploy", "promote", branch)
+    assert "champion" in promoted.stdout
+    assert (
+        json.loads((repo / "deploy" / "champion.json").read_text())["rev"]
+        == run(["git", "rev-parse", branch], repo).stdout.strip()
+    )
+
 
 def without_cache(state: dict) -> dict:
     return {name: value for name, value in state.items() if name != ".dvc/cache"}
