@@ -54,11 +54,6 @@ def read_lock() -> dict:
         return {}
 
 
-def git_kept_outputs() -> list[Path]:
-    """Outputs DVC writes but git keeps (`cache: false`): files under reports/ that stages produce."""
-    return [p for p in Path(paths.REPORTS).rglob("*") if p.is_file()] if Path(paths.REPORTS).is_dir() else []
-
-
 @contextlib.contextmanager
 def preserving_workspace() -> Iterator[None]:
     """On failure (or Ctrl-C), put `dvc.lock`, `reports/` and the DVC outputs back as they were.
@@ -393,46 +388,30 @@ def run_exp(name: str, settings: dict[str, str], cwd: str | Path = ".") -> int:
 def run_exp_at(rev: str, name: str, settings: dict[str, str]) -> int:
     """A temporary experiment started from commit `rev` instead of the workspace: run in a detached git worktree
     of `rev` that shares this repo's DVC cache; its ref lands in this repo. The exit status of the run."""
-    cache = _cache_dir()
-    with tempfile.TemporaryDirectory(prefix="mlops-rev-") as tmp:
-        worktree = Path(tmp) / "worktree"
-        subprocess.run(
-            ["git", "worktree", "add", "-q", "--detach", str(worktree), rev], check=True, capture_output=True
-        )
-        try:
-            (worktree / ".dvc" / "config.local").write_text(f"[cache]\n    dir = {cache}\n")
-            status = run_exp(name, settings, cwd=worktree)
-            log = worktree / exp_log_path(name)
-            exp_log_path(name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(log, exp_log_path(name))
-            return status
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], capture_output=True)
-            subprocess.run(["git", "worktree", "prune"], capture_output=True)
+    with worktree_sharing_cache(rev) as worktree:
+        status = run_exp(name, settings, cwd=worktree)
+        exp_log_path(name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(worktree / exp_log_path(name), exp_log_path(name))
+        return status
 
 
 @contextlib.contextmanager
-def worktree_sharing_cache(rev: str, branch: str) -> Iterator[Path]:
-    """A temporary git worktree of commit `rev` on a new branch `branch`, using this repo's DVC cache (so what DVC
-    writes there lands in this repo's cache). The worktree is removed afterwards; the branch stays. Checkout hooks
-    are skipped for the worktree's creation (its DVC files are checked out by the caller, from the shared cache)."""
-    cache = _cache_dir()
+def worktree_sharing_cache(rev: str, branch: str | None = None) -> Iterator[Path]:
+    """A temporary git worktree of commit `rev` (on a new branch `branch`, else detached), using this repo's DVC
+    cache (so what DVC writes there lands in this repo's cache). The worktree is removed afterwards; a branch
+    stays. Checkout hooks are skipped for the worktree's creation (the caller checks out its DVC files, from the
+    shared cache)."""
+    cache = str(cache_files_dir().resolve().parent.parent)
     with tempfile.TemporaryDirectory(prefix="mlops-worktree-") as tmp:
         worktree = Path(tmp) / "worktree"
-        git("-c", "core.hooksPath=/dev/null", "worktree", "add", "-q", "-b", branch, str(worktree), rev)
+        new_branch = ["-b", branch] if branch else ["--detach"]
+        git("-c", "core.hooksPath=/dev/null", "worktree", "add", "-q", *new_branch, str(worktree), rev)
         try:
             (worktree / ".dvc" / "config.local").write_text(f"[cache]\n    dir = {cache}\n")
             yield worktree
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], capture_output=True)
             subprocess.run(["git", "worktree", "prune"], capture_output=True)
-
-
-def _cache_dir() -> str:
-    from dvc.repo import Repo
-
-    with Repo() as repo:
-        return str(Path(repo.cache.local.path).resolve().parent.parent)
 
 
 def exp_apply(name: str) -> None:
