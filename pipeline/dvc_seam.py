@@ -55,37 +55,17 @@ def read_lock() -> dict:
 
 
 @contextlib.contextmanager
-def preserving_workspace() -> Iterator[None]:
-    """On failure (or Ctrl-C), put `dvc.lock`, `reports/` and the DVC outputs back as they were.
+def preserving_workspace(command: str = "mlops repro") -> Iterator[None]:
+    """All or nothing for a run: on failure, Ctrl-C, SIGTERM, SIGHUP (or, at the next command, after SIGKILL)
+    `dvc.lock`, `reports/` and the DVC outputs are put back as they were (see `pipeline.journal`).
 
     DVC updates `dvc.lock` stage by stage and deletes a stage's outputs before running it, so a run that fails
     half-way would otherwise leave a lock and a model from two different states.
     """
-    with tempfile.TemporaryDirectory(prefix="mlops-snapshot-") as snapshot:
-        saved = Path(snapshot)
-        if Path(LOCK_FILE).exists():
-            shutil.copy2(LOCK_FILE, saved / LOCK_FILE)
-        if Path(paths.REPORTS).is_dir():
-            shutil.copytree(paths.REPORTS, saved / paths.REPORTS)
-        try:
-            yield
-        except BaseException:
-            _restore(saved)
-            raise
+    from pipeline.journal import all_or_nothing
 
-
-def _restore(saved: Path) -> None:
-    if (saved / LOCK_FILE).exists():
-        shutil.copy2(saved / LOCK_FILE, LOCK_FILE)
-    else:
-        Path(LOCK_FILE).unlink(missing_ok=True)
-    if (saved / paths.REPORTS).is_dir():
-        shutil.rmtree(paths.REPORTS, ignore_errors=True)
-        shutil.copytree(saved / paths.REPORTS, paths.REPORTS)
-    for partial in Path(paths.MODEL).parent.glob("*.partial"):  # a stage killed mid-write (see model_io)
-        partial.unlink()
-    if (saved / LOCK_FILE).exists():
-        dvc("checkout", "--force", "--quiet")
+    with all_or_nothing(command, (LOCK_FILE, paths.REPORTS)):
+        yield
 
 
 class DvcFailed(Exception):
@@ -106,9 +86,10 @@ REPRO_LOCK = ".dvc/tmp/mlops-repro.lock"
 
 
 @contextlib.contextmanager
-def one_run_at_a_time() -> Iterator[None]:
-    """Hold this repo's run lock: a second `mlops repro` refuses before it snapshots or restores anything (its
-    restore would otherwise put back files under the first run's feet)."""
+def one_run_at_a_time(command: str = "mlops repro") -> Iterator[None]:
+    """Hold this repo's run lock: a second `mlops repro` (or any command that changes the workspace) refuses
+    before it snapshots or restores anything (its restore would otherwise put back files under the first run's
+    feet)."""
     import fcntl
 
     Path(REPRO_LOCK).parent.mkdir(parents=True, exist_ok=True)
@@ -119,18 +100,18 @@ def one_run_at_a_time() -> Iterator[None]:
             handle.seek(0)
             holder = handle.read().strip() or "pid unknown"
             raise UserError(
-                f"another `mlops repro` is running in this repository ({holder}); nothing was changed",
-                hint="wait for it to finish, then run `mlops repro` again",
+                f"another mlops command is running in this repository ({holder}); nothing was changed",
+                hint=f"wait for it to finish, then run `{command}` again",
             ) from None
         handle.truncate(0)
-        handle.write(f"pid {os.getpid()}\n")
+        handle.write(f"pid {os.getpid()}: {command}\n")
         handle.flush()
         yield
 
 
 def repro(*targets: str, force: bool = False) -> None:
     """`dvc repro`, all or nothing: a failed run leaves the workspace as it was."""
-    with one_run_at_a_time(), preserving_workspace():
+    with preserving_workspace():
         checked("repro", *(["--force"] if force else []), *targets)
 
 

@@ -23,7 +23,10 @@ for group in (run, data, exp, hooks, serve, monitor):
 
 
 def main() -> None:
+    from pipeline.journal import recover
+
     try:
+        recover()  # a command killed mid-way (SIGKILL, power cut) is undone before anything else runs
         app()
     except UserError as error:
         report(error)

@@ -75,6 +75,7 @@ def _add_source(
 
     from pipeline import dvc_seam
     from pipeline.datasets import SourceChoice, infer_source_schema, set_data_params
+    from pipeline.journal import all_or_nothing
     from pipeline.params import PARAMS_FILE, load_params, parse_params
     from pipeline.schema import write_schema
     from pipeline.stages.ingest import read_table
@@ -99,11 +100,13 @@ def _add_source(
             "params.yaml's data: section has a layout this command cannot edit",
             hint="write data.source, target, positive_label and drop each on one line",
         )
-    # Every check passed: write (data first, then the schema and params that point at it).
-    _copy_into_place(path, destination)
-    dvc_seam.add(destination.as_posix())
-    write_schema(schema, new_params.data.schema_path)
-    _write_atomically(Path(PARAMS_FILE), params_text)
+    # Every check passed: write (data first, then the schema and params that point at it), all or nothing.
+    written = (destination, Path(f"{destination}.dvc"), destination.parent / ".gitignore")
+    with all_or_nothing("mlops data add", (PARAMS_FILE, new_params.data.schema_path, *map(str, written))):
+        _copy_into_place(path, destination)
+        dvc_seam.add(destination.as_posix())
+        write_schema(schema, new_params.data.schema_path)
+        _write_atomically(Path(PARAMS_FILE), params_text)
     typer.echo(
         f"Added {destination} ({len(frame)} rows, {len(schema['columns'])} features, target "
         f"{choice.target!r}, bad = {choice.positive!r}); schema in {new_params.data.schema_path}."
@@ -118,6 +121,7 @@ def _append_batch(path: Path) -> None:
 
     from pipeline import dvc_seam
     from pipeline.datasets import align_batch
+    from pipeline.journal import all_or_nothing
     from pipeline.params import load_params
     from pipeline.schema import read_schema, validate_frame
     from pipeline.stages.ingest import RDATASETS, read_table
@@ -136,16 +140,17 @@ def _append_batch(path: Path) -> None:
     combined = pd.concat([current, batch], ignore_index=True)
     validate_frame(combined.drop(columns=params.data.drop), schema, f"{source} with {path} appended")
     partial = source.with_name(source.name + ".partial")
-    try:
-        if source.suffix.lower() in (".parquet", ".pq"):
-            combined.to_parquet(partial, index=False)
-        else:
-            shutil.copyfile(source, partial)
-            _append_csv_rows(partial, batch)
-        os.replace(partial, source)
-    finally:
-        partial.unlink(missing_ok=True)
-    dvc_seam.add(source.as_posix())
+    with all_or_nothing("mlops data add --append", (f"{source}.dvc", str(partial))):  # the data: from the cache
+        try:
+            if source.suffix.lower() in (".parquet", ".pq"):
+                combined.to_parquet(partial, index=False)
+            else:
+                shutil.copyfile(source, partial)
+                _append_csv_rows(partial, batch)
+            os.replace(partial, source)
+        finally:
+            partial.unlink(missing_ok=True)
+        dvc_seam.add(source.as_posix())
     typer.echo(f"Appended {len(batch)} rows from {path} to {source} (now {len(combined)} rows): a new DVC version.")
     typer.echo(f"Next: `mlops repro`, then commit {source}.dvc and dvc.lock.")
 
@@ -306,6 +311,7 @@ def checkout(
 ) -> None:
     """Bring back a version: git checkout REV, then its data and model from the DVC cache, byte-identical."""
     from pipeline import dvc_seam
+    from pipeline.journal import all_or_nothing
 
     dvc_seam.require_repo()
     changed = dvc_seam.uncommitted_git_changes()
@@ -324,15 +330,16 @@ def checkout(
     if subprocess_ok(["git", "rev-parse", "--verify", "-q", f"{rev}^{{commit}}"]) is False:
         raise UserError(f"{rev!r} is not a commit, tag or branch here", hint="see `git log --oneline` and `git tag`")
     tracked_before = set(dvc_seam.tracked_objects())
-    dvc_seam.git("checkout", "-q", rev)
-    try:
-        dvc_seam.checkout_outputs()
-    except dvc_seam.DvcFailed as failure:
-        raise UserError(
-            f"checked out {rev} in git, but some of its data or models are not in the cache",
-            hint="fetch them with `mlops data pull`",
-        ) from failure
-    _remove_outputs_not_tracked_at_rev(tracked_before - set(dvc_seam.tracked_objects()))
+    with all_or_nothing("mlops checkout", move_head=True):
+        dvc_seam.git("checkout", "-q", rev, "--")
+        try:
+            dvc_seam.checkout_outputs()
+        except dvc_seam.DvcFailed as failure:
+            raise UserError(
+                f"some of {rev}'s data or models are not in the cache; stayed where you were",
+                hint="fetch them with `mlops data pull` (at that revision), then run the checkout again",
+            ) from failure
+        _remove_outputs_not_tracked_at_rev(tracked_before - set(dvc_seam.tracked_objects()))
     typer.echo(f"At {rev}: code, params, data and model as they were committed.")
 
 

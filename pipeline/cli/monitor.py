@@ -285,6 +285,7 @@ def run_retrain(plan: dict, findings: list[str], log_dir: Path) -> None:
     import tempfile
 
     from pipeline import dvc_seam
+    from pipeline.journal import all_or_nothing
     from pipeline.metric_rules import judge
     from pipeline.retrain import commit_all, commit_message, comparison_lines, run_in_worktree
     from pipeline.telemetry import ensure_log_dir
@@ -294,6 +295,7 @@ def run_retrain(plan: dict, findings: list[str], log_dir: Path) -> None:
     committed = None
     try:
         with (
+            all_or_nothing("mlops monitor retrain", branch=branch, outputs=False),
             tempfile.TemporaryDirectory(prefix="mlops-retrain-") as tmp,
             dvc_seam.worktree_sharing_cache(plan["base"], branch) as worktree,
         ):
@@ -373,7 +375,8 @@ def promote(
 ) -> None:
     """Make REV the champion, if its test metrics pass the gate against the current champion; commits the switch."""
     from pipeline import dvc_seam
-    from pipeline.deploy import commit_champion, promoted, read_champion
+    from pipeline.deploy import CHAMPION_FILE, commit_champion, promoted, read_champion
+    from pipeline.journal import all_or_nothing
     from pipeline.metric_rules import judge
     from pipeline.serving import load_served_model
 
@@ -393,7 +396,8 @@ def promote(
         typer.echo(f"Not promoted: {rev} is worse than the champion {reference_rev[:12]} beyond the tolerance.")
         raise typer.Exit(1)
     reason = f"promote {rev}: {verdict.sentence()}"
-    new = commit_champion(promoted(current, commit, served.md5, reason), f"deploy: {reason}")
+    with all_or_nothing("mlops deploy promote", (CHAMPION_FILE,), ends_with_commit=True, outputs=False):
+        new = commit_champion(promoted(current, commit, served.md5, reason), f"deploy: {reason}")
     typer.echo(f"{rev} ({commit[:12]}, model {served.md5}) is the champion (commit {new[:12]}).")
 
 
@@ -401,10 +405,13 @@ def promote(
 def rollback() -> None:
     """Make the previous champion the champion again; commits the switch."""
     from pipeline import dvc_seam
-    from pipeline.deploy import commit_champion, read_champion, rolled_back
+    from pipeline.deploy import CHAMPION_FILE, commit_champion, read_champion, rolled_back
+    from pipeline.journal import all_or_nothing
 
     dvc_seam.require_repo()
     current = read_champion()
     content = rolled_back(current)
-    new = commit_champion(content, f"deploy: rollback from {current['rev'][:12]} to {content['rev'][:12]}")
+    message = f"deploy: rollback from {current['rev'][:12]} to {content['rev'][:12]}"
+    with all_or_nothing("mlops deploy rollback", (CHAMPION_FILE,), ends_with_commit=True, outputs=False):
+        new = commit_champion(content, message)
     typer.echo(f"{content['rev'][:12]} is the champion again (commit {new[:12]}).")
