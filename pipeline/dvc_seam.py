@@ -131,9 +131,19 @@ def exp_ref(name: str) -> str | None:
     return next((ref for ref in refs if ref.rsplit("/", 1)[-1] == name), None)
 
 
+def check_rev(rev: str) -> str:
+    """`rev` if it can only be read as a revision: never as an option (`--output=/tmp/x`), nor with control
+    characters; every git call that takes a user's revision goes through here."""
+    if not rev or rev.startswith("-") or any(ord(char) < 32 or ord(char) == 127 for char in rev):
+        raise UserError(
+            f"{rev!r} is not a revision", hint="name a commit, tag or branch (see `git log --oneline` and `git tag`)"
+        )
+    return rev
+
+
 def read_at(rev: str, path: str) -> bytes | None:
     """A git-kept file as it is at `rev` (a commit or an experiment ref)."""
-    result = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True)
+    result = subprocess.run(["git", "show", "--end-of-options", f"{check_rev(rev)}:{path}"], capture_output=True)
     return result.stdout if result.returncode == 0 else None
 
 
@@ -144,7 +154,7 @@ MODEL_STAGE = "train"
 
 def add(path: str) -> None:
     """`dvc add PATH`, then stage its `.dvc` file and the `.gitignore` beside it in git."""
-    checked("add", "--quiet", path)
+    checked("add", "--quiet", "--", path)
     target = Path(path)
     git("add", "--", f"{path}.dvc", str(target.parent / ".gitignore"))
 
@@ -165,9 +175,9 @@ def uncommitted_git_changes() -> list[str]:
 
 def set_default_remote(name: str, url: str, endpoint_url: str | None) -> None:
     """Make `url` the default remote called `name`, without contacting it (non-secret settings go to .dvc/config)."""
-    checked("remote", "add", "--force", "--default", name, url)
+    checked("remote", "add", "--force", "--default", "--", name, url)
     if endpoint_url:
-        checked("remote", "modify", name, "endpointurl", endpoint_url)
+        checked("remote", "modify", "--", name, "endpointurl", endpoint_url)
 
 
 def default_remote() -> tuple[str, str] | None:
@@ -314,7 +324,11 @@ def list_experiments() -> list[ExperimentRef]:
 
 def resolve_commit(rev: str) -> str | None:
     """The full commit id `rev` names, or None."""
-    result = subprocess.run(["git", "rev-parse", "--verify", "-q", f"{rev}^{{commit}}"], capture_output=True, text=True)
+    result = subprocess.run(
+        ["git", "rev-parse", "--verify", "-q", "--end-of-options", f"{check_rev(rev)}^{{commit}}"],
+        capture_output=True,
+        text=True,
+    )
     return result.stdout.strip() if result.returncode == 0 else None
 
 
@@ -386,7 +400,7 @@ def worktree_sharing_cache(rev: str, branch: str | None = None) -> Iterator[Path
     with tempfile.TemporaryDirectory(prefix="mlops-worktree-") as tmp:
         worktree = Path(tmp) / "worktree"
         new_branch = ["-b", branch] if branch else ["--detach"]
-        git("-c", "core.hooksPath=/dev/null", "worktree", "add", "-q", *new_branch, str(worktree), rev)
+        git("-c", "core.hooksPath=/dev/null", "worktree", "add", "-q", *new_branch, "--", str(worktree), check_rev(rev))
         try:
             (worktree / ".dvc" / "config.local").write_text(f"[cache]\n    dir = {cache}\n")
             yield worktree
@@ -397,4 +411,4 @@ def worktree_sharing_cache(rev: str, branch: str | None = None) -> Iterator[Path
 
 def exp_apply(name: str) -> None:
     """`dvc exp apply NAME`: the experiment's params, dvc.lock, reports and outputs into the workspace."""
-    checked("exp", "apply", name)
+    checked("exp", "apply", "--", name)

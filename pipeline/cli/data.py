@@ -314,6 +314,7 @@ def checkout(
     from pipeline.journal import all_or_nothing
 
     dvc_seam.require_repo()
+    dvc_seam.check_rev(rev)
     changed = dvc_seam.uncommitted_git_changes()
     if changed:
         raise UserError(
@@ -327,7 +328,7 @@ def checkout(
             hint="commit them (`mlops repro` / `mlops data add`, then git commit), or restore "
             "them with `dvc checkout --force`",
         )
-    if subprocess_ok(["git", "rev-parse", "--verify", "-q", f"{rev}^{{commit}}"]) is False:
+    if dvc_seam.resolve_commit(rev) is None:
         raise UserError(f"{rev!r} is not a commit, tag or branch here", hint="see `git log --oneline` and `git tag`")
     tracked_before = set(dvc_seam.tracked_objects())
     with all_or_nothing("mlops checkout", move_head=True):
@@ -348,12 +349,6 @@ def _remove_outputs_not_tracked_at_rev(leftovers: set[str]) -> None:
     workspace is exactly this version's (a leftover file in data/external/ would change the ingest stage's dep)."""
     for name in sorted(leftovers):
         Path(name).unlink(missing_ok=True)
-
-
-def subprocess_ok(cmd: list[str]) -> bool:
-    import subprocess
-
-    return subprocess.run(cmd, capture_output=True).returncode == 0
 
 
 def _modified_outputs() -> list[str]:
@@ -378,9 +373,11 @@ def predict(
     """Score loans with the workspace model (or a revision's), checked against dvc.lock before use."""
     from pipeline import dvc_seam
     from pipeline.model_io import load_model_bytes
+    from pipeline.output_paths import check_output_path
     from pipeline.predict import predict_file
 
     dvc_seam.require_repo()
+    check_output_path(out, input_path)
     if rev is None:
         data, expected = _workspace_model()
         where = paths.MODEL
