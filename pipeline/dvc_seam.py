@@ -199,6 +199,17 @@ def pull() -> None:
     checked("pull")
 
 
+def fetch() -> None:
+    """Download what this version uses into the cache, without checking anything out (`pull` = this +
+    `checkout_fetched`, with a check between)."""
+    checked("fetch")
+
+
+def checkout_fetched() -> None:
+    """The checkout half of `dvc pull` (not forced: local changes to tracked files are not overwritten)."""
+    checked("checkout")
+
+
 def checkout_outputs() -> None:
     """Make the workspace's DVC outputs those its `dvc.lock` and `.dvc` files name (from the cache)."""
     checked("checkout", "--force")

@@ -186,7 +186,13 @@ def _write_atomically(path: Path, text: str) -> None:
 
 @data_app.command()
 def status(
-    verify: Annotated[bool, typer.Option(help="Re-hash the cached objects in use and name any corrupted.")] = False,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            help="Re-hash the cached objects in use and name any corrupted; with --remote (the default) also "
+            "the remote's copies (reads them all)."
+        ),
+    ] = False,
     remote: Annotated[bool, typer.Option(help="Ask the default remote what it lacks (contacts it).")] = True,
 ) -> None:
     """Say in words what is new, modified, untracked or not yet pushed."""
@@ -204,6 +210,8 @@ def status(
         typer.echo(line)
     if verify:
         _verify_cache()
+        if remote and dvc_seam.default_remote() is not None:
+            _verify_remote()
 
 
 def _verify_cache() -> None:
@@ -233,12 +241,47 @@ def _remote_hint() -> str:
     )
 
 
+def _verify_remote() -> None:
+    from pipeline import integrity
+
+    try:
+        problems = integrity.remote_problems(integrity.objects_in_use())
+    except Exception as error:  # DVC raises many types for an unreachable remote
+        raise UserError(f"could not read the remote's copies: {error}", hint=_remote_hint()) from None
+    corrupted = [problem for problem in problems if problem.state == "corrupted"]
+    if not corrupted:
+        typer.echo("Remote verified: every copy it holds of the objects in use matches its md5.")
+        return
+    for problem in corrupted:
+        typer.echo(problem.line())
+    raise UserError(
+        f"{len(corrupted)} object(s) in use are corrupted on the remote",
+        hint="from a clone whose cache holds good copies (`mlops data status --verify --no-remote` passes "
+        "there), run `mlops data push --heal`",
+    )
+
+
 @data_app.command()
-def push() -> None:
-    """Send the data and models this version uses to the default remote (progress shown)."""
-    from pipeline import dvc_seam
+def push(
+    heal: Annotated[
+        bool, typer.Option(help="Also replace the remote's corrupted copies with the good local ones (reads them).")
+    ] = False,
+) -> None:
+    """Send the data and models this version uses to the default remote (progress shown), each object checked
+    against its md5 first: a corrupted one is refused by name and nothing is pushed."""
+    from pipeline import dvc_seam, integrity
 
     dvc_seam.require_repo()
+    objects = integrity.objects_in_use()
+    corrupted = integrity.corrupted_in_cache(objects)
+    if corrupted:
+        raise UserError(
+            f"not pushed: {len(corrupted)} cached object(s) are corrupted:\n  {integrity.describe(corrupted)}",
+            hint="delete each named object from .dvc/cache, then `mlops repro --force` (models, reports) or "
+            "`mlops data pull` (data) restores it; nothing reached the remote",
+        )
+    if heal:
+        _heal_remote(objects)
     try:
         dvc_seam.push()
     except dvc_seam.DvcFailed as failure:
@@ -248,16 +291,47 @@ def push() -> None:
     typer.echo("Pushed.")
 
 
+def _heal_remote(objects: dict[str, str]) -> None:
+    from pipeline import integrity
+
+    try:
+        problems = integrity.remote_problems(objects)
+        healed = integrity.heal_remote(problems)
+    except Exception as error:  # DVC raises many types for an unreachable remote
+        raise UserError(f"could not check the remote's copies: {error}", hint=_remote_hint()) from None
+    for problem in healed:
+        typer.echo(f"{problem.path}: replaced the remote's corrupted copy with the good local one")
+    if not healed:
+        typer.echo("The remote holds no corrupted copy of the objects in use.")
+
+
 @data_app.command()
 def pull() -> None:
-    """Fetch the data and models this version uses from the default remote and check them out."""
-    from pipeline import dvc_seam
+    """Fetch the data and models this version uses from the default remote, check each against its md5, then
+    check them out (a corrupted one is refused by name and never reaches the workspace)."""
+    from pipeline import dvc_seam, integrity
 
     dvc_seam.require_repo()
     try:
-        dvc_seam.pull()
+        dvc_seam.fetch()
     except dvc_seam.DvcFailed as failure:
         raise UserError("pull from the remote failed (see DVC's message above)", hint=_remote_hint()) from failure
+    objects = integrity.objects_in_use()
+    corrupted = integrity.corrupted_in_cache(objects)
+    if corrupted:
+        integrity.drop_from_cache(corrupted)
+    bad = corrupted + integrity.missing_from_cache(objects)  # DVC skips a local remote's corrupted copy
+    if bad:
+        raise UserError(
+            f"not checked out: {len(bad)} object(s) came from the remote corrupted, or not at all (the workspace "
+            f"is unchanged):\n  {integrity.describe(bad)}",
+            hint="the remote holds bad or no copies: from a clone with good ones run `mlops data push --heal`, "
+            "then pull again",
+        )
+    try:
+        dvc_seam.checkout_fetched()
+    except dvc_seam.DvcFailed as failure:
+        raise UserError("fetched, but the checkout failed (see DVC's message above)", hint=_remote_hint()) from failure
     typer.echo("Pulled.")
 
 
