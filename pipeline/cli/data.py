@@ -75,18 +75,21 @@ def _add_source(
 
     from pipeline import dvc_seam
     from pipeline.datasets import SourceChoice, infer_source_schema, set_data_params
+    from pipeline.input_limits import check_destination, check_table_file
     from pipeline.journal import all_or_nothing
     from pipeline.params import PARAMS_FILE, load_params, parse_params
     from pipeline.schema import write_schema
     from pipeline.stages.ingest import read_table
 
     params = load_params()
+    destination = Path(paths.EXTERNAL_DIR) / path.name
+    check_destination(destination)
+    check_table_file(path)
     frame = read_table(path)
     if drop is None:  # ids like `rownames` stay out of the features when the new file has them too
         drop = [column for column in params.data.drop if column in frame.columns]
     choice = SourceChoice(target or params.data.target, positive or params.data.positive_label, negative, drop)
     schema = infer_source_schema(frame, choice, str(path))
-    destination = Path(paths.EXTERNAL_DIR) / path.name
     values = {
         "source": destination.as_posix(),
         "target": choice.target,
@@ -121,6 +124,7 @@ def _append_batch(path: Path) -> None:
 
     from pipeline import dvc_seam
     from pipeline.datasets import align_batch
+    from pipeline.input_limits import check_table_file
     from pipeline.journal import all_or_nothing
     from pipeline.params import load_params
     from pipeline.schema import read_schema, validate_frame
@@ -135,6 +139,7 @@ def _append_batch(path: Path) -> None:
         )
     schema = read_schema(params.data.schema_path)
     current = read_table(source)
+    check_table_file(path)
     batch = align_batch(read_table(path), [str(c) for c in current.columns], str(path))
     validate_frame(batch.drop(columns=params.data.drop), schema, str(path))
     combined = pd.concat([current, batch], ignore_index=True)
