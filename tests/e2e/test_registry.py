@@ -4,6 +4,7 @@
 import hashlib
 import json
 
+import pytest
 import yaml
 
 from tests.conftest import run
@@ -13,6 +14,7 @@ def gto_state(repo) -> dict:
     return json.loads(run(["gto", "show", "--json"], repo).stdout)["lending-risk"]
 
 
+@pytest.mark.slow
 def test_promote_then_rollback_right_away_seen_by_gto_and_dvc_artifacts_get(repo, tmp_path):
     run("git add -A && git commit -q --no-verify -m trained --allow-empty", repo)
     first = run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
