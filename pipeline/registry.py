@@ -124,8 +124,12 @@ def next_version(versions: list[str]) -> str:
 
 
 def champion_commit() -> str | None:
-    """The commit whose model is in prod, or None before the first promotion."""
-    current = in_stage(read_events(model_artifact()))
+    """The commit whose model is in prod, or None before the first promotion (or without a model artifact)."""
+    try:
+        name = model_artifact()
+    except UserError:  # a project that declares no artifact serves its workspace's model, as before a promotion
+        return None
+    current = in_stage(read_events(name))
     return current[0] if current else None
 
 

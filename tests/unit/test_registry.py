@@ -59,3 +59,11 @@ def test_a_reference_to_an_unknown_version_names_the_known_ones(tmp_path, monkey
         registry.resolve("lending-risk@v9.0.0")
     with pytest.raises(registry.UserError, match="no version of lending-risk is in stage staging"):
         registry.resolve("lending-risk#staging")
+
+
+def test_without_a_model_artifact_there_is_no_champion_and_a_promotion_says_why(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n", encoding="utf-8")
+    assert registry.champion_commit() is None
+    with pytest.raises(registry.UserError, match="dvc.yaml declares no artifact of type model"):
+        registry.promote("aaa", None, "promote")
