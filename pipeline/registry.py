@@ -14,13 +14,13 @@ and written through GTO's API, so their format is GTO's own.
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from hooks.git import git
 from pipeline import paths
 from pipeline.errors import UserError
 
@@ -63,12 +63,8 @@ def read_events(name: str) -> list[Event]:
     """The artifact's GTO tags, oldest first (stage events by their counter)."""
     from gto.constants import tag_re
 
-    listing = subprocess.run(
-        ["git", "for-each-ref", "--format=%(refname:strip=2)%00%(*objectname)%00%(objectname)%00%(creatordate:unix)"]
-        + ["refs/tags/"],
-        capture_output=True,
-        text=True,
-    ).stdout
+    fields = "%(refname:strip=2)%00%(*objectname)%00%(objectname)%00%(creatordate:unix)"
+    listing = git("for-each-ref", f"--format={fields}", "refs/tags/", check=False).decode("utf-8", "replace")
     events = []
     for line in listing.splitlines():
         tag, peeled, target, seconds = line.split("\0")
