@@ -147,7 +147,7 @@ def read_at(rev: str, path: str) -> bytes | None:
     return result.stdout if result.returncode == 0 else None
 
 
-# --- Data versions: add, remotes, push/pull, checkout, reading a revision's files (issue 4) --------------------
+# --- Data versions: add, remotes, push/pull, checkout, reading a revision's files ----------------------------
 
 MODEL_STAGE = "train"
 
@@ -301,7 +301,7 @@ def read_output_at(rev: str, path: str) -> tuple[bytes, str]:
     return data, expected
 
 
-# --- Experiments: listing, concurrent temporary runs, runs at another revision, apply (issue 5) ----------------
+# --- Experiments: listing, concurrent temporary runs, runs at another revision, apply ------------------------
 # Experiments are read straight from their git refs (`refs/exps/<baseline[:2]>/<baseline[2:]>/<name>`): one
 # `git for-each-ref` and a `git show` per file, much quicker than `dvc exp show`. Runs are `dvc exp run --temp`
 # (never DVC's queue, whose workers have been seen to outlive the queue and hold the caller's output open).
@@ -423,3 +423,18 @@ def worktree_sharing_cache(rev: str, branch: str | None = None) -> Iterator[Path
 def exp_apply(name: str) -> None:
     """`dvc exp apply NAME`: the experiment's params, dvc.lock, reports and outputs into the workspace."""
     checked("exp", "apply", "--", name)
+
+
+# --- Sharing experiments: DVC's `exp push/pull` (git refs to a git remote, their outputs to the DVC remote) -------
+
+
+def exp_push(git_remote: str, names: list[str], all_commits: bool) -> None:
+    """`dvc exp push`: the experiments (named, else HEAD's, or every commit's) to `git_remote`, and their data and
+    models to the default DVC remote."""
+    checked("exp", "push", *(["--all-commits"] if all_commits else []), git_remote, *names)
+
+
+def exp_pull(git_remote: str, names: list[str], all_commits: bool) -> None:
+    """`dvc exp pull`: the experiments (named, else HEAD's, or every commit's) from `git_remote`, and their data
+    and models from the default DVC remote."""
+    checked("exp", "pull", *(["--all-commits"] if all_commits else []), git_remote, *names)

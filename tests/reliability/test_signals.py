@@ -4,7 +4,6 @@ followed by the next command. dvc.lock, models/, reports/ and the DVC cache end 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -161,24 +160,3 @@ def test_checkout_stopped_half_way_stays_where_it_was(repo, signum):
     assert (repo / "data" / "extra.csv").read_text() == "a,b\n1,2\n"
     snapshot.assert_unchanged()
     assert_model_whole(repo)
-
-
-def test_rollback_stopped_before_its_commit_changes_nothing(repo):
-    commit_workspace(repo)
-    head = run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
-    champion = {"rev": head, "model_md5": "b" * 32, "reason": "test", "history": [{"rev": head, "model_md5": "a" * 32}]}
-    (repo / "deploy").mkdir(exist_ok=True)
-    (repo / "deploy" / "champion.json").write_text(json.dumps(champion, indent=2) + "\n")
-    run(["git", "add", "deploy/champion.json"], repo)
-    run(["git", "commit", "-q", "--no-verify", "-m", "champion"], repo)
-    before = git_state(repo)
-    champion_bytes = (repo / "deploy" / "champion.json").read_bytes()
-    marker = pausing_git_hook(repo, "pre-commit")  # champion.json written and staged, not committed
-
-    process = start_mlops(repo, "deploy", "rollback")
-    wait_until(marker.exists, process, "the rollback's commit started")
-    output = stop(process, signal.SIGTERM)
-
-    assert_stopped_cleanly(process, output)
-    assert git_state(repo) == before
-    assert (repo / "deploy" / "champion.json").read_bytes() == champion_bytes
