@@ -134,11 +134,15 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the stages and reasons as JSON.")] = False,
 ) -> None:
     """Say which stages are stale and why (params, code, data), without running DVC."""
+    from hooks.bounded_yaml import AliasRefused
     from hooks.pipeline_state import pipeline_state, read_worktree
     from pipeline.dvc_seam import require_repo
 
     require_repo()
-    states = pipeline_state(read_worktree())
+    try:
+        states = pipeline_state(read_worktree())
+    except AliasRefused as error:  # a YAML alias bomb, refused before it expands
+        raise UserError(str(error), hint="write the values out in full") from None
     stale_upstream: list[str] = []
     report = []
     for state in states:

@@ -66,11 +66,15 @@ def test_alias_bomb_is_refused_by_repro_in_bounded_memory(bounds_repo):
     original = (bounds_repo / "params.yaml").read_text()
     (bounds_repo / "params.yaml").write_text(alias_bomb() + original.replace("seed: 42\n", ""))
     try:
-        result = run(["mlops", "repro"], bounds_repo, check=False, preexec_fn=limited_memory, timeout=60)
+        results = [
+            run(["mlops", command], bounds_repo, check=False, preexec_fn=limited_memory, timeout=60)
+            for command in ("repro", "status")
+        ]
     finally:
         (bounds_repo / "params.yaml").write_text(original)
-    text = assert_clear_error(result, "params.yaml", "alias", "line 2")
-    assert "MemoryError" not in text and len(text) < 2_000, text
+    for result in results:
+        text = assert_clear_error(result, "params.yaml", "alias", "line 2")
+        assert "MemoryError" not in text and len(text) < 2_000, text
     snapshot.assert_unchanged()
 
 
