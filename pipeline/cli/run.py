@@ -134,11 +134,15 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the stages and reasons as JSON.")] = False,
 ) -> None:
     """Say which stages are stale and why (params, code, data), without running DVC."""
+    from hooks.params_yaml import AmbiguousScalar
     from hooks.pipeline_state import pipeline_state, read_worktree
     from pipeline.dvc_seam import require_repo
 
     require_repo()
-    states = pipeline_state(read_worktree())
+    try:
+        states = pipeline_state(read_worktree())
+    except AmbiguousScalar as error:
+        raise UserError(str(error), hint="fix params.yaml, then run `mlops status` again") from None
     stale_upstream: list[str] = []
     report = []
     for state in states:
