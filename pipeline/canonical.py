@@ -79,7 +79,9 @@ def _canonical(node: Any, seen: set[int], exact: bool) -> Any:
         return node
     if isinstance(node, tuple):
         items = [_canonical(item, seen, exact) for item in node]
-        return node if all(a is b for a, b in zip(items, node, strict=True)) else type(node)(items)
+        if all(a is b for a, b in zip(items, node, strict=True)):
+            return node
+        return type(node)(*items) if hasattr(node, "_fields") else type(node)(items)  # a namedtuple, or not
     if isinstance(node, dict):
         for key, value in node.items():
             node[key] = _canonical(value, seen, exact)

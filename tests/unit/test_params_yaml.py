@@ -52,3 +52,11 @@ def test_the_projects_params_load_and_an_octal_looking_seed_is_refused_by_the_sc
     params.write_text((ROOT / "params.yaml").read_text().replace("seed: 42", "seed: 010"))
     with pytest.raises(UserError, match=r"seed = 010 is 8 to the stages \(YAML 1.1\) but 10 in YAML 1.2"):
         load_params(params)
+
+
+def test_the_hooks_fast_path_refuses_it_too():
+    from hooks.pipeline_state import pipeline_state
+
+    files = {"dvc.yaml": b"stages: {}\n", "params.yaml": b"seed: 010\n"}
+    with pytest.raises(AmbiguousScalar, match="seed = 010"):
+        pipeline_state(files.get)
