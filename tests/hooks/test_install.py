@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pipeline.cli.hooks import HOOK_TYPES
 from tests.conftest import run
 from tests.hooks.conftest import commit, minimal_path_env, output, write
 
@@ -13,7 +14,8 @@ def test_install_twice_and_status(repo):
     run(["mlops", "hooks", "install"], repo)
     run(["mlops", "hooks", "install"], repo)
     status = run(["mlops", "hooks", "status"], repo).stdout
-    assert status.count(" installed") == 3 and "interpreter" in status
+    assert status.count(" installed") == len(HOOK_TYPES) and "interpreter" in status
+    assert status.count(" registered") == 2  # the merge drivers
     assert not (repo / ".git/hooks/pre-commit.legacy").exists()
 
 

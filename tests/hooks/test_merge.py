@@ -1,0 +1,162 @@
+"""Branches that both retrained merge, rebase and cherry-pick through real git with the hooks and merge drivers
+installed: no conflict markers in generated files, one retrain, a lock that a fresh `dvc repro` agrees with."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from hooks.dvc_post_rewrite import FINISH
+from tests.conftest import run
+from tests.hooks.conftest import commit, output, write
+
+TRAIN_PARAM = ("    C: 0.01", "    C: 0.02")  # train + evaluate re-run
+BOOTSTRAP = ("bootstrap_samples: 1000", "bootstrap_samples: 500")  # evaluate only: cheap
+REPEATS = ("importance_repeats: 5", "importance_repeats: 3")  # evaluate only: cheap
+MARKER = "<<<<<<<"
+
+
+def set_param(repo, old: str, new: str) -> None:
+    params = repo / "params.yaml"
+    text = params.read_text()
+    assert old in text
+    params.write_text(text.replace(old, new, 1))
+
+
+def retrained_branch(repo, name: str, change: tuple[str, str], start: str = "main") -> None:
+    """A branch from `start` whose one commit changes a param and carries its retrained lock and reports."""
+    run(["git", "checkout", "-q", "-b", name, start], repo)
+    set_param(repo, *change)
+    first = commit(repo, "params.yaml")
+    assert first.returncode != 0 and "retrained" in output(first), output(first)
+    second = commit(repo)
+    assert second.returncode == 0, output(second)
+
+
+def files_with_markers(repo) -> list[str]:
+    """Tracked files (conflicted ones included) with a line that opens a conflict."""
+    tracked = sorted(set(run(["git", "ls-files", "-z"], repo).stdout.split("\0")) - {""})
+    return [path for path in tracked if re.search(f"^{MARKER}( |$)", (repo / path).read_text(errors="replace"), re.M)]
+
+
+def assert_clean(repo) -> None:
+    """git and DVC agree: nothing to commit, nothing for `dvc repro` to run."""
+    assert run(["git", "status", "--porcelain", "--untracked-files=no"], repo).stdout == ""
+    assert run(["dvc", "status", "--json"], repo).stdout.strip() in ("{}", "")
+
+
+def assert_fresh_repro_gives_the_same_metrics(repo) -> None:
+    """A forced full `dvc repro` on the committed params writes the committed metrics (model bytes may differ
+    with the BLAS kernel; the metrics may not)."""
+    run(["dvc", "repro", "--force"], repo)
+    assert run(["git", "diff", "--stat", "--", "reports/metrics.json", "reports/train_metrics.json"], repo).stdout == ""
+
+
+def merge(repo, branch: str):
+    return run(["git", "merge", "--no-edit", branch], repo, check=False)
+
+
+def conclude(repo):
+    return run(["git", "commit", "--no-edit"], repo, check=False)
+
+
+@pytest.mark.slow
+def test_two_retrained_branches_merge_into_one_retrained_merge_commit(hooked):
+    retrained_branch(hooked, "c", TRAIN_PARAM)
+    retrained_branch(hooked, "boot", BOOTSTRAP)
+    merged = merge(hooked, "c")
+    text = output(merged)
+    assert merged.returncode != 0 and "retrained" in text, text
+    assert "CONFLICT" not in text and files_with_markers(hooked) == []
+    assert "vs HEAD:" in text and "vs c (" in text  # the metric change against both parents
+    assert "git commit` to conclude the merge" in text
+    concluded = conclude(hooked)
+    assert concluded.returncode == 0, output(concluded)
+    parents = run(["git", "rev-list", "--parents", "-n", "1", "HEAD"], hooked).stdout.split()
+    assert len(parents) == 3
+    params = (hooked / "params.yaml").read_text()
+    assert TRAIN_PARAM[1] in params and BOOTSTRAP[1] in params
+    assert_clean(hooked)
+    assert_fresh_repro_gives_the_same_metrics(hooked)
+
+
+def test_same_param_conflict_stays_real_then_the_retrain_applies(hooked):
+    retrained_branch(hooked, "five-hundred", BOOTSTRAP)
+    retrained_branch(hooked, "two-hundred", ("bootstrap_samples: 1000", "bootstrap_samples: 200"))
+    merged = merge(hooked, "five-hundred")
+    assert merged.returncode != 0
+    assert "CONFLICT (content): Merge conflict in params.yaml" in merged.stdout
+    assert files_with_markers(hooked) == ["params.yaml"]  # never in dvc.lock or reports
+    params = (hooked / "params.yaml").read_text()
+    resolved = params.split(MARKER)[0] + "  bootstrap_samples: 500\n" + params.split(">>>>>>> five-hundred\n")[1]
+    write(hooked, "params.yaml", resolved)
+    retrain = commit(hooked, "params.yaml", args=("--no-edit",))
+    assert retrain.returncode != 0 and "retrained" in output(retrain), output(retrain)
+    concluded = conclude(hooked)
+    assert concluded.returncode == 0, output(concluded)
+    assert "bootstrap_samples: 500" in run(["git", "show", "HEAD:dvc.lock"], hooked).stdout
+    assert_clean(hooked)
+
+
+def test_docs_only_merge_runs_no_stage(hooked):
+    run(["git", "checkout", "-q", "-b", "docs"], hooked)
+    write(hooked, "docs/note.md", "a note\n")
+    assert commit(hooked, "docs/note.md").returncode == 0
+    retrained_branch(hooked, "boot", BOOTSTRAP)
+    lock = (hooked / "dvc.lock").read_text()
+    merged = merge(hooked, "docs")
+    assert merged.returncode == 0, output(merged)
+    assert "Running stage" not in output(merged) and "Reproducing" not in output(merged)
+    assert (hooked / "dvc.lock").read_text() == lock
+    assert run(["dvc", "status", "--json"], hooked).stdout.strip() in ("{}", "")
+
+
+def pointer(repo, branch: str, start: str, rows: str) -> str:
+    """A branch from `start` whose commit points `data/external/loans.csv` at new content (`dvc add`)."""
+    run(["git", "checkout", "-q", "-f", "-b", branch, start], repo)
+    write(repo, "data/external/loans.csv", "a,b\n" + rows)
+    run(["dvc", "add", "-q", "data/external/loans.csv"], repo)
+    run(["git", "add", "data/external/loans.csv.dvc", "data/external/.gitignore"], repo)
+    run(["git", "commit", "-q", "--no-verify", "-m", f"data on {branch}"], repo)
+    return (repo / "data/external/loans.csv.dvc").read_text()
+
+
+def test_divergent_pointers_of_one_data_file_stop_with_the_versions_and_the_fix(hooked):
+    base = pointer(hooked, "with-data", "main", "1,2\n")
+    theirs = pointer(hooked, "theirs", "with-data", "1,2\n5,6\n")
+    ours = pointer(hooked, "ours", "with-data", "1,2\n3,4\n")
+    merged = merge(hooked, "theirs")
+    assert merged.returncode != 0
+    text = output(merged)
+    assert "both sides changed the data file data/external/loans.csv" in text
+    for version in (base, ours, theirs):
+        md5 = next(line.split()[-1] for line in version.splitlines() if "md5:" in line)
+        assert md5 in text
+    assert "mlops data add --append" in text
+    assert (hooked / "data/external/loans.csv.dvc").read_text() == ours  # ours whole, no markers
+    assert files_with_markers(hooked) == []
+
+
+@pytest.mark.slow
+def test_rebase_and_cherry_pick_name_the_command_that_finishes_them(hooked):
+    retrained_branch(hooked, "boot", BOOTSTRAP)
+    retrained_branch(hooked, "repeats", REPEATS)
+    original = run(["git", "rev-parse", "repeats"], hooked).stdout.strip()
+    rebased = run(["git", "rebase", "boot"], hooked, check=False)
+    assert rebased.returncode == 0, output(rebased)
+    assert FINISH in output(rebased) and files_with_markers(hooked) == []
+    status = run(["mlops", "status"], hooked).stdout
+    assert "kept one side of dvc.lock" in status and "param evaluate.importance_repeats changed" in status
+    run(FINISH, hooked)
+    assert run(["mlops", "status"], hooked).stdout.startswith("Pipeline is up to date")
+    assert_clean(hooked)
+
+    run(["git", "checkout", "-q", "-b", "picked", "boot"], hooked)
+    picked = run(["git", "cherry-pick", original], hooked)  # retrained on main: meets boot's retrained lock
+    assert files_with_markers(hooked) == [], output(picked)
+    status = run(["mlops", "status"], hooked).stdout
+    assert "kept one side of dvc.lock" in status and "mlops repro" in status
+    run(FINISH.replace("rebase", "cherry-pick"), hooked)
+    assert json.loads(run(["mlops", "status", "--json"], hooked).stdout)[-1]["stale"] is False
