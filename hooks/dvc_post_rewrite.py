@@ -21,7 +21,7 @@ FINISH = 'dvc checkout && mlops repro && git commit -m "Retrain after rebase" --
 
 
 def head_reader(path: str) -> bytes | None:
-    return git.show("HEAD", path)
+    return git.blob_at("HEAD", path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

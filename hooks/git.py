@@ -131,3 +131,13 @@ def merge_heads() -> dict[str, str]:
             return {line.strip(): "MERGE_HEAD" for line in handle if line.strip()}
     except FileNotFoundError:
         return {}
+
+
+def blob_at(rev: str, path: str) -> bytes | None:
+    """The content of a file at a revision, or None when it is absent there or not a file (a directory)."""
+    output = git("cat-file", "--batch", input=f"{rev}:{path}\n".encode("utf-8", "surrogateescape"))
+    header, _, content = output.partition(b"\n")
+    fields = header.split()
+    if len(fields) != 3 or fields[1] != b"blob":
+        return None
+    return content[: int(fields[2])]

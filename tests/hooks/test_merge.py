@@ -9,8 +9,10 @@ import re
 import pytest
 
 from hooks.dvc_post_rewrite import FINISH
+from hooks.merge_driver import gitattributes_lines, pointer_conflict
 from tests.conftest import run
 from tests.hooks.conftest import commit, output, write
+from tests.hooks.test_dvc_git_integration import locked_model_md5, model_md5
 
 TRAIN_PARAM = ("    C: 0.01", "    C: 0.02")  # train + evaluate re-run
 BOOTSTRAP = ("bootstrap_samples: 1000", "bootstrap_samples: 500")  # evaluate only: cheap
@@ -66,11 +68,15 @@ def conclude(repo):
 def test_two_retrained_branches_merge_into_one_retrained_merge_commit(hooked):
     retrained_branch(hooked, "c", TRAIN_PARAM)
     retrained_branch(hooked, "boot", BOOTSTRAP)
-    merged = merge(hooked, "c")
+    run(["git", "checkout", "-q", "main"], hooked)
+    fast_forward = merge(hooked, "c")
+    assert fast_forward.returncode == 0 and "Fast-forward" in fast_forward.stdout
+    assert model_md5(hooked) == locked_model_md5(hooked)  # dvc-post-merge checked out c's model
+    merged = merge(hooked, "boot")
     text = output(merged)
     assert merged.returncode != 0 and "retrained" in text, text
     assert "CONFLICT" not in text and files_with_markers(hooked) == []
-    assert "vs HEAD:" in text and "vs c (" in text  # the metric change against both parents
+    assert "vs HEAD:" in text and "vs boot (" in text  # the metric change against both parents
     assert "git commit` to conclude the merge" in text
     concluded = conclude(hooked)
     assert concluded.returncode == 0, output(concluded)
@@ -147,6 +153,7 @@ def test_rebase_and_cherry_pick_name_the_command_that_finishes_them(hooked):
     rebased = run(["git", "rebase", "boot"], hooked, check=False)
     assert rebased.returncode == 0, output(rebased)
     assert FINISH in output(rebased) and files_with_markers(hooked) == []
+    assert "param evaluate.importance_repeats changed" in output(rebased) and "data changed" not in output(rebased)
     status = run(["mlops", "status"], hooked).stdout
     assert "kept one side of dvc.lock" in status and "param evaluate.importance_repeats changed" in status
     run(FINISH, hooked)
@@ -160,3 +167,26 @@ def test_rebase_and_cherry_pick_name_the_command_that_finishes_them(hooked):
     assert "kept one side of dvc.lock" in status and "mlops repro" in status
     run(FINISH.replace("rebase", "cherry-pick"), hooked)
     assert json.loads(run(["mlops", "status", "--json"], hooked).stdout)[-1]["stale"] is False
+
+
+def dvc_pointer(md5: str, size: int) -> bytes:
+    return f"outs:\n- md5: {md5}\n  size: {size}\n  hash: md5\n  path: loans.csv\n".encode()
+
+
+def test_pointer_conflict_is_none_when_both_sides_name_the_same_data():
+    base, ours = dvc_pointer("a" * 32, 10), dvc_pointer("b" * 32, 20)
+    assert pointer_conflict("data/external/loans.csv.dvc", base, ours, ours) is None
+    message = pointer_conflict("data/external/loans.csv.dvc", base, ours, dvc_pointer("c" * 32, 1234))
+    assert "ours    md5 " + "b" * 32 + ", 20 bytes" in message and "1,234 bytes" in message
+    assert "git add data/external/loans.csv.dvc && mlops data add --append" in message
+
+
+def test_gitattributes_name_the_git_kept_outputs_and_dvc_lock_only():
+    outputs = {"data/raw.parquet": True, "reports/metrics.json": False, "reports/plots": False}
+    lines = gitattributes_lines(outputs, is_dir=lambda path: path == "reports/plots")
+    assert lines == [
+        "dvc.lock merge=mlops-generated",
+        "reports/metrics.json merge=mlops-generated",
+        "reports/plots/** merge=mlops-generated",
+        "*.dvc merge=mlops-dvc",
+    ]
