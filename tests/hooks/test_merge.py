@@ -146,6 +146,27 @@ def test_divergent_pointers_of_one_data_file_stop_with_the_versions_and_the_fix(
     assert files_with_markers(hooked) == []
 
 
+def folder_branch(repo, branch: str, start: str, batch: str) -> None:
+    """A branch from `start` that adds one batch file to the DVC-tracked folder `data/external/batches`."""
+    run(["git", "checkout", "-q", "-f", "-b", branch, start], repo)
+    write(repo, f"data/external/batches/{batch}.csv", f"a,b\n{len(batch)},1\n")
+    run(["dvc", "add", "-q", "data/external/batches"], repo)
+    run(["git", "add", "data/external/batches.dvc", "data/external/.gitignore"], repo)
+    run(["git", "commit", "-q", "--no-verify", "-m", f"batch {batch}"], repo)
+
+
+def test_append_only_folders_merge_through_dvcs_own_driver(hooked):
+    folder_branch(hooked, "first", "main", "2026-01")
+    folder_branch(hooked, "jan-feb", "first", "2026-02")
+    folder_branch(hooked, "jan-mar", "first", "2026-03")
+    merged = merge(hooked, "jan-feb")
+    assert merged.returncode == 0, output(merged)
+    assert files_with_markers(hooked) == []
+    batches = sorted(path.name for path in (hooked / "data/external/batches").iterdir())
+    assert batches == ["2026-01.csv", "2026-02.csv", "2026-03.csv"]  # the union, checked out after the merge
+    assert run(["dvc", "status", "data/external/batches.dvc", "--json"], hooked).stdout.strip() in ("{}", "")
+
+
 @pytest.mark.slow
 def test_rebase_and_cherry_pick_name_the_command_that_finishes_them(hooked):
     retrained_branch(hooked, "boot", BOOTSTRAP)
