@@ -88,10 +88,13 @@ def check(read: Reader) -> int:
         )
     if stale:
         print("  Stale stages (staged params/dvc.yaml/code vs dvc.lock):\n" + describe(stale))
-    print(
-        "\nFix: set data.sample_frac: 1.0 if needed, run `mlops repro`, then `git add dvc.lock reports` and "
-        "commit again."
-    )
+    if kept:
+        print("\nFix: `dvc checkout && mlops repro`, then `git add dvc.lock reports` and `git commit`.")
+    else:
+        print(
+            "\nFix: set data.sample_frac: 1.0 if needed, run `mlops repro`, then `git add dvc.lock reports` and "
+            "commit again."
+        )
     print(SKIP_HINT)
     return 1
 

@@ -12,18 +12,12 @@ from hooks.merge_driver import gitattributes_lines, pointer_conflict
 from tests.conftest import run
 from tests.hooks.conftest import commit, output, write
 from tests.hooks.test_dvc_git_integration import locked_model_md5, model_md5
+from tests.hooks.test_dvc_lock_sync import set_param, use_check_mode
 
 TRAIN_PARAM = ("    C: 0.01", "    C: 0.02")  # train + evaluate re-run
 BOOTSTRAP = ("bootstrap_samples: 1000", "bootstrap_samples: 500")  # evaluate only: cheap
 REPEATS = ("importance_repeats: 5", "importance_repeats: 3")  # evaluate only: cheap
 MARKER = "<<<<<<<"
-
-
-def set_param(repo, old: str, new: str) -> None:
-    params = repo / "params.yaml"
-    text = params.read_text()
-    assert old in text
-    params.write_text(text.replace(old, new, 1))
 
 
 def retrained_branch(repo, name: str, change: tuple[str, str], start: str = "main") -> None:
@@ -118,6 +112,28 @@ def test_docs_only_merge_runs_no_stage(hooked):
     assert "Running stage" not in output(merged) and "Reproducing" not in output(merged)
     assert (hooked / "dvc.lock").read_text() == lock
     assert run(["dvc", "status", "--json"], hooked).stdout.strip() in ("{}", "")
+
+
+def hand_locked_branch(repo, name: str, change: tuple[str, str]) -> None:
+    """A branch whose commit changes a param in params.yaml and dvc.lock alike (no training: enough for git)."""
+    run(["git", "checkout", "-q", "-f", "-b", name, "main"], repo)
+    set_param(repo, *change)
+    lock = repo / "dvc.lock"
+    lock.write_text(lock.read_text().replace(change[0].strip(), change[1].strip(), 1))
+    run(["git", "commit", "-q", "--no-verify", "-am", name], repo)
+
+
+def test_check_mode_refuses_the_merge_commit_with_the_command(hooked):
+    use_check_mode(hooked)
+    hand_locked_branch(hooked, "boot", BOOTSTRAP)
+    hand_locked_branch(hooked, "repeats", REPEATS)
+    merged = merge(hooked, "boot")
+    assert merged.returncode != 0 and files_with_markers(hooked) == []
+    text = output(merged)
+    assert "kept one side of generated files: dvc.lock" in text
+    assert "param evaluate.bootstrap_samples changed (1000 -> 500)" in text
+    assert "dvc checkout && mlops repro" in text and "Running stage" not in text
+    assert len(run(["git", "rev-list", "--parents", "-n", "1", "HEAD"], hooked).stdout.split()) == 2  # no merge
 
 
 def pointer(repo, branch: str, start: str, rows: str) -> str:
