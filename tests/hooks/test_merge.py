@@ -9,7 +9,8 @@ import pytest
 
 from hooks.dvc_post_rewrite import FINISH
 from hooks.merge_driver import gitattributes_lines, pointer_conflict
-from tests.conftest import run
+from pipeline import merge_setup
+from tests.conftest import ROOT, run
 from tests.hooks.conftest import commit, output, write
 from tests.hooks.test_dvc_git_integration import locked_model_md5, model_md5
 from tests.hooks.test_dvc_lock_sync import set_param, use_check_mode
@@ -227,3 +228,8 @@ def test_gitattributes_name_the_git_kept_outputs_and_dvc_lock_only():
         "reports/plots/** merge=mlops-generated",
         "*.dvc merge=mlops-dvc",
     ]
+
+
+def test_committed_gitattributes_match_what_install_writes(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert merge_setup.attributes_block() in (ROOT / ".gitattributes").read_text()
