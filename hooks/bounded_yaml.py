@@ -17,6 +17,12 @@ class AliasRefused(yaml.MarkedYAMLError):
 
 def safe_load(data: bytes | str, name: str = "") -> Any:
     """`yaml.safe_load` without aliases; `name` (the file) is what error messages call the document."""
+    refuse_aliases(data, name)
+    return yaml.load(data, Loader=_Loader)
+
+
+def refuse_aliases(data: bytes | str, name: str = "") -> None:
+    """AliasRefused at the first alias in `data`, found without building anything."""
     if ("*" if isinstance(data, str) else b"*") in data:  # no alias without a `*`: the common case costs nothing
         for event in yaml.parse(data, Loader=_Loader):  # events only: nothing is expanded here
             if isinstance(event, yaml.AliasEvent):
@@ -25,4 +31,3 @@ def safe_load(data: bytes | str, name: str = "") -> Any:
                     problem=f"YAML aliases (*{event.anchor[:40]}) are not allowed here; write the value out",
                     problem_mark=yaml.Mark(name or mark.name, mark.index, mark.line, mark.column, None, None),
                 )
-    return yaml.load(data, Loader=_Loader)

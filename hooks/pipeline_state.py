@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from hooks import params_yaml
 from hooks.bounded_yaml import AliasRefused, safe_load
 
 Reader = Callable[[str], bytes | None]
@@ -125,7 +126,9 @@ def _param_keys(entries: list | None) -> list[str]:
 
 def _load_yaml(read: Reader, path: str) -> Any:
     data = read(path)
-    return None if data is None else safe_load(data, path)
+    if data is None:
+        return None
+    return params_yaml.loads(data, path) if path == PARAMS_FILE else safe_load(data, path)
 
 
 def stage_outs(dvc_yaml: dict, params: Any) -> dict[str, str]:
