@@ -7,11 +7,14 @@ with one `git cat-file --batch-check` call on object ids (never on path names, w
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 EMPTY_SHA = "0" * 40
+SYMLINK_MODE = "120000"
+SUBMODULE_MODE = "160000"
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,21 @@ class StagedFile:
     status: str  # A, M, R, C, T (D is never listed)
     sha: str
     source: str | None = None  # the old name of a rename or copy
+    mode: str = "100644"  # 120000 a symlink (the blob is its target), 160000 a submodule (no blob here)
+
+
+@dataclass(frozen=True)
+class StagedBlob:
+    """A staged file as the index holds it: its size and its first bytes (all of them up to the read limit)."""
+
+    path: str
+    mode: str
+    size: int
+    head: bytes
+
+    @property
+    def is_symlink(self) -> bool:
+        return self.mode == SYMLINK_MODE
 
 
 def git(*args: str, input: bytes | None = None, check: bool = True) -> bytes:
@@ -43,13 +61,13 @@ def staged_changes() -> list[StagedFile]:
     index = 0
     while index < len(fields):
         meta = fields[index].split()
-        status, sha = meta[4][0], meta[3]
+        mode, sha, status = meta[1], meta[3], meta[4][0]
         if status in "RC":
-            changes.append(StagedFile(fields[index + 2], status, sha, source=fields[index + 1]))
+            changes.append(StagedFile(fields[index + 2], status, sha, source=fields[index + 1], mode=mode))
             index += 3
         else:
             if status != "D":
-                changes.append(StagedFile(fields[index + 1], status, sha))
+                changes.append(StagedFile(fields[index + 1], status, sha, mode=mode))
             index += 2
     return changes
 
@@ -66,18 +84,71 @@ def index_entries(paths: Iterable[str]) -> dict[str, str]:
     return entries
 
 
-def blob_sizes(shas: Iterable[str]) -> dict[str, int]:
-    """blob id -> size in bytes, in one `git cat-file --batch-check` call."""
+def index_modes_and_shas(paths: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """path -> (mode, blob id) in the index, for the given paths that git tracks."""
+    if not paths:
+        return {}
+    entries = {}
+    for record in _split_z(git("--literal-pathspecs", "ls-files", "-z", "-s", "--", *paths)):
+        meta, _, path = record.partition("\t")
+        mode, sha, _stage = meta.split()
+        entries[path] = (mode, sha)
+    return entries
+
+
+def read_blobs(shas: Iterable[str], limit: int) -> dict[str, tuple[int, bytes]]:
+    """blob id -> (size, first `limit` bytes), from one `git cat-file --batch` process. Objects are asked for
+    one at a time and the bytes past `limit` are skipped as they stream: a 5 GB blob costs no memory."""
     unique = sorted(set(shas) - {EMPTY_SHA})
     if not unique:
         return {}
-    output = git("cat-file", "--batch-check=%(objectname) %(objectsize)", input="\n".join(unique).encode() + b"\n")
-    sizes = {}
-    for line in output.decode().splitlines():
-        sha, _, size = line.partition(" ")
-        if size.isdigit():
-            sizes[sha] = int(size)
-    return sizes
+    blobs = {}
+    with subprocess.Popen(["git", "cat-file", "--batch"], stdin=subprocess.PIPE, stdout=subprocess.PIPE) as process:
+        for sha in unique:
+            process.stdin.write(sha.encode() + b"\n")
+            process.stdin.flush()
+            header = process.stdout.readline().split()
+            if len(header) != 3:  # `<sha> missing`
+                continue
+            size = int(header[2])
+            head = process.stdout.read(min(size, limit))
+            remaining = size - len(head) + 1  # and the newline that ends each object
+            while remaining > 0:
+                skipped = len(process.stdout.read(min(remaining, 1 << 20)))
+                if not skipped:
+                    break
+                remaining -= skipped
+            blobs[sha] = (size, head)
+        process.stdin.close()
+    return blobs
+
+
+def staged_blobs(paths: Sequence[str], limit: int) -> list[StagedBlob]:
+    """The staged files (the given paths, or every staged change when none), with sizes and first bytes:
+    two git processes whatever the number of files (submodules, which hold no blob here, are left out)."""
+    if paths:
+        entries = index_modes_and_shas(paths)
+    else:
+        entries = {change.path: (change.mode, change.sha) for change in staged_changes()}
+    entries = {path: entry for path, entry in entries.items() if entry[0] != SUBMODULE_MODE}
+    blobs = read_blobs((sha for _mode, sha in entries.values()), limit)
+    return [StagedBlob(path, mode, *blobs.get(sha, (0, b""))) for path, (mode, sha) in entries.items()]
+
+
+def git_dir() -> str:
+    """The repository's git directory, without a git process when the work tree has a plain `.git` folder."""
+    if os.environ.get("GIT_DIR"):
+        return os.environ["GIT_DIR"]
+    if os.path.isdir(".git"):
+        return ".git"
+    try:  # a linked worktree or a submodule: `.git` is a file that names the git directory
+        with open(".git") as handle:
+            pointer = handle.read().strip()
+        if pointer.startswith("gitdir: "):
+            return pointer.removeprefix("gitdir: ")
+    except OSError:
+        pass
+    return git("rev-parse", "--git-dir").decode().strip()
 
 
 def staged_blob(path: str) -> bytes | None:

@@ -1,0 +1,53 @@
+"""staged-files: block-untracked-data, no-secrets-in-dvc-config and hygiene in one process and one pass.
+
+An ordinary commit pays pre-commit's cost per hook process (a Python start, then a `git diff` of the whole
+work tree after it), so the checks every staged file needs run here together: the index is read once (two
+git processes whatever the number of files) and each check is the pure function of its own module.
+`SKIP=block-untracked-data` (or `no-secrets-in-dvc-config`, `hygiene`) still skips that check alone.
+Takes block-untracked-data's options.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+from hooks import block_untracked_data, git, hygiene
+from hooks import no_secrets_in_dvc_config as no_secrets
+from hooks.formats import is_text
+
+HOOK_ID = "staged-files"
+
+
+def skipped_hooks() -> set[str]:
+    """The hook ids in pre-commit's `SKIP` (comma-separated)."""
+    return {name.strip() for name in os.environ.get("SKIP", "").split(",")}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = block_untracked_data.parse_args(argv)
+    skipped = skipped_hooks()
+    blobs = git.staged_blobs(args.filenames, no_secrets.SCAN_LIMIT)
+    status = 0
+    if block_untracked_data.HOOK_ID not in skipped:
+        found = block_untracked_data.check(blobs, args)
+        if found:
+            block_untracked_data.report(found)
+            status = 1
+    if no_secrets.HOOK_ID not in skipped:
+        files = [blob for blob in blobs if not blob.is_symlink]
+        problems = [line for blob in files for line in no_secrets.problems_for(blob.path, blob.head)]
+        if problems:
+            no_secrets.report(problems)
+            status = 1
+    if hygiene.HOOK_ID not in skipped:
+        text = [blob.path for blob in blobs if not blob.is_symlink and is_text(blob.head)]
+        if hygiene.fix_files(text, hygiene.in_merge(git.git_dir())):
+            print(hygiene.advice())
+            status = 1
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
