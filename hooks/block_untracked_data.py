@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import argparse
 import functools
-import glob
 import json
 import os
 import re
 import shlex
-import shutil
 import sys
 from collections.abc import Sequence
 
@@ -165,12 +163,15 @@ def reasons_for(
 @functools.cache
 def mlops_installed() -> bool:
     """Whether this repository's user has the `mlops` CLI: an `mlops` script beside the hook's interpreter or
-    on the PATH, in an environment that holds the CLI's libraries. (pre-commit's own environment for these hooks,
-    in another repository, holds this package's core only: its `mlops` script could not run.)"""
-    candidates = [os.path.join(os.path.dirname(sys.executable), "mlops"), shutil.which("mlops")]
-    for script in filter(None, candidates):
-        prefix = os.path.dirname(os.path.dirname(os.path.abspath(script)))
-        if os.path.isfile(script) and glob.glob(os.path.join(prefix, "lib", "python3*", "*-packages", "typer")):
+    anywhere on the PATH, in an environment that holds the CLI's libraries. (pre-commit's own environment for
+    these hooks, in another repository, holds this package's core only: its `mlops` script could not run.)"""
+    import glob
+
+    for folder in [os.path.dirname(sys.executable), *os.environ.get("PATH", "").split(os.pathsep)]:
+        prefix = os.path.dirname(os.path.abspath(folder))
+        if os.access(os.path.join(folder, "mlops"), os.X_OK) and glob.glob(
+            os.path.join(glob.escape(prefix), "lib", "python3*", "*-packages", "typer")
+        ):
             return True
     return False
 
