@@ -100,7 +100,7 @@ KNOWN_KEYS = {
     "an AWS access key id": f"BUCKET = 'b'\nKEY_ID = '{AWS_KEY_ID}'\n",
     "an AWS secret access key": f"[default]\naws_secret_access_key = {AWS_SECRET}\n",
     "a GCP service-account key": json.dumps(
-        {"type": "service_account", "project_id": "p", "private_key_id": "0123abcd", "client_email": "x@p.iam"}
+        {"type": "service_" + "account", "project_id": "p", "private_key_id": "0123abcd", "client_email": "x@p.iam"}
     ),
     "an Azure storage account key": "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=" + "Ab1+" * 22 + "==",
     "a GitHub token": "GITHUB_TOKEN=ghp_" + "a1B2" * 9 + "\n",

@@ -92,7 +92,7 @@ def test_local_only_files_and_keys_in_any_file_are_refused(hooked):
     assert_refused(hooked, "src/aws_settings.py", names=("an AWS access key id",))
     write(hooked, "deploy/credentials.ini", f"[default]\naws_secret_access_key = {AWS_SECRET}\n")
     assert_refused(hooked, "deploy/credentials.ini", names=("an AWS secret access key",))
-    service_account = '{"type": "service_account", "project_id": "p", "private_key_id": "ab12", "private_key": ""}'
+    service_account = '{"type": "service_' + 'account", "project_id": "p", "private_key_id": "ab12", "private_key": ""}'
     write(hooked, "deploy/gcp.json", service_account + "\n")
     assert_refused(hooked, "deploy/gcp.json", names=("a GCP service-account key",))
     write(hooked, "docs/azure.txt", "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=" + "Zx9+" * 22 + "==\n")
