@@ -29,20 +29,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = block_untracked_data.parse_args(argv)
     skipped = skipped_hooks()
     blobs = git.staged_blobs(args.filenames, no_secrets.SCAN_LIMIT)
-    status = 0
+    refused: set[str] = set()  # files that must leave the index are not worth fixing
     if block_untracked_data.HOOK_ID not in skipped:
         found = block_untracked_data.check(blobs, args)
         if found:
             block_untracked_data.report(found)
-            status = 1
+            refused |= found.keys()
     if no_secrets.HOOK_ID not in skipped:
-        files = [blob for blob in blobs if not blob.is_symlink]
-        problems = [line for blob in files for line in no_secrets.problems_for(blob.path, blob.head)]
-        if problems:
-            no_secrets.report(problems)
-            status = 1
+        problems = {blob.path: no_secrets.problems_for(blob.path, blob.head) for blob in blobs if not blob.is_symlink}
+        if any(problems.values()):
+            no_secrets.report([line for lines in problems.values() for line in lines])
+            refused |= {path for path, lines in problems.items() if lines}
+    status = 1 if refused else 0
     if hygiene.HOOK_ID not in skipped:
-        text = [blob.path for blob in blobs if not blob.is_symlink and is_text(blob.head)]
+        text = [blob.path for blob in blobs if blob.path not in refused and not blob.is_symlink and is_text(blob.head)]
         if hygiene.fix_files(text, hygiene.in_merge(git.git_dir())):
             print(hygiene.advice())
             status = 1
