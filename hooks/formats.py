@@ -6,6 +6,7 @@ offset its specification gives; plain text is UTF-8 without NUL bytes and withou
 
 from __future__ import annotations
 
+import re
 import struct
 
 HEAD_BYTES = 8192  # enough for every signature below and for the text test
@@ -39,12 +40,18 @@ SIGNATURES = (
     (0, b"\x80\x04\x95", "pickle"),
     (0, b"\x80\x05\x95", "pickle"),
 )
+_AT_START = {signature: name for offset, signature, name in SIGNATURES if offset == 0}
+_AT_OFFSET = tuple(entry for entry in SIGNATURES if entry[0])
+_START = re.compile(b"|".join(re.escape(signature) for signature in _AT_START))  # one C call per file
 PICKLE_BEFORE_FRAMES = (b"\x80\x02", b"\x80\x03")  # protocols 2 and 3: no frame opcode after the header
 
 
 def data_format(head: bytes) -> str | None:
     """The data or model format whose signature `head` (a file's first bytes) carries, if any."""
-    for offset, signature, name in SIGNATURES:
+    match = _START.match(head)
+    if match:
+        return _AT_START[match.group()]
+    for offset, signature, name in _AT_OFFSET:
         if head.startswith(signature, offset):
             return name
     if head[:2] in PICKLE_BEFORE_FRAMES and len(head) > 3 and not _is_utf8(head):

@@ -3,36 +3,32 @@
 Paths go to git as arguments after `--` with `--literal-pathspecs` (no globbing) and come back `-z`
 separated, so names with spaces, quotes, newlines or non-ASCII survive. Blobs are read from the index with
 one `git cat-file --batch` process on object ids (never on path names, which may hold newlines). Records are
-NamedTuples, not dataclasses: importing `dataclasses` costs every commit ~5 ms.
+namedtuples, not dataclasses: importing `dataclasses` or `typing` costs every commit milliseconds.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
+from collections import namedtuple
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
 
 EMPTY_SHA = "0" * 40
 SYMLINK_MODE = "120000"
 SUBMODULE_MODE = "160000"
 
 
-class StagedFile(NamedTuple):
-    path: str
-    status: str  # A, M, R, C, T (D is never listed)
-    sha: str
-    source: str | None = None  # the old name of a rename or copy
-    mode: str = "100644"  # 120000 a symlink (the blob is its target), 160000 a submodule (no blob here)
+class StagedFile(namedtuple("StagedFile", "path status sha source mode", defaults=(None, "100644"))):
+    """A staged change: status A, M, R, C or T (D is never listed); `source` the old name of a rename or copy;
+    `mode` 120000 for a symlink (the blob is its target), 160000 for a submodule (no blob here)."""
+
+    __slots__ = ()
 
 
-class StagedBlob(NamedTuple):
+class StagedBlob(namedtuple("StagedBlob", "path mode size head")):
     """A staged file as the index holds it: its size and its first bytes (all of them up to the read limit)."""
 
-    path: str
-    mode: str
-    size: int
-    head: bytes
+    __slots__ = ()
 
     @property
     def is_symlink(self) -> bool:
@@ -95,17 +91,33 @@ def index_modes_and_shas(paths: Sequence[str]) -> dict[str, tuple[str, str]]:
     return entries
 
 
+PIPE_SAFE_BYTES = 32 * 1024  # a request this small fits the pipe: written at once, it cannot deadlock
+
+
+def _send(stdin, request: bytes) -> None:
+    try:
+        stdin.write(request)
+    finally:
+        stdin.close()
+
+
 def read_blobs(shas: Iterable[str], limit: int) -> dict[str, tuple[int, bytes]]:
-    """blob id -> (size, first `limit` bytes), from one `git cat-file --batch` process. Objects are asked for
-    one at a time and the bytes past `limit` are skipped as they stream: a 5 GB blob costs no memory."""
+    """blob id -> (size, first `limit` bytes), from one `git cat-file --batch` process. The bytes past `limit`
+    are skipped as they stream: a 5 GB blob costs no memory."""
     unique = sorted(set(shas) - {EMPTY_SHA})
     if not unique:
         return {}
+    request = "".join(f"{sha}\n" for sha in unique).encode()
     blobs = {}
-    with subprocess.Popen(["git", "cat-file", "--batch"], stdin=subprocess.PIPE, stdout=subprocess.PIPE) as process:
+    command = ["git", "cat-file", "--batch", "--buffer"]
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE) as process:
+        if len(request) <= PIPE_SAFE_BYTES:
+            _send(process.stdin, request)
+        else:  # git answers while we still write: write from a thread, read here
+            import threading
+
+            threading.Thread(target=_send, args=(process.stdin, request), daemon=True).start()
         for sha in unique:
-            process.stdin.write(sha.encode() + b"\n")
-            process.stdin.flush()
             header = process.stdout.readline().split()
             if len(header) != 3:  # `<sha> missing`
                 continue
@@ -118,7 +130,6 @@ def read_blobs(shas: Iterable[str], limit: int) -> dict[str, tuple[int, bytes]]:
                     break
                 remaining -= skipped
             blobs[sha] = (size, head)
-        process.stdin.close()
     return blobs
 
 

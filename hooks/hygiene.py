@@ -45,6 +45,11 @@ def fixed(content: bytes) -> bytes:
     return with_one_final_newline(without_trailing_whitespace(content))
 
 
+def needs_fixing(path: str, content: bytes, check_conflicts: bool) -> bool:
+    """Whether `fix_files` would report `path` with this content: a fix to make or a conflict marker."""
+    return bool(check_conflicts and CONFLICT_MARKER.search(content)) or (fixable(path) and fixed(content) != content)
+
+
 def in_merge(git_dir: str) -> bool:
     """As check-merge-conflict: markers are refused only while a merge or rebase is being concluded."""
     present = os.path.exists

@@ -42,8 +42,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             refused |= {path for path, lines in problems.items() if lines}
     status = 1 if refused else 0
     if hygiene.HOOK_ID not in skipped:
-        text = [blob.path for blob in blobs if blob.path not in refused and not blob.is_symlink and is_text(blob.head)]
-        if hygiene.fix_files(text, hygiene.in_merge(git.git_dir())):
+        conflicts = hygiene.in_merge(git.git_dir())
+        text = [blob for blob in blobs if blob.path not in refused and not blob.is_symlink and is_text(blob.head)]
+        # The index holds what the work tree holds (pre-commit stashes the rest): open only files to fix.
+        to_fix = [b.path for b in text if b.size > len(b.head) or hygiene.needs_fixing(b.path, b.head, conflicts)]
+        if hygiene.fix_files(to_fix, conflicts):
             print(hygiene.advice())
             status = 1
     return status
