@@ -44,6 +44,8 @@ _AT_START = {signature: name for offset, signature, name in SIGNATURES if offset
 _AT_OFFSET = tuple(entry for entry in SIGNATURES if entry[0])
 _START = re.compile(b"|".join(re.escape(signature) for signature in _AT_START))  # one C call per file
 PICKLE_BEFORE_FRAMES = (b"\x80\x02", b"\x80\x03")  # protocols 2 and 3: no frame opcode after the header
+# ONNX is a protobuf ModelProto: field 1 (ir_version, a small varint), then field 2 or 8 (a string or message).
+ONNX_START = re.compile(rb"\x08[\x01-\x1f](?:\x12|\x1a|\x22|\x42)[\x01-\x7f]")
 
 
 def data_format(head: bytes) -> str | None:
@@ -58,6 +60,8 @@ def data_format(head: bytes) -> str | None:
         return "pickle"
     if _is_safetensors(head):
         return "safetensors"
+    if ONNX_START.match(head):
+        return "onnx"
     return None
 
 

@@ -23,6 +23,7 @@ SCAN_LIMIT = 8 * 1024 * 1024  # bytes of each file scanned (bigger files are ref
 # Files that hold a machine's credentials or state and that their tools keep out of git.
 LOCAL_ONLY_NAMES = frozenset((".env", ".netrc", "_netrc", ".git-credentials", ".pgpass"))
 LOCAL_ONLY_PATHS = (".dvc/config.local", ".dvc/tmp/", ".dvc/cache/", ".aws/credentials", ".docker/config.json")
+KEY_STORE_EXTENSIONS = (".p12", ".pfx", ".jks", ".keystore", ".kdbx")  # binary: no marker to scan for
 LOCAL_ONLY_TEMPLATES = (".example", ".sample", ".template", ".dist")  # `.env.example` is documentation
 
 # DVC's remote and studio options that hold a credential (dvc/config_schema.py).
@@ -88,7 +89,7 @@ def is_local_only(path: str) -> bool:
     name = os.path.basename(path)
     if name.endswith(LOCAL_ONLY_TEMPLATES):
         return False
-    if name in LOCAL_ONLY_NAMES or name.startswith(".env."):
+    if name in LOCAL_ONLY_NAMES or name.startswith(".env.") or name.lower().endswith(KEY_STORE_EXTENSIONS):
         return True
     rooted = "/" + path
     return any(("/" + p) in rooted if p.endswith("/") else rooted.endswith("/" + p) for p in LOCAL_ONLY_PATHS)

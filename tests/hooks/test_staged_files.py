@@ -134,6 +134,7 @@ def test_documentation_placeholders_and_ordinary_text_pass():
         ("services/api/.env.production", True),
         (".netrc", True),
         (".dvc/tmp/lock", True),
+        ("deploy/client.p12", True),
         (".env.example", False),
         ("docs/env.md", False),
         (".dvc/config", False),
@@ -167,6 +168,7 @@ def real_formats() -> dict[str, bytes]:
         "safetensors": struct.pack("<Q", len(header)) + header + bytes(4),
         "gguf": b"GGUF\x03\x00\x00\x00" + bytes(32),
         "sqlite": b"SQLite format 3\x00" + bytes(84),
+        "onnx": b"\x08\x08\x12\x07pytorch\x1a\x052.1.0:\x0c\n\x05graph",  # ir_version, producer, graph
     }
 
 
