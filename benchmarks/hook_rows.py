@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from benchmarks import workspaces
@@ -36,8 +38,27 @@ class BaseRepos:
 
     def get(self, tracked: int) -> Path:
         if tracked not in self.built:
-            self.built[tracked] = workspaces.filler_repo(self.work / f"base-{tracked}", tracked)
+            # No automatic gc (it would pack in the background while the base is copied), then one packed
+            # object store, as a user's repository has: the measured commits do not start a gc either.
+            with patched_environ(GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="gc.auto", GIT_CONFIG_VALUE_0="0"):
+                base = workspaces.filler_repo(self.work / f"base-{tracked}", tracked)
+            run_quiet(["git", "gc", "-q"], base)
+            self.built[tracked] = base
         return self.built[tracked]
+
+
+@contextlib.contextmanager
+def patched_environ(**values: str) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def note_stager(repo: Path) -> Callable[[], None]:
