@@ -2,13 +2,15 @@
 
 Paths go to git as arguments after `--` with `--literal-pathspecs` (no globbing) and come back `-z`
 separated, so names with spaces, quotes, newlines or non-ASCII survive. Blobs are read from the index with
-one `git cat-file --batch` process on object ids (never on path names, which may hold newlines). Records are
+one `git cat-file --batch` process on object ids (never on path names, which may hold newlines), or from the
+work tree where pre-commit has made it hold what is staged. Records are
 namedtuples, not dataclasses: importing `dataclasses` or `typing` costs every commit milliseconds.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 from collections import namedtuple
 from collections.abc import Iterable, Sequence
@@ -79,18 +81,6 @@ def index_entries(paths: Iterable[str]) -> dict[str, str]:
     return entries
 
 
-def index_modes_and_shas(paths: Sequence[str]) -> dict[str, tuple[str, str]]:
-    """path -> (mode, blob id) in the index, for the given paths that git tracks."""
-    if not paths:
-        return {}
-    entries = {}
-    for record in _split_z(git("--literal-pathspecs", "ls-files", "-z", "-s", "--", *paths)):
-        meta, _, path = record.partition("\t")
-        mode, sha, _stage = meta.split()
-        entries[path] = (mode, sha)
-    return entries
-
-
 PIPE_SAFE_BYTES = 32 * 1024  # a request this small fits the pipe: written at once, it cannot deadlock
 
 
@@ -134,15 +124,32 @@ def read_blobs(shas: Iterable[str], limit: int) -> dict[str, tuple[int, bytes]]:
 
 
 def staged_blobs(paths: Sequence[str], limit: int) -> list[StagedBlob]:
-    """The staged files (the given paths, or every staged change when none), with sizes and first bytes:
-    two git processes whatever the number of files (submodules, which hold no blob here, are left out)."""
+    """The staged files, with sizes and first bytes (submodules, which hold no blob here, left out).
+
+    Named files, as pre-commit passes them, are read from the work tree, which pre-commit leaves holding
+    exactly what is staged (it stashes unstaged changes first): no git process at all, as pre-commit-hooks'
+    own checks do. Without names, every staged change is read from the index: two git processes whatever the
+    number of files."""
     if paths:
-        entries = index_modes_and_shas(paths)
-    else:
-        entries = {change.path: (change.mode, change.sha) for change in staged_changes()}
+        return [blob for blob in (_work_tree_blob(path, limit) for path in paths) if blob is not None]
+    entries = {change.path: (change.mode, change.sha) for change in staged_changes()}
     entries = {path: entry for path, entry in entries.items() if entry[0] != SUBMODULE_MODE}
     blobs = read_blobs((sha for _mode, sha in entries.values()), limit)
     return [StagedBlob(path, mode, *blobs.get(sha, (0, b""))) for path, (mode, sha) in entries.items()]
+
+
+def _work_tree_blob(path: str, limit: int) -> StagedBlob | None:
+    try:
+        status = os.lstat(path)
+    except OSError:
+        return None
+    if stat.S_ISLNK(status.st_mode):  # git stores the link's target, not what it points at
+        target = os.fsencode(os.readlink(path))
+        return StagedBlob(path, SYMLINK_MODE, len(target), target)
+    if not stat.S_ISREG(status.st_mode):
+        return None
+    with open(path, "rb") as handle:
+        return StagedBlob(path, "100644", status.st_size, handle.read(limit))
 
 
 def git_dir() -> str:
