@@ -137,8 +137,8 @@ def block_hook_rows(
             ours_at[tracked, staged] = ours.seconds
             why = (
                 f"{slowest_imports('import hooks.staged_files')}; it does three checks where the anchor does one: "
-                "two git processes (index entries, then one `cat-file --batch` for sizes and content), a magic-byte, "
-                "key and whitespace scan of each file's content, and a stat of each path's possible `.dvc` pointers"
+                "a magic-byte, key and whitespace scan of each named file's content (read from the work tree, no git "
+                "process) and a stat of each path's possible `.dvc` pointers"
             )
             rows.append(
                 absolute_row(
@@ -159,7 +159,7 @@ def block_hook_rows(
                     ours_at[large, staged],
                     ours_at[small, staged],
                     1.3,
-                    "its cost grows with the repo: a git call reads the whole index",
+                    "its cost grows with the repo (it reads only the named files and their `.dvc` pointers)",
                 )
             )
     return rows

@@ -4,8 +4,8 @@ Refuses a staged file that is under `data/` or `models/` (other than DVC pointer
 README, each of which must be what its name says), that is data or a model by its name or by its content
 (magic bytes: parquet, zip, gzip, HDF5, numpy, pickle, safetensors, ...; unless it is a small fixture in an
 allowed folder, or an output `dvc.yaml` keeps in git with `cache: false`), that is bigger than the size limit,
-or that DVC already tracks with its cache. Sizes and content come from the index, so the check costs the same
-whatever the size of the repository.
+or that DVC already tracks with its cache. It reads only the staged files (`hooks.git.staged_blobs`), so the
+check costs the same whatever the size of the repository.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """staged-files: block-untracked-data, no-secrets-in-dvc-config and hygiene in one process and one pass.
 
 An ordinary commit pays pre-commit's cost per hook process (a Python start, then a `git diff` of the whole
-work tree after it), so the checks every staged file needs run here together: the index is read once (two
-git processes whatever the number of files) and each check is the pure function of its own module.
+work tree after it), so the checks every staged file needs run here together: each staged file is read once
+(see `hooks.git.staged_blobs`) and each check is the pure function of its own module.
 `SKIP=block-untracked-data` (or `no-secrets-in-dvc-config`, `hygiene`) still skips that check alone.
 Takes block-untracked-data's options.
 """
@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if hygiene.HOOK_ID not in skipped:
         conflicts = hygiene.in_merge(git.git_dir())
         text = [blob for blob in blobs if blob.path not in refused and not blob.is_symlink and is_text(blob.head)]
-        # The index holds what the work tree holds (pre-commit stashes the rest): open only files to fix.
+        # What was read is what the work tree holds (pre-commit stashes the rest): open only files to fix.
         to_fix = [b.path for b in text if b.size > len(b.head) or hygiene.needs_fixing(b.path, b.head, conflicts)]
         if hygiene.fix_files(to_fix, conflicts):
             print(hygiene.advice())
