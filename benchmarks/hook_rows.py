@@ -89,7 +89,7 @@ def commit_rows(bases: BaseRepos, sizes: tuple[int, ...], repetitions: int) -> l
             f"pre-commit's framework alone: {slowest_imports('import pre_commit.main')}; then pre-commit runs "
             "`git diff` of the whole work tree before the hooks and after each hook that runs (about 0.07 s "
             "each at 50,000 files); an ordinary file wakes one of ours (staged-files: data, secrets and hygiene "
-            "in one pass over the index) against DVC's one, so what is left is pre-commit's own cost"
+            "in one pass over the staged files) against DVC's one, so what is left is pre-commit's own cost"
         )
         rows.append(
             ratio_row(
