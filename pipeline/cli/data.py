@@ -101,6 +101,9 @@ def _add_source(
         )
     # Every check passed: write (data first, then the schema and params that point at it).
     _copy_into_place(path, destination)
+    moved = _inside_project(path) and path.resolve() != destination.resolve()
+    if moved:  # left in the project, git would stage it and the data hook refuse the commit
+        path.unlink()
     dvc_seam.add(destination.as_posix())
     write_schema(schema, new_params.data.schema_path)
     _write_atomically(Path(PARAMS_FILE), params_text)
@@ -108,18 +111,18 @@ def _add_source(
         f"Added {destination} ({len(frame)} rows, {len(schema['columns'])} features, target "
         f"{choice.target!r}, bad = {choice.positive!r}); schema in {new_params.data.schema_path}."
     )
+    if moved:
+        typer.echo(f"Moved {path} to {destination}: DVC tracks it there and git ignores it (data stays out of git).")
     typer.echo(
         f"Next: `mlops repro` to train on it, then commit params.yaml, the schema, dvc.lock and {destination}.dvc."
     )
 
 
 def _append_batch(path: Path) -> None:
-    import pandas as pd
-
     from pipeline import dvc_seam
-    from pipeline.datasets import align_batch
+    from pipeline.datasets import checked_append
     from pipeline.params import load_params
-    from pipeline.schema import read_schema, validate_frame
+    from pipeline.schema import read_schema
     from pipeline.stages.ingest import RDATASETS, read_table
 
     params = load_params()
@@ -131,10 +134,7 @@ def _append_batch(path: Path) -> None:
         )
     schema = read_schema(params.data.schema_path)
     current = read_table(source)
-    batch = align_batch(read_table(path), [str(c) for c in current.columns], str(path))
-    validate_frame(batch.drop(columns=params.data.drop), schema, str(path))
-    combined = pd.concat([current, batch], ignore_index=True)
-    validate_frame(combined.drop(columns=params.data.drop), schema, f"{source} with {path} appended")
+    batch, combined = checked_append(current, read_table(path), schema, params.data.drop, str(source), str(path))
     partial = source.with_name(source.name + ".partial")
     try:
         if source.suffix.lower() in (".parquet", ".pq"):
@@ -159,6 +159,10 @@ def _append_csv_rows(csv_path: Path, batch) -> None:
             if handle.read(1) != b"\n":
                 handle.write(b"\n")
         handle.write(batch.to_csv(header=False, index=False, lineterminator="\n").encode("utf-8"))
+
+
+def _inside_project(path: Path) -> bool:
+    return Path.cwd().resolve() in path.resolve().parents
 
 
 def _copy_into_place(source: Path, destination: Path) -> None:

@@ -1,5 +1,7 @@
-"""`mlops gate`: fail (exit 1) when the workspace's primary metric is worse than a revision's by more than the
-tolerance; with `--subset F`, compare a subset run of each at the same fraction and seed (run where missing)."""
+"""`mlops gate`: fail (exit 1) when the workspace's model is worse than a revision's by more than the tolerance,
+both scored on the test loans neither trained on (or when too few such loans are left to tell); with
+`--subset F`, compare the recorded metrics of a subset run of each at the same fraction and seed (run where
+missing: both share the workspace's split)."""
 
 from __future__ import annotations
 
@@ -38,15 +40,52 @@ def gate(
     if rev is None:
         raise UserError(f"--against {against}: no such revision", hint="e.g. --against HEAD or origin/main")
     if subset is None:
-        current, reference = workspace_metrics(), metrics_at(rev, against)
-    else:
-        current, reference = subset_metrics(subset, rev, against)
+        workspace_metrics()  # refuses stale metrics
+        gate_on_unseen_loans(rev, against, metric, tolerance)
+        return
+    current, reference = subset_metrics(subset, rev, against)
     if metric.value not in current or metric.value not in reference:
         raise UserError(f"{metric.value} is missing from the metrics", hint="run `mlops repro`")
     verdict = judge(metric.value, current, reference, tolerance)
     print_comparison(current, reference, against)
     typer.echo(verdict.sentence())
     if not verdict.passed:
+        raise typer.Exit(1)
+
+
+def gate_on_unseen_loans(rev: str, label: str, metric: Metric, tolerance: float | None) -> None:
+    """Both models scored on the workspace's test loans that neither trained on; the ROC AUC change with its
+    paired interval decides (exit 1 when worse beyond the tolerance, or when too few loans are left to tell)."""
+    from pipeline.model_comparison import compare_revisions, splits_at, table_lines
+    from pipeline.params import load_params
+    from pipeline.serving import load_served_model
+
+    if metric is not Metric.roc_auc:
+        raise UserError(
+            f"--metric {metric.value}: the gate on unseen loans judges roc_auc (its paired interval is known)",
+            hint="drop --metric, or compare subset runs with --subset F",
+        )
+    comparison = compare_revisions(
+        load_served_model(rev),
+        load_served_model(None),
+        splits_at(rev),
+        splits_at(None),
+        load_params(),
+        (label, "workspace"),
+    )
+    typer.echo(f"Both models scored {comparison.basis()}.")
+    if not comparison.enough:
+        typer.echo(f"gate undecided: {comparison.too_few()}; not passed")
+        raise typer.Exit(1)
+    for line in table_lines(comparison):
+        typer.echo(line)
+    used = comparison.default_tolerance() if tolerance is None else tolerance
+    verdict = "passes" if comparison.passes(tolerance) else "FAILS"
+    typer.echo(
+        f"gate {verdict}: roc_auc {comparison.reference['roc_auc']:.4f} -> {comparison.candidate['roc_auc']:.4f} "
+        f"({comparison.interval()}: {comparison.word}; tolerance {used:.4f})"
+    )
+    if not comparison.passes(tolerance):
         raise typer.Exit(1)
 
 
@@ -122,12 +161,12 @@ def find_at_rev(params: dict, runs: list):
 
 
 def print_comparison(current: dict, reference: dict, label: str) -> None:
-    from pipeline.metric_rules import KEY_METRICS, improvement
+    from pipeline.metric_rules import KEY_METRICS, noise_band
+    from pipeline.model_comparison import metric_word
 
     typer.echo(f"{'metric':<14}{label[:12]:>12}{'workspace':>12}{'change':>10}  ")
     for metric in KEY_METRICS:
         if metric in current and metric in reference:
             change = current[metric] - reference[metric]
-            better = improvement(metric, current[metric], reference[metric])
-            word = "better" if better > 0 else "worse" if better < 0 else ""
+            word = metric_word(metric, change, None, noise_band(metric, reference))
             typer.echo(f"{metric:<14}{reference[metric]:>12.4f}{current[metric]:>12.4f}{change:>+10.4f}  {word}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -210,7 +210,8 @@ def retrain(
 ) -> None:
     """On drift or a live performance drop: append the logged loans with outcomes as a data batch on a new branch
     retrain/<UTC time>, run the pipeline there, and commit it if the gate passes against the champion.
-    Exit 0: retrained, or no drift; 1: not retrained (too few outcomes, or the gate failed)."""
+    Exit 0: retrained, or no drift; 1: not retrained by decision (too few new outcomes, too few unseen test
+    loans to judge, or the gate failed); 2: refused (the source, the batch or a step cannot be used)."""
     from pipeline import dvc_seam
 
     dvc_seam.require_repo()
@@ -236,8 +237,9 @@ def retrain(
 def retrain_plan(log_dir: Path, since: str | None, served: str | None, tolerance: float | None) -> dict:
     """Everything a retrain needs, checked before anything changes."""
     from pipeline import dvc_seam
+    from pipeline.datasets import checked_append
     from pipeline.params import load_params
-    from pipeline.retrain import batch_frame, branch_name, labelled_traffic, other_label
+    from pipeline.retrain import batch_frame, branch_name, labelled_traffic, other_label, without_known_loans
     from pipeline.schema import read_schema
     from pipeline.stages.ingest import RDATASETS, read_table
     from pipeline.telemetry import parse_since, read_log, read_outcomes
@@ -262,8 +264,23 @@ def retrain_plan(log_dir: Path, since: str | None, served: str | None, tolerance
     if base is None or dvc_seam.read_at(base, f"{source}.dvc") is None:
         raise UserError(f"HEAD does not track {source}", hint=f"commit {source}.dvc, dvc.lock and params.yaml first")
     positive = params.data.positive_label
-    labels = (positive, other_label(read_schema(params.data.schema_path)["target"]["labels"], positive))
-    batch = batch_frame(traffic, read_table(source), params.data.target, labels, params.data.drop)
+    schema = read_schema(params.data.schema_path)
+    labels = (positive, other_label(schema["target"]["labels"], positive))
+    current = read_table(source)
+    batch = batch_frame(traffic, current, params.data.target, labels, params.data.drop)
+    batch, repeated = without_known_loans(batch, current, params.data.drop)
+    if repeated:
+        typer.echo(
+            f"{repeated} of {len(traffic)} logged loans with outcomes are already in {source} (same values and "
+            "outcome, ids aside): left out of the batch"
+        )
+    if len(batch) < params.monitor.min_outcomes:
+        typer.echo(
+            f"not retrained: {len(batch)} new loans with a known outcome after leaving out {repeated} already in "
+            f"the data; at least {params.monitor.min_outcomes} are needed (monitor.min_outcomes)"
+        )
+        raise typer.Exit(1)
+    checked_append(current, batch, schema, params.data.drop, source, "the retrain batch")
     champion = served or "HEAD"
     return {
         "branch": branch_name(),
@@ -272,7 +289,8 @@ def retrain_plan(log_dir: Path, since: str | None, served: str | None, tolerance
         "traffic": traffic,
         "batch": batch,
         "rows": len(batch),
-        "bad": int(traffic["is_bad"].astype(bool).sum()),
+        "repeated": repeated,
+        "bad": int((batch[params.data.target] == positive).sum()),
         "metric": "roc_auc",
         "champion": champion,
         "champion_label": champion if champion == "HEAD" else champion[:12],
@@ -285,13 +303,13 @@ def run_retrain(plan: dict, findings: list[str], log_dir: Path) -> None:
     import tempfile
 
     from pipeline import dvc_seam
-    from pipeline.metric_rules import judge
-    from pipeline.retrain import commit_all, commit_message, comparison_lines, run_in_worktree
+    from pipeline.model_comparison import table_lines
+    from pipeline.retrain import commit_all, commit_message, run_in_worktree
     from pipeline.telemetry import ensure_log_dir
 
     branch, source = plan["branch"], plan["source"]
     log_path = ensure_log_dir(log_dir / "retrain") / f"{branch.removeprefix('retrain/')}.log"
-    committed = None
+    committed, passed, comparison = None, None, None
     try:
         with (
             tempfile.TemporaryDirectory(prefix="mlops-retrain-") as tmp,
@@ -303,64 +321,68 @@ def run_retrain(plan: dict, findings: list[str], log_dir: Path) -> None:
             run_in_worktree(worktree, ["dvc", "checkout", "--quiet", f"{source}.dvc"], log_path, "dvc checkout")
             run_in_worktree(worktree, ["pipeline", "data", "add", str(batch_path), "--append"], log_path, "data add")
             run_in_worktree(worktree, ["pipeline", "repro"], log_path, "mlops repro")
-            challenger = json.loads((worktree / paths.METRICS).read_text())
-            champion = champion_metrics(plan["champion"], worktree)
-            verdict = judge(plan["metric"], challenger, champion, plan["tolerance"])
-            comparison = comparison_lines(challenger, champion, plan["champion_label"])
-            for line in comparison:
+            comparison = champion_comparison(plan["champion"], plan["champion_label"], worktree, branch)
+            typer.echo(f"Champion and challenger scored {comparison.basis()}.")
+            passed = comparison.passes(plan["tolerance"])
+            verdict = gate_sentence(comparison, plan["tolerance"])
+            for line in table_lines(comparison):
                 typer.echo(line)
-            typer.echo(verdict.sentence())
-            if verdict.passed:
-                message = commit_message(findings, plan["traffic"], source, comparison, verdict.sentence())
+            typer.echo(verdict)
+            if passed:
+                message = commit_message(findings, plan, comparison, verdict)
                 committed = commit_all(worktree, message)
     finally:
         if committed is None:
             delete_branch(branch)
     if committed is None:
-        typer.echo(
-            f"not retrained: the challenger is worse than the champion {plan['champion_label']} beyond the "
-            "tolerance; branch deleted (its run is in the log)"
+        why = (
+            comparison.too_few()
+            if passed is None
+            else f"the challenger is worse than the champion {plan['champion_label']} beyond the tolerance"
         )
+        typer.echo(f"not retrained: {why}; branch deleted (its run is in the log)")
         raise typer.Exit(1)
     typer.echo(f"Committed {committed[:12]} on branch {branch} (the workspace is unchanged).")
     typer.echo(f"Next: `mlops serve --challenger {branch} --share 0.1`, then `mlops deploy promote {branch}`.")
 
 
-def champion_metrics(champion: str, worktree: Path) -> dict:
-    """The champion's model scored on the retrained test split (with the worktree's params)."""
-    import pandas as pd
-
+def champion_comparison(champion: str, label: str, worktree: Path, branch: str):
+    """Champion and challenger scored on the retrained test loans that neither trained on."""
+    from pipeline import dvc_seam
+    from pipeline.model_comparison import compare_revisions, splits_at
+    from pipeline.model_io import load_model
     from pipeline.params import load_params
-    from pipeline.retrain import metrics_on_split
-    from pipeline.serving import load_served_model
+    from pipeline.serving import ServedModel, load_served_model
 
-    test = pd.read_parquet(worktree / paths.TEST)
-    return metrics_on_split(load_served_model(champion), test, load_params(worktree / "params.yaml"))
+    model, metadata = load_model(worktree / paths.MODEL)
+    challenger = ServedModel(model, metadata, "", branch)
+    reference_splits = splits_at(dvc_seam.resolve_commit(champion) or champion)
+    return compare_revisions(
+        load_served_model(champion),
+        challenger,
+        reference_splits,
+        splits_at(None, root=str(worktree)),
+        load_params(worktree / "params.yaml"),
+        (f"champion {label}", "challenger"),
+    )
+
+
+def gate_sentence(comparison, tolerance: float | None) -> str:
+    """The gate's verdict in one line: the ROC AUC change, its paired interval, its word and the tolerance."""
+    passed = comparison.passes(tolerance)
+    if passed is None:
+        return f"gate undecided: {comparison.too_few()}"
+    used = comparison.default_tolerance() if tolerance is None else tolerance
+    return (
+        f"gate {'passes' if passed else 'FAILS'}: roc_auc {comparison.reference['roc_auc']:.4f} -> "
+        f"{comparison.candidate['roc_auc']:.4f} ({comparison.interval()}: {comparison.word}; tolerance {used:.4f})"
+    )
 
 
 def delete_branch(branch: str) -> None:
     import subprocess
 
     subprocess.run(["git", "branch", "-D", branch], capture_output=True)
-
-
-def metrics_on_candidate_split(candidate: Any, commit: str, reference_rev: str) -> tuple[dict, dict]:
-    """Both models' test metrics on the candidate revision's test split, as retrain compares them: a retrained
-    revision's split holds new loans, so each revision's recorded metrics would judge different loans."""
-    import io
-
-    import pandas as pd
-    import yaml
-
-    from pipeline import dvc_seam
-    from pipeline.params import parse_params
-    from pipeline.retrain import metrics_on_split
-    from pipeline.serving import load_served_model
-
-    test = pd.read_parquet(io.BytesIO(dvc_seam.read_output_at(commit, paths.TEST)[0]))
-    params = parse_params(yaml.safe_load(dvc_seam.read_at(commit, "params.yaml") or b"{}"), f"params.yaml at {commit}")
-    reference = load_served_model(reference_rev)
-    return metrics_on_split(candidate, test, params), metrics_on_split(reference, test, params)
 
 
 # --- mlops deploy promote / rollback ------------------------------------------------------------------------------
@@ -372,9 +394,12 @@ def promote(
     tolerance: Annotated[float | None, typer.Option(help="The gate's tolerance (default: from the noise).")] = None,
 ) -> None:
     """Make REV the champion, if its test metrics pass the gate against the current champion; commits the switch."""
+    import yaml
+
     from pipeline import dvc_seam
     from pipeline.deploy import commit_champion, promoted, read_champion
-    from pipeline.metric_rules import judge
+    from pipeline.model_comparison import compare_revisions, splits_at, table_lines
+    from pipeline.params import parse_params
     from pipeline.serving import load_served_model
 
     dvc_seam.require_repo()
@@ -386,13 +411,24 @@ def promote(
         raise UserError(f"{rev} ({commit[:12]}) is already the champion", hint="nothing to do")
     served = load_served_model(commit)  # the server must be able to load it: check now
     reference_rev = current["rev"] if current else dvc_seam.resolve_commit("HEAD")
-    candidate, reference = metrics_on_candidate_split(served, commit, reference_rev)
-    verdict = judge("roc_auc", candidate, reference, tolerance)
-    typer.echo(verdict.sentence())
-    if not verdict.passed:
-        typer.echo(f"Not promoted: {rev} is worse than the champion {reference_rev[:12]} beyond the tolerance.")
+    comparison = compare_revisions(
+        load_served_model(reference_rev),
+        served,
+        splits_at(reference_rev),
+        splits_at(commit),
+        parse_params(yaml.safe_load(dvc_seam.read_at(commit, "params.yaml") or b"{}"), f"params.yaml at {rev}"),
+        (f"champion {reference_rev[:12]}", rev),
+    )
+    typer.echo(f"Both models scored {comparison.basis()}.")
+    for line in table_lines(comparison) if comparison.enough else []:
+        typer.echo(line)
+    verdict = gate_sentence(comparison, tolerance)
+    typer.echo(verdict)
+    if not comparison.passes(tolerance):
+        why = "too few unseen loans to tell" if comparison.passes(tolerance) is None else "worse beyond the tolerance"
+        typer.echo(f"Not promoted: {rev} against the champion {reference_rev[:12]}: {why}.")
         raise typer.Exit(1)
-    reason = f"promote {rev}: {verdict.sentence()}"
+    reason = f"promote {rev}: {verdict}"
     new = commit_champion(promoted(current, commit, served.md5, reason), f"deploy: {reason}")
     typer.echo(f"{rev} ({commit[:12]}, model {served.md5}) is the champion (commit {new[:12]}).")
 
