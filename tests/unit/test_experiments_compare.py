@@ -85,6 +85,7 @@ def test_comparison_rows_deltas_best_and_noise():
     assert better["deltas"]["roc_auc"] == pytest.approx(0.012)
     assert set(better["best"]) >= {"roc_auc", "brier"}
     assert better["roc_auc_beyond_noise"] is False and worse["roc_auc_beyond_noise"] is True
+    assert better["verdicts"]["roc_auc"] == "within noise" and worse["verdicts"]["roc_auc"] == "worse"
     json.dumps(table)
 
 
