@@ -83,15 +83,20 @@ def evaluated_metrics(rev: str | None) -> dict:
 
 
 def drift_report(log_dir: Path, since: str | None, rev: str | None) -> dict:
-    """Compare the logged traffic with the training data of the served model: the report as a dict."""
+    """Compare the logged traffic with the training data of the judged model: the report as a dict, naming the
+    judged model, the models that scored the log, and every check that could not run and why."""
+    import pandas as pd
+
     from pipeline import drift
     from pipeline.params import load_params
     from pipeline.serving import load_served_model
     from pipeline.telemetry import join_outcomes, parse_since, read_log, read_outcomes
 
-    monitor = load_params().monitor
+    params = load_params()
+    monitor = params.monitor
     log = read_log(log_dir, parse_since(since))
     traffic = log[log["served"]].drop_duplicates("id", keep="last") if not log.empty else log
+    refused = log[log["role"] == "refused"].drop_duplicates("id", keep="last") if "role" in log else log.iloc[0:0]
     if len(traffic) < monitor.min_window:
         raise UserError(
             f"the window holds {len(traffic)} logged loans; at least {monitor.min_window} are needed to tell drift "
@@ -101,17 +106,39 @@ def drift_report(log_dir: Path, since: str | None, rev: str | None) -> dict:
     served = load_served_model(rev)
     features = served.metadata["features"]
     train = training_frame(rev)
-    train_scores = served.model.predict_proba(train[list(features)])[:, 1]
-    scored = log[log["model_md5"] == served.md5].drop_duplicates("id", keep="last")
-    score = drift.score_drift(_series(train_scores), scored["p_default"]) if len(scored) >= monitor.min_window else None
-    performance = _performance(join_outcomes(scored, read_outcomes(log_dir)))
+    not_run = []
+    scored = log[(log["model_md5"] == served.md5) & log["p_default"].notna()].drop_duplicates("id", keep="last")
+    score = None
+    if len(scored) >= monitor.min_window:
+        train_scores = served.model.predict_proba(train[list(features)])[:, 1]
+        score = drift.score_drift(_series(train_scores), scored["p_default"])
+    else:
+        not_run.append(
+            f"score PSI: {len(scored)} of the window's loans were scored by the judged model; at least "
+            f"{monitor.min_window} are needed (monitor.min_window)"
+        )
+    joined = join_outcomes(scored, read_outcomes(log_dir))
+    known = joined[joined["is_bad"].notna()] if "is_bad" in joined else joined.iloc[0:0]
+    performance = None
+    if len(known) < monitor.min_outcomes:
+        not_run.append(
+            f"live ROC AUC: {len(known)} loans scored by the judged model have a recorded outcome; at least "
+            f"{monitor.min_outcomes} are needed (monitor.min_outcomes; record them with `mlops monitor outcomes`)"
+        )
+    else:
+        performance = _performance(known)
+        if performance is None:
+            not_run.append(f"live ROC AUC: the {len(known)} loans with outcomes are all of one class")
     evaluated_auc = evaluated_metrics(rev).get("roc_auc")
-    rows = drift.features_drift(train, traffic, features)
+    live = pd.concat([traffic, refused], ignore_index=True) if len(refused) else traffic
+    rows = drift.features_drift(train, live, features)
     limits = drift.Thresholds(monitor.psi_threshold, monitor.unseen_category_share, monitor.auc_drop)
     return {
         "model": served.version(),
+        "scored_by": scorers(traffic),
         "window": {
             "loans": len(traffic),
+            "refused_unseen": len(refused),
             "since": since,
             "first": traffic["time"].min(),
             "last": traffic["time"].max(),
@@ -121,8 +148,20 @@ def drift_report(log_dir: Path, since: str | None, rev: str | None) -> dict:
         "score": score.as_dict() if score else None,
         "performance": performance,
         "evaluated_roc_auc": evaluated_auc,
+        "not_run": not_run,
         "findings": drift.drift_findings(rows, score, performance, evaluated_auc, limits),
     }
+
+
+def scorers(traffic) -> list[dict]:
+    """The models that scored the served loans of the window: revision, model md5 and loan count, most first."""
+    counts = traffic.groupby(["rev", "model_md5"], dropna=False).size().sort_values(ascending=False)
+    return [{"rev": str(rev), "md5": str(md5), "loans": int(n)} for (rev, md5), n in counts.items()]
+
+
+def model_line(version: dict) -> str:
+    rev = version["rev"]
+    return f"model {version['md5'][:12]} ({'the workspace' if rev == 'workspace' else 'rev ' + rev[:12]})"
 
 
 def time_span(traffic) -> dict:
@@ -135,19 +174,30 @@ def _series(values):
     return pd.Series(values)
 
 
-def _performance(joined) -> dict | None:
+def _performance(known) -> dict | None:
     from pipeline.drift import live_performance
 
-    if joined.empty or "is_bad" not in joined.columns:
-        return None
-    known = joined[joined["is_bad"].notna()]
     return live_performance(known["is_bad"].astype(bool).to_numpy(), known["p_default"].to_numpy(dtype=float))
 
 
 def print_report(report: dict) -> None:
     threshold = report["thresholds"]["psi"]
     rows = ([report["score"]] if report["score"] else []) + report["features"]
-    typer.echo(f"{report['window']['loans']} live loans vs the training data of model {report['model']}")
+    judged = report["model"]
+    typer.echo(f"{report['window']['loans']} live loans vs the training data of {model_line(judged)}")
+    others = [s for s in report["scored_by"] if s["md5"] != judged["md5"]]
+    scored_by = "; ".join(f"{model_line(s)}: {s['loans']} loans" for s in report["scored_by"])
+    typer.echo(f"the log was scored by {scored_by}")
+    if others:
+        typer.echo(
+            f"warning: {sum(s['loans'] for s in others)} loans were scored by another model than the one judged; "
+            f"its score PSI and live ROC AUC use only the loans it scored (judge another with --rev REV)"
+        )
+    if report["window"]["refused_unseen"]:
+        typer.echo(
+            f"{report['window']['refused_unseen']} loans were refused (422) for categories the model never saw: "
+            "counted in the unseen shares"
+        )
     typer.echo(f"{'feature':<28}{'PSI':>8}{'missing train':>15}{'missing live':>14}{'unseen':>9}")
     for row in sorted(rows, key=lambda r: -r["psi"]):
         flag = "  DRIFT" if row["psi"] > threshold else ""
@@ -162,10 +212,20 @@ def print_report(report: dict) -> None:
             f"{report['evaluated_roc_auc']}); mean predicted {p['mean_predicted']:.3f}, "
             f"observed {p['observed_bad_rate']:.3f}"
         )
+    for reason in report["not_run"]:
+        typer.echo(f"not checked: {reason}")
     for finding in report["findings"]:
         typer.echo(f"drift: {finding}")
     if not report["findings"]:
-        typer.echo("no drift: every PSI, unseen share and the live ROC AUC are within the thresholds")
+        typer.echo(f"no drift: {', '.join(checks_run(report))} within the thresholds")
+
+
+def checks_run(report: dict) -> list[str]:
+    """The checks that ran, in words."""
+    checks = ["every feature's PSI", "unseen shares"]
+    checks += ["the score PSI"] if report["score"] else []
+    checks += ["the live ROC AUC"] if report["performance"] else []
+    return checks
 
 
 def write_report(report: dict, out: Path) -> None:
@@ -217,7 +277,9 @@ def retrain(
     dvc_seam.require_repo()
     report = drift_report(log_dir, since, served_rev(rev))
     if not report["findings"]:
-        typer.echo("no drift: every PSI, unseen share and the live ROC AUC are within the thresholds; not retraining")
+        for reason in report["not_run"]:
+            typer.echo(f"not checked: {reason}")
+        typer.echo(f"no drift: {', '.join(checks_run(report))} within the thresholds; not retraining")
         return
     for finding in report["findings"]:
         typer.echo(f"drift: {finding}")
