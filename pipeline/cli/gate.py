@@ -54,24 +54,22 @@ def gate(
 
 
 def gate_on_unseen_loans(rev: str, label: str, metric: Metric, tolerance: float | None) -> None:
-    """Both models scored on the workspace's test loans that neither trained on; the ROC AUC change with its
-    paired interval decides (exit 1 when worse beyond the tolerance, or when too few loans are left to tell)."""
+    """Both models scored on the workspace's test loans that neither trained on: ROC AUC by its paired interval,
+    another metric by its noise band; exit 1 when worse beyond the tolerance, or when too few loans are left."""
+    from pipeline.metric_rules import judge
     from pipeline.model_comparison import compare_revisions, splits_at, table_lines
     from pipeline.params import load_params
     from pipeline.serving import load_served_model
 
-    if metric is not Metric.roc_auc:
-        raise UserError(
-            f"--metric {metric.value}: the gate on unseen loans judges roc_auc (its paired interval is known)",
-            hint="drop --metric, or compare subset runs with --subset F",
-        )
+    try:
+        reference, reference_splits = load_served_model(rev), splits_at(rev)
+    except UserError as unreadable:
+        if not same_split(rev):
+            raise
+        recorded_metrics_gate(rev, label, metric, tolerance, unreadable)
+        return
     comparison = compare_revisions(
-        load_served_model(rev),
-        load_served_model(None),
-        splits_at(rev),
-        splits_at(None),
-        load_params(),
-        (label, "workspace"),
+        reference, load_served_model(None), reference_splits, splits_at(None), load_params(), (label, "workspace")
     )
     typer.echo(f"Both models scored {comparison.basis()}.")
     if not comparison.enough:
@@ -79,13 +77,47 @@ def gate_on_unseen_loans(rev: str, label: str, metric: Metric, tolerance: float 
         raise typer.Exit(1)
     for line in table_lines(comparison):
         typer.echo(line)
+    if metric is not Metric.roc_auc:
+        verdict = judge(metric.value, comparison.candidate, comparison.reference, tolerance)
+        typer.echo(verdict.sentence())
+        if not verdict.passed:
+            raise typer.Exit(1)
+        return
     used = comparison.default_tolerance() if tolerance is None else tolerance
-    verdict = "passes" if comparison.passes(tolerance) else "FAILS"
+    passed = comparison.passes(tolerance)
     typer.echo(
-        f"gate {verdict}: roc_auc {comparison.reference['roc_auc']:.4f} -> {comparison.candidate['roc_auc']:.4f} "
-        f"({comparison.interval()}: {comparison.word}; tolerance {used:.4f})"
+        f"gate {'passes' if passed else 'FAILS'}: roc_auc {comparison.reference['roc_auc']:.4f} -> "
+        f"{comparison.candidate['roc_auc']:.4f} ({comparison.interval()}: {comparison.word}; tolerance {used:.4f})"
     )
-    if not comparison.passes(tolerance):
+    if not passed:
+        raise typer.Exit(1)
+
+
+def same_split(rev: str) -> bool:
+    """Whether the revision's dvc.lock records the workspace's train, validation and test splits, byte for byte."""
+    from pipeline import dvc_seam
+
+    theirs, ours = dvc_seam.lock_at(rev), dvc_seam.read_lock()
+    outputs = (paths.TRAIN, paths.VALIDATION, paths.TEST)
+    pairs = [(dvc_seam.output_md5(theirs, path), dvc_seam.output_md5(ours, path)) for path in outputs]
+    return all(mine is not None and mine == other for other, mine in pairs)
+
+
+def recorded_metrics_gate(rev: str, label: str, metric: Metric, tolerance: float | None, why: UserError) -> None:
+    """The gate on both revisions' recorded test metrics: used when the revision's model cannot be read here and
+    both share the workspace's split, so that those metrics are on the same loans, which neither trained on."""
+    from pipeline.metric_rules import judge
+
+    current, reference = workspace_metrics(), metrics_at(rev, label)
+    typer.echo(
+        f"{label}'s model is not readable here ({why.message.split(':')[0]}); both revisions have the same split, "
+        f"so their recorded metrics are on the same {current.get('test_rows', 'test')} test loans, which neither "
+        "trained on (no paired interval: the noise band is the bootstrap interval)"
+    )
+    verdict = judge(metric.value, current, reference, tolerance)
+    print_comparison(current, reference, label)
+    typer.echo(verdict.sentence())
+    if not verdict.passed:
         raise typer.Exit(1)
 
 

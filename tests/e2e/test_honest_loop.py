@@ -7,6 +7,7 @@ import json
 
 import pandas as pd
 import pytest
+import yaml
 
 from tests.conftest import ROOT, run
 from tests.e2e.data_helpers import lending_frame, mlops
@@ -174,3 +175,19 @@ def test_an_unseen_category_reaches_the_drift_report(repo):
     report = json.loads((repo / "logs/report/drift.json").read_text())
     [state] = [row for row in report["features"] if row["name"] == "addr_state"]
     assert state["unseen_share"] == pytest.approx(50 / 1050, abs=1e-4)
+
+
+def test_gate_without_the_revisions_model_uses_recorded_metrics_only_when_the_split_is_the_same(repo):
+    run("git add -A && git commit -q --no-verify -m trained --allow-empty", repo)
+    model_md5 = next(out["md5"] for out in yaml.safe_load((repo / "dvc.lock").read_text())["stages"]["train"]["outs"])
+    (repo / ".dvc/cache/files/md5" / model_md5[:2] / model_md5[2:]).unlink()  # HEAD's model: not in the cache
+    result = run(["mlops", "gate", "--against", "HEAD"], repo)
+    assert "HEAD's model is not readable here" in result.stdout and "same split" in result.stdout
+    assert "gate passes: roc_auc" in result.stdout and "unchanged" in result.stdout
+
+    # another split (another seed): the recorded metrics would judge other loans, so the gate refuses
+    params = (repo / "params.yaml").read_text().replace("seed: 42", "seed: 43")
+    (repo / "params.yaml").write_text(params)
+    run(["dvc", "repro"], repo)
+    refused = run(["mlops", "gate", "--against", "HEAD"], repo, check=False)
+    assert refused.returncode == 2 and "cannot read models/model.skops" in refused.stderr
