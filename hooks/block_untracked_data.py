@@ -130,10 +130,35 @@ def reasons_for(path: str, size: int, args: argparse.Namespace, outputs: dict[st
     return reasons
 
 
+def stage_writing(path: str) -> tuple[str, str] | None:
+    """(stage, declared output) when a stage of dvc.yaml writes `path` into git (`cache: false`)."""
+    outputs = load_declared_outputs()
+    output = next((p for p in ancestors(path) if p in outputs and not outputs[p]), None)
+    if output is None:
+        return None
+    if sys.flags.no_site:
+        import site
+
+        site.main()
+    from hooks.pipeline_state import PARAMS_FILE, _load_yaml, read_worktree, stage_outs
+
+    read = read_worktree()
+    writers = stage_outs(_load_yaml(read, "dvc.yaml") or {}, _load_yaml(read, PARAMS_FILE) or {})
+    return writers.get(output, "?"), output
+
+
 def fix_for(path: str, reasons: list[str]) -> str:
     quoted = shlex.quote(path)
     if any("tracked twice" in reason for reason in reasons):
         return f"git rm --cached {quoted}   (DVC keeps it; `dvc status` shows its state)"
+    written = stage_writing(path)
+    if written:
+        stage, output = written
+        return (
+            f"stage `{stage}` writes it (dvc.yaml: `{output}` with `cache: false`, kept in git): make the stage "
+            "write a smaller, aggregated file, or remove `cache: false` there so that DVC keeps it; then "
+            "`mlops repro`"
+        )
     return f"git rm --cached {quoted} && mlops data add {quoted}   (or `dvc add {quoted}`)"
 
 

@@ -105,3 +105,10 @@ def test_pure_check_rules():
     assert hook.reasons_for("notes/a.PKL", 10, options(), outputs)
     assert hook.reasons_for("notes/a.txt", 2 * KB * KB, options(), outputs)
     assert hook.reasons_for("notes/a.txt", 2 * KB * KB, options(max_kb=4096), outputs) == []
+
+
+def test_oversized_stage_output_kept_in_git_names_the_stage_not_data_add(hooked):
+    write(hooked, "reports/plots/roc.json", '{"roc": [' + ",".join(['{"fpr": 0.5, "tpr": 0.5}'] * 50_000) + "]}")
+    result = commit(hooked, "reports/plots/roc.json")
+    assert_refused(result, "reports/plots/roc.json", "stage `evaluate` writes it", "`reports/plots`", "cache: false")
+    assert "mlops data add" not in output(result)
