@@ -40,10 +40,10 @@ def test_big_file_with_a_harmless_name_is_refused(hooked):
 
 
 def test_tracked_file_that_grows_past_the_limit_is_refused(hooked):
-    write(hooked, "docs/log.bin", b"small\n")
-    assert commit(hooked, "docs/log.bin").returncode == 0
-    write(hooked, "docs/log.bin", os.urandom(2 * KB * KB))
-    assert_refused(commit(hooked, "docs/log.bin"), "docs/log.bin")
+    write(hooked, "docs/server.log", b"small\n")
+    assert commit(hooked, "docs/server.log").returncode == 0
+    write(hooked, "docs/server.log", os.urandom(2 * KB * KB))
+    assert_refused(commit(hooked, "docs/server.log"), "docs/server.log")
 
 
 def test_force_added_dvc_output_is_refused_as_tracked_twice(hooked):
