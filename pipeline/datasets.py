@@ -90,6 +90,24 @@ def align_batch(batch: pd.DataFrame, columns: list[str], source: str) -> pd.Data
     return batch[columns]
 
 
+def checked_append(
+    current: pd.DataFrame, batch: pd.DataFrame, schema: dict[str, Any], drop: list[str], source: str, label: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the batch in the current data's column order, the current data with it appended), after every check an
+    append makes: the batch's columns, its rows against the schema (types, bounds, categories), then the whole
+    (duplicate rows, when the schema refuses them). `mlops data add --append` and `mlops monitor retrain`
+    (dry run included) both call this."""
+    import pandas as pd
+
+    from pipeline.schema import validate_frame
+
+    batch = align_batch(batch, [str(c) for c in current.columns], label)
+    validate_frame(batch.drop(columns=drop), schema, label)
+    combined = pd.concat([current, batch], ignore_index=True)
+    validate_frame(combined.drop(columns=drop), schema, f"{source} with {label} appended")
+    return batch, combined
+
+
 def _written_as(value: Any) -> Any:
     """A value as ruamel.yaml should write it: a string that YAML 1.1 (PyYAML) would read as something else when
     written plain (`yes`, `010`, an empty string) is single-quoted, so every reader of params.yaml agrees."""

@@ -15,6 +15,7 @@ def render(report: dict) -> str:
     threshold = report["thresholds"]["psi"]
     charts = "\n".join(f'<figure class="chart">{distribution_chart(row)}</figure>' for row in rows)
     findings = "".join(f"<li>{html.escape(f)}</li>" for f in report["findings"]) or "<li>none</li>"
+    findings += "".join(f"<li>not checked: {html.escape(reason)}</li>" for reason in report.get("not_run", []))
     title = f"Drift: {report['window']['loans']} live loans vs the training data of {report['model']['rev']}"
     body = BODY.format(
         findings=findings,

@@ -165,6 +165,22 @@ def _row(run: Run, baseline: Run, params: list[str], best: dict, index: int) -> 
         "deltas": {} if run.is_workspace else deltas,
         "best": [metric for metric, at in best.items() if at == index],
         "roc_auc_beyond_noise": None if run.is_workspace else metric_rules.beyond_noise(run.metrics, baseline.metrics),
+        "verdicts": {} if run.is_workspace else _verdicts(deltas, run, baseline),
+    }
+
+
+# Params that decide which loans are test loans: a run that changes one is judged on other loans than the baseline.
+SPLIT_PARAMS = ("seed", "split.test_size", "split.validation_size", "data.source", "data.drop")
+
+
+def _verdicts(deltas: dict[str, float], run: Run, baseline: Run) -> dict[str, str]:
+    """Each change in words: better or worse only beyond the baseline's noise band, within noise otherwise, and
+    no verdict when the run's test loans are not the baseline's."""
+    if any(json.dumps(run.params.get(key)) != json.dumps(baseline.params.get(key)) for key in SPLIT_PARAMS):
+        return dict.fromkeys(deltas, "other test loans")
+    return {
+        metric: metric_rules.change_word(metric, change, metric_rules.noise_band(metric, baseline.metrics))
+        for metric, change in deltas.items()
     }
 
 
@@ -222,7 +238,7 @@ def _metric_cell(row: dict, metric: str, with_delta: bool) -> str:
 def _delta_cell(row: dict, metric: str) -> str:
     if metric not in row["deltas"]:
         return ""
-    noise = "!" if metric == "roc_auc" and row["roc_auc_beyond_noise"] else ""
+    noise = "!" if row["verdicts"].get(metric) in ("better", "worse") else ""
     return _signed(row["deltas"][metric]) + noise
 
 
@@ -251,6 +267,7 @@ def as_csv(table: dict) -> str:
             *metrics,
             *(f"delta_{m}" for m in metrics),
             "roc_auc_beyond_noise",
+            *(f"verdict_{m}" for m in metrics),
         ]
     )
     for row in table["rows"]:
@@ -263,6 +280,7 @@ def as_csv(table: dict) -> str:
                 *(row["metrics"].get(m, "") for m in metrics),
                 *(row["deltas"].get(m, "") for m in metrics),
                 row["roc_auc_beyond_noise"],
+                *(row["verdicts"].get(m, "") for m in metrics),
             ]
         )
     return buffer.getvalue()
@@ -270,5 +288,7 @@ def as_csv(table: dict) -> str:
 
 LEGEND = (
     "Values are test metrics with the change against the workspace; * best per metric (higher AUC, lower "
-    "Brier, log loss and cost); ! ROC AUC change beyond the workspace's bootstrap interval."
+    "Brier, log loss and cost); ! a change beyond noise (the workspace's bootstrap interval for ROC AUC, 2% of "
+    "its value for the others); a change without ! is within noise, or on other test loans (another seed, split "
+    "or source: see --json)."
 )

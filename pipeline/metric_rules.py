@@ -60,6 +60,22 @@ def default_tolerance(metric: str, reference: dict) -> float:
     return round(TOLERANCE_FRACTION_OF_VALUE * abs(reference.get(metric, 0.0)), 6)
 
 
+def noise_band(metric: str, reference: dict) -> float:
+    """How big a change of `metric` is noise: the half-width of its bootstrap interval when there is one, else
+    the default tolerance's fraction of the reference value."""
+    half = interval_half_width(metric, reference)
+    return half if half is not None else TOLERANCE_FRACTION_OF_VALUE * abs(reference.get(metric, 0.0))
+
+
+def change_word(metric: str, change: float, noise: float) -> str:
+    """ "better" or "worse" only beyond the noise band; "within noise" inside it; "unchanged" at zero."""
+    if change == 0:
+        return "unchanged"
+    if abs(change) <= noise:
+        return "within noise"
+    return "better" if direction(metric) * change > 0 else "worse"
+
+
 def beyond_noise(new: dict, old: dict) -> bool | None:
     """Whether the ROC AUC change exceeds the baseline's bootstrap interval (None without an interval)."""
     half = interval_half_width("roc_auc", old)
@@ -74,6 +90,7 @@ class Verdict:
     current: float
     reference: float
     tolerance: float
+    noise: float = 0.0
 
     @property
     def change(self) -> float:
@@ -84,9 +101,7 @@ class Verdict:
         return improvement(self.metric, self.current, self.reference) >= -self.tolerance
 
     def sentence(self) -> str:
-        word = "better" if improvement(self.metric, self.current, self.reference) > 0 else "worse"
-        if self.change == 0:
-            word = "unchanged"
+        word = change_word(self.metric, self.change, self.noise)
         verdict = "passes" if self.passed else "FAILS"
         return (
             f"gate {verdict}: {self.metric} {self.reference:.4f} -> {self.current:.4f} "
@@ -97,4 +112,4 @@ class Verdict:
 def judge(metric: str, current: dict, reference: dict, tolerance: float | None) -> Verdict:
     """The gate's verdict on `metric`, with the default tolerance when `tolerance` is None."""
     used = default_tolerance(metric, reference) if tolerance is None else tolerance
-    return Verdict(metric, current[metric], reference[metric], used)
+    return Verdict(metric, current[metric], reference[metric], used, noise_band(metric, reference))

@@ -41,7 +41,8 @@ def read_reports(read: Callable[[str], bytes | None]) -> Reports:
     return Reports(json.loads(metrics) if metrics else {}, plots, card.decode() if card else "")
 
 
-def render(current: Reports, reference: Reports, current_label: str, reference_label: str) -> str:
+def render(current: Reports, reference: Reports, current_label: str, reference_label: str, unseen: str = "") -> str:
+    """The page; `unseen` is the paragraph on both models scored on the loans neither trained on."""
     labels = (current_label, reference_label)
     both = (current, reference)
     charts = [line_chart(name, both, labels) for name in PLOTS]
@@ -49,7 +50,7 @@ def render(current: Reports, reference: Reports, current_label: str, reference_l
     charts.append(importance_chart(both, labels))
     body = REPORT_BODY.format(
         legend=legend(labels),
-        table=metric_table(current.metrics, reference.metrics, labels),
+        table=metric_table(current.metrics, reference.metrics, labels) + unseen,
         charts="\n".join(f'<figure class="chart">{chart}</figure>' for chart in charts),
         card_current=markdown_to_html(current.model_card) or "<p>(no model card)</p>",
         card_reference=markdown_to_html(reference.model_card) or "<p>(no model card)</p>",
@@ -74,12 +75,11 @@ def metric_table(current: dict, reference: dict, labels: tuple[str, str]) -> str
         now, before = current[metric], reference.get(metric)
         change = verdict = ""
         if before is not None:
-            better = metric_rules.improvement(metric, now, before)
             change = f"{now - before:+.4f}"
-            verdict = "better" if better > 0 else "worse" if better < 0 else "same"
+            verdict = metric_rules.change_word(metric, now - before, metric_rules.noise_band(metric, reference))
         shown_before = "-" if before is None else f"{before:.4f}"
         rows.append(
-            f'<tr class="{verdict}"><td>{metric}</td><td>{now:.4f}</td><td>{shown_before}</td>'
+            f'<tr class="{verdict.replace(" ", "-")}"><td>{metric}</td><td>{now:.4f}</td><td>{shown_before}</td>'
             f"<td>{change}</td><td>{verdict}</td></tr>"
         )
     head = (
@@ -95,6 +95,19 @@ def metric_table(current: dict, reference: dict, labels: tuple[str, str]) -> str
             f"[{reference['roc_auc_ci_low']:.3f}, {reference['roc_auc_ci_high']:.3f}].</p>"
         )
     return f'<table class="metrics">{head}{"".join(rows)}</table>{noise}'
+
+
+def unseen_paragraph(comparison) -> str:
+    """Both models on the same unseen loans: the count, the paired ROC AUC interval and its word."""
+    if comparison is None:
+        return ""
+    if not comparison.enough:
+        return f"<p><b>Both models on unseen loans:</b> {html.escape(comparison.too_few())}.</p>"
+    return (
+        f"<p><b>Both models {html.escape(comparison.basis())}:</b> ROC AUC "
+        f"{comparison.reference['roc_auc']:.4f} -> {comparison.candidate['roc_auc']:.4f}, "
+        f"{html.escape(comparison.interval())}: <b>{comparison.word}</b>.</p>"
+    )
 
 
 # --- SVG charts ---------------------------------------------------------------------------------------------

@@ -75,6 +75,22 @@ def batch_frame(
     return match_integer_columns(batch, current)
 
 
+def without_known_loans(batch: pd.DataFrame, current: pd.DataFrame, drop: list[str]) -> tuple[pd.DataFrame, int]:
+    """(the batch without loans already in the data, how many were left out). A logged loan is already in the
+    data when every column but the ids (`data.drop`) equals an existing row's, outcome included, or an earlier
+    row's of the batch: replayed traffic, which would add no information and which the data's duplicate-row
+    rule refuses."""
+    import numpy as np
+    import pandas as pd
+
+    from pipeline.stages.split import loan_identity
+
+    columns = [name for name in current.columns if name not in drop]
+    identities = loan_identity(batch, columns)
+    repeated = np.isin(identities, loan_identity(current, columns)) | pd.Series(identities).duplicated().to_numpy()
+    return batch[~repeated].reset_index(drop=True), int(repeated.sum())
+
+
 def match_integer_columns(batch: pd.DataFrame, current: pd.DataFrame) -> pd.DataFrame:
     import numpy as np
     import pandas as pd
@@ -88,45 +104,21 @@ def match_integer_columns(batch: pd.DataFrame, current: pd.DataFrame) -> pd.Data
     return batch
 
 
-def comparison_lines(challenger: dict, champion: dict, champion_label: str) -> list[str]:
-    """The key test metrics of champion and challenger side by side, as plain text."""
-    from pipeline.metric_rules import KEY_METRICS, improvement
+def commit_message(findings: list[str], plan: dict[str, Any], comparison: Any, verdict: str) -> str:
+    from pipeline.model_comparison import table_lines
 
-    lines = [f"{'metric':<14}{'champion ' + champion_label[:12]:>22}{'challenger':>12}{'change':>10}"]
-    for metric in KEY_METRICS:
-        if metric in challenger and metric in champion:
-            better = improvement(metric, challenger[metric], champion[metric])
-            word = "better" if better > 0 else "worse" if better < 0 else ""
-            lines.append(
-                f"{metric:<14}{champion[metric]:>22.4f}{challenger[metric]:>12.4f}"
-                f"{challenger[metric] - champion[metric]:>+10.4f}  {word}".rstrip()
-            )
-    return lines
-
-
-def metrics_on_split(served: Any, test: pd.DataFrame, params: Any) -> dict:
-    """The test metrics of a served model on a test split, computed as the evaluate stage computes them: the
-    champion scored on the challenger's test split, so the gate compares the two on the same loans."""
-    from pipeline.stages.evaluate import score_metrics
-
-    metadata = served.metadata
-    is_bad = (test[metadata["target"]] == metadata["positive_label"]).to_numpy()
-    p_bad = served.model.predict_proba(test[list(metadata["features"])])[:, 1]
-    return score_metrics(is_bad, p_bad, metadata["threshold"], params)
-
-
-def commit_message(findings: list[str], traffic: pd.DataFrame, source: str, comparison: list[str], verdict: str) -> str:
-    bad = int(traffic["is_bad"].astype(bool).sum())
+    traffic, rows, repeated = plan["traffic"], plan["rows"], plan["repeated"]
     first, last = str(traffic["time"].min()), str(traffic["time"].max())
+    left_out = f"; {repeated} logged loans already in the data left out" if repeated else ""
     return "\n".join(
         [
-            f"retrain: {len(traffic)} logged loans with outcomes appended to {source}; {verdict}",
+            f"retrain: {rows} logged loans with outcomes appended to {plan['source']}; {verdict}",
             "",
             f"Why: {'; '.join(findings)}.",
-            f"Batch: {len(traffic)} loans ({bad} bad) logged from {first} to {last}.",
+            f"Batch: {rows} loans ({plan['bad']} bad) logged from {first} to {last}{left_out}.",
             "",
-            "Both models scored on the retrained test split (which holds part of the new batch):",
-            *comparison,
+            f"Both models scored {comparison.basis()}:",
+            *table_lines(comparison),
             "",
             verdict,
         ]
@@ -176,10 +168,11 @@ def describe_plan(plan: dict[str, Any]) -> list[str]:
         f"1. create branch {plan['branch']} from HEAD ({plan['base'][:12]}) in a temporary git worktree that "
         "shares this repository's DVC cache (your workspace is not touched)",
         f"2. append {plan['rows']} logged loans with outcomes ({plan['bad']} bad) to {plan['source']} there "
-        "(`mlops data add --append`)",
+        f"(`mlops data add --append`; its checks passed here: columns, schema, bounds, duplicate rows)"
+        + (f"; {plan['repeated']} logged loans already in the data left out" if plan["repeated"] else ""),
         "3. run the pipeline there (`mlops repro`)",
         f"4. gate: the challenger's test {plan['metric']} against the champion {plan['champion_label']}'s, both "
-        "scored on the retrained test split"
+        "scored on the retrained test loans that neither trained on, with a paired interval"
         + (f" (tolerance {plan['tolerance']})" if plan["tolerance"] is not None else " (tolerance from the noise)"),
         f"5. if the gate passes, commit on {plan['branch']} with the comparison in the message; else delete the branch",
     ]

@@ -110,9 +110,21 @@ def request_model(metadata: dict[str, Any]):
 class RequestInvalid(Exception):
     """A request the service refuses with 422; `detail` names each field and what is wrong."""
 
-    def __init__(self, detail: list[dict[str, Any]]) -> None:
+    def __init__(self, detail: list[dict[str, Any]], unseen: list[dict[str, Any]] | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.unseen = unseen or []  # loans refused only for categories the model never saw: drift evidence
+
+
+def unseen_only(item: dict[str, Any], errors: list[dict[str, Any]], loan_model) -> dict[str, Any] | None:
+    """A loan whose only problems are categories outside the model's (`literal_error` on a feature), as
+    {"id", "features", "unseen": [feature names]}; None when anything else is wrong with it."""
+    names = [str(e["loc"][0]) for e in errors if e["type"] == "literal_error" and len(e["loc"]) == 1]
+    if not errors or len(names) != len(errors):
+        return None
+    loan_id = item.get("id")
+    features = {name: item.get(name) for name in loan_model.model_fields if name != "id"}
+    return {"id": str(loan_id) if loan_id is not None else uuid.uuid4().hex, "features": features, "unseen": names}
 
 
 def parse_loans(body: Any, loan_model) -> tuple[list[dict[str, Any]], bool]:
@@ -125,7 +137,7 @@ def parse_loans(body: Any, loan_model) -> tuple[list[dict[str, Any]], bool]:
         raise RequestInvalid([{"loc": ["body"], "msg": "the batch is empty", "type": "empty"}])
     if len(items) > MAX_BATCH:
         raise RequestInvalid([{"loc": ["body"], "msg": f"at most {MAX_BATCH} loans per request", "type": "too_long"}])
-    loans, problems = [], []
+    loans, problems, unseen = [], [], []
     for index, item in enumerate(items):
         where = ["body", index] if batch else ["body"]
         if not isinstance(item, dict):
@@ -135,8 +147,9 @@ def parse_loans(body: Any, loan_model) -> tuple[list[dict[str, Any]], bool]:
             loans.append(loan_model.model_validate(item).model_dump())
         except ValidationError as error:
             problems += [field_problem(where, e) for e in error.errors()]
+            unseen.append(unseen_only(item, error.errors(), loan_model))
     if problems:
-        raise RequestInvalid(problems)
+        raise RequestInvalid(problems, [loan for loan in unseen if loan is not None])
     for loan in loans:
         loan["id"] = str(loan["id"]) if loan["id"] is not None else uuid.uuid4().hex
     return loans, batch
@@ -262,6 +275,28 @@ class Deployment:
             for loan, result in zip(loans, score_loans(self.shadow, loans), strict=True):
                 records.append(log_record(loan, result, "shadow", served=False))
         return responses, records
+
+
+def refusal_records(refused: list[dict[str, Any]], champion: ServedModel) -> list[dict[str, Any]]:
+    """Log records of loans refused for unseen categories (role `refused`, not served, no score), so that
+    `mlops monitor drift` counts them in the unseen-category share."""
+    from pipeline.telemetry import utc_now
+
+    return [
+        {
+            "time": utc_now(),
+            "id": loan["id"],
+            "role": "refused",
+            "served": False,
+            "model_md5": champion.md5,
+            "rev": champion.rev,
+            "p_default": None,
+            "decision": None,
+            "unseen": loan["unseen"],
+            "features": loan["features"],
+        }
+        for loan in refused
+    ]
 
 
 def log_record(loan: dict[str, Any], result: dict[str, Any], role: str, served: bool) -> dict[str, Any]:
@@ -405,6 +440,7 @@ def build_app(deployment: Deployment, log, follower: ChampionFollower | None = N
             message = f"the request body is above {MAX_BODY_BYTES // (1024 * 1024)} MB: send at most {MAX_BATCH} loans"
             return JSONResponse({"detail": [{"loc": ["body"], "msg": message, "type": "too_large"}]}, 413)
         except RequestInvalid as invalid:
+            log.write(refusal_records(invalid.unseen, champion))
             return JSONResponse({"detail": invalid.detail}, 422)
         except UserError as error:  # the data passed the request schema but not the model's own check
             return JSONResponse({"detail": [{"loc": ["body"], "msg": str(error), "type": "schema"}]}, 422)

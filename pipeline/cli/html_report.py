@@ -33,11 +33,35 @@ def report(
     reference = report_html.read_reports(lambda path: dvc_seam.read_at(rev, path))
     if not workspace.metrics:
         raise UserError("the workspace has no reports/metrics.json", hint="run `mlops repro` first")
-    page = report_html.render(workspace, reference, "workspace", f"{against} ({rev[:8]})")
+    label = f"{against} ({rev[:8]})"
+    page = report_html.render(workspace, reference, "workspace", label, unseen_section(rev, label))
     temporary = out.with_name(out.name + ".partial")
     temporary.write_text(page, encoding="utf-8")
     temporary.replace(out)
     typer.echo(f"Wrote {out} ({len(page) // 1024} KB): open it in a browser.")
+
+
+def unseen_section(rev: str, label: str) -> str:
+    """The paragraph comparing both models on the workspace's test loans neither trained on (or why not)."""
+    import html
+
+    from pipeline.model_comparison import compare_revisions, splits_at
+    from pipeline.params import load_params
+    from pipeline.report_html import unseen_paragraph
+    from pipeline.serving import load_served_model
+
+    try:
+        comparison = compare_revisions(
+            load_served_model(rev),
+            load_served_model(None),
+            splits_at(rev),
+            splits_at(None),
+            load_params(),
+            (label, "workspace"),
+        )
+    except (UserError, OSError) as error:
+        return f"<p>No comparison on unseen loans: {html.escape(str(error))}.</p>"
+    return unseen_paragraph(comparison)
 
 
 def _read_file(path: str) -> bytes | None:

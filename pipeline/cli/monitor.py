@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -87,15 +87,20 @@ def evaluated_metrics(rev: str | None) -> dict:
 
 
 def drift_report(log_dir: Path, since: str | None, rev: str | None) -> dict:
-    """Compare the logged traffic with the training data of the served model: the report as a dict."""
+    """Compare the logged traffic with the training data of the judged model: the report as a dict, naming the
+    judged model, the models that scored the log, and every check that could not run and why."""
+    import pandas as pd
+
     from pipeline import drift
     from pipeline.params import load_params
     from pipeline.serving import load_served_model
     from pipeline.telemetry import join_outcomes, parse_since, read_log, read_outcomes
 
-    monitor = load_params().monitor
+    params = load_params()
+    monitor = params.monitor
     log = read_log(log_dir, parse_since(since))
     traffic = log[log["served"]].drop_duplicates("id", keep="last") if not log.empty else log
+    refused = log[log["role"] == "refused"].drop_duplicates("id", keep="last") if "role" in log else log.iloc[0:0]
     if len(traffic) < monitor.min_window:
         raise UserError(
             f"the window holds {len(traffic)} logged loans; at least {monitor.min_window} are needed to tell drift "
@@ -105,17 +110,39 @@ def drift_report(log_dir: Path, since: str | None, rev: str | None) -> dict:
     served = load_served_model(rev)
     features = served.metadata["features"]
     train = training_frame(rev)
-    train_scores = served.model.predict_proba(train[list(features)])[:, 1]
-    scored = log[log["model_md5"] == served.md5].drop_duplicates("id", keep="last")
-    score = drift.score_drift(_series(train_scores), scored["p_default"]) if len(scored) >= monitor.min_window else None
-    performance = _performance(join_outcomes(scored, read_outcomes(log_dir)))
+    not_run = []
+    scored = log[(log["model_md5"] == served.md5) & log["p_default"].notna()].drop_duplicates("id", keep="last")
+    score = None
+    if len(scored) >= monitor.min_window:
+        train_scores = served.model.predict_proba(train[list(features)])[:, 1]
+        score = drift.score_drift(_series(train_scores), scored["p_default"])
+    else:
+        not_run.append(
+            f"score PSI: {len(scored)} of the window's loans were scored by the judged model; at least "
+            f"{monitor.min_window} are needed (monitor.min_window)"
+        )
+    joined = join_outcomes(scored, read_outcomes(log_dir))
+    known = joined[joined["is_bad"].notna()] if "is_bad" in joined else joined.iloc[0:0]
+    performance = None
+    if len(known) < monitor.min_outcomes:
+        not_run.append(
+            f"live ROC AUC: {len(known)} loans scored by the judged model have a recorded outcome; at least "
+            f"{monitor.min_outcomes} are needed (monitor.min_outcomes; record them with `mlops monitor outcomes`)"
+        )
+    else:
+        performance = _performance(known)
+        if performance is None:
+            not_run.append(f"live ROC AUC: the {len(known)} loans with outcomes are all of one class")
     evaluated_auc = evaluated_metrics(rev).get("roc_auc")
-    rows = drift.features_drift(train, traffic, features)
+    live = pd.concat([traffic, refused], ignore_index=True) if len(refused) else traffic
+    rows = drift.features_drift(train, live, features)
     limits = drift.Thresholds(monitor.psi_threshold, monitor.unseen_category_share, monitor.auc_drop)
     return {
         "model": served.version(),
+        "scored_by": scorers(traffic),
         "window": {
             "loans": len(traffic),
+            "refused_unseen": len(refused),
             "since": since,
             "first": traffic["time"].min(),
             "last": traffic["time"].max(),
@@ -125,8 +152,20 @@ def drift_report(log_dir: Path, since: str | None, rev: str | None) -> dict:
         "score": score.as_dict() if score else None,
         "performance": performance,
         "evaluated_roc_auc": evaluated_auc,
+        "not_run": not_run,
         "findings": drift.drift_findings(rows, score, performance, evaluated_auc, limits),
     }
+
+
+def scorers(traffic) -> list[dict]:
+    """The models that scored the served loans of the window: revision, model md5 and loan count, most first."""
+    counts = traffic.groupby(["rev", "model_md5"], dropna=False).size().sort_values(ascending=False)
+    return [{"rev": str(rev), "md5": str(md5), "loans": int(n)} for (rev, md5), n in counts.items()]
+
+
+def model_line(version: dict) -> str:
+    rev = version["rev"]
+    return f"model {version['md5'][:12]} ({'the workspace' if rev == 'workspace' else 'rev ' + rev[:12]})"
 
 
 def time_span(traffic) -> dict:
@@ -139,19 +178,30 @@ def _series(values):
     return pd.Series(values)
 
 
-def _performance(joined) -> dict | None:
+def _performance(known) -> dict | None:
     from pipeline.drift import live_performance
 
-    if joined.empty or "is_bad" not in joined.columns:
-        return None
-    known = joined[joined["is_bad"].notna()]
     return live_performance(known["is_bad"].astype(bool).to_numpy(), known["p_default"].to_numpy(dtype=float))
 
 
 def print_report(report: dict) -> None:
     threshold = report["thresholds"]["psi"]
     rows = ([report["score"]] if report["score"] else []) + report["features"]
-    typer.echo(f"{report['window']['loans']} live loans vs the training data of model {report['model']}")
+    judged = report["model"]
+    typer.echo(f"{report['window']['loans']} live loans vs the training data of {model_line(judged)}")
+    others = [s for s in report["scored_by"] if s["md5"] != judged["md5"]]
+    scored_by = "; ".join(f"{model_line(s)}: {s['loans']} loans" for s in report["scored_by"])
+    typer.echo(f"the log was scored by {scored_by}")
+    if others:
+        typer.echo(
+            f"warning: {sum(s['loans'] for s in others)} loans were scored by another model than the one judged; "
+            f"its score PSI and live ROC AUC use only the loans it scored (judge another with --rev REV)"
+        )
+    if report["window"]["refused_unseen"]:
+        typer.echo(
+            f"{report['window']['refused_unseen']} loans were refused (422) for categories the model never saw: "
+            "counted in the unseen shares"
+        )
     typer.echo(f"{'feature':<28}{'PSI':>8}{'missing train':>15}{'missing live':>14}{'unseen':>9}")
     for row in sorted(rows, key=lambda r: -r["psi"]):
         flag = "  DRIFT" if row["psi"] > threshold else ""
@@ -166,10 +216,20 @@ def print_report(report: dict) -> None:
             f"{report['evaluated_roc_auc']}); mean predicted {p['mean_predicted']:.3f}, "
             f"observed {p['observed_bad_rate']:.3f}"
         )
+    for reason in report["not_run"]:
+        typer.echo(f"not checked: {reason}")
     for finding in report["findings"]:
         typer.echo(f"drift: {finding}")
     if not report["findings"]:
-        typer.echo("no drift: every PSI, unseen share and the live ROC AUC are within the thresholds")
+        typer.echo(f"no drift: {', '.join(checks_run(report))} within the thresholds")
+
+
+def checks_run(report: dict) -> list[str]:
+    """The checks that ran, in words."""
+    checks = ["every feature's PSI", "unseen shares"]
+    checks += ["the score PSI"] if report["score"] else []
+    checks += ["the live ROC AUC"] if report["performance"] else []
+    return checks
 
 
 def write_report(report: dict, out: Path) -> None:
@@ -214,13 +274,16 @@ def retrain(
 ) -> None:
     """On drift or a live performance drop: append the logged loans with outcomes as a data batch on a new branch
     retrain/<UTC time>, run the pipeline there, and commit it if the gate passes against the champion.
-    Exit 0: retrained, or no drift; 1: not retrained (too few outcomes, or the gate failed)."""
+    Exit 0: retrained, or no drift; 1: not retrained by decision (too few new outcomes, too few unseen test
+    loans to judge, or the gate failed); 2: refused (the source, the batch or a step cannot be used)."""
     from pipeline import dvc_seam
 
     dvc_seam.require_repo()
     report = drift_report(log_dir, since, served_rev(rev))
     if not report["findings"]:
-        typer.echo("no drift: every PSI, unseen share and the live ROC AUC are within the thresholds; not retraining")
+        for reason in report["not_run"]:
+            typer.echo(f"not checked: {reason}")
+        typer.echo(f"no drift: {', '.join(checks_run(report))} within the thresholds; not retraining")
         return
     for finding in report["findings"]:
         typer.echo(f"drift: {finding}")
@@ -240,8 +303,9 @@ def retrain(
 def retrain_plan(log_dir: Path, since: str | None, served: str | None, tolerance: float | None) -> dict:
     """Everything a retrain needs, checked before anything changes."""
     from pipeline import dvc_seam
+    from pipeline.datasets import checked_append
     from pipeline.params import load_params
-    from pipeline.retrain import batch_frame, branch_name, labelled_traffic, other_label
+    from pipeline.retrain import batch_frame, branch_name, labelled_traffic, other_label, without_known_loans
     from pipeline.schema import read_schema
     from pipeline.stages.ingest import RDATASETS, read_table
     from pipeline.telemetry import parse_since, read_log, read_outcomes
@@ -266,8 +330,23 @@ def retrain_plan(log_dir: Path, since: str | None, served: str | None, tolerance
     if base is None or dvc_seam.read_at(base, f"{source}.dvc") is None:
         raise UserError(f"HEAD does not track {source}", hint=f"commit {source}.dvc, dvc.lock and params.yaml first")
     positive = params.data.positive_label
-    labels = (positive, other_label(read_schema(params.data.schema_path)["target"]["labels"], positive))
-    batch = batch_frame(traffic, read_table(source), params.data.target, labels, params.data.drop)
+    schema = read_schema(params.data.schema_path)
+    labels = (positive, other_label(schema["target"]["labels"], positive))
+    current = read_table(source)
+    batch = batch_frame(traffic, current, params.data.target, labels, params.data.drop)
+    batch, repeated = without_known_loans(batch, current, params.data.drop)
+    if repeated:
+        typer.echo(
+            f"{repeated} of {len(traffic)} logged loans with outcomes are already in {source} (same values and "
+            "outcome, ids aside): left out of the batch"
+        )
+    if len(batch) < params.monitor.min_outcomes:
+        typer.echo(
+            f"not retrained: {len(batch)} new loans with a known outcome after leaving out {repeated} already in "
+            f"the data; at least {params.monitor.min_outcomes} are needed (monitor.min_outcomes)"
+        )
+        raise typer.Exit(1)
+    checked_append(current, batch, schema, params.data.drop, source, "the retrain batch")
     champion = served or "HEAD"
     return {
         "branch": branch_name(),
@@ -276,7 +355,8 @@ def retrain_plan(log_dir: Path, since: str | None, served: str | None, tolerance
         "traffic": traffic,
         "batch": batch,
         "rows": len(batch),
-        "bad": int(traffic["is_bad"].astype(bool).sum()),
+        "repeated": repeated,
+        "bad": int((batch[params.data.target] == positive).sum()),
         "metric": "roc_auc",
         "champion": champion,
         "champion_label": champion if champion == "HEAD" else champion[:12],
@@ -290,13 +370,13 @@ def run_retrain(plan: dict, findings: list[str], log_dir: Path) -> None:
 
     from pipeline import dvc_seam
     from pipeline.journal import all_or_nothing
-    from pipeline.metric_rules import judge
-    from pipeline.retrain import commit_all, commit_message, comparison_lines, run_in_worktree
+    from pipeline.model_comparison import table_lines
+    from pipeline.retrain import commit_all, commit_message, run_in_worktree
     from pipeline.telemetry import ensure_log_dir
 
     branch, source = plan["branch"], plan["source"]
     log_path = ensure_log_dir(log_dir / "retrain") / f"{branch.removeprefix('retrain/')}.log"
-    committed = None
+    committed, passed, comparison = None, None, None
     try:
         with (
             all_or_nothing("mlops monitor retrain", branch=branch, outputs=False),
@@ -309,64 +389,68 @@ def run_retrain(plan: dict, findings: list[str], log_dir: Path) -> None:
             run_in_worktree(worktree, ["dvc", "checkout", "--quiet", f"{source}.dvc"], log_path, "dvc checkout")
             run_in_worktree(worktree, ["pipeline", "data", "add", str(batch_path), "--append"], log_path, "data add")
             run_in_worktree(worktree, ["pipeline", "repro"], log_path, "mlops repro")
-            challenger = json.loads((worktree / paths.METRICS).read_text())
-            champion = champion_metrics(plan["champion"], worktree)
-            verdict = judge(plan["metric"], challenger, champion, plan["tolerance"])
-            comparison = comparison_lines(challenger, champion, plan["champion_label"])
-            for line in comparison:
+            comparison = champion_comparison(plan["champion"], plan["champion_label"], worktree, branch)
+            typer.echo(f"Champion and challenger scored {comparison.basis()}.")
+            passed = comparison.passes(plan["tolerance"])
+            verdict = gate_sentence(comparison, plan["tolerance"])
+            for line in table_lines(comparison):
                 typer.echo(line)
-            typer.echo(verdict.sentence())
-            if verdict.passed:
-                message = commit_message(findings, plan["traffic"], source, comparison, verdict.sentence())
+            typer.echo(verdict)
+            if passed:
+                message = commit_message(findings, plan, comparison, verdict)
                 committed = commit_all(worktree, message)
     finally:
         if committed is None:
             delete_branch(branch)
     if committed is None:
-        typer.echo(
-            f"not retrained: the challenger is worse than the champion {plan['champion_label']} beyond the "
-            "tolerance; branch deleted (its run is in the log)"
+        why = (
+            comparison.too_few()
+            if passed is None
+            else f"the challenger is worse than the champion {plan['champion_label']} beyond the tolerance"
         )
+        typer.echo(f"not retrained: {why}; branch deleted (its run is in the log)")
         raise typer.Exit(1)
     typer.echo(f"Committed {committed[:12]} on branch {branch} (the workspace is unchanged).")
     typer.echo(f"Next: `mlops serve --challenger {branch} --share 0.1`, then `mlops deploy promote {branch}`.")
 
 
-def champion_metrics(champion: str, worktree: Path) -> dict:
-    """The champion's model scored on the retrained test split (with the worktree's params)."""
-    import pandas as pd
-
+def champion_comparison(champion: str, label: str, worktree: Path, branch: str):
+    """Champion and challenger scored on the retrained test loans that neither trained on."""
+    from pipeline import dvc_seam
+    from pipeline.model_comparison import compare_revisions, splits_at
+    from pipeline.model_io import load_model
     from pipeline.params import load_params
-    from pipeline.retrain import metrics_on_split
-    from pipeline.serving import load_served_model
+    from pipeline.serving import ServedModel, load_served_model
 
-    test = pd.read_parquet(worktree / paths.TEST)
-    return metrics_on_split(load_served_model(champion), test, load_params(worktree / "params.yaml"))
+    model, metadata = load_model(worktree / paths.MODEL)
+    challenger = ServedModel(model, metadata, "", branch)
+    reference_splits = splits_at(dvc_seam.resolve_commit(champion) or champion)
+    return compare_revisions(
+        load_served_model(champion),
+        challenger,
+        reference_splits,
+        splits_at(None, root=str(worktree)),
+        load_params(worktree / "params.yaml"),
+        (f"champion {label}", "challenger"),
+    )
+
+
+def gate_sentence(comparison, tolerance: float | None) -> str:
+    """The gate's verdict in one line: the ROC AUC change, its paired interval, its word and the tolerance."""
+    passed = comparison.passes(tolerance)
+    if passed is None:
+        return f"gate undecided: {comparison.too_few()}"
+    used = comparison.default_tolerance() if tolerance is None else tolerance
+    return (
+        f"gate {'passes' if passed else 'FAILS'}: roc_auc {comparison.reference['roc_auc']:.4f} -> "
+        f"{comparison.candidate['roc_auc']:.4f} ({comparison.interval()}: {comparison.word}; tolerance {used:.4f})"
+    )
 
 
 def delete_branch(branch: str) -> None:
     import subprocess
 
     subprocess.run(["git", "branch", "-D", branch], capture_output=True)
-
-
-def metrics_on_candidate_split(candidate: Any, commit: str, reference_rev: str) -> tuple[dict, dict]:
-    """Both models' test metrics on the candidate revision's test split, as retrain compares them: a retrained
-    revision's split holds new loans, so each revision's recorded metrics would judge different loans."""
-    import io
-
-    import pandas as pd
-    import yaml
-
-    from pipeline import dvc_seam
-    from pipeline.params import parse_params
-    from pipeline.retrain import metrics_on_split
-    from pipeline.serving import load_served_model
-
-    test = pd.read_parquet(io.BytesIO(dvc_seam.read_output_at(commit, paths.TEST)[0]))
-    params = parse_params(yaml.safe_load(dvc_seam.read_at(commit, "params.yaml") or b"{}"), f"params.yaml at {commit}")
-    reference = load_served_model(reference_rev)
-    return metrics_on_split(candidate, test, params), metrics_on_split(reference, test, params)
 
 
 # --- mlops deploy promote / rollback ------------------------------------------------------------------------------
@@ -379,10 +463,14 @@ def promote(
     ],
     tolerance: Annotated[float | None, typer.Option(help="The gate's tolerance (default: from the noise).")] = None,
 ) -> None:
-    """Make REV the champion (stage prod of the model artifact), if its test metrics pass the gate against the
-    current champion: registers REV's model as a version and assigns it prod, as GTO git tags."""
+    """Make REV the champion (stage prod of the model artifact), if it passes the gate against the current
+    champion on the test loans neither trained on: registers REV's model as a version and assigns it prod, as GTO
+    git tags."""
+    import yaml
+
     from pipeline import dvc_seam, registry
-    from pipeline.metric_rules import judge
+    from pipeline.model_comparison import compare_revisions, splits_at, table_lines
+    from pipeline.params import parse_params
     from pipeline.serving import load_served_model
 
     dvc_seam.require_repo()
@@ -394,13 +482,24 @@ def promote(
         raise UserError(f"{rev} ({registry.describe(commit)}) is already the champion", hint="nothing to do")
     served = load_served_model(commit)  # the server must be able to load it: check now
     reference_rev = current or dvc_seam.resolve_commit("HEAD")
-    candidate, reference = metrics_on_candidate_split(served, commit, reference_rev)
-    verdict = judge("roc_auc", candidate, reference, tolerance)
-    typer.echo(verdict.sentence())
-    if not verdict.passed:
-        typer.echo(f"Not promoted: {rev} is worse than the champion {reference_rev[:12]} beyond the tolerance.")
+    comparison = compare_revisions(
+        load_served_model(reference_rev),
+        served,
+        splits_at(reference_rev),
+        splits_at(commit),
+        parse_params(yaml.safe_load(dvc_seam.read_at(commit, "params.yaml") or b"{}"), f"params.yaml at {rev}"),
+        (f"champion {reference_rev[:12]}", rev),
+    )
+    typer.echo(f"Both models scored {comparison.basis()}.")
+    for line in table_lines(comparison) if comparison.enough else []:
+        typer.echo(line)
+    verdict = gate_sentence(comparison, tolerance)
+    typer.echo(verdict)
+    if not comparison.passes(tolerance):
+        why = "too few unseen loans to tell" if comparison.passes(tolerance) is None else "worse beyond the tolerance"
+        typer.echo(f"Not promoted: {rev} against the champion {reference_rev[:12]}: {why}.")
         raise typer.Exit(1)
-    registry.promote(commit, served_before=reference_rev, reason=f"promote {rev}: {verdict.sentence()}")
+    registry.promote(commit, served_before=reference_rev, reason=f"promote {rev}: {verdict}")
     if current is None and reference_rev != commit:
         typer.echo(f"The model served before, {registry.describe(reference_rev)}, is recorded for a rollback.")
     typer.echo(f"{registry.describe(commit)} is the champion (stage prod), model {served.md5}.")

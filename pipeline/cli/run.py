@@ -114,12 +114,16 @@ def _read_metrics(data: bytes | None) -> dict[str, float]:
 def _print_metrics(console, metrics: dict, before: dict, title: str = "Test metrics") -> None:
     from rich.table import Table
 
+    from pipeline.metric_rules import change_word, noise_band
+
     if not metrics:
         return
     table = Table(title=title, title_justify="left")
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("change", justify="right")
+    table.add_column("")
+    same_loans = before.get("test_rows") == metrics.get("test_rows")  # else the data grew: other test loans
     for key in KEY_METRICS:
         if key not in metrics:
             continue
@@ -128,7 +132,10 @@ def _print_metrics(console, metrics: dict, before: dict, title: str = "Test metr
         if key == "roc_auc" and "roc_auc_ci_low" in metrics:
             shown += f" [{metrics['roc_auc_ci_low']:.3f}, {metrics['roc_auc_ci_high']:.3f}]"
         delta = f"{value - before[key]:+.4f}" if key in before else ""
-        table.add_row(key, shown, delta)
+        word = ""
+        if key in before:
+            word = change_word(key, value - before[key], noise_band(key, before)) if same_loans else "other test loans"
+        table.add_row(key, shown, delta, word)
     console.print(table)
 
 

@@ -1,11 +1,19 @@
-"""split: a stratified, seeded train/validation/test split.
+"""split: a seeded train/validation/test split that is stable across data versions.
 
-The test rows depend only on the seed, the test size and the data, never on the subset fraction: subset runs
-sample the training split later, in `train`, so every run is judged on the same full test split.
+A loan's side depends only on its identity and the seed, never on the other rows: appending a batch never moves
+an existing loan, so a model's test loans stay unseen by every later model trained on the same seed. The identity
+is the loan's content (every column ingest kept, target included, in name order, numbers compared as
+numbers): ids are dropped before the split, and exact duplicate rows are then one loan, always on one side.
+
+Each loan draws a number in [0, 1) from a hash of its identity and the seed, and the draws are cut at the split
+fractions, so each side's share converges to its fraction as data grows (with a binomial spread of about
+sqrt(f (1 - f) / n)), in each class alike. Subset runs sample the training split later, in `train`, so every
+run is judged on the same full test split.
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -15,31 +23,51 @@ from pipeline import paths
 from pipeline.errors import UserError, run_reporting_user_errors
 from pipeline.params import load_params
 
+IDENTITY_KEY = "lending-mlops-id"  # 16 characters: pandas' hash key
+
+
+def loan_identity(frame: pd.DataFrame, columns: list[str] | None = None) -> np.ndarray:
+    """A 64-bit identity per row from its content: the same values give the same identity, whatever the row's
+    position, the columns' order or dtype (5 and 5.0 are one value; a missing value is one value)."""
+    names = sorted(frame.columns if columns is None else columns, key=str)
+    text = pd.Series("", index=frame.index, dtype=object)
+    for name in names:
+        values = frame[name]
+        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            cells = pd.to_numeric(values, errors="coerce").astype("float64").astype(str).where(values.notna(), "")
+        else:
+            cells = values.astype(str).where(values.notna(), "")
+        text = text + "\x1f" + cells
+    return pd.util.hash_pandas_object(text, index=False, hash_key=IDENTITY_KEY).to_numpy()
+
+
+def side_draws(identity: np.ndarray, seed: int) -> np.ndarray:
+    """A number in [0, 1) per loan from its identity and the seed (splitmix64 of the two: every bit of both
+    reaches the result, so another seed is another, independent draw)."""
+    word = np.uint64(int(hashlib.md5(str(seed).encode()).hexdigest()[:16], 16))
+    with np.errstate(over="ignore"):
+        z = (identity.astype(np.uint64) ^ word) + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) / float(2**53)
+
 
 def split(
     frame: pd.DataFrame, target: str, test_size: float, validation_size: float, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(train, validation, test): each class shuffled with the seed and cut at the same fractions."""
-    rng = np.random.default_rng(seed)
-    parts: dict[str, list[np.ndarray]] = {"train": [], "validation": [], "test": []}
+    """(train, validation, test): each loan on the side its draw falls in, rows in their original order."""
+    draws = side_draws(loan_identity(frame), seed)
+    sides = np.where(draws < test_size, 2, np.where(draws < test_size + validation_size, 1, 0))
     for label in sorted(frame[target].unique(), key=str):
-        rows = np.flatnonzero((frame[target] == label).to_numpy())
-        rows = rows[rng.permutation(len(rows))]
-        n_test = round(len(rows) * test_size)
-        n_validation = round(len(rows) * validation_size)
-        if len(rows) - n_test - n_validation < 1 or n_test < 1 or n_validation < 1:
+        counts = np.bincount(sides[(frame[target] == label).to_numpy()], minlength=3)
+        if counts.min() < 1:
             raise UserError(
-                f"label {label!r} of {target!r} has only {len(rows)} rows: too few for a train/validation/test split",
+                f"label {label!r} of {target!r} has only {counts.sum()} rows: too few for a train/validation/test "
+                f"split (train {counts[0]}, validation {counts[1]}, test {counts[2]})",
                 hint="add more data, or lower split.test_size / split.validation_size",
             )
-        parts["test"].append(rows[:n_test])
-        parts["validation"].append(rows[n_test : n_test + n_validation])
-        parts["train"].append(rows[n_test + n_validation :])
-    train, validation, test = (
-        frame.iloc[np.sort(np.concatenate(parts[name]))].reset_index(drop=True)
-        for name in ("train", "validation", "test")
-    )
-    return train, validation, test
+    return tuple(frame[sides == side].reset_index(drop=True) for side in (0, 1, 2))
 
 
 def main() -> None:

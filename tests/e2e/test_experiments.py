@@ -91,6 +91,9 @@ def test_sweep_compare_duplicates_and_promote(repo):
 def test_gate_fails_a_regression_and_passes_an_improvement(repo):
     passed = run(["mlops", "gate", "--against", "HEAD"], repo)
     assert "gate passes" in passed.stdout
+    # the same split on both sides: every test loan is unseen by both, and a model against itself is no change
+    assert "test loans neither model trained on" in passed.stdout and "left out" not in passed.stdout
+    assert "ROC AUC +0.0000, 95% interval +0.0000 to +0.0000: within noise" in passed.stdout
 
     set_model(repo, "hgb")
     run(["mlops", "repro"], repo)
@@ -134,6 +137,7 @@ def test_report_renders_in_a_browser_without_requests(repo, tmp_path):
     run(["mlops", "report", "--against", "HEAD", "--out", str(page)], repo)
     text = page.read_text()
     assert len(text) > 5000 and text.count("<polyline") >= 6 and "Model card" in text
+    assert "test loans neither model trained on" in text and "95% interval" in text
 
     browser = [
         CHROMIUM,

@@ -85,6 +85,13 @@ def test_comparison_rows_deltas_best_and_noise():
     assert better["deltas"]["roc_auc"] == pytest.approx(0.012)
     assert set(better["best"]) >= {"roc_auc", "brier"}
     assert better["roc_auc_beyond_noise"] is False and worse["roc_auc_beyond_noise"] is True
+    assert better["verdicts"]["roc_auc"] == "within noise" and worse["verdicts"]["roc_auc"] == "worse"
+    other = run("reseeded", auc=0.70)
+    other.params["seed"] = 7  # other test loans: a change, but no verdict
+    reseeded_table = comparison(run("w", workspace=True), [other])
+    assert reseeded_table["rows"][1]["verdicts"]["roc_auc"] == "other test loans"
+    assert "!" not in "".join(as_text_table(reseeded_table)[2])  # -0.068 ROC AUC, but on other loans
+    assert "!" in "".join(as_text_table(table)[2])  # the same change on the same loans: beyond noise
     json.dumps(table)
 
 

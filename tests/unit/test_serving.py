@@ -131,6 +131,19 @@ def test_metrics_are_prometheus_text_labelled_by_route():
     assert decision.labels["decision"] == "approve" and decision.value == 1
 
 
+def test_loans_refused_only_for_unseen_categories_are_kept_for_the_drift_report():
+    body = [
+        {"state": "TX", "income": 1.0, "id": "a"},  # only an unseen category: drift evidence
+        {"state": "TX", "income": "lots", "id": "b"},  # also a broken value: a client bug, not drift
+        {"state": "CA", "income": 2.0, "id": "c"},  # valid
+    ]
+    with pytest.raises(RequestInvalid) as invalid:
+        parse_loans(body, request_model(METADATA))
+    assert invalid.value.unseen == [
+        {"id": "a", "features": {"state": "TX", "income": 1.0, "util": None}, "unseen": ["state"]}
+    ]
+
+
 def test_the_start_line_names_each_model_and_its_share():
     from pipeline.cli.serve import start_line
     from pipeline.serving import Deployment, ServedModel

@@ -26,16 +26,52 @@ def loans(n: int = 400, bad_every: int = 5, seed: int = 0) -> pd.DataFrame:
     )
 
 
-def test_split_is_stratified_disjoint_and_seeded():
-    frame = loans()
+def test_split_is_disjoint_seeded_and_close_to_its_fractions():
+    frame = loans(n=4000)
     train, validation, test = split(frame, "status", 0.2, 0.2, seed=7)
     assert len(train) + len(validation) + len(test) == len(frame)
-    for part in (train, validation, test):
-        assert part["status"].eq("bad").mean() == pytest.approx(0.2, abs=0.02)
+    for part, fraction in ((train, 0.6), (validation, 0.2), (test, 0.2)):
+        assert len(part) / len(frame) == pytest.approx(fraction, abs=0.03)
+        assert part["status"].eq("bad").mean() == pytest.approx(0.2, abs=0.03)
     again = split(frame, "status", 0.2, 0.2, seed=7)
     assert all(a.equals(b) for a, b in zip((train, validation, test), again, strict=True))
     other = split(frame, "status", 0.2, 0.2, seed=8)
     assert not test.equals(other[2])
+
+
+def sides(frame: pd.DataFrame, seed: int = 7) -> dict[tuple, str]:
+    parts = split(frame, "status", 0.2, 0.2, seed=seed)
+    return {
+        tuple(row): name
+        for name, part in zip(("train", "validation", "test"), parts, strict=True)
+        for row in part[sorted(part.columns)].itertuples(index=False)
+    }
+
+
+def test_appending_rows_never_moves_a_loan_whatever_the_order_columns_or_dtypes():
+    first = loans(n=2000)
+    before = sides(first)
+    batch = loans(n=1500, seed=1)
+    batch.loc[3, "amount"] = None  # a missing value turns the amount column into floats
+    grown = pd.concat([batch, first], ignore_index=True)[["status", "grade", "rate", "amount"]]
+    after = sides(grown)
+    assert grown["amount"].dtype == float and first["amount"].dtype != float
+    moved = [
+        row
+        for row, side in before.items()
+        if after[tuple(float(v) if k == "amount" else v for k, v in zip(sorted(first.columns), row, strict=True))]
+        != side
+    ]
+    assert moved == []
+
+
+def test_duplicate_rows_are_one_loan_on_one_side():
+    frame = loans(n=1000)
+    doubled = pd.concat([frame, frame.iloc[:300]], ignore_index=True)
+    parts = split(doubled, "status", 0.2, 0.2, seed=3)
+    keys = [set(map(tuple, part.itertuples(index=False))) for part in parts]
+    assert not (keys[0] & keys[1]) and not (keys[0] & keys[2]) and not (keys[1] & keys[2])
+    assert sum(len(part) for part in parts) == len(doubled)
 
 
 def test_split_refuses_a_class_too_small():

@@ -1,0 +1,195 @@
+"""Two models compared honestly: on the loans neither trained on, with the count, a paired interval and a word.
+
+The loans are the candidate's test split minus every loan (by identity, as the split stage defines it) in either
+revision's training or validation split. Both models score those loans; the ROC AUC difference gets DeLong's
+paired 95% interval (`pipeline.auc`), and the change is called "better" or "worse" only when the interval
+excludes zero, "within noise" otherwise. With fewer than MIN_LOANS loans or MIN_BAD bad ones among them there
+is no verdict: the comparison says so instead of deciding.
+
+`compare` is pure (frames and models in, a `Comparison` out); `splits_at` reads a revision's splits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MIN_LOANS = 200
+MIN_BAD = 20
+LEVEL = 0.95
+
+
+@dataclass(frozen=True)
+class Comparison:
+    reference_label: str
+    candidate_label: str
+    loans: int  # loans neither model trained on
+    bad: int
+    excluded: int  # loans of the candidate's test split that one of the models trained on
+    reference: dict[str, Any] = field(default_factory=dict)  # metrics on those loans
+    candidate: dict[str, Any] = field(default_factory=dict)
+    difference: float | None = None  # candidate ROC AUC minus reference ROC AUC
+    low: float | None = None
+    high: float | None = None
+
+    @property
+    def enough(self) -> bool:
+        return self.loans >= MIN_LOANS and self.bad >= MIN_BAD and self.loans - self.bad >= MIN_BAD
+
+    @property
+    def word(self) -> str:
+        """better / worse beyond the interval, within noise, or too few loans to tell."""
+        if not self.enough or self.low is None:
+            return "too few loans to tell"
+        return "better" if self.low > 0 else "worse" if self.high < 0 else "within noise"
+
+    def default_tolerance(self) -> float:
+        """A quarter of the half-width of the reference's ROC AUC bootstrap interval on these loans, as the gate
+        has always used (`metric_rules.default_tolerance`)."""
+        from pipeline.metric_rules import default_tolerance
+
+        return default_tolerance("roc_auc", self.reference) if self.reference else 0.0
+
+    def passes(self, tolerance: float | None) -> bool | None:
+        """Not worse than the reference by more than the tolerance; None (no verdict) with too few loans."""
+        if not self.enough or self.difference is None:
+            return None
+        return self.difference >= -(self.default_tolerance() if tolerance is None else tolerance)
+
+    def basis(self) -> str:
+        """On what the comparison stands, in words."""
+        text = f"on {self.loans:,} test loans neither model trained on ({self.bad:,} bad)"
+        if self.excluded:
+            text += f"; {self.excluded:,} test loans left out because one of the models trained on them"
+        return text
+
+    def interval(self) -> str:
+        if self.difference is None:
+            return "no interval"
+        return f"ROC AUC {self.difference:+.4f}, {LEVEL:.0%} interval {self.low:+.4f} to {self.high:+.4f}"
+
+    def too_few(self) -> str:
+        return (
+            f"only {self.loans:,} test loans ({self.bad:,} bad) were unseen by both models; at least {MIN_LOANS} "
+            f"with {MIN_BAD} of each class are needed to tell a change from noise"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "reference": self.reference_label,
+            "candidate": self.candidate_label,
+            "loans": self.loans,
+            "bad": self.bad,
+            "excluded": self.excluded,
+            "roc_auc_difference": self.difference,
+            "interval": [self.low, self.high],
+            "level": LEVEL,
+            "word": self.word,
+        }
+
+
+def metric_word(metric: str, change: float, comparison: Comparison | None, noise: float) -> str:
+    """The word for one metric's change: ROC AUC and Gini from the paired interval when there is one, the
+    others from their noise band (`metric_rules.noise_band`)."""
+    from pipeline.metric_rules import change_word
+
+    if comparison is not None and comparison.low is not None and metric in ("roc_auc", "gini"):
+        return comparison.word
+    return change_word(metric, change, noise)
+
+
+def unseen_mask(test: pd.DataFrame, seen: list[pd.DataFrame]) -> np.ndarray:
+    """Which test loans appear in none of the `seen` frames (by identity over the columns they all share)."""
+    from pipeline.stages.split import loan_identity
+
+    columns = [name for name in test.columns if all(name in frame.columns for frame in seen)]
+    identities = loan_identity(test, columns)
+    trained = [loan_identity(frame, columns) for frame in seen if len(frame)]
+    if not trained:
+        return np.ones(len(test), dtype=bool)
+    return ~np.isin(identities, np.concatenate(trained))
+
+
+def scores(model: Any, frame: pd.DataFrame) -> np.ndarray:
+    return model.model.predict_proba(frame[list(model.metadata["features"])])[:, 1]
+
+
+def compare(
+    reference: Any,
+    candidate: Any,
+    test: pd.DataFrame,
+    seen: list[pd.DataFrame],
+    params: Any,
+    labels: tuple[str, str],
+) -> Comparison:
+    """Compare two served models (`.model`, `.metadata`) on the loans of `test` absent from every `seen` frame
+    (both revisions' training and validation splits); `params` gives the decision costs and the seed."""
+    from pipeline.auc import paired_auc_difference
+    from pipeline.stages.evaluate import score_metrics
+
+    unseen = test[unseen_mask(test, seen)]
+    metadata = candidate.metadata
+    is_bad = (unseen[metadata["target"]] == metadata["positive_label"]).to_numpy()
+    result = Comparison(labels[0], labels[1], len(unseen), int(is_bad.sum()), len(test) - len(unseen))
+    if not result.enough:
+        return result
+    p_reference, p_candidate = scores(reference, unseen), scores(candidate, unseen)
+    difference, low, high = paired_auc_difference(is_bad, p_reference, p_candidate, LEVEL)
+    return Comparison(
+        *labels,
+        result.loans,
+        result.bad,
+        result.excluded,
+        score_metrics(is_bad, p_reference, reference.metadata["threshold"], params),
+        score_metrics(is_bad, p_candidate, candidate.metadata["threshold"], params),
+        round(difference, 6),
+        round(low, 6),
+        round(high, 6),
+    )
+
+
+def table_lines(comparison: Comparison) -> list[str]:
+    """The key metrics of both models on the unseen loans, side by side, each change with its word."""
+    from pipeline.metric_rules import KEY_METRICS, noise_band
+
+    reference, candidate = comparison.reference, comparison.candidate
+    left, right = comparison.reference_label[:20], comparison.candidate_label[:20]
+    lines = [f"{'metric':<14}{left:>22}{right:>22}{'change':>10}"]
+    for metric in KEY_METRICS:
+        if metric in reference and metric in candidate:
+            change = candidate[metric] - reference[metric]
+            word = metric_word(metric, change, comparison, noise_band(metric, reference))
+            lines.append(f"{metric:<14}{reference[metric]:>22.4f}{candidate[metric]:>22.4f}{change:>+10.4f}  {word}")
+    return lines
+
+
+# --- side effects: a revision's splits -------------------------------------------------------------------------
+
+
+def splits_at(rev: str | None, root: str = ".") -> dict[str, pd.DataFrame]:
+    """{"train", "validation", "test"} frames of a revision (read through DVC), or of the workspace (None)."""
+    import io
+    from pathlib import Path
+
+    import pandas as pd
+
+    from pipeline import dvc_seam, paths
+
+    wanted = {"train": paths.TRAIN, "validation": paths.VALIDATION, "test": paths.TEST}
+    if rev is None:
+        return {name: pd.read_parquet(Path(root) / path) for name, path in wanted.items()}
+    return {name: pd.read_parquet(io.BytesIO(dvc_seam.read_output_at(rev, path)[0])) for name, path in wanted.items()}
+
+
+def compare_revisions(
+    reference: Any, candidate: Any, reference_splits: dict, candidate_splits: dict, params: Any, labels: tuple
+) -> Comparison:
+    """`compare` on the candidate's test split, leaving out every loan either revision trained or tuned on."""
+    seen = [reference_splits["train"], reference_splits["validation"]]
+    seen += [candidate_splits["train"], candidate_splits["validation"]]
+    return compare(reference, candidate, candidate_splits["test"], seen, params, labels)
