@@ -260,5 +260,5 @@ def as_csv(table: dict) -> str:
 
 LEGEND = (
     "Values are test metrics with the change against the workspace; * best per metric (higher AUC, lower "
-    "Brier, log loss and cost); ! ROC AUC change beyond the workspace's bootstrap interval."
+    "Brier, log loss and cost); ! ROC AUC change beyond the workspace's DeLong interval."
 )

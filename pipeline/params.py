@@ -77,7 +77,6 @@ class TrainParams(Strict):
 
 
 class EvaluateParams(Strict):
-    bootstrap_samples: int = Field(ge=10)
     importance_rows: int = Field(ge=10)
     importance_repeats: int = Field(ge=1)
 

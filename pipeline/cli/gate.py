@@ -23,7 +23,7 @@ def gate(
     tolerance: Annotated[
         float | None,
         typer.Option(
-            help="How much worse is allowed (default: a quarter of the bootstrap interval's half-width).", min=0.0
+            help="How much worse is allowed (default: a quarter of the DeLong interval's half-width).", min=0.0
         ),
     ] = None,
     subset: SubsetOption = None,
