@@ -129,8 +129,11 @@ def one_run_at_a_time() -> Iterator[None]:
 
 
 def repro(*targets: str, force: bool = False) -> None:
-    """`dvc repro`, all or nothing: a failed run leaves the workspace as it was."""
-    with one_run_at_a_time(), preserving_workspace():
+    """`dvc repro`, all or nothing: a failed run leaves the workspace as it was. Stages run warm (see
+    `pipeline.warm_stages`)."""
+    from pipeline.warm_stages import stages_in_warm_forks
+
+    with one_run_at_a_time(), preserving_workspace(), stages_in_warm_forks():
         checked("repro", *(["--force"] if force else []), *targets)
 
 
@@ -138,8 +141,11 @@ def exp_run_temp(name: str, overrides: dict[str, str]) -> None:
     """A DVC experiment in a temporary copy of the workspace: the workspace itself stays untouched."""
     if subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], capture_output=True).returncode != 0:
         raise UserError("experiments need a git commit to start from", hint="commit the project first")
+    from pipeline.warm_stages import stages_in_warm_forks
+
     settings = [arg for key, value in overrides.items() for arg in ("-S", f"{key}={value}")]
-    checked("exp", "run", "--temp", "--name", name, *settings)
+    with stages_in_warm_forks():
+        checked("exp", "run", "--temp", "--name", name, *settings)
 
 
 def exp_ref(name: str) -> str | None:
