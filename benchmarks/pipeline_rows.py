@@ -44,7 +44,8 @@ def cli_rows(repo: Path, repetitions: int) -> list[Row]:
             repro.seconds,
             dvc_repro.seconds,
             0.3,
-            "a no-op `mlops repro` reads dvc.lock and hashes the dependencies itself (no DVC); "
+            "a no-op `mlops repro` checks params.yaml against its pydantic schema, then reads dvc.lock and "
+            "hashes the dependencies itself (no DVC); "
             + slowest_imports("import pipeline.cli, pipeline.params, hooks.pipeline_state, rich.table", cwd=repo),
         ),
     ]

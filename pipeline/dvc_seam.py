@@ -22,6 +22,7 @@ from pipeline import paths
 from pipeline.errors import UserError
 
 LOCK_FILE = "dvc.lock"
+FAST_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, when PyYAML has it: many times faster
 
 
 def _stage_environment() -> None:
@@ -49,7 +50,7 @@ def require_repo() -> None:
 
 def read_lock() -> dict:
     try:
-        return (yaml.safe_load(Path(LOCK_FILE).read_text()) or {}).get("stages") or {}
+        return (yaml.load(Path(LOCK_FILE).read_text(), Loader=FAST_YAML_LOADER) or {}).get("stages") or {}
     except FileNotFoundError:
         return {}
 
