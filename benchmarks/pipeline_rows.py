@@ -10,7 +10,7 @@ from benchmarks.explain import slowest_imports
 from benchmarks.generate import generate
 from benchmarks.measure import Case, alternate
 from benchmarks.report import Row, absolute_row, megabytes, ratio_row
-from pipeline.warm_stages import COMMON_IMPORTS, STAGE_IMPORTS
+from pipeline.warm_stages import COMMON_IMPORTS, MODEL_IMPORTS
 
 FLOOR = [sys.executable, str(Path(__file__).with_name("floor.py"))]
 
@@ -51,7 +51,7 @@ def cli_rows(repo: Path, repetitions: int) -> list[Row]:
     ]
 
 
-WARM_IMPORTS = "import " + ", ".join(dict.fromkeys([*COMMON_IMPORTS, *STAGE_IMPORTS["evaluate"]]))
+WARM_IMPORTS = "import " + ", ".join([*COMMON_IMPORTS, *MODEL_IMPORTS])
 SUBSET_WHY = (
     "a subset run and a full run pay the same fixed cost once: DVC's start and the warm `mlops` process's "
     "imports ({imports}; stages then run in forks of it); a subset is a `dvc exp run --temp` on top (DVC "

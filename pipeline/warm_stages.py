@@ -5,9 +5,10 @@ scikit-learn and skops before any work: on the default data, more than the work 
 (or its subset experiment) has DVC run the pipeline, a stage whose `cmd` is exactly
 `python -m pipeline.stages.<name>` is instead run in a fork of this process, which has imported those
 libraries once: the child moves to the stage's directory and environment, imports the project's own code
-afresh from there (as `python -m` would: an experiment's copy may hold other code), runs the module as
-`__main__`, and exits with its status. DVC still decides what runs, and hashes, caches and locks every
-output as usual; any other `cmd` goes to DVC's own runner, and `dvc repro` alone is untouched.
+afresh from there when it differs from what this process imported (an experiment's copy may hold other
+code), runs the module as `__main__`, and exits with its status. DVC still decides what runs, and hashes,
+caches and locks every output as usual; any other `cmd` goes to DVC's own runner, and `dvc repro` alone is
+untouched.
 """
 
 from __future__ import annotations
@@ -22,9 +23,12 @@ import signal
 import sys
 import traceback
 from collections.abc import Iterator
+from pathlib import Path
 
 STAGE_CMD = re.compile(r"^python -m pipeline\.stages\.(\w+)$")
 PROJECT_PACKAGES = ("pipeline", "hooks")
+# Libraries more than one stage imports, imported once in this process before the first fork that needs them
+# (one that a single stage uses gains nothing from it: the fork imports it as the stage's own process would).
 COMMON_IMPORTS = ("numpy", "pandas", "pyarrow.parquet", "yaml", "pydantic")
 MODEL_IMPORTS = (
     "threadpoolctl",
@@ -36,12 +40,7 @@ MODEL_IMPORTS = (
     "sklearn.preprocessing",
     "skops.io",
 )
-# What each stage imports that is worth having warm (hgb's sklearn.ensemble is left to the stage that needs it).
-STAGE_IMPORTS = {
-    "validate": ("pandera.pandas",),
-    "train": MODEL_IMPORTS,
-    "evaluate": (*MODEL_IMPORTS, "sklearn.calibration", "sklearn.inspection"),
-}
+MODEL_STAGES = frozenset({"train", "evaluate"})
 
 
 def stage_of(cmd: str) -> str | None:
@@ -52,7 +51,7 @@ def stage_of(cmd: str) -> str | None:
 
 def preload(stage: str) -> None:
     """Import, in this process, the libraries `stage` needs, so that its fork starts warm."""
-    for module in (*COMMON_IMPORTS, *STAGE_IMPORTS.get(stage, ())):
+    for module in (*COMMON_IMPORTS, *(MODEL_IMPORTS if stage in MODEL_STAGES else ())):
         with contextlib.suppress(ImportError):  # a missing optional library: the stage reports it itself
             importlib.import_module(module)
 
@@ -61,6 +60,22 @@ def _name_process(stage: str) -> None:
     """Call the fork `stage:<name>` in ps/top (/proc/<pid>/comm), since its command line is `mlops`'s."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).prctl(15, f"stage:{stage}"[:15].encode(), 0, 0, 0)  # PR_SET_NAME
+
+
+def _same_project_code(cwd: str) -> bool:
+    """Whether the stage's directory holds exactly the project code this process imported (the usual case:
+    the checkout `mlops` is installed from, or an unchanged copy of it); then the fork reuses those modules."""
+    import pipeline
+
+    root, other = Path(pipeline.__file__).resolve().parents[1], Path(cwd).resolve()
+    if root == other:
+        return True
+    for package in PROJECT_PACKAGES:
+        ours = sorted(path.relative_to(root) for path in (root / package).rglob("*.py"))
+        theirs = sorted(path.relative_to(other) for path in (other / package).rglob("*.py"))
+        if ours != theirs or any((root / name).read_bytes() != (other / name).read_bytes() for name in ours):
+            return False
+    return True
 
 
 def _exit_status(error: SystemExit) -> int:
@@ -78,9 +93,10 @@ def _run_in_child(stage: str, cwd: str, env: dict[str, str]) -> int:
         os.chdir(cwd)
         os.environ.clear()
         os.environ.update(env)
-        for name in [name for name in sys.modules if name.split(".")[0] in PROJECT_PACKAGES]:
-            del sys.modules[name]
-        sys.path.insert(0, cwd)
+        if not _same_project_code(cwd):  # import the stage's own code, as `python -m` in `cwd` would
+            for name in [name for name in sys.modules if name.split(".")[0] in PROJECT_PACKAGES]:
+                del sys.modules[name]
+            sys.path.insert(0, cwd)
         runpy.run_module(f"pipeline.stages.{stage}", run_name="__main__", alter_sys=True)
         status = 0
     except SystemExit as error:
