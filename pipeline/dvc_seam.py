@@ -349,15 +349,16 @@ def exp_log_path(name: str) -> Path:
 
 
 def start_exp_run(name: str, settings: dict[str, str], cwd: str | Path = ".") -> subprocess.Popen:
-    """Start `dvc exp run --temp` in its own process (and session: Ctrl-C reaches it through us), output to its
-    log. The experiment's ref only appears when the run succeeds, so a stopped run leaves nothing behind."""
+    """Start `dvc exp run --temp` (stages run warm: `pipeline.warm_stages`) in its own process (and session:
+    Ctrl-C reaches it through us), output to its log. The experiment's ref only appears when the run
+    succeeds, so a stopped run leaves nothing behind."""
     _stage_environment()
     log = Path(cwd) / exp_log_path(name)
     log.parent.mkdir(parents=True, exist_ok=True)
     args = [arg for key, value in settings.items() for arg in ("-S", f"{key}={value}")]
     with open(log, "wb") as handle:
         return subprocess.Popen(
-            [sys.executable, "-m", "dvc", "exp", "run", "--temp", "--name", name, *args],
+            [sys.executable, "-P", "-m", "pipeline.warm_stages", "exp", "run", "--temp", "--name", name, *args],
             cwd=cwd,
             stdout=handle,
             stderr=subprocess.STDOUT,

@@ -149,3 +149,17 @@ def stages_in_warm_forks() -> Iterator[None]:
         yield
     finally:
         dvc_stage_run._run = dvc_run
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -P -m pipeline.warm_stages DVC-ARGS...`: `dvc DVC-ARGS...` in this process, with this project's
+    stages run warm (how `mlops exp run` starts each concurrent experiment; `-P` keeps the installed code in
+    charge even in a worktree of another revision, whose own stage code the forks then import)."""
+    from dvc.cli import main as dvc_main
+
+    with stages_in_warm_forks():
+        return dvc_main(sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
