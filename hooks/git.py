@@ -7,6 +7,7 @@ with one `git cat-file --batch-check` call on object ids (never on path names, w
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -101,3 +102,42 @@ def unstaged_changes(paths: Sequence[str]) -> list[str]:
 def show(rev: str, path: str) -> bytes | None:
     result = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True)
     return result.stdout if result.returncode == 0 else None
+
+
+def git_path(name: str) -> str:
+    """A file in this worktree's git directory (`git rev-parse --git-path`)."""
+    return git("rev-parse", "--git-path", name).decode().strip()
+
+
+def ref_exists(name: str) -> bool:
+    """Whether a ref or pseudo-ref (`MERGE_HEAD`, `CHERRY_PICK_HEAD`, ...) resolves."""
+    return git("rev-parse", "--verify", "-q", name, check=False).strip() != b""
+
+
+def write_tree() -> str:
+    """The object id of the index as a tree: equal ids mean an unchanged index."""
+    return git("write-tree").decode().strip()
+
+
+def merge_heads() -> dict[str, str]:
+    """The commits being merged into HEAD -> a label: from MERGE_HEAD once git wrote it (the `git commit` that
+    concludes a merge), or from the `GITHEAD_<id>=<name>` variables `git merge` sets for its own hooks
+    (`pre-merge-commit` runs before MERGE_HEAD exists)."""
+    heads = {name[len("GITHEAD_") :]: label for name, label in os.environ.items() if name.startswith("GITHEAD_")}
+    if heads:
+        return heads
+    try:
+        with open(git_path("MERGE_HEAD"), encoding="ascii") as handle:
+            return {line.strip(): "MERGE_HEAD" for line in handle if line.strip()}
+    except FileNotFoundError:
+        return {}
+
+
+def blob_at(rev: str, path: str) -> bytes | None:
+    """The content of a file at a revision, or None when it is absent there or not a file (a directory)."""
+    output = git("cat-file", "--batch", input=f"{rev}:{path}\n".encode("utf-8", "surrogateescape"))
+    header, _, content = output.partition(b"\n")
+    fields = header.split()
+    if len(fields) != 3 or fields[1] != b"blob":
+        return None
+    return content[: int(fields[2])]

@@ -53,6 +53,7 @@ def repro(
     force: Annotated[bool, typer.Option(help="Re-run every stage, even those that are up to date.")] = False,
 ) -> None:
     """Reproduce the pipeline: only the stages whose params, code or data changed run."""
+    from hooks import merge_driver
     from pipeline import dvc_seam
 
     dvc_seam.require_repo()
@@ -72,6 +73,7 @@ def repro(
                 "the pipeline failed; dvc.lock, models/ and reports/ are as they were before the run",
                 hint="read the stage's message above, fix it, and run `mlops repro` again",
             ) from failure
+    merge_driver.clear_placeholders()  # the generated files a merge kept from one side are now reproduced
     after_lock = dvc_seam.read_lock()
     console = _console()
     for name in after_lock:
@@ -134,11 +136,13 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the stages and reasons as JSON.")] = False,
 ) -> None:
     """Say which stages are stale and why (params, code, data), without running DVC."""
+    from hooks.merge_driver import placeholders
     from hooks.pipeline_state import pipeline_state, read_worktree
     from pipeline.dvc_seam import require_repo
 
     require_repo()
     states = pipeline_state(read_worktree())
+    kept = placeholders()
     stale_upstream: list[str] = []
     report = []
     for state in states:
@@ -151,6 +155,12 @@ def status(
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return
+    if kept:
+        typer.echo(
+            f"A merge, rebase or cherry-pick kept one side of {', '.join(kept)} (generated files are never merged "
+            "as text): they are placeholders until reproduced. Run `dvc checkout && mlops repro`, then "
+            "`git add dvc.lock reports` and commit (a merge in progress: plain `git commit` retrains and stages them)."
+        )
     if not stale_upstream:
         typer.echo("Pipeline is up to date: `mlops repro` would run nothing.")
         return

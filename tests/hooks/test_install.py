@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pipeline.cli.hooks import HOOK_TYPES
+from pipeline.merge_setup import BEGIN
 from tests.conftest import run
 from tests.hooks.conftest import commit, minimal_path_env, output, write
 
@@ -13,7 +15,17 @@ def test_install_twice_and_status(repo):
     run(["mlops", "hooks", "install"], repo)
     run(["mlops", "hooks", "install"], repo)
     status = run(["mlops", "hooks", "status"], repo).stdout
-    assert status.count(" installed") == 3 and "interpreter" in status
+    assert status.count(" installed") == len(HOOK_TYPES) and "interpreter" in status
+    assert status.count(" registered") == 2  # the merge drivers
+    assert (repo / ".gitattributes").read_text().count("merge=mlops-generated") >= 2
+    assert (repo / ".gitattributes").read_text().count(BEGIN) == 1
+    driver = run(["git", "config", "merge.mlops-generated.driver"], repo).stdout
+    assert "hooks.merge_driver generated %O %A %B %P" in driver
+    write(repo, ".gitattributes", "*.png binary\n" + (repo / ".gitattributes").read_text())
+    run(["mlops", "hooks", "uninstall"], repo)
+    assert (repo / ".gitattributes").read_text() == "*.png binary\n"  # the user's line stays
+    assert run(["git", "config", "--get-regexp", "^merge\\.mlops"], repo, check=False).stdout == ""
+    assert "not registered" in run(["mlops", "hooks", "status"], repo, check=False).stdout
     assert not (repo / ".git/hooks/pre-commit.legacy").exists()
 
 
