@@ -21,7 +21,9 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
-from hooks import git, merge_driver
+import yaml
+
+from hooks import git, merge_driver, params_yaml
 from hooks.pipeline_state import (
     Reader,
     StageState,
@@ -219,7 +221,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("filenames", nargs="*", help="ignored: the staged pipeline is always checked whole")
     args = parser.parse_args(argv)
     read = staged_reader()
-    return check(read) if args.mode == "check" else reproduce(read)
+    try:
+        return check(read) if args.mode == "check" else reproduce(read)
+    except params_yaml.AmbiguousScalar as error:
+        print(f"{HOOK_ID}: {error}")
+        return 1
+    except yaml.YAMLError as error:  # e.g. an alias bomb in params.yaml, refused before it expands
+        print(f"{HOOK_ID}: {error}\nFix the file, then commit again.")
+        return 1
 
 
 if __name__ == "__main__":

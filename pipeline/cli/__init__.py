@@ -50,8 +50,11 @@ STATUS_ARGS = {("status",): False, ("status", "--json"): True}
 
 def main() -> None:
     """Run `mlops`; a usage mistake and a UserError both end as one `error:` line, a hint and exit status 2."""
+    from pipeline.journal import recover
+
     as_json = STATUS_ARGS.get(tuple(sys.argv[1:]))
     try:
+        recover()  # a command killed mid-way (SIGKILL, power cut) is undone before anything else runs
         if as_json is not None:
             run.status(as_json=as_json)
             raise SystemExit(0)

@@ -62,23 +62,23 @@ def repro(
             raise UserError(f"--subset {subset}: must be above 0 and at most 1", hint="e.g. --subset 0.1")
         _repro_subset(subset)
         return
+    from pipeline.dvc_outcomes import SKIPPED
+
     validated_params()
-    before_lock = dvc_seam.read_lock()
+    outcomes: dict[str, str] = {}
     before_metrics = _read_metrics(Path(paths.METRICS).read_bytes() if Path(paths.METRICS).exists() else None)
     if force or not _up_to_date():  # the fast path: when nothing is stale, DVC need not even start
         try:
-            dvc_seam.repro(force=force)
+            outcomes = dvc_seam.repro(force=force)
         except dvc_seam.DvcFailed as failure:
             raise UserError(
                 "the pipeline failed; dvc.lock, models/ and reports/ are as they were before the run",
                 hint="read the stage's message above, fix it, and run `mlops repro` again",
             ) from failure
     merge_driver.clear_placeholders()  # the generated files a merge kept from one side are now reproduced
-    after_lock = dvc_seam.read_lock()
     console = _console()
-    for name in after_lock:
-        ran = force or before_lock.get(name) != after_lock.get(name)
-        console.print(f"  {name:<9} {'ran' if ran else 'skipped (up to date)'}")
+    for name in dvc_seam.read_lock():
+        console.print(f"  {name:<9} {outcomes.get(name, SKIPPED)}")
     _print_metrics(console, _read_metrics(Path(paths.METRICS).read_bytes()), before_metrics)
 
 
@@ -136,12 +136,19 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the stages and reasons as JSON.")] = False,
 ) -> None:
     """Say which stages are stale and why (params, code, data), without running DVC."""
+    from hooks.bounded_yaml import AliasRefused
     from hooks.merge_driver import placeholders
+    from hooks.params_yaml import AmbiguousScalar
     from hooks.pipeline_state import pipeline_state, read_worktree
     from pipeline.dvc_seam import require_repo
 
     require_repo()
-    states = pipeline_state(read_worktree())
+    try:
+        states = pipeline_state(read_worktree())
+    except AliasRefused as error:  # a YAML alias bomb, refused before it expands
+        raise UserError(str(error), hint="write the values out in full") from None
+    except AmbiguousScalar as error:
+        raise UserError(str(error), hint="fix params.yaml, then run `mlops status` again") from None
     kept = placeholders()
     stale_upstream: list[str] = []
     report = []

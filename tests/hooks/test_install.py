@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pipeline.cli.hooks import HOOK_TYPES
 from pipeline.merge_setup import BEGIN
-from tests.conftest import run
+from tests.conftest import run, test_env
 from tests.hooks.conftest import commit, minimal_path_env, output, write
 
 USER_HOOK = "#!/bin/sh\necho ran >> user-hook-ran.txt\n"
@@ -53,3 +53,23 @@ def test_commit_with_only_the_system_directories_on_path(hooked):
     write(hooked, "data/x.csv", "a\n1\n")
     refused = commit(hooked, "data/x.csv", force=True, env=env)
     assert refused.returncode != 0 and "data/x.csv" in output(refused)
+
+
+def test_setting_unstaged_changes_aside_does_not_start_python_for_post_checkout(hooked):
+    """pre-commit checks files out to set unstaged changes aside during a commit; the post-checkout script sees
+    pre-commit's marker and exits before any Python starts (PYTHONVERBOSE would show its imports)."""
+    script = str(hooked / ".git/hooks/post-checkout")
+    head = run(["git", "rev-parse", "HEAD"], hooked).stdout.strip()
+    during_stash = test_env(PYTHONVERBOSE="1", _PRE_COMMIT_SKIP_POST_CHECKOUT="1")
+    skipped = run(["bash", script, head, head, "0"], hooked, env=during_stash)
+    assert skipped.returncode == 0 and skipped.stderr == "", skipped.stderr[-500:]
+    ordinary = run(["bash", script, head, head, "0"], hooked, env=test_env(PYTHONVERBOSE="1"))
+    assert ordinary.returncode == 0 and "import" in ordinary.stderr
+
+    readme = hooked / "README.md"
+    unstaged = readme.read_text() + "\nwork in progress\n"
+    readme.write_text(unstaged)
+    write(hooked, "docs/note.md", "a note\n")
+    made = commit(hooked, "docs/note.md")
+    assert made.returncode == 0, output(made)
+    assert readme.read_text() == unstaged  # set aside and put back
