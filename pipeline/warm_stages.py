@@ -88,7 +88,10 @@ def _exit_status(error: SystemExit) -> int:
 def _run_in_child(stage: str, cwd: str, env: dict[str, str]) -> int:
     status = 1
     try:
+        # As in a new Python: the parent's handlers (the journal's SIGTERM/SIGHUP unwinding) are not the stage's.
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_DFL)
         _name_process(stage)
         os.chdir(cwd)
         os.environ.clear()
@@ -101,6 +104,8 @@ def _run_in_child(stage: str, cwd: str, env: dict[str, str]) -> int:
         status = 0
     except SystemExit as error:
         status = _exit_status(error)
+    except KeyboardInterrupt:
+        status = 128 + signal.SIGINT
     except BaseException:
         traceback.print_exc()
     finally:
