@@ -35,16 +35,3 @@ def slowest_imports(statement: str, top: int = 4, cwd: Path | None = None) -> st
     total = sum(seconds for _, seconds in profile)
     listed = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in profile[:top])
     return f"imports {total:.2f} s ({listed})"
-
-
-STAGES = ("ingest", "validate", "split", "train", "evaluate")
-
-
-def stage_startup_profile(cwd: Path) -> str:
-    """What starting each of the five stage processes costs in imports alone."""
-    costs = {}
-    for stage in STAGES:
-        profile = import_profile(f"import pipeline.stages.{stage}", cwd)
-        costs[stage] = sum(seconds for _, seconds in profile)
-    listed = ", ".join(f"{stage} {seconds:.2f}" for stage, seconds in costs.items())
-    return f"stage processes spend {sum(costs.values()):.1f} s importing before work ({listed} s)"

@@ -35,6 +35,7 @@ class CommandFailed(Exception):
 class Sample:
     seconds: float
     peak_mb: float
+    cpu_seconds: float = 0.0  # user + system of the command and every process it waited for
 
 
 def run_measured(cmd: Sequence[str], cwd: Path, env: dict | None = None) -> Sample:
@@ -50,7 +51,7 @@ def run_measured(cmd: Sequence[str], cwd: Path, env: dict | None = None) -> Samp
     if process.returncode != 0:
         tail = output.decode(errors="replace")[-2000:]
         raise CommandFailed(f"`{' '.join(cmd)}` exited {process.returncode} in {cwd}:\n{tail}")
-    return Sample(seconds, usage.ru_maxrss / 1024)
+    return Sample(seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
 
 
 def run_quiet(cmd: Sequence[str] | str, cwd: Path, env: dict | None = None) -> str:
@@ -81,6 +82,11 @@ class Case:
     @property
     def seconds(self) -> float:
         return statistics.median(sample.seconds for sample in self.samples)
+
+    @property
+    def cpu_seconds(self) -> float:
+        """Median CPU time: steadier than wall time on a machine others share."""
+        return statistics.median(sample.cpu_seconds for sample in self.samples)
 
     @property
     def peak_mb(self) -> float:

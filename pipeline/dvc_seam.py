@@ -22,6 +22,7 @@ from pipeline import paths
 from pipeline.errors import UserError
 
 LOCK_FILE = "dvc.lock"
+FAST_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, when PyYAML has it: many times faster
 
 
 def _stage_environment() -> None:
@@ -49,7 +50,7 @@ def require_repo() -> None:
 
 def read_lock() -> dict:
     try:
-        return (yaml.safe_load(Path(LOCK_FILE).read_text()) or {}).get("stages") or {}
+        return (yaml.load(Path(LOCK_FILE).read_text(), Loader=FAST_YAML_LOADER) or {}).get("stages") or {}
     except FileNotFoundError:
         return {}
 
@@ -110,10 +111,12 @@ def one_run_at_a_time(command: str = "mlops repro") -> Iterator[None]:
 
 
 def repro(*targets: str, force: bool = False) -> dict[str, str]:
-    """`dvc repro`, all or nothing: a failed run leaves the workspace as it was. What DVC did, per stage."""
+    """`dvc repro`, all or nothing: a failed run leaves the workspace as it was. What DVC did, per stage.
+    Stages run warm (see `pipeline.warm_stages`)."""
     from pipeline.dvc_outcomes import recording
+    from pipeline.warm_stages import stages_in_warm_forks
 
-    with preserving_workspace(), recording() as outcomes:
+    with preserving_workspace(), recording() as outcomes, stages_in_warm_forks():
         checked("repro", *(["--force"] if force else []), *targets)
     return outcomes
 
@@ -122,8 +125,11 @@ def exp_run_temp(name: str, overrides: dict[str, str]) -> None:
     """A DVC experiment in a temporary copy of the workspace: the workspace itself stays untouched."""
     if subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], capture_output=True).returncode != 0:
         raise UserError("experiments need a git commit to start from", hint="commit the project first")
+    from pipeline.warm_stages import stages_in_warm_forks
+
     settings = [arg for key, value in overrides.items() for arg in ("-S", f"{key}={value}")]
-    checked("exp", "run", "--temp", "--name", name, *settings)
+    with stages_in_warm_forks():
+        checked("exp", "run", "--temp", "--name", name, *settings)
 
 
 def exp_ref(name: str) -> str | None:
@@ -351,15 +357,16 @@ def exp_log_path(name: str) -> Path:
 
 
 def start_exp_run(name: str, settings: dict[str, str], cwd: str | Path = ".") -> subprocess.Popen:
-    """Start `dvc exp run --temp` in its own process (and session: Ctrl-C reaches it through us), output to its
-    log. The experiment's ref only appears when the run succeeds, so a stopped run leaves nothing behind."""
+    """Start `dvc exp run --temp` (stages run warm: `pipeline.warm_stages`) in its own process (and session:
+    Ctrl-C reaches it through us), output to its log. The experiment's ref only appears when the run
+    succeeds, so a stopped run leaves nothing behind."""
     _stage_environment()
     log = Path(cwd) / exp_log_path(name)
     log.parent.mkdir(parents=True, exist_ok=True)
     args = [arg for key, value in settings.items() for arg in ("-S", f"{key}={value}")]
     with open(log, "wb") as handle:
         return subprocess.Popen(
-            [sys.executable, "-m", "dvc", "exp", "run", "--temp", "--name", name, *args],
+            [sys.executable, "-P", "-m", "pipeline.warm_stages", "exp", "run", "--temp", "--name", name, *args],
             cwd=cwd,
             stdout=handle,
             stderr=subprocess.STDOUT,

@@ -288,7 +288,7 @@ def as_csv(table: dict) -> str:
 
 LEGEND = (
     "Values are test metrics with the change against the workspace; * best per metric (higher AUC, lower "
-    "Brier, log loss and cost); ! a change beyond noise (the workspace's bootstrap interval for ROC AUC, 2% of "
+    "Brier, log loss and cost); ! a change beyond noise (the workspace's DeLong interval for ROC AUC, 2% of "
     "its value for the others); a change without ! is within noise, or on other test loans (another seed, split "
     "or source: see --json)."
 )

@@ -1,6 +1,6 @@
 """Which way each metric is better, how big a change is noise, and the gate's verdict. Pure functions.
 
-The noise scale is the ROC AUC's bootstrap interval that evaluate writes (`roc_auc_ci_low`, `roc_auc_ci_high`).
+The noise scale is the ROC AUC's DeLong interval that evaluate writes (`roc_auc_ci_low`, `roc_auc_ci_high`).
 Gini is 2 * AUC - 1, so its interval is twice as wide. The other metrics have no interval; for them the
 default tolerance is a small fraction of the reference value.
 """
@@ -13,7 +13,7 @@ HIGHER_IS_BETTER = ("roc_auc", "pr_auc", "ks", "gini")
 LOWER_IS_BETTER = ("brier", "log_loss", "expected_cost")
 KEY_METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "expected_cost")
 
-# The default gate tolerance: this fraction of the bootstrap interval's half-width (about 0.01 ROC AUC here),
+# The default gate tolerance: this fraction of the DeLong interval's half-width (about 0.01 ROC AUC here),
 # or of the reference value for metrics without an interval.
 TOLERANCE_FRACTION_OF_HALF_WIDTH = 0.25
 TOLERANCE_FRACTION_OF_VALUE = 0.02
@@ -44,7 +44,7 @@ def best_index(metric: str, values: list[float | None]) -> int | None:
 
 
 def interval_half_width(metric: str, metrics: dict) -> float | None:
-    """Half the width of the metric's bootstrap interval, when there is one."""
+    """Half the width of the metric's DeLong interval, when there is one."""
     low, high = metrics.get("roc_auc_ci_low"), metrics.get("roc_auc_ci_high")
     if low is None or high is None:
         return None
@@ -61,7 +61,7 @@ def default_tolerance(metric: str, reference: dict) -> float:
 
 
 def noise_band(metric: str, reference: dict) -> float:
-    """How big a change of `metric` is noise: the half-width of its bootstrap interval when there is one, else
+    """How big a change of `metric` is noise: the half-width of its DeLong interval when there is one, else
     the default tolerance's fraction of the reference value."""
     half = interval_half_width(metric, reference)
     return half if half is not None else TOLERANCE_FRACTION_OF_VALUE * abs(reference.get(metric, 0.0))
@@ -77,7 +77,7 @@ def change_word(metric: str, change: float, noise: float) -> str:
 
 
 def beyond_noise(new: dict, old: dict) -> bool | None:
-    """Whether the ROC AUC change exceeds the baseline's bootstrap interval (None without an interval)."""
+    """Whether the ROC AUC change exceeds the baseline's DeLong interval (None without an interval)."""
     half = interval_half_width("roc_auc", old)
     if half is None or "roc_auc" not in new or "roc_auc" not in old:
         return None

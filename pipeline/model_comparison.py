@@ -49,7 +49,7 @@ class Comparison:
         return "better" if self.low > 0 else "worse" if self.high < 0 else "within noise"
 
     def default_tolerance(self) -> float:
-        """A quarter of the half-width of the reference's ROC AUC bootstrap interval on these loans, as the gate
+        """A quarter of the half-width of the reference's ROC AUC DeLong interval on these loans, as the gate
         has always used (`metric_rules.default_tolerance`)."""
         from pipeline.metric_rules import default_tolerance
 

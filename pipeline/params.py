@@ -83,7 +83,6 @@ class TrainParams(Strict):
 
 
 class EvaluateParams(Strict):
-    bootstrap_samples: int = Field(ge=10, le=10_000)
     importance_rows: int = Field(ge=10, le=1_000_000)
     importance_repeats: int = Field(ge=1, le=100)
 

@@ -91,7 +91,7 @@ def metric_table(current: dict, reference: dict, labels: tuple[str, str]) -> str
         beyond = metric_rules.beyond_noise(current, reference)
         noise = (
             f"<p>The ROC AUC change is {'more' if beyond else 'less'} than half the width of the "
-            f"{html.escape(labels[1])} bootstrap interval "
+            f"{html.escape(labels[1])} DeLong interval "
             f"[{reference['roc_auc_ci_low']:.3f}, {reference['roc_auc_ci_high']:.3f}].</p>"
         )
     return f'<table class="metrics">{head}{"".join(rows)}</table>{noise}'

@@ -25,7 +25,7 @@ def gate(
     tolerance: Annotated[
         float | None,
         typer.Option(
-            help="How much worse is allowed (default: a quarter of the bootstrap interval's half-width).", min=0.0
+            help="How much worse is allowed (default: a quarter of the DeLong interval's half-width).", min=0.0
         ),
     ] = None,
     subset: SubsetOption = None,
@@ -112,7 +112,7 @@ def recorded_metrics_gate(rev: str, label: str, metric: Metric, tolerance: float
     typer.echo(
         f"{label}'s model is not readable here ({why.message.split(':')[0]}); both revisions have the same split, "
         f"so their recorded metrics are on the same {current.get('test_rows', 'test')} test loans, which neither "
-        "trained on (no paired interval: the noise band is the bootstrap interval)"
+        "trained on (no paired interval: the noise band is the DeLong interval)"
     )
     verdict = judge(metric.value, current, reference, tolerance)
     print_comparison(current, reference, label)

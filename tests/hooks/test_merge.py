@@ -16,7 +16,7 @@ from tests.hooks.test_dvc_git_integration import locked_model_md5, model_md5
 from tests.hooks.test_dvc_lock_sync import set_param, use_check_mode
 
 TRAIN_PARAM = ("    C: 0.01", "    C: 0.02")  # train + evaluate re-run
-BOOTSTRAP = ("bootstrap_samples: 1000", "bootstrap_samples: 500")  # evaluate only: cheap
+DECISION = ("cost_good_rejected: 1.0", "cost_good_rejected: 2.0")  # train (the threshold) and evaluate
 REPEATS = ("importance_repeats: 5", "importance_repeats: 3")  # evaluate only: cheap
 MARKER = "<<<<<<<"
 
@@ -61,7 +61,7 @@ def conclude(repo):
 @pytest.mark.slow
 def test_two_retrained_branches_merge_into_one_retrained_merge_commit(hooked):
     retrained_branch(hooked, "c", TRAIN_PARAM)
-    retrained_branch(hooked, "boot", BOOTSTRAP)
+    retrained_branch(hooked, "boot", DECISION)
     run(["git", "checkout", "-q", "main"], hooked)
     fast_forward = merge(hooked, "c")
     assert fast_forward.returncode == 0 and "Fast-forward" in fast_forward.stdout
@@ -77,27 +77,27 @@ def test_two_retrained_branches_merge_into_one_retrained_merge_commit(hooked):
     parents = run(["git", "rev-list", "--parents", "-n", "1", "HEAD"], hooked).stdout.split()
     assert len(parents) == 3
     params = (hooked / "params.yaml").read_text()
-    assert TRAIN_PARAM[1] in params and BOOTSTRAP[1] in params
+    assert TRAIN_PARAM[1] in params and DECISION[1] in params
     assert_clean(hooked)
     assert_fresh_repro_gives_the_same_metrics(hooked)
 
 
 @pytest.mark.slow
 def test_same_param_conflict_stays_real_then_the_retrain_applies(hooked):
-    retrained_branch(hooked, "five-hundred", BOOTSTRAP)
-    retrained_branch(hooked, "two-hundred", ("bootstrap_samples: 1000", "bootstrap_samples: 200"))
+    retrained_branch(hooked, "five-hundred", DECISION)
+    retrained_branch(hooked, "two-hundred", ("cost_good_rejected: 1.0", "cost_good_rejected: 3.0"))
     merged = merge(hooked, "five-hundred")
     assert merged.returncode != 0
     assert "CONFLICT (content): Merge conflict in params.yaml" in merged.stdout
     assert files_with_markers(hooked) == ["params.yaml"]  # never in dvc.lock or reports
     params = (hooked / "params.yaml").read_text()
-    resolved = params.split(MARKER)[0] + "  bootstrap_samples: 500\n" + params.split(">>>>>>> five-hundred\n")[1]
+    resolved = params.split(MARKER)[0] + "  cost_good_rejected: 2.0\n" + params.split(">>>>>>> five-hundred\n")[1]
     write(hooked, "params.yaml", resolved)
     retrain = commit(hooked, "params.yaml", args=("--no-edit",))
     assert retrain.returncode != 0 and "retrained" in output(retrain), output(retrain)
     concluded = conclude(hooked)
     assert concluded.returncode == 0, output(concluded)
-    assert "bootstrap_samples: 500" in run(["git", "show", "HEAD:dvc.lock"], hooked).stdout
+    assert "cost_good_rejected: 2.0" in run(["git", "show", "HEAD:dvc.lock"], hooked).stdout
     assert_clean(hooked)
 
 
@@ -106,7 +106,7 @@ def test_docs_only_merge_runs_no_stage(hooked):
     run(["git", "checkout", "-q", "-b", "docs"], hooked)
     write(hooked, "docs/note.md", "a note\n")
     assert commit(hooked, "docs/note.md").returncode == 0
-    retrained_branch(hooked, "boot", BOOTSTRAP)
+    retrained_branch(hooked, "boot", DECISION)
     lock = (hooked / "dvc.lock").read_text()
     merged = merge(hooked, "docs")
     assert merged.returncode == 0, output(merged)
@@ -126,13 +126,13 @@ def hand_locked_branch(repo, name: str, change: tuple[str, str]) -> None:
 
 def test_check_mode_refuses_the_merge_commit_with_the_command(hooked):
     use_check_mode(hooked)
-    hand_locked_branch(hooked, "boot", BOOTSTRAP)
+    hand_locked_branch(hooked, "boot", DECISION)
     hand_locked_branch(hooked, "repeats", REPEATS)
     merged = merge(hooked, "boot")
     assert merged.returncode != 0 and files_with_markers(hooked) == []
     text = output(merged)
     assert "kept one side of generated files: dvc.lock" in text
-    assert "param evaluate.bootstrap_samples changed (1000 -> 500)" in text
+    assert "param decision.cost_good_rejected changed (1.0 -> 2.0)" in text
     assert "dvc checkout && mlops repro" in text and "Running stage" not in text
     assert len(run(["git", "rev-list", "--parents", "-n", "1", "HEAD"], hooked).stdout.split()) == 2  # no merge
 
@@ -186,7 +186,7 @@ def test_append_only_folders_merge_through_dvcs_own_driver(hooked):
 
 @pytest.mark.slow
 def test_rebase_and_cherry_pick_name_the_command_that_finishes_them(hooked):
-    retrained_branch(hooked, "boot", BOOTSTRAP)
+    retrained_branch(hooked, "boot", DECISION)
     retrained_branch(hooked, "repeats", REPEATS)
     original = run(["git", "rev-parse", "repeats"], hooked).stdout.strip()
     rebased = run(["git", "rebase", "boot"], hooked, check=False)

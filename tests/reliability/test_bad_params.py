@@ -38,7 +38,6 @@ FIELDS = {
     "train.hgb.max_leaf_nodes": (4.5, 1),
     "train.hgb.min_samples_leaf": ([100], 0),
     "train.hgb.l2_regularization": ("none", -1.0),
-    "evaluate.bootstrap_samples": (1000.0, 5),
     "evaluate.importance_rows": ("all", 9),
     "evaluate.importance_repeats": (None, 0),
 }

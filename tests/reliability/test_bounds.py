@@ -19,7 +19,6 @@ OUT_OF_BOUNDS = {
     "decision.cost_good_rejected": float("nan"),
     "train.logreg.C": float("-inf"),
     "seed": 2**32,
-    "evaluate.bootstrap_samples": 10**9,
     "evaluate.importance_rows": 10**12,
     "evaluate.importance_repeats": 10**6,
     "train.logreg.max_iter": 10**9,

@@ -27,17 +27,19 @@ def start_mlops(repo: Path, *args: str) -> subprocess.Popen:
 
 
 def stage_process(repo: Path, stage: str) -> int | None:
-    """The pid of the Python process `python -m pipeline.stages.<stage>` running in `repo`, if any (not the
-    `sh -c` that DVC starts it through: killing that would leave the stage running on, orphaned)."""
+    """The pid of the Python process running the stage in `repo`, if any: `python -m pipeline.stages.<stage>`,
+    or the warm fork of `mlops` named `stage:<stage>` (pipeline.warm_stages); not the `sh -c` that DVC starts a
+    command through: killing that would leave the stage running on, orphaned."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             args = (entry / "cmdline").read_bytes().decode().split("\0")
+            name = (entry / "comm").read_text().strip()
             cwd = os.readlink(entry / "cwd")
         except OSError:
             continue
-        if args[1:3] == ["-m", f"pipeline.stages.{stage}"] and Path(cwd) == repo:
+        if (args[1:3] == ["-m", f"pipeline.stages.{stage}"] or name == f"stage:{stage}"[:15]) and Path(cwd) == repo:
             return int(entry.name)
     return None
 
@@ -69,7 +71,7 @@ def test_train_killed_mid_run_then_repro_completes(repo):
     make_train_stale(repo)
     process = start_mlops(repo, "repro")
     train = wait_for_stage(repo, "train", process)
-    time.sleep(0.5)  # inside the fit's imports or the fit itself
+    time.sleep(0.05)  # inside the fit (a warm fork has imported everything already)
     os.kill(train, signal.SIGKILL)
     output, _ = process.communicate(timeout=300)
 

@@ -23,7 +23,7 @@ JOURNAL = Path(".dvc/tmp/mlops-journal")
 
 def make_evaluate_stale(repo: Path) -> None:
     params = repo / "params.yaml"
-    params.write_text(params.read_text().replace("bootstrap_samples: 1000", "bootstrap_samples: 999", 1))
+    params.write_text(params.read_text().replace("importance_repeats: 5", "importance_repeats: 4", 1))
 
 
 def stop(process: subprocess.Popen, signum: int) -> str:

@@ -172,20 +172,42 @@ def test_ingest_drops_named_columns_and_refuses_unknown_ones():
         ingest(frame, ["id"], "src")
 
 
-def test_bootstrap_interval_matches_resampled_roc_auc():
+def test_evaluate_interval_is_delong_and_subset_runs_skip_permutation_importance():
+    from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
-    from pipeline.stages.evaluate import roc_auc_interval
+    from pipeline.auc import auc_interval
+    from pipeline.params import load_params
+    from pipeline.stages.evaluate import importance_rows, model_card, permutation_importance_table, score_metrics
 
-    rng = np.random.default_rng(5)
-    is_bad = rng.random(500) < 0.2
-    p_bad = np.clip(is_bad * 0.3 + rng.random(500) * 0.7, 0, 1).round(2)  # ties on purpose
-    low, high = roc_auc_interval(is_bad, p_bad, samples=200, seed=11)
-    draws = np.random.default_rng(11)
-    reference = []
-    for _ in range(200):
-        rows = draws.integers(0, 500, 500)
-        reference.append(roc_auc_score(is_bad[rows], p_bad[rows]))
-    expected_low, expected_high = np.percentile(reference, [2.5, 97.5])
-    assert low == pytest.approx(expected_low, abs=1e-12) and high == pytest.approx(expected_high, abs=1e-12)
-    assert low < roc_auc_score(is_bad, p_bad) < high
+    params = load_params()
+    frame = loans(600)
+    is_bad = (frame["status"] == "bad").to_numpy()
+    model = LogisticRegression().fit(frame[["amount", "rate"]], is_bad)
+    p_bad = model.predict_proba(frame[["amount", "rate"]])[:, 1]
+    metrics = score_metrics(is_bad, p_bad, 0.5, params)
+    low, high = auc_interval(is_bad, p_bad)
+    assert metrics["roc_auc"] == round(roc_auc_score(is_bad, p_bad), 6)
+    assert (metrics["roc_auc_ci_low"], metrics["roc_auc_ci_high"]) == (round(low, 6), round(high, 6))
+
+    assert importance_rows(1.0, params) == params.evaluate.importance_rows
+    assert importance_rows(0.1, params) == 0
+    assert permutation_importance_table(model, frame, ["amount", "rate"], is_bad, params, rows=0) == []
+    table = permutation_importance_table(model, frame, ["amount", "rate"], is_bad, params, rows=100)
+    assert sorted(row["feature"] for row in table) == ["amount", "rate"]
+
+    metadata = {
+        "features": {"amount": "int", "rate": "float"},
+        "sample_frac": 0.1,
+        "model": "logreg",
+        "target": "status",
+        "positive_label": "bad",
+        "source": "loans",
+        "train_rows": 60,
+        "params_md5": "0",
+    }
+    card = model_card(metadata, {**metrics, "importance_rows": 0}, params)
+    assert "(a 10% subset run)" in card and "Permutation importance was skipped" in card
+    assert "95% interval (DeLong)" in card
+    full_card = model_card({**metadata, "sample_frac": 1.0}, {**metrics, "importance_rows": 2000}, params)
+    assert "Permutation importance on 2000 test loans" in full_card

@@ -1,0 +1,170 @@
+"""Run this project's stages in warm forks of the `mlops` process instead of new Python processes.
+
+DVC runs each stage's `cmd` through a shell in a new Python, which spends 0.5 to 2 s importing pandas,
+scikit-learn and skops before any work: on the default data, more than the work itself. While `mlops repro`
+(or its subset experiment) has DVC run the pipeline, a stage whose `cmd` is exactly
+`python -m pipeline.stages.<name>` is instead run in a fork of this process, which has imported those
+libraries once: the child moves to the stage's directory and environment, imports the project's own code
+afresh from there when it differs from what this process imported (an experiment's copy may hold other
+code), runs the module as `__main__`, and exits with its status. DVC still decides what runs, and hashes,
+caches and locks every output as usual; any other `cmd` goes to DVC's own runner, and `dvc repro` alone is
+untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import importlib
+import os
+import re
+import runpy
+import signal
+import sys
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+
+STAGE_CMD = re.compile(r"^python -m pipeline\.stages\.(\w+)$")
+PROJECT_PACKAGES = ("pipeline", "hooks")
+# Libraries more than one stage imports, imported once in this process before the first fork that needs them
+# (one that a single stage uses gains nothing from it: the fork imports it as the stage's own process would).
+COMMON_IMPORTS = ("numpy", "pandas", "pyarrow.parquet", "yaml", "pydantic")
+MODEL_IMPORTS = (
+    "threadpoolctl",
+    "sklearn.compose",
+    "sklearn.impute",
+    "sklearn.linear_model",
+    "sklearn.metrics",
+    "sklearn.pipeline",
+    "sklearn.preprocessing",
+    "skops.io",
+)
+MODEL_STAGES = frozenset({"train", "evaluate"})
+
+
+def stage_of(cmd: str) -> str | None:
+    """The stage module's name when `cmd` runs one of this project's stages and nothing else."""
+    match = STAGE_CMD.match(cmd.strip())
+    return match.group(1) if match else None
+
+
+def preload(stage: str) -> None:
+    """Import, in this process, the libraries `stage` needs, so that its fork starts warm."""
+    for module in (*COMMON_IMPORTS, *(MODEL_IMPORTS if stage in MODEL_STAGES else ())):
+        with contextlib.suppress(ImportError):  # a missing optional library: the stage reports it itself
+            importlib.import_module(module)
+
+
+def _name_process(stage: str) -> None:
+    """Call the fork `stage:<name>` in ps/top (/proc/<pid>/comm), since its command line is `mlops`'s."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(15, f"stage:{stage}"[:15].encode(), 0, 0, 0)  # PR_SET_NAME
+
+
+def _same_project_code(cwd: str) -> bool:
+    """Whether the stage's directory holds exactly the project code this process imported (the usual case:
+    the checkout `mlops` is installed from, or an unchanged copy of it); then the fork reuses those modules."""
+    import pipeline
+
+    root, other = Path(pipeline.__file__).resolve().parents[1], Path(cwd).resolve()
+    if root == other:
+        return True
+    for package in PROJECT_PACKAGES:
+        ours = sorted(path.relative_to(root) for path in (root / package).rglob("*.py"))
+        theirs = sorted(path.relative_to(other) for path in (other / package).rglob("*.py"))
+        if ours != theirs or any((root / name).read_bytes() != (other / name).read_bytes() for name in ours):
+            return False
+    return True
+
+
+def _exit_status(error: SystemExit) -> int:
+    if error.code is None or isinstance(error.code, int):
+        return error.code or 0
+    print(error.code, file=sys.stderr)
+    return 1
+
+
+def _run_in_child(stage: str, cwd: str, env: dict[str, str]) -> int:
+    status = 1
+    try:
+        # As in a new Python: the parent's handlers (the journal's SIGTERM/SIGHUP unwinding) are not the stage's.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_DFL)
+        _name_process(stage)
+        os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(env)
+        if not _same_project_code(cwd):  # import the stage's own code, as `python -m` in `cwd` would
+            for name in [name for name in sys.modules if name.split(".")[0] in PROJECT_PACKAGES]:
+                del sys.modules[name]
+            sys.path.insert(0, cwd)
+        runpy.run_module(f"pipeline.stages.{stage}", run_name="__main__", alter_sys=True)
+        status = 0
+    except SystemExit as error:
+        status = _exit_status(error)
+    except KeyboardInterrupt:
+        status = 128 + signal.SIGINT
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(status)  # never return into the parent's code (DVC, the CLI) in the child
+    return status  # not reached
+
+
+def run_forked(stage: str, cwd: str, env: dict[str, str]) -> int:
+    """Run `python -m pipeline.stages.<stage>` in a fork of this process; its exit status (negative: a signal)."""
+    preload(stage)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        _run_in_child(stage, cwd, env)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as DVC does: Ctrl-C reaches the stage, which stops
+    try:
+        _, status = os.waitpid(pid, 0)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return os.waitstatus_to_exitcode(status)
+
+
+@contextlib.contextmanager
+def stages_in_warm_forks() -> Iterator[None]:
+    """While inside, DVC runs this project's stage commands with `run_forked` (others as usual)."""
+    from dvc.stage import run as dvc_stage_run
+    from dvc.stage.exceptions import StageCmdFailedError
+
+    dvc_run = dvc_stage_run._run
+
+    def run(executable, cmd, **kwargs):
+        stage = stage_of(cmd)
+        if stage is None or os.name != "posix":
+            return dvc_run(executable, cmd, **kwargs)
+        status = run_forked(stage, kwargs["cwd"], kwargs["env"])
+        if status != 0:
+            raise StageCmdFailedError(cmd, status)
+        return None
+
+    dvc_stage_run._run = run
+    try:
+        yield
+    finally:
+        dvc_stage_run._run = dvc_run
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -P -m pipeline.warm_stages DVC-ARGS...`: `dvc DVC-ARGS...` in this process, with this project's
+    stages run warm (how `mlops exp run` starts each concurrent experiment; `-P` keeps the installed code in
+    charge even in a worktree of another revision, whose own stage code the forks then import)."""
+    from dvc.cli import main as dvc_main
+
+    with stages_in_warm_forks():
+        return dvc_main(sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
