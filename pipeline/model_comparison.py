@@ -139,7 +139,7 @@ def compare(
     if not result.enough:
         return result
     p_reference, p_candidate = scores(reference, unseen), scores(candidate, unseen)
-    difference, low, high = paired_auc_difference(is_bad, p_reference, p_candidate, LEVEL)
+    difference, low, high = paired_auc_difference(is_bad, p_candidate, p_reference, LEVEL)
     return Comparison(
         *labels,
         result.loans,

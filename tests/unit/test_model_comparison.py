@@ -23,7 +23,7 @@ def test_delong_agrees_with_sklearn_and_with_a_paired_bootstrap():
     is_bad, p_a, p_b = scored()
     low, high = auc_interval(is_bad, p_a)
     assert low < roc_auc_score(is_bad, p_a) < high
-    diff, low, high = paired_auc_difference(is_bad, p_a, p_b)
+    diff, low, high = paired_auc_difference(is_bad, p_b, p_a)
     assert diff == pytest.approx(roc_auc_score(is_bad, p_b) - roc_auc_score(is_bad, p_a))
     rng = np.random.default_rng(1)
     boot = []
