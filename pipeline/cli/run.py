@@ -53,9 +53,10 @@ def repro(
     force: Annotated[bool, typer.Option(help="Re-run every stage, even those that are up to date.")] = False,
 ) -> None:
     """Reproduce the pipeline: only the stages whose params, code or data changed run."""
-    from pipeline import dvc_seam
+    from pipeline import dvc_seam, plots_page
 
     dvc_seam.require_repo()
+    plots_page.ensure_template()  # so `dvc plots show` works offline after a repro
     if subset is not None:
         if subset <= 0:
             raise UserError(f"--subset {subset}: must be above 0 and at most 1", hint="e.g. --subset 0.1")
