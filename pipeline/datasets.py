@@ -4,7 +4,7 @@ command in `pipeline/cli/data.py` reads the files, calls these, and writes only 
 
 from __future__ import annotations
 
-import re
+import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -123,33 +123,45 @@ def align_batch(batch: pd.DataFrame, columns: list[str], source: str) -> pd.Data
     return batch[columns]
 
 
-def yaml_scalar(value: Any) -> str:
-    """A value as one line of YAML flow style (quoted when YAML would misread it)."""
-    text = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
-    return text.removesuffix("...").strip()
+def _written_as(value: Any) -> Any:
+    """A value as ruamel.yaml should write it: a string that YAML 1.1 (PyYAML) would read as something else when
+    written plain (`yes`, `010`, an empty string) is single-quoted, so every reader of params.yaml agrees."""
+    from ruamel.yaml.comments import CommentedSeq
+    from ruamel.yaml.scalarstring import SingleQuotedScalarString
+
+    if isinstance(value, list):
+        items = CommentedSeq(_written_as(item) for item in value)
+        items.fa.set_flow_style()
+        return items
+    if isinstance(value, str):
+        try:
+            plain_reading = yaml.safe_load(value)
+        except yaml.YAMLError:
+            plain_reading = None
+        return value if plain_reading == value else SingleQuotedScalarString(value)
+    return value
 
 
 def set_data_params(text: str, values: dict[str, Any]) -> str:
-    """`params.yaml` text with keys of its `data:` section set, keeping every comment and the layout."""
-    lines = text.splitlines(keepends=True)
-    in_data, done = False, set()
-    for i, line in enumerate(lines):
-        if line.strip() and not line[0].isspace() and not line.lstrip().startswith("#"):
-            in_data = line.split(":")[0].strip() == "data"
-            continue
-        match = re.match(r"^(\s+)(\w+):(\s*)([^#\n]*?)(\s*#.*)?(\r?\n)?$", line)
-        if in_data and match and match.group(2) in values:
-            indent, key, _, _, comment, newline = match.groups()
-            setting = f"{indent}{key}: {yaml_scalar(values[key])}"
-            if comment:  # keep the comment's column when the new value fits before it
-                column = len(line) - len(comment) - len(newline or "")
-                setting = setting.ljust(column) if len(setting) + 2 <= column else setting + "  "
-            lines[i] = f"{setting}{(comment or '').lstrip()}{newline or ''}"
-            done.add(key)
-    missing = set(values) - done
+    """`params.yaml` text with keys of its `data:` section set, keeping every comment and the layout (a round trip
+    through ruamel.yaml)."""
+    from ruamel.yaml import YAML
+
+    document_yaml = YAML()
+    document_yaml.width = 4096  # never fold a long value onto a second line
+    document = document_yaml.load(text)
+    section = document.get("data") if hasattr(document, "get") else None
+    missing = sorted(set(values) - set(section or {}))
     if missing:
         raise UserError(
-            f"params.yaml has no data.{sorted(missing)[0]} line to set",
+            f"params.yaml has no data.{missing[0]} line to set",
             hint="restore the data: section (see git history)",
         )
-    return "".join(lines)
+    for key, value in values.items():
+        comment = getattr(section[key], "ca", None)
+        section[key] = _written_as(value)
+        if comment is not None and hasattr(section[key], "ca"):  # a flow list carries its own end-of-line comment
+            section[key]._yaml_comment = comment
+    out = io.StringIO()
+    document_yaml.dump(document, out)
+    return out.getvalue()

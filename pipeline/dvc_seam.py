@@ -156,7 +156,7 @@ def read_at(rev: str, path: str) -> bytes | None:
     return result.stdout if result.returncode == 0 else None
 
 
-# --- Data versions: add, remotes, push/pull, checkout, reading a revision's files (issue 4) --------------------
+# --- Data versions: add, remotes, push/pull, checkout, reading a revision's files ----------------------------
 
 MODEL_STAGE = "train"
 
@@ -299,7 +299,7 @@ def read_output_at(rev: str, path: str) -> tuple[bytes, str]:
     return data, expected
 
 
-# --- Experiments: listing, concurrent temporary runs, runs at another revision, apply (issue 5) ----------------
+# --- Experiments: listing, concurrent temporary runs, runs at another revision, apply ------------------------
 # Experiments are read straight from their git refs (`refs/exps/<baseline[:2]>/<baseline[2:]>/<name>`): one
 # `git for-each-ref` and a `git show` per file, much quicker than `dvc exp show`. Runs are `dvc exp run --temp`
 # (never DVC's queue, whose workers have been seen to outlive the queue and hold the caller's output open).

@@ -6,7 +6,6 @@ from __future__ import annotations
 import html
 import json
 import math
-import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -218,58 +217,19 @@ def _svg(parts: list[str], label: str, width: int = WIDTH, height: int = HEIGHT)
     )
 
 
-# --- The model card: a small Markdown subset (headings, lists, tables, paragraphs, `code`) --------------------
-
-
-def _inline(text: str) -> str:
-    escaped = html.escape(text)
-    escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
-    return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", escaped)
-
-
-def _continues(line: str) -> bool:
-    """A line that continues the paragraph or list item above it."""
-    stripped = line.strip()
-    return bool(stripped) and not stripped.startswith(("#", "|", "- ", "* "))
+# --- The model card: Markdown through markdown-it-py (CommonMark plus tables; raw HTML in it is escaped) --------
 
 
 def markdown_to_html(text: str) -> str:
-    out: list[str] = []
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        line = lines[i].rstrip()
-        if line.startswith("#"):
-            level = min(len(line) - len(line.lstrip("#")) + 2, 6)
-            out.append(f"<h{level}>{_inline(line.lstrip('#').strip())}</h{level}>")
-        elif line.startswith("|"):
-            rows = []
-            while i < len(lines) and lines[i].startswith("|"):
-                cells = [c.strip() for c in lines[i].strip().strip("|").split("|")]
-                if not all(set(c) <= set("-: ") for c in cells):
-                    rows.append("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in cells) + "</tr>")
-                i += 1
-            out.append('<table class="card">' + "".join(rows) + "</table>")
-            continue
-        elif line.lstrip().startswith(("- ", "* ")):
-            items = []
-            while i < len(lines) and lines[i].lstrip().startswith(("- ", "* ")):
-                item = lines[i].lstrip()[2:]
-                i += 1
-                while i < len(lines) and _continues(lines[i]):
-                    item += " " + lines[i].strip()
-                    i += 1
-                items.append(f"<li>{_inline(item)}</li>")
-            out.append("<ul>" + "".join(items) + "</ul>")
-            continue
-        elif line.strip():
-            paragraph = line
-            while i + 1 < len(lines) and _continues(lines[i + 1]):
-                i += 1
-                paragraph += " " + lines[i].strip()
-            out.append(f"<p>{_inline(paragraph)}</p>")
-        i += 1
-    return "\n".join(out)
+    from markdown_it import MarkdownIt
+
+    renderer = MarkdownIt("commonmark", {"html": False}).enable("table")
+    tokens = renderer.parse(text)
+    for token in tokens:  # the card's headings sit below the page's own
+        if token.type in ("heading_open", "heading_close"):
+            token.tag = f"h{min(int(token.tag[1]) + 2, 6)}"
+    page = renderer.renderer.render(tokens, renderer.options, {})
+    return page.replace("<table>", '<table class="card">').strip()
 
 
 _SHELL = """<!DOCTYPE html>

@@ -6,17 +6,20 @@
   field before any scoring.
 - `routes_to_challenger` is the gradual rollout: a stable hash of the loan id, so a loan always sees one model.
 - `Deployment` holds the champion (swapped in place when `deploy/champion.json` changes), the challenger and its
-  share, or a shadow; `ServiceMetrics` renders Prometheus text.
+  share, or a shadow; `ServiceMetrics` counts through `prometheus_client`.
+- `read_body` and `parse_json` bound what a request can cost: a size limit (413) and strict JSON (422), parsed
+  off the event loop so one big request cannot stall `/health`.
 """
 
 import hashlib
 import json
+import math
 import sys
 import threading
 import time
+import traceback
 import uuid
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,7 +27,9 @@ from pipeline import paths
 from pipeline.errors import UserError
 
 WORKSPACE = "workspace"
-MAX_BATCH = 10_000
+MAX_BATCH = 10_000  # loans per request
+MAX_BODY_BYTES = 16 * 1024 * 1024  # a full batch of loans is about 7 MB of JSON
+MAX_ECHOED_CHARS = 80  # of an offending value, in a 422
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -134,12 +139,60 @@ def parse_loans(body: Any, loan_model) -> tuple[list[dict[str, Any]], bool]:
 
 
 def field_problem(where: list, error: dict) -> dict[str, Any]:
-    """One 422 detail entry: where, what is wrong, and the offending value (not the whole loan)."""
+    """One 422 detail entry: where, what is wrong, and the offending value (a short scalar, not the whole loan)."""
     problem = {"loc": where + list(error["loc"]), "msg": error["msg"], "type": error["type"]}
     value = error.get("input")
+    if isinstance(value, str) and len(value) > MAX_ECHOED_CHARS:
+        value = value[:MAX_ECHOED_CHARS] + "..."
     if error["type"] != "missing" and isinstance(value, str | int | float | bool | None):
         problem["input"] = value
     return problem
+
+
+class BodyTooLarge(Exception):
+    """A request body above MAX_BODY_BYTES: refused with 413 before it is read whole."""
+
+
+async def read_body(request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The request body, refusing one above `limit` bytes as soon as its declared length or the bytes read so far
+    say so (a chunked body has no declared length)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number (JSON has no NaN or Infinity; send null for a missing value)")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:MAX_ECHOED_CHARS]} is out of the range of a number")
+    return value
+
+
+def parse_json(raw: bytes) -> Any:
+    """The parsed body; RequestInvalid (422) for anything that is not strict, finite, reasonably nested JSON."""
+    try:
+        return json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:
+        message = "nested too deeply: a loan is one JSON object of feature values"
+    except (ValueError, UnicodeDecodeError) as error:  # JSONDecodeError is a ValueError
+        message = f"not valid JSON: {str(error)[:200]}"
+    raise RequestInvalid([{"loc": ["body"], "msg": message, "type": "json"}])
+
+
+def parse_request(raw: bytes, loan_model) -> tuple[list[dict[str, Any]], bool]:
+    """Parse and validate a /predict body (CPU-bound: run it off the event loop)."""
+    return parse_loans(parse_json(raw), loan_model)
 
 
 # --- routing and scoring ------------------------------------------------------------------------------------
@@ -226,57 +279,40 @@ def log_record(loan: dict[str, Any], result: dict[str, Any], role: str, served: 
 # --- metrics ------------------------------------------------------------------------------------------------
 
 
-@dataclass
 class ServiceMetrics:
-    """Request counts, a latency histogram and decisions by model version, as Prometheus text."""
+    """Requests by route and status, a latency histogram, and decisions by model version, kept by the Prometheus
+    client library in a registry of this app's own. Requests are labelled with the route's template (`/predict`),
+    never the raw path: a path a client makes up is `unmatched`, so it can neither add series nor inject lines."""
 
-    requests: Counter = field(default_factory=Counter)
-    latency_buckets: Counter = field(default_factory=Counter)
-    latency_sum: float = 0.0
-    latency_count: int = 0
-    decisions: Counter = field(default_factory=Counter)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Histogram
 
-    def observe_request(self, path: str, status: int, seconds: float) -> None:
-        with self.lock:
-            self.requests[(path, str(status))] += 1
-            self.latency_sum += seconds
-            self.latency_count += 1
-            for bound in LATENCY_BUCKETS:
-                if seconds <= bound:
-                    self.latency_buckets[bound] += 1
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "mlops_requests", "HTTP requests by route and status.", ["route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "mlops_request_seconds", "Request latency.", ["route"], buckets=LATENCY_BUCKETS, registry=self.registry
+        )
+        self.decisions = Counter(
+            "mlops_decisions",
+            "Loans scored, by role, model version and decision.",
+            ["role", "model_md5", "rev", "decision"],
+            registry=self.registry,
+        )
+
+    def observe_request(self, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(route=route, status=str(status)).inc()
+        self.latency.labels(route=route).observe(seconds)
 
     def count_decisions(self, records: list[dict]) -> None:
-        with self.lock:
-            for r in records:
-                self.decisions[(r["role"], r["model_md5"], r["rev"], r["decision"])] += 1
+        for r in records:
+            self.decisions.labels(role=r["role"], model_md5=r["model_md5"], rev=r["rev"], decision=r["decision"]).inc()
 
-    def render(self) -> str:
-        with self.lock:
-            lines = [
-                "# HELP mlops_requests_total HTTP requests by path and status.",
-                "# TYPE mlops_requests_total counter",
-            ]
-            lines += [
-                f'mlops_requests_total{{path="{p}",status="{s}"}} {n}' for (p, s), n in sorted(self.requests.items())
-            ]
-            lines += [
-                "# HELP mlops_request_seconds Request latency.",
-                "# TYPE mlops_request_seconds histogram",
-            ]
-            lines += [f'mlops_request_seconds_bucket{{le="{b}"}} {self.latency_buckets[b]}' for b in LATENCY_BUCKETS]
-            lines += [
-                f'mlops_request_seconds_bucket{{le="+Inf"}} {self.latency_count}',
-                f"mlops_request_seconds_sum {self.latency_sum:.6f}",
-                f"mlops_request_seconds_count {self.latency_count}",
-                "# HELP mlops_decisions_total Loans scored, by role, model version and decision.",
-                "# TYPE mlops_decisions_total counter",
-            ]
-            lines += [
-                f'mlops_decisions_total{{role="{role}",model_md5="{md5}",rev="{rev}",decision="{d}"}} {n}'
-                for (role, md5, rev, d), n in sorted(self.decisions.items())
-            ]
-        return "\n".join(lines) + "\n"
+    def render(self) -> bytes:
+        from prometheus_client import generate_latest
+
+        return generate_latest(self.registry)
 
 
 # --- following the champion file ----------------------------------------------------------------------------
@@ -331,7 +367,7 @@ def build_app(deployment: Deployment, log, follower: ChampionFollower | None = N
     import contextlib
 
     from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse, PlainTextResponse
+    from fastapi.responses import JSONResponse, Response
     from starlette.concurrency import run_in_threadpool
 
     metrics = ServiceMetrics()
@@ -350,20 +386,25 @@ def build_app(deployment: Deployment, log, follower: ChampionFollower | None = N
     @app.middleware("http")
     async def measure(request: Request, call_next):
         start = time.perf_counter()
-        response = await call_next(request)
-        metrics.observe_request(request.url.path, response.status_code, time.perf_counter() - start)
+        try:
+            response = await call_next(request)
+        except Exception:  # a bug: logged here with its traceback, never shown to the client
+            traceback.print_exc(file=sys.stderr)
+            response = JSONResponse({"detail": "internal server error"}, 500)
+        route = request.scope.get("route")
+        metrics.observe_request(getattr(route, "path", "unmatched"), response.status_code, time.perf_counter() - start)
         return response
 
     @app.post("/predict")
     async def predict(request: Request):
-        try:
-            body = json.loads(await request.body())
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            return JSONResponse({"detail": [{"loc": ["body"], "msg": f"not JSON: {error}", "type": "json"}]}, 422)
         champion = deployment.champion
         try:
-            loans, batch = parse_loans(body, champion.request)
+            raw = await read_body(request)
+            loans, batch = await run_in_threadpool(parse_request, raw, champion.request)
             responses, records = await run_in_threadpool(deployment.score, loans)
+        except BodyTooLarge:
+            message = f"the request body is above {MAX_BODY_BYTES // (1024 * 1024)} MB: send at most {MAX_BATCH} loans"
+            return JSONResponse({"detail": [{"loc": ["body"], "msg": message, "type": "too_large"}]}, 413)
         except RequestInvalid as invalid:
             return JSONResponse({"detail": invalid.detail}, 422)
         except UserError as error:  # the data passed the request schema but not the model's own check
@@ -389,6 +430,8 @@ def build_app(deployment: Deployment, log, follower: ChampionFollower | None = N
 
     @app.get("/metrics")
     def prometheus():
-        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     return app

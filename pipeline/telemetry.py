@@ -2,16 +2,17 @@
 
 The log is append-only JSON lines, one per loan scored by one model. Requests only put a line on a queue; a
 single writer thread appends to the file (so lines never interleave and a response never waits for the disk)
-and rotates it by size: `predictions.jsonl` becomes `predictions.<UTC time>.jsonl` and a new file starts.
+and rotates it by size: `predictions.jsonl` becomes `predictions.<UTC time>.jsonl` and a new file starts
+(`logging`'s QueueHandler, QueueListener and RotatingFileHandler).
 Readers read every `predictions*.jsonl` in the folder.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import logging
+import logging.handlers
 import queue
-import threading
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +28,6 @@ CURRENT = "predictions.jsonl"
 PATTERN = "predictions*.jsonl"
 OUTCOMES = "outcomes.jsonl"
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
-_STOP = object()
 
 
 def ensure_log_dir(folder: Path) -> Path:
@@ -44,57 +44,41 @@ def utc_now() -> str:
 
 
 class PredictionLog:
-    """Append JSON lines to `folder/predictions.jsonl` from one writer thread; rotate above `max_bytes`."""
+    """Append JSON lines to `folder/predictions.jsonl`; rotate above `max_bytes`.
+
+    The standard library's pieces: requests put records on a queue (`QueueHandler`, so a response never waits for
+    the disk), and one `QueueListener` thread writes them through a `RotatingFileHandler` (so lines never
+    interleave), whose rotated files are named `predictions.<UTC time>.jsonl` and all kept."""
 
     def __init__(self, folder: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.folder = ensure_log_dir(Path(folder))
         self.path = self.folder / CURRENT
-        self.max_bytes = max_bytes
-        self.queue: queue.Queue = queue.Queue()
-        self.thread = threading.Thread(target=self._write_forever, name="prediction-log", daemon=True)
-        self.thread.start()
+        writer = logging.handlers.RotatingFileHandler(self.path, maxBytes=max_bytes, backupCount=1, encoding="utf-8")
+        writer.namer = self._rotated_name  # with one backup, each rotation moves the file to a new, unique name
+        writer.setFormatter(logging.Formatter("%(message)s"))
+        log_queue: queue.Queue = queue.Queue()
+        self.logger = logging.getLogger(f"{__name__}.{id(self)}")
+        self.logger.propagate = False
+        self.logger.setLevel(logging.INFO)
+        self.logger.addHandler(logging.handlers.QueueHandler(log_queue))
+        self.listener = logging.handlers.QueueListener(log_queue, writer)
+        self.writer = writer
+        self.listener.start()
+
+    def _rotated_name(self, default_name: str) -> str:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        return str(self.folder / f"predictions.{stamp}.jsonl")
 
     def write(self, records: Iterable[dict[str, Any]]) -> None:
         """Queue records for the log (returns at once)."""
         for record in records:
-            self.queue.put(json.dumps(record, separators=(",", ":"), default=str) + "\n")
+            self.logger.info("%s", json.dumps(record, separators=(",", ":"), default=str))
 
     def close(self) -> None:
         """Write everything queued, then stop the writer."""
-        self.queue.put(_STOP)
-        self.thread.join()
-
-    def _write_forever(self) -> None:
-        handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (kept open by the writer thread)
-        try:
-            while True:
-                item = self.queue.get()
-                if item is _STOP:
-                    return
-                lines = [item, *self._drain()]
-                stop = _STOP in lines
-                for line in (line for line in lines if line is not _STOP):
-                    if handle.tell() + len(line) > self.max_bytes and handle.tell() > 0:
-                        handle = self._rotate(handle)
-                    handle.write(line)
-                handle.flush()
-                if stop:
-                    return
-        finally:
-            handle.close()
-
-    def _drain(self) -> Iterator[Any]:
-        while True:
-            try:
-                yield self.queue.get_nowait()
-            except queue.Empty:
-                return
-
-    def _rotate(self, handle):
-        handle.close()
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-        os.replace(self.path, self.folder / f"predictions.{stamp}.jsonl")
-        return open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+        self.listener.stop()
+        self.writer.close()
+        self.logger.handlers.clear()
 
 
 def log_files(folder: Path) -> list[Path]:

@@ -6,24 +6,54 @@ Command modules import pandas, scikit-learn, skops and DVC inside the commands t
 
 from __future__ import annotations
 
+from importlib.metadata import version as installed_version
+from typing import Annotated
+
 import typer
+from typer._click.exceptions import NoArgsIsHelpError, UsageError  # Typer's own Click, not `click`
 
 from pipeline.cli import data, exp, hooks, monitor, run, serve
 from pipeline.errors import UserError, report
 
 app = typer.Typer(
-    help="Lending-risk MLOps: reproducible training with DVC, experiments, data versions and git hooks.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},  # inherited by every group and command
 )
 for group in (run, data, exp, hooks, serve, monitor):
     group.register(app)
 
 
+def show_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"mlops (lending-mlops) {installed_version('lending-mlops')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def mlops(
+    version: Annotated[
+        bool, typer.Option("--version", help="Show the version and exit.", callback=show_version, is_eager=True)
+    ] = False,
+) -> None:
+    """Lending-risk MLOps: reproducible training with DVC, experiments, data versions and git hooks."""
+
+
 def main() -> None:
+    """Run `mlops`; a usage mistake and a UserError both end as one `error:` line, a hint and exit status 2."""
     try:
-        app()
+        status = app(prog_name="mlops", standalone_mode=False)
+    except NoArgsIsHelpError as shown:
+        typer.echo(shown.ctx.get_help())
+        status = 0
+    except UsageError as mistake:
+        command = mistake.ctx.command_path if mistake.ctx else "mlops"
+        report(UserError(mistake.format_message(), hint=f"`{command} -h` shows the usage"))
+    except typer.Abort:
+        typer.echo("Aborted.", err=True)
+        status = 130
     except UserError as error:
         report(error)
+    raise SystemExit(status if isinstance(status, int) else 0)

@@ -118,7 +118,7 @@ def test_single_batch_and_invalid_requests(served_repo):
         assert server.get("/version")["champion"]["rev"] == "workspace"
         metrics = server.get("/metrics")
         assert "# TYPE mlops_requests_total counter" in metrics
-        assert 'mlops_requests_total{path="/predict",status="422"} 3' in metrics
+        assert 'mlops_requests_total{route="/predict",status="422"} 3.0' in metrics
         assert 'role="champion"' in metrics
     finally:
         server.stop()

@@ -125,11 +125,18 @@ def test_promote_keeps_history_and_rollback_restores_the_previous_champion():
         rolled_back(back)
 
 
-def test_metrics_are_prometheus_text():
+def test_metrics_are_prometheus_text_labelled_by_route():
+    from prometheus_client.parser import text_string_to_metric_families
+
     metrics = ServiceMetrics()
     metrics.observe_request("/predict", 200, 0.02)
+    metrics.observe_request("unmatched", 404, 0.001)
     metrics.count_decisions([{"role": "champion", "model_md5": "m", "rev": "r", "decision": "approve"}])
-    text = metrics.render()
-    assert "# TYPE mlops_request_seconds histogram" in text
-    assert 'mlops_request_seconds_bucket{le="0.025"} 1' in text
-    assert 'decision="approve"} 1' in text
+    families = {family.name: family for family in text_string_to_metric_families(metrics.render().decode())}
+    assert families["mlops_request_seconds"].type == "histogram"
+    requests = {(s.labels["route"], s.labels["status"]): s.value for s in families["mlops_requests"].samples}
+    assert requests[("/predict", "200")] == 1 and requests[("unmatched", "404")] == 1
+    buckets = {s.labels["le"]: s.value for s in families["mlops_request_seconds"].samples if s.name.endswith("_bucket")}
+    assert buckets["0.025"] == 1 and buckets["0.01"] == 1  # the 404 only
+    (decision,) = [s for s in families["mlops_decisions"].samples if s.name == "mlops_decisions_total"]
+    assert decision.labels["decision"] == "approve" and decision.value == 1

@@ -1,0 +1,227 @@
+"""The scoring server as a public service: hostile requests over real HTTP on 127.0.0.1 get a 413 or a 422 with a
+clear message, never a 500 or a stall; `/metrics` stays bounded and well-formed; a bug answers 500 without its
+traceback and is counted."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from pipeline.serving import MAX_BODY_BYTES
+from tests.e2e import test_serve
+from tests.e2e.test_serve import Server, free_port, loans
+
+served_repo = test_serve.served_repo  # the fixture: a trained copy whose dvc.lock is committed
+
+
+def raw_request(port: int, head: bytes, body_chunks=(), timeout: float = 30) -> tuple[int, bytes]:
+    """Send a request head, then body chunks from a thread (the server may answer before reading them all), and
+    return (status, response body)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+
+    def send_body() -> None:
+        try:
+            for chunk in body_chunks:
+                sock.sendall(chunk)
+        except OSError:  # the server answered and closed: what a size limit does
+            pass
+
+    sock.sendall(head)
+    sender = threading.Thread(target=send_body, daemon=True)
+    sender.start()
+    response = b""
+    try:
+        while b"\r\n\r\n" not in response or not _complete(response):
+            data = sock.recv(65536)
+            if not data:
+                break
+            response += data
+    finally:
+        sock.close()
+    status = int(response.split(b" ", 2)[1])
+    return status, response.partition(b"\r\n\r\n")[2]
+
+
+def _complete(response: bytes) -> bool:
+    head, _, body = response.partition(b"\r\n\r\n")
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return len(body) >= int(line.split(b":")[1])
+    return False
+
+
+def post_raw(server: Server, body: bytes) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        server.base + "/predict", data=body, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def peak_memory_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM in /proc")
+
+
+def health_seconds(server: Server) -> float:
+    start = time.perf_counter()
+    assert server.get("/health") == {"status": "ok"}
+    return time.perf_counter() - start
+
+
+def test_oversized_bodies_are_refused_before_they_are_read(served_repo):
+    server = Server(served_repo)
+    try:
+        before = peak_memory_mb(server.process.pid)
+        declared = 300 * 1024 * 1024
+        head = (
+            f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {declared}\r\n\r\n"
+        ).encode()
+        chunk = b"[" + b'{"term": "term_36"},' * 50_000
+        status, body = raw_request(server.port, head, (chunk for _ in range(declared // len(chunk))))
+        assert status == 413 and "MB" in json.loads(body)["detail"][0]["msg"]
+
+        # Chunked, with no declared length: read only up to the limit, then refused, while /health answers.
+        head = (
+            b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        piece = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
+        slow = threading.Thread(
+            target=lambda: results.append(raw_request(server.port, head, [piece] * (2 * MAX_BODY_BYTES // len(chunk))))
+        )
+        results: list = []
+        slow.start()
+        waits = [health_seconds(server) for _ in range(5)]
+        slow.join(60)
+        assert results and results[0][0] == 413
+        assert max(waits) < 2.0, f"/health stalled: {waits}"
+        assert peak_memory_mb(server.process.pid) - before < 200, "the server buffered an oversized body"
+        assert server.post(loans(served_repo, 1)[0])[0] == 200  # still serving
+    finally:
+        server.stop()
+
+
+MALFORMED = {
+    "nan": ('{"int_rate": NaN}', "NaN is not a number"),
+    "infinity": ('{"int_rate": Infinity}', "Infinity is not a number"),
+    "minus-infinity": ('[{"int_rate": -Infinity}]', "-Infinity is not a number"),
+    "overflow": ('{"int_rate": 1e400}', "out of the range"),
+    "deep-nesting": ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    "nested-value": ('{"int_rate": ' + "[" * 500 + "]" * 500 + "}", "int_rate"),
+    "bad-utf8": (b'{"term": "\xff\xfe"}', "not valid JSON"),
+    "not-objects": ("[1, 2]", "a loan is a JSON object"),
+    "empty-batch": ("[]", "the batch is empty"),
+    "huge-string": ('{"term": "' + "x" * 100_000 + '"}', "term"),
+}
+
+
+def test_malformed_bodies_get_a_clear_422(served_repo):
+    server = Server(served_repo)
+    try:
+        for case, (body, words) in MALFORMED.items():
+            status, answer = post_raw(server, body if isinstance(body, bytes) else body.encode())
+            text = json.dumps(answer)
+            assert status == 422, f"{case}: {status} {text[:300]}"
+            assert words in text, f"{case}: {text[:300]}"
+            assert len(text) < 20_000, f"{case}: a 422 echoes at most a short part of the offending value"
+        assert server.post(loans(served_repo, 1)[0])[0] == 200
+    finally:
+        server.stop()
+
+
+def request_series(server: Server) -> dict[tuple[str, str], float]:
+    text = server.get("/metrics")
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    return {
+        (sample.labels["route"], sample.labels["status"]): sample.value
+        for sample in families["mlops_requests"].samples
+        if sample.name == "mlops_requests_total"
+    }
+
+
+def test_metrics_are_labelled_by_route_template_and_cannot_be_injected(served_repo):
+    server = Server(served_repo)
+    try:
+        crafted = '/x"} 1\nmlops_injected_total 42\n# {"'
+        for path in [urllib.parse.quote(crafted)] + [f"/scan/{i}" for i in range(300)]:
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                server.get(path)
+            assert refused.value.code == 404
+        server.post(loans(served_repo, 1)[0])
+        text = server.get("/metrics")
+        assert "mlops_injected" not in text
+        series = request_series(server)
+        assert series[("unmatched", "404")] == 301
+        assert series[("/predict", "200")] == 1
+        assert len(series) <= 5, f"every distinct path added a series: {sorted(series)[:10]}"
+    finally:
+        server.stop()
+
+
+class InProcessServer:
+    """A uvicorn server on 127.0.0.1 in a thread, for an app built here (so a broken deployment can be served)."""
+
+    def __init__(self, app) -> None:
+        import uvicorn
+
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="critical"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def test_a_bug_answers_500_without_a_traceback_and_is_counted(served_repo, monkeypatch, tmp_path, capfd):
+    """A model whose metadata names a feature its pipeline was not fitted on fails inside scikit-learn: a bug,
+    not a bad request."""
+    from pipeline.serving import Deployment, ServedModel, build_app, load_served_model, request_model
+    from pipeline.telemetry import PredictionLog
+
+    monkeypatch.chdir(served_repo)
+    good = load_served_model(None)
+    features = {
+        ("int_rate_renamed" if name == "int_rate" else name): spec for name, spec in good.metadata["features"].items()
+    }
+    metadata = dict(good.metadata, features=features)
+    broken = ServedModel(good.model, metadata, good.md5, good.rev, request_model(metadata))
+    server = InProcessServer(build_app(Deployment(champion=broken), PredictionLog(tmp_path / "logs", 1 << 20)))
+    try:
+        loan = loans(served_repo, 1)[0]
+        loan["int_rate_renamed"] = loan.pop("int_rate")
+        request = urllib.request.Request(
+            server.base + "/predict", data=json.dumps(loan).encode(), headers={"Content-Type": "application/json"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as failed:
+            urllib.request.urlopen(request, timeout=30)
+        assert failed.value.code == 500
+        answer = failed.value.read().decode()
+        assert json.loads(answer) == {"detail": "internal server error"}
+        assert "Traceback" in capfd.readouterr().err  # logged for the operator, not sent to the client
+        with urllib.request.urlopen(server.base + "/metrics", timeout=10) as response:
+            text = response.read().decode()
+        assert 'mlops_requests_total{route="/predict",status="500"} 1.0' in text
+    finally:
+        server.stop()
