@@ -5,6 +5,7 @@ command in `pipeline/cli/data.py` reads the files, calls these, and writes only 
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
