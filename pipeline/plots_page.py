@@ -9,8 +9,10 @@ is about 1 MB of JavaScript that belongs to the package, so `mlops repro` and `m
 
 from __future__ import annotations
 
-from importlib.metadata import version
+import importlib.util
 from pathlib import Path
+
+from pipeline.errors import UserError
 
 TEMPLATE = Path(".dvc/tmp/plots.html")  # `.dvc/config` names it relative to `.dvc/`: tmp/plots.html
 VEGA_LITE = "5.21"  # the major version DVC's plot templates declare in their `$schema`
@@ -39,7 +41,14 @@ PAGE = """<!DOCTYPE html>
 
 
 def _stamp() -> str:
-    return f"renderer: {PACKAGE} {version(PACKAGE)}, vega-lite {VEGA_LITE}"
+    """Which renderer the page carries. Read from the package's dist-info folder name: importlib.metadata would
+    scan every installed distribution, a sixth of a second on each `mlops repro`."""
+    spec = importlib.util.find_spec("vl_convert")
+    if spec is None or spec.origin is None:
+        raise UserError(f"{PACKAGE} is not installed", hint="pip install -c constraints.txt -e '.[dev]'")
+    dist = next(Path(spec.origin).parents[1].glob("vl_convert_python-*.dist-info"), None)
+    installed = dist.name.removeprefix("vl_convert_python-").removesuffix(".dist-info") if dist else "unknown"
+    return f"renderer: {PACKAGE} {installed}, vega-lite {VEGA_LITE}"
 
 
 def render_page() -> str:
