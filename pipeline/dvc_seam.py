@@ -417,3 +417,18 @@ def worktree_sharing_cache(rev: str, branch: str | None = None) -> Iterator[Path
 def exp_apply(name: str) -> None:
     """`dvc exp apply NAME`: the experiment's params, dvc.lock, reports and outputs into the workspace."""
     checked("exp", "apply", name)
+
+
+# --- Sharing experiments: DVC's `exp push/pull` (git refs to a git remote, their outputs to the DVC remote) -------
+
+
+def exp_push(git_remote: str, names: list[str], all_commits: bool) -> None:
+    """`dvc exp push`: the experiments (named, else HEAD's, or every commit's) to `git_remote`, and their data and
+    models to the default DVC remote."""
+    checked("exp", "push", *(["--all-commits"] if all_commits else []), git_remote, *names)
+
+
+def exp_pull(git_remote: str, names: list[str], all_commits: bool) -> None:
+    """`dvc exp pull`: the experiments (named, else HEAD's, or every commit's) from `git_remote`, and their data
+    and models from the default DVC remote."""
+    checked("exp", "pull", *(["--all-commits"] if all_commits else []), git_remote, *names)

@@ -84,6 +84,16 @@ def experiment_name(settings: dict[str, str]) -> str:
     return f"{stem}-{secrets.token_hex(2)}"
 
 
+def ci_matrix(todo: list[tuple[str, dict[str, str]]]) -> dict[str, list[dict[str, str]]]:
+    """A CI job matrix with one job per grid point (GitHub Actions' `include` form): the experiment's name and its
+    settings as one space-separated `key=value` string (a job turns each into `-S key=value`)."""
+    for _, settings in todo:
+        for key, value in settings.items():
+            if any(character.isspace() for character in key + value):
+                raise UserError(f"{key}={value!r}: a CI matrix value cannot hold a space", hint="drop the space")
+    return {"include": [{"name": name, "set": " ".join(f"{k}={v}" for k, v in s.items())} for name, s in todo]}
+
+
 def flatten(params: Any, prefix: str = "") -> dict[str, Any]:
     """{"train": {"model": "hgb"}} -> {"train.model": "hgb"}; lists stay values."""
     if not isinstance(params, dict):

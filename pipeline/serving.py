@@ -5,8 +5,8 @@
 - `request_model` turns the model's feature schema into a pydantic model, so a bad request is a 422 naming the
   field before any scoring.
 - `routes_to_challenger` is the gradual rollout: a stable hash of the loan id, so a loan always sees one model.
-- `Deployment` holds the champion (swapped in place when `deploy/champion.json` changes), the challenger and its
-  share, or a shadow; `ServiceMetrics` counts through `prometheus_client`.
+- `Deployment` holds the champion (swapped in place when the registry's prod stage changes), the challenger and
+  its share, or a shadow; `ServiceMetrics` counts through `prometheus_client`.
 - `read_body` and `parse_json` bound what a request can cost: a size limit (413) and strict JSON (422), parsed
   off the event loop so one big request cannot stall `/health`.
 """
@@ -49,8 +49,9 @@ class ServedModel:
 
 
 def read_model_bytes(rev: str | None) -> tuple[bytes, str, str]:
-    """(bytes, md5 recorded in dvc.lock, revision label) of the model at `rev`, or the workspace's."""
-    from pipeline import dvc_seam
+    """(bytes, md5 recorded in dvc.lock, revision label) of the model at `rev` (a revision or a registry reference
+    such as `lending-risk@prod`), or the workspace's."""
+    from pipeline import dvc_seam, registry
 
     if rev is None:
         expected = dvc_seam.output_md5(dvc_seam.read_lock(), paths.MODEL)
@@ -60,9 +61,12 @@ def read_model_bytes(rev: str | None) -> tuple[bytes, str, str]:
             return Path(paths.MODEL).read_bytes(), expected, WORKSPACE
         except FileNotFoundError:
             raise UserError(f"{paths.MODEL} not found", hint="`mlops data pull`, or `mlops repro`") from None
-    commit = dvc_seam.resolve_commit(rev)
+    commit = dvc_seam.resolve_commit(registry.resolve(rev))
     if commit is None:
-        raise UserError(f"{rev!r} is not a commit, tag or branch here", hint="see `git log --oneline`")
+        raise UserError(
+            f"{rev!r} is not a commit, tag, branch or registry reference here",
+            hint="see `git log --oneline` and `gto show`",
+        )
     data, expected = dvc_seam.read_output_at(commit, paths.MODEL)
     return data, expected, commit
 
@@ -315,24 +319,18 @@ class ServiceMetrics:
         return generate_latest(self.registry)
 
 
-# --- following the champion file ----------------------------------------------------------------------------
-
-
-def champion_file_state(path: Path) -> tuple[int, int] | None:
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        return None
-    return stat.st_mtime_ns, stat.st_size
+# --- following the champion -------------------------------------------------------------------------------
 
 
 class ChampionFollower:
-    """A thread that reloads the champion when `deploy/champion.json` changes (a promotion or a rollback), so a
-    running server switches without clients noticing. A model that fails to load is reported and not used."""
+    """A thread that reloads the champion when the registry's prod stage moves (a promotion or a rollback tags it),
+    so a running server switches without clients noticing. A model that fails to load is reported and not used."""
 
-    def __init__(self, deployment: Deployment, path: Path, interval: float = 1.0) -> None:
-        self.deployment, self.path, self.interval = deployment, path, interval
-        self.state = champion_file_state(path)
+    def __init__(self, deployment: Deployment, interval: float = 1.0) -> None:
+        from pipeline.registry import champion_commit
+
+        self.deployment, self.interval = deployment, interval
+        self.state = champion_commit()
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._follow, name="champion-follower", daemon=True)
 
@@ -344,16 +342,17 @@ class ChampionFollower:
         self.thread.join(timeout=5)
 
     def _follow(self) -> None:
-        while not self.stop_event.wait(self.interval):
-            state = champion_file_state(self.path)
-            if state == self.state:
-                continue
-            self.state = state
-            try:
-                from pipeline.deploy import champion_rev
+        from pipeline.registry import champion_commit, describe
 
-                self.deployment.champion = load_served_model(champion_rev(self.path))
-                print(f"champion is now {self.deployment.champion.version()}", file=sys.stderr, flush=True)
+        while not self.stop_event.wait(self.interval):
+            try:
+                state = champion_commit()
+                if state is None or state == self.state:
+                    continue
+                self.state = state
+                self.deployment.champion = load_served_model(state)
+                now = f"{describe(state)}, model {self.deployment.champion.md5}"
+                print(f"champion is now {now}", file=sys.stderr, flush=True)
             except Exception as error:  # keep serving the current champion
                 print(f"champion change not applied: {error}", file=sys.stderr, flush=True)
 

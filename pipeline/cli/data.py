@@ -400,7 +400,13 @@ def predict(
         Path, typer.Option(help="Where to write id, p_default, decision, model_md5 (CSV, or parquet by suffix).")
     ],
     rev: Annotated[
-        str | None, typer.Option(help="Score with the model of this git revision, read through DVC without a checkout.")
+        str | None,
+        typer.Option(
+            "--rev",
+            "--model",
+            help="Score with the model of this git revision or registry reference (lending-risk@prod, "
+            "lending-risk@v1.2.0), read through DVC without a checkout.",
+        ),
     ] = None,
     id_column: Annotated[
         str | None,
@@ -411,7 +417,7 @@ def predict(
     ] = None,
 ) -> None:
     """Score loans with the workspace model (or a revision's), checked against dvc.lock before use."""
-    from pipeline import dvc_seam
+    from pipeline import dvc_seam, registry
     from pipeline.model_io import load_model_bytes
     from pipeline.params import load_params
     from pipeline.predict import predict_file
@@ -421,7 +427,7 @@ def predict(
         data, expected = _workspace_model()
         where = paths.MODEL
     else:
-        data, expected = dvc_seam.read_output_at(rev, paths.MODEL)
+        data, expected = dvc_seam.read_output_at(registry.resolve(rev), paths.MODEL)
         where = f"{paths.MODEL} at {rev}"
     model, metadata = load_model_bytes(data, where, expected)
     known_ids = (*load_params().data.drop, "id")

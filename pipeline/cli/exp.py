@@ -17,7 +17,7 @@ import typer
 from pipeline import paths
 from pipeline.errors import UserError
 
-exp_app = typer.Typer(help="Experiments: run, sweep, compare, apply, promote.", no_args_is_help=True)
+exp_app = typer.Typer(help="Experiments: run, sweep, push, pull, compare, apply, promote.", no_args_is_help=True)
 
 DEFAULT_JOBS = 2  # measured on 2 cores: two concurrent temporary runs finish a sweep faster than one at a time
 
@@ -189,10 +189,14 @@ def sweep(
     axes: Annotated[list[str], typer.Argument(help="key=v1,v2,... per param; every combination runs.")],
     subset: SubsetOption = None,
     jobs: Annotated[int, typer.Option(help="Runs at once (temporary experiments in parallel).", min=1)] = DEFAULT_JOBS,
+    matrix: Annotated[
+        bool,
+        typer.Option("--matrix", help="Run nothing: print the runs as a CI job matrix (JSON), one job per grid point."),
+    ] = False,
 ) -> None:
     """Run a grid of experiments: duplicates of existing experiments are skipped, a failed run does not stop
     the others, Ctrl-C stops the runs and leaves no half-written experiment."""
-    from pipeline.experiments import expand_grid, experiment_name
+    from pipeline.experiments import ci_matrix, expand_grid, experiment_name
 
     require_experiment_repo()
     grid = [with_subset(settings, subset) for settings in expand_grid(axes)]
@@ -203,11 +207,15 @@ def sweep(
         same = duplicate_of(params, existing)
         if same or params in seen:
             typer.echo(
-                f"skip {_describe(settings)}: " + (f"same as experiment {same.name}" if same else "listed twice")
+                f"skip {_describe(settings)}: " + (f"same as experiment {same.name}" if same else "listed twice"),
+                err=matrix,  # the matrix alone on stdout, for CI to read
             )
             continue
         seen.append(params)
         todo.append((experiment_name(settings), settings))
+    if matrix:
+        typer.echo(json.dumps(ci_matrix(todo)))
+        return
     if not todo:
         typer.echo("Nothing to run: every combination exists already (see `mlops exp compare`).")
         return
@@ -279,6 +287,45 @@ def print_summary(results: dict[str, int]) -> None:
     for name in failed:
         typer.echo(f"  failed: {name} (log: {dvc_seam.exp_log_path(name)})")
     typer.echo("Compare them with `mlops exp compare`.")
+
+
+# --- mlops exp push / pull ---------------------------------------------------------------------------------
+
+GitRemote = Annotated[str, typer.Option("--remote", help="The git remote (its name or URL).")]
+Names = Annotated[list[str] | None, typer.Argument(help="Experiment names (default: those of the current HEAD).")]
+AllCommits = Annotated[bool, typer.Option("--all", help="The experiments of every commit.")]
+
+
+@exp_app.command()
+def push(names: Names = None, remote: GitRemote = "origin", all_commits: AllCommits = False) -> None:
+    """Share experiments: their git refs to a git remote (`dvc exp push`), their data and models to the DVC
+    remote, so a teammate's `mlops exp pull` sees and can apply them."""
+    from pipeline import dvc_seam
+
+    require_experiment_repo()
+    try:
+        dvc_seam.exp_push(remote, names or [], all_commits)
+    except dvc_seam.DvcFailed as failure:
+        raise UserError(
+            f"could not push experiments to {remote!r}",
+            hint="read DVC's message above; is the git remote set (`git remote -v`) and the DVC remote reachable?",
+        ) from failure
+
+
+@exp_app.command()
+def pull(names: Names = None, remote: GitRemote = "origin", all_commits: AllCommits = False) -> None:
+    """Fetch teammates' experiments: their git refs from a git remote (`dvc exp pull`), their data and models
+    from the DVC remote; then `mlops exp compare` lists them."""
+    from pipeline import dvc_seam
+
+    require_experiment_repo()
+    try:
+        dvc_seam.exp_pull(remote, names or [], all_commits)
+    except dvc_seam.DvcFailed as failure:
+        raise UserError(
+            f"could not pull experiments from {remote!r}",
+            hint="read DVC's message above; is the git remote set (`git remote -v`) and the DVC remote reachable?",
+        ) from failure
 
 
 # --- mlops exp compare --------------------------------------------------------------------------------------

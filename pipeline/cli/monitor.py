@@ -13,7 +13,10 @@ from pipeline import paths
 from pipeline.errors import UserError
 
 monitor_app = typer.Typer(help="Outcomes, drift and retraining from the prediction log.", no_args_is_help=True)
-deploy_app = typer.Typer(help="Which revision `mlops serve` treats as champion.", no_args_is_help=True)
+deploy_app = typer.Typer(
+    help="Which model `mlops serve` treats as champion: GTO tags of the model artifact (`gto show`).",
+    no_args_is_help=True,
+)
 
 LogDir = Annotated[Path, typer.Option(help="The prediction log folder of `mlops serve`.")]
 
@@ -53,10 +56,11 @@ def outcomes(
 
 
 def served_rev(rev: str | None) -> str | None:
-    """The revision to judge: --rev, else the champion, else None (the workspace)."""
-    from pipeline.deploy import champion_rev
+    """The revision to judge: --rev (a revision or a registry reference), else the champion, else None (the
+    workspace)."""
+    from pipeline import registry
 
-    return rev if rev is not None else champion_rev()
+    return registry.resolve(rev) if rev is not None else registry.champion_commit()
 
 
 def training_frame(rev: str | None):
@@ -369,43 +373,44 @@ def metrics_on_candidate_split(candidate: Any, commit: str, reference_rev: str) 
 
 @deploy_app.command()
 def promote(
-    rev: Annotated[str, typer.Argument(help="The revision (commit, branch, tag) whose model becomes champion.")],
+    rev: Annotated[
+        str, typer.Argument(help="The revision (commit, branch, tag, registry reference) whose model becomes champion.")
+    ],
     tolerance: Annotated[float | None, typer.Option(help="The gate's tolerance (default: from the noise).")] = None,
 ) -> None:
-    """Make REV the champion, if its test metrics pass the gate against the current champion; commits the switch."""
-    from pipeline import dvc_seam
-    from pipeline.deploy import commit_champion, promoted, read_champion
+    """Make REV the champion (stage prod of the model artifact), if its test metrics pass the gate against the
+    current champion: registers REV's model as a version and assigns it prod, as GTO git tags."""
+    from pipeline import dvc_seam, registry
     from pipeline.metric_rules import judge
     from pipeline.serving import load_served_model
 
     dvc_seam.require_repo()
-    commit = dvc_seam.resolve_commit(rev)
+    commit = dvc_seam.resolve_commit(registry.resolve(rev))
     if commit is None:
         raise UserError(f"{rev!r} is not a commit, branch or tag here", hint="see `git log --oneline`")
-    current = read_champion()
-    if current and current["rev"] == commit:
-        raise UserError(f"{rev} ({commit[:12]}) is already the champion", hint="nothing to do")
+    current = registry.champion_commit()
+    if current == commit:
+        raise UserError(f"{rev} ({registry.describe(commit)}) is already the champion", hint="nothing to do")
     served = load_served_model(commit)  # the server must be able to load it: check now
-    reference_rev = current["rev"] if current else dvc_seam.resolve_commit("HEAD")
+    reference_rev = current or dvc_seam.resolve_commit("HEAD")
     candidate, reference = metrics_on_candidate_split(served, commit, reference_rev)
     verdict = judge("roc_auc", candidate, reference, tolerance)
     typer.echo(verdict.sentence())
     if not verdict.passed:
         typer.echo(f"Not promoted: {rev} is worse than the champion {reference_rev[:12]} beyond the tolerance.")
         raise typer.Exit(1)
-    reason = f"promote {rev}: {verdict.sentence()}"
-    new = commit_champion(promoted(current, commit, served.md5, reason), f"deploy: {reason}")
-    typer.echo(f"{rev} ({commit[:12]}, model {served.md5}) is the champion (commit {new[:12]}).")
+    registry.promote(commit, served_before=reference_rev, reason=f"promote {rev}: {verdict.sentence()}")
+    if current is None and reference_rev != commit:
+        typer.echo(f"The model served before, {registry.describe(reference_rev)}, is recorded for a rollback.")
+    typer.echo(f"{registry.describe(commit)} is the champion (stage prod), model {served.md5}.")
 
 
 @deploy_app.command()
 def rollback() -> None:
-    """Make the previous champion the champion again; commits the switch."""
-    from pipeline import dvc_seam
-    from pipeline.deploy import commit_champion, read_champion, rolled_back
+    """Make the previous champion the champion again (unassigns prod from the current one, assigns it again to the
+    previous one, as GTO git tags)."""
+    from pipeline import dvc_seam, registry
 
     dvc_seam.require_repo()
-    current = read_champion()
-    content = rolled_back(current)
-    new = commit_champion(content, f"deploy: rollback from {current['rev'][:12]} to {content['rev'][:12]}")
-    typer.echo(f"{content['rev'][:12]} is the champion again (commit {new[:12]}).")
+    before, after = registry.rollback()
+    typer.echo(f"{registry.describe(after)} is the champion again (was {registry.describe(before)}).")

@@ -20,18 +20,23 @@ def serve(
     rev: Annotated[
         str | None,
         typer.Option(
-            help="Serve this revision's model. Default: the champion in deploy/champion.json, else the "
-            "workspace's model (and follow promotions while running)."
+            "--rev",
+            "--model",
+            help="Serve this revision's model, or a registry reference (lending-risk@prod, lending-risk@v1.2.0). "
+            "Default: the champion (the model in stage prod), else the workspace's model, following promotions "
+            "while running.",
         ),
     ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
     challenger: Annotated[
-        str | None, typer.Option(help="A revision whose model scores --share of loans (by a stable hash of the id).")
+        str | None,
+        typer.Option(help="A revision or registry reference whose model scores --share of loans (by id hash)."),
     ] = None,
     share: Annotated[float | None, typer.Option(help="The challenger's share of loans, 0..1 (default 0.1).")] = None,
     shadow: Annotated[
-        str | None, typer.Option(help="A revision whose model scores every loan and is logged, never returned.")
+        str | None,
+        typer.Option(help="A revision or registry reference whose model scores every loan, logged, never returned."),
     ] = None,
     log_dir: Annotated[Path, typer.Option(help="Where the prediction log goes.")] = Path("logs"),
     log_max_mb: Annotated[float, typer.Option(help="Rotate the prediction log above this size.", min=0.001)] = 50.0,
@@ -71,18 +76,43 @@ def require_free_port(host: str, port: int) -> None:
 
 
 def prepare_app(rev, challenger, share, shadow, log_dir: Path, log_max_bytes: int):
-    from pipeline.deploy import CHAMPION_FILE, champion_rev
+    from pipeline import registry
     from pipeline.serving import ChampionFollower, Deployment, build_app, load_served_model
     from pipeline.telemetry import PredictionLog
 
     follow = rev is None
-    champion = load_served_model(rev if rev is not None else champion_rev())
+    champion_commit = registry.champion_commit() if follow else None
     deployment = Deployment(
-        champion=champion,
+        champion=load_served_model(rev if rev is not None else champion_commit),
         challenger=load_served_model(challenger) if challenger else None,
         share=share,
         shadow=load_served_model(shadow) if shadow else None,
     )
-    typer.echo(f"champion: {champion.version()}" + (" (following deploy/champion.json)" if follow else ""))
-    follower = ChampionFollower(deployment, Path(CHAMPION_FILE)) if follow else None
+    typer.echo(start_line(deployment, follow, champion_commit))
+    follower = ChampionFollower(deployment) if follow else None
     return build_app(deployment, PredictionLog(log_dir, log_max_bytes), follower)
+
+
+def start_line(deployment, follow: bool, champion_commit: str | None) -> str:
+    """Which models serve which loans: the champion (and where it comes from), the challenger or the shadow."""
+    from pipeline.registry import describe
+
+    def model(served) -> str:
+        where = "the workspace's model" if served.rev == "workspace" else describe(served.rev)
+        return f"{where}, model {served.md5}"
+
+    champion = deployment.champion
+    if follow:
+        origin = "the model in stage prod" if champion_commit else "no model in stage prod yet"
+        origin += "; following promotions"
+    else:
+        origin = "chosen with --model; not following promotions"
+    if deployment.challenger:
+        return (
+            f"champion: {model(champion)} ({origin}), {1 - deployment.share:.0%} of loans; "
+            f"challenger: {model(deployment.challenger)}, {deployment.share:.0%} of loans"
+        )
+    line = f"champion: {model(champion)} ({origin}), 100% of loans"
+    if deployment.shadow:
+        line += f"; shadow: {model(deployment.shadow)}, scores 100% of loans, never returned"
+    return line

@@ -86,10 +86,8 @@ def test_retrain_dry_run_no_drift_and_a_new_branch(repo, tmp_path):
     # promoting it judges both models on the retrained test split, as retrain did, and makes it the champion
     promoted = mlops(repo, "deploy", "promote", branch)
     assert "champion" in promoted.stdout
-    assert (
-        json.loads((repo / "deploy" / "champion.json").read_text())["rev"]
-        == run(["git", "rev-parse", branch], repo).stdout.strip()
-    )
+    prod = run(["gto", "show", "lending-risk#prod", "--ref"], repo).stdout.strip()  # e.g. lending-risk@v1.1.0
+    assert run(["git", "rev-parse", prod + "^{commit}"], repo).stdout == run(["git", "rev-parse", branch], repo).stdout
 
 
 def without_cache(state: dict) -> dict:

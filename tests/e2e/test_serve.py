@@ -42,6 +42,8 @@ class Server:
                 pytest.fail(f"mlops serve exited: {self.process.stdout.read()}")
             try:
                 self.get("/health")
+                lines = iter(self.process.stdout.readline, "")
+                self.start_line = next((line for line in lines if line.startswith("champion: ")), "")
                 return
             except OSError:
                 time.sleep(0.2)
@@ -200,28 +202,45 @@ def test_drift_refuses_a_window_below_the_minimum(served_repo):
     assert "Traceback" not in result.stderr
 
 
-def test_promote_and_rollback_commit_and_a_running_server_follows(served_repo):
+def champion_rev(server: Server, expected: str) -> str:
+    """The champion's revision once the server has followed the registry to `expected` (or after 30 s)."""
+    deadline = time.monotonic() + 30
+    while server.get("/version")["champion"]["rev"] != expected and time.monotonic() < deadline:
+        time.sleep(0.3)
+    return server.get("/version")["champion"]["rev"]
+
+
+@pytest.mark.slow
+def test_promote_rollback_right_away_a_running_server_follows_and_serves_by_registry_reference(served_repo):
     first = run(["git", "rev-parse", "HEAD"], served_repo).stdout.strip()
+    run("git switch -q -c candidate && git commit -q --no-verify --allow-empty -m next && git switch -q -", served_repo)
+    second = run(["git", "rev-parse", "candidate"], served_repo).stdout.strip()
     server = Server(served_repo)
     try:
+        assert "champion: the workspace's model" in server.start_line and "following promotions" in server.start_line
         assert server.get("/version")["champion"]["rev"] == "workspace"
-        run(["mlops", "deploy", "promote", "HEAD"], served_repo)
-        assert json.loads((served_repo / "deploy/champion.json").read_text())["rev"] == first
-        deadline = time.monotonic() + 30
-        while server.get("/version")["champion"]["rev"] != first and time.monotonic() < deadline:
-            time.sleep(0.3)
-        assert server.get("/version")["champion"]["rev"] == first
+        run(["mlops", "deploy", "promote", "candidate"], served_repo)  # tags only: no commit
+        assert champion_rev(server, second) == second
         status, body = server.post(loans(served_repo, 1)[0])
-        assert status == 200 and body["version"]["rev"] == first
+        assert status == 200 and body["version"]["rev"] == second
+        run(["mlops", "deploy", "rollback"], served_repo)  # to the model served before the first promotion
+        assert champion_rev(server, first) == first
     finally:
         server.stop()
+    assert run(["git", "rev-parse", "HEAD"], served_repo).stdout.strip() == first
 
-    second = run(["git", "rev-parse", "HEAD"], served_repo).stdout.strip()  # the promotion's own commit
-    run(["mlops", "deploy", "promote", second], served_repo)
-    assert json.loads((served_repo / "deploy/champion.json").read_text())["rev"] == second
-    run(["mlops", "deploy", "rollback"], served_repo)
-    assert json.loads((served_repo / "deploy/champion.json").read_text())["rev"] == first
-    subjects = run(["git", "log", "--format=%s", "-3"], served_repo).stdout.splitlines()
-    assert subjects[0].startswith("deploy: rollback") and all(s.startswith("deploy: ") for s in subjects)
-    assert "gate passes" in subjects[1]
-    assert run(["git", "status", "--porcelain", "deploy"], served_repo).stdout == ""
+    server = Server(
+        served_repo, "--model", "lending-risk@v1.1.0", "--challenger", "lending-risk@prod", "--share", "0.25"
+    )
+    try:
+        line = server.start_line
+        assert f"champion: lending-risk@v1.1.0 (commit {second[:12]})" in line and "75% of loans" in line
+        assert f"challenger: lending-risk@v1.0.0 (commit {first[:12]})" in line and "25% of loans" in line
+        version = server.get("/version")
+        assert version["champion"]["rev"] == second and version["challenger"]["rev"] == first
+        status, body = server.post([dict(loan, id=str(n)) for n, loan in enumerate(loans(served_repo, 40))])
+        assert status == 200 and {b["version"]["rev"] for b in body} == {first, second}
+    finally:
+        server.stop()
+    unknown = run(["mlops", "serve", "--model", "lending-risk#staging"], served_repo, check=False)
+    assert unknown.returncode == 2 and "no version of lending-risk is in stage staging" in unknown.stderr

@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 
 from pipeline import drift
-from pipeline.deploy import promoted, rolled_back
 from pipeline.errors import UserError
 from pipeline.serving import RequestInvalid, ServiceMetrics, parse_loans, request_model, routes_to_challenger
 from pipeline.telemetry import PredictionLog, join_outcomes, log_files, parse_since, read_log
@@ -115,16 +114,6 @@ def test_minimum_window_is_the_smallest_size_below_the_threshold():
     assert drift.minimum_window(noise, 0.1) == 1000
 
 
-def test_promote_keeps_history_and_rollback_restores_the_previous_champion():
-    first = promoted(None, "aaa", "m1", "first")
-    second = promoted(first, "bbb", "m2", "second")
-    assert second["history"] == [{"rev": "aaa", "model_md5": "m1"}]
-    back = rolled_back(second)
-    assert back["rev"] == "aaa" and back["history"] == []
-    with pytest.raises(UserError, match="no earlier champion"):
-        rolled_back(back)
-
-
 def test_metrics_are_prometheus_text_labelled_by_route():
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -140,3 +129,23 @@ def test_metrics_are_prometheus_text_labelled_by_route():
     assert buckets["0.025"] == 1 and buckets["0.01"] == 1  # the 404 only
     (decision,) = [s for s in families["mlops_decisions"].samples if s.name == "mlops_decisions_total"]
     assert decision.labels["decision"] == "approve" and decision.value == 1
+
+
+def test_the_start_line_names_each_model_and_its_share():
+    from pipeline.cli.serve import start_line
+    from pipeline.serving import Deployment, ServedModel
+
+    def served(md5: str) -> ServedModel:
+        return ServedModel(None, {}, md5, "workspace")
+
+    shadowed = Deployment(champion=served("c" * 32), challenger=None, share=0.1, shadow=served("s" * 32))
+    line = start_line(shadowed, follow=True, champion_commit=None)
+    assert line == (
+        f"champion: the workspace's model, model {'c' * 32} (no model in stage prod yet; following promotions), "
+        f"100% of loans; shadow: the workspace's model, model {'s' * 32}, scores 100% of loans, never returned"
+    )
+    split = Deployment(champion=served("c" * 32), challenger=served("n" * 32), share=0.1, shadow=None)
+    line = start_line(split, follow=False, champion_commit=None)
+    assert line.endswith(
+        f"not following promotions), 90% of loans; challenger: the workspace's model, model {'n' * 32}, 10% of loans"
+    )

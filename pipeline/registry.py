@@ -1,0 +1,233 @@
+"""The model registry, in the DVC ecosystem's format: the model is the `artifacts:` entry of `dvc.yaml` whose path is
+`models/model.skops`, and its versions and stages are GTO's git tags, so `gto show`, `dvc artifacts get` and DVC
+Studio see what `mlops deploy` did:
+
+    lending-risk@v1.2.0      version v1.2.0 is that commit's model (registration)
+    lending-risk#prod#7      stage prod assigned to the version at that commit (the 7th stage event)
+    lending-risk#prod!#8     stage prod unassigned from it (a rollback)
+
+The champion is the version whose prod assignment is the most recent still active; the earlier active ones are the
+history a rollback returns to. Tags are read with one `git for-each-ref` (cheap enough for a running server to poll)
+and written through GTO's API, so their format is GTO's own.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from hooks.git import git
+from pipeline import paths
+from pipeline.errors import UserError
+
+PROD = "prod"
+FIRST_VERSION = "v1.0.0"
+# A reference: name@v1.2.0, name@latest, name#prod, or name@prod (the shorthand `mlops` also accepts).
+REFERENCE = re.compile(r"^(?P<name>[a-zA-Z0-9][a-zA-Z0-9_/-]*[a-zA-Z0-9])(?P<sep>[@#])(?P<what>[a-zA-Z0-9._+-]+)$")
+SEMVER = re.compile(r"^v(\d+)\.(\d+)\.(\d+)$")
+
+
+@dataclass(frozen=True)
+class Event:
+    """One GTO tag of the model artifact."""
+
+    tag: str
+    commit: str
+    version: str | None  # set on registrations
+    stage: str | None  # set on stage (un)assignments
+    cancel: bool  # a deregistration or an unassignment
+    counter: int  # GTO's event counter (stage tags); 0 for registrations
+    seconds: int = 0  # the tag's time
+
+
+def model_artifact(dvc_yaml: Path | str = "dvc.yaml") -> str:
+    """The name `dvc.yaml` gives the model artifact (the artifact whose path is the trained model)."""
+    try:
+        artifacts = (yaml.safe_load(Path(dvc_yaml).read_text(encoding="utf-8")) or {}).get("artifacts") or {}
+    except FileNotFoundError:
+        artifacts = {}
+    for name, spec in artifacts.items():
+        if (spec or {}).get("path") == paths.MODEL and (spec or {}).get("type") == "model":
+            return name
+    raise UserError(
+        f"{dvc_yaml} declares no artifact of type model with path {paths.MODEL}",
+        hint="add one under `artifacts:` (see the project's dvc.yaml)",
+    )
+
+
+def read_events(name: str) -> list[Event]:
+    """The artifact's GTO tags, oldest first (stage events by their counter)."""
+    from gto.constants import tag_re
+
+    fields = "%(refname:strip=2)%00%(*objectname)%00%(objectname)%00%(creatordate:unix)"
+    listing = git("for-each-ref", f"--format={fields}", "refs/tags/", check=False).decode("utf-8", "replace")
+    events = []
+    for line in listing.splitlines():
+        tag, peeled, target, seconds = line.split("\0")
+        match = tag_re.match(tag)
+        if not match or match["artifact"] != name or match["deprecated"] or match["created"]:
+            continue
+        counter = int(match["counter"]) if match["counter"] else 0
+        cancel = bool(match["cancel"])
+        events.append(Event(tag, peeled or target, match["version"], match["stage"], cancel, counter, int(seconds)))
+    return sorted(events, key=lambda e: e.counter)
+
+
+def registered_versions(events: list[Event]) -> dict[str, str]:
+    """version -> commit, for versions registered and not deregistered."""
+    versions: dict[str, str] = {}
+    for event in events:
+        if event.version and not event.cancel:
+            versions[event.version] = event.commit
+        elif event.version:
+            versions.pop(event.version, None)
+    return versions
+
+
+def version_at(events: list[Event], commit: str) -> str | None:
+    return next((v for v, c in registered_versions(events).items() if c == commit), None)
+
+
+def in_stage(events: list[Event], stage: str = PROD) -> list[str]:
+    """The commits with `stage` active, most recently assigned first: the first is current, the rest its history."""
+    active: dict[str, int] = {}
+    for event in events:
+        if event.stage != stage:
+            continue
+        if event.cancel:
+            active.pop(event.commit, None)
+        else:
+            active[event.commit] = event.counter
+    return sorted(active, key=lambda commit: -active[commit])
+
+
+def _semver(version: str) -> tuple[int, int, int] | None:
+    match = SEMVER.match(version)
+    return tuple(map(int, match.groups())) if match else None
+
+
+def next_version(versions: list[str]) -> str:
+    """v1.0.0 for the first version, then the next minor version of the highest."""
+    numbers = [number for v in versions if (number := _semver(v))]
+    if not numbers:
+        return FIRST_VERSION
+    major, minor, _ = max(numbers)
+    return f"v{major}.{minor + 1}.0"
+
+
+def champion_commit() -> str | None:
+    """The commit whose model is in prod, or None before the first promotion (or without a model artifact)."""
+    try:
+        name = model_artifact()
+    except UserError:  # a project that declares no artifact serves its workspace's model, as before a promotion
+        return None
+    current = in_stage(read_events(name))
+    return current[0] if current else None
+
+
+def resolve(reference: str | None) -> str | None:
+    """A registry reference (`lending-risk@prod`, `lending-risk#prod`, `lending-risk@v1.2.0`, `lending-risk@latest`)
+    as the commit it names; anything else (a commit, branch, tag, None) is returned as it is."""
+    match = REFERENCE.match(reference or "")
+    if not match:
+        return reference
+    name = model_artifact()
+    if match["name"] != name:
+        return reference
+    events = read_events(name)
+    what = match["what"]
+    versions = registered_versions(events)
+    if SEMVER.match(what):
+        if what not in versions:
+            known = ", ".join(sorted(versions)) or "none yet"
+            raise UserError(f"{reference}: no version {what} of {name} (versions: {known})", hint="see `gto show`")
+        return versions[what]
+    if what in ("latest", "greatest") and match["sep"] == "@":
+        if not versions:
+            raise UserError(f"{reference}: {name} has no version yet", hint="`mlops deploy promote REV` registers one")
+        return versions[_highest(list(versions))]
+    current = in_stage(events, what)
+    if not current:
+        raise UserError(f"{reference}: no version of {name} is in stage {what}", hint="see `gto show`")
+    return current[0]
+
+
+def _highest(versions: list[str]) -> str:
+    return max(versions, key=lambda v: _semver(v) or (-1, -1, -1))
+
+
+def describe(commit: str | None) -> str:
+    """`lending-risk@v1.2.0 (commit 0123456789ab)` for a registered commit, else the short commit id."""
+    if commit is None:
+        return "the workspace's model"
+    try:
+        name = model_artifact()
+    except UserError:
+        return commit[:12]
+    version = version_at(read_events(name), commit)
+    return f"{name}@{version} (commit {commit[:12]})" if version else f"commit {commit[:12]}"
+
+
+# --- writing: promotion and rollback ---------------------------------------------------------------------------
+
+
+def _register(name: str, commit: str, message: str) -> str:
+    """The version at `commit`, registered now if it has none."""
+    import gto.api
+
+    events = read_events(name)
+    version = version_at(events, commit)
+    if version is None:
+        version = next_version(list(registered_versions(events)))
+        gto.api.register(".", name, commit, version=version, message=message)
+    return version
+
+
+def _after_the_last_stage_tag(name: str) -> None:
+    """GTO orders stage events by their tags' time, in whole seconds: a second event in the same second as the
+    last one would tie with it, so wait for the next second (only promote and rollback pay this, at most 1 s)."""
+    last = max((e.seconds for e in read_events(name) if e.stage), default=0)
+    while time.time() < last + 1:
+        time.sleep(0.05)
+
+
+def _assign(name: str, version: str, message: str) -> None:
+    import gto.api
+
+    _after_the_last_stage_tag(name)
+    gto.api.assign(".", name, PROD, version=version, message=message, force=True)
+
+
+def promote(commit: str, served_before: str | None, reason: str) -> str:
+    """Register `commit`'s model and assign it prod; the new version. On the first promotion, the model served
+    before it (`served_before`, a commit) is registered and assigned first, so it can be rolled back to."""
+    name = model_artifact()
+    if not in_stage(read_events(name)) and served_before and served_before != commit:
+        before = _register(name, served_before, "the model served before the first promotion")
+        _assign(name, before, "served before the first promotion")
+    version = _register(name, commit, reason)
+    _assign(name, version, reason)
+    return version
+
+
+def rollback() -> tuple[str, str]:
+    """Unassign prod from the champion and assign it again to the previous one: (from commit, to commit)."""
+    import gto.api
+
+    name = model_artifact()
+    events = read_events(name)
+    current = in_stage(events)
+    if len(current) < 2:
+        raise UserError(
+            f"there is no earlier champion of {name} to roll back to", hint=f"see `gto show {name}` and `gto history`"
+        )
+    champion, previous = current[0], current[1]
+    message = f"rollback from {version_at(events, champion)}"
+    _after_the_last_stage_tag(name)
+    gto.api.unassign(".", name, stage=PROD, version=version_at(events, champion), message=message)
+    _assign(name, version_at(events, previous), message)
+    return champion, previous

@@ -1,0 +1,59 @@
+"""The model registry with the ecosystem's own clients: `mlops deploy` writes GTO tags, `gto show` and
+`dvc artifacts get` read them, `mlops predict --model` resolves them; a first promotion can be rolled back."""
+
+import hashlib
+import json
+
+import pytest
+import yaml
+
+from tests.conftest import run
+
+
+def gto_state(repo) -> dict:
+    return json.loads(run(["gto", "show", "--json"], repo).stdout)["lending-risk"]
+
+
+@pytest.mark.slow
+def test_promote_then_rollback_right_away_seen_by_gto_and_dvc_artifacts_get(repo, tmp_path):
+    run("git add -A && git commit -q --no-verify -m trained --allow-empty", repo)
+    first = run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
+    run("git switch -q -c candidate && git commit -q --no-verify --allow-empty -m next && git switch -q -", repo)
+    second = run(["git", "rev-parse", "candidate"], repo).stdout.strip()
+
+    promoted = run(["mlops", "deploy", "promote", "candidate"], repo)
+    assert f"served before, lending-risk@v1.0.0 (commit {first[:12]}), is recorded for a rollback" in promoted.stdout
+    assert f"lending-risk@v1.1.0 (commit {second[:12]}) is the champion" in promoted.stdout
+    assert gto_state(repo) == {"version": "v1.1.0", "stage": {"prod": "v1.1.0"}, "registered": True, "active": True}
+    tags = run(["git", "tag", "-l"], repo).stdout.split()
+    assert sorted(tags) == ["lending-risk#prod#1", "lending-risk#prod#2", "lending-risk@v1.0.0", "lending-risk@v1.1.0"]
+    assert run(["git", "rev-parse", "lending-risk@v1.0.0^{commit}"], repo).stdout.strip() == first
+    assert run(["git", "status", "--porcelain"], repo).stdout == ""  # tags only: no commit, nothing to commit
+
+    # DVC's own client fetches a version by name from the repository's path, offline
+    got = tmp_path / "m.skops"
+    run(["dvc", "artifacts", "get", str(repo), "lending-risk", "--rev", "v1.1.0", "-o", str(got)], repo)
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    recorded = next(o["md5"] for o in lock["stages"]["train"]["outs"] if o["path"] == "models/model.skops")
+    assert hashlib.md5(got.read_bytes()).hexdigest() == recorded
+
+    loans = tmp_path / "loans.csv"
+    run(f"python -c \"import pandas as p; p.read_parquet('data/split/test.parquet').head(5).to_csv('{loans}')\"", repo)
+    scored = run(
+        ["mlops", "predict", str(loans), "--out", str(tmp_path / "s.csv"), "--model", "lending-risk@prod"], repo
+    )
+    assert "lending-risk@prod" in scored.stdout and len((tmp_path / "s.csv").read_text().splitlines()) == 6
+
+    back = run(["mlops", "deploy", "rollback"], repo)
+    assert f"lending-risk@v1.0.0 (commit {first[:12]}) is the champion again" in back.stdout
+    assert f"was lending-risk@v1.1.0 (commit {second[:12]})" in back.stdout
+    assert gto_state(repo)["stage"] == {"prod": "v1.0.0"}
+    assert run(["gto", "show", "lending-risk#prod", "--ref"], repo).stdout.strip() == "lending-risk@v1.0.0"
+
+    again = run(["mlops", "deploy", "rollback"], repo, check=False)
+    assert again.returncode == 2 and "no earlier champion of lending-risk" in again.stderr
+    assert "Traceback" not in again.stderr
+    unknown = run(
+        ["mlops", "predict", str(loans), "--out", "x.csv", "--model", "lending-risk@v7.0.0"], repo, check=False
+    )
+    assert unknown.returncode == 2 and "versions: v1.0.0, v1.1.0" in unknown.stderr

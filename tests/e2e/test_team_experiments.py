@@ -1,0 +1,85 @@
+"""Team experiments for real: the sweep workflow's own steps run one grid point in one clone and push it (`mlops exp
+push`: git refs to a bare git remote, data and model to moto's S3 server on 127.0.0.1); a second clone pulls it
+(`mlops exp pull`) and compares it."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, run
+from tests.conftest import test_env as make_env
+from tests.e2e.test_data_remote import BUCKET, KEYS, MotoServer
+
+WORKFLOW = ROOT / ".github/workflows/sweep.yml"
+
+
+def steps(job: str) -> dict[str, str]:
+    """The workflow job's shell steps by name (the install step is the test's own environment)."""
+    workflow = yaml.safe_load(WORKFLOW.read_text())
+    found = {step["name"]: step["run"] for step in workflow["jobs"][job]["steps"] if "run" in step}
+    return {name: script for name, script in found.items() if not script.startswith("python -m pip")}
+
+
+def run_step(script: str, cwd: Path, env: dict) -> str:
+    return run(["bash", "-e", "-c", script], cwd, env=env).stdout
+
+
+@pytest.fixture
+def s3_server():
+    server = MotoServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_sweep_matrix_is_the_sweep_grid_and_runs_nothing(repo, tmp_path):
+    output = tmp_path / "github_output"
+    env = make_env(GRID="train.logreg.C=0.5,2.0 train.model=logreg", SUBSET="0.2", GITHUB_OUTPUT=str(output))
+    printed = run_step(steps("plan")["The grid as a job matrix"], repo, env)
+    matrix = json.loads(output.read_text().removeprefix("matrix="))
+    assert json.loads(printed.splitlines()[0]) == matrix
+    assert [job["set"] for job in matrix["include"]] == [
+        "train.logreg.C=0.5 train.model=logreg data.sample_frac=0.2",
+        "train.logreg.C=2.0 train.model=logreg data.sample_frac=0.2",
+    ]
+    assert all(job["name"].startswith(("C-0.5-logreg-", "C-2.0-logreg-")) for job in matrix["include"])
+    assert run(["git", "for-each-ref", "refs/exps"], repo).stdout == ""  # nothing ran
+
+    refused = run(["mlops", "exp", "sweep", "train.logreg.C=1", "--matrix"], repo, check=False)
+    assert refused.returncode == 2 and "train.logreg.C" in refused.stderr  # checked by the params schema first
+
+
+@pytest.mark.slow
+def test_a_grid_point_run_by_the_workflow_is_pushed_and_pulled_by_a_teammate(repo, tmp_path, s3_server):
+    env = make_env(**KEYS)
+    run(["mlops", "remote", "set", f"s3://{BUCKET}/store", "--endpoint-url", s3_server.url], repo, env=env)
+    run("git add -A && git commit -q --no-verify -m 'trained, S3 remote'", repo)
+    bare = tmp_path / "team.git"
+    run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], tmp_path)
+    run(["git", "remote", "add", "origin", str(bare)], repo)
+    run(["git", "push", "-q", "origin", "main"], repo)
+
+    job = make_env(**KEYS, NAME="c-half", SETTINGS="train.logreg.C=0.5 data.sample_frac=0.2")
+    for script in steps("run").values():
+        run_step(script, repo, job)
+    assert run(["git", "ls-remote", str(bare), "refs/exps/*"], repo).stdout.rstrip().endswith("/c-half")
+    assert s3_server.object_keys()  # data and model went to the DVC remote
+
+    teammate = tmp_path / "teammate"
+    run(["git", "clone", "-q", str(bare), str(teammate)], tmp_path)
+    run(["mlops", "exp", "pull"], teammate, env=env)
+    compared = json.loads(run(["mlops", "exp", "compare", "--json"], teammate).stdout)
+    assert "c-half" in json.dumps(compared)
+    lock = yaml.safe_load(run(["git", "show", exp_ref(teammate, "c-half") + ":dvc.lock"], teammate).stdout)
+    model = next(out["md5"] for out in lock["stages"]["train"]["outs"] if out["path"] == "models/model.skops")
+    assert (teammate / ".dvc/cache/files/md5" / model[:2] / model[2:]).is_file()  # pulled from S3, not rebuilt
+
+    missing = run(["mlops", "exp", "pull", "--remote", str(tmp_path / "nowhere.git")], teammate, env=env, check=False)
+    assert missing.returncode == 2 and "could not pull experiments" in missing.stderr
+
+
+def exp_ref(repo: Path, name: str) -> str:
+    refs = run(["git", "for-each-ref", "--format=%(refname)", "refs/exps"], repo).stdout.split()
+    return next(ref for ref in refs if ref.endswith("/" + name))
