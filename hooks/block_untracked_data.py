@@ -1,9 +1,11 @@
 """block-untracked-data: data and models belong to DVC, not to git.
 
 Refuses a staged file that is under `data/` or `models/` (other than DVC pointers, `.gitignore`, `.gitkeep`,
-README), that has a data or model format (unless it is a small fixture in an allowed folder, or an output
-`dvc.yaml` keeps in git with `cache: false`), that is bigger than the size limit, or that DVC already tracks
-with its cache. Sizes come from the index, so the check costs the same whatever the size of the repository.
+README, each of which must be what its name says), that is data or a model by its name or by its content
+(magic bytes: parquet, zip, gzip, HDF5, numpy, pickle, safetensors, ...; unless it is a small fixture in an
+allowed folder, or an output `dvc.yaml` keeps in git with `cache: false`), that is bigger than the size limit,
+or that DVC already tracks with its cache. It reads only the staged files (`hooks.git.staged_blobs`), so the
+check costs the same whatever the size of the repository.
 """
 
 from __future__ import annotations
@@ -12,19 +14,25 @@ import argparse
 import functools
 import json
 import os
+import re
 import shlex
 import sys
 from collections.abc import Sequence
 
 from hooks import git
+from hooks.formats import HEAD_BYTES, data_format, is_text
 
 HOOK_ID = "block-untracked-data"
 DATA_DIRS = ("data/", "models/")
 OUTPUTS_CACHE = ".git/mlops-hooks-outputs.json"
 POINTER_NAMES = (".gitignore", ".gitkeep", ".dvcignore")
+README_NAME = re.compile(r"README(\.(md|markdown|rst|txt))?", re.IGNORECASE)
+DVC_POINTER = re.compile(rb"^(outs|deps):", re.MULTILINE)
+SMALL_TEXT = 64 * 1024  # a README, .gitignore or .dvc pointer bigger than this is not what its name says
 _EXTENSIONS = (
-    "csv tsv parquet feather arrow orc avro h5 hdf5 hdf npy npz pkl pickle joblib skops onnx pt pth ckpt "
-    "safetensors pb tflite zip gz tgz bz2 xz 7z tar rar zst sqlite sqlite3 db xls xlsx jsonl ndjson"
+    "csv tsv parquet feather arrow orc avro h5 hdf5 hdf nc npy npz pkl pickle joblib skops onnx pt pth ckpt "
+    "safetensors pb tflite bin gguf ggml keras mlmodel zip gz tgz bz2 xz 7z tar rar zst lz4 sqlite sqlite3 db "
+    "xls xlsx jsonl ndjson"
 )
 DATA_EXTENSIONS = frozenset(_EXTENSIONS.split())
 
@@ -49,7 +57,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def is_pointer_or_doc(path: str) -> bool:
     name = os.path.basename(path)
-    return name.endswith(".dvc") or name in POINTER_NAMES or name.upper().startswith("README")
+    return name.endswith(".dvc") or name in POINTER_NAMES or bool(README_NAME.fullmatch(name))
+
+
+def false_name(path: str, size: int, head: bytes) -> str | None:
+    """Why a DVC pointer, README or ignore file is not what its name says (None when it is)."""
+    name = os.path.basename(path)
+    if not (name.endswith(".dvc") or name in POINTER_NAMES or README_NAME.fullmatch(name)):
+        return None
+    if size > SMALL_TEXT or not is_text(head):
+        kind = data_format(head) or ("text" if is_text(head) else "binary content")
+        return f"named like a small text file ({name}) but {size / 1024:.0f} KB of {kind}"
+    if name.endswith(".dvc") and not DVC_POINTER.search(head):
+        return "named like a DVC pointer (.dvc) but not one (no `outs:`): DVC would fail to read it"
+    return None
 
 
 def has_data_extension(path: str) -> bool:
@@ -108,9 +129,17 @@ def load_declared_outputs() -> dict[str, bool]:
     return outputs
 
 
-def reasons_for(path: str, size: int, args: argparse.Namespace, outputs: dict[str, bool]) -> list[str]:
-    """Why `path` (staged with `size` bytes) must not be in git; empty when it may."""
+def reasons_for(
+    path: str, size: int, args: argparse.Namespace, outputs: dict[str, bool], head: bytes | None = None
+) -> list[str]:
+    """Why `path` (staged with `size` bytes, `head` its first bytes when known) must not be in git; empty when
+    it may."""
     reasons = []
+    content_format = data_format(head) if head else None
+    if head is not None:
+        mislabelled = false_name(path, size, head)
+        if mislabelled:
+            reasons.append(mislabelled)
     output = next((p for p in ancestors(path) if p in outputs), None)
     if output is not None and outputs[output]:
         reasons.append(f"DVC already tracks it with its cache (an output in dvc.yaml: {output}); tracked twice")
@@ -119,10 +148,11 @@ def reasons_for(path: str, size: int, args: argparse.Namespace, outputs: dict[st
         reasons.append(f"DVC already tracks it ({pointer}); tracked twice")
     if any(under(path, d) for d in DATA_DIRS) and not is_pointer_or_doc(path):
         reasons.append("data/ and models/ hold only DVC pointers (.dvc), .gitignore and README in git")
-    elif has_data_extension(path) and output is None:
+    elif (has_data_extension(path) or content_format) and output is None:
         allowed = any(under(path, d) for d in args.allow_dirs)
+        by = f"its content ({content_format})" if content_format else "its extension"
         if not allowed:
-            reasons.append(f"a data or model file by its extension (allowed only under {', '.join(args.allow_dirs)})")
+            reasons.append(f"a data or model file by {by} (allowed only under {', '.join(args.allow_dirs)})")
         elif size > args.allow_max_kb * 1024:
             reasons.append(f"a data file of {size // 1024} KB in an allowed folder (limit {args.allow_max_kb} KB)")
     if size > args.max_kb * 1024:
@@ -130,35 +160,70 @@ def reasons_for(path: str, size: int, args: argparse.Namespace, outputs: dict[st
     return reasons
 
 
+@functools.cache
+def mlops_installed() -> bool:
+    """Whether this repository's user has the `mlops` CLI: an `mlops` script beside the hook's interpreter or
+    anywhere on the PATH, in an environment that holds the CLI's libraries. (pre-commit's own environment for
+    these hooks, in another repository, holds this package's core only: its `mlops` script could not run.)"""
+    import glob
+
+    for folder in [os.path.dirname(sys.executable), *os.environ.get("PATH", "").split(os.pathsep)]:
+        prefix = os.path.dirname(os.path.abspath(folder))
+        if os.access(os.path.join(folder, "mlops"), os.X_OK) and glob.glob(
+            os.path.join(glob.escape(prefix), "lib", "python3*", "*-packages", "typer")
+        ):
+            return True
+    return False
+
+
+def stage_writing(path: str) -> tuple[str, str] | None:
+    """(stage, declared output) when a stage of dvc.yaml writes `path` into git (`cache: false`)."""
+    outputs = load_declared_outputs()
+    output = next((p for p in ancestors(path) if p in outputs and not outputs[p]), None)
+    if output is None:
+        return None
+    if sys.flags.no_site:
+        import site
+
+        site.main()
+    from hooks.pipeline_state import PARAMS_FILE, _load_yaml, read_worktree, stage_outs
+
+    read = read_worktree()
+    writers = stage_outs(_load_yaml(read, "dvc.yaml") or {}, _load_yaml(read, PARAMS_FILE) or {})
+    return writers.get(output, "?"), output
+
+
 def fix_for(path: str, reasons: list[str]) -> str:
     quoted = shlex.quote(path)
     if any("tracked twice" in reason for reason in reasons):
         return f"git rm --cached {quoted}   (DVC keeps it; `dvc status` shows its state)"
-    return f"git rm --cached {quoted} && mlops data add {quoted}   (or `dvc add {quoted}`)"
+    written = stage_writing(path)
+    if written:
+        stage, output = written
+        return (
+            f"stage `{stage}` writes it (dvc.yaml: `{output}` with `cache: false`, kept in git): make the stage "
+            "write a smaller, aggregated file, or remove `cache: false` there so that DVC keeps it; then "
+            "`mlops repro`"
+        )
+    if all("named like" in reason for reason in reasons):
+        return f"git rm --cached {quoted}, then rename it for what it holds"
+    if mlops_installed():
+        return f"git rm --cached {quoted} && mlops data add {quoted}   (or `dvc add {quoted}`)"
+    return f"git rm --cached {quoted} && dvc add {quoted}   (then `git add {quoted}.dvc`)"
 
 
-def staged_sizes(filenames: Sequence[str]) -> dict[str, int]:
-    staged = git.index_entries(filenames) if filenames else {c.path: c.sha for c in git.staged_changes()}
-    sizes = git.blob_sizes(staged.values())
-    return {path: sizes.get(sha, 0) for path, sha in staged.items()}
-
-
-def check(sizes: dict[str, int], args: argparse.Namespace) -> dict[str, list[str]]:
-    """path -> reasons, for every staged path that must not go into git."""
+def check(blobs: Sequence[git.StagedBlob], args: argparse.Namespace) -> dict[str, list[str]]:
+    """path -> reasons, for every staged file that must not go into git."""
     outputs = load_declared_outputs()
     found = {}
-    for path, size in sizes.items():
-        reasons = reasons_for(path, size, args, outputs)
+    for blob in blobs:
+        reasons = reasons_for(blob.path, blob.size, args, outputs, None if blob.is_symlink else blob.head)
         if reasons:
-            found[path] = reasons
+            found[blob.path] = reasons
     return found
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    found = check(staged_sizes(args.filenames), args)
-    if not found:
-        return 0
+def report(found: dict[str, list[str]]) -> None:
     print(f"{HOOK_ID}: {len(found)} file(s) must not be committed to git:\n")
     for path, reasons in found.items():
         print(f"  {path if path.isprintable() else repr(path)}")
@@ -166,7 +231,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"      - {reason}")
         print(f"      fix: {fix_for(path, reasons)}")
     print(f"\nTo commit anyway on purpose: SKIP={HOOK_ID} git commit ...  (or git commit --no-verify)")
-    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    found = check(git.staged_blobs(args.filenames, HEAD_BYTES), args)
+    if found:
+        report(found)
+    return 1 if found else 0
 
 
 if __name__ == "__main__":

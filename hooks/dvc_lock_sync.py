@@ -5,6 +5,9 @@ lock recorded by a subset run (`data.sample_frac` < 1). Modes:
   check  refuse, naming the stale stages and the command that fixes them (CI, long trainings);
   repro  reproduce the stale stages (full data), `git add` dvc.lock and the git-kept reports, print the metric
          change against HEAD and stop the commit so that the plain `git commit` run again records them all.
+During a merge (the `pre-merge-commit` hook, or the `git commit` that concludes a merge) the generated files the
+merge driver kept from one side (`hooks.merge_driver`) are stale too: the merged data is checked out, the
+pipeline reproduced, and the metric change printed against both parents.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
-from hooks import git
+from hooks import git, merge_driver, params_yaml
 from hooks.pipeline_state import (
     Reader,
     StageState,
@@ -66,11 +69,18 @@ def describe(stale: list[StageState]) -> str:
     return "\n".join(lines)
 
 
+def merge_placeholders() -> list[str]:
+    """During a merge: the generated files the merge driver kept from one side."""
+    return merge_driver.placeholders() if git.merge_heads() else []
+
+
 def check(read: Reader) -> int:
-    stale, frac = stale_stages(read), subset_lock(read)
-    if not stale and frac is None:
+    stale, frac, kept = stale_stages(read), subset_lock(read), merge_placeholders()
+    if not stale and frac is None and not kept:
         return 0
     print(f"{HOOK_ID}: the staged dvc.lock does not match what it reproduces.\n")
+    if kept:
+        print(f"  The merge kept one side of generated files: {', '.join(kept)}.")
     if frac is not None:
         print(
             f"  dvc.lock records a subset run (data.sample_frac = {frac}): the committed lock must come from "
@@ -78,10 +88,13 @@ def check(read: Reader) -> int:
         )
     if stale:
         print("  Stale stages (staged params/dvc.yaml/code vs dvc.lock):\n" + describe(stale))
-    print(
-        "\nFix: set data.sample_frac: 1.0 if needed, run `mlops repro`, then `git add dvc.lock reports` and "
-        "commit again."
-    )
+    if kept:
+        print("\nFix: `dvc checkout && mlops repro`, then `git add dvc.lock reports` and `git commit`.")
+    else:
+        print(
+            "\nFix: set data.sample_frac: 1.0 if needed, run `mlops repro`, then `git add dvc.lock reports` and "
+            "commit again."
+        )
     print(SKIP_HINT)
     return 1
 
@@ -141,16 +154,31 @@ def metric_changes(before: bytes | None, after: bytes | None) -> list[str]:
     return lines
 
 
+def checkout_merged_data() -> bool:
+    """`dvc checkout`: the data the merged `.dvc` pointers name (a merge does not check it out)."""
+    from hooks.dvc_post_checkout import dvc_command
+
+    if subprocess.run([*dvc_command(), "checkout", "--quiet"], stdout=sys.stdout, stderr=sys.stderr).returncode:
+        print(f"\n{HOOK_ID}: `dvc checkout` of the merged data failed (see above). Fix: `dvc pull`, then commit again.")
+        return False
+    return True
+
+
 def reproduce(read: Reader) -> int:
-    stale, frac = stale_stages(read), subset_lock(read)
-    if not stale and frac is None:
+    stale, frac, kept = stale_stages(read), subset_lock(read), merge_placeholders()
+    if not stale and frac is None and not kept:
         return 0
     edited = unstaged_edits([*REPRO_INPUTS, *REPRO_OUTPUTS])
     if edited:
         return refuse_unstaged(edited)
-    names = ", ".join(state.name for state in stale) or "the subset-run stages"
+    names = ", ".join(state.name for state in stale) or ("the merged pipeline" if kept else "the subset-run stages")
     print(f"{HOOK_ID}: dvc.lock is stale for: {names}. Reproducing on the full data (this may take a while)...\n")
+    if kept:
+        print(f"  the merge kept one side of: {', '.join(kept)}")
     print(describe(stale), flush=True)
+    if kept and not checkout_merged_data():
+        return 1
+    index_before = git.write_tree()
     if subprocess.run(repro_command(), stdout=sys.stdout, stderr=sys.stderr).returncode != 0:
         print(
             f"\n{HOOK_ID}: the reproduction failed (see above); dvc.lock, reports/ and the outputs are as they "
@@ -166,12 +194,22 @@ def reproduce(read: Reader) -> int:
         print(SKIP_HINT)
         return 1
     git.git("add", "-A", "--", "dvc.lock", *git_kept_outputs())
+    merge_driver.clear_placeholders()
+    if kept and not stale and git.write_tree() == index_before:
+        print(f"\n{HOOK_ID}: the merged dvc.lock and reports were already up to date.")
+        return 0
     print(f"\n{HOOK_ID}: retrained; dvc.lock and the reports are now staged.")
-    changes = metric_changes(git.show("HEAD", METRICS), read_worktree()(METRICS))
-    if changes:
-        print(f"Test metrics ({METRICS}) vs HEAD:")
-        print("\n".join(changes))
-    print("\nRun the same `git commit` again to record params, dvc.lock and reports together.")
+    merged = git.merge_heads()
+    parents = {"HEAD": "HEAD", **{sha: f"{label} ({sha[:7]})" for sha, label in merged.items()}}
+    for parent, label in parents.items():
+        changes = metric_changes(git.show(parent, METRICS), read_worktree()(METRICS))
+        if changes:
+            print(f"Test metrics ({METRICS}) vs {label}:")
+            print("\n".join(changes))
+    if merged:
+        print("\nRun `git commit` to conclude the merge with params, dvc.lock and reports together.")
+    else:
+        print("\nRun the same `git commit` again to record params, dvc.lock and reports together.")
     return 1
 
 
@@ -181,7 +219,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("filenames", nargs="*", help="ignored: the staged pipeline is always checked whole")
     args = parser.parse_args(argv)
     read = staged_reader()
-    return check(read) if args.mode == "check" else reproduce(read)
+    try:
+        return check(read) if args.mode == "check" else reproduce(read)
+    except params_yaml.AmbiguousScalar as error:
+        print(f"{HOOK_ID}: {error}")
+        return 1
 
 
 if __name__ == "__main__":

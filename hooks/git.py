@@ -1,25 +1,40 @@
 """The one place the hooks ask git anything: NUL-safe plumbing, no porcelain parsing, no shell.
 
 Paths go to git as arguments after `--` with `--literal-pathspecs` (no globbing) and come back `-z`
-separated, so names with spaces, quotes, newlines or non-ASCII survive. Blob sizes are read from the index
-with one `git cat-file --batch-check` call on object ids (never on path names, which may hold newlines).
+separated, so names with spaces, quotes, newlines or non-ASCII survive. Blobs are read from the index with
+one `git cat-file --batch` process on object ids (never on path names, which may hold newlines), or from the
+work tree where pre-commit has made it hold what is staged. Records are
+namedtuples, not dataclasses: importing `dataclasses` or `typing` costs every commit milliseconds.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
+from collections import namedtuple
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 EMPTY_SHA = "0" * 40
+SYMLINK_MODE = "120000"
+SUBMODULE_MODE = "160000"
 
 
-@dataclass(frozen=True)
-class StagedFile:
-    path: str
-    status: str  # A, M, R, C, T (D is never listed)
-    sha: str
-    source: str | None = None  # the old name of a rename or copy
+class StagedFile(namedtuple("StagedFile", "path status sha source mode", defaults=(None, "100644"))):
+    """A staged change: status A, M, R, C or T (D is never listed); `source` the old name of a rename or copy;
+    `mode` 120000 for a symlink (the blob is its target), 160000 for a submodule (no blob here)."""
+
+    __slots__ = ()
+
+
+class StagedBlob(namedtuple("StagedBlob", "path mode size head")):
+    """A staged file as the index holds it: its size and its first bytes (all of them up to the read limit)."""
+
+    __slots__ = ()
+
+    @property
+    def is_symlink(self) -> bool:
+        return self.mode == SYMLINK_MODE
 
 
 def git(*args: str, input: bytes | None = None, check: bool = True) -> bytes:
@@ -43,13 +58,13 @@ def staged_changes() -> list[StagedFile]:
     index = 0
     while index < len(fields):
         meta = fields[index].split()
-        status, sha = meta[4][0], meta[3]
+        mode, sha, status = meta[1], meta[3], meta[4][0]
         if status in "RC":
-            changes.append(StagedFile(fields[index + 2], status, sha, source=fields[index + 1]))
+            changes.append(StagedFile(fields[index + 2], status, sha, source=fields[index + 1], mode=mode))
             index += 3
         else:
             if status != "D":
-                changes.append(StagedFile(fields[index + 1], status, sha))
+                changes.append(StagedFile(fields[index + 1], status, sha, mode=mode))
             index += 2
     return changes
 
@@ -66,18 +81,91 @@ def index_entries(paths: Iterable[str]) -> dict[str, str]:
     return entries
 
 
-def blob_sizes(shas: Iterable[str]) -> dict[str, int]:
-    """blob id -> size in bytes, in one `git cat-file --batch-check` call."""
+PIPE_SAFE_BYTES = 32 * 1024  # a request this small fits the pipe: written at once, it cannot deadlock
+
+
+def _send(stdin, request: bytes) -> None:
+    try:
+        stdin.write(request)
+    finally:
+        stdin.close()
+
+
+def read_blobs(shas: Iterable[str], limit: int) -> dict[str, tuple[int, bytes]]:
+    """blob id -> (size, first `limit` bytes), from one `git cat-file --batch` process. The bytes past `limit`
+    are skipped as they stream: a 5 GB blob costs no memory."""
     unique = sorted(set(shas) - {EMPTY_SHA})
     if not unique:
         return {}
-    output = git("cat-file", "--batch-check=%(objectname) %(objectsize)", input="\n".join(unique).encode() + b"\n")
-    sizes = {}
-    for line in output.decode().splitlines():
-        sha, _, size = line.partition(" ")
-        if size.isdigit():
-            sizes[sha] = int(size)
-    return sizes
+    request = "".join(f"{sha}\n" for sha in unique).encode()
+    blobs = {}
+    command = ["git", "cat-file", "--batch", "--buffer"]
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE) as process:
+        if len(request) <= PIPE_SAFE_BYTES:
+            _send(process.stdin, request)
+        else:  # git answers while we still write: write from a thread, read here
+            import threading
+
+            threading.Thread(target=_send, args=(process.stdin, request), daemon=True).start()
+        for sha in unique:
+            header = process.stdout.readline().split()
+            if len(header) != 3:  # `<sha> missing`
+                continue
+            size = int(header[2])
+            head = process.stdout.read(min(size, limit))
+            remaining = size - len(head) + 1  # and the newline that ends each object
+            while remaining > 0:
+                skipped = len(process.stdout.read(min(remaining, 1 << 20)))
+                if not skipped:
+                    break
+                remaining -= skipped
+            blobs[sha] = (size, head)
+    return blobs
+
+
+def staged_blobs(paths: Sequence[str], limit: int) -> list[StagedBlob]:
+    """The staged files, with sizes and first bytes (submodules, which hold no blob here, left out).
+
+    Named files, as pre-commit passes them, are read from the work tree, which pre-commit leaves holding
+    exactly what is staged (it stashes unstaged changes first): no git process at all, as pre-commit-hooks'
+    own checks do. Without names, every staged change is read from the index: two git processes whatever the
+    number of files."""
+    if paths:
+        return [blob for blob in (_work_tree_blob(path, limit) for path in paths) if blob is not None]
+    entries = {change.path: (change.mode, change.sha) for change in staged_changes()}
+    entries = {path: entry for path, entry in entries.items() if entry[0] != SUBMODULE_MODE}
+    blobs = read_blobs((sha for _mode, sha in entries.values()), limit)
+    return [StagedBlob(path, mode, *blobs.get(sha, (0, b""))) for path, (mode, sha) in entries.items()]
+
+
+def _work_tree_blob(path: str, limit: int) -> StagedBlob | None:
+    try:
+        status = os.lstat(path)
+    except OSError:
+        return None
+    if stat.S_ISLNK(status.st_mode):  # git stores the link's target, not what it points at
+        target = os.fsencode(os.readlink(path))
+        return StagedBlob(path, SYMLINK_MODE, len(target), target)
+    if not stat.S_ISREG(status.st_mode):
+        return None
+    with open(path, "rb") as handle:
+        return StagedBlob(path, "100644", status.st_size, handle.read(limit))
+
+
+def git_dir() -> str:
+    """The repository's git directory, without a git process when the work tree has a plain `.git` folder."""
+    if os.environ.get("GIT_DIR"):
+        return os.environ["GIT_DIR"]
+    if os.path.isdir(".git"):
+        return ".git"
+    try:  # a linked worktree or a submodule: `.git` is a file that names the git directory
+        with open(".git") as handle:
+            pointer = handle.read().strip()
+        if pointer.startswith("gitdir: "):
+            return pointer.removeprefix("gitdir: ")
+    except OSError:
+        pass
+    return git("rev-parse", "--git-dir").decode().strip()
 
 
 def staged_blob(path: str) -> bytes | None:
@@ -101,3 +189,42 @@ def unstaged_changes(paths: Sequence[str]) -> list[str]:
 def show(rev: str, path: str) -> bytes | None:
     result = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True)
     return result.stdout if result.returncode == 0 else None
+
+
+def git_path(name: str) -> str:
+    """A file in this worktree's git directory (`git rev-parse --git-path`)."""
+    return git("rev-parse", "--git-path", name).decode().strip()
+
+
+def ref_exists(name: str) -> bool:
+    """Whether a ref or pseudo-ref (`MERGE_HEAD`, `CHERRY_PICK_HEAD`, ...) resolves."""
+    return git("rev-parse", "--verify", "-q", name, check=False).strip() != b""
+
+
+def write_tree() -> str:
+    """The object id of the index as a tree: equal ids mean an unchanged index."""
+    return git("write-tree").decode().strip()
+
+
+def merge_heads() -> dict[str, str]:
+    """The commits being merged into HEAD -> a label: from MERGE_HEAD once git wrote it (the `git commit` that
+    concludes a merge), or from the `GITHEAD_<id>=<name>` variables `git merge` sets for its own hooks
+    (`pre-merge-commit` runs before MERGE_HEAD exists)."""
+    heads = {name[len("GITHEAD_") :]: label for name, label in os.environ.items() if name.startswith("GITHEAD_")}
+    if heads:
+        return heads
+    try:
+        with open(git_path("MERGE_HEAD"), encoding="ascii") as handle:
+            return {line.strip(): "MERGE_HEAD" for line in handle if line.strip()}
+    except FileNotFoundError:
+        return {}
+
+
+def blob_at(rev: str, path: str) -> bytes | None:
+    """The content of a file at a revision, or None when it is absent there or not a file (a directory)."""
+    output = git("cat-file", "--batch", input=f"{rev}:{path}\n".encode("utf-8", "surrogateescape"))
+    header, _, content = output.partition(b"\n")
+    fields = header.split()
+    if len(fields) != 3 or fields[1] != b"blob":
+        return None
+    return content[: int(fields[2])]

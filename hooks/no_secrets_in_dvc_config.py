@@ -1,77 +1,190 @@
 """no-secrets-in-dvc-config: credentials belong in `.dvc/config.local` (git-ignored), never in git.
 
-Refuses a staged `.dvc/config` that sets an access key, secret, password, passphrase or token, and a private
-key staged anywhere.
+Refuses a staged `.dvc/config` that holds a credential: an option DVC reads as one (quoted or not), a URL with
+a user and password (`s3://KEY:SECRET@bucket`, `https://user:pass@host`) or with credentials in its query
+string; a local-only file forced into the index (`.dvc/config.local`, `.env`, `.netrc`, ...); and, in any
+staged file, a private key or a well-known cloud or service key (AWS, GCP service account, Azure, GitHub...).
+Settings that only name or point at a credential (`ask_password = true`, `sse_kms_key_id`, `credentialpath`)
+pass.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from collections.abc import Sequence
 
 HOOK_ID = "no-secrets-in-dvc-config"
 DVC_CONFIG = ".dvc/config"
-# DVC's remote options that hold credentials (s3, azure, gs, gdrive, oss, ssh, http, webdav ...).
-SECRET_OPTION = re.compile(
-    r"^\s*(?P<key>[\w.-]*(access_key|secret|password|passphrase|token|account_key|connection_string|"
-    r"key_id|credential)[\w.-]*)\s*=\s*(?P<value>\S.*)$",
-    re.IGNORECASE | re.MULTILINE,
+SCAN_LIMIT = 8 * 1024 * 1024  # bytes of each file scanned (bigger files are refused as too big anyway)
+
+# Files that hold a machine's credentials or state and that their tools keep out of git.
+LOCAL_ONLY_NAMES = frozenset((".env", ".netrc", "_netrc", ".git-credentials", ".pgpass"))
+LOCAL_ONLY_PATHS = (".dvc/config.local", ".dvc/tmp/", ".dvc/cache/", ".aws/credentials", ".docker/config.json")
+KEY_STORE_EXTENSIONS = (".p12", ".pfx", ".jks", ".keystore", ".kdbx")  # binary: no marker to scan for
+LOCAL_ONLY_TEMPLATES = (".example", ".sample", ".template", ".dist")  # `.env.example` is documentation
+
+# DVC's remote and studio options that hold a credential (dvc/config_schema.py).
+SECRET_OPTIONS = frozenset(
+    (
+        "access_key_id",
+        "secret_access_key",
+        "session_token",
+        "account_key",
+        "connection_string",
+        "sas_token",
+        "client_secret",
+        "gdrive_client_secret",
+        "oss_key_id",
+        "oss_key_secret",
+        "password",
+        "passphrase",
+        "token",
+        "sse_customer_key",
+    )
 )
-NOT_SECRET_OPTIONS = {"credentialpath", "gdrive_user_credentials_file", "gdrive_service_account_json_file_path"}
-# Written in two pieces so that this file, scanned by its own hook, does not hold a marker.
-PRIVATE_KEY_MARKERS = (
-    b"PRIVATE KEY" + b"-----",
-    b"BEGIN PGP PRIVATE" + b" KEY BLOCK",
-    b"PuTTY-User-Key" + b"-File-",
-    b"BEGIN SSH2 ENCRYPTED PRIVATE" + b" KEY",
+# Options of other names that look like credentials; these name a file, a command or a switch instead.
+SECRET_LIKE = re.compile(r"password|passwd|passphrase|secret|token|credential|private_key|api_?key", re.IGNORECASE)
+NOT_SECRET = re.compile(r"^(ask_|exclude_)|(_path|path|_file|_command|_kms_key_id|_algorithm)$", re.IGNORECASE)
+BOOLEAN = frozenset(["true", "false", "yes", "no", "on", "off", "0", "1"])
+OPTION = re.compile(r"""^[ \t]*(?P<quote>["']?)(?P<key>[\w.-]+)(?P=quote)[ \t]*=[ \t]*(?P<value>.*?)[ \t]*$""", re.M)
+URL_USER_PASSWORD = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s@:'\"]+:[^/\s@'\"]+@", re.IGNORECASE)
+URL_QUERY_CREDENTIAL = re.compile(
+    r"[?&](access_token|token|password|passwd|pwd|secret|client_secret|api_?key|apikey|sig|signature|"
+    r"x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|sas)=[^&\s'\"]+",
+    re.IGNORECASE,
 )
+
+# Well-known keys, recognised in any file, in one pass. Written so that this file does not match them itself.
+KNOWN_KEYS = {
+    "an AWS access key id": rb"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b",
+    "an AWS secret access key": (
+        rb"(?i:aws_?secret_?access_?key|secret_?access_?key|aws_?secret)[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"
+    ),
+    "a GCP service-account key": rb"\"type\"\s*:\s*\"service_account\"[\s\S]{0,4000}?\"private_key(?:_id)?\"",
+    "an Azure storage account key": rb"(?i:AccountKey)=[A-Za-z0-9+/]{40,}",
+    "an Azure shared access key": rb"(?i:SharedAccessKey)=[A-Za-z0-9+/]{30,}",
+    "an Azure SAS token": rb"[?&]sv=\d{4}-\d\d-\d\d&[^\s'\"]*sig=[A-Za-z0-9%+/=]{20,}",
+    "a Google API key": rb"\bAIza[0-9A-Za-z_-]{35}\b",
+    "a GitHub token": rb"\b(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{50,})\b",
+    "a GitLab token": rb"\bglpat-[A-Za-z0-9_-]{20}\b",
+    "a Slack token": rb"\bxox[abposr]-[A-Za-z0-9-]{10,}",
+    "a Stripe live key": rb"\b[rs]k_live_[0-9A-Za-z]{24,}\b",
+    "a Hugging Face token": rb"\bhf_[A-Za-z]{34}\b",
+    "an OpenAI key": rb"\bsk-(?:proj-)?[A-Za-z0-9_-]{20,}T3BlbkFJ[A-Za-z0-9_-]{20,}",
+    "a private key": rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE" + rb" KEY(?: BLOCK)?-----|PuTTY-User-Key" + rb"-File-\d",
+}
+KIND_OF_GROUP = {f"k{number}": kind for number, kind in enumerate(KNOWN_KEYS)}
+KNOWN_KEY = re.compile(
+    b"|".join(b"(?P<%s>%s)" % (group.encode(), KNOWN_KEYS[kind]) for group, kind in KIND_OF_GROUP.items())
+)
+# The placeholders AWS's documentation uses everywhere: not credentials.
+DOCUMENTED_EXAMPLES = (b"AKIAIOSFODNN7" + b"EXAMPLE", b"wJalrXUtnFEMI/K7MDENG/bPxRfiCY" + b"EXAMPLEKEY")
+
+
+def is_local_only(path: str) -> bool:
+    """A file that holds one machine's credentials or state (git-ignored by the tools that write it)."""
+    name = os.path.basename(path)
+    if name.endswith(LOCAL_ONLY_TEMPLATES):
+        return False
+    if name in LOCAL_ONLY_NAMES or name.startswith(".env.") or name.lower().endswith(KEY_STORE_EXTENSIONS):
+        return True
+    rooted = "/" + path
+    return any(("/" + p) in rooted if p.endswith("/") else rooted.endswith("/" + p) for p in LOCAL_ONLY_PATHS)
+
+
+def is_dvc_config(path: str) -> bool:
+    return path == DVC_CONFIG or path.endswith("/" + DVC_CONFIG)
+
+
+def _unquoted(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
+
+
+def is_secret_option(key: str, value: str) -> bool:
+    name = key.lower()
+    if _unquoted(value).strip().lower() in BOOLEAN or not value:
+        return False
+    if name in SECRET_OPTIONS:
+        return True
+    return bool(SECRET_LIKE.search(name)) and not NOT_SECRET.search(name)
 
 
 def secrets_in_config(text: str) -> list[str]:
-    """The credential options set in a DVC config's text."""
-    return [match["key"] for match in SECRET_OPTION.finditer(text) if match["key"].lower() not in NOT_SECRET_OPTIONS]
+    """What in a DVC config's text is a credential: option names, and URLs that carry one (shown masked)."""
+    found = []
+    for match in OPTION.finditer(text):
+        key, value = match["key"], match["value"]
+        if is_secret_option(key, value):
+            found.append(key)
+        elif URL_USER_PASSWORD.search(value):
+            found.append(f"{key} (a URL with a user and password)")
+        elif URL_QUERY_CREDENTIAL.search(value):
+            found.append(f"{key} (a URL with credentials in its query string)")
+    return found
+
+
+def known_keys(content: bytes) -> list[str]:
+    """The kinds of well-known keys and private keys found in any file's content."""
+    for example in DOCUMENTED_EXAMPLES:
+        content = content.replace(example, b"")
+    return list(dict.fromkeys(KIND_OF_GROUP[match.lastgroup] for match in KNOWN_KEY.finditer(content)))
 
 
 def holds_private_key(content: bytes) -> bool:
-    return any(marker in content for marker in PRIVATE_KEY_MARKERS)
+    return "a private key" in known_keys(content)
 
 
-def read(path: str) -> bytes:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except OSError:
-        return b""
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=HOOK_ID, description=__doc__.splitlines()[0])
-    parser.add_argument("filenames", nargs="*")
-    args = parser.parse_args(argv)
+def problems_for(path: str, content: bytes) -> list[str]:
+    """One line per secret in the staged file `path` (its content, up to SCAN_LIMIT bytes), with its fix."""
     problems = []
-    for path in args.filenames:
-        content = read(path)
-        if path.replace("\\", "/").endswith(DVC_CONFIG):
-            for key in secrets_in_config(content.decode("utf-8", "replace")):
-                problems.append(
-                    f"{path}: sets `{key}`, a credential. Fix: remove it from {path}, then set it "
-                    f"with `dvc remote modify --local REMOTE {key} VALUE` (writes .dvc/config.local, "
-                    f"which git ignores), and `git add {path}` again"
-                )
-        if holds_private_key(content):
+    if is_local_only(path):
+        problems.append(
+            f"{path}: a local-only file (credentials or machine state) forced into the index. "
+            f"Fix: `git rm --cached {path}`; it stays on disk, ignored by git"
+        )
+    elif is_dvc_config(path):
+        for key in secrets_in_config(content.decode("utf-8", "replace")):
+            option, _, what = key.partition(" ")
+            set_it = f"`dvc remote modify --local REMOTE {option} VALUE`"
+            if what:  # a URL: keep it, without the credentials
+                set_it = "the URL without them, and them with `dvc remote modify --local REMOTE OPTION VALUE`"
             problems.append(
-                f"{path}: holds a private key. Fix: `git rm --cached {path}`, keep the key outside "
-                "the repository, and rotate it if it was ever pushed"
+                f"{path}: sets `{option}`{' ' + what if what else ''}, a credential. Fix: remove it from {path}, "
+                f"then set {set_it} (writes .dvc/config.local, which git ignores), and `git add {path}` again"
             )
-    if not problems:
-        return 0
+    for kind in known_keys(content):
+        problems.append(
+            f"{path}: holds {kind}. Fix: remove it (read it from the environment or a git-ignored file), "
+            "and rotate it if it was ever pushed"
+        )
+    return problems
+
+
+def report(problems: list[str]) -> None:
     print(f"{HOOK_ID}: secrets must not be committed:\n")
     for problem in problems:
         print(f"  {problem}")
     print(f"\nTo commit anyway on purpose: SKIP={HOOK_ID} git commit ...  (or git commit --no-verify)")
-    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from hooks import git
+
+    parser = argparse.ArgumentParser(prog=HOOK_ID, description=__doc__.splitlines()[0])
+    parser.add_argument("filenames", nargs="*", help="files to check (default: the staged changes)")
+    args = parser.parse_args(argv)
+    problems = []
+    for blob in git.staged_blobs(args.filenames, SCAN_LIMIT):
+        if not blob.is_symlink:
+            problems += problems_for(blob.path, blob.head)
+    if problems:
+        report(problems)
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

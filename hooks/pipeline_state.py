@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from hooks import params_yaml
+
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when PyYAML has it: several times faster
 Reader = Callable[[str], bytes | None]
 PARAMS_FILE = "params.yaml"
@@ -126,7 +128,9 @@ def _param_keys(entries: list | None) -> list[str]:
 
 def _load_yaml(read: Reader, path: str) -> Any:
     data = read(path)
-    return None if data is None else yaml.load(data, Loader=_Loader)
+    if data is None:
+        return None
+    return params_yaml.loads(data, path) if path == PARAMS_FILE else yaml.load(data, Loader=_Loader)
 
 
 def stage_outs(dvc_yaml: dict, params: Any) -> dict[str, str]:

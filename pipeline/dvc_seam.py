@@ -128,10 +128,13 @@ def one_run_at_a_time() -> Iterator[None]:
         yield
 
 
-def repro(*targets: str, force: bool = False) -> None:
-    """`dvc repro`, all or nothing: a failed run leaves the workspace as it was."""
-    with one_run_at_a_time(), preserving_workspace():
+def repro(*targets: str, force: bool = False) -> dict[str, str]:
+    """`dvc repro`, all or nothing: a failed run leaves the workspace as it was. What DVC did, per stage."""
+    from pipeline.dvc_outcomes import recording
+
+    with one_run_at_a_time(), preserving_workspace(), recording() as outcomes:
         checked("repro", *(["--force"] if force else []), *targets)
+    return outcomes
 
 
 def exp_run_temp(name: str, overrides: dict[str, str]) -> None:

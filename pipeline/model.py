@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
+from pipeline.canonical import short_between
 from pipeline.params import ModelKind, TrainParams
 from pipeline.schema import feature_columns
 
@@ -83,15 +84,21 @@ def cost_per_loan(
 def choose_threshold(
     is_bad: np.ndarray, p_bad: np.ndarray, cost_bad_approved: float, cost_good_rejected: float
 ) -> float:
-    """The threshold with the lowest expected cost on these (validation) rows; the lowest such on a tie."""
+    """The threshold with the lowest expected cost on these (validation) rows; the lowest such on a tie.
+
+    It is the shortest decimal strictly between the last approved and the first rejected probability, not one
+    of the probabilities itself: a last-bit difference in a prediction cannot move a loan across it."""
     order = np.argsort(p_bad, kind="stable")
     p_sorted, bad_sorted = p_bad[order], is_bad[order]
     # Rejecting everything at or above candidate i: bad rows below i are approved, good rows from i on rejected.
     bad_approved = np.concatenate([[0], np.cumsum(bad_sorted)])
     good_rejected = np.concatenate([np.cumsum((~bad_sorted)[::-1])[::-1], [0]])
     costs = cost_bad_approved * bad_approved + cost_good_rejected * good_rejected
-    candidates = np.concatenate([p_sorted, [np.nextafter(1.0, 2.0)]])
     # Equal probabilities cannot be split: only the first of each run of ties is a real cut.
     valid = np.concatenate([[True], p_sorted[1:] != p_sorted[:-1], [True]])
     best = int(np.argmin(np.where(valid, costs, np.inf)))
-    return float(candidates[best])
+    if best == 0:
+        return 0.0  # reject every loan
+    highest_approved = float(p_sorted[best - 1])
+    lowest_rejected = float(p_sorted[best]) if best < len(p_sorted) else max(2.0, 2 * highest_approved)
+    return short_between(highest_approved, lowest_rejected)

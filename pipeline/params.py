@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from hooks import params_yaml
 from pipeline.errors import UserError
 
 PARAMS_FILE = "params.yaml"
@@ -166,7 +167,9 @@ def read_params_yaml(path: Path | str = PARAMS_FILE) -> Any:
     except FileNotFoundError:
         raise UserError(f"{path} not found", hint="run from the project root") from None
     try:
-        return yaml.safe_load(text)
+        return params_yaml.loads(text, str(path))
+    except params_yaml.AmbiguousScalar as error:
+        raise UserError(str(error), hint="nothing was run") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

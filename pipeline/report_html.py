@@ -162,7 +162,11 @@ def line_chart(name: str, reports: tuple[Reports, Reports], labels: tuple[str, s
 
 
 def confusion_counts(records: list[dict]) -> Counter:
-    return Counter((str(r.get("actual")), str(r.get("predicted"))) for r in records)
+    """Counts per (actual, predicted): records carry a `count` (older revisions wrote one record per loan)."""
+    counts: Counter = Counter()
+    for r in records:
+        counts[(str(r.get("actual")), str(r.get("predicted")))] += int(r.get("count", 1))
+    return counts
 
 
 def confusion_matrices(reports: tuple[Reports, Reports], labels: tuple[str, str]) -> str:

@@ -53,6 +53,7 @@ def repro(
     force: Annotated[bool, typer.Option(help="Re-run every stage, even those that are up to date.")] = False,
 ) -> None:
     """Reproduce the pipeline: only the stages whose params, code or data changed run."""
+    from hooks import merge_driver
     from pipeline import dvc_seam, plots_page
 
     dvc_seam.require_repo()
@@ -62,22 +63,23 @@ def repro(
             raise UserError(f"--subset {subset}: must be above 0 and at most 1", hint="e.g. --subset 0.1")
         _repro_subset(subset)
         return
+    from pipeline.dvc_outcomes import SKIPPED
+
     validated_params()
-    before_lock = dvc_seam.read_lock()
+    outcomes: dict[str, str] = {}
     before_metrics = _read_metrics(Path(paths.METRICS).read_bytes() if Path(paths.METRICS).exists() else None)
     if force or not _up_to_date():  # the fast path: when nothing is stale, DVC need not even start
         try:
-            dvc_seam.repro(force=force)
+            outcomes = dvc_seam.repro(force=force)
         except dvc_seam.DvcFailed as failure:
             raise UserError(
                 "the pipeline failed; dvc.lock, models/ and reports/ are as they were before the run",
                 hint="read the stage's message above, fix it, and run `mlops repro` again",
             ) from failure
-    after_lock = dvc_seam.read_lock()
+    merge_driver.clear_placeholders()  # the generated files a merge kept from one side are now reproduced
     console = _console()
-    for name in after_lock:
-        ran = force or before_lock.get(name) != after_lock.get(name)
-        console.print(f"  {name:<9} {'ran' if ran else 'skipped (up to date)'}")
+    for name in dvc_seam.read_lock():
+        console.print(f"  {name:<9} {outcomes.get(name, SKIPPED)}")
     _print_metrics(console, _read_metrics(Path(paths.METRICS).read_bytes()), before_metrics)
 
 
@@ -135,11 +137,17 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the stages and reasons as JSON.")] = False,
 ) -> None:
     """Say which stages are stale and why (params, code, data), without running DVC."""
+    from hooks.merge_driver import placeholders
+    from hooks.params_yaml import AmbiguousScalar
     from hooks.pipeline_state import pipeline_state, read_worktree
     from pipeline.dvc_seam import require_repo
 
     require_repo()
-    states = pipeline_state(read_worktree())
+    try:
+        states = pipeline_state(read_worktree())
+    except AmbiguousScalar as error:
+        raise UserError(str(error), hint="fix params.yaml, then run `mlops status` again") from None
+    kept = placeholders()
     stale_upstream: list[str] = []
     report = []
     for state in states:
@@ -152,6 +160,12 @@ def status(
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return
+    if kept:
+        typer.echo(
+            f"A merge, rebase or cherry-pick kept one side of {', '.join(kept)} (generated files are never merged "
+            "as text): they are placeholders until reproduced. Run `dvc checkout && mlops repro`, then "
+            "`git add dvc.lock reports` and commit (a merge in progress: plain `git commit` retrains and stages them)."
+        )
     if not stale_upstream:
         typer.echo("Pipeline is up to date: `mlops repro` would run nothing.")
         return

@@ -13,8 +13,11 @@ import numpy as np
 import pandas as pd
 
 from pipeline import paths
+from pipeline.canonical import canonical_probabilities
 from pipeline.errors import run_reporting_user_errors
 from pipeline.params import Params, load_params
+
+CURVE_POINTS = 201  # thresholds per ROC and precision-recall curve: a few KB at any number of test loans
 
 
 def roc_auc_interval(is_bad: np.ndarray, p_bad: np.ndarray, samples: int, seed: int) -> tuple[float, float]:
@@ -74,6 +77,12 @@ def score_metrics(is_bad: np.ndarray, p_bad: np.ndarray, threshold: float, param
     }
 
 
+def _roc_auc_of_canonical_probabilities(model, features: pd.DataFrame, is_bad: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return roc_auc_score(is_bad, canonical_probabilities(model.predict_proba(features)[:, 1]))
+
+
 def permutation_importance_table(
     model, test: pd.DataFrame, features: list[str], is_bad: np.ndarray, params: Params
 ) -> list[dict[str, Any]]:
@@ -85,7 +94,7 @@ def permutation_importance_table(
         model,
         test.iloc[rows][features],
         is_bad[rows],
-        scoring="roc_auc",
+        scoring=_roc_auc_of_canonical_probabilities,
         n_repeats=params.evaluate.importance_repeats,
         random_state=params.seed,
     )
@@ -96,29 +105,48 @@ def permutation_importance_table(
     return sorted(table, key=lambda row: (-row["importance"], row["feature"]))
 
 
+def curve_thresholds(p_bad: np.ndarray, points: int = CURVE_POINTS) -> np.ndarray:
+    """At most `points` thresholds, at evenly spaced quantiles of the scores (each one a score), ascending."""
+    return np.unique(np.quantile(p_bad, np.linspace(0.0, 1.0, points), method="inverted_cdf"))
+
+
+def rates_at(is_bad: np.ndarray, p_bad: np.ndarray, thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(bad loans rejected, good loans rejected) when rejecting p_bad >= each threshold."""
+    order = np.sort(p_bad[is_bad]), np.sort(p_bad[~is_bad])
+    bad, good = (len(s) - np.searchsorted(s, thresholds, side="left") for s in order)
+    return bad, good
+
+
 def plot_data(
     is_bad: np.ndarray, p_bad: np.ndarray, threshold: float, importance: list[dict[str, Any]]
 ) -> dict[str, list[dict[str, Any]]]:
-    """Rows of each plot that `dvc.yaml` declares: ROC, precision-recall, calibration, confusion, importance."""
-    from sklearn.calibration import calibration_curve
-    from sklearn.metrics import precision_recall_curve, roc_curve
+    """Rows of each plot that `dvc.yaml` declares: ROC, precision-recall, calibration, confusion, importance.
 
-    fpr, tpr, _ = roc_curve(is_bad, p_bad)
-    precision, recall, _ = precision_recall_curve(is_bad, p_bad, drop_intermediate=True)
+    Bounded whatever the number of test loans: curves at most `CURVE_POINTS` thresholds (score quantiles),
+    calibration ten bins, the confusion matrix four counts."""
+    from sklearn.calibration import calibration_curve
+
+    thresholds = curve_thresholds(p_bad)
+    bad, good = rates_at(is_bad, p_bad, thresholds)
+    tpr, fpr = bad / max(is_bad.sum(), 1), good / max((~is_bad).sum(), 1)
+    roc = [(0.0, 0.0)] + sorted(zip(fpr.tolist(), tpr.tolist(), strict=True))
+    precision = bad / np.maximum(bad + good, 1)
     prob_true, prob_pred = calibration_curve(is_bad, p_bad, n_bins=10, strategy="quantile")
-    decided = np.where(p_bad >= threshold, "reject", "approve")
-    actual = np.where(is_bad, "bad", "good")
+    rejected = p_bad >= threshold
     return {
-        "roc": [{"fpr": round(float(x), 6), "tpr": round(float(y), 6)} for x, y in zip(fpr, tpr, strict=True)],
+        "roc": [{"fpr": round(x, 6), "tpr": round(y, 6)} for x, y in roc],
         "precision_recall": [
-            {"recall": round(float(x), 6), "precision": round(float(y), 6)}
-            for x, y in zip(recall, precision, strict=True)
+            {"recall": round(float(x), 6), "precision": round(float(y), 6)} for x, y in zip(tpr, precision, strict=True)
         ],
         "calibration": [
             {"prob_pred": round(float(x), 6), "prob_true": round(float(y), 6)}
             for x, y in zip(prob_pred, prob_true, strict=True)
         ],
-        "confusion_matrix": [{"actual": a, "predicted": d} for a, d in zip(actual, decided, strict=True)],
+        "confusion_matrix": [
+            {"actual": actual, "predicted": predicted, "count": int(np.sum((is_bad == bad_row) & (rejected == reject)))}
+            for actual, bad_row in (("bad", True), ("good", False))
+            for predicted, reject in (("approve", False), ("reject", True))
+        ],
         "importance": importance,
     }
 
@@ -178,7 +206,7 @@ def main() -> None:
     features = list(metadata["features"])
     is_bad = (test[metadata["target"]] == metadata["positive_label"]).to_numpy()
     with threadpool_limits(limits=1):
-        p_bad = model.predict_proba(test[features])[:, 1]
+        p_bad = canonical_probabilities(model.predict_proba(test[features])[:, 1])
         importance = permutation_importance_table(model, test, features, is_bad, params)
     metrics = score_metrics(is_bad, p_bad, metadata["threshold"], params)
 

@@ -35,6 +35,7 @@ def fit(train: pd.DataFrame, validation: pd.DataFrame, params: Params, schema: d
     from sklearn.metrics import roc_auc_score
     from threadpoolctl import threadpool_limits
 
+    from pipeline.canonical import canonical_probabilities, round_fitted_state
     from pipeline.model import build_model, choose_threshold, cost_per_loan
 
     data, decision = params.data, params.decision
@@ -44,7 +45,8 @@ def fit(train: pd.DataFrame, validation: pd.DataFrame, params: Params, schema: d
     model = build_model(params.train, schema, params.seed)
     with threadpool_limits(limits=THREADS):
         model.fit(rows[features], (rows[data.target] == data.positive_label).to_numpy())
-        p_bad = model.predict_proba(validation[features])[:, 1]
+        round_fitted_state(model)  # before any prediction: what is scored here is what the file holds
+        p_bad = canonical_probabilities(model.predict_proba(validation[features])[:, 1])
     is_bad = (validation[data.target] == data.positive_label).to_numpy()
     threshold = choose_threshold(is_bad, p_bad, decision.cost_bad_approved, decision.cost_good_rejected)
     metadata = {

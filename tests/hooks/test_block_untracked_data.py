@@ -40,10 +40,10 @@ def test_big_file_with_a_harmless_name_is_refused(hooked):
 
 
 def test_tracked_file_that_grows_past_the_limit_is_refused(hooked):
-    write(hooked, "docs/log.bin", b"small\n")
-    assert commit(hooked, "docs/log.bin").returncode == 0
-    write(hooked, "docs/log.bin", os.urandom(2 * KB * KB))
-    assert_refused(commit(hooked, "docs/log.bin"), "docs/log.bin")
+    write(hooked, "docs/server.log", b"small\n")
+    assert commit(hooked, "docs/server.log").returncode == 0
+    write(hooked, "docs/server.log", os.urandom(2 * KB * KB))
+    assert_refused(commit(hooked, "docs/server.log"), "docs/server.log")
 
 
 def test_force_added_dvc_output_is_refused_as_tracked_twice(hooked):
@@ -105,3 +105,10 @@ def test_pure_check_rules():
     assert hook.reasons_for("notes/a.PKL", 10, options(), outputs)
     assert hook.reasons_for("notes/a.txt", 2 * KB * KB, options(), outputs)
     assert hook.reasons_for("notes/a.txt", 2 * KB * KB, options(max_kb=4096), outputs) == []
+
+
+def test_oversized_stage_output_kept_in_git_names_the_stage_not_data_add(hooked):
+    write(hooked, "reports/plots/roc.json", '{"roc": [' + ",".join(['{"fpr": 0.5, "tpr": 0.5}'] * 50_000) + "]}")
+    result = commit(hooked, "reports/plots/roc.json")
+    assert_refused(result, "reports/plots/roc.json", "stage `evaluate` writes it", "`reports/plots`", "cache: false")
+    assert "mlops data add" not in output(result)

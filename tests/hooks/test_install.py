@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from tests.conftest import run
+from pipeline.cli.hooks import HOOK_TYPES
+from pipeline.merge_setup import BEGIN
+from tests.conftest import run, test_env
 from tests.hooks.conftest import commit, minimal_path_env, output, write
 
 USER_HOOK = "#!/bin/sh\necho ran >> user-hook-ran.txt\n"
@@ -13,7 +15,17 @@ def test_install_twice_and_status(repo):
     run(["mlops", "hooks", "install"], repo)
     run(["mlops", "hooks", "install"], repo)
     status = run(["mlops", "hooks", "status"], repo).stdout
-    assert status.count(" installed") == 3 and "interpreter" in status
+    assert status.count(" installed") == len(HOOK_TYPES) and "interpreter" in status
+    assert status.count(" registered") == 2  # the merge drivers
+    assert (repo / ".gitattributes").read_text().count("merge=mlops-generated") >= 2
+    assert (repo / ".gitattributes").read_text().count(BEGIN) == 1
+    driver = run(["git", "config", "merge.mlops-generated.driver"], repo).stdout
+    assert "hooks.merge_driver generated %O %A %B %P" in driver
+    write(repo, ".gitattributes", "*.png binary\n" + (repo / ".gitattributes").read_text())
+    run(["mlops", "hooks", "uninstall"], repo)
+    assert (repo / ".gitattributes").read_text() == "*.png binary\n"  # the user's line stays
+    assert run(["git", "config", "--get-regexp", "^merge\\.mlops"], repo, check=False).stdout == ""
+    assert "not registered" in run(["mlops", "hooks", "status"], repo, check=False).stdout
     assert not (repo / ".git/hooks/pre-commit.legacy").exists()
 
 
@@ -41,3 +53,23 @@ def test_commit_with_only_the_system_directories_on_path(hooked):
     write(hooked, "data/x.csv", "a\n1\n")
     refused = commit(hooked, "data/x.csv", force=True, env=env)
     assert refused.returncode != 0 and "data/x.csv" in output(refused)
+
+
+def test_setting_unstaged_changes_aside_does_not_start_python_for_post_checkout(hooked):
+    """pre-commit checks files out to set unstaged changes aside during a commit; the post-checkout script sees
+    pre-commit's marker and exits before any Python starts (PYTHONVERBOSE would show its imports)."""
+    script = str(hooked / ".git/hooks/post-checkout")
+    head = run(["git", "rev-parse", "HEAD"], hooked).stdout.strip()
+    during_stash = test_env(PYTHONVERBOSE="1", _PRE_COMMIT_SKIP_POST_CHECKOUT="1")
+    skipped = run(["bash", script, head, head, "0"], hooked, env=during_stash)
+    assert skipped.returncode == 0 and skipped.stderr == "", skipped.stderr[-500:]
+    ordinary = run(["bash", script, head, head, "0"], hooked, env=test_env(PYTHONVERBOSE="1"))
+    assert ordinary.returncode == 0 and "import" in ordinary.stderr
+
+    readme = hooked / "README.md"
+    unstaged = readme.read_text() + "\nwork in progress\n"
+    readme.write_text(unstaged)
+    write(hooked, "docs/note.md", "a note\n")
+    made = commit(hooked, "docs/note.md")
+    assert made.returncode == 0, output(made)
+    assert readme.read_text() == unstaged  # set aside and put back

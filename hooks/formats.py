@@ -1,0 +1,86 @@
+"""What a file is by its content, whatever its name: the data and model formats' magic bytes, and text.
+
+Pure functions over the first bytes of a file (stdlib only). A format is recognised by its signature at the
+offset its specification gives; plain text is UTF-8 without NUL bytes and without any such signature.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+
+HEAD_BYTES = 8192  # enough for every signature below and for the text test
+# (offset, signature, format): data sets, arrays, archives and model files.
+SIGNATURES = (
+    (0, b"PAR1", "parquet"),
+    (0, b"ARROW1", "arrow/feather"),
+    (0, b"FEA1", "feather"),
+    (0, b"ORC", "orc"),
+    (0, b"Obj\x01", "avro"),
+    (0, b"\x89HDF\r\n\x1a\n", "hdf5"),
+    (0, b"CDF\x01", "netcdf"),
+    (0, b"CDF\x02", "netcdf"),
+    (0, b"\x93NUMPY", "numpy .npy"),
+    (0, b"PK\x03\x04", "zip (npz, xlsx, PyTorch, ...)"),
+    (0, b"PK\x05\x06", "zip"),
+    (0, b"PK\x07\x08", "zip"),
+    (0, b"\x1f\x8b", "gzip"),
+    (0, b"BZh", "bzip2"),
+    (0, b"\xfd7zXZ\x00", "xz"),
+    (0, b"\x28\xb5\x2f\xfd", "zstd"),
+    (0, b"\x04\x22\x4d\x18", "lz4"),
+    (0, b"7z\xbc\xaf\x27\x1c", "7z"),
+    (0, b"Rar!\x1a\x07", "rar"),
+    (257, b"ustar", "tar"),
+    (0, b"SQLite format 3\x00", "sqlite"),
+    (0, b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "ole2 (xls)"),
+    (0, b"GGUF", "gguf"),
+    (0, b"ggjt", "ggml"),
+    (4, b"TFL3", "tflite"),
+    (0, b"\x80\x04\x95", "pickle"),
+    (0, b"\x80\x05\x95", "pickle"),
+)
+_AT_START = {signature: name for offset, signature, name in SIGNATURES if offset == 0}
+_AT_OFFSET = tuple(entry for entry in SIGNATURES if entry[0])
+_START = re.compile(b"|".join(re.escape(signature) for signature in _AT_START))  # one C call per file
+PICKLE_BEFORE_FRAMES = (b"\x80\x02", b"\x80\x03")  # protocols 2 and 3: no frame opcode after the header
+# ONNX is a protobuf ModelProto: field 1 (ir_version, a small varint), then field 2 or 8 (a string or message).
+ONNX_START = re.compile(rb"\x08[\x01-\x1f](?:\x12|\x1a|\x22|\x42)[\x01-\x7f]")
+
+
+def data_format(head: bytes) -> str | None:
+    """The data or model format whose signature `head` (a file's first bytes) carries, if any."""
+    match = _START.match(head)
+    if match:
+        return _AT_START[match.group()]
+    for offset, signature, name in _AT_OFFSET:
+        if head.startswith(signature, offset):
+            return name
+    if head[:2] in PICKLE_BEFORE_FRAMES and len(head) > 3 and not _is_utf8(head):
+        return "pickle"
+    if _is_safetensors(head):
+        return "safetensors"
+    if ONNX_START.match(head):
+        return "onnx"
+    return None
+
+
+def _is_safetensors(head: bytes) -> bool:
+    """safetensors: a little-endian u64 header length, then that many bytes of JSON."""
+    if len(head) < 10 or head[8:9] != b"{":
+        return False
+    (length,) = struct.unpack("<Q", head[:8])
+    return 2 <= length <= 100_000_000
+
+
+def _is_utf8(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return error.start >= len(head) - 3 and error.reason == "unexpected end of data"  # a cut character
+    return True
+
+
+def is_text(head: bytes) -> bool:
+    """UTF-8 text: no NUL byte, valid UTF-8, no data signature (a parquet file named `.txt` is not text)."""
+    return b"\0" not in head and _is_utf8(head) and data_format(head) is None

@@ -1,0 +1,152 @@
+"""Git merge drivers for what a merge cannot combine line by line: generated files and DVC pointers.
+
+  generated  `dvc.lock` and the outputs `dvc.yaml` keeps in git (reports): a function of params, code and data,
+             so never merged as text. Our side stays as a placeholder, the path is recorded in the git directory
+             (`mlops-merge-stale`), and the `dvc-lock-sync` hook reproduces the pipeline before the merge commit.
+  dvc        `*.dvc` pointers: a directory (append-only data folder) goes to DVC's own driver; one data file that
+             both sides changed stops the merge with the versions and how to combine them, keeping our pointer
+             whole (never conflict markers in a `.dvc` file).
+
+Git runs `hooks/venv-python -m hooks.merge_driver MODE %O %A %B %P` (registered by `mlops hooks install`): the
+result goes into %A, exit 0 means merged, non-zero a conflict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from hooks import git
+
+STALE_RECORD = "mlops-merge-stale"  # in the git directory: generated files kept from one side
+GENERATED = "mlops-generated"
+POINTERS = "mlops-dvc"
+DRIVERS = {
+    GENERATED: ("generated", "mlops: keep one side of a generated file; the pipeline is reproduced before commit"),
+    POINTERS: ("dvc", "mlops: merge DVC pointers (directories by DVC's driver; one data file stops with the fix)"),
+}
+
+
+def driver_command(name: str) -> str:
+    return f"hooks/venv-python -m hooks.merge_driver {DRIVERS[name][0]} %O %A %B %P"
+
+
+def gitattributes_lines(outputs: dict[str, bool], is_dir: Callable[[str], bool]) -> list[str]:
+    """The `.gitattributes` lines for `dvc.lock`, the git-kept outputs (`cache: false`) and `*.dvc` pointers."""
+    lines = [f"dvc.lock merge={GENERATED}"]
+    for path, cached in outputs.items():
+        if not cached:
+            lines.append(f"{path}/** merge={GENERATED}" if is_dir(path) else f"{path} merge={GENERATED}")
+    lines.append(f"*.dvc merge={POINTERS}")
+    return lines
+
+
+# --- the record of placeholders ----------------------------------------------------------------------------------
+
+
+def record_file() -> str:
+    return git.git_path(STALE_RECORD)
+
+
+def placeholders() -> list[str]:
+    """Generated files a merge, rebase or cherry-pick took from one side (not yet reproduced)."""
+    try:
+        with open(record_file(), encoding="utf-8") as handle:
+            return sorted({line.strip() for line in handle if line.strip()})
+    except FileNotFoundError:
+        return []
+
+
+def clear_placeholders() -> None:
+    Path(record_file()).unlink(missing_ok=True)
+
+
+def keep_ours(path: str) -> int:
+    """%A already holds our side: leave it, and record that the pipeline must be reproduced."""
+    with open(record_file(), "a", encoding="utf-8") as handle:
+        handle.write(path + "\n")
+    return 0
+
+
+# --- DVC pointers ------------------------------------------------------------------------------------------------
+
+
+def pointer_outs(data: bytes) -> list[dict]:
+    import yaml
+
+    try:
+        loaded = yaml.safe_load(data) or {}
+    except yaml.YAMLError:
+        return []
+    outs = loaded.get("outs") if isinstance(loaded, dict) else None
+    return [out for out in outs or [] if isinstance(out, dict)]
+
+
+def describe_version(outs: list[dict]) -> str:
+    if not outs:
+        return "no data"
+    out = outs[0]
+    size = out.get("size")
+    return f"md5 {out.get('md5')}" + (f", {size:,} bytes" if isinstance(size, int) else "")
+
+
+def pointer_conflict(path: str, ancestor: bytes, ours: bytes, theirs: bytes) -> str | None:
+    """None when both pointers name the same data; else the message that explains the conflict and its fix."""
+    our_outs, their_outs = pointer_outs(ours), pointer_outs(theirs)
+    if [out.get("md5") for out in our_outs] == [out.get("md5") for out in their_outs]:
+        return None
+    data = path[: -len(".dvc")]
+    return "\n".join(
+        [
+            f"{path}: both sides changed the data file {data} (git cannot merge data). Versions:",
+            f"    base    {describe_version(pointer_outs(ancestor))}",
+            f"    ours    {describe_version(our_outs)}",
+            f"    theirs  {describe_version(their_outs)}",
+            f"  {path} keeps our version, whole. To combine both, keep ours and append the other side's batch:",
+            f"    git add {path} && mlops data add --append THEIR_BATCH.csv",
+            f"  (or take theirs: git checkout --theirs -- {path} && git add {path} && dvc checkout {path});",
+            "  then `git commit` retrains on the merged data.",
+        ]
+    )
+
+
+def is_directory_pointer(*versions: bytes) -> bool:
+    return any(str(out.get("md5", "")).endswith(".dir") for data in versions for out in pointer_outs(data))
+
+
+def merge_pointer(ancestor: str, ours: str, theirs: str, path: str) -> int:
+    versions = [_read(name) for name in (ancestor, ours, theirs)]
+    if is_directory_pointer(*versions):  # append-only folders: DVC's own driver unions the listings
+        dvc = [sys.executable, "-m", "dvc"]
+        args = ["git-hook", "merge-driver", "--ancestor", ancestor, "--our", ours, "--their", theirs]
+        return subprocess.run([*dvc, *args]).returncode
+    message = pointer_conflict(path, *versions)
+    if message is None:
+        return 0
+    print(message, file=sys.stderr)
+    return 1
+
+
+def _read(name: str) -> bytes:
+    with open(name, "rb") as handle:
+        return handle.read()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hooks.merge_driver", description=__doc__.splitlines()[0])
+    parser.add_argument("mode", choices=[mode for mode, _ in DRIVERS.values()])
+    parser.add_argument("ancestor", help="%%O: the merge base's version (a temporary file)")
+    parser.add_argument("ours", help="%%A: our version, where the result goes")
+    parser.add_argument("theirs", help="%%B: their version")
+    parser.add_argument("path", help="%%P: the path in the repository")
+    args = parser.parse_args(argv)
+    if args.mode == "generated":
+        return keep_ours(args.path)
+    return merge_pointer(args.ancestor, args.ours, args.theirs, args.path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""params.yaml, read one way everywhere.
+
+The stages and hooks read YAML with PyYAML (YAML 1.1), DVC with ruamel.yaml (YAML 1.2): `seed: 010` is 8 to
+one and 10 to the other, `yes` is True to one and a string to the other. `loads` reads with PyYAML but
+refuses every plain (unquoted) scalar, key or value, whose PyYAML reading differs from its reading under the
+YAML 1.2 core schema, naming the key: octal-looking and leading-zero ints, yes/no/on/off, sexagesimal
+numbers (1:20), underscores (1_000), 0b/0o forms, exponents without a dot or a sign (1e3), timestamps.
+What it accepts, DVC reads the same (tests/unit/test_params_yaml.py checks each form against DVC's loader).
+PyYAML only: hooks run on every commit.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import yaml
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when PyYAML has it: several times faster
+
+# The YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1023-core-schema): a plain scalar that matches none
+# of these is a string.
+_CORE_1_2: list[tuple[re.Pattern, Any]] = [
+    (re.compile(r"(?:null|Null|NULL|~|)"), lambda text: None),
+    (re.compile(r"(?:true|True|TRUE)"), lambda text: True),
+    (re.compile(r"(?:false|False|FALSE)"), lambda text: False),
+    (re.compile(r"[-+]?[0-9]+"), int),
+    (re.compile(r"0o[0-7]+"), lambda text: int(text[2:], 8)),
+    (re.compile(r"0x[0-9a-fA-F]+"), lambda text: int(text[2:], 16)),
+    (re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"), float),
+    (re.compile(r"[-+]?\.(?:inf|Inf|INF)"), lambda text: -math.inf if text.startswith("-") else math.inf),
+    (re.compile(r"\.(?:nan|NaN|NAN)"), lambda text: math.nan),
+]
+
+
+class AmbiguousScalar(ValueError):
+    """A plain scalar that YAML 1.1 (PyYAML: the stages, the hooks) and YAML 1.2 (DVC) read differently."""
+
+    def __init__(self, source: str, key: str, text: str, line: int, as_1_1: Any, as_1_2: Any) -> None:
+        self.key, self.text = key, text
+        super().__init__(
+            f"{source}, line {line}: {key} = {text} is {as_1_1!r} to the stages (YAML 1.1) but {as_1_2!r} "
+            f"in YAML 1.2, DVC's dialect; write {_suggestion(text, as_1_1, as_1_2)}"
+        )
+
+
+def _suggestion(text: str, as_1_1: Any, as_1_2: Any) -> str:
+    if isinstance(as_1_1, bool) or isinstance(as_1_2, bool):
+        return f"true or false for a boolean, or '{text}' (quoted) for text"
+    number = next((v for v in (as_1_2, as_1_1) if isinstance(v, int | float)), None)
+    if number is not None:
+        return f"{number!r} for the number, or '{text}' (quoted) for text"
+    return f"'{text}' (quoted) for text"
+
+
+def core_1_2(text: str) -> Any:
+    """A plain scalar's value under the YAML 1.2 core schema."""
+    for pattern, construct in _CORE_1_2:
+        if pattern.fullmatch(text):
+            return construct(text)
+    return text
+
+
+def _same(a: Any, b: Any) -> bool:
+    if type(a) is not type(b):
+        return False
+    return a == b or (isinstance(a, float) and math.isnan(a) and math.isnan(b))
+
+
+def _check(loader: Any, node: yaml.Node, key: str, source: str) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            _check(loader, key_node, key or "(top level)", source)
+            child = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+            _check(loader, value_node, f"{key}.{child}" if key else child, source)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _check(loader, item, f"{key}[{index}]", source)
+    elif isinstance(node, yaml.ScalarNode) and not node.style:  # plain: libyaml says "", PyYAML None
+        as_1_1 = loader.construct_object(node)
+        as_1_2 = core_1_2(node.value)
+        if not _same(as_1_1, as_1_2):
+            raise AmbiguousScalar(source, key, node.value, node.start_mark.line + 1, as_1_1, as_1_2)
+
+
+def loads(text: str | bytes, source: str = "params.yaml") -> Any:
+    """The document in `text`, or AmbiguousScalar naming the first key YAML 1.1 and 1.2 read differently.
+    (yaml.YAMLError for text that is not YAML at all.)"""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check(loader, node, "", source)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()

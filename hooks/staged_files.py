@@ -1,0 +1,56 @@
+"""staged-files: block-untracked-data, no-secrets-in-dvc-config and hygiene in one process and one pass.
+
+An ordinary commit pays pre-commit's cost per hook process (a Python start, then a `git diff` of the whole
+work tree after it), so the checks every staged file needs run here together: each staged file is read once
+(see `hooks.git.staged_blobs`) and each check is the pure function of its own module.
+`SKIP=block-untracked-data` (or `no-secrets-in-dvc-config`, `hygiene`) still skips that check alone.
+Takes block-untracked-data's options.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+from hooks import block_untracked_data, git, hygiene
+from hooks import no_secrets_in_dvc_config as no_secrets
+from hooks.formats import is_text
+
+HOOK_ID = "staged-files"
+
+
+def skipped_hooks() -> set[str]:
+    """The hook ids in pre-commit's `SKIP` (comma-separated)."""
+    return {name.strip() for name in os.environ.get("SKIP", "").split(",")}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = block_untracked_data.parse_args(argv)
+    skipped = skipped_hooks()
+    blobs = git.staged_blobs(args.filenames, no_secrets.SCAN_LIMIT)
+    refused: set[str] = set()  # files that must leave the index are not worth fixing
+    if block_untracked_data.HOOK_ID not in skipped:
+        found = block_untracked_data.check(blobs, args)
+        if found:
+            block_untracked_data.report(found)
+            refused |= found.keys()
+    if no_secrets.HOOK_ID not in skipped:
+        problems = {blob.path: no_secrets.problems_for(blob.path, blob.head) for blob in blobs if not blob.is_symlink}
+        if any(problems.values()):
+            no_secrets.report([line for lines in problems.values() for line in lines])
+            refused |= {path for path, lines in problems.items() if lines}
+    status = 1 if refused else 0
+    if hygiene.HOOK_ID not in skipped:
+        conflicts = hygiene.in_merge(git.git_dir())
+        text = [blob for blob in blobs if blob.path not in refused and not blob.is_symlink and is_text(blob.head)]
+        # What was read is what the work tree holds (pre-commit stashes the rest): open only files to fix.
+        to_fix = [b.path for b in text if b.size > len(b.head) or hygiene.needs_fixing(b.path, b.head, conflicts)]
+        if hygiene.fix_files(to_fix, conflicts):
+            print(hygiene.advice())
+            status = 1
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

