@@ -21,6 +21,8 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
+import yaml
+
 from hooks import git, merge_driver, params_yaml
 from hooks.pipeline_state import (
     Reader,
@@ -223,6 +225,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return check(read) if args.mode == "check" else reproduce(read)
     except params_yaml.AmbiguousScalar as error:
         print(f"{HOOK_ID}: {error}")
+        return 1
+    except yaml.YAMLError as error:  # e.g. an alias bomb in params.yaml, refused before it expands
+        print(f"{HOOK_ID}: {error}\nFix the file, then commit again.")
         return 1
 
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from hooks.bounded_yaml import refuse_aliases
+
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when PyYAML has it: several times faster
 
 # The YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1023-core-schema): a plain scalar that matches none
@@ -86,7 +88,8 @@ def _check(loader: Any, node: yaml.Node, key: str, source: str) -> None:
 
 def loads(text: str | bytes, source: str = "params.yaml") -> Any:
     """The document in `text`, or AmbiguousScalar naming the first key YAML 1.1 and 1.2 read differently.
-    (yaml.YAMLError for text that is not YAML at all.)"""
+    (yaml.YAMLError for text that is not YAML at all, and for aliases: see hooks.bounded_yaml.)"""
+    refuse_aliases(text, source)  # the node walk below would visit an alias bomb's every expansion
     loader = _Loader(text)
     try:
         node = loader.get_single_node()

@@ -19,11 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from hooks import params_yaml
+from hooks.bounded_yaml import AliasRefused, safe_load
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when PyYAML has it: several times faster
 Reader = Callable[[str], bytes | None]
 PARAMS_FILE = "params.yaml"
 _MISSING = object()
@@ -130,7 +128,7 @@ def _load_yaml(read: Reader, path: str) -> Any:
     data = read(path)
     if data is None:
         return None
-    return params_yaml.loads(data, path) if path == PARAMS_FILE else yaml.load(data, Loader=_Loader)
+    return params_yaml.loads(data, path) if path == PARAMS_FILE else safe_load(data, path)
 
 
 def stage_outs(dvc_yaml: dict, params: Any) -> dict[str, str]:
@@ -156,7 +154,11 @@ def declared_outputs(dvc_yaml: dict, params: Any) -> dict[str, bool]:
 
 
 def read_declared_outputs(read: Reader) -> dict[str, bool]:
-    return declared_outputs(_load_yaml(read, "dvc.yaml") or {}, _load_yaml(read, PARAMS_FILE) or {})
+    try:
+        params = _load_yaml(read, PARAMS_FILE) or {}
+    except AliasRefused:  # the paths are read without params; dvc-lock-sync names the problem
+        params = {}
+    return declared_outputs(_load_yaml(read, "dvc.yaml") or {}, params)
 
 
 def pipeline_state(

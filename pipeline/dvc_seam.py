@@ -55,37 +55,17 @@ def read_lock() -> dict:
 
 
 @contextlib.contextmanager
-def preserving_workspace() -> Iterator[None]:
-    """On failure (or Ctrl-C), put `dvc.lock`, `reports/` and the DVC outputs back as they were.
+def preserving_workspace(command: str = "mlops repro") -> Iterator[None]:
+    """All or nothing for a run: on failure, Ctrl-C, SIGTERM, SIGHUP (or, at the next command, after SIGKILL)
+    `dvc.lock`, `reports/` and the DVC outputs are put back as they were (see `pipeline.journal`).
 
     DVC updates `dvc.lock` stage by stage and deletes a stage's outputs before running it, so a run that fails
     half-way would otherwise leave a lock and a model from two different states.
     """
-    with tempfile.TemporaryDirectory(prefix="mlops-snapshot-") as snapshot:
-        saved = Path(snapshot)
-        if Path(LOCK_FILE).exists():
-            shutil.copy2(LOCK_FILE, saved / LOCK_FILE)
-        if Path(paths.REPORTS).is_dir():
-            shutil.copytree(paths.REPORTS, saved / paths.REPORTS)
-        try:
-            yield
-        except BaseException:
-            _restore(saved)
-            raise
+    from pipeline.journal import all_or_nothing
 
-
-def _restore(saved: Path) -> None:
-    if (saved / LOCK_FILE).exists():
-        shutil.copy2(saved / LOCK_FILE, LOCK_FILE)
-    else:
-        Path(LOCK_FILE).unlink(missing_ok=True)
-    if (saved / paths.REPORTS).is_dir():
-        shutil.rmtree(paths.REPORTS, ignore_errors=True)
-        shutil.copytree(saved / paths.REPORTS, paths.REPORTS)
-    for partial in Path(paths.MODEL).parent.glob("*.partial"):  # a stage killed mid-write (see model_io)
-        partial.unlink()
-    if (saved / LOCK_FILE).exists():
-        dvc("checkout", "--force", "--quiet")
+    with all_or_nothing(command, (LOCK_FILE, paths.REPORTS)):
+        yield
 
 
 class DvcFailed(Exception):
@@ -106,9 +86,10 @@ REPRO_LOCK = ".dvc/tmp/mlops-repro.lock"
 
 
 @contextlib.contextmanager
-def one_run_at_a_time() -> Iterator[None]:
-    """Hold this repo's run lock: a second `mlops repro` refuses before it snapshots or restores anything (its
-    restore would otherwise put back files under the first run's feet)."""
+def one_run_at_a_time(command: str = "mlops repro") -> Iterator[None]:
+    """Hold this repo's run lock: a second `mlops repro` (or any command that changes the workspace) refuses
+    before it snapshots or restores anything (its restore would otherwise put back files under the first run's
+    feet)."""
     import fcntl
 
     Path(REPRO_LOCK).parent.mkdir(parents=True, exist_ok=True)
@@ -119,11 +100,11 @@ def one_run_at_a_time() -> Iterator[None]:
             handle.seek(0)
             holder = handle.read().strip() or "pid unknown"
             raise UserError(
-                f"another `mlops repro` is running in this repository ({holder}); nothing was changed",
-                hint="wait for it to finish, then run `mlops repro` again",
+                f"another mlops command is running in this repository ({holder}); nothing was changed",
+                hint=f"wait for it to finish, then run `{command}` again",
             ) from None
         handle.truncate(0)
-        handle.write(f"pid {os.getpid()}\n")
+        handle.write(f"pid {os.getpid()}: {command}\n")
         handle.flush()
         yield
 
@@ -132,7 +113,7 @@ def repro(*targets: str, force: bool = False) -> dict[str, str]:
     """`dvc repro`, all or nothing: a failed run leaves the workspace as it was. What DVC did, per stage."""
     from pipeline.dvc_outcomes import recording
 
-    with one_run_at_a_time(), preserving_workspace(), recording() as outcomes:
+    with preserving_workspace(), recording() as outcomes:
         checked("repro", *(["--force"] if force else []), *targets)
     return outcomes
 
@@ -153,9 +134,19 @@ def exp_ref(name: str) -> str | None:
     return next((ref for ref in refs if ref.rsplit("/", 1)[-1] == name), None)
 
 
+def check_rev(rev: str) -> str:
+    """`rev` if it can only be read as a revision: never as an option (`--output=/tmp/x`), nor with control
+    characters; every git call that takes a user's revision goes through here."""
+    if not rev or rev.startswith("-") or any(ord(char) < 32 or ord(char) == 127 for char in rev):
+        raise UserError(
+            f"{rev!r} is not a revision", hint="name a commit, tag or branch (see `git log --oneline` and `git tag`)"
+        )
+    return rev
+
+
 def read_at(rev: str, path: str) -> bytes | None:
     """A git-kept file as it is at `rev` (a commit or an experiment ref)."""
-    result = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True)
+    result = subprocess.run(["git", "show", "--end-of-options", f"{check_rev(rev)}:{path}"], capture_output=True)
     return result.stdout if result.returncode == 0 else None
 
 
@@ -166,7 +157,7 @@ MODEL_STAGE = "train"
 
 def add(path: str) -> None:
     """`dvc add PATH`, then stage its `.dvc` file and the `.gitignore` beside it in git."""
-    checked("add", "--quiet", path)
+    checked("add", "--quiet", "--", path)
     target = Path(path)
     git("add", "--", f"{path}.dvc", str(target.parent / ".gitignore"))
 
@@ -187,9 +178,9 @@ def uncommitted_git_changes() -> list[str]:
 
 def set_default_remote(name: str, url: str, endpoint_url: str | None) -> None:
     """Make `url` the default remote called `name`, without contacting it (non-secret settings go to .dvc/config)."""
-    checked("remote", "add", "--force", "--default", name, url)
+    checked("remote", "add", "--force", "--default", "--", name, url)
     if endpoint_url:
-        checked("remote", "modify", name, "endpointurl", endpoint_url)
+        checked("remote", "modify", "--", name, "endpointurl", endpoint_url)
 
 
 def default_remote() -> tuple[str, str] | None:
@@ -209,6 +200,17 @@ def push() -> None:
 
 def pull() -> None:
     checked("pull")
+
+
+def fetch() -> None:
+    """Download what this version uses into the cache, without checking anything out (`pull` = this +
+    `checkout_fetched`, with a check between)."""
+    checked("fetch")
+
+
+def checkout_fetched() -> None:
+    """The checkout half of `dvc pull` (not forced: local changes to tracked files are not overwritten)."""
+    checked("checkout")
 
 
 def checkout_outputs() -> None:
@@ -336,7 +338,11 @@ def list_experiments() -> list[ExperimentRef]:
 
 def resolve_commit(rev: str) -> str | None:
     """The full commit id `rev` names, or None."""
-    result = subprocess.run(["git", "rev-parse", "--verify", "-q", f"{rev}^{{commit}}"], capture_output=True, text=True)
+    result = subprocess.run(
+        ["git", "rev-parse", "--verify", "-q", "--end-of-options", f"{check_rev(rev)}^{{commit}}"],
+        capture_output=True,
+        text=True,
+    )
     return result.stdout.strip() if result.returncode == 0 else None
 
 
@@ -408,7 +414,7 @@ def worktree_sharing_cache(rev: str, branch: str | None = None) -> Iterator[Path
     with tempfile.TemporaryDirectory(prefix="mlops-worktree-") as tmp:
         worktree = Path(tmp) / "worktree"
         new_branch = ["-b", branch] if branch else ["--detach"]
-        git("-c", "core.hooksPath=/dev/null", "worktree", "add", "-q", *new_branch, str(worktree), rev)
+        git("-c", "core.hooksPath=/dev/null", "worktree", "add", "-q", *new_branch, "--", str(worktree), check_rev(rev))
         try:
             (worktree / ".dvc" / "config.local").write_text(f"[cache]\n    dir = {cache}\n")
             yield worktree
@@ -419,7 +425,7 @@ def worktree_sharing_cache(rev: str, branch: str | None = None) -> Iterator[Path
 
 def exp_apply(name: str) -> None:
     """`dvc exp apply NAME`: the experiment's params, dvc.lock, reports and outputs into the workspace."""
-    checked("exp", "apply", name)
+    checked("exp", "apply", "--", name)
 
 
 # --- Sharing experiments: DVC's `exp push/pull` (git refs to a git remote, their outputs to the DVC remote) -------

@@ -29,10 +29,15 @@ def _no_int_for_float(value: Any) -> Any:
 
 
 StrictFloat = Annotated[float, BeforeValidator(_no_int_for_float)]
+# Upper bounds keep a typo (an extra zero or three) from running for hours or overflowing to inf; see docs/data.md.
+MAX_SEED = 2**32 - 1  # numpy's seeds
+MAX_COST = 1e12
+MAX_DROP = 1_000
+MAX_TEXT = 4_096
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ModelKind(StrEnum):
@@ -41,11 +46,11 @@ class ModelKind(StrEnum):
 
 
 class DataParams(Strict):
-    source: str = Field(min_length=1)
-    target: str = Field(min_length=1)
-    positive_label: str = Field(min_length=1)
-    drop: list[str] = []
-    schema_path: str = Field(alias="schema", min_length=1)
+    source: str = Field(min_length=1, max_length=MAX_TEXT)
+    target: str = Field(min_length=1, max_length=MAX_TEXT)
+    positive_label: str = Field(min_length=1, max_length=MAX_TEXT)
+    drop: list[str] = Field(default=[], max_length=MAX_DROP)
+    schema_path: str = Field(alias="schema", min_length=1, max_length=MAX_TEXT)
     sample_frac: StrictFloat = Field(gt=0.0, le=1.0)
 
 
@@ -55,21 +60,21 @@ class SplitParams(Strict):
 
 
 class DecisionParams(Strict):
-    cost_bad_approved: StrictFloat = Field(ge=0.0)
-    cost_good_rejected: StrictFloat = Field(ge=0.0)
+    cost_bad_approved: StrictFloat = Field(ge=0.0, le=MAX_COST)
+    cost_good_rejected: StrictFloat = Field(ge=0.0, le=MAX_COST)
 
 
 class LogregParams(Strict):
-    C: StrictFloat = Field(gt=0.0)
-    max_iter: int = Field(ge=1)
+    C: StrictFloat = Field(gt=0.0, le=MAX_COST)
+    max_iter: int = Field(ge=1, le=100_000)
 
 
 class HgbParams(Strict):
     learning_rate: StrictFloat = Field(gt=0.0, le=1.0)
-    max_iter: int = Field(ge=1)
-    max_leaf_nodes: int = Field(ge=2)
-    min_samples_leaf: int = Field(ge=1)
-    l2_regularization: StrictFloat = Field(ge=0.0)
+    max_iter: int = Field(ge=1, le=10_000)
+    max_leaf_nodes: int = Field(ge=2, le=4_096)
+    min_samples_leaf: int = Field(ge=1, le=10_000_000)
+    l2_regularization: StrictFloat = Field(ge=0.0, le=MAX_COST)
 
 
 class TrainParams(Strict):
@@ -79,26 +84,26 @@ class TrainParams(Strict):
 
 
 class EvaluateParams(Strict):
-    bootstrap_samples: int = Field(ge=10)
-    importance_rows: int = Field(ge=10)
-    importance_repeats: int = Field(ge=1)
+    bootstrap_samples: int = Field(ge=10, le=10_000)
+    importance_rows: int = Field(ge=10, le=1_000_000)
+    importance_repeats: int = Field(ge=1, le=100)
 
 
 class MonitorParams(Strict):
     """Thresholds of `mlops monitor drift` and `mlops monitor retrain` (no pipeline stage reads them)."""
 
-    psi_threshold: StrictFloat = Field(gt=0.0)
-    min_window: int = Field(ge=1)
+    psi_threshold: StrictFloat = Field(gt=0.0, le=MAX_COST)
+    min_window: int = Field(ge=1, le=100_000_000)
     unseen_category_share: StrictFloat = Field(ge=0.0, le=1.0)
     auc_drop: StrictFloat = Field(ge=0.0, le=1.0)
-    min_outcomes: int = Field(default=200, ge=1)  # optional: revisions from before retraining have none
+    min_outcomes: int = Field(default=200, ge=1, le=100_000_000)  # optional: revisions from before retraining have none
 
 
 DEFAULT_MONITOR = MonitorParams(psi_threshold=0.2, min_window=1000, unseen_category_share=0.01, auc_drop=0.05)
 
 
 class Params(Strict):
-    seed: int = Field(ge=0)
+    seed: int = Field(ge=0, le=MAX_SEED)
     data: DataParams
     split: SplitParams
     decision: DecisionParams
@@ -121,11 +126,16 @@ def _describe(error: dict, raw: Any) -> str:
     if error["type"] == "missing":
         return f"{key}: missing (add it to params.yaml)"
     value = error.get("input")
-    shown = f"{value!r} ({type(value).__name__})"
+    shown = f"{_short(repr(value))} ({type(value).__name__})"
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "enum":
         message = "must be one of: " + ", ".join(kind.value for kind in ModelKind)
     return f"{key} = {shown}: {message}"
+
+
+def _short(text: str, limit: int = 80) -> str:
+    """A value as messages show it: never more than `limit` characters (a list may hold a million names)."""
+    return text if len(text) <= limit else f"{text[: limit - 20]}... ({len(text)} characters)"
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import UserError
+from pipeline.output_paths import neutralise_formulas
 from pipeline.schema import CATEGORICAL, validate_frame
 
 if TYPE_CHECKING:
@@ -116,13 +117,18 @@ def write_scores(chunks: Iterator[pd.DataFrame], out: Path) -> int:
                 if out.suffix.lower() in PARQUET_SUFFIXES:
                     writer = _write_parquet_chunk(writer, handle, scores)
                 else:
-                    scores.to_csv(handle, header=rows == 0, index=False, lineterminator="\n")
+                    neutralise_formulas(scores).to_csv(handle, header=rows == 0, index=False, lineterminator="\n")
                 rows += len(scores)
             if writer is not None:
                 writer.close()
             if rows == 0:
                 raise UserError("the input has no data rows (header only?)", hint="give at least one loan")
         os.replace(partial, out)
+    except OSError as error:  # a full disk, a quota, a read-only folder: one line, no partial file left
+        partial.unlink(missing_ok=True)
+        raise UserError(
+            f"cannot write {out}: {error.strerror or error}", hint="free some space or choose another --out"
+        ) from None
     except BaseException:
         partial.unlink(missing_ok=True)
         raise

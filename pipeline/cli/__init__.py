@@ -43,7 +43,10 @@ def mlops(
 
 def main() -> None:
     """Run `mlops`; a usage mistake and a UserError both end as one `error:` line, a hint and exit status 2."""
+    from pipeline.journal import recover
+
     try:
+        recover()  # a command killed mid-way (SIGKILL, power cut) is undone before anything else runs
         status = app(prog_name="mlops", standalone_mode=False)
     except NoArgsIsHelpError as shown:
         typer.echo(shown.ctx.get_help())

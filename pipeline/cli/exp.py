@@ -428,6 +428,7 @@ def apply(name: NameArgument) -> None:
 def promote(name: NameArgument) -> None:
     """Apply a full-data experiment and commit it (params, dvc.lock, reports) with its metric change."""
     from pipeline import dvc_seam
+    from pipeline.journal import all_or_nothing
 
     head = require_experiment_repo()
     run = find_experiment(name)
@@ -437,11 +438,12 @@ def promote(name: NameArgument) -> None:
             hint="run it on all the data first: mlops exp run -S key=value (without --subset)",
         )
     before = json.loads(dvc_seam.read_at(head, paths.METRICS) or b"{}")
-    apply(name)
     message = promotion_message(name, before, run.metrics)
     promoted = ("params.yaml", "dvc.lock", paths.REPORTS)
-    subprocess_git("add", "--", *promoted)
-    subprocess_git("commit", "-q", "-m", message, "--", *promoted)  # only these, whatever else is staged
+    with all_or_nothing("mlops exp promote", promoted, ends_with_commit=True):
+        apply(name)
+        subprocess_git("add", "--", *promoted)
+        subprocess_git("commit", "-q", "-m", message, "--", *promoted)  # only these, whatever else is staged
     typer.echo(f"Committed: {message.splitlines()[0]}")
 
 
@@ -463,5 +465,5 @@ def subprocess_git(*args: str) -> None:
     if result.returncode != 0:
         raise UserError(
             f"`git {' '.join(args[:2])}` failed: {(result.stderr or result.stdout).strip()}",
-            hint="the experiment is applied in the workspace; fix the problem and commit by hand",
+            hint="the workspace is as it was before the promotion; fix the problem and promote again",
         )

@@ -21,8 +21,11 @@ def report(
     """Write one HTML page (no request leaves the machine): the metric diff table, both revisions' ROC,
     precision-recall, calibration, confusion matrix and importance overlaid, and the model card."""
     from pipeline import dvc_seam, report_html
+    from pipeline.output_paths import check_output_path
 
     dvc_seam.require_repo()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    check_output_path(out)
     rev = dvc_seam.resolve_commit(against)
     if rev is None:
         raise UserError(f"--against {against}: no such revision", hint="e.g. --against HEAD or origin/main")
@@ -31,7 +34,6 @@ def report(
     if not workspace.metrics:
         raise UserError("the workspace has no reports/metrics.json", hint="run `mlops repro` first")
     page = report_html.render(workspace, reference, "workspace", f"{against} ({rev[:8]})")
-    out.parent.mkdir(parents=True, exist_ok=True)
     temporary = out.with_name(out.name + ".partial")
     temporary.write_text(page, encoding="utf-8")
     temporary.replace(out)

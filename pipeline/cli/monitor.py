@@ -290,6 +290,7 @@ def run_retrain(plan: dict, findings: list[str], log_dir: Path) -> None:
     import tempfile
 
     from pipeline import dvc_seam
+    from pipeline.journal import all_or_nothing
     from pipeline.metric_rules import judge
     from pipeline.retrain import commit_all, commit_message, comparison_lines, run_in_worktree
     from pipeline.telemetry import ensure_log_dir
@@ -299,6 +300,7 @@ def run_retrain(plan: dict, findings: list[str], log_dir: Path) -> None:
     committed = None
     try:
         with (
+            all_or_nothing("mlops monitor retrain", branch=branch, outputs=False),
             tempfile.TemporaryDirectory(prefix="mlops-retrain-") as tmp,
             dvc_seam.worktree_sharing_cache(plan["base"], branch) as worktree,
         ):

@@ -137,6 +137,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the stages and reasons as JSON.")] = False,
 ) -> None:
     """Say which stages are stale and why (params, code, data), without running DVC."""
+    from hooks.bounded_yaml import AliasRefused
     from hooks.merge_driver import placeholders
     from hooks.params_yaml import AmbiguousScalar
     from hooks.pipeline_state import pipeline_state, read_worktree
@@ -145,6 +146,8 @@ def status(
     require_repo()
     try:
         states = pipeline_state(read_worktree())
+    except AliasRefused as error:  # a YAML alias bomb, refused before it expands
+        raise UserError(str(error), hint="write the values out in full") from None
     except AmbiguousScalar as error:
         raise UserError(str(error), hint="fix params.yaml, then run `mlops status` again") from None
     kept = placeholders()

@@ -1,0 +1,90 @@
+"""What `mlops data add` accepts, checked before the file is parsed or anything is written: a name that is not
+the project's own (README.md, .gitignore, a `.dvc` pointer, a git-tracked file), a header without duplicate
+names, and a width and line length within documented limits (docs/data.md), so that a hostile file is one
+clear error in milliseconds, not minutes of parsing."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+from pipeline.errors import UserError
+
+MAX_COLUMNS = 1_000
+MAX_LINE_BYTES = 1 << 20  # 1 MiB: a loan row is well under 10 KB
+RESERVED_NAMES = {"readme.md", "readme", "readme.txt", ".gitignore", ".gitattributes", "dvc.yaml", "dvc.lock"}
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def check_destination(destination: Path) -> None:
+    """`destination` (under data/external/) must not be a file the project or git already owns."""
+    name = destination.name
+    hint = "rename the file (e.g. loans.csv) and add it again; nothing was changed"
+    if name.lower() in RESERVED_NAMES or name.startswith(".") or name.endswith(".dvc"):
+        raise UserError(f"{name}: a reserved name in {destination.parent}/ (git's or DVC's own file)", hint=hint)
+    tracked = subprocess.run(
+        ["git", "ls-files", "--error-unmatch", "--", f":(literal){destination.as_posix()}"], capture_output=True
+    )
+    if tracked.returncode == 0:
+        raise UserError(f"{destination} is tracked by git: adding the data there would overwrite it", hint=hint)
+
+
+def check_table_file(path: Path) -> None:
+    """Line length, width and header names of a CSV (or width and names of a parquet file), before parsing."""
+    if not path.is_file():
+        return  # the reader says so
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        _check_columns(path, _parquet_columns(path))
+        return
+    _check_line_lengths(path)
+    with open(path, encoding="utf-8", errors="replace", newline="") as handle:
+        header = next(csv.reader([handle.readline()]), [])
+    _check_columns(path, header)
+
+
+def _parquet_columns(path: Path) -> list[str]:
+    import pyarrow.parquet as pq
+
+    try:
+        return list(pq.read_schema(path).names)
+    except Exception:  # not parquet: the reader names the problem
+        return []
+
+
+def _check_columns(path: Path, names: list[str]) -> None:
+    if len(names) > MAX_COLUMNS:
+        raise UserError(
+            f"{path} has {len(names)} columns; at most {MAX_COLUMNS} are accepted",
+            hint="keep the loan's features, target and id columns (see docs/data.md, Limits)",
+        )
+    duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
+    if duplicates:
+        shown = ", ".join(repr(name[:40]) for name in duplicates[:5])
+        raise UserError(
+            f"{path}: the header names {shown} more than once",
+            hint="give every column a distinct name (a duplicate would be silently renamed `name.1`)",
+        )
+
+
+def _check_line_lengths(path: Path) -> None:
+    """Refuse a line over MAX_LINE_BYTES, reading in blocks (a 50 MB line is never held whole)."""
+    line, number = 0, 1
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            *complete, rest = block.split(b"\n")
+            for part in complete:
+                if line + len(part) > MAX_LINE_BYTES:
+                    _line_too_long(path, number)
+                line, number = 0, number + 1
+            line += len(rest)
+            if line > MAX_LINE_BYTES:
+                _line_too_long(path, number)
+
+
+def _line_too_long(path: Path, number: int) -> None:
+    raise UserError(
+        f"{path}: line {number} is longer than {MAX_LINE_BYTES // 1024} KB",
+        hint="is it a CSV with one loan per line? (see docs/data.md, Limits)",
+    )

@@ -1,0 +1,255 @@
+"""All or nothing for every command that changes the workspace, whatever stops it.
+
+Before a command changes anything it writes a journal (`.dvc/tmp/mlops-journal/`): copies of the files it may
+change, which of them did not exist, git's index, and where HEAD was. Then:
+
+- it completes: the journal is deleted;
+- it fails, or Ctrl-C, SIGTERM (`timeout`, CI cancellation, `docker stop`) or SIGHUP (a closed terminal) stop it:
+  the same unwinding puts everything back from the journal, then deletes it;
+- SIGKILL or a power cut stop it: the journal stays, and the next `mlops` command (which finds it while no other
+  command holds the run lock) puts everything back first.
+
+DVC's outputs (models/, data files) are restored from DVC's cache by `dvc checkout` against the restored
+`dvc.lock` and `.dvc` files; objects a stopped run added to the cache are harmless and kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+JOURNAL = Path(".dvc/tmp/mlops-journal")
+_WRITING = JOURNAL.with_name(JOURNAL.name + ".new")
+_DONE = JOURNAL.with_name(JOURNAL.name + ".done")
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_active = False  # a journalled command calling another (exp promote -> apply): the outer journal covers both
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, unwound like Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@dataclass
+class Entry:
+    command: str
+    pid: int
+    paths: dict[str, str] = field(default_factory=dict)  # path -> "file" | "dir" | "absent"
+    head: str | None = None  # the branch (or commit) HEAD was on, when the command moves HEAD
+    head_commit: str | None = None
+    ends_with_commit: bool = False  # its last step is a git commit: HEAD moved means it completed
+    branch: str | None = None  # a branch the command creates (deleted when it is undone)
+    outputs: bool = True  # run `dvc checkout` after restoring
+
+
+@contextlib.contextmanager
+def all_or_nothing(
+    command: str,
+    paths: tuple[str, ...] = (),
+    *,
+    move_head: bool = False,
+    ends_with_commit: bool = False,
+    branch: str | None = None,
+    outputs: bool = True,
+) -> Iterator[None]:
+    """Run the block holding the run lock, with a journal of `paths` (files or folders), git's index and HEAD:
+    on any exception or stop signal everything is put back as it was, then the exception propagates."""
+    global _active
+    if _active:
+        yield
+        return
+    from pipeline import dvc_seam
+
+    with dvc_seam.one_run_at_a_time(command):
+        _recover_locked()
+        entry = Entry(command, os.getpid(), branch=branch, ends_with_commit=ends_with_commit, outputs=outputs)
+        entry.head_commit = _git("rev-parse", "-q", "--verify", "HEAD")
+        if move_head:
+            entry.head = _git("symbolic-ref", "-q", "--short", "HEAD") or entry.head_commit
+        _active = True
+        try:
+            with _stop_signals_interrupt():
+                _write(entry, paths)
+                try:
+                    yield
+                except BaseException:
+                    with _stop_signals_ignored():
+                        _restore(JOURNAL)
+                        _discard(JOURNAL)
+                    raise
+                _discard(JOURNAL)
+        finally:
+            _active = False
+
+
+def recover() -> str | None:
+    """Undo a command that was killed before it could finish (its journal is here and no command holds the run
+    lock); what was undone, in words, or None."""
+    if not (JOURNAL.is_dir() or _WRITING.exists() or _DONE.exists()):
+        return None
+    from pipeline import dvc_seam
+    from pipeline.errors import UserError
+
+    try:
+        with dvc_seam.one_run_at_a_time("mlops (recovery)"):
+            return _recover_locked()
+    except UserError:  # the journal's command is still running
+        return None
+
+
+def _recover_locked() -> str | None:
+    for leftover in (_WRITING, _DONE):  # killed while writing (nothing changed yet) or deleting (completed)
+        shutil.rmtree(leftover, ignore_errors=True)
+    if not JOURNAL.is_dir():
+        return None
+    entry = Entry(**json.loads((JOURNAL / "journal.json").read_text()))
+    with _stop_signals_ignored():
+        _restore(JOURNAL)
+        _discard(JOURNAL)
+    message = (
+        f"`{entry.command}` (pid {entry.pid}) was stopped before it finished: put back "
+        f"{', '.join(sorted(entry.paths)) or 'the workspace'} as they were before it"
+    )
+    print(f"mlops: {message}.", file=sys.stderr)
+    return message
+
+
+def _write(entry: Entry, paths: tuple[str, ...]) -> None:
+    shutil.rmtree(_WRITING, ignore_errors=True)
+    saved = _WRITING / "files"
+    saved.mkdir(parents=True)
+    for name in dict.fromkeys(paths):
+        source = Path(name)
+        if source.is_dir():
+            shutil.copytree(source, saved / name, symlinks=True)
+            entry.paths[name] = "dir"
+        elif source.exists():
+            (saved / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, saved / name)
+            entry.paths[name] = "file"
+        else:
+            entry.paths[name] = "absent"
+    index = _index_path()
+    if index and index.exists():
+        shutil.copy2(index, _WRITING / "index")
+    (_WRITING / "journal.json").write_text(json.dumps(asdict(entry)))
+    _fsync_dir(_WRITING)
+    os.replace(_WRITING, JOURNAL)  # the journal exists whole, or not at all
+
+
+def _restore(journal: Path) -> None:
+    from pipeline import dvc_seam
+
+    entry = Entry(**json.loads((journal / "journal.json").read_text()))
+    head_moved = _git("rev-parse", "-q", "--verify", "HEAD") != entry.head_commit
+    if entry.ends_with_commit and entry.head_commit and head_moved:
+        return  # its final commit was made: the command completed
+    tracked_before = _tracked()
+    if entry.head:  # without the user's checkout hooks: DVC's outputs are checked out below
+        _git("-c", "core.hooksPath=/dev/null", "checkout", "-q", "--force", entry.head)
+    for name, kind in entry.paths.items():
+        _remove(Path(name))
+        if kind == "dir":
+            shutil.copytree(journal / "files" / name, name, symlinks=True)
+        elif kind == "file":
+            Path(name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(journal / "files" / name, name)
+    index = _index_path()
+    if index and (journal / "index").exists():
+        shutil.copy2(journal / "index", index)
+    for name in sorted(tracked_before - _tracked()):  # outputs only the stopped command had started tracking
+        Path(name).unlink(missing_ok=True)
+    for partial in Path(".").glob("models/*.partial"):  # a stage killed mid-write (see model_io)
+        partial.unlink()
+    if entry.outputs:
+        dvc_seam.dvc("checkout", "--force", "--quiet")
+    if entry.branch:
+        _remove_branch(entry.branch)
+
+
+def _remove_branch(branch: str) -> None:
+    """Delete `branch`, and first any worktree of it a killed command left behind."""
+    worktree = None
+    for line in _git("worktree", "list", "--porcelain").splitlines():
+        if line.startswith("worktree "):
+            worktree = line.removeprefix("worktree ")
+        elif line == f"branch refs/heads/{branch}" and worktree:
+            _git("worktree", "remove", "--force", "--", worktree)
+    _git("worktree", "prune")
+    _git("branch", "-q", "-D", "--", branch)
+
+
+def _discard(journal: Path) -> None:
+    os.replace(journal, _DONE)
+    shutil.rmtree(_DONE, ignore_errors=True)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _tracked() -> set[str]:
+    from pipeline import dvc_seam
+
+    try:
+        return set(dvc_seam.tracked_objects())
+    except Exception:  # a half-written .dvc file: nothing to compare against
+        return set()
+
+
+def _git(*args: str) -> str:
+    result = subprocess.run(["git", *args], capture_output=True, text=True)
+    return result.stdout.strip() if result.returncode == 0 else ""
+
+
+def _index_path() -> Path | None:
+    path = _git("rev-parse", "--git-path", "index")
+    return Path(path) if path else None
+
+
+def _fsync_dir(path: Path) -> None:
+    for file in path.rglob("*"):
+        if file.is_file():
+            with open(file, "rb") as handle:
+                os.fsync(handle.fileno())
+
+
+def _raise_stopped(signum: int, _frame: object) -> None:
+    raise Stopped(signum)
+
+
+@contextlib.contextmanager
+def _stop_signals_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP unwind like Ctrl-C (the default would end the process with nothing put back)."""
+    previous = {signum: signal.signal(signum, _raise_stopped) for signum in STOP_SIGNALS[1:]}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def _stop_signals_ignored() -> Iterator[None]:
+    """While putting things back, a second Ctrl-C or SIGTERM must not stop half-way (SIGKILL can: the journal
+    stays, and the next command finishes the job)."""
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -1,0 +1,75 @@
+"""Output paths that cannot destroy: a command's `--out` never overwrites its own input, a file git or DVC
+tracks, a directory, or anything under `.git/` and `.dvc/`; and written CSV cells cannot run as spreadsheet
+formulas."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pipeline.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+PROTECTED_DIRS = (".git", ".dvc")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what Excel, LibreOffice and Sheets read as a formula
+
+
+def check_output_path(out: Path, *inputs: Path) -> None:
+    """Refuse `out` (with the option's name and the fix) unless writing it can only create or replace a file
+    that nothing else owns."""
+    hint = "choose a new file name, e.g. --out scores.csv"
+    resolved = out.resolve()
+    if out.is_dir():
+        raise UserError(f"--out {out} is a directory", hint=f"name a file inside it, e.g. --out {out / 'scores.csv'}")
+    if not resolved.parent.is_dir():
+        raise UserError(f"--out {out}: folder {out.parent} does not exist", hint=f"create it: mkdir -p {out.parent}")
+    for source in inputs:
+        if source.exists() and resolved == source.resolve():
+            raise UserError(f"--out {out} is the input file: it would be overwritten", hint=hint)
+    inside = _inside_repo(resolved)
+    if inside is None:
+        return
+    if inside.parts[:1] and inside.parts[0] in PROTECTED_DIRS or inside.suffix == ".dvc":
+        raise UserError(f"--out {out} is one of git's or DVC's own files", hint=hint)
+    if _git_tracked(inside) or inside.as_posix() in _dvc_tracked():
+        raise UserError(f"--out {out} is tracked by git or DVC: it would be overwritten", hint=hint)
+
+
+def _inside_repo(resolved: Path) -> Path | None:
+    try:
+        return resolved.relative_to(Path.cwd().resolve())
+    except ValueError:
+        return None
+
+
+def _git_tracked(path: Path) -> bool:
+    result = subprocess.run(
+        ["git", "ls-files", "--error-unmatch", "--", f":(literal){path.as_posix()}"], capture_output=True
+    )
+    return result.returncode == 0
+
+
+def _dvc_tracked() -> set[str]:
+    from pipeline import dvc_seam
+
+    declared = set(dvc_seam.git_kept_paths())
+    return set(dvc_seam.tracked_objects()) | declared
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text cells that start like a formula (`=HYPERLINK(...)`, `+1`, `@SUM`) get a leading `'`, as OWASP
+    advises for CSV files opened in a spreadsheet; numbers (a negative score) are left as they are."""
+    from pandas.api.types import is_numeric_dtype
+
+    text_columns = [name for name in frame.columns if not is_numeric_dtype(frame[name])]
+    if not text_columns:
+        return frame
+    for name in text_columns:
+        text = frame[name].astype("string")
+        risky = text.str.startswith(FORMULA_START, na=False)
+        if risky.any():
+            frame = frame.assign(**{name: text.mask(risky, "'" + text)})
+    return frame

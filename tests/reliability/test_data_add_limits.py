@@ -1,0 +1,96 @@
+"""`mlops data add` refuses reserved and tracked names, duplicate header names, and files beyond the documented
+width and line-length limits: one clear message, in seconds, and nothing touched."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline.input_limits import MAX_COLUMNS, MAX_LINE_BYTES
+from tests.conftest import clone_repo, run
+from tests.e2e.data_helpers import lending_frame
+from tests.reliability.helpers import Snapshot, assert_clear_error
+
+
+@pytest.fixture(scope="module")
+def add_repo(tmp_path_factory, trained_template) -> Path:
+    """One trained copy for every case: each must leave it exactly as it was."""
+    return clone_repo(trained_template, tmp_path_factory.mktemp("add-limits") / "repo")
+
+
+def good_csv(path: Path) -> Path:
+    lending_frame().head(200).to_csv(path, index=False)
+    return path
+
+
+def duplicate_header(path: Path) -> Path:
+    frame = lending_frame().head(200)
+    text = frame.to_csv(index=False).replace("int_rate", "term", 1)  # term,...,term
+    path.write_text(text)
+    return path
+
+
+def too_wide(path: Path) -> Path:
+    frame = lending_frame().head(20)
+    extra = pd.DataFrame({f"extra_{i}": [1] * len(frame) for i in range(MAX_COLUMNS + 1)}, index=frame.index)
+    pd.concat([frame, extra], axis=1).to_csv(path, index=False)
+    return path
+
+
+def long_line(path: Path) -> Path:
+    good_csv(path)
+    with open(path, "a") as handle:
+        handle.write("x" * (MAX_LINE_BYTES + 10) + "\n")
+    return path
+
+
+CASES = {
+    "README.md": (good_csv, ("README.md", "reserved")),
+    ".gitignore": (good_csv, (".gitignore", "reserved")),
+    "loans.csv.dvc": (good_csv, ("loans.csv.dvc", "reserved")),
+    "dup.csv": (duplicate_header, ("dup.csv", "'term'", "more than once")),
+    "wide.csv": (too_wide, ("wide.csv", "columns", str(MAX_COLUMNS))),
+    "long.csv": (long_line, ("long.csv", "line 202", "longer than")),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_data_add_refuses_and_touches_nothing(add_repo, tmp_path, name):
+    make, words = CASES[name]
+    source = make(tmp_path / name)
+    snapshot = Snapshot(add_repo)
+    params = (add_repo / "params.yaml").read_bytes()
+    status = run(["git", "status", "--porcelain", "--untracked-files=all"], add_repo).stdout
+    existing = add_repo / "data" / "external" / name
+    before = existing.read_bytes() if existing.exists() else None  # data/external/README.md is the project's
+
+    started = time.monotonic()
+    result = run(["mlops", "data", "add", str(source), "--target", "Class", "--positive", "bad"], add_repo, check=False)
+
+    assert_clear_error(result, *words)
+    assert time.monotonic() - started < 30
+    assert (add_repo / "params.yaml").read_bytes() == params
+    assert run(["git", "status", "--porcelain", "--untracked-files=all"], add_repo).stdout == status
+    assert (existing.read_bytes() if existing.exists() else None) == before
+    snapshot.assert_unchanged()
+
+
+def test_a_git_tracked_name_is_refused(add_repo, tmp_path):
+    (add_repo / "data" / "external").mkdir(exist_ok=True)
+    keep = add_repo / "data" / "external" / "notes.csv"
+    keep.write_text("kept\n")
+    run(["git", "add", "-f", "data/external/notes.csv"], add_repo)
+    run(["git", "commit", "-q", "--no-verify", "-m", "notes"], add_repo)
+    try:
+        result = run(
+            ["mlops", "data", "add", str(good_csv(tmp_path / "notes.csv")), "--target", "Class", "--positive", "bad"],
+            add_repo,
+            check=False,
+        )
+        assert_clear_error(result, "notes.csv", "tracked by git")
+        assert keep.read_text() == "kept\n"
+    finally:
+        run(["git", "reset", "-q", "--hard", "HEAD~1"], add_repo)

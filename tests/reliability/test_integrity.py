@@ -1,0 +1,125 @@
+"""Integrity end to end, against a local folder remote and an S3 server on 127.0.0.1: a corrupted cache object is
+refused by `mlops data push` and never reaches the remote; a remote already holding a corrupted copy is named by
+`mlops data status --verify`, refused by `mlops data pull` in another clone, and healed by `mlops data push --heal`."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import clone_repo, run
+from tests.conftest import test_env as make_env
+from tests.e2e.test_data_remote import BUCKET, KEYS, s3_server  # noqa: F401  (the S3 server fixture)
+from tests.reliability.helpers import assert_clear_error
+
+MODEL = "models/model.skops"
+
+
+def model_md5(repo: Path) -> str:
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    return next(out["md5"] for out in lock["stages"]["train"]["outs"] if out["path"] == MODEL)
+
+
+def flip_a_byte(data: bytes) -> bytes:
+    damaged = bytearray(data)
+    damaged[len(damaged) // 2] ^= 0xFF
+    return bytes(damaged)
+
+
+def corrupt_cache_object(repo: Path, md5: str) -> None:
+    cached = repo / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+    cached.chmod(0o644)
+    cached.write_bytes(flip_a_byte(cached.read_bytes()))
+
+
+class LocalRemote:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.env = make_env()
+        self.args = [str(folder)]
+
+    def path(self, md5: str) -> Path:
+        return self.folder / "files" / "md5" / md5[:2] / md5[2:]
+
+    def holds(self, md5: str) -> bool:
+        return self.path(md5).is_file()
+
+    def read(self, md5: str) -> bytes:
+        return self.path(md5).read_bytes()
+
+    def write(self, md5: str, data: bytes) -> None:
+        self.path(md5).chmod(0o644)
+        self.path(md5).write_bytes(data)
+
+
+class S3Remote:
+    def __init__(self, server) -> None:
+        self.server = server
+        self.env = make_env(**KEYS)
+        self.args = [f"s3://{BUCKET}/store", "--endpoint-url", server.url]
+
+    def key(self, md5: str) -> str:
+        return f"store/files/md5/{md5[:2]}/{md5[2:]}"
+
+    def holds(self, md5: str) -> bool:
+        return self.key(md5) in self.server.object_keys()
+
+    def read(self, md5: str) -> bytes:
+        return self.server.client().get_object(Bucket=BUCKET, Key=self.key(md5))["Body"].read()
+
+    def write(self, md5: str, data: bytes) -> None:
+        self.server.client().put_object(Bucket=BUCKET, Key=self.key(md5), Body=data)
+
+
+@pytest.fixture(params=["local", "s3"])
+def remote(request, tmp_path):
+    if request.param == "local":
+        return LocalRemote(tmp_path / "store")
+    return S3Remote(request.getfixturevalue("s3_server"))
+
+
+def mlops(repo: Path, remote, *args: str, check: bool = True):
+    return run(["mlops", *args], repo, check=check, env=remote.env)
+
+
+def test_a_corrupted_cache_object_never_reaches_the_remote(repo, remote):
+    mlops(repo, remote, "remote", "set", *remote.args)
+    md5 = model_md5(repo)
+    corrupt_cache_object(repo, md5)
+
+    refused = mlops(repo, remote, "data", "push", check=False)
+
+    assert refused.returncode == 2
+    assert_clear_error(refused, MODEL, "corrupted", "not pushed")
+    assert not remote.holds(md5)
+
+
+def test_a_corrupted_remote_copy_is_detected_refused_and_healed(repo, remote, tmp_path):
+    mlops(repo, remote, "remote", "set", *remote.args)
+    mlops(repo, remote, "data", "push")
+    md5 = model_md5(repo)
+    good = remote.read(md5)
+    remote.write(md5, flip_a_byte(good))
+
+    verify = mlops(repo, remote, "data", "status", "--verify", check=False)
+    assert_clear_error(verify, MODEL, "CORRUPTED", "remote", "--heal")
+
+    other = clone_repo(repo, tmp_path / "other")
+    cached = other / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+    cached.chmod(0o644)
+    cached.unlink()
+    (other / MODEL).unlink()
+    pulled = mlops(other, remote, "data", "pull", check=False)
+    assert_clear_error(pulled, MODEL, "corrupted", "--heal")
+    assert not (other / MODEL).exists() and not cached.exists(), "the corrupted model reached the clone"
+
+    mlops(repo, remote, "data", "push", "--heal")
+    assert remote.read(md5) == good
+    mlops(repo, remote, "data", "status", "--verify")
+
+    mlops(other, remote, "data", "pull")
+    assert hashlib.md5((other / MODEL).read_bytes()).hexdigest() == md5
+    mlops(other, remote, "data", "status", "--verify")

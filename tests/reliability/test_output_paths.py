@@ -1,0 +1,102 @@
+"""Output paths that cannot destroy, cells that cannot run, revisions that cannot be options."""
+
+from __future__ import annotations
+
+import hashlib
+import resource
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import run
+from tests.e2e.data_helpers import lending_frame
+from tests.reliability.helpers import assert_clear_error
+
+FILE_SIZE_LIMIT = 4096  # bytes: the scores of 2,000 loans do not fit (a full disk, as the writer sees it)
+
+
+@pytest.fixture
+def loans(tmp_path) -> Path:
+    path = tmp_path / "loans.csv"
+    lending_frame().drop(columns=["Class"]).head(2000).to_csv(path, index=False)
+    return path
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def predict(repo: Path, loans: Path, out: str, **kwargs):
+    return run(["mlops", "predict", str(loans), "--out", out], repo, check=False, **kwargs)
+
+
+def test_out_cannot_be_the_input(repo, loans):
+    before = md5(loans)
+    assert_clear_error(predict(repo, loans, str(loans)), "--out", "input")
+    assert md5(loans) == before
+
+
+@pytest.mark.parametrize("target", ["dvc.lock", "params.yaml", "README.md", "models/model.skops", "data/x.dvc"])
+def test_out_cannot_be_a_file_git_or_dvc_owns(repo, loans, target):
+    path = repo / target
+    before = md5(path) if path.exists() else None
+    assert_clear_error(predict(repo, loans, target), "--out", target)
+    assert (md5(path) if path.exists() else None) == before
+
+
+def test_out_cannot_be_a_directory(repo, loans):
+    assert_clear_error(predict(repo, loans, "reports"), "--out reports", "directory")
+    assert (repo / "reports" / "metrics.json").is_file()
+
+
+def test_missing_folder_is_one_clear_line(repo, loans):
+    output = assert_clear_error(predict(repo, loans, "no/such/folder/scores.csv"), "no/such/folder", "mkdir")
+    assert len(output.strip().splitlines()) <= 2, output
+
+
+def test_a_full_disk_is_one_clear_line_and_leaves_no_partial_file(repo, loans, tmp_path):
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
+
+    out = tmp_path / "scores.csv"
+    result = predict(repo, loans, str(out), preexec_fn=small_files)
+    assert_clear_error(result, "cannot write", str(out))
+    assert not out.exists() and not list(tmp_path.glob("*.partial"))
+
+
+def test_formula_cells_are_neutralised_in_written_csv(repo, tmp_path):
+    ids = ['=HYPERLINK("http://x.invalid","click")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tx", "ok-7"]
+    frame = lending_frame().drop(columns=["Class"]).head(len(ids))
+    frame.insert(0, "id", ids)
+    loans = tmp_path / "hostile.csv"
+    frame.to_csv(loans, index=False)
+    out = tmp_path / "scores.csv"
+    run(["mlops", "predict", str(loans), "--out", str(out)], repo)
+
+    written = pd.read_csv(out, dtype={"id": str}, keep_default_na=False)["id"].tolist()
+    assert written == ["'" + value for value in ids[:-1]] + ["ok-7"]
+    assert not any(cell.startswith(("=", "+", "-", "@")) for cell in written)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["predict", "LOANS", "--out", "OUT", "--rev=--output=/tmp/INJECTED"],
+        ["checkout", "--", "--output=/tmp/INJECTED"],
+        ["report", "--out", "OUT", "--against=--output=/tmp/INJECTED"],
+        ["deploy", "promote", "--", "--output=/tmp/INJECTED"],
+    ],
+    ids=["predict", "checkout", "report", "deploy-promote"],
+)
+def test_a_revision_is_never_an_option(repo, loans, tmp_path, command):
+    injected = tmp_path / "injected"
+    out = tmp_path / "out.csv"
+    args = [
+        str(loans) if arg == "LOANS" else str(out) if arg == "OUT" else arg.replace("/tmp/INJECTED", str(injected))
+        for arg in command
+    ]
+    result = run(["mlops", *args], repo, check=False)
+    assert_clear_error(result, "--output=")
+    assert not injected.exists(), "a revision reached git as an option and wrote a file"
+    assert not out.exists()

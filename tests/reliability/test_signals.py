@@ -1,0 +1,162 @@
+"""All or nothing under every signal that can stop a command: SIGTERM (`timeout`, CI cancellation, `docker stop`),
+SIGHUP (a closed terminal) and SIGINT sent to the real process group in the middle of a stage, and SIGKILL
+followed by the next command. dvc.lock, models/, reports/ and the DVC cache end as before the run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run
+from tests.e2e.data_helpers import lending_frame
+from tests.reliability.helpers import Snapshot
+from tests.reliability.test_faults import assert_model_whole, make_train_stale, start_mlops, wait_for_stage
+
+JOURNAL = Path(".dvc/tmp/mlops-journal")
+
+
+def make_evaluate_stale(repo: Path) -> None:
+    params = repo / "params.yaml"
+    params.write_text(params.read_text().replace("bootstrap_samples: 1000", "bootstrap_samples: 999", 1))
+
+
+def stop(process: subprocess.Popen, signum: int) -> str:
+    os.killpg(process.pid, signum)
+    output, _ = process.communicate(timeout=300)
+    return output
+
+
+def git_state(repo: Path) -> tuple[str, str]:
+    head = run(["git", "rev-parse", "HEAD"], repo).stdout
+    return head, run(["git", "status", "--porcelain", "--untracked-files=all"], repo).stdout
+
+
+def assert_stopped_cleanly(process: subprocess.Popen, output: str) -> None:
+    assert process.returncode != 0, output
+    assert "Traceback" not in output, output
+
+
+def wait_until(condition: Callable[[], bool], process: subprocess.Popen, what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        if process.poll() is not None:
+            pytest.fail(f"the command ended before {what}:\n{process.communicate()[0]}")
+        time.sleep(0.01)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name)
+def test_signal_during_evaluate_keeps_the_reports(repo, signum):
+    snapshot = Snapshot(repo)
+    make_evaluate_stale(repo)
+    process = start_mlops(repo, "repro")
+    wait_for_stage(repo, "evaluate", process)
+    time.sleep(0.5)  # inside evaluate, its outputs deleted by DVC
+    output = stop(process, signum)
+
+    assert_stopped_cleanly(process, output)
+    assert "as they were before the run" in output, output
+    snapshot.assert_unchanged()
+    assert not (repo / JOURNAL).exists()
+    assert (repo / "reports" / "metrics.json").is_file() and list((repo / "reports" / "plots").iterdir())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", ["ingest", "validate", "split", "train"])
+def test_sigterm_during_each_stage_of_a_forced_run(repo, stage):
+    snapshot = Snapshot(repo)
+    process = start_mlops(repo, "repro", "--force")
+    wait_for_stage(repo, stage, process)
+    time.sleep(0.2)
+    output = stop(process, signal.SIGTERM)
+
+    assert_stopped_cleanly(process, output)
+    snapshot.assert_unchanged()
+    assert "up to date" in run(["dvc", "status"], repo).stdout.lower()
+
+
+@pytest.mark.slow
+def test_sigkill_mid_train_is_undone_by_the_next_command(repo):
+    snapshot = Snapshot(repo)
+    make_train_stale(repo)
+    process = start_mlops(repo, "repro")
+    wait_for_stage(repo, "train", process)
+    time.sleep(0.5)
+    stop(process, signal.SIGKILL)
+    assert (repo / JOURNAL).is_dir(), "no journal was left for the next command"
+
+    status = run(["mlops", "status"], repo)
+
+    assert "stopped before it finished" in status.stderr and "mlops repro" in status.stderr, status.stderr
+    snapshot.assert_unchanged()
+    assert not (repo / JOURNAL).exists()
+    run(["git", "checkout", "--", "params.yaml"], repo)
+    assert_model_whole(repo)
+
+
+def commit_workspace(repo: Path) -> None:
+    """Commit what training left changed (this checkout's dvc.lock may not reproduce byte for byte here)."""
+    run(["git", "commit", "-q", "--no-verify", "--allow-empty", "-m", "trained", "--", "dvc.lock", "reports"], repo)
+
+
+def test_sigterm_during_data_add_changes_nothing(repo, tmp_path):
+    commit_workspace(repo)
+    before, snapshot = git_state(repo), Snapshot(repo)
+    params = (repo / "params.yaml").read_bytes()
+    loans = tmp_path / "loans.csv"
+    frame = lending_frame()
+    frame.to_csv(loans, index=False)
+    process = start_mlops(repo, "data", "add", str(loans), "--target", "Class", "--positive", "bad")
+    wait_until(lambda: (repo / JOURNAL).is_dir(), process, "data add started writing")
+    output = stop(process, signal.SIGTERM)
+
+    assert_stopped_cleanly(process, output)
+    assert git_state(repo) == before
+    assert (repo / "params.yaml").read_bytes() == params
+    assert not (repo / "data" / "external" / "loans.csv").exists()
+    snapshot.assert_unchanged()
+
+
+def pausing_git_hook(repo: Path, name: str) -> Path:
+    """A git hook that says it started (a marker file), then waits: the command is caught half-way."""
+    marker = repo.parent / f"{name}.started"
+    hook = repo / ".git" / "hooks" / name
+    hook.write_text(f"#!/bin/sh\ntouch '{marker}'\nsleep 120\n")
+    hook.chmod(0o755)
+    return marker
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
+def test_checkout_stopped_half_way_stays_where_it_was(repo, signum):
+    commit_workspace(repo)
+    run(["git", "tag", "v1"], repo)
+    (repo / "data" / "extra.csv").write_text("a,b\n1,2\n")
+    run(["dvc", "add", "-q", "data/extra.csv"], repo)
+    run(["git", "add", "-A", "data"], repo)
+    run(["git", "commit", "-q", "--no-verify", "-m", "v2: a tracked data file"], repo)
+    before, snapshot = git_state(repo), Snapshot(repo)
+    marker = pausing_git_hook(repo, "post-checkout")  # git has moved HEAD and the files; DVC has not run yet
+
+    process = start_mlops(repo, "checkout", "v1")
+    wait_until(marker.exists, process, "git checkout moved HEAD")
+    output = stop(process, signum)
+    (repo / ".git" / "hooks" / "post-checkout").unlink()
+    if signum == signal.SIGKILL:
+        run(["mlops", "status"], repo)  # the next command puts things back
+    else:
+        assert_stopped_cleanly(process, output)
+
+    assert git_state(repo) == before
+    assert (repo / "data" / "extra.csv").read_text() == "a,b\n1,2\n"
+    snapshot.assert_unchanged()
+    assert_model_whole(repo)
