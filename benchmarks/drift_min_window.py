@@ -16,7 +16,7 @@ import pandas as pd
 from pipeline import paths
 from pipeline.drift import minimum_window, noise_psi
 from pipeline.model_io import load_model
-from pipeline.params import load_params
+from pipeline.params import load_monitor
 
 SIZES = (200, 500, 1000, 1500, 2000, 2500, 3000, 4000, 5000)
 
@@ -29,7 +29,7 @@ def main() -> None:
     features = metadata["features"]
     train = pd.read_parquet(paths.TRAIN)
     pool = pd.concat([pd.read_parquet(paths.VALIDATION), pd.read_parquet(paths.TEST)], ignore_index=True)
-    threshold = load_params().monitor.psi_threshold
+    threshold = load_monitor().psi_threshold
     by_size = {}
     print(f"{'size':>6} {'p95 PSI (noisiest)':>20}  feature        median of that feature")
     for size in SIZES:

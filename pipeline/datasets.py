@@ -5,6 +5,7 @@ command in `pipeline/cli/data.py` reads the files, calls these, and writes only 
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,39 @@ class SourceChoice:
     positive: str
     negative: str | None
     drop: list[str]
+
+
+# `id`, `loan_id`, `Loan-ID`, `uuid`, `loanId`, `rownames`, `Unnamed: 0` (a CSV written with its index); not `paid`.
+ID_NAME = re.compile(r"(?i:(^|[_\W])(id|uuid|guid)$|^(rownames|row_?number|index|unnamed: ?0)$)|[a-z0-9]I[dD]$")
+
+
+@dataclass(frozen=True)
+class IdColumn:
+    name: str
+    reason: str  # why it looks like an id, for the printed line
+
+
+def id_like_columns(frame: pd.DataFrame, target: str) -> list[IdColumn]:
+    """Columns that identify a row rather than describe a loan: named like an id, or text or whole numbers
+    unique per row (a real amount or rate is a float, so floats are never taken for ids by uniqueness)."""
+    import pandas as pd
+
+    found = []
+    for name in frame.columns:
+        series = frame[name]
+        if name == target:
+            continue
+        if ID_NAME.search(str(name)):
+            found.append(IdColumn(str(name), "named like an id"))
+        elif (
+            len(series) > 1
+            and not pd.api.types.is_float_dtype(series)
+            and not pd.api.types.is_bool_dtype(series)
+            and series.notna().all()
+            and series.is_unique
+        ):
+            found.append(IdColumn(str(name), f"unique in each of the {len(series)} rows"))
+    return found
 
 
 def check_columns(frame: pd.DataFrame, choice: SourceChoice, source: str) -> None:

@@ -10,7 +10,7 @@ import hashlib
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -19,6 +19,7 @@ from hooks import params_yaml
 from pipeline.errors import UserError
 
 PARAMS_FILE = "params.yaml"
+MONITOR_FILE = "monitor.yaml"  # the monitoring thresholds: read by no stage, so not in params.yaml
 
 
 def _no_int_for_float(value: Any) -> Any:
@@ -107,7 +108,8 @@ class Params(Strict):
     decision: DecisionParams
     train: TrainParams
     evaluate: EvaluateParams
-    monitor: MonitorParams = DEFAULT_MONITOR  # optional: revisions from before monitoring have none
+    # Revisions from before monitor.yaml kept the thresholds here; `load_monitor` reads them from either.
+    monitor: MonitorParams = DEFAULT_MONITOR
 
     def digest(self) -> str:
         """A short, stable hash of every param the model is trained with: recorded in the model file. The
@@ -135,17 +137,36 @@ def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else f"{text[: limit - 20]}... ({len(text)} characters)"
 
 
-def parse_params(raw: Any, source: str = PARAMS_FILE) -> Params:
+M = TypeVar("M", bound=BaseModel)
+
+
+class MonitorFile(Strict):
+    monitor: MonitorParams
+
+
+def _validate(schema: type[M], raw: Any, source: str) -> M:
     if not isinstance(raw, dict):
         raise UserError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
     try:
-        return Params.model_validate(raw)
+        return schema.model_validate(raw)
     except ValidationError as error:
         problems = "\n  ".join(_describe(e, raw) for e in error.errors())
         raise UserError(
             f"{source} has invalid params:\n  {problems}",
-            hint="fix the value in params.yaml (types are strict: 1.0 is a float, 1 an int); nothing was run",
+            hint=f"fix the value in {Path(source).name} (types are strict: 1.0 is a float, 1 an int); nothing was run",
         ) from None
+
+
+def parse_params(raw: Any, source: str = PARAMS_FILE) -> Params:
+    return _validate(Params, raw, source)
+
+
+def load_monitor(path: Path | str = MONITOR_FILE) -> MonitorParams:
+    """The thresholds of `mlops monitor drift/retrain`, from monitor.yaml (else from an older params.yaml)."""
+    path = Path(path)
+    if not path.is_file():
+        return load_params(path.with_name(PARAMS_FILE)).monitor
+    return _validate(MonitorFile, read_params_yaml(path), str(path)).monitor
 
 
 def read_params_yaml(path: Path | str = PARAMS_FILE) -> Any:

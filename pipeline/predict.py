@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,19 +54,23 @@ def score_frame(
     first_row: int = 0,
     source: str = "input",
     validated: bool = False,
+    id_column: str | None = "id",
 ) -> pd.DataFrame:
-    """Scores for one chunk: `id` from an `id` column, else the row number (counting from `first_row`).
-    `validated`: the rows were already checked against the model's feature schema (skips the pandera check,
-    most of the cost of scoring one loan)."""
+    """Scores for one chunk: the `id_column` (kept under its own name) when the frame has it, else `id`, the
+    row number counting from `first_row`. `validated`: the rows were already checked against the model's
+    feature schema (skips the pandera check, most of the cost of scoring one loan)."""
     import numpy as np
     import pandas as pd
 
     features = check_features(frame, metadata, source, validated)
     p_default = model.predict_proba(features)[:, 1]
-    ids = frame["id"].to_numpy() if "id" in frame.columns else np.arange(first_row, first_row + len(frame))
+    if id_column is not None and id_column in frame.columns:
+        name, ids = id_column, frame[id_column].to_numpy()
+    else:
+        name, ids = "id", np.arange(first_row, first_row + len(frame))
     return pd.DataFrame(
         {
-            "id": ids,
+            name: ids,
             "p_default": p_default,
             "decision": np.where(p_default >= metadata["threshold"], REJECT, APPROVE),
             "model_md5": model_md5,
@@ -141,15 +146,45 @@ def _write_parquet_chunk(writer, handle, scores: pd.DataFrame):
     return writer
 
 
+def choose_id_column(columns: list[str], requested: str | None, known: list[str], source: str) -> str | None:
+    """The input's id column: the one asked for (which must exist), else the first known id column it has."""
+    if requested is not None:
+        if requested not in columns:
+            raise UserError(
+                f"{source}: --id-column {requested}: no such column", hint=f"its columns are: {', '.join(columns)}"
+            )
+        return requested
+    return next((name for name in known if name in columns), None)
+
+
+@dataclass(frozen=True)
+class Scored:
+    rows: int
+    id_column: str | None  # None: the input had no id column, so rows were numbered from 0
+
+
 def predict_file(
-    model: Any, metadata: dict[str, Any], model_md5: str, source: Path, out: Path, chunk_rows: int = CHUNK_ROWS
-) -> int:
-    """Score every row of `source` into `out`; the number of rows scored."""
+    model: Any,
+    metadata: dict[str, Any],
+    model_md5: str,
+    source: Path,
+    out: Path,
+    chunk_rows: int = CHUNK_ROWS,
+    id_column: str | None = None,
+    known_ids: tuple[str, ...] = ("id",),
+) -> Scored:
+    """Score every row of `source` into `out`, keeping its id column (`id_column`, else the first of
+    `known_ids` it has, else row numbers)."""
+    chosen: list[str | None] = []
 
     def scored() -> Iterator[pd.DataFrame]:
         first = 0
         for chunk in read_chunks(source, metadata, chunk_rows):
-            yield score_frame(model, metadata, chunk, model_md5, first, str(source))
+            if not chosen:
+                columns = [str(column) for column in chunk.columns]
+                chosen.append(choose_id_column(columns, id_column, list(known_ids), str(source)))
+            yield score_frame(model, metadata, chunk, model_md5, first, str(source), id_column=chosen[0])
             first += len(chunk)
 
-    return write_scores(scored(), out)
+    rows = write_scores(scored(), out)
+    return Scored(rows, chosen[0])

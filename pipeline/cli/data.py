@@ -46,6 +46,13 @@ def add(
             "that the file has."
         ),
     ] = None,
+    keep_column: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Keep this column as a feature though it looks like an id (named like one, or unique per row); "
+            "repeatable. Id-like columns are dropped by default."
+        ),
+    ] = None,
     append: Annotated[
         bool,
         typer.Option(
@@ -58,18 +65,23 @@ def add(
 
     dvc_seam.require_repo()
     if append:
-        if target or positive or negative or drop:
+        if target or positive or negative or drop or keep_column:
             raise UserError(
                 "--append keeps the current target, labels and dropped columns",
-                hint="run without --target/--positive/--negative/--drop",
+                hint="run without --target/--positive/--negative/--drop/--keep-column",
             )
         _append_batch(path)
     else:
-        _add_source(path, target, positive, negative, drop)
+        _add_source(path, target, positive, negative, drop, keep_column or [])
 
 
 def _add_source(
-    path: Path, target: str | None, positive: str | None, negative: str | None, drop: list[str] | None
+    path: Path,
+    target: str | None,
+    positive: str | None,
+    negative: str | None,
+    drop: list[str] | None,
+    keep: list[str],
 ) -> None:
     import yaml
 
@@ -88,7 +100,9 @@ def _add_source(
     frame = read_table(path)
     if drop is None:  # ids like `rownames` stay out of the features when the new file has them too
         drop = [column for column in params.data.drop if column in frame.columns]
-    choice = SourceChoice(target or params.data.target, positive or params.data.positive_label, negative, drop)
+    target = target or params.data.target
+    drop = drop + _id_columns_to_drop(frame, target, drop, keep, str(path))
+    choice = SourceChoice(target, positive or params.data.positive_label, negative, drop)
     schema = infer_source_schema(frame, choice, str(path))
     values = {
         "source": destination.as_posix(),
@@ -123,6 +137,27 @@ def _add_source(
     typer.echo(
         f"Next: `mlops repro` to train on it, then commit params.yaml, the schema, dvc.lock and {destination}.dvc."
     )
+
+
+def _id_columns_to_drop(frame, target: str, drop: list[str], keep: list[str], source: str) -> list[str]:
+    """The id-like columns not already dropped or kept, each announced: an id as a feature only memorises rows."""
+    from pipeline.datasets import id_like_columns
+
+    columns = [str(column) for column in frame.columns]
+    for name in keep:
+        if name not in columns:
+            raise UserError(
+                f"{source}: --keep-column {name}: no such column", hint=f"its columns are: {', '.join(columns)}"
+            )
+        if name in drop:
+            raise UserError(f"--keep-column {name} and --drop {name} contradict", hint="give only one of them")
+    found = [column for column in id_like_columns(frame, target) if column.name not in drop and column.name not in keep]
+    for column in found:
+        typer.echo(
+            f"Dropping column {column.name!r}: it looks like an id ({column.reason}), not a feature. "
+            f"To train on it, add --keep-column {column.name}."
+        )
+    return [column.name for column in found]
 
 
 def _append_batch(path: Path) -> None:
@@ -459,11 +494,19 @@ def predict(
             "lending-risk@v1.2.0), read through DVC without a checkout.",
         ),
     ] = None,
+    id_column: Annotated[
+        str | None,
+        typer.Option(
+            help="The input's id column, copied to the output under its name. Default: the first of data.drop's "
+            "columns (the ids `mlops data add` dropped) or `id` that the input has; else rows are numbered."
+        ),
+    ] = None,
 ) -> None:
     """Score loans with the workspace model (or a revision's), checked against dvc.lock before use."""
     from pipeline import dvc_seam, registry
     from pipeline.model_io import load_model_bytes
     from pipeline.output_paths import check_output_path
+    from pipeline.params import load_params
     from pipeline.predict import predict_file
 
     dvc_seam.require_repo()
@@ -475,8 +518,17 @@ def predict(
         data, expected = dvc_seam.read_output_at(registry.resolve(rev), paths.MODEL)
         where = f"{paths.MODEL} at {rev}"
     model, metadata = load_model_bytes(data, where, expected)
-    rows = predict_file(model, metadata, hashlib.md5(data).hexdigest(), input_path, out)
-    typer.echo(f"Scored {rows} loans with {where} into {out}.")
+    known_ids = (*load_params().data.drop, "id")
+    scored = predict_file(
+        model, metadata, hashlib.md5(data).hexdigest(), input_path, out, id_column=id_column, known_ids=known_ids
+    )
+    if scored.id_column is None:
+        typer.echo(
+            f"warning: {input_path} has no id column (looked for {', '.join(known_ids)}): the `id` column of "
+            f"{out} numbers its rows from 0. Name the input's id column with --id-column COL.",
+            err=True,
+        )
+    typer.echo(f"Scored {scored.rows} loans with {where} into {out}.")
 
 
 def _workspace_model() -> tuple[bytes, str]:

@@ -65,6 +65,9 @@ def install() -> None:
     _guard_post_checkout(_git_path("--git-path", "hooks") / "post-checkout")
     merge_setup.install()
     typer.echo(f"Merge drivers registered in git config and {merge_setup.ATTRIBUTES}.")
+    from pipeline import plots_page
+
+    plots_page.ensure_template()  # the offline page `dvc plots show` fills (see .dvc/config)
     typer.echo(f"Hooks run with {sys.executable} (recorded in {record}), even without the venv activated.")
 
 

@@ -92,12 +92,11 @@ def drift_report(log_dir: Path, since: str | None, rev: str | None) -> dict:
     import pandas as pd
 
     from pipeline import drift
-    from pipeline.params import load_params
+    from pipeline.params import load_monitor
     from pipeline.serving import load_served_model
     from pipeline.telemetry import join_outcomes, parse_since, read_log, read_outcomes
 
-    params = load_params()
-    monitor = params.monitor
+    monitor = load_monitor()
     log = read_log(log_dir, parse_since(since))
     traffic = log[log["served"]].drop_duplicates("id", keep="last") if not log.empty else log
     refused = log[log["role"] == "refused"].drop_duplicates("id", keep="last") if "role" in log else log.iloc[0:0]
@@ -304,7 +303,7 @@ def retrain_plan(log_dir: Path, since: str | None, served: str | None, tolerance
     """Everything a retrain needs, checked before anything changes."""
     from pipeline import dvc_seam
     from pipeline.datasets import checked_append
-    from pipeline.params import load_params
+    from pipeline.params import load_monitor, load_params
     from pipeline.retrain import batch_frame, branch_name, labelled_traffic, other_label, without_known_loans
     from pipeline.schema import read_schema
     from pipeline.stages.ingest import RDATASETS, read_table
@@ -312,10 +311,11 @@ def retrain_plan(log_dir: Path, since: str | None, served: str | None, tolerance
 
     params = load_params()
     traffic = labelled_traffic(read_log(log_dir, parse_since(since)), read_outcomes(log_dir))
-    if len(traffic) < params.monitor.min_outcomes:
+    min_outcomes = load_monitor().min_outcomes
+    if len(traffic) < min_outcomes:
         typer.echo(
             f"not retrained: {len(traffic)} logged loans have a known outcome; at least "
-            f"{params.monitor.min_outcomes} are needed (monitor.min_outcomes). Record outcomes with "
+            f"{min_outcomes} are needed (monitor.min_outcomes). Record outcomes with "
             "`mlops monitor outcomes FILE`."
         )
         raise typer.Exit(1)
@@ -340,10 +340,10 @@ def retrain_plan(log_dir: Path, since: str | None, served: str | None, tolerance
             f"{repeated} of {len(traffic)} logged loans with outcomes are already in {source} (same values and "
             "outcome, ids aside): left out of the batch"
         )
-    if len(batch) < params.monitor.min_outcomes:
+    if len(batch) < min_outcomes:
         typer.echo(
             f"not retrained: {len(batch)} new loans with a known outcome after leaving out {repeated} already in "
-            f"the data; at least {params.monitor.min_outcomes} are needed (monitor.min_outcomes)"
+            f"the data; at least {min_outcomes} are needed (monitor.min_outcomes)"
         )
         raise typer.Exit(1)
     checked_append(current, batch, schema, params.data.drop, source, "the retrain batch")

@@ -54,9 +54,10 @@ def repro(
 ) -> None:
     """Reproduce the pipeline: only the stages whose params, code or data changed run."""
     from hooks import merge_driver
-    from pipeline import dvc_seam
+    from pipeline import dvc_seam, plots_page
 
     dvc_seam.require_repo()
+    plots_page.ensure_template()  # so `dvc plots show` works offline after a repro
     if subset is not None:
         if subset <= 0:
             raise UserError(f"--subset {subset}: must be above 0 and at most 1", hint="e.g. --subset 0.1")

@@ -79,7 +79,6 @@ def main() -> None:
     save_model(model, metadata, paths.MODEL)
     summary = {
         "validation_roc_auc": metadata["validation"]["roc_auc"],
-        "threshold": round(metadata["threshold"], 6),
         "train_rows": metadata["train_rows"],
     }
     with open(paths.TRAIN_METRICS, "w", encoding="utf-8") as out:

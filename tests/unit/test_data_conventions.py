@@ -1,0 +1,58 @@
+"""Which columns look like ids (dropped by `mlops data add`), and which id column `mlops predict` keeps."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pipeline.datasets import id_like_columns
+from pipeline.errors import UserError
+from pipeline.predict import choose_id_column
+
+
+def names(frame: pd.DataFrame, target: str = "Class") -> list[str]:
+    return [column.name for column in id_like_columns(frame, target)]
+
+
+def test_columns_named_like_ids_are_found_whatever_their_values():
+    frame = pd.DataFrame(
+        {
+            "loan_id": [1, 1, 2],
+            "customerId": ["a", "a", "b"],
+            "Unnamed: 0": [0, 1, 2],
+            "paid": [1, 0, 1],
+            "grid": ["x", "x", "y"],
+            "Class": ["bad", "good", "good"],
+        }
+    )
+    assert names(frame) == ["loan_id", "customerId", "Unnamed: 0"]
+
+
+def test_text_and_whole_numbers_unique_per_row_are_ids_floats_are_not():
+    frame = pd.DataFrame(
+        {
+            "reference": ["r1", "r2", "r3", "r4"],
+            "number": [10, 11, 12, 13],
+            "rate": [0.1, 0.2, 0.3, 0.4],  # a measurement: unique values are normal
+            "term": ["36", "60", "36", "60"],
+            "with_gap": ["a", None, "b", "c"],  # missing values: not an identifier
+            "Class": ["bad", "good", "good", "bad"],  # the target is never dropped, even if unique
+        }
+    )
+    assert names(frame) == ["reference", "number"]
+    assert id_like_columns(frame, "Class")[0].reason == "unique in each of the 4 rows"
+
+
+def test_the_target_is_never_taken_for_an_id():
+    frame = pd.DataFrame({"outcome_id": ["bad", "good"], "x": [1.0, 2.0]})
+    assert names(frame, target="outcome_id") == []
+
+
+def test_predict_keeps_the_asked_or_the_first_known_id_column():
+    columns = ["rownames", "loan_id", "int_rate"]
+    assert choose_id_column(columns, "loan_id", ["rownames", "id"], "in.csv") == "loan_id"
+    assert choose_id_column(columns, None, ["loan_id", "rownames", "id"], "in.csv") == "loan_id"
+    assert choose_id_column(["int_rate"], None, ["rownames", "id"], "in.csv") is None
+    with pytest.raises(UserError, match=r"in.csv: --id-column nope: no such column") as refused:
+        choose_id_column(columns, "nope", ["id"], "in.csv")
+    assert "rownames, loan_id, int_rate" in refused.value.hint
