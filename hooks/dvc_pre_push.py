@@ -1,16 +1,22 @@
 """dvc-pre-push: push to the DVC remote the data referenced by the commits being pushed.
 
 So that collaborators never get a commit whose data or model is missing from the remote. The commits are
-the pushed tip and those among the new commits that change `dvc.lock` or a `.dvc` pointer.
+the pushed tip and those among the new commits that change `dvc.lock` or a `.dvc` pointer. Every cached object
+they name is re-hashed first: a corrupted one is refused by name and never reaches the remote.
 """
 
 from __future__ import annotations
 
+import configparser
+import hashlib
 import importlib.util
+import json
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+
+import yaml
 
 from hooks import git
 
@@ -40,6 +46,71 @@ def pushed_revisions(to_ref: str, remote: str) -> list[str]:
     return [to_ref, *[rev for rev in new if rev != to_ref]]
 
 
+def cache_dir() -> str:
+    """DVC's local cache folder: `cache.dir` of `.dvc/config.local` or `.dvc/config` (relative to `.dvc/`)."""
+    folder = os.path.join(".dvc", "cache")
+    for name in ("config", "config.local"):  # the local file wins
+        config = configparser.ConfigParser()
+        try:
+            config.read(os.path.join(".dvc", name))
+        except configparser.Error:
+            continue
+        if config.has_option("cache", "dir"):
+            folder = os.path.join(".dvc", config.get("cache", "dir"))
+    return folder
+
+
+def recorded_objects(rev: str) -> Iterator[tuple[str, str]]:
+    """(path, md5) of every output `dvc.lock` and the `.dvc` pointers record at `rev`."""
+    pointers = [name for name in git.git("ls-tree", "-r", "-z", "--name-only", rev).decode().split("\0") if name]
+    for name in pointers:
+        if name != "dvc.lock" and not name.endswith(".dvc"):
+            continue
+        try:
+            document = yaml.safe_load(git.git("show", f"{rev}:{name}")) or {}
+        except yaml.YAMLError:
+            continue
+        stages = document.get("stages", {}).values() if name == "dvc.lock" else [document]
+        for stage in stages:
+            for out in (stage or {}).get("outs") or []:
+                if isinstance(out, dict) and out.get("md5"):
+                    yield os.path.join(os.path.dirname(name), out["path"]), out["md5"]
+
+
+def file_md5(path: str) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def corrupted_objects(revs: list[str], cache: str) -> list[str]:
+    """A line per cached object the revisions name whose bytes no longer hash to its name (missing objects are
+    DVC push's to report). A directory's listing and each of its files are checked."""
+    problems, checked = [], set()
+
+    def check(path: str, md5: str) -> None:
+        if md5 in checked:
+            return
+        checked.add(md5)
+        plain = md5.removesuffix(".dir")
+        cached = os.path.join(cache, "files", "md5", plain[:2], plain[2:] + (".dir" if md5.endswith(".dir") else ""))
+        if not os.path.isfile(cached):
+            return
+        if file_md5(cached) != plain:
+            problems.append(f"  {path}: cache object {cached} is corrupted (its md5 is not {plain})")
+        elif md5.endswith(".dir"):
+            with open(cached, encoding="utf-8") as handle:
+                for entry in json.load(handle):
+                    check(f"{path}/{entry['relpath']}", entry["md5"])
+
+    for rev in revs:
+        for path, md5 in recorded_objects(rev):
+            check(path, md5)
+    return problems
+
+
 def push_command(revs: list[str]) -> list[str]:
     if importlib.util.find_spec("dvc"):
         return [sys.executable, "-c", PUSH_REVS, *revs]
@@ -54,6 +125,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not os.path.isdir(".dvc") or not to_ref or to_ref == ZERO:  # nothing pushed, or a branch deleted
         return 0
     revs = pushed_revisions(to_ref, remote)
+    corrupted = corrupted_objects(revs, cache_dir())
+    if corrupted:
+        print(
+            f"{HOOK_ID}: the pushed commits name DVC cache objects that are corrupted; nothing was pushed, so the "
+            "remote never receives them:\n" + "\n".join(corrupted) + "\nFix: restore them (`mlops data pull`, "
+            "or `mlops repro` for pipeline outputs; `mlops data status --verify` lists them), then push again.\n"
+            f"To push anyway on purpose: SKIP={HOOK_ID} git push ...  (or git push --no-verify)"
+        )
+        return 1
     if subprocess.run(push_command(revs)).returncode != 0:
         print(
             f"{HOOK_ID}: pushing the DVC data of {len(revs)} commit(s) failed (see above), so the git push "

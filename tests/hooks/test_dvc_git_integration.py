@@ -44,3 +44,20 @@ def test_pre_push_pushes_the_dvc_data(hooked, tmp_path):
     assert "dvc" in result.stdout + result.stderr or remote.exists()
     assert any(path.is_file() for path in remote.rglob("*"))
     assert run(["dvc", "status", "--cloud", "--json"], hooked).stdout.strip() in ("{}", "")
+
+
+def test_pre_push_refuses_a_corrupted_cache_object_and_pushes_nothing(hooked, tmp_path):
+    remote = tmp_path / "dvc-remote"
+    run(["dvc", "remote", "add", "--local", "-d", "pushtest", str(remote)], hooked)
+    run(["git", "init", "-q", "--bare", str(tmp_path / "origin.git")], hooked)
+    run(["git", "remote", "add", "origin", str(tmp_path / "origin.git")], hooked)
+    md5 = locked_model_md5(hooked)
+    cached = hooked / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+    cached.chmod(0o644)
+    cached.write_bytes(cached.read_bytes()[:-10] + b"corrupted!")
+    result = run(["git", "push", "-q", "origin", "main"], hooked, check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "models/model.skops" in output and "corrupted" in output and "nothing was pushed" in output
+    assert not any(path.is_file() for path in remote.rglob("*")), "a corrupted object reached the remote"
+    assert run(["git", "ls-remote", str(tmp_path / "origin.git")], hooked).stdout == ""
