@@ -300,30 +300,26 @@ AllCommits = Annotated[bool, typer.Option("--all", help="The experiments of ever
 def push(names: Names = None, remote: GitRemote = "origin", all_commits: AllCommits = False) -> None:
     """Share experiments: their git refs to a git remote (`dvc exp push`), their data and models to the DVC
     remote, so a teammate's `mlops exp pull` sees and can apply them."""
-    from pipeline import dvc_seam
-
-    require_experiment_repo()
-    try:
-        dvc_seam.exp_push(remote, names or [], all_commits)
-    except dvc_seam.DvcFailed as failure:
-        raise UserError(
-            f"could not push experiments to {remote!r}",
-            hint="read DVC's message above; is the git remote set (`git remote -v`) and the DVC remote reachable?",
-        ) from failure
+    _share("push", names, remote, all_commits)
 
 
 @exp_app.command()
 def pull(names: Names = None, remote: GitRemote = "origin", all_commits: AllCommits = False) -> None:
     """Fetch teammates' experiments: their git refs from a git remote (`dvc exp pull`), their data and models
     from the DVC remote; then `mlops exp compare` lists them."""
+    _share("pull", names, remote, all_commits)
+
+
+def _share(direction: str, names: list[str] | None, remote: str, all_commits: bool) -> None:
     from pipeline import dvc_seam
 
     require_experiment_repo()
+    move = dvc_seam.exp_push if direction == "push" else dvc_seam.exp_pull
     try:
-        dvc_seam.exp_pull(remote, names or [], all_commits)
+        move(remote, names or [], all_commits)
     except dvc_seam.DvcFailed as failure:
         raise UserError(
-            f"could not pull experiments from {remote!r}",
+            f"could not {direction} experiments {'to' if direction == 'push' else 'from'} {remote!r}",
             hint="read DVC's message above; is the git remote set (`git remote -v`) and the DVC remote reachable?",
         ) from failure
 

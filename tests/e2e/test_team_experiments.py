@@ -10,9 +10,11 @@ import yaml
 
 from tests.conftest import ROOT, run
 from tests.conftest import test_env as make_env
-from tests.e2e.test_data_remote import BUCKET, KEYS, MotoServer
+from tests.e2e import test_data_remote
+from tests.e2e.test_data_remote import BUCKET, KEYS
 
 WORKFLOW = ROOT / ".github/workflows/sweep.yml"
+s3_server = test_data_remote.s3_server  # the fixture: moto's S3 server on 127.0.0.1
 
 
 def steps(job: str) -> dict[str, str]:
@@ -24,14 +26,6 @@ def steps(job: str) -> dict[str, str]:
 
 def run_step(script: str, cwd: Path, env: dict) -> str:
     return run(["bash", "-e", "-c", script], cwd, env=env).stdout
-
-
-@pytest.fixture
-def s3_server():
-    server = MotoServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_sweep_matrix_is_the_sweep_grid_and_runs_nothing(repo, tmp_path):
