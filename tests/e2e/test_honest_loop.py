@@ -88,8 +88,8 @@ def test_retrain_on_replayed_traffic_is_not_retrained_by_decision(repo, tmp_path
     repo = file_sourced_repo(repo, tmp_path)
     serve_and_record(repo, held_out(repo), "logs/replay", tmp_path)  # every loan is already in the data
     # a threshold that noise crosses (monitor params retrain nothing), so that retraining is considered
-    params = (repo / "params.yaml").read_text().replace("psi_threshold: 0.2", "psi_threshold: 0.0001")
-    (repo / "params.yaml").write_text(params)
+    thresholds = (repo / "monitor.yaml").read_text().replace("psi_threshold: 0.2", "psi_threshold: 0.0001")
+    (repo / "monitor.yaml").write_text(thresholds)
     for dry_run in (["--dry-run"], []):
         result = run(["mlops", "monitor", "retrain", *dry_run, "--log-dir", "logs/replay"], repo, check=False)
         assert result.returncode == 1, result.stdout + result.stderr

@@ -37,4 +37,4 @@ def test_corrupted_cache_object_is_reported_and_refused(repo, tmp_path):
     assert not out.exists()
     # The workspace copy is intact: scoring with it still works.
     run(["mlops", "predict", str(loans), "--out", str(out)], repo)
-    assert out.read_text().startswith("id,p_default,decision,model_md5")
+    assert out.read_text().startswith("rownames,p_default,decision,model_md5")  # the data's own id column

@@ -88,13 +88,15 @@ def test_train_killed_mid_run_then_repro_completes(repo):
 def test_second_repro_refuses_while_the_first_runs(repo):
     make_train_stale(repo)
     first = start_mlops(repo, "repro")
-    wait_for_stage(repo, "train", first)
-    lock_during_run = (repo / "dvc.lock").read_bytes()
-
-    second = run(["mlops", "repro"], repo, check=False)
-
-    assert_clear_error(second, "another", "mlops repro")
-    assert (repo / "dvc.lock").read_bytes() == lock_during_run, "the refused run touched dvc.lock"
+    train = wait_for_stage(repo, "train", first)
+    os.kill(train, signal.SIGSTOP)  # hold the first run inside train, so nothing of its own moves dvc.lock
+    try:
+        lock_during_run = (repo / "dvc.lock").read_bytes()
+        second = run(["mlops", "repro"], repo, check=False)
+        assert_clear_error(second, "another", "mlops repro")
+        assert (repo / "dvc.lock").read_bytes() == lock_during_run, "the refused run touched dvc.lock"
+    finally:
+        os.kill(train, signal.SIGCONT)
     output, _ = first.communicate(timeout=300)
     assert first.returncode == 0, output
     assert_model_whole(repo)

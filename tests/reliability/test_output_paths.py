@@ -72,7 +72,7 @@ def test_formula_cells_are_neutralised_in_written_csv(repo, tmp_path):
     loans = tmp_path / "hostile.csv"
     frame.to_csv(loans, index=False)
     out = tmp_path / "scores.csv"
-    run(["mlops", "predict", str(loans), "--out", str(out)], repo)
+    run(["mlops", "predict", str(loans), "--out", str(out), "--id-column", "id"], repo)
 
     written = pd.read_csv(out, dtype={"id": str}, keep_default_na=False)["id"].tolist()
     assert written == ["'" + value for value in ids[:-1]] + ["ok-7"]
