@@ -243,6 +243,12 @@ def _stop_signals_interrupt() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
+def uninterruptible() -> contextlib.AbstractContextManager[None]:
+    """A short change that must not stop half-way (the registry's tags of one promotion or rollback): stop signals
+    are ignored until it is done, so it ends as after a complete run."""
+    return _stop_signals_ignored()
+
+
 @contextlib.contextmanager
 def _stop_signals_ignored() -> Iterator[None]:
     """While putting things back, a second Ctrl-C or SIGTERM must not stop half-way (SIGKILL can: the journal

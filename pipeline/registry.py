@@ -23,6 +23,7 @@ import yaml
 from hooks.git import git
 from pipeline import paths
 from pipeline.errors import UserError
+from pipeline.journal import uninterruptible
 
 PROD = "prod"
 FIRST_VERSION = "v1.0.0"
@@ -206,11 +207,12 @@ def promote(commit: str, served_before: str | None, reason: str) -> str:
     """Register `commit`'s model and assign it prod; the new version. On the first promotion, the model served
     before it (`served_before`, a commit) is registered and assigned first, so it can be rolled back to."""
     name = model_artifact()
-    if not in_stage(read_events(name)) and served_before and served_before != commit:
-        before = _register(name, served_before, "the model served before the first promotion")
-        _assign(name, before, "served before the first promotion")
-    version = _register(name, commit, reason)
-    _assign(name, version, reason)
+    with uninterruptible():  # SIGTERM or Ctrl-C never leaves half the tags of a promotion
+        if not in_stage(read_events(name)) and served_before and served_before != commit:
+            before = _register(name, served_before, "the model served before the first promotion")
+            _assign(name, before, "served before the first promotion")
+        version = _register(name, commit, reason)
+        _assign(name, version, reason)
     return version
 
 
@@ -227,7 +229,8 @@ def rollback() -> tuple[str, str]:
         )
     champion, previous = current[0], current[1]
     message = f"rollback from {version_at(events, champion)}"
-    _after_the_last_stage_tag(name)
-    gto.api.unassign(".", name, stage=PROD, version=version_at(events, champion), message=message)
-    _assign(name, version_at(events, previous), message)
+    with uninterruptible():  # SIGTERM or Ctrl-C never leaves prod unassigned half-way
+        _after_the_last_stage_tag(name)
+        gto.api.unassign(".", name, stage=PROD, version=version_at(events, champion), message=message)
+        _assign(name, version_at(events, previous), message)
     return champion, previous

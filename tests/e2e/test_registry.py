@@ -3,11 +3,14 @@
 
 import hashlib
 import json
+import signal
+import subprocess
+import time
 
 import pytest
 import yaml
 
-from tests.conftest import run
+from tests.conftest import run, test_env
 
 
 def gto_state(repo) -> dict:
@@ -57,3 +60,20 @@ def test_promote_then_rollback_right_away_seen_by_gto_and_dvc_artifacts_get(repo
         ["mlops", "predict", str(loans), "--out", "x.csv", "--model", "lending-risk@v7.0.0"], repo, check=False
     )
     assert unknown.returncode == 2 and "versions: v1.0.0, v1.1.0" in unknown.stderr
+
+
+@pytest.mark.slow
+def test_sigterm_during_a_promotion_never_leaves_half_its_tags(repo):
+    run("git add -A && git commit -q --no-verify -m trained --allow-empty", repo)
+    run("git switch -q -c candidate && git commit -q --no-verify --allow-empty -m next && git switch -q -", repo)
+    promote = subprocess.Popen(
+        ["mlops", "deploy", "promote", "candidate"], cwd=repo, env=test_env(), stdout=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while not run(["git", "tag", "-l"], repo).stdout.strip() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    promote.send_signal(signal.SIGTERM)  # between the first tag and the last (GTO's tags are a second apart)
+    promote.communicate(timeout=120)
+    tags = sorted(run(["git", "tag", "-l"], repo).stdout.split())
+    assert tags == ["lending-risk#prod#1", "lending-risk#prod#2", "lending-risk@v1.0.0", "lending-risk@v1.1.0"]
+    assert gto_state(repo)["stage"] == {"prod": "v1.1.0"}
