@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
 from tests.conftest import run
@@ -45,3 +46,22 @@ def snapshot(repo: Path) -> dict[str, str]:
 
 def mlops(repo: Path, *args: str, check: bool = True, env: dict | None = None):
     return run(["mlops", *args], repo, check=check, env=env)
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def headless_chromium(profile: Path, *extra: str) -> list[str]:
+    """Debian's chromium, headless, offline-safe flags (no background requests), its own empty profile."""
+    return [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        *extra,
+    ]

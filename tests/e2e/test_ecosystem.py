@@ -7,16 +7,14 @@ import csv
 import io
 import json
 import re
-import shutil
 import subprocess
 
 import pytest
 import yaml
 
 from tests.conftest import run
-from tests.e2e.data_helpers import lending_frame, mlops
+from tests.e2e.data_helpers import CHROMIUM, headless_chromium, lending_frame, mlops
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 REMOTE_SCRIPT = re.compile(r"<script[^>]*\bsrc\s*=", re.IGNORECASE)
 
 
@@ -45,18 +43,13 @@ def test_plots_pages_carry_their_renderer_and_a_charset(repo, tmp_path):
 def test_dvc_plots_show_renders_offline_in_chromium(repo, tmp_path):
     out = tmp_path / "plots"
     run(["dvc", "plots", "show", "-o", str(out)], repo)
-    browser = [
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
+    browser = headless_chromium(
+        tmp_path / "profile",
         "--proxy-server=127.0.0.1:9",  # nothing listens there: any request for the network fails
-        f"--user-data-dir={tmp_path / 'profile'}",
         "--virtual-time-budget=8000",
         "--dump-dom",
         (out / "index.html").as_uri(),
-    ]
+    )
     dom = subprocess.run(browser, capture_output=True, text=True, timeout=120).stdout
     assert dom.count('aria-label="Vega visualization"') == 5 and dom.count("<path") > 20
     for title in plot_titles(repo):

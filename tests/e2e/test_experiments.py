@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import struct
 import subprocess
 import zlib
@@ -14,6 +13,7 @@ import pytest
 
 from tests.conftest import run
 from tests.conftest import test_env as env_with
+from tests.e2e.data_helpers import CHROMIUM, headless_chromium
 
 pytestmark = pytest.mark.slow
 
@@ -126,9 +126,6 @@ def png_is_drawn(png: bytes) -> bool:
     return len(set(zlib.decompress(pixels))) > 64
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
 def test_report_renders_in_a_browser_without_requests(repo, tmp_path):
     set_model(repo, "hgb")
@@ -139,18 +136,7 @@ def test_report_renders_in_a_browser_without_requests(repo, tmp_path):
     assert len(text) > 5000 and text.count("<polyline") >= 6 and "Model card" in text
     assert "test loans neither model trained on" in text and "95% interval" in text
 
-    browser = [
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--window-size=1280,1400",
-    ]
+    browser = headless_chromium(tmp_path / "profile", "--window-size=1280,1400")
     dom = subprocess.run([*browser, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
     assert "<svg" in dom.stdout and "Test metrics" in dom.stdout
     assert REMOTE.search(dom.stdout) is None, REMOTE.search(dom.stdout)
