@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from pipeline import paths
-from pipeline.drift import minimum_window, noise_psi
-from pipeline.model_io import load_model
+from pipeline.monitoring.drift import minimum_window, noise_psi
 from pipeline.params import load_monitor
+from pipeline.training.model_file import load_model
 
 SIZES = (200, 500, 1000, 1500, 2000, 2500, 3000, 4000, 5000)
 

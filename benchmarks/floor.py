@@ -15,10 +15,10 @@ def pipeline_in_one_process() -> None:
     """ingest -> validate -> split -> train -> evaluate as functions: no DVC, no process per stage."""
     from threadpoolctl import threadpool_limits
 
-    from pipeline.model_io import save_model
     from pipeline.params import load_params
-    from pipeline.schema import read_schema
     from pipeline.stages import evaluate, ingest, split, train, validate
+    from pipeline.training.data_schema import read_schema
+    from pipeline.training.model_file import save_model
 
     params = load_params()
     data = params.data
@@ -45,9 +45,9 @@ def bare_fit() -> None:
     import pandas as pd
     from threadpoolctl import threadpool_limits
 
-    from pipeline.model import build_model
     from pipeline.params import load_params
-    from pipeline.schema import feature_columns, read_schema
+    from pipeline.training.data_schema import feature_columns, read_schema
+    from pipeline.training.model import build_model
 
     params = load_params()
     data = params.data

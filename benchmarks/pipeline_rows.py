@@ -10,7 +10,7 @@ from benchmarks.explain import slowest_imports
 from benchmarks.generate import generate
 from benchmarks.measure import Case, alternate
 from benchmarks.report import Row, absolute_row, megabytes, ratio_row
-from pipeline.warm_stages import COMMON_IMPORTS, MODEL_IMPORTS
+from pipeline.experiments.warm_stages import COMMON_IMPORTS, MODEL_IMPORTS
 
 FLOOR = [sys.executable, str(Path(__file__).with_name("floor.py"))]
 

@@ -1,6 +1,6 @@
 """A bounded loopback load test of `mlops serve`: a few seconds of closed-loop traffic from client threads
 (urllib, no extra tool) against a server on 127.0.0.1 in a trained copy, for single-loan and 100-loan requests.
-The anchor is the same loans scored in this process by `pipeline.predict.score_frame` (what `mlops predict` runs
+The anchor is the same loans scored in this process by `pipeline.serving.predict.score_frame` (what `mlops predict` runs
 per chunk): the gap is HTTP, JSON, request validation and logging."""
 
 from __future__ import annotations
@@ -126,8 +126,8 @@ def in_process_ms(repo: Path, loans: list[dict], repetitions: int = 50) -> float
     """The median time of `score_frame` on these loans in this process (the model loaded once)."""
     import pandas as pd
 
-    from pipeline.predict import score_frame
-    from pipeline.serving import load_served_model
+    from pipeline.serving.app import load_served_model
+    from pipeline.serving.predict import score_frame
 
     with working_directory(repo):
         served = load_served_model(None)

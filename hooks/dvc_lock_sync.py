@@ -134,7 +134,7 @@ def refuse_unstaged(edited: list[str]) -> int:
 
 
 def repro_command() -> list[str]:
-    if importlib.util.find_spec("pipeline.dvc_seam") is not None:
+    if importlib.util.find_spec("pipeline.versioning.dvc_seam") is not None:
         return [sys.executable, "-m", "pipeline", "hooks", "repro"]  # all or nothing, forces type-only stages
     dvc = [sys.executable, "-m", "dvc"] if importlib.util.find_spec("dvc") else ["dvc"]
     return [*dvc, "repro"]

@@ -22,7 +22,7 @@ class UserError(Exception):
 EXIT_USER_ERROR = 2
 
 
-def report(error: UserError) -> NoReturn:
+def report_user_error(error: UserError) -> NoReturn:
     print(f"error: {error}", file=sys.stderr)
     raise SystemExit(EXIT_USER_ERROR)
 
@@ -32,4 +32,4 @@ def run_reporting_user_errors(main: Callable[[], object]) -> None:
     try:
         main()
     except UserError as error:
-        report(error)
+        report_user_error(error)

@@ -12,8 +12,8 @@ from typing import Annotated
 import typer
 from typer._click.exceptions import NoArgsIsHelpError, UsageError  # Typer's own Click, not `click`
 
-from pipeline.cli import data, exp, hooks, monitor, run, serve
-from pipeline.errors import UserError, report
+from pipeline.cli import data, exp, gate, hooks, monitor, report, repro, serve
+from pipeline.errors import UserError, report_user_error
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -22,7 +22,7 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},  # inherited by every group and command
 )
-for group in (run, data, exp, hooks, serve, monitor):
+for group in (repro, data, exp, gate, report, hooks, serve, monitor):
     group.register(app)
 
 
@@ -50,13 +50,13 @@ STATUS_ARGS = {("status",): False, ("status", "--json"): True}
 
 def main() -> None:
     """Run `mlops`; a usage mistake and a UserError both end as one `error:` line, a hint and exit status 2."""
-    from pipeline.journal import recover
+    from pipeline.versioning.journal import recover
 
     as_json = STATUS_ARGS.get(tuple(sys.argv[1:]))
     try:
         recover()  # a command killed mid-way (SIGKILL, power cut) is undone before anything else runs
         if as_json is not None:
-            run.status(as_json=as_json)
+            repro.status(as_json=as_json)
             raise SystemExit(0)
         status = app(prog_name="mlops", standalone_mode=False)
     except NoArgsIsHelpError as shown:
@@ -64,10 +64,10 @@ def main() -> None:
         status = 0
     except UsageError as mistake:
         command = mistake.ctx.command_path if mistake.ctx else "mlops"
-        report(UserError(mistake.format_message(), hint=f"`{command} -h` shows the usage"))
+        report_user_error(UserError(mistake.format_message(), hint=f"`{command} -h` shows the usage"))
     except typer.Abort:
         typer.echo("Aborted.", err=True)
         status = 130
     except UserError as error:
-        report(error)
+        report_user_error(error)
     raise SystemExit(status if isinstance(status, int) else 0)

@@ -1,5 +1,5 @@
 """`mlops data` (add, status, push, pull), `mlops remote set`, `mlops checkout` and `mlops predict`: the data and
-model versions. DVC is reached only through `pipeline.dvc_seam`; heavy imports happen inside the commands."""
+model versions. DVC is reached only through `pipeline.versioning.dvc_seam`; heavy imports happen inside the commands."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def add(
     ] = False,
 ) -> None:
     """Make a file the pipeline's source (tracked by DVC, schema inferred), or append a batch to it."""
-    from pipeline import dvc_seam
+    from pipeline.versioning import dvc_seam
 
     dvc_seam.require_repo()
     if append:
@@ -85,13 +85,13 @@ def _add_source(
 ) -> None:
     import yaml
 
-    from pipeline import dvc_seam
-    from pipeline.datasets import SourceChoice, infer_source_schema, set_data_params
-    from pipeline.input_limits import check_destination, check_table_file
-    from pipeline.journal import all_or_nothing
     from pipeline.params import PARAMS_FILE, load_params, parse_params
-    from pipeline.schema import write_schema
-    from pipeline.stages.ingest import read_table
+    from pipeline.training.data_schema import write_schema
+    from pipeline.training.sources import read_table
+    from pipeline.versioning import dvc_seam
+    from pipeline.versioning.datasets import SourceChoice, infer_source_schema, set_data_params
+    from pipeline.versioning.input_limits import check_destination, check_table_file
+    from pipeline.versioning.journal import all_or_nothing
 
     params = load_params()
     destination = Path(paths.EXTERNAL_DIR) / path.name
@@ -141,7 +141,7 @@ def _add_source(
 
 def _id_columns_to_drop(frame, target: str, drop: list[str], keep: list[str], source: str) -> list[str]:
     """The id-like columns not already dropped or kept, each announced: an id as a feature only memorises rows."""
-    from pipeline.datasets import id_like_columns
+    from pipeline.versioning.datasets import id_like_columns
 
     columns = [str(column) for column in frame.columns]
     for name in keep:
@@ -161,13 +161,13 @@ def _id_columns_to_drop(frame, target: str, drop: list[str], keep: list[str], so
 
 
 def _append_batch(path: Path) -> None:
-    from pipeline import dvc_seam
-    from pipeline.datasets import checked_append
-    from pipeline.input_limits import check_table_file
-    from pipeline.journal import all_or_nothing
     from pipeline.params import load_params
-    from pipeline.schema import read_schema
-    from pipeline.stages.ingest import RDATASETS, read_table
+    from pipeline.training.data_schema import read_schema
+    from pipeline.training.sources import RDATASETS, read_table
+    from pipeline.versioning import dvc_seam
+    from pipeline.versioning.datasets import checked_append
+    from pipeline.versioning.input_limits import check_table_file
+    from pipeline.versioning.journal import all_or_nothing
 
     params = load_params()
     source = Path(params.data.source)
@@ -241,10 +241,10 @@ def status(
     remote: Annotated[bool, typer.Option(help="Ask the default remote what it lacks (contacts it).")] = True,
 ) -> None:
     """Say in words what is new, modified, untracked or not yet pushed."""
-    from pipeline import dvc_seam
+    from pipeline.versioning import dvc_seam
 
     dvc_seam.require_repo()
-    from pipeline.data_status import describe_status
+    from pipeline.versioning.data_status import describe_status
 
     try:
         state = dvc_seam.data_status(not_in_remote=remote and dvc_seam.default_remote() is not None)
@@ -260,8 +260,8 @@ def status(
 
 
 def _verify_cache() -> None:
-    from pipeline import dvc_seam
-    from pipeline.data_status import corrupted_objects
+    from pipeline.versioning import dvc_seam
+    from pipeline.versioning.data_status import corrupted_objects
 
     problems = corrupted_objects(dvc_seam.tracked_objects(), dvc_seam.cache_files_dir())
     if not problems:
@@ -276,7 +276,7 @@ def _verify_cache() -> None:
 
 
 def _remote_hint() -> str:
-    from pipeline import dvc_seam
+    from pipeline.versioning import dvc_seam
 
     remote = dvc_seam.default_remote()
     where = f"remote {remote[0]!r} ({remote[1]})" if remote else "no default remote"
@@ -287,7 +287,7 @@ def _remote_hint() -> str:
 
 
 def _verify_remote() -> None:
-    from pipeline import integrity
+    from pipeline.versioning import integrity
 
     try:
         problems = integrity.remote_problems(integrity.objects_in_use())
@@ -314,7 +314,7 @@ def push(
 ) -> None:
     """Send the data and models this version uses to the default remote (progress shown), each object checked
     against its md5 first: a corrupted one is refused by name and nothing is pushed."""
-    from pipeline import dvc_seam, integrity
+    from pipeline.versioning import dvc_seam, integrity
 
     dvc_seam.require_repo()
     objects = integrity.objects_in_use()
@@ -337,7 +337,7 @@ def push(
 
 
 def _heal_remote(objects: dict[str, str]) -> None:
-    from pipeline import integrity
+    from pipeline.versioning import integrity
 
     try:
         problems = integrity.remote_problems(objects)
@@ -354,7 +354,7 @@ def _heal_remote(objects: dict[str, str]) -> None:
 def pull() -> None:
     """Fetch the data and models this version uses from the default remote, check each against its md5, then
     check them out (a corrupted one is refused by name and never reaches the workspace)."""
-    from pipeline import dvc_seam, integrity
+    from pipeline.versioning import dvc_seam, integrity
 
     dvc_seam.require_repo()
     try:
@@ -389,7 +389,7 @@ def remote_set(
     endpoint_url: Annotated[str | None, typer.Option(help="An S3-compatible server's URL (MinIO, moto, ...).")] = None,
 ) -> None:
     """Make URL the default remote (does not contact it). Credentials belong in .dvc/config.local only."""
-    from pipeline import dvc_seam
+    from pipeline.versioning import dvc_seam
 
     dvc_seam.require_repo()
     name = remote_name(url, endpoint_url)
@@ -429,8 +429,8 @@ def checkout(
     rev: Annotated[str, typer.Argument(help="A commit, tag or branch.")],
 ) -> None:
     """Bring back a version: git checkout REV, then its data and model from the DVC cache, byte-identical."""
-    from pipeline import dvc_seam
-    from pipeline.journal import all_or_nothing
+    from pipeline.versioning import dvc_seam
+    from pipeline.versioning.journal import all_or_nothing
 
     dvc_seam.require_repo()
     dvc_seam.check_rev(rev)
@@ -471,7 +471,7 @@ def _remove_outputs_not_tracked_at_rev(leftovers: set[str]) -> None:
 
 
 def _modified_outputs() -> list[str]:
-    from pipeline import dvc_seam
+    from pipeline.versioning import dvc_seam
 
     state = dvc_seam.data_status(not_in_remote=False)
     return sorted({path for kind in ("modified", "deleted") for path in state.get("uncommitted", {}).get(kind, [])})
@@ -503,11 +503,12 @@ def predict(
     ] = None,
 ) -> None:
     """Score loans with the workspace model (or a revision's), checked against dvc.lock before use."""
-    from pipeline import dvc_seam, registry
-    from pipeline.model_io import load_model_bytes
-    from pipeline.output_paths import check_output_path
     from pipeline.params import load_params
-    from pipeline.predict import predict_file
+    from pipeline.serving import registry
+    from pipeline.serving.predict import predict_file
+    from pipeline.training.model_file import load_model_bytes
+    from pipeline.versioning import dvc_seam
+    from pipeline.versioning.output_paths import check_output_path
 
     dvc_seam.require_repo()
     check_output_path(out, input_path)
@@ -532,7 +533,7 @@ def predict(
 
 
 def _workspace_model() -> tuple[bytes, str]:
-    from pipeline import dvc_seam
+    from pipeline.versioning import dvc_seam
 
     expected = dvc_seam.output_md5(dvc_seam.read_lock(), paths.MODEL)
     if expected is None:

@@ -1,6 +1,6 @@
 """`mlops exp`: run one experiment or a sweep (temporary DVC experiments, duplicates skipped), compare them
 with the workspace on one screen, and apply or promote the chosen one. `mlops gate` and `mlops report` are
-registered from here too (pipeline/cli/gate.py, pipeline/cli/html_report.py)."""
+registered from here too (pipeline/cli/gate.py, pipeline/cli/report.py)."""
 
 from __future__ import annotations
 
@@ -33,12 +33,8 @@ class Metric(StrEnum):
 
 
 def register(app: typer.Typer) -> None:
-    """Add `mlops exp ...`, `mlops gate` and `mlops report` to the `mlops` app."""
-    from pipeline.cli import gate, html_report
-
+    """Add `mlops exp ...` to the `mlops` app."""
     app.add_typer(exp_app, name="exp")
-    gate.register(app)
-    html_report.register(app)
 
 
 SubsetOption = Annotated[
@@ -54,7 +50,7 @@ SubsetOption = Annotated[
 
 def workspace_run():
     """The workspace as the comparison's baseline: its params.yaml and reports/metrics.json."""
-    from pipeline.experiments import Run, flatten
+    from pipeline.experiments.settings import Run, flatten
     from pipeline.params import read_params_yaml
 
     metrics_file = Path(paths.METRICS)
@@ -66,8 +62,8 @@ def experiment_runs(baseline: str | None = None) -> list:
     """Every experiment (of the `baseline` commit only, when given) as a Run, read from its git ref."""
     import yaml
 
-    from pipeline import dvc_seam
-    from pipeline.experiments import Run, flatten
+    from pipeline.experiments.settings import Run, flatten
+    from pipeline.versioning import dvc_seam
 
     runs = []
     for exp in dvc_seam.list_experiments():
@@ -105,8 +101,8 @@ def workspace_source(paths_wanted) -> dict[str, str]:
 
 def planned_params(settings: dict[str, str]) -> dict:
     """The flat params a run with these settings will have, validated by the schema first."""
-    from pipeline.cli.run import validated_params
-    from pipeline.experiments import flatten, typed
+    from pipeline.cli.repro import validated_params
+    from pipeline.experiments.settings import flatten, typed
     from pipeline.params import read_params_yaml, with_overrides
 
     overrides = {key: typed(value) for key, value in settings.items()}
@@ -116,7 +112,7 @@ def planned_params(settings: dict[str, str]) -> dict:
 
 def duplicate_of(params: dict, existing: list):
     """The existing experiment this run would repeat (same params, code and data), if any."""
-    from pipeline.experiments import find_duplicate
+    from pipeline.experiments.settings import find_duplicate
 
     wanted_paths = {path for run in existing for path in run.source}
     return find_duplicate(params, workspace_source(wanted_paths), existing)
@@ -124,7 +120,7 @@ def duplicate_of(params: dict, existing: list):
 
 def require_experiment_repo() -> str:
     """The HEAD commit experiments start from; errors when not in the project root or without a commit."""
-    from pipeline import dvc_seam
+    from pipeline.versioning import dvc_seam
 
     dvc_seam.require_repo()
     head = dvc_seam.resolve_commit("HEAD")
@@ -134,7 +130,7 @@ def require_experiment_repo() -> str:
 
 
 def with_subset(settings: dict[str, str], subset: float | None) -> dict[str, str]:
-    from pipeline.experiments import SUBSET_KEY
+    from pipeline.experiments.settings import SUBSET_KEY
 
     if subset is None:
         return settings
@@ -157,9 +153,9 @@ def run_one(
 ) -> None:
     """Run one experiment in a temporary copy of the workspace; skipped when an experiment with the same
     params, code and data exists."""
-    from pipeline import dvc_seam
-    from pipeline.cli.run import _console, _print_metrics
-    from pipeline.experiments import experiment_name, parse_setting
+    from pipeline.cli.repro import _console, _print_metrics
+    from pipeline.experiments.settings import experiment_name, parse_setting
+    from pipeline.versioning import dvc_seam
 
     require_experiment_repo()
     settings = with_subset(dict(parse_setting(item) for item in set_ or []), subset)
@@ -196,7 +192,7 @@ def sweep(
 ) -> None:
     """Run a grid of experiments: duplicates of existing experiments are skipped, a failed run does not stop
     the others, Ctrl-C stops the runs and leaves no half-written experiment."""
-    from pipeline.experiments import ci_matrix, expand_grid, experiment_name
+    from pipeline.experiments.settings import ci_matrix, expand_grid, experiment_name
 
     require_experiment_repo()
     grid = [with_subset(settings, subset) for settings in expand_grid(axes)]
@@ -231,7 +227,7 @@ def _describe(settings: dict[str, str]) -> str:
 
 def run_concurrently(todo: list[tuple[str, dict]], jobs: int) -> dict[str, int]:
     """Run the experiments `jobs` at a time, with a progress line; name -> exit status."""
-    from pipeline import dvc_seam
+    from pipeline.versioning import dvc_seam
 
     pending, running, results = list(todo), {}, {}
     started = time.monotonic()
@@ -280,7 +276,7 @@ def _end_progress() -> None:
 
 
 def print_summary(results: dict[str, int]) -> None:
-    from pipeline import dvc_seam
+    from pipeline.versioning import dvc_seam
 
     failed = [name for name, status in results.items() if status != 0]
     typer.echo(f"Sweep: {len(results) - len(failed)} of {len(results)} run(s) succeeded.")
@@ -311,7 +307,7 @@ def pull(names: Names = None, remote: GitRemote = "origin", all_commits: AllComm
 
 
 def _share(direction: str, names: list[str] | None, remote: str, all_commits: bool) -> None:
-    from pipeline import dvc_seam
+    from pipeline.versioning import dvc_seam
 
     require_experiment_repo()
     move = dvc_seam.exp_push if direction == "push" else dvc_seam.exp_pull
@@ -347,7 +343,7 @@ def compare(
 ) -> None:
     """The workspace and its experiments on one screen: only the params that differ, the key metrics with their
     change against the workspace, the best per metric, and whether an ROC AUC change is more than noise."""
-    from pipeline import experiments
+    from pipeline.experiments import settings as experiments
 
     if md + as_csv + as_json > 1:
         raise UserError("choose one of --md, --csv and --json")
@@ -364,7 +360,7 @@ def compare(
 
 
 def print_table(table: dict) -> None:
-    from pipeline.experiments import LEGEND, as_text_table
+    from pipeline.experiments.settings import LEGEND, as_text_table
 
     deltas = tuple(dict.fromkeys(("roc_auc", table["sort_by"])))
     lines = as_text_table(table, TERMINAL_METRICS, deltas)
@@ -409,7 +405,7 @@ def find_experiment(name: str):
 @exp_app.command()
 def apply(name: NameArgument) -> None:
     """Bring an experiment's params, dvc.lock, reports and model into the workspace (nothing is committed)."""
-    from pipeline import dvc_seam
+    from pipeline.versioning import dvc_seam
 
     require_experiment_repo()
     find_experiment(name)
@@ -423,8 +419,8 @@ def apply(name: NameArgument) -> None:
 @exp_app.command()
 def promote(name: NameArgument) -> None:
     """Apply a full-data experiment and commit it (params, dvc.lock, reports) with its metric change."""
-    from pipeline import dvc_seam
-    from pipeline.journal import all_or_nothing
+    from pipeline.versioning import dvc_seam
+    from pipeline.versioning.journal import all_or_nothing
 
     head = require_experiment_repo()
     run = find_experiment(name)
@@ -444,7 +440,7 @@ def promote(name: NameArgument) -> None:
 
 
 def promotion_message(name: str, before: dict, after: dict) -> str:
-    from pipeline.metric_rules import KEY_METRICS
+    from pipeline.metrics import KEY_METRICS
 
     change = ""
     if "roc_auc" in before and "roc_auc" in after:

@@ -31,9 +31,9 @@ def gate(
     subset: SubsetOption = None,
 ) -> None:
     """Pass or fail the workspace's metrics against another revision's, printing the comparison."""
-    from pipeline import dvc_seam
     from pipeline.cli.exp import require_experiment_repo
-    from pipeline.metric_rules import judge
+    from pipeline.metrics import judge
+    from pipeline.versioning import dvc_seam
 
     require_experiment_repo()
     rev = dvc_seam.resolve_commit(against)
@@ -56,10 +56,10 @@ def gate(
 def gate_on_unseen_loans(rev: str, label: str, metric: Metric, tolerance: float | None) -> None:
     """Both models scored on the workspace's test loans that neither trained on: ROC AUC by its paired interval,
     another metric by its noise band; exit 1 when worse beyond the tolerance, or when too few loans are left."""
-    from pipeline.metric_rules import judge
-    from pipeline.model_comparison import compare_revisions, splits_at, table_lines
+    from pipeline.experiments.compare import compare_revisions, splits_at, table_lines
+    from pipeline.metrics import judge
     from pipeline.params import load_params
-    from pipeline.serving import load_served_model
+    from pipeline.serving.app import load_served_model
 
     try:
         reference, reference_splits = load_served_model(rev), splits_at(rev)
@@ -95,7 +95,7 @@ def gate_on_unseen_loans(rev: str, label: str, metric: Metric, tolerance: float 
 
 def same_split(rev: str) -> bool:
     """Whether the revision's dvc.lock records the workspace's train, validation and test splits, byte for byte."""
-    from pipeline import dvc_seam
+    from pipeline.versioning import dvc_seam
 
     theirs, ours = dvc_seam.lock_at(rev), dvc_seam.read_lock()
     outputs = (paths.TRAIN, paths.VALIDATION, paths.TEST)
@@ -106,7 +106,7 @@ def same_split(rev: str) -> bool:
 def recorded_metrics_gate(rev: str, label: str, metric: Metric, tolerance: float | None, why: UserError) -> None:
     """The gate on both revisions' recorded test metrics: used when the revision's model cannot be read here and
     both share the workspace's split, so that those metrics are on the same loans, which neither trained on."""
-    from pipeline.metric_rules import judge
+    from pipeline.metrics import judge
 
     current, reference = workspace_metrics(), metrics_at(rev, label)
     typer.echo(
@@ -136,7 +136,7 @@ def workspace_metrics() -> dict:
 
 
 def metrics_at(rev: str, label: str) -> dict:
-    from pipeline import dvc_seam
+    from pipeline.versioning import dvc_seam
 
     data = dvc_seam.read_at(rev, paths.METRICS)
     if data is None:
@@ -159,9 +159,9 @@ def subset_metrics(fraction: float, rev: str, label: str) -> tuple[dict, dict]:
 def rev_params_with(rev: str, settings: dict[str, str]) -> dict:
     import yaml
 
-    from pipeline import dvc_seam
-    from pipeline.experiments import flatten, typed
+    from pipeline.experiments.settings import flatten, typed
     from pipeline.params import with_overrides
+    from pipeline.versioning import dvc_seam
 
     raw = yaml.safe_load(dvc_seam.read_at(rev, "params.yaml") or b"{}") or {}
     return flatten(with_overrides(raw, {key: typed(value) for key, value in settings.items()}))
@@ -169,9 +169,9 @@ def rev_params_with(rev: str, settings: dict[str, str]) -> dict:
 
 def find_or_run_subset(params: dict, settings: dict[str, str], rev: str | None, label: str) -> dict:
     """The metrics of an experiment with these params (from `rev`'s code, or the workspace's), run if missing."""
-    from pipeline import dvc_seam
     from pipeline.cli.exp import duplicate_of, experiment_runs
-    from pipeline.experiments import experiment_name
+    from pipeline.experiments.settings import experiment_name
+    from pipeline.versioning import dvc_seam
 
     existing = experiment_runs(rev) if rev else experiment_runs()
     same = find_at_rev(params, existing) if rev else duplicate_of(params, existing)
@@ -193,8 +193,8 @@ def find_at_rev(params: dict, runs: list):
 
 
 def print_comparison(current: dict, reference: dict, label: str) -> None:
-    from pipeline.metric_rules import KEY_METRICS, noise_band
-    from pipeline.model_comparison import metric_word
+    from pipeline.experiments.compare import metric_word
+    from pipeline.metrics import KEY_METRICS, noise_band
 
     typer.echo(f"{'metric':<14}{label[:12]:>12}{'workspace':>12}{'change':>10}  ")
     for metric in KEY_METRICS:

@@ -56,7 +56,7 @@ def _pre_commit(*args: str) -> None:
 def install() -> None:
     """Install the hooks for pre-commit, post-checkout, pre-push and merges, and the merge drivers for generated
     files and DVC pointers (idempotent; a hook you already had is kept as `<hook>.legacy` and still runs first)."""
-    from pipeline import merge_setup
+    from pipeline.versioning import merge_setup
 
     _require_config()
     record = _git_path("--git-common-dir") / PYTHON_RECORD
@@ -65,7 +65,7 @@ def install() -> None:
     _guard_post_checkout(_git_path("--git-path", "hooks") / "post-checkout")
     merge_setup.install()
     typer.echo(f"Merge drivers registered in git config and {merge_setup.ATTRIBUTES}.")
-    from pipeline import plots_page
+    from pipeline.experiments import plots_page
 
     plots_page.ensure_template()  # the offline page `dvc plots show` fills (see .dvc/config)
     typer.echo(f"Hooks run with {sys.executable} (recorded in {record}), even without the venv activated.")
@@ -82,7 +82,7 @@ def _guard_post_checkout(script: Path) -> None:
 @hooks_app.command()
 def uninstall() -> None:
     """Remove the hooks and merge drivers (a hook you had before `install` is put back)."""
-    from pipeline import merge_setup
+    from pipeline.versioning import merge_setup
 
     _pre_commit("uninstall")
     merge_setup.uninstall()
@@ -102,7 +102,7 @@ def status() -> None:
         legacy = Path(f"{script}.legacy")
         beside = f" (+ your own hook, run first: {legacy})" if legacy.exists() else ""
         typer.echo(f"  {hook_type:<16} {'installed' if installed else 'not installed'}{beside}")
-    from pipeline import merge_setup
+    from pipeline.versioning import merge_setup
 
     for name, registered in merge_setup.registered().items():
         all_installed &= registered
@@ -123,8 +123,8 @@ def repro() -> None:
     """What `dvc-lock-sync repro` runs: `dvc repro` all or nothing, then the stages whose params changed only
     in type (DVC sees `1` and `1.0` as equal and would skip them), forced."""
     from hooks.pipeline_state import pipeline_state, read_worktree
-    from pipeline import dvc_seam
-    from pipeline.cli.run import validated_params
+    from pipeline.cli.repro import validated_params
+    from pipeline.versioning import dvc_seam
 
     dvc_seam.require_repo()
     validated_params()

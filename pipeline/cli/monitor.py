@@ -36,8 +36,8 @@ def outcomes(
 ) -> None:
     """Record later-arriving outcomes (did the loan go bad), joined to the logged predictions by id."""
     from pipeline.params import load_params
-    from pipeline.stages.ingest import read_table
-    from pipeline.telemetry import append_outcomes, normalize_outcomes, read_log
+    from pipeline.serving.telemetry import append_outcomes, normalize_outcomes, read_log
+    from pipeline.training.sources import read_table
 
     params = load_params()
     frame = read_table(path)
@@ -58,7 +58,7 @@ def outcomes(
 def served_rev(rev: str | None) -> str | None:
     """The revision to judge: --rev (a revision or a registry reference), else the champion, else None (the
     workspace)."""
-    from pipeline import registry
+    from pipeline.serving import registry
 
     return registry.resolve(rev) if rev is not None else registry.champion_commit()
 
@@ -69,7 +69,7 @@ def training_frame(rev: str | None):
 
     import pandas as pd
 
-    from pipeline import dvc_seam
+    from pipeline.versioning import dvc_seam
 
     if rev is None:
         if not Path(paths.TRAIN).is_file():
@@ -80,7 +80,7 @@ def training_frame(rev: str | None):
 
 
 def evaluated_metrics(rev: str | None) -> dict:
-    from pipeline import dvc_seam
+    from pipeline.versioning import dvc_seam
 
     data = Path(paths.METRICS).read_bytes() if rev is None else dvc_seam.read_at(rev, paths.METRICS)
     return json.loads(data) if data else {}
@@ -91,10 +91,10 @@ def drift_report(log_dir: Path, since: str | None, rev: str | None) -> dict:
     judged model, the models that scored the log, and every check that could not run and why."""
     import pandas as pd
 
-    from pipeline import drift
+    from pipeline.monitoring import drift
     from pipeline.params import load_monitor
-    from pipeline.serving import load_served_model
-    from pipeline.telemetry import join_outcomes, parse_since, read_log, read_outcomes
+    from pipeline.serving.app import load_served_model
+    from pipeline.serving.telemetry import join_outcomes, parse_since, read_log, read_outcomes
 
     monitor = load_monitor()
     log = read_log(log_dir, parse_since(since))
@@ -178,7 +178,7 @@ def _series(values):
 
 
 def _performance(known) -> dict | None:
-    from pipeline.drift import live_performance
+    from pipeline.monitoring.drift import live_performance
 
     return live_performance(known["is_bad"].astype(bool).to_numpy(), known["p_default"].to_numpy(dtype=float))
 
@@ -232,7 +232,7 @@ def checks_run(report: dict) -> list[str]:
 
 
 def write_report(report: dict, out: Path) -> None:
-    from pipeline.drift_html import render
+    from pipeline.monitoring.drift_report import render
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "drift.json").write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
@@ -248,7 +248,7 @@ def drift_command(
     out: Annotated[Path, typer.Option(help="Where drift.json and drift.html go.")] = Path("logs/drift"),
 ) -> None:
     """PSI per feature and for the score, unseen categories, missing values and live performance; exit 1 on drift."""
-    from pipeline import dvc_seam
+    from pipeline.versioning import dvc_seam
 
     dvc_seam.require_repo()
     report = drift_report(log_dir, since, served_rev(rev))
@@ -275,7 +275,7 @@ def retrain(
     retrain/<UTC time>, run the pipeline there, and commit it if the gate passes against the champion.
     Exit 0: retrained, or no drift; 1: not retrained by decision (too few new outcomes, too few unseen test
     loans to judge, or the gate failed); 2: refused (the source, the batch or a step cannot be used)."""
-    from pipeline import dvc_seam
+    from pipeline.versioning import dvc_seam
 
     dvc_seam.require_repo()
     report = drift_report(log_dir, since, served_rev(rev))
@@ -290,7 +290,7 @@ def retrain(
     if dvc_seam.uncommitted_git_changes():
         typer.echo("note: the workspace has uncommitted changes; the retrain starts from HEAD without them")
     if dry_run:
-        from pipeline.retrain import describe_plan
+        from pipeline.monitoring.retrain import describe_plan
 
         typer.echo("Dry run: would retrain (nothing was changed):")
         for step in describe_plan(plan):
@@ -301,13 +301,13 @@ def retrain(
 
 def retrain_plan(log_dir: Path, since: str | None, served: str | None, tolerance: float | None) -> dict:
     """Everything a retrain needs, checked before anything changes."""
-    from pipeline import dvc_seam
-    from pipeline.datasets import checked_append
+    from pipeline.monitoring.retrain import batch_frame, branch_name, labelled_traffic, other_label, without_known_loans
     from pipeline.params import load_monitor, load_params
-    from pipeline.retrain import batch_frame, branch_name, labelled_traffic, other_label, without_known_loans
-    from pipeline.schema import read_schema
-    from pipeline.stages.ingest import RDATASETS, read_table
-    from pipeline.telemetry import parse_since, read_log, read_outcomes
+    from pipeline.serving.telemetry import parse_since, read_log, read_outcomes
+    from pipeline.training.data_schema import read_schema
+    from pipeline.training.sources import RDATASETS, read_table
+    from pipeline.versioning import dvc_seam
+    from pipeline.versioning.datasets import checked_append
 
     params = load_params()
     traffic = labelled_traffic(read_log(log_dir, parse_since(since)), read_outcomes(log_dir))
@@ -368,11 +368,11 @@ def run_retrain(plan: dict, findings: list[str], log_dir: Path) -> None:
     """Append, repro and gate in a worktree on the new branch; commit there if the gate passes, else delete it."""
     import tempfile
 
-    from pipeline import dvc_seam
-    from pipeline.journal import all_or_nothing
-    from pipeline.model_comparison import table_lines
-    from pipeline.retrain import commit_all, commit_message, run_in_worktree
-    from pipeline.telemetry import ensure_log_dir
+    from pipeline.experiments.compare import table_lines
+    from pipeline.monitoring.retrain import commit_all, commit_message, run_in_worktree
+    from pipeline.serving.telemetry import ensure_log_dir
+    from pipeline.versioning import dvc_seam
+    from pipeline.versioning.journal import all_or_nothing
 
     branch, source = plan["branch"], plan["source"]
     log_path = ensure_log_dir(log_dir / "retrain") / f"{branch.removeprefix('retrain/')}.log"
@@ -416,11 +416,11 @@ def run_retrain(plan: dict, findings: list[str], log_dir: Path) -> None:
 
 def champion_comparison(champion: str, label: str, worktree: Path, branch: str):
     """Champion and challenger scored on the retrained test loans that neither trained on."""
-    from pipeline import dvc_seam
-    from pipeline.model_comparison import compare_revisions, splits_at
-    from pipeline.model_io import load_model
+    from pipeline.experiments.compare import compare_revisions, splits_at
     from pipeline.params import load_params
-    from pipeline.serving import ServedModel, load_served_model
+    from pipeline.serving.app import ServedModel, load_served_model
+    from pipeline.training.model_file import load_model
+    from pipeline.versioning import dvc_seam
 
     model, metadata = load_model(worktree / paths.MODEL)
     challenger = ServedModel(model, metadata, "", branch)
@@ -468,10 +468,11 @@ def promote(
     git tags."""
     import yaml
 
-    from pipeline import dvc_seam, registry
-    from pipeline.model_comparison import compare_revisions, splits_at, table_lines
+    from pipeline.experiments.compare import compare_revisions, splits_at, table_lines
     from pipeline.params import parse_params
-    from pipeline.serving import load_served_model
+    from pipeline.serving import registry
+    from pipeline.serving.app import load_served_model
+    from pipeline.versioning import dvc_seam
 
     dvc_seam.require_repo()
     commit = dvc_seam.resolve_commit(registry.resolve(rev))
@@ -509,7 +510,8 @@ def promote(
 def rollback() -> None:
     """Make the previous champion the champion again (unassigns prod from the current one, assigns it again to the
     previous one, as GTO git tags)."""
-    from pipeline import dvc_seam, registry
+    from pipeline.serving import registry
+    from pipeline.versioning import dvc_seam
 
     dvc_seam.require_repo()
     before, after = registry.rollback()

@@ -42,7 +42,7 @@ def serve(
     log_max_mb: Annotated[float, typer.Option(help="Rotate the prediction log above this size.", min=0.001)] = 50.0,
 ) -> None:
     """Serve the model over HTTP: POST /predict, GET /health, /version, /metrics."""
-    from pipeline import dvc_seam
+    from pipeline.versioning import dvc_seam
 
     dvc_seam.require_repo()
     share = check_rollout(challenger, share, shadow)
@@ -76,9 +76,9 @@ def require_free_port(host: str, port: int) -> None:
 
 
 def prepare_app(rev, challenger, share, shadow, log_dir: Path, log_max_bytes: int):
-    from pipeline import registry
-    from pipeline.serving import ChampionFollower, Deployment, build_app, load_served_model
-    from pipeline.telemetry import PredictionLog
+    from pipeline.serving import registry
+    from pipeline.serving.app import ChampionFollower, Deployment, build_app, load_served_model
+    from pipeline.serving.telemetry import PredictionLog
 
     follow = rev is None
     champion_commit = registry.champion_commit() if follow else None
@@ -95,7 +95,7 @@ def prepare_app(rev, challenger, share, shadow, log_dir: Path, log_max_bytes: in
 
 def start_line(deployment, follow: bool, champion_commit: str | None) -> str:
     """Which models serve which loans: the champion (and where it comes from), the challenger or the shadow."""
-    from pipeline.registry import describe
+    from pipeline.serving.registry import describe
 
     def model(served) -> str:
         where = "the workspace's model" if served.rev == "workspace" else describe(served.rev)

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 
 from pipeline import paths
-from pipeline.canonical import canonical_probabilities
 from pipeline.errors import run_reporting_user_errors
 from pipeline.params import Params, load_params
+from pipeline.training.canonical import canonical_probabilities
 
 CURVE_POINTS = 201  # thresholds per ROC and precision-recall curve: a few KB at any number of test loans
 
@@ -24,8 +24,8 @@ def score_metrics(is_bad: np.ndarray, p_bad: np.ndarray, threshold: float, param
     """Test metrics; the ROC AUC's 95% interval is DeLong's (exact variance, no resampling)."""
     from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score, roc_curve
 
-    from pipeline.auc import auc_interval
-    from pipeline.model import cost_per_loan
+    from pipeline.training.auc import auc_interval
+    from pipeline.training.model import cost_per_loan
 
     roc_auc = roc_auc_score(is_bad, p_bad)
     fpr, tpr, _ = roc_curve(is_bad, p_bad)
@@ -192,7 +192,7 @@ def importance_note(metrics: dict[str, Any]) -> str:
 def main() -> None:
     from threadpoolctl import threadpool_limits
 
-    from pipeline.model_io import load_model
+    from pipeline.training.model_file import load_model
 
     params = load_params()
     model, metadata = load_model(paths.MODEL)

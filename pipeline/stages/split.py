@@ -22,23 +22,7 @@ import pandas as pd
 from pipeline import paths
 from pipeline.errors import UserError, run_reporting_user_errors
 from pipeline.params import load_params
-
-IDENTITY_KEY = "lending-mlops-id"  # 16 characters: pandas' hash key
-
-
-def loan_identity(frame: pd.DataFrame, columns: list[str] | None = None) -> np.ndarray:
-    """A 64-bit identity per row from its content: the same values give the same identity, whatever the row's
-    position, the columns' order or dtype (5 and 5.0 are one value; a missing value is one value)."""
-    names = sorted(frame.columns if columns is None else columns, key=str)
-    text = pd.Series("", index=frame.index, dtype=object)
-    for name in names:
-        values = frame[name]
-        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-            cells = pd.to_numeric(values, errors="coerce").astype("float64").astype(str).where(values.notna(), "")
-        else:
-            cells = values.astype(str).where(values.notna(), "")
-        text = text + "\x1f" + cells
-    return pd.util.hash_pandas_object(text, index=False, hash_key=IDENTITY_KEY).to_numpy()
+from pipeline.training.sources import loan_identity
 
 
 def side_draws(identity: np.ndarray, seed: int) -> np.ndarray:

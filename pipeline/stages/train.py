@@ -12,7 +12,7 @@ import pandas as pd
 from pipeline import paths
 from pipeline.errors import UserError, run_reporting_user_errors
 from pipeline.params import Params, load_params
-from pipeline.schema import feature_columns, read_schema
+from pipeline.training.data_schema import feature_columns, read_schema
 
 THREADS = 1  # fixed, so that the fitted state (and the model's bytes) are the same on every machine
 
@@ -35,8 +35,8 @@ def fit(train: pd.DataFrame, validation: pd.DataFrame, params: Params, schema: d
     from sklearn.metrics import roc_auc_score
     from threadpoolctl import threadpool_limits
 
-    from pipeline.canonical import canonical_probabilities, round_fitted_state
-    from pipeline.model import build_model, choose_threshold, cost_per_loan
+    from pipeline.training.canonical import canonical_probabilities, round_fitted_state
+    from pipeline.training.model import build_model, choose_threshold, cost_per_loan
 
     data, decision = params.data, params.decision
     numeric, categorical = feature_columns(schema)
@@ -71,7 +71,7 @@ def fit(train: pd.DataFrame, validation: pd.DataFrame, params: Params, schema: d
 
 
 def main() -> None:
-    from pipeline.model_io import save_model
+    from pipeline.training.model_file import save_model
 
     params = load_params()
     schema = read_schema(params.data.schema_path)

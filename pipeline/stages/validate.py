@@ -10,7 +10,7 @@ import pandas as pd
 from pipeline import paths
 from pipeline.errors import UserError, run_reporting_user_errors
 from pipeline.params import load_params
-from pipeline.schema import read_schema, validate_frame
+from pipeline.training.data_schema import read_schema, validate_frame
 
 
 def validate(frame: pd.DataFrame, schema: dict[str, Any], target: str, positive_label: str) -> dict[str, Any]:

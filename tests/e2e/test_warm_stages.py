@@ -1,5 +1,5 @@
-"""Stages run in warm forks of `mlops` (pipeline.warm_stages) give DVC's own answer, run the copy's code, and
-subset runs are cheaper yet judged on the same test split."""
+"""Stages run in warm forks of `mlops` (pipeline.experiments.warm_stages) give DVC's own answer, run the copy's
+code, and subset runs are cheaper yet judged on the same test split."""
 
 import json
 import subprocess
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.warm_stages import stage_of
+from pipeline.experiments.warm_stages import stage_of
 from tests.conftest import run
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pipeline.cli.hooks import HOOK_TYPES
-from pipeline.merge_setup import BEGIN
+from pipeline.versioning.merge_setup import BEGIN
 from tests.conftest import run, test_env
 from tests.hooks.conftest import commit, minimal_path_env, output, write
 

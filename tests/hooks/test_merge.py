@@ -9,7 +9,7 @@ import pytest
 
 from hooks.dvc_post_rewrite import FINISH
 from hooks.merge_driver import gitattributes_lines, pointer_conflict
-from pipeline import merge_setup
+from pipeline.versioning import merge_setup
 from tests.conftest import ROOT, run
 from tests.hooks.conftest import commit, output, write
 from tests.hooks.test_dvc_git_integration import locked_model_md5, model_md5

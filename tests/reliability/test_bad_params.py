@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import dvc_seam
 from pipeline.cli import main as mlops_main
 from pipeline.params import read_params_yaml, with_overrides
+from pipeline.versioning import dvc_seam
 from tests.conftest import clone_repo, run
 from tests.reliability.helpers import Snapshot, assert_clear_error
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.input_limits import MAX_COLUMNS, MAX_LINE_BYTES
+from pipeline.versioning.input_limits import MAX_COLUMNS, MAX_LINE_BYTES
 from tests.conftest import clone_repo, run
 from tests.e2e.data_helpers import lending_frame
 from tests.reliability.helpers import Snapshot, assert_clear_error

@@ -28,8 +28,8 @@ def start_mlops(repo: Path, *args: str) -> subprocess.Popen:
 
 def stage_process(repo: Path, stage: str) -> int | None:
     """The pid of the Python process running the stage in `repo`, if any: `python -m pipeline.stages.<stage>`,
-    or the warm fork of `mlops` named `stage:<stage>` (pipeline.warm_stages); not the `sh -c` that DVC starts a
-    command through: killing that would leave the stage running on, orphaned."""
+    or the warm fork of `mlops` named `stage:<stage>` (pipeline.experiments.warm_stages); not the `sh -c` that
+    DVC starts a command through: killing that would leave the stage running on, orphaned."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -61,7 +61,7 @@ def make_train_stale(repo: Path) -> None:
 
 def assert_model_whole(repo: Path) -> None:
     """The model loads, its bytes are those dvc.lock records, and DVC sees nothing to do."""
-    run(["python", "-c", "from pipeline.model_io import load_model; load_model('models/model.skops')"], repo)
+    run(["python", "-c", "from pipeline.training.model_file import load_model; load_model('models/model.skops')"], repo)
     assert "up to date" in run(["dvc", "status"], repo).stdout.lower()
 
 

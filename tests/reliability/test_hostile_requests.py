@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pipeline.serving import MAX_BODY_BYTES
+from pipeline.serving.app import MAX_BODY_BYTES
 from tests.e2e import test_serve
 from tests.e2e.test_serve import Server, free_port, loans
 
@@ -197,8 +197,8 @@ class InProcessServer:
 def test_a_bug_answers_500_without_a_traceback_and_is_counted(served_repo, monkeypatch, tmp_path, capfd):
     """A model whose metadata names a feature its pipeline was not fitted on fails inside scikit-learn: a bug,
     not a bad request."""
-    from pipeline.serving import Deployment, ServedModel, build_app, load_served_model, request_model
-    from pipeline.telemetry import PredictionLog
+    from pipeline.serving.app import Deployment, ServedModel, build_app, load_served_model, request_model
+    from pipeline.serving.telemetry import PredictionLog
 
     monkeypatch.chdir(served_repo)
     good = load_served_model(None)

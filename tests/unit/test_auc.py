@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from pipeline.auc import auc_and_variance, auc_interval, midranks, paired_auc_difference
+from pipeline.training.auc import auc_and_variance, auc_interval, midranks, paired_auc_difference
 
 
 def scored_loans(n: int, seed: int, ties: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -7,9 +7,15 @@ import hashlib
 import numpy as np
 import pytest
 
-from pipeline.canonical import EXACT_STATE, canonical_probabilities, round_fitted_state, round_floats, short_between
-from pipeline.model import choose_threshold
-from pipeline.model_io import dump_model
+from pipeline.training.canonical import (
+    EXACT_STATE,
+    canonical_probabilities,
+    round_fitted_state,
+    round_floats,
+    short_between,
+)
+from pipeline.training.model import choose_threshold
+from pipeline.training.model_file import dump_model
 from tests.unit.test_model_io import fitted  # noqa: F401  (a fixture: both model kinds, fitted)
 
 KERNEL_NOISE = 1e-13  # a little above the ~1e-14 relative measured between x86 BLAS kernels

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipeline.datasets import id_like_columns
 from pipeline.errors import UserError
-from pipeline.predict import choose_id_column
+from pipeline.serving.predict import choose_id_column
+from pipeline.versioning.datasets import id_like_columns
 
 
 def names(frame: pd.DataFrame, target: str = "Class") -> list[str]:

@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from pipeline.cli.data import remote_name
-from pipeline.data_status import corrupted_objects, describe_status
-from pipeline.datasets import SourceChoice, align_batch, check_labels, set_data_params
 from pipeline.errors import UserError
-from pipeline.predict import OUTPUT_COLUMNS, score_frame, write_scores
+from pipeline.serving.predict import OUTPUT_COLUMNS, score_frame, write_scores
+from pipeline.versioning.data_status import corrupted_objects, describe_status
+from pipeline.versioning.datasets import SourceChoice, align_batch, check_labels, set_data_params
 
 PARAMS = """seed: 42
 data:

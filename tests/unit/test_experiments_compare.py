@@ -4,9 +4,10 @@ import json
 
 import pytest
 
-from pipeline import metric_rules
+from pipeline import metrics as metric_rules
 from pipeline.errors import UserError
-from pipeline.experiments import (
+from pipeline.experiments.report import Reports, markdown_to_html, render
+from pipeline.experiments.settings import (
     Run,
     as_csv,
     as_markdown,
@@ -19,7 +20,6 @@ from pipeline.experiments import (
     flatten,
     short_param_names,
 )
-from pipeline.report_html import Reports, markdown_to_html, render
 
 CI = {"roc_auc_ci_low": 0.728, "roc_auc_ci_high": 0.808}
 
@@ -67,10 +67,10 @@ def test_types_matter_for_changed_params():
 
 def test_duplicates_need_same_params_and_same_source():
     existing = run("old")
-    existing.source = {"pipeline/model.py": "abc"}
-    assert find_duplicate(dict(existing.params), {"pipeline/model.py": "abc"}, [existing]) is existing
-    assert find_duplicate(dict(existing.params), {"pipeline/model.py": "changed"}, [existing]) is None
-    assert find_duplicate({**existing.params, "seed": 1}, {"pipeline/model.py": "abc"}, [existing]) is None
+    existing.source = {"pipeline/training/model.py": "abc"}
+    assert find_duplicate(dict(existing.params), {"pipeline/training/model.py": "abc"}, [existing]) is existing
+    assert find_duplicate(dict(existing.params), {"pipeline/training/model.py": "changed"}, [existing]) is None
+    assert find_duplicate({**existing.params, "seed": 1}, {"pipeline/training/model.py": "abc"}, [existing]) is None
 
 
 def test_comparison_rows_deltas_best_and_noise():

@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from pipeline.auc import auc_interval, paired_auc_difference
-from pipeline.metric_rules import change_word, noise_band
-from pipeline.model_comparison import MIN_LOANS, Comparison, unseen_mask
-from pipeline.retrain import without_known_loans
+from pipeline.experiments.compare import MIN_LOANS, Comparison, unseen_mask
+from pipeline.metrics import change_word, noise_band
+from pipeline.monitoring.retrain import without_known_loans
+from pipeline.training.auc import auc_interval, paired_auc_difference
 
 
 def scored(n: int = 3000, seed: int = 0):

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from pipeline.errors import UserError
-from pipeline.model import build_model
-from pipeline.model_io import dump_model, load_model, load_model_bytes, save_model
 from pipeline.params import load_params
-from pipeline.schema import infer_schema
+from pipeline.training.data_schema import infer_schema
+from pipeline.training.model import build_model
+from pipeline.training.model_file import dump_model, load_model, load_model_bytes, save_model
 from tests.conftest import ROOT
 from tests.unit.test_stage_functions import loans
 
@@ -48,7 +48,7 @@ def test_md5_mismatch_is_refused(fitted):
 def test_untrusted_types_are_refused():
     import skops.io
 
-    from pipeline.model_io import canonical_bytes
+    from pipeline.training.model_file import canonical_bytes
 
     data = canonical_bytes(skops.io.dumps({"pipeline": np.eye(2), "metadata": {}, "x": hashlib.md5}))
     with pytest.raises(UserError, match="holds types this project never saves"):

@@ -5,7 +5,7 @@ import json
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from pipeline.report_html import confusion_counts
+from pipeline.experiments.report import confusion_counts
 from pipeline.stages.evaluate import CURVE_POINTS, plot_data
 
 

@@ -3,8 +3,8 @@
 import pytest
 from gto.constants import tag_re
 
-from pipeline import registry
-from pipeline.registry import Event, in_stage, next_version, registered_versions
+from pipeline.serving import registry
+from pipeline.serving.registry import Event, in_stage, next_version, registered_versions
 
 
 def event(tag: str, commit: str) -> Event:

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from pipeline.errors import UserError
-from pipeline.retrain import batch_frame, branch_name, labelled_traffic, other_label
+from pipeline.monitoring.retrain import batch_frame, branch_name, labelled_traffic, other_label
 
 
 def test_branch_name_is_a_utc_stamp():

@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import drift
 from pipeline.errors import UserError
-from pipeline.serving import RequestInvalid, ServiceMetrics, parse_loans, request_model, routes_to_challenger
-from pipeline.telemetry import PredictionLog, join_outcomes, log_files, parse_since, read_log
+from pipeline.monitoring import drift
+from pipeline.serving.app import RequestInvalid, ServiceMetrics, parse_loans, request_model, routes_to_challenger
+from pipeline.serving.telemetry import PredictionLog, join_outcomes, log_files, parse_since, read_log
 
 METADATA = {
     "features": {
@@ -146,7 +146,7 @@ def test_loans_refused_only_for_unseen_categories_are_kept_for_the_drift_report(
 
 def test_the_start_line_names_each_model_and_its_share():
     from pipeline.cli.serve import start_line
-    from pipeline.serving import Deployment, ServedModel
+    from pipeline.serving.app import Deployment, ServedModel
 
     def served(md5: str) -> ServedModel:
         return ServedModel(None, {}, md5, "workspace")

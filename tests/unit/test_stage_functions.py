@@ -7,11 +7,12 @@ import pandas as pd
 import pytest
 
 from pipeline.errors import UserError
-from pipeline.model import choose_threshold, cost_per_loan
-from pipeline.schema import infer_schema, validate_frame
-from pipeline.stages.ingest import ingest, read_table
+from pipeline.stages.ingest import ingest
 from pipeline.stages.split import split
 from pipeline.stages.train import sample_training_rows
+from pipeline.training.data_schema import infer_schema, validate_frame
+from pipeline.training.model import choose_threshold, cost_per_loan
+from pipeline.training.sources import read_table
 
 
 def loans(n: int = 400, bad_every: int = 5, seed: int = 0) -> pd.DataFrame:
@@ -176,9 +177,9 @@ def test_evaluate_interval_is_delong_and_subset_runs_skip_permutation_importance
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
-    from pipeline.auc import auc_interval
     from pipeline.params import load_params
     from pipeline.stages.evaluate import importance_rows, model_card, permutation_importance_table, score_metrics
+    from pipeline.training.auc import auc_interval
 
     params = load_params()
     frame = loans(600)

@@ -3,7 +3,7 @@
 import pytest
 
 from pipeline.errors import UserError
-from pipeline.experiments import ci_matrix, expand_grid
+from pipeline.experiments.settings import ci_matrix, expand_grid
 
 
 def test_one_job_per_grid_point_with_its_settings():

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pipeline import metric_rules
+from pipeline import metrics as metric_rules
 
 PLOTS = {
     "roc": ("ROC curve", "fpr", "tpr", "false positive rate", "true positive rate"),

@@ -20,8 +20,9 @@ def report(
 ) -> None:
     """Write one HTML page (no request leaves the machine): the metric diff table, both revisions' ROC,
     precision-recall, calibration, confusion matrix and importance overlaid, and the model card."""
-    from pipeline import dvc_seam, report_html
-    from pipeline.output_paths import check_output_path
+    from pipeline.experiments import report as report_html
+    from pipeline.versioning import dvc_seam
+    from pipeline.versioning.output_paths import check_output_path
 
     dvc_seam.require_repo()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -45,10 +46,10 @@ def unseen_section(rev: str, label: str) -> str:
     """The paragraph comparing both models on the workspace's test loans neither trained on (or why not)."""
     import html
 
-    from pipeline.model_comparison import compare_revisions, splits_at
+    from pipeline.experiments.compare import compare_revisions, splits_at
+    from pipeline.experiments.report import unseen_paragraph
     from pipeline.params import load_params
-    from pipeline.report_html import unseen_paragraph
-    from pipeline.serving import load_served_model
+    from pipeline.serving.app import load_served_model
 
     try:
         comparison = compare_revisions(

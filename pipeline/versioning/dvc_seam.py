@@ -58,12 +58,12 @@ def read_lock() -> dict:
 @contextlib.contextmanager
 def preserving_workspace(command: str = "mlops repro") -> Iterator[None]:
     """All or nothing for a run: on failure, Ctrl-C, SIGTERM, SIGHUP (or, at the next command, after SIGKILL)
-    `dvc.lock`, `reports/` and the DVC outputs are put back as they were (see `pipeline.journal`).
+    `dvc.lock`, `reports/` and the DVC outputs are put back as they were (see `pipeline.versioning.journal`).
 
     DVC updates `dvc.lock` stage by stage and deletes a stage's outputs before running it, so a run that fails
     half-way would otherwise leave a lock and a model from two different states.
     """
-    from pipeline.journal import all_or_nothing
+    from pipeline.versioning.journal import all_or_nothing
 
     with all_or_nothing(command, (LOCK_FILE, paths.REPORTS)):
         yield
@@ -112,9 +112,9 @@ def one_run_at_a_time(command: str = "mlops repro") -> Iterator[None]:
 
 def repro(*targets: str, force: bool = False) -> dict[str, str]:
     """`dvc repro`, all or nothing: a failed run leaves the workspace as it was. What DVC did, per stage.
-    Stages run warm (see `pipeline.warm_stages`)."""
-    from pipeline.dvc_outcomes import recording
-    from pipeline.warm_stages import stages_in_warm_forks
+    Stages run warm (see `pipeline.experiments.warm_stages`)."""
+    from pipeline.experiments.dvc_outcomes import recording
+    from pipeline.experiments.warm_stages import stages_in_warm_forks
 
     with preserving_workspace(), recording() as outcomes, stages_in_warm_forks():
         checked("repro", *(["--force"] if force else []), *targets)
@@ -125,7 +125,7 @@ def exp_run_temp(name: str, overrides: dict[str, str]) -> None:
     """A DVC experiment in a temporary copy of the workspace: the workspace itself stays untouched."""
     if subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], capture_output=True).returncode != 0:
         raise UserError("experiments need a git commit to start from", hint="commit the project first")
-    from pipeline.warm_stages import stages_in_warm_forks
+    from pipeline.experiments.warm_stages import stages_in_warm_forks
 
     settings = [arg for key, value in overrides.items() for arg in ("-S", f"{key}={value}")]
     with stages_in_warm_forks():
@@ -357,7 +357,7 @@ def exp_log_path(name: str) -> Path:
 
 
 def start_exp_run(name: str, settings: dict[str, str], cwd: str | Path = ".") -> subprocess.Popen:
-    """Start `dvc exp run --temp` (stages run warm: `pipeline.warm_stages`) in its own process (and session:
+    """Start `dvc exp run --temp` (stages run warm: `pipeline.experiments.warm_stages`) in its own process (and session:
     Ctrl-C reaches it through us), output to its log. The experiment's ref only appears when the run
     succeeds, so a stopped run leaves nothing behind."""
     _stage_environment()
@@ -366,7 +366,18 @@ def start_exp_run(name: str, settings: dict[str, str], cwd: str | Path = ".") ->
     args = [arg for key, value in settings.items() for arg in ("-S", f"{key}={value}")]
     with open(log, "wb") as handle:
         return subprocess.Popen(
-            [sys.executable, "-P", "-m", "pipeline.warm_stages", "exp", "run", "--temp", "--name", name, *args],
+            [
+                sys.executable,
+                "-P",
+                "-m",
+                "pipeline.experiments.warm_stages",
+                "exp",
+                "run",
+                "--temp",
+                "--name",
+                name,
+                *args,
+            ],
             cwd=cwd,
             stdout=handle,
             stderr=subprocess.STDOUT,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 
-from pipeline.report_html import COLORS, page
+from pipeline.experiments.report import COLORS, page
 
 BAR_WIDTH, CHART_HEIGHT, MAX_BINS = 12, 120, 24
 

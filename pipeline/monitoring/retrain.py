@@ -33,7 +33,7 @@ def branch_name(now: datetime | None = None) -> str:
 
 def labelled_traffic(log: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
     """The loans returned to clients (one row per id, the latest), with a known outcome in `is_bad`."""
-    from pipeline.telemetry import join_outcomes
+    from pipeline.serving.telemetry import join_outcomes
 
     if log.empty:
         return log.assign(is_bad=None).iloc[0:0]
@@ -83,7 +83,7 @@ def without_known_loans(batch: pd.DataFrame, current: pd.DataFrame, drop: list[s
     import numpy as np
     import pandas as pd
 
-    from pipeline.stages.split import loan_identity
+    from pipeline.training.sources import loan_identity
 
     columns = [name for name in current.columns if name not in drop]
     identities = loan_identity(batch, columns)
@@ -105,7 +105,7 @@ def match_integer_columns(batch: pd.DataFrame, current: pd.DataFrame) -> pd.Data
 
 
 def commit_message(findings: list[str], plan: dict[str, Any], comparison: Any, verdict: str) -> str:
-    from pipeline.model_comparison import table_lines
+    from pipeline.experiments.compare import table_lines
 
     traffic, rows, repeated = plan["traffic"], plan["rows"], plan["repeated"]
     first, last = str(traffic["time"].min()), str(traffic["time"].max())

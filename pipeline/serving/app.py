@@ -1,7 +1,7 @@
 """The scoring service: a FastAPI app built from loaded models (`build_app`), and the pieces it is made of.
 
 - `load_served_model` reads a revision's model (or the workspace's) and checks its md5 as `mlops predict` does;
-  scoring goes through `pipeline.predict.score_frame`, the same code as batch scoring.
+  scoring goes through `pipeline.serving.predict.score_frame`, the same code as batch scoring.
 - `request_model` turns the model's feature schema into a pydantic model, so a bad request is a 422 naming the
   field before any scoring.
 - `routes_to_challenger` is the gradual rollout: a stable hash of the loan id, so a loan always sees one model.
@@ -51,7 +51,8 @@ class ServedModel:
 def read_model_bytes(rev: str | None) -> tuple[bytes, str, str]:
     """(bytes, md5 recorded in dvc.lock, revision label) of the model at `rev` (a revision or a registry reference
     such as `lending-risk@prod`), or the workspace's."""
-    from pipeline import dvc_seam, registry
+    from pipeline.serving import registry
+    from pipeline.versioning import dvc_seam
 
     if rev is None:
         expected = dvc_seam.output_md5(dvc_seam.read_lock(), paths.MODEL)
@@ -73,7 +74,7 @@ def read_model_bytes(rev: str | None) -> tuple[bytes, str, str]:
 
 def load_served_model(rev: str | None) -> ServedModel:
     """The model of `rev` (or the workspace), hash-checked against that revision's dvc.lock."""
-    from pipeline.model_io import load_model_bytes
+    from pipeline.training.model_file import load_model_bytes
 
     data, expected, label = read_model_bytes(rev)
     where = paths.MODEL if rev is None else f"{paths.MODEL} at {rev}"
@@ -223,10 +224,10 @@ def routes_to_challenger(loan_id: str, share: float) -> bool:
 
 
 def score_loans(served: ServedModel, loans: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Score loans with `pipeline.predict.score_frame` (the batch scoring code): one result dict per loan."""
+    """Score loans with `pipeline.serving.predict.score_frame` (the batch scoring code): one result dict per loan."""
     import pandas as pd
 
-    from pipeline.predict import score_frame
+    from pipeline.serving.predict import score_frame
 
     features = list(served.metadata["features"])
     frame = pd.DataFrame([{name: loan[name] for name in ["id", *features]} for loan in loans])
@@ -280,7 +281,7 @@ class Deployment:
 def refusal_records(refused: list[dict[str, Any]], champion: ServedModel) -> list[dict[str, Any]]:
     """Log records of loans refused for unseen categories (role `refused`, not served, no score), so that
     `mlops monitor drift` counts them in the unseen-category share."""
-    from pipeline.telemetry import utc_now
+    from pipeline.serving.telemetry import utc_now
 
     return [
         {
@@ -300,7 +301,7 @@ def refusal_records(refused: list[dict[str, Any]], champion: ServedModel) -> lis
 
 
 def log_record(loan: dict[str, Any], result: dict[str, Any], role: str, served: bool) -> dict[str, Any]:
-    from pipeline.telemetry import utc_now
+    from pipeline.serving.telemetry import utc_now
 
     return {
         "time": utc_now(),
@@ -362,7 +363,7 @@ class ChampionFollower:
     so a running server switches without clients noticing. A model that fails to load is reported and not used."""
 
     def __init__(self, deployment: Deployment, interval: float = 1.0) -> None:
-        from pipeline.registry import champion_commit
+        from pipeline.serving.registry import champion_commit
 
         self.deployment, self.interval = deployment, interval
         self.state = champion_commit()
@@ -377,7 +378,7 @@ class ChampionFollower:
         self.thread.join(timeout=5)
 
     def _follow(self) -> None:
-        from pipeline.registry import champion_commit, describe
+        from pipeline.serving.registry import champion_commit, describe
 
         while not self.stop_event.wait(self.interval):
             try:

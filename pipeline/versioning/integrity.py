@@ -10,8 +10,8 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from pipeline import dvc_seam
-from pipeline.data_status import md5_of, object_path
+from pipeline.versioning import dvc_seam
+from pipeline.versioning.data_status import md5_of, object_path
 
 
 @dataclass(frozen=True)

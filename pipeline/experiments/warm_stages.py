@@ -157,8 +157,8 @@ def stages_in_warm_forks() -> Iterator[None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -P -m pipeline.warm_stages DVC-ARGS...`: `dvc DVC-ARGS...` in this process, with this project's
-    stages run warm (how `mlops exp run` starts each concurrent experiment; `-P` keeps the installed code in
+    """`python -P -m pipeline.experiments.warm_stages DVC-ARGS...`: `dvc DVC-ARGS...` in this process, with this
+    project's stages run warm (how `mlops exp run` starts each concurrent experiment; `-P` keeps the installed code in
     charge even in a worktree of another revision, whose own stage code the forks then import)."""
     from dvc.cli import main as dvc_main
 

@@ -2,7 +2,7 @@
 
 The loans are the candidate's test split minus every loan (by identity, as the split stage defines it) in either
 revision's training or validation split. Both models score those loans; the ROC AUC difference gets DeLong's
-paired 95% interval (`pipeline.auc`), and the change is called "better" or "worse" only when the interval
+paired 95% interval (`pipeline.training.auc`), and the change is called "better" or "worse" only when the interval
 excludes zero, "within noise" otherwise. With fewer than MIN_LOANS loans or MIN_BAD bad ones among them there
 is no verdict: the comparison says so instead of deciding.
 
@@ -51,7 +51,7 @@ class Comparison:
     def default_tolerance(self) -> float:
         """A quarter of the half-width of the reference's ROC AUC DeLong interval on these loans, as the gate
         has always used (`metric_rules.default_tolerance`)."""
-        from pipeline.metric_rules import default_tolerance
+        from pipeline.metrics import default_tolerance
 
         return default_tolerance("roc_auc", self.reference) if self.reference else 0.0
 
@@ -96,7 +96,7 @@ class Comparison:
 def metric_word(metric: str, change: float, comparison: Comparison | None, noise: float) -> str:
     """The word for one metric's change: ROC AUC and Gini from the paired interval when there is one, the
     others from their noise band (`metric_rules.noise_band`)."""
-    from pipeline.metric_rules import change_word
+    from pipeline.metrics import change_word
 
     if comparison is not None and comparison.low is not None and metric in ("roc_auc", "gini"):
         return comparison.word
@@ -105,7 +105,7 @@ def metric_word(metric: str, change: float, comparison: Comparison | None, noise
 
 def unseen_mask(test: pd.DataFrame, seen: list[pd.DataFrame]) -> np.ndarray:
     """Which test loans appear in none of the `seen` frames (by identity over the columns they all share)."""
-    from pipeline.stages.split import loan_identity
+    from pipeline.training.sources import loan_identity
 
     columns = [name for name in test.columns if all(name in frame.columns for frame in seen)]
     identities = loan_identity(test, columns)
@@ -129,8 +129,8 @@ def compare(
 ) -> Comparison:
     """Compare two served models (`.model`, `.metadata`) on the loans of `test` absent from every `seen` frame
     (both revisions' training and validation splits); `params` gives the decision costs and the seed."""
-    from pipeline.auc import paired_auc_difference
     from pipeline.stages.evaluate import score_metrics
+    from pipeline.training.auc import paired_auc_difference
 
     unseen = test[unseen_mask(test, seen)]
     metadata = candidate.metadata
@@ -155,7 +155,7 @@ def compare(
 
 def table_lines(comparison: Comparison) -> list[str]:
     """The key metrics of both models on the unseen loans, side by side, each change with its word."""
-    from pipeline.metric_rules import KEY_METRICS, noise_band
+    from pipeline.metrics import KEY_METRICS, noise_band
 
     reference, candidate = comparison.reference, comparison.candidate
     left, right = comparison.reference_label[:20], comparison.candidate_label[:20]
@@ -178,7 +178,8 @@ def splits_at(rev: str | None, root: str = ".") -> dict[str, pd.DataFrame]:
 
     import pandas as pd
 
-    from pipeline import dvc_seam, paths
+    from pipeline import paths
+    from pipeline.versioning import dvc_seam
 
     wanted = {"train": paths.TRAIN, "validation": paths.VALIDATION, "test": paths.TEST}
     if rev is None:

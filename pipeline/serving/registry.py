@@ -23,7 +23,7 @@ import yaml
 from hooks.git import git
 from pipeline import paths
 from pipeline.errors import UserError
-from pipeline.journal import uninterruptible
+from pipeline.versioning.journal import uninterruptible
 
 PROD = "prod"
 FIRST_VERSION = "v1.0.0"

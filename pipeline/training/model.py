@@ -15,9 +15,9 @@ import numpy as np
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
-from pipeline.canonical import short_between
 from pipeline.params import ModelKind, TrainParams
-from pipeline.schema import feature_columns
+from pipeline.training.canonical import short_between
+from pipeline.training.data_schema import feature_columns
 
 
 def build_model(train: TrainParams, schema: dict[str, Any], seed: int) -> Pipeline:

@@ -103,7 +103,7 @@ def check_labels(frame: pd.DataFrame, choice: SourceChoice, source: str) -> None
 
 def infer_source_schema(frame: pd.DataFrame, choice: SourceChoice, source: str) -> dict[str, Any]:
     """Every check, then the schema of the features left after --drop."""
-    from pipeline.schema import infer_schema
+    from pipeline.training.data_schema import infer_schema
 
     check_columns(frame, choice, source)
     check_labels(frame, choice, source)
@@ -133,7 +133,7 @@ def checked_append(
     (dry run included) both call this."""
     import pandas as pd
 
-    from pipeline.schema import validate_frame
+    from pipeline.training.data_schema import validate_frame
 
     batch = align_batch(batch, [str(c) for c in current.columns], label)
     validate_frame(batch.drop(columns=drop), schema, label)

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import UserError
-from pipeline.output_paths import neutralise_formulas
-from pipeline.schema import CATEGORICAL, validate_frame
+from pipeline.training.data_schema import CATEGORICAL, validate_frame
+from pipeline.versioning.output_paths import neutralise_formulas
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,7 +27,7 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
 def feature_schema(metadata: dict[str, Any]) -> dict[str, Any]:
-    """The model's feature schema in the shape `pipeline.schema` validates (no target)."""
+    """The model's feature schema in the shape `pipeline.training.data_schema` validates (no target)."""
     return {"columns": metadata["features"], "allow_duplicate_rows": True}
 
 

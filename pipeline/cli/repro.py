@@ -54,7 +54,8 @@ def repro(
 ) -> None:
     """Reproduce the pipeline: only the stages whose params, code or data changed run."""
     from hooks import merge_driver
-    from pipeline import dvc_seam, plots_page
+    from pipeline.experiments import plots_page
+    from pipeline.versioning import dvc_seam
 
     dvc_seam.require_repo()
     plots_page.ensure_template()  # so `dvc plots show` works offline after a repro
@@ -63,7 +64,7 @@ def repro(
             raise UserError(f"--subset {subset}: must be above 0 and at most 1", hint="e.g. --subset 0.1")
         _repro_subset(subset)
         return
-    from pipeline.dvc_outcomes import SKIPPED
+    from pipeline.experiments.dvc_outcomes import SKIPPED
 
     validated_params()
     outcomes: dict[str, str] = {}
@@ -90,7 +91,7 @@ def _up_to_date() -> bool:
 
 
 def _repro_subset(fraction: float) -> None:
-    from pipeline import dvc_seam
+    from pipeline.versioning import dvc_seam
 
     validated_params({"data.sample_frac": fraction})
     name = subset_name(fraction)
@@ -115,7 +116,7 @@ def _read_metrics(data: bytes | None) -> dict[str, float]:
 def _print_metrics(console, metrics: dict, before: dict, title: str = "Test metrics") -> None:
     from rich.table import Table
 
-    from pipeline.metric_rules import change_word, noise_band
+    from pipeline.metrics import change_word, noise_band
 
     if not metrics:
         return
@@ -148,7 +149,7 @@ def status(
     from hooks.merge_driver import placeholders
     from hooks.params_yaml import AmbiguousScalar
     from hooks.pipeline_state import pipeline_state, read_worktree
-    from pipeline.dvc_seam import require_repo
+    from pipeline.versioning.dvc_seam import require_repo
 
     require_repo()
     try:

@@ -1,6 +1,6 @@
 """Experiments as data: parsing `key=value` settings and sweep grids, naming runs, and building the comparison
 table (only the params that differ, key metrics, deltas against the baseline, the best per metric). Pure
-functions; reading refs and running DVC is `pipeline.dvc_seam`, printing is `pipeline.cli.exp`."""
+functions; reading refs and running DVC is `pipeline.versioning.dvc_seam`, printing is `pipeline.cli.exp`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from pipeline import metric_rules
+from pipeline import metrics as metric_rules
 from pipeline.errors import UserError
 
 SUBSET_KEY = "data.sample_frac"

@@ -53,7 +53,7 @@ def _git_tracked(path: Path) -> bool:
 
 
 def _dvc_tracked() -> set[str]:
-    from pipeline import dvc_seam
+    from pipeline.versioning import dvc_seam
 
     declared = set(dvc_seam.git_kept_paths())
     return set(dvc_seam.tracked_objects()) | declared

@@ -69,7 +69,7 @@ def all_or_nothing(
     if _active:
         yield
         return
-    from pipeline import dvc_seam
+    from pipeline.versioning import dvc_seam
 
     with dvc_seam.one_run_at_a_time(command):
         _recover_locked()
@@ -98,8 +98,8 @@ def recover() -> str | None:
     lock); what was undone, in words, or None."""
     if not (JOURNAL.is_dir() or _WRITING.exists() or _DONE.exists()):
         return None
-    from pipeline import dvc_seam
     from pipeline.errors import UserError
+    from pipeline.versioning import dvc_seam
 
     try:
         with dvc_seam.one_run_at_a_time("mlops (recovery)"):
@@ -149,7 +149,7 @@ def _write(entry: Entry, paths: tuple[str, ...]) -> None:
 
 
 def _restore(journal: Path) -> None:
-    from pipeline import dvc_seam
+    from pipeline.versioning import dvc_seam
 
     entry = Entry(**json.loads((journal / "journal.json").read_text()))
     head_moved = _git("rev-parse", "-q", "--verify", "HEAD") != entry.head_commit
@@ -203,7 +203,7 @@ def _remove(path: Path) -> None:
 
 
 def _tracked() -> set[str]:
-    from pipeline import dvc_seam
+    from pipeline.versioning import dvc_seam
 
     try:
         return set(dvc_seam.tracked_objects())
