@@ -175,18 +175,28 @@ def read_params_yaml(path: Path | str = PARAMS_FILE) -> Any:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UserError(f"{path} not found", hint="run from the project root") from None
+    return parse_params_yaml(text, str(path))
+
+
+def parse_params_yaml(text: str | bytes, source: str = PARAMS_FILE) -> Any:
+    """params.yaml's text as the one reading of it (hooks.params_yaml's), a clear line for YAML it refuses."""
     try:
-        return params_yaml.loads(text, str(path))
+        return params_yaml.loads(text, source)
     except params_yaml.AmbiguousScalar as error:
         raise UserError(str(error), hint="nothing was run") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise UserError(f"{path} is not valid YAML{where}: {getattr(error, 'problem', error)}") from None
+        raise UserError(f"{source} is not valid YAML{where}: {getattr(error, 'problem', error)}") from None
 
 
 def load_params(path: Path | str = PARAMS_FILE) -> Params:
     return parse_params(read_params_yaml(path), str(path))
+
+
+def params_from_text(text: str | bytes, source: str) -> Params:
+    """Params from params.yaml's text as kept somewhere else (a revision: `source` says which)."""
+    return parse_params(parse_params_yaml(text, source), source)
 
 
 def with_overrides(raw: dict, overrides: dict[str, Any]) -> dict:

@@ -20,6 +20,7 @@ import yaml
 
 from pipeline import paths
 from pipeline.errors import UserError
+from pipeline.params import PARAMS_FILE, Params, params_from_text
 
 LOCK_FILE = "dvc.lock"
 FAST_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, when PyYAML has it: many times faster
@@ -154,6 +155,14 @@ def read_at(rev: str, path: str) -> bytes | None:
     """A git-kept file as it is at `rev` (a commit or an experiment ref)."""
     result = subprocess.run(["git", "show", "--end-of-options", f"{check_rev(rev)}:{path}"], capture_output=True)
     return result.stdout if result.returncode == 0 else None
+
+
+def params_at(rev: str) -> Params:
+    """The params of a revision (a commit, tag, branch or experiment ref), through the schema."""
+    text = read_at(rev, PARAMS_FILE)
+    if text is None:
+        raise UserError(f"revision {rev!r} has no {PARAMS_FILE}", hint="name a commit, tag or branch of this project")
+    return params_from_text(text, f"{PARAMS_FILE} at {rev}")
 
 
 # --- Data versions: add, remotes, push/pull, checkout, reading a revision's files ----------------------------
