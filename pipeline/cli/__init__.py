@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from typer._click.exceptions import NoArgsIsHelpError, UsageError  # Typer's own Click, not `click`
 
-from pipeline.cli import data, exp, gate, hooks, monitor, report, repro, serve
+from pipeline.cli import checkout, data, deploy, exp, gate, hooks, monitor, predict, remote, report, repro, serve
 from pipeline.errors import UserError, report_user_error
 
 app = typer.Typer(
@@ -22,7 +22,7 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},  # inherited by every group and command
 )
-for group in (repro, data, exp, gate, report, hooks, serve, monitor):
+for group in (repro, data, remote, checkout, predict, exp, gate, report, hooks, serve, monitor, deploy):
     group.register(app)
 
 

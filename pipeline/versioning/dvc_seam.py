@@ -450,6 +450,25 @@ def worktree_sharing_cache(rev: str, branch: str | None = None) -> Iterator[Path
             subprocess.run(["git", "worktree", "prune"], capture_output=True)
 
 
+def run_in_worktree(worktree: Path, args: list[str], log_path: Path) -> int:
+    """Run `python -m ARGS` (DVC, or the worktree's own `pipeline`) in a worktree, its output appended to
+    `log_path`; the exit status."""
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env.setdefault("DVC_NO_ANALYTICS", "1")
+    with open(log_path, "a", encoding="utf-8") as log:
+        log.write(f"\n$ python -m {' '.join(args)}\n")
+        log.flush()
+        return subprocess.run(
+            [sys.executable, "-m", *args], cwd=worktree, stdout=log, stderr=subprocess.STDOUT, env=env
+        ).returncode
+
+
+def checkout_in_worktree(worktree: Path, target: str, log_path: Path) -> int:
+    """`dvc checkout TARGET` in a worktree (from the shared cache), output appended to `log_path`; the exit status."""
+    return run_in_worktree(worktree, ["dvc", "checkout", "--quiet", target], log_path)
+
+
 def exp_apply(name: str) -> None:
     """`dvc exp apply NAME`: the experiment's params, dvc.lock, reports and outputs into the workspace."""
     checked("exp", "apply", "--", name)
