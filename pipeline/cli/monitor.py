@@ -162,10 +162,6 @@ def scorer_line(scorer: Scorer) -> str:
 
 
 def print_plan(steps: list[str]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("step", "what")
+    """The steps as a numbered list: sentences, which a table would break mid-phrase on a narrow terminal."""
     for number, step in enumerate(steps, start=1):
-        table.add_row(str(number), step)
-    Console(highlight=False).print(table)
+        typer.echo(f"  {number}. {step}")

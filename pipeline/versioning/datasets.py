@@ -1,6 +1,6 @@
 """Bringing your own data: checks that decide whether a file can become (or extend) the pipeline's source,
-and the targeted edit of `params.yaml` that makes it the source. Pure functions over frames and text; the
-command in `pipeline/cli/data.py` reads the files, calls these, and writes only when every check passed."""
+and the targeted edit of `params.yaml` that makes it the source. Pure functions over frames and text;
+`pipeline.versioning.data_add` reads the files, calls these, and writes only when every check passed."""
 
 from __future__ import annotations
 
