@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pipeline.params import load_params
 from pipeline.serving.telemetry import OUTCOMES, append_outcomes, normalize_outcomes, read_log
+from pipeline.training.sources import read_table
 
 
 @dataclass(frozen=True)
@@ -23,8 +24,6 @@ class RecordedOutcomes:
 
 def record_outcomes(path: Path, log_dir: Path) -> RecordedOutcomes:
     """Append the outcomes of `path` (an id column, and the target column or is_bad) to the log folder."""
-    from pipeline.training.sources import read_table  # pandas
-
     params = load_params()
     known = normalize_outcomes(read_table(path), params.data.target, params.data.positive_label, str(path))
     append_outcomes(log_dir, known)

