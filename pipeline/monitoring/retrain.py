@@ -12,7 +12,6 @@ retrain (a `RetrainPlan`, every check done, nothing changed), `run` carries it o
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -332,13 +331,12 @@ def champion_comparison(champion: str, label: str, worktree: Path, branch: str) 
 
 def commit_all(worktree: Path, message: str) -> str:
     """Commit every change in the worktree; the new commit id."""
-    for args in (["add", "-A"], ["commit", "-q", "-F", "-"]):
-        result = subprocess.run(
-            ["git", *args], cwd=worktree, input=message if "-F" in args else None, capture_output=True, text=True
-        )
-        if result.returncode != 0:
-            raise UserError(
-                f"could not commit the retrained version: {(result.stderr + result.stdout).strip()}",
-                hint="is git's user.name/user.email set, and do the commit hooks pass?",
-            )
-    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=worktree, capture_output=True, text=True).stdout.strip()
+    try:
+        git("-C", str(worktree), "add", "-A")
+        git("-C", str(worktree), "commit", "-q", "-F", "-", input=message.encode("utf-8"))
+    except RuntimeError as error:  # git's own message: a missing user.name, a refusing hook
+        raise UserError(
+            f"could not commit the retrained version: {error}",
+            hint="is git's user.name/user.email set, and do the commit hooks pass?",
+        ) from None
+    return git("-C", str(worktree), "rev-parse", "HEAD").decode().strip()
