@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hooks import git
 from pipeline.errors import UserError
 
 if TYPE_CHECKING:
@@ -150,16 +151,15 @@ def run_in_worktree(worktree: Path, args: list[str], log_path: Path, what: str) 
 
 def commit_all(worktree: Path, message: str) -> str:
     """Commit every change in the worktree; the new commit id."""
-    for args in (["add", "-A"], ["commit", "-q", "-F", "-"]):
-        result = subprocess.run(
-            ["git", *args], cwd=worktree, input=message if "-F" in args else None, capture_output=True, text=True
-        )
-        if result.returncode != 0:
-            raise UserError(
-                f"could not commit the retrained version: {(result.stderr + result.stdout).strip()}",
-                hint="is git's user.name/user.email set, and do the commit hooks pass?",
-            )
-    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=worktree, capture_output=True, text=True).stdout.strip()
+    try:
+        git.git("add", "-A", cwd=str(worktree))
+        git.git("commit", "-q", "-F", "-", input=message.encode(), cwd=str(worktree))
+    except git.GitFailed as failure:
+        raise UserError(
+            f"could not commit the retrained version: {failure.message}",
+            hint="is git's user.name/user.email set, and do the commit hooks pass?",
+        ) from None
+    return git.resolve_commit("HEAD", cwd=str(worktree)) or ""
 
 
 def describe_plan(plan: dict[str, Any]) -> list[str]:

@@ -20,13 +20,18 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from hooks import git
+from hooks.pipeline_state import cached_outputs, read_worktree
+from pipeline.errors import UserError
+from pipeline.versioning.dvc_command import dvc
+
 JOURNAL = Path(".dvc/tmp/mlops-journal")
+RUN_LOCK = Path(".dvc/tmp/mlops-repro.lock")
 _WRITING = JOURNAL.with_name(JOURNAL.name + ".new")
 _DONE = JOURNAL.with_name(JOURNAL.name + ".done")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -69,12 +74,10 @@ def all_or_nothing(
     if _active:
         yield
         return
-    from pipeline.versioning import dvc_seam
-
-    with dvc_seam.one_run_at_a_time(command):
+    with one_run_at_a_time(command):
         _recover_locked()
         entry = Entry(command, os.getpid(), branch=branch, ends_with_commit=ends_with_commit, outputs=outputs)
-        entry.head_commit = _git("rev-parse", "-q", "--verify", "HEAD")
+        entry.head_commit = git.resolve_commit("HEAD")
         if move_head:
             entry.head = _git("symbolic-ref", "-q", "--short", "HEAD") or entry.head_commit
         _active = True
@@ -98,11 +101,8 @@ def recover() -> str | None:
     lock); what was undone, in words, or None."""
     if not (JOURNAL.is_dir() or _WRITING.exists() or _DONE.exists()):
         return None
-    from pipeline.errors import UserError
-    from pipeline.versioning import dvc_seam
-
     try:
-        with dvc_seam.one_run_at_a_time("mlops (recovery)"):
+        with one_run_at_a_time("mlops (recovery)"):
             return _recover_locked()
     except UserError:  # the journal's command is still running
         return None
@@ -149,10 +149,8 @@ def _write(entry: Entry, paths: tuple[str, ...]) -> None:
 
 
 def _restore(journal: Path) -> None:
-    from pipeline.versioning import dvc_seam
-
     entry = Entry(**json.loads((journal / "journal.json").read_text()))
-    head_moved = _git("rev-parse", "-q", "--verify", "HEAD") != entry.head_commit
+    head_moved = (git.resolve_commit("HEAD") or "") != (entry.head_commit or "")
     if entry.ends_with_commit and entry.head_commit and head_moved:
         return  # its final commit was made: the command completed
     tracked_before = _tracked()
@@ -173,7 +171,7 @@ def _restore(journal: Path) -> None:
     for partial in Path(".").glob("models/*.partial"):  # a stage killed mid-write (see model_io)
         partial.unlink()
     if entry.outputs:
-        dvc_seam.dvc("checkout", "--force", "--quiet")
+        dvc("checkout", "--force", "--quiet")
     if entry.branch:
         _remove_branch(entry.branch)
 
@@ -203,17 +201,43 @@ def _remove(path: Path) -> None:
 
 
 def _tracked() -> set[str]:
-    from pipeline.versioning import dvc_seam
-
+    """The workspace paths DVC tracks with its cache: `dvc.lock`'s outputs and the `.dvc` pointers' files."""
     try:
-        return set(dvc_seam.tracked_objects())
-    except Exception:  # a half-written .dvc file: nothing to compare against
+        return set(cached_outputs(read_worktree(), git.ls_files("*.dvc", untracked=True)))
+    except Exception:  # a half-written dvc.lock: nothing to compare against
         return set()
 
 
+@contextlib.contextmanager
+def one_run_at_a_time(command: str = "mlops repro") -> Iterator[None]:
+    """Hold this repo's run lock: a second `mlops repro` (or any command that changes the workspace) refuses
+    before it snapshots or restores anything (its restore would otherwise put back files under the first run's
+    feet)."""
+    import fcntl
+
+    RUN_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with open(RUN_LOCK, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "pid unknown"
+            raise UserError(
+                f"another mlops command is running in this repository ({holder}); nothing was changed",
+                hint=f"wait for it to finish, then run `{command}` again",
+            ) from None
+        handle.truncate(0)
+        handle.write(f"pid {os.getpid()}: {command}\n")
+        handle.flush()
+        yield
+
+
 def _git(*args: str) -> str:
-    result = subprocess.run(["git", *args], capture_output=True, text=True)
-    return result.stdout.strip() if result.returncode == 0 else ""
+    """git's output, or "" when it fails: putting things back goes on whatever one step says."""
+    try:
+        return git.git(*args).decode("utf-8", "surrogateescape").strip()
+    except git.GitFailed:
+        return ""
 
 
 def _index_path() -> Path | None:
