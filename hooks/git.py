@@ -266,6 +266,11 @@ def merge_heads() -> dict[str, str]:
 
 def blob_at(rev: str, path: str) -> bytes | None:
     """The content of a file at a revision, or None when it is absent there or not a file (a directory)."""
+    if "\n" in rev or "\n" in path:  # `--batch` reads one request per line: ask for this one on the command line
+        try:
+            return git("cat-file", "blob", f"{rev}:{path}")
+        except GitFailed:
+            return None
     output = git("cat-file", "--batch", input=f"{rev}:{path}\n".encode("utf-8", "surrogateescape"))
     header, _, content = output.partition(b"\n")
     fields = header.split()

@@ -158,8 +158,7 @@ def output_md5(stages: dict, path: str) -> str | None:
 
 def pointer_outs(data: bytes | None) -> list[dict]:
     """The `outs` of a `.dvc` pointer (mappings with `path`, `md5`, `size`), none when it is not one."""
-    document = _tolerant(data)
-    return [out for out in document.get("outs") or [] if isinstance(out, dict)]
+    return _mappings(_tolerant(data).get("outs"))
 
 
 def locked_outs(data: bytes | None) -> list[dict]:
@@ -167,7 +166,12 @@ def locked_outs(data: bytes | None) -> list[dict]:
     stages = _tolerant(data).get("stages")
     if not isinstance(stages, dict):
         return []
-    return [out for stage in stages.values() for out in (stage or {}).get("outs") or [] if isinstance(out, dict)]
+    return [out for stage in _mappings(list(stages.values())) for out in _mappings(stage.get("outs"))]
+
+
+def _mappings(value: Any) -> list[dict]:
+    """The mappings of a YAML list; none when it is not a list."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
 def _tolerant(data: bytes | None) -> dict:
