@@ -26,7 +26,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hooks import git
-from hooks.pipeline_state import cached_outputs, read_worktree
 from pipeline.errors import UserError
 from pipeline.versioning.dvc_command import dvc
 
@@ -202,6 +201,9 @@ def _remove(path: Path) -> None:
 
 def _tracked() -> set[str]:
     """The workspace paths DVC tracks with its cache: `dvc.lock`'s outputs and the `.dvc` pointers' files."""
+    # PyYAML, imported only when a restore needs it: every `mlops` command imports this module (`recover`).
+    from hooks.pipeline_state import cached_outputs, read_worktree
+
     try:
         return set(cached_outputs(read_worktree(), git.ls_files("*.dvc", untracked=True)))
     except Exception:  # a half-written dvc.lock: nothing to compare against
