@@ -35,6 +35,7 @@ from pipeline.versioning.dvc_command import checked, stage_environment
 from pipeline.versioning.dvc_command import dvc as dvc
 from pipeline.versioning.journal import all_or_nothing
 from pipeline.versioning.journal import one_run_at_a_time as one_run_at_a_time
+from pipeline.versioning.pipeline_status import type_only_stages
 
 
 def require_repo() -> None:
@@ -73,8 +74,6 @@ def repro(*targets: str, force: bool = False) -> dict[str, str]:
 def repro_before_commit() -> None:
     """What the `dvc-lock-sync` hook runs (through `mlops hooks repro`): `dvc repro` all or nothing, then the
     stages whose params changed only in type (DVC sees `1` and `1.0` as equal and would skip them), forced."""
-    from pipeline.versioning.pipeline_status import type_only_stages
-
     with preserving_workspace():
         checked("repro")
         type_only = type_only_stages("git commit")
