@@ -31,6 +31,7 @@ from pipeline.versioning.dvc_command import dvc
 
 JOURNAL = Path(".dvc/tmp/mlops-journal")
 RUN_LOCK = Path(".dvc/tmp/mlops-repro.lock")
+DVC_RWLOCK = Path(".dvc/tmp/rwlock")
 _WRITING = JOURNAL.with_name(JOURNAL.name + ".new")
 _DONE = JOURNAL.with_name(JOURNAL.name + ".done")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -169,10 +170,23 @@ def _restore(journal: Path) -> None:
         Path(name).unlink(missing_ok=True)
     for partial in Path(".").glob("models/*.partial"):  # a stage killed mid-write (see model_io)
         partial.unlink()
+    _drop_torn_dvc_lock_file()
     if entry.outputs:
         dvc("checkout", "--force", "--quiet")
     if entry.branch:
         _remove_branch(entry.branch)
+
+
+def _drop_torn_dvc_lock_file() -> None:
+    """A stop signal can land while DVC rewrites its own lock file (`.dvc/tmp/rwlock`), leaving it empty or cut
+    short: every later DVC command would refuse to read it. Only DVC commands of the stopped run wrote it (we
+    hold the run lock), so a file that is not JSON any more is theirs and is removed; a whole one is left."""
+    try:
+        json.loads(DVC_RWLOCK.read_text())
+    except FileNotFoundError:
+        pass
+    except ValueError:
+        DVC_RWLOCK.unlink(missing_ok=True)
 
 
 def _remove_branch(branch: str) -> None:
