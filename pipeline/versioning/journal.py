@@ -36,6 +36,7 @@ _WRITING = JOURNAL.with_name(JOURNAL.name + ".new")
 _DONE = JOURNAL.with_name(JOURNAL.name + ".done")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _active = False  # a journalled command calling another (exp promote -> apply): the outer journal covers both
+_stopped_by: list[int] = []  # the stop signals the block received, even one whose exception Python swallowed
 
 
 class Stopped(KeyboardInterrupt):
@@ -86,6 +87,8 @@ def all_or_nothing(
                 _write(entry, paths)
                 try:
                     yield
+                    if _stopped_by:  # raised inside a finalizer ("Exception ignored in ..."): stop all the same
+                        raise Stopped(_stopped_by[0])
                 except BaseException:
                     with _stop_signals_ignored():
                         _restore(JOURNAL)
@@ -269,16 +272,24 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _raise_stopped(signum: int, _frame: object) -> None:
+    _stopped_by.append(signum)
     raise Stopped(signum)
 
 
 @contextlib.contextmanager
 def _stop_signals_interrupt() -> Iterator[None]:
-    """SIGTERM and SIGHUP unwind like Ctrl-C (the default would end the process with nothing put back)."""
+    """SIGTERM and SIGHUP unwind like Ctrl-C (the default would end the process with nothing put back). One that
+    lands in a finalizer, where Python prints and drops any exception, is kept in `_stopped_by` instead."""
+    _stopped_by.clear()
     previous = {signum: signal.signal(signum, _raise_stopped) for signum in STOP_SIGNALS[1:]}
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: (
+        None if isinstance(unraisable.exc_value, Stopped) else previous_hook(unraisable)
+    )
     try:
         yield
     finally:
+        sys.unraisablehook = previous_hook
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 

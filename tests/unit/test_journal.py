@@ -4,6 +4,8 @@ one, and a DVC lock file the stop tore in half is removed so that DVC can run ag
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -51,3 +53,19 @@ def test_a_whole_dvc_lock_file_is_left_alone(workspace):
 
 def test_nothing_to_recover(workspace):
     assert journal.recover() is None
+
+
+class SignalledWhileCollected:
+    """Sends SIGTERM from its finalizer: the handler's exception is raised where Python prints and drops it."""
+
+    def __del__(self) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_a_stop_signal_swallowed_in_a_finalizer_still_stops_and_restores(workspace, capfd):
+    (workspace / "params.yaml").write_text("before\n")
+    with pytest.raises(journal.Stopped), journal.all_or_nothing("mlops repro", ("params.yaml",), outputs=False):
+        (workspace / "params.yaml").write_text("after\n")
+        SignalledWhileCollected()  # collected at once
+    assert (workspace / "params.yaml").read_text() == "before\n"
+    assert "Traceback" not in capfd.readouterr().err
