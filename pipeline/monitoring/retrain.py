@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hooks.git import git
+from hooks import git
 from pipeline import paths
 from pipeline.errors import UserError
 from pipeline.experiments.compare import Comparison, compare_revisions, splits_at, table_lines
@@ -302,7 +302,7 @@ def run(plan: RetrainPlan) -> RetrainRun:
                 committed = commit_all(worktree, commit_message(plan, comparison, verdict))
     finally:
         if committed is None:
-            git("branch", "-D", plan.branch, check=False)
+            dvc_seam.delete_branch(plan.branch)
     return RetrainRun(plan, comparison, table_lines(comparison), verdict, passed, committed)
 
 
@@ -332,11 +332,11 @@ def champion_comparison(champion: str, label: str, worktree: Path, branch: str) 
 def commit_all(worktree: Path, message: str) -> str:
     """Commit every change in the worktree; the new commit id."""
     try:
-        git("-C", str(worktree), "add", "-A")
-        git("-C", str(worktree), "commit", "-q", "-F", "-", input=message.encode("utf-8"))
-    except RuntimeError as error:  # git's own message: a missing user.name, a refusing hook
+        git.git("add", "-A", cwd=str(worktree))
+        git.git("commit", "-q", "-F", "-", input=message.encode(), cwd=str(worktree))
+    except git.GitFailed as failure:
         raise UserError(
-            f"could not commit the retrained version: {error}",
+            f"could not commit the retrained version: {failure.message}",
             hint="is git's user.name/user.email set, and do the commit hooks pass?",
         ) from None
-    return git("-C", str(worktree), "rev-parse", "HEAD").decode().strip()
+    return git.resolve_commit("HEAD", cwd=str(worktree)) or ""

@@ -9,8 +9,8 @@ import csv
 from collections import Counter
 from pathlib import Path
 
+from hooks import git
 from pipeline.errors import UserError
-from pipeline.versioning.output_paths import git_tracked
 
 MAX_COLUMNS = 1_000
 MAX_LINE_BYTES = 1 << 20  # 1 MiB: a loan row is well under 10 KB
@@ -24,7 +24,7 @@ def check_destination(destination: Path) -> None:
     hint = "rename the file (e.g. loans.csv) and add it again; nothing was changed"
     if name.lower() in RESERVED_NAMES or name.startswith(".") or name.endswith(".dvc"):
         raise UserError(f"{name}: a reserved name in {destination.parent}/ (git's or DVC's own file)", hint=hint)
-    if git_tracked(destination):
+    if git.is_tracked(destination.as_posix()):
         raise UserError(f"{destination} is tracked by git: adding the data there would overwrite it", hint=hint)
 
 

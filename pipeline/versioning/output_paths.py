@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hooks.git import git
+from hooks import git
 from pipeline.errors import UserError
 from pipeline.versioning import dvc_seam
 
@@ -35,7 +35,7 @@ def check_output_path(out: Path, *inputs: Path) -> None:
         return
     if inside.parts[:1] and inside.parts[0] in PROTECTED_DIRS or inside.suffix == ".dvc":
         raise UserError(f"--out {out} is one of git's or DVC's own files", hint=hint)
-    if git_tracked(inside) or inside.as_posix() in _dvc_tracked():
+    if git.is_tracked(inside.as_posix()) or inside.as_posix() in _dvc_tracked():
         raise UserError(f"--out {out} is tracked by git or DVC: it would be overwritten", hint=hint)
 
 
@@ -44,11 +44,6 @@ def _inside_repo(resolved: Path) -> Path | None:
         return resolved.relative_to(Path.cwd().resolve())
     except ValueError:
         return None
-
-
-def git_tracked(path: Path) -> bool:
-    """Whether git tracks `path` (a folder: a file in it); False outside a git repository."""
-    return git("--literal-pathspecs", "ls-files", "-z", "--", path.as_posix(), check=False) != b""
 
 
 def _dvc_tracked() -> set[str]:
