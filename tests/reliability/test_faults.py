@@ -50,7 +50,7 @@ def wait_for_stage(repo: Path, stage: str, process: subprocess.Popen, timeout: f
         pid = stage_process(repo, stage)
         if pid:
             return pid
-        time.sleep(0.05)
+        time.sleep(0.005)  # a warm ingest lasts a fraction of a second: poll closely
     pytest.fail(f"stage {stage} never started:\n{process.communicate()[0] if process.poll() is not None else ''}")
 
 
