@@ -91,18 +91,21 @@ def _up_to_date() -> bool:
 
 
 def _repro_subset(fraction: float) -> None:
+    from pipeline.experiments import subset
     from pipeline.versioning import dvc_seam
 
     validated_params({"data.sample_frac": fraction})
     name = subset_name(fraction)
     try:
-        dvc_seam.exp_run_temp(name, {"data.sample_frac": repr(float(fraction))})
+        done = subset.run(name, fraction)
     except dvc_seam.DvcFailed as failure:
         raise UserError(
             f"subset experiment {name} failed; the workspace is untouched", hint="read DVC's message above"
         ) from failure
-    ref = dvc_seam.exp_ref(name)
+    ref = done.ref
     console = _console()
+    if done.why_dvc is None:
+        console.print("Ran train and evaluate; ingest, validate and split are the workspace's (up to date).")
     console.print(f"Experiment {name} (data.sample_frac={fraction:g}); compare with `dvc exp show`.")
     metrics = _read_metrics(dvc_seam.read_at(ref, paths.METRICS) if ref else None)
     baseline = _read_metrics(Path(paths.METRICS).read_bytes() if Path(paths.METRICS).exists() else None)

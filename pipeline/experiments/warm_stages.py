@@ -85,7 +85,7 @@ def _exit_status(error: SystemExit) -> int:
     return 1
 
 
-def _run_in_child(stage: str, cwd: str, env: dict[str, str]) -> int:
+def _run_in_child(stage: str, cwd: str, env: dict[str, str], code_dir: str) -> int:
     status = 1
     try:
         # As in a new Python: the parent's handlers (the journal's SIGTERM/SIGHUP unwinding) are not the stage's.
@@ -96,10 +96,10 @@ def _run_in_child(stage: str, cwd: str, env: dict[str, str]) -> int:
         os.chdir(cwd)
         os.environ.clear()
         os.environ.update(env)
-        if not _same_project_code(cwd):  # import the stage's own code, as `python -m` in `cwd` would
+        if not _same_project_code(code_dir):  # import the stage's own code, as `python -m` in `cwd` would
             for name in [name for name in sys.modules if name.split(".")[0] in PROJECT_PACKAGES]:
                 del sys.modules[name]
-            sys.path.insert(0, cwd)
+            sys.path.insert(0, code_dir)
         runpy.run_module(f"pipeline.stages.{stage}", run_name="__main__", alter_sys=True)
         status = 0
     except SystemExit as error:
@@ -116,14 +116,15 @@ def _run_in_child(stage: str, cwd: str, env: dict[str, str]) -> int:
     return status  # not reached
 
 
-def run_forked(stage: str, cwd: str, env: dict[str, str]) -> int:
-    """Run `python -m pipeline.stages.<stage>` in a fork of this process; its exit status (negative: a signal)."""
+def run_forked(stage: str, cwd: str, env: dict[str, str], code_dir: str | None = None) -> int:
+    """Run `python -m pipeline.stages.<stage>` in `cwd` in a fork of this process, with the project code of
+    `code_dir` (default: `cwd`); its exit status (negative: a signal)."""
     preload(stage)
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
-        _run_in_child(stage, cwd, env)
+        _run_in_child(stage, cwd, env, code_dir or cwd)
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as DVC does: Ctrl-C reaches the stage, which stops
     try:
         _, status = os.waitpid(pid, 0)
