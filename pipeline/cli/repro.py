@@ -84,6 +84,27 @@ def repro(
     _print_metrics(console, _read_metrics(Path(paths.METRICS).read_bytes()), before_metrics)
 
 
+def repro_when_up_to_date() -> bool:
+    """`mlops repro` when no stage is stale, answered as a run would (every stage skipped, the metrics) without
+    Typer's parsing, pydantic or DVC; False when a stage must run (then the full command runs)."""
+    from pipeline.experiments import plots_page
+    from pipeline.experiments.dvc_outcomes import SKIPPED
+    from pipeline.versioning.up_to_date import stages_if_nothing_to_run
+
+    if not (Path("dvc.yaml").is_file() and Path(".dvc").is_dir()):
+        return False
+    stages = stages_if_nothing_to_run()
+    if stages is None:
+        return False
+    plots_page.ensure_template()
+    console = _console()
+    for name in stages:
+        console.print(f"  {name:<9} {SKIPPED}")
+    metrics = _read_metrics(Path(paths.METRICS).read_bytes() if Path(paths.METRICS).exists() else None)
+    _print_metrics(console, metrics, metrics)
+    return True
+
+
 def _up_to_date() -> bool:
     from hooks.pipeline_state import pipeline_state, read_worktree
 
