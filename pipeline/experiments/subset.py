@@ -84,28 +84,29 @@ def fast_path_blocker() -> str | None:
 
 def run_fast(name: str, fraction: float) -> str:
     """Train and evaluate in a scratch directory, then record the experiment; its ref."""
-    from pipeline.experiments.warm_stages import run_forked
+    from pipeline.experiments.warm_stages import StagesStarted
 
-    root = Path.cwd()
     baseline = _git("rev-parse", "--verify", "HEAD").strip()
     ref = f"refs/exps/{baseline[:2]}/{baseline[2:]}/{name}"
     with dvc_seam.one_run_at_a_time("mlops repro --subset"):
         scratch = Path(tempfile.mkdtemp(prefix="mlops-subset-", dir=_tmp_dir())).resolve()
+        stages = StagesStarted(SUBSET_STAGES, str(scratch), code_dir=str(Path.cwd()))
         try:
+            # While the stages' process imports pandas and scikit-learn: their directory, then the record's start.
             lock = _read_yaml(Path(LOCK_FILE).read_text(encoding="utf-8"))
-            params_text = _with_fraction(Path(PARAMS_FILE).read_text(encoding="utf-8"), fraction)
-            _prepare(scratch, lock["stages"], params_text)
-            env = dict(os.environ)
-            for stage in SUBSET_STAGES:
-                status = run_forked(stage, str(scratch), env, code_dir=str(root))
-                if status != 0:
-                    raise dvc_seam.DvcFailed(f"exp run (stage {stage})", status)
+            _prepare(scratch, lock["stages"], _with_fraction(Path(PARAMS_FILE).read_text(encoding="utf-8"), fraction))
+            stages.go()
+            index = _index_with_workspace_changes(scratch)
+            status = stages.wait()
+            if status != 0:
+                raise dvc_seam.DvcFailed(f"exp run (stages {', '.join(SUBSET_STAGES)})", status)
             outputs = _record_outputs(scratch, lock["stages"], fraction)
             (scratch / LOCK_FILE).write_text(_dump_yaml(lock), encoding="utf-8")
             _cache_objects(scratch, outputs)
-            commit = _commit(scratch, baseline, [PARAMS_FILE, LOCK_FILE, *outputs["kept"]], lock)
+            commit = _commit(index, scratch, baseline, [PARAMS_FILE, LOCK_FILE, *outputs["kept"]], lock)
             _git("update-ref", ref, commit, "0" * 40)  # never replaces an experiment of the same name
         finally:
+            stages.stop()
             shutil.rmtree(scratch, ignore_errors=True)
     return ref
 
@@ -189,16 +190,20 @@ def _cache_dir() -> Path:
     return directory
 
 
-def _commit(scratch: Path, baseline: str, paths: list[str], lock) -> str:
-    """The experiment's commit: the baseline plus the workspace's tracked changes (as DVC's stash keeps them),
-    then the subset's params.yaml, dvc.lock and reports from `scratch`."""
-    with tempfile.TemporaryDirectory(prefix="mlops-subset-index-", dir=_tmp_dir()) as tmp:
-        index = str(Path(tmp).resolve() / "index")
-        shutil.copyfile(_git("rev-parse", "--git-path", "index").strip(), index)
-        env = {**os.environ, "GIT_INDEX_FILE": index}
-        _git("add", "-u", env=env)
-        _git(f"--work-tree={scratch}", "add", "-A", "-f", "--", *paths, env=env)
-        tree = _git("write-tree", env=env).strip()
+def _index_with_workspace_changes(scratch: Path) -> str:
+    """A git index (in `scratch`, outside what is committed) holding the baseline plus the workspace's tracked
+    changes, as DVC's stash of the workspace keeps them."""
+    index = str(scratch / ".mlops-index")
+    shutil.copyfile(_git("rev-parse", "--git-path", "index").strip(), index)
+    _git("add", "-u", env={**os.environ, "GIT_INDEX_FILE": index})
+    return index
+
+
+def _commit(index: str, scratch: Path, baseline: str, paths: list[str], lock) -> str:
+    """The experiment's commit: `index` with the subset's params.yaml, dvc.lock and reports from `scratch`."""
+    env = {**os.environ, "GIT_INDEX_FILE": index}
+    _git(f"--work-tree={scratch}", "add", "-A", "-f", "--", *paths, env=env)
+    tree = _git("write-tree", env=env).strip()
     exp_hash = hashlib.sha256(json.dumps(lock["stages"], sort_keys=True, default=str).encode()).hexdigest()
     return _git("commit-tree", tree, "-p", baseline, "-m", f"dvc: commit experiment {exp_hash}").strip()
 

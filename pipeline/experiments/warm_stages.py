@@ -133,6 +133,63 @@ def run_forked(stage: str, cwd: str, env: dict[str, str], code_dir: str | None =
     return os.waitstatus_to_exitcode(status)
 
 
+class StagesStarted:
+    """Stages run in order, in warm forks of a process that starts importing their libraries at once: the
+    caller prepares their directory meanwhile (on the other core), then calls `go()` and later `wait()`."""
+
+    def __init__(self, stages: tuple[str, ...], cwd: str, code_dir: str) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        release, self._release = os.pipe()  # the runner reads, this process writes
+        self.pid = os.fork()
+        if self.pid == 0:
+            os.close(self._release)
+            self._runner(release, stages, cwd, code_dir)
+        os.close(release)
+
+    @staticmethod
+    def _runner(release: int, stages: tuple[str, ...], cwd: str, code_dir: str) -> None:
+        status = 1
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C while importing: gone, as the caller stops
+            for stage in stages:
+                preload(stage)
+            if os.read(release, 1) == b"1":  # else the caller gave up (end of file)
+                status = 0
+                for stage in stages:
+                    status = run_forked(stage, cwd, dict(os.environ), code_dir)
+                    if status != 0:
+                        break
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(status if 0 <= status < 256 else 128 - status)
+
+    def go(self) -> None:
+        os.write(self._release, b"1")
+
+    def wait(self) -> int:
+        """The first failing stage's exit status, or 0."""
+        os.close(self._release)
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the stage, which stops
+        try:
+            _, status = os.waitpid(self.pid, 0)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        self.pid = 0
+        return os.waitstatus_to_exitcode(status)
+
+    def stop(self) -> None:
+        """Unless it has been waited for: let the runner go without running anything (if it was not released),
+        and wait for it."""
+        if self.pid:
+            with contextlib.suppress(OSError):
+                os.close(self._release)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)
+            self.pid = 0
+
+
 @contextlib.contextmanager
 def stages_in_warm_forks() -> Iterator[None]:
     """While inside, DVC runs this project's stage commands with `run_forked` (others as usual)."""
