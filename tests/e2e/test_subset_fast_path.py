@@ -60,3 +60,16 @@ def test_subset_of_a_stale_workspace_is_dvcs_own_experiment(repo):
     assert digest(repo) == before
     lock = run(["git", "show", f"{experiment_ref(repo, subset_name(result.stdout))}:dvc.lock"], repo).stdout
     assert "C: 0.02" in lock and "data.sample_frac: 0.1" in lock
+
+
+def test_failing_fast_subset_run_leaves_no_experiment_and_no_scratch(repo):
+    before = digest(repo)
+
+    result = run(["mlops", "repro", "--subset", "0.0001"], repo, check=False)
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "single class" in result.stderr and "the workspace is untouched" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert digest(repo) == before
+    assert run(["git", "for-each-ref", "refs/exps"], repo).stdout == ""
+    assert not list((repo / ".dvc" / "tmp").glob("mlops-subset-*"))
