@@ -115,14 +115,18 @@ def _repro_subset(fraction: float) -> None:
     from pipeline.experiments import subset
     from pipeline.versioning import dvc_seam
 
-    validated_params({"data.sample_frac": fraction})
+    stages = subset.start_stages()  # their libraries import while the params are checked
     name = subset_name(fraction)
     try:
-        done = subset.run(name, fraction)
+        validated_params({"data.sample_frac": fraction})
+        done = subset.run(name, fraction, stages)
     except dvc_seam.DvcFailed as failure:
         raise UserError(
             f"subset experiment {name} failed; the workspace is untouched", hint="read DVC's message above"
         ) from failure
+    finally:
+        if stages is not None:
+            stages.stop()
     ref = done.ref
     console = _console()
     if done.why_dvc is None:

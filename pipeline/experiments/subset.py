@@ -41,11 +41,24 @@ class SubsetRun:
     why_dvc: str | None  # why DVC ran the whole experiment (None: train and evaluate ran on the workspace's data)
 
 
-def run(name: str, fraction: float) -> SubsetRun:
-    """Run the subset experiment `name`: fast when it can be, else as `dvc exp run --temp`."""
-    blocker = fast_path_blocker()
-    if blocker is None:
-        return SubsetRun(run_fast(name, fraction), None)
+def start_stages():
+    """The subset stages' process, importing their libraries from now on (None where there is no fork): start
+    it first, so that checking the params and the workspace costs no time on a fast run."""
+    from pipeline.experiments.warm_stages import StagesStarted
+
+    return StagesStarted(SUBSET_STAGES) if os.name == "posix" else None
+
+
+def run(name: str, fraction: float, stages=None) -> SubsetRun:
+    """Run the subset experiment `name`: fast when it can be, else as `dvc exp run --temp`. `stages`: from
+    `start_stages()`, stopped here in every case."""
+    try:
+        blocker = fast_path_blocker() if stages is not None else "stages run in forks only on POSIX"
+        if blocker is None:
+            return SubsetRun(run_fast(name, fraction, stages), None)
+    finally:
+        if stages is not None:
+            stages.stop()
     dvc_seam.exp_run_temp(name, {FRACTION_KEY: repr(float(fraction))})
     return SubsetRun(dvc_seam.exp_ref(name), blocker)
 
@@ -57,8 +70,6 @@ def fast_path_blocker() -> str | None:
     from hooks.pipeline_state import pipeline_state, read_worktree, stage_outs
     from pipeline.experiments.warm_stages import stage_of
 
-    if os.name != "posix":
-        return "stages run in forks only on POSIX"
     if any("[cache]" in _read_text(path) for path in USER_DVC_CONFIGS):
         return "a cache set in the user's or system's DVC config"
     if placeholders():
@@ -82,20 +93,18 @@ def fast_path_blocker() -> str | None:
     return None
 
 
-def run_fast(name: str, fraction: float) -> str:
-    """Train and evaluate in a scratch directory, then record the experiment; its ref."""
-    from pipeline.experiments.warm_stages import StagesStarted
-
+def run_fast(name: str, fraction: float, stages) -> str:
+    """Train and evaluate (`stages`, from `start_stages()`) in a scratch directory, then record the experiment;
+    its ref."""
     baseline = _git("rev-parse", "--verify", "HEAD").strip()
     ref = f"refs/exps/{baseline[:2]}/{baseline[2:]}/{name}"
     with dvc_seam.one_run_at_a_time("mlops repro --subset"):
         scratch = Path(tempfile.mkdtemp(prefix="mlops-subset-", dir=_tmp_dir())).resolve()
-        stages = StagesStarted(SUBSET_STAGES, str(scratch), code_dir=str(Path.cwd()))
         try:
             # While the stages' process imports pandas and scikit-learn: their directory, then the record's start.
             lock = _read_yaml(Path(LOCK_FILE).read_text(encoding="utf-8"))
             _prepare(scratch, lock["stages"], _with_fraction(Path(PARAMS_FILE).read_text(encoding="utf-8"), fraction))
-            stages.go()
+            stages.go(str(scratch), code_dir=str(Path.cwd()))
             index = _index_with_workspace_changes(scratch)
             status = stages.wait()
             if status != 0:
@@ -106,7 +115,7 @@ def run_fast(name: str, fraction: float) -> str:
             commit = _commit(index, scratch, baseline, [PARAMS_FILE, LOCK_FILE, *outputs["kept"]], lock)
             _git("update-ref", ref, commit, "0" * 40)  # never replaces an experiment of the same name
         finally:
-            stages.stop()
+            stages.stop()  # before the scratch directory goes: a stage may still be writing there
             shutil.rmtree(scratch, ignore_errors=True)
     return ref
 

@@ -135,26 +135,32 @@ def run_forked(stage: str, cwd: str, env: dict[str, str], code_dir: str | None =
 
 class StagesStarted:
     """Stages run in order, in warm forks of a process that starts importing their libraries at once: the
-    caller prepares their directory meanwhile (on the other core), then calls `go()` and later `wait()`."""
+    caller checks and prepares meanwhile (on the other core), then calls `go(cwd)` and later `wait()`, or
+    `stop()` to run nothing."""
 
-    def __init__(self, stages: tuple[str, ...], cwd: str, code_dir: str) -> None:
+    def __init__(self, stages: tuple[str, ...]) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         release, self._release = os.pipe()  # the runner reads, this process writes
+        self._released = False
         self.pid = os.fork()
         if self.pid == 0:
             os.close(self._release)
-            self._runner(release, stages, cwd, code_dir)
+            self._runner(release, stages)
         os.close(release)
 
     @staticmethod
-    def _runner(release: int, stages: tuple[str, ...], cwd: str, code_dir: str) -> None:
+    def _runner(release: int, stages: tuple[str, ...]) -> None:
         status = 1
         try:
             signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C while importing: gone, as the caller stops
             for stage in stages:
                 preload(stage)
-            if os.read(release, 1) == b"1":  # else the caller gave up (end of file)
+            message = b""
+            while not message.endswith(b"\n") and (chunk := os.read(release, 4096)):
+                message += chunk
+            if message.endswith(b"\n"):  # else the caller gave up (end of file)
+                cwd, code_dir = message[:-1].decode().split("\0")
                 status = 0
                 for stage in stages:
                     status = run_forked(stage, cwd, dict(os.environ), code_dir)
@@ -165,12 +171,14 @@ class StagesStarted:
         finally:
             os._exit(status if 0 <= status < 256 else 128 - status)
 
-    def go(self) -> None:
-        os.write(self._release, b"1")
+    def go(self, cwd: str, code_dir: str) -> None:
+        """Run the stages in `cwd` with the project code of `code_dir`."""
+        os.write(self._release, f"{cwd}\0{code_dir}\n".encode())
+        self._released = True
 
     def wait(self) -> int:
         """The first failing stage's exit status, or 0."""
-        os.close(self._release)
+        self._close_release()
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the stage, which stops
         try:
             _, status = os.waitpid(self.pid, 0)
@@ -179,12 +187,19 @@ class StagesStarted:
         self.pid = 0
         return os.waitstatus_to_exitcode(status)
 
+    def _close_release(self) -> None:
+        if self._release >= 0:
+            os.close(self._release)
+            self._release = -1
+
     def stop(self) -> None:
-        """Unless it has been waited for: let the runner go without running anything (if it was not released),
-        and wait for it."""
+        """Unless it has been waited for: end a runner that was never released (it only imported), or wait
+        for one that was."""
         if self.pid:
-            with contextlib.suppress(OSError):
-                os.close(self._release)
+            self._close_release()
+            if not self._released:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.pid, signal.SIGKILL)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(self.pid, 0)
             self.pid = 0
