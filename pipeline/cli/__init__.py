@@ -95,6 +95,7 @@ def mlops_command() -> Command:
 # `mlops status` as hooks, editors and prompts call it, answered without Typer's parsing (which imports
 # pydantic for its parameter types: a third of the command's time).
 STATUS_ARGS = {("status",): False, ("status", "--json"): True}
+REPRO_ARGS = ("repro",)  # likewise a no-op `mlops repro`, the one a hook or a habit runs most
 
 
 def main() -> None:
@@ -106,6 +107,8 @@ def main() -> None:
         recover()  # a command killed mid-way (SIGKILL, power cut) is undone before anything else runs
         if as_json is not None:
             repro.status(as_json=as_json)
+            raise SystemExit(0)
+        if tuple(sys.argv[1:]) == REPRO_ARGS and repro.repro_when_up_to_date():
             raise SystemExit(0)
         status = mlops_command()(prog_name="mlops", standalone_mode=False)
     except NoArgsIsHelpError as shown:

@@ -84,6 +84,27 @@ def repro(
     _print_metrics(console, _read_metrics(Path(paths.METRICS).read_bytes()), before_metrics)
 
 
+def repro_when_up_to_date() -> bool:
+    """`mlops repro` when no stage is stale, answered as a run would (every stage skipped, the metrics) without
+    Typer's parsing, pydantic or DVC; False when a stage must run (then the full command runs)."""
+    from pipeline.experiments import plots_page
+    from pipeline.experiments.dvc_outcomes import SKIPPED
+    from pipeline.versioning.up_to_date import stages_if_nothing_to_run
+
+    if not (Path("dvc.yaml").is_file() and Path(".dvc").is_dir()):
+        return False
+    stages = stages_if_nothing_to_run()
+    if stages is None:
+        return False
+    plots_page.ensure_template()
+    console = _console()
+    for name in stages:
+        console.print(f"  {name:<9} {SKIPPED}")
+    metrics = _read_metrics(Path(paths.METRICS).read_bytes() if Path(paths.METRICS).exists() else None)
+    _print_metrics(console, metrics, metrics)
+    return True
+
+
 def _up_to_date() -> bool:
     from hooks.pipeline_state import pipeline_state, read_worktree
 
@@ -91,18 +112,25 @@ def _up_to_date() -> bool:
 
 
 def _repro_subset(fraction: float) -> None:
+    from pipeline.experiments import subset
     from pipeline.versioning import dvc_seam
 
-    validated_params({"data.sample_frac": fraction})
+    stages = subset.start_stages()  # their libraries import while the params are checked
     name = subset_name(fraction)
     try:
-        dvc_seam.exp_run_temp(name, {"data.sample_frac": repr(float(fraction))})
+        validated_params({"data.sample_frac": fraction})
+        done = subset.run(name, fraction, stages)
     except dvc_seam.DvcFailed as failure:
         raise UserError(
             f"subset experiment {name} failed; the workspace is untouched", hint="read DVC's message above"
         ) from failure
-    ref = dvc_seam.exp_ref(name)
+    finally:
+        if stages is not None:
+            stages.stop()
+    ref = done.ref
     console = _console()
+    if done.why_dvc is None:
+        console.print("Ran train and evaluate; ingest, validate and split are the workspace's (up to date).")
     console.print(f"Experiment {name} (data.sample_frac={fraction:g}); compare with `dvc exp show`.")
     metrics = _read_metrics(dvc_seam.read_at(ref, paths.METRICS) if ref else None)
     baseline = _read_metrics(Path(paths.METRICS).read_bytes() if Path(paths.METRICS).exists() else None)

@@ -85,7 +85,7 @@ def _exit_status(error: SystemExit) -> int:
     return 1
 
 
-def _run_in_child(stage: str, cwd: str, env: dict[str, str]) -> int:
+def _run_in_child(stage: str, cwd: str, env: dict[str, str], code_dir: str) -> int:
     status = 1
     try:
         # As in a new Python: the parent's handlers (the journal's SIGTERM/SIGHUP unwinding) are not the stage's.
@@ -96,10 +96,10 @@ def _run_in_child(stage: str, cwd: str, env: dict[str, str]) -> int:
         os.chdir(cwd)
         os.environ.clear()
         os.environ.update(env)
-        if not _same_project_code(cwd):  # import the stage's own code, as `python -m` in `cwd` would
+        if not _same_project_code(code_dir):  # import the stage's own code, as `python -m` in `cwd` would
             for name in [name for name in sys.modules if name.split(".")[0] in PROJECT_PACKAGES]:
                 del sys.modules[name]
-            sys.path.insert(0, cwd)
+            sys.path.insert(0, code_dir)
         runpy.run_module(f"pipeline.stages.{stage}", run_name="__main__", alter_sys=True)
         status = 0
     except SystemExit as error:
@@ -116,20 +116,93 @@ def _run_in_child(stage: str, cwd: str, env: dict[str, str]) -> int:
     return status  # not reached
 
 
-def run_forked(stage: str, cwd: str, env: dict[str, str]) -> int:
-    """Run `python -m pipeline.stages.<stage>` in a fork of this process; its exit status (negative: a signal)."""
+def run_forked(stage: str, cwd: str, env: dict[str, str], code_dir: str | None = None) -> int:
+    """Run `python -m pipeline.stages.<stage>` in `cwd` in a fork of this process, with the project code of
+    `code_dir` (default: `cwd`); its exit status (negative: a signal)."""
     preload(stage)
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
-        _run_in_child(stage, cwd, env)
+        _run_in_child(stage, cwd, env, code_dir or cwd)
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as DVC does: Ctrl-C reaches the stage, which stops
     try:
         _, status = os.waitpid(pid, 0)
     finally:
         signal.signal(signal.SIGINT, previous)
     return os.waitstatus_to_exitcode(status)
+
+
+class StagesStarted:
+    """Stages run in order, in warm forks of a process that starts importing their libraries at once: the
+    caller checks and prepares meanwhile (on the other core), then calls `go(cwd)` and later `wait()`, or
+    `stop()` to run nothing."""
+
+    def __init__(self, stages: tuple[str, ...]) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        release, self._release = os.pipe()  # the runner reads, this process writes
+        self._released = False
+        self.pid = os.fork()
+        if self.pid == 0:
+            os.close(self._release)
+            self._runner(release, stages)
+        os.close(release)
+
+    @staticmethod
+    def _runner(release: int, stages: tuple[str, ...]) -> None:
+        status = 1
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C while importing: gone, as the caller stops
+            for stage in stages:
+                preload(stage)
+            message = b""
+            while not message.endswith(b"\n") and (chunk := os.read(release, 4096)):
+                message += chunk
+            if message.endswith(b"\n"):  # else the caller gave up (end of file)
+                cwd, code_dir = message[:-1].decode().split("\0")
+                status = 0
+                for stage in stages:
+                    status = run_forked(stage, cwd, dict(os.environ), code_dir)
+                    if status != 0:
+                        break
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(status if 0 <= status < 256 else 128 - status)
+
+    def go(self, cwd: str, code_dir: str) -> None:
+        """Run the stages in `cwd` with the project code of `code_dir`."""
+        os.write(self._release, f"{cwd}\0{code_dir}\n".encode())
+        self._released = True
+
+    def wait(self) -> int:
+        """The first failing stage's exit status, or 0."""
+        self._close_release()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the stage, which stops
+        try:
+            _, status = os.waitpid(self.pid, 0)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        self.pid = 0
+        return os.waitstatus_to_exitcode(status)
+
+    def _close_release(self) -> None:
+        if self._release >= 0:
+            os.close(self._release)
+            self._release = -1
+
+    def stop(self) -> None:
+        """Unless it has been waited for: end a runner that was never released (it only imported), or wait
+        for one that was."""
+        if self.pid:
+            self._close_release()
+            if not self._released:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)
+            self.pid = 0
 
 
 @contextlib.contextmanager

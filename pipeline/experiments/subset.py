@@ -1,0 +1,289 @@
+"""`mlops repro --subset F`: a DVC experiment that trains on a fraction of the training split, made cheaply.
+
+`data.sample_frac` is read by train alone, so a subset run's ingest, validate and split outputs are the
+workspace's own whenever the workspace is up to date. Then, instead of `dvc exp run --temp` (which copies the
+workspace, starts DVC, checks every stage and runs all five), train and evaluate run in warm forks of this
+process in a scratch directory that links the workspace's split files, and the experiment is recorded as DVC
+records one: the model goes into DVC's cache, and a commit on the baseline (the workspace's tracked changes,
+params.yaml with the new fraction, dvc.lock with train's and evaluate's new entries, their reports) lands on
+`refs/exps/<baseline>/<name>`, where `dvc exp show`, `dvc exp apply` and `mlops exp compare` find it. The
+workspace is never written. When the fast path does not apply (a stale stage, another cache location, a
+pipeline whose stages differ from this project's), the run is DVC's own `dvc exp run --temp`.
+"""
+
+from __future__ import annotations
+
+import configparser
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.errors import UserError
+from pipeline.versioning import dvc_seam
+
+FRACTION_KEY = "data.sample_frac"
+SUBSET_STAGES = ("train", "evaluate")  # the stages a subset changes: those reading FRACTION_KEY, and after them
+LOCK_FILE = "dvc.lock"
+PARAMS_FILE = "params.yaml"
+DVC_CONFIGS = (".dvc/config", ".dvc/config.local")
+USER_DVC_CONFIGS = ("~/.config/dvc/config", "/etc/xdg/dvc/config")
+
+
+@dataclass(frozen=True)
+class SubsetRun:
+    ref: str | None
+    why_dvc: str | None  # why DVC ran the whole experiment (None: train and evaluate ran on the workspace's data)
+
+
+def start_stages():
+    """The subset stages' process, importing their libraries from now on (None where there is no fork): start
+    it first, so that checking the params and the workspace costs no time on a fast run."""
+    from pipeline.experiments.warm_stages import StagesStarted
+
+    return StagesStarted(SUBSET_STAGES) if os.name == "posix" else None
+
+
+def run(name: str, fraction: float, stages=None) -> SubsetRun:
+    """Run the subset experiment `name`: fast when it can be, else as `dvc exp run --temp`. `stages`: from
+    `start_stages()`, stopped here in every case."""
+    try:
+        blocker = fast_path_blocker() if stages is not None else "stages run in forks only on POSIX"
+        if blocker is None:
+            return SubsetRun(run_fast(name, fraction, stages), None)
+    finally:
+        if stages is not None:
+            stages.stop()
+    dvc_seam.exp_run_temp(name, {FRACTION_KEY: repr(float(fraction))})
+    return SubsetRun(dvc_seam.exp_ref(name), blocker)
+
+
+def fast_path_blocker() -> str | None:
+    """Why the fast path cannot make this subset run exactly as `dvc exp run --temp` would (None: it can)."""
+    from hooks.bounded_yaml import safe_load
+    from hooks.merge_driver import placeholders
+    from hooks.pipeline_state import pipeline_state, read_worktree, stage_outs
+    from pipeline.experiments.warm_stages import stage_of
+
+    if any("[cache]" in _read_text(path) for path in USER_DVC_CONFIGS):
+        return "a cache set in the user's or system's DVC config"
+    if placeholders():
+        return "generated files kept by a merge are placeholders"
+    states = pipeline_state(read_worktree())
+    if any(state.stale for state in states):
+        return "a stage is stale"
+    stages = (safe_load(Path("dvc.yaml").read_bytes(), "dvc.yaml") or {}).get("stages") or {}
+    params = safe_load(Path(PARAMS_FILE).read_bytes(), PARAMS_FILE) or {}
+    subset_outs = {path for path, stage in stage_outs({"stages": stages}, params).items() if stage in SUBSET_STAGES}
+    for stage_name, stage in stages.items():
+        reads = {entry if isinstance(entry, str) else next(iter(entry)) for entry in stage.get("deps") or []}
+        reads_fraction = FRACTION_KEY in _param_keys(stage.get("params"))
+        if stage_name in SUBSET_STAGES:
+            if stage_of(str(stage.get("cmd", ""))) != stage_name or stage.get("wdir", ".") != ".":
+                return f"stage {stage_name} is not this project's `python -m pipeline.stages.{stage_name}`"
+        elif reads_fraction or reads & subset_outs:
+            return f"stage {stage_name} depends on {FRACTION_KEY} or on a subset stage's outputs"
+    if not all(name in stages for name in SUBSET_STAGES):
+        return "dvc.yaml lacks a train or evaluate stage"
+    return None
+
+
+def run_fast(name: str, fraction: float, stages) -> str:
+    """Train and evaluate (`stages`, from `start_stages()`) in a scratch directory, then record the experiment;
+    its ref."""
+    baseline = _git("rev-parse", "--verify", "HEAD").strip()
+    ref = f"refs/exps/{baseline[:2]}/{baseline[2:]}/{name}"
+    with dvc_seam.one_run_at_a_time("mlops repro --subset"):
+        scratch = Path(tempfile.mkdtemp(prefix="mlops-subset-", dir=_tmp_dir())).resolve()
+        try:
+            # While the stages' process imports pandas and scikit-learn: their directory, then the record's start.
+            lock = _read_yaml(Path(LOCK_FILE).read_text(encoding="utf-8"))
+            _prepare(scratch, lock["stages"], _with_fraction(Path(PARAMS_FILE).read_text(encoding="utf-8"), fraction))
+            stages.go(str(scratch), code_dir=str(Path.cwd()))
+            index = _index_with_workspace_changes(scratch)
+            status = stages.wait()
+            if status != 0:
+                raise dvc_seam.DvcFailed(f"exp run (stages {', '.join(SUBSET_STAGES)})", status)
+            outputs = _record_outputs(scratch, lock["stages"], fraction)
+            (scratch / LOCK_FILE).write_text(_dump_yaml(lock), encoding="utf-8")
+            _cache_objects(scratch, outputs)
+            commit = _commit(index, scratch, baseline, [PARAMS_FILE, LOCK_FILE, *outputs["kept"]], lock)
+            _git("update-ref", ref, commit, "0" * 40)  # never replaces an experiment of the same name
+        finally:
+            stages.stop()  # before the scratch directory goes: a stage may still be writing there
+            shutil.rmtree(scratch, ignore_errors=True)
+    return ref
+
+
+def _prepare(scratch: Path, stages, params_text: str) -> None:
+    """The scratch directory: the subset's params.yaml and links to every file the subset stages read that
+    no subset stage writes (the split files, the schema)."""
+    (scratch / PARAMS_FILE).write_text(params_text, encoding="utf-8")
+    written = {out["path"] for stage in SUBSET_STAGES for out in stages[stage].get("outs") or []}
+    for stage in SUBSET_STAGES:
+        for dep in stages[stage].get("deps") or []:
+            path = dep["path"]
+            if path in written or path.startswith(("pipeline/", "hooks/")):
+                continue
+            link = scratch / path
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if not link.exists():
+                link.symlink_to(Path.cwd() / path)
+
+
+def _record_outputs(scratch: Path, stages, fraction: float) -> dict[str, list[str]]:
+    """Update the subset stages' entries of dvc.lock's `stages` (in place) from what they wrote in `scratch`, as DVC
+    would; {"cached": paths for DVC's cache, "kept": paths kept in git}."""
+    from hooks.pipeline_state import dir_md5, file_md5
+
+    hashes = {}
+    kept = dvc_seam.git_kept_paths()
+    outputs: dict[str, list[str]] = {"cached": [], "kept": []}
+    for stage in SUBSET_STAGES:
+        for out in stages[stage].get("outs") or []:
+            path = scratch / out["path"]
+            if path.is_dir():
+                files = [item for item in path.rglob("*") if item.is_file()]
+                hashes[out["path"]] = {
+                    "md5": dir_md5(str(path)),
+                    "size": sum(item.stat().st_size for item in files),
+                    "nfiles": len(files),
+                }
+            else:
+                hashes[out["path"]] = {"md5": file_md5(path.read_bytes()), "size": path.stat().st_size}
+            outputs["kept" if out["path"] in kept else "cached"].append(out["path"])
+    for stage in SUBSET_STAGES:
+        entry = stages[stage]
+        for item in [*(entry.get("deps") or []), *(entry.get("outs") or [])]:
+            if item["path"] in hashes:
+                item.update(hashes[item["path"]])
+        params = (entry.get("params") or {}).get(PARAMS_FILE)
+        if params is not None and FRACTION_KEY in params:
+            params[FRACTION_KEY] = float(fraction)
+    return outputs
+
+
+def _cache_objects(scratch: Path, outputs: dict[str, list[str]]) -> None:
+    """Move the cached outputs into DVC's cache by md5, read-only, as `dvc commit` leaves them."""
+    from hooks.pipeline_state import file_md5
+
+    files = _cache_dir() / "files" / "md5"
+    for name in outputs["cached"]:
+        source = scratch / name
+        md5 = file_md5(source.read_bytes())
+        target = files / md5[:2] / md5[2:]
+        if target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(source, 0o444)
+        os.replace(source, target)  # the scratch directory is on the repo's file system
+
+
+def _cache_dir() -> Path:
+    """DVC's cache directory as the repo's config (then its local config) sets it; relative paths are
+    relative to `.dvc/`."""
+    directory = Path(".dvc/cache")
+    for config_file in DVC_CONFIGS:
+        config = configparser.ConfigParser(strict=False, interpolation=None)
+        try:
+            config.read_string(_read_text(config_file))
+        except configparser.Error:
+            continue
+        if config.has_option("cache", "dir"):
+            directory = Path(".dvc") / config.get("cache", "dir").strip().strip("'\"")
+    return directory
+
+
+def _index_with_workspace_changes(scratch: Path) -> str:
+    """A git index (in `scratch`, outside what is committed) holding the baseline plus the workspace's tracked
+    changes, as DVC's stash of the workspace keeps them."""
+    index = str(scratch / ".mlops-index")
+    shutil.copyfile(_git("rev-parse", "--git-path", "index").strip(), index)
+    _git("add", "-u", env={**os.environ, "GIT_INDEX_FILE": index})
+    return index
+
+
+def _commit(index: str, scratch: Path, baseline: str, paths: list[str], lock) -> str:
+    """The experiment's commit: `index` with the subset's params.yaml, dvc.lock and reports from `scratch`."""
+    env = {**os.environ, "GIT_INDEX_FILE": index}
+    _git(f"--work-tree={scratch}", "add", "-A", "-f", "--", *paths, env=env)
+    tree = _git("write-tree", env=env).strip()
+    exp_hash = hashlib.sha256(json.dumps(lock["stages"], sort_keys=True, default=str).encode()).hexdigest()
+    return _git("commit-tree", tree, "-p", baseline, "-m", f"dvc: commit experiment {exp_hash}").strip()
+
+
+def _with_fraction(params_text: str, fraction: float) -> str:
+    """params.yaml with `data.sample_frac` set, byte for byte as `dvc exp run -S` writes it: comments and
+    mappings kept, every other value rewritten plainly (DVC merges its overridden copy back into the file)."""
+    data = _read_yaml(params_text)
+    _rewrite_plainly(data)
+    data["data"]["sample_frac"] = float(fraction)
+    return _dump_yaml(data)
+
+
+def _rewrite_plainly(mapping) -> None:
+    for key, value in mapping.items():
+        if isinstance(value, dict):
+            _rewrite_plainly(value)
+        else:
+            mapping[key] = _plain(value)
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    for kind in (bool, int, float, str):
+        if isinstance(value, kind):
+            return kind(value)
+    return value
+
+
+def _read_yaml(text: str):
+    from ruamel.yaml import YAML
+
+    return YAML(typ="rt").load(text)
+
+
+def _dump_yaml(data) -> str:
+    """As DVC dumps YAML it modifies (`dvc.utils.serialize.modify_yaml`)."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    yaml.default_flow_style = False
+    stream = io.StringIO()
+    yaml.dump(data, stream)
+    return stream.getvalue()
+
+
+def _param_keys(entries) -> list[str]:
+    keys = []
+    for entry in entries or []:
+        keys += [entry] if isinstance(entry, str) else [key for values in entry.values() for key in values or []]
+    return keys
+
+
+def _tmp_dir() -> str:
+    """`.dvc/tmp`: on the repo's file system, and ignored by git and DVC."""
+    Path(".dvc/tmp").mkdir(parents=True, exist_ok=True)
+    return ".dvc/tmp"
+
+
+def _read_text(path: str) -> str:
+    try:
+        return Path(path).expanduser().read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _git(*args: str, env: dict[str, str] | None = None) -> str:
+    result = subprocess.run(["git", *args], capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        raise UserError(f"`git {' '.join(args)}` failed: {result.stderr.strip()}; the workspace is untouched")
+    return result.stdout

@@ -1,0 +1,50 @@
+"""Whether `mlops repro` has nothing to do, answered without DVC, pydantic or Typer (the no-op fast path).
+
+Nothing is to do when every stage is up to date by `hooks.pipeline_state` (params, code and data against
+`dvc.lock`, as `dvc status` decides), no merge left placeholders, and every value in params.yaml is one that
+`dvc.lock` records: each was then checked by the params schema when a stage ran (every stage loads the whole
+file through it), so the schema need not be imported again. A value no stage reads (a new or misspelt key)
+sends the command down the full path, where the schema names it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+LOCK_FILE = "dvc.lock"
+
+
+def stages_if_nothing_to_run() -> list[str] | None:
+    """The pipeline's stages (dvc.lock's order) when `mlops repro` would run none of them, else None."""
+    from hooks import params_yaml
+    from hooks.bounded_yaml import safe_load
+    from hooks.merge_driver import placeholders
+    from hooks.pipeline_state import PARAMS_FILE, pipeline_state, read_worktree
+
+    if placeholders():
+        return None
+    try:
+        if any(state.stale for state in pipeline_state(read_worktree())):
+            return None
+        params = params_yaml.loads(Path(PARAMS_FILE).read_bytes()) or {}
+        stages = (safe_load(Path(LOCK_FILE).read_bytes(), LOCK_FILE) or {}).get("stages") or {}
+    except Exception:  # an unreadable or refused file: the full path reports it properly
+        return None
+    recorded = {key for stage in stages.values() for key in ((stage.get("params") or {}).get(PARAMS_FILE) or {})}
+    if not all(_covered(key, recorded) for key in _leaf_keys(params)):
+        return None
+    return list(stages)
+
+
+def _leaf_keys(params: Any, prefix: str = "") -> list[str]:
+    """Dotted paths of every value (`train.logreg.C`); an empty section counts as a value."""
+    if isinstance(params, dict) and (params or not prefix):
+        return [key for name, value in params.items() for key in _leaf_keys(value, f"{prefix}{name}.")]
+    return [prefix.removesuffix(".")]
+
+
+def _covered(leaf: str, recorded: set[str]) -> bool:
+    """Whether a recorded key is `leaf` itself or a section holding it (`train` holds `train.logreg.C`)."""
+    parts = leaf.split(".")
+    return any(".".join(parts[:length]) in recorded for length in range(1, len(parts) + 1))

@@ -1,0 +1,42 @@
+"""A no-op `mlops repro` is answered without Typer, pydantic or DVC (pipeline.versioning.up_to_date): the same
+answer as the full command and as `dvc status`, and never a way around the params schema."""
+
+import json
+
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from pipeline.versioning.up_to_date import _covered, _leaf_keys
+from tests.conftest import run
+from tests.e2e.test_foundation import digest
+
+
+def test_leaf_keys_and_what_a_recorded_key_covers():
+    assert _leaf_keys({"seed": 1, "data": {"drop": ["id"], "extra": {}}}) == ["seed", "data.drop", "data.extra"]
+    assert _covered("train.logreg.C", {"train"}) and _covered("data.drop", {"data.drop"})
+    assert not _covered("data.dropped", {"data.drop"}) and not _covered("extra", {"data.drop"})
+
+
+def test_noop_repro_says_what_the_full_command_says(repo, monkeypatch):
+    before = digest(repo)
+    fast = run(["mlops", "repro"], repo)
+    assert json.loads(run(["dvc", "status", "--json"], repo).stdout) == {}
+    monkeypatch.chdir(repo)
+    full = CliRunner().invoke(app, ["repro"], catch_exceptions=False)  # Typer's parsing: the full path
+    assert full.exit_code == 0
+    assert fast.stdout.split() == full.stdout.split()
+    assert fast.stdout.count("skipped (up to date)") == 5
+    assert digest(repo) == before
+
+
+def test_noop_repro_defers_to_the_full_path_on_a_change_or_an_unknown_key(repo):
+    params = repo / "params.yaml"
+    original = params.read_text()
+    params.write_text(original.replace("C: 0.01", "C: 0.02"))
+    assert "train" in json.loads(run(["dvc", "status", "--json"], repo).stdout)
+    assert "train     ran" in run(["mlops", "repro"], repo).stdout
+
+    params.write_text(params.read_text() + "unknown_key: 1\n")  # no stage reads it: only the schema can refuse it
+    assert json.loads(run(["dvc", "status", "--json"], repo).stdout) == {}
+    refused = run(["mlops", "repro"], repo, check=False)
+    assert refused.returncode == 2 and "unknown_key" in refused.stderr

@@ -1,0 +1,75 @@
+"""`mlops repro --subset` on an up-to-date workspace runs only train and evaluate and records the experiment
+itself (pipeline.experiments.subset): what it records must be what `dvc exp run --temp` records."""
+
+import hashlib
+import json
+from pathlib import Path
+
+from tests.conftest import run
+from tests.e2e.test_foundation import digest
+
+
+def experiment_ref(repo: Path, name: str) -> str:
+    return run(["git", "for-each-ref", "--format=%(refname)", f"refs/exps/**/{name}"], repo).stdout.strip()
+
+
+def subset_name(output: str) -> str:
+    return next(word for word in output.split() if word.startswith("subset-"))
+
+
+def test_fast_subset_run_records_what_dvc_exp_run_records(repo):
+    readme = repo / "README.md"
+    readme.write_text(readme.read_text() + "\nAn uncommitted edit, which experiments carry.\n")
+    before = digest(repo)
+
+    fast = run(["mlops", "repro", "--subset", "0.1"], repo)
+    assert "Ran train and evaluate" in fast.stdout and "Running stage" not in fast.stdout
+    assert digest(repo) == before
+    ours = experiment_ref(repo, subset_name(fast.stdout))
+    run(["dvc", "exp", "run", "--temp", "-q", "-S", "data.sample_frac=0.1", "--name", "by-dvc"], repo)
+    dvcs = experiment_ref(repo, "by-dvc")
+
+    # The same tree: params.yaml byte for byte, dvc.lock, every report, and the uncommitted edit.
+    assert (
+        run(["git", "rev-parse", f"{ours}^{{tree}}"], repo).stdout
+        == run(["git", "rev-parse", f"{dvcs}^{{tree}}"], repo).stdout
+    )
+    assert run(["git", "rev-parse", f"{ours}^"], repo).stdout == run(["git", "rev-parse", "HEAD"], repo).stdout
+    assert "An uncommitted edit" in run(["git", "show", f"{ours}:README.md"], repo).stdout
+
+    # The model is in DVC's cache under the md5 its dvc.lock records: `dvc exp apply` restores it.
+    lock = run(["git", "show", f"{ours}:dvc.lock"], repo).stdout
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
+    names = {rev["name"] for baseline in shown for exp in baseline.get("experiments") or [] for rev in exp["revs"]}
+    assert {subset_name(fast.stdout), "by-dvc"} <= names
+    run(["git", "checkout", "--", "README.md"], repo)
+    run(["dvc", "exp", "apply", subset_name(fast.stdout)], repo)
+    model_md5 = hashlib.md5((repo / "models" / "model.skops").read_bytes()).hexdigest()
+    assert f"md5: {model_md5}" in lock
+    assert run(["dvc", "status", "--json"], repo).stdout.strip() == "{}"
+
+
+def test_subset_of_a_stale_workspace_is_dvcs_own_experiment(repo):
+    params = repo / "params.yaml"
+    params.write_text(params.read_text().replace("C: 0.01", "C: 0.02"))
+    before = digest(repo)
+
+    result = run(["mlops", "repro", "--subset", "0.1"], repo)
+
+    assert "Running stage 'train'" in result.stdout and "Ran train and evaluate" not in result.stdout
+    assert digest(repo) == before
+    lock = run(["git", "show", f"{experiment_ref(repo, subset_name(result.stdout))}:dvc.lock"], repo).stdout
+    assert "C: 0.02" in lock and "data.sample_frac: 0.1" in lock
+
+
+def test_failing_fast_subset_run_leaves_no_experiment_and_no_scratch(repo):
+    before = digest(repo)
+
+    result = run(["mlops", "repro", "--subset", "0.0001"], repo, check=False)
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "single class" in result.stderr and "the workspace is untouched" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert digest(repo) == before
+    assert run(["git", "for-each-ref", "refs/exps"], repo).stdout == ""
+    assert not list((repo / ".dvc" / "tmp").glob("mlops-subset-*"))
