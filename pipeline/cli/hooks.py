@@ -123,11 +123,11 @@ def repro() -> None:
     """What `dvc-lock-sync repro` runs: `dvc repro` all or nothing, then the stages whose params changed only
     in type (DVC sees `1` and `1.0` as equal and would skip them), forced."""
     from hooks.pipeline_state import pipeline_state, read_worktree
-    from pipeline.cli.repro import validated_params
+    from pipeline.params import load_params
     from pipeline.versioning import dvc_seam
 
     dvc_seam.require_repo()
-    validated_params()
+    load_params()
     try:
         with dvc_seam.preserving_workspace():
             dvc_seam.checked("repro")

@@ -1,0 +1,126 @@
+"""What `mlops repro` and `mlops status` do: run the pipeline (in full, or a subset as a temporary experiment),
+and say which stages are stale and why, without DVC. Each returns a typed result; nothing here prints."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from hooks import merge_driver
+from hooks.bounded_yaml import AliasRefused
+from hooks.params_yaml import AmbiguousScalar
+from hooks.pipeline_state import StageState, pipeline_state, read_worktree
+from pipeline import metrics as metric_rules
+from pipeline import paths
+from pipeline.errors import UserError
+from pipeline.experiments import dvc_outcomes, plots_page
+from pipeline.experiments.runs import read_metrics, workspace_metrics
+from pipeline.experiments.settings import SUBSET_KEY, typed_settings
+from pipeline.params import load_params
+from pipeline.versioning import dvc_seam
+
+
+@dataclass(frozen=True)
+class Reproduced:
+    title: str
+    stages: list[tuple[str, str]] = field(default_factory=list)  # (stage, what DVC did); none for a subset run
+    changes: list[metric_rules.Change] = field(default_factory=list)  # test metrics against the workspace's before
+    experiment: str | None = None  # the subset run's experiment
+
+
+def reproduce(subset: float | None, force: bool) -> Reproduced:
+    """Bring the pipeline up to date (only stages whose params, code or data changed run), or train on a
+    fraction of the training split as a temporary DVC experiment (the workspace stays untouched)."""
+    dvc_seam.require_repo()
+    plots_page.ensure_template()  # so `dvc plots show` works offline after a repro
+    if subset is not None:
+        if subset <= 0:
+            raise UserError(f"--subset {subset}: must be above 0 and at most 1", hint="e.g. --subset 0.1")
+        return _subset_run(subset)
+    load_params()  # before any stage does work
+    before = workspace_metrics()
+    outcomes: dict[str, str] = {}
+    if force or stale_stages():  # the fast path: when nothing is stale, DVC need not even start
+        try:
+            with dvc_outcomes.contradicting_advice_dropped():
+                outcomes = dvc_seam.repro(force=force)
+        except dvc_seam.DvcFailed as failure:
+            raise UserError(
+                "the pipeline failed; dvc.lock, models/ and reports/ are as they were before the run",
+                hint="read the stage's message above, fix it, and run `mlops repro` again",
+            ) from failure
+    merge_driver.clear_placeholders()  # the generated files a merge kept from one side are now reproduced
+    stages = [(name, outcomes.get(name, dvc_outcomes.SKIPPED)) for name in dvc_seam.read_lock()]
+    return Reproduced("Test metrics", stages, _changes(workspace_metrics(), before))
+
+
+def _subset_run(fraction: float) -> Reproduced:
+    settings = typed_settings({SUBSET_KEY: repr(float(fraction))})
+    name = subset_name(fraction)
+    try:
+        with dvc_outcomes.contradicting_advice_dropped():
+            dvc_seam.exp_run_temp(name, settings)
+    except dvc_seam.DvcFailed as failure:
+        raise UserError(
+            f"subset experiment {name} failed; the workspace is untouched", hint="read DVC's message above"
+        ) from failure
+    ref = dvc_seam.exp_ref(name)
+    metrics = read_metrics(dvc_seam.read_at(ref, paths.METRICS) if ref else None)
+    title = f"Test metrics of {name} (vs the workspace)"
+    return Reproduced(title, [], _changes(metrics, workspace_metrics()), name)
+
+
+def _changes(metrics: dict, before: dict) -> list[metric_rules.Change]:
+    same_loans = before.get(metric_rules.TEST_ROWS.name) == metrics.get(metric_rules.TEST_ROWS.name)
+    return metric_rules.changes(metrics, before, same_loans=same_loans)  # else the data grew: other test loans
+
+
+def subset_name(fraction: float) -> str:
+    return f"subset-{fraction:g}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+
+
+def stale_stages() -> list[str]:
+    """The stages whose params, code or data changed since `dvc.lock` recorded them (read without DVC)."""
+    return [state.name for state in _states() if state.stale]
+
+
+def _states() -> list[StageState]:
+    try:
+        return pipeline_state(read_worktree())
+    except AliasRefused as error:  # a YAML alias bomb, refused before it expands
+        raise UserError(str(error), hint="write the values out in full") from None
+    except AmbiguousScalar as error:
+        raise UserError(str(error), hint="fix params.yaml, then run `mlops status` again") from None
+
+
+@dataclass(frozen=True)
+class StageStatus:
+    stage: str
+    stale: bool
+    reasons: list[str]
+
+
+@dataclass(frozen=True)
+class PipelineStatus:
+    stages: list[StageStatus]
+    kept_placeholders: list[str]  # generated files a merge kept from one side, until reproduced
+
+    @property
+    def up_to_date(self) -> bool:
+        return not any(stage.stale for stage in self.stages)
+
+
+def status() -> PipelineStatus:
+    """Which stages are stale and why (params, code, data); a stage after a stale one may run too."""
+    dvc_seam.require_repo()
+    stale_upstream: list[str] = []
+    stages = []
+    for state in _states():
+        reasons = list(state.reasons)
+        if not reasons and stale_upstream:
+            reasons = [f"runs after {stale_upstream[-1]} if its outputs change"]
+        stages.append(StageStatus(state.name, state.stale, reasons))
+        if state.stale:
+            stale_upstream.append(state.name)
+    return PipelineStatus(stages, merge_driver.placeholders())
