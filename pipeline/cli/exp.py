@@ -160,8 +160,8 @@ def compare(
 
 
 def print_screen(table: ComparisonTable) -> None:
-    """The table in 100 columns: the on-screen metrics by their short names, the changes of the primary metric
-    and the sort metric in columns of their own."""
+    """The table on one 100-column screen (for names as sweeps give them): the on-screen metrics by their short
+    names, the changes of the primary metric and the sort metric in columns of their own."""
     from rich import box
     from rich.table import Table
 
@@ -169,7 +169,7 @@ def print_screen(table: ComparisonTable) -> None:
     deltas = tuple(dict.fromkeys((metrics.PRIMARY.name, table.sort_by)))
     header, *rows = table_cells(table, [metric.name for metric in shown], deltas)
     first_metric = 1 + len(table.changed_params)
-    screen = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    screen = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
     for i, title in enumerate(header):
         if i >= first_metric:
             name = title.removeprefix("Δ")
@@ -177,7 +177,7 @@ def print_screen(table: ComparisonTable) -> None:
         screen.add_column(title, justify="left" if i == 0 else "right", no_wrap=True)
     for row in rows:
         screen.add_row(*row)
-    out = console(width=SCREEN_WIDTH)
+    out = console()
     out.print(screen)
     if not table.rows[1:]:
         out.print("No experiments yet: run `mlops exp run -S key=value` or `mlops exp sweep key=v1,v2`.")

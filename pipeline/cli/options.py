@@ -37,12 +37,15 @@ def one_format(*chosen: bool) -> None:
         raise UserError("choose one of --md, --csv and --json")
 
 
-def console(width: int | None = None):
-    """rich's console for stdout; `width` where the output is not a terminal (rich would assume 80)."""
+PIPE_WIDTH = 1_000  # rich assumes 80 columns when stdout is not a terminal: a table would be squeezed to fit
+
+
+def console():
+    """rich's console for stdout: a terminal's width, or room for any table when piped."""
     from rich.console import Console
 
     shown = Console(highlight=False)
-    return shown if shown.is_terminal or width is None else Console(highlight=False, width=width)
+    return shown if shown.is_terminal else Console(highlight=False, width=PIPE_WIDTH)
 
 
 def print_changes(

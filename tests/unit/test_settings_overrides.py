@@ -5,6 +5,7 @@ import pytest
 from pipeline.errors import UserError
 from pipeline.experiments.settings import params_with, schema_value, setting_text, typed_settings
 from pipeline.params import read_params_yaml
+from tests.conftest import run
 
 
 def test_values_are_read_as_the_schema_means_them():
@@ -46,3 +47,13 @@ def test_a_mistake_in_params_yaml_itself_still_names_params_yaml():
     raw["seed"] = 1.5
     with pytest.raises(UserError, match="params.yaml has invalid params"):
         params_with({"train.model": "hgb"}, raw)
+
+
+def test_the_command_line_names_the_override_and_runs_nothing(fresh_repo):
+    refused = run(["mlops", "exp", "run", "-S", "seed=1.0"], fresh_repo, check=False)
+    assert refused.returncode == 2
+    first, hint = refused.stderr.splitlines()[:2]
+    assert first == "error: -S seed=1.0: Input should be a valid integer" and "params.yaml has seed:" in hint
+    matrix = run(["mlops", "exp", "sweep", "data.sample_frac=1,0.5", "--matrix"], fresh_repo)
+    assert '"set": "data.sample_frac=1.0"' in matrix.stdout  # the float 1.0, as the schema means it
+    assert run(["git", "for-each-ref", "refs/exps"], fresh_repo).stdout == ""
