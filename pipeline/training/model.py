@@ -1,5 +1,6 @@
 """The model: one scikit-learn Pipeline (a ColumnTransformer, then the classifier) built from params and schema.
 
+Model kinds are registered builders (`@model_kind("NAME")`); the shipped ones:
 `logreg`: one-hot categories (sparse) and scaled numbers into a logistic regression.
 `hgb`: ordinal-coded categories used natively by HistGradientBoosting (faster and leaner than one-hot), numbers
 as they are (it handles missing values itself).
@@ -9,63 +10,85 @@ in the decision threshold, chosen on the validation split to minimise the expect
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
-from pipeline.params import ModelKind, TrainParams
+from pipeline.params import HgbParams, LogregParams, TrainParams
 from pipeline.training.canonical import short_between
 from pipeline.training.data_schema import feature_columns
+
+Builder = Callable[[Any, list[str], list[str], int], tuple[ColumnTransformer, Any]]
+KINDS: dict[str, Builder] = {}
+
+
+def model_kind(name: str) -> Callable[[Builder], Builder]:
+    """Register a model kind: `train.model: NAME` in params.yaml trains with it, its settings being the section
+    `train.NAME` (declared in `pipeline.params.TrainParams`). The builder turns those settings, the numeric and
+    categorical feature columns and the seed into the encoding step and the classifier of the pipeline."""
+
+    def register(builder: Builder) -> Builder:
+        KINDS[name] = builder
+        return builder
+
+    return register
 
 
 def build_model(train: TrainParams, schema: dict[str, Any], seed: int) -> Pipeline:
     numeric, categorical = feature_columns(schema)
-    if train.model == ModelKind.logreg:
-        from sklearn.impute import SimpleImputer
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-        encode = ColumnTransformer(
-            [
-                ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical),
-                (
-                    "numeric",
-                    Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]),
-                    numeric,
-                ),
-            ]
-        )
-        classifier = LogisticRegression(C=train.logreg.C, max_iter=train.logreg.max_iter)
-    else:
-        from sklearn.ensemble import HistGradientBoostingClassifier
-        from sklearn.preprocessing import OrdinalEncoder
-
-        encode = ColumnTransformer(
-            [
-                (
-                    "categorical",
-                    OrdinalEncoder(
-                        handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan
-                    ),
-                    categorical,
-                ),
-                ("numeric", "passthrough", numeric),
-            ]
-        )
-        hgb = train.hgb
-        classifier = HistGradientBoostingClassifier(
-            learning_rate=hgb.learning_rate,
-            max_iter=hgb.max_iter,
-            max_leaf_nodes=hgb.max_leaf_nodes,
-            min_samples_leaf=hgb.min_samples_leaf,
-            l2_regularization=hgb.l2_regularization,
-            categorical_features=list(range(len(categorical))),
-            early_stopping=False,
-            random_state=seed,
-        )
+    kind = str(train.model)
+    encode, classifier = KINDS[kind](getattr(train, kind), numeric, categorical, seed)
     return Pipeline([("encode", encode), ("classify", classifier)])
+
+
+@model_kind("logreg")
+def logistic_regression(
+    settings: LogregParams, numeric: list[str], categorical: list[str], seed: int
+) -> tuple[ColumnTransformer, Any]:
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    encode = ColumnTransformer(
+        [
+            ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical),
+            ("numeric", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), numeric),
+        ]
+    )
+    return encode, LogisticRegression(C=settings.C, max_iter=settings.max_iter)
+
+
+@model_kind("hgb")
+def gradient_boosting(
+    settings: HgbParams, numeric: list[str], categorical: list[str], seed: int
+) -> tuple[ColumnTransformer, Any]:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.preprocessing import OrdinalEncoder
+
+    encode = ColumnTransformer(
+        [
+            (
+                "categorical",
+                OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan),
+                categorical,
+            ),
+            ("numeric", "passthrough", numeric),
+        ]
+    )
+    classifier = HistGradientBoostingClassifier(
+        learning_rate=settings.learning_rate,
+        max_iter=settings.max_iter,
+        max_leaf_nodes=settings.max_leaf_nodes,
+        min_samples_leaf=settings.min_samples_leaf,
+        l2_regularization=settings.l2_regularization,
+        categorical_features=list(range(len(categorical))),
+        early_stopping=False,
+        random_state=seed,
+    )
+    return encode, classifier
 
 
 def cost_per_loan(
