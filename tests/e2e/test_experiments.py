@@ -82,7 +82,7 @@ def test_sweep_compare_duplicates_and_promote(repo):
     ran = run(["mlops", "exp", "run", "-S", "train.logreg.C=0.02", "--name", "wider-c"], repo)
     assert "dvc exp apply" not in ran.stdout + ran.stderr  # DVC's advice; ours is `mlops exp apply/promote`
     promoted = run(["mlops", "exp", "promote", "wider-c"], repo)
-    assert promoted.stdout.startswith("Committed: Promote experiment wider-c")
+    assert "Committed: Promote experiment wider-c: roc_auc" in promoted.stdout
     assert "commit with" not in promoted.stdout + promoted.stderr  # no advice to do what it just did
     message = run(["git", "log", "-1", "--format=%B"], repo).stdout
     assert message.startswith("Promote experiment wider-c: roc_auc ")
