@@ -136,9 +136,10 @@ class Planned:
         return " ".join(f"{key}={value}" for key, value in self.settings.items())
 
 
-def planned(settings: dict[str, str]) -> Planned:
-    """Settings checked by the schema (an error names the `-S key=value`) and the params they give."""
-    return Planned(typed_settings(settings), flat_params(params_with(settings)))
+def planned(settings: dict[str, str], flag: str = "-S ") -> Planned:
+    """Settings checked by the schema (an error names the `-S key=value`, or with `flag` "" the sweep's
+    `key=value`) and the params they give."""
+    return Planned(typed_settings(settings, flag=flag), flat_params(params_with(settings, flag=flag)))
 
 
 # --- mlops exp run ------------------------------------------------------------------------------------------
@@ -189,7 +190,7 @@ def plan_sweep(axes: list[str], subset: float | None) -> SweepPlan:
     """Every combination of the axes, all checked before any runs; duplicates of experiments (or of each
     other) skipped."""
     require_experiment_repo()
-    plans = [planned(with_subset(settings, subset)) for settings in expand_grid(axes)]
+    plans = [planned(with_subset(settings, subset), flag="") for settings in expand_grid(axes)]
     existing = experiment_runs().runs
     todo, skipped, seen = [], [], []
     for plan in plans:

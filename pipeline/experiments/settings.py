@@ -59,25 +59,26 @@ def parse_axis(text: str) -> tuple[str, list[str]]:
     return key, choices
 
 
-def schema_value(key: str, text: str) -> Any:
+def schema_value(key: str, text: str, flag: str = "-S ") -> Any:
     """A `-S key=value` value as the schema means it: the text itself for a string (or a model kind), else
-    YAML's reading of it with an int widened to a float where a float is meant (`data.sample_frac=1` is 1.0)."""
+    YAML's reading of it with an int widened to a float where a float is meant (`data.sample_frac=1` is 1.0).
+    Errors name the setting as the user gave it: `flag` is `-S ` for an override, empty for a sweep axis."""
     kind = schema_type(key)
     if kind is None:
         raise UserError(
-            f"-S {key}={text}: params.yaml has no param {key}",
+            f"{flag}{key}={text}: params.yaml has no param {key}",
             hint="name a param as a dotted key of params.yaml, e.g. train.logreg.C",
         )
     if isinstance(kind, type) and issubclass(kind, BaseModel):
         raise UserError(
-            f"-S {key}={text}: {key} is a section of params.yaml", hint=f"set one of its params: {key}.NAME"
+            f"{flag}{key}={text}: {key} is a section of params.yaml", hint=f"set one of its params: {key}.NAME"
         )
     if isinstance(kind, type) and issubclass(kind, str):
         return text
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise UserError(f"-S {key}={text}: not a YAML value ({getattr(error, 'problem', error)})") from None
+        raise UserError(f"{flag}{key}={text}: not a YAML value ({getattr(error, 'problem', error)})") from None
     if kind is float and (type(value) is int or isinstance(value, str)):
         with contextlib.suppress(ValueError):  # YAML 1.1 reads 1e-3 as text; a float param means the number
             return float(value)
@@ -108,12 +109,12 @@ def setting_text(value: Any) -> str:
     return json.dumps(value) if isinstance(value, list) else str(value)
 
 
-def params_with(settings: dict[str, str], raw: dict | None = None) -> Params:
+def params_with(settings: dict[str, str], raw: dict | None = None, flag: str = "-S ") -> Params:
     """params.yaml (or `raw` params) with the settings applied, each read as the schema means it and checked on
     its own, so that a wrong value is reported against its `-S key=value`, never against params.yaml."""
     raw = read_params_yaml() if raw is None else raw
     parse_params(raw)  # a mistake in the file itself names the file
-    values = {key: schema_value(key, text) for key, text in settings.items()}
+    values = {key: schema_value(key, text, flag) for key, text in settings.items()}
     for key, value in values.items():
         try:
             Params.model_validate(with_overrides(raw, {key: value}))
@@ -121,16 +122,16 @@ def params_with(settings: dict[str, str], raw: dict | None = None) -> Params:
             problem = "; ".join(e["msg"].removeprefix("Value error, ") for e in error.errors())
             current = flatten(raw).get(key)
             raise UserError(
-                f"-S {key}={settings[key]}: {problem}",
+                f"{flag}{key}={settings[key]}: {problem}",
                 hint=f"params.yaml has {key}: {current}" if current is not None else "see params.yaml",
             ) from None
     return parse_params(with_overrides(raw, values))
 
 
-def typed_settings(settings: dict[str, str], raw: dict | None = None) -> dict[str, str]:
+def typed_settings(settings: dict[str, str], raw: dict | None = None, flag: str = "-S ") -> dict[str, str]:
     """The settings as DVC must be given them (`data.sample_frac=1` -> `1.0`), each checked by the schema."""
-    params_with(settings, raw)
-    return {key: setting_text(schema_value(key, text)) for key, text in settings.items()}
+    params_with(settings, raw, flag)
+    return {key: setting_text(schema_value(key, text, flag)) for key, text in settings.items()}
 
 
 def flat_params(params: Params) -> dict[str, Any]:

@@ -54,6 +54,8 @@ def test_the_command_line_names_the_override_and_runs_nothing(fresh_repo):
     assert refused.returncode == 2
     first, hint = refused.stderr.splitlines()[:2]
     assert first == "error: -S seed=1.0: Input should be a valid integer" and "params.yaml has seed:" in hint
+    axis = run(["mlops", "exp", "sweep", "seed=1,1.5", "--matrix"], fresh_repo, check=False)
+    assert axis.returncode == 2 and axis.stderr.startswith("error: seed=1.5: Input should be a valid integer")
     matrix = run(["mlops", "exp", "sweep", "data.sample_frac=1,0.5", "--matrix"], fresh_repo)
     assert '"set": "data.sample_frac=1.0"' in matrix.stdout  # the float 1.0, as the schema means it
     assert run(["git", "for-each-ref", "refs/exps"], fresh_repo).stdout == ""
