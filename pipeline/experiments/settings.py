@@ -1,7 +1,7 @@
-"""Experiments as data: parsing `key=value` settings and sweep grids, naming runs, and building the comparison
-table (only the params that differ, key metrics, deltas against the baseline, the best per metric). Pure
-functions; reading refs and running DVC is `pipeline.versioning.dvc_seam`, running them is
-`pipeline.experiments.runs`, printing `pipeline.cli.exp`."""
+"""Experiments as data: `key=value` settings read as the params schema means them (checked against params.yaml),
+sweep grids, run names, and the comparison table (only the params that differ, key metrics, deltas against the
+baseline, the best per metric). Reading refs and running DVC is `pipeline.versioning.dvc_seam`, running
+experiments `pipeline.experiments.runs`, printing `pipeline.cli.exp`."""
 
 from __future__ import annotations
 
