@@ -186,10 +186,10 @@ def stage_writing(path: str) -> tuple[str, str] | None:
         import site
 
         site.main()
-    from hooks.pipeline_state import PARAMS_FILE, _load_yaml, read_worktree, stage_outs
+    from hooks.pipeline_state import DVC_YAML, PARAMS_FILE, load, read_worktree, stage_outs
 
     read = read_worktree()
-    writers = stage_outs(_load_yaml(read, "dvc.yaml") or {}, _load_yaml(read, PARAMS_FILE) or {})
+    writers = stage_outs(load(read, DVC_YAML) or {}, load(read, PARAMS_FILE) or {})
     return writers.get(output, "?"), output
 
 

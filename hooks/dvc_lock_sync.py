@@ -27,8 +27,8 @@ from hooks import git, merge_driver, params_yaml
 from hooks.pipeline_state import (
     Reader,
     StageState,
+    git_kept_outputs,
     pipeline_state,
-    read_declared_outputs,
     read_worktree,
     recorded_sample_frac,
 )
@@ -140,11 +140,6 @@ def repro_command() -> list[str]:
     return [*dvc, "repro"]
 
 
-def git_kept_outputs() -> list[str]:
-    outputs = read_declared_outputs(read_worktree())
-    return [path for path, cached in outputs.items() if not cached and os.path.exists(path)]
-
-
 def metric_changes(before: bytes | None, after: bytes | None) -> list[str]:
     old, new = json.loads(before or b"{}"), json.loads(after or b"{}")
     lines = []
@@ -195,7 +190,8 @@ def reproduce(read: Reader) -> int:
         )
         print(SKIP_HINT)
         return 1
-    git.git("add", "-A", "--", "dvc.lock", *git_kept_outputs())
+    kept_outputs = [path for path in git_kept_outputs(read_worktree()) if os.path.exists(path)]
+    git.git("add", "-A", "--", "dvc.lock", *kept_outputs)
     merge_driver.clear_placeholders()
     if kept and not stale and git.write_tree() == index_before:
         print(f"\n{HOOK_ID}: the merged dvc.lock and reports were already up to date.")
@@ -204,7 +200,7 @@ def reproduce(read: Reader) -> int:
     merged = git.merge_heads()
     parents = {"HEAD": "HEAD", **{sha: f"{label} ({sha[:7]})" for sha, label in merged.items()}}
     for parent, label in parents.items():
-        changes = metric_changes(git.show(parent, METRICS), read_worktree()(METRICS))
+        changes = metric_changes(git.blob_at(parent, METRICS), read_worktree()(METRICS))
         if changes:
             print(f"Test metrics ({METRICS}) vs {label}:")
             print("\n".join(changes))

@@ -16,9 +16,8 @@ import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 
-import yaml
-
 from hooks import git
+from hooks.pipeline_state import LOCK_FILE, locked_outs, pointer_outs
 
 HOOK_ID = "dvc-pre-push"
 ZERO = "0" * 40
@@ -64,17 +63,15 @@ def recorded_objects(rev: str) -> Iterator[tuple[str, str]]:
     """(path, md5) of every output `dvc.lock` and the `.dvc` pointers record at `rev`."""
     pointers = [name for name in git.git("ls-tree", "-r", "-z", "--name-only", rev).decode().split("\0") if name]
     for name in pointers:
-        if name != "dvc.lock" and not name.endswith(".dvc"):
+        if name == LOCK_FILE:
+            outs = locked_outs(git.blob_at(rev, name))
+        elif name.endswith(".dvc"):
+            outs = pointer_outs(git.blob_at(rev, name))
+        else:
             continue
-        try:
-            document = yaml.safe_load(git.git("show", f"{rev}:{name}")) or {}
-        except yaml.YAMLError:
-            continue
-        stages = document.get("stages", {}).values() if name == "dvc.lock" else [document]
-        for stage in stages:
-            for out in (stage or {}).get("outs") or []:
-                if isinstance(out, dict) and out.get("md5"):
-                    yield os.path.join(os.path.dirname(name), out["path"]), out["md5"]
+        for out in outs:
+            if out.get("md5") and out.get("path"):
+                yield os.path.join(os.path.dirname(name), out["path"]), out["md5"]
 
 
 def file_md5(path: str) -> str:

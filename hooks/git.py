@@ -1,4 +1,5 @@
-"""The one place the hooks ask git anything: NUL-safe plumbing, no porcelain parsing, no shell.
+"""The one place the project runs git (hooks, commands and domain code alike): NUL-safe plumbing, no porcelain
+parsing, no shell.
 
 Paths go to git as arguments after `--` with `--literal-pathspecs` (no globbing) and come back `-z`
 separated, so names with spaces, quotes, newlines or non-ASCII survive. Blobs are read from the index with
@@ -37,11 +38,28 @@ class StagedBlob(namedtuple("StagedBlob", "path mode size head")):
         return self.mode == SYMLINK_MODE
 
 
-def git(*args: str, input: bytes | None = None, check: bool = True) -> bytes:
-    result = subprocess.run(["git", *args], input=input, capture_output=True, check=False)
+class GitFailed(RuntimeError):
+    """A git command exited non-zero; `message` is what it said (stderr, then stdout: `git commit` and the
+    hooks it runs explain themselves on stdout)."""
+
+    def __init__(self, args: Sequence[str], message: str) -> None:
+        super().__init__(f"git {' '.join(args)} failed: {message}")
+        self.command = " ".join(args)
+        self.message = message
+
+
+def git(*args: str, input: bytes | None = None, check: bool = True, cwd: str | None = None) -> bytes:
+    """git's stdout; GitFailed when it fails (unless `check` is false: then its stdout whatever the status)."""
+    result = subprocess.run(["git", *args], input=input, capture_output=True, check=False, cwd=cwd)
     if check and result.returncode != 0:
-        raise RuntimeError(f"git {' '.join(args)} failed: {result.stderr.decode(errors='replace').strip()}")
+        said = (result.stderr + b"\n" + result.stdout).decode(errors="replace").strip()
+        raise GitFailed(args, said)
     return result.stdout
+
+
+def succeeds(*args: str, cwd: str | None = None) -> bool:
+    """Whether a git command exits 0 (its output discarded)."""
+    return subprocess.run(["git", *args], capture_output=True, check=False, cwd=cwd).returncode == 0
 
 
 def _split_z(output: bytes) -> list[str]:
@@ -50,10 +68,8 @@ def _split_z(output: bytes) -> list[str]:
 
 def staged_changes() -> list[StagedFile]:
     """Files added, modified, renamed or copied in the index against HEAD (deletions left out)."""
-    has_head = git("rev-parse", "--verify", "-q", "HEAD", check=False).strip() != b""
-    base = "HEAD" if has_head else git("hash-object", "-t", "tree", "/dev/null").decode().strip()
     # --raw rather than --name-status: the same statuses plus each new blob's id, for the size lookup.
-    fields = _split_z(git("diff", "--cached", "-z", "--raw", "--no-abbrev", "-M", "-C", base))
+    fields = _split_z(git("diff", "--cached", "-z", "--raw", "--no-abbrev", "-M", "-C", _head_or_empty_tree()))
     changes = []
     index = 0
     while index < len(fields):
@@ -176,24 +192,52 @@ def staged_blob(path: str) -> bytes | None:
     return git("cat-file", "blob", sha)
 
 
-def tracked_files(paths: Sequence[str] = ()) -> list[str]:
-    """Every path git tracks (under `paths`, when given), from `git ls-files -z`."""
-    return _split_z(git("--literal-pathspecs", "ls-files", "-z", "--", *paths))
-
-
 def unstaged_changes(paths: Sequence[str]) -> list[str]:
-    """Tracked files under `paths` whose working-tree content differs from the index."""
+    """Tracked files under `paths` (everywhere when none) whose working-tree content differs from the index."""
     return _split_z(git("--literal-pathspecs", "diff", "-z", "--name-only", "--", *paths))
 
 
-def show(rev: str, path: str) -> bytes | None:
-    result = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True)
-    return result.stdout if result.returncode == 0 else None
+def uncommitted_changes() -> list[str]:
+    """Tracked files whose staged or working-tree content differs from HEAD (deletions included)."""
+    staged = _split_z(git("diff", "--cached", "-z", "--name-only", "--no-renames", _head_or_empty_tree()))
+    return sorted(set(staged) | set(unstaged_changes(())))
+
+
+def _head_or_empty_tree() -> str:
+    """HEAD, or the empty tree in a repository without a commit yet."""
+    return "HEAD" if ref_exists("HEAD") else git("hash-object", "-t", "tree", "/dev/null").decode().strip()
+
+
+def is_tracked(path: str) -> bool:
+    """Whether git tracks `path` (a file, or a folder holding tracked files), taken literally (no globbing)."""
+    return succeeds("--literal-pathspecs", "ls-files", "--error-unmatch", "--", path)
+
+
+def ls_files(*patterns: str, untracked: bool = False) -> list[str]:
+    """The tracked files matching git pathspec `patterns` (globs, as `*.dvc`); with `untracked`, also the
+    untracked files that are not ignored."""
+    others = ("--others", "--exclude-standard") if untracked else ()
+    return _split_z(git("ls-files", "-z", "--cached", *others, "--", *patterns))
 
 
 def git_path(name: str) -> str:
     """A file in this worktree's git directory (`git rev-parse --git-path`)."""
     return git("rev-parse", "--git-path", name).decode().strip()
+
+
+def resolve_commit(rev: str, cwd: str | None = None) -> str | None:
+    """The full id of the commit `rev` names, or None. `rev` is never read as an option (`--end-of-options`)."""
+    output = git("rev-parse", "--verify", "-q", "--end-of-options", f"{rev}^{{commit}}", check=False, cwd=cwd)
+    return output.decode().strip() or None
+
+
+def refs(prefix: str, *fields: str, sort: str | None = None) -> list[list[str]]:
+    """One row per ref under `prefix` (`refs/tags/`, `refs/exps`): the values of for-each-ref's `fields`
+    (`refname`, `objectname`, `*objectname`, ...); none outside a repository. Ref names hold no NUL nor newline."""
+    format_ = "%00".join(f"%({field})" for field in fields)
+    order = [f"--sort={sort}"] if sort else []
+    listing = git("for-each-ref", f"--format={format_}", *order, prefix, check=False).decode("utf-8", "replace")
+    return [line.split("\0") for line in listing.splitlines()]
 
 
 def ref_exists(name: str) -> bool:
@@ -222,6 +266,11 @@ def merge_heads() -> dict[str, str]:
 
 def blob_at(rev: str, path: str) -> bytes | None:
     """The content of a file at a revision, or None when it is absent there or not a file (a directory)."""
+    if "\n" in rev or "\n" in path:  # `--batch` reads one request per line: ask for this one on the command line
+        try:
+            return git("cat-file", "blob", f"{rev}:{path}")
+        except GitFailed:
+            return None
     output = git("cat-file", "--batch", input=f"{rev}:{path}\n".encode("utf-8", "surrogateescape"))
     header, _, content = output.partition(b"\n")
     fields = header.split()

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from hooks import git
+from hooks.pipeline_state import pointer_outs
 
 STALE_RECORD = "mlops-merge-stale"  # in the git directory: generated files kept from one side
 GENERATED = "mlops-generated"
@@ -72,17 +73,6 @@ def keep_ours(path: str) -> int:
 
 
 # --- DVC pointers ------------------------------------------------------------------------------------------------
-
-
-def pointer_outs(data: bytes) -> list[dict]:
-    import yaml
-
-    try:
-        loaded = yaml.safe_load(data) or {}
-    except yaml.YAMLError:
-        return []
-    outs = loaded.get("outs") if isinstance(loaded, dict) else None
-    return [out for out in outs or [] if isinstance(out, dict)]
 
 
 def describe_version(outs: list[dict]) -> str:

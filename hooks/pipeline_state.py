@@ -1,4 +1,5 @@
-"""Which DVC stages are stale, and why, read straight from `dvc.yaml`, `dvc.lock` and `params.yaml`.
+"""The one reader of DVC's files (`dvc.yaml`, `dvc.lock`, `.dvc` pointers, `params.yaml`), and which stages are
+stale, and why.
 
 The fast path beside DVC: no `dvc` import (hooks run on every commit), PyYAML and hashlib only. File md5s
 match DVC 3's (plain md5 of the bytes; a directory is the md5 of its sorted JSON listing plus `.dir`).
@@ -6,7 +7,7 @@ Params are compared strictly by type: `1` and `1.0` differ here, though DVC trea
 scikit-learn an int and a float fraction mean different things.
 
 Files are read through a `Reader` (path -> bytes, or None when absent), so the same check runs on the
-working tree (`mlops status`) and on the staged index (the `dvc-lock-sync` hook).
+working tree (`mlops status`), on the staged index (the `dvc-lock-sync` hook) and on a revision.
 """
 
 from __future__ import annotations
@@ -14,16 +15,21 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import yaml
 
 from hooks import params_yaml
 from hooks.bounded_yaml import AliasRefused, safe_load
 
 Reader = Callable[[str], bytes | None]
 PARAMS_FILE = "params.yaml"
+LOCK_FILE = "dvc.lock"
+DVC_YAML = "dvc.yaml"
 _MISSING = object()
 _TEMPLATE = re.compile(r"\$\{\s*([\w.-]+)\s*\}")
 
@@ -124,11 +130,79 @@ def _param_keys(entries: list | None) -> list[str]:
     return keys
 
 
-def _load_yaml(read: Reader, path: str) -> Any:
+def load(read: Reader, path: str) -> Any:
+    """The YAML document at `path` (None when absent); params.yaml read as `hooks.params_yaml` reads it."""
     data = read(path)
     if data is None:
         return None
     return params_yaml.loads(data, path) if path == PARAMS_FILE else safe_load(data, path)
+
+
+def parse_lock(data: bytes | None) -> dict:
+    """stage name -> its entry (`cmd`, `deps`, `params`, `outs`), from the bytes of a `dvc.lock`."""
+    return ((safe_load(data, LOCK_FILE) if data else None) or {}).get("stages") or {}
+
+
+def lock_stages(read: Reader) -> dict:
+    return parse_lock(read(LOCK_FILE))
+
+
+def output_md5(stages: dict, path: str) -> str | None:
+    """The md5 the stages of a `dvc.lock` record for the output `path`."""
+    for stage in stages.values():
+        for out in stage.get("outs") or []:
+            if out.get("path") == path:
+                return out.get("md5")
+    return None
+
+
+def pointer_outs(data: bytes | None) -> list[dict]:
+    """The `outs` of a `.dvc` pointer (mappings with `path`, `md5`, `size`), none when it is not one."""
+    return _mappings(_tolerant(data).get("outs"))
+
+
+def locked_outs(data: bytes | None) -> list[dict]:
+    """The `outs` every stage of a `dvc.lock` records, none when it is not one."""
+    stages = _tolerant(data).get("stages")
+    if not isinstance(stages, dict):
+        return []
+    return [out for stage in _mappings(list(stages.values())) for out in _mappings(stage.get("outs"))]
+
+
+def _mappings(value: Any) -> list[dict]:
+    """The mappings of a YAML list; none when it is not a list."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _tolerant(data: bytes | None) -> dict:
+    """A YAML mapping, or {} for anything else (a conflicted, hostile or truncated file is no pointer)."""
+    try:
+        document = safe_load(data, "") if data else None
+    except yaml.YAMLError:
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def cached_outputs(read: Reader, pointers: list[str]) -> dict[str, str]:
+    """{path: md5} of every file DVC tracks with its cache: the outputs `dvc.lock` records (those `dvc.yaml`
+    keeps in git left out) and the files the `.dvc` pointers at `pointers` name."""
+    kept = tuple(git_kept_outputs(read))
+    objects = {
+        out["path"]: out["md5"]
+        for stage in lock_stages(read).values()
+        for out in stage.get("outs") or []
+        if "md5" in out and not out["path"].startswith(kept)
+    }
+    for pointer in pointers:
+        for out in pointer_outs(read(pointer)):
+            if "md5" in out and "path" in out:
+                objects[posixpath.join(posixpath.dirname(pointer), out["path"])] = out["md5"]
+    return objects
+
+
+def artifacts(read: Reader) -> dict:
+    """`dvc.yaml`'s `artifacts:` (name -> {path, type, ...})."""
+    return (load(read, DVC_YAML) or {}).get("artifacts") or {}
 
 
 def stage_outs(dvc_yaml: dict, params: Any) -> dict[str, str]:
@@ -155,10 +229,15 @@ def declared_outputs(dvc_yaml: dict, params: Any) -> dict[str, bool]:
 
 def read_declared_outputs(read: Reader) -> dict[str, bool]:
     try:
-        params = _load_yaml(read, PARAMS_FILE) or {}
+        params = load(read, PARAMS_FILE) or {}
     except AliasRefused:  # the paths are read without params; dvc-lock-sync names the problem
         params = {}
-    return declared_outputs(_load_yaml(read, "dvc.yaml") or {}, params)
+    return declared_outputs(load(read, DVC_YAML) or {}, params)
+
+
+def git_kept_outputs(read: Reader) -> list[str]:
+    """The outputs `dvc.yaml` keeps in git (`cache: false`), not in DVC's cache."""
+    return [path for path, cached in read_declared_outputs(read).items() if not cached]
 
 
 def pipeline_state(
@@ -170,9 +249,9 @@ def pipeline_state(
     and the files for which `tracked(path)` holds (git-tracked code and schemas) are compared, plus the
     consistency of dvc.lock itself (each stage's recorded input is what the stage before it recorded).
     """
-    dvc_yaml = _load_yaml(read, "dvc.yaml") or {}
-    lock = (_load_yaml(read, "dvc.lock") or {}).get("stages") or {}
-    params = _load_yaml(read, PARAMS_FILE) or {}
+    dvc_yaml = load(read, DVC_YAML) or {}
+    lock = lock_stages(read)
+    params = load(read, PARAMS_FILE) or {}
     outs = stage_outs(dvc_yaml, params)
     locked_out_md5 = {out["path"]: out.get("md5") for locked in lock.values() for out in locked.get("outs") or []}
     states = []
@@ -256,8 +335,7 @@ def _short(text: str, limit: int = 60) -> str:
 
 def recorded_sample_frac(read: Reader) -> Any:
     """The `data.sample_frac` dvc.lock records (a subset run's lock must never be committed)."""
-    lock = (_load_yaml(read, "dvc.lock") or {}).get("stages") or {}
-    for locked in lock.values():
+    for locked in lock_stages(read).values():
         value = ((locked.get("params") or {}).get(PARAMS_FILE) or {}).get("data.sample_frac", _MISSING)
         if value is not _MISSING:
             return value

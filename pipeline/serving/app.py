@@ -25,6 +25,11 @@ from typing import Any, Literal
 
 from pipeline import paths
 from pipeline.errors import UserError
+from pipeline.serving import registry
+from pipeline.serving.predict import score_frame
+from pipeline.serving.telemetry import utc_now
+from pipeline.training.model_file import load_model_bytes
+from pipeline.versioning import dvc_seam
 
 WORKSPACE = "workspace"
 MAX_BATCH = 10_000  # loans per request
@@ -51,9 +56,6 @@ class ServedModel:
 def read_model_bytes(rev: str | None) -> tuple[bytes, str, str]:
     """(bytes, md5 recorded in dvc.lock, revision label) of the model at `rev` (a revision or a registry reference
     such as `lending-risk@prod`), or the workspace's."""
-    from pipeline.serving import registry
-    from pipeline.versioning import dvc_seam
-
     if rev is None:
         expected = dvc_seam.output_md5(dvc_seam.read_lock(), paths.MODEL)
         if expected is None:
@@ -74,8 +76,6 @@ def read_model_bytes(rev: str | None) -> tuple[bytes, str, str]:
 
 def load_served_model(rev: str | None) -> ServedModel:
     """The model of `rev` (or the workspace), hash-checked against that revision's dvc.lock."""
-    from pipeline.training.model_file import load_model_bytes
-
     data, expected, label = read_model_bytes(rev)
     where = paths.MODEL if rev is None else f"{paths.MODEL} at {rev}"
     model, metadata = load_model_bytes(data, where, expected)
@@ -227,8 +227,6 @@ def score_loans(served: ServedModel, loans: list[dict[str, Any]]) -> list[dict[s
     """Score loans with `pipeline.serving.predict.score_frame` (the batch scoring code): one result dict per loan."""
     import pandas as pd
 
-    from pipeline.serving.predict import score_frame
-
     features = list(served.metadata["features"])
     frame = pd.DataFrame([{name: loan[name] for name in ["id", *features]} for loan in loans])
     for name, spec in served.metadata["features"].items():
@@ -281,8 +279,6 @@ class Deployment:
 def refusal_records(refused: list[dict[str, Any]], champion: ServedModel) -> list[dict[str, Any]]:
     """Log records of loans refused for unseen categories (role `refused`, not served, no score), so that
     `mlops monitor drift` counts them in the unseen-category share."""
-    from pipeline.serving.telemetry import utc_now
-
     return [
         {
             "time": utc_now(),
@@ -301,8 +297,6 @@ def refusal_records(refused: list[dict[str, Any]], champion: ServedModel) -> lis
 
 
 def log_record(loan: dict[str, Any], result: dict[str, Any], role: str, served: bool) -> dict[str, Any]:
-    from pipeline.serving.telemetry import utc_now
-
     return {
         "time": utc_now(),
         "id": result["id"],
@@ -363,10 +357,8 @@ class ChampionFollower:
     so a running server switches without clients noticing. A model that fails to load is reported and not used."""
 
     def __init__(self, deployment: Deployment, interval: float = 1.0) -> None:
-        from pipeline.serving.registry import champion_commit
-
         self.deployment, self.interval = deployment, interval
-        self.state = champion_commit()
+        self.state = registry.champion_commit()
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._follow, name="champion-follower", daemon=True)
 
@@ -378,16 +370,14 @@ class ChampionFollower:
         self.thread.join(timeout=5)
 
     def _follow(self) -> None:
-        from pipeline.serving.registry import champion_commit, describe
-
         while not self.stop_event.wait(self.interval):
             try:
-                state = champion_commit()
+                state = registry.champion_commit()
                 if state is None or state == self.state:
                     continue
                 self.state = state
                 self.deployment.champion = load_served_model(state)
-                now = f"{describe(state)}, model {self.deployment.champion.md5}"
+                now = f"{registry.describe(state)}, model {self.deployment.champion.md5}"
                 print(f"champion is now {now}", file=sys.stderr, flush=True)
             except Exception as error:  # keep serving the current champion
                 print(f"champion change not applied: {error}", file=sys.stderr, flush=True)

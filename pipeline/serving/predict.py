@@ -7,15 +7,21 @@ bytes however it was reached (workspace or `--rev`). The serving code reuses `ch
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipeline import paths
 from pipeline.errors import UserError
+from pipeline.params import load_params
+from pipeline.serving import registry
 from pipeline.training.data_schema import CATEGORICAL, validate_frame
-from pipeline.versioning.output_paths import neutralise_formulas
+from pipeline.training.model_file import load_model_bytes
+from pipeline.versioning import dvc_seam
+from pipeline.versioning.output_paths import check_output_path, neutralise_formulas
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -188,3 +194,42 @@ def predict_file(
 
     rows = write_scores(scored(), out)
     return Scored(rows, chosen[0])
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """`mlops predict`: how many loans were scored, with which model, keeping which id column."""
+
+    rows: int
+    model: str  # the model file, and the revision it was read at
+    id_column: str | None  # None: the input had none of `looked_for`, so rows were numbered from 0
+    looked_for: tuple[str, ...]  # the id columns looked for when none was named
+
+
+def predict(input_path: Path, out: Path, rev: str | None = None, id_column: str | None = None) -> Prediction:
+    """Score the loans of `input_path` into `out` with the workspace model, or the model of `rev` (a revision or a
+    registry reference, read through DVC without a checkout), checked against dvc.lock before use."""
+    dvc_seam.require_repo()
+    check_output_path(out, input_path)
+    if rev is None:
+        data, expected = _workspace_model()
+        where = paths.MODEL
+    else:
+        data, expected = dvc_seam.read_output_at(registry.resolve(rev), paths.MODEL)
+        where = f"{paths.MODEL} at {rev}"
+    model, metadata = load_model_bytes(data, where, expected)
+    known_ids = (*load_params().data.drop, "id")
+    scored = predict_file(
+        model, metadata, hashlib.md5(data).hexdigest(), input_path, out, id_column=id_column, known_ids=known_ids
+    )
+    return Prediction(scored.rows, where, scored.id_column, known_ids)
+
+
+def _workspace_model() -> tuple[bytes, str]:
+    expected = dvc_seam.output_md5(dvc_seam.read_lock(), paths.MODEL)
+    if expected is None:
+        raise UserError("dvc.lock records no model", hint="train one with `mlops repro`")
+    try:
+        return Path(paths.MODEL).read_bytes(), expected
+    except FileNotFoundError:
+        raise UserError(f"{paths.MODEL} not found", hint="`mlops data pull`, or train it with `mlops repro`") from None

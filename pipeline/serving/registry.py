@@ -16,11 +16,9 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
-import yaml
-
-from hooks.git import git
+from hooks import git
+from hooks.pipeline_state import DVC_YAML, artifacts, read_worktree
 from pipeline import paths
 from pipeline.errors import UserError
 from pipeline.versioning.journal import uninterruptible
@@ -45,17 +43,13 @@ class Event:
     seconds: int = 0  # the tag's time
 
 
-def model_artifact(dvc_yaml: Path | str = "dvc.yaml") -> str:
+def model_artifact() -> str:
     """The name `dvc.yaml` gives the model artifact (the artifact whose path is the trained model)."""
-    try:
-        artifacts = (yaml.safe_load(Path(dvc_yaml).read_text(encoding="utf-8")) or {}).get("artifacts") or {}
-    except FileNotFoundError:
-        artifacts = {}
-    for name, spec in artifacts.items():
+    for name, spec in artifacts(read_worktree()).items():
         if (spec or {}).get("path") == paths.MODEL and (spec or {}).get("type") == "model":
             return name
     raise UserError(
-        f"{dvc_yaml} declares no artifact of type model with path {paths.MODEL}",
+        f"{DVC_YAML} declares no artifact of type model with path {paths.MODEL}",
         hint="add one under `artifacts:` (see the project's dvc.yaml)",
     )
 
@@ -64,11 +58,10 @@ def read_events(name: str) -> list[Event]:
     """The artifact's GTO tags, oldest first (stage events by their counter)."""
     from gto.constants import tag_re
 
-    fields = "%(refname:strip=2)%00%(*objectname)%00%(objectname)%00%(creatordate:unix)"
-    listing = git("for-each-ref", f"--format={fields}", "refs/tags/", check=False).decode("utf-8", "replace")
     events = []
-    for line in listing.splitlines():
-        tag, peeled, target, seconds = line.split("\0")
+    for tag, peeled, target, seconds in git.refs(
+        "refs/tags/", "refname:strip=2", "*objectname", "objectname", "creatordate:unix"
+    ):
         match = tag_re.match(tag)
         if not match or match["artifact"] != name or match["deprecated"] or match["created"]:
             continue

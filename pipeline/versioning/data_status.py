@@ -26,15 +26,19 @@ def _entries(state: dict, keys: tuple[str, ...]) -> list[str]:
     return sorted(node) if node else []
 
 
-def describe_status(state: dict) -> list[str]:
-    """One line per file and state, e.g. `data/external/loans.csv: not yet pushed (...)`."""
-    lines = []
+ALL_CLEAR = "Everything DVC tracks is recorded, cached and pushed."
+
+
+def status_rows(state: dict) -> list[tuple[str, str]]:
+    """(file, its state in words) for every file and state, e.g. `data/external/loans.csv`, `not yet pushed (...)`;
+    empty when everything is recorded, cached and pushed."""
+    rows = []
     for keys, words in WORDS:
         for path in _entries(state, keys):
             if path.endswith((".partial",)):
                 continue
-            lines.append(f"{path}: {words}")
-    return lines or ["Everything DVC tracks is recorded, cached and pushed."]
+            rows.append((path, words))
+    return rows
 
 
 def md5_of(path: Path) -> str:

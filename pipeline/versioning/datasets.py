@@ -1,6 +1,6 @@
 """Bringing your own data: checks that decide whether a file can become (or extend) the pipeline's source,
-and the targeted edit of `params.yaml` that makes it the source. Pure functions over frames and text; the
-command in `pipeline/cli/data.py` reads the files, calls these, and writes only when every check passed."""
+and the targeted edit of `params.yaml` that makes it the source. Pure functions over frames and text;
+`pipeline.versioning.data_add` reads the files, calls these, and writes only when every check passed."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from pipeline.errors import UserError
+from pipeline.training.data_schema import infer_schema, validate_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -103,8 +104,6 @@ def check_labels(frame: pd.DataFrame, choice: SourceChoice, source: str) -> None
 
 def infer_source_schema(frame: pd.DataFrame, choice: SourceChoice, source: str) -> dict[str, Any]:
     """Every check, then the schema of the features left after --drop."""
-    from pipeline.training.data_schema import infer_schema
-
     check_columns(frame, choice, source)
     check_labels(frame, choice, source)
     return infer_schema(frame.drop(columns=choice.drop), choice.target, choice.positive)
@@ -132,8 +131,6 @@ def checked_append(
     (duplicate rows, when the schema refuses them). `mlops data add --append` and `mlops monitor retrain`
     (dry run included) both call this."""
     import pandas as pd
-
-    from pipeline.training.data_schema import validate_frame
 
     batch = align_batch(batch, [str(c) for c in current.columns], label)
     validate_frame(batch.drop(columns=drop), schema, label)

@@ -1,7 +1,8 @@
 """The one place the project talks to DVC: how a repro, an experiment, a push, a pull or a checkout is run.
 
 DVC runs in this process (`dvc.cli.main`), so its own output and progress reach the user unchanged and no
-second interpreter starts. Reading the pipeline's state without DVC (the fast path) is `hooks.pipeline_state`.
+second interpreter starts. Reading the pipeline's state without DVC (the fast path) is `hooks.pipeline_state`,
+for the commands through `pipeline.versioning.pipeline_status`; git is asked through `hooks.git`.
 """
 
 from __future__ import annotations
@@ -16,32 +17,25 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from hooks import git as git_plumbing
+from hooks.pipeline_state import (
+    LOCK_FILE,
+    cached_outputs,
+    git_kept_outputs,
+    lock_stages,
+    output_md5,
+    parse_lock,
+    read_worktree,
+)
 from pipeline import paths
 from pipeline.errors import UserError
 from pipeline.params import PARAMS_FILE, Params, params_from_text
-
-LOCK_FILE = "dvc.lock"
-FAST_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, when PyYAML has it: many times faster
-
-
-def _stage_environment() -> None:
-    """Stages run `python -m ...` through the shell: make that the interpreter running this command, even when
-    the project's virtual environment is not activated (an IDE, a GUI git client, a git hook)."""
-    bin_dir = str(Path(sys.executable).parent)
-    path = os.environ.get("PATH", "")
-    if path.split(os.pathsep)[0] != bin_dir:
-        os.environ["PATH"] = bin_dir + os.pathsep + path
-    os.environ.setdefault("DVC_NO_ANALYTICS", "1")
-
-
-def dvc(*args: str) -> int:
-    """Run one DVC command in this process; its exit status."""
-    from dvc.cli import main as dvc_main
-
-    _stage_environment()
-    return dvc_main(list(args))
+from pipeline.versioning.dvc_command import DvcFailed as DvcFailed
+from pipeline.versioning.dvc_command import checked, stage_environment
+from pipeline.versioning.dvc_command import dvc as dvc
+from pipeline.versioning.journal import all_or_nothing
+from pipeline.versioning.journal import one_run_at_a_time as one_run_at_a_time
+from pipeline.versioning.pipeline_status import type_only_stages
 
 
 def require_repo() -> None:
@@ -50,10 +44,8 @@ def require_repo() -> None:
 
 
 def read_lock() -> dict:
-    try:
-        return (yaml.load(Path(LOCK_FILE).read_text(), Loader=FAST_YAML_LOADER) or {}).get("stages") or {}
-    except FileNotFoundError:
-        return {}
+    """The stages of the workspace's `dvc.lock` (none when it is absent)."""
+    return lock_stages(read_worktree())
 
 
 @contextlib.contextmanager
@@ -64,50 +56,7 @@ def preserving_workspace(command: str = "mlops repro") -> Iterator[None]:
     DVC updates `dvc.lock` stage by stage and deletes a stage's outputs before running it, so a run that fails
     half-way would otherwise leave a lock and a model from two different states.
     """
-    from pipeline.versioning.journal import all_or_nothing
-
     with all_or_nothing(command, (LOCK_FILE, paths.REPORTS)):
-        yield
-
-
-class DvcFailed(Exception):
-    """A DVC command failed; DVC has already printed why."""
-
-    def __init__(self, command: str, status: int) -> None:
-        super().__init__(f"`dvc {command}` failed (exit {status})")
-        self.status = status
-
-
-def checked(*args: str) -> None:
-    status = dvc(*args)
-    if status != 0:
-        raise DvcFailed(" ".join(args), status)
-
-
-REPRO_LOCK = ".dvc/tmp/mlops-repro.lock"
-
-
-@contextlib.contextmanager
-def one_run_at_a_time(command: str = "mlops repro") -> Iterator[None]:
-    """Hold this repo's run lock: a second `mlops repro` (or any command that changes the workspace) refuses
-    before it snapshots or restores anything (its restore would otherwise put back files under the first run's
-    feet)."""
-    import fcntl
-
-    Path(REPRO_LOCK).parent.mkdir(parents=True, exist_ok=True)
-    with open(REPRO_LOCK, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "pid unknown"
-            raise UserError(
-                f"another mlops command is running in this repository ({holder}); nothing was changed",
-                hint=f"wait for it to finish, then run `{command}` again",
-            ) from None
-        handle.truncate(0)
-        handle.write(f"pid {os.getpid()}: {command}\n")
-        handle.flush()
         yield
 
 
@@ -122,9 +71,21 @@ def repro(*targets: str, force: bool = False) -> dict[str, str]:
     return outcomes
 
 
+def repro_before_commit() -> None:
+    """What the `dvc-lock-sync` hook runs (through `mlops hooks repro`): `dvc repro` all or nothing, then the
+    stages whose params changed only in type (DVC sees `1` and `1.0` as equal and would skip them), forced."""
+    with preserving_workspace():
+        checked("repro")
+        type_only = type_only_stages("git commit")
+        for name in type_only:
+            checked("repro", "--force", "--single-item", name)
+        if type_only:  # their outputs may have changed: run what depends on them
+            checked("repro")
+
+
 def exp_run_temp(name: str, overrides: dict[str, str]) -> None:
     """A DVC experiment in a temporary copy of the workspace: the workspace itself stays untouched."""
-    if subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], capture_output=True).returncode != 0:
+    if git_plumbing.resolve_commit("HEAD") is None:
         raise UserError("experiments need a git commit to start from", hint="commit the project first")
     from pipeline.experiments.warm_stages import stages_in_warm_forks
 
@@ -135,9 +96,7 @@ def exp_run_temp(name: str, overrides: dict[str, str]) -> None:
 
 def exp_ref(name: str) -> str | None:
     """The git ref of the experiment called `name`, if any."""
-    refs = subprocess.run(
-        ["git", "for-each-ref", "--format=%(refname)", "refs/exps"], capture_output=True, text=True
-    ).stdout.split()
+    refs = (ref for (ref,) in git_plumbing.refs("refs/exps", "refname"))
     return next((ref for ref in refs if ref.rsplit("/", 1)[-1] == name), None)
 
 
@@ -152,9 +111,8 @@ def check_rev(rev: str) -> str:
 
 
 def read_at(rev: str, path: str) -> bytes | None:
-    """A git-kept file as it is at `rev` (a commit or an experiment ref)."""
-    result = subprocess.run(["git", "show", "--end-of-options", f"{check_rev(rev)}:{path}"], capture_output=True)
-    return result.stdout if result.returncode == 0 else None
+    """A git-kept file as it is at `rev` (a commit or an experiment ref); None when it is not a file there."""
+    return git_plumbing.blob_at(check_rev(rev), path)
 
 
 def params_at(rev: str) -> Params:
@@ -167,8 +125,6 @@ def params_at(rev: str) -> Params:
 
 # --- Data versions: add, remotes, push/pull, checkout, reading a revision's files ----------------------------
 
-MODEL_STAGE = "train"
-
 
 def add(path: str) -> None:
     """`dvc add PATH`, then stage its `.dvc` file and the `.gitignore` beside it in git."""
@@ -179,16 +135,26 @@ def add(path: str) -> None:
 
 def git(*args: str) -> str:
     """Run git; its stdout. A failure is a bug or a broken repo, shown with git's own message."""
-    result = subprocess.run(["git", *args], capture_output=True, text=True)
-    if result.returncode != 0:
-        raise UserError(f"`git {' '.join(args)}` failed: {result.stderr.strip()}")
-    return result.stdout
+    try:
+        return git_plumbing.git(*args).decode("utf-8", "surrogateescape")
+    except git_plumbing.GitFailed as failure:
+        raise UserError(f"`git {failure.command}` failed: {failure.message}") from None
 
 
 def uncommitted_git_changes() -> list[str]:
     """Tracked files modified or staged (untracked files do not block a checkout)."""
-    lines = git("status", "--porcelain", "--untracked-files=no").splitlines()
-    return [line[3:] for line in lines if line.strip()]
+    return git_plumbing.uncommitted_changes()
+
+
+def commit_paths(paths_to_commit: list[str], message: str) -> None:
+    """Stage `paths_to_commit` and commit only them, whatever else is staged."""
+    git("add", "--", *paths_to_commit)
+    git("commit", "-q", "-m", message, "--", *paths_to_commit)
+
+
+def delete_branch(branch: str) -> None:
+    """Delete `branch` if it exists (a retrain branch whose gate failed)."""
+    git_plumbing.git("branch", "-q", "-D", "--", branch, check=False)
 
 
 def set_default_remote(name: str, url: str, endpoint_url: str | None) -> None:
@@ -255,31 +221,12 @@ def cache_files_dir() -> Path:
 
 def tracked_objects() -> dict[str, str]:
     """{workspace path: md5} for every file DVC tracks here: `dvc.lock` outputs and `.dvc` files."""
-    objects = {}
-    uncached = tuple(git_kept_paths())
-    for stage in read_lock().values():
-        for out in stage.get("outs", []):
-            if "md5" in out and not out["path"].startswith(uncached):
-                objects[out["path"]] = out["md5"]
-    for name in git("ls-files", "-z", "--cached", "--others", "--exclude-standard", "*.dvc").split("\0"):
-        pointer = Path(name)
-        if not name or not pointer.is_file():
-            continue
-        for out in (yaml.safe_load(pointer.read_text()) or {}).get("outs", []):
-            if "md5" in out:
-                objects[str(pointer.parent / out["path"])] = out["md5"]
-    return objects
+    return cached_outputs(read_worktree(), git_plumbing.ls_files("*.dvc", untracked=True))
 
 
 def git_kept_paths() -> list[str]:
     """Outputs and metrics that `dvc.yaml` declares `cache: false` (kept in git, not in DVC's cache)."""
-    stages = (yaml.safe_load(Path("dvc.yaml").read_text()) or {}).get("stages") or {}
-    kept = []
-    for stage in stages.values():
-        for entry in (stage.get("outs") or []) + (stage.get("metrics") or []) + (stage.get("plots") or []):
-            if isinstance(entry, dict):
-                kept += [path for path, options in entry.items() if (options or {}).get("cache") is False]
-    return kept
+    return git_kept_outputs(read_worktree())
 
 
 def lock_at(rev: str) -> dict:
@@ -290,15 +237,7 @@ def lock_at(rev: str) -> dict:
             f"revision {rev!r} has no dvc.lock (or is not a git revision)",
             hint="name a commit, tag or branch where the pipeline was run (`git log --oneline`)",
         )
-    return (yaml.safe_load(data) or {}).get("stages") or {}
-
-
-def output_md5(stages: dict, path: str) -> str | None:
-    for stage in stages.values():
-        for out in stage.get("outs", []):
-            if out.get("path") == path:
-                return out.get("md5")
-    return None
+    return parse_lock(data)
 
 
 def read_output_at(rev: str, path: str) -> tuple[bytes, str]:
@@ -337,14 +276,8 @@ class ExperimentRef:
 
 def list_experiments() -> list[ExperimentRef]:
     """Every named experiment in this repo, oldest first."""
-    listing = subprocess.run(
-        ["git", "for-each-ref", "--sort=committerdate", "--format=%(refname) %(objectname)", "refs/exps"],
-        capture_output=True,
-        text=True,
-    ).stdout.splitlines()
     experiments = []
-    for line in listing:
-        ref, _, commit = line.partition(" ")
+    for ref, commit in git_plumbing.refs("refs/exps", "refname", "objectname", sort="committerdate"):
         parts = ref.split("/")
         if len(parts) == 5 and len(parts[2]) == 2 and len(parts[3]) == 38:
             experiments.append(ExperimentRef(parts[4], ref, commit, parts[2] + parts[3]))
@@ -353,12 +286,7 @@ def list_experiments() -> list[ExperimentRef]:
 
 def resolve_commit(rev: str) -> str | None:
     """The full commit id `rev` names, or None."""
-    result = subprocess.run(
-        ["git", "rev-parse", "--verify", "-q", "--end-of-options", f"{check_rev(rev)}^{{commit}}"],
-        capture_output=True,
-        text=True,
-    )
-    return result.stdout.strip() if result.returncode == 0 else None
+    return git_plumbing.resolve_commit(check_rev(rev))
 
 
 def exp_log_path(name: str) -> Path:
@@ -369,7 +297,7 @@ def start_exp_run(name: str, settings: dict[str, str], cwd: str | Path = ".") ->
     """Start `dvc exp run --temp` (stages run warm: `pipeline.experiments.warm_stages`) in its own process (and session:
     Ctrl-C reaches it through us), output to its log. The experiment's ref only appears when the run
     succeeds, so a stopped run leaves nothing behind."""
-    _stage_environment()
+    stage_environment()
     log = Path(cwd) / exp_log_path(name)
     log.parent.mkdir(parents=True, exist_ok=True)
     args = [arg for key, value in settings.items() for arg in ("-S", f"{key}={value}")]
@@ -446,8 +374,27 @@ def worktree_sharing_cache(rev: str, branch: str | None = None) -> Iterator[Path
             (worktree / ".dvc" / "config.local").write_text(f"[cache]\n    dir = {cache}\n")
             yield worktree
         finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], capture_output=True)
-            subprocess.run(["git", "worktree", "prune"], capture_output=True)
+            git_plumbing.git("worktree", "remove", "--force", str(worktree), check=False)
+            git_plumbing.git("worktree", "prune", check=False)
+
+
+def run_in_worktree(worktree: Path, args: list[str], log_path: Path) -> int:
+    """Run `python -m ARGS` (DVC, or the worktree's own `pipeline`) in a worktree, its output appended to
+    `log_path`; the exit status."""
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env.setdefault("DVC_NO_ANALYTICS", "1")
+    with open(log_path, "a", encoding="utf-8") as log:
+        log.write(f"\n$ python -m {' '.join(args)}\n")
+        log.flush()
+        return subprocess.run(
+            [sys.executable, "-m", *args], cwd=worktree, stdout=log, stderr=subprocess.STDOUT, env=env
+        ).returncode
+
+
+def checkout_in_worktree(worktree: Path, target: str, log_path: Path) -> int:
+    """`dvc checkout TARGET` in a worktree (from the shared cache), output appended to `log_path`; the exit status."""
+    return run_in_worktree(worktree, ["dvc", "checkout", "--quiet", target], log_path)
 
 
 def exp_apply(name: str) -> None:

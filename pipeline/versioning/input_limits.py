@@ -6,10 +6,10 @@ clear error in milliseconds, not minutes of parsing."""
 from __future__ import annotations
 
 import csv
-import subprocess
 from collections import Counter
 from pathlib import Path
 
+from hooks import git
 from pipeline.errors import UserError
 
 MAX_COLUMNS = 1_000
@@ -24,10 +24,7 @@ def check_destination(destination: Path) -> None:
     hint = "rename the file (e.g. loans.csv) and add it again; nothing was changed"
     if name.lower() in RESERVED_NAMES or name.startswith(".") or name.endswith(".dvc"):
         raise UserError(f"{name}: a reserved name in {destination.parent}/ (git's or DVC's own file)", hint=hint)
-    tracked = subprocess.run(
-        ["git", "ls-files", "--error-unmatch", "--", f":(literal){destination.as_posix()}"], capture_output=True
-    )
-    if tracked.returncode == 0:
+    if git.is_tracked(destination.as_posix()):
         raise UserError(f"{destination} is tracked by git: adding the data there would overwrite it", hint=hint)
 
 

@@ -20,17 +20,23 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from hooks import git
+from pipeline.errors import UserError
+from pipeline.versioning.dvc_command import dvc
+
 JOURNAL = Path(".dvc/tmp/mlops-journal")
+RUN_LOCK = Path(".dvc/tmp/mlops-repro.lock")
+DVC_RWLOCK = Path(".dvc/tmp/rwlock")
 _WRITING = JOURNAL.with_name(JOURNAL.name + ".new")
 _DONE = JOURNAL.with_name(JOURNAL.name + ".done")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _active = False  # a journalled command calling another (exp promote -> apply): the outer journal covers both
+_stopped_by: list[int] = []  # the stop signals the block received, even one whose exception Python swallowed
 
 
 class Stopped(KeyboardInterrupt):
@@ -69,12 +75,10 @@ def all_or_nothing(
     if _active:
         yield
         return
-    from pipeline.versioning import dvc_seam
-
-    with dvc_seam.one_run_at_a_time(command):
+    with one_run_at_a_time(command):
         _recover_locked()
         entry = Entry(command, os.getpid(), branch=branch, ends_with_commit=ends_with_commit, outputs=outputs)
-        entry.head_commit = _git("rev-parse", "-q", "--verify", "HEAD")
+        entry.head_commit = git.resolve_commit("HEAD")
         if move_head:
             entry.head = _git("symbolic-ref", "-q", "--short", "HEAD") or entry.head_commit
         _active = True
@@ -83,6 +87,8 @@ def all_or_nothing(
                 _write(entry, paths)
                 try:
                     yield
+                    if _stopped_by:  # raised inside a finalizer ("Exception ignored in ..."): stop all the same
+                        raise Stopped(_stopped_by[0])
                 except BaseException:
                     with _stop_signals_ignored():
                         _restore(JOURNAL)
@@ -98,11 +104,8 @@ def recover() -> str | None:
     lock); what was undone, in words, or None."""
     if not (JOURNAL.is_dir() or _WRITING.exists() or _DONE.exists()):
         return None
-    from pipeline.errors import UserError
-    from pipeline.versioning import dvc_seam
-
     try:
-        with dvc_seam.one_run_at_a_time("mlops (recovery)"):
+        with one_run_at_a_time("mlops (recovery)"):
             return _recover_locked()
     except UserError:  # the journal's command is still running
         return None
@@ -149,10 +152,8 @@ def _write(entry: Entry, paths: tuple[str, ...]) -> None:
 
 
 def _restore(journal: Path) -> None:
-    from pipeline.versioning import dvc_seam
-
     entry = Entry(**json.loads((journal / "journal.json").read_text()))
-    head_moved = _git("rev-parse", "-q", "--verify", "HEAD") != entry.head_commit
+    head_moved = (git.resolve_commit("HEAD") or "") != (entry.head_commit or "")
     if entry.ends_with_commit and entry.head_commit and head_moved:
         return  # its final commit was made: the command completed
     tracked_before = _tracked()
@@ -172,10 +173,23 @@ def _restore(journal: Path) -> None:
         Path(name).unlink(missing_ok=True)
     for partial in Path(".").glob("models/*.partial"):  # a stage killed mid-write (see model_io)
         partial.unlink()
+    _drop_torn_dvc_lock_file()
     if entry.outputs:
-        dvc_seam.dvc("checkout", "--force", "--quiet")
+        dvc("checkout", "--force", "--quiet")
     if entry.branch:
         _remove_branch(entry.branch)
+
+
+def _drop_torn_dvc_lock_file() -> None:
+    """A stop signal can land while DVC rewrites its own lock file (`.dvc/tmp/rwlock`), leaving it empty or cut
+    short: every later DVC command would refuse to read it. Only DVC commands of the stopped run wrote it (we
+    hold the run lock), so a file that is not JSON any more is theirs and is removed; a whole one is left."""
+    try:
+        json.loads(DVC_RWLOCK.read_text())
+    except FileNotFoundError:
+        pass
+    except ValueError:
+        DVC_RWLOCK.unlink(missing_ok=True)
 
 
 def _remove_branch(branch: str) -> None:
@@ -203,17 +217,46 @@ def _remove(path: Path) -> None:
 
 
 def _tracked() -> set[str]:
-    from pipeline.versioning import dvc_seam
+    """The workspace paths DVC tracks with its cache: `dvc.lock`'s outputs and the `.dvc` pointers' files."""
+    # PyYAML, imported only when a restore needs it: every `mlops` command imports this module (`recover`).
+    from hooks.pipeline_state import cached_outputs, read_worktree
 
     try:
-        return set(dvc_seam.tracked_objects())
-    except Exception:  # a half-written .dvc file: nothing to compare against
+        return set(cached_outputs(read_worktree(), git.ls_files("*.dvc", untracked=True)))
+    except Exception:  # a half-written dvc.lock: nothing to compare against
         return set()
 
 
+@contextlib.contextmanager
+def one_run_at_a_time(command: str = "mlops repro") -> Iterator[None]:
+    """Hold this repo's run lock: a second `mlops repro` (or any command that changes the workspace) refuses
+    before it snapshots or restores anything (its restore would otherwise put back files under the first run's
+    feet)."""
+    import fcntl
+
+    RUN_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with open(RUN_LOCK, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "pid unknown"
+            raise UserError(
+                f"another mlops command is running in this repository ({holder}); nothing was changed",
+                hint=f"wait for it to finish, then run `{command}` again",
+            ) from None
+        handle.truncate(0)
+        handle.write(f"pid {os.getpid()}: {command}\n")
+        handle.flush()
+        yield
+
+
 def _git(*args: str) -> str:
-    result = subprocess.run(["git", *args], capture_output=True, text=True)
-    return result.stdout.strip() if result.returncode == 0 else ""
+    """git's output, or "" when it fails: putting things back goes on whatever one step says."""
+    try:
+        return git.git(*args).decode("utf-8", "surrogateescape").strip()
+    except git.GitFailed:
+        return ""
 
 
 def _index_path() -> Path | None:
@@ -229,16 +272,24 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _raise_stopped(signum: int, _frame: object) -> None:
+    _stopped_by.append(signum)
     raise Stopped(signum)
 
 
 @contextlib.contextmanager
 def _stop_signals_interrupt() -> Iterator[None]:
-    """SIGTERM and SIGHUP unwind like Ctrl-C (the default would end the process with nothing put back)."""
+    """SIGTERM and SIGHUP unwind like Ctrl-C (the default would end the process with nothing put back). One that
+    lands in a finalizer, where Python prints and drops any exception, is kept in `_stopped_by` instead."""
+    _stopped_by.clear()
     previous = {signum: signal.signal(signum, _raise_stopped) for signum in STOP_SIGNALS[1:]}
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: (
+        None if isinstance(unraisable.exc_value, Stopped) else previous_hook(unraisable)
+    )
     try:
         yield
     finally:
+        sys.unraisablehook = previous_hook
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 

@@ -5,9 +5,9 @@ pointers. Idempotent; `uninstall` removes both and leaves the rest of `.gitattri
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
+from hooks import git
 from hooks.merge_driver import DRIVERS, driver_command, gitattributes_lines
 from hooks.pipeline_state import read_declared_outputs, read_worktree
 
@@ -16,8 +16,9 @@ BEGIN = "# >>> mlops merge drivers (written by `mlops hooks install`; generated 
 END = "# <<< mlops merge drivers"
 
 
-def _git_config(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", "config", "--local", *args], capture_output=True, text=True)
+def _git_config(*args: str) -> str:
+    """`git config --local ARGS`: its output, "" when the key or section is absent."""
+    return git.git("config", "--local", *args, check=False).decode("utf-8", "surrogateescape")
 
 
 def _looks_like_dir(path: str) -> bool:
@@ -64,6 +65,6 @@ def registered() -> dict[str, bool]:
     block = ATTRIBUTES.read_text(encoding="utf-8") if ATTRIBUTES.exists() else ""
     in_attributes = attributes_block() in block
     return {
-        name: in_attributes and _git_config("--get", f"merge.{name}.driver").stdout.strip() == driver_command(name)
+        name: in_attributes and _git_config("--get", f"merge.{name}.driver").strip() == driver_command(name)
         for name in DRIVERS
     }

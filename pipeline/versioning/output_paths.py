@@ -4,11 +4,12 @@ formulas."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hooks import git
 from pipeline.errors import UserError
+from pipeline.versioning import dvc_seam
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,7 +35,7 @@ def check_output_path(out: Path, *inputs: Path) -> None:
         return
     if inside.parts[:1] and inside.parts[0] in PROTECTED_DIRS or inside.suffix == ".dvc":
         raise UserError(f"--out {out} is one of git's or DVC's own files", hint=hint)
-    if _git_tracked(inside) or inside.as_posix() in _dvc_tracked():
+    if git.is_tracked(inside.as_posix()) or inside.as_posix() in _dvc_tracked():
         raise UserError(f"--out {out} is tracked by git or DVC: it would be overwritten", hint=hint)
 
 
@@ -45,16 +46,7 @@ def _inside_repo(resolved: Path) -> Path | None:
         return None
 
 
-def _git_tracked(path: Path) -> bool:
-    result = subprocess.run(
-        ["git", "ls-files", "--error-unmatch", "--", f":(literal){path.as_posix()}"], capture_output=True
-    )
-    return result.returncode == 0
-
-
 def _dvc_tracked() -> set[str]:
-    from pipeline.versioning import dvc_seam
-
     declared = set(dvc_seam.git_kept_paths())
     return set(dvc_seam.tracked_objects()) | declared
 

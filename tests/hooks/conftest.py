@@ -1,4 +1,5 @@
-"""Helpers for the hook tests: a trained copy of the project with the hooks installed as a user would."""
+"""Helpers for the hook tests: a temporary git repository for the hooks' `main(argv)` (as pre-commit-hooks' own
+tests do), and a trained copy of the project with the hooks installed as a user would, for what needs one."""
 
 from __future__ import annotations
 
@@ -9,6 +10,20 @@ import pytest
 from tests.conftest import run, test_env
 
 MINIMAL_PATH = "/usr/bin:/bin"
+
+
+@pytest.fixture
+def staging(tmp_path, monkeypatch):
+    """A fresh git repo as the working directory; returns a function that writes and stages a file."""
+    run(["git", "init", "-q"], tmp_path)
+    monkeypatch.chdir(tmp_path)
+
+    def stage(path: str, content: bytes | str, force: bool = True) -> str:
+        write(tmp_path, path, content)
+        run(["git", "add", *(["-f"] if force else []), "--", path], tmp_path)
+        return path
+
+    return stage
 
 
 @pytest.fixture
@@ -34,6 +49,13 @@ def commit(repo: Path, *paths: str, force: bool = False, args: tuple[str, ...] =
     if paths:
         run(["git", "add", *(["-f"] if force else []), "--", *paths], repo)
     return run(["git", "commit", "-m", "change", *args], repo, check=False, env=env)
+
+
+def use_check_mode(repo: Path) -> None:
+    """Switch the project's dvc-lock-sync hook from retraining to refusing, and commit that."""
+    config = repo / ".pre-commit-config.yaml"
+    config.write_text(config.read_text().replace("hooks.dvc_lock_sync repro", "hooks.dvc_lock_sync check"))
+    run(["git", "commit", "-q", "--no-verify", "-m", "check mode", "--", ".pre-commit-config.yaml"], repo)
 
 
 def output(result) -> str:

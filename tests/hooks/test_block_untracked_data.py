@@ -1,74 +1,114 @@
-"""block-untracked-data through real commits: data, models and big blobs stay out of git."""
+"""block-untracked-data: data, models and big blobs stay out of git. Through `main(argv)` on a temporary git
+repository (the hook needs no trained project), and once through a real commit in the project, SKIP and
+--no-verify included."""
 
 from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 from hooks import block_untracked_data as hook
 from tests.conftest import run
-from tests.hooks.conftest import commit, head_files, output, write
+from tests.hooks.conftest import commit, output, write
 
 KB = 1024
 
 
-def assert_refused(result, *fragments: str) -> None:
-    assert result.returncode != 0, output(result)
-    text = output(result)
-    for fragment in ("block-untracked-data", "SKIP=block-untracked-data", *fragments):
+DVC_YAML = """stages:
+  ingest:
+    cmd: python -m ingest
+    outs:
+    - data/raw.parquet
+  evaluate:
+    cmd: python -m evaluate
+    deps:
+    - data/raw.parquet
+    metrics:
+    - reports/metrics.json:
+        cache: false
+    plots:
+    - reports/plots:
+        cache: false
+"""
+
+
+def declare_outputs(staging) -> None:
+    """A dvc.yaml with a cached output and two kept in git, as the project's own."""
+    staging("dvc.yaml", DVC_YAML)
+    staging("params.yaml", "seed: 1\n")
+
+
+def assert_refused(staging, capsys, path: str, content: bytes | str, *fragments: str) -> str:
+    """Stage `path` and run the hook on it as pre-commit would: refused, with the fragments; its output."""
+    assert hook.main([staging(path, content)]) == 1
+    text = capsys.readouterr().out
+    for fragment in ("block-untracked-data", "SKIP=block-untracked-data", path, *fragments):
         assert fragment in text, text
+    return text
 
 
-def test_small_csv_under_data_is_refused(hooked):
-    write(hooked, "data/loans.csv", "id,amount\n" + "1,2\n" * 500)
+def test_small_csv_under_data_is_refused(staging, capsys):
     assert_refused(
-        commit(hooked, "data/loans.csv", force=True),
+        staging,
+        capsys,
         "data/loans.csv",
+        "id,amount\n" + "1,2\n" * 500,
         "git rm --cached data/loans.csv",
         "mlops data add data/loans.csv",
     )
 
 
-def test_model_file_under_models_is_refused(hooked):
-    write(hooked, "models/other.joblib", b"\x80\x04model")
-    assert_refused(commit(hooked, "models/other.joblib", force=True), "models/other.joblib")
+def test_model_file_under_models_is_refused(staging, capsys):
+    assert_refused(staging, capsys, "models/other.joblib", b"\x80\x04model")
 
 
-def test_big_file_with_a_harmless_name_is_refused(hooked):
-    write(hooked, "docs/diagram.bin", os.urandom(3 * KB * KB))
-    assert_refused(commit(hooked, "docs/diagram.bin"), "docs/diagram.bin", "above the 1024 KB limit")
+def test_big_file_with_a_harmless_name_is_refused(staging, capsys):
+    assert_refused(staging, capsys, "docs/diagram.bin", os.urandom(3 * KB * KB), "above the 1024 KB limit")
 
 
-def test_tracked_file_that_grows_past_the_limit_is_refused(hooked):
-    write(hooked, "docs/server.log", b"small\n")
-    assert commit(hooked, "docs/server.log").returncode == 0
-    write(hooked, "docs/server.log", os.urandom(2 * KB * KB))
-    assert_refused(commit(hooked, "docs/server.log"), "docs/server.log")
+def test_tracked_file_that_grows_past_the_limit_is_refused(staging, capsys):
+    assert hook.main([staging("docs/server.log", b"small\n")]) == 0
+    run(["git", "commit", "-q", "-m", "log"], Path.cwd())
+    assert_refused(staging, capsys, "docs/server.log", os.urandom(2 * KB * KB))
 
 
-def test_force_added_dvc_output_is_refused_as_tracked_twice(hooked):
-    assert_refused(commit(hooked, "data/raw.parquet", force=True), "data/raw.parquet", "tracked twice")
+def test_force_added_dvc_output_is_refused_as_tracked_twice(staging, capsys):
+    declare_outputs(staging)
+    assert_refused(staging, capsys, "data/raw.parquet", b"PAR1" + bytes(100) + b"PAR1", "tracked twice")
 
 
-def test_fixture_pointer_and_git_kept_outputs_are_allowed(hooked):
-    write(hooked, "tests/fixtures/tiny.csv", "a,b\n1,2\n")
-    write(hooked, "data/external/more.csv.dvc", "outs:\n- md5: 0123\n  path: more.csv\n")
-    metrics = hooked / "reports/metrics.json"
-    metrics.write_text(metrics.read_text().replace("{", "{\n", 1))
-    result = commit(hooked, "tests/fixtures/tiny.csv", "data/external/more.csv.dvc", "reports/metrics.json")
-    assert result.returncode == 0, output(result)
-    assert {"tests/fixtures/tiny.csv", "data/external/more.csv.dvc", "reports/metrics.json"} <= head_files(hooked)
+def test_fixture_pointer_and_git_kept_outputs_are_allowed(staging, capsys):
+    declare_outputs(staging)
+    allowed = [
+        staging("tests/fixtures/tiny.csv", "a,b\n1,2\n"),
+        staging("data/external/more.csv.dvc", "outs:\n- md5: 0123\n  path: more.csv\n"),
+        staging("reports/metrics.json", '{\n"roc_auc": 0.7}\n'),
+        staging("reports/plots/roc.json", '{"roc": []}\n'),
+    ]
+    assert hook.main(allowed) == 0, capsys.readouterr().out
 
 
-def test_names_with_spaces_quotes_and_non_ascii(hooked):
-    odd = 'data/prêts "2024" v1.csv'
-    write(hooked, odd, "a,b\n1,2\n")
-    assert_refused(commit(hooked, odd, force=True), odd)
-    run(["git", "reset", "-q", "--", odd], hooked)
-    fine = "docs/note été 'x'.md"
-    write(hooked, fine, "a note\n")
-    assert commit(hooked, fine).returncode == 0
-    assert fine in head_files(hooked)
+def test_names_with_spaces_quotes_and_non_ascii(staging, capsys):
+    assert_refused(staging, capsys, 'data/prêts "2024" v1.csv', "a,b\n1,2\n")
+    assert hook.main([staging("docs/note été 'x'.md", "a note\n")]) == 0
+
+
+def test_every_staged_change_is_checked_when_no_file_is_named(staging, capsys):
+    staging("docs/fine.md", "notes\n")
+    staging("models/model.pkl", b"\x80\x04model")
+    assert hook.main([]) == 1
+    text = capsys.readouterr().out
+    assert "models/model.pkl" in text and "docs/fine.md" not in text
+
+
+def test_oversized_stage_output_kept_in_git_names_the_stage_not_data_add(staging, capsys):
+    declare_outputs(staging)
+    plot = '{"roc": [' + ",".join(['{"fpr": 0.5, "tpr": 0.5}'] * 50_000) + "]}"
+    text = assert_refused(
+        staging, capsys, "reports/plots/roc.json", plot, "stage `evaluate` writes it", "`reports/plots`", "cache: false"
+    )
+    assert "mlops data add" not in text
 
 
 def test_skip_and_no_verify_still_work(hooked):
@@ -105,10 +145,3 @@ def test_pure_check_rules():
     assert hook.reasons_for("notes/a.PKL", 10, options(), outputs)
     assert hook.reasons_for("notes/a.txt", 2 * KB * KB, options(), outputs)
     assert hook.reasons_for("notes/a.txt", 2 * KB * KB, options(max_kb=4096), outputs) == []
-
-
-def test_oversized_stage_output_kept_in_git_names_the_stage_not_data_add(hooked):
-    write(hooked, "reports/plots/roc.json", '{"roc": [' + ",".join(['{"fpr": 0.5, "tpr": 0.5}'] * 50_000) + "]}")
-    result = commit(hooked, "reports/plots/roc.json")
-    assert_refused(result, "reports/plots/roc.json", "stage `evaluate` writes it", "`reports/plots`", "cache: false")
-    assert "mlops data add" not in output(result)

@@ -1,10 +1,12 @@
-"""dvc-lock-sync through real commits: a params change is refused (check) or retrains (repro)."""
+"""dvc-lock-sync: a params change is refused (check mode, through `main(argv)` on a temporary git repository: no
+trained project needed) or retrains (repro mode, through real commits in a trained copy of the project)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
-from hooks.dvc_lock_sync import stale_stages, subset_lock
+from hooks.dvc_lock_sync import main, stale_stages, subset_lock
 from tests.conftest import run
 from tests.hooks.conftest import commit, head_files, output
 
@@ -16,28 +18,52 @@ def set_param(repo, old: str, new: str) -> None:
     params.write_text(text.replace(old, new, 1))
 
 
-def use_check_mode(repo) -> None:
-    config = repo / ".pre-commit-config.yaml"
-    config.write_text(config.read_text().replace("hooks.dvc_lock_sync repro", "hooks.dvc_lock_sync check"))
-    run(["git", "commit", "-q", "--no-verify", "-m", "check mode", "--", ".pre-commit-config.yaml"], repo)
+PROJECT = {
+    "dvc.yaml": "stages:\n  train:\n    cmd: python train.py\n    deps:\n    - train.py\n"
+    "    params:\n    - data.sample_frac\n    - train.model\n    outs:\n    - model.bin\n",
+    "params.yaml": "data:\n  sample_frac: 1.0\ntrain:\n  model: logreg\n",
+    "train.py": "print('training')\n",
+}
 
 
-def test_check_mode_refuses_a_params_change(hooked):
-    use_check_mode(hooked)
-    set_param(hooked, "model: logreg", "model: hgb")
-    result = commit(hooked, "params.yaml")
-    assert result.returncode != 0
-    text = output(result)
+def lock_for(project: dict[str, str], **recorded) -> str:
+    """The dvc.lock DVC would write after running `project`'s stage (`recorded`: params it ran with instead)."""
+    params = {"data.sample_frac": 1.0, "train.model": "logreg", **recorded}
+    lines = ["schema: '2.0'", "stages:", "  train:", "    cmd: python train.py", "    deps:"]
+    lines += ["    - path: train.py", f"      md5: {hashlib.md5(project['train.py'].encode()).hexdigest()}"]
+    lines += ["    params:", "      params.yaml:", *(f"        {key}: {value!r}" for key, value in params.items())]
+    lines += ["    outs:", "    - path: model.bin", "      md5: " + "0" * 32]
+    return "\n".join(lines) + "\n"
+
+
+def check_staged(staging, capsys, project: dict[str, str], lock: str) -> tuple[int, str]:
+    for path, content in {**project, "dvc.lock": lock}.items():
+        staging(path, content)
+    return main(["check"]), capsys.readouterr().out
+
+
+def test_check_mode_passes_a_lock_in_step(staging, capsys):
+    assert check_staged(staging, capsys, PROJECT, lock_for(PROJECT)) == (0, "")
+
+
+def test_check_mode_refuses_a_params_change(staging, capsys):
+    changed = {**PROJECT, "params.yaml": PROJECT["params.yaml"].replace("logreg", "hgb")}
+    status, text = check_staged(staging, capsys, changed, lock_for(PROJECT))
+    assert status == 1
     assert "train:" in text and "param train.model changed ('logreg' -> 'hgb')" in text and "mlops repro" in text
     assert "SKIP=dvc-lock-sync" in text
 
 
-def test_check_mode_refuses_a_type_only_change(hooked):
-    use_check_mode(hooked)
-    set_param(hooked, "sample_frac: 1.0", "sample_frac: 1")
-    result = commit(hooked, "params.yaml")
-    assert result.returncode != 0
-    assert "param data.sample_frac changed type only (1.0 -> 1)" in output(result)
+def test_check_mode_refuses_a_type_only_change(staging, capsys):
+    changed = {**PROJECT, "params.yaml": PROJECT["params.yaml"].replace("1.0", "1")}
+    status, text = check_staged(staging, capsys, changed, lock_for(PROJECT))
+    assert status == 1 and "param data.sample_frac changed type only (1.0 -> 1)" in text
+
+
+def test_check_mode_refuses_a_code_change_and_a_subset_lock(staging, capsys):
+    changed = {**PROJECT, "train.py": "print('training harder')\n"}
+    status, text = check_staged(staging, capsys, changed, lock_for(PROJECT, **{"data.sample_frac": 0.1}))
+    assert status == 1 and "code changed: train.py" in text and "data.sample_frac = 0.1" in text
 
 
 def test_repro_mode_retrains_and_the_repeated_commit_records_everything(hooked):

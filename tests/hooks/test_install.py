@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.cli.hooks import HOOK_TYPES
+from pipeline.versioning.hook_setup import HOOK_TYPES
 from pipeline.versioning.merge_setup import BEGIN
 from tests.conftest import run, test_env
 from tests.hooks.conftest import commit, minimal_path_env, output, write

@@ -11,9 +11,9 @@ from hooks.dvc_post_rewrite import FINISH
 from hooks.merge_driver import gitattributes_lines, pointer_conflict
 from pipeline.versioning import merge_setup
 from tests.conftest import ROOT, run
-from tests.hooks.conftest import commit, output, write
+from tests.hooks.conftest import commit, output, use_check_mode, write
 from tests.hooks.test_dvc_git_integration import locked_model_md5, model_md5
-from tests.hooks.test_dvc_lock_sync import set_param, use_check_mode
+from tests.hooks.test_dvc_lock_sync import set_param
 
 TRAIN_PARAM = ("    C: 0.01", "    C: 0.02")  # train + evaluate re-run
 DECISION = ("cost_good_rejected: 1.0", "cost_good_rejected: 2.0")  # train (the threshold) and evaluate

@@ -1,26 +1,29 @@
-"""no-secrets-in-dvc-config through real commits."""
+"""no-secrets-in-dvc-config through `main(argv)` on a temporary git repository (the hook needs no project)."""
 
 from __future__ import annotations
 
-from hooks.no_secrets_in_dvc_config import holds_private_key, secrets_in_config
-from tests.hooks.conftest import commit, output, write
+from hooks.no_secrets_in_dvc_config import holds_private_key, main, secrets_in_config
+
+DVC_CONFIG = "[core]\n    remote = s3\n['remote \"s3\"']\n    url = s3://bucket/path\n"
 
 
-def test_credentials_in_dvc_config_are_refused(hooked):
-    config = hooked / ".dvc/config"
-    config.write_text(config.read_text() + "    access_key_id = AKIAEXAMPLE\n    secret_access_key = abc123\n")
-    result = commit(hooked, ".dvc/config")
-    assert result.returncode != 0
-    text = output(result)
+def test_credentials_in_dvc_config_are_refused(staging, capsys):
+    path = staging(".dvc/config", DVC_CONFIG + "    access_key_id = AKIAEXAMPLE\n    secret_access_key = abc123\n")
+    assert main([path]) == 1
+    text = capsys.readouterr().out
     assert "secret_access_key" in text and "dvc remote modify --local" in text
     assert "SKIP=no-secrets-in-dvc-config" in text
 
 
-def test_private_key_anywhere_is_refused(hooked):
+def test_a_config_without_credentials_passes(staging, capsys):
+    assert main([staging(".dvc/config", DVC_CONFIG)]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_private_key_anywhere_is_refused(staging, capsys):
     key = "-----BEGIN OPENSSH PRIVATE" + " KEY-----\nabc\n-----END OPENSSH PRIVATE" + " KEY-----\n"
-    write(hooked, "docs/deploy_key", key)
-    result = commit(hooked, "docs/deploy_key")
-    assert result.returncode != 0 and "docs/deploy_key: holds a private key" in output(result)
+    assert main([staging("docs/deploy_key", key)]) == 1
+    assert "docs/deploy_key: holds a private key" in capsys.readouterr().out
 
 
 def test_pure_checks():

@@ -27,22 +27,6 @@ AWS_SECRET = "q8Lr2" + "x" * 30 + "9Kd/+"
 PRIVATE_KEY_LINE = "-----BEGIN {}PRIVATE" + " KEY-----"
 
 
-@pytest.fixture
-def staging(tmp_path, monkeypatch):
-    """A fresh git repo as the working directory; returns a function that writes and stages a file."""
-    run(["git", "init", "-q"], tmp_path)
-    monkeypatch.chdir(tmp_path)
-
-    def stage(path: str, content: bytes | str, force: bool = True) -> str:
-        target = tmp_path / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content.encode() if isinstance(content, str) else content)
-        run(["git", "add", *(["-f"] if force else []), "--", path], tmp_path)
-        return path
-
-    return stage
-
-
 def dvc_config(*lines: str) -> str:
     return "[core]\n    remote = storage\n['remote \"storage\"']\n" + "".join(f"    {line}\n" for line in lines)
 

@@ -1,6 +1,7 @@
 """The `mlops` command follows Click/Typer habits: `-h` beside `--help` on every level, `--version`, and one error
 style for usage mistakes and user errors alike (`error:` line, a hint, exit status 2)."""
 
+import re
 import subprocess
 import sys
 from importlib.metadata import version
@@ -45,3 +46,40 @@ def test_usage_mistakes_are_one_error_line_with_a_hint_and_exit_2(args, message,
 def test_no_arguments_shows_the_help():
     result = mlops()
     assert result.returncode == 0 and "Commands:" in result.stdout
+
+
+def every_command_help() -> dict[str, str]:
+    """`mlops ... -h` of every command and group, rendered in this process as `mlops` renders it."""
+    from typer._click.core import Context
+    from typer.core import TyperGroup
+
+    from pipeline.cli import mlops_command
+
+    helps = {}
+
+    def visit(command, ctx) -> None:
+        helps[ctx.command_path] = command.get_help(ctx)
+        for name, sub in command.commands.items() if isinstance(command, TyperGroup) else ():
+            visit(sub, Context(sub, info_name=name, parent=ctx))
+
+    root = mlops_command()
+    visit(root, Context(root, info_name="mlops"))
+    return helps
+
+
+def test_every_help_shows_click_metavars_not_typer_internals():
+    helps = every_command_help()
+    assert {"mlops", "mlops predict", "mlops exp sweep", "mlops deploy promote"} <= set(helps)
+    for path, text in helps.items():
+        assert "{" not in text and "<str>" not in text and "<path>" not in text, (path, text)
+        assert not re.search(r"<(int|float)( range)?>", text), (path, text)
+    assert "Usage: mlops predict [OPTIONS] INPUT\n" in helps["mlops predict"]
+    assert "--port INTEGER RANGE" in helps["mlops serve"] and "--rev, --model TEXT" in helps["mlops serve"]
+    assert "Usage: mlops exp sweep [OPTIONS] AXES...\n" in helps["mlops exp sweep"]
+
+
+def test_the_installed_command_shows_the_same_usage():
+    result = mlops("checkout", "-h")
+    assert result.returncode == 0 and result.stdout.startswith("Usage: mlops checkout [OPTIONS] REV\n"), result.stdout
+    missing = mlops("checkout")
+    assert missing.returncode == 2 and "Missing argument 'REV'" in missing.stderr

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline.cli.data import remote_name
 from pipeline.errors import UserError
 from pipeline.serving.predict import OUTPUT_COLUMNS, score_frame, write_scores
-from pipeline.versioning.data_status import corrupted_objects, describe_status
+from pipeline.versioning.data_status import corrupted_objects, status_rows
 from pipeline.versioning.datasets import SourceChoice, align_batch, check_labels, set_data_params
+from pipeline.versioning.remotes import remote_name
 
 PARAMS = """seed: 42
 data:
@@ -74,11 +74,11 @@ def test_remote_name():
             remote_name(url, None)
 
 
-def test_describe_status_words():
-    lines = describe_status({"not_in_remote": ["models/model.skops"], "uncommitted": {"modified": ["d.csv"]}})
-    assert "models/model.skops: not yet pushed (run `mlops data push`)" in lines
-    assert any(line.startswith("d.csv: modified") for line in lines)
-    assert describe_status({}) == ["Everything DVC tracks is recorded, cached and pushed."]
+def test_status_rows_in_words():
+    rows = status_rows({"not_in_remote": ["models/model.skops"], "uncommitted": {"modified": ["d.csv"]}})
+    assert ("models/model.skops", "not yet pushed (run `mlops data push`)") in rows
+    assert any(path == "d.csv" and words.startswith("modified") for path, words in rows)
+    assert status_rows({"untracked": ["x.csv.partial"]}) == [] and status_rows({}) == []
 
 
 def test_corrupted_objects(tmp_path):

@@ -145,8 +145,8 @@ def test_loans_refused_only_for_unseen_categories_are_kept_for_the_drift_report(
 
 
 def test_the_start_line_names_each_model_and_its_share():
-    from pipeline.cli.serve import start_line
     from pipeline.serving.app import Deployment, ServedModel
+    from pipeline.serving.server import start_line
 
     def served(md5: str) -> ServedModel:
         return ServedModel(None, {}, md5, "workspace")

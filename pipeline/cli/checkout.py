@@ -1,0 +1,21 @@
+"""`mlops checkout`: bring back a version, code and data alike."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(checkout)
+
+
+def checkout(
+    rev: Annotated[str, typer.Argument(help="A commit, tag or branch.")],
+) -> None:
+    """Bring back a version: git checkout REV, then its data and model from the DVC cache, byte-identical."""
+    from pipeline.versioning.checkout import checkout as checkout_version
+
+    checkout_version(rev)
+    typer.echo(f"At {rev}: code, params, data and model as they were committed.")

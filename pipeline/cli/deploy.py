@@ -1,0 +1,52 @@
+"""`mlops deploy` (promote, rollback): which model `mlops serve` treats as champion. The work is
+`pipeline.serving.deploy`; this module parses and prints."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+deploy_app = typer.Typer(
+    help="Which model `mlops serve` treats as champion: GTO tags of the model artifact (`gto show`).",
+    no_args_is_help=True,
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(deploy_app, name="deploy")
+
+
+@deploy_app.command()
+def promote(
+    rev: Annotated[
+        str, typer.Argument(help="The revision (commit, branch, tag, registry reference) whose model becomes champion.")
+    ],
+    tolerance: Annotated[float | None, typer.Option(help="The gate's tolerance (default: from the noise).")] = None,
+) -> None:
+    """Make REV the champion (stage prod of the model artifact), if it passes the gate against the current
+    champion on the test loans neither trained on: registers REV's model as a version and assigns it prod, as GTO
+    git tags."""
+    from pipeline.serving import deploy
+
+    promotion = deploy.promote(rev, tolerance)
+    typer.echo(f"Both models scored {promotion.comparison.basis()}.")
+    for line in promotion.table:
+        typer.echo(line)
+    typer.echo(promotion.verdict)
+    if not promotion.passed:
+        typer.echo(f"Not promoted: {rev} against the champion {promotion.champion_before[:12]}: {promotion.why_not()}.")
+        raise typer.Exit(1)
+    if promotion.recorded_for_rollback:
+        typer.echo(f"The model served before, {promotion.recorded_for_rollback}, is recorded for a rollback.")
+    typer.echo(f"{promotion.described} is the champion (stage prod), model {promotion.model_md5}.")
+
+
+@deploy_app.command()
+def rollback() -> None:
+    """Make the previous champion the champion again (unassigns prod from the current one, assigns it again to the
+    previous one, as GTO git tags)."""
+    from pipeline.serving import deploy
+
+    done = deploy.rollback()
+    typer.echo(f"{done.champion} is the champion again (was {done.was}).")

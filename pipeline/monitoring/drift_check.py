@@ -1,0 +1,182 @@
+"""`mlops monitor drift`: a window of logged traffic judged against the training data of the model it concerns
+(the champion, or a named revision). The report names the judged model, the models that actually scored the
+log, every threshold crossed, and every check that could not run and why; it is written as drift.json and
+drift.html. The statistics themselves are `drift`'s pure functions."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipeline import paths
+from pipeline.errors import UserError
+from pipeline.monitoring import drift
+from pipeline.monitoring.drift_report import render
+from pipeline.params import load_monitor
+from pipeline.serving import registry
+from pipeline.serving.app import load_served_model
+from pipeline.serving.telemetry import join_outcomes, parse_since, read_log, read_outcomes
+from pipeline.versioning import dvc_seam
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """A model that scored served loans of the window."""
+
+    rev: str
+    md5: str
+    loans: int
+
+
+@dataclass(frozen=True)
+class Window:
+    loans: int  # served loans, one per id
+    refused_unseen: int  # loans refused (422) only for categories the model never saw
+    since: str | None
+    first: Any  # the first and last logged time
+    last: Any
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    model: dict[str, str]  # the judged model: its md5 and revision
+    scored_by: list[Scorer]  # most loans first
+    window: Window
+    thresholds: drift.Thresholds
+    features: list[drift.FeatureDrift]
+    score: drift.FeatureDrift | None  # None: too few loans scored by the judged model
+    performance: dict[str, float] | None  # the live ROC AUC and calibration, when outcomes allow
+    evaluated_roc_auc: float | None
+    not_run: list[str]  # each check that could not run, and why
+    findings: list[str]  # each threshold crossed, in words; empty: no drift
+    files: list[Path] = field(default_factory=list)  # where the report was written
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as drift.json holds it."""
+        report = asdict(self)
+        del report["files"]
+        return report
+
+    def scored_by_others(self) -> list[Scorer]:
+        """The scorers that are not the judged model."""
+        return [scorer for scorer in self.scored_by if scorer.md5 != self.model["md5"]]
+
+    def checks_run(self) -> list[str]:
+        """The checks that ran, in words."""
+        checks = ["every feature's PSI", "unseen shares"]
+        checks += ["the score PSI"] if self.score else []
+        checks += ["the live ROC AUC"] if self.performance else []
+        return checks
+
+
+def served_rev(rev: str | None) -> str | None:
+    """The revision to judge: `rev` (a revision or a registry reference), else the champion, else None (the
+    workspace)."""
+    return registry.resolve(rev) if rev is not None else registry.champion_commit()
+
+
+def monitor_drift(log_dir: Path, since: str | None, rev: str | None, out: Path) -> DriftReport:
+    """The drift report of the logged traffic (since `since`) against the judged model's training data, written
+    to `out` as drift.json and drift.html."""
+    dvc_seam.require_repo()
+    report = drift_report(log_dir, since, served_rev(rev))
+    return write_report(report, out)
+
+
+def drift_report(log_dir: Path, since: str | None, rev: str | None) -> DriftReport:
+    """Compare the logged traffic with the training data of the model of `rev` (None: the workspace's)."""
+    import pandas as pd
+
+    monitor = load_monitor()
+    log = read_log(log_dir, parse_since(since))
+    traffic = log[log["served"]].drop_duplicates("id", keep="last") if not log.empty else log
+    refused = log[log["role"] == "refused"].drop_duplicates("id", keep="last") if "role" in log else log.iloc[0:0]
+    if len(traffic) < monitor.min_window:
+        raise UserError(
+            f"the window holds {len(traffic)} logged loans; at least {monitor.min_window} are needed to tell drift "
+            "from noise (monitor.min_window)",
+            hint="widen --since, or wait for more traffic",
+        )
+    served = load_served_model(rev)
+    features = served.metadata["features"]
+    train = training_frame(rev)
+    not_run = []
+    scored = log[(log["model_md5"] == served.md5) & log["p_default"].notna()].drop_duplicates("id", keep="last")
+    score = None
+    if len(scored) >= monitor.min_window:
+        train_scores = served.model.predict_proba(train[list(features)])[:, 1]
+        score = drift.score_drift(pd.Series(train_scores), scored["p_default"])
+    else:
+        not_run.append(
+            f"score PSI: {len(scored)} of the window's loans were scored by the judged model; at least "
+            f"{monitor.min_window} are needed (monitor.min_window)"
+        )
+    joined = join_outcomes(scored, read_outcomes(log_dir))
+    known = joined[joined["is_bad"].notna()] if "is_bad" in joined else joined.iloc[0:0]
+    performance = None
+    if len(known) < monitor.min_outcomes:
+        not_run.append(
+            f"live ROC AUC: {len(known)} loans scored by the judged model have a recorded outcome; at least "
+            f"{monitor.min_outcomes} are needed (monitor.min_outcomes; record them with `mlops monitor outcomes`)"
+        )
+    else:
+        performance = drift.live_performance(
+            known["is_bad"].astype(bool).to_numpy(), known["p_default"].to_numpy(dtype=float)
+        )
+        if performance is None:
+            not_run.append(f"live ROC AUC: the {len(known)} loans with outcomes are all of one class")
+    evaluated_auc = evaluated_metrics(rev).get("roc_auc")
+    live = pd.concat([traffic, refused], ignore_index=True) if len(refused) else traffic
+    rows = drift.features_drift(train, live, features)
+    limits = drift.Thresholds(monitor.psi_threshold, monitor.unseen_category_share, monitor.auc_drop)
+    return DriftReport(
+        model=served.version(),
+        scored_by=scorers(traffic),
+        window=Window(len(traffic), len(refused), since, traffic["time"].min(), traffic["time"].max()),
+        thresholds=limits,
+        features=rows,
+        score=score,
+        performance=performance,
+        evaluated_roc_auc=evaluated_auc,
+        not_run=not_run,
+        findings=drift.drift_findings(rows, score, performance, evaluated_auc, limits),
+    )
+
+
+def training_frame(rev: str | None) -> pd.DataFrame:
+    """The training split the model of `rev` (or the workspace's) was trained on."""
+    import pandas as pd
+
+    if rev is None:
+        if not Path(paths.TRAIN).is_file():
+            raise UserError(f"{paths.TRAIN} not found", hint="`mlops data pull`, or `mlops repro`")
+        return pd.read_parquet(paths.TRAIN)
+    data, _ = dvc_seam.read_output_at(dvc_seam.resolve_commit(rev) or rev, paths.TRAIN)
+    return pd.read_parquet(io.BytesIO(data))
+
+
+def evaluated_metrics(rev: str | None) -> dict[str, Any]:
+    data = Path(paths.METRICS).read_bytes() if rev is None else dvc_seam.read_at(rev, paths.METRICS)
+    return json.loads(data) if data else {}
+
+
+def scorers(traffic: pd.DataFrame) -> list[Scorer]:
+    """The models that scored the served loans of the window: revision, model md5 and loan count, most first."""
+    counts = traffic.groupby(["rev", "model_md5"], dropna=False).size().sort_values(ascending=False)
+    return [Scorer(str(rev), str(md5), int(n)) for (rev, md5), n in counts.items()]
+
+
+def write_report(report: DriftReport, out: Path) -> DriftReport:
+    """Write drift.json and drift.html to `out`; the report with their paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    as_dict = report.as_dict()
+    files = [out / "drift.json", out / "drift.html"]
+    files[0].write_text(json.dumps(as_dict, indent=2, default=str) + "\n", encoding="utf-8")
+    files[1].write_text(render(as_dict), encoding="utf-8")
+    return replace(report, files=files)

@@ -1,0 +1,33 @@
+"""Later-arriving outcomes (did the loan go bad), recorded beside the prediction log and joined to it by id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.params import load_params
+from pipeline.serving.telemetry import OUTCOMES, append_outcomes, normalize_outcomes, read_log
+from pipeline.training.sources import read_table
+
+
+@dataclass(frozen=True)
+class RecordedOutcomes:
+    recorded: int
+    bad: int
+    matched: int  # of the recorded, how many match a logged prediction
+    path: Path  # where they were recorded
+
+    @property
+    def unmatched(self) -> int:
+        return self.recorded - self.matched
+
+
+def record_outcomes(path: Path, log_dir: Path) -> RecordedOutcomes:
+    """Append the outcomes of `path` (an id column, and the target column or is_bad) to the log folder."""
+    params = load_params()
+    known = normalize_outcomes(read_table(path), params.data.target, params.data.positive_label, str(path))
+    append_outcomes(log_dir, known)
+    log = read_log(log_dir)
+    logged = set(log["id"].astype(str)) if not log.empty else set()
+    matched = int(known["id"].isin(logged).sum())
+    return RecordedOutcomes(len(known), int(known["is_bad"].sum()), matched, log_dir / OUTCOMES)

@@ -1,0 +1,99 @@
+"""Deploying: which model is the champion. A revision is promoted only when it passes the gate against the current
+champion, both scored on the test loans neither trained on; a rollback returns to the previous champion. The
+record is the registry's (`registry`: GTO tags), so a running `mlops serve` follows every switch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipeline.errors import UserError
+from pipeline.experiments.compare import Comparison, compare_revisions, splits_at, table_lines
+from pipeline.serving import registry
+from pipeline.serving.app import load_served_model
+from pipeline.versioning import dvc_seam
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """A promotion judged by the gate: promoted only when `passed`."""
+
+    rev: str  # as the user named it
+    commit: str
+    champion_before: str  # the commit compared against: the champion, else HEAD before the first promotion
+    comparison: Comparison
+    table: list[str]  # the key metrics of both models side by side (empty with too few loans to compare)
+    verdict: str  # the gate's sentence
+    passed: bool | None  # None: too few unseen loans to tell
+    described: str  # the promoted revision as the registry names it (after the promotion)
+    model_md5: str
+    recorded_for_rollback: str | None  # the model served before the first promotion, now registered
+
+    def why_not(self) -> str:
+        return "too few unseen loans to tell" if self.passed is None else "worse beyond the tolerance"
+
+
+@dataclass(frozen=True)
+class Rollback:
+    champion: str  # the champion now, as the registry names it
+    was: str  # the champion before the rollback
+
+
+def gate_sentence(comparison: Comparison, tolerance: float | None) -> str:
+    """The gate's verdict in one line: the ROC AUC change, its paired interval, its word and the tolerance."""
+    passed = comparison.passes(tolerance)
+    if passed is None:
+        return f"gate undecided: {comparison.too_few()}"
+    used = comparison.default_tolerance() if tolerance is None else tolerance
+    return (
+        f"gate {'passes' if passed else 'FAILS'}: roc_auc {comparison.reference['roc_auc']:.4f} -> "
+        f"{comparison.candidate['roc_auc']:.4f} ({comparison.interval()}: {comparison.word}; tolerance {used:.4f})"
+    )
+
+
+def promote(rev: str, tolerance: float | None) -> Promotion:
+    """Make `rev` the champion (stage prod of the model artifact) if it passes the gate against the current
+    champion: registers its model as a version and assigns it prod, as GTO git tags."""
+    dvc_seam.require_repo()
+    commit = dvc_seam.resolve_commit(registry.resolve(rev))
+    if commit is None:
+        raise UserError(f"{rev!r} is not a commit, branch or tag here", hint="see `git log --oneline`")
+    current = registry.champion_commit()
+    if current == commit:
+        raise UserError(f"{rev} ({registry.describe(commit)}) is already the champion", hint="nothing to do")
+    served = load_served_model(commit)  # the server must be able to load it: check now
+    reference_rev = current or dvc_seam.resolve_commit("HEAD")
+    comparison = compare_revisions(
+        load_served_model(reference_rev),
+        served,
+        splits_at(reference_rev),
+        splits_at(commit),
+        dvc_seam.params_at(commit),
+        (f"champion {reference_rev[:12]}", rev),
+    )
+    verdict = gate_sentence(comparison, tolerance)
+    passed = comparison.passes(tolerance)
+    recorded = None
+    if passed:
+        registry.promote(commit, served_before=reference_rev, reason=f"promote {rev}: {verdict}")
+        if current is None and reference_rev != commit:
+            recorded = registry.describe(reference_rev)
+    return Promotion(
+        rev=rev,
+        commit=commit,
+        champion_before=reference_rev,
+        comparison=comparison,
+        table=table_lines(comparison) if comparison.enough else [],
+        verdict=verdict,
+        passed=passed,
+        described=registry.describe(commit),
+        model_md5=served.md5,
+        recorded_for_rollback=recorded,
+    )
+
+
+def rollback() -> Rollback:
+    """Make the previous champion the champion again (prod unassigned from the current one and assigned again to
+    the previous one, as GTO git tags)."""
+    dvc_seam.require_repo()
+    before, after = registry.rollback()
+    return Rollback(champion=registry.describe(after), was=registry.describe(before))

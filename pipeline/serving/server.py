@@ -1,0 +1,104 @@
+"""`mlops serve`: which models serve which loans (the champion, following promotions unless a revision is named;
+a challenger on a share of loans, or a shadow), checked before the port is taken, then uvicorn."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import UserError
+from pipeline.serving import registry
+from pipeline.serving.app import ChampionFollower, Deployment, ServedModel, build_app, load_served_model
+from pipeline.serving.telemetry import PredictionLog
+from pipeline.versioning import dvc_seam
+
+DEFAULT_SHARE = 0.1
+
+
+@dataclass(frozen=True)
+class Server:
+    """An app ready to serve, and the line that says which models serve which loans."""
+
+    app: Any
+    host: str
+    port: int
+    start_line: str
+
+    def run(self) -> None:
+        import uvicorn
+
+        uvicorn.run(self.app, host=self.host, port=self.port, log_level="warning", access_log=False)
+
+
+def prepare_server(
+    rev: str | None,
+    host: str,
+    port: int,
+    challenger: str | None,
+    share: float | None,
+    shadow: str | None,
+    log_dir: Path,
+    log_max_bytes: int,
+) -> Server:
+    """Load the models (each hash-checked), check the rollout and the port, build the app."""
+    dvc_seam.require_repo()
+    share = check_rollout(challenger, share, shadow)
+    require_free_port(host, port)
+    follow = rev is None
+    champion_commit = registry.champion_commit() if follow else None
+    deployment = Deployment(
+        champion=load_served_model(rev if rev is not None else champion_commit),
+        challenger=load_served_model(challenger) if challenger else None,
+        share=share,
+        shadow=load_served_model(shadow) if shadow else None,
+    )
+    follower = ChampionFollower(deployment) if follow else None
+    app = build_app(deployment, PredictionLog(log_dir, log_max_bytes), follower)
+    return Server(app, host, port, start_line(deployment, follow, champion_commit))
+
+
+def check_rollout(challenger: str | None, share: float | None, shadow: str | None) -> float:
+    """The challenger's share, after checking the rollout options fit together."""
+    if challenger and shadow:
+        raise UserError("--challenger and --shadow cannot be combined", hint="roll out one new model at a time")
+    if share is not None and not challenger:
+        raise UserError("--share needs --challenger REV", hint="e.g. --challenger my-branch --share 0.1")
+    share = DEFAULT_SHARE if share is None else share
+    if not 0.0 <= share <= 1.0:
+        raise UserError(f"--share {share}: must be between 0 and 1", hint="e.g. --share 0.1 for a tenth of loans")
+    return share
+
+
+def require_free_port(host: str, port: int) -> None:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise UserError(f"cannot listen on {host}:{port}: {error.strerror}", hint="choose another --port") from None
+
+
+def start_line(deployment: Deployment, follow: bool, champion_commit: str | None) -> str:
+    """Which models serve which loans: the champion (and where it comes from), the challenger or the shadow."""
+
+    def model(served: ServedModel) -> str:
+        where = "the workspace's model" if served.rev == "workspace" else registry.describe(served.rev)
+        return f"{where}, model {served.md5}"
+
+    champion = deployment.champion
+    if follow:
+        origin = "the model in stage prod" if champion_commit else "no model in stage prod yet"
+        origin += "; following promotions"
+    else:
+        origin = "chosen with --model; not following promotions"
+    if deployment.challenger:
+        return (
+            f"champion: {model(champion)} ({origin}), {1 - deployment.share:.0%} of loans; "
+            f"challenger: {model(deployment.challenger)}, {deployment.share:.0%} of loans"
+        )
+    line = f"champion: {model(champion)} ({origin}), 100% of loans"
+    if deployment.shadow:
+        line += f"; shadow: {model(deployment.shadow)}, scores 100% of loans, never returned"
+    return line

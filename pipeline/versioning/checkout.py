@@ -1,0 +1,55 @@
+"""`mlops checkout`: travel to another version (git checkout, then its data and models from the DVC cache,
+byte-identical), all or nothing, refused while anything in the workspace is not yet recorded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.errors import UserError
+from pipeline.versioning import dvc_seam
+from pipeline.versioning.journal import all_or_nothing
+
+
+def checkout(rev: str) -> None:
+    """Bring back `rev`: its code, params, data and model as they were committed."""
+    dvc_seam.require_repo()
+    dvc_seam.check_rev(rev)
+    changed = dvc_seam.uncommitted_git_changes()
+    if changed:
+        raise UserError(
+            f"uncommitted changes: {', '.join(changed[:5])}{' ...' if len(changed) > 5 else ''}",
+            hint="commit them (or `git stash`) before travelling to another version",
+        )
+    unsaved = modified_outputs()
+    if unsaved:
+        raise UserError(
+            f"DVC-tracked files changed since they were recorded: {', '.join(unsaved[:5])}",
+            hint="commit them (`mlops repro` / `mlops data add`, then git commit), or restore "
+            "them with `dvc checkout --force`",
+        )
+    if dvc_seam.resolve_commit(rev) is None:
+        raise UserError(f"{rev!r} is not a commit, tag or branch here", hint="see `git log --oneline` and `git tag`")
+    tracked_before = set(dvc_seam.tracked_objects())
+    with all_or_nothing("mlops checkout", move_head=True):
+        dvc_seam.git("checkout", "-q", rev, "--")
+        try:
+            dvc_seam.checkout_outputs()
+        except dvc_seam.DvcFailed as failure:
+            raise UserError(
+                f"some of {rev}'s data or models are not in the cache; stayed where you were",
+                hint="fetch them with `mlops data pull` (at that revision), then run the checkout again",
+            ) from failure
+        remove_outputs_not_tracked(tracked_before - set(dvc_seam.tracked_objects()))
+
+
+def remove_outputs_not_tracked(leftovers: set[str]) -> None:
+    """Files the previous version tracked and this one does not (they stay in the cache): removed, so the
+    workspace is exactly this version's (a leftover file in data/external/ would change the ingest stage's dep)."""
+    for name in sorted(leftovers):
+        Path(name).unlink(missing_ok=True)
+
+
+def modified_outputs() -> list[str]:
+    """DVC-tracked files changed or deleted since DVC recorded them."""
+    state = dvc_seam.data_status(not_in_remote=False)
+    return sorted({path for kind in ("modified", "deleted") for path in state.get("uncommitted", {}).get(kind, [])})

@@ -1,0 +1,193 @@
+"""`mlops data add`: make a file the pipeline's source, or append a batch to it as a new DVC version.
+
+Every check runs before anything is written (the checks themselves are `datasets` and `input_limits`); the writes
+then happen under one journal (`journal.all_or_nothing`), data first, then the schema and params that point at it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pipeline import paths
+from pipeline.errors import UserError
+from pipeline.params import PARAMS_FILE, load_params, params_from_text
+from pipeline.training.data_schema import read_schema, write_schema
+from pipeline.training.sources import RDATASETS, read_table
+from pipeline.versioning import dvc_seam
+from pipeline.versioning.datasets import (
+    IdColumn,
+    SourceChoice,
+    checked_append,
+    id_like_columns,
+    infer_source_schema,
+    set_data_params,
+)
+from pipeline.versioning.input_limits import check_destination, check_table_file
+from pipeline.versioning.journal import all_or_nothing
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class AddedSource:
+    """A file made the pipeline's source."""
+
+    destination: Path
+    rows: int
+    features: int
+    target: str
+    positive: str
+    schema_path: str
+    dropped_ids: list[IdColumn]  # id-like columns dropped on our own initiative, each with why
+    moved_from: Path | None  # the file was inside the project: moved to `destination`
+
+
+@dataclass(frozen=True)
+class AppendedBatch:
+    """A batch appended to the source as a new DVC version."""
+
+    source: Path
+    batch: Path
+    rows: int
+    total: int
+
+
+def add_source(
+    path: Path,
+    target: str | None = None,
+    positive: str | None = None,
+    negative: str | None = None,
+    drop: list[str] | None = None,
+    keep: list[str] = (),
+) -> AddedSource:
+    """Make `path` the pipeline's source: copied under data/external/, tracked by DVC, its schema inferred and
+    params.yaml's data section pointed at it. `drop` defaults to the current data.drop columns the file has;
+    id-like columns not in `keep` are dropped too."""
+    dvc_seam.require_repo()
+    params = load_params()
+    destination = Path(paths.EXTERNAL_DIR) / path.name
+    check_destination(destination)
+    check_table_file(path)
+    frame = read_table(path)
+    if drop is None:  # ids like `rownames` stay out of the features when the new file has them too
+        drop = [column for column in params.data.drop if column in frame.columns]
+    target = target or params.data.target
+    dropped_ids = id_columns_to_drop(frame, target, drop, list(keep), str(path))
+    choice = SourceChoice(
+        target, positive or params.data.positive_label, negative, drop + [c.name for c in dropped_ids]
+    )
+    schema = infer_source_schema(frame, choice, str(path))
+    values = {
+        "source": destination.as_posix(),
+        "target": choice.target,
+        "positive_label": choice.positive,
+        "drop": choice.drop,
+    }
+    params_text = set_data_params(Path(PARAMS_FILE).read_text(encoding="utf-8"), values)
+    new_params = params_from_text(params_text, PARAMS_FILE)
+    if any(getattr(new_params.data, key) != value for key, value in values.items()):
+        raise UserError(
+            "params.yaml's data: section has a layout this command cannot edit",
+            hint="write data.source, target, positive_label and drop each on one line",
+        )
+    # Every check passed: write (data first, then the schema and params that point at it), all or nothing.
+    moved = _inside_project(path) and path.resolve() != destination.resolve()
+    written = (destination, Path(f"{destination}.dvc"), destination.parent / ".gitignore")
+    journaled = (PARAMS_FILE, new_params.data.schema_path, *map(str, written))
+    with all_or_nothing("mlops data add", journaled + ((os.path.relpath(path),) if moved else ())):
+        _copy_into_place(path, destination)
+        if moved:  # left in the project, git would stage it and the data hook refuse the commit
+            path.unlink()
+        dvc_seam.add(destination.as_posix())
+        write_schema(schema, new_params.data.schema_path)
+        _write_atomically(Path(PARAMS_FILE), params_text)
+    return AddedSource(
+        destination=destination,
+        rows=len(frame),
+        features=len(schema["columns"]),
+        target=choice.target,
+        positive=choice.positive,
+        schema_path=new_params.data.schema_path,
+        dropped_ids=dropped_ids,
+        moved_from=path if moved else None,
+    )
+
+
+def id_columns_to_drop(
+    frame: pd.DataFrame, target: str, drop: list[str], keep: list[str], source: str
+) -> list[IdColumn]:
+    """The id-like columns not already dropped or kept: an id as a feature only memorises rows."""
+    columns = [str(column) for column in frame.columns]
+    for name in keep:
+        if name not in columns:
+            raise UserError(
+                f"{source}: --keep-column {name}: no such column", hint=f"its columns are: {', '.join(columns)}"
+            )
+        if name in drop:
+            raise UserError(f"--keep-column {name} and --drop {name} contradict", hint="give only one of them")
+    return [column for column in id_like_columns(frame, target) if column.name not in drop and column.name not in keep]
+
+
+def append_batch(path: Path) -> AppendedBatch:
+    """Append the rows of `path` to the current source (a file added with `mlops data add`), after every check
+    an append makes; the source's new version is tracked by DVC."""
+    dvc_seam.require_repo()
+    params = load_params()
+    source = Path(params.data.source)
+    if params.data.source.startswith(RDATASETS) or Path(paths.EXTERNAL_DIR) not in source.parents:
+        raise UserError(
+            f"data.source is {params.data.source!r}, not a file added with `mlops data add`",
+            hint="add your dataset first: `mlops data add FILE --target COL --positive LABEL`",
+        )
+    schema = read_schema(params.data.schema_path)
+    current = read_table(source)
+    check_table_file(path)
+    batch, combined = checked_append(current, read_table(path), schema, params.data.drop, str(source), str(path))
+    partial = source.with_name(source.name + ".partial")
+    with all_or_nothing("mlops data add --append", (f"{source}.dvc", str(partial))):  # the data: from the cache
+        try:
+            if source.suffix.lower() in (".parquet", ".pq"):
+                combined.to_parquet(partial, index=False)
+            else:
+                shutil.copyfile(source, partial)
+                _append_csv_rows(partial, batch)
+            os.replace(partial, source)
+        finally:
+            partial.unlink(missing_ok=True)
+        dvc_seam.add(source.as_posix())
+    return AppendedBatch(source=source, batch=path, rows=len(batch), total=len(combined))
+
+
+def _append_csv_rows(csv_path: Path, batch: pd.DataFrame) -> None:
+    """Append rows to a CSV, leaving its existing bytes as they are."""
+    with open(csv_path, "rb+") as handle:
+        handle.seek(0, os.SEEK_END)
+        if handle.tell() > 0:
+            handle.seek(-1, os.SEEK_END)
+            if handle.read(1) != b"\n":
+                handle.write(b"\n")
+        handle.write(batch.to_csv(header=False, index=False, lineterminator="\n").encode("utf-8"))
+
+
+def _inside_project(path: Path) -> bool:
+    return Path.cwd().resolve() in path.resolve().parents
+
+
+def _copy_into_place(source: Path, destination: Path) -> None:
+    if source.resolve() == destination.resolve():
+        return
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    partial = destination.with_name(destination.name + ".partial")
+    shutil.copyfile(source, partial)
+    os.replace(partial, destination)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)

@@ -1,0 +1,42 @@
+"""How one DVC command runs: in this process (`dvc.cli.main`), with this interpreter first on PATH, so DVC's
+output and progress reach the user unchanged and the stages run with the project's Python. What is run, and
+when, is `pipeline.versioning.dvc_seam`'s to decide; the workspace journal uses this too, to put DVC's outputs
+back after a stopped command."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+
+def stage_environment() -> None:
+    """Stages run `python -m ...` through the shell: make that the interpreter running this command, even when
+    the project's virtual environment is not activated (an IDE, a GUI git client, a git hook)."""
+    bin_dir = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    if path.split(os.pathsep)[0] != bin_dir:
+        os.environ["PATH"] = bin_dir + os.pathsep + path
+    os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+
+
+def dvc(*args: str) -> int:
+    """Run one DVC command in this process; its exit status."""
+    from dvc.cli import main as dvc_main
+
+    stage_environment()
+    return dvc_main(list(args))
+
+
+class DvcFailed(Exception):
+    """A DVC command failed; DVC has already printed why."""
+
+    def __init__(self, command: str, status: int) -> None:
+        super().__init__(f"`dvc {command}` failed (exit {status})")
+        self.status = status
+
+
+def checked(*args: str) -> None:
+    status = dvc(*args)
+    if status != 0:
+        raise DvcFailed(" ".join(args), status)

@@ -1,0 +1,153 @@
+"""The data versions against the team's DVC remote: which remote is the default, what is not yet pushed, and push
+and pull checked object by object against their md5 (`integrity`), so a corrupted object never travels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipeline.errors import UserError
+from pipeline.versioning import dvc_seam, integrity
+from pipeline.versioning.data_status import corrupted_objects, status_rows
+
+
+@dataclass(frozen=True)
+class DataStatus:
+    """`mlops data status`: each file's state in words, what verifying found, and the error to end with."""
+
+    rows: list[tuple[str, str]]  # (file, its state in words); empty: all recorded, cached and pushed
+    remote_unreachable: str | None  # why the remote could not be asked (the rows are then local only)
+    cache_problems: list[str] | None  # None: not verified; empty: verified, every object matches its md5
+    remote_problems: list[integrity.Problem] | None  # None: not verified; only the corrupted copies
+    failure: UserError | None  # what verifying found wrong, reported after everything above
+
+
+def remote_name(url: str, endpoint_url: str | None) -> str:
+    """`s3` for s3:// URLs, `local` for folders; other schemes are refused."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme == "s3":
+        if "@" in url or "?" in url:
+            raise UserError(
+                f"{url}: credentials or options in the URL would be written to .dvc/config",
+                hint="give s3://BUCKET/PREFIX; put credentials in .dvc/config.local or AWS_* env",
+            )
+        return "s3"
+    if scheme:
+        raise UserError(
+            f"{url}: {scheme}:// remotes are not supported here",
+            hint="use a local folder or s3://BUCKET/PREFIX (with --endpoint-url for MinIO etc.)",
+        )
+    if endpoint_url:
+        raise UserError("--endpoint-url is for s3:// remotes only", hint=f"drop it for the folder {url}")
+    return "local"
+
+
+def set_remote(url: str, endpoint_url: str | None) -> str:
+    """Make `url` the default remote (without contacting it); its name, `s3` or `local`."""
+    dvc_seam.require_repo()
+    name = remote_name(url, endpoint_url)
+    dvc_seam.set_default_remote(name, url, endpoint_url)
+    return name
+
+
+def remote_hint() -> str:
+    remote = dvc_seam.default_remote()
+    where = f"remote {remote[0]!r} ({remote[1]})" if remote else "no default remote"
+    return (
+        f"{where}: is it reachable, and are credentials set (env AWS_* or .dvc/config.local)? "
+        "Run the command again when it is: objects already transferred are kept"
+    )
+
+
+def status(verify: bool, remote: bool) -> DataStatus:
+    """What is new, modified, untracked or not yet pushed; with `verify`, the cached objects in use re-hashed
+    and (with `remote`, when there is a default remote) the remote's copies too."""
+    dvc_seam.require_repo()
+    ask_remote = remote and dvc_seam.default_remote() is not None
+    unreachable = None
+    try:
+        state = dvc_seam.data_status(not_in_remote=ask_remote)
+    except Exception as error:  # an unreachable remote: say so, and report the rest
+        unreachable = str(error)
+        state = dvc_seam.data_status(not_in_remote=False)
+    rows = status_rows(state)
+    if not verify:
+        return DataStatus(rows, unreachable, None, None, None)
+    cache_problems = corrupted_objects(dvc_seam.tracked_objects(), dvc_seam.cache_files_dir())
+    if cache_problems:
+        failure = UserError(
+            f"{len(cache_problems)} cached object(s) in use are corrupted or missing",
+            hint="delete each named cache file, then `mlops data pull` (or `mlops repro --force`)",
+        )
+        return DataStatus(rows, unreachable, cache_problems, None, failure)
+    if not ask_remote:
+        return DataStatus(rows, unreachable, [], None, None)
+    try:
+        problems = integrity.remote_problems(integrity.objects_in_use())
+    except Exception as error:  # DVC raises many types for an unreachable remote
+        failure = UserError(f"could not read the remote's copies: {error}", hint=remote_hint())
+        return DataStatus(rows, unreachable, [], None, failure)
+    corrupted = [problem for problem in problems if problem.state == "corrupted"]
+    failure = None
+    if corrupted:
+        failure = UserError(
+            f"{len(corrupted)} object(s) in use are corrupted on the remote",
+            hint="from a clone whose cache holds good copies (`mlops data status --verify --no-remote` passes "
+            "there), run `mlops data push --heal`",
+        )
+    return DataStatus(rows, unreachable, [], corrupted, failure)
+
+
+def push(heal: bool) -> list[integrity.Problem] | None:
+    """Send the objects this version uses to the default remote, each checked against its md5 first (a corrupted
+    one is refused by name and nothing is pushed). With `heal`, the remote's corrupted copies are replaced with
+    the good local ones first: the ones healed (None without `heal`)."""
+    dvc_seam.require_repo()
+    objects = integrity.objects_in_use()
+    corrupted = integrity.corrupted_in_cache(objects)
+    if corrupted:
+        raise UserError(
+            f"not pushed: {len(corrupted)} cached object(s) are corrupted:\n  {integrity.describe(corrupted)}",
+            hint="delete each named object from .dvc/cache, then `mlops repro --force` (models, reports) or "
+            "`mlops data pull` (data) restores it; nothing reached the remote",
+        )
+    healed = _heal_remote(objects) if heal else None
+    try:
+        dvc_seam.push()
+    except dvc_seam.DvcFailed as failure:
+        raise UserError(
+            "push to the remote failed or was interrupted (see DVC's message above)", hint=remote_hint()
+        ) from failure
+    return healed
+
+
+def _heal_remote(objects: dict[str, str]) -> list[integrity.Problem]:
+    try:
+        return integrity.heal_remote(integrity.remote_problems(objects))
+    except Exception as error:  # DVC raises many types for an unreachable remote
+        raise UserError(f"could not check the remote's copies: {error}", hint=remote_hint()) from None
+
+
+def pull() -> None:
+    """Fetch the objects this version uses from the default remote, check each against its md5, then check them
+    out (a corrupted one is refused by name and never reaches the workspace)."""
+    dvc_seam.require_repo()
+    try:
+        dvc_seam.fetch()
+    except dvc_seam.DvcFailed as failure:
+        raise UserError("pull from the remote failed (see DVC's message above)", hint=remote_hint()) from failure
+    objects = integrity.objects_in_use()
+    corrupted = integrity.corrupted_in_cache(objects)
+    if corrupted:
+        integrity.drop_from_cache(corrupted)
+    bad = corrupted + integrity.missing_from_cache(objects)  # DVC skips a local remote's corrupted copy
+    if bad:
+        raise UserError(
+            f"not checked out: {len(bad)} object(s) came from the remote corrupted, or not at all (the workspace "
+            f"is unchanged):\n  {integrity.describe(bad)}",
+            hint="the remote holds bad or no copies: from a clone with good ones run `mlops data push --heal`, "
+            "then pull again",
+        )
+    try:
+        dvc_seam.checkout_fetched()
+    except dvc_seam.DvcFailed as failure:
+        raise UserError("fetched, but the checkout failed (see DVC's message above)", hint=remote_hint()) from failure

@@ -1,0 +1,78 @@
+"""hooks/git.py, the one module that runs git, on a temporary repository: NUL-safe names, revisions never read
+as options, git's own message on failure; and `dvc_seam.git`, which turns a failure into a UserError."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hooks import git
+from pipeline.errors import UserError
+from pipeline.versioning import dvc_seam
+from tests.conftest import run
+
+ODD = 'prêts "2024"\nv1.md'  # a quote, a newline and non-ASCII in one name
+
+
+def commit_all(message: str = "c") -> None:
+    run(["git", "add", "-A"], Path.cwd())
+    run(["git", "commit", "-q", "-m", message], Path.cwd())
+
+
+def test_a_repository_without_a_commit(staging):
+    staging("a.txt", "a\n")
+    assert git.resolve_commit("HEAD") is None
+    assert git.uncommitted_changes() == ["a.txt"]
+    assert [change.path for change in git.staged_changes()] == ["a.txt"]
+
+
+def test_names_survive_whole(staging):
+    staging(ODD, "odd\n")
+    staging("pointer.dvc", "outs: []\n")
+    (Path.cwd() / "untracked.dvc").write_text("outs: []\n")
+    assert git.is_tracked(ODD) and not git.is_tracked("untracked.dvc") and not git.is_tracked("*.dvc")
+    assert git.ls_files("*.dvc") == ["pointer.dvc"]
+    assert sorted(git.ls_files("*.dvc", untracked=True)) == ["pointer.dvc", "untracked.dvc"]
+    commit_all()
+    Path(ODD).write_text("changed\n")
+    assert git.uncommitted_changes() == [ODD] and git.unstaged_changes(()) == [ODD]
+    assert git.blob_at("HEAD", ODD) == b"odd\n"
+
+
+def test_a_revision_is_never_read_as_an_option(staging, tmp_path):
+    staging("a.txt", "a\n")
+    commit_all()
+    head = run(["git", "rev-parse", "HEAD"], Path.cwd()).stdout.strip()
+    assert git.resolve_commit("HEAD") == head
+    injected = tmp_path / "injected"
+    assert git.resolve_commit(f"--output={injected}") is None and not injected.exists()
+    with pytest.raises(UserError, match="is not a revision"):
+        dvc_seam.read_at(f"--output={injected}", "a.txt")
+    with pytest.raises(UserError, match="is not a revision"):
+        dvc_seam.resolve_commit("HEAD\nmain")
+
+
+def test_refs_are_rows_of_the_asked_fields(staging):
+    staging("a.txt", "a\n")
+    commit_all()
+    run(["git", "tag", "-a", "-m", "first", "model@v1.0.0"], Path.cwd())
+    [(name, peeled, target)] = git.refs("refs/tags/", "refname:strip=2", "*objectname", "objectname")
+    assert name == "model@v1.0.0" and peeled == git.resolve_commit("HEAD") and target != peeled
+
+
+def test_a_failure_carries_gits_message(staging):
+    with pytest.raises(git.GitFailed, match="no-such-rev"):
+        git.git("rev-parse", "--verify", "no-such-rev^{commit}")
+    with pytest.raises(UserError, match=r"`git checkout -q no-such-branch` failed: .*no-such-branch"):
+        dvc_seam.git("checkout", "-q", "no-such-branch")
+
+
+def test_a_commit_from_another_directory(staging, tmp_path):
+    other = tmp_path / "other"
+    run(["git", "init", "-q", str(other)], tmp_path)
+    (other / "b.txt").write_text("b\n")
+    git.git("add", "b.txt", cwd=str(other))
+    git.git("commit", "-q", "-F", "-", input=b"from stdin", cwd=str(other))
+    assert git.resolve_commit("HEAD", cwd=str(other)) is not None
+    assert git.resolve_commit("HEAD") is None  # the working directory's repository is untouched

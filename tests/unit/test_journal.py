@@ -1,0 +1,71 @@
+"""The journal's recovery on a temporary git repository: a journal left by a killed command is undone by the next
+one, and a DVC lock file the stop tore in half is removed so that DVC can run again (a whole one is kept)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from pipeline.versioning import journal
+from tests.conftest import run
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch) -> Path:
+    run(["git", "init", "-q"], tmp_path)
+    (tmp_path / ".dvc" / "tmp").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def killed_command(workspace: Path, saved: dict[str, str]) -> None:
+    """The journal a command killed by SIGKILL leaves: copies of `saved` (path -> content before it ran)."""
+    (workspace / journal.JOURNAL / "files").mkdir(parents=True)
+    for name, content in saved.items():
+        (workspace / journal.JOURNAL / "files" / name).parent.mkdir(parents=True, exist_ok=True)
+        (workspace / journal.JOURNAL / "files" / name).write_text(content)
+    entry = journal.Entry("mlops repro", 4242, paths=dict.fromkeys(saved, "file"), outputs=False)
+    (workspace / journal.JOURNAL / "journal.json").write_text(json.dumps(entry.__dict__))
+
+
+@pytest.mark.parametrize("torn", ["", '{"read": {"dvc.lock": '])
+def test_recovery_puts_files_back_and_removes_a_torn_dvc_lock_file(workspace, torn):
+    (workspace / "params.yaml").write_text("changed by the killed run\n")
+    journal.DVC_RWLOCK.write_text(torn)
+    killed_command(workspace, {"params.yaml": "as before\n"})
+    message = journal.recover()
+    assert message and "mlops repro" in message and "params.yaml" in message
+    assert (workspace / "params.yaml").read_text() == "as before\n"
+    assert not journal.DVC_RWLOCK.exists() and not journal.JOURNAL.exists()
+
+
+def test_a_whole_dvc_lock_file_is_left_alone(workspace):
+    whole = '{"read": {}, "write": {}}'
+    journal.DVC_RWLOCK.write_text(whole)
+    killed_command(workspace, {})
+    assert journal.recover()
+    assert journal.DVC_RWLOCK.read_text() == whole
+
+
+def test_nothing_to_recover(workspace):
+    assert journal.recover() is None
+
+
+class SignalledWhileCollected:
+    """Sends SIGTERM from its finalizer: the handler's exception is raised where Python prints and drops it."""
+
+    def __del__(self) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_a_stop_signal_swallowed_in_a_finalizer_still_stops_and_restores(workspace, capfd):
+    (workspace / "params.yaml").write_text("before\n")
+    with pytest.raises(journal.Stopped), journal.all_or_nothing("mlops repro", ("params.yaml",), outputs=False):
+        (workspace / "params.yaml").write_text("after\n")
+        SignalledWhileCollected()  # collected at once
+    assert (workspace / "params.yaml").read_text() == "before\n"
+    assert "Traceback" not in capfd.readouterr().err
