@@ -13,7 +13,6 @@ from pipeline import metrics as metric_rules
 from pipeline import paths
 from pipeline.errors import UserError
 from pipeline.experiments.compare import Comparison, compare_revisions, splits_at
-from pipeline.experiments.reproduce import stale_stages
 from pipeline.experiments.runs import (
     duplicate_of,
     experiment_runs,
@@ -26,6 +25,7 @@ from pipeline.experiments.settings import experiment_name, flat_params, params_w
 from pipeline.params import load_params
 from pipeline.serving.app import load_served_model
 from pipeline.versioning import dvc_seam
+from pipeline.versioning.pipeline_status import stale_stages
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def same_split(rev: str) -> bool:
 
 def fresh_workspace_metrics() -> dict:
     """The workspace's recorded metrics; refused when a stage is stale (they would not be its model's)."""
-    stale = stale_stages()
+    stale = stale_stages("mlops gate")
     if stale:
         raise UserError(
             f"the workspace's metrics are out of date (stale: {', '.join(stale)})",

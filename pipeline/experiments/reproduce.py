@@ -7,10 +7,6 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-from hooks import merge_driver
-from hooks.bounded_yaml import AliasRefused
-from hooks.params_yaml import AmbiguousScalar
-from hooks.pipeline_state import StageState, pipeline_state, read_worktree
 from pipeline import metrics as metric_rules
 from pipeline import paths
 from pipeline.errors import UserError
@@ -19,6 +15,12 @@ from pipeline.experiments.runs import read_metrics, workspace_metrics
 from pipeline.experiments.settings import SUBSET_KEY, typed_settings
 from pipeline.params import load_params
 from pipeline.versioning import dvc_seam
+from pipeline.versioning.pipeline_status import (
+    clear_merge_placeholders,
+    merge_placeholders,
+    stage_states,
+    stale_stages,
+)
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ def reproduce(subset: float | None, force: bool) -> Reproduced:
     load_params()  # before any stage does work
     before = workspace_metrics()
     outcomes: dict[str, str] = {}
-    if force or stale_stages():  # the fast path: when nothing is stale, DVC need not even start
+    if force or stale_stages("mlops repro"):  # the fast path: when nothing is stale, DVC need not even start
         try:
             with dvc_outcomes.contradicting_advice_dropped():
                 outcomes = dvc_seam.repro(force=force)
@@ -50,7 +52,7 @@ def reproduce(subset: float | None, force: bool) -> Reproduced:
                 "the pipeline failed; dvc.lock, models/ and reports/ are as they were before the run",
                 hint="read the stage's message above, fix it, and run `mlops repro` again",
             ) from failure
-    merge_driver.clear_placeholders()  # the generated files a merge kept from one side are now reproduced
+    clear_merge_placeholders()  # the generated files a merge kept from one side are now reproduced
     stages = [(name, outcomes.get(name, dvc_outcomes.SKIPPED)) for name in dvc_seam.read_lock()]
     return Reproduced("Test metrics", stages, _changes(workspace_metrics(), before))
 
@@ -80,20 +82,6 @@ def subset_name(fraction: float) -> str:
     return f"subset-{fraction:g}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
 
 
-def stale_stages() -> list[str]:
-    """The stages whose params, code or data changed since `dvc.lock` recorded them (read without DVC)."""
-    return [state.name for state in _states() if state.stale]
-
-
-def _states() -> list[StageState]:
-    try:
-        return pipeline_state(read_worktree())
-    except AliasRefused as error:  # a YAML alias bomb, refused before it expands
-        raise UserError(str(error), hint="write the values out in full") from None
-    except AmbiguousScalar as error:
-        raise UserError(str(error), hint="fix params.yaml, then run `mlops status` again") from None
-
-
 @dataclass(frozen=True)
 class StageStatus:
     stage: str
@@ -116,11 +104,11 @@ def status() -> PipelineStatus:
     dvc_seam.require_repo()
     stale_upstream: list[str] = []
     stages = []
-    for state in _states():
+    for state in stage_states():
         reasons = list(state.reasons)
         if not reasons and stale_upstream:
             reasons = [f"runs after {stale_upstream[-1]} if its outputs change"]
         stages.append(StageStatus(state.name, state.stale, reasons))
         if state.stale:
             stale_upstream.append(state.name)
-    return PipelineStatus(stages, merge_driver.placeholders())
+    return PipelineStatus(stages, merge_placeholders())

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hooks import git
-from hooks.pipeline_state import dir_md5, file_md5
 from pipeline import metrics as metric_rules
 from pipeline import paths
 from pipeline.errors import UserError
@@ -33,6 +32,7 @@ from pipeline.experiments.settings import (
 from pipeline.params import load_params
 from pipeline.versioning import dvc_seam
 from pipeline.versioning.journal import all_or_nothing
+from pipeline.versioning.pipeline_status import workspace_md5
 
 STAGGER_SECONDS = 0.5  # between starts of concurrent runs: each briefly takes the repo lock
 POLL_SECONDS = 0.3
@@ -94,11 +94,7 @@ def source_deps(rev: str) -> dict[str, str]:
 
 def workspace_source(paths_wanted) -> dict[str, str | None]:
     """The workspace's md5 (DVC's) of each path."""
-    found = {}
-    for path in paths_wanted:
-        target = Path(path)
-        found[path] = dir_md5(path) if target.is_dir() else file_md5(target.read_bytes()) if target.exists() else None
-    return found
+    return {path: workspace_md5(path) for path in paths_wanted}
 
 
 def duplicate_of(params: dict, existing: list[Run]) -> Run | None:
