@@ -48,9 +48,11 @@ class GitFailed(RuntimeError):
         self.message = message
 
 
-def git(*args: str, input: bytes | None = None, check: bool = True, cwd: str | None = None) -> bytes:
+def git(
+    *args: str, input: bytes | None = None, check: bool = True, cwd: str | None = None, env: dict | None = None
+) -> bytes:
     """git's stdout; GitFailed when it fails (unless `check` is false: then its stdout whatever the status)."""
-    result = subprocess.run(["git", *args], input=input, capture_output=True, check=False, cwd=cwd)
+    result = subprocess.run(["git", *args], input=input, capture_output=True, check=False, cwd=cwd, env=env)
     if check and result.returncode != 0:
         said = (result.stderr + b"\n" + result.stdout).decode(errors="replace").strip()
         raise GitFailed(args, said)

@@ -1,4 +1,9 @@
-"""Which way each metric is better, how big a change is noise, and the gate's verdict. Pure functions.
+"""The metric registry: every number evaluate writes to `reports/metrics.json` is defined here, once.
+
+A definition says how the number is computed from the test loans' outcomes and scores (and the threshold and
+params), which way is better, its label and short name, whether it is a key metric and how big a change of it
+is noise. evaluate's metrics and model card, `mlops exp compare`, the HTML report, the gate and every table of
+the CLI are built from it: adding a metric is one `register(Metric(...))` here.
 
 The noise scale is the ROC AUC's DeLong interval that evaluate writes (`roc_auc_ci_low`, `roc_auc_ci_high`).
 Gini is 2 * AUC - 1, so its interval is twice as wide. The other metrics have no interval; for them the
@@ -7,29 +12,193 @@ default tolerance is a small fraction of the reference value.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-HIGHER_IS_BETTER = ("roc_auc", "pr_auc", "ks", "gini")
-LOWER_IS_BETTER = ("brier", "log_loss", "expected_cost")
-KEY_METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "expected_cost")
+if TYPE_CHECKING:
+    import numpy as np
+
+    from pipeline.params import Params
 
 # The default gate tolerance: this fraction of the DeLong interval's half-width (about 0.01 ROC AUC here),
 # or of the reference value for metrics without an interval.
 TOLERANCE_FRACTION_OF_HALF_WIDTH = 0.25
 TOLERANCE_FRACTION_OF_VALUE = 0.02
+HIGHER, LOWER, NEITHER = 1, -1, 0  # which way is better; NEITHER: a fact that is reported, never judged
 
 
-def is_known(metric: str) -> bool:
-    return metric in HIGHER_IS_BETTER or metric in LOWER_IS_BETTER
+@dataclass(frozen=True)
+class Scored:
+    """What a metric is computed from: the test loans' outcomes and scores, the decision threshold, the params."""
+
+    is_bad: np.ndarray
+    p_bad: np.ndarray
+    threshold: float
+    params: Params
 
 
-def direction(metric: str) -> int:
+@dataclass(frozen=True)
+class Metric:
+    name: str  # its key in metrics.json
+    label: str  # for people: the model card, legends
+    short: str  # a narrow column's title
+    compute: Callable[[Scored], float]
+    direction: int = NEITHER  # HIGHER or LOWER is better
+    key: bool = False  # compared everywhere: `exp compare`, the gate's table, `mlops repro`, commit messages
+    on_screen: bool = False  # a key metric that fits the 100-column `mlops exp compare` screen
+    in_card: bool = False  # a row of the model card's test metrics table
+    interval: Callable[[Scored], tuple[float, float]] | None = None  # written beside it as <name>_ci_low/high
+    noise_scale: float | None = None  # noise: this times the ROC AUC interval's half-width; None: a fraction of it
+
+    @property
+    def judged(self) -> bool:
+        return self.direction != NEITHER
+
+    @property
+    def interval_keys(self) -> tuple[str, str]:
+        return f"{self.name}_ci_low", f"{self.name}_ci_high"
+
+
+REGISTRY: dict[str, Metric] = {}
+
+
+def register(metric: Metric) -> Metric:
+    if metric.name in REGISTRY:
+        raise ValueError(f"metric {metric.name} is defined twice")
+    REGISTRY[metric.name] = metric
+    return metric
+
+
+def get(name: str) -> Metric:
+    """The metric called `name` (KeyError when there is none)."""
+    return REGISTRY[name]
+
+
+def judged_metrics() -> list[Metric]:
+    """The metrics with a better direction, in the registry's order: what a gate or a sort can use."""
+    return [metric for metric in REGISTRY.values() if metric.judged]
+
+
+def key_metrics() -> list[Metric]:
+    return [metric for metric in REGISTRY.values() if metric.key]
+
+
+def key_names() -> list[str]:
+    return [metric.name for metric in key_metrics()]
+
+
+def score(is_bad: np.ndarray, p_bad: np.ndarray, threshold: float, params: Params) -> dict[str, Any]:
+    """Every registered metric of these scores, in the registry's order, floats rounded to 6 decimals (as
+    metrics.json keeps them); an interval right after its metric."""
+    import numpy as np
+
+    scored = Scored(is_bad, p_bad, threshold, params)
+    values: dict[str, Any] = {}
+    for metric in REGISTRY.values():
+        values[metric.name] = metric.compute(scored)
+        if metric.interval is not None:
+            values.update(zip(metric.interval_keys, metric.interval(scored), strict=True))
+    return {
+        name: round(float(value), 6) if isinstance(value, float | np.floating) else value
+        for name, value in values.items()
+    }
+
+
+# --- The definitions (scikit-learn and the project's numpy code are imported when a metric is computed) -------
+
+
+def _roc_auc(s: Scored) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return roc_auc_score(s.is_bad, s.p_bad)
+
+
+def _delong_interval(s: Scored) -> tuple[float, float]:
+    from pipeline.training.auc import auc_interval
+
+    return auc_interval(s.is_bad, s.p_bad)
+
+
+def _pr_auc(s: Scored) -> float:
+    from sklearn.metrics import average_precision_score
+
+    return average_precision_score(s.is_bad, s.p_bad)
+
+
+def _brier(s: Scored) -> float:
+    from sklearn.metrics import brier_score_loss
+
+    return brier_score_loss(s.is_bad, s.p_bad)
+
+
+def _log_loss(s: Scored) -> float:
+    import numpy as np
+    from sklearn.metrics import log_loss
+
+    return log_loss(s.is_bad, np.clip(s.p_bad, 1e-15, 1 - 1e-15), labels=[False, True])
+
+
+def _ks(s: Scored) -> float:
+    import numpy as np
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, _ = roc_curve(s.is_bad, s.p_bad)
+    return float(np.max(tpr - fpr))
+
+
+def _expected_cost(s: Scored) -> float:
+    from pipeline.training.model import cost_per_loan
+
+    decision = s.params.decision
+    return cost_per_loan(s.is_bad, s.p_bad, s.threshold, decision.cost_bad_approved, decision.cost_good_rejected)
+
+
+def _reject_rate(s: Scored) -> float:
+    import numpy as np
+
+    return float(np.mean(s.p_bad >= s.threshold))
+
+
+ROC_AUC = register(
+    Metric(
+        "roc_auc",
+        "ROC AUC",
+        "auc",
+        _roc_auc,
+        HIGHER,
+        key=True,
+        on_screen=True,
+        in_card=True,
+        interval=_delong_interval,
+        noise_scale=1.0,
+    )
+)
+PR_AUC = register(Metric("pr_auc", "PR AUC", "pr", _pr_auc, HIGHER, key=True, on_screen=True, in_card=True))
+BRIER = register(Metric("brier", "Brier score", "brier", _brier, LOWER, key=True, on_screen=True, in_card=True))
+LOG_LOSS = register(Metric("log_loss", "log loss", "logloss", _log_loss, LOWER, key=True, in_card=True))
+KS = register(Metric("ks", "KS", "ks", _ks, HIGHER, in_card=True))
+GINI = register(Metric("gini", "Gini", "gini", lambda s: 2 * _roc_auc(s) - 1, HIGHER, in_card=True, noise_scale=2.0))
+THRESHOLD = register(Metric("threshold", "threshold", "threshold", lambda s: s.threshold))
+EXPECTED_COST = register(
+    Metric("expected_cost", "expected cost per loan", "cost", _expected_cost, LOWER, key=True, on_screen=True)
+)
+REJECT_RATE = register(Metric("reject_rate", "reject rate", "reject", _reject_rate))
+TEST_ROWS = register(Metric("test_rows", "test loans", "loans", lambda s: len(s.is_bad)))
+
+PRIMARY = ROC_AUC  # the gate's default, the first sort, the one with a paired interval between two models
+NOISE_INTERVAL = ROC_AUC  # the interval every noise band is sized from
+
+
+# --- Directions, noise and the gate's verdict -----------------------------------------------------------------
+
+
+def direction(name: str) -> int:
     """+1 when higher is better, -1 when lower is better."""
-    if metric in HIGHER_IS_BETTER:
-        return 1
-    if metric in LOWER_IS_BETTER:
-        return -1
-    raise KeyError(metric)
+    metric = get(name)
+    if not metric.judged:
+        raise KeyError(f"{name} has no better direction")
+    return metric.direction
 
 
 def improvement(metric: str, new: float, old: float) -> float:
@@ -45,11 +214,12 @@ def best_index(metric: str, values: list[float | None]) -> int | None:
 
 def interval_half_width(metric: str, metrics: dict) -> float | None:
     """Half the width of the metric's DeLong interval, when there is one."""
-    low, high = metrics.get("roc_auc_ci_low"), metrics.get("roc_auc_ci_high")
-    if low is None or high is None:
+    low_key, high_key = NOISE_INTERVAL.interval_keys
+    low, high = metrics.get(low_key), metrics.get(high_key)
+    scale = get(metric).noise_scale
+    if low is None or high is None or scale is None:
         return None
-    half = (high - low) / 2
-    return {"roc_auc": half, "gini": 2 * half}.get(metric)
+    return scale * (high - low) / 2
 
 
 def default_tolerance(metric: str, reference: dict) -> float:
@@ -77,11 +247,47 @@ def change_word(metric: str, change: float, noise: float) -> str:
 
 
 def beyond_noise(new: dict, old: dict) -> bool | None:
-    """Whether the ROC AUC change exceeds the baseline's DeLong interval (None without an interval)."""
-    half = interval_half_width("roc_auc", old)
-    if half is None or "roc_auc" not in new or "roc_auc" not in old:
+    """Whether the primary metric's change exceeds the baseline's DeLong interval (None without an interval)."""
+    name = PRIMARY.name
+    half = interval_half_width(name, old)
+    if half is None or name not in new or name not in old:
         return None
-    return abs(new["roc_auc"] - old["roc_auc"]) > half
+    return abs(new[name] - old[name]) > half
+
+
+@dataclass(frozen=True)
+class Change:
+    """One metric of two revisions: a row of every metric table the CLI and the report print."""
+
+    metric: Metric
+    current: float
+    reference: float | None
+    word: str  # better, worse, within noise, unchanged, other test loans; "" without a reference
+    interval: tuple[float, float] | None = None  # the current value's, when recorded
+
+    @property
+    def change(self) -> float | None:
+        return None if self.reference is None else self.current - self.reference
+
+
+def changes(
+    current: dict, reference: dict, metrics: list[Metric] | None = None, same_loans: bool = True
+) -> list[Change]:
+    """The key metrics (or `metrics`) of `current` against `reference`, each change in words: beyond the
+    reference's noise band or not, or no verdict when the two were scored on other test loans."""
+    rows = []
+    for metric in key_metrics() if metrics is None else metrics:
+        if metric.name not in current:
+            continue
+        now, before = current[metric.name], reference.get(metric.name)
+        word = ""
+        if before is not None:
+            noise = noise_band(metric.name, reference)
+            word = change_word(metric.name, now - before, noise) if same_loans else "other test loans"
+        low, high = (current.get(key) for key in metric.interval_keys)
+        interval = (low, high) if low is not None and high is not None else None
+        rows.append(Change(metric, now, before, word, interval))
+    return rows
 
 
 @dataclass(frozen=True)

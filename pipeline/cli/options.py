@@ -1,13 +1,88 @@
-"""Options that several commands share: one definition each, so their names and help read the same everywhere."""
+"""Options that several commands share: one definition each, so their names and help read the same everywhere;
+and the printing of the typed results commands get back (metric tables through rich)."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from pipeline import metrics
+from pipeline.errors import UserError
+
 # --- the loop: serving, monitoring, deploying -------------------------------------------------------------------
 
 LogDir = Annotated[Path, typer.Option(help="The prediction log folder of `mlops serve`.")]
 Since = Annotated[str | None, typer.Option(help="Only traffic since: 24h, 7d, 30m, or a date/time.")]
+
+
+# --- experiments: runs, compare, gate, report ---------------------------------------------------------------
+
+MetricName = StrEnum("MetricName", [(metric.name, metric.name) for metric in metrics.judged_metrics()])
+PRIMARY = MetricName(metrics.PRIMARY.name)
+
+SubsetOption = Annotated[
+    float | None,
+    typer.Option(
+        help="Train on this fraction of the training split (0 < F < 1): a cheap, marked subset run.",
+        min=0.0,
+        max=1.0,
+    ),
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-S", help="A param to change: key=value (repeatable), e.g. -S train.model=hgb."),
+]
+AgainstOption = Annotated[str, typer.Option(help="The revision to compare with (a commit, branch or tag).")]
+MarkdownFlag = Annotated[bool, typer.Option("--md", help="Print a Markdown table.")]
+CsvFlag = Annotated[bool, typer.Option("--csv", help="Print CSV (every key metric and its change).")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def one_format(*chosen: bool) -> None:
+    if sum(chosen) > 1:
+        raise UserError("choose one of --md, --csv and --json")
+
+
+PIPE_WIDTH = 1_000  # rich assumes 80 columns when stdout is not a terminal: a table would be squeezed to fit
+
+
+def console():
+    """rich's console for stdout: a terminal's width, or room for any table when piped."""
+    from rich.console import Console
+
+    shown = Console(highlight=False)
+    return shown if shown.is_terminal else Console(highlight=False, width=PIPE_WIDTH)
+
+
+def print_changes(
+    changes: list[metrics.Change], title: str, reference_label: str = "", current_label: str = ""
+) -> None:
+    """Metric rows as a rich table: value (with its interval), and with a reference its value, change and word."""
+    from rich.table import Table
+
+    if not changes:
+        return
+    with_reference = any(row.reference is not None for row in changes)
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    if reference_label and with_reference:
+        table.add_column(reference_label, justify="right")
+    table.add_column(current_label or "value", justify="right")
+    if with_reference:
+        table.add_column("change", justify="right")
+        table.add_column("")
+    for row in changes:
+        value = f"{row.current:.4f}"
+        if row.interval and not reference_label:
+            value += f" [{row.interval[0]:.3f}, {row.interval[1]:.3f}]"
+        cells = [row.metric.name]
+        if reference_label and with_reference:
+            cells.append("" if row.reference is None else f"{row.reference:.4f}")
+        cells.append(value)
+        if with_reference:
+            cells += ["" if row.change is None else f"{row.change:+.4f}", row.word]
+        table.add_row(*cells)
+    console().print(table)

@@ -11,12 +11,13 @@ is no verdict: the comparison says so instead of deciding.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
+from pipeline import metrics as metric_rules
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 MIN_LOANS = 200
@@ -50,10 +51,8 @@ class Comparison:
 
     def default_tolerance(self) -> float:
         """A quarter of the half-width of the reference's ROC AUC DeLong interval on these loans, as the gate
-        has always used (`metric_rules.default_tolerance`)."""
-        from pipeline.metrics import default_tolerance
-
-        return default_tolerance("roc_auc", self.reference) if self.reference else 0.0
+        has always used (`metrics.default_tolerance`)."""
+        return metric_rules.default_tolerance(metric_rules.PRIMARY.name, self.reference) if self.reference else 0.0
 
     def passes(self, tolerance: float | None) -> bool | None:
         """Not worse than the reference by more than the tolerance; None (no verdict) with too few loans."""
@@ -92,19 +91,19 @@ class Comparison:
             "word": self.word,
         }
 
-
-def metric_word(metric: str, change: float, comparison: Comparison | None, noise: float) -> str:
-    """The word for one metric's change: ROC AUC and Gini from the paired interval when there is one, the
-    others from their noise band (`metric_rules.noise_band`)."""
-    from pipeline.metrics import change_word
-
-    if comparison is not None and comparison.low is not None and metric in ("roc_auc", "gini"):
-        return comparison.word
-    return change_word(metric, change, noise)
+    def changes(self) -> list[metric_rules.Change]:
+        """The key metrics of both models on the unseen loans, each change in words: those whose noise is the
+        ROC AUC interval's (ROC AUC, Gini) by the paired interval, the others by their noise band."""
+        return [
+            replace(row, word=self.word) if row.metric.noise_scale is not None and self.low is not None else row
+            for row in metric_rules.changes(self.candidate, self.reference)
+        ]
 
 
 def unseen_mask(test: pd.DataFrame, seen: list[pd.DataFrame]) -> np.ndarray:
     """Which test loans appear in none of the `seen` frames (by identity over the columns they all share)."""
+    import numpy as np
+
     from pipeline.training.sources import loan_identity
 
     columns = [name for name in test.columns if all(name in frame.columns for frame in seen)]
@@ -129,7 +128,6 @@ def compare(
 ) -> Comparison:
     """Compare two served models (`.model`, `.metadata`) on the loans of `test` absent from every `seen` frame
     (both revisions' training and validation splits); `params` gives the decision costs and the seed."""
-    from pipeline.stages.evaluate import score_metrics
     from pipeline.training.auc import paired_auc_difference
 
     unseen = test[unseen_mask(test, seen)]
@@ -145,8 +143,8 @@ def compare(
         result.loans,
         result.bad,
         result.excluded,
-        score_metrics(is_bad, p_reference, reference.metadata["threshold"], params),
-        score_metrics(is_bad, p_candidate, candidate.metadata["threshold"], params),
+        metric_rules.score(is_bad, p_reference, reference.metadata["threshold"], params),
+        metric_rules.score(is_bad, p_candidate, candidate.metadata["threshold"], params),
         round(difference, 6),
         round(low, 6),
         round(high, 6),
@@ -154,17 +152,11 @@ def compare(
 
 
 def table_lines(comparison: Comparison) -> list[str]:
-    """The key metrics of both models on the unseen loans, side by side, each change with its word."""
-    from pipeline.metrics import KEY_METRICS, noise_band
-
-    reference, candidate = comparison.reference, comparison.candidate
+    """`Comparison.changes` as plain text lines, for a commit message."""
     left, right = comparison.reference_label[:20], comparison.candidate_label[:20]
     lines = [f"{'metric':<14}{left:>22}{right:>22}{'change':>10}"]
-    for metric in KEY_METRICS:
-        if metric in reference and metric in candidate:
-            change = candidate[metric] - reference[metric]
-            word = metric_word(metric, change, comparison, noise_band(metric, reference))
-            lines.append(f"{metric:<14}{reference[metric]:>22.4f}{candidate[metric]:>22.4f}{change:>+10.4f}  {word}")
+    for row in comparison.changes():
+        lines.append(f"{row.metric.name:<14}{row.reference:>22.4f}{row.current:>22.4f}{row.change:>+10.4f}  {row.word}")
     return lines
 
 

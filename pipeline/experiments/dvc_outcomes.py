@@ -1,4 +1,5 @@
-"""What `dvc repro` did to each stage, read from DVC's own log records as it runs in this process.
+"""What `dvc repro` did to each stage, read from DVC's own log records as it runs in this process; and DVC's
+advice that contradicts the project's, dropped from what it prints.
 
 DVC logs one of these per stage it visits (dvc/stage/run.py, dvc/stage/cache.py, dvc/stage/__init__.py of
 DVC 3); a stage DVC never visits (nothing was stale, so DVC did not start) was skipped too.
@@ -40,3 +41,45 @@ def recording() -> Iterator[dict[str, str]]:
         yield handler.by_stage
     finally:
         dvc_logger.removeHandler(handler)
+
+
+# DVC's closing advice that contradicts the project's own: staging is the hooks' job (and `mlops exp promote`'s),
+# data goes to the remote with `mlops data push`, experiments are applied with `mlops exp apply`.
+CONTRADICTING_ADVICE = (
+    "\nTo enable auto staging, run:",
+    "Use `dvc push` to send your updates to remote storage.",
+    "To apply the results of an experiment to your workspace run:",
+)
+
+
+def _advice(message: object) -> bool:
+    return isinstance(message, str) and message.startswith(CONTRADICTING_ADVICE)
+
+
+class _DropAdvice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _advice(record.msg)
+
+
+@contextlib.contextmanager
+def contradicting_advice_dropped() -> Iterator[None]:
+    """Within it, DVC running in this process keeps its errors, warnings and progress but not the advice in
+    CONTRADICTING_ADVICE: DVC logs some of it (`dvc.repo.scm_context`) and writes the rest to its console
+    (`dvc.ui.ui.write`), so both are filtered."""
+    from dvc.repo import scm_context
+    from dvc.ui import ui
+
+    write = ui.write
+
+    def write_unless_advice(*objects, **kwargs) -> None:
+        if not any(_advice(text) for text in objects):
+            write(*objects, **kwargs)
+
+    advice_filter = _DropAdvice()
+    scm_context.logger.addFilter(advice_filter)
+    ui.write = write_unless_advice
+    try:
+        yield
+    finally:
+        del ui.write  # the console's own method again
+        scm_context.logger.removeFilter(advice_filter)

@@ -1,5 +1,6 @@
 """The HTML report: one self-contained page (inline CSS and SVG drawn here; no script, font, stylesheet or image
-is fetched) comparing two revisions' metrics, plots and model cards. Pure functions over the reports' data."""
+is fetched) comparing two revisions' metrics, plots and model cards: pure functions over the reports' data, and
+`write_report`, which reads them from the workspace and a revision and writes the page."""
 
 from __future__ import annotations
 
@@ -9,8 +10,16 @@ import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pipeline import metrics as metric_rules
+from pipeline import paths
+from pipeline.errors import UserError
+from pipeline.experiments.compare import compare_revisions, splits_at
+from pipeline.params import load_params
+from pipeline.serving.app import load_served_model
+from pipeline.versioning import dvc_seam
+from pipeline.versioning.output_paths import check_output_path
 
 PLOTS = {
     "roc": ("ROC curve", "fpr", "tpr", "false positive rate", "true positive rate"),
@@ -31,7 +40,7 @@ class Reports:
 
 def read_reports(read: Callable[[str], bytes | None]) -> Reports:
     """A revision's reports through `read(path) -> bytes | None` (the working tree or `git show`)."""
-    metrics = read("reports/metrics.json")
+    metrics = read(paths.METRICS)
     plots = {}
     for name in (*PLOTS, "confusion_matrix", "importance"):
         data = read(f"reports/plots/{name}.json")
@@ -69,30 +78,24 @@ def legend(labels: tuple[str, str]) -> str:
 
 def metric_table(current: dict, reference: dict, labels: tuple[str, str]) -> str:
     rows = []
-    for metric in (*metric_rules.HIGHER_IS_BETTER, *metric_rules.LOWER_IS_BETTER):
-        if metric not in current:
-            continue
-        now, before = current[metric], reference.get(metric)
-        change = verdict = ""
-        if before is not None:
-            change = f"{now - before:+.4f}"
-            verdict = metric_rules.change_word(metric, now - before, metric_rules.noise_band(metric, reference))
-        shown_before = "-" if before is None else f"{before:.4f}"
+    for row in metric_rules.changes(current, reference, metric_rules.judged_metrics()):
+        change = "" if row.change is None else f"{row.change:+.4f}"
+        shown_before = "-" if row.reference is None else f"{row.reference:.4f}"
         rows.append(
-            f'<tr class="{verdict.replace(" ", "-")}"><td>{metric}</td><td>{now:.4f}</td><td>{shown_before}</td>'
-            f"<td>{change}</td><td>{verdict}</td></tr>"
+            f'<tr class="{row.word.replace(" ", "-")}"><td>{row.metric.name}</td><td>{row.current:.4f}</td>'
+            f"<td>{shown_before}</td><td>{change}</td><td>{row.word}</td></tr>"
         )
     head = (
         f"<tr><th>metric</th><th>{html.escape(labels[0])}</th><th>{html.escape(labels[1])}</th>"
         "<th>change</th><th></th></tr>"
     )
     noise = ""
-    if metric_rules.beyond_noise(current, reference) is not None:
-        beyond = metric_rules.beyond_noise(current, reference)
+    beyond = metric_rules.beyond_noise(current, reference)
+    if beyond is not None:
+        low, high = metric_rules.NOISE_INTERVAL.interval_keys
         noise = (
-            f"<p>The ROC AUC change is {'more' if beyond else 'less'} than half the width of the "
-            f"{html.escape(labels[1])} DeLong interval "
-            f"[{reference['roc_auc_ci_low']:.3f}, {reference['roc_auc_ci_high']:.3f}].</p>"
+            f"<p>The {metric_rules.PRIMARY.label} change is {'more' if beyond else 'less'} than half the width of "
+            f"the {html.escape(labels[1])} DeLong interval [{reference[low]:.3f}, {reference[high]:.3f}].</p>"
         )
     return f'<table class="metrics">{head}{"".join(rows)}</table>{noise}'
 
@@ -101,11 +104,12 @@ def unseen_paragraph(comparison) -> str:
     """Both models on the same unseen loans: the count, the paired ROC AUC interval and its word."""
     if comparison is None:
         return ""
+    primary = metric_rules.PRIMARY
     if not comparison.enough:
         return f"<p><b>Both models on unseen loans:</b> {html.escape(comparison.too_few())}.</p>"
     return (
-        f"<p><b>Both models {html.escape(comparison.basis())}:</b> ROC AUC "
-        f"{comparison.reference['roc_auc']:.4f} -> {comparison.candidate['roc_auc']:.4f}, "
+        f"<p><b>Both models {html.escape(comparison.basis())}:</b> {primary.label} "
+        f"{comparison.reference[primary.name]:.4f} -> {comparison.candidate[primary.name]:.4f}, "
         f"{html.escape(comparison.interval())}: <b>{comparison.word}</b>.</p>"
     )
 
@@ -308,3 +312,53 @@ REPORT_BODY = """<p>{legend}</p>
 def page(title: str, body: str) -> str:
     """One self-contained page in the style of the project's reports (inline CSS; the CSP forbids any fetch)."""
     return _SHELL.format(title=html.escape(title), body=body)
+
+
+# --- side effects: the page of the workspace against a revision, written -------------------------------------
+
+
+@dataclass(frozen=True)
+class Written:
+    path: Path
+    size: int  # bytes
+
+
+def write_report(out: Path, against: str) -> Written:
+    """The page comparing the workspace with revision `against`, written atomically to `out`."""
+    dvc_seam.require_repo()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    check_output_path(out)
+    rev = dvc_seam.resolve_commit(against)
+    if rev is None:
+        raise UserError(f"--against {against}: no such revision", hint="e.g. --against HEAD or origin/main")
+    workspace = read_reports(_read_file)
+    reference = read_reports(lambda path: dvc_seam.read_at(rev, path))
+    if not workspace.metrics:
+        raise UserError(f"the workspace has no {paths.METRICS}", hint="run `mlops repro` first")
+    label = f"{against} ({rev[:8]})"
+    page_text = render(workspace, reference, "workspace", label, unseen_section(rev, label))
+    temporary = out.with_name(out.name + ".partial")
+    temporary.write_text(page_text, encoding="utf-8")
+    temporary.replace(out)
+    return Written(out, len(page_text))
+
+
+def unseen_section(rev: str, label: str) -> str:
+    """The paragraph comparing both models on the workspace's test loans neither trained on (or why not)."""
+    try:
+        comparison = compare_revisions(
+            load_served_model(rev),
+            load_served_model(None),
+            splits_at(rev),
+            splits_at(None),
+            load_params(),
+            (label, "workspace"),
+        )
+    except (UserError, OSError) as error:
+        return f"<p>No comparison on unseen loans: {html.escape(str(error))}.</p>"
+    return unseen_paragraph(comparison)
+
+
+def _read_file(path: str) -> bytes | None:
+    target = Path(path)
+    return target.read_bytes() if target.is_file() else None

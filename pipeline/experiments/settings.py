@@ -1,22 +1,26 @@
-"""Experiments as data: parsing `key=value` settings and sweep grids, naming runs, and building the comparison
-table (only the params that differ, key metrics, deltas against the baseline, the best per metric). Pure
-functions; reading refs and running DVC is `pipeline.versioning.dvc_seam`, printing is `pipeline.cli.exp`."""
+"""Experiments as data: `key=value` settings read as the params schema means them (checked against params.yaml),
+sweep grids, run names, and the comparison table (only the params that differ, key metrics, deltas against the
+baseline, the best per metric). Reading refs and running DVC is `pipeline.versioning.dvc_seam`, running
+experiments `pipeline.experiments.runs`, printing `pipeline.cli.exp`."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import itertools
 import json
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ValidationError
 
 from pipeline import metrics as metric_rules
 from pipeline.errors import UserError
+from pipeline.params import Params, parse_params, read_params_yaml, with_overrides
 
 SUBSET_KEY = "data.sample_frac"
 
@@ -55,9 +59,85 @@ def parse_axis(text: str) -> tuple[str, list[str]]:
     return key, choices
 
 
-def typed(value: str) -> Any:
-    """A setting's value as params.yaml would hold it: `0.1` a float, `300` an int, `hgb` a string."""
-    return yaml.safe_load(value)
+def schema_value(key: str, text: str, flag: str = "-S ") -> Any:
+    """A `-S key=value` value as the schema means it: the text itself for a string (or a model kind), else
+    YAML's reading of it with an int widened to a float where a float is meant (`data.sample_frac=1` is 1.0).
+    Errors name the setting as the user gave it: `flag` is `-S ` for an override, empty for a sweep axis."""
+    kind = schema_type(key)
+    if kind is None:
+        raise UserError(
+            f"{flag}{key}={text}: params.yaml has no param {key}",
+            hint="name a param as a dotted key of params.yaml, e.g. train.logreg.C",
+        )
+    if isinstance(kind, type) and issubclass(kind, BaseModel):
+        raise UserError(
+            f"{flag}{key}={text}: {key} is a section of params.yaml", hint=f"set one of its params: {key}.NAME"
+        )
+    if isinstance(kind, type) and issubclass(kind, str):
+        return text
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise UserError(f"{flag}{key}={text}: not a YAML value ({getattr(error, 'problem', error)})") from None
+    if kind is float and (type(value) is int or isinstance(value, str)):
+        with contextlib.suppress(ValueError):  # YAML 1.1 reads 1e-3 as text; a float param means the number
+            return float(value)
+    return value
+
+
+def schema_type(key: str) -> Any:
+    """The schema's type of a dotted key (`data.sample_frac` -> float), or None when there is no such param."""
+    model: Any = Params
+    *sections, leaf = key.split(".")
+    for part in [*sections, leaf]:
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return None
+        fields = {info.alias or name: info for name, info in model.model_fields.items()}
+        if part not in fields:
+            return None
+        model = fields[part].annotation
+    return model
+
+
+def setting_text(value: Any) -> str:
+    """A typed value as `dvc exp run -S` must be given it to write that value, type included, to params.yaml."""
+    if isinstance(value, str):
+        return value if yaml.safe_load(value) == value else json.dumps(value)
+    if isinstance(value, float):
+        text = repr(value)
+        return text.replace("e", ".0e", 1) if "e" in text and "." not in text else text  # YAML 1.1 needs a dot
+    return json.dumps(value) if isinstance(value, list) else str(value)
+
+
+def params_with(settings: dict[str, str], raw: dict | None = None, flag: str = "-S ") -> Params:
+    """params.yaml (or `raw` params) with the settings applied, each read as the schema means it and checked on
+    its own, so that a wrong value is reported against its `-S key=value`, never against params.yaml."""
+    raw = read_params_yaml() if raw is None else raw
+    parse_params(raw)  # a mistake in the file itself names the file
+    values = {key: schema_value(key, text, flag) for key, text in settings.items()}
+    for key, value in values.items():
+        try:
+            Params.model_validate(with_overrides(raw, {key: value}))
+        except ValidationError as error:
+            problem = "; ".join(e["msg"].removeprefix("Value error, ") for e in error.errors())
+            current = flatten(raw).get(key)
+            raise UserError(
+                f"{flag}{key}={settings[key]}: {problem}",
+                hint=f"params.yaml has {key}: {current}" if current is not None else "see params.yaml",
+            ) from None
+    return parse_params(with_overrides(raw, values))
+
+
+def typed_settings(settings: dict[str, str], raw: dict | None = None, flag: str = "-S ") -> dict[str, str]:
+    """The settings as DVC must be given them (`data.sample_frac=1` -> `1.0`), each checked by the schema."""
+    params_with(settings, raw, flag)
+    return {key: setting_text(schema_value(key, text, flag)) for key, text in settings.items()}
+
+
+def flat_params(params: Params) -> dict[str, Any]:
+    """The params a run is compared and deduplicated on: every trained-with param, flat, as params.yaml types
+    them (the monitor's thresholds do not change a model)."""
+    return flatten(params.model_dump(mode="json", by_alias=True, exclude={"monitor"}))
 
 
 def expand_grid(axes: list[str]) -> list[dict[str, str]]:
@@ -125,48 +205,92 @@ def find_duplicate(params: dict[str, Any], source: dict[str, str], runs: list[Ru
 # --- The comparison table -----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ComparisonRow:
+    name: str
+    baseline: bool
+    subset: float | None
+    params: dict[str, Any]
+    metrics: dict[str, float | None]
+    deltas: dict[str, float]
+    best: list[str]
+    beyond_noise: bool | None  # the primary metric's change against the baseline's DeLong interval
+    verdicts: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ComparisonTable:
+    """What `mlops exp compare` shows in every format: the baseline first, then experiments best first."""
+
+    sort_by: str
+    changed_params: list[str]
+    metrics: list[str]
+    rows: list[ComparisonRow]
+    hidden: int  # experiments left out by --top
+    unreadable: list[str] = field(default_factory=list)  # experiments whose params the schema refuses
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "sort_by": self.sort_by,
+            "changed_params": self.changed_params,
+            "metrics": self.metrics,
+            "rows": [_row_json(row) for row in self.rows],
+            "hidden": self.hidden,
+        }
+
+
+def _row_json(row: ComparisonRow) -> dict[str, Any]:
+    fields = asdict(row)
+    verdicts = fields.pop("verdicts")
+    fields[f"{metric_rules.PRIMARY.name}_beyond_noise"] = fields.pop("beyond_noise")
+    return {**fields, "verdicts": verdicts}
+
+
 def sort_runs(runs: list[Run], metric: str) -> list[Run]:
     """Best first by `metric` (its direction known); runs without it last."""
     sign = metric_rules.direction(metric)
     return sorted(runs, key=lambda run: (metric not in run.metrics, -sign * run.metrics.get(metric, 0.0)))
 
 
-def comparison(baseline: Run, experiments: list[Run], sort_by: str = "roc_auc", top: int | None = None) -> dict:
+def comparison(
+    baseline: Run, experiments: list[Run], sort_by: str = metric_rules.PRIMARY.name, top: int | None = None
+) -> ComparisonTable:
     """The data behind every format of `mlops exp compare`: baseline first, then experiments best first."""
     shown = sort_runs(experiments, sort_by)[:top] if top else sort_runs(experiments, sort_by)
     rows = [baseline, *shown]
     params = changed_params(rows)
-    best = {metric: best_index(metric, rows) for metric in metric_rules.KEY_METRICS}
-    return {
-        "sort_by": sort_by,
-        "changed_params": params,
-        "metrics": list(metric_rules.KEY_METRICS),
-        "rows": [_row(run, baseline, params, best, i) for i, run in enumerate(rows)],
-        "hidden": len(experiments) - len(shown),
-    }
+    metrics = metric_rules.key_names()
+    best = {metric: best_index(metric, rows) for metric in metrics}
+    return ComparisonTable(
+        sort_by,
+        params,
+        metrics,
+        [_row(run, baseline, params, metrics, best, i) for i, run in enumerate(rows)],
+        len(experiments) - len(shown),
+    )
 
 
 def best_index(metric: str, rows: list[Run]) -> int | None:
     return metric_rules.best_index(metric, [run.metrics.get(metric) for run in rows])
 
 
-def _row(run: Run, baseline: Run, params: list[str], best: dict, index: int) -> dict:
+def _row(run: Run, baseline: Run, params: list[str], metrics: list[str], best: dict, index: int) -> ComparisonRow:
     deltas = {
         metric: round(run.metrics[metric] - baseline.metrics[metric], 6)
-        for metric in metric_rules.KEY_METRICS
+        for metric in metrics
         if metric in run.metrics and metric in baseline.metrics
     }
-    return {
-        "name": "workspace" if run.is_workspace else run.name,
-        "baseline": run.is_workspace,
-        "subset": run.subset,
-        "params": {key: run.params.get(key) for key in params},
-        "metrics": {metric: run.metrics.get(metric) for metric in metric_rules.KEY_METRICS},
-        "deltas": {} if run.is_workspace else deltas,
-        "best": [metric for metric, at in best.items() if at == index],
-        "roc_auc_beyond_noise": None if run.is_workspace else metric_rules.beyond_noise(run.metrics, baseline.metrics),
-        "verdicts": {} if run.is_workspace else _verdicts(deltas, run, baseline),
-    }
+    return ComparisonRow(
+        name="workspace" if run.is_workspace else run.name,
+        baseline=run.is_workspace,
+        subset=run.subset,
+        params={key: run.params.get(key) for key in params},
+        metrics={metric: run.metrics.get(metric) for metric in metrics},
+        deltas={} if run.is_workspace else deltas,
+        best=[metric for metric, at in best.items() if at == index],
+        beyond_noise=None if run.is_workspace else metric_rules.beyond_noise(run.metrics, baseline.metrics),
+        verdicts={} if run.is_workspace else _verdicts(deltas, run, baseline),
+    )
 
 
 # Params that decide which loans are test loans: a run that changes one is judged on other loans than the baseline.
@@ -199,47 +323,43 @@ def short_param_names(keys: list[str]) -> dict[str, str]:
     return names
 
 
-def as_text_table(
-    table: dict, metrics: tuple[str, ...] | None = None, delta_columns: tuple[str, ...] = ()
+def table_cells(
+    table: ComparisonTable, metrics: list[str] | None = None, delta_columns: tuple[str, ...] = ()
 ) -> list[list[str]]:
-    """Header + rows of plain cells: `*` marks the best value per metric, `!` an ROC AUC change beyond noise.
+    """Header + rows of plain cells: `*` marks the best value per metric, `!` a change beyond noise.
 
     Without `delta_columns` each metric cell carries its change (`0.7224 -.046`); with them, the metric cells
     hold values only and each listed metric's change gets a narrow column of its own (to fit 100 columns).
     """
-    metrics = metrics or tuple(table["metrics"])
-    names = short_param_names(table["changed_params"])
-    header = ["run", *(names[key] for key in table["changed_params"]), *metrics, *(f"Δ{m}" for m in delta_columns)]
+    metrics = metrics or table.metrics
+    names = short_param_names(table.changed_params)
+    header = ["run", *(names[key] for key in table.changed_params), *metrics, *(f"Δ{m}" for m in delta_columns)]
     lines = [header]
-    for row in table["rows"]:
-        cells = [_run_label(row), *(_value(row["params"][key]) for key in table["changed_params"])]
+    for row in table.rows:
+        cells = [row.name, *(_value(row.params[key]) for key in table.changed_params)]
         cells += [_metric_cell(row, metric, with_delta=not delta_columns) for metric in metrics]
         cells += [_delta_cell(row, metric) for metric in delta_columns]
         lines.append(cells)
     return lines
 
 
-def _run_label(row: dict) -> str:
-    return row["name"]  # subset runs show their fraction in the `subset` column
-
-
 def _value(value: Any) -> str:
     return "-" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _metric_cell(row: dict, metric: str, with_delta: bool) -> str:
-    value = row["metrics"].get(metric)
+def _metric_cell(row: ComparisonRow, metric: str, with_delta: bool) -> str:
+    value = row.metrics.get(metric)
     if value is None:
         return "-"
-    delta = " " + _delta_cell(row, metric) if with_delta and metric in row["deltas"] else ""
-    return f"{value:.4f}{delta}" + ("*" if metric in row["best"] else "")
+    delta = " " + _delta_cell(row, metric) if with_delta and metric in row.deltas else ""
+    return f"{value:.4f}{delta}" + ("*" if metric in row.best else "")
 
 
-def _delta_cell(row: dict, metric: str) -> str:
-    if metric not in row["deltas"]:
+def _delta_cell(row: ComparisonRow, metric: str) -> str:
+    if metric not in row.deltas:
         return ""
-    noise = "!" if row["verdicts"].get(metric) in ("better", "worse") else ""
-    return _signed(row["deltas"][metric]) + noise
+    noise = "!" if row.verdicts.get(metric) in ("better", "worse") else ""
+    return _signed(row.deltas[metric]) + noise
 
 
 def _signed(delta: float) -> str:
@@ -247,40 +367,40 @@ def _signed(delta: float) -> str:
     return f"{delta:+.3f}".replace("0.", ".", 1)
 
 
-def as_markdown(table: dict) -> str:
-    lines = as_text_table(table)
+def as_markdown(table: ComparisonTable) -> str:
+    lines = table_cells(table)
     out = ["| " + " | ".join(lines[0]) + " |", "|" + "---|" * len(lines[0])]
     out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in line) + " |" for line in lines[1:]]
     return "\n".join(out) + "\n\n" + LEGEND + "\n"
 
 
-def as_csv(table: dict) -> str:
+def as_csv(table: ComparisonTable) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    metrics = table["metrics"]
+    metrics = table.metrics
     writer.writerow(
         [
             "run",
             "baseline",
             "subset",
-            *table["changed_params"],
+            *table.changed_params,
             *metrics,
             *(f"delta_{m}" for m in metrics),
-            "roc_auc_beyond_noise",
+            f"{metric_rules.PRIMARY.name}_beyond_noise",
             *(f"verdict_{m}" for m in metrics),
         ]
     )
-    for row in table["rows"]:
+    for row in table.rows:
         writer.writerow(
             [
-                row["name"],
-                row["baseline"],
-                row["subset"] or "",
-                *(row["params"][key] for key in table["changed_params"]),
-                *(row["metrics"].get(m, "") for m in metrics),
-                *(row["deltas"].get(m, "") for m in metrics),
-                row["roc_auc_beyond_noise"],
-                *(row["verdicts"].get(m, "") for m in metrics),
+                row.name,
+                row.baseline,
+                row.subset or "",
+                *(row.params[key] for key in table.changed_params),
+                *(row.metrics.get(m, "") for m in metrics),
+                *(row.deltas.get(m, "") for m in metrics),
+                row.beyond_noise,
+                *(row.verdicts.get(m, "") for m in metrics),
             ]
         )
     return buffer.getvalue()

@@ -19,11 +19,11 @@ import io
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from hooks import git
 from pipeline.errors import UserError
 from pipeline.versioning import dvc_seam
 
@@ -283,7 +283,7 @@ def _read_text(path: str) -> str:
 
 
 def _git(*args: str, env: dict[str, str] | None = None) -> str:
-    result = subprocess.run(["git", *args], capture_output=True, text=True, env=env)
-    if result.returncode != 0:
-        raise UserError(f"`git {' '.join(args)}` failed: {result.stderr.strip()}; the workspace is untouched")
-    return result.stdout
+    try:
+        return git.git(*args, env=env).decode()
+    except git.GitFailed as failure:
+        raise UserError(f"`git {' '.join(args)}` failed: {failure.message}; the workspace is untouched") from None

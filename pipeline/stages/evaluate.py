@@ -12,8 +12,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline import metrics as metric_registry
 from pipeline import paths
 from pipeline.errors import run_reporting_user_errors
+from pipeline.metrics import EXPECTED_COST, REJECT_RATE, TEST_ROWS, THRESHOLD
 from pipeline.params import Params, load_params
 from pipeline.training.canonical import canonical_probabilities
 
@@ -21,36 +23,9 @@ CURVE_POINTS = 201  # thresholds per ROC and precision-recall curve: a few KB at
 
 
 def score_metrics(is_bad: np.ndarray, p_bad: np.ndarray, threshold: float, params: Params) -> dict[str, Any]:
-    """Test metrics; the ROC AUC's 95% interval is DeLong's (exact variance, no resampling)."""
-    from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score, roc_curve
-
-    from pipeline.training.auc import auc_interval
-    from pipeline.training.model import cost_per_loan
-
-    roc_auc = roc_auc_score(is_bad, p_bad)
-    fpr, tpr, _ = roc_curve(is_bad, p_bad)
-    low, high = auc_interval(is_bad, p_bad)
-    decision = params.decision
-    metrics = {
-        "roc_auc": roc_auc,
-        "roc_auc_ci_low": low,
-        "roc_auc_ci_high": high,
-        "pr_auc": average_precision_score(is_bad, p_bad),
-        "brier": brier_score_loss(is_bad, p_bad),
-        "log_loss": log_loss(is_bad, np.clip(p_bad, 1e-15, 1 - 1e-15), labels=[False, True]),
-        "ks": float(np.max(tpr - fpr)),
-        "gini": 2 * roc_auc - 1,
-        "threshold": threshold,
-        "expected_cost": cost_per_loan(
-            is_bad, p_bad, threshold, decision.cost_bad_approved, decision.cost_good_rejected
-        ),
-        "reject_rate": float(np.mean(p_bad >= threshold)),
-        "test_rows": len(is_bad),
-    }
-    return {
-        key: round(float(value), 6) if isinstance(value, float | np.floating) else value
-        for key, value in metrics.items()
-    }
+    """Every registered test metric (`pipeline.metrics`); the ROC AUC's 95% interval is DeLong's (exact variance,
+    no resampling)."""
+    return metric_registry.score(is_bad, p_bad, threshold, params)
 
 
 def importance_rows(sample_frac: float, params: Params) -> int:
@@ -154,31 +129,37 @@ markets or periods than its training data.
 
 ## Data
 - Source: `{metadata["source"]}`
-- Trained on {metadata["train_rows"]} loans{subset}; evaluated on {metrics["test_rows"]} held-out test loans.
+- Trained on {metadata["train_rows"]} loans{subset}; evaluated on {metrics[TEST_ROWS.name]} held-out test loans.
 - Features: {features}
 
 ## Decision
-- Threshold {metrics["threshold"]:.4f}, chosen on the validation split to minimise the expected cost with
+- Threshold {metrics[THRESHOLD.name]:.4f}, chosen on the validation split to minimise the expected cost with
   a bad loan approved costing {params.decision.cost_bad_approved} and a good loan rejected
   {params.decision.cost_good_rejected}.
-- Expected cost per loan on the test split: {metrics["expected_cost"]:.4f}; reject rate {metrics["reject_rate"]:.2%}.
+- Expected cost per loan on the test split: {metrics[EXPECTED_COST.name]:.4f}; reject rate \
+{metrics[REJECT_RATE.name]:.2%}.
 
 ## Test metrics
-| metric | value |
-|---|---|
-| ROC AUC | {metrics["roc_auc"]:.4f} |
-| 95% interval (DeLong) | {metrics["roc_auc_ci_low"]:.4f} to {metrics["roc_auc_ci_high"]:.4f} |
-| PR AUC | {metrics["pr_auc"]:.4f} |
-| Brier score | {metrics["brier"]:.4f} |
-| log loss | {metrics["log_loss"]:.4f} |
-| KS | {metrics["ks"]:.4f} |
-| Gini | {metrics["gini"]:.4f} |
+{card_metric_table(metrics)}
 
 {importance_note(metrics)}
 ## Limits
 Historical loans only: the score reflects who was granted a loan before, not every applicant. Monitor drift
 in production, and retrain through the pipeline when it appears. Params hash `{metadata["params_md5"]}`.
 """
+
+
+def card_metric_table(metrics: dict[str, Any]) -> str:
+    """The registry's card metrics as Markdown rows, each interval on the row below its metric."""
+    rows = ["| metric | value |", "|---|---|"]
+    for metric in metric_registry.REGISTRY.values():
+        if not metric.in_card:
+            continue
+        rows.append(f"| {metric.label} | {metrics[metric.name]:.4f} |")
+        low, high = metric.interval_keys
+        if low in metrics and high in metrics:
+            rows.append(f"| 95% interval (DeLong) | {metrics[low]:.4f} to {metrics[high]:.4f} |")
+    return "\n".join(rows)
 
 
 def importance_note(metrics: dict[str, Any]) -> str:

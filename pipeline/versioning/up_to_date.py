@@ -12,23 +12,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-LOCK_FILE = "dvc.lock"
+from hooks import params_yaml
+from hooks.merge_driver import placeholders
+from hooks.pipeline_state import PARAMS_FILE, lock_stages, pipeline_state, read_worktree
 
 
 def stages_if_nothing_to_run() -> list[str] | None:
     """The pipeline's stages (dvc.lock's order) when `mlops repro` would run none of them, else None."""
-    from hooks import params_yaml
-    from hooks.bounded_yaml import safe_load
-    from hooks.merge_driver import placeholders
-    from hooks.pipeline_state import PARAMS_FILE, pipeline_state, read_worktree
-
+    if not (Path("dvc.yaml").is_file() and Path(".dvc").is_dir()):
+        return None
     if placeholders():
         return None
     try:
-        if any(state.stale for state in pipeline_state(read_worktree())):
+        read = read_worktree()
+        if any(state.stale for state in pipeline_state(read)):
             return None
         params = params_yaml.loads(Path(PARAMS_FILE).read_bytes()) or {}
-        stages = (safe_load(Path(LOCK_FILE).read_bytes(), LOCK_FILE) or {}).get("stages") or {}
+        stages = lock_stages(read)
     except Exception:  # an unreadable or refused file: the full path reports it properly
         return None
     recorded = {key for stage in stages.values() for key in ((stage.get("params") or {}).get(PARAMS_FILE) or {})}

@@ -79,8 +79,11 @@ def test_sweep_compare_duplicates_and_promote(repo):
     assert run(["git", "rev-parse", "HEAD"], repo).stdout == head
     assert git_status(repo) == status
 
-    run(["mlops", "exp", "run", "-S", "train.logreg.C=0.02", "--name", "wider-c"], repo)
-    run(["mlops", "exp", "promote", "wider-c"], repo)
+    ran = run(["mlops", "exp", "run", "-S", "train.logreg.C=0.02", "--name", "wider-c"], repo)
+    assert "dvc exp apply" not in ran.stdout + ran.stderr  # DVC's advice; ours is `mlops exp apply/promote`
+    promoted = run(["mlops", "exp", "promote", "wider-c"], repo)
+    assert "Committed: Promote experiment wider-c: roc_auc" in promoted.stdout
+    assert "commit with" not in promoted.stdout + promoted.stderr  # no advice to do what it just did
     message = run(["git", "log", "-1", "--format=%B"], repo).stdout
     assert message.startswith("Promote experiment wider-c: roc_auc ")
     assert "C: 0.02" in (repo / "params.yaml").read_text()

@@ -16,6 +16,7 @@ SUMMARY = re.compile(r"^  (\w+)\s+(ran|restored from the run cache|skipped \(up 
 def repro(repo) -> tuple[dict[str, str], dict[str, str]]:
     """(what DVC's own messages say per stage, what the summary says per stage)."""
     out = run(["mlops", "repro"], repo).stdout
+    assert "auto staging" not in out and "dvc push" not in out  # DVC's advice that contradicts ours is dropped
     dvc = {stage: outcome for pattern, outcome in DVC_SAYS.items() for stage in re.findall(pattern, out)}
     return dvc, dict(SUMMARY.findall(out))
 

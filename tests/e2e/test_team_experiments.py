@@ -41,8 +41,10 @@ def test_sweep_matrix_is_the_sweep_grid_and_runs_nothing(repo, tmp_path):
     assert all(job["name"].startswith(("C-0.5-logreg-", "C-2.0-logreg-")) for job in matrix["include"])
     assert run(["git", "for-each-ref", "refs/exps"], repo).stdout == ""  # nothing ran
 
-    refused = run(["mlops", "exp", "sweep", "train.logreg.C=1", "--matrix"], repo, check=False)
-    assert refused.returncode == 2 and "train.logreg.C" in refused.stderr  # checked by the params schema first
+    widened = run(["mlops", "exp", "sweep", "train.logreg.C=1", "--matrix"], repo)
+    assert '"set": "train.logreg.C=1.0"' in widened.stdout  # read as the schema means it: a float
+    refused = run(["mlops", "exp", "sweep", "train.logreg.C=1,abc", "--matrix"], repo, check=False)
+    assert refused.returncode == 2 and "train.logreg.C=abc" in refused.stderr  # checked by the params schema first
 
 
 @pytest.mark.slow

@@ -9,8 +9,6 @@ import ast
 from functools import cache
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("pipeline", "hooks")
 CLI = "pipeline.cli"
@@ -113,7 +111,7 @@ def imports_where(importer_rule, target_rule) -> list[str]:
 
 
 def test_the_rules_see_imports_inside_functions_too():
-    assert "pipeline.versioning.dvc_seam" in graph()["pipeline.cli.repro"]  # imported in a command's body only
+    assert "pipeline.training.auc" in graph()["pipeline.metrics"]  # imported in a function's body only
     assert "hooks.git" in graph()["hooks.hygiene"]  # imported in `main` only
 
 
@@ -128,11 +126,6 @@ def test_no_domain_module_imports_the_cli():
     )
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="cli/gate.py imports cli/exp.py, cli/exp.py imports cli/repro.py (the experiments side of the "
-    "restructuring)",
-)
 def test_no_command_module_imports_another():
     def between_commands(importer: str, target: str) -> bool:
         return in_package(target, CLI) and target not in CLI_SHARED and target != importer
@@ -144,29 +137,14 @@ def test_hooks_import_nothing_of_the_pipeline():
     assert imports_where(lambda m: in_package(m, "hooks"), lambda _m, t: in_package(t, "pipeline")) == []
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="experiments/compare.py imports stages/evaluate.py (score_metrics moves to the metric registry, the "
-    "experiments side of the restructuring)",
-)
 def test_no_module_imports_a_stage_module():
     assert imports_where(lambda _m: True, lambda _m, t: in_package(t, STAGES) and t != STAGES) == []
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="cli/exp.py and cli/monitor.py still run git by subprocess (the experiments and loop sides of the "
-    "restructuring move it behind pipeline.versioning.dvc_seam)",
-)
 def test_the_cli_runs_no_subprocess():
     users = [name for name in modules() if in_package(name, CLI) and "subprocess" in imported_names(name)]
     assert users == []
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="cli/exp.py, cli/gate.py and cli/repro.py import hooks.* (to call pipeline.versioning.pipeline_status "
-    "and dvc_seam instead: the experiments side of the restructuring)",
-)
 def test_the_cli_reads_the_pipeline_state_through_the_domain():
     assert imports_where(lambda m: in_package(m, CLI), lambda _m, t: in_package(t, "hooks")) == []

@@ -11,7 +11,6 @@ from pipeline.experiments.settings import (
     Run,
     as_csv,
     as_markdown,
-    as_text_table,
     changed_params,
     comparison,
     expand_grid,
@@ -19,6 +18,7 @@ from pipeline.experiments.settings import (
     find_duplicate,
     flatten,
     short_param_names,
+    table_cells,
 )
 
 CI = {"roc_auc_ci_low": 0.728, "roc_auc_ci_high": 0.808}
@@ -78,34 +78,46 @@ def test_comparison_rows_deltas_best_and_noise():
         run("w", workspace=True),
         [run("worse", model="hgb", auc=0.70, brier=0.05), run("better", auc=0.78, brier=0.040, frac=0.3)],
     )
-    assert [row["name"] for row in table["rows"]] == ["workspace", "better", "worse"]
-    assert table["changed_params"] == ["data.sample_frac", "train.model"]
-    better, worse = table["rows"][1], table["rows"][2]
-    assert better["subset"] == 0.3 and worse["subset"] is None
-    assert better["deltas"]["roc_auc"] == pytest.approx(0.012)
-    assert set(better["best"]) >= {"roc_auc", "brier"}
-    assert better["roc_auc_beyond_noise"] is False and worse["roc_auc_beyond_noise"] is True
-    assert better["verdicts"]["roc_auc"] == "within noise" and worse["verdicts"]["roc_auc"] == "worse"
+    assert [row.name for row in table.rows] == ["workspace", "better", "worse"]
+    assert table.changed_params == ["data.sample_frac", "train.model"]
+    better, worse = table.rows[1], table.rows[2]
+    assert better.subset == 0.3 and worse.subset is None
+    assert better.deltas["roc_auc"] == pytest.approx(0.012)
+    assert set(better.best) >= {"roc_auc", "brier"}
+    assert better.beyond_noise is False and worse.beyond_noise is True
+    assert better.verdicts["roc_auc"] == "within noise" and worse.verdicts["roc_auc"] == "worse"
     other = run("reseeded", auc=0.70)
     other.params["seed"] = 7  # other test loans: a change, but no verdict
     reseeded_table = comparison(run("w", workspace=True), [other])
-    assert reseeded_table["rows"][1]["verdicts"]["roc_auc"] == "other test loans"
-    assert "!" not in "".join(as_text_table(reseeded_table)[2])  # -0.068 ROC AUC, but on other loans
-    assert "!" in "".join(as_text_table(table)[2])  # the same change on the same loans: beyond noise
-    json.dumps(table)
+    assert reseeded_table.rows[1].verdicts["roc_auc"] == "other test loans"
+    assert "!" not in "".join(table_cells(reseeded_table)[2])  # -0.068 ROC AUC, but on other loans
+    assert "!" in "".join(table_cells(table)[2])  # the same change on the same loans: beyond noise
+    shown = json.loads(json.dumps(table.as_json()))
+    assert list(shown["rows"][1]) == [
+        "name",
+        "baseline",
+        "subset",
+        "params",
+        "metrics",
+        "deltas",
+        "best",
+        "roc_auc_beyond_noise",
+        "verdicts",
+    ]
+    assert shown["rows"][1]["roc_auc_beyond_noise"] is False and shown["sort_by"] == "roc_auc"
 
 
 def test_sort_by_lower_is_better_metric_and_top():
     table = comparison(run("w", workspace=True), [run("a", brier=0.05), run("b", brier=0.03)], "brier", top=1)
-    assert [row["name"] for row in table["rows"]] == ["workspace", "b"]
-    assert table["hidden"] == 1
+    assert [row.name for row in table.rows] == ["workspace", "b"]
+    assert table.hidden == 1
 
 
 def test_text_table_fits_in_100_columns():
     table = comparison(run("w", workspace=True), [run("hgb-max_iter-50-1a2b", model="hgb", frac=0.3)])
-    wide = as_text_table(table, ("roc_auc", "pr_auc", "brier", "expected_cost"))
+    wide = table_cells(table, ["roc_auc", "pr_auc", "brier", "expected_cost"])
     assert wide[2][:4] == ["hgb-max_iter-50-1a2b", "0.3", "hgb", "0.7680 +.000"]
-    lines = as_text_table(table, ("roc_auc", "pr_auc", "brier", "expected_cost"), ("roc_auc",))
+    lines = table_cells(table, ["roc_auc", "pr_auc", "brier", "expected_cost"], ("roc_auc",))
     widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     assert sum(widths) + 2 * len(widths) <= 100
     assert lines[0][1:3] == ["subset", "model"]

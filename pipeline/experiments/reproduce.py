@@ -1,0 +1,132 @@
+"""What `mlops repro` and `mlops status` do: run the pipeline (in full, or a subset as a temporary experiment),
+and say which stages are stale and why, without DVC. Each returns a typed result; nothing here prints."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from pipeline import metrics as metric_rules
+from pipeline import paths
+from pipeline.errors import UserError
+from pipeline.experiments import dvc_outcomes, plots_page, subset
+from pipeline.experiments.runs import read_metrics, workspace_metrics
+from pipeline.experiments.settings import SUBSET_KEY, typed_settings
+from pipeline.params import load_params
+from pipeline.versioning import dvc_seam
+from pipeline.versioning.pipeline_status import (
+    clear_merge_placeholders,
+    merge_placeholders,
+    stage_states,
+    stale_stages,
+)
+from pipeline.versioning.up_to_date import stages_if_nothing_to_run
+
+
+@dataclass(frozen=True)
+class Reproduced:
+    title: str
+    stages: list[tuple[str, str]] = field(default_factory=list)  # (stage, what DVC did); none for a subset run
+    changes: list[metric_rules.Change] = field(default_factory=list)  # test metrics against the workspace's before
+    experiment: str | None = None  # the subset run's experiment
+    note: str | None = None  # how the subset run was made
+
+
+def reproduce(subset: float | None, force: bool) -> Reproduced:
+    """Bring the pipeline up to date (only stages whose params, code or data changed run), or train on a
+    fraction of the training split as a temporary DVC experiment (the workspace stays untouched)."""
+    dvc_seam.require_repo()
+    plots_page.ensure_template()  # so `dvc plots show` works offline after a repro
+    if subset is not None:
+        if subset <= 0:
+            raise UserError(f"--subset {subset}: must be above 0 and at most 1", hint="e.g. --subset 0.1")
+        return _subset_run(subset)
+    load_params()  # before any stage does work
+    before = workspace_metrics()
+    outcomes: dict[str, str] = {}
+    if force or stale_stages("mlops repro"):  # the fast path: when nothing is stale, DVC need not even start
+        try:
+            with dvc_outcomes.contradicting_advice_dropped():
+                outcomes = dvc_seam.repro(force=force)
+        except dvc_seam.DvcFailed as failure:
+            raise UserError(
+                "the pipeline failed; dvc.lock, models/ and reports/ are as they were before the run",
+                hint="read the stage's message above, fix it, and run `mlops repro` again",
+            ) from failure
+    clear_merge_placeholders()  # the generated files a merge kept from one side are now reproduced
+    stages = [(name, outcomes.get(name, dvc_outcomes.SKIPPED)) for name in dvc_seam.read_lock()]
+    return Reproduced("Test metrics", stages, _changes(workspace_metrics(), before))
+
+
+def nothing_to_run() -> Reproduced | None:
+    """`mlops repro` when no stage is stale, as a run would answer it (every stage skipped, the metrics), read
+    without DVC or the params schema; None when a stage must run (then `reproduce` runs)."""
+    stages = stages_if_nothing_to_run()
+    if stages is None:
+        return None
+    plots_page.ensure_template()
+    metrics = workspace_metrics()
+    return Reproduced("Test metrics", [(name, dvc_outcomes.SKIPPED) for name in stages], _changes(metrics, metrics))
+
+
+def _subset_run(fraction: float) -> Reproduced:
+    stages = subset.start_stages()  # their libraries import while the params and the workspace are checked
+    name = subset_name(fraction)
+    try:
+        typed_settings({SUBSET_KEY: repr(float(fraction))})  # the params with the fraction, through the schema
+        with dvc_outcomes.contradicting_advice_dropped():
+            done = subset.run(name, fraction, stages)
+    except dvc_seam.DvcFailed as failure:
+        raise UserError(
+            f"subset experiment {name} failed; the workspace is untouched", hint="read DVC's message above"
+        ) from failure
+    finally:
+        if stages is not None:
+            stages.stop()
+    metrics = read_metrics(dvc_seam.read_at(done.ref, paths.METRICS) if done.ref else None)
+    title = f"Test metrics of {name} (vs the workspace)"
+    note = "Ran train and evaluate; ingest, validate and split are the workspace's (up to date)."
+    note = None if done.why_dvc else note
+    return Reproduced(title, [], _changes(metrics, workspace_metrics()), name, note)
+
+
+def _changes(metrics: dict, before: dict) -> list[metric_rules.Change]:
+    same_loans = before.get(metric_rules.TEST_ROWS.name) == metrics.get(metric_rules.TEST_ROWS.name)
+    return metric_rules.changes(metrics, before, same_loans=same_loans)  # else the data grew: other test loans
+
+
+def subset_name(fraction: float) -> str:
+    return f"subset-{fraction:g}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+
+
+@dataclass(frozen=True)
+class StageStatus:
+    stage: str
+    stale: bool
+    reasons: list[str]
+
+
+@dataclass(frozen=True)
+class PipelineStatus:
+    stages: list[StageStatus]
+    kept_placeholders: list[str]  # generated files a merge kept from one side, until reproduced
+
+    @property
+    def up_to_date(self) -> bool:
+        return not any(stage.stale for stage in self.stages)
+
+
+def status() -> PipelineStatus:
+    """Which stages are stale and why (params, code, data); a stage after a stale one may run too."""
+    dvc_seam.require_repo()
+    stale_upstream: list[str] = []
+    stages = []
+    for state in stage_states():
+        reasons = list(state.reasons)
+        if not reasons and stale_upstream:
+            reasons = [f"runs after {stale_upstream[-1]} if its outputs change"]
+        stages.append(StageStatus(state.name, state.stale, reasons))
+        if state.stale:
+            stale_upstream.append(state.name)
+    return PipelineStatus(stages, merge_placeholders())

@@ -1,0 +1,349 @@
+"""What `mlops exp` does: run one experiment or a sweep (temporary DVC experiments, duplicates skipped), share
+them, compare them with the workspace, and apply or promote one. Each command of `pipeline.cli.exp` calls one
+function here and prints the typed result it returns; nothing here prints."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from hooks import git
+from pipeline import metrics as metric_rules
+from pipeline import paths
+from pipeline.errors import UserError
+from pipeline.experiments import dvc_outcomes
+from pipeline.experiments.settings import (
+    SUBSET_KEY,
+    ComparisonTable,
+    Run,
+    ci_matrix,
+    comparison,
+    expand_grid,
+    experiment_name,
+    find_duplicate,
+    flat_params,
+    params_with,
+    parse_setting,
+    typed_settings,
+)
+from pipeline.params import load_params
+from pipeline.versioning import dvc_seam
+from pipeline.versioning.journal import all_or_nothing
+from pipeline.versioning.pipeline_status import workspace_md5
+
+STAGGER_SECONDS = 0.5  # between starts of concurrent runs: each briefly takes the repo lock
+POLL_SECONDS = 0.3
+
+
+# --- Reading experiments ------------------------------------------------------------------------------------
+
+
+def read_metrics(data: bytes | None) -> dict:
+    return json.loads(data) if data else {}
+
+
+def workspace_metrics() -> dict:
+    metrics_file = Path(paths.METRICS)
+    return read_metrics(metrics_file.read_bytes() if metrics_file.exists() else None)
+
+
+def workspace_run() -> Run:
+    """The workspace as the comparison's baseline: its params (through the schema) and reports/metrics.json."""
+    return Run("workspace", flat_params(load_params()), workspace_metrics(), is_workspace=True)
+
+
+@dataclass(frozen=True)
+class Experiments:
+    runs: list[Run]
+    unreadable: list[str] = field(default_factory=list)  # experiments whose params this schema refuses
+
+
+def experiment_runs(baseline: str | None = None) -> Experiments:
+    """Every experiment (of the `baseline` commit only, when given) as a Run, read from its git ref."""
+    runs, unreadable = [], []
+    for exp in dvc_seam.list_experiments():
+        if baseline and exp.baseline != baseline:
+            continue
+        try:
+            params = dvc_seam.params_at(exp.commit)
+        except UserError:
+            unreadable.append(exp.name)
+            continue
+        metrics = read_metrics(dvc_seam.read_at(exp.commit, paths.METRICS))
+        runs.append(Run(exp.name, flat_params(params), metrics, exp.baseline, source=source_deps(exp.commit)))
+    return Experiments(runs, unreadable)
+
+
+def source_deps(rev: str) -> dict[str, str]:
+    """path -> md5 of every dependency in a revision's dvc.lock that no stage writes: code, schemas, source data."""
+    try:
+        stages = dvc_seam.lock_at(rev)
+    except UserError:
+        return {}
+    written = {out["path"] for stage in stages.values() for out in stage.get("outs") or []}
+    return {
+        dep["path"]: dep.get("md5")
+        for stage in stages.values()
+        for dep in stage.get("deps") or []
+        if dep["path"] not in written
+    }
+
+
+def workspace_source(paths_wanted) -> dict[str, str | None]:
+    """The workspace's md5 (DVC's) of each path."""
+    return {path: workspace_md5(path) for path in paths_wanted}
+
+
+def duplicate_of(params: dict, existing: list[Run]) -> Run | None:
+    """The existing experiment this run would repeat (same params, code and data), if any."""
+    wanted_paths = {path for run in existing for path in run.source}
+    return find_duplicate(params, workspace_source(wanted_paths), existing)
+
+
+def require_experiment_repo() -> str:
+    """The HEAD commit experiments start from; errors when not in the project root or without a commit."""
+    dvc_seam.require_repo()
+    head = dvc_seam.resolve_commit("HEAD")
+    if head is None:
+        raise UserError("experiments need a git commit to start from", hint="commit the project first")
+    return head
+
+
+def with_subset(settings: dict[str, str], subset: float | None) -> dict[str, str]:
+    if subset is None:
+        return settings
+    if not 0 < subset < 1:
+        raise UserError(f"--subset {subset}: must be above 0 and below 1", hint="e.g. --subset 0.3")
+    return {**settings, SUBSET_KEY: repr(float(subset))}
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A run to be: its settings as DVC is given them, and the flat params it will have."""
+
+    settings: dict[str, str]
+    params: dict
+
+    @property
+    def description(self) -> str:
+        return " ".join(f"{key}={value}" for key, value in self.settings.items())
+
+
+def planned(settings: dict[str, str], flag: str = "-S ") -> Planned:
+    """Settings checked by the schema (an error names the `-S key=value`, or with `flag` "" the sweep's
+    `key=value`) and the params they give."""
+    return Planned(typed_settings(settings, flag=flag), flat_params(params_with(settings, flag=flag)))
+
+
+# --- mlops exp run ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    name: str
+    duplicate_of: str | None  # the existing experiment with these params, code and data: nothing ran
+    changes: list[metric_rules.Change] = field(default_factory=list)  # against the workspace
+
+
+def run_one(set_items: list[str], subset: float | None, name: str | None) -> RunOutcome:
+    """One experiment in a temporary copy of the workspace, unless one with these params, code and data exists."""
+    require_experiment_repo()
+    plan = planned(with_subset(dict(parse_setting(item) for item in set_items), subset))
+    same = duplicate_of(plan.params, experiment_runs().runs)
+    if same:
+        return RunOutcome(same.name, same.name)
+    name = name or experiment_name(plan.settings)
+    if dvc_seam.exp_ref(name):
+        raise UserError(f"an experiment called {name} exists", hint="choose another --name")
+    try:
+        with dvc_outcomes.contradicting_advice_dropped():
+            dvc_seam.exp_run_temp(name, plan.settings)
+    except dvc_seam.DvcFailed as failure:
+        raise UserError(
+            f"experiment {name} failed; the workspace is untouched", hint="read DVC's message above"
+        ) from failure
+    metrics = read_metrics(dvc_seam.read_at(dvc_seam.exp_ref(name), paths.METRICS))
+    return RunOutcome(name, None, metric_rules.changes(metrics, workspace_metrics()))
+
+
+# --- mlops exp sweep ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    todo: list[tuple[str, dict[str, str]]]  # (experiment name, settings)
+    skipped: list[tuple[str, str]]  # (settings described, why)
+
+    def matrix(self) -> dict:
+        """The runs as a CI job matrix (GitHub Actions' `include` form)."""
+        return ci_matrix(self.todo)
+
+
+def plan_sweep(axes: list[str], subset: float | None) -> SweepPlan:
+    """Every combination of the axes, all checked before any runs; duplicates of experiments (or of each
+    other) skipped."""
+    require_experiment_repo()
+    plans = [planned(with_subset(settings, subset), flag="") for settings in expand_grid(axes)]
+    existing = experiment_runs().runs
+    todo, skipped, seen = [], [], []
+    for plan in plans:
+        same = duplicate_of(plan.params, existing)
+        if same or plan.params in seen:
+            skipped.append((plan.description, f"same as experiment {same.name}" if same else "listed twice"))
+            continue
+        seen.append(plan.params)
+        todo.append((experiment_name(plan.settings), plan.settings))
+    return SweepPlan(todo, skipped)
+
+
+@dataclass(frozen=True)
+class SweepProgress:
+    finished: tuple[str, int] | None  # (name, exit status) of a run that just ended
+    done: int
+    failed: int
+    running: int
+    waiting: int
+    elapsed: float
+
+
+class SweepInterrupted(Exception):
+    """Ctrl-C during a sweep: the running runs were stopped; finished experiments are kept."""
+
+    def __init__(self, stopped: int) -> None:
+        super().__init__(f"stopped {stopped} run(s)")
+        self.stopped = stopped
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    statuses: dict[str, int]  # name -> exit status
+
+    @property
+    def failed(self) -> dict[str, Path]:
+        """name -> log of each failed run."""
+        return {name: dvc_seam.exp_log_path(name) for name, status in self.statuses.items() if status != 0}
+
+
+def run_sweep(todo: list[tuple[str, dict[str, str]]], jobs: int, watch: Callable[[SweepProgress], None]) -> SweepResult:
+    """Run the experiments `jobs` at a time; `watch` hears of each poll. A failed run does not stop the others;
+    Ctrl-C stops the runs (leaving no half-written experiment) and raises SweepInterrupted."""
+    pending, running, results = list(todo), {}, {}
+    started = time.monotonic()
+    try:
+        while pending or running:
+            while pending and len(running) < jobs:
+                name, settings = pending.pop(0)
+                running[name] = dvc_seam.start_exp_run(name, settings)
+                time.sleep(STAGGER_SECONDS)
+            for name, process in list(running.items()):
+                if process.poll() is not None:
+                    results[name] = process.returncode
+                    del running[name]
+                    watch(_progress((name, process.returncode), results, running, pending, started))
+            watch(_progress(None, results, running, pending, started))
+            time.sleep(POLL_SECONDS)
+    except KeyboardInterrupt:
+        for process in running.values():
+            dvc_seam.stop_exp_run(process)
+        raise SweepInterrupted(len(running)) from None
+    return SweepResult(results)
+
+
+def _progress(finished, results: dict, running: dict, pending: list, started: float) -> SweepProgress:
+    done = sum(1 for status in results.values() if status == 0)
+    return SweepProgress(finished, done, len(results) - done, len(running), len(pending), time.monotonic() - started)
+
+
+# --- mlops exp push / pull ---------------------------------------------------------------------------------
+
+
+def share(direction: str, names: list[str], remote: str, all_commits: bool) -> None:
+    """Experiments' git refs to or from a git remote, their data and models to or from the DVC remote."""
+    require_experiment_repo()
+    move = dvc_seam.exp_push if direction == "push" else dvc_seam.exp_pull
+    try:
+        move(remote, names, all_commits)
+    except dvc_seam.DvcFailed as failure:
+        raise UserError(
+            f"could not {direction} experiments {'to' if direction == 'push' else 'from'} {remote!r}",
+            hint="read DVC's message above; is the git remote set (`git remote -v`) and the DVC remote reachable?",
+        ) from failure
+
+
+# --- mlops exp compare --------------------------------------------------------------------------------------
+
+
+def compare(every_commit: bool, sort_by: str, top: int | None) -> ComparisonTable:
+    """The workspace and its experiments (those started from HEAD, or all): the comparison table."""
+    head = require_experiment_repo()
+    experiments = experiment_runs(None if every_commit else head)
+    table = comparison(workspace_run(), experiments.runs, sort_by, top)
+    return replace(table, unreadable=experiments.unreadable)
+
+
+# --- mlops exp apply / promote ------------------------------------------------------------------------------
+
+
+def find_experiment(name: str) -> Run:
+    for run in experiment_runs().runs:
+        if run.name == name:
+            return run
+    raise UserError(f"no experiment called {name}", hint="see `mlops exp compare --all` for their names")
+
+
+def apply(name: str) -> None:
+    """Bring an experiment's params, dvc.lock, reports and model into the workspace (nothing is committed)."""
+    require_experiment_repo()
+    find_experiment(name)
+    _apply(name)
+
+
+def _apply(name: str) -> None:
+    try:
+        with dvc_outcomes.contradicting_advice_dropped():
+            dvc_seam.exp_apply(name)
+    except dvc_seam.DvcFailed as failure:
+        raise UserError(f"could not apply {name}", hint="read DVC's message above") from failure
+
+
+PROMOTED = ("params.yaml", "dvc.lock", paths.REPORTS)
+
+
+def promote(name: str) -> str:
+    """Apply a full-data experiment and commit it (params, dvc.lock, reports) with its metric change; the
+    commit message."""
+    head = require_experiment_repo()
+    run = find_experiment(name)
+    if run.subset:
+        raise UserError(
+            f"{name} is a subset run ({SUBSET_KEY} = {run.subset:g}): its model saw part of the data",
+            hint="run it on all the data first: mlops exp run -S key=value (without --subset)",
+        )
+    message = promotion_message(name, read_metrics(dvc_seam.read_at(head, paths.METRICS)), run.metrics)
+    with all_or_nothing("mlops exp promote", PROMOTED, ends_with_commit=True):
+        _apply(name)
+        _git("add", "--", *PROMOTED)
+        _git("commit", "-q", "-m", message, "--", *PROMOTED)  # only these, whatever else is staged
+    return message
+
+
+def promotion_message(name: str, before: dict, after: dict) -> str:
+    primary = metric_rules.PRIMARY.name
+    change = ""
+    if primary in before and primary in after:
+        old, new = before[primary], after[primary]
+        change = f": {primary} {old:.4f} -> {new:.4f} ({new - old:+.4f})"
+    body = [f"{m}: {before[m]:.4f} -> {after[m]:.4f}" for m in metric_rules.key_names() if m in before and m in after]
+    return f"Promote experiment {name}{change}\n\n" + "\n".join(body)
+
+
+def _git(*args: str) -> None:
+    try:
+        git.git(*args)
+    except RuntimeError as failure:
+        raise UserError(
+            str(failure), hint="the workspace is as it was before the promotion; fix the problem and promote again"
+        ) from None

@@ -1,0 +1,61 @@
+"""`-S key=value` is read as the schema means it, and a wrong value is reported against the override."""
+
+import pytest
+
+from pipeline.errors import UserError
+from pipeline.experiments.settings import params_with, schema_value, setting_text, typed_settings
+from pipeline.params import read_params_yaml
+from tests.conftest import run
+
+
+def test_values_are_read_as_the_schema_means_them():
+    assert schema_value("data.sample_frac", "1") == 1.0 and isinstance(schema_value("data.sample_frac", "1"), float)
+    assert schema_value("train.logreg.C", "1e-3") == 0.001
+    assert schema_value("seed", "7") == 7
+    assert schema_value("data.target", "123") == "123"  # a string param keeps the text
+    assert schema_value("train.model", "hgb") == "hgb"
+    params = params_with({"data.sample_frac": "1", "train.model": "hgb"})
+    assert params.data.sample_frac == 1.0 and params.train.model == "hgb"
+
+
+def test_dvc_is_given_values_that_keep_their_type():
+    assert typed_settings({"data.sample_frac": "1", "seed": "7"}) == {"data.sample_frac": "1.0", "seed": "7"}
+    assert setting_text("123") == '"123"' and setting_text("hgb") == "hgb"
+    assert setting_text(1e-5) == "1.0e-05" and setting_text(["a", "b"]) == '["a", "b"]'
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"seed": "1.0"}, "-S seed=1.0: Input should be a valid integer"),
+        ({"train.logreg.C": "abc"}, "-S train.logreg.C=abc: Input should be a valid number"),
+        ({"data.sample_frac": "2"}, "-S data.sample_frac=2: Input should be less than or equal to 1"),
+        ({"train.model": "xgb"}, "-S train.model=xgb: Input should be 'logreg' or 'hgb'"),
+        ({"train.bogus": "1"}, "-S train.bogus=1: params.yaml has no param train.bogus"),
+        ({"train": "1"}, "-S train=1: train is a section of params.yaml"),
+    ],
+)
+def test_a_wrong_value_names_the_override_not_params_yaml(setting, message):
+    with pytest.raises(UserError) as raised:
+        typed_settings(setting)
+    assert raised.value.message == message
+    assert "params.yaml has invalid params" not in str(raised.value)
+
+
+def test_a_mistake_in_params_yaml_itself_still_names_params_yaml():
+    raw = read_params_yaml()
+    raw["seed"] = 1.5
+    with pytest.raises(UserError, match="params.yaml has invalid params"):
+        params_with({"train.model": "hgb"}, raw)
+
+
+def test_the_command_line_names_the_override_and_runs_nothing(fresh_repo):
+    refused = run(["mlops", "exp", "run", "-S", "seed=1.0"], fresh_repo, check=False)
+    assert refused.returncode == 2
+    first, hint = refused.stderr.splitlines()[:2]
+    assert first == "error: -S seed=1.0: Input should be a valid integer" and "params.yaml has seed:" in hint
+    axis = run(["mlops", "exp", "sweep", "seed=1,1.5", "--matrix"], fresh_repo, check=False)
+    assert axis.returncode == 2 and axis.stderr.startswith("error: seed=1.5: Input should be a valid integer")
+    matrix = run(["mlops", "exp", "sweep", "data.sample_frac=1,0.5", "--matrix"], fresh_repo)
+    assert '"set": "data.sample_frac=1.0"' in matrix.stdout  # the float 1.0, as the schema means it
+    assert run(["git", "for-each-ref", "refs/exps"], fresh_repo).stdout == ""
