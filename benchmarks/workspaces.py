@@ -110,10 +110,6 @@ def write_filler(repo: Path, count: int) -> None:
         path.write_text(f"filler {i}\n")
 
 
-def tracked_count(repo: Path) -> int:
-    return run_quiet(["git", "ls-files", "-z"], repo).count("\0")
-
-
 def hook_skeleton() -> list[str]:
     """The files a repo needs for this project's hooks (`python -m hooks.X` runs from the repo's root)."""
     modules = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "hooks").glob("*.py"))
