@@ -8,7 +8,6 @@ they name is re-hashed first: a corrupted one is refused by name and never reach
 from __future__ import annotations
 
 import configparser
-import hashlib
 import importlib.util
 import json
 import os
@@ -17,7 +16,7 @@ import sys
 from collections.abc import Iterator, Sequence
 
 from hooks import git
-from hooks.pipeline_state import LOCK_FILE, locked_outs, pointer_outs
+from hooks.pipeline_state import LOCK_FILE, locked_outs, path_md5, pointer_outs
 
 HOOK_ID = "dvc-pre-push"
 ZERO = "0" * 40
@@ -74,14 +73,6 @@ def recorded_objects(rev: str) -> Iterator[tuple[str, str]]:
                 yield os.path.join(os.path.dirname(name), out["path"]), out["md5"]
 
 
-def file_md5(path: str) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def corrupted_objects(revs: list[str], cache: str) -> list[str]:
     """A line per cached object the revisions name whose bytes no longer hash to its name (missing objects are
     DVC push's to report). A directory's listing and each of its files are checked."""
@@ -95,7 +86,7 @@ def corrupted_objects(revs: list[str], cache: str) -> list[str]:
         cached = os.path.join(cache, "files", "md5", plain[:2], plain[2:] + (".dir" if md5.endswith(".dir") else ""))
         if not os.path.isfile(cached):
             return
-        if file_md5(cached) != plain:
+        if path_md5(cached) != plain:
             problems.append(f"  {path}: cache object {cached} is corrupted (its md5 is not {plain})")
         elif md5.endswith(".dir"):
             with open(cached, encoding="utf-8") as handle:

@@ -61,6 +61,15 @@ def file_md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
 
 
+def path_md5(path: str | os.PathLike) -> str:
+    """The md5 of a file's bytes, read in blocks (a cached object may be larger than memory allows at once)."""
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def dir_md5(root: str) -> str | None:
     """DVC's md5 of a directory in the working tree, or None when it does not exist."""
     if not os.path.isdir(root):

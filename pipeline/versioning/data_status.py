@@ -3,8 +3,9 @@ corrupted cache object on checkout). Pure functions over DVC's status dict and t
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
+
+from hooks.pipeline_state import path_md5
 
 WORDS = [
     (("committed", "added"), "new, not yet committed to git"),
@@ -41,14 +42,6 @@ def status_rows(state: dict) -> list[tuple[str, str]]:
     return rows
 
 
-def md5_of(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def object_path(cache_files: Path, md5: str) -> Path:
     return cache_files / md5[:2] / md5[2:]
 
@@ -62,6 +55,6 @@ def corrupted_objects(tracked: dict[str, str], cache_files: Path) -> list[str]:
         cached = object_path(cache_files, md5)
         if not cached.is_file():
             problems.append(f"{workspace_path}: cache object {cached} is missing (`mlops data pull` fetches it)")
-        elif md5_of(cached) != md5:
+        elif path_md5(cached) != md5:
             problems.append(f"{workspace_path}: cache object {cached} is CORRUPTED (its md5 is not {md5})")
     return problems

@@ -10,8 +10,9 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from hooks.pipeline_state import path_md5
 from pipeline.versioning import dvc_seam
-from pipeline.versioning.data_status import md5_of, object_path
+from pipeline.versioning.data_status import object_path
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ def corrupted_in_cache(objects: dict[str, str]) -> list[Problem]:
     return [
         Problem(path, md5, "cache", "corrupted")
         for path, md5 in sorted(objects.items())
-        if object_path(cache, md5).is_file() and md5_of(object_path(cache, md5)) != md5
+        if object_path(cache, md5).is_file() and path_md5(object_path(cache, md5)) != md5
     ]
 
 
@@ -106,7 +107,7 @@ def heal_remote(problems: list[Problem]) -> list[Problem]:
     with _remote() as (fs, odb):
         for problem in problems:
             local = object_path(cache, problem.md5)
-            if problem.state == "corrupted" and local.is_file() and md5_of(local) == problem.md5:
+            if problem.state == "corrupted" and local.is_file() and path_md5(local) == problem.md5:
                 fs.put_file(str(local), odb.oid_to_path(problem.md5))
                 healed.append(problem)
     return healed
