@@ -14,6 +14,7 @@ pipeline whose stages differ from this project's), the run is DVC's own `dvc exp
 from __future__ import annotations
 
 import configparser
+import functools
 import hashlib
 import io
 import json
@@ -24,7 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hooks import git
+from hooks.merge_driver import placeholders
+from hooks.pipeline_state import dir_md5, load, path_md5, pipeline_state, read_worktree, stage_outs
 from pipeline.errors import UserError
+from pipeline.experiments.warm_stages import StagesStarted, stage_of
 from pipeline.versioning import dvc_seam
 
 FRACTION_KEY = "data.sample_frac"
@@ -44,8 +48,6 @@ class SubsetRun:
 def start_stages():
     """The subset stages' process, importing their libraries from now on (None where there is no fork): start
     it first, so that checking the params and the workspace costs no time on a fast run."""
-    from pipeline.experiments.warm_stages import StagesStarted
-
     return StagesStarted(SUBSET_STAGES) if os.name == "posix" else None
 
 
@@ -65,20 +67,15 @@ def run(name: str, fraction: float, stages=None) -> SubsetRun:
 
 def fast_path_blocker() -> str | None:
     """Why the fast path cannot make this subset run exactly as `dvc exp run --temp` would (None: it can)."""
-    from hooks.bounded_yaml import safe_load
-    from hooks.merge_driver import placeholders
-    from hooks.pipeline_state import pipeline_state, read_worktree, stage_outs
-    from pipeline.experiments.warm_stages import stage_of
-
     if any("[cache]" in _read_text(path) for path in USER_DVC_CONFIGS):
         return "a cache set in the user's or system's DVC config"
     if placeholders():
         return "generated files kept by a merge are placeholders"
-    states = pipeline_state(read_worktree())
-    if any(state.stale for state in states):
+    read = functools.cache(read_worktree())  # dvc.yaml and params.yaml: read once for every question below
+    if any(state.stale for state in pipeline_state(read)):
         return "a stage is stale"
-    stages = (safe_load(Path("dvc.yaml").read_bytes(), "dvc.yaml") or {}).get("stages") or {}
-    params = safe_load(Path(PARAMS_FILE).read_bytes(), PARAMS_FILE) or {}
+    stages = (load(read, "dvc.yaml") or {}).get("stages") or {}
+    params = load(read, PARAMS_FILE) or {}
     subset_outs = {path for path, stage in stage_outs({"stages": stages}, params).items() if stage in SUBSET_STAGES}
     for stage_name, stage in stages.items():
         reads = {entry if isinstance(entry, str) else next(iter(entry)) for entry in stage.get("deps") or []}
@@ -139,8 +136,6 @@ def _prepare(scratch: Path, stages, params_text: str) -> None:
 def _record_outputs(scratch: Path, stages, fraction: float) -> dict[str, list[str]]:
     """Update the subset stages' entries of dvc.lock's `stages` (in place) from what they wrote in `scratch`, as DVC
     would; {"cached": paths for DVC's cache, "kept": paths kept in git}."""
-    from hooks.pipeline_state import dir_md5, file_md5
-
     hashes = {}
     kept = dvc_seam.git_kept_paths()
     outputs: dict[str, list[str]] = {"cached": [], "kept": []}
@@ -155,7 +150,7 @@ def _record_outputs(scratch: Path, stages, fraction: float) -> dict[str, list[st
                     "nfiles": len(files),
                 }
             else:
-                hashes[out["path"]] = {"md5": file_md5(path.read_bytes()), "size": path.stat().st_size}
+                hashes[out["path"]] = {"md5": path_md5(path), "size": path.stat().st_size}
             outputs["kept" if out["path"] in kept else "cached"].append(out["path"])
     for stage in SUBSET_STAGES:
         entry = stages[stage]
@@ -170,12 +165,10 @@ def _record_outputs(scratch: Path, stages, fraction: float) -> dict[str, list[st
 
 def _cache_objects(scratch: Path, outputs: dict[str, list[str]]) -> None:
     """Move the cached outputs into DVC's cache by md5, read-only, as `dvc commit` leaves them."""
-    from hooks.pipeline_state import file_md5
-
     files = _cache_dir() / "files" / "md5"
     for name in outputs["cached"]:
         source = scratch / name
-        md5 = file_md5(source.read_bytes())
+        md5 = path_md5(source)
         target = files / md5[:2] / md5[2:]
         if target.exists():
             continue

@@ -9,12 +9,12 @@ sends the command down the full path, where the schema names it.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
-from hooks import params_yaml
 from hooks.merge_driver import placeholders
-from hooks.pipeline_state import PARAMS_FILE, lock_stages, pipeline_state, read_worktree
+from hooks.pipeline_state import PARAMS_FILE, load, lock_stages, pipeline_state, read_worktree
 
 
 def stages_if_nothing_to_run() -> list[str] | None:
@@ -24,10 +24,10 @@ def stages_if_nothing_to_run() -> list[str] | None:
     if placeholders():
         return None
     try:
-        read = read_worktree()
+        read = functools.cache(read_worktree())  # params.yaml and dvc.lock: read once for both questions
         if any(state.stale for state in pipeline_state(read)):
             return None
-        params = params_yaml.loads(Path(PARAMS_FILE).read_bytes()) or {}
+        params = load(read, PARAMS_FILE) or {}
         stages = lock_stages(read)
     except Exception:  # an unreadable or refused file: the full path reports it properly
         return None

@@ -13,6 +13,7 @@ from pipeline.experiments.settings import Run, as_csv, comparison
 from pipeline.params import load_params
 from pipeline.stages.evaluate import model_card, score_metrics
 from tests.conftest import ROOT
+from tests.unit.test_stage_functions import card_metadata
 
 # Metrics computed on other loans than the test split, each of one metric the registry defines: the validation
 # split's (the train stage, which picks the threshold there) and live outcomes' (drift monitoring).
@@ -106,17 +107,7 @@ def test_a_registered_metric_reaches_evaluate_the_card_compare_and_the_gate(adde
     assert scored["bad_approved_rate"] == expected
     assert list(scored)[-2] == "bad_approved_rate"  # after the existing keys: metrics.json only grows
 
-    metadata = {
-        "features": {"amount": "int"},
-        "sample_frac": 1.0,
-        "model": "logreg",
-        "target": "status",
-        "positive_label": "bad",
-        "source": "loans",
-        "train_rows": 60,
-        "params_md5": "0",
-    }
-    assert f"| bad loans approved, per loan | {expected:.4f} |" in model_card(metadata, scored, params)
+    assert f"| bad loans approved, per loan | {expected:.4f} |" in model_card(card_metadata(), scored, params)
 
     worse = {**scored, "bad_approved_rate": expected + 0.05}
     baseline = Run("workspace", {"seed": 1}, scored, is_workspace=True)

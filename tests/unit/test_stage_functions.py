@@ -15,6 +15,21 @@ from pipeline.training.model import choose_threshold, cost_per_loan
 from pipeline.training.sources import read_table
 
 
+def card_metadata(**changes) -> dict:
+    """A model file's metadata as the model card reads it, for a model trained on `loans()`."""
+    metadata = {
+        "features": {"amount": "int"},
+        "sample_frac": 1.0,
+        "model": "logreg",
+        "target": "status",
+        "positive_label": "bad",
+        "source": "loans",
+        "train_rows": 60,
+        "params_md5": "0",
+    }
+    return {**metadata, **changes}
+
+
 def loans(n: int = 400, bad_every: int = 5, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     return pd.DataFrame(
@@ -197,16 +212,7 @@ def test_evaluate_interval_is_delong_and_subset_runs_skip_permutation_importance
     table = permutation_importance_table(model, frame, ["amount", "rate"], is_bad, params, rows=100)
     assert sorted(row["feature"] for row in table) == ["amount", "rate"]
 
-    metadata = {
-        "features": {"amount": "int", "rate": "float"},
-        "sample_frac": 0.1,
-        "model": "logreg",
-        "target": "status",
-        "positive_label": "bad",
-        "source": "loans",
-        "train_rows": 60,
-        "params_md5": "0",
-    }
+    metadata = card_metadata(features={"amount": "int", "rate": "float"}, sample_frac=0.1)
     card = model_card(metadata, {**metrics, "importance_rows": 0}, params)
     assert "(a 10% subset run)" in card and "Permutation importance was skipped" in card
     assert "95% interval (DeLong)" in card
