@@ -92,8 +92,8 @@ def mlops_command() -> Command:
     return with_click_conventions(typer.main.get_command(app))
 
 
-# `mlops status` as hooks, editors and prompts call it, answered without Typer's parsing (which imports
-# pydantic for its parameter types: a third of the command's time).
+# `mlops status` as hooks, editors and prompts call it, answered without Typer's parsing (which builds every
+# command's parameters: a third of the command's time).
 STATUS_ARGS = {("status",): False, ("status", "--json"): True}
 REPRO_ARGS = ("repro",)  # likewise a no-op `mlops repro`, the one a hook or a habit runs most
 

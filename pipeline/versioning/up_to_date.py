@@ -1,4 +1,4 @@
-"""Whether `mlops repro` has nothing to do, answered without DVC, pydantic or Typer (the no-op fast path).
+"""Whether `mlops repro` has nothing to do, answered without DVC or the params schema (the no-op fast path).
 
 Nothing is to do when every stage is up to date by `hooks.pipeline_state` (params, code and data against
 `dvc.lock`, as `dvc status` decides), no merge left placeholders, and every value in params.yaml is one that
