@@ -103,17 +103,35 @@ def check(read: Reader) -> int:
 
 def pre_commit_stashed_paths() -> set[str]:
     """Files with unstaged edits that pre-commit stashed away before running this hook (its patch file,
-    named after pre-commit's pid: our parent). Without this, those edits would be invisible here."""
+    `patch<time>-<pid>`, named after pre-commit: our parent). Without this, those edits would be invisible here.
+    pre-commit never deletes its patches, and pids are reused: only one written since our parent started counts."""
     home = os.environ.get("PRE_COMMIT_HOME") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "pre-commit"
     )
+    parent = os.getppid()
+    started = process_start_time(parent)
     paths = set()
-    for patch in glob.glob(os.path.join(glob.escape(home), f"patch*-{os.getppid()}")):
+    for patch in glob.glob(os.path.join(glob.escape(home), f"patch*-{parent}")):
+        written = os.path.basename(patch).removeprefix("patch").rpartition("-")[0]
+        if started is not None and (not written.isdigit() or int(written) < int(started) - 1):
+            continue  # an earlier process's patch, which had our parent's pid
         with open(patch, "rb") as handle:
             for line in handle:
                 if line.startswith(b"diff --git a/"):
                     paths.add(line[len(b"diff --git a/") :].split(b" b/")[0].decode("utf-8", "replace"))
     return paths
+
+
+def process_start_time(pid: int) -> float | None:
+    """When process `pid` started, in seconds since the epoch (from /proc; None where there is none)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            ticks = int(handle.read().rpartition(b")")[2].split()[19])  # field 22, starttime, after the command
+        with open("/proc/stat", "rb") as handle:
+            boot = next(int(line.split()[1]) for line in handle if line.startswith(b"btime "))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
 
 
 def unstaged_edits(prefixes: Sequence[str]) -> list[str]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import time
 
-from hooks.dvc_lock_sync import main, stale_stages, subset_lock
+from hooks.dvc_lock_sync import main, pre_commit_stashed_paths, process_start_time, stale_stages, subset_lock
 from tests.conftest import run
 from tests.hooks.conftest import commit, head_files, output
 
@@ -112,3 +114,17 @@ def test_pure_check_of_a_subset_lock():
     dvc_yaml = "stages:\n  train:\n    cmd: x\n    params: [data.sample_frac]\n"
     stale = stale_stages(reader({"dvc.yaml": dvc_yaml, "dvc.lock": lock, "params.yaml": "data:\n  sample_frac: 1.0\n"}))
     assert [state.name for state in stale] == ["train"]
+
+
+def test_only_the_running_pre_commits_stash_counts_not_an_earlier_process_with_its_pid(tmp_path, monkeypatch):
+    """pre-commit keeps every patch it stashed (`patch<time>-<pid>`) and pids are reused: a patch an earlier
+    process wrote under our parent's pid must not make files look edited."""
+    monkeypatch.setenv("PRE_COMMIT_HOME", str(tmp_path))
+    parent = os.getppid()
+    started = process_start_time(parent)
+    assert started is not None and started <= time.time()
+    diff = "diff --git a/{0} b/{0}\nindex 1..2 100644\n"
+    (tmp_path / f"patch{int(started) - 600}-{parent}").write_text(diff.format("dvc.lock"))
+    (tmp_path / f"patch{int(time.time())}-{parent}").write_text(diff.format("params.yaml"))
+    (tmp_path / f"patch{int(time.time())}-{parent + 1}").write_text(diff.format("reports/metrics.json"))
+    assert pre_commit_stashed_paths() == {"params.yaml"}
