@@ -6,6 +6,7 @@ Command modules import pandas, scikit-learn, skops and DVC inside the commands t
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import Annotated
 
@@ -100,7 +101,7 @@ REPRO_ARGS = ("repro",)  # likewise a no-op `mlops repro`, the one a hook or a h
 
 def main() -> None:
     """Run `mlops`; a usage mistake and a UserError both end as one `error:` line, a hint and exit status 2."""
-    from pipeline.versioning.journal import recover
+    from pipeline.versioning.journal import recover, stop_signal
 
     as_json = STATUS_ARGS.get(tuple(sys.argv[1:]))
     try:
@@ -111,6 +112,13 @@ def main() -> None:
         if tuple(sys.argv[1:]) == REPRO_ARGS and repro.repro_when_up_to_date():
             raise SystemExit(0)
         status = mlops_command()(prog_name="mlops", standalone_mode=False)
+        signum = stop_signal()
+        if signum is not None:  # Typer ends a stopped command with status 130 and no word: say what the stop left
+            typer.echo(
+                f"Stopped by {signal.Signals(signum).name}: the files it changes are as they were before the run.",
+                err=True,
+            )
+            status = 128 + signum
     except NoArgsIsHelpError as shown:
         typer.echo(shown.ctx.get_help())
         status = 0

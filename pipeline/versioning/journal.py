@@ -89,10 +89,14 @@ def all_or_nothing(
                     yield
                     if _stopped_by:  # raised inside a finalizer ("Exception ignored in ..."): stop all the same
                         raise Stopped(_stopped_by[0])
-                except BaseException:
+                except BaseException as error:
                     with _stop_signals_ignored():
                         _restore(JOURNAL)
                         _discard(JOURNAL)
+                    if _stopped_by and not isinstance(error, Stopped):
+                        # A library caught the stop (DVC's main turns Ctrl-C into "interrupted", exit 252) and
+                        # the block failed on that: the user stopped the command, nothing failed.
+                        raise Stopped(_stopped_by[0]) from error
                     raise
                 _discard(JOURNAL)
         finally:
@@ -269,6 +273,11 @@ def _fsync_dir(path: Path) -> None:
         if file.is_file():
             with open(file, "rb") as handle:
                 os.fsync(handle.fileno())
+
+
+def stop_signal() -> int | None:
+    """The stop signal (SIGTERM, SIGHUP) that ended this process's journalled block, which put everything back."""
+    return _stopped_by[0] if _stopped_by else None
 
 
 def _raise_stopped(signum: int, _frame: object) -> None:

@@ -69,3 +69,17 @@ def test_a_stop_signal_swallowed_in_a_finalizer_still_stops_and_restores(workspa
         SignalledWhileCollected()  # collected at once
     assert (workspace / "params.yaml").read_text() == "before\n"
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_stop_signal_a_library_caught_stops_as_a_stop_not_as_its_failure(workspace):
+    """DVC's main catches the stop (KeyboardInterrupt) and returns 252; the command then fails on that status: it
+    is reported as the stop it was, and everything is put back."""
+    (workspace / "params.yaml").write_text("before\n")
+    with pytest.raises(journal.Stopped), journal.all_or_nothing("mlops data add", ("params.yaml",), outputs=False):
+        (workspace / "params.yaml").write_text("after\n")
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+        except KeyboardInterrupt:
+            status = 252
+        raise RuntimeError(f"`dvc add` failed (exit {status})")
+    assert (workspace / "params.yaml").read_text() == "before\n"
