@@ -60,7 +60,8 @@ SUBSET_WHY = (
     "scikit-learn estimator to list its trusted types), then a fit on 10% and scoring the full test split"
 )
 FULL_RUN_WHY = (
-    "stages run in warm forks of `mlops` (no process imports pandas/scikit-learn/skops twice), so the rest is "
+    "stages run in warm forks of `mlops` (no process imports pandas/scikit-learn/skops twice, and what it imported "
+    "is frozen out of the garbage collector's walks), so the rest is "
     "DVC: its start, collecting the pipeline, hashing and caching every output and writing dvc.lock, plus "
     "re-importing the project's own modules in each fork (they may differ in an experiment's copy)"
 )
