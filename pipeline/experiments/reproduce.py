@@ -11,9 +11,7 @@ from pipeline import metrics as metric_rules
 from pipeline import paths
 from pipeline.errors import UserError
 from pipeline.experiments import dvc_outcomes, plots_page, subset
-from pipeline.experiments.runs import read_metrics, workspace_metrics
-from pipeline.experiments.settings import SUBSET_KEY, typed_settings
-from pipeline.params import load_params
+from pipeline.experiments.metrics_file import read_metrics, workspace_metrics
 from pipeline.versioning import dvc_seam
 from pipeline.versioning.pipeline_status import (
     clear_merge_placeholders,
@@ -36,6 +34,9 @@ class Reproduced:
 def reproduce(subset: float | None, force: bool) -> Reproduced:
     """Bring the pipeline up to date (only stages whose params, code or data changed run), or train on a
     fraction of the training split as a temporary DVC experiment (the workspace stays untouched)."""
+    # The params schema (pydantic) only when a run happens: `mlops status` and a no-op repro answer without it.
+    from pipeline.params import load_params
+
     dvc_seam.require_repo()
     plots_page.ensure_template()  # so `dvc plots show` works offline after a repro
     if subset is not None:
@@ -72,6 +73,8 @@ def nothing_to_run() -> Reproduced | None:
 
 def _subset_run(fraction: float) -> Reproduced:
     stages = subset.start_stages()  # their libraries import while the params and the workspace are checked
+    from pipeline.experiments.settings import SUBSET_KEY, typed_settings  # the schema: see `reproduce`
+
     name = subset_name(fraction)
     try:
         typed_settings({SUBSET_KEY: repr(float(fraction))})  # the params with the fraction, through the schema

@@ -4,7 +4,6 @@ function here and prints the typed result it returns; nothing here prints."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -15,6 +14,7 @@ from pipeline import metrics as metric_rules
 from pipeline import paths
 from pipeline.errors import UserError
 from pipeline.experiments import dvc_outcomes
+from pipeline.experiments.metrics_file import read_metrics, workspace_metrics
 from pipeline.experiments.settings import (
     SUBSET_KEY,
     ComparisonTable,
@@ -39,15 +39,6 @@ POLL_SECONDS = 0.3
 
 
 # --- Reading experiments ------------------------------------------------------------------------------------
-
-
-def read_metrics(data: bytes | None) -> dict:
-    return json.loads(data) if data else {}
-
-
-def workspace_metrics() -> dict:
-    metrics_file = Path(paths.METRICS)
-    return read_metrics(metrics_file.read_bytes() if metrics_file.exists() else None)
 
 
 def workspace_run() -> Run:

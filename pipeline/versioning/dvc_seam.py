@@ -16,10 +16,12 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hooks import git as git_plumbing
 from hooks.pipeline_state import (
     LOCK_FILE,
+    PARAMS_FILE,
     cached_outputs,
     git_kept_outputs,
     lock_stages,
@@ -29,13 +31,15 @@ from hooks.pipeline_state import (
 )
 from pipeline import paths
 from pipeline.errors import UserError
-from pipeline.params import PARAMS_FILE, Params, params_from_text
 from pipeline.versioning.dvc_command import DvcFailed as DvcFailed
 from pipeline.versioning.dvc_command import checked, stage_environment
 from pipeline.versioning.dvc_command import dvc as dvc
 from pipeline.versioning.journal import all_or_nothing
 from pipeline.versioning.journal import one_run_at_a_time as one_run_at_a_time
 from pipeline.versioning.pipeline_status import type_only_stages
+
+if TYPE_CHECKING:
+    from pipeline.params import Params
 
 
 def require_repo() -> None:
@@ -120,6 +124,8 @@ def params_at(rev: str) -> Params:
     text = read_at(rev, PARAMS_FILE)
     if text is None:
         raise UserError(f"revision {rev!r} has no {PARAMS_FILE}", hint="name a commit, tag or branch of this project")
+    from pipeline.params import params_from_text  # the schema's pydantic: not for `mlops status`
+
     return params_from_text(text, f"{PARAMS_FILE} at {rev}")
 
 

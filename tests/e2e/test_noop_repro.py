@@ -5,7 +5,7 @@ import json
 
 from typer.testing import CliRunner
 
-from pipeline.cli import app
+from pipeline.cli.commands import app
 from pipeline.versioning.up_to_date import _covered, _leaf_keys
 from tests.conftest import run
 from tests.e2e.test_foundation import digest

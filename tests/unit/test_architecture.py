@@ -12,7 +12,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("pipeline", "hooks")
 CLI = "pipeline.cli"
-CLI_SHARED = {"pipeline.cli", "pipeline.cli.options"}  # what every command module may import
+# What every command module may import (the entry, the shared options), and the tree that composes them all.
+CLI_SHARED = {"pipeline.cli", "pipeline.cli.options", "pipeline.cli.commands"}
 STAGES = "pipeline.stages"
 
 

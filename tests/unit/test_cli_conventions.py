@@ -53,7 +53,7 @@ def every_command_help() -> dict[str, str]:
     from typer._click.core import Context
     from typer.core import TyperGroup
 
-    from pipeline.cli import mlops_command
+    from pipeline.cli.commands import mlops_command
 
     helps = {}
 
