@@ -31,6 +31,8 @@ def main() -> None:
             raise SystemExit(0)
         if tuple(sys.argv[1:]) == REPRO_ARGS and repro.repro_when_up_to_date():
             raise SystemExit(0)
+        if sys.argv[1:2] == ["repro"] and any(arg.split("=")[0] == "--subset" for arg in sys.argv[2:]):
+            repro.start_subset_stages()  # their imports overlap building and parsing the command line
         from pipeline.cli.commands import mlops_command  # every command group: only when one is called
 
         status = mlops_command()(prog_name="mlops", standalone_mode=False)

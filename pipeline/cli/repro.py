@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from pipeline.cli.options import console, print_changes
-from pipeline.experiments import reproduce
+from pipeline.experiments import reproduce, subset
 
 
 def register(app: typer.Typer) -> None:
@@ -32,6 +32,11 @@ def repro(
 ) -> None:
     """Reproduce the pipeline: only the stages whose params, code or data changed run."""
     show(reproduce.reproduce(subset, force), subset)
+
+
+def start_subset_stages() -> None:
+    """For `mlops repro --subset F`: start the subset stages' warm process before the command line is parsed."""
+    subset.start_stages_early()
 
 
 def repro_when_up_to_date() -> bool:

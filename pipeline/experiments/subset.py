@@ -45,9 +45,21 @@ class SubsetRun:
     why_dvc: str | None  # why DVC ran the whole experiment (None: train and evaluate ran on the workspace's data)
 
 
+_started_early: list[StagesStarted] = []
+
+
+def start_stages_early() -> None:
+    """Start the subset stages' process as the command begins, before its command line is even parsed; the
+    run's `start_stages()` takes it (when the run never comes, the process ends once the command does)."""
+    if os.name == "posix" and not _started_early:
+        _started_early.append(StagesStarted(SUBSET_STAGES))
+
+
 def start_stages():
     """The subset stages' process, importing their libraries from now on (None where there is no fork): start
     it first, so that checking the params and the workspace costs no time on a fast run."""
+    if _started_early:
+        return _started_early.pop()
     return StagesStarted(SUBSET_STAGES) if os.name == "posix" else None
 
 

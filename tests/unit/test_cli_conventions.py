@@ -33,6 +33,7 @@ def test_version():
         (["repro", "--bogus"], "error: No such option: --bogus", "`mlops repro -h`"),
         (["exp", "nothing"], "error: No such command 'nothing'.", "`mlops exp -h`"),
         (["repro", "--subset", "2"], "error: Invalid value for '--subset'", "`mlops repro -h`"),
+        (["repro", "--subset=abc"], "error: Invalid value for '--subset'", "`mlops repro -h`"),  # stages started
     ],
 )
 def test_usage_mistakes_are_one_error_line_with_a_hint_and_exit_2(args, message, hint):
