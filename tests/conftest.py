@@ -2,7 +2,7 @@
 
 `trained_template` builds one copy per test session and runs the real pipeline in it once; `repo` hands each
 test its own copy of that (a real git repo with its own DVC cache and default remote), so tests are isolated
-and only the first pays for training.
+and only the first pays for training. `hooked` is the same with the hooks installed, from a template too.
 """
 
 from __future__ import annotations
@@ -92,10 +92,26 @@ def trained_template(tmp_path_factory, fresh_template) -> Path:
     return repo
 
 
+@pytest.fixture(scope="session")
+def hooked_template(tmp_path_factory, trained_template) -> Path:
+    """The trained project after `mlops hooks install`, git clean (work in progress in the checkout the copy came
+    from can leave dvc.lock changed by the training: it is committed first, as its author would)."""
+    repo = clone_repo(trained_template, tmp_path_factory.mktemp("hooked") / "repo")
+    run(["git", "commit", "-q", "--no-verify", "-m", "trained", "--allow-empty", "--", "dvc.lock", "reports"], repo)
+    run(["mlops", "hooks", "install"], repo)  # nothing it writes names the repo's path: copies keep working hooks
+    return repo
+
+
 @pytest.fixture
 def repo(tmp_path, trained_template) -> Path:
     """This test's own trained copy of the project."""
     return clone_repo(trained_template, tmp_path / "repo")
+
+
+@pytest.fixture
+def hooked(tmp_path, hooked_template) -> Path:
+    """This test's own trained copy with the hooks installed, as a user has them."""
+    return clone_repo(hooked_template, tmp_path / "repo")
 
 
 @pytest.fixture

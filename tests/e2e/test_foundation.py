@@ -69,9 +69,9 @@ def test_second_run_executes_nothing_and_changes_no_byte(repo):
 def test_model_change_reruns_only_train_and_evaluate(repo):
     before = lock_stages(repo)
     params = repo / "params.yaml"
-    params.write_text(params.read_text().replace("model: logreg", "model: hgb"))
+    params.write_text(params.read_text().replace("C: 0.01", "C: 0.1"))
     status = run(["mlops", "status"], repo).stdout
-    assert "param train.model changed ('logreg' -> 'hgb')" in status
+    assert "param train.logreg.C changed (0.01 -> 0.1)" in status
     result = run(["mlops", "repro"], repo)
     after = lock_stages(repo)
     changed = {name for name in after if after[name] != before[name]}

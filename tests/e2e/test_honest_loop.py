@@ -11,7 +11,7 @@ import yaml
 
 from tests.conftest import ROOT, run
 from tests.e2e.data_helpers import lending_frame, mlops
-from tests.e2e.test_retrain import branches, file_sourced_repo, held_out, serve_and_record
+from tests.e2e.test_retrain import branches, held_out, serve_and_record
 from tests.e2e.test_serve import Server
 
 SPLITS = ("train", "validation", "test")
@@ -61,8 +61,8 @@ def test_appended_batches_never_move_a_loan_and_an_old_revision_reproduces_its_s
 
 
 @pytest.mark.slow
-def test_retrain_dry_run_and_real_run_agree_on_a_batch_repeating_known_loans(repo, tmp_path):
-    repo = file_sourced_repo(repo, tmp_path)
+def test_retrain_dry_run_and_real_run_agree_on_a_batch_repeating_known_loans(file_sourced, tmp_path):
+    repo = file_sourced
     loans = held_out(repo)
     shifted = loans.assign(int_rate=loans["int_rate"] * 1.6, annual_inc=loans["annual_inc"] * 0.5)
     replayed = loans.head(300).assign(id=[f"replay-{i}" for i in range(300)])  # loans already in the data
@@ -84,8 +84,8 @@ def test_retrain_dry_run_and_real_run_agree_on_a_batch_repeating_known_loans(rep
     assert "300 logged loans already in the data left out" in message
 
 
-def test_retrain_on_replayed_traffic_is_not_retrained_by_decision(repo, tmp_path):
-    repo = file_sourced_repo(repo, tmp_path)
+def test_retrain_on_replayed_traffic_is_not_retrained_by_decision(file_sourced, tmp_path):
+    repo = file_sourced
     serve_and_record(repo, held_out(repo), "logs/replay", tmp_path)  # every loan is already in the data
     # a threshold that noise crosses (monitor params retrain nothing), so that retraining is considered
     thresholds = (repo / "monitor.yaml").read_text().replace("psi_threshold: 0.2", "psi_threshold: 0.0001")

@@ -26,7 +26,7 @@ def test_predict_workspace_and_rev_give_the_same_bytes(repo, tmp_path):
     assert len(rows) == 200 and rows[0]["id"] == "0" and rows[-1]["id"] == "199"
     assert {row["decision"] for row in rows} <= {"approve", "reject"}
     run(["git", "tag", "v1"], repo)
-    (repo / "params.yaml").write_text((repo / "params.yaml").read_text().replace("model: logreg", "model: hgb"))
+    (repo / "params.yaml").write_text((repo / "params.yaml").read_text().replace("C: 0.01", "C: 0.1"))
     mlops(repo, "repro")
     mlops(repo, "predict", str(loans), "--out", str(tmp_path / "rev.csv"), "--rev", "v1")
     mlops(repo, "predict", str(loans), "--out", str(tmp_path / "now.csv"))

@@ -1,26 +1,17 @@
-"""`mlops monitor retrain` end to end in a trained copy whose source is a file: drifted traffic served and logged,
-outcomes recorded, then a dry run (changes nothing), no drift (no retrain), and a retrain that commits on a
-new branch `retrain/<UTC time>` with the gate's comparison in the message, leaving the workspace as it was."""
+"""`mlops monitor retrain` end to end in a trained copy whose source is a file (`file_sourced`): drifted traffic
+served and logged, outcomes recorded, then a dry run (changes nothing), no drift (no retrain), and a retrain that
+commits on a new branch `retrain/<UTC time>` with the gate's comparison in the message, leaving the workspace as
+it was."""
 
 import json
 
 import pandas as pd
 
 from tests.conftest import run
-from tests.e2e.data_helpers import lending_frame, mlops, snapshot
+from tests.e2e.data_helpers import mlops, snapshot
 from tests.e2e.test_serve import Server
 
 WINDOW = 1000  # monitor.min_window
-
-
-def file_sourced_repo(repo, tmp_path):
-    """The trained copy with the real loans added as a CSV source, trained and committed."""
-    loans_csv = tmp_path / "loans.csv"
-    lending_frame().to_csv(loans_csv, index=False)
-    mlops(repo, "data", "add", str(loans_csv), "--drop", "rownames")
-    mlops(repo, "repro")
-    run("git add -A && git commit -q --no-verify -m 'loans as a file'", repo)
-    return repo
 
 
 def held_out(repo) -> pd.DataFrame:
@@ -47,8 +38,8 @@ def branches(repo) -> list[str]:
     return run(["git", "branch", "--format=%(refname:short)"], repo).stdout.split()
 
 
-def test_retrain_dry_run_no_drift_and_a_new_branch(repo, tmp_path):
-    repo = file_sourced_repo(repo, tmp_path)
+def test_retrain_dry_run_no_drift_and_a_new_branch(file_sourced, tmp_path):
+    repo = file_sourced
     loans = held_out(repo)
     shifted = loans.assign(int_rate=loans["int_rate"] * 1.6, annual_inc=loans["annual_inc"] * 0.5)
     serve_and_record(repo, loans, "logs/same", tmp_path)

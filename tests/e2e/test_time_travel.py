@@ -33,7 +33,7 @@ def test_travel_between_two_versions(repo, tmp_path):
         "--drop",
         "loan_id",
     )
-    params = (repo / "params.yaml").read_text().replace("model: logreg", "model: hgb")
+    params = (repo / "params.yaml").read_text().replace("C: 0.01", "C: 0.1")
     (repo / "params.yaml").write_text(params)
     mlops(repo, "repro")
     commit(repo, "v2")

@@ -1,5 +1,5 @@
 """Helpers for the hook tests: a temporary git repository for the hooks' `main(argv)` (as pre-commit-hooks' own
-tests do), and a trained copy of the project with the hooks installed as a user would, for what needs one."""
+tests do), and helpers for the trained copies with the hooks installed (`hooked`, in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -24,15 +24,6 @@ def staging(tmp_path, monkeypatch):
         return path
 
     return stage
-
-
-@pytest.fixture
-def hooked(repo: Path) -> Path:
-    """A trained copy of the project after `mlops hooks install`, git clean (work in progress in the checkout
-    the copy came from can leave dvc.lock changed by the training: commit it first, as its author would)."""
-    run(["git", "commit", "-q", "--no-verify", "-m", "trained", "--allow-empty", "--", "dvc.lock", "reports"], repo)
-    run(["mlops", "hooks", "install"], repo)
-    return repo
 
 
 def write(repo: Path, path: str, content: bytes | str) -> Path:

@@ -20,19 +20,19 @@ def locked_model_md5(repo) -> str:
 
 def test_branch_switch_brings_the_other_branch_model(hooked):
     main_model = model_md5(hooked)
-    run(["git", "checkout", "-q", "-b", "hgb"], hooked)
+    run(["git", "checkout", "-q", "-b", "weaker"], hooked)
     params = hooked / "params.yaml"
-    params.write_text(params.read_text().replace("model: logreg", "model: hgb", 1))
+    params.write_text(params.read_text().replace("C: 0.01", "C: 0.1", 1))
     run(["mlops", "repro"], hooked)
-    run(["git", "commit", "-q", "--no-verify", "-am", "hgb"], hooked)
-    hgb_model = model_md5(hooked)
-    assert hgb_model != main_model
+    run(["git", "commit", "-q", "--no-verify", "-am", "weaker regularisation"], hooked)
+    branch_model = model_md5(hooked)
+    assert branch_model != main_model
     run(["git", "checkout", "-q", "main"], hooked)
     assert model_md5(hooked) == main_model == locked_model_md5(hooked)
-    run(["git", "checkout", "-q", "hgb"], hooked)
-    assert model_md5(hooked) == hgb_model == locked_model_md5(hooked)
+    run(["git", "checkout", "-q", "weaker"], hooked)
+    assert model_md5(hooked) == branch_model == locked_model_md5(hooked)
     run(["git", "checkout", "-q", "main", "--", "params.yaml"], hooked)  # a file checkout: no dvc checkout
-    assert model_md5(hooked) == hgb_model
+    assert model_md5(hooked) == branch_model
 
 
 def test_pre_push_pushes_the_dvc_data(hooked, tmp_path):

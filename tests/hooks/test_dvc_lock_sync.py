@@ -70,7 +70,7 @@ def test_check_mode_refuses_a_code_change_and_a_subset_lock(staging, capsys):
 
 def test_repro_mode_retrains_and_the_repeated_commit_records_everything(hooked):
     before = json.loads((hooked / "reports/metrics.json").read_text())
-    set_param(hooked, "model: logreg", "model: hgb")
+    set_param(hooked, "C: 0.01", "C: 0.1")
     first = commit(hooked, "params.yaml")
     assert first.returncode != 0
     assert "retrained" in output(first) and "roc_auc" in output(first) and "git commit` again" in output(first)

@@ -10,7 +10,7 @@ import pytest
 from hooks.dvc_post_rewrite import FINISH
 from hooks.merge_driver import gitattributes_lines, pointer_conflict
 from pipeline.versioning import merge_setup
-from tests.conftest import ROOT, run
+from tests.conftest import ROOT, clone_repo, run
 from tests.hooks.conftest import commit, output, use_check_mode, write
 from tests.hooks.test_dvc_git_integration import locked_model_md5, model_md5
 from tests.hooks.test_dvc_lock_sync import set_param
@@ -18,6 +18,8 @@ from tests.hooks.test_dvc_lock_sync import set_param
 TRAIN_PARAM = ("    C: 0.01", "    C: 0.02")  # train + evaluate re-run
 DECISION = ("cost_good_rejected: 1.0", "cost_good_rejected: 2.0")  # train (the threshold) and evaluate
 REPEATS = ("importance_repeats: 5", "importance_repeats: 3")  # evaluate only: cheap
+OTHER_DECISION = ("cost_good_rejected: 1.0", "cost_good_rejected: 3.0")  # conflicts with DECISION
+BRANCHES = {"c": TRAIN_PARAM, "boot": DECISION, "repeats": REPEATS, "three": OTHER_DECISION}
 MARKER = "<<<<<<<"
 
 
@@ -29,6 +31,22 @@ def retrained_branch(repo, name: str, change: tuple[str, str], start: str = "mai
     assert first.returncode != 0 and "retrained" in output(first), output(first)
     second = commit(repo)
     assert second.returncode == 0, output(second)
+
+
+@pytest.fixture(scope="session")
+def retrained(tmp_path_factory, hooked_template):
+    """A function giving a test its own hooked copy holding the named retrained branches (of BRANCHES), on main.
+    Each branch is retrained through the real hooks once per session, when a test first asks for it."""
+    template = clone_repo(hooked_template, tmp_path_factory.mktemp("retrained") / "repo")
+
+    def copy_with(target, *names: str):
+        for name in names:
+            if run(["git", "rev-parse", "--verify", "-q", name], template, check=False).returncode != 0:
+                retrained_branch(template, name, BRANCHES[name])
+                run(["git", "checkout", "-q", "main"], template)
+        return clone_repo(template, target)
+
+    return copy_with
 
 
 def files_with_markers(repo) -> list[str]:
@@ -59,10 +77,8 @@ def conclude(repo):
 
 
 @pytest.mark.slow
-def test_two_retrained_branches_merge_into_one_retrained_merge_commit(hooked):
-    retrained_branch(hooked, "c", TRAIN_PARAM)
-    retrained_branch(hooked, "boot", DECISION)
-    run(["git", "checkout", "-q", "main"], hooked)
+def test_two_retrained_branches_merge_into_one_retrained_merge_commit(retrained, tmp_path):
+    hooked = retrained(tmp_path / "repo", "c", "boot")
     fast_forward = merge(hooked, "c")
     assert fast_forward.returncode == 0 and "Fast-forward" in fast_forward.stdout
     assert model_md5(hooked) == locked_model_md5(hooked)  # dvc-post-merge checked out c's model
@@ -83,15 +99,15 @@ def test_two_retrained_branches_merge_into_one_retrained_merge_commit(hooked):
 
 
 @pytest.mark.slow
-def test_same_param_conflict_stays_real_then_the_retrain_applies(hooked):
-    retrained_branch(hooked, "five-hundred", DECISION)
-    retrained_branch(hooked, "two-hundred", ("cost_good_rejected: 1.0", "cost_good_rejected: 3.0"))
-    merged = merge(hooked, "five-hundred")
+def test_same_param_conflict_stays_real_then_the_retrain_applies(retrained, tmp_path):
+    hooked = retrained(tmp_path / "repo", "boot", "three")
+    run(["git", "checkout", "-q", "three"], hooked)
+    merged = merge(hooked, "boot")
     assert merged.returncode != 0
     assert "CONFLICT (content): Merge conflict in params.yaml" in merged.stdout
     assert files_with_markers(hooked) == ["params.yaml"]  # never in dvc.lock or reports
     params = (hooked / "params.yaml").read_text()
-    resolved = params.split(MARKER)[0] + "  cost_good_rejected: 2.0\n" + params.split(">>>>>>> five-hundred\n")[1]
+    resolved = params.split(MARKER)[0] + "  cost_good_rejected: 2.0\n" + params.split(">>>>>>> boot\n")[1]
     write(hooked, "params.yaml", resolved)
     retrain = commit(hooked, "params.yaml", args=("--no-edit",))
     assert retrain.returncode != 0 and "retrained" in output(retrain), output(retrain)
@@ -102,11 +118,12 @@ def test_same_param_conflict_stays_real_then_the_retrain_applies(hooked):
 
 
 @pytest.mark.slow
-def test_docs_only_merge_runs_no_stage(hooked):
+def test_docs_only_merge_runs_no_stage(retrained, tmp_path):
+    hooked = retrained(tmp_path / "repo", "boot")
     run(["git", "checkout", "-q", "-b", "docs"], hooked)
     write(hooked, "docs/note.md", "a note\n")
     assert commit(hooked, "docs/note.md").returncode == 0
-    retrained_branch(hooked, "boot", DECISION)
+    run(["git", "checkout", "-q", "boot"], hooked)
     lock = (hooked / "dvc.lock").read_text()
     merged = merge(hooked, "docs")
     assert merged.returncode == 0, output(merged)
@@ -185,9 +202,9 @@ def test_append_only_folders_merge_through_dvcs_own_driver(hooked):
 
 
 @pytest.mark.slow
-def test_rebase_and_cherry_pick_name_the_command_that_finishes_them(hooked):
-    retrained_branch(hooked, "boot", DECISION)
-    retrained_branch(hooked, "repeats", REPEATS)
+def test_rebase_and_cherry_pick_name_the_command_that_finishes_them(retrained, tmp_path):
+    hooked = retrained(tmp_path / "repo", "boot", "repeats")
+    run(["git", "checkout", "-q", "repeats"], hooked)
     original = run(["git", "rev-parse", "repeats"], hooked).stdout.strip()
     rebased = run(["git", "rebase", "boot"], hooked, check=False)
     assert rebased.returncode == 0, output(rebased)

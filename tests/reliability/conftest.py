@@ -1,1 +1,0 @@
-from tests.hooks.conftest import hooked  # noqa: F401  (the hook fixtures, for the hook reliability cases)
