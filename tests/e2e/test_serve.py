@@ -46,7 +46,7 @@ class Server:
                 self.start_line = next((line for line in lines if line.startswith("champion: ")), "")
                 return
             except OSError:
-                time.sleep(0.2)
+                time.sleep(0.05)
         pytest.fail("mlops serve did not answer /health within 60 s")
 
     def get(self, path: str) -> dict | str:
