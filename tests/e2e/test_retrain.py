@@ -6,6 +6,7 @@ it was."""
 import json
 
 import pandas as pd
+import pytest
 
 from tests.conftest import run
 from tests.e2e.data_helpers import mlops, snapshot
@@ -38,6 +39,7 @@ def branches(repo) -> list[str]:
     return run(["git", "branch", "--format=%(refname:short)"], repo).stdout.split()
 
 
+@pytest.mark.slow
 def test_retrain_dry_run_no_drift_and_a_new_branch(file_sourced, tmp_path):
     repo = file_sourced
     loans = held_out(repo)
