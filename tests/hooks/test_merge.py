@@ -23,9 +23,9 @@ BRANCHES = {"c": TRAIN_PARAM, "boot": DECISION, "repeats": REPEATS, "three": OTH
 MARKER = "<<<<<<<"
 
 
-def retrained_branch(repo, name: str, change: tuple[str, str], start: str = "main") -> None:
-    """A branch from `start` whose one commit changes a param and carries its retrained lock and reports."""
-    run(["git", "checkout", "-q", "-b", name, start], repo)
+def retrained_branch(repo, name: str, change: tuple[str, str]) -> None:
+    """A branch from main whose one commit changes a param and carries its retrained lock and reports."""
+    run(["git", "checkout", "-q", "-b", name, "main"], repo)
     set_param(repo, *change)
     first = commit(repo, "params.yaml")
     assert first.returncode != 0 and "retrained" in output(first), output(first)
