@@ -26,6 +26,8 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
+from pipeline.versioning.exp_queue import only_its_own_experiment
+
 STAGE_CMD = re.compile(r"^python -m pipeline\.stages\.(\w+)$")
 PROJECT_PACKAGES = ("pipeline", "hooks")
 # Libraries more than one stage imports, imported once in this process before the first fork that needs them
@@ -241,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     charge even in a worktree of another revision, whose own stage code the forks then import)."""
     from dvc.cli import main as dvc_main
 
-    with stages_in_warm_forks():
+    with stages_in_warm_forks(), only_its_own_experiment():
         return dvc_main(sys.argv[1:] if argv is None else argv)
 
 

@@ -6,6 +6,7 @@ import json
 import re
 import struct
 import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -175,3 +176,28 @@ def test_a_failed_run_does_not_stop_the_sweep(repo):
     assert log and "single class" in (repo / log.group(2)).read_text()
     assert len(exp_refs(repo)) == 1
     assert git_status(repo) == status
+
+
+def queued_experiments(repo: Path) -> list[str]:
+    """The messages of the entries on DVC's shared experiment stash (`dvc exp run` queues there, then runs)."""
+    listed = run(["git", "log", "-g", "--format=%s", "refs/exps/stash"], repo, check=False)
+    return listed.stdout.splitlines() if listed.returncode == 0 else []
+
+
+def test_each_run_takes_only_the_experiment_it_queued(repo):
+    # As a concurrent run leaves the shared stash between its queueing and its start: an entry that is not ours.
+    queue_theirs = (
+        "from dvc.repo import Repo; "
+        "Repo('.').experiments.tempdir_queue.put(params={'params.yaml': ['train.logreg.C=0.5']}, name='theirs')"
+    )
+    run([sys.executable, "-c", queue_theirs], repo)
+    [theirs] = queued_experiments(repo)
+    assert theirs.endswith(":theirs")
+
+    run(["mlops", "exp", "run", "--set", "train.logreg.C=0.1", "--subset", "0.3", "--name", "mine"], repo)
+    sweep = run(["mlops", "exp", "sweep", "train.logreg.C=0.2", "--subset", "0.3"], repo)
+    assert "1 of 1 run(s) succeeded" in sweep.stdout
+
+    names = [ref.rsplit("/", 1)[-1] for ref in exp_refs(repo) if ref != "refs/exps/stash"]
+    assert len(names) == 2 and "mine" in names and "theirs" not in names, names
+    assert queued_experiments(repo) == [theirs]  # left for the run that queued it
