@@ -1,16 +1,21 @@
 """Shared fixtures: temporary copies of this repository as real git + DVC repos, and a way to run commands there.
 
-`trained_template` builds one copy per test session and runs the real pipeline in it once; `repo` hands each
+`trained_template` builds one copy per test run and runs the real pipeline in it once; `repo` hands each
 test its own copy of that (a real git repo with its own DVC cache and default remote), so tests are isolated
 and only the first pays for training. `hooked` is the same with the hooks installed, from a template too.
+Templates are built once for the whole run (`shared_template`): under pytest-xdist the workers share them.
 """
 
 from __future__ import annotations
 
+import compileall
+import contextlib
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +23,7 @@ import pytest
 from benchmarks.workspaces import project_files  # this checkout's files, as a clone has them
 
 ROOT = Path(__file__).resolve().parents[1]
+PROJECT_PACKAGES = ("pipeline", "hooks")
 BIN = Path(sys.executable).parent
 
 GIT_IDENTITY = {
@@ -60,12 +66,21 @@ def run(
     return result
 
 
+def compile_project(root: Path) -> None:
+    """Compile the project's modules under `root` to bytecode (`__pycache__`, ignored by git). Where Python may not
+    write bytecode itself (PYTHONDONTWRITEBYTECODE, as on CI machines) every `mlops`, hook and stage process would
+    otherwise compile them again; copies keep the files' times, so the bytecode stays valid in every copy."""
+    for package in PROJECT_PACKAGES:
+        compileall.compile_dir(root / package, quiet=1)
+
+
 def copy_project(target: Path) -> Path:
     """A fresh git repo at `target` holding this project's files in one commit (no outputs, no DVC cache)."""
     for name in project_files():
         destination = target / name
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, destination)
+    compile_project(target)
     run(["git", "init", "-q", "-b", "main"], target)
     run(["git", "add", "-A"], target)
     run(["git", "commit", "-q", "--no-verify", "-m", "project"], target)
@@ -78,28 +93,64 @@ def clone_repo(source: Path, target: Path) -> Path:
     return target
 
 
+def pytest_configure(config) -> None:
+    compile_project(ROOT)  # the code `mlops` runs from
+
+
+@contextlib.contextmanager
+def run_wide(tmp_path_factory, name: str) -> Iterator[Path]:
+    """A directory `name` that every worker of this test run shares (pytest-xdist runs tests in several processes),
+    held under an exclusive lock while inside: one worker at a time reads or changes it."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's own directory, holding each worker's
+    directory = root / "shared" / name
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield directory
+
+
+def shared_template(tmp_path_factory, name: str, build: Callable[[Path], object]) -> Path:
+    """The template repo `name`, made by `build(path)` once for the whole run: the first worker to ask builds it
+    while the others wait, so a set-up is paid once, not once per worker. Tests copy templates, never change them."""
+    with run_wide(tmp_path_factory, name) as directory:
+        repo, built = directory / "repo", directory / "built"
+        if not built.exists():
+            shutil.rmtree(repo, ignore_errors=True)  # what a failed build left
+            build(repo)
+            built.touch()
+    return repo
+
+
 @pytest.fixture(scope="session")
 def fresh_template(tmp_path_factory) -> Path:
     """The project as a fresh clone has it: committed files only, nothing trained, no DVC cache."""
-    return copy_project(tmp_path_factory.mktemp("fresh") / "repo")
+    return shared_template(tmp_path_factory, "fresh", copy_project)
 
 
 @pytest.fixture(scope="session")
 def trained_template(tmp_path_factory, fresh_template) -> Path:
     """The project after the README's `mlops repro`: outputs built, DVC cache filled, git clean."""
-    repo = clone_repo(fresh_template, tmp_path_factory.mktemp("trained") / "repo")
-    run(["mlops", "repro"], repo)
-    return repo
+
+    def build(repo: Path) -> None:
+        clone_repo(fresh_template, repo)
+        run(["mlops", "repro"], repo)
+
+    return shared_template(tmp_path_factory, "trained", build)
 
 
 @pytest.fixture(scope="session")
 def hooked_template(tmp_path_factory, trained_template) -> Path:
     """The trained project after `mlops hooks install`, git clean (work in progress in the checkout the copy came
     from can leave dvc.lock changed by the training: it is committed first, as its author would)."""
-    repo = clone_repo(trained_template, tmp_path_factory.mktemp("hooked") / "repo")
-    run(["git", "commit", "-q", "--no-verify", "-m", "trained", "--allow-empty", "--", "dvc.lock", "reports"], repo)
-    run(["mlops", "hooks", "install"], repo)  # nothing it writes names the repo's path: copies keep working hooks
-    return repo
+
+    def build(repo: Path) -> None:
+        clone_repo(trained_template, repo)
+        run(["git", "commit", "-q", "--no-verify", "-m", "trained", "--allow-empty", "--", "dvc.lock", "reports"], repo)
+        run(["mlops", "hooks", "install"], repo)  # nothing it writes names the repo's path: copies keep working hooks
+
+    return shared_template(tmp_path_factory, "hooked", build)
 
 
 @pytest.fixture

@@ -4,13 +4,14 @@ installed: no conflict markers in generated files, one retrain, a lock that a fr
 from __future__ import annotations
 
 import re
+import shutil
 
 import pytest
 
 from hooks.dvc_post_rewrite import FINISH
 from hooks.merge_driver import gitattributes_lines, pointer_conflict
 from pipeline.versioning import merge_setup
-from tests.conftest import ROOT, clone_repo, run
+from tests.conftest import ROOT, clone_repo, run, run_wide
 from tests.hooks.conftest import commit, output, use_check_mode, write
 from tests.hooks.test_dvc_git_integration import locked_model_md5, model_md5
 from tests.hooks.test_dvc_lock_sync import set_param
@@ -36,15 +37,22 @@ def retrained_branch(repo, name: str, change: tuple[str, str]) -> None:
 @pytest.fixture(scope="session")
 def retrained(tmp_path_factory, hooked_template):
     """A function giving a test its own hooked copy holding the named retrained branches (of BRANCHES), on main.
-    Each branch is retrained through the real hooks once per session, when a test first asks for it."""
-    template = clone_repo(hooked_template, tmp_path_factory.mktemp("retrained") / "repo")
+    Each branch is retrained through the real hooks once per run, when a test first asks for it."""
 
     def copy_with(target, *names: str):
-        for name in names:
-            if run(["git", "rev-parse", "--verify", "-q", name], template, check=False).returncode != 0:
-                retrained_branch(template, name, BRANCHES[name])
-                run(["git", "checkout", "-q", "main"], template)
-        return clone_repo(template, target)
+        with run_wide(tmp_path_factory, "retrained") as directory:
+            template = directory / "repo"
+            if not template.exists():
+                clone_repo(hooked_template, template)
+            for name in names:
+                if run(["git", "rev-parse", "--verify", "-q", name], template, check=False).returncode != 0:
+                    try:
+                        retrained_branch(template, name, BRANCHES[name])
+                        run(["git", "checkout", "-q", "main"], template)
+                    except BaseException:
+                        shutil.rmtree(template)  # the next test starts over rather than from a half-made branch
+                        raise
+            return clone_repo(template, target)
 
     return copy_with
 
