@@ -34,7 +34,7 @@ def importance_rows(sample_frac: float, params: Params) -> int:
     return params.evaluate.importance_rows if sample_frac >= 1 else 0
 
 
-def _roc_auc_of_canonical_probabilities(model, features: pd.DataFrame, is_bad: np.ndarray) -> float:
+def _roc_auc_of_canonical_probabilities(model, features, is_bad: np.ndarray) -> float:
     from sklearn.metrics import roc_auc_score
 
     return roc_auc_score(is_bad, canonical_probabilities(model.predict_proba(features)[:, 1]))
@@ -44,24 +44,21 @@ def permutation_importance_table(
     model, test: pd.DataFrame, features: list[str], is_bad: np.ndarray, params: Params, rows: int | None = None
 ) -> list[dict[str, Any]]:
     """Mean drop in test ROC AUC when each feature is shuffled, on a bounded sample of test rows (none: [])."""
+    from pipeline.training.importance import mean_drops
+
     rows = params.evaluate.importance_rows if rows is None else rows
     if rows == 0:
         return []
-    from sklearn.inspection import permutation_importance
-
     rows = np.random.default_rng(params.seed).permutation(len(test))[:rows]
-    result = permutation_importance(
+    drops = mean_drops(
         model,
         test.iloc[rows][features],
         is_bad[rows],
-        scoring=_roc_auc_of_canonical_probabilities,
-        n_repeats=params.evaluate.importance_repeats,
-        random_state=params.seed,
+        repeats=params.evaluate.importance_repeats,
+        seed=params.seed,
+        score=_roc_auc_of_canonical_probabilities,
     )
-    table = [
-        {"feature": name, "importance": round(float(mean), 6)}
-        for name, mean in zip(features, result.importances_mean, strict=True)
-    ]
+    table = [{"feature": name, "importance": round(float(mean), 6)} for name, mean in zip(features, drops, strict=True)]
     return sorted(table, key=lambda row: (-row["importance"], row["feature"]))
 
 

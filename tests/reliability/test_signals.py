@@ -22,8 +22,9 @@ JOURNAL = Path(".dvc/tmp/mlops-journal")
 
 
 def make_evaluate_stale(repo: Path) -> None:
+    """Evaluate alone to run, for seconds (100 shuffles of each feature), so a signal can reach it mid-run."""
     params = repo / "params.yaml"
-    params.write_text(params.read_text().replace("importance_repeats: 5", "importance_repeats: 4", 1))
+    params.write_text(params.read_text().replace("importance_repeats: 5", "importance_repeats: 100", 1))
 
 
 def stop(process: subprocess.Popen, signum: int) -> str:
