@@ -83,8 +83,8 @@ def output_blocks(model, features: list[str]) -> list[slice | None] | None:
             continue
         widths = _widths(transformer, list(columns)) if all(isinstance(c, str) for c in columns) else None
         output = encode.output_indices_[name]
-        if widths is None or sum(widths) != output.stop - output.start:
-            return None
+        if widths is None or sum(widths) != output.stop - output.start or blocks.keys() & set(columns):
+            return None  # (a feature encoded twice has two blocks: shuffled together, as scikit-learn would)
         start = output.start
         for column, width in zip(columns, widths, strict=True):
             blocks[column], start = slice(start, start + width), start + width
