@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from benchmarks.workspaces import project_files  # this checkout's files, as a clone has them
+from pipeline.experiments.warm_stages import PROJECT_PACKAGES
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT_PACKAGES = ("pipeline", "hooks")
 BIN = Path(sys.executable).parent
 
 GIT_IDENTITY = {

@@ -18,6 +18,7 @@ from pipeline.errors import run_reporting_user_errors
 from pipeline.metrics import EXPECTED_COST, REJECT_RATE, TEST_ROWS, THRESHOLD
 from pipeline.params import Params, load_params
 from pipeline.training.canonical import canonical_probabilities
+from pipeline.training.importance import mean_drops
 
 CURVE_POINTS = 201  # thresholds per ROC and precision-recall curve: a few KB at any number of test loans
 
@@ -44,8 +45,6 @@ def permutation_importance_table(
     model, test: pd.DataFrame, features: list[str], is_bad: np.ndarray, params: Params, rows: int | None = None
 ) -> list[dict[str, Any]]:
     """Mean drop in test ROC AUC when each feature is shuffled, on a bounded sample of test rows (none: [])."""
-    from pipeline.training.importance import mean_drops
-
     rows = params.evaluate.importance_rows if rows is None else rows
     if rows == 0:
         return []
