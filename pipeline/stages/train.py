@@ -21,13 +21,17 @@ def sample_training_rows(train: pd.DataFrame, target: str, fraction: float, seed
     """A stratified, seeded sample of the training split (all of it at fraction 1.0)."""
     if fraction >= 1.0:
         return train
-    sample = train.groupby(target, group_keys=False, sort=True).sample(frac=fraction, random_state=seed)
+    # Drawn on the labels' sorted integer codes alone, then taken in the split's order: the rows pandas'
+    # `train.groupby(target).sample(...)` draws, without grouping (and moving) every column of the split.
+    codes, _ = pd.factorize(train[target], sort=True)
+    drawn = pd.Series(codes).groupby(codes, sort=True).sample(frac=fraction, random_state=seed)
+    sample = train.iloc[np.sort(drawn.index.to_numpy())]
     if sample[target].nunique() < 2:
         raise UserError(
             f"data.sample_frac = {fraction} leaves a single class in the training sample",
             hint="use a larger fraction",
         )
-    return sample.sort_index()
+    return sample
 
 
 def fit(train: pd.DataFrame, validation: pd.DataFrame, params: Params, schema: dict[str, Any]):

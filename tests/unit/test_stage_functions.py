@@ -105,6 +105,13 @@ def test_subset_sample_is_stratified_and_deterministic():
     assert sample_training_rows(frame, "status", 1.0, seed=3) is frame
 
 
+def test_subset_sample_holds_the_rows_pandas_stratified_sampling_draws():
+    frame = loans(1000).sample(frac=1.0, random_state=0).reset_index(drop=True)  # labels interleaved
+    for seed in (0, 3, 42):
+        expected = frame.groupby("status", group_keys=False, sort=True).sample(frac=0.25, random_state=seed)
+        assert sample_training_rows(frame, "status", 0.25, seed).equals(expected.sort_index())
+
+
 def test_threshold_minimises_cost_against_brute_force():
     rng = np.random.default_rng(1)
     is_bad = rng.random(300) < 0.15
