@@ -37,6 +37,7 @@ _DONE = JOURNAL.with_name(JOURNAL.name + ".done")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _active = False  # a journalled command calling another (exp promote -> apply): the outer journal covers both
 _stopped_by: list[int] = []  # the stop signals the block received, even one whose exception Python swallowed
+_interrupted: list[int] = []  # every stop signal the block received, Ctrl-C included
 
 
 class Stopped(KeyboardInterrupt):
@@ -282,19 +283,31 @@ def stop_signal() -> int | None:
 
 def _raise_stopped(signum: int, _frame: object) -> None:
     _stopped_by.append(signum)
+    _interrupted.append(signum)
     raise Stopped(signum)
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    _interrupted.append(signum)
+    signal.default_int_handler(signum, frame)
 
 
 @contextlib.contextmanager
 def _stop_signals_interrupt() -> Iterator[None]:
     """SIGTERM and SIGHUP unwind like Ctrl-C (the default would end the process with nothing put back). One that
-    lands in a finalizer, where Python prints and drops any exception, is kept in `_stopped_by` instead."""
+    lands in a finalizer, where Python prints and drops any exception, is kept in `_stopped_by` instead.
+
+    Once a stop signal has landed, what a finalizer raises is its echo, not news: an object whose construction
+    the signal cut short fails as it is collected (DVC's progress callbacks print an AttributeError's
+    traceback), so it is dropped rather than printed over the message that says what was put back."""
     _stopped_by.clear()
-    previous = {signum: signal.signal(signum, _raise_stopped) for signum in STOP_SIGNALS[1:]}
+    _interrupted.clear()
+    handlers = {signum: _raise_stopped for signum in STOP_SIGNALS[1:]}
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # Ctrl-C stays a KeyboardInterrupt
+        handlers[signal.SIGINT] = _raise_keyboard_interrupt
+    previous = {signum: signal.signal(signum, handler) for signum, handler in handlers.items()}
     previous_hook = sys.unraisablehook
-    sys.unraisablehook = lambda unraisable: (
-        None if isinstance(unraisable.exc_value, Stopped) else previous_hook(unraisable)
-    )
+    sys.unraisablehook = lambda unraisable: None if _interrupted else previous_hook(unraisable)
     try:
         yield
     finally:

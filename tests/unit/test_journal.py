@@ -83,3 +83,44 @@ def test_a_stop_signal_a_library_caught_stops_as_a_stop_not_as_its_failure(works
             status = 252
         raise RuntimeError(f"`dvc add` failed (exit {status})")
     assert (workspace / "params.yaml").read_text() == "before\n"
+
+
+class CutShortBySignal:
+    """Like DVC's progress callbacks: a stop signal landing in `__init__` leaves an object whose finaliser fails."""
+
+    def __init__(self, signum: int) -> None:
+        os.kill(os.getpid(), signum)
+        self.progress = None
+
+    def __del__(self) -> None:
+        self.progress.close()  # AttributeError when `__init__` was cut short
+
+
+class FailsWhenCollected:
+    def __del__(self) -> None:
+        raise RuntimeError("a finaliser's own bug")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name)
+def test_what_finalisers_raise_after_a_stop_is_not_printed(workspace, monkeypatch, signum):
+    printed = []
+    monkeypatch.setattr("sys.unraisablehook", printed.append)  # what Python would print as "Exception ignored"
+    (workspace / "params.yaml").write_text("before\n")
+    stopped = pytest.raises(journal.Stopped if signum != signal.SIGINT else RuntimeError)  # Ctrl-C: DVC's failure
+    with stopped, journal.all_or_nothing("mlops repro", ("params.yaml",), outputs=False):
+        (workspace / "params.yaml").write_text("after\n")
+        try:
+            CutShortBySignal(signum)
+        except KeyboardInterrupt:  # as DVC's main catches it: the half-built object is collected on leaving
+            status = 252
+        raise RuntimeError(f"`dvc repro` failed (exit {status})")
+    assert (workspace / "params.yaml").read_text() == "before\n"
+    assert printed == []
+
+
+def test_what_a_finaliser_raises_without_a_stop_is_still_reported(workspace, monkeypatch):
+    seen = []
+    monkeypatch.setattr("sys.unraisablehook", seen.append)
+    with journal.all_or_nothing("mlops repro", outputs=False):
+        FailsWhenCollected()
+    assert [str(unraisable.exc_value) for unraisable in seen] == ["a finaliser's own bug"]
