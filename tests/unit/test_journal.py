@@ -101,8 +101,16 @@ class FailsWhenCollected:
         raise RuntimeError("a finaliser's own bug")
 
 
+@pytest.fixture
+def python_ctrl_c():
+    """Ctrl-C as in `mlops` (a KeyboardInterrupt), whatever handler a stage module imported here installed."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name)
-def test_what_finalisers_raise_after_a_stop_is_not_printed(workspace, monkeypatch, signum):
+def test_what_finalisers_raise_after_a_stop_is_not_printed(workspace, monkeypatch, python_ctrl_c, signum):
     printed = []
     monkeypatch.setattr("sys.unraisablehook", printed.append)  # what Python would print as "Exception ignored"
     (workspace / "params.yaml").write_text("before\n")
