@@ -26,7 +26,7 @@ PRIMARY = MetricName(metrics.PRIMARY.name)
 SubsetOption = Annotated[
     float | None,
     typer.Option(
-        help="Train on this fraction of the training split (0 < F < 1): a cheap, marked subset run.",
+        help="Train on this fraction of the training split (0.0001 <= F < 1): a cheap, marked subset run.",
         min=0.0,
         max=1.0,
     ),

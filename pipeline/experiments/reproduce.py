@@ -12,6 +12,7 @@ from pipeline import paths
 from pipeline.errors import UserError
 from pipeline.experiments import dvc_outcomes, plots_page, subset
 from pipeline.experiments.metrics_file import read_metrics, workspace_metrics
+from pipeline.experiments.subset import check_fraction
 from pipeline.versioning import dvc_seam
 from pipeline.versioning.pipeline_status import (
     clear_merge_placeholders,
@@ -37,11 +38,11 @@ def reproduce(subset: float | None, force: bool) -> Reproduced:
     # The params schema (pydantic) only when a run happens: `mlops status` and a no-op repro answer without it.
     from pipeline.params import load_params
 
+    if subset is not None:
+        check_fraction(subset, whole=True)
     dvc_seam.require_repo()
     plots_page.ensure_template()  # so `dvc plots show` works offline after a repro
     if subset is not None:
-        if subset <= 0:
-            raise UserError(f"--subset {subset}: must be above 0 and at most 1", hint="e.g. --subset 0.1")
         return _subset_run(subset)
     load_params()  # before any stage does work
     before = workspace_metrics()

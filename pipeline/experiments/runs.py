@@ -29,6 +29,7 @@ from pipeline.experiments.settings import (
     parse_setting,
     typed_settings,
 )
+from pipeline.experiments.subset import check_fraction
 from pipeline.params import load_params
 from pipeline.versioning import dvc_seam
 from pipeline.versioning.journal import all_or_nothing
@@ -106,8 +107,7 @@ def require_experiment_repo() -> str:
 def with_subset(settings: dict[str, str], subset: float | None) -> dict[str, str]:
     if subset is None:
         return settings
-    if not 0 < subset < 1:
-        raise UserError(f"--subset {subset}: must be above 0 and below 1", hint="e.g. --subset 0.3")
+    check_fraction(subset, whole=False)
     return {**settings, SUBSET_KEY: repr(float(subset))}
 
 

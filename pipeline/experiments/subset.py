@@ -32,6 +32,9 @@ from pipeline.experiments.warm_stages import StagesStarted, stage_of
 from pipeline.versioning import dvc_seam
 
 FRACTION_KEY = "data.sample_frac"
+# The smallest fraction params.yaml holds plainly: below it a float is written with an exponent (1e-05), which
+# DVC's YAML 1.2 reads as a number and the stages' YAML 1.1 as text. It is a handful of loans anyway.
+SMALLEST_FRACTION = 0.0001
 SUBSET_STAGES = ("train", "evaluate")  # the stages a subset changes: those reading FRACTION_KEY, and after them
 LOCK_FILE = "dvc.lock"
 PARAMS_FILE = "params.yaml"
@@ -61,6 +64,16 @@ def start_stages():
     if _started_early:
         return _started_early.pop()
     return StagesStarted(SUBSET_STAGES) if os.name == "posix" else None
+
+
+def check_fraction(fraction: float, *, whole: bool) -> None:
+    """Refuse a subset fraction outside [SMALLEST_FRACTION, 1) (or [SMALLEST_FRACTION, 1] when `whole`)."""
+    if not SMALLEST_FRACTION <= fraction <= 1 or (fraction == 1 and not whole):
+        top = "at most 1" if whole else "below 1"
+        raise UserError(
+            f"--subset {fraction:g}: must be at least {SMALLEST_FRACTION:g} and {top}",
+            hint=f"e.g. --subset 0.1 (below {SMALLEST_FRACTION:g} a subset is a handful of loans)",
+        )
 
 
 def run(name: str, fraction: float, stages=None) -> SubsetRun:
