@@ -141,6 +141,8 @@ class RunOutcome:
 
 def run_one(set_items: list[str], subset: float | None, name: str | None) -> RunOutcome:
     """One experiment in a temporary copy of the workspace, unless one with these params, code and data exists."""
+    if name is not None:
+        check_name(name)
     require_experiment_repo()
     plan = planned(with_subset(dict(parse_setting(item) for item in set_items), subset))
     same = duplicate_of(plan.params, experiment_runs().runs)
@@ -158,6 +160,16 @@ def run_one(set_items: list[str], subset: float | None, name: str | None) -> Run
         ) from failure
     metrics = read_metrics(dvc_seam.read_at(dvc_seam.exp_ref(name), paths.METRICS))
     return RunOutcome(name, None, metric_rules.changes(metrics, workspace_metrics()))
+
+
+def check_name(name: str) -> None:
+    """Refuse a name DVC would refuse (it becomes the git ref `refs/exps/.../NAME`, with no slash in NAME) or
+    that would read as an option on a command line (`dvc exp apply NAME`)."""
+    if name.startswith("-") or "/" in name or not git.succeeds("check-ref-format", f"refs/exps/{name}"):
+        raise UserError(
+            f"--name {name!r}: not a usable experiment name",
+            hint="use letters, digits, '.', '_' and '-' (not first), e.g. --name lr-0.1",
+        )
 
 
 # --- mlops exp sweep ----------------------------------------------------------------------------------------

@@ -415,10 +415,10 @@ def exp_apply(name: str) -> None:
 def exp_push(git_remote: str, names: list[str], all_commits: bool) -> None:
     """`dvc exp push`: the experiments (named, else HEAD's, or every commit's) to `git_remote`, and their data and
     models to the default DVC remote."""
-    checked("exp", "push", *(["--all-commits"] if all_commits else []), git_remote, *names)
+    checked("exp", "push", *(["--all-commits"] if all_commits else []), "--", git_remote, *names)
 
 
 def exp_pull(git_remote: str, names: list[str], all_commits: bool) -> None:
     """`dvc exp pull`: the experiments (named, else HEAD's, or every commit's) from `git_remote`, and their data
     and models from the default DVC remote."""
-    checked("exp", "pull", *(["--all-commits"] if all_commits else []), git_remote, *names)
+    checked("exp", "pull", *(["--all-commits"] if all_commits else []), "--", git_remote, *names)
