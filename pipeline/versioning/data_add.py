@@ -26,7 +26,7 @@ from pipeline.versioning.datasets import (
     infer_source_schema,
     set_data_params,
 )
-from pipeline.versioning.input_limits import check_destination, check_table_file
+from pipeline.versioning.input_limits import check_destination, check_not_an_output, check_table_file
 from pipeline.versioning.journal import all_or_nothing
 
 if TYPE_CHECKING:
@@ -72,6 +72,7 @@ def add_source(
     params = load_params()
     destination = Path(paths.EXTERNAL_DIR) / path.name
     check_destination(destination)
+    check_not_an_output(path)
     check_table_file(path)
     frame = read_table(path)
     if drop is None:  # ids like `rownames` stay out of the features when the new file has them too

@@ -1,7 +1,7 @@
 """What `mlops data add` accepts, checked before the file is parsed or anything is written: a name that is not
-the project's own (README.md, .gitignore, a `.dvc` pointer, a git-tracked file), a header without duplicate
-names, and a width and line length within documented limits (docs/data.md), so that a hostile file is one
-clear error in milliseconds, not minutes of parsing."""
+the project's own (README.md, .gitignore, a `.dvc` pointer, a git-tracked file), a file no stage writes, a header
+without duplicate names, and a width and line length within documented limits (docs/data.md), so that a hostile
+file is one clear error in milliseconds, not minutes of parsing."""
 
 from __future__ import annotations
 
@@ -26,6 +26,24 @@ def check_destination(destination: Path) -> None:
         raise UserError(f"{name}: a reserved name in {destination.parent}/ (git's or DVC's own file)", hint=hint)
     if git.is_tracked(destination.as_posix()):
         raise UserError(f"{destination} is tracked by git: adding the data there would overwrite it", hint=hint)
+
+
+def check_not_an_output(path: Path) -> None:
+    """`path` must not be a file a stage of dvc.yaml writes: made the source, it would be moved out of the
+    pipeline's hands (and the stage's output lost from the workspace)."""
+    from hooks.pipeline_state import DVC_YAML, PARAMS_FILE, load, read_worktree, stage_outs
+
+    root = Path.cwd().resolve()
+    if root not in path.resolve().parents:
+        return
+    relative = path.resolve().relative_to(root)
+    read = read_worktree()
+    for output, stage in stage_outs(load(read, DVC_YAML) or {}, load(read, PARAMS_FILE) or {}).items():
+        if relative == Path(output) or Path(output) in relative.parents:
+            raise UserError(
+                f"{path}: stage `{stage}` writes it (dvc.yaml: {output}); the pipeline makes it from data.source",
+                hint="add the original data file instead; nothing was changed",
+            )
 
 
 def check_table_file(path: Path) -> None:

@@ -94,3 +94,17 @@ def test_a_git_tracked_name_is_refused(add_repo, tmp_path):
         assert keep.read_text() == "kept\n"
     finally:
         run(["git", "reset", "-q", "--hard", "HEAD~1"], add_repo)
+
+
+@pytest.mark.parametrize("output", ["data/raw.parquet", "data/split/train.parquet", "reports/plots/roc.json"])
+def test_a_file_a_stage_writes_is_refused_and_stays(add_repo, output):
+    """Made the source, a stage's output would be moved out of the workspace and out of the pipeline's hands."""
+    snapshot = Snapshot(add_repo)
+    status = run(["git", "status", "--porcelain", "--untracked-files=all"], add_repo).stdout
+
+    result = run(["mlops", "data", "add", output, "--target", "Class", "--positive", "bad"], add_repo, check=False)
+
+    assert_clear_error(result, output, "writes it", "nothing was changed")
+    assert (add_repo / output).is_file()
+    assert run(["git", "status", "--porcelain", "--untracked-files=all"], add_repo).stdout == status
+    snapshot.assert_unchanged()
