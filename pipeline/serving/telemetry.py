@@ -89,6 +89,11 @@ def log_files(folder: Path) -> list[Path]:
 
 
 def read_records(folder: Path) -> Iterator[dict[str, Any]]:
+    if not Path(folder).is_dir():
+        raise UserError(
+            f"--log-dir {folder}: no such folder",
+            hint="name the folder `mlops serve --log-dir` logs to (default logs/)",
+        )
     for path in log_files(folder):
         with open(path, encoding="utf-8") as handle:
             for number, line in enumerate(handle, 1):
@@ -120,8 +125,11 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
         return None
     now = now or datetime.now(UTC)
     units = {"m": "minutes", "h": "hours", "d": "days"}
-    if text[-1:] in units and text[:-1].isdigit():
-        return now - timedelta(**{units[text[-1]]: int(text[:-1])})
+    if text[-1:] in units and text[:-1].isascii() and text[:-1].isdigit():
+        try:
+            return now - timedelta(**{units[text[-1]]: int(text[:-1])})
+        except OverflowError:  # longer ago than dates go: all the traffic
+            return datetime.min.replace(tzinfo=UTC)
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

@@ -2,6 +2,7 @@
 
 import json
 import threading
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -88,8 +89,16 @@ def test_outcomes_join_by_id():
 def test_since_accepts_durations_and_dates():
     assert parse_since("24h") < parse_since("1h")
     assert parse_since("2025-01-31").year == 2025
-    with pytest.raises(UserError, match="not a duration or a date"):
-        parse_since("yesterday")
+    assert parse_since("99999999999d") == datetime.min.replace(tzinfo=UTC)  # before any date: all the traffic
+    for text in ("yesterday", "²d"):  # a digit to str.isdigit, not to int()
+        with pytest.raises(UserError, match="not a duration or a date"):
+            parse_since(text)
+
+
+def test_a_log_folder_that_is_not_there_is_named(tmp_path):
+    for missing in (tmp_path / "nope", tmp_path / "--x"):
+        with pytest.raises(UserError, match=f"--log-dir {missing}: no such folder"):
+            read_log(missing)
 
 
 def test_psi_is_near_zero_for_the_same_distribution_and_large_for_a_shift():
