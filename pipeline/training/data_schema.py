@@ -22,6 +22,7 @@ MAX_CATEGORIES = 200
 
 def infer_schema(frame: pd.DataFrame, target: str, positive_label: str) -> dict[str, Any]:
     """Describe `frame`'s columns: numeric ranges, categorical levels, nullability, and the target's two labels."""
+    import numpy as np
     import pandas as pd
 
     if target not in frame.columns:
@@ -53,6 +54,13 @@ def infer_schema(frame: pd.DataFrame, target: str, positive_label: str) -> dict[
             observed = series.dropna()
             if observed.empty:
                 raise UserError(f"column {name!r} holds no values", hint=f"drop it with --drop {name}")
+            infinite = observed[~np.isfinite(observed.to_numpy(dtype=float))]
+            if len(infinite):
+                raise UserError(
+                    f"column {name!r} holds {infinite.iloc[0]} in {len(infinite)} rows "
+                    f"(first: row {infinite.index[0]})",
+                    hint="no amount is infinite: fix those cells, or leave them empty (a missing value)",
+                )
             low = float(observed.min())
             columns[name] = {
                 "kind": NUMERIC,
@@ -98,7 +106,7 @@ def pandera_schema(schema: dict[str, Any], with_target: bool = True):
     columns = {}
     for name, spec in schema["columns"].items():
         if spec["kind"] == NUMERIC:
-            checks = []
+            checks = [pa.Check(_finite, name="finite")]  # CSV, parquet and JSON can all carry inf; no loan has it
             if spec.get("min") is not None:
                 checks.append(pa.Check.ge(spec["min"]))
             if spec.get("max") is not None:
@@ -113,6 +121,12 @@ def pandera_schema(schema: dict[str, Any], with_target: bool = True):
     return pa.DataFrameSchema(columns, strict=True, unique=unique, report_duplicates="all")
 
 
+def _finite(values: pd.Series) -> pd.Series:
+    import numpy as np
+
+    return np.isfinite(values)
+
+
 def describe_failures(failure_cases: pd.DataFrame, examples: int = 3) -> list[str]:
     """One line per (column, rule): how many rows fail and a few example rows and values."""
     lines = []
@@ -125,7 +139,7 @@ def describe_failures(failure_cases: pd.DataFrame, examples: int = 3) -> list[st
         cases = cases[~duplicates]
     for (column, check), group in cases.groupby(["column", "check"], sort=True, dropna=False):
         rows = [str(i) for i in group["index"].dropna().astype(int).unique()[:examples]]
-        values = [repr(v) for v in group["failure_case"].unique()[:examples]]
+        values = [repr(getattr(v, "item", lambda v=v: v)()) for v in group["failure_case"].unique()[:examples]]
         where = f"rows {', '.join(rows)}" if rows else "whole column"
         lines.append(f"column {column!r}, rule {check}: {len(group)} failing ({where}; values {', '.join(values)})")
     return lines

@@ -106,7 +106,10 @@ def infer_source_schema(frame: pd.DataFrame, choice: SourceChoice, source: str) 
     """Every check, then the schema of the features left after --drop."""
     check_columns(frame, choice, source)
     check_labels(frame, choice, source)
-    return infer_schema(frame.drop(columns=choice.drop), choice.target, choice.positive)
+    try:
+        return infer_schema(frame.drop(columns=choice.drop), choice.target, choice.positive)
+    except UserError as error:  # name the file the column is in
+        raise UserError(f"{source}: {error.message}", hint=error.hint) from None
 
 
 def align_batch(batch: pd.DataFrame, columns: list[str], source: str) -> pd.DataFrame:

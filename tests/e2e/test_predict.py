@@ -54,6 +54,9 @@ def test_predict_refuses_bad_input_without_output(repo, tmp_path):
     wrong = sample(tmp_path, int_rate="high")
     result = mlops(repo, "predict", str(wrong), "--out", str(out), check=False)
     assert result.returncode == 2 and "'int_rate'" in result.stderr and "Traceback" not in result.stderr
+    for infinite in ("inf", "-inf", "1e999"):  # every one a float to pandas, and no amount
+        result = mlops(repo, "predict", str(sample(tmp_path, int_rate=infinite)), "--out", str(out), check=False)
+        assert result.returncode == 2 and "column 'int_rate', rule finite" in result.stderr, result.stderr
     assert not out.exists() and not list(tmp_path.glob("*.partial"))
 
 

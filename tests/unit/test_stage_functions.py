@@ -157,6 +157,17 @@ def test_schema_refuses_text_in_numeric_column():
         validate_frame(frame, schema, "loans.csv")
 
 
+@pytest.mark.parametrize("infinite", [np.inf, -np.inf])
+def test_infinite_amounts_are_refused_when_inferring_and_when_validating(infinite):
+    frame = loans()
+    schema = infer_schema(frame, "status", "bad")
+    frame.loc[3, "rate"] = infinite
+    with pytest.raises(UserError, match=f"column 'rate' holds {infinite} in 1 rows"):
+        infer_schema(frame, "status", "bad")
+    with pytest.raises(UserError, match="column 'rate', rule finite: 1 failing"):
+        validate_frame(frame, schema, "loans.csv")
+
+
 def test_infer_schema_refuses_bad_targets():
     frame = loans()
     with pytest.raises(UserError, match="target column 'outcome' is not in the data"):
