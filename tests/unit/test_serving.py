@@ -46,6 +46,8 @@ def test_valid_loan_gets_an_id_and_a_batch_keeps_given_ids():
         ({"state": "TX", "income": 1.0}, ["body", "state"]),
         ({"income": 1.0}, ["body", "state"]),
         ({"state": "CA", "income": -1.0}, ["body", "income"]),
+        ({"state": "CA", "income": float("inf")}, ["body", "income"]),  # (the JSON reader refuses it first)
+        ({"state": "CA", "income": 1.0, "util": float("nan")}, ["body", "util"]),  # missing is null, not NaN
         ([{"state": "CA", "income": 1.0}, {"state": "CA", "income": True}], ["body", 1, "income"]),
         ([], ["body"]),
         ("text", ["body"]),
