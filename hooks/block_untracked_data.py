@@ -20,6 +20,7 @@ import sys
 from collections.abc import Sequence
 
 from hooks import git
+from hooks.arguments import with_paths_last
 from hooks.formats import HEAD_BYTES, data_format, is_text
 
 HOOK_ID = "block-untracked-data"
@@ -38,7 +39,7 @@ DATA_EXTENSIONS = frozenset(_EXTENSIONS.split())
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=HOOK_ID, description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=HOOK_ID, description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("filenames", nargs="*", help="files to check (default: the staged changes)")
     parser.add_argument("--max-kb", type=int, default=1024, help="size limit for any file (default 1024)")
     parser.add_argument(
@@ -50,7 +51,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--allow-max-kb", type=int, default=100, help="size limit for data files in the allowed folders (default 100)"
     )
-    args = parser.parse_args(argv)
+    args = parser.parse_args(with_paths_last(argv))
     args.allow_dirs = [d.rstrip("/") + "/" for d in (args.allow_dirs or ["tests/fixtures/"])]
     return args
 
@@ -194,7 +195,7 @@ def stage_writing(path: str) -> tuple[str, str] | None:
 
 
 def fix_for(path: str, reasons: list[str]) -> str:
-    quoted = shlex.quote(path)
+    quoted = shlex.quote(f"./{path}" if path.startswith("-") else path)  # `--x` would be read as an option
     if any("tracked twice" in reason for reason in reasons):
         return f"git rm --cached {quoted}   (DVC keeps it; `dvc status` shows its state)"
     written = stage_writing(path)

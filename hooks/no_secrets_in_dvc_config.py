@@ -174,10 +174,11 @@ def report(problems: list[str]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from hooks import git
+    from hooks.arguments import with_paths_last
 
     parser = argparse.ArgumentParser(prog=HOOK_ID, description=__doc__.splitlines()[0])
     parser.add_argument("filenames", nargs="*", help="files to check (default: the staged changes)")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(with_paths_last(argv))
     problems = []
     for blob in git.staged_blobs(args.filenames, SCAN_LIMIT):
         if not blob.is_symlink:

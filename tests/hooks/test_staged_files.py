@@ -262,3 +262,20 @@ def test_an_ordinary_commit_passes(staging, capsys):
         staging(".env.example", "AWS_ACCESS_KEY_ID=\n"),
     ]
     assert staged_files.main(paths) == 0, capsys.readouterr().out
+
+
+def test_files_named_like_options_are_checked_as_files(staging, capsys):
+    """pre-commit passes staged paths after the hook's options as they are: `-h` must not print the help and pass."""
+    paths = [
+        staging("-h", "help?\n"),
+        staging("--x", real_formats()["parquet"]),
+        staging("docs/note.md", "an ordinary note\n"),
+    ]
+    for check in (staged_files.main, block_untracked_data.main):
+        assert check(["--max-kb", "2048", *paths]) == 1
+        printed = capsys.readouterr().out
+        assert "  --x\n" in printed and "by its content (parquet)" in printed and "usage:" not in printed
+        assert "git rm --cached ./--x" in printed  # the fix printed works as typed
+    paths.append(staging(".dvc/config", dvc_config("password = hunter2")))
+    assert no_secrets.main(paths) == 1
+    assert ".dvc/config: sets `password`" in capsys.readouterr().out

@@ -1,0 +1,19 @@
+"""A hook's command line as pre-commit builds it: the hook's options (its `args:`), then the staged paths as they
+are, so a file named like an option (`--x`, `-h`) would be read as one: refused, or worse, `-h` printing the help
+and passing the commit unchecked."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+
+def with_paths_last(argv: Sequence[str] | None) -> list[str]:
+    """`argv` (default: this process's) with every argument that names an existing file and starts with `-` moved
+    behind `--`, where argparse takes it as a path."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    dashed = [arg for arg in argv if arg.startswith("-") and os.path.lexists(arg)]
+    if not dashed or "--" in argv:
+        return argv
+    return [*(arg for arg in argv if arg not in dashed), "--", *dashed]
