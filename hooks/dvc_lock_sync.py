@@ -25,6 +25,7 @@ import yaml
 
 from hooks import git, merge_driver, params_yaml
 from hooks.pipeline_state import (
+    PARAMS_FILE,
     Reader,
     StageState,
     git_kept_outputs,
@@ -39,6 +40,7 @@ METRICS = "reports/metrics.json"
 # Files whose unstaged edits a reproduction would overwrite or train on without the user meaning it.
 REPRO_INPUTS = ("params.yaml", "dvc.yaml", "pipeline", "reports/schema.json")
 REPRO_OUTPUTS = ("dvc.lock", "reports")
+PARAMS_SCHEMA = "pipeline/params.py"  # this project's schema of params.yaml (`python -m pipeline` runs it)
 
 
 def staged_reader() -> Reader:
@@ -151,6 +153,21 @@ def refuse_unstaged(edited: list[str]) -> int:
     return 1
 
 
+def params_refused(read: Reader) -> bool:
+    """When params.yaml is staged: whether this project's own schema (`mlops hooks params`) refuses it, which
+    then says why. A key no stage reads (a misspelt `trian:`) stales no stage, and would be committed unseen."""
+    text = read(PARAMS_FILE)
+    if text is None or not os.path.isfile(PARAMS_SCHEMA):  # another repository: DVC alone reads its params
+        return False
+    if git.succeeds("diff", "--cached", "--quiet", "--", PARAMS_FILE):
+        return False
+    checked = subprocess.run([sys.executable, "-m", "pipeline", "hooks", "params"], input=text, stdout=sys.stdout)
+    if checked.returncode == 0:
+        return False
+    print(f"\n{HOOK_ID}: fix params.yaml, `git add` it and commit again.\n{SKIP_HINT}")
+    return True
+
+
 def repro_command() -> list[str]:
     if importlib.util.find_spec("pipeline.versioning.dvc_seam") is not None:
         return [sys.executable, "-m", "pipeline", "hooks", "repro"]  # all or nothing, forces type-only stages
@@ -236,6 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     read = staged_reader()
     try:
+        if params_refused(read):
+            return 1
         return check(read) if args.mode == "check" else reproduce(read)
     except params_yaml.AmbiguousScalar as error:
         print(f"{HOOK_ID}: {error}")

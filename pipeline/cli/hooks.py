@@ -63,6 +63,14 @@ def status() -> None:
 
 
 @hooks_app.command(hidden=True)
+def params() -> None:
+    """What `dvc-lock-sync` runs on a staged params.yaml (its text on stdin): this project's schema checks it."""
+    from pipeline.params import params_from_text
+
+    params_from_text(sys.stdin.buffer.read(), "params.yaml")
+
+
+@hooks_app.command(hidden=True)
 def repro() -> None:
     """What `dvc-lock-sync repro` runs: `dvc repro` all or nothing, then the stages whose params changed only
     in type (DVC sees `1` and `1.0` as equal and would skip them), forced."""

@@ -103,6 +103,19 @@ def test_repro_mode_keeps_the_commit_blocked_when_params_are_invalid(hooked):
     assert (hooked / "dvc.lock").read_text() == lock_before
 
 
+def test_a_misspelt_key_no_stage_reads_is_refused_though_no_stage_goes_stale(hooked):
+    head = run(["git", "rev-parse", "HEAD"], hooked).stdout
+    lock_before = (hooked / "dvc.lock").read_text()
+    set_param(hooked, "seed: 42\n", "seed: 42\nsead: 7\n")  # meant seed: no stage reads it, DVC sees nothing to do
+
+    result = commit(hooked, "params.yaml")
+
+    assert result.returncode != 0
+    assert "sead: unknown key" in output(result) and "SKIP=dvc-lock-sync" in output(result)
+    assert run(["git", "rev-parse", "HEAD"], hooked).stdout == head
+    assert (hooked / "dvc.lock").read_text() == lock_before
+
+
 def reader(files: dict[str, str]):
     return lambda path: files[path].encode() if path in files else None
 
