@@ -19,7 +19,7 @@ from pipeline.experiments.compare import compare_revisions, splits_at
 from pipeline.params import load_params
 from pipeline.serving.app import load_served_model
 from pipeline.versioning import dvc_seam
-from pipeline.versioning.output_paths import check_output_path
+from pipeline.versioning.output_paths import check_output_path, write_atomically
 
 PLOTS = {
     "roc": ("ROC curve", "fpr", "tpr", "false positive rate", "true positive rate"),
@@ -326,8 +326,7 @@ class Written:
 def write_report(out: Path, against: str) -> Written:
     """The page comparing the workspace with revision `against`, written atomically to `out`."""
     dvc_seam.require_repo()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    check_output_path(out)
+    check_output_path(out, folder_made=True)
     rev = dvc_seam.resolve_commit(against)
     if rev is None:
         raise UserError(f"--against {against}: no such revision", hint="e.g. --against HEAD or origin/main")
@@ -337,9 +336,7 @@ def write_report(out: Path, against: str) -> Written:
         raise UserError(f"the workspace has no {paths.METRICS}", hint="run `mlops repro` first")
     label = f"{against} ({rev[:8]})"
     page_text = render(workspace, reference, "workspace", label, unseen_section(rev, label))
-    temporary = out.with_name(out.name + ".partial")
-    temporary.write_text(page_text, encoding="utf-8")
-    temporary.replace(out)
+    write_atomically(out, page_text)
     return Written(out, len(page_text))
 
 

@@ -20,6 +20,7 @@ from pipeline.serving import registry
 from pipeline.serving.app import load_served_model
 from pipeline.serving.telemetry import join_outcomes, parse_since, read_log, read_outcomes
 from pipeline.versioning import dvc_seam
+from pipeline.versioning.output_paths import check_output_path, write_atomically
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -174,9 +175,10 @@ def scorers(traffic: pd.DataFrame) -> list[Scorer]:
 
 def write_report(report: DriftReport, out: Path) -> DriftReport:
     """Write drift.json and drift.html to `out`; the report with their paths."""
-    out.mkdir(parents=True, exist_ok=True)
     as_dict = report.as_dict()
-    files = [out / "drift.json", out / "drift.html"]
-    files[0].write_text(json.dumps(as_dict, indent=2, default=str) + "\n", encoding="utf-8")
-    files[1].write_text(render(as_dict), encoding="utf-8")
-    return replace(report, files=files)
+    files = {out / "drift.json": json.dumps(as_dict, indent=2, default=str) + "\n", out / "drift.html": render(as_dict)}
+    for path in files:
+        check_output_path(path, folder_made=True)
+    for path, text in files.items():
+        write_atomically(path, text)
+    return replace(report, files=list(files))

@@ -4,6 +4,7 @@ formulas."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,14 +19,14 @@ PROTECTED_DIRS = (".git", ".dvc")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what Excel, LibreOffice and Sheets read as a formula
 
 
-def check_output_path(out: Path, *inputs: Path) -> None:
+def check_output_path(out: Path, *inputs: Path, folder_made: bool = False) -> None:
     """Refuse `out` (with the option's name and the fix) unless writing it can only create or replace a file
-    that nothing else owns."""
+    that nothing else owns. `folder_made`: its folder may be missing (`write_atomically` makes it)."""
     hint = "choose a new file name, e.g. --out scores.csv"
     resolved = out.resolve()
     if out.is_dir():
         raise UserError(f"--out {out} is a directory", hint=f"name a file inside it, e.g. --out {out / 'scores.csv'}")
-    if not resolved.parent.is_dir():
+    if not folder_made and not resolved.parent.is_dir():
         raise UserError(f"--out {out}: folder {out.parent} does not exist", hint=f"create it: mkdir -p {out.parent}")
     for source in inputs:
         if source.exists() and resolved == source.resolve():
@@ -37,6 +38,20 @@ def check_output_path(out: Path, *inputs: Path) -> None:
         raise UserError(f"--out {out} is one of git's or DVC's own files", hint=hint)
     if git.is_tracked(inside.as_posix()) or inside.as_posix() in _dvc_tracked():
         raise UserError(f"--out {out} is tracked by git or DVC: it would be overwritten", hint=hint)
+
+
+def write_atomically(out: Path, text: str) -> None:
+    """`text` into `out` (its folder made) by way of `out.partial`, so that a stopped or failed write leaves no
+    half file; a failure (a read-only folder, a full disk) is one line naming `out`."""
+    partial = out.with_name(out.name + ".partial")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(out)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise UserError(f"cannot write {out}: {error.strerror or error}", hint="choose another --out") from None
 
 
 def _inside_repo(resolved: Path) -> Path | None:

@@ -65,6 +65,17 @@ def test_a_full_disk_is_one_clear_line_and_leaves_no_partial_file(repo, loans, t
     assert not out.exists() and not list(tmp_path.glob("*.partial"))
 
 
+def test_a_report_that_cannot_be_written_is_one_clear_line_and_leaves_no_partial_file(repo, tmp_path):
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))  # the page is ~24 KB
+
+    out = tmp_path / "new folder" / "report.html"
+    result = run(["mlops", "report", "--out", str(out)], repo, check=False, preexec_fn=small_files)
+    assert_clear_error(result, "cannot write", str(out))
+    assert not out.exists() and not list(out.parent.glob("*.partial"))
+    assert_clear_error(run(["mlops", "report", "--out", "/proc/report.html"], repo, check=False), "/proc/report.html")
+
+
 def test_formula_cells_are_neutralised_in_written_csv(repo, tmp_path):
     ids = ['=HYPERLINK("http://x.invalid","click")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tx", "ok-7"]
     frame = lending_frame().drop(columns=["Class"]).head(len(ids))
