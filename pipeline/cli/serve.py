@@ -37,7 +37,9 @@ def serve(
         typer.Option(help="A revision or registry reference whose model scores every loan, logged, never returned."),
     ] = None,
     log_dir: Annotated[Path, typer.Option(help="Where the prediction log goes.")] = Path("logs"),
-    log_max_mb: Annotated[float, typer.Option(help="Rotate the prediction log above this size.", min=0.001)] = 50.0,
+    log_max_mb: Annotated[
+        float, typer.Option(help="Rotate the prediction log above this size.", min=0.001, max=1_000_000)
+    ] = 50.0,
 ) -> None:
     """Serve the model over HTTP: POST /predict, GET /health, /version, /metrics."""
     from pipeline.serving.server import prepare_server

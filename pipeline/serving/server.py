@@ -77,7 +77,9 @@ def require_free_port(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as error:
-            raise UserError(f"cannot listen on {host}:{port}: {error.strerror}", hint="choose another --port") from None
+            raise UserError(
+                f"cannot listen on {host}:{port}: {error.strerror}", hint="check --host, or choose another --port"
+            ) from None
 
 
 def start_line(deployment: Deployment, follow: bool, champion_commit: str | None) -> str:

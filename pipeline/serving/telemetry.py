@@ -32,10 +32,16 @@ DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 
 def ensure_log_dir(folder: Path) -> Path:
     """The log folder, created with a `.gitignore` that keeps its contents out of git."""
-    folder.mkdir(parents=True, exist_ok=True)
-    ignore = folder / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text("# prediction logs, outcomes and drift reports: never committed\n*\n")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        ignore = folder / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("# prediction logs, outcomes and drift reports: never committed\n*\n")
+    except OSError as error:
+        raise UserError(
+            f"--log-dir {folder}: cannot make the log folder there: {error.strerror or error}",
+            hint="choose another --log-dir (default logs/)",
+        ) from None
     return folder
 
 

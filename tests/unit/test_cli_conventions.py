@@ -37,6 +37,7 @@ def test_version():
         # params.yaml would hold it as 1e-05: a number to DVC (YAML 1.2), text to the stages (YAML 1.1)
         (["repro", "--subset", "0.00001"], "error: --subset 1e-05: must be at least 0.0001", "e.g. --subset 0.1"),
         (["exp", "sweep", "seed=1,2", "--subset", "0"], "error: --subset 0: must be at least 0.0001", "--subset 0.1"),
+        (["serve", "--log-max-mb", "inf"], "error: Invalid value for '--log-max-mb'", "`mlops serve -h`"),
         (["exp", "run", "--name", "--x"], "error: --name '--x': not a usable experiment name", "--name lr-0.1"),
         (["exp", "run", "--name", "a/b"], "error: --name 'a/b': not a usable experiment name", "--name lr-0.1"),
         (["exp", "run", "--name", "a..b"], "error: --name 'a..b': not a usable experiment name", "--name lr-0.1"),

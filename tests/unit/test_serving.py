@@ -3,6 +3,7 @@
 import json
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,14 @@ import pytest
 from pipeline.errors import UserError
 from pipeline.monitoring import drift
 from pipeline.serving.app import RequestInvalid, ServiceMetrics, parse_loans, request_model, routes_to_challenger
-from pipeline.serving.telemetry import PredictionLog, join_outcomes, log_files, parse_since, read_log
+from pipeline.serving.telemetry import (
+    PredictionLog,
+    ensure_log_dir,
+    join_outcomes,
+    log_files,
+    parse_since,
+    read_log,
+)
 
 METADATA = {
     "features": {
@@ -95,6 +103,14 @@ def test_since_accepts_durations_and_dates():
     for text in ("yesterday", "²d"):  # a digit to str.isdigit, not to int()
         with pytest.raises(UserError, match="not a duration or a date"):
             parse_since(text)
+
+
+def test_a_log_folder_that_cannot_be_made_is_named(tmp_path):
+    (tmp_path / "dvc.lock").write_text("a file\n")
+    for folder in (tmp_path / "dvc.lock", Path("/proc/logs")):
+        with pytest.raises(UserError, match=f"--log-dir {folder}: cannot make the log folder there"):
+            ensure_log_dir(folder)
+    assert (tmp_path / "dvc.lock").read_text() == "a file\n"
 
 
 def test_a_log_folder_that_is_not_there_is_named(tmp_path):
