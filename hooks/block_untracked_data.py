@@ -29,6 +29,7 @@ OUTPUTS_CACHE = ".git/mlops-hooks-outputs.json"
 POINTER_NAMES = (".gitignore", ".gitkeep", ".dvcignore")
 README_NAME = re.compile(r"README(\.(md|markdown|rst|txt))?", re.IGNORECASE)
 DVC_POINTER = re.compile(rb"^(outs|deps):", re.MULTILINE)
+TOO_BIG = "limit for any file in git"
 SMALL_TEXT = 64 * 1024  # a README, .gitignore or .dvc pointer bigger than this is not what its name says
 _EXTENSIONS = (
     "csv tsv parquet feather arrow orc avro h5 hdf5 hdf nc npy npz pkl pickle joblib skops onnx pt pth ckpt "
@@ -157,7 +158,7 @@ def reasons_for(
         elif size > args.allow_max_kb * 1024:
             reasons.append(f"a data file of {size // 1024} KB in an allowed folder (limit {args.allow_max_kb} KB)")
     if size > args.max_kb * 1024:
-        reasons.append(f"{size / 1024 / 1024:.1f} MB staged, above the {args.max_kb} KB limit for any file in git")
+        reasons.append(f"{size / 1024 / 1024:.1f} MB staged, above the {args.max_kb} KB {TOO_BIG}")
     return reasons
 
 
@@ -208,6 +209,8 @@ def fix_for(path: str, reasons: list[str]) -> str:
         )
     if all("named like" in reason for reason in reasons):
         return f"git rm --cached {quoted}, then rename it for what it holds"
+    if all(TOO_BIG in reason for reason in reasons) and not has_data_extension(path):  # text, too big to be code
+        return f"make {quoted} smaller; if it is data: git rm --cached {quoted} && dvc add {quoted}"
     if mlops_installed():
         return f"git rm --cached {quoted} && mlops data add {quoted}   (or `dvc add {quoted}`)"
     return f"git rm --cached {quoted} && dvc add {quoted}   (then `git add {quoted}.dvc`)"

@@ -1,6 +1,7 @@
-"""YAML that cannot blow up memory: aliases (`*name`, and merges `<<: *name`) are refused before anything is
-built, so a "billion laughs" document is a one-line error, not gigabytes. The project's own YAML files
-(params.yaml, dvc.yaml, dvc.lock) never need aliases. PyYAML only: hooks use this too."""
+"""YAML that cannot blow up memory or time: aliases (`*name`, and merges `<<: *name`) and documents over 1 MiB
+are refused before anything is built, so a "billion laughs" or a gigabyte file is a one-line error, not
+gigabytes. The project's own YAML files (params.yaml, dvc.yaml, dvc.lock) are a few KB and never need
+aliases. PyYAML only: hooks use this too."""
 
 from __future__ import annotations
 
@@ -11,18 +12,38 @@ import yaml
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when PyYAML has it: several times faster
 
 
-class AliasRefused(yaml.MarkedYAMLError):
+MAX_BYTES = 1 << 20
+
+
+class Unbounded(yaml.MarkedYAMLError):
+    """YAML refused before anything is built; `hint` says what to do."""
+
+    hint = ""
+
+
+class AliasRefused(Unbounded):
     """A YAML alias, refused (its mark gives the line and column)."""
+
+    hint = "write the values out in full"
+
+
+class TooLarge(Unbounded):
+    """A document larger than any of the project's YAML files should be."""
+
+    hint = "the project's YAML files hold a few KB of settings: remove what does not belong there"
 
 
 def safe_load(data: bytes | str, name: str = "") -> Any:
-    """`yaml.safe_load` without aliases; `name` (the file) is what error messages call the document."""
-    refuse_aliases(data, name)
+    """`yaml.safe_load` within bounds; `name` (the file) is what error messages call the document."""
+    refuse_unbounded(data, name)
     return yaml.load(data, Loader=_Loader)
 
 
-def refuse_aliases(data: bytes | str, name: str = "") -> None:
-    """AliasRefused at the first alias in `data`, found without building anything."""
+def refuse_unbounded(data: bytes | str, name: str = "") -> None:
+    """TooLarge for a document over MAX_BYTES, AliasRefused at its first alias: found without building anything."""
+    if len(data) > MAX_BYTES:
+        size = len(data.encode() if isinstance(data, str) else data) / (1 << 20)
+        raise TooLarge(problem=f"{name or 'the document'} is {size:.1f} MiB: at most {MAX_BYTES >> 20} MiB is read")
     if ("*" if isinstance(data, str) else b"*") in data:  # no alias without a `*`: the common case costs nothing
         for event in yaml.parse(data, Loader=_Loader):  # events only: nothing is expanded here
             if isinstance(event, yaml.AliasEvent):

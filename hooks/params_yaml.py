@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from hooks.bounded_yaml import refuse_aliases
+from hooks.bounded_yaml import refuse_unbounded
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when PyYAML has it: several times faster
 
@@ -89,7 +89,7 @@ def _check(loader: Any, node: yaml.Node, key: str, source: str) -> None:
 def loads(text: str | bytes, source: str = "params.yaml") -> Any:
     """The document in `text`, or AmbiguousScalar naming the first key YAML 1.1 and 1.2 read differently.
     (yaml.YAMLError for text that is not YAML at all, and for aliases: see hooks.bounded_yaml.)"""
-    refuse_aliases(text, source)  # the node walk below would visit an alias bomb's every expansion
+    refuse_unbounded(text, source)  # the node walk below would visit an alias bomb's every expansion
     loader = _Loader(text)
     try:
         node = loader.get_single_node()

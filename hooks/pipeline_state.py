@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from hooks import params_yaml
-from hooks.bounded_yaml import AliasRefused, safe_load
+from hooks.bounded_yaml import Unbounded, safe_load
 
 Reader = Callable[[str], bytes | None]
 PARAMS_FILE = "params.yaml"
@@ -239,9 +239,12 @@ def declared_outputs(dvc_yaml: dict, params: Any) -> dict[str, bool]:
 def read_declared_outputs(read: Reader) -> dict[str, bool]:
     try:
         params = load(read, PARAMS_FILE) or {}
-    except AliasRefused:  # the paths are read without params; dvc-lock-sync names the problem
+    except Unbounded:  # the paths are read without params; dvc-lock-sync names the problem
         params = {}
-    return declared_outputs(load(read, DVC_YAML) or {}, params)
+    try:
+        return declared_outputs(load(read, DVC_YAML) or {}, params)
+    except Unbounded:  # no outputs known: dvc-lock-sync names the problem
+        return {}
 
 
 def git_kept_outputs(read: Reader) -> list[str]:

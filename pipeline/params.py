@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from hooks import params_yaml
+from hooks.bounded_yaml import TooLarge
 from pipeline.errors import UserError
 
 PARAMS_FILE = "params.yaml"
@@ -184,6 +185,8 @@ def parse_params_yaml(text: str | bytes, source: str = PARAMS_FILE) -> Any:
         return params_yaml.loads(text, source)
     except params_yaml.AmbiguousScalar as error:
         raise UserError(str(error), hint="nothing was run") from None
+    except TooLarge as error:
+        raise UserError(str(error), hint=error.hint) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

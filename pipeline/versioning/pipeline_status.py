@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hooks import merge_driver
-from hooks.bounded_yaml import AliasRefused
+from hooks.bounded_yaml import Unbounded
 from hooks.params_yaml import AmbiguousScalar
 from hooks.pipeline_state import StageState, dir_md5, file_md5, pipeline_state, read_worktree
 from pipeline.errors import UserError
@@ -18,8 +18,8 @@ def stage_states(command: str = "mlops status") -> list[StageState]:
     the stages would read it is a UserError naming the fix (`command` is what to run again)."""
     try:
         return pipeline_state(read_worktree())
-    except AliasRefused as error:  # a YAML alias bomb, refused before it expands
-        raise UserError(str(error), hint="write the values out in full") from None
+    except Unbounded as error:  # an alias bomb or a huge file, refused before it is built
+        raise UserError(str(error), hint=error.hint) from None
     except AmbiguousScalar as error:
         raise UserError(str(error), hint=f"fix params.yaml, then run `{command}` again") from None
 

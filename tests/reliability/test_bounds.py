@@ -23,7 +23,7 @@ OUT_OF_BOUNDS = {
     "evaluate.importance_repeats": 10**6,
     "train.logreg.max_iter": 10**9,
     "train.hgb.max_iter": 10**7,
-    "data.drop": [f"column_{i}" for i in range(100_000)],
+    "data.drop": [f"column_{i}" for i in range(10_000)],  # over the 1,000 names allowed, under 1 MiB of YAML
 }
 MEMORY_LIMIT = 1 << 30  # far below what the bomb expands to, far above what refusing it needs
 
@@ -86,3 +86,31 @@ def test_alias_bomb_is_refused_by_the_commit_hook_in_bounded_memory(hooked):
     assert "dvc-lock-sync" in text and "params.yaml" in text and "alias" in text.lower(), text
     assert "MemoryError" not in text and "Traceback" not in text, text
     assert run(["git", "log", "-1", "--format=%s"], hooked).stdout.strip() != "change"
+
+
+def oversized(text: str) -> str:
+    """`text` with a comment that takes it past the 1 MiB any of the project's YAML files may be."""
+    return text + "# " + "x" * (1 << 20) + "\n"
+
+
+def test_an_oversized_params_yaml_is_refused_at_once(bounds_repo):
+    snapshot = Snapshot(bounds_repo)
+    original = (bounds_repo / "params.yaml").read_text()
+    (bounds_repo / "params.yaml").write_text(oversized(original))
+    try:
+        results = [run(["mlops", command], bounds_repo, check=False) for command in ("repro", "status")]
+    finally:
+        (bounds_repo / "params.yaml").write_text(original)
+    for result in results:
+        assert_clear_error(result, "params.yaml is 1.0 MiB", "at most 1 MiB", "a few KB")
+    snapshot.assert_unchanged()
+
+
+def test_an_oversized_dvc_yaml_is_named_by_the_commit_hooks_without_a_traceback(hooked):
+    dvc_yaml = hooked / "dvc.yaml"
+    dvc_yaml.write_text(oversized(dvc_yaml.read_text()))
+    result = commit(hooked, "dvc.yaml")
+    text = output(result)
+    assert result.returncode != 0 and "Traceback" not in text, text
+    assert "dvc-lock-sync: dvc.yaml is 1.0 MiB: at most 1 MiB is read" in text
+    assert "make dvc.yaml smaller" in text  # staged-files: not `mlops data add dvc.yaml`
