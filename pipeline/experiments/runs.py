@@ -301,6 +301,7 @@ def apply(name: str) -> None:
     """Bring an experiment's params, dvc.lock, reports and model into the workspace (nothing is committed)."""
     require_experiment_repo()
     find_experiment(name)
+    dvc_seam.require_committed_workspace("applying an experiment (DVC's apply resets every tracked file)")
     _apply(name)
 
 
@@ -325,6 +326,7 @@ def promote(name: str) -> str:
             f"{name} is a subset run ({SUBSET_KEY} = {run.subset:g}): its model saw part of the data",
             hint="run it on all the data first: mlops exp run -S key=value (without --subset)",
         )
+    dvc_seam.require_committed_workspace("promoting an experiment (DVC's apply resets every tracked file)")
     message = promotion_message(name, read_metrics(dvc_seam.read_at(head, paths.METRICS)), run.metrics)
     with all_or_nothing("mlops exp promote", PROMOTED, ends_with_commit=True):
         _apply(name)

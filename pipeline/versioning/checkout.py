@@ -14,12 +14,7 @@ def checkout(rev: str) -> None:
     """Bring back `rev`: its code, params, data and model as they were committed."""
     dvc_seam.require_repo()
     dvc_seam.check_rev(rev)
-    changed = dvc_seam.uncommitted_git_changes()
-    if changed:
-        raise UserError(
-            f"uncommitted changes: {', '.join(changed[:5])}{' ...' if len(changed) > 5 else ''}",
-            hint="commit them (or `git stash`) before travelling to another version",
-        )
+    dvc_seam.require_committed_workspace("travelling to another version")
     unsaved = modified_outputs()
     if unsaved:
         raise UserError(

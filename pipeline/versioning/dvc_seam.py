@@ -153,6 +153,17 @@ def uncommitted_git_changes() -> list[str]:
     return git_plumbing.uncommitted_changes()
 
 
+def require_committed_workspace(before: str) -> None:
+    """Refuse, listing them, tracked files with uncommitted changes that what comes next (`before`: "travelling
+    to another version") would overwrite."""
+    changed = uncommitted_git_changes()
+    if changed:
+        raise UserError(
+            f"uncommitted changes: {', '.join(changed[:5])}{' ...' if len(changed) > 5 else ''}",
+            hint=f"commit them (or `git stash`) before {before}",
+        )
+
+
 def commit_paths(paths_to_commit: list[str], message: str) -> None:
     """Stage `paths_to_commit` and commit only them, whatever else is staged."""
     git("add", "--", *paths_to_commit)

@@ -82,6 +82,14 @@ def test_sweep_compare_duplicates_and_promote(repo):
 
     ran = run(["mlops", "exp", "run", "-S", "train.logreg.C=0.02", "--name", "wider-c"], repo)
     assert "dvc exp apply" not in ran.stdout + ran.stderr  # DVC's advice; ours is `mlops exp apply/promote`
+    readme = (repo / "README.md").read_text()
+    (repo / "README.md").write_text(readme + "an edit not yet committed\n")  # DVC's apply would reset it
+    for command in ("apply", "promote"):
+        refused = run(["mlops", "exp", command, "wider-c"], repo, check=False)
+        assert refused.returncode == 2 and "uncommitted changes: README.md" in refused.stderr, refused.stderr
+    assert (repo / "README.md").read_text().endswith("an edit not yet committed\n")
+    assert run(["git", "rev-parse", "HEAD"], repo).stdout == head
+    (repo / "README.md").write_text(readme)
     promoted = run(["mlops", "exp", "promote", "wider-c"], repo)
     assert "Committed: Promote experiment wider-c: roc_auc" in promoted.stdout
     assert "commit with" not in promoted.stdout + promoted.stderr  # no advice to do what it just did
