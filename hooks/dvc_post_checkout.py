@@ -29,14 +29,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not is_branch_checkout(argv) or not os.path.isdir(".dvc"):
         return 0
-    result = subprocess.run([*dvc_command(), "checkout", "--quiet"])
+    # Captured, not --quiet (which silences DVC's errors too): shown only when the checkout fails.
+    result = subprocess.run([*dvc_command(), "checkout"], capture_output=True, text=True)
     if result.returncode != 0:
-        print(
-            f"{HOOK_ID}: `dvc checkout` failed (see above): the data and model in the workspace may not match "
-            "this commit. Fix: `dvc pull` (the data may be missing from the cache), then `dvc checkout`."
-        )
+        print(result.stderr.strip())
+        print(f"{HOOK_ID}: `dvc checkout` failed: the data and model in the workspace may not match this commit.")
+        print(f"Fix: {advice(result.stderr)}")
         return 1
     return 0
+
+
+def advice(dvc_error: str) -> str:
+    if "without confirmation" in dvc_error:  # DVC keeps files changed since it recorded them
+        return (
+            "the files above were changed and not recorded, so they were kept: record them (`mlops repro`, or "
+            "`dvc commit`) or discard the changes (`dvc checkout --force`)"
+        )
+    return "`dvc pull` (the data may be missing from the cache), then `dvc checkout`"
 
 
 if __name__ == "__main__":

@@ -33,6 +33,16 @@ def test_branch_switch_brings_the_other_branch_model(hooked):
     assert model_md5(hooked) == branch_model == locked_model_md5(hooked)
     run(["git", "checkout", "-q", "main", "--", "params.yaml"], hooked)  # a file checkout: no dvc checkout
     assert model_md5(hooked) == branch_model
+    run(["git", "checkout", "-q", "weaker", "--", "params.yaml"], hooked)
+
+    model = hooked / "models/model.skops"  # changed by hand, never recorded: DVC keeps it, the hook says why
+    model.chmod(0o644)
+    model.write_bytes(model.read_bytes() + b"by hand")
+    edited = model_md5(hooked)
+    switched = run(["git", "checkout", "-q", "main"], hooked, check=False)  # the switch happens; the hook says
+    said = switched.stdout + switched.stderr
+    assert model_md5(hooked) == edited
+    assert "models/model.skops" in said and "dvc checkout --force" in said and "dvc pull" not in said, said
 
 
 def test_pre_push_pushes_the_dvc_data(hooked, tmp_path):
