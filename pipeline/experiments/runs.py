@@ -108,6 +108,11 @@ def with_subset(settings: dict[str, str], subset: float | None) -> dict[str, str
     if subset is None:
         return settings
     check_fraction(subset, whole=False)
+    if SUBSET_KEY in settings:
+        raise UserError(
+            f"{SUBSET_KEY} is given twice: as {SUBSET_KEY}={settings[SUBSET_KEY]} and by --subset {subset:g}",
+            hint=f"give the fraction once, with --subset (sweep several with {SUBSET_KEY}=0.1,0.3)",
+        )
     return {**settings, SUBSET_KEY: repr(float(subset))}
 
 

@@ -10,6 +10,7 @@ import csv
 import io
 import itertools
 import json
+import math
 import re
 import secrets
 from dataclasses import asdict, dataclass, field
@@ -23,6 +24,8 @@ from pipeline.errors import UserError
 from pipeline.params import Params, parse_params, read_params_yaml, with_overrides
 
 SUBSET_KEY = "data.sample_frac"
+MAX_GRID = 1_000  # runs in one sweep: a thousand full runs are hours already; a typo must not plan a million
+MAX_MATRIX_JOBS = 256  # GitHub Actions' limit on the jobs one matrix generates
 
 
 @dataclass
@@ -146,6 +149,13 @@ def expand_grid(axes: list[str]) -> list[dict[str, str]]:
     keys = [key for key, _ in parsed]
     if len(set(keys)) != len(keys):
         raise UserError("a key appears in two sweep axes", hint="give each key once: key=v1,v2,v3")
+    size = math.prod(len(values) for _, values in parsed)
+    if size > MAX_GRID:
+        raise UserError(
+            f"the grid has {size:,} runs ({' x '.join(str(len(values)) for _, values in parsed)}); "
+            f"one sweep runs at most {MAX_GRID:,}",
+            hint="fewer values per axis, or one sweep per part of the grid",
+        )
     return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(v for _, v in parsed))]
 
 
@@ -167,6 +177,11 @@ def experiment_name(settings: dict[str, str]) -> str:
 def ci_matrix(todo: list[tuple[str, dict[str, str]]]) -> dict[str, list[dict[str, str]]]:
     """A CI job matrix with one job per grid point (GitHub Actions' `include` form): the experiment's name and its
     settings as one space-separated `key=value` string (a job turns each into `-S key=value`)."""
+    if len(todo) > MAX_MATRIX_JOBS:
+        raise UserError(
+            f"the matrix would have {len(todo):,} jobs; GitHub Actions runs at most {MAX_MATRIX_JOBS} per matrix",
+            hint="one --matrix per part of the grid",
+        )
     for _, settings in todo:
         for key, value in settings.items():
             if any(character.isspace() for character in key + value):

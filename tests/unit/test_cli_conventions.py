@@ -38,6 +38,26 @@ def test_version():
         (["repro", "--subset", "0.00001"], "error: --subset 1e-05: must be at least 0.0001", "e.g. --subset 0.1"),
         (["exp", "sweep", "seed=1,2", "--subset", "0"], "error: --subset 0: must be at least 0.0001", "--subset 0.1"),
         (["serve", "--log-max-mb", "inf"], "error: Invalid value for '--log-max-mb'", "`mlops serve -h`"),
+        (
+            ["exp", "sweep", "seed=1,2", "train.logreg.C=0.1,0.2", "data.sample_frac=0.5", "--subset", "0.2"],
+            "error: data.sample_frac is given twice",
+            "--subset",
+        ),
+        (
+            [
+                "exp",
+                "sweep",
+                "seed=" + ",".join(map(str, range(40))),
+                "train.logreg.C=" + ",".join(f"{c}.5" for c in range(40)),
+            ],
+            "error: the grid has 1,600 runs (40 x 40); one sweep runs at most 1,000",
+            "fewer values",
+        ),
+        (
+            ["exp", "sweep", "seed=" + ",".join(map(str, range(300))), "--matrix"],
+            "error: the matrix would have 300 jobs; GitHub Actions runs at most 256",
+            "one --matrix per part",
+        ),
         (["exp", "run", "--name", "--x"], "error: --name '--x': not a usable experiment name", "--name lr-0.1"),
         (["exp", "run", "--name", "a/b"], "error: --name 'a/b': not a usable experiment name", "--name lr-0.1"),
         (["exp", "run", "--name", "a..b"], "error: --name 'a..b': not a usable experiment name", "--name lr-0.1"),
