@@ -20,11 +20,16 @@ class UserError(Exception):
 
 
 EXIT_USER_ERROR = 2
+LONGEST_LINE = 1_000  # characters: a hostile value (a 100 KB label) is named, not printed whole
 
 
 def report_user_error(error: UserError) -> NoReturn:
-    print(f"error: {error}", file=sys.stderr)
+    print("\n".join(_bounded(line) for line in f"error: {error}".splitlines()), file=sys.stderr)
     raise SystemExit(EXIT_USER_ERROR)
+
+
+def _bounded(line: str) -> str:
+    return line if len(line) <= LONGEST_LINE else f"{line[:LONGEST_LINE]}... ({len(line):,} characters)"
 
 
 def run_reporting_user_errors(main: Callable[[], object]) -> None:

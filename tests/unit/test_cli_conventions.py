@@ -111,3 +111,16 @@ def test_the_installed_command_shows_the_same_usage():
     assert result.returncode == 0 and result.stdout.startswith("Usage: mlops checkout [OPTIONS] REV\n"), result.stdout
     missing = mlops("checkout")
     assert missing.returncode == 2 and "Missing argument 'REV'" in missing.stderr
+
+
+def test_a_hostile_value_in_an_error_is_named_not_printed_whole(capsys):
+    from pipeline.errors import UserError, report_user_error
+
+    label = "x" * 100_000  # e.g. a target label in a hostile CSV
+    with pytest.raises(SystemExit) as stop:
+        report_user_error(UserError(f"target column 'Class' holds labels ['good', '{label}']", hint="fix the data"))
+    lines = capsys.readouterr().err.splitlines()
+    assert stop.value.code == 2 and len(lines) == 2
+    assert lines[0].startswith("error: target column 'Class' holds labels ['good', 'xxx")
+    assert lines[0].endswith("... (100,054 characters)") and len(lines[0]) < 1_100
+    assert lines[1] == "  hint: fix the data"
