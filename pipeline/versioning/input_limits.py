@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 from hooks import git
+from hooks.pipeline_state import DVC_YAML, PARAMS_FILE, load, read_worktree, stage_outs
 from pipeline.errors import UserError
 
 MAX_COLUMNS = 1_000
@@ -31,8 +32,6 @@ def check_destination(destination: Path) -> None:
 def check_not_an_output(path: Path) -> None:
     """`path` must not be a file a stage of dvc.yaml writes: made the source, it would be moved out of the
     pipeline's hands (and the stage's output lost from the workspace)."""
-    from hooks.pipeline_state import DVC_YAML, PARAMS_FILE, load, read_worktree, stage_outs
-
     root = Path.cwd().resolve()
     if root not in path.resolve().parents:
         return
