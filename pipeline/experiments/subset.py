@@ -30,6 +30,7 @@ from hooks.pipeline_state import dir_md5, load, path_md5, pipeline_state, read_w
 from pipeline.errors import UserError
 from pipeline.experiments.warm_stages import StagesStarted, stage_of
 from pipeline.versioning import dvc_seam
+from pipeline.versioning.journal import stop_signals_unwind
 
 FRACTION_KEY = "data.sample_frac"
 # The smallest fraction params.yaml holds plainly: below it a float is written with an exponent (1e-05), which
@@ -37,6 +38,7 @@ FRACTION_KEY = "data.sample_frac"
 SMALLEST_FRACTION = 0.0001
 SUBSET_STAGES = ("train", "evaluate")  # the stages a subset changes: those reading FRACTION_KEY, and after them
 LOCK_FILE = "dvc.lock"
+SCRATCH_PREFIX = "mlops-subset-"  # its directory in .dvc/tmp/, made and removed under the run lock
 PARAMS_FILE = "params.yaml"
 DVC_CONFIGS = (".dvc/config", ".dvc/config.local")
 USER_DVC_CONFIGS = ("~/.config/dvc/config", "/etc/xdg/dvc/config")
@@ -120,8 +122,10 @@ def run_fast(name: str, fraction: float, stages) -> str:
     its ref."""
     baseline = _git("rev-parse", "--verify", "HEAD").strip()
     ref = f"refs/exps/{baseline[:2]}/{baseline[2:]}/{name}"
-    with dvc_seam.one_run_at_a_time("mlops repro --subset"):
-        scratch = Path(tempfile.mkdtemp(prefix="mlops-subset-", dir=_tmp_dir())).resolve()
+    with dvc_seam.one_run_at_a_time("mlops repro --subset"), stop_signals_unwind():
+        for killed in Path(_tmp_dir()).glob(f"{SCRATCH_PREFIX}*"):  # left by a run killed outright (SIGKILL)
+            shutil.rmtree(killed, ignore_errors=True)
+        scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=_tmp_dir())).resolve()
         try:
             # While the stages' process imports pandas and scikit-learn: their directory, then the record's start.
             lock = _read_yaml(Path(LOCK_FILE).read_text(encoding="utf-8"))
@@ -136,6 +140,9 @@ def run_fast(name: str, fraction: float, stages) -> str:
             _cache_objects(scratch, outputs)
             commit = _commit(index, scratch, baseline, [PARAMS_FILE, LOCK_FILE, *outputs["kept"]], lock)
             _git("update-ref", ref, commit, "0" * 40)  # never replaces an experiment of the same name
+        except BaseException:
+            stages.stop(at_once=True)  # stopped or failed: its stages end now, not after the directory is gone
+            raise
         finally:
             stages.stop()  # before the scratch directory goes: a stage may still be writing there
             shutil.rmtree(scratch, ignore_errors=True)

@@ -70,6 +70,15 @@ def _name_process(stage: str) -> None:
         ctypes.CDLL(None).prctl(15, f"stage:{stage}"[:15].encode(), 0, 0, 0)  # PR_SET_NAME
 
 
+def _end_with_parent(parent: int) -> None:
+    """Linux: this fork is killed when `parent` ends, however it ends (SIGKILL included), so that no stage goes on
+    writing outputs after `mlops` was killed and the next command has put the workspace back."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it ended before the request took effect
+        os._exit(1)
+
+
 def _same_project_code(cwd: str) -> bool:
     """Whether the stage's directory holds exactly the project code this process imported (the usual case:
     the checkout `mlops` is installed from, or an unchanged copy of it); then the fork reuses those modules."""
@@ -93,9 +102,10 @@ def _exit_status(error: SystemExit) -> int:
     return 1
 
 
-def _run_in_child(stage: str, cwd: str, env: dict[str, str], code_dir: str) -> int:
+def _run_in_child(stage: str, cwd: str, env: dict[str, str], code_dir: str, parent: int) -> int:
     status = 1
     try:
+        _end_with_parent(parent)
         # As in a new Python: the parent's handlers (the journal's SIGTERM/SIGHUP unwinding) are not the stage's.
         signal.signal(signal.SIGINT, signal.default_int_handler)
         for signum in (signal.SIGTERM, signal.SIGHUP):
@@ -130,9 +140,10 @@ def run_forked(stage: str, cwd: str, env: dict[str, str], code_dir: str | None =
     preload(stage)
     sys.stdout.flush()
     sys.stderr.flush()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:
-        _run_in_child(stage, cwd, env, code_dir or cwd)
+        _run_in_child(stage, cwd, env, code_dir or cwd, parent)
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as DVC does: Ctrl-C reaches the stage, which stops
     try:
         _, status = os.waitpid(pid, 0)
@@ -151,8 +162,10 @@ class StagesStarted:
         sys.stderr.flush()
         release, self._release = os.pipe()  # the runner reads, this process writes
         self._released = False
+        parent = os.getpid()
         self.pid = os.fork()
         if self.pid == 0:
+            _end_with_parent(parent)
             os.close(self._release)
             self._runner(release, stages)
         os.close(release)
@@ -200,12 +213,12 @@ class StagesStarted:
             os.close(self._release)
             self._release = -1
 
-    def stop(self) -> None:
+    def stop(self, at_once: bool = False) -> None:
         """Unless it has been waited for: end a runner that was never released (it only imported), or wait
-        for one that was."""
+        for one that was; `at_once`: end it (and so its stage) whatever it is doing."""
         if self.pid:
             self._close_release()
-            if not self._released:
+            if at_once or not self._released:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(self.pid, signal.SIGKILL)
             with contextlib.suppress(ChildProcessError):

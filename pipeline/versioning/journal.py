@@ -316,6 +316,12 @@ def _stop_signals_interrupt() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
+def stop_signals_unwind() -> contextlib.AbstractContextManager[None]:
+    """SIGTERM and SIGHUP unwind the block like Ctrl-C (its `finally` clauses run), for a command that writes no
+    workspace file and so keeps no journal (a subset run, in a scratch directory)."""
+    return _stop_signals_interrupt()
+
+
 def uninterruptible() -> contextlib.AbstractContextManager[None]:
     """A short change that must not stop half-way (the registry's tags of one promotion or rollback): stop signals
     are ignored until it is done, so it ends as after a complete run."""

@@ -27,9 +27,10 @@ def start_mlops(repo: Path, *args: str) -> subprocess.Popen:
 
 
 def stage_process(repo: Path, stage: str) -> int | None:
-    """The pid of the Python process running the stage in `repo`, if any: `python -m pipeline.stages.<stage>`,
-    or the warm fork of `mlops` named `stage:<stage>` (pipeline.experiments.warm_stages); not the `sh -c` that
-    DVC starts a command through: killing that would leave the stage running on, orphaned."""
+    """The pid of the Python process running the stage in `repo` (or in a subset run's scratch directory inside
+    it), if any: `python -m pipeline.stages.<stage>`, or the warm fork of `mlops` named `stage:<stage>`
+    (pipeline.experiments.warm_stages); not the `sh -c` that DVC starts a command through: killing that would
+    leave the stage running on, orphaned."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -39,9 +40,19 @@ def stage_process(repo: Path, stage: str) -> int | None:
             cwd = os.readlink(entry / "cwd")
         except OSError:
             continue
-        if (args[1:3] == ["-m", f"pipeline.stages.{stage}"] or name == f"stage:{stage}"[:15]) and Path(cwd) == repo:
+        is_stage = args[1:3] == ["-m", f"pipeline.stages.{stage}"] or name == f"stage:{stage}"[:15]
+        in_repo = Path(cwd) == repo or repo in Path(cwd).parents
+        if is_stage and in_repo and running(int(entry.name)):
             return int(entry.name)
     return None
+
+
+def running(pid: int) -> bool:
+    """Whether `pid` runs (an ended process that init has not reaped yet, a zombie, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def wait_for_stage(repo: Path, stage: str, process: subprocess.Popen, timeout: float = 120) -> int:

@@ -16,7 +16,13 @@ import pytest
 from tests.conftest import run
 from tests.e2e.data_helpers import lending_frame
 from tests.reliability.helpers import Snapshot
-from tests.reliability.test_faults import assert_model_whole, make_train_stale, start_mlops, wait_for_stage
+from tests.reliability.test_faults import (
+    assert_model_whole,
+    make_train_stale,
+    running,
+    start_mlops,
+    wait_for_stage,
+)
 
 JOURNAL = Path(".dvc/tmp/mlops-journal")
 
@@ -102,6 +108,53 @@ def test_sigkill_mid_train_is_undone_by_the_next_command(repo):
     assert not (repo / JOURNAL).exists()
     run(["git", "checkout", "--", "params.yaml"], repo)
     assert_model_whole(repo)
+
+
+def ended_soon(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not running(pid)
+
+
+@pytest.mark.slow
+def test_a_stage_ends_with_mlops_killed_alone(repo):
+    """SIGKILL of the `mlops` process alone (an OOM kill, `kill -9 PID`): its stage must not run on, orphaned,
+    writing outputs after the next command has put the workspace back."""
+    snapshot = Snapshot(repo)
+    params = repo / "params.yaml"  # a train of several seconds: 6,000 boosting iterations
+    text = params.read_text().replace("  model: logreg", "  model: hgb", 1)
+    params.write_text(text.replace("    max_iter: 300", "    max_iter: 6000", 1))
+    process = start_mlops(repo, "repro")
+    stage = wait_for_stage(repo, "train", process)
+    os.kill(process.pid, signal.SIGKILL)
+
+    assert ended_soon(stage, seconds=2), "the stage ran on after mlops was killed"
+    process.communicate(timeout=60)  # (an orphaned stage would hold the output pipe open until it ended)
+    run(["mlops", "status"], repo)  # puts the workspace back
+    snapshot.assert_unchanged()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
+def test_a_subset_run_stopped_mid_train_leaves_no_experiment_scratch_or_stage(repo, signum):
+    snapshot = Snapshot(repo)
+    refs = run(["git", "for-each-ref", "refs/exps"], repo).stdout
+    process = start_mlops(repo, "repro", "--subset", "0.1")
+    stage = wait_for_stage(repo, "train", process)
+    os.kill(process.pid, signum)  # the command alone
+
+    assert ended_soon(stage, seconds=2), "the subset's stage ran on after mlops was stopped"
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode != 0 and "Traceback" not in output, output
+    if signum == signal.SIGTERM:
+        assert "Stopped by SIGTERM" in output, output
+    else:  # nothing could clean up: the next subset run does
+        run(["mlops", "repro", "--subset", "0.1"], repo)
+        refs = run(["git", "for-each-ref", "refs/exps"], repo).stdout
+    assert not list((repo / ".dvc" / "tmp").glob("mlops-subset-*"))
+    assert run(["git", "for-each-ref", "refs/exps"], repo).stdout == refs
+    snapshot.assert_unchanged()
 
 
 def commit_workspace(repo: Path) -> None:
