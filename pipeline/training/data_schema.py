@@ -127,6 +127,13 @@ def _finite(values: pd.Series) -> pd.Series:
     return np.isfinite(values)
 
 
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds (`inf`, not `np.float64(inf)`)."""
+    import numpy as np
+
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def describe_failures(failure_cases: pd.DataFrame, examples: int = 3) -> list[str]:
     """One line per (column, rule): how many rows fail and a few example rows and values."""
     lines = []
@@ -139,7 +146,7 @@ def describe_failures(failure_cases: pd.DataFrame, examples: int = 3) -> list[st
         cases = cases[~duplicates]
     for (column, check), group in cases.groupby(["column", "check"], sort=True, dropna=False):
         rows = [str(i) for i in group["index"].dropna().astype(int).unique()[:examples]]
-        values = [repr(getattr(v, "item", lambda v=v: v)()) for v in group["failure_case"].unique()[:examples]]
+        values = [repr(_plain(value)) for value in group["failure_case"].unique()[:examples]]
         where = f"rows {', '.join(rows)}" if rows else "whole column"
         lines.append(f"column {column!r}, rule {check}: {len(group)} failing ({where}; values {', '.join(values)})")
     return lines
