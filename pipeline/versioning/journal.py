@@ -84,7 +84,7 @@ def all_or_nothing(
             entry.head = _git("symbolic-ref", "-q", "--short", "HEAD") or entry.head_commit
         _active = True
         try:
-            with _stop_signals_interrupt():
+            with stop_signals_unwind():
                 _write(entry, paths)
                 try:
                     yield
@@ -293,8 +293,9 @@ def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
 
 
 @contextlib.contextmanager
-def _stop_signals_interrupt() -> Iterator[None]:
-    """SIGTERM and SIGHUP unwind like Ctrl-C (the default would end the process with nothing put back). One that
+def stop_signals_unwind() -> Iterator[None]:
+    """SIGTERM and SIGHUP unwind like Ctrl-C (the default would end the process with nothing put back): the
+    journal's block, or a command that writes no workspace file (a subset run, in a scratch directory). One that
     lands in a finalizer, where Python prints and drops any exception, is kept in `_stopped_by` instead.
 
     Once a stop signal has landed, what a finalizer raises is its echo, not news: an object whose construction
@@ -314,12 +315,6 @@ def _stop_signals_interrupt() -> Iterator[None]:
         sys.unraisablehook = previous_hook
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-
-
-def stop_signals_unwind() -> contextlib.AbstractContextManager[None]:
-    """SIGTERM and SIGHUP unwind the block like Ctrl-C (its `finally` clauses run), for a command that writes no
-    workspace file and so keeps no journal (a subset run, in a scratch directory)."""
-    return _stop_signals_interrupt()
 
 
 def uninterruptible() -> contextlib.AbstractContextManager[None]:
