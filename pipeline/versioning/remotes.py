@@ -4,6 +4,8 @@ and pull checked object by object against their md5 (`integrity`), so a corrupte
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from pipeline.errors import UserError
 from pipeline.versioning import dvc_seam, integrity
@@ -30,6 +32,8 @@ def remote_name(url: str, endpoint_url: str | None) -> str:
                 f"{url}: credentials or options in the URL would be written to .dvc/config",
                 hint="give s3://BUCKET/PREFIX; put credentials in .dvc/config.local or AWS_* env",
             )
+        if not urlsplit(url).netloc:
+            raise UserError(f"{url}: names no bucket", hint="give s3://BUCKET/PREFIX")
         return "s3"
     if scheme:
         raise UserError(
@@ -41,10 +45,27 @@ def remote_name(url: str, endpoint_url: str | None) -> str:
     return "local"
 
 
+def check_folder(folder: str) -> None:
+    """A folder remote is a folder (made by the first push) outside the repository: inside it, every pushed
+    object would show up as an untracked file, one `git add -A` away from being committed."""
+    path = Path(folder)
+    example = "e.g. ../lending-mlops-dvc-remote"
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{folder}: is a file, not a folder", hint=f"give a folder for the remote ({example})")
+    root, resolved = Path.cwd().resolve(), path.resolve()
+    if resolved == root or root in resolved.parents:
+        raise UserError(
+            f"{folder}: is inside this repository (pushed data would appear in `git status`)",
+            hint=f"give a folder outside it ({example})",
+        )
+
+
 def set_remote(url: str, endpoint_url: str | None) -> str:
     """Make `url` the default remote (without contacting it); its name, `s3` or `local`."""
     dvc_seam.require_repo()
     name = remote_name(url, endpoint_url)
+    if name == "local":
+        check_folder(url)
     dvc_seam.set_default_remote(name, url, endpoint_url)
     return name
 

@@ -96,6 +96,11 @@ def test_remote_set_refuses_bad_urls_without_touching_config(repo):
         (["gs://bucket/x"], "not supported"),
         (["s3://key:secret@bucket/x"], "credentials"),
         (["../folder", "--endpoint-url", "http://x"], "s3:// remotes only"),
+        (["s3://"], "names no bucket"),
+        (["dvc.lock"], "is a file, not a folder"),
+        (["store"], "inside this repository"),
+        ([str(repo / "data" / ".." / "store")], "inside this repository"),
+        (["."], "inside this repository"),
     ]:
         result = mlops(repo, "remote", "set", *args, check=False)
         assert result.returncode == 2 and message in result.stderr

@@ -69,7 +69,7 @@ def test_align_batch_reorders_and_refuses_unknown_columns():
 def test_remote_name():
     assert remote_name("s3://bucket/x", "http://127.0.0.1:9") == "s3"
     assert remote_name("/tmp/store", None) == "local"
-    for url in ("gs://b/x", "s3://k:s@b/x"):
+    for url in ("gs://b/x", "s3://k:s@b/x", "s3://", "s3:///x"):
         with pytest.raises(UserError):
             remote_name(url, None)
 
