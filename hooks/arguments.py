@@ -5,6 +5,7 @@ and passing the commit unchecked."""
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 
@@ -17,3 +18,9 @@ def with_paths_last(argv: Sequence[str] | None) -> list[str]:
     if not dashed or "--" in argv:
         return argv
     return [*(arg for arg in argv if arg not in dashed), "--", *dashed]
+
+
+def shell_word(path: str) -> str:
+    """`path` as one word of a command the user copies: quoted for the shell, and `./--x` for a path that would be
+    read as an option."""
+    return shlex.quote(f"./{path}" if path.startswith("-") else path)

@@ -15,12 +15,11 @@ import functools
 import json
 import os
 import re
-import shlex
 import sys
 from collections.abc import Sequence
 
 from hooks import git
-from hooks.arguments import with_paths_last
+from hooks.arguments import shell_word, with_paths_last
 from hooks.formats import HEAD_BYTES, data_format, is_text
 
 HOOK_ID = "block-untracked-data"
@@ -196,7 +195,7 @@ def stage_writing(path: str) -> tuple[str, str] | None:
 
 
 def fix_for(path: str, reasons: list[str]) -> str:
-    quoted = shlex.quote(f"./{path}" if path.startswith("-") else path)  # `--x` would be read as an option
+    quoted = shell_word(path)
     if any("tracked twice" in reason for reason in reasons):
         return f"git rm --cached {quoted}   (DVC keeps it; `dvc status` shows its state)"
     written = stage_writing(path)

@@ -7,7 +7,7 @@
              both sides changed stops the merge with the versions and how to combine them, keeping our pointer
              whole (never conflict markers in a `.dvc` file).
 
-Git runs `hooks/venv-python -m hooks.merge_driver MODE %O %A %B %P` (registered by `mlops hooks install`): the
+Git runs `hooks/venv-python -m hooks.merge_driver MODE -- %O %A %B %P` (registered by `mlops hooks install`): the
 result goes into %A, exit 0 means merged, non-zero a conflict.
 """
 
@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from hooks import git
+from hooks.arguments import shell_word
 from hooks.pipeline_state import pointer_outs
 
 STALE_RECORD = "mlops-merge-stale"  # in the git directory: generated files kept from one side
@@ -32,7 +33,8 @@ DRIVERS = {
 
 
 def driver_command(name: str) -> str:
-    return f"hooks/venv-python -m hooks.merge_driver {DRIVERS[name][0]} %O %A %B %P"
+    # `--`: a path named like an option (`--help`, `-x.dvc`) is still a path
+    return f"hooks/venv-python -m hooks.merge_driver {DRIVERS[name][0]} -- %O %A %B %P"
 
 
 def gitattributes_lines(outputs: dict[str, bool], is_dir: Callable[[str], bool]) -> list[str]:
@@ -89,6 +91,7 @@ def pointer_conflict(path: str, ancestor: bytes, ours: bytes, theirs: bytes) -> 
     if [out.get("md5") for out in our_outs] == [out.get("md5") for out in their_outs]:
         return None
     data = path[: -len(".dvc")]
+    pointer = shell_word(path)
     return "\n".join(
         [
             f"{path}: both sides changed the data file {data} (git cannot merge data). Versions:",
@@ -96,8 +99,8 @@ def pointer_conflict(path: str, ancestor: bytes, ours: bytes, theirs: bytes) -> 
             f"    ours    {describe_version(our_outs)}",
             f"    theirs  {describe_version(their_outs)}",
             f"  {path} keeps our version, whole. To combine both, keep ours and append the other side's batch:",
-            f"    git add {path} && mlops data add --append THEIR_BATCH.csv",
-            f"  (or take theirs: git checkout --theirs -- {path} && git add {path} && dvc checkout {path});",
+            f"    git add {pointer} && mlops data add --append THEIR_BATCH.csv",
+            f"  (or take theirs: git checkout --theirs -- {pointer} && git add {pointer} && dvc checkout {pointer});",
             "  then `git commit` retrains on the merged data.",
         ]
     )

@@ -20,7 +20,7 @@ def test_install_twice_and_status(repo):
     assert (repo / ".gitattributes").read_text().count("merge=mlops-generated") >= 2
     assert (repo / ".gitattributes").read_text().count(BEGIN) == 1
     driver = run(["git", "config", "merge.mlops-generated.driver"], repo).stdout
-    assert "hooks.merge_driver generated %O %A %B %P" in driver
+    assert "hooks.merge_driver generated -- %O %A %B %P" in driver
     write(repo, ".gitattributes", "*.png binary\n" + (repo / ".gitattributes").read_text())
     run(["mlops", "hooks", "uninstall"], repo)
     assert (repo / ".gitattributes").read_text() == "*.png binary\n"  # the user's line stays

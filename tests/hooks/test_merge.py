@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
+from pathlib import Path
 
 import pytest
 
+from hooks.arguments import shell_word
 from hooks.dvc_post_rewrite import FINISH
-from hooks.merge_driver import gitattributes_lines, pointer_conflict
+from hooks.merge_driver import GENERATED, driver_command, gitattributes_lines, placeholders, pointer_conflict
 from pipeline.versioning import merge_setup
-from tests.conftest import ROOT, clone_repo, run, run_wide
+from tests.conftest import ROOT, clone_repo, run, run_wide, test_env
 from tests.hooks.conftest import commit, output, use_check_mode, write
 from tests.hooks.test_dvc_git_integration import locked_model_md5, model_md5
 from tests.hooks.test_dvc_lock_sync import set_param
@@ -162,30 +165,45 @@ def test_check_mode_refuses_the_merge_commit_with_the_command(hooked):
     assert len(run(["git", "rev-list", "--parents", "-n", "1", "HEAD"], hooked).stdout.split()) == 2  # no merge
 
 
-def pointer(repo, branch: str, start: str, rows: str) -> str:
-    """A branch from `start` whose commit points `data/external/loans.csv` at new content (`dvc add`)."""
+def pointer(repo, branch: str, start: str, rows: str, data: str = "data/external/loans.csv") -> str:
+    """A branch from `start` whose commit points `data` at new content (`dvc add`)."""
     run(["git", "checkout", "-q", "-f", "-b", branch, start], repo)
-    write(repo, "data/external/loans.csv", "a,b\n" + rows)
-    run(["dvc", "add", "-q", "data/external/loans.csv"], repo)
-    run(["git", "add", "data/external/loans.csv.dvc", "data/external/.gitignore"], repo)
+    write(repo, data, "a,b\n" + rows)
+    run(["dvc", "add", "-q", "--", data], repo)
+    ignore = str(Path(data).parent / ".gitignore")
+    run(["git", "add", "--", f"{data}.dvc", ignore], repo)
     run(["git", "commit", "-q", "--no-verify", "-m", f"data on {branch}"], repo)
-    return (repo / "data/external/loans.csv.dvc").read_text()
+    return (repo / f"{data}.dvc").read_text()
 
 
-def test_divergent_pointers_of_one_data_file_stop_with_the_versions_and_the_fix(hooked):
-    base = pointer(hooked, "with-data", "main", "1,2\n")
-    theirs = pointer(hooked, "theirs", "with-data", "1,2\n5,6\n")
-    ours = pointer(hooked, "ours", "with-data", "1,2\n3,4\n")
+@pytest.mark.parametrize("data", ["data/external/loans.csv", "-loans.csv"])  # the second: %P read as an option
+def test_divergent_pointers_of_one_data_file_stop_with_the_versions_and_the_fix(hooked, data):
+    base = pointer(hooked, "with-data", "main", "1,2\n", data)
+    theirs = pointer(hooked, "theirs", "with-data", "1,2\n5,6\n", data)
+    ours = pointer(hooked, "ours", "with-data", "1,2\n3,4\n", data)
     merged = merge(hooked, "theirs")
     assert merged.returncode != 0
     text = output(merged)
-    assert "both sides changed the data file data/external/loans.csv" in text
+    assert f"both sides changed the data file {data}" in text
     for version in (base, ours, theirs):
         md5 = next(line.split()[-1] for line in version.splitlines() if "md5:" in line)
         assert md5 in text
-    assert "mlops data add --append" in text
-    assert (hooked / "data/external/loans.csv.dvc").read_text() == ours  # ours whole, no markers
+    assert f"git add {shell_word(data + '.dvc')} && mlops data add --append" in text
+    assert (hooked / f"{data}.dvc").read_text() == ours  # ours whole, no markers
     assert files_with_markers(hooked) == []
+
+
+def test_a_generated_file_named_like_an_option_is_recorded_for_the_retrain(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run(["git", "init", "-q"], tmp_path)
+    for name in ("base", "ours", "theirs"):
+        write(tmp_path, name, f"{name}\n")
+    command = driver_command(GENERATED).replace("hooks/venv-python", sys.executable)
+    words = command.replace("%O", "base").replace("%A", "ours").replace("%B", "theirs").replace("%P", "--help")
+    result = run(words, tmp_path, env=test_env(PYTHONPATH=str(ROOT)), check=False)
+    assert result.returncode == 0 and "usage" not in result.stdout, output(result)
+    assert placeholders() == ["--help"]  # the merge commit will retrain
+    assert (tmp_path / "ours").read_text() == "ours\n"
 
 
 def folder_branch(repo, branch: str, start: str, batch: str) -> None:
