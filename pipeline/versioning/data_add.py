@@ -26,7 +26,12 @@ from pipeline.versioning.datasets import (
     infer_source_schema,
     set_data_params,
 )
-from pipeline.versioning.input_limits import check_destination, check_not_an_output, check_table_file
+from pipeline.versioning.input_limits import (
+    check_destination,
+    check_not_an_output,
+    check_source_file,
+    check_table_file,
+)
 from pipeline.versioning.journal import all_or_nothing
 
 if TYPE_CHECKING:
@@ -71,6 +76,7 @@ def add_source(
     dvc_seam.require_repo()
     params = load_params()
     destination = Path(paths.EXTERNAL_DIR) / path.name
+    check_source_file(path)
     check_destination(destination)
     check_not_an_output(path)
     check_table_file(path)
@@ -83,6 +89,11 @@ def add_source(
         target, positive or params.data.positive_label, negative, drop + [c.name for c in dropped_ids]
     )
     schema = infer_source_schema(frame, choice, str(path))
+    if not schema["columns"]:
+        raise UserError(
+            f"{path}: no feature column is left besides the target {choice.target!r} (dropped: {choice.drop})",
+            hint="give a file with feature columns, or keep a dropped one with --keep-column NAME",
+        )
     values = {
         "source": destination.as_posix(),
         "target": choice.target,
@@ -147,6 +158,7 @@ def append_batch(path: Path) -> AppendedBatch:
         )
     schema = read_schema(params.data.schema_path)
     current = read_table(source)
+    check_source_file(path)
     check_table_file(path)
     batch, combined = checked_append(current, read_table(path), schema, params.data.drop, str(source), str(path))
     partial = source.with_name(source.name + ".partial")

@@ -12,6 +12,8 @@ from pathlib import Path
 from hooks import git
 from hooks.pipeline_state import DVC_YAML, PARAMS_FILE, load, read_worktree, stage_outs
 from pipeline.errors import UserError
+from pipeline.user_paths import require_file, resolved
+from pipeline.versioning.output_paths import PROTECTED_DIRS
 
 MAX_COLUMNS = 1_000
 MAX_LINE_BYTES = 1 << 20  # 1 MiB: a loan row is well under 10 KB
@@ -27,6 +29,19 @@ def check_destination(destination: Path) -> None:
         raise UserError(f"{name}: a reserved name in {destination.parent}/ (git's or DVC's own file)", hint=hint)
     if git.is_tracked(destination.as_posix()):
         raise UserError(f"{destination} is tracked by git: adding the data there would overwrite it", hint=hint)
+
+
+def check_source_file(path: Path) -> None:
+    """`path` must be a regular file outside git's and DVC's own folders: the file added is moved out of the
+    project when it is inside, and a DVC cache object or `.git/config` must never be."""
+    require_file(path, hint="give the path of a CSV or parquet file")
+    root = Path.cwd().resolve()
+    for folder in PROTECTED_DIRS:
+        if root / folder in resolved(path).parents:
+            raise UserError(
+                f"{path}: is inside {folder}/, where git and DVC keep their own files",
+                hint="give your data file (`dvc pull` or `git show REV:PATH > loans.csv` brings an old version back)",
+            )
 
 
 def check_not_an_output(path: Path) -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from hooks import git
 from pipeline.errors import UserError
+from pipeline.user_paths import resolved as resolved_path
 from pipeline.versioning import dvc_seam
 
 if TYPE_CHECKING:
@@ -23,13 +24,13 @@ def check_output_path(out: Path, *inputs: Path, folder_made: bool = False) -> No
     """Refuse `out` (with the option's name and the fix) unless writing it can only create or replace a file
     that nothing else owns. `folder_made`: its folder may be missing (`write_atomically` makes it)."""
     hint = "choose a new file name, e.g. --out scores.csv"
-    resolved = out.resolve()
+    resolved = resolved_path(out, f"--out {out}")
     if out.is_dir():
         raise UserError(f"--out {out} is a directory", hint=f"name a file inside it, e.g. --out {out / 'scores.csv'}")
     if not folder_made and not resolved.parent.is_dir():
         raise UserError(f"--out {out}: folder {out.parent} does not exist", hint=f"create it: mkdir -p {out.parent}")
     for source in inputs:
-        if source.exists() and resolved == source.resolve():
+        if source.exists() and resolved == resolved_path(source):
             raise UserError(f"--out {out} is the input file: it would be overwritten", hint=hint)
     inside = _inside_repo(resolved)
     if inside is None:

@@ -3,6 +3,7 @@ width and line-length limits: one clear message, in seconds, and nothing touched
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -47,6 +48,28 @@ def long_line(path: Path) -> Path:
     return path
 
 
+def symlink_loop(path: Path) -> Path:
+    path.symlink_to(path.name)
+    return path
+
+
+def folder(path: Path) -> Path:
+    path.mkdir()
+    good_csv(path / "loans.csv")
+    return path
+
+
+def pipe(path: Path) -> Path:
+    os.mkfifo(path)  # reading it would wait for a writer forever
+    return path
+
+
+def ids_only(path: Path) -> Path:
+    frame = lending_frame().head(200)
+    pd.DataFrame({"loan_id": range(len(frame)), "Class": frame["Class"]}).to_csv(path, index=False)
+    return path
+
+
 CASES = {
     "README.md": (good_csv, ("README.md", "reserved")),
     ".gitignore": (good_csv, (".gitignore", "reserved")),
@@ -54,6 +77,10 @@ CASES = {
     "dup.csv": (duplicate_header, ("dup.csv", "'term'", "more than once")),
     "wide.csv": (too_wide, ("wide.csv", "columns", str(MAX_COLUMNS))),
     "long.csv": (long_line, ("long.csv", "line 202", "longer than")),
+    "loop.csv": (symlink_loop, ("loop.csv", "loop of symbolic links")),
+    "folder.csv": (folder, ("folder.csv", "is a folder")),
+    "pipe.csv": (pipe, ("pipe.csv", "not a regular file")),
+    "ids.csv": (ids_only, ("ids.csv", "no feature column", "loan_id")),
 }
 
 
@@ -108,3 +135,19 @@ def test_a_file_a_stage_writes_is_refused_and_stays(add_repo, output):
     assert (add_repo / output).is_file()
     assert run(["git", "status", "--porcelain", "--untracked-files=all"], add_repo).stdout == status
     snapshot.assert_unchanged()
+
+
+@pytest.mark.parametrize("inside", [".dvc/cache/files/md5/0a/loans", ".git/loans.csv"])
+def test_a_file_inside_git_or_dvc_is_refused_and_stays(add_repo, inside):
+    """A file added from inside the project is moved out of it: from `.dvc/cache`, a cache object would be lost."""
+    source = add_repo / inside
+    source.parent.mkdir(parents=True, exist_ok=True)
+    good_csv(source)
+    snapshot = Snapshot(add_repo)
+    try:
+        result = run(["mlops", "data", "add", inside, "--target", "Class", "--positive", "bad"], add_repo, check=False)
+        assert_clear_error(result, inside, f"inside {inside.split('/')[0]}/")
+        assert source.is_file()
+        snapshot.assert_unchanged()
+    finally:
+        source.unlink()

@@ -50,6 +50,14 @@ def test_out_cannot_be_a_directory(repo, loans):
     assert (repo / "reports" / "metrics.json").is_file()
 
 
+def test_a_symlink_loop_is_one_clear_line_as_output_and_as_input(repo, loans, tmp_path):
+    loop = tmp_path / "loop.csv"
+    loop.symlink_to(loop.name)
+    assert_clear_error(predict(repo, loans, str(loop)), f"--out {loop}", "loop of symbolic links")
+    assert_clear_error(predict(repo, loop, "scores.csv"), str(loop), "loop of symbolic links")
+    assert not (repo / "scores.csv").exists()
+
+
 def test_missing_folder_is_one_clear_line(repo, loans):
     output = assert_clear_error(predict(repo, loans, "no/such/folder/scores.csv"), "no/such/folder", "mkdir")
     assert len(output.strip().splitlines()) <= 2, output

@@ -1,0 +1,31 @@
+"""Paths the user names: resolved without a traceback (a symbolic link loop is one line), and input files that
+must be regular files, told apart from a missing file, a folder, a device or a pipe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.errors import UserError
+
+
+def resolved(path: Path, label: str | None = None) -> Path:
+    """`path` made absolute with its links followed; a loop of symbolic links is refused, naming `label`
+    (default: the path)."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):  # Python raises RuntimeError on a loop up to 3.12, OSError from 3.13
+        raise UserError(
+            f"{label or path}: a loop of symbolic links", hint="give the path of the file itself (`ls -l` shows links)"
+        ) from None
+
+
+def require_file(path: Path, hint: str) -> None:
+    """Refuse `path` unless it is a regular file, saying what it is instead."""
+    if path.is_file():
+        return
+    resolved(path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, not a file", hint=hint)
+    if path.exists():
+        raise UserError(f"{path}: not a regular file (a device, pipe or socket)", hint=hint)
+    raise UserError(f"{path}: no such file", hint=hint)
