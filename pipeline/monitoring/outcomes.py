@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pipeline.params import load_params
 from pipeline.serving.telemetry import OUTCOMES, append_outcomes, normalize_outcomes, read_log
+from pipeline.training.data_schema import read_schema
 from pipeline.training.sources import read_table
 
 
@@ -25,7 +26,10 @@ class RecordedOutcomes:
 def record_outcomes(path: Path, log_dir: Path) -> RecordedOutcomes:
     """Append the outcomes of `path` (an id column, and the target column or is_bad) to the log folder."""
     params = load_params()
-    known = normalize_outcomes(read_table(path), params.data.target, params.data.positive_label, str(path))
+    labels = read_schema(params.data.schema_path)["target"]["labels"]
+    known = normalize_outcomes(
+        read_table(path, text_columns=["id"]), params.data.target, labels, params.data.positive_label, str(path)
+    )
     append_outcomes(log_dir, known)
     log = read_log(log_dir)
     logged = set(log["id"].astype(str)) if not log.empty else set()

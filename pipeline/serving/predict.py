@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,8 +89,11 @@ def categorical_features(metadata: dict[str, Any]) -> list[str]:
     return [name for name, spec in metadata["features"].items() if spec["kind"] == CATEGORICAL]
 
 
-def read_chunks(path: Path, metadata: dict[str, Any], rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
-    """The input in chunks of at most `rows` rows (categorical columns read as text)."""
+def read_chunks(
+    path: Path, metadata: dict[str, Any], rows: int = CHUNK_ROWS, ids: Sequence[str] = ()
+) -> Iterator[pd.DataFrame]:
+    """The input in chunks of at most `rows` rows (categorical columns and the possible id columns `ids` read as
+    text: an id `007` stays `007`)."""
     import pandas as pd
 
     require_file(path, hint="give the path of a CSV or parquet file of loans")
@@ -101,7 +104,7 @@ def read_chunks(path: Path, metadata: dict[str, Any], rows: int = CHUNK_ROWS) ->
             for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
                 yield batch.to_pandas()
         else:
-            text = {name: str for name in categorical_features(metadata)}
+            text = {name: str for name in [*categorical_features(metadata), *ids]}
             yield from pd.read_csv(path, chunksize=rows, dtype=text, encoding="utf-8")
     except UserError:
         raise
@@ -185,7 +188,8 @@ def predict_file(
 
     def scored() -> Iterator[pd.DataFrame]:
         first = 0
-        for chunk in read_chunks(source, metadata, chunk_rows):
+        ids = [id_column] if id_column is not None else list(known_ids)
+        for chunk in read_chunks(source, metadata, chunk_rows, ids):
             if not chosen:
                 columns = [str(column) for column in chunk.columns]
                 chosen.append(choose_id_column(columns, id_column, list(known_ids), str(source)))

@@ -106,9 +106,24 @@ def read_records(folder: Path) -> Iterator[dict[str, Any]]:
                 if not line.endswith("\n"):
                     continue  # the writer's current, unfinished line
                 try:
-                    yield json.loads(line)
+                    record = json.loads(line)
                 except json.JSONDecodeError:
                     raise UserError(f"{path}, line {number}: not a JSON line", hint="remove the line") from None
+                if not _is_scoring(record):
+                    raise UserError(
+                        f"{path}, line {number}: not a scoring record (a JSON object with time, id and features)",
+                        hint="remove the line",
+                    )
+                yield record
+
+
+def _is_scoring(record: Any) -> bool:
+    return (
+        isinstance(record, dict)
+        and isinstance(record.get("time"), str)
+        and "id" in record
+        and isinstance(record.get("features", {}), dict)
+    )
 
 
 def read_log(folder: Path, since: datetime | None = None) -> pd.DataFrame:
@@ -148,15 +163,29 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
 # --- outcomes -----------------------------------------------------------------------------------------------
 
 
-def normalize_outcomes(frame: pd.DataFrame, target: str, positive_label: str, source: str) -> pd.DataFrame:
-    """`id, is_bad` from a table with an `id` column and the target column (or `is_bad` as 0/1 or true/false)."""
+def normalize_outcomes(
+    frame: pd.DataFrame, target: str, labels: list[str], positive_label: str, source: str
+) -> pd.DataFrame:
+    """`id, is_bad` from a table with an `id` column and the target column holding one of the target's `labels`
+    (or `is_bad` as 0/1 or true/false)."""
     import pandas as pd
 
     if "id" not in frame.columns:
         raise UserError(f"{source} has no `id` column", hint="give the id each loan was scored with")
+    missing_id = frame["id"].isna() | (frame["id"].astype(str).str.strip() == "")
+    if missing_id.any():
+        raise UserError(
+            f"{source}, row {_row_number(missing_id)}: no id", hint="give the id each loan was scored with on every row"
+        )
     if target in frame.columns:
-        labels = frame[target].astype(str)
-        is_bad = labels == positive_label
+        outcome = frame[target].astype(str).where(frame[target].notna(), "")
+        unknown = ~outcome.isin(labels)
+        if unknown.any():
+            raise UserError(
+                f"{source}, row {_row_number(unknown)}: {target} {outcome[unknown].iloc[0]!r} is not one of {labels}",
+                hint=f"give {positive_label!r} for a loan that went bad and the other label for one that did not",
+            )
+        is_bad = outcome == positive_label
     elif "is_bad" in frame.columns:
         text = frame["is_bad"].astype(str).str.lower()
         known = text.isin(["1", "0", "true", "false"])
@@ -169,6 +198,11 @@ def normalize_outcomes(frame: pd.DataFrame, target: str, positive_label: str, so
             hint=f"give {target} ({positive_label!r} for a loan that went bad) or is_bad (1/0) per id",
         )
     return pd.DataFrame({"id": frame["id"].astype(str), "is_bad": is_bad.astype(bool)})
+
+
+def _row_number(rows: pd.Series) -> int:
+    """The data row (1 = the first after the header) of the first True in `rows`."""
+    return int(rows.to_numpy().argmax()) + 1
 
 
 def append_outcomes(folder: Path, outcomes: pd.DataFrame) -> None:

