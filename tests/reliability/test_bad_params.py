@@ -41,11 +41,14 @@ FIELDS = {
     "evaluate.importance_rows": ("all", 9),
     "evaluate.importance_repeats": (None, 0),
 }
+# A data file DVC does not version: a change to it would retrain nothing, and a clone would not have it.
+UNVERSIONED_SOURCES = ("/home/me/loans.csv", "loans.csv", "data/external/../loans.csv", "data/loans.csv")
 UNKNOWN_KEYS = {"extra_section": 1, "train.logreg.penalty": "l2", "data.sourse": "typo.csv"}
 CASES = (
     [(f"{key} wrong type", {key: bad}) for key, (bad, _) in FIELDS.items()]
     + [(f"{key} out of range", {key: bad}) for key, (_, bad) in FIELDS.items() if bad is not None]
     + [(f"unknown key {key}", {key: value}) for key, value in UNKNOWN_KEYS.items()]
+    + [(f"unversioned source {source}", {"data.source": source}) for source in UNVERSIONED_SOURCES]
 )
 
 
