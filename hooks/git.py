@@ -166,8 +166,9 @@ def _work_tree_blob(path: str, limit: int) -> StagedBlob | None:
         return StagedBlob(path, SYMLINK_MODE, len(target), target)
     if not stat.S_ISREG(status.st_mode):
         return None
+    # Asking for no more than the file holds: `read(limit)` allocates `limit` bytes first (8 MiB for each file).
     with open(path, "rb") as handle:
-        return StagedBlob(path, "100644", status.st_size, handle.read(limit))
+        return StagedBlob(path, "100644", status.st_size, handle.read(min(limit, status.st_size)))
 
 
 def git_dir() -> str:

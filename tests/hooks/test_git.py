@@ -76,3 +76,13 @@ def test_a_commit_from_another_directory(staging, tmp_path):
     git.git("commit", "-q", "-F", "-", input=b"from stdin", cwd=str(other))
     assert git.resolve_commit("HEAD", cwd=str(other)) is not None
     assert git.resolve_commit("HEAD") is None  # the working directory's repository is untouched
+
+
+def test_staged_blobs_read_from_the_work_tree_hold_each_file_up_to_the_limit(staging):
+    for name, content in {"big.txt": "x" * 100, "small.txt": "abc", "empty.txt": ""}.items():
+        staging(name, content)
+    for limit in (10, 8 * 1024 * 1024):
+        blobs = {
+            blob.path: (blob.size, blob.head) for blob in git.staged_blobs(["big.txt", "small.txt", "empty.txt"], limit)
+        }
+        assert blobs == {"big.txt": (100, b"x" * min(100, limit)), "small.txt": (3, b"abc"), "empty.txt": (0, b"")}
