@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shlex
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -45,7 +46,25 @@ def advice(dvc_error: str) -> str:
             "the files above were changed and not recorded, so they were kept: record them (`mlops repro`, or "
             "`dvc commit`) or discard the changes (`dvc checkout --force`)"
         )
+    main_checkout = linked_worktree_of()
+    if main_checkout:  # a new worktree starts with an empty DVC cache of its own
+        cache = shlex.quote(os.path.join(main_checkout, ".dvc", "cache"))
+        return (
+            f"this is a linked git worktree, whose DVC cache is its own and empty: share the main checkout's with "
+            f"`dvc cache dir --local {cache}`, then `dvc checkout` (or `dvc pull` from the remote)"
+        )
     return "`dvc pull` (the data may be missing from the cache), then `dvc checkout`"
+
+
+def linked_worktree_of() -> str | None:
+    """The main checkout's folder when this is a linked worktree (`git worktree add`), else None."""
+    result = subprocess.run(
+        ["git", "rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir"], capture_output=True, text=True
+    )
+    folders = result.stdout.split("\n")[:2] if result.returncode == 0 else []
+    if len(folders) < 2 or folders[0] == folders[1] or os.path.basename(folders[1]) != ".git":
+        return None
+    return os.path.dirname(folders[1])
 
 
 if __name__ == "__main__":

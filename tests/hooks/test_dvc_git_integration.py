@@ -71,3 +71,17 @@ def test_pre_push_refuses_a_corrupted_cache_object_and_pushes_nothing(hooked, tm
     assert "models/model.skops" in output and "corrupted" in output and "nothing was pushed" in output
     assert not any(path.is_file() for path in remote.rglob("*")), "a corrupted object reached the remote"
     assert run(["git", "ls-remote", str(tmp_path / "origin.git")], hooked).stdout == ""
+
+
+def test_a_new_worktree_is_told_how_to_share_the_dvc_cache(hooked, tmp_path):
+    """A linked worktree has a DVC cache of its own, empty: the hook says how to share the main checkout's."""
+    worktree = tmp_path / "side"
+    added = run(["git", "worktree", "add", "-q", str(worktree), "-b", "side"], hooked, check=False)
+    advice = added.stdout + added.stderr
+    share = f"dvc cache dir --local {hooked / '.dvc' / 'cache'}"
+    assert "linked git worktree" in advice and share in advice, advice
+    assert not (worktree / "models/model.skops").exists()
+
+    run(share, worktree)
+    run(["dvc", "checkout"], worktree)
+    assert model_md5(worktree) == locked_model_md5(worktree) == model_md5(hooked)
