@@ -31,6 +31,11 @@ def _no_int_for_float(value: Any) -> Any:
 
 
 StrictFloat = Annotated[float, BeforeValidator(_no_int_for_float)]
+# Upper bounds keep a typo (an extra zero or three) from running for hours or overflowing to inf; see docs/data.md.
+MAX_SEED = 2**32 - 1  # numpy's seeds
+MAX_COST = 1e12
+MAX_DROP = 1_000
+MAX_TEXT = 4_096
 
 
 def _versioned_source(source: str) -> str:
@@ -46,11 +51,6 @@ def _versioned_source(source: str) -> str:
 
 
 DataSource = Annotated[str, AfterValidator(_versioned_source)]
-# Upper bounds keep a typo (an extra zero or three) from running for hours or overflowing to inf; see docs/data.md.
-MAX_SEED = 2**32 - 1  # numpy's seeds
-MAX_COST = 1e12
-MAX_DROP = 1_000
-MAX_TEXT = 4_096
 
 
 class Strict(BaseModel):

@@ -23,7 +23,7 @@ def require_file(path: Path, hint: str) -> None:
     """Refuse `path` unless it is a regular file, saying what it is instead."""
     if path.is_file():
         return
-    resolved(path)
+    resolved(path)  # a loop of links is said as such, not as a missing file
     if path.is_dir():
         raise UserError(f"{path}: is a folder, not a file", hint=hint)
     if path.exists():

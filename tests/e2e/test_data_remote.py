@@ -91,6 +91,7 @@ def wipe_cache_and_outputs(repo: Path) -> None:
 
 
 def test_remote_set_refuses_bad_urls_without_touching_config(repo):
+    (repo / "loop").symlink_to("loop")
     config = (repo / ".dvc/config").read_text()
     for args, message in [
         (["gs://bucket/x"], "not supported"),
@@ -101,6 +102,7 @@ def test_remote_set_refuses_bad_urls_without_touching_config(repo):
         (["store"], "inside this repository"),
         ([str(repo / "data" / ".." / "store")], "inside this repository"),
         (["."], "inside this repository"),
+        (["loop/store"], "loop of symbolic links"),
     ]:
         result = mlops(repo, "remote", "set", *args, check=False)
         assert result.returncode == 2 and message in result.stderr
