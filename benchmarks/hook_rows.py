@@ -142,7 +142,8 @@ def block_hook_rows(
             )
             rows.append(
                 absolute_row(
-                    f"staged-files vs check-added-large-files, {staged:,} staged, {tracked:,} tracked",
+                    "staged-files (block-untracked-data, secrets, hygiene) vs check-added-large-files, "
+                    f"{staged:,} staged, {tracked:,} tracked",
                     ours.seconds,
                     anchor.seconds,
                     0.08,
