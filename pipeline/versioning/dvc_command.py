@@ -6,6 +6,7 @@ back after a stopped command."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -26,6 +27,14 @@ def dvc(*args: str) -> int:
 
     stage_environment()
     return dvc_main(list(args))
+
+
+def dvc_in_new_process(*args: str) -> int:
+    """Run one DVC command in a new Python process; its exit status. For putting things back after a stop: the
+    stopped process may hold a half-done import of DVC (a signal that landed in `import dvc` leaves `dvc.logger`
+    loaded and `dvc` gone, and importing it again then fails) or DVC state changed half-way."""
+    stage_environment()
+    return subprocess.run([sys.executable, "-m", "dvc", *args], check=False).returncode
 
 
 class DvcFailed(Exception):

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from hooks import git
 from pipeline.errors import UserError
-from pipeline.versioning.dvc_command import dvc
+from pipeline.versioning.dvc_command import dvc_in_new_process
 
 JOURNAL = Path(".dvc/tmp/mlops-journal")
 RUN_LOCK = Path(".dvc/tmp/mlops-repro.lock")
@@ -180,7 +180,7 @@ def _restore(journal: Path) -> None:
         partial.unlink()
     _drop_torn_dvc_lock_file()
     if entry.outputs:
-        dvc("checkout", "--force", "--quiet")
+        dvc_in_new_process("checkout", "--force", "--quiet")
     if entry.branch:
         _remove_branch(entry.branch)
 

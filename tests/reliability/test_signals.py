@@ -214,3 +214,25 @@ def test_checkout_stopped_half_way_stays_where_it_was(repo, signum):
     assert (repo / "data" / "extra.csv").read_text() == "a,b\n1,2\n"
     snapshot.assert_unchanged()
     assert_model_whole(repo)
+
+
+def test_a_stop_inside_dvcs_import_still_puts_the_outputs_back(repo):
+    """A stop signal that lands while `import dvc` runs leaves that import half done in the process (`dvc.logger`
+    loaded, `dvc` gone): DVC cannot be imported there again, so putting outputs back must not need it."""
+    commit_workspace(repo)
+    snapshot = Snapshot(repo)
+    stopped_in_import = """
+import signal, sys
+from pathlib import Path
+from pipeline.versioning import journal
+with journal.all_or_nothing("mlops repro"):
+    Path("models/model.skops").unlink()
+    import dvc.logger
+    del sys.modules["dvc"]  # what Python leaves when an exception (here: the stop) ends `import dvc` half-way
+    raise journal.Stopped(signal.SIGTERM)
+"""
+    result = run(["python", "-c", stopped_in_import], repo, check=False)
+
+    assert "journal.Stopped" in result.stderr and "AttributeError" not in result.stderr, result.stderr
+    assert_model_whole(repo)
+    snapshot.assert_unchanged()
