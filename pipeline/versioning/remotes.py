@@ -8,7 +8,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from pipeline.errors import UserError
-from pipeline.user_paths import resolved
+from pipeline.user_paths import in_project
 from pipeline.versioning import dvc_seam, integrity
 from pipeline.versioning.data_status import corrupted_objects, status_rows
 
@@ -53,8 +53,7 @@ def check_folder(folder: str) -> None:
     example = "e.g. ../lending-mlops-dvc-remote"
     if path.exists() and not path.is_dir():
         raise UserError(f"{folder}: is a file, not a folder", hint=f"give a folder for the remote ({example})")
-    root, folder_path = Path.cwd().resolve(), resolved(path)
-    if folder_path == root or root in folder_path.parents:
+    if in_project(path) is not None:
         raise UserError(
             f"{folder}: is inside this repository (pushed data would appear in `git status`)",
             hint=f"give a folder outside it ({example})",
