@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.training.sources import IDENTITY_KEY, loan_identity
+from pipeline.training.sources import IDENTITY_KEY, float_texts, loan_identity
 from tests.e2e.data_helpers import lending_frame
 
 
@@ -49,3 +49,18 @@ def test_equal_content_is_one_identity_whatever_the_dtype_order_or_position():
     signed_zeros = loan_identity(pd.DataFrame({"rate": [0.0, -0.0, 0.0], "grade": ["A", "A", "A"]}))
     assert signed_zeros[0] == signed_zeros[2] != signed_zeros[1]  # -0.0 and 0.0 print differently, as before
     assert len(set(loan_identity(lending_frame()))) > 0.99 * len(lending_frame())
+
+
+def test_floats_are_written_as_python_writes_them_at_every_magnitude():
+    rng = np.random.default_rng(7)
+    any_bits = rng.integers(0, 2**63, 200_000, dtype=np.int64) | (rng.integers(0, 2, 200_000) << 63)
+    values = np.concatenate(
+        [
+            any_bits.view(np.float64),  # every exponent, with NaN and infinities among them
+            np.round(rng.lognormal(10, 3, 200_000), 2),  # amounts, many of them whole
+            10.0 ** np.arange(-30, 30),
+            -(10.0 ** np.arange(-30, 30)),
+            [0.0, -0.0, 1e16 - 2, 1e16, 9.999e-5, 1e-4, 1e-5, 1.5e-5, 1e15, 123456789012345.6, 2.0**53 + 2],
+        ]
+    )
+    assert float_texts(values).to_pylist() == [str(value) for value in values.tolist()]
