@@ -354,13 +354,18 @@ class ServiceMetrics:
 
 class ChampionFollower:
     """A thread that reloads the champion when the registry's prod stage moves (a promotion or a rollback tags it),
-    so a running server switches without clients noticing. A model that fails to load is reported and not used."""
+    so a running server switches without clients noticing. A model that fails to load (its object not yet pulled,
+    the remote unreachable) is reported once and tried again, less and less often, while the current one serves."""
+
+    RETRY_AT_MOST_EVERY = 60.0  # seconds between tries of a champion that failed to load
 
     def __init__(self, deployment: Deployment, interval: float = 1.0) -> None:
         self.deployment, self.interval = deployment, interval
         self.state = registry.champion_commit()
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._follow, name="champion-follower", daemon=True)
+        self.failed: str | None = None  # the last champion that failed to load
+        self.retry_after, self.next_try = interval, 0.0
 
     def start(self) -> None:
         self.thread.start()
@@ -371,16 +376,29 @@ class ChampionFollower:
 
     def _follow(self) -> None:
         while not self.stop_event.wait(self.interval):
+            state = None
             try:
                 state = registry.champion_commit()
-                if state is None or state == self.state:
+                if state is None or state == self.state or self._waiting_to_retry(state):
                     continue
-                self.state = state
                 self.deployment.champion = load_served_model(state)
-                now = f"{registry.describe(state)}, model {self.deployment.champion.md5}"
-                print(f"champion is now {now}", file=sys.stderr, flush=True)
             except Exception as error:  # keep serving the current champion
-                print(f"champion change not applied: {error}", file=sys.stderr, flush=True)
+                self._failed(state, str(error))
+                continue
+            self.state, self.failed = state, None
+            now = f"{registry.describe(state)}, model {self.deployment.champion.md5}"
+            print(f"champion is now {now}", file=sys.stderr, flush=True)
+
+    def _waiting_to_retry(self, state: str) -> bool:
+        return state == self.failed and time.monotonic() < self.next_try
+
+    def _failed(self, state: str | None, error: str) -> None:
+        if state is None or state != self.failed:
+            print(f"champion change not applied (tried again until it loads): {error}", file=sys.stderr, flush=True)
+            self.failed, self.retry_after = state, self.interval
+        else:
+            self.retry_after = min(2 * self.retry_after, self.RETRY_AT_MOST_EVERY)
+        self.next_try = time.monotonic() + self.retry_after
 
 
 # --- the app ------------------------------------------------------------------------------------------------

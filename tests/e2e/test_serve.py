@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
+from pipeline.paths import MODEL
 from tests import conftest
 from tests.conftest import run
 
@@ -202,12 +204,43 @@ def test_drift_refuses_a_window_below_the_minimum(served_repo):
     assert "Traceback" not in result.stderr
 
 
+def md5_of_model(repo: Path) -> str:
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    return next(o["md5"] for stage in lock["stages"].values() for o in stage.get("outs", []) if o["path"] == MODEL)
+
+
 def champion_rev(server: Server, expected: str) -> str:
     """The champion's revision once the server has followed the registry to `expected` (or after 30 s)."""
     deadline = time.monotonic() + 30
     while server.get("/version")["champion"]["rev"] != expected and time.monotonic() < deadline:
         time.sleep(0.3)
     return server.get("/version")["champion"]["rev"]
+
+
+@pytest.mark.slow
+def test_a_champion_that_cannot_load_yet_is_reported_once_and_served_once_it_can(served_repo):
+    """A promotion made elsewhere (its tags fetched) whose model is neither in the cache nor on the remote yet: the
+    server keeps serving, says why once, and switches as soon as the model is there (a `dvc pull` later)."""
+    run("git switch -q -c candidate && git commit -q --no-verify --allow-empty -m next && git switch -q -", served_repo)
+    second = run(["git", "rev-parse", "candidate"], served_repo).stdout.strip()
+    server = Server(served_repo)
+    md5 = md5_of_model(served_repo)
+    cached = served_repo / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
+    aside = cached.with_name("aside")
+    try:
+        cached.rename(aside)  # the object is not here, and the test's remote never had it
+        run(["gto", "assign", "lending-risk", "candidate", "--version", "v1.0.0", "--stage", "prod"], served_repo)
+        time.sleep(4)  # a few of the follower's tries fail meanwhile
+        assert server.get("/version")["champion"]["rev"] == "workspace"
+        status, _ = server.post(loans(served_repo, 1)[0])
+        assert status == 200
+        aside.rename(cached)
+        assert champion_rev(server, second) == second
+    finally:
+        server.stop()
+    output = server.process.stdout.read()
+    assert output.count("champion change not applied") == 1, output
+    assert "champion is now lending-risk@v1.0.0" in output
 
 
 @pytest.mark.slow
