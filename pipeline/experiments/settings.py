@@ -54,12 +54,27 @@ def parse_setting(text: str) -> tuple[str, str]:
 
 
 def parse_axis(text: str) -> tuple[str, list[str]]:
-    """`key=v1,v2,v3` -> (key, [v1, v2, v3])."""
+    """`key=v1,v2,v3` -> (key, [v1, v2, v3]); a list value keeps its commas, as in Hydra's sweeps (which DVC's
+    `exp run -S` follows): `data.drop=[rownames],[rownames,term]` is two values."""
     key, values = parse_setting(text)
-    choices = [value.strip() for value in values.split(",") if value.strip()]
+    choices = [value.strip() for value in _outside_brackets(values, ",") if value.strip()]
     if len(set(choices)) != len(choices):
         raise UserError(f"`{text}` lists a value twice", hint="list each value once")
     return key, choices
+
+
+def _outside_brackets(text: str, separator: str) -> list[str]:
+    """`text` split at each `separator` that is not inside [...] or {...}."""
+    parts, depth, start = [], 0, 0
+    for index, character in enumerate(text):
+        if character in "[{":
+            depth += 1
+        elif character in "]}":
+            depth = max(depth - 1, 0)
+        elif character == separator and depth == 0:
+            parts.append(text[start:index])
+            start = index + 1
+    return [*parts, text[start:]]
 
 
 def schema_value(key: str, text: str, flag: str = "-S ") -> Any:
@@ -109,7 +124,7 @@ def setting_text(value: Any) -> str:
     if isinstance(value, float):
         text = repr(value)
         return text.replace("e", ".0e", 1) if "e" in text and "." not in text else text  # YAML 1.1 needs a dot
-    return json.dumps(value) if isinstance(value, list) else str(value)
+    return json.dumps(value, separators=(",", ":")) if isinstance(value, list) else str(value)  # no space: CI
 
 
 def params_with(settings: dict[str, str], raw: dict | None = None, flag: str = "-S ") -> Params:
