@@ -29,6 +29,13 @@ def validate(frame: pd.DataFrame, schema: dict[str, Any], target: str, positive_
             hint="if they are not features, list them under `drop:` in the data section of params.yaml; "
             "if they are, infer a new schema with `mlops data add FILE` and review it in git",
         )
+    missing = [name for name in schema["columns"] if name not in frame.columns]
+    if missing:
+        raise UserError(
+            f"{paths.RAW} lacks {len(missing)} feature column(s) the schema declares: {', '.join(missing)}",
+            hint="if `drop:` in the data section of params.yaml lists them, take them out of it (it is for columns "
+            "that are not features); to stop using a feature, remove it from the schema and review that in git",
+        )
     validate_frame(frame, schema, paths.RAW)
     counts = frame[target].value_counts()
     if len(counts) < len(declared["labels"]):

@@ -10,6 +10,7 @@ from pipeline.errors import UserError
 from pipeline.stages.ingest import ingest
 from pipeline.stages.split import split
 from pipeline.stages.train import sample_training_rows
+from pipeline.stages.validate import validate
 from pipeline.training.data_schema import infer_schema, validate_frame
 from pipeline.training.model import choose_threshold, cost_per_loan
 from pipeline.training.sources import read_table
@@ -236,3 +237,13 @@ def test_evaluate_interval_is_delong_and_subset_runs_skip_permutation_importance
     assert "95% interval (DeLong)" in card
     full_card = model_card({**metadata, "sample_frac": 1.0}, {**metrics, "importance_rows": 2000}, params)
     assert "Permutation importance on 2000 test loans" in full_card
+
+
+def test_a_declared_feature_missing_from_the_data_is_named_with_the_drop_param():
+    frame = loans()
+    schema = infer_schema(frame, "status", "bad")
+    with pytest.raises(UserError) as error:
+        validate(frame.drop(columns=["grade"]), schema, "status", "bad")
+    assert "lacks 1 feature column(s) the schema declares: grade" in str(error.value)
+    assert "`drop:`" in error.value.hint
+    assert validate(frame, schema, "status", "bad")["rows"] == len(frame)
