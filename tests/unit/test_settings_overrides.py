@@ -21,7 +21,7 @@ def test_values_are_read_as_the_schema_means_them():
 def test_dvc_is_given_values_that_keep_their_type():
     assert typed_settings({"data.sample_frac": "1", "seed": "7"}) == {"data.sample_frac": "1.0", "seed": "7"}
     assert setting_text("123") == '"123"' and setting_text("hgb") == "hgb"
-    assert setting_text(1e-5) == "1.0e-05" and setting_text(["a", "b"]) == '["a", "b"]'
+    assert setting_text(1e-5) == "1.0e-05" and setting_text(["a", "b"]) == '["a","b"]'
 
 
 @pytest.mark.parametrize(
