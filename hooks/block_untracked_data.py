@@ -103,6 +103,10 @@ def _signature(*paths: str) -> list[list[int]]:
     return [[st.st_size, st.st_mtime_ns] for st in map(os.stat, paths)]
 
 
+class PipelineUnreadable(Exception):
+    """dvc.yaml or params.yaml cannot be read, so the outputs DVC keeps out of git are not known."""
+
+
 def load_declared_outputs() -> dict[str, bool]:
     """dvc.yaml's outputs, cached in .git/ by dvc.yaml's and params.yaml's size and mtime: the hook runs with
     `python -S` (no site-packages, ~30 ms less per commit) and needs PyYAML only when dvc.yaml changed."""
@@ -121,9 +125,14 @@ def load_declared_outputs() -> dict[str, bool]:
         import site
 
         site.main()
+    from hooks.bounded_yaml import NotYaml, Unbounded
     from hooks.pipeline_state import read_declared_outputs, read_worktree
 
-    outputs = read_declared_outputs(read_worktree())
+    try:
+        outputs = read_declared_outputs(read_worktree())
+    except (NotYaml, Unbounded) as error:
+        problem = " ".join(line.strip() for line in str(error).splitlines())
+        raise PipelineUnreadable(f"{problem}: which files are DVC's outputs is unknown until it is fixed") from None
     if cache:
         with open(cache, "w") as handle:
             json.dump({"signature": signature, "outputs": outputs}, handle)
@@ -238,7 +247,11 @@ def report(found: dict[str, list[str]]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    found = check(git.staged_blobs(args.filenames, HEAD_BYTES), args)
+    try:
+        found = check(git.staged_blobs(args.filenames, HEAD_BYTES), args)
+    except PipelineUnreadable as error:
+        print(f"{HOOK_ID}: {error}")
+        return 1
     if found:
         report(found)
     return 1 if found else 0

@@ -5,6 +5,8 @@ aliases. PyYAML only: hooks use this too."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import yaml
@@ -33,10 +35,33 @@ class TooLarge(Unbounded):
     hint = "the project's YAML files hold a few KB of settings: remove what does not belong there"
 
 
+class NotYaml(yaml.YAMLError):
+    """A document that is not YAML, said in one line: the file, the line and column, and what is wrong."""
+
+    def __init__(self, error: yaml.YAMLError, name: str) -> None:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or error
+        super().__init__(f"{name or 'the document'} is not valid YAML{where}: {problem}")
+
+
+@contextlib.contextmanager
+def named(name: str) -> Iterator[None]:
+    """A YAML syntax error inside the block becomes NotYaml naming the file `name` (PyYAML calls it "<byte
+    string>", over several lines); a refusal (Unbounded) already names it."""
+    try:
+        yield
+    except (Unbounded, NotYaml):
+        raise
+    except yaml.YAMLError as error:
+        raise NotYaml(error, name) from None
+
+
 def safe_load(data: bytes | str, name: str = "") -> Any:
     """`yaml.safe_load` within bounds; `name` (the file) is what error messages call the document."""
-    refuse_unbounded(data, name)
-    return yaml.load(data, Loader=_Loader)
+    with named(name):
+        refuse_unbounded(data, name)
+        return yaml.load(data, Loader=_Loader)
 
 
 def refuse_unbounded(data: bytes | str, name: str = "") -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from hooks.bounded_yaml import refuse_unbounded
+from hooks.bounded_yaml import named, refuse_unbounded
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when PyYAML has it: several times faster
 
@@ -88,14 +88,15 @@ def _check(loader: Any, node: yaml.Node, key: str, source: str) -> None:
 
 def loads(text: str | bytes, source: str = "params.yaml") -> Any:
     """The document in `text`, or AmbiguousScalar naming the first key YAML 1.1 and 1.2 read differently.
-    (yaml.YAMLError for text that is not YAML at all, and for aliases: see hooks.bounded_yaml.)"""
-    refuse_unbounded(text, source)  # the node walk below would visit an alias bomb's every expansion
-    loader = _Loader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        _check(loader, node, "", source)
-        return loader.construct_document(node)
-    finally:
-        loader.dispose()
+    (NotYaml naming `source` for text that is not YAML at all; Unbounded for aliases: see hooks.bounded_yaml.)"""
+    with named(source):
+        refuse_unbounded(text, source)  # the node walk below would visit an alias bomb's every expansion
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            _check(loader, node, "", source)
+            return loader.construct_document(node)
+        finally:
+            loader.dispose()

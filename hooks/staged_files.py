@@ -30,8 +30,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     skipped = skipped_hooks()
     blobs = git.staged_blobs(args.filenames, no_secrets.SCAN_LIMIT)
     refused: set[str] = set()  # files that must leave the index are not worth fixing
+    status = 0
     if block_untracked_data.HOOK_ID not in skipped:
-        found = block_untracked_data.check(blobs, args)
+        try:
+            found = block_untracked_data.check(blobs, args)
+        except block_untracked_data.PipelineUnreadable as error:
+            print(f"{block_untracked_data.HOOK_ID}: {error}")
+            found, status = {}, 1
         if found:
             block_untracked_data.report(found)
             refused |= found.keys()
@@ -40,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if any(problems.values()):
             no_secrets.report([line for lines in problems.values() for line in lines])
             refused |= {path for path, lines in problems.items() if lines}
-    status = 1 if refused else 0
+    status = 1 if refused else status
     if hygiene.HOOK_ID not in skipped:
         conflicts = hygiene.in_merge(git.git_dir())
         text = [blob for blob in blobs if blob.path not in refused and not blob.is_symlink and is_text(blob.head)]

@@ -16,7 +16,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from hooks import params_yaml
-from hooks.bounded_yaml import TooLarge
+from hooks.bounded_yaml import NotYaml, TooLarge
 from pipeline.errors import UserError
 from pipeline.paths import EXTERNAL_DIR, RDATASETS
 
@@ -203,10 +203,10 @@ def parse_params_yaml(text: str | bytes, source: str = PARAMS_FILE) -> Any:
         raise UserError(str(error), hint="nothing was run") from None
     except TooLarge as error:
         raise UserError(str(error), hint=error.hint) from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise UserError(f"{source} is not valid YAML{where}: {getattr(error, 'problem', error)}") from None
+    except NotYaml as error:
+        raise UserError(str(error)) from None
+    except yaml.YAMLError as error:  # an alias, refused before it expands
+        raise UserError(str(NotYaml(error, source))) from None
 
 
 def load_params(path: Path | str = PARAMS_FILE) -> Params:

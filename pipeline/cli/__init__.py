@@ -54,4 +54,11 @@ def main() -> None:
         status = 130
     except UserError as error:
         report_user_error(error)
+    except Exception as error:
+        from pipeline.versioning.pipeline_status import explained_failure
+
+        explained = explained_failure(error)
+        if explained is None:
+            raise
+        report_user_error(explained)
     raise SystemExit(status if isinstance(status, int) else 0)

@@ -5,10 +5,18 @@ back after a stopped command."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pipeline.errors import UserError
+
+if TYPE_CHECKING:
+    from dvc.repo import Repo
 
 
 def stage_environment() -> None:
@@ -27,6 +35,20 @@ def dvc(*args: str) -> int:
 
     stage_environment()
     return dvc_main(list(args))
+
+
+@contextlib.contextmanager
+def dvc_repo() -> Iterator[Repo]:
+    """DVC's `Repo` of this project, in this process. DVC's own errors in the block (a dvc.yaml or dvc.lock it
+    cannot read, a config or remote it refuses) end as one line in DVC's words, as its command line says them."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    try:
+        with Repo() as repo:
+            yield repo
+    except DvcException as error:
+        raise UserError(f"DVC: {error}", hint="fix what it names (`dvc status` shows DVC's detail)") from None
 
 
 def dvc_in_new_process(*args: str) -> int:

@@ -20,10 +20,12 @@ from typing import TYPE_CHECKING
 
 from hooks import git as git_plumbing
 from hooks.pipeline_state import (
+    DVC_YAML,
     LOCK_FILE,
     PARAMS_FILE,
     cached_outputs,
     git_kept_outputs,
+    load,
     lock_stages,
     output_md5,
     parse_lock,
@@ -32,7 +34,7 @@ from hooks.pipeline_state import (
 from pipeline import paths
 from pipeline.errors import UserError
 from pipeline.versioning.dvc_command import DvcFailed as DvcFailed
-from pipeline.versioning.dvc_command import checked, stage_environment
+from pipeline.versioning.dvc_command import checked, dvc_repo, stage_environment
 from pipeline.versioning.dvc_command import dvc as dvc
 from pipeline.versioning.exp_queue import only_its_own_experiment
 from pipeline.versioning.journal import all_or_nothing
@@ -44,8 +46,13 @@ if TYPE_CHECKING:
 
 
 def require_repo() -> None:
-    if not Path("dvc.yaml").is_file() or not Path(".dvc").is_dir():
+    """In the project's root, with dvc.yaml, dvc.lock and params.yaml readable: one that is not YAML is named
+    (hooks.bounded_yaml.NotYaml) before DVC, which says it in a traceback-like block, reads it."""
+    if not Path(DVC_YAML).is_file() or not Path(".dvc").is_dir():
         raise UserError("not in the project's root (no dvc.yaml and .dvc/ here)", hint="cd to the repository root")
+    read = read_worktree()
+    for path in (DVC_YAML, LOCK_FILE, PARAMS_FILE):
+        load(read, path)
 
 
 def read_lock() -> dict:
@@ -184,9 +191,7 @@ def set_default_remote(name: str, url: str, endpoint_url: str | None) -> None:
 
 def default_remote() -> tuple[str, str] | None:
     """(name, url) of the default remote, or None."""
-    from dvc.repo import Repo
-
-    with Repo() as repo:
+    with dvc_repo() as repo:
         name = repo.config["core"].get("remote")
         if not name:
             return None
@@ -219,9 +224,7 @@ def checkout_outputs() -> None:
 
 def data_status(not_in_remote: bool) -> dict:
     """DVC's data status: committed/uncommitted changes, untracked files, and (optionally) what the remote lacks."""
-    from dvc.repo import Repo
-
-    with Repo() as repo:
+    with dvc_repo() as repo:
         return dict(
             repo.data_status(
                 granular=True, untracked_files="all", not_in_remote=not_in_remote, remote_refresh=not_in_remote
@@ -231,9 +234,7 @@ def data_status(not_in_remote: bool) -> dict:
 
 def cache_files_dir() -> Path:
     """Where DVC keeps file objects by md5 (`<cache>/files/md5`)."""
-    from dvc.repo import Repo
-
-    with Repo() as repo:
+    with dvc_repo() as repo:
         return Path(repo.cache.local.path)
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from hooks.pipeline_state import path_md5
 from pipeline.versioning import dvc_seam
 from pipeline.versioning.data_status import object_path
+from pipeline.versioning.dvc_command import dvc_repo
 
 
 @dataclass(frozen=True)
@@ -72,9 +73,7 @@ def drop_from_cache(problems: list[Problem]) -> None:
 @contextlib.contextmanager
 def _remote() -> Iterator[tuple[object, object]]:
     """(file system, object database) of the default remote, through DVC (local folder, S3, ...)."""
-    from dvc.repo import Repo
-
-    with Repo() as repo:
+    with dvc_repo() as repo:
         odb = repo.cloud.get_remote_odb(None, "mlops data")
         yield odb.fs, odb
 

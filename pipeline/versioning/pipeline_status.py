@@ -7,21 +7,35 @@ from __future__ import annotations
 from pathlib import Path
 
 from hooks import merge_driver
-from hooks.bounded_yaml import Unbounded
+from hooks.bounded_yaml import NotYaml, Unbounded
 from hooks.params_yaml import AmbiguousScalar
 from hooks.pipeline_state import StageState, dir_md5, file_md5, pipeline_state, read_worktree
 from pipeline.errors import UserError
+from pipeline.versioning.dvc_command import DvcFailed
 
 
 def stage_states(command: str = "mlops status") -> list[StageState]:
-    """Every stage of dvc.yaml, in order, with the reasons it is stale; a params.yaml that cannot be read as
+    """Every stage of dvc.yaml, in order, with the reasons it is stale; a pipeline file that cannot be read as
     the stages would read it is a UserError naming the fix (`command` is what to run again)."""
     try:
         return pipeline_state(read_worktree())
-    except Unbounded as error:  # an alias bomb or a huge file, refused before it is built
-        raise UserError(str(error), hint=error.hint) from None
-    except AmbiguousScalar as error:
-        raise UserError(str(error), hint=f"fix params.yaml, then run `{command}` again") from None
+    except (Unbounded, AmbiguousScalar, NotYaml) as error:
+        raise explained_failure(error, f"`{command}`") from None
+
+
+def explained_failure(error: Exception, command: str = "the command") -> UserError | None:
+    """What the layers below a command raise for a reason already explained, as the UserError it is: the readers
+    of the project's own files refusing one (dvc.yaml, dvc.lock or params.yaml that is not YAML, is unbounded, or
+    reads two ways), or a DVC command that failed after printing why. None for any other exception."""
+    if isinstance(error, Unbounded):  # an alias bomb or a huge file, refused before it is built
+        return UserError(str(error), hint=error.hint)
+    if isinstance(error, AmbiguousScalar):
+        return UserError(str(error), hint=f"fix params.yaml, then run {command} again")
+    if isinstance(error, NotYaml):
+        return UserError(str(error), hint=f"fix it (`git diff` shows what changed), then run {command} again")
+    if isinstance(error, DvcFailed):
+        return UserError(str(error), hint=f"DVC's message above says why; fix that, then run {command} again")
+    return None
 
 
 def stale_stages(command: str = "mlops status") -> list[str]:

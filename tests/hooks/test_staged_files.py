@@ -279,3 +279,15 @@ def test_files_named_like_options_are_checked_as_files(staging, capsys):
     paths.append(staging(".dvc/config", dvc_config("password = hunter2")))
     assert no_secrets.main(paths) == 1
     assert ".dvc/config: sets `password`" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("broken", ["dvc.yaml", "params.yaml"])
+def test_a_pipeline_file_that_is_not_yaml_fails_the_data_check_in_one_line(staging, capsys, broken):
+    staging("dvc.yaml", "stages:\n  train:\n    cmd: python train.py\n    outs:\n      - models/model.pkl\n")
+    staging("params.yaml", "seed: 42\n")
+    paths = [staging(broken, "stages: [\n"), staging("docs/note.md", "an ordinary note\n")]
+    for check in (staged_files.main, block_untracked_data.main):
+        assert check(paths) == 1
+        printed = capsys.readouterr().out
+        assert f"block-untracked-data: {broken} is not valid YAML at line 2, column 1" in printed
+        assert "Traceback" not in printed and len(printed.splitlines()) == 1, printed

@@ -131,3 +131,51 @@ def test_yaml_syntax_error_names_the_line(params_repo):
 def test_good_params_run_after_the_bad_ones(params_repo):
     run(["mlops", "repro"], params_repo)
     assert "up to date" in run(["dvc", "status"], params_repo).stdout.lower()
+
+
+BROKEN_YAML_COMMANDS = (
+    ("status",),
+    ("status", "--json"),
+    ("repro",),
+    ("repro", "--subset", "0.1"),
+    ("data", "status"),
+    ("data", "pull"),
+    ("exp", "run", "-S", "seed=1"),
+    ("gate",),
+    ("predict", "data/split/test.parquet", "--out", "scores.csv"),
+    ("deploy", "promote", "HEAD"),
+)
+
+
+@pytest.mark.parametrize("name", ["params.yaml", "dvc.yaml", "dvc.lock"])
+def test_a_project_file_that_is_not_yaml_is_named_in_one_line_by_every_command(params_repo, monkeypatch, capsys, name):
+    snapshot = Snapshot(params_repo)
+    path = params_repo / name
+    original = path.read_text()
+    path.write_text(original + "  broken: [\n")
+    try:
+        for args in BROKEN_YAML_COMMANDS:
+            status, output = mlops_in_process(params_repo, monkeypatch, capsys, *args)
+            errors = [line for line in output.splitlines() if line.startswith("error:")]
+            assert status == 2 and len(errors) == 1, f"mlops {' '.join(args)}:\n{output}"
+            assert errors[0].startswith(f"error: {name} is not valid YAML at line "), (
+                f"mlops {' '.join(args)}:\n{output}"
+            )
+    finally:
+        path.write_text(original)
+    snapshot.assert_unchanged()
+
+
+def test_a_dvc_config_dvc_cannot_read_ends_in_one_error_line(params_repo, monkeypatch, capsys, tmp_path):
+    snapshot = Snapshot(params_repo)
+    config = params_repo / ".dvc/config"
+    original = config.read_text()
+    config.write_text(original + "[core\n")
+    try:
+        for args in (("remote", "set", str(tmp_path / "store")), ("data", "status"), ("data", "push")):
+            status, output = mlops_in_process(params_repo, monkeypatch, capsys, *args)
+            errors = [line for line in output.splitlines() if line.startswith("error:")]
+            assert status == 2 and len(errors) == 1, f"mlops {' '.join(args)}:\n{output}"
+    finally:
+        config.write_text(original)
+    snapshot.assert_unchanged()
