@@ -125,12 +125,12 @@ def load_declared_outputs() -> dict[str, bool]:
         import site
 
         site.main()
-    from hooks.bounded_yaml import NotYaml, Unbounded
+    from hooks.bounded_yaml import BadYaml, Unbounded
     from hooks.pipeline_state import read_declared_outputs, read_worktree
 
     try:
         outputs = read_declared_outputs(read_worktree())
-    except (NotYaml, Unbounded) as error:
+    except (BadYaml, Unbounded) as error:
         problem = " ".join(line.strip() for line in str(error).splitlines())
         raise PipelineUnreadable(f"{problem}: which files are DVC's outputs is unknown until it is fixed") from None
     if cache:

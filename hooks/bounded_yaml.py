@@ -35,26 +35,28 @@ class TooLarge(Unbounded):
     hint = "the project's YAML files hold a few KB of settings: remove what does not belong there"
 
 
-class NotYaml(yaml.YAMLError):
-    """A document that is not YAML, said in one line: the file, the line and column, and what is wrong."""
-
-    def __init__(self, error: yaml.YAMLError, name: str) -> None:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or error
-        super().__init__(f"{name or 'the document'} is not valid YAML{where}: {problem}")
+class BadYaml(yaml.YAMLError):
+    """A project YAML file its readers cannot use, said in one line: not YAML at all (the file, line, column and
+    what is wrong: see `named`), or not the shape they need (the file, the key and what it must be)."""
 
 
 @contextlib.contextmanager
 def named(name: str) -> Iterator[None]:
-    """A YAML syntax error inside the block becomes NotYaml naming the file `name` (PyYAML calls it "<byte
+    """A YAML syntax error inside the block becomes BadYaml naming the file `name` (PyYAML calls it "<byte
     string>", over several lines); a refusal (Unbounded) already names it."""
     try:
         yield
-    except (Unbounded, NotYaml):
+    except (Unbounded, BadYaml):
         raise
     except yaml.YAMLError as error:
-        raise NotYaml(error, name) from None
+        raise not_yaml(error, name) from None
+
+
+def not_yaml(error: yaml.YAMLError, name: str) -> BadYaml:
+    """PyYAML's error for the document `name`, in one line."""
+    mark = getattr(error, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    return BadYaml(f"{name or 'the document'} is not valid YAML{where}: {getattr(error, 'problem', None) or error}")
 
 
 def safe_load(data: bytes | str, name: str = "") -> Any:

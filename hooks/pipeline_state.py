@@ -25,6 +25,7 @@ import yaml
 
 from hooks import params_yaml
 from hooks.bounded_yaml import Unbounded, safe_load
+from hooks.dvc_shapes import check_dvc_yaml, check_lock
 
 Reader = Callable[[str], bytes | None]
 PARAMS_FILE = "params.yaml"
@@ -140,16 +141,20 @@ def _param_keys(entries: list | None) -> list[str]:
 
 
 def load(read: Reader, path: str) -> Any:
-    """The YAML document at `path` (None when absent); params.yaml read as `hooks.params_yaml` reads it."""
+    """The YAML document at `path` (None when absent); params.yaml read as `hooks.params_yaml` reads it, and
+    dvc.yaml checked for the shape read here (`hooks.dvc_shapes`)."""
     data = read(path)
     if data is None:
         return None
-    return params_yaml.loads(data, path) if path == PARAMS_FILE else safe_load(data, path)
+    if path == PARAMS_FILE:
+        return params_yaml.loads(data, path)
+    document = safe_load(data, path)
+    return check_dvc_yaml(document) if path == DVC_YAML else document
 
 
 def parse_lock(data: bytes | None) -> dict:
     """stage name -> its entry (`cmd`, `deps`, `params`, `outs`), from the bytes of a `dvc.lock`."""
-    return ((safe_load(data, LOCK_FILE) if data else None) or {}).get("stages") or {}
+    return check_lock(safe_load(data, LOCK_FILE) if data else None)
 
 
 def lock_stages(read: Reader) -> dict:

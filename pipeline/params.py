@@ -16,7 +16,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from hooks import params_yaml
-from hooks.bounded_yaml import NotYaml, TooLarge
+from hooks.bounded_yaml import BadYaml, TooLarge, not_yaml
 from pipeline.errors import UserError
 from pipeline.paths import EXTERNAL_DIR, RDATASETS
 
@@ -203,10 +203,10 @@ def parse_params_yaml(text: str | bytes, source: str = PARAMS_FILE) -> Any:
         raise UserError(str(error), hint="nothing was run") from None
     except TooLarge as error:
         raise UserError(str(error), hint=error.hint) from None
-    except NotYaml as error:
+    except BadYaml as error:
         raise UserError(str(error)) from None
     except yaml.YAMLError as error:  # an alias, refused before it expands
-        raise UserError(str(NotYaml(error, source))) from None
+        raise UserError(str(not_yaml(error, source))) from None
 
 
 def load_params(path: Path | str = PARAMS_FILE) -> Params:

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 def require_repo() -> None:
     """In the project's root, with dvc.yaml, dvc.lock and params.yaml readable: one that is not YAML is named
-    (hooks.bounded_yaml.NotYaml) before DVC, which says it in a traceback-like block, reads it."""
+    (hooks.bounded_yaml.BadYaml) before DVC, which says it in a traceback-like block, reads it."""
     if not Path(DVC_YAML).is_file() or not Path(".dvc").is_dir():
         raise UserError("not in the project's root (no dvc.yaml and .dvc/ here)", hint="cd to the repository root")
     read = read_worktree()

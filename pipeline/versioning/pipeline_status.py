@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hooks import merge_driver
-from hooks.bounded_yaml import NotYaml, Unbounded
+from hooks.bounded_yaml import BadYaml, Unbounded
 from hooks.params_yaml import AmbiguousScalar
 from hooks.pipeline_state import StageState, dir_md5, file_md5, pipeline_state, read_worktree
 from pipeline.errors import UserError
@@ -19,7 +19,7 @@ def stage_states(command: str = "mlops status") -> list[StageState]:
     the stages would read it is a UserError naming the fix (`command` is what to run again)."""
     try:
         return pipeline_state(read_worktree())
-    except (Unbounded, AmbiguousScalar, NotYaml) as error:
+    except (Unbounded, AmbiguousScalar, BadYaml) as error:
         raise explained_failure(error, f"`{command}`") from None
 
 
@@ -31,7 +31,7 @@ def explained_failure(error: Exception, command: str = "the command") -> UserErr
         return UserError(str(error), hint=error.hint)
     if isinstance(error, AmbiguousScalar):
         return UserError(str(error), hint=f"fix params.yaml, then run {command} again")
-    if isinstance(error, NotYaml):
+    if isinstance(error, BadYaml):
         return UserError(str(error), hint=f"fix it (`git diff` shows what changed), then run {command} again")
     if isinstance(error, DvcFailed):
         return UserError(str(error), hint=f"DVC's message above says why; fix that, then run {command} again")

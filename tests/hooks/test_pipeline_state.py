@@ -3,9 +3,13 @@ and artifacts, through a Reader (here a dict), hostile and broken files included
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 
+from hooks.bounded_yaml import BadYaml
+from hooks.dvc_shapes import check_dvc_yaml, check_lock
 from hooks.pipeline_state import (
     artifacts,
     cached_outputs,
@@ -13,8 +17,11 @@ from hooks.pipeline_state import (
     lock_stages,
     locked_outs,
     output_md5,
+    pipeline_state,
     pointer_outs,
+    read_worktree,
 )
+from tests.conftest import ROOT
 
 DVC_YAML = """stages:
   train:
@@ -89,3 +96,43 @@ def test_a_broken_or_hostile_pointer_is_no_pointer(data):
 def test_a_hostile_lock_is_refused_before_it_expands():
     with pytest.raises(yaml.YAMLError, match="aliases"):
         lock_stages(reader({"dvc.lock": BOMB}))
+
+
+@pytest.mark.parametrize(
+    ("document", "named"),
+    [
+        ("[1, 2]", "the file must be a mapping"),
+        ("stages: 5", "stages must be a mapping of stage names, not 5"),
+        ("stages: {train: x}", "stages.train must be a mapping"),
+        ("stages: {train: {cmd: 1}}", "stages.train.cmd must be a command, not 1"),
+        ("stages: {train: {cmd: x, outs: model.pkl}}", "stages.train.outs must be a list of paths, not 'model.pkl'"),
+        ("stages: {train: {cmd: x, deps: [a, 5]}}", "stages.train.deps[1] must be a path"),
+        ("stages: {train: {cmd: x, outs: [{a: 1}]}}", "stages.train.outs[0] must be a path"),
+        ("stages: {train: {cmd: x, params: [{other.yaml: 3}]}}", "stages.train.params[0] must be a param key"),
+        ("artifacts: {model: models/model.pkl}", "artifacts must be a mapping of names"),
+    ],
+)
+def test_a_dvc_yaml_of_the_wrong_shape_is_named_by_key(document, named):
+    with pytest.raises(BadYaml, match=re.escape(f"dvc.yaml: {named}")):
+        pipeline_state(reader({"dvc.yaml": document}))
+
+
+@pytest.mark.parametrize(
+    ("document", "named"),
+    [
+        ("[1]", "the file must be a mapping"),
+        ("stages: {train: {outs: 5}}", "stages.train.outs must be a list, not 5"),
+        ("stages: {train: {outs: [{path: 3}]}}", "stages.train.outs[0] must be a mapping with path: and md5:"),
+        ("stages: {train: {deps: [{path: a, md5: 5}]}}", "stages.train.deps[0] must be a mapping with path: and md5:"),
+        ("stages: {train: {params: {params.yaml: 1}}}", "stages.train.params must be a mapping of params files"),
+    ],
+)
+def test_a_dvc_lock_of_the_wrong_shape_is_named_by_key(document, named):
+    with pytest.raises(BadYaml, match=re.escape(f"dvc.lock: {named}")):
+        pipeline_state(reader({"dvc.yaml": "stages: {train: {cmd: x}}", "dvc.lock": document}))
+
+
+def test_the_projects_own_pipeline_files_have_the_shape_read():
+    read = read_worktree(str(ROOT))
+    assert check_dvc_yaml(yaml.safe_load(read("dvc.yaml")))["stages"]
+    assert set(check_lock(yaml.safe_load(read("dvc.lock")))) == set(yaml.safe_load(read("dvc.yaml"))["stages"])

@@ -147,20 +147,36 @@ BROKEN_YAML_COMMANDS = (
 )
 
 
-@pytest.mark.parametrize("name", ["params.yaml", "dvc.yaml", "dvc.lock"])
-def test_a_project_file_that_is_not_yaml_is_named_in_one_line_by_every_command(params_repo, monkeypatch, capsys, name):
+BROKEN_FILES = {  # name: (what the edit does to the file's text, how the error line starts)
+    "params.yaml not YAML": (
+        "params.yaml",
+        lambda text: text + "  broken: [\n",
+        "params.yaml is not valid YAML at line ",
+    ),
+    "dvc.yaml not YAML": ("dvc.yaml", lambda text: text + "  broken: [\n", "dvc.yaml is not valid YAML at line "),
+    "dvc.lock not YAML": ("dvc.lock", lambda text: text + "  broken: [\n", "dvc.lock is not valid YAML at line "),
+    "dvc.yaml outs not a list": (
+        "dvc.yaml",
+        lambda text: text.replace("    outs:\n      - models/model.skops", "    outs: models/model.skops", 1),
+        "dvc.yaml: stages.train.outs must be a list of paths, not 'models/model.skops'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN_FILES))
+def test_a_broken_project_file_is_named_in_one_line_by_every_command(params_repo, monkeypatch, capsys, case):
+    name, edit, expected = BROKEN_FILES[case]
     snapshot = Snapshot(params_repo)
     path = params_repo / name
     original = path.read_text()
-    path.write_text(original + "  broken: [\n")
+    path.write_text(edit(original))
+    assert path.read_text() != original
     try:
         for args in BROKEN_YAML_COMMANDS:
             status, output = mlops_in_process(params_repo, monkeypatch, capsys, *args)
             errors = [line for line in output.splitlines() if line.startswith("error:")]
             assert status == 2 and len(errors) == 1, f"mlops {' '.join(args)}:\n{output}"
-            assert errors[0].startswith(f"error: {name} is not valid YAML at line "), (
-                f"mlops {' '.join(args)}:\n{output}"
-            )
+            assert errors[0].startswith(f"error: {expected}"), f"mlops {' '.join(args)}:\n{output}"
     finally:
         path.write_text(original)
     snapshot.assert_unchanged()
