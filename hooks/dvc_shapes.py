@@ -93,8 +93,7 @@ def check_lock(document: Any, file: str = "dvc.lock") -> dict:
             _need(entries is None or isinstance(entries, list), file, f"{where}.{kind}", "a list", entries)
             for index, entry in enumerate(entries or []):
                 ok = isinstance(entry, dict) and isinstance(entry.get("path"), str)
-                ok = ok and isinstance(entry.get("md5", ""), str)
-                _need(ok, file, f"{where}.{kind}[{index}]", "a mapping with path: and md5: (as DVC writes it)", entry)
+                _need(ok, file, f"{where}.{kind}[{index}]", "a mapping with a path: (as DVC writes it)", entry)
         params = stage.get("params")
         ok = params is None or (isinstance(params, dict) and all(isinstance(v, dict | None) for v in params.values()))
         _need(ok, file, f"{where}.params", "a mapping of params files to their values", params)

@@ -122,8 +122,8 @@ def test_a_dvc_yaml_of_the_wrong_shape_is_named_by_key(document, named):
     [
         ("[1]", "the file must be a mapping"),
         ("stages: {train: {outs: 5}}", "stages.train.outs must be a list, not 5"),
-        ("stages: {train: {outs: [{path: 3}]}}", "stages.train.outs[0] must be a mapping with path: and md5:"),
-        ("stages: {train: {deps: [{path: a, md5: 5}]}}", "stages.train.deps[0] must be a mapping with path: and md5:"),
+        ("stages: {train: {outs: [{path: 3}]}}", "stages.train.outs[0] must be a mapping with a path:"),
+        ("stages: {train: {deps: [a.csv]}}", "stages.train.deps[0] must be a mapping with a path:"),
         ("stages: {train: {params: {params.yaml: 1}}}", "stages.train.params must be a mapping of params files"),
     ],
 )
