@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pipeline.errors import UserError
 
@@ -81,15 +83,76 @@ def write_schema(schema: dict[str, Any], path: Path | str) -> None:
 
 
 def read_schema(path: Path | str) -> dict[str, Any]:
+    """The declared schema at `path`, checked: a hand-edit that breaks it (a `kind` misspelt, which would leave the
+    column out of the model unnoticed; labels that are not two) is one line naming the key."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        schema = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UserError(
             f"schema file {path} not found",
             hint="`mlops data add FILE` writes it, or restore it with `git checkout -- " + str(path) + "`",
         ) from None
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise UserError(f"schema file {path} is not valid JSON: {error}") from None
+    _check_schema(schema, path)
+    return schema
+
+
+def _check_schema(schema: Any, path: Path | str) -> None:
+    try:
+        SchemaFile.model_validate(schema)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"] if part not in (NUMERIC, CATEGORICAL)) or "the file"
+        raise UserError(
+            f"schema file {path}: {where}: {first['msg'].removeprefix('Value error, ')}",
+            hint="fix it, or infer a new one from the data with `mlops data add FILE`; review the change in git",
+        ) from None
+
+
+# --- the shape of a schema file, as `infer_schema` writes it ---------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Target(_Strict):
+    name: str = Field(min_length=1)
+    labels: list[str] = Field(min_length=2, max_length=2)
+    positive: str
+
+    @model_validator(mode="after")
+    def _positive_is_a_label(self) -> Target:
+        if self.positive not in self.labels or self.labels[0] == self.labels[1]:
+            raise ValueError(f"positive {self.positive!r} must be one of two distinct labels, {self.labels}")
+        return self
+
+
+class NumericColumn(_Strict):
+    kind: Literal["numeric"]
+    integer: bool = False
+    min: float | None = None
+    max: float | None = None
+    nullable: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> NumericColumn:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+
+class CategoricalColumn(_Strict):
+    kind: Literal["categorical"]
+    categories: list[str] = Field(min_length=1)
+    nullable: bool = False
+
+
+class SchemaFile(_Strict):
+    target: Target
+    columns: dict[str, Annotated[NumericColumn | CategoricalColumn, Field(discriminator="kind")]] = Field(min_length=1)
+    allow_duplicate_rows: bool = True
 
 
 def feature_columns(schema: dict[str, Any]) -> tuple[list[str], list[str]]:

@@ -1,6 +1,8 @@
 """The stages' pure functions on small frames built here."""
 
 import itertools
+import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,7 +13,7 @@ from pipeline.stages.ingest import ingest
 from pipeline.stages.split import split
 from pipeline.stages.train import sample_training_rows
 from pipeline.stages.validate import validate
-from pipeline.training.data_schema import infer_schema, validate_frame
+from pipeline.training.data_schema import infer_schema, read_schema, validate_frame, write_schema
 from pipeline.training.model import choose_threshold, cost_per_loan
 from pipeline.training.sources import read_table
 
@@ -247,3 +249,37 @@ def test_a_declared_feature_missing_from_the_data_is_named_with_the_drop_param()
     assert "lacks 1 feature column(s) the schema declares: grade" in str(error.value)
     assert "`drop:`" in error.value.hint
     assert validate(frame, schema, "status", "bad")["rows"] == len(frame)
+
+
+SCHEMA_EDITS = {
+    "kind misspelt": (
+        lambda s: s["columns"]["grade"].update(kind="categoricl"),
+        "columns.grade: Input tag 'categoricl'",
+    ),
+    "min as text": (lambda s: s["columns"]["rate"].update(min="0"), "columns.rate.min: Input should be a valid number"),
+    "min above max": (
+        lambda s: s["columns"]["rate"].update(min=5.0, max=1.0),
+        "columns.rate: min 5.0 is above max 1.0",
+    ),
+    "one label": (lambda s: s["target"].update(labels=["bad"]), "target.labels: List should have at least 2 items"),
+    "positive not a label": (lambda s: s["target"].update(positive="ugly"), "target: positive 'ugly' must be one of"),
+    "unknown key": (lambda s: s["columns"]["grade"].update(levels=["A"]), "columns.grade.levels: Extra inputs"),
+    "no columns": (lambda s: s.update(columns={}), "columns: Dictionary should have at least 1 item"),
+}
+
+
+@pytest.mark.parametrize("case", list(SCHEMA_EDITS))
+def test_a_hand_edited_schema_that_breaks_its_shape_is_named_by_key(tmp_path, case):
+    edit, named = SCHEMA_EDITS[case]
+    schema = infer_schema(loans(), "status", "bad")
+    path = tmp_path / "schema.json"
+    write_schema(schema, path)
+    assert read_schema(path) == schema
+    edit(schema)
+    write_schema(schema, path)
+    with pytest.raises(UserError, match=re.escape(f"schema file {path}: {named}")):
+        read_schema(path)
+
+
+def test_the_projects_own_schema_has_the_declared_shape():
+    assert read_schema(Path(__file__).parents[2] / "reports/schema.json")["target"]["positive"] == "bad"
