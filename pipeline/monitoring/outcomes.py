@@ -9,6 +9,7 @@ from pipeline.params import load_params
 from pipeline.serving.telemetry import OUTCOMES, append_outcomes, normalize_outcomes, read_log
 from pipeline.training.data_schema import read_schema
 from pipeline.training.sources import read_table
+from pipeline.versioning.input_limits import check_header
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ def record_outcomes(path: Path, log_dir: Path) -> RecordedOutcomes:
     """Append the outcomes of `path` (an id column, and the target column or is_bad) to the log folder."""
     params = load_params()
     labels = read_schema(params.data.schema_path)["target"]["labels"]
+    check_header(path)  # two `id` or `Class` columns: which one is meant is unknown
     known = normalize_outcomes(
         read_table(path, text_columns=["id"]), params.data.target, labels, params.data.positive_label, str(path)
     )

@@ -22,6 +22,7 @@ from pipeline.training.data_schema import CATEGORICAL, validate_frame
 from pipeline.training.model_file import load_model_bytes
 from pipeline.user_paths import require_file
 from pipeline.versioning import dvc_seam
+from pipeline.versioning.input_limits import check_header
 from pipeline.versioning.output_paths import check_output_path, neutralise_formulas
 
 if TYPE_CHECKING:
@@ -215,6 +216,7 @@ def predict(input_path: Path, out: Path, rev: str | None = None, id_column: str 
     registry reference, read through DVC without a checkout), checked against dvc.lock before use."""
     dvc_seam.require_repo()
     check_output_path(out, input_path)
+    check_header(input_path)
     if rev is None:
         data, expected = _workspace_model()
         where = paths.MODEL

@@ -63,13 +63,24 @@ def check_table_file(path: Path) -> None:
     """Line length, width and header names of a CSV (or width and names of a parquet file), before parsing."""
     if not path.is_file():
         return  # the reader says so
+    if path.suffix.lower() not in PARQUET_SUFFIXES:
+        _check_line_lengths(path)
+    check_header(path)
+
+
+def check_header(path: Path) -> None:
+    """The width and distinct names of a loans file's header (a CSV's first line, a parquet file's schema), read
+    without parsing the rest: pandas would rename a second `int_rate` to `int_rate.1` and read on."""
+    if not path.is_file():
+        return  # the reader says so
     if path.suffix.lower() in PARQUET_SUFFIXES:
         _check_columns(path, _parquet_columns(path))
         return
-    _check_line_lengths(path)
     with open(path, encoding="utf-8", errors="replace", newline="") as handle:
-        header = next(csv.reader([handle.readline()]), [])
-    _check_columns(path, header)
+        first = handle.readline(MAX_LINE_BYTES + 1)
+    if len(first) > MAX_LINE_BYTES:
+        _line_too_long(path, 1)
+    _check_columns(path, next(csv.reader([first]), []))
 
 
 def _parquet_columns(path: Path) -> list[str]:

@@ -57,6 +57,15 @@ def test_predict_refuses_bad_input_without_output(repo, tmp_path):
     for infinite in ("inf", "-inf", "1e999"):  # every one a float to pandas, and no amount
         result = mlops(repo, "predict", str(sample(tmp_path, int_rate=infinite)), "--out", str(out), check=False)
         assert result.returncode == 2 and "column 'int_rate', rule finite" in result.stderr, result.stderr
+    duplicated = tmp_path / "duplicated.csv"
+    text = sample(tmp_path, int_rate_again=1.0).read_text()
+    duplicated.write_text(text.replace("int_rate_again", "int_rate", 1))  # pandas would read `int_rate.1`
+    result = mlops(repo, "predict", str(duplicated), "--out", str(out), check=False)
+    assert result.returncode == 2 and "the header names 'int_rate' more than once" in result.stderr, result.stderr
+    outcomes = tmp_path / "outcomes.csv"
+    outcomes.write_text("id,Class,id\n1,bad,2\n")
+    result = mlops(repo, "monitor", "outcomes", str(outcomes), check=False)
+    assert result.returncode == 2 and "the header names 'id' more than once" in result.stderr, result.stderr
     assert not out.exists() and not list(tmp_path.glob("*.partial"))
 
 
