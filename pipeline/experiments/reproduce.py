@@ -79,8 +79,7 @@ def _subset_run(fraction: float) -> Reproduced:
     name = subset_name(fraction)
     try:
         typed_settings({SUBSET_KEY: repr(float(fraction))})  # the params with the fraction, through the schema
-        with dvc_outcomes.contradicting_advice_dropped():
-            done = subset.run(name, fraction, stages)
+        done = subset.run(name, fraction, stages)
     except dvc_seam.DvcFailed as failure:
         raise UserError(
             f"subset experiment {name} failed; the workspace is untouched", hint="read DVC's message above"

@@ -28,6 +28,7 @@ from hooks import git
 from hooks.merge_driver import placeholders
 from hooks.pipeline_state import dir_md5, load, path_md5, pipeline_state, read_worktree, stage_outs
 from pipeline.errors import UserError
+from pipeline.experiments.dvc_outcomes import contradicting_advice_dropped
 from pipeline.experiments.warm_stages import StagesStarted, stage_of
 from pipeline.versioning import dvc_seam
 from pipeline.versioning.journal import stop_signals_unwind
@@ -88,7 +89,8 @@ def run(name: str, fraction: float, stages=None) -> SubsetRun:
     finally:
         if stages is not None:
             stages.stop()
-    dvc_seam.exp_run_temp(name, {FRACTION_KEY: repr(float(fraction))})
+    with contradicting_advice_dropped():
+        dvc_seam.exp_run_temp(name, {FRACTION_KEY: repr(float(fraction))})
     return SubsetRun(dvc_seam.exp_ref(name), blocker)
 
 

@@ -57,6 +57,7 @@ def test_subset_of_a_stale_workspace_is_dvcs_own_experiment(repo):
     result = run(["mlops", "repro", "--subset", "0.1"], repo)
 
     assert "Running stage 'train'" in result.stdout and "Ran train and evaluate" not in result.stdout
+    assert "dvc exp apply" not in result.stdout + result.stderr  # DVC's advice; ours is `mlops exp apply/promote`
     assert digest(repo) == before
     lock = run(["git", "show", f"{experiment_ref(repo, subset_name(result.stdout))}:dvc.lock"], repo).stdout
     assert "C: 0.02" in lock and "data.sample_frac: 0.1" in lock
