@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline.cli.options import PRIMARY, AgainstOption, MetricName, SubsetOption, print_changes
+from pipeline.cli.options import PRIMARY, AgainstOption, MetricName, SubsetOption, ToleranceOption, print_changes
 from pipeline.experiments.gate import gate as decide
 
 
@@ -20,13 +20,7 @@ def register(app: typer.Typer) -> None:
 def gate(
     against: AgainstOption = "HEAD",
     metric: Annotated[MetricName, typer.Option(help="The primary metric; its direction is known.")] = PRIMARY,
-    tolerance: Annotated[
-        float | None,
-        typer.Option(
-            help="How much worse is allowed (default: a quarter of the DeLong interval's half-width).",
-            min=0.0,
-        ),
-    ] = None,
+    tolerance: ToleranceOption = None,
     subset: SubsetOption = None,
 ) -> None:
     """Pass or fail the workspace's metrics against another revision's, printing the comparison."""

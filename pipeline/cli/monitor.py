@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pipeline.cli.options import LogDir, Since
+from pipeline.cli.options import LogDir, Since, ToleranceOption
 
 if TYPE_CHECKING:
     from pipeline.monitoring.drift_check import DriftReport, Scorer
@@ -57,9 +57,7 @@ def retrain(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be done; change nothing.")] = False,
     since: Since = None,
     rev: Annotated[str | None, typer.Option(help="The served revision to judge (default: the champion).")] = None,
-    tolerance: Annotated[
-        float | None, typer.Option(help="The gate's tolerance (default: from the noise).", min=0.0)
-    ] = None,
+    tolerance: ToleranceOption = None,
     log_dir: LogDir = Path("logs"),
 ) -> None:
     """On drift or a live performance drop: append the logged loans with outcomes as a data batch on a new branch

@@ -35,6 +35,16 @@ SetOption = Annotated[
     list[str] | None,
     typer.Option("--set", "-S", help="A param to change: key=value (repeatable), e.g. -S train.model=hgb."),
 ]
+# A tolerance beyond 1 passes any change a model can make to a metric here (ROC AUC, a probability, a cost per loan
+# of a few units): a gate that cannot fail, so it is refused.
+ToleranceOption = Annotated[
+    float | None,
+    typer.Option(
+        help="How much worse the metric may be and still pass (default: a quarter of the noise band's half-width).",
+        min=0.0,
+        max=1.0,
+    ),
+]
 AgainstOption = Annotated[str, typer.Option(help="The revision to compare with (a commit, branch or tag).")]
 MarkdownFlag = Annotated[bool, typer.Option("--md", help="Print a Markdown table.")]
 CsvFlag = Annotated[bool, typer.Option("--csv", help="Print CSV (every key metric and its change).")]

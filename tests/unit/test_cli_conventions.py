@@ -38,6 +38,13 @@ def test_version():
         (["repro", "--subset", "0.00001"], "error: --subset 1e-05: must be at least 0.0001", "e.g. --subset 0.1"),
         (["exp", "sweep", "seed=1,2", "--subset", "0"], "error: --subset 0: must be at least 0.0001", "--subset 0.1"),
         (["serve", "--log-max-mb", "inf"], "error: Invalid value for '--log-max-mb'", "`mlops serve -h`"),
+        # a gate that cannot fail (and a 300-digit tolerance in its verdict)
+        (["gate", "--tolerance", "1e308"], "error: Invalid value for '--tolerance'", "`mlops gate -h`"),
+        (
+            ["monitor", "retrain", "--tolerance", "inf"],
+            "error: Invalid value for '--tolerance'",
+            "`mlops monitor retrain -h`",
+        ),
         (
             ["exp", "sweep", "seed=1,2", "train.logreg.C=0.1,0.2", "data.sample_frac=0.5", "--subset", "0.2"],
             "error: data.sample_frac is given twice",
