@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from pipeline.cli.options import ToleranceOption
+
 deploy_app = typer.Typer(
     help="Which model `mlops serve` treats as champion: GTO tags of the model artifact (`gto show`).",
     no_args_is_help=True,
@@ -22,7 +24,7 @@ def promote(
     rev: Annotated[
         str, typer.Argument(help="The revision (commit, branch, tag, registry reference) whose model becomes champion.")
     ],
-    tolerance: Annotated[float | None, typer.Option(help="The gate's tolerance (default: from the noise).")] = None,
+    tolerance: ToleranceOption = None,
 ) -> None:
     """Make REV the champion (stage prod of the model artifact), if it passes the gate against the current
     champion on the test loans neither trained on: registers REV's model as a version and assigns it prod, as GTO
