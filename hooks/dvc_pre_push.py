@@ -16,12 +16,13 @@ import sys
 from collections.abc import Iterator, Sequence
 
 from hooks import git
+from hooks.dvc_remotes import workspace_remotes
 from hooks.pipeline_state import LOCK_FILE, locked_outs, path_md5, pointer_outs
 
 HOOK_ID = "dvc-pre-push"
 ZERO = "0" * 40
 # `dvc push` has no --rev option; its Python API does. It runs in a child process: the hook stays light.
-PUSH_REVS = "import sys; from dvc.repo import Repo; Repo().push(revs=sys.argv[1:], workspace=False)"
+PUSH_REVS = "import sys; from hooks.dvc_pre_push import push_revisions; push_revisions(sys.argv[1:])"
 
 
 def pushed_revisions(to_ref: str, remote: str) -> list[str]:
@@ -97,6 +98,13 @@ def corrupted_objects(revs: list[str], cache: str) -> list[str]:
         for path, md5 in recorded_objects(rev):
             check(path, md5)
     return problems
+
+
+def push_revisions(revs: list[str]) -> None:
+    """Push the DVC data `revs` name to the remote the workspace's config names (see `hooks.dvc_remotes`)."""
+    from dvc.repo import Repo
+
+    Repo(config=workspace_remotes() or None).push(revs=revs, workspace=False)
 
 
 def push_command(revs: list[str]) -> list[str]:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hooks.dvc_remotes import workspace_remotes
 from pipeline.errors import UserError
 
 if TYPE_CHECKING:
@@ -34,7 +35,31 @@ def dvc(*args: str) -> int:
     from dvc.cli import main as dvc_main
 
     stage_environment()
-    return dvc_main(list(args))
+    with remotes_of_the_workspace():
+        return dvc_main(list(args))
+
+
+@contextlib.contextmanager
+def remotes_of_the_workspace() -> Iterator[None]:
+    """Within it, each DVC `Repo` made in this process without a config of its own (DVC's commands make theirs)
+    uses the workspace's remote URLs at every revision (`hooks.dvc_remotes`): `dvc exp push` then sends an
+    experiment's data where `dvc push` sends the workspace's."""
+    from dvc.repo import Repo
+
+    overrides = workspace_remotes()
+    if not overrides:
+        yield
+        return
+    make = Repo.__init__
+
+    def with_workspace_remotes(self, *args, config=None, **kwargs) -> None:
+        make(self, *args, config=overrides if config is None else config, **kwargs)
+
+    Repo.__init__ = with_workspace_remotes
+    try:
+        yield
+    finally:
+        Repo.__init__ = make
 
 
 @contextlib.contextmanager

@@ -76,6 +76,26 @@ def test_a_grid_point_run_by_the_workflow_is_pushed_and_pulled_by_a_teammate(rep
     assert missing.returncode == 2 and "could not pull experiments" in missing.stderr
 
 
+def test_experiments_shared_through_the_projects_relative_remote(repo, tmp_path):
+    """Two clones side by side share the committed remote, `../../lending-mlops-dvc-remote` (relative to `.dvc/`),
+    which DVC resolves at an experiment's revision against the git tree's root (`/`) unless given the workspace's."""
+    made = run(["mlops", "repro", "--subset", "0.2"], repo).stdout
+    name = made.split("Experiment ", 1)[1].split()[0]
+    bare = tmp_path / "team.git"
+    run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], tmp_path)
+    run(["git", "remote", "add", "origin", str(bare)], repo)
+    run(["git", "push", "-q", "--no-verify", "origin", "main"], repo)
+    run(["mlops", "exp", "push"], repo)
+    lock = yaml.safe_load(run(["git", "show", exp_ref(repo, name) + ":dvc.lock"], repo).stdout)
+    model = next(out["md5"] for out in lock["stages"]["train"]["outs"] if out["path"] == "models/model.skops")
+    assert (tmp_path / "lending-mlops-dvc-remote/files/md5" / model[:2] / model[2:]).is_file()
+
+    teammate = tmp_path / "teammate"
+    run(["git", "clone", "-q", str(bare), str(teammate)], tmp_path)
+    run(["mlops", "exp", "pull"], teammate)
+    assert (teammate / ".dvc/cache/files/md5" / model[:2] / model[2:]).is_file()
+
+
 def exp_ref(repo: Path, name: str) -> str:
     refs = run(["git", "for-each-ref", "--format=%(refname)", "refs/exps"], repo).stdout.split()
     return next(ref for ref in refs if ref.endswith("/" + name))

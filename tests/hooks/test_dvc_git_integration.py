@@ -56,6 +56,17 @@ def test_pre_push_pushes_the_dvc_data(hooked, tmp_path):
     assert run(["dvc", "status", "--cloud", "--json"], hooked).stdout.strip() in ("{}", "")
 
 
+def test_pre_push_sends_the_data_to_the_projects_relative_remote(hooked, tmp_path):
+    """The committed remote is `../../lending-mlops-dvc-remote`, relative to `.dvc/`: DVC resolves it at a pushed
+    revision against that revision's git tree's root (`/`) unless given the workspace's resolved URL."""
+    run(["git", "init", "-q", "--bare", str(tmp_path / "origin.git")], hooked)
+    run(["git", "remote", "add", "origin", str(tmp_path / "origin.git")], hooked)
+    run(["git", "push", "-q", "origin", "main"], hooked)
+    md5 = locked_model_md5(hooked)
+    assert (tmp_path / "lending-mlops-dvc-remote" / "files" / "md5" / md5[:2] / md5[2:]).is_file()
+    assert run(["dvc", "status", "--cloud", "--json"], hooked).stdout.strip() in ("{}", "")
+
+
 def test_pre_push_refuses_a_corrupted_cache_object_and_pushes_nothing(hooked, tmp_path):
     remote = tmp_path / "dvc-remote"
     run(["dvc", "remote", "add", "--local", "-d", "pushtest", str(remote)], hooked)
