@@ -200,6 +200,8 @@ def reproduce(read: Reader) -> int:
     stale, frac, kept = stale_stages(read), subset_lock(read), merge_placeholders()
     if not stale and frac is None and not kept:
         return 0
+    if git.commit_index() == "paths":
+        return refuse_commit_of_paths(stale)
     edited = unstaged_edits([*REPRO_INPUTS, *REPRO_OUTPUTS])
     if edited:
         return refuse_unstaged(edited)
@@ -231,7 +233,10 @@ def reproduce(read: Reader) -> int:
     if kept and not stale and git.write_tree() == index_before:
         print(f"\n{HOOK_ID}: the merged dvc.lock and reports were already up to date.")
         return 0
-    print(f"\n{HOOK_ID}: retrained; dvc.lock and the reports are now staged.")
+    if git.commit_index() == "copy":  # git drops what was staged here when the commit stops
+        print(f"\n{HOOK_ID}: retrained; dvc.lock and the reports are updated in the working tree.")
+    else:
+        print(f"\n{HOOK_ID}: retrained; dvc.lock and the reports are now staged.")
     merged = git.merge_heads()
     parents = {"HEAD": "HEAD", **{sha: f"{label} ({sha[:7]})" for sha, label in merged.items()}}
     for parent, label in parents.items():
@@ -241,8 +246,23 @@ def reproduce(read: Reader) -> int:
             print("\n".join(changes))
     if merged:
         print("\nRun `git commit` to conclude the merge with params, dvc.lock and reports together.")
+    elif git.commit_index() == "copy":
+        print("\nRun the same `git commit -a` again (it stages them), or `git add dvc.lock reports` and commit.")
     else:
         print("\nRun the same `git commit` again to record params, dvc.lock and reports together.")
+    return 1
+
+
+def refuse_commit_of_paths(stale: list[StageState]) -> int:
+    """`git commit PATHS` records those paths only, never the dvc.lock and reports a retraining writes: say so
+    before retraining for nothing."""
+    print(
+        f"{HOOK_ID}: dvc.lock is stale for: {', '.join(state.name for state in stale) or 'the pipeline'}, and "
+        "`git commit PATHS` records only the paths it names, so a retrained dvc.lock and reports would be left "
+        "out.\nNothing was retrained. Fix: `git add` your change, then `git commit` without paths (this hook then "
+        "retrains and stages them with it); or `mlops repro`, then name dvc.lock and reports/ in the commit too."
+    )
+    print(SKIP_HINT)
     return 1
 
 

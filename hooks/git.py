@@ -187,6 +187,16 @@ def git_dir() -> str:
     return git("rev-parse", "--git-dir").decode().strip()
 
 
+def commit_index() -> str:
+    """Which index the commit being made records, from the GIT_INDEX_FILE git gives its hooks: "index" (the index
+    itself: `git commit`), "copy" (`git commit -a` or `-i PATHS`: a copy git drops, with what a hook staged in it,
+    when the commit stops), or "paths" (`git commit PATHS`: HEAD plus those paths only)."""
+    name = os.path.basename(os.environ.get("GIT_INDEX_FILE", "index"))
+    if name.startswith("next-index"):
+        return "paths"
+    return "copy" if name.endswith(".lock") else "index"
+
+
 def staged_blob(path: str) -> bytes | None:
     """The content of `path` in the index, or None when the index does not hold it."""
     sha = index_entries([path]).get(path)

@@ -141,3 +141,26 @@ def test_only_the_running_pre_commits_stash_counts_not_an_earlier_process_with_i
     (tmp_path / f"patch{int(time.time())}-{parent}").write_text(diff.format("params.yaml"))
     (tmp_path / f"patch{int(time.time())}-{parent + 1}").write_text(diff.format("reports/metrics.json"))
     assert pre_commit_stashed_paths() == {"params.yaml"}
+
+
+def test_a_commit_of_named_paths_is_told_to_stage_instead_and_not_retrained(hooked):
+    """`git commit params.yaml` records that path only: a retrained dvc.lock would be left out, commit after commit."""
+    lock_before = (hooked / "dvc.lock").read_text()
+    set_param(hooked, "C: 0.01", "C: 0.1")
+    named = run(["git", "commit", "-m", "change", "params.yaml"], hooked, check=False)
+    assert named.returncode != 0 and "without paths" in output(named), output(named)
+    assert (hooked / "dvc.lock").read_text() == lock_before  # nothing retrained for a commit that cannot take it
+    assert commit(hooked, "params.yaml").returncode != 0  # as told: staged, then `git commit`, which retrains
+    assert commit(hooked).returncode == 0
+    assert {"params.yaml", "dvc.lock", "reports/metrics.json"} <= head_files(hooked)
+
+
+def test_a_commit_all_is_not_told_its_retrained_files_are_staged(hooked):
+    """git drops what a hook stages in `git commit -a`'s copy of the index when the commit stops."""
+    set_param(hooked, "C: 0.01", "C: 0.1")
+    first = run(["git", "commit", "-a", "-m", "change"], hooked, check=False)
+    assert first.returncode != 0 and "now staged" not in output(first) and "git commit -a` again" in output(first)
+    assert run(["git", "diff", "--cached", "--name-only"], hooked).stdout == ""
+    assert run(["git", "commit", "-a", "-m", "change"], hooked, check=False).returncode == 0
+    assert {"params.yaml", "dvc.lock", "reports/metrics.json"} <= head_files(hooked)
+    assert run(["dvc", "status", "--json"], hooked).stdout.strip() in ("{}", "")
