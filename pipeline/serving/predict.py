@@ -18,7 +18,7 @@ from pipeline import paths
 from pipeline.errors import UserError
 from pipeline.params import load_params
 from pipeline.serving import registry
-from pipeline.training.data_schema import CATEGORICAL, validate_frame
+from pipeline.training.data_schema import CATEGORICAL, declared_text, validate_frame
 from pipeline.training.model_file import load_model_bytes
 from pipeline.user_paths import require_file
 from pipeline.versioning import dvc_seam
@@ -48,7 +48,7 @@ def check_features(frame: pd.DataFrame, metadata: dict[str, Any], source: str, v
         raise UserError(
             f"{source} lacks columns the model needs: {missing}", hint=f"the model reads: {', '.join(features)}"
         )
-    selected = frame[features]
+    selected = declared_text(frame[features], feature_schema(metadata))
     if not validated:
         validate_frame(selected, feature_schema(metadata), source, with_target=False)
     return selected

@@ -155,6 +155,20 @@ class SchemaFile(_Strict):
     allow_duplicate_rows: bool = True
 
 
+def declared_text(frame: pd.DataFrame, schema: dict[str, Any]) -> pd.DataFrame:
+    """`frame` with the target and the categorical columns as the schema declares them, text: `str` of each value,
+    as `infer_schema` wrote the labels and categories (a 0/1 target is `'0'`/`'1'`, a flag `'True'`, a date
+    `'2020-01-01 00:00:00'`); missing values stay missing, text columns are untouched."""
+    import pandas as pd
+
+    text = [schema["target"]["name"]] if "target" in schema else []
+    text += feature_columns(schema)[1]
+    typed = [name for name in text if name in frame.columns and pd.api.types.infer_dtype(frame[name]) != "string"]
+    if not typed:
+        return frame
+    return frame.assign(**{name: frame[name].astype(object).map(str, na_action="ignore") for name in typed})
+
+
 def feature_columns(schema: dict[str, Any]) -> tuple[list[str], list[str]]:
     """(numeric, categorical) feature names, in the schema's order."""
     numeric = [name for name, spec in schema["columns"].items() if spec["kind"] == NUMERIC]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from pipeline.errors import UserError
-from pipeline.training.data_schema import infer_schema, validate_frame
+from pipeline.training.data_schema import declared_text, infer_schema, validate_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -136,9 +136,9 @@ def checked_append(
     import pandas as pd
 
     batch = align_batch(batch, [str(c) for c in current.columns], label)
-    validate_frame(batch.drop(columns=drop), schema, label)
+    validate_frame(declared_text(batch.drop(columns=drop), schema), schema, label)
     combined = pd.concat([current, batch], ignore_index=True)
-    validate_frame(combined.drop(columns=drop), schema, f"{source} with {label} appended")
+    validate_frame(declared_text(combined.drop(columns=drop), schema), schema, f"{source} with {label} appended")
     return batch, combined
 
 

@@ -58,6 +58,30 @@ def test_other_schema_trains_and_batches_append(repo, tmp_path):
     assert "ingest" in mlops(repo, "status").stdout
 
 
+def test_numbers_flags_and_dates_as_labels_and_categories_train_append_and_score(repo, tmp_path):
+    """The commonest layouts: a 0/1 target, a true/false flag, a date. The schema declares them as text, as
+    written by `str`; ingest, an append and predict read them so (they failed every row in validate)."""
+    import pandas as pd
+
+    frame = lending_frame().drop(columns=["rownames"])
+    frame["Class"] = (frame["Class"] == "bad").astype(int)
+    frame["joint"] = frame["term"] == "term_60"
+    frame["listed"] = pd.to_datetime("2020-01-01") + pd.to_timedelta(frame.index % 3, unit="D")
+    frame.iloc[:9000].to_parquet(tmp_path / "loans.parquet", index=False)
+    mlops(repo, "data", "add", str(tmp_path / "loans.parquet"), "--target", "Class", "--positive", "1")
+    schema = json.loads((repo / "reports/schema.json").read_text())
+    assert schema["target"]["labels"] == ["0", "1"] and schema["columns"]["joint"]["categories"] == ["False", "True"]
+    assert schema["columns"]["listed"]["categories"][0] == "2020-01-01 00:00:00"
+
+    mlops(repo, "repro")
+    assert json.loads((repo / "reports/metrics.json").read_text())["roc_auc"] > 0.6
+    frame.iloc[9000:].to_parquet(tmp_path / "batch.parquet", index=False)
+    assert "now 9857 rows" in mlops(repo, "data", "add", str(tmp_path / "batch.parquet"), "--append").stdout
+    frame.iloc[9000:].drop(columns=["Class"]).to_parquet(tmp_path / "score.parquet", index=False)
+    mlops(repo, "predict", str(tmp_path / "score.parquet"), "--out", str(tmp_path / "scores.csv"))
+    assert len((tmp_path / "scores.csv").read_text().splitlines()) == 1 + len(frame) - 9000
+
+
 @pytest.mark.parametrize(
     ("content", "args", "message"),
     [
