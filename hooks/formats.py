@@ -1,7 +1,9 @@
 """What a file is by its content, whatever its name: the data and model formats' magic bytes, and text.
 
 Pure functions over the first bytes of a file (stdlib only). A format is recognised by its signature at the
-offset its specification gives; plain text is UTF-8 without NUL bytes and without any such signature.
+offset its specification gives, in content that is not text: several signatures are printable ASCII (`ORC`,
+`GGUF`, `PAR1`, `BZh`) and begin ordinary words, while the files themselves hold NUL bytes or bytes that are not
+UTF-8 within their first bytes. Plain text is UTF-8 without NUL bytes and without any data signature.
 """
 
 from __future__ import annotations
@@ -51,10 +53,10 @@ ONNX_START = re.compile(rb"\x08[\x01-\x1f](?:\x12|\x1a|\x22|\x42)[\x01-\x7f]")
 def data_format(head: bytes) -> str | None:
     """The data or model format whose signature `head` (a file's first bytes) carries, if any."""
     match = _START.match(head)
-    if match:
+    if match and _is_binary(head):
         return _AT_START[match.group()]
     for offset, signature, name in _AT_OFFSET:
-        if head.startswith(signature, offset):
+        if head.startswith(signature, offset) and _is_binary(head):
             return name
     if head[:2] in PICKLE_BEFORE_FRAMES and len(head) > 3 and not _is_utf8(head):
         return "pickle"
@@ -71,6 +73,12 @@ def _is_safetensors(head: bytes) -> bool:
         return False
     (length,) = struct.unpack("<Q", head[:8])
     return 2 <= length <= 100_000_000
+
+
+def _is_binary(head: bytes) -> bool:
+    """A NUL byte or bytes that are not UTF-8 in the first HEAD_BYTES (a text file may start `ORCHESTRATOR =`)."""
+    start = head[:HEAD_BYTES]
+    return b"\0" in start or not _is_utf8(start)
 
 
 def _is_utf8(head: bytes) -> bool:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import io
 import json
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.orc
 import pytest
 
 from hooks import block_untracked_data, hygiene, staged_files
@@ -131,8 +134,9 @@ def test_local_only_files(path, local):
 def real_formats() -> dict[str, bytes]:
     """Files written by the libraries that write them (and the two formats made by hand to their spec)."""
     frame = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
-    parquet, npy, npz = io.BytesIO(), io.BytesIO(), io.BytesIO()
+    parquet, orc, npy, npz = io.BytesIO(), io.BytesIO(), io.BytesIO(), io.BytesIO()
     frame.to_parquet(parquet)
+    pyarrow.orc.write_table(pa.Table.from_pandas(frame), orc)
     np.save(npy, np.arange(5))
     np.savez(npz, a=np.arange(5))
     archive = io.BytesIO()
@@ -141,10 +145,12 @@ def real_formats() -> dict[str, bytes]:
     header = json.dumps({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode()
     return {
         "parquet": parquet.getvalue(),
+        "orc": orc.getvalue(),
         "numpy .npy": npy.getvalue(),
         "npz": npz.getvalue(),
         "zip": archive.getvalue(),
         "gzip": gzip.compress(b"a,b\n1,2\n"),
+        "bzip2": bz2.compress(b"a,b\n1,2\n"),
         "pickle": pickle.dumps(frame.to_dict(), protocol=4),
         "pickle protocol 2": pickle.dumps({"a": [1, 2]}, protocol=2),
         "pickle protocol 5": pickle.dumps({"a": [1, 2]}, protocol=5),
@@ -166,6 +172,24 @@ def test_data_is_recognised_by_content(name):
 def test_text_is_text():
     for content in (b"", b"a,b\n1,2\n", "prêts à taux fixe\n".encode(), b"PAR is a word\n", b"{}\n"):
         assert is_text(content) and data_format(content) is None, content
+
+
+TEXT_THAT_STARTS_LIKE_A_SIGNATURE = {
+    "s/settings.py": 'ORCHESTRATOR = "airflow"\n',
+    "s/c.yaml": "ORC_TABLES: [a]\n",
+    "s/a.md": "ORCID ids below.\n",
+    "s/g.md": "GGUF files are not kept here.\n",
+    "s/p.md": "PAR1 is the parquet magic.\n",
+    "s/b.txt": "BZh, then a block size.\n",
+    "s/t.txt": "x" * 257 + "ustar is tar's magic\n",
+}
+
+
+def test_text_that_starts_like_a_signature_is_text(staging, capsys):
+    for content in TEXT_THAT_STARTS_LIKE_A_SIGNATURE.values():
+        assert is_text(content.encode()) and data_format(content.encode()) is None, content
+    paths = [staging(path, content) for path, content in TEXT_THAT_STARTS_LIKE_A_SIGNATURE.items()]
+    assert block_untracked_data.main(paths) == 0, capsys.readouterr().out
 
 
 def test_data_by_content_and_model_names_are_refused(staging, capsys):
