@@ -126,11 +126,12 @@ def load_declared_outputs() -> dict[str, bool]:
 
         site.main()
     from hooks.bounded_yaml import BadYaml, Unbounded
+    from hooks.params_yaml import AmbiguousScalar
     from hooks.pipeline_state import read_declared_outputs, read_worktree
 
     try:
         outputs = read_declared_outputs(read_worktree())
-    except (BadYaml, Unbounded) as error:
+    except (BadYaml, Unbounded, AmbiguousScalar) as error:
         problem = " ".join(line.strip() for line in str(error).splitlines())
         raise PipelineUnreadable(f"{problem}: which files are DVC's outputs is unknown until it is fixed") from None
     if cache:

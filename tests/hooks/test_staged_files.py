@@ -315,3 +315,14 @@ def test_a_pipeline_file_that_is_not_yaml_fails_the_data_check_in_one_line(stagi
         printed = capsys.readouterr().out
         assert f"block-untracked-data: {broken} is not valid YAML at line 2, column 1" in printed
         assert "Traceback" not in printed and len(printed.splitlines()) == 1, printed
+
+
+@pytest.mark.parametrize("scalar", ["C: 1e-2", "seed: 042"])
+def test_params_that_yaml_1_1_and_1_2_read_differently_fail_the_data_check_in_one_line(staging, capsys, scalar):
+    staging("dvc.yaml", "stages:\n  train:\n    cmd: python train.py\n    outs:\n      - models/model.pkl\n")
+    paths = [staging("params.yaml", f"{scalar}\n"), staging("docs/note.md", "an ordinary note\n")]
+    for check in (staged_files.main, block_untracked_data.main):
+        assert check(paths) == 1
+        printed = capsys.readouterr().out
+        assert f"block-untracked-data: params.yaml, line 1: {scalar.replace(':', ' =')} is " in printed, printed
+        assert "Traceback" not in printed and len(printed.splitlines()) == 1, printed
