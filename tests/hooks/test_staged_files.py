@@ -243,6 +243,27 @@ def test_fixers_leave_binary_fixtures_and_symlinks_alone(staging, tmp_path):
     assert hygiene.main(["docs/note.md"]) == 0
 
 
+@pytest.mark.parametrize("replay", ["merge", "cherry-pick", "revert"])
+def test_conflict_markers_are_refused_when_concluding_a_replay(staging, capsys, tmp_path, replay):
+    staging("docs/note.md", "base\n")
+    run(["git", "commit", "-q", "-m", "base"], tmp_path)
+    run(["git", "switch", "-q", "-c", "other"], tmp_path)
+    staging("docs/note.md", "base\nother\n")
+    run(["git", "commit", "-q", "-m", "other"], tmp_path)
+    run(["git", "switch", "-q", "-"], tmp_path)
+    staging("docs/note.md", "base\nours\n")
+    run(["git", "commit", "-q", "-m", "ours"], tmp_path)
+    if replay == "revert":  # reverting our commit's parent change conflicts with our later edit
+        staging("docs/note.md", "base\nours\nmore\n")
+        run(["git", "commit", "-q", "-m", "more"], tmp_path)
+    command = {"merge": ["merge", "other"], "cherry-pick": ["cherry-pick", "other"], "revert": ["revert", "HEAD~1"]}
+    assert run(["git", *command[replay]], tmp_path, check=False).returncode != 0  # stopped on the conflict
+    assert b"<<<<<<< " in Path("docs/note.md").read_bytes()
+    run(["git", "add", "docs/note.md"], tmp_path)
+    assert staged_files.main(["docs/note.md"]) == 1
+    assert "docs/note.md:2: merge conflict marker" in capsys.readouterr().out
+
+
 def test_fixers_keep_crlf_and_empty_files():
     assert hygiene.fixed(b"a  \r\nb\t\r\n\r\n\r\n") == b"a\r\nb\r\n"
     assert hygiene.fixed(b"") == b""
