@@ -58,12 +58,16 @@ URL_QUERY_CREDENTIAL = re.compile(
 )
 
 # Well-known keys, recognised in any file, in one pass. Written so that this file does not match them itself.
+# A quote may come escaped (`\\"`): a notebook's JSON escapes the quotes in the code it holds.
 KNOWN_KEYS = {
     "an AWS access key id": rb"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b",
     "an AWS secret access key": (
-        rb"(?i:aws_?secret_?access_?key|secret_?access_?key|aws_?secret)[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"
+        rb"(?i:aws_?secret_?access_?key|secret_?access_?key|aws_?secret)\\?[\"']?\s*[:=]\s*\\?[\"']?"
+        rb"[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"
     ),
-    "a GCP service-account key": rb"\"type\"\s*:\s*\"service_account\"[\s\S]{0,4000}?\"private_key(?:_id)?\"",
+    "a GCP service-account key": (
+        rb"\\?\"type\\?\"\s*:\s*\\?\"service_account\\?\"[\s\S]{0,4000}?\\?\"private_key(?:_id)?\\?\""
+    ),
     "an Azure storage account key": rb"(?i:AccountKey)=[A-Za-z0-9+/]{40,}",
     "an Azure shared access key": rb"(?i:SharedAccessKey)=[A-Za-z0-9+/]{30,}",
     "an Azure SAS token": rb"[?&]sv=\d{4}-\d\d-\d\d&[^\s'\"]*sig=[A-Za-z0-9%+/=]{20,}",

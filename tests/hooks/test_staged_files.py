@@ -101,6 +101,24 @@ def test_well_known_keys_are_found_in_any_file(kind):
     assert kind in no_secrets.known_keys(KNOWN_KEYS[kind].encode())
 
 
+def notebook(*lines: str) -> bytes:
+    """A Jupyter notebook whose one code cell holds `lines`: its JSON escapes their quotes."""
+    cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": list(lines)}
+    return json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}, indent=1).encode()
+
+
+@pytest.mark.parametrize(
+    ("kind", "line"),
+    [
+        ("an AWS secret access key", f's3 = boto3.client("s3", aws_secret_access_key="{AWS_SECRET}")\n'),
+        ("an AWS secret access key", f"creds = {{'aws_secret_access_key': '{AWS_SECRET}'}}\n"),
+        ("a GCP service-account key", KNOWN_KEYS["a GCP service-account key"]),
+    ],
+)
+def test_well_known_keys_are_found_in_a_notebook(kind, line):
+    assert kind in no_secrets.known_keys(notebook(line)), notebook(line)
+
+
 @pytest.mark.parametrize("prefix", ["", "RSA ", "EC ", "DSA ", "ENCRYPTED ", "OPENSSH "])
 def test_private_keys_of_every_kind(prefix):
     assert no_secrets.holds_private_key(PRIVATE_KEY_LINE.format(prefix).encode())
@@ -111,6 +129,12 @@ def test_documentation_placeholders_and_ordinary_text_pass():
     assert no_secrets.known_keys(documented) == []
     assert no_secrets.known_keys(b"We rotate the access key every 90 days; see the secret store.\n") == []
     assert not no_secrets.holds_private_key(b"ssh-ed25519 AAAAC3Nza public key")
+    escaped = notebook(
+        'client = boto3.client("s3", aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"])\n',
+        f'checksum = "{"0" * 32}"  # md5; secret_access_key="${{{{ secrets.AWS_SECRET }}}}"\n',
+        "Enter the password when asked.\n",
+    )
+    assert no_secrets.known_keys(escaped) == []
 
 
 @pytest.mark.parametrize(
