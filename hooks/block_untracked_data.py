@@ -36,6 +36,7 @@ _EXTENSIONS = (
     "xls xlsx jsonl ndjson"
 )
 DATA_EXTENSIONS = frozenset(_EXTENSIONS.split())
+TABLE_EXTENSIONS = (".csv", ".parquet", ".pq")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -72,6 +73,11 @@ def false_name(path: str, size: int, head: bytes) -> str | None:
     if name.endswith(".dvc") and not DVC_POINTER.search(head):
         return "named like a DVC pointer (.dvc) but not one (no `outs:`): DVC would fail to read it"
     return None
+
+
+def is_table(path: str) -> bool:
+    """A file `mlops data add` reads (CSV or parquet), by its name."""
+    return os.path.splitext(path)[1].lower() in TABLE_EXTENSIONS
 
 
 def has_data_extension(path: str) -> bool:
@@ -220,9 +226,10 @@ def fix_for(path: str, reasons: list[str]) -> str:
         return f"git rm --cached {quoted}, then rename it for what it holds"
     if all(TOO_BIG in reason for reason in reasons) and not has_data_extension(path):  # text, too big to be code
         return f"make {quoted} smaller; if it is data: git rm --cached {quoted} && dvc add {quoted}"
-    if mlops_installed():
-        return f"git rm --cached {quoted} && mlops data add {quoted}   (or `dvc add {quoted}`)"
-    return f"git rm --cached {quoted} && dvc add {quoted}   (then `git add {quoted}.dvc`)"
+    fix = f"git rm --cached {quoted} && dvc add {quoted}   (DVC tracks it where it is; then `git add {quoted}.dvc`)"
+    if mlops_installed() and is_table(path):  # `mlops data add` makes a loans table the training source
+        fix += f"; only to make it the pipeline's training data (a loans table): `mlops data add {quoted}`"
+    return fix
 
 
 def check(blobs: Sequence[git.StagedBlob], args: argparse.Namespace) -> dict[str, list[str]]:

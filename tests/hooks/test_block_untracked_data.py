@@ -59,6 +59,28 @@ def test_small_csv_under_data_is_refused(staging, capsys):
     )
 
 
+def fix_printed(staging, capsys, path: str, content: bytes | str) -> str:
+    assert hook.main([staging(path, content)]) == 1
+    return next(line for line in capsys.readouterr().out.splitlines() if "fix:" in line)
+
+
+def test_the_fix_tracks_a_file_with_dvc_where_it_is_and_names_mlops_data_add_only_for_tables(
+    staging, capsys, monkeypatch
+):
+    monkeypatch.setattr(hook, "mlops_installed", lambda: True)
+    for model in ("lib/m.pkl", "lib/m.skops", "lib/m.joblib", "notebooks/arrays.npz"):
+        fix = fix_printed(staging, capsys, model, b"\x80\x04model")
+        assert f"fix: git rm --cached {model} && dvc add {model}   (DVC tracks it where it is" in fix, fix
+        assert "mlops" not in fix, fix
+    for table in ("notebooks/sample.csv", "notebooks/sample.parquet"):
+        fix = fix_printed(staging, capsys, table, "id,amount\n1,2\n")
+        assert f"fix: git rm --cached {table} && dvc add {table}   (DVC tracks it where it is" in fix, fix
+        assert fix.endswith(f"only to make it the pipeline's training data (a loans table): `mlops data add {table}`")
+    monkeypatch.setattr(hook, "mlops_installed", lambda: False)
+    fix = fix_printed(staging, capsys, "notebooks/more.csv", "id,amount\n1,2\n")
+    assert "dvc add notebooks/more.csv" in fix and "mlops" not in fix, fix
+
+
 def test_model_file_under_models_is_refused(staging, capsys):
     assert_refused(staging, capsys, "models/other.joblib", b"\x80\x04model")
 
