@@ -64,6 +64,11 @@ def succeeds(*args: str, cwd: str | None = None) -> bool:
     return subprocess.run(["git", *args], capture_output=True, check=False, cwd=cwd).returncode == 0
 
 
+def is_ignored(path: str) -> bool:
+    """Whether a .gitignore (or .git/info/exclude) keeps `path` out of `git add`, tracked or not."""
+    return succeeds("check-ignore", "--no-index", "--quiet", "--", path)
+
+
 def _split_z(output: bytes) -> list[str]:
     return [part for part in output.decode("utf-8", "surrogateescape").split("\0") if part]
 

@@ -99,6 +99,25 @@ def is_local_only(path: str) -> bool:
     return any(("/" + p) in rooted if p.endswith("/") else rooted.endswith("/" + p) for p in LOCAL_ONLY_PATHS)
 
 
+def ignore_entry(path: str) -> str:
+    """The .gitignore line for a local-only file: its name where the name is local-only anywhere (`.env`),
+    else its own path."""
+    name = os.path.basename(path)
+    return name if name in LOCAL_ONLY_NAMES or name.startswith(".env.") else "/" + path
+
+
+def untrack(path: str) -> str:
+    """The commands that take a local-only file out of the index and keep it out (`git add -A` stages every
+    file that no .gitignore names)."""
+    from hooks import git
+    from hooks.arguments import shell_word
+
+    if git.is_ignored(path):
+        return f"`git rm --cached {shell_word(path)}`"
+    entry = shell_word(ignore_entry(path))
+    return f"`git rm --cached {shell_word(path)} && echo {entry} >> .gitignore`, then `git add .gitignore`"
+
+
 def is_dvc_config(path: str) -> bool:
     return path == DVC_CONFIG or path.endswith("/" + DVC_CONFIG)
 
@@ -149,7 +168,7 @@ def problems_for(path: str, content: bytes) -> list[str]:
     if is_local_only(path):
         problems.append(
             f"{path}: a local-only file (credentials or machine state) forced into the index. "
-            f"Fix: `git rm --cached {path}`; it stays on disk, ignored by git"
+            f"Fix: {untrack(path)}; it stays on disk, ignored by git"
         )
     elif is_dvc_config(path):
         for key in secrets_in_config(content.decode("utf-8", "replace")):

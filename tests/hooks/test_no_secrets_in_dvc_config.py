@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from hooks.no_secrets_in_dvc_config import holds_private_key, main, secrets_in_config
+import pytest
+
+from hooks.no_secrets_in_dvc_config import LOCAL_ONLY_NAMES, holds_private_key, main, secrets_in_config
+from tests.conftest import ROOT, run
 
 DVC_CONFIG = "[core]\n    remote = s3\n['remote \"s3\"']\n    url = s3://bucket/path\n"
 
@@ -34,3 +37,25 @@ def test_pure_checks():
     assert secrets_in_config("['remote \"s3\"']\n    url = s3://b\n    credentialpath = ~/.aws/c\n") == []
     assert holds_private_key(b"-----BEGIN RSA PRIVATE" + b" KEY-----")
     assert not holds_private_key(b"public key")
+
+
+@pytest.mark.parametrize(("path", "entry"), [(".env", ".env"), ("svc/.netrc", ".netrc"), (".aws/credentials", None)])
+def test_the_fix_for_a_local_only_file_keeps_it_out_of_git(staging, capsys, tmp_path, path, entry):
+    entry = entry or f"/{path}"
+    assert main([staging(path, "SECRET=1\n")]) == 1
+    fix = f"`git rm --cached {path} && echo {entry} >> .gitignore`, then `git add .gitignore`"
+    assert fix in capsys.readouterr().out
+    run(f"git rm -q --cached {path} && echo {entry} >> .gitignore && git add -A", tmp_path)
+    assert run(["git", "diff", "--cached", "--name-only"], tmp_path).stdout == ".gitignore\n"
+
+
+def test_a_local_only_file_that_git_ignores_needs_only_to_leave_the_index(staging, capsys):
+    staging(".dvc/.gitignore", "/config.local\n")
+    assert main([staging(".dvc/config.local", "[core]\n")]) == 1
+    assert "Fix: `git rm --cached .dvc/config.local`; it stays on disk, ignored by git" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", sorted(LOCAL_ONLY_NAMES) + [".env.local", "services/api/.env.production"])
+def test_this_project_ignores_the_local_only_names(name):
+    assert run(["git", "check-ignore", "--no-index", "-q", name], ROOT, check=False).returncode == 0, name
+    assert run(["git", "check-ignore", "--no-index", "-q", ".env.example"], ROOT, check=False).returncode == 1
