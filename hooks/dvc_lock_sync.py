@@ -23,7 +23,8 @@ from collections.abc import Sequence
 
 import yaml
 
-from hooks import git, merge_driver, params_yaml
+from hooks import block_untracked_data, git, merge_driver, params_yaml
+from hooks.arguments import shell_word
 from hooks.pipeline_state import (
     PARAMS_FILE,
     Reader,
@@ -92,7 +93,9 @@ def check(read: Reader) -> int:
         )
     if stale:
         print("  Stale stages (staged params/dvc.yaml/code vs dvc.lock):\n" + describe(stale))
-    if kept:
+    if not uses_mlops():
+        print(f"\nFix: {dvc_fix(read, frac, kept)}")
+    elif kept:
         print("\nFix: `dvc checkout && mlops repro`, then `git add dvc.lock reports` and `git commit`.")
     else:
         print(
@@ -101,6 +104,21 @@ def check(read: Reader) -> int:
         )
     print(SKIP_HINT)
     return 1
+
+
+def uses_mlops() -> bool:
+    """Whether the advice may name `mlops`: in this project (not another repository using the hook), for a user
+    who has the CLI (as block-untracked-data decides)."""
+    return os.path.isfile(PARAMS_SCHEMA) and block_untracked_data.mlops_installed()
+
+
+def dvc_fix(read: Reader, frac: float | None, kept: list[str]) -> str:
+    """The fix in DVC's own commands: reproduce, then stage dvc.lock and the outputs git keeps."""
+    staged = " ".join(shell_word(path) for path in ["dvc.lock", *git_kept_outputs(read)])
+    subset = "set data.sample_frac: 1.0 in params.yaml, " if frac is not None else ""
+    if kept:
+        return f"{subset}`dvc checkout && dvc repro`, then `git add {staged}` and `git commit`."
+    return f"{subset}run `dvc repro`, then `git add {staged}` and commit again."
 
 
 def pre_commit_stashed_paths() -> set[str]:

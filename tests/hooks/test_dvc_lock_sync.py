@@ -8,6 +8,7 @@ import json
 import os
 import time
 
+from hooks import block_untracked_data
 from hooks.dvc_lock_sync import main, pre_commit_stashed_paths, process_start_time, stale_stages, subset_lock
 from tests.conftest import run
 from tests.hooks.conftest import commit, head_files, output
@@ -48,12 +49,39 @@ def test_check_mode_passes_a_lock_in_step(staging, capsys):
     assert check_staged(staging, capsys, PROJECT, lock_for(PROJECT)) == (0, "")
 
 
+CHANGED = {**PROJECT, "params.yaml": PROJECT["params.yaml"].replace("logreg", "hgb")}
+WITH_A_KEPT_OUTPUT = {
+    **CHANGED,
+    "dvc.yaml": CHANGED["dvc.yaml"] + "    metrics:\n    - metrics.json:\n        cache: false\n",
+}
+
+
 def test_check_mode_refuses_a_params_change(staging, capsys):
-    changed = {**PROJECT, "params.yaml": PROJECT["params.yaml"].replace("logreg", "hgb")}
-    status, text = check_staged(staging, capsys, changed, lock_for(PROJECT))
+    status, text = check_staged(staging, capsys, CHANGED, lock_for(PROJECT))
     assert status == 1
-    assert "train:" in text and "param train.model changed ('logreg' -> 'hgb')" in text and "mlops repro" in text
+    assert "train:" in text and "param train.model changed ('logreg' -> 'hgb')" in text
     assert "SKIP=dvc-lock-sync" in text
+
+
+def test_check_mode_in_another_repository_advises_dvc_commands(staging, capsys, monkeypatch):
+    """Another repository using the hook (no project schema there), whether or not its user has `mlops`."""
+    for installed in (True, False):
+        monkeypatch.setattr(block_untracked_data, "mlops_installed", lambda installed=installed: installed)
+        status, text = check_staged(staging, capsys, WITH_A_KEPT_OUTPUT, lock_for(PROJECT))
+        assert status == 1
+        assert "Fix: run `dvc repro`, then `git add dvc.lock metrics.json` and commit again." in text, text
+        assert "mlops" not in text and "sample_frac" not in text, text
+
+
+def test_check_mode_in_this_project_advises_mlops_only_to_a_user_who_has_it(staging, capsys, monkeypatch):
+    staging("pipeline/params.py", "# the project's params schema\n")
+    monkeypatch.setattr("hooks.dvc_lock_sync.params_refused", lambda read: False)
+    monkeypatch.setattr(block_untracked_data, "mlops_installed", lambda: True)
+    text = check_staged(staging, capsys, CHANGED, lock_for(PROJECT))[1]
+    assert "run `mlops repro`, then `git add dvc.lock reports`" in text, text
+    monkeypatch.setattr(block_untracked_data, "mlops_installed", lambda: False)
+    text = check_staged(staging, capsys, CHANGED, lock_for(PROJECT))[1]
+    assert "run `dvc repro`, then `git add dvc.lock` and commit again" in text and "mlops" not in text, text
 
 
 def test_check_mode_refuses_a_type_only_change(staging, capsys):
@@ -66,6 +94,7 @@ def test_check_mode_refuses_a_code_change_and_a_subset_lock(staging, capsys):
     changed = {**PROJECT, "train.py": "print('training harder')\n"}
     status, text = check_staged(staging, capsys, changed, lock_for(PROJECT, **{"data.sample_frac": 0.1}))
     assert status == 1 and "code changed: train.py" in text and "data.sample_frac = 0.1" in text
+    assert "Fix: set data.sample_frac: 1.0 in params.yaml, run `dvc repro`" in text, text
 
 
 def test_repro_mode_retrains_and_the_repeated_commit_records_everything(hooked):
