@@ -29,7 +29,9 @@ from hooks.pipeline_state import (
     PARAMS_FILE,
     Reader,
     StageState,
+    file_md5,
     git_kept_outputs,
+    lock_stages,
     pipeline_state,
     read_worktree,
     recorded_sample_frac,
@@ -72,6 +74,35 @@ def describe(stale: list[StageState]) -> str:
         lines.append(f"  {state.name}:")
         lines.extend(f"      {reason}" for reason in state.reasons)
     return "\n".join(lines)
+
+
+def outputs_not_as_locked(read: Reader) -> list[str]:
+    """Generated files kept in git (the reports) staged with other content than dvc.lock records for them: a hand
+    edit, lost at the next run, or a run's output left unstaged. Not while the sides a merge, rebase or
+    cherry-pick kept (`hooks.merge_driver`) await their retrain."""
+    if merge_driver.placeholders() or git.merge_heads():
+        return []
+    locked = {out["path"]: out.get("md5") for stage in lock_stages(read).values() for out in stage.get("outs") or []}
+    edited = []
+    for path in git_kept_outputs(read):
+        data = read(path) if path in locked else None  # None too for a folder of outputs
+        if data is not None and file_md5(data) != locked[path]:
+            edited.append(path)
+    return edited
+
+
+def refuse_outputs_not_as_locked(edited: list[str]) -> int:
+    run = "mlops repro" if uses_mlops() else "dvc repro"
+    print(f"{HOOK_ID}: these generated files are staged with other content than dvc.lock records for them:\n")
+    for path in edited:
+        print(f"  {path}")
+    print(
+        f"\nThe pipeline writes them: a hand edit is lost at the next run and leaves dvc.lock out of step. Fix: "
+        f"`git add` them if `{run}` wrote them; else `git checkout HEAD -- PATH` (to change what they say, change "
+        f"the code that writes them and run `{run}`)."
+    )
+    print(SKIP_HINT)
+    return 1
 
 
 def merge_placeholders() -> list[str]:
@@ -293,6 +324,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if params_refused(read):
             return 1
+        edited = outputs_not_as_locked(read)
+        if edited:
+            return refuse_outputs_not_as_locked(edited)
         return check(read) if args.mode == "check" else reproduce(read)
     except params_yaml.AmbiguousScalar as error:
         print(f"{HOOK_ID}: {error}")

@@ -193,3 +193,17 @@ def test_a_commit_all_is_not_told_its_retrained_files_are_staged(hooked):
     assert run(["git", "commit", "-a", "-m", "change"], hooked, check=False).returncode == 0
     assert {"params.yaml", "dvc.lock", "reports/metrics.json"} <= head_files(hooked)
     assert run(["dvc", "status", "--json"], hooked).stdout.strip() in ("{}", "")
+
+
+def test_a_hand_edit_of_a_generated_report_is_refused_naming_it(hooked):
+    """reports/ is the pipeline's output kept in git: an edited metric would be lost at the next run and leave
+    dvc.lock recording other content."""
+    metrics = hooked / "reports/metrics.json"
+    original = metrics.read_text()
+    metrics.write_text(original.replace('"roc_auc": 0.', '"roc_auc": 0.9', 1))
+    refused = commit(hooked, "reports/metrics.json")
+    assert refused.returncode != 0
+    assert "reports/metrics.json" in output(refused) and "git checkout HEAD -- PATH" in output(refused)
+    run(["git", "checkout", "HEAD", "--", "reports/metrics.json"], hooked)
+    (hooked / "README.md").write_text((hooked / "README.md").read_text() + "\nA note.\n")
+    assert commit(hooked, "README.md").returncode == 0
