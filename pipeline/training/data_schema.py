@@ -45,6 +45,7 @@ def infer_schema(frame: pd.DataFrame, target: str, positive_label: str) -> dict[
         series = frame[name]
         nullable = bool(series.isna().any())
         if pd.api.types.is_bool_dtype(series) or not pd.api.types.is_numeric_dtype(series):
+            _refuse_numbers_with_stray_text(series, name)
             levels = sorted(map(str, series.dropna().unique()))
             if len(levels) > MAX_CATEGORIES:
                 raise UserError(
@@ -76,6 +77,26 @@ def infer_schema(frame: pd.DataFrame, target: str, positive_label: str) -> dict[
         "columns": columns,
         "allow_duplicate_rows": bool(frame.duplicated().any()),
     }
+
+
+# A text column whose values are numbers but for this share of stray words ('unknown', '?') is an amount with
+# a few bad cells, not a category of every distinct amount.
+MOSTLY_NUMBERS = 0.9
+
+
+def _refuse_numbers_with_stray_text(series: pd.Series, name: str) -> None:
+    import pandas as pd
+
+    observed = series.dropna()
+    if observed.empty or pd.api.types.is_bool_dtype(observed):
+        return
+    stray = observed[pd.to_numeric(observed, errors="coerce").isna()]
+    if 0 < len(stray) <= (1 - MOSTLY_NUMBERS) * len(observed):
+        shown = ", ".join(repr(str(value)) for value in stray.unique()[:3])
+        raise UserError(
+            f"column {name!r} holds numbers but for {len(stray)} cells ({shown}; first: row {stray.index[0]})",
+            hint="fix those cells or leave them empty (a missing value), so that it stays a number; or --drop it",
+        )
 
 
 def write_schema(schema: dict[str, Any], path: Path | str) -> None:

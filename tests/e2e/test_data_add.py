@@ -93,6 +93,7 @@ def test_numbers_flags_and_dates_as_labels_and_categories_train_append_and_score
         ("three", [], "holds labels"),
         ("two", ["--positive", "bad", "--negative", "ok"], "expected exactly"),
         (None, ["--drop", "nope"], "--drop names columns"),
+        ("stray words", [], "column 'annual_inc' holds numbers but for 2 cells ('unknown', '?'; first: row 3)"),
     ],
 )
 def test_refusals_touch_nothing(repo, tmp_path, content, args, message):
@@ -107,6 +108,9 @@ def test_refusals_touch_nothing(repo, tmp_path, content, args, message):
             frame["Class"] = "good"
         elif content == "three":
             frame.loc[frame.index[:5], "Class"] = "unknown"
+        elif content == "stray words":  # an amount with two bad cells, not a category of every amount
+            frame = frame.astype({"annual_inc": object})
+            frame.loc[3, "annual_inc"], frame.loc[7, "annual_inc"] = "unknown", "?"
         frame.to_csv(path, index=False)
     before = snapshot(repo)
     result = mlops(repo, "data", "add", str(path), *args, check=False)
