@@ -131,8 +131,6 @@ def write_scores(chunks: Iterator[pd.DataFrame], out: Path) -> int:
                 rows += len(scores)
             if writer is not None:
                 writer.close()
-            if rows == 0:
-                raise UserError("the input has no data rows (header only?)", hint="give at least one loan")
         os.replace(partial, out)
     except OSError as error:  # a full disk, a quota, a read-only folder: one line, no partial file left
         partial.unlink(missing_ok=True)
@@ -194,8 +192,12 @@ def predict_file(
             if not chosen:
                 columns = [str(column) for column in chunk.columns]
                 chosen.append(choose_id_column(columns, id_column, list(known_ids), str(source)))
+            if chunk.empty:  # a header-only CSV is read as one empty chunk, which the model cannot score
+                continue
             yield score_frame(model, metadata, chunk, model_md5, first, str(source), id_column=chosen[0])
             first += len(chunk)
+        if first == 0:
+            raise UserError(f"{source} has no data rows (header only?)", hint="give a file with at least one loan")
 
     rows = write_scores(scored(), out)
     return Scored(rows, chosen[0])

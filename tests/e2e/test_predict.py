@@ -75,3 +75,16 @@ def test_predict_refuses_a_model_that_does_not_match_dvc_lock(repo, tmp_path):
     model.write_bytes(model.read_bytes() + b"tampered")
     result = mlops(repo, "predict", str(sample(tmp_path)), "--out", str(tmp_path / "o.csv"), check=False)
     assert result.returncode == 2 and "does not match" in result.stderr
+
+
+def test_predict_refuses_an_input_without_data_rows(repo, tmp_path):
+    header_only = tmp_path / "header.csv"
+    header_only.write_text(sample(tmp_path).read_text().splitlines()[0] + "\n")
+    no_rows = tmp_path / "empty.parquet"
+    lending_frame().drop(columns=["Class"]).head(0).to_parquet(no_rows)
+    out = tmp_path / "out.csv"
+    for loans in (header_only, no_rows):
+        result = mlops(repo, "predict", str(loans), "--out", str(out), check=False)
+        assert result.returncode == 2 and f"{loans} has no data rows" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+    assert not out.exists() and not list(tmp_path.glob("*.partial"))
