@@ -8,7 +8,6 @@ bytes however it was reached (workspace or `--rev`). The serving code reuses `ch
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from pipeline.training.model_file import load_model_bytes
 from pipeline.user_paths import require_file
 from pipeline.versioning import dvc_seam
 from pipeline.versioning.input_limits import check_header
-from pipeline.versioning.output_paths import check_output_path, neutralise_formulas
+from pipeline.versioning.output_paths import atomic_output, check_output_path, neutralise_formulas
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -119,27 +118,16 @@ def read_chunks(
 
 def write_scores(chunks: Iterator[pd.DataFrame], out: Path) -> int:
     """Write the scored chunks to `out` (CSV, or parquet by suffix) atomically; the number of rows."""
-    partial = out.with_name(out.name + ".partial")
     rows, writer = 0, None
-    try:
-        with open(partial, "wb") as handle:
-            for scores in chunks:
-                if out.suffix.lower() in PARQUET_SUFFIXES:
-                    writer = _write_parquet_chunk(writer, handle, scores)
-                else:
-                    neutralise_formulas(scores).to_csv(handle, header=rows == 0, index=False, lineterminator="\n")
-                rows += len(scores)
-            if writer is not None:
-                writer.close()
-        os.replace(partial, out)
-    except OSError as error:  # a full disk, a quota, a read-only folder: one line, no partial file left
-        partial.unlink(missing_ok=True)
-        raise UserError(
-            f"cannot write {out}: {error.strerror or error}", hint="free some space or choose another --out"
-        ) from None
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+    with atomic_output(out) as handle:
+        for scores in chunks:
+            if out.suffix.lower() in PARQUET_SUFFIXES:
+                writer = _write_parquet_chunk(writer, handle, scores)
+            else:
+                neutralise_formulas(scores).to_csv(handle, header=rows == 0, index=False, lineterminator="\n")
+            rows += len(scores)
+        if writer is not None:
+            writer.close()
     return rows
 
 

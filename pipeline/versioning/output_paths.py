@@ -1,12 +1,15 @@
 """Output paths that cannot destroy: a command's `--out` never overwrites its own input, a file git or DVC
-tracks, a directory, or anything under `.git/` and `.dvc/`; and written CSV cells cannot run as spreadsheet
-formulas."""
+tracks, a directory, a symbolic link, a device, a pipe, or anything under `.git/` and `.dvc/`; outputs are
+written atomically; and written CSV cells cannot run as spreadsheet formulas."""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from hooks import git
 from pipeline.errors import UserError
@@ -28,6 +31,7 @@ def check_output_path(out: Path, *inputs: Path, folder_made: bool = False) -> No
     resolved = resolved_path(out, f"--out {out}")
     if out.is_dir():
         raise UserError(f"--out {out} is a directory", hint=f"name a file inside it, e.g. --out {out / 'scores.csv'}")
+    _refuse_what_a_rename_would_destroy(out, resolved)
     if not folder_made and not resolved.parent.is_dir():
         raise UserError(f"--out {out}: folder {out.parent} does not exist", hint=f"create it: mkdir -p {out.parent}")
     for source in inputs:
@@ -42,18 +46,67 @@ def check_output_path(out: Path, *inputs: Path, folder_made: bool = False) -> No
         raise UserError(f"--out {out} is tracked by git or DVC: it would be overwritten", hint=hint)
 
 
+def _refuse_what_a_rename_would_destroy(out: Path, resolved: Path) -> None:
+    """The atomic write renames a new file over `out`: a link, device, pipe or socket there would be replaced by
+    a regular file (`--out /dev/stdout` as root would replace the device), not written to."""
+    if out.is_symlink():
+        raise UserError(
+            f"--out {out} is a symbolic link: the link would be replaced by the output, not its target written",
+            hint=f"name the file itself (--out {resolved}) or remove the link"
+            if resolved.is_file()
+            else "name a regular file, e.g. --out scores.csv, or remove the link",
+        )
+    if out.exists() and not out.is_file():
+        raise UserError(
+            f"--out {out} is not a regular file (a device, pipe or socket): it would be replaced by the output",
+            hint="name a regular file, e.g. --out scores.csv, and read it from there",
+        )
+
+
+@contextlib.contextmanager
+def atomic_output(out: Path) -> Iterator[IO[bytes]]:
+    """A binary handle whose bytes become `out` when the block ends without error. They go to a new temporary file
+    beside `out` (`OUT.XXXXXXXX.partial`, never a name a user's file may already have), renamed over `out` at the
+    end and removed on any failure, so a stopped or failed write leaves no half file; an OSError (a read-only
+    folder, a full disk) is one line naming `out`."""
+    partial: Path | None = None
+    try:
+        descriptor, name = tempfile.mkstemp(prefix=f"{out.name}.", suffix=".partial", dir=out.parent)
+        partial = Path(name)
+        os.chmod(descriptor, _new_file_mode())  # mkstemp makes it private; an output is as readable as any new file
+        with os.fdopen(descriptor, "wb") as handle:
+            yield handle
+        os.replace(partial, out)
+    except OSError as error:
+        _remove(partial)
+        raise UserError(
+            f"cannot write {out}: {error.strerror or error}", hint="free some space or choose another --out"
+        ) from None
+    except BaseException:
+        _remove(partial)
+        raise
+
+
 def write_atomically(out: Path, text: str) -> None:
-    """`text` into `out` (its folder made) by way of `out.partial`, so that a stopped or failed write leaves no
-    half file; a failure (a read-only folder, a full disk) is one line naming `out`."""
-    partial = out.with_name(out.name + ".partial")
+    """`text` into `out` (its folder made) by way of `atomic_output`."""
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_text(text, encoding="utf-8")
-        partial.replace(out)
     except OSError as error:
+        raise UserError(f"cannot write {out}: {error.strerror or error}", hint="choose another --out") from None
+    with atomic_output(out) as handle:
+        handle.write(text.encode("utf-8"))
+
+
+def _new_file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _remove(partial: Path | None) -> None:
+    if partial is not None:
         with contextlib.suppress(OSError):
             partial.unlink(missing_ok=True)
-        raise UserError(f"cannot write {out}: {error.strerror or error}", hint="choose another --out") from None
 
 
 def _dvc_tracked() -> set[str]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import resource
+import stat
 from pathlib import Path
 
 import pandas as pd
@@ -56,6 +58,39 @@ def test_a_symlink_loop_is_one_clear_line_as_output_and_as_input(repo, loans, tm
     assert_clear_error(predict(repo, loans, str(loop)), f"--out {loop}", "loop of symbolic links")
     assert_clear_error(predict(repo, loop, "scores.csv"), str(loop), "loop of symbolic links")
     assert not (repo / "scores.csv").exists()
+
+
+def report(repo: Path, out: str):
+    return run(["mlops", "report", "--out", out], repo, check=False)
+
+
+@pytest.mark.parametrize("write", [predict, report], ids=["predict", "report"])
+def test_out_that_is_a_pipe_or_a_link_is_refused_and_left_as_it_is(repo, loans, tmp_path, write):
+    args = (repo, loans) if write is predict else (repo,)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    assert_clear_error(write(*args, str(fifo)), f"--out {fifo}", "not a regular file")
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    target, link = tmp_path / "target.csv", tmp_path / "link.csv"
+    target.write_text("kept\n")
+    link.symlink_to(target)
+    assert_clear_error(write(*args, str(link)), f"--out {link}", "symbolic link")
+    assert link.is_symlink() and target.read_text() == "kept\n"
+
+
+@pytest.mark.parametrize("write", [predict, report], ids=["predict", "report"])
+def test_a_file_or_folder_named_like_a_partial_output_is_left_alone(repo, loans, tmp_path, write):
+    args = (repo, loans) if write is predict else (repo,)
+    for made_by_user in ("folder", "file"):
+        out = tmp_path / f"{made_by_user}.out"
+        partial = out.with_name(out.name + ".partial")
+        partial.mkdir() if made_by_user == "folder" else partial.write_text("the user's\n")
+        result = write(*args, str(out))
+        assert result.returncode == 0, result.stderr
+        assert out.is_file() and out.stat().st_size > 0
+        assert partial.is_dir() if made_by_user == "folder" else partial.read_text() == "the user's\n"
+    leftovers = {path.name for path in tmp_path.glob("*.partial")}
+    assert leftovers == {"folder.out.partial", "file.out.partial"}
 
 
 def test_missing_folder_is_one_clear_line(repo, loans):
