@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 OUTPUT_COLUMNS = ["id", "p_default", "decision", "model_md5"]
+SCORE_COLUMNS = OUTPUT_COLUMNS[1:]  # written by scoring; the first is the id, under its own name
 REJECT, APPROVE = "reject", "approve"
 CHUNK_ROWS = 50_000
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -143,14 +144,23 @@ def _write_parquet_chunk(writer, handle, scores: pd.DataFrame):
 
 
 def choose_id_column(columns: list[str], requested: str | None, known: list[str], source: str) -> str | None:
-    """The input's id column: the one asked for (which must exist), else the first known id column it has."""
+    """The input's id column: the one asked for (which must exist), else the first known id column it has; never
+    one named like a score column, whose values would overwrite the ids."""
     if requested is not None:
         if requested not in columns:
             raise UserError(
                 f"{source}: --id-column {requested}: no such column", hint=f"its columns are: {', '.join(columns)}"
             )
-        return requested
-    return next((name for name in known if name in columns), None)
+        chosen: str | None = requested
+    else:
+        chosen = next((name for name in known if name in columns), None)
+    if chosen in SCORE_COLUMNS:
+        raise UserError(
+            f"{source}: id column {chosen!r} has the name of a column the output writes "
+            f"({', '.join(SCORE_COLUMNS)}): the scores would overwrite the ids",
+            hint=f"rename {chosen!r} in the input (e.g. to loan_id) and pass --id-column loan_id",
+        )
+    return chosen
 
 
 @dataclass(frozen=True)

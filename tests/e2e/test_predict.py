@@ -88,3 +88,14 @@ def test_predict_refuses_an_input_without_data_rows(repo, tmp_path):
         assert result.returncode == 2 and f"{loans} has no data rows" in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
     assert not out.exists() and not list(tmp_path.glob("*.partial"))
+
+
+def test_predict_refuses_an_id_column_named_like_a_score_column(repo, tmp_path):
+    out = tmp_path / "out.csv"
+    for name in ("p_default", "decision", "model_md5"):
+        loans = tmp_path / f"{name}.csv"
+        lending_frame().drop(columns=["Class"]).head(20).rename(columns={"rownames": name}).to_csv(loans, index=False)
+        result = mlops(repo, "predict", str(loans), "--out", str(out), "--id-column", name, check=False)
+        assert result.returncode == 2 and f"id column '{name}'" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+    assert not out.exists() and not list(tmp_path.glob("*.partial"))

@@ -56,3 +56,10 @@ def test_predict_keeps_the_asked_or_the_first_known_id_column():
     with pytest.raises(UserError, match=r"in.csv: --id-column nope: no such column") as refused:
         choose_id_column(columns, "nope", ["id"], "in.csv")
     assert "rownames, loan_id, int_rate" in refused.value.hint
+
+
+def test_predict_never_takes_a_score_column_for_the_id():
+    with pytest.raises(UserError, match=r"in.csv: id column 'decision' has the name of a column the output writes"):
+        choose_id_column(["decision", "int_rate"], None, ["decision", "id"], "in.csv")
+    with pytest.raises(UserError, match=r"id column 'p_default'"):
+        choose_id_column(["p_default", "int_rate"], "p_default", ["id"], "in.csv")
