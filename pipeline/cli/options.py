@@ -15,7 +15,9 @@ from pipeline.errors import UserError
 # --- the loop: serving, monitoring, deploying -------------------------------------------------------------------
 
 LogDir = Annotated[Path, typer.Option(help="The prediction log folder of `mlops serve`.")]
-Since = Annotated[str | None, typer.Option(help="Only traffic since: 24h, 7d, 30m, or a date/time.")]
+Since = Annotated[
+    str | None, typer.Option(help="Only traffic since: 24h, 7d, 30m, or a date/time (UTC unless it gives an offset).")
+]
 
 
 # --- experiments: runs, compare, gate, report ---------------------------------------------------------------

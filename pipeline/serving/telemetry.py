@@ -94,7 +94,8 @@ def log_files(folder: Path) -> list[Path]:
     return rotated + ([current] if current.exists() else [])
 
 
-def read_records(folder: Path) -> Iterator[dict[str, Any]]:
+def read_records(folder: Path, since: datetime | None = None) -> Iterator[dict[str, Any]]:
+    """The scoring records of the log, those logged at or after `since` when given."""
     if not Path(folder).is_dir():
         raise UserError(
             f"--log-dir {folder}: no such folder",
@@ -114,7 +115,8 @@ def read_records(folder: Path) -> Iterator[dict[str, Any]]:
                         f"{path}, line {number}: not a scoring record (a JSON object with time, id and features)",
                         hint="remove the line",
                     )
-                yield record
+                if since is None or _logged_time(record["time"], f"{path}, line {number}") >= since:
+                    yield record
 
 
 def _is_scoring(record: Any) -> bool:
@@ -126,14 +128,23 @@ def _is_scoring(record: Any) -> bool:
     )
 
 
+def _logged_time(text: str, where: str) -> datetime:
+    """A log line's time as a moment (UTC when it names no zone), so that times in any offset compare as the
+    instants they are, not as text."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"{where}: time {text!r} is not an ISO date and time", hint="remove the line") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def read_log(folder: Path, since: datetime | None = None) -> pd.DataFrame:
     """Every logged scoring (one row per loan and model) at or after `since`, features as columns."""
     import pandas as pd
 
     rows = [
         {**record.get("features", {}), **{k: v for k, v in record.items() if k != "features"}}
-        for record in read_records(folder)
-        if since is None or record["time"] >= since.isoformat(timespec="milliseconds")
+        for record in read_records(folder, since)
     ]
     return pd.DataFrame(rows)
 

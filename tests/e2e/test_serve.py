@@ -204,6 +204,17 @@ def test_drift_refuses_a_window_below_the_minimum(served_repo):
     assert "Traceback" not in result.stderr
 
 
+def test_drift_since_with_a_utc_offset_is_the_same_moment_as_in_utc(repo):
+    logs = repo / "logs"
+    logs.mkdir()
+    line = {"id": "1", "served": True, "role": "champion", "features": {}, "time": "2026-12-01T16:25:00.000+00:00"}
+    (logs / "predictions.jsonl").write_text(json.dumps(line) + "\n")
+    for since, loans_in_window in [("2026-12-01T12:30:00-05:00", 0), ("2026-12-01T17:00:00+01:00", 1)]:
+        result = run(["mlops", "monitor", "drift", "--since", since], repo, check=False)
+        assert result.returncode == 2, result.stderr
+        assert f"the window holds {loans_in_window} logged loans" in result.stderr, (since, result.stderr)
+
+
 def md5_of_model(repo: Path) -> str:
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
     return next(o["md5"] for stage in lock["stages"].values() for o in stage.get("outs", []) if o["path"] == MODEL)

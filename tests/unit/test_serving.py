@@ -145,6 +145,25 @@ def test_since_accepts_durations_and_dates():
             parse_since(text)
 
 
+def test_since_compares_moments_not_text_whatever_the_offset(tmp_path):
+    logged = {"id": "1", "features": {}, "time": "2026-12-01T16:25:00.000+00:00"}
+    (tmp_path / "predictions.jsonl").write_text(json.dumps(logged) + "\n")
+    for since, kept in [
+        ("2026-12-01T17:30:00Z", 0),
+        ("2026-12-01T12:30:00-05:00", 0),  # 17:30 UTC, though later as text
+        ("2026-12-01T17:00:00+01:00", 1),  # 16:00 UTC, though earlier as text
+        ("2026-12-01T16:00:00", 1),  # no zone: UTC
+        ("2026-12-01T17:00:00", 0),
+    ]:
+        assert len(read_log(tmp_path, parse_since(since))) == kept, since
+
+
+def test_a_log_time_that_is_no_date_is_named_when_a_window_is_asked(tmp_path):
+    (tmp_path / "predictions.jsonl").write_text('{"time": "soon", "id": "1", "features": {}}\n')
+    with pytest.raises(UserError, match="predictions.jsonl, line 1: time 'soon' is not an ISO date and time"):
+        read_log(tmp_path, parse_since("7d"))
+
+
 def test_a_log_folder_that_cannot_be_made_is_named(tmp_path):
     (tmp_path / "dvc.lock").write_text("a file\n")
     for folder in (tmp_path / "dvc.lock", Path("/proc/logs")):
