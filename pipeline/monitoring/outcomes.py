@@ -6,7 +6,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.params import load_params
-from pipeline.serving.telemetry import OUTCOMES, append_outcomes, normalize_outcomes, read_log
+from pipeline.serving.telemetry import (
+    OUTCOMES,
+    append_outcomes,
+    normalize_outcomes,
+    read_log,
+    require_prediction_log,
+)
 from pipeline.training.data_schema import read_schema
 from pipeline.training.sources import read_table
 from pipeline.versioning.input_limits import check_header
@@ -32,6 +38,7 @@ def record_outcomes(path: Path, log_dir: Path) -> RecordedOutcomes:
     known = normalize_outcomes(
         read_table(path, text_columns=["id"]), params.data.target, labels, params.data.positive_label, str(path)
     )
+    require_prediction_log(log_dir)
     append_outcomes(log_dir, known)
     log = read_log(log_dir)
     logged = set(log["id"].astype(str)) if not log.empty else set()

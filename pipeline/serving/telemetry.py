@@ -94,13 +94,20 @@ def log_files(folder: Path) -> list[Path]:
     return rotated + ([current] if current.exists() else [])
 
 
+def require_prediction_log(folder: Path) -> None:
+    """Refuse a `--log-dir` that is not a folder `mlops serve` logged to (a typo, `reports`, `.git`): the monitoring
+    commands read it, and outcomes recorded anywhere else would never meet their predictions."""
+    hint = "name the folder `mlops serve --log-dir` logs to (default logs/)"
+    if not Path(folder).is_dir():
+        what = "not a folder" if Path(folder).exists() else "no such folder"
+        raise UserError(f"--log-dir {folder}: {what}", hint=hint)
+    if not log_files(folder):
+        raise UserError(f"--log-dir {folder} holds no prediction log of `mlops serve` ({PATTERN})", hint=hint)
+
+
 def read_records(folder: Path, since: datetime | None = None) -> Iterator[dict[str, Any]]:
     """The scoring records of the log, those logged at or after `since` when given."""
-    if not Path(folder).is_dir():
-        raise UserError(
-            f"--log-dir {folder}: no such folder",
-            hint="name the folder `mlops serve --log-dir` logs to (default logs/)",
-        )
+    require_prediction_log(folder)
     for path in log_files(folder):
         with open(path, encoding="utf-8") as handle:
             for number, line in enumerate(handle, 1):

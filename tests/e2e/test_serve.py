@@ -215,6 +215,27 @@ def test_drift_since_with_a_utc_offset_is_the_same_moment_as_in_utc(repo):
         assert f"the window holds {loans_in_window} logged loans" in result.stderr, (since, result.stderr)
 
 
+def test_outcomes_and_drift_refuse_a_log_dir_that_holds_no_prediction_log(repo, tmp_path):
+    outcomes = tmp_path / "outcomes.csv"
+    outcomes.write_text("id,Class\n1,bad\n")
+    before = run(["git", "status", "--porcelain", "--ignored"], repo).stdout
+    for folder, words in [("log", "no such folder"), ("params.yaml", "not a folder")] + [
+        (folder, "holds no prediction log of `mlops serve`") for folder in ("reports", ".git", str(tmp_path))
+    ]:
+        for command in (["outcomes", str(outcomes)], ["drift"]):
+            result = run(["mlops", "monitor", *command, "--log-dir", folder], repo, check=False)
+            assert result.returncode == 2 and f"--log-dir {folder}" in result.stderr, result.stderr
+            assert words in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert run(["git", "status", "--porcelain", "--ignored"], repo).stdout == before
+    assert not (repo / "log").exists() and not (repo / "reports/.gitignore").exists()
+    assert not (repo / ".git/outcomes.jsonl").exists() and not (tmp_path / "outcomes.jsonl").exists()
+    logged = {"id": "1", "served": True, "role": "champion", "features": {}, "time": "2026-12-01T16:25:00.000+00:00"}
+    (repo / "logs").mkdir()
+    (repo / "logs/predictions.jsonl").write_text(json.dumps(logged) + "\n")
+    recorded = run(["mlops", "monitor", "outcomes", str(outcomes)], repo)
+    assert "1 match logged predictions" in recorded.stdout
+
+
 def md5_of_model(repo: Path) -> str:
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
     return next(o["md5"] for stage in lock["stages"].values() for o in stage.get("outs", []) if o["path"] == MODEL)
