@@ -205,17 +205,27 @@ def normalize_outcomes(
             )
         is_bad = outcome == positive_label
     elif "is_bad" in frame.columns:
-        text = frame["is_bad"].astype(str).str.lower()
-        known = text.isin(["1", "0", "true", "false"])
-        if not known.all():
-            raise UserError(f"{source}: is_bad must be 0/1 or true/false", hint=f"found {text[~known].iloc[0]!r}")
-        is_bad = text.isin(["1", "true"])
+        is_bad = _is_bad_flags(frame["is_bad"], source)
     else:
         raise UserError(
             f"{source} has neither a {target!r} column nor an `is_bad` column",
             hint=f"give {target} ({positive_label!r} for a loan that went bad) or is_bad (1/0) per id",
         )
     return pd.DataFrame({"id": frame["id"].astype(str), "is_bad": is_bad.astype(bool)})
+
+
+def _is_bad_flags(column: pd.Series, source: str) -> pd.Series:
+    """`is_bad` as booleans from 1/0, true/false (any case), or 1.0/0.0 (a pandas export of a column with a gap
+    writes its 0/1 as floats); any other cell, an empty one too, is refused by row."""
+    cells = column.astype(str).where(column.notna(), "")
+    text = cells.str.strip().str.lower().replace({"1.0": "1", "0.0": "0"})
+    known = text.isin(["1", "0", "true", "false"])
+    if not known.all():
+        raise UserError(
+            f"{source}, row {_row_number(~known)}: is_bad {cells[~known].iloc[0]!r} is not 1/0 or true/false",
+            hint="give 1 (or true) for a loan that went bad and 0 (or false) for one that did not, on every row",
+        )
+    return text.isin(["1", "true"])
 
 
 def _row_number(rows: pd.Series) -> int:

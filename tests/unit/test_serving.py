@@ -119,6 +119,21 @@ def test_outcomes_take_only_the_targets_labels_and_an_id_on_every_row():
             normalize_outcomes(frame, "Class", labels, "bad", "o")
 
 
+def test_outcomes_take_is_bad_as_0_1_true_false_or_their_float_export_and_name_the_row_of_any_other():
+    as_floats = pd.DataFrame({"id": ["1", "2", "3"], "is_bad": [1.0, 0.0, 1.0]})
+    assert normalize_outcomes(as_floats, "Class", ["bad", "good"], "bad", "o")["is_bad"].tolist() == [True, False, True]
+    words = pd.DataFrame({"id": ["1", "2", "3"], "is_bad": ["TRUE", "false", "0"]})
+    assert normalize_outcomes(words, "Class", ["bad", "good"], "bad", "o")["is_bad"].tolist() == [True, False, False]
+    for cells, words in [
+        ([1.0, 0.0, None], r"o, row 3: is_bad '' is not 1/0 or true/false"),
+        ([1.0, 0.5, 0.0], r"o, row 2: is_bad '0.5' is not 1/0 or true/false"),
+        (["1", "0", "yes"], r"o, row 3: is_bad 'yes' is not 1/0 or true/false"),
+        ([1, 2, 0], r"o, row 2: is_bad '2' is not 1/0 or true/false"),
+    ]:
+        with pytest.raises(UserError, match=words):
+            normalize_outcomes(pd.DataFrame({"id": ["1", "2", "3"], "is_bad": cells}), "Class", [], "bad", "o")
+
+
 @pytest.mark.parametrize(
     "line",
     [
