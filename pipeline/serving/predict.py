@@ -73,7 +73,7 @@ def score_frame(
     features = check_features(frame, metadata, source, validated)
     p_default = model.predict_proba(features)[:, 1]
     if id_column is not None and id_column in frame.columns:
-        name, ids = id_column, frame[id_column].to_numpy()
+        name, ids = id_column, frame[id_column].array  # its own type: an integer id with a gap stays an integer
     else:
         name, ids = "id", np.arange(first_row, first_row + len(frame))
     return pd.DataFrame(
@@ -102,8 +102,11 @@ def read_chunks(
         if path.suffix.lower() in PARQUET_SUFFIXES:
             import pyarrow.parquet as pq
 
+            integer_ids = None
             for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
-                yield batch.to_pandas()
+                if integer_ids is None:
+                    integer_ids = _integer_id_columns(batch.schema, ids, metadata)
+                yield _with_integer_ids(batch, integer_ids)
         else:
             text = {name: str for name in [*categorical_features(metadata), *ids]}
             yield from pd.read_csv(path, chunksize=rows, dtype=text, encoding="utf-8")
@@ -115,6 +118,31 @@ def read_chunks(
         raise UserError(
             f"{path} cannot be read as a table: {error}", hint="is it a complete UTF-8 CSV or parquet file?"
         ) from None
+
+
+def _integer_id_columns(schema, ids: Sequence[str], metadata: dict[str, Any]) -> list[str]:
+    import pyarrow as pa
+
+    return [
+        name
+        for name in ids
+        if name in schema.names and name not in metadata["features"] and pa.types.is_integer(schema.field(name).type)
+    ]
+
+
+def _with_integer_ids(batch, integer_ids: list[str]) -> pd.DataFrame:
+    """The batch as a frame whose integer id columns stay integers: pyarrow makes an integer column with a null
+    float (ids `1.0`, `2.0` that join back to nothing), so those keep their Arrow type, the null empty."""
+    import pandas as pd
+    import pyarrow as pa
+
+    frame = batch.to_pandas()
+    if integer_ids:
+        exact = batch.select(integer_ids).to_pandas(
+            types_mapper=lambda kind: pd.ArrowDtype(kind) if pa.types.is_integer(kind) else None
+        )
+        frame[integer_ids] = exact
+    return frame
 
 
 def write_scores(chunks: Iterator[pd.DataFrame], out: Path) -> int:

@@ -99,3 +99,18 @@ def test_predict_refuses_an_id_column_named_like_a_score_column(repo, tmp_path):
         assert result.returncode == 2 and f"id column '{name}'" in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
     assert not out.exists() and not list(tmp_path.glob("*.partial"))
+
+
+def test_predict_keeps_integer_ids_with_a_gap_as_integers(repo, tmp_path):
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    frame = lending_frame().drop(columns=["Class", "rownames"]).head(5)
+    frame.insert(0, "id", pd.array([1, 2, None, 4, -5], dtype="Int64"))
+    frame.to_parquet(tmp_path / "loans.parquet")
+    mlops(repo, "predict", str(tmp_path / "loans.parquet"), "--out", str(tmp_path / "scores.csv"))
+    with open(tmp_path / "scores.csv") as handle:
+        assert [row["id"] for row in csv.DictReader(handle)] == ["1", "2", "", "4", "-5"]
+    mlops(repo, "predict", str(tmp_path / "loans.parquet"), "--out", str(tmp_path / "scores.parquet"))
+    ids = pq.read_table(tmp_path / "scores.parquet").column("id")
+    assert str(ids.type) == "int64" and ids.to_pylist() == [1, 2, None, 4, -5]
