@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from collections.abc import Callable
 from typing import NoReturn
@@ -21,6 +22,11 @@ class UserError(Exception):
 
 EXIT_USER_ERROR = 2
 LONGEST_LINE = 1_000  # characters: a hostile value (a 100 KB label) is named, not printed whole
+
+
+def option(flag: str, value: str) -> str:
+    """`flag=value` as a shell reads it back, for a hint to paste: `--drop='Unnamed: 0'`, `--drop=--x`."""
+    return f"{flag}={shlex.quote(value)}"
 
 
 def report_user_error(error: UserError) -> NoReturn:

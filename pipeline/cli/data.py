@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline.errors import UserError
+from pipeline.errors import UserError, option
 
 data_app = typer.Typer(help="Bring your own data, add batches, see and move data versions.", no_args_is_help=True)
 
@@ -57,7 +57,7 @@ def add(
         for column in added.dropped_ids:
             typer.echo(
                 f"Dropping column {column.name!r}: it looks like an id ({column.reason}), not a feature. "
-                f"To train on it, add --keep-column {column.name}."
+                f"To train on it, add {option('--keep-column', column.name)}."
             )
         typer.echo(
             f"Added {added.destination} ({added.rows} rows, {added.features} features, target "

@@ -34,6 +34,12 @@ CHUNK_ROWS = 50_000
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
+SCORING_HINT = (
+    "fix those cells in the input: the model reads the schema it was trained with (plain numbers, no thousands "
+    "separators; only the categories it saw)"
+)
+
+
 def feature_schema(metadata: dict[str, Any]) -> dict[str, Any]:
     """The model's feature schema in the shape `pipeline.training.data_schema` validates (no target)."""
     return {"columns": metadata["features"], "allow_duplicate_rows": True}
@@ -50,7 +56,7 @@ def check_features(frame: pd.DataFrame, metadata: dict[str, Any], source: str, v
         )
     selected = declared_text(frame[features], feature_schema(metadata))
     if not validated:
-        validate_frame(selected, feature_schema(metadata), source, with_target=False)
+        validate_frame(selected, feature_schema(metadata), source, with_target=False, hint=SCORING_HINT)
     return selected
 
 

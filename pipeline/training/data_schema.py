@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from pipeline.errors import UserError
+from pipeline.errors import UserError, option
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,13 +50,13 @@ def infer_schema(frame: pd.DataFrame, target: str, positive_label: str) -> dict[
             if len(levels) > MAX_CATEGORIES:
                 raise UserError(
                     f"column {name!r} has {len(levels)} distinct text values: too many for a category",
-                    hint=f"drop it with --drop {name} (ids and free text are not features)",
+                    hint=f"drop it with {option('--drop', name)} (ids and free text are not features)",
                 )
             columns[name] = {"kind": CATEGORICAL, "categories": levels, "nullable": nullable}
         else:
             observed = series.dropna()
             if observed.empty:
-                raise UserError(f"column {name!r} holds no values", hint=f"drop it with --drop {name}")
+                raise UserError(f"column {name!r} holds no values", hint=f"drop it with {option('--drop', name)}")
             infinite = observed[~np.isfinite(observed.to_numpy(dtype=float))]
             if len(infinite):
                 raise UserError(
@@ -93,9 +93,10 @@ def _refuse_numbers_with_stray_text(series: pd.Series, name: str) -> None:
     stray = observed[pd.to_numeric(observed, errors="coerce").isna()]
     if 0 < len(stray) <= (1 - MOSTLY_NUMBERS) * len(observed):
         shown = ", ".join(repr(str(value)) for value in stray.unique()[:3])
+        fix = "fix those cells or leave them empty (a missing value), so that it stays a number"
         raise UserError(
             f"column {name!r} holds numbers but for {len(stray)} cells ({shown}; first: row {stray.index[0]})",
-            hint="fix those cells or leave them empty (a missing value), so that it stays a number; or --drop it",
+            hint=f"{fix}; or {option('--drop', name)}",
         )
 
 
@@ -232,6 +233,13 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+NOT_A_NUMBER = "coerce_dtype"  # pandera's rule for a cell that cannot be read as the column's number type
+SCHEMA_CHANGE_HINT = (
+    "fix the data, or if the change is intended, update the schema (`mlops data add FILE` infers a new one) and "
+    "review it in git"
+)
+
+
 def describe_failures(failure_cases: pd.DataFrame, examples: int = 3) -> list[str]:
     """One line per (column, rule): how many rows fail and a few example rows and values."""
     lines = []
@@ -242,16 +250,22 @@ def describe_failures(failure_cases: pd.DataFrame, examples: int = 3) -> list[st
         shown = ", ".join(map(str, rows[:examples]))
         lines.append(f"duplicate rows: {len(rows)} rows are identical to another row (rows {shown}, ...)")
         cases = cases[~duplicates]
+    not_numbers = set(cases.loc[cases["check"].astype(str).str.startswith(NOT_A_NUMBER), "column"])
     for (column, check), group in cases.groupby(["column", "check"], sort=True, dropna=False):
+        if column in not_numbers and not str(check).startswith(NOT_A_NUMBER):
+            continue  # its type and range rules fail only because those cells are not numbers
         rows = [str(i) for i in group["index"].dropna().astype(int).unique()[:examples]]
         values = [repr(_plain(value)) for value in group["failure_case"].unique()[:examples]]
         where = f"rows {', '.join(rows)}" if rows else "whole column"
-        lines.append(f"column {column!r}, rule {check}: {len(group)} failing ({where}; values {', '.join(values)})")
+        rule = "cells that are not numbers" if column in not_numbers else f"rule {check}"
+        lines.append(f"column {column!r}, {rule}: {len(group)} failing ({where}; values {', '.join(values)})")
     return lines
 
 
-def validate_frame(frame: pd.DataFrame, schema: dict[str, Any], source: str, with_target: bool = True) -> None:
-    """Raise a UserError naming each column, rule and example rows that break `schema`."""
+def validate_frame(
+    frame: pd.DataFrame, schema: dict[str, Any], source: str, with_target: bool = True, hint: str = SCHEMA_CHANGE_HINT
+) -> None:
+    """Raise a UserError naming each column, rule and example rows that break `schema`, with `hint`."""
     import pandera.errors
 
     try:
@@ -260,6 +274,5 @@ def validate_frame(frame: pd.DataFrame, schema: dict[str, Any], source: str, wit
         lines = describe_failures(errors.failure_cases)
         raise UserError(
             f"{source} does not match its schema:\n  " + "\n  ".join(lines),
-            hint="fix the data, or if the change is intended, update the schema "
-            "(`mlops data add FILE` infers a new one) and review it in git",
+            hint=hint,
         ) from None

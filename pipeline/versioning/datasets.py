@@ -80,6 +80,11 @@ def check_columns(frame: pd.DataFrame, choice: SourceChoice, source: str) -> Non
 
 def check_labels(frame: pd.DataFrame, choice: SourceChoice, source: str) -> None:
     """The target must hold exactly the two labels the user named (or the positive one and one other)."""
+    if choice.negative == choice.positive:
+        raise UserError(
+            f"--negative {choice.negative!r} is the --positive label too",
+            hint="the two labels of a loan's outcome differ",
+        )
     labels = sorted(map(str, frame[choice.target].dropna().unique()))
     expected = sorted({choice.positive, choice.negative}) if choice.negative else None
     if len(labels) < 2:

@@ -27,6 +27,8 @@ def check_destination(destination: Path) -> None:
     hint = "rename the file (e.g. loans.csv) and add it again; nothing was changed"
     if name.lower() in RESERVED_NAMES or name.startswith(".") or name.endswith(".dvc"):
         raise UserError(f"{name}: a reserved name in {destination.parent}/ (git's or DVC's own file)", hint=hint)
+    if any(ord(character) < 32 or ord(character) == 127 for character in name):
+        raise UserError(f"{name!r}: the name holds a control character (a newline, a tab)", hint=hint)
     if git.is_tracked(destination.as_posix()):
         raise UserError(f"{destination} is tracked by git: adding the data there would overwrite it", hint=hint)
 

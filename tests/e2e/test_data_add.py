@@ -94,10 +94,12 @@ def test_numbers_flags_and_dates_as_labels_and_categories_train_append_and_score
         ("two", ["--positive", "bad", "--negative", "ok"], "expected exactly"),
         (None, ["--drop", "nope"], "--drop names columns"),
         ("stray words", [], "column 'annual_inc' holds numbers but for 2 cells ('unknown', '?'; first: row 3)"),
+        ("two", ["--positive", "bad", "--negative", "bad"], "--negative 'bad' is the --positive label too"),
+        ("named\nwith a newline", [], "the name holds a control character"),
     ],
 )
 def test_refusals_touch_nothing(repo, tmp_path, content, args, message):
-    path = tmp_path / "input.csv"
+    path = tmp_path / ("in\nput.csv" if content == "named\nwith a newline" else "input.csv")
     if isinstance(content, bytes):
         path.write_bytes(content)
     else:

@@ -54,6 +54,8 @@ def test_predict_refuses_bad_input_without_output(repo, tmp_path):
     wrong = sample(tmp_path, int_rate="high")
     result = mlops(repo, "predict", str(wrong), "--out", str(out), check=False)
     assert result.returncode == 2 and "'int_rate'" in result.stderr and "Traceback" not in result.stderr
+    assert "column 'int_rate', cells that are not numbers: 200 failing" in result.stderr, result.stderr
+    assert "TypeError" not in result.stderr and "fix those cells in the input" in result.stderr  # not `data add`
     for infinite in ("inf", "-inf", "1e999"):  # every one a float to pandas, and no amount
         result = mlops(repo, "predict", str(sample(tmp_path, int_rate=infinite)), "--out", str(out), check=False)
         assert result.returncode == 2 and "column 'int_rate', rule finite" in result.stderr, result.stderr

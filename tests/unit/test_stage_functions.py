@@ -2,6 +2,7 @@
 
 import itertools
 import re
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -283,3 +284,12 @@ def test_a_hand_edited_schema_that_breaks_its_shape_is_named_by_key(tmp_path, ca
 
 def test_the_projects_own_schema_has_the_declared_shape():
     assert read_schema(Path(__file__).parents[2] / "reports/schema.json")["target"]["positive"] == "bad"
+
+
+@pytest.mark.parametrize("name", ["Unnamed: 24", "--x"])
+def test_a_hint_names_a_column_as_the_shell_reads_it_back(name):
+    frame = loans()
+    frame[name] = np.nan
+    with pytest.raises(UserError) as refused:
+        infer_schema(frame, "status", "bad")
+    assert refused.value.hint.endswith(f"--drop={shlex.quote(name)}")  # pasted, one argument, not an option
