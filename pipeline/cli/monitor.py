@@ -31,7 +31,8 @@ def outcomes(
     recorded = record_outcomes(path, log_dir)
     typer.echo(
         f"Recorded {recorded.recorded} outcomes ({recorded.bad} bad) in {recorded.path}; "
-        f"{recorded.matched} match logged predictions, {recorded.unmatched} do not (yet)."
+        f"{recorded.matched} match logged predictions, {recorded.unmatched} do not (yet)"
+        + (f"; {recorded.replaced} replace outcomes recorded before (the latest counts)." if recorded.replaced else ".")
     )
 
 

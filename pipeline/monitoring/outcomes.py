@@ -11,6 +11,7 @@ from pipeline.serving.telemetry import (
     append_outcomes,
     normalize_outcomes,
     read_log,
+    read_outcomes,
     require_prediction_log,
 )
 from pipeline.training.data_schema import read_schema
@@ -24,6 +25,7 @@ class RecordedOutcomes:
     bad: int
     matched: int  # of the recorded, how many match a logged prediction
     path: Path  # where they were recorded
+    replaced: int = 0  # of the recorded, how many loans had an outcome recorded before (the latest counts)
 
     @property
     def unmatched(self) -> int:
@@ -39,8 +41,9 @@ def record_outcomes(path: Path, log_dir: Path) -> RecordedOutcomes:
         read_table(path, text_columns=["id"]), params.data.target, labels, params.data.positive_label, str(path)
     )
     require_prediction_log(log_dir)
+    replaced = int(known["id"].isin(read_outcomes(log_dir)["id"]).sum())
     append_outcomes(log_dir, known)
     log = read_log(log_dir)
     logged = set(log["id"].astype(str)) if not log.empty else set()
     matched = int(known["id"].isin(logged).sum())
-    return RecordedOutcomes(len(known), int(known["is_bad"].sum()), matched, log_dir / OUTCOMES)
+    return RecordedOutcomes(len(known), int(known["is_bad"].sum()), matched, log_dir / OUTCOMES, replaced)

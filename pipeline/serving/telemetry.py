@@ -211,7 +211,15 @@ def normalize_outcomes(
             f"{source} has neither a {target!r} column nor an `is_bad` column",
             hint=f"give {target} ({positive_label!r} for a loan that went bad) or is_bad (1/0) per id",
         )
-    return pd.DataFrame({"id": frame["id"].astype(str), "is_bad": is_bad.astype(bool)})
+    known = pd.DataFrame({"id": frame["id"].astype(str), "is_bad": is_bad.astype(bool)})
+    contradicted = known.groupby("id", sort=False)["is_bad"].transform("nunique") > 1
+    if contradicted.any():
+        loan = known["id"][contradicted].iloc[0]
+        raise UserError(
+            f"{source}, row {_row_number(contradicted)}: id {loan!r} is given both outcomes in this file",
+            hint="give each loan's outcome once (a later file may correct it: the latest recorded counts)",
+        )
+    return known.drop_duplicates("id")
 
 
 def _is_bad_flags(column: pd.Series, source: str) -> pd.Series:

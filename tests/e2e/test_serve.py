@@ -234,6 +234,8 @@ def test_outcomes_and_drift_refuse_a_log_dir_that_holds_no_prediction_log(repo, 
     (repo / "logs/predictions.jsonl").write_text(json.dumps(logged) + "\n")
     recorded = run(["mlops", "monitor", "outcomes", str(outcomes)], repo)
     assert "1 match logged predictions" in recorded.stdout
+    again = run(["mlops", "monitor", "outcomes", str(outcomes)], repo)  # sent twice: one loan, not two
+    assert "Recorded 1 outcomes" in again.stdout and "1 replace outcomes recorded before" in again.stdout
 
 
 def md5_of_model(repo: Path) -> str:

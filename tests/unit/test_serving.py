@@ -119,6 +119,17 @@ def test_outcomes_take_only_the_targets_labels_and_an_id_on_every_row():
             normalize_outcomes(frame, "Class", labels, "bad", "o")
 
 
+def test_outcomes_count_each_loan_once_and_refuse_one_given_both_outcomes():
+    twice = pd.DataFrame({"id": ["1", "2", "1"], "Class": ["bad", "good", "bad"]})
+    assert normalize_outcomes(twice, "Class", ["bad", "good"], "bad", "o").to_dict("list") == {
+        "id": ["1", "2"],
+        "is_bad": [True, False],
+    }
+    both = pd.DataFrame({"id": ["1", "2", "1"], "Class": ["bad", "good", "good"]})
+    with pytest.raises(UserError, match="o, row 1: id '1' is given both outcomes in this file"):
+        normalize_outcomes(both, "Class", ["bad", "good"], "bad", "o")
+
+
 def test_outcomes_take_is_bad_as_0_1_true_false_or_their_float_export_and_name_the_row_of_any_other():
     as_floats = pd.DataFrame({"id": ["1", "2", "3"], "is_bad": [1.0, 0.0, 1.0]})
     assert normalize_outcomes(as_floats, "Class", ["bad", "good"], "bad", "o")["is_bad"].tolist() == [True, False, True]
