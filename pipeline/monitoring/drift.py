@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from pipeline.errors import UserError
+
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
@@ -116,8 +118,26 @@ def features_drift(train: pd.DataFrame, live: pd.DataFrame, features: dict[str, 
     rows = []
     for name, spec in features.items():
         live_column = live[name] if name in live.columns else pd.Series([None] * len(live), dtype=object)
+        if spec["kind"] == "numeric":
+            live_column = _logged_numbers(live_column, name)
         rows.append(feature_drift(name, spec["kind"], train[name], live_column, spec.get("categories")))
     return rows
+
+
+def _logged_numbers(logged: pd.Series, name: str) -> pd.Series:
+    """A numeric feature's logged values as numbers; text there (the server logs none: an edited or foreign log)
+    is one line naming the feature."""
+    import pandas as pd
+
+    numbers = pd.to_numeric(logged, errors="coerce")
+    stray = logged[numbers.isna() & logged.notna()]
+    if len(stray):
+        raise UserError(
+            f"the prediction log holds {len(stray)} values of numeric feature {name!r} that are not numbers "
+            f"(first: {stray.iloc[0]!r})",
+            hint="`mlops serve` logs only numbers there: remove the lines that were edited or came from elsewhere",
+        )
+    return numbers
 
 
 def score_drift(train_scores: pd.Series, live_scores: pd.Series) -> FeatureDrift:

@@ -274,3 +274,12 @@ def test_the_start_line_names_each_model_and_its_share():
     assert line.endswith(
         f"not following promotions), 90% of loans; challenger: the workspace's model, model {'n' * 32}, 10% of loans"
     )
+
+
+def test_text_in_a_logged_numeric_feature_is_named_not_a_traceback():
+    """The server logs only numbers there; an edited or foreign log line may not."""
+    train = pd.DataFrame({"annual_inc": [10.0, 20.0, 30.0]})
+    features = {"annual_inc": {"kind": "numeric"}}
+    assert drift.features_drift(train, pd.DataFrame({"annual_inc": [10, "20", None]}), features)[0].missing_live > 0
+    with pytest.raises(UserError, match="numeric feature 'annual_inc' that are not numbers \\(first: 'lots'\\)"):
+        drift.features_drift(train, pd.DataFrame({"annual_inc": [10.0, "lots", None]}), features)
