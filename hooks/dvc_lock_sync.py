@@ -40,7 +40,9 @@ from hooks.pipeline_state import (
 HOOK_ID = "dvc-lock-sync"
 SKIP_HINT = f"To commit anyway on purpose: SKIP={HOOK_ID} git commit ...  (or git commit --no-verify)"
 METRICS = "reports/metrics.json"
-# Files whose unstaged edits a reproduction would overwrite or train on without the user meaning it.
+# Files whose unstaged edits a reproduction would train on, or overwrite, without the user meaning it. Edits of
+# inputs that pre-commit stashed are safe (the run reads what is staged); stashed edits of outputs are not (the run
+# rewrites those files, and pre-commit then cannot put the edits back).
 REPRO_INPUTS = ("params.yaml", "dvc.yaml", "pipeline", "reports/schema.json")
 REPRO_OUTPUTS = ("dvc.lock", "reports")
 PARAMS_SCHEMA = "pipeline/params.py"  # this project's schema of params.yaml (`python -m pipeline` runs it)
@@ -185,9 +187,11 @@ def process_start_time(pid: int) -> float | None:
         return None
 
 
-def unstaged_edits(prefixes: Sequence[str]) -> list[str]:
-    stashed = [p for p in pre_commit_stashed_paths() if any(p == x or p.startswith(x + "/") for x in prefixes)]
-    return sorted(set(git.unstaged_changes(prefixes)) | set(stashed))
+def unstaged_edits() -> list[str]:
+    """Unstaged edits a reproduction would train on (in the inputs) or overwrite (in the outputs, stashed or not)."""
+    outputs = REPRO_OUTPUTS
+    stashed = [p for p in pre_commit_stashed_paths() if any(p == x or p.startswith(x + "/") for x in outputs)]
+    return sorted(set(git.unstaged_changes([*REPRO_INPUTS, *outputs])) | set(stashed))
 
 
 def refuse_unstaged(edited: list[str]) -> int:
@@ -251,7 +255,7 @@ def reproduce(read: Reader) -> int:
         return 0
     if git.commit_index() == "paths":
         return refuse_commit_of_paths(stale)
-    edited = unstaged_edits([*REPRO_INPUTS, *REPRO_OUTPUTS])
+    edited = unstaged_edits()
     if edited:
         return refuse_unstaged(edited)
     names = ", ".join(state.name for state in stale) or ("the merged pipeline" if kept else "the subset-run stages")

@@ -207,3 +207,17 @@ def test_a_hand_edit_of_a_generated_report_is_refused_naming_it(hooked):
     run(["git", "checkout", "HEAD", "--", "reports/metrics.json"], hooked)
     (hooked / "README.md").write_text((hooked / "README.md").read_text() + "\nA note.\n")
     assert commit(hooked, "README.md").returncode == 0
+
+
+def test_a_partly_staged_params_change_retrains_on_what_is_staged_and_keeps_the_rest(hooked):
+    """pre-commit stashes the unstaged hunk, so the run reads exactly what is staged; the hunk comes back after."""
+    set_param(hooked, "C: 0.01", "C: 0.1")
+    run(["git", "add", "params.yaml"], hooked)
+    set_param(hooked, "importance_repeats: 5", "importance_repeats: 3")  # another hunk, left unstaged
+    first = commit(hooked)
+    assert first.returncode != 0 and "retrained" in output(first), output(first)
+    assert commit(hooked).returncode == 0
+    committed = run(["git", "show", "HEAD:params.yaml"], hooked).stdout
+    assert "C: 0.1" in committed and "importance_repeats: 5" in committed
+    assert "importance_repeats: 3" in (hooked / "params.yaml").read_text()  # the unstaged hunk, still there
+    assert "C: 0.1" in run(["git", "show", "HEAD:dvc.lock"], hooked).stdout
