@@ -139,9 +139,13 @@ def _logged_time(text: str, where: str) -> datetime:
     """A log line's time as a moment (UTC when it names no zone), so that times in any offset compare as the
     instants they are, not as text."""
     try:
-        moment = datetime.fromisoformat(text)
+        return _in_utc_unless_zoned(datetime.fromisoformat(text))
     except ValueError:
         raise UserError(f"{where}: time {text!r} is not an ISO date and time", hint="remove the line") from None
+
+
+def _in_utc_unless_zoned(moment: datetime) -> datetime:
+    """A time that names no zone is UTC's, in the log and in --since alike."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -175,7 +179,7 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
         raise UserError(
             f"--since {text!r}: not a duration or a date", hint="e.g. --since 24h, 7d or 2025-01-31"
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return _in_utc_unless_zoned(moment)
 
 
 # --- outcomes -----------------------------------------------------------------------------------------------
