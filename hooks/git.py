@@ -94,7 +94,7 @@ def staged_changes() -> list[StagedFile]:
 
 def index_entries(paths: Iterable[str]) -> dict[str, str]:
     """path -> blob id in the index, for the given paths that git tracks (`git ls-files -z -s`)."""
-    paths = list(paths)
+    paths = [path for path in paths if _inside_work_tree(path)]  # git refuses the whole call for one outside
     if not paths:
         return {}
     entries = {}
@@ -102,6 +102,11 @@ def index_entries(paths: Iterable[str]) -> dict[str, str]:
         meta, _, path = record.partition("\t")
         entries[path] = meta.split()[1]
     return entries
+
+
+def _inside_work_tree(path: str) -> bool:
+    """Whether `path` (relative to the work tree's root, where hooks run) stays inside it."""
+    return not os.path.isabs(path) and os.path.normpath(path).split(os.sep)[0] != os.pardir
 
 
 PIPE_SAFE_BYTES = 32 * 1024  # a request this small fits the pipe: written at once, it cannot deadlock

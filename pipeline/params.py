@@ -53,6 +53,16 @@ def _versioned_source(source: str) -> str:
 DataSource = Annotated[str, AfterValidator(_versioned_source)]
 
 
+def _inside_the_project(path: str) -> str:
+    """A path relative to the project's root that stays inside it: a clone of the commit has nothing else."""
+    if PurePosixPath(path).is_absolute() or ".." in PurePosixPath(path).parts:
+        raise ValueError("must be a path inside the project, relative to its root (e.g. reports/schema.json)")
+    return path
+
+
+ProjectFile = Annotated[str, AfterValidator(_inside_the_project)]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -67,7 +77,7 @@ class DataParams(Strict):
     target: str = Field(min_length=1, max_length=MAX_TEXT)
     positive_label: str = Field(min_length=1, max_length=MAX_TEXT)
     drop: list[str] = Field(default=[], max_length=MAX_DROP)
-    schema_path: str = Field(alias="schema", min_length=1, max_length=MAX_TEXT)
+    schema_path: ProjectFile = Field(alias="schema", min_length=1, max_length=MAX_TEXT)
     sample_frac: StrictFloat = Field(gt=0.0, le=1.0)
 
 

@@ -116,6 +116,11 @@ def read_schema(path: Path | str) -> dict[str, Any]:
         ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise UserError(f"schema file {path} is not valid JSON: {error}") from None
+    except OSError as error:  # a folder, a file it may not read
+        raise UserError(
+            f"schema file {path} cannot be read: {error.strerror}",
+            hint="data.schema in params.yaml names the schema's JSON file (reports/schema.json by default)",
+        ) from None
     _check_schema(schema, path)
     return schema
 

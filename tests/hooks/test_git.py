@@ -86,3 +86,9 @@ def test_staged_blobs_read_from_the_work_tree_hold_each_file_up_to_the_limit(sta
             blob.path: (blob.size, blob.head) for blob in git.staged_blobs(["big.txt", "small.txt", "empty.txt"], limit)
         }
         assert blobs == {"big.txt": (100, b"x" * min(100, limit)), "small.txt": (3, b"abc"), "empty.txt": (0, b"")}
+
+
+def test_a_path_outside_the_work_tree_is_in_no_index(staging):
+    staging("a.txt", "a\n")
+    assert list(git.index_entries(["../outside.json", "/etc/hostname", "a.txt"])) == ["a.txt"]
+    assert git.staged_blob("../outside.json") is None and git.staged_blob("a.txt") == b"a\n"

@@ -64,3 +64,14 @@ def test_digest_changes_with_any_param(raw):
     base = parse_params(raw).digest()
     assert parse_params(with_overrides(raw, {"train.logreg.C": 0.5})).digest() != base
     assert parse_params(raw).digest() == base
+
+
+@pytest.mark.parametrize("schema", ["../outside.json", "/tmp/schema.json", "reports/../../schema.json"])
+def test_a_schema_outside_the_project_is_refused(raw, schema):
+    with pytest.raises(UserError) as error:
+        parse_params(with_overrides(raw, {"data.schema": schema}))
+    assert f"data.schema = {schema!r} (str): must be a path inside the project" in str(error.value)
+
+
+def test_a_schema_inside_the_project_is_taken(raw):
+    assert parse_params(with_overrides(raw, {"data.schema": "data/schemas/loans.json"})).data.schema_path

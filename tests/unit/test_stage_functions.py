@@ -293,3 +293,8 @@ def test_a_hint_names_a_column_as_the_shell_reads_it_back(name):
     with pytest.raises(UserError) as refused:
         infer_schema(frame, "status", "bad")
     assert refused.value.hint.endswith(f"--drop={shlex.quote(name)}")  # pasted, one argument, not an option
+
+
+def test_a_schema_path_naming_a_folder_is_one_line(tmp_path):
+    with pytest.raises(UserError, match=re.escape(f"schema file {tmp_path} cannot be read: Is a directory")):
+        read_schema(tmp_path)
