@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from hooks.bounded_yaml import named, refuse_unbounded
+from hooks.bounded_yaml import BadYaml, named, refuse_unbounded
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when PyYAML has it: several times faster
 
@@ -72,9 +72,14 @@ def _same(a: Any, b: Any) -> bool:
 
 def _check(loader: Any, node: yaml.Node, key: str, source: str) -> None:
     if isinstance(node, yaml.MappingNode):
+        seen = set()
         for key_node, value_node in node.value:
             _check(loader, key_node, key or "(top level)", source)
             child = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+            if child in seen:  # PyYAML keeps the last silently; DVC refuses the file
+                dotted = f"{key}.{child}" if key else child
+                raise BadYaml(f"{source}, line {key_node.start_mark.line + 1}: {dotted} is given twice; keep one")
+            seen.add(child)
             _check(loader, value_node, f"{key}.{child}" if key else child, source)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):

@@ -2,10 +2,12 @@
 the same; every scalar YAML 1.1 and 1.2 read differently is refused, naming its key."""
 
 import math
+import re
 
 import pytest
 from dvc.utils.serialize import parse_yaml
 
+from hooks.bounded_yaml import BadYaml
 from hooks.params_yaml import AmbiguousScalar, loads
 from pipeline.errors import UserError
 from pipeline.params import load_params
@@ -60,3 +62,19 @@ def test_the_hooks_fast_path_refuses_it_too():
     files = {"dvc.yaml": b"stages: {}\n", "params.yaml": b"seed: 010\n"}
     with pytest.raises(AmbiguousScalar, match="seed = 010"):
         pipeline_state(files.get)
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [("seed: 1\nseed: 2\n", "line 2: seed"), ("train:\n  logreg:\n    C: 1.0\n    C: 2.0\n", "line 4: train.logreg.C")],
+)
+def test_a_key_given_twice_is_refused_naming_it(text, named):
+    with pytest.raises(BadYaml, match=re.escape(f"params.yaml, {named} is given twice; keep one")):
+        loads(text)
+
+
+def test_the_params_schema_refuses_it_in_one_line(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text((ROOT / "params.yaml").read_text().replace("seed: 42\n", "seed: 42\nseed: 7\n"))
+    with pytest.raises(UserError, match="seed is given twice"):
+        load_params(params)
