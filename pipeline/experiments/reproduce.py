@@ -11,7 +11,7 @@ from pipeline import metrics as metric_rules
 from pipeline import paths
 from pipeline.errors import UserError
 from pipeline.experiments import dvc_outcomes, plots_page, subset
-from pipeline.experiments.metrics_file import read_metrics, workspace_metrics
+from pipeline.experiments.metrics_file import read_metrics, workspace_metrics, workspace_metrics_if_readable
 from pipeline.experiments.subset import check_fraction
 from pipeline.versioning import dvc_seam
 from pipeline.versioning.pipeline_status import (
@@ -45,7 +45,7 @@ def reproduce(subset: float | None, force: bool) -> Reproduced:
     if subset is not None:
         return _subset_run(subset)
     load_params()  # before any stage does work
-    before = workspace_metrics()
+    before = workspace_metrics_if_readable()
     outcomes: dict[str, str] = {}
     if force or stale_stages("mlops repro"):  # the fast path: when nothing is stale, DVC need not even start
         try:
@@ -91,7 +91,7 @@ def _subset_run(fraction: float) -> Reproduced:
     title = f"Test metrics of {name} (vs the workspace)"
     note = "Ran train and evaluate; ingest, validate and split are the workspace's (up to date)."
     note = None if done.why_dvc else note
-    return Reproduced(title, [], _changes(metrics, workspace_metrics()), name, note)
+    return Reproduced(title, [], _changes(metrics, workspace_metrics_if_readable()), name, note)
 
 
 def _changes(metrics: dict, before: dict) -> list[metric_rules.Change]:

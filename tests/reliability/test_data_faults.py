@@ -38,3 +38,16 @@ def test_corrupted_cache_object_is_reported_and_refused(repo, tmp_path):
     # The workspace copy is intact: scoring with it still works.
     run(["mlops", "predict", str(loans), "--out", str(out)], repo)
     assert out.read_text().startswith("rownames,p_default,decision,model_md5")  # the data's own id column
+
+
+def test_a_broken_metrics_file_is_named_by_compare_and_written_anew_by_repro(repo):
+    metrics = repo / "reports" / "metrics.json"
+    good = metrics.read_bytes()
+    for broken in ('{"roc_auc": 0.7', "[1, 2]"):
+        metrics.write_text(broken)
+        compare = run(["mlops", "exp", "compare"], repo, check=False)
+        assert compare.returncode == 2 and "Traceback" not in compare.stderr, compare.stderr
+        assert "reports/metrics.json is not a JSON object of metrics" in compare.stderr
+        repro = run(["mlops", "repro"], repo, check=False)
+        assert repro.returncode == 0 and "Traceback" not in repro.stderr, repro.stderr
+        assert metrics.read_bytes() == good  # evaluate wrote it anew, the same bytes
