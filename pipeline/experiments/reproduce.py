@@ -20,7 +20,7 @@ from pipeline.versioning.pipeline_status import (
     stage_states,
     stale_stages,
 )
-from pipeline.versioning.up_to_date import stages_if_nothing_to_run
+from pipeline.versioning.up_to_date import params_all_recorded, stages_if_nothing_to_run
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,9 @@ class PipelineStatus:
 
 
 def status() -> PipelineStatus:
-    """Which stages are stale and why (params, code, data); a stage after a stale one may run too."""
+    """Which stages are stale and why (params, code, data); a stage after a stale one may run too. Params the
+    stages would refuse are a UserError, as `mlops repro` says it (checked when a run is due, or when params.yaml
+    holds a value no stage recorded: otherwise the run that wrote dvc.lock checked them)."""
     dvc_seam.require_repo()
     stale_upstream: list[str] = []
     stages = []
@@ -132,4 +134,8 @@ def status() -> PipelineStatus:
         stages.append(StageStatus(state.name, state.stale, reasons))
         if state.stale:
             stale_upstream.append(state.name)
+    if stale_upstream or not params_all_recorded():
+        from pipeline.params import load_params  # the schema (pydantic) only then: see the docstring
+
+        load_params()
     return PipelineStatus(stages, merge_placeholders())

@@ -10,6 +10,7 @@ sends the command down the full path, where the schema names it.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +28,21 @@ def stages_if_nothing_to_run() -> list[str] | None:
         read = functools.cache(read_worktree())  # params.yaml and dvc.lock: read once for both questions
         if any(state.stale for state in pipeline_state(read)):
             return None
-        params = load(read, PARAMS_FILE) or {}
         stages = lock_stages(read)
+        if not params_all_recorded(read):
+            return None
     except Exception:  # an unreadable or refused file: the full path reports it properly
         return None
-    recorded = {key for stage in stages.values() for key in ((stage.get("params") or {}).get(PARAMS_FILE) or {})}
-    if not all(_covered(key, recorded) for key in _leaf_keys(params)):
-        return None
     return list(stages)
+
+
+def params_all_recorded(read: Callable[[str], bytes | None] | None = None) -> bool:
+    """Whether every value in params.yaml is one that dvc.lock records (a new or misspelt key is not)."""
+    read = read or read_worktree()
+    params = load(read, PARAMS_FILE) or {}
+    stages = lock_stages(read)
+    recorded = {key for stage in stages.values() for key in ((stage.get("params") or {}).get(PARAMS_FILE) or {})}
+    return all(_covered(key, recorded) for key in _leaf_keys(params))
 
 
 def _leaf_keys(params: Any, prefix: str = "") -> list[str]:

@@ -104,8 +104,13 @@ def test_bad_param_refused_before_any_stage(repo):
     assert result.returncode == 2
     assert "data.sample_frac = 1 (int)" in result.stderr and "Traceback" not in result.stderr
     assert "Running stage" not in result.stdout
+    status = run(["mlops", "status"], repo, check=False)  # says it as repro does, not "run mlops repro"
+    assert status.returncode == 2 and "data.sample_frac = 1 (int)" in status.stderr
     params.write_text(params.read_text().replace("sample_frac: 1", "sample_frac: 1.0"))
     assert digest(repo) == before
+    params.write_text(params.read_text() + "unknown: 1\n")  # read by no stage: nothing is stale
+    status = run(["mlops", "status"], repo, check=False)
+    assert status.returncode == 2 and "unknown: unknown key" in status.stderr
 
 
 def test_bad_data_fails_the_run_and_loses_nothing(repo):
