@@ -50,6 +50,7 @@ class Metric:
     in_card: bool = False  # a row of the model card's test metrics table
     interval: Callable[[Scored], tuple[float, float]] | None = None  # written beside it as <name>_ci_low/high
     noise_scale: float | None = None  # noise: this times the ROC AUC interval's half-width; None: a fraction of it
+    priced: bool = False  # measured at the threshold the decision costs choose: other costs, another measure
 
     @property
     def judged(self) -> bool:
@@ -68,6 +69,11 @@ def register(metric: Metric) -> Metric:
         raise ValueError(f"metric {metric.name} is defined twice")
     REGISTRY[metric.name] = metric
     return metric
+
+
+def is_priced(name: str) -> bool:
+    """Whether the metric `name` is measured at the threshold the decision costs choose."""
+    return name in REGISTRY and REGISTRY[name].priced
 
 
 def get(name: str) -> Metric:
@@ -179,11 +185,13 @@ BRIER = register(Metric("brier", "Brier score", "brier", _brier, LOWER, key=True
 LOG_LOSS = register(Metric("log_loss", "log loss", "logloss", _log_loss, LOWER, key=True, in_card=True))
 KS = register(Metric("ks", "KS", "ks", _ks, HIGHER, in_card=True))
 GINI = register(Metric("gini", "Gini", "gini", lambda s: 2 * _roc_auc(s) - 1, HIGHER, in_card=True, noise_scale=2.0))
-THRESHOLD = register(Metric("threshold", "threshold", "threshold", lambda s: s.threshold))
+THRESHOLD = register(Metric("threshold", "threshold", "threshold", lambda s: s.threshold, priced=True))
 EXPECTED_COST = register(
-    Metric("expected_cost", "expected cost per loan", "cost", _expected_cost, LOWER, key=True, on_screen=True)
+    Metric(
+        "expected_cost", "expected cost per loan", "cost", _expected_cost, LOWER, key=True, on_screen=True, priced=True
+    )
 )
-REJECT_RATE = register(Metric("reject_rate", "reject rate", "reject", _reject_rate))
+REJECT_RATE = register(Metric("reject_rate", "reject rate", "reject", _reject_rate, priced=True))
 TEST_ROWS = register(Metric("test_rows", "test loans", "loans", lambda s: len(s.is_bad)))
 
 PRIMARY = ROC_AUC  # the gate's default, the first sort, the one with a paired interval between two models

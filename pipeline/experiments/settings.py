@@ -290,7 +290,7 @@ def comparison(
     rows = [baseline, *shown]
     params = changed_params(rows)
     metrics = metric_rules.key_names()
-    best = {metric: best_index(metric, rows) for metric in metrics}
+    best = {metric: _best(metric, rows) for metric in metrics}
     return ComparisonTable(
         sort_by,
         params,
@@ -298,10 +298,6 @@ def comparison(
         [_row(run, baseline, params, metrics, best, i) for i, run in enumerate(rows)],
         len(experiments) - len(shown),
     )
-
-
-def best_index(metric: str, rows: list[Run]) -> int | None:
-    return metric_rules.best_index(metric, [run.metrics.get(metric) for run in rows])
 
 
 def _row(run: Run, baseline: Run, params: list[str], metrics: list[str], best: dict, index: int) -> ComparisonRow:
@@ -325,17 +321,49 @@ def _row(run: Run, baseline: Run, params: list[str], metrics: list[str], best: d
 
 # Params that decide which loans are test loans: a run that changes one is judged on other loans than the baseline.
 SPLIT_PARAMS = ("seed", "split.test_size", "split.validation_size", "data.source", "data.drop")
+# Params that change what the metrics measure: which loans count as bad (every metric), and what a wrong decision
+# costs (the metrics taken at the threshold those costs choose).
+TARGET_PARAMS = ("data.target", "data.positive_label")
+COST_PARAMS = ("decision.cost_bad_approved", "decision.cost_good_rejected")
 
 
 def _verdicts(deltas: dict[str, float], run: Run, baseline: Run) -> dict[str, str]:
     """Each change in words: better or worse only beyond the baseline's noise band, within noise otherwise, and
-    no verdict when the run's test loans are not the baseline's."""
-    if any(json.dumps(run.params.get(key)) != json.dumps(baseline.params.get(key)) for key in SPLIT_PARAMS):
-        return dict.fromkeys(deltas, "other test loans")
+    no verdict when the run's test loans, its target or (for the priced metrics) its costs are not the baseline's."""
+    apart = measured_apart(run, baseline, list(deltas))
     return {
-        metric: metric_rules.change_word(metric, change, metric_rules.noise_band(metric, baseline.metrics))
+        metric: apart.get(metric)
+        or metric_rules.change_word(metric, change, metric_rules.noise_band(metric, baseline.metrics))
         for metric, change in deltas.items()
     }
+
+
+def measured_apart(run: Run, baseline: Run, metrics: list[str]) -> dict[str, str]:
+    """The metrics of `run` that cannot be set against the baseline's, with why in words."""
+
+    def changed(keys: tuple[str, ...]) -> bool:
+        return any(json.dumps(run.params.get(key)) != json.dumps(baseline.params.get(key)) for key in keys)
+
+    if changed(SPLIT_PARAMS):
+        return dict.fromkeys(metrics, "other test loans")
+    if changed(TARGET_PARAMS):
+        return dict.fromkeys(metrics, "other target")
+    if changed(COST_PARAMS):
+        return {metric: "other costs" for metric in metrics if metric_rules.is_priced(metric)}
+    return {}
+
+
+def _best(metric: str, rows: list[Run]) -> int | None:
+    """The row with the best value of `metric` among those that measure what the baseline's does (another target
+    or other costs measure something else; other test loans are still the same measure)."""
+    baseline = rows[0]
+    values = [
+        None
+        if measured_apart(run, baseline, [metric]).get(metric, "other test loans") != "other test loans"
+        else run.metrics.get(metric)
+        for run in rows
+    ]
+    return metric_rules.best_index(metric, values)
 
 
 def short_param_names(keys: list[str]) -> dict[str, str]:
@@ -439,6 +467,7 @@ def as_csv(table: ComparisonTable) -> str:
 LEGEND = (
     "Values are test metrics with the change against the workspace; * best per metric (higher AUC, lower "
     "Brier, log loss and cost); ! a change beyond noise (the workspace's DeLong interval for ROC AUC, 2% of "
-    "its value for the others); a change without ! is within noise, or on other test loans (another seed, split "
-    "or source: see --json)."
+    "its value for the others); a change without ! is within noise, or not comparable: other test loans (another "
+    "seed, split or source), another target (or bad class), or other decision costs (cost, threshold, reject rate); "
+    "see --json."
 )

@@ -107,6 +107,22 @@ def test_comparison_rows_deltas_best_and_noise():
     assert shown["rows"][1]["roc_auc_beyond_noise"] is False and shown["sort_by"] == "roc_auc"
 
 
+def test_a_run_with_another_target_or_other_costs_gets_no_verdict_and_no_best():
+    relabelled = run("relabelled", auc=0.95)
+    relabelled.metrics["pr_auc"] = 0.97
+    relabelled.params["data.positive_label"] = "good"  # which loans count as bad: every metric means another thing
+    repriced = run("repriced")
+    repriced.params["decision.cost_bad_approved"] = 0.0
+    repriced.metrics["expected_cost"] = 0.02  # cheaper only because a bad loan approved now costs nothing
+    table = comparison(run("w", workspace=True), [relabelled, repriced])
+    rows = {row.name: row for row in table.rows}
+    assert set(rows["relabelled"].verdicts.values()) == {"other target"} and rows["relabelled"].best == []
+    assert rows["repriced"].verdicts["expected_cost"] == "other costs"
+    assert rows["repriced"].verdicts["roc_auc"] == "unchanged"  # not priced: still set against the workspace
+    assert "expected_cost" not in rows["repriced"].best
+    assert "!" not in "".join(cell for line in table_cells(table)[1:] for cell in line)
+
+
 def test_sort_by_lower_is_better_metric_and_top():
     table = comparison(run("w", workspace=True), [run("a", brier=0.05), run("b", brier=0.03)], "brier", top=1)
     assert [row.name for row in table.rows] == ["workspace", "b"]
