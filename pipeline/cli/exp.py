@@ -151,6 +151,12 @@ def compare(
         typer.echo(as_markdown(table), nl=False)
     else:
         print_screen(table)
+    if table.stale_workspace:
+        typer.echo(
+            f"The workspace changed since its last run ({', '.join(table.stale_workspace)} stale): its row holds "
+            "that run's metrics beside today's params. Run `mlops repro` first to compare with today's.",
+            err=True,
+        )
     if table.unreadable:
         typer.echo(
             f"Left out {len(table.unreadable)} experiment(s) whose params.yaml this schema refuses: "

@@ -33,7 +33,7 @@ from pipeline.experiments.subset import check_fraction
 from pipeline.params import load_params
 from pipeline.versioning import dvc_seam
 from pipeline.versioning.journal import all_or_nothing
-from pipeline.versioning.pipeline_status import workspace_md5
+from pipeline.versioning.pipeline_status import stale_stages, workspace_md5
 
 STAGGER_SECONDS = 0.5  # between starts of concurrent runs: each briefly takes the repo lock
 POLL_SECONDS = 0.3
@@ -289,7 +289,7 @@ def compare(every_commit: bool, sort_by: str, top: int | None) -> ComparisonTabl
     head = require_experiment_repo()
     experiments = experiment_runs(None if every_commit else head)
     table = comparison(workspace_run(), experiments.runs, sort_by, top)
-    return replace(table, unreadable=experiments.unreadable)
+    return replace(table, unreadable=experiments.unreadable, stale_workspace=stale_stages("mlops exp compare"))
 
 
 # --- mlops exp apply / promote ------------------------------------------------------------------------------

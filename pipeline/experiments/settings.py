@@ -258,6 +258,7 @@ class ComparisonTable:
     rows: list[ComparisonRow]
     hidden: int  # experiments left out by --top
     unreadable: list[str] = field(default_factory=list)  # experiments whose params the schema refuses
+    stale_workspace: list[str] = field(default_factory=list)  # its stages whose params, code or data changed since
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -266,6 +267,7 @@ class ComparisonTable:
             "metrics": self.metrics,
             "rows": [_row_json(row) for row in self.rows],
             "hidden": self.hidden,
+            "stale_workspace": self.stale_workspace,
         }
 
 

@@ -209,3 +209,11 @@ def test_each_run_takes_only_the_experiment_it_queued(repo):
     names = [ref.rsplit("/", 1)[-1] for ref in exp_refs(repo) if ref != "refs/exps/stash"]
     assert len(names) == 2 and "mine" in names and "theirs" not in names, names
     assert queued_experiments(repo) == [theirs]  # left for the run that queued it
+
+
+def test_compare_says_when_the_workspace_row_is_from_an_older_run(repo):
+    params = repo / "params.yaml"
+    params.write_text(params.read_text().replace("C: 0.01", "C: 0.06"))
+    compared = run(["mlops", "exp", "compare"], repo)
+    assert "The workspace changed since its last run (train stale)" in compared.stderr
+    assert json.loads(run(["mlops", "exp", "compare", "--json"], repo).stdout)["stale_workspace"] == ["train"]
