@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from hooks import params_yaml
 from hooks.bounded_yaml import BadYaml, TooLarge, not_yaml
@@ -89,6 +89,12 @@ class SplitParams(Strict):
 class DecisionParams(Strict):
     cost_bad_approved: StrictFloat = Field(ge=0.0, le=MAX_COST)
     cost_good_rejected: StrictFloat = Field(ge=0.0, le=MAX_COST)
+
+    @model_validator(mode="after")
+    def _some_cost(self) -> DecisionParams:
+        if self.cost_bad_approved == 0 and self.cost_good_rejected == 0:
+            raise ValueError("both costs are 0.0, so every threshold costs nothing: give at least one a positive cost")
+        return self
 
 
 class LogregParams(Strict):

@@ -75,3 +75,9 @@ def test_a_schema_outside_the_project_is_refused(raw, schema):
 
 def test_a_schema_inside_the_project_is_taken(raw):
     assert parse_params(with_overrides(raw, {"data.schema": "data/schemas/loans.json"})).data.schema_path
+
+
+def test_decision_costs_both_zero_are_refused(raw):
+    with pytest.raises(UserError, match="decision = .*both costs are 0.0"):
+        parse_params(with_overrides(raw, {"decision.cost_bad_approved": 0.0, "decision.cost_good_rejected": 0.0}))
+    assert parse_params(with_overrides(raw, {"decision.cost_bad_approved": 0.0})).decision.cost_bad_approved == 0.0
