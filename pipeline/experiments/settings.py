@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from hooks.params_yaml import core_1_2
 from pipeline import metrics as metric_rules
 from pipeline.errors import UserError
 from pipeline.params import Params, parse_params, read_params_yaml, with_overrides
@@ -92,7 +93,7 @@ def schema_value(key: str, text: str, flag: str = "-S ") -> Any:
             f"{flag}{key}={text}: {key} is a section of params.yaml", hint=f"set one of its params: {key}.NAME"
         )
     if isinstance(kind, type) and issubclass(kind, str):
-        return text
+        return checked_text(key, text, flag)
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError as error:
@@ -117,14 +118,49 @@ def schema_type(key: str) -> Any:
     return model
 
 
+def checked_text(key: str, text: str, flag: str = "-S ") -> str:
+    """`text` for a string param, refused when params.yaml could not hold it as text after DVC writes it: DVC's
+    YAML 1.2 writer leaves `yes` or `1:20` unquoted (text in YAML 1.2), and the stages' YAML 1.1 reads that as
+    something else."""
+    if core_1_2(text) == text and not _yaml_1_1_text(text):
+        raise UserError(
+            f"{flag}{key}={text}: DVC would write it unquoted, and YAML 1.1 (the stages) reads that as "
+            f"{yaml.safe_load(text)!r}, not text",
+            hint=f"quote it in params.yaml instead: {key}: '{text}'",
+        )
+    return text
+
+
+# Words DVC's `-S` parser (Hydra's override grammar) reads as a boolean, null or a float, in any case.
+_HYDRA_WORDS = {"true", "false", "null", "inf", "nan"}
+# Unquoted text Hydra keeps as written: names, paths, sources (never a number: those start with a digit or sign).
+_HYDRA_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_./:-]*")
+
+
+def _yaml_1_1_text(text: str) -> bool:
+    """Whether YAML 1.1 (PyYAML) reads `text`, unquoted, as that text."""
+    return yaml.resolver.Resolver().resolve(yaml.ScalarNode, text, (True, False)) == "tag:yaml.org,2002:str"
+
+
+def reads_as_text(text: str) -> bool:
+    """Whether `text`, unquoted, is that text to every reader on its way to a stage: Hydra's grammar (DVC's
+    `-S`), YAML 1.2 (DVC's params.yaml) and YAML 1.1 (the stages')."""
+    plain = _HYDRA_PLAIN.fullmatch(text) and text.lower() not in _HYDRA_WORDS
+    return bool(plain) and core_1_2(text) == text and _yaml_1_1_text(text)
+
+
 def setting_text(value: Any) -> str:
     """A typed value as `dvc exp run -S` must be given it to write that value, type included, to params.yaml."""
     if isinstance(value, str):
-        return value if yaml.safe_load(value) == value else json.dumps(value)
+        return value if reads_as_text(value) else _hydra_quoted(value)
     if isinstance(value, float):
         text = repr(value)
         return text.replace("e", ".0e", 1) if "e" in text and "." not in text else text  # YAML 1.1 needs a dot
     return json.dumps(value, separators=(",", ":")) if isinstance(value, list) else str(value)  # no space: CI
+
+
+def _hydra_quoted(text: str) -> str:
+    return f"'{text}'" if '"' in text else f'"{text}"'
 
 
 def params_with(settings: dict[str, str], raw: dict | None = None, flag: str = "-S ") -> Params:

@@ -4,7 +4,7 @@ import pytest
 
 from pipeline.errors import UserError
 from pipeline.experiments.settings import params_with, schema_value, setting_text, typed_settings
-from pipeline.params import read_params_yaml
+from pipeline.params import parse_params_yaml, read_params_yaml
 from tests.conftest import run
 
 
@@ -22,6 +22,32 @@ def test_dvc_is_given_values_that_keep_their_type():
     assert typed_settings({"data.sample_frac": "1", "seed": "7"}) == {"data.sample_frac": "1.0", "seed": "7"}
     assert setting_text("123") == '"123"' and setting_text("hgb") == "hgb"
     assert setting_text(1e-5) == "1.0e-05" and setting_text(["a", "b"]) == '["a","b"]'
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["1e3", "1E3", "+1e3", "inf", "-inf", "NaN", "TRUE", "Null", "010", "0x1F", "123", "bad", "rdatasets:x/y"],
+)
+def test_a_text_value_reaches_params_yaml_as_that_text(text, tmp_path):
+    """Through DVC's own writer of `dvc exp run -S` (Hydra's override grammar, then YAML 1.2), read back as the
+    stages read params.yaml."""
+    from dvc.utils.hydra import apply_overrides
+
+    params = tmp_path / "params.yaml"
+    params.write_text("data:\n  positive_label: bad\n", encoding="utf-8")
+    given = typed_settings({"data.positive_label": text})["data.positive_label"]
+    apply_overrides(params, [f"data.positive_label={given}"])
+    assert parse_params_yaml(params.read_text(encoding="utf-8"))["data"]["positive_label"] == text
+
+
+@pytest.mark.parametrize(("text", "reading"), [("yes", "True"), ("off", "False"), ("1:20", "80")])
+def test_a_text_dvc_would_write_as_another_value_is_refused(text, reading):
+    with pytest.raises(UserError) as raised:
+        typed_settings({"data.positive_label": text})
+    assert raised.value.message == (
+        f"-S data.positive_label={text}: DVC would write it unquoted, and YAML 1.1 (the stages) reads that as "
+        f"{reading}, not text"
+    )
 
 
 @pytest.mark.parametrize(
