@@ -26,7 +26,7 @@ from pipeline.experiments.settings import (
     find_duplicate,
     flat_params,
     params_with,
-    parse_setting,
+    parse_settings,
     typed_settings,
 )
 from pipeline.experiments.subset import check_fraction
@@ -149,7 +149,7 @@ def run_one(set_items: list[str], subset: float | None, name: str | None) -> Run
     if name is not None:
         check_name(name)
     require_experiment_repo()
-    plan = planned(with_subset(dict(parse_setting(item) for item in set_items), subset))
+    plan = planned(with_subset(parse_settings(set_items), subset))
     same = duplicate_of(plan.params, experiment_runs().runs)
     if same:
         return RunOutcome(same.name, same.name)

@@ -46,36 +46,83 @@ class Run:
         return fraction if isinstance(fraction, int | float) and fraction < 1.0 else None
 
 
+def parse_settings(items: list[str]) -> dict[str, str]:
+    """`-S key=value` items -> {key: value text}; a key given twice is refused (which one was meant?)."""
+    settings: dict[str, str] = {}
+    for item in items:
+        key, value = parse_setting(item)
+        if key in settings:
+            raise UserError(
+                f"-S {key} is given twice ({key}={settings[key]} and {key}={value})", hint="give each key once"
+            )
+        settings[key] = value
+    return settings
+
+
 def parse_setting(text: str) -> tuple[str, str]:
-    """`key=value` -> (key, value text)."""
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip() or not value.strip():
+    """`key=value` (one `-S`) -> (key, value text): a sweep's axis with one value."""
+    key, values = parse_axis(text, flag="-S ")
+    if len(values) > 1:
+        raise UserError(
+            f"-S {text}: gives {len(values)} values, -S takes one", hint=f"sweep them: mlops exp sweep {text}"
+        )
+    return key, values[0]
+
+
+def parse_axis(text: str, flag: str = "") -> tuple[str, list[str]]:
+    """`key=v1,v2,v3` -> (key, [v1, v2, v3]) as in Hydra's sweeps (which DVC's `exp run -S` follows): a list
+    value keeps its commas (`data.drop=[rownames],[rownames,term]` is two values), and so does a quoted one
+    (`data.target="a,b"` is one). Each value is checked: none empty, no Hydra function (range(1,5)), quotes
+    around a whole value only."""
+    key, sep, values = text.partition("=")
+    if not sep or not key.strip() or not values.strip():
         raise UserError(f"`{text}` is not key=value", hint="e.g. -S train.model=hgb or train.logreg.C=0.1")
-    return key.strip(), value.strip()
-
-
-def parse_axis(text: str) -> tuple[str, list[str]]:
-    """`key=v1,v2,v3` -> (key, [v1, v2, v3]); a list value keeps its commas, as in Hydra's sweeps (which DVC's
-    `exp run -S` follows): `data.drop=[rownames],[rownames,term]` is two values."""
-    key, values = parse_setting(text)
-    choices = [value.strip() for value in _outside_brackets(values, ",") if value.strip()]
+    choices = [value.strip() for value in _split_values(values, f"{flag}{text}")]
+    for value in choices:
+        _check_value(value, f"{flag}{text}")
     if len(set(choices)) != len(choices):
         raise UserError(f"`{text}` lists a value twice", hint="list each value once")
-    return key, choices
+    return key.strip(), choices
 
 
-def _outside_brackets(text: str, separator: str) -> list[str]:
-    """`text` split at each `separator` that is not inside [...] or {...}."""
-    parts, depth, start = [], 0, 0
+def _split_values(text: str, setting: str) -> list[str]:
+    """`text` split at each comma that is not inside [...], {...}, (...) or quotes."""
+    parts, depth, quote, start = [], 0, "", 0
     for index, character in enumerate(text):
-        if character in "[{":
+        if quote:
+            quote = "" if character == quote else quote
+        elif character in "'\"":
+            quote = character
+        elif character in "[{(":
             depth += 1
-        elif character in "]}":
+        elif character in "]})":
             depth = max(depth - 1, 0)
-        elif character == separator and depth == 0:
+        elif character == "," and depth == 0:
             parts.append(text[start:index])
             start = index + 1
+    if quote:
+        raise UserError(f"{setting}: a {quote} quote is not closed", hint=f"close it: {quote}text{quote}")
     return [*parts, text[start:]]
+
+
+_FUNCTION = re.compile(r"([A-Za-z_]\w*)\(")
+
+
+def _check_value(value: str, setting: str) -> None:
+    if not value:
+        raise UserError(f"{setting}: a value is empty", hint="drop the extra comma; list values as key=v1,v2")
+    function = _FUNCTION.match(value)
+    if function:
+        raise UserError(f"{setting}: {function[1]}() sweeps are not supported", hint="list the values, e.g. seed=1,2,3")
+    if value[0] not in "[{" and any(quote in value for quote in "'\"") and unquoted(value) is None:
+        raise UserError(f"{setting}: quote a whole value or none of it", hint="e.g. data.target='my target'")
+
+
+def unquoted(value: str) -> str | None:
+    """The text inside a value quoted as a whole (`'bad'` -> `bad`), as Hydra reads it: None when it is not."""
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"" and value[0] not in value[1:-1]:
+        return value[1:-1] if "\\" not in value else None
+    return None
 
 
 def schema_value(key: str, text: str, flag: str = "-S ") -> Any:
@@ -92,7 +139,11 @@ def schema_value(key: str, text: str, flag: str = "-S ") -> Any:
         raise UserError(
             f"{flag}{key}={text}: {key} is a section of params.yaml", hint=f"set one of its params: {key}.NAME"
         )
-    if isinstance(kind, type) and issubclass(kind, str):
+    is_text = isinstance(kind, type) and issubclass(kind, str)
+    quoted = unquoted(text)
+    if quoted is not None:  # Hydra reads a quoted value as text, so a number param refuses it
+        return checked_text(key, quoted, flag) if is_text else quoted
+    if is_text:
         return checked_text(key, text, flag)
     try:
         value = yaml.safe_load(text)
@@ -198,8 +249,9 @@ def expand_grid(axes: list[str]) -> list[dict[str, str]]:
     """Every combination of the axes' values, as settings (key -> value text), in the order given."""
     parsed = [parse_axis(axis) for axis in axes]
     keys = [key for key, _ in parsed]
-    if len(set(keys)) != len(keys):
-        raise UserError("a key appears in two sweep axes", hint="give each key once: key=v1,v2,v3")
+    repeated = next((key for key in keys if keys.count(key) > 1), None)
+    if repeated:
+        raise UserError(f"{repeated} appears in two sweep axes", hint="give each key once: key=v1,v2,v3")
     size = math.prod(len(values) for _, values in parsed)
     if size > MAX_GRID:
         raise UserError(

@@ -3,7 +3,14 @@
 import pytest
 
 from pipeline.errors import UserError
-from pipeline.experiments.settings import params_with, schema_value, setting_text, typed_settings
+from pipeline.experiments.settings import (
+    expand_grid,
+    params_with,
+    parse_settings,
+    schema_value,
+    setting_text,
+    typed_settings,
+)
 from pipeline.params import parse_params_yaml, read_params_yaml
 from tests.conftest import run
 
@@ -85,3 +92,42 @@ def test_the_command_line_names_the_override_and_runs_nothing(fresh_repo):
     matrix = run(["mlops", "exp", "sweep", "data.sample_frac=1,0.5", "--matrix"], fresh_repo)
     assert '"set": "data.sample_frac=1.0"' in matrix.stdout  # the float 1.0, as the schema means it
     assert run(["git", "for-each-ref", "refs/exps"], fresh_repo).stdout == ""
+
+
+def test_a_key_given_twice_is_refused_naming_it():
+    with pytest.raises(UserError) as raised:
+        parse_settings(["train.logreg.C=0.1", "train.logreg.C=0.2"])
+    assert raised.value.message == "-S train.logreg.C is given twice (train.logreg.C=0.1 and train.logreg.C=0.2)"
+
+
+@pytest.mark.parametrize(
+    ("axis", "message"),
+    [
+        ("train.logreg.C=0.1,,0.2", "train.logreg.C=0.1,,0.2: a value is empty"),
+        ("train.logreg.C=0.1,", "train.logreg.C=0.1,: a value is empty"),
+        ("train.logreg.C=,0.1", "train.logreg.C=,0.1: a value is empty"),
+        ("seed=range(1,5)", "seed=range(1,5): range() sweeps are not supported"),
+        ("data.target=a'b'", "data.target=a'b': quote a whole value or none of it"),
+        ("train.logreg.C='0.1", "train.logreg.C='0.1: a ' quote is not closed"),
+    ],
+)
+def test_a_sweep_axis_that_would_be_misread_is_refused(axis, message):
+    with pytest.raises(UserError) as raised:
+        expand_grid([axis])
+    assert raised.value.message == message
+
+
+def test_an_empty_value_is_refused_by_s_in_the_same_words():
+    with pytest.raises(UserError) as raised:
+        parse_settings(["train.logreg.C=0.1,,0.2"])
+    assert raised.value.message == "-S train.logreg.C=0.1,,0.2: a value is empty"
+
+
+def test_quotes_are_read_as_hydra_reads_them():
+    assert expand_grid(['data.target="a,b",c']) == [{"data.target": '"a,b"'}, {"data.target": "c"}]
+    assert typed_settings({"data.positive_label": "'bad'"}) == {"data.positive_label": "bad"}
+    assert typed_settings({"data.target": '"a,b"'}) == {"data.target": '"a,b"'}
+    with pytest.raises(UserError, match=r"^-S train.logreg.C='0.1': Input should be a valid number"):
+        typed_settings({"train.logreg.C": "'0.1'"})  # quoted is text, as in Hydra
+    with pytest.raises(UserError, match="Input should be a valid number"):
+        typed_settings({"train.logreg.C": '"0.1,0.2"'}, flag="")  # one value, not split inside the quotes
