@@ -332,12 +332,24 @@ def promote(name: str) -> str:
             hint="run it on all the data first: mlops exp run -S key=value (without --subset)",
         )
     dvc_seam.require_committed_workspace("promoting an experiment (DVC's apply resets every tracked file)")
+    if changes_nothing(name, run, head):
+        raise UserError(
+            f"{name} has the params and dvc.lock of the workspace: nothing to promote",
+            hint="see `mlops exp compare` for the runs that change something",
+        )
     message = promotion_message(name, read_metrics(dvc_seam.read_at(head, paths.METRICS)), run.metrics)
     with all_or_nothing("mlops exp promote", PROMOTED, ends_with_commit=True):
         _apply(name)
         _git("add", "--", *PROMOTED)
         _git("commit", "-q", "-m", message, "--", *PROMOTED)  # only these, whatever else is staged
     return message
+
+
+def changes_nothing(name: str, run: Run, head: str) -> bool:
+    """Whether promoting the run would commit no change but params.yaml's formatting: HEAD's params and dvc.lock
+    (whose hashes cover the model and the reports)."""
+    same_lock = dvc_seam.read_at(dvc_seam.exp_ref(name) or name, "dvc.lock") == dvc_seam.read_at(head, "dvc.lock")
+    return same_lock and run.params == flat_params(load_params())
 
 
 def promotion_message(name: str, before: dict, after: dict) -> str:

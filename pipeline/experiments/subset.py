@@ -245,31 +245,11 @@ def _commit(index: str, scratch: Path, baseline: str, paths: list[str], lock) ->
 
 
 def _with_fraction(params_text: str, fraction: float) -> str:
-    """params.yaml with `data.sample_frac` set, byte for byte as `dvc exp run -S` writes it: comments and
-    mappings kept, every other value rewritten plainly (DVC merges its overridden copy back into the file)."""
+    """params.yaml with `data.sample_frac` set, byte for byte as `dvc exp run -S` writes it
+    (`pipeline.versioning.param_edits`): every other line as it was."""
     data = _read_yaml(params_text)
-    _rewrite_plainly(data)
     data["data"]["sample_frac"] = float(fraction)
     return _dump_yaml(data)
-
-
-def _rewrite_plainly(mapping) -> None:
-    for key, value in mapping.items():
-        if isinstance(value, dict):
-            _rewrite_plainly(value)
-        else:
-            mapping[key] = _plain(value)
-
-
-def _plain(value):
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    for kind in (bool, int, float, str):
-        if isinstance(value, kind):
-            return kind(value)
-    return value
 
 
 def _read_yaml(text: str):

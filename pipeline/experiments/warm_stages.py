@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pipeline.versioning.exp_queue import only_its_own_experiment
+from pipeline.versioning.param_edits import only_set_params_rewritten
 
 STAGE_CMD = re.compile(r"^python -m pipeline\.stages\.(\w+)$")
 PROJECT_PACKAGES = ("pipeline", "hooks")
@@ -260,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     charge even in a worktree of another revision, whose own stage code the forks then import)."""
     from dvc.cli import main as dvc_main
 
-    with stages_in_warm_forks(), only_its_own_experiment():
+    with stages_in_warm_forks(), only_its_own_experiment(), only_set_params_rewritten():
         return dvc_main(sys.argv[1:] if argv is None else argv)
 
 

@@ -39,6 +39,7 @@ from pipeline.versioning.dvc_command import dvc as dvc
 from pipeline.versioning.exp_queue import only_its_own_experiment
 from pipeline.versioning.journal import all_or_nothing
 from pipeline.versioning.journal import one_run_at_a_time as one_run_at_a_time
+from pipeline.versioning.param_edits import only_set_params_rewritten
 from pipeline.versioning.pipeline_status import type_only_stages
 
 if TYPE_CHECKING:
@@ -102,7 +103,7 @@ def exp_run_temp(name: str, overrides: dict[str, str]) -> None:
     from pipeline.experiments.warm_stages import stages_in_warm_forks
 
     settings = [arg for key, value in overrides.items() for arg in ("-S", f"{key}={value}")]
-    with stages_in_warm_forks(), only_its_own_experiment():
+    with stages_in_warm_forks(), only_its_own_experiment(), only_set_params_rewritten():
         checked("exp", "run", "--temp", "--name", name, *settings)
 
 

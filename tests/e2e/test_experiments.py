@@ -98,6 +98,17 @@ def test_sweep_compare_duplicates_and_promote(repo):
     assert "C: 0.02" in (repo / "params.yaml").read_text()
     promoted = ("params.yaml", "dvc.lock", "reports/")
     assert not [line for line in git_status(repo).splitlines() if line[3:].startswith(promoted)]
+    diff = run(["git", "diff", "-U0", "HEAD~", "HEAD", "--", "params.yaml"], repo).stdout
+    assert [line for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")] == [
+        "-    C: 0.01",
+        "+    C: 0.02",
+    ]  # every other line as the user wrote it (`drop: [rownames]` stays a flow list)
+
+    head, status = run(["git", "rev-parse", "HEAD"], repo).stdout, git_status(repo)
+    again = run(["mlops", "exp", "promote", "wider-c"], repo, check=False)
+    assert again.returncode == 2
+    assert again.stderr.startswith("error: wider-c has the params and dvc.lock of the workspace: nothing to promote")
+    assert run(["git", "rev-parse", "HEAD"], repo).stdout == head and git_status(repo) == status
 
 
 def test_gate_fails_a_regression_and_passes_an_improvement(repo):

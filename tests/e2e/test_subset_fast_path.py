@@ -3,6 +3,7 @@ itself (pipeline.experiments.subset): what it records must be what `dvc exp run 
 
 import hashlib
 import json
+import sys
 from pathlib import Path
 
 from tests.conftest import run
@@ -26,7 +27,9 @@ def test_fast_subset_run_records_what_dvc_exp_run_records(repo):
     assert "Ran train and evaluate" in fast.stdout and "Running stage" not in fast.stdout
     assert digest(repo) == before
     ours = experiment_ref(repo, subset_name(fast.stdout))
-    run(["dvc", "exp", "run", "--temp", "-q", "-S", "data.sample_frac=0.1", "--name", "by-dvc"], repo)
+    # DVC as `mlops exp run` runs it: `-S` rewriting only the param it sets (pipeline.versioning.param_edits)
+    dvc_run = [sys.executable, "-m", "pipeline.experiments.warm_stages", "exp", "run", "--temp", "-q"]
+    run([*dvc_run, "-S", "data.sample_frac=0.1", "--name", "by-dvc"], repo)
     dvcs = experiment_ref(repo, "by-dvc")
 
     # The same tree: params.yaml byte for byte, dvc.lock, every report, and the uncommitted edit.

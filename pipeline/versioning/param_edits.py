@@ -1,0 +1,39 @@
+"""How `dvc exp run -S` edits params.yaml: only the params it sets change, every other line stays as written."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from typing import Any
+
+
+@contextlib.contextmanager
+def only_set_params_rewritten() -> Iterator[None]:
+    """While inside, `dvc exp run -S` rewrites only the params it sets. DVC applies the overrides to a plain copy
+    of params.yaml and merges every value of that copy back into the file (`dvc.utils.hydra.apply_overrides`):
+    each list becomes a new plain one, dumped in block style, so `drop: [rownames]` came back as `drop:` and
+    `- rownames` in every experiment and every promotion. A value equal to the file's now keeps the file's own."""
+    from dvc.utils import hydra
+
+    merge = hydra.merge_dicts
+    hydra.merge_dicts = merge_changed
+    try:
+        yield
+    finally:
+        hydra.merge_dicts = merge
+
+
+def merge_changed(original: dict, new: dict) -> None:
+    """`new`'s values into `original`, leaving alone each value that is already there, type included."""
+    for key, value in new.items():
+        old = original.get(key)
+        if isinstance(old, dict) and isinstance(value, dict):
+            merge_changed(old, value)
+        elif key not in original or not _same(old, value):
+            original[key] = value
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal values of the same types (1 is not 1.0, True is not 1), whatever classes the YAML reader used."""
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)

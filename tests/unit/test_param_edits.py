@@ -1,0 +1,40 @@
+"""`dvc exp run -S` (through pipeline.versioning.param_edits) rewrites only the params it sets."""
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.experiments.subset import _with_fraction
+from pipeline.versioning.param_edits import only_set_params_rewritten
+
+SHIPPED = (Path(__file__).parents[2] / "params.yaml").read_text(encoding="utf-8")
+
+
+def changed_lines(before: str, after: str) -> list[tuple[str, str]]:
+    assert len(before.splitlines()) == len(after.splitlines())
+    return [(old, new) for old, new in zip(before.splitlines(), after.splitlines(), strict=True) if old != new]
+
+
+@pytest.mark.parametrize(
+    ("setting", "line"),
+    [("train.logreg.C=0.1", "    C: 0.1"), ("seed=7", "seed: 7"), ("data.drop=[rownames,term]", "  drop:")],
+)
+def test_dvc_rewrites_only_the_line_of_the_param_it_sets(setting, line, tmp_path):
+    from dvc.utils.hydra import apply_overrides
+
+    params = tmp_path / "params.yaml"
+    params.write_text(SHIPPED, encoding="utf-8")
+    with only_set_params_rewritten():
+        apply_overrides(params, [setting])
+    after = params.read_text(encoding="utf-8")
+    if setting.startswith("data.drop"):  # a new list value is DVC's to write
+        assert "drop: [rownames]" not in after and "- term" in after
+        return
+    [(_, new)] = changed_lines(SHIPPED, after)
+    assert new.startswith(line)
+    assert "  drop: [rownames]           # columns" in after
+
+
+def test_a_subset_run_rewrites_only_the_fraction():
+    [(old, new)] = changed_lines(SHIPPED, _with_fraction(SHIPPED, 0.1))
+    assert old.startswith("  sample_frac: 1.0") and new.startswith("  sample_frac: 0.1")
