@@ -23,7 +23,7 @@ from pipeline.cli.options import (
     print_changes,
 )
 from pipeline.experiments import runs
-from pipeline.experiments.settings import LEGEND, ComparisonTable, as_csv, as_markdown, table_cells
+from pipeline.experiments.settings import LEGEND, SUBSET_KEY, ComparisonTable, as_csv, as_markdown, table_cells
 
 exp_app = typer.Typer(help="Experiments: run, sweep, push, pull, compare, apply, promote.", no_args_is_help=True)
 
@@ -199,7 +199,13 @@ NameArgument = Annotated[str, typer.Argument(help="The experiment's name, as `ml
 @exp_app.command()
 def apply(name: NameArgument) -> None:
     """Bring an experiment's params, dvc.lock, reports and model into the workspace (nothing is committed)."""
-    runs.apply(name)
+    applied = runs.apply(name)
+    if applied.subset:  # promote refuses it; a commit of its params retrains on all the data
+        typer.echo(
+            f"Applied {name}, a subset run ({SUBSET_KEY} = {applied.subset:g}): review with `git diff`; to keep "
+            f"its params, set {SUBSET_KEY}: 1.0 in params.yaml and `git commit` (the hook retrains on all the data)."
+        )
+        return
     typer.echo(f"Applied {name}: review with `git diff`, commit with `mlops exp promote {name}` or git.")
 
 

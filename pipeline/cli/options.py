@@ -29,8 +29,6 @@ SubsetOption = Annotated[
     float | None,
     typer.Option(
         help="Train on this fraction of the training split (0.0001 <= F < 1): a cheap, marked subset run.",
-        min=0.0,
-        max=1.0,
     ),
 ]
 SetOption = Annotated[

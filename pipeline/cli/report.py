@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,7 +15,7 @@ def register(app: typer.Typer) -> None:
 
 
 def report(
-    out: Annotated[Path, typer.Option(help="Where to write the HTML page.")] = Path("report.html"),
+    out: Annotated[str, typer.Option(help="Where to write the HTML page.")] = "report.html",
     against: AgainstOption = "HEAD",
 ) -> None:
     """Write one HTML page (no request leaves the machine): the metric diff table, both revisions' ROC,

@@ -24,8 +24,6 @@ def repro(
         typer.Option(
             help="Train on this fraction of the training split (0.0001 <= F <= 1), as a temporary DVC "
             "experiment: the workspace, its dvc.lock and its model stay untouched.",
-            min=0.0,
-            max=1.0,
         ),
     ] = None,
     force: Annotated[bool, typer.Option(help="Re-run every stage, even those that are up to date.")] = False,

@@ -19,7 +19,7 @@ from pipeline.experiments.compare import compare_revisions, splits_at
 from pipeline.params import load_params
 from pipeline.serving.app import load_served_model
 from pipeline.versioning import dvc_seam
-from pipeline.versioning.output_paths import check_output_path, write_atomically
+from pipeline.versioning.output_paths import check_output_path, output_path, write_atomically
 
 PLOTS = {
     "roc": ("ROC curve", "fpr", "tpr", "false positive rate", "true positive rate"),
@@ -317,16 +317,20 @@ def page(title: str, body: str) -> str:
 # --- side effects: the page of the workspace against a revision, written -------------------------------------
 
 
+REPORT_NAME = "report.html"
+
+
 @dataclass(frozen=True)
 class Written:
     path: Path
     size: int  # bytes
 
 
-def write_report(out: Path, against: str) -> Written:
-    """The page comparing the workspace with revision `against`, written atomically to `out`."""
+def write_report(out_text: str, against: str) -> Written:
+    """The page comparing the workspace with revision `against`, written atomically to `--out`."""
+    out = output_path(out_text, REPORT_NAME)
     dvc_seam.require_repo()
-    check_output_path(out, folder_made=True)
+    check_output_path(out, folder_made=True, example=REPORT_NAME)
     rev = dvc_seam.resolve_commit(against)
     if rev is None:
         raise UserError(f"--against {against}: no such revision", hint="e.g. --against HEAD or origin/main")

@@ -302,12 +302,14 @@ def find_experiment(name: str) -> Run:
     raise UserError(f"no experiment called {name}", hint="see `mlops exp compare --all` for their names")
 
 
-def apply(name: str) -> None:
-    """Bring an experiment's params, dvc.lock, reports and model into the workspace (nothing is committed)."""
+def apply(name: str) -> Run:
+    """Bring an experiment's params, dvc.lock, reports and model into the workspace (nothing is committed); the
+    experiment applied."""
     require_experiment_repo()
-    find_experiment(name)
+    run = find_experiment(name)
     dvc_seam.require_committed_workspace("applying an experiment (DVC's apply resets every tracked file)")
     _apply(name)
+    return run
 
 
 def _apply(name: str) -> None:

@@ -70,11 +70,12 @@ def start_stages():
 
 
 def check_fraction(fraction: float, *, whole: bool) -> None:
-    """Refuse a subset fraction outside [SMALLEST_FRACTION, 1) (or [SMALLEST_FRACTION, 1] when `whole`)."""
+    """Refuse a subset fraction outside [SMALLEST_FRACTION, 1) (or [SMALLEST_FRACTION, 1] when `whole`), NaN
+    included: one wording for every value out of range."""
     if not SMALLEST_FRACTION <= fraction <= 1 or (fraction == 1 and not whole):
-        top = "at most 1" if whole else "below 1"
+        top = "1]" if whole else "1)"
         raise UserError(
-            f"--subset {fraction:g}: must be at least {SMALLEST_FRACTION:g} and {top}",
+            f"--subset {fraction:g}: must be a fraction in [{SMALLEST_FRACTION:g}, {top}",
             hint=f"e.g. --subset 0.1 (below {SMALLEST_FRACTION:g} a subset is a handful of loans)",
         )
 

@@ -24,14 +24,22 @@ PROTECTED_DIRS = (".git", ".dvc")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what Excel, LibreOffice and Sheets read as a formula
 
 
-def check_output_path(out: Path, *inputs: Path, folder_made: bool = False) -> None:
-    """Refuse `out` (with the option's name and the fix) unless writing it can only create or replace a file
-    that nothing else owns. `folder_made`: its folder may be missing (`write_atomically` makes it)."""
-    hint = "choose a new file name, e.g. --out scores.csv"
+def output_path(text: str, example: str) -> Path:
+    """`--out TEXT` as a path: an empty one is refused by name (as a path it would be `.`, the project folder)."""
+    if not text.strip():
+        raise UserError(f"--out {text!r} is empty: name the file to write", hint=f"e.g. --out {example}")
+    return Path(text)
+
+
+def check_output_path(out: Path, *inputs: Path, folder_made: bool = False, example: str = "scores.csv") -> None:
+    """Refuse `out` (with the option's name and the fix, `example` a file name for this output) unless writing
+    it can only create or replace a file that nothing else owns. `folder_made`: its folder may be missing
+    (`write_atomically` makes it)."""
+    hint = f"choose a new file name, e.g. --out {example}"
     resolved = resolved_path(out, f"--out {out}")
     if out.is_dir():
-        raise UserError(f"--out {out} is a directory", hint=f"name a file inside it, e.g. --out {out / 'scores.csv'}")
-    _refuse_what_a_rename_would_destroy(out, resolved)
+        raise UserError(f"--out {out} is a directory", hint=f"name a file inside it, e.g. --out {out / example}")
+    _refuse_what_a_rename_would_destroy(out, resolved, example)
     if not folder_made and not resolved.parent.is_dir():
         raise UserError(f"--out {out}: folder {out.parent} does not exist", hint=f"create it: mkdir -p {out.parent}")
     for source in inputs:
@@ -46,7 +54,7 @@ def check_output_path(out: Path, *inputs: Path, folder_made: bool = False) -> No
         raise UserError(f"--out {out} is tracked by git or DVC: it would be overwritten", hint=hint)
 
 
-def _refuse_what_a_rename_would_destroy(out: Path, resolved: Path) -> None:
+def _refuse_what_a_rename_would_destroy(out: Path, resolved: Path, example: str) -> None:
     """The atomic write renames a new file over `out`: a link, device, pipe or socket there would be replaced by
     a regular file (`--out /dev/stdout` as root would replace the device), not written to."""
     if out.is_symlink():
@@ -54,12 +62,12 @@ def _refuse_what_a_rename_would_destroy(out: Path, resolved: Path) -> None:
             f"--out {out} is a symbolic link: the link would be replaced by the output, not its target written",
             hint=f"name the file itself (--out {resolved}) or remove the link"
             if resolved.is_file()
-            else "name a regular file, e.g. --out scores.csv, or remove the link",
+            else f"name a regular file, e.g. --out {example}, or remove the link",
         )
     if out.exists() and not out.is_file():
         raise UserError(
             f"--out {out} is not a regular file (a device, pipe or socket): it would be replaced by the output",
-            hint="name a regular file, e.g. --out scores.csv, and read it from there",
+            hint=f"name a regular file, e.g. --out {example}, and read it from there",
         )
 
 

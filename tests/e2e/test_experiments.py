@@ -110,6 +110,10 @@ def test_sweep_compare_duplicates_and_promote(repo):
     assert again.stderr.startswith("error: wider-c has the params and dvc.lock of the workspace: nothing to promote")
     assert run(["git", "rev-parse", "HEAD"], repo).stdout == head and git_status(repo) == status
 
+    applied = run(["mlops", "exp", "apply", subset_name], repo).stdout
+    assert f"Applied {subset_name}, a subset run (data.sample_frac = 0.3)" in applied
+    assert "mlops exp promote" not in applied and "set data.sample_frac: 1.0 in params.yaml" in applied
+
 
 def test_gate_fails_a_regression_and_passes_an_improvement(repo):
     passed = run(["mlops", "gate", "--against", "HEAD"], repo)

@@ -32,11 +32,23 @@ def test_version():
     [
         (["repro", "--bogus"], "error: No such option: --bogus", "`mlops repro -h`"),
         (["exp", "nothing"], "error: No such command 'nothing'.", "`mlops exp -h`"),
-        (["repro", "--subset", "2"], "error: Invalid value for '--subset'", "`mlops repro -h`"),
+        (["repro", "--subset", "2"], "error: --subset 2: must be a fraction in [0.0001, 1]", "e.g. --subset 0.1"),
+        (["repro", "--subset", "nan"], "error: --subset nan: must be a fraction in [0.0001, 1]", "e.g. --subset 0.1"),
+        (["repro", "--subset", "-0.1"], "error: --subset -0.1: must be a fraction in [0.0001, 1]", "--subset 0.1"),
         (["repro", "--subset=abc"], "error: Invalid value for '--subset'", "`mlops repro -h`"),  # stages started
         # params.yaml would hold it as 1e-05: a number to DVC (YAML 1.2), text to the stages (YAML 1.1)
-        (["repro", "--subset", "0.00001"], "error: --subset 1e-05: must be at least 0.0001", "e.g. --subset 0.1"),
-        (["exp", "sweep", "seed=1,2", "--subset", "0"], "error: --subset 0: must be at least 0.0001", "--subset 0.1"),
+        (
+            ["repro", "--subset", "0.00001"],
+            "error: --subset 1e-05: must be a fraction in [0.0001, 1]",
+            "e.g. --subset 0.1",
+        ),
+        (
+            ["exp", "sweep", "seed=1,2", "--subset", "0"],
+            "error: --subset 0: must be a fraction in [0.0001, 1)",
+            "--subset 0.1",
+        ),
+        (["exp", "run", "--subset", "nan"], "error: --subset nan: must be a fraction in [0.0001, 1)", "--subset 0.1"),
+        (["gate", "--subset", "-0.1"], "error: --subset -0.1: must be a fraction in [0.0001, 1)", "--subset 0.1"),
         (["serve", "--log-max-mb", "inf"], "error: Invalid value for '--log-max-mb'", "`mlops serve -h`"),
         # a gate that cannot fail (and a 300-digit tolerance in its verdict)
         (["gate", "--tolerance", "1e308"], "error: Invalid value for '--tolerance'", "`mlops gate -h`"),
@@ -68,6 +80,9 @@ def test_version():
         (["exp", "run", "--name", "--x"], "error: --name '--x': not a usable experiment name", "--name lr-0.1"),
         (["exp", "run", "--name", "a/b"], "error: --name 'a/b': not a usable experiment name", "--name lr-0.1"),
         (["exp", "run", "--name", "a..b"], "error: --name 'a..b': not a usable experiment name", "--name lr-0.1"),
+        (["report", "--out", ""], "error: --out '' is empty: name the file to write", "e.g. --out report.html"),
+        (["report", "--out", "."], "error: --out . is a directory", "e.g. --out report.html"),
+        (["report", "--out", "dvc.lock"], "error: --out dvc.lock is tracked by git or DVC", "--out report.html"),
     ],
 )
 def test_usage_mistakes_are_one_error_line_with_a_hint_and_exit_2(args, message, hint):
