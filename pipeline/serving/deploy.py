@@ -93,7 +93,22 @@ def promote(rev: str, tolerance: float | None) -> Promotion:
 
 def rollback() -> Rollback:
     """Make the previous champion the champion again (prod unassigned from the current one and assigned again to
-    the previous one, as GTO git tags)."""
+    the previous one, as GTO git tags), once its model is known to load."""
     dvc_seam.require_repo()
-    before, after = registry.rollback()
+    before, after = registry.rollback_pair()
+    require_loadable(after, "roll back to")
+    registry.rollback(before, after)
     return Rollback(champion=registry.describe(after), was=registry.describe(before))
+
+
+def require_loadable(commit: str, action: str) -> None:
+    """Load `commit`'s model (hash-checked) before any tag moves: a switch to a model nobody can load would leave
+    the registry naming one model while running servers keep another."""
+    try:
+        load_served_model(commit)
+    except UserError as error:
+        raise UserError(
+            f"cannot {action} {registry.describe(commit)}: its model cannot be loaded ({error.message}); "
+            "no tag written",
+            hint="fetch it first: `mlops data pull` (or `dvc pull`; an experiment's: `mlops exp pull`)",
+        ) from None

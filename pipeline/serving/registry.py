@@ -209,21 +209,25 @@ def promote(commit: str, served_before: str | None, reason: str) -> str:
     return version
 
 
-def rollback() -> tuple[str, str]:
-    """Unassign prod from the champion and assign it again to the previous one: (from commit, to commit)."""
-    import gto.api
-
+def rollback_pair() -> tuple[str, str]:
+    """(the champion's commit, the previous champion's commit): what a rollback would switch from and to."""
     name = model_artifact()
-    events = read_events(name)
-    current = in_stage(events)
+    current = in_stage(read_events(name))
     if len(current) < 2:
         raise UserError(
             f"there is no earlier champion of {name} to roll back to", hint=f"see `gto show {name}` and `gto history`"
         )
-    champion, previous = current[0], current[1]
+    return current[0], current[1]
+
+
+def rollback(champion: str, previous: str) -> None:
+    """Unassign prod from `champion` and assign it again to `previous` (commits, as `rollback_pair` gives them)."""
+    import gto.api
+
+    name = model_artifact()
+    events = read_events(name)
     message = f"rollback from {version_at(events, champion)}"
     with uninterruptible():  # SIGTERM or Ctrl-C never leaves prod unassigned half-way
         _after_the_last_stage_tag(name)
         gto.api.unassign(".", name, stage=PROD, version=version_at(events, champion), message=message)
         _assign(name, version_at(events, previous), message)
-    return champion, previous

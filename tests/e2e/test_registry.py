@@ -77,3 +77,22 @@ def test_sigterm_during_a_promotion_never_leaves_half_its_tags(repo):
     tags = sorted(run(["git", "tag", "-l"], repo).stdout.split())
     assert tags == ["lending-risk#prod#1", "lending-risk#prod#2", "lending-risk@v1.0.0", "lending-risk@v1.1.0"]
     assert gto_state(repo)["stage"] == {"prod": "v1.1.0"}
+
+
+@pytest.mark.slow
+def test_rollback_to_a_model_missing_from_the_cache_is_refused_and_writes_no_tag(repo):
+    run("git add -A && git commit -q --no-verify -m trained --allow-empty", repo)
+    run("git switch -q -c candidate && git commit -q --no-verify --allow-empty -m next && git switch -q -", repo)
+    run(["mlops", "deploy", "promote", "candidate"], repo)
+    tags = sorted(run(["git", "tag", "-l"], repo).stdout.split())
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    md5 = next(o["md5"] for o in lock["stages"]["train"]["outs"] if o["path"] == "models/model.skops")
+    cached = repo / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
+    cached.rename(cached.with_name("aside"))  # not pulled yet, and the test's remote never had it
+
+    refused = run(["mlops", "deploy", "rollback"], repo, check=False)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "cannot roll back to lending-risk@v1.0.0" in refused.stderr and "no tag written" in refused.stderr
+    assert "mlops data pull" in refused.stderr and "Traceback" not in refused.stderr
+    assert sorted(run(["git", "tag", "-l"], repo).stdout.split()) == tags
+    assert gto_state(repo)["stage"] == {"prod": "v1.1.0"}
