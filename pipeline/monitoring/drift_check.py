@@ -95,17 +95,18 @@ def drift_report(log_dir: Path, since: str | None, rev: str | None) -> DriftRepo
     import pandas as pd
 
     monitor = load_monitor()
-    log = read_log(log_dir, parse_since(since))
+    served = load_served_model(rev)
+    features = served.metadata["features"]
+    numeric = [name for name, spec in features.items() if spec["kind"] == "numeric"]
+    log = read_log(log_dir, parse_since(since), numeric)
     traffic = log[log["served"]].drop_duplicates("id", keep="last") if not log.empty else log
-    refused = log[log["role"] == "refused"].drop_duplicates("id", keep="last") if "role" in log else log.iloc[0:0]
+    refused = log[log["role"] == "refused"].drop_duplicates("id", keep="last") if not log.empty else log
     if len(traffic) < monitor.min_window:
         raise UserError(
             f"the window holds {len(traffic)} logged loans; at least {monitor.min_window} are needed to tell drift "
             "from noise (monitor.min_window)",
             hint="widen --since, or wait for more traffic",
         )
-    served = load_served_model(rev)
-    features = served.metadata["features"]
     train = training_frame(rev)
     not_run = []
     scored = log[(log["model_md5"] == served.md5) & log["p_default"].notna()].drop_duplicates("id", keep="last")

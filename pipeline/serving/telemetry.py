@@ -105,34 +105,64 @@ def require_prediction_log(folder: Path) -> None:
         raise UserError(f"--log-dir {folder} holds no prediction log of `mlops serve` ({PATTERN})", hint=hint)
 
 
-def read_records(folder: Path, since: datetime | None = None) -> Iterator[dict[str, Any]]:
-    """The scoring records of the log, those logged at or after `since` when given."""
+# What `mlops serve` writes for each scoring, and what every reader of the log may rely on: one definition for
+# drift, retrain and outcomes alike. (`p_default` is null for a refused loan; `features` may be left out.)
+SCORING_RECORD = {
+    "time": (str,),
+    "id": (str, int),
+    "role": (str,),
+    "served": (bool,),
+    "model_md5": (str,),
+    "rev": (str,),
+    "p_default": (int, float, type(None)),
+}
+SCORING_RECORD_WORDS = "a JSON object with " + ", ".join(SCORING_RECORD) + " and features"
+
+
+def read_records(folder: Path, since: datetime | None = None, numeric: Iterable[str] = ()) -> Iterator[dict[str, Any]]:
+    """The scoring records of the log, those logged at or after `since` when given; a `numeric` feature must hold a
+    number or null."""
     require_prediction_log(folder)
+    numeric = list(numeric)
     for path in log_files(folder):
         with open(path, encoding="utf-8") as handle:
             for number, line in enumerate(handle, 1):
                 if not line.endswith("\n"):
                     continue  # the writer's current, unfinished line
+                where = f"{path}, line {number}"
                 try:
                     record = json.loads(line)
                 except json.JSONDecodeError:
-                    raise UserError(f"{path}, line {number}: not a JSON line", hint="remove the line") from None
-                if not _is_scoring(record):
+                    raise UserError(f"{where}: not a JSON line", hint="remove the line") from None
+                problem = scoring_problem(record) or _non_numeric(record["features"], numeric)
+                if problem:
                     raise UserError(
-                        f"{path}, line {number}: not a scoring record (a JSON object with time, id and features)",
-                        hint="remove the line",
+                        f"{where}: not a scoring record: {problem} ({SCORING_RECORD_WORDS})", hint="remove the line"
                     )
-                if since is None or _logged_time(record["time"], f"{path}, line {number}") >= since:
+                if since is None or _logged_time(record["time"], where) >= since:
                     yield record
 
 
-def _is_scoring(record: Any) -> bool:
-    return (
-        isinstance(record, dict)
-        and isinstance(record.get("time"), str)
-        and "id" in record
-        and isinstance(record.get("features", {}), dict)
-    )
+def scoring_problem(record: Any) -> str | None:
+    """What keeps `record` from being a scoring record, in words; None when it is one."""
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    for key, kinds in SCORING_RECORD.items():
+        if key not in record:
+            return f"no {key!r}"
+        value = record[key]
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            return f"{key!r} is {json.dumps(value)[:40]}"
+    record.setdefault("features", {})
+    return None if isinstance(record["features"], dict) else "'features' is not an object"
+
+
+def _non_numeric(features: dict[str, Any], numeric: list[str]) -> str | None:
+    for name in numeric:
+        value = features.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            return f"feature {name!r} is {json.dumps(value)[:40]}, not a number"
+    return None
 
 
 def _logged_time(text: str, where: str) -> datetime:
@@ -149,13 +179,14 @@ def _in_utc_unless_zoned(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def read_log(folder: Path, since: datetime | None = None) -> pd.DataFrame:
-    """Every logged scoring (one row per loan and model) at or after `since`, features as columns."""
+def read_log(folder: Path, since: datetime | None = None, numeric: Iterable[str] = ()) -> pd.DataFrame:
+    """Every logged scoring (one row per loan and model) at or after `since`, features as columns (each of
+    `numeric` a number or null)."""
     import pandas as pd
 
     rows = [
-        {**record.get("features", {}), **{k: v for k, v in record.items() if k != "features"}}
-        for record in read_records(folder, since)
+        {**record["features"], **{k: v for k, v in record.items() if k != "features"}}
+        for record in read_records(folder, since, numeric)
     ]
     return pd.DataFrame(rows)
 

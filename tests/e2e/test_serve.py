@@ -208,11 +208,35 @@ def test_drift_since_with_a_utc_offset_is_the_same_moment_as_in_utc(repo):
     logs = repo / "logs"
     logs.mkdir()
     line = {"id": "1", "served": True, "role": "champion", "features": {}, "time": "2026-12-01T16:25:00.000+00:00"}
+    line |= {"model_md5": "m", "rev": "workspace", "p_default": 0.1}
     (logs / "predictions.jsonl").write_text(json.dumps(line) + "\n")
     for since, loans_in_window in [("2026-12-01T12:30:00-05:00", 0), ("2026-12-01T17:00:00+01:00", 1)]:
         result = run(["mlops", "monitor", "drift", "--since", since], repo, check=False)
         assert result.returncode == 2, result.stderr
         assert f"the window holds {loans_in_window} logged loans" in result.stderr, (since, result.stderr)
+
+
+def test_every_monitor_command_refuses_a_log_line_that_is_no_scoring_record_by_file_line_and_key(repo, tmp_path):
+    logs = tmp_path / "elsewhere"
+    logs.mkdir()
+    (logs / "predictions.jsonl").write_text('{"time": "2026-12-01T10:00:00", "id": 1, "features": {}}\n')
+    outcomes = tmp_path / "outcomes.csv"
+    outcomes.write_text("id,Class\n1,bad\n")
+    for command in (["drift"], ["retrain", "--dry-run"], ["outcomes", str(outcomes)]):
+        result = run(["mlops", "monitor", *command, "--log-dir", str(logs)], repo, check=False)
+        assert result.returncode == 2, (command, result.stdout + result.stderr)
+        assert f"{logs / 'predictions.jsonl'}, line 1: not a scoring record: no 'role'" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+
+    good = loans(repo, 1)[0]
+    line = {"time": "2026-12-01T10:00:00", "id": "z", "role": "champion", "served": True, "model_md5": "m"}
+    line |= {"rev": "workspace", "p_default": 0.1, "features": dict(good, annual_inc="abc")}
+    (logs / "predictions.jsonl").write_text(json.dumps(line) + "\n")
+    for command in (["drift"], ["retrain", "--dry-run"]):
+        result = run(["mlops", "monitor", *command, "--log-dir", str(logs)], repo, check=False)
+        assert result.returncode == 2, (command, result.stdout + result.stderr)
+        assert "line 1: not a scoring record: feature 'annual_inc' is \"abc\", not a number" in result.stderr
+        assert "Traceback" not in result.stderr
 
 
 def test_outcomes_and_drift_refuse_a_log_dir_that_holds_no_prediction_log(repo, tmp_path):
@@ -230,6 +254,7 @@ def test_outcomes_and_drift_refuse_a_log_dir_that_holds_no_prediction_log(repo, 
     assert not (repo / "log").exists() and not (repo / "reports/.gitignore").exists()
     assert not (repo / ".git/outcomes.jsonl").exists() and not (tmp_path / "outcomes.jsonl").exists()
     logged = {"id": "1", "served": True, "role": "champion", "features": {}, "time": "2026-12-01T16:25:00.000+00:00"}
+    logged |= {"model_md5": "m", "rev": "workspace", "p_default": 0.1}
     (repo / "logs").mkdir()
     (repo / "logs/predictions.jsonl").write_text(json.dumps(logged) + "\n")
     recorded = run(["mlops", "monitor", "outcomes", str(outcomes)], repo)

@@ -74,9 +74,7 @@ def test_prediction_log_keeps_every_line_under_concurrent_writers_and_rotates(tm
 
     def write(thread: int) -> None:
         for i in range(200):
-            log.write(
-                [{"time": "2025-01-01T00:00:00.000+00:00", "id": f"{thread}-{i}", "served": True, "pad": "x" * 50}]
-            )
+            log.write([json.loads(scoring_line(id=f"{thread}-{i}", pad="x" * 50))])
 
     threads = [threading.Thread(target=write, args=(t,)) for t in range(8)]
     for thread in threads:
@@ -157,9 +155,31 @@ def test_outcomes_take_is_bad_as_0_1_true_false_or_their_float_export_and_name_t
     ],
 )
 def test_a_log_line_that_is_no_scoring_record_is_named(tmp_path, line):
-    (tmp_path / "predictions.jsonl").write_text('{"time": "2026", "id": "1", "features": {"a": 1}}\n' + line + "\n")
+    (tmp_path / "predictions.jsonl").write_text(scoring_line(features={"a": 1}) + "\n" + line + "\n")
     with pytest.raises(UserError, match="predictions.jsonl, line 2: not a scoring record"):
         read_log(tmp_path)
+
+
+def scoring_line(**fields) -> str:
+    """One log line as `mlops serve` writes it, with `fields` changed (a field given as None is left out)."""
+    record = {"time": "2026", "id": "1", "role": "champion", "served": True, "model_md5": "m", "rev": "workspace"}
+    record |= {"p_default": 0.1, "features": {}}
+    return json.dumps({k: v for k, v in (record | fields).items() if v is not None})
+
+
+@pytest.mark.parametrize("missing", ["served", "role", "model_md5", "rev", "p_default"])
+def test_a_log_line_without_a_key_the_readers_use_is_named_with_the_key(tmp_path, missing):
+    (tmp_path / "predictions.jsonl").write_text(scoring_line() + "\n" + scoring_line(**{missing: None}) + "\n")
+    with pytest.raises(UserError, match=f"predictions.jsonl, line 2: not a scoring record: no '{missing}'"):
+        read_log(tmp_path)
+
+
+def test_text_in_a_numeric_feature_is_named_with_its_line(tmp_path):
+    lines = [scoring_line(features={"annual_inc": 5.0}), scoring_line(features={"annual_inc": "abc"})]
+    (tmp_path / "predictions.jsonl").write_text("\n".join(lines) + "\n")
+    assert len(read_log(tmp_path)) == 2  # a reader that needs no numbers takes it
+    with pytest.raises(UserError, match="line 2: not a scoring record: feature 'annual_inc' is \"abc\", not a number"):
+        read_log(tmp_path, numeric=["annual_inc"])
 
 
 def test_since_accepts_durations_and_dates():
@@ -172,8 +192,7 @@ def test_since_accepts_durations_and_dates():
 
 
 def test_since_compares_moments_not_text_whatever_the_offset(tmp_path):
-    logged = {"id": "1", "features": {}, "time": "2026-12-01T16:25:00.000+00:00"}
-    (tmp_path / "predictions.jsonl").write_text(json.dumps(logged) + "\n")
+    (tmp_path / "predictions.jsonl").write_text(scoring_line(time="2026-12-01T16:25:00.000+00:00") + "\n")
     for since, kept in [
         ("2026-12-01T17:30:00Z", 0),
         ("2026-12-01T12:30:00-05:00", 0),  # 17:30 UTC, though later as text
@@ -185,7 +204,7 @@ def test_since_compares_moments_not_text_whatever_the_offset(tmp_path):
 
 
 def test_a_log_time_that_is_no_date_is_named_when_a_window_is_asked(tmp_path):
-    (tmp_path / "predictions.jsonl").write_text('{"time": "soon", "id": "1", "features": {}}\n')
+    (tmp_path / "predictions.jsonl").write_text(scoring_line(time="soon") + "\n")
     with pytest.raises(UserError, match="predictions.jsonl, line 1: time 'soon' is not an ISO date and time"):
         read_log(tmp_path, parse_since("7d"))
 
