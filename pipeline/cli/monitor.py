@@ -41,7 +41,9 @@ def drift(
     since: Since = None,
     rev: Annotated[str | None, typer.Option(help="Judge this revision's model (default: the champion).")] = None,
     log_dir: LogDir = Path("logs"),
-    out: Annotated[Path, typer.Option(help="Where drift.json and drift.html go.")] = Path("logs/drift"),
+    out: Annotated[
+        Path | None, typer.Option(help="Where drift.json and drift.html go (default: the --log-dir's drift/).")
+    ] = None,
 ) -> None:
     """PSI per feature and for the score, unseen categories, missing values and live performance; exit 1 on drift."""
     from pipeline.monitoring.drift_check import monitor_drift

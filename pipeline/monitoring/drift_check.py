@@ -82,12 +82,13 @@ def served_rev(rev: str | None) -> str | None:
     return registry.resolve(rev) if rev is not None else registry.champion_commit()
 
 
-def monitor_drift(log_dir: Path, since: str | None, rev: str | None, out: Path) -> DriftReport:
+def monitor_drift(log_dir: Path, since: str | None, rev: str | None, out: Path | None) -> DriftReport:
     """The drift report of the logged traffic (since `since`) against the judged model's training data, written
-    to `out` as drift.json and drift.html."""
+    to `out` (default: the log folder's `drift/`, which its `.gitignore` keeps out of git) as drift.json and
+    drift.html."""
     dvc_seam.require_repo()
     report = drift_report(log_dir, since, served_rev(rev))
-    return write_report(report, out)
+    return write_report(report, Path(log_dir) / "drift" if out is None else out)
 
 
 def drift_report(log_dir: Path, since: str | None, rev: str | None) -> DriftReport:

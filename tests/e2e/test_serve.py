@@ -239,6 +239,23 @@ def test_every_monitor_command_refuses_a_log_line_that_is_no_scoring_record_by_f
         assert "Traceback" not in result.stderr
 
 
+def test_drift_of_a_log_dir_elsewhere_writes_its_report_there_not_into_the_repository(served_repo, tmp_path):
+    elsewhere = tmp_path / "ext"
+    elsewhere.mkdir()
+    md5 = md5_of_model(served_repo)
+    lines = [
+        {"time": "2026-12-01T10:00:00", "id": str(n), "role": "champion", "served": True, "model_md5": md5}
+        | {"rev": "workspace", "p_default": 0.1, "features": loan}
+        for n, loan in enumerate(loans(served_repo, 1000))
+    ]
+    (elsewhere / "predictions.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    result = run(["mlops", "monitor", "drift", "--log-dir", str(elsewhere)], served_repo, check=False)
+    assert result.returncode in (0, 1), result.stdout + result.stderr
+    assert (elsewhere / "drift/drift.json").is_file() and (elsewhere / "drift/drift.html").is_file()
+    assert not (served_repo / "logs").exists()
+    assert run(["git", "status", "--porcelain"], served_repo).stdout == ""
+
+
 def test_outcomes_and_drift_refuse_a_log_dir_that_holds_no_prediction_log(repo, tmp_path):
     outcomes = tmp_path / "outcomes.csv"
     outcomes.write_text("id,Class\n1,bad\n")
