@@ -160,11 +160,15 @@ def field_problem(where: list, error: dict) -> dict[str, Any]:
     """One 422 detail entry: where, what is wrong, and the offending value (a short scalar, not the whole loan)."""
     problem = {"loc": where + list(error["loc"]), "msg": error["msg"], "type": error["type"]}
     value = error.get("input")
-    if isinstance(value, str) and len(value) > MAX_ECHOED_CHARS:
-        value = value[:MAX_ECHOED_CHARS] + "..."
     if error["type"] != "missing" and isinstance(value, str | int | float | bool | None):
-        problem["input"] = value
+        problem["input"] = echoed(value)
     return problem
+
+
+def echoed(value: str | int | float | bool | None) -> str | int | float | bool | None:
+    """An offending value as a 422 echoes it: as sent, or its first MAX_ECHOED_CHARS characters and `...`."""
+    text = value if isinstance(value, str) else json.dumps(value)
+    return value if len(text) <= MAX_ECHOED_CHARS else text[:MAX_ECHOED_CHARS] + "..."
 
 
 class BodyTooLarge(Exception):

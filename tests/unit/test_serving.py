@@ -262,6 +262,17 @@ def test_metrics_are_prometheus_text_labelled_by_route():
     assert decision.labels["decision"] == "approve" and decision.value == 1
 
 
+def test_a_422_echoes_at_most_80_characters_of_any_offending_value():
+    for huge in ("x" * 4000, int("9" * 4000), -int("9" * 4000)):
+        with pytest.raises(RequestInvalid) as invalid:
+            parse_loans({"state": "CA", "income": huge}, request_model(METADATA))
+        echoed = invalid.value.detail[0]["input"]
+        assert echoed == str(huge)[:80] + "...", echoed
+    with pytest.raises(RequestInvalid) as invalid:
+        parse_loans({"state": "CA", "income": -12}, request_model(METADATA))
+    assert invalid.value.detail[0]["input"] == -12  # a short value as sent
+
+
 def test_loans_refused_only_for_unseen_categories_are_kept_for_the_drift_report():
     body = [
         {"state": "TX", "income": 1.0, "id": "a"},  # only an unseen category: drift evidence
