@@ -28,6 +28,7 @@ FIRST_VERSION = "v1.0.0"
 # A reference: name@v1.2.0, name@latest, name#prod, or name@prod (the shorthand `mlops` also accepts).
 REFERENCE = re.compile(r"^(?P<name>[a-zA-Z0-9][a-zA-Z0-9_/-]*[a-zA-Z0-9])(?P<sep>[@#])(?P<what>[a-zA-Z0-9._+-]+)$")
 SEMVER = re.compile(r"^v(\d+)\.(\d+)\.(\d+)$")
+VERSION_LIKE = re.compile(r"^v\d[\d.]*$")  # v999, v1.0: meant as a version, though not a full one
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ def resolve(reference: str | None) -> str | None:
     events = read_events(name)
     what = match["what"]
     versions = registered_versions(events)
-    if SEMVER.match(what):
+    if VERSION_LIKE.match(what):
         if what not in versions:
             known = ", ".join(sorted(versions)) or "none yet"
             raise UserError(f"{reference}: no version {what} of {name} (versions: {known})", hint="see `gto show`")

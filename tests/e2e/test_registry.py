@@ -60,6 +60,11 @@ def test_promote_then_rollback_right_away_seen_by_gto_and_dvc_artifacts_get(repo
         ["mlops", "predict", str(loans), "--out", "x.csv", "--model", "lending-risk@v7.0.0"], repo, check=False
     )
     assert unknown.returncode == 2 and "versions: v1.0.0, v1.1.0" in unknown.stderr
+    for command in (["predict", str(loans), "--out", "x.csv", "--model"], ["serve", "--model"], ["deploy", "promote"]):
+        for version in ("v999", "v1.0"):
+            wrong = run(["mlops", *command, f"lending-risk@{version}"], repo, check=False)
+            assert wrong.returncode == 2, wrong.stdout + wrong.stderr
+            assert f"no version {version} of lending-risk (versions: v1.0.0, v1.1.0)" in wrong.stderr, wrong.stderr
 
 
 @pytest.mark.slow
