@@ -128,6 +128,11 @@ def print_report(report: DriftReport) -> None:
             f"{report.window.refused_unseen} loans were refused (422) for categories the model never saw: "
             "counted in the unseen shares"
         )
+    if report.window.refused_missing:
+        typer.echo(
+            f"{report.window.refused_missing} loans were refused (422) for a missing value (null) in a category: "
+            "counted in the missing shares"
+        )
     table = Table("feature", "PSI", "missing train", "missing live", "unseen", "")
     for column in table.columns[1:5]:
         column.justify = "right"

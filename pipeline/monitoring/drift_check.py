@@ -38,7 +38,8 @@ class Scorer:
 @dataclass(frozen=True)
 class Window:
     loans: int  # served loans, one per id
-    refused_unseen: int  # loans refused (422) only for categories the model never saw
+    refused_unseen: int  # loans refused (422) for categories the model never saw (and nothing else)
+    refused_missing: int  # loans refused (422) only for a null in a category that takes none
     since: str | None
     first: Any  # the first and last logged time
     last: Any
@@ -141,7 +142,7 @@ def drift_report(log_dir: Path, since: str | None, rev: str | None) -> DriftRepo
     return DriftReport(
         model=served.version(),
         scored_by=scorers(traffic),
-        window=Window(len(traffic), len(refused), since, traffic["time"].min(), traffic["time"].max()),
+        window=Window(len(traffic), *refused_counts(refused), since, traffic["time"].min(), traffic["time"].max()),
         thresholds=limits,
         features=rows,
         score=score,
@@ -150,6 +151,14 @@ def drift_report(log_dir: Path, since: str | None, rev: str | None) -> DriftRepo
         not_run=not_run,
         findings=drift.drift_findings(rows, score, performance, evaluated_auc, limits),
     )
+
+
+def refused_counts(refused: pd.DataFrame) -> tuple[int, int]:
+    """(refused for an unseen category, refused only for a null category) among the refused loans."""
+    if refused.empty or "unseen" not in refused:
+        return 0, 0
+    unseen = int(refused["unseen"].map(lambda names: isinstance(names, list) and bool(names)).sum())
+    return unseen, len(refused) - unseen
 
 
 def training_frame(rev: str | None) -> pd.DataFrame:

@@ -118,14 +118,20 @@ class RequestInvalid(Exception):
 
 
 def unseen_only(item: dict[str, Any], errors: list[dict[str, Any]], loan_model) -> dict[str, Any] | None:
-    """A loan whose only problems are categories outside the model's (`literal_error` on a feature), as
-    {"id", "features", "unseen": [feature names]}; None when anything else is wrong with it."""
-    names = [str(e["loc"][0]) for e in errors if e["type"] == "literal_error" and len(e["loc"]) == 1]
-    if not errors or len(names) != len(errors):
+    """A loan whose only problems are its categories (`literal_error` on a feature), as {"id", "features",
+    "unseen": [features with a category outside the model's], "missing": [features left null]}; None when anything
+    else is wrong with it. A null is a missing value, not an unseen category."""
+    wrong = [e for e in errors if e["type"] == "literal_error" and len(e["loc"]) == 1]
+    if not errors or len(wrong) != len(errors):
         return None
     loan_id = item.get("id")
     features = {name: item.get(name) for name in loan_model.model_fields if name != "id"}
-    return {"id": str(loan_id) if loan_id is not None else uuid.uuid4().hex, "features": features, "unseen": names}
+    return {
+        "id": str(loan_id) if loan_id is not None else uuid.uuid4().hex,
+        "features": features,
+        "unseen": [str(e["loc"][0]) for e in wrong if e.get("input") is not None],
+        "missing": [str(e["loc"][0]) for e in wrong if e.get("input") is None],
+    }
 
 
 def parse_loans(body: Any, loan_model) -> tuple[list[dict[str, Any]], bool]:
@@ -281,8 +287,8 @@ class Deployment:
 
 
 def refusal_records(refused: list[dict[str, Any]], champion: ServedModel) -> list[dict[str, Any]]:
-    """Log records of loans refused for unseen categories (role `refused`, not served, no score), so that
-    `mlops monitor drift` counts them in the unseen-category share."""
+    """Log records of loans refused for unseen (or null) categories (role `refused`, not served, no score), so that
+    `mlops monitor drift` counts them in the unseen-category (or missing) share."""
     return [
         {
             "time": utc_now(),
@@ -294,6 +300,7 @@ def refusal_records(refused: list[dict[str, Any]], champion: ServedModel) -> lis
             "p_default": None,
             "decision": None,
             "unseen": loan["unseen"],
+            "missing": loan["missing"],
             "features": loan["features"],
         }
         for loan in refused

@@ -25,7 +25,7 @@ def report(findings: list[str]) -> DriftReport:
     return DriftReport(
         model={"md5": judged, "rev": "workspace"},
         scored_by=[Scorer("workspace", judged, 1200), Scorer("b" * 40, "c" * 32, 30)],
-        window=Window(1230, 0, "7d", "2026-01-01T00:00:00", "2026-01-02T00:00:00"),
+        window=Window(1230, 0, 0, "7d", "2026-01-01T00:00:00", "2026-01-02T00:00:00"),
         thresholds=Thresholds(0.2, 0.01, 0.05),
         features=[feature("annual_inc", 0.05), feature("int_rate", 0.61)],
         score=feature("p_default", 0.25),
@@ -70,6 +70,7 @@ def test_the_report_as_drift_json_holds_it():
     assert as_json["window"] == {
         "loans": 1230,
         "refused_unseen": 0,
+        "refused_missing": 0,
         "since": "7d",
         "first": "2026-01-01T00:00:00",
         "last": "2026-01-02T00:00:00",

@@ -282,8 +282,23 @@ def test_loans_refused_only_for_unseen_categories_are_kept_for_the_drift_report(
     with pytest.raises(RequestInvalid) as invalid:
         parse_loans(body, request_model(METADATA))
     assert invalid.value.unseen == [
-        {"id": "a", "features": {"state": "TX", "income": 1.0, "util": None}, "unseen": ["state"]}
+        {"id": "a", "features": {"state": "TX", "income": 1.0, "util": None}, "unseen": ["state"], "missing": []}
     ]
+
+
+def test_a_null_category_is_logged_as_a_missing_value_not_as_an_unseen_category():
+    with pytest.raises(RequestInvalid) as invalid:
+        parse_loans({"state": None, "income": 1.0, "id": "n"}, request_model(METADATA))
+    assert invalid.value.unseen == [
+        {"id": "n", "features": {"state": None, "income": 1.0, "util": None}, "unseen": [], "missing": ["state"]}
+    ]
+
+
+def test_drift_counts_a_refusal_for_a_null_category_as_missing_not_unseen():
+    from pipeline.monitoring.drift_check import refused_counts
+
+    refused = pd.DataFrame({"unseen": [["state"], [], ["state"]], "missing": [[], ["state"], []]})
+    assert refused_counts(refused) == (2, 1)
 
 
 def test_the_start_line_names_each_model_and_its_share():
