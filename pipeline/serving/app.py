@@ -363,9 +363,13 @@ class ServiceMetrics:
 # --- following the champion -------------------------------------------------------------------------------
 
 
+NOT_TRIED = object()
+
+
 class ChampionFollower:
     """A thread that reloads the champion when the registry's prod stage moves (a promotion or a rollback tags it),
-    so a running server switches without clients noticing. A model that fails to load (its object not yet pulled,
+    so a running server switches without clients noticing. Prod emptied (`gto deprecate`) means what it means at
+    start: the workspace's model serves. A model that fails to load (its object not yet pulled,
     the remote unreachable) is reported once and tried again, less and less often, while the current one serves."""
 
     RETRY_AT_MOST_EVERY = 60.0  # seconds between tries of a champion that failed to load
@@ -375,7 +379,7 @@ class ChampionFollower:
         self.state = registry.champion_commit()
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._follow, name="champion-follower", daemon=True)
-        self.failed: str | None = None  # the last champion that failed to load
+        self.failed: object = NOT_TRIED  # the last champion (a commit, or None: the workspace's) that failed to load
         self.retry_after, self.next_try = interval, 0.0
 
     def start(self) -> None:
@@ -390,7 +394,7 @@ class ChampionFollower:
             state = None
             try:
                 state = registry.champion_commit()
-                if state is None or state == self.state or self._waiting_to_retry(state):
+                if state == self.state or self._waiting_to_retry(state):
                     continue
                 self.deployment.champion = load_served_model(state)
             except Exception as error:  # keep serving the current champion
@@ -398,13 +402,14 @@ class ChampionFollower:
                 continue
             self.state, self.failed = state, None
             now = f"{registry.describe(state)}, model {self.deployment.champion.md5}"
+            now += "" if state else " (no model in stage prod)"
             print(f"champion is now {now}", file=sys.stderr, flush=True)
 
-    def _waiting_to_retry(self, state: str) -> bool:
+    def _waiting_to_retry(self, state: str | None) -> bool:
         return state == self.failed and time.monotonic() < self.next_try
 
     def _failed(self, state: str | None, error: str) -> None:
-        if state is None or state != self.failed:
+        if state != self.failed:
             print(f"champion change not applied (tried again until it loads): {error}", file=sys.stderr, flush=True)
             self.failed, self.retry_after = state, self.interval
         else:

@@ -353,3 +353,26 @@ def test_promote_rollback_right_away_a_running_server_follows_and_serves_by_regi
         server.stop()
     unknown = run(["mlops", "serve", "--model", "lending-risk#staging"], served_repo, check=False)
     assert unknown.returncode == 2 and "no version of lending-risk is in stage staging" in unknown.stderr
+
+
+@pytest.mark.slow
+def test_a_running_server_whose_prod_stage_is_emptied_serves_the_workspace_model_as_a_restarted_one_would(
+    served_repo,
+):
+    run("git switch -q -c candidate && git commit -q --no-verify --allow-empty -m next && git switch -q -", served_repo)
+    second = run(["git", "rev-parse", "candidate"], served_repo).stdout.strip()
+    run(["mlops", "deploy", "promote", "candidate"], served_repo)
+    server = Server(served_repo)
+    try:
+        assert server.get("/version")["champion"]["rev"] == second
+        for version in ("v1.1.0", "v1.0.0"):  # GTO's own way to take a version out of prod
+            run(["gto", "deprecate", "lending-risk", version, "prod"], served_repo)
+        assert champion_rev(server, "workspace") == "workspace"
+    finally:
+        server.stop()
+    assert "champion is now the workspace's model" in server.process.stdout.read()
+    restarted = Server(served_repo)
+    try:
+        assert "champion: the workspace's model" in restarted.start_line
+    finally:
+        restarted.stop()
