@@ -7,8 +7,9 @@ scikit-learn and skops before any work: on the default data, more than the work 
 libraries once: the child moves to the stage's directory and environment, imports the project's own code
 afresh from there when it differs from what this process imported (an experiment's copy may hold other
 code), runs the module as `__main__`, and exits with its status. DVC still decides what runs, and hashes,
-caches and locks every output as usual; any other `cmd` goes to DVC's own runner, and `dvc repro` alone is
-untouched.
+caches and locks every output as usual; any other `cmd` runs through the shell as DVC's own runner runs it,
+and `dvc repro` alone is untouched. Stopped while a stage runs, this process ends the stage and waits for it
+before it unwinds.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import os
 import re
 import runpy
 import signal
+import subprocess
 import sys
 import traceback
 from collections.abc import Iterator
@@ -149,12 +151,31 @@ def run_forked(stage: str, cwd: str, env: dict[str, str], code_dir: str | None =
     pid = os.fork()
     if pid == 0:
         _run_in_child(stage, cwd, env, code_dir or cwd, parent)
+    return wait_for_stage(pid)
+
+
+def wait_for_stage(pid: int) -> int:
+    """The exit status of the stage process `pid` (negative: a signal). A stop (Ctrl-C, SIGTERM, SIGHUP) that
+    reaches this process while it waits ends the stage and reaps it before the stop unwinds: a stage left running
+    would write its outputs over the files the journal puts back."""
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as DVC does: Ctrl-C reaches the stage, which stops
     try:
         _, status = os.waitpid(pid, 0)
+    except BaseException:
+        _end_stage(pid)
+        raise
     finally:
         signal.signal(signal.SIGINT, previous)
     return os.waitstatus_to_exitcode(status)
+
+
+def _end_stage(pid: int) -> None:
+    from pipeline.versioning.journal import uninterruptible
+
+    with uninterruptible(), contextlib.suppress(ChildProcessError):  # a second Ctrl-C must not skip the reaping
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
 
 
 class StagesStarted:
@@ -231,6 +252,13 @@ class StagesStarted:
             self.pid = 0
 
 
+def run_in_shell(command: list[str], **popen_arguments) -> int:
+    """Any other stage command, as DVC's runner starts it; its exit status, awaited as a warm stage's is."""
+    process = subprocess.Popen(command, **popen_arguments)
+    process.returncode = wait_for_stage(process.pid)
+    return process.returncode
+
+
 @contextlib.contextmanager
 def stages_in_warm_forks() -> Iterator[None]:
     """While inside, DVC runs this project's stage commands with `run_forked` (others as usual)."""
@@ -240,10 +268,13 @@ def stages_in_warm_forks() -> Iterator[None]:
     dvc_run = dvc_stage_run._run
 
     def run(executable, cmd, **kwargs):
-        stage = stage_of(cmd)
-        if stage is None or os.name != "posix":
+        if os.name != "posix":
             return dvc_run(executable, cmd, **kwargs)
-        status = run_forked(stage, kwargs["cwd"], kwargs["env"])
+        stage = stage_of(cmd)
+        if stage is None:
+            status = run_in_shell(dvc_stage_run._make_cmd(executable, cmd), **kwargs)
+        else:
+            status = run_forked(stage, kwargs["cwd"], kwargs["env"])
         if status != 0:
             raise StageCmdFailedError(cmd, status)
         return None

@@ -39,6 +39,12 @@ def stop(process: subprocess.Popen, signum: int) -> str:
     return output
 
 
+def stop_alone(process: subprocess.Popen, signum: int) -> str:
+    os.kill(process.pid, signum)
+    output, _ = process.communicate(timeout=300)
+    return output
+
+
 def git_state(repo: Path) -> tuple[str, str]:
     head = run(["git", "rev-parse", "HEAD"], repo).stdout
     return head, run(["git", "status", "--porcelain", "--untracked-files=all"], repo).stdout
@@ -75,6 +81,25 @@ def test_signal_during_evaluate_keeps_the_reports(repo, signum):
     snapshot.assert_unchanged()
     assert not (repo / JOURNAL).exists()
     assert (repo / "reports" / "metrics.json").is_file() and list((repo / "reports" / "plots").iterdir())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+def test_a_stop_of_mlops_alone_ends_its_stage_before_putting_back(repo, signum):
+    """`kill PID`, `timeout` or a closed terminal reach the `mlops` process alone, not its stage: the stage must
+    be ended and reaped before the reports are put back, or it writes the run's reports over them."""
+    snapshot = Snapshot(repo)
+    make_train_stale(repo)
+    process = start_mlops(repo, "repro")
+    stage = wait_for_stage(repo, "evaluate", process)
+    output = stop_alone(process, signum)
+
+    assert_stopped_cleanly(process, output)
+    assert "as they were before the run" in output, output
+    assert not Path(f"/proc/{stage}").exists(), "the stage was left running or unreaped"
+    time.sleep(1)  # what a stage left running would write, it writes now
+    snapshot.assert_unchanged()
+    assert "evaluate" not in run(["dvc", "status"], repo).stdout  # train stale (params), evaluate's outputs whole
 
 
 @pytest.mark.slow
