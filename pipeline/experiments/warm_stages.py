@@ -158,14 +158,11 @@ def wait_for_stage(pid: int) -> int:
     """The exit status of the stage process `pid` (negative: a signal). A stop (Ctrl-C, SIGTERM, SIGHUP) that
     reaches this process while it waits ends the stage and reaps it before the stop unwinds: a stage left running
     would write its outputs over the files the journal puts back."""
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as DVC does: Ctrl-C reaches the stage, which stops
     try:
         _, status = os.waitpid(pid, 0)
     except BaseException:
         _end_stage(pid)
         raise
-    finally:
-        signal.signal(signal.SIGINT, previous)
     return os.waitstatus_to_exitcode(status)
 
 
@@ -226,11 +223,7 @@ class StagesStarted:
     def wait(self) -> int:
         """The first failing stage's exit status, or 0."""
         self._close_release()
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the stage, which stops
-        try:
-            _, status = os.waitpid(self.pid, 0)
-        finally:
-            signal.signal(signal.SIGINT, previous)
+        _, status = os.waitpid(self.pid, 0)  # stopped meanwhile, the caller ends the stages (`stop(at_once=True)`)
         self.pid = 0
         return os.waitstatus_to_exitcode(status)
 

@@ -36,8 +36,8 @@ _WRITING = JOURNAL.with_name(JOURNAL.name + ".new")
 _DONE = JOURNAL.with_name(JOURNAL.name + ".done")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _active = False  # a journalled command calling another (exp promote -> apply): the outer journal covers both
-_stopped_by: list[int] = []  # the stop signals the block received, even one whose exception Python swallowed
-_interrupted: list[int] = []  # every stop signal the block received, Ctrl-C included
+# The stop signals the block received, Ctrl-C included, even one whose exception a library caught or Python dropped.
+_stopped_by: list[int] = []
 
 
 class Stopped(KeyboardInterrupt):
@@ -95,8 +95,8 @@ def all_or_nothing(
                         _restore(JOURNAL)
                         _discard(JOURNAL)
                     if _stopped_by and not isinstance(error, Stopped):
-                        # A library caught the stop (DVC's main turns Ctrl-C into "interrupted", exit 252) and
-                        # the block failed on that: the user stopped the command, nothing failed.
+                        # A library caught the stop (DVC's main turns Ctrl-C and SIGTERM into "interrupted", exit
+                        # 252) and the block failed on that: the user stopped the command, nothing failed.
                         raise Stopped(_stopped_by[0]) from error
                     raise
                 _discard(JOURNAL)
@@ -277,38 +277,37 @@ def _fsync_dir(path: Path) -> None:
 
 
 def stop_signal() -> int | None:
-    """The stop signal (SIGTERM, SIGHUP) that ended this process's journalled block, which put everything back."""
+    """The stop signal (Ctrl-C, SIGTERM, SIGHUP) that ended this process's journalled block (all put back)."""
     return _stopped_by[0] if _stopped_by else None
 
 
 def _raise_stopped(signum: int, _frame: object) -> None:
     _stopped_by.append(signum)
-    _interrupted.append(signum)
     raise Stopped(signum)
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
-    _interrupted.append(signum)
+    _stopped_by.append(signum)
     signal.default_int_handler(signum, frame)
 
 
 @contextlib.contextmanager
 def stop_signals_unwind() -> Iterator[None]:
     """SIGTERM and SIGHUP unwind like Ctrl-C (the default would end the process with nothing put back): the
-    journal's block, or a command that writes no workspace file (a subset run, in a scratch directory). One that
-    lands in a finalizer, where Python prints and drops any exception, is kept in `_stopped_by` instead.
+    journal's block, or a command that writes no workspace file (a subset run, in a scratch directory). Each stop,
+    Ctrl-C included, is also kept in `_stopped_by`: one that lands in a finalizer, where Python prints and drops
+    any exception, or whose exception a library catches, still stops the block.
 
     Once a stop signal has landed, what a finalizer raises is its echo, not news: an object whose construction
     the signal cut short fails as it is collected (DVC's progress callbacks print an AttributeError's
     traceback), so it is dropped rather than printed over the message that says what was put back."""
     _stopped_by.clear()
-    _interrupted.clear()
     handlers = {signum: _raise_stopped for signum in STOP_SIGNALS[1:]}
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # Ctrl-C stays a KeyboardInterrupt
         handlers[signal.SIGINT] = _raise_keyboard_interrupt
     previous = {signum: signal.signal(signum, handler) for signum, handler in handlers.items()}
     previous_hook = sys.unraisablehook
-    sys.unraisablehook = lambda unraisable: None if _interrupted else previous_hook(unraisable)
+    sys.unraisablehook = lambda unraisable: None if _stopped_by else previous_hook(unraisable)
     try:
         yield
     finally:

@@ -45,6 +45,16 @@ def stop_alone(process: subprocess.Popen, signum: int) -> str:
     return output
 
 
+def read_until(process: subprocess.Popen, text: str) -> str:
+    """The command's output up to the end of the first line holding `text`."""
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if text in line:
+            return "".join(lines)
+    pytest.fail(f"the command ended before it printed {text!r}:\n{''.join(lines)}{process.communicate()[0]}")
+
+
 def git_state(repo: Path) -> tuple[str, str]:
     head = run(["git", "rev-parse", "HEAD"], repo).stdout
     return head, run(["git", "status", "--porcelain", "--untracked-files=all"], repo).stdout
@@ -100,6 +110,24 @@ def test_a_stop_of_mlops_alone_ends_its_stage_before_putting_back(repo, signum):
     time.sleep(1)  # what a stage left running would write, it writes now
     snapshot.assert_unchanged()
     assert "evaluate" not in run(["dvc", "status"], repo).stdout  # train stale (params), evaluate's outputs whole
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("to_group", [True, False], ids=["group", "mlops-alone"])
+def test_ctrl_c_as_train_starts_stops_the_run(repo, to_group):
+    """Ctrl-C while `mlops` itself still prepares the stage (DVC's main catches the KeyboardInterrupt) or waits
+    for it: the run stops, is put back, and says it was stopped, not that something failed."""
+    snapshot = Snapshot(repo)
+    make_train_stale(repo)
+    process = start_mlops(repo, "repro")
+    seen = read_until(process, "Running stage 'train'")
+    output = seen + (stop(process, signal.SIGINT) if to_group else stop_alone(process, signal.SIGINT))
+
+    assert process.returncode == 128 + signal.SIGINT, output
+    assert "Stopped by SIGINT: the files it changes are as they were before the run" in output, output
+    assert "fix it" not in output and "Traceback" not in output, output
+    snapshot.assert_unchanged()
+    assert not (repo / JOURNAL).exists()
 
 
 @pytest.mark.slow
