@@ -17,6 +17,7 @@ import glob
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -46,6 +47,7 @@ METRICS = "reports/metrics.json"
 REPRO_INPUTS = ("params.yaml", "dvc.yaml", "pipeline", "reports/schema.json")
 REPRO_OUTPUTS = ("dvc.lock", "reports")
 PARAMS_SCHEMA = "pipeline/params.py"  # this project's schema of params.yaml (`python -m pipeline` runs it)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def staged_reader() -> Reader:
@@ -266,7 +268,11 @@ def reproduce(read: Reader) -> int:
     if kept and not checkout_merged_data():
         return 1
     index_before = git.write_tree()
-    if subprocess.run(repro_command(), stdout=sys.stdout, stderr=sys.stderr).returncode != 0:
+    status, stopped_by = run_to_the_end(repro_command())
+    if status != 0 and stopped_by:
+        print(f"\n{HOOK_ID}: stopped by {stopped_by.name}; dvc.lock, reports/ and the outputs are as they were.")
+        return 1
+    if status != 0:
         print(
             f"\n{HOOK_ID}: the reproduction failed (see above); dvc.lock, reports/ and the outputs are as they "
             "were. Fix the cause, then commit again."
@@ -304,6 +310,30 @@ def reproduce(read: Reader) -> int:
     else:
         print("\nRun the same `git commit` again to record params, dvc.lock and reports together.")
     return 1
+
+
+def run_to_the_end(command: list[str]) -> tuple[int, signal.Signals | None]:
+    """`command`'s exit status, and the stop signal (Ctrl-C, SIGTERM, SIGHUP) this process passed on to it, if any.
+    It runs in a process group of its own and gets the first stop once, from here (a second one could land while
+    it starts putting the workspace back, and cut that short); this process waits for it meanwhile, so that it
+    ends once the workspace is put back, never in the middle (subprocess.run would kill it on Ctrl-C)."""
+    process = subprocess.Popen(command, stdout=sys.stdout, stderr=sys.stderr, process_group=0)
+    stopped_by: list[signal.Signals] = []
+
+    def pass_on(signum: int, _frame: object) -> None:
+        stopped_by.append(signal.Signals(signum))
+        if len(stopped_by) == 1 and process.returncode is None:
+            process.send_signal(signum)
+
+    # A signal ignored here (git run with nohup, or in the background) stays ignored in the command too.
+    handled = [signum for signum in STOP_SIGNALS if signal.getsignal(signum) is not signal.SIG_IGN]
+    previous = {signum: signal.signal(signum, pass_on) for signum in handled}
+    try:
+        status = process.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return status, (stopped_by[0] if stopped_by else None)
 
 
 def refuse_commit_of_paths(stale: list[StageState]) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run
+from tests.conftest import run, test_env
 from tests.e2e.data_helpers import lending_frame
 from tests.reliability.helpers import Snapshot
 from tests.reliability.test_faults import (
@@ -208,6 +208,48 @@ def test_a_subset_run_stopped_mid_train_leaves_no_experiment_scratch_or_stage(re
     assert not list((repo / ".dvc" / "tmp").glob("mlops-subset-*"))
     assert run(["git", "for-each-ref", "refs/exps"], repo).stdout == refs
     snapshot.assert_unchanged()
+
+
+def process_running(repo: Path, command_part: str) -> int | None:
+    """The pid of a running process in `repo` whose command line holds `command_part`, if any."""
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().decode().replace("\0", " ")
+            in_repo = Path(os.readlink(entry / "cwd")) == repo
+        except (OSError, ValueError):
+            continue
+        if command_part in command and in_repo and running(int(entry.name)):
+            return int(entry.name)
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
+def test_a_commit_stopped_while_the_hook_retrains_is_put_back_before_the_hook_ends(hooked, signum):
+    snapshot = Snapshot(hooked)
+    make_train_stale(hooked)
+    run(["git", "add", "params.yaml"], hooked)
+    staged = git_state(hooked)
+    process = subprocess.Popen(
+        ["git", "commit", "-qm", "C"],
+        cwd=hooked,
+        env=test_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    wait_for_stage(hooked, "train", process)
+    hook = process_running(hooked, "-m hooks.dvc_lock_sync repro")
+    assert hook, "the dvc-lock-sync hook is not running"
+    output = stop(process, signum)
+
+    assert process.returncode != 0, output
+    assert ended_soon(hook, seconds=120), "the hook did not end"
+    assert not process_running(hooked, "pipeline hooks repro"), "the retraining outlived the hook"
+    assert not (hooked / JOURNAL).exists(), "the hook ended before the workspace was put back"
+    snapshot.assert_unchanged()
+    assert git_state(hooked) == staged  # the params change still staged, nothing else changed
 
 
 def commit_workspace(repo: Path) -> None:
