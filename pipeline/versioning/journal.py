@@ -7,7 +7,9 @@ change, which of them did not exist, git's index, and where HEAD was. Then:
 - it fails, or Ctrl-C, SIGTERM (`timeout`, CI cancellation, `docker stop`) or SIGHUP (a closed terminal) stop it:
   the same unwinding puts everything back from the journal, then deletes it;
 - SIGKILL or a power cut stop it: the journal stays, and the next `mlops` command (which finds it while no other
-  command holds the run lock) puts everything back first.
+  command holds the run lock) puts everything back first. Git's index is put back only by a command that changes
+  it itself (checkout, promote) or while it holds what it held at the start: a change of the user's since then
+  (`git reset --hard` after the stop) is kept, and the recovery says so.
 
 DVC's outputs (models/, data files) are restored from DVC's cache by `dvc checkout` against the restored
 `dvc.lock` and `.dvc` files; objects a stopped run added to the cache are harmless and kept.
@@ -16,6 +18,7 @@ DVC's outputs (models/, data files) are restored from DVC's cache by `dvc checko
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -58,6 +61,7 @@ class Entry:
     ends_with_commit: bool = False  # its last step is a git commit: HEAD moved means it completed
     branch: str | None = None  # a branch the command creates (deleted when it is undone)
     outputs: bool = True  # run `dvc checkout` after restoring
+    index_digest: str | None = None  # what git's index held when the command started (its entries, not their stat)
 
 
 @contextlib.contextmanager
@@ -80,6 +84,7 @@ def all_or_nothing(
         _recover_locked()
         entry = Entry(command, os.getpid(), branch=branch, ends_with_commit=ends_with_commit, outputs=outputs)
         entry.head_commit = git.resolve_commit("HEAD")
+        entry.index_digest = _index_digest()
         if move_head:
             entry.head = _git("symbolic-ref", "-q", "--short", "HEAD") or entry.head_commit
         _active = True
@@ -123,13 +128,15 @@ def _recover_locked() -> str | None:
         return None
     entry = Entry(**json.loads((JOURNAL / "journal.json").read_text()))
     with _stop_signals_ignored():
-        _restore(JOURNAL)
+        index_kept = _restore(JOURNAL)
         _discard(JOURNAL)
     message = (
         f"`{entry.command}` (pid {entry.pid}) was stopped before it finished: put back "
         f"{', '.join(sorted(entry.paths)) or 'the workspace'} as they were before it"
     )
     print(f"mlops: {message}.", file=sys.stderr)
+    if index_kept:
+        print("mlops: git's index changed since that command started (yours): left as it is.", file=sys.stderr)
     return message
 
 
@@ -156,11 +163,13 @@ def _write(entry: Entry, paths: tuple[str, ...]) -> None:
     os.replace(_WRITING, JOURNAL)  # the journal exists whole, or not at all
 
 
-def _restore(journal: Path) -> None:
+def _restore(journal: Path) -> bool:
+    """Put back what `journal` saved; whether git's index was left as it is (changed by someone else since)."""
     entry = Entry(**json.loads((journal / "journal.json").read_text()))
     head_moved = (git.resolve_commit("HEAD") or "") != (entry.head_commit or "")
     if entry.ends_with_commit and entry.head_commit and head_moved:
-        return  # its final commit was made: the command completed
+        return False  # its final commit was made: the command completed
+    index_kept = not _index_is_the_commands(entry)
     tracked_before = _tracked()
     if entry.head:  # without the user's checkout hooks: DVC's outputs are checked out below
         _git("-c", "core.hooksPath=/dev/null", "checkout", "-q", "--force", entry.head)
@@ -172,7 +181,7 @@ def _restore(journal: Path) -> None:
             Path(name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(journal / "files" / name, name)
     index = _index_path()
-    if index and (journal / "index").exists():
+    if index and (journal / "index").exists() and not index_kept:
         shutil.copy2(journal / "index", index)
     for name in sorted(tracked_before - _tracked()):  # outputs only the stopped command had started tracking
         Path(name).unlink(missing_ok=True)
@@ -183,6 +192,21 @@ def _restore(journal: Path) -> None:
         dvc_in_new_process("checkout", "--force", "--quiet")
     if entry.branch:
         _remove_branch(entry.branch)
+    return index_kept
+
+
+def _index_is_the_commands(entry: Entry) -> bool:
+    """Whether git's index may be put back: the command itself changes it (moves HEAD, commits), or it holds what
+    it held when the command started. Otherwise someone changed it since (a `git reset --hard` after the stop,
+    a `git add` in another terminal), and putting the old copy back would undo their change."""
+    if entry.head or entry.ends_with_commit or entry.index_digest is None:
+        return True
+    return _index_digest() == entry.index_digest
+
+
+def _index_digest() -> str:
+    """A digest of git's index entries (mode, object, stage, path): not of its file, which `git status` rewrites."""
+    return hashlib.sha256(_git("ls-files", "--stage", "-z").encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _drop_torn_dvc_lock_file() -> None:

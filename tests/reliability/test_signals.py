@@ -163,6 +163,27 @@ def test_sigkill_mid_train_is_undone_by_the_next_command(repo):
     assert_model_whole(repo)
 
 
+@pytest.mark.slow
+def test_recovery_after_sigkill_keeps_what_the_user_did_to_git_since(repo):
+    """Killed mid-run, then the user throws the params change away (`git reset --hard`): the next command puts
+    the run's files back but must not stage the discarded change again from the journal's old copy of the index."""
+    commit_workspace(repo)
+    before, snapshot = git_state(repo), Snapshot(repo)
+    make_train_stale(repo)
+    run(["git", "add", "params.yaml"], repo)
+    process = start_mlops(repo, "repro")
+    wait_for_stage(repo, "train", process)
+    stop(process, signal.SIGKILL)
+    run(["git", "reset", "-q", "--hard", "HEAD"], repo)
+
+    status = run(["mlops", "status"], repo)
+
+    assert git_state(repo) == before, "the discarded params change is staged again"
+    assert "stopped before it finished" in status.stderr and "left as it is" in status.stderr, status.stderr
+    snapshot.assert_unchanged()
+    assert not (repo / JOURNAL).exists()
+
+
 def ended_soon(pid: int, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while running(pid) and time.monotonic() < deadline:
