@@ -376,3 +376,49 @@ def test_a_running_server_whose_prod_stage_is_emptied_serves_the_workspace_model
         assert "champion: the workspace's model" in restarted.start_line
     finally:
         restarted.stop()
+
+
+def test_a_batch_is_logged_and_answered_in_a_worker_thread_not_on_the_event_loop(repo, monkeypatch):
+    """10,000 loans' log lines and JSON answer take seconds: made on the event loop, they stalled /health."""
+    import asyncio
+    import threading
+
+    import uvicorn
+
+    from pipeline.serving.app import Deployment, build_app, load_served_model
+
+    class WhereWritten:
+        def __init__(self) -> None:
+            self.threads: list[str] = []
+
+        def write(self, records) -> None:
+            try:
+                asyncio.get_running_loop()
+                self.threads.append("event loop")
+            except RuntimeError:
+                self.threads.append("worker")
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.chdir(repo)
+    log = WhereWritten()
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(build_app(Deployment(load_served_model(None)), log), port=port, log_level="error")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        loans = pd.read_parquet(repo / "data" / "split" / "test.parquet").drop(columns=["Class"]).head(50)
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/predict", data=loans.to_json(orient="records").encode(), method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            assert len(json.loads(answer.read())) == 50
+    finally:
+        server.should_exit = True
+        thread.join(30)
+    assert log.threads == ["worker"]
