@@ -31,8 +31,16 @@ def promote(
     git tags."""
     from pipeline.serving import deploy
 
-    promotion = deploy.promote(rev, tolerance)
-    typer.echo(f"Both models scored {promotion.comparison.basis()}.")
+    try:
+        promotion = deploy.promote(rev, tolerance)
+    except deploy.AlreadyChampion as same:  # a deploy script run twice: done, not failed
+        typer.echo(str(same))
+        return
+    if promotion.uncommitted:
+        shown = ", ".join(promotion.uncommitted[:3]) + (", ..." if len(promotion.uncommitted) > 3 else "")
+        typer.echo(f"Note: the workspace has uncommitted changes ({shown}): what is promoted is {rev} as committed.")
+    if promotion.comparison:
+        typer.echo(f"Both models scored {promotion.comparison.basis()}.")
     for line in promotion.table:
         typer.echo(line)
     typer.echo(promotion.verdict)

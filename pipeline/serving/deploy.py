@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hooks import git
 from pipeline.errors import UserError
 from pipeline.experiments.compare import Comparison, compare_revisions, splits_at, table_lines
 from pipeline.serving import registry
@@ -20,16 +21,21 @@ class Promotion:
     rev: str  # as the user named it
     commit: str
     champion_before: str  # the commit compared against: the champion, else HEAD before the first promotion
-    comparison: Comparison
+    comparison: Comparison | None  # None: the first promotion, of HEAD itself (nothing else to compare with)
     table: list[str]  # the key metrics of both models side by side (empty with too few loans to compare)
     verdict: str  # the gate's sentence
     passed: bool | None  # None: too few unseen loans to tell
     described: str  # the promoted revision as the registry names it (after the promotion)
     model_md5: str
     recorded_for_rollback: str | None  # the model served before the first promotion, now registered
+    uncommitted: list[str]  # the workspace's uncommitted changes when HEAD is promoted: its model is not HEAD's
 
     def why_not(self) -> str:
         return "too few unseen loans to tell" if self.passed is None else "worse beyond the tolerance"
+
+
+class AlreadyChampion(Exception):
+    """The revision to promote is the champion already: nothing to do (and nothing wrong)."""
 
 
 @dataclass(frozen=True)
@@ -59,19 +65,22 @@ def promote(rev: str, tolerance: float | None) -> Promotion:
         raise UserError(f"{rev!r} is not a commit, branch or tag here", hint="see `git log --oneline`")
     current = registry.champion_commit()
     if current == commit:
-        raise UserError(f"{rev} ({registry.describe(commit)}) is already the champion", hint="nothing to do")
+        raise AlreadyChampion(f"{rev} ({registry.describe(commit)}) is already the champion: nothing to do.")
     served = load_served_model(commit)  # the server must be able to load it: check now
-    reference_rev = current or dvc_seam.resolve_commit("HEAD")
-    comparison = compare_revisions(
-        load_served_model(reference_rev),
-        served,
-        splits_at(reference_rev),
-        splits_at(commit),
-        dvc_seam.params_at(commit),
-        (f"champion {reference_rev[:12]}", rev),
-    )
-    verdict = gate_sentence(comparison, tolerance)
-    passed = comparison.passes(tolerance)
+    head = dvc_seam.resolve_commit("HEAD")
+    reference_rev = current or head
+    if reference_rev == commit:  # the first promotion, of HEAD: no other model to judge it against
+        comparison, verdict, passed = None, "No champion yet, and the first is HEAD's model: no gate to pass.", True
+    else:
+        comparison = compare_revisions(
+            load_served_model(reference_rev),
+            served,
+            splits_at(reference_rev),
+            splits_at(commit),
+            dvc_seam.params_at(commit),
+            (f"champion {reference_rev[:12]}", rev),
+        )
+        verdict, passed = gate_sentence(comparison, tolerance), comparison.passes(tolerance)
     recorded = None
     if passed:
         registry.promote(commit, served_before=reference_rev, reason=f"promote {rev}: {verdict}")
@@ -82,12 +91,13 @@ def promote(rev: str, tolerance: float | None) -> Promotion:
         commit=commit,
         champion_before=reference_rev,
         comparison=comparison,
-        table=table_lines(comparison) if comparison.enough else [],
+        table=table_lines(comparison) if comparison and comparison.enough else [],
         verdict=verdict,
         passed=passed,
         described=registry.describe(commit),
         model_md5=served.md5,
         recorded_for_rollback=recorded,
+        uncommitted=git.uncommitted_changes() if commit == head else [],
     )
 
 

@@ -101,3 +101,18 @@ def test_rollback_to_a_model_missing_from_the_cache_is_refused_and_writes_no_tag
     assert "mlops data pull" in refused.stderr and "Traceback" not in refused.stderr
     assert sorted(run(["git", "tag", "-l"], repo).stdout.split()) == tags
     assert gto_state(repo)["stage"] == {"prod": "v1.1.0"}
+
+
+def test_a_first_promotion_of_head_judges_no_model_against_itself_and_names_uncommitted_changes(repo):
+    run("git add -A && git commit -q --no-verify -m trained --allow-empty", repo)
+    params = repo / "params.yaml"
+    params.write_text(params.read_text().replace("C: 0.01", "C: 0.03"))  # the workspace's next model, not HEAD's
+
+    promoted = run(["mlops", "deploy", "promote", "HEAD"], repo)
+    assert "No champion yet" in promoted.stdout and "Both models scored" not in promoted.stdout
+    assert "uncommitted changes (params.yaml): what is promoted is HEAD as committed" in promoted.stdout
+    assert gto_state(repo)["stage"] == {"prod": "v1.0.0"}
+
+    again = run(["mlops", "deploy", "promote", "HEAD"], repo)  # a deploy script run twice: done, exit 0
+    assert "is already the champion: nothing to do" in again.stdout
+    assert sorted(run(["git", "tag", "-l"], repo).stdout.split()) == ["lending-risk#prod#1", "lending-risk@v1.0.0"]
