@@ -50,8 +50,9 @@ def main() -> None:
         command = mistake.ctx.command_path if mistake.ctx else "mlops"
         report_user_error(UserError(mistake.format_message(), hint=f"`{command} -h` shows the usage"))
     except typer.Abort:
-        typer.echo("Aborted.", err=True)
-        status = 130
+        signum = stop_signal()  # SIGTERM or SIGHUP unwound like Ctrl-C: end with that signal's status
+        typer.echo(f"Stopped by {signal.Signals(signum).name}." if signum else "Aborted.", err=True)
+        status = 128 + (signum or signal.SIGINT)
     except UserError as error:
         report_user_error(error)
     except Exception as error:

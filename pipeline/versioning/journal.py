@@ -24,6 +24,7 @@ import os
 import shutil
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -338,6 +339,15 @@ def stop_signals_unwind() -> Iterator[None]:
         sys.unraisablehook = previous_hook
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def stops_unwound() -> contextlib.AbstractContextManager[None]:
+    """`stop_signals_unwind` for a block that must clean up after itself when stopped (a half-written output), unless
+    an enclosing block already unwinds stops (its record of them is kept) or this is not the main thread (where
+    Python lets no handler be set)."""
+    if signal.getsignal(signal.SIGTERM) is _raise_stopped or threading.current_thread() is not threading.main_thread():
+        return contextlib.nullcontext()
+    return stop_signals_unwind()
 
 
 def uninterruptible() -> contextlib.AbstractContextManager[None]:

@@ -16,6 +16,7 @@ from pipeline.errors import UserError
 from pipeline.user_paths import in_project
 from pipeline.user_paths import resolved as resolved_path
 from pipeline.versioning import dvc_seam
+from pipeline.versioning.journal import stops_unwound
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,12 +80,13 @@ def atomic_output(out: Path) -> Iterator[IO[bytes]]:
     folder, a full disk) is one line naming `out`."""
     partial: Path | None = None
     try:
-        descriptor, name = tempfile.mkstemp(prefix=f"{out.name}.", suffix=".partial", dir=out.parent)
-        partial = Path(name)
-        os.chmod(descriptor, _new_file_mode())  # mkstemp makes it private; an output is as readable as any new file
-        with os.fdopen(descriptor, "wb") as handle:
-            yield handle
-        os.replace(partial, out)
+        with stops_unwound():  # SIGTERM or SIGHUP too ends in the clean-up below, not with a half file left
+            descriptor, name = tempfile.mkstemp(prefix=f"{out.name}.", suffix=".partial", dir=out.parent)
+            partial = Path(name)
+            os.chmod(descriptor, _new_file_mode())  # mkstemp makes it private; an output is as readable as any file
+            with os.fdopen(descriptor, "wb") as handle:
+                yield handle
+            os.replace(partial, out)
     except OSError as error:
         _remove(partial)
         raise UserError(

@@ -5,13 +5,16 @@ from __future__ import annotations
 import hashlib
 import os
 import resource
+import signal
 import stat
+import subprocess
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.conftest import run
+from tests.conftest import run, test_env
 from tests.e2e.data_helpers import lending_frame
 from tests.reliability.helpers import assert_clear_error
 
@@ -154,3 +157,27 @@ def test_a_revision_is_never_an_option(repo, loans, tmp_path, command):
     assert_clear_error(result, "--output=")
     assert not injected.exists(), "a revision reached git as an option and wrote a file"
     assert not out.exists()
+
+
+def test_a_predict_stopped_while_it_writes_leaves_neither_its_output_nor_a_partial_file(repo, tmp_path):
+    big = tmp_path / "big.csv"
+    pd.concat([lending_frame().drop(columns=["Class"])] * 30, ignore_index=True).to_csv(big, index=False)
+    folder = tmp_path / "scores"
+    folder.mkdir()
+    process = subprocess.Popen(
+        ["mlops", "predict", str(big), "--out", str(folder / "scores.csv")],
+        cwd=repo,
+        env=test_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    while not list(folder.glob("*.partial")) and process.poll() is None:
+        time.sleep(0.002)
+    assert process.poll() is None, "predict ended before its write began"
+    os.kill(process.pid, signal.SIGSTOP)  # held inside the write: the stop lands there, whatever the machine's speed
+    os.kill(process.pid, signal.SIGTERM)
+    os.kill(process.pid, signal.SIGCONT)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 128 + signal.SIGTERM and "Stopped by SIGTERM" in stderr, stderr
+    assert list(folder.iterdir()) == []
