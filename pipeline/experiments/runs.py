@@ -32,7 +32,7 @@ from pipeline.experiments.settings import (
 from pipeline.experiments.subset import check_fraction
 from pipeline.params import load_params
 from pipeline.versioning import dvc_seam
-from pipeline.versioning.journal import all_or_nothing
+from pipeline.versioning.journal import Stopped, all_or_nothing, stop_signal, stops_unwound
 from pipeline.versioning.pipeline_status import stale_stages, workspace_md5
 
 STAGGER_SECONDS = 0.5  # between starts of concurrent runs: each briefly takes the repo lock
@@ -157,9 +157,11 @@ def run_one(set_items: list[str], subset: float | None, name: str | None) -> Run
     if dvc_seam.exp_ref(name):
         raise UserError(f"an experiment called {name} exists", hint="choose another --name")
     try:
-        with dvc_outcomes.contradicting_advice_dropped():
+        with dvc_outcomes.contradicting_advice_dropped(), stops_unwound():  # DVC cleans up as after Ctrl-C
             dvc_seam.exp_run_temp(name, plan.settings)
     except dvc_seam.DvcFailed as failure:
+        if stop_signal() is not None:  # DVC caught the stop and failed: a stop, not a failure to fix
+            raise Stopped(stop_signal()) from None
         raise UserError(
             f"experiment {name} failed; the workspace is untouched", hint="read DVC's message above"
         ) from failure

@@ -352,3 +352,17 @@ with journal.all_or_nothing("mlops repro"):
     assert "journal.Stopped" in result.stderr and "AttributeError" not in result.stderr, result.stderr
     assert_model_whole(repo)
     snapshot.assert_unchanged()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stopped_experiment_leaves_no_experiment_and_no_temporary_workspace(repo, signum):
+    before = Snapshot(repo)
+    refs = run(["git", "for-each-ref", "refs/exps"], repo).stdout
+    process = start_mlops(repo, "exp", "run", "-S", "train.logreg.C=0.4")
+    read_until(process, "Running stage 'train'")
+    output = stop(process, signum)
+    assert process.returncode == 128 + signum, output
+    assert f"Stopped by {signal.Signals(signum).name}" in output and "failed" not in output, output
+    assert run(["git", "for-each-ref", "refs/exps"], repo).stdout == refs  # no row, no "Running" ghost
+    assert not list((repo / ".dvc" / "tmp" / "exps" / "standalone").glob("tmp*"))
+    before.assert_unchanged()
