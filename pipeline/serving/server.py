@@ -68,7 +68,7 @@ def check_rollout(challenger: str | None, share: float | None, shadow: str | Non
     share = DEFAULT_SHARE if share is None else share
     if not 0.0 <= share <= 1.0:
         raise UserError(f"--share {share}: must be between 0 and 1", hint="e.g. --share 0.1 for a tenth of loans")
-    return share
+    return share + 0.0  # -0.0 is 0.0 (printed "-0%" otherwise)
 
 
 def require_free_port(host: str, port: int) -> None:

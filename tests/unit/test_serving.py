@@ -328,3 +328,9 @@ def test_text_in_a_logged_numeric_feature_is_named_not_a_traceback():
     assert drift.features_drift(train, pd.DataFrame({"annual_inc": [10, "20", None]}), features)[0].missing_live > 0
     with pytest.raises(UserError, match="numeric feature 'annual_inc' that are not numbers \\(first: 'lots'\\)"):
         drift.features_drift(train, pd.DataFrame({"annual_inc": [10.0, "lots", None]}), features)
+
+
+def test_a_share_of_minus_zero_is_zero_not_minus_zero_percent():
+    from pipeline.serving.server import check_rollout
+
+    assert f"{check_rollout('challenger', -0.0, None):.0%}" == "0%"
