@@ -62,7 +62,10 @@ def promote(rev: str, tolerance: float | None) -> Promotion:
     dvc_seam.require_repo()
     commit = dvc_seam.resolve_commit(registry.resolve(rev))
     if commit is None:
-        raise UserError(f"{rev!r} is not a commit, branch or tag here", hint="see `git log --oneline`")
+        raise UserError(
+            f"{rev!r} is not a commit, branch or tag here",
+            hint="see `git log --oneline`; an experiment is promoted with `mlops exp promote NAME` (a commit of it)",
+        )
     current = registry.champion_commit()
     if current == commit:
         raise AlreadyChampion(f"{rev} ({registry.describe(commit)}) is already the champion: nothing to do.")

@@ -116,3 +116,8 @@ def test_a_first_promotion_of_head_judges_no_model_against_itself_and_names_unco
     again = run(["mlops", "deploy", "promote", "HEAD"], repo)  # a deploy script run twice: done, exit 0
     assert "is already the champion: nothing to do" in again.stdout
     assert sorted(run(["git", "tag", "-l"], repo).stdout.split()) == ["lending-risk#prod#1", "lending-risk@v1.0.0"]
+
+
+def test_an_experiment_name_given_to_deploy_promote_is_pointed_to_exp_promote(repo):
+    refused = run(["mlops", "deploy", "promote", "C-0.05-f0b3"], repo, check=False)
+    assert refused.returncode == 2 and "mlops exp promote NAME" in refused.stderr
