@@ -33,6 +33,7 @@ from pipeline.versioning import dvc_seam
 
 WORKSPACE = "workspace"
 MAX_BATCH = 10_000  # loans per request
+MAX_ID_CHARS = 256
 MAX_BODY_BYTES = 16 * 1024 * 1024  # a full batch of loans is about 7 MB of JSON
 MAX_ECHOED_CHARS = 80  # of an offending value, in a 422
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -101,10 +102,13 @@ def feature_field(spec: dict[str, Any]) -> tuple[Any, Any]:
 
 def request_model(metadata: dict[str, Any]):
     """A pydantic model of one loan, generated from the model's feature schema (unknown fields are ignored)."""
-    from pydantic import ConfigDict, Field, create_model
+    from pydantic import ConfigDict, Field, StrictInt, constr, create_model
 
     fields = {name: feature_field(spec) for name, spec in metadata["features"].items()}
-    fields["id"] = (str | int | None, Field(default=None, union_mode="left_to_right"))
+    # Text or a whole number, as given: `true` read as 1 would be loan 1's id, and an empty one no loan's at all
+    # (outcomes are joined to predictions by id).
+    loan_id = constr(strict=True, min_length=1, max_length=MAX_ID_CHARS) | StrictInt | None
+    fields["id"] = (loan_id, Field(default=None, union_mode="left_to_right"))
     return create_model("Loan", __config__=ConfigDict(extra="ignore"), **fields)
 
 

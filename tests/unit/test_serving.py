@@ -49,6 +49,13 @@ def test_valid_loan_gets_an_id_and_a_batch_keeps_given_ids():
     assert batch and loans[0]["id"] == "7" and loans[1]["id"] != "7"
 
 
+@pytest.mark.parametrize("loan_id", [True, False, "", 1.5, "x" * 257, [1], {"a": 1}])
+def test_an_id_that_is_not_text_or_a_whole_number_as_given_is_refused(loan_id):
+    with pytest.raises(RequestInvalid) as refused:
+        parse_loans({"state": "CA", "income": 1.0, "id": loan_id}, request_model(METADATA))
+    assert all(problem["loc"][:2] == ["body", "id"] for problem in refused.value.detail)
+
+
 @pytest.mark.parametrize(
     ("body", "loc"),
     [
