@@ -444,7 +444,8 @@ def build_app(deployment: Deployment, log, follower: ChampionFollower | None = N
             follower.stop()
         log.close()
 
-    app = FastAPI(title="Lending-risk scoring", lifespan=lifespan)
+    # No /docs or /redoc: their pages load scripts from a CDN, blank offline. /openapi.json describes the API.
+    app = FastAPI(title="Lending-risk scoring", lifespan=lifespan, docs_url=None, redoc_url=None)
 
     @app.middleware("http")
     async def measure(request: Request, call_next):

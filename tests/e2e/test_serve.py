@@ -1,6 +1,8 @@
 """`mlops serve` for real: a server on 127.0.0.1 started as a subprocess in a trained copy of the project;
 requests over loopback; the prediction log, drift and deploy commands on what it logged."""
 
+import asyncio
+import contextlib
 import json
 import signal
 import socket
@@ -8,6 +10,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -378,47 +381,66 @@ def test_a_running_server_whose_prod_stage_is_emptied_serves_the_workspace_model
         restarted.stop()
 
 
-def test_a_batch_is_logged_and_answered_in_a_worker_thread_not_on_the_event_loop(repo, monkeypatch):
-    """10,000 loans' log lines and JSON answer take seconds: made on the event loop, they stalled /health."""
-    import asyncio
+@contextlib.contextmanager
+def served_in_this_process(repo: Path, log) -> Iterator[str]:
+    """The workspace's model served by `build_app` over real HTTP from a thread of this process, writing to `log`
+    (so a test can see where the app calls it); the base URL."""
     import threading
 
     import uvicorn
 
     from pipeline.serving.app import Deployment, build_app, load_served_model
 
-    class WhereWritten:
-        def __init__(self) -> None:
-            self.threads: list[str] = []
-
-        def write(self, records) -> None:
-            try:
-                asyncio.get_running_loop()
-                self.threads.append("event loop")
-            except RuntimeError:
-                self.threads.append("worker")
-
-        def close(self) -> None:
-            pass
-
-    monkeypatch.chdir(repo)
-    log = WhereWritten()
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(build_app(Deployment(load_served_model(None)), log), port=port, log_level="error")
-    )
+    app = build_app(Deployment(load_served_model(None)), log)
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
         while not server.started:
             time.sleep(0.05)
-        loans = pd.read_parquet(repo / "data" / "split" / "test.parquet").drop(columns=["Class"]).head(50)
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/predict", data=loans.to_json(orient="records").encode(), method="POST"
-        )
-        with urllib.request.urlopen(request, timeout=60) as answer:
-            assert len(json.loads(answer.read())) == 50
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+class WhereWritten:
+    """A prediction log that records only where each write was made: on the event loop or in a worker thread."""
+
+    def __init__(self) -> None:
+        self.threads: list[str] = []
+
+    def write(self, records) -> None:
+        try:
+            asyncio.get_running_loop()
+            self.threads.append("event loop")
+        except RuntimeError:
+            self.threads.append("worker")
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_batch_is_logged_and_answered_in_a_worker_thread_not_on_the_event_loop(repo, monkeypatch):
+    """10,000 loans' log lines and JSON answer take seconds: made on the event loop, they stalled /health."""
+    monkeypatch.chdir(repo)
+    log = WhereWritten()
+    with served_in_this_process(repo, log) as url:
+        loans = pd.read_parquet(repo / "data" / "split" / "test.parquet").drop(columns=["Class"]).head(50)
+        request = urllib.request.Request(f"{url}/predict", data=loans.to_json(orient="records").encode(), method="POST")
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            assert len(json.loads(answer.read())) == 50
     assert log.threads == ["worker"]
+
+
+def test_no_page_loads_its_scripts_from_the_network_the_api_description_is_served(repo, monkeypatch):
+    """FastAPI's /docs and /redoc pages load their scripts from a CDN: blank offline, so they are not served."""
+    monkeypatch.chdir(repo)
+    with served_in_this_process(repo, WhereWritten()) as url:
+        for page in ("/docs", "/redoc"):
+            with pytest.raises(urllib.error.HTTPError) as missing:
+                urllib.request.urlopen(url + page, timeout=30)
+            assert missing.value.code == 404
+        with urllib.request.urlopen(f"{url}/openapi.json", timeout=30) as described:
+            assert "/predict" in json.loads(described.read())["paths"]
