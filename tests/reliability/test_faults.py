@@ -15,8 +15,13 @@ from tests.reliability.helpers import Snapshot, assert_clear_error
 
 
 def start_mlops(repo: Path, *args: str) -> subprocess.Popen:
+    return start_in_own_session(repo, "mlops", *args)
+
+
+def start_in_own_session(repo: Path, *command: str) -> subprocess.Popen:
+    """`command` started as a terminal starts it (its own process group), its output read as text."""
     return subprocess.Popen(
-        ["mlops", *args],
+        list(command),
         cwd=repo,
         env=test_env(),
         stdout=subprocess.PIPE,

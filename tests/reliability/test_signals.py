@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run, test_env
+from tests.conftest import run
 from tests.e2e.data_helpers import lending_frame
 from tests.reliability.helpers import Snapshot
 from tests.reliability.test_faults import (
     assert_model_whole,
     make_train_stale,
     running,
+    start_in_own_session,
     start_mlops,
     wait_for_stage,
 )
@@ -251,15 +252,7 @@ def test_a_commit_stopped_while_the_hook_retrains_is_put_back_before_the_hook_en
     make_train_stale(hooked)
     run(["git", "add", "params.yaml"], hooked)
     staged = git_state(hooked)
-    process = subprocess.Popen(
-        ["git", "commit", "-qm", "C"],
-        cwd=hooked,
-        env=test_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    process = start_in_own_session(hooked, "git", "commit", "-qm", "C")
     wait_for_stage(hooked, "train", process)
     hook = process_running(hooked, "-m hooks.dvc_lock_sync repro")
     assert hook, "the dvc-lock-sync hook is not running"
