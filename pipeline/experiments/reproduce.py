@@ -3,10 +3,12 @@ and say which stages are stale and why, without DVC. Each returns a typed result
 
 from __future__ import annotations
 
+import functools
 import secrets
 import time
 from dataclasses import dataclass, field
 
+from hooks.pipeline_state import read_worktree
 from pipeline import metrics as metric_rules
 from pipeline import paths
 from pipeline.errors import UserError
@@ -125,16 +127,17 @@ def status() -> PipelineStatus:
     stages would refuse are a UserError, as `mlops repro` says it (checked when a run is due, or when params.yaml
     holds a value no stage recorded: otherwise the run that wrote dvc.lock checked them)."""
     dvc_seam.require_repo()
+    read = functools.cache(read_worktree())  # params.yaml and dvc.lock: read once for both questions
     stale_upstream: list[str] = []
     stages = []
-    for state in stage_states():
+    for state in stage_states(read=read):
         reasons = list(state.reasons)
         if not reasons and stale_upstream:
             reasons = [f"runs after {stale_upstream[-1]} if its outputs change"]
         stages.append(StageStatus(state.name, state.stale, reasons))
         if state.stale:
             stale_upstream.append(state.name)
-    if stale_upstream or not params_all_recorded():
+    if stale_upstream or not params_all_recorded(read):
         from pipeline.params import load_params  # the schema (pydantic) only then: see the docstring
 
         load_params()

@@ -9,16 +9,16 @@ from pathlib import Path
 from hooks import merge_driver
 from hooks.bounded_yaml import BadYaml, Unbounded
 from hooks.params_yaml import AmbiguousScalar
-from hooks.pipeline_state import StageState, dir_md5, file_md5, pipeline_state, read_worktree
+from hooks.pipeline_state import Reader, StageState, dir_md5, file_md5, pipeline_state, read_worktree
 from pipeline.errors import UserError
 from pipeline.versioning.dvc_command import DvcFailed
 
 
-def stage_states(command: str = "mlops status") -> list[StageState]:
+def stage_states(command: str = "mlops status", read: Reader | None = None) -> list[StageState]:
     """Every stage of dvc.yaml, in order, with the reasons it is stale; a pipeline file that cannot be read as
     the stages would read it is a UserError naming the fix (`command` is what to run again)."""
     try:
-        return pipeline_state(read_worktree())
+        return pipeline_state(read or read_worktree())
     except (Unbounded, AmbiguousScalar, BadYaml) as error:
         raise explained_failure(error, f"`{command}`") from None
 
