@@ -87,14 +87,16 @@ def load_served_model(rev: str | None) -> ServedModel:
 
 
 def feature_field(spec: dict[str, Any]) -> tuple[Any, Any]:
-    """(type, field) of one feature: a finite number within the schema's range, or one of its categories; a nullable
-    feature may be null or left out."""
+    """(type, field) of one feature: a finite number within the schema's range (a whole one when the schema says
+    `integer`), or one of its categories; a nullable feature may be null or left out."""
     from pydantic import Field
 
     nullable = bool(spec.get("nullable"))
     default = None if nullable else ...
     if spec["kind"] == "numeric":
-        kind, info = float, Field(default, strict=True, allow_inf_nan=False, ge=spec.get("min"), le=spec.get("max"))
+        whole = 1 if spec.get("integer") else None
+        bounds = {"ge": spec.get("min"), "le": spec.get("max"), "multiple_of": whole}
+        kind, info = float, Field(default, strict=True, allow_inf_nan=False, **bounds)
     else:
         kind, info = Literal[tuple(spec["categories"])], Field(default)
     return (kind | None if nullable else kind), info

@@ -211,6 +211,8 @@ def pandera_schema(schema: dict[str, Any], with_target: bool = True):
     for name, spec in schema["columns"].items():
         if spec["kind"] == NUMERIC:
             checks = [pa.Check(_finite, name="finite")]  # CSV, parquet and JSON can all carry inf; no loan has it
+            if spec.get("integer"):
+                checks.append(pa.Check(_whole, name="whole_number"))
             if spec.get("min") is not None:
                 checks.append(pa.Check.ge(spec["min"]))
             if spec.get("max") is not None:
@@ -229,6 +231,12 @@ def _finite(values: pd.Series) -> pd.Series:
     import numpy as np
 
     return np.isfinite(values)
+
+
+def _whole(values: pd.Series) -> pd.Series:
+    import numpy as np
+
+    return np.floor(values) == values
 
 
 def _plain(value: Any) -> Any:

@@ -56,6 +56,10 @@ def test_predict_refuses_bad_input_without_output(repo, tmp_path):
     assert result.returncode == 2 and "'int_rate'" in result.stderr and "Traceback" not in result.stderr
     assert "column 'int_rate', cells that are not numbers: 200 failing" in result.stderr, result.stderr
     assert "TypeError" not in result.stderr and "fix those cells in the input" in result.stderr  # not `data add`
+    fraction = sample(tmp_path)  # funded_amnt is an integer in the schema: 16100.5 is no loan's amount
+    fraction.write_text(fraction.read_text().replace("\n10000,", "\n16100.5,", 1))
+    result = mlops(repo, "predict", str(fraction), "--out", str(out), check=False)
+    assert result.returncode == 2 and "column 'funded_amnt', rule whole_number: 1 failing" in result.stderr
     for infinite in ("inf", "-inf", "1e999"):  # every one a float to pandas, and no amount
         result = mlops(repo, "predict", str(sample(tmp_path, int_rate=infinite)), "--out", str(out), check=False)
         assert result.returncode == 2 and "column 'int_rate', rule finite" in result.stderr, result.stderr

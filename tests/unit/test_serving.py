@@ -49,6 +49,17 @@ def test_valid_loan_gets_an_id_and_a_batch_keeps_given_ids():
     assert batch and loans[0]["id"] == "7" and loans[1]["id"] != "7"
 
 
+def test_a_fraction_of_an_integer_feature_is_refused_as_predict_refuses_it():
+    spec = {"kind": "numeric", "integer": True, "min": 0.0, "max": None, "nullable": False}
+    model = request_model({"features": {**METADATA["features"], "open_lines": spec}})
+    assert parse_loans({"state": "CA", "income": 1.0, "open_lines": 3.0}, model)[0][0]["open_lines"] == 3.0
+    with pytest.raises(RequestInvalid) as refused:
+        parse_loans({"state": "CA", "income": 1.0, "open_lines": 2.5}, model)
+    assert refused.value.detail == [
+        {"loc": ["body", "open_lines"], "msg": "Input should be a multiple of 1", "type": "multiple_of", "input": 2.5}
+    ]
+
+
 @pytest.mark.parametrize("loan_id", [True, False, "", 1.5, "x" * 257, [1], {"a": 1}])
 def test_an_id_that_is_not_text_or_a_whole_number_as_given_is_refused(loan_id):
     with pytest.raises(RequestInvalid) as refused:

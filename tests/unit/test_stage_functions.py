@@ -172,6 +172,17 @@ def test_infinite_amounts_are_refused_when_inferring_and_when_validating(infinit
         validate_frame(frame, schema, "loans.csv")
 
 
+def test_a_fraction_in_an_integer_column_is_refused_whole_floats_pass():
+    frame = loans()
+    schema = infer_schema(frame, "status", "bad")
+    assert schema["columns"]["amount"]["integer"] and not schema["columns"]["rate"]["integer"]
+    validate_frame(frame.assign(amount=frame["amount"].astype(float)), schema, "loans.csv")  # 16100.0 is whole
+    frame["amount"] = frame["amount"].astype(float)
+    frame.loc[3, "amount"] = 16100.5
+    with pytest.raises(UserError, match=r"column 'amount', rule whole_number: 1 failing \(rows 3; values 16100.5\)"):
+        validate_frame(frame, schema, "loans.csv")
+
+
 def test_infer_schema_refuses_bad_targets():
     frame = loans()
     with pytest.raises(UserError, match="target column 'outcome' is not in the data"):
