@@ -28,6 +28,7 @@ from pipeline.errors import UserError
 from pipeline.serving import registry
 from pipeline.serving.predict import score_frame
 from pipeline.serving.telemetry import utc_now
+from pipeline.training.data_schema import MAX_MAGNITUDE
 from pipeline.training.model_file import load_model_bytes
 from pipeline.versioning import dvc_seam
 
@@ -87,15 +88,20 @@ def load_served_model(rev: str | None) -> ServedModel:
 
 
 def feature_field(spec: dict[str, Any]) -> tuple[Any, Any]:
-    """(type, field) of one feature: a finite number within the schema's range (a whole one when the schema says
-    `integer`), or one of its categories; a nullable feature may be null or left out."""
+    """(type, field) of one feature: a finite number within the schema's range and 2**53 in size (a whole one when
+    the schema says `integer`), or one of its categories; a nullable feature may be null or left out."""
     from pydantic import Field
 
     nullable = bool(spec.get("nullable"))
     default = None if nullable else ...
     if spec["kind"] == "numeric":
         whole = 1 if spec.get("integer") else None
-        bounds = {"ge": spec.get("min"), "le": spec.get("max"), "multiple_of": whole}
+        low, high = spec.get("min"), spec.get("max")
+        bounds = {
+            "ge": max(low, -MAX_MAGNITUDE) if low is not None else -MAX_MAGNITUDE,
+            "le": min(high, MAX_MAGNITUDE) if high is not None else MAX_MAGNITUDE,
+            "multiple_of": whole,
+        }
         kind, info = float, Field(default, strict=True, allow_inf_nan=False, **bounds)
     else:
         kind, info = Literal[tuple(spec["categories"])], Field(default)

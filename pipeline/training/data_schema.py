@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
 MAX_CATEGORIES = 200
+# The largest magnitude of a number in a loan: every whole number up to it is exact in a float (beyond, an
+# `integer` column could not tell 1 from 0.5 apart), no amount, count or rate comes near it, and each model's
+# arithmetic on it stays finite (1e300 of an income made the scaler overflow to inf: a traceback, not a score).
+MAX_MAGNITUDE = 2**53
 
 
 def infer_schema(frame: pd.DataFrame, target: str, positive_label: str) -> dict[str, Any]:
@@ -57,12 +61,14 @@ def infer_schema(frame: pd.DataFrame, target: str, positive_label: str) -> dict[
             observed = series.dropna()
             if observed.empty:
                 raise UserError(f"column {name!r} holds no values", hint=f"drop it with {option('--drop', name)}")
-            infinite = observed[~np.isfinite(observed.to_numpy(dtype=float))]
+            numbers = observed.to_numpy(dtype=float)
+            infinite = observed[~np.isfinite(numbers) | (np.abs(numbers) > MAX_MAGNITUDE)]
             if len(infinite):
                 raise UserError(
                     f"column {name!r} holds {infinite.iloc[0]} in {len(infinite)} rows "
                     f"(first: row {infinite.index[0]})",
-                    hint="no amount is infinite: fix those cells, or leave them empty (a missing value)",
+                    hint=f"no amount is infinite or beyond {MAX_MAGNITUDE:,} (2**53): fix those cells, or leave "
+                    "them empty (a missing value)",
                 )
             low = float(observed.min())
             columns[name] = {
@@ -211,6 +217,7 @@ def pandera_schema(schema: dict[str, Any], with_target: bool = True):
     for name, spec in schema["columns"].items():
         if spec["kind"] == NUMERIC:
             checks = [pa.Check(_finite, name="finite")]  # CSV, parquet and JSON can all carry inf; no loan has it
+            checks.append(pa.Check(_within_magnitude, name=MAGNITUDE_RULE))
             if spec.get("integer"):
                 checks.append(pa.Check(_whole, name="whole_number"))
             if spec.get("min") is not None:
@@ -231,6 +238,15 @@ def _finite(values: pd.Series) -> pd.Series:
     import numpy as np
 
     return np.isfinite(values)
+
+
+MAGNITUDE_RULE = "at_most_2**53_in_size"
+
+
+def _within_magnitude(values: pd.Series) -> pd.Series:
+    import numpy as np
+
+    return ~np.isfinite(values) | (np.abs(values) <= MAX_MAGNITUDE)  # an inf is the `finite` rule's to name
 
 
 def _whole(values: pd.Series) -> pd.Series:

@@ -63,6 +63,9 @@ def test_predict_refuses_bad_input_without_output(repo, tmp_path):
     for infinite in ("inf", "-inf", "1e999"):  # every one a float to pandas, and no amount
         result = mlops(repo, "predict", str(sample(tmp_path, int_rate=infinite)), "--out", str(out), check=False)
         assert result.returncode == 2 and "column 'int_rate', rule finite" in result.stderr, result.stderr
+    for huge in ("1e300", "1.7e308"):  # finite, but the scaler overflowed on 1.7e308: a traceback
+        result = mlops(repo, "predict", str(sample(tmp_path, delinq_2yrs=huge)), "--out", str(out), check=False)
+        assert result.returncode == 2 and "column 'delinq_2yrs', rule at_most_2**53_in_size" in result.stderr
     duplicated = tmp_path / "duplicated.csv"
     text = sample(tmp_path, int_rate_again=1.0).read_text()
     duplicated.write_text(text.replace("int_rate_again", "int_rate", 1))  # pandas would read `int_rate.1`

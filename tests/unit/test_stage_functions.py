@@ -183,6 +183,21 @@ def test_a_fraction_in_an_integer_column_is_refused_whole_floats_pass():
         validate_frame(frame, schema, "loans.csv")
 
 
+@pytest.mark.parametrize("huge", [1e300, -1.7e308, 2.0**53 + 2])
+def test_amounts_beyond_2_to_the_53_are_refused_when_inferring_and_when_validating(huge):
+    frame = loans()
+    schema = infer_schema(frame, "status", "bad")
+    at_bound = frame.copy()
+    at_bound.loc[3, "rate"] = 2.0**53
+    validate_frame(at_bound, schema, "loans.csv")  # the bound itself is a number
+    frame.loc[3, "rate"] = huge
+    with pytest.raises(UserError, match=re.escape(f"column 'rate' holds {huge} in 1 rows")) as refused:
+        infer_schema(frame, "status", "bad")
+    assert "2**53" in refused.value.hint
+    with pytest.raises(UserError, match=r"column 'rate', rule at_most_2\*\*53_in_size: 1 failing \(rows 3;"):
+        validate_frame(frame, schema, "loans.csv")
+
+
 def test_infer_schema_refuses_bad_targets():
     frame = loans()
     with pytest.raises(UserError, match="target column 'outcome' is not in the data"):
