@@ -3,7 +3,8 @@
 An ordinary commit pays pre-commit's cost per hook process (a Python start, then a `git diff` of the whole
 work tree after it), so the checks every staged file needs run here together: each staged file is read once
 (see `hooks.git.staged_blobs`) and each check is the pure function of its own module.
-`SKIP=block-untracked-data` (or `no-secrets-in-dvc-config`, `hygiene`) still skips that check alone.
+`SKIP=block-untracked-data` (or `no-secrets-in-dvc-config`, `hygiene`) still skips that check alone. It also runs
+dvc-lock-sync's one check that a deleted file triggers (`hooks.lock_deletion`): pre-commit names no deleted file.
 Takes block-untracked-data's options.
 """
 
@@ -13,7 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from hooks import block_untracked_data, git, hygiene
+from hooks import block_untracked_data, git, hygiene, lock_deletion
 from hooks import no_secrets_in_dvc_config as no_secrets
 from hooks.formats import is_text
 
@@ -46,6 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             no_secrets.report([line for lines in problems.values() for line in lines])
             refused |= {path for path, lines in problems.items() if lines}
     status = 1 if refused else status
+    if lock_deletion.HOOK_ID not in skipped and lock_deletion.deletes_lock():
+        lock_deletion.report()
+        status = 1
     if hygiene.HOOK_ID not in skipped:
         conflicts = hygiene.in_merge(git.git_dir())
         text = [blob for blob in blobs if blob.path not in refused and not blob.is_symlink and is_text(blob.head)]

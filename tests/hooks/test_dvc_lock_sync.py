@@ -10,7 +10,7 @@ import time
 
 from hooks import block_untracked_data
 from hooks.dvc_lock_sync import main, pre_commit_stashed_paths, process_start_time, stale_stages, subset_lock
-from tests.conftest import run
+from tests.conftest import run, test_env
 from tests.hooks.conftest import commit, head_files, output
 
 
@@ -221,3 +221,32 @@ def test_a_partly_staged_params_change_retrains_on_what_is_staged_and_keeps_the_
     assert "C: 0.1" in committed and "importance_repeats: 5" in committed
     assert "importance_repeats: 3" in (hooked / "params.yaml").read_text()  # the unstaged hunk, still there
     assert "C: 0.1" in run(["git", "show", "HEAD:dvc.lock"], hooked).stdout
+
+
+def test_a_commit_that_deletes_dvc_lock_is_refused_with_the_fix(hooked):
+    """pre-commit names no deleted file to a hook, so dvc-lock-sync's filter never woke: `git rm dvc.lock` and
+    `git commit` recorded a pipeline with no lock."""
+    run(["git", "rm", "-q", "dvc.lock"], hooked)
+    refused = commit(hooked)
+    assert refused.returncode != 0, output(refused)
+    assert "dvc-lock-sync: this commit deletes dvc.lock while dvc.yaml has stages" in output(refused)
+    assert "git restore --staged --worktree dvc.lock" in output(refused)
+    run(["git", "restore", "--staged", "--worktree", "dvc.lock"], hooked)
+    (hooked / "README.md").write_text((hooked / "README.md").read_text() + "\nOne more line.\n")
+    assert commit(hooked, "README.md").returncode == 0  # an ordinary commit passes, dvc.lock kept
+    run(["git", "rm", "-q", "dvc.lock"], hooked)
+    skipped = commit(hooked, env=test_env(SKIP="dvc-lock-sync"))
+    assert skipped.returncode == 0, output(skipped)  # on purpose: the hook's own SKIP id
+
+
+def test_deleting_dvc_lock_with_the_pipeline_or_before_any_lock_is_not_refused(staging, capsys):
+    from hooks.lock_deletion import deletes_lock
+
+    staging("dvc.yaml", PROJECT["dvc.yaml"])
+    assert not deletes_lock()  # never locked yet: HEAD has no dvc.lock to lose
+    staging("dvc.lock", lock_for(PROJECT))
+    run(["git", "commit", "-q", "--no-verify", "-m", "locked"], ".")
+    run(["git", "rm", "-q", "dvc.lock"], ".")
+    assert deletes_lock()
+    run(["git", "rm", "-q", "dvc.yaml"], ".")
+    assert not deletes_lock()  # no stages left: nothing to lock
