@@ -24,6 +24,13 @@ EXIT_USER_ERROR = 2
 LONGEST_LINE = 1_000  # characters: a hostile value (a 100 KB label) is named, not printed whole
 
 
+def row_number(position: int) -> int:
+    """The row a message names for the data row at 0-based `position`, numbered as a spreadsheet and a text editor
+    number a CSV's lines: the header is row 1, the first loan row 2 (a parquet file's rows are counted the same
+    way, so the numbers agree with the file exported to CSV)."""
+    return int(position) + 2
+
+
 def option(flag: str, value: str) -> str:
     """`flag=value` as a shell reads it back, for a hint to paste: `--drop='Unnamed: 0'`, `--drop=--x`."""
     return f"{flag}={shlex.quote(value)}"

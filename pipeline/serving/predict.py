@@ -108,11 +108,14 @@ def read_chunks(
         if path.suffix.lower() in PARQUET_SUFFIXES:
             import pyarrow.parquet as pq
 
-            integer_ids = None
+            integer_ids, first = None, 0
             for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
                 if integer_ids is None:
                     integer_ids = _integer_id_columns(batch.schema, ids, metadata)
-                yield _with_integer_ids(batch, integer_ids)
+                chunk = _with_integer_ids(batch, integer_ids)
+                chunk.index = pd.RangeIndex(first, first + len(chunk))  # an error's row counts from the file's start
+                first += len(chunk)
+                yield chunk
         else:
             text = {name: str for name in [*categorical_features(metadata), *ids]}
             from pipeline.training.sources import csv_dialect  # with pandas: not when the CLI starts

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.errors import UserError
+from pipeline.errors import UserError, row_number
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -272,8 +272,8 @@ def _is_bad_flags(column: pd.Series, source: str) -> pd.Series:
 
 
 def _row_number(rows: pd.Series) -> int:
-    """The data row (1 = the first after the header) of the first True in `rows`."""
-    return int(rows.to_numpy().argmax()) + 1
+    """The row (`pipeline.errors.row_number`: the header is row 1) of the first True in `rows`."""
+    return row_number(rows.to_numpy().argmax())
 
 
 def append_outcomes(folder: Path, outcomes: pd.DataFrame) -> None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from pipeline.errors import UserError, option
+from pipeline.errors import UserError, option, row_number
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -66,7 +66,7 @@ def infer_schema(frame: pd.DataFrame, target: str, positive_label: str) -> dict[
             if len(infinite):
                 raise UserError(
                     f"column {name!r} holds {infinite.iloc[0]} in {len(infinite)} rows "
-                    f"(first: row {infinite.index[0]})",
+                    f"(first: row {row_number(infinite.index[0])})",
                     hint=f"no amount is infinite or beyond {MAX_MAGNITUDE:,} (2**53): fix those cells, or leave "
                     "them empty (a missing value)",
                 )
@@ -101,7 +101,8 @@ def _refuse_numbers_with_stray_text(series: pd.Series, name: str) -> None:
         shown = ", ".join(repr(str(value)) for value in stray.unique()[:3])
         fix = "fix those cells or leave them empty (a missing value), so that it stays a number"
         raise UserError(
-            f"column {name!r} holds numbers but for {len(stray)} cells ({shown}; first: row {stray.index[0]})",
+            f"column {name!r} holds numbers but for {len(stray)} cells "
+            f"({shown}; first: row {row_number(stray.index[0])})",
             hint=f"{fix}; or {option('--drop', name)}",
         )
 
@@ -275,7 +276,7 @@ def describe_failures(failure_cases: pd.DataFrame, examples: int = 3) -> list[st
     cases = failure_cases.fillna({"column": "<table>"})
     duplicates = cases["check"] == "multiple_fields_uniqueness"
     if duplicates.any():
-        rows = sorted({int(i) for i in cases.loc[duplicates, "index"].dropna()})
+        rows = sorted({row_number(i) for i in cases.loc[duplicates, "index"].dropna()})
         shown = ", ".join(map(str, rows[:examples]))
         lines.append(f"duplicate rows: {len(rows)} rows are identical to another row (rows {shown}, ...)")
         cases = cases[~duplicates]
@@ -283,7 +284,7 @@ def describe_failures(failure_cases: pd.DataFrame, examples: int = 3) -> list[st
     for (column, check), group in cases.groupby(["column", "check"], sort=True, dropna=False):
         if column in not_numbers and not str(check).startswith(NOT_A_NUMBER):
             continue  # its type and range rules fail only because those cells are not numbers
-        rows = [str(i) for i in group["index"].dropna().astype(int).unique()[:examples]]
+        rows = [str(row_number(i)) for i in group["index"].dropna().astype(int).unique()[:examples]]
         values = [repr(_plain(value)) for value in group["failure_case"].unique()[:examples]]
         where = f"rows {', '.join(rows)}" if rows else "whole column"
         rule = "cells that are not numbers" if column in not_numbers else f"rule {check}"

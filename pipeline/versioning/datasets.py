@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from pipeline.errors import UserError
+from pipeline.errors import UserError, row_number
 from pipeline.training.data_schema import declared_text, infer_schema, validate_frame
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ def check_labels(frame: pd.DataFrame, choice: SourceChoice, source: str) -> None
             hint="name the labels with --positive BAD_LABEL [--negative GOOD_LABEL], or fix the target column",
         )
     if frame[choice.target].isna().any():
-        rows = frame.index[frame[choice.target].isna()][:3].tolist()
+        rows = [row_number(i) for i in frame.index[frame[choice.target].isna()][:3]]
         raise UserError(
             f"{source}: target column {choice.target!r} is empty in rows {rows}",
             hint="every training row needs its outcome",

@@ -105,7 +105,7 @@ def test_a_semicolon_txt_table_trains_and_scores_read_the_same_way(repo, tmp_pat
         ("three", [], "holds labels"),
         ("two", ["--positive", "bad", "--negative", "ok"], "expected exactly"),
         (None, ["--drop", "nope"], "--drop names columns"),
-        ("stray words", [], "column 'annual_inc' holds numbers but for 2 cells ('unknown', '?'; first: row 3)"),
+        ("stray words", [], "column 'annual_inc' holds numbers but for 2 cells ('unknown', '?'; first: row 5)"),
         ("two", ["--positive", "bad", "--negative", "bad"], "--negative 'bad' is the --positive label too"),
         ("named\nwith a newline", [], "the name holds a control character"),
     ],

@@ -59,7 +59,9 @@ def test_predict_refuses_bad_input_without_output(repo, tmp_path):
     fraction = sample(tmp_path)  # funded_amnt is an integer in the schema: 16100.5 is no loan's amount
     fraction.write_text(fraction.read_text().replace("\n10000,", "\n16100.5,", 1))
     result = mlops(repo, "predict", str(fraction), "--out", str(out), check=False)
+    line = fraction.read_text().splitlines().index(next(x for x in fraction.read_text().splitlines() if "16100.5" in x))
     assert result.returncode == 2 and "column 'funded_amnt', rule whole_number: 1 failing" in result.stderr
+    assert f"(rows {line + 1}; values 16100.5)" in result.stderr  # the line an editor shows it on: header is 1
     for infinite in ("inf", "-inf", "1e999"):  # every one a float to pandas, and no amount
         result = mlops(repo, "predict", str(sample(tmp_path, int_rate=infinite)), "--out", str(out), check=False)
         assert result.returncode == 2 and "column 'int_rate', rule finite" in result.stderr, result.stderr
@@ -123,3 +125,14 @@ def test_predict_keeps_integer_ids_with_a_gap_as_integers(repo, tmp_path):
     mlops(repo, "predict", str(tmp_path / "loans.parquet"), "--out", str(tmp_path / "scores.parquet"))
     ids = pq.read_table(tmp_path / "scores.parquet").column("id")
     assert str(ids.type) == "int64" and ids.to_pylist() == [1, 2, None, 4, -5]
+
+
+def test_a_parquet_read_in_chunks_numbers_its_rows_from_the_file_start(tmp_path):
+    """Each parquet batch started again at row 0, so an error in the second chunk named a row of the first."""
+    import pandas as pd
+
+    from pipeline.serving.predict import read_chunks
+
+    pd.DataFrame({"amount": [1.0, 2.0, 3.0, 4.0, 5.0]}).to_parquet(tmp_path / "loans.parquet")
+    chunks = list(read_chunks(tmp_path / "loans.parquet", {"features": {}}, rows=2))
+    assert [list(chunk.index) for chunk in chunks] == [[0, 1], [2, 3], [4]]

@@ -128,10 +128,10 @@ def test_outcomes_take_only_the_targets_labels_and_an_id_on_every_row():
     )
     assert known.to_dict("list") == {"id": ["007", "8"], "is_bad": [True, False]}
     for frame, words in [
-        (pd.DataFrame({"id": ["1", "2"], "Class": ["bad", "maybe"]}), "o, row 2: Class 'maybe' is not one of"),
-        (pd.DataFrame({"id": ["1", "2"], "Class": ["bad", None]}), "o, row 2: Class '' is not one of"),
-        (pd.DataFrame({"id": ["1", None], "Class": ["bad", "good"]}), "o, row 2: no id"),
-        (pd.DataFrame({"id": ["1", " "], "Class": ["bad", "good"]}), "o, row 2: no id"),
+        (pd.DataFrame({"id": ["1", "2"], "Class": ["bad", "maybe"]}), "o, row 3: Class 'maybe' is not one of"),
+        (pd.DataFrame({"id": ["1", "2"], "Class": ["bad", None]}), "o, row 3: Class '' is not one of"),
+        (pd.DataFrame({"id": ["1", None], "Class": ["bad", "good"]}), "o, row 3: no id"),
+        (pd.DataFrame({"id": ["1", " "], "Class": ["bad", "good"]}), "o, row 3: no id"),
     ]:
         with pytest.raises(UserError, match=words):
             normalize_outcomes(frame, "Class", labels, "bad", "o")
@@ -144,7 +144,7 @@ def test_outcomes_count_each_loan_once_and_refuse_one_given_both_outcomes():
         "is_bad": [True, False],
     }
     both = pd.DataFrame({"id": ["1", "2", "1"], "Class": ["bad", "good", "good"]})
-    with pytest.raises(UserError, match="o, row 1: id '1' is given both outcomes in this file"):
+    with pytest.raises(UserError, match="o, row 2: id '1' is given both outcomes in this file"):
         normalize_outcomes(both, "Class", ["bad", "good"], "bad", "o")
 
 
@@ -154,10 +154,10 @@ def test_outcomes_take_is_bad_as_0_1_true_false_or_their_float_export_and_name_t
     words = pd.DataFrame({"id": ["1", "2", "3"], "is_bad": ["TRUE", "false", "0"]})
     assert normalize_outcomes(words, "Class", ["bad", "good"], "bad", "o")["is_bad"].tolist() == [True, False, False]
     for cells, words in [
-        ([1.0, 0.0, None], r"o, row 3: is_bad '' is not 1/0 or true/false"),
-        ([1.0, 0.5, 0.0], r"o, row 2: is_bad '0.5' is not 1/0 or true/false"),
-        (["1", "0", "yes"], r"o, row 3: is_bad 'yes' is not 1/0 or true/false"),
-        ([1, 2, 0], r"o, row 2: is_bad '2' is not 1/0 or true/false"),
+        ([1.0, 0.0, None], r"o, row 4: is_bad '' is not 1/0 or true/false"),
+        ([1.0, 0.5, 0.0], r"o, row 3: is_bad '0.5' is not 1/0 or true/false"),
+        (["1", "0", "yes"], r"o, row 4: is_bad 'yes' is not 1/0 or true/false"),
+        ([1, 2, 0], r"o, row 3: is_bad '2' is not 1/0 or true/false"),
     ]:
         with pytest.raises(UserError, match=words):
             normalize_outcomes(pd.DataFrame({"id": ["1", "2", "3"], "is_bad": cells}), "Class", [], "bad", "o")

@@ -147,7 +147,7 @@ def test_schema_inference_and_violations():
     with pytest.raises(UserError) as error:
         validate_frame(broken, schema, "loans.csv")
     message = str(error.value)
-    assert "column 'amount', rule greater_than_or_equal_to(0.0): 1 failing (rows 3" in message
+    assert "column 'amount', rule greater_than_or_equal_to(0.0): 1 failing (rows 5" in message
     assert "column 'grade', rule isin" in message and "'Z'" in message
     assert "column 'status'" in message and "'maybe'" in message
 
@@ -179,7 +179,7 @@ def test_a_fraction_in_an_integer_column_is_refused_whole_floats_pass():
     validate_frame(frame.assign(amount=frame["amount"].astype(float)), schema, "loans.csv")  # 16100.0 is whole
     frame["amount"] = frame["amount"].astype(float)
     frame.loc[3, "amount"] = 16100.5
-    with pytest.raises(UserError, match=r"column 'amount', rule whole_number: 1 failing \(rows 3; values 16100.5\)"):
+    with pytest.raises(UserError, match=r"column 'amount', rule whole_number: 1 failing \(rows 5; values 16100.5\)"):
         validate_frame(frame, schema, "loans.csv")
 
 
@@ -194,7 +194,7 @@ def test_amounts_beyond_2_to_the_53_are_refused_when_inferring_and_when_validati
     with pytest.raises(UserError, match=re.escape(f"column 'rate' holds {huge} in 1 rows")) as refused:
         infer_schema(frame, "status", "bad")
     assert "2**53" in refused.value.hint
-    with pytest.raises(UserError, match=r"column 'rate', rule at_most_2\*\*53_in_size: 1 failing \(rows 3;"):
+    with pytest.raises(UserError, match=r"column 'rate', rule at_most_2\*\*53_in_size: 1 failing \(rows 5;"):
         validate_frame(frame, schema, "loans.csv")
 
 
