@@ -62,12 +62,15 @@ def check_not_an_output(path: Path) -> None:
 
 
 def check_table_file(path: Path) -> None:
-    """Line length, width and header names of a CSV (or width and names of a parquet file), before parsing."""
+    """Line length, width and header names of a CSV (or width, names and flat columns of a parquet file), before
+    parsing."""
     if not path.is_file():
         return  # the reader says so
     if path.suffix.lower() not in PARQUET_SUFFIXES:
         _check_line_lengths(path)
     check_header(path)
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        _check_flat_columns(path)
 
 
 def check_header(path: Path) -> None:
@@ -92,6 +95,25 @@ def _parquet_columns(path: Path) -> list[str]:
         return list(pq.read_schema(path).names)
     except Exception:  # not parquet: the reader names the problem
         return []
+
+
+def _check_flat_columns(path: Path) -> None:
+    """Every column of a parquet file to train on holds one value per cell: a list, struct or map column is no
+    feature (and was a traceback where its cells are compared)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except Exception:  # not parquet: the reader names the problem
+        return
+    nested = [field for field in schema if pa.types.is_nested(field.type)]
+    if nested:
+        raise UserError(
+            f"{path}: column {nested[0].name!r} holds nested values ({str(nested[0].type)[:80]}); a loan's cell is "
+            "one number, text or flag",
+            hint="flatten it into plain columns, or leave it out of the file; nothing was changed",
+        )
 
 
 def _check_columns(path: Path, names: list[str]) -> None:

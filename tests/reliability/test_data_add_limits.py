@@ -70,6 +70,15 @@ def ids_only(path: Path) -> Path:
     return path
 
 
+def nested_parquet(path: Path) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(lending_frame().head(200), preserve_index=False)
+    pq.write_table(table.append_column("history", pa.array([{"late": [1, 2]}] * table.num_rows)), path)
+    return path
+
+
 CASES = {
     "README.md": (good_csv, ("README.md", "reserved")),
     ".gitignore": (good_csv, (".gitignore", "reserved")),
@@ -81,6 +90,7 @@ CASES = {
     "folder.csv": (folder, ("folder.csv", "is a folder")),
     "pipe.csv": (pipe, ("pipe.csv", "not a regular file")),
     "ids.csv": (ids_only, ("ids.csv", "no feature column", "loan_id")),
+    "nested.parquet": (nested_parquet, ("nested.parquet", "column 'history' holds nested values", "flatten")),
 }
 
 
