@@ -285,11 +285,35 @@ def describe_failures(failure_cases: pd.DataFrame, examples: int = 3) -> list[st
         if column in not_numbers and not str(check).startswith(NOT_A_NUMBER):
             continue  # its type and range rules fail only because those cells are not numbers
         rows = [str(row_number(i)) for i in group["index"].dropna().astype(int).unique()[:examples]]
-        values = [repr(_plain(value)) for value in group["failure_case"].unique()[:examples]]
+        values = [_shown(_plain(value)) for value in group["failure_case"].unique()[:examples]]
         where = f"rows {', '.join(rows)}" if rows else "whole column"
-        rule = "cells that are not numbers" if column in not_numbers else f"rule {check}"
+        rule = "cells that are not numbers" if column in not_numbers else f"rule {_rule(check)}"
         lines.append(f"column {column!r}, {rule}: {len(group)} failing ({where}; values {', '.join(values)})")
     return lines
+
+
+SHOWN_CHARS = 80  # of a rule or a value in a failure line: the rows and values must fit the bounded error line
+
+
+def _rule(check: Any) -> str:
+    """A rule as a failure line names it: a category rule of a long list (200 categories) by its count, so the
+    rows and values after it are not cut off the end of the line."""
+    import ast
+
+    text = str(check)
+    if len(text) <= SHOWN_CHARS:
+        return text
+    if text.startswith("isin(") and text.endswith(")"):
+        try:
+            return f"isin({len(ast.literal_eval(text[5:-1]))} categories of the schema)"
+        except (ValueError, SyntaxError):
+            pass
+    return text[:SHOWN_CHARS] + "..."
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else f"{text[:SHOWN_CHARS]}... ({len(text):,} characters)"
 
 
 def validate_frame(

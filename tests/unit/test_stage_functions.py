@@ -198,6 +198,18 @@ def test_amounts_beyond_2_to_the_53_are_refused_when_inferring_and_when_validati
         validate_frame(frame, schema, "loans.csv")
 
 
+def test_a_failure_line_keeps_its_rows_and_values_with_200_categories_and_a_long_value():
+    """The rule listed every category, so the bounded error line was cut before the rows and values it names."""
+    categories = [f"category-{i:04d}" for i in range(200)]
+    schema = {"columns": {"c": {"kind": "categorical", "categories": categories, "nullable": False}}}
+    frame = pd.DataFrame({"c": ["category-0001", "ZZ", "q" * 5000]})
+    with pytest.raises(UserError) as refused:
+        validate_frame(frame, schema, "x.csv", with_target=False)
+    line = str(refused.value).splitlines()[1]
+    assert line.startswith("  column 'c', rule isin(200 categories of the schema): 2 failing (rows 3, 4; values 'ZZ', ")
+    assert "(5,002 characters)" in line and len(line) < 300
+
+
 def test_infer_schema_refuses_bad_targets():
     frame = loans()
     with pytest.raises(UserError, match="target column 'outcome' is not in the data"):
