@@ -67,10 +67,12 @@ def add(
             typer.echo(
                 f"Moved {added.moved_from} to {added.destination}: DVC tracks it there and git ignores it "
                 "(data stays out of git)."
+                + (f" Git tracked {added.moved_from}: its removal is staged." if added.removed_from_git else "")
             )
+        removal = f", and the removal of {added.moved_from}" if added.removed_from_git else ""
         typer.echo(
             f"Next: `mlops repro` to train on it, then commit params.yaml, the schema, dvc.lock and "
-            f"{added.destination}.dvc."
+            f"{added.destination}.dvc{removal}."
         )
         return
     if target or positive or negative or drop or keep_column:

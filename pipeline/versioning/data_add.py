@@ -52,6 +52,7 @@ class AddedSource:
     schema_path: str
     dropped_ids: list[IdColumn]  # id-like columns dropped on our own initiative, each with why
     moved_from: Path | None  # the file was inside the project: moved to `destination`
+    removed_from_git: bool = False  # git tracked the moved file: its removal is staged, to commit with the rest
 
 
 @dataclass(frozen=True)
@@ -115,8 +116,10 @@ def add_source(
     journaled = (PARAMS_FILE, new_params.data.schema_path, *map(str, written))
     with all_or_nothing("mlops data add", journaled + ((os.path.relpath(path),) if moved else ())):
         _copy_into_place(path, destination)
+        removed_from_git = False
         if moved:  # left in the project, git would stage it and the data hook refuse the commit
             path.unlink()
+            removed_from_git = dvc_seam.stop_tracking(in_project(path).as_posix())  # else committed data stays
         dvc_seam.add(destination.as_posix())
         write_schema(schema, new_params.data.schema_path)
         _write_atomically(Path(PARAMS_FILE), params_text)
@@ -129,6 +132,7 @@ def add_source(
         schema_path=new_params.data.schema_path,
         dropped_ids=dropped_ids,
         moved_from=path if moved else None,
+        removed_from_git=removed_from_git,
     )
 
 

@@ -148,6 +148,14 @@ def add(path: str) -> None:
     git("add", "--", f"{path}.dvc", str(target.parent / ".gitignore"))
 
 
+def stop_tracking(path: str) -> bool:
+    """Stage the removal of `path` (relative to the root) from git when git tracks it; whether it did."""
+    if not git_plumbing.is_tracked(path):
+        return False
+    git("--literal-pathspecs", "rm", "--cached", "--quiet", "--", path)
+    return True
+
+
 def git(*args: str) -> str:
     """Run git; its stdout. A failure is a bug or a broken repo, shown with git's own message."""
     try:

@@ -148,3 +148,16 @@ def test_drop_defaults_to_the_current_id_columns_the_file_has(repo, tmp_path):
     mlops(repo, "data", "add", write(frame, tmp_path / "lending.csv"))
     assert load_params(repo / "params.yaml").data.drop == ["rownames"]
     assert "rownames" not in json.loads((repo / "reports/schema.json").read_text())["columns"]
+
+
+def test_a_git_tracked_file_added_from_the_project_leaves_git_with_the_commit(repo):
+    """It was moved under data/external/ but stayed in git's index: the commit the command advised kept the data
+    in git, and the work tree showed it deleted."""
+    write(lending_frame(), repo / "loans.csv")
+    run(["git", "add", "-f", "loans.csv"], repo)
+    run(["git", "commit", "-q", "--no-verify", "-m", "data in git, before DVC"], repo)
+    result = mlops(repo, "data", "add", "loans.csv")
+    assert "Git tracked loans.csv: its removal is staged." in result.stdout, result.stdout
+    staged = run(["git", "diff", "--cached", "--name-status", "--no-renames"], repo).stdout.splitlines()
+    assert "D\tloans.csv" in staged and "A\tdata/external/loans.csv.dvc" in staged
+    assert run(["git", "status", "--porcelain", "--", "loans.csv"], repo).stdout.startswith("D ")
