@@ -127,7 +127,8 @@ def read_chunks(
         raise UserError(f"{path} is empty", hint="give a CSV with a header row and data rows") from None
     except (UnicodeDecodeError, ValueError, OSError) as error:
         raise UserError(
-            f"{path} cannot be read as a table: {error}", hint="is it a complete UTF-8 CSV or parquet file?"
+            f"{path} cannot be read as a table: {str(error).strip()}",
+            hint="is it a complete UTF-8 CSV or parquet file?",
         ) from None
 
 

@@ -44,7 +44,7 @@ def read_table(path: Path | str, text_columns: Sequence[str] = ()) -> pd.DataFra
         ) from None
     except Exception as error:  # pandas and pyarrow raise many types for a damaged file
         raise UserError(
-            f"{path} cannot be read as a table: {error}", hint="is it a complete CSV or parquet file?"
+            f"{path} cannot be read as a table: {str(error).strip()}", hint="is it a complete CSV or parquet file?"
         ) from None
     if frame.empty:
         raise UserError(f"{path} has no data rows (header only?)", hint="give a file with at least one loan")

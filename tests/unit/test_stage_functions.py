@@ -241,6 +241,20 @@ def test_read_table_refusals(tmp_path):
             read_table(path)
 
 
+def test_a_ragged_row_is_one_line_naming_its_line_for_training_and_for_scoring(tmp_path):
+    """pandas' message ends in a newline: the error showed a blank line before its hint."""
+    from pipeline.serving.predict import read_chunks
+
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("a,b,status\n1,2,good\n1,2,bad,4\n")
+    with pytest.raises(UserError) as training:
+        read_table(ragged)
+    with pytest.raises(UserError) as scoring:
+        list(read_chunks(ragged, {"features": {}}))
+    for refused in (training, scoring):
+        assert refused.value.message.endswith("Expected 3 fields in line 3, saw 4"), refused.value.message
+
+
 def test_ingest_drops_named_columns_and_refuses_unknown_ones():
     frame = loans().assign(rownames=range(400))
     assert "rownames" not in ingest(frame, ["rownames"], "src").columns
