@@ -40,6 +40,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+LOAN_ID = "id"  # the loan's id field of a serve request and of the prediction log, never a feature
+
+
 @dataclass(frozen=True)
 class AddedSource:
     """A file made the pipeline's source."""
@@ -92,6 +95,12 @@ def add_source(
         target, positive or params.data.positive_label, negative, drop + [c.name for c in dropped_ids]
     )
     schema = infer_source_schema(frame, choice, str(path))
+    if LOAN_ID in schema["columns"]:
+        raise UserError(
+            f"{path}: column {LOAN_ID!r} would be a feature, but `{LOAN_ID}` names the loan in `mlops serve` requests "
+            "and the prediction log (a client's loan id would be read as the feature)",
+            hint=f"rename the column in the file (e.g. to {LOAN_ID}_group) and add it again; nothing was changed",
+        )
     if not schema["columns"]:
         raise UserError(
             f"{path}: no feature column is left besides the target {choice.target!r} (dropped: {choice.drop})",

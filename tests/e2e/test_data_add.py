@@ -106,6 +106,7 @@ def test_a_semicolon_txt_table_trains_and_scores_read_the_same_way(repo, tmp_pat
         ("two", ["--positive", "bad", "--negative", "ok"], "expected exactly"),
         (None, ["--drop", "nope"], "--drop names columns"),
         ("stray words", [], "column 'annual_inc' holds numbers but for 2 cells ('unknown', '?'; first: row 5)"),
+        ("id feature", ["--keep-column", "id"], "column 'id' would be a feature, but `id` names the loan"),
         ("two", ["--positive", "bad", "--negative", "bad"], "--negative 'bad' is the --positive label too"),
         ("named\nwith a newline", [], "the name holds a control character"),
     ],
@@ -125,6 +126,8 @@ def test_refusals_touch_nothing(repo, tmp_path, content, args, message):
         elif content == "stray words":  # an amount with two bad cells, not a category of every amount
             frame = frame.astype({"annual_inc": object})
             frame.loc[3, "annual_inc"], frame.loc[7, "annual_inc"] = "unknown", "?"
+        elif content == "id feature":  # kept as a feature, a client's loan id would be read as it in serve
+            frame.insert(0, "id", frame.index % 5)
         frame.to_csv(path, index=False)
     before = snapshot(repo)
     result = mlops(repo, "data", "add", str(path), *args, check=False)
