@@ -33,6 +33,11 @@ def remote_name(url: str, endpoint_url: str | None) -> str:
                 f"{url}: credentials or options in the URL would be written to .dvc/config",
                 hint="give s3://BUCKET/PREFIX; put credentials in .dvc/config.local or AWS_* env",
             )
+        if endpoint_url and ("@" in urlsplit(endpoint_url).netloc or "?" in endpoint_url):
+            raise UserError(
+                "--endpoint-url: credentials or a query in the server's URL would be written to .dvc/config",
+                hint="give the server as http(s)://HOST:PORT; put credentials in .dvc/config.local or AWS_* env",
+            )
         if not urlsplit(url).netloc:
             raise UserError(f"{url}: names no bucket", hint="give s3://BUCKET/PREFIX")
         return "s3"

@@ -96,6 +96,7 @@ def test_remote_set_refuses_bad_urls_without_touching_config(repo):
     for args, message in [
         (["gs://bucket/x"], "not supported"),
         (["s3://key:secret@bucket/x"], "credentials"),
+        (["s3://bucket/x", "--endpoint-url", "http://key:secret@127.0.0.1:9000"], "credentials"),
         (["../folder", "--endpoint-url", "http://x"], "s3:// remotes only"),
         (["s3://"], "names no bucket"),
         (["dvc.lock"], "is a file, not a folder"),
