@@ -145,10 +145,21 @@ class Params(Strict):
     monitor: MonitorParams = DEFAULT_MONITOR
 
     def digest(self) -> str:
-        """A short, stable hash of every param the model is trained with: recorded in the model file. The
-        monitor thresholds are left out: changing them does not change the model."""
-        text = json.dumps(self.model_dump(mode="json", by_alias=True, exclude={"monitor"}), sort_keys=True)
+        """A short, stable hash of the params the train stage declares (MODEL_PARAMS): recorded in the model file."""
+        text = json.dumps(self.model_dump(mode="json", by_alias=True, include=MODEL_PARAMS), sort_keys=True)
         return hashlib.md5(text.encode()).hexdigest()
+
+
+# The params the train stage declares in dvc.yaml, by field name. The model file records their digest and nothing
+# more: DVC skips train when only other params change (evaluate.*, split.*: their effect reaches train through
+# its data), so a digest of those would make the model's bytes depend on which run last trained it, not on the
+# commit. tests/unit/test_params.py checks this against dvc.yaml.
+MODEL_PARAMS = {
+    "seed": True,
+    "data": {"source": True, "schema_path": True, "target": True, "positive_label": True, "sample_frac": True},
+    "decision": True,
+    "train": True,
+}
 
 
 def _describe(error: dict, raw: Any) -> str:
