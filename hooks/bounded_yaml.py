@@ -40,15 +40,37 @@ class BadYaml(yaml.YAMLError):
     what is wrong: see `named`), or not the shape they need (the file, the key and what it must be)."""
 
 
+class ConflictMarkers(BadYaml):
+    """A file git left with merge conflict markers (`<<<<<<<` ... `>>>>>>>`): not a syntax slip but a merge to
+    finish; what finishing means depends on the file (`name`), so readers add the fix."""
+
+    def __init__(self, name: str, line: int) -> None:
+        super().__init__(f"{name or 'the document'} holds unresolved merge conflict markers (line {line})")
+        self.name, self.line = name, line
+
+
+def conflict_marker_line(data: bytes | str) -> int | None:
+    """The line number of the first line that opens a git conflict (`<<<<<<< `), if any."""
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.startswith("<<<<<<<") and line[7:8] in ("", " "):
+            return number
+    return None
+
+
 @contextlib.contextmanager
-def named(name: str) -> Iterator[None]:
+def named(name: str, data: bytes | str | None = None) -> Iterator[None]:
     """A YAML syntax error inside the block becomes BadYaml naming the file `name` (PyYAML calls it "<byte
-    string>", over several lines); a refusal (Unbounded) already names it."""
+    string>", over several lines), or ConflictMarkers when `data`, the document, holds a git conflict; a refusal
+    (Unbounded) already names it."""
     try:
         yield
     except (Unbounded, BadYaml):
         raise
     except yaml.YAMLError as error:
+        line = conflict_marker_line(data) if data is not None else None
+        if line is not None:
+            raise ConflictMarkers(name, line) from None
         raise not_yaml(error, name) from None
 
 
@@ -61,7 +83,7 @@ def not_yaml(error: yaml.YAMLError, name: str) -> BadYaml:
 
 def safe_load(data: bytes | str, name: str = "") -> Any:
     """`yaml.safe_load` within bounds; `name` (the file) is what error messages call the document."""
-    with named(name):
+    with named(name, data):
         refuse_unbounded(data, name)
         return yaml.load(data, Loader=_Loader)
 

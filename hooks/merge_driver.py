@@ -47,6 +47,19 @@ def gitattributes_lines(outputs: dict[str, bool], is_dir: Callable[[str], bool])
     return lines
 
 
+def conflict_fix(path: str, command: str = "the command") -> str:
+    """What finishes a merge that left conflict markers in `path`: in `dvc.lock` (this driver was not registered
+    in that clone: `mlops hooks install` was never run) one side is taken and the pipeline reproduced; in a source
+    file (params.yaml, dvc.yaml) the conflict is the user's to resolve."""
+    if path == "dvc.lock":
+        return (
+            "dvc.lock is generated, never merged by hand: `git checkout --ours -- dvc.lock reports`, `mlops repro`, "
+            "`git add dvc.lock reports`, then conclude the merge; `mlops hooks install` makes every later merge do "
+            "this itself"
+        )
+    return f"resolve the conflict in {path} (keep one value of each key), `git add {path}`, then run {command} again"
+
+
 # --- the record of placeholders ----------------------------------------------------------------------------------
 
 

@@ -94,7 +94,7 @@ def _check(loader: Any, node: yaml.Node, key: str, source: str) -> None:
 def loads(text: str | bytes, source: str = "params.yaml") -> Any:
     """The document in `text`, or AmbiguousScalar naming the first key YAML 1.1 and 1.2 read differently.
     (BadYaml naming `source` for text that is not YAML at all; Unbounded for aliases: see hooks.bounded_yaml.)"""
-    with named(source):
+    with named(source, text):
         refuse_unbounded(text, source)  # the node walk below would visit an alias bomb's every expansion
         loader = _Loader(text)
         try:

@@ -16,7 +16,8 @@ import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from hooks import params_yaml
-from hooks.bounded_yaml import BadYaml, TooLarge, not_yaml
+from hooks.bounded_yaml import BadYaml, ConflictMarkers, TooLarge, not_yaml
+from hooks.merge_driver import conflict_fix
 from pipeline.errors import UserError
 from pipeline.paths import EXTERNAL_DIR, RDATASETS
 
@@ -230,6 +231,8 @@ def parse_params_yaml(text: str | bytes, source: str = PARAMS_FILE) -> Any:
         raise UserError(str(error), hint="nothing was run") from None
     except TooLarge as error:
         raise UserError(str(error), hint=error.hint) from None
+    except ConflictMarkers as error:
+        raise UserError(str(error), hint=conflict_fix(error.name)) from None
     except BadYaml as error:
         raise UserError(str(error)) from None
     except yaml.YAMLError as error:  # an alias, refused before it expands

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hooks import merge_driver
-from hooks.bounded_yaml import BadYaml, Unbounded
+from hooks.bounded_yaml import BadYaml, ConflictMarkers, Unbounded
 from hooks.params_yaml import AmbiguousScalar
 from hooks.pipeline_state import Reader, StageState, dir_md5, file_md5, pipeline_state, read_worktree
 from pipeline.errors import UserError
@@ -31,6 +31,8 @@ def explained_failure(error: Exception, command: str = "the command") -> UserErr
         return UserError(str(error), hint=error.hint)
     if isinstance(error, AmbiguousScalar):
         return UserError(str(error), hint=f"fix params.yaml, then run {command} again")
+    if isinstance(error, ConflictMarkers):
+        return UserError(str(error), hint=merge_driver.conflict_fix(error.name, command))
     if isinstance(error, BadYaml):
         return UserError(str(error), hint=f"fix it (`git diff` shows what changed), then run {command} again")
     if isinstance(error, DvcFailed):

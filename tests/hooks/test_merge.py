@@ -165,6 +165,37 @@ def test_check_mode_refuses_the_merge_commit_with_the_command(hooked):
     assert len(run(["git", "rev-list", "--parents", "-n", "1", "HEAD"], hooked).stdout.split()) == 2  # no merge
 
 
+def test_a_clone_without_the_merge_drivers_is_told_how_to_finish_the_merge(repo):
+    """`mlops hooks install` never ran: git merges dvc.lock as text. Every command names the conflict and the way
+    out (not "not valid YAML ... `git diff` shows what changed"), and following it concludes the merge."""
+    hand_locked_branch(repo, "three", OTHER_DECISION)
+    hand_locked_branch(repo, "boot", DECISION)
+    merged = merge(repo, "three")
+    assert "CONFLICT (content): Merge conflict in dvc.lock" in merged.stdout, output(merged)
+    for command in (["status"], ["repro"], ["data", "status"]):
+        result = run(["mlops", *command], repo, check=False)
+        assert result.returncode == 2, output(result)
+        assert result.stderr.startswith("error: dvc.lock holds unresolved merge conflict markers (line ")
+        assert "`git checkout --ours -- dvc.lock reports`, `mlops repro`" in result.stderr
+        assert "mlops hooks install" in result.stderr and "not valid YAML" not in result.stderr
+    run(["git", "checkout", "--ours", "--", "dvc.lock", "reports"], repo)
+    result = run(["mlops", "status"], repo, check=False)
+    assert result.returncode == 2 and "params.yaml holds unresolved merge conflict markers (line " in result.stderr
+    assert "resolve the conflict in params.yaml (keep one value of each key), `git add params.yaml`" in result.stderr
+    params = (repo / "params.yaml").read_text()
+    write(
+        repo,
+        "params.yaml",
+        params.split(MARKER)[0] + "  cost_good_rejected: 3.0\n" + params.split(">>>>>>> three\n")[1],
+    )
+    run(["git", "add", "params.yaml"], repo)
+    run(["mlops", "repro"], repo)
+    run(["git", "add", "dvc.lock", "reports"], repo)
+    run(["git", "commit", "-q", "--no-edit"], repo)
+    assert "cost_good_rejected: 3.0" in run(["git", "show", "HEAD:dvc.lock"], repo).stdout
+    assert_clean(repo)
+
+
 def pointer(repo, branch: str, start: str, rows: str, data: str = "data/external/loans.csv") -> str:
     """A branch from `start` whose commit points `data` at new content (`dvc add`)."""
     run(["git", "checkout", "-q", "-f", "-b", branch, start], repo)
