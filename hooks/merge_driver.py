@@ -14,6 +14,8 @@ result goes into %A, exit 0 means merged, non-zero a conflict.
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -67,13 +69,58 @@ def record_file() -> str:
     return git.git_path(STALE_RECORD)
 
 
+# Each line of the record is `START PATH`: START the commit the merge, rebase or cherry-pick started from. Once no
+# such operation is in progress and HEAD is START again, it was aborted (`git merge --abort`, `git rebase --abort`,
+# `git reset --hard`, ...; git runs no hook for those): the workspace is that commit's, no placeholder is left.
+IN_PROGRESS = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", "rebase-apply")
+STARTS = ("rebase-merge/orig-head", "rebase-apply/orig-head", "sequencer/head")  # a rebase's, a pick sequence's
+_COMMIT = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})? ")
+
+
 def placeholders() -> list[str]:
-    """Generated files a merge, rebase or cherry-pick took from one side (not yet reproduced)."""
+    """Generated files a merge, rebase or cherry-pick took from one side (not yet reproduced), unless undone."""
     try:
         with open(record_file(), encoding="utf-8") as handle:
-            return sorted({line.strip() for line in handle if line.strip()})
+            lines = [line.rstrip("\n") for line in handle if line.strip()]
     except FileNotFoundError:
         return []
+    entries = [
+        (line[: match.end() - 1], line[match.end() :]) if (match := _COMMIT.match(line)) else ("", line)
+        for line in lines
+    ]
+    if any(start for start, _ in entries):
+        head, in_progress = _head_and_operation()
+        entries = [(start, path) for start, path in entries if in_progress or not start or start != head]
+    return sorted({path.strip() for _, path in entries})
+
+
+def _head_and_operation() -> tuple[str, bool]:
+    """HEAD's commit, and whether a merge (its pre-merge-commit hook included), rebase, cherry-pick or revert is
+    in progress: one git process."""
+    *paths, head = _git_paths_and_head(IN_PROGRESS)
+    return head, bool(git.merge_heads()) or any(os.path.exists(path) for path in paths)
+
+
+def _operation_start() -> str:
+    """The commit the running merge, rebase or cherry-pick started from ("" before the first commit)."""
+    *paths, head = _git_paths_and_head(STARTS)
+    for path in paths:
+        try:
+            with open(path, encoding="ascii") as handle:
+                start = handle.read().strip()
+        except (OSError, ValueError):
+            continue
+        if _COMMIT.fullmatch(start + " "):
+            return start
+    return head
+
+
+def _git_paths_and_head(names: Sequence[str]) -> list[str]:
+    """Each name's path in the git directory, then HEAD's commit ("" before the first commit)."""
+    output = git.git("rev-parse", *(arg for name in names for arg in ("--git-path", name)), "HEAD", check=False)
+    lines = output.decode("utf-8", "surrogateescape").splitlines()
+    paths, head = lines[: len(names)], (lines[len(names)] if len(lines) > len(names) else "").strip()
+    return [*paths, head if _COMMIT.fullmatch(head + " ") else ""]
 
 
 def clear_placeholders() -> None:
@@ -82,8 +129,9 @@ def clear_placeholders() -> None:
 
 def keep_ours(path: str) -> int:
     """%A already holds our side: leave it, and record that the pipeline must be reproduced."""
+    start = _operation_start()
     with open(record_file(), "a", encoding="utf-8") as handle:
-        handle.write(path + "\n")
+        handle.write(f"{start} {path}\n" if start else path + "\n")
     return 0
 
 

@@ -12,7 +12,14 @@ import pytest
 
 from hooks.arguments import shell_word
 from hooks.dvc_post_rewrite import FINISH
-from hooks.merge_driver import GENERATED, driver_command, gitattributes_lines, placeholders, pointer_conflict
+from hooks.merge_driver import (
+    GENERATED,
+    STALE_RECORD,
+    driver_command,
+    gitattributes_lines,
+    placeholders,
+    pointer_conflict,
+)
 from pipeline.versioning import merge_setup
 from tests.conftest import ROOT, clone_repo, run, run_wide, test_env
 from tests.hooks.conftest import commit, output, use_check_mode, write
@@ -194,6 +201,28 @@ def test_a_clone_without_the_merge_drivers_is_told_how_to_finish_the_merge(repo)
     run(["git", "commit", "-q", "--no-edit"], repo)
     assert "cost_good_rejected: 3.0" in run(["git", "show", "HEAD:dvc.lock"], repo).stdout
     assert_clean(repo)
+
+
+def test_an_aborted_merge_rebase_or_cherry_pick_leaves_no_placeholder_behind(hooked):
+    """git runs no hook on `--abort`: the record of the sides the driver kept must not outlive the operation (it
+    sent `mlops status` on asking for a retrain and a commit of a workspace that is HEAD's, clean)."""
+    hand_locked_branch(hooked, "three", OTHER_DECISION)
+    hand_locked_branch(hooked, "repeats", REPEATS)
+    hand_locked_branch(hooked, "boot", DECISION)
+    before = run(["mlops", "status"], hooked).stdout
+    for start, abort in [
+        (["merge", "--no-commit", "repeats"], ["merge", "--abort"]),
+        (["rebase", "three"], ["rebase", "--abort"]),
+        (["cherry-pick", "three"], ["cherry-pick", "--abort"]),
+    ]:
+        run(["git", *start], hooked, check=False)
+        assert "dvc.lock" in (hooked / ".git" / STALE_RECORD).read_text(), start  # the driver kept a side
+        run(["git", *abort], hooked)
+        assert run(["git", "status", "--porcelain", "--untracked-files=no"], hooked).stdout == ""
+        assert run(["mlops", "status"], hooked).stdout == before, abort
+    run(["git", "merge", "--no-commit", "repeats"], hooked)
+    run(["git", "commit", "-q", "--no-verify", "--no-edit"], hooked)  # concluded without the retrain: still owed
+    assert "kept one side of dvc.lock" in run(["mlops", "status"], hooked, check=False).stdout
 
 
 def pointer(repo, branch: str, start: str, rows: str, data: str = "data/external/loans.csv") -> str:
