@@ -14,6 +14,9 @@ import sys
 from collections.abc import Sequence
 
 HOOK_ID = "dvc-post-checkout"
+# Set by a caller that checks out the data itself after its `git checkout` (`mlops checkout`): its own failure
+# handling (stay where you were, `mlops data pull`) applies, where this hook's would fail the git checkout half-way.
+CALLER_CHECKS_OUT_DATA = "MLOPS_CALLER_CHECKS_OUT_DATA"
 
 
 def dvc_command() -> list[str]:
@@ -28,7 +31,7 @@ def is_branch_checkout(argv: Sequence[str]) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not is_branch_checkout(argv) or not os.path.isdir(".dvc"):
+    if not is_branch_checkout(argv) or not os.path.isdir(".dvc") or os.environ.get(CALLER_CHECKS_OUT_DATA):
         return 0
     # Captured, not --quiet (which silences DVC's errors too): shown only when the checkout fails.
     result = subprocess.run([*dvc_command(), "checkout"], capture_output=True, text=True)

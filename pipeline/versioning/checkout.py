@@ -26,7 +26,7 @@ def checkout(rev: str) -> None:
         raise UserError(f"{rev!r} is not a commit, tag or branch here", hint="see `git log --oneline` and `git tag`")
     tracked_before = set(dvc_seam.tracked_objects())
     with all_or_nothing("mlops checkout", move_head=True):
-        dvc_seam.git("checkout", "-q", rev, "--")
+        dvc_seam.switch_code(rev)
         try:
             dvc_seam.checkout_outputs()
         except dvc_seam.DvcFailed as failure:

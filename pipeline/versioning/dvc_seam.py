@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hooks import dvc_post_checkout
 from hooks import git as git_plumbing
 from hooks.pipeline_state import (
     DVC_YAML,
@@ -160,6 +161,16 @@ def git(*args: str) -> str:
     """Run git; its stdout. A failure is a bug or a broken repo, shown with git's own message."""
     try:
         return git_plumbing.git(*args).decode("utf-8", "surrogateescape")
+    except git_plumbing.GitFailed as failure:
+        raise UserError(f"`git {failure.command}` failed: {failure.message}") from None
+
+
+def switch_code(rev: str) -> None:
+    """`git checkout REV` of the code and params alone: the caller checks out the data (the post-checkout hook,
+    told so, leaves it to the caller, whose failure handling then applies)."""
+    env = {**os.environ, dvc_post_checkout.CALLER_CHECKS_OUT_DATA: "1"}
+    try:
+        git_plumbing.git("checkout", "-q", check_rev(rev), "--", env=env)
     except git_plumbing.GitFailed as failure:
         raise UserError(f"`git {failure.command}` failed: {failure.message}") from None
 

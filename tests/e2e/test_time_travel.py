@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import yaml
+
 from tests.conftest import run
 from tests.e2e.data_helpers import mlops, other_schema_frame, snapshot, tree_hash
 
@@ -56,3 +58,24 @@ def test_travel_between_two_versions(repo, tmp_path):
 def test_checkout_refuses_unknown_revision(repo):
     result = mlops(repo, "checkout", "no-such-tag", check=False)
     assert result.returncode == 2 and "not a commit, tag or branch" in result.stderr
+
+
+def test_a_version_missing_from_the_cache_stays_where_it_was_and_names_the_fix(hooked):
+    """With the hooks installed, git's post-checkout hook failed the `git checkout` half-way, and its advice
+    (`dvc pull`, then `dvc checkout`) would have fetched the version `mlops checkout` had gone back to."""
+    commit(hooked, "v1")
+    params = (hooked / "params.yaml").read_text()
+    (hooked / "params.yaml").write_text(params.replace("C: 0.01", "C: 0.1"))
+    mlops(hooked, "repro")
+    commit(hooked, "v2")
+    model = yaml.safe_load((hooked / "dvc.lock").read_text())["stages"]["train"]["outs"][0]["md5"]
+    mlops(hooked, "checkout", "v1")
+    cached = hooked / ".dvc" / "cache" / "files" / "md5" / model[:2] / model[2:]
+    cached.chmod(0o644)
+    cached.unlink()
+    before = versions(hooked)
+    result = mlops(hooked, "checkout", "v2", check=False)
+    assert result.returncode == 2
+    assert "error: some of v2's data or models are not in the cache; stayed where you were" in result.stderr
+    assert "mlops data pull" in result.stderr and "dvc-post-checkout" not in result.stdout + result.stderr
+    assert run(["git", "describe", "--tags"], hooked).stdout.strip() == "v1" and versions(hooked) == before
