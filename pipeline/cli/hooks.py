@@ -74,13 +74,15 @@ def params() -> None:
 def repro() -> None:
     """What `dvc-lock-sync repro` runs: `dvc repro` all or nothing, then the stages whose params changed only
     in type (DVC sees `1` and `1.0` as equal and would skip them), forced."""
+    from pipeline.experiments.dvc_outcomes import contradicting_advice_dropped
     from pipeline.params import load_params
     from pipeline.versioning import dvc_seam
 
     dvc_seam.require_repo()
     load_params()
     try:
-        dvc_seam.repro_before_commit()
+        with contradicting_advice_dropped(staged_by_caller=True):  # the hook stages dvc.lock and the reports
+            dvc_seam.repro_before_commit()
     except dvc_seam.DvcFailed as failure:
         raise UserError(
             "the pipeline failed; dvc.lock, models/ and reports/ are as they were before the run",

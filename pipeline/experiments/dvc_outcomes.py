@@ -52,30 +52,35 @@ CONTRADICTING_ADVICE = (
 )
 
 
-def _advice(message: object) -> bool:
-    return isinstance(message, str) and message.startswith(CONTRADICTING_ADVICE)
+# And, where the caller stages dvc.lock itself (the commit hooks' retrain), DVC's advice to stage it.
+STAGING_ADVICE = ("\nTo track the changes with git, run:",)
 
 
 class _DropAdvice(logging.Filter):
+    def __init__(self, advice: tuple[str, ...]) -> None:
+        super().__init__()
+        self.advice = advice
+
     def filter(self, record: logging.LogRecord) -> bool:
-        return not _advice(record.msg)
+        return not (isinstance(record.msg, str) and record.msg.startswith(self.advice))
 
 
 @contextlib.contextmanager
-def contradicting_advice_dropped() -> Iterator[None]:
+def contradicting_advice_dropped(staged_by_caller: bool = False) -> Iterator[None]:
     """Within it, DVC running in this process keeps its errors, warnings and progress but not the advice in
-    CONTRADICTING_ADVICE: DVC logs some of it (`dvc.repo.scm_context`) and writes the rest to its console
-    (`dvc.ui.ui.write`), so both are filtered."""
+    CONTRADICTING_ADVICE (and STAGING_ADVICE when `staged_by_caller`): DVC logs some of it
+    (`dvc.repo.scm_context`) and writes the rest to its console (`dvc.ui.ui.write`), so both are filtered."""
     from dvc.repo import scm_context
     from dvc.ui import ui
 
+    advice = CONTRADICTING_ADVICE + (STAGING_ADVICE if staged_by_caller else ())
     write = ui.write
 
     def write_unless_advice(*objects, **kwargs) -> None:
-        if not any(_advice(text) for text in objects):
+        if not any(isinstance(text, str) and text.startswith(advice) for text in objects):
             write(*objects, **kwargs)
 
-    advice_filter = _DropAdvice()
+    advice_filter = _DropAdvice(advice)
     scm_context.logger.addFilter(advice_filter)
     ui.write = write_unless_advice
     try:

@@ -103,6 +103,8 @@ def test_repro_mode_retrains_and_the_repeated_commit_records_everything(hooked):
     first = commit(hooked, "params.yaml")
     assert first.returncode != 0
     assert "retrained" in output(first) and "roc_auc" in output(first) and "git commit` again" in output(first)
+    for advice in ("git add dvc.lock", "auto staging", "dvc push"):  # DVC's, contradicting the hook's own
+        assert advice not in output(first)
     second = commit(hooked)
     assert second.returncode == 0, output(second)
     assert {"params.yaml", "dvc.lock", "reports/metrics.json"} <= head_files(hooked)
