@@ -297,7 +297,7 @@ def reproduce(read: Reader) -> int:
     else:
         print(f"\n{HOOK_ID}: retrained; dvc.lock and the reports are now staged.")
     merged = git.merge_heads()
-    parents = {"HEAD": "HEAD", **{sha: f"{label} ({sha[:7]})" for sha, label in merged.items()}}
+    parents = {"HEAD": "HEAD", **{sha: parent_label(sha, label) for sha, label in merged.items()}}
     for parent, label in parents.items():
         changes = metric_changes(git.blob_at(parent, METRICS), read_worktree()(METRICS))
         if changes:
@@ -310,6 +310,12 @@ def reproduce(read: Reader) -> int:
     else:
         print("\nRun the same `git commit` again to record params, dvc.lock and reports together.")
     return 1
+
+
+def parent_label(sha: str, label: str) -> str:
+    """How the metric change names a merged commit: `boot (f121835)`; `git pull` merges by commit id, which is
+    then said once (`f121835`), not twice."""
+    return sha[:7] if label == sha else f"{label} ({sha[:7]})"
 
 
 def run_to_the_end(command: list[str]) -> tuple[int, signal.Signals | None]:

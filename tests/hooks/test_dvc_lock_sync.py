@@ -9,7 +9,14 @@ import os
 import time
 
 from hooks import block_untracked_data
-from hooks.dvc_lock_sync import main, pre_commit_stashed_paths, process_start_time, stale_stages, subset_lock
+from hooks.dvc_lock_sync import (
+    main,
+    parent_label,
+    pre_commit_stashed_paths,
+    process_start_time,
+    stale_stages,
+    subset_lock,
+)
 from tests.conftest import run, test_env
 from tests.hooks.conftest import commit, head_files, output
 
@@ -252,3 +259,9 @@ def test_deleting_dvc_lock_with_the_pipeline_or_before_any_lock_is_not_refused(s
     assert deletes_lock()
     run(["git", "rm", "-q", "dvc.yaml"], ".")
     assert not deletes_lock()  # no stages left: nothing to lock
+
+
+def test_a_merged_commit_is_named_by_its_branch_or_once_by_its_id():
+    sha = "360ad01341f34534072931327243d0594d571198"
+    assert parent_label(sha, "boot") == "boot (360ad01)"
+    assert parent_label(sha, sha) == "360ad01"  # `git pull` merges FETCH_HEAD's commit by its id
