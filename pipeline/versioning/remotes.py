@@ -26,6 +26,11 @@ class DataStatus:
 
 def remote_name(url: str, endpoint_url: str | None) -> str:
     """`s3` for s3:// URLs, `local` for folders; other schemes are refused."""
+    if not url.strip() or not url.isprintable():
+        raise UserError(
+            f"remote URL {url[:200]!r}: is empty or holds control characters",
+            hint="give a folder or s3://BUCKET/PREFIX",
+        )
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme == "s3":
         if "@" in url or "?" in url:
@@ -33,11 +38,8 @@ def remote_name(url: str, endpoint_url: str | None) -> str:
                 f"{url}: credentials or options in the URL would be written to .dvc/config",
                 hint="give s3://BUCKET/PREFIX; put credentials in .dvc/config.local or AWS_* env",
             )
-        if endpoint_url and ("@" in urlsplit(endpoint_url).netloc or "?" in endpoint_url):
-            raise UserError(
-                "--endpoint-url: credentials or a query in the server's URL would be written to .dvc/config",
-                hint="give the server as http(s)://HOST:PORT; put credentials in .dvc/config.local or AWS_* env",
-            )
+        if endpoint_url is not None:
+            check_endpoint(endpoint_url)
         if not urlsplit(url).netloc:
             raise UserError(f"{url}: names no bucket", hint="give s3://BUCKET/PREFIX")
         return "s3"
@@ -49,6 +51,25 @@ def remote_name(url: str, endpoint_url: str | None) -> str:
     if endpoint_url:
         raise UserError("--endpoint-url is for s3:// remotes only", hint=f"drop it for the folder {url}")
     return "local"
+
+
+def check_endpoint(endpoint_url: str) -> None:
+    """An S3-compatible server's URL as .dvc/config may keep it: http(s)://HOST[:PORT][/PATH], nothing secret.
+    Checked before anything is written: DVC writes the remote first and refuses a bad endpoint only after."""
+    hint = "give the server as http(s)://HOST:PORT, e.g. http://127.0.0.1:9000"
+    if "@" in urlsplit(endpoint_url).netloc or "?" in endpoint_url:
+        raise UserError(
+            "--endpoint-url: credentials or a query in the server's URL would be written to .dvc/config",
+            hint=f"{hint}; put credentials in .dvc/config.local or AWS_* env",
+        )
+    parts = urlsplit(endpoint_url)
+    try:
+        server = parts.scheme in ("http", "https") and bool(parts.hostname) and endpoint_url.isprintable()
+        parts.port  # noqa: B018 (a port that is not a number raises ValueError)
+    except ValueError:
+        server = False
+    if not server:
+        raise UserError(f"--endpoint-url {endpoint_url[:200]!r}: is not an http(s) server URL", hint=hint)
 
 
 def check_folder(folder: str) -> None:

@@ -97,6 +97,11 @@ def test_remote_set_refuses_bad_urls_without_touching_config(repo):
         (["gs://bucket/x"], "not supported"),
         (["s3://key:secret@bucket/x"], "credentials"),
         (["s3://bucket/x", "--endpoint-url", "http://key:secret@127.0.0.1:9000"], "credentials"),
+        (["s3://bucket/x", "--endpoint-url", "--"], "is not an http(s) server URL"),  # DVC wrote the remote first
+        (["s3://bucket/x", "--endpoint-url", "not a url"], "is not an http(s) server URL"),
+        (["s3://bucket/x", "--endpoint-url", ""], "is not an http(s) server URL"),
+        (["s3://bucket/x", "--endpoint-url", "http://127.0.0.1:port"], "is not an http(s) server URL"),
+        ([""], "is empty"),
         (["../folder", "--endpoint-url", "http://x"], "s3:// remotes only"),
         (["s3://"], "names no bucket"),
         (["dvc.lock"], "is a file, not a folder"),
