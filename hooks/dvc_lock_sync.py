@@ -131,7 +131,7 @@ def check(read: Reader) -> int:
     if not uses_mlops():
         print(f"\nFix: {dvc_fix(read, frac, kept)}")
     elif kept:
-        print("\nFix: `dvc checkout && mlops repro`, then `git add dvc.lock reports` and `git commit`.")
+        print("\nFix: `dvc checkout --allow-missing && mlops repro`, then `git add dvc.lock reports` and `git commit`.")
     else:
         print(
             "\nFix: set data.sample_frac: 1.0 if needed, run `mlops repro`, then `git add dvc.lock reports` and "
@@ -152,7 +152,7 @@ def dvc_fix(read: Reader, frac: float | None, kept: list[str]) -> str:
     staged = " ".join(shell_word(path) for path in ["dvc.lock", *git_kept_outputs(read)])
     subset = "set data.sample_frac: 1.0 in params.yaml, " if frac is not None else ""
     if kept:
-        return f"{subset}`dvc checkout && dvc repro`, then `git add {staged}` and `git commit`."
+        return f"{subset}`dvc checkout --allow-missing && dvc repro`, then `git add {staged}` and `git commit`."
     return f"{subset}run `dvc repro`, then `git add {staged}` and commit again."
 
 

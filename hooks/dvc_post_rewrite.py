@@ -17,7 +17,9 @@ from hooks import dvc_post_checkout, git, merge_driver
 from hooks.dvc_lock_sync import describe, stale_stages
 
 HOOK_ID = "dvc-post-rewrite"
-FINISH = 'dvc checkout && mlops repro && git commit -m "Retrain after rebase" -- dvc.lock reports'
+# --allow-missing: the kept side's outputs (a teammate's retrained model after `git pull --rebase`) may be on the
+# DVC remote only; the retrain makes them again, where a plain `dvc checkout` would stop the command there.
+FINISH = 'dvc checkout --allow-missing && mlops repro && git commit -m "Retrain after rebase" -- dvc.lock reports'
 
 
 def head_reader(path: str) -> bytes | None:

@@ -69,9 +69,9 @@ def status(
     if pipeline.kept_placeholders:
         typer.echo(
             f"A merge, rebase or cherry-pick kept one side of {', '.join(pipeline.kept_placeholders)} (generated "
-            "files are never merged as text): they are placeholders until reproduced. Run `dvc checkout && mlops "
-            "repro`, then `git add dvc.lock reports` and commit (a merge in progress: plain `git commit` retrains "
-            "and stages them)."
+            "files are never merged as text): they are placeholders until reproduced. Run `dvc checkout "
+            "--allow-missing && mlops repro`, then `git add dvc.lock reports` and commit (a merge in progress: plain "
+            "`git commit` retrains and stages them)."
         )
     if pipeline.up_to_date:
         typer.echo("Pipeline is up to date: `mlops repro` would run nothing.")

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from hooks.arguments import shell_word
 from hooks.dvc_post_rewrite import FINISH
@@ -168,7 +169,7 @@ def test_check_mode_refuses_the_merge_commit_with_the_command(hooked):
     text = output(merged)
     assert "kept one side of generated files: dvc.lock" in text
     assert "param decision.cost_good_rejected changed (1.0 -> 2.0)" in text
-    assert "dvc checkout && mlops repro" in text and "Running stage" not in text
+    assert "dvc checkout --allow-missing && mlops repro" in text and "Running stage" not in text
     assert len(run(["git", "rev-list", "--parents", "-n", "1", "HEAD"], hooked).stdout.split()) == 2  # no merge
 
 
@@ -307,7 +308,26 @@ def test_rebase_and_cherry_pick_name_the_command_that_finishes_them(retrained, t
     assert files_with_markers(hooked) == [], output(picked)
     status = run(["mlops", "status"], hooked).stdout
     assert "kept one side of dvc.lock" in status and "param evaluate.importance_repeats changed" in status
-    assert "dvc checkout && mlops repro" in status
+    assert "dvc checkout --allow-missing && mlops repro" in status
+
+
+@pytest.mark.slow
+def test_a_rebase_onto_a_retrain_whose_model_is_not_in_this_cache_finishes_with_the_command(retrained, tmp_path):
+    """`git pull --rebase` onto a teammate's retrain: their model is on the DVC remote, not in this cache. The
+    command the hook names retrains it (a plain `dvc checkout` first stopped it there)."""
+    hooked = retrained(tmp_path / "repo", "c", "repeats")
+    model = yaml.safe_load(run(["git", "show", "c:dvc.lock"], hooked).stdout)["stages"]["train"]["outs"][0]["md5"]
+    cached = hooked / ".dvc" / "cache" / "files" / "md5" / model[:2] / model[2:]
+    cached.chmod(0o644)
+    cached.unlink()
+    run(["git", "checkout", "-q", "repeats"], hooked)
+    rebased = run(["git", "rebase", "c"], hooked, check=False)
+    assert FINISH in output(rebased)
+    finished = run(FINISH, hooked, check=False)
+    assert finished.returncode == 0, output(finished)
+    assert run(["mlops", "status"], hooked).stdout.startswith("Pipeline is up to date")
+    assert run(["git", "show", "HEAD:dvc.lock"], hooked).stdout.count(model) == 2  # c's model, made again
+    assert_clean(hooked)
 
 
 def dvc_pointer(md5: str, size: int) -> bytes:
