@@ -245,8 +245,14 @@ def checkout_merged_data() -> bool:
     """`dvc checkout`: the data the merged `.dvc` pointers name (a merge does not check it out)."""
     from hooks.dvc_post_checkout import dvc_command
 
-    if subprocess.run([*dvc_command(), "checkout", "--quiet"], stdout=sys.stdout, stderr=sys.stderr).returncode:
-        print(f"\n{HOOK_ID}: `dvc checkout` of the merged data failed (see above). Fix: `dvc pull`, then commit again.")
+    # Captured, not --quiet (which silences DVC's errors too, the list of what is missing among them).
+    result = subprocess.run([*dvc_command(), "checkout"], capture_output=True, text=True)
+    if result.returncode:
+        print(result.stderr.strip())
+        print(
+            f"\n{HOOK_ID}: `dvc checkout` of the merged data failed (see above; most often the other side's data "
+            "is not in this cache yet). Fix: `mlops data pull` (or `dvc pull`), then `git commit`."
+        )
         return False
     return True
 

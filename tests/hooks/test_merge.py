@@ -254,6 +254,22 @@ def test_divergent_pointers_of_one_data_file_stop_with_the_versions_and_the_fix(
     assert files_with_markers(hooked) == []
 
 
+def test_merged_data_missing_from_the_cache_is_named_with_the_fix(hooked):
+    """`git pull` of a teammate's new data (on the DVC remote, not in this cache) into a retrained branch: the
+    hook's `dvc checkout --quiet` said nothing of what was missing ("see above" pointed at nothing)."""
+    hand_locked_branch(hooked, "boot", DECISION)
+    pointer(hooked, "with-data", "boot", "1,2\n")
+    data = yaml.safe_load((hooked / "data/external/loans.csv.dvc").read_text())["outs"][0]["md5"]
+    cached = hooked / ".dvc" / "cache" / "files" / "md5" / data[:2] / data[2:]
+    cached.chmod(0o644)
+    cached.unlink()
+    hand_locked_branch(hooked, "repeats", REPEATS)
+    merged = merge(hooked, "with-data")
+    text = output(merged)
+    assert merged.returncode != 0 and "data/external/loans.csv" in text.split("`dvc checkout` of the merged data")[0]
+    assert "Fix: `mlops data pull` (or `dvc pull`), then `git commit`." in text and "Running stage" not in text
+
+
 def test_a_generated_file_named_like_an_option_is_recorded_for_the_retrain(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     run(["git", "init", "-q"], tmp_path)
