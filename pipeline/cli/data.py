@@ -104,7 +104,7 @@ def status(
     from rich.table import Table
 
     from pipeline.versioning import remotes
-    from pipeline.versioning.data_status import ALL_CLEAR
+    from pipeline.versioning.data_status import all_clear
 
     state = remotes.status(verify, remote)
     if state.remote_unreachable:
@@ -115,7 +115,7 @@ def status(
             table.add_row(path, words)
         Console(highlight=False).print(table)
     else:
-        typer.echo(ALL_CLEAR)
+        typer.echo(all_clear(state.remote_asked))
     for line in state.cache_problems or []:
         typer.echo(line)
     if state.cache_problems == []:

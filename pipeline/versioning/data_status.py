@@ -28,6 +28,12 @@ def _entries(state: dict, keys: tuple[str, ...]) -> list[str]:
 
 
 ALL_CLEAR = "Everything DVC tracks is recorded, cached and pushed."
+ALL_CLEAR_LOCALLY = "Everything DVC tracks is recorded and cached (pushed or not: the remote was not asked)."
+
+
+def all_clear(remote_asked: bool) -> str:
+    """The line for no row at all: "pushed" only when the remote said so."""
+    return ALL_CLEAR if remote_asked else ALL_CLEAR_LOCALLY
 
 
 def status_rows(state: dict) -> list[tuple[str, str]]:

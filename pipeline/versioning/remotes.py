@@ -22,6 +22,7 @@ class DataStatus:
     cache_problems: list[str] | None  # None: not verified; empty: verified, every object matches its md5
     remote_problems: list[integrity.Problem] | None  # None: not verified; only the corrupted copies
     failure: UserError | None  # what verifying found wrong, reported after everything above
+    remote_asked: bool = False  # whether "not yet pushed" was asked of the remote (else the rows are local only)
 
 
 def remote_name(url: str, endpoint_url: str | None) -> str:
@@ -117,22 +118,23 @@ def status(verify: bool, remote: bool) -> DataStatus:
         unreachable = str(error)
         state = dvc_seam.data_status(not_in_remote=False)
     rows = status_rows(state)
+    asked = ask_remote and unreachable is None
     if not verify:
-        return DataStatus(rows, unreachable, None, None, None)
+        return DataStatus(rows, unreachable, None, None, None, remote_asked=asked)
     cache_problems = corrupted_objects(dvc_seam.tracked_objects(), dvc_seam.cache_files_dir())
     if cache_problems:
         failure = UserError(
             f"{len(cache_problems)} cached object(s) in use are corrupted or missing",
             hint="delete each named cache file, then `mlops data pull` (or `mlops repro --force`)",
         )
-        return DataStatus(rows, unreachable, cache_problems, None, failure)
+        return DataStatus(rows, unreachable, cache_problems, None, failure, remote_asked=asked)
     if not ask_remote:
-        return DataStatus(rows, unreachable, [], None, None)
+        return DataStatus(rows, unreachable, [], None, None, remote_asked=asked)
     try:
         problems = integrity.remote_problems(integrity.objects_in_use())
     except Exception as error:  # DVC raises many types for an unreachable remote
         failure = UserError(f"could not read the remote's copies: {error}", hint=remote_hint())
-        return DataStatus(rows, unreachable, [], None, failure)
+        return DataStatus(rows, unreachable, [], None, failure, remote_asked=asked)
     corrupted = [problem for problem in problems if problem.state == "corrupted"]
     failure = None
     if corrupted:
@@ -141,7 +143,7 @@ def status(verify: bool, remote: bool) -> DataStatus:
             hint="from a clone whose cache holds good copies (`mlops data status --verify --no-remote` passes "
             "there), run `mlops data push --heal`",
         )
-    return DataStatus(rows, unreachable, [], corrupted, failure)
+    return DataStatus(rows, unreachable, [], corrupted, failure, remote_asked=asked)
 
 
 def push(heal: bool) -> list[integrity.Problem] | None:

@@ -126,6 +126,18 @@ def test_local_remote_round_trip(repo, tmp_path):
     assert tracked_hashes(repo) == before
 
 
+def test_data_status_says_pushed_only_when_the_remote_said_so(repo):
+    """Nothing pushed yet: a status that did not ask the remote (`--no-remote`, or a server that does not answer)
+    said "recorded, cached and pushed"."""
+    env = make_env(**KEYS)
+    mlops(repo, "remote", "set", "s3://bucket/x", "--endpoint-url", f"http://127.0.0.1:{free_port()}", env=env)
+    local = mlops(repo, "data", "status", "--no-remote", env=env).stdout
+    unreachable = mlops(repo, "data", "status", env=make_env(**KEYS, AWS_MAX_ATTEMPTS="1")).stdout
+    for said in (local, unreachable):
+        assert "pushed" not in said.replace("pushed or not", "") and "the remote was not asked" in said, said
+    assert "could not ask the remote" in unreachable
+
+
 def test_s3_round_trip_and_interrupted_push(repo, s3_server):
     env = make_env(**KEYS)
     mlops(repo, "remote", "set", f"s3://{BUCKET}/store", "--endpoint-url", s3_server.url, env=env)
