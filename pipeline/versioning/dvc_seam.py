@@ -168,7 +168,8 @@ def git(*args: str) -> str:
 def switch_code(rev: str) -> None:
     """`git checkout REV` of the code and params alone: the caller checks out the data (the post-checkout hook,
     told so, leaves it to the caller, whose failure handling then applies)."""
-    env = {**os.environ, dvc_post_checkout.CALLER_CHECKS_OUT_DATA: "1"}
+    # A revision from before the hooks existed has no .pre-commit-config.yaml: pre-commit would fail the checkout.
+    env = {**os.environ, dvc_post_checkout.CALLER_CHECKS_OUT_DATA: "1", "PRE_COMMIT_ALLOW_NO_CONFIG": "1"}
     try:
         git_plumbing.git("checkout", "-q", check_rev(rev), "--", env=env)
     except git_plumbing.GitFailed as failure:

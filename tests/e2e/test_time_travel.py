@@ -5,6 +5,7 @@ from __future__ import annotations
 import yaml
 
 from tests.conftest import run
+from tests.conftest import test_env as make_env
 from tests.e2e.data_helpers import mlops, other_schema_frame, snapshot, tree_hash
 
 
@@ -79,3 +80,15 @@ def test_a_version_missing_from_the_cache_stays_where_it_was_and_names_the_fix(h
     assert "error: some of v2's data or models are not in the cache; stayed where you were" in result.stderr
     assert "mlops data pull" in result.stderr and "dvc-post-checkout" not in result.stdout + result.stderr
     assert run(["git", "describe", "--tags"], hooked).stdout.strip() == "v1" and versions(hooked) == before
+
+
+def test_a_version_from_before_the_hooks_is_reached_with_the_hooks_installed(hooked):
+    """pre-commit's post-checkout hook fails where the revision has no .pre-commit-config.yaml: that failed the
+    `git checkout` inside `mlops checkout`, which then went back."""
+    run(["git", "rm", "-q", ".pre-commit-config.yaml"], hooked)
+    run(["git", "commit", "-qm", "before the hooks", "--no-verify"], hooked)
+    run(["git", "tag", "before-hooks"], hooked)
+    run(["git", "checkout", "-q", "HEAD~1"], hooked, env=make_env(PRE_COMMIT_ALLOW_NO_CONFIG="1"))
+    result = mlops(hooked, "checkout", "before-hooks", check=False)
+    assert result.returncode == 0, result.stderr
+    assert run(["git", "describe", "--tags"], hooked).stdout.strip() == "before-hooks"
