@@ -287,7 +287,7 @@ def pipeline_state(
         )
         recorded = {dep["path"]: dep.get("md5") for dep in locked.get("deps") or []}
         for path in _paths(stage.get("deps"), params):
-            kind = "data" if path in outs or path.startswith("data/") else "code"
+            kind = "data" if path in outs or path.startswith("data/") else "code" if path.endswith(".py") else "file"
             if path not in recorded:
                 state.reasons.append(f"new dependency: {path}")
                 continue

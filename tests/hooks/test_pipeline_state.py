@@ -62,6 +62,21 @@ FILES = {
 }
 
 
+def test_a_changed_dependency_is_named_as_code_data_or_a_file():
+    pipeline = "stages:\n  train:\n    cmd: x\n    deps: [train.py, data/loans.csv, reports/schema.json]\n"
+    lock = "schema: '2.0'\nstages:\n  train:\n    cmd: x\n    deps:\n"
+    lock += "".join(
+        f"    - path: {path}\n      md5: 0\n" for path in ("train.py", "data/loans.csv", "reports/schema.json")
+    )
+    files = {"dvc.yaml": pipeline, "dvc.lock": lock, "train.py": "", "data/loans.csv": "", "reports/schema.json": ""}
+    (train,) = pipeline_state(reader(files))
+    assert train.reasons == [
+        "code changed: train.py",
+        "data changed: data/loans.csv",
+        "file changed: reports/schema.json",
+    ]
+
+
 def test_the_lock_and_its_outputs():
     stages = lock_stages(reader(FILES))
     assert list(stages) == ["train"] and output_md5(stages, "models/model.bin") == "aaaa"
