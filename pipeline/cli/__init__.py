@@ -4,6 +4,8 @@ every group) only for the rest."""
 
 from __future__ import annotations
 
+import io
+import os
 import signal
 import sys
 
@@ -19,8 +21,72 @@ STATUS_ARGS = {("status",): False, ("status", "--json"): True}
 REPRO_ARGS = ("repro",)  # likewise a no-op `mlops repro`, the one a hook or a habit runs most
 
 
+class UntilReaderLeaves(io.RawIOBase):
+    """A standard stream's file descriptor, written until its reader goes away (`mlops repro | head -3`): from
+    then on it is /dev/null, as Python's note on SIGPIPE does it, and the command carries on to its end. A
+    BrokenPipeError raised in the middle of a run (by DVC's log line, a stage's print) would fail the run."""
+
+    reader_left = False
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def isatty(self) -> bool:
+        return os.isatty(self.fd)
+
+    def write(self, data) -> int:
+        try:
+            return os.write(self.fd, data)
+        except BrokenPipeError:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.fd)  # for this process, the stages it forks and the programs it starts
+            os.close(devnull)
+            UntilReaderLeaves.reader_left = True
+            return len(data)
+
+
+def outputs_until_reader_leaves() -> None:
+    """sys.stdout and sys.stderr through `UntilReaderLeaves`, with the same encoding and buffering."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        try:
+            fd = stream.fileno()
+            stream.flush()
+        except (AttributeError, OSError, ValueError):  # no real stream (pythonw, a test's capture): left as it is
+            continue
+        wrapped = io.TextIOWrapper(
+            io.BufferedWriter(UntilReaderLeaves(fd)),
+            encoding=stream.encoding,
+            errors=stream.errors,
+            line_buffering=stream.line_buffering,
+            write_through=getattr(stream, "write_through", False),
+        )
+        setattr(sys, name, wrapped)
+
+
 def main() -> None:
-    """Run `mlops`; a usage mistake and a UserError both end as one `error:` line, a hint and exit status 2."""
+    """Run `mlops`. Output cut short by its reader (`| head`) loses no work: the command ends as it would have,
+    then exits 141 (128 + SIGPIPE, as a tool killed by SIGPIPE) unless it failed on its own."""
+    outputs_until_reader_leaves()
+    try:
+        run()
+    except SystemExit as end:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:  # None: the descriptor was closed (`mlops status >&-`)
+                stream.flush()
+        if UntilReaderLeaves.reader_left and end.code in (0, None):
+            raise SystemExit(128 + signal.SIGPIPE) from None
+        raise
+
+
+def run() -> None:
+    """A usage mistake and a UserError both end as one `error:` line, a hint and exit status 2."""
     from pipeline.versioning.journal import recover, stop_signal
 
     as_json = STATUS_ARGS.get(tuple(sys.argv[1:]))
