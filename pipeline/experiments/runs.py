@@ -32,7 +32,7 @@ from pipeline.experiments.settings import (
 from pipeline.experiments.subset import check_fraction
 from pipeline.params import load_params
 from pipeline.versioning import dvc_seam
-from pipeline.versioning.journal import Stopped, all_or_nothing, stop_signal, stops_unwound
+from pipeline.versioning.journal import Stopped, all_or_nothing, stop_signal, stops_unwound, uninterruptible
 from pipeline.versioning.pipeline_status import stale_stages, workspace_md5
 
 STAGGER_SECONDS = 0.5  # between starts of concurrent runs: each briefly takes the repo lock
@@ -220,7 +220,7 @@ class SweepProgress:
 
 
 class SweepInterrupted(Exception):
-    """Ctrl-C during a sweep: the running runs were stopped; finished experiments are kept."""
+    """Ctrl-C, SIGTERM or SIGHUP during a sweep: the running runs were stopped; finished experiments are kept."""
 
     def __init__(self, stopped: int) -> None:
         super().__init__(f"stopped {stopped} run(s)")
@@ -239,27 +239,35 @@ class SweepResult:
 
 def run_sweep(todo: list[tuple[str, dict[str, str]]], jobs: int, watch: Callable[[SweepProgress], None]) -> SweepResult:
     """Run the experiments `jobs` at a time; `watch` hears of each poll. A failed run does not stop the others;
-    Ctrl-C stops the runs (leaving no half-written experiment) and raises SweepInterrupted."""
+    Ctrl-C, SIGTERM or SIGHUP stops the runs (leaving no half-written experiment) and raises SweepInterrupted.
+    The runs are in sessions of their own (a stop reaches them through this process only): SIGTERM's default
+    would end this process and leave them running on unseen, to be started again by the next sweep."""
     pending, running, results = list(todo), {}, {}
     started = time.monotonic()
     try:
-        while pending or running:
-            while pending and len(running) < jobs:
-                name, settings = pending.pop(0)
-                running[name] = dvc_seam.start_exp_run(name, settings)
-                time.sleep(STAGGER_SECONDS)
-            for name, process in list(running.items()):
-                if process.poll() is not None:
-                    results[name] = process.returncode
-                    del running[name]
-                    watch(_progress((name, process.returncode), results, running, pending, started))
-            watch(_progress(None, results, running, pending, started))
-            time.sleep(POLL_SECONDS)
+        with stops_unwound():
+            _sweep(pending, running, results, jobs, watch, started)
     except KeyboardInterrupt:
-        for process in running.values():
-            dvc_seam.stop_exp_run(process)
+        with uninterruptible():  # a second stop must not leave a run going unseen
+            for process in running.values():
+                dvc_seam.stop_exp_run(process)
         raise SweepInterrupted(len(running)) from None
     return SweepResult(results)
+
+
+def _sweep(pending: list, running: dict, results: dict, jobs: int, watch: Callable, started: float) -> None:
+    while pending or running:
+        while pending and len(running) < jobs:
+            name, settings = pending.pop(0)
+            running[name] = dvc_seam.start_exp_run(name, settings)
+            time.sleep(STAGGER_SECONDS)
+        for name, process in list(running.items()):
+            if process.poll() is not None:
+                results[name] = process.returncode
+                del running[name]
+                watch(_progress((name, process.returncode), results, running, pending, started))
+        watch(_progress(None, results, running, pending, started))
+        time.sleep(POLL_SECONDS)
 
 
 def _progress(finished, results: dict, running: dict, pending: list, started: float) -> SweepProgress:

@@ -77,13 +77,19 @@ def _name_process(stage: str) -> None:
         ctypes.CDLL(None).prctl(15, f"stage:{stage}"[:15].encode(), 0, 0, 0)  # PR_SET_NAME
 
 
-def _end_with_parent(parent: int) -> None:
-    """Linux: this fork is killed when `parent` ends, however it ends (SIGKILL included), so that no stage goes on
-    writing outputs after `mlops` was killed and the next command has put the workspace back."""
+def _end_with_parent(parent: int, signum: int = signal.SIGKILL) -> None:
+    """Linux: this process gets `signum` when `parent` ends, however it ends (SIGKILL included), so that no stage
+    goes on writing outputs after `mlops` was killed and the next command has put the workspace back."""
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        ctypes.CDLL(None).prctl(1, signum, 0, 0, 0)  # PR_SET_PDEATHSIG
     if os.getppid() != parent:  # it ended before the request took effect
         os._exit(1)
+
+
+def interrupted_with_parent(parent: int):
+    """For `subprocess.Popen(preexec_fn=...)`: the child is interrupted as by Ctrl-C when `parent` ends, however
+    it ends, so a DVC experiment it runs cleans up after itself instead of running on unseen."""
+    return lambda: _end_with_parent(parent, signal.SIGINT)
 
 
 def _same_project_code(cwd: str) -> bool:

@@ -336,7 +336,10 @@ def exp_log_path(name: str) -> Path:
 def start_exp_run(name: str, settings: dict[str, str], cwd: str | Path = ".") -> subprocess.Popen:
     """Start `dvc exp run --temp` (stages run warm: `pipeline.experiments.warm_stages`) in its own process (and session:
     Ctrl-C reaches it through us), output to its log. The experiment's ref only appears when the run
-    succeeds, so a stopped run leaves nothing behind."""
+    succeeds, so a stopped run leaves nothing behind; it is interrupted as by Ctrl-C if this process ends first
+    (SIGKILL), so it never completes unseen beside the next command's run of the same experiment."""
+    from pipeline.experiments.warm_stages import interrupted_with_parent
+
     stage_environment()
     log = Path(cwd) / exp_log_path(name)
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -360,6 +363,7 @@ def start_exp_run(name: str, settings: dict[str, str], cwd: str | Path = ".") ->
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=interrupted_with_parent(os.getpid()),
         )
 
 

@@ -359,3 +359,76 @@ def test_a_stopped_experiment_leaves_no_experiment_and_no_temporary_workspace(re
     assert run(["git", "for-each-ref", "refs/exps"], repo).stdout == refs  # no row, no "Running" ghost
     assert not list((repo / ".dvc" / "tmp" / "exps" / "standalone").glob("tmp*"))
     before.assert_unchanged()
+
+
+def runs_of(repo: Path) -> list[int]:
+    """The pids of the `dvc exp run` processes started from `repo` (each in a session of its own; DVC moves them
+    into their temporary workspace inside it)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cwd = (proc / "cwd").resolve()
+            inside = cwd == repo.resolve() or repo.resolve() in cwd.parents
+            if inside and b"exp\0run\0--temp" in (proc / "cmdline").read_bytes():
+                pids.append(int(proc.name))
+        except (OSError, ValueError):
+            continue
+    return [pid for pid in pids if running(pid)]
+
+
+def start_slow_sweep(repo: Path) -> subprocess.Popen:
+    """A sweep of two full runs at once, each long in evaluate, both in evaluate when this returns."""
+    process = start_mlops(repo, "exp", "sweep", "evaluate.importance_repeats=99,100", "--jobs", "2")
+    logs = repo / ".dvc" / "tmp" / "mlops-exp-logs"
+    wait_until(
+        lambda: sum("Running stage 'evaluate'" in log.read_text() for log in logs.glob("*.log")) == 2,
+        process,
+        "both runs of the sweep evaluate",
+        timeout=300,
+    )
+    return process
+
+
+def assert_no_run_left(repo: Path, refs: str) -> None:
+    """No run goes on without the sweep, none was recorded half-way, no temporary workspace stays."""
+    deadline = time.monotonic() + 60
+    while runs_of(repo) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not runs_of(repo), "a run of the sweep goes on without it"
+    assert run(["git", "for-each-ref", "refs/exps"], repo).stdout == refs  # no row, no "Running" ghost
+    assert not list((repo / ".dvc" / "tmp" / "exps" / "standalone").glob("tmp*"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("signum", "to_group"),
+    [(signal.SIGTERM, False), (signal.SIGHUP, False), (signal.SIGTERM, True), (signal.SIGINT, True)],
+    ids=["SIGTERM-mlops-alone", "SIGHUP-mlops-alone", "SIGTERM-group", "SIGINT-group"],
+)
+def test_a_stopped_sweep_stops_its_runs_and_records_none(repo, signum, to_group):
+    """The runs are in sessions of their own: a stop reaches them only through the sweep, which must pass it on
+    (SIGTERM's default ended the sweep and left both runs going, to be recorded unseen)."""
+    snapshot = Snapshot(repo)
+    refs = run(["git", "for-each-ref", "refs/exps"], repo).stdout
+    process = start_slow_sweep(repo)
+    output = stop(process, signum) if to_group else stop_alone(process, signum)
+
+    assert process.returncode == 128 + signum, output
+    assert f"Stopped by {signal.Signals(signum).name}" in output and "Traceback" not in output, output
+    assert_no_run_left(repo, refs)
+    snapshot.assert_unchanged()
+
+
+@pytest.mark.slow
+def test_a_sweep_killed_then_run_again_records_each_experiment_once(repo):
+    snapshot = Snapshot(repo)
+    refs = run(["git", "for-each-ref", "refs/exps"], repo).stdout
+    process = start_slow_sweep(repo)
+    os.kill(process.pid, signal.SIGKILL)
+    process.communicate(timeout=60)
+
+    assert_no_run_left(repo, refs)  # a run left going would be recorded beside the next sweep's
+    run(["mlops", "exp", "sweep", "evaluate.importance_repeats=99,100", "--jobs", "2"], repo)
+    names = run(["git", "for-each-ref", "--format=%(refname:lstrip=-1)", "refs/exps"], repo).stdout.split()
+    assert sorted(name.split("-")[1] for name in names if name.startswith("importance_repeats-")) == ["100", "99"]
+    snapshot.assert_unchanged()
