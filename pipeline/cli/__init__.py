@@ -113,7 +113,9 @@ def run() -> None:
         typer.echo(shown.ctx.get_help())
         status = 0
     except UsageError as mistake:
-        command = mistake.ctx.command_path if mistake.ctx else "mlops"
+        from pipeline.cli.commands import command_path
+
+        command = mistake.ctx.command_path if mistake.ctx else command_path(sys.argv[1:])
         report_user_error(UserError(mistake.format_message(), hint=f"`{command} -h` shows the usage"))
     except typer.Abort:
         signum = stop_signal()  # SIGTERM or SIGHUP unwound like Ctrl-C: end with that signal's status

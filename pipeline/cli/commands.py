@@ -88,3 +88,15 @@ def with_click_conventions(command: Command, ctx: Context | None = None) -> Comm
 def mlops_command() -> Command:
     """`mlops` as a Click command, in Click's conventions."""
     return with_click_conventions(typer.main.get_command(app))
+
+
+def command_path(args: list[str]) -> str:
+    """`mlops exp run`: the deepest command that `args` name. Click raises some usage mistakes (`--top` with no
+    value) without their command's context, so the hint would otherwise name `mlops -h`."""
+    command, path = mlops_command(), ["mlops"]
+    for arg in args:
+        command = command.commands.get(arg) if isinstance(command, TyperGroup) else None
+        if command is None:
+            break
+        path.append(arg)
+    return " ".join(path)

@@ -32,6 +32,9 @@ def test_version():
     [
         (["repro", "--bogus"], "error: No such option: --bogus", "`mlops repro -h`"),
         (["exp", "nothing"], "error: No such command 'nothing'.", "`mlops exp -h`"),
+        # Click raises these without their command's context: the hint still names the command
+        (["exp", "compare", "--top"], "error: Option '--top' requires an argument.", "`mlops exp compare -h`"),
+        (["report", "--out"], "error: Option '--out' requires an argument.", "`mlops report -h`"),
         (["repro", "--subset", "2"], "error: --subset 2: must be a fraction in [0.0001, 1]", "e.g. --subset 0.1"),
         (["repro", "--subset", "nan"], "error: --subset nan: must be a fraction in [0.0001, 1]", "e.g. --subset 0.1"),
         (["repro", "--subset", "-0.1"], "error: --subset -0.1: must be a fraction in [0.0001, 1]", "--subset 0.1"),
