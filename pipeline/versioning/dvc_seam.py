@@ -442,8 +442,13 @@ def checkout_in_worktree(worktree: Path, target: str, log_path: Path) -> int:
 
 
 def exp_apply(name: str) -> None:
-    """`dvc exp apply NAME`: the experiment's params, dvc.lock, reports and outputs into the workspace."""
-    checked("exp", "apply", "--", name)
+    """`dvc exp apply`: the experiment's params, dvc.lock, reports and outputs into the workspace. Given by its
+    ref: DVC reads a name as a git revision first, so an experiment named like a tag or branch (`v1`) would
+    apply that revision instead, and say the experiment was applied."""
+    head = git_plumbing.resolve_commit("HEAD")
+    named = [experiment for experiment in list_experiments() if experiment.name == name]
+    chosen = next((e for e in named if e.baseline == head), named[0] if len(named) == 1 else None)
+    checked("exp", "apply", "--", chosen.ref if chosen else name)  # several, none of HEAD: DVC says which
 
 
 # --- Sharing experiments: DVC's `exp push/pull` (git refs to a git remote, their outputs to the DVC remote) -------

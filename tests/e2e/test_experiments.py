@@ -232,3 +232,13 @@ def test_compare_says_when_the_workspace_row_is_from_an_older_run(repo):
     compared = run(["mlops", "exp", "compare"], repo)
     assert "The workspace changed since its last run (train stale)" in compared.stderr
     assert json.loads(run(["mlops", "exp", "compare", "--json"], repo).stdout)["stale_workspace"] == ["train"]
+
+
+def test_an_experiment_named_like_a_tag_applies_the_experiment(repo):
+    """DVC reads `dvc exp apply v1` as the git tag v1 first: the workspace stayed HEAD's, and DVC said the
+    experiment was applied."""
+    run(["git", "tag", "v1"], repo)
+    run(["mlops", "exp", "run", "--name", "v1", "--subset", "0.3", "-S", "train.logreg.C=0.05"], repo)
+    run(["mlops", "exp", "apply", "v1"], repo)
+    assert "    C: 0.05\n" in (repo / "params.yaml").read_text()
+    assert "sample_frac: 0.3" in (repo / "params.yaml").read_text()
