@@ -169,9 +169,19 @@ def run_one(set_items: list[str], subset: float | None, name: str | None) -> Run
     return RunOutcome(name, None, metric_rules.changes(metrics, workspace_metrics()))
 
 
+LONGEST_NAME = 200  # bytes: a file name (.git/refs/exps/../NAME, NAME.lock while git writes it) has at most 255
+
+
 def check_name(name: str) -> None:
     """Refuse a name DVC would refuse (it becomes the git ref `refs/exps/.../NAME`, with no slash in NAME) or
     that would read as an option on a command line (`dvc exp apply NAME`)."""
+    size = len(name.encode())
+    if size > LONGEST_NAME:  # refused before the run, not by the file system once it is done
+        raise UserError(
+            f"--name {name[:40]!r}... is {size:,} bytes: an experiment's name is a file name (its git ref), at "
+            f"most {LONGEST_NAME} bytes",
+            hint="choose a shorter name, e.g. --name lr-0.1",
+        )
     if name.startswith("-") or "/" in name or not git.succeeds("check-ref-format", f"refs/exps/{name}"):
         raise UserError(
             f"--name {name!r}: not a usable experiment name",

@@ -83,6 +83,8 @@ def test_version():
         (["exp", "run", "--name", "--x"], "error: --name '--x': not a usable experiment name", "--name lr-0.1"),
         (["exp", "run", "--name", "a/b"], "error: --name 'a/b': not a usable experiment name", "--name lr-0.1"),
         (["exp", "run", "--name", "a..b"], "error: --name 'a..b': not a usable experiment name", "--name lr-0.1"),
+        # git takes it, then the file system refuses its ref once the whole run is done
+        (["exp", "run", "--name", "a" * 300], f"error: --name '{'a' * 40}'... is 300 bytes", "a shorter name"),
         (["report", "--out", ""], "error: --out '' is empty: name the file to write", "e.g. --out report.html"),
         (["report", "--out", "."], "error: --out . is a directory", "e.g. --out report.html"),
         (["report", "--out", "dvc.lock"], "error: --out dvc.lock is tracked by git or DVC", "--out report.html"),
