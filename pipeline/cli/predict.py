@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
 def predict(
     input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="A CSV or parquet file of loans.")],
     out: Annotated[
-        Path, typer.Option(help="Where to write id, p_default, decision, model_md5 (CSV, or parquet by suffix).")
+        str, typer.Option(help="Where to write id, p_default, decision, model_md5 (CSV, or parquet by suffix).")
     ],
     rev: Annotated[
         str | None,

@@ -22,7 +22,7 @@ from pipeline.training.model_file import load_model_bytes
 from pipeline.user_paths import require_file
 from pipeline.versioning import dvc_seam
 from pipeline.versioning.input_limits import check_header
-from pipeline.versioning.output_paths import atomic_output, check_output_path, neutralise_formulas
+from pipeline.versioning.output_paths import atomic_output, check_output_path, neutralise_formulas, output_path
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -251,9 +251,10 @@ class Prediction:
     looked_for: tuple[str, ...]  # the id columns looked for when none was named
 
 
-def predict(input_path: Path, out: Path, rev: str | None = None, id_column: str | None = None) -> Prediction:
-    """Score the loans of `input_path` into `out` with the workspace model, or the model of `rev` (a revision or a
+def predict(input_path: Path, out_text: str, rev: str | None = None, id_column: str | None = None) -> Prediction:
+    """Score the loans of `input_path` into `--out` with the workspace model, or the model of `rev` (a revision or a
     registry reference, read through DVC without a checkout), checked against dvc.lock before use."""
+    out = output_path(out_text, "scores.csv")
     dvc_seam.require_repo()
     check_output_path(out, input_path)
     check_header(input_path)

@@ -26,9 +26,15 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what Excel, LibreOffice and 
 
 
 def output_path(text: str, example: str) -> Path:
-    """`--out TEXT` as a path: an empty one is refused by name (as a path it would be `.`, the project folder)."""
+    """`--out TEXT` as a path: an empty one is refused by name (as a path it would be `.`, the project folder), and
+    so is one that starts with `-`."""
     if not text.strip():
         raise UserError(f"--out {text!r} is empty: name the file to write", hint=f"e.g. --out {example}")
+    if text.startswith("-"):  # `--out -` is no standard output here, and `--out --x` a forgotten value
+        raise UserError(
+            f"--out {text!r} reads as an option or as standard output: name the file to write",
+            hint=f"e.g. --out {example}, or --out ./{text} for a file called so",
+        )
     return Path(text)
 
 

@@ -86,6 +86,11 @@ def test_version():
         # git takes it, then the file system refuses its ref once the whole run is done
         (["exp", "run", "--name", "a" * 300], f"error: --name '{'a' * 40}'... is 300 bytes", "a shorter name"),
         (["report", "--out", ""], "error: --out '' is empty: name the file to write", "e.g. --out report.html"),
+        (["predict", "x.csv", "--out", ""], "error: --out '' is empty: name the file to write", "--out scores.csv"),
+        # a file called `-` (no standard output here) or `--x` (a forgotten value) is refused, not written
+        (["predict", "x.csv", "--out", "-"], "error: --out '-' reads as an option or as standard output", "./-"),
+        (["predict", "x.csv", "--out", "--x"], "error: --out '--x' reads as an option", "--out ./--x"),
+        (["report", "--out", "-"], "error: --out '-' reads as an option or as standard output", "report.html"),
         (["report", "--out", "."], "error: --out . is a directory", "e.g. --out report.html"),
         (["report", "--out", "dvc.lock"], "error: --out dvc.lock is tracked by git or DVC", "--out report.html"),
     ],
