@@ -290,6 +290,10 @@ def _progress(finished, results: dict, running: dict, pending: list, started: fl
 
 def share(direction: str, names: list[str], remote: str, all_commits: bool) -> None:
     """Experiments' git refs to or from a git remote, their data and models to or from the DVC remote."""
+    if not remote.strip():  # DVC took it for a remote that has every experiment, and said so
+        raise UserError(
+            f"--remote {remote!r} is empty: name a git remote", hint="e.g. --remote origin (`git remote -v`)"
+        )
     require_experiment_repo()
     move = dvc_seam.exp_push if direction == "push" else dvc_seam.exp_pull
     try:

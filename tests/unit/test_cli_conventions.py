@@ -86,6 +86,9 @@ def test_version():
         # git takes it, then the file system refuses its ref once the whole run is done
         (["exp", "run", "--name", "a" * 300], f"error: --name '{'a' * 40}'... is 300 bytes", "a shorter name"),
         (["report", "--out", ""], "error: --out '' is empty: name the file to write", "e.g. --out report.html"),
+        # DVC took it for a remote that has every experiment: "up to date on Git remote ''", exit 0
+        (["exp", "push", "--remote", ""], "error: --remote '' is empty: name a git remote", "--remote origin"),
+        (["exp", "pull", "--remote", " "], "error: --remote ' ' is empty: name a git remote", "--remote origin"),
         (["predict", "x.csv", "--out", ""], "error: --out '' is empty: name the file to write", "--out scores.csv"),
         # a file called `-` (no standard output here) or `--x` (a forgotten value) is refused, not written
         (["predict", "x.csv", "--out", "-"], "error: --out '-' reads as an option or as standard output", "./-"),
