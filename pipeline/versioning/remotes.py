@@ -89,6 +89,11 @@ def check_folder(folder: str) -> None:
 
 def set_remote(url: str, endpoint_url: str | None) -> str:
     """Make `url` the default remote (without contacting it); its name, `s3` or `local`."""
+    if not url.strip():  # as a folder it is this one: refused, but as ": is inside this repository"
+        raise UserError(
+            f"URL {url!r} is empty: name the remote",
+            hint="give a folder outside the repository (e.g. ../lending-mlops-dvc-remote) or s3://BUCKET/PREFIX",
+        )
     dvc_seam.require_repo()
     name = remote_name(url, endpoint_url)
     if name == "local":

@@ -89,6 +89,7 @@ def test_version():
         # DVC took it for a remote that has every experiment: "up to date on Git remote ''", exit 0
         (["exp", "push", "--remote", ""], "error: --remote '' is empty: name a git remote", "--remote origin"),
         (["exp", "pull", "--remote", " "], "error: --remote ' ' is empty: name a git remote", "--remote origin"),
+        (["remote", "set", ""], "error: URL '' is empty: name the remote", "s3://BUCKET/PREFIX"),
         (["predict", "x.csv", "--out", ""], "error: --out '' is empty: name the file to write", "--out scores.csv"),
         # a file called `-` (no standard output here) or `--x` (a forgotten value) is refused, not written
         (["predict", "x.csv", "--out", "-"], "error: --out '-' reads as an option or as standard output", "./-"),
