@@ -52,8 +52,16 @@ class UntilReaderLeaves(io.RawIOBase):
 
 
 def outputs_until_reader_leaves() -> None:
-    """sys.stdout and sys.stderr through `UntilReaderLeaves`, with the same encoding and buffering."""
-    for name in ("stdout", "stderr"):
+    """sys.stdout and sys.stderr through `UntilReaderLeaves`, with the same encoding and buffering. A closed one
+    (`mlops repro >&-`, where Python has none) becomes /dev/null first: the stages, which flush it, would fail, and
+    the next file opened would take its number and get what a program started meanwhile writes."""
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        if getattr(sys, name) is None and _closed(fd):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            if devnull != fd:
+                os.dup2(devnull, fd)
+                os.close(devnull)
+            setattr(sys, name, io.TextIOWrapper(io.FileIO(fd, "w", closefd=False), encoding="utf-8"))
         stream = getattr(sys, name)
         try:
             fd = stream.fileno()
@@ -68,6 +76,14 @@ def outputs_until_reader_leaves() -> None:
             write_through=getattr(stream, "write_through", False),
         )
         setattr(sys, name, wrapped)
+
+
+def _closed(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return True
+    return False
 
 
 def main() -> None:

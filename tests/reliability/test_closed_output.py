@@ -58,6 +58,17 @@ def test_a_closed_standard_stream_is_no_error(repo, fd):
 
 
 @pytest.mark.slow
+def test_a_run_with_its_output_closed_completes(repo):
+    """`mlops repro >&- 2>&-` (a job started with no output): the stages flushed a stdout Python did not have."""
+    make_train_stale(repo)
+    result = subprocess.run(
+        ["mlops", "repro"], cwd=repo, env=test_env(), preexec_fn=lambda: (os.close(1), os.close(2)), timeout=900
+    )
+    assert result.returncode == 0
+    assert "Pipeline is up to date" in run(["mlops", "status"], repo).stdout
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("both", [False, True], ids=["stdout", "stdout-and-stderr"])
 def test_a_run_whose_reader_left_completes(repo, both):
     make_train_stale(repo)
