@@ -25,6 +25,7 @@ from pipeline.experiments.settings import experiment_name, flat_params, params_w
 from pipeline.params import load_params
 from pipeline.serving.app import load_served_model
 from pipeline.versioning import dvc_seam
+from pipeline.versioning.journal import stops_unwound
 from pipeline.versioning.pipeline_status import stale_stages
 
 
@@ -47,7 +48,8 @@ def gate(
     if rev is None:
         raise UserError(f"--against {against}: no such revision", hint="e.g. --against HEAD or origin/main")
     if subset is not None:
-        current, reference = subset_metrics(subset, rev, against, say)
+        with stops_unwound():  # SIGTERM or SIGHUP too stops its run and removes the worktree, as Ctrl-C does
+            current, reference = subset_metrics(subset, rev, against, say)
         if metric not in current or metric not in reference:
             raise UserError(f"{metric} is missing from the metrics", hint="run `mlops repro`")
         return _recorded(against, [], current, reference, metric, tolerance)

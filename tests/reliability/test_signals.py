@@ -432,3 +432,20 @@ def test_a_sweep_killed_then_run_again_records_each_experiment_once(repo):
     names = run(["git", "for-each-ref", "--format=%(refname:lstrip=-1)", "refs/exps"], repo).stdout.split()
     assert sorted(name.split("-")[1] for name in names if name.startswith("importance_repeats-")) == ["100", "99"]
     snapshot.assert_unchanged()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+def test_a_gate_stopped_while_it_runs_another_revision_leaves_no_worktree(repo, signum):
+    """`mlops gate --against REV --subset F` runs REV's experiment in a temporary git worktree: a stop by SIGTERM
+    or SIGHUP (CI cancelling the job) left it registered in the repository and on disk."""
+    run(["git", "commit", "-q", "--no-verify", "--allow-empty", "-m", "next"], repo)
+    worktrees = run(["git", "worktree", "list", "--porcelain"], repo).stdout
+    process = start_mlops(repo, "gate", "--against", "HEAD~1", "--subset", "0.3")
+    seen = read_until(process, "HEAD~1: running subset experiment")
+    time.sleep(1)
+    output = seen + stop_alone(process, signum)
+
+    assert process.returncode == 128 + signum, output
+    assert f"Stopped by {signal.Signals(signum).name}" in output and "Traceback" not in output, output
+    assert run(["git", "worktree", "list", "--porcelain"], repo).stdout == worktrees
