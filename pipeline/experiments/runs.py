@@ -323,7 +323,7 @@ def find_experiment(name: str) -> Run:
     for run in experiment_runs().runs:
         if run.name == name:
             return run
-    raise UserError(f"no experiment called {name}", hint="see `mlops exp compare --all` for their names")
+    raise UserError(f"no experiment called {name!r}", hint="see `mlops exp compare --all` for their names")
 
 
 def apply(name: str) -> Run:

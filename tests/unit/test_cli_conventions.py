@@ -90,6 +90,10 @@ def test_version():
         (["exp", "push", "--remote", ""], "error: --remote '' is empty: name a git remote", "--remote origin"),
         (["exp", "pull", "--remote", " "], "error: --remote ' ' is empty: name a git remote", "--remote origin"),
         (["remote", "set", ""], "error: URL '' is empty: name the remote", "s3://BUCKET/PREFIX"),
+        # a name with a line break or a terminal escape is shown quoted, on one line, escapes inert
+        (["exp", "apply", "a\nb"], "error: no experiment called 'a\\nb'", "mlops exp compare --all"),
+        (["exp", "promote", "\x1b[31mred"], "error: no experiment called '\\x1b[31mred'", "mlops exp compare"),
+        (["exp", "apply", ""], "error: no experiment called ''", "mlops exp compare --all"),
         (["predict", "x.csv", "--out", ""], "error: --out '' is empty: name the file to write", "--out scores.csv"),
         # a file called `-` (no standard output here) or `--x` (a forgotten value) is refused, not written
         (["predict", "x.csv", "--out", "-"], "error: --out '-' reads as an option or as standard output", "./-"),
