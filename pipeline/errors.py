@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import sys
 from collections.abc import Callable
@@ -36,9 +37,18 @@ def option(flag: str, value: str) -> str:
     return f"{flag}={shlex.quote(value)}"
 
 
+# Control characters but tab and line feed (C0, DEL, C1): a value a user gave, echoed raw, could move the cursor or
+# recolour the terminal (a file named `\x1b[31m.csv`); shown as `\x1b` instead.
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
 def report_user_error(error: UserError) -> NoReturn:
-    print("\n".join(_bounded(line) for line in f"error: {error}".splitlines()), file=sys.stderr)
+    print("\n".join(_bounded(_inert(line)) for line in f"error: {error}".splitlines()), file=sys.stderr)
     raise SystemExit(EXIT_USER_ERROR)
+
+
+def _inert(line: str) -> str:
+    return CONTROL.sub(lambda char: f"\\x{ord(char.group()):02x}", line)
 
 
 def _bounded(line: str) -> str:

@@ -94,6 +94,9 @@ def test_version():
         (["exp", "apply", "a\nb"], "error: no experiment called 'a\\nb'", "mlops exp compare --all"),
         (["exp", "promote", "\x1b[31mred"], "error: no experiment called '\\x1b[31mred'", "mlops exp compare"),
         (["exp", "apply", ""], "error: no experiment called ''", "mlops exp compare --all"),
+        # every error shows a control character a user gave as an escape: it cannot recolour the terminal
+        (["data", "add", "\x1b[31m.csv"], "error: \\x1b[31m.csv: no such file", "CSV or parquet"),
+        (["exp", "run", "-S", "\x9b2Jx=1"], "error: -S \\x9b2Jx=1: params.yaml has no param", "dotted key"),
         (["predict", "x.csv", "--out", ""], "error: --out '' is empty: name the file to write", "--out scores.csv"),
         # a file called `-` (no standard output here) or `--x` (a forgotten value) is refused, not written
         (["predict", "x.csv", "--out", "-"], "error: --out '-' reads as an option or as standard output", "./-"),
