@@ -13,6 +13,7 @@ pipeline reproduced, and the metric change printed against both parents.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import importlib.util
 import json
@@ -327,15 +328,18 @@ def parent_label(sha: str, label: str) -> str:
 def run_to_the_end(command: list[str]) -> tuple[int, signal.Signals | None]:
     """`command`'s exit status, and the stop signal (Ctrl-C, SIGTERM, SIGHUP) this process passed on to it, if any.
     It runs in a process group of its own and gets the first stop once, from here (a second one could land while
-    it starts putting the workspace back, and cut that short); this process waits for it meanwhile, so that it
-    ends once the workspace is put back, never in the middle (subprocess.run would kill it on Ctrl-C)."""
+    it starts putting the workspace back, and cut that short), sent to the whole group as a terminal sends Ctrl-C
+    to its job (DVC ignores Ctrl-C while a stage runs, leaving it to the stage); this process waits for it
+    meanwhile, so that it ends once the workspace is put back, never in the middle (subprocess.run would kill it
+    on Ctrl-C)."""
     process = subprocess.Popen(command, stdout=sys.stdout, stderr=sys.stderr, process_group=0)
     stopped_by: list[signal.Signals] = []
 
     def pass_on(signum: int, _frame: object) -> None:
         stopped_by.append(signal.Signals(signum))
         if len(stopped_by) == 1 and process.returncode is None:
-            process.send_signal(signum)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signum)
 
     # A signal ignored here (git run with nohup, or in the background) stays ignored in the command too.
     handled = [signum for signum in STOP_SIGNALS if signal.getsignal(signum) is not signal.SIG_IGN]

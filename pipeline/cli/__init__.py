@@ -51,11 +51,10 @@ class UntilReaderLeaves(io.RawIOBase):
             return len(data)
 
 
-def outputs_until_reader_leaves(reader_may_leave: bool = True) -> None:
-    """sys.stdout and sys.stderr through `UntilReaderLeaves` (unless not `reader_may_leave`), with the same
-    encoding and buffering. A closed one (`mlops repro >&-`, where Python has none) becomes /dev/null first: the
-    stages, which flush it, would fail, and the next file opened would take its number and get what a program
-    started meanwhile writes."""
+def outputs_until_reader_leaves() -> None:
+    """sys.stdout and sys.stderr through `UntilReaderLeaves`, with the same encoding and buffering. A closed one
+    (`mlops repro >&-`, where Python has none) becomes /dev/null first: the stages, which flush it, would fail, and
+    the next file opened would take its number and get what a program started meanwhile writes."""
     for fd, name in ((1, "stdout"), (2, "stderr")):
         if getattr(sys, name) is None and _closed(fd):
             devnull = os.open(os.devnull, os.O_WRONLY)
@@ -64,8 +63,6 @@ def outputs_until_reader_leaves(reader_may_leave: bool = True) -> None:
                 os.close(devnull)
             setattr(sys, name, io.TextIOWrapper(io.FileIO(fd, "w", closefd=False), encoding="utf-8"))
         stream = getattr(sys, name)
-        if not reader_may_leave:
-            continue
         try:
             fd = stream.fileno()
             stream.flush()
@@ -92,9 +89,7 @@ def _closed(fd: int) -> bool:
 def main() -> None:
     """Run `mlops`. Output cut short by its reader (`| head`) loses no work: the command ends as it would have,
     then exits 141 (128 + SIGPIPE, as a tool killed by SIGPIPE) unless it failed on its own."""
-    # Under `mlops hooks`, the reader is pre-commit: it goes away when the commit is stopped, and a retrain must
-    # then stop too (a broken pipe ends it, all put back), not carry on to its end.
-    outputs_until_reader_leaves(reader_may_leave=sys.argv[1:2] != ["hooks"])
+    outputs_until_reader_leaves()
     try:
         run()
     except SystemExit as end:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run
+from tests.conftest import run, test_env
 from tests.e2e.data_helpers import lending_frame
 from tests.reliability.helpers import Snapshot
 from tests.reliability.test_faults import (
@@ -264,6 +264,37 @@ def test_a_commit_stopped_while_the_hook_retrains_is_put_back_before_the_hook_en
     assert not (hooked / JOURNAL).exists(), "the hook ended before the workspace was put back"
     snapshot.assert_unchanged()
     assert git_state(hooked) == staged  # the params change still staged, nothing else changed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
+def test_the_hook_passes_a_stop_on_to_the_whole_retrain(hooked, tmp_path, signum):
+    """The stop the hook passes on reaches the retrain's running stage too, as a terminal's Ctrl-C reaches every
+    process of its foreground job: DVC ignores Ctrl-C while a stage runs, so a Ctrl-C sent to the retrain's main
+    process alone let the stage, then the whole retrain, run on. Its output goes to a file, where no reader can go
+    away and end it in its place."""
+    snapshot = Snapshot(hooked)
+    make_train_stale(hooked)
+    run(["git", "add", "params.yaml"], hooked)
+    staged = git_state(hooked)
+    with open(tmp_path / "hook.log", "w") as log:
+        hook = subprocess.Popen(
+            ["hooks/venv-python", "-m", "hooks.dvc_lock_sync", "repro"],
+            cwd=hooked,
+            env=test_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_for_stage(hooked, "train", hook)
+        os.kill(hook.pid, signum)
+        hook.wait(timeout=300)
+    output = (tmp_path / "hook.log").read_text()
+    assert hook.returncode != 0, output
+    assert not process_running(hooked, "pipeline hooks repro"), "the retraining outlived the hook"
+    assert not (hooked / JOURNAL).exists(), output
+    snapshot.assert_unchanged()
+    assert git_state(hooked) == staged
 
 
 def commit_workspace(repo: Path) -> None:
