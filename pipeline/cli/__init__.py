@@ -4,8 +4,6 @@ every group) only for the rest."""
 
 from __future__ import annotations
 
-import io
-import os
 import signal
 import sys
 
@@ -13,77 +11,13 @@ import typer
 from typer._click.exceptions import NoArgsIsHelpError, UsageError  # Typer's own Click, not `click`
 
 from pipeline.cli import repro
+from pipeline.cli.streams import outputs_until_reader_leaves, reader_left
 from pipeline.errors import UserError, report_user_error
 
 # `mlops status` as hooks, editors and prompts call it, answered without Typer's parsing (which builds every
 # command's parameters: a third of the command's time).
 STATUS_ARGS = {("status",): False, ("status", "--json"): True}
 REPRO_ARGS = ("repro",)  # likewise a no-op `mlops repro`, the one a hook or a habit runs most
-
-
-class UntilReaderLeaves(io.RawIOBase):
-    """A standard stream's file descriptor, written until its reader goes away (`mlops repro | head -3`): from
-    then on it is /dev/null, as Python's note on SIGPIPE does it, and the command carries on to its end. A
-    BrokenPipeError raised in the middle of a run (by DVC's log line, a stage's print) would fail the run."""
-
-    reader_left = False
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-
-    def writable(self) -> bool:
-        return True
-
-    def fileno(self) -> int:
-        return self.fd
-
-    def isatty(self) -> bool:
-        return os.isatty(self.fd)
-
-    def write(self, data) -> int:
-        try:
-            return os.write(self.fd, data)
-        except BrokenPipeError:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, self.fd)  # for this process, the stages it forks and the programs it starts
-            os.close(devnull)
-            UntilReaderLeaves.reader_left = True
-            return len(data)
-
-
-def outputs_until_reader_leaves() -> None:
-    """sys.stdout and sys.stderr through `UntilReaderLeaves`, with the same encoding and buffering. A closed one
-    (`mlops repro >&-`, where Python has none) becomes /dev/null first: the stages, which flush it, would fail, and
-    the next file opened would take its number and get what a program started meanwhile writes."""
-    for fd, name in ((1, "stdout"), (2, "stderr")):
-        if getattr(sys, name) is None and _closed(fd):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            if devnull != fd:
-                os.dup2(devnull, fd)
-                os.close(devnull)
-            setattr(sys, name, io.TextIOWrapper(io.FileIO(fd, "w", closefd=False), encoding="utf-8"))
-        stream = getattr(sys, name)
-        try:
-            fd = stream.fileno()
-            stream.flush()
-        except (AttributeError, OSError, ValueError):  # no real stream (pythonw, a test's capture): left as it is
-            continue
-        wrapped = io.TextIOWrapper(
-            io.BufferedWriter(UntilReaderLeaves(fd)),
-            encoding=stream.encoding,
-            errors=stream.errors,
-            line_buffering=stream.line_buffering,
-            write_through=getattr(stream, "write_through", False),
-        )
-        setattr(sys, name, wrapped)
-
-
-def _closed(fd: int) -> bool:
-    try:
-        os.fstat(fd)
-    except OSError:
-        return True
-    return False
 
 
 def main() -> None:
@@ -96,7 +30,7 @@ def main() -> None:
         for stream in (sys.stdout, sys.stderr):
             if stream is not None:  # None: the descriptor was closed (`mlops status >&-`)
                 stream.flush()
-        if UntilReaderLeaves.reader_left and end.code in (0, None):
+        if reader_left() and end.code in (0, None):
             raise SystemExit(128 + signal.SIGPIPE) from None
         raise
 
