@@ -76,7 +76,8 @@ def parse_axis(text: str, flag: str = "") -> tuple[str, list[str]]:
     around a whole value only."""
     key, sep, values = text.partition("=")
     if not sep or not key.strip() or not values.strip():
-        raise UserError(f"`{text}` is not key=value", hint="e.g. -S train.model=hgb or train.logreg.C=0.1")
+        example = "-S train.logreg.C=0.1" if flag else "train.logreg.C=0.01,0.1 (one value or more)"
+        raise UserError(f"`{flag}{text}` is not key=value", hint=f"e.g. {example}")
     choices = [value.strip() for value in _split_values(values, f"{flag}{text}")]
     for value in choices:
         _check_value(value, f"{flag}{text}")

@@ -123,6 +123,17 @@ def test_an_empty_value_is_refused_by_s_in_the_same_words():
     assert raised.value.message == "-S train.logreg.C=0.1,,0.2: a value is empty"
 
 
+@pytest.mark.parametrize("text", ["train.logreg.C=", "train.logreg.C", "=0.1"])
+def test_a_setting_without_key_or_value_is_shown_with_an_example_of_its_own_syntax(text):
+    with pytest.raises(UserError) as by_s:
+        parse_settings([text])
+    assert (by_s.value.message, by_s.value.hint) == (f"`-S {text}` is not key=value", "e.g. -S train.logreg.C=0.1")
+    with pytest.raises(UserError) as by_axis:
+        expand_grid([text])  # a sweep's axis: positional, and it may list values
+    assert by_axis.value.message == f"`{text}` is not key=value"
+    assert by_axis.value.hint == "e.g. train.logreg.C=0.01,0.1 (one value or more)"
+
+
 def test_quotes_are_read_as_hydra_reads_them():
     assert expand_grid(['data.target="a,b",c']) == [{"data.target": '"a,b"'}, {"data.target": "c"}]
     assert typed_settings({"data.positive_label": "'bad'"}) == {"data.positive_label": "bad"}
