@@ -243,6 +243,11 @@ def ls_files(*patterns: str, untracked: bool = False) -> list[str]:
     return _split_z(git("ls-files", "-z", "--cached", *others, "--", *patterns))
 
 
+def files_at(commit: str) -> list[str]:
+    """Every file path in `commit`'s tree (a commit id: never read as an option)."""
+    return _split_z(git("ls-tree", "-r", "-z", "--name-only", "--full-tree", commit))
+
+
 def git_path(name: str) -> str:
     """A file in this worktree's git directory (`git rev-parse --git-path`)."""
     return git("rev-parse", "--git-path", name).decode().strip()

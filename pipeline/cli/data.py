@@ -147,10 +147,21 @@ def push(
 
 
 @data_app.command()
-def pull() -> None:
+def pull(
+    rev: Annotated[
+        str | None,
+        typer.Option(
+            help="Only fetch this revision's data and models into the cache (the workspace stays as it is), "
+            "e.g. before `mlops checkout REV`."
+        ),
+    ] = None,
+) -> None:
     """Fetch the data and models this version uses from the default remote, check each against its md5, then
     check them out (a corrupted one is refused by name and never reaches the workspace)."""
     from pipeline.versioning import remotes
 
-    remotes.pull()
-    typer.echo("Pulled.")
+    remotes.pull(rev)
+    if rev is None:
+        typer.echo("Pulled.")
+    else:
+        typer.echo(f"Fetched {rev}'s data and models into the cache; `mlops checkout {rev}` brings them.")

@@ -3,6 +3,7 @@ byte-identical), all or nothing, refused while anything in the workspace is not 
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from pipeline.errors import UserError
@@ -32,7 +33,8 @@ def checkout(rev: str) -> None:
         except dvc_seam.DvcFailed as failure:
             raise UserError(
                 f"some of {rev}'s data or models are not in the cache; stayed where you were",
-                hint="fetch them with `mlops data pull` (at that revision), then run the checkout again",
+                hint=f"fetch them with `mlops data pull --rev {shlex.quote(rev)}`, then run "
+                f"`mlops checkout {shlex.quote(rev)}` again",
             ) from failure
         remove_outputs_not_tracked(tracked_before - set(dvc_seam.tracked_objects()))
 

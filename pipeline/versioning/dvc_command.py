@@ -85,11 +85,12 @@ def dvc_in_new_process(*args: str) -> int:
 
 
 class DvcFailed(Exception):
-    """A DVC command failed; DVC has already printed why."""
+    """A DVC command failed; DVC has already printed why, or (run through its Python API) `said` says it."""
 
-    def __init__(self, command: str, status: int) -> None:
+    def __init__(self, command: str, status: int, said: str = "") -> None:
         super().__init__(f"`dvc {command}` failed (exit {status})")
         self.status = status
+        self.said = said
 
 
 def checked(*args: str) -> None:

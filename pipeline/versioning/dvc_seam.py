@@ -35,7 +35,7 @@ from hooks.pipeline_state import (
 from pipeline import paths
 from pipeline.errors import UserError
 from pipeline.versioning.dvc_command import DvcFailed as DvcFailed
-from pipeline.versioning.dvc_command import checked, dvc_repo, stage_environment
+from pipeline.versioning.dvc_command import checked, dvc_repo, remotes_of_the_workspace, stage_environment
 from pipeline.versioning.dvc_command import dvc as dvc
 from pipeline.versioning.exp_queue import only_its_own_experiment
 from pipeline.versioning.journal import all_or_nothing
@@ -233,6 +233,18 @@ def fetch() -> None:
     checked("fetch")
 
 
+def fetch_at(commit: str) -> None:
+    """Download what `commit` uses into the cache, leaving the workspace as it is. DVC's command line has no
+    revision option (only all branches, tags or commits): its `Repo.fetch` has, with the workspace's remote."""
+    from dvc.exceptions import DvcException
+
+    with remotes_of_the_workspace(), dvc_repo() as repo:
+        try:
+            repo.fetch(revs=[commit], workspace=False)
+        except DvcException as error:
+            raise DvcFailed("fetch", 1, said=str(error)) from error
+
+
 def checkout_fetched() -> None:
     """The checkout half of `dvc pull` (not forced: local changes to tracked files are not overwritten)."""
     checked("checkout")
@@ -259,9 +271,12 @@ def cache_files_dir() -> Path:
         return Path(repo.cache.local.path)
 
 
-def tracked_objects() -> dict[str, str]:
-    """{workspace path: md5} for every file DVC tracks here: `dvc.lock` outputs and `.dvc` files."""
-    return cached_outputs(read_worktree(), git_plumbing.ls_files("*.dvc", untracked=True))
+def tracked_objects(commit: str | None = None) -> dict[str, str]:
+    """{workspace path: md5} for every file DVC tracks here (or at `commit`): `dvc.lock` outputs and `.dvc` files."""
+    if commit is None:
+        return cached_outputs(read_worktree(), git_plumbing.ls_files("*.dvc", untracked=True))
+    pointers = [name for name in git_plumbing.files_at(commit) if name.endswith(".dvc")]
+    return cached_outputs(lambda path: git_plumbing.blob_at(commit, path), pointers)
 
 
 def git_kept_paths() -> list[str]:

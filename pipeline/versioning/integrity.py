@@ -27,11 +27,11 @@ class Problem:
         return f"{self.path}: the {self.where}'s copy ({self.md5}) is {self.state.upper()}"
 
 
-def objects_in_use() -> dict[str, str]:
-    """{workspace path: md5} of every file object this version uses (directory listings expanded)."""
+def objects_in_use(commit: str | None = None) -> dict[str, str]:
+    """{workspace path: md5} of every file object this version (or `commit`) uses (directory listings expanded)."""
     cache = dvc_seam.cache_files_dir()
     objects = {}
-    for path, md5 in dvc_seam.tracked_objects().items():
+    for path, md5 in dvc_seam.tracked_objects(commit).items():
         if not md5.endswith(".dir"):
             objects[path] = md5
             continue

@@ -181,27 +181,44 @@ def _heal_remote(objects: dict[str, str]) -> list[integrity.Problem]:
         raise UserError(f"could not check the remote's copies: {error}", hint=remote_hint()) from None
 
 
-def pull() -> None:
+def pull(rev: str | None = None) -> None:
     """Fetch the objects this version uses from the default remote, check each against its md5, then check them
-    out (a corrupted one is refused by name and never reaches the workspace)."""
+    out (a corrupted one is refused by name and never reaches the workspace). With `rev`, the objects that
+    revision uses are fetched and checked, and nothing is checked out: `mlops checkout REV` then finds them."""
     dvc_seam.require_repo()
+    commit = None if rev is None else _commit(rev)
     try:
-        dvc_seam.fetch()
+        if commit is None:
+            dvc_seam.fetch()
+        else:
+            dvc_seam.fetch_at(commit)
     except dvc_seam.DvcFailed as failure:
-        raise UserError("pull from the remote failed (see DVC's message above)", hint=remote_hint()) from failure
-    objects = integrity.objects_in_use()
+        why = f": {failure.said}" if failure.said else " (see DVC's message above)"
+        raise UserError(f"pull from the remote failed{why}", hint=remote_hint()) from failure
+    objects = integrity.objects_in_use(commit)
     corrupted = integrity.corrupted_in_cache(objects)
     if corrupted:
         integrity.drop_from_cache(corrupted)
     bad = corrupted + integrity.missing_from_cache(objects)  # DVC skips a local remote's corrupted copy
     if bad:
         raise UserError(
-            f"not checked out: {len(bad)} object(s) came from the remote corrupted, or not at all (the workspace "
-            f"is unchanged):\n  {integrity.describe(bad)}",
+            f"{'not checked out' if commit is None else 'not fetched'}: {len(bad)} object(s) came from the remote "
+            f"corrupted, or not at all (the workspace is unchanged):\n  {integrity.describe(bad)}",
             hint="the remote holds bad or no copies: from a clone with good ones run `mlops data push --heal`, "
             "then pull again",
         )
+    if commit is not None:
+        return
     try:
         dvc_seam.checkout_fetched()
     except dvc_seam.DvcFailed as failure:
         raise UserError("fetched, but the checkout failed (see DVC's message above)", hint=remote_hint()) from failure
+
+
+def _commit(rev: str) -> str:
+    commit = dvc_seam.resolve_commit(rev)
+    if commit is None:
+        raise UserError(
+            f"--rev {rev!r} is not a commit, tag or branch here", hint="see `git log --oneline` and `git tag`"
+        )
+    return commit

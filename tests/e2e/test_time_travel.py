@@ -69,6 +69,8 @@ def test_a_version_missing_from_the_cache_stays_where_it_was_and_names_the_fix(h
     (hooked / "params.yaml").write_text(params.replace("C: 0.01", "C: 0.1"))
     mlops(hooked, "repro")
     commit(hooked, "v2")
+    mlops(hooked, "data", "push")  # the team's remote has v2; this clone's cache will not
+    v2 = versions(hooked)
     model = yaml.safe_load((hooked / "dvc.lock").read_text())["stages"]["train"]["outs"][0]["md5"]
     mlops(hooked, "checkout", "v1")
     cached = hooked / ".dvc" / "cache" / "files" / "md5" / model[:2] / model[2:]
@@ -78,8 +80,17 @@ def test_a_version_missing_from_the_cache_stays_where_it_was_and_names_the_fix(h
     result = mlops(hooked, "checkout", "v2", check=False)
     assert result.returncode == 2
     assert "error: some of v2's data or models are not in the cache; stayed where you were" in result.stderr
-    assert "mlops data pull" in result.stderr and "dvc-post-checkout" not in result.stdout + result.stderr
+    assert "dvc-post-checkout" not in result.stdout + result.stderr
     assert run(["git", "describe", "--tags"], hooked).stdout.strip() == "v1" and versions(hooked) == before
+
+    # the hint, followed as printed, brings v2 without leaving v1 first
+    hint = result.stderr.split("hint: ", 1)[1]
+    assert hint.startswith("fetch them with `mlops data pull --rev v2`, then run `mlops checkout v2` again")
+    for command in hint.split("`")[1::2]:
+        assert run(command, hooked).returncode == 0
+        if command.startswith("mlops data pull"):
+            assert run(["git", "describe", "--tags"], hooked).stdout.strip() == "v1" and versions(hooked) == before
+    assert run(["git", "describe", "--tags"], hooked).stdout.strip() == "v2" and versions(hooked) == v2
 
 
 def test_a_version_from_before_the_hooks_is_reached_with_the_hooks_installed(hooked):
