@@ -219,6 +219,34 @@ def default_remote() -> tuple[str, str] | None:
         return name, repo.config["remote"].get(name, {}).get("url", "?")
 
 
+@dataclass(frozen=True)
+class MissingBucket:
+    remote: str  # its name in .dvc/config
+    url: str  # s3://BUCKET/PREFIX
+    bucket: str
+    endpoint_url: str | None
+
+
+def missing_bucket() -> MissingBucket | None:
+    """The default remote's S3 bucket when its server says it does not exist (asks the server). DVC reports a
+    missing bucket only once a transfer has started, as an unexpected error (NoSuchBucket); a server that cannot
+    be reached or refuses the credentials is left for the transfer to report."""
+    remote = default_remote()
+    if remote is None or not remote[1].lower().startswith("s3://"):
+        return None
+    with dvc_repo() as repo:
+        fs = repo.cloud.get_remote_odb(remote[0], "mlops data").fs
+        bucket = fs.fs.split_path(remote[1])[0]
+        try:
+            fs.fs.call_s3("head_bucket", Bucket=bucket)
+        except FileNotFoundError:  # s3fs's word for a 404: no such bucket
+            endpoint = repo.config["remote"].get(remote[0], {}).get("endpointurl")
+            return MissingBucket(remote[0], remote[1], bucket, endpoint)
+        except Exception:  # noqa: BLE001 (unreachable, credentials: the transfer says it in DVC's words)
+            return None
+    return None
+
+
 def push() -> None:
     checked("push")
 

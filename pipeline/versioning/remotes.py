@@ -102,6 +102,21 @@ def set_remote(url: str, endpoint_url: str | None) -> str:
     return name
 
 
+def require_bucket() -> None:
+    """Refuse, naming the bucket and the fix, when the default remote is an S3 bucket that does not exist."""
+    missing = dvc_seam.missing_bucket()
+    if missing is None:
+        return
+    endpoint = f" --endpoint-url {missing.endpoint_url}" if missing.endpoint_url else ""
+    server = f" on {missing.endpoint_url}" if missing.endpoint_url else ""
+    prefix = urlsplit(missing.url).path
+    raise UserError(
+        f"remote {missing.remote!r} ({missing.url}): bucket {missing.bucket!r} does not exist{server}",
+        hint=f"create it (`aws s3 mb s3://{missing.bucket}{endpoint}`), or point the remote at a bucket that "
+        f"exists: `mlops remote set s3://BUCKET{prefix}{endpoint}`",
+    )
+
+
 def remote_hint() -> str:
     remote = dvc_seam.default_remote()
     where = f"remote {remote[0]!r} ({remote[1]})" if remote else "no default remote"
@@ -116,11 +131,14 @@ def status(verify: bool, remote: bool) -> DataStatus:
     and (with `remote`, when there is a default remote) the remote's copies too."""
     dvc_seam.require_repo()
     ask_remote = remote and dvc_seam.default_remote() is not None
-    unreachable = None
+    unreachable, no_bucket = None, None
     try:
+        if ask_remote:
+            require_bucket()
         state = dvc_seam.data_status(not_in_remote=ask_remote)
-    except Exception as error:  # an unreachable remote: say so, and report the rest
-        unreachable = str(error)
+    except Exception as error:  # an unreachable remote or a missing bucket: say so, and report the rest
+        no_bucket = error if isinstance(error, UserError) else None
+        unreachable = f"{error.message}: {error.hint}" if no_bucket else str(error)
         state = dvc_seam.data_status(not_in_remote=False)
     rows = status_rows(state)
     asked = ask_remote and unreachable is None
@@ -133,6 +151,8 @@ def status(verify: bool, remote: bool) -> DataStatus:
             hint="delete each named cache file, then `mlops data pull` (or `mlops repro --force`)",
         )
         return DataStatus(rows, unreachable, cache_problems, None, failure, remote_asked=asked)
+    if no_bucket:  # it holds no copies to verify: the error says it once, at the end
+        return DataStatus(rows, None, [], None, no_bucket, remote_asked=asked)
     if not ask_remote:
         return DataStatus(rows, unreachable, [], None, None, remote_asked=asked)
     try:
@@ -164,6 +184,7 @@ def push(heal: bool) -> list[integrity.Problem] | None:
             hint="delete each named object from .dvc/cache, then `mlops repro --force` (models, reports) or "
             "`mlops data pull` (data) restores it; nothing reached the remote",
         )
+    require_bucket()
     healed = _heal_remote(objects) if heal else None
     try:
         dvc_seam.push()
@@ -187,6 +208,7 @@ def pull(rev: str | None = None) -> None:
     revision uses are fetched and checked, and nothing is checked out: `mlops checkout REV` then finds them."""
     dvc_seam.require_repo()
     commit = None if rev is None else _commit(rev)
+    require_bucket()
     try:
         if commit is None:
             dvc_seam.fetch()

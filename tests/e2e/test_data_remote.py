@@ -157,3 +157,22 @@ def test_s3_round_trip_and_interrupted_push(repo, s3_server):
     mlops(repo, "data", "pull", env=env)
     assert tracked_hashes(repo) == before
     assert run(["dvc", "status", "--json"], repo).stdout.strip() == "{}"
+
+
+def test_a_missing_bucket_is_named_with_the_fix(repo, s3_server):
+    """DVC says a missing bucket as an unexpected error (NoSuchBucket) once the transfer has started, and asks
+    for a bug report; the generic hint asked about reachability and credentials."""
+    env = make_env(**KEYS)
+    mlops(repo, "remote", "set", "s3://no-such-bucket/lending", "--endpoint-url", s3_server.url, env=env)
+    said = (
+        f"error: remote 's3' (s3://no-such-bucket/lending): bucket 'no-such-bucket' does not exist on {s3_server.url}\n"
+        f"  hint: create it (`aws s3 mb s3://no-such-bucket --endpoint-url {s3_server.url}`), or point the remote at "
+        f"a bucket that exists: `mlops remote set s3://BUCKET/lending --endpoint-url {s3_server.url}`\n"
+    )
+    for command in (["push"], ["pull"], ["pull", "--rev", "HEAD"], ["status", "--verify"]):
+        result = mlops(repo, "data", *command, check=False, env=env)
+        assert result.returncode == 2 and result.stderr == said, (command, result.stderr)
+        assert "Remote verified" not in result.stdout
+    status = mlops(repo, "data", "status", env=env)
+    assert "bucket 'no-such-bucket' does not exist" in status.stdout and "the remote was not asked" in status.stdout
+    assert [bucket["Name"] for bucket in s3_server.client().list_buckets()["Buckets"]] == [BUCKET]
