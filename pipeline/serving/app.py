@@ -177,6 +177,11 @@ def parse_loans(body: Any, loan_model) -> tuple[list[dict[str, Any]], bool]:
 def field_problem(where: list, error: dict) -> dict[str, Any]:
     """One 422 detail entry: where, what is wrong, and the offending value (a short scalar, not the whole loan)."""
     problem = {"loc": where + list(error["loc"]), "msg": error["msg"], "type": error["type"]}
+    if error["type"] == "multiple_of":  # the one multiple a loan is held to: 1, for a feature the schema calls integer
+        problem |= {
+            "msg": f"{error['loc'][-1]} must be a whole number (its schema says integer)",
+            "type": "whole_number",
+        }
     value = error.get("input")
     if error["type"] != "missing" and isinstance(value, str | int | float | bool | None):
         problem["input"] = echoed(value)

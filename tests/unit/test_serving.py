@@ -56,7 +56,12 @@ def test_a_fraction_of_an_integer_feature_is_refused_as_predict_refuses_it():
     with pytest.raises(RequestInvalid) as refused:
         parse_loans({"state": "CA", "income": 1.0, "open_lines": 2.5}, model)
     assert refused.value.detail == [
-        {"loc": ["body", "open_lines"], "msg": "Input should be a multiple of 1", "type": "multiple_of", "input": 2.5}
+        {
+            "loc": ["body", "open_lines"],
+            "msg": "open_lines must be a whole number (its schema says integer)",
+            "type": "whole_number",
+            "input": 2.5,
+        }
     ]
 
 
