@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pipeline.cli.options import LogDir, Since, ToleranceOption
+from pipeline.cli.options import LogDir, Since, ToleranceOption, report_dir
 
 if TYPE_CHECKING:
     from pipeline.monitoring.drift_check import DriftReport, Scorer
@@ -42,7 +42,8 @@ def drift(
     rev: Annotated[str | None, typer.Option(help="Judge this revision's model (default: the champion).")] = None,
     log_dir: LogDir = Path("logs"),
     out: Annotated[
-        Path | None, typer.Option(help="Where drift.json and drift.html go (default: the --log-dir's drift/).")
+        Path | None,
+        typer.Option(help="Where drift.json and drift.html go (default: the --log-dir's drift/).", parser=report_dir),
     ] = None,
 ) -> None:
     """PSI per feature and for the score, unseen categories, missing values and live performance; exit 1 on drift."""

@@ -14,7 +14,25 @@ from pipeline.errors import UserError
 
 # --- the loop: serving, monitoring, deploying -------------------------------------------------------------------
 
-LogDir = Annotated[Path, typer.Option(help="The prediction log folder of `mlops serve`.")]
+
+def log_dir(text: str | Path) -> Path:
+    """`--log-dir TEXT` as a folder: empty (`.` as a path, the project folder) or option-like is refused."""
+    return _folder(text, "--log-dir", "logs", "prediction log folder")
+
+
+def report_dir(text: str | Path) -> Path:
+    """`--out TEXT` as the folder a report goes to, refused as `--log-dir` is."""
+    return _folder(text, "--out", "drift-reports", "folder to write the report to")
+
+
+def _folder(text: str | Path, option: str, example: str, what: str) -> Path:
+    from pipeline.versioning.output_paths import output_path
+
+    return output_path(text, example, option=option, what=what) if isinstance(text, str) else text  # a default
+
+
+LogDir = Annotated[Path, typer.Option(help="The prediction log folder of `mlops serve`.", parser=log_dir)]
+ServeLogDir = Annotated[Path, typer.Option(help="Where the prediction log goes.", parser=log_dir)]
 Since = Annotated[
     str | None, typer.Option(help="Only traffic since: 24h, 7d, 30m, or a date/time (UTC unless it gives an offset).")
 ]

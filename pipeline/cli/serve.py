@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from pipeline.cli.options import ServeLogDir
+
 
 def register(app: typer.Typer) -> None:
     app.command()(serve)
@@ -36,7 +38,7 @@ def serve(
         str | None,
         typer.Option(help="A revision or registry reference whose model scores every loan, logged, never returned."),
     ] = None,
-    log_dir: Annotated[Path, typer.Option(help="Where the prediction log goes.")] = Path("logs"),
+    log_dir: ServeLogDir = Path("logs"),
     log_max_mb: Annotated[
         float, typer.Option(help="Rotate the prediction log above this size.", min=0.001, max=1_000_000)
     ] = 50.0,

@@ -25,15 +25,15 @@ PROTECTED_DIRS = (".git", ".dvc")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what Excel, LibreOffice and Sheets read as a formula
 
 
-def output_path(text: str, example: str) -> Path:
-    """`--out TEXT` as a path: an empty one is refused by name (as a path it would be `.`, the project folder), and
-    so is one that starts with `-`."""
+def output_path(text: str, example: str, option: str = "--out", what: str = "file to write") -> Path:
+    """`--out TEXT` (or another `option` naming where output goes, a `what`) as a path: an empty one is refused by
+    name (as a path it would be `.`, the project folder), and so is one that starts with `-`."""
     if not text.strip():
-        raise UserError(f"--out {text!r} is empty: name the file to write", hint=f"e.g. --out {example}")
+        raise UserError(f"{option} {text!r} is empty: name the {what}", hint=f"e.g. {option} {example}")
     if text.startswith("-"):  # `--out -` is no standard output here, and `--out --x` a forgotten value
         raise UserError(
-            f"--out {text!r} reads as an option or as standard output: name the file to write",
-            hint=f"e.g. --out {example}, or --out ./{text} for a file called so",
+            f"{option} {text!r} reads as an option or as standard output: name the {what}",
+            hint=f"e.g. {option} {example}, or {option} ./{text} for one called so",
         )
     return Path(text)
 

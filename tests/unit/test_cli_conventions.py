@@ -103,6 +103,13 @@ def test_version():
         (["predict", "x.csv", "--out", "--x"], "error: --out '--x' reads as an option", "--out ./--x"),
         (["report", "--out", "-"], "error: --out '-' reads as an option or as standard output", "report.html"),
         (["report", "--out", "."], "error: --out . is a directory", "e.g. --out report.html"),
+        # as a path, '' is the project folder: the log (or the drift report) went there
+        (["serve", "--log-dir", ""], "error: --log-dir '' is empty: name the prediction log folder", "--log-dir logs"),
+        (["monitor", "drift", "--log-dir", " "], "error: --log-dir ' ' is empty", "--log-dir logs"),
+        (["monitor", "retrain", "--log-dir", ""], "error: --log-dir '' is empty", "--log-dir logs"),
+        (["monitor", "outcomes", "x.csv", "--log-dir", ""], "error: --log-dir '' is empty", "--log-dir logs"),
+        (["monitor", "drift", "--out", ""], "error: --out '' is empty: name the folder", "--out drift-reports"),
+        (["serve", "--log-dir", "--port"], "error: --log-dir '--port' reads as an option", "--log-dir ./--port"),
         (["report", "--out", "dvc.lock"], "error: --out dvc.lock is tracked by git or DVC", "--out report.html"),
     ],
 )
