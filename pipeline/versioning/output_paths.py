@@ -1,6 +1,6 @@
 """Output paths that cannot destroy: a command's `--out` never overwrites its own input, a file git or DVC
-tracks, a directory, a symbolic link, a device, a pipe, or anything under `.git/` and `.dvc/`; outputs are
-written atomically; and written CSV cells cannot run as spreadsheet formulas."""
+tracks, a directory, a symbolic link, a device, a pipe, or anything under `.git/` and `.dvc/` or DVC's `data/` and
+`models/`; outputs are written atomically; and written CSV cells cannot run as spreadsheet formulas."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from hooks import git
+from hooks.block_untracked_data import DATA_DIRS
 from pipeline.errors import UserError
 from pipeline.user_paths import in_project
 from pipeline.user_paths import resolved as resolved_path
@@ -45,7 +46,11 @@ def check_output_path(out: Path, *inputs: Path, folder_made: bool = False, examp
     hint = f"choose a new file name, e.g. --out {example}"
     resolved = resolved_path(out, f"--out {out}")
     if out.is_dir():
-        raise UserError(f"--out {out} is a directory", hint=f"name a file inside it, e.g. --out {out / example}")
+        inside = in_project(resolved)
+        suggested = f"name a file inside it, e.g. --out {out / example}"
+        if inside is not None and _dvc_managed(inside):
+            suggested = f"name a file outside data/ and models/, e.g. --out {example}"
+        raise UserError(f"--out {out} is a directory", hint=suggested)
     _refuse_what_a_rename_would_destroy(out, resolved, example)
     if not folder_made and not resolved.parent.is_dir():
         raise UserError(f"--out {out}: folder {out.parent} does not exist", hint=f"create it: mkdir -p {out.parent}")
@@ -59,6 +64,17 @@ def check_output_path(out: Path, *inputs: Path, folder_made: bool = False, examp
         raise UserError(f"--out {out} is one of git's or DVC's own files", hint=hint)
     if git.is_tracked(inside.as_posix()) or inside.as_posix() in _dvc_tracked():
         raise UserError(f"--out {out} is tracked by git or DVC: it would be overwritten", hint=hint)
+    managed = _dvc_managed(inside)
+    if managed:  # an untracked file there is one the commit hook refuses, or a change to a stage's folder
+        raise UserError(
+            f"--out {out} is inside {managed}, which DVC manages (git keeps only its pointers there)",
+            hint=f"write it outside data/ and models/, e.g. --out {example}",
+        )
+
+
+def _dvc_managed(inside: Path) -> str | None:
+    """The DVC-managed folder (`data/`, `models/`) a path relative to the project's root is in, if any."""
+    return next((folder for folder in DATA_DIRS if inside.parts[:1] == (folder.rstrip("/"),)), None)
 
 
 def _refuse_what_a_rename_would_destroy(out: Path, resolved: Path, example: str) -> None:

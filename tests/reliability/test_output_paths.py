@@ -50,6 +50,21 @@ def test_out_cannot_be_a_file_git_or_dvc_owns(repo, loans, target):
     assert (md5(path) if path.exists() else None) == before
 
 
+@pytest.mark.parametrize(
+    "target", ["models/scores.csv", "data/scores.csv", "data/split/scores.csv", "data/external/x.csv"]
+)
+def test_out_inside_what_dvc_manages_is_refused_before_anything_is_written(repo, loans, target):
+    """An untracked file there is one the commit hook refuses (or, in data/external/, a new input of ingest)."""
+    before = run(["git", "status", "--porcelain", "--untracked-files=all"], repo).stdout
+    result = predict(repo, loans, target)
+    assert_clear_error(
+        result, f"--out {target} is inside {target.split('/')[0]}/, which DVC manages", "--out scores.csv"
+    )
+    assert run(["git", "status", "--porcelain", "--untracked-files=all"], repo).stdout == before
+    assert not (repo / target).exists()
+    assert_clear_error(predict(repo, loans, "models"), "--out models is a directory", "outside data/ and models/")
+
+
 def test_out_cannot_be_a_directory(repo, loans):
     assert_clear_error(predict(repo, loans, "reports"), "--out reports", "directory")
     assert (repo / "reports" / "metrics.json").is_file()
