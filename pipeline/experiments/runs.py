@@ -357,7 +357,8 @@ def promote(name: str) -> str:
             f"{name} is a subset run ({SUBSET_KEY} = {run.subset:g}): its model saw part of the data",
             hint="run it on all the data first: mlops exp run -S key=value (without --subset)",
         )
-    dvc_seam.require_committed_workspace("promoting an experiment (DVC's apply resets every tracked file)")
+    if not applied_as_it_is(name):  # `mlops exp apply NAME` says to promote next: what it changed is no obstacle
+        dvc_seam.require_committed_workspace("promoting an experiment (DVC's apply resets every tracked file)")
     if changes_nothing(name, run, head):
         raise UserError(
             f"{name} has the params and dvc.lock of the workspace: nothing to promote",
@@ -369,6 +370,19 @@ def promote(name: str) -> str:
         _git("add", "--", *PROMOTED)
         _git("commit", "-q", "-m", message, "--", *PROMOTED)  # only these, whatever else is staged
     return message
+
+
+def applied_as_it_is(name: str) -> bool:
+    """Whether every uncommitted change is one of the files a promotion commits, as the experiment has it (what
+    `mlops exp apply` left): nothing of the user's would be lost by applying it again."""
+    changed = dvc_seam.uncommitted_git_changes()
+    ref = dvc_seam.exp_ref(name) or name
+    promoted = tuple(path for path in PROMOTED if path != paths.REPORTS)
+    return bool(changed) and all(
+        (path in promoted or path.startswith(f"{paths.REPORTS}/"))
+        and (Path(path).read_bytes() if Path(path).is_file() else None) == dvc_seam.read_at(ref, path)
+        for path in changed
+    )
 
 
 def changes_nothing(name: str, run: Run, head: str) -> bool:

@@ -242,3 +242,20 @@ def test_an_experiment_named_like_a_tag_applies_the_experiment(repo):
     run(["mlops", "exp", "apply", "v1"], repo)
     assert "    C: 0.05\n" in (repo / "params.yaml").read_text()
     assert "sample_frac: 0.3" in (repo / "params.yaml").read_text()
+
+
+def test_an_applied_experiment_is_promoted_as_apply_says(repo):
+    """`mlops exp apply NAME` ends "commit with `mlops exp promote NAME`": promote refused the changes apply made."""
+    run(["mlops", "exp", "run", "-S", "train.logreg.C=0.02", "--name", "wider-c"], repo)
+    applied = run(["mlops", "exp", "apply", "wider-c"], repo).stdout
+    assert "commit with `mlops exp promote wider-c`" in applied
+    readme = (repo / "README.md").read_text()
+    (repo / "README.md").write_text(readme + "an edit of the user's\n")  # not the experiment's: still refused
+    refused = run(["mlops", "exp", "promote", "wider-c"], repo, check=False)
+    assert refused.returncode == 2 and "uncommitted changes: README.md" in refused.stderr, refused.stderr
+    (repo / "README.md").write_text(readme)
+    promoted = run(["mlops", "exp", "promote", "wider-c"], repo, check=False)
+    assert promoted.returncode == 0, promoted.stderr
+    assert "Committed: Promote experiment wider-c: roc_auc" in promoted.stdout
+    assert run(["git", "status", "--porcelain", "--untracked-files=no"], repo).stdout == ""
+    assert "C: 0.02" in run(["git", "show", "HEAD:params.yaml"], repo).stdout
