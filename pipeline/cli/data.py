@@ -13,6 +13,11 @@ from pipeline.errors import UserError, option
 data_app = typer.Typer(help="Bring your own data, add batches, see and move data versions.", no_args_is_help=True)
 
 
+# What a retrain on new data changes besides the staged `.dvc` file: committed together, or the reports in git
+# would not be the committed model's.
+COMMIT_TRAINED = "git add params.yaml dvc.lock reports && git commit"
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the `mlops` app."""
     app.add_typer(data_app, name="data")
@@ -69,10 +74,10 @@ def add(
                 "(data stays out of git)."
                 + (f" Git tracked {added.moved_from}: its removal is staged." if added.removed_from_git else "")
             )
-        removal = f", and the removal of {added.moved_from}" if added.removed_from_git else ""
+        removal = f" and the removal of {added.moved_from} are" if added.removed_from_git else " is"
         typer.echo(
-            f"Next: `mlops repro` to train on it, then commit params.yaml, the schema, dvc.lock and "
-            f"{added.destination}.dvc{removal}."
+            f'Next: `mlops repro` to train on it, then `{COMMIT_TRAINED} -m "Train on new data"` '
+            f"({added.destination}.dvc{removal} staged already)."
         )
         return
     if target or positive or negative or drop or keep_column:
@@ -85,7 +90,10 @@ def add(
         f"Appended {appended.rows} rows from {appended.batch} to {appended.source} (now {appended.total} rows): "
         "a new DVC version."
     )
-    typer.echo(f"Next: `mlops repro`, then commit {appended.source}.dvc and dvc.lock.")
+    typer.echo(
+        f'Next: `mlops repro`, then `{COMMIT_TRAINED} -m "Append a data batch"` ({appended.source}.dvc is staged '
+        "already)."
+    )
 
 
 @data_app.command()

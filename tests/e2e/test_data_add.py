@@ -164,3 +164,27 @@ def test_a_git_tracked_file_added_from_the_project_leaves_git_with_the_commit(re
     staged = run(["git", "diff", "--cached", "--name-status", "--no-renames"], repo).stdout.splitlines()
     assert "D\tloans.csv" in staged and "A\tdata/external/loans.csv.dvc" in staged
     assert run(["git", "status", "--porcelain", "--", "loans.csv"], repo).stdout.startswith("D ")
+
+
+def test_the_next_steps_printed_commit_everything_the_retrain_changed(hooked, tmp_path):
+    """The advice named params.yaml, the schema, dvc.lock and the .dvc file: a `git commit -m` as the data guide
+    showed committed only the staged .dvc file, and one of the named files left the other reports out of git."""
+    frame = other_schema_frame()
+    for args in (
+        [
+            "data",
+            "add",
+            write(frame.iloc[:8000], tmp_path / "loans.csv"),
+            "--target",
+            "status",
+            "--positive",
+            "default",
+        ],
+        ["data", "add", write(frame.iloc[8000:], tmp_path / "batch.csv"), "--append"],
+    ):
+        said = mlops(hooked, *args).stdout
+        steps = next(line for line in said.splitlines() if line.startswith("Next: "))
+        for command in steps.split("`")[1::2]:
+            run(command, hooked)
+        assert run(["git", "status", "--porcelain", "--untracked-files=no"], hooked).stdout == ""
+        assert "up to date" in mlops(hooked, "status").stdout
