@@ -132,3 +132,11 @@ def test_predict_keeps_the_id_column_and_warns_when_it_numbers_rows(repo, tmp_pa
     refused = mlops(repo, "predict", str(path), "--out", str(tmp_path / "d.csv"), "--id-column", "nope", check=False)
     assert refused.returncode == 2 and "--id-column nope: no such column" in refused.stderr
     assert not (tmp_path / "d.csv").exists()
+
+
+def test_plots_pages_as_the_readme_runs_them_stay_out_of_git(repo):
+    """`dvc plots show` writes dvc_plots/ into the project: `git add -A` then committed the page."""
+    for command in (["dvc", "plots", "show"], ["dvc", "plots", "diff", "HEAD"]):
+        run(command, repo)
+        assert (repo / "dvc_plots" / "index.html").is_file()
+        assert run(["git", "status", "--porcelain"], repo).stdout == ""
