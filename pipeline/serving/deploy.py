@@ -123,5 +123,5 @@ def require_loadable(commit: str, action: str) -> None:
         raise UserError(
             f"cannot {action} {registry.describe(commit)}: its model cannot be loaded ({error.message}); "
             "no tag written",
-            hint="fetch it first: `mlops data pull` (or `dvc pull`; an experiment's: `mlops exp pull`)",
+            hint=f"fetch it first: `{dvc_seam.pull_command(commit[:12])}` (an experiment's: `mlops exp pull`)",
         ) from None

@@ -33,8 +33,8 @@ def checkout(rev: str) -> None:
         except dvc_seam.DvcFailed as failure:
             raise UserError(
                 f"some of {rev}'s data or models are not in the cache; stayed where you were",
-                hint=f"fetch them with `mlops data pull --rev {shlex.quote(rev)}`, then run "
-                f"`mlops checkout {shlex.quote(rev)}` again",
+                hint=f"fetch them with `{dvc_seam.pull_command(rev)}`, then run `mlops checkout {shlex.quote(rev)}` "
+                "again",
             ) from failure
         remove_outputs_not_tracked(tracked_before - set(dvc_seam.tracked_objects()))
 

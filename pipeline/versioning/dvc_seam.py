@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -323,6 +324,11 @@ def lock_at(rev: str) -> dict:
     return parse_lock(data)
 
 
+def pull_command(rev: str) -> str:
+    """The command that brings a revision's data and models into the cache without leaving the current one."""
+    return f"mlops data pull --rev {shlex.quote(rev)}"
+
+
 def read_output_at(rev: str, path: str) -> tuple[bytes, str]:
     """(bytes, md5 recorded in that revision's dvc.lock) of a DVC output at `rev`, read through `dvc.api`
     (from the cache, or the remote when the cache lacks it) without checking anything out."""
@@ -336,7 +342,8 @@ def read_output_at(rev: str, path: str) -> tuple[bytes, str]:
     except Exception as error:  # DVC raises many types for a missing object or an unreachable remote
         raise UserError(
             f"cannot read {path} at revision {rev!r}: {error}",
-            hint="is that revision's data in the cache or the remote? try `mlops data pull`",
+            hint=f"DVC looked in the cache, then in the default remote: `{pull_command(rev)}` fetches it once the "
+            "remote has it (`mlops data push` from a clone that does)",
         ) from None
     return data, expected
 

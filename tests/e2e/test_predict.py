@@ -136,3 +136,26 @@ def test_a_parquet_read_in_chunks_numbers_its_rows_from_the_file_start(tmp_path)
     pd.DataFrame({"amount": [1.0, 2.0, 3.0, 4.0, 5.0]}).to_parquet(tmp_path / "loans.parquet")
     chunks = list(read_chunks(tmp_path / "loans.parquet", {"features": {}}, rows=2))
     assert [list(chunk.index) for chunk in chunks] == [[0, 1], [2, 3], [4]]
+
+
+def test_a_revision_whose_model_is_nowhere_here_names_the_pull_of_that_revision(repo, tmp_path):
+    """The hint said `mlops data pull`, which fetches the current version's data, not the revision's."""
+    import yaml
+
+    loans = sample(tmp_path)
+    run(["git", "tag", "v1"], repo)
+    model = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]["train"]["outs"][0]["md5"]
+    (repo / "params.yaml").write_text((repo / "params.yaml").read_text().replace("C: 0.01", "C: 0.1"))
+    mlops(repo, "repro")
+    cached = repo / ".dvc/cache/files/md5" / model[:2] / model[2:]
+    pushed = tmp_path / "lending-mlops-dvc-remote/files/md5" / model[:2] / model[2:]  # the default remote
+    pushed.parent.mkdir(parents=True)
+    cached.rename(tmp_path / "aside")
+    refused = mlops(repo, "predict", str(loans), "--out", str(tmp_path / "v1.csv"), "--rev", "v1", check=False)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    hint = refused.stderr.split("hint: ", 1)[1]
+    assert "`mlops data pull --rev v1` fetches it once the remote has it" in hint, hint
+    (tmp_path / "aside").rename(pushed)  # a teammate pushed it
+    run(hint.split("`")[1], repo)
+    assert cached.is_file() and not (tmp_path / "v1.csv").exists()
+    mlops(repo, "predict", str(loans), "--out", str(tmp_path / "v1.csv"), "--rev", "v1")
