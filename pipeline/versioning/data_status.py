@@ -16,7 +16,8 @@ WORDS = [
     (("uncommitted", "deleted"), "deleted from the workspace (restore with `dvc checkout`)"),
     (("not_in_cache",), "not in the local cache (fetch with `mlops data pull`)"),
     (("not_in_remote",), "not yet pushed (run `mlops data push`)"),
-    (("untracked",), "untracked (add it with `mlops data add`, or ignore it)"),
+    # Most such files are a command's output (scores, a report): `mlops data add` would make one the training data.
+    (("untracked",), "untracked (training data: `mlops data add` it; else delete it or list it in .gitignore)"),
 ]
 
 

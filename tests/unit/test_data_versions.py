@@ -79,6 +79,9 @@ def test_status_rows_in_words():
     assert ("models/model.skops", "not yet pushed (run `mlops data push`)") in rows
     assert any(path == "d.csv" and words.startswith("modified") for path, words in rows)
     assert status_rows({"untracked": ["x.csv.partial"]}) == [] and status_rows({}) == []
+    # `mlops predict --out scores.csv` leaves one: adding it as the training data is not the one fix
+    [(_, words)] = status_rows({"untracked": ["scores.csv"]})
+    assert words == "untracked (training data: `mlops data add` it; else delete it or list it in .gitignore)"
 
 
 def test_corrupted_objects(tmp_path):
