@@ -151,9 +151,10 @@ def print_report(report: DriftReport) -> None:
     Console(highlight=False).print(table)
     if report.performance:
         p = report.performance
+        evaluated = "not recorded" if report.evaluated_roc_auc is None else f"{report.evaluated_roc_auc:.3f}"
         typer.echo(
             f"live ROC AUC {p['roc_auc']:.3f} on {p['loans']} loans with outcomes (evaluated "
-            f"{report.evaluated_roc_auc}); mean predicted {p['mean_predicted']:.3f}, "
+            f"{evaluated}); mean predicted {p['mean_predicted']:.3f}, "
             f"observed {p['observed_bad_rate']:.3f}"
         )
     for reason in report.not_run:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from pipeline.cli.monitor import print_report
@@ -50,6 +51,14 @@ def test_no_drift_names_the_checks_that_ran(capsys):
     print_report(report([]))
     out = capsys.readouterr().out
     assert "no drift: every feature's PSI, unseen shares, the score PSI within the thresholds" in out
+
+
+def test_the_live_and_the_evaluated_roc_auc_read_alike(capsys):
+    """The evaluated one was printed as metrics.json holds it (0.716147), beside a live 0.753."""
+    performance = {"roc_auc": 0.75312, "loans": 1500, "mean_predicted": 0.0461, "observed_bad_rate": 0.0567}
+    for evaluated, said in ((0.716147, "(evaluated 0.716)"), (None, "(evaluated not recorded)")):
+        print_report(replace(report([]), performance=performance, evaluated_roc_auc=evaluated))
+        assert f"live ROC AUC 0.753 on 1500 loans with outcomes {said}; mean predicted 0.046" in capsys.readouterr().out
 
 
 def test_the_report_as_drift_json_holds_it():
