@@ -6,6 +6,7 @@ back after a stopped command."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -97,3 +98,49 @@ def checked(*args: str) -> None:
     status = dvc(*args)
     if status != 0:
         raise DvcFailed(" ".join(args), status)
+
+
+def release_killed_holder(lock_dir: str | Path, pid: int) -> bool:
+    """Drop from DVC's lock file in `lock_dir` (`.dvc/tmp/rwlock`, `.dvc/tmp/exps/rwlock`) what the process `pid`
+    held, once it is gone (killed outright: nothing of it released them); whether there was any. DVC drops such an
+    entry itself only when a later run wants the same path, with a warning that names a command the user did not
+    run by that name ("Process 'mlops repro' ... had been killed. Auto removed it from the lock file."), and keeps
+    the others for good. A process still alive keeps what it holds."""
+    import psutil
+
+    path = Path(lock_dir) / "rwlock"
+    try:
+        held = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # none, or torn (see `journal`): DVC says so itself
+        return False
+    if pid not in _holders(held) or psutil.pid_exists(pid):
+        return False
+    from dvc.config import Config
+    from dvc.fs import localfs
+    from dvc.rwlock import _edit_rwlock  # DVC's guard of that file, so a DVC command never sees it half-written
+
+    hardlink = Config(dvc_dir=".dvc", validate=False)["core"].get("hardlink_lock", False)
+    with _edit_rwlock(str(lock_dir), localfs, hardlink) as lock:
+        for mode in ("read", "write"):
+            for locked_path, infos in list(lock[mode].items()):
+                kept = [info for info in _as_list(infos) if info["pid"] != pid]
+                if not kept:
+                    del lock[mode][locked_path]
+                elif mode == "read":
+                    lock[mode][locked_path] = kept
+    return True
+
+
+def _holders(held: object) -> set[int]:
+    if not isinstance(held, dict):
+        return set()
+    return {
+        info["pid"]
+        for infos in [*(held.get("read") or {}).values(), *(held.get("write") or {}).values()]
+        for info in _as_list(infos)
+        if isinstance(info, dict) and isinstance(info.get("pid"), int)
+    }
+
+
+def _as_list(infos: object) -> list:
+    return infos if isinstance(infos, list) else [infos]

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from hooks import git
 from pipeline.errors import UserError
-from pipeline.versioning.dvc_command import dvc_in_new_process
+from pipeline.versioning.dvc_command import dvc_in_new_process, release_killed_holder
 
 JOURNAL = Path(".dvc/tmp/mlops-journal")
 RUN_LOCK = Path(".dvc/tmp/mlops-repro.lock")
@@ -130,6 +130,7 @@ def _recover_locked() -> str | None:
     entry = Entry(**json.loads((JOURNAL / "journal.json").read_text()))
     with _stop_signals_ignored():
         index_kept = _restore(JOURNAL)
+        release_killed_holder(DVC_RWLOCK.parent, entry.pid)  # else DVC's next run warns of it, naming the command
         _discard(JOURNAL)
     message = (
         f"`{entry.command}` (pid {entry.pid}) was stopped before it finished: put back "

@@ -165,6 +165,25 @@ def test_sigkill_mid_train_is_undone_by_the_next_command(repo):
 
 
 @pytest.mark.slow
+def test_after_a_sigkill_recovery_the_next_run_warns_of_no_killed_process(repo):
+    """DVC's lock file keeps what the killed run held: DVC's next run on those files dropped it with a warning
+    naming `mlops repro` as a killed process, after the recovery had already said what happened."""
+    make_train_stale(repo)
+    process = start_mlops(repo, "repro")
+    wait_for_stage(repo, "train", process)
+    stop(process, signal.SIGKILL)
+    assert str(process.pid) in (repo / ".dvc" / "tmp" / "rwlock").read_text()  # what DVC would warn of
+
+    recovered = run(["mlops", "status"], repo)
+    again = run(["mlops", "repro"], repo)
+
+    assert "stopped before it finished" in recovered.stderr, recovered.stderr
+    assert "Running stage 'train'" in again.stdout, again.stdout
+    assert "had been killed" not in again.stdout + again.stderr, again.stdout + again.stderr
+    assert str(process.pid) not in (repo / ".dvc" / "tmp" / "rwlock").read_text()
+
+
+@pytest.mark.slow
 def test_recovery_after_sigkill_keeps_what_the_user_did_to_git_since(repo):
     """Killed mid-run, then the user throws the params change away (`git reset --hard`): the next command puts
     the run's files back but must not stage the discarded change again from the journal's old copy of the index."""
