@@ -37,11 +37,13 @@ def main() -> None:
 
 def run() -> None:
     """A usage mistake and a UserError both end as one `error:` line, a hint and exit status 2."""
+    from pipeline.versioning.exp_queue import clear_killed_runs
     from pipeline.versioning.journal import recover, stop_signal
 
     as_json = STATUS_ARGS.get(tuple(sys.argv[1:]))
     try:
         recover()  # a command killed mid-way (SIGKILL, power cut) is undone before anything else runs
+        clear_killed_runs()  # and an experiment run it left "Running" in `dvc exp show`
         if as_json is not None:
             repro.status(as_json=as_json)
             raise SystemExit(0)

@@ -411,6 +411,70 @@ def test_a_stopped_experiment_leaves_no_experiment_and_no_temporary_workspace(re
     before.assert_unchanged()
 
 
+def experiment_names(repo: Path) -> list[str]:
+    return run(["git", "for-each-ref", "--format=%(refname:lstrip=-1)", "refs/exps"], repo).stdout.split()
+
+
+@pytest.mark.slow
+def test_an_experiment_killed_outright_is_cleared_by_the_next_command_and_a_live_one_is_kept(repo):
+    """SIGKILL of `mlops exp run` (an OOM kill) lets nothing of it clean up, and DVC records no pid for a temporary
+    run: `dvc exp show` listed it as "Running" for good, beside its temporary copy of the workspace, and neither
+    `dvc exp clean` nor a later run removed them. The next command does, and leaves a run that lives alone."""
+    before = Snapshot(repo)
+    copies = repo / ".dvc" / "tmp" / "exps" / "standalone"
+    live = start_mlops(repo, "exp", "run", "-S", "evaluate.importance_repeats=100")  # long in evaluate
+    killed = start_mlops(repo, "exp", "run", "-S", "train.logreg.C=0.4")
+    read_until(killed, "Running stage 'train'")
+    stop(killed, signal.SIGKILL)
+    assert ",Running" in run(["dvc", "exp", "show", "--no-pager", "--csv"], repo).stdout
+    assert len(list(copies.glob("tmp*"))) == 2
+
+    cleared = run(["mlops", "exp", "compare"], repo)
+
+    assert live.poll() is None, "the live run ended before the check: it proves nothing"
+    assert cleared.stderr.count("\n") == 1 and "C-0.4-" in cleared.stderr and "killed" in cleared.stderr, cleared.stderr
+    assert "importance_repeats" not in cleared.stderr
+    assert len(list(copies.glob("tmp*"))) == 1, "the live run's copy was removed, or the killed one's kept"
+    output, _ = live.communicate(timeout=600)
+    assert live.returncode == 0, output
+    assert ",Running" not in run(["dvc", "exp", "show", "--no-pager", "--csv"], repo).stdout
+    assert not list(copies.glob("tmp*"))
+    again = run(["mlops", "exp", "run", "-S", "train.logreg.C=0.4"], repo)
+    assert "had been killed" not in again.stdout + again.stderr and "mlops:" not in again.stderr, again.stderr
+    names = experiment_names(repo)
+    assert [n.split("-")[0] for n in names].count("C") == 1 and any(n.startswith("importance_repeats") for n in names)
+    before.assert_unchanged()
+
+
+KILLED_WHILE_QUEUED = """
+import os
+from dvc.repo import Repo
+from pipeline.versioning.exp_queue import only_its_own_experiment
+
+with only_its_own_experiment():
+    repo = Repo()
+    repo.experiments.queue_one(
+        repo.experiments.tempdir_queue, params={"params.yaml": ["train.logreg.C=0.3"]}, name="queued-only"
+    )
+    os._exit(9)  # as SIGKILL there: nothing cleans up
+"""
+
+
+def test_an_experiment_killed_before_its_run_began_is_taken_off_dvcs_queue(repo):
+    """Killed between queueing its experiment and starting it, a run left it on the queue DVC's temporary and
+    workspace runs share: the next plain `dvc exp run` would have run it first."""
+    killed = run(["python", "-c", KILLED_WHILE_QUEUED], repo, check=False)
+    assert killed.returncode == 9, killed.stderr
+    assert run(["git", "log", "-g", "--format=%H", "refs/exps/stash"], repo).stdout.strip()
+
+    cleared = run(["mlops", "status"], repo)
+
+    assert "queued-only" in cleared.stderr and "killed" in cleared.stderr, cleared.stderr
+    assert not run(["git", "log", "-g", "--format=%H", "refs/exps/stash"], repo, check=False).stdout.strip()
+    assert "queued-only" not in run(["dvc", "exp", "show", "--no-pager", "--csv"], repo).stdout
+    assert "mlops:" not in run(["mlops", "status"], repo).stderr  # said once
+
+
 def runs_of(repo: Path) -> list[int]:
     """The pids of the `dvc exp run` processes started from `repo` (each in a session of its own; DVC moves them
     into their temporary workspace inside it)."""
