@@ -50,7 +50,12 @@ def repro_when_up_to_date() -> bool:
 def show(result: reproduce.Reproduced, subset: float | None) -> None:
     if result.note:
         typer.echo(result.note)
-    if result.experiment:
+    if result.repeats:
+        typer.echo(
+            f"Skipped: experiment {result.experiment} already has these params, code and data "
+            f"(data.sample_frac={subset:g}); compare with `mlops exp compare`."
+        )
+    elif result.experiment:
         typer.echo(f"Experiment {result.experiment} (data.sample_frac={subset:g}); compare with `mlops exp compare`.")
     out = console()
     for name, outcome in result.stages:

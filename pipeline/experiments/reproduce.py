@@ -32,6 +32,7 @@ class Reproduced:
     changes: list[metric_rules.Change] = field(default_factory=list)  # test metrics against the workspace's before
     experiment: str | None = None  # the subset run's experiment
     note: str | None = None  # how the subset run was made
+    repeats: bool = False  # `experiment` already had these params, code and data: nothing ran
 
 
 def reproduce(subset: float | None, force: bool) -> Reproduced:
@@ -76,11 +77,15 @@ def nothing_to_run() -> Reproduced | None:
 
 def _subset_run(fraction: float) -> Reproduced:
     stages = subset.start_stages()  # their libraries import while the params and the workspace are checked
+    from pipeline.experiments.runs import existing_run
     from pipeline.experiments.settings import SUBSET_KEY, typed_settings  # the schema: see `reproduce`
 
     name = subset_name(fraction)
     try:
         typed_settings({SUBSET_KEY: repr(float(fraction))})  # the params with the fraction, through the schema
+        same = existing_run({SUBSET_KEY: repr(float(fraction))})
+        if same:  # as `mlops exp run` skips it: the same bytes again, under another name
+            return _recorded(same, repeats=True)
         done = subset.run(name, fraction, stages)
     except dvc_seam.DvcFailed as failure:
         raise UserError(
@@ -89,11 +94,16 @@ def _subset_run(fraction: float) -> Reproduced:
     finally:
         if stages is not None:
             stages.stop()
-    metrics = read_metrics(dvc_seam.read_at(done.ref, paths.METRICS) if done.ref else None)
-    title = f"Test metrics of {name} (vs the workspace)"
     note = "Ran train and evaluate; ingest, validate and split are the workspace's (up to date)."
-    note = None if done.why_dvc else note
-    return Reproduced(title, [], _changes(metrics, workspace_metrics_if_readable()), name, note)
+    return _recorded(name, ref=done.ref, note=None if done.why_dvc else note)
+
+
+def _recorded(name: str, *, ref: str | None = None, note: str | None = None, repeats: bool = False) -> Reproduced:
+    """A subset experiment's metrics against the workspace's."""
+    ref = ref or dvc_seam.exp_ref(name)
+    metrics = read_metrics(dvc_seam.read_at(ref, paths.METRICS) if ref else None)
+    title = f"Test metrics of {name} (vs the workspace)"
+    return Reproduced(title, [], _changes(metrics, workspace_metrics_if_readable()), name, note, repeats)
 
 
 def _changes(metrics: dict, before: dict) -> list[metric_rules.Change]:

@@ -95,6 +95,13 @@ def duplicate_of(params: dict, existing: list[Run]) -> Run | None:
     return find_duplicate(params, workspace_source(wanted_paths), existing)
 
 
+def existing_run(settings: dict[str, str]) -> str | None:
+    """The experiment a run with these `-S` settings would repeat (same params, code and data), if any: the
+    settings checked by the schema first."""
+    same = duplicate_of(planned(settings).params, experiment_runs().runs)
+    return same.name if same else None
+
+
 def require_experiment_repo() -> str:
     """The HEAD commit experiments start from; errors when not in the project root or without a commit."""
     dvc_seam.require_repo()

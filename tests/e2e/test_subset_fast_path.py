@@ -77,3 +77,18 @@ def test_failing_fast_subset_run_leaves_no_experiment_and_no_scratch(repo):
     assert digest(repo) == before
     assert run(["git", "for-each-ref", "refs/exps"], repo).stdout == ""
     assert not list((repo / ".dvc" / "tmp").glob("mlops-subset-*"))
+
+
+def test_a_repeated_subset_run_is_skipped_naming_the_experiment_it_repeats(repo):
+    """Nothing changed since the first run: a second would record the same bytes under another name (`mlops exp
+    run` and a sweep skip it); a run of another fraction is new."""
+    first = run(["mlops", "repro", "--subset", "0.1"], repo)
+    refs = run(["git", "for-each-ref", "refs/exps"], repo).stdout
+
+    again = run(["mlops", "repro", "--subset", "0.1"], repo)
+
+    assert f"Skipped: experiment {subset_name(first.stdout)} already has these params, code and data" in again.stdout
+    assert "Ran train and evaluate" not in again.stdout and "Running stage" not in again.stdout
+    assert run(["git", "for-each-ref", "refs/exps"], repo).stdout == refs
+    other = run(["mlops", "repro", "--subset", "0.2"], repo)
+    assert "Skipped" not in other.stdout and subset_name(other.stdout) != subset_name(first.stdout)
