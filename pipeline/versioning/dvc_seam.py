@@ -39,7 +39,7 @@ from pipeline.versioning.dvc_command import DvcFailed as DvcFailed
 from pipeline.versioning.dvc_command import checked, dvc_repo, remotes_of_the_workspace, stage_environment
 from pipeline.versioning.dvc_command import dvc as dvc
 from pipeline.versioning.exp_queue import only_its_own_experiment
-from pipeline.versioning.journal import all_or_nothing
+from pipeline.versioning.journal import Stopped, all_or_nothing, stop_signal
 from pipeline.versioning.journal import one_run_at_a_time as one_run_at_a_time
 from pipeline.versioning.param_edits import only_set_params_rewritten
 from pipeline.versioning.pipeline_status import type_only_stages
@@ -107,6 +107,12 @@ def exp_run_temp(name: str, overrides: dict[str, str]) -> None:
     settings = [arg for key, value in overrides.items() for arg in ("-S", f"{key}={value}")]
     with stages_in_warm_forks(), only_its_own_experiment(), only_set_params_rewritten():
         checked("exp", "run", "--temp", "--name", name, *settings)
+    signum = stop_signal()
+    if signum is not None:  # the stop landed where a library swallows every exception (fsspec's `exists`): DVC ran on
+        ref = exp_ref(name)  # and recorded the run the user had stopped
+        if ref:
+            git_plumbing.git("update-ref", "-d", ref, check=False)
+        raise Stopped(signum)
 
 
 def exp_ref(name: str) -> str | None:

@@ -411,6 +411,33 @@ def test_a_stopped_experiment_leaves_no_experiment_and_no_temporary_workspace(re
     before.assert_unchanged()
 
 
+SWALLOWED_STOP = """
+import os, signal, sys, time
+from pipeline.experiments import runs
+from pipeline.versioning.journal import stops_unwound
+
+with stops_unwound():
+    try:  # as fsspec's `exists()` takes every exception, a stop that lands in it included
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+    except:  # noqa: E722
+        pass
+    try:
+        runs.run_one(["train.logreg.C=0.3"], None, "after-a-stop")
+    except KeyboardInterrupt as stop:
+        sys.exit(f"stopped: {stop!r}")
+"""
+
+
+def test_a_stop_a_library_swallowed_still_stops_the_experiment(repo):
+    """SIGTERM landing in a library's bare `except:` (fsspec's, as DVC sets the run up) was taken by it: DVC ran the
+    experiment to its end and recorded it, and `mlops` then said "Stopped by SIGTERM", exit 143."""
+    result = run(["python", "-c", SWALLOWED_STOP], repo, check=False)
+
+    assert "stopped: Stopped('SIGTERM')" in result.stderr, result.stdout + result.stderr
+    assert "after-a-stop" not in " ".join(experiment_names(repo))
+
+
 def experiment_names(repo: Path) -> list[str]:
     return run(["git", "for-each-ref", "--format=%(refname:lstrip=-1)", "refs/exps"], repo).stdout.split()
 
