@@ -59,7 +59,10 @@ def only_its_own_experiment() -> Iterator[None]:
             stashed_entry.name,
             stashed_entry.head_rev,
         )
-        executor = queue.init_executor(queue.repo.experiments, entry, TempDirExecutor, wdir=queue._standalone_tmp_dir)
+        with copy_removed_if_stopped():
+            executor = queue.init_executor(
+                queue.repo.experiments, entry, TempDirExecutor, wdir=queue._standalone_tmp_dir
+            )
         return QueueGetResult(entry, executor)
 
     own = {"put": put_and_remember, "get": get_own}
@@ -74,10 +77,35 @@ def only_its_own_experiment() -> Iterator[None]:
                 delattr(TempDirQueue, name)
             else:
                 setattr(TempDirQueue, name, method)
-        for rev in queued:  # stopped before its run began: DVC leaves it queued, for the next run to take
-            _drop_queued(rev)
-        for record in owned:  # ended, however: DVC has marked its run finished and removed its temporary copy
+        for record in owned:  # ended, however; stopped before DVC's own cleanup could start (as it made its
+            _clear_run(record.stem, os.getpid())  # temporary copy, or before it took the run off its queue): done here
             record.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def copy_removed_if_stopped() -> Iterator[None]:
+    """While DVC makes a run's temporary copy of the workspace (before its run, whose cleanup removes it, begins):
+    a stop, or any failure, removes the copy. DVC removes it only on an `Exception` raised before it is filled, and
+    records where it is only once it is filled."""
+    from dvc.repo.experiments.executor import local
+    from dvc.utils.fs import remove
+
+    made: list[str] = []
+    mkdtemp = local.mkdtemp
+
+    def mkdtemp_recorded(*args, **kwargs):
+        made.append(mkdtemp(*args, **kwargs))
+        return made[-1]
+
+    local.mkdtemp = mkdtemp_recorded
+    try:
+        yield
+    except BaseException:
+        for copy in made:
+            remove(copy)
+        raise
+    finally:
+        local.mkdtemp = mkdtemp
 
 
 def _record_runner(runners: Path, stash_rev: str) -> Path:
@@ -122,8 +150,9 @@ def clear_killed_runs() -> list[str]:
 
 
 def _clear_run(stash_rev: str, pid: int) -> str | None:
-    """Clear the run of `stash_rev` whose process `pid` is gone, as DVC's own cleanup of a failed run leaves it (its
-    info marked failed, its temporary copy removed); the experiment's name if something of it was left."""
+    """Clear the run of `stash_rev` whose process `pid` is gone (or is this one, the run over), as DVC's own cleanup of
+    a failed run leaves it (its info marked failed, its temporary copy removed); the experiment's name if something
+    of it was left."""
     from dvc.repo.experiments.executor.base import BaseExecutor, ExecutorInfo, TaskStatus
     from dvc.utils.fs import remove
 

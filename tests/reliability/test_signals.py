@@ -411,6 +411,19 @@ def test_a_stopped_experiment_leaves_no_experiment_and_no_temporary_workspace(re
     before.assert_unchanged()
 
 
+def test_an_experiment_stopped_while_dvc_makes_its_copy_leaves_no_copy(repo):
+    """Stopped after DVC made the run's temporary copy of the workspace and before its run (and its cleanup)
+    began, DVC left the copy for good."""
+    copies = repo / ".dvc" / "tmp" / "exps" / "standalone"
+    process = start_mlops(repo, "exp", "run", "-S", "train.logreg.C=0.4")
+    wait_until(lambda: any(copies.glob("tmp*")), process, "DVC makes the temporary copy")
+    output = stop(process, signal.SIGTERM)
+
+    assert process.returncode == 128 + signal.SIGTERM and "Traceback" not in output, output
+    assert not list(copies.glob("tmp*"))
+    assert not experiment_names(repo)
+
+
 SWALLOWED_STOP = """
 import os, signal, sys, time
 from pipeline.experiments import runs
