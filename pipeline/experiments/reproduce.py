@@ -16,6 +16,7 @@ from pipeline.experiments import dvc_outcomes, plots_page, subset
 from pipeline.experiments.metrics_file import read_metrics, workspace_metrics, workspace_metrics_if_readable
 from pipeline.experiments.subset import check_fraction
 from pipeline.versioning import dvc_seam
+from pipeline.versioning.journal import Stopped, stop_signal
 from pipeline.versioning.pipeline_status import (
     clear_merge_placeholders,
     merge_placeholders,
@@ -88,6 +89,8 @@ def _subset_run(fraction: float) -> Reproduced:
             return _recorded(same, repeats=True)
         done = subset.run(name, fraction, stages)
     except dvc_seam.DvcFailed as failure:
+        if stop_signal() is not None:  # DVC caught the stop and failed: a stop, not a failure to fix
+            raise Stopped(stop_signal()) from None
         raise UserError(
             f"subset experiment {name} failed; the workspace is untouched", hint="read DVC's message above"
         ) from failure

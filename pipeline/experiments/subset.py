@@ -31,7 +31,7 @@ from pipeline.errors import UserError
 from pipeline.experiments.dvc_outcomes import contradicting_advice_dropped
 from pipeline.experiments.warm_stages import StagesStarted, stage_of
 from pipeline.versioning import dvc_seam
-from pipeline.versioning.journal import stop_signals_unwind
+from pipeline.versioning.journal import stop_signals_unwind, stops_unwound
 
 FRACTION_KEY = "data.sample_frac"
 # The smallest fraction params.yaml holds plainly: below it a float is written with an exponent (1e-05), which
@@ -90,7 +90,7 @@ def run(name: str, fraction: float, stages=None) -> SubsetRun:
     finally:
         if stages is not None:
             stages.stop()
-    with contradicting_advice_dropped():
+    with contradicting_advice_dropped(), stops_unwound():  # DVC cleans up as after Ctrl-C
         dvc_seam.exp_run_temp(name, {FRACTION_KEY: repr(float(fraction))})
     return SubsetRun(dvc_seam.exp_ref(name), blocker)
 

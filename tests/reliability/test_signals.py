@@ -424,6 +424,24 @@ def test_an_experiment_stopped_while_dvc_makes_its_copy_leaves_no_copy(repo):
     assert not experiment_names(repo)
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+def test_a_subset_run_of_a_stale_workspace_stopped_mid_train_cleans_up_as_it_ends(repo, signum):
+    """The subset run DVC makes (`dvc exp run --temp`, a stage being stale) had no handler for SIGTERM: the process
+    died as if killed, leaving its "Running" row and temporary copy; Ctrl-C was reported as a failure to fix."""
+    make_train_stale(repo)
+    before = Snapshot(repo)
+    process = start_mlops(repo, "repro", "--subset", "0.1")
+    read_until(process, "Running stage 'train'")
+    output = stop(process, signum)
+
+    assert process.returncode == 128 + signum, output
+    assert f"Stopped by {signal.Signals(signum).name}" in output and "failed" not in output, output
+    assert not list((repo / ".dvc" / "tmp" / "exps" / "standalone").glob("tmp*"))
+    assert "mlops:" not in run(["mlops", "status"], repo).stderr  # nothing left for the next command to clear
+    assert not experiment_names(repo)
+    before.assert_unchanged()
+
+
 SWALLOWED_STOP = """
 import os, signal, sys, time
 from pipeline.experiments import runs
