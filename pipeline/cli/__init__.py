@@ -69,7 +69,7 @@ def run() -> None:
 
         command = mistake.ctx.command_path if mistake.ctx else command_path(sys.argv[1:])
         report_user_error(UserError(mistake.format_message(), hint=f"`{command} -h` shows the usage"))
-    except typer.Abort:
+    except (typer.Abort, KeyboardInterrupt):  # Typer's word for Ctrl-C in a command; Python's before one starts
         signum = stop_signal()  # SIGTERM or SIGHUP unwound like Ctrl-C: end with that signal's status
         typer.echo(f"Stopped by {signal.Signals(signum).name}." if signum else "Aborted.", err=True)
         status = 128 + (signum or signal.SIGINT)

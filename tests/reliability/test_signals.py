@@ -204,6 +204,32 @@ def test_recovery_after_sigkill_keeps_what_the_user_did_to_git_since(repo):
     assert not (repo / JOURNAL).exists()
 
 
+CTRL_C_DURING_IMPORT = """
+import os, signal, sys
+from importlib.abc import MetaPathFinder
+
+module = sys.argv[1]
+
+class CtrlCWhileImporting(MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == module:
+            os.kill(os.getpid(), signal.SIGINT)  # as a terminal delivers Ctrl-C, while the command still imports
+        return None
+
+sys.meta_path.insert(0, CtrlCWhileImporting())
+sys.argv = ["mlops", *sys.argv[2:]]
+from pipeline.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize("module", ["pipeline.cli.commands", "pipeline.cli.exp"])
+def test_ctrl_c_while_mlops_starts_is_one_line_and_status_130(fresh_repo, module):
+    """Ctrl-C before the command has begun (it imports for a second or two) is said as Ctrl-C in a command is."""
+    stopped = run(["python", "-c", CTRL_C_DURING_IMPORT, module, "exp", "-h"], fresh_repo, check=False)
+    assert (stopped.returncode, stopped.stderr, stopped.stdout) == (130, "Aborted.\n", "")
+
+
 def ended_soon(pid: int, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while running(pid) and time.monotonic() < deadline:
