@@ -21,9 +21,10 @@ def remote_set(
     """Make URL the default remote (does not contact it). Credentials belong in .dvc/config.local only."""
     from pipeline.versioning import remotes
 
-    name = remotes.set_remote(url, endpoint_url)
-    typer.echo(f"Default remote is now {name!r}: {url}" + (f" (endpoint {endpoint_url})" if endpoint_url else ""))
-    if name == "s3":
+    result = remotes.set_remote(url, endpoint_url)
+    where = f"{result.name!r}: {url}" + (f" (endpoint {endpoint_url})" if endpoint_url else "")
+    typer.echo(f"Default remote is now {where}" if result.changed else f"Default remote is already {where}")
+    if result.name == "s3":
         typer.echo(
             "Credentials: AWS_* environment variables, ~/.aws, or "
             "`dvc remote modify --local s3 access_key_id ...` (kept out of git in .dvc/config.local)."

@@ -210,11 +210,32 @@ def delete_branch(branch: str) -> None:
     git_plumbing.git("branch", "-q", "-D", "--", branch, check=False)
 
 
-def set_default_remote(name: str, url: str, endpoint_url: str | None) -> None:
-    """Make `url` the default remote called `name`, without contacting it (non-secret settings go to .dvc/config)."""
+def set_default_remote(name: str, url: str, endpoint_url: str | None) -> bool:
+    """Make `url` the default remote called `name`, without contacting it (non-secret settings go to .dvc/config);
+    False, writing nothing, when it already is: DVC rewrites the file with its sections reordered, a change in
+    `git status` that means nothing."""
+    if _is_default_remote(name, url, endpoint_url):
+        return False
     checked("remote", "add", "--force", "--default", "--", name, url)
     if endpoint_url:
         checked("remote", "modify", "--", name, "endpointurl", endpoint_url)
+    return True
+
+
+def _is_default_remote(name: str, url: str, endpoint_url: str | None) -> bool:
+    """Whether .dvc/config already says what `set_default_remote` would write (DVC reads a folder's URL as a
+    path relative to the config file; `remote add` takes it relative to the working directory)."""
+    with dvc_repo() as repo:
+        config = repo.config.read("repo")
+    section = config.get("remote", {}).get(name)
+    if config.get("core", {}).get("remote") != name or section is None:
+        return False
+    wanted = {"url": url, **({"endpointurl": endpoint_url} if endpoint_url else {})}
+    if set(section) != set(wanted) or section.get("endpointurl") != wanted.get("endpointurl"):
+        return False
+    if name == "local":
+        return os.path.abspath(section["url"]) == os.path.abspath(url)
+    return section["url"] == url
 
 
 def default_remote() -> tuple[str, str] | None:

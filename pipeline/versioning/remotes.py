@@ -87,8 +87,17 @@ def check_folder(folder: str) -> None:
         )
 
 
-def set_remote(url: str, endpoint_url: str | None) -> str:
-    """Make `url` the default remote (without contacting it); its name, `s3` or `local`."""
+@dataclass(frozen=True)
+class RemoteSet:
+    """`mlops remote set`: the remote's name (`s3` or `local`), and whether .dvc/config changed (False: it was
+    already the default remote, and nothing was written)."""
+
+    name: str
+    changed: bool
+
+
+def set_remote(url: str, endpoint_url: str | None) -> RemoteSet:
+    """Make `url` the default remote (without contacting it)."""
     if not url.strip():  # as a folder it is this one: refused, but as ": is inside this repository"
         raise UserError(
             f"URL {url!r} is empty: name the remote",
@@ -98,8 +107,7 @@ def set_remote(url: str, endpoint_url: str | None) -> str:
     name = remote_name(url, endpoint_url)
     if name == "local":
         check_folder(url)
-    dvc_seam.set_default_remote(name, url, endpoint_url)
-    return name
+    return RemoteSet(name, dvc_seam.set_default_remote(name, url, endpoint_url))
 
 
 def require_bucket() -> None:

@@ -115,6 +115,17 @@ def test_remote_set_refuses_bad_urls_without_touching_config(repo):
     assert (repo / ".dvc/config").read_text() == config
 
 
+def test_setting_the_remote_it_already_is_writes_nothing(repo):
+    """DVC rewrote .dvc/config with its sections reordered: `git status` showed a change that meant nothing."""
+    config = (repo / ".dvc/config").read_text()
+    assert "url = ../../lending-mlops-dvc-remote" in config  # the committed default, relative to .dvc/
+    result = mlops(repo, "remote", "set", "../lending-mlops-dvc-remote")
+    assert result.stdout.startswith("Default remote is already 'local': ../lending-mlops-dvc-remote\n")
+    assert (repo / ".dvc/config").read_text() == config
+    assert run(["git", "status", "--porcelain"], repo).stdout == ""
+    assert "is now 'local'" in mlops(repo, "remote", "set", "../elsewhere").stdout
+
+
 def test_local_remote_round_trip(repo, tmp_path):
     mlops(repo, "remote", "set", str(tmp_path / "store"))
     assert "not yet pushed" in mlops(repo, "data", "status").stdout
