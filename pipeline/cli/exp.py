@@ -122,7 +122,13 @@ def push(names: Names = None, remote: GitRemote = "origin", all_commits: AllComm
 def pull(names: Names = None, remote: GitRemote = "origin", all_commits: AllCommits = False) -> None:
     """Fetch teammates' experiments: their git refs from a git remote (`dvc exp pull`), their data and models
     from the DVC remote; then `mlops exp compare` lists them."""
-    runs.share("pull", names or [], remote, all_commits)
+    pulled = runs.share("pull", names or [], remote, all_commits)
+    if pulled:
+        typer.echo(
+            f"Pulled {len(pulled)} experiment{'s' if len(pulled) > 1 else ''} from {remote!r}: {', '.join(pulled)}"
+        )
+    else:
+        typer.echo(f"No new experiments from {remote!r}: it has none that are not already here.")
 
 
 @exp_app.command()

@@ -55,6 +55,9 @@ CONTRADICTING_ADVICE = (
 # And, where the caller stages dvc.lock itself (the commit hooks' retrain), DVC's advice to stage it.
 STAGING_ADVICE = ("\nTo track the changes with git, run:",)
 
+# `dvc exp pull`'s report, which names what it pulled as a Python list in quotes; `mlops exp pull` says its own.
+PULL_REPORT = ("Pulled experiment '", "No experiments to pull.")
+
 
 class _DropAdvice(logging.Filter):
     def __init__(self, advice: tuple[str, ...]) -> None:
@@ -66,14 +69,17 @@ class _DropAdvice(logging.Filter):
 
 
 @contextlib.contextmanager
-def contradicting_advice_dropped(staged_by_caller: bool = False) -> Iterator[None]:
+def contradicting_advice_dropped(
+    staged_by_caller: bool = False, said_by_caller: tuple[str, ...] = ()
+) -> Iterator[None]:
     """Within it, DVC running in this process keeps its errors, warnings and progress but not the advice in
-    CONTRADICTING_ADVICE (and STAGING_ADVICE when `staged_by_caller`): DVC logs some of it
-    (`dvc.repo.scm_context`) and writes the rest to its console (`dvc.ui.ui.write`), so both are filtered."""
+    CONTRADICTING_ADVICE (and STAGING_ADVICE when `staged_by_caller`, and the lines starting with
+    `said_by_caller`, which the caller says in its own words): DVC logs some of it (`dvc.repo.scm_context`) and
+    writes the rest to its console (`dvc.ui.ui.write`), so both are filtered."""
     from dvc.repo import scm_context
     from dvc.ui import ui
 
-    advice = CONTRADICTING_ADVICE + (STAGING_ADVICE if staged_by_caller else ())
+    advice = CONTRADICTING_ADVICE + (STAGING_ADVICE if staged_by_caller else ()) + said_by_caller
     write = ui.write
 
     def write_unless_advice(*objects, **kwargs) -> None:

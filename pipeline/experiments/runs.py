@@ -295,16 +295,20 @@ def _progress(finished, results: dict, running: dict, pending: list, started: fl
 # --- mlops exp push / pull ---------------------------------------------------------------------------------
 
 
-def share(direction: str, names: list[str], remote: str, all_commits: bool) -> None:
-    """Experiments' git refs to or from a git remote, their data and models to or from the DVC remote."""
+def share(direction: str, names: list[str], remote: str, all_commits: bool) -> list[str]:
+    """Experiments' git refs to or from a git remote, their data and models to or from the DVC remote; for a
+    pull, the names of the experiments it brought or updated (a push: DVC says what it pushed)."""
     if not remote.strip():  # DVC took it for a remote that has every experiment, and said so
         raise UserError(
             f"--remote {remote!r} is empty: name a git remote", hint="e.g. --remote origin (`git remote -v`)"
         )
     require_experiment_repo()
-    move = dvc_seam.exp_push if direction == "push" else dvc_seam.exp_pull
     try:
-        move(remote, names, all_commits)
+        if direction == "push":
+            dvc_seam.exp_push(remote, names, all_commits)
+            return []
+        with dvc_outcomes.contradicting_advice_dropped(said_by_caller=dvc_outcomes.PULL_REPORT):
+            return dvc_seam.exp_pull(remote, names, all_commits)
     except dvc_seam.DvcFailed as failure:
         raise UserError(
             f"could not {direction} experiments {'to' if direction == 'push' else 'from'} {remote!r}",

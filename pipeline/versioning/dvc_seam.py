@@ -537,7 +537,10 @@ def exp_push(git_remote: str, names: list[str], all_commits: bool) -> None:
     checked("exp", "push", *(["--all-commits"] if all_commits else []), "--", git_remote, *names)
 
 
-def exp_pull(git_remote: str, names: list[str], all_commits: bool) -> None:
+def exp_pull(git_remote: str, names: list[str], all_commits: bool) -> list[str]:
     """`dvc exp pull`: the experiments (named, else HEAD's, or every commit's) from `git_remote`, and their data
-    and models from the default DVC remote."""
+    and models from the default DVC remote; the names of those it brought or updated (those already here as the
+    remote has them are not)."""
+    before = {experiment.ref: experiment.commit for experiment in list_experiments()}
     checked("exp", "pull", *(["--all-commits"] if all_commits else []), "--", git_remote, *names)
+    return [experiment.name for experiment in list_experiments() if before.get(experiment.ref) != experiment.commit]

@@ -92,8 +92,12 @@ def test_experiments_shared_through_the_projects_relative_remote(repo, tmp_path)
 
     teammate = tmp_path / "teammate"
     run(["git", "clone", "-q", str(bare), str(teammate)], tmp_path)
-    run(["mlops", "exp", "pull"], teammate)
+    pulled = run(["mlops", "exp", "pull", "--all"], teammate).stdout
     assert (teammate / ".dvc/cache/files/md5" / model[:2] / model[2:]).is_file()
+    # DVC's own line named them as a Python list in quotes: Pulled experiment '['subset-...']'
+    assert pulled.endswith(f"Pulled 1 experiment from 'origin': {name}\n") and "'[" not in pulled, pulled
+    again = run(["mlops", "exp", "pull"], teammate).stdout
+    assert again.endswith("No new experiments from 'origin': it has none that are not already here.\n"), again
 
 
 def exp_ref(repo: Path, name: str) -> str:
