@@ -31,7 +31,7 @@ from pipeline.experiments.settings import (
 )
 from pipeline.experiments.subset import check_fraction
 from pipeline.params import load_params
-from pipeline.versioning import dvc_seam
+from pipeline.versioning import dvc_seam, remotes
 from pipeline.versioning.journal import Stopped, all_or_nothing, stop_signal, stops_unwound, uninterruptible
 from pipeline.versioning.pipeline_status import stale_stages, workspace_md5
 
@@ -303,6 +303,7 @@ def share(direction: str, names: list[str], remote: str, all_commits: bool) -> l
             f"--remote {remote!r} is empty: name a git remote", hint="e.g. --remote origin (`git remote -v`)"
         )
     require_experiment_repo()
+    remotes.require_bucket()  # else DVC pushes the git refs, then fails on the data as an unexpected error
     try:
         if direction == "push":
             dvc_seam.exp_push(remote, names, all_commits)

@@ -186,4 +186,11 @@ def test_a_missing_bucket_is_named_with_the_fix(repo, s3_server):
         assert "Remote verified" not in result.stdout
     status = mlops(repo, "data", "status", env=env)
     assert "bucket 'no-such-bucket' does not exist" in status.stdout and "the remote was not asked" in status.stdout
+    run(["git", "init", "-q", "--bare", "-b", "main", str(repo.parent / "team.git")], repo)
+    run(["git", "remote", "add", "origin", str(repo.parent / "team.git")], repo)
+    name = mlops(repo, "repro", "--subset", "0.2").stdout.split("Experiment ", 1)[1].split()[0]
+    for command in (["push"], ["push", "--all", name], ["pull"]):  # `dvc exp push` failed as DVC says NoSuchBucket
+        result = mlops(repo, "exp", *command, check=False, env=env)
+        assert result.returncode == 2 and result.stderr == said, (command, result.stderr)
+    assert run(["git", "ls-remote", str(repo.parent / "team.git")], repo).stdout == ""  # nothing half-pushed
     assert [bucket["Name"] for bucket in s3_server.client().list_buckets()["Buckets"]] == [BUCKET]
