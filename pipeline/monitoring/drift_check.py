@@ -184,12 +184,15 @@ def scorers(traffic: pd.DataFrame) -> list[Scorer]:
     return [Scorer(str(rev), str(md5), int(n)) for (rev, md5), n in counts.items()]
 
 
+REPORT_DIR_EXAMPLE = "drift-reports"
+
+
 def write_report(report: DriftReport, out: Path) -> DriftReport:
     """Write drift.json and drift.html to `out`; the report with their paths."""
     as_dict = report.as_dict()
     files = {out / "drift.json": json.dumps(as_dict, indent=2, default=str) + "\n", out / "drift.html": render(as_dict)}
     for path in files:
-        check_output_path(path, folder_made=True)
+        check_output_path(path, folder_made=True, example=REPORT_DIR_EXAMPLE)  # --out names the folder here
     for path, text in files.items():
         write_atomically(path, text)
     return replace(report, files=list(files))

@@ -195,6 +195,10 @@ def test_drift_flags_shifted_traffic_and_not_unshifted(served_repo):
     assert {"int_rate", "annual_inc"} <= flagged
     assert "<svg" in (served_repo / "logs/moved/drift.html").read_text()
 
+    refused = run(["mlops", "monitor", "drift", "--log-dir", "logs/shifted", "--out", "data"], served_repo, check=False)
+    assert refused.returncode == 2 and "--out data/drift.json is inside data/" in refused.stderr, refused.stderr
+    assert refused.stderr.endswith("e.g. --out drift-reports\n"), refused.stderr  # a folder, as --out is here
+
 
 def test_drift_refuses_a_window_below_the_minimum(served_repo):
     server = Server(served_repo, "--log-dir", "logs/small")
