@@ -15,6 +15,7 @@ import functools
 import json
 import os
 import re
+import shlex
 import sys
 from collections.abc import Sequence
 
@@ -226,10 +227,24 @@ def fix_for(path: str, reasons: list[str]) -> str:
         return f"git rm --cached {quoted}, then rename it for what it holds"
     if all(TOO_BIG in reason for reason in reasons) and not has_data_extension(path):  # text, too big to be code
         return f"make {quoted} smaller; if it is data: git rm --cached {quoted} && dvc add {quoted}"
-    fix = f"git rm --cached {quoted} && dvc add {quoted}   (DVC tracks it where it is; then `git add {quoted}.dvc`)"
+    fix = (
+        f"git rm --cached {quoted} && dvc add {quoted}   (DVC tracks it where it is; then `git add {quoted}.dvc`); "
+        f"not to be kept (an output such as scores, a scratch file): git rm --cached {quoted} && "
+        f"{ignore_command(path)}"
+    )
     if mlops_installed() and is_table(path):  # `mlops data add` makes a loans table the training source
         fix += f"; only to make it the pipeline's training data (a loans table): `mlops data add {quoted}`"
     return fix
+
+
+def ignore_command(path: str) -> str:
+    """The shell command that adds to .gitignore the line ignoring exactly `path` (anchored at the root, wildcards
+    and trailing spaces escaped); printf where a backslash is in it, which zsh's and dash's echo would read."""
+    pattern = re.sub(r"([\\*?\[])", r"\\\1", path)
+    spaces = len(pattern) - len(pattern.rstrip(" "))
+    line = shlex.quote("/" + pattern.rstrip(" ") + "\\ " * spaces)
+    write = "printf %s\\\\n" if "\\" in line else "echo"
+    return f"{write} {line} >> .gitignore"
 
 
 def check(blobs: Sequence[git.StagedBlob], args: argparse.Namespace) -> dict[str, list[str]]:

@@ -76,9 +76,23 @@ def test_the_fix_tracks_a_file_with_dvc_where_it_is_and_names_mlops_data_add_onl
         fix = fix_printed(staging, capsys, table, "id,amount\n1,2\n")
         assert f"fix: git rm --cached {table} && dvc add {table}   (DVC tracks it where it is" in fix, fix
         assert fix.endswith(f"only to make it the pipeline's training data (a loans table): `mlops data add {table}`")
+        ignored = f"git rm --cached {table} && echo /{table} >> .gitignore"
+        assert f"not to be kept (an output such as scores, a scratch file): {ignored}" in fix, fix
     monkeypatch.setattr(hook, "mlops_installed", lambda: False)
     fix = fix_printed(staging, capsys, "notebooks/more.csv", "id,amount\n1,2\n")
     assert "dvc add notebooks/more.csv" in fix and "mlops" not in fix, fix
+
+
+def test_the_gitignore_fix_ignores_exactly_the_refused_file(staging, capsys):
+    """A scores file `git add -A` staged is no data to keep: the fix named DVC and `mlops data add` only."""
+    names = ["scores.csv", "out/a b*[1].csv", "out/x\\y.csv", "out/it's.csv", "#h.csv", "!b.csv"]
+    for name in names:
+        fix = fix_printed(staging, capsys, name, "id,p\n1,0.1\n")
+        command = fix.split("a scratch file): ", 1)[1].split(";")[0]
+        run(["bash", "-c", command], Path.cwd())
+    listed = "".join(f"{name}\0" for name in [*names, "out/a b1.csv"])
+    ignored = run(["git", "check-ignore", "-z", "--stdin", "--no-index"], Path.cwd(), check=False, input=listed)
+    assert ignored.stdout.split("\0")[:-1] == names
 
 
 def test_model_file_under_models_is_refused(staging, capsys):
