@@ -4,6 +4,7 @@ record is the registry's (`registry`: GTO tags), so a running `mlops serve` foll
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 from hooks import git
@@ -69,21 +70,24 @@ def promote(rev: str, tolerance: float | None) -> Promotion:
     current = registry.champion_commit()
     if current == commit:
         raise AlreadyChampion(f"{rev} ({registry.describe(commit)}) is already the champion: nothing to do.")
-    served = load_served_model(commit)  # the server must be able to load it: check now
     head = dvc_seam.resolve_commit("HEAD")
     reference_rev = current or head
-    if reference_rev == commit:  # the first promotion, of HEAD: no other model to judge it against
-        comparison, verdict, passed = None, "No champion yet, and the first is HEAD's model: no gate to pass.", True
-    else:
-        comparison = compare_revisions(
-            load_served_model(reference_rev),
-            served,
-            splits_at(reference_rev),
-            splits_at(commit),
-            dvc_seam.params_at(commit),
-            (f"champion {reference_rev[:12]}", rev),
-        )
-        verdict, passed = gate_sentence(comparison, tolerance), comparison.passes(tolerance)
+    try:
+        served = load_served_model(commit)  # the server must be able to load it: check now
+        if reference_rev == commit:  # the first promotion, of HEAD: no other model to judge it against
+            comparison, verdict, passed = None, "No champion yet, and the first is HEAD's model: no gate to pass.", True
+        else:
+            comparison = compare_revisions(
+                load_served_model(reference_rev),
+                served,
+                splits_at(reference_rev),
+                splits_at(commit),
+                dvc_seam.params_at(commit),
+                (f"champion {reference_rev[:12]}", rev),
+            )
+            verdict, passed = gate_sentence(comparison, tolerance), comparison.passes(tolerance)
+    except UserError as error:
+        raise named_as_typed(error, commit, rev if registry.resolve(rev) == rev else commit[:12]) from None
     recorded = None
     if passed:
         registry.promote(commit, served_before=reference_rev, reason=f"promote {rev}: {verdict}")
@@ -102,6 +106,15 @@ def promote(rev: str, tolerance: float | None) -> Promotion:
         recorded_for_rollback=recorded,
         uncommitted=git.uncommitted_changes() if commit == head else [],
     )
+
+
+def named_as_typed(error: UserError, commit: str, name: str) -> UserError:
+    """`error` with the full commit id the reading was pinned to (so that the commit judged is the one tagged) named
+    as the user typed it (`v1`), in its message and in the command its hint gives."""
+    if commit == name:
+        return error
+    hint = error.hint.replace(f"--rev {commit}", f"--rev {shlex.quote(name)}")
+    return UserError(error.message.replace(commit, name), hint.replace(commit, name))
 
 
 def rollback() -> Rollback:

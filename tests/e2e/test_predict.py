@@ -155,6 +155,10 @@ def test_a_revision_whose_model_is_nowhere_here_names_the_pull_of_that_revision(
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     hint = refused.stderr.split("hint: ", 1)[1]
     assert "`mlops data pull --rev v1` fetches it once the remote has it" in hint, hint
+    promote = mlops(repo, "deploy", "promote", "v1", check=False)  # it named v1 by its full 40-character commit id
+    commit = run(["git", "rev-parse", "v1"], repo).stdout.strip()
+    assert promote.returncode == 2 and "at revision 'v1'" in promote.stderr and commit not in promote.stderr
+    assert "`mlops data pull --rev v1` fetches it" in promote.stderr, promote.stderr
     (tmp_path / "aside").rename(pushed)  # a teammate pushed it
     run(hint.split("`")[1], repo)
     assert cached.is_file() and not (tmp_path / "v1.csv").exists()
