@@ -259,6 +259,11 @@ def resolve_commit(rev: str, cwd: str | None = None) -> str | None:
     return output.decode().strip() or None
 
 
+def remote_names() -> list[str]:
+    """The git remotes configured here (`git remote`)."""
+    return git("remote", check=False).decode("utf-8", "replace").split()
+
+
 def refs(prefix: str, *fields: str, sort: str | None = None) -> list[list[str]]:
     """One row per ref under `prefix` (`refs/tags/`, `refs/exps`): the values of for-each-ref's `fields`
     (`refname`, `objectname`, `*objectname`, ...); none outside a repository. Ref names hold no NUL nor newline."""

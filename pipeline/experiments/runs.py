@@ -4,6 +4,7 @@ function here and prints the typed result it returns; nothing here prints."""
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -303,6 +304,11 @@ def share(direction: str, names: list[str], remote: str, all_commits: bool) -> l
             f"--remote {remote!r} is empty: name a git remote", hint="e.g. --remote origin (`git remote -v`)"
         )
     require_experiment_repo()
+    if remote not in git.remote_names() and not any(mark in remote for mark in "/:\\") and not Path(remote).exists():
+        raise UserError(  # DVC's push called it an unexpected error, naming an empty list of experiments
+            f"--remote {remote!r}: no git remote of that name here (`git remote -v` lists them)",
+            hint=f"add it: `git remote add {shlex.quote(remote)} URL`, or give the URL or path: --remote URL",
+        )
     remotes.require_bucket()  # else DVC pushes the git refs, then fails on the data as an unexpected error
     try:
         if direction == "push":

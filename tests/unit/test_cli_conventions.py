@@ -89,6 +89,12 @@ def test_version():
         # DVC took it for a remote that has every experiment: "up to date on Git remote ''", exit 0
         (["exp", "push", "--remote", ""], "error: --remote '' is empty: name a git remote", "--remote origin"),
         (["exp", "pull", "--remote", " "], "error: --remote ' ' is empty: name a git remote", "--remote origin"),
+        # DVC's push: "unexpected error - Git failed to push '[]' to 'no-such-remote'", and a plea for a bug report
+        (
+            ["exp", "push", "--remote", "no-such-remote"],
+            "error: --remote 'no-such-remote': no git remote of that name here",
+            "`git remote add no-such-remote URL`, or give the URL or path",
+        ),
         (["remote", "set", ""], "error: URL '' is empty: name the remote", "s3://BUCKET/PREFIX"),
         # a name with a line break or a terminal escape is shown quoted, on one line, escapes inert
         (["exp", "apply", "a\nb"], "error: no experiment called 'a\\nb'", "mlops exp compare --all"),
