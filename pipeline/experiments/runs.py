@@ -309,6 +309,13 @@ def share(direction: str, names: list[str], remote: str, all_commits: bool) -> l
             f"--remote {remote!r}: no git remote of that name here (`git remote -v` lists them)",
             hint=f"add it: `git remote add {shlex.quote(remote)} URL`, or give the URL or path: --remote URL",
         )
+    if direction == "push":  # DVC's "'x' is not a valid experiment name" came with a hint about remotes
+        here = {name for experiment in dvc_seam.list_experiments() for name in (experiment.name, experiment.ref)}
+        unknown = [name for name in names if name not in here]
+        if unknown:
+            raise UserError(
+                f"no experiment called {unknown[0]!r} here", hint="see `mlops exp compare --all` for their names"
+            )
     remotes.require_bucket()  # else DVC pushes the git refs, then fails on the data as an unexpected error
     try:
         if direction == "push":

@@ -95,6 +95,12 @@ def test_version():
             "error: --remote 'no-such-remote': no git remote of that name here",
             "`git remote add no-such-remote URL`, or give the URL or path",
         ),
+        # DVC: "'no-such-exp' is not a valid experiment name", then a hint about the remotes being reachable
+        (
+            ["exp", "push", "--remote", "/nowhere", "no-such-exp"],
+            "error: no experiment called 'no-such-exp' here",
+            "--all",
+        ),
         (["remote", "set", ""], "error: URL '' is empty: name the remote", "s3://BUCKET/PREFIX"),
         # a name with a line break or a terminal escape is shown quoted, on one line, escapes inert
         (["exp", "apply", "a\nb"], "error: no experiment called 'a\\nb'", "mlops exp compare --all"),
