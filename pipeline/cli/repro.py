@@ -26,7 +26,13 @@ def repro(
             "experiment: the workspace, its dvc.lock and its model stay untouched.",
         ),
     ] = None,
-    force: Annotated[bool, typer.Option(help="Re-run every stage, even those that are up to date.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            help="Re-run every stage, even those that are up to date; with --subset, run even when an experiment "
+            "with the same params, code and data exists.",
+        ),
+    ] = False,
 ) -> None:
     """Reproduce the pipeline: only the stages whose params, code or data changed run."""
     show(reproduce.reproduce(subset, force), subset)

@@ -47,7 +47,7 @@ def reproduce(subset: float | None, force: bool) -> Reproduced:
     dvc_seam.require_repo()
     plots_page.ensure_template()  # so `dvc plots show` works offline after a repro
     if subset is not None:
-        return _subset_run(subset)
+        return _subset_run(subset, repeat=force)
     load_params()  # before any stage does work
     before = workspace_metrics_if_readable()
     outcomes: dict[str, str] = {}
@@ -76,7 +76,7 @@ def nothing_to_run() -> Reproduced | None:
     return Reproduced("Test metrics", [(name, dvc_outcomes.SKIPPED) for name in stages], _changes(metrics, metrics))
 
 
-def _subset_run(fraction: float) -> Reproduced:
+def _subset_run(fraction: float, repeat: bool) -> Reproduced:
     stages = subset.start_stages()  # their libraries import while the params and the workspace are checked
     from pipeline.experiments.runs import existing_run
     from pipeline.experiments.settings import SUBSET_KEY, typed_settings  # the schema: see `reproduce`
@@ -84,7 +84,7 @@ def _subset_run(fraction: float) -> Reproduced:
     name = subset_name(fraction)
     try:
         typed_settings({SUBSET_KEY: repr(float(fraction))})  # the params with the fraction, through the schema
-        same = existing_run({SUBSET_KEY: repr(float(fraction))})
+        same = None if repeat else existing_run({SUBSET_KEY: repr(float(fraction))})
         if same:  # as `mlops exp run` skips it: the same bytes again, under another name
             return _recorded(same, repeats=True)
         done = subset.run(name, fraction, stages)

@@ -92,3 +92,5 @@ def test_a_repeated_subset_run_is_skipped_naming_the_experiment_it_repeats(repo)
     assert run(["git", "for-each-ref", "refs/exps"], repo).stdout == refs
     other = run(["mlops", "repro", "--subset", "0.2"], repo)
     assert "Skipped" not in other.stdout and subset_name(other.stdout) != subset_name(first.stdout)
+    forced = run(["mlops", "repro", "--subset", "0.1", "--force"], repo)  # asked for: it runs again
+    assert "Skipped" not in forced.stdout and subset_name(forced.stdout) != subset_name(first.stdout)
