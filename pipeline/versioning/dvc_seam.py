@@ -487,16 +487,21 @@ def worktree_sharing_cache(rev: str, branch: str | None = None) -> Iterator[Path
     stays. Checkout hooks are skipped for the worktree's creation (the caller checks out its DVC files, from the
     shared cache)."""
     cache = str(cache_files_dir().resolve().parent.parent)
-    with tempfile.TemporaryDirectory(prefix="mlops-worktree-") as tmp:
-        worktree = Path(tmp) / "worktree"
-        new_branch = ["-b", branch] if branch else ["--detach"]
-        git("-c", "core.hooksPath=/dev/null", "worktree", "add", "-q", *new_branch, "--", str(worktree), check_rev(rev))
-        try:
-            (worktree / ".dvc" / "config.local").write_text(f"[cache]\n    dir = {cache}\n")
-            yield worktree
-        finally:
-            git_plumbing.git("worktree", "remove", "--force", str(worktree), check=False)
-            git_plumbing.git("worktree", "prune", check=False)
+    try:
+        with tempfile.TemporaryDirectory(prefix="mlops-worktree-") as tmp:
+            worktree = Path(tmp) / "worktree"
+            new_branch = ["-b", branch] if branch else ["--detach"]
+            add = ["worktree", "add", "-q", *new_branch, "--", str(worktree), check_rev(rev)]
+            git("-c", "core.hooksPath=/dev/null", *add)
+            try:
+                (worktree / ".dvc" / "config.local").write_text(f"[cache]\n    dir = {cache}\n")
+                yield worktree
+            finally:
+                git_plumbing.git("worktree", "remove", "--force", str(worktree), check=False)
+    finally:
+        # Once the directory is gone: when git could not remove the worktree (a stopped run still writing in it),
+        # only a prune after the directory's removal unregisters it.
+        git_plumbing.git("worktree", "prune", check=False)
 
 
 def run_in_worktree(worktree: Path, args: list[str], log_path: Path) -> int:

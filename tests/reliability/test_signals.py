@@ -632,6 +632,20 @@ def test_a_sweep_killed_then_run_again_records_each_experiment_once(repo):
     snapshot.assert_unchanged()
 
 
+def test_a_worktree_git_could_not_remove_is_unregistered_once_its_directory_is_gone(fresh_repo, monkeypatch):
+    """As a stopped gate's run still writing in its worktree can leave it: git refuses to remove the worktree, the
+    temporary directory goes anyway, and git kept it registered at a path that no longer exists."""
+    from pipeline.versioning import dvc_seam
+
+    monkeypatch.chdir(fresh_repo)
+    worktrees = run(["git", "worktree", "list", "--porcelain"], fresh_repo).stdout
+    with dvc_seam.worktree_sharing_cache("HEAD") as worktree:
+        (worktree / ".git").write_text("gitdir: /nowhere\n")  # git checks a worktree before removing it: refused
+
+    assert not worktree.exists()
+    assert run(["git", "worktree", "list", "--porcelain"], fresh_repo).stdout == worktrees
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
 def test_a_gate_stopped_while_it_runs_another_revision_leaves_no_worktree(repo, signum):
