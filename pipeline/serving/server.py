@@ -13,6 +13,7 @@ from pipeline.serving import registry
 from pipeline.serving.app import ChampionFollower, Deployment, ServedModel, build_app, load_served_model
 from pipeline.serving.telemetry import PredictionLog
 from pipeline.versioning import dvc_seam
+from pipeline.versioning.output_paths import check_log_folder
 
 DEFAULT_SHARE = 0.1
 
@@ -44,6 +45,7 @@ def prepare_server(
 ) -> Server:
     """Load the models (each hash-checked), check the rollout and the port, build the app."""
     dvc_seam.require_repo()
+    check_log_folder(log_dir)
     share = check_rollout(challenger, share, shadow)
     require_free_port(host, port)
     follow = rev is None

@@ -72,6 +72,26 @@ def check_output_path(out: Path, *inputs: Path, folder_made: bool = False, examp
         )
 
 
+def check_log_folder(folder: Path) -> None:
+    """Refuse a `--log-dir` that `mlops serve` may not take over: its `.gitignore` ignores everything in the
+    folder, so a folder holding files git tracks (`reports`, `docs`, the project itself) would hide from git every
+    new file there, and git's, DVC's and DVC's managed folders are theirs."""
+    hint = "give the log a folder of its own, e.g. --log-dir logs (the default)"
+    inside = in_project(resolved_path(folder, f"--log-dir {folder}"))
+    if inside is None:
+        return
+    if inside.parts[:1] and inside.parts[0] in PROTECTED_DIRS:
+        raise UserError(f"--log-dir {folder} is inside {inside.parts[0]}/, git's or DVC's own folder", hint=hint)
+    managed = _dvc_managed(inside)
+    if managed:
+        raise UserError(f"--log-dir {folder} is inside {managed}, which DVC manages", hint=hint)
+    if git.is_tracked(inside.as_posix()):
+        raise UserError(
+            f"--log-dir {folder} holds files git tracks: the log's .gitignore (*) would hide every new file there",
+            hint=hint,
+        )
+
+
 def _dvc_managed(inside: Path) -> str | None:
     """The DVC-managed folder (`data/`, `models/`) a path relative to the project's root is in, if any."""
     return next((folder for folder in DATA_DIRS if inside.parts[:1] == (folder.rstrip("/"),)), None)

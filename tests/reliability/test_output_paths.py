@@ -6,6 +6,7 @@ import hashlib
 import os
 import resource
 import signal
+import socket
 import stat
 import subprocess
 import time
@@ -196,3 +197,27 @@ def test_a_predict_stopped_while_it_writes_leaves_neither_its_output_nor_a_parti
     _, stderr = process.communicate(timeout=300)
     assert process.returncode == 128 + signal.SIGTERM and "Stopped by SIGTERM" in stderr, stderr
     assert list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("folder", "said"),
+    [
+        ("reports", "holds files git tracks"),
+        ("docs", "holds files git tracks"),
+        (".", "holds files git tracks"),
+        (".git", "inside .git/"),
+        (".dvc/tmp", "inside .dvc/"),
+        ("data/logs", "inside data/, which DVC manages"),
+        ("models", "inside models/, which DVC manages"),
+    ],
+)
+def test_serve_refuses_a_log_dir_it_would_hide_from_git_or_that_git_or_dvc_owns(repo, folder, said):
+    """The log folder ignores everything in it (`*`): in reports/ a new report would never reach git."""
+    before = run(["git", "status", "--porcelain", "--ignored", "--untracked-files=all"], repo).stdout
+    with socket.socket() as taken:  # were the folder let through, serve would stop at the port, writing nothing
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = run(["mlops", "serve", "--port", port, "--log-dir", folder], repo, check=False, timeout=300)
+    assert_clear_error(result, f"--log-dir {folder}", said, "--log-dir logs")
+    assert run(["git", "status", "--porcelain", "--ignored", "--untracked-files=all"], repo).stdout == before
