@@ -9,6 +9,7 @@ Readers read every `predictions*.jsonl` in the folder.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import logging
 import logging.handlers
@@ -92,6 +93,13 @@ def log_files(folder: Path) -> list[Path]:
     rotated = sorted(p for p in Path(folder).glob(PATTERN) if p.name != CURRENT)
     current = Path(folder) / CURRENT
     return rotated + ([current] if current.exists() else [])
+
+
+def is_log_file(path: Path) -> bool:
+    """Whether `path` is (or would replace) a file of a prediction log folder that the monitoring commands read: a
+    prediction log (current or rotated) or the outcomes, beside a prediction log."""
+    named = fnmatch.fnmatchcase(path.name, PATTERN) or path.name == OUTCOMES
+    return named and bool(log_files(path.parent))
 
 
 def require_prediction_log(folder: Path) -> None:

@@ -1,6 +1,7 @@
 """Output paths that cannot destroy: a command's `--out` never overwrites its own input, a file git or DVC
-tracks, a directory, a symbolic link, a device, a pipe, or anything under `.git/` and `.dvc/` or DVC's `data/` and
-`models/`; outputs are written atomically; and written CSV cells cannot run as spreadsheet formulas."""
+tracks, a prediction log or its outcomes, a directory, a symbolic link, a device, a pipe, or anything under `.git/`
+and `.dvc/` or DVC's `data/` and `models/`; outputs are written atomically; and written CSV cells cannot run as
+spreadsheet formulas."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import IO, TYPE_CHECKING
 from hooks import git
 from hooks.block_untracked_data import DATA_DIRS
 from pipeline.errors import UserError
+from pipeline.serving.telemetry import is_log_file
 from pipeline.user_paths import in_project
 from pipeline.user_paths import resolved as resolved_path
 from pipeline.versioning import dvc_seam
@@ -57,6 +59,12 @@ def check_output_path(out: Path, *inputs: Path, folder_made: bool = False, examp
     for source in inputs:
         if source.exists() and resolved == resolved_path(source):
             raise UserError(f"--out {out} is the input file: it would be overwritten", hint=hint)
+    if is_log_file(resolved):
+        raise UserError(
+            f"--out {out} is a file of the prediction log: `mlops monitor` reads it, and a running `mlops serve` "
+            "would go on logging into the replaced file, lost",
+            hint=hint,
+        )
     inside = in_project(resolved)
     if inside is None:
         return

@@ -221,3 +221,20 @@ def test_serve_refuses_a_log_dir_it_would_hide_from_git_or_that_git_or_dvc_owns(
         result = run(["mlops", "serve", "--port", port, "--log-dir", folder], repo, check=False, timeout=300)
     assert_clear_error(result, f"--log-dir {folder}", said, "--log-dir logs")
     assert run(["git", "status", "--porcelain", "--ignored", "--untracked-files=all"], repo).stdout == before
+
+
+@pytest.mark.parametrize("write", [predict, report], ids=["predict", "report"])
+@pytest.mark.parametrize("name", ["predictions.jsonl", "predictions.20261201T101010000000.jsonl", "outcomes.jsonl"])
+def test_out_cannot_replace_the_prediction_log_or_its_outcomes(repo, loans, tmp_path, write, name):
+    """A running server goes on appending to the file it opened: replaced, the log and every later line are lost."""
+    args = (repo, loans) if write is predict else (repo,)
+    line = '{"time":"2026-12-01T10:10:10+00:00","id":"a","role":"champion","served":true}\n'
+    for folder in (repo / "logs", tmp_path / "elsewhere"):
+        folder.mkdir()
+        for kept in ("predictions.jsonl", name):
+            (folder / kept).write_text(line)
+        for out in (str(folder / name), os.path.relpath(folder / name, repo)):
+            assert_clear_error(write(*args, out), f"--out {out}", "prediction log", "choose a new file name")
+        assert (folder / name).read_text() == line and sorted(p.name for p in folder.iterdir()) == sorted(
+            {"predictions.jsonl", name}
+        )
