@@ -296,11 +296,30 @@ def read_outcomes(folder: Path) -> pd.DataFrame:
     """The latest known outcome per id."""
     import pandas as pd
 
+    latest: dict[str, bool] = {}
     path = Path(folder) / OUTCOMES
-    if not path.exists():
-        return pd.DataFrame({"id": pd.Series(dtype=str), "is_bad": pd.Series(dtype=bool)})
-    frame = pd.read_json(path, lines=True, dtype={"id": str})
-    return frame.drop_duplicates("id", keep="last")[["id", "is_bad"]]
+    if path.exists():
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                loan_id, is_bad = _outcome_record(line, f"{path}, line {number}")
+                latest.pop(loan_id, None)  # the latest counts, in the order recorded
+                latest[loan_id] = is_bad
+    return pd.DataFrame(
+        {"id": pd.Series(list(latest), dtype=str), "is_bad": pd.Series(list(latest.values()), dtype=bool)}
+    )
+
+
+def _outcome_record(line: str, where: str) -> tuple[str, bool]:
+    """(id, is_bad) of a line `append_outcomes` wrote; anything else (a hand edit, a line cut short by a killed
+    `mlops monitor outcomes`) is refused by file and line."""
+    words = 'a JSON object with "id" (text) and "is_bad" (true or false)'
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        raise UserError(f"{where}: not a JSON line ({words})", hint="remove the line") from None
+    if not (isinstance(record, dict) and isinstance(record.get("id"), str) and isinstance(record.get("is_bad"), bool)):
+        raise UserError(f"{where}: not an outcome record: {line.strip()[:80]} ({words})", hint="remove the line")
+    return record["id"], record["is_bad"]
 
 
 def join_outcomes(log: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:

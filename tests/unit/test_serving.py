@@ -14,12 +14,14 @@ from pipeline.monitoring import drift
 from pipeline.serving.app import RequestInvalid, ServiceMetrics, parse_loans, request_model, routes_to_challenger
 from pipeline.serving.telemetry import (
     PredictionLog,
+    append_outcomes,
     ensure_log_dir,
     join_outcomes,
     log_files,
     normalize_outcomes,
     parse_since,
     read_log,
+    read_outcomes,
 )
 from pipeline.training.sources import read_table
 
@@ -119,6 +121,31 @@ def test_outcomes_join_by_id():
     outcomes = pd.DataFrame({"id": ["2", "3", "9"], "is_bad": [True, False, True]})
     joined = join_outcomes(log, outcomes)
     assert joined["is_bad"].tolist()[1:] == [True, False] and pd.isna(joined["is_bad"].iloc[0])
+
+
+def test_recorded_outcomes_read_back_the_latest_per_loan(tmp_path):
+    append_outcomes(tmp_path, pd.DataFrame({"id": ["007", "2"], "is_bad": [True, False]}))
+    append_outcomes(tmp_path, pd.DataFrame({"id": ["2"], "is_bad": [True]}))
+    assert read_outcomes(tmp_path).to_dict("list") == {"id": ["007", "2"], "is_bad": [True, True]}
+    assert read_outcomes(tmp_path / "none").empty
+
+
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        ('{"id": "3", "is_b', "line 3: not a JSON line"),  # cut short: a killed `mlops monitor outcomes`
+        ("[1, 2]", "line 3: not an outcome record"),
+        ('{"id": "3"}', "line 3: not an outcome record"),
+        ('{"id": "3", "is_bad": "yes"}', "line 3: not an outcome record"),
+        ('{"id": 3, "is_bad": true}', "line 3: not an outcome record"),
+    ],
+)
+def test_an_outcome_line_that_is_no_outcome_record_is_refused_by_file_and_line(tmp_path, line, said):
+    append_outcomes(tmp_path, pd.DataFrame({"id": ["1", "2"], "is_bad": [True, False]}))
+    with open(tmp_path / "outcomes.jsonl", "a") as handle:
+        handle.write(line + "\n")
+    with pytest.raises(UserError, match=f"{tmp_path / 'outcomes.jsonl'}, {said}"):
+        read_outcomes(tmp_path)
 
 
 def test_outcome_ids_are_read_as_written(tmp_path):
