@@ -238,6 +238,11 @@ def normalize_outcomes(
         raise UserError(
             f"{source}, row {_row_number(missing_id)}: no id", hint="give the id each loan was scored with on every row"
         )
+    if target in frame.columns and "is_bad" in frame.columns:  # where they disagree, which one holds is unknown
+        raise UserError(
+            f"{source} has both a {target!r} column and an `is_bad` column: give the outcome once",
+            hint=f"keep {target} ({positive_label!r} for a loan that went bad) or is_bad (1/0), and drop the other",
+        )
     if target in frame.columns:
         outcome = frame[target].astype(str).where(frame[target].notna(), "")
         unknown = ~outcome.isin(labels)

@@ -169,6 +169,12 @@ def test_outcomes_take_only_the_targets_labels_and_an_id_on_every_row():
             normalize_outcomes(frame, "Class", labels, "bad", "o")
 
 
+def test_outcomes_given_both_as_the_target_and_as_is_bad_are_refused():
+    both = pd.DataFrame({"id": ["1"], "is_bad": ["1"], "Class": ["good"]})  # is_bad said bad; Class won, silently
+    with pytest.raises(UserError, match="o has both a 'Class' column and an `is_bad` column"):
+        normalize_outcomes(both, "Class", ["bad", "good"], "bad", "o")
+
+
 def test_outcomes_count_each_loan_once_and_refuse_one_given_both_outcomes():
     twice = pd.DataFrame({"id": ["1", "2", "1"], "Class": ["bad", "good", "bad"]})
     assert normalize_outcomes(twice, "Class", ["bad", "good"], "bad", "o").to_dict("list") == {
