@@ -256,7 +256,8 @@ def git_path(name: str) -> str:
 def resolve_commit(rev: str, cwd: str | None = None) -> str | None:
     """The full id of the commit `rev` names, or None. `rev` is never read as an option (`--end-of-options`)."""
     output = git("rev-parse", "--verify", "-q", "--end-of-options", f"{rev}^{{commit}}", check=False, cwd=cwd)
-    return output.decode().strip() or None
+    lines = output.decode().split()
+    return lines[0] if len(lines) == 1 else None  # a range (`a..b`) prints each end and names no one commit
 
 
 def remote_names() -> list[str]:

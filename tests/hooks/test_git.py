@@ -53,6 +53,14 @@ def test_a_revision_is_never_read_as_an_option(staging, tmp_path):
         dvc_seam.resolve_commit("HEAD\nmain")
 
 
+@pytest.mark.parametrize("rev", ["HEAD..HEAD", "HEAD...HEAD"])
+def test_a_range_is_no_commit(staging, rev):
+    """git rev-parse prints a range's ends (`HEAD..main` as two lines) before failing --verify: never one id."""
+    staging("a.txt", "a\n")
+    commit_all()
+    assert git.resolve_commit(rev) is None
+
+
 def test_refs_are_rows_of_the_asked_fields(staging):
     staging("a.txt", "a\n")
     commit_all()
