@@ -90,7 +90,7 @@ def promote(rev: str, tolerance: float | None) -> Promotion:
         raise named_as_typed(error, commit, rev if registry.resolve(rev) == rev else commit[:12]) from None
     recorded = None
     if passed:
-        registry.promote(commit, served_before=reference_rev, reason=f"promote {rev}: {verdict}")
+        registry.promote(commit, served_before=reference_rev, reason=f"promote {rev}: {verdict}", champion=current)
         if current is None and reference_rev != commit:
             recorded = registry.describe(reference_rev)
     return Promotion(

@@ -13,9 +13,12 @@ and written through GTO's API, so their format is GTO's own.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from hooks import git
 from hooks.pipeline_state import DVC_YAML, artifacts, read_worktree
@@ -197,11 +200,33 @@ def _assign(name: str, version: str, message: str) -> None:
     gto.api.assign(".", name, PROD, version=version, message=message, force=True)
 
 
-def promote(commit: str, served_before: str | None, reason: str) -> str:
+@contextlib.contextmanager
+def _one_switch_at_a_time(name: str, expected: list[str | None], action: str) -> Iterator[None]:
+    """Hold the registry's lock (shared by this repository's worktrees) and refuse unless stage prod still holds
+    `expected` (champion first): a promotion gated against a champion that another promotion or rollback replaced
+    meanwhile would otherwise overrule it, judged against a model no longer serving."""
+    import fcntl
+
+    common = Path(git.git("rev-parse", "--git-common-dir").decode().strip())
+    with open(common / "mlops-registry.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        current = in_stage(read_events(name))
+        now = [*current, None, None][: len(expected)]
+        if now != expected:
+            raise UserError(
+                f"the champion changed while this {action} was being prepared: it is now {describe(now[0])}, "
+                f"was {describe(expected[0])}; no tag written",
+                hint=f"run the same command again: the {action} is then judged against the champion as it is now",
+            )
+        yield
+
+
+def promote(commit: str, served_before: str | None, reason: str, champion: str | None = None) -> str:
     """Register `commit`'s model and assign it prod; the new version. On the first promotion, the model served
-    before it (`served_before`, a commit) is registered and assigned first, so it can be rolled back to."""
+    before it (`served_before`, a commit) is registered and assigned first, so it can be rolled back to. Refused
+    when the champion is no longer `champion` (None: none yet), the one the promotion was judged against."""
     name = model_artifact()
-    with uninterruptible():  # SIGTERM or Ctrl-C never leaves half the tags of a promotion
+    with _one_switch_at_a_time(name, [champion], "promotion"), uninterruptible():  # never half the tags
         if not in_stage(read_events(name)) and served_before and served_before != commit:
             before = _register(name, served_before, "the model served before the first promotion")
             _assign(name, before, "served before the first promotion")
@@ -228,7 +253,7 @@ def rollback(champion: str, previous: str) -> None:
     name = model_artifact()
     events = read_events(name)
     message = f"rollback from {version_at(events, champion)}"
-    with uninterruptible():  # SIGTERM or Ctrl-C never leaves prod unassigned half-way
+    with _one_switch_at_a_time(name, [champion, previous], "rollback"), uninterruptible():  # never half-way
         _after_the_last_stage_tag(name)
         gto.api.unassign(".", name, stage=PROD, version=version_at(events, champion), message=message)
         _assign(name, version_at(events, previous), message)

@@ -121,3 +121,30 @@ def test_a_first_promotion_of_head_judges_no_model_against_itself_and_names_unco
 def test_an_experiment_name_given_to_deploy_promote_is_pointed_to_exp_promote(repo):
     refused = run(["mlops", "deploy", "promote", "C-0.05-f0b3"], repo, check=False)
     assert refused.returncode == 2 and "mlops exp promote NAME" in refused.stderr
+
+
+def test_a_promotion_judged_against_a_champion_replaced_meanwhile_writes_no_tag(repo, monkeypatch):
+    """Two deploys at once (two CI jobs): each gated against the champion it read, and the later tags won, though
+    judged against a model no longer serving; the second now refuses and says to run again."""
+    from pipeline.errors import UserError
+    from pipeline.serving import deploy
+
+    run("git add -A && git commit -q --no-verify -m trained --allow-empty", repo)
+    for branch in ("candidate", "other"):
+        run(
+            f"git switch -q -c {branch} && git commit -q --no-verify --allow-empty -m {branch} && git switch -q -", repo
+        )
+    run(["mlops", "deploy", "promote", "candidate"], repo)  # v1.0.0 (main) recorded, v1.1.0 (candidate) in prod
+    monkeypatch.chdir(repo)
+    gate = deploy.compare_revisions
+
+    def a_rollback_meanwhile(*args, **kwargs):  # another deploy finishes while this promotion's gate runs
+        run(["mlops", "deploy", "rollback"], repo)
+        return gate(*args, **kwargs)
+
+    monkeypatch.setattr(deploy, "compare_revisions", a_rollback_meanwhile)
+    with pytest.raises(UserError, match="the champion changed while this promotion was being prepared") as refused:
+        deploy.promote("other", tolerance=1.0)
+    assert "it is now lending-risk@v1.0.0" in refused.value.message and "no tag written" in refused.value.message
+    assert gto_state(repo)["stage"] == {"prod": "v1.0.0"}
+    assert not [tag for tag in run(["git", "tag", "-l"], repo).stdout.split() if tag.endswith("@v1.2.0")]
