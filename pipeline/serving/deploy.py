@@ -69,7 +69,9 @@ def promote(rev: str, tolerance: float | None) -> Promotion:
         )
     current = registry.champion_commit()
     if current == commit:
-        raise AlreadyChampion(f"{rev} ({registry.describe(commit)}) is already the champion: nothing to do.")
+        described = registry.describe(commit)  # a version reference typed as such is not named twice
+        named = described if described.startswith(f"{rev} ") else f"{rev}: {described}"
+        raise AlreadyChampion(f"{named} is already the champion: nothing to do.")
     head = dvc_seam.resolve_commit("HEAD")
     reference_rev = current or head
     try:

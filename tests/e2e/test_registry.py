@@ -114,7 +114,11 @@ def test_a_first_promotion_of_head_judges_no_model_against_itself_and_names_unco
     assert gto_state(repo)["stage"] == {"prod": "v1.0.0"}
 
     again = run(["mlops", "deploy", "promote", "HEAD"], repo)  # a deploy script run twice: done, exit 0
+    assert "HEAD: lending-risk@v1.0.0 (commit " in again.stdout
     assert "is already the champion: nothing to do" in again.stdout
+    by_version = run(["mlops", "deploy", "promote", "lending-risk@v1.0.0"], repo)
+    assert by_version.stdout.count("lending-risk@v1.0.0") == 1, by_version.stdout
+    assert "is already the champion: nothing to do" in by_version.stdout
     assert sorted(run(["git", "tag", "-l"], repo).stdout.split()) == ["lending-risk#prod#1", "lending-risk@v1.0.0"]
 
 
