@@ -189,6 +189,12 @@ REPORT_DIR_EXAMPLE = "drift-reports"
 
 def write_report(report: DriftReport, out: Path) -> DriftReport:
     """Write drift.json and drift.html to `out`; the report with their paths."""
+    existing = next(path for path in (out, *out.parents) if path.exists())
+    if not existing.is_dir():  # it could never hold the report's folder
+        raise UserError(
+            f"--out {out}: {existing} is a file; --out names the folder drift.json and drift.html go in",
+            hint=f"e.g. --out {REPORT_DIR_EXAMPLE}",
+        )
     as_dict = report.as_dict()
     files = {out / "drift.json": json.dumps(as_dict, indent=2, default=str) + "\n", out / "drift.html": render(as_dict)}
     for path in files:

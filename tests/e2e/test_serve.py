@@ -198,6 +198,12 @@ def test_drift_flags_shifted_traffic_and_not_unshifted(served_repo):
     refused = run(["mlops", "monitor", "drift", "--log-dir", "logs/shifted", "--out", "data"], served_repo, check=False)
     assert refused.returncode == 2 and "--out data/drift.json is inside data/" in refused.stderr, refused.stderr
     assert refused.stderr.endswith("e.g. --out drift-reports\n"), refused.stderr  # a folder, as --out is here
+    for out in ("params.yaml", "params.yaml/reports"):  # a file, where the report's folder goes
+        refused = run(
+            ["mlops", "monitor", "drift", "--log-dir", "logs/shifted", "--out", out], served_repo, check=False
+        )
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert f"--out {out}: params.yaml is a file; --out names the folder" in refused.stderr, refused.stderr
 
 
 def test_drift_refuses_a_window_below_the_minimum(served_repo):
