@@ -3,6 +3,7 @@ and the printing of the typed results commands get back (metric tables through r
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +12,40 @@ import typer
 
 from pipeline import metrics
 from pipeline.errors import UserError
+
+# --- numbers in a range ---------------------------------------------------------------------------------------
+
+
+def number_in_range(option: str, low: float, high: float, example: str):
+    """`--option TEXT` as a float in [low, high], refused in one wording whatever is wrong with it: not a number,
+    NaN (which no bound check catches: Typer's said 'should be less than or equal to 1' of it), inf or out of range.
+    A default (a float or None) passes untouched."""
+
+    def parse(text: str | float | None) -> float | None:
+        if not isinstance(text, str):
+            return text
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not low <= value <= high:  # False for NaN
+            raise UserError(
+                f"{option} {text}: must be a number in [{_plain(low)}, {_plain(high)}]", hint=f"e.g. {option} {example}"
+            )
+        return value + 0.0  # -0.0 as 0.0: it would be shown as -0.0000
+
+    return parse
+
+
+def ranged_float(option: str, low: float, high: float, example: str, help: str):
+    """A float option in [low, high]. Typer runs a parser in place of its own bound check, so min and max only
+    show the range in the help (FLOAT RANGE, low<=x<=high); `number_in_range` does the checking."""
+    return typer.Option(help=help, min=low, max=high, parser=number_in_range(option, low, high, example))
+
+
+def _plain(bound: float) -> str:
+    return f"{bound:f}".rstrip("0").rstrip(".")
+
 
 # --- the loop: serving, monitoring, deploying -------------------------------------------------------------------
 
@@ -57,10 +92,12 @@ SetOption = Annotated[
 # of a few units): a gate that cannot fail, so it is refused.
 ToleranceOption = Annotated[
     float | None,
-    typer.Option(
+    ranged_float(
+        "--tolerance",
+        0.0,
+        1.0,
+        example="0.01",
         help="How much worse the metric may be and still pass (default: a quarter of the noise band's half-width).",
-        min=0.0,
-        max=1.0,
     ),
 ]
 AgainstOption = Annotated[str, typer.Option(help="The revision to compare with (a commit, branch or tag).")]

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline.cli.options import ServeLogDir
+from pipeline.cli.options import ServeLogDir, ranged_float
 
 
 def register(app: typer.Typer) -> None:
@@ -40,7 +40,8 @@ def serve(
     ] = None,
     log_dir: ServeLogDir = Path("logs"),
     log_max_mb: Annotated[
-        float, typer.Option(help="Rotate the prediction log above this size.", min=0.001, max=1_000_000)
+        float,
+        ranged_float("--log-max-mb", 0.001, 1_000_000, example="50", help="Rotate the prediction log above this size."),
     ] = 50.0,
 ) -> None:
     """Serve the model over HTTP: POST /predict, GET /health, /version, /metrics."""

@@ -52,14 +52,17 @@ def test_version():
         ),
         (["exp", "run", "--subset", "nan"], "error: --subset nan: must be a fraction in [0.0001, 1)", "--subset 0.1"),
         (["gate", "--subset", "-0.1"], "error: --subset -0.1: must be a fraction in [0.0001, 1)", "--subset 0.1"),
-        (["serve", "--log-max-mb", "inf"], "error: Invalid value for '--log-max-mb'", "`mlops serve -h`"),
+        (["serve", "--log-max-mb", "inf"], "error: --log-max-mb inf: must be a number in [0.001, 1000000]", "50"),
+        (["serve", "--log-max-mb", "0"], "error: --log-max-mb 0: must be a number in [0.001, 1000000]", "50"),
         # a gate that cannot fail (and a 300-digit tolerance in its verdict)
-        (["gate", "--tolerance", "1e308"], "error: Invalid value for '--tolerance'", "`mlops gate -h`"),
-        (
-            ["monitor", "retrain", "--tolerance", "inf"],
-            "error: Invalid value for '--tolerance'",
-            "`mlops monitor retrain -h`",
-        ),
+        (["gate", "--tolerance", "1e308"], "error: --tolerance 1e308: must be a number in [0, 1]", "--tolerance 0.01"),
+        # Typer's bound check said of NaN 'Input should be less than or equal to 1'
+        (["gate", "--tolerance", "nan"], "error: --tolerance nan: must be a number in [0, 1]", "--tolerance 0.01"),
+        (["gate", "--tolerance=-inf"], "error: --tolerance -inf: must be a number in [0, 1]", "--tolerance 0.01"),
+        (["gate", "--tolerance", "abc"], "error: --tolerance abc: must be a number in [0, 1]", "--tolerance 0.01"),
+        (["serve", "--log-max-mb", "NaN"], "error: --log-max-mb NaN: must be a number in [0.001, 1000000]", "50"),
+        (["deploy", "promote", "HEAD", "--tolerance", "nan"], "error: --tolerance nan: must be a number", "0.01"),
+        (["monitor", "retrain", "--tolerance", "inf"], "error: --tolerance inf: must be a number in [0, 1]", "0.01"),
         (
             ["exp", "sweep", "seed=1,2", "train.logreg.C=0.1,0.2", "data.sample_frac=0.5", "--subset", "0.2"],
             "error: data.sample_frac is given twice",
