@@ -265,6 +265,16 @@ def remote_names() -> list[str]:
     return git("remote", check=False).decode("utf-8", "replace").split()
 
 
+def remote_refs(remote: str, prefix: str) -> list[tuple[str, str]] | None:
+    """(ref name, object id) of each ref under `prefix` (`refs/exps/`) on the git remote `remote` (a name, URL or
+    path: never read as an option); None when git could not read the remote."""
+    try:
+        listing = git("ls-remote", "--refs", "--end-of-options", remote, prefix + "*").decode("utf-8", "replace")
+    except GitFailed:
+        return None
+    return [(ref, sha) for sha, _, ref in (line.partition("\t") for line in listing.splitlines())]
+
+
 def refs(prefix: str, *fields: str, sort: str | None = None) -> list[list[str]]:
     """One row per ref under `prefix` (`refs/tags/`, `refs/exps`): the values of for-each-ref's `fields`
     (`refname`, `objectname`, `*objectname`, ...); none outside a repository. Ref names hold no NUL nor newline."""

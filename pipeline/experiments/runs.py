@@ -316,6 +316,8 @@ def share(direction: str, names: list[str], remote: str, all_commits: bool) -> l
             raise UserError(
                 f"no experiment called {unknown[0]!r} here", hint="see `mlops exp compare --all` for their names"
             )
+    if direction == "pull" and names and not all_commits:
+        _require_on_remote(names, remote)
     remotes.require_bucket()  # else DVC pushes the git refs, then fails on the data as an unexpected error
     try:
         if direction == "push":
@@ -328,6 +330,23 @@ def share(direction: str, names: list[str], remote: str, all_commits: bool) -> l
             f"could not {direction} experiments {'to' if direction == 'push' else 'from'} {remote!r}",
             hint="read DVC's message above; is the git remote set (`git remote -v`) and the DVC remote reachable?",
         ) from failure
+
+
+def _require_on_remote(names: list[str], remote: str) -> None:
+    """Refuse names the git remote has no experiment of: DVC said "'x' is not a valid experiment name", its
+    `exp pull` failed, and mlops asked whether the remotes were reachable. A remote git cannot read is left to
+    DVC's pull, whose failure says so."""
+    there = dvc_seam.remote_experiments(remote)
+    if there is None:
+        return
+    known = {name for experiment in there for name in (experiment.name, experiment.ref)}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        called = "experiment called" if len(unknown) == 1 else "experiments called"
+        raise UserError(
+            f"no {called} {', '.join(map(repr, unknown))} on the git remote {remote!r}",
+            hint=f"see what it has: `dvc exp list --all-commits --names-only {shlex.quote(remote)}`",
+        )
 
 
 # --- mlops exp compare --------------------------------------------------------------------------------------

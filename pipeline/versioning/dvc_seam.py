@@ -393,8 +393,18 @@ class ExperimentRef:
 
 def list_experiments() -> list[ExperimentRef]:
     """Every named experiment in this repo, oldest first."""
+    return _experiments(git_plumbing.refs("refs/exps", "refname", "objectname", sort="committerdate"))
+
+
+def remote_experiments(git_remote: str) -> list[ExperimentRef] | None:
+    """Every named experiment on the git remote `git_remote`; None when git could not read it."""
+    listed = git_plumbing.remote_refs(git_remote, "refs/exps/")
+    return None if listed is None else _experiments(listed)
+
+
+def _experiments(refs_and_commits) -> list[ExperimentRef]:
     experiments = []
-    for ref, commit in git_plumbing.refs("refs/exps", "refname", "objectname", sort="committerdate"):
+    for ref, commit in refs_and_commits:
         parts = ref.split("/")
         if len(parts) == 5 and len(parts[2]) == 2 and len(parts[3]) == 38:
             experiments.append(ExperimentRef(parts[4], ref, commit, parts[2] + parts[3]))

@@ -92,12 +92,21 @@ def test_experiments_shared_through_the_projects_relative_remote(repo, tmp_path)
 
     teammate = tmp_path / "teammate"
     run(["git", "clone", "-q", str(bare), str(teammate)], tmp_path)
+    # DVC: "'no-such-exp' is not a valid experiment name", then mlops asked whether the remotes were reachable
+    refused = run(["mlops", "exp", "pull", "no-such-exp"], teammate, check=False)
+    assert refused.returncode == 2 and refused.stderr.splitlines() == [
+        "error: no experiment called 'no-such-exp' on the git remote 'origin'",
+        "  hint: see what it has: `dvc exp list --all-commits --names-only origin`",
+    ], refused.stderr
+    assert run(["dvc", "exp", "list", "--all-commits", "--names-only", "origin"], teammate).stdout.split() == [name]
     pulled = run(["mlops", "exp", "pull", "--all"], teammate).stdout
     assert (teammate / ".dvc/cache/files/md5" / model[:2] / model[2:]).is_file()
     # DVC's own line named them as a Python list in quotes: Pulled experiment '['subset-...']'
     assert pulled.endswith(f"Pulled 1 experiment from 'origin': {name}\n") and "'[" not in pulled, pulled
     again = run(["mlops", "exp", "pull"], teammate).stdout
     assert again.endswith("No new experiments from 'origin': it has none that are not already here.\n"), again
+    by_name = run(["mlops", "exp", "pull", name], teammate).stdout  # a name the remote has passes the check
+    assert by_name.endswith("No new experiments from 'origin': it has none that are not already here.\n"), by_name
 
 
 def exp_ref(repo: Path, name: str) -> str:
