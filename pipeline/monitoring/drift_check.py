@@ -169,7 +169,7 @@ def training_frame(rev: str | None) -> pd.DataFrame:
         if not Path(paths.TRAIN).is_file():
             raise UserError(f"{paths.TRAIN} not found", hint="`mlops data pull`, or `mlops repro`")
         return pd.read_parquet(paths.TRAIN)
-    data, _ = dvc_seam.read_output_at(dvc_seam.resolve_commit(rev) or rev, paths.TRAIN)
+    data, _ = dvc_seam.read_output_at(dvc_seam.resolve_commit(rev) or rev, paths.TRAIN, shown_as=rev)
     return pd.read_parquet(io.BytesIO(data))
 
 

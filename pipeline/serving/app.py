@@ -66,13 +66,15 @@ def read_model_bytes(rev: str | None) -> tuple[bytes, str, str]:
             return Path(paths.MODEL).read_bytes(), expected, WORKSPACE
         except FileNotFoundError:
             raise UserError(f"{paths.MODEL} not found", hint="`mlops data pull`, or `mlops repro`") from None
-    commit = dvc_seam.resolve_commit(registry.resolve(rev))
+    resolved = registry.resolve(rev)
+    commit = dvc_seam.resolve_commit(resolved)
     if commit is None:
         raise UserError(
             f"{rev!r} is not a commit, tag, branch or registry reference here",
             hint="see `git log --oneline` and `gto show`",
         )
-    data, expected = dvc_seam.read_output_at(commit, paths.MODEL)
+    # a refusal names the revision as typed (v1), or a registry reference's commit: `mlops data pull --rev` takes it
+    data, expected = dvc_seam.read_output_at(commit, paths.MODEL, shown_as=rev if resolved == rev else commit[:12])
     return data, expected, commit
 
 

@@ -153,7 +153,16 @@ def test_a_revision_whose_model_is_nowhere_here_names_the_pull_of_that_revision(
     cached.rename(tmp_path / "aside")
     refused = mlops(repo, "predict", str(loans), "--out", str(tmp_path / "v1.csv"), "--rev", "v1", check=False)
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    # DVC's sentence: "The path 'models/model.skops' does not exist in the target repository 'models/model.skops'
+    # neither as a DVC output nor as a Git-tracked file."
+    assert refused.stderr.splitlines()[0] == (
+        "error: cannot read models/model.skops at revision 'v1': it is neither in DVC's cache nor on the DVC remote "
+        f"(md5 {model})"
+    ), refused.stderr
     hint = refused.stderr.split("hint: ", 1)[1]
+    served = mlops(repo, "serve", "--rev", "v1", check=False)  # it named v1 by its full 40-character commit id
+    assert served.returncode == 2 and served.stderr.splitlines()[0] == refused.stderr.splitlines()[0], served.stderr
+    assert "`mlops data pull --rev v1` fetches it" in served.stderr, served.stderr
     assert "`mlops data pull --rev v1` fetches it once the remote has it" in hint, hint
     promote = mlops(repo, "deploy", "promote", "v1", check=False)  # it named v1 by its full 40-character commit id
     commit = run(["git", "rev-parse", "v1"], repo).stdout.strip()
