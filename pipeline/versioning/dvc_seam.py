@@ -275,6 +275,16 @@ def missing_bucket() -> MissingBucket | None:
     return None
 
 
+def remote_failures() -> tuple[type[Exception], ...]:
+    """What asking the DVC remote raises when it cannot answer, for the remotes DVC can reach here: DVC's own
+    errors (a remote it refuses) as UserError (`dvc_repo`); a folder's OSError; S3's refusals, which s3fs turns
+    into OSError, and botocore's own errors (no connection, no credentials, a timeout); HTTP's aiohttp errors."""
+    from aiohttp import ClientError
+    from botocore.exceptions import BotoCoreError
+
+    return (UserError, OSError, BotoCoreError, ClientError)
+
+
 def push() -> None:
     checked("push")
 

@@ -139,14 +139,18 @@ def status(verify: bool, remote: bool) -> DataStatus:
     and (with `remote`, when there is a default remote) the remote's copies too."""
     dvc_seam.require_repo()
     ask_remote = remote and dvc_seam.default_remote() is not None
-    unreachable, no_bucket = None, None
-    try:
-        if ask_remote:
+    unreachable, no_bucket, state = None, None, None
+    if ask_remote:  # a missing bucket or an unreachable remote: say so, and report the rest
+        try:
             require_bucket()
-        state = dvc_seam.data_status(not_in_remote=ask_remote)
-    except Exception as error:  # an unreachable remote or a missing bucket: say so, and report the rest
-        no_bucket = error if isinstance(error, UserError) else None
-        unreachable = f"{error.message}: {error.hint}" if no_bucket else str(error)
+        except UserError as error:
+            no_bucket, unreachable = error, f"{error.message}: {error.hint}"
+        else:
+            try:
+                state = dvc_seam.data_status(not_in_remote=True)
+            except dvc_seam.remote_failures() as error:
+                unreachable = f"{error.message}: {error.hint}" if isinstance(error, UserError) else str(error)
+    if state is None:
         state = dvc_seam.data_status(not_in_remote=False)
     rows = status_rows(state)
     asked = ask_remote and unreachable is None
