@@ -265,13 +265,10 @@ def remote_names() -> list[str]:
     return git("remote", check=False).decode("utf-8", "replace").split()
 
 
-def remote_refs(remote: str, prefix: str) -> list[tuple[str, str]] | None:
+def remote_refs(remote: str, prefix: str) -> list[tuple[str, str]]:
     """(ref name, object id) of each ref under `prefix` (`refs/exps/`) on the git remote `remote` (a name, URL or
-    path: never read as an option); None when git could not read the remote."""
-    try:
-        listing = git("ls-remote", "--refs", "--end-of-options", remote, prefix + "*").decode("utf-8", "replace")
-    except GitFailed:
-        return None
+    path: never read as an option); GitFailed when git cannot read the remote."""
+    listing = git("ls-remote", "--refs", "--end-of-options", remote, prefix + "*").decode("utf-8", "replace")
     return [(ref, sha) for sha, _, ref in (line.partition("\t") for line in listing.splitlines())]
 
 

@@ -316,8 +316,9 @@ def share(direction: str, names: list[str], remote: str, all_commits: bool) -> l
             raise UserError(
                 f"no experiment called {unknown[0]!r} here", hint="see `mlops exp compare --all` for their names"
             )
+    there = dvc_seam.remote_experiments(remote)  # DVC's push to a path that is no repository: "unexpected error"
     if direction == "pull" and names and not all_commits:
-        _require_on_remote(names, remote)
+        _require_on_remote(names, remote, there)
     remotes.require_bucket()  # else DVC pushes the git refs, then fails on the data as an unexpected error
     try:
         if direction == "push":
@@ -332,13 +333,9 @@ def share(direction: str, names: list[str], remote: str, all_commits: bool) -> l
         ) from failure
 
 
-def _require_on_remote(names: list[str], remote: str) -> None:
-    """Refuse names the git remote has no experiment of: DVC said "'x' is not a valid experiment name", its
-    `exp pull` failed, and mlops asked whether the remotes were reachable. A remote git cannot read is left to
-    DVC's pull, whose failure says so."""
-    there = dvc_seam.remote_experiments(remote)
-    if there is None:
-        return
+def _require_on_remote(names: list[str], remote: str, there: list[dvc_seam.ExperimentRef]) -> None:
+    """Refuse names the git remote has no experiment of (`there`): DVC said "'x' is not a valid experiment name",
+    its `exp pull` failed, and mlops asked whether the remotes were reachable."""
     known = {name for experiment in there for name in (experiment.name, experiment.ref)}
     unknown = [name for name in names if name not in known]
     if unknown:

@@ -415,10 +415,16 @@ def list_experiments() -> list[ExperimentRef]:
     return _experiments(git_plumbing.refs("refs/exps", "refname", "objectname", sort="committerdate"))
 
 
-def remote_experiments(git_remote: str) -> list[ExperimentRef] | None:
-    """Every named experiment on the git remote `git_remote`; None when git could not read it."""
-    listed = git_plumbing.remote_refs(git_remote, "refs/exps/")
-    return None if listed is None else _experiments(listed)
+def remote_experiments(git_remote: str) -> list[ExperimentRef]:
+    """Every named experiment on the git remote `git_remote`, refused in git's words when git cannot read it."""
+    try:
+        return _experiments(git_plumbing.remote_refs(git_remote, "refs/exps/"))
+    except git_plumbing.GitFailed as failure:
+        said = next((line for line in failure.message.splitlines() if line.strip()), "no answer")
+        raise UserError(
+            f"--remote {git_remote!r}: git cannot read it ({said.removeprefix('fatal: ')})",
+            hint="check the remote's name, URL or path and your access to it (`git remote -v`, `git ls-remote`)",
+        ) from None
 
 
 def _experiments(refs_and_commits) -> list[ExperimentRef]:

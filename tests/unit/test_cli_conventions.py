@@ -104,6 +104,14 @@ def test_version():
             "error: no experiment called 'no-such-exp' here",
             "--all",
         ),
+        # DVC's push: "unexpected error - Git failed to push '[]' to '/nowhere': No git repository was found"
+        (["exp", "push", "--remote", "/nowhere"], "error: --remote '/nowhere': git cannot read it", "git remote -v"),
+        # DVC's pull: "'/nowhere' is not a valid Git remote or URL", then mlops' own line on top
+        (
+            ["exp", "pull", "--remote", "/nowhere"],
+            "error: --remote '/nowhere': git cannot read it ('/nowhere' does not appear to be a git repository)",
+            "git remote -v",
+        ),
         (["remote", "set", ""], "error: URL '' is empty: name the remote", "s3://BUCKET/PREFIX"),
         # a name with a line break or a terminal escape is shown quoted, on one line, escapes inert
         (["exp", "apply", "a\nb"], "error: no experiment called 'a\\nb'", "mlops exp compare --all"),
