@@ -303,7 +303,7 @@ def share(direction: str, names: list[str], remote: str, all_commits: bool) -> l
         raise UserError(
             f"--remote {remote!r} is empty: name a git remote", hint="e.g. --remote origin (`git remote -v`)"
         )
-    require_experiment_repo()
+    head = require_experiment_repo()
     if remote not in git.remote_names() and not any(mark in remote for mark in "/:\\") and not Path(remote).exists():
         raise UserError(  # DVC's push called it an unexpected error, naming an empty list of experiments
             f"--remote {remote!r}: no git remote of that name here (`git remote -v` lists them)",
@@ -320,6 +320,8 @@ def share(direction: str, names: list[str], remote: str, all_commits: bool) -> l
     if direction == "pull" and names and not all_commits:
         _require_on_remote(names, remote, there)
     remotes.require_bucket()  # else DVC pushes the git refs, then fails on the data as an unexpected error
+    if direction == "pull" and not names and not any(all_commits or run.baseline == head for run in there):
+        return []  # DVC would go on to fetch the workspace's data, warning of each object the remote lacks
     try:
         if direction == "push":
             dvc_seam.exp_push(remote, names, all_commits)

@@ -109,6 +109,21 @@ def test_experiments_shared_through_the_projects_relative_remote(repo, tmp_path)
     assert by_name.endswith("No new experiments from 'origin': it has none that are not already here.\n"), by_name
 
 
+def test_a_pull_with_no_experiment_to_pull_fetches_nothing(repo, tmp_path):
+    """DVC's pull of no experiment went on to fetch the workspace's data, warning "Some of the cache files do not
+    exist neither locally nor on remote" with a list of md5s (none of HEAD's data was pushed)."""
+    bare = tmp_path / "team.git"
+    run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], tmp_path)
+    run(["git", "remote", "add", "origin", str(bare)], repo)
+    run(["git", "push", "-q", "--no-verify", "origin", "main"], repo)
+    teammate = tmp_path / "teammate"
+    run(["git", "clone", "-q", str(bare), str(teammate)], tmp_path)
+    for args in ([], ["--all"]):
+        pulled = run(["mlops", "exp", "pull", *args], teammate)
+        assert pulled.stdout == "No new experiments from 'origin': it has none that are not already here.\n"
+        assert pulled.stderr == "", pulled.stderr
+
+
 def exp_ref(repo: Path, name: str) -> str:
     refs = run(["git", "for-each-ref", "--format=%(refname)", "refs/exps"], repo).stdout.split()
     return next(ref for ref in refs if ref.endswith("/" + name))
