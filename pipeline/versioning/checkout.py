@@ -16,12 +16,18 @@ def checkout(rev: str) -> None:
     dvc_seam.require_repo()
     dvc_seam.check_rev(rev)
     dvc_seam.require_committed_workspace("travelling to another version")
-    unsaved = modified_outputs()
-    if unsaved:
+    modified, deleted = changed_outputs()
+    if modified:
         raise UserError(
-            f"DVC-tracked files changed since they were recorded: {', '.join(unsaved[:5])}",
+            f"DVC-tracked files changed since they were recorded: {', '.join(modified[:5])}",
             hint="commit them (`mlops repro` / `mlops data add`, then git commit), or restore "
             "them with `dvc checkout --force`",
+        )
+    if deleted:  # `dvc checkout --force` alone fails for a file whose object the cache lacks too
+        raise UserError(
+            f"DVC-tracked files deleted since they were recorded: {', '.join(deleted[:5])}",
+            hint="bring them back first: `dvc checkout --force` (from the cache), `mlops data pull` (from the DVC "
+            f"remote) or `mlops repro` (rebuilds the model), then `mlops checkout {shlex.quote(rev)}` again",
         )
     if dvc_seam.resolve_commit(rev) is None:
         raise UserError(f"{rev!r} is not a commit, tag or branch here", hint="see `git log --oneline` and `git tag`")
@@ -46,7 +52,7 @@ def remove_outputs_not_tracked(leftovers: set[str]) -> None:
         Path(name).unlink(missing_ok=True)
 
 
-def modified_outputs() -> list[str]:
-    """DVC-tracked files changed or deleted since DVC recorded them."""
-    state = dvc_seam.data_status(not_in_remote=False)
-    return sorted({path for kind in ("modified", "deleted") for path in state.get("uncommitted", {}).get(kind, [])})
+def changed_outputs() -> tuple[list[str], list[str]]:
+    """DVC-tracked files changed, and those deleted, since DVC recorded them."""
+    uncommitted = dvc_seam.data_status(not_in_remote=False).get("uncommitted", {})
+    return sorted(set(uncommitted.get("modified", []))), sorted(set(uncommitted.get("deleted", [])))

@@ -103,3 +103,22 @@ def test_a_version_from_before_the_hooks_is_reached_with_the_hooks_installed(hoo
     result = mlops(hooked, "checkout", "before-hooks", check=False)
     assert result.returncode == 0, result.stderr
     assert run(["git", "describe", "--tags"], hooked).stdout.strip() == "before-hooks"
+
+
+def test_a_deleted_model_is_named_as_deleted_with_fixes_that_work_without_the_cache(repo):
+    """It said 'changed since they were recorded', with `dvc checkout --force` as the fix: that fails when the cache
+    lacks the model too."""
+    commit(repo, "v1")
+    model = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]["train"]["outs"][0]["md5"]
+    (repo / "models/model.skops").unlink()
+    cached = repo / ".dvc/cache/files/md5" / model[:2] / model[2:]
+    cached.chmod(0o644)
+    cached.unlink()
+    refused = mlops(repo, "checkout", "v1", check=False)
+    assert refused.returncode == 2 and refused.stderr.splitlines()[0] == (
+        "error: DVC-tracked files deleted since they were recorded: models/model.skops"
+    ), refused.stderr
+    assert "`mlops repro` (rebuilds the model), then `mlops checkout v1` again" in refused.stderr
+    mlops(repo, "repro")
+    mlops(repo, "checkout", "v1")
+    assert cached.is_file() and (repo / "models/model.skops").is_file()
