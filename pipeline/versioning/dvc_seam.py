@@ -8,6 +8,7 @@ for the commands through `pipeline.versioning.pipeline_status`; git is asked thr
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shlex
 import shutil
@@ -293,10 +294,39 @@ def pull() -> None:
     checked("pull")
 
 
+class _MissingUnsaid(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith("Some of the cache files do not exist"))
+
+
+@contextlib.contextmanager
+def missing_objects_unsaid() -> Iterator[None]:
+    """Within it, DVC's fetch neither warns "Some of the cache files do not exist neither locally nor on remote"
+    with a list of md5s nor ends with "Everything is up to date." when it fetched nothing (the objects the remote
+    lacks included): the caller checks every object it fetched, names each one missing by its path, and says the
+    outcome itself."""
+    from dvc.ui import ui
+
+    logger, unsaid, write = logging.getLogger("dvc_data.index.fetch"), _MissingUnsaid(), ui.write
+
+    def write_unless_up_to_date(*objects, **kwargs) -> None:
+        if objects != ("Everything is up to date.",):
+            write(*objects, **kwargs)
+
+    logger.addFilter(unsaid)
+    ui.write = write_unless_up_to_date
+    try:
+        yield
+    finally:
+        del ui.write  # the console's own method again
+        logger.removeFilter(unsaid)
+
+
 def fetch() -> None:
     """Download what this version uses into the cache, without checking anything out (`pull` = this +
-    `checkout_fetched`, with a check between)."""
-    checked("fetch")
+    `checkout_fetched`, with a check between); objects the remote lacks are left for the caller to name."""
+    with missing_objects_unsaid():
+        checked("fetch")
 
 
 def fetch_at(commit: str) -> None:
@@ -304,7 +334,7 @@ def fetch_at(commit: str) -> None:
     revision option (only all branches, tags or commits): its `Repo.fetch` has, with the workspace's remote."""
     from dvc.exceptions import DvcException
 
-    with remotes_of_the_workspace(), dvc_repo() as repo:
+    with remotes_of_the_workspace(), missing_objects_unsaid(), dvc_repo() as repo:
         try:
             repo.fetch(revs=[commit], workspace=False)
         except DvcException as error:

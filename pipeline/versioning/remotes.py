@@ -235,11 +235,13 @@ def pull(rev: str | None = None) -> None:
         integrity.drop_from_cache(corrupted)
     bad = corrupted + integrity.missing_from_cache(objects)  # DVC skips a local remote's corrupted copy
     if bad:
+        # Models and reports are the pipeline's too: a repro makes this version's again.
+        rebuild = " (or `mlops repro` rebuilds this version's model and reports)" if commit is None else ""
         raise UserError(
             f"{'not checked out' if commit is None else 'not fetched'}: {len(bad)} object(s) came from the remote "
             f"corrupted, or not at all (the workspace is unchanged):\n  {integrity.describe(bad)}",
             hint="the remote holds bad or no copies: from a clone with good ones run `mlops data push --heal`, "
-            "then pull again",
+            f"then pull again{rebuild}",
         )
     if commit is not None:
         return

@@ -123,3 +123,28 @@ def test_a_corrupted_remote_copy_is_detected_refused_and_healed(repo, remote, tm
     mlops(other, remote, "data", "pull")
     assert hashlib.md5((other / MODEL).read_bytes()).hexdigest() == md5
     mlops(other, remote, "data", "status", "--verify")
+
+
+def test_a_pull_of_an_object_the_remote_never_had_names_it_in_one_error(repo, tmp_path):
+    """DVC warned "Some of the cache files do not exist neither locally nor on remote" with md5s, then said
+    "Everything is up to date." on standard output, before mlops' error; the model is also the pipeline's to
+    rebuild."""
+    remote = LocalRemote(tmp_path / "store")  # nothing pushed to it
+    mlops(repo, remote, "remote", "set", *remote.args)
+    md5 = model_md5(repo)
+    cached = repo / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+    cached.chmod(0o644)
+    cached.unlink()
+    (repo / MODEL).unlink()
+    pulled = mlops(repo, remote, "data", "pull", check=False)
+    assert pulled.returncode == 2 and pulled.stdout == "", pulled.stdout
+    assert pulled.stderr.splitlines() == [
+        "error: not checked out: 1 object(s) came from the remote corrupted, or not at all (the workspace is "
+        "unchanged):",
+        f"  {MODEL}: the cache's copy ({md5}) is MISSING",
+        "  hint: the remote holds bad or no copies: from a clone with good ones run `mlops data push --heal`, then "
+        "pull again (or `mlops repro` rebuilds this version's model and reports)",
+    ], pulled.stderr
+    mlops(repo, remote, "repro")
+    mlops(repo, remote, "data", "push")
+    mlops(repo, remote, "data", "pull")
