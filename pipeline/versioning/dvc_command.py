@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -75,6 +76,15 @@ def dvc_repo() -> Iterator[Repo]:
             yield repo
     except DvcException as error:
         raise UserError(f"DVC: {error}", hint="fix what it names (`dvc status` shows DVC's detail)") from None
+    except ImportError as error:  # a remote of a kind whose DVC plugin is not installed (azure://, gs://, ssh://)
+        package = re.search(r"is supported, but requires '([^']+)'", str(error))
+        if package is None:
+            raise
+        raise UserError(
+            f"DVC: {error}",
+            hint=f"install it (`python -m pip install {package[1]}`), or make the default remote a folder or an "
+            "s3:// URL (`mlops remote set URL`)",
+        ) from None
 
 
 def dvc_in_new_process(*args: str) -> int:

@@ -194,3 +194,16 @@ def test_a_missing_bucket_is_named_with_the_fix(repo, s3_server):
         assert result.returncode == 2 and result.stderr == said, (command, result.stderr)
     assert run(["git", "ls-remote", str(repo.parent / "team.git")], repo).stdout == ""  # nothing half-pushed
     assert [bucket["Name"] for bucket in s3_server.client().list_buckets()["Buckets"]] == [BUCKET]
+
+
+def test_a_remote_of_a_kind_whose_plugin_is_not_installed_is_named_with_the_fix(repo):
+    """`dvc remote add -d az azure://...` (mlops remote set refuses it): mlops data status showed an ImportError
+    traceback, DVC's "azure is supported, but requires 'dvc-azure' to be installed" at its end."""
+    run(["dvc", "remote", "add", "-d", "az", "azure://container/lending"], repo)
+    for args in ([], ["--no-remote"]):
+        result = mlops(repo, "data", "status", *args, check=False)
+        assert result.returncode == 2 and result.stderr.splitlines() == [
+            "error: DVC: azure is supported, but requires 'dvc-azure' to be installed",
+            "  hint: install it (`python -m pip install dvc-azure`), or make the default remote a folder or an s3:// "
+            "URL (`mlops remote set URL`)",
+        ], result.stderr
