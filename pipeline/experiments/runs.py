@@ -32,7 +32,7 @@ from pipeline.experiments.settings import (
 )
 from pipeline.experiments.subset import check_fraction
 from pipeline.params import load_params
-from pipeline.versioning import dvc_seam, remotes
+from pipeline.versioning import dvc_seam, integrity, remotes
 from pipeline.versioning.journal import Stopped, all_or_nothing, stop_signal, stops_unwound, uninterruptible
 from pipeline.versioning.pipeline_status import stale_stages, workspace_md5
 
@@ -326,13 +326,42 @@ def share(direction: str, names: list[str], remote: str, all_commits: bool) -> l
         if direction == "push":
             dvc_seam.exp_push(remote, names, all_commits)
             return []
-        with dvc_outcomes.contradicting_advice_dropped(said_by_caller=dvc_outcomes.PULL_REPORT):
-            return dvc_seam.exp_pull(remote, names, all_commits)
+        with (
+            dvc_outcomes.contradicting_advice_dropped(said_by_caller=dvc_outcomes.PULL_REPORT),
+            dvc_seam.missing_objects_unsaid(),
+        ):
+            pulled = dvc_seam.exp_pull(remote, names, all_commits)
     except dvc_seam.DvcFailed as failure:
         raise UserError(
             f"could not {direction} experiments {'to' if direction == 'push' else 'from'} {remote!r}",
             hint="read DVC's message above; is the git remote set (`git remote -v`) and the DVC remote reachable?",
         ) from failure
+    wanted = {
+        run.ref
+        for run in there
+        if all_commits or (run.name in names or run.ref in names if names else run.baseline == head)
+    }
+    _require_outputs_fetched([run for run in dvc_seam.list_experiments() if run.ref in wanted], pulled)
+    return pulled
+
+
+def _require_outputs_fetched(experiments: list[dvc_seam.ExperimentRef], pulled: list[str]) -> None:
+    """Refuse, naming them, experiments whose data or models the DVC remote did not have: DVC pulled their git refs,
+    warned "Some of the cache files do not exist neither locally nor on remote" with md5s, and the pull passed."""
+    lines, lacking = [], []
+    for experiment in experiments:
+        missing = integrity.missing_from_cache(integrity.objects_in_use(experiment.commit))
+        lines += [f"{experiment.name}: {problem.path} ({problem.md5})" for problem in missing]
+        lacking += [experiment.name] if missing else []
+    if not lines:
+        return
+    refs = f"pulled {', '.join(pulled)}, but " if pulled else ""
+    raise UserError(
+        f"{refs}the DVC remote has no copy of {len(lines)} object(s) of {', '.join(lacking)}, so they are not here:"
+        "\n  " + "\n  ".join(lines),
+        hint=f"from the clone that ran it: `mlops exp push {shlex.join(lacking)}` (to the DVC remote this clone "
+        f"uses, `dvc remote list`), then `mlops exp pull {shlex.join(lacking)}` here",
+    )
 
 
 def _require_on_remote(names: list[str], remote: str, there: list[dvc_seam.ExperimentRef]) -> None:

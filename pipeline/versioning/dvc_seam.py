@@ -313,12 +313,16 @@ def missing_objects_unsaid() -> Iterator[None]:
         if objects != ("Everything is up to date.",):
             write(*objects, **kwargs)
 
+    own = vars(ui).get("write")  # a filter already set on the console (dvc_outcomes'), kept under this one
     logger.addFilter(unsaid)
     ui.write = write_unless_up_to_date
     try:
         yield
     finally:
-        del ui.write  # the console's own method again
+        if own is None:
+            del ui.write  # the console's own method again
+        else:
+            ui.write = own
         logger.removeFilter(unsaid)
 
 

@@ -124,6 +124,36 @@ def test_a_pull_with_no_experiment_to_pull_fetches_nothing(repo, tmp_path):
         assert pulled.stderr == "", pulled.stderr
 
 
+def test_a_pulled_experiment_whose_model_the_dvc_remote_lacks_is_named_with_the_fix(repo, tmp_path):
+    """DVC pulled the git ref, warned "Some of the cache files do not exist neither locally nor on remote" with an
+    md5, and the pull passed: `mlops exp apply` was then the first to fail."""
+    made = run(["mlops", "repro", "--subset", "0.2"], repo).stdout
+    name = made.split("Experiment ", 1)[1].split()[0]
+    bare = tmp_path / "team.git"
+    run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], tmp_path)
+    run(["git", "remote", "add", "origin", str(bare)], repo)
+    run(["git", "push", "-q", "--no-verify", "origin", "main"], repo)
+    run(["mlops", "exp", "push"], repo)
+    lock = yaml.safe_load(run(["git", "show", exp_ref(repo, name) + ":dvc.lock"], repo).stdout)
+    model = next(out["md5"] for out in lock["stages"]["train"]["outs"] if out["path"] == "models/model.skops")
+    pushed = tmp_path / "lending-mlops-dvc-remote/files/md5" / model[:2] / model[2:]
+    pushed.chmod(0o644)
+    pushed.unlink()  # the run's model never reached the team's DVC remote
+
+    teammate = tmp_path / "teammate"
+    run(["git", "clone", "-q", str(bare), str(teammate)], tmp_path)
+    refused = run(["mlops", "exp", "pull"], teammate, check=False)
+    assert refused.returncode == 2 and refused.stderr.splitlines() == [
+        f"error: pulled {name}, but the DVC remote has no copy of 1 object(s) of {name}, so they are not here:",
+        f"  {name}: models/model.skops ({model})",
+        f"  hint: from the clone that ran it: `mlops exp push {name}` (to the DVC remote this clone uses, "
+        f"`dvc remote list`), then `mlops exp pull {name}` here",
+    ], refused.stderr
+    run(["mlops", "exp", "push", name], repo)
+    run(["mlops", "exp", "pull", name], teammate)
+    assert (teammate / ".dvc/cache/files/md5" / model[:2] / model[2:]).is_file()
+
+
 def exp_ref(repo: Path, name: str) -> str:
     refs = run(["git", "for-each-ref", "--format=%(refname)", "refs/exps"], repo).stdout.split()
     return next(ref for ref in refs if ref.endswith("/" + name))
