@@ -287,7 +287,9 @@ def remote_failures() -> tuple[type[Exception], ...]:
 
 
 def push() -> None:
-    checked("push")
+    """`dvc push`; objects neither here nor on the remote are left for the caller to name."""
+    with missing_objects_unsaid():
+        checked("push")
 
 
 def pull() -> None:
@@ -301,10 +303,10 @@ class _MissingUnsaid(logging.Filter):
 
 @contextlib.contextmanager
 def missing_objects_unsaid() -> Iterator[None]:
-    """Within it, DVC's fetch neither warns "Some of the cache files do not exist neither locally nor on remote"
-    with a list of md5s nor ends with "Everything is up to date." when it fetched nothing (the objects the remote
-    lacks included): the caller checks every object it fetched, names each one missing by its path, and says the
-    outcome itself."""
+    """Within it, DVC's fetch or push neither warns "Some of the cache files do not exist neither locally nor on
+    remote" with a list of md5s nor ends with "Everything is up to date." when it moved nothing (the objects it
+    could not find included): the caller checks every object in use, names each one missing by its path, and says
+    the outcome itself."""
     from dvc.ui import ui
 
     logger, unsaid, write = logging.getLogger("dvc_data.index.fetch"), _MissingUnsaid(), ui.write

@@ -204,7 +204,27 @@ def push(heal: bool) -> list[integrity.Problem] | None:
         raise UserError(
             "push to the remote failed or was interrupted (see DVC's message above)", hint=remote_hint()
         ) from failure
+    _require_pushed(objects)
     return healed
+
+
+def _require_pushed(objects: dict[str, str]) -> None:
+    """Refuse, naming them, objects in use that are neither in the cache nor on the remote (a model deleted with
+    its cache object): DVC warned of them by md5 alone, said "Everything is up to date." and the push passed."""
+    missing = integrity.missing_from_cache(objects)
+    if not missing:
+        return
+    try:
+        lost = [p for p in integrity.remote_problems({p.path: p.md5 for p in missing}) if p.state == "missing"]
+    except dvc_seam.remote_failures():  # it answered the push a moment ago: what was said stands
+        return
+    if lost:
+        raise UserError(
+            f"not pushed: {len(lost)} object(s) in use are neither in the cache nor on the remote (the rest was "
+            f"pushed):\n  {integrity.describe(lost)}",
+            hint="`mlops repro` rebuilds this version's model and reports (a data file: `mlops data add` it "
+            "again), then `mlops data push`",
+        )
 
 
 def _heal_remote(objects: dict[str, str]) -> list[integrity.Problem]:

@@ -148,3 +148,26 @@ def test_a_pull_of_an_object_the_remote_never_had_names_it_in_one_error(repo, tm
     mlops(repo, remote, "repro")
     mlops(repo, remote, "data", "push")
     mlops(repo, remote, "data", "pull")
+
+
+def test_a_push_of_an_object_in_use_that_is_nowhere_fails_naming_it(repo, tmp_path):
+    """The model deleted with its cache object: DVC warned of an md5 that did not exist "neither locally nor on
+    remote", said "Everything is up to date.", and mlops said "Pushed.", exit 0."""
+    remote = LocalRemote(tmp_path / "store")
+    mlops(repo, remote, "remote", "set", *remote.args)
+    md5 = model_md5(repo)
+    cached = repo / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+    cached.chmod(0o644)
+    cached.unlink()
+    (repo / MODEL).unlink()
+    pushed = mlops(repo, remote, "data", "push", check=False)
+    assert pushed.returncode == 2 and "Pushed." not in pushed.stdout and "up to date" not in pushed.stdout
+    assert pushed.stderr.splitlines() == [
+        "error: not pushed: 1 object(s) in use are neither in the cache nor on the remote (the rest was pushed):",
+        f"  {MODEL}: the remote's copy ({md5}) is MISSING",
+        "  hint: `mlops repro` rebuilds this version's model and reports (a data file: `mlops data add` it again), "
+        "then `mlops data push`",
+    ], pushed.stderr
+    mlops(repo, remote, "repro")
+    mlops(repo, remote, "data", "push")
+    assert remote.holds(md5)
