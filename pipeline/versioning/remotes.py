@@ -169,7 +169,7 @@ def status(verify: bool, remote: bool) -> DataStatus:
         return DataStatus(rows, unreachable, [], None, None, remote_asked=asked)
     try:
         problems = integrity.remote_problems(integrity.objects_in_use())
-    except Exception as error:  # DVC raises many types for an unreachable remote
+    except dvc_seam.remote_failures() as error:  # an unreachable or refusing remote
         failure = UserError(f"could not read the remote's copies: {error}", hint=remote_hint())
         return DataStatus(rows, unreachable, [], None, failure, remote_asked=asked)
     corrupted = [problem for problem in problems if problem.state == "corrupted"]
@@ -230,7 +230,7 @@ def _require_pushed(objects: dict[str, str]) -> None:
 def _heal_remote(objects: dict[str, str]) -> list[integrity.Problem]:
     try:
         return integrity.heal_remote(integrity.remote_problems(objects))
-    except Exception as error:  # DVC raises many types for an unreachable remote
+    except dvc_seam.remote_failures() as error:  # an unreachable or refusing remote
         raise UserError(f"could not check the remote's copies: {error}", hint=remote_hint()) from None
 
 
