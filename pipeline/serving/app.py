@@ -67,15 +67,21 @@ def read_model_bytes(rev: str | None) -> tuple[bytes, str, str]:
         except FileNotFoundError:
             raise UserError(f"{paths.MODEL} not found", hint="`mlops data pull`, or `mlops repro`") from None
     resolved = registry.resolve(rev)
-    commit = dvc_seam.resolve_commit(resolved)
+    commit = model_commit(rev)
+    # a refusal names the revision as typed (v1), or a registry reference's commit: `mlops data pull --rev` takes it
+    data, expected = dvc_seam.read_output_at(commit, paths.MODEL, shown_as=rev if resolved == rev else commit[:12])
+    return data, expected, commit
+
+
+def model_commit(rev: str) -> str:
+    """The commit `rev` (a revision or a registry reference) names, or a refusal naming `rev` as typed."""
+    commit = dvc_seam.resolve_commit(registry.resolve(rev))
     if commit is None:
         raise UserError(
             f"{rev!r} is not a commit, tag, branch or registry reference here",
             hint="see `git log --oneline` and `gto show`",
         )
-    # a refusal names the revision as typed (v1), or a registry reference's commit: `mlops data pull --rev` takes it
-    data, expected = dvc_seam.read_output_at(commit, paths.MODEL, shown_as=rev if resolved == rev else commit[:12])
-    return data, expected, commit
+    return commit
 
 
 def load_served_model(rev: str | None) -> ServedModel:

@@ -10,7 +10,7 @@ from typing import Any
 
 from pipeline.errors import UserError
 from pipeline.serving import registry
-from pipeline.serving.app import ChampionFollower, Deployment, ServedModel, build_app, load_served_model
+from pipeline.serving.app import ChampionFollower, Deployment, ServedModel, build_app, load_served_model, model_commit
 from pipeline.serving.telemetry import PredictionLog
 from pipeline.versioning import dvc_seam
 from pipeline.versioning.output_paths import check_log_folder
@@ -47,6 +47,9 @@ def prepare_server(
     dvc_seam.require_repo()
     check_log_folder(log_dir)
     share = check_rollout(challenger, share, shadow)
+    for named in (rev, challenger, shadow):  # a mistyped revision is named before a busy port, loading nothing
+        if named:
+            model_commit(named)
     require_free_port(host, port)
     follow = rev is None
     champion_commit = registry.champion_commit() if follow else None

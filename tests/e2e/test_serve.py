@@ -454,3 +454,19 @@ def test_no_page_loads_its_scripts_from_the_network_the_api_description_is_serve
             assert missing.value.code == 404
         with urllib.request.urlopen(f"{url}/openapi.json", timeout=30) as described:
             assert "/predict" in json.loads(described.read())["paths"]
+
+
+def test_a_mistyped_revision_is_named_before_a_busy_port(repo):
+    """With port 8000 busy, `mlops serve --rev nope` named only the port: the revision was checked after it."""
+    from tests.e2e.data_helpers import mlops
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        for option, typed in (("--rev", "nope"), ("--rev", "lending-risk@v9.9.9"), ("--shadow", "nope")):
+            refused = mlops(repo, "serve", "--host", "127.0.0.1", "--port", port, option, typed, check=False)
+            assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
+            assert typed in refused.stderr.splitlines()[0] and "cannot listen" not in refused.stderr, refused.stderr
+        busy_port = mlops(repo, "serve", "--host", "127.0.0.1", "--port", port, "--rev", "HEAD", check=False)
+        assert busy_port.returncode == 2 and "cannot listen on" in busy_port.stderr, busy_port.stderr
