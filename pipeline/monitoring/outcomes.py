@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.params import load_params
 from pipeline.serving.telemetry import (
@@ -15,8 +16,11 @@ from pipeline.serving.telemetry import (
     require_prediction_log,
 )
 from pipeline.training.data_schema import read_schema
-from pipeline.training.sources import read_table
+from pipeline.training.sources import csv_dialect, read_table
 from pipeline.versioning.input_limits import check_header
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -37,9 +41,7 @@ def record_outcomes(path: Path, log_dir: Path) -> RecordedOutcomes:
     params = load_params()
     labels = read_schema(params.data.schema_path)["target"]["labels"]
     check_header(path)  # two `id` or `Class` columns: which one is meant is unknown
-    known = normalize_outcomes(
-        read_table(path, text_columns=["id"]), params.data.target, labels, params.data.positive_label, str(path)
-    )
+    known = normalize_outcomes(outcome_table(path), params.data.target, labels, params.data.positive_label, str(path))
     require_prediction_log(log_dir)
     replaced = int(known["id"].isin(read_outcomes(log_dir)["id"]).sum())
     append_outcomes(log_dir, known)
@@ -47,3 +49,18 @@ def record_outcomes(path: Path, log_dir: Path) -> RecordedOutcomes:
     logged = set(log["id"].astype(str)) if not log.empty else set()
     matched = int(known["id"].isin(logged).sum())
     return RecordedOutcomes(len(known), int(known["is_bad"].sum()), matched, log_dir / OUTCOMES, replaced)
+
+
+def outcome_table(path: Path) -> pd.DataFrame:
+    """The outcomes of `path`, ids as text and a CSV's `is_bad` cells as written, so that a refusal quotes the cell
+    the file holds (`nan` is no empty cell, `1e400` no `inf`)."""
+    import pandas as pd
+
+    frame = read_table(path, text_columns=["id", "is_bad"])
+    if "is_bad" in frame.columns and frame["is_bad"].isna().any() and path.suffix.lower() not in (".parquet", ".pq"):
+        # pandas reads `nan`, `NA`, `null`... as missing: read the column again with no cell taken for missing
+        written = pd.read_csv(
+            path, encoding="utf-8", usecols=["is_bad"], dtype=str, keep_default_na=False, **csv_dialect(path)
+        )
+        frame["is_bad"] = written["is_bad"].to_numpy()
+    return frame

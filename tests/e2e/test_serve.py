@@ -470,3 +470,13 @@ def test_a_mistyped_revision_is_named_before_a_busy_port(repo):
             assert typed in refused.stderr.splitlines()[0] and "cannot listen" not in refused.stderr, refused.stderr
         busy_port = mlops(repo, "serve", "--host", "127.0.0.1", "--port", port, "--rev", "HEAD", check=False)
         assert busy_port.returncode == 2 and "cannot listen on" in busy_port.stderr, busy_port.stderr
+
+
+@pytest.mark.parametrize("cell", ["nan", "1e400", "NA", "null", "-1e400"])
+def test_outcomes_quote_a_bad_is_bad_cell_as_the_file_writes_it(repo, tmp_path, cell):
+    """A cell `nan` was quoted as '' and `1e400` as 'inf': the column was parsed before the message quoted it."""
+    outcomes = tmp_path / "outcomes.csv"
+    outcomes.write_text(f"id,is_bad\n1,1\n2,{cell}\n3,0\n")
+    refused = run(["mlops", "monitor", "outcomes", str(outcomes)], repo, check=False)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
+    assert f"{outcomes}, row 3: is_bad '{cell}' is not 1/0 or true/false" in refused.stderr, refused.stderr
