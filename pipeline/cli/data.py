@@ -124,8 +124,8 @@ def status(
         Console(highlight=False).print(table)
     else:
         typer.echo(all_clear(state.remote_asked))
-    for line in state.cache_problems or []:
-        typer.echo(line)
+    for problem in state.cache_problems or []:
+        typer.echo(problem.line)
     if state.cache_problems == []:
         typer.echo("Cache verified: every object in use matches its md5.")
     for problem in state.remote_problems or []:

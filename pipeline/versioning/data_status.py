@@ -3,9 +3,11 @@ corrupted cache object on checkout). Pure functions over DVC's status dict and t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from hooks.pipeline_state import path_md5
+from pipeline.errors import UserError
 
 WORDS = [
     (("committed", "added"), "new, not yet committed to git"),
@@ -53,15 +55,42 @@ def object_path(cache_files: Path, md5: str) -> Path:
     return cache_files / md5[:2] / md5[2:]
 
 
-def corrupted_objects(tracked: dict[str, str], cache_files: Path) -> list[str]:
-    """A line per cached object in use whose bytes no longer hash to its name (or that is missing)."""
+@dataclass(frozen=True)
+class CacheProblem:
+    line: str  # the workspace path, the cache object and what is wrong with it
+    missing: bool  # else corrupted
+
+
+def corrupted_objects(tracked: dict[str, str], cache_files: Path) -> list[CacheProblem]:
+    """A problem per cached object in use whose bytes no longer hash to its name, or that is missing."""
     problems = []
     for workspace_path, md5 in sorted(tracked.items()):
         if md5.endswith(".dir"):
             continue  # directory listings: their files are checked through their own entries
         cached = object_path(cache_files, md5)
         if not cached.is_file():
-            problems.append(f"{workspace_path}: cache object {cached} is missing (`mlops data pull` fetches it)")
+            problems.append(CacheProblem(f"{workspace_path}: cache object {cached} is missing", missing=True))
         elif path_md5(cached) != md5:
-            problems.append(f"{workspace_path}: cache object {cached} is CORRUPTED (its md5 is not {md5})")
+            line = f"{workspace_path}: cache object {cached} is CORRUPTED (its md5 is not {md5})"
+            problems.append(CacheProblem(line, missing=False))
     return problems
+
+
+def cache_failure(problems: list[CacheProblem]) -> UserError:
+    """The error `--verify` ends with: a corrupted object is deleted and fetched or rebuilt again; a missing one
+    only needs fetching (or rebuilding), and nothing in the cache is to be deleted for it."""
+    missing = sum(problem.missing for problem in problems)
+    corrupted = len(problems) - missing
+    fetch = "`mlops data pull` fetches it from the remote (a pipeline output: `mlops repro` rebuilds it)"
+    if not missing:
+        return UserError(
+            f"{corrupted} cached object(s) in use are corrupted",
+            hint="delete each named cache file, then `mlops data pull` (or `mlops repro --force`)",
+        )
+    if not corrupted:
+        return UserError(f"{missing} object(s) in use are missing from the cache", hint=fetch)
+    return UserError(
+        f"{corrupted} cached object(s) in use are corrupted and {missing} missing",
+        hint=f"delete each cache file named CORRUPTED, then `mlops data pull` (or `mlops repro --force`); a missing "
+        f"one: {fetch}",
+    )

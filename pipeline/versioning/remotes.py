@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from pipeline.errors import UserError
 from pipeline.user_paths import in_project
 from pipeline.versioning import dvc_seam, integrity
-from pipeline.versioning.data_status import corrupted_objects, status_rows
+from pipeline.versioning.data_status import CacheProblem, cache_failure, corrupted_objects, status_rows
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,7 @@ class DataStatus:
 
     rows: list[tuple[str, str]]  # (file, its state in words); empty: all recorded, cached and pushed
     remote_unreachable: str | None  # why the remote could not be asked (the rows are then local only)
-    cache_problems: list[str] | None  # None: not verified; empty: verified, every object matches its md5
+    cache_problems: list[CacheProblem] | None  # None: not verified; empty: verified, every object matches its md5
     remote_problems: list[integrity.Problem] | None  # None: not verified; only the corrupted copies
     failure: UserError | None  # what verifying found wrong, reported after everything above
     remote_asked: bool = False  # whether "not yet pushed" was asked of the remote (else the rows are local only)
@@ -158,11 +158,7 @@ def status(verify: bool, remote: bool) -> DataStatus:
         return DataStatus(rows, unreachable, None, None, None, remote_asked=asked)
     cache_problems = corrupted_objects(dvc_seam.tracked_objects(), dvc_seam.cache_files_dir())
     if cache_problems:
-        failure = UserError(
-            f"{len(cache_problems)} cached object(s) in use are corrupted or missing",
-            hint="delete each named cache file, then `mlops data pull` (or `mlops repro --force`)",
-        )
-        return DataStatus(rows, unreachable, cache_problems, None, failure, remote_asked=asked)
+        return DataStatus(rows, unreachable, cache_problems, None, cache_failure(cache_problems), remote_asked=asked)
     if no_bucket:  # it holds no copies to verify: the error says it once, at the end
         return DataStatus(rows, None, [], None, no_bucket, remote_asked=asked)
     if not ask_remote:

@@ -28,6 +28,7 @@ def test_corrupted_cache_object_is_reported_and_refused(repo, tmp_path):
     verify = run(["mlops", "data", "status", "--verify", "--no-remote"], repo, check=False)
     assert verify.returncode != 0
     assert "models/model.skops" in verify.stdout + verify.stderr and "CORRUPTED" in verify.stdout + verify.stderr
+    assert "delete each named cache file" in verify.stderr and "mlops repro --force" in verify.stderr, verify.stderr
 
     loans = tmp_path / "loans.csv"
     lending_frame().drop(columns=["Class"]).head(50).to_csv(loans, index=False)
@@ -38,6 +39,21 @@ def test_corrupted_cache_object_is_reported_and_refused(repo, tmp_path):
     # The workspace copy is intact: scoring with it still works.
     run(["mlops", "predict", str(loans), "--out", str(out)], repo)
     assert out.read_text().startswith("rownames,p_default,decision,model_md5")  # the data's own id column
+
+
+def test_a_missing_cache_object_is_told_to_be_fetched_or_rebuilt_not_deleted(repo):
+    """A missing object was told to "delete each named cache file" and `mlops repro --force` (retraining all)."""
+    md5 = model_md5(repo)
+    cached = repo / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+    cached.chmod(0o644)
+    cached.unlink()
+    verify = run(["mlops", "data", "status", "--verify", "--no-remote"], repo, check=False)
+    assert verify.returncode == 2 and "Traceback" not in verify.stderr, verify.stderr
+    assert "models/model.skops: cache object" in verify.stdout and f"{md5[2:]} is missing" in verify.stdout
+    error, hint = verify.stderr.split("hint: ", 1)
+    assert error.strip() == "error: 1 object(s) in use are missing from the cache", verify.stderr
+    assert "`mlops data pull` fetches it" in hint and "`mlops repro` rebuilds" in hint, hint
+    assert "delete" not in hint and "--force" not in hint, hint
 
 
 def test_a_broken_metrics_file_is_named_by_compare_and_written_anew_by_repro(repo):

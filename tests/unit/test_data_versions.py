@@ -92,7 +92,8 @@ def test_corrupted_objects(tmp_path):
         path.parent.mkdir(exist_ok=True)
         path.write_bytes(data)
     problems = corrupted_objects({"g": md5["good"], "b": md5["bad"], "m": "0" * 32}, tmp_path)
-    assert len(problems) == 2 and "CORRUPTED" in problems[0] and "missing" in problems[1]
+    assert len(problems) == 2 and "CORRUPTED" in problems[0].line and "missing" in problems[1].line
+    assert [problem.missing for problem in problems] == [False, True]
 
 
 class HalfModel:
