@@ -88,16 +88,18 @@ def monitor_drift(log_dir: Path, since: str | None, rev: str | None, out: Path |
     to `out` (default: the log folder's `drift/`, which its `.gitignore` keeps out of git) as drift.json and
     drift.html."""
     dvc_seam.require_repo()
-    report = drift_report(log_dir, since, served_rev(rev))
+    served = served_rev(rev)
+    report = drift_report(log_dir, since, served, rev)
     return write_report(report, Path(log_dir) / "drift" if out is None else out)
 
 
-def drift_report(log_dir: Path, since: str | None, rev: str | None) -> DriftReport:
-    """Compare the logged traffic with the training data of the model of `rev` (None: the workspace's)."""
+def drift_report(log_dir: Path, since: str | None, rev: str | None, typed: str | None = None) -> DriftReport:
+    """Compare the logged traffic with the training data of the model of `rev` (None: the workspace's), which the
+    user named `typed` (None: the champion's, `served_rev`)."""
     import pandas as pd
 
     monitor = load_monitor()
-    served = load_served_model(rev)
+    served = load_served_model(rev, typed, champion=typed is None)
     features = served.metadata["features"]
     numeric = [name for name, spec in features.items() if spec["kind"] == "numeric"]
     log = read_log(log_dir, parse_since(since), numeric)
@@ -109,7 +111,7 @@ def drift_report(log_dir: Path, since: str | None, rev: str | None) -> DriftRepo
             "from noise (monitor.min_window)",
             hint="widen --since, or wait for more traffic",
         )
-    train = training_frame(rev)
+    train = training_frame(rev, typed)
     not_run = []
     scored = log[(log["model_md5"] == served.md5) & log["p_default"].notna()].drop_duplicates("id", keep="last")
     score = None
@@ -161,7 +163,7 @@ def refused_counts(refused: pd.DataFrame) -> tuple[int, int]:
     return unseen, len(refused) - unseen
 
 
-def training_frame(rev: str | None) -> pd.DataFrame:
+def training_frame(rev: str | None, typed: str | None = None) -> pd.DataFrame:
     """The training split the model of `rev` (or the workspace's) was trained on."""
     import pandas as pd
 
@@ -169,7 +171,7 @@ def training_frame(rev: str | None) -> pd.DataFrame:
         if not Path(paths.TRAIN).is_file():
             raise UserError(f"{paths.TRAIN} not found", hint="`mlops data pull`, or `mlops repro`")
         return pd.read_parquet(paths.TRAIN)
-    data, _ = dvc_seam.read_output_at(dvc_seam.resolve_commit(rev) or rev, paths.TRAIN, shown_as=rev)
+    data, _, _ = registry.read_output(rev, paths.TRAIN, typed, champion=typed is None)
     return pd.read_parquet(io.BytesIO(data))
 
 

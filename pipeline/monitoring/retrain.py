@@ -192,7 +192,7 @@ def decide(log_dir: Path, since: str | None, rev: str | None, tolerance: float |
     """Judge the logged traffic for drift; on drift, plan a retrain from the logged loans with outcomes."""
     dvc_seam.require_repo()
     served = served_rev(rev)
-    report = drift_report(log_dir, since, served)
+    report = drift_report(log_dir, since, served, rev)
     if not report.findings:
         return RetrainDecision(report)
     return plan_retrain(report, log_dir, since, served, tolerance)

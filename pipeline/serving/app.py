@@ -55,9 +55,9 @@ class ServedModel:
         return {"md5": self.md5, "rev": self.rev}
 
 
-def read_model_bytes(rev: str | None) -> tuple[bytes, str, str]:
+def read_model_bytes(rev: str | None, typed: str | None = None, champion: bool = False) -> tuple[bytes, str, str]:
     """(bytes, md5 recorded in dvc.lock, revision label) of the model at `rev` (a revision or a registry reference
-    such as `lending-risk@prod`), or the workspace's."""
+    such as `lending-risk@prod`), or the workspace's; a refusal names it as the user did (`registry.read_output`)."""
     if rev is None:
         expected = dvc_seam.output_md5(dvc_seam.read_lock(), paths.MODEL)
         if expected is None:
@@ -66,28 +66,14 @@ def read_model_bytes(rev: str | None) -> tuple[bytes, str, str]:
             return Path(paths.MODEL).read_bytes(), expected, WORKSPACE
         except FileNotFoundError:
             raise UserError(f"{paths.MODEL} not found", hint="`mlops data pull`, or `mlops repro`") from None
-    resolved = registry.resolve(rev)
-    commit = model_commit(rev)
-    # a refusal names the revision as typed (v1), or a registry reference's commit: `mlops data pull --rev` takes it
-    data, expected = dvc_seam.read_output_at(commit, paths.MODEL, shown_as=rev if resolved == rev else commit[:12])
-    return data, expected, commit
+    return registry.read_output(rev, paths.MODEL, typed, champion)
 
 
-def model_commit(rev: str) -> str:
-    """The commit `rev` (a revision or a registry reference) names, or a refusal naming `rev` as typed."""
-    commit = dvc_seam.resolve_commit(registry.resolve(rev))
-    if commit is None:
-        raise UserError(
-            f"{rev!r} is not a commit, tag, branch or registry reference here",
-            hint="see `git log --oneline` and `gto show`",
-        )
-    return commit
-
-
-def load_served_model(rev: str | None) -> ServedModel:
-    """The model of `rev` (or the workspace), hash-checked against that revision's dvc.lock."""
-    data, expected, label = read_model_bytes(rev)
-    where = paths.MODEL if rev is None else f"{paths.MODEL} at {rev}"
+def load_served_model(rev: str | None, typed: str | None = None, champion: bool = False) -> ServedModel:
+    """The model of `rev` (or the workspace), hash-checked against that revision's dvc.lock; `typed` and
+    `champion` say how the user named it (`registry.read_output`)."""
+    data, expected, label = read_model_bytes(rev, typed, champion)
+    where = paths.MODEL if rev is None else f"{paths.MODEL} at {typed or rev}"
     model, metadata = load_model_bytes(data, where, expected)
     return ServedModel(model, metadata, expected, label, request_model(metadata))
 
@@ -421,7 +407,7 @@ class ChampionFollower:
                 state = registry.champion_commit()
                 if state == self.state or self._waiting_to_retry(state):
                     continue
-                self.deployment.champion = load_served_model(state)
+                self.deployment.champion = load_served_model(state, champion=True)
             except Exception as error:  # keep serving the current champion
                 self._failed(state, str(error))
                 continue

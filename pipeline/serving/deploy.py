@@ -75,12 +75,12 @@ def promote(rev: str, tolerance: float | None) -> Promotion:
     head = dvc_seam.resolve_commit("HEAD")
     reference_rev = current or head
     try:
-        served = load_served_model(commit)  # the server must be able to load it: check now
+        served = load_served_model(commit, rev)  # the server must be able to load it: check now
         if reference_rev == commit:  # the first promotion, of HEAD: no other model to judge it against
             comparison, verdict, passed = None, "No champion yet, and the first is HEAD's model: no gate to pass.", True
         else:
             comparison = compare_revisions(
-                load_served_model(reference_rev),
+                load_served_model(reference_rev, None if current else "HEAD", champion=current is not None),
                 served,
                 splits_at(reference_rev),
                 splits_at(commit),

@@ -262,7 +262,7 @@ def predict(input_path: Path, out_text: str, rev: str | None = None, id_column: 
         data, expected = _workspace_model()
         where = paths.MODEL
     else:
-        data, expected = dvc_seam.read_output_at(registry.resolve(rev), paths.MODEL)
+        data, expected, _ = registry.read_output(rev, paths.MODEL)
         where = f"{paths.MODEL} at {rev}"
     model, metadata = load_model_bytes(data, where, expected)
     known_ids = (*load_params().data.drop, "id")

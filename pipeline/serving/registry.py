@@ -154,6 +154,43 @@ def resolve(reference: str | None) -> str | None:
     return current[0]
 
 
+def commit_of(rev: str) -> str:
+    """The commit `rev` (a revision or a registry reference) names, or a refusal naming `rev` as typed."""
+    from pipeline.versioning import dvc_seam
+
+    commit = dvc_seam.resolve_commit(resolve(rev))
+    if commit is None:
+        raise UserError(
+            f"{rev!r} is not a commit, tag, branch or registry reference here",
+            hint="see `git log --oneline` and `gto show`",
+        )
+    return commit
+
+
+def named(typed: str, commit: str, champion: bool = False) -> str:
+    """How a message names the model at `commit` that the user chose as `typed`: `revision 'v1'` as typed, a
+    registry reference with its commit (`lending-risk@v1.2.0 (commit 0123456789ab)`), or, when nothing was chosen
+    (`champion`: the model in stage prod), `the champion lending-risk@v1.2.0 (commit 0123456789ab)`."""
+    if champion:
+        return f"the champion {describe(commit)}"
+    return f"revision {typed!r}" if resolve(typed) == typed else f"{typed} (commit {commit[:12]})"
+
+
+def read_output(rev: str, path: str, typed: str | None = None, champion: bool = False) -> tuple[bytes, str, str]:
+    """(bytes, md5 recorded in dvc.lock, commit) of the DVC output `path` at `rev` (a revision or a registry
+    reference), read without a checkout. A refusal names it as the user did (`typed`, where `rev` is the commit it
+    was pinned to; `champion` when the user chose nothing: `named`), and its hint pulls it by that name where
+    `mlops data pull --rev` takes it, else by its commit."""
+    from pipeline.versioning import dvc_seam
+
+    commit = commit_of(rev)
+    typed = typed or rev
+    by_name = not champion and resolve(typed) == typed and typed != commit  # a full commit id: its short form
+    shown = named(typed, commit, champion)
+    data, expected = dvc_seam.read_output_at(commit, path, shown_as=shown, pull_rev=typed if by_name else commit[:12])
+    return data, expected, commit
+
+
 def _highest(versions: list[str]) -> str:
     return max(versions, key=lambda v: _semver(v) or (-1, -1, -1))
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from pipeline.errors import UserError
 from pipeline.serving import registry
-from pipeline.serving.app import ChampionFollower, Deployment, ServedModel, build_app, load_served_model, model_commit
+from pipeline.serving.app import ChampionFollower, Deployment, ServedModel, build_app, load_served_model
 from pipeline.serving.telemetry import PredictionLog
 from pipeline.versioning import dvc_seam
 from pipeline.versioning.output_paths import check_log_folder
@@ -49,12 +49,12 @@ def prepare_server(
     share = check_rollout(challenger, share, shadow)
     for named in (rev, challenger, shadow):  # a mistyped revision is named before a busy port, loading nothing
         if named:
-            model_commit(named)
+            registry.commit_of(named)
     require_free_port(host, port)
     follow = rev is None
     champion_commit = registry.champion_commit() if follow else None
     deployment = Deployment(
-        champion=load_served_model(rev if rev is not None else champion_commit),
+        champion=load_served_model(rev) if not follow else load_served_model(champion_commit, champion=True),
         challenger=load_served_model(challenger) if challenger else None,
         share=share,
         shadow=load_served_model(shadow) if shadow else None,

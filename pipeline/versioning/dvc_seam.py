@@ -402,29 +402,32 @@ def pull_command(rev: str) -> str:
     return f"mlops data pull --rev {shlex.quote(rev)}"
 
 
-def read_output_at(rev: str, path: str, shown_as: str | None = None) -> tuple[bytes, str]:
+def read_output_at(rev: str, path: str, shown_as: str | None = None, pull_rev: str | None = None) -> tuple[bytes, str]:
     """(bytes, md5 recorded in that revision's dvc.lock) of a DVC output at `rev`, read through `dvc.api`
-    (from the cache, or the remote when the cache lacks it) without checking anything out. A refusal names the
-    revision `shown_as` (as the user typed it, where `rev` is the commit the reading is pinned to)."""
+    (from the cache, or the remote when the cache lacks it) without checking anything out. A refusal names it
+    `shown_as` (how the user named it, e.g. `revision 'v1'`, where `rev` is the commit the reading is pinned to),
+    and its hint pulls `pull_rev` (default: `rev`)."""
     import dvc.api
     from dvc.exceptions import PathMissingError
 
-    shown = shown_as or rev
+    shown = shown_as or f"revision {rev!r}"
     expected = output_md5(lock_at(rev), path)
     if expected is None:
-        raise UserError(f"revision {shown!r}: dvc.lock records no {path}", hint="was the pipeline run there?")
-    fetch = f"`{pull_command(shown)}` fetches it once the remote has it (`mlops data push` from a clone that does)"
+        raise UserError(f"{shown}: dvc.lock records no {path}", hint="was the pipeline run there?")
+    fetch = (
+        f"`{pull_command(pull_rev or rev)}` fetches it once the remote has it (`mlops data push` from a clone that "
+        "does)"
+    )
     try:
         data = dvc.api.read(path, repo=".", rev=rev, mode="rb")
     except PathMissingError:  # DVC's words: "The path ... does not exist in the target repository '<the path>'"
         raise UserError(
-            f"cannot read {path} at revision {shown!r}: it is neither in DVC's cache nor on the DVC remote "
-            f"(md5 {expected})",
+            f"cannot read {path} at {shown}: it is neither in DVC's cache nor on the DVC remote (md5 {expected})",
             hint=fetch,
         ) from None
     except Exception as error:  # DVC raises many types for an unreachable remote
         raise UserError(
-            f"cannot read {path} at revision {shown!r}: {error}",
+            f"cannot read {path} at {shown}: {error}",
             hint=f"DVC looked in the cache, then in the default remote: {fetch}",
         ) from None
     return data, expected

@@ -172,3 +172,42 @@ def test_a_revision_whose_model_is_nowhere_here_names_the_pull_of_that_revision(
     run(hint.split("`")[1], repo)
     assert cached.is_file() and not (tmp_path / "v1.csv").exists()
     mlops(repo, "predict", str(loans), "--out", str(tmp_path / "v1.csv"), "--rev", "v1")
+
+
+def test_a_model_nowhere_here_is_named_as_the_user_named_it_not_by_its_40_character_commit(repo, tmp_path):
+    """A registry reference (`--rev lending-risk@v1.0.0`) or the champion `mlops serve` follows was named by its
+    full commit id in the refusal of a model that is neither in the cache nor on the remote."""
+    import json
+    import socket
+
+    import yaml
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    loans = sample(tmp_path)
+    run("git add -A && git commit -q --no-verify -m trained --allow-empty", repo)
+    commit = run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
+    mlops(repo, "deploy", "promote", "HEAD")
+    model = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]["train"]["outs"][0]["md5"]
+    (repo / ".dvc/cache/files/md5" / model[:2] / model[2:]).rename(tmp_path / "aside")
+    (repo / "logs").mkdir()
+    logged = {"id": "1", "served": True, "role": "champion", "features": {}, "time": "2026-12-01T16:25:00.000+00:00"}
+    (repo / "logs/predictions.jsonl").write_text(json.dumps(logged | {"model_md5": "m", "rev": "w"}) + "\n")
+    reference = f"lending-risk@v1.0.0 (commit {commit[:12]})"
+    commands = {
+        reference: [
+            ["predict", str(loans), "--out", str(tmp_path / "s.csv"), "--rev", "lending-risk@v1.0.0"],
+            ["monitor", "drift", "--rev", "lending-risk@v1.0.0"],
+        ],
+        f"the champion {reference}": [["serve", "--host", "127.0.0.1", "--port", port], ["monitor", "drift"]],
+    }
+    for shown, runs in commands.items():
+        for command in runs:
+            refused = mlops(repo, *command, check=False)
+            assert refused.returncode == 2 and commit not in refused.stderr, (command, refused.stderr)
+            assert refused.stderr.startswith(f"error: cannot read models/model.skops at {shown}: it is neither"), (
+                command,
+                refused.stderr,
+            )
+            assert f"`mlops data pull --rev {commit[:12]}` fetches it" in refused.stderr, refused.stderr
