@@ -35,9 +35,14 @@ def predict(
     ] = None,
 ) -> None:
     """Score loans with the workspace model (or a revision's), checked against dvc.lock before use."""
-    from pipeline.serving.predict import predict as score_loans
+    from pipeline.versioning.journal import stops_unwound
 
-    scored = score_loans(input_path, out, rev, id_column)
+    # SIGTERM or SIGHUP stops it as Ctrl-C does from here on, not only once the output is open: importing the
+    # model's libraries and reading it take seconds, where a stop ended the process with no word (status -15)
+    with stops_unwound():
+        from pipeline.serving.predict import predict as score_loans
+
+        scored = score_loans(input_path, out, rev, id_column)
     if scored.id_column is None:
         typer.echo(
             f"warning: {input_path} has no id column (looked for {', '.join(scored.looked_for)}): the `id` column "

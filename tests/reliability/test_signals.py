@@ -661,3 +661,36 @@ def test_a_gate_stopped_while_it_runs_another_revision_leaves_no_worktree(repo, 
     assert process.returncode == 128 + signum, output
     assert f"Stopped by {signal.Signals(signum).name}" in output and "Traceback" not in output, output
     assert run(["git", "worktree", "list", "--porcelain"], repo).stdout == worktrees
+
+
+def has_loaded(pid: int, library: str) -> bool:
+    try:
+        return f"/{library}/" in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:  # the process ended
+        return False
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+def test_a_stop_early_in_predict_ends_as_a_later_one_does(repo, tmp_path, signum):
+    """SIGTERM while `mlops predict` loads the model's libraries and the model (seconds, before the output is
+    opened) killed it with no word (status -15); once writing, it said it was stopped, with status 128 + the
+    signal."""
+    loans = tmp_path / "loans.csv"
+    frame = lending_frame().drop(columns=["Class"])
+    frame.loc[frame.index.repeat(-(-300_000 // len(frame)))].head(300_000).to_csv(loans, index=False)
+    out = tmp_path / "scores.csv"
+    process = subprocess.Popen(
+        ["mlops", "predict", str(loans), "--out", str(out)],
+        cwd=repo,
+        env=test_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # scikit-learn is first imported by the command itself (never to build the command line): it has begun
+    wait_until(lambda: has_loaded(process.pid, "sklearn"), process, "predict loading the model", timeout=60)
+    process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=120)
+    said = f"Stopped by {signum.name}: the files it changes are as they were before the run."
+    assert (process.returncode, stderr.strip(), stdout) == (128 + signum, said, ""), stderr
+    assert not out.exists() and list(tmp_path.glob("*.partial")) == []
