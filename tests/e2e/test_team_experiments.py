@@ -79,15 +79,7 @@ def test_a_grid_point_run_by_the_workflow_is_pushed_and_pulled_by_a_teammate(rep
 def test_experiments_shared_through_the_projects_relative_remote(repo, tmp_path):
     """Two clones side by side share the committed remote, `../../lending-mlops-dvc-remote` (relative to `.dvc/`),
     which DVC resolves at an experiment's revision against the git tree's root (`/`) unless given the workspace's."""
-    made = run(["mlops", "repro", "--subset", "0.2"], repo).stdout
-    name = made.split("Experiment ", 1)[1].split()[0]
-    bare = tmp_path / "team.git"
-    run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], tmp_path)
-    run(["git", "remote", "add", "origin", str(bare)], repo)
-    run(["git", "push", "-q", "--no-verify", "origin", "main"], repo)
-    run(["mlops", "exp", "push"], repo)
-    lock = yaml.safe_load(run(["git", "show", exp_ref(repo, name) + ":dvc.lock"], repo).stdout)
-    model = next(out["md5"] for out in lock["stages"]["train"]["outs"] if out["path"] == "models/model.skops")
+    name, model, bare = subset_experiment_pushed(repo, tmp_path)
     assert (tmp_path / "lending-mlops-dvc-remote/files/md5" / model[:2] / model[2:]).is_file()
 
     teammate = tmp_path / "teammate"
@@ -127,15 +119,7 @@ def test_a_pull_with_no_experiment_to_pull_fetches_nothing(repo, tmp_path):
 def test_a_pulled_experiment_whose_model_the_dvc_remote_lacks_is_named_with_the_fix(repo, tmp_path):
     """DVC pulled the git ref, warned "Some of the cache files do not exist neither locally nor on remote" with an
     md5, and the pull passed: `mlops exp apply` was then the first to fail."""
-    made = run(["mlops", "repro", "--subset", "0.2"], repo).stdout
-    name = made.split("Experiment ", 1)[1].split()[0]
-    bare = tmp_path / "team.git"
-    run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], tmp_path)
-    run(["git", "remote", "add", "origin", str(bare)], repo)
-    run(["git", "push", "-q", "--no-verify", "origin", "main"], repo)
-    run(["mlops", "exp", "push"], repo)
-    lock = yaml.safe_load(run(["git", "show", exp_ref(repo, name) + ":dvc.lock"], repo).stdout)
-    model = next(out["md5"] for out in lock["stages"]["train"]["outs"] if out["path"] == "models/model.skops")
+    name, model, bare = subset_experiment_pushed(repo, tmp_path)
     pushed = tmp_path / "lending-mlops-dvc-remote/files/md5" / model[:2] / model[2:]
     pushed.chmod(0o644)
     pushed.unlink()  # the run's model never reached the team's DVC remote
@@ -152,6 +136,21 @@ def test_a_pulled_experiment_whose_model_the_dvc_remote_lacks_is_named_with_the_
     run(["mlops", "exp", "push", name], repo)
     run(["mlops", "exp", "pull", name], teammate)
     assert (teammate / ".dvc/cache/files/md5" / model[:2] / model[2:]).is_file()
+
+
+def subset_experiment_pushed(repo: Path, tmp_path: Path) -> tuple[str, str, Path]:
+    """A subset experiment run in `repo` and pushed with `mlops exp push` to a new bare git remote, `origin`, beside
+    `main`: (its name, its model's md5, the bare remote)."""
+    made = run(["mlops", "repro", "--subset", "0.2"], repo).stdout
+    name = made.split("Experiment ", 1)[1].split()[0]
+    bare = tmp_path / "team.git"
+    run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], tmp_path)
+    run(["git", "remote", "add", "origin", str(bare)], repo)
+    run(["git", "push", "-q", "--no-verify", "origin", "main"], repo)
+    run(["mlops", "exp", "push"], repo)
+    lock = yaml.safe_load(run(["git", "show", exp_ref(repo, name) + ":dvc.lock"], repo).stdout)
+    model = next(out["md5"] for out in lock["stages"]["train"]["outs"] if out["path"] == "models/model.skops")
+    return name, model, bare
 
 
 def exp_ref(repo: Path, name: str) -> str:

@@ -23,6 +23,16 @@ def model_md5(repo: Path) -> str:
     return next(out["md5"] for out in lock["stages"]["train"]["outs"] if out["path"] == MODEL)
 
 
+def model_lost_here(repo: Path) -> str:
+    """Delete the workspace's model and its cache object (neither is here any more); its md5."""
+    md5 = model_md5(repo)
+    cached = repo / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+    cached.chmod(0o644)
+    cached.unlink()
+    (repo / MODEL).unlink()
+    return md5
+
+
 def flip_a_byte(data: bytes) -> bytes:
     damaged = bytearray(data)
     damaged[len(damaged) // 2] ^= 0xFF
@@ -131,11 +141,7 @@ def test_a_pull_of_an_object_the_remote_never_had_names_it_in_one_error(repo, tm
     rebuild."""
     remote = LocalRemote(tmp_path / "store")  # nothing pushed to it
     mlops(repo, remote, "remote", "set", *remote.args)
-    md5 = model_md5(repo)
-    cached = repo / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
-    cached.chmod(0o644)
-    cached.unlink()
-    (repo / MODEL).unlink()
+    md5 = model_lost_here(repo)
     pulled = mlops(repo, remote, "data", "pull", check=False)
     assert pulled.returncode == 2 and pulled.stdout == "", pulled.stdout
     assert pulled.stderr.splitlines() == [
@@ -155,11 +161,7 @@ def test_a_push_of_an_object_in_use_that_is_nowhere_fails_naming_it(repo, tmp_pa
     remote", said "Everything is up to date.", and mlops said "Pushed.", exit 0."""
     remote = LocalRemote(tmp_path / "store")
     mlops(repo, remote, "remote", "set", *remote.args)
-    md5 = model_md5(repo)
-    cached = repo / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
-    cached.chmod(0o644)
-    cached.unlink()
-    (repo / MODEL).unlink()
+    md5 = model_lost_here(repo)
     pushed = mlops(repo, remote, "data", "push", check=False)
     assert pushed.returncode == 2 and "Pushed." not in pushed.stdout and "up to date" not in pushed.stdout
     assert pushed.stderr.splitlines() == [
