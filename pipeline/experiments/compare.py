@@ -163,20 +163,26 @@ def table_lines(comparison: Comparison) -> list[str]:
 # --- side effects: a revision's splits -------------------------------------------------------------------------
 
 
-def splits_at(rev: str | None, root: str = ".") -> dict[str, pd.DataFrame]:
-    """{"train", "validation", "test"} frames of a revision (read through DVC), or of the workspace (None)."""
+def splits_at(
+    rev: str | None, root: str = ".", typed: str | None = None, champion: bool = False
+) -> dict[str, pd.DataFrame]:
+    """{"train", "validation", "test"} frames of a revision (read through DVC), or of the workspace (None); a
+    refusal names the revision as the user did (`typed`, `champion`: `registry.read_output`)."""
     import io
     from pathlib import Path
 
     import pandas as pd
 
     from pipeline import paths
-    from pipeline.versioning import dvc_seam
+    from pipeline.serving import registry
 
     wanted = {"train": paths.TRAIN, "validation": paths.VALIDATION, "test": paths.TEST}
     if rev is None:
         return {name: pd.read_parquet(Path(root) / path) for name, path in wanted.items()}
-    return {name: pd.read_parquet(io.BytesIO(dvc_seam.read_output_at(rev, path)[0])) for name, path in wanted.items()}
+    return {
+        name: pd.read_parquet(io.BytesIO(registry.read_output(rev, path, typed, champion)[0]))
+        for name, path in wanted.items()
+    }
 
 
 def compare_revisions(

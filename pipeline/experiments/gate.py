@@ -23,6 +23,7 @@ from pipeline.experiments.runs import (
 )
 from pipeline.experiments.settings import experiment_name, flat_params, params_with
 from pipeline.params import load_params
+from pipeline.serving import registry
 from pipeline.serving.app import load_served_model
 from pipeline.versioning import dvc_seam
 from pipeline.versioning.journal import stops_unwound
@@ -55,9 +56,9 @@ def gate(
         return _recorded(against, [], current, reference, metric, tolerance)
     current = fresh_workspace_metrics()
     try:
-        reference_model, reference_splits = load_served_model(rev), splits_at(rev)
+        reference_model, reference_splits = load_served_model(rev, against), splits_at(rev, typed=against)
     except UserError as unreadable:
-        if not same_split(rev):
+        if not same_split(rev, against):
             raise
         note = (
             f"{against}'s model is not readable here ({unreadable.message.split(':')[0]}); both revisions have the "
@@ -104,9 +105,10 @@ def _on_unseen_loans(comparison: Comparison, metric: str, tolerance: float | Non
     return GateResult(label, notes, changes, sentence, passed)
 
 
-def same_split(rev: str) -> bool:
-    """Whether the revision's dvc.lock records the workspace's train, validation and test splits, byte for byte."""
-    theirs, ours = dvc_seam.lock_at(rev), dvc_seam.read_lock()
+def same_split(rev: str, typed: str) -> bool:
+    """Whether the revision's dvc.lock records the workspace's train, validation and test splits, byte for byte;
+    a refusal names the revision as the user typed it."""
+    theirs, ours = dvc_seam.lock_at(rev, registry.named(typed, rev)), dvc_seam.read_lock()
     outputs = (paths.TRAIN, paths.VALIDATION, paths.TEST)
     pairs = [(dvc_seam.output_md5(theirs, path), dvc_seam.output_md5(ours, path)) for path in outputs]
     return all(mine is not None and mine == other for other, mine in pairs)

@@ -339,18 +339,19 @@ def write_report(out_text: str, against: str) -> Written:
     if not workspace.metrics:
         raise UserError(f"the workspace has no {paths.METRICS}", hint="run `mlops repro` first")
     label = f"{against} ({rev[:8]})"
-    page_text = render(workspace, reference, "workspace", label, unseen_section(rev, label))
+    page_text = render(workspace, reference, "workspace", label, unseen_section(rev, against, label))
     write_atomically(out, page_text)
     return Written(out, len(page_text))
 
 
-def unseen_section(rev: str, label: str) -> str:
-    """The paragraph comparing both models on the workspace's test loans neither trained on (or why not)."""
+def unseen_section(rev: str, against: str, label: str) -> str:
+    """The paragraph comparing both models on the workspace's test loans neither trained on (or why not); a
+    refusal names the revision as typed (`against`, where `rev` is its commit)."""
     try:
         comparison = compare_revisions(
-            load_served_model(rev),
+            load_served_model(rev, against),
             load_served_model(None),
-            splits_at(rev),
+            splits_at(rev, typed=against),
             splits_at(None),
             load_params(),
             (label, "workspace"),

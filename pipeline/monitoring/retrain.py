@@ -319,7 +319,7 @@ def champion_comparison(champion: str, label: str, worktree: Path, branch: str) 
     """Champion and challenger scored on the retrained test loans that neither trained on."""
     model, metadata = load_model(worktree / paths.MODEL)
     challenger = ServedModel(model, metadata, "", branch)
-    reference_splits = splits_at(dvc_seam.resolve_commit(champion) or champion)
+    reference_splits = splits_at(champion)
     return compare_revisions(
         load_served_model(champion),
         challenger,

@@ -82,8 +82,8 @@ def promote(rev: str, tolerance: float | None) -> Promotion:
             comparison = compare_revisions(
                 load_served_model(reference_rev, None if current else "HEAD", champion=current is not None),
                 served,
-                splits_at(reference_rev),
-                splits_at(commit),
+                splits_at(reference_rev, typed=None if current else "HEAD", champion=current is not None),
+                splits_at(commit, typed=rev),
                 dvc_seam.params_at(commit),
                 (f"champion {reference_rev[:12]}", rev),
             )

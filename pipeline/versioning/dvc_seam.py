@@ -386,12 +386,12 @@ def git_kept_paths() -> list[str]:
     return git_kept_outputs(read_worktree())
 
 
-def lock_at(rev: str) -> dict:
-    """The stages of `dvc.lock` at a git revision."""
+def lock_at(rev: str, shown_as: str | None = None) -> dict:
+    """The stages of `dvc.lock` at a git revision; a refusal names it `shown_as` (as `read_output_at`)."""
     data = read_at(rev, LOCK_FILE)
     if data is None:
         raise UserError(
-            f"revision {rev!r} has no dvc.lock (or is not a git revision)",
+            f"{shown_as or f'revision {rev!r}'} has no dvc.lock (or is not a git revision)",
             hint="name a commit, tag or branch where the pipeline was run (`git log --oneline`)",
         )
     return parse_lock(data)
@@ -411,7 +411,7 @@ def read_output_at(rev: str, path: str, shown_as: str | None = None, pull_rev: s
     from dvc.exceptions import PathMissingError
 
     shown = shown_as or f"revision {rev!r}"
-    expected = output_md5(lock_at(rev), path)
+    expected = output_md5(lock_at(rev, shown), path)
     if expected is None:
         raise UserError(f"{shown}: dvc.lock records no {path}", hint="was the pipeline run there?")
     fetch = (

@@ -191,3 +191,34 @@ def test_gate_without_the_revisions_model_uses_recorded_metrics_only_when_the_sp
     run(["dvc", "repro"], repo)
     refused = run(["mlops", "gate", "--against", "HEAD"], repo, check=False)
     assert refused.returncode == 2 and "cannot read models/model.skops" in refused.stderr
+
+
+def test_gate_report_and_promote_name_a_revision_as_typed_not_by_its_40_character_commit(repo, tmp_path):
+    """A revision without dvc.lock, or whose test split is nowhere here, was named by its full commit id in the
+    refusals of mlops gate, report and deploy promote, where the user typed a tag."""
+    from pipeline import paths
+
+    run("git add -A && git commit -q --no-verify -m trained --allow-empty", repo)
+    head = run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
+    empty_tree = run(["git", "mktree"], repo, input="").stdout.strip()
+    orphan = run(["git", "commit-tree", "-m", "no pipeline here", empty_tree], repo).stdout.strip()
+    run(["git", "tag", "nolock", orphan], repo)
+    for command in (["gate", "--against", "nolock"], ["deploy", "promote", "nolock"]):
+        refused = mlops(repo, *command, check=False)
+        assert refused.returncode == 2 and orphan not in refused.stderr, (command, refused.stderr)
+        assert refused.stderr.startswith("error: revision 'nolock' has no dvc.lock"), (command, refused.stderr)
+    mlops(repo, "report", "--against", "nolock", "--out", str(tmp_path / "r.html"))
+    page = (tmp_path / "r.html").read_text()
+    assert "revision &#x27;nolock&#x27; has no dvc.lock" in page and orphan not in page
+
+    run(["git", "tag", "v1"], repo)
+    stages = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    test_md5 = next(
+        out["md5"] for stage in stages.values() for out in stage.get("outs", []) if out["path"] == paths.TEST
+    )
+    (repo / ".dvc/cache/files/md5" / test_md5[:2] / test_md5[2:]).rename(tmp_path / "aside")
+    mlops(repo, "report", "--against", "v1", "--out", str(tmp_path / "r.html"))
+    page = (tmp_path / "r.html").read_text()
+    assert f"cannot read {paths.TEST} at revision &#x27;v1&#x27;" in page and head not in page
+    gated = mlops(repo, "gate", "--against", "v1")
+    assert f"cannot read {paths.TEST} at revision 'v1'" in gated.stdout and head not in gated.stdout
