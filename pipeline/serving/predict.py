@@ -183,13 +183,21 @@ def _write_parquet_chunk(writer, handle, scores: pd.DataFrame):
     return writer
 
 
-def choose_id_column(columns: list[str], requested: str | None, known: list[str], source: str) -> str | None:
-    """The input's id column: the one asked for (which must exist), else the first known id column it has; never
-    one named like a score column, whose values would overwrite the ids."""
+def choose_id_column(
+    columns: list[str], requested: str | None, known: list[str], source: str, features: Sequence[str] = ()
+) -> str | None:
+    """The input's id column: the one asked for (which must exist and not be one of the model's `features`), else
+    the first known id column it has; never one named like a score column, whose values would overwrite the ids."""
     if requested is not None:
         if requested not in columns:
             raise UserError(
                 f"{source}: --id-column {requested}: no such column", hint=f"its columns are: {', '.join(columns)}"
+            )
+        if requested in features:
+            raise UserError(
+                f"{source}: --id-column {requested}: {requested!r} is a feature the model scores with, not the "
+                "column that identifies each loan",
+                hint="name the column that identifies each loan (e.g. --id-column loan_id), or leave --id-column out",
             )
         chosen: str | None = requested
     else:
@@ -229,7 +237,9 @@ def predict_file(
         for chunk in read_chunks(source, metadata, chunk_rows, ids):
             if not chosen:
                 columns = [str(column) for column in chunk.columns]
-                chosen.append(choose_id_column(columns, id_column, list(known_ids), str(source)))
+                chosen.append(
+                    choose_id_column(columns, id_column, list(known_ids), str(source), list(metadata["features"]))
+                )
             if chunk.empty:  # a header-only CSV is read as one empty chunk, which the model cannot score
                 continue
             yield score_frame(model, metadata, chunk, model_md5, first, str(source), id_column=chosen[0])

@@ -211,3 +211,18 @@ def test_a_model_nowhere_here_is_named_as_the_user_named_it_not_by_its_40_charac
                 refused.stderr,
             )
             assert f"`mlops data pull --rev {commit[:12]}` fetches it" in refused.stderr, refused.stderr
+
+
+def test_an_id_column_that_is_a_model_feature_is_refused_naming_it(repo, tmp_path):
+    """`--id-column int_rate` (a feature the model scores with) was accepted: its rates were written as the ids."""
+    loans = sample(tmp_path)
+    refused = mlops(
+        repo, "predict", str(loans), "--out", str(tmp_path / "s.csv"), "--id-column", "int_rate", check=False
+    )
+    assert refused.returncode == 2, refused.stderr
+    first, hint = refused.stderr.splitlines()[:2]
+    assert first == (
+        f"error: {loans}: --id-column int_rate: 'int_rate' is a feature the model scores with, not the column that "
+        "identifies each loan"
+    ), refused.stderr
+    assert "leave --id-column out" in hint and not (tmp_path / "s.csv").exists()

@@ -63,3 +63,9 @@ def test_predict_never_takes_a_score_column_for_the_id():
         choose_id_column(["decision", "int_rate"], None, ["decision", "id"], "in.csv")
     with pytest.raises(UserError, match=r"id column 'p_default'"):
         choose_id_column(["p_default", "int_rate"], "p_default", ["id"], "in.csv")
+
+
+def test_predict_never_takes_a_model_feature_for_the_asked_id():
+    with pytest.raises(UserError, match=r"in.csv: --id-column int_rate: 'int_rate' is a feature the model scores"):
+        choose_id_column(["loan_id", "int_rate"], "int_rate", ["id"], "in.csv", ["int_rate", "grade"])
+    assert choose_id_column(["loan_id", "int_rate"], "loan_id", ["id"], "in.csv", ["int_rate"]) == "loan_id"
