@@ -331,9 +331,7 @@ def write_report(out_text: str, against: str) -> Written:
     out = output_path(out_text, REPORT_NAME)
     dvc_seam.require_repo()
     check_output_path(out, folder_made=True, example=REPORT_NAME)
-    rev = dvc_seam.resolve_commit(against)
-    if rev is None:
-        raise UserError(f"--against {against}: no such revision", hint="e.g. --against HEAD or origin/main")
+    rev = dvc_seam.against_commit(against)
     workspace = read_reports(_read_file)
     reference = read_reports(lambda path: dvc_seam.read_at(rev, path))
     if not workspace.metrics:

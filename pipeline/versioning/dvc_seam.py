@@ -480,6 +480,22 @@ def resolve_commit(rev: str) -> str | None:
     return git_plumbing.resolve_commit(check_rev(rev))
 
 
+def against_commit(against: str) -> str:
+    """The full commit id `--against` names; refused in one line, which for the name of an experiment (not a git
+    revision) gives its commit to gate against instead."""
+    commit = resolve_commit(against)
+    if commit is not None:
+        return commit
+    ref = exp_ref(against)
+    if ref is not None:
+        exp_commit = resolve_commit(ref) or ""
+        raise UserError(
+            f"--against {against}: no such revision; {against!r} is an experiment, not a commit, branch or tag",
+            hint=f"name its commit: --against {exp_commit[:12]} (experiments side by side: `mlops exp compare`)",
+        )
+    raise UserError(f"--against {against}: no such revision", hint="e.g. --against HEAD or origin/main")
+
+
 def exp_log_path(name: str) -> Path:
     return Path(EXP_LOG_DIR) / f"{name}.log"
 

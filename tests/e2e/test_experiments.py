@@ -136,6 +136,20 @@ def test_gate_fails_a_regression_and_passes_an_improvement(repo):
     assert "better" in improved.stdout
 
 
+def test_gate_and_report_against_an_experiment_name_give_its_commit(repo, tmp_path):
+    """--against the name of an experiment (not a git revision) said only 'no such revision'."""
+    run(["mlops", "exp", "run", "-S", "train.logreg.C=0.02", "--subset", "0.2", "--name", "wider-c"], repo)
+    [ref] = [ref for ref in exp_refs(repo) if ref.endswith("/wider-c")]
+    commit = run(["git", "rev-parse", ref], repo).stdout.strip()
+    for command in (["gate", "--against", "wider-c"], ["report", "--against", "wider-c", "--out", str(tmp_path / "r")]):
+        refused = run(["mlops", *command], repo, check=False)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert refused.stderr.startswith("error: --against wider-c: no such revision; 'wider-c' is an experiment")
+        assert f"--against {commit[:12]}" in refused.stderr, refused.stderr
+    gated = run(["mlops", "gate", "--against", commit[:12]], repo, check=False)
+    assert "gate" in gated.stdout and gated.returncode in (0, 1), gated.stdout + gated.stderr
+
+
 def test_gate_refuses_stale_metrics(repo):
     set_model(repo, "hgb")
     stale = run(["mlops", "gate"], repo, check=False)
