@@ -485,6 +485,7 @@ def against_commit(against: str) -> str:
     revision) gives its commit to gate against instead."""
     commit = resolve_commit(against)
     if commit is not None:
+        require_unambiguous(against)
         return commit
     ref = exp_ref(against)
     if ref is not None:
@@ -494,6 +495,20 @@ def against_commit(against: str) -> str:
             hint=f"name its commit: --against {exp_commit[:12]} (experiments side by side: `mlops exp compare`)",
         )
     raise UserError(f"--against {against}: no such revision", hint="e.g. --against HEAD or origin/main")
+
+
+def require_unambiguous(rev: str) -> None:
+    """Refuse `rev` when it is both a branch and a tag on different commits: git takes the tag without a word,
+    where the user may have meant the branch."""
+    if rev.startswith("refs/"):
+        return
+    branch = git_plumbing.resolve_commit(f"refs/heads/{rev}")
+    tag = git_plumbing.resolve_commit(f"refs/tags/{rev}")
+    if branch is not None and tag is not None and branch != tag:
+        raise UserError(
+            f"{rev!r} is both a branch (commit {branch[:12]}) and a tag (commit {tag[:12]})",
+            hint=f"name the one you mean: refs/heads/{rev} or refs/tags/{rev}",
+        )
 
 
 def exp_log_path(name: str) -> Path:

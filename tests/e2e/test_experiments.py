@@ -150,6 +150,19 @@ def test_gate_and_report_against_an_experiment_name_give_its_commit(repo, tmp_pa
     assert "gate" in gated.stdout and gated.returncode in (0, 1), gated.stdout + gated.stderr
 
 
+def test_gate_and_report_refuse_a_name_that_is_both_a_branch_and_a_tag(repo, tmp_path):
+    """--against a name that is a tag and, on another commit, a branch took the tag without a word."""
+    run("git add -A && git commit -q --no-verify -m trained --allow-empty", repo)
+    run(["git", "tag", "same"], repo)
+    run(["git", "branch", "same", "HEAD~1"], repo)
+    for command in (["gate", "--against", "same"], ["report", "--against", "same", "--out", str(tmp_path / "r")]):
+        refused = run(["mlops", *command], repo, check=False)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert refused.stderr.startswith("error: 'same' is both a branch (commit "), refused.stderr
+        assert "refs/heads/same or refs/tags/same" in refused.stderr and not (tmp_path / "r").exists()
+    assert "gate passes" in run(["mlops", "gate", "--against", "refs/tags/same"], repo).stdout
+
+
 def test_gate_refuses_stale_metrics(repo):
     set_model(repo, "hgb")
     stale = run(["mlops", "gate"], repo, check=False)
