@@ -14,7 +14,8 @@ from pipeline.versioning.journal import all_or_nothing
 def checkout(rev: str) -> None:
     """Bring back `rev`: its code, params, data and model as they were committed."""
     dvc_seam.require_repo()
-    dvc_seam.check_rev(rev)
+    if dvc_seam.resolve_commit(rev) is None:  # before the workspace's checks, which start DVC
+        raise UserError(f"{rev!r} is not a commit, tag or branch here", hint="see `git log --oneline` and `git tag`")
     dvc_seam.require_committed_workspace("travelling to another version")
     modified, deleted = changed_outputs()
     if modified:
@@ -29,8 +30,6 @@ def checkout(rev: str) -> None:
             hint="bring them back first: `dvc checkout --force` (from the cache), `mlops data pull` (from the DVC "
             f"remote) or `mlops repro` (rebuilds the model), then `mlops checkout {shlex.quote(rev)}` again",
         )
-    if dvc_seam.resolve_commit(rev) is None:
-        raise UserError(f"{rev!r} is not a commit, tag or branch here", hint="see `git log --oneline` and `git tag`")
     tracked_before = set(dvc_seam.tracked_objects())
     with all_or_nothing("mlops checkout", move_head=True):
         dvc_seam.switch_code(rev)

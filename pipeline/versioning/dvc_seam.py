@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -476,8 +477,12 @@ def _experiments(refs_and_commits) -> list[ExperimentRef]:
 
 
 def resolve_commit(rev: str) -> str | None:
-    """The full commit id `rev` names, or None."""
-    return git_plumbing.resolve_commit(check_rev(rev))
+    """The full commit id `rev` (a revision a user typed) names, or None; refused when it is a name that is both a
+    branch and a tag on different commits (`require_unambiguous`). Every command resolves a user's revision here."""
+    commit = git_plumbing.resolve_commit(check_rev(rev))
+    if commit is not None:
+        require_unambiguous(rev)
+    return commit
 
 
 def against_commit(against: str) -> str:
@@ -485,7 +490,6 @@ def against_commit(against: str) -> str:
     revision) gives its commit to gate against instead."""
     commit = resolve_commit(against)
     if commit is not None:
-        require_unambiguous(against)
         return commit
     ref = exp_ref(against)
     if ref is not None:
@@ -497,17 +501,22 @@ def against_commit(against: str) -> str:
     raise UserError(f"--against {against}: no such revision", hint="e.g. --against HEAD or origin/main")
 
 
+AMBIGUOUS_PART = re.compile(r"[~^:]|@\{")  # where a revision's ref name ends: `x~1`, `x^{tree}`, `x:path`, `x@{1}`
+
+
 def require_unambiguous(rev: str) -> None:
-    """Refuse `rev` when it is both a branch and a tag on different commits: git takes the tag without a word,
-    where the user may have meant the branch."""
-    if rev.startswith("refs/"):
+    """Refuse `rev` when the name it starts with (`x` of `x~1`) is both a branch and a tag on different commits: git
+    takes the tag without a word (and `git checkout` the branch), where the user may have meant the other. A name
+    typed in full (`refs/heads/x`) and HEAD, which git reads before any tag or branch, are never ambiguous."""
+    name = AMBIGUOUS_PART.split(rev, maxsplit=1)[0]
+    if not name or name.startswith("refs/") or name == "HEAD":
         return
-    branch = git_plumbing.resolve_commit(f"refs/heads/{rev}")
-    tag = git_plumbing.resolve_commit(f"refs/tags/{rev}")
+    branch = git_plumbing.resolve_commit(f"refs/heads/{name}")
+    tag = git_plumbing.resolve_commit(f"refs/tags/{name}") if branch is not None else None
     if branch is not None and tag is not None and branch != tag:
         raise UserError(
-            f"{rev!r} is both a branch (commit {branch[:12]}) and a tag (commit {tag[:12]})",
-            hint=f"name the one you mean: refs/heads/{rev} or refs/tags/{rev}",
+            f"{name!r} is both a branch (commit {branch[:12]}) and a tag (commit {tag[:12]})",
+            hint=f"name the one you mean: refs/heads/{name} or refs/tags/{name}",
         )
 
 

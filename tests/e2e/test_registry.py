@@ -152,3 +152,44 @@ def test_a_promotion_judged_against_a_champion_replaced_meanwhile_writes_no_tag(
     assert "it is now lending-risk@v1.0.0" in refused.value.message and "no tag written" in refused.value.message
     assert gto_state(repo)["stage"] == {"prod": "v1.0.0"}
     assert not [tag for tag in run(["git", "tag", "-l"], repo).stdout.split() if tag.endswith("@v1.2.0")]
+
+
+def test_a_name_that_is_both_a_branch_and_a_tag_is_refused_by_every_command_that_takes_a_revision(repo, tmp_path):
+    """git reads such a name as the tag without a word: `mlops checkout same` brought the tag's data while
+    `git checkout` switched to the branch, and promote, predict, serve, monitor and data pull took the tag."""
+    run("git add -A && git commit -q --no-verify -m trained --allow-empty", repo)
+    branch = run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
+    run("git branch same && echo more >> README.md && git commit -q --no-verify -am readme && git tag same", repo)
+    tag = run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
+    loans = tmp_path / "loans.csv"
+    run(f"python -c \"import pandas as p; p.read_parquet('data/split/test.parquet').head(5).to_csv('{loans}')\"", repo)
+    scores = tmp_path / "scores.csv"
+    commands = [
+        ["checkout", "same"],
+        ["deploy", "promote", "same"],
+        ["predict", str(loans), "--out", str(scores), "--rev", "same"],
+        ["serve", "--rev", "same"],
+        ["serve", "--challenger", "same"],
+        ["serve", "--shadow", "same"],
+        ["monitor", "drift", "--rev", "same"],
+        ["data", "pull", "--rev", "same"],
+        ["predict", str(loans), "--out", str(scores), "--rev", "same~1"],
+    ]
+    for command in commands:
+        refused = run(["mlops", *command], repo, check=False)
+        assert refused.returncode == 2, (command, refused.stdout, refused.stderr)
+        assert refused.stderr.splitlines() == [
+            f"error: 'same' is both a branch (commit {branch[:12]}) and a tag (commit {tag[:12]})",
+            "  hint: name the one you mean: refs/heads/same or refs/tags/same",
+        ], (command, refused.stderr)
+    assert run(["git", "rev-parse", "--abbrev-ref", "HEAD"], repo).stdout.strip() == "main"
+    assert run(["git", "status", "--porcelain"], repo).stdout == "" and not scores.exists()
+    assert run(["git", "tag", "-l"], repo).stdout.split() == ["same"]
+
+    run(["mlops", "predict", str(loans), "--out", str(scores), "--rev", "refs/tags/same"], repo)
+    promoted = run(["mlops", "deploy", "promote", "refs/heads/same"], repo)
+    assert f"lending-risk@v1.1.0 (commit {branch[:12]}) is the champion" in promoted.stdout, promoted.stdout
+    for reference in ("lending-risk@v1.0.0", "lending-risk#prod"):  # a registry reference is no branch nor tag
+        run(["mlops", "predict", str(loans), "--out", str(scores), "--rev", reference], repo)
+    run(["mlops", "checkout", "refs/heads/same"], repo)
+    assert run(["git", "rev-parse", "HEAD"], repo).stdout.strip() == branch

@@ -100,3 +100,25 @@ def test_a_path_outside_the_work_tree_is_in_no_index(staging):
     staging("a.txt", "a\n")
     assert list(git.index_entries(["../outside.json", "/etc/hostname", "a.txt"])) == ["a.txt"]
     assert git.staged_blob("../outside.json") is None and git.staged_blob("a.txt") == b"a\n"
+
+
+def test_a_user_revision_that_is_both_a_branch_and_a_tag_is_refused_where_it_is_resolved(staging):
+    """Every command resolves a user's revision through `dvc_seam.resolve_commit`; git would take the tag."""
+    staging("a.txt", "a\n")
+    commit_all("first")
+    run(["git", "branch", "same"], Path.cwd())
+    staging("a.txt", "b\n")
+    commit_all("second")
+    run(["git", "tag", "-a", "-m", "annotated", "same"], Path.cwd())
+    run(["git", "tag", "both"], Path.cwd())
+    run(["git", "branch", "both"], Path.cwd())  # the same commit: no ambiguity
+    for rev in ("same", "same~1", "same^{commit}"):
+        with pytest.raises(
+            UserError, match=r"^'same' is both a branch \(commit \w{12}\) and a tag \(commit \w{12}\)"
+        ) as refused:
+            dvc_seam.resolve_commit(rev)
+        assert refused.value.hint == "name the one you mean: refs/heads/same or refs/tags/same"
+    branch, tag = git.resolve_commit("refs/heads/same"), git.resolve_commit("refs/tags/same")
+    assert branch != tag and dvc_seam.resolve_commit("refs/heads/same") == branch
+    assert dvc_seam.resolve_commit("refs/tags/same") == tag == dvc_seam.resolve_commit("HEAD")
+    assert dvc_seam.resolve_commit("both") == tag and dvc_seam.resolve_commit("no-such-rev") is None
