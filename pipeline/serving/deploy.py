@@ -8,6 +8,7 @@ import shlex
 from dataclasses import dataclass
 
 from hooks import git
+from pipeline import paths
 from pipeline.errors import UserError
 from pipeline.experiments.compare import Comparison, compare_revisions, splits_at, table_lines
 from pipeline.serving import registry
@@ -72,6 +73,13 @@ def promote(rev: str, tolerance: float | None) -> Promotion:
         described = registry.describe(commit)  # a version reference typed as such is not named twice
         named = described if described.startswith(f"{rev} ") else f"{rev}: {described}"
         raise AlreadyChampion(f"{named} is already the champion: nothing to do.")
+    if current is not None:  # another commit of the same model (a README change): the gate would judge it by itself
+        md5 = dvc_seam.recorded_md5_at(commit, paths.MODEL)
+        if md5 is not None and md5 == dvc_seam.recorded_md5_at(current, paths.MODEL):
+            raise AlreadyChampion(
+                f"{registry.describe(current)} is already the champion: {rev}'s model is the same bytes "
+                f"(md5 {md5[:12]}): nothing to do."
+            )
     head = dvc_seam.resolve_commit("HEAD")
     reference_rev = current or head
     try:

@@ -31,6 +31,7 @@ from hooks.pipeline_state import (
     git_kept_outputs,
     load,
     lock_stages,
+    locked_outs,
     output_md5,
     parse_lock,
     read_worktree,
@@ -396,6 +397,11 @@ def lock_at(rev: str, shown_as: str | None = None) -> dict:
             hint="name a commit, tag or branch where the pipeline was run (`git log --oneline`)",
         )
     return parse_lock(data)
+
+
+def recorded_md5_at(rev: str, path: str) -> str | None:
+    """The md5 `dvc.lock` at `rev` records for the output `path`; None when it records none (or has no dvc.lock)."""
+    return next((out.get("md5") for out in locked_outs(read_at(rev, LOCK_FILE)) if out.get("path") == path), None)
 
 
 def pull_command(rev: str) -> str:

@@ -134,10 +134,9 @@ def test_a_promotion_judged_against_a_champion_replaced_meanwhile_writes_no_tag(
     from pipeline.serving import deploy
 
     run("git add -A && git commit -q --no-verify -m trained --allow-empty", repo)
-    for branch in ("candidate", "other"):
-        run(
-            f"git switch -q -c {branch} && git commit -q --no-verify --allow-empty -m {branch} && git switch -q -", repo
-        )
+    run("git switch -q -c candidate && git commit -q --no-verify --allow-empty -m candidate && git switch -q -", repo)
+    run("git switch -q -c other && sed -i 's/C: 0.01/C: 0.03/' params.yaml && mlops repro", repo)  # another model
+    run("git add -A && git commit -q --no-verify -m other && git switch -q -", repo)
     run(["mlops", "deploy", "promote", "candidate"], repo)  # v1.0.0 (main) recorded, v1.1.0 (candidate) in prod
     monkeypatch.chdir(repo)
     gate = deploy.compare_revisions
@@ -193,3 +192,21 @@ def test_a_name_that_is_both_a_branch_and_a_tag_is_refused_by_every_command_that
         run(["mlops", "predict", str(loans), "--out", str(scores), "--rev", reference], repo)
     run(["mlops", "checkout", "refs/heads/same"], repo)
     assert run(["git", "rev-parse", "HEAD"], repo).stdout.strip() == branch
+
+
+def test_promoting_another_commit_of_the_champions_model_writes_no_tag_and_says_it_is_the_same_bytes(repo):
+    """A commit that changed only a README was registered as a new version, its model gated against itself."""
+    run("git add -A && git commit -q --no-verify -m trained --allow-empty", repo)
+    first = run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
+    run(["mlops", "deploy", "promote", "HEAD"], repo)
+    run("echo more >> README.md && git commit -q --no-verify -am readme", repo)
+    tags = sorted(run(["git", "tag", "-l"], repo).stdout.split())
+    model = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]["train"]["outs"][0]["md5"]
+
+    again = run(["mlops", "deploy", "promote", "HEAD"], repo)  # done, as for the champion's own commit: exit 0
+    assert again.stdout.splitlines() == [
+        f"lending-risk@v1.0.0 (commit {first[:12]}) is already the champion: HEAD's model is the same bytes "
+        f"(md5 {model[:12]}): nothing to do."
+    ], again.stdout
+    assert sorted(run(["git", "tag", "-l"], repo).stdout.split()) == tags
+    assert gto_state(repo)["stage"] == {"prod": "v1.0.0"}
