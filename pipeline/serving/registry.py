@@ -185,9 +185,15 @@ def read_output(rev: str, path: str, typed: str | None = None, champion: bool = 
 
     commit = commit_of(rev)
     typed = typed or rev
-    by_name = not champion and resolve(typed) == typed and typed != commit  # a full commit id: its short form
-    shown = named(typed, commit, champion)
-    data, expected = dvc_seam.read_output_at(commit, path, shown_as=shown, pull_rev=typed if by_name else commit[:12])
+
+    def shown() -> str:  # only for a refusal: naming reads the registry's tags
+        return named(typed, commit, champion)
+
+    def pull_rev() -> str:
+        by_name = not champion and resolve(typed) == typed and typed != commit  # a full commit id: its short form
+        return typed if by_name else commit[:12]
+
+    data, expected = dvc_seam.read_output_at(commit, path, shown_as=shown, pull_rev=pull_rev)
     return data, expected, commit
 
 

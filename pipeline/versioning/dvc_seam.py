@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -388,12 +388,19 @@ def git_kept_paths() -> list[str]:
     return git_kept_outputs(read_worktree())
 
 
-def lock_at(rev: str, shown_as: str | None = None) -> dict:
+Named = str | Callable[[], str] | None  # how a refusal names a revision: a callable is asked only for a refusal
+
+
+def _name(named: Named, default: str) -> str:
+    return (named() if callable(named) else named) or default
+
+
+def lock_at(rev: str, shown_as: Named = None) -> dict:
     """The stages of `dvc.lock` at a git revision; a refusal names it `shown_as` (as `read_output_at`)."""
     data = read_at(rev, LOCK_FILE)
     if data is None:
         raise UserError(
-            f"{shown_as or f'revision {rev!r}'} has no dvc.lock (or is not a git revision)",
+            f"{_name(shown_as, f'revision {rev!r}')} has no dvc.lock (or is not a git revision)",
             hint="name a commit, tag or branch where the pipeline was run (`git log --oneline`)",
         )
     return parse_lock(data)
@@ -409,33 +416,37 @@ def pull_command(rev: str) -> str:
     return f"mlops data pull --rev {shlex.quote(rev)}"
 
 
-def read_output_at(rev: str, path: str, shown_as: str | None = None, pull_rev: str | None = None) -> tuple[bytes, str]:
+def read_output_at(rev: str, path: str, shown_as: Named = None, pull_rev: Named = None) -> tuple[bytes, str]:
     """(bytes, md5 recorded in that revision's dvc.lock) of a DVC output at `rev`, read through `dvc.api`
     (from the cache, or the remote when the cache lacks it) without checking anything out. A refusal names it
     `shown_as` (how the user named it, e.g. `revision 'v1'`, where `rev` is the commit the reading is pinned to),
-    and its hint pulls `pull_rev` (default: `rev`)."""
+    and its hint pulls `pull_rev` (default: `rev`); either may be a callable, asked only for a refusal."""
     import dvc.api
     from dvc.exceptions import PathMissingError
 
-    shown = shown_as or f"revision {rev!r}"
+    def shown() -> str:
+        return _name(shown_as, f"revision {rev!r}")
+
+    def fetch() -> str:
+        return (
+            f"`{pull_command(_name(pull_rev, rev))}` fetches it once the remote has it (`mlops data push` from a "
+            "clone that does)"
+        )
+
     expected = output_md5(lock_at(rev, shown), path)
     if expected is None:
-        raise UserError(f"{shown}: dvc.lock records no {path}", hint="was the pipeline run there?")
-    fetch = (
-        f"`{pull_command(pull_rev or rev)}` fetches it once the remote has it (`mlops data push` from a clone that "
-        "does)"
-    )
+        raise UserError(f"{shown()}: dvc.lock records no {path}", hint="was the pipeline run there?")
     try:
         data = dvc.api.read(path, repo=".", rev=rev, mode="rb")
     except PathMissingError:  # DVC's words: "The path ... does not exist in the target repository '<the path>'"
         raise UserError(
-            f"cannot read {path} at {shown}: it is neither in DVC's cache nor on the DVC remote (md5 {expected})",
-            hint=fetch,
+            f"cannot read {path} at {shown()}: it is neither in DVC's cache nor on the DVC remote (md5 {expected})",
+            hint=fetch(),
         ) from None
     except Exception as error:  # DVC raises many types for an unreachable remote
         raise UserError(
-            f"cannot read {path} at {shown}: {error}",
-            hint=f"DVC looked in the cache, then in the default remote: {fetch}",
+            f"cannot read {path} at {shown()}: {error}",
+            hint=f"DVC looked in the cache, then in the default remote: {fetch()}",
         ) from None
     return data, expected
 

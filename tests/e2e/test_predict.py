@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 
+import pytest
+
 from tests.conftest import run
 from tests.e2e.data_helpers import lending_frame, mlops
 
@@ -226,3 +228,22 @@ def test_an_id_column_that_is_a_model_feature_is_refused_naming_it(repo, tmp_pat
         "identifies each loan"
     ), refused.stderr
     assert "leave --id-column out" in hint and not (tmp_path / "s.csv").exists()
+
+
+def test_a_model_read_by_revision_reads_the_registry_only_to_name_a_refusal(repo, monkeypatch):
+    """Naming the revision (GTO's tags, for the champion's version) is only needed when the reading fails."""
+    from pipeline import paths
+    from pipeline.errors import UserError
+    from pipeline.serving import registry
+
+    run("git add -A && git commit -q --no-verify -m trained --allow-empty", repo)
+    commit = run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
+    monkeypatch.chdir(repo)
+    tags_read = []
+    read_events = registry.read_events
+    monkeypatch.setattr(registry, "read_events", lambda name: tags_read.append(name) or read_events(name))
+    data, expected, at = registry.read_output(commit, paths.MODEL, champion=True)
+    assert at == commit and len(data) > 0 and tags_read == []
+    with pytest.raises(UserError, match=rf"^the champion commit {commit[:12]}: dvc.lock records no nothing"):
+        registry.read_output(commit, "nothing", champion=True)
+    assert tags_read == ["lending-risk"]
