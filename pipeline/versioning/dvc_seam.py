@@ -180,6 +180,9 @@ def switch_code(rev: str) -> None:
     told so, leaves it to the caller, whose failure handling then applies)."""
     # A revision from before the hooks existed has no .pre-commit-config.yaml: pre-commit would fail the checkout.
     env = {**os.environ, dvc_post_checkout.CALLER_CHECKS_OUT_DATA: "1", "PRE_COMMIT_ALLOW_NO_CONFIG": "1"}
+    branch = rev.removeprefix("refs/heads/")
+    if branch != rev and [rev] in git_plumbing.refs(rev, "refname"):  # git would detach HEAD at a branch typed in full
+        rev = branch  # `git checkout NAME` takes the branch, even when a tag has the same name
     try:
         git_plumbing.git("checkout", "-q", check_rev(rev), "--", env=env)
     except git_plumbing.GitFailed as failure:

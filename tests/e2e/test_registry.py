@@ -190,8 +190,11 @@ def test_a_name_that_is_both_a_branch_and_a_tag_is_refused_by_every_command_that
     assert f"lending-risk@v1.1.0 (commit {branch[:12]}) is the champion" in promoted.stdout, promoted.stdout
     for reference in ("lending-risk@v1.0.0", "lending-risk#prod"):  # a registry reference is no branch nor tag
         run(["mlops", "predict", str(loans), "--out", str(scores), "--rev", reference], repo)
-    run(["mlops", "checkout", "refs/heads/same"], repo)
+    run(["mlops", "checkout", "refs/heads/same"], repo)  # the branch itself, as the hint says: not a detached HEAD
     assert run(["git", "rev-parse", "HEAD"], repo).stdout.strip() == branch
+    assert run(["git", "symbolic-ref", "HEAD"], repo).stdout.strip() == "refs/heads/same"
+    run(["mlops", "checkout", "refs/tags/same"], repo)
+    assert run(["git", "rev-parse", "HEAD"], repo).stdout.strip() == tag
 
 
 def test_promoting_another_commit_of_the_champions_model_writes_no_tag_and_says_it_is_the_same_bytes(repo):
