@@ -96,4 +96,10 @@ def status(
             typer.echo(f"{stage.stage}: {stage.reasons[0]}")
         else:
             typer.echo(f"{stage.stage}: up to date")
+    if pipeline.missing_sources:
+        typer.echo(
+            f"Not in the workspace: {', '.join(pipeline.missing_sources)} (tracked by DVC). Run `mlops data pull`, "
+            "then `mlops repro` if a stage is still stale."
+        )
+        return
     typer.echo("Run `mlops repro` to bring it up to date.")

@@ -20,6 +20,8 @@ from pipeline.versioning.journal import Stopped, stop_signal
 from pipeline.versioning.pipeline_status import (
     clear_merge_placeholders,
     merge_placeholders,
+    missing_sources,
+    missing_sources_fix,
     stage_states,
     stale_stages,
 )
@@ -46,6 +48,8 @@ def reproduce(subset: float | None, force: bool) -> Reproduced:
         check_fraction(subset, whole=True)
     dvc_seam.require_repo()
     plots_page.ensure_template()  # so `dvc plots show` works offline after a repro
+    if missing := missing_sources():
+        raise missing_sources_fix(missing)
     if subset is not None:
         return _subset_run(subset, repeat=force)
     load_params()  # before any stage does work
@@ -129,6 +133,7 @@ class StageStatus:
 class PipelineStatus:
     stages: list[StageStatus]
     kept_placeholders: list[str]  # generated files a merge kept from one side, until reproduced
+    missing_sources: list[str] = field(default_factory=list)  # tracked data not in the work tree: pull it first
 
     @property
     def up_to_date(self) -> bool:
@@ -154,4 +159,4 @@ def status() -> PipelineStatus:
         from pipeline.params import load_params  # the schema (pydantic) only then: see the docstring
 
         load_params()
-    return PipelineStatus(stages, merge_placeholders())
+    return PipelineStatus(stages, merge_placeholders(), missing_sources() if stale_upstream else [])

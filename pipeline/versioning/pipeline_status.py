@@ -4,12 +4,22 @@ merge kept from one side (`hooks.merge_driver`)."""
 
 from __future__ import annotations
 
+import os
+import posixpath
 from pathlib import Path
 
-from hooks import merge_driver
+from hooks import git, merge_driver
 from hooks.bounded_yaml import BadYaml, ConflictMarkers, Unbounded
 from hooks.params_yaml import AmbiguousScalar
-from hooks.pipeline_state import Reader, StageState, dir_md5, file_md5, pipeline_state, read_worktree
+from hooks.pipeline_state import (
+    Reader,
+    StageState,
+    dir_md5,
+    file_md5,
+    pipeline_state,
+    pointer_outs,
+    read_worktree,
+)
 from pipeline.errors import UserError
 from pipeline.versioning.dvc_command import DvcFailed
 
@@ -47,6 +57,29 @@ def stale_stages(command: str = "mlops status") -> list[str]:
 def type_only_stages(command: str = "mlops status") -> list[str]:
     """Stages whose params changed in type only (`1` -> `1.0`): DVC sees them as up to date, the stages do not."""
     return [state.name for state in stage_states(command) if state.type_only_params]
+
+
+def missing_sources() -> list[str]:
+    """The files `.dvc` pointers track (data `mlops data add` added) that are not in the work tree, as in a fresh
+    clone before `mlops data pull`: no stage can run without them (DVC says only "missing data 'source'")."""
+    read = read_worktree()
+    missing = []
+    for pointer in git.ls_files("*.dvc", untracked=True):
+        for out in pointer_outs(read(pointer)):
+            path = posixpath.join(posixpath.dirname(pointer), out.get("path") or "")
+            if isinstance(out.get("path"), str) and not os.path.lexists(path):
+                missing.append(path)
+    return missing
+
+
+def missing_sources_fix(missing: list[str]) -> UserError:
+    """The refusal of a run whose tracked data is not in the work tree, with the command that brings it."""
+    named = f"{missing[0]} is" if len(missing) == 1 else f"{', '.join(missing)} are"
+    return UserError(
+        f"{named} tracked by DVC (its .dvc file is in git) but not in the workspace",
+        hint="`mlops data pull` brings this commit's data from the DVC remote (`dvc checkout` from your own "
+        "cache), then run the command again",
+    )
 
 
 def merge_placeholders() -> list[str]:

@@ -188,3 +188,19 @@ def test_the_next_steps_printed_commit_everything_the_retrain_changed(hooked, tm
             run(command, hooked)
         assert run(["git", "status", "--porcelain", "--untracked-files=no"], hooked).stdout == ""
         assert "up to date" in mlops(hooked, "status").stdout
+
+
+def test_a_clone_without_its_data_says_to_pull_it_rather_than_failing_in_dvc(file_sourced, tmp_path):
+    """A teammate's `git clone` of a project trained on a file has the `.dvc` pointer, not the data: status and
+    repro name the file and `mlops data pull` (DVC's own repro only says "missing data 'source'")."""
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(file_sourced), str(clone)], tmp_path)
+    status = mlops(clone, "status")
+    assert "Not in the workspace: data/external/loans.csv (tracked by DVC). Run `mlops data pull`" in status.stdout
+    lock = (clone / "dvc.lock").read_bytes()
+    for args in (("repro",), ("repro", "--subset", "0.1")):
+        refused = mlops(clone, *args, check=False)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert "data/external/loans.csv is tracked by DVC" in refused.stderr, refused.stderr
+        assert "`mlops data pull`" in refused.stderr and "missing data" not in refused.stderr
+    assert (clone / "dvc.lock").read_bytes() == lock and not (clone / "data" / "raw.parquet").exists()
