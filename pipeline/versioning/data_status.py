@@ -43,10 +43,13 @@ def status_rows(state: dict) -> list[tuple[str, str]]:
     """(file, its state in words) for every file and state, e.g. `data/external/loans.csv`, `not yet pushed (...)`;
     empty when everything is recorded, cached and pushed."""
     rows = []
+    not_cached = set(_entries(state, ("not_in_cache",)))
     for keys, words in WORDS:
         for path in _entries(state, keys):
             if path.endswith((".partial",)):
                 continue
+            if keys == ("uncommitted", "deleted") and path in not_cached:
+                continue  # `dvc checkout` has nothing to restore it from: its not-in-cache row says to pull it
             rows.append((path, words))
     return rows
 

@@ -122,3 +122,16 @@ def test_write_scores_leaves_no_partial_file_on_error(tmp_path):
     with pytest.raises(UserError):
         write_scores(chunks(), tmp_path / "out.csv")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_missing_from_workspace_and_cache_gets_the_pull_not_a_checkout_that_cannot_restore_it():
+    """A fresh clone: DVC reports each file deleted from the workspace and not in the cache; `dvc checkout` has
+    nothing to restore it from, so the one row is the pull. A file the cache holds keeps the checkout."""
+    state = {
+        "uncommitted": {"deleted": ["models/model.skops", "data/raw.parquet"]},
+        "not_in_cache": ["models/model.skops"],
+    }
+    assert status_rows(state) == [
+        ("data/raw.parquet", "deleted from the workspace (restore with `dvc checkout`)"),
+        ("models/model.skops", "not in the local cache (fetch with `mlops data pull`)"),
+    ]
