@@ -237,8 +237,13 @@ def metric_changes(before: bytes | None, after: bytes | None) -> list[str]:
     for key, value in new.items():
         if isinstance(value, int | float) and not isinstance(value, bool):
             was = old.get(key)
-            change = f"{value - was:+.4f}" if isinstance(was, int | float) else "new"
-            lines.append(f"  {key:<24} {value:>10.4f}  ({change})")
+            whole = isinstance(value, int) and isinstance(was, int | None)  # counts (test_rows), not 1975.0000
+            shown = f"{value:>10d}" if whole else f"{value:>10.4f}"
+            if not isinstance(was, int | float):
+                change = "new"
+            else:
+                change = f"{value - was:+d}" if whole else f"{value - was:+.4f}"
+            lines.append(f"  {key:<24} {shown}  ({change})")
     return lines
 
 

@@ -11,6 +11,7 @@ import time
 from hooks import block_untracked_data
 from hooks.dvc_lock_sync import (
     main,
+    metric_changes,
     parent_label,
     pre_commit_stashed_paths,
     process_start_time,
@@ -265,3 +266,15 @@ def test_a_merged_commit_is_named_by_its_branch_or_once_by_its_id():
     sha = "360ad01341f34534072931327243d0594d571198"
     assert parent_label(sha, "boot") == "boot (360ad01)"
     assert parent_label(sha, sha) == "360ad01"  # `git pull` merges FETCH_HEAD's commit by its id
+
+
+def test_metric_changes_show_counts_as_whole_numbers():
+    """`test_rows` and `importance_rows` are counts: `1975 (+0)`, not `1975.0000 (+0.0000)`."""
+    before = json.dumps({"roc_auc": 0.75, "test_rows": 1975, "importance_rows": 1975}).encode()
+    after = json.dumps({"roc_auc": 0.7494, "test_rows": 1975, "importance_rows": 1000, "ks": 0.4}).encode()
+    assert metric_changes(before, after) == [
+        "  roc_auc                      0.7494  (-0.0006)",
+        "  test_rows                      1975  (+0)",
+        "  importance_rows                1000  (-975)",
+        "  ks                           0.4000  (new)",
+    ]
