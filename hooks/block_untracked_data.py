@@ -178,6 +178,15 @@ def reasons_for(
     return reasons
 
 
+PARAMS_SCHEMA = "pipeline/params.py"  # this project's schema of params.yaml (`python -m pipeline` runs it)
+
+
+def uses_mlops() -> bool:
+    """Whether a hook's advice may name `mlops`: in this project (not another repository using the hooks), for a
+    user who has the CLI."""
+    return os.path.isfile(PARAMS_SCHEMA) and mlops_installed()
+
+
 @functools.cache
 def mlops_installed() -> bool:
     """Whether this repository's user has the `mlops` CLI: an `mlops` script beside the hook's interpreter or

@@ -25,8 +25,9 @@ from collections.abc import Sequence
 
 import yaml
 
-from hooks import block_untracked_data, git, merge_driver, params_yaml
+from hooks import git, merge_driver, params_yaml
 from hooks.arguments import shell_word
+from hooks.block_untracked_data import PARAMS_SCHEMA, uses_mlops
 from hooks.pipeline_state import (
     PARAMS_FILE,
     Reader,
@@ -47,7 +48,6 @@ METRICS = "reports/metrics.json"
 # rewrites those files, and pre-commit then cannot put the edits back).
 REPRO_INPUTS = ("params.yaml", "dvc.yaml", "pipeline", "reports/schema.json")
 REPRO_OUTPUTS = ("dvc.lock", "reports")
-PARAMS_SCHEMA = "pipeline/params.py"  # this project's schema of params.yaml (`python -m pipeline` runs it)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -140,12 +140,6 @@ def check(read: Reader) -> int:
         )
     print(SKIP_HINT)
     return 1
-
-
-def uses_mlops() -> bool:
-    """Whether the advice may name `mlops`: in this project (not another repository using the hook), for a user
-    who has the CLI (as block-untracked-data decides)."""
-    return os.path.isfile(PARAMS_SCHEMA) and block_untracked_data.mlops_installed()
 
 
 def dvc_fix(read: Reader, frac: float | None, kept: list[str]) -> str:

@@ -56,7 +56,11 @@ def advice(dvc_error: str) -> str:
             f"this is a linked git worktree, whose DVC cache is its own and empty: share the main checkout's with "
             f"`dvc cache dir --local {cache}`, then `dvc checkout` (or `dvc pull` from the remote)"
         )
-    return "`dvc pull` (the data may be missing from the cache), then `dvc checkout`"
+    from hooks.block_untracked_data import uses_mlops  # only on failure: a checkout that works imports nothing more
+
+    if uses_mlops():  # the project's pull: every object checked against its md5 before it is checked out
+        return "`mlops data pull` (fetches what the cache lacks from the DVC remote, then checks it out)"
+    return "`dvc pull` (fetches what the cache lacks from the DVC remote, then checks it out)"
 
 
 def linked_worktree_of() -> str | None:

@@ -96,3 +96,23 @@ def test_a_new_worktree_is_told_how_to_share_the_dvc_cache(hooked, tmp_path):
     run(share, worktree)
     run(["dvc", "checkout"], worktree)
     assert model_md5(worktree) == locked_model_md5(worktree) == model_md5(hooked)
+
+
+def test_a_switch_to_data_missing_from_the_cache_names_the_projects_pull(hooked, tmp_path):
+    """A branch whose model this clone never had (a teammate's, not yet pulled): the hook's fix is the pull that
+    checks every object (`mlops data pull`), which also checks the files out; it said `dvc pull`, then a needless
+    `dvc checkout`. The fix, run as printed, brings the model."""
+    run(["dvc", "remote", "modify", "local", "url", str(tmp_path / "remote")], hooked)
+    run(["mlops", "data", "push"], hooked)
+    run(["git", "branch", "teammate"], hooked)
+    model = locked_model_md5(hooked)
+    cached = hooked / ".dvc" / "cache" / "files" / "md5" / model[:2] / model[2:]
+    for path in (cached, hooked / "models/model.skops"):
+        path.chmod(0o644)
+        path.unlink()
+    switched = run(["git", "checkout", "-q", "teammate"], hooked, check=False)
+    said = switched.stdout + switched.stderr
+    assert "Fix: `mlops data pull` (fetches what the cache lacks from the DVC remote, then checks it out)" in said, said
+    run(["mlops", "data", "pull"], hooked)
+    assert model_md5(hooked) == model
+    run(["git", "checkout", "--", ".dvc/config"], hooked)
