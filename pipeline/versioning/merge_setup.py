@@ -1,6 +1,7 @@
 """Register this repository's git merge drivers (`hooks.merge_driver`): `merge.<name>.*` in the local git config
 and one managed block in `.gitattributes` that names the generated files `dvc.yaml` declares and the `.dvc`
-pointers. Idempotent; `uninstall` removes both and leaves the rest of `.gitattributes` as it was."""
+pointers. Idempotent; `uninstall` removes both and leaves the rest of `.gitattributes` as it was (a block git
+tracks, as committed, stays: git merges as text when the config names no driver)."""
 
 from __future__ import annotations
 
@@ -53,7 +54,12 @@ def uninstall() -> None:
     for name in DRIVERS:
         _git_config("--remove-section", f"merge.{name}")
     if ATTRIBUTES.exists():
-        kept = _without_block(ATTRIBUTES.read_text(encoding="utf-8"))
+        current = ATTRIBUTES.read_bytes()
+        if BEGIN.encode() in current and git.staged_blob(str(ATTRIBUTES)) == current:
+            # The block is committed (this project's own .gitattributes): removing it would leave a tracked file
+            # deleted or changed. Without the git config a named driver is undefined, so git merges as text.
+            return
+        kept = _without_block(current.decode("utf-8"))
         if kept.strip():
             ATTRIBUTES.write_text(kept, encoding="utf-8")
         else:

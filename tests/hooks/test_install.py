@@ -73,3 +73,16 @@ def test_setting_unstaged_changes_aside_does_not_start_python_for_post_checkout(
     made = commit(hooked, "docs/note.md")
     assert made.returncode == 0, output(made)
     assert readme.read_text() == unstaged  # set aside and put back
+
+
+def test_uninstall_leaves_the_committed_gitattributes_as_git_tracks_it(repo):
+    """The project commits its merge-driver block: uninstall deleted the tracked `.gitattributes`, a change that
+    made `mlops checkout` and `mlops exp apply` refuse. Without the git config the drivers are undefined, and git
+    merges those files as text, as in a clone that never installed."""
+    run(["mlops", "hooks", "install"], repo)
+    assert run(["git", "status", "--porcelain"], repo).stdout == ""
+    run(["mlops", "hooks", "uninstall"], repo)
+    assert run(["git", "status", "--porcelain"], repo).stdout == ""
+    assert run(["git", "config", "--get-regexp", "^merge\\.mlops"], repo, check=False).stdout == ""
+    status = run(["mlops", "hooks", "status"], repo, check=False).stdout
+    assert "merge driver     mlops-generated not registered" in status
