@@ -212,6 +212,15 @@ def test_ci_gate_and_report_steps(repo, tmp_path):
     assert again.stdout.count("using subset experiment") == 2  # both runs found, none repeated
 
 
+def test_the_ci_scripts_default_output_folder_stays_out_of_git(repo):
+    """`.ci/pr-checks` run locally as docs/experiments.md shows writes `ci-out/`: git ignores it, so the gate's
+    text and the report page are not one `git add -A` from being committed."""
+    status = git_status(repo)
+    run([str(repo / ".ci" / "pr-checks"), "report"], repo, env=env_with(BASE="HEAD"))
+    assert (repo / "ci-out" / "report.html").is_file()
+    assert git_status(repo) == status
+
+
 def test_a_failed_run_does_not_stop_the_sweep(repo):
     status = git_status(repo)
     # 0.0005 of the training rows leaves a single class: the train stage refuses it; the 0.3 run goes on.
