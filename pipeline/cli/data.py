@@ -60,10 +60,12 @@ def add(
     if not append:
         added = add_source(path, target, positive, negative, drop, keep_column or [])
         for column in added.dropped_ids:
-            typer.echo(
-                f"Dropping column {column.name!r}: it looks like an id ({column.reason}), not a feature. "
+            keep = (
                 f"To train on it, add {option('--keep-column', column.name)}."
+                if column.keepable
+                else "It names the loan in `mlops serve` requests and the prediction log; to train on it, rename it."
             )
+            typer.echo(f"Dropping column {column.name!r}: it looks like an id ({column.reason}), not a feature. {keep}")
         typer.echo(
             f"Added {added.destination} ({added.rows} rows, {added.features} features, target "
             f"{added.target!r}, bad = {added.positive!r}); schema in {added.schema_path}."

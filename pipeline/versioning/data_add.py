@@ -21,6 +21,7 @@ from pipeline.training.sources import read_table
 from pipeline.user_paths import in_project
 from pipeline.versioning import dvc_seam
 from pipeline.versioning.datasets import (
+    LOAN_ID,
     IdColumn,
     SourceChoice,
     checked_append,
@@ -38,9 +39,6 @@ from pipeline.versioning.journal import all_or_nothing
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-LOAN_ID = "id"  # the loan's id field of a serve request and of the prediction log, never a feature
 
 
 @dataclass(frozen=True)

@@ -32,10 +32,18 @@ class SourceChoice:
 ID_NAME = re.compile(r"(?i:(^|[_\W])(id|uuid|guid)$|^(rownames|row_?number|index|unnamed: ?0)$)|[a-z0-9]I[dD]$")
 
 
+LOAN_ID = "id"  # the loan's id field of a serve request and of the prediction log, never a feature
+
+
 @dataclass(frozen=True)
 class IdColumn:
     name: str
     reason: str  # why it looks like an id, for the printed line
+
+    @property
+    def keepable(self) -> bool:
+        """Whether `--keep-column` can make it a feature: not `id`, which names the loan (rename it instead)."""
+        return self.name != LOAN_ID
 
 
 def id_like_columns(frame: pd.DataFrame, target: str) -> list[IdColumn]:

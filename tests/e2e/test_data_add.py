@@ -204,3 +204,12 @@ def test_a_clone_without_its_data_says_to_pull_it_rather_than_failing_in_dvc(fil
         assert "data/external/loans.csv is tracked by DVC" in refused.stderr, refused.stderr
         assert "`mlops data pull`" in refused.stderr and "missing data" not in refused.stderr
     assert (clone / "dvc.lock").read_bytes() == lock and not (clone / "data" / "raw.parquet").exists()
+
+
+def test_the_dropped_id_column_named_id_is_not_offered_as_a_keep_column(repo, tmp_path):
+    """`data add` printed "To train on it, add --keep-column=id" for a column named `id`, which it then refuses
+    (`id` names the loan in serve requests and the log): the advice for that one is to rename it."""
+    path = write(lending_frame().rename(columns={"rownames": "id"}), tmp_path / "loans.csv")
+    added = mlops(repo, "data", "add", path)
+    assert "Dropping column 'id': it looks like an id (named like an id), not a feature." in added.stdout
+    assert "--keep-column" not in added.stdout and "to train on it, rename it" in added.stdout, added.stdout
