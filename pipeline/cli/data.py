@@ -37,7 +37,7 @@ def add(
         list[str] | None,
         typer.Option(
             help="A column that is not a feature (an id); repeatable. Default: the current data.drop columns "
-            "that the file has."
+            "that the file has and --keep-column does not name."
         ),
     ] = None,
     keep_column: Annotated[

@@ -75,8 +75,8 @@ def add_source(
     keep: list[str] = (),
 ) -> AddedSource:
     """Make `path` the pipeline's source: copied under data/external/, tracked by DVC, its schema inferred and
-    params.yaml's data section pointed at it. `drop` defaults to the current data.drop columns the file has;
-    id-like columns not in `keep` are dropped too."""
+    params.yaml's data section pointed at it. `drop` defaults to the current data.drop columns the file has and
+    `keep` does not name; id-like columns not in `keep` are dropped too."""
     dvc_seam.require_repo()
     params = load_params()
     destination = Path(paths.EXTERNAL_DIR) / path.name
@@ -86,7 +86,7 @@ def add_source(
     check_table_file(path)
     frame = read_table(path)
     if drop is None:  # ids like `rownames` stay out of the features when the new file has them too
-        drop = [column for column in params.data.drop if column in frame.columns]
+        drop = [column for column in params.data.drop if column in frame.columns and column not in keep]
     target = target or params.data.target
     dropped_ids = id_columns_to_drop(frame, target, drop, list(keep), str(path))
     choice = SourceChoice(

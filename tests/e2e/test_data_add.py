@@ -213,3 +213,15 @@ def test_the_dropped_id_column_named_id_is_not_offered_as_a_keep_column(repo, tm
     added = mlops(repo, "data", "add", path)
     assert "Dropping column 'id': it looks like an id (named like an id), not a feature." in added.stdout
     assert "--keep-column" not in added.stdout and "to train on it, rename it" in added.stdout, added.stdout
+
+
+def test_keep_column_of_a_column_the_current_data_drop_names_keeps_it(repo, tmp_path):
+    """`--keep-column rownames` with no `--drop` was refused as contradicting `--drop rownames`, which the user
+    never gave (the default drop, data.drop's columns the file has): an explicit keep wins over that default."""
+    path = write(lending_frame().head(3000), tmp_path / "loans.csv")
+    added = mlops(repo, "data", "add", path, "--keep-column", "rownames", check=False)
+    assert added.returncode == 0, added.stderr
+    assert "rownames" not in load_params(repo / "params.yaml").data.drop
+    assert "rownames" in json.loads((repo / "reports/schema.json").read_text())["columns"]
+    both = mlops(repo, "data", "add", path, "--keep-column", "int_rate", "--drop", "int_rate", check=False)
+    assert both.returncode == 2 and "--keep-column int_rate and --drop int_rate contradict" in both.stderr
