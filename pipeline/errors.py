@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import PurePath
 from typing import NoReturn
 
 
@@ -23,6 +24,10 @@ class UserError(Exception):
 
 EXIT_USER_ERROR = 2
 LONGEST_LINE = 1_000  # characters: a hostile value (a 100 KB label) is named, not printed whole
+# Characters of a value the user typed that a message echoes whole; a longer one (a runaway `$(...)`) is cut to its
+# start and end. Room for any real path: an absolute one often passes 80 characters, and its end is the file.
+LONGEST_VALUE = 160
+VALUE_HEAD, VALUE_TAIL = 60, 20
 
 
 def row_number(position: int) -> int:
@@ -42,9 +47,32 @@ def option(flag: str, value: str) -> str:
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
-def report_user_error(error: UserError) -> NoReturn:
-    print("\n".join(_bounded(_inert(line)) for line in f"error: {error}".splitlines()), file=sys.stderr)
+def report_user_error(error: UserError, given: Iterable[str] | None = None) -> NoReturn:
+    """`error` as one `error:` line and its hint on stderr, then exit status 2. A value the user typed (`given`,
+    default the command line's arguments) longer than LONGEST_VALUE is shown cut wherever the message quotes it
+    (a revision, a path, an option's value), so each message needs no care of its own."""
+    text = values_shortened(f"error: {error}", sys.argv[1:] if given is None else given)
+    print("\n".join(_bounded(_inert(line)) for line in text.splitlines()), file=sys.stderr)
     raise SystemExit(EXIT_USER_ERROR)
+
+
+def shortened(value: str) -> str:
+    """`value` as a message shows it: whole up to LONGEST_VALUE characters, else its start, end and length."""
+    if len(value) <= LONGEST_VALUE:
+        return value
+    return f"{value[:VALUE_HEAD]}…{value[-VALUE_TAIL:]} ({len(value):,} characters)"
+
+
+def values_shortened(text: str, given: Iterable[str]) -> str:
+    """`text` with each long value of `given` (command-line arguments) shortened wherever it appears: as typed,
+    after an option's `=`, as a path (`a//b/` is `a/b`), or escaped as repr shows it."""
+    forms = set()
+    for argument in given:
+        for value in (argument, argument.partition("=")[2] if argument.startswith("-") else ""):
+            forms |= {value, str(PurePath(value)) if value else "", repr(value)[1:-1]}
+    for form in sorted((form for form in forms if len(form) > LONGEST_VALUE), key=len, reverse=True):
+        text = text.replace(form, shortened(form))
+    return text
 
 
 def _inert(line: str) -> str:

@@ -197,3 +197,40 @@ def test_a_hostile_value_in_an_error_is_named_not_printed_whole(capsys):
     assert lines[0].startswith("error: target column 'Class' holds labels ['good', 'xxx")
     assert lines[0].endswith("... (100,054 characters)") and len(lines[0]) < 1_100
     assert lines[1] == "  hint: fix the data"
+
+
+LONG = "x" * 5_000  # e.g. a revision or path pasted by mistake, or a runaway $(...)
+DEEP = "/".join(["d" * 50] * 30) + "/loans.csv"  # 1,539 characters, each folder's name within the system's limit
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["gate", "--against", LONG],
+        ["report", f"--against={LONG}"],
+        ["predict", "data/split/test.parquet", "--out", "scores.csv", "--rev", LONG],
+        ["data", "pull", "--rev", LONG],
+        ["checkout", LONG],
+        ["data", "add", DEEP],
+        ["predict", f"./{DEEP}", "--out", "scores.csv"],
+        ["predict", "data/split/test.parquet", "--out", "--" + LONG],
+        ["--" + LONG],
+    ],
+    ids=lambda args: " ".join(arg[:12] for arg in args),
+)
+def test_a_long_value_the_user_typed_is_shown_cut(repo, args):
+    from tests.conftest import run
+
+    result = run(["mlops", *args], cwd=repo, check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2_000:]
+    assert "characters)" in result.stderr, result.stderr[:2_000]
+    assert "x" * 61 not in result.stderr and "d" * 100 not in result.stderr.replace("/", ""), result.stderr[:2_000]
+    assert len(result.stderr) < 500, result.stderr[:2_000]
+
+
+def test_a_value_of_160_characters_is_shown_whole(repo):
+    from tests.conftest import run
+
+    revision = "y" * 160
+    result = run(["mlops", "gate", "--against", revision], cwd=repo, check=False)
+    assert result.returncode == 2 and f"--against {revision}: no such revision" in result.stderr, result.stderr
