@@ -1,5 +1,6 @@
-"""Paths the user names: resolved without a traceback (a symbolic link loop is one line), and input files that
-must be regular files, told apart from a missing file, a folder, a device or a pipe."""
+"""Paths the user names: resolved without a traceback (a symbolic link loop is one line), input files that
+must be regular files, told apart from a missing file, a folder, a device or a pipe, and the file standing where a
+folder to be made must go."""
 
 from __future__ import annotations
 
@@ -38,3 +39,15 @@ def require_file(path: Path, hint: str) -> None:
     if path.exists():
         raise UserError(f"{path}: not a regular file (a device, pipe or socket)", hint=hint)
     raise UserError(f"{path}: no such file", hint=hint)
+
+
+def file_in_the_way(path: Path) -> Path | None:
+    """The file standing where a folder of `path` must be: the nearest of its folders that exists, when that is no
+    folder (`report.html` for `report.html/x`); making the folder would fail with "File exists" or "Not a
+    directory". None when it is a folder or none exists."""
+    for folder in path.parents:
+        if folder.is_dir():
+            return None
+        if folder.exists() or folder.is_symlink():
+            return folder
+    return None

@@ -19,6 +19,7 @@ from pipeline.params import load_monitor
 from pipeline.serving import registry
 from pipeline.serving.app import load_served_model
 from pipeline.serving.telemetry import join_outcomes, parse_since, read_log, read_outcomes
+from pipeline.user_paths import file_in_the_way
 from pipeline.versioning import dvc_seam
 from pipeline.versioning.output_paths import check_output_path, write_atomically
 
@@ -191,10 +192,10 @@ REPORT_DIR_EXAMPLE = "drift-reports"
 
 def write_report(report: DriftReport, out: Path) -> DriftReport:
     """Write drift.json and drift.html to `out`; the report with their paths."""
-    existing = next(path for path in (out, *out.parents) if path.exists())
-    if not existing.is_dir():  # it could never hold the report's folder
+    blocking = file_in_the_way(out / "drift.json")
+    if blocking is not None:  # it could never hold the report's folder
         raise UserError(
-            f"--out {out}: {existing} is a file; --out names the folder drift.json and drift.html go in",
+            f"--out {out}: {blocking} is a file; --out names the folder drift.json and drift.html go in",
             hint=f"e.g. --out {REPORT_DIR_EXAMPLE}",
         )
     as_dict = report.as_dict()

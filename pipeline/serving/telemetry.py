@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import UserError, row_number
+from pipeline.user_paths import file_in_the_way
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,6 +34,11 @@ DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 
 def ensure_log_dir(folder: Path) -> Path:
     """The log folder, created with a `.gitignore` that keeps its contents out of git."""
+    blocking = file_in_the_way(folder / CURRENT)
+    if blocking is not None:
+        raise UserError(
+            f"--log-dir {folder}: {blocking} is a file, not a folder", hint="choose another --log-dir (default logs/)"
+        )
     try:
         folder.mkdir(parents=True, exist_ok=True)
         ignore = folder / ".gitignore"

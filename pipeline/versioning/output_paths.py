@@ -16,7 +16,7 @@ from hooks import git
 from hooks.block_untracked_data import DATA_DIRS
 from pipeline.errors import UserError
 from pipeline.serving.telemetry import is_log_file
-from pipeline.user_paths import in_project
+from pipeline.user_paths import file_in_the_way, in_project
 from pipeline.user_paths import resolved as resolved_path
 from pipeline.versioning import dvc_seam
 from pipeline.versioning.journal import stops_unwound
@@ -54,6 +54,11 @@ def check_output_path(out: Path, *inputs: Path, folder_made: bool = False, examp
             suggested = f"name a file outside data/ and models/, e.g. --out {example}"
         raise UserError(f"--out {out} is a directory", hint=suggested)
     _refuse_what_a_rename_would_destroy(out, resolved, example)
+    blocking = file_in_the_way(out)
+    if blocking is not None:
+        raise UserError(
+            f"--out {out}: {blocking} is a file, not a folder", hint=f"choose a path in a folder, e.g. --out {example}"
+        )
     if not folder_made and not resolved.parent.is_dir():
         raise UserError(f"--out {out}: folder {out.parent} does not exist", hint=f"create it: mkdir -p {out.parent}")
     for source in inputs:

@@ -117,6 +117,28 @@ def test_missing_folder_is_one_clear_line(repo, loans):
     assert len(output.strip().splitlines()) <= 2, output
 
 
+@pytest.mark.parametrize("write", [predict, report], ids=["predict", "report"])
+@pytest.mark.parametrize("under", ["x.out", "new/x.out"])
+def test_out_under_a_file_names_that_file_in_one_line(repo, loans, tmp_path, write, under):
+    """Its folder cannot be made: said as such, not as `[Errno 17] File exists` or a `mkdir -p` that would fail."""
+    args = (repo, loans) if write is predict else (repo,)
+    notes = tmp_path / "notes.html"
+    notes.write_text("the user's\n")
+    out = f"{notes}/{under}"
+    output = assert_clear_error(write(*args, out), f"--out {out}: {notes} is a file, not a folder", "e.g. --out")
+    assert len(output.strip().splitlines()) == 2 and "mkdir" not in output and "Errno" not in output, output
+    assert notes.read_text() == "the user's\n"
+
+
+@pytest.mark.parametrize("folder", ["notes.txt", "notes.txt/logs"])
+def test_serve_log_dir_that_is_or_is_under_a_file_names_that_file(repo, folder):
+    (repo / "notes.txt").write_text("the user's\n")
+    result = run(["mlops", "serve", "--port", "1", "--log-dir", folder], repo, check=False, timeout=300)
+    output = assert_clear_error(result, f"--log-dir {folder}: notes.txt is a file, not a folder", "--log-dir")
+    assert len(output.strip().splitlines()) == 2 and "File exists" not in output, output
+    assert (repo / "notes.txt").read_text() == "the user's\n"
+
+
 def test_a_full_disk_is_one_clear_line_and_leaves_no_partial_file(repo, loans, tmp_path):
     def small_files() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))

@@ -269,8 +269,12 @@ def test_a_log_time_that_is_no_date_is_named_when_a_window_is_asked(tmp_path):
 
 def test_a_log_folder_that_cannot_be_made_is_named(tmp_path):
     (tmp_path / "dvc.lock").write_text("a file\n")
-    for folder in (tmp_path / "dvc.lock", Path("/proc/logs")):
-        with pytest.raises(UserError, match=f"--log-dir {folder}: cannot make the log folder there"):
+    for folder, said in [
+        (tmp_path / "dvc.lock", f"{tmp_path / 'dvc.lock'} is a file, not a folder"),
+        (tmp_path / "dvc.lock" / "logs", f"{tmp_path / 'dvc.lock'} is a file, not a folder"),
+        (Path("/proc/logs"), "cannot make the log folder there"),
+    ]:
+        with pytest.raises(UserError, match=f"--log-dir {folder}: {said}"):
             ensure_log_dir(folder)
     assert (tmp_path / "dvc.lock").read_text() == "a file\n"
 
