@@ -336,7 +336,7 @@ def write_report(out_text: str, against: str) -> Written:
     reference = read_reports(lambda path: dvc_seam.read_at(rev, path))
     if not workspace.metrics:
         raise UserError(f"the workspace has no {paths.METRICS}", hint="run `mlops repro` first")
-    label = f"{against} ({rev[:8]})"
+    label = f"{against} ({rev[:12]})"  # 12 characters, as every message names a commit
     page_text = render(workspace, reference, "workspace", label, unseen_section(rev, against, label))
     write_atomically(out, page_text)
     return Written(out, len(page_text))

@@ -181,6 +181,14 @@ def png_is_drawn(png: bytes) -> bool:
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
+def test_report_names_the_revision_by_its_12_character_commit_as_messages_do(repo, tmp_path):
+    page = tmp_path / "report.html"
+    run(["mlops", "report", "--against", "HEAD", "--out", str(page)], repo)
+    commit = run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
+    text = page.read_text()
+    assert f"HEAD ({commit[:12]})" in text and f"HEAD ({commit[:8]})" not in text, text[:2_000]
+
+
 def test_report_renders_in_a_browser_without_requests(repo, tmp_path):
     set_model(repo, "hgb")
     run(["mlops", "repro"], repo)
