@@ -234,3 +234,28 @@ def test_a_value_of_160_characters_is_shown_whole(repo):
     revision = "y" * 160
     result = run(["mlops", "gate", "--against", revision], cwd=repo, check=False)
     assert result.returncode == 2 and f"--against {revision}: no such revision" in result.stderr, result.stderr
+
+
+NAME_TOO_LONG = "n" * 300 + ".csv"  # over the 255 bytes a file name may have
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["data", "add", NAME_TOO_LONG],
+        ["predict", NAME_TOO_LONG, "--out", "scores.csv"],
+        ["predict", "data/split/test.parquet", "--out", NAME_TOO_LONG],
+        ["report", "--out", f"{NAME_TOO_LONG}/report.html"],
+        ["monitor", "drift", "--log-dir", NAME_TOO_LONG],
+        ["monitor", "outcomes", NAME_TOO_LONG],
+    ],
+    ids=lambda args: " ".join(arg[:12] for arg in args),
+)
+def test_a_path_too_long_for_the_system_is_one_line(repo, args):
+    from tests.conftest import run
+
+    result = run(["mlops", *args], cwd=repo, check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2_000:]
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2 and "too long a path" in lines[0] and " characters): " in lines[0], result.stderr
+    assert run(["git", "status", "--porcelain"], repo).stdout == ""
