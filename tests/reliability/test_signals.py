@@ -694,3 +694,38 @@ def test_a_stop_early_in_predict_ends_as_a_later_one_does(repo, tmp_path, signum
     said = f"Stopped by {signum.name}: the files it changes are as they were before the run."
     assert (process.returncode, stderr.strip(), stdout) == (128 + signum, said, ""), stderr
     assert not out.exists() and list(tmp_path.glob("*.partial")) == []
+
+
+def catches(pid: int, signum: int) -> bool:
+    """Whether process `pid` has a handler for `signum` (its SigCgt mask in /proc)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:  # the process ended
+        return False
+    caught = int(next(line for line in status.splitlines() if line.startswith("SigCgt:")).split()[1], 16)
+    return bool(caught >> (signum - 1) & 1)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+def test_a_stop_as_mlops_starts_is_one_line_and_status_128_plus_the_signal(repo, tmp_path, signum):
+    """SIGTERM or SIGHUP while `mlops` imports and builds its command line (its first 0.3 s) killed it with no word
+    (status -15); it ends as a later stop does. The stop is sent once the process catches it (not a timing): a
+    stop that lands after the command took over stops handling is the command's own, and is tried again."""
+    out = tmp_path / "report.html"
+    for _attempt in range(5):
+        process = subprocess.Popen(
+            ["mlops", "report", "--out", str(out)],
+            cwd=repo,
+            env=test_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        wait_until(lambda pid=process.pid: catches(pid, signum), process, "mlops catching the stop", timeout=60)
+        process.send_signal(signum)
+        stdout, stderr = process.communicate(timeout=120)
+        if process.returncode != -signum:
+            break
+    said = f"Stopped by {signum.name}: the files it changes are as they were before the run."
+    assert (process.returncode, stderr.strip(), stdout) == (128 + signum, said, ""), stderr
+    assert not out.exists() and list(tmp_path.glob("*.partial")) == []
