@@ -215,6 +215,8 @@ DEEP = "/".join(["d" * 50] * 30) + "/loans.csv"  # 1,539 characters, each folder
         ["predict", f"./{DEEP}", "--out", "scores.csv"],
         ["predict", "data/split/test.parquet", "--out", "--" + LONG],
         ["--" + LONG],
+        ["exp", "run", "-S", f"{LONG}=1"],
+        ["exp", "run", "-S", f"seed={LONG}"],
     ],
     ids=lambda args: " ".join(arg[:12] for arg in args),
 )
