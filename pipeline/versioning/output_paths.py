@@ -90,6 +90,9 @@ def check_log_folder(folder: Path) -> None:
     folder, so a folder holding files git tracks (`reports`, `docs`, the project itself) would hide from git every
     new file there, and git's, DVC's and DVC's managed folders are theirs."""
     hint = "give the log a folder of its own, e.g. --log-dir logs (the default)"
+    blocking = file_in_the_way(folder / "log")
+    if blocking is not None:
+        raise UserError(f"--log-dir {folder}: {blocking} is a file, not a folder", hint=hint)
     inside = in_project(resolved_path(folder, f"--log-dir {folder}"))
     if inside is None:
         return

@@ -133,7 +133,11 @@ def test_out_under_a_file_names_that_file_in_one_line(repo, loans, tmp_path, wri
 @pytest.mark.parametrize("folder", ["notes.txt", "notes.txt/logs"])
 def test_serve_log_dir_that_is_or_is_under_a_file_names_that_file(repo, folder):
     (repo / "notes.txt").write_text("the user's\n")
-    result = run(["mlops", "serve", "--port", "1", "--log-dir", folder], repo, check=False, timeout=300)
+    with socket.socket() as taken:  # were the folder let through, serve would stop at the port, writing nothing
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = run(["mlops", "serve", "--port", port, "--log-dir", folder], repo, check=False, timeout=300)
     output = assert_clear_error(result, f"--log-dir {folder}: notes.txt is a file, not a folder", "--log-dir")
     assert len(output.strip().splitlines()) == 2 and "File exists" not in output, output
     assert (repo / "notes.txt").read_text() == "the user's\n"
