@@ -63,7 +63,9 @@ def report_dir(text: str | Path) -> Path:
 def _folder(text: str | Path, option: str, example: str, what: str) -> Path:
     from pipeline.versioning.output_paths import output_path
 
-    return output_path(text, example, option=option, what=what) if isinstance(text, str) else text  # a default
+    if not isinstance(text, str):  # a default
+        return text
+    return output_path(text, example, option=option, what=what, folder=True)
 
 
 LogDir = Annotated[Path, typer.Option(help="The prediction log folder of `mlops serve`.", parser=log_dir)]

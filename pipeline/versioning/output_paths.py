@@ -28,15 +28,27 @@ PROTECTED_DIRS = (".git", ".dvc")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what Excel, LibreOffice and Sheets read as a formula
 
 
-def output_path(text: str, example: str, option: str = "--out", what: str = "file to write") -> Path:
-    """`--out TEXT` (or another `option` naming where output goes, a `what`) as a path: an empty one is refused by
-    name (as a path it would be `.`, the project folder), and so is one that starts with `-`."""
+def output_path(
+    text: str, example: str, option: str = "--out", what: str = "file to write", folder: bool = False
+) -> Path:
+    """`--out TEXT` (or another `option` naming where output goes, a `what`; a `folder` or a file) as a path: an
+    empty one is refused by name (as a path it would be `.`, the project folder), and so is one that starts with
+    `-`, and a file's that ends with `/` (a path drops it: `--out new/` would write a file called `new`)."""
     if not text.strip():
         raise UserError(f"{option} {text!r} is empty: name the {what}", hint=f"e.g. {option} {example}")
     if text.startswith("-"):  # `--out -` is no standard output here, and `--out --x` a forgotten value
         raise UserError(
             f"{option} {text!r} reads as an option or as standard output: name the {what}",
             hint=f"e.g. {option} {example}, or {option} ./{text} for one called so",
+        )
+    if not folder and text.endswith("/"):
+        if Path(text).exists() and not Path(text).is_dir():
+            raise UserError(
+                f"{option} {text}: {Path(text)} is a file, not a folder",
+                hint=f"choose a path in a folder, e.g. {option} {example}",
+            )
+        raise UserError(
+            f"{option} {text} ends with /, as a folder does: name the {what}", hint=f"e.g. {option} {text}{example}"
         )
     return Path(text)
 

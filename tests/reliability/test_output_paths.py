@@ -143,6 +143,19 @@ def test_serve_log_dir_that_is_or_is_under_a_file_names_that_file(repo, folder):
     assert (repo / "notes.txt").read_text() == "the user's\n"
 
 
+@pytest.mark.parametrize("write", [predict, report], ids=["predict", "report"])
+def test_out_ending_with_a_slash_names_a_folder_and_is_refused(repo, loans, tmp_path, write):
+    """A path drops the final `/`: `--out new/` wrote a file called `new`, `--out notes.html/` replaced that file."""
+    args = (repo, loans) if write is predict else (repo,)
+    new = f"{tmp_path}/new/"
+    assert_clear_error(write(*args, new), f"--out {new} ends with /, as a folder does", f"e.g. --out {new}")
+    notes = tmp_path / "notes.html"
+    notes.write_text("the user's\n")
+    assert_clear_error(write(*args, f"{notes}/"), f"--out {notes}/: {notes} is a file, not a folder")
+    assert not (tmp_path / "new").exists()
+    assert notes.read_text() == "the user's\n"
+
+
 def test_a_full_disk_is_one_clear_line_and_leaves_no_partial_file(repo, loans, tmp_path):
     def small_files() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
