@@ -42,6 +42,11 @@ def option(flag: str, value: str) -> str:
     return f"{flag}={shlex.quote(value)}"
 
 
+def typed(flag: str, value: str) -> str:
+    """`flag value` as the user typed it, quoted where a shell would need it: `--id-column ''`, not `--id-column `."""
+    return f"{flag} {shlex.quote(value)}"
+
+
 # Control characters but tab and line feed (C0, DEL, C1): a value a user gave, echoed raw, could move the cursor or
 # recolour the terminal (a file named `\x1b[31m.csv`); shown as `\x1b` instead.
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")

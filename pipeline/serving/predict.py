@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline import paths
-from pipeline.errors import UserError
+from pipeline.errors import UserError, typed
 from pipeline.params import load_params
 from pipeline.serving import registry
 from pipeline.training.data_schema import CATEGORICAL, declared_text, validate_frame
@@ -191,12 +191,13 @@ def choose_id_column(
     if requested is not None:
         if requested not in columns:
             raise UserError(
-                f"{source}: --id-column {requested}: no such column", hint=f"its columns are: {', '.join(columns)}"
+                f"{source}: {typed('--id-column', requested)}: no such column",
+                hint=f"its columns are: {', '.join(columns)}",
             )
         if requested in features:
             raise UserError(
-                f"{source}: --id-column {requested}: {requested!r} is a feature the model scores with, not the "
-                "column that identifies each loan",
+                f"{source}: {typed('--id-column', requested)}: {requested!r} is a feature the model scores with, "
+                "not the column that identifies each loan",
                 hint="name the column that identifies each loan (e.g. --id-column loan_id), or leave --id-column out",
             )
         chosen: str | None = requested

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline import paths
-from pipeline.errors import UserError
+from pipeline.errors import UserError, typed
 from pipeline.params import PARAMS_FILE, load_params, params_from_text
 from pipeline.paths import RDATASETS
 from pipeline.training.data_schema import read_schema, write_schema
@@ -151,10 +151,13 @@ def id_columns_to_drop(
     for name in keep:
         if name not in columns:
             raise UserError(
-                f"{source}: --keep-column {name}: no such column", hint=f"its columns are: {', '.join(columns)}"
+                f"{source}: {typed('--keep-column', name)}: no such column",
+                hint=f"its columns are: {', '.join(columns)}",
             )
         if name in drop:
-            raise UserError(f"--keep-column {name} and --drop {name} contradict", hint="give only one of them")
+            raise UserError(
+                f"{typed('--keep-column', name)} and {typed('--drop', name)} contradict", hint="give only one of them"
+            )
     return [column for column in id_like_columns(frame, target) if column.name not in drop and column.name not in keep]
 
 

@@ -56,6 +56,9 @@ def test_predict_keeps_the_asked_or_the_first_known_id_column():
     with pytest.raises(UserError, match=r"in.csv: --id-column nope: no such column") as refused:
         choose_id_column(columns, "nope", ["id"], "in.csv")
     assert "rownames, loan_id, int_rate" in refused.value.hint
+    for given, said in [("", "''"), ("Unnamed: 0", "'Unnamed: 0'"), ("--x", "--x")]:
+        with pytest.raises(UserError, match=f"in.csv: --id-column {said}: no such column"):
+            choose_id_column(columns, given, ["id"], "in.csv")
 
 
 def test_predict_never_takes_a_score_column_for_the_id():
