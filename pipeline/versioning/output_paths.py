@@ -6,6 +6,7 @@ spreadsheet formulas."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -159,8 +160,12 @@ def atomic_output(out: Path) -> Iterator[IO[bytes]]:
             os.replace(partial, out)
     except OSError as error:
         _remove(partial)
+        full = error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
         raise UserError(
-            f"cannot write {out}: {error.strerror or error}", hint="free some space or choose another --out"
+            f"cannot write {out}: {error.strerror or error}",
+            hint="free some space or choose another --out"
+            if full
+            else "choose another --out, in a folder you can write to",
         ) from None
     except BaseException:
         _remove(partial)

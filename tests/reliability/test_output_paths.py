@@ -172,9 +172,11 @@ def test_a_report_that_cannot_be_written_is_one_clear_line_and_leaves_no_partial
 
     out = tmp_path / "new folder" / "report.html"
     result = run(["mlops", "report", "--out", str(out)], repo, check=False, preexec_fn=small_files)
-    assert_clear_error(result, "cannot write", str(out))
+    assert_clear_error(result, "cannot write", str(out), "free some space")
     assert not out.exists() and not list(out.parent.glob("*.partial"))
-    assert_clear_error(run(["mlops", "report", "--out", "/proc/report.html"], repo, check=False), "/proc/report.html")
+    refused = run(["mlops", "report", "--out", "/proc/report.html"], repo, check=False)
+    output = assert_clear_error(refused, "/proc/report.html", "choose another --out")
+    assert "free some space" not in output, output  # the disk is not full: the folder takes no new file
 
 
 def test_formula_cells_are_neutralised_in_written_csv(repo, tmp_path):
