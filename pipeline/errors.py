@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterable
 from pathlib import PurePath
 from typing import NoReturn
 
+STOPPED_SAID = "the files it changes are as they were before the run."  # what a stop of any command leaves
+
 
 class UserError(Exception):
     """Something the user can fix: bad params, bad data, bad arguments. Never shown as a traceback."""

@@ -4,37 +4,16 @@ every group) only for the rest."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import signal
 import sys
+from collections.abc import Callable
 
-STOPPED_SAID = "the files it changes are as they were before the run."
+import typer
+from typer._click.exceptions import NoArgsIsHelpError, UsageError  # Typer's own Click, not `click`
 
-
-def _stopped_while_starting(signum: int, _frame: object) -> None:
-    """SIGTERM or SIGHUP before a command has started ends the process as the default would, at once (nothing of
-    the command has run), but with a word and status 128 + n, as a stop of a started command ends."""
-    with contextlib.suppress(OSError):  # stderr closed (`2>&-`)
-        os.write(2, f"Stopped by {signal.Signals(signum).name}: {STOPPED_SAID}\n".encode())
-    os._exit(128 + signum)
-
-
-# Installed before the imports below, which are most of a command's first 0.3 s; handed back (`_commands_take_stops`)
-# just before a command runs, which handles stops as it does.
-try:
-    _BEFORE_START = {
-        signum: signal.signal(signum, _stopped_while_starting) for signum in (signal.SIGTERM, signal.SIGHUP)
-    }
-except ValueError:  # imported outside the main thread, where Python lets no handler be set: no `mlops` process
-    _BEFORE_START = {}
-
-import typer  # noqa: E402
-from typer._click.exceptions import NoArgsIsHelpError, UsageError  # noqa: E402  (Typer's own Click, not `click`)
-
-from pipeline.cli import repro  # noqa: E402
-from pipeline.cli.streams import outputs_until_reader_leaves, reader_left  # noqa: E402
-from pipeline.errors import UserError, report_user_error  # noqa: E402
+from pipeline.cli import repro
+from pipeline.cli.streams import outputs_until_reader_leaves, reader_left
+from pipeline.errors import STOPPED_SAID, UserError, report_user_error
 
 # `mlops status` as hooks, editors and prompts call it, answered without Typer's parsing (which builds every
 # command's parameters: a third of the command's time).
@@ -42,12 +21,13 @@ STATUS_ARGS = {("status",): False, ("status", "--json"): True}
 REPRO_ARGS = ("repro",)  # likewise a no-op `mlops repro`, the one a hook or a habit runs most
 
 
-def main() -> None:
+def main(hand_over_stops: Callable[[], None] = lambda: None) -> None:
     """Run `mlops`. Output cut short by its reader (`| head`) loses no work: the command ends as it would have,
-    then exits 141 (128 + SIGPIPE, as a tool killed by SIGPIPE) unless it failed on its own."""
+    then exits 141 (128 + SIGPIPE, as a tool killed by SIGPIPE) unless it failed on its own. `hand_over_stops`:
+    called just before a command runs, to give it the stops `pipeline.__main__` ends at once until then."""
     outputs_until_reader_leaves()
     try:
-        run()
+        run(hand_over_stops)
     except SystemExit as end:
         for stream in (sys.stdout, sys.stderr):
             if stream is not None:  # None: the descriptor was closed (`mlops status >&-`)
@@ -57,7 +37,7 @@ def main() -> None:
         raise
 
 
-def run() -> None:
+def run(hand_over_stops: Callable[[], None]) -> None:
     """A usage mistake and a UserError both end as one `error:` line, a hint and exit status 2."""
     from pipeline.versioning.exp_queue import clear_killed_runs
     from pipeline.versioning.journal import recover, stop_signal
@@ -72,12 +52,12 @@ def run() -> None:
         if tuple(sys.argv[1:]) == REPRO_ARGS and repro.repro_when_up_to_date():
             raise SystemExit(0)
         if sys.argv[1:2] == ["repro"] and any(arg.split("=")[0] == "--subset" for arg in sys.argv[2:]):
-            _commands_take_stops()  # before the fork: its stages handle stops as they do
+            hand_over_stops()  # before the fork: its stages handle stops as they do
             repro.start_subset_stages()  # their imports overlap building and parsing the command line
         from pipeline.cli.commands import mlops_command  # every command group: only when one is called
 
         command = mlops_command()
-        _commands_take_stops()
+        hand_over_stops()
         status = command(prog_name="mlops", standalone_mode=False)
         signum = stop_signal()
         if signum is not None:  # Typer ends a stopped command with status 130 and no word: say what the stop left
@@ -108,9 +88,3 @@ def run() -> None:
             raise
         report_user_error(explained)
     raise SystemExit(status if isinstance(status, int) else 0)
-
-
-def _commands_take_stops() -> None:
-    """SIGTERM and SIGHUP as they were before `mlops` started (the default, the end), for the command to handle."""
-    for signum, handler in _BEFORE_START.items():
-        signal.signal(signum, signal.SIG_DFL if handler is None else handler)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -729,3 +730,11 @@ def test_a_stop_as_mlops_starts_is_one_line_and_status_128_plus_the_signal(repo,
     said = f"Stopped by {signum.name}: the files it changes are as they were before the run."
     assert (process.returncode, stderr.strip(), stdout) == (128 + signum, said, ""), stderr
     assert not out.exists() and list(tmp_path.glob("*.partial")) == []
+
+
+def test_importing_the_cli_sets_no_stop_handler():
+    """Only the `mlops` command ends at once on an early stop: a process that imports `pipeline.cli` (a test, a
+    tool) keeps its own SIGTERM and SIGHUP handlers."""
+    script = "import signal, pipeline.cli; print(signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP))"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=test_env(), check=True)
+    assert result.stdout.split() == [str(signal.SIG_DFL)] * 2, result.stdout + result.stderr
