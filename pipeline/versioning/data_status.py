@@ -21,6 +21,18 @@ WORDS = [
     # Most such files are a command's output (scores, a report): `mlops data add` would make one the training data.
     (("untracked",), "untracked (training data: `mlops data add` it; else delete it or list it in .gitignore)"),
 ]
+# What `dvc add` (or `dvc import`) writes for git: the pointer and the .gitignore that keeps the data out of git. They
+# are no training data to add again: the data is tracked, only git does not have its pointer yet.
+UNTRACKED_POINTER = "DVC's pointer, not yet in git (`git add` it, then commit)"
+UNTRACKED_GITIGNORE = "not yet in git (`git add` it, then commit)"
+
+
+def _untracked_words(path: str, words: str) -> str:
+    if path.endswith(".dvc"):
+        return UNTRACKED_POINTER
+    if path.rsplit("/", 1)[-1] == ".gitignore":
+        return UNTRACKED_GITIGNORE
+    return words
 
 
 def _entries(state: dict, keys: tuple[str, ...]) -> list[str]:
@@ -50,7 +62,7 @@ def status_rows(state: dict) -> list[tuple[str, str]]:
                 continue
             if keys == ("uncommitted", "deleted") and path in not_cached:
                 continue  # `dvc checkout` has nothing to restore it from: its not-in-cache row says to pull it
-            rows.append((path, words))
+            rows.append((path, _untracked_words(path, words) if keys == ("untracked",) else words))
     return rows
 
 

@@ -207,3 +207,18 @@ def test_a_remote_of_a_kind_whose_plugin_is_not_installed_is_named_with_the_fix(
             "  hint: install it (`python -m pip install dvc-azure`), or make the default remote a folder or an s3:// "
             "URL (`mlops remote set URL`)",
         ], result.stderr
+
+
+def test_data_status_after_dvc_add_says_to_git_add_the_pointer(repo):
+    """`dvc add` of a file under data/external/ leaves its pointer and .gitignore untracked by git: those are to be
+    `git add`ed, not `mlops data add`ed as training data (the file itself is already tracked by DVC)."""
+    shutil.copy(repo / "reports" / "schema.json", repo / "data" / "external" / "mine.json")
+    run([sys.executable, "-m", "dvc", "add", "data/external/mine.json"], repo)
+    rows = {
+        line.split("│")[1].strip(): line.split("│")[2].strip()
+        for line in mlops(repo, "data", "status", "--no-remote").stdout.splitlines()
+        if line.count("│") == 3
+    }
+    assert rows["data/external/mine.json.dvc"].startswith("DVC's pointer, not yet in git (`git add` it"), rows
+    assert rows["data/external/.gitignore"].startswith("not yet in git (`git add` it"), rows
+    assert "mlops data add" not in "".join(value for path, value in rows.items() if path != "data/external/mine.json")
