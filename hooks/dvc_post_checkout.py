@@ -59,7 +59,11 @@ def advice(dvc_error: str) -> str:
     from hooks.block_untracked_data import uses_mlops  # only on failure: a checkout that works imports nothing more
 
     if uses_mlops():  # the project's pull: every object checked against its md5 before it is checked out
-        return "`mlops data pull` (fetches what the cache lacks from the DVC remote, then checks it out)"
+        # a model or report the remote lacks too is the pipeline's output, which `mlops repro` makes again
+        return (
+            "`mlops data pull` (fetches what the cache lacks from the DVC remote, then checks it out); what the "
+            "remote does not have either, `mlops repro` rebuilds"
+        )
     return "`dvc pull` (fetches what the cache lacks from the DVC remote, then checks it out)"
 
 

@@ -116,3 +116,21 @@ def test_a_switch_to_data_missing_from_the_cache_names_the_projects_pull(hooked,
     run(["mlops", "data", "pull"], hooked)
     assert model_md5(hooked) == model
     run(["git", "checkout", "--", ".dvc/config"], hooked)
+
+
+def test_a_checkout_whose_model_left_the_cache_names_mlops_pull_and_repro(hooked):
+    """After `dvc gc -w` an older commit's model is in no cache: the hook's fix names `mlops data pull` and, for
+    what the remote lacks too, `mlops repro`, which brings the workspace back in step with that commit."""
+    run(["git", "checkout", "-q", "-b", "weaker"], hooked)
+    params = hooked / "params.yaml"
+    params.write_text(params.read_text().replace("C: 0.01", "C: 0.1", 1))
+    run(["mlops", "repro"], hooked)
+    run(["git", "commit", "-q", "--no-verify", "-am", "weaker regularisation"], hooked)
+    run(["git", "checkout", "-q", "main"], hooked)
+    run(["dvc", "gc", "--workspace", "--force"], hooked)
+    switched = run(["git", "checkout", "weaker"], hooked, check=False)
+    advice = switched.stdout + switched.stderr
+    assert "Fix: `mlops data pull`" in advice and "`mlops repro` rebuilds" in advice, advice
+    run(["mlops", "repro"], hooked)
+    assert model_md5(hooked) == locked_model_md5(hooked)
+    assert run(["mlops", "status"], hooked).stdout.startswith("Pipeline is up to date")
