@@ -34,7 +34,9 @@ from hooks.pipeline_state import (
     StageState,
     file_md5,
     git_kept_outputs,
+    load,
     lock_stages,
+    lookup,
     pipeline_state,
     read_worktree,
     recorded_sample_frac,
@@ -71,6 +73,24 @@ def stale_stages(read: Reader) -> list[StageState]:
 def subset_lock(read: Reader) -> float | None:
     frac = recorded_sample_frac(read)
     return frac if isinstance(frac, int | float) and not isinstance(frac, bool) and frac < 1 else None
+
+
+def subset_params(read: Reader) -> float | None:
+    """The staged params.yaml's `data.sample_frac` when below 1 (`dvc exp apply` of a subset experiment brings it
+    along): no reproduction of these params can give a lock that may be committed."""
+    frac = lookup(load(read, PARAMS_FILE), "data.sample_frac")
+    return frac if isinstance(frac, int | float) and not isinstance(frac, bool) and frac < 1 else None
+
+
+def refuse_subset_params(frac: float) -> int:
+    print(
+        f"{HOOK_ID}: the staged params.yaml sets data.sample_frac: {frac}, a subset run's setting (`dvc exp apply` "
+        "of a subset experiment brings it along), and a committed dvc.lock must come from the full data. Nothing was "
+        "reproduced.\nFix: set data.sample_frac: 1.0 in params.yaml, `git add` it and commit again (the hook then "
+        "retrains on the full data)."
+    )
+    print(SKIP_HINT)
+    return 1
 
 
 def describe(stale: list[StageState]) -> str:
@@ -261,6 +281,9 @@ def reproduce(read: Reader) -> int:
     stale, frac, kept = stale_stages(read), subset_lock(read), merge_placeholders()
     if not stale and frac is None and not kept:
         return 0
+    params_frac = subset_params(read)
+    if params_frac is not None:
+        return refuse_subset_params(params_frac)
     if git.commit_index() == "paths":
         return refuse_commit_of_paths(stale)
     edited = unstaged_edits()

@@ -278,3 +278,16 @@ def test_metric_changes_show_counts_as_whole_numbers():
         "  importance_rows                1000  (-975)",
         "  ks                           0.4000  (new)",
     ]
+
+
+def test_repro_mode_refuses_subset_params_before_reproducing_anything(hooked):
+    """`dvc exp apply` of a `mlops repro --subset` experiment brings data.sample_frac: 0.1 into params.yaml. The
+    hook said it was reproducing "on the full data", trained on the subset again, then asked whether sample_frac
+    was below 1.0; it now names the value and the fix, and reproduces nothing."""
+    lock_before = (hooked / "dvc.lock").read_text()
+    set_param(hooked, "sample_frac: 1.0", "sample_frac: 0.5")
+    result = commit(hooked, "params.yaml")
+    assert result.returncode != 0
+    assert "params.yaml sets data.sample_frac: 0.5" in output(result), output(result)
+    assert "Fix: set data.sample_frac: 1.0" in output(result) and "Reproducing" not in output(result)
+    assert (hooked / "dvc.lock").read_text() == lock_before
