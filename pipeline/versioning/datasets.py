@@ -194,6 +194,11 @@ def set_data_params(text: str, values: dict[str, Any]) -> str:
         section[key] = _written_as(value)
         if comment is not None and hasattr(section[key], "ca"):  # a flow list carries its own end-of-line comment
             section[key]._yaml_comment = comment
+            # A block list's (`- rownames` lines, as `dvc exp run -S` rewrites params.yaml) leaves this marker on
+            # its key, which put the next key on the flow list's line: `schema: ... sample_frac: 1.0`.
+            slots = section.ca.items.get(key)
+            if slots is not None and len(slots) > 3:
+                slots[3] = None
     out = io.StringIO()
     document_yaml.dump(document, out)
     return out.getvalue()

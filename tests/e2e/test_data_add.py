@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -225,3 +226,14 @@ def test_keep_column_of_a_column_the_current_data_drop_names_keeps_it(repo, tmp_
     assert "rownames" in json.loads((repo / "reports/schema.json").read_text())["columns"]
     both = mlops(repo, "data", "add", path, "--keep-column", "int_rate", "--drop", "int_rate", check=False)
     assert both.returncode == 2 and "--keep-column int_rate and --drop int_rate contradict" in both.stderr
+
+
+def test_data_add_after_dvc_exp_run_rewrote_params_in_block_style(repo, tmp_path):
+    """`dvc exp run -S` rewrites params.yaml, `drop: [rownames]` as a block list (`drop:` then `- rownames`): the
+    next `mlops data add` wrote `schema: ... sample_frac: 1.0` on one line and refused its own params.yaml."""
+    run([sys.executable, "-m", "dvc", "exp", "run", "-S", "train.logreg.C=0.02"], repo)
+    assert "  - rownames\n" in (repo / "params.yaml").read_text()
+    mlops(repo, "data", "add", write(lending_frame(), tmp_path / "lending.csv"))
+    params = load_params(repo / "params.yaml")
+    assert params.data.drop == ["rownames"] and params.data.source == "data/external/lending.csv"
+    assert params.data.sample_frac == 1.0 and params.train.logreg.C == 0.02
