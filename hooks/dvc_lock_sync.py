@@ -65,8 +65,9 @@ def staged_reader() -> Reader:
 
 
 def stale_stages(read: Reader) -> list[StageState]:
-    """Stages whose staged params, dvc.yaml entry or git-tracked code differ from what dvc.lock records."""
-    states = pipeline_state(read, hash_outputs=False, tracked=lambda path: read(path) is not None)
+    """Stages whose staged params, dvc.yaml entry, git-tracked code or data (by its staged `.dvc` pointers) differ
+    from what dvc.lock records."""
+    states = pipeline_state(read, hash_outputs=False, tracked=lambda path: read(path) is not None, data_folders=True)
     return [state for state in states if state.stale]
 
 
@@ -148,7 +149,7 @@ def check(read: Reader) -> int:
             "the full data."
         )
     if stale:
-        print("  Stale stages (staged params/dvc.yaml/code vs dvc.lock):\n" + describe(stale))
+        print("  Stale stages (staged params/dvc.yaml/code/data vs dvc.lock):\n" + describe(stale))
     if not uses_mlops():
         print(f"\nFix: {dvc_fix(read, frac, kept)}")
     elif kept:
@@ -294,7 +295,7 @@ def reproduce(read: Reader) -> int:
     if kept:
         print(f"  the merge kept one side of: {', '.join(kept)}")
     print(describe(stale), flush=True)
-    if kept and not checkout_merged_data():
+    if (kept or git.merge_heads()) and not checkout_merged_data():  # the merged pointers' data, to train on
         return 1
     index_before = git.write_tree()
     status, stopped_by = run_to_the_end(repro_command())
@@ -308,11 +309,14 @@ def reproduce(read: Reader) -> int:
         )
         print(SKIP_HINT)
         return 1
-    if stale_stages(read_worktree()) or subset_lock(read_worktree()) is not None:
+    still_stale = stale_stages(read_worktree())
+    if still_stale or subset_lock(read_worktree()) is not None:
         print(
-            f"\n{HOOK_ID}: after the reproduction dvc.lock still does not match params.yaml (is "
-            "data.sample_frac below 1.0 in params.yaml?). Fix params.yaml, then commit again."
+            f"\n{HOOK_ID}: after the reproduction dvc.lock still does not match params.yaml and the data's `.dvc` "
+            "pointers (is data.sample_frac below 1.0 in params.yaml, or was a data file changed after its pointer "
+            "was written?)" + (":\n" + describe(still_stale) if still_stale else ".")
         )
+        print("Fix params.yaml, or add the data again (`mlops data add`, `dvc add`), then commit again.")
         print(SKIP_HINT)
         return 1
     kept_outputs = [path for path in git_kept_outputs(read_worktree()) if os.path.exists(path)]

@@ -91,6 +91,40 @@ def dir_md5(root: str) -> str | None:
     return file_md5(json.dumps(entries, sort_keys=True).encode("utf-8")) + ".dir"
 
 
+def source_folder_md5(read: Reader, folder: str, root: str = ".") -> str | None:
+    """DVC's md5 of a data folder no stage writes (`data/external`) as a commit of what `read` holds would record
+    it: a file DVC tracks by the md5 its `.dvc` pointer (as `read` holds it) records, so the data is not read;
+    any other file by its content as `read` holds it (the staged pointers, `.gitignore`), else as the working tree
+    does (a file neither git nor DVC tracks, which DVC hashes too). None when the folder does not exist."""
+    full = os.path.join(root, folder)
+    if not os.path.isdir(full):
+        return None
+    names = set()
+    for current, dirs, files in os.walk(full):
+        dirs[:] = [d for d in dirs if d != ".dvc"]
+        names |= {os.path.relpath(os.path.join(current, name), full).replace(os.sep, "/") for name in files}
+    pointed = {}  # file -> md5, for each file a pointer in the folder tracks (present in the working tree or not)
+    for name in sorted(n for n in names if n.endswith(".dvc")):
+        for out in pointer_outs(read(f"{folder}/{name}")):
+            target = posixpath.normpath(posixpath.join(posixpath.dirname(name), str(out.get("path", ""))))
+            md5 = out.get("md5")
+            if isinstance(md5, str) and not md5.endswith(".dir") and not target.startswith(".."):
+                pointed[target] = md5
+    entries = []
+    for name in sorted(names | set(pointed)):
+        data = None if name in pointed else read(f"{folder}/{name}")
+        if name in pointed:
+            md5 = pointed[name]
+        elif data is not None:
+            md5 = file_md5(data)
+        elif os.path.isfile(os.path.join(full, name)):
+            md5 = path_md5(os.path.join(full, name))
+        else:
+            continue
+        entries.append({"md5": md5, "relpath": name})
+    return file_md5(json.dumps(entries, sort_keys=True).encode("utf-8")) + ".dir"
+
+
 def strictly_equal(a: Any, b: Any) -> bool:
     """Equal in value and in type, all the way down (`1 != 1.0`, `True != 1`)."""
     if type(a) is not type(b):
@@ -258,13 +292,18 @@ def git_kept_outputs(read: Reader) -> list[str]:
 
 
 def pipeline_state(
-    read: Reader, hash_outputs: bool = True, tracked: Callable[[str], bool] | None = None, root: str = "."
+    read: Reader,
+    hash_outputs: bool = True,
+    tracked: Callable[[str], bool] | None = None,
+    root: str = ".",
+    data_folders: bool = False,
 ) -> list[StageState]:
     """Every stage of dvc.yaml, in order, with the reasons it is stale (none when it is up to date).
 
     `hash_outputs`: also hash DVC-managed data deps and outputs (the working tree); without it only params
     and the files for which `tracked(path)` holds (git-tracked code and schemas) are compared, plus the
-    consistency of dvc.lock itself (each stage's recorded input is what the stage before it recorded).
+    consistency of dvc.lock itself (each stage's recorded input is what the stage before it recorded), and,
+    with `data_folders`, the data folders no stage writes as `read` holds their pointers (`source_folder_md5`).
     """
     dvc_yaml = load(read, DVC_YAML) or {}
     lock = lock_stages(read)
@@ -298,6 +337,10 @@ def pipeline_state(
             elif tracked is not None and tracked(path):
                 data = read(path)
                 actual = None if data is None else file_md5(data)
+            elif data_folders and os.path.isdir(os.path.join(root, path)):
+                actual = source_folder_md5(read, path, root)
+            elif data_folders and read(f"{path}.dvc") is not None:  # a data file DVC tracks, by its pointer
+                actual = next((out.get("md5") for out in pointer_outs(read(f"{path}.dvc"))), None)
             else:
                 continue
             if actual is None:

@@ -291,3 +291,61 @@ def test_repro_mode_refuses_subset_params_before_reproducing_anything(hooked):
     assert "params.yaml sets data.sample_frac: 0.5" in output(result), output(result)
     assert "Fix: set data.sample_frac: 1.0" in output(result) and "Reproducing" not in output(result)
     assert (hooked / "dvc.lock").read_text() == lock_before
+
+
+def folder_lock(pointer_md5: str, readme: str) -> str:
+    """The dvc.lock DVC writes for a stage reading the folder `data/in` (a README git tracks, and `loans.csv`,
+    tracked by DVC through `loans.csv.dvc` with `pointer_md5`): DVC's folder md5 is the md5 of its files' list."""
+    pointer = pointer_text(pointer_md5)
+    files = {"README.md": readme.encode(), "loans.csv.dvc": pointer.encode()}
+    entries = [{"md5": hashlib.md5(data).hexdigest(), "relpath": name} for name, data in files.items()]
+    entries.append({"md5": pointer_md5, "relpath": "loans.csv"})
+    entries.sort(key=lambda entry: entry["relpath"])
+    folder_md5 = hashlib.md5(json.dumps(entries, sort_keys=True).encode()).hexdigest() + ".dir"
+    return (
+        "schema: '2.0'\nstages:\n  ingest:\n    cmd: python ingest.py\n    deps:\n    - path: data/in\n"
+        f"      md5: {folder_md5}\n    outs:\n    - path: raw.bin\n      md5: {'0' * 32}\n"
+    )
+
+
+def pointer_text(md5: str) -> str:
+    return f"outs:\n- md5: {md5}\n  size: 10\n  hash: md5\n  path: loans.csv\n"
+
+
+def test_check_mode_refuses_new_data_by_its_staged_pointer_without_reading_the_data(staging, capsys):
+    """A commit of a new `.dvc` pointer (new data, `mlops data add` or `dvc add`) with the old dvc.lock recorded data
+    that the commit does not hold: the hook let it in, so HEAD's model was not the one its data trains. The data
+    itself is not in the work tree here: the staged pointer's md5 is what counts."""
+    staging(
+        "dvc.yaml",
+        "stages:\n  ingest:\n    cmd: python ingest.py\n    deps:\n    - data/in\n    outs:\n    - raw.bin\n",
+    )
+    staging("params.yaml", "seed: 1\n")
+    staging("data/in/README.md", "loans\n")
+    staging("data/in/loans.csv.dvc", pointer_text("a" * 32))
+    staging("dvc.lock", folder_lock("a" * 32, "loans\n"))
+    assert (main(["check"]), capsys.readouterr().out) == (0, "")
+    staging("data/in/loans.csv.dvc", pointer_text("b" * 32))
+    status, said = main(["check"]), capsys.readouterr().out
+    assert status == 1 and "ingest:\n      data changed: data/in" in said, said
+    staging("dvc.lock", folder_lock("b" * 32, "loans\n"))
+    assert (main(["check"]), capsys.readouterr().out) == (0, "")
+
+
+def test_repro_mode_retrains_a_commit_of_new_data_and_head_then_holds_its_model(hooked):
+    """`dvc add` of a new file under data/external, committed with the old dvc.lock: the commit was let in and
+    `mlops status` then said ingest was stale at HEAD. The hook now retrains, and the repeated commit records
+    the pointer, dvc.lock and reports together."""
+    lock_before = (hooked / "dvc.lock").read_text()
+    (hooked / "data/external/extra.csv").write_text("a,b\n1,2\n")
+    run(["dvc", "add", "-q", "data/external/extra.csv"], hooked)
+    first = commit(hooked, "data/external")
+    assert first.returncode != 0 and "data changed: data/external" in output(first), output(first)
+    assert "retrained" in output(first)
+    second = commit(hooked)
+    assert second.returncode == 0, output(second)
+    assert {"data/external/extra.csv.dvc", "dvc.lock"} <= head_files(hooked)
+    assert (hooked / "dvc.lock").read_text() != lock_before
+    assert run(["git", "status", "--porcelain", "--untracked-files=no"], hooked).stdout == ""
+    assert run(["dvc", "status", "--json"], hooked).stdout.strip() in ("{}", "")
+    assert run(["mlops", "status"], hooked).stdout.startswith("Pipeline is up to date")
