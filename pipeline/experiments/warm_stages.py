@@ -28,6 +28,7 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
+from pipeline.training import model_file
 from pipeline.versioning.exp_queue import only_its_own_experiment
 from pipeline.versioning.param_edits import only_set_params_rewritten
 
@@ -45,7 +46,6 @@ MODEL_IMPORTS = (
     "sklearn.metrics",
     "sklearn.pipeline",
     "sklearn.preprocessing",
-    "skops.io",
     "pipeline.metrics",
     "pipeline.training.auc",
     "pipeline.training.model",
@@ -66,6 +66,8 @@ def preload(stage: str) -> None:
         for module in (*COMMON_IMPORTS, *(MODEL_IMPORTS if stage in MODEL_STAGES else ())):
             with contextlib.suppress(ImportError):  # a missing optional library: the stage reports it itself
                 importlib.import_module(module)
+        if stage in MODEL_STAGES:
+            model_file.skops_io()
     finally:
         gc.enable()
     gc.freeze()  # the forks' collections then never walk the libraries' objects (nor copy their pages)

@@ -1,4 +1,6 @@
 import hashlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -53,3 +55,27 @@ def test_untrusted_types_are_refused():
     data = canonical_bytes(skops.io.dumps({"pipeline": np.eye(2), "metadata": {}, "x": hashlib.md5}))
     with pytest.raises(UserError, match="holds types this project never saves"):
         load_model_bytes(data, "evil.skops")
+
+
+def test_skops_is_imported_without_its_walk_of_every_estimator(tmp_path):
+    # In a new process, as a stage or `mlops predict` imports it: scikit-learn modules no model here uses
+    # (Gaussian processes) stay unimported, its estimator listing is restored, and a model still saves and loads.
+    script = """
+import sys
+import numpy as np
+import sklearn.utils
+from sklearn.linear_model import LogisticRegression
+from pipeline.training.model_file import load_model, save_model, skops_io
+listing = sklearn.utils.all_estimators
+skops_io()
+assert sklearn.utils.all_estimators is listing
+assert "sklearn.gaussian_process" not in sys.modules, "skops listed every estimator"
+model = LogisticRegression().fit(np.array([[0.0], [1.0], [2.0], [3.0]]), [0, 0, 1, 1])
+md5 = save_model(model, {}, sys.argv[1])
+loaded, _ = load_model(sys.argv[1], expected_md5=md5)
+assert (loaded.predict_proba([[1.5]]) == model.predict_proba([[1.5]])).all()
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "model.skops")], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
