@@ -61,11 +61,19 @@ def sweep(
         typer.Option("--matrix", help="Run nothing: print the runs as a CI job matrix (JSON), one job per grid point."),
     ] = False,
 ) -> None:
-    """Run a grid of experiments: duplicates of existing experiments are skipped, a failed run does not stop
-    the others, Ctrl-C stops the runs and leaves no half-written experiment."""
+    """Run a grid of experiments: duplicates of existing experiments are skipped, points that differ only in the
+    params of a model they do not train run once, a failed run does not stop the others, Ctrl-C stops the runs and
+    leaves no half-written experiment."""
     plan = runs.plan_sweep(axes, subset)
     for settings, why in plan.skipped:
         typer.echo(f"skip {settings}: {why}", err=matrix)  # the matrix alone on stdout, for CI to read
+    if plan.collapsed:
+        unused = "; ".join(f"{', '.join(keys)} under {model}" for model, keys in plan.unused_by_model().items())
+        typer.echo(
+            f"Collapsed {len(plan.collapsed)} of {plan.points} grid points: each trains the same model as an earlier "
+            f"point, differing from it only in params its model does not read ({unused}).",
+            err=matrix,
+        )
     if matrix:
         typer.echo(json.dumps(plan.matrix()))
         return

@@ -4,6 +4,7 @@ function here and prints the typed result it returns; nothing here prints."""
 
 from __future__ import annotations
 
+import json
 import shlex
 import time
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from pipeline.experiments.settings import (
     flat_params,
     params_with,
     parse_settings,
+    trained_params,
     typed_settings,
 )
 from pipeline.experiments.subset import check_fraction
@@ -201,30 +203,56 @@ def check_name(name: str) -> None:
 
 
 @dataclass(frozen=True)
+class Collapsed:
+    """A grid point left out because a planned run trains the same model: it differs from that run only in the
+    params of a model kind it does not train."""
+
+    model: str  # the kind it trains (`train.model`)
+    unused: list[str]  # the params it differs in, all of other kinds
+
+
+@dataclass(frozen=True)
 class SweepPlan:
     todo: list[tuple[str, dict[str, str]]]  # (experiment name, settings)
     skipped: list[tuple[str, str]]  # (settings described, why)
+    points: int = 0  # in the grid
+    collapsed: list[Collapsed] = field(default_factory=list)
 
     def matrix(self) -> dict:
         """The runs as a CI job matrix (GitHub Actions' `include` form)."""
         return ci_matrix(self.todo)
 
+    def unused_by_model(self) -> dict[str, list[str]]:
+        """Per model kind, the params of other kinds its collapsed points varied, in the grid's order."""
+        unused: dict[str, list[str]] = {}
+        for point in self.collapsed:
+            known = unused.setdefault(point.model, [])
+            known += [key for key in point.unused if key not in known]
+        return unused
+
 
 def plan_sweep(axes: list[str], subset: float | None) -> SweepPlan:
     """Every combination of the axes, all checked before any runs; duplicates of experiments (or of each
-    other) skipped."""
+    other) skipped, and a point that trains the same model as an earlier one (it differs only in the params of
+    a model kind it does not train) collapsed into it."""
     require_experiment_repo()
     plans = [planned(with_subset(settings, subset), flag="") for settings in expand_grid(axes)]
     existing = experiment_runs().runs
-    todo, skipped, seen = [], [], []
+    todo, skipped, seen, collapsed = [], [], [], []
+    models: dict[str, dict] = {}  # the trained params (as JSON) -> the params of the first point training them
     for plan in plans:
+        model = json.dumps(trained_params(plan.params), sort_keys=True)
         same = duplicate_of(plan.params, existing)
         if same or plan.params in seen:
             skipped.append((plan.description, f"same as experiment {same.name}" if same else "listed twice"))
-            continue
+        elif model in models:
+            differ = [key for key in plan.params if plan.params[key] != models[model][key]]
+            collapsed.append(Collapsed(plan.params["train.model"], differ))
+        else:
+            todo.append((experiment_name(plan.settings), plan.settings))
         seen.append(plan.params)
-        todo.append((experiment_name(plan.settings), plan.settings))
-    return SweepPlan(todo, skipped)
+        models.setdefault(model, plan.params)
+    return SweepPlan(todo, skipped, len(plans), collapsed)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from hooks.params_yaml import core_1_2
 from pipeline import metrics as metric_rules
 from pipeline.errors import UserError
-from pipeline.params import Params, parse_params, read_params_yaml, with_overrides
+from pipeline.params import ModelKind, Params, parse_params, read_params_yaml, with_overrides
 
 SUBSET_KEY = "data.sample_frac"
 MAX_GRID = 1_000  # runs in one sweep: a thousand full runs are hours already; a typo must not plan a million
@@ -244,6 +244,13 @@ def flat_params(params: Params) -> dict[str, Any]:
     """The params a run is compared and deduplicated on: every trained-with param, flat, as params.yaml types
     them (the monitor's thresholds do not change a model)."""
     return flatten(params.model_dump(mode="json", by_alias=True, exclude={"monitor"}))
+
+
+def trained_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The flat params that decide the model a run trains: all but the sections of the model kinds `train.model`
+    does not name (`train.hgb.*` in a logreg run). Two runs equal in these train the same model."""
+    unused = tuple(f"train.{kind.value}." for kind in ModelKind if kind.value != params.get("train.model"))
+    return {key: value for key, value in params.items() if not key.startswith(unused)}
 
 
 def expand_grid(axes: list[str]) -> list[dict[str, str]]:

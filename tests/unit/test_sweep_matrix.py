@@ -1,13 +1,15 @@
-"""The sweep as a CI job matrix: one job per grid point, in the grid's order."""
+"""The sweep as a CI job matrix: one job per grid point that trains a model of its own, in the grid's order."""
 
+import json
 from pathlib import Path
 
 import pytest
 import yaml
 
 from pipeline.errors import UserError
-from pipeline.experiments.settings import ci_matrix, expand_grid, typed_settings
+from pipeline.experiments.settings import ci_matrix, expand_grid, trained_params, typed_settings
 from pipeline.params import read_params_yaml
+from tests.conftest import run
 
 
 def test_one_job_per_grid_point_with_its_settings():
@@ -40,3 +42,36 @@ def test_a_list_value_keeps_its_commas_and_reaches_ci_without_a_space():
     assert typed["data.drop"] == '["rownames","term"]'
     assert yaml.safe_load(typed["data.drop"]) == ["rownames", "term"]  # as DVC's -S reads it
     assert ci_matrix([("run", typed)])["include"][0]["set"] == 'data.drop=["rownames","term"] seed=1'
+
+
+def test_the_params_a_run_trains_with_leave_out_the_other_models_section():
+    params = {"seed": 1, "train.model": "logreg", "train.logreg.C": 0.1, "train.hgb.max_iter": 100}
+    assert trained_params(params) == {"seed": 1, "train.model": "logreg", "train.logreg.C": 0.1}
+    hgb = {**params, "train.model": "hgb"}
+    assert trained_params(hgb) == {"seed": 1, "train.model": "hgb", "train.hgb.max_iter": 100}
+
+
+def test_points_that_differ_only_in_an_untrained_models_params_run_once(fresh_repo):
+    """A grid over both models and both models' params planned hgb runs that differed only in train.logreg.C (and
+    logreg runs only in train.hgb.max_iter): identical models, a full run each. The plan, which the CI matrix is,
+    keeps the first of each and says in one line what it collapsed and why."""
+    grid = ["train.model=logreg,hgb", "train.logreg.C=0.01,0.1", "train.hgb.max_iter=100,300"]
+    planned = run(["mlops", "exp", "sweep", *grid, "--matrix"], fresh_repo)
+    assert [job["set"] for job in json.loads(planned.stdout)["include"]] == [
+        "train.model=logreg train.logreg.C=0.01 train.hgb.max_iter=100",
+        "train.model=logreg train.logreg.C=0.1 train.hgb.max_iter=100",
+        "train.model=hgb train.logreg.C=0.01 train.hgb.max_iter=100",
+        "train.model=hgb train.logreg.C=0.01 train.hgb.max_iter=300",
+    ]
+    assert planned.stderr == (
+        "Collapsed 4 of 8 grid points: each trains the same model as an earlier point, differing from it only in "
+        "params its model does not read (train.hgb.max_iter under logreg; train.logreg.C under hgb).\n"
+    )
+    one_model = run(
+        ["mlops", "exp", "sweep", "train.model=logreg", "train.hgb.max_iter=100,300", "--matrix"], fresh_repo
+    )
+    assert [job["set"] for job in json.loads(one_model.stdout)["include"]] == [
+        "train.model=logreg train.hgb.max_iter=100"
+    ]
+    assert one_model.stderr.startswith("Collapsed 1 of 2 grid points:")
+    assert run(["git", "for-each-ref", "refs/exps"], fresh_repo).stdout == ""
