@@ -23,7 +23,15 @@ from pipeline.cli.options import (
     print_changes,
 )
 from pipeline.experiments import runs
-from pipeline.experiments.settings import LEGEND, SUBSET_KEY, ComparisonTable, as_csv, as_markdown, table_cells
+from pipeline.experiments.settings import (
+    LEGEND,
+    SUBSET_KEY,
+    ComparisonTable,
+    as_csv,
+    as_markdown,
+    setting_text,
+    table_cells,
+)
 
 exp_app = typer.Typer(help="Experiments: run, sweep, push, pull, compare, apply, promote.", no_args_is_help=True)
 
@@ -171,6 +179,13 @@ def compare(
             "that run's metrics beside today's params. Run `mlops repro` first to compare with today's.",
             err=True,
         )
+    for failed in table.failed:
+        settings = " ".join(f"{key}={setting_text(value)}" for key, value in failed.params.items())
+        typer.echo(
+            f"Failed: {failed.name} ({settings or 'the workspace params'}) has no metrics; see why with "
+            f"`{failed.logs}` (`{failed.drop}` drops it).",
+            err=True,
+        )
     if table.unreadable:
         typer.echo(
             f"Left out {len(table.unreadable)} experiment(s) whose params.yaml this schema refuses: "
@@ -199,7 +214,7 @@ def print_screen(table: ComparisonTable) -> None:
         screen.add_row(*row)
     out = console()
     out.print(screen)
-    if not table.rows[1:]:
+    if not table.rows[1:] and not table.failed:
         out.print("No experiments yet: run `mlops exp run -S key=value` or `mlops exp sweep key=v1,v2`.")
     if table.hidden:
         out.print(f"({table.hidden} more experiment(s) not shown: drop --top)")

@@ -20,6 +20,7 @@ from pipeline.experiments.metrics_file import read_metrics, workspace_metrics
 from pipeline.experiments.settings import (
     SUBSET_KEY,
     ComparisonTable,
+    FailedRun,
     Run,
     ci_matrix,
     comparison,
@@ -27,13 +28,14 @@ from pipeline.experiments.settings import (
     experiment_name,
     find_duplicate,
     flat_params,
+    flatten,
     params_with,
     parse_settings,
     trained_params,
     typed_settings,
 )
 from pipeline.experiments.subset import check_fraction
-from pipeline.params import load_params
+from pipeline.params import PARAMS_FILE, load_params, parse_params_yaml
 from pipeline.versioning import dvc_seam, integrity, remotes
 from pipeline.versioning.journal import Stopped, all_or_nothing, stop_signal, stops_unwound, uninterruptible
 from pipeline.versioning.pipeline_status import stale_stages, workspace_md5
@@ -409,11 +411,46 @@ def _require_on_remote(names: list[str], remote: str, there: list[dvc_seam.Exper
 
 
 def compare(every_commit: bool, sort_by: str, top: int | None) -> ComparisonTable:
-    """The workspace and its experiments (those started from HEAD, or all): the comparison table."""
+    """The workspace and its experiments (those started from HEAD, or all): the comparison table, and the
+    experiments whose run failed in DVC's queue beside it."""
     head = require_experiment_repo()
-    experiments = experiment_runs(None if every_commit else head)
-    table = comparison(workspace_run(), experiments.runs, sort_by, top)
-    return replace(table, unreadable=experiments.unreadable, stale_workspace=stale_stages("mlops exp compare"))
+    baseline = None if every_commit else head
+    experiments = experiment_runs(baseline)
+    workspace = workspace_run()
+    table = comparison(workspace, experiments.runs, sort_by, top)
+    return replace(
+        table,
+        unreadable=experiments.unreadable,
+        stale_workspace=stale_stages("mlops exp compare"),
+        failed=failed_runs(workspace, baseline),
+    )
+
+
+def failed_runs(workspace: Run, baseline: str | None) -> list[FailedRun]:
+    """The experiments DVC's queue ran and that failed (of the `baseline` commit only, when given): the params
+    each set apart from the workspace's, and the command that shows why it failed."""
+    failed = []
+    for experiment in dvc_seam.failed_queued_experiments():
+        if baseline and experiment.baseline != baseline:
+            continue
+        params = queued_params(experiment.rev)
+        changed = {
+            key: value for key, value in params.items() if json.dumps(value) != json.dumps(workspace.params.get(key))
+        }
+        name = shlex.quote(experiment.name)
+        failed.append(FailedRun(experiment.name, changed, f"dvc queue logs {name}", f"dvc queue remove {name}"))
+    return failed
+
+
+def queued_params(rev: str) -> dict:
+    """The flat params a queued run was given; as written when the schema refuses them (often why it failed)."""
+    try:
+        return flat_params(dvc_seam.params_at(rev))
+    except UserError:
+        try:
+            return flatten(parse_params_yaml(dvc_seam.read_at(rev, PARAMS_FILE) or b"", PARAMS_FILE))
+        except UserError:
+            return {}
 
 
 # --- mlops exp apply / promote ------------------------------------------------------------------------------

@@ -345,6 +345,16 @@ class ComparisonRow:
 
 
 @dataclass(frozen=True)
+class FailedRun:
+    """An experiment whose run failed: no metrics, only what it set and where to read why."""
+
+    name: str
+    params: dict[str, Any]  # those it sets apart from the baseline's
+    logs: str  # the command that shows its run's output
+    drop: str  # the command that takes it off DVC's queue
+
+
+@dataclass(frozen=True)
 class ComparisonTable:
     """What `mlops exp compare` shows in every format: the baseline first, then experiments best first."""
 
@@ -355,6 +365,7 @@ class ComparisonTable:
     hidden: int  # experiments left out by --top
     unreadable: list[str] = field(default_factory=list)  # experiments whose params the schema refuses
     stale_workspace: list[str] = field(default_factory=list)  # its stages whose params, code or data changed since
+    failed: list[FailedRun] = field(default_factory=list)  # experiments whose run failed: no row of theirs
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -364,6 +375,7 @@ class ComparisonTable:
             "rows": [_row_json(row) for row in self.rows],
             "hidden": self.hidden,
             "stale_workspace": self.stale_workspace,
+            "failed": [asdict(run) for run in self.failed],
         }
 
 

@@ -470,6 +470,30 @@ class ExperimentRef:
     baseline: str
 
 
+# DVC's queue (`dvc exp run --queue`, then `dvc queue start` or `dvc exp run --run-all`) moves each task it took to
+# this folder: empty or absent, it ran nothing, so nothing of it failed (and DVC's queue is not loaded to say so).
+QUEUE_TAKEN = Path(".dvc/tmp/exps/celery/broker/processed")
+
+
+@dataclass(frozen=True)
+class FailedExperiment:
+    name: str
+    rev: str  # the commit DVC queued: the run's params and code
+    baseline: str
+
+
+def failed_queued_experiments() -> list[FailedExperiment]:
+    """The experiments DVC's queue ran and that failed, as `dvc queue status` ("Failed") and `dvc exp show` list
+    them, until `dvc queue remove` drops them. A failed run leaves no experiment ref, so only the queue knows."""
+    if not QUEUE_TAKEN.is_dir() or not any(QUEUE_TAKEN.iterdir()):
+        return []
+    with dvc_repo() as repo:
+        return [
+            FailedExperiment(entry.name or entry.stash_rev[:7], entry.stash_rev, entry.baseline_rev)
+            for entry, _ in repo.experiments.celery_queue.iter_failed()
+        ]
+
+
 def list_experiments() -> list[ExperimentRef]:
     """Every named experiment in this repo, oldest first."""
     return _experiments(git_plumbing.refs("refs/exps", "refname", "objectname", sort="committerdate"))

@@ -303,3 +303,35 @@ def test_an_applied_experiment_is_promoted_as_apply_says(repo):
     assert "Committed: Promote experiment wider-c: roc_auc" in promoted.stdout
     assert run(["git", "status", "--porcelain", "--untracked-files=no"], repo).stdout == ""
     assert "C: 0.02" in run(["git", "show", "HEAD:params.yaml"], repo).stdout
+
+
+def test_compare_lists_an_experiment_that_failed_in_dvcs_queue(repo):
+    """A queued experiment whose run failed left no trace in `mlops exp compare` (DVC makes no experiment ref of a
+    failed run): it is listed beside the table, with the params it set and the command that shows why."""
+    run(["dvc", "exp", "run", "--queue", "-S", "seed=1.5", "--name", "bad-seed"], repo)  # the stages refuse it
+    run(["dvc", "exp", "run", "--run-all"], repo)
+    assert "Input should be a valid integer" in run(["dvc", "queue", "logs", "bad-seed"], repo).stdout
+
+    failed = (
+        "Failed: bad-seed (seed=1.5) has no metrics; see why with `dvc queue logs bad-seed` "
+        "(`dvc queue remove bad-seed` drops it).\n"
+    )
+    screen = run(["mlops", "exp", "compare"], repo)
+    assert screen.stderr == failed and "No experiments yet" not in screen.stdout
+    compared = run(["mlops", "exp", "compare", "--json"], repo)
+    table = json.loads(compared.stdout)
+    assert [row["name"] for row in table["rows"]] == ["workspace"] and table["changed_params"] == []
+    assert table["failed"] == [
+        {
+            "name": "bad-seed",
+            "params": {"seed": 1.5},
+            "logs": "dvc queue logs bad-seed",
+            "drop": "dvc queue remove bad-seed",
+        }
+    ]
+    csv = run(["mlops", "exp", "compare", "--csv"], repo)
+    assert csv.stdout.count("\n") == 2 and csv.stderr == failed  # the table alone: header and workspace
+
+    run(["git", "commit", "-q", "--no-verify", "--allow-empty", "-m", "a later commit"], repo)
+    assert run(["mlops", "exp", "compare"], repo).stderr == ""  # failed from another commit
+    assert run(["mlops", "exp", "compare", "--all"], repo).stderr == failed
