@@ -11,6 +11,10 @@ import contextlib
 import logging
 from collections.abc import Iterator
 
+from pipeline.errors import UserError
+from pipeline.versioning.dvc_command import DvcFailed
+from pipeline.versioning.journal import Stopped, stop_signal
+
 RAN, RESTORED, SKIPPED = "ran", "restored from the run cache", "skipped (up to date)"
 MESSAGES = {
     "Running stage '%s':": RAN,
@@ -94,3 +98,17 @@ def contradicting_advice_dropped(
     finally:
         del ui.write  # the console's own method again
         scm_context.logger.removeFilter(advice_filter)
+
+
+@contextlib.contextmanager
+def experiment_failure_said(experiment: str) -> Iterator[None]:
+    """DVC's failure of `experiment` (described: "experiment NAME") as one line; or, when a stop made DVC fail,
+    the stop itself."""
+    try:
+        yield
+    except DvcFailed as failure:
+        if stop_signal() is not None:  # DVC caught the stop and failed: a stop, not a failure to fix
+            raise Stopped(stop_signal()) from None
+        raise UserError(
+            f"{experiment} failed; the workspace is untouched", hint="read DVC's message above"
+        ) from failure

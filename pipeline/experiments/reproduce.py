@@ -16,7 +16,6 @@ from pipeline.experiments import dvc_outcomes, plots_page, subset
 from pipeline.experiments.metrics_file import read_metrics, workspace_metrics, workspace_metrics_if_readable
 from pipeline.experiments.subset import check_fraction
 from pipeline.versioning import dvc_seam
-from pipeline.versioning.journal import Stopped, stop_signal
 from pipeline.versioning.pipeline_status import (
     clear_merge_placeholders,
     merge_placeholders,
@@ -91,13 +90,8 @@ def _subset_run(fraction: float, repeat: bool) -> Reproduced:
         same = None if repeat else existing_run({SUBSET_KEY: repr(float(fraction))})
         if same:  # as `mlops exp run` skips it: the same bytes again, under another name
             return _recorded(same, repeats=True)
-        done = subset.run(name, fraction, stages)
-    except dvc_seam.DvcFailed as failure:
-        if stop_signal() is not None:  # DVC caught the stop and failed: a stop, not a failure to fix
-            raise Stopped(stop_signal()) from None
-        raise UserError(
-            f"subset experiment {name} failed; the workspace is untouched", hint="read DVC's message above"
-        ) from failure
+        with dvc_outcomes.experiment_failure_said(f"subset experiment {name}"):
+            done = subset.run(name, fraction, stages)
     finally:
         if stages is not None:
             stages.stop()

@@ -37,7 +37,7 @@ from pipeline.experiments.settings import (
 from pipeline.experiments.subset import check_fraction
 from pipeline.params import PARAMS_FILE, load_params, parse_params_yaml
 from pipeline.versioning import dvc_seam, integrity, remotes
-from pipeline.versioning.journal import Stopped, all_or_nothing, stop_signal, stops_unwound, uninterruptible
+from pipeline.versioning.journal import all_or_nothing, stops_unwound, uninterruptible
 from pipeline.versioning.pipeline_status import stale_stages, workspace_md5
 
 STAGGER_SECONDS = 0.5  # between starts of concurrent runs: each briefly takes the repo lock
@@ -168,15 +168,12 @@ def run_one(set_items: list[str], subset: float | None, name: str | None) -> Run
     name = name or experiment_name(plan.settings)
     if dvc_seam.exp_ref(name):
         raise UserError(f"an experiment called {name} exists", hint="choose another --name")
-    try:
-        with dvc_outcomes.contradicting_advice_dropped(), stops_unwound():  # DVC cleans up as after Ctrl-C
-            dvc_seam.exp_run_temp(name, plan.settings)
-    except dvc_seam.DvcFailed as failure:
-        if stop_signal() is not None:  # DVC caught the stop and failed: a stop, not a failure to fix
-            raise Stopped(stop_signal()) from None
-        raise UserError(
-            f"experiment {name} failed; the workspace is untouched", hint="read DVC's message above"
-        ) from failure
+    with (
+        dvc_outcomes.experiment_failure_said(f"experiment {name}"),
+        dvc_outcomes.contradicting_advice_dropped(),
+        stops_unwound(),  # DVC cleans up as after Ctrl-C
+    ):
+        dvc_seam.exp_run_temp(name, plan.settings)
     metrics = read_metrics(dvc_seam.read_at(dvc_seam.exp_ref(name), paths.METRICS))
     return RunOutcome(name, None, metric_rules.changes(metrics, workspace_metrics()))
 
