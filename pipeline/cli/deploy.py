@@ -49,6 +49,12 @@ def promote(
         raise typer.Exit(1)
     if promotion.recorded_for_rollback:
         typer.echo(f"The model served before, {promotion.recorded_for_rollback}, is recorded for a rollback.")
+    if promotion.same_model_as:
+        typer.echo(
+            f"{promotion.same_model_as} is the champion (stage prod): {rev}'s model is its model (md5 "
+            f"{promotion.model_md5}), so no new version is registered."
+        )
+        return
     typer.echo(f"{promotion.described} is the champion (stage prod), model {promotion.model_md5}.")
 
 

@@ -30,6 +30,7 @@ class Promotion:
     described: str  # the promoted revision as the registry names it (after the promotion)
     model_md5: str
     recorded_for_rollback: str | None  # the model served before the first promotion, now registered
+    same_model_as: str | None  # the registered version whose model REV's is (its bytes): assigned, not registered
     uncommitted: list[str]  # the workspace's uncommitted changes when HEAD is promoted: its model is not HEAD's
 
     def why_not(self) -> str:
@@ -80,6 +81,7 @@ def promote(rev: str, tolerance: float | None) -> Promotion:
                 f"{registry.describe(current)} is already the champion: {rev}'s model is the same bytes "
                 f"(md5 {md5[:12]}): nothing to do."
             )
+    registered = registry.version_of_same_model(commit)  # a revert to an earlier model: that version again
     head = dvc_seam.resolve_commit("HEAD")
     reference_rev = current or head
     try:
@@ -100,7 +102,9 @@ def promote(rev: str, tolerance: float | None) -> Promotion:
         raise named_as_typed(error, commit, rev if registry.resolve(rev) == rev else commit[:12]) from None
     recorded = None
     if passed:
-        registry.promote(commit, served_before=reference_rev, reason=f"promote {rev}: {verdict}", champion=current)
+        registry.promote(
+            registered or commit, served_before=reference_rev, reason=f"promote {rev}: {verdict}", champion=current
+        )
         if current is None and reference_rev != commit:
             recorded = registry.describe(reference_rev)
     return Promotion(
@@ -111,9 +115,10 @@ def promote(rev: str, tolerance: float | None) -> Promotion:
         table=table_lines(comparison) if comparison and comparison.enough else [],
         verdict=verdict,
         passed=passed,
-        described=registry.describe(commit),
+        described=registry.describe(registered or commit),
         model_md5=served.md5,
         recorded_for_rollback=recorded,
+        same_model_as=registry.describe(registered) if registered else None,
         uncommitted=git.uncommitted_changes() if commit == head else [],
     )
 

@@ -197,6 +197,20 @@ def read_output(rev: str, path: str, typed: str | None = None, champion: bool = 
     return data, expected, commit
 
 
+def version_of_same_model(commit: str) -> str | None:
+    """The commit of the registered version whose model is the same bytes as `commit`'s (its `dvc.lock` records the
+    same md5; the highest such version), when `commit` itself is not registered: promoting `commit` assigns the stage
+    to that version rather than registering the same model again. None when there is none."""
+    from pipeline.versioning import dvc_seam
+
+    versions = registered_versions(read_events(model_artifact()))
+    md5 = dvc_seam.recorded_md5_at(commit, paths.MODEL)
+    if md5 is None or commit in versions.values():
+        return None
+    same = [version for version, at in versions.items() if dvc_seam.recorded_md5_at(at, paths.MODEL) == md5]
+    return versions[_highest(same)] if same else None
+
+
 def _highest(versions: list[str]) -> str:
     return max(versions, key=lambda v: _semver(v) or (-1, -1, -1))
 

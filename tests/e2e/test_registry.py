@@ -213,3 +213,36 @@ def test_promoting_another_commit_of_the_champions_model_writes_no_tag_and_says_
     ], again.stdout
     assert sorted(run(["git", "tag", "-l"], repo).stdout.split()) == tags
     assert gto_state(repo)["stage"] == {"prod": "v1.0.0"}
+
+
+def test_promoting_a_revert_to_an_earlier_versions_model_assigns_prod_to_that_version_after_the_gate(repo):
+    """A commit whose model is v1.0.0's bytes (a revert), promoted after v1.1.0, was registered as v1.2.0: one model
+    under two versions. It is gated against the champion as any promotion, then prod is assigned to v1.0.0."""
+    run("git add -A && git commit -q --no-verify -m trained --allow-empty", repo)
+    first = run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
+    run(["mlops", "deploy", "promote", "HEAD"], repo)  # v1.0.0
+    run("sed -i 's/C: 0.01/C: 0.03/' params.yaml && mlops repro && git commit -q --no-verify -am other", repo)
+    run(["mlops", "deploy", "promote", "HEAD", "--tolerance", "1.0"], repo)  # v1.1.0, another model
+    run("git checkout -q HEAD~1 -- params.yaml dvc.lock reports && dvc checkout -q", repo)
+    run("git commit -q --no-verify -m 'back to the first model'", repo)
+    model = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]["train"]["outs"][0]["md5"]
+    tags = sorted(run(["git", "tag", "-l"], repo).stdout.split())
+    assert tags == ["lending-risk#prod#1", "lending-risk#prod#2", "lending-risk@v1.0.0", "lending-risk@v1.1.0"]
+
+    failed = run(["mlops", "deploy", "promote", "HEAD", "--tolerance", "0"], repo, check=False)
+    assert failed.returncode == 1 and "gate FAILS" in failed.stdout, failed.stdout + failed.stderr
+    assert sorted(run(["git", "tag", "-l"], repo).stdout.split()) == tags
+
+    promoted = run(["mlops", "deploy", "promote", "HEAD", "--tolerance", "1.0"], repo)
+    assert "Both models scored" in promoted.stdout and "gate passes" in promoted.stdout, promoted.stdout
+    assert promoted.stdout.splitlines()[-1] == (
+        f"lending-risk@v1.0.0 (commit {first[:12]}) is the champion (stage prod): HEAD's model is its model "
+        f"(md5 {model}), so no new version is registered."
+    ), promoted.stdout
+    assert sorted(run(["git", "tag", "-l"], repo).stdout.split()) == [*tags[:2], "lending-risk#prod#3", *tags[2:]]
+    assert run(["git", "rev-parse", "lending-risk#prod#3^{commit}"], repo).stdout.strip() == first
+    assert gto_state(repo) == {"version": "v1.1.0", "stage": {"prod": "v1.0.0"}, "registered": True, "active": True}
+    assert run(["gto", "show", "lending-risk#prod", "--ref"], repo).stdout.strip() == "lending-risk@v1.0.0"
+
+    back = run(["mlops", "deploy", "rollback"], repo)  # the history is the versions' own: v1.1.0 before it
+    assert "lending-risk@v1.1.0" in back.stdout and "is the champion again" in back.stdout, back.stdout
