@@ -3,18 +3,22 @@ byte-identical), all or nothing, refused while anything in the workspace is not 
 
 from __future__ import annotations
 
+import os
 import shlex
 from pathlib import Path
 
+from hooks.pipeline_state import LOCK_FILE, locked_outs
 from pipeline.errors import UserError
-from pipeline.versioning import dvc_seam
+from pipeline.versioning import dvc_seam, integrity
+from pipeline.versioning.data_status import object_path
 from pipeline.versioning.journal import all_or_nothing
 
 
 def checkout(rev: str) -> None:
     """Bring back `rev`: its code, params, data and model as they were committed."""
     dvc_seam.require_repo()
-    if dvc_seam.resolve_commit(rev) is None:  # before the workspace's checks, which start DVC
+    commit = dvc_seam.resolve_commit(rev)
+    if commit is None:  # before the workspace's checks, which start DVC
         raise UserError(f"{rev!r} is not a commit, tag or branch here", hint="see `git log --oneline` and `git tag`")
     dvc_seam.require_committed_workspace("travelling to another version")
     modified, deleted = changed_outputs()
@@ -30,6 +34,7 @@ def checkout(rev: str) -> None:
             hint="bring them back first: `dvc checkout --force` (from the cache), `mlops data pull` (from the DVC "
             f"remote) or `mlops repro` (rebuilds the model), then `mlops checkout {shlex.quote(rev)}` again",
         )
+    require_not_lost(rev, commit)
     tracked_before = set(dvc_seam.tracked_objects())
     with all_or_nothing("mlops checkout", move_head=True):
         dvc_seam.switch_code(rev)
@@ -42,6 +47,60 @@ def checkout(rev: str) -> None:
                 "again",
             ) from failure
         remove_outputs_not_tracked(tracked_before - set(dvc_seam.tracked_objects()))
+
+
+def require_not_lost(rev: str, commit: str) -> None:
+    """Refuse, before anything moves, a version whose data or model is neither in the cache nor on the DVC remote:
+    the checkout would fail, and the pull its failure suggests would fetch nothing. One the remote has, or a remote
+    that cannot be asked, is left to the checkout (whose failure names the pull)."""
+    missing = integrity.missing_from_cache(objects_at(commit))
+    if not missing:
+        return
+    try:
+        lost = integrity.not_on_remote(missing)
+    except dvc_seam.remote_failures():
+        return
+    if not lost:
+        return
+    shown = ", ".join(f"{problem.path} (md5 {problem.md5})" for problem in lost[:3])
+    shown += f" and {len(lost) - 3} more" if len(lost) > 3 else ""
+    remote = dvc_seam.default_remote()
+    looked = f"on DVC remote {remote[0]!r} ({remote[1]})" if remote else "on a DVC remote (none is set)"
+    cache = dvc_seam.cache_files_dir().parent.parent
+    typed = shlex.quote(rev)
+    added = [problem.path for problem in lost if not is_pipeline_output(commit, problem.path)]
+    if added:
+        hint = (
+            f"{', '.join(added[:3])} is data added with `mlops data add`, which no command rebuilds: from a clone "
+            f"whose DVC cache still has it, run `mlops data push`, then `mlops checkout {typed}` again"
+        )
+    else:
+        hint = (
+            f"rebuild it at {rev}: `git checkout {typed}` (its post-checkout hook says the output is missing), then "
+            "`mlops repro`: the same params, code and data give the same bytes; `mlops data push` keeps them"
+        )
+    raise UserError(
+        f"cannot check out {rev}: {shown} {'is' if len(lost) == 1 else 'are'} neither in the DVC cache "
+        f"({os.path.relpath(cache)}) nor {looked}; stayed where you were",
+        hint=hint,
+    )
+
+
+def objects_at(commit: str) -> dict[str, str]:
+    """{workspace path: md5} of every object `commit` uses, a directory's listing too when the cache lacks it."""
+    cache = dvc_seam.cache_files_dir()
+    listings = {
+        path: md5
+        for path, md5 in dvc_seam.tracked_objects(commit).items()
+        if md5.endswith(".dir") and not object_path(cache, md5).is_file()
+    }
+    return {**integrity.objects_in_use(commit), **listings}
+
+
+def is_pipeline_output(commit: str, path: str) -> bool:
+    """Whether `path` is (or is inside) an output `dvc.lock` records at `commit`: `mlops repro` makes it again."""
+    outputs = [out["path"] for out in locked_outs(dvc_seam.read_at(commit, LOCK_FILE)) if "path" in out]
+    return any(path == output or path.startswith(f"{output}/") for output in outputs)
 
 
 def remove_outputs_not_tracked(leftovers: set[str]) -> None:

@@ -99,6 +99,15 @@ def remote_problems(objects: dict[str, str]) -> list[Problem]:
     return problems
 
 
+def not_on_remote(problems: list[Problem]) -> list[Problem]:
+    """Of objects the cache lacks, those the default remote lacks too (asks only whether each exists there): lost
+    everywhere, so no pull brings them back. All of them without a default remote."""
+    if dvc_seam.default_remote() is None:
+        return list(problems)
+    with _remote() as (fs, odb):
+        return [Problem(p.path, p.md5, "remote", "missing") for p in problems if not fs.exists(odb.oid_to_path(p.md5))]
+
+
 def heal_remote(problems: list[Problem]) -> list[Problem]:
     """Upload the good local copy over each corrupted remote copy; the ones healed."""
     cache = dvc_seam.cache_files_dir()

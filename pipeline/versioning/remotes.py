@@ -211,7 +211,7 @@ def _require_pushed(objects: dict[str, str]) -> None:
     if not missing:
         return
     try:
-        lost = [p for p in integrity.remote_problems({p.path: p.md5 for p in missing}) if p.state == "missing"]
+        lost = integrity.not_on_remote(missing)
     except dvc_seam.remote_failures():  # it answered the push a moment ago: what was said stands
         return
     if lost:

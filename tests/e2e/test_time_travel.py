@@ -122,3 +122,41 @@ def test_a_deleted_model_is_named_as_deleted_with_fixes_that_work_without_the_ca
     mlops(repo, "repro")
     mlops(repo, "checkout", "v1")
     assert cached.is_file() and (repo / "models/model.skops").is_file()
+
+
+def test_a_version_whose_model_is_lost_everywhere_names_it_where_looked_and_the_rebuild(hooked):
+    """A model in no cache and on no remote: `mlops checkout` printed DVC's error block, then said to fetch it with
+    `mlops data pull --rev`, which fails for the same reason."""
+    commit(hooked, "v1")
+    run(["git", "branch", "old"], hooked)
+    params = (hooked / "params.yaml").read_text()
+    (hooked / "params.yaml").write_text(params.replace("C: 0.01", "C: 0.1"))
+    mlops(hooked, "repro")
+    commit(hooked, "v2")  # on main
+    model = yaml.safe_load((hooked / "dvc.lock").read_text())["stages"]["train"]["outs"][0]["md5"]
+    mlops(hooked, "checkout", "old")
+    cached = hooked / ".dvc" / "cache" / "files" / "md5" / model[:2] / model[2:]
+    cached.chmod(0o644)
+    cached.unlink()  # never pushed: the remote has not got it either
+    before, lock = versions(hooked), (hooked / "dvc.lock").read_bytes()
+
+    result = mlops(hooked, "checkout", "main", check=False)
+    assert result.returncode == 2
+    remote = hooked.parent / "lending-mlops-dvc-remote"
+    assert result.stderr.splitlines() == [
+        f"error: cannot check out main: models/model.skops (md5 {model}) is neither in the DVC cache (.dvc/cache) "
+        f"nor on DVC remote 'local' ({remote}); stayed where you were",
+        "  hint: rebuild it at main: `git checkout main` (its post-checkout hook says the output is missing), then "
+        "`mlops repro`: the same params, code and data give the same bytes; `mlops data push` keeps them",
+    ], result.stderr
+    assert run(["git", "symbolic-ref", "HEAD"], hooked).stdout.strip() == "refs/heads/old"
+    assert versions(hooked) == before and (hooked / "dvc.lock").read_bytes() == lock
+    assert run(["git", "status", "--porcelain"], hooked).stdout == ""
+
+    # the hint, followed as printed, brings main's model back, byte-identical
+    run(["git", "checkout", "-q", "main"], hooked, check=False)  # its hook fails: the model is missing
+    mlops(hooked, "repro")
+    assert cached.is_file() and run(["git", "status", "--porcelain"], hooked).stdout == ""
+    mlops(hooked, "checkout", "old")
+    mlops(hooked, "checkout", "main")
+    assert versions(hooked)["models"] != before["models"]
