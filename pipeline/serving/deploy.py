@@ -75,8 +75,8 @@ def promote(rev: str, tolerance: float | None) -> Promotion:
         named = described if described.startswith(f"{rev} ") else f"{rev}: {described}"
         raise AlreadyChampion(f"{named} is already the champion: nothing to do.")
     if current is not None:  # another commit of the same model (a README change): the gate would judge it by itself
-        md5 = dvc_seam.recorded_md5_at(commit, paths.MODEL)
-        if md5 is not None and md5 == dvc_seam.recorded_md5_at(current, paths.MODEL):
+        md5 = dvc_seam.recorded_md5_at(commit, paths.MODEL, missing_ok=True)
+        if md5 is not None and md5 == dvc_seam.recorded_md5_at(current, paths.MODEL, missing_ok=True):
             raise AlreadyChampion(
                 f"{registry.describe(current)} is already the champion: {rev}'s model is the same bytes "
                 f"(md5 {md5[:12]}): nothing to do."

@@ -204,10 +204,12 @@ def version_of_same_model(commit: str) -> str | None:
     from pipeline.versioning import dvc_seam
 
     versions = registered_versions(read_events(model_artifact()))
-    md5 = dvc_seam.recorded_md5_at(commit, paths.MODEL)
+    md5 = dvc_seam.recorded_md5_at(commit, paths.MODEL, missing_ok=True)
     if md5 is None or commit in versions.values():
         return None
-    same = [version for version, at in versions.items() if dvc_seam.recorded_md5_at(at, paths.MODEL) == md5]
+    same = [
+        version for version, at in versions.items() if dvc_seam.recorded_md5_at(at, paths.MODEL, missing_ok=True) == md5
+    ]
     return versions[_highest(same)] if same else None
 
 

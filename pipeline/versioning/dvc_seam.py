@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import yaml
+
 from hooks import dvc_post_checkout
 from hooks import git as git_plumbing
 from hooks.pipeline_state import (
@@ -31,7 +33,6 @@ from hooks.pipeline_state import (
     git_kept_outputs,
     load,
     lock_stages,
-    locked_outs,
     output_md5,
     parse_lock,
     read_worktree,
@@ -409,9 +410,15 @@ def lock_at(rev: str, shown_as: Named = None) -> dict:
     return parse_lock(data)
 
 
-def recorded_md5_at(rev: str, path: str) -> str | None:
-    """The md5 `dvc.lock` at `rev` records for the output `path`; None when it records none (or has no dvc.lock)."""
-    return next((out.get("md5") for out in locked_outs(read_at(rev, LOCK_FILE)) if out.get("path") == path), None)
+def recorded_md5_at(rev: str, path: str, shown_as: Named = None, missing_ok: bool = False) -> str | None:
+    """The md5 `dvc.lock` at `rev` records for the output `path`; None when it records none. A revision with no
+    readable dvc.lock is refused, naming it `shown_as` (as `lock_at`), or, with `missing_ok`, gives None."""
+    try:
+        return output_md5(lock_at(rev, shown_as), path)
+    except (UserError, yaml.YAMLError):  # yaml's: a dvc.lock that is not YAML, or not of DVC's shape (BadYaml)
+        if missing_ok:
+            return None
+        raise
 
 
 def pull_command(rev: str) -> str:
@@ -436,7 +443,7 @@ def read_output_at(rev: str, path: str, shown_as: Named = None, pull_rev: Named 
             "clone that does)"
         )
 
-    expected = output_md5(lock_at(rev, shown), path)
+    expected = recorded_md5_at(rev, path, shown)
     if expected is None:
         raise UserError(f"{shown()}: dvc.lock records no {path}", hint="was the pipeline run there?")
     try:
