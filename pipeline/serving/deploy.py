@@ -63,7 +63,7 @@ def promote(rev: str, tolerance: float | None) -> Promotion:
     """Make `rev` the champion (stage prod of the model artifact) if it passes the gate against the current
     champion: registers its model as a version and assigns it prod, as GTO git tags."""
     dvc_seam.require_repo()
-    commit = dvc_seam.resolve_commit(registry.resolve(rev))
+    commit = registry.commit_named(rev)
     if commit is None:
         raise UserError(
             f"{rev!r} is not a commit, branch or tag here",

@@ -154,11 +154,19 @@ def resolve(reference: str | None) -> str | None:
     return current[0]
 
 
-def commit_of(rev: str) -> str:
-    """The commit `rev` (a revision or a registry reference) names, or a refusal naming `rev` as typed."""
+def commit_named(rev: str) -> str | None:
+    """The full commit id `rev` (a revision or a registry reference) names, or None. A registry reference gives the
+    commit its GTO tag points to, a full id git listed: git's plumbing checks it is a commit, and no branch or tag
+    name is read. A revision as typed goes through `dvc_seam.resolve_commit`, which refuses an ambiguous name."""
     from pipeline.versioning import dvc_seam
 
-    commit = dvc_seam.resolve_commit(resolve(rev))
+    pinned = resolve(rev)
+    return dvc_seam.resolve_commit(rev) if pinned == rev else git.resolve_commit(pinned)
+
+
+def commit_of(rev: str) -> str:
+    """The commit `rev` (a revision or a registry reference) names, or a refusal naming `rev` as typed."""
+    commit = commit_named(rev)
     if commit is None:
         raise UserError(
             f"{rev!r} is not a commit, tag, branch or registry reference here",
