@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pipeline.versioning.hook_setup import HOOK_TYPES
 from pipeline.versioning.merge_setup import BEGIN
 from tests.conftest import run, test_env
@@ -63,7 +65,7 @@ def test_setting_unstaged_changes_aside_does_not_start_python_for_post_checkout(
     during_stash = test_env(PYTHONVERBOSE="1", _PRE_COMMIT_SKIP_POST_CHECKOUT="1")
     skipped = run(["bash", script, head, head, "0"], hooked, env=during_stash)
     assert skipped.returncode == 0 and skipped.stderr == "", skipped.stderr[-500:]
-    ordinary = run(["bash", script, head, head, "0"], hooked, env=test_env(PYTHONVERBOSE="1"))
+    ordinary = run(["bash", script, head, head, "1"], hooked, env=test_env(PYTHONVERBOSE="1"))
     assert ordinary.returncode == 0 and "import" in ordinary.stderr
 
     readme = hooked / "README.md"
@@ -73,6 +75,24 @@ def test_setting_unstaged_changes_aside_does_not_start_python_for_post_checkout(
     made = commit(hooked, "docs/note.md")
     assert made.returncode == 0, output(made)
     assert readme.read_text() == unstaged  # set aside and put back
+
+
+def test_a_file_checkout_starts_nothing_after_git_checks_the_file_out(hooked, tmp_path):
+    """`git checkout -- FILE` runs post-checkout with 0 as its third argument. pre-commit started for it (Python,
+    nine git commands, then the hook's own process) only for dvc-post-checkout to return at once; the script now
+    ends first. GIT_TRACE lists every git command, PYTHONVERBOSE would show any Python starting."""
+    readme = hooked / "README.md"
+    committed = readme.read_text()
+    readme.write_text(committed + "\nwork in progress\n")
+    trace = tmp_path / "git-trace.log"
+    checked_out = run(
+        ["git", "checkout", "--", "README.md"], hooked, env=test_env(GIT_TRACE=str(trace), PYTHONVERBOSE="1")
+    )
+    assert readme.read_text() == committed
+    traced = trace.read_text()
+    assert "run_command: .git/hooks/post-checkout" in traced  # git ran the hook script
+    assert re.findall(r"trace: built-in: (.*)", traced) == ["git checkout -- README.md"], traced
+    assert "import " not in checked_out.stderr, checked_out.stderr[-500:]
 
 
 def test_uninstall_leaves_the_committed_gitattributes_as_git_tracks_it(repo):
