@@ -1,7 +1,8 @@
 """dvc-post-checkout: after a branch or tag switch, `dvc checkout` brings that commit's data and model.
 
 Runs as git's post-checkout hook (through pre-commit, which passes the refs and checkout type in its
-environment). A file checkout (`git checkout -- PATH`) returns at once.
+environment). A file checkout (`git checkout -- PATH`) or a switch that stays on the same commit (`git switch -c
+new`) returns at once.
 """
 
 from __future__ import annotations
@@ -24,14 +25,18 @@ def dvc_command() -> list[str]:
     return [sys.executable, "-m", "dvc"] if importlib.util.find_spec("dvc") else ["dvc"]
 
 
-def is_branch_checkout(argv: Sequence[str]) -> bool:
+def moved_to_another_commit(argv: Sequence[str]) -> bool:
+    """Whether git checked out another commit: not for a file checkout (`git checkout -- FILE`) nor for a switch
+    that stays on the same commit (`git switch -c new`), which change no `.dvc` pointer nor `dvc.lock`."""
     checkout_type = os.environ.get("PRE_COMMIT_CHECKOUT_TYPE") or (argv[2] if len(argv) > 2 else "1")
-    return checkout_type == "1"
+    before = os.environ.get("PRE_COMMIT_FROM_REF") or (argv[0] if argv else None)
+    after = os.environ.get("PRE_COMMIT_TO_REF") or (argv[1] if len(argv) > 1 else None)
+    return checkout_type == "1" and (before is None or before != after)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not is_branch_checkout(argv) or not os.path.isdir(".dvc") or os.environ.get(CALLER_CHECKS_OUT_DATA):
+    if not moved_to_another_commit(argv) or not os.path.isdir(".dvc") or os.environ.get(CALLER_CHECKS_OUT_DATA):
         return 0
     # Captured, not --quiet (which silences DVC's errors too): shown only when the checkout fails.
     result = subprocess.run([*dvc_command(), "checkout"], capture_output=True, text=True)

@@ -45,6 +45,16 @@ def test_branch_switch_brings_the_other_branch_model(hooked):
     assert "models/model.skops" in said and "dvc checkout --force" in said and "dvc pull" not in said, said
 
 
+def test_a_new_branch_on_the_same_commit_does_no_dvc_work(hooked):
+    """`git switch -c new` runs post-checkout as a branch checkout from HEAD to HEAD: no pointer moved, yet the
+    hook ran `dvc checkout` (a second or more). A model deleted by hand now stays deleted: DVC did not run."""
+    model = hooked / "models/model.skops"
+    model.unlink()
+    switched = run(["git", "switch", "-c", "new"], hooked)
+    assert "dvc checkout after a branch switch" in switched.stdout + switched.stderr  # the hook ran
+    assert not model.exists()
+
+
 def test_pre_push_pushes_the_dvc_data(hooked, tmp_path):
     remote = tmp_path / "dvc-remote"
     run(["dvc", "remote", "add", "--local", "-d", "pushtest", str(remote)], hooked)
