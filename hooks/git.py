@@ -119,9 +119,9 @@ def _send(stdin, request: bytes) -> None:
         stdin.close()
 
 
-def read_blobs(shas: Iterable[str], limit: int) -> dict[str, tuple[int, bytes]]:
-    """blob id -> (size, first `limit` bytes), from one `git cat-file --batch` process. The bytes past `limit`
-    are skipped as they stream: a 5 GB blob costs no memory."""
+def read_blobs(shas: Iterable[str], limit: int | None) -> dict[str, tuple[int, bytes]]:
+    """blob id -> (size, first `limit` bytes, all of them for None), from one `git cat-file --batch` process. The
+    bytes past `limit` are skipped as they stream: a 5 GB blob costs no memory."""
     unique = sorted(set(shas) - {EMPTY_SHA})
     if not unique:
         return {}
@@ -140,7 +140,7 @@ def read_blobs(shas: Iterable[str], limit: int) -> dict[str, tuple[int, bytes]]:
             if len(header) != 3:  # `<sha> missing`
                 continue
             size = int(header[2])
-            head = process.stdout.read(min(size, limit))
+            head = process.stdout.read(size if limit is None else min(size, limit))
             remaining = size - len(head) + 1  # and the newline that ends each object
             while remaining > 0:
                 skipped = len(process.stdout.read(min(remaining, 1 << 20)))
@@ -205,6 +205,21 @@ def commit_index() -> str:
     if name.startswith("next-index"):
         return "paths"
     return "copy" if name.endswith(".lock") else "index"
+
+
+def staged_files_under(folder: str) -> dict[str, bytes]:
+    """path -> content of every file the index holds under `folder` (submodules, which hold no blob here, left
+    out): one `git ls-files -s` and one `git cat-file --batch`, whatever the number of files."""
+    if not _inside_work_tree(folder):
+        return {}
+    entries = {}
+    for record in _split_z(git("--literal-pathspecs", "ls-files", "-z", "-s", "--", folder)):
+        meta, _, path = record.partition("\t")
+        mode, sha = meta.split()[:2]
+        if mode != SUBMODULE_MODE:
+            entries[path] = sha
+    blobs = read_blobs(entries.values(), limit=None)
+    return {path: blobs[sha][1] for path, sha in entries.items() if sha in blobs}
 
 
 def staged_blob(path: str) -> bytes | None:

@@ -7,7 +7,9 @@ Params are compared strictly by type: `1` and `1.0` differ here, though DVC trea
 scikit-learn an int and a float fraction mean different things.
 
 Files are read through a `Reader` (path -> bytes, or None when absent), so the same check runs on the
-working tree (`mlops status`), on the staged index (the `dvc-lock-sync` hook) and on a revision.
+working tree (`mlops status`), on the staged index (the `dvc-lock-sync` hook) and on a revision. A reader may also
+offer `read_folder(folder)`, which reads a folder's files in one go before they are asked for one by one (the
+index's reader: two git processes for the folder, where each file would cost two).
 """
 
 from __future__ import annotations
@@ -99,6 +101,9 @@ def source_folder_md5(read: Reader, folder: str, root: str = ".") -> str | None:
     full = os.path.join(root, folder)
     if not os.path.isdir(full):
         return None
+    read_folder = getattr(read, "read_folder", None)
+    if read_folder is not None:
+        read_folder(folder)
     names = set()
     for current, dirs, files in os.walk(full):
         dirs[:] = [d for d in dirs if d != ".dvc"]

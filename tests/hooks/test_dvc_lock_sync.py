@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
+import shutil
 import time
 
 from hooks import block_untracked_data
@@ -308,8 +310,54 @@ def folder_lock(pointer_md5: str, readme: str) -> str:
     )
 
 
-def pointer_text(md5: str) -> str:
-    return f"outs:\n- md5: {md5}\n  size: 10\n  hash: md5\n  path: loans.csv\n"
+def pointer_text(md5: str, path: str = "loans.csv") -> str:
+    return f"outs:\n- md5: {md5}\n  size: 10\n  hash: md5\n  path: {path}\n"
+
+
+def stage_folder_of_pointers(staging, count: int) -> None:
+    """`data/in` with a README and `count` data files DVC tracks by their `.dvc` pointers, and the dvc.lock DVC
+    writes for a stage reading that folder (its md5: the md5 of its files' list, each data file by its pointer's)."""
+    files = {"README.md": "loans\n"}
+    entries = []
+    for number in range(count):
+        data_md5 = f"a{number:031x}"  # (all digits would read as a YAML int)
+        files[f"loans{number}.csv.dvc"] = pointer_text(data_md5, f"loans{number}.csv")
+        entries.append({"md5": data_md5, "relpath": f"loans{number}.csv"})
+    for name, text in files.items():
+        staging(f"data/in/{name}", text)
+        entries.append({"md5": hashlib.md5(text.encode()).hexdigest(), "relpath": name})
+    entries.sort(key=lambda entry: entry["relpath"])
+    folder_md5 = hashlib.md5(json.dumps(entries, sort_keys=True).encode()).hexdigest() + ".dir"
+    staging(
+        "dvc.lock",
+        "schema: '2.0'\nstages:\n  ingest:\n    cmd: python ingest.py\n    deps:\n    - path: data/in\n"
+        f"      md5: {folder_md5}\n    outs:\n    - path: raw.bin\n      md5: {'0' * 32}\n",
+    )
+
+
+def test_check_mode_reads_a_folder_of_pointers_with_as_many_git_processes_for_60_as_for_3(
+    staging, capsys, monkeypatch, tmp_path_factory
+):
+    """The hook read each staged file of a data folder with two git processes: a folder of hundreds of `.dvc`
+    pointers cost about a second on every data commit. The folder is now read with one listing and one batch read,
+    and its md5 is still the one DVC records (the check passes). A `git` first on PATH logs every call."""
+    wrapper = tmp_path_factory.mktemp("bin") / "git"
+    log = wrapper.with_name("calls.log")
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {shlex.quote(str(log))}\nexec {shutil.which("git")} "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{wrapper.parent}{os.pathsep}{os.environ['PATH']}")
+    staging(
+        "dvc.yaml",
+        "stages:\n  ingest:\n    cmd: python ingest.py\n    deps:\n    - data/in\n    outs:\n    - raw.bin\n",
+    )
+    staging("params.yaml", "seed: 1\n")
+    calls = []
+    for count in (3, 60):
+        stage_folder_of_pointers(staging, count)
+        log.unlink(missing_ok=True)
+        assert (main(["check"]), capsys.readouterr().out) == (0, "")
+        calls.append(log.read_text().splitlines())
+    assert len(calls[0]) == len(calls[1]), calls
 
 
 def test_check_mode_refuses_new_data_by_its_staged_pointer_without_reading_the_data(staging, capsys):
