@@ -1,8 +1,9 @@
 """dvc-post-checkout: after a branch or tag switch, `dvc checkout` brings that commit's data and model.
 
 Runs as git's post-checkout hook (through pre-commit, which passes the refs and checkout type in its
-environment). A file checkout (`git checkout -- PATH`) or a switch that stays on the same commit (`git switch -c
-new`) returns at once.
+environment), and from the reference-transaction script `mlops hooks install` writes, after `git rebase --abort`
+(which runs no post-checkout hook). A file checkout (`git checkout -- PATH`) or a switch that stays on the same
+commit (`git switch -c new`) returns at once.
 """
 
 from __future__ import annotations

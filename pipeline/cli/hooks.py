@@ -50,13 +50,13 @@ def status() -> None:
     found = hook_setup.status()
     for script in found.scripts:
         beside = f" (+ your own hook, run first: {script.legacy})" if script.legacy else ""
-        typer.echo(f"  {script.hook_type:<16} {'installed' if script.installed else 'not installed'}{beside}")
+        typer.echo(f"  {script.hook_type:<21} {'installed' if script.installed else 'not installed'}{beside}")
     for name, registered in found.drivers.items():
-        typer.echo(f"  merge driver     {name} {'registered' if registered else 'not registered'}")
+        typer.echo(f"  {'merge driver':<21} {name} {'registered' if registered else 'not registered'}")
     if found.interpreter_exists:
-        typer.echo(f"  interpreter      {found.interpreter}")
+        typer.echo(f"  {'interpreter':<21} {found.interpreter}")
     else:
-        typer.echo(f"  interpreter      {'missing: ' + found.interpreter if found.interpreter else 'not recorded'}")
+        typer.echo(f"  {'interpreter':<21} {'missing: ' + found.interpreter if found.interpreter else 'not recorded'}")
     if not found.complete:
         typer.echo("Run `mlops hooks install`.")
         raise typer.Exit(1)

@@ -17,7 +17,7 @@ def test_install_twice_and_status(repo):
     run(["mlops", "hooks", "install"], repo)
     run(["mlops", "hooks", "install"], repo)
     status = run(["mlops", "hooks", "status"], repo).stdout
-    assert status.count(" installed") == len(HOOK_TYPES) and "interpreter" in status
+    assert status.count(" installed") == len(HOOK_TYPES) + 1 and "interpreter" in status  # + reference-transaction
     assert status.count(" registered") == 2  # the merge drivers
     assert (repo / ".gitattributes").read_text().count("merge=mlops-generated") >= 2
     assert (repo / ".gitattributes").read_text().count(BEGIN) == 1
@@ -45,6 +45,23 @@ def test_install_keeps_and_runs_an_existing_user_hook(repo):
     run(["git", "reset", "-q", "--", "data/x.csv"], repo)
     run(["mlops", "hooks", "uninstall"], repo)
     assert (repo / ".git/hooks/pre-commit").read_text() == USER_HOOK
+
+
+def test_install_keeps_your_reference_transaction_hook_and_runs_it_first(repo):
+    """pre-commit does not manage reference-transaction: `install` writes its own script there, keeping a hook of
+    yours as `.legacy`, which runs first with the same input and may still refuse a ref update."""
+    hook = write(repo, ".git/hooks/reference-transaction", "#!/bin/sh\ncat >> ref-updates.txt\n")
+    hook.chmod(0o755)
+    run(["mlops", "hooks", "install"], repo)
+    run(["mlops", "hooks", "install"], repo)
+    assert "your own hook, run first" in run(["mlops", "hooks", "status"], repo).stdout
+    run(["git", "commit", "-q", "--no-verify", "--allow-empty", "-m", "empty"], repo)
+    assert "refs/heads/main" in (repo / "ref-updates.txt").read_text()
+    hook.with_suffix(".legacy").write_text('#!/bin/sh\ncat > /dev/null\n[ "$1" != prepared ]\n')
+    refused = run(["git", "commit", "-q", "--no-verify", "--allow-empty", "-m", "refused"], repo, check=False)
+    assert refused.returncode != 0
+    run(["mlops", "hooks", "uninstall"], repo)
+    assert hook.read_text() == '#!/bin/sh\ncat > /dev/null\n[ "$1" != prepared ]\n'
 
 
 def test_commit_with_only_the_system_directories_on_path(hooked):
@@ -105,4 +122,4 @@ def test_uninstall_leaves_the_committed_gitattributes_as_git_tracks_it(repo):
     assert run(["git", "status", "--porcelain"], repo).stdout == ""
     assert run(["git", "config", "--get-regexp", "^merge\\.mlops"], repo, check=False).stdout == ""
     status = run(["mlops", "hooks", "status"], repo, check=False).stdout
-    assert "merge driver     mlops-generated not registered" in status
+    assert re.search(r"merge driver +mlops-generated not registered", status), status

@@ -335,6 +335,24 @@ def test_rebase_and_cherry_pick_name_the_command_that_finishes_them(retrained, t
 
 
 @pytest.mark.slow
+def test_an_aborted_rebase_brings_back_the_branch_model(retrained, tmp_path):
+    """A rebase checks out the other side first (post-checkout brings its model); stopped on a conflict, then
+    `git rebase --abort`: git puts the branch and its files back but runs no post-checkout hook, so the other side's
+    model stayed and `mlops status` called train stale. The reference-transaction script now checks the branch's
+    data and model out again."""
+    hooked = retrained(tmp_path / "repo", "boot", "three")
+    run(["git", "checkout", "-q", "three"], hooked)
+    ours = model_md5(hooked)
+    stopped = run(["git", "rebase", "boot"], hooked, check=False)
+    assert stopped.returncode != 0 and "CONFLICT" in output(stopped), output(stopped)
+    assert model_md5(hooked) != ours  # boot's model
+    aborted = run(["git", "rebase", "--abort"], hooked)
+    assert model_md5(hooked) == ours == locked_model_md5(hooked)
+    assert "put three back at its commit" in output(aborted)
+    assert run(["mlops", "status"], hooked).stdout.startswith("Pipeline is up to date")
+
+
+@pytest.mark.slow
 def test_a_rebase_onto_a_retrain_whose_model_is_not_in_this_cache_finishes_with_the_command(retrained, tmp_path):
     """`git pull --rebase` onto a teammate's retrain: their model is on the DVC remote, not in this cache. The
     command the hook names retrains it (a plain `dvc checkout` first stopped it there)."""
