@@ -136,7 +136,7 @@ def write_markdown(rows: list[Row], mode: str, finished: datetime.datetime, dire
     header = (
         f"# Benchmark results\n\n`python -m benchmarks{' --quick' if mode == 'quick' else ''}`, "
         f"{finished:%Y-%m-%d %H:%M} UTC, {mode} mode, on {os.cpu_count()} cores "
-        f"(machine and versions in `results.json`). Medians of alternating side-by-side runs.\n\n"
+        f"(machine and versions in `results.json`).\nMedians of alternating side-by-side runs.\n\n"
     )
     markdown = directory / "results.md"
     markdown.write_text(header + markdown_table(rows), encoding="utf-8")
