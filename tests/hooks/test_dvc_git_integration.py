@@ -114,7 +114,8 @@ def test_a_switch_to_data_missing_from_the_cache_names_the_projects_pull(hooked,
     `dvc checkout`. The fix, run as printed, brings the model."""
     run(["dvc", "remote", "modify", "local", "url", str(tmp_path / "remote")], hooked)
     run(["mlops", "data", "push"], hooked)
-    run(["git", "branch", "teammate"], hooked)
+    work = run(["git", "commit-tree", "HEAD^{tree}", "-p", "HEAD", "-m", "teammate's work"], hooked).stdout.strip()
+    run(["git", "branch", "teammate", work], hooked)  # another commit: a switch to the same one runs no DVC
     model = locked_model_md5(hooked)
     cached = hooked / ".dvc" / "cache" / "files" / "md5" / model[:2] / model[2:]
     for path in (cached, hooked / "models/model.skops"):
