@@ -350,6 +350,9 @@ def test_an_aborted_rebase_brings_back_the_branch_model(retrained, tmp_path):
     assert model_md5(hooked) == ours == locked_model_md5(hooked)
     assert "put three back at its commit" in output(aborted)
     assert run(["mlops", "status"], hooked).stdout.startswith("Pipeline is up to date")
+    write(hooked, "docs/note.md", "a note\n")
+    assert commit(hooked, "docs/note.md").returncode == 0  # HEAD moves on: the rebase's record must not come back
+    assert run(["mlops", "status"], hooked).stdout.startswith("Pipeline is up to date")
 
 
 @pytest.mark.slow
