@@ -11,6 +11,7 @@ import typer
 
 from pipeline.cli.options import PRIMARY, AgainstOption, MetricName, SubsetOption, ToleranceOption, print_changes
 from pipeline.experiments.gate import gate as decide
+from pipeline.versioning.journal import stops_unwound
 
 
 def register(app: typer.Typer) -> None:
@@ -24,7 +25,8 @@ def gate(
     subset: SubsetOption = None,
 ) -> None:
     """Pass or fail the workspace's metrics against another revision's, printing the comparison."""
-    result = decide(against, metric.value, tolerance, subset, say=typer.echo)
+    with stops_unwound():  # SIGTERM or SIGHUP mid-way ends it with a word, as Ctrl-C does, not silently
+        result = decide(against, metric.value, tolerance, subset, say=typer.echo)
     for note in result.notes:
         typer.echo(note)
     print_changes(result.changes, "Test metrics", result.reference_label, "workspace")

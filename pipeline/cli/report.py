@@ -8,6 +8,7 @@ import typer
 
 from pipeline.cli.options import AgainstOption
 from pipeline.experiments.report import write_report
+from pipeline.versioning.journal import stops_unwound
 
 
 def register(app: typer.Typer) -> None:
@@ -20,5 +21,6 @@ def report(
 ) -> None:
     """Write one HTML page (no request leaves the machine): the metric diff table, both revisions' ROC,
     precision-recall, calibration, confusion matrix and importance overlaid, and the model card."""
-    written = write_report(out, against)
+    with stops_unwound():  # SIGTERM or SIGHUP mid-way ends it with a word, as Ctrl-C does; the page is written whole
+        written = write_report(out, against)
     typer.echo(f"Wrote {written.path} ({written.size // 1024} KB): open it in a browser.")

@@ -697,6 +697,28 @@ def test_a_stop_early_in_predict_ends_as_a_later_one_does(repo, tmp_path, signum
     assert not out.exists() and list(tmp_path.glob("*.partial")) == []
 
 
+@pytest.mark.parametrize("command", [["gate", "--against", "HEAD"], ["report", "--out"]], ids=lambda c: c[0])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name)
+def test_a_stop_while_gate_or_report_works_is_one_line_and_128_plus_the_signal(repo, tmp_path, command, signum):
+    """SIGTERM or SIGHUP while `mlops gate` or `mlops report` scored both models killed them with no word (status
+    -15, -1); Ctrl-C ended them with 130 and no word. They end as every other command does, and the report a
+    former run wrote is left as it was."""
+    out = tmp_path / "report.html"
+    out.write_text("the former report")
+    args = [*command, str(out)] if command[0] == "report" else command
+    process = subprocess.Popen(
+        ["mlops", *args], cwd=repo, env=test_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    # scikit-learn is first imported to load the models the command compares: it has begun
+    wait_until(lambda: has_loaded(process.pid, "sklearn"), process, "the command loading the models", timeout=60)
+    process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=120)
+
+    said = f"Stopped by {signum.name}: the files it changes are as they were before the run."
+    assert (process.returncode, stderr.strip(), stdout) == (128 + signum, said, ""), stdout + stderr
+    assert out.read_text() == "the former report" and list(tmp_path.glob("*.partial")) == []
+
+
 def catches(pid: int, signum: int) -> bool:
     """Whether process `pid` has a handler for `signum` (its SigCgt mask in /proc)."""
     try:
