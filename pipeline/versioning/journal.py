@@ -42,6 +42,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _active = False  # a journalled command calling another (exp promote -> apply): the outer journal covers both
 # The stop signals the block received, Ctrl-C included, even one whose exception a library caught or Python dropped.
 _stopped_by: list[int] = []
+_unwinding = False  # inside `stop_signals_unwind`, where `_stopped_by` is this block's
 
 
 class Stopped(KeyboardInterrupt):
@@ -94,8 +95,7 @@ def all_or_nothing(
                 _write(entry, paths)
                 try:
                     yield
-                    if _stopped_by:  # raised inside a finalizer ("Exception ignored in ..."): stop all the same
-                        raise Stopped(_stopped_by[0])
+                    raise_if_stopped()  # raised inside a finalizer ("Exception ignored in ..."): stop all the same
                 except BaseException as error:
                     with _stop_signals_ignored():
                         _restore(JOURNAL)
@@ -322,7 +322,7 @@ def stop_signals_unwind() -> Iterator[None]:
     """SIGTERM and SIGHUP unwind like Ctrl-C (the default would end the process with nothing put back): the
     journal's block, or a command that writes no workspace file (a subset run, in a scratch directory). Each stop,
     Ctrl-C included, is also kept in `_stopped_by`: one that lands in a finalizer, where Python prints and drops
-    any exception, or whose exception a library catches, still stops the block.
+    any exception, or whose exception a library catches, still stops the block (at its end, at the latest).
 
     Once a stop signal has landed, what a finalizer raises is its echo, not news: an object whose construction
     the signal cut short fails as it is collected (DVC's progress callbacks print an AttributeError's
@@ -334,12 +334,23 @@ def stop_signals_unwind() -> Iterator[None]:
     previous = {signum: signal.signal(signum, handler) for signum, handler in handlers.items()}
     previous_hook = sys.unraisablehook
     sys.unraisablehook = lambda unraisable: None if _stopped_by else previous_hook(unraisable)
+    global _unwinding
+    unwinding_before, _unwinding = _unwinding, True
     try:
         yield
+        raise_if_stopped()
     finally:
+        _unwinding = unwinding_before
         sys.unraisablehook = previous_hook
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def raise_if_stopped() -> None:
+    """Inside a block that unwinds stops, raise the stop a finalizer dropped or a library caught (the block went on
+    as if none had come): before the block's result is kept, and at its end."""
+    if _stopped_by and _unwinding:
+        raise Stopped(_stopped_by[0])
 
 
 def stops_unwound() -> contextlib.AbstractContextManager[None]:

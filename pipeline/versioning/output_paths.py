@@ -20,7 +20,7 @@ from pipeline.serving.telemetry import is_log_file
 from pipeline.user_paths import file_in_the_way, in_project
 from pipeline.user_paths import resolved as resolved_path
 from pipeline.versioning import dvc_seam
-from pipeline.versioning.journal import stops_unwound
+from pipeline.versioning.journal import raise_if_stopped, stops_unwound
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -157,6 +157,7 @@ def atomic_output(out: Path) -> Iterator[IO[bytes]]:
             os.chmod(descriptor, _new_file_mode())  # mkstemp makes it private; an output is as readable as any file
             with os.fdopen(descriptor, "wb") as handle:
                 yield handle
+            raise_if_stopped()  # a stop a finalizer dropped while the output was made: no output, as for any stop
             os.replace(partial, out)
     except OSError as error:
         _remove(partial)

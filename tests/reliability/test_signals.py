@@ -496,6 +496,40 @@ def test_a_stop_a_library_swallowed_still_stops_the_experiment(repo):
     assert "after-a-stop" not in " ".join(experiment_names(repo))
 
 
+DROPPED_STOP = """
+import os, signal, sys, time
+from pathlib import Path
+from pipeline.versioning.journal import stops_unwound
+from pipeline.versioning.output_paths import write_atomically
+
+class Collected:  # as dulwich's object store, collected while `mlops report` imports scipy
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the stop lands here: Python drops what a finalizer raises
+
+try:
+    with stops_unwound():
+        Collected()
+        write_atomically(Path(sys.argv[1]), "the new report")
+        print("written")
+except KeyboardInterrupt as stop:
+    sys.exit(f"stopped: {stop!r}")
+"""
+
+
+def test_a_stop_a_finalizer_dropped_writes_no_output(tmp_path):
+    """SIGTERM landing in a finalizer was dropped by Python: `mlops report` went on, replaced the former report,
+    then said "Stopped by SIGTERM: the files it changes are as they were before the run", exit 143."""
+    out = tmp_path / "report.html"
+    out.write_text("the former report")
+    result = subprocess.run(
+        [sys.executable, "-c", DROPPED_STOP, str(out)], capture_output=True, text=True, env=test_env(), timeout=60
+    )
+
+    assert "stopped: Stopped('SIGTERM')" in result.stderr and "written" not in result.stdout, result.stderr
+    assert out.read_text() == "the former report" and list(tmp_path.glob("*.partial")) == []
+
+
 def experiment_names(repo: Path) -> list[str]:
     return run(["git", "for-each-ref", "--format=%(refname:lstrip=-1)", "refs/exps"], repo).stdout.split()
 
