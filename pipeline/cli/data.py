@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from pipeline.cli.options import revision
 from pipeline.errors import UserError, option
 
 data_app = typer.Typer(help="Bring your own data, add batches, see and move data versions.", no_args_is_help=True)
@@ -162,7 +163,8 @@ def pull(
         str | None,
         typer.Option(
             help="Only fetch this revision's data and models into the cache (the workspace stays as it is), "
-            "e.g. before `mlops checkout REV`."
+            "e.g. before `mlops checkout REV`.",
+            parser=revision("--rev", "v1"),
         ),
     ] = None,
 ) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pipeline.cli.options import LogDir, Since, ToleranceOption, report_dir
+from pipeline.cli.options import LogDir, Since, ToleranceOption, report_dir, revision
 
 if TYPE_CHECKING:
     from pipeline.monitoring.drift_check import DriftReport, Scorer
@@ -39,7 +39,10 @@ def outcomes(
 @monitor_app.command("drift")
 def drift(
     since: Since = None,
-    rev: Annotated[str | None, typer.Option(help="Judge this revision's model (default: the champion).")] = None,
+    rev: Annotated[
+        str | None,
+        typer.Option(help="Judge this revision's model (default: the champion).", parser=revision("--rev", "HEAD~1")),
+    ] = None,
     log_dir: LogDir = Path("logs"),
     out: Annotated[
         Path | None,
@@ -60,7 +63,10 @@ def drift(
 def retrain(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be done; change nothing.")] = False,
     since: Since = None,
-    rev: Annotated[str | None, typer.Option(help="The served revision to judge (default: the champion).")] = None,
+    rev: Annotated[
+        str | None,
+        typer.Option(help="The served revision to judge (default: the champion).", parser=revision("--rev", "HEAD~1")),
+    ] = None,
     tolerance: ToleranceOption = None,
     log_dir: LogDir = Path("logs"),
 ) -> None:

@@ -37,6 +37,21 @@ def number_in_range(option: str, low: float, high: float, example: str):
     return parse
 
 
+def number(option: str, example: str):
+    """`--option TEXT` as a float, refused naming the option and the value when it is none (`--subset --x`: its
+    value forgotten, the next option taken for it); the command checks its range. A default passes untouched."""
+
+    def parse(text: str | float | None) -> float | None:
+        if not isinstance(text, str):
+            return text
+        try:
+            return float(text)
+        except ValueError:
+            raise UserError(f"{option} {text!r}: not a number", hint=f"e.g. {option} {example}") from None
+
+    return parse
+
+
 def ranged_float(option: str, low: float, high: float, example: str, help: str):
     """A float option in [low, high]. Typer runs a parser in place of its own bound check, so min and max only
     show the range in the help (FLOAT RANGE, low<=x<=high); `number_in_range` does the checking."""
@@ -45,6 +60,23 @@ def ranged_float(option: str, low: float, high: float, example: str, help: str):
 
 def _plain(bound: float) -> str:
     return f"{bound:f}".rstrip("0").rstrip(".")
+
+
+# --- revisions ------------------------------------------------------------------------------------------------
+
+
+def revision(option: str, example: str):
+    """`--option REV`, refused naming the option when it is empty or reads as an option (`--against --x`: its value
+    forgotten, the next option taken for it); whether it names a revision is checked where it is resolved."""
+
+    def parse(text: str | None) -> str | None:
+        if isinstance(text, str) and not text.strip():
+            raise UserError(f"{option} {text!r} is empty: name a revision", hint=f"e.g. {option} {example}")
+        if isinstance(text, str) and text.startswith("-"):
+            raise UserError(f"{option} {text!r} reads as an option: name a revision", hint=f"e.g. {option} {example}")
+        return text
+
+    return parse
 
 
 # --- the loop: serving, monitoring, deploying -------------------------------------------------------------------
@@ -84,6 +116,7 @@ SubsetOption = Annotated[
     float | None,
     typer.Option(
         help="Train on this fraction of the training split (0.0001 <= F < 1): a cheap, marked subset run.",
+        parser=number("--subset", "0.1"),
     ),
 ]
 SetOption = Annotated[
@@ -102,7 +135,10 @@ ToleranceOption = Annotated[
         help="How much worse the metric may be and still pass (default: a quarter of the noise band's half-width).",
     ),
 ]
-AgainstOption = Annotated[str, typer.Option(help="The revision to compare with (a commit, branch or tag).")]
+AgainstOption = Annotated[
+    str,
+    typer.Option(help="The revision to compare with (a commit, branch or tag).", parser=revision("--against", "main")),
+]
 MarkdownFlag = Annotated[bool, typer.Option("--md", help="Print a Markdown table.")]
 CsvFlag = Annotated[bool, typer.Option("--csv", help="Print CSV (every key metric and its change).")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]

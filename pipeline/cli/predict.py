@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from pipeline.cli.options import revision
+
 
 def register(app: typer.Typer) -> None:
     app.command()(predict)
@@ -24,6 +26,7 @@ def predict(
             "--model",
             help="Score with the model of this git revision or registry reference (lending-risk@prod, "
             "lending-risk@v1.2.0), read through DVC without a checkout.",
+            parser=revision("--rev", "lending-risk@prod"),
         ),
     ] = None,
     id_column: Annotated[

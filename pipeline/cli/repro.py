@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline.cli.options import console, print_changes
+from pipeline.cli.options import console, number, print_changes
 from pipeline.experiments import reproduce, subset
 
 
@@ -24,6 +24,7 @@ def repro(
         typer.Option(
             help="Train on this fraction of the training split (0.0001 <= F <= 1), as a temporary DVC "
             "experiment: the workspace, its dvc.lock and its model stay untouched.",
+            parser=number("--subset", "0.1"),
         ),
     ] = None,
     force: Annotated[

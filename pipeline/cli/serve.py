@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline.cli.options import ServeLogDir, ranged_float
+from pipeline.cli.options import ServeLogDir, ranged_float, revision
 
 
 def register(app: typer.Typer) -> None:
@@ -25,18 +25,25 @@ def serve(
             help="Serve this revision's model, or a registry reference (lending-risk@prod, lending-risk@v1.2.0). "
             "Default: the champion (the model in stage prod), else the workspace's model, following promotions "
             "while running.",
+            parser=revision("--rev", "lending-risk@prod"),
         ),
     ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
     challenger: Annotated[
         str | None,
-        typer.Option(help="A revision or registry reference whose model scores --share of loans (by id hash)."),
+        typer.Option(
+            help="A revision or registry reference whose model scores --share of loans (by id hash).",
+            parser=revision("--challenger", "lending-risk@v1.2.0"),
+        ),
     ] = None,
     share: Annotated[float | None, typer.Option(help="The challenger's share of loans, 0..1 (default 0.1).")] = None,
     shadow: Annotated[
         str | None,
-        typer.Option(help="A revision or registry reference whose model scores every loan, logged, never returned."),
+        typer.Option(
+            help="A revision or registry reference whose model scores every loan, logged, never returned.",
+            parser=revision("--shadow", "lending-risk@v1.2.0"),
+        ),
     ] = None,
     log_dir: ServeLogDir = Path("logs"),
     log_max_mb: Annotated[

@@ -38,7 +38,7 @@ def test_version():
         (["repro", "--subset", "2"], "error: --subset 2: must be a fraction in [0.0001, 1]", "e.g. --subset 0.1"),
         (["repro", "--subset", "nan"], "error: --subset nan: must be a fraction in [0.0001, 1]", "e.g. --subset 0.1"),
         (["repro", "--subset", "-0.1"], "error: --subset -0.1: must be a fraction in [0.0001, 1]", "--subset 0.1"),
-        (["repro", "--subset=abc"], "error: Invalid value for '--subset'", "`mlops repro -h`"),  # stages started
+        (["repro", "--subset=abc"], "error: --subset 'abc': not a number", "e.g. --subset 0.1"),  # stages started
         # params.yaml would hold it as 1e-05: a number to DVC (YAML 1.2), text to the stages (YAML 1.1)
         (
             ["repro", "--subset", "0.00001"],
@@ -142,6 +142,34 @@ def test_usage_mistakes_are_one_error_line_with_a_hint_and_exit_2(args, message,
     lines = result.stderr.splitlines()
     assert lines[0].startswith(message) and hint in lines[1], result.stderr
     assert "Traceback" not in result.stderr and "Usage:" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        (["gate", "--against"], "--against"),
+        (["report", "--against"], "--against"),
+        (["gate", "--subset"], "--subset"),
+        (["repro", "--subset"], "--subset"),
+        (["exp", "run", "--subset"], "--subset"),
+        (["exp", "sweep", "seed=1,2", "--subset"], "--subset"),
+        (["predict", "x.csv", "--out", "y.csv", "--rev"], "--rev"),
+        (["predict", "x.csv", "--out", "y.csv", "--model"], "--rev"),
+        (["serve", "--rev"], "--rev"),
+        (["serve", "--challenger"], "--challenger"),
+        (["serve", "--shadow"], "--shadow"),
+        (["data", "pull", "--rev"], "--rev"),
+        (["monitor", "drift", "--rev"], "--rev"),
+        (["monitor", "retrain", "--rev"], "--rev"),
+    ],
+)
+def test_an_option_like_value_is_refused_naming_the_option(args, option):
+    """A value forgotten, the next option taken for it: a revision option said "'--x' is not a revision" and a
+    number option "Invalid value for '--subset': Input should be a valid number", naming one but not the other."""
+    result = mlops(*args, "--x")
+    lines = result.stderr.splitlines()
+    assert result.returncode == 2 and len(lines) == 2, result.stderr
+    assert lines[0].startswith(f"error: {option} '--x'") and f"e.g. {option} " in lines[1], result.stderr
 
 
 def test_no_arguments_shows_the_help():
