@@ -30,6 +30,7 @@ from pathlib import Path
 
 from pipeline.training import model_file
 from pipeline.versioning.exp_queue import only_its_own_experiment
+from pipeline.versioning.journal import raise_if_stopped
 from pipeline.versioning.param_edits import only_set_params_rewritten
 
 STAGE_CMD = re.compile(r"^python -m pipeline\.stages\.(\w+)$")
@@ -269,6 +270,7 @@ def stages_in_warm_forks() -> Iterator[None]:
     dvc_run = dvc_stage_run._run
 
     def run(executable, cmd, **kwargs):
+        raise_if_stopped()  # a stop a library took (fsspec's bare `except:`) while DVC prepared: run no more stages
         if os.name != "posix":
             return dvc_run(executable, cmd, **kwargs)
         stage = stage_of(cmd)

@@ -496,6 +496,46 @@ def test_a_stop_a_library_swallowed_still_stops_the_experiment(repo):
     assert "after-a-stop" not in " ".join(experiment_names(repo))
 
 
+SWALLOWED_STOP_IN_REPRO = """
+import os, signal, sys, time
+from dvc.stage import Stage
+from pipeline.experiments import warm_stages
+
+save, run_forked = Stage.save, warm_stages.run_forked
+
+def save_taking_a_stop(self, *args, **kwargs):
+    Stage.save = save
+    try:  # as fsspec's `exists()` takes every exception, a stop that lands in it included
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+    except:  # noqa: E722
+        pass
+    return save(self, *args, **kwargs)
+
+def run_forked_said(stage, *args, **kwargs):
+    print(f"stage {stage} started", flush=True)
+    return run_forked(stage, *args, **kwargs)
+
+Stage.save, warm_stages.run_forked = save_taking_a_stop, run_forked_said
+sys.argv = ["mlops", "repro"]
+from pipeline.__main__ import main
+main()
+"""
+
+
+def test_a_stop_a_library_swallowed_in_a_repro_starts_no_further_stage(repo):
+    """SIGTERM taken by a library's bare `except:` as DVC saved train's outputs: DVC went on to run evaluate (and
+    every later stage, minutes of a long training) before the run was put back."""
+    snapshot = Snapshot(repo)
+    make_train_stale(repo)
+    result = run(["python", "-c", SWALLOWED_STOP_IN_REPRO], repo, check=False)
+    output = result.stdout + result.stderr
+
+    assert "stage train started" in output and "stage evaluate started" not in output, output
+    assert result.returncode == 128 + signal.SIGTERM and "Stopped by SIGTERM" in output, output
+    snapshot.assert_unchanged()
+
+
 DROPPED_STOP = """
 import os, signal, sys, time
 from pathlib import Path
