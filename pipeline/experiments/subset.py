@@ -31,7 +31,7 @@ from pipeline.errors import UserError
 from pipeline.experiments.dvc_outcomes import contradicting_advice_dropped
 from pipeline.experiments.warm_stages import StagesStarted, stage_of
 from pipeline.versioning import dvc_seam
-from pipeline.versioning.journal import stop_signals_unwind, stops_unwound
+from pipeline.versioning.journal import raise_if_stopped, stop_signals_unwind, stops_unwound
 
 FRACTION_KEY = "data.sample_frac"
 # The smallest fraction params.yaml holds plainly: below it a float is written with an exponent (1e-05), which
@@ -142,6 +142,7 @@ def run_fast(name: str, fraction: float, stages) -> str:
             (scratch / LOCK_FILE).write_text(_dump_yaml(lock), encoding="utf-8")
             _cache_objects(scratch, outputs)
             commit = _commit(index, scratch, baseline, [PARAMS_FILE, LOCK_FILE, *outputs["kept"]], lock)
+            raise_if_stopped()  # a stop a library took while the run was recorded: no experiment, as for any stop
             _git("update-ref", ref, commit, "0" * 40)  # never replaces an experiment of the same name
         except BaseException:
             stages.stop(at_once=True)  # stopped or failed: its stages end now, not after the directory is gone

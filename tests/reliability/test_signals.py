@@ -536,6 +536,38 @@ def test_a_stop_a_library_swallowed_in_a_repro_starts_no_further_stage(repo):
     snapshot.assert_unchanged()
 
 
+SWALLOWED_STOP_IN_A_SUBSET_RUN = """
+import os, signal, sys, time
+from pipeline.experiments import subset
+
+commit = subset._commit
+
+def commit_taking_a_stop(*args, **kwargs):
+    try:  # as fsspec's `exists()` takes every exception, a stop that lands in it included
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+    except:  # noqa: E722
+        pass
+    return commit(*args, **kwargs)
+
+subset._commit = commit_taking_a_stop
+sys.argv = ["mlops", "repro", "--subset", "0.1"]
+from pipeline.__main__ import main
+main()
+"""
+
+
+def test_a_stop_a_library_swallowed_as_a_subset_run_is_recorded_records_no_experiment(repo):
+    """SIGTERM taken by a library as the fast subset run recorded its experiment: the experiment was recorded, and
+    `mlops` then said "Stopped by SIGTERM", exit 143."""
+    result = run(["python", "-c", SWALLOWED_STOP_IN_A_SUBSET_RUN], repo, check=False)
+    output = result.stdout + result.stderr
+
+    assert result.returncode == 128 + signal.SIGTERM and "Stopped by SIGTERM" in output, output
+    assert not experiment_names(repo), output
+    assert not list((repo / ".dvc" / "tmp").glob("mlops-subset-*")), output
+
+
 DROPPED_STOP = """
 import os, signal, sys, time
 from pathlib import Path
