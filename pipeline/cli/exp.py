@@ -21,10 +21,12 @@ from pipeline.cli.options import (
     console,
     one_format,
     print_changes,
+    ranged_int,
 )
 from pipeline.experiments import runs
 from pipeline.experiments.settings import (
     LEGEND,
+    MAX_GRID,
     SUBSET_KEY,
     ComparisonTable,
     as_csv,
@@ -35,6 +37,7 @@ from pipeline.experiments.settings import (
 
 exp_app = typer.Typer(help="Experiments: run, sweep, push, pull, compare, apply, promote.", no_args_is_help=True)
 
+MOST_SHOWN = 1_000_000  # experiments --top may ask for: more than any table holds, so a typo is caught
 DEFAULT_JOBS = 2  # measured on 2 cores: two concurrent temporary runs finish a sweep faster than one at a time
 SCREEN_WIDTH = 100
 
@@ -63,7 +66,9 @@ def run_one(
 def sweep(
     axes: Annotated[list[str], typer.Argument(help="key=v1,v2,... per param; every combination runs.")],
     subset: SubsetOption = None,
-    jobs: Annotated[int, typer.Option(help="Runs at once (temporary experiments in parallel).", min=1)] = DEFAULT_JOBS,
+    jobs: Annotated[
+        int, ranged_int("--jobs", 1, MAX_GRID, example="2", help="Runs at once (temporary experiments in parallel).")
+    ] = DEFAULT_JOBS,
     matrix: Annotated[
         bool,
         typer.Option("--matrix", help="Run nothing: print the runs as a CI job matrix (JSON), one job per grid point."),
@@ -150,7 +155,9 @@ def pull(names: Names = None, remote: GitRemote = "origin", all_commits: AllComm
 @exp_app.command()
 def compare(
     sort_by: Annotated[MetricName, typer.Option(help="Order experiments best first by this metric.")] = PRIMARY,
-    top: Annotated[int | None, typer.Option(help="Show only the best N experiments.", min=1)] = None,
+    top: Annotated[
+        int | None, ranged_int("--top", 1, MOST_SHOWN, example="5", help="Show only the best N experiments.")
+    ] = None,
     all_: Annotated[
         bool,
         typer.Option(

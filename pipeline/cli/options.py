@@ -4,6 +4,7 @@ and the printing of the typed results commands get back (metric tables through r
 from __future__ import annotations
 
 import math
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -25,13 +26,12 @@ def number_in_range(option: str, low: float, high: float, example: str):
         if not isinstance(text, str):
             return text
         try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
+            value, shown = float(text), text
+        except ValueError:  # quoted, as `number` shows it: `--share '--x'` is a value, not a second option
+            value, shown = math.nan, repr(text)
         if not low <= value <= high:  # False for NaN
-            raise UserError(
-                f"{option} {text}: must be a number in [{_plain(low)}, {_plain(high)}]", hint=f"e.g. {option} {example}"
-            )
+            bounds = f"[{_plain(low)}, {_plain(high)}]"
+            raise UserError(f"{option} {shown}: must be a number in {bounds}", hint=f"e.g. {option} {example}")
         return value + 0.0  # -0.0 as 0.0: it would be shown as -0.0000
 
     return parse
@@ -50,6 +50,34 @@ def number(option: str, example: str):
             raise UserError(f"{option} {text!r}: not a number", hint=f"e.g. {option} {example}") from None
 
     return parse
+
+
+WHOLE_NUMBER = re.compile(r"\s*[+-]?\d+\s*")
+
+
+def whole_number(option: str, low: int, high: int, example: str):
+    """`--option TEXT` as an int in [low, high], refused naming the option and the value whatever is wrong with it:
+    not a whole number (`--port --x`, a forgotten value; `nan`; `1.5`) or out of range, a 10,000-digit one too
+    (int() refuses it with a ValueError of its own). Typer's check said "Invalid value for '--port'" without the
+    value or an example. A default passes untouched."""
+
+    def parse(text: str | int | None) -> int | None:
+        if not isinstance(text, str):
+            return text
+        hint = f"e.g. {option} {example}"
+        if not WHOLE_NUMBER.fullmatch(text):
+            raise UserError(f"{option} {text!r}: not a whole number", hint=hint)
+        digits = text.strip().lstrip("+-").lstrip("0")
+        if len(digits) > len(str(high)) or not low <= int(text) <= high:
+            raise UserError(f"{option} {text.strip()}: must be a whole number in [{low}, {high}]", hint=hint)
+        return int(text)
+
+    return parse
+
+
+def ranged_int(option: str, low: int, high: int, example: str, help: str):
+    """An int option in [low, high], checked by `whole_number`; min and max show the range in the help."""
+    return typer.Option(help=help, min=low, max=high, parser=whole_number(option, low, high, example))
 
 
 def ranged_float(option: str, low: float, high: float, example: str, help: str):

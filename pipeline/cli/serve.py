@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline.cli.options import ServeLogDir, ranged_float, revision
+from pipeline.cli.options import ServeLogDir, ranged_float, ranged_int, revision
 
 
 def register(app: typer.Typer) -> None:
@@ -29,7 +29,7 @@ def serve(
         ),
     ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+    port: Annotated[int, ranged_int("--port", 1, 65535, example="8080", help="Port to listen on.")] = 8000,
     challenger: Annotated[
         str | None,
         typer.Option(
@@ -37,7 +37,10 @@ def serve(
             parser=revision("--challenger", "lending-risk@v1.2.0"),
         ),
     ] = None,
-    share: Annotated[float | None, typer.Option(help="The challenger's share of loans, 0..1 (default 0.1).")] = None,
+    share: Annotated[
+        float | None,
+        ranged_float("--share", 0.0, 1.0, example="0.1", help="The challenger's share of loans (default 0.1)."),
+    ] = None,
     shadow: Annotated[
         str | None,
         typer.Option(

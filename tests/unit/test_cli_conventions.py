@@ -59,7 +59,7 @@ def test_version():
         # Typer's bound check said of NaN 'Input should be less than or equal to 1'
         (["gate", "--tolerance", "nan"], "error: --tolerance nan: must be a number in [0, 1]", "--tolerance 0.01"),
         (["gate", "--tolerance=-inf"], "error: --tolerance -inf: must be a number in [0, 1]", "--tolerance 0.01"),
-        (["gate", "--tolerance", "abc"], "error: --tolerance abc: must be a number in [0, 1]", "--tolerance 0.01"),
+        (["gate", "--tolerance", "abc"], "error: --tolerance 'abc': must be a number in [0, 1]", "--tolerance 0.01"),
         (["serve", "--log-max-mb", "NaN"], "error: --log-max-mb NaN: must be a number in [0.001, 1000000]", "50"),
         (["deploy", "promote", "HEAD", "--tolerance", "nan"], "error: --tolerance nan: must be a number", "0.01"),
         (["monitor", "retrain", "--tolerance", "inf"], "error: --tolerance inf: must be a number in [0, 1]", "0.01"),
@@ -83,6 +83,17 @@ def test_version():
             "error: the matrix would have 300 jobs; GitHub Actions runs at most 256",
             "one --matrix per part",
         ),
+        # a whole number: Typer's "Input should be greater than or equal to 1" named neither value nor example
+        (["serve", "--port", "0"], "error: --port 0: must be a whole number in [1, 65535]", "e.g. --port 8080"),
+        (["serve", "--port", "65536"], "error: --port 65536: must be a whole number in [1, 65535]", "--port 8080"),
+        (["serve", "--port", "nan"], "error: --port 'nan': not a whole number", "e.g. --port 8080"),
+        (["serve", "--port", "80.5"], "error: --port '80.5': not a whole number", "e.g. --port 8080"),
+        (["serve", "--port", "9" * 5_000], "error: --port 999", "e.g. --port 8080"),  # int() refuses 4,300 digits
+        (["exp", "sweep", "seed=1,2", "--jobs", "0"], "error: --jobs 0: must be a whole number in [1, 1000]", "2"),
+        (["exp", "compare", "--top", "-1"], "error: --top -1: must be a whole number in [1, 1000000]", "--top 5"),
+        (["exp", "compare", "--top", "inf"], "error: --top 'inf': not a whole number", "e.g. --top 5"),
+        (["serve", "--share", "1.5"], "error: --share 1.5: must be a number in [0, 1]", "e.g. --share 0.1"),
+        (["serve", "--share", "nan"], "error: --share nan: must be a number in [0, 1]", "e.g. --share 0.1"),
         (["exp", "run", "--name", "--x"], "error: --name '--x': not a usable experiment name", "--name lr-0.1"),
         (["exp", "run", "--name", "a/b"], "error: --name 'a/b': not a usable experiment name", "--name lr-0.1"),
         (["exp", "run", "--name", "a..b"], "error: --name 'a..b': not a usable experiment name", "--name lr-0.1"),
@@ -161,6 +172,13 @@ def test_usage_mistakes_are_one_error_line_with_a_hint_and_exit_2(args, message,
         (["data", "pull", "--rev"], "--rev"),
         (["monitor", "drift", "--rev"], "--rev"),
         (["monitor", "retrain", "--rev"], "--rev"),
+        # Typer said "Invalid value for '--port': Input should be a valid integer", without the value or an example
+        (["serve", "--port"], "--port"),
+        (["serve", "--share"], "--share"),
+        (["serve", "--log-max-mb"], "--log-max-mb"),
+        (["exp", "sweep", "seed=1,2", "--jobs"], "--jobs"),
+        (["exp", "compare", "--top"], "--top"),
+        (["gate", "--tolerance"], "--tolerance"),
     ],
 )
 def test_an_option_like_value_is_refused_naming_the_option(args, option):
