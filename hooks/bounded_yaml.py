@@ -11,7 +11,30 @@ from typing import Any
 
 import yaml
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when PyYAML has it: several times faster
+
+class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml's parser when PyYAML has it: much faster
+    """PyYAML's safe loader, with a scalar it cannot build refused as YAML it cannot read (see `_readable`)."""
+
+
+def _readable(construct):
+    """`construct` for a scalar YAML's grammar allows but Python refuses (a date 2020-13-45; an int of 5,000 digits,
+    over Python's 4,300): a ConstructorError at its line and column, not a ValueError no reader names."""
+
+    def checked(loader: Any, node: yaml.ScalarNode) -> Any:
+        try:
+            return construct(loader, node)
+        except ValueError as error:
+            value = node.value if len(node.value) <= 40 else f"{node.value[:40]}... ({len(node.value):,} characters)"
+            reason = str(error).split(";")[0]  # Python's int limit goes on to advise raising it in the interpreter
+            raise yaml.constructor.ConstructorError(
+                problem=f"{value} cannot be read ({reason})", problem_mark=node.start_mark
+            ) from None
+
+    return checked
+
+
+for _tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:timestamp"):
+    Loader.add_constructor(_tag, _readable(Loader.yaml_constructors[_tag]))
 
 
 MAX_BYTES = 1 << 20
@@ -85,7 +108,7 @@ def safe_load(data: bytes | str, name: str = "") -> Any:
     """`yaml.safe_load` within bounds; `name` (the file) is what error messages call the document."""
     with named(name, data):
         refuse_unbounded(data, name)
-        return yaml.load(data, Loader=_Loader)
+        return yaml.load(data, Loader=Loader)
 
 
 def refuse_unbounded(data: bytes | str, name: str = "") -> None:
@@ -94,7 +117,7 @@ def refuse_unbounded(data: bytes | str, name: str = "") -> None:
         size = len(data.encode() if isinstance(data, str) else data) / (1 << 20)
         raise TooLarge(problem=f"{name or 'the document'} is {size:.1f} MiB: at most {MAX_BYTES >> 20} MiB is read")
     if ("*" if isinstance(data, str) else b"*") in data:  # no alias without a `*`: the common case costs nothing
-        for event in yaml.parse(data, Loader=_Loader):  # events only: nothing is expanded here
+        for event in yaml.parse(data, Loader=Loader):  # events only: nothing is expanded here
             if isinstance(event, yaml.AliasEvent):
                 mark = event.start_mark
                 raise AliasRefused(

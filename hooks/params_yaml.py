@@ -17,9 +17,7 @@ from typing import Any
 
 import yaml
 
-from hooks.bounded_yaml import BadYaml, named, refuse_unbounded
-
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when PyYAML has it: several times faster
+from hooks.bounded_yaml import BadYaml, Loader, named, refuse_unbounded
 
 # The YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1023-core-schema): a plain scalar that matches none
 # of these is a string.
@@ -96,7 +94,7 @@ def loads(text: str | bytes, source: str = "params.yaml") -> Any:
     (BadYaml naming `source` for text that is not YAML at all; Unbounded for aliases: see hooks.bounded_yaml.)"""
     with named(source, text):
         refuse_unbounded(text, source)  # the node walk below would visit an alias bomb's every expansion
-        loader = _Loader(text)
+        loader = Loader(text)
         try:
             node = loader.get_single_node()
             if node is None:

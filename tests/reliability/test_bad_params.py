@@ -155,6 +155,18 @@ BROKEN_FILES = {  # name: (what the edit does to the file's text, how the error 
     ),
     "dvc.yaml not YAML": ("dvc.yaml", lambda text: text + "  broken: [\n", "dvc.yaml is not valid YAML at line "),
     "dvc.lock not YAML": ("dvc.lock", lambda text: text + "  broken: [\n", "dvc.lock is not valid YAML at line "),
+    # YAML's grammar allows them, Python refuses them: a ValueError's traceback from every command
+    "params.yaml number too long": (
+        "params.yaml",
+        lambda text: text.replace("seed: 42", "seed: " + "9" * 5_000, 1),
+        "params.yaml is not valid YAML at line 2, column 7: 9999999999999999999999999999999999999999... (5,000 "
+        "characters) cannot be read (Exceeds the limit (4300 digits) for integer string conversion: value has 5000",
+    ),
+    "dvc.lock impossible date": (
+        "dvc.lock",
+        lambda text: text.replace("schema: '2.0'", "schema: 2020-13-45", 1),
+        "dvc.lock is not valid YAML at line 1, column 9: 2020-13-45 cannot be read (month must be in 1..12)",
+    ),
     "dvc.yaml outs not a list": (
         "dvc.yaml",
         lambda text: text.replace("    outs:\n      - models/model.skops", "    outs: models/model.skops", 1),
