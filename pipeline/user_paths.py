@@ -41,6 +41,12 @@ def require_file(path: Path, hint: str) -> None:
     raise UserError(f"{path}: no such file", hint=hint)
 
 
+def folder_in_place(name: str | Path) -> UserError:
+    """The refusal of a folder standing where one of the project's own files (params.yaml, dvc.lock) belongs."""
+    hint = f"rename the folder, then `git checkout -- {name}` brings the file back"
+    return UserError(f"{name}: is a folder, not a file", hint=hint)
+
+
 def file_in_the_way(path: Path) -> Path | None:
     """The file standing where a folder of `path` must be: the nearest of its folders that exists, when that is no
     folder (`report.html` for `report.html/x`); making the folder would fail with "File exists" or "Not a

@@ -39,6 +39,7 @@ from hooks.pipeline_state import (
 )
 from pipeline import paths
 from pipeline.errors import UserError
+from pipeline.user_paths import folder_in_place
 from pipeline.versioning.dvc_command import DvcFailed as DvcFailed
 from pipeline.versioning.dvc_command import checked, dvc_repo, remotes_of_the_workspace, stage_environment
 from pipeline.versioning.dvc_command import dvc as dvc
@@ -59,6 +60,8 @@ def require_repo() -> None:
         raise UserError("not in the project's root (no dvc.yaml and .dvc/ here)", hint="cd to the repository root")
     read = read_worktree()
     for path in (DVC_YAML, LOCK_FILE, PARAMS_FILE):
+        if Path(path).is_dir():  # read as absent: DVC would call every stage stale
+            raise folder_in_place(path)
         load(read, path)
 
 

@@ -194,6 +194,25 @@ def test_a_broken_project_file_is_named_in_one_line_by_every_command(params_repo
     snapshot.assert_unchanged()
 
 
+@pytest.mark.parametrize("name", ["params.yaml", "dvc.lock"])
+def test_a_folder_in_place_of_a_project_file_is_named_in_one_line(params_repo, monkeypatch, capsys, tmp_path, name):
+    """A folder where params.yaml or dvc.lock belongs (a `mkdir` slip, an unzip): every command ended in
+    IsADirectoryError, or called every stage stale."""
+    snapshot = Snapshot(params_repo)
+    path = params_repo / name
+    path.rename(tmp_path / name)
+    path.mkdir()
+    try:
+        for args in (("status",), ("repro",), ("exp", "run", "-S", "seed=1"), ("gate",)):
+            status, output = mlops_in_process(params_repo, monkeypatch, capsys, *args)
+            assert status == 2 and output.startswith(f"error: {name}: is a folder, not a file\n"), output
+            assert f"git checkout -- {name}" in output.splitlines()[1], output
+    finally:
+        path.rmdir()
+        (tmp_path / name).rename(path)
+    snapshot.assert_unchanged()
+
+
 def test_a_dvc_config_dvc_cannot_read_ends_in_one_error_line(params_repo, monkeypatch, capsys, tmp_path):
     snapshot = Snapshot(params_repo)
     config = params_repo / ".dvc/config"
