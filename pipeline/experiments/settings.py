@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from hooks.bounded_yaml import Loader, refuse_unbounded
 from hooks.params_yaml import core_1_2
 from pipeline import metrics as metric_rules
 from pipeline.errors import UserError
@@ -147,7 +148,8 @@ def schema_value(key: str, text: str, flag: str = "-S ") -> Any:
     if is_text:
         return checked_text(key, text, flag)
     try:
-        value = yaml.safe_load(text)
+        refuse_unbounded(text)
+        value = yaml.load(text, Loader=Loader)  # bounded: an impossible date or 10,000 brackets is a YAMLError too
     except yaml.YAMLError as error:
         raise UserError(f"{flag}{key}={text}: not a YAML value ({getattr(error, 'problem', error)})") from None
     if kind is float and (type(value) is int or isinstance(value, str)):

@@ -75,6 +75,22 @@ def test_a_wrong_value_names_the_override_not_params_yaml(setting, message):
     assert "params.yaml has invalid params" not in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("2020-13-45", "(2020-13-45 cannot be read (month must be in 1..12))"),  # ValueError: month must be in 1..12
+        ("9" * 5_000, "(5,000 characters) cannot be read (Exceeds the limit (4300 digits)"),  # Python's int limit
+        ("[" * 10_000 + "]" * 10_000, "(exceeded maximum nesting depth)"),  # RecursionError
+    ],
+)
+def test_a_value_yaml_allows_but_python_cannot_build_is_refused_in_one_line(value, problem):
+    """A traceback before: the YAML reading of an override raised ValueError or RecursionError, not YAMLError."""
+    with pytest.raises(UserError) as raised:
+        typed_settings({"train.logreg.C": value})
+    assert raised.value.message.startswith("-S train.logreg.C=") and ": not a YAML value (" in raised.value.message
+    assert problem in raised.value.message and "\n" not in raised.value.message
+
+
 def test_a_mistake_in_params_yaml_itself_still_names_params_yaml():
     raw = read_params_yaml()
     raw["seed"] = 1.5
