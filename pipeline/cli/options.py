@@ -110,6 +110,17 @@ def revision(option: str, example: str):
 # --- the loop: serving, monitoring, deploying -------------------------------------------------------------------
 
 
+def listen_address(text: str) -> str:
+    """`--host TEXT`, refused when empty (to the socket '' is every interface: the model would be served to the whole
+    network, said as http://:8000) or option-like (`--host --port 80`: its value forgotten)."""
+    hint = "e.g. --host 127.0.0.1 (this machine only), or --host 0.0.0.0 (every interface)"
+    if not text.strip():
+        raise UserError(f"--host {text!r} is empty: name the address to listen on", hint=hint)
+    if text.startswith("-"):
+        raise UserError(f"--host {text!r} reads as an option: name the address to listen on", hint=hint)
+    return text
+
+
 def log_dir(text: str | Path) -> Path:
     """`--log-dir TEXT` as a folder: empty (`.` as a path, the project folder) or option-like is refused."""
     return _folder(text, "--log-dir", "logs", "prediction log folder")

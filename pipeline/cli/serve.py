@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline.cli.options import ServeLogDir, ranged_float, ranged_int, revision
+from pipeline.cli.options import ServeLogDir, listen_address, ranged_float, ranged_int, revision
 
 
 def register(app: typer.Typer) -> None:
@@ -28,7 +28,7 @@ def serve(
             parser=revision("--rev", "lending-risk@prod"),
         ),
     ] = None,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="Address to listen on.", parser=listen_address)] = "127.0.0.1",
     port: Annotated[int, ranged_int("--port", 1, 65535, example="8080", help="Port to listen on.")] = 8000,
     challenger: Annotated[
         str | None,

@@ -143,6 +143,11 @@ def test_version():
         (["monitor", "retrain", "--log-dir", ""], "error: --log-dir '' is empty", "--log-dir logs"),
         (["monitor", "outcomes", "x.csv", "--log-dir", ""], "error: --log-dir '' is empty", "--log-dir logs"),
         (["monitor", "drift", "--out", ""], "error: --out '' is empty: name the folder", "--out drift-reports"),
+        # to the socket '' is every interface: the model went out to the whole network, as "http://:8000" (the
+        # --rev would have stopped the server before it started, had the --host been taken)
+        (["serve", "--host", "", "--rev", "no/such"], "error: --host '' is empty: name the address", "127.0.0.1"),
+        (["serve", "--host", " ", "--rev", "no/such"], "error: --host ' ' is empty: name the address", "127.0.0.1"),
+        (["serve", "--host", "--port"], "error: --host '--port' reads as an option", "--host 127.0.0.1"),
         (["serve", "--log-dir", "--port"], "error: --log-dir '--port' reads as an option", "--log-dir ./--port"),
         (["report", "--out", "dvc.lock"], "error: --out dvc.lock is tracked by git or DVC", "--out report.html"),
     ],
