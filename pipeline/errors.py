@@ -72,12 +72,12 @@ def shortened(value: str) -> str:
 
 def values_shortened(text: str, given: Iterable[str]) -> str:
     """`text` with each long value of `given` (command-line arguments) shortened wherever it appears: as typed,
-    either side of its first `=` (`--against=REV`, `-S KEY=VALUE`), as a path (`a//b/` is `a/b`), or escaped as
-    repr shows it."""
+    either side of its first `=` (`--against=REV`, `-S KEY=VALUE`), each value of a sweep axis (`KEY=V1,V2`), as a
+    path (`a//b/` is `a/b`), or escaped as repr shows it."""
     forms = set()
     for argument in given:
         key, _, value = argument.partition("=")
-        for typed in (argument, key, value):
+        for typed in (argument, key, value, *value.split(",")):
             forms |= {typed, str(PurePath(typed)) if typed else "", repr(typed)[1:-1]}
     for form in sorted((form for form in forms if len(form) > LONGEST_VALUE), key=len, reverse=True):
         text = text.replace(form, shortened(form))

@@ -268,6 +268,8 @@ DEEP = "/".join(["d" * 50] * 30) + "/loans.csv"  # 1,539 characters, each folder
         ["--" + LONG],
         ["exp", "run", "-S", f"{LONG}=1"],
         ["exp", "run", "-S", f"seed={LONG}"],
+        # one value of a sweep axis: the line was cut at 1,000 characters before it said what is wrong
+        ["exp", "sweep", f"seed=1,{LONG}"],
     ],
     ids=lambda args: " ".join(arg[:12] for arg in args),
 )
