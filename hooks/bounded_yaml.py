@@ -94,11 +94,17 @@ def named(name: str, data: bytes | str | None = None) -> Iterator[None]:
         line = conflict_marker_line(data) if data is not None else None
         if line is not None:
             raise ConflictMarkers(name, line) from None
-        raise not_yaml(error, name) from None
+        raise not_yaml(error, name, data) from None
 
 
-def not_yaml(error: yaml.YAMLError, name: str) -> BadYaml:
-    """PyYAML's error for the document `name`, in one line."""
+def not_yaml(error: yaml.YAMLError, name: str, data: bytes | str | None = None) -> BadYaml:
+    """PyYAML's error for the document `name` (its text `data`, when known), in one line."""
+    if isinstance(error, yaml.reader.ReaderError):  # a byte no YAML holds: PyYAML says it in lines naming no file
+        line = data[: error.position].count("\n" if isinstance(data, str) else b"\n") + 1 if data else None
+        where = f"line {line}" if line else f"character {error.position + 1}"
+        return BadYaml(
+            f"{name or 'the document'} is not valid YAML at {where}: {error.reason} (#x{error.character:02x})"
+        )
     mark = getattr(error, "problem_mark", None)
     where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
     return BadYaml(f"{name or 'the document'} is not valid YAML{where}: {getattr(error, 'problem', None) or error}")

@@ -167,6 +167,12 @@ BROKEN_FILES = {  # name: (what the edit does to the file's text, how the error 
         lambda text: text.replace("schema: '2.0'", "schema: 2020-13-45", 1),
         "dvc.lock is not valid YAML at line 1, column 9: 2020-13-45 cannot be read (month must be in 1..12)",
     ),
+    # PyYAML said it over two lines, the second naming "<byte string>", not the file
+    "params.yaml control character": (
+        "params.yaml",
+        lambda text: text.replace("seed: 42", "seed: 42\x07", 1),
+        "params.yaml is not valid YAML at line 2: control characters are not allowed (#x07)",
+    ),
     "dvc.yaml outs not a list": (
         "dvc.yaml",
         lambda text: text.replace("    outs:\n      - models/model.skops", "    outs: models/model.skops", 1),
