@@ -45,6 +45,11 @@ class Unbounded(yaml.MarkedYAMLError):
 
     hint = ""
 
+    def __str__(self) -> str:  # one line: PyYAML's puts the file, line and column on a second
+        mark = self.problem_mark
+        named = mark is not None and not mark.name.startswith("<")  # "<byte string>": a document with no file
+        return f"{mark.name}, line {mark.line + 1}, column {mark.column + 1}: {self.problem}" if named else self.problem
+
 
 class AliasRefused(Unbounded):
     """A YAML alias, refused (its mark gives the line and column)."""

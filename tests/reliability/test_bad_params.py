@@ -173,6 +173,11 @@ BROKEN_FILES = {  # name: (what the edit does to the file's text, how the error 
         lambda text: text.replace("seed: 42", "seed: 42\x07", 1),
         "params.yaml is not valid YAML at line 2: control characters are not allowed (#x07)",
     ),
+    "params.yaml alias": (
+        "params.yaml",
+        lambda text: text.replace("seed: 42", "seed: &s 42\nextra: *s", 1),
+        "params.yaml, line 3, column 8: YAML aliases (*s) are not allowed here; write the value out",
+    ),
     "dvc.yaml outs not a list": (
         "dvc.yaml",
         lambda text: text.replace("    outs:\n      - models/model.skops", "    outs: models/model.skops", 1),
