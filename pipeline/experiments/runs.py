@@ -330,6 +330,10 @@ def share(direction: str, names: list[str], remote: str, all_commits: bool) -> l
         raise UserError(
             f"--remote {remote!r} is empty: name a git remote", hint="e.g. --remote origin (`git remote -v`)"
         )
+    if remote.startswith("-"):  # its value forgotten, the next option taken for it: no git remote is called so
+        raise UserError(
+            f"--remote {remote!r} reads as an option: name a git remote", hint="e.g. --remote origin (`git remote -v`)"
+        )
     head = require_experiment_repo()
     if remote not in git.remote_names() and not any(mark in remote for mark in "/:\\") and not Path(remote).exists():
         raise UserError(  # DVC's push called it an unexpected error, naming an empty list of experiments

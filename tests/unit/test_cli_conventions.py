@@ -178,6 +178,9 @@ def test_usage_mistakes_are_one_error_line_with_a_hint_and_exit_2(args, message,
         (["monitor", "drift", "--rev"], "--rev"),
         (["monitor", "retrain", "--rev"], "--rev"),
         # Typer said "Invalid value for '--port': Input should be a valid integer", without the value or an example
+        # said "no git remote of that name here", with a hint to run `git remote add --x URL`
+        (["exp", "push", "--remote"], "--remote"),
+        (["exp", "pull", "--remote"], "--remote"),
         (["serve", "--port"], "--port"),
         (["serve", "--share"], "--share"),
         (["serve", "--log-max-mb"], "--log-max-mb"),
