@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline.cli.options import revision
+from pipeline.cli.options import given, revision
 from pipeline.errors import UserError, option
 
 data_app = typer.Typer(help="Bring your own data, add batches, see and move data versions.", no_args_is_help=True)
@@ -27,12 +27,25 @@ def register(app: typer.Typer) -> None:
 @data_app.command()
 def add(
     path: Annotated[Path, typer.Argument(help="A CSV or parquet file of loans.")],
-    target: Annotated[str | None, typer.Option(help="The outcome column (default: data.target).")] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            help="The outcome column (default: data.target).", parser=given("--target", "the outcome column", "Class")
+        ),
+    ] = None,
     positive: Annotated[
-        str | None, typer.Option(help="The label meaning the loan went bad (default: data.positive_label).")
+        str | None,
+        typer.Option(
+            help="The label meaning the loan went bad (default: data.positive_label).",
+            parser=given("--positive", "the label of a loan that went bad", "bad"),
+        ),
     ] = None,
     negative: Annotated[
-        str | None, typer.Option(help="The other label; when given, the target must hold exactly these two.")
+        str | None,
+        typer.Option(
+            help="The other label; when given, the target must hold exactly these two.",
+            parser=given("--negative", "the label of a repaid loan", "good"),
+        ),
     ] = None,
     drop: Annotated[
         list[str] | None,

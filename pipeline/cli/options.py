@@ -107,6 +107,20 @@ def revision(option: str, example: str):
     return parse
 
 
+# --- names ----------------------------------------------------------------------------------------------------
+
+
+def given(option: str, what: str, example: str):
+    """`--option TEXT`, refused when empty: '' reads as not given, so the command went on with its default."""
+
+    def parse(text: str | None) -> str | None:
+        if text == "":
+            raise UserError(f"{option} '' is empty: name {what}", hint=f"e.g. {option} {example}")
+        return text
+
+    return parse
+
+
 # --- the loop: serving, monitoring, deploying -------------------------------------------------------------------
 
 

@@ -148,6 +148,10 @@ def test_version():
         (["serve", "--host", "", "--rev", "no/such"], "error: --host '' is empty: name the address", "127.0.0.1"),
         (["serve", "--host", " ", "--rev", "no/such"], "error: --host ' ' is empty: name the address", "127.0.0.1"),
         (["serve", "--host", "--port"], "error: --host '--port' reads as an option", "--host 127.0.0.1"),
+        # '' read as not given: the file was added with the default target and labels
+        (["data", "add", "x.csv", "--target", ""], "error: --target '' is empty: name the outcome column", "Class"),
+        (["data", "add", "x.csv", "--positive", ""], "error: --positive '' is empty", "e.g. --positive bad"),
+        (["data", "add", "x.csv", "--negative", ""], "error: --negative '' is empty", "e.g. --negative good"),
         (["serve", "--log-dir", "--port"], "error: --log-dir '--port' reads as an option", "--log-dir ./--port"),
         (["report", "--out", "dvc.lock"], "error: --out dvc.lock is tracked by git or DVC", "--out report.html"),
     ],
