@@ -74,20 +74,21 @@ def promote(rev: str, tolerance: float | None) -> Promotion:
         described = registry.describe(commit)  # a version reference typed as such is not named twice
         named = described if described.startswith(f"{rev} ") else f"{rev}: {described}"
         raise AlreadyChampion(f"{named} is already the champion: nothing to do.")
-    if current is not None:  # another commit of the same model (a README change): the gate would judge it by itself
-        md5 = dvc_seam.recorded_md5_at(commit, paths.MODEL, missing_ok=True)
-        if md5 is not None and md5 == dvc_seam.recorded_md5_at(current, paths.MODEL, missing_ok=True):
-            raise AlreadyChampion(
-                f"{registry.describe(current)} is already the champion: {rev}'s model is the same bytes "
-                f"(md5 {md5[:12]}): nothing to do."
-            )
+    if current is not None and (md5 := same_model(commit, current)):
+        # another commit of the same model (a README change): the gate would judge the model by itself
+        raise AlreadyChampion(
+            f"{registry.describe(current)} is already the champion: {rev}'s model is the same bytes "
+            f"(md5 {md5[:12]}): nothing to do."
+        )
     registered = registry.version_of_same_model(commit)  # a revert to an earlier model: that version again
     head = dvc_seam.resolve_commit("HEAD")
     reference_rev = current or head
+    heads_model = current is None and (reference_rev == commit or same_model(commit, head) is not None)
     try:
         served = load_served_model(commit, rev)  # the server must be able to load it: check now
-        if reference_rev == commit:  # the first promotion, of HEAD: no other model to judge it against
-            comparison, verdict, passed = None, "No champion yet, and the first is HEAD's model: no gate to pass.", True
+        if heads_model:  # the first promotion, of HEAD's model: no other model to judge it against
+            first = "the first is HEAD's model" if reference_rev == commit else f"{rev}'s model is HEAD's (same bytes)"
+            comparison, verdict, passed = None, f"No champion yet, and {first}: no gate to pass.", True
         else:
             comparison = compare_revisions(
                 load_served_model(reference_rev, None if current else "HEAD", champion=current is not None),
@@ -102,11 +103,12 @@ def promote(rev: str, tolerance: float | None) -> Promotion:
         raise named_as_typed(error, commit, rev if registry.resolve(rev) == rev else commit[:12]) from None
     recorded = None
     if passed:
+        served_before = None if heads_model else reference_rev  # the same model: nothing else to roll back to
         registry.promote(
-            registered or commit, served_before=reference_rev, reason=f"promote {rev}: {verdict}", champion=current
+            registered or commit, served_before=served_before, reason=f"promote {rev}: {verdict}", champion=current
         )
-        if current is None and reference_rev != commit:
-            recorded = registry.describe(reference_rev)
+        if current is None and served_before:
+            recorded = registry.describe(registry.version_of_same_model(reference_rev) or reference_rev)
     return Promotion(
         rev=rev,
         commit=commit,
@@ -121,6 +123,12 @@ def promote(rev: str, tolerance: float | None) -> Promotion:
         same_model_as=registry.describe(registered) if registered else None,
         uncommitted=git.uncommitted_changes() if commit == head else [],
     )
+
+
+def same_model(commit: str, other: str) -> str | None:
+    """The model md5 both commits' `dvc.lock` record, when they record the same one (the same bytes), else None."""
+    md5 = dvc_seam.recorded_md5_at(commit, paths.MODEL, missing_ok=True)
+    return md5 if md5 is not None and md5 == dvc_seam.recorded_md5_at(other, paths.MODEL, missing_ok=True) else None
 
 
 def named_as_typed(error: UserError, commit: str, name: str) -> UserError:

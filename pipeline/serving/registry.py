@@ -209,16 +209,25 @@ def version_of_same_model(commit: str) -> str | None:
     """The commit of the registered version whose model is the same bytes as `commit`'s (its `dvc.lock` records the
     same md5; the highest such version), when `commit` itself is not registered: promoting `commit` assigns the stage
     to that version rather than registering the same model again. None when there is none."""
+    events = read_events(model_artifact())
+    if version_at(events, commit) is not None:
+        return None
+    version = _version_of_same_bytes(events, commit)
+    return registered_versions(events)[version] if version else None
+
+
+def _version_of_same_bytes(events: list[Event], commit: str) -> str | None:
+    """The highest registered version whose `dvc.lock` records the model md5 that `commit`'s records, or None."""
     from pipeline.versioning import dvc_seam
 
-    versions = registered_versions(read_events(model_artifact()))
     md5 = dvc_seam.recorded_md5_at(commit, paths.MODEL, missing_ok=True)
-    if md5 is None or commit in versions.values():
+    if md5 is None:
         return None
+    versions = registered_versions(events)
     same = [
         version for version, at in versions.items() if dvc_seam.recorded_md5_at(at, paths.MODEL, missing_ok=True) == md5
     ]
-    return versions[_highest(same)] if same else None
+    return _highest(same) if same else None
 
 
 def _highest(versions: list[str]) -> str:
@@ -241,11 +250,12 @@ def describe(commit: str | None) -> str:
 
 
 def _register(name: str, commit: str, message: str) -> str:
-    """The version at `commit`, registered now if it has none."""
+    """The version of `commit`'s model: the version at `commit`, else the version of the same bytes at another
+    commit (one model is never two versions), else one registered now."""
     import gto.api
 
     events = read_events(name)
-    version = version_at(events, commit)
+    version = version_at(events, commit) or _version_of_same_bytes(events, commit)
     if version is None:
         version = next_version(list(registered_versions(events)))
         gto.api.register(".", name, commit, version=version, message=message)
@@ -294,11 +304,13 @@ def promote(commit: str, served_before: str | None, reason: str, champion: str |
     when the champion is no longer `champion` (None: none yet), the one the promotion was judged against."""
     name = model_artifact()
     with _one_switch_at_a_time(name, [champion], "promotion"), uninterruptible():  # never half the tags
+        before = None
         if not in_stage(read_events(name)) and served_before and served_before != commit:
             before = _register(name, served_before, "the model served before the first promotion")
             _assign(name, before, "served before the first promotion")
         version = _register(name, commit, reason)
-        _assign(name, version, reason)
+        if version != before:  # the same bytes: that version is in prod already
+            _assign(name, version, reason)
     return version
 
 

@@ -17,14 +17,18 @@ def gto_state(repo) -> dict:
     return json.loads(run(["gto", "show", "--json"], repo).stdout)["lending-risk"]
 
 
+def model_md5(repo, rev: str = "HEAD") -> str:
+    lock = yaml.safe_load(run(["git", "show", f"{rev}:dvc.lock"], repo).stdout)
+    return next(o["md5"] for o in lock["stages"]["train"]["outs"] if o["path"] == "models/model.skops")
+
+
 @pytest.mark.slow
-def test_promote_then_rollback_right_away_seen_by_gto_and_dvc_artifacts_get(repo, tmp_path):
-    run("git add -A && git commit -q --no-verify -m trained --allow-empty", repo)
+def test_promote_then_rollback_right_away_seen_by_gto_and_dvc_artifacts_get(two_models, tmp_path):
+    repo = two_models
     first = run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
-    run("git switch -q -c candidate && git commit -q --no-verify --allow-empty -m next && git switch -q -", repo)
     second = run(["git", "rev-parse", "candidate"], repo).stdout.strip()
 
-    promoted = run(["mlops", "deploy", "promote", "candidate"], repo)
+    promoted = run(["mlops", "deploy", "promote", "candidate", "--tolerance", "1.0"], repo)
     assert f"served before, lending-risk@v1.0.0 (commit {first[:12]}), is recorded for a rollback" in promoted.stdout
     assert f"lending-risk@v1.1.0 (commit {second[:12]}) is the champion" in promoted.stdout
     assert gto_state(repo) == {"version": "v1.1.0", "stage": {"prod": "v1.1.0"}, "registered": True, "active": True}
@@ -36,9 +40,7 @@ def test_promote_then_rollback_right_away_seen_by_gto_and_dvc_artifacts_get(repo
     # DVC's own client fetches a version by name from the repository's path, offline
     got = tmp_path / "m.skops"
     run(["dvc", "artifacts", "get", str(repo), "lending-risk", "--rev", "v1.1.0", "-o", str(got)], repo)
-    lock = yaml.safe_load((repo / "dvc.lock").read_text())
-    recorded = next(o["md5"] for o in lock["stages"]["train"]["outs"] if o["path"] == "models/model.skops")
-    assert hashlib.md5(got.read_bytes()).hexdigest() == recorded
+    assert hashlib.md5(got.read_bytes()).hexdigest() == model_md5(repo, "candidate") != model_md5(repo, "main")
 
     loans = tmp_path / "loans.csv"
     run(f"python -c \"import pandas as p; p.read_parquet('data/split/test.parquet').head(5).to_csv('{loans}')\"", repo)
@@ -68,11 +70,14 @@ def test_promote_then_rollback_right_away_seen_by_gto_and_dvc_artifacts_get(repo
 
 
 @pytest.mark.slow
-def test_sigterm_during_a_promotion_never_leaves_half_its_tags(repo):
-    run("git add -A && git commit -q --no-verify -m trained --allow-empty", repo)
-    run("git switch -q -c candidate && git commit -q --no-verify --allow-empty -m next && git switch -q -", repo)
+def test_sigterm_during_a_promotion_never_leaves_half_its_tags(two_models):
+    repo = two_models
     promote = subprocess.Popen(
-        ["mlops", "deploy", "promote", "candidate"], cwd=repo, env=test_env(), stdout=subprocess.PIPE, text=True
+        ["mlops", "deploy", "promote", "candidate", "--tolerance", "1.0"],
+        cwd=repo,
+        env=test_env(),
+        stdout=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 120
     while not run(["git", "tag", "-l"], repo).stdout.strip() and time.monotonic() < deadline:
@@ -85,13 +90,11 @@ def test_sigterm_during_a_promotion_never_leaves_half_its_tags(repo):
 
 
 @pytest.mark.slow
-def test_rollback_to_a_model_missing_from_the_cache_is_refused_and_writes_no_tag(repo):
-    run("git add -A && git commit -q --no-verify -m trained --allow-empty", repo)
-    run("git switch -q -c candidate && git commit -q --no-verify --allow-empty -m next && git switch -q -", repo)
-    run(["mlops", "deploy", "promote", "candidate"], repo)
+def test_rollback_to_a_model_missing_from_the_cache_is_refused_and_writes_no_tag(two_models):
+    repo = two_models
+    run(["mlops", "deploy", "promote", "candidate", "--tolerance", "1.0"], repo)
     tags = sorted(run(["git", "tag", "-l"], repo).stdout.split())
-    lock = yaml.safe_load((repo / "dvc.lock").read_text())
-    md5 = next(o["md5"] for o in lock["stages"]["train"]["outs"] if o["path"] == "models/model.skops")
+    md5 = model_md5(repo, "main")
     cached = repo / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
     cached.rename(cached.with_name("aside"))  # not pulled yet, and the test's remote never had it
 
@@ -122,35 +125,61 @@ def test_a_first_promotion_of_head_judges_no_model_against_itself_and_names_unco
     assert sorted(run(["git", "tag", "-l"], repo).stdout.split()) == ["lending-risk#prod#1", "lending-risk@v1.0.0"]
 
 
+def test_a_first_promotion_of_another_commit_of_heads_model_registers_that_model_once(repo):
+    """With no champion yet, a commit whose model is HEAD's bytes (a README change on a branch) was gated against
+    HEAD's model, then HEAD was registered as v1.0.0 (served before) and the commit as v1.1.0: one model, two
+    versions, and a rollback between them. It is now one version, v1.0.0 at the commit promoted."""
+    run("git add -A && git commit -q --no-verify -m trained --allow-empty", repo)
+    run("git switch -q -c readme && echo more >> README.md && git commit -q --no-verify -am readme", repo)
+    run("git switch -q -", repo)
+    readme = run(["git", "rev-parse", "readme"], repo).stdout.strip()
+    md5 = model_md5(repo)
+
+    promoted = run(["mlops", "deploy", "promote", "readme"], repo)
+    assert promoted.stdout.splitlines() == [
+        "No champion yet, and readme's model is HEAD's (same bytes): no gate to pass.",
+        f"lending-risk@v1.0.0 (commit {readme[:12]}) is the champion (stage prod), model {md5}.",
+    ], promoted.stdout
+    assert sorted(run(["git", "tag", "-l"], repo).stdout.split()) == ["lending-risk#prod#1", "lending-risk@v1.0.0"]
+    assert run(["git", "rev-parse", "lending-risk@v1.0.0^{commit}"], repo).stdout.strip() == readme
+
+    again = run(["mlops", "deploy", "promote", "HEAD"], repo)
+    assert again.stdout.splitlines() == [
+        f"lending-risk@v1.0.0 (commit {readme[:12]}) is already the champion: HEAD's model is the same bytes "
+        f"(md5 {md5[:12]}): nothing to do."
+    ], again.stdout
+    assert sorted(run(["git", "tag", "-l"], repo).stdout.split()) == ["lending-risk#prod#1", "lending-risk@v1.0.0"]
+
+
 def test_an_experiment_name_given_to_deploy_promote_is_pointed_to_exp_promote(repo):
     refused = run(["mlops", "deploy", "promote", "C-0.05-f0b3"], repo, check=False)
     assert refused.returncode == 2 and "mlops exp promote NAME" in refused.stderr
 
 
-def test_a_promotion_judged_against_a_champion_replaced_meanwhile_writes_no_tag(repo, monkeypatch):
+def test_a_promotion_judged_against_a_champion_replaced_meanwhile_writes_no_tag(two_models, monkeypatch):
     """Two deploys at once (two CI jobs): each gated against the champion it read, and the later tags won, though
     judged against a model no longer serving; the second now refuses and says to run again."""
     from pipeline.errors import UserError
     from pipeline.serving import deploy
 
-    run("git add -A && git commit -q --no-verify -m trained --allow-empty", repo)
-    run("git switch -q -c candidate && git commit -q --no-verify --allow-empty -m candidate && git switch -q -", repo)
-    run("git switch -q -c other && sed -i 's/C: 0.01/C: 0.03/' params.yaml && mlops repro", repo)  # another model
-    run("git add -A && git commit -q --no-verify -m other && git switch -q -", repo)
-    run(["mlops", "deploy", "promote", "candidate"], repo)  # v1.0.0 (main) recorded, v1.1.0 (candidate) in prod
+    repo = two_models
+    run(["mlops", "deploy", "promote", "candidate", "--tolerance", "1.0"], repo)  # v1.0.0 (main), v1.1.0 in prod
+    run("git switch -q -c back && git commit -q --no-verify --allow-empty -m back && git switch -q -", repo)
     monkeypatch.chdir(repo)
     gate = deploy.compare_revisions
+    tags = []
 
     def a_rollback_meanwhile(*args, **kwargs):  # another deploy finishes while this promotion's gate runs
         run(["mlops", "deploy", "rollback"], repo)
+        tags.extend(run(["git", "tag", "-l"], repo).stdout.split())
         return gate(*args, **kwargs)
 
     monkeypatch.setattr(deploy, "compare_revisions", a_rollback_meanwhile)
     with pytest.raises(UserError, match="the champion changed while this promotion was being prepared") as refused:
-        deploy.promote("other", tolerance=1.0)
+        deploy.promote("back", tolerance=1.0)  # v1.0.0's model: prod assigned to v1.0.0, gated against v1.1.0
     assert "it is now lending-risk@v1.0.0" in refused.value.message and "no tag written" in refused.value.message
     assert gto_state(repo)["stage"] == {"prod": "v1.0.0"}
-    assert not [tag for tag in run(["git", "tag", "-l"], repo).stdout.split() if tag.endswith("@v1.2.0")]
+    assert run(["git", "tag", "-l"], repo).stdout.split() == tags
 
 
 def test_a_name_that_is_both_a_branch_and_a_tag_is_refused_by_every_command_that_takes_a_revision(repo, tmp_path):
@@ -186,8 +215,8 @@ def test_a_name_that_is_both_a_branch_and_a_tag_is_refused_by_every_command_that
     assert run(["git", "tag", "-l"], repo).stdout.split() == ["same"]
 
     run(["mlops", "predict", str(loans), "--out", str(scores), "--rev", "refs/tags/same"], repo)
-    promoted = run(["mlops", "deploy", "promote", "refs/heads/same"], repo)
-    assert f"lending-risk@v1.1.0 (commit {branch[:12]}) is the champion" in promoted.stdout, promoted.stdout
+    promoted = run(["mlops", "deploy", "promote", "refs/heads/same"], repo)  # HEAD's model: one version
+    assert f"lending-risk@v1.0.0 (commit {branch[:12]}) is the champion" in promoted.stdout, promoted.stdout
     for reference in ("lending-risk@v1.0.0", "lending-risk#prod"):  # a registry reference is no branch nor tag
         run(["mlops", "predict", str(loans), "--out", str(scores), "--rev", reference], repo)
     run(["mlops", "checkout", "refs/heads/same"], repo)  # the branch itself, as the hint says: not a detached HEAD
