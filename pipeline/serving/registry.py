@@ -317,10 +317,20 @@ def promote(commit: str, served_before: str | None, reason: str, champion: str |
 def rollback_pair() -> tuple[str, str]:
     """(the champion's commit, the previous champion's commit): what a rollback would switch from and to."""
     name = model_artifact()
-    current = in_stage(read_events(name))
+    events = read_events(name)
+    current = in_stage(events)
     if len(current) < 2:
         raise UserError(
             f"there is no earlier champion of {name} to roll back to", hint=f"see `gto show {name}` and `gto history`"
+        )
+    unversioned = [commit for commit in current[:2] if version_at(events, commit) is None]
+    if unversioned:  # GTO (un)assigns a stage to a version only
+        shown = ("commits " if len(unversioned) > 1 else "commit ") + " and ".join(c[:12] for c in unversioned)
+        registers = " && ".join(f"gto register {name} {commit}" for commit in unversioned)
+        raise UserError(
+            f"cannot roll back: stage prod of {name} is assigned to {shown} with no version tag (deleted by hand?); "
+            "no tag written",
+            hint=f"register again: `{registers}`, then `mlops deploy rollback`",
         )
     return current[0], current[1]
 

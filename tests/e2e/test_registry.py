@@ -106,6 +106,31 @@ def test_rollback_to_a_model_missing_from_the_cache_is_refused_and_writes_no_tag
     assert gto_state(repo)["stage"] == {"prod": "v1.1.0"}
 
 
+def test_a_rollback_through_version_tags_deleted_by_hand_says_which_and_writes_no_tag(two_models):
+    """GTO (un)assigns a stage to a version only: with the version tags deleted by hand, a rollback wrote the
+    unassignment of the champion, then died in a traceback (exit 1) before assigning prod to the previous one."""
+    repo = two_models
+    main, candidate = (run(["git", "rev-parse", rev], repo).stdout.strip() for rev in ("main", "candidate"))
+    run(["mlops", "deploy", "promote", "candidate", "--tolerance", "1.0"], repo)
+    run(["git", "tag", "-d", "lending-risk@v1.0.0", "lending-risk@v1.1.0"], repo)
+    tags = sorted(run(["git", "tag", "-l"], repo).stdout.split())
+
+    refused = run(["mlops", "deploy", "rollback"], repo, check=False)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    registers = f"gto register lending-risk {candidate} && gto register lending-risk {main}"
+    assert refused.stderr.splitlines() == [
+        f"error: cannot roll back: stage prod of lending-risk is assigned to commits {candidate[:12]} and "
+        f"{main[:12]} with no version tag (deleted by hand?); no tag written",
+        f"  hint: register again: `{registers}`, then `mlops deploy rollback`",
+    ], refused.stderr
+    assert sorted(run(["git", "tag", "-l"], repo).stdout.split()) == tags
+
+    run(registers, repo)
+    back = run(["mlops", "deploy", "rollback"], repo)
+    assert f"(commit {main[:12]}) is the champion again" in back.stdout, back.stdout
+    assert run(["git", "rev-parse", "lending-risk#prod#4^{commit}"], repo).stdout.strip() == main
+
+
 def test_a_first_promotion_of_head_judges_no_model_against_itself_and_names_uncommitted_changes(repo):
     run("git add -A && git commit -q --no-verify -m trained --allow-empty", repo)
     params = repo / "params.yaml"
