@@ -59,7 +59,8 @@ def model_artifact() -> str:
 
 
 def read_events(name: str) -> list[Event]:
-    """The artifact's GTO tags, oldest first (stage events by their counter)."""
+    """The artifact's GTO tags, oldest first: by the tags' time, as GTO orders them (a `gto assign --simple` tag
+    has no counter), then by GTO's counter within the same second."""
     from gto.constants import tag_re
 
     events = []
@@ -72,7 +73,7 @@ def read_events(name: str) -> list[Event]:
         counter = int(match["counter"]) if match["counter"] else 0
         cancel = bool(match["cancel"])
         events.append(Event(tag, peeled or target, match["version"], match["stage"], cancel, counter, int(seconds)))
-    return sorted(events, key=lambda e: e.counter)
+    return sorted(events, key=lambda e: (e.seconds, e.counter))
 
 
 def registered_versions(events: list[Event]) -> dict[str, str]:
@@ -91,16 +92,17 @@ def version_at(events: list[Event], commit: str) -> str | None:
 
 
 def in_stage(events: list[Event], stage: str = PROD) -> list[str]:
-    """The commits with `stage` active, most recently assigned first: the first is current, the rest its history."""
-    active: dict[str, int] = {}
+    """The commits with `stage` active, most recently assigned first: the first is current, the rest its history.
+    `events` are in their order (`read_events`)."""
+    active: list[str] = []  # least recently assigned first
     for event in events:
         if event.stage != stage:
             continue
-        if event.cancel:
-            active.pop(event.commit, None)
-        else:
-            active[event.commit] = event.counter
-    return sorted(active, key=lambda commit: -active[commit])
+        if event.commit in active:
+            active.remove(event.commit)
+        if not event.cancel:
+            active.append(event.commit)
+    return active[::-1]
 
 
 def _semver(version: str) -> tuple[int, int, int] | None:

@@ -131,6 +131,29 @@ def test_a_rollback_through_version_tags_deleted_by_hand_says_which_and_writes_n
     assert run(["git", "rev-parse", "lending-risk#prod#4^{commit}"], repo).stdout.strip() == main
 
 
+def test_a_stage_assigned_with_gto_assign_simple_is_the_champion_as_gto_show_says(repo):
+    """GTO orders stage events by their tags' time; mlops ordered them by the counter, which a `--simple` tag
+    (`lending-risk#prod`) lacks: the version `gto show` had in prod was, for mlops, the oldest assignment."""
+    run("git add -A && git commit -q --no-verify -m trained --allow-empty", repo)
+    first = run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
+    run(["mlops", "deploy", "promote", "HEAD"], repo)  # v1.0.0, lending-risk#prod#1
+    run("git commit -q --no-verify --allow-empty -m next && gto register lending-risk HEAD --version v1.1.0", repo)
+    second = run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
+    run("sleep 1 && gto assign lending-risk --version v1.1.0 --stage prod --simple true", repo)
+    assert run(["gto", "show", "lending-risk#prod", "--ref"], repo).stdout.strip() == "lending-risk@v1.1.0"
+
+    again = run(["mlops", "deploy", "promote", "lending-risk@v1.1.0"], repo)
+    assert again.stdout.splitlines() == [
+        f"lending-risk@v1.1.0 (commit {second[:12]}) is already the champion: nothing to do."
+    ], again.stdout
+    back = run(["mlops", "deploy", "rollback"], repo)
+    assert back.stdout.splitlines() == [
+        f"lending-risk@v1.0.0 (commit {first[:12]}) is the champion again "
+        f"(was lending-risk@v1.1.0 (commit {second[:12]}))."
+    ], back.stdout
+    assert run(["gto", "show", "lending-risk#prod", "--ref"], repo).stdout.strip() == "lending-risk@v1.0.0"
+
+
 def test_a_first_promotion_of_head_judges_no_model_against_itself_and_names_uncommitted_changes(repo):
     run("git add -A && git commit -q --no-verify -m trained --allow-empty", repo)
     params = repo / "params.yaml"
