@@ -64,15 +64,15 @@ def read_events(name: str) -> list[Event]:
     from gto.constants import tag_re
 
     events = []
-    for tag, peeled, target, seconds in git.refs(
-        "refs/tags/", "refname:strip=2", "*objectname", "objectname", "creatordate:unix"
-    ):
+    for tag, commit, seconds in git.refs("refs/tags/", "refname:strip=2", "*objectname", "creatordate:unix"):
         match = tag_re.match(tag)
         if not match or match["artifact"] != name or match["deprecated"] or match["created"]:
             continue
+        if not commit:  # a lightweight tag (`git tag NAME`), which GTO ignores: it reads annotated tags only
+            continue
         counter = int(match["counter"]) if match["counter"] else 0
         cancel = bool(match["cancel"])
-        events.append(Event(tag, peeled or target, match["version"], match["stage"], cancel, counter, int(seconds)))
+        events.append(Event(tag, commit, match["version"], match["stage"], cancel, counter, int(seconds)))
     return sorted(events, key=lambda e: (e.seconds, e.counter))
 
 

@@ -154,6 +154,22 @@ def test_a_stage_assigned_with_gto_assign_simple_is_the_champion_as_gto_show_say
     assert run(["gto", "show", "lending-risk#prod", "--ref"], repo).stdout.strip() == "lending-risk@v1.0.0"
 
 
+def test_a_lightweight_tag_named_as_a_version_is_no_version_as_for_gto(repo):
+    """GTO reads annotated tags only; mlops took `git tag lending-risk@v3.0.0` for a version, so promoting its
+    commit asked GTO to assign prod to a version GTO did not know: a traceback, exit 1."""
+    run("git add -A && git commit -q --no-verify -m trained --allow-empty && git tag lending-risk@v3.0.0", repo)
+    head = run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
+
+    promoted = run(["mlops", "deploy", "promote", "HEAD"], repo, check=False)
+    assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+    assert promoted.stdout.splitlines()[-1] == (
+        f"lending-risk@v1.0.0 (commit {head[:12]}) is the champion (stage prod), model {model_md5(repo)}."
+    ), promoted.stdout
+    assert gto_state(repo) == {"version": "v1.0.0", "stage": {"prod": "v1.0.0"}, "registered": True, "active": True}
+    refused = run(["mlops", "deploy", "promote", "lending-risk@v3.0.0"], repo, check=False)
+    assert refused.returncode == 2 and "no version v3.0.0 of lending-risk (versions: v1.0.0)" in refused.stderr
+
+
 def test_a_first_promotion_of_head_judges_no_model_against_itself_and_names_uncommitted_changes(repo):
     run("git add -A && git commit -q --no-verify -m trained --allow-empty", repo)
     params = repo / "params.yaml"
