@@ -93,7 +93,8 @@ def version_at(events: list[Event], commit: str) -> str | None:
 
 def in_stage(events: list[Event], stage: str = PROD) -> list[str]:
     """The commits with `stage` active, most recently assigned first: the first is current, the rest its history.
-    `events` are in their order (`read_events`)."""
+    `events` are in their order (`read_events`). A deregistered version (`gto deprecate NAME VERSION`) is in no
+    stage, as for GTO."""
     active: list[str] = []  # least recently assigned first
     for event in events:
         if event.stage != stage:
@@ -102,7 +103,9 @@ def in_stage(events: list[Event], stage: str = PROD) -> list[str]:
             active.remove(event.commit)
         if not event.cancel:
             active.append(event.commit)
-    return active[::-1]
+    registered = set(registered_versions(events).values())
+    deregistered = {event.commit for event in events if event.version} - registered
+    return [commit for commit in active[::-1] if commit not in deregistered]
 
 
 def _semver(version: str) -> tuple[int, int, int] | None:
@@ -259,7 +262,7 @@ def _register(name: str, commit: str, message: str) -> str:
     events = read_events(name)
     version = version_at(events, commit) or _version_of_same_bytes(events, commit)
     if version is None:
-        version = next_version(list(registered_versions(events)))
+        version = next_version([event.version for event in events if event.version])  # a deregistered one too
         gto.api.register(".", name, commit, version=version, message=message)
     return version
 

@@ -170,6 +170,24 @@ def test_a_lightweight_tag_named_as_a_version_is_no_version_as_for_gto(repo):
     assert refused.returncode == 2 and "no version v3.0.0 of lending-risk (versions: v1.0.0)" in refused.stderr
 
 
+def test_a_version_deregistered_with_gto_is_in_no_stage_as_gto_show_says(repo, tmp_path):
+    """`gto deprecate NAME VERSION` deregisters a version and gto show then has no prod; mlops still took its
+    commit for the champion: predict --model lending-risk@prod scored with it and promote said nothing to do."""
+    run("git add -A && git commit -q --no-verify -m trained --allow-empty", repo)
+    run(["mlops", "deploy", "promote", "HEAD"], repo)  # v1.0.0 in prod
+    run(["gto", "deprecate", "lending-risk", "v1.0.0"], repo)
+    assert "prod" not in run(["gto", "show", "lending-risk"], repo).stdout
+    loans = tmp_path / "loans.csv"
+    run(f"python -c \"import pandas as p; p.read_parquet('data/split/test.parquet').head(5).to_csv('{loans}')\"", repo)
+
+    refused = run(["mlops", "predict", str(loans), "--out", "x.csv", "--model", "lending-risk@prod"], repo, check=False)
+    assert refused.returncode == 2 and "no version of lending-risk is in stage prod" in refused.stderr, refused.stderr
+    run("git commit -q --no-verify --allow-empty -m 're-release'", repo)  # GTO registers no other version at v1.0.0's
+    promoted = run(["mlops", "deploy", "promote", "HEAD"], repo)  # the next version: v1.0.0's tag is still there
+    assert "lending-risk@v1.1.0 (commit " in promoted.stdout and "is the champion" in promoted.stdout, promoted.stdout
+    assert gto_state(repo)["stage"] == {"prod": "v1.1.0"}
+
+
 def test_a_first_promotion_of_head_judges_no_model_against_itself_and_names_uncommitted_changes(repo):
     run("git add -A && git commit -q --no-verify -m trained --allow-empty", repo)
     params = repo / "params.yaml"
