@@ -309,14 +309,33 @@ def promote(commit: str, served_before: str | None, reason: str, champion: str |
     when the champion is no longer `champion` (None: none yet), the one the promotion was judged against."""
     name = model_artifact()
     with _one_switch_at_a_time(name, [champion], "promotion"), uninterruptible():  # never half the tags
+        first = not in_stage(read_events(name))
+        _require_registrable(name, [commit, served_before] if first and served_before else [commit])
         before = None
-        if not in_stage(read_events(name)) and served_before and served_before != commit:
+        if first and served_before and served_before != commit:
             before = _register(name, served_before, "the model served before the first promotion")
             _assign(name, before, "served before the first promotion")
         version = _register(name, commit, reason)
         if version != before:  # the same bytes: that version is in prod already
             _assign(name, version, reason)
     return version
+
+
+def _require_registrable(name: str, commits: list[str]) -> None:
+    """Refuse, before any tag, to register a commit whose version was deregistered (`gto deprecate NAME VERSION`):
+    GTO registers no other version at that commit, nor that one again (its tag remains)."""
+    events = read_events(name)
+    for commit in commits:
+        if version_at(events, commit) or _version_of_same_bytes(events, commit):
+            continue
+        gone = [event.version for event in events if event.version and event.commit == commit]
+        if gone:
+            raise UserError(
+                f"cannot register commit {commit[:12]}: it was {name}@{gone[-1]}, deregistered, and GTO registers no "
+                "version at that commit again; no tag written",
+                hint="promote a new commit of it (`git commit --allow-empty -m re-release`, then "
+                "`mlops deploy promote HEAD`)",
+            )
 
 
 def rollback_pair() -> tuple[str, str]:

@@ -182,7 +182,12 @@ def test_a_version_deregistered_with_gto_is_in_no_stage_as_gto_show_says(repo, t
 
     refused = run(["mlops", "predict", str(loans), "--out", "x.csv", "--model", "lending-risk@prod"], repo, check=False)
     assert refused.returncode == 2 and "no version of lending-risk is in stage prod" in refused.stderr, refused.stderr
-    run("git commit -q --no-verify --allow-empty -m 're-release'", repo)  # GTO registers no other version at v1.0.0's
+    tags = sorted(run(["git", "tag", "-l"], repo).stdout.split())
+    again = run(["mlops", "deploy", "promote", "HEAD"], repo, check=False)
+    assert again.returncode == 2 and "Traceback" not in again.stderr, again.stderr
+    assert "it was lending-risk@v1.0.0, deregistered" in again.stderr and "no tag written" in again.stderr
+    assert sorted(run(["git", "tag", "-l"], repo).stdout.split()) == tags
+    run("git commit -q --no-verify --allow-empty -m re-release", repo)  # as the hint says
     promoted = run(["mlops", "deploy", "promote", "HEAD"], repo)  # the next version: v1.0.0's tag is still there
     assert "lending-risk@v1.1.0 (commit " in promoted.stdout and "is the champion" in promoted.stdout, promoted.stdout
     assert gto_state(repo)["stage"] == {"prod": "v1.1.0"}
