@@ -98,13 +98,19 @@ def revision(option: str, example: str):
     forgotten, the next option taken for it); whether it names a revision is checked where it is resolved."""
 
     def parse(text: str | None) -> str | None:
-        if isinstance(text, str) and not text.strip():
-            raise UserError(f"{option} {text!r} is empty: name a revision", hint=f"e.g. {option} {example}")
-        if isinstance(text, str) and text.startswith("-"):
-            raise UserError(f"{option} {text!r} reads as an option: name a revision", hint=f"e.g. {option} {example}")
-        return text
+        return text if text is None else named(option, text, "a revision", hint=f"e.g. {option} {example}")
 
     return parse
+
+
+def named(option: str, text: str, what: str, hint: str) -> str:
+    """`text`, refused naming `option` when it is blank or reads as an option (its value forgotten, the next option
+    taken for it)."""
+    if not text.strip():
+        raise UserError(f"{option} {text!r} is empty: name {what}", hint=hint)
+    if text.startswith("-"):
+        raise UserError(f"{option} {text!r} reads as an option: name {what}", hint=hint)
+    return text
 
 
 # --- names ----------------------------------------------------------------------------------------------------
@@ -128,11 +134,7 @@ def listen_address(text: str) -> str:
     """`--host TEXT`, refused when empty (to the socket '' is every interface: the model would be served to the whole
     network, said as http://:8000) or option-like (`--host --port 80`: its value forgotten)."""
     hint = "e.g. --host 127.0.0.1 (this machine only), or --host 0.0.0.0 (every interface)"
-    if not text.strip():
-        raise UserError(f"--host {text!r} is empty: name the address to listen on", hint=hint)
-    if text.startswith("-"):
-        raise UserError(f"--host {text!r} reads as an option: name the address to listen on", hint=hint)
-    return text
+    return named("--host", text, "the address to listen on", hint)
 
 
 def log_dir(text: str | Path) -> Path:
