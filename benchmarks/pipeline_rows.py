@@ -55,17 +55,17 @@ MODEL_FILE = "pipeline.training.model_file"
 # As `preload` imports them for a model stage: the listed modules, then skops as the model file imports it.
 WARM_IMPORTS = "import " + ", ".join([*COMMON_IMPORTS, *MODEL_IMPORTS, MODEL_FILE]) + f"; {MODEL_FILE}.skops_io()"
 SUBSET_WHY = (
-    "on an up-to-date workspace a subset run starts no DVC and copies nothing: train and evaluate run in warm "
-    "forks of `mlops` in a scratch directory linking the workspace's split files, and the experiment is "
-    "recorded as `dvc exp run` records it (the model into DVC's cache, a commit on `refs/exps/`). What is left "
-    "is the fixed cost a full run pays too: the warm process's imports ({imports}), then a fit on 10% and "
-    "scoring the full test split"
+    "on an up-to-date workspace a subset run starts no DVC and copies nothing: train and evaluate run in forks "
+    "of a stage runner that `mlops` starts as it begins, in a scratch directory linking the workspace's split "
+    "files, and the experiment is recorded as `dvc exp run` records it (the model into DVC's cache, a commit on "
+    "`refs/exps/`). What is left is the runner's imports ({imports}), which a full run pays too but overlaps "
+    "with DVC's start, then a fit on 10% and scoring the full test split"
 )
 FULL_RUN_WHY = (
-    "stages run in warm forks of `mlops` (no process imports pandas/scikit-learn/skops twice, and what it imported "
-    "is frozen out of the garbage collector's walks), so the rest is "
-    "DVC: its start, collecting the pipeline, hashing and caching every output and writing dvc.lock, plus "
-    "re-importing the project's own modules in each fork (they may differ in an experiment's copy)"
+    "stages run in forks of one stage runner, which imports pandas/scikit-learn/skops on the other core while DVC "
+    "starts (no process imports them twice, and what it imported is frozen out of the garbage collector's walks), "
+    "so the rest is DVC: its start, collecting the pipeline, hashing and caching every output and writing "
+    "dvc.lock, plus re-importing the project's own modules in each fork (they may differ in an experiment's copy)"
 )
 
 

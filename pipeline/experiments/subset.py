@@ -29,7 +29,7 @@ from hooks.merge_driver import placeholders
 from hooks.pipeline_state import dir_md5, load, path_md5, pipeline_state, read_worktree, stage_outs
 from pipeline.errors import UserError
 from pipeline.experiments.dvc_outcomes import contradicting_advice_dropped
-from pipeline.experiments.warm_stages import StagesStarted, stage_of
+from pipeline.experiments.warm_stages import StageRunner, stage_of
 from pipeline.versioning import dvc_seam
 from pipeline.versioning.journal import raise_if_stopped, stop_signals_unwind, stops_unwound
 
@@ -51,14 +51,14 @@ class SubsetRun:
     why_dvc: str | None  # why DVC ran the whole experiment (None: train and evaluate ran on the workspace's data)
 
 
-_started_early: list[StagesStarted] = []
+_started_early: list[StageRunner] = []
 
 
 def start_stages_early() -> None:
     """Start the subset stages' process as the command begins, before its command line is even parsed; the
     run's `start_stages()` takes it (when the run never comes, the process ends once the command does)."""
     if os.name == "posix" and not _started_early:
-        _started_early.append(StagesStarted(SUBSET_STAGES))
+        _started_early.append(StageRunner(SUBSET_STAGES))
 
 
 def start_stages():
@@ -66,7 +66,7 @@ def start_stages():
     it first, so that checking the params and the workspace costs no time on a fast run."""
     if _started_early:
         return _started_early.pop()
-    return StagesStarted(SUBSET_STAGES) if os.name == "posix" else None
+    return StageRunner(SUBSET_STAGES) if os.name == "posix" else None
 
 
 def check_fraction(fraction: float, *, whole: bool) -> None:
@@ -133,7 +133,7 @@ def run_fast(name: str, fraction: float, stages) -> str:
             # While the stages' process imports pandas and scikit-learn: their directory, then the record's start.
             lock = _read_yaml(Path(LOCK_FILE).read_text(encoding="utf-8"))
             _prepare(scratch, lock["stages"], _with_fraction(Path(PARAMS_FILE).read_text(encoding="utf-8"), fraction))
-            stages.go(str(scratch), code_dir=str(Path.cwd()))
+            stages.go(SUBSET_STAGES, str(scratch), dict(os.environ), str(Path.cwd()))
             index = _index_with_workspace_changes(scratch)
             status = stages.wait()
             if status != 0:

@@ -1,15 +1,16 @@
-"""Run this project's stages in warm forks of the `mlops` process instead of new Python processes.
+"""Run this project's stages in warm forks instead of new Python processes.
 
 DVC runs each stage's `cmd` through a shell in a new Python, which spends 0.5 to 2 s importing pandas,
 scikit-learn and skops before any work: on the default data, more than the work itself. While `mlops repro`
 (or its subset experiment) has DVC run the pipeline, a stage whose `cmd` is exactly
-`python -m pipeline.stages.<name>` is instead run in a fork of this process, which has imported those
-libraries once: the child moves to the stage's directory and environment, imports the project's own code
-afresh from there when it differs from what this process imported (an experiment's copy may hold other
-code), runs the module as `__main__`, and exits with its status. DVC still decides what runs, and hashes,
-caches and locks every output as usual; any other `cmd` runs through the shell as DVC's own runner runs it,
-and `dvc repro` alone is untouched. Stopped while a stage runs, this process ends the stage and waits for it
-before it unwinds.
+`python -m pipeline.stages.<name>` is instead run in a fork of a `StageRunner`: a fork of `mlops` started
+before DVC, which imports those libraries on the other core while DVC starts and checks the stages. The
+stage's fork moves to the stage's directory, environment and the caller's standard streams, imports the
+project's own code afresh from there when it differs from what the runner imported (an experiment's copy may
+hold other code), runs the module as `__main__`, and exits with its status. DVC still decides what runs, and
+hashes, caches and locks every output as usual; any other `cmd` runs through the shell as DVC's own runner
+runs it, and `dvc repro` alone is untouched. Stopped while a stage runs, `mlops` has the runner end the stage
+and reap it before the stop unwinds.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ import contextlib
 import ctypes
 import gc
 import importlib
+import json
 import os
 import re
 import runpy
 import signal
+import socket
 import subprocess
 import sys
 import traceback
@@ -118,7 +121,9 @@ def _exit_status(error: SystemExit) -> int:
     return 1
 
 
-def _run_in_child(stage: str, cwd: str, env: dict[str, str], code_dir: str, parent: int) -> int:
+def _run_in_child(
+    stage: str, cwd: str, env: dict[str, str], code_dir: str, parent: int, stdio: dict[int, int] | None = None
+) -> int:
     status = 1
     try:
         _end_with_parent(parent)
@@ -126,6 +131,8 @@ def _run_in_child(stage: str, cwd: str, env: dict[str, str], code_dir: str, pare
         signal.signal(signal.SIGINT, signal.default_int_handler)
         for signum in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, signal.SIG_DFL)
+        for target, fd in (stdio or {}).items():  # the caller's standard streams as they are now, not at the fork
+            os.dup2(fd, target)
         _name_process(stage)
         os.chdir(cwd)
         os.environ.clear()
@@ -151,16 +158,9 @@ def _run_in_child(stage: str, cwd: str, env: dict[str, str], code_dir: str, pare
 
 
 def run_forked(stage: str, cwd: str, env: dict[str, str], code_dir: str | None = None) -> int:
-    """Run `python -m pipeline.stages.<stage>` in `cwd` in a fork of this process, with the project code of
-    `code_dir` (default: `cwd`); its exit status (negative: a signal)."""
-    preload(stage)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    parent = os.getpid()
-    pid = os.fork()
-    if pid == 0:
-        _run_in_child(stage, cwd, env, code_dir or cwd, parent)
-    return wait_for_stage(pid)
+    """Run `python -m pipeline.stages.<stage>` in `cwd` in a fork of the runner `stages_in_warm_forks` started,
+    with the project code of `code_dir` (default: `cwd`); its exit status (negative: a signal)."""
+    return _runners[-1].run((stage,), cwd, env, code_dir or cwd)
 
 
 def wait_for_stage(pid: int) -> int:
@@ -175,83 +175,145 @@ def wait_for_stage(pid: int) -> int:
     return os.waitstatus_to_exitcode(status)
 
 
-def _end_stage(pid: int) -> None:
+def _end_stage(pid: int, signum: int = signal.SIGKILL) -> None:
     from pipeline.versioning.journal import uninterruptible
 
     with uninterruptible(), contextlib.suppress(ChildProcessError):  # a second Ctrl-C must not skip the reaping
         with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, signum)
         os.waitpid(pid, 0)
 
 
-class StagesStarted:
-    """Stages run in order, in warm forks of a process that starts importing their libraries at once: the
-    caller checks and prepares meanwhile (on the other core), then calls `go(cwd)` and later `wait()`, or
-    `stop()` to run nothing."""
+def _open_stdio() -> list[int]:
+    """Which of this process's standard streams (0, 1, 2) are open."""
+    found = []
+    for fd in (0, 1, 2):
+        with contextlib.suppress(OSError):
+            os.fstat(fd)
+            found.append(fd)
+    return found
+
+
+class StageRunner:
+    """A fork of this process that imports the stages' libraries from the moment it starts (on the other core,
+    while the caller starts DVC or checks the workspace), then runs the stages it is asked for, in order, each in
+    a warm fork of itself: `go(...)` then `wait()`, or `run(...)` for both. A stop of the caller ends the runner
+    with `stop(at_once=True)`: the runner kills its stage and reaps it before it ends, so when `stop` returns no
+    stage is left writing. The runner ends with its caller however the caller ends (SIGKILL included), and its
+    stage with it."""
 
     def __init__(self, stages: tuple[str, ...]) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
-        release, self._release = os.pipe()  # the runner reads, this process writes
-        self._released = False
+        self._channel, theirs = socket.socketpair()
+        self._in_flight = False
         parent = os.getpid()
         self.pid = os.fork()
         if self.pid == 0:
+            self._channel.close()
             _end_with_parent(parent)
-            os.close(self._release)
-            self._runner(release, stages)
-        os.close(release)
+            _serve(theirs, stages)
+        theirs.close()
 
-    @staticmethod
-    def _runner(release: int, stages: tuple[str, ...]) -> None:
-        status = 1
-        try:
-            signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C while importing: gone, as the caller stops
-            for stage in stages:
-                preload(stage)
-            message = b""
-            while not message.endswith(b"\n") and (chunk := os.read(release, 4096)):
-                message += chunk
-            if message.endswith(b"\n"):  # else the caller gave up (end of file)
-                cwd, code_dir = message[:-1].decode().split("\0")
-                status = 0
-                for stage in stages:
-                    status = run_forked(stage, cwd, dict(os.environ), code_dir)
-                    if status != 0:
-                        break
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            os._exit(status if 0 <= status < 256 else 128 - status)
-
-    def go(self, cwd: str, code_dir: str) -> None:
-        """Run the stages in `cwd` with the project code of `code_dir`."""
-        os.write(self._release, f"{cwd}\0{code_dir}\n".encode())
-        self._released = True
+    def go(self, stages: tuple[str, ...], cwd: str, env: dict[str, str], code_dir: str) -> None:
+        """Run `stages` in `cwd` with the project code of `code_dir`, with this process's standard streams."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        stdio = _open_stdio()
+        request = {"stages": list(stages), "cwd": cwd, "env": env, "code_dir": code_dir, "stdio": stdio}
+        socket.send_fds(self._channel, [json.dumps(request).encode() + b"\n"], stdio)
+        self._in_flight = True
 
     def wait(self) -> int:
-        """The first failing stage's exit status, or 0."""
-        self._close_release()
-        _, status = os.waitpid(self.pid, 0)  # stopped meanwhile, the caller ends the stages (`stop(at_once=True)`)
-        self.pid = 0
-        return os.waitstatus_to_exitcode(status)
+        """The first failing stage's exit status, or 0 (the runner's own status if it ended meanwhile)."""
+        reply = b""
+        while not reply.endswith(b"\n") and (chunk := self._channel.recv(64)):
+            reply += chunk
+        self._in_flight = False
+        if reply.endswith(b"\n"):
+            return int(reply)
+        status = self._reap()
+        return status if status != 0 else 1
 
-    def _close_release(self) -> None:
-        if self._release >= 0:
-            os.close(self._release)
-            self._release = -1
+    def run(self, stages: tuple[str, ...], cwd: str, env: dict[str, str], code_dir: str) -> int:
+        """`go`, then `wait`: stopped meanwhile, the stages end before the stop goes on."""
+        try:
+            self.go(stages, cwd, env, code_dir)
+            return self.wait()
+        except BaseException:
+            self.stop(at_once=True)
+            raise
 
     def stop(self, at_once: bool = False) -> None:
-        """Unless it has been waited for: end a runner that was never released (it only imported), or wait
-        for one that was; `at_once`: end it (and so its stage) whatever it is doing."""
-        if self.pid:
-            self._close_release()
-            if at_once or not self._released:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(self.pid, signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(self.pid, 0)
+        """End the runner: after the stages it runs have ended (`at_once`: ended by it, at once)."""
+        if self.pid and self._in_flight and not at_once:
+            self.wait()
+        if self.pid:  # SIGTERM: the runner kills its stage and reaps it; idle (perhaps importing), it just ends
+            _end_stage(self.pid, signal.SIGTERM if self._in_flight else signal.SIGKILL)
             self.pid = 0
+        self._channel.close()
+
+    def _reap(self) -> int:
+        with contextlib.suppress(ChildProcessError):
+            _, status = os.waitpid(self.pid, 0)
+            self.pid = 0
+            return os.waitstatus_to_exitcode(status)
+        self.pid = 0
+        return 1
+
+
+def _serve(channel: socket.socket, stages: tuple[str, ...]) -> None:
+    """The runner's life: import what `stages` need, then run each request's stages in forks, one at a time,
+    replying with the first failing status (or 0); SIGTERM, SIGHUP or Ctrl-C end the stage running, then the runner."""
+    status, running = 1, [0]
+
+    def end(signum: int, _frame: object) -> None:
+        if running[0]:
+            with contextlib.suppress(OSError):
+                os.kill(running[0], signal.SIGKILL)
+                os.waitpid(running[0], 0)
+        os._exit(128 + signum)
+
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, end)
+        for stage in stages:  # all at once: a stage forked between two imports would wait for the second
+            preload(stage)
+        while request := _receive(channel):
+            message, fds = request
+            status = 0
+            for stage in message["stages"]:
+                preload(stage)
+                stdio = dict(zip(message["stdio"], fds, strict=True))
+                runner = os.getpid()
+                pid = os.fork()
+                if pid == 0:
+                    channel.close()
+                    _run_in_child(stage, message["cwd"], message["env"], message["code_dir"], runner, stdio)
+                running[0] = pid
+                status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+                running[0] = 0
+                if status != 0:
+                    break
+            for fd in fds:
+                os.close(fd)
+            channel.sendall(f"{status}\n".encode())
+        status = 0
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        os._exit(status if 0 <= status < 256 else 128 - status)
+
+
+def _receive(channel: socket.socket) -> tuple[dict, list[int]] | None:
+    """The next request and the descriptors sent with it; None once the caller has closed its end."""
+    data, fds = b"", []
+    while not data.endswith(b"\n"):
+        chunk, more, _flags, _address = socket.recv_fds(channel, 1 << 16, 3)
+        if not chunk:
+            return None
+        data, fds = data + chunk, fds + more
+    return json.loads(data), fds
 
 
 def run_in_shell(command: list[str], **popen_arguments) -> int:
@@ -261,16 +323,20 @@ def run_in_shell(command: list[str], **popen_arguments) -> int:
     return process.returncode
 
 
+_runners: list[StageRunner] = []
+
+
 @contextlib.contextmanager
 def stages_in_warm_forks() -> Iterator[None]:
-    """While inside, DVC runs this project's stage commands with `run_forked` (others as usual)."""
+    """While inside, DVC runs this project's stage commands with `run_forked` (others as usual), in forks of one
+    `StageRunner` started on entry: its imports overlap DVC's start."""
     from dvc.stage import run as dvc_stage_run
     from dvc.stage.exceptions import StageCmdFailedError
 
     dvc_run = dvc_stage_run._run
 
     def run(executable, cmd, **kwargs):
-        raise_if_stopped()  # a stop a library took (fsspec's bare `except:`) while DVC prepared: run no more stages
+        raise_if_stopped()  # a stop a library took (fsspec's `except:`) while DVC prepared: run no more stages
         if os.name != "posix":
             return dvc_run(executable, cmd, **kwargs)
         stage = stage_of(cmd)
@@ -283,10 +349,14 @@ def stages_in_warm_forks() -> Iterator[None]:
         return None
 
     dvc_stage_run._run = run
+    if os.name == "posix":
+        _runners.append(StageRunner(tuple(MODEL_STAGES)))  # their imports include every other stage's
     try:
         yield
     finally:
         dvc_stage_run._run = dvc_run
+        if os.name == "posix":
+            _runners.pop().stop(at_once=True)
 
 
 def main(argv: list[str] | None = None) -> int:

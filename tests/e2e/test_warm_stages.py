@@ -3,6 +3,8 @@ code, and subset runs are cheaper yet judged on the same test split."""
 
 import json
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -65,3 +67,67 @@ def test_subset_run_skips_importance_but_scores_the_same_test_split(repo):
     assert metrics["importance_rows"] == 0 and workspace_metrics["importance_rows"] > 0
     assert "Permutation importance was skipped" in card and "subset run" in card
     assert metrics["roc_auc_ci_low"] < metrics["roc_auc"] < metrics["roc_auc_ci_high"]
+
+
+def stage_code(repo: Path, stage: str, body: str) -> None:
+    """Replace the copy's `stage` module with `body` (the runner's forks run the copy's code)."""
+    (repo / "pipeline" / "stages" / f"{stage}.py").write_text(body)
+
+
+STAGE_THAT_WAITS = "import os, time\nopen('stage.pid', 'w').write(str(os.getpid()))\ntime.sleep(120)\n"
+WHEN_IT_STARTED = """
+import os, sys, time
+from pipeline.experiments.warm_stages import StageRunner
+runner = StageRunner(("train",))
+runner.go(("train",), os.getcwd(), dict(os.environ), os.getcwd())
+while not os.path.exists("stage.pid") or not open("stage.pid").read():
+    time.sleep(0.01)
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_runner_stopped_at_once_has_ended_and_reaped_its_stage_when_stop_returns(fresh_repo):
+    """A stop of `mlops` ends the stage before the journal puts the workspace back: nothing may still be writing."""
+    stage_code(fresh_repo, "train", STAGE_THAT_WAITS)
+    script = (
+        WHEN_IT_STARTED + "runner.stop(at_once=True)\nprint(os.path.exists(f'/proc/{open(\"stage.pid\").read()}'))\n"
+    )
+    result = run([sys.executable, "-c", script], fresh_repo, timeout=120)
+    assert result.stdout.split() == ["False"], result.stdout + result.stderr
+
+
+def test_a_runner_whose_caller_is_killed_takes_its_stage_along(fresh_repo):
+    """SIGKILL gives `mlops` no chance to end anything: the runner and its stage end with it, however it ends."""
+    stage_code(fresh_repo, "train", STAGE_THAT_WAITS)
+    result = run([sys.executable, "-c", WHEN_IT_STARTED + "os.kill(os.getpid(), 9)\n"], fresh_repo, check=False)
+    assert result.returncode == -9, result.stderr
+    stage = int((fresh_repo / "stage.pid").read_text())
+    deadline = time.monotonic() + 30
+    while alive(stage) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(stage)
+
+
+def test_a_stage_writes_to_the_callers_output_as_it_is_when_the_stage_runs(fresh_repo):
+    """The runner starts before the command has its final output (a reader of `mlops ... | head` that went away
+    turns it into /dev/null): the stage's print goes where the caller's output goes when it runs."""
+    stage_code(fresh_repo, "ingest", "print('from the stage', flush=True)\n")
+    script = """
+import os, sys
+from pipeline.experiments.warm_stages import StageRunner
+runner = StageRunner(("ingest",))
+os.dup2(os.open("later.txt", os.O_WRONLY | os.O_CREAT), 1)
+status = runner.run(("ingest",), os.getcwd(), dict(os.environ), os.getcwd())
+runner.stop()
+print(status, file=sys.stderr)
+"""
+    result = run([sys.executable, "-c", script], fresh_repo, timeout=120)
+    assert result.stderr.split() == ["0"], result.stderr
+    assert "from the stage" not in result.stdout
+    assert (fresh_repo / "later.txt").read_text() == "from the stage\n"
