@@ -71,7 +71,9 @@ def record_file() -> str:
 
 # Each line of the record is `START PATH`: START the commit the merge, rebase or cherry-pick started from. Once no
 # such operation is in progress and HEAD is START again, it was aborted (`git merge --abort`, `git rebase --abort`,
-# `git reset --hard`, ...; git runs no hook for those): the workspace is that commit's, no placeholder is left.
+# `git reset --hard`, ...; git runs no hook for those): the workspace is that commit's, no placeholder is left. The
+# reference-transaction script `mlops hooks install` writes drops those lines then, so that they do not come back
+# once HEAD moves on.
 IN_PROGRESS = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", "rebase-apply")
 STARTS = ("rebase-merge/orig-head", "rebase-apply/orig-head", "sequencer/head")  # a rebase's, a pick sequence's
 _COMMIT = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})? ")

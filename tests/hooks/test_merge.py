@@ -226,6 +226,33 @@ def test_an_aborted_merge_rebase_or_cherry_pick_leaves_no_placeholder_behind(hoo
     assert "kept one side of dvc.lock" in run(["mlops", "status"], hooked, check=False).stdout
 
 
+@pytest.mark.slow
+def test_an_abort_then_an_ordinary_commit_brings_no_placeholder_back(retrained, tmp_path):
+    """git runs no hook on `git merge --abort` or `git cherry-pick --abort`: the record of the sides the driver kept
+    outlived them, and once the next commit moved HEAD past the commit they started from, `mlops status` asked for a
+    retrain of a workspace that needs none. Their reset sets HEAD back to that commit, and the reference-transaction
+    script drops the record then. A pick that concluded still owes its retrain after the next commit."""
+    hooked = retrained(tmp_path / "repo", "boot", "three", "repeats")
+    run(["git", "checkout", "-q", "boot"], hooked)
+    for number, (start, abort) in enumerate(
+        [
+            (["merge", "--no-commit", "repeats"], ["merge", "--abort"]),
+            (["cherry-pick", "three"], ["cherry-pick", "--abort"]),
+            (["cherry-pick", "repeats", "three"], ["cherry-pick", "--abort"]),  # repeats picked, then a conflict
+        ]
+    ):
+        run(["git", *start], hooked, check=False)
+        assert "dvc.lock" in (hooked / ".git" / STALE_RECORD).read_text(), start  # the driver kept a side
+        run(["git", *abort], hooked)
+        write(hooked, f"docs/note-{number}.md", "a note\n")
+        assert commit(hooked, f"docs/note-{number}.md").returncode == 0
+        assert run(["mlops", "status"], hooked).stdout.startswith("Pipeline is up to date"), start
+    run(["git", "cherry-pick", "repeats"], hooked)  # no conflict: concluded at once, on boot's lock
+    write(hooked, "docs/note.md", "a note\n")
+    assert commit(hooked, "docs/note.md").returncode == 0
+    assert "kept one side of dvc.lock" in run(["mlops", "status"], hooked, check=False).stdout
+
+
 def pointer(repo, branch: str, start: str, rows: str, data: str = "data/external/loans.csv") -> str:
     """A branch from `start` whose commit points `data` at new content (`dvc add`)."""
     run(["git", "checkout", "-q", "-f", "-b", branch, start], repo)
