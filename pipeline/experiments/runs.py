@@ -31,6 +31,7 @@ from pipeline.experiments.settings import (
     flatten,
     params_with,
     parse_settings,
+    settings_read_by,
     trained_params,
     typed_settings,
 )
@@ -233,7 +234,8 @@ class SweepPlan:
 def plan_sweep(axes: list[str], subset: float | None) -> SweepPlan:
     """Every combination of the axes, all checked before any runs; duplicates of experiments (or of each
     other) skipped, and a point that trains the same model as an earlier one (it differs only in the params of
-    a model kind it does not train) collapsed into it."""
+    a model kind it does not train) collapsed into it. A point runs with the settings its model reads only, so
+    it is named and compared by them and equals the `mlops exp run -S` of those settings."""
     require_experiment_repo()
     plans = [planned(with_subset(settings, subset), flag="") for settings in expand_grid(axes)]
     existing = experiment_runs().runs
@@ -241,17 +243,27 @@ def plan_sweep(axes: list[str], subset: float | None) -> SweepPlan:
     models: dict[str, dict] = {}  # the trained params (as JSON) -> the params of the first point training them
     for plan in plans:
         model = json.dumps(trained_params(plan.params), sort_keys=True)
-        same = duplicate_of(plan.params, existing)
-        if same or plan.params in seen:
-            skipped.append((plan.description, f"same as experiment {same.name}" if same else "listed twice"))
+        if plan.params in seen:
+            skipped.append((plan.description, "listed twice"))
         elif model in models:
             differ = [key for key in plan.params if plan.params[key] != models[model][key]]
             collapsed.append(Collapsed(plan.params["train.model"], differ))
         else:
-            todo.append((experiment_name(plan.settings), plan.settings))
+            point = read_by_its_model(plan)
+            same = duplicate_of(point.params, existing)
+            if same:
+                skipped.append((point.description, f"same as experiment {same.name}"))
+            else:
+                todo.append((experiment_name(point.settings), point.settings))
         seen.append(plan.params)
         models.setdefault(model, plan.params)
     return SweepPlan(todo, skipped, len(plans), collapsed)
+
+
+def read_by_its_model(plan: Planned) -> Planned:
+    """The run of a grid point without the settings its model does not read (the workspace's values instead)."""
+    settings = settings_read_by(plan.params["train.model"], plan.settings)
+    return plan if settings == plan.settings else planned(settings, flag="")
 
 
 @dataclass(frozen=True)

@@ -251,8 +251,19 @@ def flat_params(params: Params) -> dict[str, Any]:
 def trained_params(params: dict[str, Any]) -> dict[str, Any]:
     """The flat params that decide the model a run trains: all but the sections of the model kinds `train.model`
     does not name (`train.hgb.*` in a logreg run). Two runs equal in these train the same model."""
-    unused = tuple(f"train.{kind.value}." for kind in ModelKind if kind.value != params.get("train.model"))
+    unused = _other_kinds_sections(params.get("train.model"))
     return {key: value for key, value in params.items() if not key.startswith(unused)}
+
+
+def settings_read_by(model: str, settings: dict[str, str]) -> dict[str, str]:
+    """The settings a run of `model` reads: none of another model kind's section (`train.hgb.max_iter` in a logreg
+    run), which would only name the run and show in its params without changing its model."""
+    unused = _other_kinds_sections(model)
+    return {key: value for key, value in settings.items() if not f"{key}.".startswith(unused)}
+
+
+def _other_kinds_sections(model: Any) -> tuple[str, ...]:
+    return tuple(f"train.{kind.value}." for kind in ModelKind if kind.value != model)
 
 
 def expand_grid(axes: list[str]) -> list[dict[str, str]]:

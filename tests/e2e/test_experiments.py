@@ -229,6 +229,21 @@ def test_the_ci_scripts_default_output_folder_stays_out_of_git(repo):
     assert git_status(repo) == status
 
 
+def test_a_sweep_point_is_the_exp_run_of_the_settings_its_model_reads(repo):
+    """A grid point sets only what its model reads: the logreg point of a grid that also lists an hgb setting is the
+    `mlops exp run` of its logreg settings, so it is skipped as that experiment (it set train.hgb.max_iter and ran
+    the same model again, named after a setting logreg does not read)."""
+    run(["mlops", "exp", "run", "-S", "train.logreg.C=0.2", "--subset", "0.3", "--name", "c-two"], repo)
+    grid = ["train.model=logreg,hgb", "train.logreg.C=0.2", "train.hgb.max_iter=20", "--subset", "0.3"]
+    planned = run(["mlops", "exp", "sweep", *grid, "--matrix"], repo)
+    assert planned.stderr == (
+        "skip train.model=logreg train.logreg.C=0.2 data.sample_frac=0.3: same as experiment c-two\n"
+    )
+    assert [job["set"] for job in json.loads(planned.stdout)["include"]] == [
+        "train.model=hgb train.hgb.max_iter=20 data.sample_frac=0.3"
+    ]
+
+
 def test_a_failed_run_does_not_stop_the_sweep(repo):
     status = git_status(repo)
     # 0.0005 of the training rows leaves a single class: the train stage refuses it; the 0.3 run goes on.

@@ -1,13 +1,14 @@
 """The sweep as a CI job matrix: one job per grid point that trains a model of its own, in the grid's order."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
 from pipeline.errors import UserError
-from pipeline.experiments.settings import ci_matrix, expand_grid, trained_params, typed_settings
+from pipeline.experiments.settings import ci_matrix, expand_grid, settings_read_by, trained_params, typed_settings
 from pipeline.params import read_params_yaml
 from tests.conftest import run
 
@@ -51,17 +52,33 @@ def test_the_params_a_run_trains_with_leave_out_the_other_models_section():
     assert trained_params(hgb) == {"seed": 1, "train.model": "hgb", "train.hgb.max_iter": 100}
 
 
+def test_a_run_keeps_only_the_settings_its_model_reads():
+    settings = {"train.model": "logreg", "train.logreg.C": "0.1", "train.hgb.max_iter": "100", "seed": "1"}
+    assert settings_read_by("logreg", settings) == {"train.model": "logreg", "train.logreg.C": "0.1", "seed": "1"}
+    assert settings_read_by("hgb", {"train.logreg": "{C: 0.1}", "train.hgb.max_iter": "100"}) == {
+        "train.hgb.max_iter": "100"
+    }
+
+
 def test_points_that_differ_only_in_an_untrained_models_params_run_once(fresh_repo):
     """A grid over both models and both models' params planned hgb runs that differed only in train.logreg.C (and
     logreg runs only in train.hgb.max_iter): identical models, a full run each. The plan, which the CI matrix is,
-    keeps the first of each and says in one line what it collapsed and why."""
+    keeps the first of each and says in one line what it collapsed and why. A kept point sets only what its model
+    reads: it was named `logreg-C-0.01-max_iter-100-...` and compare showed a logreg run with an hgb setting."""
     grid = ["train.model=logreg,hgb", "train.logreg.C=0.01,0.1", "train.hgb.max_iter=100,300"]
     planned = run(["mlops", "exp", "sweep", *grid, "--matrix"], fresh_repo)
-    assert [job["set"] for job in json.loads(planned.stdout)["include"]] == [
-        "train.model=logreg train.logreg.C=0.01 train.hgb.max_iter=100",
-        "train.model=logreg train.logreg.C=0.1 train.hgb.max_iter=100",
-        "train.model=hgb train.logreg.C=0.01 train.hgb.max_iter=100",
-        "train.model=hgb train.logreg.C=0.01 train.hgb.max_iter=300",
+    jobs = json.loads(planned.stdout)["include"]
+    assert [job["set"] for job in jobs] == [
+        "train.model=logreg train.logreg.C=0.01",
+        "train.model=logreg train.logreg.C=0.1",
+        "train.model=hgb train.hgb.max_iter=100",
+        "train.model=hgb train.hgb.max_iter=300",
+    ]
+    assert [re.sub(r"-[0-9a-f]{4}$", "", job["name"]) for job in jobs] == [
+        "logreg-C-0.01",
+        "logreg-C-0.1",
+        "hgb-max_iter-100",
+        "hgb-max_iter-300",
     ]
     assert planned.stderr == (
         "Collapsed 4 of 8 grid points: each trains the same model as an earlier point, differing from it only in "
@@ -70,8 +87,6 @@ def test_points_that_differ_only_in_an_untrained_models_params_run_once(fresh_re
     one_model = run(
         ["mlops", "exp", "sweep", "train.model=logreg", "train.hgb.max_iter=100,300", "--matrix"], fresh_repo
     )
-    assert [job["set"] for job in json.loads(one_model.stdout)["include"]] == [
-        "train.model=logreg train.hgb.max_iter=100"
-    ]
+    assert [job["set"] for job in json.loads(one_model.stdout)["include"]] == ["train.model=logreg"]
     assert one_model.stderr.startswith("Collapsed 1 of 2 grid points:")
     assert run(["git", "for-each-ref", "refs/exps"], fresh_repo).stdout == ""
