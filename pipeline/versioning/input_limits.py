@@ -19,6 +19,8 @@ MAX_COLUMNS = 1_000
 MAX_LINE_BYTES = 1 << 20  # 1 MiB: a loan row is well under 10 KB
 RESERVED_NAMES = {"readme.md", "readme", "readme.txt", ".gitignore", ".gitattributes", "dvc.yaml", "dvc.lock"}
 PARQUET_SUFFIXES = (".parquet", ".pq")
+TABLE_SUFFIXES = (".csv", ".txt", *PARQUET_SUFFIXES)  # no suffix at all reads as CSV too
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zip", ".zst")  # pandas reads `loans.csv.gz` by its name
 
 
 def check_destination(destination: Path) -> None:
@@ -62,8 +64,9 @@ def check_not_an_output(path: Path) -> None:
 
 
 def check_table_file(path: Path) -> None:
-    """Line length, width and header names of a CSV (or width, names and flat columns of a parquet file), before
-    parsing."""
+    """A table's name, then line length, width and header names of a CSV (or width, names and flat columns of a
+    parquet file), before parsing."""
+    check_table_name(path)
     if not path.is_file():
         return  # the reader says so
     if path.suffix.lower() not in PARQUET_SUFFIXES:
@@ -71,6 +74,22 @@ def check_table_file(path: Path) -> None:
     check_header(path)
     if path.suffix.lower() in PARQUET_SUFFIXES:
         _check_flat_columns(path)
+
+
+def check_table_name(path: Path) -> None:
+    """A name that says a CSV (a `.txt` table) or parquet file, compressed or not, or no suffix at all: any other
+    file (`params.yaml`, a `.json`, a spreadsheet) was parsed as CSV and refused for a target column missing from
+    columns named after its first line."""
+    suffixes = [suffix.lower() for suffix in path.suffixes]
+    if suffixes and suffixes[-1] in COMPRESSED_SUFFIXES:
+        suffixes.pop()
+    if not suffixes or suffixes[-1] in TABLE_SUFFIXES:
+        return
+    raise UserError(
+        f"{path} is not a CSV or parquet file (its name ends in {path.suffix})",
+        hint="give the loans as a .csv, .parquet or .txt (tab, ';' or '|' separated) file (a spreadsheet: export it "
+        "as CSV); nothing was changed",
+    )
 
 
 def check_header(path: Path) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.versioning.input_limits import MAX_COLUMNS, MAX_LINE_BYTES
+from pipeline.errors import UserError
+from pipeline.versioning.input_limits import MAX_COLUMNS, MAX_LINE_BYTES, check_table_name
 from tests.conftest import clone_repo, run
 from tests.e2e.data_helpers import lending_frame
 from tests.reliability.helpers import Snapshot, assert_clear_error
@@ -79,6 +80,11 @@ def nested_parquet(path: Path) -> Path:
     return path
 
 
+def json_records(path: Path) -> Path:
+    lending_frame().head(200).to_json(path, orient="records")
+    return path
+
+
 CASES = {
     "README.md": (good_csv, ("README.md", "reserved")),
     ".gitignore": (good_csv, (".gitignore", "reserved")),
@@ -91,6 +97,7 @@ CASES = {
     "pipe.csv": (pipe, ("pipe.csv", "not a regular file")),
     "ids.csv": (ids_only, ("ids.csv", "no feature column", "loan_id")),
     "nested.parquet": (nested_parquet, ("nested.parquet", "column 'history' holds nested values", "flatten")),
+    "loans.json": (json_records, ("loans.json is not a CSV or parquet file", "export it as CSV")),
 }
 
 
@@ -113,6 +120,34 @@ def test_data_add_refuses_and_touches_nothing(add_repo, tmp_path, name):
     assert run(["git", "status", "--porcelain", "--untracked-files=all"], add_repo).stdout == status
     assert (existing.read_bytes() if existing.exists() else None) == before
     snapshot.assert_unchanged()
+
+
+def test_the_projects_params_yaml_is_no_table_and_stays(add_repo):
+    """`mlops data add params.yaml` parsed the YAML as CSV and said the target column was missing, naming a comment
+    of the file as its columns."""
+    snapshot = Snapshot(add_repo)
+    params = (add_repo / "params.yaml").read_bytes()
+    status = run(["git", "status", "--porcelain", "--untracked-files=all"], add_repo).stdout
+
+    result = run(["mlops", "data", "add", "params.yaml"], add_repo, check=False)
+
+    output = assert_clear_error(result, "params.yaml is not a CSV or parquet file (its name ends in .yaml)", ".csv")
+    assert result.stderr.startswith("error: ") and len(result.stderr.splitlines()) == 2  # the line and its hint
+    assert "target column" not in output
+    assert (add_repo / "params.yaml").read_bytes() == params
+    assert run(["git", "status", "--porcelain", "--untracked-files=all"], add_repo).stdout == status
+    snapshot.assert_unchanged()
+
+
+@pytest.mark.parametrize("name", ["loans.csv", "loans.CSV", "loans.csv.gz", "loans.txt", "loans.pq", "loans"])
+def test_a_table_name_passes(name):
+    check_table_name(Path(name))
+
+
+@pytest.mark.parametrize("name", ["params.yaml", "loans.tsv", "loans.xlsx", "loans.json.gz"])
+def test_another_name_is_no_table(name):
+    with pytest.raises(UserError, match="is not a CSV or parquet file"):
+        check_table_name(Path(name))
 
 
 def test_a_git_tracked_name_is_refused(add_repo, tmp_path):
