@@ -191,7 +191,7 @@ class MonitorFile(Strict):
 
 def _validate(schema: type[M], raw: Any, source: str) -> M:
     if not isinstance(raw, dict):
-        raise UserError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
+        raise _not_sections(schema, raw, source)
     try:
         return schema.model_validate(raw)
     except ValidationError as error:
@@ -200,6 +200,17 @@ def _validate(schema: type[M], raw: Any, source: str) -> M:
             f"{source} has invalid params:\n  {problems}",
             hint=f"fix the value in {Path(source).name} (types are strict: 1.0 is a float, 1 an int); nothing was run",
         ) from None
+
+
+def _not_sections(schema: type[BaseModel], raw: Any, source: str) -> UserError:
+    """The refusal of a params file that holds no mapping of sections (an empty one is None), with what it needs."""
+    keys = ", ".join(field.alias or name for name, field in schema.model_fields.items() if field.is_required())
+    hint = f"it needs the top-level keys {keys}"
+    if Path(source).is_file():  # a file of the workspace, not a revision's: git has the committed one
+        hint = f"`git checkout HEAD -- {source}` brings back the committed file (else write its top-level keys: {keys})"
+    if raw is None:
+        return UserError(f"{source} is empty (nothing but comments or blank lines)", hint=hint)
+    return UserError(f"{source}: expected a mapping of sections, got {type(raw).__name__}", hint=hint)
 
 
 def parse_params(raw: Any, source: str = PARAMS_FILE) -> Params:

@@ -2,7 +2,7 @@ import pytest
 import yaml
 
 from pipeline.errors import UserError
-from pipeline.params import load_params, parse_params, read_params_yaml, with_overrides
+from pipeline.params import load_params, params_from_text, parse_params, read_params_yaml, with_overrides
 from tests.conftest import ROOT
 
 
@@ -53,6 +53,33 @@ def test_yaml_syntax_error_names_line(tmp_path):
     bad.write_text("seed: 42\ndata: [unclosed\n")
     with pytest.raises(UserError, match=r"params.yaml is not valid YAML at line"):
         read_params_yaml(bad)
+
+
+@pytest.mark.parametrize("text", ["", "\n", "# all params removed\n"])
+def test_an_empty_file_says_so_and_how_to_get_it_back(tmp_path, text):
+    """An empty params.yaml was "expected a mapping of sections, got NoneType", with no hint."""
+    empty = tmp_path / "params.yaml"
+    empty.write_text(text)
+    with pytest.raises(UserError, match=f"^{empty} is empty") as refused:
+        load_params(empty)
+    assert refused.value.hint == (
+        f"`git checkout HEAD -- {empty}` brings back the committed file (else write its top-level keys: seed, data, "
+        "split, decision, train, evaluate)"
+    )
+
+
+def test_a_revisions_empty_params_name_the_keys_it_needs():
+    with pytest.raises(UserError, match="^params.yaml at v1 is empty") as refused:
+        params_from_text("", "params.yaml at v1")
+    assert refused.value.hint == "it needs the top-level keys seed, data, split, decision, train, evaluate"
+
+
+def test_a_list_is_no_params(tmp_path):
+    listed = tmp_path / "params.yaml"
+    listed.write_text("- seed\n")
+    with pytest.raises(UserError, match="expected a mapping of sections, got list") as refused:
+        load_params(listed)
+    assert "git checkout HEAD --" in refused.value.hint
 
 
 def test_missing_file(tmp_path):
