@@ -144,6 +144,21 @@ def test_repro_mode_keeps_the_commit_blocked_when_params_are_invalid(hooked):
     assert (hooked / "dvc.lock").read_text() == lock_before
 
 
+def test_a_value_yaml_cannot_read_is_one_line_and_no_traceback(hooked):
+    """`seed: 2020-13-45` is a timestamp to YAML that no calendar has: pre-commit-hooks' check-yaml met it with a
+    Python traceback, beside our hooks' one line each. params.yaml is theirs alone now."""
+    head = run(["git", "rev-parse", "HEAD"], hooked).stdout
+    set_param(hooked, "seed: 42\n", "seed: 2020-13-45\n")
+
+    result = commit(hooked, "params.yaml")
+
+    text = output(result)
+    assert result.returncode != 0 and "Traceback" not in text, text
+    assert "error: params.yaml is not valid YAML at line 2, column 7: 2020-13-45 cannot be read (month must be" in text
+    assert "hook id: check-yaml" not in text  # skipped: no file of its own staged
+    assert run(["git", "rev-parse", "HEAD"], hooked).stdout == head
+
+
 def test_a_misspelt_key_no_stage_reads_is_refused_though_no_stage_goes_stale(hooked):
     head = run(["git", "rev-parse", "HEAD"], hooked).stdout
     lock_before = (hooked / "dvc.lock").read_text()
