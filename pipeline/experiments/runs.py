@@ -296,20 +296,35 @@ class SweepResult:
 
 def run_sweep(todo: list[tuple[str, dict[str, str]]], jobs: int, watch: Callable[[SweepProgress], None]) -> SweepResult:
     """Run the experiments `jobs` at a time; `watch` hears of each poll. A failed run does not stop the others;
-    Ctrl-C, SIGTERM or SIGHUP stops the runs (leaving no half-written experiment) and raises SweepInterrupted.
+    Ctrl-C, SIGTERM or SIGHUP stops the runs still going (none of them records an experiment; those that had ended are
+    kept) and raises SweepInterrupted.
     The runs are in sessions of their own (a stop reaches them through this process only): SIGTERM's default
     would end this process and leave them running on unseen, to be started again by the next sweep."""
     pending, running, results = list(todo), {}, {}
+    baseline = require_experiment_repo()
     started = time.monotonic()
     try:
         with stops_unwound():
             _sweep(pending, running, results, jobs, watch, started)
     except KeyboardInterrupt:
         with uninterruptible():  # a second stop must not leave a run going unseen
-            for process in running.values():
-                dvc_seam.stop_exp_run(process)
-        raise SweepInterrupted(len(running)) from None
+            stopped = _stop_runs(running, results, baseline)
+        raise SweepInterrupted(stopped) from None
     return SweepResult(results)
+
+
+def _stop_runs(running: dict, results: dict, baseline: str) -> int:
+    """Stop the runs still going, all at once, and remove the experiment any of them recorded all the same (it was
+    committing its results as the stop came, or a library swallowed the interrupt): a stopped run records nothing.
+    A run that had ended before the stop finished: kept. How many were stopped."""
+    for name, process in list(running.items()):
+        if process.poll() is not None:
+            results[name] = process.returncode
+            del running[name]
+    dvc_seam.stop_exp_runs(list(running.values()))
+    for name in running:
+        dvc_seam.drop_experiment(baseline, name)
+    return len(running)
 
 
 def _sweep(pending: list, running: dict, results: dict, jobs: int, watch: Callable, started: float) -> None:

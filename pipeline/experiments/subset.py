@@ -124,7 +124,7 @@ def run_fast(name: str, fraction: float, stages) -> str:
     """Train and evaluate (`stages`, from `start_stages()`) in a scratch directory, then record the experiment;
     its ref."""
     baseline = _git("rev-parse", "--verify", "HEAD").strip()
-    ref = f"refs/exps/{baseline[:2]}/{baseline[2:]}/{name}"
+    ref = dvc_seam.experiment_ref(baseline, name)
     with dvc_seam.one_run_at_a_time("mlops repro --subset"), stop_signals_unwind():
         for killed in Path(_tmp_dir()).glob(f"{SCRATCH_PREFIX}*"):  # left by a run killed outright (SIGKILL)
             shutil.rmtree(killed, ignore_errors=True)

@@ -107,7 +107,8 @@ def repro_before_commit() -> None:
 
 def exp_run_temp(name: str, overrides: dict[str, str]) -> None:
     """A DVC experiment in a temporary copy of the workspace: the workspace itself stays untouched."""
-    if git_plumbing.resolve_commit("HEAD") is None:
+    baseline = git_plumbing.resolve_commit("HEAD")
+    if baseline is None:
         raise UserError("experiments need a git commit to start from", hint="commit the project first")
     from pipeline.experiments.warm_stages import stages_in_warm_forks
 
@@ -116,10 +117,19 @@ def exp_run_temp(name: str, overrides: dict[str, str]) -> None:
         checked("exp", "run", "--temp", "--name", name, *settings)
     signum = stop_signal()
     if signum is not None:  # the stop landed where a library swallows every exception (fsspec's `exists`): DVC ran on
-        ref = exp_ref(name)  # and recorded the run the user had stopped
-        if ref:
-            git_plumbing.git("update-ref", "-d", ref, check=False)
+        drop_experiment(baseline, name)  # and recorded the run the user had stopped
         raise Stopped(signum)
+
+
+def experiment_ref(baseline: str, name: str) -> str:
+    """The git ref of the experiment `name` started from commit `baseline` (DVC's layout)."""
+    return f"refs/exps/{baseline[:2]}/{baseline[2:]}/{name}"
+
+
+def drop_experiment(baseline: str, name: str) -> None:
+    """Remove the experiment `name` started from `baseline`, if there is one: what a stopped run recorded all the
+    same (an experiment of that name from another commit is not this run's)."""
+    git_plumbing.git("update-ref", "-d", experiment_ref(baseline, name), check=False)
 
 
 def exp_ref(name: str) -> str | None:
@@ -614,18 +624,27 @@ def start_exp_run(name: str, settings: dict[str, str], cwd: str | Path = ".") ->
 
 def stop_exp_run(process: subprocess.Popen, grace_seconds: float = 20.0) -> None:
     """Interrupt a run as Ctrl-C would (DVC cleans its temporary copy), then kill it if it lingers."""
-    import signal
+    stop_exp_runs([process], grace_seconds)
 
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGINT)
-    try:
-        process.wait(grace_seconds)
-    except subprocess.TimeoutExpired:
+
+def stop_exp_runs(processes: list[subprocess.Popen], grace_seconds: float = 20.0) -> None:
+    """Interrupt runs as Ctrl-C would, all at once (one waited for while the next ran on gave that one time to finish
+    and be recorded), then kill those that linger past the grace."""
+    import signal
+    import time
+
+    going = [process for process in processes if process.poll() is None]
+    for process in going:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+            os.killpg(process.pid, signal.SIGINT)
+    deadline = time.monotonic() + grace_seconds
+    for process in going:
+        try:
+            process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def run_exp(name: str, settings: dict[str, str], cwd: str | Path = ".") -> int:

@@ -724,6 +724,79 @@ def test_a_stopped_sweep_stops_its_runs_and_records_none(repo, signum, to_group)
     snapshot.assert_unchanged()
 
 
+def run_leader(repo: Path, name_start: str) -> int:
+    """The pid (and process group) of the sweep's run whose experiment's name starts with `name_start`."""
+    for pid in runs_of(repo):
+        try:
+            words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if os.getpgid(pid) == pid and any(word.startswith(name_start.encode()) for word in words):
+                return pid
+        except OSError:
+            continue
+    pytest.fail(f"no run {name_start}* of the sweep")
+
+
+@pytest.mark.slow
+def test_a_sweep_stopped_while_one_run_is_slow_to_stop_records_none(repo):
+    """The sweep stopped its runs one after the other, waiting up to 20 s for each to end: the other run went on
+    meanwhile, finished, and was recorded as an experiment although the sweep had been stopped before it ended."""
+    refs = run(["git", "for-each-ref", "refs/exps"], repo).stdout
+    process = start_slow_sweep(repo)
+    slow, other = run_leader(repo, "importance_repeats-99-"), run_leader(repo, "importance_repeats-100-")
+    os.killpg(slow, signal.SIGSTOP)  # the run the sweep started first (and stops first) ends only once continued
+    try:
+        os.kill(process.pid, signal.SIGTERM)
+        wait_until(lambda: not running(other), process, "the other run ended", timeout=300)
+    finally:
+        os.killpg(slow, signal.SIGCONT)
+    output, _ = process.communicate(timeout=300)
+
+    assert process.returncode == 128 + signal.SIGTERM, output
+    assert_no_run_left(repo, refs)
+
+
+RUN_RECORDING_AS_IT_IS_STOPPED = '''
+import os, signal, subprocess, sys
+from pipeline.experiments import runs
+from pipeline.versioning import dvc_seam
+
+RUN = """
+import signal, subprocess, sys, time
+def record(signum, frame):  # as DVC commits the experiment when the interrupt comes
+    subprocess.run(["git", "update-ref", sys.argv[1], "HEAD"], check=True)
+    sys.exit(0)
+signal.signal(signal.SIGINT, record)
+print("ready", flush=True)
+time.sleep(300)
+"""
+
+def start_exp_run(name, settings, cwd="."):
+    head = dvc_seam.resolve_commit("HEAD")
+    ref = f"refs/exps/{head[:2]}/{head[2:]}/{name}"  # where DVC records it
+    run = subprocess.Popen([sys.executable, "-c", RUN, ref], stdout=subprocess.PIPE, text=True, start_new_session=True)
+    run.stdout.readline()
+    return run
+
+dvc_seam.start_exp_run = start_exp_run
+try:
+    runs.run_sweep([("recorded-as-stopped", {})], 1, lambda progress: os.kill(os.getpid(), signal.SIGTERM))
+except runs.SweepInterrupted as stopped:
+    print(f"stopped {stopped.stopped} run(s)")
+'''
+
+
+def test_a_run_that_records_its_experiment_as_the_sweep_stops_it_is_not_kept(repo):
+    """A run that recorded its experiment although the sweep had stopped it (DVC committing the results as the
+    interrupt came, or a library's bare `except:` taking it) kept its experiment: the stopped sweep recorded a run.
+    DVC's run is stood in for by a process that records the experiment's ref on SIGINT: that moment cannot be
+    chosen in a real run."""
+    refs = run(["git", "for-each-ref", "refs/exps"], repo).stdout
+    result = run(["python", "-c", RUN_RECORDING_AS_IT_IS_STOPPED], repo, check=False)
+
+    assert "stopped 1 run(s)" in result.stdout, result.stdout + result.stderr
+    assert run(["git", "for-each-ref", "refs/exps"], repo).stdout == refs
+
+
 @pytest.mark.slow
 def test_a_sweep_killed_then_run_again_records_each_experiment_once(repo):
     snapshot = Snapshot(repo)
