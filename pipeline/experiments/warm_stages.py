@@ -94,8 +94,15 @@ def _end_with_parent(parent: int, signum: int = signal.SIGKILL) -> None:
 
 def interrupted_with_parent(parent: int):
     """For `subprocess.Popen(preexec_fn=...)`: the child is interrupted as by Ctrl-C when `parent` ends, however
-    it ends, so a DVC experiment it runs cleans up after itself instead of running on unseen."""
-    return lambda: _end_with_parent(parent, signal.SIGINT)
+    it ends, so a DVC experiment it runs cleans up after itself instead of running on unseen. It takes SIGINT as
+    Ctrl-C even when `parent` ignores it (a script's background job): SIGINT is how it is stopped, and a Python
+    started with SIGINT ignored never raises KeyboardInterrupt."""
+
+    def prepare() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        _end_with_parent(parent, signal.SIGINT)
+
+    return prepare
 
 
 def _same_project_code(cwd: str) -> bool:

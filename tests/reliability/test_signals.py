@@ -681,9 +681,9 @@ def runs_of(repo: Path) -> list[int]:
     return [pid for pid in pids if running(pid)]
 
 
-def start_slow_sweep(repo: Path) -> subprocess.Popen:
+def start_slow_sweep(repo: Path, start: Callable[..., subprocess.Popen] = start_mlops) -> subprocess.Popen:
     """A sweep of two full runs at once, each long in evaluate, both in evaluate when this returns."""
-    process = start_mlops(repo, "exp", "sweep", "evaluate.importance_repeats=99,100", "--jobs", "2")
+    process = start(repo, "exp", "sweep", "evaluate.importance_repeats=99,100", "--jobs", "2")
     logs = repo / ".dvc" / "tmp" / "mlops-exp-logs"
     wait_until(
         lambda: sum("Running stage 'evaluate'" in log.read_text() for log in logs.glob("*.log")) == 2,
@@ -795,6 +795,41 @@ def test_a_run_that_records_its_experiment_as_the_sweep_stops_it_is_not_kept(rep
 
     assert "stopped 1 run(s)" in result.stdout, result.stdout + result.stderr
     assert run(["git", "for-each-ref", "refs/exps"], repo).stdout == refs
+
+
+def start_mlops_ignoring_sigint(repo: Path, *args: str) -> subprocess.Popen:
+    """`mlops ARGS` with SIGINT ignored, as a script's background job (`cmd &`) or a CI step starts it."""
+
+    def ignore_sigint() -> None:
+        os.setsid()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    return subprocess.Popen(
+        ["mlops", *args],
+        cwd=repo,
+        env=test_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=ignore_sigint,
+    )
+
+
+@pytest.mark.slow
+def test_the_runs_of_a_sweep_started_with_sigint_ignored_still_stop(repo):
+    """The sweep stops a run with SIGINT; a run inherited SIGINT ignored from a sweep started so (a script's
+    background job), and Python then raises no KeyboardInterrupt: the interrupt reached only a stage process it
+    had at that moment. One that came as DVC prepared the stage (seconds under load) was lost, and the run went on
+    to record its experiment."""
+    refs = run(["git", "for-each-ref", "refs/exps"], repo).stdout
+    process = start_slow_sweep(repo, start_mlops_ignoring_sigint)
+    os.kill(run_leader(repo, "importance_repeats-99-"), signal.SIGINT)  # DVC's process alone: no stage process
+    seen = read_until(process, "importance_repeats-99-")  # the sweep's line on how that run ended
+    output = seen + stop_alone(process, signal.SIGTERM)
+
+    assert "FAILED importance_repeats-99-" in seen, output  # interrupted, not "done"
+    assert process.returncode == 128 + signal.SIGTERM, output
+    assert_no_run_left(repo, refs)
 
 
 @pytest.mark.slow
