@@ -283,7 +283,8 @@ def _serve(channel: socket.socket, stages: tuple[str, ...]) -> None:
 
     try:
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(signum, end)
+            if signal.getsignal(signum) is not signal.SIG_IGN:  # ignored by `mlops` (a background job): still so
+                signal.signal(signum, end)
         for stage in stages:  # all at once: a stage forked between two imports would wait for the second
             preload(stage)
         while request := _receive(channel):
