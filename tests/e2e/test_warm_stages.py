@@ -131,3 +131,21 @@ print(status, file=sys.stderr)
     assert result.stderr.split() == ["0"], result.stderr
     assert "from the stage" not in result.stdout
     assert (fresh_repo / "later.txt").read_text() == "from the stage\n"
+
+
+def test_a_runner_of_a_command_that_ignores_ctrl_c_ignores_it_too(fresh_repo):
+    """`mlops ... &` in a script ignores Ctrl-C, and so does its stage runner: a SIGINT fails no stage."""
+    stage_code(fresh_repo, "ingest", "print('ran', flush=True)\n")
+    script = """
+import os, signal, sys
+from pipeline.experiments.warm_stages import StageRunner
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+runner = StageRunner(("ingest",))
+first = runner.run(("ingest",), os.getcwd(), dict(os.environ), os.getcwd())  # the runner is serving by now
+os.kill(runner.pid, signal.SIGINT)
+second = runner.run(("ingest",), os.getcwd(), dict(os.environ), os.getcwd())
+runner.stop()
+print(first, second, file=sys.stderr)
+"""
+    result = run([sys.executable, "-c", script], fresh_repo, timeout=120)
+    assert (result.stdout, result.stderr.split()) == ("ran\nran\n", ["0", "0"]), result.stderr
