@@ -4,7 +4,8 @@ DVC runs each stage's `cmd` through a shell in a new Python, which spends 0.5 to
 scikit-learn and skops before any work: on the default data, more than the work itself. While `mlops repro`
 (or its subset experiment) has DVC run the pipeline, a stage whose `cmd` is exactly
 `python -m pipeline.stages.<name>` is instead run in a fork of a `StageRunner`: a fork of `mlops` started
-before DVC, which imports those libraries on the other core while DVC starts and checks the stages. The
+before DVC, which imports those libraries while DVC starts and checks the stages (two runners: one imports
+pandas alone, ready for ingest, the other scikit-learn and skops too, ready by train). The
 stage's fork moves to the stage's directory, environment and the caller's standard streams, imports the
 project's own code afresh from there when it differs from what the runner imported (an experiment's copy may
 hold other code), runs the module as `__main__`, and exits with its status. DVC still decides what runs, and
@@ -165,9 +166,10 @@ def _run_in_child(
 
 
 def run_forked(stage: str, cwd: str, env: dict[str, str], code_dir: str | None = None) -> int:
-    """Run `python -m pipeline.stages.<stage>` in `cwd` in a fork of the runner `stages_in_warm_forks` started,
+    """Run `python -m pipeline.stages.<stage>` in `cwd` in a fork of a runner `stages_in_warm_forks` started,
     with the project code of `code_dir` (default: `cwd`); its exit status (negative: a signal)."""
-    return _runners[-1].run((stage,), cwd, env, code_dir or cwd)
+    runners = _runners[-1]
+    return runners[stage in MODEL_STAGES].run((stage,), cwd, env, code_dir or cwd)
 
 
 def wait_for_stage(pid: int) -> int:
@@ -331,13 +333,13 @@ def run_in_shell(command: list[str], **popen_arguments) -> int:
     return process.returncode
 
 
-_runners: list[StageRunner] = []
+_runners: list[tuple[StageRunner, StageRunner]] = []  # (for the other stages, for the model's)
 
 
 @contextlib.contextmanager
 def stages_in_warm_forks() -> Iterator[None]:
-    """While inside, DVC runs this project's stage commands with `run_forked` (others as usual), in forks of one
-    `StageRunner` started on entry: its imports overlap DVC's start."""
+    """While inside, DVC runs this project's stage commands with `run_forked` (others as usual), in forks of the
+    `StageRunner`s started on entry: their imports overlap DVC's start."""
     from dvc.stage import run as dvc_stage_run
     from dvc.stage.exceptions import StageCmdFailedError
 
@@ -358,13 +360,15 @@ def stages_in_warm_forks() -> Iterator[None]:
 
     dvc_stage_run._run = run
     if os.name == "posix":
-        _runners.append(StageRunner(tuple(MODEL_STAGES)))  # their imports include every other stage's
+        # Two: the other stages' fewer imports are done before DVC asks for ingest, the model's by train.
+        _runners.append((StageRunner(("ingest",)), StageRunner(tuple(MODEL_STAGES))))
     try:
         yield
     finally:
         dvc_stage_run._run = dvc_run
         if os.name == "posix":
-            _runners.pop().stop(at_once=True)
+            for runner in _runners.pop():
+                runner.stop(at_once=True)
 
 
 def main(argv: list[str] | None = None) -> int:
