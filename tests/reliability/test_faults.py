@@ -18,8 +18,9 @@ def start_mlops(repo: Path, *args: str) -> subprocess.Popen:
     return start_in_own_session(repo, "mlops", *args)
 
 
-def start_in_own_session(repo: Path, *command: str) -> subprocess.Popen:
-    """`command` started as a terminal starts it (its own process group), its output read as text."""
+def start_in_own_session(repo: Path, *command: str, ignoring_sigint: bool = False) -> subprocess.Popen:
+    """`command` started as a terminal starts it (its own process group), its output read as text; `ignoring_sigint`:
+    with SIGINT ignored, as a script's background job (`cmd &`) or a CI step starts it."""
     return subprocess.Popen(
         list(command),
         cwd=repo,
@@ -28,6 +29,7 @@ def start_in_own_session(repo: Path, *command: str) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignoring_sigint else None,
     )
 
 

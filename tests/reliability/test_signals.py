@@ -798,21 +798,7 @@ def test_a_run_that_records_its_experiment_as_the_sweep_stops_it_is_not_kept(rep
 
 
 def start_mlops_ignoring_sigint(repo: Path, *args: str) -> subprocess.Popen:
-    """`mlops ARGS` with SIGINT ignored, as a script's background job (`cmd &`) or a CI step starts it."""
-
-    def ignore_sigint() -> None:
-        os.setsid()
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-    return subprocess.Popen(
-        ["mlops", *args],
-        cwd=repo,
-        env=test_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        preexec_fn=ignore_sigint,
-    )
+    return start_in_own_session(repo, "mlops", *args, ignoring_sigint=True)
 
 
 @pytest.mark.slow
