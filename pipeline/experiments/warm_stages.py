@@ -56,6 +56,7 @@ MODEL_IMPORTS = (
     "pipeline.training.model",
 )
 MODEL_STAGES = frozenset({"train", "evaluate"})
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def stage_of(cmd: str) -> str | None:
@@ -139,6 +140,7 @@ def _run_in_child(
         signal.signal(signal.SIGINT, signal.default_int_handler)
         for signum in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by the runner across the fork
         for target, fd in (stdio or {}).items():  # the caller's standard streams as they are now, not at the fork
             os.dup2(fd, target)
         _name_process(stage)
@@ -230,8 +232,8 @@ class StageRunner:
         sys.stderr.flush()
         stdio = _open_stdio()
         request = {"stages": list(stages), "cwd": cwd, "env": env, "code_dir": code_dir, "stdio": stdio}
+        self._in_flight = True  # first: a stop as the request goes must have the runner end what it started
         socket.send_fds(self._channel, [json.dumps(request).encode() + b"\n"], stdio)
-        self._in_flight = True
 
     def wait(self) -> int:
         """The first failing stage's exit status, or 0 (the runner's own status if it ended meanwhile)."""
@@ -284,7 +286,7 @@ def _serve(channel: socket.socket, stages: tuple[str, ...]) -> None:
         os._exit(128 + signum)
 
     try:
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        for signum in STOP_SIGNALS:
             if signal.getsignal(signum) is not signal.SIG_IGN:  # ignored by `mlops` (a background job): still so
                 signal.signal(signum, end)
         for stage in stages:  # all at once: a stage forked between two imports would wait for the second
@@ -296,11 +298,13 @@ def _serve(channel: socket.socket, stages: tuple[str, ...]) -> None:
                 preload(stage)
                 stdio = dict(zip(message["stdio"], fds, strict=True))
                 runner = os.getpid()
-                pid = os.fork()
+                signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # a stop before `running` knows the fork
+                pid = os.fork()  # would end the runner alone, leaving the stage orphaned, unreaped
                 if pid == 0:
                     channel.close()
                     _run_in_child(stage, message["cwd"], message["env"], message["code_dir"], runner, stdio)
                 running[0] = pid
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
                 status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
                 running[0] = 0
                 if status != 0:
