@@ -13,7 +13,23 @@ import yaml
 
 
 class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml's parser when PyYAML has it: much faster
-    """PyYAML's safe loader, with a scalar it cannot build refused as YAML it cannot read (see `_readable`)."""
+    """PyYAML's safe loader, with a scalar it cannot build refused as YAML it cannot read (see `_readable`), and a
+    key given twice in one mapping refused as DVC refuses it (PyYAML keeps the last: a stage named twice in
+    dvc.yaml would pass a hook and then fail every `dvc` command)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        first_lines: dict[Any, int] = {}
+        for key_node, _value in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue  # a complex key: the constructor below refuses an unhashable one
+            key = self.construct_object(key_node)
+            if key in first_lines:
+                raise yaml.constructor.ConstructorError(
+                    problem=f"{key} is given twice in one mapping (first at line {first_lines[key]}); keep one",
+                    problem_mark=key_node.start_mark,
+                )
+            first_lines[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
 
 
 def _readable(construct):

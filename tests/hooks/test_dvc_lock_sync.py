@@ -159,6 +159,28 @@ def test_a_value_yaml_cannot_read_is_one_line_and_no_traceback(hooked):
     assert run(["git", "rev-parse", "HEAD"], hooked).stdout == head
 
 
+def test_a_stage_named_twice_in_dvc_yaml_is_refused_in_one_line_naming_both(hooked):
+    """PyYAML keeps the last of two equal keys, so a stage named twice passed our hooks (pre-commit-hooks'
+    check-yaml alone refused it, and met a value such as 2020-13-45 in dvc.yaml with a traceback); every `dvc`
+    command then refuses the file. The hook names the key and both lines, as DVC would."""
+    head = run(["git", "rev-parse", "HEAD"], hooked).stdout
+    dvc_yaml = hooked / "dvc.yaml"
+    text = dvc_yaml.read_text()
+    train = text[text.index("  train:\n") : text.index("  evaluate:\n")]
+    twice = text.replace("  evaluate:\n", train + "  evaluate:\n", 1)
+    dvc_yaml.write_text(twice)
+    first, second = (index + 1 for index, line in enumerate(twice.splitlines()) if line == "  train:")
+
+    result = commit(hooked, "dvc.yaml")
+
+    said = output(result)
+    assert result.returncode != 0 and "Traceback" not in said, said
+    assert f"dvc.yaml is not valid YAML at line {second}, column 3: train is given twice in one mapping " in said
+    assert f"(first at line {first}); keep one" in said
+    assert "hook id: check-yaml" not in said  # dvc.yaml is ours alone: one message, not two
+    assert run(["git", "rev-parse", "HEAD"], hooked).stdout == head
+
+
 def test_a_misspelt_key_no_stage_reads_is_refused_though_no_stage_goes_stale(hooked):
     head = run(["git", "rev-parse", "HEAD"], hooked).stdout
     lock_before = (hooked / "dvc.lock").read_text()
