@@ -62,10 +62,11 @@ SUBSET_WHY = (
     "with DVC's start, then a fit on 10% and scoring the full test split"
 )
 FULL_RUN_WHY = (
-    "stages run in forks of one stage runner, which imports pandas/scikit-learn/skops on the other core while DVC "
-    "starts (no process imports them twice, and what it imported is frozen out of the garbage collector's walks), "
-    "so the rest is DVC: its start, collecting the pipeline, hashing and caching every output and writing "
-    "dvc.lock, plus re-importing the project's own modules in each fork (they may differ in an experiment's copy)"
+    "stages run in forks of two stage runners, which import pandas (for ingest, validate, split) and "
+    "scikit-learn/skops too (for train, evaluate) on the other core while DVC starts (no process imports them "
+    "twice, and what it imported is frozen out of the garbage collector's walks), so the rest is DVC: its start, "
+    "collecting the pipeline, hashing and caching every output and writing dvc.lock, plus re-importing the "
+    "project's own modules in each fork (they may differ in an experiment's copy)"
 )
 
 
