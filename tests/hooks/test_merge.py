@@ -228,17 +228,21 @@ def test_an_aborted_merge_rebase_or_cherry_pick_leaves_no_placeholder_behind(hoo
 
 @pytest.mark.slow
 def test_an_abort_then_an_ordinary_commit_brings_no_placeholder_back(retrained, tmp_path):
-    """git runs no hook on `git merge --abort` or `git cherry-pick --abort`: the record of the sides the driver kept
-    outlived them, and once the next commit moved HEAD past the commit they started from, `mlops status` asked for a
-    retrain of a workspace that needs none. Their reset sets HEAD back to that commit, and the reference-transaction
-    script drops the record then. A pick that concluded still owes its retrain after the next commit."""
+    """git runs no hook on `git merge --abort`, `git cherry-pick --abort` or `git am --abort`: the record of the
+    sides the driver kept outlived them, and once the next commit moved HEAD past the commit they started from,
+    `mlops status` asked for a retrain of a workspace that needs none. Their reset sets HEAD back to that commit, and
+    the reference-transaction script drops the record then. A pick that concluded still owes its retrain after the
+    next commit."""
     hooked = retrained(tmp_path / "repo", "boot", "three", "repeats")
     run(["git", "checkout", "-q", "boot"], hooked)
+    patch = tmp_path / "three.patch"  # `git am -3` of a mailed patch: three-way, so the driver keeps a side
+    patch.write_text(run(["git", "format-patch", "-1", "--stdout", "three"], hooked).stdout)
     for number, (start, abort) in enumerate(
         [
             (["merge", "--no-commit", "repeats"], ["merge", "--abort"]),
             (["cherry-pick", "three"], ["cherry-pick", "--abort"]),
             (["cherry-pick", "repeats", "three"], ["cherry-pick", "--abort"]),  # repeats picked, then a conflict
+            (["am", "-3", str(patch)], ["am", "--abort"]),
         ]
     ):
         run(["git", *start], hooked, check=False)
