@@ -167,6 +167,9 @@ def scoring_problem(record: Any) -> str | None:
         value = record[key]
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
             return f"{key!r} is {json.dumps(value)[:40]}"
+    score = record["p_default"]
+    if score is not None and not 0 <= score <= 1:  # NaN, Infinity, 7.5: a probability, or ROC AUC fails on it
+        return f"'p_default' is {json.dumps(score)[:40]}, not a probability between 0 and 1"
     record.setdefault("features", {})
     return None if isinstance(record["features"], dict) else "'features' is not an object"
 

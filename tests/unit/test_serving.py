@@ -232,6 +232,15 @@ def test_a_log_line_without_a_key_the_readers_use_is_named_with_the_key(tmp_path
         read_log(tmp_path)
 
 
+@pytest.mark.parametrize("score", ["NaN", "Infinity", "-0.5", "7.5"])
+def test_a_logged_score_that_is_no_probability_is_named_with_its_line(tmp_path, score):
+    # json reads NaN and Infinity; the live ROC AUC and Brier score of drift and retrain failed with a traceback
+    line = scoring_line().replace('"p_default": 0.1', f'"p_default": {score}')
+    (tmp_path / "predictions.jsonl").write_text(scoring_line() + "\n" + line + "\n")
+    with pytest.raises(UserError, match=f"line 2: not a scoring record: 'p_default' is {score}, not a probability"):
+        read_log(tmp_path)
+
+
 def test_text_in_a_numeric_feature_is_named_with_its_line(tmp_path):
     lines = [scoring_line(features={"annual_inc": 5.0}), scoring_line(features={"annual_inc": "abc"})]
     (tmp_path / "predictions.jsonl").write_text("\n".join(lines) + "\n")
