@@ -139,22 +139,35 @@ def read_records(folder: Path, since: datetime | None = None, numeric: Iterable[
     require_prediction_log(folder)
     numeric = list(numeric)
     for path in log_files(folder):
-        with open(path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.endswith("\n"):
-                    continue  # the writer's current, unfinished line
-                where = f"{path}, line {number}"
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    raise UserError(f"{where}: not a JSON line", hint="remove the line") from None
-                problem = scoring_problem(record) or _non_numeric(record["features"], numeric)
-                if problem:
-                    raise UserError(
-                        f"{where}: not a scoring record: {problem} ({SCORING_RECORD_WORDS})", hint="remove the line"
-                    )
-                if since is None or _logged_time(record["time"], where) >= since:
-                    yield record
+        for number, line in _text_lines(path):
+            if not line.endswith("\n"):
+                continue  # the writer's current, unfinished line
+            where = f"{path}, line {number}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                raise UserError(f"{where}: not a JSON line", hint="remove the line") from None
+            problem = scoring_problem(record) or _non_numeric(record["features"], numeric)
+            if problem:
+                raise UserError(
+                    f"{where}: not a scoring record: {problem} ({SCORING_RECORD_WORDS})", hint="remove the line"
+                )
+            if since is None or _logged_time(record["time"], where) >= since:
+                yield record
+
+
+def _text_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(number, text) of each line of a log file, its end kept; a line that is not UTF-8 (the log is JSON, ASCII as
+    `mlops serve` writes it: a damaged disk block, a foreign file) is refused by file and line."""
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, 1):
+            try:
+                yield number, line.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise UserError(
+                    f"{path}, line {number}: not UTF-8 text (byte {error.start + 1} of the line)",
+                    hint="remove the line",
+                ) from None
 
 
 def scoring_problem(record: Any) -> str | None:
@@ -313,11 +326,10 @@ def read_outcomes(folder: Path) -> pd.DataFrame:
     latest: dict[str, bool] = {}
     path = Path(folder) / OUTCOMES
     if path.exists():
-        with open(path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                loan_id, is_bad = _outcome_record(line, f"{path}, line {number}")
-                latest.pop(loan_id, None)  # the latest counts, in the order recorded
-                latest[loan_id] = is_bad
+        for number, line in _text_lines(path):
+            loan_id, is_bad = _outcome_record(line, f"{path}, line {number}")
+            latest.pop(loan_id, None)  # the latest counts, in the order recorded
+            latest[loan_id] = is_bad
     return pd.DataFrame(
         {"id": pd.Series(list(latest), dtype=str), "is_bad": pd.Series(list(latest.values()), dtype=bool)}
     )

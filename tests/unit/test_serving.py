@@ -241,6 +241,18 @@ def test_a_logged_score_that_is_no_probability_is_named_with_its_line(tmp_path, 
         read_log(tmp_path)
 
 
+@pytest.mark.parametrize("name", ["predictions.jsonl", "outcomes.jsonl"])
+def test_a_log_line_that_is_not_utf8_is_named_with_its_line(tmp_path, name):
+    # a damaged block or a foreign file: drift, retrain and outcomes failed with a UnicodeDecodeError traceback
+    outcome = '{"id": "1", "is_bad": true}\n'
+    (tmp_path / "predictions.jsonl").write_text(scoring_line() + "\n")
+    (tmp_path / "outcomes.jsonl").write_text(outcome)
+    with open(tmp_path / name, "ab") as log:
+        log.write((scoring_line() if name == "predictions.jsonl" else outcome).encode().replace(b'"1"', b'"\xe9"'))
+    with pytest.raises(UserError, match=f"{name}, line 2: not UTF-8 text"):
+        read_log(tmp_path) if name == "predictions.jsonl" else read_outcomes(tmp_path)
+
+
 def test_text_in_a_numeric_feature_is_named_with_its_line(tmp_path):
     lines = [scoring_line(features={"annual_inc": 5.0}), scoring_line(features={"annual_inc": "abc"})]
     (tmp_path / "predictions.jsonl").write_text("\n".join(lines) + "\n")
