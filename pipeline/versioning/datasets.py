@@ -93,6 +93,14 @@ def check_labels(frame: pd.DataFrame, choice: SourceChoice, source: str) -> None
             f"--negative {choice.negative!r} is the --positive label too",
             hint="the two labels of a loan's outcome differ",
         )
+    # First: a gap in a 0/1 column makes pandas read every label as a float, so the labels would be named '0.0' and
+    # '1.0', and a --positive 1.0 taken from that message would no longer match once the gap is filled.
+    if frame[choice.target].isna().any():
+        rows = [row_number(i) for i in frame.index[frame[choice.target].isna()][:3]]
+        raise UserError(
+            f"{source}: target column {choice.target!r} is empty in rows {rows}",
+            hint="every training row needs its outcome",
+        )
     labels = sorted(map(str, frame[choice.target].dropna().unique()))
     expected = sorted({choice.positive, choice.negative}) if choice.negative else None
     if len(labels) < 2:
@@ -106,12 +114,6 @@ def check_labels(frame: pd.DataFrame, choice: SourceChoice, source: str) -> None
         raise UserError(
             f"{source}: target column {choice.target!r} holds labels {labels[:10]}; expected exactly {told}",
             hint="name the labels with --positive BAD_LABEL [--negative GOOD_LABEL], or fix the target column",
-        )
-    if frame[choice.target].isna().any():
-        rows = [row_number(i) for i in frame.index[frame[choice.target].isna()][:3]]
-        raise UserError(
-            f"{source}: target column {choice.target!r} is empty in rows {rows}",
-            hint="every training row needs its outcome",
         )
 
 

@@ -59,6 +59,12 @@ def test_check_labels_refusals(labels, negative, match):
         check_labels(frame, SourceChoice("y", "a", negative, []), "f.csv")
 
 
+def test_an_empty_target_cell_is_named_before_the_labels_it_turned_into_floats():
+    frame = pd.DataFrame({"y": [0.0, 1.0, None, 1.0]})  # how pandas reads a 0/1 column with a gap
+    with pytest.raises(UserError, match=r"target column 'y' is empty in rows \[4\]"):
+        check_labels(frame, SourceChoice("y", "1", None, []), "f.csv")
+
+
 def test_align_batch_reorders_and_refuses_unknown_columns():
     batch = pd.DataFrame({"b": [1], "a": [2]})
     assert list(align_batch(batch, ["a", "b"], "x").columns) == ["a", "b"]
