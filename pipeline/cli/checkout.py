@@ -17,5 +17,11 @@ def checkout(
     """Bring back a version: git checkout REV, then its data and model from the DVC cache, byte-identical."""
     from pipeline.versioning.checkout import checkout as checkout_version
 
-    checkout_version(rev)
-    typer.echo(f"At {rev}: code, params, data and model as they were committed.")
+    unrecorded = checkout_version(rev)
+    if not unrecorded:
+        typer.echo(f"At {rev}: code, params, data and model as they were committed.")
+        return
+    typer.echo(
+        f"At {rev}: code, params and data as they were committed. It was never trained: its dvc.lock records no "
+        f"{', '.join(unrecorded)}; `mlops repro` builds them."
+    )

@@ -14,8 +14,9 @@ from pipeline.versioning.data_status import object_path
 from pipeline.versioning.journal import all_or_nothing
 
 
-def checkout(rev: str) -> None:
-    """Bring back `rev`: its code, params, data and model as they were committed."""
+def checkout(rev: str) -> list[str]:
+    """Bring back `rev`: its code, params, data and model as they were committed. Returns the outputs `rev` never
+    built (its `dvc.lock` records none of them): none are left in the workspace, `mlops repro` builds them."""
     dvc_seam.require_repo()
     commit = dvc_seam.resolve_commit(rev)
     if commit is None:  # before the workspace's checks, which start DVC
@@ -39,7 +40,7 @@ def checkout(rev: str) -> None:
     with all_or_nothing("mlops checkout", move_head=True):
         dvc_seam.switch_code(rev)
         try:
-            dvc_seam.checkout_outputs()
+            unrecorded = dvc_seam.checkout_outputs()
         except dvc_seam.DvcFailed as failure:
             raise UserError(
                 f"some of {rev}'s data or models are not in the cache; stayed where you were",
@@ -47,6 +48,7 @@ def checkout(rev: str) -> None:
                 "again",
             ) from failure
         remove_outputs_not_tracked(tracked_before - set(dvc_seam.tracked_objects()))
+    return unrecorded
 
 
 def require_not_lost(rev: str, commit: str) -> None:

@@ -160,3 +160,26 @@ def test_a_version_whose_model_is_lost_everywhere_names_it_where_looked_and_the_
     mlops(hooked, "checkout", "old")
     mlops(hooked, "checkout", "main")
     assert versions(hooked)["models"] != before["models"]
+
+
+def test_a_version_never_trained_is_reached_without_another_versions_model(repo):
+    """A commit whose dvc.lock records no outputs (made before its first `mlops repro`, or with dvc.lock removed):
+    `dvc checkout` failed on the outputs it has no md5 for, and `mlops checkout` went back, saying they were not in
+    the cache and to fetch them with `mlops data pull --rev`, which has nothing to fetch."""
+    commit(repo, "v1")
+    v1 = versions(repo)
+    run(["git", "checkout", "-q", "-b", "untrained"], repo)
+    run(["git", "rm", "-q", "dvc.lock"], repo)
+    commit(repo, "never-trained")
+    run(["git", "checkout", "-q", "main"], repo)
+
+    result = mlops(repo, "checkout", "untrained", check=False)
+    assert result.returncode == 0, result.stderr
+    assert "It was never trained: its dvc.lock records no data/raw.parquet, data/split/test.parquet" in result.stdout
+    assert "models/model.skops; `mlops repro` builds them." in result.stdout
+    assert run(["git", "symbolic-ref", "HEAD"], repo).stdout.strip() == "refs/heads/untrained"
+    assert not (repo / "models/model.skops").exists()  # no other version's model passes for this one's
+    assert run(["git", "status", "--porcelain"], repo).stdout == ""
+
+    mlops(repo, "checkout", "v1")
+    assert versions(repo) == v1
