@@ -41,12 +41,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     # Captured, not --quiet (which silences DVC's errors too): shown only when the checkout fails.
     result = subprocess.run([*dvc_command(), "checkout"], capture_output=True, text=True)
+    if result.returncode != 0 and never_trained_here():
+        return 0
     if result.returncode != 0:
         print(result.stderr.strip())
         print(f"{HOOK_ID}: `dvc checkout` failed: the data and model in the workspace may not match this commit.")
         print(f"Fix: {advice(result.stderr)}")
         return 1
     return 0
+
+
+def never_trained_here() -> bool:
+    """Whether the failed checkout failed only on outputs this commit never built (its `dvc.lock` records none of
+    them: DVC has no md5 to check out, and has removed the other commit's). That is no failure: `mlops status`
+    names them as never run, and `mlops repro` builds them. The rest is checked out again, alone, to tell it from a
+    real failure."""
+    from hooks import git
+    from hooks.pipeline_state import cached_outputs, read_worktree, unrecorded_outputs
+
+    if not unrecorded_outputs(read_worktree()):
+        return False
+    recorded = sorted(cached_outputs(read_worktree(), git.ls_files("*.dvc")))
+    return (
+        not recorded
+        or subprocess.run([*dvc_command(), "checkout", "--", *recorded], capture_output=True).returncode == 0
+    )
 
 
 def advice(dvc_error: str) -> str:

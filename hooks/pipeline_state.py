@@ -253,6 +253,13 @@ def cached_outputs(read: Reader, pointers: list[str]) -> dict[str, str]:
     return objects
 
 
+def unrecorded_outputs(read: Reader) -> list[str]:
+    """The outputs `dvc.yaml` declares for DVC's cache that `dvc.lock` records no md5 for: never built at this
+    version (committed before its first repro), so `dvc checkout` fails on them ("No file hash info found")."""
+    recorded = cached_outputs(read, [])
+    return sorted(path for path, cached in read_declared_outputs(read).items() if cached and path not in recorded)
+
+
 def artifacts(read: Reader) -> dict:
     """`dvc.yaml`'s `artifacts:` (name -> {path, type, ...})."""
     return (load(read, DVC_YAML) or {}).get("artifacts") or {}

@@ -35,8 +35,8 @@ from hooks.pipeline_state import (
     lock_stages,
     output_md5,
     parse_lock,
-    read_declared_outputs,
     read_worktree,
+    unrecorded_outputs,
 )
 from pipeline import paths
 from pipeline.errors import UserError
@@ -375,7 +375,7 @@ def checkout_fetched() -> None:
 def checkout_outputs() -> list[str]:
     """Make the workspace's DVC outputs those its `dvc.lock` and `.dvc` files name (from the cache); the outputs
     `dvc.yaml` declares and `dvc.lock` does not record (a version never trained), which are left to `mlops repro`."""
-    unrecorded = unrecorded_outputs()
+    unrecorded = unrecorded_outputs(read_worktree())
     if not unrecorded:
         checked("checkout", "--force")
         return []
@@ -383,13 +383,6 @@ def checkout_outputs() -> list[str]:
     if recorded:
         checked("checkout", "--force", "--", *recorded)
     return unrecorded
-
-
-def unrecorded_outputs() -> list[str]:
-    """The outputs `dvc.yaml` declares for DVC's cache that `dvc.lock` records no md5 for: never built here."""
-    read = read_worktree()
-    recorded = cached_outputs(read, [])
-    return sorted(path for path, cached in read_declared_outputs(read).items() if cached and path not in recorded)
 
 
 def data_status(not_in_remote: bool) -> dict:

@@ -145,3 +145,21 @@ def test_a_checkout_whose_model_left_the_cache_names_mlops_pull_and_repro(hooked
     run(["mlops", "repro"], hooked)
     assert model_md5(hooked) == locked_model_md5(hooked)
     assert run(["mlops", "status"], hooked).stdout.startswith("Pipeline is up to date")
+
+
+def test_a_switch_to_a_commit_never_trained_passes_and_leaves_no_other_model(hooked):
+    """A commit whose dvc.lock records no outputs (made before its first repro): `dvc checkout` fails on the outputs
+    it has no md5 for, and the hook failed the checkout with `mlops data pull` as the fix, which has nothing to
+    fetch. Nothing is missing that the commit has: the hook passes, no other commit's model is left, and
+    `mlops status` names what `mlops repro` builds."""
+    run(["git", "checkout", "-q", "-b", "untrained"], hooked)
+    run(["git", "rm", "-q", "dvc.lock"], hooked)
+    run(["git", "commit", "-q", "--no-verify", "-m", "params before the first repro"], hooked)
+    run(["git", "checkout", "-q", "main"], hooked)
+    switched = run(["git", "checkout", "untrained"], hooked, check=False)
+    said = switched.stdout + switched.stderr
+    assert switched.returncode == 0 and "mlops data pull" not in said, said
+    assert not (hooked / "models/model.skops").exists()
+    assert "train: stale\n    never run (no entry in dvc.lock)" in run(["mlops", "status"], hooked).stdout
+    run(["git", "checkout", "-q", "main"], hooked)
+    assert model_md5(hooked) == locked_model_md5(hooked)
