@@ -104,7 +104,21 @@ def check_header(path: Path) -> None:
         first = handle.readline(MAX_LINE_BYTES + 1)
     if len(first) > MAX_LINE_BYTES:
         _line_too_long(path, 1)
-    _check_columns(path, next(csv.reader([first]), []))
+    _check_columns(path, _header_names(path, first))
+
+
+def _header_names(path: Path, first: str) -> list[str]:
+    """The names in a text table's first line, split as the reader splits it: by comma, or, in a `.txt` table, by
+    the separator Python's csv sniffer finds in that line, as pandas does (`term;term` is two names)."""
+    from pipeline.training.sources import csv_dialect
+
+    if csv_dialect(path)["sep"] is not None:
+        return next(csv.reader([first], delimiter=csv_dialect(path)["sep"]), [])
+    try:
+        delimiter = csv.Sniffer().sniff(first).delimiter
+    except csv.Error:  # no separator: the reader names the problem
+        return []
+    return next(csv.reader([first], delimiter=delimiter), [])
 
 
 def _parquet_columns(path: Path) -> list[str]:

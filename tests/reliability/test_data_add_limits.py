@@ -35,6 +35,14 @@ def duplicate_header(path: Path) -> Path:
     return path
 
 
+def duplicate_header_sniffed(path: Path) -> Path:
+    """A `.txt` table is split by the separator sniffed from its first line: `term;...;term` was one name to the
+    header check, and pandas read the second `term` as `term.1`, a feature of its own."""
+    frame = lending_frame().head(200)
+    path.write_text(frame.to_csv(index=False, sep=";").replace("int_rate", "term", 1))
+    return path
+
+
 def too_wide(path: Path) -> Path:
     frame = lending_frame().head(20)
     extra = pd.DataFrame({f"extra_{i}": [1] * len(frame) for i in range(MAX_COLUMNS + 1)}, index=frame.index)
@@ -90,6 +98,7 @@ CASES = {
     ".gitignore": (good_csv, (".gitignore", "reserved")),
     "loans.csv.dvc": (good_csv, ("loans.csv.dvc", "reserved")),
     "dup.csv": (duplicate_header, ("dup.csv", "'term'", "more than once")),
+    "dup.txt": (duplicate_header_sniffed, ("dup.txt", "'term'", "more than once")),
     "wide.csv": (too_wide, ("wide.csv", "columns", str(MAX_COLUMNS))),
     "long.csv": (long_line, ("long.csv", "line 202", "longer than")),
     "loop.csv": (symlink_loop, ("loop.csv", "loop of symbolic links")),
