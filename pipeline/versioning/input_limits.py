@@ -5,9 +5,18 @@ file is one clear error in milliseconds, not minutes of parsing."""
 
 from __future__ import annotations
 
+import bz2
+import contextlib
 import csv
+import gzip
+import io
+import lzma
+import zipfile
+import zlib
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from hooks import git
 from hooks.pipeline_state import DVC_YAML, PARAMS_FILE, load, read_worktree, stage_outs
@@ -100,8 +109,11 @@ def check_header(path: Path) -> None:
     if path.suffix.lower() in PARQUET_SUFFIXES:
         _check_columns(path, _parquet_columns(path))
         return
-    with open(path, encoding="utf-8", errors="replace", newline="") as handle:
-        first = handle.readline(MAX_LINE_BYTES + 1)
+    try:
+        with _table_bytes(path) as raw:
+            first = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="").readline(MAX_LINE_BYTES + 1)
+    except UNREADABLE:  # damaged or unusual compression: the reader names the problem
+        return
     if len(first) > MAX_LINE_BYTES:
         _line_too_long(path, 1)
     _check_columns(path, _header_names(path, first))
@@ -164,10 +176,39 @@ def _check_columns(path: Path, names: list[str]) -> None:
         )
 
 
+@contextlib.contextmanager
+def _table_bytes(path: Path) -> Iterator[BinaryIO]:
+    """A text table's bytes as the reader sees them: decompressed when its name says so (`loans.csv.gz`, as pandas
+    infers it), so that its header and lines are checked, not those of the compressed bytes."""
+    suffix = path.suffix.lower()
+    if suffix == ".zip":
+        with zipfile.ZipFile(path) as archive:
+            [member] = archive.namelist()  # pandas reads a zip of one file only
+            with archive.open(member) as handle:
+                yield handle
+        return
+    if suffix == ".zst":  # not in the standard library: pandas needs `zstandard` for it, and names its absence
+        raise ValueError("zstandard")
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(suffix, open)
+    with opener(path, "rb") as handle:
+        yield handle
+
+
+# What a damaged compressed file (or one not compressed as its name says) raises while read.
+UNREADABLE = (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError, zipfile.BadZipFile)
+
+
 def _check_line_lengths(path: Path) -> None:
     """Refuse a line over MAX_LINE_BYTES, reading in blocks (a 50 MB line is never held whole)."""
+    try:
+        _check_block_lines(path)
+    except UNREADABLE:  # damaged or unusual compression: the reader names the problem
+        return
+
+
+def _check_block_lines(path: Path) -> None:
     line, number = 0, 1
-    with open(path, "rb") as handle:
+    with _table_bytes(path) as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             *complete, rest = block.split(b"\n")
             for part in complete:

@@ -3,8 +3,12 @@ width and line-length limits: one clear message, in seconds, and nothing touched
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import lzma
 import os
 import time
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -41,6 +45,26 @@ def duplicate_header_sniffed(path: Path) -> Path:
     frame = lending_frame().head(200)
     path.write_text(frame.to_csv(index=False, sep=";").replace("int_rate", "term", 1))
     return path
+
+
+def compressed(make):
+    """`make`'s file, compressed as its name says (`dup.csv.gz`): pandas reads it decompressed, and the header and
+    line checks read the compressed bytes, so a duplicate name went through as `term.1` and a long line unseen."""
+
+    def make_compressed(path: Path) -> Path:
+        plain = make(path.with_name("plain-" + path.stem))
+        if path.suffix == ".zip":
+            with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+                archive.write(plain, path.stem)
+        else:
+            with (
+                open(plain, "rb") as source,
+                {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}[path.suffix](path, "wb") as target,
+            ):
+                target.write(source.read())
+        return path
+
+    return make_compressed
 
 
 def too_wide(path: Path) -> Path:
@@ -99,6 +123,11 @@ CASES = {
     "loans.csv.dvc": (good_csv, ("loans.csv.dvc", "reserved")),
     "dup.csv": (duplicate_header, ("dup.csv", "'term'", "more than once")),
     "dup.txt": (duplicate_header_sniffed, ("dup.txt", "'term'", "more than once")),
+    "dup.csv.gz": (compressed(duplicate_header), ("dup.csv.gz", "'term'", "more than once")),
+    "dup.csv.bz2": (compressed(duplicate_header), ("dup.csv.bz2", "'term'", "more than once")),
+    "dup.csv.xz": (compressed(duplicate_header), ("dup.csv.xz", "'term'", "more than once")),
+    "dup.csv.zip": (compressed(duplicate_header), ("dup.csv.zip", "'term'", "more than once")),
+    "long.csv.gz": (compressed(long_line), ("long.csv.gz", "line 202", "longer than")),
     "wide.csv": (too_wide, ("wide.csv", "columns", str(MAX_COLUMNS))),
     "long.csv": (long_line, ("long.csv", "line 202", "longer than")),
     "loop.csv": (symlink_loop, ("loop.csv", "loop of symbolic links")),
