@@ -21,7 +21,7 @@ from pipeline.training.data_schema import CATEGORICAL, declared_text, validate_f
 from pipeline.training.model_file import load_model_bytes
 from pipeline.user_paths import require_file
 from pipeline.versioning import dvc_seam
-from pipeline.versioning.input_limits import check_header
+from pipeline.versioning.input_limits import check_header, check_utf8
 from pipeline.versioning.output_paths import atomic_output, check_output_path, neutralise_formulas, output_path
 
 if TYPE_CHECKING:
@@ -126,6 +126,8 @@ def read_chunks(
     except pd.errors.EmptyDataError:
         raise UserError(f"{path} is empty", hint="give a CSV with a header row and data rows") from None
     except (UnicodeDecodeError, ValueError, OSError) as error:
+        if isinstance(error, UnicodeDecodeError):
+            check_utf8(path)  # names the line and byte: pandas' offset is into the block it was decoding
         raise UserError(
             f"{path} cannot be read as a table: {str(error).strip()}",
             hint="is it a complete UTF-8 CSV or parquet file?",

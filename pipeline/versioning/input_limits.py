@@ -6,6 +6,7 @@ file is one clear error in milliseconds, not minutes of parsing."""
 from __future__ import annotations
 
 import bz2
+import codecs
 import contextlib
 import csv
 import gzip
@@ -80,9 +81,51 @@ def check_table_file(path: Path) -> None:
         return  # the reader says so
     if path.suffix.lower() not in PARQUET_SUFFIXES:
         _check_line_lengths(path)
+        check_utf8(path)
     check_header(path)
     if path.suffix.lower() in PARQUET_SUFFIXES:
         _check_flat_columns(path)
+
+
+def check_utf8(path: Path) -> None:
+    """A text table must be UTF-8 throughout; one that is not is named with the line and byte where it stops being
+    so (pandas' own message gives an offset into the block it was decoding, not into the file)."""
+    if path.suffix.lower() in PARQUET_SUFFIXES or not path.is_file():
+        return
+    place = non_utf8_place(path)
+    if place is not None:
+        raise UserError(
+            f"{path} is not UTF-8 text ({place})",
+            hint="re-save the file as UTF-8 (from a spreadsheet: CSV UTF-8); nothing was changed",
+        )
+
+
+def non_utf8_place(path: Path) -> str | None:
+    """Where a text table first holds bytes that are not UTF-8, as `line N, byte M` (lines as an editor counts
+    them, the header line 1; bytes of that line from 1), read decompressed as the reader reads it; None when there
+    are none (or it cannot be read: the reader names that)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    number, offset = 1, 0  # the line a block starts in, and how many bytes of that line came before the block
+    try:
+        with _table_bytes(path) as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError as error:
+                    start = max(error.start - (len(error.object) - len(block)), 0)  # less a character carried over
+                    before = block[:start]
+                    lines = before.count(b"\n")
+                    byte = start - before.rfind(b"\n") if lines else offset + start + 1
+                    return f"line {number + lines}, byte {byte}"
+                lines = block.count(b"\n")
+                offset = len(block) - block.rfind(b"\n") - 1 if lines else offset + len(block)
+                number += lines
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:  # a character cut short at the end
+        return f"line {number}, byte {offset}"
+    except UNREADABLE:
+        return None
+    return None
 
 
 def check_table_name(path: Path) -> None:

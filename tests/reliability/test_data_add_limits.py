@@ -67,6 +67,15 @@ def compressed(make):
     return make_compressed
 
 
+def latin1(path: Path) -> Path:
+    """A spreadsheet's export in Latin-1: pandas said `byte 1: unexpected end of data`, an offset into the block it
+    was decoding, not into the file."""
+    frame = lending_frame().head(200).astype({"addr_state": object})
+    frame.loc[3, "addr_state"] = "Qu\xe9bec"  # row 5 of the file, the header row 1
+    frame.to_csv(path, index=False, encoding="latin-1")
+    return path
+
+
 def too_wide(path: Path) -> Path:
     frame = lending_frame().head(20)
     extra = pd.DataFrame({f"extra_{i}": [1] * len(frame) for i in range(MAX_COLUMNS + 1)}, index=frame.index)
@@ -128,6 +137,7 @@ CASES = {
     "dup.csv.xz": (compressed(duplicate_header), ("dup.csv.xz", "'term'", "more than once")),
     "dup.csv.zip": (compressed(duplicate_header), ("dup.csv.zip", "'term'", "more than once")),
     "long.csv.gz": (compressed(long_line), ("long.csv.gz", "line 202", "longer than")),
+    "latin1.csv": (latin1, ("latin1.csv is not UTF-8 text (line 5, byte", "re-save the file as UTF-8")),
     "wide.csv": (too_wide, ("wide.csv", "columns", str(MAX_COLUMNS))),
     "long.csv": (long_line, ("long.csv", "line 202", "longer than")),
     "loop.csv": (symlink_loop, ("loop.csv", "loop of symbolic links")),
@@ -234,3 +244,23 @@ def test_a_file_inside_git_or_dvc_is_refused_and_stays(add_repo, inside):
         snapshot.assert_unchanged()
     finally:
         source.unlink()
+
+
+def test_bytes_that_are_not_utf8_are_placed_by_line_across_blocks_and_compression(tmp_path):
+    from pipeline.serving.predict import read_chunks
+    from pipeline.versioning.input_limits import non_utf8_place
+
+    path = tmp_path / "loans.csv"
+    for data, place in [
+        (b"a,b\n1,\xe9\n", "line 2, byte 3"),
+        (b"a,b\n" + b"x" * (1 << 20) + b"\xe9\n", f"line 2, byte {(1 << 20) + 1}"),  # in the second block read
+        (b"a,b\n1,\xc3", "line 2, byte 3"),  # a character cut short at the end
+        (b"a,b\n1,2\n", None),
+    ]:
+        path.write_bytes(data)
+        assert non_utf8_place(path) == place, data[-12:]
+    packed = tmp_path / "loans.csv.gz"
+    packed.write_bytes(gzip.compress(b"a,b\n1,2\n3,\xe94\n"))
+    assert non_utf8_place(packed) == "line 3, byte 3"
+    with pytest.raises(UserError, match=r"loans.csv.gz is not UTF-8 text \(line 3, byte 3\)"):
+        list(read_chunks(packed, {"features": {}}))  # `mlops predict` said pandas' `position 0`
