@@ -154,7 +154,9 @@ def check_header(path: Path) -> None:
         return
     try:
         with _table_bytes(path) as raw:
-            first = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="").readline(MAX_LINE_BYTES + 1)
+            # utf-8-sig: a byte order mark is no part of the first name, to the reader either
+            text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
+            first = text.readline(MAX_LINE_BYTES + 1)
     except UNREADABLE:  # damaged or unusual compression: the reader names the problem
         return
     if len(first) > MAX_LINE_BYTES:

@@ -76,6 +76,14 @@ def latin1(path: Path) -> Path:
     return path
 
 
+def duplicate_header_after_a_bom(path: Path) -> Path:
+    """`\\ufeffrownames,...,rownames`: the header check took the byte order mark for part of the first name, pandas
+    does not, and read the second as `rownames.1`."""
+    text = lending_frame().head(200).to_csv(index=False).replace("funded_amnt", "rownames", 1)
+    path.write_text(text, encoding="utf-8-sig")
+    return path
+
+
 def too_wide(path: Path) -> Path:
     frame = lending_frame().head(20)
     extra = pd.DataFrame({f"extra_{i}": [1] * len(frame) for i in range(MAX_COLUMNS + 1)}, index=frame.index)
@@ -137,6 +145,7 @@ CASES = {
     "dup.csv.xz": (compressed(duplicate_header), ("dup.csv.xz", "'term'", "more than once")),
     "dup.csv.zip": (compressed(duplicate_header), ("dup.csv.zip", "'term'", "more than once")),
     "long.csv.gz": (compressed(long_line), ("long.csv.gz", "line 202", "longer than")),
+    "bom-dup.csv": (duplicate_header_after_a_bom, ("bom-dup.csv", "'rownames'", "more than once")),
     "latin1.csv": (latin1, ("latin1.csv is not UTF-8 text (line 5, byte", "re-save the file as UTF-8")),
     "wide.csv": (too_wide, ("wide.csv", "columns", str(MAX_COLUMNS))),
     "long.csv": (long_line, ("long.csv", "line 202", "longer than")),
