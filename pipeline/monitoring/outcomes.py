@@ -60,8 +60,6 @@ def outcome_table(path: Path) -> pd.DataFrame:
     frame = read_table(path, text_columns=["id", "is_bad"])
     if "is_bad" in frame.columns and frame["is_bad"].isna().any() and path.suffix.lower() not in (".parquet", ".pq"):
         # pandas reads `nan`, `NA`, `null`... as missing: read the column again with no cell taken for missing
-        written = pd.read_csv(
-            path, encoding="utf-8", usecols=["is_bad"], dtype=str, keep_default_na=False, **csv_dialect(path)
-        )
+        written = pd.read_csv(path, usecols=["is_bad"], dtype=str, keep_default_na=False, **csv_dialect(path))
         frame["is_bad"] = written["is_bad"].to_numpy()
     return frame

@@ -120,7 +120,7 @@ def read_chunks(
             text = {name: str for name in [*categorical_features(metadata), *ids]}
             from pipeline.training.sources import csv_dialect  # with pandas: not when the CLI starts
 
-            yield from pd.read_csv(path, chunksize=rows, dtype=text, encoding="utf-8", **csv_dialect(path))
+            yield from pd.read_csv(path, chunksize=rows, dtype=text, **csv_dialect(path))
     except UserError:
         raise
     except pd.errors.EmptyDataError:

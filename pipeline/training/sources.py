@@ -19,9 +19,11 @@ from pipeline.user_paths import require_file
 
 
 def csv_dialect(path: Path) -> dict[str, str | None]:
-    """How pandas reads a text table: a `.csv` by commas, a `.txt` by the separator it sniffs (tab, `;`, `|`), with
-    the parser that can sniff (pandas warns when it has to switch to it by itself)."""
-    return {"sep": None, "engine": "python"} if path.suffix.lower() == ".txt" else {"sep": ","}
+    """How pandas reads a text table: UTF-8, a `.csv` by commas, a `.txt` by the separator it sniffs (tab, `;`, `|`),
+    with the parser that can sniff (pandas warns when it has to switch to it by itself). A byte order mark is no part
+    of the first column's name: the sniffing parser kept it there (`\ufeffrownames`), where the other drops it."""
+    separator = {"sep": None, "engine": "python"} if path.suffix.lower() == ".txt" else {"sep": ","}
+    return {"encoding": "utf-8-sig", **separator}
 
 
 def read_table(path: Path | str, text_columns: Sequence[str] = ()) -> pd.DataFrame:
@@ -34,7 +36,7 @@ def read_table(path: Path | str, text_columns: Sequence[str] = ()) -> pd.DataFra
             frame = pd.read_parquet(path)
         else:
             text = {name: str for name in text_columns}
-            frame = pd.read_csv(path, encoding="utf-8", dtype=text or None, **csv_dialect(path))
+            frame = pd.read_csv(path, dtype=text or None, **csv_dialect(path))
     except pd.errors.EmptyDataError:
         raise UserError(f"{path} is empty", hint="give a CSV with a header row and data rows") from None
     except UnicodeDecodeError as error:
