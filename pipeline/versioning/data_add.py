@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hooks.pipeline_state import path_md5
 from pipeline import paths
 from pipeline.errors import UserError, typed
 from pipeline.params import PARAMS_FILE, load_params, params_from_text
@@ -20,6 +21,7 @@ from pipeline.training.data_schema import read_schema, write_schema
 from pipeline.training.sources import read_table
 from pipeline.user_paths import in_project
 from pipeline.versioning import dvc_seam
+from pipeline.versioning.data_status import object_path
 from pipeline.versioning.datasets import (
     LOAN_ID,
     IdColumn,
@@ -117,6 +119,7 @@ def add_source(
             "params.yaml's data: section has a layout this command cannot edit",
             hint="write data.source, target, positive_label and drop each on one line",
         )
+    check_nothing_unrecorded_at(destination, path)
     # Every check passed: write (data first, then the schema and params that point at it), all or nothing.
     moved = in_project(path) is not None and path.resolve() != destination.resolve()
     written = (destination, Path(f"{destination}.dvc"), destination.parent / ".gitignore")
@@ -140,6 +143,23 @@ def add_source(
         dropped_ids=dropped_ids,
         moved_from=path if moved else None,
         removed_from_git=removed_from_git,
+    )
+
+
+def check_nothing_unrecorded_at(destination: Path, source: Path) -> None:
+    """Refuse to overwrite a file at `destination` whose content exists nowhere else: not `source`'s bytes and not
+    in DVC's cache (copied there by hand and never added, or a tracked file edited since): it would be lost."""
+    if not destination.is_file() or destination.resolve() == source.resolve():
+        return
+    md5 = path_md5(destination)
+    kept_elsewhere = (path_md5(source), dvc_seam.tracked_objects().get(destination.as_posix()))
+    if md5 in kept_elsewhere or object_path(dvc_seam.cache_files_dir(), md5).is_file():
+        return  # the same bytes, those its `.dvc` pointer records (pushed, if no longer cached), or a cached copy
+    raise UserError(
+        f"{destination} holds other data that DVC has not recorded (its content is in no commit and not in the DVC "
+        f"cache): adding {source} there would overwrite it",
+        hint=f"record it first (`mlops data add {destination}`), or move it away, or give your file another name; "
+        "nothing was changed",
     )
 
 

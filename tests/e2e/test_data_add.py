@@ -241,3 +241,23 @@ def test_data_add_after_dvc_exp_run_rewrote_params_in_block_style(repo, tmp_path
     params = load_params(repo / "params.yaml")
     assert params.data.drop == ["rownames"] and params.data.source == "data/external/lending.csv"
     assert params.data.sample_frac == 1.0 and params.train.logreg.C == 0.02
+
+
+def test_a_file_of_the_same_name_that_dvc_never_recorded_is_not_overwritten(repo, tmp_path):
+    """A loans.csv copied into data/external/ by hand and never added: adding another loans.csv replaced it, and its
+    content was in no DVC cache to bring it back."""
+    frame = lending_frame()
+    frame.head(3000).to_csv(repo / "data/external/loans.csv", index=False)
+    by_hand = (repo / "data/external/loans.csv").read_bytes()
+    frame.head(2000).to_csv(tmp_path / "loans.csv", index=False)
+    before = snapshot(repo)
+
+    result = mlops(repo, "data", "add", str(tmp_path / "loans.csv"), check=False)
+    assert result.returncode == 2, result.stdout
+    assert "data/external/loans.csv holds other data that DVC has not recorded" in result.stderr
+    assert (repo / "data/external/loans.csv").read_bytes() == by_hand and snapshot(repo) == before
+
+    # the hint, followed: recorded first, then the new file replaces it, the old one kept in the cache
+    mlops(repo, "data", "add", "data/external/loans.csv")
+    mlops(repo, "data", "add", str(tmp_path / "loans.csv"))
+    assert (repo / "data/external/loans.csv").read_bytes() == (tmp_path / "loans.csv").read_bytes()
