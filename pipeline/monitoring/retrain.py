@@ -34,6 +34,7 @@ from pipeline.training.sources import loan_identity, read_table
 from pipeline.versioning import dvc_seam
 from pipeline.versioning.datasets import checked_append
 from pipeline.versioning.journal import all_or_nothing
+from pipeline.versioning.pipeline_status import require_pulled
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -223,6 +224,7 @@ def plan_retrain(
     positive = params.data.positive_label
     schema = read_schema(params.data.schema_path)
     labels = (positive, other_label(schema["target"]["labels"], positive))
+    require_pulled(source)
     current = read_table(source)
     batch = batch_frame(traffic, current, params.data.target, labels, params.data.drop)
     batch, repeated = without_known_loans(batch, current, params.data.drop)

@@ -38,6 +38,7 @@ from pipeline.versioning.input_limits import (
     check_table_file,
 )
 from pipeline.versioning.journal import all_or_nothing
+from pipeline.versioning.pipeline_status import require_pulled
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -193,6 +194,7 @@ def append_batch(path: Path) -> AppendedBatch:
             hint="add your dataset first: `mlops data add FILE --target COL --positive LABEL`",
         )
     schema = read_schema(params.data.schema_path)
+    require_pulled(params.data.source)
     current = read_table(source)
     check_source_file(path)
     check_table_file(path)

@@ -90,6 +90,13 @@ def missing_sources_fix(missing: list[str]) -> UserError:
     )
 
 
+def require_pulled(path: str) -> None:
+    """Refuse to read a file a `.dvc` pointer tracks while it is not in the work tree, naming the pull that brings it
+    (the reader would say only "no such file")."""
+    if Path(path).as_posix() in missing_sources():
+        raise missing_sources_fix([Path(path).as_posix()])
+
+
 def merge_placeholders() -> list[str]:
     """Generated files a merge, rebase or cherry-pick took from one side, not yet reproduced."""
     return merge_driver.placeholders()

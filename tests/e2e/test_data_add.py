@@ -261,3 +261,18 @@ def test_a_file_of_the_same_name_that_dvc_never_recorded_is_not_overwritten(repo
     mlops(repo, "data", "add", "data/external/loans.csv")
     mlops(repo, "data", "add", str(tmp_path / "loans.csv"))
     assert (repo / "data/external/loans.csv").read_bytes() == (tmp_path / "loans.csv").read_bytes()
+
+
+def test_an_append_to_a_source_not_pulled_names_the_pull(file_sourced, tmp_path):
+    """A clone before `mlops data pull`: the append said `no such file` with `dvc pull` as the fix, which skips the
+    md5 checks `mlops data pull` makes (`mlops monitor retrain` read the source the same way)."""
+    (file_sourced / "data/external/loans.csv").unlink()
+    lending_frame().tail(20).to_csv(tmp_path / "batch.csv", index=False)
+    before = snapshot(file_sourced)
+    result = mlops(file_sourced, "data", "add", str(tmp_path / "batch.csv"), "--append", check=False)
+    assert result.returncode == 2 and result.stderr.splitlines() == [
+        "error: data/external/loans.csv is tracked by DVC (its .dvc file is in git) but not in the workspace",
+        "  hint: `mlops data pull` brings this commit's data from the DVC remote (`dvc checkout` from your own "
+        "cache), then run the command again",
+    ], result.stderr
+    assert snapshot(file_sourced) == before
