@@ -193,6 +193,8 @@ def compare(
             f"`{failed.logs}` (`{failed.drop}` drops it).",
             err=True,
         )
+    for broken in table.broken_metrics.values():
+        typer.echo(f"Left out {broken}.", err=True)
     if table.unreadable:
         typer.echo(
             f"Left out {len(table.unreadable)} experiment(s) whose params.yaml this schema refuses: "

@@ -13,8 +13,10 @@ from pipeline import metrics as metric_rules
 from pipeline import paths
 from pipeline.errors import UserError
 from pipeline.experiments.compare import Comparison, compare_revisions, splits_at
+from pipeline.experiments.metrics_file import REVISION_METRICS_HINT, read_metrics
 from pipeline.experiments.runs import (
     duplicate_of,
+    experiment_metrics,
     experiment_runs,
     planned,
     require_experiment_repo,
@@ -127,7 +129,7 @@ def metrics_at(rev: str, label: str) -> dict:
     data = dvc_seam.read_at(rev, paths.METRICS)
     if data is None:
         raise UserError(f"{label} has no {paths.METRICS}", hint="gate against a revision that was trained")
-    return json.loads(data)
+    return read_metrics(data, f"{label}'s {paths.METRICS}", hint=REVISION_METRICS_HINT)
 
 
 def subset_metrics(fraction: float, rev: str, label: str, say: Callable[[str], None]) -> tuple[dict, dict]:
@@ -153,7 +155,7 @@ def find_or_run_subset(
     status = dvc_seam.run_exp_at(rev, name, settings) if rev else dvc_seam.run_exp(name, settings)
     if status != 0:
         raise UserError(f"the subset run of {label} failed", hint=f"read {dvc_seam.exp_log_path(name)}")
-    return json.loads(dvc_seam.read_at(dvc_seam.exp_ref(name), paths.METRICS) or b"{}")
+    return experiment_metrics(name, dvc_seam.exp_ref(name))
 
 
 def find_at_rev(params: dict, runs: list):

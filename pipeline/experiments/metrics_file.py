@@ -4,14 +4,22 @@ from a revision's bytes. (What each number means is the metric registry's, `pipe
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from pipeline import paths
 from pipeline.errors import UserError
 
+WORKSPACE_HINT = f"restore it with `git checkout -- {paths.METRICS}`, or run `mlops repro`, which writes it anew"
+# A revision's file is as it was committed: it is mended by a run of that revision, not in place.
+REVISION_METRICS_HINT = "check that revision out and run `mlops repro`, or compare with another revision"
+SHOWN_VALUE = 40  # characters of a bad value a message quotes: a hand-broken file may hold anything
 
-def read_metrics(data: bytes | None, source: str = paths.METRICS) -> dict:
-    """A metrics file's bytes (at some revision: `source` says which) as a dict; {} when there is none."""
+
+def read_metrics(data: bytes | None, source: str = paths.METRICS, hint: str = WORKSPACE_HINT) -> dict:
+    """A metrics file's bytes (at some revision: `source` says which, `hint` how to mend it) as a dict; {} when
+    there is none. Every value must be a finite number: a NaN (which JSON readers accept), a string or a null
+    would be compared as if measured (a NaN change is beyond any noise band) or end in a traceback."""
     if not data:
         return {}
     try:
@@ -19,11 +27,19 @@ def read_metrics(data: bytes | None, source: str = paths.METRICS) -> dict:
     except (ValueError, UnicodeDecodeError):
         metrics = None
     if not isinstance(metrics, dict):
-        raise UserError(
-            f"{source} is not a JSON object of metrics",
-            hint=f"restore it with `git checkout -- {paths.METRICS}`, or run `mlops repro`, which writes it anew",
-        )
+        raise UserError(f"{source} is not a JSON object of metrics", hint=hint)
+    for key, value in metrics.items():
+        if not is_finite_number(value):
+            raise UserError(f"{source} holds {_cut(key)}: {_cut(json.dumps(value))}, not a finite number", hint=hint)
     return metrics
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= SHOWN_VALUE else text[:SHOWN_VALUE] + "..."
+
+
+def is_finite_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def workspace_metrics() -> dict:

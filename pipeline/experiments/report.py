@@ -16,6 +16,7 @@ from pipeline import metrics as metric_rules
 from pipeline import paths
 from pipeline.errors import UserError
 from pipeline.experiments.compare import compare_revisions, splits_at
+from pipeline.experiments.metrics_file import REVISION_METRICS_HINT, read_metrics
 from pipeline.params import load_params
 from pipeline.serving.app import load_served_model
 from pipeline.versioning import dvc_seam
@@ -38,16 +39,20 @@ class Reports:
     model_card: str = ""
 
 
-def read_reports(read: Callable[[str], bytes | None]) -> Reports:
-    """A revision's reports through `read(path) -> bytes | None` (the working tree or `git show`)."""
-    metrics = read(paths.METRICS)
+def read_reports(read: Callable[[str], bytes | None], revision: str | None = None) -> Reports:
+    """A revision's reports through `read(path) -> bytes | None` (the working tree or `git show`); `revision` names
+    it in a refusal (None: the workspace)."""
+    if revision is None:
+        metrics = read_metrics(read(paths.METRICS))
+    else:
+        metrics = read_metrics(read(paths.METRICS), f"{revision}'s {paths.METRICS}", hint=REVISION_METRICS_HINT)
     plots = {}
     for name in (*PLOTS, "confusion_matrix", "importance"):
         data = read(f"reports/plots/{name}.json")
         if data:
             plots[name] = json.loads(data).get(name, [])
     card = read("reports/model_card.md")
-    return Reports(json.loads(metrics) if metrics else {}, plots, card.decode() if card else "")
+    return Reports(metrics, plots, card.decode() if card else "")
 
 
 def render(current: Reports, reference: Reports, current_label: str, reference_label: str, unseen: str = "") -> str:
@@ -333,7 +338,7 @@ def write_report(out_text: str, against: str) -> Written:
     check_output_path(out, folder_made=True, example=REPORT_NAME)
     rev = dvc_seam.against_commit(against)
     workspace = read_reports(_read_file)
-    reference = read_reports(lambda path: dvc_seam.read_at(rev, path))
+    reference = read_reports(lambda path: dvc_seam.read_at(rev, path), against)
     if not workspace.metrics:
         raise UserError(f"the workspace has no {paths.METRICS}", hint="run `mlops repro` first")
     label = f"{against} ({rev[:12]})"  # 12 characters, as every message names a commit

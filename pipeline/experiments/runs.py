@@ -16,7 +16,7 @@ from pipeline import metrics as metric_rules
 from pipeline import paths
 from pipeline.errors import UserError
 from pipeline.experiments import dvc_outcomes
-from pipeline.experiments.metrics_file import read_metrics, workspace_metrics
+from pipeline.experiments.metrics_file import REVISION_METRICS_HINT, read_metrics, workspace_metrics
 from pipeline.experiments.settings import (
     SUBSET_KEY,
     ComparisonTable,
@@ -57,11 +57,12 @@ def workspace_run() -> Run:
 class Experiments:
     runs: list[Run]
     unreadable: list[str] = field(default_factory=list)  # experiments whose params this schema refuses
+    broken_metrics: dict[str, str] = field(default_factory=dict)  # name -> why its metrics file cannot be compared
 
 
 def experiment_runs(baseline: str | None = None) -> Experiments:
     """Every experiment (of the `baseline` commit only, when given) as a Run, read from its git ref."""
-    runs, unreadable = [], []
+    runs, unreadable, broken_metrics = [], [], {}
     for exp in dvc_seam.list_experiments():
         if baseline and exp.baseline != baseline:
             continue
@@ -70,9 +71,22 @@ def experiment_runs(baseline: str | None = None) -> Experiments:
         except UserError:
             unreadable.append(exp.name)
             continue
-        metrics = read_metrics(dvc_seam.read_at(exp.commit, paths.METRICS))
+        try:
+            metrics = experiment_metrics(exp.name, exp.commit)
+        except UserError as broken:  # one hand-broken experiment leaves the others comparable
+            broken_metrics[exp.name] = broken.message
+            continue
         runs.append(Run(exp.name, flat_params(params), metrics, exp.baseline, source=source_deps(exp.commit)))
-    return Experiments(runs, unreadable)
+    return Experiments(runs, unreadable, broken_metrics)
+
+
+def experiment_metrics(name: str, rev: str) -> dict:
+    """An experiment's test metrics, refused naming it when its metrics file is no object of finite numbers."""
+    return read_metrics(
+        dvc_seam.read_at(rev, paths.METRICS),
+        f"experiment {name}'s {paths.METRICS}",
+        hint=f"run it again, or drop it: `dvc exp remove {shlex.quote(name)}`",
+    )
 
 
 def source_deps(rev: str) -> dict[str, str]:
@@ -175,7 +189,7 @@ def run_one(set_items: list[str], subset: float | None, name: str | None) -> Run
         stops_unwound(),  # DVC cleans up as after Ctrl-C
     ):
         dvc_seam.exp_run_temp(name, plan.settings)
-    metrics = read_metrics(dvc_seam.read_at(dvc_seam.exp_ref(name), paths.METRICS))
+    metrics = experiment_metrics(name, dvc_seam.exp_ref(name))
     return RunOutcome(name, None, metric_rules.changes(metrics, workspace_metrics()))
 
 
@@ -449,6 +463,7 @@ def compare(every_commit: bool, sort_by: str, top: int | None) -> ComparisonTabl
     return replace(
         table,
         unreadable=experiments.unreadable,
+        broken_metrics=experiments.broken_metrics,
         stale_workspace=stale_stages("mlops exp compare"),
         failed=failed_runs(workspace, baseline),
     )
@@ -485,9 +500,12 @@ def queued_params(rev: str) -> dict:
 
 
 def find_experiment(name: str) -> Run:
-    for run in experiment_runs().runs:
+    experiments = experiment_runs()
+    for run in experiments.runs:
         if run.name == name:
             return run
+    if name in experiments.broken_metrics:
+        raise UserError(experiments.broken_metrics[name], hint=f"drop it: `dvc exp remove {shlex.quote(name)}`")
     raise UserError(f"no experiment called {name!r}", hint="see `mlops exp compare --all` for their names")
 
 
@@ -529,7 +547,8 @@ def promote(name: str) -> str:
             f"{name} has the params and dvc.lock of the workspace: nothing to promote",
             hint="see `mlops exp compare` for the runs that change something",
         )
-    message = promotion_message(name, read_metrics(dvc_seam.read_at(head, paths.METRICS)), run.metrics)
+    before = read_metrics(dvc_seam.read_at(head, paths.METRICS), f"HEAD's {paths.METRICS}", REVISION_METRICS_HINT)
+    message = promotion_message(name, before, run.metrics)
     with all_or_nothing("mlops exp promote", PROMOTED, ends_with_commit=True):
         _apply(name)
         _git("add", "--", *PROMOTED)

@@ -377,6 +377,7 @@ class ComparisonTable:
     rows: list[ComparisonRow]
     hidden: int  # experiments left out by --top
     unreadable: list[str] = field(default_factory=list)  # experiments whose params the schema refuses
+    broken_metrics: dict[str, str] = field(default_factory=dict)  # experiment -> why its metrics file is unreadable
     stale_workspace: list[str] = field(default_factory=list)  # its stages whose params, code or data changed since
     failed: list[FailedRun] = field(default_factory=list)  # experiments whose run failed: no row of theirs
 
@@ -389,6 +390,7 @@ class ComparisonTable:
             "hidden": self.hidden,
             "stale_workspace": self.stale_workspace,
             "failed": [asdict(run) for run in self.failed],
+            "broken_metrics": self.broken_metrics,
         }
 
 

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
 import yaml
 
-from tests.conftest import run
+from tests.conftest import run, test_env
 from tests.e2e.data_helpers import lending_frame
 
 
@@ -67,3 +70,75 @@ def test_a_broken_metrics_file_is_named_by_compare_and_written_anew_by_repro(rep
         repro = run(["mlops", "repro"], repo, check=False)
         assert repro.returncode == 0 and "Traceback" not in repro.stderr, repro.stderr
         assert metrics.read_bytes() == good  # evaluate wrote it anew, the same bytes
+
+
+def commit_with_metrics(repo, text: str) -> str:
+    """A commit on top of HEAD whose reports/metrics.json is `text` (as a hand edit or a bad merge leaves it), made
+    with git's plumbing: no hook, no checkout."""
+    index = {"GIT_INDEX_FILE": str(repo / ".git" / "scratch-index")}
+    run(["git", "read-tree", "HEAD"], repo, env=test_env(**index))
+    blob = run(["git", "hash-object", "-w", "--stdin"], repo, input=text).stdout.strip()
+    run(["git", "update-index", "--cacheinfo", f"100644,{blob},reports/metrics.json"], repo, env=test_env(**index))
+    tree = run(["git", "write-tree"], repo, env=test_env(**index)).stdout.strip()
+    return run(["git", "commit-tree", tree, "-p", "HEAD", "-m", "metrics by hand"], repo).stdout.strip()
+
+
+def fake_experiment(repo, name: str, metrics_text: str) -> None:
+    """An experiment of HEAD (its ref, as `dvc exp run` names it) whose metrics file holds `metrics_text`."""
+    head = run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
+    commit = commit_with_metrics(repo, metrics_text)
+    run(["git", "update-ref", f"refs/exps/{head[:2]}/{head[2:]}/{name}", commit], repo)
+
+
+def test_an_experiment_with_a_broken_metrics_file_is_left_out_of_compare_by_name(repo):
+    """A NaN was compared as measured (`nan*` the best, `+nan!` beyond noise, `NaN` in --json), a string or a null
+    ended in a traceback, and a file that is no JSON object stopped the whole comparison, blamed on the workspace's
+    file with a `git checkout` hint."""
+    good = (repo / "reports" / "metrics.json").read_text()
+    fake_experiment(repo, "fine", good)
+    broken = {
+        "nan": good.replace('"roc_auc": 0.', '"roc_auc": NaN, "was": 0.', 1),
+        "text": '{"roc_auc": "0.7", "pr_auc": 0.1}',
+        "null": '{"roc_auc": null}',
+        "cut": '{"roc_auc": 0.7',
+    }
+    for name, text in broken.items():
+        fake_experiment(repo, name, text)
+
+    compare = run(["mlops", "exp", "compare"], repo, check=False)
+    assert compare.returncode == 0 and "Traceback" not in compare.stderr, compare.stderr
+    rows = [line.split()[0] for line in compare.stdout.splitlines() if line.split()]
+    assert "fine" in rows and not set(broken) & set(rows), compare.stdout
+    assert "nan*" not in compare.stdout and "+nan" not in compare.stdout, compare.stdout
+    assert "Left out experiment nan's reports/metrics.json holds roc_auc: NaN, not a finite number." in compare.stderr
+    assert 'experiment text\'s reports/metrics.json holds roc_auc: "0.7", not a finite number' in compare.stderr
+    assert "experiment null's reports/metrics.json holds roc_auc: null, not a finite number" in compare.stderr
+    assert "experiment cut's reports/metrics.json is not a JSON object of metrics" in compare.stderr
+    assert "git checkout" not in compare.stderr, compare.stderr
+
+    as_json = run(["mlops", "exp", "compare", "--json"], repo)
+    table = json.loads(as_json.stdout, parse_constant=lambda constant: pytest.fail(f"{constant} in --json"))
+    assert sorted(table["broken_metrics"]) == sorted(broken)
+
+    apply = run(["mlops", "exp", "apply", "nan"], repo, check=False)
+    assert apply.returncode == 2 and "Traceback" not in apply.stderr, apply.stderr
+    assert "holds roc_auc: NaN" in apply.stderr and "dvc exp remove nan" in apply.stderr, apply.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ('{"roc_auc": 0.7', "is not a JSON object of metrics"),
+        ('{"roc_auc": NaN, "roc_auc_ci_low": 0.6, "roc_auc_ci_high": 0.8}', "holds roc_auc: NaN, not a finite number"),
+        ('{"roc_auc": "x"}', 'holds roc_auc: "x", not a finite number'),
+    ],
+)
+def test_a_revision_with_a_broken_metrics_file_is_named_by_the_report(repo, tmp_path, text, said):
+    """The report traced back on a revision's broken file, or drew a NaN as `+nan worse` beside a note that the
+    change was within its interval."""
+    run(["git", "tag", "hand-edited", commit_with_metrics(repo, text)], repo)
+    out = tmp_path / "report.html"
+    report = run(["mlops", "report", "--against", "hand-edited", "--out", str(out)], repo, check=False)
+    assert report.returncode == 2 and "Traceback" not in report.stderr, report.stderr
+    assert f"error: hand-edited's reports/metrics.json {said}" in report.stderr, report.stderr
+    assert not out.exists()
