@@ -336,6 +336,25 @@ def _require_registrable(name: str, commits: list[str]) -> None:
                 hint="promote a new commit of it (`git commit --allow-empty -m re-release`, then "
                 "`mlops deploy promote HEAD`)",
             )
+    _require_free_version_tags(name, events, commits)
+
+
+def _require_free_version_tags(name: str, events: list[Event], commits: list[str]) -> None:
+    """Refuse, before any tag, when the version tag a registration would write exists already as a tag GTO does not
+    read as a version (a lightweight `git tag lending-risk@v1.2.0`): GTO's register failed on it with a traceback,
+    after the first promotion's tags for the model served before were written."""
+    versions = [event.version for event in events if event.version]
+    for commit in dict.fromkeys(commits):
+        if version_at(events, commit) or _version_of_same_bytes(events, commit):
+            continue
+        versions.append(next_version(versions))
+        tag = f"{name}@{versions[-1]}"
+        if git.ref_exists(f"refs/tags/{tag}"):
+            raise UserError(
+                f"cannot register {tag}: a tag of that name exists already, and GTO does not read it as a version "
+                "(a lightweight tag?); no tag written",
+                hint=f"see it with `git show --no-patch {tag}`; if it is a stray, `git tag -d {tag}` and promote again",
+            )
 
 
 def rollback_pair() -> tuple[str, str]:

@@ -69,6 +69,26 @@ def test_promote_then_rollback_right_away_seen_by_gto_and_dvc_artifacts_get(two_
             assert f"no version {version} of lending-risk (versions: v1.0.0, v1.1.0)" in wrong.stderr, wrong.stderr
 
 
+def test_a_version_tag_name_taken_by_a_stray_tag_is_refused_before_any_tag(two_models, tmp_path):
+    """A lightweight `lending-risk@v1.1.0` (GTO reads no version from it) made GTO's register fail with a
+    traceback, after the first promotion had registered and assigned prod to the model served before."""
+    repo = two_models
+    run(["git", "tag", "lending-risk@v1.1.0", "main"], repo)
+
+    refused = run(["mlops", "deploy", "promote", "candidate", "--tolerance", "1.0"], repo, check=False)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
+    assert "error: cannot register lending-risk@v1.1.0: a tag of that name exists already" in refused.stderr
+    assert "no tag written" in refused.stderr and "git tag -d lending-risk@v1.1.0" in refused.stderr, refused.stderr
+    assert run(["git", "tag", "-l"], repo).stdout.split() == ["lending-risk@v1.1.0"]
+
+    run(["git", "tag", "-d", "lending-risk@v1.1.0"], repo)  # as the hint says
+    run(["mlops", "deploy", "promote", "candidate", "--tolerance", "1.0"], repo)
+    assert gto_state(repo)["stage"] == {"prod": "v1.1.0"}
+    got = tmp_path / "prod.skops"
+    run(["dvc", "artifacts", "get", str(repo), "lending-risk", "--stage", "prod", "-o", str(got)], repo)
+    assert hashlib.md5(got.read_bytes()).hexdigest() == model_md5(repo, "candidate")
+
+
 @pytest.mark.slow
 def test_sigterm_during_a_promotion_never_leaves_half_its_tags(two_models):
     repo = two_models
