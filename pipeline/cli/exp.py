@@ -34,6 +34,7 @@ from pipeline.experiments.settings import (
     setting_text,
     table_cells,
 )
+from pipeline.versioning.journal import stop_said
 
 exp_app = typer.Typer(help="Experiments: run, sweep, push, pull, compare, apply, promote.", no_args_is_help=True)
 
@@ -136,20 +137,33 @@ AllCommits = Annotated[bool, typer.Option("--all", help="The experiments of ever
 def push(names: Names = None, remote: GitRemote = "origin", all_commits: AllCommits = False) -> None:
     """Share experiments: their git refs to a git remote (`dvc exp push`), their data and models to the DVC
     remote, so a teammate's `mlops exp pull` sees and can apply them."""
-    runs.share("push", names or [], remote, all_commits)
+    share("push", names or [], remote, all_commits)
 
 
 @exp_app.command()
 def pull(names: Names = None, remote: GitRemote = "origin", all_commits: AllCommits = False) -> None:
     """Fetch teammates' experiments: their git refs from a git remote (`dvc exp pull`), their data and models
     from the DVC remote; then `mlops exp compare` lists them."""
-    pulled = runs.share("pull", names or [], remote, all_commits)
+    pulled = share("pull", names or [], remote, all_commits)
     if pulled:
         typer.echo(
             f"Pulled {len(pulled)} experiment{'s' if len(pulled) > 1 else ''} from {remote!r}: {', '.join(pulled)}"
         )
     else:
         typer.echo(f"No new experiments from {remote!r}: it has none that are not already here.")
+
+
+def share(direction: str, names: list[str], remote: str, all_commits: bool) -> list[str]:
+    try:
+        return runs.share(direction, names, remote, all_commits)
+    except runs.ShareStopped as stopped:
+        stop_said()
+        typer.echo(
+            f"Stopped by {stopped}: the {direction} may be part done (what was sent stays); run the same "
+            f"`mlops exp {direction}` again to finish it.",
+            err=True,
+        )
+        raise typer.Exit(128 + stopped.signum) from None
 
 
 @exp_app.command()

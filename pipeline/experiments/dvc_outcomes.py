@@ -101,6 +101,20 @@ def contradicting_advice_dropped(
 
 
 @contextlib.contextmanager
+def stop_unsaid() -> Iterator[None]:
+    """Within it, DVC's "interrupted by the user" (its command line's word for a stop it caught) is not printed:
+    the caller says what the stop left and what to do."""
+    from dvc.cli import logger as command_line_logger
+
+    stop_filter = _DropAdvice(("interrupted by the user",))
+    command_line_logger.addFilter(stop_filter)
+    try:
+        yield
+    finally:
+        command_line_logger.removeFilter(stop_filter)
+
+
+@contextlib.contextmanager
 def experiment_failure_said(experiment: str) -> Iterator[None]:
     """DVC's failure of `experiment` (described: "experiment NAME") as one line; or, when a stop made DVC fail,
     the stop itself."""

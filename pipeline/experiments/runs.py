@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -38,7 +39,7 @@ from pipeline.experiments.settings import (
 from pipeline.experiments.subset import check_fraction
 from pipeline.params import PARAMS_FILE, load_params, parse_params_yaml
 from pipeline.versioning import dvc_seam, integrity, remotes
-from pipeline.versioning.journal import all_or_nothing, stops_unwound, uninterruptible
+from pipeline.versioning.journal import all_or_nothing, stop_signal, stops_unwound, uninterruptible
 from pipeline.versioning.pipeline_status import stale_stages, workspace_md5
 
 STAGGER_SECONDS = 0.5  # between starts of concurrent runs: each briefly takes the repo lock
@@ -364,6 +365,15 @@ def _progress(finished, results: dict, running: dict, pending: list, started: fl
 # --- mlops exp push / pull ---------------------------------------------------------------------------------
 
 
+class ShareStopped(Exception):
+    """Ctrl-C, SIGTERM or SIGHUP during `dvc exp push/pull`: what was sent (git refs, data) stays; the same command
+    again sends the rest (DVC skips what the remote has)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
 def share(direction: str, names: list[str], remote: str, all_commits: bool) -> list[str]:
     """Experiments' git refs to or from a git remote, their data and models to or from the DVC remote; for a
     pull, the names of the experiments it brought or updated (a push: DVC says what it pushed)."""
@@ -395,15 +405,20 @@ def share(direction: str, names: list[str], remote: str, all_commits: bool) -> l
     if direction == "pull" and not names and not any(all_commits or run.baseline == head for run in there):
         return []  # DVC would go on to fetch the workspace's data, warning of each object the remote lacks
     try:
-        if direction == "push":
-            dvc_seam.exp_push(remote, names, all_commits)
-            return []
-        with (
-            dvc_outcomes.contradicting_advice_dropped(said_by_caller=dvc_outcomes.PULL_REPORT),
-            dvc_seam.missing_objects_unsaid(),
-        ):
-            pulled = dvc_seam.exp_pull(remote, names, all_commits)
+        with stops_unwound(), dvc_outcomes.stop_unsaid():  # SIGTERM and SIGHUP too: DVC ends as after Ctrl-C
+            if direction == "push":
+                dvc_seam.exp_push(remote, names, all_commits)
+                return []
+            with (
+                dvc_outcomes.contradicting_advice_dropped(said_by_caller=dvc_outcomes.PULL_REPORT),
+                dvc_seam.missing_objects_unsaid(),
+            ):
+                pulled = dvc_seam.exp_pull(remote, names, all_commits)
+    except KeyboardInterrupt:  # a stop DVC did not catch
+        raise ShareStopped(stop_signal() or signal.SIGINT) from None
     except dvc_seam.DvcFailed as failure:
+        if stop_signal() is not None:  # DVC caught the stop and failed: nothing to fix, only to finish
+            raise ShareStopped(stop_signal()) from None
         raise UserError(
             f"could not {direction} experiments {'to' if direction == 'push' else 'from'} {remote!r}",
             hint="read DVC's message above; is the git remote set (`git remote -v`) and the DVC remote reachable?",

@@ -307,6 +307,12 @@ def stop_signal() -> int | None:
     return _stopped_by[0] if _stopped_by else None
 
 
+def stop_said() -> None:
+    """The command has said in its own words what its stop left: `mlops` adds no line of its own (the command ends
+    with 128 + the signal's number itself)."""
+    _stopped_by.clear()
+
+
 def _raise_stopped(signum: int, _frame: object) -> None:
     _stopped_by.append(signum)
     raise Stopped(signum)

@@ -3,6 +3,8 @@ push`: git refs to a bare git remote, data and model to moto's S3 server on 127.
 (`mlops exp pull`) and compares it."""
 
 import json
+import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -136,6 +138,56 @@ def test_a_pulled_experiment_whose_model_the_dvc_remote_lacks_is_named_with_the_
     run(["mlops", "exp", "push", name], repo)
     run(["mlops", "exp", "pull", name], teammate)
     assert (teammate / ".dvc/cache/files/md5" / model[:2] / model[2:]).is_file()
+
+
+# A stop at a known point: as DVC starts on the data, once the git refs went (a real signal, to the real process).
+STOPPED_AS_DVC_SENDS_THE_DATA = """
+import os, signal, sys, time
+from dvc.repo.experiments import pull, push
+
+stop = getattr(signal, sys.argv[2])
+
+def stopped_here(*args, **kwargs):
+    os.kill(os.getpid(), stop)
+    time.sleep(60)
+
+push._push_cache = pull._pull_cache = stopped_here
+sys.argv = ["mlops", "exp", sys.argv[1]]
+from pipeline.__main__ import main
+main()
+"""
+
+
+@pytest.mark.parametrize(
+    ("direction", "signum"), [("push", signal.SIGINT), ("pull", signal.SIGINT), ("push", signal.SIGTERM)]
+)
+def test_a_push_or_pull_stopped_half_way_says_so_in_one_line_and_the_same_command_finishes_it(
+    repo, tmp_path, direction, signum
+):
+    """Ctrl-C during `mlops exp push` printed DVC's "ERROR: interrupted by the user", then "could not push
+    experiments to 'origin'" with a hint to check the remotes, exit 2: a stop read as a broken remote."""
+    name, model, bare = subset_experiment_pushed(repo, tmp_path)
+    teammate = tmp_path / "teammate"
+    run(["git", "clone", "-q", str(bare), str(teammate)], tmp_path)
+    if direction == "push":
+        run(["git", "push", "-q", str(bare), f":{exp_ref(repo, name)}"], repo)  # as if never pushed
+        shutil.rmtree(tmp_path / "lending-mlops-dvc-remote")
+    stopped_in = repo if direction == "push" else teammate
+
+    stopped = run(["python", "-c", STOPPED_AS_DVC_SENDS_THE_DATA, direction, signum.name], stopped_in, check=False)
+    assert stopped.returncode == 128 + signum and stopped.stderr.splitlines() == [
+        f"Stopped by {signum.name}: the {direction} may be part done (what was sent stays); run the same "
+        f"`mlops exp {direction}` again to finish it."
+    ], stopped.stdout + stopped.stderr
+    cached = (tmp_path / "lending-mlops-dvc-remote" if direction == "push" else teammate / ".dvc/cache") / "files/md5"
+    assert not (cached / model[:2] / model[2:]).exists()  # the refs went, the data had not
+    assert name in run(["dvc", "exp", "list", "--all-commits", "--names-only", "origin"], stopped_in).stdout
+
+    run(["mlops", "exp", direction], stopped_in)
+    assert (cached / model[:2] / model[2:]).is_file()
+    run(["mlops", "exp", "pull"], teammate)
+    assert (teammate / ".dvc/cache/files/md5" / model[:2] / model[2:]).is_file()
+    assert name in run(["mlops", "exp", "compare"], teammate).stdout
 
 
 def subset_experiment_pushed(repo: Path, tmp_path: Path) -> tuple[str, str, Path]:
