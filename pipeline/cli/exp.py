@@ -5,6 +5,7 @@ function of `pipeline.experiments.runs` and prints what it returns."""
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from typing import Annotated
 
@@ -98,8 +99,13 @@ def sweep(
         result = runs.run_sweep(plan.todo, jobs, show_progress)
     except runs.SweepInterrupted as stopped:
         _end_progress()
-        typer.echo(f"Interrupted: stopped {stopped.stopped} run(s); finished experiments are kept.", err=True)
-        raise typer.Exit(130) from None
+        stop_said()
+        typer.echo(
+            f"Stopped by {signal.Signals(stopped.signum).name}: stopped {stopped.stopped} run(s), which record no "
+            "experiment; the finished ones are kept.",
+            err=True,
+        )
+        raise typer.Exit(128 + stopped.signum) from None
     _end_progress()
     typer.echo(f"Sweep: {len(result.statuses) - len(result.failed)} of {len(result.statuses)} run(s) succeeded.")
     for name, log in result.failed.items():

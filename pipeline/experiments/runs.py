@@ -294,9 +294,10 @@ class SweepProgress:
 class SweepInterrupted(Exception):
     """Ctrl-C, SIGTERM or SIGHUP during a sweep: the running runs were stopped; finished experiments are kept."""
 
-    def __init__(self, stopped: int) -> None:
+    def __init__(self, stopped: int, signum: int = signal.SIGINT) -> None:
         super().__init__(f"stopped {stopped} run(s)")
         self.stopped = stopped
+        self.signum = signum
 
 
 @dataclass(frozen=True)
@@ -324,7 +325,7 @@ def run_sweep(todo: list[tuple[str, dict[str, str]]], jobs: int, watch: Callable
     except KeyboardInterrupt:
         with uninterruptible():  # a second stop must not leave a run going unseen
             stopped = _stop_runs(running, results, baseline)
-        raise SweepInterrupted(stopped) from None
+        raise SweepInterrupted(stopped, stop_signal() or signal.SIGINT) from None
     return SweepResult(results)
 
 

@@ -712,14 +712,19 @@ def assert_no_run_left(repo: Path, refs: str) -> None:
 )
 def test_a_stopped_sweep_stops_its_runs_and_records_none(repo, signum, to_group):
     """The runs are in sessions of their own: a stop reaches them only through the sweep, which must pass it on
-    (SIGTERM's default ended the sweep and left both runs going, to be recorded unseen)."""
+    (SIGTERM's default ended the sweep and left both runs going, to be recorded unseen). It ends in one line (it
+    said "Interrupted: ..." and then `mlops` its own "Stopped by ...: the files it changes are as they were")."""
     snapshot = Snapshot(repo)
     refs = run(["git", "for-each-ref", "refs/exps"], repo).stdout
     process = start_slow_sweep(repo)
     output = stop(process, signum) if to_group else stop_alone(process, signum)
 
     assert process.returncode == 128 + signum, output
-    assert f"Stopped by {signal.Signals(signum).name}" in output and "Traceback" not in output, output
+    assert output.splitlines()[-1] == (
+        f"Stopped by {signal.Signals(signum).name}: stopped 2 run(s), which record no experiment; the finished ones "
+        "are kept."
+    ), output
+    assert "Stopped" not in "".join(output.splitlines()[:-1]) and "Traceback" not in output, output
     assert_no_run_left(repo, refs)
     snapshot.assert_unchanged()
 
