@@ -13,7 +13,7 @@ from pipeline import metrics as metric_rules
 from pipeline import paths
 from pipeline.errors import UserError
 from pipeline.experiments.compare import Comparison, compare_revisions, splits_at
-from pipeline.experiments.metrics_file import REVISION_METRICS_HINT, read_metrics
+from pipeline.experiments.metrics_file import REVISION_REPORTS_HINT, read_metrics
 from pipeline.experiments.runs import (
     duplicate_of,
     experiment_metrics,
@@ -129,7 +129,7 @@ def metrics_at(rev: str, label: str) -> dict:
     data = dvc_seam.read_at(rev, paths.METRICS)
     if data is None:
         raise UserError(f"{label} has no {paths.METRICS}", hint="gate against a revision that was trained")
-    return read_metrics(data, f"{label}'s {paths.METRICS}", hint=REVISION_METRICS_HINT)
+    return read_metrics(data, f"{label}'s {paths.METRICS}", hint=REVISION_REPORTS_HINT)
 
 
 def subset_metrics(fraction: float, rev: str, label: str, say: Callable[[str], None]) -> tuple[dict, dict]:

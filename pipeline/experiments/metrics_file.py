@@ -10,9 +10,15 @@ from pathlib import Path
 from pipeline import paths
 from pipeline.errors import UserError
 
-WORKSPACE_HINT = f"restore it with `git checkout -- {paths.METRICS}`, or run `mlops repro`, which writes it anew"
-# A revision's file is as it was committed: it is mended by a run of that revision, not in place.
-REVISION_METRICS_HINT = "check that revision out and run `mlops repro`, or compare with another revision"
+
+def workspace_hint(path: str) -> str:
+    """How to mend a report of the workspace's that cannot be read."""
+    return f"restore it with `git checkout -- {path}`, or run `mlops repro`, which writes it anew"
+
+
+WORKSPACE_HINT = workspace_hint(paths.METRICS)
+# A revision's reports are as they were committed: mended by a run of that revision, not in place.
+REVISION_REPORTS_HINT = "check that revision out and run `mlops repro`, or compare with another revision"
 SHOWN_VALUE = 40  # characters of a bad value a message quotes: a hand-broken file may hold anything
 
 

@@ -16,7 +16,7 @@ from pipeline import metrics as metric_rules
 from pipeline import paths
 from pipeline.errors import UserError
 from pipeline.experiments.compare import compare_revisions, splits_at
-from pipeline.experiments.metrics_file import REVISION_METRICS_HINT, read_metrics
+from pipeline.experiments.metrics_file import REVISION_REPORTS_HINT, is_finite_number, read_metrics, workspace_hint
 from pipeline.params import load_params
 from pipeline.serving.app import load_served_model
 from pipeline.versioning import dvc_seam
@@ -42,17 +42,39 @@ class Reports:
 def read_reports(read: Callable[[str], bytes | None], revision: str | None = None) -> Reports:
     """A revision's reports through `read(path) -> bytes | None` (the working tree or `git show`); `revision` names
     it in a refusal (None: the workspace)."""
-    if revision is None:
-        metrics = read_metrics(read(paths.METRICS))
-    else:
-        metrics = read_metrics(read(paths.METRICS), f"{revision}'s {paths.METRICS}", hint=REVISION_METRICS_HINT)
+
+    def source(path: str) -> tuple[str, str]:  # how a refusal names the file, and how to mend it
+        return (path, workspace_hint(path)) if revision is None else (f"{revision}'s {path}", REVISION_REPORTS_HINT)
+
+    metrics = read_metrics(read(paths.METRICS), *source(paths.METRICS))
     plots = {}
     for name in (*PLOTS, "confusion_matrix", "importance"):
-        data = read(f"reports/plots/{name}.json")
+        path = f"reports/plots/{name}.json"
+        data = read(path)
         if data:
-            plots[name] = json.loads(data).get(name, [])
+            plots[name] = plot_rows(data, name, *source(path))
     card = read("reports/model_card.md")
     return Reports(metrics, plots, card.decode() if card else "")
+
+
+def plot_rows(data: bytes, name: str, where: str, hint: str) -> list[dict]:
+    """The rows of plot file `name` (found at `where`), refused when the charts cannot draw them: a hand-broken file
+    ended the report in a traceback."""
+    try:
+        rows = json.loads(data).get(name, [])
+    except (ValueError, UnicodeDecodeError, AttributeError):  # not JSON, or no object
+        rows = None
+    if not isinstance(rows, list) or not all(isinstance(row, dict) and _drawable(name, row) for row in rows):
+        raise UserError(f"{where} is not {name} plot data of finite numbers", hint=hint)
+    return rows
+
+
+def _drawable(name: str, row: dict) -> bool:
+    if name in PLOTS:
+        return all(is_finite_number(row.get(key)) for key in PLOTS[name][1:3])
+    if name == "importance":
+        return isinstance(row.get("feature"), str) and is_finite_number(row.get("importance"))
+    return is_finite_number(row.get("count", 1))  # older revisions wrote one row per loan, without a count
 
 
 def render(current: Reports, reference: Reports, current_label: str, reference_label: str, unseen: str = "") -> str:

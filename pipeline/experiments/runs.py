@@ -17,7 +17,7 @@ from pipeline import metrics as metric_rules
 from pipeline import paths
 from pipeline.errors import UserError
 from pipeline.experiments import dvc_outcomes
-from pipeline.experiments.metrics_file import REVISION_METRICS_HINT, read_metrics, workspace_metrics
+from pipeline.experiments.metrics_file import REVISION_REPORTS_HINT, read_metrics, workspace_metrics
 from pipeline.experiments.settings import (
     SUBSET_KEY,
     ComparisonTable,
@@ -563,7 +563,7 @@ def promote(name: str) -> str:
             f"{name} has the params and dvc.lock of the workspace: nothing to promote",
             hint="see `mlops exp compare` for the runs that change something",
         )
-    before = read_metrics(dvc_seam.read_at(head, paths.METRICS), f"HEAD's {paths.METRICS}", REVISION_METRICS_HINT)
+    before = read_metrics(dvc_seam.read_at(head, paths.METRICS), f"HEAD's {paths.METRICS}", REVISION_REPORTS_HINT)
     message = promotion_message(name, before, run.metrics)
     with all_or_nothing("mlops exp promote", PROMOTED, ends_with_commit=True):
         _apply(name)

@@ -72,13 +72,13 @@ def test_a_broken_metrics_file_is_named_by_compare_and_written_anew_by_repro(rep
         assert metrics.read_bytes() == good  # evaluate wrote it anew, the same bytes
 
 
-def commit_with_metrics(repo, text: str) -> str:
-    """A commit on top of HEAD whose reports/metrics.json is `text` (as a hand edit or a bad merge leaves it), made
-    with git's plumbing: no hook, no checkout."""
+def commit_with_metrics(repo, text: str, path: str = "reports/metrics.json") -> str:
+    """A commit on top of HEAD whose reports/metrics.json (or `path`) is `text` (as a hand edit or a bad merge leaves
+    it), made with git's plumbing: no hook, no checkout."""
     index = {"GIT_INDEX_FILE": str(repo / ".git" / "scratch-index")}
     run(["git", "read-tree", "HEAD"], repo, env=test_env(**index))
     blob = run(["git", "hash-object", "-w", "--stdin"], repo, input=text).stdout.strip()
-    run(["git", "update-index", "--cacheinfo", f"100644,{blob},reports/metrics.json"], repo, env=test_env(**index))
+    run(["git", "update-index", "--cacheinfo", f"100644,{blob},{path}"], repo, env=test_env(**index))
     tree = run(["git", "write-tree"], repo, env=test_env(**index)).stdout.strip()
     return run(["git", "commit-tree", tree, "-p", "HEAD", "-m", "metrics by hand"], repo).stdout.strip()
 
@@ -141,4 +141,26 @@ def test_a_revision_with_a_broken_metrics_file_is_named_by_the_report(repo, tmp_
     report = run(["mlops", "report", "--against", "hand-edited", "--out", str(out)], repo, check=False)
     assert report.returncode == 2 and "Traceback" not in report.stderr, report.stderr
     assert f"error: hand-edited's reports/metrics.json {said}" in report.stderr, report.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("path", "text"),
+    [
+        ("reports/plots/roc.json", '{"roc": ['),
+        ("reports/plots/roc.json", '{"roc": [{"fpr": "a", "tpr": null}]}'),
+        ("reports/plots/calibration.json", "[1]"),
+        ("reports/plots/importance.json", '{"importance": [{"feature": ["x"], "importance": 1}]}'),
+        ("reports/plots/confusion_matrix.json", '{"confusion_matrix": [{"actual": "bad", "count": "many"}]}'),
+    ],
+)
+def test_a_revision_with_a_broken_plot_file_is_named_by_the_report(repo, tmp_path, path, text):
+    """A revision's plot file the charts cannot draw ended the report in a traceback (JSONDecodeError, ValueError,
+    AttributeError, TypeError)."""
+    run(["git", "tag", "hand-edited", commit_with_metrics(repo, text, path)], repo)
+    out = tmp_path / "report.html"
+    report = run(["mlops", "report", "--against", "hand-edited", "--out", str(out)], repo, check=False)
+    assert report.returncode == 2 and "Traceback" not in report.stderr, report.stderr
+    name = path.removeprefix("reports/plots/").removesuffix(".json")
+    assert f"error: hand-edited's {path} is not {name} plot data of finite numbers" in report.stderr, report.stderr
     assert not out.exists()
