@@ -11,6 +11,7 @@ from hooks import git
 from pipeline import paths
 from pipeline.errors import UserError
 from pipeline.experiments.compare import Comparison, compare_revisions, splits_at, table_lines
+from pipeline.experiments.settings import SUBSET_KEY
 from pipeline.serving import registry
 from pipeline.serving.app import load_served_model
 from pipeline.versioning import dvc_seam
@@ -69,6 +70,7 @@ def promote(rev: str, tolerance: float | None) -> Promotion:
             f"{rev!r} is not a commit, branch or tag here",
             hint="see `git log --oneline`; an experiment is promoted with `mlops exp promote NAME` (a commit of it)",
         )
+    require_full_data(commit, rev)
     current = registry.champion_commit()
     if current == commit:
         described = registry.describe(commit)  # a version reference typed as such is not named twice
@@ -123,6 +125,19 @@ def promote(rev: str, tolerance: float | None) -> Promotion:
         same_model_as=registry.describe(registered) if registered else None,
         uncommitted=git.uncommitted_changes() if commit == head else [],
     )
+
+
+def require_full_data(commit: str, rev: str) -> None:
+    """Refuse a subset run's model (trained on part of the training split): `mlops exp promote` refuses it, and the
+    hooks refuse its dvc.lock on a branch, but its commit id (or a tag on it) went through to stage prod."""
+    fraction = dvc_seam.params_at(commit).data.sample_frac
+    if fraction < 1.0:
+        raise UserError(
+            f"{rev} is a subset run ({SUBSET_KEY} = {fraction:g}): its model saw {fraction:.0%} of the training "
+            "split; no tag written",
+            hint="run it on all the data (`mlops exp run -S key=value`, without --subset), `mlops exp promote NAME` "
+            "it, then `mlops deploy promote HEAD`",
+        )
 
 
 def same_model(commit: str, other: str) -> str | None:

@@ -263,6 +263,24 @@ def test_an_experiment_name_given_to_deploy_promote_is_pointed_to_exp_promote(re
     assert refused.returncode == 2 and "mlops exp promote NAME" in refused.stderr
 
 
+def test_a_subset_runs_model_is_never_promoted_to_champion(repo):
+    """`mlops exp promote` refuses a subset run, but its experiment's commit (or a tag on it) given to `mlops deploy
+    promote` went through: with a tolerance, a model trained on 20% of the loans became the champion."""
+    run("git add -A && git commit -q --no-verify -m trained --allow-empty", repo)
+    run(["mlops", "repro", "--subset", "0.2"], repo)
+    ref = run(["git", "for-each-ref", "--format=%(objectname)", "refs/exps"], repo).stdout.split()[0]
+    run(["git", "tag", "quick", ref], repo)
+
+    for rev in (ref[:12], "quick"):
+        refused = run(["mlops", "deploy", "promote", rev, "--tolerance", "1.0"], repo, check=False)
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stdout + refused.stderr
+        assert (
+            f"error: {rev} is a subset run (data.sample_frac = 0.2): its model saw 20% of the training split; no "
+            "tag written" in refused.stderr
+        ), refused.stderr
+    assert run(["git", "tag", "-l"], repo).stdout.split() == ["quick"]
+
+
 def test_a_promotion_judged_against_a_champion_replaced_meanwhile_writes_no_tag(two_models, monkeypatch):
     """Two deploys at once (two CI jobs): each gated against the champion it read, and the later tags won, though
     judged against a model no longer serving; the second now refuses and says to run again."""
