@@ -2,9 +2,10 @@
 
 DVC reads a revision's `.dvc/config` from its git tree and resolves a relative remote URL (this project's default,
 `../../lending-mlops-dvc-remote`) against that tree's root, `/`, not the checkout: pushing the data of pushed
-commits or `dvc exp push/pull` would address `/lending-mlops-dvc-remote`. Given to DVC as config overrides, the
-workspace's resolved URLs apply to every revision, as `dvc push` in the workspace uses them. Imports DVC when
-called, never at import.
+commits or `dvc exp push/pull` would address `/lending-mlops-dvc-remote`. And a revision's config is the one it
+committed: a remote pointed elsewhere since (`dvc remote modify local url PATH`, `mlops remote set`) would still be
+addressed as it was then. Given to DVC as config overrides, the workspace's remotes (their URLs resolved) and its
+default apply to every revision, as `dvc push` in the workspace uses them. Imports DVC when called, never at import.
 """
 
 from __future__ import annotations
@@ -13,17 +14,21 @@ from typing import Any
 
 
 def workspace_remotes() -> dict[str, Any]:
-    """`{"remote": {name: {"url": absolute URL}}}` for each remote whose URL is a relative path (others are the
-    same from any revision); empty when the config cannot be read (DVC then says why itself)."""
+    """`{"remote": {name: options}, "core": {"remote": default}}`: each remote of the workspace's config with its
+    options as the workspace reads them (a relative URL made absolute), and its default remote; empty when the config
+    cannot be read or names no remote (DVC then says why itself)."""
     from dvc.config import Config
-    from dvc.config_schema import RelPath
     from dvc.exceptions import DvcException
 
     try:
-        remotes = Config.from_cwd()["remote"]
+        config = Config.from_cwd()
     except DvcException:
         return {}
-    relative = {
-        name: {"url": str(remote["url"])} for name, remote in remotes.items() if isinstance(remote.get("url"), RelPath)
+    remotes = {
+        name: {key: str(value) if key == "url" else value for key, value in options.items()}
+        for name, options in config["remote"].items()
     }
-    return {"remote": relative} if relative else {}
+    overrides: dict[str, Any] = {"remote": remotes} if remotes else {}
+    if remotes and config["core"].get("remote"):
+        overrides["core"] = {"remote": config["core"]["remote"]}
+    return overrides

@@ -140,6 +140,33 @@ def test_a_pulled_experiment_whose_model_the_dvc_remote_lacks_is_named_with_the_
     assert (teammate / ".dvc/cache/files/md5" / model[:2] / model[2:]).is_file()
 
 
+def test_experiments_go_to_the_workspaces_remote_not_to_the_one_their_commit_named(repo, tmp_path):
+    """DVC read the remote from the experiment's commit: pointed elsewhere since (`dvc remote modify local url`, as
+    the README says), the data went where the remote used to be (with the project's relative URL, to
+    `/lending-mlops-dvc-remote`); with no remote left in the workspace, there too."""
+    old, new = tmp_path / "old-remote", tmp_path / "new-remote"
+    run(["dvc", "remote", "modify", "local", "url", str(old)], repo)
+    run("git add -A && git commit -q --no-verify -m 'remote: old'", repo)
+    name = run(["mlops", "repro", "--subset", "0.2"], repo).stdout.split("Experiment ", 1)[1].split()[0]
+    lock = yaml.safe_load(run(["git", "show", exp_ref(repo, name) + ":dvc.lock"], repo).stdout)
+    model = next(out["md5"] for out in lock["stages"]["train"]["outs"] if out["path"] == "models/model.skops")
+    bare = tmp_path / "team.git"
+    run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], tmp_path)
+    run(["git", "remote", "add", "origin", str(bare)], repo)
+    run(["git", "push", "-q", "--no-verify", "origin", "main"], repo)
+
+    run(["dvc", "remote", "modify", "local", "url", str(new)], repo)  # pointed elsewhere, not committed yet
+    run(["mlops", "exp", "push", name], repo)
+    assert (new / "files/md5" / model[:2] / model[2:]).is_file() and not old.exists()
+
+    run(["dvc", "remote", "remove", "local"], repo)
+    for direction in ("push", "pull"):
+        refused = run(["mlops", "exp", direction, name], repo, check=False)
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
+        assert f"error: no default DVC remote here to {direction} the experiments' data and models" in refused.stderr
+    assert not old.exists()
+
+
 # A stop at a known point: as DVC starts on the data, once the git refs went (a real signal, to the real process).
 STOPPED_AS_DVC_SENDS_THE_DATA = """
 import os, signal, sys, time
