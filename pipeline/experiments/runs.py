@@ -30,6 +30,7 @@ from pipeline.experiments.settings import (
     find_duplicate,
     flat_params,
     flatten,
+    judged_changes,
     params_with,
     parse_settings,
     settings_read_by,
@@ -191,7 +192,7 @@ def run_one(set_items: list[str], subset: float | None, name: str | None) -> Run
     ):
         dvc_seam.exp_run_temp(name, plan.settings)
     metrics = experiment_metrics(name, dvc_seam.exp_ref(name))
-    return RunOutcome(name, None, metric_rules.changes(metrics, workspace_metrics()))
+    return RunOutcome(name, None, judged_changes(Run(name, plan.params, metrics), workspace_run()))
 
 
 LONGEST_NAME = 200  # bytes: a file name (.git/refs/exps/../NAME, NAME.lock while git writes it) has at most 255

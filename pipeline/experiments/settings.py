@@ -13,7 +13,7 @@ import json
 import math
 import re
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import yaml
@@ -476,6 +476,14 @@ def measured_apart(run: Run, baseline: Run, metrics: list[str]) -> dict[str, str
     if changed(COST_PARAMS):
         return {metric: "other costs" for metric in metrics if metric_rules.is_priced(metric)}
     return {}
+
+
+def judged_changes(run: Run, baseline: Run) -> list[metric_rules.Change]:
+    """The key metrics of `run` against `baseline` as every table shows them: better or worse only beyond the
+    noise band, and no verdict where the two measured apart (other test loans, another target, other costs)."""
+    rows = metric_rules.changes(run.metrics, baseline.metrics)
+    apart = measured_apart(run, baseline, [row.metric.name for row in rows])
+    return [replace(row, word=apart[row.metric.name]) if row.metric.name in apart and row.word else row for row in rows]
 
 
 def _best(metric: str, rows: list[Run]) -> int | None:

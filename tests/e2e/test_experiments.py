@@ -350,3 +350,17 @@ def test_compare_lists_an_experiment_that_failed_in_dvcs_queue(repo):
     run(["git", "commit", "-q", "--no-verify", "--allow-empty", "-m", "a later commit"], repo)
     assert run(["mlops", "exp", "compare"], repo).stderr == ""  # failed from another commit
     assert run(["mlops", "exp", "compare", "--all"], repo).stderr == failed
+
+
+def test_exp_run_gives_no_verdict_on_a_run_measured_apart_from_the_workspace(repo):
+    """`mlops exp run -S seed=7` called its change against the workspace `better` (+0.046 ROC AUC) though it was
+    scored on other test loans, and `-S decision.cost_bad_approved=8` its expected cost `worse`, while
+    `mlops exp compare` rightly gave both no verdict."""
+    words = {}
+    for setting in ("seed=7", "decision.cost_bad_approved=8"):
+        shown = run(["mlops", "exp", "run", "-S", setting], repo).stdout
+        words[setting] = dict(re.findall(r"│ (\w+) +│[^│]+│[^│]+│ ([a-z ]+?) +│", shown))
+    key_metrics = ["roc_auc", "pr_auc", "brier", "log_loss", "expected_cost"]
+    assert words["seed=7"] == dict.fromkeys(key_metrics, "other test loans"), words
+    assert words["decision.cost_bad_approved=8"]["expected_cost"] == "other costs"
+    assert words["decision.cost_bad_approved=8"]["roc_auc"] == "unchanged"  # the same model: costs pick the threshold
