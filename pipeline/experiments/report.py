@@ -9,7 +9,7 @@ import json
 import math
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipeline import metrics as metric_rules
@@ -17,6 +17,7 @@ from pipeline import paths
 from pipeline.errors import UserError
 from pipeline.experiments.compare import compare_revisions, splits_at
 from pipeline.experiments.metrics_file import REVISION_REPORTS_HINT, is_finite_number, read_metrics, workspace_hint
+from pipeline.experiments.settings import Run, flat_params, judged_changes
 from pipeline.params import load_params
 from pipeline.serving.app import load_served_model
 from pipeline.versioning import dvc_seam
@@ -37,6 +38,7 @@ class Reports:
     metrics: dict = field(default_factory=dict)
     plots: dict[str, list[dict]] = field(default_factory=dict)
     model_card: str = ""
+    params: dict = field(default_factory=dict)  # flat, as comparisons read them; {} when unknown
 
 
 def read_reports(read: Callable[[str], bytes | None], revision: str | None = None) -> Reports:
@@ -86,7 +88,7 @@ def render(current: Reports, reference: Reports, current_label: str, reference_l
     charts.append(importance_chart(both, labels))
     body = REPORT_BODY.format(
         legend=legend(labels),
-        table=metric_table(current.metrics, reference.metrics, labels) + unseen,
+        table=metric_table(current, reference, labels) + unseen,
         charts="\n".join(f'<figure class="chart">{chart}</figure>' for chart in charts),
         card_current=markdown_to_html(current.model_card) or "<p>(no model card)</p>",
         card_reference=markdown_to_html(reference.model_card) or "<p>(no model card)</p>",
@@ -103,9 +105,17 @@ def legend(labels: tuple[str, str]) -> str:
     )
 
 
-def metric_table(current: dict, reference: dict, labels: tuple[str, str]) -> str:
+def metric_table(current_reports: Reports, reference_reports: Reports, labels: tuple[str, str]) -> str:
+    """Each metric of both revisions, its change in words: no verdict where they measured apart (another seed,
+    target or costs), as in `mlops exp compare`, whose rule this is."""
+    current, reference = current_reports.metrics, reference_reports.metrics
+    changes = judged_changes(
+        Run(labels[0], current_reports.params, current),
+        Run(labels[1], reference_reports.params, reference),
+        metric_rules.judged_metrics(),
+    )
     rows = []
-    for row in metric_rules.changes(current, reference, metric_rules.judged_metrics()):
+    for row in changes:
         change = "" if row.change is None else f"{row.change:+.4f}"
         shown_before = "-" if row.reference is None else f"{row.reference:.4f}"
         rows.append(
@@ -118,7 +128,10 @@ def metric_table(current: dict, reference: dict, labels: tuple[str, str]) -> str
     )
     noise = ""
     beyond = metric_rules.beyond_noise(current, reference)
-    if beyond is not None:
+    apart = next((row.word for row in changes if row.metric is metric_rules.PRIMARY), "")
+    if apart.startswith("other"):  # other test loans, another target
+        noise = f"<p>No verdict on the recorded metrics: {apart} (see both models on the same loans below).</p>"
+    elif beyond is not None:
         low, high = metric_rules.NOISE_INTERVAL.interval_keys
         noise = (
             f"<p>The {metric_rules.PRIMARY.label} change is {'more' if beyond else 'less'} than half the width of "
@@ -359,8 +372,8 @@ def write_report(out_text: str, against: str) -> Written:
     dvc_seam.require_repo()
     check_output_path(out, folder_made=True, example=REPORT_NAME)
     rev = dvc_seam.against_commit(against)
-    workspace = read_reports(_read_file)
-    reference = read_reports(lambda path: dvc_seam.read_at(rev, path), against)
+    workspace = replace(read_reports(_read_file), params=flat_params(load_params()))
+    reference = replace(read_reports(lambda path: dvc_seam.read_at(rev, path), against), params=params_at(rev))
     if not workspace.metrics:
         raise UserError(f"the workspace has no {paths.METRICS}", hint="run `mlops repro` first")
     label = f"{against} ({rev[:12]})"  # 12 characters, as every message names a commit
@@ -384,6 +397,15 @@ def unseen_section(rev: str, against: str, label: str) -> str:
     except (UserError, OSError) as error:
         return f"<p>No comparison on unseen loans: {html.escape(str(error))}.</p>"
     return unseen_paragraph(comparison)
+
+
+def params_at(rev: str) -> dict:
+    """A revision's flat params, or {} when this schema refuses them (an old revision): its changes then get the
+    plain noise-band words."""
+    try:
+        return flat_params(dvc_seam.params_at(rev))
+    except UserError:
+        return {}
 
 
 def _read_file(path: str) -> bytes | None:

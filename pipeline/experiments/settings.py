@@ -478,10 +478,12 @@ def measured_apart(run: Run, baseline: Run, metrics: list[str]) -> dict[str, str
     return {}
 
 
-def judged_changes(run: Run, baseline: Run) -> list[metric_rules.Change]:
-    """The key metrics of `run` against `baseline` as every table shows them: better or worse only beyond the
-    noise band, and no verdict where the two measured apart (other test loans, another target, other costs)."""
-    rows = metric_rules.changes(run.metrics, baseline.metrics)
+def judged_changes(
+    run: Run, baseline: Run, metrics: list[metric_rules.Metric] | None = None
+) -> list[metric_rules.Change]:
+    """The key metrics (or `metrics`) of `run` against `baseline` as every table shows them: better or worse only
+    beyond the noise band, and no verdict where the two measured apart (other test loans, target or costs)."""
+    rows = metric_rules.changes(run.metrics, baseline.metrics, metrics)
     apart = measured_apart(run, baseline, [row.metric.name for row in rows])
     return [replace(row, word=apart[row.metric.name]) if row.metric.name in apart and row.word else row for row in rows]
 

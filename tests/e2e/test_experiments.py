@@ -364,3 +364,19 @@ def test_exp_run_gives_no_verdict_on_a_run_measured_apart_from_the_workspace(rep
     assert words["seed=7"] == dict.fromkeys(key_metrics, "other test loans"), words
     assert words["decision.cost_bad_approved=8"]["expected_cost"] == "other costs"
     assert words["decision.cost_bad_approved=8"]["roc_auc"] == "unchanged"  # the same model: costs pick the threshold
+
+
+def test_the_report_gives_no_verdict_on_recorded_metrics_measured_on_other_test_loans(repo, tmp_path):
+    """Against a revision with another seed, the report's metric table called each recorded change better or worse
+    (red "worse" rows in the pull request's report) and said the ROC AUC change was beyond the interval, though the
+    two were scored on other test loans; `mlops exp compare` says `other test loans` of the same pair."""
+    run(["mlops", "exp", "run", "-S", "seed=7", "--name", "seed-7"], repo)
+    commit = next(ref for ref in exp_refs(repo) if ref.endswith("/seed-7"))
+    out = tmp_path / "report.html"
+    run(["mlops", "report", "--against", commit, "--out", str(out)], repo)
+    page = out.read_text()
+    table = page[page.index('<table class="metrics">') : page.index("</table>", page.index('<table class="metrics">'))]
+    words = re.findall(r"<td>([a-z ]+)</td></tr>", table)
+    assert words and set(words) == {"other test loans"}, table
+    assert "No verdict on the recorded metrics: other test loans" in page
+    assert "DeLong interval [" not in page
