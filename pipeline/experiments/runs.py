@@ -413,6 +413,10 @@ def share(direction: str, names: list[str], remote: str, all_commits: bool) -> l
         )
     if direction == "pull" and not names and not any(all_commits or run.baseline == head for run in there):
         return []  # DVC would go on to fetch the workspace's data, warning of each object the remote lacks
+    here = dvc_seam.list_experiments()
+    _require_same_runs(
+        direction, remote, here, there, _chosen(there if direction == "pull" else here, names, all_commits, head)
+    )
     try:
         with stops_unwound(), dvc_outcomes.stop_unsaid():  # SIGTERM and SIGHUP too: DVC ends as after Ctrl-C
             if direction == "push":
@@ -432,13 +436,47 @@ def share(direction: str, names: list[str], remote: str, all_commits: bool) -> l
             f"could not {direction} experiments {'to' if direction == 'push' else 'from'} {remote!r}",
             hint="read DVC's message above; is the git remote set (`git remote -v`) and the DVC remote reachable?",
         ) from failure
-    wanted = {
-        run.ref
-        for run in there
-        if all_commits or (run.name in names or run.ref in names if names else run.baseline == head)
-    }
+    wanted = {run.ref for run in _chosen(there, names, all_commits, head)}
     _require_outputs_fetched([run for run in dvc_seam.list_experiments() if run.ref in wanted], pulled)
     return pulled
+
+
+def _chosen(
+    experiments: list[dvc_seam.ExperimentRef], names: list[str], all_commits: bool, head: str
+) -> list[dvc_seam.ExperimentRef]:
+    """Those of `experiments` a push or pull takes: the named ones, else those of HEAD, or with `all_commits` all."""
+    return [
+        run
+        for run in experiments
+        if all_commits or (run.name in names or run.ref in names if names else run.baseline == head)
+    ]
+
+
+def _require_same_runs(
+    direction: str,
+    remote: str,
+    here: list[dvc_seam.ExperimentRef],
+    there: list[dvc_seam.ExperimentRef],
+    chosen: list[dvc_seam.ExperimentRef],
+) -> None:
+    """Refuse, before anything is sent, experiments of the same name and commit here and on the git remote that are
+    different runs (another teammate's run of the name, or one run again): DVC skipped them with advice to re-run
+    with '--force', which `mlops` has not, and the push or pull ended with status 0, saying there was nothing to do."""
+    theirs = {run.ref: run.commit for run in there}
+    ours = {run.ref: run.commit for run in here}
+    clashing = sorted(
+        {run.name for run in chosen if run.ref in theirs and run.ref in ours and theirs[run.ref] != ours[run.ref]}
+    )
+    if not clashing:
+        return
+    shown = ", ".join(clashing)
+    first = shlex.quote(clashing[0])
+    raise UserError(
+        f"experiment{'s' if len(clashing) > 1 else ''} {shown} here and on {remote!r} are different runs of the same "
+        f"name, from the same commit: nothing {'pushed' if direction == 'push' else 'pulled'}",
+        hint=f"keep both: rename yours (`dvc exp rename {first} {first}-2`), then `mlops exp {direction}` again; or "
+        f"drop yours (`dvc exp remove {first}`)" + (" and pull theirs" if direction == "pull" else ""),
+    )
 
 
 def _require_outputs_fetched(experiments: list[dvc_seam.ExperimentRef], pulled: list[str]) -> None:

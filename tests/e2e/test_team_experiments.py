@@ -167,6 +167,28 @@ def test_experiments_go_to_the_workspaces_remote_not_to_the_one_their_commit_nam
     assert not old.exists()
 
 
+def test_a_run_here_and_one_on_the_remote_of_the_same_name_are_refused_by_name(repo, tmp_path):
+    """Two runs of one name from one commit (a teammate's, or the same settings run again: another commit): DVC
+    skipped it, advising to re-run with '--force' (which `mlops` has not), and the pull said "No new experiments",
+    the push "No experiments to push", both with status 0."""
+    name, _, bare = subset_experiment_pushed(repo, tmp_path)
+    ref = exp_ref(repo, name)
+    pushed = run(["git", "rev-parse", ref], repo).stdout.strip()
+    again = run(["git", "commit-tree", f"{ref}^{{tree}}", "-p", f"{ref}^", "-m", "run again"], repo).stdout.strip()
+    run(["git", "update-ref", ref, again], repo)
+
+    for direction, done in (("push", "pushed"), ("pull", "pulled")):
+        for args in ([name], []):
+            refused = run(["mlops", "exp", direction, *args], repo, check=False)
+            assert refused.returncode == 2 and refused.stderr.splitlines()[0] == (
+                f"error: experiment {name} here and on 'origin' are different runs of the same name, from the same "
+                f"commit: nothing {done}"
+            ), refused.stdout + refused.stderr
+            assert f"dvc exp rename {name} {name}-2" in refused.stderr and "--force" not in refused.stderr
+    assert run(["git", "ls-remote", str(bare), ref], repo).stdout.split()[0] == pushed
+    assert run(["git", "rev-parse", ref], repo).stdout.strip() == again
+
+
 # A stop at a known point: as DVC starts on the data, once the git refs went (a real signal, to the real process).
 STOPPED_AS_DVC_SENDS_THE_DATA = """
 import os, signal, sys, time
