@@ -183,7 +183,10 @@ def field_problem(where: list, error: dict) -> dict[str, Any]:
 
 
 def echoed(value: str | int | float | bool | None) -> str | int | float | bool | None:
-    """An offending value as a 422 echoes it: as sent, or its first MAX_ECHOED_CHARS characters and `...`."""
+    """An offending value as a 422 echoes it: as sent, or its first MAX_ECHOED_CHARS characters and `...`. A lone
+    surrogate (`"\\ud800"`, valid JSON but no Unicode character) is echoed as its escape: UTF-8 cannot encode it."""
+    if isinstance(value, str):
+        value = value.encode("utf-8", "backslashreplace").decode("utf-8")
     text = value if isinstance(value, str) else json.dumps(value)
     return value if len(text) <= MAX_ECHOED_CHARS else text[:MAX_ECHOED_CHARS] + "..."
 

@@ -128,6 +128,8 @@ MALFORMED = {
     "not-objects": ("[1, 2]", "a loan is a JSON object"),
     "empty-batch": ("[]", "the batch is empty"),
     "huge-string": ('{"term": "' + "x" * 100_000 + '"}', "term"),
+    "lone-surrogate": ('{"term": "\\ud800"}', "\\\\ud800"),  # valid JSON, no character: echoed as its escape
+    "lone-surrogate-id": ('[{"id": "a\\udfff"}]', '0, "id"'),
 }
 
 
