@@ -37,6 +37,7 @@ MAX_BATCH = 10_000  # loans per request
 MAX_ID_CHARS = 256
 MAX_BODY_BYTES = 16 * 1024 * 1024  # a full batch of loans is about 7 MB of JSON
 MAX_ECHOED_CHARS = 80  # of an offending value, in a 422
+CLIENT_CLOSED_REQUEST = 499  # nginx's status for a request its client gave up on, as /metrics counts it
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -442,6 +443,7 @@ def build_app(deployment: Deployment, log, follower: ChampionFollower | None = N
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse, Response
     from starlette.concurrency import run_in_threadpool
+    from starlette.requests import ClientDisconnect
 
     metrics = ServiceMetrics()
 
@@ -476,6 +478,8 @@ def build_app(deployment: Deployment, log, follower: ChampionFollower | None = N
             raw = await read_body(request)
             loans, batch = await run_in_threadpool(parse_request, raw, champion.request)
             responses, records = await run_in_threadpool(deployment.score, loans)
+        except ClientDisconnect:  # the client hung up before sending its whole body: no bug, and no one to answer
+            return Response(status_code=CLIENT_CLOSED_REQUEST)
         except BodyTooLarge:
             message = f"the request body is above {MAX_BODY_BYTES // (1024 * 1024)} MB: send at most {MAX_BATCH} loans"
             return JSONResponse({"detail": [{"loc": ["body"], "msg": message, "type": "too_large"}]}, 413)

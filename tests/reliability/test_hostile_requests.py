@@ -176,6 +176,26 @@ def test_metrics_are_labelled_by_route_template_and_cannot_be_injected(served_re
         server.stop()
 
 
+def test_a_client_that_hangs_up_mid_body_is_counted_as_499_not_as_a_bug(served_repo):
+    server = Server(served_repo)
+    try:
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+                sock.sendall(
+                    b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                    b'Content-Length: 1000\r\n\r\n[{"term": "term_36"'
+                )
+        deadline = time.monotonic() + 30
+        while request_series(server).get(("/predict", "499"), 0) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        series = request_series(server)
+        assert series.get(("/predict", "499")) == 3 and ("/predict", "500") not in series, series
+        assert server.post(loans(served_repo, 1)[0])[0] == 200
+    finally:
+        server.stop()
+    assert "Traceback" not in server.process.stdout.read()
+
+
 class InProcessServer:
     """A uvicorn server on 127.0.0.1 in a thread, for an app built here (so a broken deployment can be served)."""
 
