@@ -4,12 +4,18 @@ imported only when the server starts."""
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from pipeline.cli.options import ServeLogDir, listen_address, ranged_float, ranged_int, revision
+
+STOPPED_SERVING_SAID = "the requests in flight were answered, and every answered loan is in the prediction log."
+STOPPED_SERVING_FORCED = (
+    "forced by a second Ctrl-C: requests in flight were cut off, and the prediction log may lack its last loans."
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -60,4 +66,8 @@ def serve(
     server = prepare_server(rev, host, port, challenger, share, shadow, log_dir, int(log_max_mb * 1024 * 1024))
     typer.echo(server.start_line)
     typer.echo(f"Serving on http://{host}:{port} (POST /predict; GET /health, /version, /metrics)")
-    server.run()
+    stop = server.run()
+    if stop is not None:
+        said = STOPPED_SERVING_FORCED if stop.forced else STOPPED_SERVING_SAID
+        typer.echo(f"Stopped by {signal.Signals(stop.signum).name}: {said}", err=True)
+        raise typer.Exit(128 + stop.signum)

@@ -3,7 +3,10 @@ a challenger on a share of loans, or a shadow), checked before the port is taken
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +16,7 @@ from pipeline.serving import registry
 from pipeline.serving.app import ChampionFollower, Deployment, ServedModel, build_app, load_served_model
 from pipeline.serving.telemetry import PredictionLog
 from pipeline.versioning import dvc_seam
+from pipeline.versioning.journal import STOP_SIGNALS
 from pipeline.versioning.output_paths import check_log_folder
 
 DEFAULT_SHARE = 0.1
@@ -27,10 +31,46 @@ class Server:
     port: int
     start_line: str
 
-    def run(self) -> None:
+    def run(self) -> Stop | None:
+        """Serve until a stop signal, then answer the requests in flight and write the log (unless a second Ctrl-C
+        forces the end); how it was stopped."""
         import uvicorn
 
-        uvicorn.run(self.app, host=self.host, port=self.port, log_level="warning", access_log=False)
+        config = uvicorn.Config(self.app, host=self.host, port=self.port, log_level="warning", access_log=False)
+        server = stoppable_server()(config)
+        server.run()
+        return None if server.stopped_by is None else Stop(server.stopped_by, forced=server.force_exit)
+
+
+@dataclass(frozen=True)
+class Stop:
+    signum: int
+    forced: bool  # a second Ctrl-C: requests in flight were cut off, and the log's last lines may be lost
+
+
+def stoppable_server() -> type:
+    """uvicorn's server, shutting down as it does on Ctrl-C and SIGTERM on SIGHUP too (a closed terminal, a
+    supervisor), where the default ended the process at once and lost the log lines of loans already answered.
+    The signal is kept, not raised again once the server is down, so the command ends with one line and 128 + n."""
+    import uvicorn
+
+    class StoppableServer(uvicorn.Server):
+        stopped_by: int | None = None
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            previous = {signum: signal.signal(signum, self.handle_exit) for signum in STOP_SIGNALS}
+            try:
+                yield
+            finally:
+                for signum, handler in previous.items():
+                    signal.signal(signum, handler)
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            self.stopped_by = self.stopped_by or sig
+            super().handle_exit(sig, frame)
+
+    return StoppableServer
 
 
 def prepare_server(

@@ -131,6 +131,26 @@ def test_single_batch_and_invalid_requests(served_repo):
         server.stop()
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name)
+def test_a_stopped_server_logs_every_loan_it_answered_frees_its_port_and_says_so(served_repo, signum):
+    """SIGHUP (a closed terminal) ended the server at once, losing the queued log lines of loans already answered;
+    SIGTERM and Ctrl-C ended it with no word (status 143 and 0)."""
+    server = Server(served_repo)
+    batch = loans(served_repo)
+    status, answers = server.post(batch)
+    assert status == 200 and len(answers) == len(batch)
+    server.process.send_signal(signum)
+    output = server.process.communicate(timeout=120)[0]
+    assert server.process.returncode == 128 + signum, output
+    assert f"Stopped by {signum.name}: the requests in flight were answered" in output
+    assert "Traceback" not in output
+    assert sorted(line["id"] for line in log_lines(served_repo)) == sorted(answer["id"] for answer in answers)
+    with socket.socket() as probe:  # the port is free again for a new server (which binds it as uvicorn does)
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("127.0.0.1", server.port))
+        probe.listen()
+
+
 def test_a_burst_of_concurrent_requests_is_logged_completely(served_repo):
     server = Server(served_repo, "--log-max-mb", "0.2")
     loan = loans(served_repo, 1)[0]
