@@ -129,6 +129,7 @@ MALFORMED = {
     "empty-batch": ("[]", "the batch is empty"),
     "huge-string": ('{"term": "' + "x" * 100_000 + '"}', "term"),
     "lone-surrogate": ('{"term": "\\ud800"}', "\\\\ud800"),  # valid JSON, no character: echoed as its escape
+    "empty-objects": ("[" + ",".join(["{}"] * 10_000) + "]", "and 219900 more problems"),  # 30 KB, not a 17 MB answer
     "lone-surrogate-id": ('[{"id": "a\\udfff"}]', '0, "id"'),
 }
 

@@ -356,6 +356,20 @@ def test_a_422_echoes_at_most_80_characters_of_any_offending_value():
     assert invalid.value.detail[0]["input"] == -12  # a short value as sent
 
 
+def test_a_422_lists_the_first_problems_and_counts_the_rest_yet_keeps_every_unseen_category_for_drift():
+    body = [{"state": "TX", "income": 1.0, "id": str(i)} for i in range(250)]
+    with pytest.raises(RequestInvalid) as invalid:
+        parse_loans(body, request_model(METADATA))
+    detail = invalid.value.detail
+    assert len(detail) == 101 and detail[99]["loc"] == ["body", 99, "state"]
+    assert detail[100] == {
+        "loc": ["body"],
+        "msg": "and 150 more problems, not listed: fix the first 100 and send the loans again",
+        "type": "too_many_problems",
+    }
+    assert [loan["id"] for loan in invalid.value.unseen] == [str(i) for i in range(250)]
+
+
 def test_loans_refused_only_for_unseen_categories_are_kept_for_the_drift_report():
     body = [
         {"state": "TX", "income": 1.0, "id": "a"},  # only an unseen category: drift evidence
