@@ -233,10 +233,17 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:  # Python's limit on digits, whose message tells the client to raise it in the server
+        raise ValueError(f"a number of {len(text.lstrip('-'))} digits is out of the range of a number") from None
+
+
 def parse_json(raw: bytes) -> Any:
     """The parsed body; RequestInvalid (422) for anything that is not strict, finite, reasonably nested JSON."""
     try:
-        return json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+        return json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_whole_number)
     except RecursionError:
         message = "nested too deeply: a loan is one JSON object of feature values"
     except (ValueError, UnicodeDecodeError) as error:  # JSONDecodeError is a ValueError

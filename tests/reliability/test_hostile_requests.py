@@ -122,6 +122,7 @@ MALFORMED = {
     "infinity": ('{"int_rate": Infinity}', "Infinity is not a number"),
     "minus-infinity": ('[{"int_rate": -Infinity}]', "-Infinity is not a number"),
     "overflow": ('{"int_rate": 1e400}', "out of the range"),
+    "too-many-digits": ('{"funded_amnt": ' + "9" * 5000 + "}", "a number of 5000 digits is out of the range"),
     "deep-nesting": ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
     "nested-value": ('{"int_rate": ' + "[" * 500 + "]" * 500 + "}", "int_rate"),
     "bad-utf8": (b'{"term": "\xff\xfe"}', "not valid JSON"),
