@@ -19,7 +19,7 @@ import threading
 import time
 import traceback
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -106,9 +106,14 @@ def feature_field(spec: dict[str, Any]) -> tuple[Any, Any]:
 
 def request_model(metadata: dict[str, Any]):
     """A pydantic model of one loan, generated from the model's feature schema (unknown fields are ignored)."""
+    return request_model_of(metadata["features"])
+
+
+def request_model_of(features: dict[str, dict[str, Any]]):
+    """A pydantic model of one loan with these features (name: spec), and an optional id."""
     from pydantic import ConfigDict, Field, StrictInt, constr, create_model
 
-    fields = {name: feature_field(spec) for name, spec in metadata["features"].items()}
+    fields = {name: feature_field(spec) for name, spec in features.items()}
     # Text or a whole number, as given: `true` read as 1 would be loan 1's id, and an empty one no loan's at all
     # (outcomes are joined to predictions by id).
     loan_id = constr(strict=True, min_length=1, max_length=MAX_ID_CHARS) | StrictInt | None
@@ -266,16 +271,16 @@ def routes_to_challenger(loan_id: str, share: float) -> bool:
     return fraction < share
 
 
-def score_loans(served: ServedModel, loans: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Score loans with `pipeline.serving.predict.score_frame` (the batch scoring code): one result dict per loan."""
+def score_loans(served: ServedModel, loans: list[dict[str, Any]], validated: bool = True) -> list[dict[str, Any]]:
+    """Score loans with `pipeline.serving.predict.score_frame` (the batch scoring code): one result dict per loan.
+    `validated`: the loans passed this model's own feature schema (else its pandera check runs: a UserError)."""
     import pandas as pd
 
     features = list(served.metadata["features"])
     frame = pd.DataFrame([{name: loan[name] for name in ["id", *features]} for loan in loans])
     for name, spec in served.metadata["features"].items():
         frame[name] = frame[name].astype(object if spec["kind"] == "categorical" else float)
-    # each loan passed the request model, generated from the same feature schema: no second (pandera) check
-    scores = score_frame(served.model, served.metadata, frame, served.md5, source="request", validated=True)
+    scores = score_frame(served.model, served.metadata, frame, served.md5, source="request", validated=validated)
     return [
         {"id": str(i), "p_default": float(p), "decision": str(d), "version": served.version()}
         for i, p, d in zip(scores["id"], scores["p_default"], scores["decision"], strict=True)
@@ -290,6 +295,29 @@ class Deployment:
     challenger: ServedModel | None = None
     share: float = 0.0
     shadow: ServedModel | None = None
+    request_models: dict[tuple[str, ...], Any] = field(default_factory=dict, repr=False)  # by their models' md5s
+
+    def checked_features(self) -> dict[str, dict[str, Any]]:
+        """What a request is checked against: every feature a model here reads, by the champion's rule where it
+        reads it (a challenger's rules may differ, for a category it never saw, say), else by the rule of the model
+        that does: a feature only the challenger reads is neither dropped from the loan nor left unchecked."""
+        others = [served for served in (self.challenger, self.shadow) if served is not None]
+        features: dict[str, dict[str, Any]] = {}
+        for served in [*others, self.champion]:
+            features |= served.metadata["features"]
+        return features
+
+    def request_model(self):
+        """The pydantic model a request's loans must pass (`checked_features`), made once per set of models."""
+        key = tuple(served.md5 for served in (self.champion, self.challenger, self.shadow) if served is not None)
+        if key not in self.request_models:
+            self.request_models[key] = request_model_of(self.checked_features())
+        return self.request_models[key]
+
+    def checked_by_request(self, served: ServedModel) -> bool:
+        """Whether the request model checked every feature of `served` by that model's own rule."""
+        checked = self.checked_features()
+        return all(checked.get(name) == spec for name, spec in served.metadata["features"].items())
 
     def assign(self, loans: list[dict[str, Any]]) -> list[tuple[str, ServedModel]]:
         champion = self.champion  # one read: a promotion during this request does not split it
@@ -310,11 +338,13 @@ class Deployment:
             if not positions:
                 continue
             served = assigned[positions[0]][1]
-            for i, result in zip(positions, score_loans(served, [loans[i] for i in positions]), strict=True):
+            scored = score_loans(served, [loans[i] for i in positions], self.checked_by_request(served))
+            for i, result in zip(positions, scored, strict=True):
                 responses[i] = result
                 records.append(log_record(loans[i], result, role, served=True))
         if self.shadow is not None:
-            for loan, result in zip(loans, score_loans(self.shadow, loans), strict=True):
+            scored = score_loans(self.shadow, loans, self.checked_by_request(self.shadow))
+            for loan, result in zip(loans, scored, strict=True):
                 records.append(log_record(loan, result, "shadow", served=False))
         return responses, records
 
@@ -494,7 +524,7 @@ def build_app(deployment: Deployment, log, follower: ChampionFollower | None = N
         champion = deployment.champion
         try:
             raw = await read_body(request)
-            loans, batch = await run_in_threadpool(parse_request, raw, champion.request)
+            loans, batch = await run_in_threadpool(parse_request, raw, deployment.request_model())
             responses, records = await run_in_threadpool(deployment.score, loans)
         except ClientDisconnect:  # the client hung up before sending its whole body: no bug, and no one to answer
             return Response(status_code=CLIENT_CLOSED_REQUEST)

@@ -151,6 +151,34 @@ def test_a_stopped_server_logs_every_loan_it_answered_frees_its_port_and_says_so
         probe.listen()
 
 
+def test_a_challenger_or_shadow_reading_a_feature_the_champion_does_not_scores_it_not_a_500(served_repo):
+    """The request was checked against the champion's features alone, which dropped the others from the loan:
+    every loan routed to a challenger that reads one (here addr_state, which the champion was trained without)
+    answered 500, and a shadow's failed every request."""
+    full = run("git rev-parse HEAD", served_repo).stdout.strip()
+    loan = dict(loans(served_repo, 1)[0], id="loan-1")
+    schema = json.loads((served_repo / "reports/schema.json").read_text())
+    del schema["columns"]["addr_state"]
+    (served_repo / "reports/schema.json").write_text(json.dumps(schema, indent=2) + "\n")
+    run("sed -i 's/^  drop: \\[rownames\\]/  drop: [rownames, addr_state]/' params.yaml && mlops repro", served_repo)
+    run("git add -A && git commit -q --no-verify -m 'without addr_state'", served_repo)
+    for rollout in (["--challenger", full, "--share", "1"], ["--shadow", full]):
+        server = Server(served_repo, "--rev", "HEAD", *rollout)
+        try:
+            status, body = server.post(loan)
+            assert status == 200, body
+            status, body = server.post({name: value for name, value in loan.items() if name != "addr_state"})
+            assert status == 422 and body["detail"][0]["loc"] == ["body", "addr_state"], body
+        finally:
+            server.stop()
+    scored = {(line["role"], line["rev"]) for line in log_lines(served_repo) if line["id"] == "loan-1"}
+    assert scored == {
+        ("challenger", full),
+        ("champion", run("git rev-parse HEAD", served_repo).stdout.strip()),
+        ("shadow", full),
+    }
+
+
 def test_a_burst_of_concurrent_requests_is_logged_completely(served_repo):
     server = Server(served_repo, "--log-max-mb", "0.2")
     loan = loans(served_repo, 1)[0]

@@ -370,6 +370,25 @@ def test_a_422_lists_the_first_problems_and_counts_the_rest_yet_keeps_every_unse
     assert [loan["id"] for loan in invalid.value.unseen] == [str(i) for i in range(250)]
 
 
+def test_a_request_is_checked_for_every_feature_a_model_of_the_deployment_reads():
+    from pipeline.serving.app import Deployment, ServedModel
+
+    age = {"kind": "numeric", "integer": True, "min": 0.0, "max": None, "nullable": False}
+    narrower = dict(METADATA["features"], state={"kind": "categorical", "categories": ["CA"], "nullable": False})
+    champion = ServedModel(None, METADATA, "c" * 32, "workspace")
+    challenger = ServedModel(None, {"features": {**narrower, "age": age}}, "d" * 32, "workspace")
+    deployment = Deployment(champion, challenger=challenger, share=0.5)
+    loan_model = deployment.request_model()
+    loans, _ = parse_loans({"state": "NY", "income": 1.0, "age": 30}, loan_model)
+    assert loans[0]["age"] == 30 and loans[0]["state"] == "NY"  # the champion's rule for what it reads
+    with pytest.raises(RequestInvalid) as invalid:
+        parse_loans({"state": "NY", "income": 1.0}, loan_model)
+    assert [problem["loc"] for problem in invalid.value.detail] == [["body", "age"]]
+    assert deployment.checked_by_request(champion)
+    assert not deployment.checked_by_request(challenger)  # its own rule for state: its schema check runs
+    assert deployment.request_model() is loan_model
+
+
 def test_loans_refused_only_for_unseen_categories_are_kept_for_the_drift_report():
     body = [
         {"state": "TX", "income": 1.0, "id": "a"},  # only an unseen category: drift evidence
