@@ -247,3 +247,18 @@ def test_a_model_read_by_revision_reads_the_registry_only_to_name_a_refusal(repo
     with pytest.raises(UserError, match=rf"^the champion commit {commit[:12]}: dvc.lock records no nothing"):
         registry.read_output(commit, "nothing", champion=True)
     assert tags_read == ["lending-risk"]
+
+
+def test_predict_refuses_an_input_named_as_no_csv_or_parquet_file_as_data_add_does(repo, tmp_path):
+    """A tab-separated `.tsv` was read by commas and refused for lacking every column the model reads (they are
+    all there); a `.json` or `.xlsx` was parsed as CSV. A `.txt` is read by the separator it sniffs."""
+    tabs = sample(tmp_path).read_text().replace(",", "\t")
+    for name in ("loans.tsv", "loans.json", "loans.xlsx"):
+        (tmp_path / name).write_text(tabs)
+        result = mlops(repo, "predict", str(tmp_path / name), "--out", str(tmp_path / "s.csv"), check=False)
+        assert result.returncode == 2, result.stderr
+        assert f"{tmp_path / name} is not a CSV or parquet file (its name ends in {name[5:]})" in result.stderr
+        assert "lacks columns" not in result.stderr and not (tmp_path / "s.csv").exists()
+    (tmp_path / "loans.txt").write_text(tabs)
+    mlops(repo, "predict", str(tmp_path / "loans.txt"), "--out", str(tmp_path / "s.csv"))
+    assert len((tmp_path / "s.csv").read_text().splitlines()) == 201
