@@ -429,7 +429,13 @@ def lock_at(rev: str, shown_as: Named = None) -> dict:
             f"{_name(shown_as, f'revision {rev!r}')} has no dvc.lock (or is not a git revision)",
             hint="name a commit, tag or branch where the pipeline was run (`git log --oneline`)",
         )
-    return parse_lock(data)
+    try:
+        return parse_lock(data)
+    except yaml.YAMLError as error:  # its fix for the workspace's dvc.lock (`git diff`) is no fix for a commit's
+        raise UserError(
+            f"{_name(shown_as, f'revision {rev!r}')}: its {error}",
+            hint="name another revision (`git log --oneline`): that commit's dvc.lock cannot be read",
+        ) from None
 
 
 def recorded_md5_at(rev: str, path: str, shown_as: Named = None, missing_ok: bool = False) -> str | None:

@@ -6,6 +6,7 @@ import csv
 
 import pytest
 
+from tests import conftest
 from tests.conftest import run
 from tests.e2e.data_helpers import lending_frame, mlops
 
@@ -262,3 +263,21 @@ def test_predict_refuses_an_input_named_as_no_csv_or_parquet_file_as_data_add_do
     (tmp_path / "loans.txt").write_text(tabs)
     mlops(repo, "predict", str(tmp_path / "loans.txt"), "--out", str(tmp_path / "s.csv"))
     assert len((tmp_path / "s.csv").read_text().splitlines()) == 201
+
+
+def test_a_revision_whose_dvc_lock_is_no_yaml_is_named_not_the_workspaces_file(repo, tmp_path):
+    """The refusal said `dvc.lock is not valid YAML ...` with the hint to fix it with `git diff`, as for the
+    workspace's file, which was fine: the broken one is the revision's."""
+    broken = run("git hash-object -w --stdin", repo, input="schema: '2.0'\nstages: [\n").stdout.strip()
+    index = tmp_path / "index"
+    run(f"git read-tree --index-output={index} HEAD", repo)
+    env = {**conftest.test_env(), "GIT_INDEX_FILE": str(index)}
+    run(f"git update-index --cacheinfo 100644,{broken},dvc.lock", repo, env=env)
+    tree = run("git write-tree", repo, env=env).stdout.strip()
+    commit = run(f"git commit-tree {tree} -p HEAD -m 'broken dvc.lock'", repo).stdout.strip()
+    run(f"git branch broken-lock {commit}", repo)
+    loans = sample(tmp_path)
+    result = mlops(repo, "predict", str(loans), "--out", str(tmp_path / "s.csv"), "--model", "broken-lock", check=False)
+    assert result.returncode == 2
+    assert "error: revision 'broken-lock': its dvc.lock is not valid YAML at line 3" in result.stderr, result.stderr
+    assert "git diff" not in result.stderr and "name another revision" in result.stderr
