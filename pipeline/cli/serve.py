@@ -61,9 +61,14 @@ def serve(
     ] = 50.0,
 ) -> None:
     """Serve the model over HTTP: POST /predict, GET /health, /version, /metrics."""
-    from pipeline.serving.server import prepare_server
+    from pipeline.versioning.journal import stops_unwound
 
-    server = prepare_server(rev, host, port, challenger, share, shadow, log_dir, int(log_max_mb * 1024 * 1024))
+    # SIGTERM or SIGHUP while the models load (seconds) ends it as Ctrl-C does, with a word: the default ended it
+    # silently (status -15); once serving, the server takes them (`Server.run`)
+    with stops_unwound():
+        from pipeline.serving.server import prepare_server
+
+        server = prepare_server(rev, host, port, challenger, share, shadow, log_dir, int(log_max_mb * 1024 * 1024))
     typer.echo(server.start_line)
     typer.echo(f"Serving on http://{host}:{port} (POST /predict; GET /health, /version, /metrics)")
     stop = server.run()

@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import run, test_env
 from tests.e2e.data_helpers import lending_frame
+from tests.e2e.test_serve import free_port
 from tests.reliability.helpers import Snapshot
 from tests.reliability.test_faults import (
     assert_model_whole,
@@ -900,6 +901,26 @@ def test_a_stop_early_in_predict_ends_as_a_later_one_does(repo, tmp_path, signum
     said = f"Stopped by {signum.name}: the files it changes are as they were before the run."
     assert (process.returncode, stderr.strip(), stdout) == (128 + signum, said, ""), stderr
     assert not out.exists() and list(tmp_path.glob("*.partial")) == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+def test_a_stop_while_serve_loads_its_model_is_one_line_and_128_plus_the_signal(repo, signum):
+    """SIGTERM or SIGHUP while `mlops serve` loaded the model (seconds, before uvicorn took the signals) killed it
+    with no word (status -15 or -1)."""
+    process = subprocess.Popen(
+        ["mlops", "serve", "--port", str(free_port())],
+        cwd=repo,
+        env=test_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_until(lambda: has_loaded(process.pid, "sklearn"), process, "serve loading the model", timeout=60)
+    process.send_signal(signum)
+    stderr = process.communicate(timeout=120)[1]
+    assert process.returncode == 128 + signum, stderr
+    assert stderr.strip().splitlines()[-1].startswith(f"Stopped by {signum.name}: "), stderr
+    assert "Traceback" not in stderr
 
 
 @pytest.mark.parametrize("command", [["gate", "--against", "HEAD"], ["report", "--out"]], ids=lambda c: c[0])
