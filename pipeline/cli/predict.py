@@ -33,7 +33,8 @@ def predict(
         str | None,
         typer.Option(
             help="The input's id column, copied to the output under its name. Default: the first of data.drop's "
-            "columns (the ids `mlops data add` dropped) or `id` that the input has; else rows are numbered."
+            "columns (the ids `mlops data add` dropped) or `id` that the input has and the model does not read; "
+            "else rows are numbered."
         ),
     ] = None,
 ) -> None:

@@ -189,7 +189,8 @@ def choose_id_column(
     columns: list[str], requested: str | None, known: list[str], source: str, features: Sequence[str] = ()
 ) -> str | None:
     """The input's id column: the one asked for (which must exist and not be one of the model's `features`), else
-    the first known id column it has; never one named like a score column, whose values would overwrite the ids."""
+    the first known id column it has that is no feature; never one named like a score column, whose values would
+    overwrite the ids."""
     if requested is not None:
         if requested not in columns:
             raise UserError(
@@ -203,8 +204,8 @@ def choose_id_column(
                 hint="name the column that identifies each loan (e.g. --id-column loan_id), or leave --id-column out",
             )
         chosen: str | None = requested
-    else:
-        chosen = next((name for name in known if name in columns), None)
+    else:  # a known id the model reads is no id: `data.drop` here may list a feature of another revision's model
+        chosen = next((name for name in known if name in columns and name not in features), None)
     if chosen in SCORE_COLUMNS:
         raise UserError(
             f"{source}: id column {chosen!r} has the name of a column the output writes "

@@ -72,3 +72,12 @@ def test_predict_never_takes_a_model_feature_for_the_asked_id():
     with pytest.raises(UserError, match=r"in.csv: --id-column int_rate: 'int_rate' is a feature the model scores"):
         choose_id_column(["loan_id", "int_rate"], "int_rate", ["id"], "in.csv", ["int_rate", "grade"])
     assert choose_id_column(["loan_id", "int_rate"], "loan_id", ["id"], "in.csv", ["int_rate"]) == "loan_id"
+
+
+def test_a_known_id_column_the_model_reads_as_a_feature_is_not_taken_for_the_ids():
+    """`data.drop` here may list a column another revision's model reads (`predict --model main` on a branch that
+    dropped addr_state): its values (OH, TX) were written as the loans' ids."""
+    columns = ["addr_state", "int_rate", "id"]
+    known = ["rownames", "addr_state", "id"]
+    assert choose_id_column(columns, None, known, "in.csv", ["addr_state", "int_rate"]) == "id"
+    assert choose_id_column(columns[:2], None, known, "in.csv", ["addr_state", "int_rate"]) is None
