@@ -19,7 +19,7 @@ import threading
 import time
 import traceback
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -319,12 +319,18 @@ class Deployment:
         checked = self.checked_features()
         return all(checked.get(name) == spec for name, spec in served.metadata["features"].items())
 
+    def now(self) -> "Deployment":
+        """The models serving now, for one request: a promotion while it is checked and scored does not split it
+        (checked against one champion's features, scored by another's)."""
+        return replace(self)
+
     def assign(self, loans: list[dict[str, Any]]) -> list[tuple[str, ServedModel]]:
-        champion = self.champion  # one read: a promotion during this request does not split it
         if self.challenger is None:
-            return [("champion", champion)] * len(loans)
+            return [("champion", self.champion)] * len(loans)
         return [
-            ("challenger", self.challenger) if routes_to_challenger(loan["id"], self.share) else ("champion", champion)
+            ("challenger", self.challenger)
+            if routes_to_challenger(loan["id"], self.share)
+            else ("champion", self.champion)
             for loan in loans
         ]
 
@@ -521,18 +527,18 @@ def build_app(deployment: Deployment, log, follower: ChampionFollower | None = N
 
     @app.post("/predict")
     async def predict(request: Request):
-        champion = deployment.champion
+        serving = deployment.now()
         try:
             raw = await read_body(request)
-            loans, batch = await run_in_threadpool(parse_request, raw, deployment.request_model())
-            responses, records = await run_in_threadpool(deployment.score, loans)
+            loans, batch = await run_in_threadpool(parse_request, raw, serving.request_model())
+            responses, records = await run_in_threadpool(serving.score, loans)
         except ClientDisconnect:  # the client hung up before sending its whole body: no bug, and no one to answer
             return Response(status_code=CLIENT_CLOSED_REQUEST)
         except BodyTooLarge:
             message = f"the request body is above {MAX_BODY_BYTES // (1024 * 1024)} MB: send at most {MAX_BATCH} loans"
             return JSONResponse({"detail": [{"loc": ["body"], "msg": message, "type": "too_large"}]}, 413)
         except RequestInvalid as invalid:
-            log.write(refusal_records(invalid.unseen, champion))
+            log.write(refusal_records(invalid.unseen, serving.champion))
             return JSONResponse({"detail": invalid.detail}, 422)
         except UserError as error:  # the data passed the request schema but not the model's own check
             return JSONResponse({"detail": [{"loc": ["body"], "msg": str(error), "type": "schema"}]}, 422)

@@ -151,17 +151,56 @@ def test_a_stopped_server_logs_every_loan_it_answered_frees_its_port_and_says_so
         probe.listen()
 
 
+def commit_a_model_without_addr_state(repo: Path) -> str:
+    """Train and commit a model that does not read addr_state (dropped, and out of the schema); its commit."""
+    schema = json.loads((repo / "reports/schema.json").read_text())
+    del schema["columns"]["addr_state"]
+    (repo / "reports/schema.json").write_text(json.dumps(schema, indent=2) + "\n")
+    run("sed -i 's/^  drop: \\[rownames\\]/  drop: [rownames, addr_state]/' params.yaml && mlops repro", repo)
+    run("git add -A && git commit -q --no-verify -m 'without addr_state'", repo)
+    return run("git rev-parse HEAD", repo).stdout.strip()
+
+
+def test_a_promotion_while_a_request_is_checked_does_not_score_it_with_the_new_champion(served_repo, monkeypatch):
+    """The request was checked against the champion of its start and scored by the champion of the moment: a
+    promotion in between (seconds, for a large batch) to a model reading a feature the old one did not (addr_state)
+    answered 500."""
+    from pipeline.serving import app
+    from pipeline.serving.telemetry import PredictionLog
+    from tests.reliability.test_hostile_requests import InProcessServer
+
+    loan = dict(loans(served_repo, 1)[0], id="loan-1")
+    del loan["addr_state"]
+    narrow = commit_a_model_without_addr_state(served_repo)
+    monkeypatch.chdir(served_repo)
+    deployment = app.Deployment(champion=app.load_served_model(narrow))
+    promoted = app.load_served_model(run("git rev-parse HEAD~1", served_repo).stdout.strip())
+    checked = app.parse_request
+
+    def promoted_meanwhile(raw, loan_model):
+        parsed = checked(raw, loan_model)
+        deployment.champion = promoted  # as the champion follower swaps it
+        return parsed
+
+    monkeypatch.setattr(app, "parse_request", promoted_meanwhile)
+    server = InProcessServer(app.build_app(deployment, PredictionLog(served_repo / "logs", 1 << 20)))
+    try:
+        request = urllib.request.Request(
+            server.base + "/predict", data=json.dumps(loan).encode(), headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            assert json.loads(response.read())["version"]["rev"] == narrow
+    finally:
+        server.stop()
+
+
 def test_a_challenger_or_shadow_reading_a_feature_the_champion_does_not_scores_it_not_a_500(served_repo):
     """The request was checked against the champion's features alone, which dropped the others from the loan:
     every loan routed to a challenger that reads one (here addr_state, which the champion was trained without)
     answered 500, and a shadow's failed every request."""
-    full = run("git rev-parse HEAD", served_repo).stdout.strip()
     loan = dict(loans(served_repo, 1)[0], id="loan-1")
-    schema = json.loads((served_repo / "reports/schema.json").read_text())
-    del schema["columns"]["addr_state"]
-    (served_repo / "reports/schema.json").write_text(json.dumps(schema, indent=2) + "\n")
-    run("sed -i 's/^  drop: \\[rownames\\]/  drop: [rownames, addr_state]/' params.yaml && mlops repro", served_repo)
-    run("git add -A && git commit -q --no-verify -m 'without addr_state'", served_repo)
+    full = run("git rev-parse HEAD", served_repo).stdout.strip()
+    commit_a_model_without_addr_state(served_repo)
     for rollout in (["--challenger", full, "--share", "1"], ["--shadow", full]):
         server = Server(served_repo, "--rev", "HEAD", *rollout)
         try:
