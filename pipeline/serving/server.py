@@ -50,7 +50,8 @@ class Stop:
 
 def stoppable_server() -> type:
     """uvicorn's server, shutting down as it does on Ctrl-C and SIGTERM on SIGHUP too (a closed terminal, a
-    supervisor), where the default ended the process at once and lost the log lines of loans already answered.
+    supervisor), where the default ended the process at once and lost the log lines of loans already answered;
+    unless SIGHUP was ignored from the start (`nohup mlops serve`), as a server meant to outlive its terminal asks.
     The signal is kept, not raised again once the server is down, so the command ends with one line and 128 + n."""
     import uvicorn
 
@@ -59,7 +60,8 @@ def stoppable_server() -> type:
 
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
-            previous = {signum: signal.signal(signum, self.handle_exit) for signum in STOP_SIGNALS}
+            stops = [s for s in STOP_SIGNALS if s != signal.SIGHUP or signal.getsignal(s) is not signal.SIG_IGN]
+            previous = {signum: signal.signal(signum, self.handle_exit) for signum in stops}  # nohup: hangups go on
             try:
                 yield
             finally:

@@ -194,6 +194,31 @@ def test_a_promotion_while_a_request_is_checked_does_not_score_it_with_the_new_c
         server.stop()
 
 
+def test_a_server_started_with_hangups_ignored_nohup_goes_on_serving_after_one(served_repo):
+    """`nohup mlops serve` is a server meant to outlive its terminal: the hangup must not stop it."""
+    process = subprocess.Popen(
+        ["nohup", "mlops", "serve", "--port", str(port := free_port())],
+        cwd=served_repo,
+        env=conftest.test_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None:
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5).read()
+                break
+            time.sleep(0.1)
+        process.send_signal(signal.SIGHUP)
+        assert json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5).read())["status"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=60)[0]
+    assert process.returncode == 128 + signal.SIGTERM and "Stopped by SIGTERM" in output, output  # not SIGHUP
+
+
 def test_a_challenger_or_shadow_reading_a_feature_the_champion_does_not_scores_it_not_a_500(served_repo):
     """The request was checked against the champion's features alone, which dropped the others from the loan:
     every loan routed to a challenger that reads one (here addr_state, which the champion was trained without)
