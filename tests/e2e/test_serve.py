@@ -29,6 +29,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def hangups_as_from_a_terminal() -> None:
+    """In the child, before it runs: SIGHUP as a terminal leaves it (the default), even when the tests run under
+    `nohup`, whose ignored SIGHUP a server keeps."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 class Server:
     def __init__(self, repo: Path, *args: str) -> None:
         self.port = free_port()
@@ -40,6 +46,7 @@ class Server:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            preexec_fn=hangups_as_from_a_terminal,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

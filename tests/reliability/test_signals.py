@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pytest
 
 from tests.conftest import run, test_env
 from tests.e2e.data_helpers import lending_frame
-from tests.e2e.test_serve import free_port
+from tests.e2e.test_serve import free_port, hangups_as_from_a_terminal
 from tests.reliability.helpers import Snapshot
 from tests.reliability.test_faults import (
     assert_model_whole,
@@ -914,6 +915,7 @@ def test_a_stop_while_serve_loads_its_model_is_one_line_and_128_plus_the_signal(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=hangups_as_from_a_terminal,
     )
     wait_until(lambda: has_loaded(process.pid, "sklearn"), process, "serve loading the model", timeout=60)
     process.send_signal(signum)
@@ -921,6 +923,32 @@ def test_a_stop_while_serve_loads_its_model_is_one_line_and_128_plus_the_signal(
     assert process.returncode == 128 + signum, stderr
     assert stderr.strip().splitlines()[-1].startswith(f"Stopped by {signum.name}: "), stderr
     assert "Traceback" not in stderr
+
+
+def test_a_hangup_while_a_nohup_serve_loads_its_model_is_ignored_as_nohup_asks(repo):
+    port = free_port()
+    process = subprocess.Popen(
+        ["nohup", "mlops", "serve", "--port", str(port)],
+        cwd=repo,
+        env=test_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    wait_until(lambda: has_loaded(process.pid, "sklearn"), process, "serve loading the model", timeout=60)
+    process.send_signal(signal.SIGHUP)
+    wait_until(lambda: answers(f"http://127.0.0.1:{port}/health"), process, "serve answering", timeout=60)
+    process.send_signal(signal.SIGTERM)
+    output = process.communicate(timeout=120)[0]
+    assert process.returncode == 128 + signal.SIGTERM and "Stopped by SIGTERM" in output, output
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5):
+            return True
+    except OSError:
+        return False
 
 
 @pytest.mark.parametrize("command", [["gate", "--against", "HEAD"], ["report", "--out"]], ids=lambda c: c[0])
