@@ -131,10 +131,13 @@ class RequestInvalid(Exception):
 
 
 def unseen_only(item: dict[str, Any], errors: list[dict[str, Any]], loan_model) -> dict[str, Any] | None:
-    """A loan whose only problems are its categories (`literal_error` on a feature), as {"id", "features",
-    "unseen": [features with a category outside the model's], "missing": [features left null]}; None when anything
-    else is wrong with it. A null is a missing value, not an unseen category."""
-    wrong = [e for e in errors if e["type"] == "literal_error" and len(e["loc"]) == 1]
+    """A loan whose only problems are its categories (`literal_error` on a feature, given as text or null), as
+    {"id", "features", "unseen": [features with a category outside the model's], "missing": [features left null]};
+    None when anything else is wrong with it. A null is a missing value, not an unseen category; a number, list or
+    object is no category at all (and, logged, would carry whatever a client nests in it into the log)."""
+    wrong = [
+        e for e in errors if e["type"] == "literal_error" and len(e["loc"]) == 1 and isinstance(e["input"], str | None)
+    ]
     if not errors or len(wrong) != len(errors):
         return None
     loan_id = item.get("id")

@@ -394,6 +394,8 @@ def test_loans_refused_only_for_unseen_categories_are_kept_for_the_drift_report(
         {"state": "TX", "income": 1.0, "id": "a"},  # only an unseen category: drift evidence
         {"state": "TX", "income": "lots", "id": "b"},  # also a broken value: a client bug, not drift
         {"state": "CA", "income": 2.0, "id": "c"},  # valid
+        {"state": {"x": [1] * 1000}, "income": 1.0, "id": "d"},  # no category at all: not logged with its nesting
+        {"state": 7, "income": 1.0, "id": "e"},
     ]
     with pytest.raises(RequestInvalid) as invalid:
         parse_loans(body, request_model(METADATA))
