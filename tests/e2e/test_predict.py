@@ -281,3 +281,14 @@ def test_a_revision_whose_dvc_lock_is_no_yaml_is_named_not_the_workspaces_file(r
     assert result.returncode == 2
     assert "error: revision 'broken-lock': its dvc.lock is not valid YAML at line 3" in result.stderr, result.stderr
     assert "git diff" not in result.stderr and "name another revision" in result.stderr
+
+
+@pytest.mark.parametrize("separator", [";", "\t", "|"], ids=["semicolon", "tab", "bar"])
+def test_a_csv_separated_otherwise_than_by_commas_is_named_so_not_as_lacking_every_column(repo, tmp_path, separator):
+    """Read by commas, its header was one column, and the refusal listed all 22 columns the model reads as missing:
+    they are all there."""
+    loans = tmp_path / "loans.csv"
+    loans.write_text(sample(tmp_path).read_text().replace(",", separator))
+    result = mlops(repo, "predict", str(loans), "--out", str(tmp_path / "s.csv"), check=False)
+    assert result.returncode == 2 and f"it is separated by {separator!r}" in result.stderr, result.stderr
+    assert "lacks columns" not in result.stderr and "name it .txt" in result.stderr
