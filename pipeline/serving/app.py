@@ -111,14 +111,21 @@ def request_model(metadata: dict[str, Any]):
 
 def request_model_of(features: dict[str, dict[str, Any]]):
     """A pydantic model of one loan with these features (name: spec), and an optional id."""
-    from pydantic import ConfigDict, Field, StrictInt, constr, create_model
+    from pydantic import ConfigDict, Field, StrictInt, constr, create_model, field_validator
 
     fields = {name: feature_field(spec) for name, spec in features.items()}
     # Text or a whole number, as given: `true` read as 1 would be loan 1's id, and an empty one no loan's at all
-    # (outcomes are joined to predictions by id).
+    # (outcomes are joined to predictions by id). A whole number is held to the same length as text.
     loan_id = constr(strict=True, min_length=1, max_length=MAX_ID_CHARS) | StrictInt | None
     fields["id"] = (loan_id, Field(default=None, union_mode="left_to_right"))
-    return create_model("Loan", __config__=ConfigDict(extra="ignore"), **fields)
+    validators = {"id_length": field_validator("id")(_at_most_id_chars)}
+    return create_model("Loan", __config__=ConfigDict(extra="ignore"), __validators__=validators, **fields)
+
+
+def _at_most_id_chars(cls, value: str | int | None) -> str | int | None:
+    if isinstance(value, int) and len(str(value)) > MAX_ID_CHARS:
+        raise ValueError(f"an id has at most {MAX_ID_CHARS} characters (a whole number: its sign and digits)")
+    return value
 
 
 class RequestInvalid(Exception):

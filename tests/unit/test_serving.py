@@ -67,7 +67,7 @@ def test_a_fraction_of_an_integer_feature_is_refused_as_predict_refuses_it():
     ]
 
 
-@pytest.mark.parametrize("loan_id", [True, False, "", 1.5, "x" * 257, [1], {"a": 1}])
+@pytest.mark.parametrize("loan_id", [True, False, "", 1.5, "x" * 257, 10**256, -(10**255), [1], {"a": 1}])
 def test_an_id_that_is_not_text_or_a_whole_number_as_given_is_refused(loan_id):
     with pytest.raises(RequestInvalid) as refused:
         parse_loans({"state": "CA", "income": 1.0, "id": loan_id}, request_model(METADATA))
