@@ -70,7 +70,6 @@ def promote(rev: str, tolerance: float | None) -> Promotion:
             f"{rev!r} is not a commit, branch or tag here",
             hint="see `git log --oneline`; an experiment is promoted with `mlops exp promote NAME` (a commit of it)",
         )
-    require_full_data(commit, rev)
     current = registry.champion_commit()
     if current == commit:
         described = registry.describe(commit)  # a version reference typed as such is not named twice
@@ -88,6 +87,7 @@ def promote(rev: str, tolerance: float | None) -> Promotion:
     heads_model = current is None and (reference_rev == commit or same_model(commit, head) is not None)
     try:
         served = load_served_model(commit, rev)  # the server must be able to load it: check now
+        require_full_data(commit, rev)
         if heads_model:  # the first promotion, of HEAD's model: no other model to judge it against
             first = "the first is HEAD's model" if reference_rev == commit else f"{rev}'s model is HEAD's (same bytes)"
             comparison, verdict, passed = None, f"No champion yet, and {first}: no gate to pass.", True
