@@ -878,6 +878,12 @@ def has_loaded(pid: int, library: str) -> bool:
         return False
 
 
+def started(repo: Path, *command: str, **popen) -> subprocess.Popen:
+    """`command` started in `repo` with the tests' environment, its output and errors read apart as text."""
+    options = {"cwd": repo, "env": test_env(), "stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    return subprocess.Popen(list(command), **{**options, **popen})
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
 def test_a_stop_early_in_predict_ends_as_a_later_one_does(repo, tmp_path, signum):
     """SIGTERM while `mlops predict` loads the model's libraries and the model (seconds, before the output is
@@ -887,14 +893,7 @@ def test_a_stop_early_in_predict_ends_as_a_later_one_does(repo, tmp_path, signum
     frame = lending_frame().drop(columns=["Class"])
     frame.loc[frame.index.repeat(-(-300_000 // len(frame)))].head(300_000).to_csv(loans, index=False)
     out = tmp_path / "scores.csv"
-    process = subprocess.Popen(
-        ["mlops", "predict", str(loans), "--out", str(out)],
-        cwd=repo,
-        env=test_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = started(repo, "mlops", "predict", str(loans), "--out", str(out))
     # scikit-learn is first imported by the command itself (never to build the command line): it has begun
     wait_until(lambda: has_loaded(process.pid, "sklearn"), process, "predict loading the model", timeout=60)
     process.send_signal(signum)
@@ -908,15 +907,7 @@ def test_a_stop_early_in_predict_ends_as_a_later_one_does(repo, tmp_path, signum
 def test_a_stop_while_serve_loads_its_model_is_one_line_and_128_plus_the_signal(repo, signum):
     """SIGTERM or SIGHUP while `mlops serve` loaded the model (seconds, before uvicorn took the signals) killed it
     with no word (status -15 or -1)."""
-    process = subprocess.Popen(
-        ["mlops", "serve", "--port", str(free_port())],
-        cwd=repo,
-        env=test_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=hangups_as_from_a_terminal,
-    )
+    process = started(repo, "mlops", "serve", "--port", str(free_port()), preexec_fn=hangups_as_from_a_terminal)
     wait_until(lambda: has_loaded(process.pid, "sklearn"), process, "serve loading the model", timeout=60)
     process.send_signal(signum)
     stderr = process.communicate(timeout=120)[1]
@@ -927,14 +918,7 @@ def test_a_stop_while_serve_loads_its_model_is_one_line_and_128_plus_the_signal(
 
 def test_a_hangup_while_a_nohup_serve_loads_its_model_is_ignored_as_nohup_asks(repo):
     port = free_port()
-    process = subprocess.Popen(
-        ["nohup", "mlops", "serve", "--port", str(port)],
-        cwd=repo,
-        env=test_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = started(repo, "nohup", "mlops", "serve", "--port", str(port), stderr=subprocess.STDOUT)
     wait_until(lambda: has_loaded(process.pid, "sklearn"), process, "serve loading the model", timeout=60)
     process.send_signal(signal.SIGHUP)
     wait_until(lambda: answers(f"http://127.0.0.1:{port}/health"), process, "serve answering", timeout=60)
