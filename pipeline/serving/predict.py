@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline import paths
-from pipeline.errors import UserError, shortened, typed
+from pipeline.errors import UserError, typed
 from pipeline.params import load_params
 from pipeline.serving import registry
 from pipeline.training.data_schema import CATEGORICAL, declared_text, validate_frame
 from pipeline.training.model_file import load_model_bytes
 from pipeline.user_paths import require_file
 from pipeline.versioning import dvc_seam
-from pipeline.versioning.input_limits import check_header, check_table_name, check_utf8
+from pipeline.versioning.input_limits import check_header, check_table_name, check_utf8, refuse_another_separator
 from pipeline.versioning.output_paths import atomic_output, check_output_path, neutralise_formulas, output_path
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ def check_features(frame: pd.DataFrame, metadata: dict[str, Any], source: str, v
     features = list(metadata["features"])
     missing = [name for name in features if name not in frame.columns]
     if missing:
-        _refuse_another_separator(frame, source)
+        refuse_another_separator(frame.columns, source)
         raise UserError(
             f"{source} lacks columns the model needs: {missing}", hint=f"the model reads: {', '.join(features)}"
         )
@@ -59,21 +59,6 @@ def check_features(frame: pd.DataFrame, metadata: dict[str, Any], source: str, v
     if not validated:
         validate_frame(selected, feature_schema(metadata), source, with_target=False, hint=SCORING_HINT)
     return selected
-
-
-def _refuse_another_separator(frame: pd.DataFrame, source: str) -> None:
-    """A CSV separated by `;`, tabs or `|` is read by commas as one column: say so, rather than that every column
-    the model reads is missing."""
-    if len(frame.columns) != 1:
-        return
-    header = str(frame.columns[0])
-    separator = next((s for s in (";", "\t", "|") if s in header), None)
-    if separator is not None:
-        raise UserError(
-            f"{source} is read by commas, and its header reads as one column ({shortened(header)}): it is "
-            f"separated by {separator!r}",
-            hint="save it with commas, or name it .txt to have its separator found",
-        )
 
 
 def score_frame(

@@ -13,6 +13,7 @@ import yaml
 
 from pipeline.errors import UserError, row_number
 from pipeline.training.data_schema import declared_text, infer_schema, validate_frame
+from pipeline.versioning.input_limits import refuse_another_separator
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -73,6 +74,7 @@ def check_columns(frame: pd.DataFrame, choice: SourceChoice, source: str) -> Non
     """Refuse a --drop or --target that the file does not have, or a target that is also dropped."""
     columns = [str(c) for c in frame.columns]
     if choice.target not in columns:
+        refuse_another_separator(columns, source)
         raise UserError(
             f"{source}: target column {choice.target!r} is missing (columns: {', '.join(columns)})",
             hint="name the target column with --target COL",
@@ -133,6 +135,7 @@ def align_batch(batch: pd.DataFrame, columns: list[str], source: str) -> pd.Data
     missing = [c for c in columns if c not in have]
     extra = [c for c in have if c not in columns]
     if missing or extra:
+        refuse_another_separator(have, source)
         parts = ([f"missing {missing}"] if missing else []) + ([f"unknown {extra}"] if extra else [])
         raise UserError(
             f"{source} does not have the current dataset's columns: {'; '.join(parts)}",

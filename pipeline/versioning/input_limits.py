@@ -15,13 +15,13 @@ import lzma
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 from hooks import git
 from hooks.pipeline_state import DVC_YAML, PARAMS_FILE, load, read_worktree, stage_outs
-from pipeline.errors import UserError
+from pipeline.errors import UserError, shortened
 from pipeline.user_paths import in_project, require_file
 from pipeline.versioning.output_paths import PROTECTED_DIRS
 
@@ -142,6 +142,21 @@ def check_table_name(path: Path) -> None:
         hint="give the loans as a .csv, .parquet or .txt (tab, ';' or '|' separated) file (a spreadsheet: export it "
         "as CSV); nothing was changed",
     )
+
+
+def refuse_another_separator(columns: Sequence[object], source: str) -> None:
+    """A `.csv` separated by `;`, tabs or `|` is read by commas as one column: say so, rather than that the columns
+    the command needs (the target, the model's features) are missing. Called where they are found missing."""
+    if len(columns) != 1:
+        return
+    header = str(columns[0])
+    separator = next((s for s in (";", "\t", "|") if s in header), None)
+    if separator is not None:
+        raise UserError(
+            f"{source} is read by commas, and its header reads as one column ({shortened(header)}): it is "
+            f"separated by {separator!r}",
+            hint="save it with commas, or name it .txt to have its separator found",
+        )
 
 
 def check_header(path: Path) -> None:

@@ -276,3 +276,27 @@ def test_an_append_to_a_source_not_pulled_names_the_pull(file_sourced, tmp_path)
         "cache), then run the command again",
     ], result.stderr
     assert snapshot(file_sourced) == before
+
+
+@pytest.mark.parametrize("separator", [";", "\t", "|"], ids=["semicolon", "tab", "bar"])
+def test_a_csv_separated_otherwise_than_by_commas_is_named_so_not_as_lacking_its_target(repo, tmp_path, separator):
+    """Read by commas, its header was one column, and the refusal said the target column was missing (columns: the
+    whole header line): the target is there."""
+    lending_frame().head(300).to_csv(tmp_path / "loans.csv", sep=separator, index=False)
+    before = snapshot(repo)
+    result = mlops(repo, "data", "add", str(tmp_path / "loans.csv"), check=False)
+    assert result.returncode == 2 and f"it is separated by {separator!r}" in result.stderr, result.stderr
+    assert "target column" not in result.stderr and "name it .txt" in result.stderr
+    assert snapshot(repo) == before
+
+
+@pytest.mark.parametrize("separator", [";", "|"], ids=["semicolon", "bar"])
+def test_a_batch_separated_otherwise_than_by_commas_is_named_so_not_as_lacking_every_column(
+    file_sourced, tmp_path, separator
+):
+    lending_frame().tail(20).to_csv(tmp_path / "batch.csv", sep=separator, index=False)
+    before = snapshot(file_sourced)
+    result = mlops(file_sourced, "data", "add", str(tmp_path / "batch.csv"), "--append", check=False)
+    assert result.returncode == 2 and f"it is separated by {separator!r}" in result.stderr, result.stderr
+    assert "does not have the current dataset's columns" not in result.stderr
+    assert snapshot(file_sourced) == before
