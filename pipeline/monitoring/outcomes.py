@@ -17,7 +17,7 @@ from pipeline.serving.telemetry import (
 )
 from pipeline.training.data_schema import read_schema
 from pipeline.training.sources import csv_dialect, read_table
-from pipeline.versioning.input_limits import check_header, check_utf8
+from pipeline.versioning.input_limits import check_header, check_table_name, check_utf8
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,6 +40,7 @@ def record_outcomes(path: Path, log_dir: Path) -> RecordedOutcomes:
     """Append the outcomes of `path` (an id column, and the target column or is_bad) to the log folder."""
     params = load_params()
     labels = read_schema(params.data.schema_path)["target"]["labels"]
+    check_table_name(path)  # a `.tsv` read by commas lacked its id column, a `.json` was parsed as CSV
     check_header(path)  # two `id` or `Class` columns: which one is meant is unknown
     check_utf8(path)
     known = normalize_outcomes(outcome_table(path), params.data.target, labels, params.data.positive_label, str(path))

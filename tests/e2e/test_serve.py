@@ -598,3 +598,15 @@ def test_outcomes_quote_a_bad_is_bad_cell_as_the_file_writes_it(repo, tmp_path, 
     refused = run(["mlops", "monitor", "outcomes", str(outcomes)], repo, check=False)
     assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
     assert f"{outcomes}, row 3: is_bad '{cell}' is not 1/0 or true/false" in refused.stderr, refused.stderr
+
+
+@pytest.mark.parametrize("name", ["outcomes.tsv", "outcomes.json", "outcomes.xlsx", "outcomes.jsonl"])
+def test_outcomes_named_as_no_csv_or_parquet_file_are_refused_as_predict_and_data_add_refuse_them(repo, tmp_path, name):
+    """Read as CSV whatever their name, a tab-separated file was refused for lacking its id column and a JSON file
+    parsed as CSV; outcomes are read as predict and data add read a table (the log's own outcomes.jsonl too)."""
+    outcomes = tmp_path / name
+    outcomes.write_text("id\tClass\n1\tbad\n" if name.endswith(".tsv") else '[{"id": "1", "Class": "bad"}]\n')
+    refused = run(["mlops", "monitor", "outcomes", str(outcomes)], repo, check=False)
+    assert refused.returncode == 2, refused.stderr
+    assert f"{outcomes} is not a CSV or parquet file (its name ends in {outcomes.suffix})" in refused.stderr
+    assert "Traceback" not in refused.stderr and not list(repo.glob("logs/outcomes*"))
