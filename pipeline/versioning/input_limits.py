@@ -12,6 +12,7 @@ import csv
 import gzip
 import io
 import lzma
+import re
 import zipfile
 import zlib
 from collections import Counter
@@ -266,11 +267,18 @@ def _check_line_lengths(path: Path) -> None:
         return
 
 
+# A line ends as pandas ends it: at `\n`, `\r\n` or a lone `\r` (a classic-Mac export).
+LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
 def _check_block_lines(path: Path) -> None:
-    line, number = 0, 1
+    line, number, after_cr = 0, 1, False
     with _table_bytes(path) as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
-            *complete, rest = block.split(b"\n")
+            if after_cr and block.startswith(b"\n"):
+                block = block[1:]  # the `\n` of a `\r\n` cut between two blocks: that line has ended
+            after_cr = block.endswith(b"\r")
+            *complete, rest = LINE_END.split(block)
             for part in complete:
                 if line + len(part) > MAX_LINE_BYTES:
                     _line_too_long(path, number)

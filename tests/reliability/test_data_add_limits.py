@@ -273,3 +273,31 @@ def test_bytes_that_are_not_utf8_are_placed_by_line_across_blocks_and_compressio
     assert non_utf8_place(packed) == "line 3, byte 3"
     with pytest.raises(UserError, match=r"loans.csv.gz is not UTF-8 text \(line 3, byte 3\)"):
         list(read_chunks(packed, {"features": {}}))  # `mlops predict` said pandas' `position 0`
+
+
+@pytest.mark.parametrize("name", ["loans.csv", "loans.txt"])
+def test_lines_ended_by_a_lone_carriage_return_are_counted_as_the_reader_counts_them(tmp_path, name):
+    """A classic-Mac export ends its lines with `\\r`, which pandas reads as line ends: split at `\\n` only, a file
+    of 1 MiB was one line 'longer than 1024 KB'."""
+    from pipeline.versioning.input_limits import check_table_file
+
+    path = tmp_path / name
+    frame = pd.concat([lending_frame()] * 2)  # 2 MB
+    frame.to_csv(path, index=False, lineterminator="\r", sep="," if name.endswith(".csv") else ";")
+    assert path.stat().st_size > MAX_LINE_BYTES and len(pd.read_csv(path, sep=None, engine="python")) == len(frame)
+    check_table_file(path)
+    with open(path, "ab") as handle:
+        handle.write(b"x" * (MAX_LINE_BYTES + 10) + b"\r")
+    with pytest.raises(UserError, match=f"line {len(frame) + 2} is longer than"):
+        check_table_file(path)
+
+
+def test_a_crlf_cut_between_two_blocks_read_ends_one_line(tmp_path):
+    """A `\\r\\n` whose `\\n` starts the next block read is one line end, not two: the long line is still named."""
+    from pipeline.versioning.input_limits import check_table_file
+
+    path = tmp_path / "loans.csv"
+    first = b"a,b\r\n" + b"1," + b"2" * ((1 << 20) - 5 - 2 - 1) + b"\r"  # the block read ends at the `\r`
+    path.write_bytes(first + b"\n" + b"3,4\r\n" + b"5," + b"6" * MAX_LINE_BYTES + b"\r\n")
+    with pytest.raises(UserError, match="line 4 is longer than"):
+        check_table_file(path)
