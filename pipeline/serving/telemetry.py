@@ -211,11 +211,11 @@ def _in_utc_unless_zoned(moment: datetime) -> datetime:
 
 def read_log(folder: Path, since: datetime | None = None, numeric: Iterable[str] = ()) -> pd.DataFrame:
     """Every logged scoring (one row per loan and model) at or after `since`, features as columns (each of
-    `numeric` a number or null)."""
+    `numeric` a number or null). Ids are text, as outcomes are: a loan logged as `7` and as `"7"` is one loan."""
     import pandas as pd
 
     rows = [
-        {**record["features"], **{k: v for k, v in record.items() if k != "features"}}
+        {**record["features"], **{k: v for k, v in record.items() if k != "features"}, "id": str(record["id"])}
         for record in read_records(folder, since, numeric)
     ]
     return pd.DataFrame(rows)

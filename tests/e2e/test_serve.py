@@ -610,3 +610,15 @@ def test_outcomes_named_as_no_csv_or_parquet_file_are_refused_as_predict_and_dat
     assert refused.returncode == 2, refused.stderr
     assert f"{outcomes} is not a CSV or parquet file (its name ends in {outcomes.suffix})" in refused.stderr
     assert "Traceback" not in refused.stderr and not list(repo.glob("logs/outcomes*"))
+
+
+def test_a_loan_logged_with_its_id_as_a_number_and_as_text_is_one_loan_in_the_drift_window(repo):
+    """The window counted `7` and `"7"` as two loans (and retrain took both into its batch), while outcomes joined
+    both to the outcome of id "7"."""
+    logs = repo / "logs"
+    logs.mkdir()
+    line = {"served": True, "role": "champion", "features": {}, "time": "2026-12-01T16:25:00.000+00:00"}
+    line |= {"model_md5": "m", "rev": "workspace", "p_default": 0.1}
+    (logs / "predictions.jsonl").write_text(json.dumps(line | {"id": 7}) + "\n" + json.dumps(line | {"id": "7"}) + "\n")
+    result = run(["mlops", "monitor", "drift"], repo, check=False)
+    assert result.returncode == 2 and "the window holds 1 logged loans" in result.stderr, result.stderr

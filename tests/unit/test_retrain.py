@@ -47,3 +47,18 @@ def test_other_label():
     assert other_label(["bad", "good"], "bad") == "good"
     with pytest.raises(UserError):
         other_label(["bad"], "bad")
+
+
+def test_a_loan_logged_with_its_id_as_a_number_and_as_text_is_one_row_of_the_batch(tmp_path):
+    """Both joined the outcome of id "7", so the retrain batch held the loan twice."""
+    import json
+
+    from pipeline.serving.telemetry import read_log
+
+    line = {"time": "2026-12-01T10:00:00", "role": "champion", "served": True, "model_md5": "m", "rev": "w"}
+    line |= {"p_default": 0.1, "features": {"amount": 1.0}}
+    (tmp_path / "predictions.jsonl").write_text(
+        json.dumps(line | {"id": 7}) + "\n" + json.dumps(line | {"id": "7", "features": {"amount": 2.0}}) + "\n"
+    )
+    traffic = labelled_traffic(read_log(tmp_path), pd.DataFrame({"id": ["7"], "is_bad": [True]}))
+    assert traffic[["id", "amount"]].values.tolist() == [["7", 2.0]]
