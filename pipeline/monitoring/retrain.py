@@ -37,6 +37,8 @@ from pipeline.versioning.journal import all_or_nothing
 from pipeline.versioning.pipeline_status import require_pulled
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     import pandas as pd
 
 BRANCH_PREFIX = "retrain/"
@@ -100,7 +102,14 @@ def without_known_loans(batch: pd.DataFrame, current: pd.DataFrame, drop: list[s
     columns = [name for name in current.columns if name not in drop]
     identities = loan_identity(batch, columns)
     repeated = np.isin(identities, loan_identity(current, columns)) | pd.Series(identities).duplicated().to_numpy()
-    return batch[~repeated].reset_index(drop=True), int(repeated.sum())
+    return batch[~repeated], int(repeated.sum())  # each kept row's index: the row of the traffic it came from
+
+
+def logged_ids(traffic: pd.DataFrame) -> Callable[[Sequence[int]], str]:
+    """How a refusal names rows of the batch (indexed by the rows of `traffic` they came from): by the ids the
+    loans were logged with, which the user can find in the log, not by positions in a batch held in memory."""
+    ids = traffic["id"].astype(str).to_numpy()
+    return lambda positions: "logged ids " + ", ".join(repr(ids[position]) for position in positions)
 
 
 def match_integer_columns(batch: pd.DataFrame, current: pd.DataFrame) -> pd.DataFrame:
@@ -241,7 +250,8 @@ def plan_retrain(
             not_retrained=f"{len(batch)} new loans with a known outcome after leaving out {repeated} already in "
             f"the data; at least {min_outcomes} are needed (monitor.min_outcomes)",
         )
-    checked_append(current, batch, schema, params.data.drop, source, "the retrain batch")
+    label = f"the retrain batch (loans logged in {log_dir})"
+    checked_append(current, batch, schema, params.data.drop, source, label, named=logged_ids(traffic))
     if dvc_seam.uncommitted_git_changes():
         notes.append("note: the workspace has uncommitted changes; the retrain starts from HEAD without them")
     branch = branch_name()

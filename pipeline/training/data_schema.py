@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pipeline.errors import UserError, option, row_number
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     import pandas as pd
 
 NUMERIC = "numeric"
@@ -281,23 +283,31 @@ SCHEMA_CHANGE_HINT = (
 )
 
 
-def describe_failures(failure_cases: pd.DataFrame, examples: int = 3) -> list[str]:
-    """One line per (column, rule): how many rows fail and a few example rows and values."""
+def rows_of_file(positions: Sequence[int]) -> str:
+    """Rows at 0-based `positions` as a message names them in a file: `rows 2, 5` (the header is row 1)."""
+    return "rows " + ", ".join(str(row_number(i)) for i in positions)
+
+
+def describe_failures(
+    failure_cases: pd.DataFrame, examples: int = 3, named: Callable[[Sequence[int]], str] = rows_of_file
+) -> list[str]:
+    """One line per (column, rule): how many rows fail and a few example rows (as `named` names the frame's rows
+    at those positions) and values."""
     lines = []
     cases = failure_cases.fillna({"column": "<table>"})
     duplicates = cases["check"] == "multiple_fields_uniqueness"
     if duplicates.any():
-        rows = sorted({row_number(i) for i in cases.loc[duplicates, "index"].dropna()})
-        shown = ", ".join(map(str, rows[:examples]))
-        lines.append(f"duplicate rows: {len(rows)} rows are identical to another row (rows {shown}, ...)")
+        positions = sorted({int(i) for i in cases.loc[duplicates, "index"].dropna()})
+        shown = named(positions[:examples])
+        lines.append(f"duplicate rows: {len(positions)} rows are identical to another row ({shown}, ...)")
         cases = cases[~duplicates]
     not_numbers = set(cases.loc[cases["check"].astype(str).str.startswith(NOT_A_NUMBER), "column"])
     for (column, check), group in cases.groupby(["column", "check"], sort=True, dropna=False):
         if column in not_numbers and not str(check).startswith(NOT_A_NUMBER):
             continue  # its type and range rules fail only because those cells are not numbers
-        rows = [str(row_number(i)) for i in group["index"].dropna().astype(int).unique()[:examples]]
+        positions = [int(i) for i in group["index"].dropna().astype(int).unique()[:examples]]
         values = [_shown(_plain(value)) for value in group["failure_case"].unique()[:examples]]
-        where = f"rows {', '.join(rows)}" if rows else "whole column"
+        where = named(positions) if positions else "whole column"
         rule = "cells that are not numbers" if column in not_numbers else f"rule {check}"
         lines.append(f"column {column!r}, {rule}: {len(group)} failing ({where}; values {', '.join(values)})")
     return lines
@@ -312,15 +322,21 @@ def _shown(value: Any) -> str:
 
 
 def validate_frame(
-    frame: pd.DataFrame, schema: dict[str, Any], source: str, with_target: bool = True, hint: str = SCHEMA_CHANGE_HINT
+    frame: pd.DataFrame,
+    schema: dict[str, Any],
+    source: str,
+    with_target: bool = True,
+    hint: str = SCHEMA_CHANGE_HINT,
+    named: Callable[[Sequence[int]], str] = rows_of_file,
 ) -> None:
-    """Raise a UserError naming each column, rule and example rows that break `schema`, with `hint`."""
+    """Raise a UserError naming each column, rule and example rows (as `named` names them: by default the rows of
+    the file `source` is) that break `schema`, with `hint`."""
     import pandera.errors
 
     try:
         pandera_schema(schema, with_target).validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as errors:
-        lines = describe_failures(errors.failure_cases)
+        lines = describe_failures(errors.failure_cases, named=named)
         raise UserError(
             f"{source} does not match its schema:\n  " + "\n  ".join(lines),
             hint=hint,

@@ -85,3 +85,29 @@ def test_retrain_dry_run_no_drift_and_a_new_branch(file_sourced, tmp_path):
 
 def without_cache(state: dict) -> dict:
     return {name: value for name, value in state.items() if name != ".dvc/cache"}
+
+
+def test_a_logged_loan_the_schema_refuses_is_named_by_its_logged_id_not_a_row_of_the_batch(file_sourced, tmp_path):
+    """The refusal named 'rows 10' of the batch retrain builds in memory, which the user cannot open."""
+    repo = file_sourced
+    loans = held_out(repo)
+    shifted = loans.assign(int_rate=loans["int_rate"] * 1.6, annual_inc=loans["annual_inc"] * 0.5)
+    shifted.loc[8, "term"] = "term_48"  # a category the schema does not have: logged by another serving setup
+    logged = {"time": "2026-12-01T10:00:00", "role": "champion", "served": True, "model_md5": "m", "rev": "w"}
+    features = json.loads(shifted.drop(columns=["Class", "id"]).to_json(orient="records"))
+    lines = [
+        logged | {"id": loan, "p_default": 0.1, "features": f} for loan, f in zip(shifted["id"], features, strict=True)
+    ]
+    (repo / "logs").mkdir()
+    (repo / "logs/predictions.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    shifted[["id", "Class"]].to_csv(tmp_path / "outcomes.csv", index=False)
+    mlops(repo, "monitor", "outcomes", str(tmp_path / "outcomes.csv"))
+
+    result = mlops(repo, "monitor", "retrain", "--dry-run", check=False)
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "the retrain batch (loans logged in logs) does not match its schema" in result.stderr, result.stderr
+    assert "column 'term', rule isin(['term_36', 'term_60']): 1 failing (logged ids 'loan-8'; values 'term_48')" in (
+        result.stderr
+    )
+    assert branches(repo) == ["main"]
