@@ -17,7 +17,7 @@ from pipeline.serving.telemetry import (
 )
 from pipeline.training.data_schema import read_schema
 from pipeline.training.sources import csv_dialect, read_table
-from pipeline.versioning.input_limits import check_header, check_table_name, check_utf8
+from pipeline.versioning.input_limits import check_header, check_table_name, check_utf8, refuse_another_separator
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -59,6 +59,8 @@ def outcome_table(path: Path) -> pd.DataFrame:
     import pandas as pd
 
     frame = read_table(path, text_columns=["id", "is_bad"])
+    if "id" not in frame.columns:  # a `;` separated .csv is one column: named so, not as lacking its ids
+        refuse_another_separator(frame.columns, str(path))
     if "is_bad" in frame.columns and frame["is_bad"].isna().any() and path.suffix.lower() not in (".parquet", ".pq"):
         # pandas reads `nan`, `NA`, `null`... as missing: read the column again with no cell taken for missing
         written = pd.read_csv(path, usecols=["is_bad"], dtype=str, keep_default_na=False, **csv_dialect(path))

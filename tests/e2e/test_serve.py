@@ -622,3 +622,13 @@ def test_a_loan_logged_with_its_id_as_a_number_and_as_text_is_one_loan_in_the_dr
     (logs / "predictions.jsonl").write_text(json.dumps(line | {"id": 7}) + "\n" + json.dumps(line | {"id": "7"}) + "\n")
     result = run(["mlops", "monitor", "drift"], repo, check=False)
     assert result.returncode == 2 and "the window holds 1 logged loans" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("separator", [";", "\t", "|"], ids=["semicolon", "tab", "bar"])
+def test_outcomes_in_a_csv_separated_otherwise_than_by_commas_are_named_so_not_as_idless(repo, tmp_path, separator):
+    """Read by commas, the header `id;Class` was one column, refused as 'has no `id` column': the ids are there."""
+    outcomes = tmp_path / "outcomes.csv"
+    outcomes.write_text(f"id{separator}Class\n1{separator}bad\n")
+    refused = run(["mlops", "monitor", "outcomes", str(outcomes)], repo, check=False)
+    assert refused.returncode == 2 and f"it is separated by {separator!r}" in refused.stderr, refused.stderr
+    assert "no `id` column" not in refused.stderr and not list(repo.glob("logs/outcomes*"))
