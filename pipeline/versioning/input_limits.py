@@ -32,6 +32,7 @@ RESERVED_NAMES = {"readme.md", "readme", "readme.txt", ".gitignore", ".gitattrib
 PARQUET_SUFFIXES = (".parquet", ".pq")
 TABLE_SUFFIXES = (".csv", ".txt", *PARQUET_SUFFIXES)  # no suffix at all reads as CSV too
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zip", ".zst")  # pandas reads `loans.csv.gz` by its name
+LINE_END = re.compile(rb"\r\n|\r|\n")  # as pandas ends a line: a lone `\r` too (a classic-Mac export)
 
 
 def check_destination(destination: Path) -> None:
@@ -107,6 +108,7 @@ def non_utf8_place(path: Path) -> str | None:
     are none (or it cannot be read: the reader names that)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     number, offset = 1, 0  # the line a block starts in, and how many bytes of that line came before the block
+    after_cr = False  # the block before ended with `\r`
     try:
         with _table_bytes(path) as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
@@ -114,19 +116,27 @@ def non_utf8_place(path: Path) -> str | None:
                     decoder.decode(block)
                 except UnicodeDecodeError as error:
                     start = max(error.start - (len(error.object) - len(block)), 0)  # less a character carried over
-                    before = block[:start]
-                    lines = before.count(b"\n")
-                    byte = start - before.rfind(b"\n") if lines else offset + start + 1
+                    lines, line_start = _line_ends(block[:start], after_cr)
+                    byte = start - line_start + 1 if line_start is not None else offset + start + 1
                     return f"line {number + lines}, byte {byte}"
-                lines = block.count(b"\n")
-                offset = len(block) - block.rfind(b"\n") - 1 if lines else offset + len(block)
-                number += lines
+                lines, line_start = _line_ends(block, after_cr)
+                offset = len(block) - line_start if line_start is not None else offset + len(block)
+                number, after_cr = number + lines, block.endswith(b"\r")
             decoder.decode(b"", final=True)
     except UnicodeDecodeError:  # a character cut short at the end
         return f"line {number}, byte {offset}"
     except UNREADABLE:
         return None
     return None
+
+
+def _line_ends(data: bytes, after_cr: bool) -> tuple[int, int | None]:
+    """(how many lines end in `data`, where the line after the last of them starts; None when none ends), lines
+    ending as pandas ends them. After a `\r` that ended the data before (`after_cr`), a first `\n` is part of that
+    line end (a `\r\n` cut between two blocks read)."""
+    skip = 1 if after_cr and data.startswith(b"\n") else 0
+    ends = [match.end() for match in LINE_END.finditer(data, skip)]
+    return len(ends), ends[-1] if ends else (skip or None)
 
 
 def check_table_name(path: Path) -> None:
@@ -265,10 +275,6 @@ def _check_line_lengths(path: Path) -> None:
         _check_block_lines(path)
     except UNREADABLE:  # damaged or unusual compression: the reader names the problem
         return
-
-
-# A line ends as pandas ends it: at `\n`, `\r\n` or a lone `\r` (a classic-Mac export).
-LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
 def _check_block_lines(path: Path) -> None:

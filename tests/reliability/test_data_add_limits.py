@@ -301,3 +301,18 @@ def test_a_crlf_cut_between_two_blocks_read_ends_one_line(tmp_path):
     path.write_bytes(first + b"\n" + b"3,4\r\n" + b"5," + b"6" * MAX_LINE_BYTES + b"\r\n")
     with pytest.raises(UserError, match="line 4 is longer than"):
         check_table_file(path)
+
+
+def test_bytes_that_are_not_utf8_are_placed_by_line_whatever_the_line_ends(tmp_path):
+    """A Latin-1 byte in a file whose lines end with a lone `\\r` was placed on line 1, at a byte of the whole file."""
+    from pipeline.versioning.input_limits import non_utf8_place
+
+    path = tmp_path / "loans.csv"
+    for data, place in [
+        (b"a,b\r1,2\r3,\xe9\r", "line 3, byte 3"),
+        (b"a,b\r\n1,2\r\n3,\xe9\r\n", "line 3, byte 3"),
+        (b"a,b\r" + b"x" * ((1 << 20) - 5) + b"\r\n\xe9\r", "line 3, byte 1"),  # a `\r\n` cut between blocks
+        (b"a,b\r" + b"x" * ((1 << 20) - 5) + b"\r\nx\xe9\r", "line 3, byte 2"),
+    ]:
+        path.write_bytes(data)
+        assert non_utf8_place(path) == place, data[-12:]
