@@ -254,6 +254,7 @@ def plan_sweep(axes: list[str], subset: float | None) -> SweepPlan:
     it is named and compared by them and equals the `mlops exp run -S` of those settings."""
     require_experiment_repo()
     plans = [planned(with_subset(settings, subset), flag="") for settings in expand_grid(axes)]
+    require_read_axes(plans)
     existing = experiment_runs().runs
     todo, skipped, seen, collapsed = [], [], [], []
     models: dict[str, dict] = {}  # the trained params (as JSON) -> the params of the first point training them
@@ -274,6 +275,24 @@ def plan_sweep(axes: list[str], subset: float | None) -> SweepPlan:
         seen.append(plan.params)
         models.setdefault(model, plan.params)
     return SweepPlan(todo, skipped, len(plans), collapsed)
+
+
+def require_read_axes(plans: list[Planned]) -> None:
+    """Refuse axes no grid point's model reads (`train.hgb.max_iter` when every point trains logreg): their points
+    collapsed into one run, which with nothing else set was a run of the workspace's own params."""
+    read = {key for plan in plans for key in settings_read_by(plan.params["train.model"], plan.settings)}
+    unread = [key for key in plans[0].settings if key not in read]
+    if not unread:
+        return
+    trained = sorted({plan.params["train.model"] for plan in plans})
+    kinds = list(dict.fromkeys(key.split(".")[1] for key in unread))
+    swept = "train.model" in plans[0].settings
+    raise UserError(
+        f"sweep axis {', '.join(unread)}: no point of the grid reads {'it' if len(unread) == 1 else 'them'}, each "
+        f"trains {' or '.join(trained)} ({'its train.model axis' if swept else 'train.model in params.yaml'})",
+        hint=f"sweep that model too: {'give the train.model axis' if swept else 'add'} "
+        f"train.model={','.join([*trained, *kinds] if swept else kinds)} {'' if swept else 'to the grid'}".rstrip(),
+    )
 
 
 def read_by_its_model(plan: Planned) -> Planned:

@@ -84,9 +84,25 @@ def test_points_that_differ_only_in_an_untrained_models_params_run_once(fresh_re
         "Collapsed 4 of 8 grid points: each trains the same model as an earlier point, differing from it only in "
         "params its model does not read (train.hgb.max_iter under logreg; train.logreg.C under hgb).\n"
     )
-    one_model = run(
-        ["mlops", "exp", "sweep", "train.model=logreg", "train.hgb.max_iter=100,300", "--matrix"], fresh_repo
-    )
-    assert [job["set"] for job in json.loads(one_model.stdout)["include"]] == ["train.model=logreg"]
-    assert one_model.stderr.startswith("Collapsed 1 of 2 grid points:")
+    assert run(["git", "for-each-ref", "refs/exps"], fresh_repo).stdout == ""
+
+
+def test_an_axis_no_point_of_the_grid_reads_is_refused_by_name(fresh_repo):
+    """`train.hgb.max_iter=100,300` with params.yaml's `train.model: logreg` collapsed to one point with no settings:
+    the matrix's one job was `{"name": "run-93fc", "set": ""}`, a run of the workspace's own params."""
+    assert yaml.safe_load((fresh_repo / "params.yaml").read_text())["train"]["model"] == "logreg"
+    alone = run(["mlops", "exp", "sweep", "train.hgb.max_iter=100,300", "--matrix"], fresh_repo, check=False)
+    assert alone.returncode == 2 and alone.stdout == "", alone.stdout
+    assert alone.stderr.splitlines() == [
+        "error: sweep axis train.hgb.max_iter: no point of the grid reads it, each trains logreg "
+        "(train.model in params.yaml)",
+        "  hint: sweep that model too: add train.model=hgb to the grid",
+    ], alone.stderr
+    grid = ["train.model=logreg", "train.hgb.max_iter=100,300", "train.hgb.learning_rate=0.1", "seed=1,2"]
+    with_model = run(["mlops", "exp", "sweep", *grid, "--matrix"], fresh_repo, check=False)
+    assert with_model.returncode == 2 and with_model.stderr.splitlines() == [
+        "error: sweep axis train.hgb.max_iter, train.hgb.learning_rate: no point of the grid reads them, each "
+        "trains logreg (its train.model axis)",
+        "  hint: sweep that model too: give the train.model axis train.model=logreg,hgb",
+    ], with_model.stderr
     assert run(["git", "for-each-ref", "refs/exps"], fresh_repo).stdout == ""
