@@ -213,6 +213,25 @@ def check_name(name: str) -> None:
             f"--name {name!r}: not a usable experiment name",
             hint="use letters, digits, '.', '_' and '-' (not first), e.g. --name lr-0.1",
         )
+    revision = git_revision_kind(name)
+    if revision:  # DVC takes it, and `--against NAME`, git and DVC's own revisions read it as git's first
+        raise UserError(
+            f"--name {name!r} is {revision} here: `--against {name}` and git would read it as that, not the experiment",
+            hint="choose a name that is no branch, tag or HEAD, e.g. --name lr-0.1",
+        )
+
+
+def git_revision_kind(name: str) -> str | None:
+    """What git reads `name` as when it names a commit (git's HEAD, a branch, a tag, ...); else None."""
+    if git.resolve_commit(name) is None:
+        return None
+    if name == "HEAD":  # its full name is the branch it is on
+        return "git's HEAD"
+    full = git.git("rev-parse", "--symbolic-full-name", name, check=False).decode().strip()  # no "-" first: checked
+    for prefix, kind in (("refs/heads/", "a branch"), ("refs/tags/", "a tag"), ("refs/remotes/", "a remote's branch")):
+        if full.startswith(prefix):
+            return kind
+    return "a git ref" if full else "a commit id"
 
 
 # --- mlops exp sweep ----------------------------------------------------------------------------------------

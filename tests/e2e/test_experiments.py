@@ -293,11 +293,28 @@ def test_compare_says_when_the_workspace_row_is_from_an_older_run(repo):
     assert json.loads(run(["mlops", "exp", "compare", "--json"], repo).stdout)["stale_workspace"] == ["train"]
 
 
+def test_an_experiment_name_git_reads_as_a_revision_is_refused(repo):
+    """`mlops exp run --name HEAD` (or a branch's or a tag's name) ran and kept the experiment: `--against HEAD`, git
+    and DVC's own commands read the name as git's HEAD, the branch or the tag, never as the experiment."""
+    run(["git", "tag", "v1"], repo)
+    branch = run(["git", "branch", "--show-current"], repo).stdout.strip()
+    commit = run(["git", "rev-parse", "--short=8", "HEAD"], repo).stdout.strip()
+    kinds = (("HEAD", "git's HEAD"), (branch, "a branch"), ("v1", "a tag"), (commit, "a commit id"))
+    for name, kind in kinds:
+        refused = run(["mlops", "exp", "run", "--name", name, "--subset", "0.2"], repo, check=False)
+        assert refused.returncode == 2 and refused.stderr.splitlines() == [
+            f"error: --name '{name}' is {kind} here: `--against {name}` and git would read it as that, not the "
+            "experiment",
+            "  hint: choose a name that is no branch, tag or HEAD, e.g. --name lr-0.1",
+        ], refused.stdout + refused.stderr
+    assert exp_refs(repo) == []
+
+
 def test_an_experiment_named_like_a_tag_applies_the_experiment(repo):
     """DVC reads `dvc exp apply v1` as the git tag v1 first: the workspace stayed HEAD's, and DVC said the
     experiment was applied."""
-    run(["git", "tag", "v1"], repo)
     run(["mlops", "exp", "run", "--name", "v1", "--subset", "0.3", "-S", "train.logreg.C=0.05"], repo)
+    run(["git", "tag", "v1"], repo)  # after the run, which refuses a tag's name (a teammate's tag may come later)
     run(["mlops", "exp", "apply", "v1"], repo)
     assert "    C: 0.05\n" in (repo / "params.yaml").read_text()
     assert "sample_frac: 0.3" in (repo / "params.yaml").read_text()
