@@ -435,13 +435,20 @@ def _row(run: Run, baseline: Run, params: list[str], metrics: list[str], best: d
         name="workspace" if run.is_workspace else run.name,
         baseline=run.is_workspace,
         subset=run.subset,
-        params={key: run.params.get(key) for key in params},
+        params=_read_params(run, params),
         metrics={metric: run.metrics.get(metric) for metric in metrics},
         deltas={} if run.is_workspace else deltas,
         best=[metric for metric, at in best.items() if at == index],
         beyond_noise=None if run.is_workspace else metric_rules.beyond_noise(run.metrics, baseline.metrics),
         verdicts={} if run.is_workspace else _verdicts(deltas, run, baseline),
     )
+
+
+def _read_params(run: Run, keys: list[str]) -> dict[str, Any]:
+    """The run's value of each key, None (shown `-`) for a param its model does not read (`train.logreg.C` in an
+    hgb run): the value there is only the workspace's, which trained nothing."""
+    read = trained_params(run.params)
+    return {key: read.get(key) for key in keys}
 
 
 # Params that decide which loans are test loans: a run that changes one is judged on other loans than the baseline.

@@ -107,6 +107,26 @@ def test_comparison_rows_deltas_best_and_noise():
     assert shown["rows"][1]["roc_auc_beyond_noise"] is False and shown["sort_by"] == "roc_auc"
 
 
+def test_a_param_a_rows_model_does_not_read_is_blank_in_its_row():
+    """An hgb row showed the workspace's train.logreg.C in the C column, as if its model had been trained with it."""
+    tuned = run("tuned")
+    tuned.params["train.logreg.C"] = 0.1
+    boosted = run("boosted", model="hgb", auc=0.75)
+    boosted.params["train.hgb.max_iter"] = 100
+    workspace = run("w", workspace=True)
+    workspace.params["train.hgb.max_iter"] = 300
+    tuned.params["train.hgb.max_iter"] = 300
+    table = comparison(workspace, [tuned, boosted])
+    assert table.changed_params == ["train.model", "train.logreg.C", "train.hgb.max_iter"]
+    assert [row.params for row in table.rows] == [
+        {"train.model": "logreg", "train.logreg.C": 0.01, "train.hgb.max_iter": None},
+        {"train.model": "logreg", "train.logreg.C": 0.1, "train.hgb.max_iter": None},
+        {"train.model": "hgb", "train.logreg.C": None, "train.hgb.max_iter": 100},
+    ]
+    assert table_cells(table)[3][:4] == ["boosted", "hgb", "-", "100"]
+    assert as_csv(table).splitlines()[3].startswith("boosted,False,,hgb,,100,")
+
+
 def test_a_run_with_another_target_or_other_costs_gets_no_verdict_and_no_best():
     relabelled = run("relabelled", auc=0.95)
     relabelled.metrics["pr_auc"] = 0.97
