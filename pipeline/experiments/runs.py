@@ -470,6 +470,8 @@ def share(direction: str, names: list[str], remote: str, all_commits: bool) -> l
     except dvc_seam.DvcFailed as failure:
         if stop_signal() is not None:  # DVC caught the stop and failed: nothing to fix, only to finish
             raise ShareStopped(stop_signal()) from None
+        if direction == "push":
+            _require_data_pushed(remote, _chosen(here, names, all_commits, head), failure)
         raise UserError(
             f"could not {direction} experiments {'to' if direction == 'push' else 'from'} {remote!r}",
             hint="read DVC's message above; is the git remote set (`git remote -v`) and the DVC remote reachable?",
@@ -477,6 +479,26 @@ def share(direction: str, names: list[str], remote: str, all_commits: bool) -> l
     wanted = {run.ref for run in _chosen(there, names, all_commits, head)}
     _require_outputs_fetched([run for run in dvc_seam.list_experiments() if run.ref in wanted], pulled)
     return pulled
+
+
+def _require_data_pushed(remote: str, chosen: list[dvc_seam.ExperimentRef], failure: Exception) -> None:
+    """After a failed push, refuse naming them the experiments whose commits are on the git remote: DVC sends the
+    git refs first, then the data and models, so a failure there (a DVC remote that takes no upload) left the commits
+    on the git remote without what they need to be applied."""
+    try:
+        there = {run.ref: run.commit for run in dvc_seam.remote_experiments(remote)}
+    except UserError:  # the git remote itself failed: the general message below fits
+        return
+    sent = [run.name for run in chosen if there.get(run.ref) == run.commit]
+    if not sent:
+        return
+    several = len(sent) > 1
+    raise UserError(
+        f"pushed the commit{'s' if several else ''} of experiment{'s' if several else ''} {', '.join(sent)} to "
+        f"{remote!r}, but not {'their' if several else 'its'} data and models to the DVC remote",
+        hint="read DVC's message above; once the DVC remote takes uploads (`dvc remote list`), the same "
+        "`mlops exp push` finishes it",
+    ) from failure
 
 
 def _chosen(

@@ -239,6 +239,28 @@ def test_a_push_or_pull_stopped_half_way_says_so_in_one_line_and_the_same_comman
     assert name in run(["mlops", "exp", "compare"], teammate).stdout
 
 
+def test_a_push_whose_data_upload_fails_says_the_experiments_commit_went_and_the_same_push_finishes_it(repo, tmp_path):
+    """DVC pushed the git ref, then failed on the data: mlops said "could not push experiments to 'origin'", asking
+    whether the git remote was set, though the experiment's commit was on it."""
+    name, model, bare = subset_experiment_pushed(repo, tmp_path)
+    run(["git", "push", "-q", str(bare), f":{exp_ref(repo, name)}"], repo)  # as if never pushed
+    dvc_remote = tmp_path / "lending-mlops-dvc-remote"
+    shutil.rmtree(dvc_remote)
+    dvc_remote.write_text("a file where the DVC remote's folder was: no upload gets through, as root neither\n")
+
+    failed = run(["mlops", "exp", "push"], repo, check=False)
+    assert failed.returncode == 2 and failed.stderr.splitlines()[-2:] == [
+        f"error: pushed the commit of experiment {name} to 'origin', but not its data and models to the DVC remote",
+        "  hint: read DVC's message above; once the DVC remote takes uploads (`dvc remote list`), the same "
+        "`mlops exp push` finishes it",
+    ], failed.stderr
+    assert name in run(["dvc", "exp", "list", "--all-commits", "--names-only", "origin"], repo).stdout
+
+    dvc_remote.unlink()
+    run(["mlops", "exp", "push"], repo)
+    assert (dvc_remote / "files/md5" / model[:2] / model[2:]).is_file()
+
+
 def subset_experiment_pushed(repo: Path, tmp_path: Path) -> tuple[str, str, Path]:
     """A subset experiment run in `repo` and pushed with `mlops exp push` to a new bare git remote, `origin`, beside
     `main`: (its name, its model's md5, the bare remote)."""
