@@ -12,6 +12,7 @@ default tolerance is a small fraction of the reference value.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -196,6 +197,9 @@ TEST_ROWS = register(Metric("test_rows", "test loans", "loans", lambda s: len(s.
 
 PRIMARY = ROC_AUC  # the gate's default, the first sort, the one with a paired interval between two models
 NOISE_INTERVAL = ROC_AUC  # the interval every noise band is sized from
+# How near the noise band, relatively, a change is on its edge: above float subtraction's error (about 1e-16 of
+# the values), far below the digits the metrics are recorded to
+BAND_EDGE = 1e-9
 
 
 # --- Directions, noise and the gate's verdict -----------------------------------------------------------------
@@ -249,7 +253,7 @@ def change_word(metric: str, change: float, noise: float) -> str:
     """ "better" or "worse" only beyond the noise band; "within noise" inside it; "unchanged" at zero."""
     if change == 0:
         return "unchanged"
-    if abs(change) <= noise:
+    if not beyond_band(change, noise):
         return "within noise"
     return "better" if direction(metric) * change > 0 else "worse"
 
@@ -260,7 +264,13 @@ def beyond_noise(new: dict, old: dict) -> bool | None:
     half = interval_half_width(name, old)
     if half is None or name not in new or name not in old:
         return None
-    return abs(new[name] - old[name]) > half
+    return beyond_band(new[name] - old[name], half)
+
+
+def beyond_band(change: float, noise: float) -> bool:
+    """Whether `change` is outside the noise band (its half-width `noise`). A change equal to the band in decimal is
+    not, on whichever side float subtraction puts it (0.05202 - 0.051 is 0.00102, its band 0.0010199999999999999)."""
+    return abs(change) > noise and not math.isclose(abs(change), noise, rel_tol=BAND_EDGE)
 
 
 @dataclass(frozen=True)

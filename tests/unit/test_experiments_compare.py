@@ -180,6 +180,23 @@ def test_metric_directions(metric, new, old, better):
     assert (metric_rules.improvement(metric, new, old) > 0) is better
 
 
+def test_a_change_equal_to_the_noise_band_in_decimal_is_within_noise():
+    """PR AUC 0.051 -> 0.05202 changes by 2% of 0.051, the band's edge: float subtraction made it 0.00102 against a
+    band of 0.0010199999999999999, read "better" (`!` in compare). ROC AUC 0.7474 -> 0.7963 against the interval
+    [0.7014, 0.7992] (half-width 0.0489) was "beyond noise" the same way."""
+    reference = {"pr_auc": 0.051}
+    band = metric_rules.noise_band("pr_auc", reference)
+    assert metric_rules.change_word("pr_auc", 0.05202 - 0.051, band) == "within noise"
+    assert metric_rules.change_word("pr_auc", 0.05203 - 0.051, band) == "better"
+    [row] = metric_rules.changes({"pr_auc": 0.05202}, reference, [metric_rules.get("pr_auc")])
+    assert row.word == "within noise"
+    interval = {"roc_auc": 0.7474, "roc_auc_ci_low": 0.7014, "roc_auc_ci_high": 0.7992}
+    assert metric_rules.beyond_noise({"roc_auc": 0.7963}, interval) is False
+    assert metric_rules.beyond_noise({"roc_auc": 0.7964}, interval) is True
+    edge = comparison(run("w", workspace=True), [run("edge", auc=0.768 + 0.04)])  # CI half-width: 0.04
+    assert edge.rows[1].beyond_noise is False and edge.rows[1].verdicts["roc_auc"] == "within noise"
+
+
 def test_default_tolerance_comes_from_the_bootstrap_interval():
     reference = {"roc_auc": 0.768, "brier": 0.05, **CI}
     assert metric_rules.default_tolerance("roc_auc", reference) == pytest.approx(0.25 * 0.04)
