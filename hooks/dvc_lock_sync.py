@@ -42,6 +42,7 @@ from hooks.pipeline_state import (
     read_worktree,
     recorded_sample_frac,
 )
+from hooks.stop_signals import stops_to_take
 
 HOOK_ID = "dvc-lock-sync"
 SKIP_HINT = f"To commit anyway on purpose: SKIP={HOOK_ID} git commit ...  (or git commit --no-verify)"
@@ -51,7 +52,6 @@ METRICS = "reports/metrics.json"
 # rewrites those files, and pre-commit then cannot put the edits back).
 REPRO_INPUTS = ("params.yaml", "dvc.yaml", "pipeline", "reports/schema.json")
 REPRO_OUTPUTS = ("dvc.lock", "reports")
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class StagedReader:
@@ -386,8 +386,7 @@ def run_to_the_end(command: list[str]) -> tuple[int, signal.Signals | None]:
                 os.killpg(process.pid, signum)
 
     # A signal ignored here (git run with nohup, or in the background) stays ignored in the command too.
-    handled = [signum for signum in STOP_SIGNALS if signal.getsignal(signum) is not signal.SIG_IGN]
-    previous = {signum: signal.signal(signum, pass_on) for signum in handled}
+    previous = {signum: signal.signal(signum, pass_on) for signum in stops_to_take()}
     try:
         status = process.wait()
     finally:

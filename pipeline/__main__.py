@@ -11,11 +11,13 @@ import contextlib
 import os
 import signal
 
+from hooks.stop_signals import stops_to_take
 from pipeline.errors import STOPPED_SAID
 
 
 def main() -> None:
-    before = {signum: signal.signal(signum, _stopped_while_starting) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    stops = stops_to_take((signal.SIGTERM, signal.SIGHUP))  # `nohup mlops ...`: a hangup stays ignored
+    before = {signum: signal.signal(signum, _stopped_while_starting) for signum in stops}
 
     def hand_over_stops() -> None:
         """SIGTERM and SIGHUP as they were before `mlops` started (the default: the end), once."""

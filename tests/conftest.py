@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -45,6 +46,12 @@ def test_env(**extra: str) -> dict[str, str]:
 
 
 test_env.__test__ = False  # a helper, though its name starts with test_ (modules import it)
+
+
+def hangups_as_from_a_terminal() -> None:
+    """In the child, before it runs: SIGHUP as a terminal leaves it (the default), even when the tests run under
+    `nohup`, whose ignored SIGHUP every command keeps. For every command a test sends a hangup."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def run(

@@ -65,11 +65,8 @@ def serve(
 
     # SIGTERM or SIGHUP while the models load (seconds) ends it as Ctrl-C does, with a word: the default ended it
     # silently (status -15); once serving, the server takes them (`Server.run`). A hangup ignored from the start
-    # (`nohup mlops serve`) stays ignored.
-    hangups_ignored = signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    # (`nohup mlops serve`) stays ignored, as in every command.
     with stops_unwound():
-        if hangups_ignored:
-            signal.signal(signal.SIGHUP, signal.SIG_IGN)
         from pipeline.serving.server import prepare_server
 
         server = prepare_server(rev, host, port, challenger, share, shadow, log_dir, int(log_max_mb * 1024 * 1024))

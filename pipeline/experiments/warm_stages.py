@@ -32,6 +32,7 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
+from hooks.stop_signals import STOP_SIGNALS, stops_to_take
 from pipeline.training import model_file
 from pipeline.versioning.exp_queue import only_its_own_experiment
 from pipeline.versioning.journal import raise_if_stopped
@@ -56,7 +57,6 @@ MODEL_IMPORTS = (
     "pipeline.training.model",
 )
 MODEL_STAGES = frozenset({"train", "evaluate"})
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def stage_of(cmd: str) -> str | None:
@@ -136,10 +136,9 @@ def _run_in_child(
     status = 1
     try:
         _end_with_parent(parent)
-        # As in a new Python: the parent's handlers (the journal's SIGTERM/SIGHUP unwinding) are not the stage's.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        for signum in (signal.SIGTERM, signal.SIGHUP):
-            signal.signal(signum, signal.SIG_DFL)
+        # As in a new Python: the parent's handlers (the runner's) are not the stage's; an ignored signal stays so.
+        for signum in stops_to_take():
+            signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by the runner across the fork
         for target, fd in (stdio or {}).items():  # the caller's standard streams as they are now, not at the fork
             os.dup2(fd, target)
@@ -286,9 +285,8 @@ def _serve(channel: socket.socket, stages: tuple[str, ...]) -> None:
         os._exit(128 + signum)
 
     try:
-        for signum in STOP_SIGNALS:
-            if signal.getsignal(signum) is not signal.SIG_IGN:  # ignored by `mlops` (a background job): still so
-                signal.signal(signum, end)
+        for signum in stops_to_take():  # one ignored by `mlops` (`nohup`, a background job) stays so
+            signal.signal(signum, end)
         for stage in stages:  # all at once: a stage forked between two imports would wait for the second
             preload(stage)
         while request := _receive(channel):

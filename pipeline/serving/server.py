@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hooks.stop_signals import stops_to_take
 from pipeline.errors import UserError
 from pipeline.serving import registry
 from pipeline.serving.app import ChampionFollower, Deployment, ServedModel, build_app, load_served_model
 from pipeline.serving.telemetry import PredictionLog
 from pipeline.versioning import dvc_seam
-from pipeline.versioning.journal import STOP_SIGNALS
 from pipeline.versioning.output_paths import check_log_folder
 
 DEFAULT_SHARE = 0.1
@@ -51,7 +51,7 @@ class Stop:
 def stoppable_server() -> type:
     """uvicorn's server, shutting down as it does on Ctrl-C and SIGTERM on SIGHUP too (a closed terminal, a
     supervisor), where the default ended the process at once and lost the log lines of loans already answered;
-    unless SIGHUP was ignored from the start (`nohup mlops serve`), as a server meant to outlive its terminal asks.
+    unless it was ignored from the start (`nohup mlops serve`), as a server meant to outlive its terminal asks.
     The signal is kept, not raised again once the server is down, so the command ends with one line and 128 + n."""
     import uvicorn
 
@@ -60,8 +60,7 @@ def stoppable_server() -> type:
 
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
-            stops = [s for s in STOP_SIGNALS if s != signal.SIGHUP or signal.getsignal(s) is not signal.SIG_IGN]
-            previous = {signum: signal.signal(signum, self.handle_exit) for signum in stops}  # nohup: hangups go on
+            previous = {signum: signal.signal(signum, self.handle_exit) for signum in stops_to_take()}  # nohup: on
             try:
                 yield
             finally:

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hooks import git
+from hooks.stop_signals import STOP_SIGNALS, stops_to_take
 from pipeline.errors import UserError
 from pipeline.versioning.dvc_command import dvc_in_new_process, release_killed_holder
 
@@ -38,7 +39,6 @@ RUN_LOCK = Path(".dvc/tmp/mlops-repro.lock")
 DVC_RWLOCK = Path(".dvc/tmp/rwlock")
 _WRITING = JOURNAL.with_name(JOURNAL.name + ".new")
 _DONE = JOURNAL.with_name(JOURNAL.name + ".done")
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _active = False  # a journalled command calling another (exp promote -> apply): the outer journal covers both
 # The stop signals the block received, Ctrl-C included, even one whose exception a library caught or Python dropped.
 _stopped_by: list[int] = []
@@ -334,7 +334,8 @@ def stop_signals_unwind() -> Iterator[None]:
     the signal cut short fails as it is collected (DVC's progress callbacks print an AttributeError's
     traceback), so it is dropped rather than printed over the message that says what was put back."""
     _stopped_by.clear()
-    handlers = {signum: _raise_stopped for signum in STOP_SIGNALS[1:]}
+    # One ignored from the start stays ignored (`nohup mlops ...`), here and in DVC and the stages this starts
+    handlers = {signum: _raise_stopped for signum in stops_to_take((signal.SIGTERM, signal.SIGHUP))}
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # Ctrl-C stays a KeyboardInterrupt
         handlers[signal.SIGINT] = _raise_keyboard_interrupt
     previous = {signum: signal.signal(signum, handler) for signum, handler in handlers.items()}
@@ -363,7 +364,7 @@ def stops_unwound() -> contextlib.AbstractContextManager[None]:
     """`stop_signals_unwind` for a block that must clean up after itself when stopped (a half-written output), unless
     an enclosing block already unwinds stops (its record of them is kept) or this is not the main thread (where
     Python lets no handler be set)."""
-    if signal.getsignal(signal.SIGTERM) is _raise_stopped or threading.current_thread() is not threading.main_thread():
+    if _unwinding or threading.current_thread() is not threading.main_thread():
         return contextlib.nullcontext()
     return stop_signals_unwind()
 

@@ -20,19 +20,13 @@ import yaml
 
 from pipeline.paths import MODEL
 from tests import conftest
-from tests.conftest import run
+from tests.conftest import hangups_as_from_a_terminal, run
 
 
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def hangups_as_from_a_terminal() -> None:
-    """In the child, before it runs: SIGHUP as a terminal leaves it (the default), even when the tests run under
-    `nohup`, whose ignored SIGHUP a server keeps."""
-    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 class Server:

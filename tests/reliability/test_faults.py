@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run, test_env
+from tests.conftest import hangups_as_from_a_terminal, run, test_env
 from tests.reliability.helpers import Snapshot, assert_clear_error
 
 
@@ -19,8 +19,15 @@ def start_mlops(repo: Path, *args: str) -> subprocess.Popen:
 
 
 def start_in_own_session(repo: Path, *command: str, ignoring_sigint: bool = False) -> subprocess.Popen:
-    """`command` started as a terminal starts it (its own process group), its output read as text; `ignoring_sigint`:
-    with SIGINT ignored, as a script's background job (`cmd &`) or a CI step starts it."""
+    """`command` started as a terminal starts it (its own process group, SIGHUP as a terminal leaves it), its output
+    read as text; `ignoring_sigint`: with SIGINT ignored, as a script's background job (`cmd &`) or a CI step starts
+    it."""
+
+    def as_started() -> None:
+        hangups_as_from_a_terminal()
+        if ignoring_sigint:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
     return subprocess.Popen(
         list(command),
         cwd=repo,
@@ -29,7 +36,7 @@ def start_in_own_session(repo: Path, *command: str, ignoring_sigint: bool = Fals
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
-        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignoring_sigint else None,
+        preexec_fn=as_started,
     )
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run, test_env
+from tests.conftest import hangups_as_from_a_terminal, run, test_env
 from tests.e2e.data_helpers import lending_frame
-from tests.e2e.test_serve import free_port, hangups_as_from_a_terminal
+from tests.e2e.test_serve import free_port
 from tests.reliability.helpers import Snapshot
 from tests.reliability.test_faults import (
     assert_model_whole,
@@ -333,6 +333,7 @@ def test_the_hook_passes_a_stop_on_to_the_whole_retrain(hooked, tmp_path, signum
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=hangups_as_from_a_terminal,
         )
         wait_for_stage(hooked, "train", hook)
         os.kill(hook.pid, signum)
@@ -879,8 +880,10 @@ def has_loaded(pid: int, library: str) -> bool:
 
 
 def started(repo: Path, *command: str, **popen) -> subprocess.Popen:
-    """`command` started in `repo` with the tests' environment, its output and errors read apart as text."""
+    """`command` started in `repo` with the tests' environment and SIGHUP as a terminal leaves it, its output and errors
+    read apart as text."""
     options = {"cwd": repo, "env": test_env(), "stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    options["preexec_fn"] = hangups_as_from_a_terminal
     return subprocess.Popen(list(command), **{**options, **popen})
 
 
@@ -907,13 +910,42 @@ def test_a_stop_early_in_predict_ends_as_a_later_one_does(repo, tmp_path, signum
 def test_a_stop_while_serve_loads_its_model_is_one_line_and_128_plus_the_signal(repo, signum):
     """SIGTERM or SIGHUP while `mlops serve` loaded the model (seconds, before uvicorn took the signals) killed it
     with no word (status -15 or -1)."""
-    process = started(repo, "mlops", "serve", "--port", str(free_port()), preexec_fn=hangups_as_from_a_terminal)
+    process = started(repo, "mlops", "serve", "--port", str(free_port()))
     wait_until(lambda: has_loaded(process.pid, "sklearn"), process, "serve loading the model", timeout=60)
     process.send_signal(signum)
     stderr = process.communicate(timeout=120)[1]
     assert process.returncode == 128 + signum, stderr
     assert stderr.strip().splitlines()[-1].startswith(f"Stopped by {signum.name}: "), stderr
     assert "Traceback" not in stderr
+
+
+def test_a_hangup_of_a_nohup_repro_is_ignored_by_mlops_dvc_and_the_stage(repo):
+    """`nohup mlops repro` is a run meant to outlive its terminal: a hangup of its whole job mid-stage stopped it
+    (and DVC and the stage, which keep an ignored signal but not mlops's handler) and put everything back."""
+    make_evaluate_stale(repo)
+    process = start_in_own_session(repo, "nohup", "mlops", "repro")
+    wait_for_stage(repo, "evaluate", process)
+    output = stop(process, signal.SIGHUP)
+    assert process.returncode == 0 and "Stopped" not in output, output
+    assert "evaluate" not in run(["dvc", "status"], repo).stdout
+
+
+@pytest.mark.parametrize("early", [True, False], ids=["as-mlops-starts", "loading-the-model"])
+def test_a_hangup_of_a_nohup_predict_is_ignored_as_nohup_asks(repo, tmp_path, early):
+    """`nohup mlops predict` went on through a hangup only in `mlops serve`: here a hangup as it started or loaded
+    the model stopped it ('Stopped by SIGHUP', status 129)."""
+    loans = tmp_path / "loans.csv"
+    lending_frame().drop(columns=["Class"]).to_csv(loans, index=False)
+    out = tmp_path / "scores.csv"
+    process = started(repo, "nohup", "mlops", "predict", str(loans), "--out", str(out), stdin=subprocess.DEVNULL)
+    if early:  # mlops's early handlers are set (SIGTERM's, which are SIGHUP's but for nohup)
+        wait_until(lambda: catches(process.pid, signal.SIGTERM), process, "mlops catching stops", timeout=60)
+    else:
+        wait_until(lambda: has_loaded(process.pid, "sklearn"), process, "predict loading the model", timeout=60)
+    process.send_signal(signal.SIGHUP)
+    stdout, stderr = process.communicate(timeout=120)
+    assert (process.returncode, "Stopped" in stderr) == (0, False), stderr
+    assert stdout.startswith("Scored ") and out.is_file()
 
 
 def test_a_hangup_while_a_nohup_serve_loads_its_model_is_ignored_as_nohup_asks(repo):
@@ -944,9 +976,7 @@ def test_a_stop_while_gate_or_report_works_is_one_line_and_128_plus_the_signal(r
     out = tmp_path / "report.html"
     out.write_text("the former report")
     args = [*command, str(out)] if command[0] == "report" else command
-    process = subprocess.Popen(
-        ["mlops", *args], cwd=repo, env=test_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    process = started(repo, "mlops", *args)
     # scikit-learn is first imported to load the models the command compares: it has begun
     wait_until(lambda: has_loaded(process.pid, "sklearn"), process, "the command loading the models", timeout=60)
     process.send_signal(signum)
@@ -974,14 +1004,7 @@ def test_a_stop_as_mlops_starts_is_one_line_and_status_128_plus_the_signal(repo,
     stop that lands after the command took over stops handling is the command's own, and is tried again."""
     out = tmp_path / "report.html"
     for _attempt in range(5):
-        process = subprocess.Popen(
-            ["mlops", "report", "--out", str(out)],
-            cwd=repo,
-            env=test_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        process = started(repo, "mlops", "report", "--out", str(out))
         wait_until(lambda pid=process.pid: catches(pid, signum), process, "mlops catching the stop", timeout=60)
         process.send_signal(signum)
         stdout, stderr = process.communicate(timeout=120)

@@ -102,15 +102,18 @@ class FailsWhenCollected:
 
 
 @pytest.fixture
-def python_ctrl_c():
-    """Ctrl-C as in `mlops` (a KeyboardInterrupt), whatever handler a stage module imported here installed."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+def stops_as_in_a_terminal():
+    """Ctrl-C as in `mlops` (a KeyboardInterrupt), whatever handler a stage module imported here installed, and
+    SIGHUP as a terminal leaves it, even when the tests run under `nohup`."""
+    previous = {signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler)}
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, signal.SIG_DFL)
     yield
-    signal.signal(signal.SIGINT, previous)
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name)
-def test_what_finalisers_raise_after_a_stop_is_not_printed(workspace, monkeypatch, python_ctrl_c, signum):
+def test_what_finalisers_raise_after_a_stop_is_not_printed(workspace, monkeypatch, stops_as_in_a_terminal, signum):
     printed = []
     monkeypatch.setattr("sys.unraisablehook", printed.append)  # what Python would print as "Exception ignored"
     (workspace / "params.yaml").write_text("before\n")
@@ -131,3 +134,18 @@ def test_what_a_finaliser_raises_without_a_stop_is_still_reported(workspace, mon
     with journal.all_or_nothing("mlops repro", outputs=False):
         FailsWhenCollected()
     assert [str(unraisable.exc_value) for unraisable in seen] == ["a finaliser's own bug"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name)
+def test_a_stop_signal_ignored_from_the_start_stays_ignored(workspace, stops_as_in_a_terminal, signum):
+    """`nohup mlops ...` (SIGHUP ignored) or a script's background job (SIGINT ignored): the command and what it
+    starts (DVC, the stages) go on through that signal; the unwinding took SIGHUP whatever its handler, and its
+    children, which keep an ignored signal but not a handler, took it as the default: the end."""
+    signal.signal(signum, signal.SIG_IGN)
+    (workspace / "params.yaml").write_text("before\n")
+    with journal.all_or_nothing("mlops repro", ("params.yaml",), outputs=False):
+        assert signal.getsignal(signum) is signal.SIG_IGN
+        os.kill(os.getpid(), signum)
+        (workspace / "params.yaml").write_text("after\n")
+    assert (workspace / "params.yaml").read_text() == "after\n" and journal.stop_signal() is None
+    assert signal.getsignal(signum) is signal.SIG_IGN
