@@ -23,6 +23,7 @@ HOOK_ID = "dvc-pre-push"
 ZERO = "0" * 40
 # `dvc push` has no --rev option; its Python API does. It runs in a child process: the hook stays light.
 PUSH_REVS = "import sys; from hooks.dvc_pre_push import push_revisions; push_revisions(sys.argv[1:])"
+NO_DEFAULT_REMOTE = 3  # the status of `push_revisions` when the workspace names no default DVC remote
 
 
 def pushed_revisions(to_ref: str, remote: str) -> list[str]:
@@ -101,10 +102,14 @@ def corrupted_objects(revs: list[str], cache: str) -> list[str]:
 
 
 def push_revisions(revs: list[str]) -> None:
-    """Push the DVC data `revs` name to the remote the workspace's config names (see `hooks.dvc_remotes`)."""
+    """Push the DVC data `revs` name to the default remote the workspace's config names (see `hooks.dvc_remotes`);
+    with none, push nothing and end with NO_DEFAULT_REMOTE: DVC would use the one the pushed commits recorded."""
     from dvc.repo import Repo
 
-    Repo(config=workspace_remotes() or None).push(revs=revs, workspace=False)
+    remotes = workspace_remotes()
+    if "core" not in remotes:
+        sys.exit(NO_DEFAULT_REMOTE)
+    Repo(config=remotes).push(revs=revs, workspace=False)
 
 
 def push_command(revs: list[str]) -> list[str]:
@@ -130,7 +135,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"To push anyway on purpose: SKIP={HOOK_ID} git push ...  (or git push --no-verify)"
         )
         return 1
-    if subprocess.run(push_command(revs)).returncode != 0:
+    status = subprocess.run(push_command(revs)).returncode
+    if status == NO_DEFAULT_REMOTE:
+        print(
+            f"{HOOK_ID}: no default DVC remote here to push the pushed commits' data to, so the git push stopped "
+            "(the data would go where those commits' .dvc/config said the remote was). Fix: `mlops remote set "
+            "PATH_OR_URL` (the project's own: `mlops remote set ../lending-mlops-dvc-remote`), then push again.\n"
+            f"To push anyway on purpose: SKIP={HOOK_ID} git push ...  (or git push --no-verify)"
+        )
+        return 1
+    if status != 0:
         print(
             f"{HOOK_ID}: pushing the DVC data of {len(revs)} commit(s) failed (see above), so the git push "
             "stopped: collaborators would get commits whose data is missing. Fix: check the DVC remote "

@@ -94,6 +94,25 @@ def test_pre_push_refuses_a_corrupted_cache_object_and_pushes_nothing(hooked, tm
     assert run(["git", "ls-remote", str(tmp_path / "origin.git")], hooked).stdout == ""
 
 
+def test_pre_push_with_no_default_remote_here_refuses_in_one_line_and_sends_nothing(hooked, tmp_path):
+    """With no default DVC remote left in the workspace, the hook let DVC push to the remote the pushed commit
+    recorded (where the remote used to be; with the project's relative URL, `/lending-mlops-dvc-remote`), as
+    `mlops exp push` did before it refused in one line."""
+    recorded = tmp_path / "recorded-remote"
+    run(["dvc", "remote", "modify", "local", "url", str(recorded)], hooked)
+    run("git add -A && git commit -q --no-verify -m 'remote: recorded'", hooked)
+    run(["dvc", "remote", "remove", "local"], hooked)  # not committed: the workspace has no remote now
+    run(["git", "init", "-q", "--bare", str(tmp_path / "origin.git")], hooked)
+    run(["git", "remote", "add", "origin", str(tmp_path / "origin.git")], hooked)
+    result = run(["git", "push", "-q", "origin", "main"], hooked, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "Traceback" not in output, output
+    assert "dvc-pre-push: no default DVC remote here to push the pushed commits' data to" in output, output
+    assert "`mlops remote set PATH_OR_URL`" in output, output
+    assert not recorded.exists(), "the data went to the remote the commit recorded"
+    assert run(["git", "ls-remote", str(tmp_path / "origin.git")], hooked).stdout == ""
+
+
 def test_a_new_worktree_is_told_how_to_share_the_dvc_cache(hooked, tmp_path):
     """A linked worktree has a DVC cache of its own, empty: the hook says how to share the main checkout's."""
     worktree = tmp_path / "side"
