@@ -100,18 +100,36 @@ def contradicting_advice_dropped(
         scm_context.logger.removeFilter(advice_filter)
 
 
+class _ErrorsOnceStopped(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.ERROR or stop_signal() is None
+
+
 @contextlib.contextmanager
 def stop_unsaid() -> Iterator[None]:
-    """Within it, DVC's "interrupted by the user" (its command line's word for a stop it caught) is not printed:
-    the caller says what the stop left and what to do."""
+    """Within it, DVC's "interrupted by the user" (its command line's word for a stop it caught) is not printed,
+    nor, once a stop has come, any error its command line reports and the footer asking to report it: what the
+    stop cut short fails on its way out ("unexpected error - cannot close exported pointers exist"), an echo of the
+    stop, not a bug. The caller says what the stop left and what to do."""
     from dvc.cli import logger as command_line_logger
+    from dvc.ui import ui
 
-    stop_filter = _DropAdvice(("interrupted by the user",))
-    command_line_logger.addFilter(stop_filter)
+    filters = (_DropAdvice(("interrupted by the user",)), _ErrorsOnceStopped())
+    error_write = ui.error_write
+
+    def error_write_unless_stopped(*objects, **kwargs) -> None:
+        if stop_signal() is None:
+            error_write(*objects, **kwargs)
+
+    for stop_filter in filters:
+        command_line_logger.addFilter(stop_filter)
+    ui.error_write = error_write_unless_stopped
     try:
         yield
     finally:
-        command_line_logger.removeFilter(stop_filter)
+        del ui.error_write  # the console's own method again
+        for stop_filter in filters:
+            command_line_logger.removeFilter(stop_filter)
 
 
 @contextlib.contextmanager

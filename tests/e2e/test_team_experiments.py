@@ -195,10 +195,16 @@ import os, signal, sys, time
 from dvc.repo.experiments import pull, push
 
 stop = getattr(signal, sys.argv[2])
+then_fails = sys.argv[3:] == ["then-fails"]
 
 def stopped_here(*args, **kwargs):
-    os.kill(os.getpid(), stop)
-    time.sleep(60)
+    try:
+        os.kill(os.getpid(), stop)
+        time.sleep(60)
+    except KeyboardInterrupt:
+        if then_fails:  # what the stop cut short fails on its way out, as DVC's transfers can
+            raise BufferError("cannot close exported pointers exist") from None
+        raise
 
 push._push_cache = pull._pull_cache = stopped_here
 sys.argv = ["mlops", "exp", sys.argv[1]]
@@ -259,6 +265,25 @@ def test_a_push_whose_data_upload_fails_says_the_experiments_commit_went_and_the
     dvc_remote.unlink()
     run(["mlops", "exp", "push"], repo)
     assert (dvc_remote / "files/md5" / model[:2] / model[2:]).is_file()
+
+
+@pytest.mark.parametrize("direction", ["push", "pull"])
+def test_a_stopped_transfer_that_then_fails_still_says_only_the_stop(repo, tmp_path, direction):
+    """A stop that made DVC's transfer fail on its way out printed DVC's error above the stop's line: the pull's
+    "ERROR: unexpected error - cannot close exported pointers exist" and "Having any troubles?" footer (asking to
+    report a bug), the push's "ERROR: failed to push cache: cannot close exported pointers exist"."""
+    name, _model, bare = subset_experiment_pushed(repo, tmp_path)
+    teammate = tmp_path / "teammate"
+    run(["git", "clone", "-q", str(bare), str(teammate)], tmp_path)
+    if direction == "push":
+        run(["git", "push", "-q", str(bare), f":{exp_ref(repo, name)}"], repo)  # as if never pushed
+        shutil.rmtree(tmp_path / "lending-mlops-dvc-remote")
+    script = ["python", "-c", STOPPED_AS_DVC_SENDS_THE_DATA, direction, "SIGTERM", "then-fails"]
+    stopped = run(script, repo if direction == "push" else teammate, check=False)
+    assert stopped.returncode == 128 + signal.SIGTERM and stopped.stderr.splitlines() == [
+        f"Stopped by SIGTERM: the {direction} may be part done (what was sent stays); run the same "
+        f"`mlops exp {direction}` again to finish it."
+    ], stopped.stdout + stopped.stderr
 
 
 def subset_experiment_pushed(repo: Path, tmp_path: Path) -> tuple[str, str, Path]:
