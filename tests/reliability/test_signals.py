@@ -919,13 +919,19 @@ def test_a_stop_while_serve_loads_its_model_is_one_line_and_128_plus_the_signal(
     assert "Traceback" not in stderr
 
 
-def test_a_hangup_of_a_nohup_repro_is_ignored_by_mlops_dvc_and_the_stage(repo):
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGINT], ids=["nohup", "background-job"])
+def test_a_signal_ignored_as_repro_starts_is_ignored_by_mlops_dvc_and_the_stage(repo, signum):
     """`nohup mlops repro` is a run meant to outlive its terminal: a hangup of its whole job mid-stage stopped it
-    (and DVC and the stage, which keep an ignored signal but not mlops's handler) and put everything back."""
+    (and DVC and the stage, which keep an ignored signal but not mlops's handler) and put everything back. A script's
+    `mlops repro &` (SIGINT ignored) went on through a Ctrl-C but for its stage, whose fork took it: 'the pipeline
+    failed', status 2."""
     make_evaluate_stale(repo)
-    process = start_in_own_session(repo, "nohup", "mlops", "repro")
+    if signum == signal.SIGHUP:
+        process = start_in_own_session(repo, "nohup", "mlops", "repro")
+    else:
+        process = start_in_own_session(repo, "mlops", "repro", ignoring_sigint=True)
     wait_for_stage(repo, "evaluate", process)
-    output = stop(process, signal.SIGHUP)
+    output = stop(process, signum)
     assert process.returncode == 0 and "Stopped" not in output, output
     assert "evaluate" not in run(["dvc", "status"], repo).stdout
 
