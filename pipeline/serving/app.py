@@ -500,7 +500,8 @@ class ChampionFollower:
 
 
 def build_app(deployment: Deployment, log, follower: ChampionFollower | None = None):
-    """The FastAPI app: POST /predict, GET /health, /version, /metrics. `log` has `write(records)` and `close()`.
+    """The FastAPI app: POST /predict, GET (and HEAD) /health, /version, /metrics. `log` has `write(records)` and
+    `close()`.
     (This module has no `from __future__ import annotations`: FastAPI reads the handlers' annotations.)"""
     import contextlib
 
@@ -560,11 +561,21 @@ def build_app(deployment: Deployment, log, follower: ChampionFollower | None = N
 
         return await run_in_threadpool(answer)
 
-    @app.get("/health")
+    def probe(path: str):
+        """A GET route that answers HEAD too (its headers, no body): load balancers and `curl -I` check with HEAD.
+        HEAD is left out of /openapi.json, where one function under two methods is a duplicate operation id."""
+
+        def register(handler):
+            app.add_api_route(path, handler, methods=["HEAD"], include_in_schema=False)
+            return app.get(path)(handler)
+
+        return register
+
+    @probe("/health")
     def health():
         return {"status": "ok"}
 
-    @app.get("/version")
+    @probe("/version")
     def version():
         return {
             "champion": deployment.champion.version(),
@@ -575,7 +586,7 @@ def build_app(deployment: Deployment, log, follower: ChampionFollower | None = N
             "threshold": deployment.champion.metadata["threshold"],
         }
 
-    @app.get("/metrics")
+    @probe("/metrics")
     def prometheus():
         from prometheus_client import CONTENT_TYPE_LATEST
 

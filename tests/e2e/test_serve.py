@@ -10,6 +10,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -564,8 +565,26 @@ def test_no_page_loads_its_scripts_from_the_network_the_api_description_is_serve
             with pytest.raises(urllib.error.HTTPError) as missing:
                 urllib.request.urlopen(url + page, timeout=30)
             assert missing.value.code == 404
-        with urllib.request.urlopen(f"{url}/openapi.json", timeout=30) as described:
-            assert "/predict" in json.loads(described.read())["paths"]
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # FastAPI's warning of a duplicate operation id, on the server's stderr
+            with urllib.request.urlopen(f"{url}/openapi.json", timeout=30) as described:
+                assert "/predict" in json.loads(described.read())["paths"]
+
+
+def test_probe_endpoints_answer_head_with_their_headers_and_no_body(repo, monkeypatch):
+    """Load balancers and `curl -I` check a service with HEAD, which got 405 (the routes took GET only)."""
+    monkeypatch.chdir(repo)
+    with served_in_this_process(repo, WhereWritten()) as url:
+        port = int(url.rsplit(":", 1)[1])
+        for path in ("/health", "/version", "/metrics"):
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+                sock.sendall(f"HEAD {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+                answer = b"".join(iter(lambda: sock.recv(65536), b""))
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200 "), (path, head)
+            assert body == b"", (path, body[:100])
+        with urllib.request.urlopen(f"{url}/metrics", timeout=30) as metrics:
+            assert 'route="/health",status="200"} 1.0' in metrics.read().decode()
 
 
 def test_a_mistyped_revision_is_named_before_a_busy_port(repo):
