@@ -281,16 +281,16 @@ def routes_to_challenger(loan_id: str, share: float) -> bool:
     return fraction < share
 
 
-def score_loans(served: ServedModel, loans: list[dict[str, Any]], validated: bool = True) -> list[dict[str, Any]]:
-    """Score loans with `pipeline.serving.predict.score_frame` (the batch scoring code): one result dict per loan.
-    `validated`: the loans passed this model's own feature schema (else its pandera check runs: a UserError)."""
+def score_loans(served: ServedModel, loans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Score loans, checked against this model's feature schema, with `pipeline.serving.predict.score_frame` (the
+    batch scoring code): one result dict per loan."""
     import pandas as pd
 
     features = list(served.metadata["features"])
     frame = pd.DataFrame([{name: loan[name] for name in ["id", *features]} for loan in loans])
     for name, spec in served.metadata["features"].items():
         frame[name] = frame[name].astype(object if spec["kind"] == "categorical" else float)
-    scores = score_frame(served.model, served.metadata, frame, served.md5, source="request", validated=validated)
+    scores = score_frame(served.model, served.metadata, frame, served.md5, source="request", validated=True)
     return [
         {"id": str(i), "p_default": float(p), "decision": str(d), "version": served.version()}
         for i, p, d in zip(scores["id"], scores["p_default"], scores["decision"], strict=True)
@@ -344,24 +344,49 @@ class Deployment:
             for loan in loans
         ]
 
-    def score(self, loans: list[dict[str, Any]]) -> tuple[list[dict], list[dict]]:
-        """(responses in request order, log records for every scoring including the shadow's)."""
+    def check_own_rules(
+        self, served: ServedModel, role: str, loans: list[dict[str, Any]], positions: list[int], batch: bool
+    ) -> None:
+        """RequestInvalid (422) naming each loan at `positions` that breaks a rule of `served` the request was not
+        checked by (a category only the champion saw, say): by its place in the batch, as the request check does."""
+        from pydantic import ValidationError
+
+        if self.checked_by_request(served):
+            return
+        own = served.request or request_model(served.metadata)
+        problems = []
+        for index in positions:
+            try:
+                own.model_validate(loans[index])
+            except ValidationError as error:
+                where = ["body", index] if batch else ["body"]
+                for e in error.errors():
+                    problem = field_problem(where, e)
+                    problems.append(problem | {"msg": f"{problem['msg']} (by the {role} model that scores this loan)"})
+        if problems:
+            raise RequestInvalid(listed(problems))
+
+    def score(self, loans: list[dict[str, Any]], batch: bool = True) -> tuple[list[dict], list[dict]]:
+        """(responses in request order, log records for every scoring including the shadow's); RequestInvalid,
+        before any loan is scored, when a model refuses one by a rule of its own (`check_own_rules`)."""
         assigned = self.assign(loans)
+        runs = [
+            (role, served, [i for i, (r, _) in enumerate(assigned) if r == role])
+            for role, served in (("champion", self.champion), ("challenger", self.challenger))
+        ]
+        if self.shadow is not None:
+            runs.append(("shadow", self.shadow, list(range(len(loans)))))
+        runs = [(role, served, positions) for role, served, positions in runs if positions]
+        for role, served, positions in runs:
+            self.check_own_rules(served, role, loans, positions, batch)
         responses: list[dict | None] = [None] * len(loans)
         records = []
-        for role in ("champion", "challenger"):
-            positions = [i for i, (r, _) in enumerate(assigned) if r == role]
-            if not positions:
-                continue
-            served = assigned[positions[0]][1]
-            scored = score_loans(served, [loans[i] for i in positions], self.checked_by_request(served))
+        for role, served, positions in runs:
+            scored = score_loans(served, [loans[i] for i in positions])
             for i, result in zip(positions, scored, strict=True):
-                responses[i] = result
-                records.append(log_record(loans[i], result, role, served=True))
-        if self.shadow is not None:
-            scored = score_loans(self.shadow, loans, self.checked_by_request(self.shadow))
-            for loan, result in zip(loans, scored, strict=True):
-                records.append(log_record(loan, result, "shadow", served=False))
+                records.append(log_record(loans[i], result, role, served=role != "shadow"))
+                if role != "shadow":
+                    responses[i] = result
         return responses, records
 
 
@@ -542,7 +567,7 @@ def build_app(deployment: Deployment, log, follower: ChampionFollower | None = N
         try:
             raw = await read_body(request)
             loans, batch = await run_in_threadpool(parse_request, raw, serving.request_model())
-            responses, records = await run_in_threadpool(serving.score, loans)
+            responses, records = await run_in_threadpool(serving.score, loans, batch)
         except ClientDisconnect:  # the client hung up before sending its whole body: no bug, and no one to answer
             return Response(status_code=CLIENT_CLOSED_REQUEST)
         except BodyTooLarge:
@@ -551,8 +576,6 @@ def build_app(deployment: Deployment, log, follower: ChampionFollower | None = N
         except RequestInvalid as invalid:
             log.write(refusal_records(invalid.unseen, serving.champion))
             return JSONResponse({"detail": invalid.detail}, 422)
-        except UserError as error:  # the data passed the request schema but not the model's own check
-            return JSONResponse({"detail": [{"loc": ["body"], "msg": str(error), "type": "schema"}]}, 422)
 
         def answer() -> Response:  # a worker thread too: 10,000 loans' log lines and response are seconds of JSON
             log.write(records)

@@ -389,6 +389,37 @@ def test_a_request_is_checked_for_every_feature_a_model_of_the_deployment_reads(
     assert deployment.request_model() is loan_model
 
 
+def test_a_loan_a_challenger_or_shadow_refuses_by_a_rule_of_its_own_is_named_by_its_place_in_the_batch():
+    """Its pandera check named the first loan `rows 2`, a CSV file's line, meaningless in a request."""
+    from pipeline.serving.app import Deployment, ServedModel
+
+    narrower = {
+        "features": dict(METADATA["features"], state={"kind": "categorical", "categories": ["CA"], "nullable": False})
+    }
+    champion = ServedModel(None, METADATA, "c" * 32, "workspace")
+    other = ServedModel(None, narrower, "d" * 32, "workspace", request_model(narrower))
+    batch = [{"state": "CA", "income": 1.0}, {"state": "NY", "income": 2.0, "id": "loan-7"}]
+    for deployment, role in (
+        (Deployment(champion, challenger=other, share=1.0), "challenger"),
+        (Deployment(champion, shadow=other), "shadow"),
+    ):
+        loans, _ = parse_loans(batch, deployment.request_model())
+        with pytest.raises(RequestInvalid) as refused:
+            deployment.score(loans, batch=True)
+        assert refused.value.detail == [
+            {
+                "loc": ["body", 1, "state"],
+                "msg": f"Input should be 'CA' (by the {role} model that scores this loan)",
+                "type": "literal_error",
+                "input": "NY",
+            }
+        ]
+        loans, _ = parse_loans(batch[1], deployment.request_model())
+        with pytest.raises(RequestInvalid) as refused:
+            deployment.score(loans, batch=False)
+        assert refused.value.detail[0]["loc"] == ["body", "state"]
+
+
 def test_loans_refused_only_for_unseen_categories_are_kept_for_the_drift_report():
     body = [
         {"state": "TX", "income": 1.0, "id": "a"},  # only an unseen category: drift evidence
