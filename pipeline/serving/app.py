@@ -255,12 +255,36 @@ def _whole_number(text: str) -> int:
         raise ValueError(f"a number of {len(text.lstrip('-'))} digits is out of the range of a number") from None
 
 
+class DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are all distinct: which of two values a reader keeps is up to it (the last, for
+    Python; the first, for some proxies and logs), so `{"id": "a", "id": "b"}` is no loan at all."""
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise DuplicateKey(f"the key {json.dumps(echoed(key))} appears twice in one object: send each field once")
+        seen.add(key)
+    return dict(pairs)
+
+
 def parse_json(raw: bytes) -> Any:
-    """The parsed body; RequestInvalid (422) for anything that is not strict, finite, reasonably nested JSON."""
+    """The parsed body; RequestInvalid (422) for anything that is not strict, finite, reasonably nested JSON with
+    distinct keys in each object."""
     try:
-        return json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_whole_number)
+        return json.loads(
+            raw,
+            object_pairs_hook=_unique_keys,
+            parse_constant=_refuse_constant,
+            parse_float=_finite_float,
+            parse_int=_whole_number,
+        )
     except RecursionError:
         message = "nested too deeply: a loan is one JSON object of feature values"
+    except DuplicateKey as error:
+        message = str(error)
     except (ValueError, UnicodeDecodeError) as error:  # JSONDecodeError is a ValueError
         message = f"not valid JSON: {str(error)[:200]}"
     raise RequestInvalid([{"loc": ["body"], "msg": message, "type": "json"}])

@@ -132,6 +132,11 @@ MALFORMED = {
     "lone-surrogate": ('{"term": "\\ud800"}', "\\\\ud800"),  # valid JSON, no character: echoed as its escape
     "empty-objects": ("[" + ",".join(["{}"] * 10_000) + "]", "and 219900 more problems"),  # 30 KB, not a 17 MB answer
     "lone-surrogate-id": ('[{"id": "a\\udfff"}]', '0, "id"'),
+    "duplicate-id": ('[{"id": "a", "id": "b"}]', 'the key \\"id\\" appears twice in one object'),  # which one counts?
+    "duplicate-feature": (
+        '{"term": "term_36", "int_rate": 7.5, "term": "term_60"}',
+        'the key \\"term\\" appears twice',
+    ),
 }
 
 

@@ -345,6 +345,22 @@ def test_metrics_are_prometheus_text_labelled_by_route():
     assert decision.labels["decision"] == "approve" and decision.value == 1
 
 
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [('{"id": "a", "income": 1, "id": "b"}', "id"), ('[{"state": "CA"}, {"state": "CA", "state": "NY"}]', "state")],
+)
+def test_an_object_with_a_key_twice_is_refused_not_read_as_its_last_value(body, key):
+    """The last value was taken silently: which one counts is up to each reader (a proxy or a log may keep the
+    first), so the loan scored and the loan another reader saw could differ."""
+    from pipeline.serving.app import parse_json
+
+    with pytest.raises(RequestInvalid) as refused:
+        parse_json(body.encode())
+    assert refused.value.detail == [
+        {"loc": ["body"], "msg": f'the key "{key}" appears twice in one object: send each field once', "type": "json"}
+    ]
+
+
 def test_a_422_echoes_at_most_80_characters_of_any_offending_value():
     for huge in ("x" * 4000, int("9" * 4000), -int("9" * 4000)):
         with pytest.raises(RequestInvalid) as invalid:
