@@ -218,6 +218,16 @@ def echoed(value: str | int | float | bool | None) -> str | int | float | bool |
     return value if len(text) <= MAX_ECHOED_CHARS else text[:MAX_ECHOED_CHARS] + "..."
 
 
+def unreadable_body(headers) -> dict[str, Any] | None:
+    """The 415 detail for a body the service cannot read as it is declared: compressed (`Content-Encoding: gzip`
+    was read as JSON text, and a plain body declared gzip was taken as it is); None when it can."""
+    encoding = headers.get("content-encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        message = f"Content-Encoding {json.dumps(echoed(encoding))} is not supported: send the body uncompressed"
+        return {"loc": ["header", "content-encoding"], "msg": message, "type": "unsupported_encoding"}
+    return None
+
+
 class BodyTooLarge(Exception):
     """A request body above MAX_BODY_BYTES: refused with 413 before it is read whole."""
 
@@ -588,6 +598,9 @@ def build_app(deployment: Deployment, log, follower: ChampionFollower | None = N
     @app.post("/predict")
     async def predict(request: Request):
         serving = deployment.now()
+        unreadable = unreadable_body(request.headers)
+        if unreadable is not None:
+            return JSONResponse({"detail": [unreadable]}, 415)
         try:
             raw = await read_body(request)
             loans, batch = await run_in_threadpool(parse_request, raw, serving.request_model())

@@ -4,6 +4,7 @@ traceback and is counted."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import socket
 import threading
@@ -152,6 +153,32 @@ def test_malformed_bodies_get_a_clear_422(served_repo):
         assert server.post(loans(served_repo, 1)[0])[0] == 200
     finally:
         server.stop()
+
+
+UNREADABLE = {  # headers: the words of the 415
+    "gzip": ("Content-Encoding: gzip\r\n", 'Content-Encoding \\"gzip\\" is not supported'),
+    "br": ("Content-Encoding: br\r\n", 'Content-Encoding \\"br\\" is not supported'),
+}
+
+
+def test_a_body_the_service_cannot_read_as_declared_gets_415_naming_the_header(served_repo):
+    server = Server(served_repo)
+    try:
+        loan = json.dumps(loans(served_repo, 1)[0]).encode()
+        for case, (headers, words) in UNREADABLE.items():
+            for body in (loan, gzip.compress(loan)):  # as declared or not: never read as JSON text, nor taken as is
+                head = (
+                    f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{headers}"
+                    f"Content-Length: {len(body)}\r\n\r\n"
+                )
+                status, answer = raw_request(server.port, head.encode(), [body])
+                assert status == 415 and words in json.dumps(json.loads(answer)), f"{case}: {status} {answer[:300]}"
+        series = request_series(server)
+        assert series[("/predict", "415")] == 2 * len(UNREADABLE) and ("/predict", "500") not in series, series
+        assert server.post(loans(served_repo, 1)[0])[0] == 200
+    finally:
+        server.stop()
+    assert "Traceback" not in server.process.stdout.read()
 
 
 def request_series(server: Server) -> dict[tuple[str, str], float]:
