@@ -220,11 +220,18 @@ def echoed(value: str | int | float | bool | None) -> str | int | float | bool |
 
 def unreadable_body(headers) -> dict[str, Any] | None:
     """The 415 detail for a body the service cannot read as it is declared: compressed (`Content-Encoding: gzip`
-    was read as JSON text, and a plain body declared gzip was taken as it is); None when it can."""
+    was read as JSON text, and a plain body declared gzip was taken as it is), or declared as no JSON (a form,
+    text: what a web page can make a browser send to any address, without asking, as FastAPI refuses too); None
+    when it can. A body with no Content-Type is read as JSON."""
     encoding = headers.get("content-encoding", "").strip().lower()
     if encoding not in ("", "identity"):
         message = f"Content-Encoding {json.dumps(echoed(encoding))} is not supported: send the body uncompressed"
         return {"loc": ["header", "content-encoding"], "msg": message, "type": "unsupported_encoding"}
+    declared = headers.get("content-type", "")
+    media_type = declared.partition(";")[0].strip().lower()
+    if media_type not in ("", "application/json") and not media_type.endswith("+json"):
+        message = f"Content-Type {json.dumps(echoed(declared))} is not JSON: send the loans as application/json"
+        return {"loc": ["header", "content-type"], "msg": message, "type": "unsupported_media_type"}
     return None
 
 

@@ -551,7 +551,8 @@ def test_a_batch_is_logged_and_answered_in_a_worker_thread_not_on_the_event_loop
     log = WhereWritten()
     with served_in_this_process(repo, log) as url:
         loans = pd.read_parquet(repo / "data" / "split" / "test.parquet").drop(columns=["Class"]).head(50)
-        request = urllib.request.Request(f"{url}/predict", data=loans.to_json(orient="records").encode(), method="POST")
+        body, json_type = loans.to_json(orient="records").encode(), {"Content-Type": "application/json"}
+        request = urllib.request.Request(f"{url}/predict", data=body, headers=json_type, method="POST")
         with urllib.request.urlopen(request, timeout=60) as answer:
             assert len(json.loads(answer.read())) == 50
     assert log.threads == ["worker"]

@@ -158,6 +158,8 @@ def test_malformed_bodies_get_a_clear_422(served_repo):
 UNREADABLE = {  # headers: the words of the 415
     "gzip": ("Content-Encoding: gzip\r\n", 'Content-Encoding \\"gzip\\" is not supported'),
     "br": ("Content-Encoding: br\r\n", 'Content-Encoding \\"br\\" is not supported'),
+    "text": ("Content-Type: text/plain\r\n", 'Content-Type \\"text/plain\\" is not JSON'),  # a browser's "simple"
+    "form": ("Content-Type: application/x-www-form-urlencoded\r\n", "is not JSON"),  # request: no CORS preflight
 }
 
 
@@ -167,15 +169,17 @@ def test_a_body_the_service_cannot_read_as_declared_gets_415_naming_the_header(s
         loan = json.dumps(loans(served_repo, 1)[0]).encode()
         for case, (headers, words) in UNREADABLE.items():
             for body in (loan, gzip.compress(loan)):  # as declared or not: never read as JSON text, nor taken as is
-                head = (
-                    f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{headers}"
-                    f"Content-Length: {len(body)}\r\n\r\n"
-                )
+                declared = headers if "Content-Type" in headers else f"Content-Type: application/json\r\n{headers}"
+                head = f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\n{declared}Content-Length: {len(body)}\r\n\r\n"
                 status, answer = raw_request(server.port, head.encode(), [body])
                 assert status == 415 and words in json.dumps(json.loads(answer)), f"{case}: {status} {answer[:300]}"
         series = request_series(server)
         assert series[("/predict", "415")] == 2 * len(UNREADABLE) and ("/predict", "500") not in series, series
-        assert server.post(loans(served_repo, 1)[0])[0] == 200
+        for declared in ("application/json; charset=utf-8", "application/problem+json", None):
+            head = "POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            head += f"Content-Type: {declared}\r\n" if declared else ""
+            status, _ = raw_request(server.port, f"{head}Content-Length: {len(loan)}\r\n\r\n".encode(), [loan])
+            assert status == 200, declared
     finally:
         server.stop()
     assert "Traceback" not in server.process.stdout.read()
