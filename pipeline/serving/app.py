@@ -235,6 +235,15 @@ def unreadable_body(headers) -> dict[str, Any] | None:
     return None
 
 
+def unexpected_query(query: str) -> dict[str, Any] | None:
+    """The 422 detail for a query string on /predict (`?threshold=0.3`, `?model=...`): it was ignored, so a client
+    believing it had an effect got decisions it did not ask for; None for none."""
+    if not query:
+        return None
+    message = f"/predict reads no query parameters (got {json.dumps(echoed(query))}): send only the loans, as the body"
+    return {"loc": ["query"], "msg": message, "type": "unexpected_query"}
+
+
 class BodyTooLarge(Exception):
     """A request body above MAX_BODY_BYTES: refused with 413 before it is read whole."""
 
@@ -608,6 +617,9 @@ def build_app(deployment: Deployment, log, follower: ChampionFollower | None = N
         unreadable = unreadable_body(request.headers)
         if unreadable is not None:
             return JSONResponse({"detail": [unreadable]}, 415)
+        unexpected = unexpected_query(request.url.query)
+        if unexpected is not None:
+            return JSONResponse({"detail": [unexpected]}, 422)
         try:
             raw = await read_body(request)
             loans, batch = await run_in_threadpool(parse_request, raw, serving.request_model())

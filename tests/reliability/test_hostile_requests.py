@@ -60,9 +60,9 @@ def _complete(response: bytes) -> bool:
     return False
 
 
-def post_raw(server: Server, body: bytes) -> tuple[int, dict]:
+def post_raw(server: Server, body: bytes, path: str = "/predict") -> tuple[int, dict]:
     request = urllib.request.Request(
-        server.base + "/predict", data=body, headers={"Content-Type": "application/json"}, method="POST"
+        server.base + path, data=body, headers={"Content-Type": "application/json"}, method="POST"
     )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
@@ -183,6 +183,21 @@ def test_a_body_the_service_cannot_read_as_declared_gets_415_naming_the_header(s
     finally:
         server.stop()
     assert "Traceback" not in server.process.stdout.read()
+
+
+def test_a_query_string_on_predict_is_refused_not_ignored(served_repo):
+    """`/predict?threshold=0.3` was scored with the model's threshold: the client never learnt it had no effect."""
+    server = Server(served_repo)
+    try:
+        loan = json.dumps(loans(served_repo, 1)[0]).encode()
+        for query in ("threshold=0.3", "model=challenger&debug", "x=" + "%22" * 10_000):
+            status, answer = post_raw(server, loan, f"/predict?{query}")
+            assert status == 422 and answer["detail"][0]["loc"] == ["query"], answer
+            assert "/predict reads no query parameters" in answer["detail"][0]["msg"], answer
+            assert len(answer["detail"][0]["msg"]) < 200
+        assert post_raw(server, loan, "/predict?")[0] == 200
+    finally:
+        server.stop()
 
 
 def request_series(server: Server) -> dict[tuple[str, str], float]:
