@@ -597,7 +597,11 @@ def build_app(deployment: Deployment, log, follower: ChampionFollower | None = N
         log.close()
 
     # No /docs or /redoc: their pages load scripts from a CDN, blank offline. /openapi.json describes the API.
-    app = FastAPI(title="Lending-risk scoring", lifespan=lifespan, docs_url=None, redoc_url=None)
+    # No redirect of /predict/ to /predict: its Location was built from the client's Host header (a POST re-sent
+    # wherever that names, over http behind a TLS proxy); a path with a slash is a 404 as any unknown path.
+    app = FastAPI(
+        title="Lending-risk scoring", lifespan=lifespan, docs_url=None, redoc_url=None, redirect_slashes=False
+    )
 
     @app.middleware("http")
     async def measure(request: Request, call_next):

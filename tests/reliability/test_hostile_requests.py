@@ -200,6 +200,24 @@ def test_a_query_string_on_predict_is_refused_not_ignored(served_repo):
         server.stop()
 
 
+def test_a_path_with_a_trailing_slash_is_a_404_not_a_redirect_to_the_clients_host(served_repo):
+    """`POST /predict/` got 307 to `http://<the Host header>/predict`: loans re-sent wherever a client or proxy
+    named, and a 3xx rather than a clear 4xx."""
+    server = Server(served_repo)
+    try:
+        loan = json.dumps(loans(served_repo, 1)[0]).encode()
+        for method, path, body in (("POST", "/predict/", loan), ("GET", "/health/", b"")):
+            head = (
+                f"{method} {path} HTTP/1.1\r\nHost: elsewhere.example\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            )
+            status, answer = raw_request(server.port, head.encode(), [body])
+            assert status == 404, (path, status, answer)
+        assert request_series(server)[("unmatched", "404")] == 2
+    finally:
+        server.stop()
+
+
 def request_series(server: Server) -> dict[tuple[str, str], float]:
     text = server.get("/metrics")
     families = {family.name: family for family in text_string_to_metric_families(text)}
