@@ -118,14 +118,26 @@ def request_model_of(features: dict[str, dict[str, Any]]):
     # (outcomes are joined to predictions by id). A whole number is held to the same length as text.
     loan_id = constr(strict=True, min_length=1, max_length=MAX_ID_CHARS) | StrictInt | None
     fields["id"] = (loan_id, Field(default=None, union_mode="left_to_right"))
-    validators = {"id_length": field_validator("id")(_at_most_id_chars)}
+    validators = {"id_rule": field_validator("id", mode="wrap")(_one_id_problem)}
     return create_model("Loan", __config__=ConfigDict(extra="ignore"), __validators__=validators, **fields)
 
 
-def _at_most_id_chars(cls, value: str | int | None) -> str | int | None:
-    if isinstance(value, int) and len(str(value)) > MAX_ID_CHARS:
-        raise ValueError(f"an id has at most {MAX_ID_CHARS} characters (a whole number: its sign and digits)")
-    return value
+ID_RULE = f"an id is text of 1 to {MAX_ID_CHARS} characters or a whole number of as many (sign included), as given"
+
+
+def _one_id_problem(cls, value: Any, handler) -> str | int | None:
+    """The id as given, or one problem saying what an id is: pydantic's own were one per member of the union, at
+    places no client sent (`["body", "id", "constrained-str"]`, `["body", "id", "int"]`)."""
+    from pydantic import ValidationError
+    from pydantic_core import PydanticCustomError
+
+    try:
+        loan_id = handler(value)
+    except ValidationError:
+        raise PydanticCustomError("id", ID_RULE) from None
+    if isinstance(loan_id, int) and len(str(loan_id)) > MAX_ID_CHARS:
+        raise PydanticCustomError("id", ID_RULE)
+    return loan_id
 
 
 class RequestInvalid(Exception):

@@ -67,11 +67,19 @@ def test_a_fraction_of_an_integer_feature_is_refused_as_predict_refuses_it():
     ]
 
 
-@pytest.mark.parametrize("loan_id", [True, False, "", 1.5, "x" * 257, 10**256, -(10**255), [1], {"a": 1}])
-def test_an_id_that_is_not_text_or_a_whole_number_as_given_is_refused(loan_id):
+@pytest.mark.parametrize(
+    "loan_id", [True, False, "", 1.5, 1e2, "x" * 257, 10**256, -(10**255), [1], {"a": 1}, "a\udfff"]
+)
+def test_an_id_that_is_not_text_or_a_whole_number_as_given_is_one_problem_saying_what_an_id_is(loan_id):
+    """pydantic's problems were one per type an id may have, at places no client sent (`["body", "id", "int"]`)."""
     with pytest.raises(RequestInvalid) as refused:
-        parse_loans({"state": "CA", "income": 1.0, "id": loan_id}, request_model(METADATA))
-    assert all(problem["loc"][:2] == ["body", "id"] for problem in refused.value.detail)
+        parse_loans([{"state": "CA", "income": 1.0, "id": loan_id}], request_model(METADATA))
+    assert [problem["loc"] for problem in refused.value.detail] == [["body", 0, "id"]], refused.value.detail
+    problem = refused.value.detail[0]
+    assert problem["type"] == "id"
+    assert (
+        problem["msg"] == "an id is text of 1 to 256 characters or a whole number of as many (sign included), as given"
+    )
 
 
 @pytest.mark.parametrize(
