@@ -658,11 +658,13 @@ def build_app(deployment: Deployment, log, follower: ChampionFollower | None = N
 
     def probe(path: str):
         """A GET route that answers HEAD too (its headers, no body): load balancers and `curl -I` check with HEAD.
-        HEAD is left out of /openapi.json, where one function under two methods is a duplicate operation id."""
+        HEAD is left out of /openapi.json, where one function under two methods is a duplicate operation id, and
+        registered after GET: another method's 405 names the first route's (`Allow: GET`)."""
 
         def register(handler):
+            app.get(path)(handler)
             app.add_api_route(path, handler, methods=["HEAD"], include_in_schema=False)
-            return app.get(path)(handler)
+            return handler
 
         return register
 

@@ -584,6 +584,10 @@ def test_probe_endpoints_answer_head_with_their_headers_and_no_body(repo, monkey
             head, _, body = answer.partition(b"\r\n\r\n")
             assert head.startswith(b"HTTP/1.1 200 "), (path, head)
             assert body == b"", (path, body[:100])
+            request = urllib.request.Request(f"{url}{path}", data=b"", method="POST")
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=30)
+            assert refused.value.code == 405 and refused.value.headers["allow"] == "GET", path  # not HEAD alone
         with urllib.request.urlopen(f"{url}/metrics", timeout=30) as metrics:
             assert 'route="/health",status="200"} 1.0' in metrics.read().decode()
 
