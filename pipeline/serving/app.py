@@ -11,6 +11,7 @@
   off the event loop so one big request cannot stall `/health`.
 """
 
+import asyncio
 import hashlib
 import json
 import math
@@ -38,6 +39,7 @@ MAX_ID_CHARS = 256
 MAX_BODY_BYTES = 16 * 1024 * 1024  # a full batch of loans is about 7 MB of JSON
 MAX_ECHOED_CHARS = 80  # of an offending value, in a 422
 MAX_PROBLEMS = 100  # listed in a 422
+BODY_IDLE_SECONDS = 30.0  # the longest wait for the next part of a request body
 CLIENT_CLOSED_REQUEST = 499  # nginx's status for a request its client gave up on, as /metrics counts it
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -260,19 +262,30 @@ class BodyTooLarge(Exception):
     """A request body above MAX_BODY_BYTES: refused with 413 before it is read whole."""
 
 
+class BodyStalled(Exception):
+    """A request body of which nothing more arrived for BODY_IDLE_SECONDS: refused with 408."""
+
+
 async def read_body(request, limit: int = MAX_BODY_BYTES) -> bytes:
     """The request body, refusing one above `limit` bytes as soon as its declared length or the bytes read so far
-    say so (a chunked body has no declared length)."""
+    say so (a chunked body has no declared length), and one that stops arriving: a client that declares 1,000
+    bytes, sends 10 and waits held its request (and a worker's memory) open for ever."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge
     chunks, size = [], 0
-    async for chunk in request.stream():
+    parts = request.stream()
+    while True:
+        try:
+            chunk = await asyncio.wait_for(anext(parts), BODY_IDLE_SECONDS)
+        except StopAsyncIteration:
+            return b"".join(chunks)
+        except TimeoutError:
+            raise BodyStalled from None
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge
         chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _refuse_constant(name: str) -> None:
@@ -642,6 +655,10 @@ def build_app(deployment: Deployment, log, follower: ChampionFollower | None = N
             responses, records = await run_in_threadpool(serving.score, loans, batch)
         except ClientDisconnect:  # the client hung up before sending its whole body: no bug, and no one to answer
             return Response(status_code=CLIENT_CLOSED_REQUEST)
+        except BodyStalled:  # the rest of the body may still come: this connection cannot serve another request
+            message = f"the request body stopped arriving (nothing for {BODY_IDLE_SECONDS:.0f} s): send it whole"
+            detail = [{"loc": ["body"], "msg": message, "type": "timeout"}]
+            return JSONResponse({"detail": detail}, 408, headers={"Connection": "close"})
         except BodyTooLarge:
             message = f"the request body is above {MAX_BODY_BYTES // (1024 * 1024)} MB: send at most {MAX_BATCH} loans"
             return JSONResponse({"detail": [{"loc": ["body"], "msg": message, "type": "too_large"}]}, 413)

@@ -287,6 +287,29 @@ class InProcessServer:
         self.thread.join(10)
 
 
+def test_a_body_that_stops_arriving_gets_a_408_not_a_request_held_open_for_ever(served_repo, monkeypatch, tmp_path):
+    """A client that declared 1,000 bytes, sent 10 and waited was never answered: each such connection held a
+    request open for as long as the client liked."""
+    from pipeline.serving import app as served_app
+    from pipeline.serving.telemetry import PredictionLog
+
+    monkeypatch.chdir(served_repo)
+    monkeypatch.setattr(served_app, "BODY_IDLE_SECONDS", 0.5)
+    deployment = served_app.Deployment(served_app.load_served_model(None))
+    server = InProcessServer(served_app.build_app(deployment, PredictionLog(tmp_path / "logs", 1 << 20)))
+    try:
+        head = (
+            b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1000\r\n\r\n"
+        )
+        status, answer = raw_request(server.port, head, [b'[{"term": '], timeout=20)  # then nothing, connected
+        assert status == 408 and "the request body stopped arriving" in answer.decode(), (status, answer)
+        with urllib.request.urlopen(server.base + "/metrics", timeout=10) as response:
+            assert 'mlops_requests_total{route="/predict",status="408"} 1.0' in response.read().decode()
+    finally:
+        server.stop()
+
+
 def test_a_bug_answers_500_without_a_traceback_and_is_counted(served_repo, monkeypatch, tmp_path, capfd):
     """A model whose metadata names a feature its pipeline was not fitted on fails inside scikit-learn: a bug,
     not a bad request."""
