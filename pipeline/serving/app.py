@@ -223,6 +223,11 @@ def field_problem(where: list, error: dict) -> dict[str, Any]:
     return problem
 
 
+def own_rule_problem(where: list, error: dict, role: str) -> dict[str, Any]:
+    problem = field_problem(where, error)
+    return problem | {"msg": f"{problem['msg']} (by the {role} model that scores this loan)"}
+
+
 def echoed(value: str | int | float | bool | None) -> str | int | float | bool | None:
     """An offending value as a 422 echoes it: as sent, or its first MAX_ECHOED_CHARS characters and `...`. A lone
     surrogate (`"\\ud800"`, valid JSON but no Unicode character) is echoed as its escape: UTF-8 cannot encode it."""
@@ -419,41 +424,43 @@ class Deployment:
             for loan in loans
         ]
 
-    def check_own_rules(
+    def own_rule_problems(
         self, served: ServedModel, role: str, loans: list[dict[str, Any]], positions: list[int], batch: bool
-    ) -> None:
-        """RequestInvalid (422) naming each loan at `positions` that breaks a rule of `served` the request was not
-        checked by (a category only the champion saw, say): by its place in the batch, as the request check does."""
+    ) -> dict[int, list[dict[str, Any]]]:
+        """The 422 problems of each loan at `positions` that breaks a rule of `served` the request was not checked
+        by (a category only the champion saw, say), by position: named by its place in the batch, as the request
+        check names loans."""
         from pydantic import ValidationError
 
         if self.checked_by_request(served):
-            return
+            return {}
         own = served.request or request_model(served.metadata)
-        problems = []
+        problems = {}
         for index in positions:
             try:
                 own.model_validate(loans[index])
             except ValidationError as error:
                 where = ["body", index] if batch else ["body"]
-                for e in error.errors():
-                    problem = field_problem(where, e)
-                    problems.append(problem | {"msg": f"{problem['msg']} (by the {role} model that scores this loan)"})
-        if problems:
-            raise RequestInvalid(listed(problems))
+                problems[index] = [own_rule_problem(where, e, role) for e in error.errors()]
+        return problems
 
     def score(self, loans: list[dict[str, Any]], batch: bool = True) -> tuple[list[dict], list[dict]]:
-        """(responses in request order, log records for every scoring including the shadow's); RequestInvalid,
-        before any loan is scored, when a model refuses one by a rule of its own (`check_own_rules`)."""
+        """(responses in request order, log records for every scoring including the shadow's). A loan the challenger
+        refuses by a rule of its own is a RequestInvalid, before any loan is scored; one the shadow refuses is only
+        not scored by it: a shadow never changes an answer."""
         assigned = self.assign(loans)
         runs = [
             (role, served, [i for i, (r, _) in enumerate(assigned) if r == role])
             for role, served in (("champion", self.champion), ("challenger", self.challenger))
         ]
         if self.shadow is not None:
-            runs.append(("shadow", self.shadow, list(range(len(loans)))))
+            refused = self.own_rule_problems(self.shadow, "shadow", loans, list(range(len(loans))), batch)
+            runs.append(("shadow", self.shadow, [i for i in range(len(loans)) if i not in refused]))
         runs = [(role, served, positions) for role, served, positions in runs if positions]
         for role, served, positions in runs:
-            self.check_own_rules(served, role, loans, positions, batch)
+            refused = {} if role == "shadow" else self.own_rule_problems(served, role, loans, positions, batch)
+            if refused:
+                raise RequestInvalid(listed([problem for i in sorted(refused) for problem in refused[i]]))
         responses: list[dict | None] = [None] * len(loans)
         records = []
         for role, served, positions in runs:

@@ -413,35 +413,68 @@ def test_a_request_is_checked_for_every_feature_a_model_of_the_deployment_reads(
     assert deployment.request_model() is loan_model
 
 
-def test_a_loan_a_challenger_or_shadow_refuses_by_a_rule_of_its_own_is_named_by_its_place_in_the_batch():
+NARROWER = {
+    "features": dict(METADATA["features"], state={"kind": "categorical", "categories": ["CA"], "nullable": False})
+}
+
+
+def test_a_loan_a_challenger_refuses_by_a_rule_of_its_own_is_named_by_its_place_in_the_batch():
     """Its pandera check named the first loan `rows 2`, a CSV file's line, meaningless in a request."""
     from pipeline.serving.app import Deployment, ServedModel
 
-    narrower = {
-        "features": dict(METADATA["features"], state={"kind": "categorical", "categories": ["CA"], "nullable": False})
-    }
     champion = ServedModel(None, METADATA, "c" * 32, "workspace")
-    other = ServedModel(None, narrower, "d" * 32, "workspace", request_model(narrower))
+    challenger = ServedModel(None, NARROWER, "d" * 32, "workspace", request_model(NARROWER))
+    deployment = Deployment(champion, challenger=challenger, share=1.0)
     batch = [{"state": "CA", "income": 1.0}, {"state": "NY", "income": 2.0, "id": "loan-7"}]
-    for deployment, role in (
-        (Deployment(champion, challenger=other, share=1.0), "challenger"),
-        (Deployment(champion, shadow=other), "shadow"),
-    ):
-        loans, _ = parse_loans(batch, deployment.request_model())
-        with pytest.raises(RequestInvalid) as refused:
-            deployment.score(loans, batch=True)
-        assert refused.value.detail == [
-            {
-                "loc": ["body", 1, "state"],
-                "msg": f"Input should be 'CA' (by the {role} model that scores this loan)",
-                "type": "literal_error",
-                "input": "NY",
-            }
-        ]
-        loans, _ = parse_loans(batch[1], deployment.request_model())
-        with pytest.raises(RequestInvalid) as refused:
-            deployment.score(loans, batch=False)
-        assert refused.value.detail[0]["loc"] == ["body", "state"]
+    loans, _ = parse_loans(batch, deployment.request_model())
+    with pytest.raises(RequestInvalid) as refused:
+        deployment.score(loans, batch=True)
+    assert refused.value.detail == [
+        {
+            "loc": ["body", 1, "state"],
+            "msg": "Input should be 'CA' (by the challenger model that scores this loan)",
+            "type": "literal_error",
+            "input": "NY",
+        }
+    ]
+    loans, _ = parse_loans(batch[1], deployment.request_model())
+    with pytest.raises(RequestInvalid) as refused:
+        deployment.score(loans, batch=False)
+    assert refused.value.detail[0]["loc"] == ["body", "state"]
+
+
+def fitted_model(features: dict) -> object:
+    """A real scikit-learn pipeline over these features, fitted on four loans."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    categorical = [name for name, spec in features.items() if spec["kind"] == "categorical"]
+    numeric = [name for name in features if name not in categorical]
+    frame = pd.DataFrame({"state": ["CA", "NY", "CA", "NY"], "income": [1.0, 2.0, 3.0, 4.0], "util": [0.1] * 4})
+    columns = make_column_transformer((OneHotEncoder(handle_unknown="ignore"), categorical), (SimpleImputer(), numeric))
+    return make_pipeline(columns, LogisticRegression()).fit(frame[list(features)], [0, 1, 0, 1])
+
+
+def test_a_loan_the_shadow_refuses_by_a_rule_of_its_own_is_answered_by_the_champion_not_refused():
+    """A shadow is never returned, yet a loan with a category only the champion saw got a 422 while it served."""
+    from pipeline.serving.app import Deployment, ServedModel
+
+    metadata = dict(METADATA, threshold=0.5)
+    champion = ServedModel(fitted_model(METADATA["features"]), metadata, "c" * 32, "workspace")
+    narrower = dict(NARROWER, threshold=0.5)
+    shadow = ServedModel(fitted_model(NARROWER["features"]), narrower, "d" * 32, "workspace", request_model(NARROWER))
+    deployment = Deployment(champion, shadow=shadow)
+    batch = [{"state": "CA", "income": 1.0, "id": "a"}, {"state": "NY", "income": 2.0, "id": "b"}]
+    responses, records = deployment.score(parse_loans(batch, deployment.request_model())[0], batch=True)
+    assert [(answer["id"], answer["version"]["md5"]) for answer in responses] == [("a", "c" * 32), ("b", "c" * 32)]
+    assert sorted((record["role"], record["id"]) for record in records) == [
+        ("champion", "a"),
+        ("champion", "b"),
+        ("shadow", "a"),
+    ]
 
 
 def test_loans_refused_only_for_unseen_categories_are_kept_for_the_drift_report():
