@@ -1021,6 +1021,17 @@ def test_a_stop_as_mlops_starts_is_one_line_and_status_128_plus_the_signal(repo,
     assert not out.exists() and list(tmp_path.glob("*.partial")) == []
 
 
+def test_a_stage_keeps_an_ignored_ctrl_c_ignored():
+    """A script's background `mlops repro &` (SIGINT ignored) went on through a Ctrl-C to its job, but its stage
+    took it once `pipeline.stages` was imported (status 130, 'the pipeline failed'): its handler was set whatever
+    the process ignored."""
+    script = "import signal{}; import pipeline.stages; print(repr(signal.getsignal(signal.SIGINT)))"
+    for ignored, handler in ((True, "<Handlers.SIG_IGN: 1>"), (False, "<function _stopped ")):
+        code = script.format("; signal.signal(signal.SIGINT, signal.SIG_IGN)" if ignored else "")
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=test_env())
+        assert result.returncode == 0 and result.stdout.startswith(handler), result.stdout + result.stderr
+
+
 def test_importing_the_cli_sets_no_stop_handler():
     """Only the `mlops` command ends at once on an early stop: a process that imports `pipeline.cli` (a test, a
     tool) keeps its own SIGTERM and SIGHUP handlers: those of a Python that imports nothing (the suite may run
