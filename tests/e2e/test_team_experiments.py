@@ -221,13 +221,8 @@ def test_a_push_or_pull_stopped_half_way_says_so_in_one_line_and_the_same_comman
 ):
     """Ctrl-C during `mlops exp push` printed DVC's "ERROR: interrupted by the user", then "could not push
     experiments to 'origin'" with a hint to check the remotes, exit 2: a stop read as a broken remote."""
-    name, model, bare = subset_experiment_pushed(repo, tmp_path)
+    name, model, stopped_in = transfer_to_stop(repo, tmp_path, direction)
     teammate = tmp_path / "teammate"
-    run(["git", "clone", "-q", str(bare), str(teammate)], tmp_path)
-    if direction == "push":
-        run(["git", "push", "-q", str(bare), f":{exp_ref(repo, name)}"], repo)  # as if never pushed
-        shutil.rmtree(tmp_path / "lending-mlops-dvc-remote")
-    stopped_in = repo if direction == "push" else teammate
 
     stopped = run(["python", "-c", STOPPED_AS_DVC_SENDS_THE_DATA, direction, signum.name], stopped_in, check=False)
     assert stopped.returncode == 128 + signum and stopped.stderr.splitlines() == [
@@ -272,18 +267,25 @@ def test_a_stopped_transfer_that_then_fails_still_says_only_the_stop(repo, tmp_p
     """A stop that made DVC's transfer fail on its way out printed DVC's error above the stop's line: the pull's
     "ERROR: unexpected error - cannot close exported pointers exist" and "Having any troubles?" footer (asking to
     report a bug), the push's "ERROR: failed to push cache: cannot close exported pointers exist"."""
-    name, _model, bare = subset_experiment_pushed(repo, tmp_path)
-    teammate = tmp_path / "teammate"
-    run(["git", "clone", "-q", str(bare), str(teammate)], tmp_path)
-    if direction == "push":
-        run(["git", "push", "-q", str(bare), f":{exp_ref(repo, name)}"], repo)  # as if never pushed
-        shutil.rmtree(tmp_path / "lending-mlops-dvc-remote")
+    _name, _model, stopped_in = transfer_to_stop(repo, tmp_path, direction)
     script = ["python", "-c", STOPPED_AS_DVC_SENDS_THE_DATA, direction, "SIGTERM", "then-fails"]
-    stopped = run(script, repo if direction == "push" else teammate, check=False)
+    stopped = run(script, stopped_in, check=False)
     assert stopped.returncode == 128 + signal.SIGTERM and stopped.stderr.splitlines() == [
         f"Stopped by SIGTERM: the {direction} may be part done (what was sent stays); run the same "
         f"`mlops exp {direction}` again to finish it."
     ], stopped.stdout + stopped.stderr
+
+
+def transfer_to_stop(repo: Path, tmp_path: Path, direction: str) -> tuple[str, str, Path]:
+    """(experiment, its model's md5, the clone to run `mlops exp DIRECTION` in) with all still to send: a push from
+    `repo` of an experiment neither the git nor the DVC remote has, or a pull into a teammate's fresh clone."""
+    name, model, bare = subset_experiment_pushed(repo, tmp_path)
+    run(["git", "clone", "-q", str(bare), str(tmp_path / "teammate")], tmp_path)
+    if direction == "pull":
+        return name, model, tmp_path / "teammate"
+    run(["git", "push", "-q", str(bare), f":{exp_ref(repo, name)}"], repo)  # as if never pushed
+    shutil.rmtree(tmp_path / "lending-mlops-dvc-remote")
+    return name, model, repo
 
 
 def subset_experiment_pushed(repo: Path, tmp_path: Path) -> tuple[str, str, Path]:
