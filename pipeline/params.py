@@ -20,6 +20,7 @@ from hooks.bounded_yaml import BadYaml, ConflictMarkers, TooLarge, not_yaml
 from hooks.merge_driver import conflict_fix
 from pipeline.errors import UserError
 from pipeline.paths import EXTERNAL_DIR, RDATASETS
+from pipeline.user_paths import folder_in_place
 
 PARAMS_FILE = "params.yaml"
 MONITOR_FILE = "monitor.yaml"  # the monitoring thresholds: read by no stage, so not in params.yaml
@@ -218,11 +219,32 @@ def parse_params(raw: Any, source: str = PARAMS_FILE) -> Params:
 
 
 def load_monitor(path: Path | str = MONITOR_FILE) -> MonitorParams:
-    """The thresholds of `mlops monitor drift/retrain`, from monitor.yaml (else from an older params.yaml)."""
+    """The thresholds of `mlops monitor drift/retrain`, from monitor.yaml (else from the `monitor:` section of a
+    params.yaml from before monitor.yaml). With neither, refused: the thresholds decide drift's exit status and
+    whether to retrain, so a deleted or misnamed monitor.yaml must not quietly become the defaults."""
     path = Path(path)
-    if not path.is_file():
-        return load_params(path.with_name(PARAMS_FILE)).monitor
-    return _validate(MonitorFile, read_params_yaml(path), str(path)).monitor
+    if path.is_dir():
+        raise folder_in_place(path)
+    if path.exists():
+        return _validate(MonitorFile, read_params_yaml(path), str(path)).monitor
+    older = read_params_yaml(path.with_name(PARAMS_FILE))
+    if isinstance(older, dict) and "monitor" in older:
+        return parse_params(older, str(path.with_name(PARAMS_FILE))).monitor
+    raise _monitor_file_missing(path)
+
+
+def _monitor_file_missing(path: Path) -> UserError:
+    """The refusal of a missing monitor.yaml, naming a look-alike beside it (`monitor.yml`) when there is one."""
+    look_alikes = sorted(
+        other.name
+        for other in path.parent.glob("*")
+        if other.name.lower() in (path.name.lower(), path.with_suffix(".yml").name.lower()) and other != path
+    )
+    if look_alikes:
+        hint = f"rename {look_alikes[0]} to {path.name}"
+    else:
+        hint = f"`git checkout HEAD -- {path}` brings back the committed file (its thresholds: docs/serving.md)"
+    return UserError(f"{path} not found: `mlops monitor drift` and `retrain` read their thresholds from it", hint=hint)
 
 
 def read_params_yaml(path: Path | str = PARAMS_FILE) -> Any:

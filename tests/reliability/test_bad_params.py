@@ -224,6 +224,40 @@ def test_a_folder_in_place_of_a_project_file_is_named_in_one_line(params_repo, m
     snapshot.assert_unchanged()
 
 
+MONITOR_YAML_GONE = {  # case: (where monitor.yaml goes, what the hint says)
+    "deleted": (None, "`git checkout HEAD -- monitor.yaml` brings back the committed file"),
+    "misnamed": ("monitor.yml", "rename monitor.yml to monitor.yaml"),
+    "a folder in its place": ("folder", "rename the folder, then `git checkout -- monitor.yaml`"),
+}
+
+
+@pytest.mark.parametrize("case", list(MONITOR_YAML_GONE))
+def test_monitor_yaml_gone_is_named_by_the_monitoring_commands_not_replaced_by_the_defaults(
+    fresh_repo, monkeypatch, capsys, tmp_path, case
+):
+    """With monitor.yaml deleted, misnamed or a folder, drift and retrain judged the traffic by the default
+    thresholds, saying nothing: a user's own thresholds (which decide drift's exit status and a retrain) were gone.
+    They are read first, so an untrained copy shows it."""
+    moved_to, hint = MONITOR_YAML_GONE[case]
+    path = fresh_repo / "monitor.yaml"
+    aside = fresh_repo / moved_to if moved_to == "monitor.yml" else tmp_path / "monitor.yaml"
+    path.rename(aside)
+    if moved_to == "folder":
+        path.mkdir()
+    try:
+        for args in (("monitor", "drift"), ("monitor", "retrain", "--dry-run")):
+            status, output = mlops_in_process(fresh_repo, monkeypatch, capsys, *args)
+            lines = output.splitlines()
+            assert status == 2 and len(lines) == 2, f"mlops {' '.join(args)}:\n{output}"
+            assert lines[0].startswith("error: monitor.yaml"), f"mlops {' '.join(args)}:\n{output}"
+            assert hint in lines[1], f"mlops {' '.join(args)}:\n{output}"
+    finally:
+        if path.is_dir():
+            path.rmdir()
+        aside.rename(path)
+    assert run(["git", "status", "--porcelain"], fresh_repo).stdout == ""
+
+
 def test_a_dvc_config_dvc_cannot_read_ends_in_one_error_line(params_repo, monkeypatch, capsys, tmp_path):
     snapshot = Snapshot(params_repo)
     config = params_repo / ".dvc/config"

@@ -134,3 +134,18 @@ def test_decision_costs_both_zero_are_refused(raw):
     with pytest.raises(UserError, match="decision = .*both costs are 0.0"):
         parse_params(with_overrides(raw, {"decision.cost_bad_approved": 0.0, "decision.cost_good_rejected": 0.0}))
     assert parse_params(with_overrides(raw, {"decision.cost_bad_approved": 0.0})).decision.cost_bad_approved == 0.0
+
+
+def test_monitor_thresholds_of_a_params_yaml_from_before_monitor_yaml_are_still_read(tmp_path):
+    """A missing monitor.yaml is refused (tests/reliability/test_bad_params.py), unless params.yaml still has the
+    `monitor:` section it moved from."""
+    from pipeline.params import load_monitor
+
+    raw = read_params_yaml(ROOT / "params.yaml")
+    raw["monitor"] = {"psi_threshold": 0.1, "min_window": 500, "unseen_category_share": 0.02, "auc_drop": 0.04}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    assert load_monitor(tmp_path / "monitor.yaml").psi_threshold == 0.1
+    del raw["monitor"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(UserError, match="monitor.yaml not found"):
+        load_monitor(tmp_path / "monitor.yaml")
