@@ -112,6 +112,16 @@ def logged_ids(traffic: pd.DataFrame) -> Callable[[Sequence[int]], str]:
     return lambda positions: "logged ids " + ", ".join(repr(ids[position]) for position in positions)
 
 
+def batch_schema_hint(schema_path: str) -> str:
+    """What to do about logged loans the data's schema refuses. They are no file to fix or re-add (the hint of
+    `mlops data add --append`): their values either belong in the schema, or the window should not hold them."""
+    return (
+        f"if these logged values are right, add them to {schema_path} (a category, a bound), review and commit it, "
+        "then retrain; if not (logged by another serving setup, or edited), retrain on a window after them "
+        "(--since TIME); nothing was changed"
+    )
+
+
 def match_integer_columns(batch: pd.DataFrame, current: pd.DataFrame) -> pd.DataFrame:
     import numpy as np
     import pandas as pd
@@ -251,7 +261,8 @@ def plan_retrain(
             f"the data; at least {min_outcomes} are needed (monitor.min_outcomes)",
         )
     label = f"the retrain batch (loans logged in {log_dir})"
-    checked_append(current, batch, schema, params.data.drop, source, label, named=logged_ids(traffic))
+    hint = batch_schema_hint(params.data.schema_path)
+    checked_append(current, batch, schema, params.data.drop, source, label, named=logged_ids(traffic), hint=hint)
     if dvc_seam.uncommitted_git_changes():
         notes.append("note: the workspace has uncommitted changes; the retrain starts from HEAD without them")
     branch = branch_name()

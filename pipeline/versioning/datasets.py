@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from pipeline.errors import UserError, row_number
-from pipeline.training.data_schema import declared_text, infer_schema, rows_of_file, validate_frame
+from pipeline.training.data_schema import (
+    SCHEMA_CHANGE_HINT,
+    declared_text,
+    infer_schema,
+    rows_of_file,
+    validate_frame,
+)
 from pipeline.versioning.input_limits import refuse_another_separator
 
 if TYPE_CHECKING:
@@ -154,15 +160,17 @@ def checked_append(
     source: str,
     label: str,
     named: Callable[[Sequence[int]], str] = rows_of_file,
+    hint: str = SCHEMA_CHANGE_HINT,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(the batch in the current data's column order, the current data with it appended), after every check an
     append makes: the batch's columns, its rows against the schema (types, bounds, categories; a failing row named
-    as `named` names the batch's rows at those positions), then the whole (duplicate rows, when the schema refuses
-    them). `mlops data add --append` and `mlops monitor retrain` (dry run included) both call this."""
+    as `named` names the batch's rows at those positions, the refusal ending with `hint`), then the whole
+    (duplicate rows, when the schema refuses them). `mlops data add --append` and `mlops monitor retrain` (dry run
+    included) both call this."""
     import pandas as pd
 
     batch = align_batch(batch, [str(c) for c in current.columns], label)
-    validate_frame(declared_text(batch.drop(columns=drop), schema), schema, label, named=named)
+    validate_frame(declared_text(batch.drop(columns=drop), schema), schema, label, hint=hint, named=named)
     combined = pd.concat([current, batch], ignore_index=True)
     validate_frame(declared_text(combined.drop(columns=drop), schema), schema, f"{source} with {label} appended")
     return batch, combined

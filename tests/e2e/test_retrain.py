@@ -88,7 +88,9 @@ def without_cache(state: dict) -> dict:
 
 
 def test_a_logged_loan_the_schema_refuses_is_named_by_its_logged_id_not_a_row_of_the_batch(file_sourced, tmp_path):
-    """The refusal named 'rows 10' of the batch retrain builds in memory, which the user cannot open."""
+    """The refusal named 'rows 10' of the batch retrain builds in memory, which the user cannot open, and its hint
+    was `mlops data add --append`'s: fix the data or infer a new schema with `mlops data add FILE`, for loans that
+    are no file and whose schema a data add would replace."""
     repo = file_sourced
     loans = held_out(repo)
     shifted = loans.assign(int_rate=loans["int_rate"] * 1.6, annual_inc=loans["annual_inc"] * 0.5)
@@ -110,4 +112,6 @@ def test_a_logged_loan_the_schema_refuses_is_named_by_its_logged_id_not_a_row_of
     assert "column 'term', rule isin(['term_36', 'term_60']): 1 failing (logged ids 'loan-8'; values 'term_48')" in (
         result.stderr
     )
+    [hint] = [line for line in result.stderr.splitlines() if line.strip().startswith("hint:")]
+    assert "add them to reports/schema.json" in hint and "--since" in hint and "mlops data add" not in hint, hint
     assert branches(repo) == ["main"]
