@@ -48,7 +48,7 @@ def record_outcomes(path: Path, log_dir: Path) -> RecordedOutcomes:
     replaced = int(known["id"].isin(read_outcomes(log_dir)["id"]).sum())
     append_outcomes(log_dir, known)
     log = read_log(log_dir)
-    logged = set(log["id"].astype(str)) if not log.empty else set()
+    logged = set(log["id"]) if not log.empty else set()
     matched = int(known["id"].isin(logged).sum())
     return RecordedOutcomes(len(known), int(known["is_bad"].sum()), matched, log_dir / OUTCOMES, replaced)
 

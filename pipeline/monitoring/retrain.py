@@ -84,7 +84,7 @@ def batch_frame(
             columns[name] = traffic["is_bad"].astype(bool).map({True: bad, False: good})
         elif name in drop:
             numeric = pd.api.types.is_numeric_dtype(current[name])
-            columns[name] = pd.Series([None] * len(traffic), dtype=float) if numeric else traffic["id"].astype(str)
+            columns[name] = pd.Series([None] * len(traffic), dtype=float) if numeric else traffic["id"]
         else:
             columns[name] = traffic[name] if name in traffic.columns else pd.Series([None] * len(traffic))
     batch = pd.DataFrame({name: values.to_numpy() for name, values in columns.items()})
@@ -108,7 +108,7 @@ def without_known_loans(batch: pd.DataFrame, current: pd.DataFrame, drop: list[s
 def logged_ids(traffic: pd.DataFrame) -> Callable[[Sequence[int]], str]:
     """How a refusal names rows of the batch (indexed by the rows of `traffic` they came from): by the ids the
     loans were logged with, which the user can find in the log, not by positions in a batch held in memory."""
-    ids = traffic["id"].astype(str).to_numpy()
+    ids = traffic["id"].to_numpy()
     return lambda positions: "logged ids " + ", ".join(repr(ids[position]) for position in positions)
 
 

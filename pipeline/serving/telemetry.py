@@ -349,7 +349,8 @@ def _outcome_record(line: str, where: str) -> tuple[str, bool]:
 
 
 def join_outcomes(log: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
-    """The log's rows with an `is_bad` column (missing where the outcome is not known yet)."""
+    """The log's rows (ids as text, as `read_log` gives them) with an `is_bad` column (missing where the outcome is
+    not known yet)."""
     if log.empty:
         return log.assign(is_bad=None)
-    return log.assign(id=log["id"].astype(str)).merge(outcomes, on="id", how="left")
+    return log.merge(outcomes, on="id", how="left")
