@@ -143,10 +143,7 @@ def read_records(folder: Path, since: datetime | None = None, numeric: Iterable[
             if not line.endswith("\n"):
                 continue  # the writer's current, unfinished line
             where = f"{path}, line {number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                raise UserError(f"{where}: not a JSON line", hint="remove the line") from None
+            record = _json_line(line, where, SCORING_RECORD_WORDS)
             problem = scoring_problem(record) or _non_numeric(record["features"], numeric)
             if problem:
                 raise UserError(
@@ -168,6 +165,18 @@ def _text_lines(path: Path) -> Iterator[tuple[int, str]]:
                     f"{path}, line {number}: not UTF-8 text (byte {error.start + 1} of the line)",
                     hint="remove the line",
                 ) from None
+
+
+def _json_line(line: str, where: str, words: str) -> Any:
+    """A log line's JSON value. One that is not JSON, or is nested deeper than Python's JSON reader goes (a
+    RecursionError, which was a traceback), is refused by file and line (`words`: what a line should be)."""
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError:
+        problem = "not a JSON line"
+    except RecursionError:
+        problem = "nested too deeply to read"
+    raise UserError(f"{where}: {problem} ({words})", hint="remove the line")
 
 
 def scoring_problem(record: Any) -> str | None:
@@ -339,10 +348,7 @@ def _outcome_record(line: str, where: str) -> tuple[str, bool]:
     """(id, is_bad) of a line `append_outcomes` wrote; anything else (a hand edit, a line cut short by a killed
     `mlops monitor outcomes`) is refused by file and line."""
     words = 'a JSON object with "id" (text) and "is_bad" (true or false)'
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError:
-        raise UserError(f"{where}: not a JSON line ({words})", hint="remove the line") from None
+    record = _json_line(line, where, words)
     if not (isinstance(record, dict) and isinstance(record.get("id"), str) and isinstance(record.get("is_bad"), bool)):
         raise UserError(f"{where}: not an outcome record: {line.strip()[:80]} ({words})", hint="remove the line")
     return record["id"], record["is_bad"]

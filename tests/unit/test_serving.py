@@ -261,6 +261,18 @@ def test_a_log_line_that_is_not_utf8_is_named_with_its_line(tmp_path, name):
         read_log(tmp_path) if name == "predictions.jsonl" else read_outcomes(tmp_path)
 
 
+@pytest.mark.parametrize("name", ["predictions.jsonl", "outcomes.jsonl"])
+def test_a_log_line_nested_too_deeply_is_named_with_its_line(tmp_path, name):
+    # Python's JSON reader raises RecursionError on 100,000 nested lists: drift, retrain and outcomes showed it
+    outcome = '{"id": "1", "is_bad": true}\n'
+    (tmp_path / "predictions.jsonl").write_text(scoring_line() + "\n")
+    (tmp_path / "outcomes.jsonl").write_text(outcome)
+    with open(tmp_path / name, "a") as log:
+        log.write('{"id": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    with pytest.raises(UserError, match=f"{name}, line 2: nested too deeply to read"):
+        read_log(tmp_path) if name == "predictions.jsonl" else read_outcomes(tmp_path)
+
+
 def test_text_in_a_numeric_feature_is_named_with_its_line(tmp_path):
     lines = [scoring_line(features={"annual_inc": 5.0}), scoring_line(features={"annual_inc": "abc"})]
     (tmp_path / "predictions.jsonl").write_text("\n".join(lines) + "\n")
