@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline import paths
 from pipeline.errors import UserError
+from pipeline.experiments.metrics_file import REVISION_REPORTS_HINT, read_metrics, workspace_metrics
 from pipeline.monitoring import drift
 from pipeline.monitoring.drift_report import render
 from pipeline.params import load_monitor
@@ -138,7 +139,7 @@ def drift_report(log_dir: Path, since: str | None, rev: str | None, typed: str |
         )
         if performance is None:
             not_run.append(f"live ROC AUC: the {len(known)} loans with outcomes are all of one class")
-    evaluated_auc = evaluated_metrics(rev).get("roc_auc")
+    evaluated_auc = evaluated_metrics(rev, typed).get("roc_auc")
     live = pd.concat([traffic, refused], ignore_index=True) if len(refused) else traffic
     rows = drift.features_drift(train, live, features)
     limits = drift.Thresholds(monitor.psi_threshold, monitor.unseen_category_share, monitor.auc_drop)
@@ -176,9 +177,13 @@ def training_frame(rev: str | None, typed: str | None = None) -> pd.DataFrame:
     return pd.read_parquet(io.BytesIO(data))
 
 
-def evaluated_metrics(rev: str | None) -> dict[str, Any]:
-    data = Path(paths.METRICS).read_bytes() if rev is None else dvc_seam.read_at(rev, paths.METRICS)
-    return json.loads(data) if data else {}
+def evaluated_metrics(rev: str | None, typed: str | None = None) -> dict[str, Any]:
+    """The test metrics of the model of `rev` (None: the workspace's), read as every command reads them: a file
+    that is no JSON object of finite numbers is refused, naming it (as `typed`, or the commit, for a revision)."""
+    if rev is None:
+        return workspace_metrics()
+    source = f"{typed or rev[:12]}'s {paths.METRICS}"
+    return read_metrics(dvc_seam.read_at(rev, paths.METRICS), source, hint=REVISION_REPORTS_HINT)
 
 
 def scorers(traffic: pd.DataFrame) -> list[Scorer]:

@@ -642,6 +642,29 @@ def test_a_loan_logged_with_its_id_as_a_number_and_as_text_is_one_loan_in_the_dr
     assert result.returncode == 2 and "the window holds 1 logged loans" in result.stderr, result.stderr
 
 
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ('{"roc_auc": ', "reports/metrics.json is not a JSON object of metrics"),  # cut short
+        ("[0.75]", "reports/metrics.json is not a JSON object of metrics"),
+        ('{"roc_auc": "high"}', 'reports/metrics.json holds roc_auc: "high", not a finite number'),
+    ],
+    ids=["cut short", "a list", "text"],
+)
+def test_drift_names_evaluated_metrics_it_cannot_read_as_every_command_does(repo, text, said):
+    """drift read reports/metrics.json with its own json.loads: a damaged file ended in a JSONDecodeError or
+    AttributeError traceback, and a text roc_auc passed as the evaluated ROC AUC (into drift.json)."""
+    logs = repo / "logs"
+    logs.mkdir()
+    line = {"served": True, "role": "champion", "time": "2026-12-01T16:25:00", "model_md5": "m", "rev": "workspace"}
+    lines = [line | {"id": str(i), "p_default": 0.1, "features": loan} for i, loan in enumerate(loans(repo, 1000))]
+    (logs / "predictions.jsonl").write_text("".join(json.dumps(one) + "\n" for one in lines))
+    (repo / "reports/metrics.json").write_text(text)
+    result = run(["mlops", "monitor", "drift"], repo, check=False)
+    assert result.returncode == 2 and f"error: {said}" in result.stderr, result.stdout + result.stderr
+    assert "git checkout -- reports/metrics.json" in result.stderr and "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize("separator", [";", "\t", "|"], ids=["semicolon", "tab", "bar"])
 def test_outcomes_in_a_csv_separated_otherwise_than_by_commas_are_named_so_not_as_idless(repo, tmp_path, separator):
     """Read by commas, the header `id;Class` was one column, refused as 'has no `id` column': the ids are there."""
