@@ -75,7 +75,7 @@ class DriftReport:
         """The checks that ran, in words."""
         checks = ["every feature's PSI", "unseen shares"]
         checks += ["the score PSI"] if self.score else []
-        checks += ["the live ROC AUC"] if self.performance else []
+        checks += ["the live ROC AUC"] if self.performance and self.evaluated_roc_auc is not None else []
         return checks
 
 
@@ -140,6 +140,11 @@ def drift_report(log_dir: Path, since: str | None, rev: str | None, typed: str |
         if performance is None:
             not_run.append(f"live ROC AUC: the {len(known)} loans with outcomes are all of one class")
     evaluated_auc = evaluated_metrics(rev, typed).get("roc_auc")
+    if performance and evaluated_auc is None:
+        not_run.append(
+            f"live ROC AUC drop: the judged model's {paths.METRICS} records no roc_auc to compare the live "
+            f"{performance['roc_auc']:.3f} with (`mlops repro` writes it)"
+        )
     live = pd.concat([traffic, refused], ignore_index=True) if len(refused) else traffic
     rows = drift.features_drift(train, live, features)
     limits = drift.Thresholds(monitor.psi_threshold, monitor.unseen_category_share, monitor.auc_drop)

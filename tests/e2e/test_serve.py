@@ -665,6 +665,38 @@ def test_drift_names_evaluated_metrics_it_cannot_read_as_every_command_does(repo
     assert "git checkout -- reports/metrics.json" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_drift_says_the_live_roc_auc_drop_was_not_checked_when_no_evaluated_roc_auc_is_recorded(repo, tmp_path):
+    """With reports/metrics.json deleted, a live ROC AUC of 0.000 passed: 'no drift: ... the live ROC AUC within
+    the thresholds', exit 0, as if it had been compared with the evaluated one."""
+    batch = pd.DataFrame(loans(repo, 1000))
+    batch.to_csv(tmp_path / "window.csv", index=False)
+    run(["mlops", "predict", str(tmp_path / "window.csv"), "--out", str(tmp_path / "scores.csv")], repo)
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    line = {"served": True, "role": "champion", "time": "2026-12-01T16:25:00", "rev": "workspace"}
+    features = json.loads(batch.to_json(orient="records"))
+    lines = [
+        line | {"id": f"l{i}", "p_default": score, "model_md5": md5, "features": loan}
+        for i, (score, md5, loan) in enumerate(zip(scores["p_default"], scores["model_md5"], features, strict=True))
+    ]
+    (repo / "logs").mkdir()
+    (repo / "logs/predictions.jsonl").write_text("".join(json.dumps(one) + "\n" for one in lines))
+    went_bad = scores["p_default"].rank(method="first") <= 60  # the loans scored safest: a live ROC AUC of 0
+    outcomes = pd.DataFrame(
+        {"id": [f"l{i}" for i in range(len(lines))], "Class": went_bad.map({True: "bad", False: "good"})}
+    )
+    outcomes.to_csv(tmp_path / "outcomes.csv", index=False)
+    run(["mlops", "monitor", "outcomes", str(tmp_path / "outcomes.csv")], repo)
+    judged = run(["mlops", "monitor", "drift"], repo, check=False)
+    assert judged.returncode == 1 and "drift: live ROC AUC 0.000 is " in judged.stdout, judged.stdout
+
+    (repo / "reports/metrics.json").unlink()
+    result = run(["mlops", "monitor", "drift"], repo, check=False)
+    assert "not checked: live ROC AUC drop: the judged model's reports/metrics.json records no roc_auc" in (
+        result.stdout
+    ), result.stdout
+    assert "the live ROC AUC within the thresholds" not in result.stdout, result.stdout
+
+
 @pytest.mark.parametrize("separator", [";", "\t", "|"], ids=["semicolon", "tab", "bar"])
 def test_outcomes_in_a_csv_separated_otherwise_than_by_commas_are_named_so_not_as_idless(repo, tmp_path, separator):
     """Read by commas, the header `id;Class` was one column, refused as 'has no `id` column': the ids are there."""
