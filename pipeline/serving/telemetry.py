@@ -155,7 +155,13 @@ def read_records(folder: Path, since: datetime | None = None, numeric: Iterable[
 
 def _text_lines(path: Path) -> Iterator[tuple[int, str]]:
     """(number, text) of each line of a log file, its end kept; a line that is not UTF-8 (the log is JSON, ASCII as
-    `mlops serve` writes it: a damaged disk block, a foreign file) is refused by file and line."""
+    `mlops serve` writes it: a damaged disk block, a foreign file) is refused by file and line, and a folder by the
+    log file's name it has."""
+    if path.is_dir():
+        raise UserError(
+            f"{path}: is a folder, not a file",
+            hint=f"move it out of {path.parent}: the monitoring commands read each {PATTERN} and {OUTCOMES} there",
+        )
     with open(path, "rb") as handle:
         for number, line in enumerate(handle, 1):
             try:

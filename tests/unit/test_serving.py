@@ -273,6 +273,15 @@ def test_a_log_line_nested_too_deeply_is_named_with_its_line(tmp_path, name):
         read_log(tmp_path) if name == "predictions.jsonl" else read_outcomes(tmp_path)
 
 
+@pytest.mark.parametrize("name", ["predictions.jsonl", "predictions-20261201.jsonl", "outcomes.jsonl"])
+def test_a_folder_named_as_a_log_file_is_named_as_a_folder(tmp_path, name):
+    # a `mkdir` slip: drift, retrain and outcomes ended in an IsADirectoryError traceback
+    (tmp_path / "predictions-1.jsonl").write_text(scoring_line() + "\n")
+    (tmp_path / name).mkdir()
+    with pytest.raises(UserError, match=f"{tmp_path / name}: is a folder, not a file"):
+        read_log(tmp_path) if name.startswith("predictions") else read_outcomes(tmp_path)
+
+
 def test_text_in_a_numeric_feature_is_named_with_its_line(tmp_path):
     lines = [scoring_line(features={"annual_inc": 5.0}), scoring_line(features={"annual_inc": "abc"})]
     (tmp_path / "predictions.jsonl").write_text("\n".join(lines) + "\n")
