@@ -273,6 +273,13 @@ def beyond_band(change: float, noise: float) -> bool:
     return abs(change) > noise and not math.isclose(abs(change), noise, rel_tol=BAND_EDGE)
 
 
+def within_tolerance(improvement: float, tolerance: float) -> bool:
+    """Whether a change `improvement` better (negative: worse) is worse by no more than `tolerance`. Worse by exactly
+    the tolerance in decimal is within it, as a change at the noise band's edge is (0.74 - 0.75 is -0.010000000000000009
+    against a tolerance of 0.01)."""
+    return improvement >= 0 or not beyond_band(improvement, tolerance)
+
+
 @dataclass(frozen=True)
 class Change:
     """One metric of two revisions: a row of every metric table the CLI and the report print."""
@@ -322,7 +329,7 @@ class Verdict:
 
     @property
     def passed(self) -> bool:
-        return improvement(self.metric, self.current, self.reference) >= -self.tolerance
+        return within_tolerance(improvement(self.metric, self.current, self.reference), self.tolerance)
 
     def sentence(self) -> str:
         word = change_word(self.metric, self.change, self.noise)

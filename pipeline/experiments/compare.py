@@ -58,7 +58,8 @@ class Comparison:
         """Not worse than the reference by more than the tolerance; None (no verdict) with too few loans."""
         if not self.enough or self.difference is None:
             return None
-        return self.difference >= -(self.default_tolerance() if tolerance is None else tolerance)
+        used = self.default_tolerance() if tolerance is None else tolerance
+        return metric_rules.within_tolerance(self.difference, used)
 
     def basis(self) -> str:
         """On what the comparison stands, in words."""

@@ -215,6 +215,16 @@ def test_gate_verdicts():
     assert "FAILS" in metric_rules.judge("roc_auc", {"roc_auc": 0.7}, reference, 0.01).sentence()
 
 
+def test_a_change_worse_by_exactly_the_tolerance_passes_the_gate():
+    """0.75 -> 0.74 is worse by 0.01 in decimal; float subtraction makes it 0.010000000000000009, just beyond a
+    --tolerance 0.01 it is meant to be within, as a change at the noise band's edge is within noise."""
+    reference = {"roc_auc": 0.75, "brier": 0.047, **CI}
+    assert metric_rules.judge("roc_auc", {"roc_auc": 0.74}, reference, 0.01).passed
+    assert metric_rules.judge("brier", {"brier": 0.057}, reference, 0.01).passed  # lower is better
+    assert not metric_rules.judge("roc_auc", {"roc_auc": 0.7399}, reference, 0.01).passed
+    assert not metric_rules.judge("roc_auc", {"roc_auc": 0.7499999}, reference, 0.0).passed
+
+
 def test_report_page_is_self_contained():
     reports = Reports(
         {"roc_auc": 0.77, **CI},

@@ -49,6 +49,13 @@ def test_the_word_follows_the_interval_and_too_few_loans_decide_nothing():
     assert "199 test loans" in few.too_few() and "700 test loans left out" in few.basis()
 
 
+def test_a_paired_difference_worse_by_exactly_the_tolerance_passes():
+    base = {"roc_auc": 0.75, "roc_auc_ci_low": 0.71, "roc_auc_ci_high": 0.79}
+    edge = Comparison("a", "b", 2000, 100, 0, base, base, 0.74 - 0.75, -0.03, 0.01)  # -0.010000000000000009
+    assert edge.passes(0.01)
+    assert not edge.passes(0.0099)
+
+
 def test_change_words_use_the_noise_band():
     reference = {"roc_auc": 0.75, "roc_auc_ci_low": 0.71, "roc_auc_ci_high": 0.79, "pr_auc": 0.2, "brier": 0.05}
     assert change_word("pr_auc", -0.0003, noise_band("pr_auc", reference)) == "within noise"
