@@ -178,7 +178,9 @@ def run_one(set_items: list[str], subset: float | None, name: str | None) -> Run
     if name is not None:
         check_name(name)
     require_experiment_repo()
-    plan = planned(with_subset(parse_settings(set_items), subset))
+    settings = with_subset(parse_settings(set_items), subset)
+    plan = planned(settings)
+    require_read_settings(settings, plan.params["train.model"])
     same = duplicate_of(plan.params, experiment_runs().runs)
     if same:
         return RunOutcome(same.name, same.name)
@@ -193,6 +195,21 @@ def run_one(set_items: list[str], subset: float | None, name: str | None) -> Run
         dvc_seam.exp_run_temp(name, plan.settings)
     metrics = experiment_metrics(name, dvc_seam.exp_ref(name))
     return RunOutcome(name, None, judged_changes(Run(name, plan.params, metrics), workspace_run()))
+
+
+def require_read_settings(settings: dict[str, str], model: str) -> None:
+    """Refuse a `-S` setting (as typed) the run's `model` does not read (`train.logreg.C` in an hgb run): it would
+    change nothing but the run's name and its duplicate check, as a sweep refuses such an axis."""
+    unread = [key for key in settings if key not in settings_read_by(model, settings)]
+    if not unread:
+        return
+    given = f"-S train.model={model}" if "train.model" in settings else "train.model in params.yaml"
+    kinds = list(dict.fromkeys(key.split(".")[1] for key in unread))
+    typed = " ".join(f"-S {key}={settings[key]}" for key in unread)
+    raise UserError(
+        f"{typed}: the run trains {model} ({given}), which does not read {'it' if len(unread) == 1 else 'them'}",
+        hint=f"drop {'it' if len(unread) == 1 else 'them'}, or train that model: -S train.model={kinds[0]}",
+    )
 
 
 LONGEST_NAME = 200  # bytes: a file name (.git/refs/exps/../NAME, NAME.lock while git writes it) has at most 255

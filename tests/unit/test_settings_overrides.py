@@ -158,3 +158,23 @@ def test_quotes_are_read_as_hydra_reads_them():
         typed_settings({"train.logreg.C": "'0.1'"})  # quoted is text, as in Hydra
     with pytest.raises(UserError, match="Input should be a valid number"):
         typed_settings({"train.logreg.C": '"0.1,0.2"'}, flag="")  # one value, not split inside the quotes
+
+
+def test_exp_run_refuses_a_setting_its_model_does_not_read(fresh_repo):
+    """`-S train.model=hgb -S train.logreg.C=5` trained the hgb model of `-S train.model=hgb` alone, under another name
+    and past its duplicate check; as a sweep refuses such an axis, the run refuses it, changing nothing."""
+    params = (fresh_repo / "params.yaml").read_bytes()
+    hgb = run(["mlops", "exp", "run", "-S", "train.model=hgb", "-S", "train.logreg.C=5"], fresh_repo, check=False)
+    assert hgb.returncode == 2 and hgb.stdout == "", hgb.stdout
+    assert hgb.stderr.splitlines() == [
+        "error: -S train.logreg.C=5: the run trains hgb (-S train.model=hgb), which does not read it",
+        "  hint: drop it, or train that model: -S train.model=logreg",
+    ], hgb.stderr
+    logreg = run(["mlops", "exp", "run", "-S", "train.hgb.max_iter=40", "-S", "seed=3"], fresh_repo, check=False)
+    assert logreg.returncode == 2 and logreg.stderr.splitlines() == [
+        "error: -S train.hgb.max_iter=40: the run trains logreg (train.model in params.yaml), which does not read it",
+        "  hint: drop it, or train that model: -S train.model=hgb",
+    ], logreg.stderr
+    assert (fresh_repo / "params.yaml").read_bytes() == params
+    assert run(["git", "status", "--porcelain"], fresh_repo).stdout == ""
+    assert run(["git", "for-each-ref", "refs/exps"], fresh_repo).stdout == ""
