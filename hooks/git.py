@@ -275,6 +275,17 @@ def resolve_commit(rev: str, cwd: str | None = None) -> str | None:
     return lines[0] if len(lines) == 1 else None  # a range (`a..b`) prints each end and names no one commit
 
 
+def object_type(rev: str) -> str | None:
+    """The type of the object `rev` names once its tags are peeled (`commit`, `tree`, `blob`), or None when it names
+    none. `rev` is never read as an option (`--end-of-options`)."""
+    lines = git("rev-parse", "--verify", "-q", "--end-of-options", rev, check=False).decode().split()
+    if len(lines) != 1:
+        return None
+    # peeled by its id: `rev` may end in a path (`HEAD:a.txt`), where `^{}` would be read as part of the path
+    peeled = git("rev-parse", "--verify", "-q", f"{lines[0]}^{{}}", check=False).decode().strip()
+    return git("cat-file", "-t", peeled, check=False).decode().strip() if peeled else None
+
+
 def remote_names() -> list[str]:
     """The git remotes configured here (`git remote`)."""
     return git("remote", check=False).decode("utf-8", "replace").split()

@@ -559,9 +559,25 @@ def resolve_commit(rev: str) -> str | None:
     """The full commit id `rev` (a revision a user typed) names, or None; refused when it is a name that is both a
     branch and a tag on different commits (`require_unambiguous`). Every command resolves a user's revision here."""
     commit = git_plumbing.resolve_commit(check_rev(rev))
-    if commit is not None:
+    if commit is None:
+        refuse_other_object(rev)
+    else:
         require_unambiguous(rev)
     return commit
+
+
+OTHER_OBJECTS = {"blob": "a file (blob)", "tree": "a folder (tree)"}
+
+
+def refuse_other_object(rev: str) -> None:
+    """Refuse `rev` naming a file or a folder (`HEAD:params.yaml`, a tag made on `HEAD^{tree}`) for what it is: it is
+    no missing name, so "not a commit, tag or branch here" would send the user looking for one."""
+    kind = OTHER_OBJECTS.get(git_plumbing.object_type(rev) or "")
+    if kind is not None:
+        raise UserError(
+            f"{rev!r} names {kind}, not a commit",
+            hint="name a commit (see `git log --oneline`); a tag names one when made on it: git tag NAME COMMIT",
+        )
 
 
 def against_commit(against: str) -> str:

@@ -3,6 +3,7 @@ as options, git's own message on failure; and `dvc_seam.git`, which turns a fail
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,25 @@ def test_a_user_revision_that_is_both_a_branch_and_a_tag_is_refused_where_it_is_
     assert branch != tag and dvc_seam.resolve_commit("refs/heads/same") == branch
     assert dvc_seam.resolve_commit("refs/tags/same") == tag == dvc_seam.resolve_commit("HEAD")
     assert dvc_seam.resolve_commit("both") == tag and dvc_seam.resolve_commit("no-such-rev") is None
+
+
+def test_a_user_revision_naming_a_file_or_a_folder_is_refused_for_what_it_is(staging):
+    """A tag on a file or a folder (`git tag blobtag HEAD:a.txt`) was "not a commit, tag or branch here"."""
+    staging("a.txt", "a\n")
+    commit_all("first")
+    run(["git", "tag", "blobtag", "HEAD:a.txt"], Path.cwd())
+    run(["git", "tag", "treetag", "HEAD^{tree}"], Path.cwd())
+    run(["git", "tag", "-a", "-m", "annotated", "annotated-blobtag", "HEAD:a.txt"], Path.cwd())
+    named = {
+        "blobtag": "a file (blob)",
+        "annotated-blobtag": "a file (blob)",
+        "HEAD:a.txt": "a file (blob)",
+        "treetag": "a folder (tree)",
+        "HEAD^{tree}": "a folder (tree)",
+    }
+    for rev, kind in named.items():
+        with pytest.raises(UserError, match=rf"^'{re.escape(rev)}' names {re.escape(kind)}, not a commit") as refused:
+            dvc_seam.resolve_commit(rev)
+        assert "git tag NAME COMMIT" in refused.value.hint
+    assert git.object_type("blobtag") == "blob" and git.object_type("HEAD") == "commit"
+    assert dvc_seam.resolve_commit("HEAD:no-such-file") is None and dvc_seam.resolve_commit("no-such-rev") is None

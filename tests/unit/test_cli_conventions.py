@@ -321,3 +321,26 @@ def test_a_path_too_long_for_the_system_is_one_line(repo, args):
     lines = result.stderr.splitlines()
     assert len(lines) == 2 and "too long a path" in lines[0] and " characters): " in lines[0], result.stderr
     assert run(["git", "status", "--porcelain"], repo).stdout == ""
+
+
+def test_a_tag_on_a_file_or_a_folder_is_named_for_what_it_is_by_every_command_that_takes_a_revision(fresh_repo):
+    """`git tag blobtag HEAD:params.yaml` was "not a commit, tag or branch here" (checkout, data pull --rev) or
+    "no such revision" (gate --against), sending the user looking for a name that is there."""
+    from tests.conftest import run
+
+    run(["git", "tag", "blobtag", "HEAD:params.yaml"], fresh_repo)
+    run(["git", "tag", "treetag", "HEAD^{tree}"], fresh_repo)
+    commands = [
+        (["checkout", "blobtag"], "'blobtag' names a file (blob)"),
+        (["data", "pull", "--rev", "treetag"], "'treetag' names a folder (tree)"),
+        (["gate", "--against", "blobtag"], "'blobtag' names a file (blob)"),
+        (["deploy", "promote", "treetag"], "'treetag' names a folder (tree)"),
+        (["monitor", "drift", "--rev", "blobtag"], "'blobtag' names a file (blob)"),
+    ]
+    for command, said in commands:
+        refused = run(["mlops", *command], fresh_repo, check=False)
+        assert refused.returncode == 2 and refused.stderr.splitlines() == [
+            f"error: {said}, not a commit",
+            "  hint: name a commit (see `git log --oneline`); a tag names one when made on it: git tag NAME COMMIT",
+        ], (command, refused.stderr)
+    assert run(["git", "status", "--porcelain"], fresh_repo).stdout == ""
