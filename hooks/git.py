@@ -275,6 +275,10 @@ def resolve_commit(rev: str, cwd: str | None = None) -> str | None:
     return lines[0] if len(lines) == 1 else None  # a range (`a..b`) prints each end and names no one commit
 
 
+# What a revision that is no commit names, in a user's words, by git's object type
+OBJECT_IN_WORDS = {"blob": "a file (blob)", "tree": "a folder (tree)", "tag": "another tag"}
+
+
 def object_type(rev: str) -> str | None:
     """The type of the object `rev` names once its tags are peeled (`commit`, `tree`, `blob`), or None when it names
     none. `rev` is never read as an option (`--end-of-options`)."""

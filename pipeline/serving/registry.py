@@ -64,12 +64,19 @@ def read_events(name: str) -> list[Event]:
     from gto.constants import tag_re
 
     events = []
-    for tag, commit, seconds in git.refs("refs/tags/", "refname:strip=2", "*objectname", "creatordate:unix"):
+    fields = ("refname:strip=2", "*objectname", "creatordate:unix", "*objecttype")
+    for tag, commit, seconds, kind in git.refs("refs/tags/", *fields):
         match = tag_re.match(tag)
         if not match or match["artifact"] != name or match["deprecated"] or match["created"]:
             continue
         if not commit:  # a lightweight tag (`git tag NAME`), which GTO ignores: it reads annotated tags only
             continue
+        if kind != "commit":  # GTO fails on it with a traceback, whatever it is asked
+            raise UserError(
+                f"the registry's tag {tag} is on {git.OBJECT_IN_WORDS.get(kind, kind)}, not a commit: GTO cannot "
+                "read the registry with it",
+                hint=f"delete it (`git tag -d {tag}`); `mlops deploy promote REV` registers a version of a commit",
+            )
         counter = int(match["counter"]) if match["counter"] else 0
         cancel = bool(match["cancel"])
         events.append(Event(tag, commit, match["version"], match["stage"], cancel, counter, int(seconds)))

@@ -566,13 +566,10 @@ def resolve_commit(rev: str) -> str | None:
     return commit
 
 
-OTHER_OBJECTS = {"blob": "a file (blob)", "tree": "a folder (tree)"}
-
-
 def refuse_other_object(rev: str) -> None:
     """Refuse `rev` naming a file or a folder (`HEAD:params.yaml`, a tag made on `HEAD^{tree}`) for what it is: it is
     no missing name, so "not a commit, tag or branch here" would send the user looking for one."""
-    kind = OTHER_OBJECTS.get(git_plumbing.object_type(rev) or "")
+    kind = git_plumbing.OBJECT_IN_WORDS.get(git_plumbing.object_type(rev) or "")
     if kind is not None:
         raise UserError(
             f"{rev!r} names {kind}, not a commit",

@@ -67,3 +67,45 @@ def test_without_a_model_artifact_there_is_no_champion_and_a_promotion_says_why(
     assert registry.champion_commit() is None
     with pytest.raises(registry.UserError, match="dvc.yaml declares no artifact of type model"):
         registry.promote("aaa", None, "promote")
+
+
+def test_a_registry_tag_on_a_file_is_refused_by_name_before_gto_reads_it(tmp_path, monkeypatch):
+    """`git tag -a lending-risk@v1.1.0 HEAD:dvc.yaml` (a version's tag on a file) made `mlops deploy promote` end in
+    GTO's traceback ('Blob' object has no attribute 'commit_time') and `lending-risk@v1.1.0` "not a commit here"."""
+    from tests.conftest import run
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dvc.yaml").write_text(
+        "artifacts:\n  lending-risk:\n    path: models/model.skops\n    type: model\n", encoding="utf-8"
+    )
+    run(["git", "init", "-q"], tmp_path)
+    run(["git", "add", "dvc.yaml"], tmp_path)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "first"], tmp_path)
+    for tag, target in (("lending-risk@v1.0.0", "HEAD"), ("lending-risk#prod#1", "HEAD")):
+        run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "tag", "-a", "-m", "gto", tag, target], tmp_path)
+    commit = run(["git", "rev-parse", "HEAD"], tmp_path).stdout.strip()
+    assert registry.champion_commit() == commit
+    run(
+        [
+            "git",
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "tag",
+            "-a",
+            "-m",
+            "m",
+            "lending-risk@v1.1.0",
+            "HEAD:dvc.yaml",
+        ],
+        tmp_path,
+    )
+    for read in (registry.champion_commit, lambda: registry.resolve("lending-risk@v1.1.0")):
+        with pytest.raises(registry.UserError) as refused:
+            read()
+        assert refused.value.message == (
+            "the registry's tag lending-risk@v1.1.0 is on a file (blob), not a commit: GTO cannot read the registry "
+            "with it"
+        )
+        assert refused.value.hint.startswith("delete it (`git tag -d lending-risk@v1.1.0`)")
