@@ -31,7 +31,18 @@ def merge_changed(original: dict, new: dict) -> None:
         if isinstance(old, dict) and isinstance(value, dict):
             merge_changed(old, value)
         elif key not in original or not _same(old, value):
-            original[key] = value
+            original[key] = _read_alike_by_yaml_1_1(value)
+
+
+def _read_alike_by_yaml_1_1(value: Any) -> Any:
+    """`value`, but a float DVC's YAML 1.2 writer would write with no dot before its exponent (`1e-05`, as `-S
+    train.logreg.C=0.00001` gives) written `1.0e-05` instead: YAML 1.1, the stages' reader, reads `1e-05` as text,
+    so the run failed in its train stage."""
+    if type(value) is not float or "e" not in repr(value) or "." in repr(value):
+        return value
+    from ruamel.yaml import YAML
+
+    return YAML(typ="rt").load(repr(value).replace("e", ".0e", 1))  # a float that keeps its written form
 
 
 def _same(a: Any, b: Any) -> bool:

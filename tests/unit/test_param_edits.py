@@ -38,3 +38,23 @@ def test_dvc_rewrites_only_the_line_of_the_param_it_sets(setting, line, tmp_path
 def test_a_subset_run_rewrites_only_the_fraction():
     [(old, new)] = changed_lines(SHIPPED, _with_fraction(SHIPPED, 0.1))
     assert old.startswith("  sample_frac: 1.0") and new.startswith("  sample_frac: 0.1")
+
+
+@pytest.mark.parametrize(("setting", "value"), [("train.logreg.C=1.0e-05", 1e-05), ("train.logreg.C=1.0e+20", 1e20)])
+def test_a_float_in_exponent_form_is_written_as_the_stages_read_a_number(setting, value, tmp_path):
+    """`-S train.logreg.C=0.00001` reached params.yaml as `C: 1e-05`, which YAML 1.1 (the stages, the hooks) reads as
+    text: the run failed in its train stage with a message about a line of params.yaml the user never wrote."""
+    import yaml
+    from dvc.utils.hydra import apply_overrides
+
+    from hooks import params_yaml
+
+    params = tmp_path / "params.yaml"
+    params.write_text(SHIPPED, encoding="utf-8")
+    with only_set_params_rewritten():
+        apply_overrides(params, [setting])
+    after = params.read_text(encoding="utf-8")
+    [(_, new)] = changed_lines(SHIPPED, after)
+    assert new.split("#")[0].strip() == f"C: {repr(value).replace('e', '.0e')}"
+    assert yaml.safe_load(after)["train"]["logreg"]["C"] == value
+    assert params_yaml.loads(after)["train"]["logreg"]["C"] == value
