@@ -581,14 +581,20 @@ def against_commit(against: str) -> str:
     """The full commit id `--against` names; refused in one line, which for the name of an experiment (not a git
     revision) gives its commit to gate against instead."""
     commit = resolve_commit(against)
+    experiment = next((exp for exp in list_experiments() if exp.name == against), None)
+    if commit is not None and experiment is not None and experiment.commit != commit:
+        # a branch made, or an experiment pulled, after the experiment was named: git would take the branch silently
+        raise UserError(
+            f"--against {against}: {against!r} names both a git revision (commit {commit[:12]}) and an experiment "
+            f"(commit {experiment.commit[:12]})",
+            hint=f"name the one you mean by its commit: --against {commit[:12]} or --against {experiment.commit[:12]}",
+        )
     if commit is not None:
         return commit
-    ref = exp_ref(against)
-    if ref is not None:
-        exp_commit = resolve_commit(ref) or ""
+    if experiment is not None:
         raise UserError(
             f"--against {against}: no such revision; {against!r} is an experiment, not a commit, branch or tag",
-            hint=f"name its commit: --against {exp_commit[:12]} (experiments side by side: `mlops exp compare`)",
+            hint=f"name its commit: --against {experiment.commit[:12]} (experiments side by side: `mlops exp compare`)",
         )
     raise UserError(f"--against {against}: no such revision", hint="e.g. --against HEAD or origin/main")
 
