@@ -169,11 +169,17 @@ def resolve(reference: str | None) -> str | None:
 def commit_named(rev: str) -> str | None:
     """The full commit id `rev` (a revision or a registry reference) names, or None. A registry reference gives the
     commit its GTO tag points to, a full id git listed: git's plumbing checks it is a commit, and no branch or tag
-    name is read. A revision as typed goes through `dvc_seam.resolve_commit`, which refuses an ambiguous name."""
+    name is read. A revision as typed goes through `dvc_seam.resolve_commit`, which refuses an ambiguous name, and is
+    refused when an experiment of that name is another commit."""
     from pipeline.versioning import dvc_seam
 
     pinned = resolve(rev)
-    return dvc_seam.resolve_commit(rev) if pinned == rev else git.resolve_commit(pinned)
+    if pinned != rev:
+        return git.resolve_commit(pinned)
+    commit = dvc_seam.resolve_commit(rev)
+    if commit is not None:
+        dvc_seam.refuse_experiment_namesake(rev, commit)
+    return commit
 
 
 def commit_of(rev: str) -> str:

@@ -581,22 +581,34 @@ def against_commit(against: str) -> str:
     """The full commit id `--against` names; refused in one line, which for the name of an experiment (not a git
     revision) gives its commit to gate against instead."""
     commit = resolve_commit(against)
-    experiment = next((exp for exp in list_experiments() if exp.name == against), None)
-    if commit is not None and experiment is not None and experiment.commit != commit:
-        # a branch made, or an experiment pulled, after the experiment was named: git would take the branch silently
-        raise UserError(
-            f"--against {against}: {against!r} names both a git revision (commit {commit[:12]}) and an experiment "
-            f"(commit {experiment.commit[:12]})",
-            hint=f"name the one you mean by its commit: --against {commit[:12]} or --against {experiment.commit[:12]}",
-        )
     if commit is not None:
+        refuse_experiment_namesake(against, commit, prefix=f"--against {against}: ")
         return commit
+    experiment = experiment_named(against)
     if experiment is not None:
         raise UserError(
             f"--against {against}: no such revision; {against!r} is an experiment, not a commit, branch or tag",
             hint=f"name its commit: --against {experiment.commit[:12]} (experiments side by side: `mlops exp compare`)",
         )
     raise UserError(f"--against {against}: no such revision", hint="e.g. --against HEAD or origin/main")
+
+
+def experiment_named(name: str) -> ExperimentRef | None:
+    """The experiment called `name`, if any (DVC's own refs under refs/exps, such as apply/ORIG_HEAD, are none)."""
+    return next((exp for exp in list_experiments() if exp.name == name), None)
+
+
+def refuse_experiment_namesake(rev: str, commit: str, prefix: str = "") -> None:
+    """Refuse `rev`, which git reads as `commit`, when an experiment of that name is another commit (a branch made,
+    or an experiment pulled, after the experiment was named): git would take its own reading without a word."""
+    experiment = experiment_named(rev)
+    if experiment is not None and experiment.commit != commit:
+        raise UserError(
+            f"{prefix}{rev!r} names both a git revision (commit {commit[:12]}) and an experiment "
+            f"(commit {experiment.commit[:12]})",
+            hint=f"name the one you mean by its commit: {commit[:12]} (the git revision) or {experiment.commit[:12]} "
+            "(the experiment)",
+        )
 
 
 AMBIGUOUS_PART = re.compile(r"[~^:]|@\{")  # where a revision's ref name ends: `x~1`, `x^{tree}`, `x:path`, `x@{1}`

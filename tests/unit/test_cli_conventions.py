@@ -346,9 +346,10 @@ def test_a_tag_on_a_file_or_a_folder_is_named_for_what_it_is_by_every_command_th
     assert run(["git", "status", "--porcelain"], fresh_repo).stdout == ""
 
 
-def test_against_a_name_that_is_both_a_branch_and_an_experiment_is_refused(fresh_repo):
-    """A branch made (or an experiment pulled) after the experiment was named: git read `--against zed` as the branch
-    without a word, so the gate judged another model than the experiment the user named."""
+def test_a_revision_that_is_both_a_branch_and_an_experiment_is_refused(fresh_repo):
+    """A branch made (or an experiment pulled) after the experiment was named: git read `--against zed` (and `mlops
+    deploy promote zed`) as the branch without a word, so the gate judged, and promote would make champion, another
+    model than the experiment the user named."""
     from tests.conftest import run
 
     experiment = run(["git", "rev-parse", "HEAD"], fresh_repo).stdout.strip()
@@ -357,12 +358,19 @@ def test_against_a_name_that_is_both_a_branch_and_an_experiment_is_refused(fresh
     run(["git", "update-ref", f"refs/exps/{baseline[:2]}/{baseline[2:]}/zed", experiment], fresh_repo)
     run(["git", "update-ref", "refs/exps/apply/ORIG_HEAD", experiment], fresh_repo)  # DVC's own ref, no experiment
     run(["git", "branch", "zed"], fresh_repo)
-    for command in (["gate", "--against", "zed"], ["report", "--against", "zed"]):
+    commands = [
+        (["gate", "--against", "zed"], "--against zed: "),
+        (["report", "--against", "zed"], "--against zed: "),
+        (["deploy", "promote", "zed"], ""),
+    ]
+    for command, prefix in commands:
         refused = run(["mlops", *command], fresh_repo, check=False)
         assert refused.returncode == 2 and refused.stderr.splitlines() == [
-            f"error: --against zed: 'zed' names both a git revision (commit {baseline[:12]}) and an experiment "
+            f"error: {prefix}'zed' names both a git revision (commit {baseline[:12]}) and an experiment "
             f"(commit {experiment[:12]})",
-            f"  hint: name the one you mean by its commit: --against {baseline[:12]} or --against {experiment[:12]}",
+            f"  hint: name the one you mean by its commit: {baseline[:12]} (the git revision) or {experiment[:12]} "
+            "(the experiment)",
         ], (command, refused.stderr)
+    assert run(["git", "tag", "-l"], fresh_repo).stdout == ""  # no version registered
     unknown = run(["mlops", "gate", "--against", "ORIG_HEAD"], fresh_repo, check=False)
     assert unknown.returncode == 2 and unknown.stderr.startswith("error: --against ORIG_HEAD: no such revision\n")
