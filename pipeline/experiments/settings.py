@@ -23,7 +23,7 @@ from hooks.bounded_yaml import Loader, refuse_unbounded
 from hooks.params_yaml import core_1_2
 from pipeline import metrics as metric_rules
 from pipeline.errors import UserError
-from pipeline.params import ModelKind, Params, parse_params, read_params_yaml, with_overrides
+from pipeline.params import MONITOR_FILE, ModelKind, Params, parse_params, read_params_yaml, with_overrides
 
 SUBSET_KEY = "data.sample_frac"
 MAX_GRID = 1_000  # runs in one sweep: a thousand full runs are hours already; a typo must not plan a million
@@ -131,6 +131,11 @@ def schema_value(key: str, text: str, flag: str = "-S ") -> Any:
     """A `-S key=value` value as the schema means it: the text itself for a string (or a model kind), else
     YAML's reading of it with an int widened to a float where a float is meant (`data.sample_frac=1` is 1.0).
     Errors name the setting as the user gave it: `flag` is `-S ` for an override, empty for a sweep axis."""
+    if key.split(".")[0] == "monitor":  # in the schema only for revisions from before monitor.yaml
+        raise UserError(
+            f"{flag}{key}={text}: the monitor thresholds are no experiment's params (no pipeline stage reads them)",
+            hint=f"set them in {MONITOR_FILE}, read by `mlops monitor drift` and `mlops monitor retrain`",
+        )
     kind = schema_type(key)
     if kind is None:
         raise UserError(

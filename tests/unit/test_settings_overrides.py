@@ -178,3 +178,16 @@ def test_exp_run_refuses_a_setting_its_model_does_not_read(fresh_repo):
     assert (fresh_repo / "params.yaml").read_bytes() == params
     assert run(["git", "status", "--porcelain"], fresh_repo).stdout == ""
     assert run(["git", "for-each-ref", "refs/exps"], fresh_repo).stdout == ""
+
+
+@pytest.mark.parametrize(("settings", "flag"), [({"monitor.psi_threshold": "0.3"}, "-S "), ({"monitor": "1"}, "")])
+def test_a_monitor_threshold_is_refused_as_no_experiment_param(settings, flag):
+    """`-S monitor.psi_threshold=0.3` was refused as "Field required; Field required; Field required" (the schema's
+    monitor section, kept for revisions from before monitor.yaml, wants all of its thresholds)."""
+    with pytest.raises(UserError) as refused:
+        typed_settings(settings, flag=flag)
+    [(key, value)] = settings.items()
+    assert refused.value.message == (
+        f"{flag}{key}={value}: the monitor thresholds are no experiment's params (no pipeline stage reads them)"
+    )
+    assert refused.value.hint.startswith("set them in monitor.yaml")
