@@ -51,8 +51,6 @@ def gate(
     if subset is not None:
         with stops_unwound():  # SIGTERM or SIGHUP too stops its run and removes the worktree, as Ctrl-C does
             current, reference = subset_metrics(subset, rev, against, say)
-        if metric not in current or metric not in reference:
-            raise UserError(f"{metric} is missing from the metrics", hint="run `mlops repro`")
         return _recorded(against, [], current, reference, metric, tolerance)
     current = fresh_workspace_metrics()
     try:
@@ -80,9 +78,21 @@ def gate(
 def _recorded(
     label: str, notes: list[str], current: dict, reference: dict, metric: str, tolerance: float | None
 ) -> GateResult:
+    require_recorded(metric, current, reference, label)
     verdict = metric_rules.judge(metric, current, reference, tolerance)
     changes = metric_rules.changes(current, reference)
     return GateResult(label, notes, changes, verdict.sentence(), verdict.passed)
+
+
+def require_recorded(metric: str, current: dict, reference: dict, label: str) -> None:
+    """Refuse a metric one side's recorded metrics lack (a revision from before the metric was added)."""
+    if metric not in current:
+        raise UserError(f"--metric {metric}: the workspace's metrics have no {metric}", hint="run `mlops repro`")
+    if metric not in reference:
+        raise UserError(
+            f"--metric {metric}: {label}'s metrics have no {metric} (recorded before it was added)",
+            hint=f"gate on a metric both record, e.g. --metric {metric_rules.PRIMARY.name}",
+        )
 
 
 def _on_unseen_loans(comparison: Comparison, metric: str, tolerance: float | None) -> GateResult:

@@ -215,6 +215,19 @@ def test_gate_verdicts():
     assert "FAILS" in metric_rules.judge("roc_auc", {"roc_auc": 0.7}, reference, 0.01).sentence()
 
 
+def test_a_metric_a_revision_did_not_record_is_refused_by_name():
+    """A revision from before KS was recorded, gated on its recorded metrics (its model not readable here, the same
+    split): `mlops gate --metric ks` ended in a KeyError traceback."""
+    from pipeline.experiments.gate import _recorded
+
+    current, reference = {"roc_auc": 0.75, "ks": 0.40, **CI}, {"roc_auc": 0.74, **CI}
+    with pytest.raises(UserError) as refused:
+        _recorded("v1", [], current, reference, "ks", None)
+    assert refused.value.message == "--metric ks: v1's metrics have no ks (recorded before it was added)"
+    assert refused.value.hint == "gate on a metric both record, e.g. --metric roc_auc"
+    assert _recorded("v1", [], current, reference, "roc_auc", None).passed
+
+
 def test_a_change_worse_by_exactly_the_tolerance_passes_the_gate():
     """0.75 -> 0.74 is worse by 0.01 in decimal; float subtraction makes it 0.010000000000000009, just beyond a
     --tolerance 0.01 it is meant to be within, as a change at the noise band's edge is within noise."""
