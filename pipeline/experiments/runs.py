@@ -37,7 +37,7 @@ from pipeline.experiments.settings import (
     trained_params,
     typed_settings,
 )
-from pipeline.experiments.subset import check_fraction
+from pipeline.experiments.subset import SMALLEST_FRACTION, check_fraction
 from pipeline.params import PARAMS_FILE, load_params, parse_params_yaml
 from pipeline.versioning import dvc_seam, integrity, remotes
 from pipeline.versioning.journal import all_or_nothing, stop_signal, stops_unwound, uninterruptible
@@ -160,7 +160,13 @@ class Planned:
 def planned(settings: dict[str, str], flag: str = "-S ") -> Planned:
     """Settings checked by the schema (an error names the `-S key=value`, or with `flag` "" the sweep's
     `key=value`) and the params they give."""
-    return Planned(typed_settings(settings, flag=flag), flat_params(params_with(settings, flag=flag)))
+    plan = Planned(typed_settings(settings, flag=flag), flat_params(params_with(settings, flag=flag)))
+    if SUBSET_KEY in settings and plan.params[SUBSET_KEY] < SMALLEST_FRACTION:
+        raise UserError(  # the schema takes any fraction above 0; --subset's bound holds for a fraction set so too
+            f"{flag}{SUBSET_KEY}={settings[SUBSET_KEY]}: below {SMALLEST_FRACTION:g} a subset is a handful of loans",
+            hint=f"e.g. {flag}{SUBSET_KEY}=0.1 (or --subset 0.1)",
+        )
+    return plan
 
 
 # --- mlops exp run ------------------------------------------------------------------------------------------

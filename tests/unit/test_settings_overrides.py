@@ -191,3 +191,15 @@ def test_a_monitor_threshold_is_refused_as_no_experiment_param(settings, flag):
         f"{flag}{key}={value}: the monitor thresholds are no experiment's params (no pipeline stage reads them)"
     )
     assert refused.value.hint.startswith("set them in monitor.yaml")
+
+
+@pytest.mark.parametrize(("flag", "text"), [("-S ", "0.00005"), ("", "1e-9")])
+def test_a_fraction_set_below_the_smallest_subset_is_refused_before_anything_runs(flag, text):
+    """`--subset 0.00005` is refused, but `-S data.sample_frac=0.00005` started a run whose train stage failed ("leaves
+    a single class in the training sample") and a sweep planned one."""
+    from pipeline.experiments.runs import planned
+
+    with pytest.raises(UserError) as refused:
+        planned({"data.sample_frac": text}, flag=flag)
+    assert refused.value.message == f"{flag}data.sample_frac={text}: below 0.0001 a subset is a handful of loans"
+    assert planned({"data.sample_frac": "0.0001"}, flag=flag).params["data.sample_frac"] == 0.0001
