@@ -125,11 +125,13 @@ def existing_run(settings: dict[str, str]) -> str | None:
 
 
 def require_experiment_repo() -> str:
-    """The HEAD commit experiments start from; errors when not in the project root or without a commit."""
+    """The HEAD commit experiments start from; errors when not in the project root or without a commit, or when an
+    experiment ref is no commit."""
     dvc_seam.require_repo()
     head = dvc_seam.resolve_commit("HEAD")
     if head is None:
         raise UserError("experiments need a git commit to start from", hint="commit the project first")
+    dvc_seam.require_experiment_refs_on_commits()
     return head
 
 

@@ -534,6 +534,18 @@ def list_experiments() -> list[ExperimentRef]:
     return _experiments(git_plumbing.refs("refs/exps", "refname", "objectname", sort="committerdate"))
 
 
+def require_experiment_refs_on_commits() -> None:
+    """Refuse a ref under refs/exps that is no commit (made by hand, or pushed to a shared remote and pulled): with
+    it, DVC records no experiment, so every run ended without one ("None is not a revision")."""
+    for ref, kind in git_plumbing.refs("refs/exps", "refname", "objecttype"):
+        if kind != "commit":
+            raise UserError(
+                f"{ref} is on {git_plumbing.OBJECT_IN_WORDS.get(kind, kind)}, not a commit: DVC records no "
+                "experiment beside it",
+                hint=f"delete it: git update-ref -d {ref}",
+            )
+
+
 def remote_experiments(git_remote: str) -> list[ExperimentRef]:
     """Every named experiment on the git remote `git_remote`, refused in git's words when git cannot read it."""
     try:

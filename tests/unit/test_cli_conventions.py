@@ -374,3 +374,23 @@ def test_a_revision_that_is_both_a_branch_and_an_experiment_is_refused(fresh_rep
     assert run(["git", "tag", "-l"], fresh_repo).stdout == ""  # no version registered
     unknown = run(["mlops", "gate", "--against", "ORIG_HEAD"], fresh_repo, check=False)
     assert unknown.returncode == 2 and unknown.stderr.startswith("error: --against ORIG_HEAD: no such revision\n")
+
+
+def test_an_experiment_ref_on_a_file_is_refused_by_name_before_anything_runs(fresh_repo):
+    """A ref under refs/exps on a blob (made by hand, or pulled from a shared remote): DVC recorded no experiment
+    beside it, so every `mlops exp run` ran and then ended in "None is not a revision", and `gate --against` gave
+    the blob's id as the experiment's commit."""
+    from tests.conftest import run
+
+    baseline = run(["git", "rev-parse", "HEAD"], fresh_repo).stdout.strip()
+    blob = run(["git", "rev-parse", "HEAD:params.yaml"], fresh_repo).stdout.strip()
+    ref = f"refs/exps/{baseline[:2]}/{baseline[2:]}/blobexp"
+    run(["git", "update-ref", ref, blob], fresh_repo)
+    for command in (["exp", "sweep", "seed=1,2", "--matrix"], ["gate", "--against", "blobexp"], ["exp", "compare"]):
+        refused = run(["mlops", *command], fresh_repo, check=False)
+        assert refused.returncode == 2 and refused.stderr.splitlines() == [
+            f"error: {ref} is on a file (blob), not a commit: DVC records no experiment beside it",
+            f"  hint: delete it: git update-ref -d {ref}",
+        ], (command, refused.stdout, refused.stderr)
+    run(["git", "update-ref", "-d", ref], fresh_repo)
+    assert run(["mlops", "exp", "sweep", "seed=1,2", "--matrix"], fresh_repo).stdout.startswith('{"include"')
