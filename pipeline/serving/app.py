@@ -124,7 +124,10 @@ def request_model_of(features: dict[str, dict[str, Any]]):
     return create_model("Loan", __config__=ConfigDict(extra="ignore"), __validators__=validators, **fields)
 
 
-ID_RULE = f"an id is text of 1 to {MAX_ID_CHARS} characters or a whole number of as many (sign included), as given"
+ID_RULE = (
+    f"an id is printable text (no control character such as a newline, a tab or NUL) of 1 to {MAX_ID_CHARS} "
+    "characters, or a whole number of as many (sign included), as given"
+)
 
 
 def _one_id_problem(cls, value: Any, handler) -> str | int | None:
@@ -138,6 +141,10 @@ def _one_id_problem(cls, value: Any, handler) -> str | int | None:
     except ValidationError:
         raise PydanticCustomError("id", ID_RULE) from None
     if isinstance(loan_id, int) and len(str(loan_id)) > MAX_ID_CHARS:
+        raise PydanticCustomError("id", ID_RULE)
+    # A newline or an escape sequence in an id splits or recolours the lines of whatever prints it (a terminal, a
+    # CSV of outcomes joined back by id): an id is printable text, as Python's `str.isprintable` says.
+    if isinstance(loan_id, str) and not loan_id.isprintable():
         raise PydanticCustomError("id", ID_RULE)
     return loan_id
 

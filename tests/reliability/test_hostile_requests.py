@@ -287,6 +287,38 @@ class InProcessServer:
         self.thread.join(10)
 
 
+def small_service(tmp_path: Path) -> InProcessServer:
+    """A real scikit-learn model fitted on four loans (the unit tests' `fitted_model`: features state, income and
+    util), served over HTTP as `mlops serve` serves, its log in tmp_path/logs: for what a request is refused for
+    whatever the model, without waiting for a project to be trained."""
+    from pipeline.serving.app import Deployment, ServedModel, build_app, request_model
+    from pipeline.serving.telemetry import PredictionLog
+    from tests.unit.test_serving import METADATA, fitted_model
+
+    metadata = dict(METADATA, threshold=0.5)
+    model = ServedModel(fitted_model(METADATA["features"]), metadata, "c" * 32, "workspace", request_model(metadata))
+    return InProcessServer(build_app(Deployment(model), PredictionLog(tmp_path / "logs", 1 << 20)))
+
+
+def test_an_id_holding_a_control_character_is_refused_not_logged(tmp_path):
+    """`"x\ny"` or `"\u001b[31m"` as an id was scored and logged: a newline splits, an escape sequence recolours,
+    the lines of whatever prints the id."""
+    server = small_service(tmp_path)
+    try:
+        for loan_id in ("a\u0000b", "x\ny", "\u001b[31m", "tab\there", "\u2028"):
+            loan = {"state": "CA", "income": 1.0, "id": loan_id}
+            status, answer = post_raw(server, json.dumps([loan]).encode())
+            assert status == 422 and len(answer["detail"]) == 1, (loan_id, answer)
+            assert answer["detail"][0]["loc"] == ["body", 0, "id"], (loan_id, answer)
+            assert answer["detail"][0]["msg"].startswith("an id is printable text"), (loan_id, answer)
+        status, answer = post_raw(server, json.dumps({"state": "CA", "income": 1.0, "id": "Zoë 7 – ✓"}).encode())
+        assert status == 200 and answer["id"] == "Zoë 7 – ✓", answer
+    finally:
+        server.stop()
+    logged = [json.loads(line)["id"] for line in (tmp_path / "logs/predictions.jsonl").read_text().splitlines()]
+    assert logged == ["Zoë 7 – ✓"]
+
+
 def test_a_body_that_stops_arriving_gets_a_408_not_a_request_held_open_for_ever(served_repo, monkeypatch, tmp_path):
     """A client that declared 1,000 bytes, sent 10 and waited was never answered: each such connection held a
     request open for as long as the client liked."""

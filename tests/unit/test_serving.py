@@ -49,6 +49,7 @@ def test_valid_loan_gets_an_id_and_a_batch_keeps_given_ids():
     assert not batch and len(loans[0]["id"]) == 32 and loans[0]["util"] is None
     loans, batch = parse_loans([{"state": "NY", "income": 1.5, "id": 7}, {"state": "CA", "income": 2.0}], model)
     assert batch and loans[0]["id"] == "7" and loans[1]["id"] != "7"
+    assert parse_loans({"state": "CA", "income": 1.0, "id": "Zoë 7 – ✓"}, model)[0][0]["id"] == "Zoë 7 – ✓"
 
 
 def test_a_fraction_of_an_integer_feature_is_refused_as_predict_refuses_it():
@@ -68,7 +69,8 @@ def test_a_fraction_of_an_integer_feature_is_refused_as_predict_refuses_it():
 
 
 @pytest.mark.parametrize(
-    "loan_id", [True, False, "", 1.5, 1e2, "x" * 257, 10**256, -(10**255), [1], {"a": 1}, "a\udfff"]
+    "loan_id",
+    [True, False, "", 1.5, 1e2, "x" * 257, 10**256, -(10**255), [1], {"a": 1}, "a\udfff", "a\x00b", "x\ny", "\x1b[31m"],
 )
 def test_an_id_that_is_not_text_or_a_whole_number_as_given_is_one_problem_saying_what_an_id_is(loan_id):
     """pydantic's problems were one per type an id may have, at places no client sent (`["body", "id", "int"]`)."""
@@ -77,8 +79,9 @@ def test_an_id_that_is_not_text_or_a_whole_number_as_given_is_one_problem_saying
     assert [problem["loc"] for problem in refused.value.detail] == [["body", 0, "id"]], refused.value.detail
     problem = refused.value.detail[0]
     assert problem["type"] == "id"
-    assert (
-        problem["msg"] == "an id is text of 1 to 256 characters or a whole number of as many (sign included), as given"
+    assert problem["msg"] == (
+        "an id is printable text (no control character such as a newline, a tab or NUL) of 1 to 256 characters, "
+        "or a whole number of as many (sign included), as given"
     )
 
 
