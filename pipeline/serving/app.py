@@ -247,13 +247,18 @@ def echoed(value: str | int | float | bool | None) -> str | int | float | bool |
 def unreadable_body(headers) -> dict[str, Any] | None:
     """The 415 detail for a body the service cannot read as it is declared: compressed (`Content-Encoding: gzip`
     was read as JSON text, and a plain body declared gzip was taken as it is), or declared as no JSON (a form,
-    text: what a web page can make a browser send to any address, without asking, as FastAPI refuses too); None
-    when it can. A body with no Content-Type is read as JSON."""
+    text: what a web page can make a browser send to any address, without asking, as FastAPI refuses too), or
+    declared twice; None when it can. A body with no Content-Type is read as JSON."""
     encoding = headers.get("content-encoding", "").strip().lower()
     if encoding not in ("", "identity"):
         message = f"Content-Encoding {json.dumps(echoed(encoding))} is not supported: send the body uncompressed"
         return {"loc": ["header", "content-encoding"], "msg": message, "type": "unsupported_encoding"}
-    declared = headers.get("content-type", "")
+    types = headers.getlist("content-type")
+    if len(types) > 1:  # which one the client meant is anyone's guess: a proxy may keep the other
+        given = ", ".join(json.dumps(echoed(value)) for value in types)
+        message = f"Content-Type is given {len(types)} times ({given}): send it once, as application/json"
+        return {"loc": ["header", "content-type"], "msg": message, "type": "duplicate_header"}
+    declared = types[0] if types else ""
     media_type = declared.partition(";")[0].strip().lower()
     if media_type not in ("", "application/json") and not media_type.endswith("+json"):
         message = f"Content-Type {json.dumps(echoed(declared))} is not JSON: send the loans as application/json"

@@ -185,6 +185,30 @@ def test_a_body_the_service_cannot_read_as_declared_gets_415_naming_the_header(s
     assert "Traceback" not in server.process.stdout.read()
 
 
+def test_a_body_declared_with_two_content_types_gets_one_415_naming_both(tmp_path):
+    """Two Content-Type headers were read by the first: `application/json` then `text/plain` was scored, while a
+    proxy or log keeping the other saw a text body (and the reverse order was refused)."""
+    server = small_service(tmp_path)
+    loan = json.dumps({"state": "CA", "income": 1.0}).encode()
+    try:
+        for first, second in (("application/json", "text/plain"), ("text/plain", "application/json")):
+            head = (
+                f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {first}\r\nContent-Type: {second}\r\n"
+                f"Content-Length: {len(loan)}\r\n\r\n"
+            )
+            status, answer = raw_request(server.port, head.encode(), [loan])
+            assert status == 415, (first, status, answer)
+            detail = json.loads(answer)["detail"]
+            assert len(detail) == 1, detail
+            assert detail[0]["loc"] == ["header", "content-type"], detail
+            assert detail[0]["msg"] == (
+                f'Content-Type is given 2 times ("{first}", "{second}"): send it once, as application/json'
+            )
+    finally:
+        server.stop()
+    assert (tmp_path / "logs/predictions.jsonl").read_text() == ""
+
+
 def test_a_query_string_on_predict_is_refused_not_ignored(served_repo):
     """`/predict?threshold=0.3` was scored with the model's threshold: the client never learnt it had no effect."""
     server = Server(served_repo)
