@@ -41,6 +41,7 @@ MAX_ECHOED_CHARS = 80  # of an offending value, in a 422
 MAX_PROBLEMS = 100  # listed in a 422
 BODY_IDLE_SECONDS = 30.0  # the longest wait for the next part of a request body
 CLIENT_CLOSED_REQUEST = 499  # nginx's status for a request its client gave up on, as /metrics counts it
+MALFORMED_REQUEST = "mlops.malformed_request"  # in the scope of a request uvicorn answered 400 itself (server.py)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -673,6 +674,8 @@ def build_app(deployment: Deployment, log, follower: ChampionFollower | None = N
             loans, batch = await run_in_threadpool(parse_request, raw, serving.request_model())
             responses, records = await run_in_threadpool(serving.score, loans, batch)
         except ClientDisconnect:  # the client hung up before sending its whole body: no bug, and no one to answer
+            if request.scope.get(MALFORMED_REQUEST):  # or uvicorn answered 400 and closed: counted as it was answered
+                return Response(status_code=400)
             return Response(status_code=CLIENT_CLOSED_REQUEST)
         except BodyStalled:  # the rest of the body may still come: this connection cannot serve another request
             message = f"the request body stopped arriving (nothing for {BODY_IDLE_SECONDS:.0f} s): send it whole"

@@ -14,7 +14,14 @@ from typing import Any
 from hooks.stop_signals import stops_to_take
 from pipeline.errors import UserError
 from pipeline.serving import registry
-from pipeline.serving.app import ChampionFollower, Deployment, ServedModel, build_app, load_served_model
+from pipeline.serving.app import (
+    MALFORMED_REQUEST,
+    ChampionFollower,
+    Deployment,
+    ServedModel,
+    build_app,
+    load_served_model,
+)
 from pipeline.serving.telemetry import PredictionLog
 from pipeline.versioning import dvc_seam
 from pipeline.versioning.output_paths import check_log_folder
@@ -34,10 +41,7 @@ class Server:
     def run(self) -> Stop | None:
         """Serve until a stop signal, then answer the requests in flight and write the log (unless a second Ctrl-C
         forces the end); how it was stopped."""
-        import uvicorn
-
-        config = uvicorn.Config(self.app, host=self.host, port=self.port, log_level="warning", access_log=False)
-        server = stoppable_server()(config)
+        server = stoppable_server()(uvicorn_config(self.app, self.host, self.port))
         server.run()
         return None if server.stopped_by is None else Stop(server.stopped_by, forced=server.force_exit)
 
@@ -46,6 +50,31 @@ class Server:
 class Stop:
     signum: int
     forced: bool  # a second Ctrl-C: requests in flight were cut off, and the log's last lines may be lost
+
+
+def uvicorn_config(app: Any, host: str, port: int) -> Any:
+    """How uvicorn serves the app: quiet but for warnings, and telling it which requests uvicorn refused itself."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app, host=host, port=port, log_level="warning", access_log=False, http=protocol_marking_malformed_requests()
+    )
+
+
+def protocol_marking_malformed_requests() -> type:
+    """uvicorn's HTTP protocol, marking the scope of a request it answers 400 itself as malformed (a bad chunk size
+    line in its body, say) before it closes the connection: the app, which then sees a disconnect, counts it as a
+    400 rather than as a client that hung up (499)."""
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    class MarkingProtocol(AutoHTTPProtocol):
+        def send_400_response(self, msg: str) -> None:
+            cycle = getattr(self, "cycle", None)
+            if cycle is not None and not cycle.response_complete:
+                cycle.scope[MALFORMED_REQUEST] = True
+            super().send_400_response(msg)
+
+    return MarkingProtocol
 
 
 def stoppable_server() -> type:

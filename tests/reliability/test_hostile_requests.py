@@ -209,6 +209,27 @@ def test_a_body_declared_with_two_content_types_gets_one_415_naming_both(tmp_pat
     assert (tmp_path / "logs/predictions.jsonl").read_text() == ""
 
 
+def test_a_malformed_chunked_body_is_counted_as_a_400_not_as_a_client_that_hung_up(tmp_path):
+    """uvicorn answers a bad chunk size line with its own 400 and closes the connection; the app, reading the body,
+    saw a disconnect and counted a 499 (a client hang-up) in /metrics."""
+    server = small_service(tmp_path)
+    try:
+        head = (
+            b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        for bad in (b"zz\r\n{}\r\n0\r\n\r\n", b"5\r\n[{}]xx\r\n0\r\n\r\n"):  # no hex size; no CRLF after a chunk
+            status, _ = raw_request(server.port, head + b'a\r\n[{"state":\r\n', [bad])
+            assert status == 400
+        deadline = time.monotonic() + 10
+        while predict_requests(server) < 2 and time.monotonic() < deadline:  # counted once the app has seen it
+            time.sleep(0.05)
+        series = request_series(server)
+        assert series.get(("/predict", "400")) == 2 and ("/predict", "499") not in series, series
+    finally:
+        server.stop()
+
+
 def test_a_query_string_on_predict_is_refused_not_ignored(served_repo):
     """`/predict?threshold=0.3` was scored with the model's threshold: the client never learnt it had no effect."""
     server = Server(served_repo)
@@ -250,6 +271,10 @@ def request_series(server: Server) -> dict[tuple[str, str], float]:
         for sample in families["mlops_requests"].samples
         if sample.name == "mlops_requests_total"
     }
+
+
+def predict_requests(server) -> float:
+    return sum(count for (route, _), count in request_series(server).items() if route == "/predict")
 
 
 def test_metrics_are_labelled_by_route_template_and_cannot_be_injected(served_repo):
@@ -297,14 +322,20 @@ class InProcessServer:
     def __init__(self, app) -> None:
         import uvicorn
 
+        from pipeline.serving.server import uvicorn_config
+
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="critical"))
+        self.server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", self.port))  # as mlops serve configures it
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 30
         while not self.server.started and time.monotonic() < deadline:
             time.sleep(0.05)
+
+    def get(self, path: str) -> str:
+        with urllib.request.urlopen(self.base + path, timeout=10) as response:
+            return response.read().decode()
 
     def stop(self) -> None:
         self.server.should_exit = True
