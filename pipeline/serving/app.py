@@ -250,8 +250,8 @@ def unreadable_body(headers) -> dict[str, Any] | None:
     was read as JSON text, and a plain body declared gzip was taken as it is), or declared as no JSON (a form,
     text: what a web page can make a browser send to any address, without asking, as FastAPI refuses too), or
     declared twice; None when it can. A body with no Content-Type is read as JSON."""
-    encoding = headers.get("content-encoding", "").strip().lower()
-    if encoding not in ("", "identity"):
+    encoding = ", ".join(headers.getlist("content-encoding")).strip().lower()  # a list, given in one header or more
+    if any(coding.strip() not in ("", "identity") for coding in encoding.split(",")):
         message = f"Content-Encoding {json.dumps(echoed(encoding))} is not supported: send the body uncompressed"
         return {"loc": ["header", "content-encoding"], "msg": message, "type": "unsupported_encoding"}
     types = headers.getlist("content-type")
