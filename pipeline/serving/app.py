@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import json
 import math
+import re
 import sys
 import threading
 import time
@@ -245,6 +246,12 @@ def echoed(value: str | int | float | bool | None) -> str | int | float | bool |
     return value if len(text) <= MAX_ECHOED_CHARS else text[:MAX_ECHOED_CHARS] + "..."
 
 
+TOKEN = r"[-!#$%&'*+.^_`|~0-9a-z]+"  # of a media type (RFC 9110): no space, comma, slash or semicolon
+# application/json or a type/subtype+json; `text/plain, application/problem+json` (two types merged into one header by
+# a proxy) or `+json` is no media type at all
+JSON_MEDIA_TYPE = re.compile(rf"application/json|{TOKEN}/{TOKEN}\+json")
+
+
 def unreadable_body(headers) -> dict[str, Any] | None:
     """The 415 detail for a body the service cannot read as it is declared: compressed (`Content-Encoding: gzip`
     was read as JSON text, and a plain body declared gzip was taken as it is), or declared as no JSON (a form,
@@ -261,7 +268,7 @@ def unreadable_body(headers) -> dict[str, Any] | None:
         return {"loc": ["header", "content-type"], "msg": message, "type": "duplicate_header"}
     declared = types[0] if types else ""
     media_type = declared.partition(";")[0].strip().lower()
-    if media_type not in ("", "application/json") and not media_type.endswith("+json"):
+    if media_type and not JSON_MEDIA_TYPE.fullmatch(media_type):
         message = f"Content-Type {json.dumps(echoed(declared))} is not JSON: send the loans as application/json"
         return {"loc": ["header", "content-type"], "msg": message, "type": "unsupported_media_type"}
     return None

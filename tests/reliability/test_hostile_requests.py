@@ -164,6 +164,8 @@ UNREADABLE = {  # headers: the words of the 415
     ),
     "text": ("Content-Type: text/plain\r\n", 'Content-Type \\"text/plain\\" is not JSON'),  # a browser's "simple"
     "form": ("Content-Type: application/x-www-form-urlencoded\r\n", "is not JSON"),  # request: no CORS preflight
+    "merged": ("Content-Type: text/plain, application/problem+json\r\n", "is not JSON"),  # two, by a proxy
+    "suffix-alone": ("Content-Type: text/+json\r\n", 'Content-Type \\"text/+json\\" is not JSON'),
 }
 
 
