@@ -67,11 +67,11 @@ def serve(
     # silently (status -15); once serving, the server takes them (`Server.run`). A hangup ignored from the start
     # (`nohup mlops serve`) stays ignored, as in every command.
     with stops_unwound():
-        from pipeline.serving.server import prepare_server
+        from pipeline.serving.server import address, prepare_server
 
         server = prepare_server(rev, host, port, challenger, share, shadow, log_dir, int(log_max_mb * 1024 * 1024))
     typer.echo(server.start_line)
-    typer.echo(f"Serving on http://{host}:{port} (POST /predict; GET /health, /version, /metrics)")
+    typer.echo(f"Serving on http://{address(host, port)} (POST /predict; GET /health, /version, /metrics)")
     stop = server.run()
     if stop is not None:
         said = STOPPED_SERVING_FORCED if stop.forced else STOPPED_SERVING_SAID

@@ -146,15 +146,25 @@ def check_rollout(challenger: str | None, share: float | None, shadow: str | Non
     return share + 0.0  # -0.0 is 0.0 (printed "-0%" otherwise)
 
 
+def address(host: str, port: int) -> str:
+    """host:port as a URL writes it: an IPv6 address in brackets (`[::1]:8000`)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def require_free_port(host: str, port: int) -> None:
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as error:
-            raise UserError(
-                f"cannot listen on {host}:{port}: {error.strerror}", hint="check --host, or choose another --port"
-            ) from None
+    """Whether uvicorn can listen on host:port, tried on every address the host names (IPv4 or IPv6, both for
+    `localhost`), as asyncio binds them: an AF_INET socket alone refused `--host ::1`."""
+    try:
+        for family, kind, proto, _, where in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                probe.bind(where)
+    except OSError as error:  # socket.gaierror included: a host that names no address
+        raise UserError(
+            f"cannot listen on {address(host, port)}: {error.strerror}", hint="check --host, or choose another --port"
+        ) from None
 
 
 def start_line(deployment: Deployment, follow: bool, champion_commit: str | None) -> str:

@@ -31,11 +31,11 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, repo: Path, *args: str) -> None:
+    def __init__(self, repo: Path, *args: str, host: str = "127.0.0.1") -> None:
         self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.base = f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
         self.process = subprocess.Popen(
-            ["mlops", "serve", "--host", "127.0.0.1", "--port", str(self.port), *args],
+            ["mlops", "serve", "--host", host, "--port", str(self.port), *args],
             cwd=repo,
             env=conftest.test_env(),
             stdout=subprocess.PIPE,
@@ -606,6 +606,32 @@ def test_a_mistyped_revision_is_named_before_a_busy_port(repo):
             assert typed in refused.stderr.splitlines()[0] and "cannot listen" not in refused.stderr, refused.stderr
         busy_port = mlops(repo, "serve", "--host", "127.0.0.1", "--port", port, "--rev", "HEAD", check=False)
         assert busy_port.returncode == 2 and "cannot listen on" in busy_port.stderr, busy_port.stderr
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="this machine has no IPv6 loopback")
+def test_an_ipv6_host_is_served_and_named_in_brackets(served_repo):
+    """`mlops serve --host ::1` was refused ('cannot listen on ::1:8000: Address family for hostname not supported'):
+    the port was checked with an IPv4 socket, though uvicorn serves IPv6."""
+    from tests.e2e.data_helpers import mlops
+
+    server = Server(served_repo, host="::1")
+    try:
+        assert server.post(loans(served_repo, 1)[0])[0] == 200
+        busy = mlops(served_repo, "serve", "--host", "::1", "--port", str(server.port), check=False)
+        assert busy.returncode == 2, busy.stderr
+        assert f"cannot listen on [::1]:{server.port}: Address already in use" in busy.stderr, busy.stderr
+    finally:
+        server.stop()
+    assert f"Serving on http://[::1]:{server.port} " in server.process.stdout.read()
 
 
 @pytest.mark.parametrize("cell", ["nan", "1e400", "NA", "null", "-1e400"])
