@@ -274,6 +274,16 @@ def unreadable_body(headers) -> dict[str, Any] | None:
     return None
 
 
+def ambiguous_length(headers) -> dict[str, Any] | None:
+    """The 400 detail for a body framed two ways, by Content-Length and by Transfer-Encoding: uvicorn reads it as
+    chunked, while a proxy in front may go by the length and take the rest for the next request (request smuggling;
+    RFC 9112 asks a server to refuse or to close the connection after it); None for one framing or none."""
+    if "content-length" not in headers or "transfer-encoding" not in headers:
+        return None
+    message = "both Content-Length and Transfer-Encoding frame the body: send one of them"
+    return {"loc": ["header", "transfer-encoding"], "msg": message, "type": "ambiguous_length"}
+
+
 def unexpected_query(query: str) -> dict[str, Any] | None:
     """The 422 detail for a query string on /predict (`?threshold=0.3`, `?model=...`): it was ignored, so a client
     believing it had an effect got decisions it did not ask for; None for none."""
@@ -670,6 +680,9 @@ def build_app(deployment: Deployment, log, follower: ChampionFollower | None = N
     @app.post("/predict")
     async def predict(request: Request):
         serving = deployment.now()
+        framing = ambiguous_length(request.headers)
+        if framing is not None:  # the next bytes on this connection may be another request to a proxy, or this body
+            return JSONResponse({"detail": [framing]}, 400, headers={"Connection": "close"})
         unreadable = unreadable_body(request.headers)
         if unreadable is not None:
             return JSONResponse({"detail": [unreadable]}, 415)

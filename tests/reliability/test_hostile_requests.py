@@ -236,6 +236,37 @@ def test_a_malformed_chunked_body_is_counted_as_a_400_not_as_a_client_that_hung_
         server.stop()
 
 
+def test_a_body_framed_both_by_length_and_chunked_is_refused_and_its_connection_closed(tmp_path):
+    """`Content-Length: 5` with `Transfer-Encoding: chunked` was read as chunked and scored, the connection kept:
+    a proxy going by the length takes the rest of the body for the next request (request smuggling)."""
+    server = small_service(tmp_path)
+    loan = json.dumps({"state": "CA", "income": 1.0}).encode()
+    chunked = f"{len(loan):x}\r\n".encode() + loan + b"\r\n0\r\n\r\n"
+    head = (
+        b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 5\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n"
+    )
+    after = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"  # on the same connection: not to be read
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
+            sock.sendall(head + chunked + after)
+            answer = b""
+            while data := sock.recv(65536):  # until the server closes the connection
+                answer += data
+        assert answer.startswith(b"HTTP/1.1 400 ") and answer.count(b"HTTP/1.1 ") == 1, answer
+        detail = json.loads(answer.partition(b"\r\n\r\n")[2])["detail"]
+        assert detail == [
+            {
+                "loc": ["header", "transfer-encoding"],
+                "msg": "both Content-Length and Transfer-Encoding frame the body: send one of them",
+                "type": "ambiguous_length",
+            }
+        ]
+    finally:
+        server.stop()
+    assert (tmp_path / "logs/predictions.jsonl").read_text() == ""
+
+
 def test_a_query_string_on_predict_is_refused_not_ignored(served_repo):
     """`/predict?threshold=0.3` was scored with the model's threshold: the client never learnt it had no effect."""
     server = Server(served_repo)
