@@ -43,6 +43,11 @@ MAX_PROBLEMS = 100  # listed in a 422
 BODY_IDLE_SECONDS = 30.0  # the longest wait for the next part of a request body
 CLIENT_CLOSED_REQUEST = 499  # nginx's status for a request its client gave up on, as /metrics counts it
 MALFORMED_REQUEST = "mlops.malformed_request"  # in the scope of a request uvicorn answered 400 itself (server.py)
+MALFORMED_REQUEST_PROBLEM = {  # uvicorn's 400 does not say what it could not parse
+    "loc": ["request"],
+    "msg": "not a valid HTTP/1.1 request: its request line, a header or the chunks of its body cannot be read",
+    "type": "bad_request",
+}
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 

@@ -4,6 +4,7 @@ a challenger on a share of loans, or a shadow), checked before the port is taken
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import socket
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from pipeline.errors import UserError
 from pipeline.serving import registry
 from pipeline.serving.app import (
     MALFORMED_REQUEST,
+    MALFORMED_REQUEST_PROBLEM,
     ChampionFollower,
     Deployment,
     ServedModel,
@@ -53,28 +55,39 @@ class Stop:
 
 
 def uvicorn_config(app: Any, host: str, port: int) -> Any:
-    """How uvicorn serves the app: quiet but for warnings, and telling it which requests uvicorn refused itself."""
+    """How uvicorn serves the app: quiet but for warnings; a request it cannot parse answered as the app would."""
     import uvicorn
 
     return uvicorn.Config(
-        app, host=host, port=port, log_level="warning", access_log=False, http=protocol_marking_malformed_requests()
+        app, host=host, port=port, log_level="warning", access_log=False, http=malformed_request_protocol()
     )
 
 
-def protocol_marking_malformed_requests() -> type:
-    """uvicorn's HTTP protocol, marking the scope of a request it answers 400 itself as malformed (a bad chunk size
-    line in its body, say) before it closes the connection: the app, which then sees a disconnect, counts it as a
-    400 rather than as a client that hung up (499)."""
+def malformed_request_protocol() -> type:
+    """uvicorn's HTTP protocol, answering a request it cannot parse (a bad chunk size line, a header with a space
+    before its colon, no Host) with a JSON problem as the app answers every refusal, where uvicorn's was a text/plain
+    'Invalid HTTP request received.'; and marking such a request's scope if the app is reading it, so that the app,
+    which then sees a disconnect, counts it as the 400 it got rather than as a client that hung up (499)."""
     from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-    class MarkingProtocol(AutoHTTPProtocol):
+    class MalformedRequestProtocol(AutoHTTPProtocol):
         def send_400_response(self, msg: str) -> None:
             cycle = getattr(self, "cycle", None)
             if cycle is not None and not cycle.response_complete:
                 cycle.scope[MALFORMED_REQUEST] = True
-            super().send_400_response(msg)
+                if cycle.response_started:  # the app's answer is under way: only uvicorn can cut it short
+                    super().send_400_response(msg)
+                    return
+            self.transport.write(malformed_request_answer())
+            self.transport.close()
 
-    return MarkingProtocol
+    return MalformedRequestProtocol
+
+
+def malformed_request_answer() -> bytes:
+    body = json.dumps({"detail": [MALFORMED_REQUEST_PROBLEM]}).encode()
+    head = "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nconnection: close\r\n"
+    return f"{head}content-length: {len(body)}\r\n\r\n".encode() + body
 
 
 def stoppable_server() -> type:

@@ -236,6 +236,34 @@ def test_a_malformed_chunked_body_is_counted_as_a_400_not_as_a_client_that_hung_
         server.stop()
 
 
+UNPARSABLE = {  # requests the HTTP server itself cannot read
+    "bad-chunk-size": b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+    "no-host": b"GET /health HTTP/1.1\r\n\r\n",
+    "space-before-colon": b"GET /health HTTP/1.1\r\nHost: x\r\nX-A : 1\r\n\r\n",
+    "http-0.9": b"GET /health\r\n\r\n",
+}
+
+
+def test_a_request_the_http_server_cannot_parse_gets_a_json_problem_as_every_refusal(tmp_path):
+    """uvicorn answered such a request with its own text/plain 'Invalid HTTP request received.': a client reading
+    the JSON `detail` of every other refusal got none."""
+    server = small_service(tmp_path)
+    try:
+        for case, request in UNPARSABLE.items():
+            status, answer = raw_request(server.port, request)
+            assert status == 400, (case, status, answer)
+            assert json.loads(answer)["detail"] == [
+                {
+                    "loc": ["request"],
+                    "msg": "not a valid HTTP/1.1 request: its request line, a header or the chunks of its body cannot"
+                    " be read",
+                    "type": "bad_request",
+                }
+            ], case
+    finally:
+        server.stop()
+
+
 def test_a_body_framed_both_by_length_and_chunked_is_refused_and_its_connection_closed(tmp_path):
     """`Content-Length: 5` with `Transfer-Encoding: chunked` was read as chunked and scored, the connection kept:
     a proxy going by the length takes the rest of the body for the next request (request smuggling)."""
