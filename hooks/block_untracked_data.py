@@ -237,13 +237,21 @@ def fix_for(path: str, reasons: list[str]) -> str:
     if all(TOO_BIG in reason for reason in reasons) and not has_data_extension(path):  # text, too big to be code
         return f"make {quoted} smaller; if it is data: git rm --cached {quoted} && dvc add {quoted}"
     fix = (
-        f"git rm --cached {quoted} && dvc add {quoted}   (DVC tracks it where it is; then `git add {quoted}.dvc`); "
+        f"git rm --cached {quoted} && dvc add {quoted}   (DVC tracks it where it is; then "
+        f"`git add {shell_word(path + '.dvc')} {shell_word(gitignore_beside(path))}`); "
         f"not to be kept (an output such as scores, a scratch file): git rm --cached {quoted} && "
         f"{ignore_command(path)}"
     )
     if mlops_installed() and is_table(path):  # `mlops data add` makes a loans table the training source
         fix += f"; only to make it the pipeline's training data (a loans table): `mlops data add {quoted}`"
     return fix
+
+
+def gitignore_beside(path: str) -> str:
+    """The .gitignore `dvc add PATH` lists the file in: its folder's, which git must get with the pointer, else a
+    clone that pulls the data sees it untracked, one `git add -A` from committing it."""
+    folder = os.path.dirname(path)
+    return f"{folder}/.gitignore" if folder else ".gitignore"
 
 
 def ignore_command(path: str) -> str:

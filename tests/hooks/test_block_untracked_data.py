@@ -83,6 +83,22 @@ def test_the_fix_tracks_a_file_with_dvc_where_it_is_and_names_mlops_data_add_onl
     assert "dvc add notebooks/more.csv" in fix and "mlops" not in fix, fix
 
 
+def test_the_dvc_fix_followed_as_printed_leaves_nothing_for_git_to_add(staging, capsys):
+    """`dvc add` lists the file in its folder's .gitignore: the advice stages it with the pointer, so the commit
+    leaves a clean tree (else a clone that pulls the data sees it untracked)."""
+    run(["dvc", "init", "-q"], Path.cwd())
+    run(["git", "add", ".dvc"], Path.cwd())
+    run(["git", "commit", "-q", "--no-verify", "-m", "dvc"], Path.cwd())
+    for name in ("scores.csv", "notebooks/sample.csv"):
+        fix = fix_printed(staging, capsys, name, "id,amount\n1,2\n")
+        track = fix.split("fix: ", 1)[1].split("   (", 1)[0]
+        then = fix.split("then `", 1)[1].split("`", 1)[0]
+        run(["bash", "-c", f"{track} && {then}"], Path.cwd())
+        run(["git", "commit", "-q", "--no-verify", "-m", name], Path.cwd())
+        assert run(["git", "status", "--porcelain"], Path.cwd()).stdout == "", fix
+        run(["git", "check-ignore", "-q", name], Path.cwd())
+
+
 def test_the_gitignore_fix_ignores_exactly_the_refused_file(staging, capsys):
     """A scores file `git add -A` staged is no data to keep: the fix named DVC and `mlops data add` only."""
     names = ["scores.csv", "out/a b*[1].csv", "out/x\\y.csv", "out/it's.csv", "#h.csv", "!b.csv"]
