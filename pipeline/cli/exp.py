@@ -143,7 +143,9 @@ AllCommits = Annotated[bool, typer.Option("--all", help="The experiments of ever
 def push(names: Names = None, remote: GitRemote = "origin", all_commits: AllCommits = False) -> None:
     """Share experiments: their git refs to a git remote (`dvc exp push`), their data and models to the DVC
     remote, so a teammate's `mlops exp pull` sees and can apply them."""
-    share("push", names or [], remote, all_commits)
+    if not share("push", names or [], remote, all_commits):
+        others = "" if all_commits else " started from HEAD (`mlops exp push --all` pushes every commit's)"
+        typer.echo(f"No experiments to push: there are none here{others}.")
 
 
 @exp_app.command()

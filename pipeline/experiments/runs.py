@@ -441,7 +441,7 @@ class ShareStopped(Exception):
 
 def share(direction: str, names: list[str], remote: str, all_commits: bool) -> list[str]:
     """Experiments' git refs to or from a git remote, their data and models to or from the DVC remote; for a
-    pull, the names of the experiments it brought or updated (a push: DVC says what it pushed)."""
+    pull, the names of the experiments it brought or updated; for a push, those it sent (DVC names them too)."""
     if not remote.strip():  # DVC took it for a remote that has every experiment, and said so
         raise UserError(
             f"--remote {remote!r} is empty: name a git remote", hint="e.g. --remote origin (`git remote -v`)"
@@ -477,6 +477,8 @@ def share(direction: str, names: list[str], remote: str, all_commits: bool) -> l
     if direction == "pull" and not names and not any(all_commits or run.baseline == head for run in there):
         return []  # DVC would go on to fetch the workspace's data, warning of each object the remote lacks
     here = dvc_seam.list_experiments()
+    if direction == "push" and not names and not _chosen(here, names, all_commits, head):
+        return []  # DVC would go on to push the workspace's data, under its "No experiments to push."
     _require_same_runs(
         direction, remote, here, there, _chosen(there if direction == "pull" else here, names, all_commits, head)
     )
@@ -484,7 +486,7 @@ def share(direction: str, names: list[str], remote: str, all_commits: bool) -> l
         with stops_unwound(), dvc_outcomes.stop_unsaid():  # SIGTERM and SIGHUP too: DVC ends as after Ctrl-C
             if direction == "push":
                 dvc_seam.exp_push(remote, names, all_commits)
-                return []
+                return [run.name for run in _chosen(here, names, all_commits, head)]
             with (
                 dvc_outcomes.contradicting_advice_dropped(said_by_caller=dvc_outcomes.PULL_REPORT),
                 dvc_seam.missing_objects_unsaid(),

@@ -118,6 +118,22 @@ def test_a_pull_with_no_experiment_to_pull_fetches_nothing(repo, tmp_path):
         assert pulled.stderr == "", pulled.stderr
 
 
+def test_a_push_with_no_experiment_to_push_sends_nothing(repo, tmp_path):
+    """DVC's push of no experiment said "No experiments to push." and went on to upload the workspace's data and
+    model to the DVC remote ("7 files uploaded")."""
+    bare = tmp_path / "team.git"
+    run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], tmp_path)
+    run(["git", "remote", "add", "origin", str(bare)], repo)
+    run(["git", "push", "-q", "--no-verify", "origin", "main"], repo)
+    pushed = run(["mlops", "exp", "push"], repo)
+    assert pushed.stdout == (
+        "No experiments to push: there are none here started from HEAD (`mlops exp push --all` pushes every "
+        "commit's).\n"
+    ), pushed.stdout + pushed.stderr
+    assert run(["mlops", "exp", "push", "--all"], repo).stdout == "No experiments to push: there are none here.\n"
+    assert not (tmp_path / "lending-mlops-dvc-remote").exists()
+
+
 def test_a_pulled_experiment_whose_model_the_dvc_remote_lacks_is_named_with_the_fix(repo, tmp_path):
     """DVC pulled the git ref, warned "Some of the cache files do not exist neither locally nor on remote" with an
     md5, and the pull passed: `mlops exp apply` was then the first to fail."""
