@@ -33,6 +33,7 @@ from pipeline.experiments.settings import (
     judged_changes,
     params_with,
     parse_settings,
+    setting_text,
     settings_read_by,
     trained_params,
     typed_settings,
@@ -687,7 +688,7 @@ def promote(name: str) -> str:
     if run.subset:
         raise UserError(
             f"{name} is a subset run ({SUBSET_KEY} = {run.subset:g}): its model saw part of the data",
-            hint="run it on all the data first: mlops exp run -S key=value (without --subset)",
+            hint=f"run it on all the data first: {full_data_run(run)}",
         )
     if not applied_as_it_is(name):  # `mlops exp apply NAME` says to promote next: what it changed is no obstacle
         dvc_seam.require_committed_workspace("promoting an experiment (DVC's apply resets every tracked file)")
@@ -703,6 +704,20 @@ def promote(name: str) -> str:
         _git("add", "--", *PROMOTED)
         _git("commit", "-q", "-m", message, "--", *PROMOTED)  # only these, whatever else is staged
     return message
+
+
+def full_data_run(run: Run) -> str:
+    """The command that runs a subset run's settings on all the data: `mlops exp run` of the params it trained with
+    apart from the workspace's, but its fraction."""
+    workspace = flat_params(load_params())
+    settings = [
+        "-S " + shlex.quote(f"{key}={setting_text(value)}")
+        for key, value in trained_params(run.params).items()
+        if key != SUBSET_KEY and json.dumps(value) != json.dumps(workspace.get(key))
+    ]
+    if not settings:
+        return "`mlops repro` (its other params are the workspace's: that is its run on all the data)"
+    return f"`mlops exp run {' '.join(settings)}`, then `mlops exp promote` that run"
 
 
 def applied_as_it_is(name: str) -> bool:

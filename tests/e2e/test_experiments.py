@@ -115,6 +115,25 @@ def test_sweep_compare_duplicates_and_promote(repo):
     assert "mlops exp promote" not in applied and "set data.sample_frac: 1.0 in params.yaml" in applied
 
 
+def test_promote_of_a_subset_run_names_the_full_run_that_replaces_it(repo):
+    """The hint was `mlops exp run -S key=value (without --subset)`: placeholders, which run as typed were refused."""
+    run(["mlops", "exp", "run", "-S", "train.logreg.C=0.02", "--subset", "0.3", "--name", "quick-c"], repo)
+    refused = run(["mlops", "exp", "promote", "quick-c"], repo, check=False)
+    assert refused.returncode == 2 and refused.stderr.splitlines()[-1] == (
+        "  hint: run it on all the data first: `mlops exp run -S train.logreg.C=0.02`, then `mlops exp promote` "
+        "that run"
+    ), refused.stderr
+    full = run(["bash", "-c", refused.stderr.split("`")[1]], repo).stdout
+    name = full.split("Ran experiment(s): ", 1)[1].split()[0]
+    assert "Committed: Promote experiment" in run(["mlops", "exp", "promote", name], repo).stdout
+    assert "C: 0.02" in (repo / "params.yaml").read_text()
+
+    made = run(["mlops", "repro", "--subset", "0.4"], repo).stdout  # 0.3: quick-c's params again, skipped
+    subset = made.split("Experiment ", 1)[1].split()[0]
+    refused = run(["mlops", "exp", "promote", subset], repo, check=False)
+    assert refused.returncode == 2 and "first: `mlops repro` (its other params are the workspace's" in refused.stderr
+
+
 def test_gate_fails_a_regression_and_passes_an_improvement(repo):
     passed = run(["mlops", "gate", "--against", "HEAD"], repo)
     assert "gate passes" in passed.stdout
