@@ -1,7 +1,8 @@
 """What `mlops gate` decides: whether the workspace's model is worse than a revision's by more than the
 tolerance, both scored on the test loans neither trained on (no verdict when too few such loans are left); with
 a subset fraction, on the recorded metrics of a subset run of each at the same fraction and seed (run where
-missing: both share the workspace's split). Nothing here prints: `gate` returns a `GateResult`."""
+missing), or, when the revision's run has another test split (its own data), on both runs' models scored on the
+loans neither trained on. Nothing here prints: `gate` returns a `GateResult`."""
 
 from __future__ import annotations
 
@@ -50,8 +51,10 @@ def gate(
     rev = dvc_seam.against_commit(against)
     if subset is not None:
         with stops_unwound():  # SIGTERM or SIGHUP too stops its run and removes the worktree, as Ctrl-C does
-            current, reference = subset_metrics(subset, rev, against, say)
-        return _recorded(against, [], current, reference, metric, tolerance)
+            current, reference = subset_runs(subset, rev, against, say)
+        if not same_test_loans(current.commit, reference.commit):  # the revision's own data: other test loans
+            return _on_unseen_loans(subset_comparison(current, reference, against), metric, tolerance)
+        return _recorded(against, [], current.metrics, reference.metrics, metric, tolerance)
     current = fresh_workspace_metrics()
     try:
         reference_model, reference_splits = load_served_model(rev, against), splits_at(rev, typed=against)
@@ -142,8 +145,15 @@ def metrics_at(rev: str, label: str) -> dict:
     return read_metrics(data, f"{label}'s {paths.METRICS}", hint=REVISION_REPORTS_HINT)
 
 
-def subset_metrics(fraction: float, rev: str, label: str, say: Callable[[str], None]) -> tuple[dict, dict]:
-    """(workspace, rev) metrics of subset runs at `fraction` with the workspace's seed, run where missing."""
+@dataclass(frozen=True)
+class SubsetRun:
+    name: str
+    commit: str  # the experiment's commit: its dvc.lock records its model and splits
+    metrics: dict
+
+
+def subset_runs(fraction: float, rev: str, label: str, say: Callable[[str], None]) -> tuple[SubsetRun, SubsetRun]:
+    """(workspace, rev) subset runs at `fraction` with the workspace's seed, run where missing."""
     settings = with_subset({"seed": str(load_params().seed)}, fraction)
     current = find_or_run_subset(planned(settings).params, settings, None, "workspace", say)
     at_rev = flat_params(params_with(settings, raw=dvc_seam.params_at(rev).model_dump(mode="json", by_alias=True)))
@@ -153,19 +163,43 @@ def subset_metrics(fraction: float, rev: str, label: str, say: Callable[[str], N
 
 def find_or_run_subset(
     params: dict, settings: dict[str, str], rev: str | None, label: str, say: Callable[[str], None]
-) -> dict:
-    """The metrics of an experiment with these params (from `rev`'s code, or the workspace's), run if missing."""
+) -> SubsetRun:
+    """The experiment with these params (from `rev`'s code and data, or the workspace's), run if missing."""
     existing = experiment_runs(rev).runs if rev else experiment_runs().runs
     same = find_at_rev(params, existing) if rev else duplicate_of(params, existing)
     if same:
         say(f"{label}: using subset experiment {same.name}")
-        return same.metrics
+        commit = next(
+            run.commit for run in dvc_seam.list_experiments() if (run.name, run.baseline) == (same.name, same.baseline)
+        )
+        return SubsetRun(same.name, commit, same.metrics)
     name = "gate-" + experiment_name(settings)
     say(f"{label}: running subset experiment {name} ...")
     status = dvc_seam.run_exp_at(rev, name, settings) if rev else dvc_seam.run_exp(name, settings)
     if status != 0:
         raise UserError(f"the subset run of {label} failed", hint=f"read {dvc_seam.exp_log_path(name)}")
-    return experiment_metrics(name, dvc_seam.exp_ref(name))
+    ref = dvc_seam.exp_ref(name)
+    return SubsetRun(name, dvc_seam.resolve_commit(ref), experiment_metrics(name, ref))
+
+
+def same_test_loans(commit: str, other: str) -> bool:
+    """Whether two runs' dvc.lock record the same test split: a revision with other data (or split code) tests its
+    subset run on other loans, so their recorded metrics do not compare."""
+    test = dvc_seam.recorded_md5_at(commit, paths.TEST)
+    return test is not None and test == dvc_seam.recorded_md5_at(other, paths.TEST)
+
+
+def subset_comparison(current: SubsetRun, reference: SubsetRun, against: str) -> Comparison:
+    """Both subset runs' models scored on the workspace run's test loans that neither trained on, as the gate
+    without --subset scores both revisions' models."""
+    return compare_revisions(
+        load_served_model(reference.commit, f"{against}'s subset run {reference.name}"),
+        load_served_model(current.commit, f"the workspace's subset run {current.name}"),
+        splits_at(reference.commit),
+        splits_at(current.commit),
+        load_params(),
+        (against, "workspace"),
+    )
 
 
 def find_at_rev(params: dict, runs: list):

@@ -182,6 +182,20 @@ def test_gate_and_report_refuse_a_name_that_is_both_a_branch_and_a_tag(repo, tmp
     assert "gate passes" in run(["mlops", "gate", "--against", "refs/tags/same"], repo).stdout
 
 
+def test_a_subset_gate_against_other_test_loans_scores_both_models_on_the_loans_neither_trained_on(repo):
+    """Each subset run is tested on its own revision's split: against a revision with other data or split params
+    the gate set their recorded metrics side by side, measured on other loans, and passed or failed on that."""
+    run("git add -A && git commit -q --no-verify -m trained --allow-empty", repo)
+    params = repo / "params.yaml"
+    params.write_text(params.read_text().replace("test_size: 0.2", "test_size: 0.25"))
+    run(["mlops", "repro"], repo)
+    run("git add -A && git commit -q --no-verify -m 'a larger test split'", repo)
+    gated = run(["mlops", "gate", "--against", "HEAD~1", "--subset", "0.3"], repo, check=False)
+    assert gated.returncode in (0, 1), gated.stdout + gated.stderr
+    assert "Both models scored on " in gated.stdout and "test loans neither model trained on" in gated.stdout
+    assert "95% interval" in gated.stdout, gated.stdout
+
+
 def test_gate_refuses_stale_metrics(repo):
     set_model(repo, "hgb")
     stale = run(["mlops", "gate"], repo, check=False)
