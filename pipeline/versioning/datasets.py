@@ -13,7 +13,6 @@ import yaml
 
 from pipeline.errors import UserError, row_number
 from pipeline.training.data_schema import (
-    SCHEMA_CHANGE_HINT,
     declared_text,
     infer_schema,
     rows_of_file,
@@ -152,6 +151,13 @@ def align_batch(batch: pd.DataFrame, columns: list[str], source: str) -> pd.Data
     return batch[columns]
 
 
+# Not the new schema `mlops data add FILE` infers: given the batch, it would replace the data with the batch.
+APPEND_HINT = (
+    "fix the batch; or, if the change is intended, edit the schema file (`data.schema` in params.yaml: add the "
+    "category, widen the range, or set allow_duplicate_rows to true) and review it in git"
+)
+
+
 def checked_append(
     current: pd.DataFrame,
     batch: pd.DataFrame,
@@ -160,7 +166,7 @@ def checked_append(
     source: str,
     label: str,
     named: Callable[[Sequence[int]], str] = rows_of_file,
-    hint: str = SCHEMA_CHANGE_HINT,
+    hint: str = APPEND_HINT,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(the batch in the current data's column order, the current data with it appended), after every check an
     append makes: the batch's columns, its rows against the schema (types, bounds, categories; a failing row named
@@ -172,7 +178,8 @@ def checked_append(
     batch = align_batch(batch, [str(c) for c in current.columns], label)
     validate_frame(declared_text(batch.drop(columns=drop), schema), schema, label, hint=hint, named=named)
     combined = pd.concat([current, batch], ignore_index=True)
-    validate_frame(declared_text(combined.drop(columns=drop), schema), schema, f"{source} with {label} appended")
+    appended = declared_text(combined.drop(columns=drop), schema)
+    validate_frame(appended, schema, f"{source} with {label} appended", hint=hint)
     return batch, combined
 
 

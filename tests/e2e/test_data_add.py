@@ -263,6 +263,24 @@ def test_a_file_of_the_same_name_that_dvc_never_recorded_is_not_overwritten(repo
     assert (repo / "data/external/loans.csv").read_bytes() == (tmp_path / "loans.csv").read_bytes()
 
 
+def test_a_refused_batch_is_told_to_edit_the_schema_not_to_add_the_batch_as_the_data(file_sourced, tmp_path):
+    """The hint was the one for a new dataset, "update the schema (`mlops data add FILE` infers a new one)": given
+    the batch, that replaces the data with the batch. Followed as printed now, the batch appends."""
+    batch = lending_frame().iloc[:20].copy()
+    batch["annual_inc"] += 0.5  # new loans, not rows the data has
+    batch.loc[batch.index[0], "addr_state"] = "ZZ"
+    path = write(batch, tmp_path / "batch.csv")
+    refused = mlops(file_sourced, "data", "add", path, "--append", check=False)
+    assert refused.returncode == 2 and "'ZZ'" in refused.stderr, refused.stderr
+    assert "mlops data add FILE" not in refused.stderr
+    assert "edit the schema file (`data.schema` in params.yaml: add the category" in refused.stderr, refused.stderr
+    schema_file = file_sourced / "reports/schema.json"
+    schema = json.loads(schema_file.read_text())
+    schema["columns"]["addr_state"]["categories"].append("ZZ")
+    schema_file.write_text(json.dumps(schema, indent=2) + "\n")
+    assert "Appended 20 rows" in mlops(file_sourced, "data", "add", path, "--append").stdout
+
+
 def test_an_append_to_a_source_not_pulled_names_the_pull(file_sourced, tmp_path):
     """A clone before `mlops data pull`: the append said `no such file` with `dvc pull` as the fix, which skips the
     md5 checks `mlops data pull` makes (`mlops monitor retrain` read the source the same way)."""
