@@ -20,7 +20,7 @@ def checkout(rev: str) -> list[str]:
     dvc_seam.require_repo()
     commit = dvc_seam.resolve_commit(rev)
     if commit is None:  # before the workspace's checks, which start DVC
-        raise UserError(f"{rev!r} is not a commit, tag or branch here", hint="see `git log --oneline` and `git tag`")
+        raise UserError(f"{rev!r} is not a commit, tag or branch here", hint=dvc_seam.unknown_rev_hint(rev))
     dvc_seam.require_committed_workspace("travelling to another version")
     modified, deleted = changed_outputs()
     if modified:

@@ -567,6 +567,19 @@ def _experiments(refs_and_commits) -> list[ExperimentRef]:
     return experiments
 
 
+def unknown_rev_hint(rev: str) -> str:
+    """The hint for a revision git does not know here: a branch only a git remote has (a teammate's, in a fresh
+    clone; `git checkout NAME` would make it a local branch) is named with the command that makes it one."""
+    remote = [ref for (ref,) in git_plumbing.refs("refs/remotes/", "refname") if ref.split("/", 3)[3:] == [rev]]
+    if len(remote) != 1:
+        return "see `git log --oneline` and `git tag`"
+    tracked = remote[0].removeprefix("refs/remotes/")
+    return (
+        f"it is a branch of a git remote only ({tracked}): `git branch --track {shlex.quote(rev)} "
+        f"{shlex.quote(tracked)}` makes it one here, then run the same command again"
+    )
+
+
 def resolve_commit(rev: str) -> str | None:
     """The full commit id `rev` (a revision a user typed) names, or None; refused when it is a name that is both a
     branch and a tag on different commits (`require_unambiguous`). Every command resolves a user's revision here."""

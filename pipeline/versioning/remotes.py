@@ -270,7 +270,5 @@ def pull(rev: str | None = None) -> None:
 def _commit(rev: str) -> str:
     commit = dvc_seam.resolve_commit(rev)
     if commit is None:
-        raise UserError(
-            f"--rev {rev!r} is not a commit, tag or branch here", hint="see `git log --oneline` and `git tag`"
-        )
+        raise UserError(f"--rev {rev!r} is not a commit, tag or branch here", hint=dvc_seam.unknown_rev_hint(rev))
     return commit

@@ -61,6 +61,20 @@ def test_checkout_refuses_unknown_revision(repo):
     assert result.returncode == 2 and "not a commit, tag or branch" in result.stderr
 
 
+def test_a_branch_only_a_git_remote_has_is_named_with_the_command_that_makes_it_one_here(repo, tmp_path):
+    """In a fresh clone, a teammate's branch is `origin/NAME` only: `git checkout NAME` makes it a local branch, and
+    `mlops checkout NAME` said "see `git log --oneline` and `git tag`", where it is in neither."""
+    run("git add -A && git commit -q --no-verify -m trained --allow-empty && git branch feature", repo)
+    run(["git", "remote", "add", "team", str(tmp_path / "team.git")], repo)
+    run("git update-ref refs/remotes/team/feature refs/heads/feature && git branch -q -D feature", repo)
+    hint = "  hint: it is a branch of a git remote only (team/feature): `git branch --track feature team/feature` "
+    for command in (["checkout", "feature"], ["data", "pull", "--rev", "feature"]):
+        refused = mlops(repo, *command, check=False)
+        assert refused.returncode == 2 and refused.stderr.splitlines()[-1].startswith(hint), refused.stderr
+    run(["bash", "-c", refused.stderr.split("`")[1]], repo)
+    assert "At feature:" in mlops(repo, "checkout", "feature").stdout
+
+
 def test_a_version_missing_from_the_cache_stays_where_it_was_and_names_the_fix(hooked):
     """With the hooks installed, git's post-checkout hook failed the `git checkout` half-way, and its advice
     (`dvc pull`, then `dvc checkout`) would have fetched the version `mlops checkout` had gone back to."""
