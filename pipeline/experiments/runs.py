@@ -30,10 +30,10 @@ from pipeline.experiments.settings import (
     find_duplicate,
     flat_params,
     flatten,
+    full_data_settings,
     judged_changes,
     params_with,
     parse_settings,
-    setting_text,
     settings_read_by,
     trained_params,
     typed_settings,
@@ -707,17 +707,11 @@ def promote(name: str) -> str:
 
 
 def full_data_run(run: Run) -> str:
-    """The command that runs a subset run's settings on all the data: `mlops exp run` of the params it trained with
-    apart from the workspace's, but its fraction."""
-    workspace = flat_params(load_params())
-    settings = [
-        "-S " + shlex.quote(f"{key}={setting_text(value)}")
-        for key, value in trained_params(run.params).items()
-        if key != SUBSET_KEY and json.dumps(value) != json.dumps(workspace.get(key))
-    ]
+    """The command that runs a subset run's settings on all the data, then promotes it."""
+    settings = full_data_settings(run.params, flat_params(load_params()))
     if not settings:
         return "`mlops repro` (its other params are the workspace's: that is its run on all the data)"
-    return f"`mlops exp run {' '.join(settings)}`, then `mlops exp promote` that run"
+    return f"`mlops exp run {settings}`, then `mlops exp promote` that run"
 
 
 def applied_as_it_is(name: str) -> bool:

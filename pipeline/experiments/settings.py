@@ -13,6 +13,7 @@ import json
 import math
 import re
 import secrets
+import shlex
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -251,6 +252,16 @@ def flat_params(params: Params) -> dict[str, Any]:
     """The params a run is compared and deduplicated on: every trained-with param, flat, as params.yaml types
     them (the monitor's thresholds do not change a model)."""
     return flatten(params.model_dump(mode="json", by_alias=True, exclude={"monitor"}))
+
+
+def full_data_settings(params: dict[str, Any], workspace: dict[str, Any]) -> str:
+    """The `-S` settings (shell-quoted) that run a subset run's params on all the data from the workspace: those it
+    trained with apart from the workspace's, but its fraction; empty when it sets nothing else."""
+    return " ".join(
+        "-S " + shlex.quote(f"{key}={setting_text(value)}")
+        for key, value in trained_params(params).items()
+        if key != SUBSET_KEY and json.dumps(value) != json.dumps(workspace.get(key))
+    )
 
 
 def trained_params(params: dict[str, Any]) -> dict[str, Any]:

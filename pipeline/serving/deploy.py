@@ -11,7 +11,8 @@ from hooks import git
 from pipeline import paths
 from pipeline.errors import UserError
 from pipeline.experiments.compare import Comparison, compare_revisions, splits_at, table_lines
-from pipeline.experiments.settings import SUBSET_KEY
+from pipeline.experiments.settings import SUBSET_KEY, flat_params, full_data_settings
+from pipeline.params import load_params
 from pipeline.serving import registry
 from pipeline.serving.app import load_served_model
 from pipeline.versioning import dvc_seam
@@ -135,9 +136,22 @@ def require_full_data(commit: str, rev: str) -> None:
         raise UserError(
             f"{rev} is a subset run ({SUBSET_KEY} = {fraction:g}): its model saw {fraction:.0%} of the training "
             "split; no tag written",
-            hint="run it on all the data (`mlops exp run -S key=value`, without --subset), `mlops exp promote NAME` "
-            "it, then `mlops deploy promote HEAD`",
+            hint=full_data_hint(commit),
         )
+
+
+def full_data_hint(commit: str) -> str:
+    """How to promote a subset run's settings trained on all the data."""
+    settings = full_data_settings(flat_params(dvc_seam.params_at(commit)), flat_params(load_params()))
+    if not settings:
+        return (
+            "its other params are the workspace's: promote the workspace's own run on all the data (`mlops repro`, "
+            "commit, then `mlops deploy promote HEAD`)"
+        )
+    return (
+        f"run it on all the data (`mlops exp run {settings}`), `mlops exp promote` that run, then "
+        "`mlops deploy promote HEAD`"
+    )
 
 
 def same_model(commit: str, other: str) -> str | None:

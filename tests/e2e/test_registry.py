@@ -278,6 +278,10 @@ def test_a_subset_runs_model_is_never_promoted_to_champion(repo):
             f"error: {rev} is a subset run (data.sample_frac = 0.2): its model saw 20% of the training split; no "
             "tag written" in refused.stderr
         ), refused.stderr
+        # the hint was `mlops exp run -S key=value`: placeholders, and this run sets nothing but its fraction
+        assert "its other params are the workspace's: promote the workspace's own run on all the data" in (
+            refused.stderr
+        ), refused.stderr
     assert run(["git", "tag", "-l"], repo).stdout.split() == ["quick"]
 
 
