@@ -24,3 +24,9 @@ def report(
     with stops_unwound():  # SIGTERM or SIGHUP mid-way ends it with a word, as Ctrl-C does; the page is written whole
         written = write_report(out, against)
     typer.echo(f"Wrote {written.path} ({written.size // 1024} KB): open it in a browser.")
+    if written.stale:
+        typer.echo(
+            f"The workspace changed since its last run ({', '.join(written.stale)} stale): the page shows that run's "
+            "metrics, curves and model beside today's params. Run `mlops repro` first to report on today's.",
+            err=True,
+        )

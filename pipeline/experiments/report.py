@@ -22,6 +22,7 @@ from pipeline.params import load_params
 from pipeline.serving.app import load_served_model
 from pipeline.versioning import dvc_seam
 from pipeline.versioning.output_paths import check_output_path, output_path, write_atomically
+from pipeline.versioning.pipeline_status import stale_stages
 
 PLOTS = {
     "roc": ("ROC curve", "fpr", "tpr", "false positive rate", "true positive rate"),
@@ -364,6 +365,7 @@ REPORT_NAME = "report.html"
 class Written:
     path: Path
     size: int  # bytes
+    stale: list[str] = field(default_factory=list)  # the workspace's stages changed since its last run
 
 
 def write_report(out_text: str, against: str) -> Written:
@@ -379,7 +381,7 @@ def write_report(out_text: str, against: str) -> Written:
     label = f"{against} ({rev[:12]})"  # 12 characters, as every message names a commit
     page_text = render(workspace, reference, "workspace", label, unseen_section(rev, against, label))
     write_atomically(out, page_text)
-    return Written(out, len(page_text))
+    return Written(out, len(page_text), stale_stages("mlops report"))
 
 
 def unseen_section(rev: str, against: str, label: str) -> str:

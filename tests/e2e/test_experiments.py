@@ -196,6 +196,18 @@ def test_a_subset_gate_against_other_test_loans_scores_both_models_on_the_loans_
     assert "95% interval" in gated.stdout, gated.stdout
 
 
+def test_a_report_on_a_stale_workspace_says_its_page_shows_the_last_runs_metrics(repo, tmp_path):
+    """The gate refuses a stale workspace and compare warns; the report silently set the last run's metrics and
+    model beside today's params (a changed cost turned its verdicts into `other costs`)."""
+    page = tmp_path / "report.html"
+    assert run(["mlops", "report", "--against", "HEAD", "--out", str(page)], repo).stderr == ""
+    params = repo / "params.yaml"
+    params.write_text(params.read_text().replace("cost_good_rejected: 1.0", "cost_good_rejected: 2.0"))
+    stale = run(["mlops", "report", "--against", "HEAD", "--out", str(page)], repo)
+    assert stale.stderr.startswith("The workspace changed since its last run (train, evaluate stale)"), stale.stderr
+    assert "Run `mlops repro` first" in stale.stderr and page.is_file()
+
+
 def test_gate_refuses_stale_metrics(repo):
     set_model(repo, "hgb")
     stale = run(["mlops", "gate"], repo, check=False)
