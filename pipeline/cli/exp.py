@@ -263,7 +263,8 @@ def apply(name: NameArgument) -> None:
     if applied.subset:  # promote refuses it; a commit of its params retrains on all the data
         typer.echo(
             f"Applied {name}, a subset run ({SUBSET_KEY} = {applied.subset:g}): review with `git diff`; to keep "
-            f"its params, set {SUBSET_KEY}: 1.0 in params.yaml and `git commit` (the hook retrains on all the data)."
+            f"its params, set {SUBSET_KEY}: 1.0 in params.yaml and `git commit -a` (the hook retrains on all the "
+            "data; the same `git commit -a` again records it)."
         )
         return
     typer.echo(f"Applied {name}: review with `git diff`, commit with `mlops exp promote {name}` or git.")

@@ -365,6 +365,22 @@ def test_an_experiment_named_like_a_tag_applies_the_experiment(repo):
     assert "sample_frac: 0.3" in (repo / "params.yaml").read_text()
 
 
+def test_an_applied_subset_run_is_kept_as_apply_says(hooked):
+    """Apply said "set data.sample_frac: 1.0 in params.yaml and `git commit`": a bare `git commit` had nothing
+    staged, and with params.yaml added the hook refused the subset run's dvc.lock and reports as unstaged edits."""
+    run(["mlops", "exp", "run", "-S", "train.logreg.C=0.05", "--subset", "0.3", "--name", "quick"], hooked)
+    applied = run(["mlops", "exp", "apply", "quick"], hooked).stdout
+    assert "set data.sample_frac: 1.0 in params.yaml and `git commit -a`" in applied, applied
+    params = hooked / "params.yaml"
+    params.write_text(re.sub(r"sample_frac: 0\.3\b", "sample_frac: 1.0", params.read_text()))
+    first = run(["git", "commit", "-a", "-m", "C 0.05"], hooked, check=False)
+    assert first.returncode == 1 and "retrained" in first.stdout + first.stderr, first.stdout + first.stderr
+    run(["git", "commit", "-a", "-m", "C 0.05"], hooked)
+    assert run(["git", "status", "--porcelain"], hooked).stdout == ""
+    assert "C: 0.05" in run(["git", "show", "HEAD:params.yaml"], hooked).stdout
+    assert "would run nothing" in run(["mlops", "status"], hooked).stdout
+
+
 def test_an_applied_experiment_is_promoted_as_apply_says(repo):
     """`mlops exp apply NAME` ends "commit with `mlops exp promote NAME`": promote refused the changes apply made."""
     run(["mlops", "exp", "run", "-S", "train.logreg.C=0.02", "--name", "wider-c"], repo)
