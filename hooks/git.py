@@ -59,6 +59,16 @@ def git(
     return result.stdout
 
 
+def merge_file(ours: str, base: str, theirs: str, labels: tuple[str, str, str]) -> tuple[bool, bytes]:
+    """git's own line merge of three files (`git merge-file`): whether it is clean, and the merged text (with
+    conflict markers, labelled ours, base and theirs, where it is not)."""
+    args = ("merge-file", "-p", *(arg for label in labels for arg in ("-L", label)), "--", ours, base, theirs)
+    result = subprocess.run(["git", *args], capture_output=True, check=False)
+    if result.returncode < 0 or result.returncode > 127:  # killed, or git's own error: no merge to give
+        raise GitFailed(args, result.stderr.decode(errors="replace").strip())
+    return result.returncode == 0, result.stdout
+
+
 def succeeds(*args: str, cwd: str | None = None) -> bool:
     """Whether a git command exits 0 (its output discarded)."""
     return subprocess.run(["git", *args], capture_output=True, check=False, cwd=cwd).returncode == 0

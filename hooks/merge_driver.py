@@ -1,4 +1,4 @@
-"""Git merge drivers for what a merge cannot combine line by line: generated files and DVC pointers.
+"""Git merge drivers for what a merge cannot combine line by line: generated files, DVC pointers and params.
 
   generated  `dvc.lock` and the outputs `dvc.yaml` keeps in git (reports): a function of params, code and data,
              so never merged as text. Our side stays as a placeholder, the path is recorded in the git directory
@@ -6,6 +6,9 @@
   dvc        `*.dvc` pointers: a directory (append-only data folder) goes to DVC's own driver; one data file that
              both sides changed stops the merge with the versions and how to combine them, keeping our pointer
              whole (never conflict markers in a `.dvc` file).
+  params     `params.yaml`: git's line merge where it is clean; else key by key (`hooks.params_merge`), so params
+             changed on neighbouring lines by each side merge, and a key both sides changed stays a conflict,
+             named.
 
 Git runs `hooks/venv-python -m hooks.merge_driver MODE -- %O %A %B %P` (registered by `mlops hooks install`): the
 result goes into %A, exit 0 means merged, non-zero a conflict.
@@ -21,16 +24,19 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from hooks import git
+from hooks import git, params_merge
 from hooks.arguments import shell_word
 from hooks.pipeline_state import pointer_outs
 
 STALE_RECORD = "mlops-merge-stale"  # in the git directory: generated files kept from one side
 GENERATED = "mlops-generated"
 POINTERS = "mlops-dvc"
+PARAMS = "mlops-params"
+PARAMS_FILE = "params.yaml"
 DRIVERS = {
     GENERATED: ("generated", "mlops: keep one side of a generated file; the pipeline is reproduced before commit"),
     POINTERS: ("dvc", "mlops: merge DVC pointers (directories by DVC's driver; one data file stops with the fix)"),
+    PARAMS: ("params", "mlops: merge params.yaml key by key (a key both sides changed is a conflict)"),
 }
 
 
@@ -40,8 +46,9 @@ def driver_command(name: str) -> str:
 
 
 def gitattributes_lines(outputs: dict[str, bool], is_dir: Callable[[str], bool]) -> list[str]:
-    """The `.gitattributes` lines for `dvc.lock`, the git-kept outputs (`cache: false`) and `*.dvc` pointers."""
-    lines = [f"dvc.lock merge={GENERATED}"]
+    """The `.gitattributes` lines for `params.yaml`, `dvc.lock`, the git-kept outputs (`cache: false`) and `*.dvc`
+    pointers."""
+    lines = [f"{PARAMS_FILE} merge={PARAMS}", f"dvc.lock merge={GENERATED}"]
     for path, cached in outputs.items():
         if not cached:
             lines.append(f"{path}/** merge={GENERATED}" if is_dir(path) else f"{path} merge={GENERATED}")
@@ -186,6 +193,37 @@ def merge_pointer(ancestor: str, ours: str, theirs: str, path: str) -> int:
     return 1
 
 
+# --- params -------------------------------------------------------------------------------------------------------
+
+
+def their_label() -> str:
+    """The name `git merge NAME` was given (git exports it as GITHEAD_<commit> for merge strategies), else
+    "theirs" (a rebase or cherry-pick): the label of their side's conflict markers, as git writes it."""
+    names = [value for key, value in os.environ.items() if key.startswith("GITHEAD_")]
+    return names[0] if len(names) == 1 else "theirs"
+
+
+def merge_params(ancestor: str, ours: str, theirs: str, path: str) -> int:
+    """Git's line merge where it is clean; else each key from the side that changed it; a key both sides changed
+    to different values leaves git's conflict markers and is named."""
+    label = their_label()
+    clean, merged = git.merge_file(ours, ancestor, theirs, labels=("HEAD", "base", label))
+    if not clean:
+        by_key = params_merge.merge(*(_read(name) for name in (ancestor, ours, theirs)), source=path)
+        if by_key.text is not None:
+            clean, merged = True, by_key.text.encode("utf-8")
+            print(f"{path}: merged key by key ({', '.join(by_key.taken)} from {label})", file=sys.stderr)
+        elif by_key.conflicts:
+            print(
+                f"{path}: both sides changed {', '.join(by_key.conflicts)}: keep one value of each where the "
+                f"conflict markers show both, `git add {shell_word(path)}`, then `git commit`",
+                file=sys.stderr,
+            )
+    with open(ours, "wb") as handle:
+        handle.write(merged)
+    return 0 if clean else 1
+
+
 def _read(name: str) -> bytes:
     with open(name, "rb") as handle:
         return handle.read()
@@ -201,6 +239,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.mode == "generated":
         return keep_ours(args.path)
+    if args.mode == "params":
+        return merge_params(args.ancestor, args.ours, args.theirs, args.path)
     return merge_pointer(args.ancestor, args.ours, args.theirs, args.path)
 
 

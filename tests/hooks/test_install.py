@@ -18,7 +18,7 @@ def test_install_twice_and_status(repo):
     run(["mlops", "hooks", "install"], repo)
     status = run(["mlops", "hooks", "status"], repo).stdout
     assert status.count(" installed") == len(HOOK_TYPES) + 1 and "interpreter" in status  # + reference-transaction
-    assert status.count(" registered") == 2  # the merge drivers
+    assert status.count(" registered") == 3  # the merge drivers: generated files, DVC pointers, params.yaml
     assert (repo / ".gitattributes").read_text().count("merge=mlops-generated") >= 2
     assert (repo / ".gitattributes").read_text().count(BEGIN) == 1
     driver = run(["git", "config", "merge.mlops-generated.driver"], repo).stdout

@@ -31,6 +31,7 @@ TRAIN_PARAM = ("    C: 0.01", "    C: 0.02")  # train + evaluate re-run
 DECISION = ("cost_good_rejected: 1.0", "cost_good_rejected: 2.0")  # train (the threshold) and evaluate
 REPEATS = ("importance_repeats: 5", "importance_repeats: 3")  # evaluate only: cheap
 OTHER_DECISION = ("cost_good_rejected: 1.0", "cost_good_rejected: 3.0")  # conflicts with DECISION
+ITERATIONS = ("    max_iter: 2000", "    max_iter: 1500")  # the line after TRAIN_PARAM's: a conflict as text
 BRANCHES = {"c": TRAIN_PARAM, "boot": DECISION, "repeats": REPEATS, "three": OTHER_DECISION}
 MARKER = "<<<<<<<"
 
@@ -171,6 +172,34 @@ def test_check_mode_refuses_the_merge_commit_with_the_command(hooked):
     assert "param decision.cost_good_rejected changed (1.0 -> 2.0)" in text
     assert "dvc checkout --allow-missing && mlops repro" in text and "Running stage" not in text
     assert len(run(["git", "rev-list", "--parents", "-n", "1", "HEAD"], hooked).stdout.split()) == 2  # no merge
+
+
+def merge_without_commit(repo, branch: str):
+    """The merge as far as git merges files: no merge commit, so no pre-merge-commit retrain."""
+    return run(["git", "merge", "--no-commit", "--no-edit", branch], repo, check=False)
+
+
+def test_params_changed_on_neighbouring_lines_merge_key_by_key(hooked):
+    hand_locked_branch(hooked, "c", TRAIN_PARAM)
+    hand_locked_branch(hooked, "iterations", ITERATIONS)
+    merged = merge_without_commit(hooked, "c")
+    text = output(merged)
+    assert "CONFLICT" not in text and "params.yaml: merged key by key (train.logreg.C from c)" in text, text
+    assert run(["git", "diff", "--name-only", "--diff-filter=U"], hooked).stdout == ""
+    ours = run(["git", "show", "iterations:params.yaml"], hooked).stdout
+    assert (hooked / "params.yaml").read_text() == ours.replace(TRAIN_PARAM[0], TRAIN_PARAM[1], 1)  # comments kept
+
+
+def test_a_param_both_sides_changed_stays_a_conflict_named_by_its_key(hooked):
+    hand_locked_branch(hooked, "three", OTHER_DECISION)
+    hand_locked_branch(hooked, "boot", DECISION)
+    merged = merge_without_commit(hooked, "three")
+    assert "CONFLICT (content): Merge conflict in params.yaml" in merged.stdout
+    assert "params.yaml: both sides changed decision.cost_good_rejected: keep one value of each" in output(merged)
+    params = (hooked / "params.yaml").read_text()
+    assert "<<<<<<< HEAD\n  cost_good_rejected: 2.0" in params and "cost_good_rejected: 3.0" in params
+    assert "\n>>>>>>> three\n" in params  # labelled as git labels its own markers
+    assert files_with_markers(hooked) == ["params.yaml"]
 
 
 def test_a_clone_without_the_merge_drivers_is_told_how_to_finish_the_merge(repo):
@@ -417,10 +446,11 @@ def test_pointer_conflict_is_none_when_both_sides_name_the_same_data():
     assert "git add data/external/loans.csv.dvc && mlops data add --append" in message
 
 
-def test_gitattributes_name_the_git_kept_outputs_and_dvc_lock_only():
+def test_gitattributes_name_params_the_git_kept_outputs_and_dvc_lock_only():
     outputs = {"data/raw.parquet": True, "reports/metrics.json": False, "reports/plots": False}
     lines = gitattributes_lines(outputs, is_dir=lambda path: path == "reports/plots")
     assert lines == [
+        "params.yaml merge=mlops-params",
         "dvc.lock merge=mlops-generated",
         "reports/metrics.json merge=mlops-generated",
         "reports/plots/** merge=mlops-generated",
