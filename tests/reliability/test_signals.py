@@ -616,16 +616,21 @@ def test_an_experiment_killed_outright_is_cleared_by_the_next_command_and_a_live
     `dvc exp clean` nor a later run removed them. The next command does, and leaves a run that lives alone."""
     before = Snapshot(repo)
     copies = repo / ".dvc" / "tmp" / "exps" / "standalone"
-    live = start_mlops(repo, "exp", "run", "-S", "evaluate.importance_repeats=100")  # long in evaluate
-    killed = start_mlops(repo, "exp", "run", "-S", "train.logreg.C=0.4")
-    read_until(killed, "Running stage 'train'")
-    stop(killed, signal.SIGKILL)
-    assert ",Running" in run(["dvc", "exp", "show", "--no-pager", "--csv"], repo).stdout
-    assert len(list(copies.glob("tmp*"))) == 2
+    live = start_mlops(repo, "exp", "run", "-S", "evaluate.importance_repeats=100")
+    read_until(live, "Running stage 'evaluate'")
+    os.killpg(live.pid, signal.SIGSTOP)  # alive until the check, however slow the machine: a stopped run lives
+    try:
+        killed = start_mlops(repo, "exp", "run", "-S", "train.logreg.C=0.4")
+        read_until(killed, "Running stage 'train'")
+        stop(killed, signal.SIGKILL)
+        assert ",Running" in run(["dvc", "exp", "show", "--no-pager", "--csv"], repo).stdout
+        assert len(list(copies.glob("tmp*"))) == 2
 
-    cleared = run(["mlops", "exp", "compare"], repo)
+        cleared = run(["mlops", "exp", "compare"], repo)
 
-    assert live.poll() is None, "the live run ended before the check: it proves nothing"
+        assert live.poll() is None
+    finally:
+        os.killpg(live.pid, signal.SIGCONT)
     assert cleared.stderr.count("\n") == 1 and "C-0.4-" in cleared.stderr and "killed" in cleared.stderr, cleared.stderr
     assert "importance_repeats" not in cleared.stderr
     assert len(list(copies.glob("tmp*"))) == 1, "the live run's copy was removed, or the killed one's kept"
