@@ -252,28 +252,31 @@ def test_a_logged_score_that_is_no_probability_is_named_with_its_line(tmp_path, 
         read_log(tmp_path)
 
 
+OUTCOME_LINE = '{"id": "1", "is_bad": true}\n'
+
+
+def read_after_a_second_line(tmp_path, name: str, line: bytes) -> None:
+    """Read the log `name` (predictions or outcomes), each holding one good line, once `line` follows in `name`."""
+    (tmp_path / "predictions.jsonl").write_text(scoring_line() + "\n")
+    (tmp_path / "outcomes.jsonl").write_text(OUTCOME_LINE)
+    with open(tmp_path / name, "ab") as log:
+        log.write(line)
+    read_log(tmp_path) if name == "predictions.jsonl" else read_outcomes(tmp_path)
+
+
 @pytest.mark.parametrize("name", ["predictions.jsonl", "outcomes.jsonl"])
 def test_a_log_line_that_is_not_utf8_is_named_with_its_line(tmp_path, name):
     # a damaged block or a foreign file: drift, retrain and outcomes failed with a UnicodeDecodeError traceback
-    outcome = '{"id": "1", "is_bad": true}\n'
-    (tmp_path / "predictions.jsonl").write_text(scoring_line() + "\n")
-    (tmp_path / "outcomes.jsonl").write_text(outcome)
-    with open(tmp_path / name, "ab") as log:
-        log.write((scoring_line() if name == "predictions.jsonl" else outcome).encode().replace(b'"1"', b'"\xe9"'))
+    good = scoring_line() if name == "predictions.jsonl" else OUTCOME_LINE
     with pytest.raises(UserError, match=f"{name}, line 2: not UTF-8 text"):
-        read_log(tmp_path) if name == "predictions.jsonl" else read_outcomes(tmp_path)
+        read_after_a_second_line(tmp_path, name, good.encode().replace(b'"1"', b'"\xe9"'))
 
 
 @pytest.mark.parametrize("name", ["predictions.jsonl", "outcomes.jsonl"])
 def test_a_log_line_nested_too_deeply_is_named_with_its_line(tmp_path, name):
     # Python's JSON reader raises RecursionError on 100,000 nested lists: drift, retrain and outcomes showed it
-    outcome = '{"id": "1", "is_bad": true}\n'
-    (tmp_path / "predictions.jsonl").write_text(scoring_line() + "\n")
-    (tmp_path / "outcomes.jsonl").write_text(outcome)
-    with open(tmp_path / name, "a") as log:
-        log.write('{"id": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
     with pytest.raises(UserError, match=f"{name}, line 2: nested too deeply to read"):
-        read_log(tmp_path) if name == "predictions.jsonl" else read_outcomes(tmp_path)
+        read_after_a_second_line(tmp_path, name, ('{"id": ' + "[" * 100_000 + "]" * 100_000 + "}\n").encode())
 
 
 @pytest.mark.parametrize("name", ["predictions.jsonl", "predictions-20261201.jsonl", "outcomes.jsonl"])
