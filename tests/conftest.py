@@ -102,9 +102,18 @@ def clone_repo(source: Path, target: Path) -> Path:
 
 def pytest_configure(config) -> None:
     compile_project(ROOT)  # the code `mlops` runs from
+    ctrl_c_as_from_a_terminal()
     workers = getattr(config, "workerinput", {}).get("workercount")  # in a pytest-xdist worker
     if workers or not config.getoption("numprocesses", None):  # (xdist's controller runs no test)
         share_the_cores(workers or 1)
+
+
+def ctrl_c_as_from_a_terminal() -> None:
+    """Ctrl-C stops the run and every command it starts, even when the tests were started in the background of a
+    script (`python -m pytest &`), where the shell ignores SIGINT and every command would keep it ignored: the
+    tests that send a command Ctrl-C would see it do nothing. Commands start with the default, as from a terminal."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def share_the_cores(workers: int) -> None:
