@@ -147,8 +147,10 @@ def _one_id_problem(cls, value: Any, handler) -> str | int | None:
         loan_id = handler(value)
     except ValidationError:
         raise PydanticCustomError("id", ID_RULE) from None
-    if isinstance(loan_id, int) and len(str(loan_id)) > MAX_ID_CHARS:
-        raise PydanticCustomError("id", ID_RULE)
+    if isinstance(loan_id, int):
+        loan_id = str(value)  # its text as given: JSON's `-0` (a NegativeZero) is not the id 0
+        if len(loan_id) > MAX_ID_CHARS:
+            raise PydanticCustomError("id", ID_RULE)
     # A newline or an escape sequence in an id splits or recolours the lines of whatever prints it (a terminal, a
     # CSV of outcomes joined back by id): an id is printable text, as Python's `str.isprintable` says.
     if isinstance(loan_id, str) and not loan_id.isprintable():
@@ -339,7 +341,17 @@ def _finite_float(text: str) -> float:
     return value
 
 
+class NegativeZero(int):
+    """JSON's `-0`: the number 0, whose text is kept for an id (`str` gives `-0`): read as 0, the ids -0 and 0 were
+    one loan's in the log and in the outcomes joined to it."""
+
+    def __str__(self) -> str:
+        return "-0"
+
+
 def _whole_number(text: str) -> int:
+    if text == "-0":  # the one JSON integer whose text `int` does not give back
+        return NegativeZero()
     try:
         return int(text)
     except ValueError:  # Python's limit on digits, whose message tells the client to raise it in the server

@@ -439,6 +439,22 @@ def test_an_id_holding_a_control_character_is_refused_not_logged(tmp_path):
     assert logged == ["Zoë 7 – ✓"]
 
 
+def test_an_id_of_minus_zero_is_kept_as_given_not_logged_as_the_id_zero(tmp_path):
+    """JSON's `-0` was read as the number 0: answered and logged as the id "0", so loans -0 and 0 were one loan to
+    the outcomes joined back by id."""
+    server = small_service(tmp_path)
+    try:
+        body = b'[{"state": "CA", "income": 1.0, "id": -0}, {"state": "CA", "income": 1.0, "id": 0}]'
+        status, answer = post_raw(server, body)
+        assert status == 200 and [loan["id"] for loan in answer] == ["-0", "0"], answer
+        status, answer = post_raw(server, b'{"state": "TX", "income": 1.0, "id": -0}')  # refused, logged for drift
+        assert status == 422, answer
+    finally:
+        server.stop()
+    logged = [json.loads(line)["id"] for line in (tmp_path / "logs/predictions.jsonl").read_text().splitlines()]
+    assert logged == ["-0", "0", "-0"]
+
+
 def test_a_body_that_stops_arriving_gets_a_408_not_a_request_held_open_for_ever(served_repo, monkeypatch, tmp_path):
     """A client that declared 1,000 bytes, sent 10 and waited was never answered: each such connection held a
     request open for as long as the client liked."""
