@@ -179,6 +179,8 @@ def unseen_only(item: dict[str, Any], errors: list[dict[str, Any]], loan_model) 
         return None
     loan_id = item.get("id")
     features = {name: item.get(name) for name in loan_model.model_fields if name != "id"}
+    for error in wrong:  # a client's text, of any length up to the body's: a 1 MB category was a 1 MB log line
+        features[error["loc"][0]] = echoed(error["input"])
     return {
         "id": str(loan_id) if loan_id is not None else uuid.uuid4().hex,
         "features": features,
@@ -245,12 +247,17 @@ def own_rule_problem(where: list, error: dict, role: str) -> dict[str, Any]:
 
 
 def echoed(value: str | int | float | bool | None) -> str | int | float | bool | None:
-    """An offending value as a 422 echoes it: as sent, or its first MAX_ECHOED_CHARS characters and `...`. A lone
+    """An offending value as a 422 echoes it and the log keeps an unseen category: as sent, or `shortened`. A lone
     surrogate (`"\\ud800"`, valid JSON but no Unicode character) is echoed as its escape: UTF-8 cannot encode it."""
     if isinstance(value, str):
         value = value.encode("utf-8", "backslashreplace").decode("utf-8")
     text = value if isinstance(value, str) else json.dumps(value)
-    return value if len(text) <= MAX_ECHOED_CHARS else text[:MAX_ECHOED_CHARS] + "..."
+    return value if len(text) <= MAX_ECHOED_CHARS else shortened(text)
+
+
+def shortened(text: str) -> str:
+    """The first MAX_ECHOED_CHARS characters of a long value, `...` and how long it was."""
+    return f"{text[:MAX_ECHOED_CHARS]}... ({len(text)} characters)"
 
 
 TOKEN = r"[-!#$%&'*+.^_`|~0-9a-z]+"  # of a media type (RFC 9110): no space, comma, slash or semicolon

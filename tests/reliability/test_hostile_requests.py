@@ -455,6 +455,22 @@ def test_an_id_of_minus_zero_is_kept_as_given_not_logged_as_the_id_zero(tmp_path
     assert logged == ["-0", "0", "-0"]
 
 
+def test_an_unseen_category_of_a_megabyte_is_logged_and_echoed_shortened_saying_how_long_it_was(tmp_path):
+    """A category the model never saw is logged for drift: a 1 MB one was logged whole, a 1 MB line per loan."""
+    server = small_service(tmp_path)
+    category = "Z" * 1_000_000
+    shortened = "Z" * 80 + "... (1000000 characters)"
+    try:
+        status, answer = post_raw(server, json.dumps({"state": category, "income": 1.0}).encode())
+        assert status == 422 and answer["detail"][0]["input"] == shortened, str(answer)[:300]
+    finally:
+        server.stop()
+    (line,) = (tmp_path / "logs/predictions.jsonl").read_text().splitlines()
+    assert len(line) < 1000, line[:300]
+    record = json.loads(line)
+    assert record["unseen"] == ["state"] and record["features"]["state"] == shortened, line
+
+
 def test_a_body_that_stops_arriving_gets_a_408_not_a_request_held_open_for_ever(served_repo, monkeypatch, tmp_path):
     """A client that declared 1,000 bytes, sent 10 and waited was never answered: each such connection held a
     request open for as long as the client liked."""

@@ -401,7 +401,7 @@ def test_a_422_echoes_at_most_80_characters_of_any_offending_value():
         with pytest.raises(RequestInvalid) as invalid:
             parse_loans({"state": "CA", "income": huge}, request_model(METADATA))
         echoed = invalid.value.detail[0]["input"]
-        assert echoed == str(huge)[:80] + "...", echoed
+        assert echoed == f"{str(huge)[:80]}... ({len(str(huge))} characters)", echoed
     with pytest.raises(RequestInvalid) as invalid:
         parse_loans({"state": "CA", "income": -12}, request_model(METADATA))
     assert invalid.value.detail[0]["input"] == -12  # a short value as sent
