@@ -55,22 +55,29 @@ class Stop:
 
 
 def uvicorn_config(app: Any, host: str, port: int) -> Any:
-    """How uvicorn serves the app: quiet but for warnings; a request it cannot parse answered as the app would."""
+    """How uvicorn serves the app: quiet but for warnings; plain HTTP/1.1 only (no WebSocket route is served, whatever
+    libraries are installed); a request it cannot parse answered as the app would."""
     import uvicorn
 
     return uvicorn.Config(
-        app, host=host, port=port, log_level="warning", access_log=False, http=malformed_request_protocol()
+        app, host=host, port=port, log_level="warning", access_log=False, http=served_http_protocol(), ws="none"
     )
 
 
-def malformed_request_protocol() -> type:
+def served_http_protocol() -> type:
     """uvicorn's HTTP protocol, answering a request it cannot parse (a bad chunk size line, a header with a space
     before its colon, no Host) with a JSON problem as the app answers every refusal, where uvicorn's was a text/plain
     'Invalid HTTP request received.'; and marking such a request's scope if the app is reading it, so that the app,
-    which then sees a disconnect, counts it as the 400 it got rather than as a client that hung up (499)."""
+    which then sees a disconnect, counts it as the 400 it got rather than as a client that hung up (499).
+    A request asking to upgrade the connection (`Upgrade: websocket`, `h2c`) is answered as the plain request it
+    also is, as RFC 9110 lets a server do, without uvicorn's two warnings per request (one advising to install a
+    WebSocket library, `ws="none"` or not): any client could fill the server's stderr with them."""
     from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-    class MalformedRequestProtocol(AutoHTTPProtocol):
+    class ServedHTTPProtocol(AutoHTTPProtocol):
+        def _unsupported_upgrade_warning(self) -> None:
+            pass
+
         def send_400_response(self, msg: str) -> None:
             cycle = getattr(self, "cycle", None)
             if cycle is not None and not cycle.response_complete:
@@ -81,7 +88,7 @@ def malformed_request_protocol() -> type:
             self.transport.write(malformed_request_answer())
             self.transport.close()
 
-    return MalformedRequestProtocol
+    return ServedHTTPProtocol
 
 
 def malformed_request_answer() -> bytes:

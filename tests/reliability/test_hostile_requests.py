@@ -264,6 +264,33 @@ def test_a_request_the_http_server_cannot_parse_gets_a_json_problem_as_every_ref
         server.stop()
 
 
+UPGRADES = {  # the service speaks neither: each is answered as the plain request it also is
+    "websocket": "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n",
+    "h2c": "Upgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n",
+}
+
+
+def test_a_request_asking_to_upgrade_the_connection_is_answered_as_a_plain_one_without_a_warning(tmp_path, capfd):
+    """Each request with an `Upgrade` header (`websocket`, `h2c`) made uvicorn write two warnings on the server's
+    stderr, one advising `pip install 'uvicorn[standard]'`: a client could fill the operator's log with them."""
+    server = small_service(tmp_path)
+    loan = json.dumps({"state": "CA", "income": 1.0}).encode()
+    try:
+        for case, headers in UPGRADES.items():
+            for _ in range(3):
+                head = (
+                    f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{headers}"
+                    f"Content-Length: {len(loan)}\r\n\r\n"
+                )
+                status, answer = raw_request(server.port, head.encode(), [loan])
+                assert status == 200 and json.loads(answer)["decision"] in ("approve", "reject"), (case, answer)
+                head = f"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}\r\n"
+                assert raw_request(server.port, head.encode()) == (200, b'{"status":"ok"}'), case
+    finally:
+        server.stop()
+    assert capfd.readouterr().err == ""
+
+
 def test_a_body_framed_both_by_length_and_chunked_is_refused_and_its_connection_closed(tmp_path):
     """`Content-Length: 5` with `Transfer-Encoding: chunked` was read as chunked and scored, the connection kept:
     a proxy going by the length takes the rest of the body for the next request (request smuggling)."""
