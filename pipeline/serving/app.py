@@ -42,12 +42,7 @@ MAX_ECHOED_CHARS = 80  # of an offending value, in a 422
 MAX_PROBLEMS = 100  # listed in a 422
 BODY_IDLE_SECONDS = 30.0  # the longest wait for the next part of a request body
 CLIENT_CLOSED_REQUEST = 499  # nginx's status for a request its client gave up on, as /metrics counts it
-MALFORMED_REQUEST = "mlops.malformed_request"  # in the scope of a request uvicorn answered 400 itself (server.py)
-MALFORMED_REQUEST_PROBLEM = {  # uvicorn's 400 does not say what it could not parse
-    "loc": ["request"],
-    "msg": "not a valid HTTP/1.1 request: its request line, a header or the chunks of its body cannot be read",
-    "type": "bad_request",
-}
+MALFORMED_REQUEST = "mlops.malformed_request"  # its status, in the scope of a request uvicorn refused (server.py)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -719,7 +714,7 @@ def build_app(deployment: Deployment, log, follower: ChampionFollower | None = N
             responses, records = await run_in_threadpool(serving.score, loans, batch)
         except ClientDisconnect:  # the client hung up before sending its whole body: no bug, and no one to answer
             if request.scope.get(MALFORMED_REQUEST):  # or uvicorn answered 400 and closed: counted as it was answered
-                return Response(status_code=400)
+                return Response(status_code=request.scope[MALFORMED_REQUEST])
             return Response(status_code=CLIENT_CLOSED_REQUEST)
         except BodyStalled:  # the rest of the body may still come: this connection cannot serve another request
             message = f"the request body stopped arriving (nothing for {BODY_IDLE_SECONDS:.0f} s): send it whole"

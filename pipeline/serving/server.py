@@ -7,8 +7,10 @@ import contextlib
 import json
 import signal
 import socket
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +19,11 @@ from pipeline.errors import UserError
 from pipeline.serving import registry
 from pipeline.serving.app import (
     MALFORMED_REQUEST,
-    MALFORMED_REQUEST_PROBLEM,
     ChampionFollower,
     Deployment,
     ServedModel,
     build_app,
+    echoed,
     load_served_model,
 )
 from pipeline.serving.telemetry import PredictionLog
@@ -79,22 +81,30 @@ def served_http_protocol() -> type:
             pass
 
         def send_400_response(self, msg: str) -> None:
+            # uvicorn calls this in the `except` that caught its parser's error, and passes on none of it
+            status, answer = malformed_request_answer(sys.exception())
             cycle = getattr(self, "cycle", None)
             if cycle is not None and not cycle.response_complete:
-                cycle.scope[MALFORMED_REQUEST] = True
+                cycle.scope[MALFORMED_REQUEST] = status
                 if cycle.response_started:  # the app's answer is under way: only uvicorn can cut it short
                     super().send_400_response(msg)
                     return
-            self.transport.write(malformed_request_answer())
+            self.transport.write(answer)
             self.transport.close()
 
     return ServedHTTPProtocol
 
 
-def malformed_request_answer() -> bytes:
-    body = json.dumps({"detail": [MALFORMED_REQUEST_PROBLEM]}).encode()
-    head = "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nconnection: close\r\n"
-    return f"{head}content-length: {len(body)}\r\n\r\n".encode() + body
+def malformed_request_answer(error: BaseException | None) -> tuple[int, bytes]:
+    """(status, whole HTTP response) for a request the HTTP parser refused with `error`: its words (h11's say what
+    was wrong: `Missing mandatory Host: header`, `illegal chunk header: ...`) and the status h11 suggests with them
+    (431 for headers above its limit, 501 for a transfer coding other than chunked), else 400."""
+    status = getattr(error, "error_status_hint", 400)
+    reason = echoed(str(error)) if error is not None and str(error) else "its request line or headers cannot be read"
+    problem = {"loc": ["request"], "msg": f"not a valid HTTP/1.1 request: {reason}", "type": "bad_request"}
+    body = json.dumps({"detail": [problem]}).encode()
+    head = f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\ncontent-type: application/json\r\nconnection: close\r\n"
+    return status, f"{head}content-length: {len(body)}\r\n\r\n".encode() + body
 
 
 def stoppable_server() -> type:

@@ -236,30 +236,41 @@ def test_a_malformed_chunked_body_is_counted_as_a_400_not_as_a_client_that_hung_
         server.stop()
 
 
-UNPARSABLE = {  # requests the HTTP server itself cannot read
-    "bad-chunk-size": b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
-    "no-host": b"GET /health HTTP/1.1\r\n\r\n",
-    "space-before-colon": b"GET /health HTTP/1.1\r\nHost: x\r\nX-A : 1\r\n\r\n",
-    "http-0.9": b"GET /health\r\n\r\n",
+UNPARSABLE = {  # requests the HTTP server itself cannot read: (request, status, what the problem says was wrong)
+    "bad-chunk-size": (
+        b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+        400,
+        "illegal chunk header: bytearray(b'zz\\r\\n')",
+    ),
+    "no-host": (b"GET /health HTTP/1.1\r\n\r\n", 400, "Missing mandatory Host: header"),
+    "space-before-colon": (
+        b"GET /health HTTP/1.1\r\nHost: x\r\nX-A : 1\r\n\r\n",
+        400,
+        "illegal header line: bytearray(b'X-A : 1')",
+    ),
+    "http-0.9": (b"GET /health\r\n\r\n", 400, "illegal request line: bytearray(b'GET /health')"),
+    "a-long-line": (b"X" * 300 + b"\r\n\r\n", 400, "illegal request line: bytearray(b'" + "X" * 46 + "... ("),
+    "transfer-coding": (
+        b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+        501,
+        "Only Transfer-Encoding: chunked is supported",
+    ),
+    "headers-too-long": (b"GET /health HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 70_000, 431, "Receive buffer too long"),
 }
 
 
-def test_a_request_the_http_server_cannot_parse_gets_a_json_problem_as_every_refusal(tmp_path):
-    """uvicorn answered such a request with its own text/plain 'Invalid HTTP request received.': a client reading
-    the JSON `detail` of every other refusal got none."""
+def test_a_request_the_http_server_cannot_parse_gets_a_json_problem_saying_what_was_wrong(tmp_path):
+    """uvicorn answered such a request with its own text/plain 'Invalid HTTP request received.', saying nothing of
+    what was wrong with it: a client reading the JSON `detail` of every other refusal got none, and no reason."""
     server = small_service(tmp_path)
     try:
-        for case, request in UNPARSABLE.items():
+        for case, (request, expected, reason) in UNPARSABLE.items():
             status, answer = raw_request(server.port, request)
-            assert status == 400, (case, status, answer)
-            assert json.loads(answer)["detail"] == [
-                {
-                    "loc": ["request"],
-                    "msg": "not a valid HTTP/1.1 request: its request line, a header or the chunks of its body cannot"
-                    " be read",
-                    "type": "bad_request",
-                }
-            ], case
+            assert status == expected, (case, status, answer)
+            (problem,) = json.loads(answer)["detail"]
+            assert problem["loc"] == ["request"] and problem["type"] == "bad_request", (case, problem)
+            assert problem["msg"].startswith(f"not a valid HTTP/1.1 request: {reason}"), (case, problem)
+            assert len(problem["msg"]) < 200, (case, problem)
     finally:
         server.stop()
 
