@@ -31,6 +31,7 @@ from pipeline.versioning import dvc_seam
 from pipeline.versioning.output_paths import check_log_folder
 
 DEFAULT_SHARE = 0.1
+REQUEST_HEAD_SECONDS = 30.0  # the longest wait for a request line and headers, on a new or a kept-alive connection
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,23 @@ def served_http_protocol() -> type:
         def _unsupported_upgrade_warning(self) -> None:
             pass
 
+        # uvicorn waits for a request head for ever (its keep-alive timeout ends at the first byte): a client that
+        # sends nothing, or a request line and then a header now and then (slowloris), held a connection open, and
+        # enough such clients take every connection the server can hold.
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self.loop.call_later(REQUEST_HEAD_SECONDS, self.refuse_unless_a_request_began, self.cycle)
+
+        def on_response_complete(self) -> None:
+            self.loop.call_later(REQUEST_HEAD_SECONDS, self.refuse_unless_a_request_began, self.cycle)
+            super().on_response_complete()  # which starts the next request at once if its head arrived with this one
+
+        def refuse_unless_a_request_began(self, cycle_then: Any) -> None:
+            """Answer 408 and close, unless a request began since `cycle_then` (None: the connection's first)."""
+            if self.cycle is cycle_then and not self.transport.is_closing():
+                self.transport.write(head_timeout_answer())
+                self.transport.close()
+
         def send_400_response(self, msg: str) -> None:
             # uvicorn calls this in the `except` that caught its parser's error, and passes on none of it
             status, answer = malformed_request_answer(sys.exception())
@@ -95,6 +113,11 @@ def served_http_protocol() -> type:
     return ServedHTTPProtocol
 
 
+def head_timeout_answer() -> bytes:
+    message = f"the request line and headers did not arrive whole within {REQUEST_HEAD_SECONDS:g} s: send them at once"
+    return json_answer(408, {"loc": ["request"], "msg": message, "type": "timeout"})
+
+
 def malformed_request_answer(error: BaseException | None) -> tuple[int, bytes]:
     """(status, whole HTTP response) for a request the HTTP parser refused with `error`: its words (h11's say what
     was wrong: `Missing mandatory Host: header`, `illegal chunk header: ...`) and the status h11 suggests with them
@@ -102,9 +125,15 @@ def malformed_request_answer(error: BaseException | None) -> tuple[int, bytes]:
     status = getattr(error, "error_status_hint", 400)
     reason = echoed(str(error)) if error is not None and str(error) else "its request line or headers cannot be read"
     problem = {"loc": ["request"], "msg": f"not a valid HTTP/1.1 request: {reason}", "type": "bad_request"}
+    return status, json_answer(status, problem)
+
+
+def json_answer(status: int, problem: dict[str, Any]) -> bytes:
+    """A whole HTTP response with one problem, as the app's refusals are, written by the protocol (which then closes
+    the connection) where no app is reading a request."""
     body = json.dumps({"detail": [problem]}).encode()
     head = f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\ncontent-type: application/json\r\nconnection: close\r\n"
-    return status, f"{head}content-length: {len(body)}\r\n\r\n".encode() + body
+    return f"{head}content-length: {len(body)}\r\n\r\n".encode() + body
 
 
 def stoppable_server() -> type:

@@ -532,6 +532,42 @@ def test_a_body_that_stops_arriving_gets_a_408_not_a_request_held_open_for_ever(
         server.stop()
 
 
+def test_a_connection_whose_request_head_never_arrives_whole_gets_a_408_and_is_closed(tmp_path, monkeypatch):
+    """A connection that sent nothing, or a request line and some headers and then nothing (slowloris), was held
+    open for ever: enough of them take every connection the server can hold."""
+    from pipeline.serving import server as serving
+
+    monkeypatch.setattr(serving, "REQUEST_HEAD_SECONDS", 0.5)
+    server = small_service(tmp_path)
+    kept_alive = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"  # answered, then the next request's head stalls
+    try:
+        for sent in (b"", b"GET /health HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n", kept_alive + b"GET /version HTTP/1.1\r\n"):
+            with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
+                sock.sendall(sent)
+                answer = b""
+                while data := sock.recv(65536):  # until the server closes the connection
+                    answer += data
+            if sent.startswith(kept_alive):
+                assert answer.startswith(b"HTTP/1.1 200 "), answer
+                answer = answer[answer.index(b"HTTP/1.1 ", 1) :]
+            assert answer.startswith(b"HTTP/1.1 408 "), (sent, answer)
+            (problem,) = json.loads(answer.partition(b"\r\n\r\n")[2])["detail"]
+            assert problem["msg"] == "the request line and headers did not arrive whole within 0.5 s: send them at once"
+        loan = json.dumps({"state": "CA", "income": 1.0}).encode()
+        head = f"POST /predict HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {len(loan)}\r\n\r\n".encode()
+        for sent in (head, kept_alive + head):  # a head that arrived whole: its body may take longer (up to 30 s)
+            with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
+                sock.sendall(sent)
+                time.sleep(1.5)
+                sock.sendall(loan)
+                answer = b""
+                while data := sock.recv(65536):
+                    answer += data
+            assert answer.count(b"HTTP/1.1 200 ") == sent.count(b"HTTP/1.1\r\n") and b" 408 " not in answer, answer
+    finally:
+        server.stop()
+
+
 def test_a_bug_answers_500_without_a_traceback_and_is_counted(served_repo, monkeypatch, tmp_path, capfd):
     """A model whose metadata names a feature its pipeline was not fitted on fails inside scikit-learn: a bug,
     not a bad request."""
