@@ -585,6 +585,11 @@ class ServiceMetrics:
         self.requests.labels(route=route, status=str(status)).inc()
         self.latency.labels(route=route).observe(seconds)
 
+    def count_unread(self, status: int) -> None:
+        """A request the HTTP server refused before any route saw it (a malformed head, one that never arrived
+        whole): route `unread`, and no latency, as it has no end to measure from."""
+        self.requests.labels(route="unread", status=str(status)).inc()
+
     def count_decisions(self, records: list[dict]) -> None:
         for r in records:
             self.decisions.labels(role=r["role"], model_md5=r["model_md5"], rev=r["rev"], decision=r["decision"]).inc()
@@ -767,4 +772,5 @@ def build_app(deployment: Deployment, log, follower: ChampionFollower | None = N
 
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
+    app.state.metrics = metrics  # for the HTTP server's own refusals (`pipeline.serving.server.uvicorn_config`)
     return app

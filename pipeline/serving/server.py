@@ -8,7 +8,7 @@ import json
 import signal
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
@@ -63,18 +63,25 @@ def uvicorn_config(app: Any, host: str, port: int) -> Any:
     import uvicorn
 
     return uvicorn.Config(
-        app, host=host, port=port, log_level="warning", access_log=False, http=served_http_protocol(), ws="none"
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        http=served_http_protocol(app.state.metrics.count_unread),
+        ws="none",
     )
 
 
-def served_http_protocol() -> type:
+def served_http_protocol(count_unread: Callable[[int], None]) -> type:
     """uvicorn's HTTP protocol, answering a request it cannot parse (a bad chunk size line, a header with a space
     before its colon, no Host) with a JSON problem as the app answers every refusal, where uvicorn's was a text/plain
     'Invalid HTTP request received.'; and marking such a request's scope if the app is reading it, so that the app,
     which then sees a disconnect, counts it as the 400 it got rather than as a client that hung up (499).
     A request asking to upgrade the connection (`Upgrade: websocket`, `h2c`) is answered as the plain request it
     also is, as RFC 9110 lets a server do, without uvicorn's two warnings per request (one advising to install a
-    WebSocket library, `ws="none"` or not): any client could fill the server's stderr with them."""
+    WebSocket library, `ws="none"` or not): any client could fill the server's stderr with them.
+    What it refuses before the app sees a request is counted by `count_unread` (its status)."""
     from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
     class ServedHTTPProtocol(AutoHTTPProtocol):
@@ -97,16 +104,19 @@ def served_http_protocol() -> type:
             if self.cycle is cycle_then and not self.transport.is_closing():
                 self.transport.write(head_timeout_answer())
                 self.transport.close()
+                count_unread(408)
 
         def send_400_response(self, msg: str) -> None:
             # uvicorn calls this in the `except` that caught its parser's error, and passes on none of it
             status, answer = malformed_request_answer(sys.exception())
             cycle = getattr(self, "cycle", None)
             if cycle is not None and not cycle.response_complete:
-                cycle.scope[MALFORMED_REQUEST] = status
+                cycle.scope[MALFORMED_REQUEST] = status  # the app, reading its body, counts it
                 if cycle.response_started:  # the app's answer is under way: only uvicorn can cut it short
                     super().send_400_response(msg)
                     return
+            else:
+                count_unread(status)
             self.transport.write(answer)
             self.transport.close()
 

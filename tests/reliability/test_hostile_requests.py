@@ -568,6 +568,30 @@ def test_a_connection_whose_request_head_never_arrives_whole_gets_a_408_and_is_c
         server.stop()
 
 
+def test_requests_the_http_server_refuses_itself_are_counted_in_metrics(tmp_path, monkeypatch):
+    """A request refused before it reached the app (no Host, a header too long, a head that never arrived whole) was
+    in no series of /metrics, which claims every status: an operator saw nothing of such traffic."""
+    from pipeline.serving import server as serving
+
+    monkeypatch.setattr(serving, "REQUEST_HEAD_SECONDS", 0.5)
+    server = small_service(tmp_path)
+    try:
+        for case in ("no-host", "space-before-colon", "headers-too-long", "bad-chunk-size"):
+            raw_request(server.port, UNPARSABLE[case][0])
+        with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\n")  # and nothing more: a 408
+            while sock.recv(65536):
+                pass
+        deadline = time.monotonic() + 10
+        while predict_requests(server) < 1 and time.monotonic() < deadline:  # the bad chunk, counted by the app
+            time.sleep(0.05)
+        series = request_series(server)
+        assert series[("unread", "400")] == 2 and series[("unread", "431")] == 1, series
+        assert series[("unread", "408")] == 1 and series[("/predict", "400")] == 1, series  # each counted once
+    finally:
+        server.stop()
+
+
 def test_a_bug_answers_500_without_a_traceback_and_is_counted(served_repo, monkeypatch, tmp_path, capfd):
     """A model whose metadata names a feature its pipeline was not fitted on fails inside scikit-learn: a bug,
     not a bad request."""
