@@ -13,7 +13,9 @@ import fnmatch
 import json
 import logging
 import logging.handlers
+import os
 import queue
+import sys
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,6 +58,36 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+class LogFileWriter(logging.handlers.RotatingFileHandler):
+    """The rotating file handler, which opens the log again (its folder too) when the file was removed or moved
+    while serving: with `logs/` removed (`git clean -fdX`, it ignores itself) or the file moved away, every loan
+    answered after went to a file no longer there, lost without a word."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            if self.stream is not None and not self._writes_to_its_path():
+                print(
+                    f"prediction log {self.baseFilename} was removed or moved while serving: writing a new one",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                self.stream.close()
+                self.stream = None  # opened again by the handler, at its path
+                ensure_log_dir(Path(self.baseFilename).parent)
+        except Exception:  # as the handler's own failures: said on stderr, and the writer thread goes on
+            self.handleError(record)
+            return
+        super().emit(record)
+
+    def _writes_to_its_path(self) -> bool:
+        try:
+            on_disk = os.stat(self.baseFilename)
+        except FileNotFoundError:
+            return False
+        written = os.fstat(self.stream.fileno())
+        return (on_disk.st_dev, on_disk.st_ino) == (written.st_dev, written.st_ino)
+
+
 class PredictionLog:
     """Append JSON lines to `folder/predictions.jsonl`; rotate above `max_bytes`.
 
@@ -66,7 +98,7 @@ class PredictionLog:
     def __init__(self, folder: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.folder = ensure_log_dir(Path(folder))
         self.path = self.folder / CURRENT
-        writer = logging.handlers.RotatingFileHandler(self.path, maxBytes=max_bytes, backupCount=1, encoding="utf-8")
+        writer = LogFileWriter(self.path, maxBytes=max_bytes, backupCount=1, encoding="utf-8")
         writer.namer = self._rotated_name  # with one backup, each rotation moves the file to a new, unique name
         writer.setFormatter(logging.Formatter("%(message)s"))
         log_queue: queue.Queue = queue.Queue()

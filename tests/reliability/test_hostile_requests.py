@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 import socket
 import threading
 import time
@@ -590,6 +591,26 @@ def test_requests_the_http_server_refuses_itself_are_counted_in_metrics(tmp_path
         assert series[("unread", "408")] == 1 and series[("/predict", "400")] == 1, series  # each counted once
     finally:
         server.stop()
+
+
+def test_a_prediction_log_removed_or_moved_while_serving_is_written_again_not_lost(tmp_path, capfd):
+    """With the log folder removed (`git clean -fdX` of the ignored `logs/`) or its file moved away, every loan
+    answered after was written to a file no longer there: lost, silently."""
+    server = small_service(tmp_path)
+    log = tmp_path / "logs/predictions.jsonl"
+    try:
+        for loan_id, remove in (("a", lambda: None), ("b", lambda: shutil.rmtree(log.parent)), ("c", log.unlink)):
+            remove()
+            assert post_raw(server, json.dumps({"state": "CA", "income": 1.0, "id": loan_id}).encode())[0] == 200
+            deadline = time.monotonic() + 10
+            while not (log.exists() and f'"id":"{loan_id}"' in log.read_text()) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert [json.loads(line)["id"] for line in log.read_text().splitlines()] == [loan_id]
+            assert (log.parent / ".gitignore").read_text().endswith("*\n")  # still ignored by git
+    finally:
+        server.stop()
+    err = capfd.readouterr().err
+    assert err.count(f"prediction log {log} was removed or moved while serving: writing a new one") == 2, err
 
 
 def test_a_bug_answers_500_without_a_traceback_and_is_counted(served_repo, monkeypatch, tmp_path, capfd):
