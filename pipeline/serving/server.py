@@ -19,6 +19,7 @@ from pipeline.errors import UserError
 from pipeline.serving import registry
 from pipeline.serving.app import (
     MALFORMED_REQUEST,
+    RECEIVED_BYTES,
     ChampionFollower,
     Deployment,
     ServedModel,
@@ -94,6 +95,12 @@ def served_http_protocol(count_unread: Callable[[int], None]) -> type:
         def connection_made(self, transport) -> None:
             super().connection_made(transport)
             self.loop.call_later(REQUEST_HEAD_SECONDS, self.refuse_unless_a_request_began, self.cycle)
+
+        def data_received(self, data: bytes) -> None:
+            cycle = self.cycle  # the request whose body this is, if one is under way (`read_body` weighs it)
+            if cycle is not None and not cycle.response_complete:
+                cycle.scope[RECEIVED_BYTES] = cycle.scope.get(RECEIVED_BYTES, 0) + len(data)
+            super().data_received(data)
 
         def on_response_complete(self) -> None:
             self.loop.call_later(REQUEST_HEAD_SECONDS, self.refuse_unless_a_request_began, self.cycle)

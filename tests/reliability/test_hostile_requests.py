@@ -4,6 +4,7 @@ traceback and is counted."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import shutil
@@ -611,6 +612,43 @@ def test_a_prediction_log_removed_or_moved_while_serving_is_written_again_not_lo
         server.stop()
     err = capfd.readouterr().err
     assert err.count(f"prediction log {log} was removed or moved while serving: writing a new one") == 2, err
+
+
+def test_a_body_in_chunks_of_a_byte_is_refused_before_it_costs_minutes_of_the_servers_time(tmp_path):
+    """Each chunk of a chunked body costs the HTTP parser as much as a large one: 1 MB of body in 1-byte chunks (6 MB
+    sent) took 8 s of the event loop, during which /health waited seconds; 16 MB took minutes, for one request."""
+    server = small_service(tmp_path)
+    head = (
+        b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n"
+    )
+    try:
+        tiny = [b"1\r\n \r\n" * 100_000] * 20  # 2 MB of body in 2,000,000 chunks
+        with socket.create_connection(("127.0.0.1", server.port), timeout=60) as sock:
+            sock.sendall(head)
+            threading.Thread(target=lambda: _send_all(sock, tiny), daemon=True).start()
+            answer = b""
+            with contextlib.suppress(ConnectionResetError):  # closed with chunks unread: after its answer, a reset
+                while data := sock.recv(65536):  # until the server closes the connection
+                    answer += data
+        assert answer.startswith(b"HTTP/1.1 400 "), answer[:300]
+        (problem,) = json.loads(answer.partition(b"\r\n\r\n")[2])["detail"]
+        assert problem["type"] == "chunk_size" and "send it in larger chunks" in problem["msg"], problem
+        loan = json.dumps([{"state": "CA", "income": 1.0}] * 300).encode()  # in chunks of 16 bytes: scored
+        pieces = [loan[i : i + 16] for i in range(0, len(loan), 16)]
+        body = b"".join(f"{len(piece):x}\r\n".encode() + piece + b"\r\n" for piece in pieces) + b"0\r\n\r\n"
+        status, answer = raw_request(server.port, head, [body])
+        assert status == 200 and len(json.loads(answer)) == 300, answer[:300]
+    finally:
+        server.stop()
+
+
+def _send_all(sock: socket.socket, parts: list[bytes]) -> None:
+    try:
+        for part in parts:
+            sock.sendall(part)
+    except OSError:  # the server answered and closed
+        pass
 
 
 def test_a_bug_answers_500_without_a_traceback_and_is_counted(served_repo, monkeypatch, tmp_path, capfd):
