@@ -239,6 +239,11 @@ def check_name(name: str) -> None:
             f"--name {name!r}: not a usable experiment name",
             hint="use letters, digits, '.', '_' and '-' (not first), e.g. --name lr-0.1",
         )
+    if "@" in name or "#" in name:  # DVC takes it; `--model`, `--against` and GTO read it as the model's version/stage
+        raise UserError(
+            f"--name {name!r} reads as a registry reference (NAME@VERSION, NAME#STAGE), not an experiment",
+            hint="use letters, digits, '.', '_' and '-' (not first), e.g. --name lr-0.1",
+        )
     revision = git_revision_kind(name)
     if revision:  # DVC takes it, and `--against NAME`, git and DVC's own revisions read it as git's first
         raise UserError(

@@ -97,6 +97,28 @@ def test_version():
         (["exp", "run", "--name", "--x"], "error: --name '--x': not a usable experiment name", "--name lr-0.1"),
         (["exp", "run", "--name", "a/b"], "error: --name 'a/b': not a usable experiment name", "--name lr-0.1"),
         (["exp", "run", "--name", "a..b"], "error: --name 'a..b': not a usable experiment name", "--name lr-0.1"),
+        # DVC takes them; `--against`, `--model` and GTO read them as the model's version or stage (`@` alone: HEAD).
+        # The -S is refused later: without the check, the run is refused by it, not started in this checkout.
+        (
+            ["exp", "run", "--name", "lending-risk@prod", "-S", "no.such=1"],
+            "error: --name 'lending-risk@prod' reads as a registry reference (NAME@VERSION, NAME#STAGE)",
+            "--name lr-0.1",
+        ),
+        (
+            ["exp", "run", "--name", "lending-risk#prod", "-S", "no.such=1"],
+            "error: --name 'lending-risk#prod' reads as a registry",
+            "lr",
+        ),
+        (
+            ["exp", "run", "--name", "lending-risk@v1.2.0", "-S", "no.such=1"],
+            "error: --name 'lending-risk@v1.2.0' reads as a",
+            "lr-0.1",
+        ),
+        (
+            ["exp", "run", "--name", "@", "-S", "no.such=1"],
+            "error: --name '@' reads as a registry reference",
+            "--name lr-0.1",
+        ),
         # git takes it, then the file system refuses its ref once the whole run is done
         (["exp", "run", "--name", "a" * 300], f"error: --name '{'a' * 40}'... is 300 bytes", "a shorter name"),
         (["report", "--out", ""], "error: --out '' is empty: name the file to write", "e.g. --out report.html"),
