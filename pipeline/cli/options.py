@@ -192,7 +192,10 @@ ToleranceOption = Annotated[
 ]
 AgainstOption = Annotated[
     str,
-    typer.Option(help="The revision to compare with (a commit, branch or tag).", parser=revision("--against", "main")),
+    typer.Option(
+        help="The revision to compare with (a commit, branch, tag or registry reference: lending-risk@prod).",
+        parser=revision("--against", "main"),
+    ),
 ]
 MarkdownFlag = Annotated[bool, typer.Option("--md", help="Print a Markdown table.")]
 CsvFlag = Annotated[bool, typer.Option("--csv", help="Print CSV (every key metric and its change).")]

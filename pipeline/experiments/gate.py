@@ -48,7 +48,7 @@ def gate(
     """Pass or fail the workspace against revision `against` on `metric`; `say` hears of subset runs as they
     start (they take a while)."""
     require_experiment_repo()
-    rev = dvc_seam.against_commit(against)
+    rev = registry.against_commit(against)
     if subset is not None:
         with stops_unwound():  # SIGTERM or SIGHUP too stops its run and removes the worktree, as Ctrl-C does
             current, reference = subset_runs(subset, rev, against, say)

@@ -19,6 +19,7 @@ from pipeline.experiments.compare import compare_revisions, splits_at
 from pipeline.experiments.metrics_file import REVISION_REPORTS_HINT, is_finite_number, read_metrics, workspace_hint
 from pipeline.experiments.settings import Run, flat_params, judged_changes
 from pipeline.params import load_params
+from pipeline.serving import registry
 from pipeline.serving.app import load_served_model
 from pipeline.versioning import dvc_seam
 from pipeline.versioning.output_paths import check_output_path, output_path, write_atomically
@@ -373,7 +374,7 @@ def write_report(out_text: str, against: str) -> Written:
     out = output_path(out_text, REPORT_NAME)
     dvc_seam.require_repo()
     check_output_path(out, folder_made=True, example=REPORT_NAME)
-    rev = dvc_seam.against_commit(against)
+    rev = registry.against_commit(against)
     workspace = replace(read_reports(_read_file), params=flat_params(load_params()))
     reference = replace(read_reports(lambda path: dvc_seam.read_at(rev, path), against), params=params_at(rev))
     if not workspace.metrics:

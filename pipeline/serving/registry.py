@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,11 +171,26 @@ def commit_named(rev: str) -> str | None:
     commit its GTO tag points to, a full id git listed: git's plumbing checks it is a commit, and no branch or tag
     name is read. A revision as typed goes through `dvc_seam.resolve_commit`, which refuses an ambiguous name, and is
     refused when an experiment of that name is another commit."""
+    return _reference_or(rev, _revision_commit)
+
+
+def against_commit(against: str) -> str:
+    """The full commit id `--against` names: a registry reference as `commit_named` reads it (`lending-risk@prod`,
+    as `--model` takes it), else a revision or an experiment's name as `dvc_seam.against_commit` reads it."""
     from pipeline.versioning import dvc_seam
 
+    return _reference_or(against, dvc_seam.against_commit)
+
+
+def _reference_or(rev: str, revision_commit: Callable[[str], str | None]) -> str | None:
+    """The commit of registry reference `rev`, else `revision_commit(rev)`."""
     pinned = resolve(rev)
-    if pinned != rev:
-        return git.resolve_commit(pinned)
+    return git.resolve_commit(pinned) if pinned != rev else revision_commit(rev)
+
+
+def _revision_commit(rev: str) -> str | None:
+    from pipeline.versioning import dvc_seam
+
     commit = dvc_seam.resolve_commit(rev)
     if commit is not None:
         dvc_seam.refuse_experiment_namesake(rev, commit)

@@ -615,7 +615,9 @@ def against_commit(against: str) -> str:
             f"--against {against}: no such revision; {against!r} is an experiment, not a commit, branch or tag",
             hint=f"name its commit: --against {experiment.commit[:12]} (experiments side by side: `mlops exp compare`)",
         )
-    raise UserError(f"--against {against}: no such revision", hint="e.g. --against HEAD or origin/main")
+    raise UserError(
+        f"--against {against}: no such revision", hint="e.g. --against HEAD, origin/main or lending-risk@prod"
+    )
 
 
 def experiment_named(name: str) -> ExperimentRef | None:

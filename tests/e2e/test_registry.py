@@ -258,6 +258,36 @@ def test_a_first_promotion_of_another_commit_of_heads_model_registers_that_model
     assert sorted(run(["git", "tag", "-l"], repo).stdout.split()) == ["lending-risk#prod#1", "lending-risk@v1.0.0"]
 
 
+def test_gate_and_report_against_a_registry_reference_judge_the_model_it_names(two_models, tmp_path):
+    """`--against lending-risk@prod` (which `--model` of serve and predict takes) said "no such revision": only a
+    version tag git happens to know by name (`lending-risk@v1.0.0`) worked."""
+    repo = two_models
+    run(["mlops", "deploy", "promote", "candidate", "--tolerance", "1.0"], repo)  # v1.0.0 main's, v1.1.0 in prod
+
+    def basis_and_verdict(output: str) -> list[str]:
+        return [output.splitlines()[0], output.splitlines()[-1]]
+
+    by_branch = run(["mlops", "gate", "--against", "candidate", "--tolerance", "1.0"], repo).stdout
+    assert "-> " in basis_and_verdict(by_branch)[1]
+    for reference in ("lending-risk@prod", "lending-risk#prod", "lending-risk@latest"):
+        gated = run(["mlops", "gate", "--against", reference, "--tolerance", "1.0"], repo, check=False)
+        assert gated.returncode == 0, gated.stdout + gated.stderr
+        assert basis_and_verdict(gated.stdout) == basis_and_verdict(by_branch), gated.stdout  # the candidate's model
+        assert f"┃ {reference} ┃" in gated.stdout
+    same = run(["mlops", "gate", "--against", "lending-risk@v1.0.0"], repo).stdout  # main's: the workspace's model
+    assert "ROC AUC +0.0000, 95% interval +0.0000 to +0.0000: within noise" in same and "gate passes" in same
+
+    page = tmp_path / "report.html"
+    run(["mlops", "report", "--against", "lending-risk@prod", "--out", str(page)], repo)
+    candidate = run(["git", "rev-parse", "--short=12", "candidate"], repo).stdout.strip()
+    assert f"lending-risk@prod ({candidate})" in page.read_text()
+
+    missing = run(["mlops", "gate", "--against", "lending-risk#staging"], repo, check=False)
+    assert missing.returncode == 2 and missing.stderr.startswith(
+        "error: lending-risk#staging: no version of lending-risk is in stage staging"
+    ), missing.stderr
+
+
 def test_an_experiment_name_given_to_deploy_promote_is_pointed_to_exp_promote(repo):
     refused = run(["mlops", "deploy", "promote", "C-0.05-f0b3"], repo, check=False)
     assert refused.returncode == 2 and "mlops exp promote NAME" in refused.stderr
