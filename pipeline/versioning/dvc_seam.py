@@ -586,6 +586,7 @@ def resolve_commit(rev: str) -> str | None:
     commit = git_plumbing.resolve_commit(check_rev(rev))
     if commit is None:
         refuse_other_object(rev)
+        refuse_work_tree_path(rev)
     else:
         require_unambiguous(rev)
     return commit
@@ -600,6 +601,19 @@ def refuse_other_object(rev: str) -> None:
             f"{rev!r} names {kind}, not a commit",
             hint="name a commit (see `git log --oneline`); a tag names one when made on it: git tag NAME COMMIT",
         )
+
+
+def refuse_work_tree_path(rev: str) -> None:
+    """Refuse `rev` naming a file or folder of the work tree (`--against params.yaml`) and no experiment: a path typed
+    where a revision goes, which "not a commit, tag or branch here" would not say."""
+    tracked = git_plumbing.is_tracked(rev)
+    if not (tracked or os.path.lexists(rev)) or experiment_named(rev) is not None:
+        return
+    history = f"the commits that changed it: `git log --oneline -- {shlex.quote(rev)}`" if tracked else "`git log`"
+    raise UserError(
+        f"{rev!r} is a {'folder' if os.path.isdir(rev) else 'file'} in the work tree, not a revision",
+        hint=f"name a commit, tag or branch; {history}",
+    )
 
 
 def against_commit(against: str) -> str:

@@ -176,6 +176,15 @@ def test_version():
         (["data", "add", "x.csv", "--negative", ""], "error: --negative '' is empty", "e.g. --negative good"),
         (["serve", "--log-dir", "--port"], "error: --log-dir '--port' reads as an option", "--log-dir ./--port"),
         (["report", "--out", "dvc.lock"], "error: --out dvc.lock is tracked by git or DVC", "--out report.html"),
+        # a file's name where a revision goes said "no such revision" or "not a commit, tag or branch here"
+        (
+            ["gate", "--against", "params.yaml"],
+            "error: 'params.yaml' is a file in the work tree, not a revision",
+            "`git log --oneline -- params.yaml`",
+        ),
+        (["report", "--against", "dvc.yaml"], "error: 'dvc.yaml' is a file in the work tree", "-- dvc.yaml`"),
+        (["deploy", "promote", "params.yaml"], "error: 'params.yaml' is a file in the work tree", "-- params.yaml`"),
+        (["data", "pull", "--rev", "data"], "error: 'data' is a folder in the work tree, not a revision", "-- data`"),
     ],
 )
 def test_usage_mistakes_are_one_error_line_with_a_hint_and_exit_2(args, message, hint):
