@@ -38,8 +38,25 @@ def install() -> None:
 def uninstall() -> None:
     """Remove the hooks and merge drivers (a hook you had before `install` is put back)."""
     from pipeline.versioning import hook_setup
+    from pipeline.versioning.merge_setup import ATTRIBUTES
 
-    hook_setup.uninstall()
+    removed = hook_setup.uninstall()
+    if removed.nothing:
+        typer.echo("Nothing to remove: no hooks, merge drivers or interpreter record of `mlops hooks install` here.")
+        return
+    for line in removed.scripts:
+        typer.echo(line)
+    if removed.merge.drivers:
+        typer.echo(f"Merge drivers removed from git config: {', '.join(removed.merge.drivers)}.")
+    block = {
+        "removed": f"Merge-driver block removed from {ATTRIBUTES}.",
+        "deleted": f"{ATTRIBUTES} removed (it held only the merge-driver block).",
+        "committed": f"{ATTRIBUTES} keeps its committed merge-driver block (git merges those files as text now).",
+    }
+    if removed.merge.attributes:
+        typer.echo(block[removed.merge.attributes])
+    if removed.interpreter_record:
+        typer.echo(f"Interpreter record removed ({removed.interpreter_record}).")
 
 
 @hooks_app.command()

@@ -174,21 +174,41 @@ def _written_by_mlops(script: Path) -> bool:
     return script.is_file() and MLOPS_MARKER in script.read_text(errors="replace")
 
 
-def _uninstall_reference_transaction(script: Path) -> None:
+def _uninstall_reference_transaction(script: Path) -> list[str]:
+    """Remove the script `install` wrote (putting back a hook of the user's it kept); what was done, in pre-commit's
+    words for its own scripts."""
     if not _written_by_mlops(script):
-        return
+        return []
     script.unlink()
+    done = [f"{REFERENCE_TRANSACTION} uninstalled"]
     legacy = Path(f"{script}.legacy")
     if legacy.exists():
         legacy.replace(script)
+        done.append(f"Restored previous hooks to {script}")
+    return done
 
 
-def uninstall() -> None:
-    """Remove the hooks and merge drivers (a hook the user had before `install` is put back)."""
-    _pre_commit("uninstall")
-    _uninstall_reference_transaction(_git_dir_path("--git-path", "hooks") / REFERENCE_TRANSACTION)
-    merge_setup.uninstall()
-    _interpreter_record().unlink(missing_ok=True)
+@dataclass(frozen=True)
+class Uninstalled:
+    scripts: list[str]  # what was done to the hook scripts: `<hook> uninstalled`, `Restored previous hooks to PATH`
+    merge: merge_setup.Unregistered
+    interpreter_record: Path | None  # removed; None when there was none
+
+    @property
+    def nothing(self) -> bool:
+        changed = self.merge.attributes in ("removed", "deleted")  # a committed block is left as it is
+        return not (self.scripts or self.merge.drivers or changed or self.interpreter_record)
+
+
+def uninstall() -> Uninstalled:
+    """Remove the hooks and merge drivers (a hook the user had before `install` is put back); what was removed."""
+    scripts = _pre_commit("uninstall").splitlines()
+    scripts += _uninstall_reference_transaction(_git_dir_path("--git-path", "hooks") / REFERENCE_TRANSACTION)
+    merge = merge_setup.uninstall()
+    record = _interpreter_record()
+    removed = record if record.exists() else None
+    record.unlink(missing_ok=True)
+    return Uninstalled([line for line in scripts if line.strip()], merge, removed)
 
 
 def status() -> HooksStatus:

@@ -6,6 +6,8 @@ tracks, as committed, stays: git merges as text when the config names no driver)
 from __future__ import annotations
 
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from hooks import git
@@ -50,20 +52,36 @@ def install() -> None:
         ATTRIBUTES.write_text(updated, encoding="utf-8")
 
 
-def uninstall() -> None:
-    for name in DRIVERS:
+@dataclass(frozen=True)
+class Unregistered:
+    drivers: list[str]  # the drivers whose git config section was removed
+    attributes: str | None  # what became of the block: "removed", "deleted" (the file held only it), "committed"
+    # (kept: git tracks it as it is), or None (there was none)
+
+
+def uninstall() -> Unregistered:
+    registered = [name for name in DRIVERS if _git_config("--get-regexp", rf"^merge\.{re.escape(name)}\.")]
+    for name in registered:
         _git_config("--remove-section", f"merge.{name}")
-    if ATTRIBUTES.exists():
-        current = ATTRIBUTES.read_bytes()
-        if BEGIN.encode() in current and git.staged_blob(str(ATTRIBUTES)) == current:
-            # The block is committed (this project's own .gitattributes): removing it would leave a tracked file
-            # deleted or changed. Without the git config a named driver is undefined, so git merges as text.
-            return
-        kept = _without_block(current.decode("utf-8"))
-        if kept.strip():
-            ATTRIBUTES.write_text(kept, encoding="utf-8")
-        else:
-            ATTRIBUTES.unlink()
+    return Unregistered(registered, _uninstall_attributes())
+
+
+def _uninstall_attributes() -> str | None:
+    if not ATTRIBUTES.exists():
+        return None
+    current = ATTRIBUTES.read_bytes()
+    if BEGIN.encode() not in current:
+        return None
+    if git.staged_blob(str(ATTRIBUTES)) == current:
+        # The block is committed (this project's own .gitattributes): removing it would leave a tracked file
+        # deleted or changed. Without the git config a named driver is undefined, so git merges as text.
+        return "committed"
+    kept = _without_block(current.decode("utf-8"))
+    if kept.strip():
+        ATTRIBUTES.write_text(kept, encoding="utf-8")
+        return "removed"
+    ATTRIBUTES.unlink()
+    return "deleted"
 
 
 def registered() -> dict[str, bool]:

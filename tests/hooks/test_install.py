@@ -31,6 +31,28 @@ def test_install_twice_and_status(repo):
     assert not (repo / ".git/hooks/pre-commit.legacy").exists()
 
 
+def test_uninstall_says_what_it_removed_and_when_there_was_nothing(repo):
+    """`mlops hooks uninstall` printed nothing, where `install` says what it installed: a user could not tell it had
+    done anything, nor that a hook of theirs was put back."""
+    nothing = run(["mlops", "hooks", "uninstall"], repo)
+    assert nothing.stdout == (
+        "Nothing to remove: no hooks, merge drivers or interpreter record of `mlops hooks install` here.\n"
+    )
+    write(repo, ".git/hooks/pre-push", USER_HOOK).chmod(0o755)
+    run(["mlops", "hooks", "install"], repo)
+    removed = run(["mlops", "hooks", "uninstall"], repo).stdout.splitlines()
+    assert [f"{hook_type} uninstalled" for hook_type in HOOK_TYPES] == [
+        line for line in removed if line.endswith(" uninstalled") and "reference" not in line
+    ]
+    assert "reference-transaction uninstalled" in removed
+    assert "Restored previous hooks to .git/hooks/pre-push" in removed, removed
+    assert (repo / ".git/hooks/pre-push").read_text() == USER_HOOK
+    assert "Merge drivers removed from git config: mlops-generated, mlops-dvc, mlops-params." in removed
+    assert "Interpreter record removed (.git/mlops-hooks-python)." in removed
+    again = run(["mlops", "hooks", "uninstall"], repo).stdout
+    assert again.startswith("Nothing to remove"), again
+
+
 def test_install_keeps_and_runs_an_existing_user_hook(repo):
     hook = write(repo, ".git/hooks/pre-commit", USER_HOOK)
     hook.chmod(0o755)
