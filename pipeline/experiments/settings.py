@@ -310,7 +310,8 @@ def experiment_name(settings: dict[str, str]) -> str:
             words.append(value)
         else:
             words.append(f"{leaf}-{value}")
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", "-".join(words) or "run").strip(".-")[:48]
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", "-".join(words) or "run")
+    stem = re.sub(r"\.{2,}", ".", stem).strip(".-")[:48]  # git refuses `..` in a ref name: DVC, the run's name
     return f"{stem}-{secrets.token_hex(2)}"
 
 

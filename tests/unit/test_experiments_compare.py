@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+from hooks import git
 from pipeline import metrics as metric_rules
 from pipeline.errors import UserError
 from pipeline.experiments.report import Reports, markdown_to_html, render
@@ -51,6 +52,14 @@ def test_names_are_readable_and_ref_safe():
     name = experiment_name({"train.model": "hgb", "train.hgb.max_iter": "50", "data.sample_frac": "0.3"})
     assert name.startswith("hgb-max_iter-50-")
     assert all(c.isalnum() or c in "-_." for c in name)
+
+
+@pytest.mark.parametrize("value", ["a..b", "data/external/loans..v2.csv", "../x", "x.lock", "@{1}", "é"])
+def test_a_name_made_from_any_value_is_one_git_and_dvc_take(value):
+    """`-S data.positive_label=a..b` named the run `positive_label-a..b-XXXX`, which DVC refused after the user had
+    chosen no name: "Invalid exp name ..., the exp name must follow rules in git-check-ref-format"."""
+    name = experiment_name({"data.positive_label": value})
+    assert git.succeeds("check-ref-format", f"refs/exps/{name}") and "/" not in name, name
 
 
 def test_flatten_and_changed_params():
