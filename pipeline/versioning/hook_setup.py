@@ -123,6 +123,14 @@ def _git_dir_path(*args: str) -> Path:
         raise UserError("not inside a git repository", hint="run from the project's root (a git clone)") from None
 
 
+def _require_root() -> None:
+    """Refuse a subfolder of the repository: `.gitattributes` and `dvc.yaml` are read and written where the command
+    runs, so from `docs/` status called the merge drivers unregistered and uninstall left their block in place."""
+    prefix = git.git("rev-parse", "--show-prefix", check=False).decode("utf-8", "surrogateescape").strip()
+    if prefix:
+        raise UserError(f"not in the repository's root (in {prefix})", hint="cd to the repository root")
+
+
 def _interpreter_record() -> Path:
     return _git_dir_path("--git-common-dir") / PYTHON_RECORD
 
@@ -141,6 +149,7 @@ def _pre_commit(*args: str) -> str:
 def install() -> Installed:
     """Install the hooks for every git stage they use, record this interpreter for them, register the merge
     drivers (idempotent; a hook the user already had is kept as `<hook>.legacy` and still runs first)."""
+    _require_root()
     if not CONFIG.is_file():
         raise UserError(f"no {CONFIG} here", hint="run from the project's root")
     record = _interpreter_record()
@@ -202,6 +211,7 @@ class Uninstalled:
 
 def uninstall() -> Uninstalled:
     """Remove the hooks and merge drivers (a hook the user had before `install` is put back); what was removed."""
+    _require_root()
     scripts = _pre_commit("uninstall").splitlines()
     scripts += _uninstall_reference_transaction(_git_dir_path("--git-path", "hooks") / REFERENCE_TRANSACTION)
     merge = merge_setup.uninstall()
@@ -212,6 +222,7 @@ def uninstall() -> Uninstalled:
 
 
 def status() -> HooksStatus:
+    _require_root()
     hooks_dir = _git_dir_path("--git-path", "hooks")
     scripts = []
     for hook_type in HOOK_TYPES:

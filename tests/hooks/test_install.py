@@ -53,6 +53,23 @@ def test_uninstall_says_what_it_removed_and_when_there_was_nothing(repo):
     assert again.startswith("Nothing to remove"), again
 
 
+def test_status_and_uninstall_from_a_subfolder_are_refused_as_install_is(repo):
+    """From `docs/`, status read `docs/.gitattributes` and called the merge drivers unregistered (exit 1, "Run `mlops
+    hooks install`"), and uninstall removed the git config but looked for their block in `docs/.gitattributes`."""
+    write(repo, ".gitattributes", "*.png binary\n")  # not the committed block: uninstall would remove its own
+    run(["mlops", "hooks", "install"], repo)
+    installed = (repo / ".gitattributes").read_text()
+    for command in ("status", "uninstall", "install"):
+        refused = run(["mlops", "hooks", command], repo / "docs", check=False)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert refused.stderr.splitlines() == [
+            "error: not in the repository's root (in docs/)",
+            "  hint: cd to the repository root",
+        ], refused.stderr
+    assert (repo / ".gitattributes").read_text() == installed
+    assert run(["mlops", "hooks", "status"], repo).returncode == 0  # all still installed
+
+
 def test_install_keeps_and_runs_an_existing_user_hook(repo):
     hook = write(repo, ".git/hooks/pre-commit", USER_HOOK)
     hook.chmod(0o755)
