@@ -567,13 +567,19 @@ def _experiments(refs_and_commits) -> list[ExperimentRef]:
     return experiments
 
 
+def remote_branch_only(rev: str) -> str | None:
+    """The one git remote's branch called `rev` (`origin/rev`), when no local name is: a teammate's branch in a fresh
+    clone. None when there is none, or several remotes have one."""
+    remote = [ref for (ref,) in git_plumbing.refs("refs/remotes/", "refname") if ref.split("/", 3)[3:] == [rev]]
+    return remote[0].removeprefix("refs/remotes/") if len(remote) == 1 else None
+
+
 def unknown_rev_hint(rev: str) -> str:
     """The hint for a revision git does not know here: a branch only a git remote has (a teammate's, in a fresh
     clone; `git checkout NAME` would make it a local branch) is named with the command that makes it one."""
-    remote = [ref for (ref,) in git_plumbing.refs("refs/remotes/", "refname") if ref.split("/", 3)[3:] == [rev]]
-    if len(remote) != 1:
+    tracked = remote_branch_only(rev)
+    if tracked is None:
         return "see `git log --oneline` and `git tag`"
-    tracked = remote[0].removeprefix("refs/remotes/")
     return (
         f"it is a branch of a git remote only ({tracked}): `git branch --track {shlex.quote(rev)} "
         f"{shlex.quote(tracked)}` makes it one here, then run the same command again"
@@ -628,6 +634,12 @@ def against_commit(against: str) -> str:
         raise UserError(
             f"--against {against}: no such revision; {against!r} is an experiment, not a commit, branch or tag",
             hint=f"name its commit: --against {experiment.commit[:12]} (experiments side by side: `mlops exp compare`)",
+        )
+    tracked = remote_branch_only(against)
+    if tracked is not None:  # a comparison needs no local branch: the remote's is the commit meant
+        raise UserError(
+            f"--against {against}: no such revision here; {tracked} is a branch of a git remote",
+            hint=f"--against {shlex.quote(tracked)}",
         )
     raise UserError(
         f"--against {against}: no such revision", hint="e.g. --against HEAD, origin/main or lending-risk@prod"

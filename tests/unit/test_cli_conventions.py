@@ -321,6 +321,21 @@ def test_a_long_value_the_user_typed_is_shown_cut(repo, args):
     assert len(result.stderr) < 500, result.stderr[:2_000]
 
 
+def test_against_a_branch_only_a_git_remote_has_names_the_remotes_branch(repo):
+    """`--against feature` in a fresh clone, where only origin/feature exists (a teammate's branch), said "no such
+    revision" with `--against HEAD or origin/main` as the example."""
+    from tests.conftest import run
+
+    run(["git", "update-ref", "refs/remotes/origin/feature", "HEAD"], repo)
+    for command in (["gate"], ["report", "--out", "r.html"]):
+        refused = run(["mlops", *command, "--against", "feature"], cwd=repo, check=False)
+        assert refused.returncode == 2 and refused.stderr.splitlines() == [
+            "error: --against feature: no such revision here; origin/feature is a branch of a git remote",
+            "  hint: --against origin/feature",
+        ], refused.stderr
+    assert "gate" in run(["mlops", "gate", "--against", "origin/feature"], cwd=repo).stdout
+
+
 def test_a_value_of_160_characters_is_shown_whole(repo):
     from tests.conftest import run
 
