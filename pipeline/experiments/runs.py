@@ -20,6 +20,7 @@ from pipeline.experiments import dvc_outcomes
 from pipeline.experiments.metrics_file import REVISION_REPORTS_HINT, read_metrics, workspace_metrics
 from pipeline.experiments.settings import (
     SUBSET_KEY,
+    WORKSPACE,
     ComparisonTable,
     FailedRun,
     Run,
@@ -53,7 +54,7 @@ POLL_SECONDS = 0.3
 
 def workspace_run() -> Run:
     """The workspace as the comparison's baseline: its params (through the schema) and reports/metrics.json."""
-    return Run("workspace", flat_params(load_params()), workspace_metrics(), is_workspace=True)
+    return Run(WORKSPACE, flat_params(load_params()), workspace_metrics(), is_workspace=True)
 
 
 @dataclass(frozen=True)
@@ -243,6 +244,11 @@ def check_name(name: str) -> None:
         raise UserError(
             f"--name {name!r} reads as a registry reference (NAME@VERSION, NAME#STAGE), not an experiment",
             hint="use letters, digits, '.', '_' and '-' (not first), e.g. --name lr-0.1",
+        )
+    if name == WORKSPACE:  # DVC takes it, and its own revisions (`dvc plots diff workspace`) read it as the workspace
+        raise UserError(
+            f"--name {name!r} is the workspace's row in `mlops exp compare` and `dvc exp show`, not an experiment",
+            hint="choose another name, e.g. --name lr-0.1",
         )
     revision = git_revision_kind(name)
     if revision:  # DVC takes it, and `--against NAME`, git and DVC's own revisions read it as git's first

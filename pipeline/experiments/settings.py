@@ -361,6 +361,9 @@ def find_duplicate(params: dict[str, Any], source: dict[str, str], runs: list[Ru
 # --- The comparison table -----------------------------------------------------------------------------------
 
 
+WORKSPACE = "workspace"  # the baseline's row, as `dvc exp show` names it
+
+
 @dataclass(frozen=True)
 class ComparisonRow:
     name: str
@@ -449,7 +452,7 @@ def _row(run: Run, baseline: Run, params: list[str], metrics: list[str], best: d
         if metric in run.metrics and metric in baseline.metrics
     }
     return ComparisonRow(
-        name="workspace" if run.is_workspace else run.name,
+        name=WORKSPACE if run.is_workspace else run.name,
         baseline=run.is_workspace,
         subset=run.subset,
         params=_read_params(run, params),

@@ -119,6 +119,12 @@ def test_version():
             "error: --name '@' reads as a registry reference",
             "--name lr-0.1",
         ),
+        # a second `workspace` row in compare; `dvc plots diff workspace` reads the workspace
+        (
+            ["exp", "run", "--name", "workspace", "-S", "no.such=1"],
+            "error: --name 'workspace' is the workspace's row in `mlops exp compare` and `dvc exp show`",
+            "--name lr-0.1",
+        ),
         # git takes it, then the file system refuses its ref once the whole run is done
         (["exp", "run", "--name", "a" * 300], f"error: --name '{'a' * 40}'... is 300 bytes", "a shorter name"),
         (["report", "--out", ""], "error: --out '' is empty: name the file to write", "e.g. --out report.html"),
