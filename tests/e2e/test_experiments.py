@@ -169,6 +169,21 @@ def test_gate_and_report_against_an_experiment_name_give_its_commit(repo, tmp_pa
     assert "gate" in gated.stdout and gated.returncode in (0, 1), gated.stdout + gated.stderr
 
 
+def test_against_an_experiment_named_like_a_file_gives_its_commit_and_a_file_alone_is_said_to_be_one(repo):
+    """A file's name where a revision goes is said to be a file; an experiment of that name (DVC takes it) is still
+    pointed to by its commit, not called a file."""
+    refused = run(["mlops", "gate", "--against", "params.yaml"], repo, check=False)
+    assert refused.stderr.startswith("error: 'params.yaml' is a file in the work tree, not a revision"), refused.stderr
+    run(["mlops", "exp", "run", "-S", "train.logreg.C=0.02", "--subset", "0.2", "--name", "params.yaml"], repo)
+    [ref] = [ref for ref in exp_refs(repo) if ref.endswith("/params.yaml")]
+    commit = run(["git", "rev-parse", "--short=12", ref], repo).stdout.strip()
+    refused = run(["mlops", "gate", "--against", "params.yaml"], repo, check=False)
+    assert refused.returncode == 2 and refused.stderr.startswith(
+        "error: --against params.yaml: no such revision; 'params.yaml' is an experiment"
+    ), refused.stderr
+    assert f"--against {commit}" in refused.stderr, refused.stderr
+
+
 def test_gate_and_report_refuse_a_name_that_is_both_a_branch_and_a_tag(repo, tmp_path):
     """--against a name that is a tag and, on another commit, a branch took the tag without a word."""
     run("git add -A && git commit -q --no-verify -m trained --allow-empty", repo)
