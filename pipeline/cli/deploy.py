@@ -45,7 +45,7 @@ def promote(
         typer.echo(line)
     typer.echo(promotion.verdict)
     if not promotion.passed:
-        typer.echo(f"Not promoted: {rev} against the champion {promotion.champion_before[:12]}: {promotion.why_not()}.")
+        typer.echo(f"Not promoted: {rev} against {promotion.judged_against}: {promotion.why_not()}.")
         raise typer.Exit(1)
     if promotion.recorded_for_rollback:
         typer.echo(f"The model served before, {promotion.recorded_for_rollback}, is recorded for a rollback.")

@@ -34,9 +34,21 @@ class Promotion:
     recorded_for_rollback: str | None  # the model served before the first promotion, now registered
     same_model_as: str | None  # the registered version whose model REV's is (its bytes): assigned, not registered
     uncommitted: list[str]  # the workspace's uncommitted changes when HEAD is promoted: its model is not HEAD's
+    had_champion: bool = True  # False: the first promotion, judged against HEAD's model
+
+    @property
+    def judged_against(self) -> str:
+        """The model the gate set REV against, in words: the champion's, else (the first promotion) HEAD's."""
+        label = reference_label(self.champion_before, self.had_champion)
+        return f"the {label}" if self.had_champion else f"{label} (no champion yet)"
 
     def why_not(self) -> str:
         return "too few unseen loans to tell" if self.passed is None else "worse beyond the tolerance"
+
+
+def reference_label(commit: str, champion: bool) -> str:
+    """How tables name the model a promotion is judged against: the champion's, else HEAD's."""
+    return f"{'champion' if champion else 'HEAD'} {commit[:12]}"
 
 
 class AlreadyChampion(Exception):
@@ -99,7 +111,7 @@ def promote(rev: str, tolerance: float | None) -> Promotion:
                 splits_at(reference_rev, typed=None if current else "HEAD", champion=current is not None),
                 splits_at(commit, typed=rev),
                 dvc_seam.params_at(commit),
-                (f"champion {reference_rev[:12]}", rev),
+                (reference_label(reference_rev, current is not None), rev),
             )
             verdict, passed = gate_sentence(comparison, tolerance), comparison.passes(tolerance)
     except UserError as error:
@@ -125,6 +137,7 @@ def promote(rev: str, tolerance: float | None) -> Promotion:
         recorded_for_rollback=recorded,
         same_model_as=registry.describe(registered) if registered else None,
         uncommitted=git.uncommitted_changes() if commit == head else [],
+        had_champion=current is not None,
     )
 
 

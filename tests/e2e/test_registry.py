@@ -288,6 +288,21 @@ def test_gate_and_report_against_a_registry_reference_judge_the_model_it_names(t
     ), missing.stderr
 
 
+def test_a_first_promotion_that_fails_the_gate_says_it_was_judged_against_head(two_models):
+    """Before any promotion a revision is judged against HEAD's model, but the table and the refusal called HEAD "the
+    champion": there was none, and `gto show` showed none."""
+    repo = two_models
+    run("git switch -q candidate && dvc checkout -q", repo)
+    head = run(["git", "rev-parse", "--short=12", "HEAD"], repo).stdout.strip()
+    refused = run(["mlops", "deploy", "promote", "main", "--tolerance", "0"], repo, check=False)
+    assert refused.returncode == 1, refused.stdout + refused.stderr  # C 0.01 is a little worse than C 0.03 here
+    assert f"Not promoted: main against HEAD {head} (no champion yet): worse beyond the tolerance." in refused.stdout
+    assert f"HEAD {head}" in refused.stdout.splitlines()[1] and "champion" not in refused.stdout.replace(
+        "no champion yet", ""
+    ), refused.stdout
+    assert run(["git", "tag", "-l"], repo).stdout == ""
+
+
 def test_an_experiment_name_given_to_deploy_promote_is_pointed_to_exp_promote(repo):
     refused = run(["mlops", "deploy", "promote", "C-0.05-f0b3"], repo, check=False)
     assert refused.returncode == 2 and "mlops exp promote NAME" in refused.stderr
