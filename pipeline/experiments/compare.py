@@ -153,11 +153,14 @@ def compare(
 
 
 def table_lines(comparison: Comparison) -> list[str]:
-    """`Comparison.changes` as plain text lines, for a commit message."""
-    left, right = comparison.reference_label[:20], comparison.candidate_label[:20]
-    lines = [f"{'metric':<14}{left:>22}{right:>22}{'change':>10}"]
+    """`Comparison.changes` as plain text lines, for a commit message. The labels are shown whole (a commit id cut
+    short, or a long branch name, names another revision or none)."""
+    left, right = comparison.reference_label, comparison.candidate_label
+    width = max(22, len(left) + 2, len(right) + 2)
+    lines = [f"{'metric':<14}{left:>{width}}{right:>{width}}{'change':>10}"]
     for row in comparison.changes():
-        lines.append(f"{row.metric.name:<14}{row.reference:>22.4f}{row.current:>22.4f}{row.change:>+10.4f}  {row.word}")
+        values = f"{row.reference:>{width}.4f}{row.current:>{width}.4f}{row.change:>+10.4f}"
+        lines.append(f"{row.metric.name:<14}{values}  {row.word}")
     return lines
 
 

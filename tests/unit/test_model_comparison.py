@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from pipeline.experiments.compare import MIN_LOANS, Comparison, unseen_mask
+from pipeline.experiments.compare import MIN_LOANS, Comparison, table_lines, unseen_mask
 from pipeline.metrics import change_word, noise_band
 from pipeline.monitoring.retrain import without_known_loans
 from pipeline.training.auc import auc_interval, paired_auc_difference
@@ -47,6 +47,17 @@ def test_the_word_follows_the_interval_and_too_few_loans_decide_nothing():
     assert not noise.passes(0.001)
     assert few.passes(None) is None and "too few" in few.word
     assert "199 test loans" in few.too_few() and "700 test loans left out" in few.basis()
+
+
+def test_the_plain_table_names_both_revisions_whole():
+    """Its labels were cut to 20 characters: `champion b61e5dfe156f` lost the last digit of its commit id, and a
+    branch such as `retrain/2026-01-01T00-00-00Z` its time."""
+    base = {"roc_auc": 0.75, "roc_auc_ci_low": 0.71, "roc_auc_ci_high": 0.79, "brier": 0.04}
+    labels = ("champion b61e5dfe156f", "retrain/2026-01-01T00-00-00Z")
+    lines = table_lines(Comparison(*labels, 2000, 100, 0, base, {**base, "roc_auc": 0.76}, 0.01, -0.01, 0.03))
+    assert all(label in lines[0] for label in labels), lines[0]
+    assert len({len(line.rstrip().rsplit("  ", 1)[0]) for line in lines[1:]}) == 1  # the values still line up
+    assert lines[1].split()[:4] == ["roc_auc", "0.7500", "0.7600", "+0.0100"]
 
 
 def test_a_paired_difference_worse_by_exactly_the_tolerance_passes():
