@@ -41,15 +41,24 @@ def _without_block(text: str) -> str:
     return before + after
 
 
+# git reads .gitattributes as bytes: a pattern may name a file in another encoding (`d\xe9j\xe0.txt`), kept as it is
+def _read_attributes() -> str:
+    return ATTRIBUTES.read_text(encoding="utf-8", errors="surrogateescape") if ATTRIBUTES.exists() else ""
+
+
+def _write_attributes(text: str) -> None:
+    ATTRIBUTES.write_text(text, encoding="utf-8", errors="surrogateescape")
+
+
 def install() -> None:
     for name, (_, description) in DRIVERS.items():
         _git_config(f"merge.{name}.name", description)
         _git_config(f"merge.{name}.driver", driver_command(name))
-    current = ATTRIBUTES.read_text(encoding="utf-8") if ATTRIBUTES.exists() else ""
+    current = _read_attributes()
     kept = _without_block(current)
     updated = kept + ("" if not kept or kept.endswith("\n") else "\n") + attributes_block()
     if updated != current:
-        ATTRIBUTES.write_text(updated, encoding="utf-8")
+        _write_attributes(updated)
 
 
 @dataclass(frozen=True)
@@ -76,9 +85,9 @@ def _uninstall_attributes() -> str | None:
         # The block is committed (this project's own .gitattributes): removing it would leave a tracked file
         # deleted or changed. Without the git config a named driver is undefined, so git merges as text.
         return "committed"
-    kept = _without_block(current.decode("utf-8"))
+    kept = _without_block(current.decode("utf-8", "surrogateescape"))
     if kept.strip():
-        ATTRIBUTES.write_text(kept, encoding="utf-8")
+        _write_attributes(kept)
         return "removed"
     ATTRIBUTES.unlink()
     return "deleted"
@@ -86,7 +95,7 @@ def _uninstall_attributes() -> str | None:
 
 def registered() -> dict[str, bool]:
     """Each driver -> whether git config and `.gitattributes` both name it as `install` writes it."""
-    block = ATTRIBUTES.read_text(encoding="utf-8") if ATTRIBUTES.exists() else ""
+    block = _read_attributes()
     in_attributes = attributes_block() in block
     return {
         name: in_attributes and _git_config("--get", f"merge.{name}.driver").strip() == driver_command(name)

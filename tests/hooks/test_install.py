@@ -70,6 +70,18 @@ def test_status_and_uninstall_from_a_subfolder_are_refused_as_install_is(repo):
     assert run(["mlops", "hooks", "status"], repo).returncode == 0  # all still installed
 
 
+def test_a_gitattributes_line_in_another_encoding_is_kept_byte_for_byte(repo):
+    """git reads .gitattributes as bytes, so a pattern may name a Latin-1 file; install, status and uninstall failed
+    on it with a UnicodeDecodeError traceback."""
+    (repo / ".gitattributes").write_bytes(b"*.png binary\nd\xe9j\xe0.txt text\n")
+    for command in ("install", "status", "uninstall"):
+        done = run(["mlops", "hooks", command], repo, check=False)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stdout + done.stderr
+        if command == "install":
+            assert (repo / ".gitattributes").read_bytes().startswith(b"*.png binary\nd\xe9j\xe0.txt text\n# >>>")
+    assert (repo / ".gitattributes").read_bytes() == b"*.png binary\nd\xe9j\xe0.txt text\n"
+
+
 def test_install_keeps_and_runs_an_existing_user_hook(repo):
     hook = write(repo, ".git/hooks/pre-commit", USER_HOOK)
     hook.chmod(0o755)
