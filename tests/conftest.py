@@ -103,6 +103,7 @@ def clone_repo(source: Path, target: Path) -> Path:
 def pytest_configure(config) -> None:
     compile_project(ROOT)  # the code `mlops` runs from
     ctrl_c_as_from_a_terminal()
+    os.environ.pop("COLUMNS", None)  # piped tables as wide as they need, whatever the shell running the tests exports
     workers = getattr(config, "workerinput", {}).get("workercount")  # in a pytest-xdist worker
     if workers or not config.getoption("numprocesses", None):  # (xdist's controller runs no test)
         share_the_cores(workers or 1)

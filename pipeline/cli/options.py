@@ -211,11 +211,16 @@ PIPE_WIDTH = 1_000  # rich assumes 80 columns when stdout is not a terminal: a t
 
 
 def console():
-    """rich's console for stdout: a terminal's width, or room for any table when piped."""
+    """rich's console for stdout: a terminal's width, or when piped the width COLUMNS asks for (rich's convention:
+    `COLUMNS=100 mlops exp compare | less`), else room for any table."""
+    import os
+
     from rich.console import Console
 
     shown = Console(highlight=False)
-    return shown if shown.is_terminal else Console(highlight=False, width=PIPE_WIDTH)
+    if shown.is_terminal or os.environ.get("COLUMNS", "").isdigit():
+        return shown
+    return Console(highlight=False, width=PIPE_WIDTH)
 
 
 def print_changes(

