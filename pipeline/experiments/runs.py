@@ -680,15 +680,18 @@ def apply(name: str) -> Run:
     return run
 
 
-def _apply(name: str) -> None:
-    try:
-        with dvc_outcomes.contradicting_advice_dropped():
-            dvc_seam.exp_apply(name)
-    except dvc_seam.DvcFailed as failure:
-        raise UserError(f"could not apply {name}", hint="read DVC's message above") from failure
-
-
 PROMOTED = ("params.yaml", "dvc.lock", paths.REPORTS)
+
+
+def _apply(name: str) -> None:
+    """All or nothing: DVC writes params.yaml, dvc.lock and reports before it checks out the model, so a checkout
+    that fails (the model in no cache here) or a stop left them applied beside no model at all."""
+    with all_or_nothing("mlops exp apply", PROMOTED):
+        try:
+            with dvc_outcomes.contradicting_advice_dropped():
+                dvc_seam.exp_apply(name)
+        except dvc_seam.DvcFailed as failure:
+            raise UserError(f"could not apply {name}", hint="read DVC's message above") from failure
 
 
 def promote(name: str) -> str:

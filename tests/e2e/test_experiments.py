@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import run
 from tests.conftest import test_env as env_with
@@ -411,6 +413,23 @@ def test_an_applied_experiment_is_promoted_as_apply_says(repo):
     assert "Committed: Promote experiment wider-c: roc_auc" in promoted.stdout
     assert run(["git", "status", "--porcelain", "--untracked-files=no"], repo).stdout == ""
     assert "C: 0.02" in run(["git", "show", "HEAD:params.yaml"], repo).stdout
+
+
+def test_an_apply_whose_model_is_in_no_cache_leaves_the_workspace_as_it_was(repo):
+    """DVC writes the experiment's params.yaml, dvc.lock and reports, then checks out its model: with the model in
+    no cache here that failed, and left them applied beside no model at all."""
+    run(["mlops", "exp", "run", "--name", "lost-model", "--subset", "0.3", "-S", "train.logreg.C=0.05"], repo)
+    (ref,) = exp_refs(repo)
+    lock = yaml.safe_load(run(["git", "show", f"{ref}:dvc.lock"], repo).stdout)
+    (model,) = [out["md5"] for out in lock["stages"]["train"]["outs"] if out["path"] == "models/model.skops"]
+    (repo / ".dvc/cache/files/md5" / model[:2] / model[2:]).unlink()
+    shutil.rmtree(repo.parent / "lending-mlops-dvc-remote", ignore_errors=True)  # nor in the remote: nowhere
+    before = (repo / "models/model.skops").read_bytes()
+    failed = run(["mlops", "exp", "apply", "lost-model"], repo, check=False)
+    assert failed.returncode == 2 and "error: could not apply lost-model" in failed.stderr, failed.stderr
+    assert git_status(repo) == ""
+    assert (repo / "models/model.skops").read_bytes() == before
+    assert "would run nothing" in run(["mlops", "status"], repo).stdout
 
 
 def test_compare_lists_an_experiment_that_failed_in_dvcs_queue(repo):
