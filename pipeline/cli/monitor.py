@@ -72,12 +72,16 @@ def retrain(
 ) -> None:
     """On drift or a live performance drop: append the logged loans with outcomes as a data batch on a new branch
     retrain/<UTC time>, run the pipeline there, and commit it if the gate passes against the champion.
-    Exit 0: retrained, or no drift; 1: not retrained by decision (too few new outcomes, too few unseen test
-    loans to judge, or the gate failed); 2: refused (the source, the batch or a step cannot be used)."""
+    Exit 0: retrained, no drift, or too few logged loans to judge yet; 1: not retrained by decision (too few new
+    outcomes, too few unseen test loans to judge, or the gate failed); 2: refused (the source, the batch or a step
+    cannot be used)."""
     from pipeline.monitoring import retrain as retraining
 
     decision = retraining.decide(log_dir, since, rev, tolerance)
     report = decision.drift
+    if report is None:
+        typer.echo(f"nothing to do yet: {decision.too_few_loans}; not retraining")
+        return
     if not report.findings:
         for reason in report.not_run:
             typer.echo(f"not checked: {reason}")

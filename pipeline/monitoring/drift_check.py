@@ -28,6 +28,18 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+class WindowTooSmall(UserError):
+    """Too few logged loans to tell drift from noise: a refusal of `mlops monitor drift`, which cannot write the
+    report asked for, but nothing to do yet for `mlops monitor retrain` (run from cron, a quiet hour is no failure)."""
+
+    def __init__(self, loans: int, needed: int) -> None:
+        super().__init__(
+            f"the window holds {loans} logged loans; at least {needed} are needed to tell drift from noise "
+            "(monitor.min_window)",
+            hint="widen --since, or wait for more traffic",
+        )
+
+
 @dataclass(frozen=True)
 class Scorer:
     """A model that scored served loans of the window."""
@@ -108,11 +120,7 @@ def drift_report(log_dir: Path, since: str | None, rev: str | None, typed: str |
     traffic = log[log["served"]].drop_duplicates("id", keep="last") if not log.empty else log
     refused = log[log["role"] == "refused"].drop_duplicates("id", keep="last") if not log.empty else log
     if len(traffic) < monitor.min_window:
-        raise UserError(
-            f"the window holds {len(traffic)} logged loans; at least {monitor.min_window} are needed to tell drift "
-            "from noise (monitor.min_window)",
-            hint="widen --since, or wait for more traffic",
-        )
+        raise WindowTooSmall(len(traffic), monitor.min_window)
     train = training_frame(rev, typed)
     not_run = []
     scored = log[(log["model_md5"] == served.md5) & log["p_default"].notna()].drop_duplicates("id", keep="last")

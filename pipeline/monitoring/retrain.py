@@ -22,7 +22,7 @@ from hooks import git
 from pipeline import paths
 from pipeline.errors import UserError
 from pipeline.experiments.compare import Comparison, compare_revisions, splits_at, table_lines
-from pipeline.monitoring.drift_check import DriftReport, drift_report, served_rev
+from pipeline.monitoring.drift_check import DriftReport, WindowTooSmall, drift_report, served_rev
 from pipeline.params import load_monitor, load_params
 from pipeline.paths import RDATASETS
 from pipeline.serving.app import ServedModel, load_served_model
@@ -200,19 +200,24 @@ class RetrainPlan:
 
 @dataclass(frozen=True)
 class RetrainDecision:
-    """Whether to retrain: no drift (nothing to do), not retrained (`not_retrained` says why), or a plan."""
+    """Whether to retrain: too few logged loans to judge yet or no drift (nothing to do), not retrained
+    (`not_retrained` says why), or a plan."""
 
-    drift: DriftReport
+    drift: DriftReport | None  # None: the window is too small to judge (`too_few_loans` says so)
     notes: list[str] = field(default_factory=list)  # worth saying before the decision
     not_retrained: str | None = None
     plan: RetrainPlan | None = None
+    too_few_loans: str | None = None
 
 
 def decide(log_dir: Path, since: str | None, rev: str | None, tolerance: float | None) -> RetrainDecision:
     """Judge the logged traffic for drift; on drift, plan a retrain from the logged loans with outcomes."""
     dvc_seam.require_repo()
     served = served_rev(rev)
-    report = drift_report(log_dir, since, served, rev)
+    try:
+        report = drift_report(log_dir, since, served, rev)
+    except WindowTooSmall as small:
+        return RetrainDecision(None, too_few_loans=small.message)
     if not report.findings:
         return RetrainDecision(report)
     return plan_retrain(report, log_dir, since, served, tolerance)

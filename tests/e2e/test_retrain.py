@@ -115,3 +115,23 @@ def test_a_logged_loan_the_schema_refuses_is_named_by_its_logged_id_not_a_row_of
     [hint] = [line for line in result.stderr.splitlines() if line.strip().startswith("hint:")]
     assert "add them to reports/schema.json" in hint and "--since" in hint and "mlops data add" not in hint, hint
     assert branches(repo) == ["main"]
+
+
+def test_a_window_below_the_minimum_is_nothing_to_do_yet_while_a_real_error_still_fails(repo):
+    """Run from cron, a quiet hour (fewer logged loans than monitor.min_window) exited 2 as a refusal would, so
+    it read as a failure; it is nothing to do yet, exit 0. A log folder that does not exist is still an error."""
+    (repo / "logs").mkdir()
+    line = {"time": "2026-12-01T10:00:00", "role": "champion", "served": True, "model_md5": "m", "rev": "workspace"}
+    lines = [line | {"id": f"loan-{n}", "p_default": 0.1, "features": {}} for n in range(3)]
+    (repo / "logs/predictions.jsonl").write_text("".join(json.dumps(one) + "\n" for one in lines))
+
+    quiet = mlops(repo, "monitor", "retrain", check=False)
+    assert quiet.returncode == 0, quiet.stdout + quiet.stderr
+    assert quiet.stdout == (
+        "nothing to do yet: the window holds 3 logged loans; at least 1000 are needed to tell drift from noise "
+        "(monitor.min_window); not retraining\n"
+    ), quiet.stdout
+    assert quiet.stderr == "" and branches(repo) == ["main"]
+
+    typo = mlops(repo, "monitor", "retrain", "--log-dir", "log", check=False)
+    assert typo.returncode == 2 and "--log-dir log" in typo.stderr, typo.stderr
