@@ -102,6 +102,8 @@ def monitor_drift(log_dir: Path, since: str | None, rev: str | None, out: Path |
     to `out` (default: the log folder's `drift/`, which its `.gitignore` keeps out of git) as drift.json and
     drift.html."""
     dvc_seam.require_repo()
+    if out is not None:
+        report_files(out)  # refused before the window is read and judged, which takes seconds
     served = served_rev(rev)
     report = drift_report(log_dir, since, served, rev)
     return write_report(report, Path(log_dir) / "drift" if out is None else out)
@@ -208,18 +210,24 @@ def scorers(traffic: pd.DataFrame) -> list[Scorer]:
 REPORT_DIR_EXAMPLE = "drift-reports"
 
 
-def write_report(report: DriftReport, out: Path) -> DriftReport:
-    """Write drift.json and drift.html to `out`; the report with their paths."""
+def report_files(out: Path) -> tuple[Path, Path]:
+    """drift.json and drift.html in the folder `out`, refused (naming --out) unless they can be written there."""
     blocking = file_in_the_way(out / "drift.json")
     if blocking is not None:  # it could never hold the report's folder
         raise UserError(
             f"--out {out}: {blocking} is a file; --out names the folder drift.json and drift.html go in",
             hint=f"e.g. --out {REPORT_DIR_EXAMPLE}",
         )
-    as_dict = report.as_dict()
-    files = {out / "drift.json": json.dumps(as_dict, indent=2, default=str) + "\n", out / "drift.html": render(as_dict)}
+    files = out / "drift.json", out / "drift.html"
     for path in files:
         check_output_path(path, folder_made=True, example=REPORT_DIR_EXAMPLE)  # --out names the folder here
-    for path, text in files.items():
-        write_atomically(path, text)
-    return replace(report, files=list(files))
+    return files
+
+
+def write_report(report: DriftReport, out: Path) -> DriftReport:
+    """Write drift.json and drift.html to `out`; the report with their paths."""
+    json_file, html_file = report_files(out)
+    as_dict = report.as_dict()
+    write_atomically(json_file, json.dumps(as_dict, indent=2, default=str) + "\n")
+    write_atomically(html_file, render(as_dict))
+    return replace(report, files=[json_file, html_file])

@@ -35,6 +35,7 @@ from hooks.pipeline_state import (
     lock_stages,
     output_md5,
     parse_lock,
+    read_declared_outputs,
     read_worktree,
     unrecorded_outputs,
 )
@@ -407,6 +408,11 @@ def tracked_objects(commit: str | None = None) -> dict[str, str]:
         return cached_outputs(read_worktree(), git_plumbing.ls_files("*.dvc", untracked=True))
     pointers = [name for name in git_plumbing.files_at(commit) if name.endswith(".dvc")]
     return cached_outputs(lambda path: git_plumbing.blob_at(commit, path), pointers)
+
+
+def declared_output_paths() -> list[str]:
+    """Every output, metric and plot path `dvc.yaml` declares, cached by DVC or kept in git."""
+    return list(read_declared_outputs(read_worktree()))
 
 
 def git_kept_paths() -> list[str]:

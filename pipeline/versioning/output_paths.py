@@ -1,7 +1,7 @@
 """Output paths that cannot destroy: a command's `--out` never overwrites its own input, a file git or DVC
 tracks, a prediction log or its outcomes, a directory, a symbolic link, a device, a pipe, or anything under `.git/`
-and `.dvc/` or DVC's `data/` and `models/`; outputs are written atomically; and written CSV cells cannot run as
-spreadsheet formulas."""
+and `.dvc/`, DVC's `data/` and `models/` or the pipeline's `reports/`; outputs are written atomically; and written
+CSV cells cannot run as spreadsheet formulas."""
 
 from __future__ import annotations
 
@@ -96,6 +96,13 @@ def check_output_path(out: Path, *inputs: Path, folder_made: bool = False, examp
             f"--out {out} is inside {managed}, which DVC manages (git keeps only its pointers there)",
             hint=f"write it outside data/ and models/, e.g. --out {example}",
         )
+    outputs = _pipeline_output_folder(inside)
+    if outputs:
+        raise UserError(
+            f"--out {out} is inside {outputs}, which holds the pipeline's outputs (dvc.yaml): `git add -A` would "
+            "commit it with them, or a stage's run delete it",
+            hint=f"write it outside {outputs}, e.g. --out {example}",
+        )
 
 
 def check_log_folder(folder: Path) -> None:
@@ -119,11 +126,25 @@ def check_log_folder(folder: Path) -> None:
             f"--log-dir {folder} holds files git tracks: the log's .gitignore (*) would hide every new file there",
             hint=hint,
         )
+    outputs = _pipeline_output_folder(inside)
+    if outputs:
+        raise UserError(f"--log-dir {folder} is inside {outputs}, which holds the pipeline's outputs", hint=hint)
 
 
 def _dvc_managed(inside: Path) -> str | None:
     """The DVC-managed folder (`data/`, `models/`) a path relative to the project's root is in, if any."""
     return next((folder for folder in DATA_DIRS if inside.parts[:1] == (folder.rstrip("/"),)), None)
+
+
+def _pipeline_output_folder(inside: Path) -> str | None:
+    """The folder holding outputs `dvc.yaml` declares (`reports/`: metrics, plots, the model card) that a path
+    relative to the project's root is in, if any; an output at the root is a folder of its own. A stage's run
+    replaces its outputs, and a directory output (`reports/plots`) whole."""
+    for declared in dvc_seam.declared_output_paths():
+        folder = Path(Path(declared).parts[0])
+        if inside == folder or folder in inside.parents:
+            return f"{folder}/"
+    return None
 
 
 def _refuse_what_a_rename_would_destroy(out: Path, resolved: Path, example: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import resource
 import signal
@@ -279,3 +280,28 @@ def test_out_cannot_replace_the_prediction_log_or_its_outcomes(repo, loans, tmp_
         assert (folder / name).read_text() == line and sorted(p.name for p in folder.iterdir()) == sorted(
             {"predictions.jsonl", name}
         )
+
+
+def test_out_and_log_dir_inside_the_pipeline_outputs_folder_are_refused_before_anything_is_written(repo, loans):
+    """`--out reports` wrote drift.json into the folder git keeps the pipeline's outputs in (`git add -A` then
+    committed it with them), and `--out reports/plots` into a folder evaluate's run replaces whole; predict's
+    `--out reports/scores.csv` and serve's `--log-dir reports/plots/logs` too."""
+    (repo / "logs").mkdir()
+    line = {"time": "2026-12-01T10:00:00", "id": "1", "role": "champion", "served": True, "model_md5": "m"}
+    (repo / "logs/predictions.jsonl").write_text(json.dumps(line | {"rev": "w", "p_default": 0.1, "features": {}}))
+    before = run(["git", "status", "--porcelain", "--ignored", "--untracked-files=all"], repo).stdout
+    for out in ("reports", "reports/plots", "reports/new"):
+        drift = run(["mlops", "monitor", "drift", "--out", out], repo, check=False)
+        said = f"--out {out}/drift.json is inside reports/, which holds the pipeline's outputs (dvc.yaml)"
+        assert_clear_error(drift, said, "--out drift-reports")
+    for out in ("reports/scores.csv", "reports/plots/scores.csv"):
+        said = f"--out {out} is inside reports/, which holds the pipeline's outputs"
+        assert_clear_error(predict(repo, loans, out), said, "--out scores.csv")
+    with socket.socket() as taken:  # were the folder let through, serve would stop at the port, writing nothing
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        for folder in ("reports/plots/logs", "reports/logs"):
+            served = run(["mlops", "serve", "--port", port, "--log-dir", folder], repo, check=False, timeout=300)
+            assert_clear_error(served, f"--log-dir {folder} is inside reports/", "--log-dir logs")
+    assert run(["git", "status", "--porcelain", "--ignored", "--untracked-files=all"], repo).stdout == before
