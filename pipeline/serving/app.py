@@ -29,14 +29,13 @@ from pipeline import paths
 from pipeline.errors import UserError
 from pipeline.serving import registry
 from pipeline.serving.predict import score_frame
-from pipeline.serving.telemetry import utc_now
+from pipeline.serving.telemetry import ID_RULE, MAX_ID_CHARS, acceptable_id, utc_now
 from pipeline.training.data_schema import MAX_MAGNITUDE
 from pipeline.training.model_file import load_model_bytes
 from pipeline.versioning import dvc_seam
 
 WORKSPACE = "workspace"
 MAX_BATCH = 10_000  # loans per request
-MAX_ID_CHARS = 256
 MAX_BODY_BYTES = 16 * 1024 * 1024  # a full batch of loans is about 7 MB of JSON
 MAX_ECHOED_CHARS = 80  # of an offending value, in a 422
 MAX_PROBLEMS = 100  # listed in a 422
@@ -128,12 +127,6 @@ def request_model_of(features: dict[str, dict[str, Any]]):
     return create_model("Loan", __config__=ConfigDict(extra="ignore"), __validators__=validators, **fields)
 
 
-ID_RULE = (
-    f"an id is printable text (no control character such as a newline, a tab or NUL) of 1 to {MAX_ID_CHARS} "
-    "characters, or a whole number of as many (sign included), as given"
-)
-
-
 def _one_id_problem(cls, value: Any, handler) -> str | int | None:
     """The id as given, or one problem saying what an id is: pydantic's own were one per member of the union, at
     places no client sent (`["body", "id", "constrained-str"]`, `["body", "id", "int"]`)."""
@@ -146,11 +139,7 @@ def _one_id_problem(cls, value: Any, handler) -> str | int | None:
         raise PydanticCustomError("id", ID_RULE) from None
     if isinstance(loan_id, int):
         loan_id = str(value)  # its text as given: JSON's `-0` (a NegativeZero) is not the id 0
-        if len(loan_id) > MAX_ID_CHARS:
-            raise PydanticCustomError("id", ID_RULE)
-    # A newline or an escape sequence in an id splits or recolours the lines of whatever prints it (a terminal, a
-    # CSV of outcomes joined back by id): an id is printable text, as Python's `str.isprintable` says.
-    if isinstance(loan_id, str) and not loan_id.isprintable():
+    if loan_id is not None and not acceptable_id(loan_id):
         raise PydanticCustomError("id", ID_RULE)
     return loan_id
 

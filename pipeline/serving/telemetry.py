@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.errors import UserError, row_number
+from pipeline.errors import UserError, row_number, shortened
 from pipeline.user_paths import file_in_the_way
 
 if TYPE_CHECKING:
@@ -293,6 +293,36 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
 # --- outcomes -----------------------------------------------------------------------------------------------
 
 
+MAX_ID_CHARS = 256
+ID_RULE = (
+    f"an id is printable text (no control character such as a newline, a tab or NUL) of 1 to {MAX_ID_CHARS} "
+    "characters, or a whole number of as many (sign included), as given"
+)
+
+
+def acceptable_id(loan_id: str | int) -> bool:
+    """Whether `loan_id` (text, or a whole number) is an id, by `ID_RULE`: however a loan's id comes in (a request to
+    `mlops serve`, an id column of `mlops predict`, an outcomes file), it is joined by and printed. A newline or an
+    escape sequence would split or recolour the lines of whatever prints it (a terminal, a CSV of outcomes joined
+    back by id): text must be printable, as Python's `str.isprintable` says."""
+    text = str(loan_id)
+    return 1 <= len(text) <= MAX_ID_CHARS and (isinstance(loan_id, int) or text.isprintable())
+
+
+def refuse_unacceptable_ids(ids: pd.Series, source: str, column: str) -> None:
+    """Refuse the first text id of `ids` (a column of `source`, indexed by data row from the file's start) that
+    `acceptable_id` refuses, naming the file, its row, the column and the id."""
+    bad = ids.map(lambda value: isinstance(value, str) and not acceptable_id(value)).to_numpy(dtype=bool)
+    if bad.any():
+        first = bad.argmax()
+        raise UserError(
+            f"{source}, row {row_number(ids.index[first])}, column {column!r}: {shortened(repr(ids.iloc[first]))} "
+            f"is no id: {ID_RULE}",
+            hint="fix that id in the file (remove its control characters, or shorten it); "
+            "it must match the id the loan is served and logged with",
+        )
+
+
 def normalize_outcomes(
     frame: pd.DataFrame, target: str, labels: list[str], positive_label: str, source: str
 ) -> pd.DataFrame:
@@ -328,6 +358,7 @@ def normalize_outcomes(
             f"{source} has neither a {target!r} column nor an `is_bad` column",
             hint=f"give {target} ({positive_label!r} for a loan that went bad) or is_bad (1/0) per id",
         )
+    refuse_unacceptable_ids(frame["id"].astype(str), source, "id")
     known = pd.DataFrame({"id": frame["id"].astype(str), "is_bad": is_bad.astype(bool)})
     contradicted = known.groupby("id", sort=False)["is_bad"].transform("nunique") > 1
     if contradicted.any():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import pytest
 
@@ -292,3 +293,40 @@ def test_a_csv_separated_otherwise_than_by_commas_is_named_so_not_as_lacking_eve
     result = mlops(repo, "predict", str(loans), "--out", str(tmp_path / "s.csv"), check=False)
     assert result.returncode == 2 and f"it is separated by {separator!r}" in result.stderr, result.stderr
     assert "lacks columns" not in result.stderr and "name it .txt" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("loan_id", "shown"),
+    [("c\x1b[31m", r"'c\x1b[31m'"), ("b\nc", r"'b\nc'"), ("n\x00", r"'n\x00'"), ("x\x85", r"'x\x85'")],
+    ids=["escape", "newline", "NUL", "C1"],
+)
+def test_an_id_with_a_control_character_is_refused_by_file_row_and_column_as_the_server_refuses_it(
+    repo, tmp_path, loan_id, shown
+):
+    """`mlops serve` answers such an id with 422, but predict copied it into its scores and `monitor outcomes`
+    recorded it, where it split or recoloured the lines that print it (and joined to no logged loan)."""
+    import pandas as pd
+
+    frame = lending_frame().drop(columns=["Class", "rownames"]).head(4)
+    frame.insert(0, "id", ["a", "b", loan_id, "d"])
+    frame.to_csv(tmp_path / "loans.csv", index=False)
+    frame.to_parquet(tmp_path / "loans.parquet")
+    for loans in ("loans.csv", "loans.parquet"):
+        result = mlops(repo, "predict", str(tmp_path / loans), "--out", str(tmp_path / "scores.csv"), check=False)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert f"error: {tmp_path / loans}, row 4, column 'id': {shown} is no id: an id is printable text" in (
+            result.stderr
+        ), result.stderr
+        assert "hint: fix that id in the file" in result.stderr and not (tmp_path / "scores.csv").exists()
+
+    (repo / "logs").mkdir()
+    logged = {"time": "2026-12-01T10:00:00", "role": "champion", "served": True, "model_md5": "m", "rev": "w"}
+    (repo / "logs/predictions.jsonl").write_text(
+        json.dumps(logged | {"id": "a", "p_default": 0.1, "features": {}}) + "\n"
+    )
+    pd.DataFrame({"id": ["a", "b", loan_id], "Class": ["good", "bad", "good"]}).to_csv(
+        tmp_path / "out.csv", index=False
+    )
+    result = mlops(repo, "monitor", "outcomes", str(tmp_path / "out.csv"), check=False)
+    assert result.returncode == 2 and f"{tmp_path / 'out.csv'}, row 4, column 'id': {shown} is no id" in result.stderr
+    assert not (repo / "logs/outcomes.jsonl").exists()

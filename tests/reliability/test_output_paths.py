@@ -181,7 +181,7 @@ def test_a_report_that_cannot_be_written_is_one_clear_line_and_leaves_no_partial
 
 
 def test_formula_cells_are_neutralised_in_written_csv(repo, tmp_path):
-    ids = ['=HYPERLINK("http://x.invalid","click")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tx", "ok-7"]
+    ids = ['=HYPERLINK("http://x.invalid","click")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "ok-7"]
     frame = lending_frame().drop(columns=["Class"]).head(len(ids))
     frame.insert(0, "id", ids)
     loans = tmp_path / "hostile.csv"
