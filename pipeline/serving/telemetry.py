@@ -13,6 +13,8 @@ import fnmatch
 import json
 import logging
 import logging.handlers
+import math
+import numbers
 import os
 import queue
 import sys
@@ -300,27 +302,43 @@ ID_RULE = (
 )
 
 
-def acceptable_id(loan_id: str | int) -> bool:
-    """Whether `loan_id` (text, or a whole number) is an id, by `ID_RULE`: however a loan's id comes in (a request to
-    `mlops serve`, an id column of `mlops predict`, an outcomes file), it is joined by and printed. A newline or an
-    escape sequence would split or recolour the lines of whatever prints it (a terminal, a CSV of outcomes joined
-    back by id): text must be printable, as Python's `str.isprintable` says."""
+def acceptable_id(loan_id: object) -> bool:
+    """Whether `loan_id` is an id, by `ID_RULE`: however a loan's id comes in (a request to `mlops serve`, an id
+    column of `mlops predict`, an outcomes file), it is joined by and printed. A newline or an escape sequence would
+    split or recolour the lines of whatever prints it (a terminal, a CSV of outcomes joined back by id): text must be
+    printable, as Python's `str.isprintable` says. A float, a list or bytes (a parquet column's) is none: `1.0` would
+    join no loan logged as 1."""
+    if isinstance(loan_id, bool) or not isinstance(loan_id, str | numbers.Integral):
+        return False
     text = str(loan_id)
-    return 1 <= len(text) <= MAX_ID_CHARS and (isinstance(loan_id, int) or text.isprintable())
+    return 1 <= len(text) <= MAX_ID_CHARS and (not isinstance(loan_id, str) or text.isprintable())
 
 
 def refuse_unacceptable_ids(ids: pd.Series, source: str, column: str) -> None:
-    """Refuse the first text id of `ids` (a column of `source`, indexed by data row from the file's start) that
-    `acceptable_id` refuses, naming the file, its row, the column and the id."""
-    bad = ids.map(lambda value: isinstance(value, str) and not acceptable_id(value)).to_numpy(dtype=bool)
+    """Refuse the first id of `ids` (a column of `source` as read, indexed by data row from the file's start) that
+    `acceptable_id` refuses, naming the file, its row, the column and the id; a missing one is left to the caller."""
+    import pandas as pd
+
+    bad = ids.map(lambda value: not acceptable_id(value) and not _missing(value, pd)).to_numpy(dtype=bool)
     if bad.any():
         first = bad.argmax()
         raise UserError(
-            f"{source}, row {row_number(ids.index[first])}, column {column!r}: {shortened(repr(ids.iloc[first]))} "
+            f"{source}, row {row_number(ids.index[first])}, column {column!r}: {_shown_id(ids.iloc[first])} "
             f"is no id: {ID_RULE}",
-            hint="fix that id in the file (remove its control characters, or shorten it); "
-            "it must match the id the loan is served and logged with",
+            hint="give each loan the id it is served and logged with: text without control characters (a newline, "
+            "tab, NUL, escape), or a whole number (in parquet, an integer column, not floats)",
         )
+
+
+def _missing(value: object, pd) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def _shown_id(value: object) -> str:
+    if isinstance(value, str | numbers.Integral):
+        return shortened(repr(value) if isinstance(value, str) else str(value))
+    kind = "a float" if isinstance(value, numbers.Real) else type(value).__name__
+    return f"{shortened(str(value))} ({kind})"
 
 
 def normalize_outcomes(
@@ -358,7 +376,7 @@ def normalize_outcomes(
             f"{source} has neither a {target!r} column nor an `is_bad` column",
             hint=f"give {target} ({positive_label!r} for a loan that went bad) or is_bad (1/0) per id",
         )
-    refuse_unacceptable_ids(frame["id"].astype(str), source, "id")
+    refuse_unacceptable_ids(frame["id"], source, "id")
     known = pd.DataFrame({"id": frame["id"].astype(str), "is_bad": is_bad.astype(bool)})
     contradicted = known.groupby("id", sort=False)["is_bad"].transform("nunique") > 1
     if contradicted.any():

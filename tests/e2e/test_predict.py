@@ -317,7 +317,8 @@ def test_an_id_with_a_control_character_is_refused_by_file_row_and_column_as_the
         assert f"error: {tmp_path / loans}, row 4, column 'id': {shown} is no id: an id is printable text" in (
             result.stderr
         ), result.stderr
-        assert "hint: fix that id in the file" in result.stderr and not (tmp_path / "scores.csv").exists()
+        assert "hint: give each loan the id it is served and logged with" in result.stderr
+        assert not (tmp_path / "scores.csv").exists()
 
     (repo / "logs").mkdir()
     logged = {"time": "2026-12-01T10:00:00", "role": "champion", "served": True, "model_md5": "m", "rev": "w"}
@@ -330,3 +331,31 @@ def test_an_id_with_a_control_character_is_refused_by_file_row_and_column_as_the
     result = mlops(repo, "monitor", "outcomes", str(tmp_path / "out.csv"), check=False)
     assert result.returncode == 2 and f"{tmp_path / 'out.csv'}, row 4, column 'id': {shown} is no id" in result.stderr
     assert not (repo / "logs/outcomes.jsonl").exists()
+
+
+def test_a_parquet_id_that_is_no_text_or_whole_number_is_refused_not_recorded_as_its_python_repr(repo, tmp_path):
+    """`monitor outcomes` recorded a parquet id of a list as "[1]", of a struct as "{'a': 1}" and a float 1.0 as
+    "1.0", ids no logged loan has (the server takes text or whole numbers, as given); predict copied float ids."""
+    import pandas as pd
+
+    frame = lending_frame().drop(columns=["Class", "rownames"]).head(3)
+    frame.insert(0, "id", [1.0, 2.0, 3.0])
+    frame.to_parquet(tmp_path / "loans.parquet")
+    result = mlops(repo, "predict", str(tmp_path / "loans.parquet"), "--out", str(tmp_path / "s.csv"), check=False)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{tmp_path / 'loans.parquet'}, row 2, column 'id': 1.0 (a float) is no id" in result.stderr, result.stderr
+
+    (repo / "logs").mkdir()
+    logged = {"time": "2026-12-01T10:00:00", "role": "champion", "served": True, "model_md5": "m", "rev": "w"}
+    (repo / "logs/predictions.jsonl").write_text(
+        json.dumps(logged | {"id": "1", "p_default": 0.1, "features": {}}) + "\n"
+    )
+    for ids, shown in (([[1], [2]], "[1] (ndarray)"), ([{"a": 1}, {"a": 2}], "{'a': 1} (dict)"), ([1.0, 2.0], "1.0")):
+        pd.DataFrame({"id": ids, "Class": ["good", "bad"]}).to_parquet(tmp_path / "outcomes.parquet")
+        result = mlops(repo, "monitor", "outcomes", str(tmp_path / "outcomes.parquet"), check=False)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert f"outcomes.parquet, row 2, column 'id': {shown}" in result.stderr, result.stderr
+    assert not (repo / "logs/outcomes.jsonl").exists()
+    pd.DataFrame({"id": [1, 2], "Class": ["good", "bad"]}).to_parquet(tmp_path / "outcomes.parquet")
+    recorded = mlops(repo, "monitor", "outcomes", str(tmp_path / "outcomes.parquet"))  # integers are ids
+    assert "1 match logged predictions" in recorded.stdout, recorded.stdout
