@@ -408,11 +408,29 @@ def _row_number(rows: pd.Series) -> int:
 
 
 def append_outcomes(folder: Path, outcomes: pd.DataFrame) -> None:
+    """Append the outcomes, all or none: a write that fails (a full disk) or is stopped (Ctrl-C) midway is cut off
+    again, since the line it cut short would stop every monitoring command until removed by hand."""
     ensure_log_dir(Path(folder))
     stamp = utc_now()
-    with open(Path(folder) / OUTCOMES, "a", encoding="utf-8") as handle:
-        for loan_id, is_bad in zip(outcomes["id"], outcomes["is_bad"], strict=True):
-            handle.write(json.dumps({"id": loan_id, "is_bad": bool(is_bad), "time": stamp}) + "\n")
+    lines = (
+        json.dumps({"id": loan_id, "is_bad": bool(is_bad), "time": stamp}) + "\n"
+        for loan_id, is_bad in zip(outcomes["id"], outcomes["is_bad"], strict=True)
+    )
+    path = Path(folder) / OUTCOMES
+    with open(path, "ab", buffering=0) as handle:
+        start = handle.tell()
+        try:
+            unwritten = memoryview("".join(lines).encode("utf-8"))
+            while unwritten:
+                unwritten = unwritten[handle.write(unwritten) :]
+        except BaseException as error:
+            handle.truncate(start)
+            if isinstance(error, OSError):
+                raise UserError(
+                    f"cannot record outcomes in {path}: {error.strerror or error}; nothing was recorded",
+                    hint="free some space (or make the folder writable), then record them again",
+                ) from None
+            raise
 
 
 def read_outcomes(folder: Path) -> pd.DataFrame:

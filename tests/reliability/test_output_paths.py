@@ -305,3 +305,26 @@ def test_out_and_log_dir_inside_the_pipeline_outputs_folder_are_refused_before_a
             served = run(["mlops", "serve", "--port", port, "--log-dir", folder], repo, check=False, timeout=300)
             assert_clear_error(served, f"--log-dir {folder} is inside reports/", "--log-dir logs")
     assert run(["git", "status", "--porcelain", "--ignored", "--untracked-files=all"], repo).stdout == before
+
+
+def test_outcomes_that_fill_the_disk_are_one_clear_line_and_leave_the_recorded_outcomes_as_they_were(repo, tmp_path):
+    """The write stopped midway with a traceback, leaving a line cut short in outcomes.jsonl, which every monitoring
+    command then refused until it was removed by hand."""
+    (repo / "logs").mkdir()
+    logged = {"time": "2026-12-01T10:00:00", "role": "champion", "served": True, "model_md5": "m", "rev": "w"}
+    (repo / "logs/predictions.jsonl").write_text(json.dumps(logged | {"id": "l0", "p_default": 0.1, "features": {}}))
+    pd.DataFrame({"id": ["l0"], "Class": ["bad"]}).to_csv(tmp_path / "first.csv", index=False)
+    run(["mlops", "monitor", "outcomes", str(tmp_path / "first.csv")], repo)
+    recorded = (repo / "logs/outcomes.jsonl").read_bytes()
+    pd.DataFrame({"id": [f"l{n}" for n in range(500)], "Class": "good"}).to_csv(tmp_path / "many.csv", index=False)
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))  # 500 outcomes are ~30 KB
+
+    result = run(
+        ["mlops", "monitor", "outcomes", str(tmp_path / "many.csv")], repo, check=False, preexec_fn=small_files
+    )
+    assert_clear_error(result, "cannot record outcomes in logs/outcomes.jsonl", "nothing was recorded", "free some")
+    assert (repo / "logs/outcomes.jsonl").read_bytes() == recorded
+    again = run(["mlops", "monitor", "outcomes", str(tmp_path / "first.csv")], repo)  # the file still reads
+    assert "1 replace outcomes recorded before" in again.stdout, again.stdout
