@@ -17,7 +17,13 @@ from pipeline.serving.telemetry import (
 )
 from pipeline.training.data_schema import read_schema
 from pipeline.training.sources import csv_dialect, read_table
-from pipeline.versioning.input_limits import check_header, check_table_name, check_utf8, refuse_another_separator
+from pipeline.versioning.input_limits import (
+    check_header,
+    check_line_lengths,
+    check_table_name,
+    check_utf8,
+    refuse_another_separator,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,6 +48,7 @@ def record_outcomes(path: Path, log_dir: Path) -> RecordedOutcomes:
     labels = read_schema(params.data.schema_path)["target"]["labels"]
     check_table_name(path)  # a `.tsv` read by commas lacked its id column, a `.json` was parsed as CSV
     check_header(path)  # two `id` or `Class` columns: which one is meant is unknown
+    check_line_lengths(path)
     check_utf8(path)
     known = normalize_outcomes(outcome_table(path), params.data.target, labels, params.data.positive_label, str(path))
     require_prediction_log(log_dir)

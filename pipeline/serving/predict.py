@@ -22,7 +22,13 @@ from pipeline.training.data_schema import CATEGORICAL, declared_text, validate_f
 from pipeline.training.model_file import load_model_bytes
 from pipeline.user_paths import require_file
 from pipeline.versioning import dvc_seam
-from pipeline.versioning.input_limits import check_header, check_table_name, check_utf8, refuse_another_separator
+from pipeline.versioning.input_limits import (
+    check_header,
+    check_line_lengths,
+    check_table_name,
+    check_utf8,
+    refuse_another_separator,
+)
 from pipeline.versioning.output_paths import atomic_output, check_output_path, neutralise_formulas, output_path
 
 if TYPE_CHECKING:
@@ -277,6 +283,7 @@ def predict(input_path: Path, out_text: str, rev: str | None = None, id_column: 
     check_output_path(out, input_path)
     check_table_name(input_path)  # a `.tsv` read by commas lacked every column, a `.json` was parsed as CSV
     check_header(input_path)
+    check_line_lengths(input_path)
     if rev is None:
         data, expected = _workspace_model()
         where = paths.MODEL

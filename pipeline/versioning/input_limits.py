@@ -82,7 +82,7 @@ def check_table_file(path: Path) -> None:
     if not path.is_file():
         return  # the reader says so
     if path.suffix.lower() not in PARQUET_SUFFIXES:
-        _check_line_lengths(path)
+        check_line_lengths(path)
         check_utf8(path)
     check_header(path)
     if path.suffix.lower() in PARQUET_SUFFIXES:
@@ -269,8 +269,11 @@ def _table_bytes(path: Path) -> Iterator[BinaryIO]:
 UNREADABLE = (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError, zipfile.BadZipFile)
 
 
-def _check_line_lengths(path: Path) -> None:
-    """Refuse a line over MAX_LINE_BYTES, reading in blocks (a 50 MB line is never held whole)."""
+def check_line_lengths(path: Path) -> None:
+    """Refuse a text table's line over MAX_LINE_BYTES, reading in blocks (a 50 MB line is never held whole, as
+    pandas would hold it, and a 200 MB one cost a gigabyte and most of a minute before any check said no)."""
+    if not path.is_file() or path.suffix.lower() in PARQUET_SUFFIXES:
+        return  # the reader names a missing file; parquet has no lines
     try:
         _check_block_lines(path)
     except UNREADABLE:  # damaged or unusual compression: the reader names the problem

@@ -359,3 +359,17 @@ def test_a_parquet_id_that_is_no_text_or_whole_number_is_refused_not_recorded_as
     pd.DataFrame({"id": [1, 2], "Class": ["good", "bad"]}).to_parquet(tmp_path / "outcomes.parquet")
     recorded = mlops(repo, "monitor", "outcomes", str(tmp_path / "outcomes.parquet"))  # integers are ids
     assert "1 match logged predictions" in recorded.stdout, recorded.stdout
+
+
+def test_a_line_longer_than_the_data_add_limit_is_refused_by_predict_and_outcomes_before_parsing(repo, tmp_path):
+    """pandas held a one-line 200 MB CSV whole (a gigabyte and 40 s) before any check said no: data add refuses a
+    line over 1 MiB before parsing, predict and monitor outcomes read on."""
+    from pipeline.versioning.input_limits import MAX_LINE_BYTES
+
+    long = tmp_path / "long.csv"
+    long.write_text("id,Class\n" + "x" * (MAX_LINE_BYTES + 10) + ",good\n")
+    for command in (["predict", str(long), "--out", str(tmp_path / "scores.csv")], ["monitor", "outcomes", str(long)]):
+        result = mlops(repo, *command, check=False)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert f"error: {long}: line 2 is longer than 1024 KB" in result.stderr, result.stderr
+    assert not (tmp_path / "scores.csv").exists() and not (repo / "logs").exists()
