@@ -88,7 +88,8 @@ def check_output_path(out: Path, *inputs: Path, folder_made: bool = False, examp
         return
     if inside.parts[:1] and inside.parts[0] in PROTECTED_DIRS or inside.suffix == ".dvc":
         raise UserError(f"--out {out} is one of git's or DVC's own files", hint=hint)
-    if git.is_tracked(inside.as_posix()) or inside.as_posix() in _dvc_tracked():
+    dvc_tracked = _dvc_tracked()
+    if git.is_tracked(inside.as_posix()) or inside.as_posix() in dvc_tracked:
         raise UserError(f"--out {out} is tracked by git or DVC: it would be overwritten", hint=hint)
     managed = _dvc_managed(inside)
     if managed:  # an untracked file there is one the commit hook refuses, or a change to a stage's folder
@@ -102,6 +103,12 @@ def check_output_path(out: Path, *inputs: Path, folder_made: bool = False, examp
             f"--out {out} is inside {outputs}, which holds the pipeline's outputs (dvc.yaml): `git add -A` would "
             "commit it with them, or a stage's run delete it",
             hint=f"write it outside {outputs}, e.g. --out {example}",
+        )
+    tracked_folder = _tracked_folder(inside, dvc_tracked)
+    if tracked_folder:
+        raise UserError(
+            f"--out {out} is inside {tracked_folder}/, a folder DVC tracks whole: it would change that version of it",
+            hint=f"write it outside {tracked_folder}/, e.g. --out {example}",
         )
 
 
@@ -129,11 +136,21 @@ def check_log_folder(folder: Path) -> None:
     outputs = _pipeline_output_folder(inside)
     if outputs:
         raise UserError(f"--log-dir {folder} is inside {outputs}, which holds the pipeline's outputs", hint=hint)
+    tracked_folder = _tracked_folder(inside, _dvc_tracked(), also_itself=True)
+    if tracked_folder:
+        raise UserError(f"--log-dir {folder} is inside {tracked_folder}/, which DVC manages", hint=hint)
 
 
 def _dvc_managed(inside: Path) -> str | None:
     """The DVC-managed folder (`data/`, `models/`) a path relative to the project's root is in, if any."""
     return next((folder for folder in DATA_DIRS if inside.parts[:1] == (folder.rstrip("/"),)), None)
+
+
+def _tracked_folder(inside: Path, dvc_tracked: set[str], also_itself: bool = False) -> str | None:
+    """The folder DVC tracks whole (`dvc add extra/`, anywhere in the project) that a path relative to the project's
+    root is in, if any (`also_itself`: or is)."""
+    folders = [*inside.parents, inside] if also_itself else inside.parents
+    return next((tracked for tracked in sorted(dvc_tracked) if Path(tracked) in folders), None)
 
 
 def _pipeline_output_folder(inside: Path) -> str | None:

@@ -328,3 +328,24 @@ def test_outcomes_that_fill_the_disk_are_one_clear_line_and_leave_the_recorded_o
     assert (repo / "logs/outcomes.jsonl").read_bytes() == recorded
     again = run(["mlops", "monitor", "outcomes", str(tmp_path / "first.csv")], repo)  # the file still reads
     assert "1 replace outcomes recorded before" in again.stdout, again.stdout
+
+
+def test_out_and_log_dir_inside_a_folder_dvc_tracks_whole_are_refused(repo, loans):
+    """Only data/ and models/ were refused: a folder `dvc add` tracks elsewhere took predict's scores and drift's
+    report, and `dvc status` then showed that version modified."""
+    (repo / "extra").mkdir()
+    (repo / "extra/a.txt").write_text("a\n")
+    run(["dvc", "add", "-q", "extra"], repo)
+    before = run(["git", "status", "--porcelain", "--ignored", "--untracked-files=all"], repo).stdout
+    said = "is inside extra/, a folder DVC tracks whole"
+    assert_clear_error(predict(repo, loans, "extra/scores.csv"), f"--out extra/scores.csv {said}", "--out scores.csv")
+    drift = run(["mlops", "monitor", "drift", "--out", "extra"], repo, check=False)
+    assert_clear_error(drift, f"--out extra/drift.json {said}", "--out drift-reports")
+    with socket.socket() as taken:  # were the folder let through, serve would stop at the port, writing nothing
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        served = run(["mlops", "serve", "--port", port, "--log-dir", "extra/logs"], repo, check=False, timeout=300)
+    assert_clear_error(served, "--log-dir extra/logs is inside extra/, which DVC manages", "--log-dir logs")
+    assert run(["git", "status", "--porcelain", "--ignored", "--untracked-files=all"], repo).stdout == before
+    assert "extra" not in run(["dvc", "status", "extra.dvc"], repo).stdout
