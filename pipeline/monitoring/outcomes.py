@@ -17,6 +17,7 @@ from pipeline.serving.telemetry import (
 )
 from pipeline.training.data_schema import read_schema
 from pipeline.training.sources import csv_dialect, read_table
+from pipeline.user_paths import require_file
 from pipeline.versioning.input_limits import (
     check_header,
     check_line_lengths,
@@ -47,6 +48,7 @@ def record_outcomes(path: Path, log_dir: Path) -> RecordedOutcomes:
     params = load_params()
     labels = read_schema(params.data.schema_path)["target"]["labels"]
     check_table_name(path)  # a `.tsv` read by commas lacked its id column, a `.json` was parsed as CSV
+    require_file(path, hint="give the CSV or parquet file of outcomes: id, and the target column or is_bad")
     check_header(path)  # two `id` or `Class` columns: which one is meant is unknown
     check_line_lengths(path)
     check_utf8(path)

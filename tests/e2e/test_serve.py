@@ -731,3 +731,12 @@ def test_outcomes_in_a_csv_separated_otherwise_than_by_commas_are_named_so_not_a
     refused = run(["mlops", "monitor", "outcomes", str(outcomes)], repo, check=False)
     assert refused.returncode == 2 and f"it is separated by {separator!r}" in refused.stderr, refused.stderr
     assert "no `id` column" not in refused.stderr and not list(repo.glob("logs/outcomes*"))
+
+
+@pytest.mark.parametrize("given", ["reports", "nothere.csv", "/dev/null"], ids=["folder", "missing", "device"])
+def test_outcomes_named_as_a_folder_a_missing_file_or_a_device_get_an_outcomes_hint_not_dvc_pull(repo, given):
+    """The hint was read_table's for DVC-tracked data, `check the path (is it pulled? try dvc pull)`: an outcomes
+    file is the user's own, never pulled."""
+    result = run(["mlops", "monitor", "outcomes", given], repo, check=False)
+    assert result.returncode == 2 and f"error: {given}: " in result.stderr, result.stderr
+    assert "hint: give the CSV or parquet file of outcomes" in result.stderr and "dvc pull" not in result.stderr
