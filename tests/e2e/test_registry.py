@@ -418,13 +418,13 @@ def test_promoting_another_commit_of_the_champions_model_writes_no_tag_and_says_
     assert gto_state(repo)["stage"] == {"prod": "v1.0.0"}
 
 
-def test_promoting_a_revert_to_an_earlier_versions_model_assigns_prod_to_that_version_after_the_gate(repo):
+def test_promoting_a_revert_to_an_earlier_versions_model_assigns_prod_to_that_version_after_the_gate(two_models):
     """A commit whose model is v1.0.0's bytes (a revert), promoted after v1.1.0, was registered as v1.2.0: one model
     under two versions. It is gated against the champion as any promotion, then prod is assigned to v1.0.0."""
-    run("git add -A && git commit -q --no-verify -m trained --allow-empty", repo)
+    repo = two_models
     first = run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
     run(["mlops", "deploy", "promote", "HEAD"], repo)  # v1.0.0
-    run("sed -i 's/C: 0.01/C: 0.03/' params.yaml && mlops repro && git commit -q --no-verify -am other", repo)
+    run("git merge -q --ff-only candidate && dvc checkout -q", repo)  # the next commit: another model, trained
     run(["mlops", "deploy", "promote", "HEAD", "--tolerance", "1.0"], repo)  # v1.1.0, another model
     run("git checkout -q HEAD~1 -- params.yaml dvc.lock reports && dvc checkout -q", repo)
     run("git commit -q --no-verify -m 'back to the first model'", repo)
