@@ -6,11 +6,12 @@ import json
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import run, test_env
+from tests.conftest import clone_repo, run, shared_template, test_env
 
 
 def gto_state(repo) -> dict:
@@ -20,6 +21,23 @@ def gto_state(repo) -> dict:
 def model_md5(repo, rev: str = "HEAD") -> str:
     lock = yaml.safe_load(run(["git", "show", f"{rev}:dvc.lock"], repo).stdout)
     return next(o["md5"] for o in lock["stages"]["train"]["outs"] if o["path"] == "models/model.skops")
+
+
+@pytest.fixture(scope="session")
+def promoted_template(tmp_path_factory, two_models_template) -> Path:
+    """two_models after `mlops deploy promote candidate`: v1.0.0 (main) recorded for a rollback, v1.1.0 in prod."""
+
+    def build(repo: Path) -> None:
+        clone_repo(two_models_template, repo)
+        run(["mlops", "deploy", "promote", "candidate", "--tolerance", "1.0"], repo)
+
+    return shared_template(tmp_path_factory, "promoted", build)
+
+
+@pytest.fixture
+def promoted(tmp_path, promoted_template) -> Path:
+    """This test's own copy of `promoted_template`."""
+    return clone_repo(promoted_template, tmp_path / "repo")
 
 
 @pytest.mark.slow
@@ -110,9 +128,8 @@ def test_sigterm_during_a_promotion_never_leaves_half_its_tags(two_models):
 
 
 @pytest.mark.slow
-def test_rollback_to_a_model_missing_from_the_cache_is_refused_and_writes_no_tag(two_models):
-    repo = two_models
-    run(["mlops", "deploy", "promote", "candidate", "--tolerance", "1.0"], repo)
+def test_rollback_to_a_model_missing_from_the_cache_is_refused_and_writes_no_tag(promoted):
+    repo = promoted
     tags = sorted(run(["git", "tag", "-l"], repo).stdout.split())
     md5 = model_md5(repo, "main")
     cached = repo / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
@@ -126,12 +143,11 @@ def test_rollback_to_a_model_missing_from_the_cache_is_refused_and_writes_no_tag
     assert gto_state(repo)["stage"] == {"prod": "v1.1.0"}
 
 
-def test_a_rollback_through_version_tags_deleted_by_hand_says_which_and_writes_no_tag(two_models):
+def test_a_rollback_through_version_tags_deleted_by_hand_says_which_and_writes_no_tag(promoted):
     """GTO (un)assigns a stage to a version only: with the version tags deleted by hand, a rollback wrote the
     unassignment of the champion, then died in a traceback (exit 1) before assigning prod to the previous one."""
-    repo = two_models
+    repo = promoted
     main, candidate = (run(["git", "rev-parse", rev], repo).stdout.strip() for rev in ("main", "candidate"))
-    run(["mlops", "deploy", "promote", "candidate", "--tolerance", "1.0"], repo)
     run(["git", "tag", "-d", "lending-risk@v1.0.0", "lending-risk@v1.1.0"], repo)
     tags = sorted(run(["git", "tag", "-l"], repo).stdout.split())
 
@@ -330,14 +346,13 @@ def test_a_subset_runs_model_is_never_promoted_to_champion(repo):
     assert run(["git", "tag", "-l"], repo).stdout.split() == ["quick"]
 
 
-def test_a_promotion_judged_against_a_champion_replaced_meanwhile_writes_no_tag(two_models, monkeypatch):
+def test_a_promotion_judged_against_a_champion_replaced_meanwhile_writes_no_tag(promoted, monkeypatch):
     """Two deploys at once (two CI jobs): each gated against the champion it read, and the later tags won, though
     judged against a model no longer serving; the second now refuses and says to run again."""
     from pipeline.errors import UserError
     from pipeline.serving import deploy
 
-    repo = two_models
-    run(["mlops", "deploy", "promote", "candidate", "--tolerance", "1.0"], repo)  # v1.0.0 (main), v1.1.0 in prod
+    repo = promoted  # v1.0.0 (main), v1.1.0 in prod
     run("git switch -q -c back && git commit -q --no-verify --allow-empty -m back && git switch -q -", repo)
     monkeypatch.chdir(repo)
     gate = deploy.compare_revisions
