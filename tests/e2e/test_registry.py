@@ -40,6 +40,24 @@ def promoted(tmp_path, promoted_template) -> Path:
     return clone_repo(promoted_template, tmp_path / "repo")
 
 
+@pytest.fixture(scope="session")
+def first_champion_template(tmp_path_factory, trained_template) -> Path:
+    """The trained copy committed and promoted: HEAD is lending-risk@v1.0.0, in prod (lending-risk#prod#1)."""
+
+    def build(repo: Path) -> None:
+        clone_repo(trained_template, repo)
+        run("git add -A && git commit -q --no-verify -m trained --allow-empty", repo)
+        run(["mlops", "deploy", "promote", "HEAD"], repo)
+
+    return shared_template(tmp_path_factory, "first-champion", build)
+
+
+@pytest.fixture
+def first_champion(tmp_path, first_champion_template) -> Path:
+    """This test's own copy of `first_champion_template`."""
+    return clone_repo(first_champion_template, tmp_path / "repo")
+
+
 @pytest.mark.slow
 def test_promote_then_rollback_right_away_seen_by_gto_and_dvc_artifacts_get(two_models, tmp_path):
     repo = two_models
@@ -167,12 +185,11 @@ def test_a_rollback_through_version_tags_deleted_by_hand_says_which_and_writes_n
     assert run(["git", "rev-parse", "lending-risk#prod#4^{commit}"], repo).stdout.strip() == main
 
 
-def test_a_stage_assigned_with_gto_assign_simple_is_the_champion_as_gto_show_says(repo):
+def test_a_stage_assigned_with_gto_assign_simple_is_the_champion_as_gto_show_says(first_champion):
     """GTO orders stage events by their tags' time; mlops ordered them by the counter, which a `--simple` tag
     (`lending-risk#prod`) lacks: the version `gto show` had in prod was, for mlops, the oldest assignment."""
-    run("git add -A && git commit -q --no-verify -m trained --allow-empty", repo)
+    repo = first_champion  # HEAD: v1.0.0, lending-risk#prod#1
     first = run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
-    run(["mlops", "deploy", "promote", "HEAD"], repo)  # v1.0.0, lending-risk#prod#1
     run("git commit -q --no-verify --allow-empty -m next && gto register lending-risk HEAD --version v1.1.0", repo)
     second = run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
     run("sleep 1 && gto assign lending-risk --version v1.1.0 --stage prod --simple true", repo)
@@ -206,11 +223,10 @@ def test_a_lightweight_tag_named_as_a_version_is_no_version_as_for_gto(repo):
     assert refused.returncode == 2 and "no version v3.0.0 of lending-risk (versions: v1.0.0)" in refused.stderr
 
 
-def test_a_version_deregistered_with_gto_is_in_no_stage_as_gto_show_says(repo, tmp_path):
+def test_a_version_deregistered_with_gto_is_in_no_stage_as_gto_show_says(first_champion, tmp_path):
     """`gto deprecate NAME VERSION` deregisters a version and gto show then has no prod; mlops still took its
     commit for the champion: predict --model lending-risk@prod scored with it and promote said nothing to do."""
-    run("git add -A && git commit -q --no-verify -m trained --allow-empty", repo)
-    run(["mlops", "deploy", "promote", "HEAD"], repo)  # v1.0.0 in prod
+    repo = first_champion  # HEAD: v1.0.0 in prod
     run(["gto", "deprecate", "lending-risk", "v1.0.0"], repo)
     assert "prod" not in run(["gto", "show", "lending-risk"], repo).stdout
     loans = tmp_path / "loans.csv"
@@ -415,11 +431,12 @@ def test_a_name_that_is_both_a_branch_and_a_tag_is_refused_by_every_command_that
     assert run(["git", "rev-parse", "HEAD"], repo).stdout.strip() == tag
 
 
-def test_promoting_another_commit_of_the_champions_model_writes_no_tag_and_says_it_is_the_same_bytes(repo):
+def test_promoting_another_commit_of_the_champions_model_writes_no_tag_and_says_it_is_the_same_bytes(
+    first_champion,
+):
     """A commit that changed only a README was registered as a new version, its model gated against itself."""
-    run("git add -A && git commit -q --no-verify -m trained --allow-empty", repo)
+    repo = first_champion
     first = run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
-    run(["mlops", "deploy", "promote", "HEAD"], repo)
     run("echo more >> README.md && git commit -q --no-verify -am readme", repo)
     tags = sorted(run(["git", "tag", "-l"], repo).stdout.split())
     model = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]["train"]["outs"][0]["md5"]
