@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import IO, TYPE_CHECKING
 
 from hooks import git
 from hooks.block_untracked_data import DATA_DIRS
+from hooks.stop_signals import STOP_SIGNALS
 from pipeline.errors import UserError
 from pipeline.serving.telemetry import is_log_file
 from pipeline.user_paths import file_in_the_way, in_project
@@ -190,8 +192,9 @@ def atomic_output(out: Path) -> Iterator[IO[bytes]]:
     partial: Path | None = None
     try:
         with stops_unwound():  # SIGTERM or SIGHUP too ends in the clean-up below, not with a half file left
-            descriptor, name = tempfile.mkstemp(prefix=f"{out.name}.", suffix=".partial", dir=out.parent)
-            partial = Path(name)
+            with stops_held():  # a stop between the file's making and its name kept here would leave it behind
+                descriptor, name = tempfile.mkstemp(prefix=f"{out.name}.", suffix=".partial", dir=out.parent)
+                partial = Path(name)
             os.chmod(descriptor, _new_file_mode())  # mkstemp makes it private; an output is as readable as any file
             with os.fdopen(descriptor, "wb") as handle:
                 yield handle
@@ -209,6 +212,16 @@ def atomic_output(out: Path) -> Iterator[IO[bytes]]:
     except BaseException:
         _remove(partial)
         raise
+
+
+@contextlib.contextmanager
+def stops_held() -> Iterator[None]:
+    """Stop signals held back (not lost) until the block ends, then delivered."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def write_atomically(out: Path, text: str) -> None:
