@@ -369,6 +369,17 @@ def stops_unwound() -> contextlib.AbstractContextManager[None]:
     return stop_signals_unwind()
 
 
+@contextlib.contextmanager
+def stops_held() -> Iterator[None]:
+    """Stop signals held back (not lost) until the block ends, then delivered: a step that must
+    not be cut between two of its lines (a file made and its name kept, for the clean-up)."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
 def uninterruptible() -> contextlib.AbstractContextManager[None]:
     """A short change that must not stop half-way (the registry's tags of one promotion or rollback): stop signals
     are ignored until it is done, so it ends as after a complete run."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,13 +15,12 @@ from typing import IO, TYPE_CHECKING
 
 from hooks import git
 from hooks.block_untracked_data import DATA_DIRS
-from hooks.stop_signals import STOP_SIGNALS
 from pipeline.errors import UserError
 from pipeline.serving.telemetry import is_log_file
 from pipeline.user_paths import file_in_the_way, in_project
 from pipeline.user_paths import resolved as resolved_path
 from pipeline.versioning import dvc_seam
-from pipeline.versioning.journal import raise_if_stopped, stops_unwound
+from pipeline.versioning.journal import raise_if_stopped, stops_held, stops_unwound
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -212,16 +210,6 @@ def atomic_output(out: Path) -> Iterator[IO[bytes]]:
     except BaseException:
         _remove(partial)
         raise
-
-
-@contextlib.contextmanager
-def stops_held() -> Iterator[None]:
-    """Stop signals held back (not lost) until the block ends, then delivered."""
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def write_atomically(out: Path, text: str) -> None:
