@@ -51,8 +51,10 @@ def drift(
 ) -> None:
     """PSI per feature and for the score, unseen categories, missing values and live performance; exit 1 on drift."""
     from pipeline.monitoring.drift_check import monitor_drift
+    from pipeline.versioning.journal import stops_unwound
 
-    report = monitor_drift(log_dir, since, rev, out)
+    with stops_unwound():  # SIGTERM or SIGHUP mid-way ends it with a word, as Ctrl-C does; the report lands whole
+        report = monitor_drift(log_dir, since, rev, out)
     print_report(report)
     typer.echo(f"Report: {', '.join(map(str, report.files))}")
     if report.findings:

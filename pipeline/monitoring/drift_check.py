@@ -22,7 +22,7 @@ from pipeline.serving.app import load_served_model
 from pipeline.serving.telemetry import join_outcomes, parse_since, read_log, read_outcomes
 from pipeline.user_paths import file_in_the_way
 from pipeline.versioning import dvc_seam
-from pipeline.versioning.output_paths import check_output_path, write_atomically
+from pipeline.versioning.output_paths import check_output_path, write_together
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -225,9 +225,9 @@ def report_files(out: Path) -> tuple[Path, Path]:
 
 
 def write_report(report: DriftReport, out: Path) -> DriftReport:
-    """Write drift.json and drift.html to `out`; the report with their paths."""
+    """Write drift.json and drift.html to `out`, both or neither (a page that contradicts its data is worse than
+    none); the report with their paths."""
     json_file, html_file = report_files(out)
     as_dict = report.as_dict()
-    write_atomically(json_file, json.dumps(as_dict, indent=2, default=str) + "\n")
-    write_atomically(html_file, render(as_dict))
+    write_together({json_file: json.dumps(as_dict, indent=2, default=str) + "\n", html_file: render(as_dict)})
     return replace(report, files=[json_file, html_file])

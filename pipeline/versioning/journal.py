@@ -381,8 +381,11 @@ def stops_held() -> Iterator[None]:
 
 
 def uninterruptible() -> contextlib.AbstractContextManager[None]:
-    """A short change that must not stop half-way (the registry's tags of one promotion or rollback): stop signals
-    are ignored until it is done, so it ends as after a complete run."""
+    """A short change that must not stop half-way (the registry's tags of one promotion or rollback, the renames
+    of outputs that land together): stop signals are ignored until it is done, so it ends as after a complete run.
+    Off the main thread, where Python lets no handler be set, it is the main thread's to ignore them."""
+    if threading.current_thread() is not threading.main_thread():
+        return contextlib.nullcontext()
     return _stop_signals_ignored()
 
 

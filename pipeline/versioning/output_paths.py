@@ -20,7 +20,7 @@ from pipeline.serving.telemetry import is_log_file
 from pipeline.user_paths import file_in_the_way, in_project
 from pipeline.user_paths import resolved as resolved_path
 from pipeline.versioning import dvc_seam
-from pipeline.versioning.journal import raise_if_stopped, stops_held, stops_unwound
+from pipeline.versioning.journal import raise_if_stopped, stops_held, stops_unwound, uninterruptible
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -183,43 +183,113 @@ def _refuse_what_a_rename_would_destroy(out: Path, resolved: Path, example: str)
 
 @contextlib.contextmanager
 def atomic_output(out: Path) -> Iterator[IO[bytes]]:
-    """A binary handle whose bytes become `out` when the block ends without error. They go to a new temporary file
-    beside `out` (`OUT.XXXXXXXX.partial`, never a name a user's file may already have), renamed over `out` at the
-    end and removed on any failure, so a stopped or failed write leaves no half file; an OSError (a read-only
-    folder, a full disk) is one line naming `out`."""
-    partial: Path | None = None
+    """A binary handle whose bytes become `out` when the block ends without error (`atomic_outputs` of one)."""
+    with atomic_outputs(out) as (handle,):
+        yield handle
+
+
+@contextlib.contextmanager
+def atomic_outputs(*outs: Path) -> Iterator[tuple[IO[bytes], ...]]:
+    """Binary handles whose bytes become `outs` when the block ends without error, all of them or none (a report
+    and its data never contradict). They go to new temporary files beside each out (`OUT.XXXXXXXX.partial`, never a
+    name a user's file may already have), renamed over `outs` together at the end and removed on any failure, so a
+    stopped or failed write leaves no half file and every out as it was; an OSError (a read-only folder, a full
+    disk) is one line naming the outs."""
+    partials: list[Path] = []
     try:
         with stops_unwound():  # SIGTERM or SIGHUP too ends in the clean-up below, not with a half file left
-            with stops_held():  # a stop between the file's making and its name kept here would leave it behind
-                descriptor, name = tempfile.mkstemp(prefix=f"{out.name}.", suffix=".partial", dir=out.parent)
-                partial = Path(name)
-            os.chmod(descriptor, _new_file_mode())  # mkstemp makes it private; an output is as readable as any file
-            with os.fdopen(descriptor, "wb") as handle:
-                yield handle
-            raise_if_stopped()  # a stop a finalizer dropped while the output was made: no output, as for any stop
-            os.replace(partial, out)
+            with contextlib.ExitStack() as opened:
+                yield tuple(opened.enter_context(_new_partial(out, partials)) for out in outs)
+            raise_if_stopped()  # a stop a finalizer dropped while the outputs were made: none, as for any stop
+            _replace_together(partials, outs)
     except OSError as error:
-        _remove(partial)
-        full = error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-        raise UserError(
-            f"cannot write {out}: {error.strerror or error}",
-            hint="free some space or choose another --out"
-            if full
-            else "choose another --out, in a folder you can write to",
-        ) from None
+        _remove(*partials)
+        raise _cannot_write(" and ".join(map(str, outs)), error) from None
     except BaseException:
-        _remove(partial)
+        _remove(*partials)
         raise
+
+
+def _new_partial(out: Path, partials: list[Path]) -> IO[bytes]:
+    """A new temporary file beside `out`, its path added to `partials`, open for writing."""
+    with stops_held():  # a stop between the file's making and its name kept here would leave it behind
+        descriptor, name = tempfile.mkstemp(prefix=f"{out.name}.", suffix=".partial", dir=out.parent)
+        partials.append(Path(name))
+    handle = os.fdopen(descriptor, "wb")
+    os.chmod(descriptor, _new_file_mode())  # mkstemp makes it private; an output is as readable as any file
+    return handle
+
+
+def _replace_together(partials: list[Path], outs: tuple[Path, ...]) -> None:
+    """Rename each partial over its out, all or none: a stop is ignored until the last rename is done (it came as the
+    command completed), and each former file but the last's is set aside (under a partial's name) until then, put
+    back if a later rename fails."""
+    replaced: list[tuple[Path, Path | None]] = []  # each out renamed over, and its former file set aside (or None)
+    with uninterruptible():
+        try:
+            for number, (partial, out) in enumerate(zip(partials, outs, strict=True), start=1):
+                former = _set_aside(out) if number < len(outs) else None  # the last rename ends the change
+                try:
+                    os.replace(partial, out)
+                except OSError:
+                    _put_back([(out, former)] if former else [])
+                    raise
+                replaced.append((out, former))
+        except OSError as error:
+            _put_back(replaced)
+            raise _cannot_write(str(out), error) from None
+        _remove(*(former for _, former in replaced if former))
+
+
+def _set_aside(out: Path) -> Path | None:
+    """Rename the regular file at `out` (if there is one) to a new partial's name beside it; that name."""
+    if out.is_symlink() or not out.is_file():
+        return None
+    descriptor, name = tempfile.mkstemp(prefix=f"{out.name}.", suffix=".partial", dir=out.parent)
+    os.close(descriptor)
+    try:
+        os.replace(out, name)
+    except OSError:
+        _remove(Path(name))
+        raise
+    return Path(name)
+
+
+def _put_back(replaced: list[tuple[Path, Path | None]]) -> None:
+    """Undo renames over `replaced` outs: each former file back in its place, an out that was new removed."""
+    for out, former in reversed(replaced):
+        with contextlib.suppress(OSError):
+            if former is None:
+                out.unlink()
+            else:
+                os.replace(former, out)
+
+
+def _cannot_write(named: str, error: OSError) -> UserError:
+    full = error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+    return UserError(
+        f"cannot write {named}: {error.strerror or error}",
+        hint="free some space or choose another --out"
+        if full
+        else "choose another --out, in a folder you can write to",
+    )
 
 
 def write_atomically(out: Path, text: str) -> None:
     """`text` into `out` (its folder made) by way of `atomic_output`."""
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UserError(f"cannot write {out}: {error.strerror or error}", hint="choose another --out") from None
-    with atomic_output(out) as handle:
-        handle.write(text.encode("utf-8"))
+    write_together({out: text})
+
+
+def write_together(texts: dict[Path, str]) -> None:
+    """Each text into its file (their folders made), all of them or none, by way of `atomic_outputs`."""
+    for out in texts:
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UserError(f"cannot write {out}: {error.strerror or error}", hint="choose another --out") from None
+    with atomic_outputs(*texts) as handles:
+        for handle, text in zip(handles, texts.values(), strict=True):
+            handle.write(text.encode("utf-8"))
 
 
 def _new_file_mode() -> int:
@@ -228,8 +298,8 @@ def _new_file_mode() -> int:
     return 0o666 & ~umask
 
 
-def _remove(partial: Path | None) -> None:
-    if partial is not None:
+def _remove(*partials: Path) -> None:
+    for partial in partials:
         with contextlib.suppress(OSError):
             partial.unlink(missing_ok=True)
 

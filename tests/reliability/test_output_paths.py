@@ -349,3 +349,70 @@ def test_out_and_log_dir_inside_a_folder_dvc_tracks_whole_are_refused(repo, loan
     assert_clear_error(served, "--log-dir extra/logs is inside extra/, which DVC manages", "--log-dir logs")
     assert run(["git", "status", "--porcelain", "--ignored", "--untracked-files=all"], repo).stdout == before
     assert "extra" not in run(["dvc", "status", "extra.dvc"], repo).stdout
+
+
+DRIFT_CUT_BETWEEN_ITS_FILES = """
+import os, signal, sys
+from pathlib import Path
+from pipeline.monitoring import drift_check
+
+moment, out = sys.argv[1], Path("drift-reports")
+render, replace = drift_check.render, os.replace
+
+def render_then_cut(report):  # drift.json was written before its page was made
+    page = render(report)
+    if moment == "stop-as-the-page-is-made":
+        os.kill(os.getpid(), signal.SIGTERM)
+    elif moment == "the-page-cannot-be-written":  # a folder took its place
+        (out / "drift.html").unlink()
+        (out / "drift.html").mkdir()
+    return page
+
+def replace_then_stop(source, target):
+    replace(source, target)
+    if moment == "stop-between-the-renames" and str(target).endswith("drift.json"):
+        os.kill(os.getpid(), signal.SIGTERM)
+
+drift_check.render, os.replace = render_then_cut, replace_then_stop
+sys.argv = ["mlops", "monitor", "drift", "--out", str(out)]
+from pipeline.__main__ import main
+main()
+"""
+
+
+@pytest.mark.parametrize(
+    "moment", ["stop-as-the-page-is-made", "the-page-cannot-be-written", "stop-between-the-renames"]
+)
+def test_drift_writes_its_data_and_its_page_both_or_neither(repo, moment):
+    """`mlops monitor drift` wrote drift.json, then drift.html: a stop or a failure between the two left the new
+    data beside the former page, a report that contradicts its data."""
+    from tests.e2e.test_serve import loans as held_out_loans
+    from tests.e2e.test_serve import md5_of_model
+
+    logged = {"time": "2026-12-01T10:00:00", "role": "champion", "served": True, "model_md5": md5_of_model(repo)}
+    lines = [
+        logged | {"id": str(n), "rev": "workspace", "p_default": 0.1, "features": loan}
+        for n, loan in enumerate(held_out_loans(repo, 1000))
+    ]
+    (repo / "logs").mkdir()
+    (repo / "logs/predictions.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    reports = repo / "drift-reports"
+    reports.mkdir()
+    (reports / "drift.json").write_text('{"former": true}\n')
+    (reports / "drift.html").write_text("<p>the former page</p>\n")
+
+    result = run(["python", "-c", DRIFT_CUT_BETWEEN_ITS_FILES, moment], repo, check=False)
+    output = result.stdout + result.stderr
+
+    written = (reports / "drift.json").read_text()
+    if moment == "stop-between-the-renames":  # the renames are one step: a stop then comes after the report
+        assert result.returncode in (0, 1) and "Stopped" not in output, output
+        assert json.loads(written)["window"] and "<svg" in (reports / "drift.html").read_text(), output
+    else:
+        assert written == '{"former": true}\n', output
+        if moment == "stop-as-the-page-is-made":
+            assert result.returncode == 128 + signal.SIGTERM and "Stopped by SIGTERM" in output, output
+            assert (reports / "drift.html").read_text() == "<p>the former page</p>\n"
+        else:
+            assert_clear_error(result, f"cannot write {Path('drift-reports/drift.html')}: Is a directory")
+    assert sorted(path.name for path in reports.iterdir()) == ["drift.html", "drift.json"], output
