@@ -147,6 +147,7 @@ def resolve(reference: str | None) -> str | None:
         return reference
     name = model_artifact()
     if match["name"] != name:
+        _refuse_unknown_artifact(reference, match, name)
         return reference
     events = read_events(name)
     what = match["what"]
@@ -164,6 +165,18 @@ def resolve(reference: str | None) -> str | None:
     if not current:
         raise UserError(f"{reference}: no version of {name} is in stage {what}", hint="see `gto show`")
     return current[0]
+
+
+def _refuse_unknown_artifact(reference: str, match: re.Match[str], model: str) -> None:
+    """Refuse `reference`, a registry reference to an artifact that is not the model's, unless git knows it by that
+    name (a tag `other@prod`): as a revision it would only be "no such revision", naming no artifact."""
+    if git.object_type(reference) is not None:
+        return
+    declared = ", ".join(artifacts(read_worktree()))
+    raise UserError(
+        f"{reference}: {DVC_YAML} declares no model artifact {match['name']!r} (its artifacts: {declared})",
+        hint=f"name the model artifact: {model}{match['sep']}{match['what']}",
+    )
 
 
 def commit_named(rev: str) -> str | None:

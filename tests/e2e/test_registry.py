@@ -481,3 +481,28 @@ def test_promoting_a_revert_to_an_earlier_versions_model_assigns_prod_to_that_ve
 
     back = run(["mlops", "deploy", "rollback"], repo)  # the history is the versions' own: v1.1.0 before it
     assert "lending-risk@v1.1.0" in back.stdout and "is the champion again" in back.stdout, back.stdout
+
+
+def test_a_registry_reference_to_an_unknown_artifact_names_the_model_artifact_and_the_fix(repo, tmp_path):
+    """`--model other@prod` and `--against other@prod` said "no such revision" (or "not a commit, tag, branch or
+    registry reference"), naming neither the artifact dvc.yaml declares nor how to reach it."""
+    loans = tmp_path / "loans.csv"
+    run(f"python -c \"import pandas as p; p.read_parquet('data/split/test.parquet').head(5).to_csv('{loans}')\"", repo)
+    scores, page = tmp_path / "scores.csv", tmp_path / "report.html"
+    commands = [
+        ["serve", "--model", "other@prod"],
+        ["predict", str(loans), "--out", str(scores), "--model", "other@prod"],
+        ["gate", "--against", "other@prod"],
+        ["report", "--against", "other@prod", "--out", str(page)],
+    ]
+    for command in commands:
+        refused = run(["mlops", *command], repo, check=False)
+        assert refused.returncode == 2, (command, refused.stdout, refused.stderr)
+        assert refused.stderr.splitlines() == [
+            "error: other@prod: dvc.yaml declares no model artifact 'other' (its artifacts: lending-risk)",
+            "  hint: name the model artifact: lending-risk@prod",
+        ], (command, refused.stderr)
+    assert not scores.exists() and not page.exists()
+
+    run("git tag -a other@prod -m 'a tag of the user, named so'", repo)  # a revision git knows is one still
+    run(["mlops", "predict", str(loans), "--out", str(scores), "--model", "other@prod"], repo)

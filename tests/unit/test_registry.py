@@ -54,7 +54,8 @@ def test_a_reference_to_an_unknown_version_names_the_known_ones(tmp_path, monkey
     assert registry.resolve("lending-risk@v1.0.0") == "aaa"
     assert registry.resolve("lending-risk@prod") == registry.resolve("lending-risk#prod") == "bbb"
     assert registry.resolve("lending-risk@latest") == "bbb"
-    assert registry.resolve("other-model@prod") == "other-model@prod"
+    with pytest.raises(registry.UserError, match=r"declares no model artifact 'other-model' \(its artifacts: lending-"):
+        registry.resolve("other-model@prod")  # git knows no revision of that name either
     with pytest.raises(registry.UserError, match=r"no version v9.0.0 of lending-risk \(versions: v1.0.0, v1.1.0\)"):
         registry.resolve("lending-risk@v9.0.0")
     with pytest.raises(registry.UserError, match="no version of lending-risk is in stage staging"):
