@@ -214,6 +214,13 @@ def pointer_outs(data: bytes | None) -> list[dict]:
     return _mappings(_tolerant(data).get("outs"))
 
 
+def added_data(data: bytes | None) -> bool:
+    """Whether a `.dvc` pointer is of data added as it is (`dvc add`, `mlops data add`): no import (it has `deps`)
+    nor a stage (`cmd`), so only the user changes its file."""
+    pointer = _tolerant(data)
+    return bool(pointer_outs(data)) and "deps" not in pointer and "cmd" not in pointer
+
+
 def locked_outs(data: bytes | None) -> list[dict]:
     """The `outs` every stage of a `dvc.lock` records, none when it is not one."""
     stages = _tolerant(data).get("stages")

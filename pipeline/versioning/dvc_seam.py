@@ -29,6 +29,7 @@ from hooks.pipeline_state import (
     DVC_YAML,
     LOCK_FILE,
     PARAMS_FILE,
+    added_data,
     cached_outputs,
     git_kept_outputs,
     load,
@@ -78,9 +79,15 @@ def preserving_workspace(command: str = "mlops repro") -> Iterator[None]:
     `dvc.lock`, `reports/` and the DVC outputs are put back as they were (see `pipeline.versioning.journal`).
 
     DVC updates `dvc.lock` stage by stage and deletes a stage's outputs before running it, so a run that fails
-    half-way would otherwise leave a lock and a model from two different states.
+    half-way would otherwise leave a lock and a model from two different states. It also re-records the `.dvc`
+    pointer of added data the user edited (its file, which no run changes, stays the user's): the pointer is put
+    back, and only the other outputs are checked out, so the edit is kept as it was before the run.
     """
-    with all_or_nothing(command, (LOCK_FILE, paths.REPORTS)):
+    pointers = git_plumbing.ls_files("*.dvc", untracked=True)
+    read = read_worktree()
+    added = [pointer for pointer in pointers if added_data(read(pointer))]
+    others = [pointer for pointer in pointers if pointer not in added]
+    with all_or_nothing(command, (LOCK_FILE, paths.REPORTS, *added), checkout=(DVC_YAML, *others)):
         yield
 
 

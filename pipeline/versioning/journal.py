@@ -63,6 +63,7 @@ class Entry:
     ends_with_commit: bool = False  # its last step is a git commit: HEAD moved means it completed
     branch: str | None = None  # a branch the command creates (deleted when it is undone)
     outputs: bool = True  # run `dvc checkout` after restoring
+    checkout: list[str] = field(default_factory=list)  # what that `dvc checkout` checks out (none named: everything)
     index_digest: str | None = None  # what git's index held when the command started (its entries, not their stat)
 
 
@@ -75,9 +76,11 @@ def all_or_nothing(
     ends_with_commit: bool = False,
     branch: str | None = None,
     outputs: bool = True,
+    checkout: tuple[str, ...] = (),
 ) -> Iterator[None]:
     """Run the block holding the run lock, with a journal of `paths` (files or folders), git's index and HEAD:
-    on any exception or stop signal everything is put back as it was, then the exception propagates."""
+    on any exception or stop signal everything is put back as it was, then the exception propagates. DVC's
+    outputs are put back by `dvc checkout` of `checkout` (none named: all of them) when `outputs`."""
     global _active
     if _active:
         yield
@@ -85,6 +88,7 @@ def all_or_nothing(
     with one_run_at_a_time(command):
         _recover_locked()
         entry = Entry(command, os.getpid(), branch=branch, ends_with_commit=ends_with_commit, outputs=outputs)
+        entry.checkout = list(checkout)
         entry.head_commit = git.resolve_commit("HEAD")
         entry.index_digest = _index_digest()
         if move_head:
@@ -191,7 +195,7 @@ def _restore(journal: Path) -> bool:
         partial.unlink()
     _drop_torn_dvc_lock_file()
     if entry.outputs:
-        dvc_in_new_process("checkout", "--force", "--quiet")
+        dvc_in_new_process("checkout", "--force", "--quiet", *entry.checkout)
     if entry.branch:
         _remove_branch(entry.branch)
     return index_kept

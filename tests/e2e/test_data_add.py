@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import sys
 
+import pandas as pd
 import pytest
 
 from pipeline.params import load_params
 from tests.conftest import run
 from tests.e2e.data_helpers import lending_frame, mlops, other_schema_frame, snapshot
+from tests.reliability.helpers import Snapshot, assert_clear_error
 
 
 def write(frame, path):
@@ -318,3 +320,23 @@ def test_a_batch_separated_otherwise_than_by_commas_is_named_so_not_as_lacking_e
     assert result.returncode == 2 and f"it is separated by {separator!r}" in result.stderr, result.stderr
     assert "does not have the current dataset's columns" not in result.stderr
     assert snapshot(file_sourced) == before
+
+
+def test_a_failed_run_on_edited_added_data_keeps_its_pointer_and_the_edit(file_sourced):
+    """DVC's repro re-records the `.dvc` pointer of added data the user changed before it runs a stage: a run that
+    then failed (validation refusing the edit) left the pointer changed in `git diff`, and the user's `git checkout`
+    of the pointer then checked the old data out over the edit."""
+    repo = file_sourced
+    source = repo / "data/external/loans.csv"
+    before = Snapshot(repo)
+    edited = pd.read_csv(source)
+    edited.loc[edited.index[3], "term"] = "term_99"
+    edited.to_csv(source, index=False)
+    edit = source.read_bytes()
+
+    result = mlops(repo, "repro", check=False)
+    assert_clear_error(result, "'term'", "term_99", "as they were before the run")
+    assert run(["git", "status", "--porcelain"], repo).stdout == "", result.stderr  # the pointer as committed
+    assert source.read_bytes() == edit
+    before.assert_unchanged()
+    assert "modified:           data/external/loans.csv" in run(["dvc", "status"], repo).stdout
