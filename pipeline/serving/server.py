@@ -4,7 +4,9 @@ a challenger on a share of loans, or a shadow), checked before the port is taken
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
+import logging
 import signal
 import socket
 import sys
@@ -60,7 +62,7 @@ class Stop:
 
 def uvicorn_config(app: Any, host: str, port: int) -> Any:
     """How uvicorn serves the app: quiet but for warnings; plain HTTP/1.1 only (no WebSocket route is served, whatever
-    libraries are installed); a request it cannot parse answered as the app would."""
+    libraries are installed); a request it cannot parse answered as the app would, and said in a line of ours."""
     import uvicorn
 
     return uvicorn.Config(
@@ -68,17 +70,40 @@ def uvicorn_config(app: Any, host: str, port: int) -> Any:
         host=host,
         port=port,
         log_level="warning",
+        log_config=uvicorn_log_config(),
         access_log=False,
         http=served_http_protocol(app.state.metrics.count_unread),
         ws="none",
     )
 
 
+# What uvicorn logs (a warning) for each request its parser refuses, saying nothing of it: the refusal has a line of
+# ours instead (`refusal_line`), naming the client and what was wrong.
+UVICORN_UNPARSABLE_LINE = "Invalid HTTP request received."
+
+
+class WithoutUvicornsUnparsableLine(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name == "uvicorn.error" and record.msg == UVICORN_UNPARSABLE_LINE)
+
+
+def uvicorn_log_config() -> dict[str, Any]:
+    """uvicorn's own logging configuration, its stderr handler leaving out `UVICORN_UNPARSABLE_LINE`: a client
+    sending garbage wrote that warning once per request."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["without_unparsable_line"] = {"()": WithoutUvicornsUnparsableLine}
+    config["handlers"]["default"].setdefault("filters", []).append("without_unparsable_line")
+    return config
+
+
 def served_http_protocol(count_unread: Callable[[int], None]) -> type:
     """uvicorn's HTTP protocol, answering a request it cannot parse (a bad chunk size line, a header with a space
-    before its colon, no Host) with a JSON problem as the app answers every refusal, where uvicorn's was a text/plain
-    'Invalid HTTP request received.'; and marking such a request's scope if the app is reading it, so that the app,
-    which then sees a disconnect, counts it as the 400 it got rather than as a client that hung up (499).
+    before its colon, no Host) with a JSON problem as the app answers every refusal, and one line on stderr naming the
+    client and the reason, where uvicorn's answer and warning were both 'Invalid HTTP request received.'; and marking
+    such a request's scope if the app is reading it, so that the app, which then sees a disconnect, counts it as the
+    400 it got rather than as a client that hung up (499).
     A request asking to upgrade the connection (`Upgrade: websocket`, `h2c`) is answered as the plain request it
     also is, as RFC 9110 lets a server do, without uvicorn's two warnings per request (one advising to install a
     WebSocket library, `ws="none"` or not): any client could fill the server's stderr with them.
@@ -115,7 +140,9 @@ def served_http_protocol(count_unread: Callable[[int], None]) -> type:
 
         def send_400_response(self, msg: str) -> None:
             # uvicorn calls this in the `except` that caught its parser's error, and passes on none of it
-            status, answer = malformed_request_answer(sys.exception())
+            status, problem = malformed_request_problem(sys.exception())
+            say(refusal_line(self.client, status, problem))
+            answer = json_answer(status, problem)
             cycle = getattr(self, "cycle", None)
             if cycle is not None and not cycle.response_complete:
                 cycle.scope[MALFORMED_REQUEST] = status  # the app, reading its body, counts it
@@ -135,14 +162,25 @@ def head_timeout_answer() -> bytes:
     return json_answer(408, {"loc": ["request"], "msg": message, "type": "timeout"})
 
 
-def malformed_request_answer(error: BaseException | None) -> tuple[int, bytes]:
-    """(status, whole HTTP response) for a request the HTTP parser refused with `error`: its words (h11's say what
-    was wrong: `Missing mandatory Host: header`, `illegal chunk header: ...`) and the status h11 suggests with them
-    (431 for headers above its limit, 501 for a transfer coding other than chunked), else 400."""
+def malformed_request_problem(error: BaseException | None) -> tuple[int, dict[str, Any]]:
+    """(status, problem) for a request the HTTP parser refused with `error`: its words (h11's say what was wrong:
+    `Missing mandatory Host: header`, `illegal chunk header: ...`) and the status h11 suggests with them (431 for
+    headers above its limit, 501 for a transfer coding other than chunked), else 400."""
     status = getattr(error, "error_status_hint", 400)
     reason = echoed(str(error)) if error is not None and str(error) else "its request line or headers cannot be read"
-    problem = {"loc": ["request"], "msg": f"not a valid HTTP/1.1 request: {reason}", "type": "bad_request"}
-    return status, json_answer(status, problem)
+    return status, {"loc": ["request"], "msg": f"not a valid HTTP/1.1 request: {reason}", "type": "bad_request"}
+
+
+def refusal_line(client: tuple[str, int] | None, status: int, problem: dict[str, Any]) -> str:
+    """The server's line for a request it refused before the app saw it: who sent it, the status, and why (the
+    problem's words: at most 80 characters of what the client sent, escaped as Python shows bytes)."""
+    sender = address(*client) if client else "an unknown address"
+    return f"refused a request from {sender}: {status} {HTTPStatus(status).phrase}, {problem['msg']}"
+
+
+def say(line: str) -> None:
+    """One line on the server's stderr, as its others (a champion switch, a prediction log written again) are."""
+    print(line, file=sys.stderr, flush=True)
 
 
 def json_answer(status: int, problem: dict[str, Any]) -> bytes:

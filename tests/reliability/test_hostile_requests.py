@@ -277,6 +277,38 @@ def test_a_request_the_http_server_cannot_parse_gets_a_json_problem_saying_what_
         server.stop()
 
 
+GARBAGE = [  # what scanners send to an HTTP port: a TLS hello, a line of noise, a request with no Host
+    b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\x8f\x1c\r\n\r\n",
+    b"\x00\xffhello\x1b[31m\r\n\r\n",
+    b"GET / HTTP/1.1\r\n\r\n",
+]
+
+
+def test_each_request_the_http_server_cannot_parse_is_one_line_naming_the_client_and_why(served_repo):
+    """uvicorn wrote `WARNING:  Invalid HTTP request received.` on the server's stderr for each one, saying neither who
+    sent it nor what was wrong: a scanner sending garbage filled the operator's log with it."""
+    server, clients = Server(served_repo), []
+    try:
+        for garbage in GARBAGE * 2:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
+                sock.sendall(garbage)
+                answer = b""
+                while data := sock.recv(65536):  # until the server closes the connection
+                    answer += data
+                clients.append(f"127.0.0.1:{sock.getsockname()[1]}")
+            assert answer.startswith(b"HTTP/1.1 400 "), answer
+    finally:
+        server.stop()
+    output = server.process.stdout.read()
+    assert "Invalid HTTP request received" not in output, output
+    refused = [line for line in output.splitlines() if line.startswith("refused a request from ")]
+    assert [line.split()[4].rstrip(":") for line in refused] == clients, output
+    reasons = ["illegal request line", "illegal request line", "Missing mandatory Host"] * 2
+    for line, reason in zip(refused, reasons, strict=True):
+        assert f": 400 Bad Request, not a valid HTTP/1.1 request: {reason}" in line, line
+        assert "\x1b" not in line and len(line) < 200, line
+
+
 UPGRADES = {  # the service speaks neither: each is answered as the plain request it also is
     "websocket": "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n",
     "h2c": "Upgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n",
