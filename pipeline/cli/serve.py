@@ -59,6 +59,16 @@ def serve(
         float,
         ranged_float("--log-max-mb", 0.001, 1_000_000, example="50", help="Rotate the prediction log above this size."),
     ] = 50.0,
+    max_connections: Annotated[
+        int,
+        ranged_int(
+            "--max-connections",
+            1,
+            1_000_000,
+            example="1000",
+            help="Serve at most this many connections at once; a request on one more is answered 503 with Retry-After.",
+        ),
+    ] = 1000,
 ) -> None:
     """Serve the model over HTTP: POST /predict, GET /health, /version, /metrics."""
     from pipeline.versioning.journal import stops_unwound
@@ -69,7 +79,8 @@ def serve(
     with stops_unwound():
         from pipeline.serving.server import address, prepare_server
 
-        server = prepare_server(rev, host, port, challenger, share, shadow, log_dir, int(log_max_mb * 1024 * 1024))
+        log_max_bytes = int(log_max_mb * 1024 * 1024)
+        server = prepare_server(rev, host, port, challenger, share, shadow, log_dir, log_max_bytes, max_connections)
     typer.echo(server.start_line)
     typer.echo(f"Serving on http://{address(host, port)} (POST /predict; GET /health, /version, /metrics)")
     stop = server.run()

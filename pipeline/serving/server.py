@@ -35,6 +35,9 @@ from pipeline.versioning.output_paths import check_log_folder
 
 DEFAULT_SHARE = 0.1
 REQUEST_HEAD_SECONDS = 30.0  # the longest wait for a request line and headers, on a new or a kept-alive connection
+DEFAULT_MAX_CONNECTIONS = 1000  # connections served at once (gunicorn's default for its asynchronous workers)
+BEYOND_LIMIT_HEAD_SECONDS = 1.0  # the wait for a request on a connection beyond the limit, to be told to come back
+RETRY_AFTER_SECONDS = 5  # what a 503 beyond the limit asks a client to wait
 
 
 @dataclass(frozen=True)
@@ -44,12 +47,13 @@ class Server:
     app: Any
     host: str
     port: int
+    max_connections: int
     start_line: str
 
     def run(self) -> Stop | None:
         """Serve until a stop signal, then answer the requests in flight and write the log (unless a second Ctrl-C
         forces the end); how it was stopped."""
-        server = stoppable_server()(uvicorn_config(self.app, self.host, self.port))
+        server = stoppable_server()(uvicorn_config(self.app, self.host, self.port, self.max_connections))
         server.run()
         return None if server.stopped_by is None else Stop(server.stopped_by, forced=server.force_exit)
 
@@ -60,9 +64,10 @@ class Stop:
     forced: bool  # a second Ctrl-C: requests in flight were cut off, and the log's last lines may be lost
 
 
-def uvicorn_config(app: Any, host: str, port: int) -> Any:
+def uvicorn_config(app: Any, host: str, port: int, max_connections: int = DEFAULT_MAX_CONNECTIONS) -> Any:
     """How uvicorn serves the app: quiet but for warnings; plain HTTP/1.1 only (no WebSocket route is served, whatever
-    libraries are installed); a request it cannot parse answered as the app would, and said in a line of ours."""
+    libraries are installed); a request it cannot parse answered as the app would, and said in a line of ours; at
+    most `max_connections` connections served at once."""
     import uvicorn
 
     return uvicorn.Config(
@@ -72,7 +77,7 @@ def uvicorn_config(app: Any, host: str, port: int) -> Any:
         log_level="warning",
         log_config=uvicorn_log_config(),
         access_log=False,
-        http=served_http_protocol(app.state.metrics.count_unread),
+        http=served_http_protocol(app.state.metrics.count_unread, max_connections),
         ws="none",
     )
 
@@ -98,7 +103,7 @@ def uvicorn_log_config() -> dict[str, Any]:
     return config
 
 
-def served_http_protocol(count_unread: Callable[[int], None]) -> type:
+def served_http_protocol(count_unread: Callable[[int], None], max_connections: int) -> type:
     """uvicorn's HTTP protocol, answering a request it cannot parse (a bad chunk size line, a header with a space
     before its colon, no Host) with a JSON problem as the app answers every refusal, and one line on stderr naming the
     client and the reason, where uvicorn's answer and warning were both 'Invalid HTTP request received.'; and marking
@@ -107,19 +112,54 @@ def served_http_protocol(count_unread: Callable[[int], None]) -> type:
     A request asking to upgrade the connection (`Upgrade: websocket`, `h2c`) is answered as the plain request it
     also is, as RFC 9110 lets a server do, without uvicorn's two warnings per request (one advising to install a
     WebSocket library, `ws="none"` or not): any client could fill the server's stderr with them.
+    A connection opened while `max_connections` are served (or as many requests are still being answered) is
+    answered a JSON 503 with Retry-After and closed: at its request, or after BEYOND_LIMIT_HEAD_SECONDS if it sends
+    none, so idle connections cannot pile up by the thousand.
     What it refuses before the app sees a request is counted by `count_unread` (its status)."""
     from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
+    admitted: set[Any] = set()  # the connections being served: at most max_connections
+
     class ServedHTTPProtocol(AutoHTTPProtocol):
+        # uvicorn's own limit (`limit_concurrency`) runs an app of its own in place of the app: a text/plain 503
+        # with no Retry-After, counted nowhere, and a warning per request that names no client; and it counts every
+        # connection open when a request arrives, those it refuses too, so a burst of new ones would turn away
+        # requests on connections already served. Here a connection is admitted as it opens, while fewer than
+        # max_connections are (and fewer requests are still being answered, their clients gone or not), and the
+        # app uvicorn runs for each request serves only the admitted.
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.served_app, self.app = self.app, self.unless_beyond_the_limit
+
+        async def unless_beyond_the_limit(self, scope: dict, receive: Callable, send: Callable) -> None:
+            if self in admitted:
+                await self.served_app(scope, receive, send)
+                return
+            problem = busy_problem(max_connections)
+            say(refusal_line(scope.get("client"), 503, problem))
+            count_unread(503)
+            body = problem_body(problem)
+            headers = [(name.encode(), value.encode()) for name, value in refusal_headers(503, body).items()]
+            await send({"type": "http.response.start", "status": 503, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
         def _unsupported_upgrade_warning(self) -> None:
             pass
 
         # uvicorn waits for a request head for ever (its keep-alive timeout ends at the first byte): a client that
         # sends nothing, or a request line and then a header now and then (slowloris), held a connection open, and
-        # enough such clients take every connection the server can hold.
+        # enough such clients take every connection the server can hold. Beyond the limit, no client waits long.
         def connection_made(self, transport) -> None:
             super().connection_made(transport)
-            self.loop.call_later(REQUEST_HEAD_SECONDS, self.refuse_unless_a_request_began, self.cycle)
+            if len(admitted) < max_connections and len(self.tasks) < max_connections:
+                admitted.add(self)
+                self.loop.call_later(REQUEST_HEAD_SECONDS, self.refuse_unless_a_request_began, self.cycle)
+            else:
+                self.loop.call_later(BEYOND_LIMIT_HEAD_SECONDS, self.refuse_unless_a_request_began, self.cycle, 503)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            admitted.discard(self)
+            super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
             cycle = self.cycle  # the request whose body this is, if one is under way (`read_body` weighs it)
@@ -131,12 +171,14 @@ def served_http_protocol(count_unread: Callable[[int], None]) -> type:
             self.loop.call_later(REQUEST_HEAD_SECONDS, self.refuse_unless_a_request_began, self.cycle)
             super().on_response_complete()  # which starts the next request at once if its head arrived with this one
 
-        def refuse_unless_a_request_began(self, cycle_then: Any) -> None:
-            """Answer 408 and close, unless a request began since `cycle_then` (None: the connection's first)."""
+        def refuse_unless_a_request_began(self, cycle_then: Any, status: int = 408) -> None:
+            """Answer `status` (408, or 503 beyond the limit) and close, unless a request began since `cycle_then`
+            (None: the connection's first)."""
             if self.cycle is cycle_then and not self.transport.is_closing():
-                self.transport.write(head_timeout_answer())
+                answer = head_timeout_answer() if status == 408 else json_answer(503, busy_problem(max_connections))
+                self.transport.write(answer)
                 self.transport.close()
-                count_unread(408)
+                count_unread(status)
 
         def send_400_response(self, msg: str) -> None:
             # uvicorn calls this in the `except` that caught its parser's error, and passes on none of it
@@ -155,6 +197,11 @@ def served_http_protocol(count_unread: Callable[[int], None]) -> type:
             self.transport.close()
 
     return ServedHTTPProtocol
+
+
+def busy_problem(max_connections: int) -> dict[str, Any]:
+    message = f"the server is serving as many connections as it takes at once ({max_connections}): "
+    return {"loc": ["request"], "msg": message + f"try again in {RETRY_AFTER_SECONDS} s", "type": "busy"}
 
 
 def head_timeout_answer() -> bytes:
@@ -186,9 +233,20 @@ def say(line: str) -> None:
 def json_answer(status: int, problem: dict[str, Any]) -> bytes:
     """A whole HTTP response with one problem, as the app's refusals are, written by the protocol (which then closes
     the connection) where no app is reading a request."""
-    body = json.dumps({"detail": [problem]}).encode()
-    head = f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\ncontent-type: application/json\r\nconnection: close\r\n"
-    return f"{head}content-length: {len(body)}\r\n\r\n".encode() + body
+    body = problem_body(problem)
+    head = "".join(f"{name}: {value}\r\n" for name, value in refusal_headers(status, body).items())
+    return f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n{head}\r\n".encode() + body
+
+
+def problem_body(problem: dict[str, Any]) -> bytes:
+    return json.dumps({"detail": [problem]}).encode()
+
+
+def refusal_headers(status: int, body: bytes) -> dict[str, str]:
+    """The headers of a refusal the server answers itself: JSON, the connection closed, and for a 503 (beyond the
+    limit of connections) when to try again."""
+    headers = {"content-type": "application/json", "connection": "close", "content-length": str(len(body))}
+    return headers | ({"retry-after": str(RETRY_AFTER_SECONDS)} if status == 503 else {})
 
 
 def stoppable_server() -> type:
@@ -226,6 +284,7 @@ def prepare_server(
     shadow: str | None,
     log_dir: Path,
     log_max_bytes: int,
+    max_connections: int,
 ) -> Server:
     """Load the models (each hash-checked), check the rollout and the port, build the app."""
     dvc_seam.require_repo()
@@ -245,7 +304,7 @@ def prepare_server(
     )
     follower = ChampionFollower(deployment) if follow else None
     app = build_app(deployment, PredictionLog(log_dir, log_max_bytes), follower)
-    return Server(app, host, port, start_line(deployment, follow, champion_commit))
+    return Server(app, host, port, max_connections, start_line(deployment, follow, champion_commit))
 
 
 def check_rollout(challenger: str | None, share: float | None, shadow: str | None) -> float:

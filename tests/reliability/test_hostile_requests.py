@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import inspect
 import json
 import shutil
 import socket
@@ -307,6 +308,59 @@ def test_each_request_the_http_server_cannot_parse_is_one_line_naming_the_client
     for line, reason in zip(refused, reasons, strict=True):
         assert f": 400 Bad Request, not a valid HTTP/1.1 request: {reason}" in line, line
         assert "\x1b" not in line and len(line) < 200, line
+
+
+def answer_until_closed(sock: socket.socket) -> tuple[int, dict[str, str], dict]:
+    """(status, headers, JSON body) of the one answer the server sends before it closes the connection."""
+    answer = b""
+    while data := sock.recv(65536):
+        answer += data
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode().split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
+    return int(status_line.split()[1]), headers, json.loads(body)
+
+
+def test_connections_beyond_the_limit_get_a_503_saying_when_to_come_back_and_are_closed(served_repo):
+    """No limit on connections in flight: a client opening thousands of connections held them all, each a file and
+    memory of the server's, for as long as it liked (30 s each without a request)."""
+    from pipeline.cli.serve import serve
+    from pipeline.serving.server import DEFAULT_MAX_CONNECTIONS
+
+    assert inspect.signature(serve).parameters["max_connections"].default == DEFAULT_MAX_CONNECTIONS
+    server = Server(served_repo, "--max-connections", "2")
+    body = json.dumps(loans(served_repo, 1)[0]).encode()
+    head = f"POST /predict HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+    held = [socket.create_connection(("127.0.0.1", server.port), timeout=20) for _ in range(2)]
+    try:
+        for sock in held:  # two requests in the app, waiting for the rest of their bodies
+            sock.sendall(head + body[:10])
+        with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            status, headers, answer = answer_until_closed(sock)
+            refused_from = f"127.0.0.1:{sock.getsockname()[1]}"
+        assert status == 503 and headers["retry-after"] == "5", (status, headers)
+        assert headers["content-type"] == "application/json" and headers["connection"] == "close", headers
+        (problem,) = answer["detail"]
+        assert problem["loc"] == ["request"] and problem["type"] == "busy", problem
+        assert problem["msg"] == "the server is serving as many connections as it takes at once (2): try again in 5 s"
+        with socket.create_connection(("127.0.0.1", server.port), timeout=20) as idle:  # beyond it, and silent
+            status, headers, answer = answer_until_closed(idle)
+        assert status == 503 and headers["retry-after"] == "5" and answer["detail"] == [problem], (status, answer)
+
+        for sock in held:  # the held requests end as any other
+            sock.sendall(body[10:])
+            status, _, answer = answer_until_closed(sock)
+            assert status == 200 and answer["decision"] in ("approve", "reject"), (status, answer)
+        assert server.post(loans(served_repo, 1)[0])[0] == 200  # served again
+        series = request_series(server)
+        assert series[("unread", "503")] == 2 and series[("/predict", "200")] == 3, series
+    finally:
+        for sock in held:
+            sock.close()
+        server.stop()
+    refused = [line for line in server.process.stdout.read().splitlines() if line.startswith("refused a request")]
+    assert refused == [f"refused a request from {refused_from}: 503 Service Unavailable, {problem['msg']}"], refused
 
 
 UPGRADES = {  # the service speaks neither: each is answered as the plain request it also is

@@ -89,6 +89,13 @@ def test_version():
         (["serve", "--port", "nan"], "error: --port 'nan': not a whole number", "e.g. --port 8080"),
         (["serve", "--port", "80.5"], "error: --port '80.5': not a whole number", "e.g. --port 8080"),
         (["serve", "--port", "9" * 5_000], "error: --port 999", "e.g. --port 8080"),  # int() refuses 4,300 digits
+        (
+            ["serve", "--max-connections", "0"],
+            "error: --max-connections 0: must be a whole number in [1, 1000000]",
+            "1000",
+        ),
+        (["serve", "--max-connections", "-5"], "error: --max-connections -5: must be a whole number in", "1000"),
+        (["serve", "--max-connections", "ten"], "error: --max-connections 'ten': not a whole number", "1000"),
         (["exp", "sweep", "seed=1,2", "--jobs", "0"], "error: --jobs 0: must be a whole number in [1, 1000]", "2"),
         (["exp", "compare", "--top", "-1"], "error: --top -1: must be a whole number in [1, 1000000]", "--top 5"),
         (["exp", "compare", "--top", "inf"], "error: --top 'inf': not a whole number", "e.g. --top 5"),
