@@ -18,7 +18,7 @@ from hooks.formats import is_text
 HOOK_ID = "hygiene"
 NOT_FIXED = ("dvc.lock", "reports/", "tests/fixtures/")
 CONFLICT_MARKER = re.compile(rb"^(?:<<<<<<< |======= |=======\r?$|>>>>>>> )", re.MULTILINE)
-IN_MERGE = ("MERGE_HEAD", "rebase-apply", "rebase-merge", "CHERRY_PICK_HEAD", "REVERT_HEAD")
+IN_MERGE = ("MERGE_HEAD", "SQUASH_MSG", "rebase-apply", "rebase-merge", "CHERRY_PICK_HEAD", "REVERT_HEAD")
 
 
 def fixable(path: str) -> bool:
@@ -51,8 +51,8 @@ def needs_fixing(path: str, content: bytes, check_conflicts: bool) -> bool:
 
 
 def in_merge(git_dir: str) -> bool:
-    """As check-merge-conflict: markers are refused only while a merge, rebase, cherry-pick or revert that
-    stopped on a conflict is being concluded."""
+    """As check-merge-conflict: markers are refused only while a merge (a squash merge too), rebase, cherry-pick
+    or revert that stopped on a conflict is being concluded."""
     present = os.path.exists
     return present(os.path.join(git_dir, "MERGE_MSG")) and any(present(os.path.join(git_dir, m)) for m in IN_MERGE)
 

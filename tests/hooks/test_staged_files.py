@@ -267,7 +267,7 @@ def test_fixers_leave_binary_fixtures_and_symlinks_alone(staging, tmp_path):
     assert hygiene.main(["docs/note.md"]) == 0
 
 
-@pytest.mark.parametrize("replay", ["merge", "cherry-pick", "revert"])
+@pytest.mark.parametrize("replay", ["merge", "squash merge", "cherry-pick", "revert"])
 def test_conflict_markers_are_refused_when_concluding_a_replay(staging, capsys, tmp_path, replay):
     staging("docs/note.md", "base\n")
     run(["git", "commit", "-q", "-m", "base"], tmp_path)
@@ -280,7 +280,12 @@ def test_conflict_markers_are_refused_when_concluding_a_replay(staging, capsys, 
     if replay == "revert":  # reverting our commit's parent change conflicts with our later edit
         staging("docs/note.md", "base\nours\nmore\n")
         run(["git", "commit", "-q", "-m", "more"], tmp_path)
-    command = {"merge": ["merge", "other"], "cherry-pick": ["cherry-pick", "other"], "revert": ["revert", "HEAD~1"]}
+    command = {
+        "merge": ["merge", "other"],
+        "squash merge": ["merge", "--squash", "other"],  # no MERGE_HEAD: MERGE_MSG beside SQUASH_MSG
+        "cherry-pick": ["cherry-pick", "other"],
+        "revert": ["revert", "HEAD~1"],
+    }
     assert run(["git", *command[replay]], tmp_path, check=False).returncode != 0  # stopped on the conflict
     assert b"<<<<<<< " in Path("docs/note.md").read_bytes()
     run(["git", "add", "docs/note.md"], tmp_path)
