@@ -150,8 +150,8 @@ def refuse_outputs_not_as_locked(edited: list[str]) -> int:
 
 
 def merge_placeholders() -> list[str]:
-    """During a merge: the generated files the merge driver kept from one side."""
-    return merge_driver.placeholders() if git.merge_heads() else []
+    """During a merge (a squash merge too): the generated files the merge driver kept from one side."""
+    return merge_driver.placeholders() if git.merge_heads() or git.squash_merging() else []
 
 
 def check(read: Reader) -> int:

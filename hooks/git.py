@@ -345,6 +345,12 @@ def merge_heads() -> dict[str, str]:
         return {}
 
 
+def squash_merging() -> bool:
+    """Whether a `git merge --squash` awaits its commit: it stages the merge and writes SQUASH_MSG, but no
+    MERGE_HEAD (the commit it leads to has one parent); `git commit` and `git reset` remove SQUASH_MSG."""
+    return os.path.exists(git_path("SQUASH_MSG"))
+
+
 def blob_at(rev: str, path: str) -> bytes | None:
     """The content of a file at a revision, or None when it is absent there or not a file (a directory)."""
     if "\n" in rev or "\n" in path:  # `--batch` reads one request per line: ask for this one on the command line

@@ -81,7 +81,7 @@ def record_file() -> str:
 # `git reset --hard`, ...; git runs no hook for those): the workspace is that commit's, no placeholder is left. The
 # reference-transaction script `mlops hooks install` writes drops those lines then, so that they do not come back
 # once HEAD moves on.
-IN_PROGRESS = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", "rebase-apply")
+IN_PROGRESS = ("MERGE_HEAD", "SQUASH_MSG", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", "rebase-apply")
 STARTS = ("rebase-merge/orig-head", "rebase-apply/orig-head", "sequencer/head")  # a rebase's, a pick sequence's
 _COMMIT = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})? ")
 
@@ -104,8 +104,8 @@ def placeholders() -> list[str]:
 
 
 def _head_and_operation() -> tuple[str, bool]:
-    """HEAD's commit, and whether a merge (its pre-merge-commit hook included), rebase, cherry-pick or revert is
-    in progress: one git process."""
+    """HEAD's commit, and whether a merge (its pre-merge-commit hook included, or a squash merge), rebase,
+    cherry-pick or revert is in progress: one git process."""
     *paths, head = _git_paths_and_head(IN_PROGRESS)
     return head, bool(git.merge_heads()) or any(os.path.exists(path) for path in paths)
 

@@ -119,6 +119,26 @@ def test_two_retrained_branches_merge_into_one_retrained_merge_commit(retrained,
 
 
 @pytest.mark.slow
+def test_a_squash_merge_of_two_retrained_branches_retrains_before_its_commit(retrained, tmp_path):
+    """`git merge --squash` stages the merge with no MERGE_HEAD: the reports only `c` changed came from it, beside
+    the kept dvc.lock of `repeats`, and the commit was refused as a hand edit of generated files."""
+    hooked = retrained(tmp_path / "repo", "c", "repeats")
+    run(["git", "checkout", "-q", "repeats"], hooked)
+    squashed = run(["git", "merge", "--squash", "c"], hooked, check=False)
+    assert squashed.returncode == 0 and files_with_markers(hooked) == [], output(squashed)
+    retrain = conclude(hooked)
+    text = output(retrain)
+    assert retrain.returncode != 0 and "retrained" in text and "hand edit" not in text, text
+    concluded = conclude(hooked)
+    assert concluded.returncode == 0, output(concluded)
+    params = (hooked / "params.yaml").read_text()
+    assert TRAIN_PARAM[1] in params and REPEATS[1] in params
+    assert run(["git", "rev-list", "--count", "main..HEAD"], hooked).stdout.strip() == "2"  # squashed: one parent
+    assert_clean(hooked)
+    assert_fresh_repro_gives_the_same_metrics(hooked)
+
+
+@pytest.mark.slow
 def test_same_param_conflict_stays_real_then_the_retrain_applies(retrained, tmp_path):
     hooked = retrained(tmp_path / "repo", "boot", "three")
     run(["git", "checkout", "-q", "three"], hooked)
