@@ -24,3 +24,13 @@ def shell_word(path: str) -> str:
     """`path` as one word of a command the user copies: quoted for the shell, and `./--x` for a path that would be
     read as an option."""
     return shlex.quote(f"./{path}" if path.startswith("-") else path)
+
+
+def from_the_root() -> str:
+    """A line for a report whose commands name paths from the repository's root, when the commit was made in a
+    subfolder: git runs hooks at the root and tells them the user's folder in GIT_PREFIX (`docs/notes/`)."""
+    prefix = os.environ.get("GIT_PREFIX", "").strip("/")
+    if not prefix:
+        return ""
+    up = "/".join(os.pardir for _ in prefix.split("/"))
+    return f"\nPaths are from the repository's root, not {prefix}/: run these commands there: `cd {up}` first."

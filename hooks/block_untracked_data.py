@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 
 from hooks import git
-from hooks.arguments import shell_word, with_paths_last
+from hooks.arguments import from_the_root, shell_word, with_paths_last
 from hooks.formats import HEAD_BYTES, data_format, is_text
 
 HOOK_ID = "block-untracked-data"
@@ -282,7 +282,8 @@ def report(found: dict[str, list[str]]) -> None:
         for reason in reasons:
             print(f"      - {reason}")
         print(f"      fix: {fix_for(path, reasons)}")
-    print(f"\nTo commit anyway on purpose: SKIP={HOOK_ID} git commit ...  (or git commit --no-verify)")
+    print(from_the_root())
+    print(f"To commit anyway on purpose: SKIP={HOOK_ID} git commit ...  (or git commit --no-verify)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

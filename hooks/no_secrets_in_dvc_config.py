@@ -189,10 +189,13 @@ def problems_for(path: str, content: bytes) -> list[str]:
 
 
 def report(problems: list[str]) -> None:
+    from hooks.arguments import from_the_root
+
     print(f"{HOOK_ID}: secrets must not be committed:\n")
     for problem in problems:
         print(f"  {problem}")
-    print(f"\nTo commit anyway on purpose: SKIP={HOOK_ID} git commit ...  (or git commit --no-verify)")
+    print(from_the_root())
+    print(f"To commit anyway on purpose: SKIP={HOOK_ID} git commit ...  (or git commit --no-verify)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

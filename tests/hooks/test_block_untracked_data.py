@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
+import sys
 from pathlib import Path
 
 from hooks import block_untracked_data as hook
-from tests.conftest import run
+from tests.conftest import ROOT, run
 from tests.hooks.conftest import commit, output, write
 
 KB = 1024
@@ -109,6 +111,24 @@ def test_the_gitignore_fix_ignores_exactly_the_refused_file(staging, capsys):
     listed = "".join(f"{name}\0" for name in [*names, "out/a b1.csv"])
     ignored = run(["git", "check-ignore", "-z", "--stdin", "--no-index"], Path.cwd(), check=False, input=listed)
     assert ignored.stdout.split("\0")[:-1] == names
+
+
+def test_a_commit_from_a_subfolder_says_to_run_the_fix_from_the_root(staging, tmp_path):
+    """git runs its hooks at the root, and the fixes name paths from there: from docs/notes/ the printed
+    `git rm --cached docs/notes/table.csv` failed ("did not match any files")."""
+    script = tmp_path / ".git" / "hooks" / "pre-commit"
+    python = f"PYTHONPATH={shlex.quote(str(ROOT))} exec {shlex.quote(sys.executable)}"
+    script.write_text(f"#!/bin/sh\n{python} -m hooks.block_untracked_data\n")
+    script.chmod(0o755)
+    staging("docs/notes/table.csv", "id,amount\n1,2\n")
+    refused = run(["git", "commit", "-q", "-m", "table"], tmp_path / "docs" / "notes", check=False)
+    text = output(refused)
+    assert refused.returncode == 1 and "run these commands there: `cd ../..` first" in text, text
+    fix = next(line for line in text.splitlines() if "fix:" in line)
+    untrack = fix.split("a scratch file): ", 1)[1].split(";")[0]
+    run(["bash", "-c", f"cd ../.. && {untrack}"], tmp_path / "docs" / "notes")
+    assert run(["git", "status", "--porcelain"], tmp_path).stdout == "?? .gitignore\n"
+    run(["git", "check-ignore", "-q", "docs/notes/table.csv"], tmp_path)
 
 
 def test_model_file_under_models_is_refused(staging, capsys):
