@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from hooks import git
 from hooks.arguments import from_the_root, shell_word, with_paths_last
-from hooks.formats import HEAD_BYTES, data_format, is_text
+from hooks.formats import HEAD_BYTES, data_format, delimited_table, is_text
 
 HOOK_ID = "block-untracked-data"
 DATA_DIRS = ("data/", "models/")
@@ -153,7 +153,7 @@ def reasons_for(
     """Why `path` (staged with `size` bytes, `head` its first bytes when known) must not be in git; empty when
     it may."""
     reasons = []
-    content_format = data_format(head) if head else None
+    content_format = (data_format(head) or delimited_table(head)) if head else None
     if head is not None:
         mislabelled = false_name(path, size, head)
         if mislabelled:

@@ -1,4 +1,5 @@
-"""What a file is by its content, whatever its name: the data and model formats' magic bytes, and text.
+"""What a file is by its content, whatever its name: the data and model formats' magic bytes, delimited tables
+(CSV, TSV) by their rows, and text.
 
 Pure functions over the first bytes of a file (stdlib only). A format is recognised by its signature at the
 offset its specification gives, in content that is not text: several signatures are printable ASCII (`ORC`,
@@ -64,6 +65,32 @@ def data_format(head: bytes) -> str | None:
         return "safetensors"
     if ONNX_START.match(head):
         return "onnx"
+    return None
+
+
+# Delimited text: a table saved under any name (`scores.txt`, `export.dat`) carries no signature. It is one by its
+# shape: at least TABLE_ROWS lines (blank ones aside), each of the same number (two or more) of fields of one
+# delimiter, quoted fields read as CSV quotes them, and in most rows no field after the first starting with a space.
+# Prose, code and logs vary in their number of commas from line to line, and write `a, b` where a table has `a,b`.
+TABLE_DELIMITERS = {",": "CSV", "\t": "TSV", ";": "CSV (;)"}
+TABLE_ROWS = 20
+
+
+def delimited_table(head: bytes) -> str | None:
+    """The kind of delimited table (CSV, TSV) `head`, a text file's first bytes, holds, if any."""
+    if head.count(b"\n") <= TABLE_ROWS or not is_text(head):
+        return None
+    import csv
+
+    lines = [line for line in head.decode("utf-8", "ignore").split("\n")[:-1] if line.strip()]  # the last may be cut
+    for delimiter, kind in TABLE_DELIMITERS.items():
+        if not all(delimiter in line for line in lines):  # cheap: code and prose end here
+            continue
+        rows = list(csv.reader(lines, delimiter=delimiter))
+        widths = {len(row) for row in rows}
+        spaced = sum(any(field.startswith(" ") for field in row[1:]) for row in rows)
+        if len(rows) >= TABLE_ROWS and len(widths) == 1 and widths.pop() >= 2 and spaced * 2 < len(rows):
+            return kind
     return None
 
 

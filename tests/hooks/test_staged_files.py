@@ -227,6 +227,40 @@ def test_data_by_content_and_model_names_are_refused(staging, capsys):
     assert "by its content (parquet)" in printed and "by its extension" in printed
 
 
+def loans_table(delimiter: str, rows: int = 2000) -> str:
+    header = delimiter.join(["id", "amount", "grade", "note", "status"])
+    body = "".join(
+        delimiter.join([str(i), f"{1000 + i * 7}.5", "ABCDEFG"[i % 7], '"late, then repaid"', "good"]) + "\n"
+        for i in range(rows)
+    )
+    return header + "\n" + body
+
+
+def test_a_table_saved_as_text_is_refused_by_its_content(staging, capsys):
+    """A CSV written to `scores.txt` or `export.dat` carries no signature: 60 KB of loans went into git."""
+    tables = {"docs/scores.txt": loans_table(","), "out/export.dat": loans_table("\t"), "n/eu.txt": loans_table(";")}
+    paths = [staging(path, content) for path, content in tables.items()]
+    assert block_untracked_data.main(paths) == 1
+    printed = capsys.readouterr().out
+    for path in paths:
+        assert f"  {path}\n" in printed, printed
+    assert "by its content (CSV)" in printed and "by its content (TSV)" in printed
+
+
+TEXT_WITH_COMMAS = {
+    "docs/notes.md": "# Notes\n\n" + "".join(f"Loan {i}, paid late, then repaid.\n" for i in range(40)),
+    "src/code.py": "".join(f"def f{i}(a, b):\n    return a, b\n\n" for i in range(40)),
+    "requirements.txt": "".join(f"package{i}==1.{i}\n" for i in range(40)),
+    "docs/short.txt": loans_table(",", rows=5),  # a few lines: an example, not a data set
+    "docs/log.txt": "".join(f"{i:02d}:00 started, step {i}{', retried' * (i % 3)}\n" for i in range(40)),
+}
+
+
+def test_text_with_commas_is_not_a_table(staging, capsys):
+    paths = [staging(path, content) for path, content in TEXT_WITH_COMMAS.items()]
+    assert block_untracked_data.main(paths) == 0, capsys.readouterr().out
+
+
 def test_names_under_data_must_be_what_they_claim(staging, capsys):
     parquet = real_formats()["parquet"]
     refused = [
