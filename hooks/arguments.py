@@ -26,6 +26,12 @@ def shell_word(path: str) -> str:
     return shlex.quote(f"./{path}" if path.startswith("-") else path)
 
 
+def shown(path: str) -> str:
+    """`path` as a report prints it: as it is, or quoted with its control characters escaped (a newline would split
+    the report's line, an escape sequence rewrite the terminal's lines)."""
+    return path if path.isprintable() else repr(path)
+
+
 def from_the_root() -> str:
     """A line for a report whose commands name paths from the repository's root, when the commit was made in a
     subfolder: git runs hooks at the root and tells them the user's folder in GIT_PREFIX (`docs/notes/`)."""

@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 
 from hooks import git
-from hooks.arguments import from_the_root, shell_word, with_paths_last
+from hooks.arguments import from_the_root, shell_word, shown, with_paths_last
 from hooks.formats import HEAD_BYTES, data_format, delimited_table, is_text
 
 HOOK_ID = "block-untracked-data"
@@ -278,7 +278,7 @@ def check(blobs: Sequence[git.StagedBlob], args: argparse.Namespace) -> dict[str
 def report(found: dict[str, list[str]]) -> None:
     print(f"{HOOK_ID}: {len(found)} file(s) must not be committed to git:\n")
     for path, reasons in found.items():
-        print(f"  {path if path.isprintable() else repr(path)}")
+        print(f"  {shown(path)}")
         for reason in reasons:
             print(f"      - {reason}")
         print(f"      fix: {fix_for(path, reasons)}")

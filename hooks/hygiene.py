@@ -13,6 +13,7 @@ import re
 import sys
 from collections.abc import Sequence
 
+from hooks.arguments import shown
 from hooks.formats import is_text
 
 HOOK_ID = "hygiene"
@@ -69,12 +70,12 @@ def fix_files(paths: Sequence[str], check_conflicts: bool) -> int:
             continue
         if check_conflicts and CONFLICT_MARKER.search(content):
             line = content[: CONFLICT_MARKER.search(content).start()].count(b"\n") + 1
-            print(f"{path}:{line}: merge conflict marker")
+            print(f"{shown(path)}:{line}: merge conflict marker")
             status = 1
         if fixable(path) and fixed(content) != content:
             with open(path, "wb") as handle:
                 handle.write(fixed(content))
-            print(f"Fixing {path} (trailing whitespace, end of file)")
+            print(f"Fixing {shown(path)} (trailing whitespace, end of file)")
             status = 1
     return status
 

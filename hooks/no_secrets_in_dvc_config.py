@@ -164,10 +164,13 @@ def holds_private_key(content: bytes) -> bool:
 
 def problems_for(path: str, content: bytes) -> list[str]:
     """One line per secret in the staged file `path` (its content, up to SCAN_LIMIT bytes), with its fix."""
+    from hooks.arguments import shown
+
+    name = shown(path)
     problems = []
     if is_local_only(path):
         problems.append(
-            f"{path}: a local-only file (credentials or machine state) forced into the index. "
+            f"{name}: a local-only file (credentials or machine state) forced into the index. "
             f"Fix: {untrack(path)}; it stays on disk, ignored by git"
         )
     elif is_dvc_config(path):
@@ -177,12 +180,12 @@ def problems_for(path: str, content: bytes) -> list[str]:
             if what:  # a URL: keep it, without the credentials
                 set_it = "the URL without them, and them with `dvc remote modify --local REMOTE OPTION VALUE`"
             problems.append(
-                f"{path}: sets `{option}`{' ' + what if what else ''}, a credential. Fix: remove it from {path}, "
+                f"{name}: sets `{option}`{' ' + what if what else ''}, a credential. Fix: remove it from {path}, "
                 f"then set {set_it} (writes .dvc/config.local, which git ignores), and `git add {path}` again"
             )
     for kind in known_keys(content):
         problems.append(
-            f"{path}: holds {kind}. Fix: remove it (read it from the environment or a git-ignored file), "
+            f"{name}: holds {kind}. Fix: remove it (read it from the environment or a git-ignored file), "
             "and rotate it if it was ever pushed"
         )
     return problems

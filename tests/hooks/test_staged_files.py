@@ -327,6 +327,17 @@ def test_conflict_markers_are_refused_when_concluding_a_replay(staging, capsys, 
     assert "docs/note.md:2: merge conflict marker" in capsys.readouterr().out
 
 
+def test_names_with_control_characters_are_shown_escaped(staging, capsys):
+    """A name with a newline printed raw split its line in two ("Fixing new" / "line.md ..."); one with an escape
+    sequence could rewrite the terminal's lines above it (the refusal's own)."""
+    paths = [staging("new\nline.md", "text   \n"), staging("\x1b[1A\x1b[2Kkeys.py", f'KEY = "{AWS_KEY_ID}"\n')]
+    assert staged_files.main(paths) == 1
+    printed = capsys.readouterr().out
+    assert "Fixing 'new\\nline.md' (trailing whitespace" in printed, printed
+    assert "'\\x1b[1A\\x1b[2Kkeys.py': holds an AWS access key id" in printed, printed
+    assert "\x1b" not in printed
+
+
 def test_fixers_keep_crlf_and_empty_files():
     assert hygiene.fixed(b"a  \r\nb\t\r\n\r\n\r\n") == b"a\r\nb\r\n"
     assert hygiene.fixed(b"") == b""
