@@ -39,6 +39,7 @@ from hooks.pipeline_state import (
     lock_stages,
     lookup,
     pipeline_state,
+    pointer_outs,
     read_worktree,
     recorded_sample_frac,
 )
@@ -242,6 +243,37 @@ def refuse_unstaged(edited: list[str]) -> int:
     return 1
 
 
+def data_not_here(read: Reader) -> list[tuple[str, str]]:
+    """(data, pointer) for each staged `.dvc` pointer's data that is neither in the work tree nor in DVC's cache (a
+    teammate's pointer, copied or checked out before `dvc pull`): the reproduction would stop on it."""
+    from hooks.dvc_pre_push import cache_dir
+
+    missing = []
+    for change in git.staged_changes():
+        if not change.path.endswith(".dvc"):
+            continue
+        for out in pointer_outs(read(change.path)):
+            md5, path = out.get("md5"), out.get("path")
+            if not (isinstance(md5, str) and len(md5) > 2 and isinstance(path, str)):
+                continue
+            data = posixpath.join(posixpath.dirname(change.path), path)
+            cached = os.path.join(cache_dir(), "files", "md5", md5[:2], md5[2:])
+            if not os.path.exists(data) and not os.path.exists(cached):
+                missing.append((data, change.path))
+    return missing
+
+
+def refuse_data_not_here(missing: list[tuple[str, str]]) -> int:
+    pointers = " ".join(shell_word(pointer) for _, pointer in missing)
+    pull = f"`mlops data pull` (or `dvc pull {pointers}`)" if uses_mlops() else f"`dvc pull {pointers}`"
+    print(f"{HOOK_ID}: the staged DVC pointers name data that is not here to train on:\n")
+    for data, pointer in missing:
+        print(f"  {data} ({pointer}) is neither in the work tree nor in the DVC cache")
+    print(f"\nNothing was reproduced. Fix: {pull}, then commit again (the hook then retrains on it).")
+    print(SKIP_HINT)
+    return 1
+
+
 def params_refused(read: Reader) -> bool:
     """When params.yaml is staged: whether this project's own schema (`mlops hooks params`) refuses it, which
     then says why. A key no stage reads (a misspelt `trian:`) stales no stage, and would be committed unseen."""
@@ -308,6 +340,9 @@ def reproduce(read: Reader) -> int:
     edited = unstaged_edits()
     if edited:
         return refuse_unstaged(edited)
+    missing = [] if git.merge_heads() else data_not_here(read)  # a merge checks its data out, naming what is missing
+    if missing:
+        return refuse_data_not_here(missing)
     names = ", ".join(state.name for state in stale) or ("the merged pipeline" if kept else "the subset-run stages")
     print(f"{HOOK_ID}: dvc.lock is stale for: {names}. Reproducing on the full data (this may take a while)...\n")
     if kept:

