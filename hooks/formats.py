@@ -70,8 +70,9 @@ def data_format(head: bytes) -> str | None:
 
 # Delimited text: a table saved under any name (`scores.txt`, `export.dat`) carries no signature. It is one by its
 # shape: at least TABLE_ROWS lines (blank ones aside), each of the same number (two or more) of fields of one
-# delimiter, quoted fields read as CSV quotes them, and in most rows no field after the first starting with a space.
-# Prose, code and logs vary in their number of commas from line to line, and write `a, b` where a table has `a,b`.
+# delimiter, quoted fields read as CSV quotes them, and in most rows no field after the first starting with a space
+# and none before the first delimiter or after the last. Prose, code and logs vary in their number of commas from
+# line to line, write `a, b` where a table has `a,b`, indent with a tab and end a statement with `;`.
 TABLE_DELIMITERS = {",": "CSV", "\t": "TSV", ";": "CSV (;)"}
 TABLE_ROWS = 20
 
@@ -88,8 +89,8 @@ def delimited_table(head: bytes) -> str | None:
             continue
         rows = list(csv.reader(lines, delimiter=delimiter))
         widths = {len(row) for row in rows}
-        spaced = sum(any(field.startswith(" ") for field in row[1:]) for row in rows)
-        if len(rows) >= TABLE_ROWS and len(widths) == 1 and widths.pop() >= 2 and spaced * 2 < len(rows):
+        unlike = sum(not row[0] or not row[-1] or any(field.startswith(" ") for field in row[1:]) for row in rows)
+        if len(rows) >= TABLE_ROWS and len(widths) == 1 and widths.pop() >= 2 and unlike * 2 < len(rows):
             return kind
     return None
 

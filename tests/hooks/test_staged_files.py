@@ -253,6 +253,8 @@ TEXT_WITH_COMMAS = {
     "requirements.txt": "".join(f"package{i}==1.{i}\n" for i in range(40)),
     "docs/short.txt": loans_table(",", rows=5),  # a few lines: an example, not a data set
     "docs/log.txt": "".join(f"{i:02d}:00 started, step {i}{', retried' * (i % 3)}\n" for i in range(40)),
+    "docs/list.txt": "".join(f"\titem {i} of an indented list\n" for i in range(40)),  # one tab per line
+    "src/values.c": "".join(f"int value{i} = {i};\n" for i in range(40)),  # one semicolon per line
 }
 
 
