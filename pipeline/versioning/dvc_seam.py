@@ -718,6 +718,7 @@ def start_exp_run(name: str, settings: dict[str, str], cwd: str | Path = ".") ->
                 "-P",
                 "-m",
                 "pipeline.experiments.warm_stages",
+                "--wait-for-lock",  # concurrent runs each take the repo lock; DVC alone gives up after 3 s
                 "exp",
                 "run",
                 "--temp",

@@ -322,6 +322,27 @@ def test_a_failed_run_does_not_stop_the_sweep(repo):
     assert git_status(repo) == status
 
 
+def test_a_sweep_waits_for_the_repo_lock_another_dvc_command_holds(repo):
+    # A run that found DVC's repo lock taken for over 3 s (a concurrent run's, on a busy machine) failed:
+    # 'Unable to acquire lock'. Here another command holds it for 8 s as the sweep starts.
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time, zc.lockfile; lock = zc.lockfile.LockFile('.dvc/tmp/lock'); "
+            "print('held', flush=True); time.sleep(8); lock.close()",
+        ],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline() == "held\n"
+    sweep = run(["mlops", "exp", "sweep", "train.logreg.C=0.3,0.4", "--subset", "0.2"], repo, check=False)
+    holder.wait()
+    assert sweep.returncode == 0, sweep.stdout + sweep.stderr
+    assert "2 of 2 run(s) succeeded" in sweep.stdout
+
+
 def queued_experiments(repo: Path) -> list[str]:
     """The messages of the entries on DVC's shared experiment stash (`dvc exp run` queues there, then runs)."""
     listed = run(["git", "log", "-g", "--format=%s", "refs/exps/stash"], repo, check=False)
