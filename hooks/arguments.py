@@ -5,6 +5,7 @@ and passing the commit unchecked."""
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import sys
 from collections.abc import Sequence
@@ -22,14 +23,32 @@ def with_paths_last(argv: Sequence[str] | None) -> list[str]:
 
 def shell_word(path: str) -> str:
     """`path` as one word of a command the user copies: quoted for the shell, and `./--x` for a path that would be
-    read as an option."""
-    return shlex.quote(f"./{path}" if path.startswith("-") else path)
+    read as an option; a name with control characters or bytes that are not UTF-8 as `$'...'` (bash, zsh) with
+    them escaped, so the command stays on its line and names the file byte for byte."""
+    word = f"./{path}" if path.startswith("-") else path
+    if word.isprintable():
+        return shlex.quote(word)
+    return "$'" + "".join(_ansi_c(character) for character in word) + "'"
+
+
+def _ansi_c(character: str) -> str:
+    if character in "\\'":
+        return "\\" + character
+    if character.isprintable():
+        return character
+    return "".join(f"\\x{byte:02x}" for byte in character.encode("utf-8", "surrogateescape"))
+
+
+# In a repr: an escaped backslash, or a byte that is not UTF-8 (read with surrogateescape: U+DC80 to U+DCFF).
+_REPR_BACKSLASH_OR_BYTE = re.compile(r"\\\\|\\udc([89a-f][0-9a-f])")
 
 
 def shown(path: str) -> str:
     """`path` as a report prints it: as it is, or quoted with its control characters escaped (a newline would split
-    the report's line, an escape sequence rewrite the terminal's lines)."""
-    return path if path.isprintable() else repr(path)
+    the report's line, an escape sequence rewrite the terminal's lines), a byte that is not UTF-8 as `\\x80`."""
+    if path.isprintable():
+        return path
+    return _REPR_BACKSLASH_OR_BYTE.sub(lambda match: f"\\x{match[1]}" if match[1] else match[0], repr(path))
 
 
 def from_the_root() -> str:

@@ -26,6 +26,20 @@ POST_CHECKOUT_GUARDS = (
     '[ -n "$_PRE_COMMIT_SKIP_POST_CHECKOUT" ] && [ ! -e "$0.legacy" ] && exit 0  # added by mlops\n',
     '[ "$3" = 0 ] && [ ! -e "$0.legacy" ] && exit 0  # added by mlops: a file checkout\n',
 )
+# pre-commit lists the staged files before any hook runs and, for a name that is not UTF-8, ends in "An unexpected
+# error has occurred: UnicodeDecodeError", naming neither the file nor a fix. The script runs itself once more in a
+# child shell (pre-commit's own lines end in `exec`), and only when that fails asks `hooks.staged_names` to name such
+# files: an ordinary commit starts no git command and no Python for this, only that shell.
+PRE_COMMIT_GUARD = """\
+if [ -z "$_MLOPS_PRE_COMMIT" ]; then  # added by mlops: name a staged file whose name pre-commit cannot read
+    _MLOPS_PRE_COMMIT=1 "$0" "$@"
+    status=$?
+    if [ "$status" != 0 ] && [ "$status" != 130 ] && [ -f hooks/staged_names.py ]; then  # 130: Ctrl-C
+        hooks/venv-python -S -m hooks.staged_names
+    fi
+    exit "$status"
+fi
+"""
 
 # git runs no post-checkout hook on `git rebase --abort`: the branch and its files are put back, while the data and
 # model of the commit the rebase had checked out (the other side's retrain) stayed. git runs reference-transaction on
@@ -156,17 +170,20 @@ def install() -> Installed:
     record.write_text(sys.executable + "\n")
     output = _pre_commit("install")
     hooks_dir = _git_dir_path("--git-path", "hooks")
-    _guard_post_checkout(hooks_dir / "post-checkout")
+    _add_guards(hooks_dir / "post-checkout", POST_CHECKOUT_GUARDS)
+    _add_guards(hooks_dir / "pre-commit", (PRE_COMMIT_GUARD,))
     _install_reference_transaction(hooks_dir / REFERENCE_TRANSACTION)
     merge_setup.install()
     return Installed(output, record, merge_setup.ATTRIBUTES)
 
 
-def _guard_post_checkout(script: Path) -> None:
-    lines = script.read_text().splitlines(keepends=True)
-    missing = [guard for guard in POST_CHECKOUT_GUARDS if guard not in lines]
+def _add_guards(script: Path, guards: tuple[str, ...]) -> None:
+    """Put the guards (blocks of whole lines) missing from pre-commit's script right after its header."""
+    text = script.read_text()
+    missing = [guard for guard in guards if guard not in text]
     if not missing:
         return
+    lines = text.splitlines(keepends=True)
     after_header = next((i + 1 for i, line in enumerate(lines) if line.startswith("# ID: ")), 1)
     script.write_text("".join(lines[:after_header] + missing + lines[after_header:]))
 

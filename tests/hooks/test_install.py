@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 
 from pipeline.versioning.hook_setup import HOOK_TYPES
 from pipeline.versioning.merge_setup import BEGIN
@@ -174,3 +176,39 @@ def test_uninstall_leaves_the_committed_gitattributes_as_git_tracks_it(repo):
     assert run(["git", "config", "--get-regexp", "^merge\\.mlops"], repo, check=False).stdout == ""
     status = run(["mlops", "hooks", "status"], repo, check=False).stdout
     assert re.search(r"merge driver +mlops-generated not registered", status), status
+
+
+def test_a_staged_name_that_is_not_utf8_is_named_with_its_fix(hooked):
+    """pre-commit reads the staged names as UTF-8 before any hook runs: it ended in 'An unexpected error has
+    occurred: UnicodeDecodeError', naming neither the file nor a fix. Its script now names them when it fails, and
+    an ordinary commit starts no Python for that (PYTHONVERBOSE would show the module's code being read)."""
+    write(hooked, "docs/note.md", "a note\n")
+    ordinary = commit(hooked, "docs/note.md", env=test_env(PYTHONVERBOSE="1"))
+    assert ordinary.returncode == 0 and "staged_names" not in output(ordinary), output(ordinary)[-500:]
+
+    weird = hooked / os.fsdecode(b"docs/we\x80ird.md")
+    weird.write_bytes(b"weird\n")
+    line = "the staged file 'docs/we\\x80ird.md' (it is not UTF-8: the error above): rename it, e.g. `git mv -- "
+    fix = "$'docs/we\\x80ird.md' NEW_NAME`, then commit again"
+    refused = commit(hooked, "docs")
+    assert refused.returncode != 0 and line + fix in output(refused), output(refused)
+    assert staged_names(hooked) == [b"docs/we\x80ird.md"] and weird.read_bytes() == b"weird\n"  # nothing lost
+
+    from_subfolder = run(["git", "commit", "-m", "change"], hooked / "docs", check=False)
+    assert "'docs/we\\x80ird.md'" in output(from_subfolder)
+    assert "not docs/: run these commands there: `cd ..` first." in output(from_subfolder), output(from_subfolder)
+
+    run(["bash", "-c", "git mv -- " + fix.replace(" NEW_NAME`, then commit again", " docs/weird.md")], hooked)
+    assert commit(hooked).returncode == 0
+
+    run(["git", "mv", "docs/weird.md", os.fsdecode(b"docs/we\x80ird.md")], hooked)  # committed as it is
+    run(["git", "commit", "-q", "--no-verify", "-m", "not UTF-8"], hooked)
+    weird.write_bytes(b"weird, edited\n")
+    all_changes = commit(hooked, args=("-a",))  # git commit -a: the name is staged in a copy of the index
+    assert all_changes.returncode != 0 and line + fix in output(all_changes), output(all_changes)
+    assert weird.read_bytes() == b"weird, edited\n"
+
+
+def staged_names(repo) -> list[bytes]:
+    names = subprocess.run(["git", "diff", "--cached", "--name-only", "-z"], cwd=repo, capture_output=True).stdout
+    return [name for name in names.split(b"\0") if name]
