@@ -119,4 +119,10 @@ def _is_utf8(head: bytes) -> bool:
 
 def is_text(head: bytes) -> bool:
     """UTF-8 text: no NUL byte, valid UTF-8, no data signature (a parquet file named `.txt` is not text)."""
-    return b"\0" not in head and _is_utf8(head) and data_format(head) is None
+    return is_text_bytes(head) and data_format(head) is None
+
+
+def is_text_bytes(chunk: bytes) -> bool:
+    """No NUL byte, valid UTF-8 (a character cut at the end allowed): what `is_text` asks of every part of a text
+    file, for the parts read after its head (whole lines: a line ending is never inside a character)."""
+    return b"\0" not in chunk and _is_utf8(chunk)

@@ -3,18 +3,21 @@
 One process instead of three keeps an ordinary commit cheap (each Python start costs ~40 ms). The fixers
 change only UTF-8 text files (by content, whatever the extension: a parquet file named `.txt` is left as it
 is), never symlinks, `dvc.lock`, the files DVC writes under `reports/` or the test fixtures, whose bytes are
-the point.
+the point. A file is read a line at a time (a staged file of any size costs the memory of its longest line) and
+rewritten only when a fix is needed: beside it, then renamed over it, its mode kept.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import re
+import stat
 import sys
 from collections.abc import Sequence
 
 from hooks.arguments import shown
-from hooks.formats import is_text
+from hooks.formats import HEAD_BYTES, is_text, is_text_bytes
 
 HOOK_ID = "hygiene"
 NOT_FIXED = ("dvc.lock", "reports/", "tests/fixtures/")
@@ -26,24 +29,47 @@ def fixable(path: str) -> bool:
     return not any(path == kept or path.startswith(kept) for kept in NOT_FIXED)
 
 
-def without_trailing_whitespace(content: bytes) -> bytes:
-    lines = content.split(b"\n")
-    for number, line in enumerate(lines):
-        eol = b"\r" if line.endswith(b"\r") else b""
-        lines[number] = line[: len(line) - len(eol)].rstrip(b" \t\f\v") + eol
-    return b"\n".join(lines)
+class _Fixer:
+    """A text's lines fixed one at a time (no trailing whitespace, CR of a CRLF kept), with what the end of the text
+    needs: exactly one line ending after its last line that is not blank (CRLF where the blank run there opens with
+    one). Holds one line at a time, so a file of any size is fixed in the memory of its longest line."""
 
+    def __init__(self) -> None:
+        self.changed = False  # a line lost trailing whitespace
+        self.length = 0  # of the fixed lines so far
+        self.text_end = 0  # offset after the last byte that is neither CR nor LF
+        self.run_start = b""  # the first two bytes of the CRs and LFs after it
 
-def with_one_final_newline(content: bytes) -> bytes:
-    """Exactly one line ending at the end of a non-empty file (CRLF kept where the file uses it)."""
-    stripped = content.rstrip(b"\r\n")
-    if not stripped:
-        return b""
-    return stripped + (b"\r\n" if content[len(stripped) :].startswith(b"\r\n") else b"\n")
+    def line(self, line: bytes) -> bytes:
+        body = line.removesuffix(b"\n")
+        eol = b"\r" if body.endswith(b"\r") else b""
+        fixed = body[: len(body) - len(eol)].rstrip(b" \t\f\v") + eol + line[len(body) :]
+        self.changed = self.changed or fixed != line
+        core = fixed.rstrip(b"\r\n")
+        if core:
+            self.text_end = self.length + len(core)
+            self.run_start = fixed[len(core) : len(core) + 2]
+        else:
+            self.run_start = (self.run_start + fixed)[:2]
+        self.length += len(fixed)
+        return fixed
+
+    def ending(self) -> bytes:
+        """What follows `text_end` in the fixed text: nothing for a blank text."""
+        if not self.text_end:
+            return b""
+        return b"\r\n" if self.run_start == b"\r\n" else b"\n"
+
+    def needs_fixing(self) -> bool:
+        """Whether the fixed text differs from the lines given (all of them given)."""
+        ending = self.ending()
+        return self.changed or self.length != self.text_end + len(ending) or not self.run_start.startswith(ending)
 
 
 def fixed(content: bytes) -> bytes:
-    return with_one_final_newline(without_trailing_whitespace(content))
+    fixer = _Fixer()
+    fixed_lines = b"".join(fixer.line(line) for line in io.BytesIO(content))
+    return fixed_lines[: fixer.text_end] + fixer.ending()
 
 
 def needs_fixing(path: str, content: bytes, check_conflicts: bool) -> bool:
@@ -64,20 +90,57 @@ def fix_files(paths: Sequence[str], check_conflicts: bool) -> int:
     for path in paths:
         if os.path.islink(path) or not os.path.isfile(path):
             continue
-        with open(path, "rb") as handle:
-            content = handle.read()
-        if not is_text(content):
+        found = _scan(path, check_conflicts)
+        if found is None:
             continue
-        if check_conflicts and CONFLICT_MARKER.search(content):
-            line = content[: CONFLICT_MARKER.search(content).start()].count(b"\n") + 1
-            print(f"{shown(path)}:{line}: merge conflict marker")
+        marker_line, to_fix = found
+        if marker_line:
+            print(f"{shown(path)}:{marker_line}: merge conflict marker")
             status = 1
-        if fixable(path) and fixed(content) != content:
-            with open(path, "wb") as handle:
-                handle.write(fixed(content))
+        if to_fix and fixable(path):
+            _rewrite_fixed(path)
             print(f"Fixing {shown(path)} (trailing whitespace, end of file)")
             status = 1
     return status
+
+
+def _scan(path: str, check_conflicts: bool) -> tuple[int, bool] | None:
+    """The line of the file's first conflict marker (0 for none, or not asked) and whether it needs a fix; None
+    when it is not text (by its head, as `is_text`, and by every line after it: no NUL byte, UTF-8 throughout)."""
+    marker_line = 0
+    fixer = _Fixer()
+    with open(path, "rb") as handle:
+        if not is_text(handle.read(HEAD_BYTES)):
+            return None
+        handle.seek(0)
+        for number, line in enumerate(handle, 1):
+            if not is_text_bytes(line):
+                return None
+            if check_conflicts and not marker_line and CONFLICT_MARKER.match(line):
+                marker_line = number
+            fixer.line(line)
+    return marker_line, fixer.needs_fixing()
+
+
+def _rewrite_fixed(path: str) -> None:
+    """Write the fixed file beside `path` (with its mode), then put it in its place in one rename."""
+    import tempfile
+
+    folder, name = os.path.split(path)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".hygiene", dir=folder or ".")
+    try:
+        with open(descriptor, "wb") as out, open(path, "rb") as handle:
+            os.fchmod(out.fileno(), stat.S_IMODE(os.fstat(handle.fileno()).st_mode))
+            fixer = _Fixer()
+            for line in handle:
+                out.write(fixer.line(line))
+            out.seek(fixer.text_end)
+            out.truncate()
+            out.write(fixer.ending())
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
 
 
 def advice() -> str:

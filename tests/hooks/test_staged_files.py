@@ -9,7 +9,10 @@ import io
 import json
 import os
 import pickle
+import resource
+import stat
 import struct
+import sys
 import zipfile
 from pathlib import Path
 
@@ -22,7 +25,7 @@ import pytest
 from hooks import block_untracked_data, hygiene, staged_files
 from hooks import no_secrets_in_dvc_config as no_secrets
 from hooks.formats import data_format, is_text
-from tests.conftest import run
+from tests.conftest import ROOT, run, test_env
 
 # Fake credentials, built at run time so that this file holds none for the hooks to find.
 AWS_KEY_ID = "AKIA" + "Z7QWERTYUIOPASDF"
@@ -338,6 +341,50 @@ def test_names_with_control_characters_are_shown_escaped(staging, capsys):
     assert "Fixing 'new\\nline.md' (trailing whitespace" in printed, printed
     assert "'\\x1b[1A\\x1b[2Kkeys.py': holds an AWS access key id" in printed, printed
     assert "\x1b" not in printed
+
+
+HYGIENE_MEMORY = 64 << 20  # address space for the whole hook process: far below the file, far above a line
+BIG_LINE = b"x" * 65_533 + b" \t\r\n"  # trailing whitespace on every line, CRLF kept
+
+
+def test_a_file_far_bigger_than_the_hooks_memory_is_fixed_line_by_line(staging, tmp_path):
+    """hygiene read each file whole and made copies of it (with SKIP=block-untracked-data a 400 MB text file took
+    it to 1.7 GB): it now reads a line at a time, and writes the fixed file beside it, then renames it over."""
+    big = tmp_path / "docs/big.log"
+    big.parent.mkdir()
+    with open(big, "wb") as handle:
+        for _ in range(2_500):  # 160 MB
+            handle.write(BIG_LINE)
+        handle.write(b"\r\n\r\n")
+    big.chmod(0o755)
+
+    def limited_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (HYGIENE_MEMORY, HYGIENE_MEMORY))
+
+    env = test_env(PYTHONPATH=str(ROOT))
+    hook = [sys.executable, "-S", "-m", "hooks.hygiene", "docs/big.log"]
+    fixed = run(hook, tmp_path, check=False, env=env, preexec_fn=limited_memory)
+    assert fixed.returncode == 1 and "Fixing docs/big.log (trailing whitespace" in fixed.stdout, fixed.stderr[-500:]
+    assert big.stat().st_size == 2_500 * (len(BIG_LINE) - 2)
+    with open(big, "rb") as handle:
+        assert handle.read(len(BIG_LINE) - 2) == b"x" * 65_533 + b"\r\n"
+        handle.seek(-4, os.SEEK_END)
+        assert handle.read() == b"xx\r\n"
+    assert stat.S_IMODE(big.stat().st_mode) == 0o755 and os.listdir(big.parent) == ["big.log"]
+    assert run(hook, tmp_path, env=env, preexec_fn=limited_memory).stdout == ""  # nothing left to fix
+
+
+def test_a_file_that_is_not_text_after_its_head_is_left_as_it_is(staging, tmp_path):
+    """Text is decided by the first block (`is_text`) and every line after it: a NUL byte or bytes that are not
+    UTF-8 further on leave the whole file unfixed, as when it was read whole."""
+    head = b"text line   \n" * 1_000  # 13 KB, past the first block
+    for name, tail in {"nul.log": b"a\0b  \n", "latin1.log": b"caf\xe9  \n"}.items():
+        staging(f"docs/{name}", head + tail)
+        assert hygiene.main([f"docs/{name}"]) == 0
+        assert (tmp_path / "docs" / name).read_bytes() == head + tail
+    staging("docs/cut.log", head + b"\xe2\x82")  # a character cut at the end: text, as is_text has it
+    assert hygiene.main(["docs/cut.log"]) == 1
+    assert (tmp_path / "docs/cut.log").read_bytes() == b"text line\n" * 1_000 + b"\xe2\x82\n"
 
 
 def test_fixers_keep_crlf_and_empty_files():
