@@ -10,7 +10,7 @@ from pathlib import Path
 from hooks.pipeline_state import LOCK_FILE, locked_outs
 from pipeline.errors import UserError
 from pipeline.versioning import dvc_seam, integrity
-from pipeline.versioning.data_status import object_path
+from pipeline.versioning.data_status import kept_elsewhere, object_path
 from pipeline.versioning.journal import all_or_nothing
 
 
@@ -35,6 +35,7 @@ def checkout(rev: str) -> list[str]:
             hint="bring them back first: `dvc checkout --force` (from the cache), `mlops data pull` (from the DVC "
             f"remote) or `mlops repro` (rebuilds the model), then `mlops checkout {shlex.quote(rev)}` again",
         )
+    require_nothing_unrecorded_in_the_way(rev, commit)
     require_not_lost(rev, commit)
     tracked_before = set(dvc_seam.tracked_objects())
     with all_or_nothing("mlops checkout", move_head=True):
@@ -49,6 +50,29 @@ def checkout(rev: str) -> list[str]:
             ) from failure
         remove_outputs_not_tracked(tracked_before - set(dvc_seam.tracked_objects()))
     return unrecorded
+
+
+def require_nothing_unrecorded_in_the_way(rev: str, commit: str) -> None:
+    """Refuse, before anything moves, a file where `commit` tracks data and this version tracks none (loans copied in
+    by hand, not in git: untracked files do not block a checkout) whose bytes are in no commit and not in the DVC
+    cache: the checkout would replace them with `commit`'s, and nothing could bring them back. Files this version
+    tracks were checked as recorded already."""
+    tracked_here = list(dvc_seam.tracked_objects())
+    cache = dvc_seam.cache_files_dir()
+    in_the_way = [
+        path
+        for path, md5 in integrity.objects_in_use(commit).items()
+        if not within(path, tracked_here) and Path(path).is_file() and not kept_elsewhere(Path(path), cache, md5)
+    ]
+    if in_the_way:
+        named = ", ".join(in_the_way[:5]) + (f" and {len(in_the_way) - 5} more" if len(in_the_way) > 5 else "")
+        files = "the file" if len(in_the_way) == 1 else "the files"
+        raise UserError(
+            f"{named}: not tracked here, and {rev} tracks data there: checking {rev} out would overwrite content that "
+            "is in no commit and not in the DVC cache; stayed where you were",
+            hint=f"move {files} out of the way (or `mlops data add` and commit {files}), then "
+            f"`mlops checkout {shlex.quote(rev)}` again",
+        )
 
 
 def require_not_lost(rev: str, commit: str) -> None:
@@ -101,7 +125,11 @@ def objects_at(commit: str) -> dict[str, str]:
 
 def is_pipeline_output(commit: str, path: str) -> bool:
     """Whether `path` is (or is inside) an output `dvc.lock` records at `commit`: `mlops repro` makes it again."""
-    outputs = [out["path"] for out in locked_outs(dvc_seam.read_at(commit, LOCK_FILE)) if "path" in out]
+    return within(path, [out["path"] for out in locked_outs(dvc_seam.read_at(commit, LOCK_FILE)) if "path" in out])
+
+
+def within(path: str, outputs: list[str]) -> bool:
+    """Whether `path` is one of `outputs` or inside one of them (a tracked folder)."""
     return any(path == output or path.startswith(f"{output}/") for output in outputs)
 
 

@@ -21,7 +21,7 @@ from pipeline.training.data_schema import read_schema, write_schema
 from pipeline.training.sources import read_table
 from pipeline.user_paths import in_project
 from pipeline.versioning import dvc_seam
-from pipeline.versioning.data_status import object_path
+from pipeline.versioning.data_status import kept_elsewhere
 from pipeline.versioning.datasets import (
     LOAN_ID,
     IdColumn,
@@ -152,9 +152,8 @@ def check_nothing_unrecorded_at(destination: Path, source: Path) -> None:
     in DVC's cache (copied there by hand and never added, or a tracked file edited since): it would be lost."""
     if not destination.is_file() or destination.resolve() == source.resolve():
         return
-    md5 = path_md5(destination)
-    kept_elsewhere = (path_md5(source), dvc_seam.tracked_objects().get(destination.as_posix()))
-    if md5 in kept_elsewhere or object_path(dvc_seam.cache_files_dir(), md5).is_file():
+    recorded = dvc_seam.tracked_objects().get(destination.as_posix())
+    if kept_elsewhere(destination, dvc_seam.cache_files_dir(), path_md5(source), recorded):
         return  # the same bytes, those its `.dvc` pointer records (pushed, if no longer cached), or a cached copy
     raise UserError(
         f"{destination} holds other data that DVC has not recorded (its content is in no commit and not in the DVC "

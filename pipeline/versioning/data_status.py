@@ -70,6 +70,13 @@ def object_path(cache_files: Path, md5: str) -> Path:
     return cache_files / md5[:2] / md5[2:]
 
 
+def kept_elsewhere(path: Path, cache_files: Path, *recorded: str | None) -> bool:
+    """Whether the bytes of the file `path` exist besides it: they hash to one of `recorded` (md5s a commit records,
+    or another file's) or are an object of the DVC cache. Overwriting a file for which this is false loses them."""
+    md5 = path_md5(path)
+    return md5 in recorded or object_path(cache_files, md5).is_file()
+
+
 @dataclass(frozen=True)
 class CacheProblem:
     line: str  # the workspace path, the cache object and what is wrong with it

@@ -56,6 +56,40 @@ def test_travel_between_two_versions(repo, tmp_path):
     assert run(["git", "describe", "--tags"], repo).stdout.strip() == "v2"
 
 
+def test_a_file_in_the_way_of_the_versions_data_is_never_overwritten(repo, tmp_path):
+    """A file where only the version checked out tracks data (loans copied in by hand before `mlops data add`, not
+    in git: untracked changes do not block a checkout) was replaced by that version's data without a word: its
+    bytes, in no commit and not in the DVC cache, were gone."""
+    commit(repo, "v1")
+    other_schema_frame().to_csv(tmp_path / "loans.csv", index=False)
+    mlops(repo, "data", "add", str(tmp_path / "loans.csv"), "--target", "status", "--positive", "default")
+    mlops(repo, "repro")
+    commit(repo, "v2")
+    mlops(repo, "checkout", "v1")
+    mine = repo / "data/external/loans.csv"
+    mine.write_text("status,amount\ndefault,1\npaid,2\n")  # the user's own, never added
+    before = snapshot(repo)
+
+    refused = mlops(repo, "checkout", "v2", check=False)
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines() == [
+        "error: data/external/loans.csv: not tracked here, and v2 tracks data there: checking v2 out would overwrite "
+        "content that is in no commit and not in the DVC cache; stayed where you were",
+        "  hint: move the file out of the way (or `mlops data add` and commit the file), then `mlops checkout v2` "
+        "again",
+    ], refused.stderr
+    assert mine.read_text() == "status,amount\ndefault,1\npaid,2\n" and snapshot(repo) == before
+    assert run(["git", "describe", "--tags"], repo).stdout.strip() == "v1"
+
+    mine.rename(tmp_path / "mine.csv")  # the hint, followed
+    mlops(repo, "checkout", "v2")
+    assert (tmp_path / "mine.csv").read_text() == "status,amount\ndefault,1\npaid,2\n"
+    assert run(["git", "describe", "--tags"], repo).stdout.strip() == "v2"
+    mlops(repo, "checkout", "v1")
+    (tmp_path / "loans.csv").replace(mine)  # the same bytes as v2's data, which its cache holds: nothing to lose
+    mlops(repo, "checkout", "v2")
+
+
 def test_checkout_refuses_unknown_revision(repo):
     result = mlops(repo, "checkout", "no-such-tag", check=False)
     assert result.returncode == 2 and "not a commit, tag or branch" in result.stderr
