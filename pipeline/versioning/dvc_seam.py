@@ -61,6 +61,12 @@ def require_repo() -> None:
     (hooks.bounded_yaml.BadYaml) before DVC, which says it in a traceback-like block, reads it."""
     if not Path(DVC_YAML).is_file() or not Path(".dvc").is_dir():
         raise UserError("not in the project's root (no dvc.yaml and .dvc/ here)", hint="cd to the repository root")
+    if not os.path.lexists(".git") and not git_plumbing.succeeds("rev-parse", "--git-dir"):  # .git: no process
+        raise UserError(
+            f"{Path.cwd()}: not a git repository (dvc.yaml and .dvc/ are here, but no .git)",
+            hint="work in a git clone of the project (`git clone URL`), or make this folder one: `git init`, then "
+            "commit it",
+        )
     read = read_worktree()
     for path in (DVC_YAML, LOCK_FILE, PARAMS_FILE):
         if Path(path).is_dir():  # read as absent: DVC would call every stage stale

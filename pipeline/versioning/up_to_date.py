@@ -22,16 +22,16 @@ def stages_if_nothing_to_run() -> list[str] | None:
     """The pipeline's stages (dvc.lock's order) when `mlops repro` would run none of them, else None."""
     if not (Path("dvc.yaml").is_file() and Path(".dvc").is_dir()):
         return None
-    if placeholders():
-        return None
     try:
+        if placeholders():
+            return None
         read = functools.cache(read_worktree())  # params.yaml and dvc.lock: read once for both questions
         if any(state.stale for state in pipeline_state(read)):
             return None
         stages = lock_stages(read)
         if not params_all_recorded(read):
             return None
-    except Exception:  # an unreadable or refused file: the full path reports it properly
+    except Exception:  # an unreadable or refused file, no git: the full path reports it properly
         return None
     return list(stages)
 

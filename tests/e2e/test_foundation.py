@@ -147,3 +147,23 @@ def test_python_dash_m_and_cli_runner(repo, monkeypatch):
 def test_outside_the_project_is_a_clear_error(tmp_path):
     result = run(["mlops", "status"], tmp_path, check=False)
     assert result.returncode == 2 and "not in the project's root" in result.stderr
+
+
+def test_a_copy_of_the_project_without_git_is_one_clear_error(repo, tmp_path):
+    """The project's files without their git repository (a downloaded archive, a copy without `.git`): `mlops status`
+    ended in a traceback (git's 'not a git repository' raised from the merge check), `mlops data add` in "DVC's message
+    above says why" with no message above and an empty data/external/ left behind."""
+    copy = tmp_path / "copy"
+    run(["cp", "-r", str(repo), str(copy)], tmp_path)
+    run(["rm", "-rf", str(copy / ".git"), str(copy / "data/external")], tmp_path)
+    (tmp_path / "loans.csv").write_text((repo / "README.md").read_text())  # never read: refused before
+    before = sorted(str(path.relative_to(copy)) for path in copy.rglob("*"))
+    for command in (["status"], ["repro"], ["data", "status"], ["data", "add", str(tmp_path / "loans.csv")]):
+        result = run(["mlops", *command], copy, check=False)
+        assert result.returncode == 2, (command, result.stderr)
+        assert result.stderr.splitlines() == [
+            f"error: {copy}: not a git repository (dvc.yaml and .dvc/ are here, but no .git)",
+            "  hint: work in a git clone of the project (`git clone URL`), or make this folder one: `git init`, then "
+            "commit it",
+        ], (command, result.stderr)
+    assert sorted(str(path.relative_to(copy)) for path in copy.rglob("*")) == before
