@@ -97,8 +97,9 @@ def require_not_lost(rev: str, commit: str) -> None:
     added = [problem.path for problem in lost if not is_pipeline_output(commit, problem.path)]
     if added:
         hint = (
-            f"{', '.join(added[:3])} is data added with `mlops data add`, which no command rebuilds: from a clone "
-            f"whose DVC cache still has it, run `mlops data push`, then `mlops checkout {typed}` again"
+            f"{', '.join(added[:3])} is data added with `mlops data add`, which no command rebuilds: in a clone "
+            f"whose DVC cache still has it, run `mlops checkout {typed} && mlops data push` (a push sends the "
+            f"checked-out version's data only), then here `{dvc_seam.pull_command(rev)} && mlops checkout {typed}`"
         )
     else:
         hint = (

@@ -90,6 +90,40 @@ def test_a_file_in_the_way_of_the_versions_data_is_never_overwritten(repo, tmp_p
     mlops(repo, "checkout", "v2")
 
 
+def test_added_data_in_no_cache_here_is_named_with_a_push_that_sends_it(repo, tmp_path):
+    """Data added with `mlops data add`, in neither this cache nor on the remote: the hint said to run `mlops data push`
+    from a clone whose cache has it, but a push sends the checked-out version's data only, so run there at another
+    version it pushed none of it, said "Pushed.", and the checkout here was refused again."""
+    commit(repo, "v1")
+    other_schema_frame().to_csv(tmp_path / "loans.csv", index=False)
+    mlops(repo, "data", "add", str(tmp_path / "loans.csv"), "--target", "status", "--positive", "default")
+    mlops(repo, "repro")
+    commit(repo, "v2")
+    mlops(repo, "checkout", "v1")
+    md5 = yaml.safe_load(run(["git", "show", "v2:data/external/loans.csv.dvc"], repo).stdout)["outs"][0]["md5"]
+    cached = repo / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
+    kept = tmp_path / "kept"
+    kept.write_bytes(cached.read_bytes())  # a teammate's cache still has it
+    cached.chmod(0o644)
+    cached.unlink()
+
+    refused = mlops(repo, "checkout", "v2", check=False)
+    assert refused.returncode == 2 and refused.stderr.splitlines()[1] == (
+        "  hint: data/external/loans.csv is data added with `mlops data add`, which no command rebuilds: in a clone "
+        "whose DVC cache still has it, run `mlops checkout v2 && mlops data push` (a push sends the checked-out "
+        "version's data only), then here `mlops data pull --rev v2 && mlops checkout v2`"
+    ), refused.stderr
+
+    # The hint, followed where the cache has it (this clone with its cache object back) at v1, as a teammate may be.
+    cached.write_bytes(kept.read_bytes())
+    run("mlops checkout v2 && mlops data push", repo)
+    mlops(repo, "checkout", "v1")
+    cached.chmod(0o644)
+    cached.unlink()
+    run("mlops data pull --rev v2 && mlops checkout v2", repo)
+    assert (repo / "data/external/loans.csv").read_bytes() == kept.read_bytes()
+
+
 def test_checkout_refuses_unknown_revision(repo):
     result = mlops(repo, "checkout", "no-such-tag", check=False)
     assert result.returncode == 2 and "not a commit, tag or branch" in result.stderr
