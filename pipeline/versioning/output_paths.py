@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 
 PROTECTED_DIRS = (".git", ".dvc")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what Excel, LibreOffice and Sheets read as a formula
+PARTIAL = ".partial"  # an output being made: OUT.PID.XXXXXXXX.partial (the writer's pid, mkstemp's 8 characters)
+READY = ".ready.partial"  # an output made whole, its rename over OUT begun
+FORMER = ".former.partial"  # the file OUT was, set aside until every output's rename is done
 
 
 def output_path(
@@ -191,10 +195,12 @@ def atomic_output(out: Path) -> Iterator[IO[bytes]]:
 @contextlib.contextmanager
 def atomic_outputs(*outs: Path) -> Iterator[tuple[IO[bytes], ...]]:
     """Binary handles whose bytes become `outs` when the block ends without error, all of them or none (a report
-    and its data never contradict). They go to new temporary files beside each out (`OUT.XXXXXXXX.partial`, never a
-    name a user's file may already have), renamed over `outs` together at the end and removed on any failure, so a
-    stopped or failed write leaves no half file and every out as it was; an OSError (a read-only folder, a full
-    disk) is one line naming the outs."""
+    and its data never contradict). They go to new temporary files beside each out (`OUT.PID.XXXXXXXX.partial`,
+    never a name a user's file may already have), renamed over `outs` together at the end and removed on any
+    failure, so a stopped or failed write leaves no half file and every out as it was; an OSError (a read-only
+    folder, a full disk) is one line naming the outs. What a writer of the same outs killed outright left first
+    ends as that write would have: undone, or completed if its renames had begun (`_finish_killed_writes`)."""
+    _finish_killed_writes(outs)
     partials: list[Path] = []
     try:
         with stops_unwound():  # SIGTERM or SIGHUP too ends in the clean-up below, not with a half file left
@@ -213,7 +219,7 @@ def atomic_outputs(*outs: Path) -> Iterator[tuple[IO[bytes], ...]]:
 def _new_partial(out: Path, partials: list[Path]) -> IO[bytes]:
     """A new temporary file beside `out`, its path added to `partials`, open for writing."""
     with stops_held():  # a stop between the file's making and its name kept here would leave it behind
-        descriptor, name = tempfile.mkstemp(prefix=f"{out.name}.", suffix=".partial", dir=out.parent)
+        descriptor, name = tempfile.mkstemp(prefix=f"{out.name}.{os.getpid()}.", suffix=PARTIAL, dir=out.parent)
         partials.append(Path(name))
     handle = os.fdopen(descriptor, "wb")
     os.chmod(descriptor, _new_file_mode())  # mkstemp makes it private; an output is as readable as any file
@@ -223,9 +229,11 @@ def _new_partial(out: Path, partials: list[Path]) -> IO[bytes]:
 def _replace_together(partials: list[Path], outs: tuple[Path, ...]) -> None:
     """Rename each partial over its out, all or none: a stop is ignored until the last rename is done (it came as the
     command completed), and each former file but the last's is set aside (under a partial's name) until then, put
-    back if a later rename fails."""
+    back if a later rename fails. Each partial is first renamed ready, so that a writer killed outright after that
+    is known to have made every output whole: the next one completes its renames."""
     replaced: list[tuple[Path, Path | None]] = []  # each out renamed over, and its former file set aside (or None)
     with uninterruptible():
+        _mark_ready(partials)
         try:
             for number, (partial, out) in enumerate(zip(partials, outs, strict=True), start=1):
                 former = _set_aside(out) if number < len(outs) else None  # the last rename ends the change
@@ -241,11 +249,19 @@ def _replace_together(partials: list[Path], outs: tuple[Path, ...]) -> None:
         _remove(*(former for _, former in replaced if former))
 
 
+def _mark_ready(partials: list[Path]) -> None:
+    """Rename each partial (in the list too) to its name as a whole output's."""
+    for number, partial in enumerate(partials):
+        ready = partial.with_name(partial.name.removesuffix(PARTIAL) + READY)
+        os.replace(partial, ready)
+        partials[number] = ready
+
+
 def _set_aside(out: Path) -> Path | None:
     """Rename the regular file at `out` (if there is one) to a new partial's name beside it; that name."""
     if out.is_symlink() or not out.is_file():
         return None
-    descriptor, name = tempfile.mkstemp(prefix=f"{out.name}.", suffix=".partial", dir=out.parent)
+    descriptor, name = tempfile.mkstemp(prefix=f"{out.name}.{os.getpid()}.", suffix=FORMER, dir=out.parent)
     os.close(descriptor)
     try:
         os.replace(out, name)
@@ -263,6 +279,49 @@ def _put_back(replaced: list[tuple[Path, Path | None]]) -> None:
                 out.unlink()
             else:
                 os.replace(former, out)
+
+
+def _finish_killed_writes(outs: tuple[Path, ...]) -> None:
+    """End the writes of `outs` whose writer was killed outright (SIGKILL, a power cut: its pid is gone), each as
+    it would have ended: before its renames, its partials removed and the outs as they were; once they had begun
+    (a partial renamed ready, or a former file set aside: every output was whole), its renames completed. A file
+    is one of a writer's only by its name (OUT.PID.XXXXXXXX...partial beside OUT) and never a live writer's."""
+    left: dict[int, list[tuple[Path, Path]]] = {}  # a writer's pid: each file it left and the out it is of
+    for out in outs:
+        for path, pid in _partials_of(out):
+            left.setdefault(pid, []).append((path, out))
+    if not left:
+        return
+    import psutil
+
+    for pid, files in left.items():
+        if psutil.pid_exists(pid):
+            continue
+        renaming = any(path.name.endswith((READY, FORMER)) for path, _ in files)
+        for path, out in files:
+            if renaming and not path.name.endswith(FORMER):
+                with contextlib.suppress(OSError):
+                    os.replace(path, out)
+        for path, out in files:
+            if path.name.endswith(FORMER) and not os.path.lexists(out):  # its rename failed: the out as it was
+                with contextlib.suppress(OSError):
+                    os.replace(path, out)
+        _remove(*(path for path, _ in files))
+
+
+def _partials_of(out: Path) -> list[tuple[Path, int]]:
+    """Each file beside `out` named as `atomic_outputs` names its partials of `out`, with its writer's pid."""
+    name = re.compile(rf"{re.escape(out.name)}\.(\d+)\.[a-z0-9_]{{8}}(?:\.ready|\.former)?\.partial")
+    try:
+        entries = list(os.scandir(out.parent))
+    except OSError:  # no folder yet: nothing left in it
+        return []
+    found = []
+    for entry in entries:
+        match = name.fullmatch(entry.name)
+        if match and entry.is_file(follow_symlinks=False):
+            found.append((Path(entry.path), int(match.group(1))))
+    return found
 
 
 def _cannot_write(named: str, error: OSError) -> UserError:

@@ -416,3 +416,82 @@ def test_drift_writes_its_data_and_its_page_both_or_neither(repo, moment):
         else:
             assert_clear_error(result, f"cannot write {Path('drift-reports/drift.html')}: Is a directory")
     assert sorted(path.name for path in reports.iterdir()) == ["drift.html", "drift.json"], output
+
+
+DRIFT_KILLED_AS_IT_WRITES = """
+import os, signal, sys, tempfile
+from pathlib import Path
+
+moment, out = sys.argv[1], Path("drift-reports")
+replace, mkstemp = os.replace, tempfile.mkstemp
+
+def replace_then_kill(source, target):
+    if moment == "while-its-files-are-made":  # no rename yet: each file may be half made
+        os.kill(os.getpid(), signal.SIGKILL)
+    replace(source, target)
+    renamed = {"as-its-data-is-set-aside": str(target).endswith(".former.partial"),
+               "between-the-renames": str(target).endswith("drift.json"),
+               "after-the-last-rename": str(target).endswith("drift.html")}
+    if renamed.get(moment):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+def stop_as_it_writes(*args, prefix="", **kwargs):  # the next run: stopped as it makes its files, after it saw to
+    if moment == "next" and prefix.startswith("drift.json."):  # the killed run's
+        os.kill(os.getpid(), signal.SIGTERM)
+    return mkstemp(*args, prefix=prefix, **kwargs)
+
+os.replace, tempfile.mkstemp = replace_then_kill, stop_as_it_writes
+sys.argv = ["mlops", "monitor", "drift", "--out", str(out)]
+from pipeline.__main__ import main
+main()
+"""
+
+
+@pytest.mark.parametrize(
+    ("moment", "ends"),
+    [
+        ("while-its-files-are-made", "as before"),
+        ("as-its-data-is-set-aside", "as after"),
+        ("between-the-renames", "as after"),
+        ("after-the-last-rename", "as after"),
+    ],
+)
+def test_a_drift_killed_as_it_writes_is_undone_or_completed_by_the_next_run(repo, moment, ends):
+    """A SIGKILL of `mlops monitor drift` while it wrote left drift.json.XXXXXXXX.partial files in its folder for
+    good, and during its renames drift.json set aside (missing) or new beside the former page."""
+    from tests.e2e.test_serve import loans as held_out_loans
+    from tests.e2e.test_serve import md5_of_model
+
+    logged = {"time": "2026-12-01T10:00:00", "role": "champion", "served": True, "model_md5": md5_of_model(repo)}
+    lines = [
+        logged | {"id": str(n), "rev": "workspace", "p_default": 0.1, "features": loan}
+        for n, loan in enumerate(held_out_loans(repo, 1000))
+    ]
+    (repo / "logs").mkdir()
+    (repo / "logs/predictions.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    reports = repo / "drift-reports"
+    reports.mkdir()
+    (reports / "drift.json").write_text('{"former": true}\n')
+    (reports / "drift.html").write_text("<p>the former page</p>\n")
+    not_ours = {  # a user's file, and a partial of a writer still running (this test's process)
+        "drift.json.notes.partial": "the user's\n",
+        f"drift.json.{os.getpid()}.abcdefgh.partial": "a live writer's\n",
+    }
+    for name, text in not_ours.items():
+        (reports / name).write_text(text)
+
+    killed = run(["python", "-c", DRIFT_KILLED_AS_IT_WRITES, moment], repo, check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    assert len(list(reports.glob("*.partial"))) > len(not_ours)  # what the killed run left
+
+    following = run(["python", "-c", DRIFT_KILLED_AS_IT_WRITES, "next"], repo, check=False)
+    output = following.stdout + following.stderr
+    assert following.returncode == 128 + signal.SIGTERM and "Stopped by SIGTERM" in output, output
+    assert sorted(path.name for path in reports.iterdir()) == sorted(["drift.html", "drift.json", *not_ours]), output
+    for name, text in not_ours.items():
+        assert (reports / name).read_text() == text
+    data, page = (reports / "drift.json").read_text(), (reports / "drift.html").read_text()
+    if ends == "as before":
+        assert (data, page) == ('{"former": true}\n', "<p>the former page</p>\n")
+    else:
+        assert json.loads(data)["window"] and "<svg" in page
