@@ -29,6 +29,12 @@ def outcomes(
     from pipeline.monitoring.outcomes import record_outcomes
 
     recorded = record_outcomes(path, log_dir)
+    if recorded.unfinished:
+        typer.echo(
+            f"warning: removed the unfinished last line of {recorded.path} ({recorded.unfinished} bytes: an append "
+            "was killed as it wrote); its whole lines are kept",
+            err=True,
+        )
     typer.echo(
         f"Recorded {recorded.recorded} outcomes ({recorded.bad} bad) in {recorded.path}; "
         f"{recorded.matched} match logged predictions, {recorded.unmatched} do not (yet)"

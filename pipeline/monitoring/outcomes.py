@@ -37,6 +37,7 @@ class RecordedOutcomes:
     matched: int  # of the recorded, how many match a logged prediction
     path: Path  # where they were recorded
     replaced: int = 0  # of the recorded, how many loans had an outcome recorded before (the latest counts)
+    unfinished: int = 0  # bytes of a last line cut short (a killed append) removed before this one
 
     @property
     def unmatched(self) -> int:
@@ -55,11 +56,11 @@ def record_outcomes(path: Path, log_dir: Path) -> RecordedOutcomes:
     known = normalize_outcomes(outcome_table(path), params.data.target, labels, params.data.positive_label, str(path))
     require_prediction_log(log_dir)
     replaced = int(known["id"].isin(read_outcomes(log_dir)["id"]).sum())
-    append_outcomes(log_dir, known)
+    unfinished = append_outcomes(log_dir, known)
     log = read_log(log_dir)
     logged = set(log["id"]) if not log.empty else set()
     matched = int(known["id"].isin(logged).sum())
-    return RecordedOutcomes(len(known), int(known["is_bad"].sum()), matched, log_dir / OUTCOMES, replaced)
+    return RecordedOutcomes(len(known), int(known["is_bad"].sum()), matched, log_dir / OUTCOMES, replaced, unfinished)
 
 
 def outcome_table(path: Path) -> pd.DataFrame:

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from pipeline.errors import UserError, row_number, shortened
 from pipeline.user_paths import file_in_the_way
@@ -407,9 +407,13 @@ def _row_number(rows: pd.Series) -> int:
     return row_number(rows.to_numpy().argmax())
 
 
-def append_outcomes(folder: Path, outcomes: pd.DataFrame) -> None:
+def append_outcomes(folder: Path, outcomes: pd.DataFrame) -> int:
     """Append the outcomes, all or none: a write that fails (a full disk) or is stopped (Ctrl-C) midway is cut off
-    again, since the line it cut short would stop every monitoring command until removed by hand."""
+    again, since the line it cut short would stop every monitoring command until removed by hand. A writer killed
+    outright (SIGKILL) can still leave its last line cut short: the readers pass over it, and this append first
+    removes it (every whole line is kept), under a lock so as never to cut a running append's; its bytes."""
+    import fcntl
+
     ensure_log_dir(Path(folder))
     stamp = utc_now()
     lines = (
@@ -417,20 +421,37 @@ def append_outcomes(folder: Path, outcomes: pd.DataFrame) -> None:
         for loan_id, is_bad in zip(outcomes["id"], outcomes["is_bad"], strict=True)
     )
     path = Path(folder) / OUTCOMES
-    with open(path, "ab", buffering=0) as handle:
-        start = handle.tell()
+    with open(path, "a+b", buffering=0) as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # another `mlops monitor outcomes` appends one batch at a time too
+        start = handle.seek(0, os.SEEK_END)
+        unfinished = start - _whole_lines_end(handle, start)
         try:
+            handle.truncate(start - unfinished)
             unwritten = memoryview("".join(lines).encode("utf-8"))
             while unwritten:
                 unwritten = unwritten[handle.write(unwritten) :]
         except BaseException as error:
-            handle.truncate(start)
+            handle.truncate(start - unfinished)
             if isinstance(error, OSError):
                 raise UserError(
                     f"cannot record outcomes in {path}: {error.strerror or error}; nothing was recorded",
                     hint="free some space (or make the folder writable), then record them again",
                 ) from None
             raise
+    return unfinished
+
+
+def _whole_lines_end(handle: IO[bytes], size: int, chunk: int = 65536) -> int:
+    """Where the file's last whole line ends (after its newline; 0 when it has none)."""
+    end = size
+    while end > 0:
+        begin = max(0, end - chunk)
+        handle.seek(begin)
+        newline = handle.read(end - begin).rfind(b"\n")
+        if newline >= 0:
+            return begin + newline + 1
+        end = begin
+    return 0
 
 
 def read_outcomes(folder: Path) -> pd.DataFrame:
@@ -441,6 +462,8 @@ def read_outcomes(folder: Path) -> pd.DataFrame:
     path = Path(folder) / OUTCOMES
     if path.exists():
         for number, line in _text_lines(path):
+            if not line.endswith("\n"):
+                continue  # a line being appended, or cut short by a killed writer: the next append removes it
             loan_id, is_bad = _outcome_record(line, f"{path}, line {number}")
             latest.pop(loan_id, None)  # the latest counts, in the order recorded
             latest[loan_id] = is_bad
@@ -450,8 +473,7 @@ def read_outcomes(folder: Path) -> pd.DataFrame:
 
 
 def _outcome_record(line: str, where: str) -> tuple[str, bool]:
-    """(id, is_bad) of a line `append_outcomes` wrote; anything else (a hand edit, a line cut short by a killed
-    `mlops monitor outcomes`) is refused by file and line."""
+    """(id, is_bad) of a line `append_outcomes` wrote; anything else (a hand edit) is refused by file and line."""
     words = 'a JSON object with "id" (text) and "is_bad" (true or false)'
     record = _json_line(line, where, words)
     if not (isinstance(record, dict) and isinstance(record.get("id"), str) and isinstance(record.get("is_bad"), bool)):

@@ -330,6 +330,61 @@ def test_outcomes_that_fill_the_disk_are_one_clear_line_and_leave_the_recorded_o
     assert "1 replace outcomes recorded before" in again.stdout, again.stdout
 
 
+OUTCOMES_KILLED_AS_THEY_ARE_WRITTEN = """
+import os, signal, sys
+from pipeline.serving import telemetry
+
+class KilledHalfWay:  # the kernel stops a large write between pages when SIGKILL comes
+    def __init__(self, handle):
+        self.handle = handle
+    def __getattr__(self, name):
+        return getattr(self.handle, name)
+    def __enter__(self):
+        return self
+    def __exit__(self, *exc):
+        self.handle.close()
+    def write(self, data):
+        self.handle.write(data[: len(data) // 2])
+        os.kill(os.getpid(), signal.SIGKILL)
+
+def open_to_append_killed(path, mode="r", *args, **kwargs):
+    opened = open(path, mode, *args, **kwargs)
+    return KilledHalfWay(opened) if "a" in mode else opened
+
+telemetry.open = open_to_append_killed
+sys.argv = ["mlops", "monitor", "outcomes", sys.argv[1]]
+from pipeline.__main__ import main
+main()
+"""
+
+
+def test_outcomes_killed_as_they_are_written_leave_their_whole_lines_and_the_log_readable(repo, tmp_path):
+    """A SIGKILL during a large `mlops monitor outcomes` left outcomes.jsonl ending in a line cut short, which every
+    monitoring command then refused ('not a JSON line ... remove the line') until it was removed by hand."""
+    (repo / "logs").mkdir()
+    logged = {"time": "2026-12-01T10:00:00", "role": "champion", "served": True, "model_md5": "m", "rev": "w"}
+    (repo / "logs/predictions.jsonl").write_text(json.dumps(logged | {"id": "l0", "p_default": 0.1, "features": {}}))
+    pd.DataFrame({"id": ["l0"], "Class": ["bad"]}).to_csv(tmp_path / "first.csv", index=False)
+    run(["mlops", "monitor", "outcomes", str(tmp_path / "first.csv")], repo)
+    pd.DataFrame({"id": [f"l{n}" for n in range(500)], "Class": "good"}).to_csv(tmp_path / "many.csv", index=False)
+
+    killed = run(["python", "-c", OUTCOMES_KILLED_AS_THEY_ARE_WRITTEN, str(tmp_path / "many.csv")], repo, check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    torn = (repo / "logs/outcomes.jsonl").read_bytes()
+    assert not torn.endswith(b"\n")
+    whole = torn[: torn.rindex(b"\n") + 1]
+
+    again = run(["mlops", "monitor", "outcomes", str(tmp_path / "first.csv")], repo)  # reads the file, then appends
+    assert "1 replace outcomes recorded before" in again.stdout, again.stdout
+    unfinished = len(torn) - len(whole)
+    assert again.stderr.count("\n") == 1 and f"unfinished last line of {Path('logs/outcomes.jsonl')}" in again.stderr
+    assert f"({unfinished} bytes" in again.stderr, again.stderr
+    recorded = (repo / "logs/outcomes.jsonl").read_bytes()
+    assert recorded.startswith(whole) and recorded.endswith(b"\n")
+    lines = recorded.decode().splitlines()
+    assert len(lines) == whole.count(b"\n") + 1 and all(json.loads(line)["id"] for line in lines)
+
+
 def test_out_and_log_dir_inside_a_folder_dvc_tracks_whole_are_refused(repo, loans):
     """Only data/ and models/ were refused: a folder `dvc add` tracks elsewhere took predict's scores and drift's
     report, and `dvc status` then showed that version modified."""
