@@ -345,6 +345,23 @@ def merge_heads() -> dict[str, str]:
         return {}
 
 
+def merge_conclusion_paths() -> list[str] | None:
+    """The paths pre-commit checks when `git commit` concludes a merge (MERGE_MSG and MERGE_HEAD there), as it finds
+    them: the conflicted ones MERGE_MSG lists and those the index changes against every parent (a file one side
+    brought as it was is neither); None when no merge is being concluded."""
+    try:
+        with open(git_path("MERGE_MSG"), "rb") as handle:
+            message = handle.read()
+    except FileNotFoundError:
+        return None
+    if not ref_exists("MERGE_HEAD"):
+        return None
+    conflicted = [line.lstrip(b"#").strip() for line in message.splitlines() if line.startswith((b"\t", b"#\t"))]
+    tree = write_tree()
+    changed = _split_z(git("diff", "--name-only", "--no-ext-diff", "-z", "-m", tree, "HEAD", "MERGE_HEAD", "--"))
+    return list(dict.fromkeys([path.decode("utf-8", "surrogateescape") for path in conflicted] + changed))
+
+
 def squash_merging() -> bool:
     """Whether a `git merge --squash` awaits its commit: it stages the merge and writes SQUASH_MSG, but no
     MERGE_HEAD (the commit it leads to has one parent); `git commit` and `git reset` remove SQUASH_MSG."""

@@ -1,8 +1,8 @@
 """The staged files whose names are not UTF-8, which pre-commit cannot read: it lists the staged files before any
 hook runs and ends in "An unexpected error has occurred: UnicodeDecodeError", naming neither the file nor a fix.
 
-Run by the pre-commit script `mlops hooks install` writes, only after pre-commit failed: an ordinary commit pays
-nothing for it. Stdlib only (run without site-packages).
+Run by the pre-commit and pre-merge-commit scripts `mlops hooks install` writes, only after pre-commit failed: an
+ordinary commit or merge pays nothing for it. Stdlib only (run without site-packages).
 """
 
 from __future__ import annotations
@@ -26,17 +26,27 @@ def _encodes(path: str) -> bool:
     return True
 
 
-def refusal(path: str) -> str:
+def refusal(path: str, merging: bool = False) -> str:
+    # a merge that pre-merge-commit stopped is still under way (MERGE_HEAD): the commit that follows concludes it
+    then = "then `git commit` to conclude the merge" if merging else "then commit again"
     return (
         f"pre-commit cannot read the name of the staged file {shown(path)} (it is not UTF-8: the error above): "
-        f"rename it, e.g. `git mv -- {shell_word(path)} NEW_NAME`, then commit again"
+        f"rename it, e.g. `git mv -- {shell_word(path)} NEW_NAME`, {then}"
     )
 
 
+def names_pre_commit_reads() -> list[str]:
+    """The staged names, or, while `git commit` concludes a merge, only those pre-commit checks then: a name that
+    is not UTF-8 brought by one side alone did not stop it."""
+    concluding = git.merge_conclusion_paths()
+    return [change.path for change in git.staged_changes()] if concluding is None else concluding
+
+
 def main() -> int:
-    unreadable = not_utf8([change.path for change in git.staged_changes()])
+    unreadable = not_utf8(names_pre_commit_reads())
+    merging = bool(unreadable) and bool(git.merge_heads())
     for path in unreadable:
-        print(refusal(path))
+        print(refusal(path, merging))
     if unreadable and from_the_root():
         print(from_the_root().lstrip("\n"))
     return 1 if unreadable else 0

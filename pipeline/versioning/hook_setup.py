@@ -27,9 +27,11 @@ POST_CHECKOUT_GUARDS = (
     '[ "$3" = 0 ] && [ ! -e "$0.legacy" ] && exit 0  # added by mlops: a file checkout\n',
 )
 # pre-commit lists the staged files before any hook runs and, for a name that is not UTF-8, ends in "An unexpected
-# error has occurred: UnicodeDecodeError", naming neither the file nor a fix. The script runs itself once more in a
-# child shell (pre-commit's own lines end in `exec`), and only when that fails asks `hooks.staged_names` to name such
-# files: an ordinary commit starts no git command and no Python for this, only that shell.
+# error has occurred: UnicodeDecodeError", naming neither the file nor a fix: in a commit, and in a merge about to
+# commit (pre-merge-commit). Each of the two scripts runs itself once more in a child shell (pre-commit's own lines
+# end in `exec`), and only when that fails asks `hooks.staged_names` to name such files: an ordinary commit or merge
+# starts no git command and no Python for this, only that shell.
+STAGED_NAMES_READERS = ("pre-commit", "pre-merge-commit")
 PRE_COMMIT_GUARD = """\
 if [ -z "$_MLOPS_PRE_COMMIT" ]; then  # added by mlops: name a staged file whose name pre-commit cannot read
     _MLOPS_PRE_COMMIT=1 "$0" "$@"
@@ -171,7 +173,8 @@ def install() -> Installed:
     output = _pre_commit("install")
     hooks_dir = _git_dir_path("--git-path", "hooks")
     _add_guards(hooks_dir / "post-checkout", POST_CHECKOUT_GUARDS)
-    _add_guards(hooks_dir / "pre-commit", (PRE_COMMIT_GUARD,))
+    for hook_type in STAGED_NAMES_READERS:
+        _add_guards(hooks_dir / hook_type, (PRE_COMMIT_GUARD,))
     _install_reference_transaction(hooks_dir / REFERENCE_TRANSACTION)
     merge_setup.install()
     return Installed(output, record, merge_setup.ATTRIBUTES)

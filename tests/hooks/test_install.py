@@ -209,6 +209,40 @@ def test_a_staged_name_that_is_not_utf8_is_named_with_its_fix(hooked):
     assert weird.read_bytes() == b"weird, edited\n"
 
 
+def test_a_merge_that_brings_a_name_that_is_not_utf8_names_it_with_the_fix(hooked):
+    """pre-merge-commit's script ran pre-commit as the pre-commit script did: a merged name that is not UTF-8 ended
+    `git merge` in pre-commit's UnicodeDecodeError. It now names the file, with the fix that concludes the merge.
+    The `git commit` that concludes it has pre-commit read only the names both sides changed: when that fails for
+    another reason, the name brought by one side is not blamed."""
+    run(["git", "checkout", "-q", "-b", "side"], hooked)
+    write(hooked, os.fsdecode(b"docs/we\x80ird.md"), "weird\n")
+    run(["git", "add", "docs"], hooked)
+    run(["git", "commit", "-q", "--no-verify", "-m", "not UTF-8"], hooked)
+    run(["git", "checkout", "-q", "-"], hooked)
+    write(hooked, "docs/note.md", "a note\n")
+    run(["git", "add", "docs"], hooked)
+    run(["git", "commit", "-q", "--no-verify", "-m", "a note"], hooked)  # so that the merge makes a commit
+
+    line = "the staged file 'docs/we\\x80ird.md' (it is not UTF-8: the error above): rename it, e.g. `git mv -- "
+    fix = "$'docs/we\\x80ird.md' NEW_NAME`, then `git commit` to conclude the merge"
+    merged = run(["git", "merge", "--no-edit", "side"], hooked, check=False)
+    assert merged.returncode != 0 and line + fix in output(merged), output(merged)
+    assert staged_names(hooked) == [b"docs/we\x80ird.md"]  # the merge is still under way, nothing lost
+
+    write(hooked, "docs/note.md", "a note with trailing spaces  \n")
+    run(["git", "add", "docs/note.md"], hooked)
+    whitespace = run(["git", "commit", "--no-edit"], hooked, check=False)
+    assert whitespace.returncode != 0 and "cannot read the name" not in output(whitespace), output(whitespace)
+
+    rename = "git mv -- " + fix.replace(" NEW_NAME`, then `git commit` to conclude the merge", " docs/weird.md")
+    run(["bash", "-c", rename], hooked)
+    run(["git", "add", "docs/note.md"], hooked)  # as the hook fixed it
+    concluded = run(["git", "commit", "--no-edit"], hooked, check=False)
+    assert concluded.returncode == 0, output(concluded)
+    assert len(run(["git", "rev-list", "--parents", "-n", "1", "HEAD"], hooked).stdout.split()) == 3  # a merge
+    assert run(["git", "show", "HEAD:docs/weird.md"], hooked).stdout == "weird\n"
+
+
 def staged_names(repo) -> list[bytes]:
     names = subprocess.run(["git", "diff", "--cached", "--name-only", "-z"], cwd=repo, capture_output=True).stdout
     return [name for name in names.split(b"\0") if name]
