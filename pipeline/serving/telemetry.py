@@ -9,6 +9,7 @@ Readers read every `predictions*.jsonl` in the folder.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import logging
@@ -65,6 +66,19 @@ class LogFileWriter(logging.handlers.RotatingFileHandler):
     while serving: with `logs/` removed (`git clean -fdX`, it ignores itself) or the file moved away, every loan
     answered after went to a file no longer there, lost without a word."""
 
+    def _open(self) -> Any:
+        """The log opened to append, its unfinished last line (a server killed as it wrote it) removed first:
+        the next line would run on from it, a line no reader can read."""
+        unfinished = drop_unfinished_line(Path(self.baseFilename))
+        if unfinished:
+            print(
+                f"prediction log {self.baseFilename}: removed its unfinished last line ({unfinished} bytes: a server "
+                "was killed as it wrote); its whole lines are kept",
+                file=sys.stderr,
+                flush=True,
+            )
+        return super()._open()
+
     def emit(self, record: logging.LogRecord) -> None:
         try:
             if self.stream is not None and not self._writes_to_its_path():
@@ -79,7 +93,10 @@ class LogFileWriter(logging.handlers.RotatingFileHandler):
         except Exception:  # as the handler's own failures: said on stderr, and the writer thread goes on
             self.handleError(record)
             return
-        super().emit(record)
+        if self.stream is None:
+            self.stream = self._open()
+        with _appending(self.stream):  # so another server opening the log never takes this line for a cut one
+            super().emit(record)
 
     def _writes_to_its_path(self) -> bool:
         try:
@@ -411,9 +428,7 @@ def append_outcomes(folder: Path, outcomes: pd.DataFrame) -> int:
     """Append the outcomes, all or none: a write that fails (a full disk) or is stopped (Ctrl-C) midway is cut off
     again, since the line it cut short would stop every monitoring command until removed by hand. A writer killed
     outright (SIGKILL) can still leave its last line cut short: the readers pass over it, and this append first
-    removes it (every whole line is kept), under a lock so as never to cut a running append's; its bytes."""
-    import fcntl
-
+    removes it (every whole line is kept), under the file's lock so as never to cut a running append's; its bytes."""
     ensure_log_dir(Path(folder))
     stamp = utc_now()
     lines = (
@@ -421,17 +436,15 @@ def append_outcomes(folder: Path, outcomes: pd.DataFrame) -> int:
         for loan_id, is_bad in zip(outcomes["id"], outcomes["is_bad"], strict=True)
     )
     path = Path(folder) / OUTCOMES
-    with open(path, "a+b", buffering=0) as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # another `mlops monitor outcomes` appends one batch at a time too
+    with open(path, "a+b", buffering=0) as handle, _appending(handle):
+        unfinished = _unfinished_line_removed(handle)
         start = handle.seek(0, os.SEEK_END)
-        unfinished = start - _whole_lines_end(handle, start)
         try:
-            handle.truncate(start - unfinished)
             unwritten = memoryview("".join(lines).encode("utf-8"))
             while unwritten:
                 unwritten = unwritten[handle.write(unwritten) :]
         except BaseException as error:
-            handle.truncate(start - unfinished)
+            handle.truncate(start)
             if isinstance(error, OSError):
                 raise UserError(
                     f"cannot record outcomes in {path}: {error.strerror or error}; nothing was recorded",
@@ -439,6 +452,38 @@ def append_outcomes(folder: Path, outcomes: pd.DataFrame) -> int:
                 ) from None
             raise
     return unfinished
+
+
+@contextlib.contextmanager
+def _appending(handle: IO) -> Iterator[None]:
+    """Hold the log file's lock while appending (or removing an unfinished line): appends take turns."""
+    import fcntl
+
+    descriptor = handle.fileno()
+    fcntl.flock(descriptor, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):  # a rotation closed the file, and its lock with it
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+
+
+def drop_unfinished_line(path: Path) -> int:
+    """Remove the bytes after the last newline of the log file `path` (a line cut short by a writer killed as it
+    wrote, never a running writer's: appends hold the file's lock); how many. Every whole line is kept."""
+    try:
+        with open(path, "r+b", buffering=0) as handle, _appending(handle):
+            return _unfinished_line_removed(handle)
+    except OSError:  # none yet, or one the writer's own open then names
+        return 0
+
+
+def _unfinished_line_removed(handle: IO[bytes]) -> int:
+    size = handle.seek(0, os.SEEK_END)
+    end = _whole_lines_end(handle, size)
+    if end < size:
+        handle.truncate(end)
+    return size - end
 
 
 def _whole_lines_end(handle: IO[bytes], size: int, chunk: int = 65536) -> int:

@@ -49,8 +49,12 @@ class Server:
                 pytest.fail(f"mlops serve exited: {self.process.stdout.read()}")
             try:
                 self.get("/health")
-                lines = iter(self.process.stdout.readline, "")
-                self.start_line = next((line for line in lines if line.startswith("champion: ")), "")
+                self.said_first, self.start_line = [], ""  # what it said before its start line, and that line
+                for line in iter(self.process.stdout.readline, ""):
+                    if line.startswith("champion: "):
+                        self.start_line = line
+                        break
+                    self.said_first.append(line)
                 return
             except OSError:
                 time.sleep(0.05)
@@ -740,3 +744,21 @@ def test_outcomes_named_as_a_folder_a_missing_file_or_a_device_get_an_outcomes_h
     result = run(["mlops", "monitor", "outcomes", given], repo, check=False)
     assert result.returncode == 2 and f"error: {given}: " in result.stderr, result.stderr
     assert "hint: give the CSV or parquet file of outcomes" in result.stderr and "dvc pull" not in result.stderr
+
+
+def test_a_log_line_cut_short_by_a_killed_server_is_removed_by_the_next_and_its_whole_lines_kept(served_repo):
+    """A server killed outright as it wrote a line left it without its end; the next server appended its first line
+    to it, one line that every monitoring command refused as no JSON line."""
+    (served_repo / "logs").mkdir()
+    logged = {"time": "2026-12-01T10:00:00", "role": "champion", "served": True, "model_md5": "m", "rev": "w"}
+    whole = json.dumps(logged | {"id": "before", "p_default": 0.1, "features": {}}) + "\n"
+    (served_repo / "logs/predictions.jsonl").write_text(whole + whole[:40])
+    server = Server(served_repo)
+    try:
+        status, answer = server.post(loans(served_repo, 1)[0])
+        assert status == 200, answer
+    finally:
+        server.stop()
+    output = "".join(server.said_first) + server.process.stdout.read()
+    assert [line["id"] for line in log_lines(served_repo)] == ["before", answer["id"]], output
+    assert output.count("removed its unfinished last line (40 bytes") == 1, output
