@@ -96,12 +96,31 @@ KNOWN_KEYS = {
     "a GitHub token": "GITHUB_TOKEN=ghp_" + "a1B2" * 9 + "\n",
     "a Slack token": "hook: xoxb-" + "1234567890-abcdef\n",
     "a private key": PRIVATE_KEY_LINE.format("OPENSSH ") + "\nb3BlbnNzaA==\n",
+    "an Azure shared access key": "Endpoint=sb://x.servicebus.windows.net/;SharedAccessKey=" + "Ab1+" * 10 + "=\n",
+    "an Azure SAS token": "https://acct.blob.core.windows.net/c?sv=2022-11-02&ss=b&sig=" + "Ab1%2B" * 5 + "\n",
+    "a Google API key": "maps_key = 'AI" + "za" + "Sy0-_aB1" * 4 + "xyz'\n",
+    "a GitLab token": "CI_TOKEN=glpat" + "-" + "aB1_c" * 4 + "\n",
+    "a Stripe live key": "STRIPE=sk_" + "live_" + "a1B2" * 6 + "\n",
+    "a Hugging Face token": "HF_TOKEN=hf" + "_" + "abCD" * 8 + "ef\n",
+    "an OpenAI key": "OPENAI_API_KEY=sk-proj-" + "a1B2_" * 4 + "T3Blbk" + "FJ" + "c3D4-" * 4 + "x\n",
 }
+
+
+def test_every_kind_of_known_key_has_an_example():
+    assert set(KNOWN_KEYS) == set(no_secrets.KNOWN_KEYS)
 
 
 @pytest.mark.parametrize("kind", KNOWN_KEYS)
 def test_well_known_keys_are_found_in_any_file(kind):
     assert kind in no_secrets.known_keys(KNOWN_KEYS[kind].encode())
+
+
+def test_a_key_inside_another_keys_match_is_found_too():
+    """All kinds were searched for at once, each search going on after a match: an AWS key id in a
+    service-account key's JSON went unnamed."""
+    account = {"type": "service_" + "account", "aws_key_id": AWS_KEY_ID, "private_key_id": "0123abcd"}
+    found = no_secrets.known_keys(json.dumps(account).encode())
+    assert found == ["a GCP service-account key", "an AWS access key id"]
 
 
 def notebook(*lines: str) -> bytes:
