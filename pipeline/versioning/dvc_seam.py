@@ -635,8 +635,10 @@ def refuse_work_tree_path(rev: str) -> None:
     if not (tracked or os.path.lexists(rev)) or experiment_named(rev) is not None:
         return
     history = f"the commits that changed it: `git log --oneline -- {shlex.quote(rev)}`" if tracked else "`git log`"
+    inside = os.path.commonpath([os.path.realpath(rev), os.path.realpath(".")]) == os.path.realpath(".")
+    where = "in the work tree" if inside else "outside the project"  # commands run at the project's root
     raise UserError(
-        f"{rev!r} is a {'folder' if os.path.isdir(rev) else 'file'} in the work tree, not a revision",
+        f"{rev!r} is a {'folder' if os.path.isdir(rev) else 'file'} {where}, not a revision",
         hint=f"name a commit, tag or branch; {history}",
     )
 

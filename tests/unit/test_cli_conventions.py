@@ -198,6 +198,8 @@ def test_version():
         (["report", "--against", "dvc.yaml"], "error: 'dvc.yaml' is a file in the work tree", "-- dvc.yaml`"),
         (["deploy", "promote", "params.yaml"], "error: 'params.yaml' is a file in the work tree", "-- params.yaml`"),
         (["data", "pull", "--rev", "data"], "error: 'data' is a folder in the work tree, not a revision", "-- data`"),
+        (["gate", "--against", "/"], "error: '/' is a folder outside the project, not a revision", "`git log`"),
+        (["report", "--against", "../"], "error: '../' is a folder outside the project, not a revision", "`git log`"),
     ],
 )
 def test_usage_mistakes_are_one_error_line_with_a_hint_and_exit_2(args, message, hint):
