@@ -362,6 +362,12 @@ def merge_conclusion_paths() -> list[str] | None:
     return list(dict.fromkeys([path.decode("utf-8", "surrogateescape") for path in conflicted] + changed))
 
 
+def intent_to_add() -> list[str]:
+    """The files marked to be added (`git add -N`): in the index with no content yet, added as the work tree's diff
+    against the index shows them (as pre-commit lists them)."""
+    return _split_z(git("diff", "--no-ext-diff", "--ignore-submodules", "--diff-filter=A", "--name-only", "-z"))
+
+
 def squash_merging() -> bool:
     """Whether a `git merge --squash` awaits its commit: it stages the merge and writes SQUASH_MSG, but no
     MERGE_HEAD (the commit it leads to has one parent); `git commit` and `git reset` remove SQUASH_MSG."""

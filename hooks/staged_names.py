@@ -26,11 +26,12 @@ def _encodes(path: str) -> bool:
     return True
 
 
-def refusal(path: str, merging: bool = False) -> str:
+def refusal(path: str, merging: bool = False, intended: bool = False) -> str:
     # a merge that pre-merge-commit stopped is still under way (MERGE_HEAD): the commit that follows concludes it
     then = "then `git commit` to conclude the merge" if merging else "then commit again"
+    what = f"the file {shown(path)} marked to be added (`git add -N`)" if intended else f"the staged file {shown(path)}"
     return (
-        f"pre-commit cannot read the name of the staged file {shown(path)} (it is not UTF-8: the error above): "
+        f"pre-commit cannot read the name of {what} (it is not UTF-8: the error above): "
         f"rename it, e.g. `git mv -- {shell_word(path)} NEW_NAME`, {then}"
     )
 
@@ -43,10 +44,11 @@ def names_pre_commit_reads() -> list[str]:
 
 
 def main() -> int:
-    unreadable = not_utf8(names_pre_commit_reads())
+    intended = not_utf8(git.intent_to_add())  # pre-commit lists them too, to set them aside while hooks run
+    unreadable = list(dict.fromkeys(not_utf8(names_pre_commit_reads()) + intended))
     merging = bool(unreadable) and bool(git.merge_heads())
     for path in unreadable:
-        print(refusal(path, merging))
+        print(refusal(path, merging, intended=path in intended))
     if unreadable and from_the_root():
         print(from_the_root().lstrip("\n"))
     return 1 if unreadable else 0

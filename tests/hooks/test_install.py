@@ -209,6 +209,23 @@ def test_a_staged_name_that_is_not_utf8_is_named_with_its_fix(hooked):
     assert weird.read_bytes() == b"weird, edited\n"
 
 
+def test_a_name_that_is_not_utf8_marked_to_be_added_is_named_with_its_fix(hooked):
+    """pre-commit lists the files `git add -N` marked too (to set them aside while hooks run): such a name ended a
+    commit of other files in its UnicodeDecodeError, and no staged name explained it."""
+    weird = hooked / os.fsdecode(b"docs/we\x80ird.md")
+    weird.write_bytes(b"weird\n")
+    run(["git", "add", "-N", "--", os.fsdecode(b"docs/we\x80ird.md")], hooked)
+    write(hooked, "docs/note.md", "a note\n")
+    refused = commit(hooked, "docs/note.md")
+    line = "the file 'docs/we\\x80ird.md' marked to be added (`git add -N`) (it is not UTF-8: the error above)"
+    fix = "`git mv -- $'docs/we\\x80ird.md' NEW_NAME`, then commit again"
+    assert refused.returncode != 0 and line in output(refused) and fix in output(refused), output(refused)
+    assert weird.read_bytes() == b"weird\n"
+
+    run(["git", "mv", "--", os.fsdecode(b"docs/we\x80ird.md"), "docs/weird.md"], hooked)
+    assert commit(hooked).returncode == 0
+
+
 def test_a_merge_that_brings_a_name_that_is_not_utf8_names_it_with_the_fix(hooked):
     """pre-merge-commit's script ran pre-commit as the pre-commit script did: a merged name that is not UTF-8 ended
     `git merge` in pre-commit's UnicodeDecodeError. It now names the file, with the fix that concludes the merge.
