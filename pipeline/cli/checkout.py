@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from pipeline.versioning.journal import stops_unwound
+
 
 def register(app: typer.Typer) -> None:
     app.command()(checkout)
@@ -17,7 +19,8 @@ def checkout(
     """Bring back a version: git checkout REV, then its data and model from the DVC cache, byte-identical."""
     from pipeline.versioning.checkout import checkout as checkout_version
 
-    unrecorded = checkout_version(rev)
+    with stops_unwound():  # SIGTERM or SIGHUP in its checks ends it with a word, as Ctrl-C does, not silently
+        unrecorded = checkout_version(rev)
     if not unrecorded:
         typer.echo(f"At {rev}: code, params, data and model as they were committed.")
         return

@@ -10,6 +10,7 @@ import typer
 
 from pipeline.cli.options import given, revision
 from pipeline.errors import UserError, option
+from pipeline.versioning.journal import stops_unwound
 
 data_app = typer.Typer(help="Bring your own data, add batches, see and move data versions.", no_args_is_help=True)
 
@@ -72,7 +73,8 @@ def add(
     from pipeline.versioning.data_add import add_source, append_batch
 
     if not append:
-        added = add_source(path, target, positive, negative, drop, keep_column or [])
+        with stops_unwound():  # SIGTERM or SIGHUP as it reads the file ends it with a word, as Ctrl-C does
+            added = add_source(path, target, positive, negative, drop, keep_column or [])
         for column in added.dropped_ids:
             keep = (
                 f"To train on it, add {option('--keep-column', column.name)}."
@@ -101,7 +103,8 @@ def add(
             "--append keeps the current target, labels and dropped columns",
             hint="run without --target/--positive/--negative/--drop/--keep-column",
         )
-    appended = append_batch(path)
+    with stops_unwound():
+        appended = append_batch(path)
     typer.echo(
         f"Appended {appended.rows} rows from {appended.batch} to {appended.source} (now {appended.total} rows): "
         "a new DVC version."

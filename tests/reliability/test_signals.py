@@ -1050,3 +1050,36 @@ def test_importing_the_cli_sets_no_stop_handler():
 
     assert handlers(", pipeline.cli") == handlers("")
     assert handlers(", pipeline.cli; signal.signal(signal.SIGTERM, lambda *_: None)") != handlers("")  # it can tell
+
+
+def git_status_that_waits(repo: Path, marker: Path) -> None:
+    """Have git's next look at the work tree (`git diff`, `git status`) wait, `marker` made as it begins: git asks
+    the fsmonitor hook, a program of ours, which files changed."""
+    script = repo.parent / "fsmonitor-that-waits"
+    script.write_text(f"#!/bin/sh\nexec >/dev/null 2>&1 </dev/null\ntouch '{marker}'\nexec sleep 20\n")
+    script.chmod(0o755)
+    run(["git", "config", "core.fsmonitor", str(script)], repo)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("checkout", "HEAD"), ("data", "add", "more.csv")],
+    ids=["checkout", "data-add"],
+)
+def test_a_stop_during_a_commands_checks_ends_it_with_a_word_and_nothing_changed(repo, tmp_path, command):
+    """checkout and data add check the workspace before anything moves; a SIGTERM then ended them in silence (the
+    default action: no word, status -15), as no other command ends."""
+    lending_frame().to_csv(repo / "more.csv", index=False)
+    snapshot, data_before = Snapshot(repo), sorted((repo / "data").rglob("*"))
+    marker = tmp_path / "git-looks"
+    git_status_that_waits(repo, marker)
+    process = start_mlops(repo, *command)
+    deadline = time.monotonic() + 120
+    while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert marker.exists(), process.communicate()[0]
+    output = stop_alone(process, signal.SIGTERM)
+    assert process.returncode == 128 + signal.SIGTERM and "Stopped by SIGTERM" in output, output
+    assert "Traceback" not in output, output
+    snapshot.assert_unchanged()
+    assert (repo / "more.csv").exists() and sorted((repo / "data").rglob("*")) == data_before
