@@ -56,16 +56,21 @@ def test_travel_between_two_versions(repo, tmp_path):
     assert run(["git", "describe", "--tags"], repo).stdout.strip() == "v2"
 
 
-def test_a_file_in_the_way_of_the_versions_data_is_never_overwritten(repo, tmp_path):
-    """A file where only the version checked out tracks data (loans copied in by hand before `mlops data add`, not
-    in git: untracked changes do not block a checkout) was replaced by that version's data without a word: its
-    bytes, in no commit and not in the DVC cache, were gone."""
+def at_v1_before_added_data(repo, tmp_path) -> None:
+    """Tags v1 and v2, v2 trained on loans added with `mlops data add` (tmp_path/loans.csv), and v1 checked out."""
     commit(repo, "v1")
     other_schema_frame().to_csv(tmp_path / "loans.csv", index=False)
     mlops(repo, "data", "add", str(tmp_path / "loans.csv"), "--target", "status", "--positive", "default")
     mlops(repo, "repro")
     commit(repo, "v2")
     mlops(repo, "checkout", "v1")
+
+
+def test_a_file_in_the_way_of_the_versions_data_is_never_overwritten(repo, tmp_path):
+    """A file where only the version checked out tracks data (loans copied in by hand before `mlops data add`, not
+    in git: untracked changes do not block a checkout) was replaced by that version's data without a word: its
+    bytes, in no commit and not in the DVC cache, were gone."""
+    at_v1_before_added_data(repo, tmp_path)
     mine = repo / "data/external/loans.csv"
     mine.write_text("status,amount\ndefault,1\npaid,2\n")  # the user's own, never added
     before = snapshot(repo)
@@ -94,12 +99,7 @@ def test_added_data_in_no_cache_here_is_named_with_a_push_that_sends_it(repo, tm
     """Data added with `mlops data add`, in neither this cache nor on the remote: the hint said to run `mlops data push`
     from a clone whose cache has it, but a push sends the checked-out version's data only, so run there at another
     version it pushed none of it, said "Pushed.", and the checkout here was refused again."""
-    commit(repo, "v1")
-    other_schema_frame().to_csv(tmp_path / "loans.csv", index=False)
-    mlops(repo, "data", "add", str(tmp_path / "loans.csv"), "--target", "status", "--positive", "default")
-    mlops(repo, "repro")
-    commit(repo, "v2")
-    mlops(repo, "checkout", "v1")
+    at_v1_before_added_data(repo, tmp_path)
     md5 = yaml.safe_load(run(["git", "show", "v2:data/external/loans.csv.dvc"], repo).stdout)["outs"][0]["md5"]
     cached = repo / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
     kept = tmp_path / "kept"

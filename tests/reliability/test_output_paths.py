@@ -435,12 +435,8 @@ main()
 """
 
 
-@pytest.mark.parametrize(
-    "moment", ["stop-as-the-page-is-made", "the-page-cannot-be-written", "stop-between-the-renames"]
-)
-def test_drift_writes_its_data_and_its_page_both_or_neither(repo, moment):
-    """`mlops monitor drift` wrote drift.json, then drift.html: a stop or a failure between the two left the new
-    data beside the former page, a report that contradicts its data."""
+def logged_loans_and_a_former_drift_report(repo: Path) -> Path:
+    """A prediction log of 1,000 held-out loans, and drift-reports/ holding a former report; that folder."""
     from tests.e2e.test_serve import loans as held_out_loans
     from tests.e2e.test_serve import md5_of_model
 
@@ -455,6 +451,16 @@ def test_drift_writes_its_data_and_its_page_both_or_neither(repo, moment):
     reports.mkdir()
     (reports / "drift.json").write_text('{"former": true}\n')
     (reports / "drift.html").write_text("<p>the former page</p>\n")
+    return reports
+
+
+@pytest.mark.parametrize(
+    "moment", ["stop-as-the-page-is-made", "the-page-cannot-be-written", "stop-between-the-renames"]
+)
+def test_drift_writes_its_data_and_its_page_both_or_neither(repo, moment):
+    """`mlops monitor drift` wrote drift.json, then drift.html: a stop or a failure between the two left the new
+    data beside the former page, a report that contradicts its data."""
+    reports = logged_loans_and_a_former_drift_report(repo)
 
     result = run(["python", "-c", DRIFT_CUT_BETWEEN_ITS_FILES, moment], repo, check=False)
     output = result.stdout + result.stderr
@@ -514,20 +520,7 @@ main()
 def test_a_drift_killed_as_it_writes_is_undone_or_completed_by_the_next_run(repo, moment, ends):
     """A SIGKILL of `mlops monitor drift` while it wrote left drift.json.XXXXXXXX.partial files in its folder for
     good, and during its renames drift.json set aside (missing) or new beside the former page."""
-    from tests.e2e.test_serve import loans as held_out_loans
-    from tests.e2e.test_serve import md5_of_model
-
-    logged = {"time": "2026-12-01T10:00:00", "role": "champion", "served": True, "model_md5": md5_of_model(repo)}
-    lines = [
-        logged | {"id": str(n), "rev": "workspace", "p_default": 0.1, "features": loan}
-        for n, loan in enumerate(held_out_loans(repo, 1000))
-    ]
-    (repo / "logs").mkdir()
-    (repo / "logs/predictions.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
-    reports = repo / "drift-reports"
-    reports.mkdir()
-    (reports / "drift.json").write_text('{"former": true}\n')
-    (reports / "drift.html").write_text("<p>the former page</p>\n")
+    reports = logged_loans_and_a_former_drift_report(repo)
     not_ours = {  # a user's file, and a partial of a writer still running (this test's process)
         "drift.json.notes.partial": "the user's\n",
         f"drift.json.{os.getpid()}.abcdefgh.partial": "a live writer's\n",
