@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Iterable
 from pathlib import Path
 
 from hooks.pipeline_state import LOCK_FILE, locked_outs
@@ -35,9 +36,10 @@ def checkout(rev: str) -> list[str]:
             hint="bring them back first: `dvc checkout --force` (from the cache), `mlops data pull` (from the DVC "
             f"remote) or `mlops repro` (rebuilds the model), then `mlops checkout {shlex.quote(rev)}` again",
         )
-    require_nothing_unrecorded_in_the_way(rev, commit)
-    require_not_lost(rev, commit)
     tracked_before = set(dvc_seam.tracked_objects())
+    used_at_rev = objects_at(commit)
+    require_nothing_unrecorded_in_the_way(rev, used_at_rev, tracked_before)
+    require_not_lost(rev, commit, used_at_rev)
     with all_or_nothing("mlops checkout", move_head=True):
         dvc_seam.switch_code(rev)
         try:
@@ -52,16 +54,15 @@ def checkout(rev: str) -> list[str]:
     return unrecorded
 
 
-def require_nothing_unrecorded_in_the_way(rev: str, commit: str) -> None:
-    """Refuse, before anything moves, a file where `commit` tracks data and this version tracks none (loans copied in
-    by hand, not in git: untracked files do not block a checkout) whose bytes are in no commit and not in the DVC
-    cache: the checkout would replace them with `commit`'s, and nothing could bring them back. Files this version
-    tracks were checked as recorded already."""
-    tracked_here = list(dvc_seam.tracked_objects())
+def require_nothing_unrecorded_in_the_way(rev: str, used_at_rev: dict[str, str], tracked_here: set[str]) -> None:
+    """Refuse, before anything moves, a file where `rev` tracks data (`used_at_rev`: {path: md5}) and this version
+    tracks none (loans copied in by hand, not in git: untracked files do not block a checkout) whose bytes are in no
+    commit and not in the DVC cache: the checkout would replace them with `rev`'s, and nothing could bring them back.
+    Files this version tracks (`tracked_here`) were checked as recorded already."""
     cache = dvc_seam.cache_files_dir()
     in_the_way = [
         path
-        for path, md5 in integrity.objects_in_use(commit).items()
+        for path, md5 in used_at_rev.items()
         if not within(path, tracked_here) and Path(path).is_file() and not kept_elsewhere(Path(path), cache, md5)
     ]
     if in_the_way:
@@ -75,11 +76,12 @@ def require_nothing_unrecorded_in_the_way(rev: str, commit: str) -> None:
         )
 
 
-def require_not_lost(rev: str, commit: str) -> None:
-    """Refuse, before anything moves, a version whose data or model is neither in the cache nor on the DVC remote:
-    the checkout would fail, and the pull its failure suggests would fetch nothing. One the remote has, or a remote
-    that cannot be asked, is left to the checkout (whose failure names the pull)."""
-    missing = integrity.missing_from_cache(objects_at(commit))
+def require_not_lost(rev: str, commit: str, used_at_rev: dict[str, str]) -> None:
+    """Refuse, before anything moves, a version whose data or model (`used_at_rev`, `objects_at(commit)`) is neither
+    in the cache nor on the DVC remote: the checkout would fail, and the pull its failure suggests would fetch
+    nothing. One the remote has, or a remote that cannot be asked, is left to the checkout (whose failure names the
+    pull)."""
+    missing = integrity.missing_from_cache(used_at_rev)
     if not missing:
         return
     try:
@@ -129,7 +131,7 @@ def is_pipeline_output(commit: str, path: str) -> bool:
     return within(path, [out["path"] for out in locked_outs(dvc_seam.read_at(commit, LOCK_FILE)) if "path" in out])
 
 
-def within(path: str, outputs: list[str]) -> bool:
+def within(path: str, outputs: Iterable[str]) -> bool:
     """Whether `path` is one of `outputs` or inside one of them (a tracked folder)."""
     return any(path == output or path.startswith(f"{output}/") for output in outputs)
 
