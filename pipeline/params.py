@@ -13,7 +13,17 @@ from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from hooks import params_yaml
 from hooks.bounded_yaml import BadYaml, ConflictMarkers, TooLarge, not_yaml
@@ -81,6 +91,14 @@ class DataParams(Strict):
     drop: list[str] = Field(default=[], max_length=MAX_DROP)
     schema_path: ProjectFile = Field(alias="schema", min_length=1, max_length=MAX_TEXT)
     sample_frac: StrictFloat = Field(gt=0.0, le=1.0)
+
+    @field_validator("drop")
+    @classmethod
+    def _target_kept(cls, drop: list[str], info: ValidationInfo) -> list[str]:
+        target = info.data.get("target")  # absent when the target itself was refused
+        if target in drop:
+            raise ValueError(f"lists the target {target!r}, which the model learns: take it out of drop")
+        return drop
 
 
 class SplitParams(Strict):

@@ -44,11 +44,14 @@ FIELDS = {
 # A data file DVC does not version: a change to it would retrain nothing, and a clone would not have it.
 UNVERSIONED_SOURCES = ("/home/me/loans.csv", "loans.csv", "data/external/../loans.csv", "data/loans.csv")
 UNKNOWN_KEYS = {"extra_section": 1, "train.logreg.penalty": "l2", "data.sourse": "typo.csv"}
+# A value fine alone that contradicts another key: the target (`data.target: Class`) listed among the dropped columns.
+CONTRADICTIONS = {"target dropped": {"data.drop": ["rownames", "Class"]}}
 CASES = (
     [(f"{key} wrong type", {key: bad}) for key, (bad, _) in FIELDS.items()]
     + [(f"{key} out of range", {key: bad}) for key, (_, bad) in FIELDS.items() if bad is not None]
     + [(f"unknown key {key}", {key: value}) for key, value in UNKNOWN_KEYS.items()]
     + [(f"unversioned source {source}", {"data.source": source}) for source in UNVERSIONED_SOURCES]
+    + list(CONTRADICTIONS.items())
 )
 
 
