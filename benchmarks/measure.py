@@ -73,11 +73,12 @@ class Case:
     cwd: Path
     prepare: Callable[[], None] | None = None
     samples: list[Sample] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)  # beside `bench_env()`'s
 
     def run_once(self) -> None:
         if self.prepare:
             self.prepare()
-        self.samples.append(run_measured(self.cmd, self.cwd))
+        self.samples.append(run_measured(self.cmd, self.cwd, bench_env(**self.env)))
 
     @property
     def seconds(self) -> float:

@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -107,6 +108,15 @@ def pytest_configure(config) -> None:
     workers = getattr(config, "workerinput", {}).get("workercount")  # in a pytest-xdist worker
     if workers or not config.getoption("numprocesses", None):  # (xdist's controller runs no test)
         share_the_cores(workers or 1)
+        stage_servers_of_this_run(config)
+
+
+def stage_servers_of_this_run(config) -> None:
+    """The warm stage servers the commands start (pipeline.experiments.stage_server) listen in a directory of this
+    run's own, removed when it ends: each server then ends too, rather than idling on after the tests."""
+    runtime = tempfile.mkdtemp(prefix="mlops-tests-run-")
+    os.environ["XDG_RUNTIME_DIR"] = runtime
+    config.add_cleanup(lambda: shutil.rmtree(runtime, ignore_errors=True))
 
 
 def ctrl_c_as_from_a_terminal() -> None:

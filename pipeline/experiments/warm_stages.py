@@ -5,7 +5,8 @@ scikit-learn and skops before any work: on the default data, more than the work 
 (or its subset experiment) has DVC run the pipeline, a stage whose `cmd` is exactly
 `python -m pipeline.stages.<name>` is instead run in a fork of a `StageRunner`: a fork of `mlops` started
 before DVC, which imports those libraries while DVC starts and checks the stages (two runners: one imports
-pandas alone, ready for ingest, the other scikit-learn and skops too, ready by train). The
+pandas alone, ready for ingest, the other scikit-learn and skops too, ready by train), or a fork of this
+user's warm stage server (`stage_server`), which has imported them already. The
 stage's fork moves to the stage's directory, environment and the caller's standard streams, imports the
 project's own code afresh from there when it differs from what the runner imported (an experiment's copy may
 hold other code), runs the module as `__main__`, and exits with its status. DVC still decides what runs, and
@@ -24,6 +25,7 @@ import json
 import os
 import re
 import runpy
+import select
 import signal
 import socket
 import subprocess
@@ -33,6 +35,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from hooks.stop_signals import STOP_SIGNALS, stops_to_take
+from pipeline.experiments import stage_server
 from pipeline.training import model_file
 from pipeline.versioning.exp_queue import only_its_own_experiment
 from pipeline.versioning.journal import raise_if_stopped
@@ -79,10 +82,10 @@ def preload(stage: str) -> None:
     gc.freeze()  # the forks' collections then never walk the libraries' objects (nor copy their pages)
 
 
-def _name_process(stage: str) -> None:
-    """Call the fork `stage:<name>` in ps/top (/proc/<pid>/comm), since its command line is `mlops`'s."""
+def name_process(name: str) -> None:
+    """Call this process `name` in ps/top (/proc/<pid>/comm), since its command line is another's."""
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).prctl(15, f"stage:{stage}"[:15].encode(), 0, 0, 0)  # PR_SET_NAME
+        ctypes.CDLL(None).prctl(15, name[:15].encode(), 0, 0, 0)  # PR_SET_NAME
 
 
 def _end_with_parent(parent: int, signum: int = signal.SIGKILL) -> None:
@@ -142,7 +145,7 @@ def _run_in_child(
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by the runner across the fork
         for target, fd in (stdio or {}).items():  # the caller's standard streams as they are now, not at the fork
             os.dup2(fd, target)
-        _name_process(stage)
+        name_process(f"stage:{stage}")
         os.chdir(cwd)
         os.environ.clear()
         os.environ.update(env)
@@ -215,15 +218,26 @@ class StageRunner:
     def __init__(self, stages: tuple[str, ...]) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
+        self._in_flight, served = False, stage_server.connect(stages)
+        self._served = served is not None
+        if served is not None:  # a fork of the warm stage server: its pid comes first on the channel
+            self._channel, self._pid = served, None
+            return
         self._channel, theirs = socket.socketpair()
-        self._in_flight = False
         parent = os.getpid()
-        self.pid = os.fork()
-        if self.pid == 0:
+        self._pid = os.fork()
+        if self._pid == 0:
             self._channel.close()
             _end_with_parent(parent)
-            _serve(theirs, stages)
+            serve_runner(theirs, stages)
         theirs.close()
+
+    @property
+    def pid(self) -> int:
+        """The runner's process id (0 once it has ended)."""
+        if self._pid is None:
+            self._pid = self._read_number()
+        return self._pid
 
     def go(self, stages: tuple[str, ...], cwd: str, env: dict[str, str], code_dir: str) -> None:
         """Run `stages` in `cwd` with the project code of `code_dir`, with this process's standard streams."""
@@ -236,14 +250,21 @@ class StageRunner:
 
     def wait(self) -> int:
         """The first failing stage's exit status, or 0 (the runner's own status if it ended meanwhile)."""
-        reply = b""
-        while not reply.endswith(b"\n") and (chunk := self._channel.recv(64)):
-            reply += chunk
+        if self._pid is None:
+            self._pid = self._read_number()
+        status = self._read_number()
         self._in_flight = False
-        if reply.endswith(b"\n"):
-            return int(reply)
-        status = self._reap()
+        if status is not None:
+            return status
+        status = 1 if self._served else self._reap()
         return status if status != 0 else 1
+
+    def _read_number(self) -> int | None:
+        """The next line the runner sends (a number), or None when it ended first."""
+        reply = b""
+        while not reply.endswith(b"\n") and (chunk := self._channel.recv(1)):
+            reply += chunk
+        return int(reply) if reply.endswith(b"\n") else None
 
     def run(self, stages: tuple[str, ...], cwd: str, env: dict[str, str], code_dir: str) -> int:
         """`go`, then `wait`: stopped meanwhile, the stages end before the stop goes on."""
@@ -256,25 +277,38 @@ class StageRunner:
 
     def stop(self, at_once: bool = False) -> None:
         """End the runner: after the stages it runs have ended (`at_once`: ended by it, at once)."""
-        if self.pid and self._in_flight and not at_once:
+        if self._pid != 0 and self._in_flight and not at_once:
             self.wait()
-        if self.pid:  # SIGTERM: the runner kills its stage and reaps it; idle (perhaps importing), it just ends
-            _end_stage(self.pid, signal.SIGTERM if self._in_flight else signal.SIGKILL)
-            self.pid = 0
+        if self._served:  # the server's runner: closing our end ends its stage, then the runner
+            self._end_served()
+        elif self._pid:  # SIGTERM: the runner kills its stage and reaps it; idle (perhaps importing), it just ends
+            _end_stage(self._pid, signal.SIGTERM if self._in_flight else signal.SIGKILL)
+        self._pid = 0
         self._channel.close()
+
+    def _end_served(self) -> None:
+        """Close our end and, when a stage runs, wait until the runner has ended it and itself: the runner's
+        end of the channel closes only once the runner has exited."""
+        from pipeline.versioning.journal import uninterruptible
+
+        with uninterruptible(), contextlib.suppress(OSError):  # a second Ctrl-C must not skip the waiting
+            self._channel.shutdown(socket.SHUT_WR)
+            while self._in_flight and self._channel.recv(64):
+                pass
 
     def _reap(self) -> int:
         with contextlib.suppress(ChildProcessError):
-            _, status = os.waitpid(self.pid, 0)
-            self.pid = 0
+            _, status = os.waitpid(self._pid, 0)
+            self._pid = 0
             return os.waitstatus_to_exitcode(status)
-        self.pid = 0
+        self._pid = 0
         return 1
 
 
-def _serve(channel: socket.socket, stages: tuple[str, ...]) -> None:
+def serve_runner(channel: socket.socket, stages: tuple[str, ...], watch_caller: bool = False) -> None:
     """The runner's life: import what `stages` need, then run each request's stages in forks, one at a time,
-    replying with the first failing status (or 0); SIGTERM, SIGHUP or Ctrl-C end the stage running, then the runner."""
+    replying with the first failing status (or 0); SIGTERM, SIGHUP or Ctrl-C end the stage running, then the runner.
+    `watch_caller` (a runner that is not the caller's child): the caller closing the channel ends the stage too."""
     status, running = 1, [0]
 
     def end(signum: int, _frame: object) -> None:
@@ -303,7 +337,7 @@ def _serve(channel: socket.socket, stages: tuple[str, ...]) -> None:
                     _run_in_child(stage, message["cwd"], message["env"], message["code_dir"], runner, stdio)
                 running[0] = pid
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-                status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+                status = _await_stage(pid, channel if watch_caller else None)
                 running[0] = 0
                 if status != 0:
                     break
@@ -315,6 +349,20 @@ def _serve(channel: socket.socket, stages: tuple[str, ...]) -> None:
         traceback.print_exc()
     finally:
         os._exit(status if 0 <= status < 256 else 128 - status)
+
+
+def _await_stage(pid: int, caller: socket.socket | None) -> int:
+    """The stage's exit status; killed first if `caller` closes its end meanwhile (or sends anything: it sends
+    nothing while a stage runs)."""
+    if caller is not None:
+        stage = os.pidfd_open(pid)
+        try:
+            if caller in select.select([stage, caller], [], [])[0]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        finally:
+            os.close(stage)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
 
 def _receive(channel: socket.socket) -> tuple[dict, list[int]] | None:
@@ -371,6 +419,12 @@ def stages_in_warm_forks() -> Iterator[None]:
         if os.name == "posix":
             for runner in _runners.pop():
                 runner.stop(at_once=True)
+
+
+def run_stage_server() -> None:
+    """The warm stage server's process (`stage_server.BOOT`): its runners serve as a runner forked by `mlops` does."""
+    name_process(stage_server.PROCESS_NAME)
+    stage_server.serve(preload, serve_runner)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.experiments.warm_stages import stage_of
-from tests.conftest import run
+from tests.conftest import run, test_env
 
 
 def tracked_changes(repo: Path) -> str:
@@ -85,6 +85,12 @@ while not os.path.exists("stage.pid") or not open("stage.pid").read():
 """
 
 
+@pytest.fixture(params=["served", "forked"])
+def runner_env(request) -> dict[str, str]:
+    """Each runner test twice: with the runner forked by the warm stage server, and forked by the command itself."""
+    return test_env() if request.param == "served" else test_env(MLOPS_STAGE_SERVER="0")
+
+
 def alive(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
@@ -92,20 +98,22 @@ def alive(pid: int) -> bool:
         return False
 
 
-def test_a_runner_stopped_at_once_has_ended_and_reaped_its_stage_when_stop_returns(fresh_repo):
+def test_a_runner_stopped_at_once_has_ended_and_reaped_its_stage_when_stop_returns(fresh_repo, runner_env):
     """A stop of `mlops` ends the stage before the journal puts the workspace back: nothing may still be writing."""
     stage_code(fresh_repo, "train", STAGE_THAT_WAITS)
     script = (
         WHEN_IT_STARTED + "runner.stop(at_once=True)\nprint(os.path.exists(f'/proc/{open(\"stage.pid\").read()}'))\n"
     )
-    result = run([sys.executable, "-c", script], fresh_repo, timeout=120)
+    result = run([sys.executable, "-c", script], fresh_repo, timeout=120, env=runner_env)
     assert result.stdout.split() == ["False"], result.stdout + result.stderr
 
 
-def test_a_runner_whose_caller_is_killed_takes_its_stage_along(fresh_repo):
+def test_a_runner_whose_caller_is_killed_takes_its_stage_along(fresh_repo, runner_env):
     """SIGKILL gives `mlops` no chance to end anything: the runner and its stage end with it, however it ends."""
     stage_code(fresh_repo, "train", STAGE_THAT_WAITS)
-    result = run([sys.executable, "-c", WHEN_IT_STARTED + "os.kill(os.getpid(), 9)\n"], fresh_repo, check=False)
+    result = run(
+        [sys.executable, "-c", WHEN_IT_STARTED + "os.kill(os.getpid(), 9)\n"], fresh_repo, check=False, env=runner_env
+    )
     assert result.returncode == -9, result.stderr
     stage = int((fresh_repo / "stage.pid").read_text())
     deadline = time.monotonic() + 30
@@ -114,7 +122,7 @@ def test_a_runner_whose_caller_is_killed_takes_its_stage_along(fresh_repo):
     assert not alive(stage)
 
 
-def test_a_stage_writes_to_the_callers_output_as_it_is_when_the_stage_runs(fresh_repo):
+def test_a_stage_writes_to_the_callers_output_as_it_is_when_the_stage_runs(fresh_repo, runner_env):
     """The runner starts before the command has its final output (a reader of `mlops ... | head` that went away
     turns it into /dev/null): the stage's print goes where the caller's output goes when it runs."""
     stage_code(fresh_repo, "ingest", "print('from the stage', flush=True)\n")
@@ -127,13 +135,13 @@ status = runner.run(("ingest",), os.getcwd(), dict(os.environ), os.getcwd())
 runner.stop()
 print(status, file=sys.stderr)
 """
-    result = run([sys.executable, "-c", script], fresh_repo, timeout=120)
+    result = run([sys.executable, "-c", script], fresh_repo, timeout=120, env=runner_env)
     assert result.stderr.split() == ["0"], result.stderr
     assert "from the stage" not in result.stdout
     assert (fresh_repo / "later.txt").read_text() == "from the stage\n"
 
 
-def test_a_runner_of_a_command_that_ignores_ctrl_c_ignores_it_too(fresh_repo):
+def test_a_runner_of_a_command_that_ignores_ctrl_c_ignores_it_too(fresh_repo, runner_env):
     """`mlops ... &` in a script ignores Ctrl-C, and so does its stage runner: a SIGINT fails no stage."""
     stage_code(fresh_repo, "ingest", "print('ran', flush=True)\n")
     script = """
@@ -147,5 +155,5 @@ second = runner.run(("ingest",), os.getcwd(), dict(os.environ), os.getcwd())
 runner.stop()
 print(first, second, file=sys.stderr)
 """
-    result = run([sys.executable, "-c", script], fresh_repo, timeout=120)
+    result = run([sys.executable, "-c", script], fresh_repo, timeout=120, env=runner_env)
     assert (result.stdout, result.stderr.split()) == ("ran\nran\n", ["0", "0"]), result.stderr

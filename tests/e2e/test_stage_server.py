@@ -1,0 +1,126 @@
+"""The warm stage server (pipeline.experiments.stage_server): started by the first command that runs stages, it
+serves the next ones a runner with every import done, as the command's own fork would run its stages, and it
+never holds a command back nor outlives its socket."""
+
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipeline.experiments import stage_server
+from tests.conftest import run, test_env
+
+# The stage records its runner and its runner's parent; the command records its own pid.
+STAGE_THAT_TELLS_ITS_PARENTS = """
+import os
+runner = os.getppid()
+server = int(open(f"/proc/{runner}/stat").read().rsplit(")", 1)[1].split()[1])
+open("parents.txt", "w").write(f"{runner} {server}")
+open("made.txt", "w").write("x")
+"""
+COMMAND = """
+import os, sys
+from pipeline.experiments.warm_stages import StageRunner
+os.umask(0o077)
+runner = StageRunner(("ingest",))
+status = runner.run(("ingest",), os.getcwd(), dict(os.environ), os.getcwd())
+runner.stop()
+print(os.getpid(), status)
+"""
+
+
+def run_command(repo: Path, **env: str) -> tuple[int, int, int]:
+    """Run COMMAND in `repo` (its output captured: a server holding it would keep this waiting): the
+    command's pid, and its stage's runner and the runner's parent."""
+    result = run([sys.executable, "-c", COMMAND], repo, timeout=120, env=test_env(**env))
+    command, status = result.stdout.split()
+    assert status == "0", result.stderr
+    runner, server = (int(word) for word in (repo / "parents.txt").read_text().split())
+    return int(command), runner, server
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def runtime(tmp_path) -> Iterator[Path]:
+    """A folder of the test's own for the servers' sockets; removed after the test, which ends its servers."""
+    folder = tmp_path / "runtime"
+    folder.mkdir(mode=0o700)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def with_stage(repo: Path) -> Path:
+    (repo / "pipeline" / "stages" / "ingest.py").write_text(STAGE_THAT_TELLS_ITS_PARENTS)
+    return repo
+
+
+def test_the_server_the_first_command_started_serves_the_next_and_outlives_both(fresh_repo, runtime):
+    repo = with_stage(fresh_repo)
+
+    first_command, first_runner, server = run_command(repo, XDG_RUNTIME_DIR=str(runtime))
+    second_command, second_runner, second_server = run_command(repo, XDG_RUNTIME_DIR=str(runtime))
+
+    assert second_server == server and first_runner != second_runner
+    assert server not in (first_command, second_command) and first_runner != first_command
+    assert alive(server) and Path(f"/proc/{server}/comm").read_text().strip() == stage_server.PROCESS_NAME
+    assert (repo / "made.txt").stat().st_mode & 0o777 == 0o600  # the command's umask, not the server's
+
+
+def test_a_server_ends_once_its_socket_is_gone(fresh_repo, runtime):
+    repo = with_stage(fresh_repo)
+    _, _, server = run_command(repo, XDG_RUNTIME_DIR=str(runtime))
+    assert alive(server)
+
+    for socket in runtime.rglob("*.sock"):
+        socket.unlink()
+
+    deadline = time.monotonic() + 10 * stage_server.TICK_SECONDS
+    while alive(server) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(server)
+
+
+def test_switched_off_the_stage_runs_in_a_fork_of_the_command_and_no_server_starts(fresh_repo, runtime):
+    repo = with_stage(fresh_repo)
+
+    command, runner, runners_parent = run_command(repo, XDG_RUNTIME_DIR=str(runtime), MLOPS_STAGE_SERVER="0")
+
+    assert runners_parent == command and runner != command
+    assert list(runtime.rglob("*.sock")) == []
+
+
+def test_another_project_code_or_import_time_environment_is_another_servers(fresh_repo, monkeypatch):
+    def fingerprint() -> str:
+        return stage_server._fingerprint(fresh_repo)
+
+    before = fingerprint()
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    with_threads = fingerprint()
+    stage = fresh_repo / "pipeline" / "stages" / "split.py"
+    stage.write_text(stage.read_text() + "\n")
+    with_code = fingerprint()
+    monkeypatch.setenv("GIT_DIR", "elsewhere")  # read by no library as it is imported
+
+    assert len({before, with_threads, with_code}) == 3
+    assert fingerprint() == with_code
+
+
+def test_no_server_where_the_socket_folder_is_not_this_users_own(fresh_repo, runtime):
+    (runtime / f"mlops-stages-{os.getuid()}").mkdir()
+    os.chmod(runtime / f"mlops-stages-{os.getuid()}", 0o777)  # open to every user: not trusted
+    repo = with_stage(fresh_repo)
+
+    command, _, runners_parent = run_command(repo, XDG_RUNTIME_DIR=str(runtime))
+
+    assert runners_parent == command
+    assert list(runtime.rglob("*.sock")) == []
