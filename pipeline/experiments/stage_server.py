@@ -101,7 +101,9 @@ def _fingerprint(root: Path) -> str:
             code.append((str(path), status.st_mtime_ns, status.st_size))
     libraries = [(entry, os.stat(entry).st_mtime_ns) for entry in sys.path if entry.endswith("-packages")]
     env = sorted((name, value) for name, value in os.environ.items() if name.startswith(IMPORT_TIME_ENV))
-    identity = [sys.executable, sys.version, str(root), code, libraries, env]
+    # The interpreter by its real file: `python` and `python3.11` of one venv are one Python (its site-packages
+    # folders, above, tell one venv from another).
+    identity = [os.path.realpath(sys.executable), sys.version, str(root), code, libraries, env]
     return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:24]
 
 

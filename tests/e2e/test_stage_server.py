@@ -124,3 +124,12 @@ def test_no_server_where_the_socket_folder_is_not_this_users_own(fresh_repo, run
 
     assert runners_parent == command
     assert list(runtime.rglob("*.sock")) == []
+
+
+def test_one_server_whichever_name_of_the_interpreter_started_the_command(fresh_repo, tmp_path, monkeypatch):
+    """`mlops` runs `python3.11`, a script `python`: the same interpreter of the same venv, one server."""
+    other_name = tmp_path / "python-by-another-name"
+    other_name.symlink_to(sys.executable)
+    before = stage_server._fingerprint(fresh_repo)
+    monkeypatch.setattr(sys, "executable", str(other_name))
+    assert stage_server._fingerprint(fresh_repo) == before
