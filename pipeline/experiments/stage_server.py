@@ -21,6 +21,7 @@ import os
 import select
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -85,8 +86,8 @@ def socket_path() -> Path:
     root = Path(pipeline.__file__).resolve().parents[1]
     directory = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()) / f"mlops-stages-{os.getuid()}"
     directory.mkdir(mode=0o700, exist_ok=True)
-    status = directory.stat()
-    if status.st_uid != os.getuid() or status.st_mode & 0o077:
+    status = directory.lstat()  # a symbolic link (in a shared /tmp, anyone's) is not this user's folder
+    if not stat.S_ISDIR(status.st_mode) or status.st_uid != os.getuid() or status.st_mode & 0o077:
         raise PermissionError(f"{directory} is not this user's own")
     return directory / f"{_fingerprint(root)}.sock"
 

@@ -115,15 +115,21 @@ def test_another_project_code_or_import_time_environment_is_another_servers(fres
     assert fingerprint() == with_code
 
 
-def test_no_server_where_the_socket_folder_is_not_this_users_own(fresh_repo, runtime):
-    (runtime / f"mlops-stages-{os.getuid()}").mkdir()
-    os.chmod(runtime / f"mlops-stages-{os.getuid()}", 0o777)  # open to every user: not trusted
+@pytest.mark.parametrize("planted", ["open to every user", "a link to a private folder"])
+def test_no_server_where_the_socket_folder_is_not_this_users_own(fresh_repo, runtime, tmp_path, planted):
+    folder = runtime / f"mlops-stages-{os.getuid()}"
+    if planted == "open to every user":
+        folder.mkdir()
+        os.chmod(folder, 0o777)
+    else:  # as anyone may plant one in a shared /tmp, pointing where they like
+        (tmp_path / "private").mkdir(mode=0o700)
+        folder.symlink_to(tmp_path / "private")
     repo = with_stage(fresh_repo)
 
     command, _, runners_parent = run_command(repo, XDG_RUNTIME_DIR=str(runtime))
 
     assert runners_parent == command
-    assert list(runtime.rglob("*.sock")) == []
+    assert list(runtime.rglob("*.sock")) == [] and list(folder.resolve().glob("*.sock")) == []
 
 
 def test_one_server_whichever_name_of_the_interpreter_started_the_command(fresh_repo, tmp_path, monkeypatch):
