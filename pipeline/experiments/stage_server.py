@@ -8,7 +8,8 @@ and the server forks it a runner that already has every import: the runner then 
 a runner forked from the command would (stages in forks of it, with the command's directory, environment,
 standard streams, umask and ignored stop signals), and ends its stage at once when the command closes the
 connection or dies, however it dies. A server whose project code, Python or libraries changed is never asked
-again (its socket's name is a fingerprint of them); it ends after `IDLE_SECONDS` unused or when its socket goes.
+again (its socket's name is a fingerprint of them), so it ends once it sees the change; any other ends after
+`IDLE_SECONDS` unused, or when its socket goes.
 `MLOPS_STAGE_SERVER=0` turns it off: runners are then forks of the command, as before.
 """
 
@@ -92,16 +93,18 @@ def socket_path() -> Path:
     return directory / f"{_fingerprint(root)}.sock"
 
 
-def _fingerprint(root: Path) -> str:
+def _fingerprint(root: Path, environ: dict[str, str] | None = None) -> str:
     """What a server's imports depend on: the Python, the project code under `root` and the installed libraries
-    (a site-packages folder changes when a package is installed or removed), and the import-time environment."""
+    (a site-packages folder changes when a package is installed or removed), and the import-time environment
+    (`environ`, default this process's)."""
     code = []
     for package in ("pipeline", "hooks"):
         for path in sorted((root / package).rglob("*.py")):
             status = path.stat()
             code.append((str(path), status.st_mtime_ns, status.st_size))
     libraries = [(entry, os.stat(entry).st_mtime_ns) for entry in sys.path if entry.endswith("-packages")]
-    env = sorted((name, value) for name, value in os.environ.items() if name.startswith(IMPORT_TIME_ENV))
+    environ = os.environ if environ is None else environ
+    env = sorted((name, value) for name, value in environ.items() if name.startswith(IMPORT_TIME_ENV))
     # The interpreter by its real file: `python` and `python3.11` of one venv are one Python (its site-packages
     # folders, above, tell one venv from another).
     identity = [os.path.realpath(sys.executable), sys.version, str(root), code, libraries, env]
@@ -168,8 +171,9 @@ def serve(preload: Callable[[str], None], serve_runner: Callable[..., None]) -> 
     """The server: `python -P -c BOOT ROOT PATH FD`, listening on the socket FD it inherited. Import the stages'
     libraries (`preload(stage)`; the ingest stage's first, so that a command waiting for it is served soon), then
     fork a runner for each connection (`serve_runner`); the rest of the imports happen while no runner is alive."""
-    path, listener = sys.argv[2], socket.socket(fileno=int(sys.argv[3]))
+    root, path, listener = Path(sys.argv[1]), sys.argv[2], socket.socket(fileno=int(sys.argv[3]))
     inode = os.stat(path).st_ino
+    environ = dict(os.environ)  # the command's: a library may set variables of its own as it is imported
     preload("ingest")
     runners: set[int] = set()
     unwarmed, last_used = ["train"], time.monotonic()
@@ -183,7 +187,7 @@ def serve(preload: Callable[[str], None], serve_runner: Callable[..., None]) -> 
                 runners.add(runner)
         elif warming:
             preload(unwarmed.pop())
-        elif time.monotonic() - last_used > IDLE_SECONDS or not _still_at(path, inode):
+        elif _unwanted(root, environ, path, inode, idle=time.monotonic() - last_used):
             break
     if _still_at(path, inode):
         with contextlib.suppress(OSError):
@@ -191,6 +195,12 @@ def serve(preload: Callable[[str], None], serve_runner: Callable[..., None]) -> 
     # No command can connect once the name is gone; one that connected just before is served, not dropped.
     while select.select([listener], [], [], 0)[0]:
         _accept(listener, serve_runner)
+
+
+def _unwanted(root: Path, environ: dict[str, str], path: str, inode: int, idle: float) -> bool:
+    """Idle too long, its socket gone or another's, or its code, Python or libraries changed since it imported
+    them (a command would then ask another server: nothing would ask this one again)."""
+    return idle > IDLE_SECONDS or not _still_at(path, inode) or _fingerprint(root, environ) != Path(path).stem
 
 
 def _accept(listener: socket.socket, serve_runner: Callable[..., None]) -> int:

@@ -5,6 +5,7 @@ never holds a command back nor outlives its socket."""
 import os
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,10 +52,10 @@ def alive(pid: int) -> bool:
 
 
 @pytest.fixture
-def runtime(tmp_path) -> Iterator[Path]:
-    """A folder of the test's own for the servers' sockets; removed after the test, which ends its servers."""
-    folder = tmp_path / "runtime"
-    folder.mkdir(mode=0o700)
+def runtime() -> Iterator[Path]:
+    """A folder of the test's own for the servers' sockets; removed after the test, which ends its servers. In
+    /tmp: a socket's path has at most 107 bytes, and pytest's own folders can be longer."""
+    folder = Path(tempfile.mkdtemp(prefix="mlops-rt-"))
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
 
@@ -72,6 +73,7 @@ def test_the_server_the_first_command_started_serves_the_next_and_outlives_both(
 
     assert second_server == server and first_runner != second_runner
     assert server not in (first_command, second_command) and first_runner != first_command
+    time.sleep(2.5 * stage_server.TICK_SECONDS)  # it has checked, idle, that nothing it imported changed
     assert alive(server) and Path(f"/proc/{server}/comm").read_text().strip() == stage_server.PROCESS_NAME
     assert (repo / "made.txt").stat().st_mode & 0o777 == 0o600  # the command's umask, not the server's
 
@@ -83,6 +85,21 @@ def test_a_server_ends_once_its_socket_is_gone(fresh_repo, runtime):
 
     for socket in runtime.rglob("*.sock"):
         socket.unlink()
+
+    deadline = time.monotonic() + 10 * stage_server.TICK_SECONDS
+    while alive(server) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(server)
+
+
+def test_a_server_ends_once_its_project_code_changes(fresh_repo, runtime):
+    """No command would ask it again: editing the code (or installing libraries) must not leave it idling."""
+    repo = with_stage(fresh_repo)  # the command imports the project from `repo`, so the server does too
+    _, _, server = run_command(repo, XDG_RUNTIME_DIR=str(runtime))
+    assert alive(server)
+
+    stage = repo / "pipeline" / "stages" / "split.py"
+    stage.write_text(stage.read_text() + "\n")
 
     deadline = time.monotonic() + 10 * stage_server.TICK_SECONDS
     while alive(server) and time.monotonic() < deadline:
