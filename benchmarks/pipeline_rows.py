@@ -112,6 +112,20 @@ def full_run_rows(repo: Path, repetitions: int) -> list[Row]:
     ]
 
 
+def status_at_scale_row(repo: Path, size: int, repetitions: int) -> Row:
+    """`mlops status` where the data is large: DVC answers from its state database, `mlops` from its md5 memory."""
+    status, dvc_status = Case("mlops status", ["mlops", "status"], repo), Case("dvc status", ["dvc", "status"], repo)
+    alternate([status, dvc_status], repetitions)
+    return ratio_row(
+        f"`mlops status` vs `dvc status` ({size:,} rows, up to date)",
+        status.seconds,
+        dvc_status.seconds,
+        0.3,
+        "both hash ~60 MB of data and outputs once, then answer from the files' stat: DVC from its state database, "
+        "`mlops` from `hooks/md5_cache.py`; " + slowest_imports("import pipeline.cli, hooks.pipeline_state", cwd=repo),
+    )
+
+
 def scale_rows(work: Path, sizes: tuple[int, ...], repetitions: int, subset_at: int | None) -> list[Row]:
     rows, peaks = [], {}
     for size in sizes:
@@ -157,6 +171,7 @@ def scale_rows(work: Path, sizes: tuple[int, ...], repetitions: int, subset_at: 
             )
         )
         if size == subset_at:
+            rows.append(status_at_scale_row(repo, size, repetitions))
             rows.append(
                 ratio_row(
                     f"`mlops repro --subset 0.1` vs full run ({size:,} rows)",

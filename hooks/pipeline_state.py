@@ -14,6 +14,7 @@ index's reader: two git processes for the folder, where each file would cost two
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -73,8 +74,8 @@ def path_md5(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def dir_md5(root: str) -> str | None:
-    """DVC's md5 of a directory in the working tree, or None when it does not exist."""
+def dir_md5(root: str, md5_of: Callable[[str], str] = path_md5) -> str | None:
+    """DVC's md5 of a directory in the working tree, or None when it does not exist (`md5_of`: a file's md5)."""
     if not os.path.isdir(root):
         return None
     entries = []
@@ -82,13 +83,7 @@ def dir_md5(root: str) -> str | None:
         dirs[:] = [d for d in dirs if d != ".dvc"]
         for name in files:
             path = os.path.join(folder, name)
-            with open(path, "rb") as handle:
-                entries.append(
-                    {
-                        "md5": file_md5(handle.read()),
-                        "relpath": os.path.relpath(path, root).replace(os.sep, "/"),
-                    }
-                )
+            entries.append({"md5": md5_of(path), "relpath": os.path.relpath(path, root).replace(os.sep, "/")})
     entries.sort(key=lambda entry: entry["relpath"])
     return file_md5(json.dumps(entries, sort_keys=True).encode("utf-8")) + ".dir"
 
@@ -316,6 +311,7 @@ def pipeline_state(
     tracked: Callable[[str], bool] | None = None,
     root: str = ".",
     data_folders: bool = False,
+    md5: Callable[[str], str | None] | None = None,
 ) -> list[StageState]:
     """Every stage of dvc.yaml, in order, with the reasons it is stale (none when it is up to date).
 
@@ -323,7 +319,9 @@ def pipeline_state(
     and the files for which `tracked(path)` holds (git-tracked code and schemas) are compared, plus the
     consistency of dvc.lock itself (each stage's recorded input is what the stage before it recorded), and,
     with `data_folders`, the data folders no stage writes as `read` holds their pointers (`source_folder_md5`).
+    `md5`: how to hash a path of the working tree when `read` reads it (`hooks.md5_cache`: by the files' stat).
     """
+    md5 = md5 or functools.partial(_md5, read, root=root)
     dvc_yaml = load(read, DVC_YAML) or {}
     lock = lock_stages(read)
     params = load(read, PARAMS_FILE) or {}
@@ -350,7 +348,7 @@ def pipeline_state(
                 state.reasons.append(f"new dependency: {path}")
                 continue
             if hash_outputs:
-                actual = _md5(read, path, root)
+                actual = md5(path)
             elif path in outs:
                 actual = locked_out_md5.get(path, recorded[path])
             elif tracked is not None and tracked(path):
@@ -368,7 +366,7 @@ def pipeline_state(
                 state.reasons.append(f"{kind} changed: {path}")
         if hash_outputs:
             for out in locked.get("outs") or []:
-                actual = _md5(read, out["path"], root)
+                actual = md5(out["path"])
                 if actual is None:
                     state.reasons.append(f"output missing: {out['path']}")
                 elif actual != out.get("md5"):
@@ -376,7 +374,7 @@ def pipeline_state(
     return states
 
 
-def _md5(read: Reader, path: str, root: str) -> str | None:
+def _md5(read: Reader, path: str, root: str = ".") -> str | None:
     full = os.path.join(root, path)
     if os.path.isdir(full):
         return dir_md5(full)

@@ -24,7 +24,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from hooks import git
+from hooks import git, md5_cache
 from hooks.merge_driver import placeholders
 from hooks.pipeline_state import dir_md5, load, path_md5, pipeline_state, read_worktree, stage_outs
 from pipeline.errors import UserError
@@ -102,8 +102,9 @@ def fast_path_blocker() -> str | None:
     if placeholders():
         return "generated files kept by a merge are placeholders"
     read = functools.cache(read_worktree())  # dvc.yaml and params.yaml: read once for every question below
-    if any(state.stale for state in pipeline_state(read)):
-        return "a stage is stale"
+    with md5_cache.remembered() as md5s:
+        if any(state.stale for state in pipeline_state(read, md5=md5s.md5)):
+            return "a stage is stale"
     stages = (load(read, "dvc.yaml") or {}).get("stages") or {}
     params = load(read, PARAMS_FILE) or {}
     subset_outs = {path for path, stage in stage_outs({"stages": stages}, params).items() if stage in SUBSET_STAGES}

@@ -9,14 +9,12 @@ import os
 import posixpath
 from pathlib import Path
 
-from hooks import git, merge_driver
+from hooks import git, md5_cache, merge_driver
 from hooks.bounded_yaml import BadYaml, ConflictMarkers, Unbounded
 from hooks.params_yaml import AmbiguousScalar
 from hooks.pipeline_state import (
     Reader,
     StageState,
-    dir_md5,
-    file_md5,
     pipeline_state,
     pointer_outs,
     read_worktree,
@@ -26,10 +24,12 @@ from pipeline.versioning.dvc_command import DvcFailed
 
 
 def stage_states(command: str = "mlops status", read: Reader | None = None) -> list[StageState]:
-    """Every stage of dvc.yaml, in order, with the reasons it is stale; a pipeline file that cannot be read as
-    the stages would read it is a UserError naming the fix (`command` is what to run again)."""
+    """Every stage of the working tree's dvc.yaml, in order, with the reasons it is stale; a pipeline file that
+    cannot be read as the stages would read it is a UserError naming the fix (`command` is what to run again).
+    `read`: a memo of the working tree's reader; data is hashed through `hooks.md5_cache`."""
     try:
-        return pipeline_state(read or read_worktree())
+        with md5_cache.remembered() as md5s:
+            return pipeline_state(read or read_worktree(), md5=md5s.md5)
     except (Unbounded, AmbiguousScalar, BadYaml) as error:
         raise explained_failure(error, f"`{command}`") from None
 
@@ -109,7 +109,5 @@ def clear_merge_placeholders() -> None:
 
 def workspace_md5(path: str) -> str | None:
     """DVC's md5 of a file or folder in the working tree (a folder's is its listing's, ending `.dir`), or None."""
-    if Path(path).is_dir():
-        return dir_md5(path)
-    data = read_worktree()(path)
-    return None if data is None else file_md5(data)
+    with md5_cache.remembered() as md5s:
+        return md5s.md5(path)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hooks import md5_cache
 from hooks.merge_driver import placeholders
 from hooks.pipeline_state import PARAMS_FILE, load, lock_stages, pipeline_state, read_worktree
 
@@ -26,8 +27,9 @@ def stages_if_nothing_to_run() -> list[str] | None:
         if placeholders():
             return None
         read = functools.cache(read_worktree())  # params.yaml and dvc.lock: read once for both questions
-        if any(state.stale for state in pipeline_state(read)):
-            return None
+        with md5_cache.remembered() as md5s:
+            if any(state.stale for state in pipeline_state(read, md5=md5s.md5)):
+                return None
         stages = lock_stages(read)
         if not params_all_recorded(read):
             return None
