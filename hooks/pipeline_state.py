@@ -374,7 +374,7 @@ def pipeline_state(
     return states
 
 
-def _md5(read: Reader, path: str, root: str = ".") -> str | None:
+def _md5(read: Reader, path: str, root: str) -> str | None:
     full = os.path.join(root, path)
     if os.path.isdir(full):
         return dir_md5(full)

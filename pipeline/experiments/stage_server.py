@@ -80,11 +80,16 @@ def connect(stages: tuple[str, ...]) -> socket.socket | None:
     return channel
 
 
-def socket_path() -> Path:
-    """This user's socket for a server of the code and libraries this process runs with."""
+def _project_root() -> Path:
+    """The folder holding the `pipeline` package this process imported."""
     import pipeline
 
-    root = Path(pipeline.__file__).resolve().parents[1]
+    return Path(pipeline.__file__).resolve().parents[1]
+
+
+def socket_path() -> Path:
+    """This user's socket for a server of the code and libraries this process runs with."""
+    root = _project_root()
     directory = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()) / f"mlops-stages-{os.getuid()}"
     directory.mkdir(mode=0o700, exist_ok=True)
     status = directory.lstat()  # a symbolic link (in a shared /tmp, anyone's) is not this user's folder
@@ -130,15 +135,13 @@ def _start(path: Path) -> socket.socket:
     try:
         listener.bind(str(path))
         listener.listen(64)
-        import pipeline
-
         subprocess.Popen(
             [
                 sys.executable,
                 "-P",
                 "-c",
                 BOOT,
-                str(Path(pipeline.__file__).resolve().parents[1]),
+                str(_project_root()),
                 str(path),
                 str(listener.fileno()),
             ],
