@@ -412,20 +412,26 @@ def routes_to_challenger(loan_id: str, share: float) -> bool:
     return fraction < share
 
 
+# scikit-learn's ColumnTransformer and pandas swap the process's warning filters out and back in as they work
+# (`warnings.catch_warnings`, which is not thread-safe): worker threads scoring at once could leave the filters
+# emptied for good, and every request after printed a UserWarning on stderr, a flood that, on a pipe nobody read,
+# stalled every worker thread and with them the server. One scoring at a time.
+SCORING = threading.Lock()
+
+
 def score_loans(served: ServedModel, loans: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Score loans, checked against this model's feature schema, with `pipeline.serving.predict.score_frame` (the
     batch scoring code): one result dict per loan."""
     import pandas as pd
 
     features = list(served.metadata["features"])
-    frame = pd.DataFrame([{name: loan[name] for name in ["id", *features]} for loan in loans])
-    for name, spec in served.metadata["features"].items():
-        frame[name] = frame[name].astype(object if spec["kind"] == "categorical" else float)
-    scores = score_frame(served.model, served.metadata, frame, served.md5, source="request", validated=True)
-    return [
-        {"id": str(i), "p_default": float(p), "decision": str(d), "version": served.version()}
-        for i, p, d in zip(scores["id"], scores["p_default"], scores["decision"], strict=True)
-    ]
+    with SCORING:
+        frame = pd.DataFrame([{name: loan[name] for name in ["id", *features]} for loan in loans])
+        for name, spec in served.metadata["features"].items():
+            frame[name] = frame[name].astype(object if spec["kind"] == "categorical" else float)
+        scores = score_frame(served.model, served.metadata, frame, served.md5, source="request", validated=True)
+        rows = zip(scores["id"].tolist(), scores["p_default"].tolist(), scores["decision"].tolist(), strict=True)
+    return [{"id": str(i), "p_default": p, "decision": d, "version": served.version()} for i, p, d in rows]
 
 
 @dataclass

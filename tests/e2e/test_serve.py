@@ -259,6 +259,7 @@ def test_a_burst_of_concurrent_requests_is_logged_completely(served_repo):
         assert statuses == [200] * len(ids)
     finally:
         server.stop()
+    assert "Warning" not in server.process.stdout.read()  # concurrent scoring once left a warning per request
     lines = log_lines(served_repo)
     assert sorted(line["id"] for line in lines) == sorted(ids)
     assert len(list((served_repo / "logs").glob("predictions*.jsonl"))) > 1  # rotated by size

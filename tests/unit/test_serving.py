@@ -504,6 +504,35 @@ def test_a_loan_the_shadow_refuses_by_a_rule_of_its_own_is_answered_by_the_champ
     ]
 
 
+def test_scoring_from_many_threads_at_once_leaves_the_warning_filters_whole(capfd):
+    """scikit-learn's ColumnTransformer swaps the process's warning filters in and out as it transforms: worker
+    threads scoring at once emptied them for good, and every request after printed a warning on stderr (which
+    stalled the server once its pipe was full). Threads switch every microsecond here, to make the race likely."""
+    import sys
+    import warnings
+
+    from pipeline.serving.app import ServedModel, score_loans
+
+    served = ServedModel(fitted_model(METADATA["features"]), dict(METADATA, threshold=0.5), "c" * 32, "workspace")
+    loan = {"state": "CA", "income": 1.0, "util": 0.2}
+    filters = len(warnings.filters)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [
+            threading.Thread(target=lambda: [score_loans(served, [dict(loan, id=str(i))]) for i in range(60)])
+            for _ in range(8)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert len(warnings.filters) == filters
+    assert "should be used with" not in capfd.readouterr().err
+
+
 def test_loans_refused_only_for_unseen_categories_are_kept_for_the_drift_report():
     body = [
         {"state": "TX", "income": 1.0, "id": "a"},  # only an unseen category: drift evidence
