@@ -505,9 +505,10 @@ def test_a_loan_the_shadow_refuses_by_a_rule_of_its_own_is_answered_by_the_champ
 
 
 def test_scoring_from_many_threads_at_once_leaves_the_warning_filters_whole(capfd):
-    """scikit-learn's ColumnTransformer swaps the process's warning filters in and out as it transforms: worker
-    threads scoring at once emptied them for good, and every request after printed a warning on stderr (which
-    stalled the server once its pipe was full). Threads switch every microsecond here, to make the race likely."""
+    """scikit-learn's ColumnTransformer and pandas swap the process's warning filters in and out as they work:
+    worker threads scoring at once emptied them for good, and every request after printed a warning on stderr
+    (which stalled the server once its pipe was full). Threads switch every microsecond here, to make the race
+    likely."""
     import sys
     import warnings
 
