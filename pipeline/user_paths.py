@@ -4,6 +4,8 @@ folder to be made must go."""
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 from pipeline.errors import UserError
@@ -12,12 +14,19 @@ from pipeline.errors import UserError
 def resolved(path: Path, label: str | None = None) -> Path:
     """`path` made absolute with its links followed; a loop of symbolic links is refused, naming `label`
     (default: the path)."""
+    loop = UserError(
+        f"{label or path}: a loop of symbolic links", hint="give the path of the file itself (`ls -l` shows links)"
+    )
+    # The system says ELOOP on every Python; `resolve()` raises on a loop up to 3.12 only (3.13 returns a path).
+    try:
+        os.stat(path)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise loop from None
     try:
         return path.resolve()
-    except (RuntimeError, OSError):  # Python raises RuntimeError on a loop up to 3.12, OSError from 3.13
-        raise UserError(
-            f"{label or path}: a loop of symbolic links", hint="give the path of the file itself (`ls -l` shows links)"
-        ) from None
+    except (RuntimeError, OSError):
+        raise loop from None
 
 
 def in_project(path: Path, label: str | None = None) -> Path | None:

@@ -1,0 +1,47 @@
+"""A loop of symbolic links in a path the user names is one clear line on every supported Python: up to 3.12
+`Path.resolve()` raised on a loop, and from 3.13 it returns a path (a loop then read as a missing file, or as a
+path inside the repository)."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from pipeline.errors import UserError
+from pipeline.user_paths import in_project, require_file, resolved
+
+
+def resolve_as_python_3_13(self, strict=False):
+    """Python 3.13's `Path.resolve()`: `os.path.realpath`, which returns a path on a loop of links (not strict)."""
+    return Path(os.path.realpath(self, strict=strict))
+
+
+@pytest.fixture(params=["this python", "python 3.13's resolve"])
+def loops(request, tmp_path, monkeypatch) -> Path:
+    """A folder holding `loop` (a link to itself) and `ring` -> `round` -> `ring`."""
+    if request.param != "this python":
+        monkeypatch.setattr(Path, "resolve", resolve_as_python_3_13)
+    (tmp_path / "loop").symlink_to("loop")
+    (tmp_path / "ring").symlink_to("round")
+    (tmp_path / "round").symlink_to("ring")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize("name", ["loop", "ring", "loop/store", "ring/loans.csv"])
+def test_a_loop_of_links_is_refused_as_a_loop_naming_the_path(loops, name):
+    with pytest.raises(UserError, match=f"^{name}: a loop of symbolic links\n"):
+        resolved(Path(name))
+    with pytest.raises(UserError, match="a loop of symbolic links"):
+        in_project(Path(name))
+    with pytest.raises(UserError, match="a loop of symbolic links"):
+        require_file(Path(name), hint="give a CSV")
+
+
+def test_a_missing_path_or_a_dangling_link_is_no_loop(loops):
+    (loops / "dangling").symlink_to("nowhere.csv")
+    assert resolved(Path("missing/loans.csv")) == loops.resolve() / "missing" / "loans.csv"
+    assert resolved(Path("dangling")).name == "nowhere.csv"
+    assert in_project(Path("missing")) == Path("missing")
+    with pytest.raises(UserError, match="^dangling: no such file\n"):
+        require_file(Path("dangling"), hint="give a CSV")
