@@ -14,19 +14,24 @@ from pipeline.errors import UserError
 def resolved(path: Path, label: str | None = None) -> Path:
     """`path` made absolute with its links followed; a loop of symbolic links is refused, naming `label`
     (default: the path)."""
-    loop = UserError(
+    try:
+        if not _in_a_loop(path):
+            return path.resolve()
+    except (RuntimeError, OSError):
+        pass
+    raise UserError(
         f"{label or path}: a loop of symbolic links", hint="give the path of the file itself (`ls -l` shows links)"
     )
-    # The system says ELOOP on every Python; `resolve()` raises on a loop up to 3.12 only (3.13 returns a path).
+
+
+def _in_a_loop(path: Path) -> bool:
+    """Whether the system finds a loop of links on `path` (ELOOP, on every Python: `Path.resolve()` raises on a loop
+    up to 3.12 only, and from 3.13 returns a path)."""
     try:
         os.stat(path)
     except OSError as error:
-        if error.errno == errno.ELOOP:
-            raise loop from None
-    try:
-        return path.resolve()
-    except (RuntimeError, OSError):
-        raise loop from None
+        return error.errno == errno.ELOOP
+    return False
 
 
 def in_project(path: Path, label: str | None = None) -> Path | None:
