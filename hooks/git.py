@@ -321,6 +321,18 @@ def refs(prefix: str, *fields: str, sort: str | None = None) -> list[list[str]]:
     return [line.split("\0") for line in listing.splitlines()]
 
 
+def knows_identity() -> bool:
+    """Whether git can name the author and committer of a commit: configured, from the environment, or guessed
+    from the host where that gives an email address (`git var`, as `git commit` decides)."""
+    return succeeds("var", "GIT_AUTHOR_IDENT") and succeeds("var", "GIT_COMMITTER_IDENT")
+
+
+def config_value(key: str) -> str | None:
+    """The value git's config (every file git reads here) gives `key`, or None when none does."""
+    value = git("config", "--get", "--", key, check=False).decode("utf-8", "replace").rstrip("\n")
+    return value or None
+
+
 def ref_exists(name: str) -> bool:
     """Whether a ref or pseudo-ref (`MERGE_HEAD`, `CHERRY_PICK_HEAD`, ...) resolves."""
     return git("rev-parse", "--verify", "-q", name, check=False).strip() != b""

@@ -49,6 +49,19 @@ def test_env(**extra: str) -> dict[str, str]:
 test_env.__test__ = False  # a helper, though its name starts with test_ (modules import it)
 
 
+def anonymous_env(home: Path, **extra: str) -> dict[str, str]:
+    """test_env where git knows no one, on any host: no identity in the environment, an empty home (pygit2 and
+    dulwich read the global config there too), no system config, and user.useConfigOnly (git would otherwise guess
+    an identity from a host name with a domain)."""
+    home.mkdir(parents=True, exist_ok=True)
+    env = test_env(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), GIT_CONFIG_NOSYSTEM="1", **extra)
+    env.update(GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="user.useConfigOnly", GIT_CONFIG_VALUE_0="true")
+    for variable in GIT_IDENTITY:
+        if variable not in extra:
+            del env[variable]
+    return env
+
+
 def hangups_as_from_a_terminal() -> None:
     """In the child, before it runs: SIGHUP as a terminal leaves it (the default), even when the tests run under
     `nohup`, whose ignored SIGHUP every command keeps. For every command a test sends a hangup."""

@@ -698,6 +698,7 @@ def promote(name: str) -> str:
     """Apply a full-data experiment and commit it (params, dvc.lock, reports) with its metric change; the
     commit message."""
     head = require_experiment_repo()
+    dvc_seam.require_git_identity("`mlops exp promote`")
     run = find_experiment(name)
     if run.subset:
         raise UserError(

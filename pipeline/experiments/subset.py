@@ -244,7 +244,31 @@ def _commit(index: str, scratch: Path, baseline: str, paths: list[str], lock) ->
     _git(f"--work-tree={scratch}", "add", "-A", "-f", "--", *paths, env=env)
     tree = _git("write-tree", env=env).strip()
     exp_hash = hashlib.sha256(json.dumps(lock["stages"], sort_keys=True, default=str).encode()).hexdigest()
-    return _git("commit-tree", tree, "-p", baseline, "-m", f"dvc: commit experiment {exp_hash}").strip()
+    message = f"dvc: commit experiment {exp_hash}"
+    return _git("commit-tree", tree, "-p", baseline, "-m", message, env={**os.environ, **_recorder()}).strip()
+
+
+def _recorder() -> dict[str, str]:
+    """Who the experiment's commit names: the user, as git knows them, or where git knows no one, whom `dvc exp run`
+    names then (its git library, dulwich, takes the system's user name and user@host)."""
+    if git.knows_identity():
+        return {}
+    from dulwich.repo import DefaultIdentityNotFound, Repo, get_user_identity
+
+    environment = {}
+    try:
+        with Repo(".") as repo:
+            for kind in ("AUTHOR", "COMMITTER"):
+                identity = get_user_identity(repo.get_config_stack(), kind).decode(errors="surrogateescape")
+                name, _, email = identity.rpartition(" <")
+                environment |= {f"GIT_{kind}_NAME": name, f"GIT_{kind}_EMAIL": email.removesuffix(">")}
+    except DefaultIdentityNotFound:
+        raise UserError(
+            "neither git nor the system knows who you are, and the experiment is a commit in your name; the "
+            "workspace is untouched",
+            hint=dvc_seam.IDENTITY_HINT,
+        ) from None
+    return environment
 
 
 def _with_fraction(params_text: str, fraction: float) -> str:

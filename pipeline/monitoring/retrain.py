@@ -310,6 +310,7 @@ class RetrainRun:
 def run(plan: RetrainPlan) -> RetrainRun:
     """Append, repro and gate in a worktree on the new branch; commit there if the gate passes, else delete the
     branch. The workspace is never touched; the new model lands in this repository's DVC cache."""
+    dvc_seam.require_git_identity("`mlops monitor retrain`")
     ensure_log_dir(plan.log_path.parent)
     committed = None
     try:

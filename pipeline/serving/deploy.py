@@ -94,6 +94,7 @@ def promote(rev: str, tolerance: float | None) -> Promotion:
             f"{registry.describe(current)} is already the champion: {rev}'s model is the same bytes "
             f"(md5 {md5[:12]}): nothing to do."
         )
+    registry.require_tagger()  # before the gate, which takes a while
     registered = registry.version_of_same_model(commit)  # a revert to an earlier model: that version again
     head = dvc_seam.resolve_commit("HEAD")
     reference_rev = current or head
@@ -186,6 +187,7 @@ def rollback() -> Rollback:
     """Make the previous champion the champion again (prod unassigned from the current one and assigned again to
     the previous one, as GTO git tags), once its model is known to load."""
     dvc_seam.require_repo()
+    registry.require_tagger()
     before, after = registry.rollback_pair()
     require_loadable(after, "roll back to")
     registry.rollback(before, after)

@@ -295,6 +295,29 @@ def describe(commit: str | None) -> str:
 # --- writing: promotion and rollback ---------------------------------------------------------------------------
 
 
+def require_tagger() -> None:
+    """Refuse, before any tag, when GTO could not sign one: it writes annotated tags through pygit2, whose tagger is
+    git's user.name and user.email, or GIT_COMMITTER_NAME and GIT_COMMITTER_EMAIL (never guessed from the host, as
+    git may), and which refuses a GIT_COMMITTER_DATE."""
+    import os
+
+    from pipeline.versioning.dvc_seam import IDENTITY_HINT
+
+    configured = all(git.config_value(key) for key in ("user.name", "user.email"))
+    if not configured and not all(os.environ.get(f"GIT_COMMITTER_{part}") for part in ("NAME", "EMAIL")):
+        raise UserError(
+            "git's config has no user.name and user.email to sign the registry's tags with (GTO takes them from "
+            "there, or from GIT_COMMITTER_NAME and GIT_COMMITTER_EMAIL); no tag written",
+            hint=IDENTITY_HINT,
+        )
+    if os.environ.get("GIT_COMMITTER_DATE"):
+        raise UserError(
+            "GIT_COMMITTER_DATE is set, and GTO dates the registry's tags now (it refuses another date); no tag "
+            "written",
+            hint="unset GIT_COMMITTER_DATE, then run it again",
+        )
+
+
 def _register(name: str, commit: str, message: str) -> str:
     """The version of `commit`'s model: the version at `commit`, else the version of the same bytes at another
     commit (one model is never two versions), else one registered now."""

@@ -234,10 +234,20 @@ def require_committed_workspace(before: str) -> None:
         )
 
 
-def commit_paths(paths_to_commit: list[str], message: str) -> None:
-    """Stage `paths_to_commit` and commit only them, whatever else is staged."""
-    git("add", "--", *paths_to_commit)
-    git("commit", "-q", "-m", message, "--", *paths_to_commit)
+IDENTITY_HINT = (
+    'tell git who you are: git config --global user.name "Your Name" && git config --global user.email you@example.com'
+)
+
+
+def require_git_identity(action: str) -> None:
+    """Refuse `action`, which ends in a commit in the user's name, before it starts when git does not know who the
+    user is: git would refuse that commit only at the end, after the work."""
+    if not git_plumbing.knows_identity():
+        raise UserError(
+            f"git does not know who you are (no user.name and user.email), and {action} ends in a commit in your "
+            "name; nothing was changed",
+            hint=IDENTITY_HINT,
+        )
 
 
 def delete_branch(branch: str) -> None:

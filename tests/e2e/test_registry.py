@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import clone_repo, run, shared_template, test_env
+from tests.conftest import anonymous_env, clone_repo, run, shared_template, test_env
 
 
 def gto_state(repo) -> dict:
@@ -159,6 +159,33 @@ def test_rollback_to_a_model_missing_from_the_cache_is_refused_and_writes_no_tag
     assert "mlops data pull" in refused.stderr and "Traceback" not in refused.stderr
     assert sorted(run(["git", "tag", "-l"], repo).stdout.split()) == tags
     assert gto_state(repo)["stage"] == {"prod": "v1.1.0"}
+
+
+def test_where_gto_could_not_sign_a_tag_promote_and_rollback_are_refused_before_any(promoted, tmp_path):
+    """GTO writes its tags through pygit2, which takes the tagger from git's config or GIT_COMMITTER_NAME/EMAIL and
+    never guesses one from the host as git may: with neither, `mlops deploy` ended in pygit2's traceback after the
+    gate; with GIT_COMMITTER_DATE set, in another."""
+    repo = promoted
+    tags = sorted(run(["git", "tag", "-l"], repo).stdout.split())
+    anonymous = anonymous_env(tmp_path / "home")
+    refusals = {
+        "git's config has no user.name and user.email": anonymous,
+        "GIT_COMMITTER_DATE is set": test_env(GIT_COMMITTER_DATE="2026-01-01T00:00:00"),
+    }
+    for says, env in refusals.items():
+        for command in (["deploy", "promote", "main"], ["deploy", "rollback"]):
+            refused = run(["mlops", *command], repo, check=False, env=env)
+            assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
+            assert refused.stderr.startswith(f"error: {says}") and "no tag written" in refused.stderr
+            assert len(refused.stderr.splitlines()) == 2  # the line and its hint
+    assert sorted(run(["git", "tag", "-l"], repo).stdout.split()) == tags
+
+    bot = {"GIT_COMMITTER_NAME": "Release Bot", "GIT_COMMITTER_EMAIL": "bot@example.invalid"}
+    run(["mlops", "deploy", "rollback"], repo, env=anonymous | bot)  # the environment's identity is enough
+    assert gto_state(repo)["stage"] == {"prod": "v1.0.0"}
+    new_tags = set(run(["git", "tag", "-l"], repo).stdout.split()) - set(tags)
+    taggers = {run(["git", "tag", "-l", "--format=%(taggername) %(taggeremail)", tag], repo).stdout for tag in new_tags}
+    assert len(new_tags) == 2 and taggers == {"Release Bot <bot@example.invalid>\n"}
 
 
 def test_a_rollback_through_version_tags_deleted_by_hand_says_which_and_writes_no_tag(promoted):

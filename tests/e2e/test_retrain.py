@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import pytest
 
-from tests.conftest import run
+from tests.conftest import anonymous_env, run
 from tests.e2e.data_helpers import mlops, snapshot
 from tests.e2e.test_serve import Server
 
@@ -55,6 +55,12 @@ def test_retrain_dry_run_no_drift_and_a_new_branch(file_sourced, tmp_path):
     dry = mlops(repo, "monitor", "retrain", "--dry-run", "--log-dir", "logs/shifted")
     assert "drift: int_rate" in dry.stdout and "Dry run: would retrain" in dry.stdout
     assert f"append {WINDOW} logged loans with outcomes" in dry.stdout
+    assert branches(repo) == ["main"] and snapshot(repo) == before
+
+    # where git knows no one, the retrain's commit would fail at its end: refused before it starts
+    anonymous = anonymous_env(tmp_path / "home")
+    refused = mlops(repo, "monitor", "retrain", "--log-dir", "logs/shifted", check=False, env=anonymous)
+    assert refused.returncode == 2 and "error: git does not know who you are" in refused.stderr, refused.stderr
     assert branches(repo) == ["main"] and snapshot(repo) == before
 
     result = mlops(repo, "monitor", "retrain", "--log-dir", "logs/shifted", "--tolerance", "0.5")

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from tests.conftest import run
+from tests.conftest import anonymous_env, run
 from tests.e2e.test_foundation import digest
 
 
@@ -50,6 +50,32 @@ def test_fast_subset_run_records_what_dvc_exp_run_records(repo):
     model_md5 = hashlib.md5((repo / "models" / "model.skops").read_bytes()).hexdigest()
     assert f"md5: {model_md5}" in lock
     assert run(["dvc", "status", "--json"], repo).stdout.strip() == "{}"
+
+
+def test_where_git_knows_no_one_a_subset_run_names_whom_dvc_exp_run_names(repo, tmp_path):
+    """On a fresh machine with no git identity, `dvc exp run` records its experiment in the system's name (through
+    dulwich): the fast path failed at its last step instead, with git's whole plea for an identity. A promotion,
+    a commit on the user's branch, is refused before it applies anything."""
+    env = anonymous_env(tmp_path / "home")
+    assert run(["git", "var", "GIT_AUTHOR_IDENT"], repo, check=False, env=env).returncode != 0
+    before = digest(repo)
+
+    fast = run(["mlops", "repro", "--subset", "0.1"], repo, env=env)
+    dvc_run = [sys.executable, "-m", "pipeline.experiments.warm_stages", "exp", "run", "--temp", "-q"]
+    run([*dvc_run, "-S", "data.sample_frac=0.1", "--name", "by-dvc"], repo, env=env)
+
+    names = "--format=%an <%ae> | %cn <%ce>"
+    ours = run(["git", "log", "-1", names, experiment_ref(repo, subset_name(fast.stdout))], repo).stdout
+    assert ours == run(["git", "log", "-1", names, experiment_ref(repo, "by-dvc")], repo).stdout
+    assert "Test Suite" not in ours and digest(repo) == before
+
+    head = run(["git", "rev-parse", "HEAD"], repo).stdout
+    refused = run(["mlops", "exp", "promote", "by-dvc"], repo, check=False, env=env)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert refused.stderr.startswith("error: git does not know who you are"), refused.stderr
+    assert "nothing was changed" in refused.stderr and "git config --global user.email" in refused.stderr
+    assert len(refused.stderr.splitlines()) == 2  # the line and its hint
+    assert digest(repo) == before and run(["git", "rev-parse", "HEAD"], repo).stdout == head
 
 
 def test_subset_of_a_stale_workspace_is_dvcs_own_experiment(repo):

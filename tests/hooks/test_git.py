@@ -11,7 +11,7 @@ import pytest
 from hooks import git
 from pipeline.errors import UserError
 from pipeline.versioning import dvc_seam
-from tests.conftest import run
+from tests.conftest import GIT_IDENTITY, anonymous_env, run
 
 ODD = 'prêts "2024"\nv1.md'  # a quote, a newline and non-ASCII in one name
 
@@ -145,3 +145,23 @@ def test_a_user_revision_naming_a_file_or_a_folder_is_refused_for_what_it_is(sta
         assert "git tag NAME COMMIT" in refused.value.hint
     assert git.object_type("blobtag") == "blob" and git.object_type("HEAD") == "commit"
     assert dvc_seam.resolve_commit("HEAD:no-such-file") is None and dvc_seam.resolve_commit("no-such-rev") is None
+
+
+def test_knows_identity_as_git_commit_decides_and_config_value_reads_what_git_reads(staging, tmp_path, monkeypatch):
+    """No identity anywhere (as on a fresh machine), then a name alone, then both: `git commit` fails, fails,
+    then succeeds, and `knows_identity` says so beforehand; the values are read from the repository's config."""
+    staging("a.txt", "a\n")
+    for variable, value in anonymous_env(tmp_path / "home").items():
+        monkeypatch.setenv(variable, value)
+    for variable in GIT_IDENTITY:
+        monkeypatch.delenv(variable, raising=False)
+    assert not git.knows_identity() and git.config_value("user.name") is None
+    assert not git.succeeds("commit", "-q", "-m", "anonymous")
+
+    git.git("config", "user.name", "A Name")
+    assert not git.knows_identity() and git.config_value("user.name") == "A Name"
+    assert git.config_value("user.email") is None
+
+    git.git("config", "user.email", "a@example.invalid")
+    assert git.knows_identity() and git.config_value("user.email") == "a@example.invalid"
+    assert git.succeeds("commit", "-q", "-m", "named")
