@@ -156,10 +156,20 @@ def _pre_commit(*args: str) -> str:
     result = subprocess.run([sys.executable, "-m", "pre_commit", *args, *types], capture_output=True, text=True)
     if result.returncode != 0:
         raise UserError(
-            f"`pre-commit {args[0]}` failed: {(result.stdout + result.stderr).strip()}",
-            hint="if git's core.hooksPath is set, unset it (`git config --unset core.hooksPath`)",
+            f"`pre-commit {args[0]}` failed: {(result.stdout + result.stderr).strip()}", hint=_hooks_path_hint()
         )
     return result.stdout.strip()
+
+
+def _hooks_path_hint() -> str:
+    """Where git's core.hooksPath, which pre-commit refuses to install under, is set, and how to unset it there
+    (often the global config, where `git config --unset` alone does not reach)."""
+    scope = git.git("config", "--show-scope", "--get", "core.hooksPath", check=False).decode().partition("\t")[0]
+    if scope in ("local", "global", "system", "worktree"):
+        return f"git's core.hooksPath is set in its {scope} config: `git config --{scope} --unset-all core.hooksPath`"
+    if scope:
+        return "git's core.hooksPath is set on git's command line or in the environment (GIT_CONFIG_*): unset it there"
+    return "pre-commit says why above"
 
 
 def install() -> Installed:

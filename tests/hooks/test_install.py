@@ -263,3 +263,21 @@ def test_a_merge_that_brings_a_name_that_is_not_utf8_names_it_with_the_fix(hooke
 def staged_names(repo) -> list[bytes]:
     names = subprocess.run(["git", "diff", "--cached", "--name-only", "-z"], cwd=repo, capture_output=True).stdout
     return [name for name in names.split(b"\0") if name]
+
+
+def test_a_hooks_path_set_in_the_global_config_is_named_with_the_unset_that_reaches_it(repo, tmp_path):
+    """pre-commit refuses to install under git's core.hooksPath, often set in the global config, where the hint
+    given (`git config --unset core.hooksPath`, the repository's config) changed nothing."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = test_env(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"))
+    run(["git", "config", "--global", "core.hooksPath", str(tmp_path / "company-hooks")], repo, env=env)
+
+    refused = run(["mlops", "hooks", "install"], repo, check=False, env=env)
+    assert refused.returncode == 2 and "Cowardly refusing" in refused.stderr, output(refused)
+    assert "set in its global config: `git config --global --unset-all core.hooksPath`" in refused.stderr
+    assert not (repo / ".git/hooks/pre-commit").exists()
+
+    run(["git", "config", "--global", "--unset-all", "core.hooksPath"], repo, env=env)
+    run(["mlops", "hooks", "install"], repo, env=env)  # the hint's command is the whole fix
+    assert (repo / ".git/hooks/pre-commit").exists()
