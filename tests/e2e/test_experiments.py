@@ -100,7 +100,7 @@ def test_sweep_compare_duplicates_and_promote(repo):
     assert "C: 0.02" in (repo / "params.yaml").read_text()
     promoted = ("params.yaml", "dvc.lock", "reports/")
     assert not [line for line in git_status(repo).splitlines() if line[3:].startswith(promoted)]
-    diff = run(["git", "diff", "-U0", "HEAD~", "HEAD", "--", "params.yaml"], repo).stdout
+    diff = run(["git", "diff", "--no-color", "-U0", "HEAD~", "HEAD", "--", "params.yaml"], repo).stdout
     assert [line for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")] == [
         "-    C: 0.01",
         "+    C: 0.02",

@@ -285,7 +285,8 @@ def test_an_abort_then_an_ordinary_commit_brings_no_placeholder_back(retrained, 
     hooked = retrained(tmp_path / "repo", "boot", "three", "repeats")
     run(["git", "checkout", "-q", "boot"], hooked)
     patch = tmp_path / "three.patch"  # `git am -3` of a mailed patch: three-way, so the driver keeps a side
-    patch.write_text(run(["git", "format-patch", "-1", "--stdout", "three"], hooked).stdout)
+    mail = ["git", "-c", "diff.noprefix=false", "format-patch", "--no-color", "-1", "--stdout", "three"]  # as mailed
+    patch.write_text(run(mail, hooked).stdout)
     for number, (start, abort) in enumerate(
         [
             (["merge", "--no-commit", "repeats"], ["merge", "--abort"]),
