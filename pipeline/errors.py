@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import re
 import shlex
 import sys
@@ -10,6 +11,7 @@ from pathlib import PurePath
 from typing import NoReturn
 
 STOPPED_SAID = "the files it changes are as they were before the run."  # what a stop of any command leaves
+FULL_DISK = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # error numbers a write stopped by a lack of space gives
 
 
 class UserError(Exception):

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from hooks import git
 from hooks.stop_signals import STOP_SIGNALS, stops_to_take
-from pipeline.errors import UserError
+from pipeline.errors import FULL_DISK, UserError
 from pipeline.versioning.dvc_command import dvc_in_new_process, release_killed_holder
 
 JOURNAL = Path(".dvc/tmp/mlops-journal")
@@ -96,7 +96,7 @@ def all_or_nothing(
         _active = True
         try:
             with stop_signals_unwind():
-                _write(entry, paths)
+                _write_or_refuse(entry, paths)
                 try:
                     yield
                     raise_if_stopped()  # raised inside a finalizer ("Exception ignored in ..."): stop all the same
@@ -144,6 +144,35 @@ def _recover_locked() -> str | None:
     if index_kept:
         print("mlops: git's index changed since that command started (yours): left as it is.", file=sys.stderr)
     return message
+
+
+def _write_or_refuse(entry: Entry, paths: tuple[str, ...]) -> None:
+    """Write the journal, or refuse the command (nothing has changed yet) when the copy cannot be made: a full
+    disk, most often."""
+    try:
+        _write(entry, paths)
+    except OSError as error:
+        shutil.rmtree(_WRITING, ignore_errors=True)
+        number = error.errno or next((_errno(why) for _, _, why in _copy_failures(error)), None)
+        saved = ", ".join(paths) or "git's index"
+        full = number in FULL_DISK
+        raise UserError(
+            f"could not keep a copy of {saved} in {JOURNAL.parent} to put back should `{entry.command}` fail "
+            f"({os.strerror(number) if number else error}); nothing was changed",
+            hint="free some disk space, then run it again" if full else f"make {JOURNAL.parent} writable, then retry",
+        ) from None
+
+
+def _copy_failures(error: OSError) -> list[tuple[str, str, str]]:
+    """shutil.copytree's failures, (source, destination, why) each, from the error it raises after trying them all."""
+    failures = error.args[0] if isinstance(error, shutil.Error) and error.args else []
+    return failures if isinstance(failures, list) else []
+
+
+def _errno(why: str) -> int | None:
+    """The error number in copytree's text for one failure (`[Errno 28] No space left on device: ...`)."""
+    number = why.partition("[Errno ")[2].partition("]")[0]
+    return int(number) if number.isdigit() else None
 
 
 def _write(entry: Entry, paths: tuple[str, ...]) -> None:

@@ -6,7 +6,6 @@ CSV cells cannot run as spreadsheet formulas."""
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import re
 import tempfile
@@ -16,7 +15,7 @@ from typing import IO, TYPE_CHECKING
 
 from hooks import git
 from hooks.block_untracked_data import DATA_DIRS
-from pipeline.errors import UserError
+from pipeline.errors import FULL_DISK, UserError
 from pipeline.serving.telemetry import is_log_file
 from pipeline.user_paths import file_in_the_way, in_project
 from pipeline.user_paths import resolved as resolved_path
@@ -325,7 +324,7 @@ def _partials_of(out: Path) -> list[tuple[Path, int]]:
 
 
 def _cannot_write(named: str, error: OSError) -> UserError:
-    full = error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+    full = error.errno in FULL_DISK
     return UserError(
         f"cannot write {named}: {error.strerror or error}",
         hint="free some space or choose another --out"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import time
@@ -104,6 +105,26 @@ def test_train_killed_mid_run_then_repro_completes(repo):
     assert "Traceback" not in output, output
     assert "train" in output and "as they were before the run" in output, output
     snapshot.assert_unchanged()
+
+    run(["mlops", "repro"], repo)
+    assert_model_whole(repo)
+
+
+def test_a_disk_too_full_for_the_journal_refuses_the_run_before_anything_changes(repo):
+    """A command that changes outputs first copies what it may change (the journal), to put it back should it fail:
+    on a full disk that copy failed with a traceback (shutil.Error), though nothing had changed yet."""
+    make_train_stale(repo)
+    snapshot = Snapshot(repo)
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))  # dvc.lock is larger: a full disk, as the copy sees it
+
+    no_server = test_env(MLOPS_STAGE_SERVER="0")  # no stage server started under the limit, for later runs to use
+    refused = run(["mlops", "repro"], repo, check=False, env=no_server, preexec_fn=small_files)
+    assert_clear_error(refused, "could not keep a copy of dvc.lock", "nothing was changed", "free some disk space")
+    assert len(refused.stderr.splitlines()) == 2, refused.stderr  # the line and its hint
+    snapshot.assert_unchanged()
+    assert not list((repo / ".dvc" / "tmp").glob("mlops-journal*"))
 
     run(["mlops", "repro"], repo)
     assert_model_whole(repo)
