@@ -95,8 +95,22 @@ def _bounded(line: str) -> str:
 
 
 def run_reporting_user_errors(main: Callable[[], object]) -> None:
-    """Run `main`, turning a UserError into one clear message and exit status 2."""
+    """Run `main`, turning a UserError, or a write stopped by a full disk, into one clear message and exit status 2."""
     try:
         main()
     except UserError as error:
         report_user_error(error)
+    except OSError as error:
+        if (explained := full_disk(error)) is None:
+            raise
+        report_user_error(explained)
+
+
+def full_disk(error: BaseException, command: str = "it") -> UserError | None:
+    """A write stopped by a lack of space (a full disk, a quota, a file size limit) as the UserError it is; None for
+    anything else."""
+    if not isinstance(error, OSError) or error.errno not in FULL_DISK:
+        return None
+    written = error.filename2 or error.filename  # a copy's destination, else the file written
+    where = f": {written}" if written else ""
+    return UserError(f"{error.strerror or error}{where}", hint=f"free some disk space, then run {command} again")

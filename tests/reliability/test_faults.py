@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import resource
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import hangups_as_from_a_terminal, run, test_env
+from tests.e2e.test_foundation import digest
 from tests.reliability.helpers import Snapshot, assert_clear_error
 
 
@@ -110,17 +113,23 @@ def test_train_killed_mid_run_then_repro_completes(repo):
     assert_model_whole(repo)
 
 
+def small_files() -> None:
+    """Files of at most 4 KB for the process and its children: a full disk, as a writer sees it (dvc.lock, git's
+    index and the model are larger)."""
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+
+NO_SERVER = test_env(MLOPS_STAGE_SERVER="0")  # no stage server started under the limit, for later runs to use
+NO_ROOM = os.strerror(errno.EFBIG)
+
+
 def test_a_disk_too_full_for_the_journal_refuses_the_run_before_anything_changes(repo):
     """A command that changes outputs first copies what it may change (the journal), to put it back should it fail:
     on a full disk that copy failed with a traceback (shutil.Error), though nothing had changed yet."""
     make_train_stale(repo)
     snapshot = Snapshot(repo)
 
-    def small_files() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))  # dvc.lock is larger: a full disk, as the copy sees it
-
-    no_server = test_env(MLOPS_STAGE_SERVER="0")  # no stage server started under the limit, for later runs to use
-    refused = run(["mlops", "repro"], repo, check=False, env=no_server, preexec_fn=small_files)
+    refused = run(["mlops", "repro"], repo, check=False, env=NO_SERVER, preexec_fn=small_files)
     assert_clear_error(refused, "could not keep a copy of dvc.lock", "nothing was changed", "free some disk space")
     assert len(refused.stderr.splitlines()) == 2, refused.stderr  # the line and its hint
     snapshot.assert_unchanged()
@@ -128,6 +137,21 @@ def test_a_disk_too_full_for_the_journal_refuses_the_run_before_anything_changes
 
     run(["mlops", "repro"], repo)
     assert_model_whole(repo)
+
+
+def test_a_full_disk_in_a_stage_or_a_subset_run_is_one_line_and_records_nothing(repo):
+    """A stage whose write the disk stopped, and the subset run's own copy of git's index, ended in a traceback."""
+    before = digest(repo)
+    stage = run([sys.executable, "-m", "pipeline.stages.train"], repo, check=False, preexec_fn=small_files)
+    assert_clear_error(stage, NO_ROOM, "free some disk space")
+    assert len(stage.stderr.splitlines()) == 2, stage.stderr  # the line and its hint
+    for partial in (repo / "models").glob("*.partial"):
+        partial.unlink()  # the stage's own leftover: `mlops repro`'s journal removes it, run alone it stays
+
+    subset = run(["mlops", "repro", "--subset", "0.1"], repo, check=False, env=NO_SERVER, preexec_fn=small_files)
+    assert_clear_error(subset, NO_ROOM, "free some disk space")
+    assert digest(repo) == before and run(["git", "for-each-ref", "refs/exps"], repo).stdout == ""
+    assert not list((repo / ".dvc" / "tmp").glob("mlops-subset-*"))
 
 
 @pytest.mark.slow
