@@ -321,6 +321,15 @@ def refs(prefix: str, *fields: str, sort: str | None = None) -> list[list[str]]:
     return [line.split("\0") for line in listing.splitlines()]
 
 
+def object_locks() -> list[str]:
+    """Lock files in git's object store (`objects/ab/<rest>.lock`). git never leaves one there; DVC's git library,
+    dulwich, writes each loose object through one and leaves it when the write fails (a full disk), after which it
+    cannot write that object again."""
+    root = git_path("objects")
+    fanouts = [entry for entry in os.scandir(root) if len(entry.name) == 2] if os.path.isdir(root) else []
+    return sorted(entry.path for fanout in fanouts for entry in os.scandir(fanout.path) if entry.name.endswith(".lock"))
+
+
 def knows_identity() -> bool:
     """Whether git can name the author and committer of a commit: configured, from the environment, or guessed
     from the host where that gives an email address (`git var`, as `git commit` decides)."""

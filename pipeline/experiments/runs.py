@@ -5,6 +5,7 @@ function here and prints the typed result it returns; nothing here prints."""
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import signal
 import time
@@ -197,6 +198,7 @@ def run_one(set_items: list[str], subset: float | None, name: str | None) -> Run
     name = name or experiment_name(plan.settings)
     if dvc_seam.exp_ref(name):
         raise UserError(f"an experiment called {name} exists", hint="choose another --name")
+    require_no_object_locks()
     with (
         dvc_outcomes.experiment_failure_said(f"experiment {name}"),
         dvc_outcomes.contradicting_advice_dropped(),
@@ -205,6 +207,20 @@ def run_one(set_items: list[str], subset: float | None, name: str | None) -> Run
         dvc_seam.exp_run_temp(name, plan.settings)
     metrics = experiment_metrics(name, dvc_seam.exp_ref(name))
     return RunOutcome(name, None, judged_changes(Run(name, plan.params, metrics), workspace_run()))
+
+
+def require_no_object_locks() -> None:
+    """Refuse a run while git's object store holds lock files a failed write left: DVC's run would fail part-way on
+    the first of those objects it writes, and may leave the workspace's params.yaml changed and staged."""
+    locks = git.object_locks()
+    if locks:
+        objects = os.path.relpath(os.path.dirname(os.path.dirname(locks[0])))
+        more = f" and {len(locks) - 1} more" if len(locks) > 1 else ""
+        raise UserError(
+            f"git's object store holds lock files a failed write left ({os.path.relpath(locks[0])}{more}; a full "
+            "disk?): DVC cannot write those objects again, and its run would fail part-way",
+            hint=f"once no other git or DVC command runs here, remove them: `find {objects} -name '*.lock' -delete`",
+        )
 
 
 def require_read_settings(settings: dict[str, str], model: str) -> None:
@@ -394,6 +410,7 @@ def run_sweep(todo: list[tuple[str, dict[str, str]]], jobs: int, watch: Callable
     would end this process and leave them running on unseen, to be started again by the next sweep."""
     pending, running, results = list(todo), {}, {}
     baseline = require_experiment_repo()
+    require_no_object_locks()
     started = time.monotonic()
     try:
         with stops_unwound():

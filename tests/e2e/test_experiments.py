@@ -36,6 +36,29 @@ def git_status(repo: Path) -> str:
     return run(["git", "status", "--porcelain"], repo).stdout
 
 
+def test_a_lock_file_a_failed_git_write_left_refuses_the_next_run_before_dvc_starts(repo):
+    """DVC's git library (dulwich) leaves `.git/objects/ab/<rest>.lock` when a write of that object fails (seen on a
+    full disk); a later run that wrote the same object failed part-way ("File exists") and left params.yaml changed
+    and staged in the workspace."""
+    blob = run(["git", "hash-object", "params.yaml"], repo).stdout.strip()
+    lock = repo / ".git" / "objects" / blob[:2] / f"{blob[2:]}.lock"
+    lock.parent.mkdir(exist_ok=True)
+    lock.write_bytes(b"")
+    status, params = git_status(repo), (repo / "params.yaml").read_bytes()
+
+    for command in (["exp", "run", "-S", "train.logreg.C=0.02"], ["exp", "sweep", "train.logreg.C=0.02,0.03"]):
+        refused = run(["mlops", *command], repo, check=False)
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
+        assert f"lock files a failed write left (.git/objects/{blob[:2]}/{blob[2:]}.lock" in refused.stderr
+        assert len(refused.stderr.splitlines()) == 2, refused.stderr  # the line and its hint
+    assert git_status(repo) == status and (repo / "params.yaml").read_bytes() == params and exp_refs(repo) == []
+
+    run(refused.stderr.split("`")[-2], repo)  # the hint's command
+    assert not lock.exists()
+    run(["mlops", "exp", "run", "-S", "train.logreg.C=0.02"], repo)
+    assert len(exp_refs(repo)) == 1 and git_status(repo) == status
+
+
 def test_sweep_compare_duplicates_and_promote(repo):
     status = git_status(repo)
     sweep = run(
