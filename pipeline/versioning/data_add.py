@@ -124,7 +124,8 @@ def add_source(
     # Every check passed: write (data first, then the schema and params that point at it), all or nothing.
     moved = in_project(path) is not None and path.resolve() != destination.resolve()
     written = (destination, Path(f"{destination}.dvc"), destination.parent / ".gitignore")
-    journaled = (PARAMS_FILE, new_params.data.schema_path, *map(str, written))
+    partials = (_partial(destination), _partial(Path(PARAMS_FILE)))  # journaled absent: a failed copy's go
+    journaled = (PARAMS_FILE, new_params.data.schema_path, *map(str, written + partials))
     with all_or_nothing("mlops data add", journaled + ((os.path.relpath(path),) if moved else ())):
         _copy_into_place(path, destination)
         removed_from_git = False
@@ -198,7 +199,7 @@ def append_batch(path: Path) -> AppendedBatch:
     check_source_file(path)
     check_table_file(path)
     batch, combined = checked_append(current, read_table(path), schema, params.data.drop, str(source), str(path))
-    partial = source.with_name(source.name + ".partial")
+    partial = _partial(source)
     with all_or_nothing("mlops data add --append", (f"{source}.dvc", str(partial))):  # the data: from the cache
         try:
             if source.suffix.lower() in (".parquet", ".pq"):
@@ -228,12 +229,15 @@ def _copy_into_place(source: Path, destination: Path) -> None:
     if source.resolve() == destination.resolve():
         return
     destination.parent.mkdir(parents=True, exist_ok=True)
-    partial = destination.with_name(destination.name + ".partial")
-    shutil.copyfile(source, partial)
-    os.replace(partial, destination)
+    shutil.copyfile(source, _partial(destination))
+    os.replace(_partial(destination), destination)
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
+    _partial(path).write_text(text, encoding="utf-8")
+    os.replace(_partial(path), path)
+
+
+def _partial(path: Path) -> Path:
+    """Where `path` is written before it is renamed into place, whole."""
+    return path.with_name(path.name + ".partial")

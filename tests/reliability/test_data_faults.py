@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import resource
 
 import pytest
 import yaml
 
 from tests.conftest import run, test_env
 from tests.e2e.data_helpers import lending_frame
+from tests.reliability.helpers import Snapshot, assert_clear_error
 
 
 def model_md5(repo) -> str:
@@ -164,3 +168,21 @@ def test_a_revision_with_a_broken_plot_file_is_named_by_the_report(repo, tmp_pat
     name = path.removeprefix("reports/plots/").removesuffix(".json")
     assert f"error: hand-edited's {path} is not {name} plot data of finite numbers" in report.stderr, report.stderr
     assert not out.exists()
+
+
+def test_a_data_add_stopped_by_a_full_disk_leaves_no_partial_copy(repo, tmp_path):
+    """The copy into data/external/ goes through FILE.partial, which a full disk left behind: DVC then called the
+    ingest stage's data changed, though nothing had been added."""
+    loans = tmp_path / "loans.csv"
+    lending_frame().to_csv(loans, index=False)  # about 1 MB
+    external = sorted(path.name for path in (repo / "data" / "external").iterdir())
+    snapshot = Snapshot(repo)
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))  # the journal's copies fit, the loans do not
+
+    refused = run(["mlops", "data", "add", str(loans)], repo, check=False, preexec_fn=small_files)
+    assert_clear_error(refused, os.strerror(errno.EFBIG), "free some disk space")
+    assert sorted(path.name for path in (repo / "data" / "external").iterdir()) == external
+    snapshot.assert_unchanged()
+    assert run(["dvc", "status", "--json"], repo).stdout.strip() == "{}"
