@@ -404,13 +404,26 @@ def stops_unwound() -> contextlib.AbstractContextManager[None]:
 
 @contextlib.contextmanager
 def stops_held() -> Iterator[None]:
-    """Stop signals held back (not lost) until the block ends, then delivered: a step that must
-    not be cut between two of its lines (a file made and its name kept, for the clean-up)."""
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    """Stop signals held back (not lost) until the block ends, then delivered: a step that must not be cut between
+    two of its lines (a file made and its name kept, for the clean-up). Python runs its handlers in the main thread
+    whichever thread the system hands a signal to (a library's worker), so there the handlers are what is held: each
+    stop that comes is kept, then raised again after the block. Off the main thread, the signals are blocked."""
+    if threading.current_thread() is not threading.main_thread():
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        return
+    came: list[int] = []
+    previous = {signum: signal.signal(signum, lambda signum, _frame: came.append(signum)) for signum in STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in came:
+            signal.raise_signal(signum)
 
 
 def uninterruptible() -> contextlib.AbstractContextManager[None]:

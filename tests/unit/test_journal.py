@@ -149,3 +149,32 @@ def test_a_stop_signal_ignored_from_the_start_stays_ignored(workspace, stops_as_
         (workspace / "params.yaml").write_text("after\n")
     assert (workspace / "params.yaml").read_text() == "after\n" and journal.stop_signal() is None
     assert signal.getsignal(signum) is signal.SIG_IGN
+
+
+def test_a_held_stop_is_raised_after_the_block_even_when_another_thread_takes_the_signal():
+    """Blocking the stop signals in the main thread held nothing once another thread (a library's worker) could take
+    them: Python runs the handler in the main thread all the same, inside the block, and a stop between a partial
+    file's making and its name being kept left the file behind."""
+    import threading
+
+    class Stop(Exception):
+        pass
+
+    def stop(signum, frame):
+        raise Stop
+
+    go = threading.Event()
+    sender = threading.Thread(target=lambda: go.wait() and os.kill(os.getpid(), signal.SIGTERM))
+    sender.start()  # before the block: its signal mask is the main thread's as it was, nothing blocked
+    previous = signal.signal(signal.SIGTERM, stop)
+    reached = []
+    try:
+        with pytest.raises(Stop), journal.stops_held():
+            go.set()
+            sender.join()
+            for _ in range(1000):  # bytecode boundaries, where Python runs a pending handler
+                pass
+            reached.append("the end of the block")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert reached == ["the end of the block"]
