@@ -124,7 +124,7 @@ def add_source(
     # Every check passed: write (data first, then the schema and params that point at it), all or nothing.
     moved = in_project(path) is not None and path.resolve() != destination.resolve()
     written = (destination, Path(f"{destination}.dvc"), destination.parent / ".gitignore")
-    partials = (_partial(destination), _partial(Path(PARAMS_FILE)))  # journaled absent: a failed copy's go
+    partials = (_partial(destination), _partial(Path(PARAMS_FILE)))  # journaled absent: a stop removes them
     journaled = (PARAMS_FILE, new_params.data.schema_path, *map(str, written + partials))
     with all_or_nothing("mlops data add", journaled + ((os.path.relpath(path),) if moved else ())):
         _copy_into_place(path, destination)
