@@ -106,6 +106,13 @@ def run_reporting_user_errors(main: Callable[[], object]) -> None:
         report_user_error(explained)
 
 
+def errno_in(text: str) -> int | None:
+    """The error number in an OSError's text (`[Errno 28] No space left on device: ...`), as copytree and DVC
+    pass a failure on: in words."""
+    number = text.partition("[Errno ")[2].partition("]")[0]
+    return int(number) if number.isdigit() else None
+
+
 def full_disk(error: BaseException, command: str = "it") -> UserError | None:
     """A write stopped by a lack of space (a full disk, a quota, a file size limit) as the UserError it is; None for
     anything else."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import subprocess
@@ -85,6 +86,48 @@ def dvc_repo() -> Iterator[Repo]:
             hint=f"install it (`python -m pip install {package[1]}`), or make the default remote a folder or an "
             "s3:// URL (`mlops remote set URL`)",
         ) from None
+
+
+def cache_files_dir() -> Path:
+    """Where DVC keeps file objects by md5 (`<cache>/files/md5`)."""
+    with dvc_repo() as repo:
+        return Path(repo.cache.local.path)
+
+
+@contextlib.contextmanager
+def dvc_said() -> Iterator[list[str]]:
+    """Within it, DVC (run in this process) prints nothing: its information is dropped, as `--quiet` drops it, and
+    its warnings and errors are kept in DVC's words, for the caller to say in one line (`--quiet` drops those too:
+    a failed `dvc add --quiet` says nothing at all)."""
+    from dvc.logger import ColorFormatter  # importing DVC sets up its loggers' handlers
+    from dvc.ui import ui
+
+    said: list[str] = []
+
+    def keep_written(*objects: object, **_style: object) -> None:  # what DVC writes to stderr besides its log
+        said.extend(text for text in (str(each).strip() for each in objects) if text)
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            said.append(self.format(record).removeprefix("ERROR: ").removeprefix("WARNING: "))
+
+    keep = Keep(logging.WARNING)
+    keep.setFormatter(ColorFormatter(log_colors=False))
+    loggers = [logging.getLogger(name) for name in ("dvc", "dvc_objects", "dvc_data")]
+    handlers = [logger.handlers for logger in loggers]
+    own_error_write = vars(ui).get("error_write")
+    for logger in loggers:
+        logger.handlers = [keep]
+    ui.error_write = keep_written
+    try:
+        yield said
+    finally:
+        for logger, own in zip(loggers, handlers, strict=True):
+            logger.handlers = own
+        if own_error_write is None:
+            del ui.error_write  # the console's own method again
+        else:
+            ui.error_write = own_error_write
 
 
 def dvc_in_new_process(*args: str) -> int:

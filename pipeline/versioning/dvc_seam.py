@@ -41,10 +41,11 @@ from hooks.pipeline_state import (
     unrecorded_outputs,
 )
 from pipeline import paths
-from pipeline.errors import UserError
+from pipeline.errors import FULL_DISK, UserError
 from pipeline.user_paths import folder_in_place
 from pipeline.versioning.dvc_command import DvcFailed as DvcFailed
-from pipeline.versioning.dvc_command import checked, dvc_repo, remotes_of_the_workspace, stage_environment
+from pipeline.versioning.dvc_command import cache_files_dir as cache_files_dir
+from pipeline.versioning.dvc_command import checked, dvc_repo, dvc_said, remotes_of_the_workspace, stage_environment
 from pipeline.versioning.dvc_command import dvc as dvc
 from pipeline.versioning.exp_queue import only_its_own_experiment
 from pipeline.versioning.journal import Stopped, all_or_nothing, stop_signal
@@ -183,7 +184,15 @@ def params_at(rev: str) -> Params:
 
 def add(path: str) -> None:
     """`dvc add PATH`, then stage its `.dvc` file and the `.gitignore` beside it in git."""
-    checked("add", "--quiet", "--", path)
+    with dvc_said() as said:
+        status = dvc("add", "--", path)
+    if status != 0:
+        raise DvcFailed(f"add -- {path}", status, said=said[0] if said else "")
+    if not os.path.lexists(path):  # DVC moved it into its cache and could not put it back: it only warns
+        raise UserError(
+            f"`dvc add` took {path} into its cache and could not put it back (is the disk full?)",
+            hint="free some disk space, then run it again",
+        )
     target = Path(path)
     git("add", "--", f"{path}.dvc", str(target.parent / ".gitignore"))
 
@@ -196,12 +205,18 @@ def stop_tracking(path: str) -> bool:
     return True
 
 
+# How git says a write found no room ("fatal: sha1 file '.git/index.lock' write error. Out of diskspace").
+GIT_FULL_DISK = ("Out of diskspace", *(os.strerror(number) for number in FULL_DISK))
+
+
 def git(*args: str) -> str:
     """Run git; its stdout. A failure is a bug or a broken repo, shown with git's own message."""
     try:
         return git_plumbing.git(*args).decode("utf-8", "surrogateescape")
     except git_plumbing.GitFailed as failure:
-        raise UserError(f"`git {failure.command}` failed: {failure.message}") from None
+        full = any(words in failure.message for words in GIT_FULL_DISK)
+        hint = "free some disk space, then run it again" if full else ""
+        raise UserError(f"`git {failure.command}` failed: {failure.message}", hint=hint) from None
 
 
 def switch_code(rev: str) -> None:
@@ -417,12 +432,6 @@ def data_status(not_in_remote: bool) -> dict:
                 granular=True, untracked_files="all", not_in_remote=not_in_remote, remote_refresh=not_in_remote
             )
         )
-
-
-def cache_files_dir() -> Path:
-    """Where DVC keeps file objects by md5 (`<cache>/files/md5`)."""
-    with dvc_repo() as repo:
-        return Path(repo.cache.local.path)
 
 
 def tracked_objects(commit: str | None = None) -> dict[str, str]:

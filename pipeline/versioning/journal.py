@@ -21,18 +21,20 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hooks import git
 from hooks.stop_signals import STOP_SIGNALS, stops_to_take
-from pipeline.errors import FULL_DISK, UserError
-from pipeline.versioning.dvc_command import dvc_in_new_process, release_killed_holder
+from pipeline.errors import FULL_DISK, UserError, errno_in
+from pipeline.versioning.dvc_command import cache_files_dir, dvc_in_new_process, release_killed_holder
 
 JOURNAL = Path(".dvc/tmp/mlops-journal")
 RUN_LOCK = Path(".dvc/tmp/mlops-repro.lock")
@@ -65,6 +67,7 @@ class Entry:
     outputs: bool = True  # run `dvc checkout` after restoring
     checkout: list[str] = field(default_factory=list)  # what that `dvc checkout` checks out (none named: everything)
     index_digest: str | None = None  # what git's index held when the command started (its entries, not their stat)
+    started: float = 0.0  # when the command started (seconds since the epoch)
 
 
 @contextlib.contextmanager
@@ -89,6 +92,7 @@ def all_or_nothing(
         _recover_locked()
         entry = Entry(command, os.getpid(), branch=branch, ends_with_commit=ends_with_commit, outputs=outputs)
         entry.checkout = list(checkout)
+        entry.started = time.time()
         entry.head_commit = git.resolve_commit("HEAD")
         entry.index_digest = _index_digest()
         if move_head:
@@ -153,7 +157,7 @@ def _write_or_refuse(entry: Entry, paths: tuple[str, ...]) -> None:
         _write(entry, paths)
     except OSError as error:
         shutil.rmtree(_WRITING, ignore_errors=True)
-        number = error.errno or next((_errno(why) for _, _, why in _copy_failures(error)), None)
+        number = error.errno or next((errno_in(why) for _, _, why in _copy_failures(error)), None)
         saved = ", ".join(paths) or "git's index"
         full = number in FULL_DISK
         raise UserError(
@@ -167,12 +171,6 @@ def _copy_failures(error: OSError) -> list[tuple[str, str, str]]:
     """shutil.copytree's failures, (source, destination, why) each, from the error it raises after trying them all."""
     failures = error.args[0] if isinstance(error, shutil.Error) and error.args else []
     return failures if isinstance(failures, list) else []
-
-
-def _errno(why: str) -> int | None:
-    """The error number in copytree's text for one failure (`[Errno 28] No space left on device: ...`)."""
-    number = why.partition("[Errno ")[2].partition("]")[0]
-    return int(number) if number.isdigit() else None
 
 
 def _write(entry: Entry, paths: tuple[str, ...]) -> None:
@@ -225,6 +223,7 @@ def _restore(journal: Path) -> bool:
     _drop_torn_dvc_lock_file()
     if entry.outputs:
         dvc_in_new_process("checkout", "--force", "--quiet", *entry.checkout)
+    _drop_dvc_temporaries(entry)
     if entry.branch:
         _remove_branch(entry.branch)
     return index_kept
@@ -254,6 +253,29 @@ def _drop_torn_dvc_lock_file() -> None:
         pass
     except ValueError:
         DVC_RWLOCK.unlink(missing_ok=True)
+
+
+# dvc_objects' `tmp_fname`: DVC writes each copy (into its cache, back into the workspace) to such a file beside its
+# destination, then renames it into place.
+DVC_TEMPORARY = re.compile(r"\.[A-Za-z0-9_-]{22}\.tmp\Z")
+CLOCK_SLACK = 2.0  # seconds: a file's times come from the kernel's coarse clock, which may lag time.time()
+
+
+def _drop_dvc_temporaries(entry: Entry) -> None:
+    """Remove the temporaries DVC left since the command started, beside the files the journal restores and in
+    DVC's cache. DVC leaves one when a full disk stops the copy before its rename: in the workspace it makes a
+    folder DVC tracks (data/external) look changed, in the cache it holds the very space the user has to free."""
+    folders = {Path(name).parent for name in entry.paths}
+    with contextlib.suppress(Exception):  # no readable DVC config: the workspace's folders only
+        cache = cache_files_dir()
+        folders.update([cache, *(path for path in cache.glob("??") if path.is_dir())])
+    for folder in folders:
+        with contextlib.suppress(OSError), os.scandir(folder) as children:
+            for child in children:
+                if not DVC_TEMPORARY.search(child.name) or not child.is_file(follow_symlinks=False):
+                    continue
+                if child.stat(follow_symlinks=False).st_mtime >= entry.started - CLOCK_SLACK:
+                    Path(child.path).unlink(missing_ok=True)
 
 
 def _remove_branch(branch: str) -> None:

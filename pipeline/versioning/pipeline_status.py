@@ -19,7 +19,7 @@ from hooks.pipeline_state import (
     pointer_outs,
     read_worktree,
 )
-from pipeline.errors import UserError, full_disk, shortened
+from pipeline.errors import FULL_DISK, UserError, errno_in, full_disk, shortened
 from pipeline.versioning.dvc_command import DvcFailed
 
 
@@ -48,7 +48,7 @@ def explained_failure(error: Exception, command: str = "the command") -> UserErr
     if isinstance(error, BadYaml):
         return UserError(str(error), hint=f"fix it (`git diff` shows what changed), then run {command} again")
     if isinstance(error, DvcFailed):
-        return UserError(str(error), hint=f"DVC's message above says why; fix that, then run {command} again")
+        return dvc_failure(error, command)
     if (no_room := full_disk(error, command)) is not None:
         return no_room
     if isinstance(error, OSError) and error.errno == errno.ENAMETOOLONG and error.filename is not None:
@@ -58,6 +58,16 @@ def explained_failure(error: Exception, command: str = "the command") -> UserErr
             hint="give a shorter path",
         )
     return None
+
+
+def dvc_failure(error: DvcFailed, command: str) -> UserError:
+    """A failed DVC command in one line: what DVC said (kept from its output), or that its message is above."""
+    if not error.said:
+        return UserError(str(error), hint=f"DVC's message above says why; fix that, then run {command} again")
+    number = errno_in(error.said)
+    if number in FULL_DISK:
+        return UserError(f"{error}: {os.strerror(number)}", hint=f"free some disk space, then run {command} again")
+    return UserError(f"{error}: {error.said}", hint=f"fix what DVC names, then run {command} again")
 
 
 def stale_stages(command: str = "mlops status") -> list[str]:

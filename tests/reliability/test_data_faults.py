@@ -7,6 +7,7 @@ import errno
 import json
 import os
 import resource
+import sys
 
 import pytest
 import yaml
@@ -186,3 +187,51 @@ def test_a_data_add_stopped_by_a_full_disk_leaves_no_partial_copy(repo, tmp_path
     assert sorted(path.name for path in (repo / "data" / "external").iterdir()) == external
     snapshot.assert_unchanged()
     assert run(["dvc", "status", "--json"], repo).stdout.strip() == "{}"
+
+
+# `dvc add` as `mlops data add` runs it, reported as the command line reports what a command raises.
+ADD = """
+import sys
+from pipeline.errors import report_user_error
+from pipeline.versioning import dvc_seam
+from pipeline.versioning.pipeline_status import explained_failure
+try:
+    dvc_seam.add(sys.argv[1])
+except Exception as error:
+    report_user_error(explained_failure(error) or error)
+"""
+
+
+@pytest.fixture
+def dvc_repo_with_loans(tmp_path):
+    run(["git", "init", "-q"], tmp_path)
+    run(["dvc", "init", "-q"], tmp_path)
+    (tmp_path / "data").mkdir()
+    lending_frame().to_csv(tmp_path / "data" / "loans.csv", index=False)  # about 1 MB
+    return tmp_path
+
+
+def small_files() -> None:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))  # the loans do not fit
+
+
+def test_dvc_add_stopped_by_a_full_disk_is_said_in_one_line(dvc_repo_with_loans):
+    """Its copy into the cache stopped: `dvc add --quiet` failed without a word (and DVC's own output is three
+    lines, the last a confirmation it asks for), so `mlops data add` could only say "DVC's message above"."""
+    repo = dvc_repo_with_loans
+    refused = run([sys.executable, "-c", ADD, "data/loans.csv"], repo, check=False, preexec_fn=small_files)
+    output = assert_clear_error(refused, "dvc add -- data/loans.csv", os.strerror(errno.EFBIG), "free some disk space")
+    assert len(output.strip().splitlines()) == 2, output  # the error and its hint
+    assert (repo / "data" / "loans.csv").is_file()
+
+
+def test_dvc_add_that_took_the_file_and_could_not_put_it_back_is_a_failure(dvc_repo_with_loans):
+    """With the object already cached, DVC removes the file to link it back from the cache; when the disk is full
+    it cannot, warns, and exits 0 with the file gone from the workspace (`mlops data add` then went on)."""
+    repo = dvc_repo_with_loans
+    run(["dvc", "add", "-q", "data/loans.csv"], repo)
+    (repo / "data" / "loans.csv.dvc").unlink()  # untracked again, its object still in the cache
+    refused = run([sys.executable, "-c", ADD, "data/loans.csv"], repo, check=False, preexec_fn=small_files)
+    output = assert_clear_error(refused, "could not put it back", "free some disk space")
+    assert len(output.strip().splitlines()) == 2, output
+    assert not (repo / "data" / "loans.csv").exists()  # DVC's doing: the journal of `mlops data add` restores it

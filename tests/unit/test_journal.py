@@ -178,3 +178,30 @@ def test_a_held_stop_is_raised_after_the_block_even_when_another_thread_takes_th
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert reached == ["the end of the block"]
+
+
+def test_a_failed_command_leaves_none_of_the_temporaries_dvc_left(workspace):
+    """DVC copies a file (into its cache, back into the workspace) through `.<22 characters>.tmp` beside its
+    destination, then renames it; a full disk stops it between and DVC leaves the temporary: in data/external it
+    made the ingest stage look changed, in the cache it held the space the user had to free. Those made before the
+    command started, and other names, are not the command's and stay."""
+    external = workspace / "data" / "external"
+    cache = workspace / ".dvc" / "cache" / "files" / "md5" / "ab"
+    for folder in (external, cache):
+        folder.mkdir(parents=True)
+    (external / "loans.csv").write_text("as before\n")
+    older = external / f".{'0' * 22}.tmp"
+    older.write_text("made before the command")
+    os.utime(older, (1_000_000_000, 1_000_000_000))
+    unrelated = [external / "notes.tmp", external / f".{'x' * 21}.tmp", cache / "cdef0123456789"]
+    for path in unrelated:
+        path.write_text("not DVC's temporary")
+    left = [external / f".{'a' * 22}.tmp", external / f"loans.csv.{'B' * 21}-.tmp", cache / f".{'c_' * 11}.tmp"]
+    with pytest.raises(OSError), journal.all_or_nothing("mlops data add", ("data/external/loans.csv",), outputs=False):
+        (external / "loans.csv").write_text("half written")
+        for path in left:
+            path.write_text("a copy cut short")
+        raise OSError(28, "No space left on device")
+    assert [path for path in left if path.exists()] == []
+    assert older.exists() and all(path.exists() for path in unrelated)
+    assert (external / "loans.csv").read_text() == "as before\n"
