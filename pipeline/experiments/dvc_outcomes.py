@@ -11,7 +11,7 @@ import contextlib
 import logging
 from collections.abc import Iterator
 
-from pipeline.errors import UserError
+from pipeline.errors import UserError, full_disk
 from pipeline.versioning.dvc_command import DvcFailed
 from pipeline.versioning.journal import Stopped, stop_signal
 
@@ -144,3 +144,7 @@ def experiment_failure_said(experiment: str) -> Iterator[None]:
         raise UserError(
             f"{experiment} failed; the workspace is untouched", hint="read DVC's message above"
         ) from failure
+    except OSError as error:
+        if (no_room := full_disk(error, "it")) is None:
+            raise
+        raise UserError(f"{experiment} failed: {no_room.message}; the workspace is untouched", no_room.hint) from None

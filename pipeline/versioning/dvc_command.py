@@ -6,6 +6,7 @@ back after a stopped command."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hooks.dvc_remotes import workspace_remotes
-from pipeline.errors import UserError
+from pipeline.errors import FULL_DISK, UserError
 
 if TYPE_CHECKING:
     from dvc.repo import Repo
@@ -34,12 +35,64 @@ def stage_environment() -> None:
 
 
 def dvc(*args: str) -> int:
-    """Run one DVC command in this process; its exit status."""
+    """Run one DVC command in this process; its exit status. A failure for lack of disk space is raised as the
+    OSError it is, for the caller to say in one line with what to do: DVC's report of it ("ERROR: unexpected error
+    - [Errno 28] No space left on device" and its footer asking to report a bug) is not printed."""
     from dvc.cli import main as dvc_main
 
     stage_environment()
-    with remotes_of_the_workspace():
-        return dvc_main(list(args))
+    with full_disk_kept() as full_disk, remotes_of_the_workspace():
+        status = dvc_main(list(args))
+    if status != 0 and full_disk:
+        raise OSError(full_disk[0], os.strerror(full_disk[0]))
+    return status
+
+
+@contextlib.contextmanager
+def full_disk_kept() -> Iterator[list[int]]:
+    """Within it, DVC's command line does not report a write stopped for lack of space: its error number is kept."""
+    from dvc.cli import logger as command_line_logger
+    from dvc.ui import ui
+
+    kept: list[int] = []
+
+    class KeepFullDisk(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            number = _full_disk_number(record)
+            if number is not None:
+                kept.append(number)
+            return number is None
+
+    error_write, own_error_write = ui.error_write, vars(ui).get("error_write")
+
+    def footer_unless_full_disk(*objects: object, **style: object) -> None:
+        if not kept:
+            error_write(*objects, **style)
+
+    keep = KeepFullDisk()
+    command_line_logger.addFilter(keep)
+    ui.error_write = footer_unless_full_disk
+    try:
+        yield kept
+    finally:
+        command_line_logger.removeFilter(keep)
+        if own_error_write is None:
+            del ui.error_write  # the console's own method again
+        else:
+            ui.error_write = own_error_write
+
+
+SQLITE_FULL = "database or disk is full"
+
+
+def _full_disk_number(record: logging.LogRecord) -> int | None:
+    error = record.exc_info[1] if record.exc_info else None
+    if isinstance(error, OSError) and error.errno in FULL_DISK:
+        return error.errno
+    said = f"{record.getMessage()} {error or ''}"
+    if SQLITE_FULL in said:  # DVC's databases (sqlite3.OperationalError)
+        return errno.ENOSPC
+    return next((number for number in FULL_DISK if os.strerror(number) in said), None)
 
 
 @contextlib.contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import resource
 import signal
@@ -170,3 +171,27 @@ def test_second_repro_refuses_while_the_first_runs(repo):
     output, _ = first.communicate(timeout=300)
     assert first.returncode == 0, output
     assert_model_whole(repo)
+
+
+def test_a_full_disk_that_stops_dvc_itself_is_raised_as_what_it_is_and_dvc_reports_no_bug(tmp_path):
+    """DVC reported it as a bug ("ERROR: unexpected error - ... File too large" and a footer asking to tell them);
+    then `mlops exp run` said "read DVC's message above". Here `exp run --temp` cannot copy the workspace."""
+    run(["git", "init", "-q"], tmp_path)
+    run(["dvc", "init", "-q"], tmp_path)
+    (tmp_path / "notes.txt").write_text("n" * 300_000)
+    (tmp_path / "params.yaml").write_text("x: 1\n")
+    stage = {"cmd": "echo 1 > out.txt", "params": ["x"], "outs": ["out.txt"]}
+    (tmp_path / "dvc.yaml").write_text(json.dumps({"stages": {"s": stage}}))  # JSON is YAML
+    run(["dvc", "repro", "-q"], tmp_path)
+    run(["git", "add", "-A"], tmp_path)
+    run(["git", "commit", "-q", "-m", "a pipeline"], tmp_path)
+    driver = "from pipeline.versioning.dvc_command import dvc\ntry:\n    dvc('exp', 'run', '--temp', '-S', 'x=2')\n"
+    driver += "except OSError as error:\n    print(error.errno)"
+
+    def no_room_for_the_notes() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+
+    result = run([sys.executable, "-c", driver], tmp_path, check=False, preexec_fn=no_room_for_the_notes)
+    assert result.stdout.strip() == str(errno.EFBIG), result.stdout + result.stderr
+    assert "ERROR" not in result.stderr and "Having any troubles" not in result.stderr, result.stderr
+    assert run(["git", "for-each-ref", "refs/exps"], tmp_path).stdout == ""
