@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterator
 
 from pipeline.errors import UserError, full_disk
-from pipeline.versioning.dvc_command import DvcFailed
+from pipeline.versioning.dvc_command import DvcFailed, console_filtered
 from pipeline.versioning.journal import Stopped, stop_signal
 
 RAN, RESTORED, SKIPPED = "ran", "restored from the run cache", "skipped (up to date)"
@@ -81,22 +81,18 @@ def contradicting_advice_dropped(
     `said_by_caller`, which the caller says in its own words): DVC logs some of it (`dvc.repo.scm_context`) and
     writes the rest to its console (`dvc.ui.ui.write`), so both are filtered."""
     from dvc.repo import scm_context
-    from dvc.ui import ui
 
     advice = CONTRADICTING_ADVICE + (STAGING_ADVICE if staged_by_caller else ()) + said_by_caller
-    write = ui.write
 
-    def write_unless_advice(*objects, **kwargs) -> None:
-        if not any(isinstance(text, str) and text.startswith(advice) for text in objects):
-            write(*objects, **kwargs)
+    def not_advice(objects: tuple[object, ...]) -> bool:
+        return not any(isinstance(text, str) and text.startswith(advice) for text in objects)
 
     advice_filter = _DropAdvice(advice)
     scm_context.logger.addFilter(advice_filter)
-    ui.write = write_unless_advice
     try:
-        yield
+        with console_filtered("write", not_advice):
+            yield
     finally:
-        del ui.write  # the console's own method again
         scm_context.logger.removeFilter(advice_filter)
 
 
@@ -112,22 +108,14 @@ def stop_unsaid() -> Iterator[None]:
     stop cut short fails on its way out ("unexpected error - cannot close exported pointers exist"), an echo of the
     stop, not a bug. The caller says what the stop left and what to do."""
     from dvc.cli import logger as command_line_logger
-    from dvc.ui import ui
 
     filters = (_DropAdvice(("interrupted by the user",)), _ErrorsOnceStopped())
-    error_write = ui.error_write
-
-    def error_write_unless_stopped(*objects, **kwargs) -> None:
-        if stop_signal() is None:
-            error_write(*objects, **kwargs)
-
     for stop_filter in filters:
         command_line_logger.addFilter(stop_filter)
-    ui.error_write = error_write_unless_stopped
     try:
-        yield
+        with console_filtered("error_write", lambda _objects: stop_signal() is None):
+            yield
     finally:
-        del ui.error_write  # the console's own method again
         for stop_filter in filters:
             command_line_logger.removeFilter(stop_filter)
 

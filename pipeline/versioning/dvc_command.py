@@ -13,7 +13,7 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,7 +52,6 @@ def dvc(*args: str) -> int:
 def full_disk_kept() -> Iterator[list[int]]:
     """Within it, DVC's command line does not report a write stopped for lack of space: its error number is kept."""
     from dvc.cli import logger as command_line_logger
-    from dvc.ui import ui
 
     kept: list[int] = []
 
@@ -63,23 +62,35 @@ def full_disk_kept() -> Iterator[list[int]]:
                 kept.append(number)
             return number is None
 
-    error_write, own_error_write = ui.error_write, vars(ui).get("error_write")
-
-    def footer_unless_full_disk(*objects: object, **style: object) -> None:
-        if not kept:
-            error_write(*objects, **style)
-
     keep = KeepFullDisk()
     command_line_logger.addFilter(keep)
-    ui.error_write = footer_unless_full_disk
     try:
-        yield kept
+        with console_filtered("error_write", lambda _objects: not kept):  # nor its footer asking for a report
+            yield kept
     finally:
         command_line_logger.removeFilter(keep)
-        if own_error_write is None:
-            del ui.error_write  # the console's own method again
+
+
+@contextlib.contextmanager
+def console_filtered(method: str, passes: Callable[[tuple[object, ...]], bool]) -> Iterator[None]:
+    """Within it, what DVC's console (`dvc.ui.ui`) writes through `method` (`write`, or `error_write` for stderr)
+    is written only when `passes(objects)`; a filter an outer block set stays, under this one."""
+    from dvc.ui import ui
+
+    own, through = vars(ui).get(method), getattr(ui, method)
+
+    def filtered(*objects: object, **style: object) -> None:
+        if passes(objects):
+            through(*objects, **style)
+
+    setattr(ui, method, filtered)
+    try:
+        yield
+    finally:
+        if own is None:
+            delattr(ui, method)  # the console's own method again
         else:
-            ui.error_write = own_error_write
+            setattr(ui, method, own)
 
 
 SQLITE_FULL = "database or disk is full"
@@ -153,12 +164,12 @@ def dvc_said() -> Iterator[list[str]]:
     its warnings and errors are kept in DVC's words, for the caller to say in one line (`--quiet` drops those too:
     a failed `dvc add --quiet` says nothing at all)."""
     from dvc.logger import ColorFormatter  # importing DVC sets up its loggers' handlers
-    from dvc.ui import ui
 
     said: list[str] = []
 
-    def keep_written(*objects: object, **_style: object) -> None:  # what DVC writes to stderr besides its log
+    def keep_written(objects: tuple[object, ...]) -> bool:  # what DVC writes to stderr besides its log
         said.extend(text for text in (str(each).strip() for each in objects) if text)
+        return False
 
     class Keep(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
@@ -168,19 +179,14 @@ def dvc_said() -> Iterator[list[str]]:
     keep.setFormatter(ColorFormatter(log_colors=False))
     loggers = [logging.getLogger(name) for name in ("dvc", "dvc_objects", "dvc_data")]
     handlers = [logger.handlers for logger in loggers]
-    own_error_write = vars(ui).get("error_write")
     for logger in loggers:
         logger.handlers = [keep]
-    ui.error_write = keep_written
     try:
-        yield said
+        with console_filtered("error_write", keep_written):
+            yield said
     finally:
         for logger, own in zip(loggers, handlers, strict=True):
             logger.handlers = own
-        if own_error_write is None:
-            del ui.error_write  # the console's own method again
-        else:
-            ui.error_write = own_error_write
 
 
 def dvc_in_new_process(*args: str) -> int:

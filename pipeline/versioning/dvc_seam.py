@@ -45,7 +45,14 @@ from pipeline.errors import FULL_DISK, UserError
 from pipeline.user_paths import folder_in_place
 from pipeline.versioning.dvc_command import DvcFailed as DvcFailed
 from pipeline.versioning.dvc_command import cache_files_dir as cache_files_dir
-from pipeline.versioning.dvc_command import checked, dvc_repo, dvc_said, remotes_of_the_workspace, stage_environment
+from pipeline.versioning.dvc_command import (
+    checked,
+    console_filtered,
+    dvc_repo,
+    dvc_said,
+    remotes_of_the_workspace,
+    stage_environment,
+)
 from pipeline.versioning.dvc_command import dvc as dvc
 from pipeline.versioning.exp_queue import only_its_own_experiment
 from pipeline.versioning.journal import Stopped, all_or_nothing, stop_signal
@@ -366,24 +373,12 @@ def missing_objects_unsaid() -> Iterator[None]:
     remote" with a list of md5s nor ends with "Everything is up to date." when it moved nothing (the objects it
     could not find included): the caller checks every object in use, names each one missing by its path, and says
     the outcome itself."""
-    from dvc.ui import ui
-
-    logger, unsaid, write = logging.getLogger("dvc_data.index.fetch"), _MissingUnsaid(), ui.write
-
-    def write_unless_up_to_date(*objects, **kwargs) -> None:
-        if objects != ("Everything is up to date.",):
-            write(*objects, **kwargs)
-
-    own = vars(ui).get("write")  # a filter already set on the console (dvc_outcomes'), kept under this one
+    logger, unsaid = logging.getLogger("dvc_data.index.fetch"), _MissingUnsaid()
     logger.addFilter(unsaid)
-    ui.write = write_unless_up_to_date
     try:
-        yield
+        with console_filtered("write", lambda objects: objects != ("Everything is up to date.",)):
+            yield
     finally:
-        if own is None:
-            del ui.write  # the console's own method again
-        else:
-            ui.write = own
         logger.removeFilter(unsaid)
 
 
