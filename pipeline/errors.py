@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import re
 import shlex
+import shutil
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import PurePath
@@ -104,6 +105,21 @@ def run_reporting_user_errors(main: Callable[[], object]) -> None:
         if (explained := full_disk(error)) is None:
             raise
         report_user_error(explained)
+
+
+NEARLY_FULL = 16 * 1024 * 1024  # bytes free on the project's disk under which a failed write is most likely its
+
+
+def read_dvc_message(then: str) -> str:
+    """The hint for a DVC command that failed after saying why: read it, then `then`; on a nearly full disk, that
+    first (DVC says a full disk in its own ways: "disk I/O error", or a bug it hit on the way)."""
+    try:
+        free = shutil.disk_usage(".").free
+    except OSError:
+        free = NEARLY_FULL
+    if free < NEARLY_FULL:
+        return f"the disk holding the project has only {free // 1024:,} KB free: free some space, then run it again"
+    return f"read DVC's message above; {then}"
 
 
 def errno_in(text: str) -> int | None:

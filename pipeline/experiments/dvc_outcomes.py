@@ -11,7 +11,7 @@ import contextlib
 import logging
 from collections.abc import Iterator
 
-from pipeline.errors import UserError, full_disk
+from pipeline.errors import UserError, full_disk, read_dvc_message
 from pipeline.versioning.dvc_command import DvcFailed, console_filtered
 from pipeline.versioning.journal import Stopped, stop_signal
 
@@ -130,7 +130,7 @@ def experiment_failure_said(experiment: str) -> Iterator[None]:
         if stop_signal() is not None:  # DVC caught the stop and failed: a stop, not a failure to fix
             raise Stopped(stop_signal()) from None
         raise UserError(
-            f"{experiment} failed; the workspace is untouched", hint="read DVC's message above"
+            f"{experiment} failed; the workspace is untouched", hint=read_dvc_message("fix that, then run it again")
         ) from failure
     except OSError as error:
         if (no_room := full_disk(error, "it")) is None:

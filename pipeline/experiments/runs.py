@@ -16,7 +16,7 @@ from pathlib import Path
 from hooks import git
 from pipeline import metrics as metric_rules
 from pipeline import paths
-from pipeline.errors import UserError
+from pipeline.errors import UserError, read_dvc_message
 from pipeline.experiments import dvc_outcomes
 from pipeline.experiments.metrics_file import REVISION_REPORTS_HINT, read_metrics, workspace_metrics
 from pipeline.experiments.settings import (
@@ -708,7 +708,9 @@ def _apply(name: str) -> None:
             with dvc_outcomes.contradicting_advice_dropped():
                 dvc_seam.exp_apply(name)
         except dvc_seam.DvcFailed as failure:
-            raise UserError(f"could not apply {name}", hint="read DVC's message above") from failure
+            raise UserError(
+                f"could not apply {name}", hint=read_dvc_message("fix that, then run it again")
+            ) from failure
 
 
 def promote(name: str) -> str:

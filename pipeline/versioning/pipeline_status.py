@@ -19,7 +19,7 @@ from hooks.pipeline_state import (
     pointer_outs,
     read_worktree,
 )
-from pipeline.errors import FULL_DISK, UserError, errno_in, full_disk, shortened
+from pipeline.errors import FULL_DISK, UserError, errno_in, full_disk, read_dvc_message, shortened
 from pipeline.versioning.dvc_command import DvcFailed
 
 
@@ -63,7 +63,7 @@ def explained_failure(error: Exception, command: str = "the command") -> UserErr
 def dvc_failure(error: DvcFailed, command: str) -> UserError:
     """A failed DVC command in one line: what DVC said (kept from its output), or that its message is above."""
     if not error.said:
-        return UserError(str(error), hint=f"DVC's message above says why; fix that, then run {command} again")
+        return UserError(str(error), hint=read_dvc_message(f"fix what it names, then run {command} again"))
     number = errno_in(error.said)
     if number in FULL_DISK:
         return UserError(f"{error}: {os.strerror(number)}", hint=f"free some disk space, then run {command} again")

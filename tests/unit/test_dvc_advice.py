@@ -55,3 +55,20 @@ def test_dvc_errors_still_reach_the_user(tiny_project):
     (tiny_project / "dvc.yaml").write_text(PIPELINE.replace("echo hello", "exit 3;"))
     failed = dvc_repro(tiny_project, "filtered")
     assert failed.returncode != 0 and "failed to reproduce 'hello'" in failed.stdout + failed.stderr
+
+
+def test_a_failed_dvc_command_on_a_nearly_full_disk_is_hinted_so(monkeypatch, tmp_path):
+    """DVC says a full disk in its own ways ("disk I/O error" from its databases, "'NoneType' object is not
+    subscriptable" from a bug a failed write led it into), and ours said only "read DVC's message above". The free
+    space is the system's to give: a nearly full disk cannot be made here without mounting one."""
+    from collections import namedtuple
+
+    from pipeline import errors
+
+    monkeypatch.chdir(tmp_path)
+    assert errors.read_dvc_message("fix that") == "read DVC's message above; fix that"  # this disk has room
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(errors.shutil, "disk_usage", lambda path: usage(80 << 20, (80 << 20) - 98_304, 98_304))
+    assert errors.read_dvc_message("fix that") == (
+        "the disk holding the project has only 96 KB free: free some space, then run it again"
+    )
