@@ -1,13 +1,43 @@
 """The command's standard output and error, kept writable to the end: a reader that goes away (`mlops repro |
 head -3`) or a stream closed before the start (`mlops repro >&-`) turns it into /dev/null, as Python's note on
 SIGPIPE does it, and the command carries on to its end. A BrokenPipeError raised in the middle of a run (by DVC's
-log line, a stage's print) would fail the run."""
+log line, a stage's print) would fail the run. A terminal in a legacy encoding (an ISO-8859 locale,
+PYTHONIOENCODING=ascii, a Windows console) gets the few characters of ours it cannot show in plain letters."""
 
 from __future__ import annotations
 
+import codecs
 import io
 import os
 import sys
+from collections.abc import Callable
+
+# Characters the commands write (a change column `Δauc`, a value shortened `ab…yz`) and what a terminal that cannot
+# show them reads instead. Any other character it cannot show is handled as Python would have (stdout: an error,
+# stderr: `\xe9`): a loan id or a label is never changed silently.
+PLAIN = {"Δ": "d", "…": "..."}
+
+
+def _plain_else(fallback: str) -> Callable[[UnicodeError], tuple[str, int]]:
+    otherwise = codecs.lookup_error(fallback)
+
+    def handle(error: UnicodeError) -> tuple[str, int]:
+        unencodable = error.object[error.start : error.end] if isinstance(error, UnicodeEncodeError) else ""
+        if unencodable and all(char in PLAIN for char in unencodable):
+            return "".join(PLAIN[char] for char in unencodable), error.end
+        return otherwise(error)
+
+    return handle
+
+
+FALLBACKS = ("strict", "backslashreplace")  # Python's own for stdout and stderr
+for _fallback in FALLBACKS:
+    codecs.register_error(f"mlops-plain-else-{_fallback}", _plain_else(_fallback))
+
+
+def _plain_first(errors: str) -> str:
+    """A stream's error handler, with the characters of PLAIN written plain first."""
+    return f"mlops-plain-else-{errors}" if errors in FALLBACKS else errors
 
 
 class UntilReaderLeaves(io.RawIOBase):
@@ -53,7 +83,7 @@ def outputs_until_reader_leaves() -> None:
         wrapped = io.TextIOWrapper(
             io.BufferedWriter(UntilReaderLeaves(fd)),
             encoding=stream.encoding,
-            errors=stream.errors,
+            errors=_plain_first(stream.errors),
             line_buffering=stream.line_buffering,
             write_through=getattr(stream, "write_through", False),
         )

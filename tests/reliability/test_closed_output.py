@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,24 @@ def test_a_subset_run_piped_into_head_keeps_its_experiment(repo):
     assert "Traceback" not in errors and "failed" not in errors, errors
     assert len(experiments(repo)) == len(before) + 1, errors
     snapshot.assert_unchanged()
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+def test_a_terminal_in_a_legacy_encoding_reads_our_characters_in_plain_letters(repo, encoding):
+    """A terminal that cannot show `Δ` (an ISO-8859 locale, PYTHONIOENCODING=ascii, a Windows console): `mlops exp
+    compare` died in rich's write with UnicodeEncodeError, its table half printed."""
+    utf8 = run(["mlops", "exp", "compare"], repo).stdout
+    plain = run(["mlops", "exp", "compare"], repo, env=test_env(PYTHONIOENCODING=encoding)).stdout
+    assert "Δauc" in utf8 and "dauc" in plain and "Δ" not in plain, plain
+
+
+def test_what_is_not_ours_is_never_changed_silently(tmp_path):
+    """Only our own characters are written plain: a character of the user's (a loan id, a label) that the terminal
+    cannot show stays an error on stdout, as Python has it, and `\\xe9` on stderr."""
+    script = "from pipeline.cli.streams import outputs_until_reader_leaves as wrap; wrap(); import sys\n"
+    script += "print('Δauc ab…yz', flush=True); print('é', file=sys.stderr, flush=True); print('é')"
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=test_env(PYTHONIOENCODING="ascii"), capture_output=True, text=True
+    )
+    assert result.stdout == "dauc ab...yz\n", result.stdout
+    assert result.stderr.startswith("\\xe9\n") and "UnicodeEncodeError" in result.stderr, result.stderr
