@@ -401,6 +401,12 @@ def stop_signals_unwind() -> Iterator[None]:
     try:
         yield
         raise_if_stopped()
+    except Exception as error:
+        if _stopped_by:  # what the stop cut short failed on its way out: a stop, not a failure to report
+            # (CPython itself turns a stop raised while it builds an ImportError into "TypeError: expected a
+            # message argument": seen as SIGHUP landed while `mlops gate` imported numpy)
+            raise Stopped(_stopped_by[0]) from error
+        raise
     finally:
         _unwinding = unwinding_before
         sys.unraisablehook = previous_hook

@@ -205,3 +205,14 @@ def test_a_failed_command_leaves_none_of_the_temporaries_dvc_left(workspace):
     assert [path for path in left if path.exists()] == []
     assert older.exists() and all(path.exists() for path in unrelated)
     assert (external / "loans.csv").read_text() == "as before\n"
+
+
+def test_a_stop_whose_exception_python_replaced_still_ends_as_a_stop(workspace):
+    """CPython turns a stop raised while it builds an ImportError into "TypeError: expected a message argument"
+    (seen in CI: SIGHUP landed as `mlops gate` imported numpy, and the command ended in a traceback)."""
+    with pytest.raises(journal.Stopped) as stopped, journal.stop_signals_unwind():
+        try:
+            os.kill(os.getpid(), signal.SIGHUP)
+        except journal.Stopped:
+            raise TypeError("expected a message argument") from None
+    assert stopped.value.signum == signal.SIGHUP
