@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import re
 import shlex
 import shutil
@@ -127,6 +128,20 @@ def errno_in(text: str) -> int | None:
     pass a failure on: in words."""
     number = text.partition("[Errno ")[2].partition("]")[0]
     return int(number) if number.isdigit() else None
+
+
+# How other programs say a write found no room, besides the system's words for FULL_DISK: git ("fatal: sha1 file
+# '.git/index.lock' write error. Out of diskspace") and sqlite, DVC's databases (sqlite3.OperationalError).
+NO_ROOM_SAID = {"Out of diskspace": errno.ENOSPC, "database or disk is full": errno.ENOSPC}
+
+
+def full_disk_in(text: str) -> int | None:
+    """The error number of a lack of space that `text` (a failure passed on in words) reports, else None."""
+    number = errno_in(text)
+    if number is not None:
+        return number if number in FULL_DISK else None
+    said = {**NO_ROOM_SAID, **{os.strerror(number): number for number in FULL_DISK}}
+    return next((number for words, number in said.items() if words in text), None)
 
 
 def full_disk(error: BaseException, command: str = "it") -> UserError | None:

@@ -6,7 +6,6 @@ back after a stopped command."""
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import logging
 import os
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hooks.dvc_remotes import workspace_remotes
-from pipeline.errors import FULL_DISK, UserError
+from pipeline.errors import FULL_DISK, UserError, full_disk_in
 
 if TYPE_CHECKING:
     from dvc.repo import Repo
@@ -93,17 +92,11 @@ def console_filtered(method: str, passes: Callable[[tuple[object, ...]], bool]) 
             setattr(ui, method, own)
 
 
-SQLITE_FULL = "database or disk is full"
-
-
 def _full_disk_number(record: logging.LogRecord) -> int | None:
     error = record.exc_info[1] if record.exc_info else None
     if isinstance(error, OSError) and error.errno in FULL_DISK:
         return error.errno
-    said = f"{record.getMessage()} {error or ''}"
-    if SQLITE_FULL in said:  # DVC's databases (sqlite3.OperationalError)
-        return errno.ENOSPC
-    return next((number for number in FULL_DISK if os.strerror(number) in said), None)
+    return full_disk_in(f"{record.getMessage()} {error or ''}")
 
 
 @contextlib.contextmanager

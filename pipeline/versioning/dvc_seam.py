@@ -41,7 +41,7 @@ from hooks.pipeline_state import (
     unrecorded_outputs,
 )
 from pipeline import paths
-from pipeline.errors import FULL_DISK, UserError
+from pipeline.errors import UserError, full_disk_in
 from pipeline.user_paths import folder_in_place
 from pipeline.versioning.dvc_command import DvcFailed as DvcFailed
 from pipeline.versioning.dvc_command import cache_files_dir as cache_files_dir
@@ -212,17 +212,12 @@ def stop_tracking(path: str) -> bool:
     return True
 
 
-# How git says a write found no room ("fatal: sha1 file '.git/index.lock' write error. Out of diskspace").
-GIT_FULL_DISK = ("Out of diskspace", *(os.strerror(number) for number in FULL_DISK))
-
-
 def git(*args: str) -> str:
     """Run git; its stdout. A failure is a bug or a broken repo, shown with git's own message."""
     try:
         return git_plumbing.git(*args).decode("utf-8", "surrogateescape")
     except git_plumbing.GitFailed as failure:
-        full = any(words in failure.message for words in GIT_FULL_DISK)
-        hint = "free some disk space, then run it again" if full else ""
+        hint = "free some disk space, then run it again" if full_disk_in(failure.message) else ""
         raise UserError(f"`git {failure.command}` failed: {failure.message}", hint=hint) from None
 
 

@@ -19,7 +19,7 @@ from hooks.pipeline_state import (
     pointer_outs,
     read_worktree,
 )
-from pipeline.errors import FULL_DISK, UserError, errno_in, full_disk, read_dvc_message, shortened
+from pipeline.errors import UserError, full_disk, full_disk_in, read_dvc_message, shortened
 from pipeline.versioning.dvc_command import DvcFailed
 
 
@@ -64,8 +64,8 @@ def dvc_failure(error: DvcFailed, command: str) -> UserError:
     """A failed DVC command in one line: what DVC said (kept from its output), or that its message is above."""
     if not error.said:
         return UserError(str(error), hint=read_dvc_message(f"fix what it names, then run {command} again"))
-    number = errno_in(error.said)
-    if number in FULL_DISK:
+    number = full_disk_in(error.said)
+    if number is not None:
         return UserError(f"{error}: {os.strerror(number)}", hint=f"free some disk space, then run {command} again")
     return UserError(f"{error}: {error.said}", hint=f"fix what DVC names, then run {command} again")
 
