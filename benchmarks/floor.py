@@ -10,6 +10,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pipeline  # noqa: F401  (before numpy and pyarrow: the floors have the stages' memory settings)
+
 
 def pipeline_in_one_process() -> None:
     """ingest -> validate -> split -> train -> evaluate as functions: no DVC, no process per stage."""

@@ -50,6 +50,7 @@ IMPORT_TIME_ENV = (
     "NUMEXPR",
     "VECLIB",
     "NPY",
+    "NUMPY",
     "SKLEARN",
     "JOBLIB",
     "ARROW",

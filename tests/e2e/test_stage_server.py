@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import MEMORY_DEFAULTS
 from pipeline.experiments import stage_server
 from tests.conftest import run, test_env
 
@@ -123,12 +124,14 @@ def test_another_project_code_or_import_time_environment_is_another_servers(fres
     before = fingerprint()
     monkeypatch.setenv("OMP_NUM_THREADS", "7")
     with_threads = fingerprint()
+    monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", "1")
+    with_huge_pages = fingerprint()
     stage = fresh_repo / "pipeline" / "stages" / "split.py"
     stage.write_text(stage.read_text() + "\n")
     with_code = fingerprint()
     monkeypatch.setenv("GIT_DIR", "elsewhere")  # read by no library as it is imported
 
-    assert len({before, with_threads, with_code}) == 3
+    assert len({before, with_threads, with_huge_pages, with_code}) == 4
     assert fingerprint() == with_code
 
 
@@ -156,3 +159,40 @@ def test_one_server_whichever_name_of_the_interpreter_started_the_command(fresh_
     before = stage_server._fingerprint(fresh_repo)
     monkeypatch.setattr(sys, "executable", str(other_name))
     assert stage_server._fingerprint(fresh_repo) == before
+
+
+# Whether numpy asks the kernel for huge pages (the setting it replaces), and pyarrow's memory pool.
+STAGE_THAT_TELLS_ITS_MEMORY_SETTINGS = """
+import numpy, pyarrow
+huge_pages = numpy._core.multiarray._set_madvise_hugepage(False)
+open("memory.txt", "w").write(f"{huge_pages} {pyarrow.default_memory_pool().backend_name}")
+"""
+
+
+@pytest.mark.parametrize(
+    ("how", "user_settings", "seen"),
+    [
+        ("in the server's fork", {}, "False system"),
+        ("in the command's fork", {}, "False system"),
+        ("by DVC alone", {}, "False system"),
+        (
+            "in the server's fork",
+            {"NUMPY_MADVISE_HUGEPAGE": "1", "ARROW_DEFAULT_MEMORY_POOL": "mimalloc"},
+            "True mimalloc",
+        ),
+        ("by DVC alone", {"NUMPY_MADVISE_HUGEPAGE": "1", "ARROW_DEFAULT_MEMORY_POOL": "jemalloc"}, "True jemalloc"),
+    ],
+)
+def test_a_stage_takes_memory_as_the_project_sets_unless_the_user_says(fresh_repo, runtime, how, user_settings, seen):
+    (fresh_repo / "pipeline" / "stages" / "ingest.py").write_text(STAGE_THAT_TELLS_ITS_MEMORY_SETTINGS)
+    env = test_env(XDG_RUNTIME_DIR=str(runtime), MLOPS_STAGE_SERVER="0" if how == "in the command's fork" else "1")
+    for name in MEMORY_DEFAULTS:  # this test's process imported `pipeline`, which set them
+        env.pop(name, None)
+    env.update(user_settings)
+
+    if how == "by DVC alone":  # the stage's cmd, as `dvc repro` runs it
+        run([sys.executable, "-m", "pipeline.stages.ingest"], fresh_repo, env=env)
+    else:
+        run([sys.executable, "-c", COMMAND], fresh_repo, timeout=120, env=env)
+
+    assert (fresh_repo / "memory.txt").read_text() == seen
