@@ -30,7 +30,8 @@ def pipeline_in_one_process() -> None:
     train_part, validation_part, test_part = split.split(
         frame, data.target, params.split.test_size, params.split.validation_size, params.seed
     )
-    model, metadata = train.fit(train_part, validation_part, params, schema)
+    rows = train.sample_training_rows(train_part, data.target, data.sample_frac, params.seed)
+    model, metadata = train.fit(rows, validation_part, params, schema)
     features = list(metadata["features"])
     is_bad = (test_part[data.target] == data.positive_label).to_numpy()
     with threadpool_limits(limits=1):

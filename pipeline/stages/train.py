@@ -17,15 +17,37 @@ from pipeline.training.data_schema import feature_columns, read_schema
 THREADS = 1  # fixed, so that the fitted state (and the model's bytes) are the same on every machine
 
 
+def sampled_positions(labels: pd.Series, fraction: float, seed: int) -> np.ndarray:
+    """The positions, in order, of a stratified, seeded sample of `labels`. Drawn on their sorted integer codes
+    alone: the rows pandas' `frame.groupby(labels).sample(...)` draws, without grouping (and moving) every column."""
+    codes, _ = pd.factorize(labels, sort=True)
+    drawn = pd.Series(codes).groupby(codes, sort=True).sample(frac=fraction, random_state=seed)
+    return np.sort(drawn.index.to_numpy())
+
+
 def sample_training_rows(train: pd.DataFrame, target: str, fraction: float, seed: int) -> pd.DataFrame:
     """A stratified, seeded sample of the training split (all of it at fraction 1.0)."""
     if fraction >= 1.0:
         return train
-    # Drawn on the labels' sorted integer codes alone, then taken in the split's order: the rows pandas'
-    # `train.groupby(target).sample(...)` draws, without grouping (and moving) every column of the split.
-    codes, _ = pd.factorize(train[target], sort=True)
-    drawn = pd.Series(codes).groupby(codes, sort=True).sample(frac=fraction, random_state=seed)
-    sample = train.iloc[np.sort(drawn.index.to_numpy())]
+    return _with_both_classes(train.iloc[sampled_positions(train[target], fraction, seed)], target, fraction)
+
+
+def read_training_rows(path: str, target: str, fraction: float, seed: int) -> pd.DataFrame:
+    """`sample_training_rows` of the split file at `path`, turning only the sampled rows into pandas: a subset run
+    converts its fraction of a large split, not all of it (at a million loans, 0.5 s against 1.3 s in a new
+    process)."""
+    if fraction >= 1.0:
+        return pd.read_parquet(path)
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    positions = sampled_positions(table.column(target).to_pandas(), fraction, seed)
+    sample = table.take(positions).to_pandas()
+    sample.index = pd.Index(positions)  # as `train.iloc[positions]` labels them
+    return _with_both_classes(sample, target, fraction)
+
+
+def _with_both_classes(sample: pd.DataFrame, target: str, fraction: float) -> pd.DataFrame:
     if sample[target].nunique() < 2:
         raise UserError(
             f"data.sample_frac = {fraction} leaves a single class in the training sample",
@@ -34,8 +56,9 @@ def sample_training_rows(train: pd.DataFrame, target: str, fraction: float, seed
     return sample
 
 
-def fit(train: pd.DataFrame, validation: pd.DataFrame, params: Params, schema: dict[str, Any]):
-    """(fitted pipeline, metadata) for these splits."""
+def fit(rows: pd.DataFrame, validation: pd.DataFrame, params: Params, schema: dict[str, Any]):
+    """(fitted pipeline, metadata) for these training rows (the training split, or its sample) and the validation
+    split."""
     from sklearn.metrics import roc_auc_score
     from threadpoolctl import threadpool_limits
 
@@ -45,7 +68,6 @@ def fit(train: pd.DataFrame, validation: pd.DataFrame, params: Params, schema: d
     data, decision = params.data, params.decision
     numeric, categorical = feature_columns(schema)
     features = categorical + numeric
-    rows = sample_training_rows(train, data.target, data.sample_frac, params.seed)
     model = build_model(params.train, schema, params.seed)
     with threadpool_limits(limits=THREADS):
         model.fit(rows[features], (rows[data.target] == data.positive_label).to_numpy())
@@ -79,7 +101,9 @@ def main() -> None:
 
     params = load_params()
     schema = read_schema(params.data.schema_path)
-    model, metadata = fit(pd.read_parquet(paths.TRAIN), pd.read_parquet(paths.VALIDATION), params, schema)
+    data = params.data
+    rows = read_training_rows(paths.TRAIN, data.target, data.sample_frac, params.seed)
+    model, metadata = fit(rows, pd.read_parquet(paths.VALIDATION), params, schema)
     save_model(model, metadata, paths.MODEL)
     summary = {
         "validation_roc_auc": metadata["validation"]["roc_auc"],

@@ -12,7 +12,7 @@ import pytest
 from pipeline.errors import UserError
 from pipeline.stages.ingest import ingest
 from pipeline.stages.split import split
-from pipeline.stages.train import sample_training_rows
+from pipeline.stages.train import read_training_rows, sample_training_rows
 from pipeline.stages.validate import validate
 from pipeline.training.data_schema import infer_schema, read_schema, validate_frame, write_schema
 from pipeline.training.model import choose_threshold, cost_per_loan
@@ -114,6 +114,23 @@ def test_subset_sample_holds_the_rows_pandas_stratified_sampling_draws():
     for seed in (0, 3, 42):
         expected = frame.groupby("status", group_keys=False, sort=True).sample(frac=0.25, random_state=seed)
         assert sample_training_rows(frame, "status", 0.25, seed).equals(expected.sort_index())
+
+
+def test_a_subset_read_from_the_split_file_is_the_sample_of_the_whole_split(tmp_path):
+    """train reads a subset's rows from Arrow, converting only those: the same rows, values, types and labels."""
+    frame = loans(1000).sample(frac=1.0, random_state=1).reset_index(drop=True)
+    frame["grade"] = pd.Series(["A", None, "B", "C"] * 250, dtype="str")
+    frame.loc[::7, "amount"] = np.nan
+    path = tmp_path / "train.parquet"
+    frame.to_parquet(path, index=False)
+    whole = pd.read_parquet(path)
+
+    for seed in (0, 42):
+        sample = read_training_rows(str(path), "status", 0.1, seed)
+        pd.testing.assert_frame_equal(sample, sample_training_rows(whole, "status", 0.1, seed))
+    pd.testing.assert_frame_equal(read_training_rows(str(path), "status", 1.0, 0), whole)
+    with pytest.raises(UserError, match="data.sample_frac = 0.001 leaves a single class"):
+        read_training_rows(str(path), "status", 0.001, 0)
 
 
 def test_threshold_minimises_cost_against_brute_force():
