@@ -150,13 +150,12 @@ def scale_rows(work: Path, sizes: tuple[int, ...], repetitions: int, subset_at: 
                 bare.seconds,
                 1.5,
                 "the bare fit is the fit alone, with the memory settings every process of the project has "
-                "(`pipeline/__init__.py`; with numpy's and pyarrow's defaults, at 1M rows, a full run took 1.7x "
-                "as long and the bare fit 1.65x); the pipeline also ingests, "
-                "validates every row (pandera), splits (a hash of every loan's content, so appended data moves no "
-                "loan), scores the validation split to choose the threshold, and evaluates on the test split "
-                "(model load, predictions, DeLong interval, permutation importance on 2,000 rows), each output "
-                "hashed and cached by DVC: at 1M rows these stages' own work, in one process, is most of the "
-                "difference (`python -m "
+                "(`pipeline/__init__.py`; with numpy's and pyarrow's defaults, at 1M rows, a full run took 1.7x as "
+                "long and the bare fit 1.65x); the pipeline also ingests, validates every row (pandera), splits (a "
+                "hash of every loan's content, so appended data moves no loan), scores the validation split to "
+                "choose the threshold, and evaluates on the test split (model load, predictions, DeLong interval, "
+                "permutation importance on 2,000 rows), each output hashed and cached by DVC: at 1M rows these "
+                "stages' own work, in one process, is most of the difference (`python -m "
                 f"benchmarks.floor pipeline`); {FULL_RUN_WHY}",
                 note=cpu_note(full, bare),
             )
