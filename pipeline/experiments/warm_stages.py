@@ -72,11 +72,14 @@ def preload(stage: str) -> None:
     """Import, in this process, the libraries `stage` needs, so that its fork starts warm."""
     gc.disable()  # importing makes objects but no garbage: collecting meanwhile costs a sixth of the import time
     try:
+        # A library missing, or failing as it is imported (a bad value of a variable it reads, such as
+        # NUMPY_MADVISE_HUGEPAGE): the stage's own import fails the same way and reports it, as under `dvc repro`.
         for module in (*COMMON_IMPORTS, *(MODEL_IMPORTS if stage in MODEL_STAGES else ())):
-            with contextlib.suppress(ImportError):  # a missing optional library: the stage reports it itself
+            with contextlib.suppress(Exception):
                 importlib.import_module(module)
         if stage in MODEL_STAGES:
-            model_file.skops_io()
+            with contextlib.suppress(Exception):
+                model_file.skops_io()
     finally:
         gc.enable()
     gc.freeze()  # the forks' collections then never walk the libraries' objects (nor copy their pages)

@@ -196,3 +196,17 @@ def test_a_stage_takes_memory_as_the_project_sets_unless_the_user_says(fresh_rep
         run([sys.executable, "-c", COMMAND], fresh_repo, timeout=120, env=env)
 
     assert (fresh_repo / "memory.txt").read_text() == seen
+
+
+@pytest.mark.parametrize("server", ["1", "0"])
+def test_a_library_failing_as_it_is_imported_fails_the_stage_with_its_own_message(fresh_repo, runtime, server):
+    """A bad value of a variable numpy reads as it starts: the runner's warm-up skips it, and the stage fails on
+    numpy's own error, as under `dvc repro` (the runner used to die in its warm-up: DVC said "Broken pipe")."""
+    (fresh_repo / "pipeline" / "stages" / "ingest.py").write_text(STAGE_THAT_TELLS_ITS_MEMORY_SETTINGS)
+    env = test_env(XDG_RUNTIME_DIR=str(runtime), MLOPS_STAGE_SERVER=server, NUMPY_MADVISE_HUGEPAGE="not a number")
+
+    result = run([sys.executable, "-c", COMMAND], fresh_repo, check=False, timeout=120, env=env)
+
+    assert result.returncode == 0 and result.stdout.split()[1] == "1", result.stderr
+    assert "ValueError: invalid literal for int() with base 10: 'not a number'" in result.stderr
+    assert not (fresh_repo / "memory.txt").exists()
