@@ -116,9 +116,9 @@ def score(is_bad: np.ndarray, p_bad: np.ndarray, threshold: float, params: Param
 
 
 def _roc_auc(s: Scored) -> float:
-    from sklearn.metrics import roc_auc_score
+    from pipeline.training.auc import roc_auc
 
-    return roc_auc_score(s.is_bad, s.p_bad)
+    return roc_auc(s.is_bad, s.p_bad)
 
 
 def _delong_interval(s: Scored) -> tuple[float, float]:

@@ -147,13 +147,15 @@ def score_drift(train_scores: pd.Series, live_scores: pd.Series) -> FeatureDrift
 def live_performance(is_bad: np.ndarray, p_default: np.ndarray) -> dict[str, float] | None:
     """ROC AUC and calibration of scored loans whose outcome is known (None when one class is missing)."""
     import numpy as np
-    from sklearn.metrics import brier_score_loss, roc_auc_score
+    from sklearn.metrics import brier_score_loss
+
+    from pipeline.training.auc import roc_auc
 
     if len(is_bad) == 0 or len(np.unique(is_bad)) < 2:
         return None
     return {
         "loans": int(len(is_bad)),
-        "roc_auc": round(float(roc_auc_score(is_bad, p_default)), 6),
+        "roc_auc": round(roc_auc(is_bad, p_default), 6),
         "brier": round(float(brier_score_loss(is_bad, p_default)), 6),
         "mean_predicted": round(float(np.mean(p_default)), 6),
         "observed_bad_rate": round(float(np.mean(is_bad)), 6),

@@ -17,6 +17,7 @@ from pipeline import paths
 from pipeline.errors import run_reporting_user_errors
 from pipeline.metrics import EXPECTED_COST, REJECT_RATE, TEST_ROWS, THRESHOLD
 from pipeline.params import Params, load_params
+from pipeline.training.auc import roc_auc
 from pipeline.training.canonical import canonical_probabilities
 from pipeline.training.importance import mean_drops
 
@@ -36,9 +37,7 @@ def importance_rows(sample_frac: float, params: Params) -> int:
 
 
 def _roc_auc_of_canonical_probabilities(model, features, is_bad: np.ndarray) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    return roc_auc_score(is_bad, canonical_probabilities(model.predict_proba(features)[:, 1]))
+    return roc_auc(is_bad, canonical_probabilities(model.predict_proba(features)[:, 1]))
 
 
 def permutation_importance_table(

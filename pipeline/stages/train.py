@@ -59,9 +59,9 @@ def _with_both_classes(sample: pd.DataFrame, target: str, fraction: float) -> pd
 def fit(rows: pd.DataFrame, validation: pd.DataFrame, params: Params, schema: dict[str, Any]):
     """(fitted pipeline, metadata) for these training rows (the training split, or its sample) and the validation
     split."""
-    from sklearn.metrics import roc_auc_score
     from threadpoolctl import threadpool_limits
 
+    from pipeline.training.auc import roc_auc
     from pipeline.training.canonical import canonical_probabilities, round_fitted_state
     from pipeline.training.model import build_model, choose_threshold, cost_per_loan
 
@@ -86,7 +86,7 @@ def fit(rows: pd.DataFrame, validation: pd.DataFrame, params: Params, schema: di
         "sample_frac": data.sample_frac,
         "source": data.source,
         "validation": {
-            "roc_auc": round(float(roc_auc_score(is_bad, p_bad)), 6),
+            "roc_auc": round(roc_auc(is_bad, p_bad), 6),
             "expected_cost": round(
                 cost_per_loan(is_bad, p_bad, threshold, decision.cost_bad_approved, decision.cost_good_rejected),
                 6,

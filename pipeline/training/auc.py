@@ -1,4 +1,4 @@
-"""ROC AUC intervals by DeLong's method: exact variance of the Mann-Whitney AUC, no resampling.
+"""The ROC AUC, and its intervals by DeLong's method: exact variance of the Mann-Whitney AUC, no resampling.
 
 DeLong, DeLong and Clarke-Pearson (1988), computed in O(n log n) through midranks (Sun and Xu, 2014): each
 loan's placement (the share of the other class it outranks, ties counting half) is a difference of its midrank
@@ -23,6 +23,22 @@ def midranks(values: np.ndarray) -> np.ndarray:
     ranks = np.empty(len(values), dtype=float)
     ranks[order] = np.repeat(group_rank, ends - starts)
     return ranks
+
+
+def roc_auc(is_bad: np.ndarray, scores: np.ndarray) -> float:
+    """The ROC AUC as Mann-Whitney's statistic from one ranking: the rank sums are exact in floating point, so the
+    result is the exact fraction rounded once, on any machine (scikit-learn's sums the curve's trapezoids), and it
+    costs no input checks (permutation importance asks for about a hundred)."""
+    is_bad, scores = np.asarray(is_bad, dtype=bool), np.asarray(scores, dtype=float)
+    if is_bad.shape != scores.shape or is_bad.ndim != 1 or not np.isfinite(scores).all():
+        raise ValueError(
+            f"is_bad and scores must be 1-d of one length with finite scores, got {is_bad.shape} and {scores.shape}"
+        )
+    bad, good = int(is_bad.sum()), int(len(is_bad) - is_bad.sum())
+    if bad == 0 or good == 0:
+        raise ValueError(f"an AUC needs both classes, got {bad} bad and {good} good loans")
+    bad_rank_sum = float(midranks(scores)[is_bad].sum())
+    return (bad_rank_sum - bad * (bad + 1) / 2) / (bad * good)
 
 
 def placements(is_bad: np.ndarray, scores: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:

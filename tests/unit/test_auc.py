@@ -1,10 +1,13 @@
-"""DeLong's AUC intervals against scikit-learn, a direct O(n^2) DeLong and a bootstrap."""
+"""The ROC AUC and DeLong's intervals against scikit-learn, the exact fraction, a direct O(n^2) DeLong and a
+bootstrap."""
+
+from fractions import Fraction
 
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from pipeline.training.auc import auc_and_variance, auc_interval, midranks, paired_auc_difference
+from pipeline.training.auc import auc_and_variance, auc_interval, midranks, paired_auc_difference, roc_auc
 
 
 def scored_loans(n: int, seed: int, ties: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -67,6 +70,29 @@ def test_interval_and_paired_difference_agree_with_a_bootstrap():
 def test_paired_difference_of_a_model_with_itself_is_exactly_zero():
     is_bad, p_a, _ = scored_loans(200, seed=4)
     assert paired_auc_difference(is_bad, p_a, p_a) == (0.0, 0.0, 0.0)
+
+
+@pytest.mark.parametrize("ties", [True, False])
+def test_roc_auc_is_the_exact_fraction_in_any_order_and_equals_sklearn(ties):
+    is_bad, p_a, _ = scored_loans(2000, seed=5, ties=ties)
+    bad, good = p_a[is_bad], p_a[~is_bad]
+    outranked = sum(Fraction(int((b > good).sum())) + Fraction(int((b == good).sum()), 2) for b in bad)
+    exact = outranked / (len(bad) * len(good))
+    auc = roc_auc(is_bad, p_a)
+    assert auc == float(exact)  # rounded once: no summation order can move its last bit
+    assert auc == pytest.approx(roc_auc_score(is_bad, p_a), abs=1e-12)
+    order = np.random.default_rng(6).permutation(len(p_a))
+    assert roc_auc(is_bad[order], p_a[order]) == auc
+    assert roc_auc(is_bad.astype(int), p_a.tolist()) == auc
+
+
+def test_roc_auc_refuses_one_class_missing_scores_and_unequal_lengths():
+    with pytest.raises(ValueError, match="both classes, got 3 bad and 0 good"):
+        roc_auc(np.ones(3, dtype=bool), np.array([0.1, 0.2, 0.3]))
+    with pytest.raises(ValueError, match="finite scores"):
+        roc_auc(np.array([True, False, False]), np.array([0.9, np.nan, 0.1]))
+    with pytest.raises(ValueError, match="one length"):
+        roc_auc(np.array([True, False]), np.array([0.9, 0.5, 0.1]))
 
 
 def test_one_class_only_is_refused_clearly():
