@@ -116,7 +116,9 @@ def unseen_mask(test: pd.DataFrame, seen: list[pd.DataFrame]) -> np.ndarray:
 
 
 def scores(model: Any, frame: pd.DataFrame) -> np.ndarray:
-    return model.model.predict_proba(frame[list(model.metadata["features"])])[:, 1]
+    from pipeline.training.model import predict_bad
+
+    return predict_bad(model.model, frame[list(model.metadata["features"])])
 
 
 def compare(

@@ -46,7 +46,7 @@ PROJECT_PACKAGES = ("pipeline", "hooks")
 # Libraries more than one stage imports, imported once in this process before the first fork that needs them
 # (one that a single stage uses gains nothing from it: the fork imports it as the stage's own process would).
 # The project's own count too: building the params' pydantic models alone takes 0.06 s in every fork.
-COMMON_IMPORTS = ("numpy", "pandas", "pyarrow.parquet", "yaml", "pydantic", "pipeline.params")
+COMMON_IMPORTS = ("numpy", "pandas", "pyarrow.parquet", "pyarrow.dataset", "yaml", "pydantic", "pipeline.params")
 MODEL_IMPORTS = (
     "threadpoolctl",
     "sklearn.compose",

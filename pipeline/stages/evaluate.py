@@ -168,6 +168,7 @@ def importance_note(metrics: dict[str, Any]) -> str:
 def main() -> None:
     from threadpoolctl import threadpool_limits
 
+    from pipeline.training.model import predict_bad
     from pipeline.training.model_file import load_model
 
     params = load_params()
@@ -177,7 +178,7 @@ def main() -> None:
     is_bad = (test[metadata["target"]] == metadata["positive_label"]).to_numpy()
     shuffled_rows = importance_rows(metadata["sample_frac"], params)
     with threadpool_limits(limits=1):
-        p_bad = canonical_probabilities(model.predict_proba(test[features])[:, 1])
+        p_bad = canonical_probabilities(predict_bad(model, test[features]))
         importance = permutation_importance_table(model, test, features, is_bad, params, shuffled_rows)
     metrics = score_metrics(is_bad, p_bad, metadata["threshold"], params)
     metrics["importance_rows"] = min(shuffled_rows, len(test))

@@ -63,7 +63,7 @@ def fit(rows: pd.DataFrame, validation: pd.DataFrame, params: Params, schema: di
 
     from pipeline.training.auc import roc_auc
     from pipeline.training.canonical import canonical_probabilities, round_fitted_state
-    from pipeline.training.model import build_model, choose_threshold, cost_per_loan
+    from pipeline.training.model import build_model, choose_threshold, cost_per_loan, predict_bad
 
     data, decision = params.data, params.decision
     numeric, categorical = feature_columns(schema)
@@ -72,7 +72,7 @@ def fit(rows: pd.DataFrame, validation: pd.DataFrame, params: Params, schema: di
     with threadpool_limits(limits=THREADS):
         model.fit(rows[features], (rows[data.target] == data.positive_label).to_numpy())
         round_fitted_state(model)  # before any prediction: what is scored here is what the file holds
-        p_bad = canonical_probabilities(model.predict_proba(validation[features])[:, 1])
+        p_bad = canonical_probabilities(predict_bad(model, validation[features]))
     is_bad = (validation[data.target] == data.positive_label).to_numpy()
     threshold = choose_threshold(is_bad, p_bad, decision.cost_bad_approved, decision.cost_good_rejected)
     metadata = {

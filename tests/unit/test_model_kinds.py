@@ -81,3 +81,29 @@ def test_every_kind_the_schema_accepts_has_a_builder():
     from pipeline.params import ModelKind
 
     assert {kind.value for kind in ModelKind} <= set(models.KINDS)
+
+
+@pytest.mark.parametrize("kind", ["logreg", "hgb"])
+def test_predictions_in_row_chunks_on_several_cores_are_the_bits_of_one_call(kind, monkeypatch):
+    params = load_params(ROOT / "params.yaml")
+    frame = loans(n=3000)
+    frame.loc[::7, "rate"] = np.nan  # imputed (logreg) or a missing value of its own (hgb)
+    train = params.train.model_copy(update={"model": params.train.model.__class__(kind)})
+    schema = infer_schema(frame, "status", "bad")
+    features = frame[["amount", "rate", "grade"]]
+    model = round_fitted_state(models.build_model(train, schema, seed=0).fit(features, frame["status"].eq("bad")))
+    scored = features.assign(grade=np.where(np.arange(len(features)) % 11 == 0, "Z", features["grade"]))  # unseen
+    whole = model.predict_proba(scored)[:, 1]
+
+    chunks = []
+    one_call = model.predict_proba
+    monkeypatch.setattr(model, "predict_proba", lambda rows: chunks.append(len(rows)) or one_call(rows))
+    monkeypatch.setattr(models, "ROWS_PER_THREAD", 100)
+    monkeypatch.setattr(models, "_usable_cores", lambda: 3)
+    chunked = models.predict_bad(model, scored)
+
+    assert chunks == [1000, 1000, 1000]
+    assert chunked.tobytes() == whole.tobytes()
+    monkeypatch.setattr(models, "_usable_cores", lambda: 1)  # one core: one call
+    chunks.clear()
+    assert models.predict_bad(model, scored).tobytes() == whole.tobytes() and chunks == [3000]
