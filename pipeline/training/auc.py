@@ -29,29 +29,29 @@ def roc_auc(is_bad: np.ndarray, scores: np.ndarray) -> float:
     """The ROC AUC as Mann-Whitney's statistic from one ranking: the rank sums are exact in floating point, so the
     result is the exact fraction rounded once, on any machine (scikit-learn's sums the curve's trapezoids), and it
     costs no input checks (permutation importance asks for about a hundred)."""
-    is_bad, scores = np.asarray(is_bad, dtype=bool), np.asarray(scores, dtype=float)
-    if is_bad.shape != scores.shape or is_bad.ndim != 1 or not np.isfinite(scores).all():
-        raise ValueError(
-            f"is_bad and scores must be 1-d of one length with finite scores, got {is_bad.shape} and {scores.shape}"
-        )
-    bad, good = int(is_bad.sum()), int(len(is_bad) - is_bad.sum())
-    if bad == 0 or good == 0:
-        raise ValueError(f"an AUC needs both classes, got {bad} bad and {good} good loans")
+    is_bad, scores, bad, good = _both_classes(is_bad, scores)
+    if not np.isfinite(scores).all():
+        raise ValueError(f"an AUC needs finite scores, got {int((~np.isfinite(scores)).sum())} missing or infinite")
     bad_rank_sum = float(midranks(scores)[is_bad].sum())
     return (bad_rank_sum - bad * (bad + 1) / 2) / (bad * good)
+
+
+def _both_classes(is_bad, scores) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """(is_bad as booleans, scores as floats, how many bad, how many good), refusing inputs no AUC comes from."""
+    is_bad, scores = np.asarray(is_bad, dtype=bool), np.asarray(scores, dtype=float)
+    if is_bad.shape != scores.shape or is_bad.ndim != 1:
+        raise ValueError(f"is_bad and scores must be 1-d of one length, got {is_bad.shape} and {scores.shape}")
+    bad = int(is_bad.sum())
+    if bad == 0 or bad == len(is_bad):
+        raise ValueError(f"an AUC needs both classes, got {bad} bad and {len(is_bad) - bad} good loans")
+    return is_bad, scores, bad, len(is_bad) - bad
 
 
 def placements(is_bad: np.ndarray, scores: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     """The AUC and DeLong's structural components: for each bad loan the share of good loans it outranks,
     for each good loan the share of bad loans that outrank it (ties half)."""
-    is_bad = np.asarray(is_bad, dtype=bool)
-    scores = np.asarray(scores, dtype=float)
-    if is_bad.shape != scores.shape or is_bad.ndim != 1:
-        raise ValueError(f"is_bad and scores must be 1-d of one length, got {is_bad.shape} and {scores.shape}")
+    is_bad, scores, m, n = _both_classes(is_bad, scores)
     bad, good = scores[is_bad], scores[~is_bad]
-    m, n = len(bad), len(good)
-    if m == 0 or n == 0:
-        raise ValueError(f"an AUC needs both classes, got {m} bad and {n} good loans")
     overall = midranks(np.concatenate([bad, good]))
     bad_components = (overall[:m] - midranks(bad)) / n
     good_components = 1.0 - (overall[m:] - midranks(good)) / m

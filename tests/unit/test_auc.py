@@ -89,7 +89,7 @@ def test_roc_auc_is_the_exact_fraction_in_any_order_and_equals_sklearn(ties):
 def test_roc_auc_refuses_one_class_missing_scores_and_unequal_lengths():
     with pytest.raises(ValueError, match="both classes, got 3 bad and 0 good"):
         roc_auc(np.ones(3, dtype=bool), np.array([0.1, 0.2, 0.3]))
-    with pytest.raises(ValueError, match="finite scores"):
+    with pytest.raises(ValueError, match="finite scores, got 1 missing or infinite"):
         roc_auc(np.array([True, False, False]), np.array([0.9, np.nan, 0.1]))
     with pytest.raises(ValueError, match="one length"):
         roc_auc(np.array([True, False]), np.array([0.9, 0.5, 0.1]))

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from pipeline.params import load_params
+from pipeline.params import ModelKind, load_params
 from pipeline.training import model as models
 from pipeline.training.canonical import round_fitted_state
 from pipeline.training.data_schema import infer_schema
@@ -78,8 +78,6 @@ def test_a_registered_kind_trains_saves_and_loads(tree_kind):
 
 
 def test_every_kind_the_schema_accepts_has_a_builder():
-    from pipeline.params import ModelKind
-
     assert {kind.value for kind in ModelKind} <= set(models.KINDS)
 
 
@@ -88,7 +86,7 @@ def test_predictions_in_row_chunks_on_several_cores_are_the_bits_of_one_call(kin
     params = load_params(ROOT / "params.yaml")
     frame = loans(n=3000)
     frame.loc[::7, "rate"] = np.nan  # imputed (logreg) or a missing value of its own (hgb)
-    train = params.train.model_copy(update={"model": params.train.model.__class__(kind)})
+    train = params.train.model_copy(update={"model": ModelKind(kind)})
     schema = infer_schema(frame, "status", "bad")
     features = frame[["amount", "rate", "grade"]]
     model = round_fitted_state(models.build_model(train, schema, seed=0).fit(features, frame["status"].eq("bad")))
