@@ -437,6 +437,33 @@ def test_an_aborted_rebase_brings_back_the_branch_model(retrained, tmp_path):
 
 
 @pytest.mark.slow
+def test_an_aborted_merge_or_squash_merge_brings_back_the_branch_model(retrained, tmp_path):
+    """The pre-merge-commit hook retrains the merge and stops it; then `git merge --abort`: git puts the files back
+    and runs no hook, so the model retrained for the merge, which no commit records, stayed and `mlops status` called
+    train stale. Likewise a `git reset --hard` after `git merge --squash` and its retrain."""
+    hooked = retrained(tmp_path / "repo", "c", "boot")
+    run(["git", "checkout", "-q", "c"], hooked)
+    ours = model_md5(hooked)
+    merged = merge(hooked, "boot")
+    assert merged.returncode != 0 and "retrained" in output(merged), output(merged)
+    assert model_md5(hooked) != ours  # the merge's model
+    aborted = run(["git", "merge", "--abort"], hooked)
+    assert "the merge was undone: dvc checkout" in output(aborted)
+    assert model_md5(hooked) == ours == locked_model_md5(hooked)
+    assert run(["mlops", "status"], hooked).stdout.startswith("Pipeline is up to date")
+
+    run(["git", "merge", "--squash", "boot"], hooked)
+    retrain = conclude(hooked)
+    assert retrain.returncode != 0 and "retrained" in output(retrain), output(retrain)
+    assert model_md5(hooked) != ours
+    reset = run(["git", "reset", "--hard"], hooked)
+    assert "the squash merge was undone" in output(reset)
+    assert model_md5(hooked) == ours
+    assert run(["mlops", "status"], hooked).stdout.startswith("Pipeline is up to date")
+    assert_clean(hooked)
+
+
+@pytest.mark.slow
 def test_a_rebase_onto_a_retrain_whose_model_is_not_in_this_cache_finishes_with_the_command(retrained, tmp_path):
     """`git pull --rebase` onto a teammate's retrain: their model is on the DVC remote, not in this cache. The
     command the hook names retrains it (a plain `dvc checkout` first stopped it there)."""
