@@ -11,6 +11,7 @@ pass.
 from __future__ import annotations
 
 import argparse
+import codecs
 import os
 import re
 import sys
@@ -49,6 +50,7 @@ SECRET_OPTIONS = frozenset(
 SECRET_LIKE = re.compile(r"password|passwd|passphrase|secret|token|credential|private_key|api_?key", re.IGNORECASE)
 NOT_SECRET = re.compile(r"^(ask_|exclude_)|(_path|path|_file|_command|_kms_key_id|_algorithm)$", re.IGNORECASE)
 BOOLEAN = frozenset(["true", "false", "yes", "no", "on", "off", "0", "1"])
+SECTION = re.compile(r"""^[ \t]*\[[ \t]*(?P<quote>["']?)(?P<section>[^\]\n]*?)(?P=quote)[ \t]*\][ \t]*$""", re.M)
 OPTION = re.compile(r"""^[ \t]*(?P<quote>["']?)(?P<key>[\w.-]+)(?P=quote)[ \t]*=[ \t]*(?P<value>.*?)[ \t]*$""", re.M)
 URL_USER_PASSWORD = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s@:'\"]+:[^/\s@'\"]+@", re.IGNORECASE)
 URL_QUERY_CREDENTIAL = re.compile(
@@ -63,8 +65,9 @@ URL_QUERY_CREDENTIAL = re.compile(
 # costs a few substring searches instead of a regular expression tried at each of its bytes (2 s at 8 MB).
 KNOWN_KEYS = {
     "an AWS access key id": (rb"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b", (b"akia", b"asia", b"abia", b"acca")),
-    "an AWS secret access key": (
-        rb"(?i:aws_?secret_?access_?key|secret_?access_?key|aws_?secret)\\?[\"']?\s*[:=]\s*\\?[\"']?"
+    "an AWS secret access key": (  # after its name and a few quotes, brackets, commas or `=`, or a YAML `value:`
+        rb"(?i:aws_?secret_?access_?key|secret_?access_?key|aws_?secret)"
+        rb"(?:[^A-Za-z0-9/+\n]{1,12}|[^A-Za-z0-9/+]{0,12}(?:\n|\\n)[^A-Za-z0-9/+]{0,40}(?i:value)[^A-Za-z0-9/+\n]{1,12})"
         rb"[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])",
         (b"secret",),
     ),
@@ -91,6 +94,13 @@ KNOWN_KEYS = {
     ),
 }
 KNOWN_KEY_SEARCHES = {kind: (re.compile(pattern), words) for kind, (pattern, words) in KNOWN_KEYS.items()}
+# Byte order marks, UTF-32's first: UTF-32LE's starts with UTF-16LE's.
+UNICODE_MARKS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 # The placeholders AWS's documentation uses everywhere: not credentials.
 DOCUMENTED_EXAMPLES = (b"AKIAIOSFODNN7" + b"EXAMPLE", b"wJalrXUtnFEMI/K7MDENG/bPxRfiCY" + b"EXAMPLEKEY")
 
@@ -144,22 +154,53 @@ def is_secret_option(key: str, value: str) -> bool:
     return bool(SECRET_LIKE.search(name)) and not NOT_SECRET.search(name)
 
 
-def secrets_in_config(text: str) -> list[str]:
-    """What in a DVC config's text is a credential: option names, and URLs that carry one (shown masked)."""
+def config_secrets(text: str) -> list[tuple[str, str]]:
+    """(section, what) for each credential in a DVC config's text: its option's name, or the option of a URL that
+    carries one (`url (a URL with a user and password)`); the section as written (`remote "s3"`, `studio`)."""
+    sections = [(match.start(), match["section"]) for match in SECTION.finditer(text)]
     found = []
     for match in OPTION.finditer(text):
         key, value = match["key"], match["value"]
+        section = next((name for start, name in reversed(sections) if start < match.start()), "")
         if is_secret_option(key, value):
-            found.append(key)
+            found.append((section, key))
         elif URL_USER_PASSWORD.search(value):
-            found.append(f"{key} (a URL with a user and password)")
+            found.append((section, f"{key} (a URL with a user and password)"))
         elif URL_QUERY_CREDENTIAL.search(value):
-            found.append(f"{key} (a URL with credentials in its query string)")
+            found.append((section, f"{key} (a URL with credentials in its query string)"))
     return found
+
+
+def secrets_in_config(text: str) -> list[str]:
+    """What in a DVC config's text is a credential: option names, and URLs that carry one (shown masked)."""
+    return [what for _, what in config_secrets(text)]
+
+
+def set_locally(section: str, option: str) -> str:
+    """The DVC command that sets `option` of `section` in .dvc/config.local."""
+    from hooks.arguments import shell_word
+
+    kind, _, name = section.partition(" ")
+    name = name.strip("\"'")
+    if not section:
+        return f"`dvc remote modify --local REMOTE {option} VALUE`"
+    if kind == "remote" and name:
+        return f"`dvc remote modify --local {shell_word(name)} {option} VALUE`"
+    return f"`dvc config --local {shell_word('.'.join(part for part in (kind, name, option) if part))} VALUE`"
+
+
+def as_utf8(content: bytes) -> bytes:
+    """Text written in UTF-16 or UTF-32 (as Windows PowerShell's `>` writes it), which starts with its byte order
+    mark, as UTF-8: the keys are searched for in the text a file holds, whatever its encoding."""
+    for mark, encoding in UNICODE_MARKS:
+        if content.startswith(mark):
+            return content.decode(encoding, "replace").encode()
+    return content
 
 
 def known_keys(content: bytes) -> list[str]:
     """The kinds of well-known keys and private keys found in any file's content, in the order they first appear."""
+    content = as_utf8(content)
     for example in DOCUMENTED_EXAMPLES:
         content = content.replace(example, b"")
     lowered = content.lower()
@@ -187,11 +228,11 @@ def problems_for(path: str, content: bytes) -> list[str]:
             f"Fix: {untrack(path)}; it stays on disk, ignored by git"
         )
     elif is_dvc_config(path):
-        for key in secrets_in_config(content.decode("utf-8", "replace")):
+        for section, key in config_secrets(content.decode("utf-8", "replace")):
             option, _, what = key.partition(" ")
-            set_it = f"`dvc remote modify --local REMOTE {option} VALUE`"
+            set_it = set_locally(section, option)
             if what:  # a URL: keep it, without the credentials
-                set_it = "the URL without them, and them with `dvc remote modify --local REMOTE OPTION VALUE`"
+                set_it = f"the URL without them, and them with {set_locally(section, 'OPTION')}"
             problems.append(
                 f"{name}: sets `{option}`{' ' + what if what else ''}, a credential. Fix: remove it from {path}, "
                 f"then set {set_it} (writes .dvc/config.local, which git ignores), and `git add {path}` again"

@@ -18,6 +18,15 @@ def test_credentials_in_dvc_config_are_refused(staging, capsys):
     assert "SKIP=no-secrets-in-dvc-config" in text
 
 
+def test_the_fix_names_the_command_that_sets_the_credential_where_it_belongs(staging, capsys):
+    """A DVC Studio token was told to go to `dvc remote modify --local REMOTE token`, which is no remote's."""
+    config = DVC_CONFIG + "    secret_access_key = abc123\n[studio]\n    token = isat_abc123\n"
+    assert main([staging(".dvc/config", config)]) == 1
+    text = capsys.readouterr().out
+    assert "set `dvc remote modify --local s3 secret_access_key VALUE`" in text
+    assert "set `dvc config --local studio.token VALUE`" in text
+
+
 def test_a_config_without_credentials_passes(staging, capsys):
     assert main([staging(".dvc/config", DVC_CONFIG)]) == 0
     assert capsys.readouterr().out == ""

@@ -141,6 +141,44 @@ def test_well_known_keys_are_found_in_a_notebook(kind, line):
     assert kind in no_secrets.known_keys(notebook(line)), notebook(line)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        f'os.environ["AWS_SECRET_ACCESS_KEY"] = "{AWS_SECRET}"\n',
+        f'os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "{AWS_SECRET}")\n',
+        f"env:\n  - name: AWS_SECRET_ACCESS_KEY\n    value: {AWS_SECRET}\n",  # a Kubernetes container's env
+        f'- name: AWS_SECRET_ACCESS_KEY\n  value: "{AWS_SECRET}"\n',
+        f"aws configure set aws_secret_access_key {AWS_SECRET}\n",
+        f"export AWS_SECRET_ACCESS_KEY={AWS_SECRET}\n",
+    ],
+    ids=["environ item", "setdefault", "kubernetes env", "quoted value", "aws configure", "export"],
+)
+def test_an_aws_secret_key_is_found_after_its_name_however_it_is_set(text):
+    assert no_secrets.known_keys(text.encode()) == ["an AWS secret access key"], text
+    assert no_secrets.known_keys(notebook(text)) == ["an AWS secret access key"], text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "AWS_SECRET_ACCESS_KEY: ${{ secrets.AWS_SECRET_ACCESS_KEY }}\n",  # a CI workflow reading it from its store
+        "- name: AWS_SECRET_ACCESS_KEY\n  valueFrom:\n    secretKeyRef: {name: aws, key: secret}\n",
+        f'aws_secret_access_key = os.environ.get("KEY")\n\nchecksum = "{AWS_SECRET}"\n',  # another line's value
+    ],
+)
+def test_an_aws_secret_key_name_without_a_key_after_it_passes(text):
+    assert no_secrets.known_keys(text.encode()) == []
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32", "utf-8-sig"])
+def test_keys_are_found_in_text_of_any_unicode_encoding_with_its_byte_order_mark(encoding):
+    """Windows PowerShell's `>` writes UTF-16: its bytes held no key as UTF-8 bytes, and the file passed."""
+    text = f"aws_access_key_id = {AWS_KEY_ID}\r\naws_secret_access_key = {AWS_SECRET}\r\n"
+    assert no_secrets.known_keys(text.encode(encoding)) == ["an AWS access key id", "an AWS secret access key"]
+    key = PRIVATE_KEY_LINE.format("OPENSSH ") + "\nb3BlbnNzaA==\n"
+    assert no_secrets.holds_private_key(key.encode(encoding))
+
+
 @pytest.mark.parametrize("prefix", ["", "RSA ", "EC ", "DSA ", "ENCRYPTED ", "OPENSSH "])
 def test_private_keys_of_every_kind(prefix):
     assert no_secrets.holds_private_key(PRIVATE_KEY_LINE.format(prefix).encode())
