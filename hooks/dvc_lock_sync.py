@@ -392,10 +392,27 @@ def reproduce(read: Reader) -> int:
     if merged:
         print("\nRun `git commit` to conclude the merge with params, dvc.lock and reports together.")
     elif git.commit_index() == "copy":
-        print("\nRun the same `git commit -a` again (it stages them), or `git add dvc.lock reports` and commit.")
+        stage_again = stage_what_this_commit_staged(["dvc.lock", *kept_outputs])
+        print(f"\nRun the same `git commit -a` again (it stages them), or {stage_again}.")
     else:
         print("\nRun the same `git commit` again to record params, dvc.lock and reports together.")
     return 1
+
+
+def stage_what_this_commit_staged(generated: list[str], most: int = 8) -> str:
+    """`git commit -i PATHS` (or `-a`) stages in a copy of the index, which git drops when the commit stops: the
+    advice stages again what it staged (the params change) with the `generated` files the retrain wrote, not
+    those alone, which would leave the params change out and retrain back to the old params."""
+    folders = tuple(path.rstrip("/") + "/" for path in generated)  # a generated folder's files
+    staged = [
+        change.path
+        for change in git.staged_changes()
+        if change.path not in generated and not change.path.startswith(folders)
+    ]
+    if len(staged) > most:
+        return "`git add` what this commit staged with dvc.lock and the reports, then `git commit`"
+    tops = sorted({path.split("/")[0] for path in generated})  # dvc.lock, reports
+    return f"`git add {' '.join(shell_word(path) for path in staged + tops)} && git commit`"
 
 
 def parent_label(sha: str, label: str) -> str:

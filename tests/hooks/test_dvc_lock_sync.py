@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shlex
 import shutil
 import time
@@ -242,6 +243,21 @@ def test_a_commit_all_is_not_told_its_retrained_files_are_staged(hooked):
     assert run(["git", "commit", "-a", "-m", "change"], hooked, check=False).returncode == 0
     assert {"params.yaml", "dvc.lock", "reports/metrics.json"} <= head_files(hooked)
     assert run(["dvc", "status", "--json"], hooked).stdout.strip() in ("{}", "")
+
+
+def test_a_commit_include_is_told_to_stage_its_params_change_with_the_retrained_files(hooked):
+    """`git commit -i params.yaml` stages in a copy of the index too: the advice was `git add dvc.lock reports`,
+    which left the params change unstaged, and the next commit retrained back to the old params."""
+    set_param(hooked, "C: 0.01", "C: 0.1")
+    first = run(["git", "commit", "-i", "params.yaml", "-m", "change"], hooked, check=False)
+    assert first.returncode != 0 and "retrained" in output(first), output(first)
+    [advice] = re.findall(r"`(git add [^`]*&& git commit)`", output(first))
+    assert advice == "git add params.yaml dvc.lock reports && git commit", advice
+    followed = run(advice.replace("&& git commit", "&& git commit -m change"), hooked, check=False)
+    assert followed.returncode == 0 and "is stale" not in output(followed), output(followed)
+    assert {"params.yaml", "dvc.lock", "reports/metrics.json"} <= head_files(hooked)
+    assert "C: 0.1" in run(["git", "show", "HEAD:params.yaml"], hooked).stdout
+    assert run(["git", "status", "--porcelain", "--untracked-files=no"], hooked).stdout == ""
 
 
 def test_a_hand_edit_of_a_generated_report_is_refused_naming_it(hooked):
