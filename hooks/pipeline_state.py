@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 from hooks import params_yaml
-from hooks.bounded_yaml import Unbounded, safe_load
+from hooks.bounded_yaml import Unbounded
 from hooks.dvc_shapes import check_dvc_yaml, check_lock
 
 Reader = Callable[[str], bytes | None]
@@ -182,13 +182,13 @@ def load(read: Reader, path: str) -> Any:
         return None
     if path == PARAMS_FILE:
         return params_yaml.loads(data, path)
-    document = safe_load(data, path)
+    document = params_yaml.load_as_dvc(data, path)
     return check_dvc_yaml(document) if path == DVC_YAML else document
 
 
 def parse_lock(data: bytes | None) -> dict:
     """stage name -> its entry (`cmd`, `deps`, `params`, `outs`), from the bytes of a `dvc.lock`."""
-    return check_lock(safe_load(data, LOCK_FILE) if data else None)
+    return check_lock(params_yaml.load_as_dvc(data, LOCK_FILE) if data else None)
 
 
 def lock_stages(read: Reader) -> dict:
@@ -232,7 +232,7 @@ def _mappings(value: Any) -> list[dict]:
 def _tolerant(data: bytes | None) -> dict:
     """A YAML mapping, or {} for anything else (a conflicted, hostile or truncated file is no pointer)."""
     try:
-        document = safe_load(data, "") if data else None
+        document = params_yaml.load_as_dvc(data, "") if data else None
     except yaml.YAMLError:
         return {}
     return document if isinstance(document, dict) else {}

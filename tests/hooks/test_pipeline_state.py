@@ -3,6 +3,7 @@ and artifacts, through a Reader (here a dict), hostile and broken files included
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -75,6 +76,25 @@ def test_a_changed_dependency_is_named_as_code_data_or_a_file():
         "data changed: data/loans.csv",
         "file changed: reports/schema.json",
     ]
+
+
+@pytest.mark.parametrize("value", ["no", "yes", "off", "1:20", "017", "1e3", 1e-05, 17, 0.5, True])
+def test_a_param_dvc_writes_unquoted_reads_as_dvc_reads_it(value):
+    """DVC writes dvc.lock under YAML 1.2: a label `no` went in unquoted and read back as False, and the stage stayed
+    stale after every run (and the commit hook refused every commit)."""
+    from dvc.utils.serialize import dumps_yaml  # DVC's own writer of dvc.lock
+
+    recorded = {"params.yaml": {"data.positive_label": value}}
+    lock = dumps_yaml({"schema": "2.0", "stages": {"train": {"cmd": "python -m train", "params": recorded}}})
+    params = {"data": {"positive_label": value}}
+    files = {
+        "dvc.yaml": "stages:\n  train:\n    cmd: python -m train\n    params:\n    - data.positive_label\n",
+        # as params.yaml must say it (read alike by YAML 1.1 and 1.2): text quoted (JSON is YAML), 1.0e-05
+        "params.yaml": json.dumps(params) if isinstance(value, str) else yaml.safe_dump(params),
+        "dvc.lock": lock,
+    }
+    (train,) = pipeline_state(reader(files))
+    assert train.reasons == [], (lock, train.reasons)
 
 
 def test_the_lock_and_its_outputs():

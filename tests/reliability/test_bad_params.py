@@ -181,6 +181,17 @@ BROKEN_FILES = {  # name: (what the edit does to the file's text, how the error 
         lambda text: text.replace("seed: 42", "seed: &s 42\nextra: *s", 1),
         "params.yaml, line 3, column 8: YAML aliases (*s) are not allowed here; write the value out",
     ),
+    # Python's recursion ran out in a reader (a traceback) where the pipeline was up to date
+    "params.yaml nested 600 deep": (
+        "params.yaml",
+        lambda text: text.replace("seed: 42", "seed: 42\nextra: " + "{a: " * 600 + "1" + "}" * 600, 1),
+        "params.yaml, line 3: extra.a.a.a",
+    ),
+    "params.yaml lists nested 600 deep": (
+        "params.yaml",
+        lambda text: text.replace("drop: [rownames]", "drop: " + "[" * 600 + "rownames" + "]" * 600, 1),
+        "params.yaml, line ",
+    ),
     "dvc.yaml outs not a list": (
         "dvc.yaml",
         lambda text: text.replace("    outs:\n      - models/model.skops", "    outs: models/model.skops", 1),

@@ -43,6 +43,20 @@ def test_each_form_is_read_as_dvc_reads_it_or_refused_naming_the_key(form):
     assert same(ours, parse_yaml(text, "params.yaml")["train"]["knob"])
 
 
+@pytest.mark.parametrize("form", [f for f in AMBIGUOUS if f[0] not in "yYnNoO2"] + ["1e-300", "1e999", "!!float 1"])
+def test_the_number_a_refusal_suggests_is_accepted_and_read_as_dvc_reads_it(form):
+    """The suggestion was the refused text again (`1e-300`), or a value refused next (`inf`; `1` for `!!float 1`)."""
+    with pytest.raises(AmbiguousScalar) as refused:
+        loads(f"train:\n  knob: {form}\n")
+    suggested = re.search(r"; write (\S+) for the number", str(refused.value))[1]
+    text = f"train:\n  knob: {suggested}\n"
+    ours = loads(text)["train"]["knob"]
+    assert same(ours, parse_yaml(text, "params.yaml")["train"]["knob"]), suggested
+    as_dvc_read_it = parse_yaml(f"train:\n  knob: {form}\n", "params.yaml")["train"]["knob"]
+    if isinstance(as_dvc_read_it, int | float):  # (`1:20` is text to DVC, 80 to YAML 1.1: that number is said)
+        assert same(ours, as_dvc_read_it), suggested
+
+
 def test_keys_are_checked_too():
     with pytest.raises(AmbiguousScalar, match=r"line 2: train = yes is True"):
         loads("train:\n  yes: 1\n")
