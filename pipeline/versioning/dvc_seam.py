@@ -278,10 +278,25 @@ def set_default_remote(name: str, url: str, endpoint_url: str | None) -> bool:
     `git status` that means nothing."""
     if _is_default_remote(name, url, endpoint_url):
         return False
-    checked("remote", "add", "--force", "--default", "--", name, url)
-    if endpoint_url:
-        checked("remote", "modify", "--", name, "endpointurl", endpoint_url)
+    with _config_kept_unless_done():
+        checked("remote", "add", "--force", "--default", "--", name, url)
+        if endpoint_url:
+            checked("remote", "modify", "--", name, "endpointurl", endpoint_url)
     return True
+
+
+@contextlib.contextmanager
+def _config_kept_unless_done() -> Iterator[None]:
+    """.dvc/config as it was unless the block ends: DVC empties the file before it writes it, and a write that
+    fails (a URL its ASCII-only locale cannot encode) left it empty, every remote and setting gone."""
+    with dvc_repo() as repo:
+        config = Path(repo.config.files["repo"])
+    before = config.read_bytes()
+    try:
+        yield
+    except BaseException:
+        config.write_bytes(before)
+        raise
 
 
 def _is_default_remote(name: str, url: str, endpoint_url: str | None) -> bool:

@@ -103,6 +103,12 @@ def set_remote(url: str, endpoint_url: str | None) -> RemoteSet:
             f"URL {url!r} is empty: name the remote",
             hint="give a folder outside the repository (e.g. ../lending-mlops-dvc-remote) or s3://BUCKET/PREFIX",
         )
+    for option, value in (("URL", url), ("--endpoint-url", endpoint_url or "")):
+        if not value.isascii():
+            raise UserError(
+                f"{option} {value!r}: is not ASCII, and DVC writes .dvc/config in ASCII only",
+                hint="give a path or URL of ASCII characters (for a folder, a symbolic link to it will do)",
+            )
     dvc_seam.require_repo()
     name = remote_name(url, endpoint_url)
     if name == "local":

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.versioning import dvc_seam
+from pipeline.versioning.dvc_command import DvcFailed
 from tests.conftest import run
 from tests.conftest import test_env as make_env
 from tests.e2e.data_helpers import mlops, tree_hash
@@ -113,6 +115,19 @@ def test_remote_set_refuses_bad_urls_without_touching_config(repo):
         result = mlops(repo, "remote", "set", *args, check=False)
         assert result.returncode == 2 and message in result.stderr
     assert (repo / ".dvc/config").read_text() == config
+
+
+def test_a_remote_dvc_cannot_write_is_refused_and_a_failed_write_leaves_the_config_as_it_was(repo, monkeypatch):
+    """DVC empties .dvc/config before it writes it: a URL it could not encode left the file empty, every remote
+    and setting gone."""
+    config = (repo / ".dvc/config").read_bytes()
+    result = mlops(repo, "remote", "set", "../rémote", check=False)
+    assert result.returncode == 2 and "is not ASCII" in result.stderr, result.stderr
+    assert (repo / ".dvc/config").read_bytes() == config
+    monkeypatch.chdir(repo)  # DVC itself, asked to write it: it fails, and the file is put back
+    with pytest.raises(DvcFailed, match="remote add"):
+        dvc_seam.set_default_remote("local", "../rémote", None)
+    assert (repo / ".dvc/config").read_bytes() == config
 
 
 def test_setting_the_remote_it_already_is_writes_nothing(repo):
