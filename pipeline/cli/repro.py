@@ -78,6 +78,11 @@ def status(
     if as_json:
         typer.echo(json.dumps([asdict(stage) for stage in pipeline.stages], indent=2))
         return
+    if pipeline.running:
+        typer.echo(
+            f"Another mlops command is running here ({pipeline.running}): what follows is its work in progress, "
+            "which it completes or puts back."
+        )
     if pipeline.kept_placeholders:
         typer.echo(
             f"A merge, rebase or cherry-pick kept one side of {', '.join(pipeline.kept_placeholders)} (generated "

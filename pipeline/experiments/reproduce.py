@@ -15,7 +15,7 @@ from pipeline.errors import UserError
 from pipeline.experiments import dvc_outcomes, plots_page, subset
 from pipeline.experiments.metrics_file import read_metrics, workspace_metrics, workspace_metrics_if_readable
 from pipeline.experiments.subset import check_fraction
-from pipeline.versioning import dvc_seam
+from pipeline.versioning import dvc_seam, journal
 from pipeline.versioning.pipeline_status import (
     clear_merge_placeholders,
     merge_placeholders,
@@ -128,6 +128,7 @@ class PipelineStatus:
     stages: list[StageStatus]
     kept_placeholders: list[str]  # generated files a merge kept from one side, until reproduced
     missing_sources: list[str] = field(default_factory=list)  # tracked data not in the work tree: pull it first
+    running: str | None = None  # another mlops command at work here (`pid N: COMMAND`): its files are mid-run
 
     @property
     def up_to_date(self) -> bool:
@@ -153,4 +154,5 @@ def status() -> PipelineStatus:
         from pipeline.params import load_params  # the schema (pydantic) only then: see the docstring
 
         load_params()
-    return PipelineStatus(stages, merge_placeholders(), missing_sources() if stale_upstream else [])
+    sources = missing_sources() if stale_upstream else []
+    return PipelineStatus(stages, merge_placeholders(), sources, journal.running_command())

@@ -11,8 +11,11 @@ change, which of them did not exist, git's index, and where HEAD was. Then:
   it itself (checkout, promote) or while it holds what it held at the start: a change of the user's since then
   (`git reset --hard` after the stop) is kept, and the recovery says so.
 
-DVC's outputs (models/, data files) are restored from DVC's cache by `dvc checkout` against the restored
-`dvc.lock` and `.dvc` files; objects a stopped run added to the cache are harmless and kept.
+DVC's outputs (models/, data files) are restored by `dvc checkout` against the restored `dvc.lock` and `.dvc`
+files, after the journal's hard links to them as they were are put back: DVC deletes an output before its stage
+writes a new one, and its cache may lack the old one (a cleared cache, `dvc gc`) or hold it corrupted, where a
+restore from the cache alone lost the model or put bad bytes in its place. Objects a stopped run added to the cache
+are harmless and kept.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ RUN_LOCK = Path(".dvc/tmp/mlops-repro.lock")
 DVC_RWLOCK = Path(".dvc/tmp/rwlock")
 _WRITING = JOURNAL.with_name(JOURNAL.name + ".new")
 _DONE = JOURNAL.with_name(JOURNAL.name + ".done")
+OUTPUTS = "outputs"  # the journal's hard links to DVC's outputs as they were
 _active = False  # a journalled command calling another (exp promote -> apply): the outer journal covers both
 # The stop signals the block received, Ctrl-C included, even one whose exception a library caught or Python dropped.
 _stopped_by: list[int] = []
@@ -68,6 +72,7 @@ class Entry:
     checkout: list[str] = field(default_factory=list)  # what that `dvc checkout` checks out (none named: everything)
     index_digest: str | None = None  # what git's index held when the command started (its entries, not their stat)
     started: float = 0.0  # when the command started (seconds since the epoch)
+    linked: dict[str, list[int]] = field(default_factory=dict)  # output -> [size, mtime_ns] of its link under OUTPUTS
 
 
 @contextlib.contextmanager
@@ -188,12 +193,48 @@ def _write(entry: Entry, paths: tuple[str, ...]) -> None:
             entry.paths[name] = "file"
         else:
             entry.paths[name] = "absent"
+    if entry.outputs:
+        entry.linked = _link_outputs(_WRITING / OUTPUTS)
     index = _index_path()
     if index and index.exists():
         shutil.copy2(index, _WRITING / "index")
     (_WRITING / "journal.json").write_text(json.dumps(asdict(entry)))
     _fsync_dir(_WRITING)
     os.replace(_WRITING, JOURNAL)  # the journal exists whole, or not at all
+
+
+def _link_outputs(into: Path) -> dict[str, list[int]]:
+    """Hard links under `into` to the files DVC tracks in the workspace (no copy: DVC deletes an output before its
+    stage writes another, so the link keeps the old bytes); each one's size and time, by which the restore knows
+    that nothing rewrote it in place since. Where a link cannot be made (another file system), the cache serves."""
+    linked = {}
+    for name in sorted(_tracked()):
+        source = Path(name)
+        if not source.is_file() or source.is_symlink():
+            continue
+        target = into / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            os.link(source, target)
+            stat = target.stat()
+            linked[name] = [stat.st_size, stat.st_mtime_ns]
+    return linked
+
+
+def _put_back_outputs(journal: Path, linked: dict[str, list[int]]) -> None:
+    """The outputs as they were, from the journal's links to them, each one that nothing rewrote in place."""
+    for name, (size, mtime_ns) in linked.items():
+        link = journal / OUTPUTS / name
+        with contextlib.suppress(OSError):
+            stat = link.stat()
+            if (stat.st_size, stat.st_mtime_ns) != (size, mtime_ns):
+                continue
+            Path(name).parent.mkdir(parents=True, exist_ok=True)
+            placed = Path(name).with_name(f".{Path(name).name}.mlops-restore")
+            placed.unlink(missing_ok=True)
+            os.link(link, placed)  # the journal keeps its link: a restore cut short by SIGKILL runs again
+            os.replace(placed, name)
+            placed.unlink(missing_ok=True)  # (a rename onto another link of the same file leaves both)
 
 
 def _restore(journal: Path) -> bool:
@@ -222,6 +263,7 @@ def _restore(journal: Path) -> bool:
         partial.unlink()
     _drop_torn_dvc_lock_file()
     if entry.outputs:
+        _put_back_outputs(journal, entry.linked)
         dvc_in_new_process("checkout", "--force", "--quiet", *entry.checkout)
     _drop_dvc_temporaries(entry)
     if entry.branch:
@@ -335,6 +377,21 @@ def one_run_at_a_time(command: str = "mlops repro") -> Iterator[None]:
         handle.write(f"pid {os.getpid()}: {command}\n")
         handle.flush()
         yield
+
+
+def running_command() -> str | None:
+    """`pid N: COMMAND` of the mlops command that holds this repository's run lock, while it holds it (Linux's
+    /proc/locks names the lock's holders; elsewhere None). Not by taking the lock: a lock taken here, however
+    briefly, could refuse a command starting then."""
+    try:
+        lock = RUN_LOCK.stat()
+        held = f"{os.major(lock.st_dev):02x}:{os.minor(lock.st_dev):02x}:{lock.st_ino}"
+        holders = [line.split() for line in Path("/proc/locks").read_text().splitlines() if " FLOCK " in line]
+        if not any(held in fields for fields in holders):
+            return None
+        return RUN_LOCK.read_text().strip() or "pid unknown"
+    except OSError:
+        return None
 
 
 def _git(*args: str) -> str:

@@ -4,7 +4,9 @@ followed by the next command. dvc.lock, models/, reports/ and the DVC cache end 
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -165,6 +167,53 @@ def test_sigkill_mid_train_is_undone_by_the_next_command(repo):
     assert not (repo / JOURNAL).exists()
     run(["git", "checkout", "--", "params.yaml"], repo)
     assert_model_whole(repo)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("cache", "signum"), [("cleared", signal.SIGTERM), ("corrupted", signal.SIGKILL)])
+def test_a_stopped_run_puts_back_the_model_its_cache_lacks_or_holds_corrupted(repo, cache, signum):
+    """The model came back from DVC's cache alone: with the cache cleared (`rm -rf .dvc/cache`, `dvc gc`) a stop
+    mid-train lost it, with its cached object corrupted the bad bytes replaced a good model, while the run said
+    everything was as before."""
+    model = repo / "models" / "model.skops"
+    before = model.read_bytes()
+    if cache == "cleared":
+        shutil.rmtree(repo / ".dvc" / "cache")
+    else:
+        md5 = hashlib.md5(before).hexdigest()
+        cached = repo / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+        cached.chmod(0o644)
+        cached.write_bytes(before[:1000] + bytes(byte ^ 0xFF for byte in before[1000:1004]) + before[1004:])
+    snapshot = Snapshot(repo)
+    make_train_stale(repo)
+    process = start_mlops(repo, "repro")
+    wait_for_stage(repo, "train", process)
+    time.sleep(0.3)
+    output = stop(process, signum)
+    if signum == signal.SIGKILL:
+        output = run(["mlops", "status"], repo).stderr
+        assert "stopped before it finished" in output, output
+    else:
+        assert_stopped_cleanly(process, output)
+    assert model.read_bytes() == before, output
+    snapshot.assert_unchanged()
+    run(["git", "checkout", "--", "params.yaml"], repo)
+    assert run(["mlops", "status"], repo).stdout.startswith("Pipeline is up to date")
+
+
+@pytest.mark.slow
+def test_status_during_a_run_says_another_command_is_at_work(repo):
+    """A run's half-made workspace (its model deleted, dvc.lock not yet written) looked stale, and nothing said a run
+    was at work: after a SIGKILL of a commit whose hook retrains, that run goes on alone for seconds."""
+    snapshot = Snapshot(repo)
+    make_train_stale(repo)
+    process = start_mlops(repo, "repro")
+    wait_for_stage(repo, "train", process)
+    status = run(["mlops", "status"], repo).stdout
+    assert f"Another mlops command is running here (pid {process.pid}: mlops repro)" in status, status
+    assert_stopped_cleanly(process, stop(process, signal.SIGTERM))
+    assert "Another mlops command" not in run(["mlops", "status"], repo).stdout
+    snapshot.assert_unchanged()
 
 
 @pytest.mark.slow
