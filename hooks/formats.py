@@ -65,6 +65,8 @@ def data_format(head: bytes) -> str | None:
         return "safetensors"
     if ONNX_START.match(head):
         return "onnx"
+    if _is_zlib(head) and _is_binary(head):
+        return "zlib (joblib's compress=, ...)"
     return None
 
 
@@ -73,7 +75,7 @@ def data_format(head: bytes) -> str | None:
 # delimiter, quoted fields read as CSV quotes them, and in most rows no field after the first starting with a space
 # and none before the first delimiter or after the last. Prose, code and logs vary in their number of commas from
 # line to line, write `a, b` where a table has `a,b`, indent with a tab and end a statement with `;`.
-TABLE_DELIMITERS = {",": "CSV", "\t": "TSV", ";": "CSV (;)"}
+TABLE_DELIMITERS = {",": "CSV", "\t": "TSV", ";": "CSV (;)", "|": "pipe-delimited"}  # a Markdown table: `| a |`
 TABLE_ROWS = 20
 
 
@@ -93,6 +95,20 @@ def delimited_table(head: bytes) -> str | None:
         if len(rows) >= TABLE_ROWS and len(widths) == 1 and widths.pop() >= 2 and unlike * 2 < len(rows):
             return kind
     return None
+
+
+def _is_zlib(head: bytes) -> bool:
+    """A zlib stream (a model saved by `joblib.dump(..., compress=3)`): its two bytes of header (deflate, and a
+    multiple of 31 together: `x^`, `x\\x9c`, `x\\xda`), then a start that inflates."""
+    if len(head) < 3 or head[0] & 0x0F != 8 or head[0] >> 4 > 7 or (head[0] << 8 | head[1]) % 31:
+        return False
+    import zlib
+
+    try:
+        zlib.decompressobj().decompress(head[:HEAD_BYTES], 1 << 20)
+    except zlib.error:
+        return False
+    return True
 
 
 def _is_safetensors(head: bytes) -> bool:

@@ -14,6 +14,7 @@ import stat
 import struct
 import sys
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -235,6 +236,7 @@ def real_formats() -> dict[str, bytes]:
         "zip": archive.getvalue(),
         "gzip": gzip.compress(b"a,b\n1,2\n"),
         "bzip2": bz2.compress(b"a,b\n1,2\n"),
+        "zlib": zlib.compress(pickle.dumps(frame.to_dict(), protocol=4), 3),  # joblib.dump(..., compress=3)
         "pickle": pickle.dumps(frame.to_dict(), protocol=4),
         "pickle protocol 2": pickle.dumps({"a": [1, 2]}, protocol=2),
         "pickle protocol 5": pickle.dumps({"a": [1, 2]}, protocol=5),
@@ -266,6 +268,7 @@ TEXT_THAT_STARTS_LIKE_A_SIGNATURE = {
     "s/p.md": "PAR1 is the parquet magic.\n",
     "s/b.txt": "BZh, then a block size.\n",
     "s/t.txt": "x" * 257 + "ustar is tar's magic\n",
+    "s/x.md": "x^2 + y^2 = r^2\n",  # `x^` is a zlib header
 }
 
 
@@ -298,13 +301,19 @@ def loans_table(delimiter: str, rows: int = 2000) -> str:
 
 def test_a_table_saved_as_text_is_refused_by_its_content(staging, capsys):
     """A CSV written to `scores.txt` or `export.dat` carries no signature: 60 KB of loans went into git."""
-    tables = {"docs/scores.txt": loans_table(","), "out/export.dat": loans_table("\t"), "n/eu.txt": loans_table(";")}
+    tables = {
+        "docs/scores.txt": loans_table(","),
+        "out/export.dat": loans_table("\t"),
+        "n/eu.txt": loans_table(";"),
+        "n/pipes.txt": loans_table("|"),
+    }
     paths = [staging(path, content) for path, content in tables.items()]
     assert block_untracked_data.main(paths) == 1
     printed = capsys.readouterr().out
     for path in paths:
         assert f"  {path}\n" in printed, printed
     assert "by its content (CSV)" in printed and "by its content (TSV)" in printed
+    assert "by its content (pipe-delimited)" in printed
 
 
 TEXT_WITH_COMMAS = {
@@ -315,6 +324,8 @@ TEXT_WITH_COMMAS = {
     "docs/log.txt": "".join(f"{i:02d}:00 started, step {i}{', retried' * (i % 3)}\n" for i in range(40)),
     "docs/list.txt": "".join(f"\titem {i} of an indented list\n" for i in range(40)),  # one tab per line
     "src/values.c": "".join(f"int value{i} = {i};\n" for i in range(40)),  # one semicolon per line
+    "docs/table.md": "| loan | rate |\n|---|---|\n" + "".join(f"| {i} | {i / 10} |\n" for i in range(40)),
+    "docs/shell.md": "".join(f"cat log{i}.txt | grep -c late\n" for i in range(40)),
 }
 
 
