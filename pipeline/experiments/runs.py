@@ -496,13 +496,10 @@ def share(direction: str, names: list[str], remote: str, all_commits: bool) -> l
     if direction == "pull" and names and not all_commits:
         _require_on_remote(names, remote, there)
     remotes.require_bucket()  # else DVC pushes the git refs, then fails on the data as an unexpected error
-    if dvc_seam.default_remote() is None:  # DVC would use the experiments' commits' own, read from `/` if relative
-        raise UserError(
-            f"no default DVC remote here to {direction} the experiments' data and models "
-            f"{'to' if direction == 'push' else 'from'}",
-            hint="set one: `mlops remote set PATH_OR_URL` (the project's own: `mlops remote set "
-            "../lending-mlops-dvc-remote`)",
-        )
+    # DVC would use the experiments' commits' own remote, read from `/` when its path is relative
+    remotes.require_default_remote(
+        f"{direction} the experiments' data and models {'to' if direction == 'push' else 'from'}"
+    )
     if direction == "pull" and not names and not any(all_commits or run.baseline == head for run in there):
         return []  # DVC would go on to fetch the workspace's data, warning of each object the remote lacks
     here = dvc_seam.list_experiments()

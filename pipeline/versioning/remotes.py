@@ -131,6 +131,17 @@ def require_bucket() -> None:
     )
 
 
+def require_default_remote(what: str) -> None:
+    """Refuse to `what` (e.g. "pull the data and models from") where no default remote is set: DVC says so, then
+    goes on (`mlops data pull` said the remote held bad copies of what it could not fetch)."""
+    if dvc_seam.default_remote() is None:
+        raise UserError(
+            f"no default DVC remote here to {what}",
+            hint="set one: `mlops remote set PATH_OR_URL` (the project's own: `mlops remote set "
+            "../lending-mlops-dvc-remote`)",
+        )
+
+
 def remote_hint() -> str:
     remote = dvc_seam.default_remote()
     where = f"remote {remote[0]!r} ({remote[1]})" if remote else "no default remote"
@@ -190,6 +201,7 @@ def push(heal: bool) -> list[integrity.Problem] | None:
     one is refused by name and nothing is pushed). With `heal`, the remote's corrupted copies are replaced with
     the good local ones first: the ones healed (None without `heal`)."""
     dvc_seam.require_repo()
+    require_default_remote("push the data and models to")
     objects = integrity.objects_in_use()
     corrupted = integrity.corrupted_in_cache(objects)
     if corrupted:
@@ -242,6 +254,7 @@ def pull(rev: str | None = None) -> None:
     revision uses are fetched and checked, and nothing is checked out: `mlops checkout REV` then finds them."""
     dvc_seam.require_repo()
     commit = None if rev is None else _commit(rev)
+    require_default_remote("pull the data and models from")
     require_bucket()
     try:
         if commit is None:

@@ -130,6 +130,15 @@ def test_a_remote_dvc_cannot_write_is_refused_and_a_failed_write_leaves_the_conf
     assert (repo / ".dvc/config").read_bytes() == config
 
 
+def test_pull_and_push_without_a_default_remote_say_so_with_the_fix(repo):
+    """`mlops data pull --rev` said the remote held bad copies of what it could not fetch, with no remote set."""
+    run(["dvc", "remote", "default", "--unset"], repo)
+    for command in (("data", "pull"), ("data", "pull", "--rev", "HEAD"), ("data", "push")):
+        result = mlops(repo, *command, check=False)
+        assert result.returncode == 2 and "error: no default DVC remote here to " in result.stderr, result.stderr
+        assert "mlops remote set" in result.stderr
+
+
 def test_setting_the_remote_it_already_is_writes_nothing(repo):
     """DVC rewrote .dvc/config with its sections reordered: `git status` showed a change that meant nothing."""
     config = (repo / ".dvc/config").read_text()
