@@ -84,7 +84,7 @@ def load_served_model(rev: str | None, typed: str | None = None, champion: bool 
     `champion` say how the user named it (`registry.read_output`)."""
     data, expected, label = read_model_bytes(rev, typed, champion)
     where = paths.MODEL if rev is None else f"{paths.MODEL} at {typed or rev}"
-    model, metadata = load_model_bytes(data, where, expected)
+    model, metadata = load_model_bytes(data, where, expected, of_a_revision=rev is not None)
     return ServedModel(model, metadata, expected, label, request_model(metadata))
 
 

@@ -290,7 +290,7 @@ def predict(input_path: Path, out_text: str, rev: str | None = None, id_column: 
     else:
         data, expected, _ = registry.read_output(rev, paths.MODEL)
         where = f"{paths.MODEL} at {rev}"
-    model, metadata = load_model_bytes(data, where, expected)
+    model, metadata = load_model_bytes(data, where, expected, of_a_revision=rev is not None)
     known_ids = (*load_params().data.drop, "id")
     scored = predict_file(
         model, metadata, hashlib.md5(data).hexdigest(), input_path, out, id_column=id_column, known_ids=known_ids

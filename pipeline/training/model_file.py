@@ -102,14 +102,22 @@ def untrusted_types(data: bytes) -> list[str]:
     ]
 
 
-def load_model_bytes(data: bytes, source: str, expected_md5: str | None = None) -> tuple[Any, dict[str, Any]]:
-    """(pipeline, metadata) from a model file's bytes, after checking its md5 and the types it holds."""
+def load_model_bytes(
+    data: bytes, source: str, expected_md5: str | None = None, *, of_a_revision: bool = False
+) -> tuple[Any, dict[str, Any]]:
+    """(pipeline, metadata) from a model file's bytes, after checking its md5 and the types it holds;
+    `of_a_revision`: the bytes are a revision's, from DVC's cache, not the workspace's file `source`."""
     if expected_md5 is not None:
         actual = hashlib.md5(data).hexdigest()
         if actual != expected_md5:
+            hint = (
+                "DVC's cached copy is damaged: `mlops data status --verify` names it and how to replace it"
+                if of_a_revision
+                else f"put it back with `dvc checkout --force {source}`, or retrain it with `mlops repro`"
+            )
             raise UserError(
                 f"{source}: md5 {actual} does not match {expected_md5} recorded in dvc.lock (corrupted or edited)",
-                hint="restore it with `dvc checkout --force models` or `dvc pull`, or retrain with `mlops repro`",
+                hint=hint,
             )
     refused = untrusted_types(data)
     if refused:

@@ -40,11 +40,16 @@ def test_round_trip_predicts_the_same(fitted, tmp_path):
     np.testing.assert_array_equal(loaded.predict_proba(features), model.predict_proba(features))
 
 
-def test_md5_mismatch_is_refused(fitted):
+def test_md5_mismatch_is_refused_with_a_fix_that_works_for_the_file_or_the_cached_copy(fitted):
+    """The fix named `dvc checkout --force models`, which DVC refuses (no output is called that)."""
     model, _ = fitted
     data = dump_model(model, {})
-    with pytest.raises(UserError, match="does not match .* recorded in dvc.lock"):
+    with pytest.raises(UserError, match="does not match .* recorded in dvc.lock") as refused:
         load_model_bytes(data, "models/model.skops", expected_md5=hashlib.md5(b"other").hexdigest())
+    assert "`dvc checkout --force models/model.skops`" in refused.value.hint
+    with pytest.raises(UserError) as refused:
+        load_model_bytes(data, "models/model.skops at v1", hashlib.md5(b"other").hexdigest(), of_a_revision=True)
+    assert "`mlops data status --verify`" in refused.value.hint
 
 
 def test_untrusted_types_are_refused():
