@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 from hooks import params_yaml
-from hooks.bounded_yaml import Unbounded
+from hooks.bounded_yaml import BadYaml, Unbounded
 from hooks.dvc_shapes import check_dvc_yaml, check_lock
 
 Reader = Callable[[str], bytes | None]
@@ -187,8 +187,18 @@ def load(read: Reader, path: str) -> Any:
 
 
 def parse_lock(data: bytes | None) -> dict:
-    """stage name -> its entry (`cmd`, `deps`, `params`, `outs`), from the bytes of a `dvc.lock`."""
-    return check_lock(params_yaml.load_as_dvc(data, LOCK_FILE) if data else None)
+    """stage name -> its entry (`cmd`, `deps`, `params`, `outs`), from the bytes of a `dvc.lock` (None: there is
+    none); an empty one is refused, as DVC refuses it (`mlops status` called every stage never run, and DVC's
+    repro failed on it)."""
+    if data is None:
+        return {}
+    document = params_yaml.load_as_dvc(data, LOCK_FILE)
+    if document is None:
+        raise BadYaml(
+            f"{LOCK_FILE} is empty, and DVC cannot read it: put back the committed one with "
+            f"`git checkout -- {LOCK_FILE}`, or delete it to run every stage"
+        )
+    return check_lock(document)
 
 
 def lock_stages(read: Reader) -> dict:

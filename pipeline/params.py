@@ -94,10 +94,13 @@ class DataParams(Strict):
 
     @field_validator("drop")
     @classmethod
-    def _target_kept(cls, drop: list[str], info: ValidationInfo) -> list[str]:
+    def _drop_checked(cls, drop: list[str], info: ValidationInfo) -> list[str]:
         target = info.data.get("target")  # absent when the target itself was refused
         if target in drop:
             raise ValueError(f"lists the target {target!r}, which the model learns: take it out of drop")
+        twice = next((name for index, name in enumerate(drop) if name in drop[:index]), None)
+        if twice is not None:
+            raise ValueError(f"lists {twice!r} twice: keep one")
         return drop
 
 

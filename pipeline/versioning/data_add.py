@@ -90,6 +90,7 @@ def add_source(
     frame = read_table(path)
     if drop is None:  # ids like `rownames` stay out of the features when the new file has them too
         drop = [column for column in params.data.drop if column in frame.columns and column not in keep]
+    drop = list(dict.fromkeys(drop))  # `--drop a --drop a` is one column (data.drop refuses a name given twice)
     target = target or params.data.target
     dropped_ids = id_columns_to_drop(frame, target, drop, list(keep), str(path))
     choice = SourceChoice(

@@ -79,7 +79,10 @@ def require_repo() -> None:
     for path in (DVC_YAML, LOCK_FILE, PARAMS_FILE):
         if Path(path).is_dir():  # read as absent: DVC would call every stage stale
             raise folder_in_place(path)
-        load(read, path)
+        if path == LOCK_FILE:
+            lock_stages(read)  # its shape too, and an empty one, which DVC refuses
+        else:
+            load(read, path)
 
 
 def read_lock() -> dict:

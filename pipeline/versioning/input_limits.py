@@ -238,6 +238,13 @@ def _check_columns(path: Path, names: list[str]) -> None:
             f"{path} has {len(names)} columns; at most {MAX_COLUMNS} are accepted",
             hint="keep the loan's features, target and id columns (see docs/data.md, Limits)",
         )
+    # The first may be unnamed: pandas' `to_csv` writes the index there (read as a row number, an id).
+    unnamed = [number for number, name in enumerate(names, start=1) if number > 1 and not str(name).strip()]
+    if unnamed:
+        raise UserError(
+            f"{path}: column {unnamed[0]} of the header has no name",
+            hint="name every column (an unnamed one is read as `Unnamed: N`, a name that moves with its position)",
+        )
     duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
     if duplicates:
         shown = ", ".join(repr(name[:40]) for name in duplicates[:5])

@@ -45,7 +45,10 @@ FIELDS = {
 UNVERSIONED_SOURCES = ("/home/me/loans.csv", "loans.csv", "data/external/../loans.csv", "data/loans.csv")
 UNKNOWN_KEYS = {"extra_section": 1, "train.logreg.penalty": "l2", "data.sourse": "typo.csv"}
 # A value fine alone that contradicts another key: the target (`data.target: Class`) listed among the dropped columns.
-CONTRADICTIONS = {"target dropped": {"data.drop": ["rownames", "Class"]}}
+CONTRADICTIONS = {
+    "target dropped": {"data.drop": ["rownames", "Class"]},
+    "a column dropped twice": {"data.drop": ["rownames", "rownames"]},  # passed, and only rewrote dvc.lock
+}
 CASES = (
     [(f"{key} wrong type", {key: bad}) for key, (bad, _) in FIELDS.items()]
     + [(f"{key} out of range", {key: bad}) for key, (_, bad) in FIELDS.items() if bad is not None]
@@ -165,6 +168,7 @@ BROKEN_FILES = {  # name: (what the edit does to the file's text, how the error 
         "params.yaml is not valid YAML at line 2, column 7: 9999999999999999999999999999999999999999... (5,000 "
         "characters) cannot be read (Exceeds the limit (4300 digits) for integer string conversion: value has 5000",
     ),
+    "dvc.lock empty": ("dvc.lock", lambda text: "", "dvc.lock is empty, and DVC cannot read it"),
     "dvc.lock impossible date": (
         "dvc.lock",
         lambda text: text.replace("schema: '2.0'", "schema: 2020-13-45", 1),

@@ -39,6 +39,16 @@ def duplicate_header(path: Path) -> Path:
     return path
 
 
+def unnamed_column(path: Path) -> Path:
+    """`a,,b`: pandas reads the second name as `Unnamed: 1`, a name that moves with the column's place."""
+    frame = lending_frame().head(200)
+    header, _, body = frame.to_csv(index=False).partition("\n")
+    names = header.split(",")
+    names[5] = ""
+    path.write_text(",".join(names) + "\n" + body)
+    return path
+
+
 def duplicate_header_sniffed(path: Path) -> Path:
     """A `.txt` table is split by the separator sniffed from its first line: `term;...;term` was one name to the
     header check, and pandas read the second `term` as `term.1`, a feature of its own."""
@@ -140,6 +150,7 @@ CASES = {
     "loans.csv.dvc": (good_csv, ("loans.csv.dvc", "reserved")),
     "dup.csv": (duplicate_header, ("dup.csv", "'term'", "more than once")),
     "dup.txt": (duplicate_header_sniffed, ("dup.txt", "'term'", "more than once")),
+    "unnamed.csv": (unnamed_column, ("unnamed.csv: column 6 of the header has no name", "name every column")),
     "dup.csv.gz": (compressed(duplicate_header), ("dup.csv.gz", "'term'", "more than once")),
     "dup.csv.bz2": (compressed(duplicate_header), ("dup.csv.bz2", "'term'", "more than once")),
     "dup.csv.xz": (compressed(duplicate_header), ("dup.csv.xz", "'term'", "more than once")),
