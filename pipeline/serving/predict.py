@@ -281,6 +281,11 @@ def predict(input_path: Path, out_text: str, rev: str | None = None, id_column: 
     out = output_path(out_text, "scores.csv")
     dvc_seam.require_repo()
     check_output_path(out, input_path)
+    if out.suffix.lower() not in (".csv", *PARQUET_SUFFIXES):  # `scores.json` got CSV text
+        raise UserError(
+            f"--out {out}: scores are written as CSV (.csv) or parquet (.parquet, .pq), chosen by the name's ending",
+            hint=f"name it {out.stem}.csv or {out.stem}.parquet",
+        )
     check_table_name(input_path)  # a `.tsv` read by commas lacked every column, a `.json` was parsed as CSV
     check_header(input_path)
     check_line_lengths(input_path)

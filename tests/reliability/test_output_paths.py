@@ -44,6 +44,14 @@ def test_out_cannot_be_the_input(repo, loans):
     assert md5(loans) == before
 
 
+@pytest.mark.parametrize("name", ["scores.json", "scores.xlsx", "scores"])
+def test_out_of_a_format_predict_does_not_write_is_refused(repo, loans, tmp_path, name):
+    """`--out scores.json` held CSV text: the format follows the name's ending, CSV or parquet only."""
+    result = predict(repo, loans, str(tmp_path / name))
+    assert_clear_error(result, f"--out {tmp_path / name}", "CSV (.csv) or parquet")
+    assert not (tmp_path / name).exists()
+
+
 @pytest.mark.parametrize("target", ["dvc.lock", "params.yaml", "README.md", "models/model.skops", "data/x.dvc"])
 def test_out_cannot_be_a_file_git_or_dvc_owns(repo, loans, target):
     path = repo / target
@@ -101,8 +109,9 @@ def test_out_that_is_a_pipe_or_a_link_is_refused_and_left_as_it_is(repo, loans, 
 @pytest.mark.parametrize("write", [predict, report], ids=["predict", "report"])
 def test_a_file_or_folder_named_like_a_partial_output_is_left_alone(repo, loans, tmp_path, write):
     args = (repo, loans) if write is predict else (repo,)
+    suffix = ".csv" if write is predict else ".html"
     for made_by_user in ("folder", "file"):
-        out = tmp_path / f"{made_by_user}.out"
+        out = tmp_path / f"{made_by_user}{suffix}"
         partial = out.with_name(out.name + ".partial")
         partial.mkdir() if made_by_user == "folder" else partial.write_text("the user's\n")
         result = write(*args, str(out))
@@ -110,7 +119,7 @@ def test_a_file_or_folder_named_like_a_partial_output_is_left_alone(repo, loans,
         assert out.is_file() and out.stat().st_size > 0
         assert partial.is_dir() if made_by_user == "folder" else partial.read_text() == "the user's\n"
     leftovers = {path.name for path in tmp_path.glob("*.partial")}
-    assert leftovers == {"folder.out.partial", "file.out.partial"}
+    assert leftovers == {f"folder{suffix}.partial", f"file{suffix}.partial"}
 
 
 def test_missing_folder_is_one_clear_line(repo, loans):
