@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline.cli.options import given, revision
+from pipeline.cli.options import given, input_file, revision
 from pipeline.errors import UserError, option
 from pipeline.versioning.journal import stops_unwound
 
@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
 
 @data_app.command()
 def add(
-    path: Annotated[Path, typer.Argument(help="A CSV or parquet file of loans.")],
+    path: Annotated[Path, typer.Argument(help="A CSV or parquet file of loans.", parser=input_file("PATH"))],
     target: Annotated[
         str | None,
         typer.Option(

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pipeline.cli.options import LogDir, Since, ToleranceOption, report_dir, revision
+from pipeline.cli.options import LogDir, Since, ToleranceOption, input_file, report_dir, revision
 
 if TYPE_CHECKING:
     from pipeline.monitoring.drift_check import DriftReport, Scorer
@@ -22,7 +22,14 @@ def register(app: typer.Typer) -> None:
 
 @monitor_app.command()
 def outcomes(
-    path: Annotated[Path, typer.Argument(metavar="FILE", help="CSV or parquet: id, and the target column or is_bad.")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FILE",
+            help="CSV or parquet: id, and the target column or is_bad.",
+            parser=input_file("FILE", "outcomes.csv"),
+        ),
+    ],
     log_dir: LogDir = Path("logs"),
 ) -> None:
     """Record later-arriving outcomes (did the loan go bad), joined to the logged predictions by id."""

@@ -90,6 +90,20 @@ def _plain(bound: float) -> str:
     return f"{bound:f}".rstrip("0").rstrip(".")
 
 
+# --- files ----------------------------------------------------------------------------------------------------
+
+
+def input_file(argument: str, example: str = "loans.csv"):
+    """A file `argument`, refused when empty: as a path '' is `.`, which was refused as "a folder, not a file"."""
+
+    def parse(text: str | Path) -> Path:
+        if text == "":
+            raise UserError(f"{argument} '' is empty: name a CSV or parquet file", hint=f"e.g. {example}")
+        return Path(text)
+
+    return parse
+
+
 # --- revisions ------------------------------------------------------------------------------------------------
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline.cli.options import revision
+from pipeline.cli.options import input_file, revision
 
 
 def register(app: typer.Typer) -> None:
@@ -15,7 +15,9 @@ def register(app: typer.Typer) -> None:
 
 
 def predict(
-    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="A CSV or parquet file of loans.")],
+    input_path: Annotated[
+        Path, typer.Argument(metavar="INPUT", help="A CSV or parquet file of loans.", parser=input_file("INPUT"))
+    ],
     out: Annotated[
         str, typer.Option(help="Where to write id, p_default, decision, model_md5 (CSV, or parquet by suffix).")
     ],

@@ -23,6 +23,7 @@ from pipeline.training.model_file import load_model_bytes
 from pipeline.user_paths import require_file
 from pipeline.versioning import dvc_seam
 from pipeline.versioning.input_limits import (
+    PARQUET_SUFFIXES,
     check_header,
     check_line_lengths,
     check_table_name,
@@ -38,7 +39,6 @@ OUTPUT_COLUMNS = ["id", "p_default", "decision", "model_md5"]
 SCORE_COLUMNS = OUTPUT_COLUMNS[1:]  # written by scoring; the first is the id, under its own name
 REJECT, APPROVE = "reject", "approve"
 CHUNK_ROWS = 50_000
-PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
 SCORING_HINT = (
@@ -194,11 +194,16 @@ def _write_parquet_chunk(writer, handle, scores: pd.DataFrame):
 
 
 def choose_id_column(
-    columns: list[str], requested: str | None, known: list[str], source: str, features: Sequence[str] = ()
+    columns: list[str],
+    requested: str | None,
+    known: list[str],
+    source: str,
+    features: Sequence[str] = (),
+    target: str | None = None,
 ) -> str | None:
-    """The input's id column: the one asked for (which must exist and not be one of the model's `features`), else
-    the first known id column it has that is no feature; never one named like a score column, whose values would
-    overwrite the ids."""
+    """The input's id column: the one asked for (which must exist and be neither one of the model's `features` nor
+    its `target`), else the first known id column it has that is no feature; never one named like a score column,
+    whose values would overwrite the ids."""
     if requested is not None:
         if requested not in columns:
             raise UserError(
@@ -208,6 +213,12 @@ def choose_id_column(
         if requested in features:
             raise UserError(
                 f"{source}: {typed('--id-column', requested)}: {requested!r} is a feature the model scores with, "
+                "not the column that identifies each loan",
+                hint="name the column that identifies each loan (e.g. --id-column loan_id), or leave --id-column out",
+            )
+        if requested == target:  # its labels would be copied out as ids, and joined to outcomes by them
+            raise UserError(
+                f"{source}: {typed('--id-column', requested)}: {requested!r} is the target the model predicts, "
                 "not the column that identifies each loan",
                 hint="name the column that identifies each loan (e.g. --id-column loan_id), or leave --id-column out",
             )
@@ -250,7 +261,14 @@ def predict_file(
             if not chosen:
                 columns = [str(column) for column in chunk.columns]
                 chosen.append(
-                    choose_id_column(columns, id_column, list(known_ids), str(source), list(metadata["features"]))
+                    choose_id_column(
+                        columns,
+                        id_column,
+                        list(known_ids),
+                        str(source),
+                        list(metadata["features"]),
+                        metadata.get("target"),
+                    )
                 )
             if chunk.empty:  # a header-only CSV is read as one empty chunk, which the model cannot score
                 continue

@@ -184,6 +184,10 @@ def test_version():
         (["serve", "--host", " ", "--rev", "no/such"], "error: --host ' ' is empty: name the address", "127.0.0.1"),
         (["serve", "--host", "--port"], "error: --host '--port' reads as an option", "--host 127.0.0.1"),
         # '' read as not given: the file was added with the default target and labels
+        # as a path, '' is the project folder: refused as "a folder, not a file"
+        (["data", "add", ""], "error: PATH '' is empty: name a CSV or parquet file", "e.g. loans.csv"),
+        (["predict", "", "--out", "s.csv"], "error: INPUT '' is empty: name a CSV or parquet file", "loans.csv"),
+        (["monitor", "outcomes", ""], "error: FILE '' is empty: name a CSV or parquet file", "outcomes.csv"),
         (["data", "add", "x.csv", "--target", ""], "error: --target '' is empty: name the outcome column", "Class"),
         (["data", "add", "x.csv", "--positive", ""], "error: --positive '' is empty", "e.g. --positive bad"),
         (["data", "add", "x.csv", "--negative", ""], "error: --negative '' is empty", "e.g. --negative good"),

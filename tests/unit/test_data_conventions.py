@@ -74,6 +74,14 @@ def test_predict_never_takes_a_model_feature_for_the_asked_id():
     assert choose_id_column(["loan_id", "int_rate"], "loan_id", ["id"], "in.csv", ["int_rate"]) == "loan_id"
 
 
+def test_predict_never_takes_the_target_for_the_asked_id():
+    """Labelled loans scored again: their labels were copied out as the loans' ids."""
+    columns = ["loan_id", "int_rate", "Class"]
+    with pytest.raises(UserError, match=r"in.csv: --id-column Class: 'Class' is the target the model predicts"):
+        choose_id_column(columns, "Class", ["id"], "in.csv", ["int_rate"], "Class")
+    assert choose_id_column(columns, "loan_id", ["id"], "in.csv", ["int_rate"], "Class") == "loan_id"
+
+
 def test_a_known_id_column_the_model_reads_as_a_feature_is_not_taken_for_the_ids():
     """`data.drop` here may list a column another revision's model reads (`predict --model main` on a branch that
     dropped addr_state): its values (OH, TX) were written as the loans' ids."""
