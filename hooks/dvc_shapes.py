@@ -79,6 +79,12 @@ def check_dvc_yaml(document: Any, file: str = "dvc.yaml") -> dict:
     return document
 
 
+def _dvc_hash(value: Any) -> bool:
+    """What DVC's own schema takes for a hash (none, or text of 3 characters or more; a number is read as its
+    digits): it refuses any other in a block of its own, which `mlops status` had read as a changed hash."""
+    return value is None or value == "" or (isinstance(value, str | int) and len(str(value)) >= 3)
+
+
 def check_lock(document: Any, file: str = "dvc.lock") -> dict:
     """The `stages` of a `dvc.lock` document ({} when none), or BadYaml naming the first key whose shape is
     wrong (`dvc.lock` is DVC's to write: `mlops repro` writes it again)."""
@@ -94,6 +100,8 @@ def check_lock(document: Any, file: str = "dvc.lock") -> dict:
             for index, entry in enumerate(entries or []):
                 ok = isinstance(entry, dict) and isinstance(entry.get("path"), str)
                 _need(ok, file, f"{where}.{kind}[{index}]", "a mapping with a path: (as DVC writes it)", entry)
+                md5 = entry.get("md5")
+                _need(_dvc_hash(md5), file, f"{where}.{kind}[{index}].md5", "a hash, as DVC writes it", md5)
         params = stage.get("params")
         ok = params is None or (isinstance(params, dict) and all(isinstance(v, dict | None) for v in params.values()))
         _need(ok, file, f"{where}.params", "a mapping of params files to their values", params)

@@ -46,7 +46,7 @@ def lock_for(project: dict[str, str], **recorded) -> str:
     lines = ["schema: '2.0'", "stages:", "  train:", "    cmd: python train.py", "    deps:"]
     lines += ["    - path: train.py", f"      md5: {hashlib.md5(project['train.py'].encode()).hexdigest()}"]
     lines += ["    params:", "      params.yaml:", *(f"        {key}: {value!r}" for key, value in params.items())]
-    lines += ["    outs:", "    - path: model.bin", "      md5: " + "0" * 32]
+    lines += ["    outs:", "    - path: model.bin", "      md5: " + "f" * 32]
     return "\n".join(lines) + "\n"
 
 
@@ -359,7 +359,7 @@ def folder_lock(pointer_md5: str, readme: str) -> str:
     folder_md5 = hashlib.md5(json.dumps(entries, sort_keys=True).encode()).hexdigest() + ".dir"
     return (
         "schema: '2.0'\nstages:\n  ingest:\n    cmd: python ingest.py\n    deps:\n    - path: data/in\n"
-        f"      md5: {folder_md5}\n    outs:\n    - path: raw.bin\n      md5: {'0' * 32}\n"
+        f"      md5: {folder_md5}\n    outs:\n    - path: raw.bin\n      md5: {'f' * 32}\n"
     )
 
 
@@ -384,7 +384,7 @@ def stage_folder_of_pointers(staging, count: int) -> None:
     staging(
         "dvc.lock",
         "schema: '2.0'\nstages:\n  ingest:\n    cmd: python ingest.py\n    deps:\n    - path: data/in\n"
-        f"      md5: {folder_md5}\n    outs:\n    - path: raw.bin\n      md5: {'0' * 32}\n",
+        f"      md5: {folder_md5}\n    outs:\n    - path: raw.bin\n      md5: {'f' * 32}\n",
     )
 
 

@@ -67,7 +67,7 @@ def test_a_changed_dependency_is_named_as_code_data_or_a_file():
     pipeline = "stages:\n  train:\n    cmd: x\n    deps: [train.py, data/loans.csv, reports/schema.json]\n"
     lock = "schema: '2.0'\nstages:\n  train:\n    cmd: x\n    deps:\n"
     lock += "".join(
-        f"    - path: {path}\n      md5: 0\n" for path in ("train.py", "data/loans.csv", "reports/schema.json")
+        f"    - path: {path}\n      md5: {'f' * 32}\n" for path in ("train.py", "data/loans.csv", "reports/schema.json")
     )
     files = {"dvc.yaml": pipeline, "dvc.lock": lock, "train.py": "", "data/loans.csv": "", "reports/schema.json": ""}
     (train,) = pipeline_state(reader(files))
@@ -159,6 +159,10 @@ def test_a_dvc_yaml_of_the_wrong_shape_is_named_by_key(document, named):
         ("stages: {train: {outs: 5}}", "stages.train.outs must be a list, not 5"),
         ("stages: {train: {outs: [{path: 3}]}}", "stages.train.outs[0] must be a mapping with a path:"),
         ("stages: {train: {deps: [a.csv]}}", "stages.train.deps[0] must be a mapping with a path:"),
+        ("stages: {train: {deps: [{path: a, md5: [1, 2]}]}}", "stages.train.deps[0].md5 must be a hash"),
+        ("stages: {train: {outs: [{path: a, md5: {a: 1}}]}}", "stages.train.outs[0].md5 must be a hash"),
+        ("stages: {train: {outs: [{path: a, md5: zz}]}}", "stages.train.outs[0].md5 must be a hash"),
+        ("stages: {train: {outs: [{path: a, md5: 7}]}}", "stages.train.outs[0].md5 must be a hash"),
         ("stages: {train: {params: {params.yaml: 1}}}", "stages.train.params must be a mapping of params files"),
     ],
 )
