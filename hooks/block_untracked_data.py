@@ -230,21 +230,26 @@ def fix_for(path: str, reasons: list[str]) -> str:
         return (
             f"stage `{stage}` writes it (dvc.yaml: `{output}` with `cache: false`, kept in git): make the stage "
             "write a smaller, aggregated file, or remove `cache: false` there so that DVC keeps it; then "
-            "`mlops repro`"
+            f"`{'mlops repro' if uses_mlops() else 'dvc repro'}`"
         )
     if all("named like" in reason for reason in reasons):
         return f"git rm --cached {quoted}, then rename it for what it holds"
     if all(TOO_BIG in reason for reason in reasons) and not has_data_extension(path):  # text, too big to be code
-        return f"make {quoted} smaller; if it is data: git rm --cached {quoted} && dvc add {quoted}"
+        return f"make {quoted} smaller; if it is data: git rm --cached {quoted} && {dvc_add(quoted)}"
     fix = (
-        f"git rm --cached {quoted} && dvc add {quoted}   (DVC tracks it where it is; then "
+        f"git rm --cached {quoted} && {dvc_add(quoted)}   (DVC tracks it where it is; then "
         f"`git add {shell_word(path + '.dvc')} {shell_word(gitignore_beside(path))}`); "
         f"not to be kept (an output such as scores, a scratch file): git rm --cached {quoted} && "
         f"{ignore_command(path)}"
     )
-    if mlops_installed() and is_table(path):  # `mlops data add` makes a loans table the training source
+    if uses_mlops() and is_table(path):  # `mlops data add` makes a loans table the training source
         fix += f"; only to make it the pipeline's training data (a loans table): `mlops data add {quoted}`"
     return fix
+
+
+def dvc_add(quoted: str) -> str:
+    """`dvc add` of a path, after `dvc init` in a repository that has no DVC yet (where `dvc add` alone fails)."""
+    return f"dvc add {quoted}" if os.path.isdir(".dvc") else f"dvc init && dvc add {quoted}"
 
 
 def gitignore_beside(path: str) -> str:

@@ -26,6 +26,15 @@ def dvc_command() -> list[str]:
     return [sys.executable, "-m", "dvc"] if importlib.util.find_spec("dvc") else ["dvc"]
 
 
+# Where the hook's environment has no DVC (another repository's pre-commit environment) and the PATH has none
+# either (a commit from an IDE or a GUI without the virtual environment).
+NO_DVC = "no DVC to run: this hook's environment has none, and no `dvc` is on the PATH git runs hooks with"
+INSTALL_DVC = (
+    "give the hook DVC (`additional_dependencies: [dvc]` under its id in .pre-commit-config.yaml, then "
+    "`pre-commit install --install-hooks`), or put `dvc` on that PATH"
+)
+
+
 def moved_to_another_commit(argv: Sequence[str]) -> bool:
     """Whether git checked out another commit: not for a file checkout (`git checkout -- FILE`) nor for a switch
     that stays on the same commit (`git switch -c new`), which change no `.dvc` pointer nor `dvc.lock`."""
@@ -40,7 +49,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not moved_to_another_commit(argv) or not os.path.isdir(".dvc") or os.environ.get(CALLER_CHECKS_OUT_DATA):
         return 0
     # Captured, not --quiet (which silences DVC's errors too): shown only when the checkout fails.
-    result = subprocess.run([*dvc_command(), "checkout"], capture_output=True, text=True)
+    try:
+        result = subprocess.run([*dvc_command(), "checkout"], capture_output=True, text=True)
+    except FileNotFoundError:
+        print(f"{HOOK_ID}: {NO_DVC}, so the data and model in the workspace may not match this commit.")
+        print(f"Fix: {INSTALL_DVC}; then `dvc checkout`.")
+        return 1
     if result.returncode != 0 and never_trained_here():
         return 0
     if result.returncode != 0:

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator, Sequence
 
 from hooks import git
+from hooks.dvc_post_checkout import INSTALL_DVC, NO_DVC
 from hooks.dvc_remotes import workspace_remotes
 from hooks.pipeline_state import LOCK_FILE, locked_outs, path_md5, pointer_outs
 
@@ -135,7 +136,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"To push anyway on purpose: SKIP={HOOK_ID} git push ...  (or git push --no-verify)"
         )
         return 1
-    status = subprocess.run(push_command(revs)).returncode
+    try:
+        status = subprocess.run(push_command(revs)).returncode
+    except FileNotFoundError:
+        print(
+            f"{HOOK_ID}: {NO_DVC}, so the git push stopped: collaborators would get commits whose data is missing. "
+            f"Fix: {INSTALL_DVC}; then push again.\nTo push anyway on purpose: SKIP={HOOK_ID} git push ...  (or git "
+            "push --no-verify)"
+        )
+        return 1
     if status == NO_DEFAULT_REMOTE:
         print(
             f"{HOOK_ID}: no default DVC remote here to push the pushed commits' data to, so the git push stopped "

@@ -50,7 +50,14 @@ def assert_refused(staging, capsys, path: str, content: bytes | str, *fragments:
     return text
 
 
+def in_this_project(staging) -> None:
+    """The hooks name `mlops` only in this project: where its params schema is (and DVC: no `dvc init` named)."""
+    staging("pipeline/params.py", "")
+    Path(".dvc").mkdir()
+
+
 def test_small_csv_under_data_is_refused(staging, capsys):
+    in_this_project(staging)
     assert_refused(
         staging,
         capsys,
@@ -69,6 +76,7 @@ def fix_printed(staging, capsys, path: str, content: bytes | str) -> str:
 def test_the_fix_tracks_a_file_with_dvc_where_it_is_and_names_mlops_data_add_only_for_tables(
     staging, capsys, monkeypatch
 ):
+    in_this_project(staging)
     monkeypatch.setattr(hook, "mlops_installed", lambda: True)
     for model in ("lib/m.pkl", "lib/m.skops", "lib/m.joblib", "notebooks/arrays.npz"):
         fix = fix_printed(staging, capsys, model, b"\x80\x04model")
@@ -83,6 +91,17 @@ def test_the_fix_tracks_a_file_with_dvc_where_it_is_and_names_mlops_data_add_onl
     monkeypatch.setattr(hook, "mlops_installed", lambda: False)
     fix = fix_printed(staging, capsys, "notebooks/more.csv", "id,amount\n1,2\n")
     assert "dvc add notebooks/more.csv" in fix and "mlops" not in fix, fix
+
+
+def test_another_repository_gets_no_mlops_advice_and_dvc_init_where_it_has_no_dvc(staging, capsys, monkeypatch):
+    """In a repository that uses the hooks without being this project, `mlops data add` failed on its params.yaml;
+    where it had no DVC yet, the printed `dvc add` failed: 'you are not inside of a DVC repository'."""
+    monkeypatch.setattr(hook, "mlops_installed", lambda: True)
+    fix = fix_printed(staging, capsys, "data/loans.csv", "id,amount\n1,2\n")
+    assert "git rm --cached data/loans.csv && dvc init && dvc add data/loans.csv   (DVC" in fix and "mlops" not in fix
+    run(["dvc", "init", "-q"], Path.cwd())
+    fix = fix_printed(staging, capsys, "data/more.csv", "id,amount\n1,2\n")
+    assert "git rm --cached data/more.csv && dvc add data/more.csv   (DVC" in fix, fix
 
 
 def test_the_dvc_fix_followed_as_printed_leaves_nothing_for_git_to_add(staging, capsys):
