@@ -2,9 +2,11 @@
 
 One process instead of three keeps an ordinary commit cheap (each Python start costs ~40 ms). The fixers
 change only UTF-8 text files (by content, whatever the extension: a parquet file named `.txt` is left as it
-is), never symlinks, `dvc.lock`, the files DVC writes under `reports/` or the test fixtures, whose bytes are
-the point. A file is read a line at a time (a staged file of any size costs the memory of its longest line) and
-rewritten only when a fix is needed: beside it, then renamed over it, its mode kept.
+is), never symlinks, `dvc.lock`, the files DVC writes under `reports/`, any other output `dvc.yaml` declares
+(a stage's `cache: false` metrics, in another repository) or the test fixtures, whose bytes are the point: a
+fixed output no longer matched `dvc.lock`, and the retrain that wrote it again was fixed again. A file is read a
+line at a time (a staged file of any size costs the memory of its longest line) and rewritten only when a fix is
+needed: beside it, then renamed over it, its mode kept.
 """
 
 from __future__ import annotations
@@ -26,7 +28,22 @@ IN_MERGE = ("MERGE_HEAD", "SQUASH_MSG", "rebase-apply", "rebase-merge", "CHERRY_
 
 
 def fixable(path: str) -> bool:
-    return not any(path == kept or path.startswith(kept) for kept in NOT_FIXED)
+    if any(path == kept or path.startswith(kept) for kept in NOT_FIXED):
+        return False
+    from hooks.block_untracked_data import ancestors
+
+    return not any(folder in _declared_outputs() for folder in ancestors(path))
+
+
+def _declared_outputs() -> dict[str, bool]:
+    """dvc.yaml's outputs (kept in .git/ between commits; none while it cannot be read: block-untracked-data says
+    so). Read only for a file that needs a fix."""
+    from hooks.block_untracked_data import PipelineUnreadable, load_declared_outputs
+
+    try:
+        return load_declared_outputs()
+    except PipelineUnreadable:
+        return {}
 
 
 class _Fixer:
@@ -74,7 +91,7 @@ def fixed(content: bytes) -> bytes:
 
 def needs_fixing(path: str, content: bytes, check_conflicts: bool) -> bool:
     """Whether `fix_files` would report `path` with this content: a fix to make or a conflict marker."""
-    return bool(check_conflicts and CONFLICT_MARKER.search(content)) or (fixable(path) and fixed(content) != content)
+    return bool(check_conflicts and CONFLICT_MARKER.search(content)) or (fixed(content) != content and fixable(path))
 
 
 def in_merge(git_dir: str) -> bool:

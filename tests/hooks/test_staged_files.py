@@ -374,6 +374,21 @@ def test_fixers_leave_binary_fixtures_and_symlinks_alone(staging, tmp_path):
     assert hygiene.main(["docs/note.md"]) == 0
 
 
+def test_fixers_leave_every_output_dvc_yaml_declares_alone(staging, tmp_path):
+    """In another repository a stage's `cache: false` metrics (json.dump writes no final newline) was fixed, no
+    longer matched dvc.lock, and the retrain that wrote it again was fixed again: no commit could pass."""
+    staging(
+        "dvc.yaml",
+        "stages:\n  train:\n    cmd: python train.py\n    metrics:\n    - out/metrics.json:\n        cache: false\n",
+    )
+    staging("out/metrics.json", '{"auc": 0.7}')
+    staging("docs/metrics.json", '{"auc": 0.7}')
+    assert staged_files.main(["out/metrics.json", "docs/metrics.json"]) == 1
+    assert (tmp_path / "out/metrics.json").read_text() == '{"auc": 0.7}'
+    assert (tmp_path / "docs/metrics.json").read_text() == '{"auc": 0.7}\n'
+    assert staged_files.main(["out/metrics.json", "docs/metrics.json"]) == 0
+
+
 @pytest.mark.parametrize("replay", ["merge", "squash merge", "cherry-pick", "revert"])
 def test_conflict_markers_are_refused_when_concluding_a_replay(staging, capsys, tmp_path, replay):
     staging("docs/note.md", "base\n")
