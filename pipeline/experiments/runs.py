@@ -43,7 +43,7 @@ from pipeline.experiments.settings import (
 from pipeline.experiments.subset import SMALLEST_FRACTION, check_fraction
 from pipeline.params import PARAMS_FILE, load_params, parse_params_yaml
 from pipeline.versioning import dvc_seam, integrity, remotes
-from pipeline.versioning.journal import all_or_nothing, stop_signal, stops_unwound, uninterruptible
+from pipeline.versioning.journal import all_or_nothing, final_step, stop_signal, stops_unwound, uninterruptible
 from pipeline.versioning.pipeline_status import stale_stages, workspace_md5
 
 STAGGER_SECONDS = 0.5  # between starts of concurrent runs: each briefly takes the repo lock
@@ -733,7 +733,8 @@ def promote(name: str) -> str:
     with all_or_nothing("mlops exp promote", PROMOTED, ends_with_commit=True):
         _apply(name)
         _git("add", "--", *PROMOTED)
-        _git("commit", "-q", "-m", message, "--", *PROMOTED)  # only these, whatever else is staged
+        with final_step("the promotion was committed"):
+            _git("commit", "-q", "-m", message, "--", *PROMOTED)  # only these, whatever else is staged
     return message
 
 

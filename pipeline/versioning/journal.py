@@ -511,6 +511,31 @@ def stops_held() -> Iterator[None]:
             signal.raise_signal(signum)
 
 
+@contextlib.contextmanager
+def final_step(what: str) -> Iterator[None]:
+    """A command's last step, after which it is complete (its git commit), run to its end whatever stop comes: a
+    git killed half-way leaves `.git/index.lock`, which stops every later git command. A stop that came meanwhile
+    stops the command if the step failed (a Ctrl-C reaches git too), and everything is put back; if the step
+    completed, so did the command, which says so and ends as a complete run does. `what`: the step, as done."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+    previous = {signum: signal.signal(signum, lambda signum, _frame: came.append(signum)) for signum in stops_to_take()}
+    try:
+        yield
+    except BaseException:
+        if came:
+            _stopped_by.append(came[0])
+            raise Stopped(came[0]) from None
+        raise
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if came:
+        print(f"mlops: {signal.Signals(came[0]).name} came as {what}; that completed the command.", file=sys.stderr)
+
+
 def uninterruptible() -> contextlib.AbstractContextManager[None]:
     """A short change that must not stop half-way (the registry's tags of one promotion or rollback, the renames
     of outputs that land together): stop signals are ignored until it is done, so it ends as after a complete run.

@@ -1132,3 +1132,46 @@ def test_a_stop_during_a_commands_checks_ends_it_with_a_word_and_nothing_changed
     assert "Traceback" not in output, output
     snapshot.assert_unchanged()
     assert (repo / "more.csv").exists() and sorted((repo / "data").rglob("*")) == data_before
+
+
+def held_commit_hook(repo: Path, status: int) -> Path:
+    """A pre-commit hook that says it started (a marker file), holds the commit for two seconds, then exits with
+    `status`; a Ctrl-C to the group ends its sleep, and the commit fails."""
+    marker = repo.parent / "pre-commit.started"
+    marker.unlink(missing_ok=True)
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    hook.write_text(f"#!/bin/sh\ntouch '{marker}'\nsleep 2 || exit 1\nexit {status}\n")
+    hook.chmod(0o755)
+    return marker
+
+
+@pytest.mark.slow
+def test_a_stop_during_the_promotions_commit_lets_git_end_and_then_puts_back_or_completes(repo):
+    """git killed mid-commit left `.git/index.lock`, after which every promotion failed in DVC's words and every
+    commit was refused; a stop after the commit landed said the files were as before; Ctrl-C said "git commit
+    failed" with pre-commit's traceback."""
+    run(["mlops", "exp", "run", "-S", "train.logreg.C=0.02", "--name", "c02"], repo)
+    before, snapshot = git_state(repo), Snapshot(repo)
+    for signum, hook_status, send in [
+        (signal.SIGINT, 0, stop),  # Ctrl-C reaches git and its hook too: the commit fails
+        (signal.SIGTERM, 1, stop_alone),  # the commit fails on its own after the stop came
+    ]:
+        marker = held_commit_hook(repo, hook_status)
+        process = start_mlops(repo, "exp", "promote", "c02")
+        wait_until(marker.exists, process, "git commit ran its hook")
+        output = send(process, signum)
+        assert process.returncode == 128 + signum and f"Stopped by {signum.name}" in output, output
+        assert "Traceback" not in output and "git commit" not in output, output
+        assert not (repo / ".git" / "index.lock").exists()
+        assert git_state(repo) == before
+        snapshot.assert_unchanged()
+
+    marker = held_commit_hook(repo, 0)
+    process = start_mlops(repo, "exp", "promote", "c02")
+    wait_until(marker.exists, process, "git commit ran its hook")
+    output = stop_alone(process, signal.SIGTERM)
+    assert process.returncode == 0, output
+    assert "SIGTERM came as the promotion was committed; that completed the command" in output, output
+    assert "Committed: Promote experiment c02" in output and not (repo / ".git" / "index.lock").exists()
+    assert run(["git", "log", "-1", "--format=%s"], repo).stdout.startswith("Promote experiment c02")
+    assert run(["git", "status", "--porcelain"], repo).stdout == ""
