@@ -24,6 +24,7 @@ from pipeline.cli.options import (
     print_changes,
     ranged_int,
 )
+from pipeline.errors import UserError
 from pipeline.experiments import runs
 from pipeline.experiments.settings import (
     LEGEND,
@@ -111,6 +112,12 @@ def sweep(
     for name, log in result.failed.items():
         typer.echo(f"  failed: {name} (log: {log})")
     typer.echo("Compare them with `mlops exp compare`.")
+    if result.not_run:
+        raise UserError(
+            f"HEAD moved to {result.moved_to[:12]} while the sweep ran (a commit, checkout or promotion): "
+            f"{len(result.not_run)} point(s) were not run ({', '.join(result.not_run)})",
+            hint="run the same sweep again: it plans every point on the new commit",
+        )
     if result.failed:
         raise typer.Exit(1)
 

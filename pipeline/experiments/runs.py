@@ -4,12 +4,14 @@ function here and prints the typed result it returns; nothing here prints."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import shlex
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -196,10 +198,9 @@ def run_one(set_items: list[str], subset: float | None, name: str | None) -> Run
     if same:
         return RunOutcome(same.name, same.name)
     name = name or experiment_name(plan.settings)
-    if dvc_seam.exp_ref(name):
-        raise UserError(f"an experiment called {name} exists", hint="choose another --name")
     require_no_object_locks()
     with (
+        name_held(name),
         dvc_outcomes.experiment_failure_said(f"experiment {name}"),
         dvc_outcomes.contradicting_advice_dropped(),
         stops_unwound(),  # DVC cleans up as after Ctrl-C
@@ -207,6 +208,28 @@ def run_one(set_items: list[str], subset: float | None, name: str | None) -> Run
         dvc_seam.exp_run_temp(name, plan.settings)
     metrics = experiment_metrics(name, dvc_seam.exp_ref(name))
     return RunOutcome(name, None, judged_changes(Run(name, plan.params, metrics), workspace_run()))
+
+
+NAME_LOCKS = Path(".dvc/tmp/mlops-experiment-names")
+
+
+@contextlib.contextmanager
+def name_held(name: str) -> Iterator[None]:
+    """`name` kept for this run until DVC records it, refused when an experiment has it or another command's run is
+    making one under it: two runs given one `--name` at once both said they ran, and DVC kept the last one's."""
+    import fcntl
+
+    NAME_LOCKS.mkdir(parents=True, exist_ok=True)
+    with open(NAME_LOCKS / hashlib.sha256(name.encode()).hexdigest(), "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(
+                f"another mlops command is running an experiment called {name}", hint="choose another --name"
+            ) from None
+        if dvc_seam.exp_ref(name):
+            raise UserError(f"an experiment called {name} exists", hint="choose another --name")
+        yield
 
 
 def require_no_object_locks() -> None:
@@ -395,6 +418,8 @@ class SweepInterrupted(Exception):
 @dataclass(frozen=True)
 class SweepResult:
     statuses: dict[str, int]  # name -> exit status
+    not_run: list[str] = field(default_factory=list)  # points not started: HEAD moved to `moved_to` meanwhile
+    moved_to: str | None = None
 
     @property
     def failed(self) -> dict[str, Path]:
@@ -414,12 +439,12 @@ def run_sweep(todo: list[tuple[str, dict[str, str]]], jobs: int, watch: Callable
     started = time.monotonic()
     try:
         with stops_unwound():
-            _sweep(pending, running, results, jobs, watch, started)
+            moved_to = _sweep(pending, running, results, jobs, watch, started, baseline)
     except KeyboardInterrupt:
         with uninterruptible():  # a second stop must not leave a run going unseen
             stopped = _stop_runs(running, results, baseline)
         raise SweepInterrupted(stopped, stop_signal() or signal.SIGINT) from None
-    return SweepResult(results)
+    return SweepResult(results, [name for name, _settings in pending], moved_to)
 
 
 def _stop_runs(running: dict, results: dict, baseline: str) -> int:
@@ -436,9 +461,17 @@ def _stop_runs(running: dict, results: dict, baseline: str) -> int:
     return len(running)
 
 
-def _sweep(pending: list, running: dict, results: dict, jobs: int, watch: Callable, started: float) -> None:
+def _sweep(
+    pending: list, running: dict, results: dict, jobs: int, watch: Callable, started: float, baseline: str
+) -> str | None:
+    """Run the points; the commit HEAD moved to, when it did before every point had started (the points left in
+    `pending`): each run starts from HEAD, so a commit, checkout or promotion meanwhile ran the later points on
+    another model and other params than the plan's, under the plan's names."""
+    moved_to = None
     while pending or running:
-        while pending and len(running) < jobs:
+        if pending and len(running) < jobs and (head := dvc_seam.resolve_commit("HEAD")) != baseline:
+            moved_to = head or "no commit"
+        while pending and len(running) < jobs and moved_to is None:
             name, settings = pending.pop(0)
             running[name] = dvc_seam.start_exp_run(name, settings)
             time.sleep(STAGGER_SECONDS)
@@ -448,7 +481,10 @@ def _sweep(pending: list, running: dict, results: dict, jobs: int, watch: Callab
                 del running[name]
                 watch(_progress((name, process.returncode), results, running, pending, started))
         watch(_progress(None, results, running, pending, started))
+        if moved_to is not None and not running:
+            return moved_to
         time.sleep(POLL_SECONDS)
+    return moved_to
 
 
 def _progress(finished, results: dict, running: dict, pending: list, started: float) -> SweepProgress:

@@ -8,12 +8,14 @@ import shutil
 import struct
 import subprocess
 import sys
+import time
 import zlib
 from pathlib import Path
 
 import pytest
 import yaml
 
+from pipeline.versioning.dvc_seam import EXP_LOG_DIR
 from tests.conftest import run
 from tests.conftest import test_env as env_with
 from tests.e2e.data_helpers import CHROMIUM, headless_chromium
@@ -364,6 +366,55 @@ def test_a_sweep_waits_for_the_repo_lock_another_dvc_command_holds(repo):
     holder.wait()
     assert sweep.returncode == 0, sweep.stdout + sweep.stderr
     assert "2 of 2 run(s) succeeded" in sweep.stdout
+
+
+def wait_for(condition, process: subprocess.Popen, what: str) -> None:
+    for _ in range(6000):
+        if condition():
+            return
+        assert process.poll() is None, f"the command ended before {what}: {process.communicate()}"
+        time.sleep(0.02)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def test_a_name_another_run_is_making_is_refused_not_overwritten(repo):
+    """Two runs given one --name at once both said they ran, and DVC kept only the second one's experiment."""
+    first = subprocess.Popen(
+        ["mlops", "exp", "run", "-S", "train.logreg.C=0.02", "--name", "twin"],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(lambda: any((repo / ".dvc/tmp/mlops-experiment-names").glob("*")), first, "the first run took its name")
+    second = run(["mlops", "exp", "run", "-S", "train.logreg.C=0.03", "--name", "twin"], repo, check=False)
+    assert second.returncode == 2, second.stdout + second.stderr
+    assert "error: another mlops command is running an experiment called twin" in second.stderr, second.stderr
+    assert first.wait(timeout=600) == 0, first.communicate()
+    [ref] = [ref for ref in exp_refs(repo) if ref.endswith("/twin")]
+    assert "C: 0.02" in run(["git", "show", f"{ref}:params.yaml"], repo).stdout
+    again = run(["mlops", "exp", "run", "-S", "train.logreg.C=0.04", "--name", "twin"], repo, check=False)
+    assert again.returncode == 2 and "error: an experiment called twin exists" in again.stderr, again.stderr
+
+
+def test_a_sweep_stops_starting_points_once_head_moves(repo):
+    """Each run starts from HEAD: a promotion during a sweep ran its later points on the promoted model, under the
+    names the plan gave them for the old one."""
+    status = git_status(repo)
+    sweep = subprocess.Popen(
+        ["mlops", "exp", "sweep", "train.logreg.C=0.02,0.03,0.04", "--subset", "0.3", "--jobs", "1"],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(lambda: any((repo / EXP_LOG_DIR).glob("*.log")), sweep, "the first point started")  # its log
+    run(["git", "commit", "-q", "--allow-empty", "--no-verify", "-m", "moved"], repo)
+    head = run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
+    out, err = sweep.communicate(timeout=600)
+    assert sweep.returncode == 2, out + err
+    assert f"error: HEAD moved to {head[:12]} while the sweep ran" in err and "2 point(s) were not run" in err, err
+    assert len(exp_refs(repo)) == 1  # the point that started from the planned commit
+    assert git_status(repo) == status
 
 
 def queued_experiments(repo: Path) -> list[str]:
