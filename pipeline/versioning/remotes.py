@@ -275,8 +275,7 @@ def pull(rev: str | None = None) -> None:
         raise UserError(
             f"{'not checked out' if commit is None else 'not fetched'}: {len(bad)} object(s) came from the remote "
             f"corrupted, or not at all (the workspace is unchanged):\n  {integrity.describe(bad)}",
-            hint="the remote holds bad or no copies: from a clone with good ones run `mlops data push --heal`, "
-            f"then pull again{rebuild}",
+            hint=f"{_send_them(rev)}, then pull again{rebuild}",
         )
     if commit is not None:
         return
@@ -284,6 +283,14 @@ def pull(rev: str | None = None) -> None:
         dvc_seam.checkout_fetched()
     except dvc_seam.DvcFailed as failure:
         raise UserError("fetched, but the checkout failed (see DVC's message above)", hint=remote_hint()) from failure
+
+
+def _send_them(rev: str | None) -> str:
+    """How good copies of what a pull lacks reach the remote (a local remote's corrupted copy is never fetched, so
+    what is missing may be bad there too): a push sends the checked-out version's objects, healing bad ones; for
+    `rev`, with that version checked out (`--heal` alone sent nothing of its)."""
+    push = "mlops data push --heal" if rev is None else f"mlops checkout {rev} && mlops data push --heal"
+    return f"the remote holds bad or no copies: from a clone with good ones run `{push}`"
 
 
 def _commit(rev: str) -> str:

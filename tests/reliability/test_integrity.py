@@ -151,6 +151,11 @@ def test_a_pull_of_an_object_the_remote_never_had_names_it_in_one_error(repo, tm
         "  hint: the remote holds bad or no copies: from a clone with good ones run `mlops data push --heal`, then "
         "pull again (or `mlops repro` rebuilds this version's model and reports)",
     ], pulled.stderr
+    # of a revision: the push named sends the checked-out version's objects only, so that version is checked out
+    run(["git", "tag", "v1"], repo)
+    pulled = mlops(repo, remote, "data", "pull", "--rev", "v1", check=False)
+    assert pulled.returncode == 2 and "error: not fetched: 1 object(s)" in pulled.stderr, pulled.stderr
+    assert "with good ones run `mlops checkout v1 && mlops data push --heal`, then pull again" in pulled.stderr
     mlops(repo, remote, "repro")
     mlops(repo, remote, "data", "push")
     mlops(repo, remote, "data", "pull")
