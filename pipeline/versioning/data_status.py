@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from hooks.block_untracked_data import is_table
 from hooks.pipeline_state import path_md5
 from pipeline.errors import UserError
 
@@ -25,6 +26,8 @@ WORDS = [
 # are no training data to add again: the data is tracked, only git does not have its pointer yet.
 UNTRACKED_POINTER = "DVC's pointer, not yet in git (`git add` it, then commit)"
 UNTRACKED_GITIGNORE = "not yet in git (`git add` it, then commit)"
+# Any other file (a report, notes): `mlops data add` reads tables only, and refused it.
+UNTRACKED_OTHER = "untracked (`git add` it if it is code or docs; else delete it or list it in .gitignore)"
 
 
 def _untracked_words(path: str, words: str) -> str:
@@ -32,7 +35,7 @@ def _untracked_words(path: str, words: str) -> str:
         return UNTRACKED_POINTER
     if path.rsplit("/", 1)[-1] == ".gitignore":
         return UNTRACKED_GITIGNORE
-    return words
+    return words if is_table(path) else UNTRACKED_OTHER
 
 
 def _entries(state: dict, keys: tuple[str, ...]) -> list[str]:

@@ -88,6 +88,10 @@ def test_status_rows_in_words():
     # `mlops predict --out scores.csv` leaves one: adding it as the training data is not the one fix
     [(_, words)] = status_rows({"untracked": ["scores.csv"]})
     assert words == "untracked (training data: `mlops data add` it; else delete it or list it in .gitignore)"
+    # a report or notes: `mlops data add` reads tables only (it refused report.html)
+    for name in ("report.html", "docs/notes.md"):
+        [(_, words)] = status_rows({"untracked": [name]})
+        assert words == "untracked (`git add` it if it is code or docs; else delete it or list it in .gitignore)"
 
 
 def test_corrupted_objects(tmp_path):
