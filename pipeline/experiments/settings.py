@@ -496,13 +496,14 @@ def measured_apart(run: Run, baseline: Run, metrics: list[str]) -> dict[str, str
     def changed(keys: tuple[str, ...]) -> bool:
         return any(json.dumps(run.params.get(key)) != json.dumps(baseline.params.get(key)) for key in keys)
 
-    if changed(SPLIT_PARAMS):
-        return dict.fromkeys(metrics, "other test loans")
+    # Another target, or other costs, measure something else, whatever the test loans (a run on another source
+    # with another target was marked best): the more telling difference is the one said.
     if changed(TARGET_PARAMS):
         return dict.fromkeys(metrics, "other target")
+    apart = dict.fromkeys(metrics, "other test loans") if changed(SPLIT_PARAMS) else {}
     if changed(COST_PARAMS):
-        return {metric: "other costs" for metric in metrics if metric_rules.is_priced(metric)}
-    return {}
+        apart |= {metric: "other costs" for metric in metrics if metric_rules.is_priced(metric)}
+    return apart
 
 
 def judged_changes(

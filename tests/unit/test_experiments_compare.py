@@ -153,6 +153,22 @@ def test_a_run_with_another_target_or_other_costs_gets_no_verdict_and_no_best():
     assert "!" not in "".join(cell for line in table_cells(table)[1:] for cell in line)
 
 
+def test_another_target_or_other_costs_on_other_test_loans_still_gets_no_best():
+    """A run on another source (other test loans) with another target was marked best for brier and cost."""
+    elsewhere = run("elsewhere", brier=0.01)
+    elsewhere.params["data.source"] = "data/external/loans.csv"
+    elsewhere.params["data.target"] = "status"
+    repriced = run("repriced")
+    repriced.params["seed"] = 7
+    repriced.params["decision.cost_bad_approved"] = 0.0
+    repriced.metrics["expected_cost"] = 0.02
+    table = comparison(run("w", workspace=True), [elsewhere, repriced])
+    rows = {row.name: row for row in table.rows}
+    assert set(rows["elsewhere"].verdicts.values()) == {"other target"} and rows["elsewhere"].best == []
+    assert rows["repriced"].verdicts["expected_cost"] == "other costs" and "expected_cost" not in rows["repriced"].best
+    assert rows["repriced"].verdicts["roc_auc"] == "other test loans"
+
+
 def test_sort_by_lower_is_better_metric_and_top():
     table = comparison(run("w", workspace=True), [run("a", brier=0.05), run("b", brier=0.03)], "brier", top=1)
     assert [row.name for row in table.rows] == ["workspace", "b"]
