@@ -274,7 +274,7 @@ def apply(name: NameArgument) -> None:
     applied = runs.apply(name)
     if applied.subset:  # promote refuses it; a commit of its params retrains on all the data
         typer.echo(
-            f"Applied {name}, a subset run ({SUBSET_KEY} = {applied.subset:g}): review with `git diff`; to keep "
+            f"Applied {name}, a subset run ({SUBSET_KEY} = {applied.subset!r}): review with `git diff`; to keep "
             f"its params, set {SUBSET_KEY}: 1.0 in params.yaml and `git commit -a` (the hook retrains on all the "
             "data; the same `git commit -a` again records it)."
         )

@@ -60,10 +60,10 @@ def show(result: reproduce.Reproduced, subset: float | None) -> None:
     if result.repeats:
         typer.echo(
             f"Skipped: experiment {result.experiment} already has these params, code and data "
-            f"(data.sample_frac={subset:g}); compare with `mlops exp compare`."
+            f"(data.sample_frac={subset!r}); compare with `mlops exp compare`."
         )
     elif result.experiment:
-        typer.echo(f"Experiment {result.experiment} (data.sample_frac={subset:g}); compare with `mlops exp compare`.")
+        typer.echo(f"Experiment {result.experiment} (data.sample_frac={subset!r}); compare with `mlops exp compare`.")
     out = console()
     for name, outcome in result.stages:
         out.print(f"  {name:<9} {outcome}")

@@ -44,7 +44,7 @@ def reproduce(subset: float | None, force: bool) -> Reproduced:
     from pipeline.params import load_params
 
     if subset is not None:
-        check_fraction(subset, whole=True)
+        check_fraction(subset)
     dvc_seam.require_repo()
     plots_page.ensure_template()  # so `dvc plots show` works offline after a repro
     if missing := missing_sources():
@@ -113,7 +113,7 @@ def _changes(metrics: dict, before: dict) -> list[metric_rules.Change]:
 
 
 def subset_name(fraction: float) -> str:
-    return f"subset-{fraction:g}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+    return f"subset-{fraction!r}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
 
 
 @dataclass(frozen=True)

@@ -143,10 +143,10 @@ def require_experiment_repo() -> str:
 def with_subset(settings: dict[str, str], subset: float | None) -> dict[str, str]:
     if subset is None:
         return settings
-    check_fraction(subset, whole=False)
+    check_fraction(subset)
     if SUBSET_KEY in settings:
         raise UserError(
-            f"{SUBSET_KEY} is given twice: as {SUBSET_KEY}={settings[SUBSET_KEY]} and by --subset {subset:g}",
+            f"{SUBSET_KEY} is given twice: as {SUBSET_KEY}={settings[SUBSET_KEY]} and by --subset {subset!r}",
             hint=f"give the fraction once, with --subset (sweep several with {SUBSET_KEY}=0.1,0.3)",
         )
     return {**settings, SUBSET_KEY: repr(float(subset))}
@@ -754,7 +754,7 @@ def promote(name: str) -> str:
     run = find_experiment(name)
     if run.subset:
         raise UserError(
-            f"{name} is a subset run ({SUBSET_KEY} = {run.subset:g}): its model saw part of the data",
+            f"{name} is a subset run ({SUBSET_KEY} = {run.subset!r}): its model saw part of the data",
             hint=f"run it on all the data first: {full_data_run(run)}",
         )
     if not applied_as_it_is(name):  # `mlops exp apply NAME` says to promote next: what it changed is no obstacle

@@ -69,13 +69,13 @@ def start_stages():
     return StageRunner(SUBSET_STAGES) if os.name == "posix" else None
 
 
-def check_fraction(fraction: float, *, whole: bool) -> None:
-    """Refuse a subset fraction outside [SMALLEST_FRACTION, 1) (or [SMALLEST_FRACTION, 1] when `whole`), NaN
-    included: one wording for every value out of range."""
-    if not SMALLEST_FRACTION <= fraction <= 1 or (fraction == 1 and not whole):
-        top = "1]" if whole else "1)"
+def check_fraction(fraction: float) -> None:
+    """Refuse a subset fraction outside [SMALLEST_FRACTION, 1), NaN included: one wording for every value out of
+    range, for every command that takes `--subset` (1 is all the data: no subset)."""
+    if not SMALLEST_FRACTION <= fraction < 1:
+        whole = "; all the data is `mlops repro` (`mlops exp run` as an experiment)" if fraction == 1 else ""
         raise UserError(
-            f"--subset {fraction:g}: must be a fraction in [{SMALLEST_FRACTION:g}, {top}",
+            f"--subset {fraction:g}: must be a fraction in [{SMALLEST_FRACTION:g}, 1){whole}",
             hint=f"e.g. --subset 0.1 (below {SMALLEST_FRACTION:g} a subset is a handful of loans)",
         )
 

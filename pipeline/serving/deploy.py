@@ -148,7 +148,7 @@ def require_full_data(commit: str, rev: str) -> None:
     fraction = dvc_seam.params_at(commit).data.sample_frac
     if fraction < 1.0:
         raise UserError(
-            f"{rev} is a subset run ({SUBSET_KEY} = {fraction:g}): its model saw {fraction:.0%} of the training "
+            f"{rev} is a subset run ({SUBSET_KEY} = {fraction!r}): its model saw {fraction:.0%} of the training "
             "split; no tag written",
             hint=full_data_hint(commit),
         )
