@@ -43,6 +43,7 @@ exp_app = typer.Typer(help="Experiments: run, sweep, push, pull, compare, apply,
 MOST_SHOWN = 1_000_000  # experiments --top may ask for: more than any table holds, so a typo is caught
 DEFAULT_JOBS = 2  # measured on 2 cores: two concurrent temporary runs finish a sweep faster than one at a time
 SCREEN_WIDTH = 100
+FOLDED_WIDTH = 12  # the least a name or param column folds to: a sweep's run name (`C-0.02-5eb1`) on one line
 
 
 def register(app: typer.Typer) -> None:
@@ -240,9 +241,12 @@ def print_screen(table: ComparisonTable) -> None:
 
     shown = [metric for metric in metrics.key_metrics() if metric.on_screen]
     deltas = tuple(dict.fromkeys((metrics.PRIMARY.name, table.sort_by)))
+    from rich.console import Console
+
     header, *rows = table_cells(table, [metric.name for metric in shown], deltas)
     first_metric = 1 + len(table.changed_params)
     screen = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
+    least: list[int] = []  # each column's least width
     for i, title in enumerate(header):
         if i >= first_metric:
             name = title.removeprefix("Δ")
@@ -250,12 +254,21 @@ def print_screen(table: ComparisonTable) -> None:
         # A long name or value (a data.source path) folds onto more lines, whole, rather than widen the table past
         # the screen or be cut: the numbers keep their width, and the folded cells still tell the runs apart.
         wide_text = i < first_metric
+        longest = max(len(cell) for cell in [title, *(row[i] for row in rows)])
+        least.append(min(longest, FOLDED_WIDTH) if wide_text else longest)
         screen.add_column(
-            title, justify="left" if i == 0 else "right", no_wrap=not wide_text, overflow="fold" if wide_text else None
+            title,
+            justify="left" if i == 0 else "right",
+            no_wrap=not wide_text,
+            overflow="fold" if wide_text else None,
+            min_width=least[-1],
         )
     for row in rows:
         screen.add_row(*row)
     out = console()
+    needed = sum(least) + 2 * (len(least) - 1)  # a column's padding and the rule's gap between two columns
+    if out.width < needed:  # narrower than the numbers and the folded names: lines wrap, nothing is cut or dropped
+        out = Console(highlight=False, width=needed)
     out.print(screen)
     if not table.rows[1:] and not table.failed:
         out.print("No experiments yet: run `mlops exp run -S key=value` or `mlops exp sweep key=v1,v2`.")

