@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from pipeline.cli.options import ToleranceOption
+from pipeline.versioning.journal import stops_unwound
 
 deploy_app = typer.Typer(
     help="Which model `mlops serve` treats as champion: GTO tags of the model artifact (`gto show`).",
@@ -32,7 +33,8 @@ def promote(
     from pipeline.serving import deploy
 
     try:
-        promotion = deploy.promote(rev, tolerance)
+        with stops_unwound():  # SIGTERM or SIGHUP in the gate ends it with a word, as Ctrl-C does, not silently
+            promotion = deploy.promote(rev, tolerance)
     except deploy.AlreadyChampion as same:  # a deploy script run twice: done, not failed
         typer.echo(str(same))
         return
@@ -64,5 +66,6 @@ def rollback() -> None:
     previous one, as GTO git tags)."""
     from pipeline.serving import deploy
 
-    done = deploy.rollback()
+    with stops_unwound():
+        done = deploy.rollback()
     typer.echo(f"{done.champion} is the champion again (was {done.was}).")

@@ -4,6 +4,7 @@ record is the registry's (`registry`: GTO tags), so a running `mlops serve` foll
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from pipeline.params import load_params
 from pipeline.serving import registry
 from pipeline.serving.app import load_served_model
 from pipeline.versioning import dvc_seam
+from pipeline.versioning.journal import final_step
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,7 @@ def promote(rev: str, tolerance: float | None) -> Promotion:
     registry.require_tagger()  # before the gate, which takes a while
     registered = registry.version_of_same_model(commit)  # a revert to an earlier model: that version again
     head = dvc_seam.resolve_commit("HEAD")
+    uncommitted = git.uncommitted_changes() if commit == head else []
     reference_rev = current or head
     heads_model = current is None and (reference_rev == commit or same_model(commit, head) is not None)
     try:
@@ -118,13 +121,17 @@ def promote(rev: str, tolerance: float | None) -> Promotion:
     except UserError as error:
         raise named_as_typed(error, commit, rev if registry.resolve(rev) == rev else commit[:12]) from None
     recorded = None
-    if passed:
-        served_before = None if heads_model else reference_rev  # the same model: nothing else to roll back to
-        registry.promote(
-            registered or commit, served_before=served_before, reason=f"promote {rev}: {verdict}", champion=current
-        )
-        if current is None and served_before:
-            recorded = registry.describe(registry.version_of_same_model(reference_rev) or reference_rev)
+    # Once its tags are written, the promotion is done: a stop then ends nothing half-way, and is said as such.
+    with final_step("the promotion was registered") if passed else contextlib.nullcontext():
+        if passed:
+            served_before = None if heads_model else reference_rev  # the same model: nothing else to roll back to
+            registry.promote(
+                registered or commit, served_before=served_before, reason=f"promote {rev}: {verdict}", champion=current
+            )
+            if current is None and served_before:
+                recorded = registry.describe(registry.version_of_same_model(reference_rev) or reference_rev)
+        described = registry.describe(registered or commit)
+        same_model_as = registry.describe(registered) if registered else None
     return Promotion(
         rev=rev,
         commit=commit,
@@ -133,11 +140,11 @@ def promote(rev: str, tolerance: float | None) -> Promotion:
         table=table_lines(comparison) if comparison and comparison.enough else [],
         verdict=verdict,
         passed=passed,
-        described=registry.describe(registered or commit),
+        described=described,
         model_md5=served.md5,
         recorded_for_rollback=recorded,
-        same_model_as=registry.describe(registered) if registered else None,
-        uncommitted=git.uncommitted_changes() if commit == head else [],
+        same_model_as=same_model_as,
+        uncommitted=uncommitted,
         had_champion=current is not None,
     )
 
@@ -190,8 +197,9 @@ def rollback() -> Rollback:
     registry.require_tagger()
     before, after = registry.rollback_pair()
     require_loadable(after, "roll back to")
-    registry.rollback(before, after)
-    return Rollback(champion=registry.describe(after), was=registry.describe(before))
+    with final_step("the rollback was registered"):
+        registry.rollback(before, after)
+        return Rollback(champion=registry.describe(after), was=registry.describe(before))
 
 
 def require_loadable(commit: str, action: str) -> None:

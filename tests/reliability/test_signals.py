@@ -1112,12 +1112,12 @@ def git_status_that_waits(repo: Path, marker: Path) -> None:
 
 @pytest.mark.parametrize(
     "command",
-    [("checkout", "HEAD"), ("data", "add", "more.csv")],
-    ids=["checkout", "data-add"],
+    [("checkout", "HEAD"), ("data", "add", "more.csv"), ("deploy", "promote", "HEAD")],
+    ids=["checkout", "data-add", "deploy-promote"],
 )
 def test_a_stop_during_a_commands_checks_ends_it_with_a_word_and_nothing_changed(repo, tmp_path, command):
-    """checkout and data add check the workspace before anything moves; a SIGTERM then ended them in silence (the
-    default action: no word, status -15), as no other command ends."""
+    """checkout, data add and deploy promote check the workspace before anything moves; a SIGTERM then ended them in
+    silence (the default action: no word, status -15), as no other command ends."""
     lending_frame().to_csv(repo / "more.csv", index=False)
     snapshot, data_before = Snapshot(repo), sorted((repo / "data").rglob("*"))
     marker = tmp_path / "git-looks"
@@ -1132,6 +1132,7 @@ def test_a_stop_during_a_commands_checks_ends_it_with_a_word_and_nothing_changed
     assert "Traceback" not in output, output
     snapshot.assert_unchanged()
     assert (repo / "more.csv").exists() and sorted((repo / "data").rglob("*")) == data_before
+    assert run(["git", "tag", "-l"], repo).stdout == ""  # no registry tag
 
 
 def held_commit_hook(repo: Path, status: int) -> Path:
