@@ -183,25 +183,52 @@ def check_header(path: Path) -> None:
             # utf-8-sig: a byte order mark is no part of the first name, to the reader either
             text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
             first = text.readline(MAX_LINE_BYTES + 1)
+            rest = text.read(MAX_LINE_BYTES)  # the first data row, quoted line breaks and all (bounded)
     except UNREADABLE:  # damaged or unusual compression: the reader names the problem
         return
     if len(first) > MAX_LINE_BYTES:
         _line_too_long(path, 1)
-    _check_columns(path, _header_names(path, first))
+    names = _header_names(path, first)
+    _check_columns(path, names)
+    _check_first_row_width(path, names, first, rest)
+
+
+def _check_first_row_width(path: Path, names: list[str], first: str, rest: str) -> None:
+    """A first data line with more fields than the header (a comma at the end of each row) made pandas read the
+    first column as the index: every column shifted by one, and the refusals named the wrong rows, columns and
+    values. (A later line so is refused by pandas itself, with its line.)"""
+    delimiter = csv_dialect_separator(path, first)
+    if not names or not delimiter:
+        return
+    try:  # line ends as the reader takes them: `\r`, `\n` or both
+        fields = next(csv.reader(io.StringIO(rest, newline=""), delimiter=delimiter), [])
+    except csv.Error:  # the reader names what is wrong with it
+        return
+    if len(fields) > len(names):
+        raise UserError(
+            f"{path}, row 2: {len(fields)} fields, the header names {len(names)} columns",
+            hint="remove the extra field from every row (a separator at the end of each line?), or name its column "
+            "in the header",
+        )
+
+
+def csv_dialect_separator(path: Path, first: str) -> str | None:
+    """The separator the reader splits a text table's lines by (None when the first line shows none)."""
+    from pipeline.training.sources import csv_dialect
+
+    if csv_dialect(path)["sep"] is not None:
+        return csv_dialect(path)["sep"]
+    try:
+        return csv.Sniffer().sniff(first).delimiter
+    except csv.Error:
+        return None
 
 
 def _header_names(path: Path, first: str) -> list[str]:
     """The names in a text table's first line, split as the reader splits it: by comma, or, in a `.txt` table, by
     the separator Python's csv sniffer finds in that line, as pandas does (`term;term` is two names)."""
-    from pipeline.training.sources import csv_dialect
-
-    if csv_dialect(path)["sep"] is not None:
-        return next(csv.reader([first], delimiter=csv_dialect(path)["sep"]), [])
-    try:
-        delimiter = csv.Sniffer().sniff(first).delimiter
-    except csv.Error:  # no separator: the reader names the problem
-        return []
-    return next(csv.reader([first], delimiter=delimiter), [])
+    delimiter = csv_dialect_separator(path, first)
+    return next(csv.reader([first], delimiter=delimiter), []) if delimiter else []  # none: the reader says so
 
 
 def _parquet_columns(path: Path) -> list[str]:

@@ -139,6 +139,14 @@ def nested_parquet(path: Path) -> Path:
     return path
 
 
+def trailing_separator(path: Path) -> Path:
+    """A comma at the end of every data row: pandas read the first column as the index, every column shifted."""
+    good_csv(path)
+    header, *rows = path.read_text().splitlines()
+    path.write_text("\n".join([header, *(row + "," for row in rows)]) + "\n")
+    return path
+
+
 def json_records(path: Path) -> Path:
     lending_frame().head(200).to_json(path, orient="records")
     return path
@@ -151,6 +159,7 @@ CASES = {
     "dup.csv": (duplicate_header, ("dup.csv", "'term'", "more than once")),
     "dup.txt": (duplicate_header_sniffed, ("dup.txt", "'term'", "more than once")),
     "unnamed.csv": (unnamed_column, ("unnamed.csv: column 6 of the header has no name", "name every column")),
+    "trailing.csv": (trailing_separator, ("trailing.csv, row 2:", "fields, the header names", "extra field")),
     "dup.csv.gz": (compressed(duplicate_header), ("dup.csv.gz", "'term'", "more than once")),
     "dup.csv.bz2": (compressed(duplicate_header), ("dup.csv.bz2", "'term'", "more than once")),
     "dup.csv.xz": (compressed(duplicate_header), ("dup.csv.xz", "'term'", "more than once")),
