@@ -86,5 +86,10 @@ def serve(
     stop = server.run()
     if stop is not None:
         said = STOPPED_SERVING_FORCED if stop.forced else STOPPED_SERVING_SAID
+        if stop.unlogged and not stop.forced:  # the log failed (said when it did): not every loan is in it
+            said = (
+                f"the requests in flight were answered; {stop.unlogged} answered loan(s) could not be written to the "
+                "prediction log (see above)."
+            )
         typer.echo(f"Stopped by {signal.Signals(stop.signum).name}: {said}", err=True)
         raise typer.Exit(128 + stop.signum)

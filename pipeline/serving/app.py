@@ -21,9 +21,10 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pipeline import paths
 from pipeline.errors import UserError
@@ -94,7 +95,7 @@ def load_served_model(rev: str | None, typed: str | None = None, champion: bool 
 def feature_field(spec: dict[str, Any]) -> tuple[Any, Any]:
     """(type, field) of one feature: a finite number within the schema's range and 2**53 in size (a whole one when
     the schema says `integer`), or one of its categories; a nullable feature may be null or left out."""
-    from pydantic import Field
+    from pydantic import BeforeValidator, Field
 
     nullable = bool(spec.get("nullable"))
     default = None if nullable else ...
@@ -106,10 +107,23 @@ def feature_field(spec: dict[str, Any]) -> tuple[Any, Any]:
             "le": min(high, MAX_MAGNITUDE) if high is not None else MAX_MAGNITUDE,
             "multiple_of": whole,
         }
-        kind, info = float, Field(default, strict=True, allow_inf_nan=False, **bounds)
+        kind = Annotated[float, BeforeValidator(_whole_number_within_magnitude)]
+        info = Field(default, strict=True, allow_inf_nan=False, **bounds)
     else:
         kind, info = Literal[tuple(spec["categories"])], Field(default)
     return (kind | None if nullable else kind), info
+
+
+def _whole_number_within_magnitude(value: Any) -> Any:
+    """A JSON whole number beyond 2**53 in size refused as the bound refuses a float: as a float, 2**53 + 1 is
+    2**53, which passed (and was logged changed) where 2**53 + 2 was refused."""
+    from pydantic_core import PydanticKnownError
+
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_MAGNITUDE:
+        if value > 0:
+            raise PydanticKnownError("less_than_equal", {"le": MAX_MAGNITUDE})
+        raise PydanticKnownError("greater_than_equal", {"ge": -MAX_MAGNITUDE})
+    return value
 
 
 def request_model(metadata: dict[str, Any]):
@@ -589,6 +603,16 @@ class ServiceMetrics:
             registry=self.registry,
         )
 
+    def count_unlogged(self, lost: Callable[[], int]) -> None:
+        """The answered loans the prediction log could not take (a full disk), read from it at each scrape."""
+        from prometheus_client import Gauge
+
+        Gauge(
+            "mlops_prediction_log_lost_loans",
+            "Answered loans the prediction log could not write (a full disk, its folder replaced).",
+            registry=self.registry,
+        ).set_function(lost)
+
     def observe_request(self, route: str, status: int, seconds: float) -> None:
         self.requests.labels(route=route, status=str(status)).inc()
         self.latency.labels(route=route).observe(seconds)
@@ -715,6 +739,7 @@ def build_app(deployment: Deployment, log, follower: ChampionFollower | None = N
     from starlette.requests import ClientDisconnect
 
     metrics = ServiceMetrics()
+    metrics.count_unlogged(lambda: getattr(log, "lost", 0))
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -792,7 +817,11 @@ def build_app(deployment: Deployment, log, follower: ChampionFollower | None = N
 
     @probe("/health")
     def health():
-        return {"status": "ok"}
+        failing = getattr(log, "failing", None)
+        if failing is None:
+            return {"status": "ok"}
+        # still answering (a load balancer keeps it), but what feeds monitoring is being lost: said, and counted
+        return {"status": "degraded", "prediction_log": f"not written ({failing}): {log.lost} answered loan(s) lost"}
 
     @probe("/version")
     def version():

@@ -49,19 +49,23 @@ class Server:
     port: int
     max_connections: int
     start_line: str
+    log: Any = None  # the prediction log: how many answered loans it could not take
 
     def run(self) -> Stop | None:
         """Serve until a stop signal, then answer the requests in flight and write the log (unless a second Ctrl-C
         forces the end); how it was stopped."""
         server = stoppable_server()(uvicorn_config(self.app, self.host, self.port, self.max_connections))
         server.run()
-        return None if server.stopped_by is None else Stop(server.stopped_by, forced=server.force_exit)
+        if server.stopped_by is None:
+            return None
+        return Stop(server.stopped_by, forced=server.force_exit, unlogged=getattr(self.log, "lost", 0))
 
 
 @dataclass(frozen=True)
 class Stop:
     signum: int
     forced: bool  # a second Ctrl-C: requests in flight were cut off, and the log's last lines may be lost
+    unlogged: int = 0  # answered loans the prediction log could not take (a full disk)
 
 
 def uvicorn_config(app: Any, host: str, port: int, max_connections: int = DEFAULT_MAX_CONNECTIONS) -> Any:
@@ -303,8 +307,9 @@ def prepare_server(
         shadow=load_served_model(shadow) if shadow else None,
     )
     follower = ChampionFollower(deployment) if follow else None
-    app = build_app(deployment, PredictionLog(log_dir, log_max_bytes), follower)
-    return Server(app, host, port, max_connections, start_line(deployment, follow, champion_commit))
+    log = PredictionLog(log_dir, log_max_bytes)
+    app = build_app(deployment, log, follower)
+    return Server(app, host, port, max_connections, start_line(deployment, follow, champion_commit), log)
 
 
 def check_rollout(challenger: str | None, share: float | None, shadow: str | None) -> float:

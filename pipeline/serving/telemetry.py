@@ -64,7 +64,12 @@ def utc_now() -> str:
 class LogFileWriter(logging.handlers.RotatingFileHandler):
     """The rotating file handler, which opens the log again (its folder too) when the file was removed or moved
     while serving: with `logs/` removed (`git clean -fdX`, it ignores itself) or the file moved away, every loan
-    answered after went to a file no longer there, lost without a word."""
+    answered after went to a file no longer there, lost without a word. A loan it cannot write (a full disk, the
+    folder replaced by a file) is counted in `lost` and said once, with the cause, until a write works again: the
+    handler's default printed a traceback per loan and nothing counted them."""
+
+    lost = 0  # answered loans the log could not take
+    failing: str | None = None  # why the last write failed, while no later one worked
 
     def _open(self) -> Any:
         """The log opened to append, its unfinished last line (a server killed as it wrote it) removed first:
@@ -72,8 +77,8 @@ class LogFileWriter(logging.handlers.RotatingFileHandler):
         unfinished = drop_unfinished_line(Path(self.baseFilename))
         if unfinished:
             print(
-                f"prediction log {self.baseFilename}: removed its unfinished last line ({unfinished} bytes: a server "
-                "was killed as it wrote); its whole lines are kept",
+                f"prediction log {self.baseFilename}: removed its unfinished last line ({unfinished} bytes: a write "
+                "cut short, by a server killed as it wrote or a full disk); its whole lines are kept",
                 file=sys.stderr,
                 flush=True,
             )
@@ -88,15 +93,43 @@ class LogFileWriter(logging.handlers.RotatingFileHandler):
                     flush=True,
                 )
                 self.stream.close()
-                self.stream = None  # opened again by the handler, at its path
+                self.stream = None  # opened again below, at its path
+            if self.stream is None:  # its folder made again first: removed, or a file stood there at a failed write
                 ensure_log_dir(Path(self.baseFilename).parent)
-        except Exception:  # as the handler's own failures: said on stderr, and the writer thread goes on
+                self.stream = self._open()
+        except Exception:  # as the handler's own failures: counted and said, and the writer thread goes on
             self.handleError(record)
             return
-        if self.stream is None:
-            self.stream = self._open()
+        lost_before = self.lost
         with _appending(self.stream):  # so another server opening the log never takes this line for a cut one
-            super().emit(record)
+            super().emit(record)  # its failure comes to `handleError`
+        if self.failing is not None and self.lost == lost_before:
+            print(
+                f"prediction log {self.baseFilename}: written again; {self.lost} answered loan(s) before this one "
+                "could not be",
+                file=sys.stderr,
+                flush=True,
+            )
+            self.failing = None
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        """A loan not written: counted, said when the log starts failing, and the file closed, so that the next
+        loan opens it again, its cut last line removed (a line run on from a cut one is one no reader can read)."""
+        error = sys.exc_info()[1]
+        self.lost += 1
+        if self.failing is None:
+            print(
+                f"prediction log {self.baseFilename}: an answered loan could not be written ({error}): loans are "
+                "answered but not logged until a write works again (free space on its disk, or make its folder a "
+                "folder again); /health says so and /metrics counts them",
+                file=sys.stderr,
+                flush=True,
+            )
+        self.failing = str(error)
+        if self.stream is not None:
+            with contextlib.suppress(OSError):  # its buffer's flush fails on the same full disk
+                self.stream.close()
+            self.stream = None
 
     def _writes_to_its_path(self) -> bool:
         try:
@@ -138,10 +171,20 @@ class PredictionLog:
         for record in records:
             self.logger.info("%s", json.dumps(record, separators=(",", ":"), default=str))
 
+    @property
+    def lost(self) -> int:
+        """Answered loans the log could not take (see `LogFileWriter`)."""
+        return self.writer.lost
+
+    @property
+    def failing(self) -> str | None:
+        return self.writer.failing
+
     def close(self) -> None:
         """Write everything queued, then stop the writer."""
         self.listener.stop()
-        self.writer.close()
+        with contextlib.suppress(OSError):  # a full disk fails the last flush: those loans are counted lost already
+            self.writer.close()
         self.logger.handlers.clear()
 
 

@@ -157,6 +157,25 @@ def test_a_stopped_server_logs_every_loan_it_answered_frees_its_port_and_says_so
         probe.listen()
 
 
+def test_a_stopped_server_whose_log_failed_says_how_many_answered_loans_are_not_in_it(served_repo):
+    """It said "every answered loan is in the prediction log" after a full disk had lost some."""
+    server = Server(served_repo)
+    loan = loans(served_repo, 1)[0]
+    assert server.post(dict(loan, id="kept"))[0] == 200
+    log = served_repo / "logs/predictions.jsonl"
+    deadline = time.monotonic() + 10
+    while not (log.exists() and "kept" in log.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    log.unlink()
+    log.symlink_to("/dev/full")  # the kernel's full disk
+    assert server.post(dict(loan, id="lost"))[0] == 200
+    server.process.send_signal(signal.SIGTERM)
+    output = server.process.communicate(timeout=120)[0]
+    assert server.process.returncode == 128 + signal.SIGTERM, output
+    assert "Stopped by SIGTERM: the requests in flight were answered; 1 answered loan(s) could not be written" in output
+    assert "every answered loan is in the prediction log" not in output and "Traceback" not in output, output
+
+
 def commit_a_model_without_addr_state(repo: Path) -> str:
     """Train and commit a model that does not read addr_state (dropped, and out of the schema); its commit."""
     schema = json.loads((repo / "reports/schema.json").read_text())

@@ -700,6 +700,54 @@ def test_a_prediction_log_removed_or_moved_while_serving_is_written_again_not_lo
     assert err.count(f"prediction log {log} was removed or moved while serving: writing a new one") == 2, err
 
 
+def test_loans_the_prediction_log_cannot_take_are_said_once_counted_and_shown_by_health(tmp_path, capfd):
+    """A full disk (here the kernel's /dev/full) or the log folder replaced by a file: each answered loan printed a
+    traceback and was lost, /health said ok, nothing counted them, and the server said on stopping that every
+    answered loan was in the log."""
+    server = small_service(tmp_path)
+    log = tmp_path / "logs/predictions.jsonl"
+
+    def answer(loan_id: str) -> None:
+        assert post_raw(server, json.dumps({"state": "CA", "income": 1.0, "id": loan_id}).encode())[0] == 200
+
+    def lost() -> float:
+        families = text_string_to_metric_families(server.get("/metrics"))
+        return next(s.value for f in families for s in f.samples if s.name == "mlops_prediction_log_lost_loans")
+
+    def wait_for(condition) -> None:
+        deadline = time.monotonic() + 10
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert condition()
+
+    try:
+        answer("a")
+        wait_for(lambda: log.exists() and '"id":"a"' in log.read_text())
+        log.unlink()
+        log.symlink_to("/dev/full")  # every write fails: No space left on device
+        answer("b")
+        answer("c")
+        wait_for(lambda: lost() == 2)
+        health = json.loads(server.get("/health"))
+        assert health["status"] == "degraded" and "No space left on device" in health["prediction_log"], health
+        log.unlink()
+        shutil.rmtree(log.parent)
+        log.parent.write_text("a file where the folder was")  # the folder cannot be made again
+        answer("d")
+        wait_for(lambda: lost() == 3)
+        log.parent.unlink()
+        answer("e")
+        wait_for(lambda: log.exists() and '"id":"e"' in log.read_text())
+        assert json.loads(server.get("/health")) == {"status": "ok"} and lost() == 3
+    finally:
+        server.stop()
+    assert [json.loads(line)["id"] for line in log.read_text().splitlines()] == ["e"]
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Logging error" not in err, err
+    assert err.count("an answered loan could not be written (") == 1, err  # said once, not once per loan
+    assert "No space left on device" in err and "3 answered loan(s) before this one could not be" in err, err
+
+
 def test_a_body_in_chunks_of_a_byte_is_refused_before_it_costs_minutes_of_the_servers_time(tmp_path):
     """Each chunk of a chunked body costs the HTTP parser as much as a large one: 1 MB of body in 1-byte chunks (6 MB
     sent) took 8 s of the event loop, during which /health waited seconds; 16 MB took minutes, for one request."""

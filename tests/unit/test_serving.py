@@ -95,6 +95,7 @@ def test_an_id_that_is_not_text_or_a_whole_number_as_given_is_one_problem_saying
         ({"state": "CA", "income": float("inf")}, ["body", "income"]),  # (the JSON reader refuses it first)
         ({"state": "CA", "income": 1.0, "util": float("nan")}, ["body", "util"]),  # missing is null, not NaN
         ({"state": "CA", "income": 1e300}, ["body", "income"]),  # no amount is beyond 2**53: the scaler overflows
+        ({"state": "CA", "income": 2**53 + 1}, ["body", "income"]),  # a float of it is 2**53: it passed, changed
         ({"state": "CA", "income": 1.0, "util": -1.7e308}, ["body", "util"]),
         ([{"state": "CA", "income": 1.0}, {"state": "CA", "income": True}], ["body", 1, "income"]),
         ([], ["body"]),
