@@ -64,7 +64,7 @@ def infer_schema(frame: pd.DataFrame, target: str, positive_label: str) -> dict[
             if observed.empty:
                 raise UserError(f"column {name!r} holds no values", hint=f"drop it with {option('--drop', name)}")
             numbers = observed.to_numpy(dtype=float)
-            infinite = observed[~np.isfinite(numbers) | (np.abs(numbers) > MAX_MAGNITUDE)]
+            infinite = observed[~np.isfinite(numbers) | beyond_magnitude(observed)]
             if len(infinite):
                 raise UserError(
                     f"column {name!r} holds {infinite.iloc[0]} in {len(infinite)} rows "
@@ -246,6 +246,22 @@ def _finite(values: pd.Series) -> pd.Series:
 MAGNITUDE_RULE = "at_most_2**53_in_size"
 
 
+def beyond_magnitude(values: pd.Series) -> pd.Series:
+    """Which numbers are beyond 2**53 in size, whole numbers compared as they are: as floats, 2**53 + 1 is 2**53, and
+    passed (changed) where 2**53 + 2 was refused."""
+    if _is_whole_dtype(values):
+        return ((values > MAX_MAGNITUDE) | (values < -MAX_MAGNITUDE)).fillna(False).astype(bool)
+    import numpy as np
+
+    return np.abs(values.astype(float)) > MAX_MAGNITUDE
+
+
+def _is_whole_dtype(values: pd.Series) -> bool:
+    import pandas as pd
+
+    return pd.api.types.is_integer_dtype(values) and not pd.api.types.is_bool_dtype(values)
+
+
 def _within_magnitude(values: pd.Series) -> pd.Series:
     import numpy as np
 
@@ -334,10 +350,25 @@ def validate_frame(
     import pandera.errors
 
     try:
-        pandera_schema(schema, with_target).validate(frame, lazy=True)
+        failures = _whole_numbers_beyond_magnitude(frame, schema)  # before pandera turns them into floats
+        if failures is None:
+            pandera_schema(schema, with_target).validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as errors:
-        lines = describe_failures(errors.failure_cases, named=named)
-        raise UserError(
-            f"{source} does not match its schema:\n  " + "\n  ".join(lines),
-            hint=hint,
-        ) from None
+        failures = errors.failure_cases
+    if failures is not None:
+        lines = describe_failures(failures, named=named)
+        raise UserError(f"{source} does not match its schema:\n  " + "\n  ".join(lines), hint=hint)
+
+
+def _whole_numbers_beyond_magnitude(frame: pd.DataFrame, schema: dict[str, Any]) -> pd.DataFrame | None:
+    """The failure cases (as pandera lists them) of whole numbers beyond 2**53 in size in the numeric columns: the
+    schema's columns are floats, and 2**53 + 1 as a float is 2**53, within the bound."""
+    import pandas as pd
+
+    cases = []
+    for name, spec in schema["columns"].items():
+        if spec["kind"] != NUMERIC or name not in frame.columns or not _is_whole_dtype(frame[name]):
+            continue
+        beyond = frame[name][beyond_magnitude(frame[name])]
+        cases += [{"column": name, "check": MAGNITUDE_RULE, "index": i, "failure_case": v} for i, v in beyond.items()]
+    return pd.DataFrame(cases) if cases else None

@@ -215,6 +215,24 @@ def test_amounts_beyond_2_to_the_53_are_refused_when_inferring_and_when_validati
         validate_frame(frame, schema, "loans.csv")
 
 
+@pytest.mark.parametrize("huge", [2**53 + 1, -(2**53) - 1, 2**63 - 1])
+def test_whole_amounts_beyond_2_to_the_53_are_refused_as_they_are_not_as_floats(huge):
+    """As a float, 2**53 + 1 is 2**53: it passed both checks (and was scored as another amount) where 2**53 + 2 was
+    refused."""
+    frame = loans()
+    schema = infer_schema(frame, "status", "bad")
+    frame.loc[3, "amount"] = huge
+    assert frame["amount"].dtype == "int64"
+    with pytest.raises(UserError, match=re.escape(f"column 'amount' holds {huge} in 1 rows")):
+        infer_schema(frame, "status", "bad")
+    with pytest.raises(
+        UserError, match=rf"column 'amount', rule at_most_2\*\*53_in_size: 1 failing \(rows 5; values {huge}\)"
+    ):
+        validate_frame(frame, schema, "loans.csv")
+    frame.loc[3, "amount"] = 2**53  # the bound itself is a number
+    validate_frame(frame, schema, "loans.csv")
+
+
 def test_a_failure_line_keeps_its_rows_and_values_with_200_categories_and_a_long_value():
     """The rule listed every category, so the bounded error line was cut before the rows and values it names."""
     categories = [f"category-{i:04d}" for i in range(200)]
