@@ -348,11 +348,18 @@ def require_free_port(host: str, port: int) -> None:
 def start_line(deployment: Deployment, follow: bool, champion_commit: str | None) -> str:
     """Which models serve which loans: the champion (and where it comes from), the challenger or the shadow."""
 
+    champion = deployment.champion
+
     def model(served: ServedModel) -> str:
         where = "the workspace's model" if served.rev == "workspace" else registry.describe(served.rev)
-        return f"{where}, model {served.md5}"
+        # a rollout of the champion's own bytes compares nothing: said, rather than sent a share of loans in silence
+        itself = (
+            " (the champion's own model: nothing is compared)"
+            if served is not champion and served.md5 == champion.md5
+            else ""
+        )
+        return f"{where}, model {served.md5}{itself}"
 
-    champion = deployment.champion
     if follow:
         origin = "the model in stage prod" if champion_commit else "no model in stage prod yet"
         origin += "; following promotions"

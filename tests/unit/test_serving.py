@@ -583,6 +583,12 @@ def test_the_start_line_names_each_model_and_its_share():
     assert line.endswith(
         f"not following promotions), 90% of loans; challenger: the workspace's model, model {'n' * 32}, 10% of loans"
     )
+    itself = Deployment(champion=served("c" * 32), challenger=served("c" * 32), share=0.1, shadow=None)
+    line = start_line(itself, follow=False, champion_commit=None)
+    assert line.endswith(
+        f"challenger: the workspace's model, model {'c' * 32} (the champion's own model: nothing is "
+        "compared), 10% of loans"
+    )
 
 
 def test_text_in_a_logged_numeric_feature_is_named_not_a_traceback():
