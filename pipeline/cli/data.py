@@ -109,6 +109,11 @@ def add(
         f"Appended {appended.rows} rows from {appended.batch} to {appended.source} (now {appended.total} rows): "
         "a new DVC version."
     )
+    if appended.left_in_project:  # `git add -A` would take it (and the hook refuse it): its rows are kept already
+        typer.echo(
+            f"{appended.batch} is left as it was, inside the project: its rows are in {appended.source} now, "
+            "so delete it (git would take it for data to commit)."
+        )
     typer.echo(
         f'Next: `mlops repro`, then `{COMMIT_TRAINED} -m "Append a data batch"` ({appended.source}.dvc is staged '
         "already)."

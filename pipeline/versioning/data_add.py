@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hooks import git
 from hooks.pipeline_state import path_md5
 from pipeline import paths
 from pipeline.errors import UserError, typed
@@ -67,6 +68,7 @@ class AppendedBatch:
     batch: Path
     rows: int
     total: int
+    left_in_project: bool = False  # the batch file is inside the project, untracked: its rows are in `source` now
 
 
 def add_source(
@@ -212,7 +214,13 @@ def append_batch(path: Path) -> AppendedBatch:
         finally:
             partial.unlink(missing_ok=True)
         dvc_seam.add(source.as_posix())
-    return AppendedBatch(source=source, batch=path, rows=len(batch), total=len(combined))
+    inside = in_project(path)
+    left = (
+        inside is not None
+        and not git.is_ignored(inside.as_posix())
+        and not git.succeeds("ls-files", "--error-unmatch", "--", f":(literal){inside.as_posix()}")
+    )
+    return AppendedBatch(source=source, batch=path, rows=len(batch), total=len(combined), left_in_project=left)
 
 
 def _append_csv_rows(csv_path: Path, batch: pd.DataFrame) -> None:

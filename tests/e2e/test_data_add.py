@@ -54,9 +54,17 @@ def test_other_schema_trains_and_batches_append(repo, tmp_path):
     assert "Traceback" not in refused.stderr
     assert snapshot(repo) == before
 
-    batch = write(frame.iloc[8000:], tmp_path / "batch.csv")
+    batch = write(frame.iloc[8000:9000], tmp_path / "batch.csv")
     result = mlops(repo, "data", "add", batch, "--append")
+    assert "now 9000 rows" in result.stdout and "left as it was" not in result.stdout
+    # a batch inside the project stays there (a first add moves its file): said, as `git add -A` would take it
+    inside = write(frame.iloc[9000:], repo / "batch-2.csv")
+    result = mlops(repo, "data", "add", inside, "--append")
     assert "now 9857 rows" in result.stdout
+    assert "batch-2.csv is left as it was, inside the project: its rows are in data/external/loans.csv now" in (
+        result.stdout
+    ), result.stdout
+    (repo / "batch-2.csv").unlink()
     assert (repo / "data/external/loans.csv.dvc").read_text() != version_one
     assert "modified, not yet committed" in mlops(repo, "data", "status").stdout
     assert "ingest" in mlops(repo, "status").stdout
