@@ -251,9 +251,10 @@ def _text_lines(path: Path) -> Iterator[tuple[int, str]]:
     """(number, text) of each line of a log file, its end kept; a line that is not UTF-8 (the log is JSON, ASCII as
     `mlops serve` writes it: a damaged disk block, a foreign file) is refused by file and line, and a folder by the
     log file's name it has."""
-    if path.is_dir():
+    if path.is_dir() or (path.exists() and not path.is_file()):  # a device (/dev/zero) reads forever, a pipe waits
+        what = "is a folder, not a file" if path.is_dir() else "is not a regular file (a device, pipe or socket)"
         raise UserError(
-            f"{path}: is a folder, not a file",
+            f"{path}: {what}",
             hint=f"move it out of {path.parent}: the monitoring commands read each {PATTERN} and {OUTCOMES} there",
         )
     with open(path, "rb") as handle:

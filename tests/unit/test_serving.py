@@ -289,6 +289,16 @@ def test_a_folder_named_as_a_log_file_is_named_as_a_folder(tmp_path, name):
         read_log(tmp_path) if name.startswith("predictions") else read_outcomes(tmp_path)
 
 
+@pytest.mark.parametrize("name", ["predictions.jsonl", "outcomes.jsonl"])
+def test_a_device_named_as_a_log_file_is_refused_not_read_forever(tmp_path, name):
+    """`outcomes.jsonl` linked to /dev/full (endless zero bytes, no line end) was read until the system killed the
+    command for its memory."""
+    (tmp_path / "predictions-1.jsonl").write_text(scoring_line() + "\n")
+    (tmp_path / name).symlink_to("/dev/zero")
+    with pytest.raises(UserError, match=f"{tmp_path / name}: is not a regular file"):
+        read_log(tmp_path) if name.startswith("predictions") else read_outcomes(tmp_path)
+
+
 def test_text_in_a_numeric_feature_is_named_with_its_line(tmp_path):
     lines = [scoring_line(features={"annual_inc": 5.0}), scoring_line(features={"annual_inc": "abc"})]
     (tmp_path / "predictions.jsonl").write_text("\n".join(lines) + "\n")
