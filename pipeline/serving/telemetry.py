@@ -87,11 +87,12 @@ class LogFileWriter(logging.handlers.RotatingFileHandler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             if self.stream is not None and not self._writes_to_its_path():
-                print(
-                    f"prediction log {self.baseFilename} was removed or moved while serving: writing a new one",
-                    file=sys.stderr,
-                    flush=True,
-                )
+                if not self._rotated():  # another server on the same folder rotates it too: no news
+                    print(
+                        f"prediction log {self.baseFilename} was removed or moved while serving: writing a new one",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                 self.stream.close()
                 self.stream = None  # opened again below, at its path
             if self.stream is None:  # its folder made again first: removed, or a file stood there at a failed write
@@ -130,6 +131,16 @@ class LogFileWriter(logging.handlers.RotatingFileHandler):
             with contextlib.suppress(OSError):  # its buffer's flush fails on the same full disk
                 self.stream.close()
             self.stream = None
+
+    def _rotated(self) -> bool:
+        """Whether the file written to is a rotated log file of the folder now (another server rotated it)."""
+        written = os.fstat(self.stream.fileno())
+        for path in Path(self.baseFilename).parent.glob(PATTERN):
+            with contextlib.suppress(OSError):
+                on_disk = path.stat()
+                if (on_disk.st_dev, on_disk.st_ino) == (written.st_dev, written.st_ino):
+                    return True
+        return False
 
     def _writes_to_its_path(self) -> bool:
         try:

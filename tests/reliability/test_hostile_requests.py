@@ -700,6 +700,24 @@ def test_a_prediction_log_removed_or_moved_while_serving_is_written_again_not_lo
     assert err.count(f"prediction log {log} was removed or moved while serving: writing a new one") == 2, err
 
 
+def test_a_rotation_by_another_server_on_the_same_folder_is_no_removal(tmp_path, capfd):
+    """Two servers on one --log-dir: each rotation by one made the other say the log was removed or moved."""
+    server = small_service(tmp_path)
+    log = tmp_path / "logs/predictions.jsonl"
+    try:
+        for loan_id in ("a", "b"):
+            assert post_raw(server, json.dumps({"state": "CA", "income": 1.0, "id": loan_id}).encode())[0] == 200
+            deadline = time.monotonic() + 10
+            while not (log.exists() and f'"id":"{loan_id}"' in log.read_text()) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if loan_id == "a":
+                log.rename(log.with_name("predictions.20261205T000000000000.jsonl"))  # as the other's rotation names it
+    finally:
+        server.stop()
+    assert [json.loads(line)["id"] for line in log.read_text().splitlines()] == ["b"]
+    assert "removed or moved" not in capfd.readouterr().err
+
+
 def test_loans_the_prediction_log_cannot_take_are_said_once_counted_and_shown_by_health(tmp_path, capfd):
     """A full disk (here the kernel's /dev/full) or the log folder replaced by a file: each answered loan printed a
     traceback and was lost, /health said ok, nothing counted them, and the server said on stopping that every
