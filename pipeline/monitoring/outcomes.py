@@ -56,10 +56,10 @@ def record_outcomes(path: Path, log_dir: Path) -> RecordedOutcomes:
     known = normalize_outcomes(outcome_table(path), params.data.target, labels, params.data.positive_label, str(path))
     require_prediction_log(log_dir)
     replaced = int(known["id"].isin(read_outcomes(log_dir)["id"]).sum())
-    unfinished = append_outcomes(log_dir, known)
-    log = read_log(log_dir)
+    log = read_log(log_dir)  # before anything is written: a log it cannot read refuses the command, recording nothing
     logged = set(log["id"]) if not log.empty else set()
     matched = int(known["id"].isin(logged).sum())
+    unfinished = append_outcomes(log_dir, known)
     return RecordedOutcomes(len(known), int(known["is_bad"].sum()), matched, log_dir / OUTCOMES, replaced, unfinished)
 
 

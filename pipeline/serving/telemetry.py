@@ -106,8 +106,8 @@ class LogFileWriter(logging.handlers.RotatingFileHandler):
             super().emit(record)  # its failure comes to `handleError`
         if self.failing is not None and self.lost == lost_before:
             print(
-                f"prediction log {self.baseFilename}: written again; {self.lost} answered loan(s) before this one "
-                "could not be",
+                f"prediction log {self.baseFilename}: written again; {self.lost} answered loan(s) in all could not "
+                "be logged",
                 file=sys.stderr,
                 flush=True,
             )
@@ -126,7 +126,7 @@ class LogFileWriter(logging.handlers.RotatingFileHandler):
                 file=sys.stderr,
                 flush=True,
             )
-        self.failing = str(error)
+        self.failing = str(error).splitlines()[0] if error else "unknown error"  # a UserError's hint goes
         if self.stream is not None:
             with contextlib.suppress(OSError):  # its buffer's flush fails on the same full disk
                 self.stream.close()

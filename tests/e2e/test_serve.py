@@ -407,6 +407,18 @@ def test_drift_of_a_log_dir_elsewhere_writes_its_report_there_not_into_the_repos
     assert run(["git", "status", "--porcelain"], served_repo).stdout == ""
 
 
+def test_outcomes_refused_for_a_log_it_cannot_read_records_nothing(repo, tmp_path):
+    """The outcomes were appended before the log was read: each refused run still recorded them."""
+    outcomes = tmp_path / "outcomes.csv"
+    outcomes.write_text("id,Class\n1,bad\n")
+    (repo / "logs").mkdir()
+    (repo / "logs/predictions.jsonl").write_bytes(b"\xff\xfe not text\n")
+    for _ in range(2):
+        result = run(["mlops", "monitor", "outcomes", str(outcomes)], repo, check=False)
+        assert result.returncode == 2 and "predictions.jsonl, line 1: not UTF-8 text" in result.stderr, result.stderr
+    assert not (repo / "logs/outcomes.jsonl").exists()
+
+
 def test_outcomes_and_drift_refuse_a_log_dir_that_holds_no_prediction_log(repo, tmp_path):
     outcomes = tmp_path / "outcomes.csv"
     outcomes.write_text("id,Class\n1,bad\n")
