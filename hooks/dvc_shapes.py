@@ -82,7 +82,18 @@ def check_dvc_yaml(document: Any, file: str = "dvc.yaml") -> dict:
 def _dvc_hash(value: Any) -> bool:
     """What DVC's own schema takes for a hash (none, or text of 3 characters or more; a number is read as its
     digits): it refuses any other in a block of its own, which `mlops status` had read as a changed hash."""
-    return value is None or value == "" or (isinstance(value, str | int) and len(str(value)) >= 3)
+    whole = isinstance(value, int) and not isinstance(value, bool)  # `true` failed inside DVC, "unexpected error"
+    return value is None or value == "" or ((isinstance(value, str) or whole) and len(str(value)) >= 3)
+
+
+# The other keys of a dvc.lock entry, typed as DVC's own schema types them (a `size: abc` it refuses was read as
+# up to date, and committed).
+ENTRY_META = {
+    "size": (int, "a whole number of bytes, as DVC writes it"),
+    "nfiles": (int, "a whole number of files, as DVC writes it"),
+    "isexec": (bool, "true or false, as DVC writes it"),
+    "hash": (str, "the name of a hash (md5), as DVC writes it"),
+}
 
 
 def check_lock(document: Any, file: str = "dvc.lock") -> dict:
@@ -102,6 +113,12 @@ def check_lock(document: Any, file: str = "dvc.lock") -> dict:
                 _need(ok, file, f"{where}.{kind}[{index}]", "a mapping with a path: (as DVC writes it)", entry)
                 md5 = entry.get("md5")
                 _need(_dvc_hash(md5), file, f"{where}.{kind}[{index}].md5", "a hash, as DVC writes it", md5)
+                for key, (kind_of, words) in ENTRY_META.items():
+                    value = entry.get(key)
+                    ok = value is None or (
+                        isinstance(value, kind_of) and (kind_of is bool or not isinstance(value, bool))
+                    )
+                    _need(ok, file, f"{where}.{kind}[{index}].{key}", words, value)
         params = stage.get("params")
         ok = params is None or (isinstance(params, dict) and all(isinstance(v, dict | None) for v in params.values()))
         _need(ok, file, f"{where}.params", "a mapping of params files to their values", params)

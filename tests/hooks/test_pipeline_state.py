@@ -163,6 +163,11 @@ def test_a_dvc_yaml_of_the_wrong_shape_is_named_by_key(document, named):
         ("stages: {train: {outs: [{path: a, md5: {a: 1}}]}}", "stages.train.outs[0].md5 must be a hash"),
         ("stages: {train: {outs: [{path: a, md5: zz}]}}", "stages.train.outs[0].md5 must be a hash"),
         ("stages: {train: {outs: [{path: a, md5: 7}]}}", "stages.train.outs[0].md5 must be a hash"),
+        ("stages: {train: {outs: [{path: a, md5: true}]}}", "stages.train.outs[0].md5 must be a hash"),
+        ("stages: {train: {deps: [{path: a, size: abc}]}}", "stages.train.deps[0].size must be a whole number"),
+        ("stages: {train: {deps: [{path: a, size: true}]}}", "stages.train.deps[0].size must be a whole number"),
+        ("stages: {train: {outs: [{path: a, nfiles: [1]}]}}", "stages.train.outs[0].nfiles must be a whole number"),
+        ("stages: {train: {outs: [{path: a, isexec: 1}]}}", "stages.train.outs[0].isexec must be true or false"),
         ("stages: {train: {params: {params.yaml: 1}}}", "stages.train.params must be a mapping of params files"),
     ],
 )
