@@ -275,7 +275,7 @@ def pull(rev: str | None = None) -> None:
         raise UserError(
             f"{'not checked out' if commit is None else 'not fetched'}: {len(bad)} object(s) came from the remote "
             f"corrupted, or not at all (the workspace is unchanged):\n  {integrity.describe(bad)}",
-            hint=f"{_send_them(rev)}, then pull again{rebuild}",
+            hint=f"{_send_them(None if commit is None else _lasting_name(rev, commit))}, then pull again{rebuild}",
         )
     if commit is not None:
         return
@@ -291,6 +291,14 @@ def _send_them(rev: str | None) -> str:
     `rev`, with that version checked out (`--heal` alone sent nothing of its)."""
     push = "mlops data push --heal" if rev is None else f"mlops checkout {rev} && mlops data push --heal"
     return f"the remote holds bad or no copies: from a clone with good ones run `{push}`"
+
+
+def _lasting_name(rev: str, commit: str) -> str:
+    """`rev` as another clone can check it out: a tag or a commit id as given, else the commit (`HEAD~1` or a
+    branch names another commit there)."""
+    if commit.startswith(rev.lower()) or dvc_seam.resolve_commit(f"refs/tags/{rev}") == commit:
+        return rev
+    return commit[:12]
 
 
 def _commit(rev: str) -> str:

@@ -156,6 +156,10 @@ def test_a_pull_of_an_object_the_remote_never_had_names_it_in_one_error(repo, tm
     pulled = mlops(repo, remote, "data", "pull", "--rev", "v1", check=False)
     assert pulled.returncode == 2 and "error: not fetched: 1 object(s)" in pulled.stderr, pulled.stderr
     assert "with good ones run `mlops checkout v1 && mlops data push --heal`, then pull again" in pulled.stderr
+    # a revision read otherwise in another clone (HEAD~0 there is its own HEAD) is named by its commit
+    pulled = mlops(repo, remote, "data", "pull", "--rev", "HEAD~0", check=False)
+    head = run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
+    assert f"run `mlops checkout {head[:12]} && mlops data push --heal`" in pulled.stderr, pulled.stderr
     mlops(repo, remote, "repro")
     mlops(repo, remote, "data", "push")
     mlops(repo, remote, "data", "pull")
