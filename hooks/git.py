@@ -49,10 +49,24 @@ class GitFailed(RuntimeError):
 
 
 def git(
-    *args: str, input: bytes | None = None, check: bool = True, cwd: str | None = None, env: dict | None = None
+    *args: str,
+    input: bytes | None = None,
+    check: bool = True,
+    cwd: str | None = None,
+    env: dict | None = None,
+    own_group: bool = False,
 ) -> bytes:
-    """git's stdout; GitFailed when it fails (unless `check` is false: then its stdout whatever the status)."""
-    result = subprocess.run(["git", *args], input=input, capture_output=True, check=False, cwd=cwd, env=env)
+    """git's stdout; GitFailed when it fails (unless `check` is false: then its stdout whatever the status). With
+    `own_group`, git runs in a process group of its own: a Ctrl-C to the terminal's group does not reach it."""
+    result = subprocess.run(
+        ["git", *args],
+        input=input,
+        capture_output=True,
+        check=False,
+        cwd=cwd,
+        env=env,
+        process_group=0 if own_group else None,
+    )
     if check and result.returncode != 0:
         said = (result.stderr + b"\n" + result.stdout).decode(errors="replace").strip()
         raise GitFailed(args, said)

@@ -770,7 +770,9 @@ def promote(name: str) -> str:
         _apply(name)
         _git("add", "--", *PROMOTED)
         with final_step("the promotion was committed"):
-            _git("commit", "-q", "-m", message, "--", *PROMOTED)  # only these, whatever else is staged
+            # A Ctrl-C ignored as mlops started stays so for git's hooks too, which git lets take it again
+            ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            _git("commit", "-q", "-m", message, "--", *PROMOTED, own_group=ignored)  # only these, whatever is staged
     return message
 
 
@@ -812,9 +814,9 @@ def promotion_message(name: str, before: dict, after: dict) -> str:
     return f"Promote experiment {name}{change}\n\n" + "\n".join(body)
 
 
-def _git(*args: str) -> None:
+def _git(*args: str, own_group: bool = False) -> None:
     try:
-        git.git(*args)
+        git.git(*args, own_group=own_group)
     except RuntimeError as failure:
         raise UserError(
             str(failure), hint="the workspace is as it was before the promotion; fix the problem and promote again"

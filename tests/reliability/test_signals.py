@@ -1176,3 +1176,16 @@ def test_a_stop_during_the_promotions_commit_lets_git_end_and_then_puts_back_or_
     assert "Committed: Promote experiment c02" in output and not (repo / ".git" / "index.lock").exists()
     assert run(["git", "log", "-1", "--format=%s"], repo).stdout.startswith("Promote experiment c02")
     assert run(["git", "status", "--porcelain"], repo).stdout == ""
+
+
+@pytest.mark.slow
+def test_a_promotion_started_with_ctrl_c_ignored_lets_no_ctrl_c_reach_its_commit(repo):
+    """A script's background `mlops exp promote &` ignores Ctrl-C, as the README promises of every command and what
+    it runs; git let its hooks take it again, and the commit failed with pre-commit's "Interrupted (^C)"."""
+    run(["mlops", "exp", "run", "-S", "train.logreg.C=0.02", "--name", "c02"], repo)
+    marker = held_commit_hook(repo, 0)
+    process = start_in_own_session(repo, "mlops", "exp", "promote", "c02", ignoring_sigint=True)
+    wait_until(marker.exists, process, "git commit ran its hook")
+    output = stop(process, signal.SIGINT)  # to the whole group, as a terminal's Ctrl-C
+    assert process.returncode == 0 and "Committed: Promote experiment c02" in output, output
+    assert "Interrupted" not in output and not (repo / ".git" / "index.lock").exists()
