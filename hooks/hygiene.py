@@ -11,6 +11,7 @@ needed: beside it, then renamed over it, its mode kept.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -35,15 +36,28 @@ def fixable(path: str) -> bool:
     return not any(folder in _declared_outputs() for folder in ancestors(path))
 
 
-def _declared_outputs() -> dict[str, bool]:
-    """dvc.yaml's outputs (kept in .git/ between commits; none while it cannot be read: block-untracked-data says
-    so). Read only for a file that needs a fix."""
+def _declared_outputs() -> set[str]:
+    """dvc.yaml's outputs (kept in .git/ between commits), and those dvc.lock records (a templated stage's, a `wdir`
+    stage's); none while they cannot be read (block-untracked-data and dvc-lock-sync say so). Read only for a file
+    that needs a fix."""
     from hooks.block_untracked_data import PipelineUnreadable, load_declared_outputs
 
     try:
-        return load_declared_outputs()
+        declared = set(load_declared_outputs())
     except PipelineUnreadable:
-        return {}
+        declared = set()
+    if os.path.isfile("dvc.lock"):
+        if sys.flags.no_site:  # PyYAML, for the lock: `python -S` left site-packages out
+            import site
+
+            site.main()
+        from hooks.bounded_yaml import BadYaml, Unbounded
+        from hooks.params_yaml import AmbiguousScalar
+        from hooks.pipeline_state import locked_outputs, read_worktree
+
+        with contextlib.suppress(BadYaml, Unbounded, AmbiguousScalar):
+            declared |= locked_outputs(read_worktree())
+    return declared
 
 
 class _Fixer:

@@ -315,6 +315,25 @@ def git_kept_outputs(read: Reader) -> list[str]:
     return [path for path, cached in read_declared_outputs(read).items() if not cached]
 
 
+# A stage DVC generates from a template (`foreach`/`matrix` with `do`) records `name@item` entries in dvc.lock, and
+# one with a `wdir` records its paths relative to that folder: the hooks leave both to DVC (they refused every
+# commit of another repository whose dvc.yaml had one, as "never run").
+GENERATED_OR_MOVED = ("foreach", "matrix", "wdir")
+
+
+def locked_outputs(read: Reader) -> set[str]:
+    """Every output path dvc.lock records, from the repository's root (a `wdir` stage's joined to its folder): the
+    outputs of generated stages too, whose paths dvc.yaml holds only as a template."""
+    dvc_yaml = load(read, DVC_YAML) or {}
+    paths = set()
+    for name, locked in lock_stages(read).items():
+        stage = (dvc_yaml.get("stages") or {}).get(name.split("@")[0]) or {}
+        folder = stage.get("wdir") or (stage.get("do") or {}).get("wdir") or ""
+        for out in locked.get("outs") or []:
+            paths.add(os.path.normpath(os.path.join(str(folder), out["path"])))
+    return paths
+
+
 def pipeline_state(
     read: Reader,
     hash_outputs: bool = True,
@@ -339,6 +358,8 @@ def pipeline_state(
     locked_out_md5 = {out["path"]: out.get("md5") for locked in lock.values() for out in locked.get("outs") or []}
     states = []
     for name, stage in (dvc_yaml.get("stages") or {}).items():
+        if any(key in stage for key in GENERATED_OR_MOVED):
+            continue  # its stages (`name@item`) and paths are DVC's to work out: `dvc status` judges them
         state = StageState(name)
         states.append(state)
         locked = lock.get(name)

@@ -16,6 +16,7 @@ from hooks.pipeline_state import (
     cached_outputs,
     git_kept_outputs,
     lock_stages,
+    locked_outputs,
     locked_outs,
     output_md5,
     pipeline_state,
@@ -174,6 +175,23 @@ def test_a_dvc_yaml_of_the_wrong_shape_is_named_by_key(document, named):
 def test_a_dvc_lock_of_the_wrong_shape_is_named_by_key(document, named):
     with pytest.raises(BadYaml, match=re.escape(f"dvc.lock: {named}")):
         pipeline_state(reader({"dvc.yaml": "stages: {train: {cmd: x}}", "dvc.lock": document}))
+
+
+def test_a_templated_or_wdir_stage_is_left_to_dvc_not_called_never_run():
+    """Another repository's `foreach` stage records `f@a`, `f@b` in dvc.lock: every commit was refused as "f: never
+    run", and following the advice (`dvc repro`) changed nothing."""
+    pipeline = (
+        "stages:\n  f:\n    foreach: [a, b]\n    do:\n      cmd: echo ${item}\n      outs:\n      - o_${item}.txt\n"
+        "  w:\n    wdir: src\n    cmd: python w.py\n    deps: [w.py]\n    outs: [w.json]\n"
+        "  plain:\n    cmd: x\n"
+    )
+    lock = "schema: '2.0'\nstages:\n" + "".join(
+        f"  {name}:\n    cmd: x\n    outs:\n    - path: {out}\n      md5: {'f' * 32}\n"
+        for name, out in (("f@a", "o_a.txt"), ("f@b", "o_b.txt"), ("w", "w.json"))
+    )
+    states = pipeline_state(reader({"dvc.yaml": pipeline, "dvc.lock": lock}), hash_outputs=False)
+    assert [(state.name, state.reasons) for state in states] == [("plain", ["never run (no entry in dvc.lock)"])]
+    assert locked_outputs(reader({"dvc.yaml": pipeline, "dvc.lock": lock})) == {"o_a.txt", "o_b.txt", "src/w.json"}
 
 
 def test_the_projects_own_pipeline_files_have_the_shape_read():

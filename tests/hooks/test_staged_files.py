@@ -389,6 +389,29 @@ def test_fixers_leave_every_output_dvc_yaml_declares_alone(staging, tmp_path):
     assert staged_files.main(["out/metrics.json", "docs/metrics.json"]) == 0
 
 
+def test_fixers_leave_the_outputs_of_templated_and_wdir_stages_alone(staging, tmp_path):
+    """dvc.yaml holds a `foreach` stage's outputs only as a template (`f_${item}.json`) and a `wdir` stage's relative
+    to its folder: hygiene fixed them, and no commit of that repository could pass. dvc.lock names them."""
+    staging(
+        "dvc.yaml",
+        "stages:\n  f:\n    foreach: [a, b]\n    do:\n      cmd: x\n      metrics:\n      - f_${item}.json:\n"
+        "          cache: false\n  w:\n    wdir: src\n    cmd: x\n    metrics:\n    - w.json:\n        cache: false\n",
+    )
+    staging(
+        "dvc.lock",
+        "schema: '2.0'\nstages:\n"
+        + "".join(
+            f"  {name}:\n    cmd: x\n    outs:\n    - path: {out}\n      md5: {'f' * 32}\n"
+            for name, out in (("f@a", "f_a.json"), ("f@b", "f_b.json"), ("w", "w.json"))
+        ),
+    )
+    outputs = ["f_a.json", "f_b.json", "src/w.json"]
+    for path in outputs:
+        staging(path, '{"auc": 0.7}')
+    assert staged_files.main(outputs) == 0
+    assert all((tmp_path / path).read_text() == '{"auc": 0.7}' for path in outputs)
+
+
 @pytest.mark.parametrize("replay", ["merge", "squash merge", "cherry-pick", "revert"])
 def test_conflict_markers_are_refused_when_concluding_a_replay(staging, capsys, tmp_path, replay):
     staging("docs/note.md", "base\n")
