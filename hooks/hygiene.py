@@ -33,7 +33,8 @@ def fixable(path: str) -> bool:
         return False
     from hooks.block_untracked_data import ancestors
 
-    return not any(folder in _declared_outputs() for folder in ancestors(path))
+    outputs = _declared_outputs()  # read once for the path, not once per folder of it
+    return not any(folder in outputs for folder in ancestors(path))
 
 
 def _declared_outputs() -> set[str]:

@@ -188,17 +188,20 @@ def check_header(path: Path) -> None:
         return
     if len(first) > MAX_LINE_BYTES:
         _line_too_long(path, 1)
-    names = _header_names(path, first)
+    delimiter = _separator(path, first)
+    if delimiter is None:  # no separator: the reader names the problem
+        _check_columns(path, [])
+        return
+    names = next(csv.reader([first], delimiter=delimiter), [])
     _check_columns(path, names)
-    _check_first_row_width(path, names, first, rest)
+    _check_first_row_width(path, names, delimiter, rest)
 
 
-def _check_first_row_width(path: Path, names: list[str], first: str, rest: str) -> None:
+def _check_first_row_width(path: Path, names: list[str], delimiter: str, rest: str) -> None:
     """A first data line with more fields than the header (a comma at the end of each row) made pandas read the
     first column as the index: every column shifted by one, and the refusals named the wrong rows, columns and
     values. (A later line so is refused by pandas itself, with its line.)"""
-    delimiter = csv_dialect_separator(path, first)
-    if not names or not delimiter:
+    if not names:
         return
     try:  # line ends as the reader takes them: `\r`, `\n` or both
         fields = next(csv.reader(io.StringIO(rest, newline=""), delimiter=delimiter), [])
@@ -212,23 +215,18 @@ def _check_first_row_width(path: Path, names: list[str], first: str, rest: str) 
         )
 
 
-def csv_dialect_separator(path: Path, first: str) -> str | None:
-    """The separator the reader splits a text table's lines by (None when the first line shows none)."""
+def _separator(path: Path, first: str) -> str | None:
+    """The separator the reader splits a text table's lines by: a comma, or, in a `.txt` table, the one Python's csv
+    sniffer finds in its first line, as pandas does (`term;term` is two names); None when that line shows none."""
     from pipeline.training.sources import csv_dialect
 
-    if csv_dialect(path)["sep"] is not None:
-        return csv_dialect(path)["sep"]
+    given = csv_dialect(path)["sep"]
+    if given is not None:
+        return given
     try:
         return csv.Sniffer().sniff(first).delimiter
     except csv.Error:
         return None
-
-
-def _header_names(path: Path, first: str) -> list[str]:
-    """The names in a text table's first line, split as the reader splits it: by comma, or, in a `.txt` table, by
-    the separator Python's csv sniffer finds in that line, as pandas does (`term;term` is two names)."""
-    delimiter = csv_dialect_separator(path, first)
-    return next(csv.reader([first], delimiter=delimiter), []) if delimiter else []  # none: the reader says so
 
 
 def _parquet_columns(path: Path) -> list[str]:
