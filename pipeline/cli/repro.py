@@ -83,6 +83,9 @@ def status(
             f"Another mlops command is running here ({pipeline.running}): what follows is its work in progress, "
             "which it completes or puts back."
         )
+    if pipeline.lock_in_writing:
+        typer.echo("It was writing dvc.lock as this read it: run `mlops status` again for its stages.")
+        return
     if pipeline.kept_placeholders:
         typer.echo(
             f"A merge, rebase or cherry-pick kept one side of {', '.join(pipeline.kept_placeholders)} (generated "

@@ -8,6 +8,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
+from hooks.bounded_yaml import BadYaml
 from hooks.pipeline_state import read_worktree
 from pipeline import metrics as metric_rules
 from pipeline import paths
@@ -129,6 +130,7 @@ class PipelineStatus:
     kept_placeholders: list[str]  # generated files a merge kept from one side, until reproduced
     missing_sources: list[str] = field(default_factory=list)  # tracked data not in the work tree: pull it first
     running: str | None = None  # another mlops command at work here (`pid N: COMMAND`): its files are mid-run
+    lock_in_writing: bool = False  # and its dvc.lock could not be read as it wrote it: no stage is known
 
     @property
     def up_to_date(self) -> bool:
@@ -138,7 +140,18 @@ class PipelineStatus:
 def status() -> PipelineStatus:
     """Which stages are stale and why (params, code, data); a stage after a stale one may run too. Params the
     stages would refuse are a UserError, as `mlops repro` says it (checked when a run is due, or when params.yaml
-    holds a value no stage recorded: otherwise the run that wrote dvc.lock checked them)."""
+    holds a value no stage recorded: otherwise the run that wrote dvc.lock checked them). While another command is
+    at work here, a dvc.lock it is writing that moment (empty, or cut short) is its work in progress, not a fault."""
+    running = journal.running_command()
+    try:
+        return _status(running)
+    except BadYaml:
+        if running is None:
+            raise
+        return PipelineStatus([], [], [], running, lock_in_writing=True)
+
+
+def _status(running: str | None) -> PipelineStatus:
     dvc_seam.require_repo()
     read = functools.cache(read_worktree())  # params.yaml and dvc.lock: read once for both questions
     stale_upstream: list[str] = []
@@ -155,4 +168,4 @@ def status() -> PipelineStatus:
 
         load_params()
     sources = missing_sources() if stale_upstream else []
-    return PipelineStatus(stages, merge_placeholders(), sources, journal.running_command())
+    return PipelineStatus(stages, merge_placeholders(), sources, running)

@@ -216,6 +216,39 @@ def test_status_during_a_run_says_another_command_is_at_work(repo):
     snapshot.assert_unchanged()
 
 
+def test_status_while_a_run_writes_its_dvc_lock_says_so_instead_of_refusing_it(repo):
+    """DVC writes dvc.lock in place: a `mlops status` reading it at that moment found it empty and refused it as a
+    damaged file (exit 2), while a run was at work."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time; from pipeline.versioning.journal import one_run_at_a_time\n"
+            "with one_run_at_a_time('mlops repro'):\n    print('held', flush=True); time.sleep(30)",
+        ],
+        cwd=repo,
+        env=test_env(),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline() == "held\n"
+        lock = (repo / "dvc.lock").read_text()
+        (repo / "dvc.lock").write_text("")  # as DVC has it for an instant, writing it
+        status = run(["mlops", "status"], repo).stdout
+        assert f"Another mlops command is running here (pid {holder.pid}: mlops repro)" in status, status
+        assert "It was writing dvc.lock as this read it" in status, status
+        (repo / "dvc.lock").write_text(lock)
+    finally:
+        holder.kill()
+        holder.wait()
+    refused = run(["mlops", "status"], repo, check=False)  # no run at work: still a damaged file
+    assert refused.returncode == 0 and "Another mlops command" not in refused.stdout, refused.stdout
+    (repo / "dvc.lock").write_text("")
+    refused = run(["mlops", "status"], repo, check=False)
+    assert refused.returncode == 2 and "dvc.lock is empty" in refused.stderr, refused.stderr
+
+
 @pytest.mark.slow
 def test_after_a_sigkill_recovery_the_next_run_warns_of_no_killed_process(repo):
     """DVC's lock file keeps what the killed run held: DVC's next run on those files dropped it with a warning
