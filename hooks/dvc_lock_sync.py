@@ -29,6 +29,7 @@ import yaml
 from hooks import git, merge_driver, params_yaml
 from hooks.arguments import shell_word
 from hooks.block_untracked_data import PARAMS_SCHEMA, uses_mlops
+from hooks.dvc_post_checkout import dvc_command
 from hooks.pipeline_state import (
     PARAMS_FILE,
     Reader,
@@ -42,6 +43,8 @@ from hooks.pipeline_state import (
     pointer_outs,
     read_worktree,
     recorded_sample_frac,
+    stages_left_to_dvc,
+    states_from_dvc_status,
 )
 from hooks.stop_signals import stops_to_take
 
@@ -87,7 +90,19 @@ def stale_stages(read: Reader) -> list[StageState]:
     """Stages whose staged params, dvc.yaml entry, git-tracked code or data (by its staged `.dvc` pointers) differ
     from what dvc.lock records."""
     states = pipeline_state(read, hash_outputs=False, tracked=lambda path: read(path) is not None, data_folders=True)
-    return [state for state in states if state.stale]
+    return [state for state in states if state.stale] + stale_by_dvc(stages_left_to_dvc(read))
+
+
+def stale_by_dvc(names: list[str]) -> list[StageState]:
+    """`dvc status` of the stages only DVC can judge (templated, `wdir`), on the work tree: pre-commit has set
+    unstaged edits aside, so it holds what is staged. None without a DVC to ask (another repository's hook)."""
+    if not names:
+        return []
+    try:
+        found = subprocess.run([*dvc_command(), "status", "--json", *names], capture_output=True, check=True)
+        return states_from_dvc_status(json.loads(found.stdout))
+    except (OSError, subprocess.CalledProcessError, ValueError):  # no DVC here, or it refused: its run says why
+        return []
 
 
 def subset_lock(read: Reader) -> float | None:
@@ -292,8 +307,7 @@ def params_refused(read: Reader) -> bool:
 def repro_command() -> list[str]:
     if importlib.util.find_spec("pipeline.versioning.dvc_seam") is not None:
         return [sys.executable, "-m", "pipeline", "hooks", "repro"]  # all or nothing, forces type-only stages
-    dvc = [sys.executable, "-m", "dvc"] if importlib.util.find_spec("dvc") else ["dvc"]
-    return [*dvc, "repro"]
+    return [*dvc_command(), "repro"]
 
 
 def metric_changes(before: bytes | None, after: bytes | None) -> list[str]:

@@ -321,6 +321,30 @@ def git_kept_outputs(read: Reader) -> list[str]:
 GENERATED_OR_MOVED = ("foreach", "matrix", "wdir")
 
 
+def stages_left_to_dvc(read: Reader) -> list[str]:
+    """The stages of dvc.yaml that `pipeline_state` does not judge (`GENERATED_OR_MOVED`): only DVC can say
+    whether they are stale."""
+    stages = (load(read, DVC_YAML) or {}).get("stages") or {}
+    return [name for name, stage in stages.items() if any(key in stage for key in GENERATED_OR_MOVED)]
+
+
+def states_from_dvc_status(found: dict) -> list[StageState]:
+    """`dvc status --json` (each stale stage as DVC names it, `build@a`) as stale stages with reasons in words:
+    `always changed`, or `{"changed deps": {path: "modified"}}` as `changed deps: path (modified)`."""
+    return [StageState(name, [_dvc_reason(change) for change in changes]) for name, changes in found.items()]
+
+
+def _dvc_reason(change: Any) -> str:
+    if not isinstance(change, dict):
+        return str(change)
+    return "; ".join(
+        f"{kind}: " + ", ".join(f"{path} ({state})" for path, state in paths.items())
+        if isinstance(paths, dict)
+        else f"{kind}: {paths}"
+        for kind, paths in change.items()
+    )
+
+
 def locked_outputs(read: Reader) -> set[str]:
     """Every output path dvc.lock records, from the repository's root (a `wdir` stage's joined to its folder): the
     outputs of generated stages too, whose paths dvc.yaml holds only as a template."""

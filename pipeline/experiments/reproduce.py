@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 
 from hooks.bounded_yaml import BadYaml
-from hooks.pipeline_state import read_worktree
+from hooks.pipeline_state import read_worktree, stages_left_to_dvc
 from pipeline import metrics as metric_rules
 from pipeline import paths
 from pipeline.errors import UserError
@@ -55,7 +55,8 @@ def reproduce(subset: float | None, force: bool) -> Reproduced:
     load_params()  # before any stage does work
     before = workspace_metrics_if_readable()
     outcomes: dict[str, str] = {}
-    if force or stale_stages("mlops repro"):  # the fast path: when nothing is stale, DVC need not even start
+    # The fast path: when nothing is stale, and no stage is one only DVC can judge, DVC need not even start.
+    if force or stale_stages("mlops repro") or stages_left_to_dvc(read_worktree()):
         try:
             with dvc_outcomes.contradicting_advice_dropped():
                 outcomes = dvc_seam.repro(force=force)
@@ -163,6 +164,10 @@ def _status(running: str | None) -> PipelineStatus:
         stages.append(StageStatus(state.name, state.stale, reasons))
         if state.stale:
             stale_upstream.append(state.name)
+    if judged_by_dvc := stages_left_to_dvc(read):
+        stale = dvc_seam.stages_dvc_calls_stale(judged_by_dvc)
+        stages += [StageStatus(state.name, True, state.reasons) for state in stale]
+        stale_upstream += [state.name for state in stale]
     if stale_upstream or not params_all_recorded(read):
         from pipeline.params import load_params  # the schema (pydantic) only then: see the docstring
 

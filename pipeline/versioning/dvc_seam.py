@@ -29,6 +29,7 @@ from hooks.pipeline_state import (
     DVC_YAML,
     LOCK_FILE,
     PARAMS_FILE,
+    StageState,
     added_data,
     cached_outputs,
     git_kept_outputs,
@@ -38,6 +39,7 @@ from hooks.pipeline_state import (
     parse_lock,
     read_declared_outputs,
     read_worktree,
+    states_from_dvc_status,
     unrecorded_outputs,
 )
 from pipeline import paths
@@ -430,6 +432,12 @@ def checkout_outputs() -> list[str]:
     if recorded:
         checked("checkout", "--force", "--", *recorded)
     return unrecorded
+
+
+def stages_dvc_calls_stale(targets: list[str]) -> list[StageState]:
+    """`dvc status` of `targets`: each stale stage, as DVC names it (`build@a`), with DVC's reasons."""
+    with dvc_repo() as repo:
+        return states_from_dvc_status(repo.status(targets=targets))
 
 
 def data_status(not_in_remote: bool) -> dict:

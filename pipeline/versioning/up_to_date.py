@@ -1,10 +1,11 @@
 """Whether `mlops repro` has nothing to do, answered without DVC or the params schema (the no-op fast path).
 
 Nothing is to do when every stage is up to date by `hooks.pipeline_state` (params, code and data against
-`dvc.lock`, as `dvc status` decides), no merge left placeholders, and every value in params.yaml is one that
-`dvc.lock` records: each was then checked by the params schema when a stage ran (every stage loads the whole
-file through it), so the schema need not be imported again. A value no stage reads (a new or misspelt key)
-sends the command down the full path, where the schema names it.
+`dvc.lock`, as `dvc status` decides), none is one only DVC can judge (a templated or `wdir` stage), no merge
+left placeholders, and every value in params.yaml is one that `dvc.lock` records: each was then checked by the
+params schema when a stage ran (every stage loads the whole file through it), so the schema need not be imported
+again. A value no stage reads (a new or misspelt key) sends the command down the full path, where the schema
+names it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from hooks import md5_cache
 from hooks.merge_driver import placeholders
-from hooks.pipeline_state import PARAMS_FILE, load, lock_stages, pipeline_state, read_worktree
+from hooks.pipeline_state import PARAMS_FILE, load, lock_stages, pipeline_state, read_worktree, stages_left_to_dvc
 
 
 def stages_if_nothing_to_run() -> list[str] | None:
@@ -27,6 +28,8 @@ def stages_if_nothing_to_run() -> list[str] | None:
         if placeholders():
             return None
         read = functools.cache(read_worktree())  # params.yaml and dvc.lock: read once for both questions
+        if stages_left_to_dvc(read):
+            return None
         with md5_cache.remembered() as md5s:
             if any(state.stale for state in pipeline_state(read, md5=md5s.md5)):
                 return None

@@ -40,3 +40,35 @@ def test_noop_repro_defers_to_the_full_path_on_a_change_or_an_unknown_key(repo):
     assert json.loads(run(["dvc", "status", "--json"], repo).stdout) == {}
     refused = run(["mlops", "repro"], repo, check=False)
     assert refused.returncode == 2 and "unknown_key" in refused.stderr
+
+
+def test_stages_only_dvc_can_judge_are_judged_by_dvc(repo):
+    """A `wdir` or templated (`foreach`) stage added to dvc.yaml: `mlops status` and `mlops repro` said "up to
+    date" and ran nothing while `dvc status` called it stale."""
+    (repo / "extra").mkdir()
+    (repo / "extra" / "in.txt").write_text("a\n")
+    text = (repo / "dvc.yaml").read_text()
+    extension = (
+        "  copy:\n    wdir: extra\n    cmd: cp in.txt out.txt\n    deps: [in.txt]\n    outs: [out.txt]\n"
+        "  each:\n    foreach: [x, y]\n    do:\n      cmd: echo ${item} > extra/${item}.txt\n"
+        '      outs: ["extra/${item}.txt"]\n'
+    )
+    (repo / "dvc.yaml").write_text(text.replace("\nplots:", f"\n{extension}\nplots:", 1))  # the last stages
+    run(["dvc", "repro"], repo)
+    assert run(["mlops", "status"], repo).stdout.startswith("Pipeline is up to date")
+
+    (repo / "extra" / "in.txt").write_text("b\n")
+    (repo / "extra" / "x.txt").unlink()
+    assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == {"copy", "each@x"}
+    status = run(["mlops", "status"], repo).stdout
+    assert "copy: stale\n    changed deps: extra/in.txt (modified)" in status
+    assert "each@x: stale\n    changed outs: extra/x.txt (deleted)" in status
+    assert "train: up to date" in status
+    listed = json.loads(run(["mlops", "status", "--json"], repo).stdout)
+    assert {entry["stage"] for entry in listed if entry["stale"]} == {"copy", "each@x"}
+
+    ran = run(["mlops", "repro"], repo).stdout
+    assert "copy      ran" in ran and "train     skipped (up to date)" in ran
+    assert (repo / "extra" / "out.txt").read_text() == "b\n" and (repo / "extra" / "x.txt").read_text() == "x\n"
+    assert json.loads(run(["dvc", "status", "--json"], repo).stdout) == {}
+    assert run(["mlops", "status"], repo).stdout.startswith("Pipeline is up to date")

@@ -466,3 +466,27 @@ def test_a_pointer_whose_data_is_in_no_cache_here_is_named_with_the_pull_before_
         "data/external/loans.csv.dvc",
         "params.yaml",
     ]
+
+
+def test_a_templated_stage_that_dvc_calls_stale_is_retrained_by_the_commit(hooked):
+    """A `foreach` stage added to the project's dvc.yaml: only DVC can say it is stale, and a commit of its changed
+    code passed with the stale lock."""
+    (hooked / "pipeline" / "extra_note.py").write_text('NOTE = "first"\n')
+    extension = (
+        "  each:\n    foreach: [x]\n    do:\n      cmd: cp pipeline/extra_note.py data/extra_${item}.txt\n"
+        '      deps: [pipeline/extra_note.py]\n      outs: ["data/extra_${item}.txt"]\n'
+    )
+    pipeline = hooked / "dvc.yaml"
+    pipeline.write_text(pipeline.read_text().replace("\nplots:", f"\n{extension}\nplots:", 1))
+    run(["dvc", "repro"], hooked)
+    added = commit(hooked, "dvc.yaml", "dvc.lock", "data/.gitignore", "pipeline/extra_note.py")
+    assert added.returncode == 0, output(added)
+
+    (hooked / "pipeline" / "extra_note.py").write_text('NOTE = "second"\n')
+    assert set(json.loads(run(["dvc", "status", "--json"], hooked).stdout)) == {"each@x"}
+    first = commit(hooked, "pipeline/extra_note.py")
+    assert first.returncode != 0 and "each@x" in output(first) and "changed deps" in output(first), output(first)
+    second = commit(hooked)
+    assert second.returncode == 0, output(second)
+    assert "dvc.lock" in head_files(hooked) and (hooked / "data" / "extra_x.txt").read_text() == 'NOTE = "second"\n'
+    assert run(["dvc", "status", "--json"], hooked).stdout.strip() in ("{}", "")

@@ -22,6 +22,8 @@ from hooks.pipeline_state import (
     pipeline_state,
     pointer_outs,
     read_worktree,
+    stages_left_to_dvc,
+    states_from_dvc_status,
 )
 from tests.conftest import ROOT
 
@@ -192,6 +194,16 @@ def test_a_templated_or_wdir_stage_is_left_to_dvc_not_called_never_run():
     states = pipeline_state(reader({"dvc.yaml": pipeline, "dvc.lock": lock}), hash_outputs=False)
     assert [(state.name, state.reasons) for state in states] == [("plain", ["never run (no entry in dvc.lock)"])]
     assert locked_outputs(reader({"dvc.yaml": pipeline, "dvc.lock": lock})) == {"o_a.txt", "o_b.txt", "src/w.json"}
+    assert stages_left_to_dvc(reader({"dvc.yaml": pipeline})) == ["f", "w"]
+
+
+def test_dvc_status_reasons_read_as_stale_stages():
+    found = {"f@a": [{"changed deps": {"in.txt": "modified", "b.py": "deleted"}}, "always changed"], "w": ["x"]}
+    states = states_from_dvc_status(found)
+    assert [(state.name, state.reasons, state.stale) for state in states] == [
+        ("f@a", ["changed deps: in.txt (modified), b.py (deleted)", "always changed"], True),
+        ("w", ["x"], True),
+    ]
 
 
 def test_the_projects_own_pipeline_files_have_the_shape_read():
