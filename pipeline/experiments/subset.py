@@ -26,7 +26,15 @@ from pathlib import Path
 
 from hooks import git, md5_cache
 from hooks.merge_driver import placeholders
-from hooks.pipeline_state import dir_md5, load, path_md5, pipeline_state, read_worktree, stage_outs
+from hooks.pipeline_state import (
+    dir_md5,
+    load,
+    path_md5,
+    pipeline_state,
+    read_worktree,
+    stage_outs,
+    stages_left_to_dvc,
+)
 from pipeline.errors import UserError
 from pipeline.experiments.dvc_outcomes import contradicting_advice_dropped
 from pipeline.experiments.warm_stages import StageRunner, stage_of
@@ -102,6 +110,8 @@ def fast_path_blocker() -> str | None:
     if placeholders():
         return "generated files kept by a merge are placeholders"
     read = functools.cache(read_worktree())  # dvc.yaml and params.yaml: read once for every question below
+    if judged_by_dvc := stages_left_to_dvc(read):
+        return f"stage {judged_by_dvc[0]} is templated or has a wdir: only DVC can tell what it reads"
     with md5_cache.remembered() as md5s:
         if any(state.stale for state in pipeline_state(read, md5=md5s.md5)):
             return "a stage is stale"

@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+import yaml
+
 from tests.conftest import anonymous_env, run
 from tests.e2e.test_foundation import digest
 
@@ -120,3 +122,28 @@ def test_a_repeated_subset_run_is_skipped_naming_the_experiment_it_repeats(repo)
     assert "Skipped" not in other.stdout and subset_name(other.stdout) != subset_name(first.stdout)
     forced = run(["mlops", "repro", "--subset", "0.1", "--force"], repo)  # asked for: it runs again
     assert "Skipped" not in forced.stdout and subset_name(forced.stdout) != subset_name(first.stdout)
+
+
+def test_a_templated_stage_after_train_sends_the_subset_run_to_dvc(repo):
+    """A `foreach` stage that reads the model: the fast path ran only train and evaluate and recorded a lock in
+    which that stage had read the workspace's model, not the subset's."""
+    extension = (
+        "  each:\n    foreach: [x]\n    do:\n      cmd: md5sum models/model.skops > data/model_${item}.txt\n"
+        '      deps: [models/model.skops]\n      outs: ["data/model_${item}.txt"]\n'
+    )
+    pipeline = repo / "dvc.yaml"
+    pipeline.write_text(pipeline.read_text().replace("\nplots:", f"\n{extension}\nplots:", 1))
+    run(["dvc", "repro"], repo)
+    run(["git", "add", "dvc.yaml", "dvc.lock", "data/.gitignore"], repo)
+    run(["git", "commit", "-q", "--no-verify", "-m", "a templated stage"], repo)
+    before = digest(repo)
+
+    result = run(["mlops", "repro", "--subset", "0.1"], repo)
+
+    assert "Running stage 'each@x'" in result.stdout and "Ran train and evaluate" not in result.stdout
+    assert digest(repo) == before
+    lock = yaml.safe_load(
+        run(["git", "show", f"{experiment_ref(repo, subset_name(result.stdout))}:dvc.lock"], repo).stdout
+    )
+    model = next(out["md5"] for out in lock["stages"]["train"]["outs"] if out["path"] == "models/model.skops")
+    assert lock["stages"]["each@x"]["deps"][0]["md5"] == model
