@@ -87,6 +87,15 @@ def run(
     return result
 
 
+def add_stages(repo: Path, stages: str) -> None:
+    """Stages of a user's own (`stages:` entries, indented by two) after the project's last, run by `dvc repro`."""
+    pipeline = repo / "dvc.yaml"
+    text = pipeline.read_text()
+    assert "\nplots:" in text  # the section after `stages:`
+    pipeline.write_text(text.replace("\nplots:", f"\n{stages}\nplots:", 1))
+    run(["dvc", "repro"], repo)
+
+
 def compile_project(root: Path) -> None:
     """Compile the project's modules under `root` to bytecode (`__pycache__`, ignored by git). Where Python may not
     write bytecode itself (PYTHONDONTWRITEBYTECODE, as on CI machines) every `mlops`, hook and stage process would

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from pipeline.cli.commands import app
 from pipeline.versioning.up_to_date import _covered, _leaf_keys
-from tests.conftest import run
+from tests.conftest import add_stages, run
 from tests.e2e.test_foundation import digest
 
 
@@ -47,14 +47,12 @@ def test_stages_only_dvc_can_judge_are_judged_by_dvc(repo):
     date" and ran nothing while `dvc status` called it stale."""
     (repo / "extra").mkdir()
     (repo / "extra" / "in.txt").write_text("a\n")
-    text = (repo / "dvc.yaml").read_text()
-    extension = (
+    add_stages(
+        repo,
         "  copy:\n    wdir: extra\n    cmd: cp in.txt out.txt\n    deps: [in.txt]\n    outs: [out.txt]\n"
         "  each:\n    foreach: [x, y]\n    do:\n      cmd: echo ${item} > extra/${item}.txt\n"
-        '      outs: ["extra/${item}.txt"]\n'
+        '      outs: ["extra/${item}.txt"]\n',
     )
-    (repo / "dvc.yaml").write_text(text.replace("\nplots:", f"\n{extension}\nplots:", 1))  # the last stages
-    run(["dvc", "repro"], repo)
     assert run(["mlops", "status"], repo).stdout.startswith("Pipeline is up to date")
 
     (repo / "extra" / "in.txt").write_text("b\n")

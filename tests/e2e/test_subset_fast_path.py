@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.conftest import anonymous_env, run
+from tests.conftest import add_stages, anonymous_env, run
 from tests.e2e.test_foundation import digest
 
 
@@ -127,13 +127,11 @@ def test_a_repeated_subset_run_is_skipped_naming_the_experiment_it_repeats(repo)
 def test_a_templated_stage_after_train_sends_the_subset_run_to_dvc(repo):
     """A `foreach` stage that reads the model: the fast path ran only train and evaluate and recorded a lock in
     which that stage had read the workspace's model, not the subset's."""
-    extension = (
+    add_stages(
+        repo,
         "  each:\n    foreach: [x]\n    do:\n      cmd: md5sum models/model.skops > data/model_${item}.txt\n"
-        '      deps: [models/model.skops]\n      outs: ["data/model_${item}.txt"]\n'
+        '      deps: [models/model.skops]\n      outs: ["data/model_${item}.txt"]\n',
     )
-    pipeline = repo / "dvc.yaml"
-    pipeline.write_text(pipeline.read_text().replace("\nplots:", f"\n{extension}\nplots:", 1))
-    run(["dvc", "repro"], repo)
     run(["git", "add", "dvc.yaml", "dvc.lock", "data/.gitignore"], repo)
     run(["git", "commit", "-q", "--no-verify", "-m", "a templated stage"], repo)
     before = digest(repo)

@@ -21,7 +21,7 @@ from hooks.dvc_lock_sync import (
     stale_stages,
     subset_lock,
 )
-from tests.conftest import run, test_env
+from tests.conftest import add_stages, run, test_env
 from tests.hooks.conftest import commit, head_files, output
 
 
@@ -472,13 +472,11 @@ def test_a_templated_stage_that_dvc_calls_stale_is_retrained_by_the_commit(hooke
     """A `foreach` stage added to the project's dvc.yaml: only DVC can say it is stale, and a commit of its changed
     code passed with the stale lock."""
     (hooked / "pipeline" / "extra_note.py").write_text('NOTE = "first"\n')
-    extension = (
+    add_stages(
+        hooked,
         "  each:\n    foreach: [x]\n    do:\n      cmd: cp pipeline/extra_note.py data/extra_${item}.txt\n"
-        '      deps: [pipeline/extra_note.py]\n      outs: ["data/extra_${item}.txt"]\n'
+        '      deps: [pipeline/extra_note.py]\n      outs: ["data/extra_${item}.txt"]\n',
     )
-    pipeline = hooked / "dvc.yaml"
-    pipeline.write_text(pipeline.read_text().replace("\nplots:", f"\n{extension}\nplots:", 1))
-    run(["dvc", "repro"], hooked)
     added = commit(hooked, "dvc.yaml", "dvc.lock", "data/.gitignore", "pipeline/extra_note.py")
     assert added.returncode == 0, output(added)
 
