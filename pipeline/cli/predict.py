@@ -50,9 +50,10 @@ def predict(
 
         scored = score_loans(input_path, out, rev, id_column)
     if scored.id_column is None:
+        passed_over = "".join(f"; {name} holds {kind} values, not ids" for name, kind in scored.not_ids.items())
         typer.echo(
-            f"warning: {input_path} has no id column (looked for {', '.join(scored.looked_for)}): the `id` column "
-            f"of {out} numbers its rows from 0. Name the input's id column with --id-column COL.",
+            f"warning: {input_path} has no id column (looked for {', '.join(scored.looked_for)}{passed_over}): the "
+            f"`id` column of {out} numbers its rows from 0. Name the input's id column with --id-column COL.",
             err=True,
         )
     typer.echo(f"Scored {scored.rows} loans with {scored.model} into {out}.")

@@ -22,7 +22,7 @@ def repro(
     subset: Annotated[
         float | None,
         typer.Option(
-            help="Train on this fraction of the training split (0.0001 <= F <= 1), as a temporary DVC "
+            help="Train on this fraction of the training split (0.0001 <= F < 1), as a temporary DVC "
             "experiment: the workspace, its dvc.lock and its model stay untouched.",
             parser=number("--subset", "0.1"),
         ),

@@ -8,8 +8,8 @@ bytes however it was reached (workspace or `--rev`). The serving code reuses `ch
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,7 @@ from pipeline.training.model_file import load_model_bytes
 from pipeline.user_paths import require_file
 from pipeline.versioning import dvc_seam
 from pipeline.versioning.input_limits import (
+    COMPRESSED_SUFFIXES,
     PARQUET_SUFFIXES,
     check_header,
     check_line_lengths,
@@ -200,10 +201,11 @@ def choose_id_column(
     source: str,
     features: Sequence[str] = (),
     target: str | None = None,
+    not_ids: Collection[str] = (),
 ) -> str | None:
     """The input's id column: the one asked for (which must exist and be neither one of the model's `features` nor
-    its `target`), else the first known id column it has that is no feature; never one named like a score column,
-    whose values would overwrite the ids."""
+    its `target`), else the first known id column it has that is no feature and not of a type that holds no ids
+    (`not_ids`: dates, booleans); never one named like a score column, whose values would overwrite the ids."""
     if requested is not None:
         if requested not in columns:
             raise UserError(
@@ -224,7 +226,8 @@ def choose_id_column(
             )
         chosen: str | None = requested
     else:  # a known id the model reads is no id: `data.drop` here may list a feature of another revision's model
-        chosen = next((name for name in known if name in columns and name not in features), None)
+        usable = (name for name in known if name in columns and name not in features and name not in not_ids)
+        chosen = next(usable, None)
     if chosen in SCORE_COLUMNS:
         raise UserError(
             f"{source}: id column {chosen!r} has the name of a column the output writes "
@@ -238,6 +241,21 @@ def choose_id_column(
 class Scored:
     rows: int
     id_column: str | None  # None: the input had no id column, so rows were numbered from 0
+    not_ids: dict[str, str] = field(default_factory=dict)  # known id columns passed over: dates, booleans
+
+
+def times_and_flags(frame: pd.DataFrame) -> dict[str, str]:
+    """{column: its type} for the columns of dates, times or booleans: no id (`ID_RULE`), and no id stored wrong
+    either, as floats are (refused, with the fix). A timestamp unique per row is dropped by `mlops data add` as
+    id-like, and would otherwise be taken for the id column and refuse the file."""
+    import pandas as pd
+
+    types = pd.api.types
+    return {
+        str(name): str(column.dtype)
+        for name, column in frame.items()
+        if types.is_datetime64_any_dtype(column) or types.is_timedelta64_dtype(column) or types.is_bool_dtype(column)
+    }
 
 
 def predict_file(
@@ -253,6 +271,7 @@ def predict_file(
     """Score every row of `source` into `out`, keeping its id column (`id_column`, else the first of
     `known_ids` it has, else row numbers)."""
     chosen: list[str | None] = []
+    not_ids: dict[str, str] = {}
 
     def scored() -> Iterator[pd.DataFrame]:
         first = 0
@@ -260,6 +279,9 @@ def predict_file(
         for chunk in read_chunks(source, metadata, chunk_rows, ids):
             if not chosen:
                 columns = [str(column) for column in chunk.columns]
+                if id_column is None:
+                    typed = times_and_flags(chunk)
+                    not_ids.update({name: typed[name] for name in known_ids if name in typed})
                 chosen.append(
                     choose_id_column(
                         columns,
@@ -268,6 +290,7 @@ def predict_file(
                         str(source),
                         list(metadata["features"]),
                         metadata.get("target"),
+                        not_ids,
                     )
                 )
             if chunk.empty:  # a header-only CSV is read as one empty chunk, which the model cannot score
@@ -280,7 +303,7 @@ def predict_file(
             raise UserError(f"{source} has no data rows (header only?)", hint="give a file with at least one loan")
 
     rows = write_scores(scored(), out)
-    return Scored(rows, chosen[0])
+    return Scored(rows, chosen[0], not_ids)
 
 
 @dataclass(frozen=True)
@@ -291,6 +314,7 @@ class Prediction:
     model: str  # the model file, and the revision it was read at
     id_column: str | None  # None: the input had none of `looked_for`, so rows were numbered from 0
     looked_for: tuple[str, ...]  # the id columns looked for when none was named
+    not_ids: dict[str, str] = field(default_factory=dict)  # those it had, passed over: {column: a type of no ids}
 
 
 def predict(input_path: Path, out_text: str, rev: str | None = None, id_column: str | None = None) -> Prediction:
@@ -302,7 +326,7 @@ def predict(input_path: Path, out_text: str, rev: str | None = None, id_column: 
     if out.suffix.lower() not in (".csv", *PARQUET_SUFFIXES):  # `scores.json` got CSV text
         raise UserError(
             f"--out {out}: scores are written as CSV (.csv) or parquet (.parquet, .pq), chosen by the name's ending",
-            hint=f"name it {out.stem}.csv or {out.stem}.parquet",
+            hint=f"name it {table_stem(out)}.csv or {table_stem(out)}.parquet",
         )
     check_table_name(input_path)  # a `.tsv` read by commas lacked every column, a `.json` was parsed as CSV
     check_header(input_path)
@@ -318,7 +342,12 @@ def predict(input_path: Path, out_text: str, rev: str | None = None, id_column: 
     scored = predict_file(
         model, metadata, hashlib.md5(data).hexdigest(), input_path, out, id_column=id_column, known_ids=known_ids
     )
-    return Prediction(scored.rows, where, scored.id_column, known_ids)
+    return Prediction(scored.rows, where, scored.id_column, known_ids, scored.not_ids)
+
+
+def table_stem(path: Path) -> str:
+    """`path`'s name without its endings (`scores.csv.gz` -> `scores`), to suggest a name with a table's ending."""
+    return (path.with_suffix("") if path.suffix.lower() in COMPRESSED_SUFFIXES else path).stem
 
 
 def _workspace_model() -> tuple[bytes, str]:

@@ -33,6 +33,7 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 TABLE_SUFFIXES = (".csv", ".txt", *PARQUET_SUFFIXES)  # no suffix at all reads as CSV too
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zip", ".zst")  # pandas reads `loans.csv.gz` by its name
 LINE_END = re.compile(rb"\r\n|\r|\n")  # as pandas ends a line: a lone `\r` too (a classic-Mac export)
+LONGEST_NAME = 255 - len(".partial")  # bytes: the copy is written beside its place as NAME.partial, then renamed
 
 
 def check_destination(destination: Path) -> None:
@@ -43,6 +44,12 @@ def check_destination(destination: Path) -> None:
         raise UserError(f"{name}: a reserved name in {destination.parent}/ (git's or DVC's own file)", hint=hint)
     if any(ord(character) < 32 or ord(character) == 127 for character in name):
         raise UserError(f"{name!r}: the name holds a control character (a newline, a tab)", hint=hint)
+    if len(name.encode("utf-8", "surrogateescape")) > LONGEST_NAME:
+        raise UserError(
+            f"{shortened(name)}: too long a name ({len(name.encode('utf-8', 'surrogateescape')):,} bytes; at most "
+            f"{LONGEST_NAME}, as the copy is first written as NAME.partial, within the system's 255)",
+            hint=hint,
+        )
     if git.is_tracked(destination.as_posix()):
         raise UserError(f"{destination} is tracked by git: adding the data there would overwrite it", hint=hint)
 

@@ -373,3 +373,32 @@ def test_a_line_longer_than_the_data_add_limit_is_refused_by_predict_and_outcome
         assert result.returncode == 2, result.stdout + result.stderr
         assert f"error: {long}: line 2 is longer than 1024 KB" in result.stderr, result.stderr
     assert not (tmp_path / "scores.csv").exists() and not (repo / "logs").exists()
+
+
+def test_a_timestamp_data_add_dropped_as_id_like_is_passed_over_as_the_id(repo, tmp_path):
+    """`data add` drops a timestamp unique per row as id-like (it lands in data.drop); predict then took it for the
+    id column and refused the very file: "2020-01-01 00:00:00 (Timestamp) is no id", with no way round."""
+    import pandas as pd
+
+    frame = lending_frame().drop(columns=["Class"]).head(3)  # `rownames` is in data.drop: a known id column
+    frame["rownames"] = pd.date_range("2020-01-01", periods=3, freq="h")
+    frame.to_parquet(tmp_path / "loans.parquet")
+    result = mlops(repo, "predict", str(tmp_path / "loans.parquet"), "--out", str(tmp_path / "s.csv"))
+    assert "rownames holds datetime64" in result.stderr and "numbers its rows from 0" in result.stderr, result.stderr
+    assert [row["id"] for row in csv.DictReader((tmp_path / "s.csv").open())] == ["0", "1", "2"]
+    named = mlops(
+        repo,
+        "predict",
+        str(tmp_path / "loans.parquet"),
+        "--out",
+        str(tmp_path / "n.csv"),
+        "--id-column",
+        "rownames",
+        check=False,
+    )  # asked for by name, it is still refused for what it is
+    assert named.returncode == 2 and "is no id" in named.stderr, named.stderr
+
+
+def test_an_output_name_with_a_compression_ending_is_told_the_table_names(repo, tmp_path):
+    result = mlops(repo, "predict", str(sample(tmp_path, rows=3)), "--out", str(tmp_path / "s.csv.gz"), check=False)
+    assert result.returncode == 2 and "name it s.csv or s.parquet" in result.stderr, result.stderr

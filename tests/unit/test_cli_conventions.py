@@ -289,6 +289,15 @@ def test_every_help_shows_click_metavars_not_typer_internals():
     assert "Usage: mlops exp sweep [OPTIONS] AXES...\n" in helps["mlops exp sweep"]
 
 
+def test_every_subset_option_says_its_fraction_stays_below_one():
+    """`mlops repro -h` said `0.0001 <= F <= 1`, and `--subset 1` is refused."""
+    helps = {path: " ".join(text.split()) for path, text in every_command_help().items()}
+    with_subset = [path for path, text in helps.items() if "--subset" in text]
+    assert {"mlops repro", "mlops exp run", "mlops exp sweep", "mlops gate"} <= set(with_subset)
+    for path in with_subset:
+        assert "<= 1)" not in helps[path] and "< 1" in helps[path], (path, helps[path])
+
+
 def test_the_installed_command_shows_the_same_usage():
     result = mlops("checkout", "-h")
     assert result.returncode == 0 and result.stdout.startswith("Usage: mlops checkout [OPTIONS] REV\n"), result.stdout

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from pipeline.errors import UserError
-from pipeline.serving.predict import choose_id_column
+from pipeline.serving.predict import choose_id_column, times_and_flags
 from pipeline.versioning.datasets import id_like_columns
 
 
@@ -89,3 +89,20 @@ def test_a_known_id_column_the_model_reads_as_a_feature_is_not_taken_for_the_ids
     known = ["rownames", "addr_state", "id"]
     assert choose_id_column(columns, None, known, "in.csv", ["addr_state", "int_rate"]) == "id"
     assert choose_id_column(columns[:2], None, known, "in.csv", ["addr_state", "int_rate"]) is None
+
+
+def test_predict_passes_over_known_id_columns_of_dates_and_flags_not_of_floats():
+    frame = pd.DataFrame(
+        {
+            "applied_at": pd.date_range("2020-01-01", periods=2, freq="h"),
+            "approved": [True, False],
+            "loan_id": [1.0, 2.0],  # an id stored wrong: refused with its fix, not passed over
+            "number": ["a", "b"],
+        }
+    )
+    passed_over = times_and_flags(frame)
+    assert set(passed_over) == {"applied_at", "approved"} and passed_over["approved"] == "bool"
+    known = ["applied_at", "approved", "loan_id"]
+    assert choose_id_column(list(frame.columns), None, known, "f", not_ids=passed_over) == "loan_id"
+    assert choose_id_column(list(frame.columns), None, known[:2], "f", not_ids=passed_over) is None
+    assert choose_id_column(list(frame.columns), "applied_at", known, "f", not_ids=passed_over) == "applied_at"

@@ -9,6 +9,8 @@ import pytest
 
 from pipeline.errors import UserError
 from pipeline.user_paths import in_project, require_file, resolved
+from pipeline.versioning.input_limits import LONGEST_NAME, check_destination
+from tests.conftest import ROOT
 
 
 def resolve_as_python_3_13(self, strict=False):
@@ -45,3 +47,14 @@ def test_a_missing_path_or_a_dangling_link_is_no_loop(loops):
     assert in_project(Path("missing")) == Path("missing")
     with pytest.raises(UserError, match="^dangling: no such file\n"):
         require_file(Path("dangling"), hint="give a CSV")
+
+
+def test_a_data_file_name_too_long_for_its_partial_copy_is_refused_by_its_length(monkeypatch):
+    """A 248-byte name failed after the checks, as "could not keep a copy of params.yaml ... make .dvc/tmp
+    writable": the copy is first written as NAME.partial, beyond the system's 255 bytes."""
+    monkeypatch.chdir(ROOT)
+    check_destination(Path("data/external") / ("a" * (LONGEST_NAME - 4) + ".csv"))  # the longest that fits
+    with pytest.raises(UserError, match=r"too long a name \(248 bytes; at most 247"):
+        check_destination(Path("data/external") / ("a" * (LONGEST_NAME - 3) + ".csv"))
+    with pytest.raises(UserError, match=r"too long a name"):  # bytes, not characters
+        check_destination(Path("data/external") / ("é" * 124 + ".csv"))
