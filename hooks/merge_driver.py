@@ -47,11 +47,12 @@ def driver_command(name: str) -> str:
 
 def gitattributes_lines(outputs: dict[str, bool], is_dir: Callable[[str], bool]) -> list[str]:
     """The `.gitattributes` lines for `params.yaml`, `dvc.lock`, the git-kept outputs (`cache: false`) and `*.dvc`
-    pointers."""
-    lines = [f"{PARAMS_FILE} merge={PARAMS}", f"dvc.lock merge={GENERATED}"]
+    pointers. Each file is named from the root (`/dvc.lock`): a bare name matches in every folder, and another
+    project's `sub/dvc.lock` or `sub/params.yaml` merged by these drivers lost the other side's edits."""
+    lines = [f"/{PARAMS_FILE} merge={PARAMS}", f"/dvc.lock merge={GENERATED}"]
     for path, cached in outputs.items():
         if not cached:
-            lines.append(f"{path}/** merge={GENERATED}" if is_dir(path) else f"{path} merge={GENERATED}")
+            lines.append(f"/{path}/** merge={GENERATED}" if is_dir(path) else f"/{path} merge={GENERATED}")
     lines.append(f"*.dvc merge={POINTERS}")
     return lines
 

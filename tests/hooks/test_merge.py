@@ -498,10 +498,10 @@ def test_gitattributes_name_params_the_git_kept_outputs_and_dvc_lock_only():
     outputs = {"data/raw.parquet": True, "reports/metrics.json": False, "reports/plots": False}
     lines = gitattributes_lines(outputs, is_dir=lambda path: path == "reports/plots")
     assert lines == [
-        "params.yaml merge=mlops-params",
-        "dvc.lock merge=mlops-generated",
-        "reports/metrics.json merge=mlops-generated",
-        "reports/plots/** merge=mlops-generated",
+        "/params.yaml merge=mlops-params",
+        "/dvc.lock merge=mlops-generated",
+        "/reports/metrics.json merge=mlops-generated",
+        "/reports/plots/** merge=mlops-generated",
         "*.dvc merge=mlops-dvc",
     ]
 
@@ -509,3 +509,25 @@ def test_gitattributes_name_params_the_git_kept_outputs_and_dvc_lock_only():
 def test_committed_gitattributes_match_what_install_writes(monkeypatch):
     monkeypatch.chdir(ROOT)
     assert merge_setup.attributes_block() in (ROOT / ".gitattributes").read_text()
+
+
+def test_the_drivers_take_the_projects_own_files_not_their_namesakes_in_folders():
+    """A bare `dvc.lock` pattern matched `sub/dvc.lock` too: another pipeline's lock (or a `sub/params.yaml`) kept one
+    side, and the other side's edits were lost without a conflict."""
+    paths = [
+        "dvc.lock",
+        "params.yaml",
+        "reports/metrics.json",
+        "sub/dvc.lock",
+        "sub/params.yaml",
+        "sub/reports/metrics.json",
+    ]
+    shown = run(["git", "check-attr", "merge", "--", *paths], ROOT).stdout.splitlines()
+    assert shown == [
+        "dvc.lock: merge: mlops-generated",
+        "params.yaml: merge: mlops-params",
+        "reports/metrics.json: merge: mlops-generated",
+        "sub/dvc.lock: merge: unspecified",
+        "sub/params.yaml: merge: unspecified",
+        "sub/reports/metrics.json: merge: unspecified",
+    ]
