@@ -4,7 +4,8 @@ An ordinary commit pays pre-commit's cost per hook process (a Python start, then
 work tree after it), so the checks every staged file needs run here together: each staged file is read once
 (see `hooks.git.staged_blobs`) and each check is the pure function of its own module.
 `SKIP=block-untracked-data` (or `no-secrets-in-dvc-config`, `hygiene`) still skips that check alone. It also runs
-dvc-lock-sync's one check that a deleted file triggers (`hooks.lock_deletion`): pre-commit names no deleted file.
+dvc-lock-sync's one check that a deleted file triggers (`hooks.lock_deletion`): pre-commit names no deleted file;
+and, for the commit that concludes a stopped merge, dvc-lock-sync itself (`hooks.merge_conclusion`).
 Takes block-untracked-data's options.
 """
 
@@ -14,7 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from hooks import block_untracked_data, git, hygiene, lock_deletion
+from hooks import block_untracked_data, git, hygiene, lock_deletion, merge_conclusion
 from hooks import no_secrets_in_dvc_config as no_secrets
 from hooks.formats import is_text
 
@@ -50,14 +51,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if lock_deletion.HOOK_ID not in skipped and lock_deletion.deletes_lock():
         lock_deletion.report()
         status = 1
+    git_dir = git.git_dir()
     if hygiene.HOOK_ID not in skipped:
-        conflicts = hygiene.in_merge(git.git_dir())
+        conflicts = hygiene.in_merge(git_dir)
         text = [blob for blob in blobs if blob.path not in refused and not blob.is_symlink and is_text(blob.head)]
         # What was read is what the work tree holds (pre-commit stashes the rest): open only files to fix.
         to_fix = [b.path for b in text if b.size > len(b.head) or hygiene.needs_fixing(b.path, b.head, conflicts)]
         if hygiene.fix_files(to_fix, conflicts):
             print(hygiene.advice())
             status = 1
+    # Last, and only for a commit nothing else refused: it may retrain.
+    if status == 0 and merge_conclusion.HOOK_ID not in skipped and merge_conclusion.concluding_a_merge(git_dir):
+        status = merge_conclusion.run_lock_sync()
     return status
 
 

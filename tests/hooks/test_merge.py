@@ -531,3 +531,24 @@ def test_the_drivers_take_the_projects_own_files_not_their_namesakes_in_folders(
         "sub/params.yaml: merge: unspecified",
         "sub/reports/metrics.json: merge: unspecified",
     ]
+
+
+@pytest.mark.slow
+def test_concluding_a_stopped_merge_of_params_and_code_retrains_it(retrained, tmp_path):
+    """`git merge --no-commit` (or a conflict anywhere) then `git commit`: pre-commit hands hooks only the files that
+    differ from both parents, and with params from one side and code from the other that was none of dvc-lock-sync's
+    files. The merge commit was recorded with a dvc.lock trained on neither."""
+    hooked = retrained(tmp_path / "repo", "c")
+    run(["git", "checkout", "-q", "-b", "code", "main"], hooked)
+    with (hooked / "pipeline/stages/evaluate.py").open("a") as stage:
+        stage.write("# A code change evaluate's lock entry records.\n")
+    assert commit(hooked, "pipeline/stages/evaluate.py").returncode != 0  # retrained
+    assert commit(hooked).returncode == 0
+    run(["git", "checkout", "-q", "c"], hooked)
+    run(["git", "merge", "--no-commit", "code"], hooked)
+    first = conclude(hooked)
+    assert first.returncode != 0 and "retrained" in output(first), output(first)
+    second = conclude(hooked)
+    assert second.returncode == 0, output(second)
+    assert len(run(["git", "rev-list", "--parents", "-n", "1", "HEAD"], hooked).stdout.split()) == 3
+    assert_clean(hooked)
