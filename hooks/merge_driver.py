@@ -59,14 +59,20 @@ def gitattributes_lines(outputs: dict[str, bool], is_dir: Callable[[str], bool])
 
 def conflict_fix(path: str, command: str = "the command") -> str:
     """What finishes a merge that left conflict markers in `path`: in `dvc.lock` (this driver was not registered
-    in that clone: `mlops hooks install` was never run) one side is taken and the pipeline reproduced; in a source
-    file (params.yaml, dvc.yaml) the conflict is the user's to resolve."""
-    if path == "dvc.lock":
+    in that clone, or an octopus merge ran none) one side is taken and the pipeline reproduced, or the octopus
+    merge is undone; in a source file (params.yaml, dvc.yaml) the conflict is the user's to resolve."""
+    if path == "dvc.lock" and len(git.merge_heads()) > 1:
         return (
-            "dvc.lock is generated, never merged by hand: `git checkout --ours -- dvc.lock reports`, `mlops repro`, "
-            "`git add dvc.lock reports`, then conclude the merge; `mlops hooks install` makes every later merge do "
-            "this itself"
+            "an octopus merge (several branches at once) runs no merge driver: `git merge --abort`, then merge the "
+            "branches one at a time (each merge retrains)"
         )
+    if path == "dvc.lock":
+        fix = (
+            "dvc.lock is generated, never merged by hand: `git checkout --ours -- dvc.lock reports`, `mlops repro`, "
+            "`git add dvc.lock reports`, then conclude the merge"
+        )
+        registered = git.git("config", "--get", f"merge.{GENERATED}.driver", check=False).strip()
+        return fix if registered else f"{fix}; `mlops hooks install` makes every later merge do this itself"
     return f"resolve the conflict in {path} (keep one value of each key), `git add {path}`, then run {command} again"
 
 
