@@ -138,8 +138,9 @@ def describe(stale: list[StageState]) -> str:
 
 def outputs_not_as_locked(read: Reader) -> list[str]:
     """Generated files kept in git (the reports) staged with other content than dvc.lock records for them: a hand
-    edit, lost at the next run, or a run's output left unstaged. Not while the sides a merge, rebase or
-    cherry-pick kept (`hooks.merge_driver`) await their retrain."""
+    edit, files `git stash pop` or a checkout brought from another run, or a run's output left unstaged (lost at
+    the next run either way). Not while the sides a merge, rebase or cherry-pick kept (`hooks.merge_driver`) await
+    their retrain."""
     if merge_driver.placeholders() or git.merge_heads():
         return []
     locked = {out["path"]: out.get("md5") for stage in lock_stages(read).values() for out in stage.get("outs") or []}
@@ -153,13 +154,16 @@ def outputs_not_as_locked(read: Reader) -> list[str]:
 
 def refuse_outputs_not_as_locked(edited: list[str]) -> int:
     run = "mlops repro" if uses_mlops() else "dvc repro"
+    paths = " ".join(shell_word(path) for path in edited)
     print(f"{HOOK_ID}: these generated files are staged with other content than dvc.lock records for them:\n")
     for path in edited:
         print(f"  {path}")
     print(
-        f"\nThe pipeline writes them: a hand edit is lost at the next run and leaves dvc.lock out of step. Fix: "
-        f"`git add` them if `{run}` wrote them; else `git checkout HEAD -- PATH` (to change what they say, change "
-        f"the code that writes them and run `{run}`)."
+        "\nThe pipeline writes them: a hand edit is lost at the next run and leaves dvc.lock out of step (to change "
+        f"what they say, change the code that writes them and run `{run}`). Fix: `git add {paths}` if `{run}` wrote "
+        f"them since they were staged; else `git checkout HEAD -- {paths}` (a hand edit, or files `git stash pop` or "
+        f"a checkout brought from another run), or `{run}`, which writes them for the staged params, then `git add` "
+        "them."
     )
     print(SKIP_HINT)
     return 1

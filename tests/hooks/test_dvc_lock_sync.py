@@ -268,7 +268,7 @@ def test_a_hand_edit_of_a_generated_report_is_refused_naming_it(hooked):
     metrics.write_text(original.replace('"roc_auc": 0.', '"roc_auc": 0.9', 1))
     refused = commit(hooked, "reports/metrics.json")
     assert refused.returncode != 0
-    assert "reports/metrics.json" in output(refused) and "git checkout HEAD -- PATH" in output(refused)
+    assert "else `git checkout HEAD -- reports/metrics.json` (a hand edit, or files `git stash pop`" in output(refused)
     run(["git", "checkout", "HEAD", "--", "reports/metrics.json"], hooked)
     (hooked / "README.md").write_text((hooked / "README.md").read_text() + "\nA note.\n")
     assert commit(hooked, "README.md").returncode == 0
