@@ -558,7 +558,7 @@ def table_cells(
     lines = [header]
     for row in table.rows:
         cells = [row.name, *(_value(row.params[key]) for key in table.changed_params)]
-        cells += [_metric_cell(row, metric, with_delta=not delta_columns) for metric in metrics]
+        cells += [_metric_cell(row, metric, delta_columns) for metric in metrics]
         cells += [_delta_cell(row, metric) for metric in delta_columns]
         lines.append(cells)
     return lines
@@ -568,18 +568,27 @@ def _value(value: Any) -> str:
     return "-" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _metric_cell(row: ComparisonRow, metric: str, with_delta: bool) -> str:
+def _metric_cell(row: ComparisonRow, metric: str, delta_columns: tuple[str, ...]) -> str:
+    """The value with its change (`0.7224 -.046!`); with `delta_columns` (the screen), the value alone, marked `!`
+    when its change, in no column of its own, is beyond noise."""
     value = row.metrics.get(metric)
     if value is None:
         return "-"
-    delta = " " + _delta_cell(row, metric) if with_delta and metric in row.deltas else ""
+    if not delta_columns:
+        delta = " " + _delta_cell(row, metric) if metric in row.deltas else ""
+    else:
+        delta = "!" if metric not in delta_columns and _beyond_noise(row, metric) else ""
     return f"{value:.4f}{delta}" + ("*" if metric in row.best else "")
+
+
+def _beyond_noise(row: ComparisonRow, metric: str) -> bool:
+    return row.verdicts.get(metric) in ("better", "worse")
 
 
 def _delta_cell(row: ComparisonRow, metric: str) -> str:
     if metric not in row.deltas:
         return ""
-    noise = "!" if row.verdicts.get(metric) in ("better", "worse") else ""
+    noise = "!" if _beyond_noise(row, metric) else ""
     return _signed(row.deltas[metric]) + noise
 
 
@@ -627,10 +636,16 @@ def as_csv(table: ComparisonTable) -> str:
     return buffer.getvalue()
 
 
-LEGEND = (
-    "Values are test metrics with the change against the workspace; * best per metric (higher AUC, lower "
-    "Brier, log loss and cost); ! a change beyond noise (the workspace's DeLong interval for ROC AUC, 2% of "
-    "its value for the others); a change without ! is within noise, or not comparable: other test loans (another "
-    "seed, split or source), another target (or bad class), or other decision costs (cost, threshold, reject rate); "
-    "see --json."
+_MARKS = (
+    "* best per metric (higher AUC, lower Brier, log loss and cost); ! a change beyond noise (the workspace's DeLong "
+    "interval for ROC AUC, 2% of its value for the others)"
+)
+_NO_VERDICT = (
+    "a change without ! is within noise, or not comparable: other test loans (another seed, split or source), another "
+    "target (or bad class), or other decision costs (cost, threshold, reject rate); see --json."
+)
+LEGEND = f"Values are test metrics with the change against the workspace; {_MARKS}; {_NO_VERDICT}"
+SCREEN_LEGEND = (
+    "Values are test metrics, a Δ column their change against the workspace (every metric's change: --md or --json); "
+    f"{_MARKS}, after a value where its change has no column; {_NO_VERDICT}"
 )

@@ -188,6 +188,16 @@ def test_text_table_fits_in_100_columns():
     assert as_csv(table).splitlines()[0].startswith("run,baseline,subset,data.sample_frac,train.model,roc_auc")
 
 
+def test_the_screen_marks_a_value_whose_change_beyond_noise_has_no_column():
+    """The screen showed only ROC AUC's change: a run whose expected cost was worse beyond noise (`+.005!` in --md)
+    showed nothing of it, under a legend promising every change with its `!`."""
+    worse = run("worse", brier=0.06)  # 0.047 -> 0.06: beyond 2% of the workspace's value
+    table = comparison(run("w", workspace=True), [worse])
+    header, _, row = table_cells(table, ["roc_auc", "brier"], ("roc_auc",))
+    assert header[-1] == "Δroc_auc" and row[1:] == ["0.7680", "0.0600!", "+.000"]
+    assert table_cells(table, ["roc_auc", "brier"])[2][1:] == ["0.7680 +.000", "0.0600 +.013!"]
+
+
 def test_the_screen_keeps_to_the_terminal_width_and_folds_long_values_whole(monkeypatch, capsys):
     """Runs that differ in a long data.source made the table 177 columns wide; in a 100-column terminal rich then cut
     every column evenly: the metrics went and the names and paths ended in `…`. Long text now folds onto more lines,
