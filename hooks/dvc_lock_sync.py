@@ -46,7 +46,7 @@ from hooks.pipeline_state import (
     stages_left_to_dvc,
     states_from_dvc_status,
 )
-from hooks.stop_signals import stops_to_take
+from hooks.stop_signals import JOURNAL_DIR, stops_to_take
 
 HOOK_ID = "dvc-lock-sync"
 SKIP_HINT = f"To commit anyway on purpose: SKIP={HOOK_ID} git commit ...  (or git commit --no-verify)"
@@ -250,6 +250,19 @@ def unstaged_edits() -> list[str]:
     return sorted(set(git.unstaged_changes([*REPRO_INPUTS, *outputs])) | set(stashed))
 
 
+def refuse_during_another_command() -> int:
+    """An mlops command's journal is here: it is at work, or was killed and left its files part-written. Putting them
+    back is not for this hook: pre-commit has set the part-written files aside, and would lay them back over."""
+    print(
+        f"{HOOK_ID}: params or pipeline changed, but an mlops command is at work here, or was killed before it "
+        f"finished (SIGKILL, a power cut) and left dvc.lock, models/ or reports/ part-written (its journal, "
+        f"{JOURNAL_DIR}, is here). Nothing was retrained.\nFix: wait for that command to end, or run `mlops status` "
+        "(it puts back what a killed command left), then commit again."
+    )
+    print(SKIP_HINT)
+    return 1
+
+
 def refuse_unstaged(edited: list[str]) -> int:
     print(
         f"{HOOK_ID}: params or pipeline changed, but these files hold unstaged edits of yours that retraining "
@@ -355,6 +368,8 @@ def reproduce(read: Reader) -> int:
         return refuse_subset_params(params_frac)
     if git.commit_index() == "paths":
         return refuse_commit_of_paths(stale)
+    if os.path.isdir(JOURNAL_DIR):
+        return refuse_during_another_command()
     edited = unstaged_edits()
     if edited:
         return refuse_unstaged(edited)

@@ -9,6 +9,9 @@ from __future__ import annotations
 import signal
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# Where an mlops command keeps what it must put back should it be stopped (`pipeline.versioning.journal`), until it
+# completes; one killed outright (SIGKILL, a power cut) leaves it for the next command to put back.
+JOURNAL_DIR = ".dvc/tmp/mlops-journal"
 
 
 def stops_to_take(signals: tuple[signal.Signals, ...] = STOP_SIGNALS) -> list[signal.Signals]:

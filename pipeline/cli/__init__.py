@@ -4,6 +4,7 @@ every group) only for the rest."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -44,7 +45,10 @@ def run(hand_over_stops: Callable[[], None]) -> None:
 
     as_json = STATUS_ARGS.get(tuple(sys.argv[1:]))
     try:
-        recover()  # a command killed mid-way (SIGKILL, power cut) is undone before anything else runs
+        # A command killed mid-way (SIGKILL, power cut) is undone before anything else runs; not from a git hook,
+        # where pre-commit has set the killed command's files aside and would lay them back over what was undone.
+        if os.environ.get("PRE_COMMIT") != "1":
+            recover()
         clear_killed_runs()  # and an experiment run it left "Running" in `dvc exp show`
         if as_json is not None:
             repro.status(as_json=as_json)

@@ -35,11 +35,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hooks import git
-from hooks.stop_signals import STOP_SIGNALS, stops_to_take
+from hooks.stop_signals import JOURNAL_DIR, STOP_SIGNALS, stops_to_take
 from pipeline.errors import FULL_DISK, UserError, errno_in
 from pipeline.versioning.dvc_command import cache_files_dir, dvc_in_new_process, release_killed_holder
 
-JOURNAL = Path(".dvc/tmp/mlops-journal")
+JOURNAL = Path(JOURNAL_DIR)
 RUN_LOCK = Path(".dvc/tmp/mlops-repro.lock")
 DVC_RWLOCK = Path(".dvc/tmp/rwlock")
 _WRITING = JOURNAL.with_name(JOURNAL.name + ".new")

@@ -202,6 +202,32 @@ def test_a_stopped_run_puts_back_the_model_its_cache_lacks_or_holds_corrupted(re
 
 
 @pytest.mark.slow
+def test_a_commit_after_a_sigkill_mid_train_leaves_the_putting_back_to_mlops(hooked):
+    """The commit's retrain put the killed run's files back inside the hook, where pre-commit had set them aside:
+    pre-commit then laid the part-written files back over (an empty dvc.lock, or one recording a model that was not
+    there), and the hook called them the user's unstaged edits, to `git add`."""
+    snapshot = Snapshot(hooked)
+    make_train_stale(hooked)
+    process = start_mlops(hooked, "repro")
+    wait_for_stage(hooked, "train", process)
+    time.sleep(0.5)
+    stop(process, signal.SIGKILL)
+
+    refused = run(["git", "commit", "-qam", "C 0.02"], hooked, check=False)
+    output = refused.stdout + refused.stderr
+    assert refused.returncode != 0 and "killed before it finished" in output and "mlops status" in output, output
+    assert "unstaged edits" not in output and (hooked / JOURNAL).is_dir(), output
+    assert "stopped before it finished" in run(["mlops", "status"], hooked).stderr
+    run(["git", "stash", "-q"], hooked)  # the params edit aside: the workspace is as before the killed run
+    snapshot.assert_unchanged()
+    run(["git", "stash", "pop", "-q"], hooked)
+    retrained = run(["git", "commit", "-qam", "C 0.02"], hooked, check=False)
+    assert retrained.returncode != 0 and "retrained" in retrained.stdout + retrained.stderr
+    assert run(["git", "commit", "-qam", "C 0.02"], hooked, check=False).returncode == 0  # as the hook says
+    assert_model_whole(hooked)
+
+
+@pytest.mark.slow
 def test_status_during_a_run_says_another_command_is_at_work(repo):
     """A run's half-made workspace (its model deleted, dvc.lock not yet written) looked stale, and nothing said a run
     was at work: after a SIGKILL of a commit whose hook retrains, that run goes on alone for seconds."""
