@@ -141,12 +141,33 @@ def exp_run_temp(name: str, overrides: dict[str, str]) -> None:
     from pipeline.experiments.warm_stages import stages_in_warm_forks
 
     settings = [arg for key, value in overrides.items() for arg in ("-S", f"{key}={value}")]
-    with stages_in_warm_forks(), only_its_own_experiment(), only_set_params_rewritten():
+    with stages_in_warm_forks(), only_its_own_experiment(), only_set_params_rewritten(), queued_all_or_nothing():
         checked("exp", "run", "--temp", "--name", name, *settings)
     signum = stop_signal()
     if signum is not None:  # the stop landed where a library swallows every exception (fsspec's `exists`): DVC ran on
         drop_experiment(baseline, name)  # and recorded the run the user had stopped
         raise Stopped(signum)
+
+
+@contextlib.contextmanager
+def queued_all_or_nothing() -> Iterator[None]:
+    """While inside, DVC's queueing of a temporary experiment runs under the journal. It sets the experiment's params
+    in the workspace's params.yaml, stashes the workspace (index included) and detaches HEAD, then puts them back:
+    killed part-way (SIGKILL), it left the experiment's params in the workspace, staged, and the next run trained on
+    them. Only the queueing, seconds: the run itself, in its temporary copy, changes nothing here."""
+    from dvc.repo.experiments.queue.tempdir import TempDirQueue
+
+    put = TempDirQueue.put
+
+    def put_journaled(queue, *args, **kwargs):
+        with all_or_nothing("mlops exp run", (PARAMS_FILE,), outputs=False, changes_index=True, detaches_head=True):
+            return put(queue, *args, **kwargs)
+
+    TempDirQueue.put = put_journaled
+    try:
+        yield
+    finally:
+        TempDirQueue.put = put
 
 
 def experiment_ref(baseline: str, name: str) -> str:

@@ -71,6 +71,8 @@ class Entry:
     outputs: bool = True  # run `dvc checkout` after restoring
     checkout: list[str] = field(default_factory=list)  # what that `dvc checkout` checks out (none named: everything)
     index_digest: str | None = None  # what git's index held when the command started (its entries, not their stat)
+    changes_index: bool = False  # the block stages files itself (DVC's queueing of an experiment): put back whole
+    branch_head: str | None = None  # the branch HEAD was on, when the block may detach HEAD at its commit
     started: float = 0.0  # when the command started (seconds since the epoch)
     linked: dict[str, list[int]] = field(default_factory=dict)  # output -> [size, mtime_ns] of its link under OUTPUTS
 
@@ -85,10 +87,14 @@ def all_or_nothing(
     branch: str | None = None,
     outputs: bool = True,
     checkout: tuple[str, ...] = (),
+    changes_index: bool = False,
+    detaches_head: bool = False,
 ) -> Iterator[None]:
     """Run the block holding the run lock, with a journal of `paths` (files or folders), git's index and HEAD:
     on any exception or stop signal everything is put back as it was, then the exception propagates. DVC's
-    outputs are put back by `dvc checkout` of `checkout` (none named: all of them) when `outputs`."""
+    outputs are put back by `dvc checkout` of `checkout` (none named: all of them) when `outputs`. A block that
+    stages files itself (`changes_index`) gets the index put back whatever it holds; one that may detach HEAD at its
+    commit (`detaches_head`) gets HEAD back on its branch, the work tree untouched."""
     global _active
     if _active:
         yield
@@ -97,6 +103,9 @@ def all_or_nothing(
         _recover_locked()
         entry = Entry(command, os.getpid(), branch=branch, ends_with_commit=ends_with_commit, outputs=outputs)
         entry.checkout = list(checkout)
+        entry.changes_index = changes_index
+        if detaches_head:
+            entry.branch_head = _git("symbolic-ref", "-q", "HEAD") or None
         entry.started = time.time()
         entry.head_commit = git.resolve_commit("HEAD")
         entry.index_digest = _index_digest()
@@ -152,7 +161,21 @@ def _recover_locked() -> str | None:
     print(f"mlops: {message}.", file=sys.stderr)
     if index_kept:
         print("mlops: git's index changed since that command started (yours): left as it is.", file=sys.stderr)
+    _name_index_lock_left(entry)
     return message
+
+
+def _name_index_lock_left(entry: Entry) -> None:
+    """Git's `index.lock` made since the killed command started: its git commit was killed with it, and every git
+    command (and DVC's) fails on it until it goes. Not removed here: a git command of the user's may hold it."""
+    lock = Path(_git("rev-parse", "--git-path", "index.lock") or ".git/index.lock")
+    with contextlib.suppress(OSError):
+        if lock.stat().st_mtime >= entry.started - CLOCK_SLACK:
+            print(
+                f"mlops: git's {lock} is left from that command (git was killed with it). Unless a git command "
+                f"is running here, remove it: rm {lock}",
+                file=sys.stderr,
+            )
 
 
 def _write_or_refuse(entry: Entry, paths: tuple[str, ...]) -> None:
@@ -247,6 +270,8 @@ def _restore(journal: Path) -> bool:
     tracked_before = _tracked()
     if entry.head:  # without the user's checkout hooks: DVC's outputs are checked out below
         _git("-c", "core.hooksPath=/dev/null", "checkout", "-q", "--force", entry.head)
+    elif entry.branch_head and not head_moved and not _git("symbolic-ref", "-q", "HEAD"):
+        _git("symbolic-ref", "HEAD", entry.branch_head)  # detached at the same commit: back on the branch
     for name, kind in entry.paths.items():
         _remove(Path(name))
         if kind == "dir":
@@ -275,7 +300,7 @@ def _index_is_the_commands(entry: Entry) -> bool:
     """Whether git's index may be put back: the command itself changes it (moves HEAD, commits), or it holds what
     it held when the command started. Otherwise someone changed it since (a `git reset --hard` after the stop,
     a `git add` in another terminal), and putting the old copy back would undo their change."""
-    if entry.head or entry.ends_with_commit or entry.index_digest is None:
+    if entry.head or entry.ends_with_commit or entry.changes_index or entry.index_digest is None:
         return True
     return _index_digest() == entry.index_digest
 
@@ -444,8 +469,12 @@ def stop_signals_unwind() -> Iterator[None]:
 
     Once a stop signal has landed, what a finalizer raises is its echo, not news: an object whose construction
     the signal cut short fails as it is collected (DVC's progress callbacks print an AttributeError's
-    traceback), so it is dropped rather than printed over the message that says what was put back."""
-    _stopped_by.clear()
+    traceback), so it is dropped rather than printed over the message that says what was put back. Inside an
+    enclosing such block (DVC's queueing of an experiment, journalled within a run that unwinds stops), a stop it
+    has kept stays kept: it stops this block too."""
+    global _unwinding
+    if not _unwinding:
+        _stopped_by.clear()
     # One ignored from the start stays ignored (`nohup mlops ...`), here and in DVC and the stages this starts
     handlers = {signum: _raise_stopped for signum in stops_to_take((signal.SIGTERM, signal.SIGHUP))}
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # Ctrl-C stays a KeyboardInterrupt
@@ -453,7 +482,6 @@ def stop_signals_unwind() -> Iterator[None]:
     previous = {signum: signal.signal(signum, handler) for signum, handler in handlers.items()}
     previous_hook = sys.unraisablehook
     sys.unraisablehook = lambda unraisable: None if _stopped_by else previous_hook(unraisable)
-    global _unwinding
     unwinding_before, _unwinding = _unwinding, True
     try:
         yield

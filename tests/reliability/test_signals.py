@@ -202,6 +202,29 @@ def test_a_stopped_run_puts_back_the_model_its_cache_lacks_or_holds_corrupted(re
 
 
 @pytest.mark.slow
+def test_sigkill_as_an_experiment_is_queued_leaves_no_params_of_it_in_the_workspace(repo):
+    """DVC queues a temporary experiment by setting its params in the workspace's params.yaml, stashing the workspace
+    and detaching HEAD, then putting them back: killed in between, the experiment's params stayed, staged, and the
+    next experiment (or `mlops repro`) trained on them."""
+    snapshot = Snapshot(repo)
+    process = start_mlops(repo, "exp", "run", "-S", "train.logreg.C=0.5")
+    deadline = time.monotonic() + 120
+    while "C: 0.5" not in (repo / "params.yaml").read_text() and process.poll() is None:
+        assert time.monotonic() < deadline, "the experiment's params never reached the workspace"
+        time.sleep(0.002)
+    stop(process, signal.SIGKILL)
+    assert (repo / JOURNAL).is_dir(), "no journal was left for the next command"
+
+    status = run(["mlops", "status"], repo)
+
+    assert "stopped before it finished" in status.stderr and "mlops exp run" in status.stderr, status.stderr
+    assert status.stdout.startswith("Pipeline is up to date"), status.stdout
+    snapshot.assert_unchanged()
+    assert run(["git", "diff", "--cached", "--name-only"], repo).stdout == ""
+    assert run(["git", "symbolic-ref", "--short", "HEAD"], repo).stdout.strip() == "main"
+
+
+@pytest.mark.slow
 def test_a_commit_after_a_sigkill_mid_train_leaves_the_putting_back_to_mlops(hooked):
     """The commit's retrain put the killed run's files back inside the hook, where pre-commit had set them aside:
     pre-commit then laid the part-written files back over (an empty dvc.lock, or one recording a model that was not

@@ -216,3 +216,21 @@ def test_a_stop_whose_exception_python_replaced_still_ends_as_a_stop(workspace):
         except journal.Stopped:
             raise TypeError("expected a message argument") from None
     assert stopped.value.signum == signal.SIGHUP
+
+
+def test_an_index_lock_the_killed_command_left_is_named_with_its_removal(workspace, capfd):
+    """Killed in its git commit (`mlops exp promote`), the command left `.git/index.lock`: the recovery said the
+    files were put back, and every later git command, and `exp promote` again, failed on the lock."""
+    killed_command(workspace, {})
+    (workspace / ".git" / "index.lock").write_text("")
+    assert journal.recover()
+    said = capfd.readouterr().err
+    assert "git's .git/index.lock is left from that command" in said and "rm .git/index.lock" in said, said
+    assert (workspace / ".git" / "index.lock").exists()  # a git command of the user's may hold it
+
+    killed_command(workspace, {})
+    record = workspace / journal.JOURNAL / "journal.json"
+    record.write_text(json.dumps(json.loads(record.read_text()) | {"started": 1_000_000.0}))
+    os.utime(workspace / ".git" / "index.lock", (1, 1))  # older than the killed command: not its own
+    assert journal.recover()
+    assert "index.lock" not in capfd.readouterr().err
