@@ -19,14 +19,25 @@ from hooks import git
 
 HOOK_ID = "dvc-lock-sync"
 LOCK = "dvc.lock"
+CONFIG = ".pre-commit-config.yaml"
+CONFIGURED = re.compile(rf"^\s*(?:-\s*)?id:\s*['\"]?{HOOK_ID}['\"]?\s*(?:#.*)?$", re.MULTILINE)
 INSTALL_PYTHON = re.compile(r"^INSTALL_PYTHON=(.+)$", re.MULTILINE)
 
 
 def concluding_a_merge(git_dir: str) -> bool:
-    """Whether pre-commit runs in its merge mode (as its `is_in_merge_conflict`), with a pipeline lock to check."""
+    """Whether pre-commit runs in its merge mode (as its `is_in_merge_conflict`), with a pipeline lock to check and
+    dvc-lock-sync among the repository's hooks (another repository may use staged-files alone)."""
     present = os.path.exists
     merging = present(os.path.join(git_dir, "MERGE_MSG")) and present(os.path.join(git_dir, "MERGE_HEAD"))
-    return merging and os.path.isfile(LOCK)
+    return merging and os.path.isfile(LOCK) and lock_sync_configured()
+
+
+def lock_sync_configured() -> bool:
+    try:
+        with open(CONFIG, encoding="utf-8", errors="replace") as handle:
+            return bool(CONFIGURED.search(handle.read()))
+    except OSError:
+        return False
 
 
 def pre_commit_command() -> list[str] | None:

@@ -21,6 +21,10 @@ def test_only_a_merge_being_concluded_with_a_lock_counts(staging):
     write(Path.cwd(), ".git/MERGE_HEAD", "0" * 40 + "\n")
     assert not concluding_a_merge(".git")  # no dvc.lock: no pipeline to check
     staging("dvc.lock", "schema: '2.0'\n")
+    assert not concluding_a_merge(".git")  # another repository's hooks: staged-files without dvc-lock-sync
+    staging(".pre-commit-config.yaml", "repos:\n- repo: x\n  hooks:\n  - id: staged-files\n  - id: dvc-lock-syncs\n")
+    assert not concluding_a_merge(".git")
+    staging(".pre-commit-config.yaml", "repos:\n- repo: x\n  hooks:\n  - id: staged-files\n  - id: dvc-lock-sync\n")
     assert concluding_a_merge(".git")
 
 
