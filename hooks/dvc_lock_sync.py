@@ -254,10 +254,10 @@ def refuse_during_another_command() -> int:
     """An mlops command's journal is here: it is at work, or was killed and left its files part-written. Putting them
     back is not for this hook: pre-commit has set the part-written files aside, and would lay them back over."""
     print(
-        f"{HOOK_ID}: params or pipeline changed, but an mlops command is at work here, or was killed before it "
-        f"finished (SIGKILL, a power cut) and left dvc.lock, models/ or reports/ part-written (its journal, "
-        f"{JOURNAL_DIR}, is here). Nothing was retrained.\nFix: wait for that command to end, or run `mlops status` "
-        "(it puts back what a killed command left), then commit again."
+        f"{HOOK_ID}: the pipeline's files are in this commit, but an mlops command is at work here, or was killed "
+        f"before it finished (SIGKILL, a power cut) and left dvc.lock, models/ or reports/ part-written (its "
+        f"journal, {JOURNAL_DIR}, is here). Nothing was retrained.\nFix: wait for that command to end, or run "
+        "`mlops status` (it puts back what a killed command left), then commit again."
     )
     print(SKIP_HINT)
     return 1
@@ -503,6 +503,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if params_refused(read):
             return 1
         edited = outputs_not_as_locked(read)
+        if edited and os.path.isdir(JOURNAL_DIR):  # a killed run's part-written reports (`git commit -a` stages them)
+            return refuse_during_another_command()
         if edited:
             return refuse_outputs_not_as_locked(edited)
         return check(read) if args.mode == "check" else reproduce(read)
