@@ -41,7 +41,7 @@ def main(hand_over_stops: Callable[[], None] = lambda: None) -> None:
 def run(hand_over_stops: Callable[[], None]) -> None:
     """A usage mistake and a UserError both end as one `error:` line, a hint and exit status 2."""
     from pipeline.versioning.exp_queue import clear_killed_runs
-    from pipeline.versioning.journal import recover, stop_signal
+    from pipeline.versioning.journal import changes_completed, recover, stop_signal
 
     as_json = STATUS_ARGS.get(tuple(sys.argv[1:]))
     try:
@@ -64,7 +64,10 @@ def run(hand_over_stops: Callable[[], None]) -> None:
         hand_over_stops()
         status = command(prog_name="mlops", standalone_mode=False)
         signum = stop_signal()
-        if signum is not None:  # Typer ends a stopped command with status 130 and no word: say what the stop left
+        if signum is not None and changes_completed():  # the stop came once the command's changes were complete
+            typer.echo(f"Stopped by {signal.Signals(signum).name} once its changes were made: they are kept.", err=True)
+            status = 0
+        elif signum is not None:  # Typer ends a stopped command with status 130 and no word: say what the stop left
             typer.echo(
                 f"Stopped by {signal.Signals(signum).name}: {STOPPED_SAID}",
                 err=True,

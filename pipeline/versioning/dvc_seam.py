@@ -160,7 +160,8 @@ def queued_all_or_nothing() -> Iterator[None]:
     put = TempDirQueue.put
 
     def put_journaled(queue, *args, **kwargs):
-        with all_or_nothing("mlops exp run", (PARAMS_FILE,), outputs=False, changes_index=True, detaches_head=True):
+        queued = {"outputs": False, "changes_index": True, "detaches_head": True, "leaves_changes": False}
+        with all_or_nothing("mlops exp run", (PARAMS_FILE,), **queued):
             return put(queue, *args, **kwargs)
 
     TempDirQueue.put = put_journaled

@@ -48,6 +48,7 @@ OUTPUTS = "outputs"  # the journal's hard links to DVC's outputs as they were
 _active = False  # a journalled command calling another (exp promote -> apply): the outer journal covers both
 # The stop signals the block received, Ctrl-C included, even one whose exception a library caught or Python dropped.
 _stopped_by: list[int] = []
+_completed: list[str] = []  # the last journalled block that changed the workspace completed (its command)
 _unwinding = False  # inside `stop_signals_unwind`, where `_stopped_by` is this block's
 
 
@@ -89,12 +90,14 @@ def all_or_nothing(
     checkout: tuple[str, ...] = (),
     changes_index: bool = False,
     detaches_head: bool = False,
+    leaves_changes: bool = True,
 ) -> Iterator[None]:
     """Run the block holding the run lock, with a journal of `paths` (files or folders), git's index and HEAD:
     on any exception or stop signal everything is put back as it was, then the exception propagates. DVC's
     outputs are put back by `dvc checkout` of `checkout` (none named: all of them) when `outputs`. A block that
     stages files itself (`changes_index`) gets the index put back whatever it holds; one that may detach HEAD at its
-    commit (`detaches_head`) gets HEAD back on its branch, the work tree untouched."""
+    commit (`detaches_head`) gets HEAD back on its branch, the work tree untouched. Once the journal is deleted the
+    block's changes are complete (`changes_completed`), unless the block puts back its own (`leaves_changes`)."""
     global _active
     if _active:
         yield
@@ -119,6 +122,7 @@ def all_or_nothing(
                     yield
                     raise_if_stopped()  # raised inside a finalizer ("Exception ignored in ..."): stop all the same
                 except BaseException as error:
+                    _completed.clear()
                     with _stop_signals_ignored():
                         _restore(JOURNAL)
                         _discard(JOURNAL)
@@ -127,9 +131,17 @@ def all_or_nothing(
                         # 252) and the block failed on that: the user stopped the command, nothing failed.
                         raise Stopped(_stopped_by[0]) from error
                     raise
-                _discard(JOURNAL)
+                with stops_held():  # deleting the journal completes the block: a stop comes after it
+                    _discard(JOURNAL)
+                    if leaves_changes:
+                        _completed[:] = [command]
         finally:
             _active = False
+
+
+def changes_completed() -> bool:
+    """Whether this process's last journalled block completed its changes: a stop after it put nothing back."""
+    return bool(_completed)
 
 
 def recover() -> str | None:

@@ -349,3 +349,37 @@ def test_a_failed_run_on_edited_added_data_keeps_its_pointer_and_the_edit(file_s
     assert source.read_bytes() == edit
     before.assert_unchanged()
     assert "modified:           data/external/loans.csv" in run(["dvc", "status"], repo).stdout
+
+
+STOP_ONCE_APPENDED = """
+import os, signal, sys, time
+from pipeline.__main__ import main
+from pipeline.versioning import data_add
+
+in_project = data_add.in_project
+
+def in_project_then_a_stop(path):  # called once the append's journalled block completed
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(5)
+    return in_project(path)
+
+data_add.in_project = in_project_then_a_stop
+sys.argv = ["mlops", "data", "add", sys.argv[1], "--append"]
+main()
+"""
+
+
+def test_a_stop_once_an_append_is_made_says_it_is_kept(file_sourced, tmp_path):
+    """A stop just after the append completed said "the files it changes are as they were before the run", exit
+    143: the rows were appended and the new pointer staged, and a user who believed it appended them again."""
+    batch = lending_frame().head(20)
+    batch["rownames"] = batch["rownames"] + 100_000
+    batch["annual_inc"] = batch["annual_inc"] + 0.5  # new loans: no row of the data has these
+    path = tmp_path / "batch.csv"
+    batch.to_csv(path, index=False)
+    result = run([sys.executable, "-c", STOP_ONCE_APPENDED, str(path)], file_sourced, check=False)
+    said = result.stdout + result.stderr
+    assert result.returncode == 0 and "Stopped by SIGTERM once its changes were made: they are kept." in said, said
+    assert "as they were before the run" not in said
+    assert len(pd.read_csv(file_sourced / "data/external/loans.csv")) == 9857 + 20
+    assert "data/external/loans.csv.dvc" in run(["git", "diff", "--cached", "--name-only"], file_sourced).stdout
