@@ -5,7 +5,7 @@ pre-commit then hands each hook only the files that differ from both parents, so
 pipeline's files, was skipped when the params came from one side and the code or data from the other: the merge
 was recorded with a dvc.lock trained on neither. staged-files runs on every commit (`always_run`); while a merge is
 being concluded, it has pre-commit run dvc-lock-sync on `dvc.lock` as the configuration says (its mode, `SKIP`).
-Any other commit costs this two `stat`s. Stdlib only: staged-files runs without site-packages.
+Any other commit costs this one `stat` (of MERGE_MSG). Stdlib only: staged-files runs without site-packages.
 """
 
 from __future__ import annotations

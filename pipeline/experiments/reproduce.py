@@ -23,7 +23,6 @@ from pipeline.versioning.pipeline_status import (
     missing_sources,
     missing_sources_fix,
     stage_states,
-    stale_stages,
 )
 from pipeline.versioning.up_to_date import params_all_recorded, stages_if_nothing_to_run
 
@@ -56,7 +55,8 @@ def reproduce(subset: float | None, force: bool) -> Reproduced:
     before = workspace_metrics_if_readable()
     outcomes: dict[str, str] = {}
     # The fast path: when nothing is stale, and no stage is one only DVC can judge, DVC need not even start.
-    if force or stale_stages("mlops repro") or stages_left_to_dvc(read_worktree()):
+    read = functools.cache(read_worktree())  # dvc.yaml, params.yaml and dvc.lock: read once for both questions
+    if force or any(state.stale for state in stage_states("mlops repro", read)) or stages_left_to_dvc(read):
         try:
             with dvc_outcomes.contradicting_advice_dropped():
                 outcomes = dvc_seam.repro(force=force)
