@@ -36,6 +36,7 @@ from hooks.pipeline_state import (
     StageState,
     file_md5,
     git_kept_outputs,
+    listing_md5,
     load,
     lock_stages,
     lookup,
@@ -146,14 +147,41 @@ def outputs_not_as_locked(read: Reader) -> list[str]:
     locked = {out["path"]: out.get("md5") for stage in lock_stages(read).values() for out in stage.get("outs") or []}
     edited = []
     for path in git_kept_outputs(read):
-        data = read(path) if path in locked else None  # None too for a folder of outputs
+        if str(locked.get(path)).endswith(".dir"):
+            edited += folder_not_as_locked(path, locked[path])
+            continue
+        data = read(path) if path in locked else None
         if data is not None and file_md5(data) != locked[path]:
             edited.append(path)
     return edited
 
 
+def folder_not_as_locked(folder: str, md5: str) -> list[str]:
+    """A folder of outputs staged with other files than the lock's md5 of it: the files in it that the commit
+    adds or changes (a model or a table put among the plots, a plot edited), else the folder."""
+    files = git.staged_files_under(folder)
+    prefix = folder.rstrip("/") + "/"
+    if not files or listing_md5({path.removeprefix(prefix): file_md5(data) for path, data in files.items()}) == md5:
+        return []
+    return [change.path for change in git.staged_changes() if change.path.startswith(prefix)] or [folder]
+
+
 def refuse_outputs_not_as_locked(edited: list[str]) -> int:
     run = "mlops repro" if uses_mlops() else "dvc repro"
+    added = [path for path in edited if git.blob_at("HEAD", path) is None and not os.path.isdir(path)]
+    edited = [path for path in edited if path not in added]
+    if added:
+        print(f"{HOOK_ID}: these files are staged in a folder the pipeline writes, and it did not write them:\n")
+        for path in added:
+            print(f"  {path}")
+        print(
+            f"\nThe next `{run}` deletes them with the folder it writes again. Fix: `git rm --cached "
+            f"{' '.join(shell_word(path) for path in added)}`, then move them out of that folder (if they are "
+            "data or a model, `dvc add` them there)."
+        )
+    if not edited:
+        print(SKIP_HINT)
+        return 1
     paths = " ".join(shell_word(path) for path in edited)
     print(f"{HOOK_ID}: these generated files are staged with other content than dvc.lock records for them:\n")
     for path in edited:

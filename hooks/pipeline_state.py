@@ -78,13 +78,19 @@ def dir_md5(root: str, md5_of: Callable[[str], str] = path_md5) -> str | None:
     """DVC's md5 of a directory in the working tree, or None when it does not exist (`md5_of`: a file's md5)."""
     if not os.path.isdir(root):
         return None
-    entries = []
+    md5s = {}
     for folder, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if d != ".dvc"]
         for name in files:
             path = os.path.join(folder, name)
-            entries.append({"md5": md5_of(path), "relpath": os.path.relpath(path, root).replace(os.sep, "/")})
-    entries.sort(key=lambda entry: entry["relpath"])
+            md5s[os.path.relpath(path, root).replace(os.sep, "/")] = md5_of(path)
+    return listing_md5(md5s)
+
+
+def listing_md5(md5s: dict[str, str]) -> str:
+    """DVC's md5 of a directory from its files' md5s (path relative to it, with `/` -> md5): the md5 of their
+    sorted JSON listing, plus `.dir`."""
+    entries = [{"md5": md5, "relpath": name} for name, md5 in sorted(md5s.items())]
     return file_md5(json.dumps(entries, sort_keys=True).encode("utf-8")) + ".dir"
 
 
@@ -110,19 +116,16 @@ def source_folder_md5(read: Reader, folder: str, root: str = ".") -> str | None:
             md5 = out.get("md5")
             if isinstance(md5, str) and not md5.endswith(".dir") and not target.startswith(".."):
                 pointed[target] = md5
-    entries = []
-    for name in sorted(names | set(pointed)):
+    md5s = {}
+    for name in names | set(pointed):
         data = None if name in pointed else read(f"{folder}/{name}")
         if name in pointed:
-            md5 = pointed[name]
+            md5s[name] = pointed[name]
         elif data is not None:
-            md5 = file_md5(data)
+            md5s[name] = file_md5(data)
         elif os.path.isfile(os.path.join(full, name)):
-            md5 = path_md5(os.path.join(full, name))
-        else:
-            continue
-        entries.append({"md5": md5, "relpath": name})
-    return file_md5(json.dumps(entries, sort_keys=True).encode("utf-8")) + ".dir"
+            md5s[name] = path_md5(os.path.join(full, name))
+    return listing_md5(md5s)
 
 
 def strictly_equal(a: Any, b: Any) -> bool:

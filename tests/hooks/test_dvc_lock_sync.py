@@ -274,6 +274,39 @@ def test_a_hand_edit_of_a_generated_report_is_refused_naming_it(hooked):
     assert commit(hooked, "README.md").returncode == 0
 
 
+def test_files_put_among_the_plots_are_refused_and_the_fix_keeps_them(hooked):
+    """reports/plots is a folder the evaluate stage writes into git: a model or a loans table copied in there
+    passed every check (only the folder's size was limited), and the next run deleted it with the folder."""
+    shutil.copy(hooked / "models/model.skops", hooked / "reports/plots/model.skops")
+    (hooked / "reports/plots/scores.csv").write_text("id,score\n" + "".join(f"{i},0.{i}\n" for i in range(300)))
+    refused = commit(hooked, "reports/plots")
+    assert refused.returncode != 0, output(refused)
+    assert "staged in a folder the pipeline writes, and it did not write them" in output(refused)
+    fix = re.search(r"Fix: `(git rm --cached [^`]+)`", output(refused)).group(1)
+    assert fix == "git rm --cached reports/plots/model.skops reports/plots/scores.csv", fix
+    run(fix, hooked)
+    kept = hooked / "kept"
+    kept.mkdir()
+    for name in ("model.skops", "scores.csv"):
+        shutil.move(hooked / "reports/plots" / name, kept / name)
+    (hooked / "README.md").write_text((hooked / "README.md").read_text() + "\nA note.\n")
+    passed = commit(hooked, "README.md")
+    assert passed.returncode == 0, output(passed)
+    assert (kept / "model.skops").stat().st_size > 0 and "reports/plots/model.skops" not in head_files(hooked)
+
+
+def test_a_hand_edit_of_a_plot_is_refused_naming_the_file(hooked):
+    """A folder of outputs is compared with dvc.lock as DVC hashes it (the md5 of its listing), as a file is."""
+    roc = hooked / "reports/plots/roc.json"
+    roc.write_text(roc.read_text().replace("0.", "1.", 1))
+    refused = commit(hooked, "reports/plots/roc.json")
+    assert refused.returncode != 0, output(refused)
+    assert "other content than dvc.lock records for them:\n\n  reports/plots/roc.json\n" in output(refused)
+    run(["git", "checkout", "HEAD", "--", "reports/plots/roc.json"], hooked)
+    (hooked / "README.md").write_text((hooked / "README.md").read_text() + "\nA note.\n")
+    assert commit(hooked, "README.md").returncode == 0
+
+
 def test_a_partly_staged_params_change_retrains_on_what_is_staged_and_keeps_the_rest(hooked):
     """pre-commit stashes the unstaged hunk, so the run reads exactly what is staged; the hunk comes back after."""
     set_param(hooked, "C: 0.01", "C: 0.1")
