@@ -380,6 +380,12 @@ def merge_heads() -> dict[str, str]:
         return {}
 
 
+def in_git_merge() -> bool:
+    """Whether a hook runs inside `git merge` itself (its pre-merge-commit hook), not in the `git commit` that
+    concludes a stopped merge: `git merge` sets `GITHEAD_<id>` for its hooks."""
+    return any(name.startswith("GITHEAD_") for name in os.environ)
+
+
 def merge_conclusion_paths() -> list[str] | None:
     """The paths pre-commit checks when `git commit` concludes a merge (MERGE_MSG and MERGE_HEAD there), as it finds
     them: the conflicted ones MERGE_MSG lists and those the index changes against every parent (a file one side

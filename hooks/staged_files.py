@@ -6,6 +6,8 @@ work tree after it), so the checks every staged file needs run here together: ea
 `SKIP=block-untracked-data` (or `no-secrets-in-dvc-config`, `hygiene`) still skips that check alone. It also runs
 dvc-lock-sync's one check that a deleted file triggers (`hooks.lock_deletion`): pre-commit names no deleted file;
 and, for the commit that concludes a stopped merge, dvc-lock-sync itself (`hooks.merge_conclusion`).
+In a merge (`git merge`'s pre-merge-commit hook, or the commit that concludes a stopped one) the data and secrets
+checks read everything the merge brings, and hygiene fixes only the files pre-commit names.
 Takes block-untracked-data's options.
 """
 
@@ -20,6 +22,11 @@ from hooks import no_secrets_in_dvc_config as no_secrets
 from hooks.formats import is_text
 
 HOOK_ID = "staged-files"
+MERGED_ADVICE = (
+    "In a merge: a file the merged branch brings stays in that branch's history when it is taken out here only. "
+    "Fix: `git merge --abort`; on that branch, take it out of the commit that added it (`git rebase -i`, if the "
+    "branch is not pushed) as the fix above says; then merge again."
+)
 
 
 def skipped_hooks() -> set[str]:
@@ -30,12 +37,17 @@ def skipped_hooks() -> set[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = block_untracked_data.parse_args(argv)
     skipped = skipped_hooks()
-    blobs = git.staged_blobs(args.filenames, no_secrets.SCAN_LIMIT)
+    git_dir = git.git_dir()
+    merging = git.in_git_merge() or os.path.exists(os.path.join(git_dir, "MERGE_HEAD"))
+    blobs = [] if git.in_git_merge() else git.staged_blobs(args.filenames, no_secrets.SCAN_LIMIT)
+    # In a merge, pre-commit names only the files that differ from both parents: what the merge brings from the
+    # other branch (a data file committed there with --no-verify) is read from the index.
+    checked = git.staged_blobs([], no_secrets.SCAN_LIMIT) if merging else blobs
     refused: set[str] = set()  # files that must leave the index are not worth fixing
     status = 0
     if block_untracked_data.HOOK_ID not in skipped:
         try:
-            found = block_untracked_data.check(blobs, args)
+            found = block_untracked_data.check(checked, args)
         except block_untracked_data.PipelineUnreadable as error:
             print(f"{block_untracked_data.HOOK_ID}: {error}")
             found, status = {}, 1
@@ -43,15 +55,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             block_untracked_data.report(found)
             refused |= found.keys()
     if no_secrets.HOOK_ID not in skipped:
-        problems = {blob.path: no_secrets.problems_for(blob.path, blob.head) for blob in blobs if not blob.is_symlink}
+        problems = {b.path: no_secrets.problems_for(b.path, b.head) for b in checked if not b.is_symlink}
         if any(problems.values()):
             no_secrets.report([line for lines in problems.values() for line in lines])
             refused |= {path for path, lines in problems.items() if lines}
+    if refused and merging:
+        print(MERGED_ADVICE)
     status = 1 if refused else status
     if lock_deletion.HOOK_ID not in skipped and lock_deletion.deletes_lock():
         lock_deletion.report()
         status = 1
-    git_dir = git.git_dir()
     if hygiene.HOOK_ID not in skipped:
         conflicts = hygiene.in_merge(git_dir)
         text = [blob for blob in blobs if blob.path not in refused and not blob.is_symlink and is_text(blob.head)]

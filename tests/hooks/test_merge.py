@@ -552,3 +552,55 @@ def test_concluding_a_stopped_merge_of_params_and_code_retrains_it(retrained, tm
     assert second.returncode == 0, output(second)
     assert len(run(["git", "rev-list", "--parents", "-n", "1", "HEAD"], hooked).stdout.split()) == 3
     assert_clean(hooked)
+
+
+def branch_with_leaks(repo, name: str) -> None:
+    """A branch from main whose commit, made with --no-verify, adds a loans table and a file holding AWS keys."""
+    from tests.hooks.test_staged_files import AWS_KEY_ID, AWS_SECRET
+
+    run(["git", "checkout", "-q", "-b", name, "main"], repo)
+    (repo / "loans_export.csv").write_text("id,amount\n" + "".join(f"{i},{i * 100}\n" for i in range(200)))
+    (repo / "deploy.env").write_text(f"AWS_ACCESS_KEY_ID={AWS_KEY_ID}\nAWS_SECRET_ACCESS_KEY={AWS_SECRET}\n")
+    run(["git", "add", "loans_export.csv", "deploy.env"], repo)
+    run(["git", "commit", "-q", "--no-verify", "-m", "leak"], repo)
+    run(["git", "checkout", "-q", "main"], repo)
+
+
+def test_a_merge_is_refused_for_the_data_and_secrets_it_brings_and_the_fix_works(hooked):
+    """pre-commit names to a merge's hooks only the files that differ from both parents: a data file and a key
+    committed on a branch with --no-verify were merged with every hook passed."""
+    branch_with_leaks(hooked, "leaky")
+    write(hooked, "docs/note.md", "A note on main.\n")
+    assert commit(hooked, "docs/note.md").returncode == 0
+    refused = run(["git", "merge", "--no-ff", "--no-edit", "leaky"], hooked, check=False)
+    text = output(refused)
+    assert refused.returncode != 0 and "loans_export.csv" in text and "deploy.env" in text, text
+    assert "`git merge --abort`; on that branch, take it out of the commit that added it" in text
+    assert "loans_export.csv" not in run(["git", "ls-tree", "-r", "--name-only", "HEAD"], hooked).stdout
+    run(["git", "merge", "--abort"], hooked)
+    run(["git", "checkout", "-q", "leaky"], hooked)
+    run(["git", "rm", "-q", "--cached", "loans_export.csv", "deploy.env"], hooked)
+    run(["git", "commit", "-q", "--amend", "--no-verify", "--allow-empty", "-m", "no leak"], hooked)
+    run(["git", "checkout", "-q", "main"], hooked)
+    merged = run(["git", "merge", "--no-ff", "--no-edit", "leaky"], hooked, check=False)
+    assert merged.returncode == 0, output(merged)
+    assert (hooked / "loans_export.csv").exists()  # the user's file, out of git, still there
+
+
+def test_the_commit_that_concludes_a_stopped_merge_checks_all_it_brings(hooked):
+    """After a conflict, pre-commit checks the conflicted files only; the branch's data file came with them."""
+    branch_with_leaks(hooked, "leaky")
+    run(["git", "checkout", "-q", "leaky"], hooked)
+    write(hooked, "docs/note.md", "The branch's note.\n")
+    run(["git", "add", "docs/note.md"], hooked)
+    run(["git", "commit", "-q", "--no-verify", "-m", "note"], hooked)
+    run(["git", "checkout", "-q", "main"], hooked)
+    write(hooked, "docs/note.md", "Main's note.\n")
+    assert commit(hooked, "docs/note.md").returncode == 0
+    stopped = run(["git", "merge", "--no-edit", "leaky"], hooked, check=False)
+    assert stopped.returncode != 0 and "CONFLICT" in output(stopped), output(stopped)
+    write(hooked, "docs/note.md", "Both notes.\n")
+    run(["git", "add", "docs/note.md"], hooked)
+    refused = conclude(hooked)
+    assert refused.returncode != 0 and "loans_export.csv" in output(refused), output(refused)
+    assert run(["git", "rev-parse", "-q", "--verify", "MERGE_HEAD"], hooked, check=False).returncode == 0
