@@ -205,6 +205,33 @@ def _work_tree_blob(path: str, limit: int) -> StagedBlob | None:
         return StagedBlob(path, "100644", status.st_size, handle.read(min(limit, status.st_size)))
 
 
+def pushed_files(tip: str) -> dict[tuple[str, str], tuple[str, str]]:
+    """(path, blob id) -> (mode, the first commit that holds it), for each file version that the commits of `tip`
+    no remote has add or change (a merge commit: against its first parent; submodules left out). With no remote
+    known at all (a first push, its remote just added), the files of `tip` itself: a history cloned from elsewhere
+    was checked where it was made."""
+    if not refs("refs/remotes/", "refname"):
+        listing = _split_z(git("ls-tree", "-r", "-z", "--full-tree", tip))
+        entries = (record.partition("\t") for record in listing)
+        return {(path, meta.split()[2]): (meta.split()[0], tip) for meta, _, path in entries if "blob" in meta}
+    records = git(
+        "log", "-z", "--raw", "--no-abbrev", "--no-renames", "--diff-filter=AMT", "--diff-merges=first-parent",
+        "--format=%H", "--reverse", tip, "--not", "--remotes", "--",
+    )  # fmt: skip
+    found: dict[tuple[str, str], tuple[str, str]] = {}
+    commit = ""
+    fields = iter(_split_z(records))
+    for field in fields:
+        field = field.strip("\n")
+        if not field.startswith(":"):
+            commit = field
+            continue
+        meta, path = field.split(), next(fields, "")
+        if meta[1] != SUBMODULE_MODE:
+            found.setdefault((path, meta[3]), (meta[1], commit))
+    return found
+
+
 def git_dir() -> str:
     """The repository's git directory, without a git process when the work tree has a plain `.git` folder."""
     if os.environ.get("GIT_DIR"):

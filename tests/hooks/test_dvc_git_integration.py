@@ -182,3 +182,45 @@ def test_a_switch_to_a_commit_never_trained_passes_and_leaves_no_other_model(hoo
     assert "train: stale\n    never run (no entry in dvc.lock)" in run(["mlops", "status"], hooked).stdout
     run(["git", "checkout", "-q", "main"], hooked)
     assert model_md5(hooked) == locked_model_md5(hooked)
+
+
+def leak_commit(repo) -> None:
+    """A commit made with --no-verify that adds a loans table and a file holding AWS keys."""
+    from tests.hooks.test_staged_files import AWS_KEY_ID, AWS_SECRET
+
+    (repo / "loans_export.csv").write_text("id,amount\n" + "".join(f"{i},{i * 100}\n" for i in range(200)))
+    (repo / "deploy.env").write_text(f"AWS_ACCESS_KEY_ID={AWS_KEY_ID}\nAWS_SECRET_ACCESS_KEY={AWS_SECRET}\n")
+    run(["git", "add", "loans_export.csv", "deploy.env"], repo)
+    run(["git", "commit", "-q", "--no-verify", "-m", "leak"], repo)
+
+
+def test_pre_push_refuses_data_and_secrets_a_no_verify_commit_holds_and_the_fix_works(hooked, tmp_path):
+    """A commit made with --no-verify went to the remote unchecked: the push checks the commits no remote has."""
+    origin = tmp_path / "origin.git"
+    run(["git", "init", "-q", "--bare", str(origin)], hooked)
+    run(["git", "remote", "add", "origin", str(origin)], hooked)
+    run(["git", "push", "-q", "origin", "main"], hooked)  # the project's own files pass
+    pushed = run(["git", "rev-parse", "main"], origin).stdout
+    leak_commit(hooked)
+    refused = run(["git", "push", "-q", "origin", "main"], hooked, check=False)
+    said = refused.stdout + refused.stderr
+    assert refused.returncode != 0 and "pushed-files: the pushed commits hold files" in said, said
+    assert "loans_export.csv (commit " in said and "deploy.env (commit " in said and "AWS" in said, said
+    assert run(["git", "rev-parse", "main"], origin).stdout == pushed  # nothing reached the remote
+    run(["git", "rm", "-q", "--cached", "loans_export.csv", "deploy.env"], hooked)  # the fix, at the `edit` stop
+    run(["git", "commit", "-q", "--amend", "--no-edit", "--allow-empty", "--no-verify"], hooked)
+    sent = run(["git", "push", "-q", "origin", "main"], hooked, check=False)
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    assert (hooked / "loans_export.csv").exists()
+
+
+def test_a_first_push_with_no_remote_known_checks_the_pushed_files(hooked, tmp_path):
+    """With no remote-tracking ref (a remote just added), the tip's files are checked, not the whole history:
+    a history cloned from elsewhere was checked where it was made."""
+    leak_commit(hooked)
+    run(["git", "init", "-q", "--bare", str(tmp_path / "new.git")], hooked)
+    run(["git", "remote", "add", "new", str(tmp_path / "new.git")], hooked)
+    refused = run(["git", "push", "-q", "new", "main"], hooked, check=False)
+    said = refused.stdout + refused.stderr
+    assert refused.returncode != 0 and "loans_export.csv (commit " in said, said
+    assert run(["git", "rev-parse", "-q", "--verify", "main"], tmp_path / "new.git", check=False).returncode != 0

@@ -70,5 +70,6 @@ def test_each_hook_runs_only_at_its_own_git_hook():
 
     stages = {hook["id"]: hook["stages"] for hook in load_manifest(str(ROOT / ".pre-commit-hooks.yaml"))}
     assert stages.pop("dvc-post-checkout") == ["post-checkout"] and stages.pop("dvc-pre-push") == ["pre-push"]
+    assert stages.pop("pushed-files") == ["pre-push"]
     assert stages.pop("staged-files") == ["pre-commit", "pre-merge-commit"]  # a merge: all it brings
     assert stages and all(hook_stages == ["pre-commit"] for hook_stages in stages.values()), stages

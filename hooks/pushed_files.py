@@ -1,0 +1,79 @@
+"""pushed-files: staged-files' data and secrets checks on every file the pushed commits add or change.
+
+A commit made with `--no-verify` (or in a clone whose hooks were not installed yet) reached the remote unchecked.
+The files of the commits no remote has (`hooks.git.pushed_files`) are read from git (one `git log`, one
+`git cat-file --batch`), not from the work tree. `SKIP=block-untracked-data` or `no-secrets-in-dvc-config` skips
+that check alone, as at commit time.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+from hooks import block_untracked_data, git
+from hooks import no_secrets_in_dvc_config as no_secrets
+from hooks.arguments import shown
+from hooks.staged_files import skipped_hooks
+
+HOOK_ID = "pushed-files"
+ZERO = "0" * 40
+
+
+def check(files: dict[tuple[str, str], tuple[str, str]], skipped: set[str]) -> dict[str, list[str]]:
+    """`path (commit)` -> what is wrong with it, for the files that must not reach the remote."""
+    blobs = git.read_blobs((sha for _path, sha in files), no_secrets.SCAN_LIMIT)
+    staged = {key: git.StagedBlob(key[0], mode, *blobs.get(key[1], (0, b""))) for key, (mode, _commit) in files.items()}
+    found: dict[str, list[str]] = {}
+
+    def add(key: tuple[str, str], lines: list[str]) -> None:
+        found.setdefault(f"{shown(key[0])} (commit {files[key][1][:12]})", []).extend(lines)
+
+    if block_untracked_data.HOOK_ID not in skipped:
+        args = block_untracked_data.parse_args([])
+        outputs = block_untracked_data.load_declared_outputs()
+        for key, blob in staged.items():
+            head = None if blob.is_symlink else blob.head
+            reasons = block_untracked_data.reasons_for(blob.path, blob.size, args, outputs, head)
+            if reasons:
+                add(key, reasons)
+    if no_secrets.HOOK_ID not in skipped:
+        for key, blob in staged.items():
+            secrets = [] if blob.is_symlink else no_secrets.problems_for(blob.path, blob.head)
+            if secrets:
+                add(key, [line.split(". Fix:")[0].removeprefix(f"{shown(key[0])}: ") for line in secrets])
+    return found
+
+
+def report(found: dict[str, list[str]]) -> None:
+    print(f"{HOOK_ID}: the pushed commits hold files that must not be in git; nothing was pushed:\n")
+    for name, reasons in found.items():
+        print(f"  {name}")
+        for reason in reasons:
+            print(f"      - {reason}")
+    print(
+        "\nFix: take each out of the commit that added it, then push again: `git rebase -i COMMIT~`, mark that "
+        "commit `edit`; at its stop, `git rm --cached FILE` (data to keep: then `dvc add FILE` and `git add FILE.dvc "
+        ".gitignore`; a secret: list it in .gitignore), `git commit --amend --no-edit`, `git rebase --continue`. A "
+        "later commit that deletes it is not enough: the history would still carry it to the remote.\n"
+        f"To push anyway on purpose: SKIP={HOOK_ID} git push ...  (or git push --no-verify)"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    to_ref = os.environ.get("PRE_COMMIT_TO_REF") or os.environ.get("PRE_COMMIT_LOCAL_BRANCH", "")
+    if not to_ref or to_ref == ZERO:  # a branch deleted
+        return 0
+    try:
+        found = check(git.pushed_files(to_ref), skipped_hooks())
+    except block_untracked_data.PipelineUnreadable as error:
+        print(f"{HOOK_ID}: {error}")
+        return 1
+    if found:
+        report(found)
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
