@@ -27,7 +27,8 @@ def test_install_twice_and_status(repo):
     assert "hooks.merge_driver generated -- %O %A %B %P" in driver
     write(repo, ".gitattributes", "*.png binary\n" + (repo / ".gitattributes").read_text())
     run(["mlops", "hooks", "uninstall"], repo)
-    assert (repo / ".gitattributes").read_text() == "*.png binary\n"  # the user's line stays
+    kept = (repo / ".gitattributes").read_text()
+    assert kept.startswith("*.png binary\n") and "* text=auto eol=lf\n" in kept and BEGIN not in kept  # others stay
     assert run(["git", "config", "--get-regexp", "^merge\\.mlops"], repo, check=False).stdout == ""
     assert "not registered" in run(["mlops", "hooks", "status"], repo, check=False).stdout
     assert not (repo / ".git/hooks/pre-commit.legacy").exists()
@@ -281,3 +282,25 @@ def test_a_hooks_path_set_in_the_global_config_is_named_with_the_unset_that_reac
     run(["git", "config", "--global", "--unset-all", "core.hooksPath"], repo, env=env)
     run(["mlops", "hooks", "install"], repo, env=env)  # the hint's command is the whole fix
     assert (repo / ".git/hooks/pre-commit").exists()
+
+
+def test_a_clone_with_core_autocrlf_checks_out_the_committed_bytes(tmp_path):
+    """With `core.autocrlf=true` (a Windows habit, set globally), git wrote CRLF: hooks/venv-python's shebang named
+    `/bin/sh\\r` (every hook failed, exit 127) and DVC's md5s of the stage code changed (a fresh clone was stale)."""
+    from tests.conftest import ROOT
+
+    source = tmp_path / "source"
+    source.mkdir()
+    files = [".gitattributes", "hooks/venv-python", "pipeline/stages/train.py", "params.yaml"]
+    for path in files:
+        write(source, path, (ROOT / path).read_bytes())
+    run(["git", "init", "-q"], source)
+    run(["git", "add", "."], source)
+    run(["git", "commit", "-q", "--no-verify", "-m", "files"], source)
+    clone = tmp_path / "clone"
+    run(
+        ["git", "-c", "core.autocrlf=true", "clone", "-q", "--config", "core.autocrlf=true", str(source), str(clone)],
+        tmp_path,
+    )
+    for path in files:
+        assert (clone / path).read_bytes() == (ROOT / path).read_bytes(), path
