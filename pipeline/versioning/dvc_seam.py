@@ -133,8 +133,23 @@ def repro_before_commit() -> None:
             checked("repro")
 
 
+def require_path_experiments_can_use(folder: str | Path = ".") -> None:
+    """DVC's experiments fail in a folder whose path holds a `#` (DVC copies the repository through a `file://`
+    URL, where it starts a fragment) or a non-ASCII character (written into an ASCII config file), with a message
+    that names neither: say so before a run starts."""
+    path = os.path.abspath(folder)
+    odd = sorted({char for char in path if char == "#" or not char.isascii()})
+    if odd:
+        raise UserError(
+            f"DVC's experiments cannot run in {path}: its path holds {' and '.join(map(repr, odd))} (DVC fails on a "
+            "`#` or a non-ASCII character in it)",
+            hint="clone or move the project to a path without them; `mlops repro` and the hooks work where it is",
+        )
+
+
 def exp_run_temp(name: str, overrides: dict[str, str]) -> None:
     """A DVC experiment in a temporary copy of the workspace: the workspace itself stays untouched."""
+    require_path_experiments_can_use()
     baseline = git_plumbing.resolve_commit("HEAD")
     if baseline is None:
         raise UserError("experiments need a git commit to start from", hint="commit the project first")
@@ -772,6 +787,7 @@ def start_exp_run(name: str, settings: dict[str, str], cwd: str | Path = ".") ->
     (SIGKILL), so it never completes unseen beside the next command's run of the same experiment."""
     from pipeline.experiments.warm_stages import interrupted_with_parent
 
+    require_path_experiments_can_use(cwd)
     stage_environment()
     log = Path(cwd) / exp_log_path(name)
     log.parent.mkdir(parents=True, exist_ok=True)

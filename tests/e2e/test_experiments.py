@@ -587,3 +587,19 @@ def test_the_report_gives_no_verdict_on_recorded_metrics_measured_on_other_test_
     assert words and set(words) == {"other test loans"}, table
     assert "No verdict on the recorded metrics: other test loans" in page
     assert "DeLong interval [" not in page
+
+
+@pytest.mark.parametrize("folder", ["jos\u00e9", "a#b"])
+def test_experiments_where_dvc_cannot_run_them_are_refused_naming_the_path(trained_template, tmp_path, folder):
+    """DVC's experiments fail under a path with a non-ASCII character or a `#`, with "'ascii' codec can't encode"
+    or "No git repository was found at /tmp/a", and our hint said to read that and fix it."""
+    from tests.conftest import clone_repo
+
+    repo = clone_repo(trained_template, tmp_path / folder / "repo")
+    before = git_status(repo)
+    for command in (["exp", "run", "-S", "train.logreg.C=0.02"], ["exp", "sweep", "train.logreg.C=0.02,0.03"]):
+        refused = run(["mlops", *command], repo, check=False)
+        said = refused.stdout + refused.stderr
+        assert refused.returncode == 2 and f"error: DVC's experiments cannot run in {repo}: its path holds" in said
+        assert "clone or move the project to a path without them" in said and "Traceback" not in said, said
+    assert exp_refs(repo) == [] and git_status(repo) == before
