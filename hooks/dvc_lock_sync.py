@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import yaml
 
 from hooks import git, merge_driver, params_yaml
-from hooks.arguments import shell_word
+from hooks.arguments import from_the_root, shell_word
 from hooks.block_untracked_data import PARAMS_SCHEMA, uses_mlops
 from hooks.dvc_post_checkout import dvc_command
 from hooks.pipeline_state import (
@@ -52,6 +52,13 @@ from hooks.stop_signals import JOURNAL_DIR, stops_to_take
 HOOK_ID = "dvc-lock-sync"
 SKIP_HINT = f"To commit anyway on purpose: SKIP={HOOK_ID} git commit ...  (or git commit --no-verify)"
 METRICS = "reports/metrics.json"
+
+
+def skip_hint() -> str:
+    """The last lines of a refusal: from where its commands run (a commit made in a subfolder), and how to skip."""
+    return from_the_root().lstrip("\n") + "\n" + SKIP_HINT if from_the_root() else SKIP_HINT
+
+
 # Files whose unstaged edits a reproduction would train on, or overwrite, without the user meaning it. Edits of
 # inputs that pre-commit stashed are safe (the run reads what is staged); stashed edits of outputs are not (the run
 # rewrites those files, and pre-commit then cannot put the edits back).
@@ -125,7 +132,7 @@ def refuse_subset_params(frac: float) -> int:
         "reproduced.\nFix: set data.sample_frac: 1.0 in params.yaml, `git add` it and commit again (the hook then "
         "retrains on the full data)."
     )
-    print(SKIP_HINT)
+    print(skip_hint())
     return 1
 
 
@@ -180,7 +187,7 @@ def refuse_outputs_not_as_locked(edited: list[str]) -> int:
             "data or a model, `dvc add` them there)."
         )
     if not edited:
-        print(SKIP_HINT)
+        print(skip_hint())
         return 1
     paths = " ".join(shell_word(path) for path in edited)
     print(f"{HOOK_ID}: these generated files are staged with other content than dvc.lock records for them:\n")
@@ -193,7 +200,7 @@ def refuse_outputs_not_as_locked(edited: list[str]) -> int:
         f"a checkout brought from another run), or `{run}`, which writes them for the staged params, then `git add` "
         "them."
     )
-    print(SKIP_HINT)
+    print(skip_hint())
     return 1
 
 
@@ -225,7 +232,7 @@ def check(read: Reader) -> int:
             "\nFix: set data.sample_frac: 1.0 if needed, run `mlops repro`, then `git add dvc.lock reports` and "
             "commit again."
         )
-    print(SKIP_HINT)
+    print(skip_hint())
     return 1
 
 
@@ -287,7 +294,7 @@ def refuse_during_another_command() -> int:
         f"journal, {JOURNAL_DIR}, is here). Nothing was retrained.\nFix: wait for that command to end, or run "
         "`mlops status` (it puts back what a killed command left), then commit again."
     )
-    print(SKIP_HINT)
+    print(skip_hint())
     return 1
 
 
@@ -299,7 +306,7 @@ def refuse_unstaged(edited: list[str]) -> int:
     for path in edited:
         print(f"  {path}")
     print("\nNothing was retrained. Fix: `git add` them (or `git checkout -- PATH` to drop them), then commit again.")
-    print(SKIP_HINT)
+    print(skip_hint())
     return 1
 
 
@@ -330,7 +337,7 @@ def refuse_data_not_here(missing: list[tuple[str, str]]) -> int:
     for data, pointer in missing:
         print(f"  {data} ({pointer}) is neither in the work tree nor in the DVC cache")
     print(f"\nNothing was reproduced. Fix: {pull}, then commit again (the hook then retrains on it).")
-    print(SKIP_HINT)
+    print(skip_hint())
     return 1
 
 
@@ -421,7 +428,7 @@ def reproduce(read: Reader) -> int:
             f"\n{HOOK_ID}: the reproduction failed (see above); dvc.lock, reports/ and the outputs are as they "
             "were. Fix the cause, then commit again."
         )
-        print(SKIP_HINT)
+        print(skip_hint())
         return 1
     still_stale = stale_stages(read_worktree())
     if still_stale or subset_lock(read_worktree()) is not None:
@@ -431,7 +438,7 @@ def reproduce(read: Reader) -> int:
             "was written?)" + (":\n" + describe(still_stale) if still_stale else ".")
         )
         print("Fix params.yaml, or add the data again (`mlops data add`, `dvc add`), then commit again.")
-        print(SKIP_HINT)
+        print(skip_hint())
         return 1
     kept_outputs = [path for path in git_kept_outputs(read_worktree()) if os.path.exists(path)]
     git.git("add", "-A", "--", "dvc.lock", *kept_outputs)
@@ -454,7 +461,7 @@ def reproduce(read: Reader) -> int:
         print("\nRun `git commit` to conclude the merge with params, dvc.lock and reports together.")
     elif git.commit_index() == "copy":
         stage_again = stage_what_this_commit_staged(["dvc.lock", *kept_outputs])
-        print(f"\nRun the same `git commit -a` again (it stages them), or {stage_again}.")
+        print(f"\nRun the same `git commit -a` again (it stages them), or {stage_again}.{from_the_root()}")
     else:
         print("\nRun the same `git commit` again to record params, dvc.lock and reports together.")
     return 1
@@ -517,7 +524,7 @@ def refuse_commit_of_paths(stale: list[StageState]) -> int:
         "out.\nNothing was retrained. Fix: `git add` your change, then `git commit` without paths (this hook then "
         "retrains and stages them with it); or `mlops repro`, then name dvc.lock and reports/ in the commit too."
     )
-    print(SKIP_HINT)
+    print(skip_hint())
     return 1
 
 

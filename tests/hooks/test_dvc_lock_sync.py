@@ -26,9 +26,15 @@ from tests.hooks.conftest import commit, head_files, output
 
 
 def set_param(repo, old: str, new: str) -> None:
+    """params.yaml's line `old` made `new`. A project cloned as the base of another may have changed that value
+    since: its key's line is taken for `old` then (`C: 0.01` stands for whatever `C` is)."""
     params = repo / "params.yaml"
     text = params.read_text()
-    assert old in text
+    if old not in text:
+        key = old.strip().partition(":")[0]
+        line = re.compile(rf"(?m)^(\s*){re.escape(key)}:[^\n]*")
+        text, found = line.subn(lambda match: match.group(1) + old.strip(), text, count=1)
+        assert found, f"no `{key}:` in params.yaml"
     params.write_text(text.replace(old, new, 1))
 
 
@@ -235,10 +241,12 @@ def test_a_commit_of_named_paths_is_told_to_stage_instead_and_not_retrained(hook
 
 
 def test_a_commit_all_is_not_told_its_retrained_files_are_staged(hooked):
-    """git drops what a hook stages in `git commit -a`'s copy of the index when the commit stops."""
+    """git drops what a hook stages in `git commit -a`'s copy of the index when the commit stops. Made in a
+    subfolder, the commit is told that the advice's paths are from the root (`git add params.yaml` failed there)."""
     set_param(hooked, "C: 0.01", "C: 0.1")
-    first = run(["git", "commit", "-a", "-m", "change"], hooked, check=False)
+    first = run(["git", "commit", "-a", "-m", "change"], hooked / "docs", check=False)
     assert first.returncode != 0 and "now staged" not in output(first) and "git commit -a` again" in output(first)
+    assert "Paths are from the repository's root, not docs/: run these commands there: `cd ..` first" in output(first)
     assert run(["git", "diff", "--cached", "--name-only"], hooked).stdout == ""
     assert run(["git", "commit", "-a", "-m", "change"], hooked, check=False).returncode == 0
     assert {"params.yaml", "dvc.lock", "reports/metrics.json"} <= head_files(hooked)
