@@ -97,13 +97,14 @@ def _bounded(line: str) -> str:
 
 
 def run_reporting_user_errors(main: Callable[[], object]) -> None:
-    """Run `main`, turning a UserError, or a write stopped by a full disk, into one clear message and exit status 2."""
+    """Run `main`, turning a UserError, or a write stopped by a full disk or a read-only folder, into one clear
+    message and exit status 2."""
     try:
         main()
     except UserError as error:
         report_user_error(error)
     except OSError as error:
-        if (explained := full_disk(error)) is None:
+        if (explained := full_disk(error) or not_writable(error)) is None:
             raise
         report_user_error(explained)
 
@@ -142,6 +143,18 @@ def full_disk_in(text: str) -> int | None:
         return number if number in FULL_DISK else None
     said = {**NO_ROOM_SAID, **{os.strerror(number): number for number in FULL_DISK}}
     return next((number for words, number in said.items() if words in text), None)
+
+
+def not_writable(error: BaseException) -> UserError | None:
+    """A write refused by the file system (a read-only checkout or mount, a folder of another user's) as the
+    UserError it is; None for anything else."""
+    if not isinstance(error, OSError) or error.errno not in (errno.EROFS, errno.EACCES):
+        return None
+    written = error.filename2 or error.filename
+    return UserError(
+        f"{error.strerror or error}{f': {written}' if written else ''}; this command writes in the project",
+        hint="run it where the project can be written (`mlops status` only reads: it works in a read-only checkout)",
+    )
 
 
 def full_disk(error: BaseException, command: str = "it") -> UserError | None:

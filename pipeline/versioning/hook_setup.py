@@ -3,6 +3,7 @@ the interpreter they run with (`hooks/venv-python` reads it), and the merge driv
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -179,6 +180,24 @@ def _pre_commit(*args: str) -> str:
     return result.stdout.strip()
 
 
+def _require_pre_commit_home() -> None:
+    """pre-commit keeps its store where PRE_COMMIT_HOME says, else in XDG_CACHE_HOME's (or ~/.cache's) `pre-commit`
+    folder, and fails with two tracebacks, at install and at every commit, where that cannot be written."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    home = Path(os.environ.get("PRE_COMMIT_HOME") or os.path.join(cache, "pre-commit"))
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        writable = os.access(home, os.W_OK)
+    except OSError:
+        writable = False
+    if not writable:
+        raise UserError(
+            f"pre-commit keeps its hook environments in {home}, which cannot be written; nothing was installed",
+            hint="`export PRE_COMMIT_HOME=A_WRITABLE_FOLDER` (in your shell's profile too: every commit runs "
+            "pre-commit), then run `mlops hooks install` again",
+        )
+
+
 def _hooks_path_hint() -> str:
     """Where git's core.hooksPath, which pre-commit refuses to install under, is set, and how to unset it there
     (often the global config, where `git config --unset` alone does not reach)."""
@@ -196,6 +215,7 @@ def install() -> Installed:
     _require_root()
     if not CONFIG.is_file():
         raise UserError(f"no {CONFIG} here", hint="run from the project's root")
+    _require_pre_commit_home()
     record = _interpreter_record()
     record.write_text(sys.executable + "\n")
     output = _pre_commit("install")

@@ -19,7 +19,7 @@ from hooks.pipeline_state import (
     pointer_outs,
     read_worktree,
 )
-from pipeline.errors import UserError, full_disk, full_disk_in, read_dvc_message, shortened
+from pipeline.errors import UserError, full_disk, full_disk_in, not_writable, read_dvc_message, shortened
 from pipeline.versioning.dvc_command import DvcFailed
 
 
@@ -37,8 +37,8 @@ def stage_states(command: str = "mlops status", read: Reader | None = None) -> l
 def explained_failure(error: Exception, command: str = "the command") -> UserError | None:
     """What the layers below a command raise for a reason already explained, as the UserError it is: the readers
     of the project's own files refusing one (dvc.yaml, dvc.lock or params.yaml that is not YAML, is unbounded, or
-    reads two ways), a DVC command that failed after printing why, a write stopped by a full disk, or a path the user
-    named that the system refuses as too long. None for any other exception."""
+    reads two ways), a DVC command that failed after printing why, a write stopped by a full disk or a read-only
+    folder, or a path the user named that the system refuses as too long. None for any other exception."""
     if isinstance(error, Unbounded):  # an alias bomb or a huge file, refused before it is built
         return UserError(str(error), hint=error.hint)
     if isinstance(error, AmbiguousScalar):
@@ -49,7 +49,7 @@ def explained_failure(error: Exception, command: str = "the command") -> UserErr
         return UserError(str(error), hint=f"fix it (`git diff` shows what changed), then run {command} again")
     if isinstance(error, DvcFailed):
         return dvc_failure(error, command)
-    if (no_room := full_disk(error, command)) is not None:
+    if (no_room := full_disk(error, command) or not_writable(error)) is not None:
         return no_room
     if isinstance(error, OSError) and error.errno == errno.ENAMETOOLONG and error.filename is not None:
         return UserError(

@@ -304,3 +304,19 @@ def test_a_clone_with_core_autocrlf_checks_out_the_committed_bytes(tmp_path):
     )
     for path in files:
         assert (clone / path).read_bytes() == (ROOT / path).read_bytes(), path
+
+
+def test_install_where_pre_commit_cannot_keep_its_store_says_so_in_one_line(repo, tmp_path):
+    """pre-commit's store under an unwritable cache folder: `mlops hooks install` printed pre-commit's two
+    tracebacks and "pre-commit says why above"."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be\n")
+    env = test_env(XDG_CACHE_HOME=str(blocker))
+    env.pop("PRE_COMMIT_HOME", None)
+    refused = run(["mlops", "hooks", "install"], repo, check=False, env=env)
+    said = refused.stdout + refused.stderr
+    assert refused.returncode == 2 and "Traceback" not in said, said
+    assert f"pre-commit keeps its hook environments in {blocker}/pre-commit, which cannot be written" in said
+    assert not (repo / ".git/hooks/pre-commit").exists()
+    env["PRE_COMMIT_HOME"] = str(tmp_path / "store")  # the fix, followed
+    assert run(["mlops", "hooks", "install"], repo, check=False, env=env).returncode == 0

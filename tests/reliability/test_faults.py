@@ -195,3 +195,36 @@ def test_a_full_disk_that_stops_dvc_itself_is_raised_as_what_it_is_and_dvc_repor
     assert result.stdout.strip() == str(errno.EFBIG), result.stdout + result.stderr
     assert "ERROR" not in result.stderr and "Having any troubles" not in result.stderr, result.stderr
     assert run(["git", "for-each-ref", "refs/exps"], tmp_path).stdout == ""
+
+
+def read_only(repo: Path, *command: str):
+    """`command` run in `repo` mounted read-only (a bind mount in a mount namespace of its own: `unshare -m`, as
+    root, or `-rm` as a user who may map themselves to root)."""
+    import shlex
+    import shutil
+
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare here to mount a read-only checkout")
+    folder = shlex.quote(str(repo))
+    script = f"mount --bind {folder} {folder} && mount -o remount,ro,bind {folder} {folder} && cd {folder} && "
+    script += shlex.join(command)
+    flags = "-m" if os.geteuid() == 0 else "-rm"
+    probe = run(["unshare", flags, "true"], repo, check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"unshare {flags} is not allowed here: {probe.stderr.strip()}")
+    return run(["unshare", flags, "sh", "-c", script], repo, check=False)
+
+
+def test_a_run_in_a_read_only_checkout_says_so_in_one_line(repo):
+    """A stale workspace in a read-only checkout: `mlops repro` and `mlops exp run` ended in a 57-line traceback at
+    their first write (the run lock)."""
+    params = repo / "params.yaml"
+    params.write_text(params.read_text().replace("C: 0.01", "C: 0.02", 1))
+    before = Snapshot(repo)
+    for command in (["mlops", "repro"], ["mlops", "exp", "run", "-S", "train.logreg.C=0.03"]):
+        refused = read_only(repo, *command)
+        said = assert_clear_error(refused, "Read-only file system", "this command writes in the project")
+        assert refused.returncode == 2 and len(said.strip().splitlines()) == 2, said
+    status = read_only(repo, "mlops", "status")
+    assert status.returncode == 0 and "train" in status.stdout, status.stdout + status.stderr
+    before.assert_unchanged()
