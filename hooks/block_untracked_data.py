@@ -236,6 +236,8 @@ def fix_for(path: str, reasons: list[str]) -> str:
         return f"git rm --cached {quoted}, then rename it for what it holds"
     if all(TOO_BIG in reason for reason in reasons) and not has_data_extension(path):  # text, too big to be code
         return f"make {quoted} smaller; if it is data: git rm --cached {quoted} && {dvc_add(quoted)}"
+    if git.is_ignored(path):  # added with `git add -f`: `dvc add` refuses a pointer .gitignore would hide
+        return f"git rm --cached {quoted}   (.gitignore already keeps it out of git; it stays on disk)"
     fix = (
         f"git rm --cached {quoted} && {dvc_add(quoted)}   (DVC tracks it where it is; then "
         f"`git add {shell_word(path + '.dvc')} {shell_word(gitignore_beside(path))}`); "
@@ -261,8 +263,10 @@ def gitignore_beside(path: str) -> str:
 
 def ignore_command(path: str) -> str:
     """The shell command that adds to .gitignore the line ignoring exactly `path` (anchored at the root, wildcards
-    and trailing spaces escaped); printf where a backslash is in it, which zsh's and dash's echo would read."""
+    and trailing spaces escaped, a control character matched by `?`); printf where a backslash is in it, which
+    zsh's and dash's echo would read."""
     pattern = re.sub(r"([\\*?\[])", r"\\\1", path)
+    pattern = re.sub(r"[\x00-\x1f\x7f]", "?", pattern)  # a line ending in a name would split the pattern in two
     spaces = len(pattern) - len(pattern.rstrip(" "))
     line = shlex.quote("/" + pattern.rstrip(" ") + "\\ " * spaces)
     write = "printf %s\\\\n" if "\\" in line else "echo"

@@ -122,7 +122,7 @@ def test_the_dvc_fix_followed_as_printed_leaves_nothing_for_git_to_add(staging, 
 
 def test_the_gitignore_fix_ignores_exactly_the_refused_file(staging, capsys):
     """A scores file `git add -A` staged is no data to keep: the fix named DVC and `mlops data add` only."""
-    names = ["scores.csv", "out/a b*[1].csv", "out/x\\y.csv", "out/it's.csv", "#h.csv", "!b.csv"]
+    names = ["scores.csv", "out/a b*[1].csv", "out/x\\y.csv", "out/it's.csv", "#h.csv", "!b.csv", "new\nline.csv"]
     for name in names:
         fix = fix_printed(staging, capsys, name, "id,p\n1,0.1\n")
         command = fix.split("a scratch file): ", 1)[1].split(";")[0]
@@ -130,6 +130,18 @@ def test_the_gitignore_fix_ignores_exactly_the_refused_file(staging, capsys):
     listed = "".join(f"{name}\0" for name in [*names, "out/a b1.csv"])
     ignored = run(["git", "check-ignore", "-z", "--stdin", "--no-index"], Path.cwd(), check=False, input=listed)
     assert ignored.stdout.split("\0")[:-1] == names
+
+
+def test_a_file_forced_in_from_an_ignored_folder_is_only_taken_out(staging, capsys):
+    """`git add -f` of a file under an ignored folder: the fix `dvc add` failed (its pointer would be ignored too)."""
+    staging(".gitignore", "/work/\n")
+    fix = fix_printed(staging, capsys, "work/run1.csv", "id,amount\n1,2\n")
+    assert fix.endswith(
+        "fix: git rm --cached work/run1.csv   (.gitignore already keeps it out of git; it stays on disk)"
+    )
+    run(["git", "rm", "-q", "--cached", "work/run1.csv"], Path.cwd())
+    assert run(["git", "status", "--porcelain"], Path.cwd()).stdout == "A  .gitignore\n"
+    assert Path("work/run1.csv").exists()
 
 
 def test_a_commit_from_a_subfolder_says_to_run_the_fix_from_the_root(staging, tmp_path):
