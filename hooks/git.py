@@ -183,11 +183,28 @@ def staged_blobs(paths: Sequence[str], limit: int) -> list[StagedBlob]:
     own checks do. Without names, every staged change is read from the index: two git processes whatever the
     number of files."""
     if paths:
-        return [blob for blob in (_work_tree_blob(path, limit) for path in paths) if blob is not None]
+        blobs = [(path, _work_tree_blob(path, limit)) for path in paths]
+        missing = [path for path, blob in blobs if blob is None]  # a skip-worktree entry (a sparse checkout's)
+        return [blob for _path, blob in blobs if blob is not None] + (_index_blobs(missing, limit) if missing else [])
     entries = {change.path: (change.mode, change.sha) for change in staged_changes()}
     entries = {path: entry for path, entry in entries.items() if entry[0] != SUBMODULE_MODE}
     blobs = read_blobs((sha for _mode, sha in entries.values()), limit)
     return [StagedBlob(path, mode, *blobs.get(sha, (0, b""))) for path, (mode, sha) in entries.items()]
+
+
+def _index_blobs(paths: Sequence[str], limit: int) -> list[StagedBlob]:
+    """The index's copy of the files `paths` name (submodules left out): for staged files the work tree lacks."""
+    paths = [path for path in paths if _inside_work_tree(path)]
+    if not paths:
+        return []
+    entries = {}
+    for record in _split_z(git("--literal-pathspecs", "ls-files", "-z", "-s", "--", *paths)):
+        meta, _, path = record.partition("\t")
+        mode, sha = meta.split()[:2]
+        if mode != SUBMODULE_MODE:
+            entries[path] = (mode, sha)
+    blobs = read_blobs((sha for _mode, sha in entries.values()), limit)
+    return [StagedBlob(path, mode, *blobs[sha]) for path, (mode, sha) in entries.items() if sha in blobs]
 
 
 def _work_tree_blob(path: str, limit: int) -> StagedBlob | None:

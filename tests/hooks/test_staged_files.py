@@ -538,6 +538,18 @@ def test_an_ordinary_commit_passes(staging, capsys):
     assert staged_files.main(paths) == 0, capsys.readouterr().out
 
 
+def test_a_staged_file_the_work_tree_lacks_is_read_from_the_index(staging, capsys):
+    """A skip-worktree entry (a sparse checkout's) staged by `git update-index --cacheinfo`: pre-commit names it,
+    the work tree does not hold it, and it was skipped unread."""
+    table = "id,amount\n" + "".join(f"{i},{i * 7}\n" for i in range(100))
+    sha = run(["git", "hash-object", "-w", "--stdin"], Path.cwd(), input=table).stdout.strip()
+    run(["git", "update-index", "--add", "--cacheinfo", f"100644,{sha},loans.txt"], Path.cwd())
+    run(["git", "update-index", "--skip-worktree", "loans.txt"], Path.cwd())
+    assert not Path("loans.txt").exists()
+    assert staged_files.main(["loans.txt"]) == 1
+    assert "loans.txt" in capsys.readouterr().out
+
+
 def test_files_named_like_options_are_checked_as_files(staging, capsys):
     """pre-commit passes staged paths after the hook's options as they are: `-h` must not print the help and pass."""
     paths = [
