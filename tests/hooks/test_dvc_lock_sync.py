@@ -303,6 +303,17 @@ def test_files_put_among_the_plots_are_refused_and_the_fix_keeps_them(hooked):
     assert (kept / "model.skops").stat().st_size > 0 and "reports/plots/model.skops" not in head_files(hooked)
 
 
+def test_a_commit_staged_files_refuses_is_not_retrained_for(hooked):
+    """pre-commit runs every hook whatever the one before it said: a params change committed with a loans table
+    beside it was refused by staged-files, and retrained for all the same."""
+    set_param(hooked, "C: 0.01", "C: 0.1")
+    (hooked / "loans_export.csv").write_text("id,amount\n" + "".join(f"{i},{i * 100}\n" for i in range(200)))
+    lock = (hooked / "dvc.lock").read_bytes()
+    refused = commit(hooked, "params.yaml", "loans_export.csv")
+    assert refused.returncode != 0 and "loans_export.csv" in output(refused), output(refused)
+    assert "Reproducing" not in output(refused) and (hooked / "dvc.lock").read_bytes() == lock, output(refused)
+
+
 def test_a_hand_edit_of_a_plot_is_refused_naming_the_file(hooked):
     """A folder of outputs is compared with dvc.lock as DVC hashes it (the md5 of its listing), as a file is."""
     roc = hooked / "reports/plots/roc.json"
