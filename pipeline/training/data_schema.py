@@ -49,6 +49,8 @@ def infer_schema(frame: pd.DataFrame, target: str, positive_label: str) -> dict[
         if name == target:
             continue
         series = frame[name]
+        if series.isna().all():  # no type, category or range to declare; an empty category list is refused on read
+            raise UserError(f"column {name!r} holds no values", hint=f"drop it with {option('--drop', name)}")
         nullable = bool(series.isna().any())
         if pd.api.types.is_bool_dtype(series) or not pd.api.types.is_numeric_dtype(series):
             _refuse_numbers_with_stray_text(series, name)
@@ -61,8 +63,6 @@ def infer_schema(frame: pd.DataFrame, target: str, positive_label: str) -> dict[
             columns[name] = {"kind": CATEGORICAL, "categories": levels, "nullable": nullable}
         else:
             observed = series.dropna()
-            if observed.empty:
-                raise UserError(f"column {name!r} holds no values", hint=f"drop it with {option('--drop', name)}")
             numbers = observed.to_numpy(dtype=float)
             infinite = observed[~np.isfinite(numbers) | beyond_magnitude(observed)]
             if len(infinite):

@@ -383,3 +383,28 @@ def test_a_stop_once_an_append_is_made_says_it_is_kept(file_sourced, tmp_path):
     assert "as they were before the run" not in said
     assert len(pd.read_csv(file_sourced / "data/external/loans.csv")) == 9857 + 20
     assert "data/external/loans.csv.dvc" in run(["git", "diff", "--cached", "--name-only"], file_sourced).stdout
+
+
+def loans_and_batch():
+    """2,000 loans and a batch of 300 new ones (not rows the loans have)."""
+    frame = lending_frame().drop(columns=["rownames"])
+    batch = frame.sample(300, random_state=3)
+    batch["revol_util"] += 0.01
+    return frame.head(2000), batch
+
+
+@pytest.mark.parametrize("empty", [None, pd.NA], ids=["null-typed", "string-typed"])
+def test_a_parquet_column_with_no_value_is_refused_as_a_csv_one_is(repo, tmp_path, empty):
+    """It was taken for a category of no categories, which every later read of the schema refused."""
+    loans, _ = loans_and_batch()
+    loans["note"] = pd.Series([empty] * len(loans), dtype=None if empty is None else "string")
+    loans.to_parquet(tmp_path / "loans.parquet", index=False)
+    before = snapshot(repo)
+    result = mlops(repo, "data", "add", str(tmp_path / "loans.parquet"), check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        f"error: {tmp_path / 'loans.parquet'}: column 'note' holds no values",
+        "  hint: drop it with --drop=note",
+    ], result.stderr
+    assert snapshot(repo) == before
+    mlops(repo, "data", "add", str(tmp_path / "loans.parquet"), "--drop=note")  # the hint, followed
