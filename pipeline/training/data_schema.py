@@ -227,7 +227,9 @@ def pandera_schema(schema: dict[str, Any], with_target: bool = True):
                 checks.append(pa.Check.ge(spec["min"]))
             if spec.get("max") is not None:
                 checks.append(pa.Check.le(spec["max"]))
-            columns[name] = pa.Column(float, checks=checks, nullable=spec["nullable"], coerce=True)
+            columns[name] = pa.Column(
+                float, checks=checks, nullable=spec["nullable"], coerce=True, parsers=[pa.Parser(_flags_as_text)]
+            )
         else:
             columns[name] = pa.Column(None, checks=[_one_of(spec["categories"])], nullable=spec["nullable"])
     if with_target:
@@ -235,6 +237,19 @@ def pandera_schema(schema: dict[str, Any], with_target: bool = True):
         columns[target["name"]] = pa.Column(None, checks=[_one_of(target["labels"])], nullable=False)
     unique = None if schema.get("allow_duplicate_rows", True) else list(columns)
     return pa.DataFrameSchema(columns, strict=True, unique=unique, report_duplicates="all")
+
+
+def _flags_as_text(values: pd.Series) -> pd.Series:
+    """True/False as the text `True`/`False`, which is no number: coerced, a flag would pass as 1.0 or 0.0 (a parquet
+    file's boolean column in a numeric one), to be written `True` into a CSV source or scored as an amount of 1."""
+    import numpy as np
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(values):
+        return values.astype(object).map(str, na_action="ignore")
+    if values.dtype == object:
+        return values.map(lambda value: str(value) if isinstance(value, (bool, np.bool_)) else value)
+    return values
 
 
 def _finite(values: pd.Series) -> pd.Series:

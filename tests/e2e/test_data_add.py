@@ -393,6 +393,23 @@ def loans_and_batch():
     return frame.head(2000), batch
 
 
+@pytest.mark.parametrize("source", ["loans.csv", "loans.parquet"])
+def test_a_flag_in_a_numeric_column_of_a_batch_is_refused_naming_the_column(repo, tmp_path, source):
+    """Read as numbers, True and False passed as 1.0 and 0.0, then reached a CSV source as the words `True` and
+    `False`, which the next repro refused."""
+    loans, batch = loans_and_batch()
+    loans.to_parquet(tmp_path / "loans.parquet", index=False)
+    loans.to_csv(tmp_path / "loans.csv", index=False)
+    mlops(repo, "data", "add", str(tmp_path / source))
+    batch["delinq_2yrs"] = batch["delinq_2yrs"] > 0
+    batch.to_parquet(tmp_path / "batch.parquet", index=False)
+    before = snapshot(repo)
+    result = mlops(repo, "data", "add", str(tmp_path / "batch.parquet"), "--append", check=False)
+    assert_clear_error(result, f"{tmp_path / 'batch.parquet'} does not match its schema", "column 'delinq_2yrs'")
+    assert "cells that are not numbers: 300 failing" in result.stderr, result.stderr
+    assert snapshot(repo) == before
+
+
 @pytest.mark.parametrize("empty", [None, pd.NA], ids=["null-typed", "string-typed"])
 def test_a_parquet_column_with_no_value_is_refused_as_a_csv_one_is(repo, tmp_path, empty):
     """It was taken for a category of no categories, which every later read of the schema refused."""

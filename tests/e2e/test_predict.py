@@ -402,3 +402,15 @@ def test_a_timestamp_data_add_dropped_as_id_like_is_passed_over_as_the_id(repo, 
 def test_an_output_name_with_a_compression_ending_is_told_the_table_names(repo, tmp_path):
     result = mlops(repo, "predict", str(sample(tmp_path, rows=3)), "--out", str(tmp_path / "s.csv.gz"), check=False)
     assert result.returncode == 2 and "name it s.csv or s.parquet" in result.stderr, result.stderr
+
+
+def test_a_flag_in_a_numeric_feature_is_refused_naming_the_column_not_scored_as_one(repo, tmp_path):
+    frame = lending_frame().drop(columns=["Class", "rownames"]).head(20)
+    frame["funded_amnt"] = True
+    frame.to_parquet(tmp_path / "loans.parquet", index=False)
+    out = tmp_path / "scores.csv"
+    result = mlops(repo, "predict", str(tmp_path / "loans.parquet"), "--out", str(out), check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{tmp_path / 'loans.parquet'} does not match its schema" in result.stderr
+    assert "column 'funded_amnt', cells that are not numbers: 20 failing (rows 2, 3, 4; values 'True')" in result.stderr
+    assert not out.exists()
