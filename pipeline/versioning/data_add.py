@@ -6,6 +6,10 @@ then happen under one journal (`journal.all_or_nothing`), data first, then the s
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import io
+import lzma
 import os
 import shutil
 from dataclasses import dataclass
@@ -33,15 +37,20 @@ from pipeline.versioning.datasets import (
     set_data_params,
 )
 from pipeline.versioning.input_limits import (
+    PARQUET_SUFFIXES,
     check_destination,
     check_not_an_output,
     check_source_file,
     check_table_file,
+    table_bytes,
+    text_separator,
 )
 from pipeline.versioning.journal import all_or_nothing
 from pipeline.versioning.pipeline_status import require_pulled
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import pandas as pd
 
 
@@ -202,14 +211,11 @@ def append_batch(path: Path) -> AppendedBatch:
     check_source_file(path)
     check_table_file(path)
     batch, combined = checked_append(current, read_table(path), schema, params.data.drop, str(source), str(path))
+    write_new_version = _new_version_writer(source, current, batch, combined, str(path))
     partial = _partial(source)
     with all_or_nothing("mlops data add --append", (f"{source}.dvc", str(partial))):  # the data: from the cache
         try:
-            if source.suffix.lower() in (".parquet", ".pq"):
-                combined.to_parquet(partial, index=False)
-            else:
-                shutil.copyfile(source, partial)
-                _append_csv_rows(partial, batch)
+            write_new_version(partial)
             os.replace(partial, source)
         finally:
             partial.unlink(missing_ok=True)
@@ -223,15 +229,82 @@ def append_batch(path: Path) -> AppendedBatch:
     return AppendedBatch(source=source, batch=path, rows=len(batch), total=len(combined), left_in_project=left)
 
 
-def _append_csv_rows(csv_path: Path, batch: pd.DataFrame) -> None:
-    """Append rows to a CSV, leaving its existing bytes as they are."""
-    with open(csv_path, "rb+") as handle:
-        handle.seek(0, os.SEEK_END)
-        if handle.tell() > 0:
-            handle.seek(-1, os.SEEK_END)
-            if handle.read(1) != b"\n":
-                handle.write(b"\n")
-        handle.write(batch.to_csv(header=False, index=False, lineterminator="\n").encode("utf-8"))
+def _new_version_writer(
+    source: Path, current: pd.DataFrame, batch: pd.DataFrame, combined: pd.DataFrame, label: str
+) -> Callable[[Path], None]:
+    """What writes the source's new version to a path: a parquet file whole; a text table as its existing bytes with
+    the batch's rows appended. What could refuse it is checked now, before anything is written."""
+    if source.suffix.lower() in PARQUET_SUFFIXES:
+        import pyarrow.parquet as pq
+
+        table = _parquet_table(combined, current, label)
+        return lambda partial: pq.write_table(table, partial)
+    open_for_append, rows = _append_opener(source), _text_rows(source, batch)
+
+    def write(partial: Path) -> None:
+        shutil.copyfile(source, partial)
+        with open_for_append(partial, "ab") as handle:
+            handle.write(rows)
+
+    return write
+
+
+# A gzip, bz2 or xz file appended to in its own format gains a member, which its readers (pandas' too) read on into.
+APPEND_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+
+
+def _append_opener(source: Path):
+    """How rows are appended to the text table `source`: as it is compressed. A zip archive (and zstandard, which
+    pandas reads only with a package the project lacks) is refused before anything is written."""
+    suffix = source.suffix.lower()
+    if suffix in APPEND_OPENERS:
+        return APPEND_OPENERS[suffix]
+    if suffix in (".zip", ".zst"):
+        raise UserError(
+            f"{source} is a {suffix} archive, which rows cannot be appended to",
+            hint="unzip it, make the CSV it holds the source (`mlops data add FILE.csv`), then append the batch "
+            "again; nothing was changed",
+        )
+    return open
+
+
+def _text_rows(path: Path, batch: pd.DataFrame) -> bytes:
+    """The batch's rows to append to the text table `path`, written as it is: its separator and line ends (and one
+    to end its last line, if that has none)."""
+    with table_bytes(path) as raw:
+        first_line = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="").readline()
+    with table_bytes(path) as raw:
+        last = b""
+        for block in iter(lambda: raw.read(1 << 20), b""):
+            last = block
+    line_end = first_line[len(first_line.rstrip("\r\n")) :] or "\n"
+    rows = batch.to_csv(header=False, index=False, sep=text_separator(path, first_line) or ",", lineterminator=line_end)
+    return (rows if last.endswith((b"\n", b"\r")) else line_end + rows).encode("utf-8")
+
+
+def _parquet_table(combined: pd.DataFrame, current: pd.DataFrame, batch: str):
+    """The appended data as a parquet table; a column whose cells the batch stores as another type than the source
+    (`'1'` where the source has `1`, in a column read as text) cannot be one."""
+    import pyarrow as pa
+
+    try:
+        return pa.Table.from_pandas(combined, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        name = next(name for name in combined.columns if not _fits_parquet(combined[name]))
+        raise UserError(
+            f"{batch}: column {name!r} holds values of another type than the source's {current[name].dtype}",
+            hint=f"store {name!r} in the batch as the source does ({current[name].dtype}); nothing was changed",
+        ) from None
+
+
+def _fits_parquet(values: pd.Series) -> bool:
+    import pyarrow as pa
+
+    try:
+        pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return False
+    return True
 
 
 def _copy_into_place(source: Path, destination: Path) -> None:

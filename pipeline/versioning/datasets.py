@@ -14,6 +14,7 @@ import yaml
 from pipeline.errors import UserError, row_number
 from pipeline.training.data_schema import (
     declared_text,
+    feature_columns,
     infer_schema,
     rows_of_file,
     validate_frame,
@@ -168,19 +169,29 @@ def checked_append(
     named: Callable[[Sequence[int]], str] = rows_of_file,
     hint: str = APPEND_HINT,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(the batch in the current data's column order, the current data with it appended), after every check an
-    append makes: the batch's columns, its rows against the schema (types, bounds, categories; a failing row named
-    as `named` names the batch's rows at those positions, the refusal ending with `hint`), then the whole
-    (duplicate rows, when the schema refuses them). `mlops data add --append` and `mlops monitor retrain` (dry run
-    included) both call this."""
+    """(the batch in the current data's column order, its numbers as numbers, the current data with it appended),
+    after every check an append makes: the batch's columns, its rows against the schema (types, bounds, categories;
+    a failing row named as `named` names the batch's rows at those positions, the refusal ending with `hint`), then
+    the whole (duplicate rows, when the schema refuses them). `mlops data add --append` and `mlops monitor retrain`
+    (dry run included) both call this."""
     import pandas as pd
 
     batch = align_batch(batch, [str(c) for c in current.columns], label)
     validate_frame(declared_text(batch.drop(columns=drop), schema), schema, label, hint=hint, named=named)
+    batch = numbers_as_numbers(batch, schema)
     combined = pd.concat([current, batch], ignore_index=True)
     appended = declared_text(combined.drop(columns=drop), schema)
     validate_frame(appended, schema, f"{source} with {label} appended", hint=hint)
     return batch, combined
+
+
+def numbers_as_numbers(frame: pd.DataFrame, schema: dict[str, Any]) -> pd.DataFrame:
+    """`frame` with its numeric columns stored as text (a parquet file's strings, validated as numbers) as numbers:
+    text among numbers is no duplicate of an equal number, and a parquet column cannot hold both."""
+    import pandas as pd
+
+    text = [name for name in feature_columns(schema)[0] if not pd.api.types.is_numeric_dtype(frame[name])]
+    return frame.assign(**{name: frame[name].astype(float) for name in text}) if text else frame
 
 
 def _written_as(value: Any) -> Any:

@@ -117,7 +117,7 @@ def non_utf8_place(path: Path) -> str | None:
     number, offset = 1, 0  # the line a block starts in, and how many bytes of that line came before the block
     after_cr = False  # the block before ended with `\r`
     try:
-        with _table_bytes(path) as handle:
+        with table_bytes(path) as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 try:
                     decoder.decode(block)
@@ -186,7 +186,7 @@ def check_header(path: Path) -> None:
         _check_columns(path, _parquet_columns(path))
         return
     try:
-        with _table_bytes(path) as raw:
+        with table_bytes(path) as raw:
             # utf-8-sig: a byte order mark is no part of the first name, to the reader either
             text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
             first = text.readline(MAX_LINE_BYTES + 1)
@@ -195,7 +195,7 @@ def check_header(path: Path) -> None:
         return
     if len(first) > MAX_LINE_BYTES:
         _line_too_long(path, 1)
-    delimiter = _separator(path, first)
+    delimiter = text_separator(path, first)
     if delimiter is None:  # no separator: the reader names the problem
         _check_columns(path, [])
         return
@@ -222,7 +222,7 @@ def _check_first_row_width(path: Path, names: list[str], delimiter: str, rest: s
         )
 
 
-def _separator(path: Path, first: str) -> str | None:
+def text_separator(path: Path, first: str) -> str | None:
     """The separator the reader splits a text table's lines by: a comma, or, in a `.txt` table, the one Python's csv
     sniffer finds in its first line, as pandas does (`term;term` is two names); None when that line shows none."""
     from pipeline.training.sources import csv_dialect
@@ -287,7 +287,7 @@ def _check_columns(path: Path, names: list[str]) -> None:
 
 
 @contextlib.contextmanager
-def _table_bytes(path: Path) -> Iterator[BinaryIO]:
+def table_bytes(path: Path) -> Iterator[BinaryIO]:
     """A text table's bytes as the reader sees them: decompressed when its name says so (`loans.csv.gz`, as pandas
     infers it), so that its header and lines are checked, not those of the compressed bytes."""
     suffix = path.suffix.lower()
@@ -321,7 +321,7 @@ def check_line_lengths(path: Path) -> None:
 
 def _check_block_lines(path: Path) -> None:
     line, number, after_cr = 0, 1, False
-    with _table_bytes(path) as handle:
+    with table_bytes(path) as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             if after_cr and block.startswith(b"\n"):
                 block = block[1:]  # the `\n` of a `\r\n` cut between two blocks: that line has ended

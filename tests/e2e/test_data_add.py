@@ -393,6 +393,49 @@ def loans_and_batch():
     return frame.head(2000), batch
 
 
+@pytest.mark.parametrize(
+    ("name", "written"),
+    [
+        ("loans.txt", {"sep": ";"}),
+        ("loans.csv", {"lineterminator": "\r\n"}),
+        ("loans.csv.gz", {}),
+        ("loans.csv.bz2", {"sep": ","}),
+    ],
+    ids=["semicolon-txt", "crlf", "gzip", "bz2"],
+)
+def test_a_batch_appends_to_a_text_source_as_it_is_written(repo, tmp_path, name, written):
+    """The rows were appended by commas, `\\n`-ended and uncompressed whatever the source: a `;` table gained comma
+    rows and a `.csv.gz` plain text after its gzip stream, the append exited 0 and the next repro failed."""
+    from pipeline.training.sources import read_table
+
+    loans, batch = loans_and_batch()
+    loans.to_csv(tmp_path / name, index=False, **written)
+    batch.to_parquet(tmp_path / "batch.parquet", index=False)
+    mlops(repo, "data", "add", str(tmp_path / name))
+    source = repo / "data/external" / name
+    before = source.read_bytes()
+    assert "now 2300 rows" in mlops(repo, "data", "add", str(tmp_path / "batch.parquet"), "--append").stdout
+    assert source.read_bytes().startswith(before)  # the existing bytes (and compressed members) as they were
+    if name.endswith((".csv", ".txt")):
+        appended, line_end = source.read_bytes()[len(before) :], written.get("lineterminator", "\n").encode()
+        assert appended.count(line_end) == appended.count(b"\n") == 300
+    expected = pd.concat([loans, batch], ignore_index=True)
+    pd.testing.assert_frame_equal(read_table(source), expected, check_dtype=False, check_column_type=False)
+    mlops(repo, "repro")
+
+
+def test_a_zip_source_is_refused_an_append_before_anything_is_written(repo, tmp_path):
+    loans, batch = loans_and_batch()
+    loans.to_csv(tmp_path / "loans.csv.zip", index=False)
+    batch.to_csv(tmp_path / "batch.csv", index=False)
+    mlops(repo, "data", "add", str(tmp_path / "loans.csv.zip"))
+    before = snapshot(repo)
+    result = mlops(repo, "data", "add", str(tmp_path / "batch.csv"), "--append", check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "data/external/loans.csv.zip is a .zip archive, which rows cannot be appended to" in result.stderr
+    assert snapshot(repo) == before
+
+
 @pytest.mark.parametrize("source", ["loans.csv", "loans.parquet"])
 def test_a_flag_in_a_numeric_column_of_a_batch_is_refused_naming_the_column(repo, tmp_path, source):
     """Read as numbers, True and False passed as 1.0 and 0.0, then reached a CSV source as the words `True` and
@@ -425,3 +468,20 @@ def test_a_parquet_column_with_no_value_is_refused_as_a_csv_one_is(repo, tmp_pat
     ], result.stderr
     assert snapshot(repo) == before
     mlops(repo, "data", "add", str(tmp_path / "loans.parquet"), "--drop=note")  # the hint, followed
+
+
+def test_a_batch_of_numbers_stored_as_text_appends_to_a_parquet_source_as_numbers(repo, tmp_path):
+    """Validated as numbers, they were written as they came: parquet cannot hold a column of numbers and text, and
+    the append ended in pyarrow's traceback. As text, they also escaped the check for duplicate rows."""
+    loans, batch = loans_and_batch()
+    loans.to_parquet(tmp_path / "loans.parquet", index=False)
+    mlops(repo, "data", "add", str(tmp_path / "loans.parquet"))
+    batch["annual_inc"] = batch["annual_inc"].astype(str)
+    batch.to_parquet(tmp_path / "batch.parquet", index=False)
+    assert "now 2300 rows" in mlops(repo, "data", "add", str(tmp_path / "batch.parquet"), "--append").stdout
+    appended = pd.read_parquet(repo / "data/external/loans.parquet")
+    assert appended["annual_inc"].dtype == float
+    assert appended["annual_inc"].iloc[2000] == float(batch["annual_inc"].iloc[0])
+    again = mlops(repo, "data", "add", str(tmp_path / "batch.parquet"), "--append", check=False)
+    assert again.returncode == 2 and "duplicate rows: 600 rows" in again.stderr, again.stderr
+    mlops(repo, "repro")
