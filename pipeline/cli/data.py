@@ -82,6 +82,11 @@ def add(
                 else "It names the loan in `mlops serve` requests and the prediction log; to train on it, rename it."
             )
             typer.echo(f"Dropping column {column.name!r}: it looks like an id ({column.reason}), not a feature. {keep}")
+        for name in added.dropped_copies:
+            typer.echo(
+                f"Dropping column {name!r}: it holds the target {added.target!r} row for row, so a model trained on "
+                "it would read the outcome it is to predict."
+            )
         typer.echo(
             f"Added {added.destination} ({added.rows} rows, {added.features} features, target "
             f"{added.target!r}, bad = {added.positive!r}); schema in {added.schema_path}."

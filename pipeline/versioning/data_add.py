@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from hooks import git
 from hooks.pipeline_state import path_md5
 from pipeline import paths
-from pipeline.errors import UserError, typed
+from pipeline.errors import UserError, option, typed
 from pipeline.params import PARAMS_FILE, load_params, params_from_text
 from pipeline.paths import RDATASETS
 from pipeline.training.data_schema import read_schema, write_schema
@@ -35,6 +35,7 @@ from pipeline.versioning.datasets import (
     id_like_columns,
     infer_source_schema,
     set_data_params,
+    target_copies,
 )
 from pipeline.versioning.input_limits import (
     PARQUET_SUFFIXES,
@@ -65,6 +66,7 @@ class AddedSource:
     positive: str
     schema_path: str
     dropped_ids: list[IdColumn]  # id-like columns dropped on our own initiative, each with why
+    dropped_copies: list[str]  # columns that copy the target, dropped on our own initiative
     moved_from: Path | None  # the file was inside the project: moved to `destination`
     removed_from_git: bool = False  # git tracked the moved file: its removal is staged, to commit with the rest
 
@@ -90,7 +92,7 @@ def add_source(
 ) -> AddedSource:
     """Make `path` the pipeline's source: copied under data/external/, tracked by DVC, its schema inferred and
     params.yaml's data section pointed at it. `drop` defaults to the current data.drop columns the file has and
-    `keep` does not name; id-like columns not in `keep` are dropped too."""
+    `keep` does not name; id-like columns not in `keep`, and columns that copy the target, are dropped too."""
     dvc_seam.require_repo()
     params = load_params()
     destination = Path(paths.EXTERNAL_DIR) / path.name
@@ -104,9 +106,9 @@ def add_source(
     drop = list(dict.fromkeys(drop))  # `--drop a --drop a` is one column (data.drop refuses a name given twice)
     target = target or params.data.target
     dropped_ids = id_columns_to_drop(frame, target, drop, list(keep), str(path))
-    choice = SourceChoice(
-        target, positive or params.data.positive_label, negative, drop + [c.name for c in dropped_ids]
-    )
+    drop += [column.name for column in dropped_ids]
+    dropped_copies = target_copies_to_drop(frame, target, drop, list(keep), str(path))
+    choice = SourceChoice(target, positive or params.data.positive_label, negative, drop + dropped_copies)
     schema = infer_source_schema(frame, choice, str(path))
     if LOAN_ID in schema["columns"]:
         raise UserError(
@@ -155,6 +157,7 @@ def add_source(
         positive=choice.positive,
         schema_path=new_params.data.schema_path,
         dropped_ids=dropped_ids,
+        dropped_copies=dropped_copies,
         moved_from=path if moved else None,
         removed_from_git=removed_from_git,
     )
@@ -192,6 +195,19 @@ def id_columns_to_drop(
                 f"{typed('--keep-column', name)} and {typed('--drop', name)} contradict", hint="give only one of them"
             )
     return [column for column in id_like_columns(frame, target) if column.name not in drop and column.name not in keep]
+
+
+def target_copies_to_drop(frame: pd.DataFrame, target: str, drop: list[str], keep: list[str], source: str) -> list[str]:
+    """The columns not already dropped that copy the target: never a feature, so `--keep-column` cannot keep one."""
+    copies = [name for name in target_copies(frame, target) if name not in drop]
+    kept = [name for name in copies if name in keep]
+    if kept:
+        raise UserError(
+            f"{source}: {typed('--keep-column', kept[0])}: column {kept[0]!r} holds the target {target!r} row for row; "
+            "a model trained on it would read the outcome it is to predict",
+            hint=f"leave it dropped: run again without {option('--keep-column', kept[0])}",
+        )
+    return copies
 
 
 def append_batch(path: Path) -> AppendedBatch:

@@ -78,6 +78,22 @@ def id_like_columns(frame: pd.DataFrame, target: str) -> list[IdColumn]:
     return found
 
 
+def target_copies(frame: pd.DataFrame, target: str) -> list[str]:
+    """Columns whose two values match the target's two labels one to one, row for row: the target under another name
+    (`class` beside `Class`) or coded otherwise (`1`/`0`, `True`/`False`). As a feature, the model would read the
+    outcome it is to predict."""
+    if target not in frame.columns or frame[target].isna().any() or frame[target].nunique() != 2:
+        return []
+    return [
+        str(name)
+        for name in frame.columns
+        if name != target
+        and frame[name].notna().all()
+        and frame[name].nunique() == 2
+        and len(frame[[name, target]].drop_duplicates()) == 2
+    ]
+
+
 def check_columns(frame: pd.DataFrame, choice: SourceChoice, source: str) -> None:
     """Refuse a --drop or --target that the file does not have, or a target that is also dropped."""
     columns = [str(c) for c in frame.columns]

@@ -485,3 +485,20 @@ def test_a_batch_of_numbers_stored_as_text_appends_to_a_parquet_source_as_number
     again = mlops(repo, "data", "add", str(tmp_path / "batch.parquet"), "--append", check=False)
     assert again.returncode == 2 and "duplicate rows: 600 rows" in again.stderr, again.stderr
     mlops(repo, "repro")
+
+
+def test_a_column_that_copies_the_target_is_dropped_and_cannot_be_kept(repo, tmp_path):
+    """It trained as a feature: the model read the outcome (test ROC AUC 0.94), and predict then needed it."""
+    loans, _ = loans_and_batch()
+    loans["class"] = loans["Class"]
+    loans["went_bad"] = (loans["Class"] == "bad").astype(int)
+    loans.to_csv(tmp_path / "loans.csv", index=False)
+    kept = mlops(repo, "data", "add", str(tmp_path / "loans.csv"), "--keep-column", "class", check=False)
+    assert kept.returncode == 2 and "column 'class' holds the target 'Class' row for row" in kept.stderr, kept.stderr
+    assert "run again without --keep-column=class" in kept.stderr
+    added = mlops(repo, "data", "add", str(tmp_path / "loans.csv"))
+    for name in ("class", "went_bad"):
+        assert f"Dropping column {name!r}: it holds the target 'Class' row for row" in added.stdout, added.stdout
+    assert load_params(repo / "params.yaml").data.drop == ["class", "went_bad"]
+    columns = json.loads((repo / "reports/schema.json").read_text())["columns"]
+    assert "class" not in columns and "went_bad" not in columns and "int_rate" in columns

@@ -7,7 +7,7 @@ import pytest
 
 from pipeline.errors import UserError
 from pipeline.serving.predict import choose_id_column, times_and_flags
-from pipeline.versioning.datasets import id_like_columns
+from pipeline.versioning.datasets import id_like_columns, target_copies
 
 
 def names(frame: pd.DataFrame, target: str = "Class") -> list[str]:
@@ -46,6 +46,20 @@ def test_text_and_whole_numbers_unique_per_row_are_ids_floats_are_not():
 def test_the_target_is_never_taken_for_an_id():
     frame = pd.DataFrame({"outcome_id": ["bad", "good"], "x": [1.0, 2.0]})
     assert names(frame, target="outcome_id") == []
+
+
+def test_a_column_matching_the_targets_labels_one_to_one_is_a_copy_whatever_its_name_or_coding():
+    frame = pd.DataFrame(
+        {
+            "class": ["bad", "good", "good", "bad"],  # the target under another name
+            "went_bad": [1, 0, 0, 1],  # coded
+            "joint": [True, False, True, False],  # two values, not the target's
+            "grade": ["A", "B", "B", "C"],
+            "Class": ["bad", "good", "good", "bad"],
+        }
+    )
+    assert target_copies(frame, "Class") == ["class", "went_bad"]
+    assert target_copies(frame.assign(Class=["bad", None, "good", "bad"]), "Class") == []  # refused for its gap
 
 
 def test_predict_keeps_the_asked_or_the_first_known_id_column():
