@@ -18,13 +18,15 @@ from collections.abc import Iterator, Sequence
 from hooks import git
 from hooks.dvc_post_checkout import INSTALL_DVC, NO_DVC
 from hooks.dvc_remotes import workspace_remotes
-from hooks.pipeline_state import LOCK_FILE, locked_outs, path_md5, pointer_outs
+from hooks.pipeline_state import cached_outputs, path_md5
 
 HOOK_ID = "dvc-pre-push"
 ZERO = "0" * 40
 # `dvc push` has no --rev option; its Python API does. It runs in a child process: the hook stays light.
 PUSH_REVS = "import sys; from hooks.dvc_pre_push import push_revisions; push_revisions(sys.argv[1:])"
 NO_DEFAULT_REMOTE = 3  # the status of `push_revisions` when the workspace names no default DVC remote
+CORRUPTED = 4  # ... when a cache object the pushed commits name is corrupted (nothing was pushed)
+LOST = 5  # ... when one is neither in the cache nor on the remote (the rest was pushed)
 
 
 def pushed_revisions(to_ref: str, remote: str) -> list[str]:
@@ -62,34 +64,32 @@ def cache_dir() -> str:
 
 
 def recorded_objects(rev: str) -> Iterator[tuple[str, str]]:
-    """(path, md5) of every output `dvc.lock` and the `.dvc` pointers record at `rev`."""
-    pointers = [name for name in git.git("ls-tree", "-r", "-z", "--name-only", rev).decode().split("\0") if name]
-    for name in pointers:
-        if name == LOCK_FILE:
-            outs = locked_outs(git.blob_at(rev, name))
-        elif name.endswith(".dvc"):
-            outs = pointer_outs(git.blob_at(rev, name))
-        else:
-            continue
-        for out in outs:
-            if out.get("md5") and out.get("path"):
-                yield os.path.join(os.path.dirname(name), out["path"]), out["md5"]
+    """(path, md5) of every file DVC keeps in its cache at `rev`: the outputs `dvc.lock` records (not those
+    `dvc.yaml` keeps in git, which no cache holds) and the files the `.dvc` pointers name."""
+    names = [name for name in git.git("ls-tree", "-r", "-z", "--name-only", rev).decode().split("\0") if name]
+    objects = cached_outputs(lambda path: git.blob_at(rev, path), [name for name in names if name.endswith(".dvc")])
+    return iter(objects.items())
 
 
-def corrupted_objects(revs: list[str], cache: str) -> list[str]:
-    """A line per cached object the revisions name whose bytes no longer hash to its name (missing objects are
-    DVC push's to report). A directory's listing and each of its files are checked."""
-    problems, checked = [], set()
+def object_file(objects: str, md5: str) -> str:
+    """Where DVC's cache folder of md5 objects (`<cache>/files/md5`) keeps the object `md5` (a listing: `.dir`)."""
+    plain = md5.removesuffix(".dir")
+    return os.path.join(objects, plain[:2], plain[2:] + (".dir" if md5.endswith(".dir") else ""))
+
+
+def cached_objects(revs: list[str], objects: str) -> tuple[list[str], dict[str, str]]:
+    """(a line per cached object the revisions name whose bytes no longer hash to its name, {md5: path} of those the
+    cache lacks). A directory's listing and each of its files are checked."""
+    problems, missing, checked = [], {}, set()
 
     def check(path: str, md5: str) -> None:
         if md5 in checked:
             return
         checked.add(md5)
-        plain = md5.removesuffix(".dir")
-        cached = os.path.join(cache, "files", "md5", plain[:2], plain[2:] + (".dir" if md5.endswith(".dir") else ""))
+        plain, cached = md5.removesuffix(".dir"), object_file(objects, md5)
         if not os.path.isfile(cached):
-            return
-        if path_md5(cached) != plain:
+            missing[md5] = path
+        elif path_md5(cached) != plain:
             problems.append(f"  {path}: cache object {cached} is corrupted (its md5 is not {plain})")
         elif md5.endswith(".dir"):
             with open(cached, encoding="utf-8") as handle:
@@ -99,24 +99,40 @@ def corrupted_objects(revs: list[str], cache: str) -> list[str]:
     for rev in revs:
         for path, md5 in recorded_objects(rev):
             check(path, md5)
-    return problems
+    return problems, missing
 
 
 def push_revisions(revs: list[str]) -> None:
     """Push the DVC data `revs` name to the default remote the workspace's config names (see `hooks.dvc_remotes`);
-    with none, push nothing and end with NO_DEFAULT_REMOTE: DVC would use the one the pushed commits recorded."""
+    with none, push nothing and end with NO_DEFAULT_REMOTE: DVC would use the one the pushed commits recorded. A
+    corrupted cache object ends it with CORRUPTED before anything is pushed (DVC would drop it and push the rest),
+    and an object neither in the cache nor on the remote with LOST after the push (DVC warns of it, by md5 alone,
+    and succeeds). The cache is where DVC's config, at any level, puts it."""
     from dvc.repo import Repo
 
     remotes = workspace_remotes()
     if "core" not in remotes:
         sys.exit(NO_DEFAULT_REMOTE)
-    Repo(config=remotes).push(revs=revs, workspace=False)
+    repo = Repo(config=remotes)
+    corrupted, missing = cached_objects(revs, repo.cache.local.path)
+    if corrupted:
+        print("\n".join(corrupted))
+        sys.exit(CORRUPTED)
+    repo.push(revs=revs, workspace=False)
+    remote = repo.cloud.get_remote_odb()
+    lost = [f"  {path} (md5 {md5})" for md5, path in missing.items() if not remote.exists(md5)]
+    if lost:
+        print("\n".join(lost))
+        sys.exit(LOST)
 
 
 def push_command(revs: list[str]) -> list[str]:
     if importlib.util.find_spec("dvc"):
         return [sys.executable, "-c", PUSH_REVS, *revs]
     return ["dvc", "push"]  # a hook environment without DVC: the workspace's data, through the user's DVC
+
+
+SKIP_HINT = f"To push anyway on purpose: SKIP={HOOK_ID} git push ...  (or git push --no-verify)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -127,38 +143,60 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not os.path.isdir(".dvc") or not to_ref or to_ref == ZERO:  # nothing pushed, or a branch deleted
         return 0
     revs = pushed_revisions(to_ref, remote)
-    corrupted = corrupted_objects(revs, cache_dir())
-    if corrupted:
-        print(
-            f"{HOOK_ID}: the pushed commits name DVC cache objects that are corrupted; nothing was pushed, so the "
-            "remote never receives them:\n" + "\n".join(corrupted) + "\nFix: restore them (`mlops data pull`, "
-            "or `mlops repro` for pipeline outputs; `mlops data status --verify` lists them), then push again.\n"
-            f"To push anyway on purpose: SKIP={HOOK_ID} git push ...  (or git push --no-verify)"
-        )
-        return 1
+    command = push_command(revs)
+    if command[0] != sys.executable:  # the user's DVC pushes: the cache is checked here, where its config puts it
+        corrupted, _missing = cached_objects(revs, os.path.join(cache_dir(), "files", "md5"))
+        if corrupted:
+            return refuse_corrupted(corrupted)
     try:
-        status = subprocess.run(push_command(revs)).returncode
+        ran = subprocess.run(command, stdout=subprocess.PIPE, text=True)
     except FileNotFoundError:
         print(
             f"{HOOK_ID}: {NO_DVC}, so the git push stopped: collaborators would get commits whose data is missing. "
-            f"Fix: {INSTALL_DVC}; then push again.\nTo push anyway on purpose: SKIP={HOOK_ID} git push ...  (or git "
-            "push --no-verify)"
+            f"Fix: {INSTALL_DVC}; then push again.\n{SKIP_HINT}"
         )
         return 1
+    return said_of(ran.returncode, ran.stdout, len(revs))
+
+
+def refuse_corrupted(lines: list[str]) -> int:
+    print(
+        f"{HOOK_ID}: the pushed commits name DVC cache objects that are corrupted; nothing was pushed, so the "
+        "remote never receives them:\n" + "\n".join(lines) + "\nFix: restore them (`mlops data pull`, or "
+        "`mlops repro` for pipeline outputs; `mlops data status --verify` lists them), then push again.\n" + SKIP_HINT
+    )
+    return 1
+
+
+def said_of(status: int, output: str, commits: int) -> int:
+    """The hook's word and exit status for the push's (`push_revisions` names objects on its stdout)."""
+    lines = [line for line in output.splitlines() if line.startswith("  ")]
+    if status == CORRUPTED:
+        return refuse_corrupted(lines)
+    if status == LOST:
+        print(
+            f"{HOOK_ID}: the pushed commits name DVC objects that are neither in the cache nor on the remote, so "
+            "the git push stopped: collaborators would get commits whose data is missing (the rest was pushed):\n"
+            + "\n".join(lines)
+            + "\nFix: bring them back where they were made and push from there; for a model or reports, `mlops "
+            f"repro` rebuilds them (a data file: `mlops data add` it again); then push again.\n{SKIP_HINT}"
+        )
+        return 1
+    print(output, end="")  # DVC's own words
     if status == NO_DEFAULT_REMOTE:
         print(
             f"{HOOK_ID}: no default DVC remote here to push the pushed commits' data to, so the git push stopped "
             "(the data would go where those commits' .dvc/config said the remote was). Fix: `mlops remote set "
-            "PATH_OR_URL` (the project's own: `mlops remote set ../lending-mlops-dvc-remote`), then push again.\n"
-            f"To push anyway on purpose: SKIP={HOOK_ID} git push ...  (or git push --no-verify)"
+            f"PATH_OR_URL` (the project's own: `mlops remote set ../lending-mlops-dvc-remote`), then push again.\n"
+            f"{SKIP_HINT}"
         )
         return 1
     if status != 0:
         print(
-            f"{HOOK_ID}: pushing the DVC data of {len(revs)} commit(s) failed (see above), so the git push "
+            f"{HOOK_ID}: pushing the DVC data of {commits} commit(s) failed (see above), so the git push "
             "stopped: collaborators would get commits whose data is missing. Fix: check the DVC remote "
             "(`dvc remote list`, credentials in .dvc/config.local), run `dvc push`, then push again.\n"
-            f"To push anyway on purpose: SKIP={HOOK_ID} git push ...  (or git push --no-verify)"
+            f"{SKIP_HINT}"
         )
         return 1
     return 0

@@ -22,7 +22,8 @@ ZERO = "0" * 40
 
 
 def check(files: dict[tuple[str, str], tuple[str, str]], skipped: set[str]) -> dict[str, list[str]]:
-    """`path (commit)` -> what is wrong with it, for the files that must not reach the remote."""
+    """`path (commit)` -> what is wrong with it, each with the commit-time fix, for the files that must not reach
+    the remote."""
     blobs = git.read_blobs((sha for _path, sha in files), no_secrets.SCAN_LIMIT)
     staged = {key: git.StagedBlob(key[0], mode, *blobs.get(key[1], (0, b""))) for key, (mode, _commit) in files.items()}
     found: dict[str, list[str]] = {}
@@ -37,26 +38,25 @@ def check(files: dict[tuple[str, str], tuple[str, str]], skipped: set[str]) -> d
             head = None if blob.is_symlink else blob.head
             reasons = block_untracked_data.reasons_for(blob.path, blob.size, args, outputs, head)
             if reasons:
-                add(key, reasons)
+                add(key, [*reasons, f"fix: {block_untracked_data.fix_for(blob.path, reasons)}"])
     if no_secrets.HOOK_ID not in skipped:
         for key, blob in staged.items():
-            secrets = [] if blob.is_symlink else no_secrets.problems_for(blob.path, blob.head)
-            if secrets:
-                add(key, [line.split(". Fix:")[0].removeprefix(f"{shown(key[0])}: ") for line in secrets])
+            for line in [] if blob.is_symlink else no_secrets.problems_for(blob.path, blob.head):
+                reason, _, fix = line.removeprefix(f"{shown(key[0])}: ").partition(". Fix: ")
+                add(key, [reason, f"fix: {fix}"] if fix else [reason])
     return found
 
 
 def report(found: dict[str, list[str]]) -> None:
     print(f"{HOOK_ID}: the pushed commits hold files that must not be in git; nothing was pushed:\n")
-    for name, reasons in found.items():
+    for name, lines in found.items():
         print(f"  {name}")
-        for reason in reasons:
-            print(f"      - {reason}")
+        for line in lines:
+            print(f"      {line}" if line.startswith("fix: ") else f"      - {line}")
     print(
-        "\nFix: take each out of the commit that added it, then push again: `git rebase -i COMMIT~`, mark that "
-        "commit `edit`; at its stop, `git rm --cached FILE` (data to keep: then `dvc add FILE` and `git add FILE.dvc "
-        ".gitignore`; a secret: list it in .gitignore), `git commit --amend --no-edit`, `git rebase --continue`. A "
-        "later commit that deletes it is not enough: the history would still carry it to the remote.\n"
+        "\nEach must come out of the commit that added it, not only out of a later one (the history would still "
+        "carry it to the remote): `git rebase -i COMMIT~`, mark that commit `edit`; at its stop, do the fix shown, "
+        "`git commit --amend --no-edit` and `git rebase --continue`; then push again.\n"
         f"To push anyway on purpose: SKIP={HOOK_ID} git push ...  (or git push --no-verify)"
     )
 

@@ -268,7 +268,9 @@ def pull(rev: str | None = None) -> None:
     corrupted = integrity.corrupted_in_cache(objects)
     if corrupted:
         integrity.drop_from_cache(corrupted)
-    bad = corrupted + integrity.missing_from_cache(objects)  # DVC skips a local remote's corrupted copy
+    dropped = {problem.md5 for problem in corrupted}  # missing now, and already named as corrupted
+    missing = [problem for problem in integrity.missing_from_cache(objects) if problem.md5 not in dropped]
+    bad = corrupted + missing  # DVC skips a local remote's corrupted copy
     if bad:
         # Models and reports are the pipeline's too: a repro makes this version's again.
         rebuild = " (or `mlops repro` rebuilds this version's model and reports)" if commit is None else ""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 
 import yaml
 
-from tests.conftest import run
+from tests.conftest import run, test_env
 
 
 def model_md5(repo) -> str:
@@ -92,6 +93,46 @@ def test_pre_push_refuses_a_corrupted_cache_object_and_pushes_nothing(hooked, tm
     assert "models/model.skops" in output and "corrupted" in output and "nothing was pushed" in output
     assert not any(path.is_file() for path in remote.rglob("*")), "a corrupted object reached the remote"
     assert run(["git", "ls-remote", str(tmp_path / "origin.git")], hooked).stdout == ""
+
+
+def test_pre_push_refuses_an_object_neither_in_the_cache_nor_on_the_remote(hooked, tmp_path):
+    """DVC warns "Missing cache files" by md5 and exits 0; pre-commit hides a passing hook's output: the branch was
+    pushed and a teammate got a commit whose model the remote lacked."""
+    remote = tmp_path / "dvc-remote"
+    run(["dvc", "remote", "add", "--local", "-d", "pushtest", str(remote)], hooked)
+    run(["git", "init", "-q", "--bare", str(tmp_path / "origin.git")], hooked)
+    run(["git", "remote", "add", "origin", str(tmp_path / "origin.git")], hooked)
+    md5 = locked_model_md5(hooked)
+    (hooked / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]).unlink()
+    result = run(["git", "push", "-q", "origin", "main"], hooked, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "Traceback" not in output, output
+    assert "neither in the cache nor on the remote" in output and f"  models/model.skops (md5 {md5})" in output
+    assert run(["git", "ls-remote", str(tmp_path / "origin.git")], hooked).stdout == ""
+    assert any(path.is_file() for path in remote.rglob("*"))  # the rest was pushed
+
+
+def test_pre_push_checks_the_cache_dvcs_global_config_names(hooked, tmp_path):
+    """The hook looked for corrupted objects in .dvc/cache only: with the cache elsewhere by DVC's global config,
+    it found nothing to check, and DVC dropped the corrupted model and pushed the rest."""
+    shared = tmp_path / "shared-cache"
+    shutil.copytree(hooked / ".dvc" / "cache", shared)
+    config_dir = tmp_path / "dvc-global"
+    config_dir.mkdir()
+    (config_dir / "config").write_text(f"[cache]\n    dir = {shared}\n")
+    env = test_env(DVC_GLOBAL_CONFIG_DIR=str(config_dir))
+    remote = tmp_path / "dvc-remote"
+    run(["dvc", "remote", "add", "--local", "-d", "pushtest", str(remote)], hooked)
+    run(["git", "init", "-q", "--bare", str(tmp_path / "origin.git")], hooked)
+    run(["git", "remote", "add", "origin", str(tmp_path / "origin.git")], hooked)
+    md5 = locked_model_md5(hooked)
+    cached = shared / "files" / "md5" / md5[:2] / md5[2:]
+    cached.chmod(0o644)
+    cached.write_bytes(cached.read_bytes()[:-10] + b"corrupted!")
+    result = run(["git", "push", "-q", "origin", "main"], hooked, check=False, env=env)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "models/model.skops" in output and "nothing was pushed" in output, output
+    assert not any(path.is_file() for path in remote.rglob("*")), "the push went on"
 
 
 def test_pre_push_with_no_default_remote_here_refuses_in_one_line_and_sends_nothing(hooked, tmp_path):

@@ -123,7 +123,8 @@ def test_a_corrupted_remote_copy_is_detected_refused_and_healed(repo, remote, tm
     cached.unlink()
     (other / MODEL).unlink()
     pulled = mlops(other, remote, "data", "pull", check=False)
-    assert_clear_error(pulled, MODEL, "corrupted", "--heal")
+    said = assert_clear_error(pulled, MODEL, "corrupted", "--heal")
+    assert "1 object(s) came from the remote" in said and said.count(f"{MODEL}: the ") == 1, said  # named once
     assert not (other / MODEL).exists() and not cached.exists(), "the corrupted model reached the clone"
 
     mlops(repo, remote, "data", "push", "--heal")
