@@ -32,8 +32,8 @@ DVC_POINTER = re.compile(rb"^(outs|deps):", re.MULTILINE)
 TOO_BIG = "limit for any file in git"
 SMALL_TEXT = 64 * 1024  # a README, .gitignore or .dvc pointer bigger than this is not what its name says
 _EXTENSIONS = (
-    "csv tsv parquet feather arrow orc avro h5 hdf5 hdf nc npy npz pkl pickle joblib skops onnx pt pth ckpt "
-    "safetensors pb tflite bin gguf ggml keras mlmodel zip gz tgz bz2 xz 7z tar rar zst lz4 sqlite sqlite3 db "
+    "csv tsv parquet feather arrow arrows orc avro h5 hdf5 hdf nc npy npz pkl pickle joblib skops onnx pt pth ckpt "
+    "safetensors pb tflite bin gguf ggml keras mlmodel zip gz tgz bz2 xz lzma 7z tar rar zst lz4 sqlite sqlite3 db "
     "xls xlsx jsonl ndjson"
 )
 DATA_EXTENSIONS = frozenset(_EXTENSIONS.split())

@@ -4,7 +4,8 @@
 Pure functions over the first bytes of a file (stdlib only). A format is recognised by its signature at the
 offset its specification gives, in content that is not text: several signatures are printable ASCII (`ORC`,
 `GGUF`, `PAR1`, `BZh`) and begin ordinary words, while the files themselves hold NUL bytes or bytes that are not
-UTF-8 within their first bytes. Plain text is UTF-8 without NUL bytes and without any data signature.
+UTF-8 within their first bytes. A protocol-0 pickle is ASCII throughout: its signature is longer instead. Plain
+text is UTF-8 without NUL bytes and without any data signature.
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ _AT_START = {signature: name for offset, signature, name in SIGNATURES if offset
 _AT_OFFSET = tuple(entry for entry in SIGNATURES if entry[0])
 _START = re.compile(b"|".join(re.escape(signature) for signature in _AT_START))  # one C call per file
 PICKLE_BEFORE_FRAMES = (b"\x80\x02", b"\x80\x03")  # protocols 2 and 3: no frame opcode after the header
+# Protocols 0 and 1 have no header: a class (`ccopy_reg\n_reconstructor\n`, any object's), a dict or a list, then
+# the memo's first entry (`p0\n`; `q\x00` in protocol 1). Protocol 0 is ASCII, so this holds in text too.
+PICKLE_WITHOUT_HEADER = re.compile(rb"(?:c[A-Za-z_][\w.]*\n[A-Za-z_][\w.]*\n|\([dl]|[}\]])(?:p0\n|q\x00)")
+ARROW_STREAM = b"\xff\xff\xff\xff"  # an Arrow IPC stream's first message: this marker, then its metadata's length
+LZMA_ALONE = b"]"  # the properties byte (0x5D) an LZMA "alone" stream starts with, whatever its preset
 # ONNX is a protobuf ModelProto: field 1 (ir_version, a small varint), then field 2 or 8 (a string or message).
 ONNX_START = re.compile(rb"\x08[\x01-\x1f](?:\x12|\x1a|\x22|\x42)[\x01-\x7f]")
 
@@ -61,6 +67,12 @@ def data_format(head: bytes) -> str | None:
             return name
     if head[:2] in PICKLE_BEFORE_FRAMES and len(head) > 3 and not _is_utf8(head):
         return "pickle"
+    if PICKLE_WITHOUT_HEADER.match(head):
+        return "pickle"
+    if _is_arrow_stream(head):
+        return "arrow IPC stream"
+    if head.startswith(LZMA_ALONE) and _is_binary(head) and _is_lzma(head):
+        return "lzma (joblib's compress='lzma', ...)"
     if _is_safetensors(head):
         return "safetensors"
     if ONNX_START.match(head):
@@ -109,6 +121,28 @@ def _is_zlib(head: bytes) -> bool:
     except zlib.error:
         return False
     return True
+
+
+def _is_lzma(head: bytes) -> bool:
+    """An LZMA stream of the "alone" format (`.lzma`, `joblib.dump(..., compress="lzma")`): its properties, its
+    dictionary size and length, then a start that decompresses."""
+    if len(head) < 14:
+        return False
+    import lzma
+
+    try:
+        lzma.LZMADecompressor(lzma.FORMAT_ALONE).decompress(head[:HEAD_BYTES], 1 << 20)
+    except lzma.LZMAError:
+        return False
+    return True
+
+
+def _is_arrow_stream(head: bytes) -> bool:
+    """An Arrow IPC stream (`pa.ipc.new_stream`, `.arrows`): the marker, then a metadata length padded to 8."""
+    if len(head) < 16 or not head.startswith(ARROW_STREAM):
+        return False
+    (length,) = struct.unpack("<i", head[4:8])
+    return length >= 8 and length % 8 == 0
 
 
 def _is_safetensors(head: bytes) -> bool:

@@ -7,6 +7,7 @@ import bz2
 import gzip
 import io
 import json
+import lzma
 import os
 import pickle
 import resource
@@ -17,11 +18,13 @@ import zipfile
 import zlib
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.orc
 import pytest
+from sklearn.linear_model import LogisticRegression
 
 from hooks import block_untracked_data, hygiene, staged_files
 from hooks import no_secrets_in_dvc_config as no_secrets
@@ -228,6 +231,10 @@ def real_formats() -> dict[str, bytes]:
     with zipfile.ZipFile(archive, "w") as handle:
         handle.writestr("loans.csv", "a,b\n1,2\n")
     header = json.dumps({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode()
+    model, joblib_lzma, arrow_stream = LogisticRegression(C=0.5), io.BytesIO(), io.BytesIO()
+    joblib.dump(model, joblib_lzma, compress="lzma")
+    with pa.ipc.new_stream(arrow_stream, pa.Table.from_pandas(frame).schema) as stream:
+        stream.write_table(pa.Table.from_pandas(frame))
     return {
         "parquet": parquet.getvalue(),
         "orc": orc.getvalue(),
@@ -240,6 +247,13 @@ def real_formats() -> dict[str, bytes]:
         "pickle": pickle.dumps(frame.to_dict(), protocol=4),
         "pickle protocol 2": pickle.dumps({"a": [1, 2]}, protocol=2),
         "pickle protocol 5": pickle.dumps({"a": [1, 2]}, protocol=5),
+        "pickle protocol 0": pickle.dumps(model, protocol=0),  # ASCII text: no header, no NUL byte
+        "pickle protocol 1": pickle.dumps(model, protocol=1),
+        "pickle protocol 0 of a dict": pickle.dumps({"a": [1, 2]}, protocol=0),
+        "pickle protocol 1 of a list": pickle.dumps([1, 2], protocol=1),
+        "lzma": joblib_lzma.getvalue(),  # joblib.dump(model, "model.out", compress="lzma")
+        "lzma alone": lzma.compress(b"a,b\n1,2\n", format=lzma.FORMAT_ALONE),
+        "arrow IPC stream": arrow_stream.getvalue(),
         "hdf5": b"\x89HDF\r\n\x1a\n\x00\x00\x00\x00" + bytes(100),
         "safetensors": struct.pack("<Q", len(header)) + header + bytes(4),
         "gguf": b"GGUF\x03\x00\x00\x00" + bytes(32),
@@ -269,6 +283,9 @@ TEXT_THAT_STARTS_LIKE_A_SIGNATURE = {
     "s/b.txt": "BZh, then a block size.\n",
     "s/t.txt": "x" * 257 + "ustar is tar's magic\n",
     "s/x.md": "x^2 + y^2 = r^2\n",  # `x^` is a zlib header
+    "s/l.md": "] closes the list; LZMA's first byte is `]` too.\n",
+    "s/w.txt": "cat\ndog\np1\n",  # `c`, a name, a name: a protocol-0 pickle's start, but no `p0` after it
+    "s/o.txt": "(d) the fourth point\n(l) the twelfth\n",
 }
 
 
@@ -332,6 +349,14 @@ TEXT_WITH_COMMAS = {
 def test_text_with_commas_is_not_a_table(staging, capsys):
     paths = [staging(path, content) for path, content in TEXT_WITH_COMMAS.items()]
     assert block_untracked_data.main(paths) == 0, capsys.readouterr().out
+
+
+def test_hygiene_leaves_a_protocol_0_pickle_as_it_is(staging, tmp_path):
+    """A protocol-0 pickle is ASCII: hygiene took it for text and gave it a final newline."""
+    model = pickle.dumps(LogisticRegression(C=0.5), protocol=0)
+    staging("docs/model.out", model)
+    assert hygiene.main(["docs/model.out"]) == 0
+    assert (tmp_path / "docs/model.out").read_bytes() == model
 
 
 def test_names_under_data_must_be_what_they_claim(staging, capsys):
