@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import struct
+from collections.abc import Iterable
 
 HEAD_BYTES = 8192  # enough for every signature below and for the text test
 # (offset, signature, format): data sets, arrays, archives and model files.
@@ -83,30 +84,114 @@ def data_format(head: bytes) -> str | None:
 
 
 # Delimited text: a table saved under any name (`scores.txt`, `export.dat`) carries no signature. It is one by its
-# shape: at least TABLE_ROWS lines (blank ones aside), each of the same number (two or more) of fields of one
-# delimiter, quoted fields read as CSV quotes them, and in most rows no field after the first starting with a space
-# and none before the first delimiter or after the last. Prose, code and logs vary in their number of commas from
-# line to line, write `a, b` where a table has `a,b`, indent with a tab and end a statement with `;`.
+# shape, read with the csv module (a quoted field may hold the delimiter or a newline): of its first TABLE_LINES
+# lines (blank ones and leading `#` comments aside), nearly all rows have one number (two or more) of fields, so
+# that a header, a footer (`total rows: 3000`) or a cut row do not hide it. Those rows are written as a program
+# writes a table: `a,b`, no field empty at either end and none after the first starting with a space; or `a, b`
+# with a column of numbers. Prose, code and logs vary in their number of commas from line to line, write `a, b`
+# between words, indent with a tab and end a statement with `;`. Columns of numbers separated by spaces
+# (`np.savetxt`) are a table too; words separated by spaces never are.
 TABLE_DELIMITERS = {",": "CSV", "\t": "TSV", ";": "CSV (;)", "|": "pipe-delimited"}  # a Markdown table: `| a |`
 TABLE_ROWS = 20
+TABLE_LINES = 100  # enough for a table's rows to outvote its header, comments and footer; few enough to be cheap
+TABLE_BYTES = 1 << 20  # what the table check reads: TABLE_LINES lines of a table of hundreds of columns
+TABLE_SHARE = 0.9  # of the rows that must have the table's number of fields
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?i:nan|inf)"
+NUMBER = re.compile(_NUMBER)
+NUMBERS_ROW = re.compile(rf"\s*(?:{_NUMBER})(?:[ \t]+(?:{_NUMBER}))+\s*")
+LOGGED_TIME = re.compile(r"\d\d:\d\d:\d\d,\d{3}\b")
 
 
 def delimited_table(head: bytes) -> str | None:
-    """The kind of delimited table (CSV, TSV) `head`, a text file's first bytes, holds, if any."""
+    """The kind of delimited table (CSV, TSV, ...) `head`, a text file's first bytes, holds, if any."""
+    head = head[:TABLE_BYTES]
     if head.count(b"\n") <= TABLE_ROWS or not is_text(head):
         return None
+    lines = _table_lines(head)
+    if len(lines) < TABLE_ROWS:
+        return None
+    for delimiter, kind in TABLE_DELIMITERS.items():
+        if _is_delimited(lines, delimiter):
+            return None if _is_a_log(lines) else kind
+    return "space-delimited numbers" if _is_space_delimited_numbers(lines) else None
+
+
+def _is_a_log(lines: list[str]) -> bool:
+    """Most lines hold the time as Python's logging writes it, with a comma (`2024-01-01 12:00:00,123 INFO ...`):
+    a log whose messages hold no comma has two fields on every line."""
+    return sum(bool(LOGGED_TIME.search(line)) for line in lines) * 2 > len(lines)
+
+
+def _table_lines(head: bytes) -> list[str]:
+    """The first TABLE_LINES lines that are not blank, after the leading `#` comments (the last line, which may
+    be cut, left out)."""
+    lines = [line for line in head.decode("utf-8", "ignore").split("\n", TABLE_LINES)[:-1] if line.strip()]
+    first = next((i for i, line in enumerate(lines) if not line.startswith("#")), len(lines))
+    return lines[first:]
+
+
+def _is_delimited(lines: list[str], delimiter: str) -> bool:
+    """Nearly all `lines` are rows of one number of fields separated by `delimiter`, written as a table's."""
+    # Cheap, and loose enough for rows whose quoted fields span lines: most code and prose end here.
+    if sum(delimiter in line for line in lines) * 2 < len(lines):
+        return False
     import csv
 
-    lines = [line for line in head.decode("utf-8", "ignore").split("\n")[:-1] if line.strip()]  # the last may be cut
-    for delimiter, kind in TABLE_DELIMITERS.items():
-        if not all(delimiter in line for line in lines):  # cheap: code and prose end here
-            continue
-        rows = list(csv.reader(lines, delimiter=delimiter))
-        widths = {len(row) for row in rows}
-        unlike = sum(not row[0] or not row[-1] or any(field.startswith(" ") for field in row[1:]) for row in rows)
-        if len(rows) >= TABLE_ROWS and len(widths) == 1 and widths.pop() >= 2 and unlike * 2 < len(rows):
-            return kind
-    return None
+    try:
+        table = _rows_of_one_width(csv.reader(lines, delimiter=delimiter), len(lines))
+    except csv.Error:  # a field past the csv module's size limit: a quote never closed, not a table
+        return False
+    if not table:
+        return False
+    if sum(_is_tight(row) for row in table) * 2 > len(table):
+        return True
+    return sum(_is_spaced(row) for row in table) >= TABLE_SHARE * len(table) and _has_a_number_column(table)
+
+
+def _rows_of_one_width(rows: Iterable[list[str]], most: int) -> list[list[str]]:
+    """The rows of the commonest number of fields, when that is two or more and nearly all rows have it. `most`
+    rows at most: the reading stops as soon as too many rows differ for any width to have enough (prose: in ~12)."""
+    read: list[list[str]] = []
+    widths: dict[int, int] = {}
+    for row in rows:
+        read.append(row)
+        widths[len(row)] = widths.get(len(row), 0) + 1
+        if len(read) - max(widths.values()) > (1 - TABLE_SHARE) * most:
+            return []
+    width, count = max(widths.items(), key=lambda item: item[1], default=(0, 0))
+    if width < 2 or count < TABLE_ROWS or count < TABLE_SHARE * len(read):
+        return []
+    return [row for row in read if len(row) == width]
+
+
+def _is_tight(row: list[str]) -> bool:
+    """`a,b`: no field empty at either end, none after the first starting with a space."""
+    return bool(row[0] and row[-1]) and not any(field.startswith(" ") for field in row[1:])
+
+
+def _is_spaced(row: list[str]) -> bool:
+    """`a, b`: the first field not indented, every other one after spaces, none empty and none ending in a space
+    (`a | b`, a Markdown table without its outer pipes)."""
+    return (
+        row[0][:1] not in ("", " ", "\t")
+        and all(field[:1] == " " and field.strip() for field in row[1:])
+        and not any(field.endswith((" ", "\t")) for field in row)
+    )
+
+
+def _has_a_number_column(rows: list[list[str]]) -> bool:
+    return any(
+        sum(bool(NUMBER.fullmatch(row[column].strip())) for row in rows) >= TABLE_SHARE * len(rows)
+        for column in range(len(rows[0]))
+    )
+
+
+def _is_space_delimited_numbers(lines: list[str]) -> bool:
+    """Columns of numbers separated by spaces or tabs (`np.savetxt`, `df.to_csv(sep=" ")`), a header aside."""
+    if not NUMBERS_ROW.fullmatch(lines[len(lines) // 2]):  # cheap: prose and code end here
+        return False
+    numeric = [line.split() for line in lines if NUMBERS_ROW.fullmatch(line)]
+    return len(numeric) >= TABLE_SHARE * len(lines) and bool(_rows_of_one_width(numeric, len(numeric)))
 
 
 def _is_zlib(head: bytes) -> bool:

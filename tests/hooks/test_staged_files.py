@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import bz2
+import csv
 import gzip
 import io
 import json
@@ -28,8 +29,9 @@ from sklearn.linear_model import LogisticRegression
 
 from hooks import block_untracked_data, hygiene, staged_files
 from hooks import no_secrets_in_dvc_config as no_secrets
-from hooks.formats import data_format, is_text
+from hooks.formats import TABLE_ROWS, data_format, delimited_table, is_text
 from tests.conftest import ROOT, run, test_env
+from tests.hooks.conftest import commit, output, write
 
 # Fake credentials, built at run time so that this file holds none for the hooks to find.
 AWS_KEY_ID = "AKIA" + "Z7QWERTYUIOPASDF"
@@ -346,9 +348,112 @@ TEXT_WITH_COMMAS = {
 }
 
 
+def loans_export(rows: int = 200) -> list[list[str]]:
+    """Loans as a program exports them; one borrower's description runs over three lines, as Lending Club's do."""
+    table = [["id", "amount", "grade", "desc", "status"]]
+    for i in range(rows):
+        desc = "Borrower added on 12/31/09 >\nneed money\nto pay off cards" if i == 7 else "car"
+        table.append([str(i), f"{1000 + i * 7}.5", "ABCDEFG"[i % 7], desc, "good"])
+    return table
+
+
+def as_csv(table: list[list[str]]) -> str:
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows(table)
+    return text.getvalue()
+
+
+def numbers(rows: int, columns: int) -> np.ndarray:
+    return np.arange(rows * columns).reshape(rows, columns) / 7
+
+
+def saved_text(**savetxt) -> str:
+    text = io.StringIO()
+    np.savetxt(text, numbers(60, 4), **savetxt)
+    return text.getvalue()
+
+
+# Tables that passed as text: every line had to have the same number of fields, and split at each newline.
+TABLES_UNDER_ANY_NAME = {
+    "docs/loans.txt": as_csv(loans_export()),  # a quoted field over three lines
+    "out/footer.dat": as_csv(loans_export()) + "total rows: 3000\n",
+    "out/commented": "# export of the loans table, 2024-06-30\n" + as_csv(loans_export()),
+    "out/spaced.txt": "".join(", ".join(row[:3] + row[4:]) + "\n" for row in loans_export()),  # `a, b`
+    "out/savetxt.txt": saved_text(),  # numbers separated by a space
+    "out/aligned.txt": saved_text(fmt="%10.4f", header="a b c d"),
+    "out/spaces.txt": pd.DataFrame(numbers(60, 3), columns=list("abc")).to_csv(sep=" "),
+}
+
+
+@pytest.mark.parametrize("path", TABLES_UNDER_ANY_NAME)
+def test_a_table_is_recognised_with_its_comments_footer_and_multi_line_fields(path):
+    assert delimited_table(TABLES_UNDER_ANY_NAME[path].encode()) is not None
+
+
+def test_tables_under_names_without_a_data_extension_are_refused(staging, capsys):
+    paths = [staging(path, content) for path, content in TABLES_UNDER_ANY_NAME.items()]
+    assert block_untracked_data.main(paths) == 1
+    printed = capsys.readouterr().out
+    for path in paths:
+        assert f"  {path}\n" in printed, path
+    assert "by its content (space-delimited numbers)" in printed
+
+
+def test_a_wide_table_is_refused_by_block_untracked_data_alone(staging, capsys):
+    """Used alone (from another repository), the hook read 8 KB of each file: fewer lines of a 60-column table
+    than a table needs, and `wide.txt` (350 KB) passed, while staged-files refused it."""
+    wide = pd.DataFrame(numbers(600, 60) + 1000).to_csv(index=False, float_format="%.4f")
+    assert wide.count("\n", 0, 8192) < TABLE_ROWS
+    path = staging("docs/wide.txt", wide)
+    assert block_untracked_data.main([path]) == 1
+    assert "docs/wide.txt" in capsys.readouterr().out
+    assert staged_files.main([path]) == 1
+
+
 def test_text_with_commas_is_not_a_table(staging, capsys):
     paths = [staging(path, content) for path, content in TEXT_WITH_COMMAS.items()]
     assert block_untracked_data.main(paths) == 0, capsys.readouterr().out
+
+
+# Text that a tolerant reading of tables must not take for one: rows of one width but words, a column of
+# numbers in code, a logged time's comma, numbers beside words.
+TEXT_IN_ROWS = {
+    "src/data.py": "ROWS = [\n" + "".join(f"    [{i}, {i / 2}, {i * 2}],\n" for i in range(40)) + "]\n",
+    "src/calls.py": "".join(f"plot({i}, {i + 1})\nassert f({i}, 2) == {i + 2}\n" for i in range(40)),
+    "conf/settings.yaml": "# ranges\n" + "".join(f"feature_{i}: [{i}, {i + 1}]\n" for i in range(40)),
+    "conf/points.yaml": "".join(f"- [{i}, {i / 2}]\n" for i in range(40)),
+    "logs/app.log": "".join(f"2024-06-30 12:00:{i:02d},{i:03d} INFO worker {i} started\n" for i in range(40)),
+    "logs/steps.log": "".join(f"2024-06-30 12:00:{i:02d} step {i} took {i / 10} s\n" for i in range(40)),
+    "constraints.txt": "# pinned by pip-compile\n" + "".join(f"package{i}==1.{i}.0\n    # via x\n" for i in range(40)),
+    "docs/pip-list.txt": "Package  Version\n-------- -------\n" + "".join(f"pkg{i}  1.{i}.0\n" for i in range(40)),
+    "docs/rates.md": "# Rates\n\nBy grade:\n\ngrade | rate\n---|---\n"
+    + "".join(f"{i} | {i / 10}\n" for i in range(40)),
+    "docs/names.txt": "".join(f"Smith{i}, John\n" for i in range(40)),
+    "docs/paid.md": "".join(f"Loan {i}, paid late, then repaid in {i} days.\n" for i in range(40)),
+}
+
+
+@pytest.mark.parametrize("path", TEXT_IN_ROWS)
+def test_text_in_rows_is_not_a_table(path):
+    assert delimited_table(TEXT_IN_ROWS[path].encode()) is None
+
+
+def test_this_repositorys_own_files_are_not_tables():
+    listed = [path for path in run(["git", "ls-files", "-z"], ROOT).stdout.split("\0") if (ROOT / path).is_file()]
+    assert [path for path in listed if delimited_table((ROOT / path).read_bytes())] == []
+
+
+def test_a_table_and_a_model_under_ordinary_names_are_refused_by_a_commit(hooked):
+    """Both were committed (rc 0) through the hooks, and hygiene added a newline to the pickle's end."""
+    model = pickle.dumps(LogisticRegression(C=0.5), protocol=0)
+    write(hooked, "docs/loans.txt", as_csv(loans_export()))
+    write(hooked, "docs/model.out", model)
+    refused = commit(hooked, "docs/loans.txt", "docs/model.out")
+    text = output(refused)
+    assert refused.returncode == 1, text
+    assert "docs/loans.txt\n      - a data or model file by its content (CSV)" in text
+    assert "docs/model.out\n      - a data or model file by its content (pickle)" in text
+    assert (hooked / "docs/model.out").read_bytes() == model
 
 
 def test_hygiene_leaves_a_protocol_0_pickle_as_it_is(staging, tmp_path):
