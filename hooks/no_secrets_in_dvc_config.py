@@ -22,7 +22,7 @@ DVC_CONFIG = ".dvc/config"
 SCAN_LIMIT = 8 * 1024 * 1024  # bytes of each file scanned (bigger files are refused as too big anyway)
 
 # Files that hold a machine's credentials or state and that their tools keep out of git.
-LOCAL_ONLY_NAMES = frozenset((".env", ".netrc", "_netrc", ".git-credentials", ".pgpass"))
+LOCAL_ONLY_NAMES = frozenset((".env", ".netrc", "_netrc", ".git-credentials", ".pgpass", ".pypirc"))
 LOCAL_ONLY_PATHS = (".dvc/config.local", ".dvc/tmp/", ".dvc/cache/", ".aws/credentials", ".docker/config.json")
 KEY_STORE_EXTENSIONS = (".p12", ".pfx", ".jks", ".keystore", ".kdbx")  # binary: no marker to scan for
 LOCAL_ONLY_TEMPLATES = (".example", ".sample", ".template", ".dist")  # `.env.example` is documentation
@@ -59,17 +59,25 @@ URL_QUERY_CREDENTIAL = re.compile(
     re.IGNORECASE,
 )
 
+# What may come between a secret's name and its value: a few quotes, brackets, commas or `=`, or a YAML `value:`.
+AFTER_ITS_NAME = (
+    rb"(?:[^A-Za-z0-9/+\n]{1,12}|[^A-Za-z0-9/+]{0,12}(?:\n|\\n)[^A-Za-z0-9/+]{0,40}(?i:value)[^A-Za-z0-9/+\n]{1,12})"
+)
 # Well-known keys, recognised in any file. Written so that this file does not match them itself. A quote may come
 # escaped (`\\"`): a notebook's JSON escapes the quotes in the code it holds. Each key comes with words one of which
 # every match holds, lower-cased: a file holding none of them is not searched for that key, so a file of megabytes
 # costs a few substring searches instead of a regular expression tried at each of its bytes (2 s at 8 MB).
 KNOWN_KEYS = {
     "an AWS access key id": (rb"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b", (b"akia", b"asia", b"abia", b"acca")),
-    "an AWS secret access key": (  # after its name and a few quotes, brackets, commas or `=`, or a YAML `value:`
-        rb"(?i:aws_?secret_?access_?key|secret_?access_?key|aws_?secret)"
-        rb"(?:[^A-Za-z0-9/+\n]{1,12}|[^A-Za-z0-9/+]{0,12}(?:\n|\\n)[^A-Za-z0-9/+]{0,40}(?i:value)[^A-Za-z0-9/+\n]{1,12})"
-        rb"[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])",
+    "an AWS secret access key": (
+        rb"(?i:(?:aws_?)?secret_?access_?key|aws_?secret(?:_?key)?)"
+        + AFTER_ITS_NAME
+        + rb"[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])",
         (b"secret",),
+    ),
+    "a MinIO secret key": (  # S3's secret under MinIO's names; its defaults (`minioadmin`, `minio123`) are shorter
+        rb"(?i:minio_?(?:secret_?key|root_?password))" + AFTER_ITS_NAME + rb"[A-Za-z0-9/+]{20,}(?![A-Za-z0-9/+])",
+        (b"minio",),
     ),
     "a GCP service-account key": (
         rb"\\?\"type\\?\"\s*:\s*\\?\"service_account\\?\"[\s\S]{0,4000}?\\?\"private_key(?:_id)?\\?\"",
@@ -88,6 +96,13 @@ KNOWN_KEYS = {
     "a Stripe live key": (rb"\b[rs]k_live_[0-9A-Za-z]{24,}\b", (b"k_live_",)),
     "a Hugging Face token": (rb"\bhf_[A-Za-z]{34}\b", (b"hf_",)),
     "an OpenAI key": (rb"\bsk-(?:proj-)?[A-Za-z0-9_-]{20,}T3BlbkFJ[A-Za-z0-9_-]{20,}", (b"t3blbkfj",)),
+    "an Anthropic key": (rb"\bsk-ant-(?:api|admin)\d\d-[A-Za-z0-9_-]{40,}", (b"sk-ant-",)),
+    "a PyPI token": (rb"\bpypi-AgE[A-Za-z0-9_-]{50,}", (b"pypi-age",)),
+    "an npm token": (  # its own form, or a whole value of `.npmrc`'s `_authToken` or `_auth` (not `${NPM_TOKEN}`)
+        rb"\bnpm_[A-Za-z0-9]{36}\b"
+        rb"|(?m:^|:)_auth(?:Token)?[ \t]*=[ \t]*[\"']?[A-Za-z0-9+/=_.:-]{16,}[\"']?[ \t]*\r?(?m:$)",
+        (b"npm_", b"_auth"),
+    ),
     "a private key": (
         rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE" + rb" KEY(?: BLOCK)?-----|PuTTY-User-Key" + rb"-File-\d",
         (b"private" + b" key", b"putty-user-key"),

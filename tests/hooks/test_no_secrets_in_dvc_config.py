@@ -38,6 +38,17 @@ def test_private_key_anywhere_is_refused(staging, capsys):
     assert "docs/deploy_key: holds a private key" in capsys.readouterr().out
 
 
+def test_registry_tokens_are_refused_with_their_fix(staging, capsys):
+    """A PyPI token in `.pypirc` and an npm token in `.npmrc` were committed."""
+    pypirc = "[pypi]\nusername = __token__\npassword = pypi-" + "AgEIcHlwaS5vcmc" + "CJDE2ZjA1" * 8 + "\n"
+    npmrc = "//registry.npmjs.org/:_auth" + "Token=npm_" + "a1B2c3D4e5" * 3 + "a1B2c3\n"
+    assert main([staging(".pypirc", pypirc), staging("web/.npmrc", npmrc)]) == 1
+    text = capsys.readouterr().out
+    assert ".pypirc: a local-only file (credentials or machine state) forced into the index" in text
+    for name, kind in ((".pypirc", "a PyPI token"), ("web/.npmrc", "an npm token")):
+        assert f"{name}: holds {kind}. Fix: remove it (read it from the environment" in text, text
+
+
 def test_pure_checks():
     assert secrets_in_config("['remote \"s3\"']\n    url = s3://b\n    password = x\n    token=y\n") == [
         "password",
@@ -48,7 +59,9 @@ def test_pure_checks():
     assert not holds_private_key(b"public key")
 
 
-@pytest.mark.parametrize(("path", "entry"), [(".env", ".env"), ("svc/.netrc", ".netrc"), (".aws/credentials", None)])
+@pytest.mark.parametrize(
+    ("path", "entry"), [(".env", ".env"), ("svc/.netrc", ".netrc"), (".pypirc", ".pypirc"), (".aws/credentials", None)]
+)
 def test_the_fix_for_a_local_only_file_keeps_it_out_of_git(staging, capsys, tmp_path, path, entry):
     entry = entry or f"/{path}"
     assert main([staging(path, "SECRET=1\n")]) == 1

@@ -109,6 +109,10 @@ KNOWN_KEYS = {
     "a Stripe live key": "STRIPE=sk_" + "live_" + "a1B2" * 6 + "\n",
     "a Hugging Face token": "HF_TOKEN=hf" + "_" + "abCD" * 8 + "ef\n",
     "an OpenAI key": "OPENAI_API_KEY=sk-proj-" + "a1B2_" * 4 + "T3Blbk" + "FJ" + "c3D4-" * 4 + "x\n",
+    "an Anthropic key": "ANTHROPIC_API_KEY=sk-" + "ant-api03-" + "aB3_-xY9" * 11 + "AA\n",
+    "a PyPI token": "[pypi]\n  username = __token__\n  password = pypi-" + "AgEIcHlwaS5vcmc" + "CJDE2ZjA1" * 8 + "\n",
+    "an npm token": "//registry.npmjs.org/:_auth" + "Token=npm_" + "a1B2c3D4e5" * 3 + "a1B2c3\n",
+    "a MinIO secret key": f"MINIO_SECRET_KEY={AWS_SECRET}\n",
 }
 
 
@@ -156,8 +160,13 @@ def test_well_known_keys_are_found_in_a_notebook(kind, line):
         f'- name: AWS_SECRET_ACCESS_KEY\n  value: "{AWS_SECRET}"\n',
         f"aws configure set aws_secret_access_key {AWS_SECRET}\n",
         f"export AWS_SECRET_ACCESS_KEY={AWS_SECRET}\n",
+        f'aws_secret_key = "{AWS_SECRET}"\n',  # the name after `aws_secret` went on into `_key`: it passed
+        f"AWS_SECRET_KEY={AWS_SECRET}\n",
     ],
-    ids=["environ item", "setdefault", "kubernetes env", "quoted value", "aws configure", "export"],
+    ids=[
+        *("environ item", "setdefault", "kubernetes env", "quoted value", "aws configure", "export"),
+        *("aws_secret_key", "AWS_SECRET_KEY"),
+    ],
 )
 def test_an_aws_secret_key_is_found_after_its_name_however_it_is_set(text):
     assert no_secrets.known_keys(text.encode()) == ["an AWS secret access key"], text
@@ -174,6 +183,36 @@ def test_an_aws_secret_key_is_found_after_its_name_however_it_is_set(text):
 )
 def test_an_aws_secret_key_name_without_a_key_after_it_passes(text):
     assert no_secrets.known_keys(text.encode()) == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "text"),
+    [
+        ("an npm token", "//registry.npmjs.org/:_auth" + "Token=0f3c4b6e-1a2b-4c3d-9e8f-0a1b2c3d4e5f\n"),  # older form
+        ("an npm token", "registry=https://npm.example.com/\n_au" + "th=dXNlcjpwYXNzd29yZDEyMzQ=\n"),
+        ("an npm token", 'NPM_TOKEN: "npm_' + "a1B2c3D4e5" * 3 + 'a1B2c3"\n'),
+        ("a MinIO secret key", f"environment:\n  MINIO_ROOT_PASSWORD: {AWS_SECRET}\n"),
+    ],
+    ids=["npm uuid", "npm _auth", "npm token in yaml", "minio root password"],
+)
+def test_npm_and_minio_credentials_are_found_however_they_are_written(kind, text):
+    assert no_secrets.known_keys(text.encode()) == [kind], text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "//registry.npmjs.org/:_auth" + "Token=${NPM_TOKEN}\n",  # .npmrc reading the token from the environment
+        "self._auth = requests.auth.HTTPBasicAuth(user, password)\n",
+        "_auth = os.environ['NPM_AUTH']\n",
+        "MINIO_SECRET_KEY=minioadmin\nMINIO_ROOT_PASSWORD=minio123\n",  # MinIO's defaults, in every example
+        "MINIO_SECRET_KEY: ${{ secrets.MINIO_SECRET_KEY }}\n",
+        "Keys start with sk-ant- or pypi-, tokens with npm_; see the docs.\n",
+    ],
+    ids=["npm from env", "python _auth", "python _auth env", "minio defaults", "minio from ci", "prose"],
+)
+def test_names_and_prefixes_of_keys_without_a_key_pass(text):
+    assert no_secrets.known_keys(text.encode()) == [], text
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-32", "utf-8-sig"])
@@ -210,6 +249,9 @@ def test_documentation_placeholders_and_ordinary_text_pass():
         (".env", True),
         ("services/api/.env.production", True),
         (".netrc", True),
+        (".pypirc", True),
+        ("release/.pypirc", True),
+        (".npmrc", False),  # a registry's address, often kept in git (its token is a key: found by content)
         (".dvc/tmp/lock", True),
         ("deploy/client.p12", True),
         (".env.example", False),
