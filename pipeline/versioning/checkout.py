@@ -45,6 +45,12 @@ def checkout(rev: str) -> list[str]:
         try:
             unrecorded = dvc_seam.checkout_outputs()
         except dvc_seam.DvcFailed as failure:
+            problem = dvc_seam.config_problem()  # with rev's .dvc/config
+            if problem is not None:
+                raise UserError(
+                    f"DVC refuses {rev}'s config: {problem}; stayed where you were",
+                    hint=dvc_seam.config_fix(problem) or "fix what it names, then run the checkout again",
+                ) from failure
             raise UserError(
                 f"some of {rev}'s data or models are not in the cache; stayed where you were",
                 hint=f"fetch them with `{dvc_seam.pull_command(rev)}`, then run `mlops checkout {shlex.quote(rev)}` "

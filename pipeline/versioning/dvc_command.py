@@ -133,7 +133,8 @@ def dvc_repo() -> Iterator[Repo]:
         with Repo() as repo:
             yield repo
     except DvcException as error:
-        raise UserError(f"DVC: {error}", hint="fix what it names (`dvc status` shows DVC's detail)") from None
+        hint = config_fix(str(error)) or "fix what it names (`dvc status` shows DVC's detail)"
+        raise UserError(f"DVC: {error}", hint=hint) from None
     except ImportError as error:  # a remote of a kind whose DVC plugin is not installed (azure://, gs://, ssh://)
         package = re.search(r"is supported, but requires '([^']+)'", str(error))
         if package is None:
@@ -188,6 +189,36 @@ def dvc_in_new_process(*args: str) -> int:
     loaded and `dvc` gone, and importing it again then fails) or DVC state changed half-way."""
     stage_environment()
     return subprocess.run([sys.executable, "-m", "dvc", *args], check=False).returncode
+
+
+# DVC reads `.dvc/config.local` over `.dvc/config`: credentials set there for a remote that `.dvc/config` does not
+# define (not committed yet, removed, or a revision from before it) leave a remote without its url.
+REMOTE_WITHOUT_URL = re.compile(r"expected 'url' for dictionary value @ data\['remote'\]\['([^']+)'\]")
+
+
+def config_fix(said: str) -> str | None:
+    """The fix for a config DVC refuses, where it is a known one."""
+    found = REMOTE_WITHOUT_URL.search(said)
+    if found is None:
+        return None
+    name = found[1]
+    return (
+        f"`.dvc/config.local` sets options (credentials) of the DVC remote {name!r}, which `.dvc/config` here does "
+        f"not define: define it there and commit it (`mlops remote set URL`, then `git commit .dvc/config`), or, "
+        f"for a version from before that remote, drop them while you use it: `dvc remote remove --local {name}` "
+        f"(set them again with `dvc remote modify --local {name} ...`)"
+    )
+
+
+def config_problem() -> str | None:
+    """What DVC finds wrong with this workspace's config (`.dvc/config`, `.dvc/config.local` over it), if anything."""
+    from dvc.config import Config, ConfigError
+
+    try:
+        Config.from_cwd()
+    except ConfigError as error:
+        return str(error)
+    return None
 
 
 class DvcFailed(Exception):

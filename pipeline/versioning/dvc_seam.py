@@ -55,6 +55,8 @@ from pipeline.versioning.dvc_command import (
     remotes_of_the_workspace,
     stage_environment,
 )
+from pipeline.versioning.dvc_command import config_fix as config_fix
+from pipeline.versioning.dvc_command import config_problem as config_problem
 from pipeline.versioning.dvc_command import dvc as dvc
 from pipeline.versioning.exp_queue import only_its_own_experiment
 from pipeline.versioning.journal import Stopped, all_or_nothing, stop_signal
@@ -331,8 +333,7 @@ def set_default_remote(name: str, url: str, endpoint_url: str | None) -> bool:
 def _config_kept_unless_done() -> Iterator[None]:
     """.dvc/config as it was unless the block ends: DVC empties the file before it writes it, and a write that
     fails (a URL its ASCII-only locale cannot encode) left it empty, every remote and setting gone."""
-    with dvc_repo() as repo:
-        config = Path(repo.config.files["repo"])
+    config = Path(_unvalidated_config().files["repo"])
     before = config.read_bytes()
     try:
         yield
@@ -341,11 +342,18 @@ def _config_kept_unless_done() -> Iterator[None]:
         raise
 
 
+def _unvalidated_config():
+    """The workspace's DVC config, read as `dvc remote add` reads it: unchecked, so that a remote is set where
+    `.dvc/config.local` holds the options of one `.dvc/config` does not define yet (DVC refuses the whole config)."""
+    from dvc.config import Config
+
+    return Config.from_cwd(validate=False)
+
+
 def _is_default_remote(name: str, url: str, endpoint_url: str | None) -> bool:
     """Whether .dvc/config already says what `set_default_remote` would write (DVC reads a folder's URL as a
     path relative to the config file; `remote add` takes it relative to the working directory)."""
-    with dvc_repo() as repo:
-        config = repo.config.read("repo")
+    config = _unvalidated_config().read("repo")
     section = config.get("remote", {}).get(name)
     if config.get("core", {}).get("remote") != name or section is None:
         return False
@@ -382,9 +390,9 @@ def missing_bucket() -> MissingBucket | None:
     if remote is None or not remote[1].lower().startswith("s3://"):
         return None
     with dvc_repo() as repo:
-        fs = repo.cloud.get_remote_odb(remote[0], "mlops data").fs
-        bucket = fs.fs.split_path(remote[1])[0]
-        try:
+        try:  # s3fs makes its client on first use: credentials given in part are refused there
+            fs = repo.cloud.get_remote_odb(remote[0], "mlops data").fs
+            bucket = fs.fs.split_path(remote[1])[0]
             fs.fs.call_s3("head_bucket", Bucket=bucket)
         except FileNotFoundError:  # s3fs's word for a 404: no such bucket
             endpoint = repo.config["remote"].get(remote[0], {}).get("endpointurl")

@@ -246,3 +246,28 @@ def test_data_status_after_dvc_add_says_to_git_add_the_pointer(repo):
     assert rows["data/external/mine.json.dvc"].startswith("DVC's pointer, not yet in git (`git add` it"), rows
     assert rows["data/external/.gitignore"].startswith("not yet in git (`git add` it"), rows
     assert "mlops data add" not in "".join(value for path, value in rows.items() if path != "data/external/mine.json")
+
+
+def test_credentials_for_a_remote_the_config_lacks_are_named_and_the_fixes_work(repo):
+    """Credentials in `.dvc/config.local` for a remote `.dvc/config` does not define (not committed yet, or a
+    version from before it) make DVC refuse its whole config: `mlops remote set` failed on it and named itself as
+    the fix, and `mlops checkout` of an older version said its data was not in the cache, and to pull it (a loop)."""
+    run(["git", "tag", "before-s3"], repo)
+    local = repo / ".dvc" / "config.local"
+    local.write_text("['remote \"s3\"']\n    access_key_id = testing\n    secret_access_key = testing\n")
+    status = mlops(repo, "data", "status", check=False)
+    assert status.returncode == 2 and "`.dvc/config.local` sets options (credentials) of the DVC remote 's3'" in (
+        status.stderr
+    ), status.stderr
+    assert mlops(repo, "remote", "set", "s3://team/lending", "--endpoint-url", "http://127.0.0.1:9").returncode == 0
+    run(["git", "commit", "-q", "--no-verify", "-m", "team remote", "--", ".dvc/config"], repo)
+    back = mlops(repo, "checkout", "before-s3", check=False)
+    assert back.returncode == 2 and "error: DVC refuses before-s3's config" in back.stderr, back.stderr
+    assert "not in the cache" not in back.stderr and "`dvc remote remove --local s3`" in back.stderr
+    assert run(["git", "rev-parse", "HEAD"], repo).stdout == run(["git", "rev-parse", "main"], repo).stdout
+    run(["dvc", "remote", "remove", "--local", "s3"], repo)
+    assert mlops(repo, "checkout", "before-s3").returncode == 0
+    mlops(repo, "checkout", "main")
+    local.write_text("['remote \"s3\"']\n    access_key_id = testing\n")  # the secret forgotten: botocore refuses
+    partial = mlops(repo, "data", "status", check=False)
+    assert "Traceback" not in partial.stderr and "missing: aws_secret_access_key" in partial.stdout + partial.stderr
