@@ -741,9 +741,21 @@ def _apply(name: str) -> None:
             with dvc_outcomes.contradicting_advice_dropped():
                 dvc_seam.exp_apply(name)
         except dvc_seam.DvcFailed as failure:
-            raise UserError(
-                f"could not apply {name}", hint=read_dvc_message("fix that, then run it again")
-            ) from failure
+            raise UserError(f"could not apply {name}", hint=_apply_hint(name)) from failure
+
+
+def _apply_hint(name: str) -> str:
+    """How to apply `name` after DVC failed to: fetch its outputs, where the cache lacks them (DVC asks "Is your
+    cache up to date?")."""
+    ref = dvc_seam.exp_ref(name)
+    missing = integrity.missing_from_cache(integrity.objects_in_use(ref)) if ref else []
+    if not missing:
+        return read_dvc_message("fix that, then run it again")
+    named = ", ".join(problem.path for problem in missing[:3])
+    return (
+        f"its {named} {'is' if len(missing) == 1 else 'are'} in no cache here: `mlops exp pull {name}` fetches it "
+        f"(from the clone that ran it, `mlops exp push {name}` sends it first), then apply it again"
+    )
 
 
 def promote(name: str) -> str:

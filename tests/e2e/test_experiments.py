@@ -522,6 +522,7 @@ def test_an_apply_whose_model_is_in_no_cache_leaves_the_workspace_as_it_was(repo
     before = (repo / "models/model.skops").read_bytes()
     failed = run(["mlops", "exp", "apply", "lost-model"], repo, check=False)
     assert failed.returncode == 2 and "error: could not apply lost-model" in failed.stderr, failed.stderr
+    assert "its models/model.skops is in no cache here: `mlops exp pull lost-model` fetches it" in failed.stderr
     assert git_status(repo) == ""
     assert (repo / "models/model.skops").read_bytes() == before
     assert "would run nothing" in run(["mlops", "status"], repo).stdout
