@@ -11,6 +11,7 @@ import configparser
 import importlib.util
 import json
 import os
+import posixpath
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -18,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from hooks import git
 from hooks.dvc_post_checkout import INSTALL_DVC, NO_DVC
 from hooks.dvc_remotes import workspace_remotes
-from hooks.pipeline_state import cached_outputs, path_md5
+from hooks.pipeline_state import cached_outputs, imports_from_a_repository, path_md5, pointer_outs
 
 HOOK_ID = "dvc-pre-push"
 ZERO = "0" * 40
@@ -71,6 +72,17 @@ def recorded_objects(rev: str) -> Iterator[tuple[str, str]]:
     return iter(objects.items())
 
 
+def imported_paths(rev: str) -> set[str]:
+    """The paths the `.dvc` pointers at `rev` import from another repository (`dvc import`)."""
+    names = [name for name in git.git("ls-tree", "-r", "-z", "--name-only", rev).decode().split("\0") if name]
+    imported = set()
+    for name in (name for name in names if name.endswith(".dvc")):
+        data = git.blob_at(rev, name)
+        if imports_from_a_repository(data):
+            imported |= {posixpath.join(posixpath.dirname(name), str(out.get("path"))) for out in pointer_outs(data)}
+    return imported
+
+
 def object_file(objects: str, md5: str) -> str:
     """Where DVC's cache folder of md5 objects (`<cache>/files/md5`) keeps the object `md5` (a listing: `.dir`)."""
     plain = md5.removesuffix(".dir")
@@ -83,7 +95,7 @@ def cached_objects(revs: list[str], objects: str) -> tuple[list[str], dict[str, 
     problems, missing, checked = [], {}, set()
 
     def check(path: str, md5: str) -> None:
-        if md5 in checked:
+        if md5 in checked or not isinstance(md5, str):  # not DVC's (a hand-edited pointer): DVC names it
             return
         checked.add(md5)
         plain, cached = md5.removesuffix(".dir"), object_file(objects, md5)
@@ -106,21 +118,29 @@ def push_revisions(revs: list[str]) -> None:
     """Push the DVC data `revs` name to the default remote the workspace's config names (see `hooks.dvc_remotes`);
     with none, push nothing and end with NO_DEFAULT_REMOTE: DVC would use the one the pushed commits recorded. A
     corrupted cache object ends it with CORRUPTED before anything is pushed (DVC would drop it and push the rest),
-    and an object neither in the cache nor on the remote with LOST after the push (DVC warns of it, by md5 alone,
-    and succeeds). The cache is where DVC's config, at any level, puts it."""
+    and an object of the pushed tip neither in the cache nor on the remote with LOST after the push (DVC warns of
+    it, by md5 alone, and succeeds; data imported from another repository aside, which DVC never pushes). The
+    cache is where DVC's config, at any level, puts it."""
     from dvc.repo import Repo
 
     remotes = workspace_remotes()
     if "core" not in remotes:
         sys.exit(NO_DEFAULT_REMOTE)
     repo = Repo(config=remotes)
-    corrupted, missing = cached_objects(revs, repo.cache.local.path)
+    corrupted, _missing = cached_objects(revs, repo.cache.local.path)
     if corrupted:
         print("\n".join(corrupted))
         sys.exit(CORRUPTED)
     repo.push(revs=revs, workspace=False)
+    # The tip's objects, what a teammate checks out: an older commit's may be long gone, and all are sent that exist.
+    _corrupted, missing = cached_objects(revs[:1], repo.cache.local.path)
+    imported = imported_paths(revs[0])
     remote = repo.cloud.get_remote_odb()
-    lost = [f"  {path} (md5 {md5})" for md5, path in missing.items() if not remote.exists(md5)]
+    lost = [
+        f"  {path} (md5 {md5})"
+        for md5, path in missing.items()
+        if not any(path == folder or path.startswith(folder + "/") for folder in imported) and not remote.exists(md5)
+    ]
     if lost:
         print("\n".join(lost))
         sys.exit(LOST)
@@ -175,11 +195,12 @@ def said_of(status: int, output: str, commits: int) -> int:
         return refuse_corrupted(lines)
     if status == LOST:
         print(
-            f"{HOOK_ID}: the pushed commits name DVC objects that are neither in the cache nor on the remote, so "
+            f"{HOOK_ID}: the pushed tip names DVC objects that are neither in the cache nor on the remote, so "
             "the git push stopped: collaborators would get commits whose data is missing (the rest was pushed):\n"
             + "\n".join(lines)
-            + "\nFix: bring them back where they were made and push from there; for a model or reports, `mlops "
-            f"repro` rebuilds them (a data file: `mlops data add` it again); then push again.\n{SKIP_HINT}"
+            + "\nFix: push from a clone that has them (`mlops data push`), or, with the pushed commit checked out, "
+            "`mlops repro` rebuilds its model and reports (a data file: `mlops data add` it again); then push again.\n"
+            + SKIP_HINT
         )
         return 1
     print(output, end="")  # DVC's own words

@@ -171,11 +171,14 @@ def _is_tight(row: list[str]) -> bool:
 
 def _is_spaced(row: list[str]) -> bool:
     """`a, b`: the first field not indented, every other one after spaces, none empty and none ending in a space
-    (`a | b`, a Markdown table without its outer pipes)."""
+    (`a | b`, a Markdown table without its outer pipes), and no code's parentheses around the values (SQL's
+    `INSERT INTO t VALUES (0, 1.5, 'A');`, a Python tuple)."""
     return (
         row[0][:1] not in ("", " ", "\t")
         and all(field[:1] == " " and field.strip() for field in row[1:])
         and not any(field.endswith((" ", "\t")) for field in row)
+        and "(" not in row[0]
+        and not row[-1].endswith((")", ");", ";", "),"))
     )
 
 

@@ -224,16 +224,22 @@ def _work_tree_blob(path: str, limit: int) -> StagedBlob | None:
 
 def pushed_files(tip: str) -> dict[tuple[str, str], tuple[str, str]]:
     """(path, blob id) -> (mode, the first commit that holds it), for each file version that the commits of `tip`
-    no remote has add or change (a merge commit: against its first parent; submodules left out). With no remote
-    known at all (a first push, its remote just added), the files of `tip` itself: a history cloned from elsewhere
-    was checked where it was made."""
+    no remote has add or change (`unshared_files`). With no remote known at all (a first push, its remote just
+    added), the files of `tip` itself: a history cloned from elsewhere was checked where it was made."""
     if not refs("refs/remotes/", "refname"):
         listing = _split_z(git("ls-tree", "-r", "-z", "--full-tree", tip))
         entries = (record.partition("\t") for record in listing)
         return {(path, meta.split()[2]): (meta.split()[0], tip) for meta, _, path in entries if "blob" in meta}
+    return unshared_files([tip])
+
+
+def unshared_files(tips: Sequence[str], known: Sequence[str] = ()) -> dict[tuple[str, str], tuple[str, str]]:
+    """(path, blob id) -> (mode, the first commit that holds it), for each file version added or changed by the
+    commits of `tips` that no remote has, nor the revisions `known` (submodules left out). A merge commit's
+    changes are its sides' commits, listed themselves: a side already on a remote was checked before it got there."""
     records = git(
-        "log", "-z", "--raw", "--no-abbrev", "--no-renames", "--diff-filter=AMT", "--diff-merges=first-parent",
-        "--format=%H", "--reverse", tip, "--not", "--remotes", "--",
+        "log", "-z", "--raw", "--no-abbrev", "--no-renames", "--diff-filter=AMT", "--format=%H", "--reverse",
+        *tips, "--not", "--remotes", *known, "--",
     )  # fmt: skip
     found: dict[tuple[str, str], tuple[str, str]] = {}
     commit = ""
@@ -247,6 +253,12 @@ def pushed_files(tip: str) -> dict[tuple[str, str], tuple[str, str]]:
         if meta[1] != SUBMODULE_MODE:
             found.setdefault((path, meta[3]), (meta[1], commit))
     return found
+
+
+def file_blobs(files: dict[tuple[str, str], tuple[str, str]], limit: int) -> dict[tuple[str, str], StagedBlob]:
+    """The file versions `unshared_files` lists, with their sizes and first `limit` bytes (one git process)."""
+    blobs = read_blobs((sha for _path, sha in files), limit)
+    return {key: StagedBlob(key[0], mode, *blobs.get(key[1], (0, b""))) for key, (mode, _commit) in files.items()}
 
 
 def git_dir() -> str:

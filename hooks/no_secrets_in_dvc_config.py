@@ -98,17 +98,16 @@ KNOWN_KEYS = {
     "an OpenAI key": (rb"\bsk-(?:proj-)?[A-Za-z0-9_-]{20,}T3BlbkFJ[A-Za-z0-9_-]{20,}", (b"t3blbkfj",)),
     "an Anthropic key": (rb"\bsk-ant-(?:api|admin)\d\d-[A-Za-z0-9_-]{40,}", (b"sk-ant-",)),
     "a PyPI token": (rb"\bpypi-AgE[A-Za-z0-9_-]{50,}", (b"pypi-age",)),
-    "an npm token": (  # its own form, or a whole value of `.npmrc`'s `_authToken` or `_auth` (not `${NPM_TOKEN}`)
-        rb"\bnpm_[A-Za-z0-9]{36}\b"
-        rb"|(?m:^|:)_auth(?:Token)?[ \t]*=[ \t]*[\"']?[A-Za-z0-9+/=_.:-]{16,}[\"']?[ \t]*\r?(?m:$)",
-        (b"npm_", b"_auth"),
-    ),
+    "an npm token": (rb"\bnpm_[A-Za-z0-9]{36}\b", (b"npm_",)),  # `.npmrc`'s other forms: NPMRC_AUTH
     "a private key": (
         rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE" + rb" KEY(?: BLOCK)?-----|PuTTY-User-Key" + rb"-File-\d",
         (b"private" + b" key", b"putty-user-key"),
     ),
 }
 KNOWN_KEY_SEARCHES = {kind: (re.compile(pattern), words) for kind, (pattern, words) in KNOWN_KEYS.items()}
+# A whole value of `.npmrc`'s `_authToken` or `_auth` (not `${NPM_TOKEN}`): in that file only, where these names
+# mean npm's (`_auth = settings.BACKEND` in Python, a docs line's `_authToken=YOUR_TOKEN` are no tokens).
+NPMRC_AUTH = re.compile(rb"(?m:^|:)_auth(?:Token)?[ \t]*=[ \t]*[\"']?[A-Za-z0-9+/=_.:-]{16,}[\"']?[ \t]*\r?(?m:$)")
 # Byte order marks, UTF-32's first: UTF-32LE's starts with UTF-16LE's.
 UNICODE_MARKS = (
     (codecs.BOM_UTF32_LE, "utf-32"),
@@ -252,7 +251,10 @@ def problems_for(path: str, content: bytes) -> list[str]:
                 f"{name}: sets `{option}`{' ' + what if what else ''}, a credential. Fix: remove it from {path}, "
                 f"then set {set_it} (writes .dvc/config.local, which git ignores), and `git add {path}` again"
             )
-    for kind in known_keys(content):
+    kinds = known_keys(content)
+    if os.path.basename(path) == ".npmrc" and "an npm token" not in kinds and NPMRC_AUTH.search(as_utf8(content)):
+        kinds.append("an npm token")
+    for kind in kinds:
         problems.append(
             f"{name}: holds {kind}. Fix: remove it (read it from the environment or a git-ignored file), "
             "and rotate it if it was ever pushed"

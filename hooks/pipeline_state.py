@@ -237,6 +237,12 @@ def locked_outs(data: bytes | None) -> list[dict]:
     return [out for stage in _mappings(list(stages.values())) for out in _mappings(stage.get("outs"))]
 
 
+def imports_from_a_repository(data: bytes | None) -> bool:
+    """Whether a `.dvc` pointer is a `dvc import` from another repository (its dep names a `repo`): DVC never pushes
+    such data to this project's remote; each clone gets it from that repository."""
+    return any("repo" in dep for dep in _mappings(_tolerant(data).get("deps")))
+
+
 def _mappings(value: Any) -> list[dict]:
     """The mappings of a YAML list; none when it is not a list."""
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []

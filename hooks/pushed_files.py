@@ -24,8 +24,7 @@ ZERO = "0" * 40
 def check(files: dict[tuple[str, str], tuple[str, str]], skipped: set[str]) -> dict[str, list[str]]:
     """`path (commit)` -> what is wrong with it, each with the commit-time fix, for the files that must not reach
     the remote."""
-    blobs = git.read_blobs((sha for _path, sha in files), no_secrets.SCAN_LIMIT)
-    staged = {key: git.StagedBlob(key[0], mode, *blobs.get(key[1], (0, b""))) for key, (mode, _commit) in files.items()}
+    staged = git.file_blobs(files, no_secrets.SCAN_LIMIT)
     found: dict[str, list[str]] = {}
 
     def add(key: tuple[str, str], lines: list[str]) -> None:

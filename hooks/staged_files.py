@@ -7,7 +7,8 @@ work tree after it), so the checks every staged file needs run here together: ea
 dvc-lock-sync's one check that a deleted file triggers (`hooks.lock_deletion`): pre-commit names no deleted file;
 and, for the commit that concludes a stopped merge, dvc-lock-sync itself (`hooks.merge_conclusion`).
 In a merge (`git merge`'s pre-merge-commit hook, or the commit that concludes a stopped one) the data and secrets
-checks read everything the merge brings, and hygiene fixes only the files pre-commit names.
+checks also read what the merged commits that no remote has bring, and hygiene fixes only the files pre-commit
+names when it concludes a merge.
 Takes block-untracked-data's options.
 """
 
@@ -34,15 +35,21 @@ def skipped_hooks() -> set[str]:
     return {name.strip() for name in os.environ.get("SKIP", "").split(",")}
 
 
+def merged_blobs() -> list[git.StagedBlob]:
+    """The file versions a merge brings in from commits no remote has (a data file committed there with
+    --no-verify): pre-commit names a merge's hooks only the files that differ from both parents, and, inside
+    `git merge`, every file the merge changes, most of them long shared."""
+    heads = list(git.merge_heads())
+    return list(git.file_blobs(git.unshared_files(heads, ("HEAD",)), no_secrets.SCAN_LIMIT).values())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = block_untracked_data.parse_args(argv)
     skipped = skipped_hooks()
     git_dir = git.git_dir()
     merging = git.in_git_merge() or os.path.exists(os.path.join(git_dir, "MERGE_HEAD"))
     blobs = [] if git.in_git_merge() else git.staged_blobs(args.filenames, no_secrets.SCAN_LIMIT)
-    # In a merge, pre-commit names only the files that differ from both parents: what the merge brings from the
-    # other branch (a data file committed there with --no-verify) is read from the index.
-    checked = git.staged_blobs([], no_secrets.SCAN_LIMIT) if merging else blobs
+    checked = blobs + (merged_blobs() if merging else [])
     refused: set[str] = set()  # files that must leave the index are not worth fixing
     status = 0
     if block_untracked_data.HOOK_ID not in skipped:

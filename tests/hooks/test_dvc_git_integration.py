@@ -265,3 +265,61 @@ def test_a_first_push_with_no_remote_known_checks_the_pushed_files(hooked, tmp_p
     said = refused.stdout + refused.stderr
     assert refused.returncode != 0 and "loans_export.csv (commit " in said, said
     assert run(["git", "rev-parse", "-q", "--verify", "main"], tmp_path / "new.git", check=False).returncode != 0
+
+
+def with_bare_origin(repo, tmp_path):
+    """A local DVC remote and an empty bare git remote `origin` for `repo`."""
+    run(["dvc", "remote", "add", "--local", "-d", "pushtest", str(tmp_path / "dvc-remote")], repo)
+    run(["git", "init", "-q", "--bare", str(tmp_path / "origin.git")], repo)
+    run(["git", "remote", "add", "origin", str(tmp_path / "origin.git")], repo)
+
+
+def test_a_first_push_passes_though_an_older_commits_objects_are_gone(hooked, tmp_path):
+    """Pushing a clone's history to a new remote named every object of every commit that changed dvc.lock: those of
+    long-gone versions are in no cache, and the push was refused with a fix (`mlops repro`) that rebuilds only
+    the checked-out version's."""
+    lock = (hooked / "dvc.lock").read_text()
+    (hooked / "dvc.lock").write_text(lock.replace(locked_model_md5(hooked), "f" * 32))
+    run(["git", "commit", "-q", "--no-verify", "-am", "a version whose model is gone"], hooked)
+    (hooked / "dvc.lock").write_text(lock)
+    run(["git", "commit", "-q", "--no-verify", "-am", "the version here"], hooked)
+    with_bare_origin(hooked, tmp_path)
+    pushed = run(["git", "push", "-q", "origin", "main"], hooked, check=False)
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+
+
+def test_a_push_passes_with_data_imported_from_another_repository_in_no_cache(hooked, tmp_path):
+    """DVC never pushes a `dvc import`: each clone gets it from its repository. A push whose tip held one not in
+    the cache was refused as data the teammates would miss."""
+    pointer = (
+        "md5: 5c0d3a1e2b3c4d5e6f708192a3b4c5d6\nfrozen: true\ndeps:\n- path: lookup.bin\n  repo:\n"
+        f"    url: {tmp_path / 'registry'}\n    rev_lock: {'a' * 40}\nouts:\n- md5: {'e' * 32}\n  size: 4\n"
+        "  hash: md5\n  path: lookup.bin\n"
+    )
+    (hooked / "imported").mkdir()
+    (hooked / "imported/lookup.bin.dvc").write_text(pointer)
+    run(["git", "add", "imported/lookup.bin.dvc"], hooked)
+    run(["git", "commit", "-q", "--no-verify", "-m", "an import"], hooked)
+    with_bare_origin(hooked, tmp_path)
+    pushed = run(["git", "push", "-q", "origin", "main"], hooked, check=False)
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+
+
+def test_a_file_already_on_the_remote_is_not_refused_again_at_a_merge_or_a_push(hooked, tmp_path):
+    """A teammate's table committed and pushed on purpose (`SKIP=`) was refused at every merge that brought it,
+    with advice to rebase it out of a branch already pushed, then again at the push of that merge."""
+    with_bare_origin(hooked, tmp_path)
+    run(["git", "push", "-q", "origin", "main"], hooked)
+    run(["git", "checkout", "-q", "-b", "teammate"], hooked)
+    (hooked / "docs/grades.csv").write_text("grade,rate\n" + "".join(f"{g},{g / 10}\n" for g in range(30)))
+    run(["git", "add", "docs/grades.csv"], hooked)
+    run(["git", "commit", "-q", "--no-verify", "-m", "grades, on purpose"], hooked)
+    run(["git", "push", "-q", "--no-verify", "origin", "teammate"], hooked)
+    run(["git", "checkout", "-q", "main"], hooked)
+    (hooked / "docs/note.md").write_text("A note.\n")
+    run(["git", "add", "docs/note.md"], hooked)
+    run(["git", "commit", "-q", "-m", "a note"], hooked)
+    merged = run(["git", "merge", "--no-ff", "--no-edit", "origin/teammate"], hooked, check=False)
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    pushed = run(["git", "push", "-q", "origin", "main"], hooked, check=False)
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
