@@ -112,5 +112,5 @@ def test_an_oversized_dvc_yaml_is_named_by_the_commit_hooks_without_a_traceback(
     result = commit(hooked, "dvc.yaml")
     text = output(result)
     assert result.returncode != 0 and "Traceback" not in text, text
-    assert "dvc-lock-sync: dvc.yaml is 1.0 MiB: at most 1 MiB is read" in text
-    assert "make dvc.yaml smaller" in text  # staged-files: not `mlops data add dvc.yaml`
+    assert "dvc.yaml\n      - 1.0 MB staged, above the 1024 KB limit for any file in git" in text, text
+    assert "make dvc.yaml smaller" in text  # staged-files (which stops the commit there): not `mlops data add`
