@@ -140,7 +140,8 @@ def add_source(
     written = (destination, Path(f"{destination}.dvc"), destination.parent / ".gitignore")
     partials = (_partial(destination), _partial(Path(PARAMS_FILE)))  # journaled absent: a stop removes them
     journaled = (PARAMS_FILE, new_params.data.schema_path, *map(str, written + partials))
-    with all_or_nothing("mlops data add", journaled + ((os.path.relpath(path),) if moved else ())):
+    journaled += (os.path.relpath(path),) if moved else ()
+    with all_or_nothing("mlops data add", journaled, changes_index=True):  # it stages the pointer itself
         _copy_into_place(path, destination)
         removed_from_git = False
         if moved:  # left in the project, git would stage it and the data hook refuse the commit
@@ -229,7 +230,8 @@ def append_batch(path: Path) -> AppendedBatch:
     batch, combined = checked_append(current, read_table(path), schema, params.data.drop, str(source), str(path))
     write_new_version = _new_version_writer(source, current, batch, combined, str(path))
     partial = _partial(source)
-    with all_or_nothing("mlops data add --append", (f"{source}.dvc", str(partial))):  # the data: from the cache
+    # The data comes back from the cache; the block stages the new pointer itself.
+    with all_or_nothing("mlops data add --append", (f"{source}.dvc", str(partial)), changes_index=True):
         try:
             write_new_version(partial)
             os.replace(partial, source)

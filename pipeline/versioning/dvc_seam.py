@@ -345,9 +345,14 @@ def _config_kept_unless_done() -> Iterator[None]:
 def _unvalidated_config():
     """The workspace's DVC config, read as `dvc remote add` reads it: unchecked, so that a remote is set where
     `.dvc/config.local` holds the options of one `.dvc/config` does not define yet (DVC refuses the whole config)."""
+    from configobj import ConfigObjError
     from dvc.config import Config
+    from dvc.exceptions import DvcException
 
-    return Config.from_cwd(validate=False)
+    try:
+        return Config.from_cwd(validate=False)
+    except (DvcException, ConfigObjError) as error:  # a file that is not DVC's INI: as `dvc_repo` says it
+        raise UserError(f"DVC: {error}", hint="fix what it names (`dvc status` shows DVC's detail)") from None
 
 
 def _is_default_remote(name: str, url: str, endpoint_url: str | None) -> bool:
