@@ -90,8 +90,9 @@ def object_file(objects: str, md5: str) -> str:
 
 
 def cached_objects(revs: list[str], objects: str) -> tuple[list[str], dict[str, str]]:
-    """(a line per cached object the revisions name whose bytes no longer hash to its name, {md5: path} of those the
-    cache lacks). A directory's listing and each of its files are checked."""
+    """(a line per cached object the revisions name whose bytes no longer hash to its name, {md5: path} of those
+    the first revision, the pushed tip, names and the cache lacks). A directory's listing and each of its files are
+    checked, each object once."""
     problems, missing, checked = [], {}, set()
 
     def check(path: str, md5: str) -> None:
@@ -108,10 +109,13 @@ def cached_objects(revs: list[str], objects: str) -> tuple[list[str], dict[str, 
                 for entry in json.load(handle):
                     check(f"{path}/{entry['relpath']}", entry["md5"])
 
-    for rev in revs:
+    tip_missing: dict[str, str] = {}
+    for index, rev in enumerate(revs):
         for path, md5 in recorded_objects(rev):
             check(path, md5)
-    return problems, missing
+        if index == 0:  # the tip comes first: every object it names is checked by now
+            tip_missing = dict(missing)
+    return problems, tip_missing
 
 
 def push_revisions(revs: list[str]) -> None:
@@ -127,13 +131,12 @@ def push_revisions(revs: list[str]) -> None:
     if "core" not in remotes:
         sys.exit(NO_DEFAULT_REMOTE)
     repo = Repo(config=remotes)
-    corrupted, _missing = cached_objects(revs, repo.cache.local.path)
+    # Lost objects are judged by the tip's, what a teammate checks out: an older commit's may be long gone.
+    corrupted, missing = cached_objects(revs, repo.cache.local.path)
     if corrupted:
         print("\n".join(corrupted))
         sys.exit(CORRUPTED)
     repo.push(revs=revs, workspace=False)
-    # The tip's objects, what a teammate checks out: an older commit's may be long gone, and all are sent that exist.
-    _corrupted, missing = cached_objects(revs[:1], repo.cache.local.path)
     imported = imported_paths(revs[0])
     remote = repo.cloud.get_remote_odb()
     lost = [
