@@ -29,8 +29,10 @@ import yaml
 from hooks import git, merge_driver, params_yaml
 from hooks.arguments import from_the_root, shell_word
 from hooks.block_untracked_data import PARAMS_SCHEMA, uses_mlops
+from hooks.bounded_yaml import BadYaml
 from hooks.dvc_post_checkout import dvc_command
 from hooks.pipeline_state import (
+    LOCK_FILE,
     PARAMS_FILE,
     Reader,
     StageState,
@@ -161,6 +163,17 @@ def outputs_not_as_locked(read: Reader) -> list[str]:
         if data is not None and file_md5(data) != locked[path]:
             edited.append(path)
     return edited
+
+
+def outputs_part_written(read: Reader) -> list[str]:
+    """`outputs_not_as_locked`, where a killed run's journal is here: DVC truncates dvc.lock before it writes it,
+    so a run killed between left it empty, and that is the run's to put back, not a file to fix by hand."""
+    try:
+        return outputs_not_as_locked(read)
+    except BadYaml:
+        if os.path.isdir(JOURNAL_DIR):
+            return [LOCK_FILE]
+        raise
 
 
 def folder_not_as_locked(folder: str, md5: str) -> list[str]:
@@ -537,7 +550,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if params_refused(read):
             return 1
-        edited = outputs_not_as_locked(read)
+        edited = outputs_part_written(read)
         if edited and os.path.isdir(JOURNAL_DIR):  # a killed run's part-written reports (`git commit -a` stages them)
             return refuse_during_another_command()
         if edited:

@@ -230,13 +230,17 @@ def test_sigkill_as_an_experiment_is_queued_leaves_no_params_of_it_in_the_worksp
 
 
 @pytest.mark.slow
-def test_a_commit_after_a_sigkill_mid_train_leaves_the_putting_back_to_mlops(hooked):
+@pytest.mark.parametrize("lock", ["as-left", "emptied"])
+def test_a_commit_after_a_sigkill_mid_train_leaves_the_putting_back_to_mlops(hooked, lock):
     """The commit's retrain put the killed run's files back inside the hook, where pre-commit had set them aside:
     pre-commit then laid the part-written files back over (an empty dvc.lock, or one recording a model that was not
-    there), and the hook called them the user's unstaged edits, to `git add`."""
+    there), and the hook called them the user's unstaged edits, to `git add`. A kill as DVC writes dvc.lock (it
+    truncates it first) leaves it empty, which the hook told the user to put back by hand."""
     snapshot = Snapshot(hooked)
     killed_mid_train(hooked)
     (hooked / "reports/train_metrics.json").write_text('{"train_rows": 1}\n')  # as the run may have rewritten it
+    if lock == "emptied":
+        (hooked / "dvc.lock").write_text("")
 
     refused = run(["git", "commit", "-qam", "C 0.02"], hooked, check=False)  # `-a` stages it: not the user's edit
     output = refused.stdout + refused.stderr
