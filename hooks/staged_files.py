@@ -3,8 +3,8 @@
 An ordinary commit pays pre-commit's cost per hook process (a Python start, then a `git diff` of the whole
 work tree after it), so the checks every staged file needs run here together: each staged file is read once
 (see `hooks.git.staged_blobs`) and each check is the pure function of its own module.
-`SKIP=block-untracked-data` (or `no-secrets-in-dvc-config`, `hygiene`) still skips that check alone. It also runs
-dvc-lock-sync's one check that a deleted file triggers (`hooks.lock_deletion`): pre-commit names no deleted file;
+`SKIP=block-untracked-data` (or `no-secrets-in-dvc-config`, `hygiene`) still skips that check alone. It also refuses
+a commit that deletes dvc.lock or .dvc/config (`hooks.deletions`): pre-commit names no deleted file to a hook;
 and, for the commit that concludes a stopped merge, dvc-lock-sync itself (`hooks.merge_conclusion`).
 In a merge (`git merge`'s pre-merge-commit hook, or the commit that concludes a stopped one) the data and secrets
 checks also read what the merged commits that no remote has bring, and hygiene fixes only the files pre-commit
@@ -18,7 +18,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from hooks import block_untracked_data, git, hygiene, lock_deletion, merge_conclusion
+from hooks import block_untracked_data, deletions, git, hygiene, merge_conclusion
 from hooks import no_secrets_in_dvc_config as no_secrets
 from hooks.formats import is_text
 
@@ -69,8 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if refused and merging:
         print(MERGED_ADVICE)
     status = 1 if refused else status
-    if lock_deletion.HOOK_ID not in skipped and lock_deletion.deletes_lock():
-        lock_deletion.report()
+    for refusal in deletions.refusals(skipped):
+        print(refusal)
         status = 1
     if hygiene.HOOK_ID not in skipped:
         conflicts = hygiene.in_merge(git_dir)

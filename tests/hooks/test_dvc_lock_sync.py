@@ -357,7 +357,7 @@ def test_a_commit_that_deletes_dvc_lock_is_refused_with_the_fix(hooked):
 
 
 def test_deleting_dvc_lock_with_the_pipeline_or_before_any_lock_is_not_refused(staging, capsys):
-    from hooks.lock_deletion import deletes_lock
+    from hooks.deletions import deletes_lock
 
     staging("dvc.yaml", PROJECT["dvc.yaml"])
     assert not deletes_lock()  # never locked yet: HEAD has no dvc.lock to lose

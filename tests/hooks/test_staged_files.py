@@ -728,6 +728,35 @@ def test_an_ordinary_commit_passes(staging, capsys):
     assert staged_files.main(paths) == 0, capsys.readouterr().out
 
 
+def test_deleting_dvc_config_is_refused_unless_the_whole_dvc_folder_goes(staging, capsys, monkeypatch):
+    """pre-commit names no deleted file: `git rm .dvc/config` dropped the project's remote for every clone."""
+    staging(".dvc/config", dvc_config(*SETTINGS_THAT_ARE_NOT_SECRETS))
+    staging(".dvc/.gitignore", "/config.local\n/tmp\n/cache\n")
+    assert staged_files.main([]) == 0, capsys.readouterr().out  # never committed: HEAD has no config to lose
+    run(["git", "commit", "-q", "--no-verify", "-m", "dvc init"], Path.cwd())
+    run(["git", "rm", "-q", ".dvc/config"], Path.cwd())
+    assert staged_files.main([]) == 1
+    printed = capsys.readouterr().out
+    assert "no-secrets-in-dvc-config: this commit deletes .dvc/config while .dvc/ stays" in printed
+    assert "Fix: `git restore --staged --worktree .dvc/config`" in printed
+    assert staged_files.main([]) == 1 and "SKIP=no-secrets-in-dvc-config" in capsys.readouterr().out
+    monkeypatch.setenv("SKIP", "no-secrets-in-dvc-config")
+    assert staged_files.main([]) == 0, capsys.readouterr().out
+    monkeypatch.delenv("SKIP")
+    run(["git", "rm", "-q", "-r", ".dvc"], Path.cwd())
+    assert staged_files.main([]) == 0, capsys.readouterr().out  # `dvc destroy`: no DVC project left
+
+
+def test_a_commit_that_deletes_dvc_config_is_refused_with_the_fix(hooked):
+    run(["git", "rm", "-q", ".dvc/config"], hooked)
+    refused = commit(hooked)
+    assert refused.returncode != 0, output(refused)
+    assert "this commit deletes .dvc/config while .dvc/ stays" in output(refused)
+    run(["git", "restore", "--staged", "--worktree", ".dvc/config"], hooked)
+    run(["git", "rm", "-q", "-r", ".dvc"], hooked)  # the whole folder, as `dvc destroy` takes it
+    assert commit(hooked).returncode == 0
+
+
 def test_a_staged_file_the_work_tree_lacks_is_read_from_the_index(staging, capsys):
     """A skip-worktree entry (a sparse checkout's) staged by `git update-index --cacheinfo`: pre-commit names it,
     the work tree does not hold it, and it was skipped unread."""
