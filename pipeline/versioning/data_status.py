@@ -101,21 +101,52 @@ def corrupted_objects(tracked: dict[str, str], cache_files: Path) -> list[CacheP
     return problems
 
 
-def cache_failure(problems: list[CacheProblem]) -> UserError:
+FETCH = "`mlops data pull` fetches it from the remote (a pipeline output: `mlops repro` rebuilds it)"
+# A pull would fetch the remote's bad copy again (and refuse it): only a good copy, or a rebuild, helps.
+NO_GOOD_COPY = (
+    "the remote's copy is bad or missing too, so `mlops data pull` cannot restore it: from a clone whose cache holds "
+    "a good copy run `mlops data push --heal`; or `mlops repro` rebuilds a pipeline output here, then `mlops data "
+    "push --heal` replaces the remote's copy (a data file no stage makes needs a good copy from elsewhere: "
+    "`mlops data add` it, then `mlops data push --heal`)"
+)
+UNFETCHABLE = "not in the local cache, nor good on the remote"
+
+
+def unfetchable_rows(rows: list[tuple[str, str]], remote_paths: set[str]) -> list[tuple[str, str]]:
+    """The rows, with a file (or folder) the remote holds no good copy of no longer told to be pulled."""
+    cached = dict(WORDS)[("not_in_cache",)]
+
+    def bad(path: str) -> bool:
+        return any(bad_path == path or bad_path.startswith(f"{path}/") for bad_path in remote_paths)
+
+    return [(path, UNFETCHABLE if words == cached and bad(path) else words) for path, words in rows]
+
+
+def cache_failure(problems: list[CacheProblem], unfetchable: int = 0) -> UserError:
     """The error `--verify` ends with: a corrupted object is deleted and fetched or rebuilt again; a missing one
-    only needs fetching (or rebuilding), and nothing in the cache is to be deleted for it."""
+    only needs fetching (or rebuilding), and nothing in the cache is to be deleted for it; a missing one the remote
+    holds no good copy of (`unfetchable` of them) needs a good copy from elsewhere, or rebuilding."""
     missing = sum(problem.missing for problem in problems)
     corrupted = len(problems) - missing
-    fetch = "`mlops data pull` fetches it from the remote (a pipeline output: `mlops repro` rebuilds it)"
+    fetch = _missing_hint(missing, unfetchable)
+    also = f", and the remote holds no good copy of {unfetchable}" if unfetchable else ""
     if not missing:
         return UserError(
             f"{corrupted} cached object(s) in use are corrupted",
             hint="delete each named cache file, then `mlops data pull` (or `mlops repro --force`)",
         )
     if not corrupted:
-        return UserError(f"{missing} object(s) in use are missing from the cache", hint=fetch)
+        return UserError(f"{missing} object(s) in use are missing from the cache{also}", hint=fetch)
     return UserError(
-        f"{corrupted} cached object(s) in use are corrupted and {missing} missing",
+        f"{corrupted} cached object(s) in use are corrupted and {missing} missing{also}",
         hint=f"delete each cache file named CORRUPTED, then `mlops data pull` (or `mlops repro --force`); a missing "
         f"one: {fetch}",
     )
+
+
+def _missing_hint(missing: int, unfetchable: int) -> str:
+    if not unfetchable:
+        return FETCH
+    if unfetchable == missing:
+        return NO_GOOD_COPY
+    return f"{FETCH}; one whose remote copy is named as bad: {NO_GOOD_COPY}"

@@ -10,7 +10,13 @@ from urllib.parse import urlsplit
 from pipeline.errors import UserError
 from pipeline.user_paths import in_project
 from pipeline.versioning import dvc_seam, integrity
-from pipeline.versioning.data_status import CacheProblem, cache_failure, corrupted_objects, status_rows
+from pipeline.versioning.data_status import (
+    CacheProblem,
+    cache_failure,
+    corrupted_objects,
+    status_rows,
+    unfetchable_rows,
+)
 
 
 @dataclass(frozen=True)
@@ -20,7 +26,8 @@ class DataStatus:
     rows: list[tuple[str, str]]  # (file, its state in words); empty: all recorded, cached and pushed
     remote_unreachable: str | None  # why the remote could not be asked (the rows are then local only)
     cache_problems: list[CacheProblem] | None  # None: not verified; empty: verified, every object matches its md5
-    remote_problems: list[integrity.Problem] | None  # None: not verified; only the corrupted copies
+    # None: not verified; the corrupted copies, or, when the cache lacks objects, the bad or missing copies of those
+    remote_problems: list[integrity.Problem] | None
     failure: UserError | None  # what verifying found wrong, reported after everything above
     remote_asked: bool = False  # whether "not yet pushed" was asked of the remote (else the rows are local only)
 
@@ -175,7 +182,10 @@ def status(verify: bool, remote: bool) -> DataStatus:
         return DataStatus(rows, unreachable, None, None, None, remote_asked=asked)
     cache_problems = corrupted_objects(dvc_seam.tracked_objects(), dvc_seam.cache_files_dir())
     if cache_problems:
-        return DataStatus(rows, unreachable, cache_problems, None, cache_failure(cache_problems), remote_asked=asked)
+        bad = _bad_copies_of_missing(cache_problems) if asked else []
+        rows = unfetchable_rows(rows, {problem.path for problem in bad})
+        failure = cache_failure(cache_problems, len(bad))
+        return DataStatus(rows, unreachable, cache_problems, bad or None, failure, remote_asked=asked)
     if no_bucket:  # it holds no copies to verify: the error says it once, at the end
         return DataStatus(rows, None, [], None, no_bucket, remote_asked=asked)
     if not ask_remote:
@@ -194,6 +204,17 @@ def status(verify: bool, remote: bool) -> DataStatus:
             "there), run `mlops data push --heal`",
         )
     return DataStatus(rows, unreachable, [], corrupted, failure, remote_asked=asked)
+
+
+def _bad_copies_of_missing(cache_problems: list[CacheProblem]) -> list[integrity.Problem]:
+    """The remote's corrupted or missing copies of the objects the cache lacks: what no pull restores (reads them)."""
+    if not any(problem.missing for problem in cache_problems):
+        return []
+    missing = integrity.missing_from_cache(integrity.objects_in_use())
+    try:
+        return integrity.remote_problems({problem.path: problem.md5 for problem in missing})
+    except dvc_seam.remote_failures():  # it answered the status a moment ago: the pull's hint stands
+        return []
 
 
 def push(heal: bool) -> list[integrity.Problem] | None:

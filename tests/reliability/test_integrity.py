@@ -136,6 +136,26 @@ def test_a_corrupted_remote_copy_is_detected_refused_and_healed(repo, remote, tm
     mlops(other, remote, "data", "status", "--verify")
 
 
+def test_verify_of_an_object_this_cache_lacks_and_the_remote_holds_corrupted_says_what_restores_it(repo, remote):
+    """The hint said `mlops data pull`, which fetches the same bad copy (and refuses it)."""
+    mlops(repo, remote, "remote", "set", *remote.args)
+    mlops(repo, remote, "data", "push")
+    md5 = model_md5(repo)
+    remote.write(md5, flip_a_byte(remote.read(md5)))
+    model_lost_here(repo)
+
+    verify = mlops(repo, remote, "data", "status", "--verify", check=False)
+    said = assert_clear_error(verify, f"{MODEL}: the remote's copy ({md5}) is CORRUPTED", "mlops data push --heal")
+    assert "fetch with `mlops data pull`" not in said and "fetches it from the remote" not in said, said
+    assert f"{MODEL} │ not in the local cache, nor good on the remote" in said, said
+    assert "error: 1 object(s) in use are missing from the cache, and the remote holds no good copy of 1" in said
+    assert "`mlops repro` rebuilds" in said and "a good copy from elsewhere" in said, said
+
+    mlops(repo, remote, "repro")
+    mlops(repo, remote, "data", "push", "--heal")
+    mlops(repo, remote, "data", "status", "--verify")
+
+
 def test_a_pull_of_an_object_the_remote_never_had_names_it_in_one_error(repo, tmp_path):
     """DVC warned "Some of the cache files do not exist neither locally nor on remote" with md5s, then said
     "Everything is up to date." on standard output, before mlops' error; the model is also the pipeline's to
