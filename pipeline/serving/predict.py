@@ -17,7 +17,7 @@ from pipeline import paths
 from pipeline.errors import UserError, typed
 from pipeline.params import load_params
 from pipeline.serving import registry
-from pipeline.serving.telemetry import refuse_unacceptable_ids
+from pipeline.serving.telemetry import DistinctIds, refuse_unacceptable_ids
 from pipeline.training.data_schema import CATEGORICAL, declared_text, validate_frame
 from pipeline.training.model_file import load_model_bytes
 from pipeline.user_paths import require_file
@@ -272,6 +272,7 @@ def predict_file(
     `known_ids` it has, else row numbers)."""
     chosen: list[str | None] = []
     not_ids: dict[str, str] = {}
+    distinct: list[DistinctIds] = []
 
     def scored() -> Iterator[pd.DataFrame]:
         first = 0
@@ -293,10 +294,12 @@ def predict_file(
                         not_ids,
                     )
                 )
+                distinct.append(DistinctIds(str(source), chosen[0] or ""))
             if chunk.empty:  # a header-only CSV is read as one empty chunk, which the model cannot score
                 continue
             if chosen[0] is not None:  # the ids are copied out, and joined by to the loans' logged outcomes
                 refuse_unacceptable_ids(chunk[chosen[0]], str(source), chosen[0])
+                distinct[0].add(chunk[chosen[0]])
             yield score_frame(model, metadata, chunk, model_md5, first, str(source), id_column=chosen[0])
             first += len(chunk)
         if first == 0:

@@ -402,6 +402,47 @@ def refuse_unacceptable_ids(ids: pd.Series, source: str, column: str) -> None:
         )
 
 
+class DistinctIds:
+    """An id column read in chunks (`mlops predict`'s), refused at its first row without an id or with an earlier
+    row's: its scores are joined back to the loans and their outcomes by id, so such a row's would be joined to no
+    loan or to two. The ids seen are kept as 64-bit hashes in one sorted array, 8 bytes a loan whatever its id."""
+
+    def __init__(self, source: str, column: str) -> None:
+        import numpy as np
+
+        self.source, self.column = source, column
+        self.seen = np.empty(0, dtype=np.uint64)
+
+    def add(self, ids: pd.Series) -> None:
+        """Take the next chunk's ids (indexed by data row from the file's start), refusing the first bad one."""
+        import numpy as np
+        import pandas as pd
+
+        empty = ids.map(lambda value: _missing(value, pd) or (isinstance(value, str) and not value.strip()))
+        if empty.any():
+            raise UserError(
+                f"{self.source}, row {row_number(ids.index[empty.to_numpy(dtype=bool).argmax()])}, column "
+                f"{self.column!r}: no id",
+                hint=f"give every loan its id, or name the column that identifies each loan with {ID_COLUMN_FIX}",
+            )
+        hashes = pd.util.hash_pandas_object(ids, index=False).to_numpy()
+        at = np.searchsorted(self.seen, hashes).clip(max=max(len(self.seen) - 1, 0))
+        earlier = self.seen[at] == hashes if len(self.seen) else np.zeros(len(hashes), dtype=bool)
+        repeated = earlier | ids.duplicated().to_numpy()
+        if repeated.any():
+            first = repeated.argmax()
+            raise UserError(
+                f"{self.source}, row {row_number(ids.index[first])}, column {self.column!r}: "
+                f"{_shown_id(ids.iloc[first])} is the id of an earlier row too",
+                hint=f"give each loan an id of its own, or name the column that identifies each loan with "
+                f"{ID_COLUMN_FIX}",
+            )
+        self.seen = np.sort(np.concatenate([self.seen, hashes]), kind="stable")
+
+
+ID_COLUMN_FIX = "--id-column COL"
+
+
 def _missing(value: object, pd) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 

@@ -116,19 +116,53 @@ def test_predict_refuses_an_id_column_named_like_a_score_column(repo, tmp_path):
     assert not out.exists() and not list(tmp_path.glob("*.partial"))
 
 
-def test_predict_keeps_integer_ids_with_a_gap_as_integers(repo, tmp_path):
+def test_predict_keeps_integer_ids_as_integers_and_names_a_gap_by_its_row(repo, tmp_path):
+    """pyarrow reads an integer column with a null as floats: the gap was refused as `1.0 (a float) is no id`."""
     import pandas as pd
     import pyarrow.parquet as pq
 
     frame = lending_frame().drop(columns=["Class", "rownames"]).head(5)
     frame.insert(0, "id", pd.array([1, 2, None, 4, -5], dtype="Int64"))
+    frame.to_parquet(tmp_path / "gap.parquet")
+    result = mlops(repo, "predict", str(tmp_path / "gap.parquet"), "--out", str(tmp_path / "s.csv"), check=False)
+    assert result.returncode == 2 and f"{tmp_path / 'gap.parquet'}, row 4, column 'id': no id" in result.stderr
+    frame["id"] = pd.array([1, 2, 3, 4, -5], dtype="Int64")
     frame.to_parquet(tmp_path / "loans.parquet")
     mlops(repo, "predict", str(tmp_path / "loans.parquet"), "--out", str(tmp_path / "scores.csv"))
     with open(tmp_path / "scores.csv") as handle:
-        assert [row["id"] for row in csv.DictReader(handle)] == ["1", "2", "", "4", "-5"]
+        assert [row["id"] for row in csv.DictReader(handle)] == ["1", "2", "3", "4", "-5"]
     mlops(repo, "predict", str(tmp_path / "loans.parquet"), "--out", str(tmp_path / "scores.parquet"))
     ids = pq.read_table(tmp_path / "scores.parquet").column("id")
-    assert str(ids.type) == "int64" and ids.to_pylist() == [1, 2, None, 4, -5]
+    assert str(ids.type) == "int64" and ids.to_pylist() == [1, 2, 3, 4, -5]
+
+
+def test_a_repeated_or_missing_id_is_refused_naming_the_column_and_the_id_or_row(repo, tmp_path):
+    """Both were copied into the scores silently: a repeated id joins two loans' scores and outcomes, a missing one
+    joins none."""
+    frame = lending_frame().drop(columns=["Class"]).head(6)  # `rownames` is data.drop's: the id column found
+    frame["rownames"] = ["a1", "a2", "a3", "a2", "a5", "a6"]
+    frame.insert(1, "loan_ref", [f"r{row}" for row in range(6)])
+    out = tmp_path / "scores.csv"
+    frame.to_csv(tmp_path / "loans.csv", index=False)
+    frame.to_parquet(tmp_path / "loans.parquet")
+    for loans in ("loans.csv", "loans.parquet"):
+        result = mlops(repo, "predict", str(tmp_path / loans), "--out", str(out), check=False)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert result.stderr.splitlines()[0] == (
+            f"error: {tmp_path / loans}, row 5, column 'rownames': 'a2' is the id of an earlier row too"
+        ), result.stderr
+        assert "--id-column COL" in result.stderr and not out.exists()
+    frame.loc[3, "rownames"] = "   "
+    frame.to_csv(tmp_path / "loans.csv", index=False)
+    result = mlops(repo, "predict", str(tmp_path / "loans.csv"), "--out", str(out), check=False)
+    assert result.returncode == 2 and f"{tmp_path / 'loans.csv'}, row 5, column 'rownames': no id" in result.stderr
+    frame.loc[3, "rownames"] = None  # an empty cell
+    frame.to_csv(tmp_path / "loans.csv", index=False)
+    result = mlops(repo, "predict", str(tmp_path / "loans.csv"), "--out", str(out), check=False)
+    assert result.returncode == 2 and f"{tmp_path / 'loans.csv'}, row 5, column 'rownames': no id" in result.stderr
+    assert not out.exists()
+    mlops(repo, "predict", str(tmp_path / "loans.csv"), "--out", str(out), "--id-column", "loan_ref")
+    assert [row["loan_ref"] for row in csv.DictReader(out.open())] == [f"r{row}" for row in range(6)]
 
 
 def test_a_parquet_read_in_chunks_numbers_its_rows_from_the_file_start(tmp_path):

@@ -228,7 +228,8 @@ def test_a_revision_is_never_an_option(repo, loans, tmp_path, command):
 
 def test_a_predict_stopped_while_it_writes_leaves_neither_its_output_nor_a_partial_file(repo, tmp_path):
     big = tmp_path / "big.csv"
-    pd.concat([lending_frame().drop(columns=["Class"])] * 30, ignore_index=True).to_csv(big, index=False)
+    many = pd.concat([lending_frame().drop(columns=["Class"])] * 30, ignore_index=True)
+    many.assign(rownames=range(len(many))).to_csv(big, index=False)  # each loan an id of its own
     folder = tmp_path / "scores"
     folder.mkdir()
     process = subprocess.Popen(

@@ -1036,7 +1036,8 @@ def test_a_stop_early_in_predict_ends_as_a_later_one_does(repo, tmp_path, signum
     signal."""
     loans = tmp_path / "loans.csv"
     frame = lending_frame().drop(columns=["Class"])
-    frame.loc[frame.index.repeat(-(-300_000 // len(frame)))].head(300_000).to_csv(loans, index=False)
+    many = frame.loc[frame.index.repeat(-(-300_000 // len(frame)))].head(300_000)
+    many.assign(rownames=range(len(many))).to_csv(loans, index=False)  # each loan an id of its own
     out = tmp_path / "scores.csv"
     process = started(repo, "mlops", "predict", str(loans), "--out", str(out))
     # scikit-learn is first imported by the command itself (never to build the command line): it has begun

@@ -13,6 +13,7 @@ from pipeline.errors import UserError
 from pipeline.monitoring import drift
 from pipeline.serving.app import RequestInvalid, ServiceMetrics, parse_loans, request_model, routes_to_challenger
 from pipeline.serving.telemetry import (
+    DistinctIds,
     PredictionLog,
     append_outcomes,
     ensure_log_dir,
@@ -614,3 +615,18 @@ def test_a_share_of_minus_zero_is_zero_not_minus_zero_percent():
     from pipeline.serving.server import check_rollout
 
     assert f"{check_rollout('challenger', -0.0, None):.0%}" == "0%"
+
+
+def test_an_id_column_read_in_chunks_is_refused_at_its_first_repeated_or_missing_id():
+    """An id of an earlier chunk, or a missing one, named by its row from the file's start."""
+    ids = DistinctIds("loans.csv", "loan_id")
+    ids.add(pd.Series(["a", "b"], index=[0, 1]))
+    ids.add(pd.Series(["01", "1"], index=[2, 3]))  # ids as written: `01` is not `1`
+    with pytest.raises(UserError, match=r"^loans.csv, row 7, column 'loan_id': 'b' is the id of an earlier row too\n"):
+        ids.add(pd.Series(["c", "b"], index=[4, 5]))
+    with pytest.raises(UserError, match=r"^loans.csv, row 8, column 'loan_id': no id\n"):
+        DistinctIds("loans.csv", "loan_id").add(pd.Series(["c", None], index=[5, 6]))
+    integers = DistinctIds("loans.parquet", "id")
+    integers.add(pd.Series([1, 2], dtype="Int64"))
+    with pytest.raises(UserError, match=r"row 5, column 'id': 2 is the id of an earlier row too"):
+        integers.add(pd.Series([3, 2], index=[2, 3], dtype="Int64").iloc[1:])
