@@ -565,7 +565,8 @@ def table_cells(
 
 
 def _value(value: Any) -> str:
-    return "-" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+    """A param as its type holds it: a float in its shortest exact form (`1.0`, not the `1` an int param shows)."""
+    return "-" if value is None else repr(value) if isinstance(value, float) else str(value)
 
 
 def _metric_cell(row: ComparisonRow, metric: str, delta_columns: tuple[str, ...]) -> str:

@@ -79,11 +79,12 @@ def start_stages():
 
 def check_fraction(fraction: float) -> None:
     """Refuse a subset fraction outside [SMALLEST_FRACTION, 1), NaN included: one wording for every value out of
-    range, for every command that takes `--subset` (1 is all the data: no subset)."""
+    range, for every command that takes `--subset` (1 is all the data: no subset). The value is shown as the
+    fraction it was read as, as `data.sample_frac` holds it (`1.0`, not `1`)."""
     if not SMALLEST_FRACTION <= fraction < 1:
         whole = "; all the data is `mlops repro` (`mlops exp run` as an experiment)" if fraction == 1 else ""
         raise UserError(
-            f"--subset {fraction:g}: must be a fraction in [{SMALLEST_FRACTION:g}, 1){whole}",
+            f"--subset {fraction!r}: must be a fraction in [{SMALLEST_FRACTION:g}, 1){whole}",
             hint=f"e.g. --subset 0.1 (below {SMALLEST_FRACTION:g} a subset is a handful of loans)",
         )
 

@@ -35,10 +35,13 @@ def test_version():
         # Click raises these without their command's context: the hint still names the command
         (["exp", "compare", "--top"], "error: Option '--top' requires an argument.", "`mlops exp compare -h`"),
         (["report", "--out"], "error: Option '--out' requires an argument.", "`mlops report -h`"),
-        (["repro", "--subset", "2"], "error: --subset 2: must be a fraction in [0.0001, 1)", "e.g. --subset 0.1"),
+        (["repro", "--subset", "2"], "error: --subset 2.0: must be a fraction in [0.0001, 1)", "e.g. --subset 0.1"),
         (["repro", "--subset", "nan"], "error: --subset nan: must be a fraction in [0.0001, 1)", "e.g. --subset 0.1"),
         # all the data, recorded as a "subset" experiment that later sweeps named a full run's duplicate
-        (["repro", "--subset", "1"], "error: --subset 1: must be a fraction in [0.0001, 1); all the data is", "0.1"),
+        (["repro", "--subset", "1"], "error: --subset 1.0: must be a fraction in [0.0001, 1); all the data is", "0.1"),
+        # a fraction, as data.sample_frac holds it: `1` read as a whole number, which params.yaml refuses there
+        (["repro", "--subset", "1.00"], "error: --subset 1.0: must be a fraction in [0.0001, 1); all the", "0.1"),
+        (["exp", "run", "--subset", "1.00"], "error: --subset 1.0: must be a fraction in [0.0001, 1); all the", "0.1"),
         (["repro", "--subset", "-0.1"], "error: --subset -0.1: must be a fraction in [0.0001, 1)", "--subset 0.1"),
         (["repro", "--subset=abc"], "error: --subset 'abc': not a number", "e.g. --subset 0.1"),  # stages started
         # params.yaml would hold it as 1e-05: a number to DVC (YAML 1.2), text to the stages (YAML 1.1)
@@ -49,7 +52,7 @@ def test_version():
         ),
         (
             ["exp", "sweep", "seed=1,2", "--subset", "0"],
-            "error: --subset 0: must be a fraction in [0.0001, 1)",
+            "error: --subset 0.0: must be a fraction in [0.0001, 1)",
             "--subset 0.1",
         ),
         (["exp", "run", "--subset", "nan"], "error: --subset nan: must be a fraction in [0.0001, 1)", "--subset 0.1"),

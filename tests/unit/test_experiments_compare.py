@@ -188,6 +188,18 @@ def test_text_table_fits_in_100_columns():
     assert as_csv(table).splitlines()[0].startswith("run,baseline,subset,data.sample_frac,train.model,roc_auc")
 
 
+def test_a_float_param_is_shown_as_the_fraction_it_is_not_as_a_whole_number():
+    """The workspace's `data.sample_frac: 1.0` showed as `1` under `subset`, and C's 1 and 1.0 (a change, by type)
+    both as `1`; `:g` also cut a value to six digits."""
+    a, b = run("w", workspace=True), run("b", frac=0.3)
+    b.params["train.logreg.C"] = 0.123456789
+    table = comparison(a, [b])
+    cells = {row[0]: row[1:3] for row in table_cells(table, ["roc_auc"])[1:]}
+    assert cells == {"workspace": ["1.0", "0.01"], "b": ["0.3", "0.123456789"]}
+    a.params["train.logreg.C"], b.params["train.logreg.C"] = 1, 1.0
+    assert [row[2] for row in table_cells(comparison(a, [b]), ["roc_auc"])[1:]] == ["1", "1.0"]
+
+
 def test_the_screen_marks_a_value_whose_change_beyond_noise_has_no_column():
     """The screen showed only ROC AUC's change: a run whose expected cost was worse beyond noise (`+.005!` in --md)
     showed nothing of it, under a legend promising every change with its `!`."""
