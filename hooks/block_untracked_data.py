@@ -2,10 +2,11 @@
 
 Refuses a staged file that is under `data/` or `models/` (other than DVC pointers, `.gitignore`, `.gitkeep`,
 README, each of which must be what its name says), that is data or a model by its name or by its content
-(magic bytes: parquet, zip, gzip, HDF5, numpy, pickle, safetensors, ...; unless it is a small fixture in an
-allowed folder, or an output `dvc.yaml` keeps in git with `cache: false`), that is bigger than the size limit,
-or that DVC already tracks with its cache. It reads only the staged files (`hooks.git.staged_blobs`), so the
-check costs the same whatever the size of the repository.
+(magic bytes: parquet, zip, gzip, HDF5, numpy, pickle, safetensors, ...; a table by its rows), or that holds
+data inside it (a notebook whose outputs hold a table, text holding base64 that decodes to data); unless it is a
+small fixture in an allowed folder, or an output `dvc.yaml` keeps in git with `cache: false`; that is bigger than
+the size limit, or that DVC already tracks with its cache. It reads only the staged files
+(`hooks.git.staged_blobs`), so the check costs the same whatever the size of the repository.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ import shlex
 import sys
 from collections.abc import Sequence
 
-from hooks import git
+from hooks import git, notebooks
 from hooks.arguments import from_the_root, shell_word, shown, with_paths_last
-from hooks.formats import TABLE_BYTES, data_format, delimited_table, is_text
+from hooks.formats import TABLE_BYTES, data_format, delimited_table, encoded_data, is_text, is_text_bytes
 
 HOOK_ID = "block-untracked-data"
 DATA_DIRS = ("data/", "models/")
@@ -38,6 +39,15 @@ _EXTENSIONS = (
 )
 DATA_EXTENSIONS = frozenset(_EXTENSIONS.split())
 TABLE_EXTENSIONS = (".csv", ".parquet", ".pq")
+NOTEBOOK_OUTPUTS = "a notebook whose outputs hold data"
+ENCODED = "data encoded in its text"
+ENCODED_KIND = re.compile(rf"{ENCODED} \((.+)\): line")
+# The extension of a file of each format `hooks.formats` names, by its first word, where that word is not one.
+FORMAT_EXTENSIONS = {
+    "gzip": "gz", "bzip2": "bz2", "hdf5": "h5", "netcdf": "nc", "numpy": "npy", "pickle": "pkl", "zstd": "zst",
+    "arrow/feather": "arrow", "ole2": "xls", "CSV": "csv", "TSV": "tsv", "pipe-delimited": "txt",
+    "space-delimited": "txt", "aligned": "txt",
+}  # fmt: skip
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -74,6 +84,18 @@ def false_name(path: str, size: int, head: bytes) -> str | None:
     if name.endswith(".dvc") and not DVC_POINTER.search(head):
         return "named like a DVC pointer (.dvc) but not one (no `outs:`): DVC would fail to read it"
     return None
+
+
+def data_held(path: str, head: bytes, largest: int) -> str | None:
+    """The data a file holds inside it, if any: a notebook's outputs, or base64 in text that decodes to data."""
+    if notebooks.is_notebook(path, head):
+        cells = notebooks.cells_holding_data(head, largest)
+        return f"{NOTEBOOK_OUTPUTS}: {'; '.join(cells)}" if cells else None
+    found = encoded_data(head) if is_text_bytes(head) else None
+    if found is None:
+        return None
+    line, size, kind = found
+    return f"{ENCODED} ({kind}): line {line} holds {size // 1024:,} KB of it as base64"
 
 
 def is_table(path: str) -> bool:
@@ -154,6 +176,8 @@ def reasons_for(
     it may."""
     reasons = []
     content_format = (data_format(head) or delimited_table(head)) if head else None
+    inside = head and not content_format and not has_data_extension(path)
+    held = data_held(path, head, args.allow_max_kb * 1024) if inside else None
     if head is not None:
         mislabelled = false_name(path, size, head)
         if mislabelled:
@@ -166,13 +190,15 @@ def reasons_for(
         reasons.append(f"DVC already tracks it ({pointer}); tracked twice")
     if any(under(path, d) for d in DATA_DIRS) and not is_pointer_or_doc(path):
         reasons.append("data/ and models/ hold only DVC pointers (.dvc), .gitignore and README in git")
-    elif (has_data_extension(path) or content_format) and output is None:
+    elif (has_data_extension(path) or content_format or held) and output is None:
         allowed = any(under(path, d) for d in args.allow_dirs)
         by = f"its content ({content_format})" if content_format else "its extension"
+        what = held or f"a data or model file by {by}"
         if not allowed:
-            reasons.append(f"a data or model file by {by} (allowed only under {', '.join(args.allow_dirs)})")
+            reasons.append(f"{what} (allowed only under {', '.join(args.allow_dirs)})")
         elif size > args.allow_max_kb * 1024:
-            reasons.append(f"a data file of {size // 1024} KB in an allowed folder (limit {args.allow_max_kb} KB)")
+            what = f"{held}, " if held else "a data file of "  # the fix for what it holds needs it named
+            reasons.append(f"{what}{size // 1024} KB in an allowed folder (limit {args.allow_max_kb} KB)")
     if size > args.max_kb * 1024:
         reasons.append(f"{size / 1024 / 1024:.1f} MB staged, above the {args.max_kb} KB {TOO_BIG}")
     return reasons
@@ -234,6 +260,11 @@ def fix_for(path: str, reasons: list[str]) -> str:
         )
     if all("named like" in reason for reason in reasons):
         return f"git rm --cached {quoted}, then rename it for what it holds"
+    if path.endswith(notebooks.SUFFIX) and all(NOTEBOOK_OUTPUTS in r or TOO_BIG in r for r in reasons):
+        return notebook_fix(path, [cell for reason in reasons for cell in re.findall(r"\bcell (\d+): ", reason)])
+    kinds = [match[1] for match in map(ENCODED_KIND.match, reasons) if match]
+    if kinds:
+        return encoded_fix(path, kinds[0])
     if all(TOO_BIG in reason for reason in reasons) and not has_data_extension(path):  # text, too big to be code
         return f"make {quoted} smaller; if it is data: git rm --cached {quoted} && {dvc_add(quoted)}"
     if git.is_ignored(path):  # added with `git add -f`: `dvc add` refuses a pointer .gitignore would hide
@@ -246,6 +277,44 @@ def fix_for(path: str, reasons: list[str]) -> str:
     )
     if uses_mlops() and is_table(path):  # `mlops data add` makes a loans table the training source
         fix += f"; only to make it the pipeline's training data (a loans table): `mlops data add {quoted}`"
+    return fix
+
+
+# Clears the outputs of the cells named (all when none is): what `jupyter nbconvert --clear-output` does, with no
+# Jupyter installed, writing the JSON as Jupyter does.
+CLEAR_OUTPUTS = (
+    'import json,sys; p,*n=sys.argv[1:]; nb=json.load(open(p,encoding="utf-8")); '
+    '[c.update(outputs=[],execution_count=None) for i,c in enumerate(nb["cells"],1) if "outputs" in c '
+    "and (not n or str(i) in n)]; "
+    'open(p,"w",encoding="utf-8").write(json.dumps(nb,indent=1,sort_keys=True,ensure_ascii=False)+"\\n")'
+)
+
+
+def notebook_fix(path: str, cells: list[str]) -> str:
+    """Clear the outputs of the `cells` (numbers, counted from 1) that hold data, or all outputs, and stage it."""
+    quoted = shell_word(path)
+    named = f"the outputs of cell{'s' * (len(cells) > 1)} {', '.join(cells)}" if cells else "its outputs"
+    clear = " ".join(["python3", "-c", shlex.quote(CLEAR_OUTPUTS), quoted, *cells])
+    return (
+        f"clear {named}, then stage it again: {clear} && git add {quoted}   (or clear them in Jupyter, save, "
+        f"`git add {quoted}`; `jupyter nbconvert --clear-output --inplace {quoted}` and `nbstripout {quoted}` "
+        "clear every output)"
+    )
+
+
+def encoded_fix(path: str, kind: str) -> str:
+    """Move the data `path` holds as base64 (`kind`, a format `hooks.formats` names) into a file DVC tracks."""
+    first = kind.split()[0]
+    extension = FORMAT_EXTENSIONS.get(first, first if has_data_extension(f"x.{first}") else "bin")
+    target = f"data/{os.path.splitext(os.path.basename(path))[0]}.{extension}"
+    quoted, file = shell_word(path), shell_word(target)
+    fix = (
+        f"write the {kind} it decodes to into a file of its own that the code reads, {file}, and take the base64 "
+        f"out of {quoted}; then {dvc_add(file)}   (DVC tracks the file; then `git add {quoted} "
+        f"{shell_word(target + '.dvc')} {shell_word(gitignore_beside(target))}`)"
+    )
+    if uses_mlops() and is_table(target):  # `mlops data add` makes a loans table the training source
+        fix += f"; only to make it the pipeline's training data (a loans table): `mlops data add {file}`"
     return fix
 
 

@@ -1,5 +1,5 @@
 """What a file is by its content, whatever its name: the data and model formats' magic bytes, delimited tables
-(CSV, TSV) by their rows, and text.
+(CSV, TSV) by their rows, data encoded as base64 in text, and text.
 
 Pure functions over the first bytes of a file (stdlib only). A format is recognised by its signature at the
 offset its specification gives, in content that is not text: several signatures are printable ASCII (`ORC`,
@@ -10,8 +10,10 @@ text is UTF-8 without NUL bytes and without any data signature.
 
 from __future__ import annotations
 
+import binascii
 import re
 import struct
+from collections import Counter
 from collections.abc import Iterable
 
 HEAD_BYTES = 8192  # enough for every signature below and for the text test
@@ -90,7 +92,8 @@ def data_format(head: bytes) -> str | None:
 # writes a table: `a,b`, no field empty at either end and none after the first starting with a space; or `a, b`
 # with a column of numbers. Prose, code and logs vary in their number of commas from line to line, write `a, b`
 # between words, indent with a tab and end a statement with `;`. Columns of numbers separated by spaces
-# (`np.savetxt`) are a table too; words separated by spaces never are.
+# (`np.savetxt`) are a table too; words separated by spaces are only in columns aligned as a printed data frame's
+# (`print(df.to_string())`): lines of one length, columns of spaces between them, one column of numbers.
 TABLE_DELIMITERS = {",": "CSV", "\t": "TSV", ";": "CSV (;)", "|": "pipe-delimited"}  # a Markdown table: `| a |`
 TABLE_ROWS = 20
 TABLE_LINES = 100  # enough for a table's rows to outvote its header, comments and footer; few enough to be cheap
@@ -113,7 +116,9 @@ def delimited_table(head: bytes) -> str | None:
     for delimiter, kind in TABLE_DELIMITERS.items():
         if _is_delimited(lines, delimiter):
             return None if _is_a_log(lines) else kind
-    return "space-delimited numbers" if _is_space_delimited_numbers(lines) else None
+    if _is_space_delimited_numbers(lines):
+        return "space-delimited numbers"
+    return "aligned columns" if _is_aligned_columns(lines) else None
 
 
 def _is_a_log(lines: list[str]) -> bool:
@@ -197,6 +202,20 @@ def _is_space_delimited_numbers(lines: list[str]) -> bool:
     return len(numeric) >= TABLE_SHARE * len(lines) and bool(_rows_of_one_width(numeric, len(numeric)))
 
 
+def _is_aligned_columns(lines: list[str]) -> bool:
+    """Columns a program aligned (`print(df.to_string())`, `tabulate`): nearly all lines of one length, split by
+    columns of spaces into two or more columns, one of them numbers. Not a Markdown or ASCII-art table (`|`): those
+    are documents' tables."""
+    ((length, count),) = Counter(len(line) for line in lines).most_common(1)
+    if count < TABLE_ROWS or count < TABLE_SHARE * len(lines) or any("|" in line for line in lines):
+        return False
+    rows = [line for line in lines if len(line) == length]
+    blank = set.intersection(*({i for i, character in enumerate(row) if character == " "} for row in rows))
+    mask = "".join(" " if i in blank else "x" for i in range(length))
+    table = [[row[start:end] for start, end in (m.span() for m in re.finditer("x+", mask))] for row in rows]
+    return len(table[0]) >= 2 and _has_a_number_column(table)
+
+
 def _is_zlib(head: bytes) -> bool:
     """A zlib stream (a model saved by `joblib.dump(..., compress=3)`): its two bytes of header (deflate, and a
     multiple of 31 together: `x^`, `x\\x9c`, `x\\xda`), then a start that inflates."""
@@ -264,3 +283,44 @@ def is_text_bytes(chunk: bytes) -> bool:
     """No NUL byte, valid UTF-8 (a character cut at the end allowed): what `is_text` asks of every part of a text
     file, for the parts read after its head (whole lines: a line ending is never inside a character)."""
     return b"\0" not in chunk and _is_utf8(chunk)
+
+
+# Data encoded in text (`DATA = "UEsDB..."` in a `.py`): a run of base64 long enough to be data, not a key, hash or
+# token (a 4096-bit RSA key's modulus is 684 characters), that decodes to a data format or a table. Only a prefix is
+# decoded: enough for the signatures, and for a table's rows when it decodes to text. A run may be wrapped: at a
+# newline (MIME's 76 columns), an escaped one (JSON's `\n`), or across string literals (`"..."` then `"..."` on the
+# next line, `+` or `,` between).
+ENCODED_CHARS = 1024
+_BASE64 = rb"[A-Za-z0-9+/_-]"  # with the URL-safe alphabet's `-` and `_`
+_WRAP = rb"""={0,2}(?:\\n|["']?[ \t]*[+,\\]?[ \t]*\r?\n[ \t]*(?:[bB]?["'])?)"""
+# A run starts where no base64 character is before it: each run is read once, however long.
+BASE64_RUN = re.compile(rb"(?<!%s)%s{64,}(?:%s%s{4,})*" % (_BASE64, _BASE64, _WRAP, _BASE64))
+# A run's base64, without what wraps it: an escaped line ending and a bytes literal's `b` are not part of it.
+BASE64_PIECE = re.compile(rb"""(?:\\[nr]|(?<!%s)[bB]["'])*(%s+)""" % (_BASE64, _BASE64))
+URL_SAFE = bytes.maketrans(b"-_", b"+/")
+
+
+def encoded_data(text: bytes) -> tuple[int, int, str] | None:
+    """(line, bytes encoded, format) of the first run of base64 in `text` that decodes to data, if any."""
+    for match in BASE64_RUN.finditer(text):
+        if match.end() - match.start() < ENCODED_CHARS:
+            continue
+        encoded = b"".join(BASE64_PIECE.findall(match.group()))
+        kind = decoded_format(encoded) if len(encoded) >= ENCODED_CHARS else None
+        if kind:
+            return text.count(b"\n", 0, match.start()) + 1, len(encoded) * 3 // 4, kind
+    return None
+
+
+def decoded_format(encoded: bytes) -> str | None:
+    """The data format or table `encoded` (base64 characters) decodes to, from its first bytes."""
+    head = _decoded(encoded, HEAD_BYTES)
+    if data_format(head):
+        return data_format(head)
+    return delimited_table(_decoded(encoded, TABLE_BYTES)) if is_text_bytes(head) else None
+
+
+def _decoded(encoded: bytes, size: int) -> bytes:
+    """The first `size` bytes `encoded` holds (whole groups of four characters: no padding needed)."""
+    prefix = encoded[: min(len(encoded), -(-size // 3) * 4) // 4 * 4]
+    return binascii.a2b_base64(prefix.translate(URL_SAFE))
