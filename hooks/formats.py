@@ -212,7 +212,8 @@ def _is_aligned_columns(lines: list[str]) -> bool:
     rows = [line for line in lines if len(line) == length]
     blank = set.intersection(*({i for i, character in enumerate(row) if character == " "} for row in rows))
     mask = "".join(" " if i in blank else "x" for i in range(length))
-    table = [[row[start:end] for start, end in (m.span() for m in re.finditer("x+", mask))] for row in rows]
+    columns = [column.span() for column in re.finditer("x+", mask)]
+    table = [[row[start:end] for start, end in columns] for row in rows]
     return len(table[0]) >= 2 and _has_a_number_column(table)
 
 
@@ -285,11 +286,11 @@ def is_text_bytes(chunk: bytes) -> bool:
     return b"\0" not in chunk and _is_utf8(chunk)
 
 
-# Data encoded in text (`DATA = "UEsDB..."` in a `.py`): a run of base64 long enough to be data, not a key, hash or
-# token (a 4096-bit RSA key's modulus is 684 characters), that decodes to a data format or a table. Only a prefix is
-# decoded: enough for the signatures, and for a table's rows when it decodes to text. A run may be wrapped: at a
-# newline (MIME's 76 columns), an escaped one (JSON's `\n`), or across string literals (`"..."` then `"..."` on the
-# next line, `+` or `,` between).
+# Data encoded in text (`DATA = "UEsDB..."` in a `.py`): a run of base64 longer than a hash or a token (a 4096-bit
+# RSA modulus is 684 characters) that decodes to a data format or a table; a long run that is no data (a PEM key, an
+# icon, random bytes) decodes to none. Only a prefix is decoded: enough for the signatures, and for a table's rows
+# when it decodes to text. A run may be wrapped: at a newline (MIME's 76 columns), an escaped one (JSON's `\n`), or
+# across string literals (`"..."` then `"..."` on the next line, `+` or `,` between).
 ENCODED_CHARS = 1024
 _BASE64 = rb"[A-Za-z0-9+/_-]"  # with the URL-safe alphabet's `-` and `_`
 _WRAP = rb"""={0,2}(?:\\n|["']?[ \t]*[+,\\]?[ \t]*\r?\n[ \t]*(?:[bB]?["'])?)"""
@@ -301,7 +302,7 @@ URL_SAFE = bytes.maketrans(b"-_", b"+/")
 
 
 def encoded_data(text: bytes) -> tuple[int, int, str] | None:
-    """(line, bytes encoded, format) of the first run of base64 in `text` that decodes to data, if any."""
+    """(line, size in bytes, format) of the data the first run of base64 in `text` that decodes to data holds."""
     for match in BASE64_RUN.finditer(text):
         if match.end() - match.start() < ENCODED_CHARS:
             continue
@@ -315,8 +316,8 @@ def encoded_data(text: bytes) -> tuple[int, int, str] | None:
 def decoded_format(encoded: bytes) -> str | None:
     """The data format or table `encoded` (base64 characters) decodes to, from its first bytes."""
     head = _decoded(encoded, HEAD_BYTES)
-    if data_format(head):
-        return data_format(head)
+    if kind := data_format(head):
+        return kind
     return delimited_table(_decoded(encoded, TABLE_BYTES)) if is_text_bytes(head) else None
 
 
