@@ -14,7 +14,7 @@ import binascii
 import re
 import struct
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 HEAD_BYTES = 8192  # enough for every signature below and for the text test
 # (offset, signature, format): data sets, arrays, archives and model files.
@@ -299,11 +299,15 @@ BASE64_RUN = re.compile(rb"(?<!%s)%s{64,}(?:%s%s{4,})*" % (_BASE64, _BASE64, _WR
 # A run's base64, without what wraps it: an escaped line ending and a bytes literal's `b` are not part of it.
 BASE64_PIECE = re.compile(rb"""(?:\\[nr]|(?<!%s)[bB]["'])*(%s+)""" % (_BASE64, _BASE64))
 URL_SAFE = bytes.maketrans(b"-_", b"+/")
+# Each base64 character as `a`, every other byte as a space: where a run starts is then found at C speed, and the
+# regex (a few megabytes a second) reads only the runs.
+_BASE64_AS_A = b"".join(b"a" if re.fullmatch(_BASE64, bytes([byte])) else b" " for byte in range(256))
+_FIRST_PIECE = b"a" * 64
 
 
 def encoded_data(text: bytes) -> tuple[int, int, str] | None:
     """(line, size in bytes, format) of the data the first run of base64 in `text` that decodes to data holds."""
-    for match in BASE64_RUN.finditer(text):
+    for match in _base64_runs(text):
         if match.end() - match.start() < ENCODED_CHARS:
             continue
         encoded = b"".join(BASE64_PIECE.findall(match.group()))
@@ -311,6 +315,16 @@ def encoded_data(text: bytes) -> tuple[int, int, str] | None:
         if kind:
             return text.count(b"\n", 0, match.start()) + 1, len(encoded) * 3 // 4, kind
     return None
+
+
+def _base64_runs(text: bytes) -> Iterator[re.Match]:
+    """`BASE64_RUN.finditer(text)`, with the regex only where a run starts (found at C speed)."""
+    marked = text.translate(_BASE64_AS_A)
+    start = marked.find(_FIRST_PIECE)
+    while start != -1:
+        match = BASE64_RUN.match(text, start)  # the leftmost piece starts its run: no base64 before it
+        yield match
+        start = marked.find(_FIRST_PIECE, match.end())
 
 
 def decoded_format(encoded: bytes) -> str | None:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hooks import block_untracked_data, notebooks, staged_files
+from hooks import block_untracked_data, formats, notebooks, staged_files
 from hooks.formats import ENCODED_CHARS, TABLE_ROWS, delimited_table, encoded_data
 from tests.conftest import run
 from tests.hooks.conftest import commit, output, write
@@ -203,6 +203,16 @@ def test_base64_that_decodes_to_data_is_found_with_its_line(case):
     found = encoded_data(content.encode())
     assert found is not None and found[0] == line and found[2] == kind, found
     assert found[1] > 10 * 1024
+
+
+@pytest.mark.parametrize("case", ENCODED_DATA)
+def test_the_runs_read_are_those_the_regex_finds_over_the_whole_text(case):
+    """Only where a run starts is read by the regex: it must find the same runs as over the whole text, with
+    identifiers and paths (base64 characters too) and short runs before them."""
+    prefix = "path = 'tests/e2e/test_a_long_name_of_base64_characters_only_and_slashes/x'\n" + "x = 'ab'\n" * 3
+    text = (prefix + ENCODED_DATA[case][0] + prefix * 2 + ENCODED_DATA[case][0]).encode()
+    found = [match.span() for match in formats._base64_runs(text)]
+    assert found == [match.span() for match in formats.BASE64_RUN.finditer(text)] and len(found) >= 3
 
 
 ENCODED_THAT_IS_NOT_DATA = {
