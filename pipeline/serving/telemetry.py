@@ -418,11 +418,10 @@ class DistinctIds:
         import numpy as np
         import pandas as pd
 
-        empty = ids.map(lambda value: _missing(value, pd) or (isinstance(value, str) and not value.strip()))
+        empty = ids.isna().to_numpy(dtype=bool) | ids.astype(str).str.strip().eq("").to_numpy(dtype=bool)
         if empty.any():
             raise UserError(
-                f"{self.source}, row {row_number(ids.index[empty.to_numpy(dtype=bool).argmax()])}, column "
-                f"{self.column!r}: no id",
+                f"{self.source}, row {row_number(ids.index[empty.argmax()])}, column {self.column!r}: no id",
                 hint=f"give every loan its id, or name the column that identifies each loan with {ID_COLUMN_FIX}",
             )
         hashes = pd.util.hash_pandas_object(ids, index=False).to_numpy()
