@@ -38,7 +38,7 @@ def deletes_lock() -> bool:
 
 def deletes_config() -> bool:
     """Whether the index drops the .dvc/config that HEAD has, while it keeps other files of .dvc/."""
-    if os.path.lexists(CONFIG):
+    if os.path.lexists(CONFIG) or not os.path.isdir(DVC_DIR):  # no .dvc/ here: nothing of it stays (no git process)
         return False
     kept = git.index_entries([DVC_DIR])
     return bool(kept) and CONFIG not in kept and git.blob_at("HEAD", CONFIG) is not None

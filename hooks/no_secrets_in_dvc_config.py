@@ -105,6 +105,7 @@ KNOWN_KEYS = {
     ),
 }
 KNOWN_KEY_SEARCHES = {kind: (re.compile(pattern), words) for kind, (pattern, words) in KNOWN_KEYS.items()}
+KEY_WORDS = frozenset(word for _, words in KNOWN_KEYS.values() for word in words)  # each searched for once
 # A whole value of `.npmrc`'s `_authToken` or `_auth` (not `${NPM_TOKEN}`): in that file only, where these names
 # mean npm's (`_auth = settings.BACKEND` in Python, a docs line's `_authToken=YOUR_TOKEN` are no tokens).
 NPMRC_AUTH = re.compile(rb"(?m:^|:)_auth(?:Token)?[ \t]*=[ \t]*[\"']?[A-Za-z0-9+/=_.:-]{16,}[\"']?[ \t]*\r?(?m:$)")
@@ -218,9 +219,10 @@ def known_keys(content: bytes) -> list[str]:
     for example in DOCUMENTED_EXAMPLES:
         content = content.replace(example, b"")
     lowered = content.lower()
+    present = {word for word in KEY_WORDS if word in lowered}
     first_found = {}  # each kind found, where its first match starts
     for kind, (pattern, words) in KNOWN_KEY_SEARCHES.items():
-        match = pattern.search(content) if any(word in lowered for word in words) else None
+        match = pattern.search(content) if not present.isdisjoint(words) else None
         if match:
             first_found[kind] = match.start()
     return sorted(first_found, key=first_found.__getitem__)
