@@ -518,7 +518,10 @@ def judged_changes(
 
 def _best(metric: str, rows: list[Run]) -> int | None:
     """The row with the best value of `metric` among those that measure what the baseline's does (another target
-    or other costs measure something else; other test loans are still the same measure)."""
+    or other costs measure something else; other test loans are still the same measure). A fact (no better
+    direction) has none."""
+    if not metric_rules.get(metric).judged:
+        return None
     baseline = rows[0]
     values = [
         None

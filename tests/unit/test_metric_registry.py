@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pipeline import metrics
-from pipeline.experiments.settings import Run, as_csv, comparison
+from pipeline.experiments.settings import Run, as_csv, as_markdown, comparison
 from pipeline.params import load_params
 from pipeline.stages.evaluate import model_card, score_metrics
 from tests.conftest import ROOT
@@ -132,3 +132,12 @@ def test_facts_are_reported_but_never_judged():
     with pytest.raises(KeyError):
         metrics.direction("threshold")
     assert [m.name for m in metrics.key_metrics()] == ["roc_auc", "pr_auc", "brier", "log_loss", "expected_cost"]
+
+
+def test_a_key_fact_is_compared_without_a_best(monkeypatch):
+    monkeypatch.setattr(metrics, "REGISTRY", dict(metrics.REGISTRY))
+    metrics.register(metrics.Metric("bad_rate", "bad rate", "badrate", lambda s: 0.05, key=True, on_screen=True))
+    baseline = Run("workspace", {"seed": 1}, {"roc_auc": 0.7, "bad_rate": 0.05}, is_workspace=True)
+    table = comparison(baseline, [Run("other", {"seed": 2}, {"roc_auc": 0.8, "bad_rate": 0.04})])
+    assert "bad_rate" in table.metrics
+    assert "0.0500*" not in as_markdown(table) and "0.0400*" not in as_markdown(table)
