@@ -28,11 +28,11 @@ from pipeline.errors import UserError
 from pipeline.experiments import runs
 from pipeline.experiments.settings import (
     MAX_GRID,
-    SCREEN_LEGEND,
     SUBSET_KEY,
     ComparisonTable,
     as_csv,
     as_markdown,
+    screen_legend,
     setting_text,
     table_cells,
 )
@@ -275,7 +275,7 @@ def print_screen(table: ComparisonTable) -> None:
     if table.hidden:
         out.print(f"({table.hidden} more experiment(s) not shown: drop --top)")
     names = ", ".join(f"{metric.short}: {metric.label}" for metric in shown if metric.short != metric.name)
-    out.print(f"{SCREEN_LEGEND} {names}.", width=min(out.width, SCREEN_WIDTH))
+    out.print(f"{screen_legend()} {names}.", width=min(out.width, SCREEN_WIDTH))
 
 
 NameArgument = Annotated[str, typer.Argument(help="The experiment's name, as `mlops exp compare` shows it.")]

@@ -605,7 +605,7 @@ def as_markdown(table: ComparisonTable) -> str:
     lines = table_cells(table)
     out = ["| " + " | ".join(lines[0]) + " |", "|" + "---|" * len(lines[0])]
     out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in line) + " |" for line in lines[1:]]
-    return "\n".join(out) + "\n\n" + LEGEND + "\n"
+    return "\n".join(out) + "\n\n" + legend() + "\n"
 
 
 def as_csv(table: ComparisonTable) -> str:
@@ -640,16 +640,36 @@ def as_csv(table: ComparisonTable) -> str:
     return buffer.getvalue()
 
 
-_MARKS = (
-    "* best per metric (higher AUC, lower Brier, log loss and cost); ! a change beyond noise (the workspace's DeLong "
-    "interval for ROC AUC, 2% of its value for the others)"
-)
 _NO_VERDICT = (
     "a change without ! is within noise, or not comparable: other test loans (another seed, split or source), another "
     "target (or bad class), or other decision costs (cost, threshold, reject rate); see --json."
 )
-LEGEND = f"Values are test metrics with the change against the workspace; {_MARKS}; {_NO_VERDICT}"
-SCREEN_LEGEND = (
-    "Values are test metrics, a Δ column their change against the workspace (every metric's change: --md or --json); "
-    f"{_MARKS}, after a value where its change has no column; {_NO_VERDICT}"
-)
+
+
+def _marks() -> str:
+    """What * and ! mean, the better direction of each key metric read from the registry."""
+    judged = [metric for metric in metric_rules.key_metrics() if metric.judged]
+    ways = [
+        f"{word} {_and_list([metric.label for metric in judged if metric.direction == way])}"
+        for word, way in (("higher", metric_rules.HIGHER), ("lower", metric_rules.LOWER))
+        if any(metric.direction == way for metric in judged)
+    ]
+    return (
+        f"* best per metric ({', '.join(ways)}); ! a change beyond noise (the workspace's DeLong interval for ROC AUC, "
+        "2% of its value for the others)"
+    )
+
+
+def _and_list(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def legend() -> str:
+    return f"Values are test metrics with the change against the workspace; {_marks()}; {_NO_VERDICT}"
+
+
+def screen_legend() -> str:
+    return (
+        "Values are test metrics, a Δ column their change against the workspace (every metric's change: --md or "
+        f"--json); {_marks()}, after a value where its change has no column; {_NO_VERDICT}"
+    )

@@ -141,3 +141,10 @@ def test_a_key_fact_is_compared_without_a_best(monkeypatch):
     table = comparison(baseline, [Run("other", {"seed": 2}, {"roc_auc": 0.8, "bad_rate": 0.04})])
     assert "bad_rate" in table.metrics
     assert "0.0500*" not in as_markdown(table) and "0.0400*" not in as_markdown(table)
+
+
+def test_the_compare_legend_names_each_key_metrics_better_direction(added_metric):
+    baseline = Run("workspace", {"seed": 1}, {"roc_auc": 0.7}, is_workspace=True)
+    legend = as_markdown(comparison(baseline, [])).splitlines()[-1]
+    assert "lower Brier score, log loss, expected cost per loan and bad loans approved, per loan" in legend
+    assert "higher ROC AUC and PR AUC" in legend
