@@ -44,6 +44,7 @@ from hooks.pipeline_state import (
     lookup,
     pipeline_state,
     pointer_outs,
+    read_declared_outputs,
     read_worktree,
     recorded_sample_frac,
     stages_left_to_dvc,
@@ -212,6 +213,27 @@ def refuse_outputs_not_as_locked(edited: list[str]) -> int:
         f"them since they were staged; else `git checkout HEAD -- {paths}` (a hand edit, or files `git stash pop` or "
         f"a checkout brought from another run), or `{run}`, which writes them for the staged params, then `git add` "
         "them."
+    )
+    print(skip_hint())
+    return 1
+
+
+def merge_drivers_missing(read: Reader) -> list[str]:
+    """The `.gitattributes` lines the staged `dvc.yaml` needs and the staged `.gitattributes` lacks, in a clone
+    where `mlops hooks install` registered the merge drivers: a stage added since then would have its reports
+    merged as text, conflict markers and all."""
+    if not merge_driver.registered_in_git_config():
+        return []
+    have = (read(".gitattributes") or b"").decode("utf-8", "surrogateescape").splitlines()
+    wanted = merge_driver.gitattributes_lines(read_declared_outputs(read), merge_driver.looks_like_dir)
+    return [line for line in wanted if line not in have]
+
+
+def refuse_merge_drivers_missing(missing: list[str]) -> int:
+    print(
+        f"{HOOK_ID}: .gitattributes names no merge driver for what dvc.yaml keeps in git: {', '.join(missing)} (a "
+        "merge would leave conflict markers in it). Fix: `mlops hooks install` (it writes them from dvc.yaml), "
+        "`git add .gitattributes`, then commit again."
     )
     print(skip_hint())
     return 1
@@ -555,6 +577,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return refuse_during_another_command()
         if edited:
             return refuse_outputs_not_as_locked(edited)
+        missing = merge_drivers_missing(read)
+        if missing:
+            return refuse_merge_drivers_missing(missing)
         return check(read) if args.mode == "check" else reproduce(read)
     except params_yaml.AmbiguousScalar as error:
         print(f"{HOOK_ID}: {error}")

@@ -45,6 +45,15 @@ def driver_command(name: str) -> str:
     return f"hooks/venv-python -m hooks.merge_driver {DRIVERS[name][0]} -- %O %A %B %P"
 
 
+def looks_like_dir(path: str) -> bool:
+    return os.path.isdir(path) or not os.path.splitext(path)[1]
+
+
+def registered_in_git_config() -> bool:
+    """Whether `mlops hooks install` registered the drivers in this clone."""
+    return bool(git.git("config", "--get", f"merge.{GENERATED}.driver", check=False).strip())
+
+
 def gitattributes_lines(outputs: dict[str, bool], is_dir: Callable[[str], bool]) -> list[str]:
     """The `.gitattributes` lines for `params.yaml`, `dvc.lock`, the git-kept outputs (`cache: false`) and `*.dvc`
     pointers. Each file is named from the root (`/dvc.lock`): a bare name matches in every folder, and another
@@ -71,8 +80,11 @@ def conflict_fix(path: str, command: str = "the command") -> str:
             "dvc.lock is generated, never merged by hand: `git checkout --ours -- dvc.lock reports`, `mlops repro`, "
             "`git add dvc.lock reports`, then conclude the merge"
         )
-        registered = git.git("config", "--get", f"merge.{GENERATED}.driver", check=False).strip()
-        return fix if registered else f"{fix}; `mlops hooks install` makes every later merge do this itself"
+        return (
+            fix
+            if registered_in_git_config()
+            else f"{fix}; `mlops hooks install` makes every later merge do this itself"
+        )
     return f"resolve the conflict in {path} (keep one value of each key), `git add {path}`, then run {command} again"
 
 

@@ -5,13 +5,12 @@ tracks, as committed, stays: git merges as text when the config names no driver)
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from hooks import git
-from hooks.merge_driver import DRIVERS, driver_command, gitattributes_lines
+from hooks.merge_driver import DRIVERS, driver_command, gitattributes_lines, looks_like_dir
 from hooks.pipeline_state import read_declared_outputs, read_worktree
 
 ATTRIBUTES = Path(".gitattributes")
@@ -24,12 +23,8 @@ def _git_config(*args: str) -> str:
     return git.git("config", "--local", *args, check=False).decode("utf-8", "surrogateescape")
 
 
-def _looks_like_dir(path: str) -> bool:
-    return os.path.isdir(path) or not os.path.splitext(path)[1]
-
-
 def attributes_block() -> str:
-    lines = gitattributes_lines(read_declared_outputs(read_worktree()), _looks_like_dir)
+    lines = gitattributes_lines(read_declared_outputs(read_worktree()), looks_like_dir)
     return "\n".join([BEGIN, *lines, END]) + "\n"
 
 

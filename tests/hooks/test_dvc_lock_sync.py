@@ -540,3 +540,24 @@ def test_a_templated_stage_that_dvc_calls_stale_is_retrained_by_the_commit(hooke
     assert second.returncode == 0, output(second)
     assert "dvc.lock" in head_files(hooked) and (hooked / "data" / "extra_x.txt").read_text() == 'NOTE = "second"\n'
     assert run(["dvc", "status", "--json"], hooked).stdout.strip() in ("{}", "")
+
+
+def test_a_stage_added_after_the_hooks_is_refused_until_its_reports_have_the_merge_driver(hooked):
+    """The merge drivers' block of `.gitattributes` is written from dvc.yaml by `mlops hooks install`: a stage
+    added later had its reports merged as text, conflict markers in a generated file."""
+    add_stages(
+        hooked,
+        "  summary:\n    cmd: cp reports/metrics.json reports/summary.json\n    deps:\n      - reports/metrics.json\n"
+        "    outs:\n      - reports/summary.json:\n          cache: false\n",
+    )
+    run(["git", "add", "-A"], hooked)
+
+    result = commit(hooked)
+
+    assert result.returncode != 0
+    assert "/reports/summary.json merge=mlops-generated" in output(result)
+    assert "`mlops hooks install`" in output(result)
+    run(["mlops", "hooks", "install"], hooked)
+    run(["git", "add", ".gitattributes"], hooked)
+    result = commit(hooked)
+    assert result.returncode == 0, output(result)
