@@ -275,9 +275,15 @@ def fix_for(path: str, reasons: list[str]) -> str:
         f"not to be kept (an output such as scores, a scratch file): git rm --cached {quoted} && "
         f"{ignore_command(path)}"
     )
-    if uses_mlops() and is_table(path):  # `mlops data add` makes a loans table the training source
-        fix += f"; only to make it the pipeline's training data (a loans table): `mlops data add {quoted}`"
-    return fix
+    return with_mlops_data_add(fix, path)
+
+
+def with_mlops_data_add(fix: str, path: str) -> str:
+    """`fix`, and `mlops data add` where this project uses mlops and `path` is a table: it makes a loans table the
+    training source."""
+    if not (uses_mlops() and is_table(path)):
+        return fix
+    return f"{fix}; only to make it the pipeline's training data (a loans table): `mlops data add {shell_word(path)}`"
 
 
 # Clears the outputs of the cells named (all when none is): what `jupyter nbconvert --clear-output` does, with no
@@ -313,9 +319,7 @@ def encoded_fix(path: str, kind: str) -> str:
         f"out of {quoted}; then {dvc_add(file)}   (DVC tracks the file; then `git add {quoted} "
         f"{shell_word(target + '.dvc')} {shell_word(gitignore_beside(target))}`)"
     )
-    if uses_mlops() and is_table(target):  # `mlops data add` makes a loans table the training source
-        fix += f"; only to make it the pipeline's training data (a loans table): `mlops data add {file}`"
-    return fix
+    return with_mlops_data_add(fix, target)
 
 
 def dvc_add(quoted: str) -> str:
