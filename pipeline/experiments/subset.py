@@ -40,6 +40,7 @@ from pipeline.experiments.dvc_outcomes import contradicting_advice_dropped
 from pipeline.experiments.warm_stages import StageRunner, stage_of
 from pipeline.versioning import dvc_seam
 from pipeline.versioning.journal import raise_if_stopped, stop_signals_unwind, stops_unwound
+from pipeline.versioning.param_edits import keep_text_quoted
 
 FRACTION_KEY = "data.sample_frac"
 # The smallest fraction params.yaml holds plainly: below it a float is written with an exponent (1e-05), which
@@ -287,6 +288,7 @@ def _with_fraction(params_text: str, fraction: float) -> str:
     (`pipeline.versioning.param_edits`): every other line as it was."""
     data = _read_yaml(params_text)
     data["data"]["sample_frac"] = float(fraction)
+    keep_text_quoted(data)
     return _dump_yaml(data)
 
 

@@ -9,8 +9,6 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from pipeline.errors import UserError, row_number
 from pipeline.training.data_schema import (
     declared_text,
@@ -20,6 +18,7 @@ from pipeline.training.data_schema import (
     validate_frame,
 )
 from pipeline.versioning.input_limits import refuse_another_separator
+from pipeline.versioning.param_edits import written_as_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -211,22 +210,15 @@ def numbers_as_numbers(frame: pd.DataFrame, schema: dict[str, Any]) -> pd.DataFr
 
 
 def _written_as(value: Any) -> Any:
-    """A value as ruamel.yaml should write it: a string that YAML 1.1 (PyYAML) would read as something else when
-    written plain (`yes`, `010`, an empty string) is single-quoted, so every reader of params.yaml agrees."""
+    """A value as ruamel.yaml should write it: text quoted where YAML 1.1 needs it (`written_as_text`), a list in
+    flow style."""
     from ruamel.yaml.comments import CommentedSeq
-    from ruamel.yaml.scalarstring import SingleQuotedScalarString
 
     if isinstance(value, list):
         items = CommentedSeq(_written_as(item) for item in value)
         items.fa.set_flow_style()
         return items
-    if isinstance(value, str):
-        try:
-            plain_reading = yaml.safe_load(value)
-        except yaml.YAMLError:
-            plain_reading = None
-        return value if plain_reading == value else SingleQuotedScalarString(value)
-    return value
+    return written_as_text(value) if isinstance(value, str) else value
 
 
 def set_data_params(text: str, values: dict[str, Any]) -> str:

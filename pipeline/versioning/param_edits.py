@@ -17,11 +17,17 @@ def only_set_params_rewritten() -> Iterator[None]:
     from dvc.utils import hydra
 
     merge = hydra.merge_dicts
-    hydra.merge_dicts = merge_changed
+    hydra.merge_dicts = merge_keeping_text
     try:
         yield
     finally:
         hydra.merge_dicts = merge
+
+
+def merge_keeping_text(original: dict, new: dict) -> None:
+    """`merge_changed`, then every text value quoted where YAML 1.1 would read it otherwise (`keep_text_quoted`)."""
+    merge_changed(original, new)
+    keep_text_quoted(original)
 
 
 def merge_changed(original: dict, new: dict) -> None:
@@ -32,6 +38,34 @@ def merge_changed(original: dict, new: dict) -> None:
             merge_changed(old, value)
         elif key not in original or not _same(old, value):
             original[key] = _read_alike_by_yaml_1_1(value)
+
+
+def keep_text_quoted(document: Any) -> None:
+    """Quote again, in place, each text value of a round-trip document that YAML 1.1 reads otherwise when written
+    plain: ruamel.yaml drops the quotes it read, and its YAML 1.2 writer leaves `'yes'` plain, so a
+    `positive_label: 'yes'` (as `mlops data add --positive yes` writes it) became True to the stages in every
+    experiment, whose train stage then refused params.yaml."""
+    if isinstance(document, dict):
+        for key, value in document.items():
+            document[key] = written_as_text(value) if isinstance(value, str) else value
+            keep_text_quoted(value)
+    elif isinstance(document, list):
+        for index, value in enumerate(document):
+            document[index] = written_as_text(value) if isinstance(value, str) else value
+            keep_text_quoted(value)
+
+
+def written_as_text(text: str) -> str:
+    """`text` as ruamel.yaml should write it: single-quoted when YAML 1.1 (PyYAML: the stages and the hooks) would
+    read it, plain, as something else (`yes`, `010`, an empty string), so every reader of params.yaml agrees."""
+    import yaml
+    from ruamel.yaml.scalarstring import SingleQuotedScalarString
+
+    try:
+        plain_reading = yaml.safe_load(text)
+    except yaml.YAMLError:
+        plain_reading = None
+    return text if plain_reading == text else SingleQuotedScalarString(text)
 
 
 def _read_alike_by_yaml_1_1(value: Any) -> Any:

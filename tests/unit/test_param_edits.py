@@ -58,3 +58,34 @@ def test_a_float_in_exponent_form_is_written_as_the_stages_read_a_number(setting
     assert new.split("#")[0].strip() == f"C: {repr(value).replace('e', '.0e')}"
     assert yaml.safe_load(after)["train"]["logreg"]["C"] == value
     assert params_yaml.loads(after)["train"]["logreg"]["C"] == value
+
+
+YES_NO_TARGET = SHIPPED.replace("  positive_label: bad ", "  positive_label: 'yes'").replace(
+    "  target: Class", "  target: 'on'"
+)
+
+
+@pytest.mark.parametrize("setting", ["data.sample_frac=0.1", "train.logreg.C=0.1"])
+def test_an_experiment_keeps_quoted_the_text_yaml_1_1_reads_otherwise(setting, tmp_path):
+    """`mlops data add --positive yes` writes `positive_label: 'yes'`; DVC's rewrite for `-S` dropped the quotes, and
+    the stages' YAML 1.1 read `yes` as True: every experiment's train stage refused params.yaml."""
+    from dvc.utils.hydra import apply_overrides
+
+    from hooks import params_yaml
+
+    params = tmp_path / "params.yaml"
+    params.write_text(YES_NO_TARGET, encoding="utf-8")
+    with only_set_params_rewritten():
+        apply_overrides(params, [setting])
+    after = params.read_text(encoding="utf-8")
+    assert len(changed_lines(YES_NO_TARGET, after)) == 1
+    assert params_yaml.loads(after)["data"] | {"sample_frac": 1.0} == params_yaml.loads(YES_NO_TARGET)["data"]
+
+
+def test_a_subset_run_keeps_quoted_the_text_yaml_1_1_reads_otherwise():
+    from hooks import params_yaml
+
+    after = _with_fraction(YES_NO_TARGET, 0.1)
+    [(_, new)] = changed_lines(YES_NO_TARGET, after)
+    assert new.startswith("  sample_frac: 0.1")
+    assert params_yaml.loads(after)["data"]["positive_label"] == "yes"
