@@ -230,6 +230,7 @@ def params_with(settings: dict[str, str], raw: dict | None = None, flag: str = "
     parse_params(raw)  # a mistake in the file itself names the file
     values = {key: schema_value(key, text, flag) for key, text in settings.items()}
     for key, value in values.items():
+        _refuse_unwritten(key, settings[key], raw, flag)
         try:
             Params.model_validate(with_overrides(raw, {key: value}))
         except ValidationError as error:
@@ -240,6 +241,18 @@ def params_with(settings: dict[str, str], raw: dict | None = None, flag: str = "
                 hint=f"params.yaml has {key}: {current}" if current is not None else "see params.yaml",
             ) from None
     return parse_params(with_overrides(raw, values))
+
+
+def _refuse_unwritten(key: str, text: str, raw: dict, flag: str) -> None:
+    """Refuse a param the schema knows but params.yaml does not write (its default applies): DVC's `-S` sets
+    only a key the file has, and refused it in every run with Hydra's advice to use `+key=value`."""
+    if key not in flatten(raw):
+        *section, leaf = key.split(".")
+        raise UserError(
+            f"{flag}{key}={text}: params.yaml does not write {key} (the schema's default applies), and DVC sets "
+            "only the params the file writes",
+            hint=f"add `{leaf}: VALUE` under {'.'.join(section)} in params.yaml, then run again",
+        )
 
 
 def typed_settings(settings: dict[str, str], raw: dict | None = None, flag: str = "-S ") -> dict[str, str]:

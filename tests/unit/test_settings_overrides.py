@@ -203,3 +203,21 @@ def test_a_fraction_set_below_the_smallest_subset_is_refused_before_anything_run
         planned({"data.sample_frac": text}, flag=flag)
     assert refused.value.message == f"{flag}data.sample_frac={text}: below 0.0001 a subset is a handful of loans"
     assert planned({"data.sample_frac": "0.0001"}, flag=flag).params["data.sample_frac"] == 0.0001
+
+
+def test_a_param_params_yaml_does_not_write_is_refused_before_dvc_refuses_it(tmp_path):
+    """A key the schema gives a default (a new param added with one, or `data.drop` left out) passed the check,
+    then DVC refused it in every run with Hydra's advice to use `+key=value`, which `-S` does not take."""
+    from dvc.exceptions import InvalidArgumentError
+    from dvc.utils.hydra import apply_overrides
+
+    raw = read_params_yaml()
+    del raw["data"]["drop"]
+    with pytest.raises(UserError) as raised:
+        typed_settings({"data.drop": "[rownames]"}, raw)
+    assert raised.value.message.startswith("-S data.drop=[rownames]: params.yaml does not write data.drop")
+    assert "add `drop: VALUE` under data in params.yaml" in raised.value.hint
+    params = tmp_path / "params.yaml"
+    params.write_text("data:\n  target: Class\n", encoding="utf-8")
+    with pytest.raises(InvalidArgumentError):
+        apply_overrides(params, ["data.drop=[rownames]"])
