@@ -302,7 +302,7 @@ def _restore(journal: Path) -> bool:
     if entry.outputs:
         _put_back_outputs(journal, entry.linked)
         dvc_in_new_process("checkout", "--force", "--quiet", *entry.checkout)
-    _drop_dvc_temporaries(entry)
+    _drop_dvc_temporaries(entry, tracked_before | _tracked() | set(entry.linked))
     if entry.branch:
         _remove_branch(entry.branch)
     return index_kept
@@ -340,11 +340,14 @@ DVC_TEMPORARY = re.compile(r"\.[A-Za-z0-9_-]{22}\.tmp\Z")
 CLOCK_SLACK = 2.0  # seconds: a file's times come from the kernel's coarse clock, which may lag time.time()
 
 
-def _drop_dvc_temporaries(entry: Entry) -> None:
-    """Remove the temporaries DVC left since the command started, beside the files the journal restores and in
-    DVC's cache. DVC leaves one when a full disk stops the copy before its rename: in the workspace it makes a
+def _drop_dvc_temporaries(entry: Entry, outputs: set[str]) -> None:
+    """Remove the temporaries DVC left since the command started: beside the files the journal restores, beside and
+    inside DVC's outputs (a stop as DVC copies a model back from its cache leaves one in models/) and in DVC's
+    cache. DVC leaves one when a stop or a full disk cuts the copy before its rename: in the workspace it makes a
     folder DVC tracks (data/external) look changed, in the cache it holds the very space the user has to free."""
-    folders = {Path(name).parent for name in entry.paths}
+    folders = {Path(name).parent for name in (*entry.paths, *outputs)}
+    for output in outputs:
+        folders.update(Path(folder) for folder, _, _ in os.walk(output))  # a folder output's own files
     with contextlib.suppress(Exception):  # no readable DVC config: the workspace's folders only
         cache = cache_files_dir()
         folders.update([cache, *(path for path in cache.glob("??") if path.is_dir())])

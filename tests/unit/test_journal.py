@@ -180,6 +180,18 @@ def test_a_held_stop_is_raised_after_the_block_even_when_another_thread_takes_th
     assert reached == ["the end of the block"]
 
 
+def dvc_outputs_with_temporaries(workspace: Path) -> list[Path]:
+    """Outputs `dvc.lock` records (a model, a folder), each with the temporary a stop leaves as DVC copies it back
+    from its cache: beside the model (seen in CI after a SIGTERM during train) and inside the folder."""
+    (workspace / "dvc.lock").write_text(
+        f"schema: '2.0'\nstages:\n  train:\n    outs:\n    - path: models/model.skops\n      md5: {'ab' * 16}\n"
+        f"    - path: data/prepared\n      md5: {'cd' * 16}.dir\n"
+    )
+    (workspace / "data" / "prepared" / "part").mkdir(parents=True)
+    (workspace / "models").mkdir()
+    return [workspace / "models" / f".{'m' * 22}.tmp", workspace / "data" / "prepared" / "part" / f".{'p' * 22}.tmp"]
+
+
 def test_a_failed_command_leaves_none_of_the_temporaries_dvc_left(workspace):
     """DVC copies a file (into its cache, back into the workspace) through `.<22 characters>.tmp` beside its
     destination, then renames it; a full disk stops it between and DVC leaves the temporary: in data/external it
@@ -197,6 +209,7 @@ def test_a_failed_command_leaves_none_of_the_temporaries_dvc_left(workspace):
     for path in unrelated:
         path.write_text("not DVC's temporary")
     left = [external / f".{'a' * 22}.tmp", external / f"loans.csv.{'B' * 21}-.tmp", cache / f".{'c_' * 11}.tmp"]
+    left += dvc_outputs_with_temporaries(workspace)
     with pytest.raises(OSError), journal.all_or_nothing("mlops data add", ("data/external/loans.csv",), outputs=False):
         (external / "loans.csv").write_text("half written")
         for path in left:
