@@ -14,6 +14,8 @@ pipeline whose stages differ from this project's), the run is DVC's own `dvc exp
 from __future__ import annotations
 
 import configparser
+import contextlib
+import errno
 import functools
 import hashlib
 import io
@@ -52,6 +54,7 @@ SCRATCH_PREFIX = "mlops-subset-"  # its directory in .dvc/tmp/, made and removed
 PARAMS_FILE = "params.yaml"
 DVC_CONFIGS = (".dvc/config", ".dvc/config.local")
 USER_DVC_CONFIGS = ("~/.config/dvc/config", "/etc/xdg/dvc/config")
+SHARED_FOLDER_MODE = 0o2775  # DVC's for a cache folder with `cache.shared` set: the group writes, its files stay its
 
 
 @dataclass(frozen=True)
@@ -213,32 +216,69 @@ def _record_outputs(scratch: Path, stages, fraction: float) -> dict[str, list[st
 
 
 def _cache_objects(scratch: Path, outputs: dict[str, list[str]]) -> None:
-    """Move the cached outputs into DVC's cache by md5, read-only, as `dvc commit` leaves them."""
-    files = _cache_dir() / "files" / "md5"
+    """Move the cached outputs into DVC's cache by md5, read-only, as `dvc commit` leaves them: in a cache shared
+    with a group (`cache.shared`), the folder holding each is the group's to write to, as DVC makes it."""
+    settings = _cache_settings()
+    files = _cache_dir(settings) / "files" / "md5"
+    folder_mode = SHARED_FOLDER_MODE if settings.get("shared") else None
     for name in outputs["cached"]:
         source = scratch / name
         md5 = path_md5(source)
         target = files / md5[:2] / md5[2:]
         if target.exists():
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
+        _make_folder(target.parent, folder_mode)
         os.chmod(source, 0o444)
-        os.replace(source, target)  # the scratch directory is on the repo's file system
+        _move(source, target)
 
 
-def _cache_dir() -> Path:
-    """DVC's cache directory as the repo's config (then its local config) sets it; relative paths are
-    relative to `.dvc/`."""
-    directory = Path(".dvc/cache")
+def _make_folder(folder: Path, mode: int | None) -> None:
+    """`folder` and its missing parents; with `mode`, each set to it whatever the umask (DVC's own `makedirs`)."""
+    made = [path for path in (folder, *folder.parents) if not path.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    if mode is None:
+        return
+    for path in {folder, *made}:
+        with contextlib.suppress(OSError):  # a teammate's folder: theirs to set, as DVC leaves it
+            os.chmod(path, mode)
+
+
+def _move(source: Path, target: Path) -> None:
+    """Rename `source` to `target`; to a cache on another file system (`dvc cache dir`), where no rename reaches,
+    copy it beside `target` first and rename that, so the cache never holds part of an object under its name."""
+    try:
+        os.replace(source, target)
+        return
+    except OSError as error:
+        if error.errno != errno.EXDEV:
+            raise
+    handle, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(handle)
+    try:
+        shutil.copyfile(source, partial)
+        os.chmod(partial, 0o444)
+        os.replace(partial, target)
+    finally:
+        Path(partial).unlink(missing_ok=True)
+
+
+def _cache_settings() -> dict[str, str]:
+    """The `[cache]` options of the repo's config, then its local config (which wins)."""
+    settings = {}
     for config_file in DVC_CONFIGS:
         config = configparser.ConfigParser(strict=False, interpolation=None)
         try:
             config.read_string(_read_text(config_file))
         except configparser.Error:
             continue
-        if config.has_option("cache", "dir"):
-            directory = Path(".dvc") / config.get("cache", "dir").strip().strip("'\"")
-    return directory
+        if config.has_section("cache"):
+            settings |= {key: value.strip().strip("'\"") for key, value in config.items("cache")}
+    return settings
+
+
+def _cache_dir(settings: dict[str, str]) -> Path:
+    """DVC's cache directory as `settings` (`_cache_settings`) set it; a relative path is relative to `.dvc/`."""
+    return Path(".dvc") / settings["dir"] if settings.get("dir") else Path(".dvc/cache")
 
 
 def _index_with_workspace_changes(scratch: Path) -> str:

@@ -3,9 +3,15 @@ itself (pipeline.experiments.subset): what it records must be what `dvc exp run 
 
 import hashlib
 import json
+import os
+import shutil
+import stat
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import add_stages, anonymous_env, run
@@ -78,6 +84,50 @@ def test_where_git_knows_no_one_a_subset_run_names_whom_dvc_exp_run_names(repo, 
     assert "nothing was changed" in refused.stderr and "git config --global user.email" in refused.stderr
     assert len(refused.stderr.splitlines()) == 2  # the line and its hint
     assert digest(repo) == before and run(["git", "rev-parse", "HEAD"], repo).stdout == head
+
+
+def subset_model(repo: Path, output: str) -> tuple[str, Path]:
+    """The md5 of the model a subset run recorded, and the folder of DVC's cache (`.dvc/cache`) that holds it."""
+    lock = yaml.safe_load(run(["git", "show", f"{experiment_ref(repo, subset_name(output))}:dvc.lock"], repo).stdout)
+    md5 = lock["stages"]["train"]["outs"][0]["md5"]
+    return md5, Path("files", "md5", md5[:2])
+
+
+@pytest.fixture
+def other_file_system(repo) -> Iterator[Path]:
+    """A folder on another file system than the repo's (Linux's /dev/shm, a tmpfs), removed afterwards."""
+    if not Path("/dev/shm").is_dir() or os.stat("/dev/shm").st_dev == os.stat(repo).st_dev:
+        pytest.skip("no other file system at /dev/shm")
+    folder = Path(tempfile.mkdtemp(prefix="mlops-test-cache-", dir="/dev/shm"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_subset_run_puts_its_model_into_a_cache_moved_to_another_file_system(repo, other_file_system):
+    """`dvc cache dir` to another disk (big data): the fast path renamed the model into the cache, which no rename
+    reaches across file systems, and the run failed once trained (EXDEV, a traceback)."""
+    run(["dvc", "cache", "dir", "--local", str(other_file_system)], repo)
+
+    fast = run(["mlops", "repro", "--subset", "0.1"], repo)
+
+    assert "Ran train and evaluate" in fast.stdout, fast.stdout
+    md5, folder = subset_model(repo, fast.stdout)
+    cached = other_file_system / folder / md5[2:]
+    assert hashlib.md5(cached.read_bytes()).hexdigest() == md5
+    assert stat.S_IMODE(cached.stat().st_mode) == 0o444  # read-only, as DVC leaves its objects
+    assert [path.name for path in (other_file_system / folder).iterdir()] == [md5[2:]]  # no partial copy left
+
+
+def test_a_subset_run_leaves_a_shared_cache_folder_writable_by_the_group(repo):
+    """`dvc config cache.shared group`: DVC makes each cache folder the group's (mode 2775), so that teammates
+    add objects beside each other's. The fast path made the model's with the umask's 0755 (no other user could add
+    an object there) and left one DVC had made before as it was."""
+    run(["dvc", "config", "--local", "cache.shared", "group"], repo)
+
+    fast = run(["mlops", "repro", "--subset", "0.1"], repo)
+
+    _, folder = subset_model(repo, fast.stdout)
+    assert oct(stat.S_IMODE((repo / ".dvc" / "cache" / folder).stat().st_mode)) == oct(0o2775)
 
 
 def test_subset_of_a_stale_workspace_is_dvcs_own_experiment(repo):
