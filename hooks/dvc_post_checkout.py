@@ -8,6 +8,7 @@ commit (`git switch -c new`) returns at once.
 
 from __future__ import annotations
 
+import configparser
 import importlib.util
 import os
 import shlex
@@ -33,6 +34,21 @@ INSTALL_DVC = (
     "give the hook DVC (`additional_dependencies: [dvc]` under its id in .pre-commit-config.yaml, then "
     "`pre-commit install --install-hooks`), or put `dvc` on that PATH"
 )
+
+
+def cache_dir(root: str = ".") -> str:
+    """DVC's local cache folder of the checkout at `root`: `cache.dir` of its `.dvc/config.local` or `.dvc/config`
+    (relative to its `.dvc/`)."""
+    folder = os.path.join(root, ".dvc", "cache")
+    for name in ("config", "config.local"):  # the local file wins
+        config = configparser.ConfigParser()
+        try:
+            config.read(os.path.join(root, ".dvc", name))
+        except configparser.Error:
+            continue
+        if config.has_option("cache", "dir"):
+            folder = os.path.join(root, ".dvc", config.get("cache", "dir"))
+    return folder
 
 
 def moved_to_another_commit(argv: Sequence[str]) -> bool:
@@ -90,7 +106,7 @@ def advice(dvc_error: str) -> str:
         )
     main_checkout = linked_worktree_of()
     if main_checkout:  # a new worktree starts with an empty DVC cache of its own
-        cache = shlex.quote(os.path.join(main_checkout, ".dvc", "cache"))
+        cache = shlex.quote(os.path.normpath(cache_dir(main_checkout)))  # where its config puts it
         return (
             f"this is a linked git worktree, whose DVC cache is its own and empty: share the main checkout's with "
             f"`dvc cache dir --local {cache}`, then `dvc checkout` (or `dvc pull` from the remote)"

@@ -7,7 +7,6 @@ they name is re-hashed first: a corrupted one is refused by name and never reach
 
 from __future__ import annotations
 
-import configparser
 import importlib.util
 import json
 import os
@@ -17,7 +16,7 @@ import sys
 from collections.abc import Iterator, Sequence
 
 from hooks import git
-from hooks.dvc_post_checkout import INSTALL_DVC, NO_DVC
+from hooks.dvc_post_checkout import INSTALL_DVC, NO_DVC, cache_dir
 from hooks.dvc_remotes import workspace_remotes
 from hooks.pipeline_state import cached_outputs, imports_from_a_repository, path_md5, pointer_outs
 
@@ -48,20 +47,6 @@ def pushed_revisions(to_ref: str, remote: str) -> list[str]:
         .split()
     )
     return [to_ref, *[rev for rev in new if rev != to_ref]]
-
-
-def cache_dir() -> str:
-    """DVC's local cache folder: `cache.dir` of `.dvc/config.local` or `.dvc/config` (relative to `.dvc/`)."""
-    folder = os.path.join(".dvc", "cache")
-    for name in ("config", "config.local"):  # the local file wins
-        config = configparser.ConfigParser()
-        try:
-            config.read(os.path.join(".dvc", name))
-        except configparser.Error:
-            continue
-        if config.has_option("cache", "dir"):
-            folder = os.path.join(".dvc", config.get("cache", "dir"))
-    return folder
 
 
 def recorded_objects(rev: str) -> Iterator[tuple[str, str]]:

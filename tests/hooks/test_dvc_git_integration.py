@@ -168,6 +168,24 @@ def test_a_new_worktree_is_told_how_to_share_the_dvc_cache(hooked, tmp_path):
     assert model_md5(worktree) == locked_model_md5(worktree) == model_md5(hooked)
 
 
+def test_a_new_worktree_is_told_where_the_main_checkouts_cache_is_when_it_was_moved(hooked, tmp_path):
+    """A cache moved out of the repository (`dvc cache dir --local`, to another disk for big data): the advice
+    named `MAIN/.dvc/cache`, which holds nothing, so the `dvc checkout` it led to failed again."""
+    elsewhere = tmp_path / "big-disk" / "dvc-cache"
+    elsewhere.parent.mkdir()
+    shutil.move(hooked / ".dvc" / "cache", elsewhere)
+    run(["dvc", "cache", "dir", "--local", str(elsewhere)], hooked)
+    worktree = tmp_path / "side"
+    added = run(["git", "worktree", "add", "-q", str(worktree), "-b", "side"], hooked, check=False)
+    advice = added.stdout + added.stderr
+    share = f"dvc cache dir --local {elsewhere}"
+    assert "linked git worktree" in advice and share in advice, advice
+
+    run(share, worktree)
+    run(["dvc", "checkout"], worktree)
+    assert model_md5(worktree) == locked_model_md5(worktree) == model_md5(hooked)
+
+
 def test_a_switch_to_data_missing_from_the_cache_names_the_projects_pull(hooked, tmp_path):
     """A branch whose model this clone never had (a teammate's, not yet pulled): the hook's fix is the pull that
     checks every object (`mlops data pull`), which also checks the files out; it said `dvc pull`, then a needless
