@@ -5,7 +5,8 @@ README, each of which must be what its name says), that is data or a model by it
 (magic bytes: parquet, zip, gzip, HDF5, numpy, pickle, safetensors, ...; a table by its rows), or that holds
 data inside it (a notebook whose outputs hold a table, text holding base64 that decodes to data); unless it is a
 small fixture in an allowed folder, or an output `dvc.yaml` keeps in git with `cache: false`; that is bigger than
-the size limit, or that DVC already tracks with its cache. It reads only the staged files
+the size limit, that DVC already tracks with its cache, or that is a symbolic link into a DVC cache (one that
+`cache.type symlink` made, copied as a link). It reads only the staged files
 (`hooks.git.staged_blobs`), so the check costs the same whatever the size of the repository.
 """
 
@@ -31,6 +32,10 @@ POINTER_NAMES = (".gitignore", ".gitkeep", ".dvcignore")
 README_NAME = re.compile(r"README(\.(md|markdown|rst|txt))?", re.IGNORECASE)
 DVC_POINTER = re.compile(rb"^(outs|deps):", re.MULTILINE)
 TOO_BIG = "limit for any file in git"
+# Where a DVC cache keeps an object, the end of the target of each link `cache.type symlink` makes in the workspace:
+# `<cache>/files/md5/ab/cdef...` (DVC 2: `<cache>/ab/cdef...`; `.dir` for a folder's listing).
+CACHE_OBJECT = re.compile(rb"(?:\A|/)[0-9a-f]{2}/[0-9a-f]{30}(?:\.dir)?/*\Z")
+CACHE_LINK = "a symbolic link into a DVC cache"
 SMALL_TEXT = 64 * 1024  # a README, .gitignore or .dvc pointer bigger than this is not what its name says
 _EXTENSIONS = (
     "csv tsv parquet feather arrow arrows orc avro h5 hdf5 hdf nc npy npz pkl pickle joblib skops onnx pt pth ckpt "
@@ -169,6 +174,17 @@ def load_declared_outputs() -> dict[str, bool]:
     return outputs
 
 
+def blob_reasons(blob: git.StagedBlob, args: argparse.Namespace, outputs: dict[str, bool]) -> list[str]:
+    """Why the staged `blob` must not be in git; a symbolic link by its name and where it points (git keeps the
+    link, not what it points at)."""
+    if not blob.is_symlink:
+        return reasons_for(blob.path, blob.size, args, outputs, blob.head)
+    into_cache = (
+        [f"{CACHE_LINK} ({os.fsdecode(blob.head)}), which no other clone has"] if CACHE_OBJECT.search(blob.head) else []
+    )
+    return into_cache + reasons_for(blob.path, blob.size, args, outputs)
+
+
 def reasons_for(
     path: str, size: int, args: argparse.Namespace, outputs: dict[str, bool], head: bytes | None = None
 ) -> list[str]:
@@ -248,6 +264,11 @@ def stage_writing(path: str) -> tuple[str, str] | None:
 
 def fix_for(path: str, reasons: list[str]) -> str:
     quoted = shell_word(path)
+    if any(reason.startswith(CACHE_LINK) for reason in reasons):  # the file the link stands for, or none
+        return (
+            f"git rm --cached {quoted}; to keep the file in git instead (a small fixture), put it there in place of "
+            f'the link: cp --remove-destination -- "$(readlink -f -- {quoted})" {quoted} && git add {quoted}'
+        )
     if any("tracked twice" in reason for reason in reasons):
         return f"git rm --cached {quoted}   (DVC keeps it; `dvc status` shows its state)"
     written = stage_writing(path)
@@ -351,7 +372,7 @@ def check(blobs: Sequence[git.StagedBlob], args: argparse.Namespace) -> dict[str
     outputs = load_declared_outputs()
     found = {}
     for blob in blobs:
-        reasons = reasons_for(blob.path, blob.size, args, outputs, None if blob.is_symlink else blob.head)
+        reasons = blob_reasons(blob, args, outputs)
         if reasons:
             found[blob.path] = reasons
     return found

@@ -34,8 +34,7 @@ def check(files: dict[tuple[str, str], tuple[str, str]], skipped: set[str]) -> d
         args = block_untracked_data.parse_args([])
         outputs = block_untracked_data.load_declared_outputs()
         for key, blob in staged.items():
-            head = None if blob.is_symlink else blob.head
-            reasons = block_untracked_data.reasons_for(blob.path, blob.size, args, outputs, head)
+            reasons = block_untracked_data.blob_reasons(blob, args, outputs)
             if reasons:
                 add(key, [*reasons, f"fix: {block_untracked_data.fix_for(blob.path, reasons)}"])
     if no_secrets.HOOK_ID not in skipped:

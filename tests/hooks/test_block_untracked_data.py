@@ -192,6 +192,26 @@ def test_fixture_pointer_and_git_kept_outputs_are_allowed(staging, capsys):
     assert hook.main(allowed) == 0, capsys.readouterr().out
 
 
+def test_a_symbolic_link_into_the_dvc_cache_is_refused_and_its_fix_stages_the_file(staging, capsys, tmp_path):
+    """With `cache.type symlink` every DVC file of the workspace is a link into the cache: a fixture copied with
+    `cp -a` from the split data was staged as that link, which git kept, a path into this machine's cache that
+    points at nothing in any other clone. A link to anything else is no data and passes."""
+    cached = write(tmp_path, ".dvc/cache/files/md5/3f/0d1e2c3b4a5968778695a4b3c2d1e0", "a,b\n1,2\n")
+    Path("tests/fixtures").mkdir(parents=True)
+    os.symlink(cached, "tests/fixtures/test.csv")  # absolute, as DVC links
+    os.symlink("README.md", "latest-notes.md")
+    run(["git", "add", "tests/fixtures/test.csv", "latest-notes.md"], tmp_path)
+
+    assert hook.main(["tests/fixtures/test.csv", "latest-notes.md"]) == 1
+    said = capsys.readouterr().out
+    assert f"a symbolic link into a DVC cache ({cached}), which no other clone has" in said, said
+    assert "latest-notes.md" not in said, said
+    fix = next(line for line in said.splitlines() if "fix:" in line)
+    run(["bash", "-c", fix.split("in place of the link: ", 1)[1]], tmp_path)
+    assert not Path("tests/fixtures/test.csv").is_symlink()
+    assert hook.main(["tests/fixtures/test.csv"]) == 0, capsys.readouterr().out
+
+
 def test_names_with_spaces_quotes_and_non_ascii(staging, capsys):
     assert_refused(staging, capsys, 'data/prêts "2024" v1.csv', "a,b\n1,2\n")
     assert hook.main([staging("docs/note été 'x'.md", "a note\n")]) == 0
