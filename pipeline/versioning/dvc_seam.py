@@ -7,6 +7,7 @@ for the commands through `pipeline.versioning.pipeline_status`; git is asked thr
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import logging
 import os
@@ -888,7 +889,7 @@ def worktree_sharing_cache(rev: str, branch: str | None = None) -> Iterator[Path
             add = ["worktree", "add", "-q", *new_branch, "--", str(worktree), check_rev(rev)]
             git("-c", "core.hooksPath=/dev/null", *add)
             try:
-                (worktree / ".dvc" / "config.local").write_text(f"[cache]\n    dir = {cache}\n")
+                (worktree / ".dvc" / "config.local").write_text(_cache_config_sharing(cache))
                 yield worktree
             finally:
                 git_plumbing.git("worktree", "remove", "--force", str(worktree), check=False)
@@ -896,6 +897,18 @@ def worktree_sharing_cache(rev: str, branch: str | None = None) -> Iterator[Path
         # Once the directory is gone: when git could not remove the worktree (a stopped run still writing in it),
         # only a prune after the directory's removal unregisters it.
         git_plumbing.git("worktree", "prune", check=False)
+
+
+def _cache_config_sharing(cache: str) -> str:
+    """A worktree's `.dvc/config.local` that uses the folder `cache` with the workspace's own local cache settings
+    (`dvc config --local cache.type symlink`, `cache.shared group`), as DVC carries them to an experiment's copy:
+    else the worktree copied big data the user has DVC link, and made cache folders the group could not write."""
+    config = configparser.ConfigParser(strict=False, interpolation=None)
+    with contextlib.suppress(OSError, configparser.Error):
+        config.read_string(Path(".dvc/config.local").read_text(encoding="utf-8"))
+    settings = dict(config.items("cache")) if config.has_section("cache") else {}
+    settings["dir"] = cache
+    return "[cache]\n" + "".join(f"    {key} = {value}\n" for key, value in settings.items())
 
 
 def run_in_worktree(worktree: Path, args: list[str], log_path: Path) -> int:

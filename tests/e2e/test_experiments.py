@@ -250,6 +250,23 @@ def test_a_report_on_a_stale_workspace_says_its_page_shows_the_last_runs_metrics
     assert "Run `mlops repro` first" in stale.stderr and page.is_file()
 
 
+def test_a_worktree_sharing_the_cache_links_its_data_as_the_workspace_is_set_to(repo, monkeypatch):
+    """`mlops gate --against REV --subset F` and `mlops monitor retrain` work in a git worktree that shares the
+    cache: its config named the cache folder alone, so DVC copied there every data file the user has it link
+    (`dvc config --local cache.type symlink`, for big data), and made cache folders that a group sharing the cache
+    (`cache.shared group`) could not write to. DVC's own experiment copies keep the workspace's local config."""
+    from pipeline.versioning import dvc_seam
+
+    run(["dvc", "config", "--local", "cache.type", "symlink"], repo)
+    run(["dvc", "config", "--local", "cache.shared", "group"], repo)
+    monkeypatch.chdir(repo)
+    with dvc_seam.worktree_sharing_cache("HEAD") as worktree:
+        run(["dvc", "checkout", "--quiet"], worktree)
+        split = worktree / "data" / "split" / "train.parquet"
+        assert split.is_symlink() and split.resolve().is_relative_to((repo / ".dvc" / "cache").resolve())
+        assert run(["dvc", "config", "cache.shared"], worktree).stdout.strip() == "group"
+
+
 def test_gate_refuses_stale_metrics(repo):
     set_model(repo, "hgb")
     stale = run(["mlops", "gate"], repo, check=False)
