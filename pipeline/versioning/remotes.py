@@ -3,6 +3,7 @@ and pull checked object by object against their md5 (`integrity`), so a corrupte
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -305,7 +306,22 @@ def pull(rev: str | None = None) -> None:
     try:
         dvc_seam.checkout_fetched()
     except dvc_seam.DvcFailed as failure:
-        raise UserError("fetched, but the checkout failed (see DVC's message above)", hint=remote_hint()) from failure
+        raise _checkout_failure() from failure
+
+
+def _checkout_failure() -> UserError:
+    """The fetch worked and the checkout did not: files changed since DVC recorded them, which it keeps (with
+    `cache.type hardlink`, one whose corrupted cache object was deleted by hand holds its bad bytes), by name and
+    the fix; else DVC said why."""
+    changed = sorted(dvc_seam.data_status(not_in_remote=False).get("uncommitted", {}).get("modified", []))
+    if not changed:
+        return UserError("fetched, but the checkout failed (see DVC's message above)", hint=remote_hint())
+    named = " ".join(shlex.quote(path) for path in changed)
+    return UserError(
+        f"fetched, but not checked out: {', '.join(changed)} changed since DVC recorded it, and DVC keeps changes",
+        hint=f"`dvc checkout --force {named}` puts back the recorded version (the change is lost); to keep a change "
+        "instead, record it (`mlops repro`, or `mlops data add` for added data)",
+    )
 
 
 def _send_them(rev: str | None) -> str:

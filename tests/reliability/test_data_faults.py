@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import resource
@@ -47,6 +48,44 @@ def test_corrupted_cache_object_is_reported_and_refused(repo, tmp_path):
     # The workspace copy is intact: scoring with it still works.
     run(["mlops", "predict", str(loans), "--out", str(out)], repo)
     assert out.read_text().startswith("rownames,p_default,decision,model_md5")  # the data's own id column
+
+
+def corrupted_in_place(path) -> bytes:
+    """Flip a byte of `path` in place, its mode kept (as root writes past a read-only mode); its bytes before."""
+    good, mode = path.read_bytes(), path.stat().st_mode
+    path.chmod(0o644)
+    with open(path, "r+b") as handle:
+        handle.seek(100)
+        handle.write(bytes([good[100] ^ 0xFF]))
+    path.chmod(mode)
+    return good
+
+
+@pytest.fixture
+def hardlinked(repo):
+    """The repo with `cache.type hardlink` (each DVC file of the workspace is its cache object) and its data and
+    model pushed to the default remote."""
+    run(["dvc", "config", "--local", "cache.type", "hardlink"], repo)
+    run(["dvc", "checkout", "--relink"], repo)
+    run(["mlops", "data", "push"], repo)
+    return repo
+
+
+def test_a_pull_kept_from_checking_out_by_a_changed_file_names_it_and_the_fix(hardlinked):
+    """The `--verify` advice followed by hand in a hardlinked workspace: the corrupted cache file deleted, its
+    workspace link, the bad bytes, stays, and DVC's checkout keeps it as a change; the error blamed the remote."""
+    test_split = hardlinked / "data" / "split" / "test.parquet"
+    good = corrupted_in_place(test_split)
+    md5 = hashlib.md5(good).hexdigest()
+    (hardlinked / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]).unlink()
+
+    refused = run(["mlops", "data", "pull"], hardlinked, check=False)
+
+    error, hint = refused.stderr.split("hint: ", 1)
+    assert refused.returncode == 2 and "data/split/test.parquet" in error, refused.stderr
+    assert "reachable" not in hint and "dvc checkout --force data/split/test.parquet" in hint, hint
+    run(hint.split("`")[1], hardlinked)
+    assert test_split.read_bytes() == good
 
 
 def test_a_missing_cache_object_is_told_to_be_fetched_or_rebuilt_not_deleted(repo):
