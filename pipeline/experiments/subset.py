@@ -53,7 +53,6 @@ LOCK_FILE = "dvc.lock"
 SCRATCH_PREFIX = "mlops-subset-"  # its directory in .dvc/tmp/, made and removed under the run lock
 PARAMS_FILE = "params.yaml"
 DVC_CONFIGS = (".dvc/config", ".dvc/config.local")
-USER_DVC_CONFIGS = ("~/.config/dvc/config", "/etc/xdg/dvc/config")
 SHARED_FOLDER_MODE = 0o2775  # DVC's for a cache folder with `cache.shared` set: the group writes, its files stay its
 
 
@@ -110,7 +109,7 @@ def run(name: str, fraction: float, stages=None) -> SubsetRun:
 
 def fast_path_blocker() -> str | None:
     """Why the fast path cannot make this subset run exactly as `dvc exp run --temp` would (None: it can)."""
-    if any("[cache]" in _read_text(path) for path in USER_DVC_CONFIGS):
+    if any("[cache]" in _read_text(path) for path in _user_dvc_configs()):
         return "a cache set in the user's or system's DVC config"
     if placeholders():
         return "generated files kept by a merge are placeholders"
@@ -134,6 +133,16 @@ def fast_path_blocker() -> str | None:
     if not all(name in stages for name in SUBSET_STAGES):
         return "dvc.yaml lacks a train or evaluate stage"
     return None
+
+
+def _user_dvc_configs() -> tuple[str, str]:
+    """The user's and the system's DVC config files, where DVC reads them (`dvc.dirs`, without importing DVC): its
+    variables, else the platform's folders (on Linux `$XDG_CONFIG_HOME/dvc`, by default `~/.config/dvc`)."""
+    import platformdirs
+
+    user = os.getenv("DVC_GLOBAL_CONFIG_DIR") or platformdirs.user_config_dir("dvc", "iterative")
+    system = os.getenv("DVC_SYSTEM_CONFIG_DIR") or platformdirs.site_config_dir("dvc", "iterative")
+    return os.path.join(user, "config"), os.path.join(system, "config")
 
 
 def run_fast(name: str, fraction: float, stages) -> str:

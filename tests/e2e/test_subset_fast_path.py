@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import add_stages, anonymous_env, run
+from tests.conftest import add_stages, anonymous_env, run, test_env
 from tests.e2e.test_foundation import digest
 
 
@@ -128,6 +128,22 @@ def test_a_subset_run_leaves_a_shared_cache_folder_writable_by_the_group(repo):
 
     _, folder = subset_model(repo, fast.stdout)
     assert oct(stat.S_IMODE((repo / ".dvc" / "cache" / folder).stat().st_mode)) == oct(0o2775)
+
+
+def test_a_cache_set_in_the_users_dvc_config_where_dvc_reads_it_gets_the_subsets_model(repo, tmp_path):
+    """`dvc cache dir --global` writes the user's config where DVC finds it (`$XDG_CONFIG_HOME/dvc/config`): the
+    fast path looked for it in `~/.config/dvc` alone, so it put the model into `.dvc/cache`, which DVC does not
+    use, and `dvc exp apply` of the experiment failed on a missing model."""
+    env = test_env(XDG_CONFIG_HOME=str(tmp_path / "config"))
+    cache = tmp_path / "user-cache"
+    shutil.copytree(repo / ".dvc" / "cache", cache)
+    run(["dvc", "cache", "dir", "--global", str(cache)], repo, env=env)
+
+    result = run(["mlops", "repro", "--subset", "0.1"], repo, env=env)
+
+    md5, folder = subset_model(repo, result.stdout)
+    assert (cache / folder / md5[2:]).is_file(), result.stdout
+    run(["dvc", "exp", "apply", subset_name(result.stdout)], repo, env=env)
 
 
 def test_subset_of_a_stale_workspace_is_dvcs_own_experiment(repo):
