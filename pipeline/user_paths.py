@@ -43,6 +43,13 @@ def in_project(path: Path, label: str | None = None) -> Path | None:
         return None
 
 
+def in_project_as_named(path: Path) -> Path | None:
+    """`path` relative to the project's root where it is named, a link at its end not followed (DVC's links into
+    its cache, with `cache.type symlink`, stand where the data is tracked), or None when it is outside the project."""
+    folder = in_project(path.parent)
+    return None if folder is None else folder / path.name
+
+
 def require_file(path: Path, hint: str) -> None:
     """Refuse `path` unless it is a regular file, saying what it is instead."""
     if path.is_file():

@@ -23,7 +23,7 @@ from typing import BinaryIO
 from hooks import git
 from hooks.pipeline_state import DVC_YAML, PARAMS_FILE, load, read_worktree, stage_outs
 from pipeline.errors import UserError, shortened
-from pipeline.user_paths import in_project, require_file
+from pipeline.user_paths import in_project_as_named, require_file
 from pipeline.versioning.output_paths import PROTECTED_DIRS
 
 MAX_COLUMNS = 1_000
@@ -58,7 +58,7 @@ def check_source_file(path: Path) -> None:
     """`path` must be a regular file outside git's and DVC's own folders: the file added is moved out of the
     project when it is inside, and a DVC cache object or `.git/config` must never be."""
     require_file(path, hint="give the path of a CSV or parquet file")
-    relative = in_project(path)
+    relative = in_project_as_named(path)
     for folder in PROTECTED_DIRS:
         if relative is not None and Path(folder) in relative.parents:
             raise UserError(
@@ -70,7 +70,7 @@ def check_source_file(path: Path) -> None:
 def check_not_an_output(path: Path) -> None:
     """`path` must not be a file a stage of dvc.yaml writes: made the source, it would be moved out of the
     pipeline's hands (and the stage's output lost from the workspace)."""
-    relative = in_project(path)
+    relative = in_project_as_named(path)
     if relative is None:
         return
     read = read_worktree()

@@ -331,6 +331,23 @@ def test_a_batch_separated_otherwise_than_by_commas_is_named_so_not_as_lacking_e
     assert snapshot(file_sourced) == before
 
 
+def test_with_cache_type_symlink_a_path_is_judged_where_it_is_not_where_dvcs_link_points(file_sourced):
+    """`cache.type symlink`: each DVC file of the workspace is a link into `.dvc/cache`. Adding the source again
+    (another target, say) was refused as "inside .dvc/" (it works with copies and hard links), and a split file was
+    refused as "inside .dvc/" rather than as the split stage's output."""
+    run(["dvc", "config", "--local", "cache.type", "symlink"], file_sourced)
+    run(["dvc", "checkout", "--relink"], file_sourced)
+    source = "data/external/loans.csv"
+    assert (file_sourced / source).is_symlink()
+
+    mlops(file_sourced, "data", "add", source, "--drop", "rownames", "--target", "Class")
+    refused = mlops(file_sourced, "data", "add", "data/split/train.parquet", check=False)
+
+    assert refused.returncode == 2 and ".dvc" not in refused.stderr, refused.stderr
+    assert "stage `split` writes it" in refused.stderr, refused.stderr
+    assert run(["dvc", "data", "status", "--json"], file_sourced).stdout.strip() == "{}"
+
+
 def test_a_failed_run_on_edited_added_data_keeps_its_pointer_and_the_edit(file_sourced):
     """DVC's repro re-records the `.dvc` pointer of added data the user changed before it runs a stage: a run that
     then failed (validation refusing the edit) left the pointer changed in `git diff`, and the user's `git checkout`
