@@ -17,7 +17,7 @@ from hooks import git
 from hooks.block_untracked_data import DATA_DIRS
 from pipeline.errors import FULL_DISK, UserError
 from pipeline.serving.telemetry import is_log_file
-from pipeline.user_paths import file_in_the_way, in_project
+from pipeline.user_paths import file_in_the_way, in_project, in_project_as_named
 from pipeline.user_paths import resolved as resolved_path
 from pipeline.versioning import dvc_seam
 from pipeline.versioning.journal import raise_if_stopped, stops_held, stops_unwound, uninterruptible
@@ -69,6 +69,9 @@ def check_output_path(out: Path, *inputs: Path, folder_made: bool = False, examp
         if inside is not None and _dvc_managed(inside):
             suggested = f"name a file outside data/ and models/, e.g. --out {example}"
         raise UserError(f"--out {out} is a directory", hint=suggested)
+    named = in_project_as_named(out) if out.is_symlink() else None
+    if named is not None:  # judged where it is named: DVC's link into its cache (`cache.type symlink`) is its file
+        _refuse_what_the_project_owns(out, named, example)
     _refuse_what_a_rename_would_destroy(out, resolved, example)
     blocking = file_in_the_way(out)
     if blocking is not None:
@@ -87,8 +90,13 @@ def check_output_path(out: Path, *inputs: Path, folder_made: bool = False, examp
             hint=hint,
         )
     inside = in_project(resolved)
-    if inside is None:
-        return
+    if inside is not None:
+        _refuse_what_the_project_owns(out, inside, example)
+
+
+def _refuse_what_the_project_owns(out: Path, inside: Path, example: str) -> None:
+    """Refuse `out`, at `inside` relative to the project's root, when git, DVC or the pipeline owns it or its folder."""
+    hint = f"choose a new file name, e.g. --out {example}"
     if inside.parts[:1] and inside.parts[0] in PROTECTED_DIRS or inside.suffix == ".dvc":
         raise UserError(f"--out {out} is one of git's or DVC's own files", hint=hint)
     dvc_tracked = _dvc_tracked()

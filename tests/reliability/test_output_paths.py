@@ -75,6 +75,22 @@ def test_out_inside_what_dvc_manages_is_refused_before_anything_is_written(repo,
     assert_clear_error(predict(repo, loans, "models"), "--out models is a directory", "outside data/ and models/")
 
 
+def test_with_cache_type_symlink_an_out_dvc_tracks_is_refused_as_tracked_never_pointed_into_the_cache(repo, loans):
+    """`cache.type symlink`: each DVC file of the workspace is a link into `.dvc/cache`. `--out` naming one was
+    refused as a link, with the advice to name the file itself: the cache object, by its path under `.dvc/cache`,
+    or to remove the link, DVC's tracked file."""
+    run(["dvc", "config", "--local", "cache.type", "symlink"], repo)
+    run(["dvc", "checkout", "--relink"], repo)
+    for target, refusal in [
+        ("models/model.skops", "--out models/model.skops is tracked by git or DVC"),
+        ("data/split/test.parquet", "--out data/split/test.parquet is tracked by git or DVC"),
+    ]:
+        assert (repo / target).is_symlink()
+        output = assert_clear_error(predict(repo, loans, target), refusal)
+        assert ".dvc/cache" not in output and "remove the link" not in output, output
+    assert run(["dvc", "data", "status", "--json"], repo).stdout.strip() == "{}"
+
+
 def test_out_cannot_be_a_directory(repo, loans):
     assert_clear_error(predict(repo, loans, "reports"), "--out reports", "directory")
     assert (repo / "reports" / "metrics.json").is_file()
