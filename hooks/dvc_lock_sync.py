@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 import yaml
 
-from hooks import git, merge_driver, params_yaml
+from hooks import git, md5_cache, merge_driver, params_yaml
 from hooks.arguments import from_the_root, shell_word
 from hooks.block_untracked_data import PARAMS_SCHEMA, uses_mlops
 from hooks.bounded_yaml import BadYaml
@@ -36,6 +36,7 @@ from hooks.pipeline_state import (
     PARAMS_FILE,
     Reader,
     StageState,
+    added_data,
     file_md5,
     git_kept_outputs,
     listing_md5,
@@ -376,6 +377,43 @@ def refuse_data_not_here(missing: list[tuple[str, str]]) -> int:
     return 1
 
 
+def data_not_as_staged(read: Reader) -> list[tuple[str, str]]:
+    """(data, pointer) for each file or folder added to DVC whose work-tree content is not what its staged `.dvc`
+    pointer records: edited since `dvc add`, or re-added with the new pointer left unstaged (pre-commit sets that
+    pointer aside, never the data). DVC's repro would train on it and record it in a pointer this commit leaves
+    out: the next commit then retrains again, for ever."""
+    differing = []
+    with md5_cache.remembered() as md5s:
+        for pointer in git.ls_files("*.dvc"):
+            text = read(pointer)
+            if not added_data(text):
+                continue
+            for out in pointer_outs(text):
+                path = out.get("path")
+                if out.get("hash") != "md5" or not isinstance(path, str):  # DVC 2's md5 of text is not its bytes'
+                    continue
+                data = posixpath.join(posixpath.dirname(pointer), path)
+                actual = md5s.md5(data)
+                if actual is not None and actual != out.get("md5"):
+                    differing.append((data, pointer))
+    return differing
+
+
+def refuse_data_not_as_staged(differing: list[tuple[str, str]]) -> int:
+    datas = " ".join(shell_word(data) for data, _ in differing)
+    pointers = " ".join(shell_word(pointer) for _, pointer in differing)
+    print(f"{HOOK_ID}: these data files are not what their staged `.dvc` pointers record:\n")
+    for data, pointer in differing:
+        print(f"  {data} ({pointer})")
+    print(
+        "\nRetraining would train on them and record them in the pointers, which this commit leaves out. Nothing was "
+        f"retrained. Fix: to commit this data, `dvc add {datas} && git add {pointers}`; to train on the staged "
+        f"version instead, `dvc checkout --force {pointers}` (drops the edit); then commit again."
+    )
+    print(skip_hint())
+    return 1
+
+
 def params_refused(read: Reader) -> bool:
     """When params.yaml is staged: whether this project's own schema (`mlops hooks params`) refuses it, which
     then says why. A key no stage reads (a misspelt `trian:`) stales no stage, and would be committed unseen."""
@@ -446,6 +484,9 @@ def reproduce(read: Reader) -> int:
     missing = [] if git.merge_heads() else data_not_here(read)  # a merge checks its data out, naming what is missing
     if missing:
         return refuse_data_not_here(missing)
+    differing = [] if kept or git.merge_heads() else data_not_as_staged(read)  # a merge checks its data out first
+    if differing:
+        return refuse_data_not_as_staged(differing)
     names = ", ".join(state.name for state in stale) or ("the merged pipeline" if kept else "the subset-run stages")
     print(f"{HOOK_ID}: dvc.lock is stale for: {names}. Reproducing on the full data (this may take a while)...\n")
     if kept:

@@ -11,6 +11,8 @@ import shlex
 import shutil
 import time
 
+import pytest
+
 from hooks import block_untracked_data
 from hooks.dvc_lock_sync import (
     main,
@@ -502,6 +504,37 @@ def test_repro_mode_retrains_a_commit_of_new_data_and_head_then_holds_its_model(
     assert run(["git", "status", "--porcelain", "--untracked-files=no"], hooked).stdout == ""
     assert run(["dvc", "status", "--json"], hooked).stdout.strip() in ("{}", "")
     assert run(["mlops", "status"], hooked).stdout.startswith("Pipeline is up to date")
+
+
+@pytest.mark.parametrize("pointer_staged_before", [True, False])
+def test_data_that_is_not_as_its_staged_pointer_says_is_refused_before_any_stage_runs(hooked, pointer_staged_before):
+    """Added data edited (`dvc add` again with its new pointer left unstaged, or edited without `dvc add`) while a
+    params change is committed: pre-commit set the pointer edit aside but not the data, DVC's repro trained on the
+    new data and re-recorded the pointer outside the commit, and every `git commit` after retrained again."""
+    extra = hooked / "data/external/extra.csv"
+    extra.write_text("a,b\n1,2\n")
+    run(["dvc", "add", "-q", "data/external/extra.csv"], hooked)
+    assert commit(hooked, "data/external").returncode != 0  # retrained for the new data
+    assert commit(hooked).returncode == 0
+    lock = (hooked / "dvc.lock").read_text()
+    extra.write_text("a,b\n1,2\n3,4\n")
+    if pointer_staged_before:
+        run(["dvc", "add", "-q", "data/external/extra.csv"], hooked)
+    pointer = (hooked / "data/external/extra.csv.dvc").read_text()
+    set_param(hooked, "C: 0.01", "C: 0.1")
+    refused = commit(hooked, "params.yaml")
+    text = output(refused)
+    assert refused.returncode != 0 and "Reproducing" not in text and "Running stage" not in text, text
+    assert "data/external/extra.csv (data/external/extra.csv.dvc)" in text, text
+    add = "`dvc add data/external/extra.csv && git add data/external/extra.csv.dvc`"
+    assert add in text and "`dvc checkout --force data/external/extra.csv.dvc`" in text, text
+    assert (hooked / "dvc.lock").read_text() == lock and "Stashed changes conflicted" not in text
+    assert (hooked / "data/external/extra.csv.dvc").read_text() == pointer  # the unstaged pointer, back as it was
+    run(add.strip("`"), hooked)
+    assert commit(hooked).returncode != 0  # retrains on the data and the pointer staged together
+    assert commit(hooked).returncode == 0
+    assert run(["git", "status", "--porcelain", "--untracked-files=no"], hooked).stdout == ""
+    assert run(["dvc", "status", "--json"], hooked).stdout.strip() in ("{}", "")
 
 
 def test_a_pointer_whose_data_is_in_no_cache_here_is_named_with_the_pull_before_any_stage_runs(hooked):
