@@ -139,6 +139,32 @@ def test_a_squash_merge_of_two_retrained_branches_retrains_before_its_commit(ret
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("how", [["merge", "--no-edit", "side"], ["merge", "--squash", "c"]])
+def test_a_merge_concluded_by_git_commit_checks_out_the_model_its_lock_records(retrained, tmp_path, how):
+    """A merge that stopped on a conflict in a file outside the pipeline, or a squash merge, taking the other side's
+    retrained lock whole: nothing retrains, and git runs no post-merge hook for the `git commit` that concludes it,
+    so our side's model stayed beside the commit's lock and `mlops status` called it modified."""
+    hooked = retrained(tmp_path / "repo", "c")
+    run(["git", "checkout", "-q", "-b", "side", "c"], hooked)
+    write(hooked, "docs/note.md", "a note from c\n")
+    assert commit(hooked, "docs/note.md").returncode == 0
+    run(["git", "checkout", "-q", "main"], hooked)
+    write(hooked, "docs/note.md", "a note from main\n")
+    assert commit(hooked, "docs/note.md").returncode == 0
+    ours = model_md5(hooked)
+    run(["git", *how], hooked, check=False)
+    if (hooked / ".git" / "MERGE_HEAD").exists():
+        assert files_with_markers(hooked) == ["docs/note.md"]
+        write(hooked, "docs/note.md", "a note from both\n")
+        run(["git", "add", "docs/note.md"], hooked)
+    concluded = conclude(hooked)
+    assert concluded.returncode == 0, output(concluded)
+    assert model_md5(hooked) == locked_model_md5(hooked) != ours
+    assert run(["mlops", "status"], hooked).stdout.startswith("Pipeline is up to date")
+    assert_clean(hooked)
+
+
+@pytest.mark.slow
 def test_same_param_conflict_stays_real_then_the_retrain_applies(retrained, tmp_path):
     hooked = retrained(tmp_path / "repo", "boot", "three")
     run(["git", "checkout", "-q", "three"], hooked)
