@@ -210,13 +210,26 @@ def refuse_outputs_not_as_locked(edited: list[str]) -> int:
         print(f"  {path}")
     print(
         "\nThe pipeline writes them: a hand edit is lost at the next run and leaves dvc.lock out of step (to change "
-        f"what they say, change the code that writes them and run `{run}`). Fix: `git add {paths}` if `{run}` wrote "
-        f"them since they were staged; else `git checkout HEAD -- {paths}` (a hand edit, or files `git stash pop` or "
-        f"a checkout brought from another run), or `{run}`, which writes them for the staged params, then `git add` "
-        "them."
+        f"what they say, change the code that writes them and run `{run}`). {fix_of_outputs(edited, paths, run)}"
     )
     print(skip_hint())
     return 1
+
+
+def fix_of_outputs(edited: list[str], paths: str, run: str) -> str:
+    """How to stage the generated files as dvc.lock records them: from HEAD, unless HEAD holds them as staged (a
+    commit made with --no-verify or SKIP), where only a run writes them again."""
+    if any(git.succeeds("diff", "--cached", "--quiet", "HEAD", "--", path) for path in edited):
+        generated = " ".join(shell_word(path) for path in ["dvc.lock", *git_kept_outputs(staged_reader())])
+        return (
+            "HEAD holds them so too (committed with --no-verify or SKIP): `git checkout HEAD` cannot put them back. "
+            f"Fix: `{run}`, which writes them for the staged params, then `git add {generated}` and commit again."
+        )
+    return (
+        f"Fix: `git add {paths}` if `{run}` wrote them since they were staged; else `git checkout HEAD -- {paths}` (a "
+        f"hand edit, or files `git stash pop` or a checkout brought from another run), or `{run}`, which writes them "
+        "for the staged params, then `git add` them."
+    )
 
 
 def merge_drivers_missing(read: Reader) -> list[str]:

@@ -284,6 +284,26 @@ def test_a_hand_edit_of_a_generated_report_is_refused_naming_it(hooked):
     assert commit(hooked, "README.md").returncode == 0
 
 
+def test_a_report_edited_in_a_commit_made_with_no_verify_gets_the_fix_that_works(hooked):
+    """A hand edit committed with --no-verify is refused at the next params commit, which told the user to
+    `git checkout HEAD --` the report: HEAD holds the edit, so nothing changed and the same refusal came back."""
+    metrics = hooked / "reports/metrics.json"
+    metrics.write_text(metrics.read_text().replace('"roc_auc": 0.', '"roc_auc": 0.9', 1))
+    run(["git", "commit", "-q", "--no-verify", "-m", "a nicer metric", "--", "reports/metrics.json"], hooked)
+    set_param(hooked, "C: 0.01", "C: 0.1")
+    refused = commit(hooked, "params.yaml")
+    text = output(refused)
+    assert refused.returncode != 0 and "reports/metrics.json" in text and "git checkout HEAD --" not in text, text
+    assert "HEAD holds them so too" in text, text
+    fix = re.search(r"Fix: `(mlops repro)`, which writes them for the staged params, then `(git add [^`]+)`", text)
+    assert fix, text
+    run(fix.group(1), hooked)
+    run(fix.group(2), hooked)
+    assert commit(hooked).returncode == 0
+    assert run(["dvc", "status", "--json"], hooked).stdout.strip() in ("{}", "")
+    assert run(["git", "status", "--porcelain", "--untracked-files=no"], hooked).stdout == ""
+
+
 def test_files_put_among_the_plots_are_refused_and_the_fix_keeps_them(hooked):
     """reports/plots is a folder the evaluate stage writes into git: a model or a loans table copied in there
     passed every check (only the folder's size was limited), and the next run deleted it with the folder."""
