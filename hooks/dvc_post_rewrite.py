@@ -20,6 +20,14 @@ HOOK_ID = "dvc-post-rewrite"
 # --allow-missing: the kept side's outputs (a teammate's retrained model after `git pull --rebase`) may be on the
 # DVC remote only; the retrain makes them again, where a plain `dvc checkout` would stop the command there.
 FINISH = 'dvc checkout --allow-missing && mlops repro && git commit -m "Retrain after rebase" -- dvc.lock reports'
+# `--autostash` (`git pull --rebase --autostash`, rebase.autoStash): git puts the user's changes back after this hook,
+# so FINISH alone trained on them (their params) and its commit of the lock without them was refused.
+FINISH_AROUND_AUTOSTASH = f"git stash && {FINISH} && git stash pop"
+
+
+def autostash_pending() -> bool:
+    """Whether the rebase set uncommitted changes aside, to put them back once this hook ends."""
+    return any(os.path.exists(git.git_path(f"{state}/autostash")) for state in ("rebase-merge", "rebase-apply"))
 
 
 def head_reader(path: str) -> bytes | None:
@@ -38,8 +46,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  The merge driver kept one side of: {', '.join(kept)}.")
     if stale:
         print("  Stale stages:\n" + describe(stale))
-    print(f"\nFinish the rebase with one command (retrains, then commits dvc.lock and reports):\n    {FINISH}")
+    does, finish = finish_command()
+    print(f"\nFinish the rebase with one command ({does}):\n    {finish}")
     return 1
+
+
+def finish_command() -> tuple[str, str]:
+    """What the command that finishes the rebase does, and the command."""
+    if autostash_pending():
+        return (
+            "sets aside the changes the rebase puts back next, retrains, commits, puts them back",
+            FINISH_AROUND_AUTOSTASH,
+        )
+    return "retrains, then commits dvc.lock and reports", FINISH
 
 
 if __name__ == "__main__":

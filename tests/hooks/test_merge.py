@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from hooks.arguments import shell_word
-from hooks.dvc_post_rewrite import FINISH
+from hooks.dvc_post_rewrite import FINISH, FINISH_AROUND_AUTOSTASH
 from hooks.merge_driver import (
     GENERATED,
     STALE_RECORD,
@@ -439,6 +439,25 @@ def test_rebase_and_cherry_pick_name_the_command_that_finishes_them(retrained, t
     status = run(["mlops", "status"], hooked).stdout
     assert "kept one side of dvc.lock" in status and "param evaluate.importance_repeats changed" in status
     assert "dvc checkout --allow-missing && mlops repro" in status
+
+
+@pytest.mark.slow
+def test_a_rebase_with_autostash_names_the_command_that_finishes_it_without_the_stashed_changes(retrained, tmp_path):
+    """`git pull --rebase --autostash` (or rebase.autoStash) with a param edit not committed: git puts the edit back
+    after the post-rewrite hook, so the command it named retrained on the edit, and that command's commit of dvc.lock
+    and reports alone was refused as stale."""
+    hooked = retrained(tmp_path / "repo", "boot", "repeats")
+    run(["git", "checkout", "-q", "repeats"], hooked)
+    set_param(hooked, *ITERATIONS)  # work in progress
+    rebased = run(["git", "rebase", "--autostash", "boot"], hooked, check=False)
+    assert rebased.returncode == 0 and FINISH_AROUND_AUTOSTASH in output(rebased), output(rebased)
+    finished = run(FINISH_AROUND_AUTOSTASH, hooked, check=False)
+    assert finished.returncode == 0, output(finished)
+    assert ITERATIONS[1] in (hooked / "params.yaml").read_text()  # the work in progress, back
+    assert run(["git", "diff", "--name-only"], hooked).stdout.split() == ["params.yaml"]
+    run(["git", "stash", "-q"], hooked)
+    assert run(["mlops", "status"], hooked).stdout.startswith("Pipeline is up to date")
+    assert_clean(hooked)
 
 
 @pytest.mark.slow
