@@ -22,7 +22,7 @@ import posixpath
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import yaml
 
@@ -549,17 +549,28 @@ def reproduce(read: Reader) -> int:
     if merged:
         print("\nRun `git commit` to conclude the merge with params, dvc.lock and reports together.")
     elif git.commit_index() == "copy":
-        stage_again = stage_what_this_commit_staged(["dvc.lock", *kept_outputs])
-        print(f"\nRun the same `git commit -a` again (it stages them), or {stage_again}.{from_the_root()}")
+        print(f"\n{again_after_a_copy_commit(['dvc.lock', *kept_outputs])}.{from_the_root()}")
     else:
         print("\nRun the same `git commit` again to record params, dvc.lock and reports together.")
     return 1
 
 
-def stage_what_this_commit_staged(generated: list[str], most: int = 8) -> str:
-    """`git commit -i PATHS` (or `-a`) stages in a copy of the index, which git drops when the commit stops: the
-    advice stages again what it staged (the params change) with the `generated` files the retrain wrote, not
-    those alone, which would leave the params change out and retrain back to the old params."""
+def again_after_a_copy_commit(generated: list[str]) -> str:
+    """What records the retrain after `git commit -a`, `-i PATHS` or `-p`: the same command stages everything
+    again only where it left nothing unstaged (pre-commit set nothing aside); else it would commit without the
+    retrained files (`-i`), or with the hunks it left out (`-a` instead of `-p`)."""
+    left_out = pre_commit_stashed_paths()
+    stage_again = stage_what_this_commit_staged(generated, left_out)
+    if left_out:
+        return f"Run {stage_again}"
+    return f"Run the same `git commit -a` again (it stages them), or {stage_again}"
+
+
+def stage_what_this_commit_staged(generated: list[str], left_out: Collection[str] = (), most: int = 8) -> str:
+    """`git commit -i PATHS` (or `-a`, `-p`) stages in a copy of the index, which git drops when the commit stops:
+    the advice stages again what it staged (the params change) with the `generated` files the retrain wrote, not
+    those alone, which would leave the params change out and retrain back to the old params; a file it staged only
+    in part (`left_out` holds the rest) by `git add -p`, not whole."""
     folders = tuple(path.rstrip("/") + "/" for path in generated)  # a generated folder's files
     staged = [
         change.path
@@ -569,7 +580,10 @@ def stage_what_this_commit_staged(generated: list[str], most: int = 8) -> str:
     if len(staged) > most:
         return "`git add` what this commit staged with dvc.lock and the reports, then `git commit`"
     tops = sorted({path.split("/")[0] for path in generated})  # dvc.lock, reports
-    return f"`git add {' '.join(shell_word(path) for path in staged + tops)} && git commit`"
+    whole = [path for path in staged if path not in left_out]
+    add = f"git add {' '.join(shell_word(path) for path in whole + tops)} && git commit"
+    part = [shell_word(path) for path in staged if path in left_out]
+    return f"`git add -p {' '.join(part)}` (the same hunks), then `{add}`" if part else f"`{add}`"
 
 
 def parent_label(sha: str, label: str) -> str:

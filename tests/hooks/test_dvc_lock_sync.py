@@ -270,6 +270,24 @@ def test_a_commit_include_is_told_to_stage_its_params_change_with_the_retrained_
     assert run(["git", "status", "--porcelain", "--untracked-files=no"], hooked).stdout == ""
 
 
+def test_a_commit_patch_is_told_to_stage_the_same_hunks_not_to_commit_all(hooked):
+    """`git commit -p` choosing one hunk of params.yaml: the advice was `git commit -a` or `git add params.yaml`, both
+    of which committed the hunk left out too."""
+    set_param(hooked, "C: 0.01", "C: 0.1")
+    set_param(hooked, "importance_repeats: 5", "importance_repeats: 3")  # left out of the commit
+    first = run(["git", "commit", "-p", "-m", "change"], hooked, check=False, input="y\nn\n")
+    text = output(first)
+    assert first.returncode != 0 and "retrained" in text and "git commit -a" not in text, text
+    assert "Run `git add -p params.yaml` (the same hunks), then `git add dvc.lock reports && git commit`." in text, text
+    run(["git", "add", "-p", "params.yaml"], hooked, input="y\nn\n")
+    followed = run("git add dvc.lock reports && git commit -m change", hooked, check=False)
+    assert followed.returncode == 0 and "is stale" not in output(followed), output(followed)
+    committed = run(["git", "show", "HEAD:params.yaml"], hooked).stdout
+    assert "C: 0.1" in committed and "importance_repeats: 5" in committed
+    assert "importance_repeats: 3" in (hooked / "params.yaml").read_text()
+    assert run(["git", "diff", "--name-only"], hooked).stdout.split() == ["params.yaml"]
+
+
 def test_a_hand_edit_of_a_generated_report_is_refused_naming_it(hooked):
     """reports/ is the pipeline's output kept in git: an edited metric would be lost at the next run and leave
     dvc.lock recording other content."""
