@@ -362,7 +362,7 @@ def refuse_unstaged(edited: list[str]) -> int:
 def data_not_here(read: Reader) -> list[tuple[str, str]]:
     """(data, pointer) for each staged `.dvc` pointer's data that is neither in the work tree nor in DVC's cache (a
     teammate's pointer, copied or checked out before `dvc pull`): the reproduction would stop on it."""
-    from hooks.dvc_post_checkout import cache_dir
+    from hooks.dvc_cache_config import cache_dir
 
     missing = []
     for change in git.staged_changes():

@@ -8,13 +8,14 @@ commit (`git switch -c new`) returns at once.
 
 from __future__ import annotations
 
-import configparser
 import importlib.util
 import os
 import shlex
 import subprocess
 import sys
 from collections.abc import Sequence
+
+from hooks.dvc_cache_config import cache_dir
 
 HOOK_ID = "dvc-post-checkout"
 # Set by a caller that checks out the data itself after its `git checkout` (`mlops checkout`): its own failure
@@ -34,21 +35,6 @@ INSTALL_DVC = (
     "give the hook DVC (`additional_dependencies: [dvc]` under its id in .pre-commit-config.yaml, then "
     "`pre-commit install --install-hooks`), or put `dvc` on that PATH"
 )
-
-
-def cache_dir(root: str = ".") -> str:
-    """DVC's local cache folder of the checkout at `root`: `cache.dir` of its `.dvc/config.local` or `.dvc/config`
-    (relative to its `.dvc/`)."""
-    folder = os.path.join(root, ".dvc", "cache")
-    for name in ("config", "config.local"):  # the local file wins
-        config = configparser.ConfigParser()
-        try:
-            config.read(os.path.join(root, ".dvc", name))
-        except configparser.Error:
-            continue
-        if config.has_option("cache", "dir"):
-            folder = os.path.join(root, ".dvc", config.get("cache", "dir"))
-    return folder
 
 
 def moved_to_another_commit(argv: Sequence[str]) -> bool:

@@ -16,7 +16,8 @@ import sys
 from collections.abc import Iterator, Sequence
 
 from hooks import git
-from hooks.dvc_post_checkout import INSTALL_DVC, NO_DVC, cache_dir
+from hooks.dvc_cache_config import cache_dir
+from hooks.dvc_post_checkout import INSTALL_DVC, NO_DVC
 from hooks.dvc_remotes import workspace_remotes
 from hooks.pipeline_state import cached_outputs, imports_from_a_repository, path_md5, pointer_outs
 

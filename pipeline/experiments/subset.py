@@ -13,7 +13,6 @@ pipeline whose stages differ from this project's), the run is DVC's own `dvc exp
 
 from __future__ import annotations
 
-import configparser
 import contextlib
 import errno
 import functools
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hooks import git, md5_cache
+from hooks.dvc_cache_config import cache_dir, cache_settings
 from hooks.merge_driver import placeholders
 from hooks.pipeline_state import (
     dir_md5,
@@ -52,7 +52,6 @@ SUBSET_STAGES = ("train", "evaluate")  # the stages a subset changes: those read
 LOCK_FILE = "dvc.lock"
 SCRATCH_PREFIX = "mlops-subset-"  # its directory in .dvc/tmp/, made and removed under the run lock
 PARAMS_FILE = "params.yaml"
-DVC_CONFIGS = (".dvc/config", ".dvc/config.local")
 SHARED_FOLDER_MODE = 0o2775  # DVC's for a cache folder with `cache.shared` set: the group writes, its files stay its
 
 
@@ -109,8 +108,6 @@ def run(name: str, fraction: float, stages=None) -> SubsetRun:
 
 def fast_path_blocker() -> str | None:
     """Why the fast path cannot make this subset run exactly as `dvc exp run --temp` would (None: it can)."""
-    if any("[cache]" in _read_text(path) for path in _user_dvc_configs()):
-        return "a cache set in the user's or system's DVC config"
     if placeholders():
         return "generated files kept by a merge are placeholders"
     read = functools.cache(read_worktree())  # dvc.yaml and params.yaml: read once for every question below
@@ -133,16 +130,6 @@ def fast_path_blocker() -> str | None:
     if not all(name in stages for name in SUBSET_STAGES):
         return "dvc.yaml lacks a train or evaluate stage"
     return None
-
-
-def _user_dvc_configs() -> tuple[str, str]:
-    """The user's and the system's DVC config files, where DVC reads them (`dvc.dirs`, without importing DVC): its
-    variables, else the platform's folders (on Linux `$XDG_CONFIG_HOME/dvc`, by default `~/.config/dvc`)."""
-    import platformdirs
-
-    user = os.getenv("DVC_GLOBAL_CONFIG_DIR") or platformdirs.user_config_dir("dvc", "iterative")
-    system = os.getenv("DVC_SYSTEM_CONFIG_DIR") or platformdirs.site_config_dir("dvc", "iterative")
-    return os.path.join(user, "config"), os.path.join(system, "config")
 
 
 def run_fast(name: str, fraction: float, stages) -> str:
@@ -227,9 +214,8 @@ def _record_outputs(scratch: Path, stages, fraction: float) -> dict[str, list[st
 def _cache_objects(scratch: Path, outputs: dict[str, list[str]]) -> None:
     """Move the cached outputs into DVC's cache by md5, read-only, as `dvc commit` leaves them: in a cache shared
     with a group (`cache.shared`), the folder holding each is the group's to write to, as DVC makes it."""
-    settings = _cache_settings()
-    files = _cache_dir(settings) / "files" / "md5"
-    folder_mode = SHARED_FOLDER_MODE if settings.get("shared") else None
+    files = Path(cache_dir()) / "files" / "md5"
+    folder_mode = SHARED_FOLDER_MODE if cache_settings().get("shared") else None
     for name in outputs["cached"]:
         source = scratch / name
         md5 = path_md5(source)
@@ -269,25 +255,6 @@ def _move(source: Path, target: Path) -> None:
         os.replace(partial, target)
     finally:
         Path(partial).unlink(missing_ok=True)
-
-
-def _cache_settings() -> dict[str, str]:
-    """The `[cache]` options of the repo's config, then its local config (which wins)."""
-    settings = {}
-    for config_file in DVC_CONFIGS:
-        config = configparser.ConfigParser(strict=False, interpolation=None)
-        try:
-            config.read_string(_read_text(config_file))
-        except configparser.Error:
-            continue
-        if config.has_section("cache"):
-            settings |= {key: value.strip().strip("'\"") for key, value in config.items("cache")}
-    return settings
-
-
-def _cache_dir(settings: dict[str, str]) -> Path:
-    """DVC's cache directory as `settings` (`_cache_settings`) set it; a relative path is relative to `.dvc/`."""
-    return Path(".dvc") / settings["dir"] if settings.get("dir") else Path(".dvc/cache")
 
 
 def _index_with_workspace_changes(scratch: Path) -> str:
@@ -369,13 +336,6 @@ def _tmp_dir() -> str:
     """`.dvc/tmp`: on the repo's file system, and ignored by git and DVC."""
     Path(".dvc/tmp").mkdir(parents=True, exist_ok=True)
     return ".dvc/tmp"
-
-
-def _read_text(path: str) -> str:
-    try:
-        return Path(path).expanduser().read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
 
 
 def _git(*args: str, env: dict[str, str] | None = None) -> str:

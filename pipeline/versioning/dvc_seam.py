@@ -7,7 +7,6 @@ for the commands through `pipeline.versioning.pipeline_status`; git is asked thr
 
 from __future__ import annotations
 
-import configparser
 import contextlib
 import logging
 import os
@@ -26,6 +25,7 @@ import yaml
 
 from hooks import dvc_post_checkout
 from hooks import git as git_plumbing
+from hooks.dvc_cache_config import cache_settings
 from hooks.pipeline_state import (
     DVC_YAML,
     LOCK_FILE,
@@ -900,14 +900,10 @@ def worktree_sharing_cache(rev: str, branch: str | None = None) -> Iterator[Path
 
 
 def _cache_config_sharing(cache: str) -> str:
-    """A worktree's `.dvc/config.local` that uses the folder `cache` with the workspace's own local cache settings
+    """A worktree's `.dvc/config.local` that uses the folder `cache` with the workspace's own cache settings
     (`dvc config --local cache.type symlink`, `cache.shared group`), as DVC carries them to an experiment's copy:
     else the worktree copied big data the user has DVC link, and made cache folders the group could not write."""
-    config = configparser.ConfigParser(strict=False, interpolation=None)
-    with contextlib.suppress(OSError, configparser.Error):
-        config.read_string(Path(".dvc/config.local").read_text(encoding="utf-8"))
-    settings = dict(config.items("cache")) if config.has_section("cache") else {}
-    settings["dir"] = cache
+    settings = cache_settings() | {"dir": cache}
     return "[cache]\n" + "".join(f"    {key} = {value}\n" for key, value in settings.items())
 
 

@@ -15,11 +15,13 @@ import pytest
 
 from hooks import block_untracked_data
 from hooks.dvc_lock_sync import (
+    data_not_here,
     main,
     metric_changes,
     parent_label,
     pre_commit_stashed_paths,
     process_start_time,
+    staged_reader,
     stale_stages,
     subset_lock,
 )
@@ -589,6 +591,24 @@ def test_a_pointer_whose_data_is_in_no_cache_here_is_named_with_the_pull_before_
         "data/external/loans.csv.dvc",
         "params.yaml",
     ]
+
+
+def test_data_in_the_cache_the_users_dvc_config_names_is_here_to_train_on(staging, tmp_path, monkeypatch):
+    """The check looked in the repo's cache only: with the cache elsewhere by the user's DVC config (`dvc cache dir
+    --global`), data DVC checks out from there was called missing, and the params commit refused."""
+    md5 = "0123456789abcdef" * 2
+    staging("data/external/loans.csv.dvc", pointer_text(md5))
+    user_config, cache = tmp_path / "dvc-user", tmp_path / "user-cache"
+    user_config.mkdir()
+    (user_config / "config").write_text(f"[cache]\n    dir = {cache}\n")
+    monkeypatch.setenv("DVC_GLOBAL_CONFIG_DIR", str(user_config))
+    missing = [("data/external/loans.csv", "data/external/loans.csv.dvc")]
+    assert data_not_here(staged_reader()) == missing
+
+    (cache / "files" / "md5" / md5[:2]).mkdir(parents=True)
+    (cache / "files" / "md5" / md5[:2] / md5[2:]).write_text("loan_id,amount\n")
+
+    assert data_not_here(staged_reader()) == []
 
 
 def test_a_templated_stage_that_dvc_calls_stale_is_retrained_by_the_commit(hooked):
