@@ -326,6 +326,13 @@ def _head_or_empty_tree() -> str:
     return "HEAD" if ref_exists("HEAD") else git("hash-object", "-t", "tree", "/dev/null").decode().strip()
 
 
+def staged_deletions(paths: Sequence[str]) -> list[str]:
+    """Which of `paths` HEAD holds and the index does not (`git rm`, `git rm --cached`), taken literally; none
+    before the first commit (git fails there, printing nothing: one process either way)."""
+    args = ("--literal-pathspecs", "diff-index", "--cached", "-z", "--name-only", "--no-renames", "--diff-filter=D")
+    return _split_z(git(*args, "HEAD", "--", *paths, check=False))
+
+
 def is_tracked(path: str) -> bool:
     """Whether git tracks `path` (a file, or a folder holding tracked files), taken literally (no globbing)."""
     return succeeds("--literal-pathspecs", "ls-files", "--error-unmatch", "--", path)

@@ -398,6 +398,21 @@ def test_a_commit_that_deletes_dvc_lock_is_refused_with_the_fix(hooked):
     assert skipped.returncode == 0, output(skipped)  # on purpose: the hook's own SKIP id
 
 
+def test_a_commit_that_untracks_dvc_lock_keeping_the_file_is_refused_with_the_fix(hooked):
+    """`git rm --cached dvc.lock` left the file on disk, so the check (the file gone from the work tree) passed,
+    and the commit recorded a pipeline with no lock for every clone."""
+    run(["git", "rm", "-q", "--cached", "dvc.lock"], hooked)
+    refused = commit(hooked)
+    assert refused.returncode != 0, output(refused)
+    assert "dvc-lock-sync: this commit takes dvc.lock out of git (`git rm --cached`" in output(refused)
+    assert "Fix: `git reset -q -- dvc.lock` (HEAD's) or `git add dvc.lock`" in output(refused)
+    run(["git", "reset", "-q", "--", "dvc.lock"], hooked)
+    assert run(["git", "status", "--porcelain"], hooked).stdout == ""
+    run(["git", "rm", "-q", "--cached", "dvc.lock", "dvc.yaml"], hooked)  # the pipeline goes with it
+    passed = commit(hooked)
+    assert passed.returncode == 0, output(passed)
+
+
 def test_deleting_dvc_lock_with_the_pipeline_or_before_any_lock_is_not_refused(staging, capsys):
     from hooks.deletions import deletes_lock
 

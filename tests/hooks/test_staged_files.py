@@ -757,6 +757,24 @@ def test_a_commit_that_deletes_dvc_config_is_refused_with_the_fix(hooked):
     assert commit(hooked).returncode == 0
 
 
+def test_a_commit_that_untracks_dvc_config_keeping_the_file_is_refused_unless_dvc_goes(hooked):
+    """`git rm --cached .dvc/config` left the file on disk, so the check (the file gone from the work tree)
+    passed, and every clone lost the project's remote; `dvc destroy` still passes."""
+    run(["git", "rm", "-q", "--cached", ".dvc/config"], hooked)
+    refused = commit(hooked)
+    assert refused.returncode != 0, output(refused)
+    assert "no-secrets-in-dvc-config: this commit takes .dvc/config out of git (`git rm --cached`" in output(refused)
+    assert "Fix: `git reset -q -- .dvc/config` (HEAD's) or `git add .dvc/config`" in output(refused)
+    run(["git", "reset", "-q", "--", ".dvc/config"], hooked)
+    assert run(["git", "status", "--porcelain"], hooked).stdout == ""
+    run(["dvc", "destroy", "-f"], hooked)
+    run(["git", "add", "-A"], hooked)
+    passed = commit(hooked)
+    assert passed.returncode == 0, output(passed)
+    tracked = run(["git", "ls-tree", "-r", "--name-only", "HEAD"], hooked).stdout.split()
+    assert ".dvc/config" not in tracked and "dvc.lock" not in tracked
+
+
 def test_a_staged_file_the_work_tree_lacks_is_read_from_the_index(staging, capsys):
     """A skip-worktree entry (a sparse checkout's) staged by `git update-index --cacheinfo`: pre-commit names it,
     the work tree does not hold it, and it was skipped unread."""
