@@ -4,7 +4,7 @@ Reads the staged content (the index), compares params strictly by type (`1` and 
 lock recorded by a subset run (`data.sample_frac` < 1). Modes:
   check  refuse, naming the stale stages and the command that fixes them (CI, long trainings);
   repro  reproduce the stale stages (full data), `git add` dvc.lock and the git-kept reports, print the metric
-         change against HEAD and stop the commit so that the plain `git commit` run again records them all.
+         change against HEAD and stop the commit so that the same `git commit` (`--amend` kept) run again records them.
 During a merge (the `pre-merge-commit` hook, or the `git commit` that concludes a merge) the generated files the
 merge driver kept from one side (`hooks.merge_driver`) are stale too: the merged data is checked out, the
 pipeline reproduced, and the metric change printed against both parents.
@@ -551,7 +551,7 @@ def reproduce(read: Reader) -> int:
     elif git.commit_index() == "copy":
         print(f"\n{again_after_a_copy_commit(['dvc.lock', *kept_outputs])}.{from_the_root()}")
     else:
-        print("\nRun the same `git commit` again to record params, dvc.lock and reports together.")
+        print(f"\nRun the same `{git.commit_command()}` again to record params, dvc.lock and reports together.")
     return 1
 
 
@@ -563,14 +563,15 @@ def again_after_a_copy_commit(generated: list[str]) -> str:
     stage_again = stage_what_this_commit_staged(generated, left_out)
     if left_out:
         return f"Run {stage_again}"
-    return f"Run the same `git commit -a` again (it stages them), or {stage_again}"
+    return f"Run the same `{git.commit_command()} -a` again (it stages them), or {stage_again}"
 
 
 def stage_what_this_commit_staged(generated: list[str], left_out: Collection[str] = (), most: int = 8) -> str:
     """`git commit -i PATHS` (or `-a`, `-p`) stages in a copy of the index, which git drops when the commit stops:
     the advice stages again what it staged (the params change) with the `generated` files the retrain wrote, not
     those alone, which would leave the params change out and retrain back to the old params; a file it staged only
-    in part (`left_out` holds the rest) by `git add -p`, not whole."""
+    in part (`left_out` holds the rest) by `git add -p`, not whole. It ends in the commit run (`--amend` kept)."""
+    commit = git.commit_command()
     folders = tuple(path.rstrip("/") + "/" for path in generated)  # a generated folder's files
     staged = [
         change.path
@@ -578,10 +579,10 @@ def stage_what_this_commit_staged(generated: list[str], left_out: Collection[str
         if change.path not in generated and not change.path.startswith(folders)
     ]
     if len(staged) > most:
-        return "`git add` what this commit staged with dvc.lock and the reports, then `git commit`"
+        return f"`git add` what this commit staged with dvc.lock and the reports, then `{commit}`"
     tops = sorted({path.split("/")[0] for path in generated})  # dvc.lock, reports
     whole = [path for path in staged if path not in left_out]
-    add = f"git add {' '.join(shell_word(path) for path in whole + tops)} && git commit"
+    add = f"git add {' '.join(shell_word(path) for path in whole + tops)} && {commit}"
     part = [shell_word(path) for path in staged if path in left_out]
     return f"`git add -p {' '.join(part)}` (the same hunks), then `{add}`" if part else f"`{add}`"
 
@@ -624,8 +625,9 @@ def refuse_commit_of_paths(stale: list[StageState]) -> int:
     print(
         f"{HOOK_ID}: dvc.lock is stale for: {', '.join(state.name for state in stale) or 'the pipeline'}, and "
         "`git commit PATHS` records only the paths it names, so a retrained dvc.lock and reports would be left "
-        "out.\nNothing was retrained. Fix: `git add` your change, then `git commit` without paths (this hook then "
-        "retrains and stages them with it); or `mlops repro`, then name dvc.lock and reports/ in the commit too."
+        f"out.\nNothing was retrained. Fix: `git add` your change, then `{git.commit_command()}` without paths (this "
+        "hook then retrains and stages them with it); or `mlops repro`, then name dvc.lock and reports/ in the commit "
+        "too."
     )
     print(skip_hint())
     return 1

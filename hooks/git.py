@@ -287,6 +287,31 @@ def commit_index() -> str:
     return "copy" if name.endswith(".lock") else "index"
 
 
+def commit_command() -> str:
+    """The `git commit` to run again for the commit a hook is checking: `git commit --amend` when it amends HEAD.
+    git tells its hooks nothing of `--amend`, so this reads the arguments of the `git` process the hook runs under
+    (/proc; plain `git commit` where there is none): a plain `git commit` after an amend made a second commit."""
+    return "git commit --amend" if _running_under_amend() else "git commit"
+
+
+def _running_under_amend(most: int = 12) -> bool:
+    pid = os.getppid()
+    for _ in range(most):  # the hook, pre-commit, its shell scripts, then git
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                argv = handle.read().split(b"\0")
+            with open(f"/proc/{pid}/stat", "rb") as handle:
+                pid = int(handle.read().rpartition(b")")[2].split()[1])  # field 4, ppid, after the command
+        except (OSError, ValueError, IndexError):
+            return False
+        if os.path.basename(argv[0]) == b"git":
+            options = argv[1 : argv.index(b"--")] if b"--" in argv else argv[1:]
+            return any(len(arg) > 3 and b"--amend".startswith(arg) for arg in options)  # git takes `--amen` too
+        if pid <= 1:
+            return False
+    return False
+
+
 def staged_files_under(folder: str) -> dict[str, bytes]:
     """path -> content of every file the index holds under `folder` (submodules, which hold no blob here, left
     out): one `git ls-files -s` and one `git cat-file --batch`, whatever the number of files."""

@@ -272,6 +272,29 @@ def test_a_commit_include_is_told_to_stage_its_params_change_with_the_retrained_
     assert run(["git", "status", "--porcelain", "--untracked-files=no"], hooked).stdout == ""
 
 
+def test_an_amend_that_retrains_is_told_to_amend_again(hooked):
+    """After `git commit --amend -a` retrained, the advice ended in a plain `git commit`, which made a second commit
+    on top of the amended one instead of amending it."""
+    parent = run(["git", "rev-parse", "HEAD~1"], hooked).stdout.strip()
+    set_param(hooked, "C: 0.01", "C: 0.1")
+    first = run(["git", "commit", "--amend", "-a", "--no-edit"], hooked, check=False)
+    assert first.returncode != 0 and "retrained" in output(first), output(first)
+    assert "Run the same `git commit --amend -a` again (it stages them)" in output(first), output(first)
+    [advice] = re.findall(r"`(git add [^`]*&& git commit[^`]*)`", output(first))
+    assert advice == "git add params.yaml dvc.lock reports && git commit --amend", advice
+    followed = run(f"{advice} --no-edit", hooked, check=False)
+    assert followed.returncode == 0 and "is stale" not in output(followed), output(followed)
+    assert run(["git", "rev-parse", "HEAD~1"], hooked).stdout.strip() == parent  # amended, not one more commit
+    assert "C: 0.1" in run(["git", "show", "HEAD:params.yaml"], hooked).stdout
+    set_param(hooked, "C: 0.1", "C: 0.2")
+    run(["git", "add", "params.yaml"], hooked)
+    staged = run(["git", "commit", "--amend", "--no-edit"], hooked, check=False)
+    assert "Run the same `git commit --amend` again to record params" in output(staged), output(staged)
+    assert run(["git", "commit", "--amend", "--no-edit"], hooked, check=False).returncode == 0
+    assert run(["git", "rev-parse", "HEAD~1"], hooked).stdout.strip() == parent
+    assert run(["git", "status", "--porcelain", "--untracked-files=no"], hooked).stdout == ""
+
+
 def test_a_commit_patch_is_told_to_stage_the_same_hunks_not_to_commit_all(hooked):
     """`git commit -p` choosing one hunk of params.yaml: the advice was `git commit -a` or `git add params.yaml`, both
     of which committed the hunk left out too."""
