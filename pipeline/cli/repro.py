@@ -88,8 +88,8 @@ def status(
         return
     if pipeline.kept_placeholders:
         typer.echo(
-            f"A merge, rebase or cherry-pick kept one side of {', '.join(pipeline.kept_placeholders)} (generated "
-            "files are never merged as text): they are placeholders until reproduced. Run `dvc checkout "
+            f"A merge, rebase, cherry-pick or revert kept one side of {', '.join(pipeline.kept_placeholders)} "
+            "(generated files are never merged as text): they are placeholders until reproduced. Run `dvc checkout "
             "--allow-missing && mlops repro`, then `git add dvc.lock reports` and commit (a merge in progress: plain "
             "`git commit` retrains and stages them)."
         )

@@ -110,7 +110,7 @@ def require_pulled(path: str) -> None:
 
 
 def merge_placeholders() -> list[str]:
-    """Generated files a merge, rebase or cherry-pick took from one side, not yet reproduced."""
+    """Generated files a merge, rebase, cherry-pick or revert took from one side, not yet reproduced."""
     return merge_driver.placeholders()
 
 

@@ -442,6 +442,31 @@ def test_rebase_and_cherry_pick_name_the_command_that_finishes_them(retrained, t
 
 
 @pytest.mark.slow
+def test_a_cherry_pick_or_revert_checks_out_the_model_its_lock_records(retrained, tmp_path):
+    """git runs no post-merge or checkout hook for `git cherry-pick` or `git revert`: after a clean one of a retrained
+    commit, dvc.lock recorded the other model while models/ kept the one before, and `mlops status` asked for a
+    retrain. The reference-transaction script runs dvc-post-merge for their commit; for `git cherry-pick A B`,
+    once, after the last, against where the picks started (the last one here moves no pointer)."""
+    hooked = retrained(tmp_path / "repo", "c")
+    main_model = model_md5(hooked)
+    run(["git", "checkout", "-q", "-b", "c-note", "c"], hooked)
+    write(hooked, "docs/note.md", "a note\n")
+    assert commit(hooked, "docs/note.md").returncode == 0
+    run(["git", "checkout", "-q", "main"], hooked)
+    for command, model in [
+        (["cherry-pick", "c"], "picked"),
+        (["revert", "--no-edit", "HEAD"], "main"),
+        (["cherry-pick", "c", "c-note"], "picked"),
+    ]:
+        done = run(["git", *command], hooked, check=False)
+        assert done.returncode == 0, output(done)
+        assert model_md5(hooked) == locked_model_md5(hooked), command
+        assert (model_md5(hooked) == main_model) == (model == "main"), command
+        assert run(["mlops", "status"], hooked).stdout.startswith("Pipeline is up to date"), command
+    assert_clean(hooked)
+
+
+@pytest.mark.slow
 def test_a_rebase_with_autostash_names_the_command_that_finishes_it_without_the_stashed_changes(retrained, tmp_path):
     """`git pull --rebase --autostash` (or rebase.autoStash) with a param edit not committed: git puts the edit back
     after the post-rewrite hook, so the command it named retrained on the edit, and that command's commit of dvc.lock
