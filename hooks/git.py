@@ -503,6 +503,23 @@ def squash_merging() -> bool:
     return os.path.exists(git_path("SQUASH_MSG"))
 
 
+def blobs_at(rev: str, paths: Sequence[str]) -> dict[str, bytes]:
+    """path -> content at a revision, for the `paths` that are files there: one `git cat-file --batch` process."""
+    asked = [path for path in paths if "\n" not in rev + path]  # `--batch` reads one request per line
+    output = git("cat-file", "--batch", input="".join(f"{rev}:{path}\n" for path in asked).encode())
+    found = {}
+    for path in asked:
+        header, _, output = output.partition(b"\n")
+        fields = header.split()
+        if len(fields) != 3:  # `<name> missing`, or `ambiguous`
+            continue
+        size = int(fields[2])
+        if fields[1] == b"blob":
+            found[path] = output[:size]
+        output = output[size + 1 :]
+    return found
+
+
 def blob_at(rev: str, path: str) -> bytes | None:
     """The content of a file at a revision, or None when it is absent there or not a file (a directory)."""
     if "\n" in rev or "\n" in path:  # `--batch` reads one request per line: ask for this one on the command line

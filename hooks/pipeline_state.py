@@ -438,6 +438,26 @@ def pipeline_state(
     return states
 
 
+def params_not_as_locked(read: Reader) -> list[StageState]:
+    """The stages whose params in params.yaml differ from those dvc.lock records for them (strictly by type), each
+    with the params named: `pipeline_state` for params alone, reading no data, code nor output. A stage dvc.lock
+    has no entry for, or only DVC can judge (`GENERATED_OR_MOVED`), is left out."""
+    dvc_yaml = load(read, DVC_YAML) or {}
+    lock = lock_stages(read)
+    params = load(read, PARAMS_FILE) or {}
+    states = []
+    for name, stage in (dvc_yaml.get("stages") or {}).items():
+        locked = lock.get(name)
+        if not locked or any(key in stage for key in GENERATED_OR_MOVED):
+            continue
+        state = StageState(name)
+        recorded = (locked.get("params") or {}).get(PARAMS_FILE) or {}
+        _compare_params(state, _param_keys(stage.get("params")), params, recorded)
+        if state.stale:
+            states.append(state)
+    return states
+
+
 def _md5(read: Reader, path: str, root: str) -> str | None:
     full = os.path.join(root, path)
     if os.path.isdir(full):

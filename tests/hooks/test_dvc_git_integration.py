@@ -292,6 +292,29 @@ def with_bare_origin(repo, tmp_path):
     run(["git", "remote", "add", "origin", str(tmp_path / "origin.git")], repo)
 
 
+def test_a_push_of_params_committed_without_the_retrain_is_refused_with_the_fix(hooked, tmp_path):
+    """`git commit --no-verify` of a params change left dvc.lock stale, and `git push` sent it to every clone: the
+    pre-push hook now compares the pushed tip's params with those its dvc.lock records, read from git."""
+    with_bare_origin(hooked, tmp_path)
+    run(["git", "push", "-q", "origin", "main"], hooked)
+    pushed = run(["git", "rev-parse", "main"], tmp_path / "origin.git").stdout
+    params = hooked / "params.yaml"
+    params.write_text(params.read_text().replace("    C: 0.01", "    C: 0.1"))
+    run(["git", "commit", "-q", "--no-verify", "-am", "C, not retrained"], hooked)
+    stale = run(["git", "rev-parse", "HEAD"], hooked).stdout.strip()
+    refused = run(["git", "push", "-q", "origin", "main"], hooked, check=False)
+    said = refused.stdout + refused.stderr
+    assert refused.returncode != 0 and f"pushed-lock: the pushed commit {stale[:12]} records params" in said, said
+    assert "  train: param train.logreg.C changed (0.01 -> 0.1)\n" in said, said
+    assert "`mlops repro`, then `git add dvc.lock reports && git commit`; then push again" in said, said
+    assert run(["git", "rev-parse", "main"], tmp_path / "origin.git").stdout == pushed
+    run(["mlops", "repro"], hooked)
+    run(["git", "add", "dvc.lock", "reports"], hooked)
+    run(["git", "commit", "-q", "-m", "retrain"], hooked)
+    sent = run(["git", "push", "-q", "origin", "main"], hooked, check=False)
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+
+
 def test_a_first_push_passes_though_an_older_commits_objects_are_gone(hooked, tmp_path):
     """Pushing a clone's history to a new remote named every object of every commit that changed dvc.lock: those of
     long-gone versions are in no cache, and the push was refused with a fix (`mlops repro`) that rebuilds only
