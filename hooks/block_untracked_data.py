@@ -3,10 +3,10 @@
 Refuses a staged file that is under `data/` or `models/` (other than DVC pointers, `.gitignore`, `.gitkeep`,
 README, each of which must be what its name says), that is data or a model by its name or by its content
 (magic bytes: parquet, zip, gzip, HDF5, numpy, pickle, safetensors, ...; a table by its rows), or that holds
-data inside it (a notebook whose outputs hold a table, text holding base64 that decodes to data); unless it is a
-small fixture in an allowed folder, or an output `dvc.yaml` keeps in git with `cache: false`; that is bigger than
-the size limit, that DVC already tracks with its cache, or that is a symbolic link into a DVC cache (one that
-`cache.type symlink` made, copied as a link). It reads only the staged files
+data inside it (a notebook whose outputs hold a table, text or a notebook cell holding base64 that decodes to
+data); unless it is a small fixture in an allowed folder, or an output `dvc.yaml` keeps in git with `cache: false`;
+that is bigger than the size limit, that DVC already tracks with its cache, or that is a symbolic link into a DVC
+cache (one that `cache.type symlink` made, copied as a link). It reads only the staged files
 (`hooks.git.staged_blobs`), so the check costs the same whatever the size of the repository.
 """
 
@@ -46,7 +46,7 @@ DATA_EXTENSIONS = frozenset(_EXTENSIONS.split())
 TABLE_EXTENSIONS = (".csv", ".parquet", ".pq")
 NOTEBOOK_OUTPUTS = "a notebook whose outputs hold data"
 ENCODED = "data encoded in its text"
-ENCODED_KIND = re.compile(rf"{ENCODED} \((.+)\): line")
+ENCODED_KIND = re.compile(rf"{ENCODED} \((.+)\): (?:line|cell)")
 # The extension of a file of each format `hooks.formats` names, by its first word, where that word is not one.
 FORMAT_EXTENSIONS = {
     "gzip": "gz", "bzip2": "bz2", "hdf5": "h5", "netcdf": "nc", "numpy": "npy", "pickle": "pkl", "zstd": "zst",
@@ -92,10 +92,18 @@ def false_name(path: str, size: int, head: bytes) -> str | None:
 
 
 def data_held(path: str, head: bytes, largest: int) -> str | None:
-    """The data a file holds inside it, if any: a notebook's outputs, or base64 in text that decodes to data."""
+    """The data a file holds inside it, if any: a notebook's outputs, or base64 in text (a notebook's cell sources
+    too) that decodes to data."""
     if notebooks.is_notebook(path, head):
-        cells = notebooks.cells_holding_data(head, largest)
-        return f"{NOTEBOOK_OUTPUTS}: {'; '.join(cells)}" if cells else None
+        cells = notebooks.cells_of(head)
+        holding = notebooks.cells_holding_data(cells, largest)
+        if holding:
+            return f"{NOTEBOOK_OUTPUTS}: {'; '.join(holding)}"
+        in_source = notebooks.encoded_in_sources(cells)
+        if in_source is None:
+            return None
+        cell, size, kind = in_source
+        return f"{ENCODED} ({kind}): cell {cell}'s source holds {size // 1024:,} KB of it as base64"
     found = encoded_data(head) if is_text_bytes(head) else None
     if found is None:
         return None

@@ -62,6 +62,15 @@ ONNX_START = re.compile(rb"\x08[\x01-\x1f](?:\x12|\x1a|\x22|\x42)[\x01-\x7f]")
 
 def data_format(head: bytes) -> str | None:
     """The data or model format whose signature `head` (a file's first bytes) carries, if any."""
+    if kind := _signed_format(head):
+        return kind
+    if _is_binary(head) and (inside := _raw_deflate_content(head)):
+        return f"raw deflate holding {inside}"
+    return None
+
+
+def _signed_format(head: bytes) -> str | None:
+    """The format `head` carries a signature or a header of."""
     match = _START.match(head)
     if match and _is_binary(head):
         return _AT_START[match.group()]
@@ -91,9 +100,12 @@ def data_format(head: bytes) -> str | None:
 # that a header, a footer (`total rows: 3000`) or a cut row do not hide it. Those rows are written as a program
 # writes a table: `a,b`, no field empty at either end and none after the first starting with a space; or `a, b`
 # with a column of numbers. Prose, code and logs vary in their number of commas from line to line, write `a, b`
-# between words, indent with a tab and end a statement with `;`. Columns of numbers separated by spaces
-# (`np.savetxt`) are a table too; words separated by spaces are only in columns aligned as a printed data frame's
-# (`print(df.to_string())`): lines of one length, columns of spaces between them, one column of numbers.
+# between words, indent with a tab and end a statement with `;`. Rows of numbers separated by spaces (`np.savetxt`)
+# are a table too, whatever their number of fields (an empty field is a space more). Words and numbers separated by
+# one space (`df.to_csv(sep=" ")`) are one when their rows are a table's: one number of fields, none indented, a
+# column of numbers, no field of code or config (`=`, `key:`, `f(x);`) and no column of one word on every line, the
+# first included (a log's `took`, code's `=`: a table's header names its column). Columns aligned as a printed data
+# frame's (`print(df.to_string())`) are one too: lines of one length, columns of spaces between, one of numbers.
 TABLE_DELIMITERS = {",": "CSV", "\t": "TSV", ";": "CSV (;)", "|": "pipe-delimited"}  # a Markdown table: `| a |`
 TABLE_ROWS = 20
 TABLE_LINES = 100  # enough for a table's rows to outvote its header, comments and footer; few enough to be cheap
@@ -118,6 +130,8 @@ def delimited_table(head: bytes) -> str | None:
             return None if _is_a_log(lines) else kind
     if _is_space_delimited_numbers(lines):
         return "space-delimited numbers"
+    if _is_space_delimited_table(lines):
+        return "space-delimited table"
     return "aligned columns" if _is_aligned_columns(lines) else None
 
 
@@ -195,11 +209,35 @@ def _has_a_number_column(rows: list[list[str]]) -> bool:
 
 
 def _is_space_delimited_numbers(lines: list[str]) -> bool:
-    """Columns of numbers separated by spaces or tabs (`np.savetxt`, `df.to_csv(sep=" ")`), a header aside."""
+    """Rows of two numbers or more separated by spaces or tabs (`np.savetxt`, `df.to_csv(sep=" ")` of numbers, a
+    missing value's two spaces, rows of varying length), a header aside."""
     if not NUMBERS_ROW.fullmatch(lines[len(lines) // 2]):  # cheap: prose and code end here
         return False
-    numeric = [line.split() for line in lines if NUMBERS_ROW.fullmatch(line)]
-    return len(numeric) >= TABLE_SHARE * len(lines) and bool(_rows_of_one_width(numeric, len(numeric)))
+    return sum(bool(NUMBERS_ROW.fullmatch(line)) for line in lines) >= TABLE_SHARE * len(lines)
+
+
+# A field of code or config rather than a table's: an operator, `key:`, `key=`, `f(x);`, a bracket or a comment.
+CODE_FIELD = re.compile(r"[=:;,({\[<>|#]|.*[=:;,({\[]\Z|[-+*/%<>=!&|^~]+\Z")
+
+
+def _is_space_delimited_table(lines: list[str]) -> bool:
+    """Words and numbers separated by one space (`df.to_csv(sep=" ")`, quoted where a field holds a space)."""
+    middle = lines[len(lines) // 2]
+    if " " not in middle or middle[0] in " \t" or not NUMBER.search(middle):  # cheap: most text ends here
+        return False
+    import csv
+
+    try:
+        table = _rows_of_one_width(csv.reader(lines, delimiter=" "), len(lines))
+    except csv.Error:
+        return False
+    if not table or sum(bool(row[0]) for row in table) < TABLE_SHARE * len(table):  # indented: code, YAML
+        return False
+    if sum(any(CODE_FIELD.match(field) for field in row) for row in table) > (1 - TABLE_SHARE) * len(table):
+        return False
+    if any(len(set(column)) == 1 and not NUMBER.fullmatch(column[0]) for column in zip(*table, strict=True)):
+        return False
+    return _has_a_number_column(table)
 
 
 def _is_aligned_columns(lines: list[str]) -> bool:
@@ -215,6 +253,23 @@ def _is_aligned_columns(lines: list[str]) -> bool:
     columns = [column.span() for column in re.finditer("x+", mask)]
     table = [[row[start:end] for start, end in columns] for row in rows]
     return len(table[0]) >= 2 and _has_a_number_column(table)
+
+
+def _raw_deflate_content(head: bytes) -> str | None:
+    """The data format or table a raw deflate stream (`zlib.compressobj(wbits=-15)`, a zip member cut out) holds:
+    it has no header to recognise, so what it inflates to must be data itself. Content that is not deflate fails
+    within its first bytes (a block type of 3, a code or distance out of range) at C speed."""
+    import zlib
+
+    try:
+        inflated = zlib.decompressobj(-zlib.MAX_WBITS).decompress(head[:HEAD_BYTES], TABLE_BYTES)
+    except zlib.error:
+        return None
+    if not inflated:
+        return None
+    if _is_binary(inflated):
+        return _signed_format(inflated[:HEAD_BYTES])  # not inflated again: a deflate quine inflates to itself
+    return delimited_table(inflated)
 
 
 def _is_zlib(head: bytes) -> bool:

@@ -1,5 +1,6 @@
 """What a Jupyter notebook's outputs hold: a notebook committed with its outputs carries what its cells printed and
-displayed, and a printed table is data in git whatever the file's name.
+displayed, and a printed table is data in git whatever the file's name. And what its cells' sources hold: base64
+pasted into a cell (`DATA = "UEsDB..."`) is data in git too.
 
 Pure functions over a notebook's bytes (stdlib only). A notebook is a `.ipynb` file, or JSON with an `nbformat` key;
 its cells are nbformat 4's. An output holds data when its text is a table by the rule for files
@@ -13,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 
-from hooks.formats import TABLE_ROWS, delimited_table, encoded_data
+from hooks.formats import ENCODED_CHARS, TABLE_ROWS, delimited_table, encoded_data
 
 SUFFIX = ".ipynb"
 JSON_OBJECT = re.compile(rb"\s*\{")
@@ -27,23 +28,41 @@ def is_notebook(path: str, head: bytes) -> bool:
     return path.endswith(SUFFIX) or (JSON_OBJECT.match(head) is not None and NBFORMAT_KEY in head)
 
 
-def cells_holding_data(head: bytes, largest: int) -> list[str]:
-    """One line per code cell whose outputs hold data (`cell 4: a CSV table of 1,501 lines it printed`), cells
-    counted from 1 as a reader counts them; none when `head` is not a whole notebook (one cut at the read limit is
-    past the hooks' size limit)."""
+def cells_of(head: bytes) -> list:
+    """A notebook's cells; none when `head` is not a whole notebook (one cut at the read limit is past the hooks'
+    size limit)."""
     try:
         notebook = json.loads(head)
     except (ValueError, RecursionError):
         return []
     cells = notebook.get("cells") if isinstance(notebook, dict) else None
+    return [cell if isinstance(cell, dict) else {} for cell in cells] if isinstance(cells, list) else []
+
+
+def cells_holding_data(cells: list[dict], largest: int) -> list[str]:
+    """One line per code cell whose outputs hold data (`cell 4: a CSV table of 1,501 lines it printed`), cells
+    counted from 1 as a reader counts them."""
     found = []
-    for number, cell in enumerate(cells if isinstance(cells, list) else [], 1):
-        outputs = cell.get("outputs") if isinstance(cell, dict) else None
+    for number, cell in enumerate(cells, 1):
+        outputs = cell.get("outputs")
         held = (_data_in(output, largest) for output in outputs if isinstance(output, dict)) if outputs else ()
         what = next(filter(None, held), None)
         if what:
             found.append(f"cell {number}: {what}")
     return found
+
+
+def encoded_in_sources(cells: list[dict]) -> tuple[int, int, str] | None:
+    """(cell, size in bytes, format) of the first cell whose source holds base64 that decodes to data, cells counted
+    from 1; the source read as the code it is (JSON's escapes and its list of lines undone), so a run wrapped over
+    string literals is one run, as in a `.py`."""
+    for number, cell in enumerate(cells, 1):
+        source = cell.get("source")
+        text = source if isinstance(source, str) else "".join(source) if _is_lines(source) else ""
+        found = encoded_data(text.encode("utf-8", "surrogatepass")) if len(text) >= ENCODED_CHARS else None
+        if found:
+            return number, found[1], found[2]
+    return None
 
 
 def _data_in(output: dict, largest: int) -> str | None:

@@ -282,3 +282,55 @@ def test_a_notebook_with_a_table_is_refused_by_a_commit_and_its_fix_lets_it_in(h
     run(["bash", "-c", as_printed(fix)], hooked)
     passed = commit(hooked)
     assert passed.returncode == 0, output(passed)
+
+
+def notebook_source_holding(encoded: str) -> dict:
+    """A cell as Jupyter saves it (its source a list of lines) that reads a table pasted into it as base64."""
+    source = f"import base64, io\nDATA = '{encoded}'\ndf = pd.read_csv(io.BytesIO(base64.b64decode(DATA)))\n"
+    return cell(source.splitlines(keepends=True))
+
+
+def test_base64_data_in_a_notebooks_source_is_refused_naming_the_cell(staging, capsys, monkeypatch):
+    """Only the outputs were read: a table pasted into a cell's source as base64 went into git."""
+    monkeypatch.setattr(block_untracked_data, "mlops_installed", lambda: False)
+    table = base64.b64encode(loans(1500).to_csv(index=False).encode()).decode()
+    cells = [MARKDOWN, cell("import pandas as pd"), notebook_source_holding(table), cell("df", frame_shown(loans(5)))]
+    paths = [staging("notebooks/demo.ipynb", notebook(*cells))]
+    wrapped = wrapped_in_literals(base64.b64encode(LOANS).decode())
+    paths.append(staging("exports/analysis.json", notebook(cell(wrapped.splitlines(keepends=True)))))
+    assert staged_files.main(paths) == 1
+    text = capsys.readouterr().out
+    kb = len(table) * 3 // 4 // 1024
+    assert f"  notebooks/demo.ipynb\n      - data encoded in its text (CSV): cell 3's source holds {kb} KB" in text, (
+        text
+    )
+    assert (
+        "fix: write the CSV it decodes to into a file of its own that the code reads, data/demo.csv, and take "
+        "the base64 out of notebooks/demo.ipynb; then dvc init && dvc add data/demo.csv" in text
+    ), text
+    assert "  exports/analysis.json\n      - data encoded in its text (parquet): cell 1's source holds" in text, text
+
+
+def test_base64_in_a_notebooks_source_that_is_not_data_passes(staging, capsys):
+    icon = f"![logo](data:image/png;base64,{base64.b64encode(png()).decode()})"
+    noise = base64.b64encode(random.Random(2).randbytes(30_000)).decode()
+    cells = [{"cell_type": "markdown", "metadata": {}, "source": icon}, notebook_source_holding(noise)]
+    path = staging("notebooks/demo.ipynb", notebook(*cells))
+    assert staged_files.main([path]) == 0, capsys.readouterr().out
+
+
+def test_a_space_delimited_table_raw_deflate_and_a_notebooks_base64_are_refused_by_a_commit(hooked):
+    """Each was committed (rc 0) through the hooks: `df.to_csv(sep=" ")` with words in it, a CSV compressed with
+    zlib's raw deflate (no header), and a CSV as base64 in a notebook cell's source."""
+    frame = loans(300)
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    write(hooked, "docs/loans.txt", frame.to_csv(sep=" ", index=False))
+    write(hooked, "docs/loans.deflate", compressor.compress(frame.to_csv().encode()) + compressor.flush())
+    table = base64.b64encode(frame.to_csv(index=False).encode()).decode()
+    write(hooked, "notebooks/demo.ipynb", notebook(MARKDOWN, notebook_source_holding(table)))
+    refused = commit(hooked, "docs/loans.txt", "docs/loans.deflate", "notebooks/demo.ipynb")
+    text = output(refused)
+    assert refused.returncode == 1, text
+    assert "docs/loans.txt\n      - a data or model file by its content (space-delimited table)" in text, text
+    assert "docs/loans.deflate\n      - a data or model file by its content (raw deflate holding CSV)" in text, text
+    assert "notebooks/demo.ipynb\n      - data encoded in its text (CSV): cell 2's source holds" in text, text

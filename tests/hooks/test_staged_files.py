@@ -11,6 +11,7 @@ import json
 import lzma
 import os
 import pickle
+import random
 import resource
 import stat
 import struct
@@ -318,7 +319,24 @@ def real_formats() -> dict[str, bytes]:
         "gguf": b"GGUF\x03\x00\x00\x00" + bytes(32),
         "sqlite": b"SQLite format 3\x00" + bytes(84),
         "onnx": b"\x08\x08\x12\x07pytorch\x1a\x052.1.0:\x0c\n\x05graph",  # ir_version, producer, graph
+        "raw deflate of a CSV": raw_deflate(frame.sample(500, replace=True, random_state=0).to_csv().encode()),
+        "raw deflate of a pickle": raw_deflate(pickle.dumps(frame.to_dict(), protocol=4)),
     }
+
+
+def raw_deflate(content: bytes, level: int = 6) -> bytes:
+    """`zlib.compressobj(wbits=-15)`: deflate without zlib's or gzip's header."""
+    compressor = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return compressor.compress(content) + compressor.flush()
+
+
+def test_raw_deflate_is_data_only_when_what_it_inflates_to_is():
+    """Raw deflate has no header: a file is taken for one only when it inflates to a data format or a table."""
+    for level in (0, 1, 9):
+        assert data_format(raw_deflate(loans_table("\t").encode(), level)) == "raw deflate holding TSV", level
+    assert data_format(raw_deflate((ROOT / "README.md").read_bytes())) is None  # text, not a table
+    noise = random.Random(3)
+    assert [data_format(noise.randbytes(4096)) for _ in range(300)] == [None] * 300
 
 
 @pytest.mark.parametrize("name", list(real_formats()))
@@ -420,6 +438,24 @@ def as_csv(table: list[list[str]]) -> str:
     return text.getvalue()
 
 
+def loans_frame(rows: int = 60) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "amount": [1000 + i * 37.25 for i in range(rows)],
+            "grade": ["ABCDEFG"[i % 7] for i in range(rows)],
+            "purpose": ["debt consolidation" if i % 3 else "car" for i in range(rows)],
+            "status": ["bad" if i % 11 == 0 else "good" for i in range(rows)],
+        }
+    )
+
+
+def with_missing_values() -> pd.DataFrame:
+    """Numbers with a value missing in every fourth row: `to_csv(sep=" ")` writes it as nothing, a space more."""
+    values = numbers(60, 3)
+    values[::4, 1] = np.nan
+    return pd.DataFrame(values, columns=list("abc"))
+
+
 def numbers(rows: int, columns: int) -> np.ndarray:
     return np.arange(rows * columns).reshape(rows, columns) / 7
 
@@ -439,6 +475,15 @@ TABLES_UNDER_ANY_NAME = {
     "out/savetxt.txt": saved_text(),  # numbers separated by a space
     "out/aligned.txt": saved_text(fmt="%10.4f", header="a b c d"),
     "out/spaces.txt": pd.DataFrame(numbers(60, 3), columns=list("abc")).to_csv(sep=" "),
+    # Words and numbers with one space between, columns unaligned (quoted where a field holds a space).
+    "out/loans-spaces.txt": loans_frame().to_csv(sep=" ", index=False),
+    "out/loans-index.dat": loans_frame().to_csv(sep=" "),
+    "out/no-header": loans_frame().to_csv(sep=" ", index=False, header=False),
+    # Numbers whose rows differ in length: a missing value written as nothing, ragged rows.
+    "out/missing.txt": with_missing_values().to_csv(sep=" "),
+    "out/ragged.dat": "".join(
+        " ".join(f"{value:g}" for value in row[: 2 + i % 3]) + "\n" for i, row in enumerate(numbers(60, 5))
+    ),
 }
 
 
@@ -454,6 +499,7 @@ def test_tables_under_names_without_a_data_extension_are_refused(staging, capsys
     for path in paths:
         assert f"  {path}\n" in printed, path
     assert "by its content (space-delimited numbers)" in printed
+    assert "by its content (space-delimited table)" in printed
 
 
 def test_a_wide_table_is_refused_by_block_untracked_data_alone(staging, capsys):
@@ -490,6 +536,17 @@ TEXT_IN_ROWS = {
     "sql/seed.sql": "CREATE TABLE loans (id INT, amount REAL, grade TEXT);\n"
     + "".join(f"INSERT INTO loans VALUES ({i}, {1000 + i}.50, 'A');\n" for i in range(25)),
     "src/pairs.py": "PAIRS = [\n" + "".join(f"    ({i}, {i / 2}),\n" for i in range(40)) + "]\n",
+    # Words and numbers one space apart that are no table: code, config, logs, listings.
+    "src/constants.py": "".join(f"LIMIT_{i} = {i * 10}\n" for i in range(40)),
+    "conf/flat.yaml": "".join(f"threshold_{i}: {i / 4}\n" for i in range(40)),
+    "conf/flat.toml": "".join(f"retries_{i} = {i}\n" for i in range(40)),
+    "logs/train.log": "".join(f"INFO epoch {i} loss {1 / (i + 1):.4f}\n" for i in range(40)),
+    "go.sum": "".join(f"github.com/x/y{i} v1.{i}.0 h1:abc{i}=\n" for i in range(40)),
+    "web/site.css": "".join(f".c{i} {{ margin: {i}px; }}\n" for i in range(40)),
+    "docs/steps.md": "".join(f"{i}. Run step {i}\n" for i in range(40)),
+    "docs/list.md": "".join(f"- item {i}\n" for i in range(40)),
+    "docs/indented.txt": "".join(f"    value {i}\n" for i in range(40)),
+    "scripts/wait.sh": "".join(f"sleep {i}\n" for i in range(40)),
 }
 
 
