@@ -37,7 +37,7 @@ from pathlib import Path
 from hooks.stop_signals import STOP_SIGNALS, stops_to_take
 from pipeline.experiments import stage_server
 from pipeline.training import model_file
-from pipeline.versioning.exp_queue import only_its_own_experiment
+from pipeline.versioning.exp_queue import only_its_own_experiment, queued_all_or_nothing
 from pipeline.versioning.journal import raise_if_stopped
 from pipeline.versioning.param_edits import only_set_params_rewritten
 
@@ -436,7 +436,9 @@ def main(argv: list[str] | None = None) -> int:
     charge even in a worktree of another revision, whose own stage code the forks then import)."""
     from dvc.cli import main as dvc_main
 
-    with stages_in_warm_forks(), only_its_own_experiment(), only_set_params_rewritten():
+    # Journalled queueing, as `mlops exp run`'s: a sweep's run killed outright (SIGKILL, an OOM kill) while DVC had
+    # set its params in the workspace and detached HEAD left them so, and the next run trained on them.
+    with stages_in_warm_forks(), only_its_own_experiment(), only_set_params_rewritten(), queued_all_or_nothing():
         return dvc_main(sys.argv[1:] if argv is None else argv)
 
 

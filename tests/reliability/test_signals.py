@@ -229,6 +229,35 @@ def test_sigkill_as_an_experiment_is_queued_leaves_no_params_of_it_in_the_worksp
     assert run(["git", "symbolic-ref", "--short", "HEAD"], repo).stdout.strip() == "main"
 
 
+def children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+@pytest.mark.slow
+def test_a_sweep_killed_outright_as_a_run_is_queued_leaves_no_params_of_it_in_the_workspace(repo):
+    """A sweep's runs are queued by DVC as `mlops exp run`'s are, but were not journalled: the sweep and its runs
+    killed outright then (an OOM kill, the end of their cgroup), the point's params stayed in params.yaml, staged,
+    HEAD detached, and `mlops status` called train stale."""
+    snapshot = Snapshot(repo)
+    process = start_mlops(repo, "exp", "sweep", "train.logreg.C=0.5", "--jobs", "1")
+    deadline = time.monotonic() + 120
+    while "C: 0.5" not in (repo / "params.yaml").read_text() and process.poll() is None:
+        assert time.monotonic() < deadline, "the point's params never reached the workspace"
+        time.sleep(0.002)
+    for pid in children(process.pid):
+        os.kill(pid, signal.SIGKILL)
+    stop(process, signal.SIGKILL)
+    assert (repo / JOURNAL).is_dir(), "no journal was left for the next command"
+
+    status = run(["mlops", "status"], repo)
+
+    assert "stopped before it finished" in status.stderr, status.stderr
+    assert status.stdout.startswith("Pipeline is up to date"), status.stdout
+    snapshot.assert_unchanged()
+    assert run(["git", "diff", "--cached", "--name-only"], repo).stdout == ""
+    assert run(["git", "symbolic-ref", "--short", "HEAD"], repo).stdout.strip() == "main"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("lock", ["as-left", "emptied"])
 def test_a_commit_after_a_sigkill_mid_train_leaves_the_putting_back_to_mlops(hooked, lock):
