@@ -98,7 +98,7 @@ def sweep(
         typer.echo("Nothing to run: every combination exists already (see `mlops exp compare`).")
         return
     try:
-        result = runs.run_sweep(plan.todo, jobs, show_progress)
+        result = runs.run_sweep(plan.todo, jobs, show_progress, plan.known)
     except runs.SweepInterrupted as stopped:
         _end_progress()
         stop_said()
@@ -109,6 +109,8 @@ def sweep(
         )
         raise typer.Exit(128 + stopped.signum) from None
     _end_progress()
+    for name, why in result.left_to_others.items():
+        typer.echo(f"skip {name}: {why}")
     typer.echo(f"Sweep: {len(result.statuses) - len(result.failed)} of {len(result.statuses)} run(s) succeeded.")
     for name, log in result.failed.items():
         typer.echo(f"  failed: {name} (log: {log})")

@@ -67,11 +67,12 @@ class Experiments:
     broken_metrics: dict[str, str] = field(default_factory=dict)  # name -> why its metrics file cannot be compared
 
 
-def experiment_runs(baseline: str | None = None) -> Experiments:
-    """Every experiment (of the `baseline` commit only, when given) as a Run, read from its git ref."""
+def experiment_runs(baseline: str | None = None, refs: set[str] | None = None) -> Experiments:
+    """Every experiment (of the `baseline` commit only, when given; those of `refs` only, when given) as a Run, read
+    from its git ref."""
     runs, unreadable, broken_metrics = [], [], {}
     for exp in dvc_seam.list_experiments():
-        if baseline and exp.baseline != baseline:
+        if (baseline and exp.baseline != baseline) or (refs is not None and exp.ref not in refs):
             continue
         try:
             params = dvc_seam.params_at(exp.commit)
@@ -328,6 +329,7 @@ class SweepPlan:
     skipped: list[tuple[str, str]]  # (settings described, why)
     points: int = 0  # in the grid
     collapsed: list[Collapsed] = field(default_factory=list)
+    known: frozenset[str] = frozenset()  # the experiments' refs the plan saw
 
     def matrix(self) -> dict:
         """The runs as a CI job matrix (GitHub Actions' `include` form)."""
@@ -350,6 +352,7 @@ def plan_sweep(axes: list[str], subset: float | None) -> SweepPlan:
     require_experiment_repo()
     plans = [planned(with_subset(settings, subset), flag="") for settings in expand_grid(axes)]
     require_read_axes(plans)
+    known = frozenset(experiment_refs())
     existing = experiment_runs().runs
     todo, skipped, seen, collapsed = [], [], [], []
     models: dict[str, dict] = {}  # the trained params (as JSON) -> the params of the first point training them
@@ -369,7 +372,7 @@ def plan_sweep(axes: list[str], subset: float | None) -> SweepPlan:
                 todo.append((experiment_name(point.settings), point.settings))
         seen.append(plan.params)
         models.setdefault(model, plan.params)
-    return SweepPlan(todo, skipped, len(plans), collapsed)
+    return SweepPlan(todo, skipped, len(plans), collapsed, known)
 
 
 def require_read_axes(plans: list[Planned]) -> None:
@@ -420,6 +423,7 @@ class SweepResult:
     statuses: dict[str, int]  # name -> exit status
     not_run: list[str] = field(default_factory=list)  # points not started: HEAD moved to `moved_to` meanwhile
     moved_to: str | None = None
+    left_to_others: dict[str, str] = field(default_factory=dict)  # name -> the other run or experiment it is left to
 
     @property
     def failed(self) -> dict[str, Path]:
@@ -427,24 +431,97 @@ class SweepResult:
         return {name: dvc_seam.exp_log_path(name) for name, status in self.statuses.items() if status != 0}
 
 
-def run_sweep(todo: list[tuple[str, dict[str, str]]], jobs: int, watch: Callable[[SweepProgress], None]) -> SweepResult:
-    """Run the experiments `jobs` at a time; `watch` hears of each poll. A failed run does not stop the others;
-    Ctrl-C, SIGTERM or SIGHUP stops the runs still going (none of them records an experiment; those that had ended are
-    kept) and raises SweepInterrupted.
+def run_sweep(
+    todo: list[tuple[str, dict[str, str]]],
+    jobs: int,
+    watch: Callable[[SweepProgress], None],
+    known: frozenset[str] | None = None,
+) -> SweepResult:
+    """Run the experiments `jobs` at a time; `watch` hears of each poll; `known`: the experiments' refs when the sweep
+    was planned (default: now), a point recorded by another command since then is not run again (`SweepPoints`). A
+    failed run does not stop the others; Ctrl-C, SIGTERM or SIGHUP stops the runs still going (none of them records
+    an experiment; those that had ended are kept) and raises SweepInterrupted.
     The runs are in sessions of their own (a stop reaches them through this process only): SIGTERM's default
     would end this process and leave them running on unseen, to be started again by the next sweep."""
     pending, running, results = list(todo), {}, {}
     baseline = require_experiment_repo()
     require_no_object_locks()
+    points = SweepPoints(baseline, todo, experiment_refs() if known is None else known)
     started = time.monotonic()
     try:
-        with stops_unwound():
-            moved_to = _sweep(pending, running, results, jobs, watch, started, baseline)
+        with stops_unwound(), points:
+            moved_to = _sweep(pending, running, results, jobs, watch, started, baseline, points)
     except KeyboardInterrupt:
         with uninterruptible():  # a second stop must not leave a run going unseen
             stopped = _stop_runs(running, results, baseline)
         raise SweepInterrupted(stopped, stop_signal() or signal.SIGINT) from None
-    return SweepResult(results, [name for name, _settings in pending], moved_to)
+    return SweepResult(results, [name for name, _settings in pending], moved_to, points.left_to_others)
+
+
+POINT_LOCKS = Path(".dvc/tmp/mlops-sweep-points")
+
+
+class SweepPoints:
+    """The grid points this sweep runs, each claimed while its run goes: two sweeps whose grids share a point, run at
+    once, both planned it (neither experiment existed yet) and recorded it twice. A point another command's sweep
+    runs, or made into an experiment since this sweep was planned, is left to it."""
+
+    def __init__(self, baseline: str, todo: list[tuple[str, dict[str, str]]], known: frozenset[str]) -> None:
+        self.baseline = baseline
+        self.params = {name: planned(settings, flag="").params for name, settings in todo}
+        self.known = known
+        self.held: dict[str, object] = {}  # name -> its lock file, open
+        self.left_to_others: dict[str, str] = {}
+
+    def __enter__(self) -> SweepPoints:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        for name in list(self.held):
+            self.release(name)
+
+    def claim(self, name: str) -> bool:
+        """Whether this sweep runs the point `name`: not when another sweep runs it or made it meanwhile."""
+        import fcntl
+
+        POINT_LOCKS.mkdir(parents=True, exist_ok=True)
+        key = hashlib.sha256(json.dumps([self.baseline, self.params[name]], sort_keys=True).encode()).hexdigest()
+        handle = open(POINT_LOCKS / key, "a+")  # noqa: SIM115 (held while the run goes, released by `release`)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            self.left_to_others[name] = f"another sweep is running it, as {handle.read().strip() or 'its own run'}"
+            handle.close()
+            return False
+        handle.truncate(0)
+        handle.write(name)
+        handle.flush()
+        made = self._made_meanwhile(name)
+        if made:
+            self.left_to_others[name] = f"same as experiment {made}, recorded since this sweep was planned"
+            handle.close()
+            return False
+        self.held[name] = handle
+        return True
+
+    def release(self, name: str) -> None:
+        handle = self.held.pop(name, None)
+        if handle is not None:
+            handle.close()
+
+    def _made_meanwhile(self, name: str) -> str | None:
+        """An experiment with the point's params, code and data that another command recorded since the plan."""
+        ours = set(self.params)
+        new = {ref for ref in experiment_refs() - self.known if ref.rsplit("/", 1)[-1] not in ours}
+        if not new:
+            return None
+        same = duplicate_of(self.params[name], experiment_runs(refs=new).runs)
+        return same.name if same else None
+
+
+def experiment_refs() -> set[str]:
+    return {ref for (ref,) in git.refs("refs/exps", "refname")}
 
 
 def _stop_runs(running: dict, results: dict, baseline: str) -> int:
@@ -462,7 +539,14 @@ def _stop_runs(running: dict, results: dict, baseline: str) -> int:
 
 
 def _sweep(
-    pending: list, running: dict, results: dict, jobs: int, watch: Callable, started: float, baseline: str
+    pending: list,
+    running: dict,
+    results: dict,
+    jobs: int,
+    watch: Callable,
+    started: float,
+    baseline: str,
+    points: SweepPoints,
 ) -> str | None:
     """Run the points; the commit HEAD moved to, when it did before every point had started (the points left in
     `pending`): each run starts from HEAD, so a commit, checkout or promotion meanwhile ran the later points on
@@ -473,12 +557,14 @@ def _sweep(
             moved_to = head or "no commit"
         while pending and len(running) < jobs and moved_to is None:
             name, settings = pending.pop(0)
-            running[name] = dvc_seam.start_exp_run(name, settings)
-            time.sleep(STAGGER_SECONDS)
+            if points.claim(name):
+                running[name] = dvc_seam.start_exp_run(name, settings)
+                time.sleep(STAGGER_SECONDS)
         for name, process in list(running.items()):
             if process.poll() is not None:
                 results[name] = process.returncode
                 del running[name]
+                points.release(name)
                 watch(_progress((name, process.returncode), results, running, pending, started))
         watch(_progress(None, results, running, pending, started))
         if moved_to is not None and not running:

@@ -348,6 +348,23 @@ def test_a_sweep_point_is_the_exp_run_of_the_settings_its_model_reads(repo):
     ]
 
 
+def test_a_point_recorded_since_the_sweep_was_planned_is_not_run_again(repo, monkeypatch):
+    """A point another command made into an experiment between this sweep's plan and the point's start (another
+    sweep of a grid sharing it, which ran it first) was run again: two experiments of the same params."""
+    from pipeline.experiments import runs
+
+    monkeypatch.chdir(repo)
+    plan = runs.plan_sweep(["train.logreg.C=0.2,0.3"], 0.3)
+    run(["mlops", "exp", "run", "-S", "train.logreg.C=0.3", "--subset", "0.3", "--name", "c-three"], repo)
+
+    result = runs.run_sweep(plan.todo, 1, lambda progress: None, plan.known)
+
+    (ran, _), (left, _) = plan.todo
+    assert list(result.statuses) == [ran] and result.statuses[ran] == 0
+    assert result.left_to_others == {left: "same as experiment c-three, recorded since this sweep was planned"}
+    assert len(exp_refs(repo)) == 2
+
+
 def test_a_failed_run_does_not_stop_the_sweep(repo):
     status = git_status(repo)
     # 0.0005 of the training rows leaves a single class: the train stage refuses it; the 0.3 run goes on.

@@ -1012,6 +1012,24 @@ def test_a_sweep_killed_then_run_again_records_each_experiment_once(repo):
     snapshot.assert_unchanged()
 
 
+@pytest.mark.slow
+def test_a_point_another_sweep_is_running_is_left_to_it(repo):
+    """Two sweeps whose grids share a point, run at once, both planned it (no experiment had it yet) and both ran it:
+    two experiments of the same params, code and data."""
+    first = start_mlops(repo, "exp", "sweep", "evaluate.importance_repeats=99", "--jobs", "1")
+    logs = repo / ".dvc" / "tmp" / "mlops-exp-logs"
+    wait_until(lambda: list(logs.glob("importance_repeats-99-*.log")), first, "its run starts")
+    (log,) = logs.glob("importance_repeats-99-*.log")
+
+    second = run(["mlops", "exp", "sweep", "evaluate.importance_repeats=99", "--jobs", "1"], repo)
+    stop(first, signal.SIGTERM)
+
+    assert "skip importance_repeats-99-" in second.stdout, second.stdout
+    assert f": another sweep is running it, as {log.stem}\n" in second.stdout, second.stdout
+    assert "Sweep: 0 of 0 run(s) succeeded." in second.stdout, second.stdout
+    assert not list(logs.glob("importance_repeats-99-*.log"))[1:], "the second sweep ran the point too"
+
+
 def test_a_worktree_git_could_not_remove_is_unregistered_once_its_directory_is_gone(fresh_repo, monkeypatch):
     """As a stopped gate's run still writing in its worktree can leave it: git refuses to remove the worktree, the
     temporary directory goes anyway, and git kept it registered at a path that no longer exists."""
