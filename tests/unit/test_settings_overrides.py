@@ -47,6 +47,47 @@ def test_a_text_value_reaches_params_yaml_as_that_text(text, tmp_path):
     assert parse_params_yaml(params.read_text(encoding="utf-8"))["data"]["positive_label"] == text
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0.30000000000000004",
+        "123456789012.34567",
+        "999999999999.99994",
+        "1e-320",
+        "2.2250738585072014e-308",
+        str(10**12),
+    ],
+)
+def test_a_float_that_needs_every_digit_reaches_params_yaml_as_the_same_float(text, tmp_path):
+    """Through DVC's own writer as a run uses it, read back as the stages read params.yaml: the float `text` is, bit
+    for bit."""
+    from dvc.utils.hydra import apply_overrides
+
+    from pipeline.versioning.param_edits import only_set_params_rewritten
+
+    params = tmp_path / "params.yaml"
+    params.write_text("train:\n  logreg:\n    C: 0.01\n", encoding="utf-8")
+    given = typed_settings({"train.logreg.C": text})["train.logreg.C"]
+    with only_set_params_rewritten():
+        apply_overrides(params, [f"train.logreg.C={given}"])
+    read = parse_params_yaml(params.read_text(encoding="utf-8"))["train"]["logreg"]["C"]
+    assert isinstance(read, float) and read.hex() == float(text).hex()
+
+
+@pytest.mark.parametrize(
+    ("setting", "bound"),
+    [
+        ("train.logreg.C", "1000000000000"),  # 2**53 + 1, past which a float cannot hold every integer
+        ("seed", "4294967295"),
+        ("train.hgb.min_samples_leaf", "10000000"),
+    ],
+)
+def test_an_integer_past_what_a_float_holds_exactly_is_refused_in_one_line(setting, bound):
+    with pytest.raises(UserError) as raised:
+        typed_settings({setting: str(2**53 + 1)})
+    assert raised.value.message == f"-S {setting}={2**53 + 1}: Input should be less than or equal to {bound}"
+
+
 @pytest.mark.parametrize(("text", "reading"), [("yes", "True"), ("off", "False"), ("1:20", "80")])
 def test_a_text_dvc_would_write_as_another_value_is_refused(text, reading):
     with pytest.raises(UserError) as raised:
