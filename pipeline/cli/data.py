@@ -198,7 +198,8 @@ def pull(
     check them out (a corrupted one is refused by name and never reaches the workspace)."""
     from pipeline.versioning import remotes
 
-    remotes.pull(rev)
+    for problem in remotes.pull(rev):
+        typer.echo(f"{problem.path}: the cache's copy ({problem.md5}) was corrupted; replaced with the remote's")
     if rev is None:
         typer.echo("Pulled.")
     else:

@@ -270,26 +270,28 @@ def _heal_remote(objects: dict[str, str]) -> list[integrity.Problem]:
         raise UserError(f"could not check the remote's copies: {error}", hint=remote_hint()) from None
 
 
-def pull(rev: str | None = None) -> None:
+def pull(rev: str | None = None) -> list[integrity.Problem]:
     """Fetch the objects this version uses from the default remote, check each against its md5, then check them
     out (a corrupted one is refused by name and never reaches the workspace). With `rev`, the objects that
-    revision uses are fetched and checked, and nothing is checked out: `mlops checkout REV` then finds them."""
+    revision uses are fetched and checked, and nothing is checked out: `mlops checkout REV` then finds them. The
+    cache's corrupted copies it replaced with the remote's."""
     dvc_seam.require_repo()
     commit = None if rev is None else _commit(rev)
     require_default_remote("pull the data and models from")
     require_bucket()
-    try:
-        if commit is None:
-            dvc_seam.fetch()
-        else:
-            dvc_seam.fetch_at(commit)
-    except dvc_seam.DvcFailed as failure:
-        why = f": {failure.said}" if failure.said else " (see DVC's message above)"
-        raise UserError(f"pull from the remote failed{why}", hint=remote_hint()) from failure
+    _fetch(commit)
     objects = integrity.objects_in_use(commit)
     corrupted = integrity.corrupted_in_cache(objects)
+    replaced: list[integrity.Problem] = []
     if corrupted:
+        # DVC fetched none of them: the cache held their names. Dropped, they are fetched, and those checked, again.
         integrity.drop_from_cache(corrupted)
+        _fetch(commit)
+        still = integrity.corrupted_in_cache({problem.path: problem.md5 for problem in corrupted})
+        integrity.drop_from_cache(still)
+        absent = {problem.md5 for problem in integrity.missing_from_cache(objects)}
+        replaced = [problem for problem in corrupted if problem not in still and problem.md5 not in absent]
+        corrupted = still
     dropped = {problem.md5 for problem in corrupted}  # missing now, and already named as corrupted
     missing = [problem for problem in integrity.missing_from_cache(objects) if problem.md5 not in dropped]
     bad = corrupted + missing  # DVC skips a local remote's corrupted copy
@@ -302,11 +304,24 @@ def pull(rev: str | None = None) -> None:
             hint=f"{_send_them(None if commit is None else _lasting_name(rev, commit))}, then pull again{rebuild}",
         )
     if commit is not None:
-        return
+        return replaced
     try:
         dvc_seam.checkout_fetched()
     except dvc_seam.DvcFailed as failure:
         raise _checkout_failure() from failure
+    return replaced
+
+
+def _fetch(commit: str | None) -> None:
+    """What this version (or `commit`) uses, from the default remote into the cache."""
+    try:
+        if commit is None:
+            dvc_seam.fetch()
+        else:
+            dvc_seam.fetch_at(commit)
+    except dvc_seam.DvcFailed as failure:
+        why = f": {failure.said}" if failure.said else " (see DVC's message above)"
+        raise UserError(f"pull from the remote failed{why}", hint=remote_hint()) from failure
 
 
 def _checkout_failure() -> UserError:

@@ -5,6 +5,7 @@ refused by `mlops data push` and never reaches the remote; a remote already hold
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -134,6 +135,27 @@ def test_a_corrupted_remote_copy_is_detected_refused_and_healed(repo, remote, tm
     mlops(other, remote, "data", "pull")
     assert hashlib.md5((other / MODEL).read_bytes()).hexdigest() == md5
     mlops(other, remote, "data", "status", "--verify")
+
+
+def test_a_cache_object_corrupted_in_place_is_fetched_again_by_the_first_pull(repo, remote):
+    """Its bytes changed, its name, size, mode and time not (a failing disk): DVC's fetch skipped it, the cache holding
+    its name, and the pull dropped it saying the remote's copy was corrupted; a second pull fetched it."""
+    mlops(repo, remote, "remote", "set", *remote.args)
+    mlops(repo, remote, "data", "push")
+    md5 = model_md5(repo)
+    cached = repo / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+    written = cached.stat()
+    corrupt_cache_object(repo, md5)
+    cached.chmod(written.st_mode)  # read-only, as DVC keeps it: DVC trusts such an object by its state
+    os.utime(cached, ns=(written.st_atime_ns, written.st_mtime_ns))
+    (repo / MODEL).unlink()
+
+    pulled = mlops(repo, remote, "data", "pull")
+
+    assert f"{MODEL}: the cache's copy ({md5}) was corrupted; replaced with the remote's\n" in pulled.stdout
+    assert pulled.stdout.endswith("Pulled.\n"), pulled.stdout
+    assert hashlib.md5(cached.read_bytes()).hexdigest() == md5
+    assert hashlib.md5((repo / MODEL).read_bytes()).hexdigest() == md5
 
 
 def test_verify_of_an_object_this_cache_lacks_and_the_remote_holds_corrupted_says_what_restores_it(repo, remote):
