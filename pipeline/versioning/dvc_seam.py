@@ -59,7 +59,7 @@ from pipeline.versioning.dvc_command import (
 from pipeline.versioning.dvc_command import config_fix as config_fix
 from pipeline.versioning.dvc_command import config_problem as config_problem
 from pipeline.versioning.dvc_command import dvc as dvc
-from pipeline.versioning.exp_queue import only_its_own_experiment
+from pipeline.versioning.exp_queue import only_its_own_experiment, queued_all_or_nothing
 from pipeline.versioning.journal import Stopped, all_or_nothing, stop_signal
 from pipeline.versioning.journal import one_run_at_a_time as one_run_at_a_time
 from pipeline.versioning.param_edits import only_set_params_rewritten
@@ -165,28 +165,6 @@ def exp_run_temp(name: str, overrides: dict[str, str]) -> None:
     if signum is not None:  # the stop landed where a library swallows every exception (fsspec's `exists`): DVC ran on
         drop_experiment(baseline, name)  # and recorded the run the user had stopped
         raise Stopped(signum)
-
-
-@contextlib.contextmanager
-def queued_all_or_nothing() -> Iterator[None]:
-    """While inside, DVC's queueing of a temporary experiment runs under the journal. It sets the experiment's params
-    in the workspace's params.yaml, stashes the workspace (index included) and detaches HEAD, then puts them back:
-    killed part-way (SIGKILL), it left the experiment's params in the workspace, staged, and the next run trained on
-    them. Only the queueing, seconds: the run itself, in its temporary copy, changes nothing here."""
-    from dvc.repo.experiments.queue.tempdir import TempDirQueue
-
-    put = TempDirQueue.put
-
-    def put_journaled(queue, *args, **kwargs):
-        queued = {"outputs": False, "changes_index": True, "detaches_head": True, "leaves_changes": False}
-        with all_or_nothing("mlops exp run", (PARAMS_FILE,), **queued):
-            return put(queue, *args, **kwargs)
-
-    TempDirQueue.put = put_journaled
-    try:
-        yield
-    finally:
-        TempDirQueue.put = put
 
 
 def experiment_ref(baseline: str, name: str) -> str:

@@ -45,6 +45,14 @@ class Snapshot:
         lost = sorted(name for name in self.cache if cache_now.get(name) != self.cache[name])
         assert not lost, f"DVC cache objects lost or altered: {lost}"
 
+    def assert_as_before_or_after_a_whole_run(self) -> None:
+        """As before, or as a complete run leaves it: a stop that lands once DVC has recorded the run (a slow
+        machine's) keeps the run, whose dvc.lock then matches everything it names."""
+        if file_hashes(self.repo) != self.files:
+            assert "up to date" in run(["dvc", "status"], self.repo).stdout.lower(), "a stop kept part of a run"
+            self.files = file_hashes(self.repo)
+        self.assert_unchanged()
+
 
 def assert_clear_error(result, *names: str) -> str:
     """A non-zero exit, no traceback, and a message naming each of `names`."""

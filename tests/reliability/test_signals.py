@@ -297,7 +297,7 @@ def test_status_during_a_run_says_another_command_is_at_work(repo):
     assert f"Another mlops command is running here (pid {process.pid}: mlops repro)" in status, status
     assert_stopped_cleanly(process, stop(process, signal.SIGTERM))
     assert "Another mlops command" not in run(["mlops", "status"], repo).stdout
-    snapshot.assert_unchanged()
+    snapshot.assert_as_before_or_after_a_whole_run()  # under load, the run may have ended as `mlops status` ran
 
 
 def test_status_while_a_run_writes_its_dvc_lock_says_so_instead_of_refusing_it(repo):
