@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import IO
 
 from hooks import git
 from pipeline import metrics as metric_rules
@@ -191,22 +192,30 @@ def run_one(set_items: list[str], subset: float | None, name: str | None) -> Run
     """One experiment in a temporary copy of the workspace, unless one with these params, code and data exists."""
     if name is not None:
         check_name(name)
-    require_experiment_repo()
+    baseline = require_experiment_repo()
     settings = with_subset(parse_settings(set_items), subset)
     plan = planned(settings)
     require_read_settings(settings, plan.params["train.model"])
-    same = duplicate_of(plan.params, experiment_runs().runs)
-    if same:
-        return RunOutcome(same.name, same.name)
     name = name or experiment_name(plan.settings)
     require_no_object_locks()
-    with (
-        name_held(name),
-        dvc_outcomes.experiment_failure_said(f"experiment {name}"),
-        dvc_outcomes.contradicting_advice_dropped(),
-        stops_unwound(),  # DVC cleans up as after Ctrl-C
-    ):
-        dvc_seam.exp_run_temp(name, plan.settings)
+    try:
+        point = claim_point(baseline, plan.params, name)
+    except PointTaken as taken:
+        raise UserError(
+            f"another mlops command is running this experiment, as {taken.other}",
+            hint="wait for it to finish: it records the experiment (see `mlops exp compare`)",
+        ) from None
+    with contextlib.closing(point):
+        same = duplicate_of(plan.params, experiment_runs().runs)  # looked for once the point is ours: a run just ended
+        if same:
+            return RunOutcome(same.name, same.name)
+        with (
+            name_held(name),
+            dvc_outcomes.experiment_failure_said(f"experiment {name}"),
+            dvc_outcomes.contradicting_advice_dropped(),
+            stops_unwound(),  # DVC cleans up as after Ctrl-C
+        ):
+            dvc_seam.exp_run_temp(name, plan.settings)
     metrics = experiment_metrics(name, dvc_seam.exp_ref(name))
     return RunOutcome(name, None, judged_changes(Run(name, plan.params, metrics), workspace_run()))
 
@@ -461,10 +470,39 @@ def run_sweep(
 POINT_LOCKS = Path(".dvc/tmp/mlops-sweep-points")
 
 
+class PointTaken(Exception):
+    """The point is claimed by another command's run, `other`."""
+
+    def __init__(self, other: str) -> None:
+        super().__init__(other)
+        self.other = other
+
+
+def claim_point(baseline: str, params: dict, name: str) -> IO[str]:
+    """The run of `params` from commit `baseline` claimed for the run `name` (of a sweep or `mlops exp run`): its
+    lock file, open, held until closed. PointTaken, naming the other run, while another command holds it: both
+    commands planned the point before either had recorded it, and each recorded its own experiment of it."""
+    import fcntl
+
+    POINT_LOCKS.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha256(json.dumps([baseline, params], sort_keys=True).encode()).hexdigest()
+    handle = open(POINT_LOCKS / key, "a+")  # noqa: SIM115 (held while the run goes, closed by the caller)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        other = handle.read().strip() or "a run of its own"
+        handle.close()
+        raise PointTaken(other) from None
+    handle.truncate(0)
+    handle.write(name)
+    handle.flush()
+    return handle
+
+
 class SweepPoints:
-    """The grid points this sweep runs, each claimed while its run goes: two sweeps whose grids share a point, run at
-    once, both planned it (neither experiment existed yet) and recorded it twice. A point another command's sweep
-    runs, or made into an experiment since this sweep was planned, is left to it."""
+    """The grid points this sweep runs, each claimed while its run goes (`claim_point`). A point another command's
+    sweep or `mlops exp run` runs, or made into an experiment since this sweep was planned, is left to it."""
 
     def __init__(self, baseline: str, todo: list[tuple[str, dict[str, str]]], known: frozenset[str]) -> None:
         self.baseline = baseline
@@ -481,22 +519,12 @@ class SweepPoints:
             self.release(name)
 
     def claim(self, name: str) -> bool:
-        """Whether this sweep runs the point `name`: not when another sweep runs it or made it meanwhile."""
-        import fcntl
-
-        POINT_LOCKS.mkdir(parents=True, exist_ok=True)
-        key = hashlib.sha256(json.dumps([self.baseline, self.params[name]], sort_keys=True).encode()).hexdigest()
-        handle = open(POINT_LOCKS / key, "a+")  # noqa: SIM115 (held while the run goes, released by `release`)
+        """Whether this sweep runs the point `name`: not when another command runs it or made it meanwhile."""
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            self.left_to_others[name] = f"another sweep is running it, as {handle.read().strip() or 'its own run'}"
-            handle.close()
+            handle = claim_point(self.baseline, self.params[name], name)
+        except PointTaken as taken:
+            self.left_to_others[name] = f"another mlops command is running it, as {taken.other}"
             return False
-        handle.truncate(0)
-        handle.write(name)
-        handle.flush()
         made = self._made_meanwhile(name)
         if made:
             self.left_to_others[name] = f"same as experiment {made}, recorded since this sweep was planned"

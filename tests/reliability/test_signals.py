@@ -1025,9 +1025,27 @@ def test_a_point_another_sweep_is_running_is_left_to_it(repo):
     stop(first, signal.SIGTERM)
 
     assert "skip importance_repeats-99-" in second.stdout, second.stdout
-    assert f": another sweep is running it, as {log.stem}\n" in second.stdout, second.stdout
+    assert f": another mlops command is running it, as {log.stem}\n" in second.stdout, second.stdout
     assert "Sweep: 0 of 0 run(s) succeeded." in second.stdout, second.stdout
     assert not list(logs.glob("importance_repeats-99-*.log"))[1:], "the second sweep ran the point too"
+
+
+@pytest.mark.slow
+def test_an_exp_run_of_a_point_a_sweep_is_running_is_refused(repo):
+    """`mlops exp run -S` of a point a sweep was running ran it all the same (its name differs, the sweep's
+    experiment did not exist yet): two experiments of the same params, code and data."""
+    refs = run(["git", "for-each-ref", "refs/exps"], repo).stdout
+    sweep = start_mlops(repo, "exp", "sweep", "evaluate.importance_repeats=99", "--jobs", "1")
+    logs = repo / ".dvc" / "tmp" / "mlops-exp-logs"
+    wait_until(lambda: list(logs.glob("importance_repeats-99-*.log")), sweep, "its run starts")
+    (log,) = logs.glob("importance_repeats-99-*.log")
+
+    single = run(["mlops", "exp", "run", "-S", "evaluate.importance_repeats=99"], repo, check=False)
+    stop(sweep, signal.SIGTERM)
+
+    assert single.returncode == 2, single.stdout + single.stderr
+    assert f"another mlops command is running this experiment, as {log.stem}\n" in single.stderr, single.stderr
+    assert run(["git", "for-each-ref", "refs/exps"], repo).stdout == refs  # the stopped sweep recorded none either
 
 
 def test_a_worktree_git_could_not_remove_is_unregistered_once_its_directory_is_gone(fresh_repo, monkeypatch):
