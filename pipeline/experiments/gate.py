@@ -175,7 +175,10 @@ def find_or_run_subset(
         return SubsetRun(same.name, commit, same.metrics)
     name = "gate-" + experiment_name(settings)
     say(f"{label}: running subset experiment {name} ...")
-    status = dvc_seam.run_exp_at(rev, name, settings) if rev else dvc_seam.run_exp(name, settings)
+    if rev:
+        status = dvc_seam.run_exp_at(rev, name, settings, "mlops gate")
+    else:
+        status = dvc_seam.run_exp(name, settings, "mlops gate")
     if status != 0:
         raise UserError(f"the subset run of {label} failed", hint=f"read {dvc_seam.exp_log_path(name)}")
     ref = dvc_seam.exp_ref(name)

@@ -215,7 +215,7 @@ def run_one(set_items: list[str], subset: float | None, name: str | None) -> Run
             dvc_outcomes.contradicting_advice_dropped(),
             stops_unwound(),  # DVC cleans up as after Ctrl-C
         ):
-            dvc_seam.exp_run_temp(name, plan.settings)
+            dvc_seam.exp_run_temp(name, plan.settings, "mlops exp run")
     metrics = experiment_metrics(name, dvc_seam.exp_ref(name))
     return RunOutcome(name, None, judged_changes(Run(name, plan.params, metrics), workspace_run()))
 
@@ -586,7 +586,7 @@ def _sweep(
         while pending and len(running) < jobs and moved_to is None:
             name, settings = pending.pop(0)
             if points.claim(name):
-                running[name] = dvc_seam.start_exp_run(name, settings)
+                running[name] = dvc_seam.start_exp_run(name, settings, "mlops exp sweep")
                 time.sleep(STAGGER_SECONDS)
         for name, process in list(running.items()):
             if process.poll() is not None:

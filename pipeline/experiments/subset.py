@@ -102,7 +102,7 @@ def run(name: str, fraction: float, stages=None) -> SubsetRun:
         if stages is not None:
             stages.stop()
     with contradicting_advice_dropped(), stops_unwound():  # DVC cleans up as after Ctrl-C
-        dvc_seam.exp_run_temp(name, {FRACTION_KEY: repr(float(fraction))})
+        dvc_seam.exp_run_temp(name, {FRACTION_KEY: repr(float(fraction))}, "mlops repro --subset")
     return SubsetRun(dvc_seam.exp_ref(name), blocker)
 
 

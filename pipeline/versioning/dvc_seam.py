@@ -150,8 +150,9 @@ def require_path_experiments_can_use(folder: str | Path = ".") -> None:
         )
 
 
-def exp_run_temp(name: str, overrides: dict[str, str]) -> None:
-    """A DVC experiment in a temporary copy of the workspace: the workspace itself stays untouched."""
+def exp_run_temp(name: str, overrides: dict[str, str], command: str) -> None:
+    """A DVC experiment in a temporary copy of the workspace, for the mlops `command` the user ran: the workspace
+    itself stays untouched."""
     require_path_experiments_can_use()
     baseline = git_plumbing.resolve_commit("HEAD")
     if baseline is None:
@@ -159,7 +160,7 @@ def exp_run_temp(name: str, overrides: dict[str, str]) -> None:
     from pipeline.experiments.warm_stages import stages_in_warm_forks
 
     settings = [arg for key, value in overrides.items() for arg in ("-S", f"{key}={value}")]
-    with stages_in_warm_forks(), only_its_own_experiment(), only_set_params_rewritten(), queued_all_or_nothing():
+    with stages_in_warm_forks(), only_its_own_experiment(), only_set_params_rewritten(), queued_all_or_nothing(command):
         checked("exp", "run", "--temp", "--name", name, *settings)
     signum = stop_signal()
     if signum is not None:  # the stop landed where a library swallows every exception (fsspec's `exists`): DVC ran on
@@ -772,8 +773,9 @@ def exp_log_path(name: str) -> Path:
     return Path(EXP_LOG_DIR) / f"{name}.log"
 
 
-def start_exp_run(name: str, settings: dict[str, str], cwd: str | Path = ".") -> subprocess.Popen:
-    """Start `dvc exp run --temp` (stages run warm: `pipeline.experiments.warm_stages`) in its own process (and session:
+def start_exp_run(name: str, settings: dict[str, str], command: str, cwd: str | Path = ".") -> subprocess.Popen:
+    """Start `dvc exp run --temp` for the mlops `command` the user ran (stages run warm:
+    `pipeline.experiments.warm_stages`) in its own process (and session:
     Ctrl-C reaches it through us), output to its log. The experiment's ref only appears when the run
     succeeds, so a stopped run leaves nothing behind; it is interrupted as by Ctrl-C if this process ends first
     (SIGKILL), so it never completes unseen beside the next command's run of the same experiment."""
@@ -791,6 +793,8 @@ def start_exp_run(name: str, settings: dict[str, str], cwd: str | Path = ".") ->
                 "-P",
                 "-m",
                 "pipeline.experiments.warm_stages",
+                "--journal-as",
+                command,
                 "--wait-for-lock",  # concurrent runs each take the repo lock; DVC alone gives up after 3 s
                 "exp",
                 "run",
@@ -833,9 +837,9 @@ def stop_exp_runs(processes: list[subprocess.Popen], grace_seconds: float = 20.0
             process.wait()
 
 
-def run_exp(name: str, settings: dict[str, str], cwd: str | Path = ".") -> int:
-    """Run one temporary experiment to its end (stopping it on Ctrl-C); its exit status."""
-    process = start_exp_run(name, settings, cwd=cwd)
+def run_exp(name: str, settings: dict[str, str], command: str, cwd: str | Path = ".") -> int:
+    """Run one temporary experiment for the mlops `command` to its end (stopping it on Ctrl-C); its exit status."""
+    process = start_exp_run(name, settings, command, cwd=cwd)
     try:
         return process.wait()
     except BaseException:
@@ -843,11 +847,11 @@ def run_exp(name: str, settings: dict[str, str], cwd: str | Path = ".") -> int:
         raise
 
 
-def run_exp_at(rev: str, name: str, settings: dict[str, str]) -> int:
+def run_exp_at(rev: str, name: str, settings: dict[str, str], command: str) -> int:
     """A temporary experiment started from commit `rev` instead of the workspace: run in a detached git worktree
     of `rev` that shares this repo's DVC cache; its ref lands in this repo. The exit status of the run."""
     with worktree_sharing_cache(rev) as worktree:
-        status = run_exp(name, settings, cwd=worktree)
+        status = run_exp(name, settings, command, cwd=worktree)
         exp_log_path(name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(worktree / exp_log_path(name), exp_log_path(name))
         return status

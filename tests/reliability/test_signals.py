@@ -222,7 +222,7 @@ def test_sigkill_as_an_experiment_is_queued_leaves_no_params_of_it_in_the_worksp
 
     status = run(["mlops", "status"], repo)
 
-    assert "stopped before it finished" in status.stderr and "mlops exp run" in status.stderr, status.stderr
+    assert "stopped before it finished" in status.stderr and "`mlops exp run` (pid " in status.stderr, status.stderr
     assert status.stdout.startswith("Pipeline is up to date"), status.stdout
     snapshot.assert_unchanged()
     assert run(["git", "diff", "--cached", "--name-only"], repo).stdout == ""
@@ -237,7 +237,8 @@ def children(pid: int) -> list[int]:
 def test_a_sweep_killed_outright_as_a_run_is_queued_leaves_no_params_of_it_in_the_workspace(repo):
     """A sweep's runs are queued by DVC as `mlops exp run`'s are, but were not journalled: the sweep and its runs
     killed outright then (an OOM kill, the end of their cgroup), the point's params stayed in params.yaml, staged,
-    HEAD detached, and `mlops status` called train stale."""
+    HEAD detached, and `mlops status` called train stale. The next command names the sweep, the command the user ran
+    (it named `mlops exp run`)."""
     snapshot = Snapshot(repo)
     process = start_mlops(repo, "exp", "sweep", "train.logreg.C=0.5", "--jobs", "1")
     deadline = time.monotonic() + 120
@@ -251,7 +252,7 @@ def test_a_sweep_killed_outright_as_a_run_is_queued_leaves_no_params_of_it_in_th
 
     status = run(["mlops", "status"], repo)
 
-    assert "stopped before it finished" in status.stderr, status.stderr
+    assert "`mlops exp sweep` (pid " in status.stderr and "stopped before it finished" in status.stderr, status.stderr
     assert status.stdout.startswith("Pipeline is up to date"), status.stdout
     snapshot.assert_unchanged()
     assert run(["git", "diff", "--cached", "--name-only"], repo).stdout == ""
@@ -949,7 +950,7 @@ print("ready", flush=True)
 time.sleep(300)
 """
 
-def start_exp_run(name, settings, cwd="."):
+def start_exp_run(name, settings, command, cwd="."):
     head = dvc_seam.resolve_commit("HEAD")
     ref = f"refs/exps/{head[:2]}/{head[2:]}/{name}"  # where DVC records it
     run = subprocess.Popen([sys.executable, "-c", RUN, ref], stdout=subprocess.PIPE, text=True, start_new_session=True)
