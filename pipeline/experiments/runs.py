@@ -205,7 +205,7 @@ def run_one(set_items: list[str], subset: float | None, name: str | None) -> Run
             f"another mlops command is running this experiment, as {taken.other}",
             hint="wait for it to finish: it records the experiment (see `mlops exp compare`)",
         ) from None
-    with contextlib.closing(point):
+    try:
         same = duplicate_of(plan.params, experiment_runs().runs)  # looked for once the point is ours: a run just ended
         if same:
             return RunOutcome(same.name, same.name)
@@ -216,6 +216,8 @@ def run_one(set_items: list[str], subset: float | None, name: str | None) -> Run
             stops_unwound(),  # DVC cleans up as after Ctrl-C
         ):
             dvc_seam.exp_run_temp(name, plan.settings, "mlops exp run")
+    finally:
+        release_point(point)
     metrics = experiment_metrics(name, dvc_seam.exp_ref(name))
     return RunOutcome(name, None, judged_changes(Run(name, plan.params, metrics), workspace_run()))
 
@@ -480,24 +482,45 @@ class PointTaken(Exception):
 
 def claim_point(baseline: str, params: dict, name: str) -> IO[str]:
     """The run of `params` from commit `baseline` claimed for the run `name` (of a sweep or `mlops exp run`): its
-    lock file, open, held until closed. PointTaken, naming the other run, while another command holds it: both
-    commands planned the point before either had recorded it, and each recorded its own experiment of it."""
+    lock file, open, held until `release_point`. PointTaken, naming the other run, while another command holds it:
+    both commands planned the point before either had recorded it, and each recorded its own experiment of it."""
     import fcntl
 
     POINT_LOCKS.mkdir(parents=True, exist_ok=True)
     key = hashlib.sha256(json.dumps([baseline, params], sort_keys=True).encode()).hexdigest()
-    handle = open(POINT_LOCKS / key, "a+")  # noqa: SIM115 (held while the run goes, closed by the caller)
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        other = handle.read().strip() or "a run of its own"
-        handle.close()
-        raise PointTaken(other) from None
+    path = (POINT_LOCKS / key).absolute()  # `release_point` removes it by this name
+    while True:
+        handle = open(path, "a+")  # noqa: SIM115 (held while the run goes, closed by `release_point`)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            other = handle.read().strip() or "a run of its own"
+            handle.close()
+            raise PointTaken(other) from None
+        if _still_at(handle, path):
+            break
+        handle.close()  # its holder removed it as its run ended, after we opened it: claim the file at the path now
     handle.truncate(0)
     handle.write(name)
     handle.flush()
     return handle
+
+
+def release_point(handle: IO[str]) -> None:
+    """End a claim, removing its lock file (one per point was left for good): removed while still locked, so a
+    command that opened it meanwhile sees it gone once it has the lock (`claim_point` then opens the path again)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(handle.name)
+    handle.close()
+
+
+def _still_at(handle: IO[str], path: Path) -> bool:
+    """Whether the open file `handle` is still the file at `path`."""
+    try:
+        return os.path.samestat(os.fstat(handle.fileno()), os.stat(path))
+    except FileNotFoundError:
+        return False
 
 
 class SweepPoints:
@@ -528,7 +551,7 @@ class SweepPoints:
         made = self._made_meanwhile(name)
         if made:
             self.left_to_others[name] = f"same as experiment {made}, recorded since this sweep was planned"
-            handle.close()
+            release_point(handle)
             return False
         self.held[name] = handle
         return True
@@ -536,7 +559,7 @@ class SweepPoints:
     def release(self, name: str) -> None:
         handle = self.held.pop(name, None)
         if handle is not None:
-            handle.close()
+            release_point(handle)
 
     def _made_meanwhile(self, name: str) -> str | None:
         """An experiment with the point's params, code and data that another command recorded since the plan."""

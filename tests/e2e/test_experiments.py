@@ -363,6 +363,25 @@ def test_a_point_recorded_since_the_sweep_was_planned_is_not_run_again(repo, mon
     assert list(result.statuses) == [ran] and result.statuses[ran] == 0
     assert result.left_to_others == {left: "same as experiment c-three, recorded since this sweep was planned"}
     assert len(exp_refs(repo)) == 2
+    assert not list((repo / runs.POINT_LOCKS).iterdir()), "a point's lock file outlived its run"
+
+
+def test_a_point_claim_ends_with_its_lock_file_and_the_point_can_be_claimed_again(tmp_path, monkeypatch):
+    """Each point's lock file was left for good, one per point ever run."""
+    from pipeline.experiments import runs
+
+    monkeypatch.chdir(tmp_path)
+    held = runs.claim_point("abc", {"train.logreg.C": 0.2}, "c-first")
+    with pytest.raises(runs.PointTaken, match="^c-first$"):
+        runs.claim_point("abc", {"train.logreg.C": 0.2}, "c-second")
+    other = runs.claim_point("abc", {"train.logreg.C": 0.3}, "c-other")  # another point: its own claim
+
+    runs.release_point(held)
+
+    assert [path.read_text() for path in (tmp_path / runs.POINT_LOCKS).iterdir()] == ["c-other"]
+    runs.release_point(runs.claim_point("abc", {"train.logreg.C": 0.2}, "c-second"))
+    runs.release_point(other)
+    assert not list((tmp_path / runs.POINT_LOCKS).iterdir())
 
 
 def test_a_failed_run_does_not_stop_the_sweep(repo):
