@@ -11,6 +11,7 @@ text is UTF-8 without NUL bytes and without any data signature.
 from __future__ import annotations
 
 import binascii
+import itertools
 import re
 import struct
 from collections import Counter
@@ -115,6 +116,12 @@ _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?i:nan|inf)"
 NUMBER = re.compile(_NUMBER)
 NUMBERS_ROW = re.compile(rf"\s*(?:{_NUMBER})(?:[ \t]+(?:{_NUMBER}))+\s*")
 LOGGED_TIME = re.compile(r"\d\d:\d\d:\d\d,\d{3}\b")
+# svmlight / libsvm (`sklearn.datasets.dump_svmlight_file`): a label (or several, comma-separated), an optional
+# `qid:N`, then INDEX:VALUE pairs with ascending indices, an optional `# comment` last.
+SPARSE_PAIR = re.compile(rf"(\d+):(?:{_NUMBER})")
+SPARSE_ROW = re.compile(
+    rf"\s*(?:{_NUMBER})(?:,(?:{_NUMBER}))*(?:[ \t]+qid:\d+)?((?:[ \t]+{SPARSE_PAIR.pattern})+)[ \t]*(?:#.*)?"
+)
 
 
 def delimited_table(head: bytes) -> str | None:
@@ -130,6 +137,8 @@ def delimited_table(head: bytes) -> str | None:
             return None if _is_a_log(lines) else kind
     if _is_space_delimited_numbers(lines):
         return "space-delimited numbers"
+    if _is_sparse_rows(lines):
+        return "sparse rows, svmlight/libsvm"
     if _is_space_delimited_table(lines):
         return "space-delimited table"
     return "aligned columns" if _is_aligned_columns(lines) else None
@@ -214,6 +223,21 @@ def _is_space_delimited_numbers(lines: list[str]) -> bool:
     if not NUMBERS_ROW.fullmatch(lines[len(lines) // 2]):  # cheap: prose and code end here
         return False
     return sum(bool(NUMBERS_ROW.fullmatch(line)) for line in lines) >= TABLE_SHARE * len(lines)
+
+
+def _is_sparse_rows(lines: list[str]) -> bool:
+    """Rows of a label then INDEX:VALUE pairs, indices ascending, of any number of pairs (a header comment aside)."""
+    if not SPARSE_ROW.fullmatch(lines[len(lines) // 2]):  # cheap: prose and code end here
+        return False
+    return sum(_is_sparse_row(line) for line in lines) >= TABLE_SHARE * len(lines)
+
+
+def _is_sparse_row(line: str) -> bool:
+    row = SPARSE_ROW.fullmatch(line)
+    if not row:
+        return False
+    indices = [int(index) for index in SPARSE_PAIR.findall(row.group(1))]
+    return all(before < after for before, after in itertools.pairwise(indices))
 
 
 # A field of code or config rather than a table's: an operator, `key:`, `key=`, `f(x);`, a bracket or a comment.

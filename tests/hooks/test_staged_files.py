@@ -484,6 +484,13 @@ TABLES_UNDER_ANY_NAME = {
     "out/ragged.dat": "".join(
         " ".join(f"{value:g}" for value in row[: 2 + i % 3]) + "\n" for i, row in enumerate(numbers(60, 5))
     ),
+    # Sparse rows (svmlight / libsvm: `dump_svmlight_file`), a label then ascending index:value pairs.
+    "out/train.svm": "".join(
+        f"{i % 2} " + " ".join(f"{3 * j + i % 3}:{(i + j) / 7:g}" for j in range(1, 2 + i % 4)) + "\n"
+        for i in range(40)
+    ),
+    "out/libsvm": "# dumped by sklearn\n"
+    + "".join(f"{'+1' if i % 3 else '-1'} qid:{i // 10} 3:{i}.25 {10 + i}:-1e-3 # loan {i}\n" for i in range(40)),
 }
 
 
@@ -500,6 +507,7 @@ def test_tables_under_names_without_a_data_extension_are_refused(staging, capsys
         assert f"  {path}\n" in printed, path
     assert "by its content (space-delimited numbers)" in printed
     assert "by its content (space-delimited table)" in printed
+    assert "by its content (sparse rows, svmlight/libsvm)" in printed
 
 
 def test_a_wide_table_is_refused_by_block_untracked_data_alone(staging, capsys):
@@ -547,6 +555,9 @@ TEXT_IN_ROWS = {
     "docs/list.md": "".join(f"- item {i}\n" for i in range(40)),
     "docs/indented.txt": "".join(f"    value {i}\n" for i in range(40)),
     "scripts/wait.sh": "".join(f"sleep {i}\n" for i in range(40)),
+    # Numbers and colons that are no sparse rows: times, scripture's verses.
+    "docs/times.txt": "".join(f"{i} 10:{i:02d} 09:15\n" for i in range(40)),
+    "docs/verses.txt": "".join(f"{i} 3:{i} And it was so.\n" for i in range(40)),
 }
 
 
