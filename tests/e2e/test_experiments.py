@@ -384,6 +384,32 @@ def test_a_point_claim_ends_with_its_lock_file_and_the_point_can_be_claimed_agai
     assert not list((tmp_path / runs.POINT_LOCKS).iterdir())
 
 
+def test_a_claim_whose_lock_file_was_removed_as_it_locked_it_claims_the_file_at_the_path(tmp_path, monkeypatch):
+    """A command that opened a point's lock file just before its holder removed it got the lock of a removed file:
+    a third command then made a new one, and both held the point."""
+    import fcntl
+
+    from pipeline.experiments import runs
+
+    monkeypatch.chdir(tmp_path)
+    point = {"train.logreg.C": 0.2}
+    first = runs.claim_point("abc", point, "c-first")
+    flock = fcntl.flock
+
+    def first_ends_as_it_is_locked(handle, operation):
+        if not first.closed:
+            runs.release_point(first)
+        return flock(handle, operation)
+
+    monkeypatch.setattr(fcntl, "flock", first_ends_as_it_is_locked)
+    second = runs.claim_point("abc", point, "c-second")
+    monkeypatch.setattr(fcntl, "flock", flock)
+
+    with pytest.raises(runs.PointTaken, match="^c-second$"):
+        runs.claim_point("abc", point, "c-third")
+    runs.release_point(second)
+
+
 def test_a_failed_run_does_not_stop_the_sweep(repo):
     status = git_status(repo)
     # 0.0005 of the training rows leaves a single class: the train stage refuses it; the 0.3 run goes on.
