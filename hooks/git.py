@@ -506,17 +506,17 @@ def squash_merging() -> bool:
 def blobs_at(rev: str, paths: Sequence[str]) -> dict[str, bytes]:
     """path -> content at a revision, for the `paths` that are files there: one `git cat-file --batch` process."""
     asked = [path for path in paths if "\n" not in rev + path]  # `--batch` reads one request per line
-    output = git("cat-file", "--batch", input="".join(f"{rev}:{path}\n" for path in asked).encode())
+    requests = "".join(f"{rev}:{path}\n" for path in asked)
+    output = git("cat-file", "--batch", input=requests.encode("utf-8", "surrogateescape"))
     found = {}
     for path in asked:
         header, _, output = output.partition(b"\n")
-        fields = header.split()
-        if len(fields) != 3:  # `<name> missing`, or `ambiguous`
+        if header.endswith((b" missing", b" ambiguous")):  # `REV:PATH missing` (a path may hold spaces): no content
             continue
-        size = int(fields[2])
-        if fields[1] == b"blob":
-            found[path] = output[:size]
-        output = output[size + 1 :]
+        _name, kind, size = header.split()
+        if kind == b"blob":
+            found[path] = output[: int(size)]
+        output = output[int(size) + 1 :]
     return found
 
 
@@ -527,9 +527,4 @@ def blob_at(rev: str, path: str) -> bytes | None:
             return git("cat-file", "blob", f"{rev}:{path}")
         except GitFailed:
             return None
-    output = git("cat-file", "--batch", input=f"{rev}:{path}\n".encode("utf-8", "surrogateescape"))
-    header, _, content = output.partition(b"\n")
-    fields = header.split()
-    if len(fields) != 3 or fields[1] != b"blob":
-        return None
-    return content[: int(fields[2])]
+    return blobs_at(rev, [path]).get(path)

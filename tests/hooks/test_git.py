@@ -41,6 +41,17 @@ def test_names_survive_whole(staging):
     assert git.blob_at("HEAD", ODD) == b"odd\n"
 
 
+def test_blobs_at_skips_missing_names_and_folders_whatever_their_spaces(staging):
+    """git answers a missing `REV:PATH` with its name and `missing`: a name with spaces (`x 1`) split into three
+    fields as an object's header does."""
+    staging("my file", "a\n")
+    staging("d/f", "c\n")
+    commit_all()
+    asked = ["x 1", "my file", "d", "a blob 12", "d/f"]
+    assert git.blobs_at("HEAD", asked) == {"my file": b"a\n", "d/f": b"c\n"}
+    assert git.blob_at("HEAD", "x 1") is None and git.blob_at("HEAD", "d") is None
+
+
 def test_a_revision_is_never_read_as_an_option(staging, tmp_path):
     staging("a.txt", "a\n")
     commit_all()
