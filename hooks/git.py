@@ -305,10 +305,40 @@ def _running_under_amend(most: int = 12) -> bool:
         except (OSError, ValueError, IndexError):
             return False
         if os.path.basename(argv[0]) == b"git":
-            options = argv[1 : argv.index(b"--")] if b"--" in argv else argv[1:]
-            return any(len(arg) > 3 and b"--amend".startswith(arg) for arg in options)  # git takes `--amen` too
+            arguments = argv[1:-1] if argv[-1] == b"" else argv[1:]  # (the list ends in NUL)
+            return amends([arg.decode("utf-8", "surrogateescape") for arg in arguments])
         if pid <= 1:
             return False
+    return False
+
+
+# Options of `git` and `git commit` whose value may be the next argument (`-m --amend` is a message).
+SHORT_WITH_VALUE = frozenset("CcmFt")
+LONG_WITH_VALUE = (
+    "--message", "--file", "--reuse-message", "--reedit-message", "--fixup", "--squash", "--author", "--date",
+    "--cleanup", "--template", "--trailer", "--pathspec-from-file", "--git-dir", "--work-tree", "--namespace",
+    "--config-env",
+)  # fmt: skip
+
+
+def amends(arguments: Sequence[str]) -> bool:
+    """Whether git's arguments (after `git`) ask for `--amend`, as git's option parser reads them: a value of an
+    option (`-m --amend`, `-am --amend`) is no option, nor is anything after `--`; git takes `--amen` too."""
+    value_next = False
+    for arg in arguments:
+        if value_next:
+            value_next = False
+        elif arg == "--":
+            return False
+        elif arg.startswith("--"):
+            name, attached, _ = arg.partition("=")
+            if len(name) > 3 and "--amend".startswith(name):
+                return True
+            value_next = not attached and any(option.startswith(name) for option in LONG_WITH_VALUE)
+        elif arg.startswith("-") and len(arg) > 1:
+            letters = arg[1:]
+            taking = next((i for i, letter in enumerate(letters) if letter in SHORT_WITH_VALUE), None)
+            value_next = taking == len(letters) - 1  # `-mtext`: the value is attached
     return False
 
 

@@ -176,3 +176,26 @@ def test_knows_identity_as_git_commit_decides_and_config_value_reads_what_git_re
     git.git("config", "user.email", "a@example.invalid")
     assert git.knows_identity() and git.config_value("user.email") == "a@example.invalid"
     assert git.succeeds("commit", "-q", "-m", "named")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "amending"),
+    [
+        (["commit", "--amend", "--no-edit"], True),
+        (["commit", "-a", "--amen"], True),  # git takes an unambiguous prefix
+        (["-C", "repo", "commit", "--amend"], True),
+        (["commit", "-m", "", "--amend"], True),  # an empty message is a value too
+        (["commit", "-m", "--amend"], False),  # the message is `--amend`
+        (["commit", "-am", "--amend"], False),
+        (["commit", "--message", "--amend"], False),
+        (["commit", "--mess", "--amend"], False),
+        (["commit", "-mtext", "--amend"], True),  # the value was attached
+        (["commit", "--message=x", "--amend"], True),
+        (["commit", "-F", "--amend"], False),
+        (["-c", "--amend", "commit"], False),
+        (["commit", "--", "--amend"], False),  # a path
+        (["commit", "--all", "--no-edit"], False),
+    ],
+)
+def test_amending_is_read_from_gits_arguments_as_git_parses_them(arguments, amending):
+    assert git.amends(arguments) is amending
