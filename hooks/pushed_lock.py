@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from hooks import git
+from hooks.arguments import shell_word
 
 HOOK_ID = "pushed-lock"
 ZERO = "0" * 40
@@ -28,21 +29,32 @@ def brings_pipeline_change(tip: str) -> bool:
     return bool(git.git("rev-list", "-1", tip, "--not", "--remotes", "--", *FILES, check=False).strip())
 
 
-def stale_at(tip: str) -> list:
-    """The stages whose params at `tip` differ from those its dvc.lock records (`pipeline_state.StageState`s)."""
+def stale_at(files: dict[str, bytes]) -> list:
+    """The stages whose params in `files` (a commit's params.yaml, dvc.yaml and dvc.lock) differ from those its
+    dvc.lock records (`pipeline_state.StageState`s)."""
     from hooks.pipeline_state import params_not_as_locked  # PyYAML: only for a push that changes the pipeline
 
-    files = git.blobs_at(tip, FILES)
     return params_not_as_locked(files.get) if DVC_YAML in files else []
 
 
-def report(tip: str, stale: list) -> None:
+def retrain_fix(files: dict[str, bytes]) -> str:
+    """The retrain and the `git add` after it: `mlops repro` in this project for a user who has the CLI, else DVC's
+    own command and the outputs that commit's dvc.yaml keeps in git."""
+    from hooks.block_untracked_data import uses_mlops
+    from hooks.pipeline_state import git_kept_outputs
+
+    if uses_mlops():
+        return "`mlops repro`, then `git add dvc.lock reports && git commit`"
+    staged = " ".join(shell_word(path) for path in [LOCK_FILE, *git_kept_outputs(files.get)])
+    return f"`dvc repro`, then `git add {staged} && git commit`"
+
+
+def report(tip: str, stale: list, files: dict[str, bytes]) -> None:
     changes = "\n".join(f"  {state.name}: {'; '.join(state.reasons)}" for state in stale)
     print(
         f"{HOOK_ID}: the pushed commit {tip[:12]} records params its dvc.lock was not trained on (committed without "
         f"the retrain: --no-verify or SKIP), so the push stopped:\n{changes}\n"
-        "Fix: with that commit checked out, `mlops repro`, then `git add dvc.lock reports && git commit`; then push "
-        f"again.\n{SKIP_HINT}"
+        f"Fix: with that commit checked out, {retrain_fix(files)}; then push again.\n{SKIP_HINT}"
     )
 
 
@@ -53,13 +65,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     import yaml
 
+    files = git.blobs_at(tip, FILES)
     try:
-        stale = stale_at(tip)
+        stale = stale_at(files)
     except (yaml.YAMLError, ValueError) as error:  # committed with --no-verify too: dvc-lock-sync names it
         print(f"{HOOK_ID}: the pushed commit {tip[:12]}: {error}\nFix it, commit, then push again.\n{SKIP_HINT}")
         return 1
     if stale:
-        report(tip, stale)
+        report(tip, stale, files)
         return 1
     return 0
 

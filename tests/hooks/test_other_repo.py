@@ -4,7 +4,10 @@ the advice they print fits a repository without the `mlops` CLI."""
 
 from __future__ import annotations
 
+import tomllib
+
 import pytest
+import yaml
 
 from tests.conftest import ROOT, run, test_env
 from tests.hooks.conftest import MINIMAL_PATH, commit, output, write
@@ -70,6 +73,72 @@ def test_each_hook_runs_only_at_its_own_git_hook():
 
     stages = {hook["id"]: hook["stages"] for hook in load_manifest(str(ROOT / ".pre-commit-hooks.yaml"))}
     assert stages.pop("dvc-post-checkout") == ["post-checkout"] and stages.pop("dvc-pre-push") == ["pre-push"]
-    assert stages.pop("pushed-files") == ["pre-push"]
+    assert stages.pop("pushed-files") == ["pre-push"] and stages.pop("pushed-lock") == ["pre-push"]
     assert stages.pop("staged-files") == ["pre-commit", "pre-merge-commit"]  # a merge: all it brings
     assert stages and all(hook_stages == ["pre-commit"] for hook_stages in stages.values()), stages
+
+
+def test_each_git_push_and_checkout_hook_of_this_repository_is_offered_with_its_console_script():
+    """pushed-lock ran in this repository only: other repositories had no id for it in `.pre-commit-hooks.yaml`
+    and no console script to run. Each offered hook runs, by its console script, the module this repository runs."""
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    offered = {
+        hook["id"]: hook["entry"].split()[0] for hook in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    }
+    local = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())["repos"][0]["hooks"]
+    for hook in local:
+        if hook["id"] in offered:
+            module = hook["entry"].split(" -m ")[1].split()[0]
+            assert scripts[offered[hook["id"]]] == f"{module}:main", hook["id"]
+    for hook in local:
+        if {"pre-push", "post-checkout"} & set(hook.get("stages", [])):
+            assert hook["id"] in offered, f"{hook['id']} is not in .pre-commit-hooks.yaml"
+
+
+@pytest.mark.slow  # pre-commit builds the hooks' environment with pip (tens of seconds)
+def test_another_repository_pushes_through_pushed_lock_with_dvc_advice(fresh_repo, tmp_path):
+    """pushed-lock from `.pre-commit-hooks.yaml` in a plain DVC repository: a push without params.yaml or dvc.lock
+    (a stage declared, never run) passes quietly, a lock retrained for its params passes, and a params change pushed
+    without its retrain is refused with DVC's own commands (no `mlops`, which that repository cannot run)."""
+    rev = run(["git", "rev-parse", "HEAD"], fresh_repo).stdout.strip()
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    run(["git", "init", "-q", "-b", "main"], plain)
+    run(["git", "init", "-q", "--bare", str(tmp_path / "origin.git")], plain)
+    run(["git", "remote", "add", "origin", str(tmp_path / "origin.git")], plain)
+    write(
+        plain, ".pre-commit-config.yaml", f"repos:\n- repo: {fresh_repo}\n  rev: {rev}\n  hooks:\n  - id: pushed-lock\n"
+    )
+    home = {"PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")}
+    run(["pre-commit", "install", "-t", "pre-push"], plain, env=test_env(**home))
+    without_mlops = test_env(PATH=MINIMAL_PATH, **home)
+    without_mlops.pop("VIRTUAL_ENV", None)
+
+    write(plain, "dvc.yaml", "stages:\n  train:\n    cmd: echo trained > model.txt\n    params: [lr]\n")
+    assert commit(plain, ".pre-commit-config.yaml", "dvc.yaml").returncode == 0  # never run: no params, no lock
+    pushed = run(["git", "push", "-q", "origin", "main"], plain, check=False, env=without_mlops)
+    assert pushed.returncode == 0 and "pushed-lock:" not in output(pushed), output(pushed)
+
+    run(["dvc", "init", "-q"], plain)
+    write(plain, "params.yaml", "lr: 0.1\n")
+    write(
+        plain,
+        "dvc.yaml",
+        "stages:\n  train:\n    cmd: echo trained > model.txt\n    params: [lr]\n"
+        "    outs:\n    - model.txt:\n        cache: false\n",
+    )
+    run(["dvc", "repro", "-q"], plain)
+    assert commit(plain, ".").returncode == 0
+    pushed = run(["git", "push", "-q", "origin", "main"], plain, check=False, env=without_mlops)
+    assert pushed.returncode == 0 and "pushed-lock:" not in output(pushed), output(pushed)
+
+    write(plain, "params.yaml", "lr: 0.2\n")
+    assert commit(plain, "params.yaml").returncode == 0
+    stale = run(["git", "rev-parse", "HEAD"], plain).stdout.strip()
+    for env in (without_mlops, test_env(**home)):  # a user of mlops too: this repository is not its project
+        refused = run(["git", "push", "-q", "origin", "main"], plain, check=False, env=env)
+        text = output(refused)
+        assert refused.returncode != 0 and f"pushed-lock: the pushed commit {stale[:12]} records params" in text, text
+        assert "  train: param lr changed (0.1 -> 0.2)\n" in text, text
+        assert "`dvc repro`, then `git add dvc.lock model.txt && git commit`; then push again" in text, text
+        assert "mlops repro" not in text and "Traceback" not in text, text
