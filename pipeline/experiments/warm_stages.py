@@ -431,19 +431,21 @@ def run_stage_server() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -P -m pipeline.experiments.warm_stages [--journal-as COMMAND] DVC-ARGS...`: `dvc DVC-ARGS...` in this
-    process, with this project's stages run warm (how `mlops exp sweep` and `mlops gate` start each experiment; `-P`
-    keeps the installed code in charge even in a worktree of another revision, whose own stage code the forks then
-    import). COMMAND: the mlops command the user ran, which the next command names should this run be killed."""
+    """`python -P -m pipeline.experiments.warm_stages [--journal-as COMMAND PID] DVC-ARGS...`: `dvc DVC-ARGS...` in
+    this process, with this project's stages run warm (how `mlops exp sweep` and `mlops gate` start each experiment;
+    `-P` keeps the installed code in charge even in a worktree of another revision, whose own stage code the forks
+    then import). COMMAND and PID: the mlops command the user ran and its process, which the next command names
+    should this run be killed."""
     from dvc.cli import main as dvc_main
 
     argv = sys.argv[1:] if argv is None else argv
-    command = "dvc " + " ".join(argv)
+    command, command_pid = "dvc " + " ".join(argv), None
     if argv[:1] == ["--journal-as"]:
-        command, argv = argv[1], argv[2:]
+        command, command_pid, argv = argv[1], int(argv[2]), argv[3:]
     # Journalled queueing, as `mlops exp run`'s: a sweep's run killed outright (SIGKILL, an OOM kill) while DVC had
     # set its params in the workspace and detached HEAD left them so, and the next run trained on them.
-    with stages_in_warm_forks(), only_its_own_experiment(), only_set_params_rewritten(), queued_all_or_nothing(command):
+    queued = queued_all_or_nothing(command, command_pid)
+    with stages_in_warm_forks(), only_its_own_experiment(), only_set_params_rewritten(), queued:
         return dvc_main(argv)
 
 

@@ -795,6 +795,7 @@ def start_exp_run(name: str, settings: dict[str, str], command: str, cwd: str | 
                 "pipeline.experiments.warm_stages",
                 "--journal-as",
                 command,
+                str(os.getpid()),
                 "--wait-for-lock",  # concurrent runs each take the repo lock; DVC alone gives up after 3 s
                 "exp",
                 "run",

@@ -22,9 +22,10 @@ TEMP_REFS = "refs/exps/temp/"
 
 
 @contextlib.contextmanager
-def queued_all_or_nothing(command: str) -> Iterator[None]:
+def queued_all_or_nothing(command: str, command_pid: int | None = None) -> Iterator[None]:
     """While inside, DVC's queueing of a temporary experiment runs under the journal, as part of `command` (the mlops
-    command the user ran: the next command's recovery names it). It sets the experiment's params in the workspace's
+    command the user ran, and its process `command_pid` when that started this one: the next command's recovery names
+    them). It sets the experiment's params in the workspace's
     params.yaml, stashes the workspace (index included) and detaches HEAD, then puts them back: killed part-way
     (SIGKILL), it left the experiment's params in the workspace, staged, and the next run trained on them. Only the
     queueing, seconds: the run itself, in its temporary copy, changes nothing here. Concurrent runs (a sweep's) queue
@@ -38,7 +39,7 @@ def queued_all_or_nothing(command: str) -> Iterator[None]:
 
     def put_journaled(queue, *args, **kwargs):
         queued = {"outputs": False, "changes_index": True, "detaches_head": True, "leaves_changes": False}
-        with all_or_nothing(command, (PARAMS_FILE,), **queued):
+        with all_or_nothing(command, (PARAMS_FILE,), command_pid=command_pid, **queued):
             return put(queue, *args, **kwargs)
 
     TempDirQueue.put = put_journaled

@@ -63,7 +63,8 @@ class Stopped(KeyboardInterrupt):
 @dataclass
 class Entry:
     command: str
-    pid: int
+    pid: int  # the process that runs the block (and holds DVC's locks)
+    command_pid: int | None = None  # the mlops command the user ran, when the block runs in a process it started
     paths: dict[str, str] = field(default_factory=dict)  # path -> "file" | "dir" | "absent"
     head: str | None = None  # the branch (or commit) HEAD was on, when the command moves HEAD
     head_commit: str | None = None
@@ -91,20 +92,23 @@ def all_or_nothing(
     changes_index: bool = False,
     detaches_head: bool = False,
     leaves_changes: bool = True,
+    command_pid: int | None = None,
 ) -> Iterator[None]:
     """Run the block holding the run lock, with a journal of `paths` (files or folders), git's index and HEAD:
     on any exception or stop signal everything is put back as it was, then the exception propagates. DVC's
     outputs are put back by `dvc checkout` of `checkout` (none named: all of them) when `outputs`. A block that
     stages files itself (`changes_index`) gets the index put back whatever it holds; one that may detach HEAD at its
     commit (`detaches_head`) gets HEAD back on its branch, the work tree untouched. Once the journal is deleted the
-    block's changes are complete (`changes_completed`), unless the block puts back its own (`leaves_changes`)."""
+    block's changes are complete (`changes_completed`), unless the block puts back its own (`leaves_changes`).
+    `command_pid`: the process of the mlops `command`, when it started this one to run the block (a sweep's run)."""
     global _active
     if _active:
         yield
         return
     with one_run_at_a_time(command):
         _recover_locked()
-        entry = Entry(command, os.getpid(), branch=branch, ends_with_commit=ends_with_commit, outputs=outputs)
+        entry = Entry(command, os.getpid(), command_pid, branch=branch, ends_with_commit=ends_with_commit)
+        entry.outputs = outputs
         entry.checkout = list(checkout)
         entry.changes_index = changes_index
         if detaches_head:
@@ -167,7 +171,7 @@ def _recover_locked() -> str | None:
         release_killed_holder(DVC_RWLOCK.parent, entry.pid)  # else DVC's next run warns of it, naming the command
         _discard(JOURNAL)
     message = (
-        f"`{entry.command}` (pid {entry.pid}) was stopped before it finished: put back "
+        f"`{entry.command}` (pid {entry.command_pid or entry.pid}) was stopped before it finished: put back "
         f"{', '.join(sorted(entry.paths)) or 'the workspace'} as they were before it"
     )
     print(f"mlops: {message}.", file=sys.stderr)

@@ -238,7 +238,7 @@ def test_a_sweep_killed_outright_as_a_run_is_queued_leaves_no_params_of_it_in_th
     """A sweep's runs are queued by DVC as `mlops exp run`'s are, but were not journalled: the sweep and its runs
     killed outright then (an OOM kill, the end of their cgroup), the point's params stayed in params.yaml, staged,
     HEAD detached, and `mlops status` called train stale. The next command names the sweep, the command the user ran
-    (it named `mlops exp run`)."""
+    (it named `mlops exp run`), by the sweep's pid (it named the killed run's, a process the user never started)."""
     snapshot = Snapshot(repo)
     process = start_mlops(repo, "exp", "sweep", "train.logreg.C=0.5", "--jobs", "1")
     deadline = time.monotonic() + 120
@@ -252,7 +252,8 @@ def test_a_sweep_killed_outright_as_a_run_is_queued_leaves_no_params_of_it_in_th
 
     status = run(["mlops", "status"], repo)
 
-    assert "`mlops exp sweep` (pid " in status.stderr and "stopped before it finished" in status.stderr, status.stderr
+    said = f"`mlops exp sweep` (pid {process.pid}) was stopped before it finished"
+    assert said in status.stderr, status.stderr
     assert status.stdout.startswith("Pipeline is up to date"), status.stdout
     snapshot.assert_unchanged()
     assert run(["git", "diff", "--cached", "--name-only"], repo).stdout == ""
