@@ -217,7 +217,7 @@ def run_one(set_items: list[str], subset: float | None, name: str | None) -> Run
         ):
             dvc_seam.exp_run_temp(name, plan.settings, "mlops exp run")
     finally:
-        release_point(point)
+        release_lock(point)
     metrics = experiment_metrics(name, dvc_seam.exp_ref(name))
     return RunOutcome(name, None, judged_changes(Run(name, plan.params, metrics), workspace_run()))
 
@@ -229,19 +229,18 @@ NAME_LOCKS = Path(".dvc/tmp/mlops-experiment-names")
 def name_held(name: str) -> Iterator[None]:
     """`name` kept for this run until DVC records it, refused when an experiment has it or another command's run is
     making one under it: two runs given one `--name` at once both said they ran, and DVC kept the last one's."""
-    import fcntl
-
-    NAME_LOCKS.mkdir(parents=True, exist_ok=True)
-    with open(NAME_LOCKS / hashlib.sha256(name.encode()).hexdigest(), "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UserError(
-                f"another mlops command is running an experiment called {name}", hint="choose another --name"
-            ) from None
+    try:
+        handle = lock_file(NAME_LOCKS / hashlib.sha256(name.encode()).hexdigest())
+    except LockHeld:
+        raise UserError(
+            f"another mlops command is running an experiment called {name}", hint="choose another --name"
+        ) from None
+    try:
         if dvc_seam.exp_ref(name):
             raise UserError(f"an experiment called {name} exists", hint="choose another --name")
         yield
+    finally:
+        release_lock(handle)
 
 
 def require_no_object_locks() -> None:
@@ -482,43 +481,85 @@ class PointTaken(Exception):
 
 def claim_point(baseline: str, params: dict, name: str) -> IO[str]:
     """The run of `params` from commit `baseline` claimed for the run `name` (of a sweep or `mlops exp run`): its
-    lock file, open, held until `release_point`. PointTaken, naming the other run, while another command holds it:
+    lock file, open, held until `release_lock`. PointTaken, naming the other run, while another command holds it:
     both commands planned the point before either had recorded it, and each recorded its own experiment of it."""
-    import fcntl
-
-    POINT_LOCKS.mkdir(parents=True, exist_ok=True)
     key = hashlib.sha256(json.dumps([baseline, params], sort_keys=True).encode()).hexdigest()
-    path = (POINT_LOCKS / key).absolute()  # `release_point` removes it by this name
-    while True:
-        handle = open(path, "a+")  # noqa: SIM115 (held while the run goes, closed by `release_point`)
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            other = handle.read().strip() or "a run of its own"
-            handle.close()
-            raise PointTaken(other) from None
-        if _still_at(handle, path):
-            break
-        handle.close()  # its holder removed it as its run ended, after we opened it: claim the file at the path now
+    try:
+        handle = lock_file(POINT_LOCKS / key)
+    except LockHeld as held:
+        raise PointTaken(held.words or "a run of its own") from None
     handle.truncate(0)
     handle.write(name)
     handle.flush()
     return handle
 
 
-def release_point(handle: IO[str]) -> None:
-    """End a claim, removing its lock file (one per point was left for good): removed while still locked, so a
-    command that opened it meanwhile sees it gone once it has the lock (`claim_point` then opens the path again)."""
+class LockHeld(Exception):
+    """Another process holds the lock file; `words`: what its holder wrote in it."""
+
+    def __init__(self, words: str) -> None:
+        super().__init__(words)
+        self.words = words
+
+
+def lock_file(path: Path) -> IO[str]:
+    """The lock file at `path` (made, with its folder, if missing), open and locked by this process until
+    `release_lock`; LockHeld while another process holds it. A file its holder removed after we opened it is no
+    longer the one at the path: the path is opened again, so two commands never hold one lock. The files no process
+    holds beside it are removed (`_remove_unheld_locks`)."""
+    import fcntl
+
+    path = path.absolute()  # `release_lock` removes it by this name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        handle = open(path, "a+")  # noqa: SIM115 (held while the run goes, closed by `release_lock`)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            words = handle.read().strip()
+            handle.close()
+            raise LockHeld(words) from None
+        if _still_at(handle.fileno(), path):
+            break
+        handle.close()  # its holder removed it as its run ended, after we opened it: lock the file at the path now
+    _remove_unheld_locks(path.parent)
+    return handle
+
+
+def release_lock(handle: IO[str]) -> None:
+    """Unlock a `lock_file`, removing it (one per name or point was left for good): removed while still locked, so a
+    command that opened it meanwhile sees it gone once it has the lock (`lock_file` then opens the path again)."""
     with contextlib.suppress(FileNotFoundError):
         os.unlink(handle.name)
     handle.close()
 
 
-def _still_at(handle: IO[str], path: Path) -> bool:
-    """Whether the open file `handle` is still the file at `path`."""
+def _remove_unheld_locks(folder: Path) -> None:
+    """Remove the lock files in `folder` that no process holds: a command killed outright (SIGKILL, an OOM kill)
+    lost its lock with its process but left its file, which stayed until its name or point was claimed again. Each
+    is removed while locked here, as `release_lock` removes one."""
+    import fcntl
+
+    for entry in os.scandir(folder):
+        try:
+            descriptor = os.open(entry.path, os.O_RDONLY)
+        except OSError:  # removed meanwhile
+            continue
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if _still_at(descriptor, Path(entry.path)):
+                os.unlink(entry.path)
+        except OSError:  # held (by this process too: its own lock file), or removed meanwhile
+            pass
+        finally:
+            os.close(descriptor)
+
+
+def _still_at(descriptor: int, path: Path) -> bool:
+    """Whether the open file `descriptor` is still the file at `path`."""
     try:
-        return os.path.samestat(os.fstat(handle.fileno()), os.stat(path))
+        return os.path.samestat(os.fstat(descriptor), os.stat(path))
     except FileNotFoundError:
         return False
 
@@ -551,7 +592,7 @@ class SweepPoints:
         made = self._made_meanwhile(name)
         if made:
             self.left_to_others[name] = f"same as experiment {made}, recorded since this sweep was planned"
-            release_point(handle)
+            release_lock(handle)
             return False
         self.held[name] = handle
         return True
@@ -559,7 +600,7 @@ class SweepPoints:
     def release(self, name: str) -> None:
         handle = self.held.pop(name, None)
         if handle is not None:
-            release_point(handle)
+            release_lock(handle)
 
     def _made_meanwhile(self, name: str) -> str | None:
         """An experiment with the point's params, code and data that another command recorded since the plan."""

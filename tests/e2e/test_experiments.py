@@ -376,11 +376,11 @@ def test_a_point_claim_ends_with_its_lock_file_and_the_point_can_be_claimed_agai
         runs.claim_point("abc", {"train.logreg.C": 0.2}, "c-second")
     other = runs.claim_point("abc", {"train.logreg.C": 0.3}, "c-other")  # another point: its own claim
 
-    runs.release_point(held)
+    runs.release_lock(held)
 
     assert [path.read_text() for path in (tmp_path / runs.POINT_LOCKS).iterdir()] == ["c-other"]
-    runs.release_point(runs.claim_point("abc", {"train.logreg.C": 0.2}, "c-second"))
-    runs.release_point(other)
+    runs.release_lock(runs.claim_point("abc", {"train.logreg.C": 0.2}, "c-second"))
+    runs.release_lock(other)
     assert not list((tmp_path / runs.POINT_LOCKS).iterdir())
 
 
@@ -398,7 +398,7 @@ def test_a_claim_whose_lock_file_was_removed_as_it_locked_it_claims_the_file_at_
 
     def first_ends_as_it_is_locked(handle, operation):
         if not first.closed:
-            runs.release_point(first)
+            runs.release_lock(first)
         return flock(handle, operation)
 
     monkeypatch.setattr(fcntl, "flock", first_ends_as_it_is_locked)
@@ -407,7 +407,7 @@ def test_a_claim_whose_lock_file_was_removed_as_it_locked_it_claims_the_file_at_
 
     with pytest.raises(runs.PointTaken, match="^c-second$"):
         runs.claim_point("abc", point, "c-third")
-    runs.release_point(second)
+    runs.release_lock(second)
 
 
 def test_a_failed_run_does_not_stop_the_sweep(repo):
@@ -683,3 +683,41 @@ def test_experiments_where_dvc_cannot_run_them_are_refused_naming_the_path(train
         assert refused.returncode == 2 and f"error: DVC's experiments cannot run in {repo}: its path holds" in said
         assert "clone or move the project to a path without them" in said and "Traceback" not in said, said
     assert exp_refs(repo) == [] and git_status(repo) == before
+
+
+def test_lock_files_no_process_holds_go_at_the_next_claim(tmp_path, monkeypatch):
+    """A point's lock file whose holder was killed outright (SIGKILL: the lock went with its process, the file stayed)
+    was left until that same point was claimed again, and each --name's lock file stayed for good. The next claim
+    removes the files no process holds; a file a live command holds stays."""
+    from pipeline.experiments import runs
+
+    monkeypatch.chdir(tmp_path)
+    run(["git", "init", "-q"], tmp_path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_A_POINT_UNTIL_KILLED], cwd=tmp_path, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline() == "held\n"
+        live = runs.claim_point("abc", {"train.logreg.C": 0.3}, "c-live")
+        assert sorted(path.read_text() for path in (tmp_path / runs.POINT_LOCKS).iterdir()) == ["c-killed", "c-live"]
+    finally:
+        holder.kill()
+        holder.wait()
+    runs.release_lock(runs.claim_point("abc", {"train.logreg.C": 0.4}, "c-next"))
+
+    assert [path.read_text() for path in (tmp_path / runs.POINT_LOCKS).iterdir()] == ["c-live"]
+    runs.release_lock(live)
+    (tmp_path / runs.NAME_LOCKS).mkdir(parents=True)
+    (tmp_path / runs.NAME_LOCKS / ("0" * 64)).write_text("")  # a name's file from a run killed, or from before
+    with runs.name_held("lr-0.1"):
+        assert len(list((tmp_path / runs.NAME_LOCKS).iterdir())) == 1
+    assert not list((tmp_path / runs.NAME_LOCKS).iterdir())
+
+
+HOLD_A_POINT_UNTIL_KILLED = """
+import time
+from pipeline.experiments import runs
+held = runs.claim_point("abc", {"train.logreg.C": 0.2}, "c-killed")
+print("held", flush=True)
+time.sleep(600)
+"""
