@@ -15,7 +15,7 @@ import itertools
 import re
 import struct
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 HEAD_BYTES = 8192  # enough for every signature below and for the text test
 # (offset, signature, format): data sets, arrays, archives and model files.
@@ -105,8 +105,11 @@ def _signed_format(head: bytes) -> str | None:
 # are a table too, whatever their number of fields (an empty field is a space more). Words and numbers separated by
 # one space (`df.to_csv(sep=" ")`) are one when their rows are a table's: one number of fields, none indented, a
 # column of numbers, no field of code or config (`=`, `key:`, `f(x);`) and no column of one word on every line, the
-# first included (a log's `took`, code's `=`: a table's header names its column). Columns aligned as a printed data
-# frame's (`print(df.to_string())`) are one too: lines of one length, columns of spaces between, one of numbers.
+# first included (a log's `took`, code's `=`: a table's header names its column), unless the rows also hold a column
+# of a few words each on many lines (a grade, a status) and the columns of one word are under a third of all: a
+# table saved without its header (`header=False`) whose rows share a value (`RENT`), where a log's or code's words
+# are as many as its values (`epoch 3 split train loss 0.5`). Columns aligned as a printed data frame's
+# (`print(df.to_string())`) are one too: lines of one length, columns of spaces between, one of numbers.
 TABLE_DELIMITERS = {",": "CSV", "\t": "TSV", ";": "CSV (;)", "|": "pipe-delimited"}  # a Markdown table: `| a |`
 TABLE_ROWS = 20
 TABLE_LINES = 100  # enough for a table's rows to outvote its header, comments and footer; few enough to be cheap
@@ -259,9 +262,22 @@ def _is_space_delimited_table(lines: list[str]) -> bool:
         return False
     if sum(any(CODE_FIELD.match(field) for field in row) for row in table) > (1 - TABLE_SHARE) * len(table):
         return False
-    if any(len(set(column)) == 1 and not NUMBER.fullmatch(column[0]) for column in zip(*table, strict=True)):
+    columns = list(zip(*table, strict=True))
+    one_word = sum(map(_is_one_word, columns))
+    if one_word and (one_word * 3 >= len(columns) or not any(map(_is_a_category, columns))):
         return False
     return _has_a_number_column(table)
+
+
+def _is_one_word(column: Sequence[str]) -> bool:
+    """A column of one word on every line: a log's `took`, code's keyword, or a headerless table's constant value."""
+    return len(set(column)) == 1 and not NUMBER.fullmatch(column[0])
+
+
+def _is_a_category(column: Sequence[str]) -> bool:
+    """A column of a few words, each on many lines (a grade, a status): a table's values."""
+    values = set(column)
+    return 2 <= len(values) <= len(column) // 3 and not any(NUMBER.fullmatch(value) for value in values)
 
 
 def _is_aligned_columns(lines: list[str]) -> bool:

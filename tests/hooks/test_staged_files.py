@@ -479,6 +479,9 @@ TABLES_UNDER_ANY_NAME = {
     "out/loans-spaces.txt": loans_frame().to_csv(sep=" ", index=False),
     "out/loans-index.dat": loans_frame().to_csv(sep=" "),
     "out/no-header": loans_frame().to_csv(sep=" ", index=False, header=False),
+    # Without a header, a value every row shares (a subset of one home ownership) read as a log's or code's word.
+    "out/renters": loans_frame().assign(home="RENT").to_csv(sep=" ", header=False),
+    "out/renters.txt": loans_frame().assign(home="RENT").to_csv(sep=" ", index=False, header=False),
     # Numbers whose rows differ in length: a missing value written as nothing, ragged rows.
     "out/missing.txt": with_missing_values().to_csv(sep=" "),
     "out/ragged.dat": "".join(
@@ -549,6 +552,10 @@ TEXT_IN_ROWS = {
     "conf/flat.yaml": "".join(f"threshold_{i}: {i / 4}\n" for i in range(40)),
     "conf/flat.toml": "".join(f"retries_{i} = {i}\n" for i in range(40)),
     "logs/train.log": "".join(f"INFO epoch {i} loss {1 / (i + 1):.4f}\n" for i in range(40)),
+    "logs/levels.log": "".join(
+        f"{'WARNING' if i % 4 else 'INFO'} epoch {i} loss {1 / (i + 1):.4f}\n" for i in range(40)
+    ),
+    "logs/splits.log": "".join(f"epoch {i} split {'eval' if i % 2 else 'train'} loss {i / 7:.4f}\n" for i in range(40)),
     "go.sum": "".join(f"github.com/x/y{i} v1.{i}.0 h1:abc{i}=\n" for i in range(40)),
     "web/site.css": "".join(f".c{i} {{ margin: {i}px; }}\n" for i in range(40)),
     "docs/steps.md": "".join(f"{i}. Run step {i}\n" for i in range(40)),
