@@ -25,11 +25,11 @@ TEMP_REFS = "refs/exps/temp/"
 def queued_all_or_nothing(command: str, command_pid: int | None = None) -> Iterator[None]:
     """While inside, DVC's queueing of a temporary experiment runs under the journal, as part of `command` (the mlops
     command the user ran, and its process `command_pid` when that started this one: the next command's recovery names
-    them). It sets the experiment's params in the workspace's
-    params.yaml, stashes the workspace (index included) and detaches HEAD, then puts them back: killed part-way
-    (SIGKILL), it left the experiment's params in the workspace, staged, and the next run trained on them. Only the
-    queueing, seconds: the run itself, in its temporary copy, changes nothing here. Concurrent runs (a sweep's) queue
-    one at a time, each holding DVC's repository lock, so each takes the journal in turn."""
+    them). It sets the experiment's params in the workspace's params.yaml, stashes the workspace (index included) and
+    detaches HEAD, then puts them back: killed part-way (SIGKILL), it left the experiment's params in the workspace,
+    staged, and the next run trained on them. Only the queueing, seconds: the run itself, in its temporary copy,
+    changes nothing here. Concurrent runs (a sweep's) queue one at a time, each holding DVC's repository lock, so each
+    takes the journal in turn."""
     from dvc.repo.experiments.queue.tempdir import TempDirQueue
 
     from pipeline.params import PARAMS_FILE
