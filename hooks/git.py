@@ -277,6 +277,16 @@ def git_dir() -> str:
     return git("rev-parse", "--git-dir").decode().strip()
 
 
+def common_dir() -> str:
+    """The git directory linked worktrees share (hooks, config): `git_dir`, or the one its `commondir` file names."""
+    own = git_dir()
+    try:
+        with open(os.path.join(own, "commondir")) as handle:
+            return os.path.join(own, handle.read().strip())
+    except OSError:
+        return own
+
+
 def commit_index() -> str:
     """Which index the commit being made records, from the GIT_INDEX_FILE git gives its hooks: "index" (the index
     itself: `git commit`), "copy" (`git commit -a` or `-i PATHS`: a copy git drops, with what a hook staged in it,

@@ -61,15 +61,16 @@ def uninstall() -> None:
 
 @hooks_app.command()
 def status() -> None:
-    """Say which hooks are installed, with which interpreter, and which of your own hooks run beside them."""
+    """Say which hooks are installed (or out of date: installed by an older version), with which interpreter, and
+    which of your own hooks run beside them."""
     from pipeline.versioning import hook_setup
 
     found = hook_setup.status()
     for script in found.scripts:
         beside = f" (+ your own hook, run first: {script.legacy})" if script.legacy else ""
-        typer.echo(f"  {script.hook_type:<21} {'installed' if script.installed else 'not installed'}{beside}")
-    for name, registered in found.drivers.items():
-        typer.echo(f"  {'merge driver':<21} {name} {'registered' if registered else 'not registered'}")
+        typer.echo(f"  {script.hook_type:<21} {script.state}{beside}")
+    for name, state in found.drivers.items():
+        typer.echo(f"  {'merge driver':<21} {name} {state}")
     if found.interpreter_exists:
         typer.echo(f"  {'interpreter':<21} {found.interpreter}")
     else:

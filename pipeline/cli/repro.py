@@ -75,6 +75,8 @@ def status(
 ) -> None:
     """Say which stages are stale and why (params, code, data), without running DVC."""
     pipeline = reproduce.status()
+    if pipeline.hooks_notice:
+        typer.echo(pipeline.hooks_notice, err=True)
     if as_json:
         typer.echo(json.dumps([asdict(stage) for stage in pipeline.stages], indent=2))
         return

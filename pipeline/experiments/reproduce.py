@@ -8,6 +8,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
+from hooks import installed_hooks
 from hooks.bounded_yaml import BadYaml
 from hooks.pipeline_state import read_worktree, stages_left_to_dvc
 from pipeline import metrics as metric_rules
@@ -132,6 +133,7 @@ class PipelineStatus:
     missing_sources: list[str] = field(default_factory=list)  # tracked data not in the work tree: pull it first
     running: str | None = None  # another mlops command at work here (`pid N: COMMAND`): its files are mid-run
     lock_in_writing: bool = False  # and its dvc.lock could not be read as it wrote it: no stage is known
+    hooks_notice: str | None = None  # the hook scripts here are an older `mlops hooks install`'s: run it again
 
     @property
     def up_to_date(self) -> bool:
@@ -173,4 +175,6 @@ def _status(running: str | None) -> PipelineStatus:
 
         load_params()
     sources = missing_sources() if stale_upstream else []
-    return PipelineStatus(stages, merge_placeholders(), sources, running)
+    stale_hooks = installed_hooks.out_of_date_here()
+    hooks_notice = installed_hooks.notice(stale_hooks) if stale_hooks else None
+    return PipelineStatus(stages, merge_placeholders(), sources, running, hooks_notice=hooks_notice)

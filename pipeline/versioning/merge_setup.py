@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hooks import git
+from hooks.installed_hooks import driver_commands
 from hooks.merge_driver import DRIVERS, driver_command, gitattributes_lines, looks_like_dir
 from hooks.pipeline_state import read_declared_outputs, read_worktree
 
@@ -88,11 +89,19 @@ def _uninstall_attributes() -> str | None:
     return "deleted"
 
 
-def registered() -> dict[str, bool]:
-    """Each driver -> whether git config and `.gitattributes` both name it as `install` writes it."""
-    block = _read_attributes()
-    in_attributes = attributes_block() in block
-    return {
-        name: in_attributes and _git_config("--get", f"merge.{name}.driver").strip() == driver_command(name)
-        for name in DRIVERS
-    }
+REGISTERED, NOT_REGISTERED, OUT_OF_DATE = "registered", "not registered", "out of date"
+
+
+def driver_states() -> dict[str, str]:
+    """Each driver -> REGISTERED (git config and `.gitattributes` name it as `install` writes it now),
+    NOT_REGISTERED (either lacks it), or OUT_OF_DATE (an older install's command or block)."""
+    attributes = _read_attributes()
+    block_current = attributes_block() in attributes
+    commands = driver_commands()
+    states = {}
+    for name in DRIVERS:
+        if name not in commands or BEGIN not in attributes:
+            states[name] = NOT_REGISTERED
+        else:
+            states[name] = REGISTERED if block_current and commands[name] == driver_command(name) else OUT_OF_DATE
+    return states
