@@ -179,8 +179,11 @@ INSTALLED, NOT_INSTALLED, OUT_OF_DATE = "installed", "not installed", "out of da
 
 def script_states(hooks_dir: Path) -> dict[str, str]:
     """Each hook script `install` writes -> INSTALLED, NOT_INSTALLED, or OUT_OF_DATE: written by an install older
-    than this checkout (a guard missing, or the reference-transaction script's text not the one it writes now)."""
-    return {name: _script_state(hooks_dir / name) for name in (*HOOK_TYPES, REFERENCE_TRANSACTION)}
+    than this checkout (a guard missing, the reference-transaction script's text not the one it writes now, or,
+    where `install` ran, no script: a hook type added since)."""
+    installed_here = (hooks_dir.parent / PYTHON_RECORD).is_file()
+    states = {name: _script_state(hooks_dir / name) for name in (*HOOK_TYPES, REFERENCE_TRANSACTION)}
+    return {name: OUT_OF_DATE if installed_here and state == NOT_INSTALLED else state for name, state in states.items()}
 
 
 def _script_state(script: Path) -> str:

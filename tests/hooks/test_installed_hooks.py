@@ -14,28 +14,35 @@ OLDER_STEP = "# a line of an older text\n"
 
 
 def test_status_calls_an_older_install_out_of_date_until_installed_again(hooked):
-    """A reference-transaction script of an older text, a post-checkout script without a guard it now gets and a
-    merge driver's older command: `mlops hooks status` said "installed" (it looked only for the markers) and "not
-    registered", and `mlops status` said nothing."""
+    """A reference-transaction script of an older text, a post-checkout script without a guard it now gets, a
+    merge driver's older command and no script for a hook type added since: `mlops hooks status` said "installed"
+    (it looked only for the markers), "not registered" and "not installed", and `mlops status` said nothing."""
     script = hooked / ".git/hooks/reference-transaction"
     script.write_text(REFERENCE_TRANSACTION_SCRIPT.replace("\nexit 0\n", "\n# an older text\nexit 0\n"))
     post_checkout = hooked / ".git/hooks/post-checkout"
     post_checkout.write_text(post_checkout.read_text().replace(POST_CHECKOUT_GUARDS[1], ""))
     run(["git", "config", "merge.mlops-params.driver", "hooks/venv-python -m hooks.merge_driver params %A"], hooked)
+    (hooked / ".git/hooks/post-rewrite").unlink()  # a hook type added since
 
     status = run(["mlops", "hooks", "status"], hooked, check=False)
     assert status.returncode == 1, output(status)
     assert re.search(r"reference-transaction +out of date\n", status.stdout), status.stdout
     assert re.search(r"post-checkout +out of date\n", status.stdout), status.stdout
     assert re.search(r"pre-commit +installed\n", status.stdout), status.stdout
+    assert re.search(r"post-rewrite +out of date\n", status.stdout), status.stdout
     assert re.search(r"merge driver +mlops-params out of date\n", status.stdout), status.stdout
     assert re.search(r"merge driver +mlops-dvc registered\n", status.stdout), status.stdout
     assert status.stdout.endswith("Run `mlops hooks install`.\n")
     said = run(["mlops", "status"], hooked).stderr
-    assert f"{NOTICE} (post-checkout, reference-transaction): run `mlops hooks install`" in said, said
+    assert f"{NOTICE} (post-checkout, post-rewrite, reference-transaction): run `mlops hooks install`" in said, said
 
     run(["mlops", "hooks", "install"], hooked)
     assert run(["mlops", "hooks", "status"], hooked).returncode == 0
+    assert NOTICE not in run(["mlops", "status"], hooked).stderr
+
+    run(["mlops", "hooks", "uninstall"], hooked)  # where `install` did not run, nothing is out of date
+    status = run(["mlops", "hooks", "status"], hooked, check=False).stdout
+    assert "out of date" not in status and re.search(r"post-merge +not installed\n", status), status
     assert NOTICE not in run(["mlops", "status"], hooked).stderr
 
 
