@@ -1,5 +1,6 @@
 """This repository's git hooks: pre-commit's scripts for every git stage the hooks use (`.pre-commit-config.yaml`),
-the interpreter they run with (`hooks/venv-python` reads it), and the merge drivers (`merge_setup`)."""
+the interpreter they run with (`hooks/venv-python` reads it), and the merge drivers (`merge_setup`). What it writes
+in the scripts, and whether those installed are still that, is `hooks.installed_hooks`'s (the hooks ask it too)."""
 
 from __future__ import annotations
 
