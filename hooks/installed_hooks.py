@@ -229,7 +229,7 @@ def out_of_date_here() -> list[str]:
 
 
 def notice(stale: Sequence[str]) -> str:
-    return f"mlops hooks: those installed here are out of date ({', '.join(stale)}): run `mlops hooks install`"
+    return f"mlops hooks: the hooks installed here are out of date ({', '.join(stale)}): run `mlops hooks install`"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

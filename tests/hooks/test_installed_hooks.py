@@ -9,7 +9,7 @@ from hooks.installed_hooks import POST_CHECKOUT_GUARDS, REFERENCE_TRANSACTION_SC
 from tests.conftest import run
 from tests.hooks.conftest import output
 
-NOTICE = "mlops hooks: those installed here are out of date"
+NOTICE = "mlops hooks: the hooks installed here are out of date"
 OLDER_STEP = "# a line of an older text\n"
 
 
