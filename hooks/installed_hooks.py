@@ -158,10 +158,11 @@ END
 exit 0
 """
 
-# A pull or a switch brings new hook scripts to no clone: each keeps what `install` wrote, so after a checkout or merge
-# that changed the files saying what it writes (newer than the interpreter record: `install` rewrites it, `main`
-# touches it), the post-checkout and post-merge scripts run `main`, which says so when those installed differ. The
-# test of times is the shell's own: no process starts for an ordinary checkout or merge.
+# A pull or a switch brings no new hook scripts: a clone keeps what `install` wrote. After a checkout or merge that
+# rewrote a file saying what `install` writes (this one, or the merge drivers'), so that it is newer than the
+# interpreter record (`install` rewrites that, `main` touches it), the post-checkout and post-merge scripts run
+# `main`, which says so when those installed differ. The shell compares the times itself: an ordinary checkout or
+# merge starts no process for this.
 SET_UP_CHECK = f"""\
 if [ hooks/installed_hooks.py -nt "${{0%/*}}/../{PYTHON_RECORD}" ] ||
     [ hooks/merge_driver.py -nt "${{0%/*}}/../{PYTHON_RECORD}" ]; then  # added by mlops: hooks out of date?
