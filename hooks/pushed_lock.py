@@ -65,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     import yaml
 
+    tip = git.resolve_commit(tip) or tip  # a push to an empty remote names its local ref (`HEAD`), not a commit
     files = git.blobs_at(tip, FILES)
     try:
         stale = stale_at(files)

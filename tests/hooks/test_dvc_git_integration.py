@@ -308,6 +308,10 @@ def test_a_push_of_params_committed_without_the_retrain_is_refused_with_the_fix(
     assert "  train: param train.logreg.C changed (0.01 -> 0.1)\n" in said, said
     assert "`mlops repro`, then `git add dvc.lock reports && git commit`; then push again" in said, said
     assert run(["git", "rev-parse", "main"], tmp_path / "origin.git").stdout == pushed
+    run(["git", "init", "-q", "--bare", str(tmp_path / "empty.git")], hooked)
+    first = run(["git", "push", "-q", str(tmp_path / "empty.git"), "HEAD:main"], hooked, check=False)
+    said = first.stdout + first.stderr  # a push to an empty remote: pre-commit names the local ref, `HEAD`
+    assert first.returncode != 0 and f"pushed-lock: the pushed commit {stale[:12]} records params" in said, said
     run(["mlops", "repro"], hooked)
     run(["git", "add", "dvc.lock", "reports"], hooked)
     run(["git", "commit", "-q", "-m", "retrain"], hooked)
