@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hooks import git
-from hooks.merge_driver import DRIVERS, STALE_RECORD, driver_command
+from hooks.merge_driver import DRIVERS, STALE_RECORD, driver_command, driver_commands
 
 HOOK_TYPES = ("pre-commit", "post-checkout", "pre-push", "pre-merge-commit", "post-merge", "post-rewrite")
 PYTHON_RECORD = "mlops-hooks-python"  # read by hooks/venv-python
@@ -199,14 +199,6 @@ def _script_state(script: Path) -> str:
     if PRE_COMMIT_MARKER not in text:
         return NOT_INSTALLED
     return INSTALLED if all(guard in text for guard in GUARDS.get(script.name, ())) else OUT_OF_DATE
-
-
-def driver_commands() -> dict[str, str]:
-    """Each merge driver's command as the repository's git config names it (absent: not registered)."""
-    found = git.git("config", "--local", "--get-regexp", r"^merge\.mlops-.*\.driver$", check=False)
-    lines = found.decode("utf-8", "surrogateescape").splitlines()
-    commands = dict(line.partition(" ")[::2] for line in lines)
-    return {name: commands[f"merge.{name}.driver"] for name in DRIVERS if f"merge.{name}.driver" in commands}
 
 
 def out_of_date(hooks_dir: Path, drivers: bool = False) -> list[str]:

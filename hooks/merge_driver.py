@@ -45,6 +45,14 @@ def driver_command(name: str) -> str:
     return f"hooks/venv-python -m hooks.merge_driver {DRIVERS[name][0]} -- %O %A %B %P"
 
 
+def driver_commands() -> dict[str, str]:
+    """Each merge driver's command as the repository's git config names it (absent: not registered)."""
+    found = git.git("config", "--local", "--get-regexp", r"^merge\.mlops-.*\.driver$", check=False)
+    lines = found.decode("utf-8", "surrogateescape").splitlines()
+    commands = dict(line.partition(" ")[::2] for line in lines)
+    return {name: commands[f"merge.{name}.driver"] for name in DRIVERS if f"merge.{name}.driver" in commands}
+
+
 def looks_like_dir(path: str) -> bool:
     return os.path.isdir(path) or not os.path.splitext(path)[1]
 

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hooks import git
-from hooks.installed_hooks import driver_commands
-from hooks.merge_driver import DRIVERS, driver_command, gitattributes_lines, looks_like_dir
+from hooks.merge_driver import DRIVERS, driver_command, driver_commands, gitattributes_lines, looks_like_dir
 from hooks.pipeline_state import read_declared_outputs, read_worktree
 
 ATTRIBUTES = Path(".gitattributes")
