@@ -297,9 +297,12 @@ def test_status_during_a_run_says_another_command_is_at_work(repo):
     wait_for_stage(repo, "train", process)
     status = run(["mlops", "status"], repo).stdout
     assert f"Another mlops command is running here (pid {process.pid}: mlops repro)" in status, status
-    assert_stopped_cleanly(process, stop(process, signal.SIGTERM))
+    said = stop(process, signal.SIGTERM)
+    assert "Traceback" not in said, said
+    # under load, the run may have completed as `mlops status` ran: then it keeps its changes and ends 0
+    assert process.returncode != 0 or "once its changes were made: they are kept" in said, said
     assert "Another mlops command" not in run(["mlops", "status"], repo).stdout
-    snapshot.assert_as_before_or_after_a_whole_run()  # under load, the run may have ended as `mlops status` ran
+    snapshot.assert_as_before_or_after_a_whole_run()
 
 
 def test_status_while_a_run_writes_its_dvc_lock_says_so_instead_of_refusing_it(repo):
